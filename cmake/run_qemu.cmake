@@ -1,0 +1,36 @@
+# Runs one QEMU boot for CTest and decides pass or fail from the exit status *and* the output
+# (see bedrock_add_qemu_test in qemu.cmake). Usage:
+#   cmake -DLAUNCHER=<script> -DARGS="<qemu args>" -DEXPECT_STATUS=<n>
+#         [-DEXPECT_FAILURE_REGEX=<regex>] -DTIMEOUT=<s> -P run_qemu.cmake
+separate_arguments(qemu_args UNIX_COMMAND "${ARGS}")
+string(TIMESTAMP started "%s")
+execute_process(
+    COMMAND ${LAUNCHER} ${qemu_args}
+    INPUT_FILE /dev/null
+    OUTPUT_VARIABLE output
+    ERROR_VARIABLE errors
+    RESULT_VARIABLE status
+    TIMEOUT ${TIMEOUT})
+string(TIMESTAMP finished "%s")
+math(EXPR seconds "${finished} - ${started}")
+message("${output}")
+if(errors)
+    message("qemu stderr:\n${errors}")
+endif()
+message("qemu: exit status ${status} after ${seconds} s (expected ${EXPECT_STATUS})")
+
+if(NOT status STREQUAL "${EXPECT_STATUS}")
+    message(FATAL_ERROR "FAIL: QEMU exited with '${status}', expected ${EXPECT_STATUS}")
+endif()
+if(EXPECT_FAILURE_REGEX)
+    if(NOT output MATCHES "${EXPECT_FAILURE_REGEX}")
+        message(FATAL_ERROR "FAIL: output does not match '${EXPECT_FAILURE_REGEX}'")
+    endif()
+else()
+    # The closing line must be the runner's summary, with at least one test and none failed.
+    string(STRIP "${output}" trimmed)
+    string(REGEX MATCH "[^\n]*$" last_line "${trimmed}")
+    if(NOT last_line MATCHES "^([0-9]+) passed, 0 failed\r?$" OR CMAKE_MATCH_1 EQUAL 0)
+        message(FATAL_ERROR "FAIL: closing line is '${last_line}', expected 'N passed, 0 failed'")
+    endif()
+endif()

@@ -1,0 +1,14 @@
+// Bring-up of Bedrock's allocators in the test kernel, and access to them for the tests.
+#pragma once
+
+#include <stddef.h>
+
+#include "bedrock/phys_range.h"
+
+namespace bedrock::kernel {
+
+// Hands the usable ranges to the page frame allocator and prints its boot report. Panics with
+// a message if the allocator cannot be brought up (e.g. not enough RAM for its metadata).
+void bring_up_allocators(const PhysRange* usable, size_t count);
+
+} // namespace bedrock::kernel

@@ -1,0 +1,56 @@
+// The interface between the portable test kernel and one architecture (arch/<arch>/).
+//
+// Each architecture implements every function here exactly once. The boot path is:
+//   arch entry (assembly): stack, early identity map covering the kernel image, MMU on
+//   -> arch C++ entry: console, exception vectors, firmware memory description -> BootInfo
+//   -> kernel::kernel_main(BootInfo&)                               (kernel/main.cpp)
+//   -> arch::map_memory(): the final identity map of every RAM range, page tables from
+//      the BootPageSource, then tests and the exit.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernel/boot_info.h"
+
+namespace bedrock::kernel {
+class BootPageSource;
+}
+
+namespace bedrock::arch {
+
+// Name printed in the boot banner ("x86_64", "aarch64").
+extern const char* const kName;
+
+// Writes bytes to the serial console, polled. Usable from the first line of C++, from fault
+// handlers and with interrupts off; never allocates.
+void console_write(const char* text, size_t length);
+
+enum class ExitStatus { Success, Failure };
+
+// Ends the QEMU run with a status the test harness can tell apart from QEMU's own failures.
+[[noreturn]] void exit(ExitStatus status);
+
+// Nanoseconds since some point during boot, monotonic, from the CPU's own counter (x86-64: the
+// TSC calibrated once against a fixed-frequency timer; AArch64: CNTVCT_EL0 / CNTFRQ_EL0).
+// For boot-log timings; resolution of a microsecond or better.
+[[nodiscard]] uint64_t nanoseconds();
+
+// Physical addresses below this limit are identity-mapped as RAM from boot on, before
+// map_memory(); page tables for map_memory() are taken from below it.
+[[nodiscard]] uint64_t early_mapped_limit();
+
+// Builds the final identity map: every range in boot.ram as Normal write-back memory (except
+// physical page 0, left unmapped so that null dereferences fault), plus the architecture's own
+// device windows, and switches to it. Takes table pages from `tables`. Panics (with a message)
+// if `tables` runs out.
+void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables);
+
+} // namespace bedrock::arch
+
+namespace bedrock::kernel {
+
+// The portable kernel's entry point, called by the arch C++ entry once BootInfo is filled.
+[[noreturn]] void kernel_main(BootInfo& boot);
+
+} // namespace bedrock::kernel

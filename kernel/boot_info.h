@@ -1,0 +1,59 @@
+// BootInfo: what the firmware told the kernel about memory, in one portable form.
+//
+// Each arch fills `ram` with every RAM range the firmware describes (E820 type 1 entries, device
+// tree /memory nodes) and `reserved` with every range that is RAM but must not be handed to the
+// allocators (boot structures, the device tree, firmware-owned low memory). The kernel adds its
+// own image (linker symbols) itself. Ranges may be unsorted, overlapping and unaligned.
+//
+// Invariant: count() <= Capacity. add() refuses a range beyond capacity and reports it, so a
+// firmware map larger than the kernel's tables fails with a clear message.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bedrock/phys_range.h"
+
+namespace bedrock::kernel {
+
+template <size_t Capacity>
+class RangeList {
+public:
+    // Adds [base, base + size). Empty ranges are ignored; a range whose end would pass 2^64 is
+    // clipped to end there. Returns false (and adds nothing) when the list is full.
+    [[nodiscard]] bool add(uint64_t base, uint64_t size) {
+        if (size == 0) {
+            return true;
+        }
+        if (m_count == Capacity) {
+            return false;
+        }
+        const uint64_t room = ~uint64_t{0} - base; // bytes after base, minus one
+        m_ranges[m_count++] = PhysRange{base, size - 1 > room ? room + 1 : size};
+        return true;
+    }
+    void clear() { m_count = 0; }
+
+    [[nodiscard]] const PhysRange* begin() const { return m_ranges; }
+    [[nodiscard]] const PhysRange* end() const { return m_ranges + m_count; }
+    [[nodiscard]] const PhysRange* data() const { return m_ranges; }
+    [[nodiscard]] PhysRange* data() { return m_ranges; }
+    [[nodiscard]] size_t count() const { return m_count; }
+    [[nodiscard]] static constexpr size_t capacity() { return Capacity; }
+    void set_count(size_t count) { m_count = count <= Capacity ? count : Capacity; }
+
+private:
+    PhysRange m_ranges[Capacity] = {};
+    size_t m_count = 0;
+};
+
+inline constexpr size_t kMaxFirmwareRanges = 128;
+
+struct BootInfo {
+    const char* firmware = "unknown"; // "pvh", "multiboot2", "device tree"
+    const char* command_line = "";
+    RangeList<kMaxFirmwareRanges> ram;
+    RangeList<kMaxFirmwareRanges> reserved;
+};
+
+} // namespace bedrock::kernel

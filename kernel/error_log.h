@@ -1,0 +1,35 @@
+// ErrorLog: the kernel's record of the errors Bedrock reported through
+// platform::report_error(), so in-kernel tests can assert the exact report.
+// Invariant: count() counts every report since the last clear(); the first kCapacity are kept.
+#pragma once
+
+#include <stddef.h>
+
+#include "bedrock/platform.h"
+
+namespace bedrock::kernel {
+
+class ErrorLog {
+public:
+    static constexpr size_t kCapacity = 16;
+
+    void record(const ErrorReport& report) {
+        if (m_count < kCapacity) {
+            m_reports[m_count] = report;
+        }
+        ++m_count;
+    }
+    void clear() { m_count = 0; }
+    [[nodiscard]] size_t count() const { return m_count; }
+    // The i-th report since clear(); i < min(count(), kCapacity).
+    [[nodiscard]] const ErrorReport& operator[](size_t i) const { return m_reports[i]; }
+
+private:
+    ErrorReport m_reports[kCapacity] = {};
+    size_t m_count = 0;
+};
+
+// The kernel's one log, filled by platform::report_error.
+ErrorLog& error_log();
+
+} // namespace bedrock::kernel

@@ -1,0 +1,24 @@
+// The portable half of fault handling: one report format for both architectures.
+#include "kernel/fault.h"
+
+#include "kernel/arch.h"
+#include "kernel/console.h"
+
+namespace bedrock::kernel {
+
+void report_fault(const FaultReport& fault) {
+    print("\nfault: %s (vector %lu, syndrome 0x%lx)\n", fault.description, fault.vector,
+          fault.syndrome);
+    if (fault.address_valid) {
+        print("fault: address 0x%016lx\n", fault.address);
+    }
+    print("fault: pc 0x%016lx sp 0x%016lx\n", fault.pc, fault.sp);
+    for (size_t i = 0; i < fault.register_count; ++i) {
+        print("  %-4s 0x%016lx%s", fault.register_names[i], fault.registers[i],
+              i % 4 == 3 || i + 1 == fault.register_count ? "\n" : "  ");
+    }
+    print("fault: stopping with failure\n");
+    arch::exit(arch::ExitStatus::Failure);
+}
+
+} // namespace bedrock::kernel

@@ -1,0 +1,110 @@
+// kernel_main: the portable part of the test kernel's boot, after the arch has turned the
+// firmware's description into BootInfo. Order matters:
+//   1. static constructors, banner;
+//   2. reserve the kernel image and physical page 0;
+//   3. usable ranges (first pass) -> page-table pages for the final map -> arch::map_memory();
+//   4. reserve the page-table pages, usable ranges (final) -> print the memory map;
+//   5. allocators, tests, exit with the tests' verdict.
+#include "bedrock/phys_range.h"
+#include "kernel/allocators.h"
+#include "kernel/arch.h"
+#include "kernel/boot_page_source.h"
+#include "kernel/console.h"
+#include "kernel/cxx_runtime.h"
+#include "kernel/memory_map.h"
+#include "kernel/test_registry.h"
+
+extern "C" {
+extern char __kernel_start[];
+extern char __kernel_end[];
+}
+
+namespace bedrock::kernel {
+namespace {
+
+using UsableList = RangeList<2 * kMaxFirmwareRanges + 8>;
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+
+void add_reserved(BootInfo& boot, uint64_t base, uint64_t size, const char* what) {
+    if (!boot.reserved.add(base, size)) {
+        panic("memory map: too many reserved ranges (capacity %zu) adding %s",
+              boot.reserved.capacity(), what);
+    }
+}
+
+void print_ranges(const char* title, const PhysRange* ranges, size_t count) {
+    print("%s (%zu ranges):\n", title, count);
+    for (size_t i = 0; i < count; ++i) {
+        print("  [0x%016lx - 0x%016lx] %10lu KiB\n", ranges[i].base, ranges[i].last(),
+              ranges[i].size >> 10);
+    }
+}
+
+void compute_usable(BootInfo& boot, UsableList& usable) {
+    size_t ram_count = boot.ram.count();
+    size_t reserved_count = boot.reserved.count();
+    const UsableRanges result =
+        compute_usable_ranges(boot.ram.data(), ram_count, boot.reserved.data(), reserved_count,
+                              usable.data(), usable.capacity());
+    boot.ram.set_count(ram_count);
+    boot.reserved.set_count(reserved_count);
+    if (result.overflow) {
+        panic("memory map: more than %zu usable ranges", usable.capacity());
+    }
+    usable.set_count(result.count);
+}
+
+} // namespace
+
+void kernel_main(BootInfo& boot) {
+    run_static_constructors();
+    print("Bedrock test kernel on %s, memory described by %s\n", arch::kName, boot.firmware);
+    if (boot.command_line[0] != '\0') {
+        print("command line: %s\n", boot.command_line);
+    }
+    if (boot.ram.count() == 0) {
+        panic("memory map: the firmware reported no RAM");
+    }
+    print_ranges("firmware RAM", boot.ram.data(), boot.ram.count());
+
+    const auto image_start = reinterpret_cast<uintptr_t>(__kernel_start);
+    const auto image_end = reinterpret_cast<uintptr_t>(__kernel_end);
+    add_reserved(boot, image_start, image_end - image_start, "the kernel image");
+    add_reserved(boot, 0, kPageSize, "physical page 0");
+
+    static UsableList usable;
+    compute_usable(boot, usable);
+    BootPageSource tables(usable.data(), usable.count(), arch::early_mapped_limit());
+    const uint64_t map_start = arch::nanoseconds();
+    arch::map_memory(boot, tables);
+    const uint64_t map_time = arch::nanoseconds() - map_start;
+    for (const PhysRange& run : tables.taken()) {
+        add_reserved(boot, run.base, run.size, "page-table pages");
+    }
+    compute_usable(boot, usable);
+
+    print_ranges("reserved", boot.reserved.data(), boot.reserved.count());
+    print_ranges("usable", usable.data(), usable.count());
+    const uint64_t ram_bytes = total_bytes(boot.ram.data(), boot.ram.count());
+    const uint64_t usable_bytes = total_bytes(usable.data(), usable.count());
+    uint64_t highest = 0;
+    for (const PhysRange& range : boot.ram) {
+        highest = range.last() > highest ? range.last() : highest;
+    }
+    print("memory: RAM %lu MiB in %zu ranges, highest address 0x%lx\n", ram_bytes / kMiB,
+          boot.ram.count(), highest);
+    print("memory: usable %lu pages (%lu MiB) in %zu ranges; page tables %lu KiB, mapped in "
+          "%lu us\n",
+          usable_bytes / kPageSize, usable_bytes / kMiB, usable.count(),
+          total_bytes(tables.taken().data(), tables.taken().count()) >> 10, map_time / 1000);
+
+    bring_up_allocators(usable.data(), usable.count());
+
+    const TestSummary summary = run_all_tests();
+    // A run that executed no test proves nothing, so it fails too.
+    const bool success = summary.failed == 0 && summary.passed > 0;
+    arch::exit(success ? arch::ExitStatus::Success : arch::ExitStatus::Failure);
+}
+
+} // namespace bedrock::kernel

@@ -1,0 +1,39 @@
+// The memory map: turns the firmware's RAM ranges and the reserved ranges into the usable
+// ranges that the page frame allocator receives.
+//
+//   usable = pages(RAM) - pages(reserved), sorted by address, merged, page-aligned
+//
+// RAM ranges shrink inward to whole pages (a partial page is not usable); reserved ranges grow
+// outward to whole pages (a page partly reserved is reserved). Inputs may be unsorted,
+// overlapping, adjacent, unaligned, and may end at the top of the 64-bit address space.
+// Output invariants: every range is page-aligned at both ends and non-empty; ranges are sorted
+// and neither overlap nor touch (touching ranges are merged).
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bedrock/phys_range.h"
+
+namespace bedrock::kernel {
+
+struct UsableRanges {
+    size_t count = 0;
+    bool overflow = false; // `capacity` was too small; the first `count` ranges are valid
+};
+
+// Computes the usable ranges into `usable[0..capacity)`. Sorts and merges `ram` and `reserved`
+// in place (their counts may shrink: the new counts are written back). A capacity of
+// ram_count + reserved_count always suffices. Time: O((n + m)^2) for the sorts, fine for the
+// hundreds of ranges firmware reports.
+[[nodiscard]] UsableRanges compute_usable_ranges(PhysRange* ram, size_t& ram_count,
+                                                 PhysRange* reserved, size_t& reserved_count,
+                                                 PhysRange* usable, size_t capacity);
+
+// Drops empty ranges, sorts by base and merges overlapping or touching ones, in place. Returns the new count.
+size_t sort_and_merge(PhysRange* ranges, size_t count);
+
+// Sum of the sizes (saturating at 2^64 - 1).
+[[nodiscard]] uint64_t total_bytes(const PhysRange* ranges, size_t count);
+
+} // namespace bedrock::kernel

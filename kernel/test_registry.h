@@ -1,0 +1,69 @@
+// In-kernel tests: registration and assertions.
+//
+// A test is a function registered with one macro; the registration is a TestCase record placed
+// in the linker section `bedrock_tests` (each linker script keeps it and brackets it with
+// __start_bedrock_tests / __stop_bedrock_tests), so tests need no constructors and no list to
+// maintain. The runner (test_runner.cpp) calls every test in link order on both architectures.
+//
+//   BEDROCK_TEST(pfa_exhaustion) {
+//       BEDROCK_EXPECT(allocate(0).ok());
+//       BEDROCK_EXPECT_EQ(free_pages(), initial);
+//   }
+//
+// EXPECT records a failure and carries on; REQUIRE records it and returns from the test.
+#pragma once
+
+#include <stdint.h>
+
+namespace bedrock::kernel {
+
+class TestContext {
+public:
+    // Returns `condition`; prints the failing expression and location when it is false.
+    bool expect(bool condition, const char* expression, const char* file, int line);
+    bool expect_equal(uint64_t actual, uint64_t expected, const char* actual_text,
+                      const char* expected_text, const char* file, int line);
+    [[nodiscard]] bool failed() const { return m_failures != 0; }
+
+private:
+    unsigned m_failures = 0;
+};
+
+struct TestCase {
+    const char* name;
+    void (*run)(TestContext& context);
+};
+
+struct TestSummary {
+    unsigned passed = 0;
+    unsigned failed = 0;
+};
+
+// Runs every registered test, printing one line per test and the closing
+// "N passed, N failed" line.
+TestSummary run_all_tests();
+
+} // namespace bedrock::kernel
+
+// Macros: they capture the expression text, __FILE__ and __LINE__, and declare the test's
+// function and its registration record in one place.
+#define BEDROCK_TEST(name)                                                                         \
+    static void bedrock_test_##name(::bedrock::kernel::TestContext& bedrock_test_context);         \
+    __attribute__((used, section("bedrock_tests"))) static const ::bedrock::kernel::TestCase       \
+        bedrock_test_case_##name{#name, bedrock_test_##name};                                     \
+    static void bedrock_test_##name(::bedrock::kernel::TestContext& bedrock_test_context)
+
+#define BEDROCK_EXPECT(condition)                                                                  \
+    bedrock_test_context.expect(static_cast<bool>(condition), #condition, __FILE__, __LINE__)
+
+#define BEDROCK_EXPECT_EQ(actual, expected)                                                        \
+    bedrock_test_context.expect_equal(static_cast<uint64_t>(actual),                               \
+                                      static_cast<uint64_t>(expected), #actual, #expected,         \
+                                      __FILE__, __LINE__)
+
+#define BEDROCK_REQUIRE(condition)                                                                 \
+    do {                                                                                           \
+        if (!BEDROCK_EXPECT(condition)) {                                                          \
+            return;                                                                                \
+        }                                                                                          \
+    } while (false)

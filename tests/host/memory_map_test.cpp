@@ -1,0 +1,178 @@
+// Host tests of the memory-map arithmetic (kernel/memory_map.cpp): usable = pages(RAM) -
+// pages(reserved), sorted, merged and page-aligned.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "kernel/memory_map.h"
+
+namespace bedrock::kernel {
+namespace {
+
+constexpr uint64_t kTop = ~uint64_t{0};
+
+std::vector<PhysRange> usable(std::vector<PhysRange> ram, std::vector<PhysRange> reserved) {
+    size_t ram_count = ram.size();
+    size_t reserved_count = reserved.size();
+    std::vector<PhysRange> out(ram.size() + reserved.size() + 1);
+    const UsableRanges result = compute_usable_ranges(ram.data(), ram_count, reserved.data(),
+                                                      reserved_count, out.data(), out.size());
+    EXPECT_FALSE(result.overflow);
+    out.resize(result.count);
+    return out;
+}
+
+void PrintTo(const PhysRange& range, std::ostream* os) {
+    *os << std::hex << "{0x" << range.base << ", 0x" << range.size << "}";
+}
+
+TEST(MemoryMap, SingleAlignedRangeIsUnchanged) {
+    EXPECT_EQ(usable({{0x100000, 0x700000}}, {}), (std::vector<PhysRange>{{0x100000, 0x700000}}));
+}
+
+TEST(MemoryMap, UnalignedEdgesShrinkInward) {
+    EXPECT_EQ(usable({{0x1001, 0x3000}}, {}), (std::vector<PhysRange>{{0x2000, 0x2000}}));
+}
+
+TEST(MemoryMap, RangeSmallerThanAPageVanishes) {
+    EXPECT_TRUE(usable({{0x1800, 0x1000}, {0x10, 0x20}}, {}).empty());
+}
+
+TEST(MemoryMap, EmptyInputsGiveNothing) { EXPECT_TRUE(usable({}, {}).empty()); }
+
+TEST(MemoryMap, ReservedGrowsOutwardToWholePages) {
+    EXPECT_EQ(usable({{0, 0x10000}}, {{0x3010, 0x10}}),
+              (std::vector<PhysRange>{{0, 0x3000}, {0x4000, 0xC000}}));
+}
+
+TEST(MemoryMap, ReservedCoveringEverythingLeavesNothing) {
+    EXPECT_TRUE(usable({{0x1000, 0x1000}}, {{0, 0x100000}}).empty());
+}
+
+TEST(MemoryMap, OverlappingAndAdjacentRamMerges) {
+    EXPECT_EQ(usable({{0x5000, 0x2000}, {0x0, 0x3000}, {0x2000, 0x2000}, {0x4000, 0x1000}}, {}),
+              (std::vector<PhysRange>{{0, 0x7000}}));
+}
+
+TEST(MemoryMap, UnsortedInputComesOutSorted) {
+    EXPECT_EQ(usable({{0x100000000, 0x1000}, {0x1000, 0x1000}}, {}),
+              (std::vector<PhysRange>{{0x1000, 0x1000}, {0x100000000, 0x1000}}));
+}
+
+TEST(MemoryMap, ReservedAcrossTwoRamRanges) {
+    EXPECT_EQ(usable({{0x0, 0x4000}, {0x8000, 0x4000}}, {{0x3000, 0x6000}}),
+              (std::vector<PhysRange>{{0x0, 0x3000}, {0x9000, 0x3000}}));
+}
+
+TEST(MemoryMap, ManyReservedInsideOneRange) {
+    EXPECT_EQ(usable({{0, 0x10000}}, {{0xA000, 0x1000}, {0x2000, 0x1000}, {0x2800, 0x1000}}),
+              (std::vector<PhysRange>{{0, 0x2000}, {0x4000, 0x6000}, {0xB000, 0x5000}}));
+}
+
+TEST(MemoryMap, ReservedOutsideRamIsIgnored) {
+    EXPECT_EQ(usable({{0x10000, 0x1000}}, {{0x0, 0x1000}, {0x20000, 0x1000}}),
+              (std::vector<PhysRange>{{0x10000, 0x1000}}));
+}
+
+TEST(MemoryMap, EmptyReservedRangeIsIgnored) {
+    EXPECT_EQ(usable({{0x10000, 0x2000}}, {{0x10800, 0}}),
+              (std::vector<PhysRange>{{0x10000, 0x2000}}));
+}
+
+TEST(MemoryMap, RangeEndingAtTopOfAddressSpace) {
+    const PhysRange top{kTop - 0x3FFF, 0x4000};
+    EXPECT_EQ(usable({top}, {}), (std::vector<PhysRange>{top}));
+    EXPECT_EQ(usable({top}, {{kTop - 0xFFF, 0x1000}}),
+              (std::vector<PhysRange>{{kTop - 0x3FFF, 0x3000}}));
+    // An unaligned start one byte into the last page leaves nothing of that page.
+    EXPECT_TRUE(usable({{kTop - 0xFFE, 0xFFF}}, {}).empty());
+}
+
+TEST(MemoryMap, AdjacentRangesAtTopMerge) {
+    EXPECT_EQ(usable({{kTop - 0xFFF, 0x1000}, {kTop - 0x1FFF, 0x1000}}, {}),
+              (std::vector<PhysRange>{{kTop - 0x1FFF, 0x2000}}));
+}
+
+TEST(MemoryMap, RangeAbove4GiBWithHole) {
+    // Like QEMU -m 6G on pc: 3 GiB low, a hole, 3 GiB from 4 GiB.
+    const std::vector<PhysRange> ram{{0, 0x9FC00}, {0x100000, 0xBFF00000}, {0x100000000, 0xC0000000}};
+    EXPECT_EQ(usable(ram, {{0, 0x100000}}),
+              (std::vector<PhysRange>{{0x100000, 0xBFF00000}, {0x100000000, 0xC0000000}}));
+}
+
+TEST(MemoryMap, OutputCapacityOverflowIsReported) {
+    PhysRange ram[] = {{0, 0x10000}};
+    PhysRange reserved[] = {{0x1000, 0x1000}, {0x3000, 0x1000}};
+    PhysRange out[2];
+    size_t ram_count = 1;
+    size_t reserved_count = 2;
+    const UsableRanges result =
+        compute_usable_ranges(ram, ram_count, reserved, reserved_count, out, 2);
+    EXPECT_TRUE(result.overflow);
+    EXPECT_EQ(result.count, 2u);
+}
+
+TEST(MemoryMap, TotalBytesSaturates) {
+    const PhysRange ranges[] = {{0, kTop}, {0, 0x1000}};
+    EXPECT_EQ(total_bytes(ranges, 2), kTop);
+}
+
+// Property: for random maps, a page is usable exactly when every byte of it is RAM and no
+// byte of it is reserved; the output is page-aligned, sorted and merged.
+TEST(MemoryMap, RandomMapsAgreeWithByteModel) {
+    const unsigned seed = 1234;
+    std::printf("seed %u\n", seed);
+    std::srand(seed);
+    const uint64_t span = 80 * kPageSize;
+    const auto random_below = [](uint64_t limit) {
+        return static_cast<uint64_t>(std::rand()) % limit;
+    };
+    for (int round = 0; round < 300; ++round) {
+        std::vector<PhysRange> ram;
+        std::vector<PhysRange> reserved;
+        for (int i = std::rand() % 6; i >= 0; --i) {
+            ram.push_back({random_below(64 * kPageSize), 1 + random_below(16 * kPageSize)});
+        }
+        for (int i = std::rand() % 5; i > 0; --i) {
+            reserved.push_back({random_below(64 * kPageSize), 1 + random_below(4 * kPageSize)});
+        }
+        std::vector<uint8_t> is_ram(span, 0);
+        std::vector<uint8_t> is_reserved(span, 0);
+        for (const auto& r : ram) {
+            std::fill(is_ram.begin() + static_cast<long>(r.base),
+                      is_ram.begin() + static_cast<long>(r.base + r.size), 1);
+        }
+        for (const auto& r : reserved) {
+            std::fill(is_reserved.begin() + static_cast<long>(r.base),
+                      is_reserved.begin() + static_cast<long>(r.base + r.size), 1);
+        }
+        const auto result = usable(ram, reserved);
+        for (uint64_t page = 0; page < span; page += kPageSize) {
+            bool all_ram = true;
+            bool any_reserved = false;
+            for (uint64_t byte = page; byte < page + kPageSize; ++byte) {
+                all_ram = all_ram && is_ram[byte] != 0;
+                any_reserved = any_reserved || is_reserved[byte] != 0;
+            }
+            bool in_result = false;
+            for (const auto& r : result) {
+                in_result = in_result || r.contains(page);
+            }
+            ASSERT_EQ(in_result, all_ram && !any_reserved) << "round " << round << " page " << page;
+        }
+        for (size_t i = 0; i < result.size(); ++i) {
+            ASSERT_EQ(result[i].base % kPageSize, 0u);
+            ASSERT_EQ(result[i].size % kPageSize, 0u);
+            ASSERT_GT(result[i].size, 0u);
+            if (i > 0) {
+                ASSERT_GT(result[i].base, result[i - 1].last() + 1); // sorted, not touching
+            }
+        }
+    }
+}
+
+} // namespace
+} // namespace bedrock::kernel
