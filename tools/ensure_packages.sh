@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Bedrock's commands need, if any are missing. Sourced by run.sh,
+# test.sh and bench.sh; takes the package groups to check as arguments:
+#   build  - clang, lld, llvm tools, CMake, make, clang-format
+#   qemu   - QEMU for both architectures, GRUB and xorriso for the GRUB boot test, dtc
+#   host   - GoogleTest, clang's sanitizer/fuzzer runtime
+#   bench  - Google Benchmark, valgrind, the peer allocators (jemalloc, tcmalloc, mimalloc)
+# As root it runs apt-get; otherwise it prints the exact command and exits non-zero.
+
+bedrock_packages() {
+    local -a wanted=()
+    local group
+    for group in "$@"; do
+        case "$group" in
+        build) wanted+=(clang lld llvm cmake make clang-format) ;;
+        qemu) wanted+=(qemu-system-x86 qemu-system-arm grub-pc-bin grub-common xorriso mtools
+                       device-tree-compiler) ;;
+        host) wanted+=(libgtest-dev libclang-rt-14-dev) ;;
+        bench) wanted+=(libbenchmark-dev valgrind libjemalloc-dev libgoogle-perftools-dev
+                        libmimalloc-dev) ;;
+        *) echo "ensure_packages: unknown group '$group'" >&2; return 2 ;;
+        esac
+    done
+    local -a missing=()
+    local package
+    for package in "${wanted[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+            missing+=("$package")
+        fi
+    done
+    ((${#missing[@]} == 0)) && return 0
+
+    local command="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "Bedrock needs these Debian packages: ${missing[*]}" >&2
+        echo "Run as root:  $command" >&2
+        return 1
+    fi
+    echo "Installing: ${missing[*]}"
+    apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null
+}
