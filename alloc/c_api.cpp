@@ -1,0 +1,98 @@
+// The C API over the default heap (edge behaviour documented in bedrock/malloc.h), and its
+// standard names behind BEDROCK_STANDARD_NAMES. Routing only: no state, no lock.
+#include "bedrock/heap.h"
+#include "bedrock/malloc.h"
+#include "bedrock/memory_routines.h"
+#include "bedrock/phys_range.h"
+
+using bedrock::default_heap;
+using bedrock::Heap;
+
+extern "C" {
+
+void* bedrock_malloc(size_t size) {
+    Heap* heap = default_heap();
+    return heap != nullptr ? bedrock::heap_allocate(*heap, size) : nullptr;
+}
+
+void bedrock_free(void* block) {
+    Heap* heap = default_heap();
+    if (heap != nullptr) {
+        bedrock::heap_free(*heap, block);
+    }
+}
+
+void* bedrock_calloc(size_t count, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        return nullptr;
+    }
+    void* block = bedrock_malloc(total);
+    if (block != nullptr) {
+        bedrock_memset(block, 0, total);
+    }
+    return block;
+}
+
+void* bedrock_realloc(void* block, size_t size) {
+    Heap* heap = default_heap();
+    return heap != nullptr ? bedrock::heap_reallocate(*heap, block, size) : nullptr;
+}
+
+void* bedrock_memalign(size_t alignment, size_t size) {
+    Heap* heap = default_heap();
+    return heap != nullptr ? bedrock::heap_allocate(*heap, size, alignment) : nullptr;
+}
+
+void* bedrock_aligned_alloc(size_t alignment, size_t size) {
+    return bedrock_memalign(alignment, size);
+}
+
+int bedrock_posix_memalign(void** out, size_t alignment, size_t size) {
+    if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) {
+        return BEDROCK_EINVAL;
+    }
+    void* block = bedrock_memalign(alignment, size);
+    if (block == nullptr) {
+        return BEDROCK_ENOMEM;
+    }
+    *out = block;
+    return 0;
+}
+
+void* bedrock_valloc(size_t size) {
+    return bedrock_memalign(bedrock::kPageSize, size);
+}
+
+void* bedrock_pvalloc(size_t size) {
+    if (size > ~size_t{0} - bedrock::kPageSize) {
+        return nullptr;
+    }
+    const size_t rounded = size == 0 ? bedrock::kPageSize
+                                     : (size + bedrock::kPageSize - 1) & ~(bedrock::kPageSize - 1);
+    return bedrock_memalign(bedrock::kPageSize, rounded);
+}
+
+size_t bedrock_malloc_usable_size(void* block) {
+    Heap* heap = default_heap();
+    return heap != nullptr ? bedrock::heap_usable_size(*heap, block) : 0;
+}
+
+} // extern "C"
+
+#if defined(BEDROCK_STANDARD_NAMES) && BEDROCK_STANDARD_NAMES
+// The standard names, as aliases in this translation unit (see memory_routines.cpp for why).
+extern "C" {
+void* malloc(size_t size) __attribute__((alias("bedrock_malloc")));
+void free(void* block) __attribute__((alias("bedrock_free")));
+void* calloc(size_t count, size_t size) __attribute__((alias("bedrock_calloc")));
+void* realloc(void* block, size_t size) __attribute__((alias("bedrock_realloc")));
+void* memalign(size_t alignment, size_t size) __attribute__((alias("bedrock_memalign")));
+void* aligned_alloc(size_t alignment, size_t size) __attribute__((alias("bedrock_aligned_alloc")));
+int posix_memalign(void** out, size_t alignment, size_t size)
+    __attribute__((alias("bedrock_posix_memalign")));
+void* valloc(size_t size) __attribute__((alias("bedrock_valloc")));
+void* pvalloc(size_t size) __attribute__((alias("bedrock_pvalloc")));
+size_t malloc_usable_size(void* block) __attribute__((alias("bedrock_malloc_usable_size")));
+}
+#endif

@@ -1,0 +1,54 @@
+/* The C API of Bedrock's default heap (bedrock/heap.h: set_default_heap()). Every function is
+ * prefixed bedrock_; with the build option BEDROCK_STANDARD_NAMES the same functions are also
+ * exported as malloc, free, calloc, realloc, memalign, aligned_alloc, posix_memalign, valloc,
+ * pvalloc and malloc_usable_size. None of them throws or sets errno (there is none here).
+ * Before a default heap is set, every allocation returns NULL (posix_memalign: ENOMEM).
+ *
+ * Edge behaviour:
+ *   malloc(0)            a unique 16-byte block that must be freed like any other
+ *   free(NULL)           does nothing; a pointer not from this heap, a double free or a block
+ *                        of another heap is reported (platform::report_error) and ignored
+ *   calloc(n, size)      zeroed; NULL if n * size overflows
+ *   realloc(NULL, n)     malloc(n)
+ *   realloc(p, n)        in place if n fits p's block and uses at least half of it, else moves
+ *                        (contents kept up to min(old, new)); on failure NULL, p intact
+ *   realloc(p, 0)        returns a minimum block (p itself when p is one, else a new one with
+ *                        p freed); NULL only on failure, with p intact
+ *   memalign(a, n)       a must be a power of two (else NULL); a < 16 means 16; any a the page
+ *                        source can align a run to (the page frame allocator: up to 1 GiB)
+ *   aligned_alloc(a, n)  as memalign; n need not be a multiple of a
+ *   posix_memalign       EINVAL if a is not a power of two multiple of sizeof(void*), ENOMEM
+ *                        when out of memory (*out untouched on error); size 0 gives a block
+ *   valloc(n)            memalign(page size, n)
+ *   pvalloc(n)           memalign(page size, n rounded up to whole pages; 0 -> one page)
+ *   malloc_usable_size   bytes usable in the block (>= requested); 0 for NULL
+ * Every block is 16-byte aligned. Time: O(1) for blocks up to 8 KiB; larger blocks cost one
+ * page frame allocation or free. */
+#ifndef BEDROCK_MALLOC_H
+#define BEDROCK_MALLOC_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* posix_memalign()'s results: the values Linux and newlib give EINVAL and ENOMEM. */
+enum { BEDROCK_EINVAL = 22, BEDROCK_ENOMEM = 12 };
+
+void* bedrock_malloc(size_t size);
+void bedrock_free(void* block);
+void* bedrock_calloc(size_t count, size_t size);
+void* bedrock_realloc(void* block, size_t size);
+void* bedrock_memalign(size_t alignment, size_t size);
+void* bedrock_aligned_alloc(size_t alignment, size_t size);
+int bedrock_posix_memalign(void** out, size_t alignment, size_t size);
+void* bedrock_valloc(size_t size);
+void* bedrock_pvalloc(size_t size);
+size_t bedrock_malloc_usable_size(void* block);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BEDROCK_MALLOC_H */
