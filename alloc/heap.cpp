@@ -111,14 +111,14 @@ bool heap_destroy(Heap& heap) {
 }
 
 void* heap_allocate(Heap& heap, size_t size, size_t alignment) {
+    if ((alignment & (alignment - 1)) != 0) {
+        return nullptr;
+    }
     if (alignment <= kMinBlockSize) {
         if (size <= heap::kMaxSmallSize) {
             return heap.classes[heap::class_of(size)].allocate(heap.source, &heap, size);
         }
         return heap.large.allocate(heap.source, &heap, size, kMinBlockSize);
-    }
-    if ((alignment & (alignment - 1)) != 0) {
-        return nullptr;
     }
     const unsigned index = heap::class_for_aligned(size, alignment);
     if (index < heap::kSizeClassCount) {

@@ -15,7 +15,9 @@ void* LargeBlocks::allocate(PageSource& source, Heap* owner, size_t size, size_t
     const size_t block_offset = alignment > kSlabBytes
                                     ? kSlabBytes
                                     : (sizeof(LargeBlock) + alignment - 1) & ~(alignment - 1);
-    const size_t pages = (run_offset + block_offset + size + kPageSize - 1) / kPageSize;
+    // Even a zero-byte request gets a minimum block, as malloc(0) does.
+    const size_t payload = size < kMinBlockSize ? kMinBlockSize : size;
+    const size_t pages = (run_offset + block_offset + payload + kPageSize - 1) / kPageSize;
     const PageRun run = source.take(pages, alignment > kSlabBytes ? alignment : size_t{kSlabBytes});
     if (run.base == nullptr) {
         return nullptr;

@@ -67,7 +67,7 @@ using HeapReportWriter = void (*)(void* context, const char* line);
 // false, reporting a CorruptMetadata error and changing nothing, if blocks are still live.
 bool heap_destroy(Heap& heap);
 
-// A block of at least `size` bytes aligned to `alignment` (a power of two; values below
+// A block of at least `size` bytes aligned to `alignment` (0 or a power of two; values below
 // kHeapMinAlignment mean kHeapMinAlignment), or null when out of memory or `alignment` is not a
 // power of two. size 0 gives a unique minimum block. O(1) for small blocks (plus one page
 // allocation when a class needs a new slab); large blocks cost one page allocation.

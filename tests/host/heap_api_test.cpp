@@ -1,0 +1,372 @@
+// The heap's API edges (bedrock/heap.h, bedrock/malloc.h): every documented edge of malloc,
+// free, calloc, realloc, the aligned allocators and malloc_usable_size; misuse reports; wrong
+// heap detection; the slab reserve policy; statistics and the report.
+#include <gtest/gtest.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <string>
+#include <vector>
+
+#include "bedrock/heap.h"
+#include "bedrock/malloc.h"
+#include "heap_test_support.h"
+
+namespace bedrock {
+namespace {
+
+constexpr size_t kSlabPages = 16; // a 64 KiB slab
+
+bool is_aligned(const void* block, size_t alignment) {
+    return (reinterpret_cast<uintptr_t>(block) & (alignment - 1)) == 0;
+}
+
+// A region heap of `bytes` set as the default heap for the C API; everything is checked and
+// given back at the end of each test.
+class HeapApiTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        m_region = test::Region(16 << 20);
+        m_heap = heap_create_in_region(m_region.data(), m_region.size());
+        ASSERT_NE(m_heap, nullptr);
+        set_default_heap(m_heap);
+        test::clear_reports();
+    }
+    void TearDown() override {
+        set_default_heap(nullptr);
+        EXPECT_TRUE(heap_check(*m_heap));
+        EXPECT_TRUE(heap_destroy(*m_heap));
+    }
+
+    test::Region m_region;
+    Heap* m_heap = nullptr;
+};
+
+TEST_F(HeapApiTest, MallocZeroGivesUniqueFreeableBlocks) {
+    void* first = bedrock_malloc(0);
+    void* second = bedrock_malloc(0);
+    ASSERT_NE(first, nullptr);
+    ASSERT_NE(second, nullptr);
+    EXPECT_NE(first, second);
+    EXPECT_EQ(bedrock_malloc_usable_size(first), kHeapMinAlignment);
+    bedrock_free(first);
+    bedrock_free(second);
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
+TEST_F(HeapApiTest, FreeNullDoesNothing) {
+    const HeapStatistics before = heap_statistics(*m_heap);
+    bedrock_free(nullptr);
+    heap_free(*m_heap, nullptr);
+    EXPECT_EQ(heap_statistics(*m_heap).blocks_in_use, before.blocks_in_use);
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
+TEST_F(HeapApiTest, UsableSizeCoversEverySmallSizeWithBoundedWaste) {
+    EXPECT_EQ(bedrock_malloc_usable_size(nullptr), 0u);
+    for (size_t size = 1; size <= 3 * kMaxSmallBlock; size += (size < 1024 ? 1 : 61)) {
+        void* block = bedrock_malloc(size);
+        ASSERT_NE(block, nullptr) << size;
+        const size_t usable = bedrock_malloc_usable_size(block);
+        EXPECT_GE(usable, size);
+        EXPECT_TRUE(is_aligned(block, kHeapMinAlignment));
+        if (size > 128 && size <= kMaxSmallBlock) {
+            EXPECT_LT(usable - size, usable / 5) << size; // size_class.h's bound
+        } else if (size > kMaxSmallBlock) {
+            EXPECT_LT(usable - size, 4096u) << size; // a large block wastes under a page
+        }
+        bedrock_free(block);
+    }
+}
+
+TEST_F(HeapApiTest, CallocZeroesReusedMemoryAndRejectsOverflow) {
+    for (size_t size : {size_t{24}, size_t{1000}, size_t{5000}, size_t{100000}}) {
+        void* dirty = bedrock_malloc(size);
+        ASSERT_NE(dirty, nullptr);
+        memset(dirty, 0xA5, size);
+        bedrock_free(dirty);
+        auto* zeroed = static_cast<unsigned char*>(bedrock_calloc(size / 8, 8));
+        ASSERT_NE(zeroed, nullptr);
+        EXPECT_EQ(zeroed, dirty) << "the test needs the freed block back to prove zeroing";
+        for (size_t i = 0; i < size / 8 * 8; ++i) {
+            ASSERT_EQ(zeroed[i], 0) << "byte " << i << " of " << size;
+        }
+        bedrock_free(zeroed);
+    }
+    EXPECT_EQ(bedrock_calloc(SIZE_MAX / 2, 3), nullptr);
+    EXPECT_EQ(bedrock_calloc(size_t{1} << 32, size_t{1} << 32), nullptr);
+    void* empty = bedrock_calloc(0, 16);
+    EXPECT_NE(empty, nullptr);
+    bedrock_free(empty);
+}
+
+TEST_F(HeapApiTest, ReallocEdges) {
+    // NULL behaves as malloc.
+    auto* block = static_cast<unsigned char*>(bedrock_realloc(nullptr, 100));
+    ASSERT_NE(block, nullptr);
+    for (int i = 0; i < 100; ++i) {
+        block[i] = static_cast<unsigned char>(i);
+    }
+    // In place while it fits and at least half stays used.
+    EXPECT_EQ(bedrock_realloc(block, 110), block);
+    EXPECT_EQ(bedrock_realloc(block, 70), block);
+    // Growth moves and keeps the contents.
+    auto* grown = static_cast<unsigned char*>(bedrock_realloc(block, 50000));
+    ASSERT_NE(grown, nullptr);
+    for (int i = 0; i < 70; ++i) {
+        ASSERT_EQ(grown[i], i);
+    }
+    // Shrinking far below half moves to a smaller block, keeping the prefix.
+    auto* shrunk = static_cast<unsigned char*>(bedrock_realloc(grown, 10));
+    ASSERT_NE(shrunk, nullptr);
+    EXPECT_NE(shrunk, grown);
+    EXPECT_LE(bedrock_malloc_usable_size(shrunk), 16u);
+    for (int i = 0; i < 10; ++i) {
+        ASSERT_EQ(shrunk[i], i);
+    }
+    // Failure returns NULL and leaves the block intact.
+    EXPECT_EQ(bedrock_realloc(shrunk, size_t{1} << 40), nullptr);
+    for (int i = 0; i < 10; ++i) {
+        ASSERT_EQ(shrunk[i], i);
+    }
+    // Size 0 gives a minimum block; the old one is freed or reused.
+    void* minimum = bedrock_realloc(shrunk, 0);
+    ASSERT_NE(minimum, nullptr);
+    EXPECT_EQ(bedrock_malloc_usable_size(minimum), kHeapMinAlignment);
+    void* large = bedrock_malloc(100000);
+    ASSERT_NE(large, nullptr);
+    void* from_large = bedrock_realloc(large, 0);
+    ASSERT_NE(from_large, nullptr);
+    EXPECT_NE(from_large, large);
+    bedrock_free(minimum);
+    bedrock_free(from_large);
+    EXPECT_EQ(heap_statistics(*m_heap).blocks_in_use, 0u);
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
+TEST_F(HeapApiTest, AlignedAllocatorsHonourEveryPowerOfTwo) {
+    for (size_t alignment = 1; alignment <= (size_t{1} << 20); alignment <<= 1) {
+        for (size_t size : {size_t{0}, size_t{1}, size_t{100}, size_t{5000}, size_t{70000}}) {
+            void* block = bedrock_memalign(alignment, size);
+            ASSERT_NE(block, nullptr) << alignment << " " << size;
+            EXPECT_TRUE(is_aligned(block, alignment)) << alignment << " " << size;
+            EXPECT_GE(bedrock_malloc_usable_size(block), size);
+            memset(block, 0x5A, size);
+            void* other = bedrock_aligned_alloc(alignment, size);
+            ASSERT_NE(other, nullptr);
+            EXPECT_TRUE(is_aligned(other, alignment));
+            void* posix = nullptr;
+            EXPECT_EQ(bedrock_posix_memalign(
+                          &posix, alignment < sizeof(void*) ? sizeof(void*) : alignment, size),
+                      0);
+            EXPECT_TRUE(is_aligned(posix, alignment));
+            bedrock_free(block);
+            bedrock_free(other);
+            bedrock_free(posix);
+        }
+    }
+    EXPECT_EQ(bedrock_memalign(48, 10), nullptr);
+    EXPECT_EQ(bedrock_aligned_alloc(3, 10), nullptr);
+    EXPECT_EQ(heap_statistics(*m_heap).blocks_in_use, 0u);
+}
+
+TEST_F(HeapApiTest, PosixMemalignResults) {
+    void* untouched = &untouched;
+    void* out = untouched;
+    for (size_t bad : {size_t{0}, size_t{1}, size_t{4}, size_t{12}, size_t{24}, size_t{48}}) {
+        EXPECT_EQ(bedrock_posix_memalign(&out, bad, 16), BEDROCK_EINVAL) << bad;
+        EXPECT_EQ(out, untouched);
+    }
+    EXPECT_EQ(bedrock_posix_memalign(&out, 64, size_t{1} << 40), BEDROCK_ENOMEM);
+    EXPECT_EQ(out, untouched);
+    ASSERT_EQ(bedrock_posix_memalign(&out, sizeof(void*), 0), 0);
+    EXPECT_NE(out, untouched);
+    bedrock_free(out);
+}
+
+TEST_F(HeapApiTest, VallocAndPvalloc) {
+    void* v = bedrock_valloc(100);
+    ASSERT_NE(v, nullptr);
+    EXPECT_TRUE(is_aligned(v, 4096));
+    void* p = bedrock_pvalloc(4097);
+    ASSERT_NE(p, nullptr);
+    EXPECT_TRUE(is_aligned(p, 4096));
+    EXPECT_GE(bedrock_malloc_usable_size(p), 8192u);
+    void* zero = bedrock_pvalloc(0);
+    ASSERT_NE(zero, nullptr);
+    EXPECT_GE(bedrock_malloc_usable_size(zero), 4096u);
+    EXPECT_EQ(bedrock_pvalloc(SIZE_MAX - 10), nullptr);
+    bedrock_free(v);
+    bedrock_free(p);
+    bedrock_free(zero);
+}
+
+TEST_F(HeapApiTest, WithoutDefaultHeapEverythingFailsCleanly) {
+    set_default_heap(nullptr);
+    EXPECT_EQ(bedrock_malloc(10), nullptr);
+    EXPECT_EQ(bedrock_calloc(1, 10), nullptr);
+    EXPECT_EQ(bedrock_realloc(nullptr, 10), nullptr);
+    void* out = nullptr;
+    EXPECT_EQ(bedrock_posix_memalign(&out, 64, 10), BEDROCK_ENOMEM);
+    bedrock_free(nullptr);
+}
+
+TEST_F(HeapApiTest, DoubleFreeAndInteriorPointersAreReportedAndIgnored) {
+    auto* small = static_cast<unsigned char*>(bedrock_malloc(64));
+    auto* large = static_cast<unsigned char*>(bedrock_malloc(100000));
+    void* keep = bedrock_malloc(64); // keeps the slab alive after `small` is freed
+    ASSERT_TRUE(small && large && keep);
+    bedrock_free(small + 16);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::InvalidPointer);
+    EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(small + 16));
+    bedrock_free(large + 4096);
+    ASSERT_EQ(test::report_count(), 2u);
+    EXPECT_EQ(test::report(1).kind, ErrorKind::InvalidPointer);
+    bedrock_free(small);
+    bedrock_free(small);
+    ASSERT_EQ(test::report_count(), 3u);
+    EXPECT_EQ(test::report(2).kind, ErrorKind::DoubleFree);
+    EXPECT_STREQ(test::report(2).component, "heap");
+    EXPECT_EQ(bedrock_realloc(small + 1, 10), nullptr);
+    EXPECT_EQ(test::report_count(), 4u);
+    bedrock_free(large);
+    bedrock_free(keep);
+    EXPECT_EQ(heap_statistics(*m_heap).blocks_in_use, 0u);
+}
+
+TEST_F(HeapApiTest, FreeingIntoTheWrongHeapIsReportedAndChangesNothing) {
+    test::Region other_region(2 << 20);
+    Heap* other = heap_create_in_region(other_region.data(), other_region.size());
+    ASSERT_NE(other, nullptr);
+    for (size_t size : {size_t{32}, size_t{50000}}) {
+        test::clear_reports();
+        void* block = heap_allocate(*other, size);
+        ASSERT_NE(block, nullptr);
+        bedrock_free(block); // the default heap is m_heap
+        ASSERT_EQ(test::report_count(), 1u);
+        EXPECT_EQ(test::report(0).kind, ErrorKind::ForeignHeap);
+        EXPECT_EQ(heap_usable_size(*other, block) >= size, true);
+        EXPECT_EQ(heap_statistics(*other).blocks_in_use, 1u);
+        heap_free(*other, block);
+    }
+    EXPECT_TRUE(heap_check(*other));
+    EXPECT_TRUE(heap_destroy(*other));
+}
+
+TEST_F(HeapApiTest, SlabBoundaryLoopDoesNotThrashAndEmptySlabsGoBack) {
+    // Fill exactly one slab of the 1024-byte class, then malloc/free across its boundary.
+    std::vector<void*> blocks;
+    const HeapStatistics empty = heap_statistics(*m_heap);
+    blocks.push_back(bedrock_malloc(1024));
+    const uint32_t per_slab = heap_statistics(*m_heap).classes[19].blocks_per_slab;
+    ASSERT_EQ(heap_statistics(*m_heap).classes[19].block_size, 1024u);
+    while (blocks.size() < per_slab) {
+        blocks.push_back(bedrock_malloc(1024));
+    }
+    EXPECT_EQ(heap_statistics(*m_heap).pages_held, empty.pages_held + kSlabPages);
+    for (int i = 0; i < 1000; ++i) {
+        void* block = bedrock_malloc(1024);
+        ASSERT_NE(block, nullptr);
+        bedrock_free(block);
+    }
+    const HeapStatistics looped = heap_statistics(*m_heap);
+    EXPECT_EQ(looped.pages_held, empty.pages_held + 2 * kSlabPages); // one kept in reserve
+    EXPECT_EQ(looped.peak_pages_held, empty.pages_held + 2 * kSlabPages);
+    // Many slabs, all freed: only the reserve stays; trim gives it back too.
+    for (int i = 0; i < 5 * static_cast<int>(per_slab); ++i) {
+        blocks.push_back(bedrock_malloc(1000));
+    }
+    for (void* block : blocks) {
+        bedrock_free(block);
+    }
+    EXPECT_EQ(heap_statistics(*m_heap).classes[19].slabs, 1u);
+    EXPECT_EQ(heap_statistics(*m_heap).pages_held, kSlabPages);
+    heap_trim(*m_heap);
+    EXPECT_EQ(heap_statistics(*m_heap).pages_held, 0u);
+}
+
+TEST_F(HeapApiTest, LargeBlocksReturnTheirPagesOnFree) {
+    void* block = bedrock_malloc(1 << 20);
+    ASSERT_NE(block, nullptr);
+    const HeapStatistics held = heap_statistics(*m_heap);
+    EXPECT_EQ(held.large_blocks, 1u);
+    EXPECT_EQ(held.large_pages, (1u << 20) / 4096 + 1); // the header needs one more page
+    EXPECT_EQ(held.pages_held, held.large_pages);
+    bedrock_free(block);
+    EXPECT_EQ(heap_statistics(*m_heap).pages_held, 0u);
+    EXPECT_EQ(heap_statistics(*m_heap).large_blocks, 0u);
+}
+
+TEST_F(HeapApiTest, ExhaustionReturnsNullAndEverythingComesBack) {
+    std::vector<void*> blocks;
+    for (size_t size = 40000;; size = size * 3 / 2 % 300000 + 100) {
+        void* block = bedrock_malloc(size);
+        if (block == nullptr) {
+            break;
+        }
+        blocks.push_back(block);
+    }
+    while (void* block = bedrock_malloc(16)) {
+        blocks.push_back(block);
+    }
+    EXPECT_GT(blocks.size(), 100u);
+    EXPECT_TRUE(heap_check(*m_heap));
+    for (void* block : blocks) {
+        bedrock_free(block);
+    }
+    heap_trim(*m_heap);
+    EXPECT_EQ(heap_statistics(*m_heap).pages_held, 0u);
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
+TEST_F(HeapApiTest, StatisticsAndReport) {
+    void* a = bedrock_malloc(100);   // 112-byte class
+    void* b = bedrock_malloc(20000); // large
+    HeapStatistics s = heap_statistics(*m_heap);
+    EXPECT_EQ(s.bytes_requested, 20100u);
+    EXPECT_EQ(s.blocks_in_use, 2u);
+    EXPECT_EQ(s.bytes_in_use, 112u + bedrock_malloc_usable_size(b));
+    EXPECT_EQ(s.classes[6].block_size, 112u);
+    EXPECT_EQ(s.classes[6].blocks_in_use, 1u);
+    EXPECT_EQ(s.classes[6].allocations, 1u);
+    EXPECT_EQ(s.large_allocations, 1u);
+    std::string text;
+    heap_report(
+        *m_heap,
+        [](void* context, const char* line) {
+            *static_cast<std::string*>(context) += line + std::string("\n");
+        },
+        &text);
+    EXPECT_NE(text.find("2 blocks, " + std::to_string(s.bytes_in_use) + " bytes in use"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("   112      1       1       1            1"), std::string::npos) << text;
+    bedrock_free(a);
+    bedrock_free(b);
+    s = heap_statistics(*m_heap);
+    EXPECT_EQ(s.blocks_in_use, 0u);
+    EXPECT_EQ(s.classes[6].peak_blocks_in_use, 1u);
+}
+
+TEST_F(HeapApiTest, DestroyRefusesWhileBlocksAreLive) {
+    test::Region region(1 << 20);
+    Heap* heap = heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(heap, nullptr);
+    void* block = heap_allocate(*heap, 10);
+    EXPECT_FALSE(heap_destroy(*heap));
+    EXPECT_EQ(test::report_count(), 1u);
+    heap_free(*heap, block);
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
+TEST_F(HeapApiTest, RegionTooSmallIsRefused) {
+    test::Region region(64 << 10);
+    EXPECT_EQ(heap_create_in_region(region.data(), region.size()), nullptr);
+    EXPECT_EQ(heap_create_in_region(region.data(), 100), nullptr);
+}
+
+} // namespace
+} // namespace bedrock
