@@ -1,0 +1,64 @@
+#!/bin/sh
+# Builds and runs the heap benchmark (tests/bench/heap): Bedrock's heap against glibc malloc,
+# jemalloc, tcmalloc and mimalloc on the same workloads, then counts instructions per
+# malloc+free pair with callgrind for the fixed sizes.
+#   ./bench.sh         the table: ns per operation, footprint / peak live bytes, time ratios
+#   ./bench.sh --csv   workload,allocator,ns_per_op,footprint_ratio rows only
+set -eu
+cd "$(dirname "$0")"
+
+csv=no
+case "${1:-}" in
+--csv) csv=yes ;;
+"") ;;
+*) echo "usage: $0 [--csv]" >&2; exit 2 ;;
+esac
+
+packages="cmake clang libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev valgrind"
+missing=""
+for package in $packages; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $package"
+done
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "bench.sh: missing packages; run as root:" >&2
+        echo "  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y$missing" >&2
+        exit 1
+    fi
+    apt-get update >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y $missing >&2
+fi
+
+build=build/bench-heap
+cmake -S tests/bench/heap -B "$build" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >&2
+cmake --build "$build" -j2 >&2
+
+if [ "$csv" = yes ]; then
+    exec "$build/heap_bench" --csv
+fi
+"$build/heap_bench"
+
+# Instructions per pair: callgrind counts only fixed_pairs(), which runs 1.1 x pairs times.
+pairs=100000
+echo
+echo "instructions per malloc+free pair (callgrind)"
+printf '%-10s' size
+for allocator in bedrock glibc jemalloc tcmalloc mimalloc; do printf '%10s' "$allocator"; done
+echo
+for size in 16 64 256 1024 4096 65536; do
+    printf '%-10s' "$size"
+    for allocator in bedrock glibc jemalloc tcmalloc mimalloc; do
+        case $allocator in
+        bedrock | glibc) binary=heap_bench ;;
+        *) binary=heap_bench_$allocator ;;
+        esac
+        instructions=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+            --collect-atstart=no --toggle-collect='*fixed_pairs*' \
+            "$build/$binary" --run "$allocator" "fixed-$size" "$pairs" 2>&1 >/dev/null |
+            sed -n 's/.*Collected : *\([0-9]*\).*/\1/p')
+        printf '%10s' "$(echo "$instructions $pairs" | awk '{ printf "%.0f", $1 / ($2 * 1.1) }')"
+    done
+    echo
+done

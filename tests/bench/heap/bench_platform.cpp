@@ -1,0 +1,26 @@
+// bedrock/platform.h for the heap benchmark: a hosted process with no simulated physical
+// memory. The heap runs over a region, so phys_to_virt is never called; reports and failed
+// assertions stop the run, since a benchmark that misuses the heap measures nothing.
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bedrock/platform.h"
+
+namespace bedrock::platform {
+
+void* phys_to_virt(PhysAddr phys) {
+    return reinterpret_cast<void*>(static_cast<uintptr_t>(phys));
+}
+
+void report_error(const ErrorReport& report) {
+    fprintf(stderr, "heap_bench: %s: %s at 0x%llx: %s\n", report.component, to_string(report.kind),
+            static_cast<unsigned long long>(report.address), report.detail);
+    abort();
+}
+
+void assertion_failed(const char* expression, const char* file, int line) {
+    fprintf(stderr, "heap_bench: assertion failed: %s at %s:%d\n", expression, file, line);
+    abort();
+}
+
+} // namespace bedrock::platform

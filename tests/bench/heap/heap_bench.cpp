@@ -1,0 +1,331 @@
+// The heap benchmark: Bedrock's heap against glibc malloc, jemalloc, tcmalloc and mimalloc on
+// the same workloads, with time per operation and peak footprint / peak live bytes.
+//
+// Every allocator but glibc replaces malloc when linked, so each (allocator, workload) pair
+// runs in a child process of its own: the same source is built once per peer, linked against
+// that peer (see CMakeLists.txt), and run as `<binary> --run <allocator> <workload>`. A fresh
+// process also gives each run a clean peak RSS. The driver (this program without --run) starts
+// the children and prints one table, or CSV with --csv.
+//
+// Footprint: Bedrock's peak pages held (taken from its page source) times the page size; for
+// the peers, the growth of the peak RSS over the RSS before the workload.
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bedrock/heap.h"
+#include "bedrock/malloc.h"
+
+namespace {
+
+struct Allocator {
+    void* (*allocate)(size_t);
+    void (*release)(void*);
+    void* (*reallocate)(void*, size_t);
+};
+
+// The peers' functions through the standard names of whatever this binary links.
+void* system_malloc(size_t size) {
+    return malloc(size);
+}
+void system_free(void* block) {
+    free(block);
+}
+void* system_realloc(void* block, size_t size) {
+    return realloc(block, size);
+}
+
+struct Result {
+    double ns_per_op = 0;
+    uint64_t peak_live = 0;
+};
+
+// Tracks the live bytes a workload holds, and their peak.
+struct Live {
+    uint64_t bytes = 0;
+    uint64_t peak = 0;
+    void add(size_t size) {
+        bytes += size;
+        peak = bytes > peak ? bytes : peak;
+    }
+    void remove(size_t size) { bytes -= size; }
+};
+
+double now_ns() {
+    timespec time;
+    clock_gettime(CLOCK_MONOTONIC, &time);
+    return static_cast<double>(time.tv_sec) * 1e9 + static_cast<double>(time.tv_nsec);
+}
+
+// Touches a block the way a caller would (first and last byte), so no allocator gets credit
+// for never touching memory.
+void touch(void* block, size_t size) {
+    auto* bytes = static_cast<volatile unsigned char*>(block);
+    bytes[0] = 1;
+    bytes[size - 1] = 1;
+}
+
+// Kept out of line so callgrind can count exactly this loop (--toggle-collect).
+__attribute__((noinline)) void fixed_pairs(const Allocator& a, size_t size, size_t count) {
+    for (size_t i = 0; i < count; ++i) {
+        void* block = a.allocate(size);
+        touch(block, size);
+        a.release(block);
+    }
+}
+
+// `count` pairs timed after count / 10 for warming up (bench.sh's callgrind pass counts both).
+Result run_fixed(const Allocator& a, size_t size, size_t count) {
+    if (count == 0) {
+        count = size >= 65536 ? 200000 : 2000000;
+    }
+    fixed_pairs(a, size, count / 10);
+    const double start = now_ns();
+    fixed_pairs(a, size, count);
+    return Result{(now_ns() - start) / static_cast<double>(count), size};
+}
+
+size_t mixed_size(std::mt19937_64& random) {
+    const unsigned bucket = static_cast<unsigned>(random() % 100);
+    if (bucket < 70) {
+        return 8 + random() % 249;
+    }
+    if (bucket < 95) {
+        return 257 + random() % 3840;
+    }
+    return 4097 + random() % 61440;
+}
+
+// Producer/consumer through a FIFO: blocks are freed in the order they were made, 20000 live.
+Result run_mix(const Allocator& a) {
+    constexpr size_t kLive = 20000;
+    constexpr size_t kOps = 2000000;
+    std::mt19937_64 random(42);
+    std::vector<std::pair<void*, size_t>> ring(kLive, {nullptr, 0});
+    Live live;
+    const double start = now_ns();
+    for (size_t i = 0; i < kOps; ++i) {
+        auto& slot = ring[i % kLive];
+        if (slot.first != nullptr) {
+            a.release(slot.first);
+            live.remove(slot.second);
+        }
+        const size_t size = mixed_size(random);
+        slot = {a.allocate(size), size};
+        touch(slot.first, size);
+        live.add(size);
+    }
+    const double elapsed = now_ns() - start;
+    for (auto& slot : ring) {
+        a.release(slot.first);
+    }
+    return Result{elapsed / kOps, live.peak};
+}
+
+// Grows blocks from 16 bytes to 1 MiB by an eighth at a time, like a growing buffer.
+Result run_realloc(const Allocator& a) {
+    constexpr int kRounds = 300;
+    size_t ops = 0;
+    Live live;
+    const double start = now_ns();
+    for (int round = 0; round < kRounds; ++round) {
+        void* block = nullptr;
+        for (size_t size = 16; size <= (1 << 20); size += size / 8 + 16) {
+            block = a.reallocate(block, size);
+            touch(block, size);
+            live.bytes = size;
+            live.peak = size > live.peak ? size : live.peak;
+            ++ops;
+        }
+        a.release(block);
+    }
+    return Result{(now_ns() - start) / static_cast<double>(ops), live.peak};
+}
+
+// A synthetic trace with a realistic lifetime mix: most blocks die within a few operations,
+// some live for thousands, a few for the whole run; sizes mostly small with a tail of large
+// ones (buffers). About 30 MB live at the peak.
+Result run_trace(const Allocator& a) {
+    constexpr size_t kOps = 3000000;
+    std::mt19937_64 random(7);
+    std::multimap<size_t, std::pair<void*, size_t>> deaths; // op index -> block
+    Live live;
+    const double start = now_ns();
+    for (size_t i = 0; i < kOps; ++i) {
+        const unsigned kind = static_cast<unsigned>(random() % 100);
+        const size_t lifetime = kind < 70   ? 1 + random() % 16
+                                : kind < 95 ? 100 + random() % 5000
+                                            : kOps;
+        const unsigned large = static_cast<unsigned>(random() % 1000);
+        const size_t size = large < 5 ? 65536 + random() % (1 << 20) : mixed_size(random);
+        void* block = a.allocate(size);
+        touch(block, size);
+        live.add(size);
+        deaths.emplace(i + lifetime, std::make_pair(block, size));
+        while (!deaths.empty() && deaths.begin()->first <= i) {
+            a.release(deaths.begin()->second.first);
+            live.remove(deaths.begin()->second.second);
+            deaths.erase(deaths.begin());
+        }
+    }
+    const double elapsed = now_ns() - start;
+    for (auto& [death, block] : deaths) {
+        a.release(block.first);
+    }
+    return Result{elapsed / kOps, live.peak};
+}
+
+Result run_workload(const Allocator& a, const std::string& workload, size_t pairs) {
+    if (workload.rfind("fixed-", 0) == 0) {
+        return run_fixed(a, strtoull(workload.c_str() + 6, nullptr, 10), pairs);
+    }
+    if (workload == "mix") {
+        return run_mix(a);
+    }
+    if (workload == "realloc") {
+        return run_realloc(a);
+    }
+    return run_trace(a);
+}
+
+uint64_t resident_bytes() {
+    FILE* statm = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0;
+    unsigned long long resident = 0;
+    if (statm == nullptr || fscanf(statm, "%llu %llu", &size, &resident) != 2) {
+        resident = 0;
+    }
+    if (statm != nullptr) {
+        fclose(statm);
+    }
+    return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// Bedrock's heap over a region of reserved address space (pages appear when touched).
+bedrock::Heap* make_bedrock_heap() {
+    constexpr size_t kRegion = size_t{4} << 30;
+    void* region = mmap(nullptr, kRegion, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (region == MAP_FAILED) {
+        return nullptr;
+    }
+    return bedrock::heap_create_in_region(region, kRegion);
+}
+
+int run_child(const std::string& allocator, const std::string& workload, size_t pairs) {
+    Allocator a{system_malloc, system_free, system_realloc};
+    bedrock::Heap* heap = nullptr;
+    if (allocator == "bedrock") {
+        heap = make_bedrock_heap();
+        if (heap == nullptr) {
+            fprintf(stderr, "cannot set up Bedrock's heap\n");
+            return 1;
+        }
+        bedrock::set_default_heap(heap);
+        a = Allocator{bedrock_malloc, bedrock_free, bedrock_realloc};
+    }
+    const uint64_t rss_before = resident_bytes();
+    const Result result = run_workload(a, workload, pairs);
+    uint64_t footprint;
+    if (heap != nullptr) {
+        footprint = bedrock::heap_statistics(*heap).peak_pages_held * 4096;
+    } else {
+        rusage usage;
+        getrusage(RUSAGE_SELF, &usage);
+        const uint64_t peak = static_cast<uint64_t>(usage.ru_maxrss) * 1024;
+        footprint = peak > rss_before ? peak - rss_before : 0;
+    }
+    printf("%s,%s,%.2f,%llu,%llu\n", workload.c_str(), allocator.c_str(), result.ns_per_op,
+           static_cast<unsigned long long>(footprint),
+           static_cast<unsigned long long>(result.peak_live));
+    return 0;
+}
+
+struct Row {
+    double ns = 0;
+    double footprint_ratio = 0;
+};
+
+int run_driver(const char* self, bool csv) {
+    const std::string directory = std::string(self).substr(0, std::string(self).rfind('/') + 1);
+    const std::vector<std::pair<std::string, std::string>> allocators = {
+        {"bedrock", "heap_bench"},
+        {"glibc", "heap_bench"},
+        {"jemalloc", "heap_bench_jemalloc"},
+        {"tcmalloc", "heap_bench_tcmalloc"},
+        {"mimalloc", "heap_bench_mimalloc"}};
+    const std::vector<std::string> workloads = {"fixed-16",   "fixed-64",   "fixed-256",
+                                                "fixed-1024", "fixed-4096", "fixed-65536",
+                                                "mix",        "realloc",    "trace"};
+    if (csv) {
+        printf("workload,allocator,ns_per_op,footprint_ratio\n");
+    } else {
+        printf("%-12s %-9s %9s %10s   %s\n", "workload", "allocator", "ns/op", "footprint",
+               "bedrock time / this allocator's");
+    }
+    for (const std::string& workload : workloads) {
+        std::map<std::string, Row> rows;
+        for (const auto& [name, binary] : allocators) {
+            const std::string command = directory + binary + " --run " + name + " " + workload;
+            FILE* child = popen(command.c_str(), "r");
+            char line[256] = {};
+            if (child == nullptr || fgets(line, sizeof(line), child) == nullptr) {
+                fprintf(stderr, "failed: %s\n", command.c_str());
+                if (child != nullptr) {
+                    pclose(child);
+                }
+                return 1;
+            }
+            pclose(child);
+            char work[64];
+            char alloc[64];
+            double ns;
+            unsigned long long footprint;
+            unsigned long long live;
+            if (sscanf(line, "%63[^,],%63[^,],%lf,%llu,%llu", work, alloc, &ns, &footprint,
+                       &live) != 5) {
+                fprintf(stderr, "unexpected output from %s: %s\n", command.c_str(), line);
+                return 1;
+            }
+            rows[name] =
+                Row{ns, live > 0 ? static_cast<double>(footprint) / static_cast<double>(live) : 0};
+            if (csv) {
+                printf("%s,%s,%.2f,%.3f\n", workload.c_str(), name.c_str(), ns,
+                       rows[name].footprint_ratio);
+            }
+        }
+        if (csv) {
+            continue;
+        }
+        for (const auto& [name, binary] : allocators) {
+            const Row& row = rows[name];
+            printf("%-12s %-9s %9.2f %10.3f", workload.c_str(), name.c_str(), row.ns,
+                   row.footprint_ratio);
+            if (name != "bedrock") {
+                printf("   %.2fx", rows["bedrock"].ns / row.ns);
+            }
+            printf("\n");
+        }
+    }
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    // --run <allocator> <workload> [pairs for the fixed-size workloads]
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "--run") == 0) {
+        return run_child(argv[2], argv[3], argc == 5 ? strtoull(argv[4], nullptr, 10) : 0);
+    }
+    return run_driver(argv[0], argc == 2 && strcmp(argv[1], "--csv") == 0);
+}
