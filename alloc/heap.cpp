@@ -111,13 +111,14 @@ bool heap_destroy(Heap& heap) {
 }
 
 void* heap_allocate(Heap& heap, size_t size, size_t alignment) {
+    if (size <= heap::kMaxSmallSize && alignment <= kMinBlockSize &&
+        (alignment & (alignment - 1)) == 0) [[likely]] {
+        return heap.classes[heap::class_of(size)].allocate(heap.source, &heap, size);
+    }
     if ((alignment & (alignment - 1)) != 0) {
         return nullptr;
     }
     if (alignment <= kMinBlockSize) {
-        if (size <= heap::kMaxSmallSize) {
-            return heap.classes[heap::class_of(size)].allocate(heap.source, &heap, size);
-        }
         return heap.large.allocate(heap.source, &heap, size, kMinBlockSize);
     }
     const unsigned index = heap::class_for_aligned(size, alignment);

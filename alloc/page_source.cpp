@@ -34,10 +34,20 @@ void PageSource::count_taken(size_t pages) {
 }
 
 bool PageSource::region_run_is_free(size_t first_page, size_t pages) const {
-    for (size_t page = first_page; page < first_page + pages; ++page) {
-        if ((m_bitmap[page / kBitsPerWord] >> (page % kBitsPerWord)) & 1) {
+    size_t page = first_page;
+    while (page < first_page + pages) {
+        const uint64_t word = m_bitmap[page / kBitsPerWord];
+        if (page % kBitsPerWord == 0 && page + kBitsPerWord <= first_page + pages) {
+            if (word != 0) {
+                return false;
+            }
+            page += kBitsPerWord; // a whole free word at once
+            continue;
+        }
+        if ((word >> (page % kBitsPerWord)) & 1) {
             return false;
         }
+        ++page;
     }
     return true;
 }
@@ -71,7 +81,12 @@ PageRun PageSource::take(size_t pages, size_t alignment) {
         return PageRun{nullptr, 0};
     }
     LockGuard guard(m_lock);
-    const uintptr_t start = (m_first + alignment - 1) & ~(uintptr_t{alignment} - 1);
+    while (m_lowest_free < m_pages &&
+           ((m_bitmap[m_lowest_free / kBitsPerWord] >> (m_lowest_free % kBitsPerWord)) & 1)) {
+        ++m_lowest_free;
+    }
+    const uintptr_t lowest = m_first + m_lowest_free * kPageSize;
+    const uintptr_t start = (lowest + alignment - 1) & ~(uintptr_t{alignment} - 1);
     const size_t step = alignment / kPageSize;
     for (size_t page = (start - m_first) / kPageSize; page + pages <= m_pages; page += step) {
         if (region_run_is_free(page, pages)) {
@@ -94,6 +109,7 @@ void PageSource::give(const PageRun& run, size_t pages) {
     const size_t first_page = (run.source_address - m_first) / kPageSize;
     BEDROCK_ASSERT(run.source_address >= m_first && first_page + pages <= m_pages);
     region_mark(first_page, pages, false);
+    m_lowest_free = first_page < m_lowest_free ? first_page : m_lowest_free;
 }
 
 } // namespace bedrock::heap

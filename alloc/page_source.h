@@ -5,6 +5,7 @@
 // Invariants:
 //   region: bit i of the bitmap is 1  <=>  page (m_first + i * kPageSize) is handed out
 //   pages_held == pages handed out and not yet given back (both kinds)
+//   region: every page below m_lowest_free is handed out (first fit starts there)
 // Lock order: any heap lock -> PageSource::m_lock (region) or the page frame allocator's lock.
 // A PageSource never calls back into the heap.
 #pragma once
@@ -50,6 +51,7 @@ private:
     uintptr_t m_first = 0;                  // region: address of page 0
     size_t m_pages = 0;                     // region: pages tracked
     uint64_t* m_bitmap = nullptr;           // region: one bit per page
+    size_t m_lowest_free = 0;               // region: see the invariant above
     SpinLock m_lock;                        // region: guards m_bitmap
     uint64_t m_held = 0;
     uint64_t m_peak_held = 0;

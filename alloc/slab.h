@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bedrock/assert.h"
 #include "run_header.h"
 
 namespace bedrock::heap {
@@ -44,11 +45,69 @@ enum class SlabFree { Freed, NotABlock, AlreadyFree };
 
 // Sets up a slab of class `class_index` at `base` (kSlabBytes-aligned). O(bitmap words).
 Slab* slab_init(void* base, uint64_t source_address, Heap* owner, unsigned class_index);
-// Hands out one block. Precondition: !slab->is_full(). O(1).
-[[nodiscard]] void* slab_take(Slab* slab);
-// Takes back `block` if it is a handed-out block of the slab. O(1).
-[[nodiscard]] SlabFree slab_give(Slab* slab, void* block);
 // Checks the invariants above. O(n).
 [[nodiscard]] bool slab_check(const Slab* slab);
+
+namespace slab_detail {
+
+inline uintptr_t first_block(const Slab* slab) {
+    return reinterpret_cast<uintptr_t>(slab) + slab->layout().first_offset;
+}
+
+// The block index of `offset` bytes past block 0, exact for offset < kSlabBytes: the
+// reciprocal overestimates 1/size by less than 2^-32, which moves offset/size by less than
+// kSlabBytes / 2^32 < 1 / kMaxSmallSize, too little to cross an integer.
+inline uint32_t index_of(const SlabLayout& layout, uintptr_t offset) {
+    return static_cast<uint32_t>((uint64_t{offset} * layout.reciprocal) >> 32);
+}
+static_assert(kSlabBytes * kMaxSmallSize < (uint64_t{1} << 32));
+
+inline bool bit_is_set(const uint64_t* bitmap, uint32_t index) {
+    return ((bitmap[index / 64] >> (index % 64)) & 1) != 0;
+}
+
+} // namespace slab_detail
+
+// Hands out one block. Precondition: !slab->is_full(). O(1). Inline: the allocation fast path.
+[[nodiscard]] inline void* slab_take(Slab* slab) {
+    const SlabLayout& layout = slab->layout();
+    uint32_t index;
+    void* block;
+    if (slab->free_list != nullptr) {
+        FreeBlock* head = slab->free_list;
+        slab->free_list = head->next;
+        block = head;
+        index = slab_detail::index_of(layout, reinterpret_cast<uintptr_t>(block) -
+                                                  slab_detail::first_block(slab));
+    } else {
+        BEDROCK_DEBUG_ASSERT(slab->fresh < layout.block_count);
+        index = slab->fresh++;
+        block = reinterpret_cast<void*>(slab_detail::first_block(slab) +
+                                        size_t{index} * layout.block_size);
+    }
+    slab->bitmap()[index / 64] |= uint64_t{1} << (index % 64);
+    ++slab->used;
+    return block;
+}
+
+// Takes back `block` if it is a handed-out block of the slab. O(1). Inline: the free fast path.
+[[nodiscard]] inline SlabFree slab_give(Slab* slab, void* block) {
+    const SlabLayout& layout = slab->layout();
+    const uintptr_t offset = reinterpret_cast<uintptr_t>(block) - slab_detail::first_block(slab);
+    const uint32_t index = slab_detail::index_of(layout, offset);
+    if (offset >= kSlabBytes || index >= layout.block_count ||
+        size_t{index} * layout.block_size != offset) {
+        return SlabFree::NotABlock;
+    }
+    if (!slab_detail::bit_is_set(slab->bitmap(), index)) {
+        return SlabFree::AlreadyFree;
+    }
+    slab->bitmap()[index / 64] &= ~(uint64_t{1} << (index % 64));
+    auto* freed = static_cast<FreeBlock*>(block);
+    freed->next = slab->free_list;
+    slab->free_list = freed;
+    --slab->used;
+    return SlabFree::Freed;
+}
 
 } // namespace bedrock::heap
