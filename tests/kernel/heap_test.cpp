@@ -1,0 +1,167 @@
+// In-kernel heap tests on real physical memory, on both architectures: the randomized mix with
+// address patterns, exhaustion to the end of RAM and back, large and aligned blocks, and every
+// form of operator new/delete on the default heap.
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bedrock/heap.h"
+#include "bedrock/malloc.h"
+#include "bedrock/new.h"
+#include "bedrock/page_frame_allocator.h"
+#include "kernel/allocators.h"
+#include "kernel/test_registry.h"
+
+namespace bedrock::kernel {
+namespace {
+
+// xorshift64*: a seed printed by the test is enough to replay it.
+class Random {
+public:
+    explicit Random(uint64_t seed) : m_state(seed | 1) {}
+    uint64_t next() {
+        m_state ^= m_state >> 12;
+        m_state ^= m_state << 25;
+        m_state ^= m_state >> 27;
+        return m_state * 0x2545F4914F6CDD1DULL;
+    }
+
+private:
+    uint64_t m_state;
+};
+
+unsigned char pattern(uintptr_t address, size_t offset) {
+    return static_cast<unsigned char>(((address >> 4) ^ offset) * 0x9D);
+}
+
+void fill(unsigned char* block, size_t size) {
+    for (size_t i = 0; i < size; ++i) {
+        block[i] = pattern(reinterpret_cast<uintptr_t>(block), i);
+    }
+}
+
+bool intact(const unsigned char* block, size_t size) {
+    for (size_t i = 0; i < size; ++i) {
+        if (block[i] != pattern(reinterpret_cast<uintptr_t>(block), i)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+struct Slot {
+    unsigned char* block;
+    size_t size;
+};
+
+BEDROCK_TEST(heap_randomized_mix_returns_every_page) {
+    PageFrameAllocator& frames = page_frame_allocator();
+    const uint64_t free_before = frames.free_page_count();
+    Heap* heap = heap_create(frames);
+    BEDROCK_REQUIRE(heap != nullptr);
+    constexpr size_t kSlots = 512;
+    static Slot slots[kSlots];
+    Random random(0x5eed);
+    for (int op = 0; op < 40000; ++op) {
+        Slot& slot = slots[random.next() % kSlots];
+        if (slot.block != nullptr) {
+            BEDROCK_REQUIRE(intact(slot.block, slot.size));
+            heap_free(*heap, slot.block);
+            slot = Slot{};
+            continue;
+        }
+        const uint64_t kind = random.next() % 100;
+        const size_t size = kind < 70   ? random.next() % 257
+                            : kind < 97 ? random.next() % 8193
+                                        : random.next() % (512 << 10);
+        const size_t alignment = size_t{1} << (random.next() % 17);
+        auto* block = static_cast<unsigned char*>(heap_allocate(*heap, size, alignment));
+        BEDROCK_REQUIRE(block != nullptr);
+        BEDROCK_REQUIRE((reinterpret_cast<uintptr_t>(block) & (alignment - 1)) == 0);
+        BEDROCK_REQUIRE(heap_usable_size(*heap, block) >= size);
+        fill(block, size);
+        slot = Slot{block, size};
+    }
+    BEDROCK_EXPECT(heap_check(*heap));
+    for (Slot& slot : slots) {
+        if (slot.block != nullptr) {
+            BEDROCK_EXPECT(intact(slot.block, slot.size));
+            heap_free(*heap, slot.block);
+            slot = Slot{};
+        }
+    }
+    BEDROCK_EXPECT(heap_destroy(*heap));
+    BEDROCK_EXPECT_EQ(frames.free_page_count(), free_before);
+}
+
+// Allocates until the end of RAM (large blocks first, then small ones), then frees it all.
+BEDROCK_TEST(heap_exhaustion_returns_null_then_everything_comes_back) {
+    PageFrameAllocator& frames = page_frame_allocator();
+    const uint64_t free_before = frames.free_page_count();
+    Heap* heap = heap_create(frames);
+    BEDROCK_REQUIRE(heap != nullptr);
+    // The blocks form a list through their first word, so the test needs no memory of its own.
+    void* list = nullptr;
+    size_t count = 0;
+    for (size_t size : {size_t{1} << 20, size_t{64} << 10, size_t{4000}, size_t{16}}) {
+        while (void* block = heap_allocate(*heap, size)) {
+            *static_cast<void**>(block) = list;
+            list = block;
+            ++count;
+        }
+    }
+    BEDROCK_EXPECT(count > 0);
+    BEDROCK_EXPECT(frames.free_page_count() < 16);
+    BEDROCK_EXPECT(heap_check(*heap));
+    while (list != nullptr) {
+        void* next = *static_cast<void**>(list);
+        heap_free(*heap, list);
+        list = next;
+    }
+    BEDROCK_EXPECT(heap_destroy(*heap));
+    BEDROCK_EXPECT_EQ(frames.free_page_count(), free_before);
+}
+
+BEDROCK_TEST(heap_large_and_aligned_blocks) {
+    for (size_t alignment = 16; alignment <= (size_t{4} << 20); alignment <<= 1) {
+        for (size_t size : {size_t{1}, size_t{3000}, size_t{100000}, size_t{3} << 20}) {
+            void* block = bedrock_memalign(alignment, size);
+            BEDROCK_REQUIRE(block != nullptr);
+            BEDROCK_EXPECT((reinterpret_cast<uintptr_t>(block) & (alignment - 1)) == 0);
+            BEDROCK_EXPECT(bedrock_malloc_usable_size(block) >= size);
+            static_cast<unsigned char*>(block)[size - 1] = 1;
+            bedrock_free(block);
+        }
+    }
+}
+
+struct alignas(256) Aligned {
+    uint64_t value[4];
+};
+
+BEDROCK_TEST(heap_operator_new_and_delete_forms) {
+    const uint64_t before = heap_statistics(*default_heap()).blocks_in_use;
+    auto* one = new uint64_t(7);
+    auto* array = new uint64_t[100];
+    auto* aligned = new Aligned{};
+    auto* aligned_array = new Aligned[3];
+    auto* quiet = new (std::nothrow) uint64_t(9);
+    auto* quiet_array = new (std::nothrow) uint64_t[5];
+    BEDROCK_EXPECT(*one == 7 && quiet != nullptr && *quiet == 9 && quiet_array != nullptr);
+    BEDROCK_EXPECT(reinterpret_cast<uintptr_t>(aligned) % 256 == 0);
+    BEDROCK_EXPECT(reinterpret_cast<uintptr_t>(aligned_array) % 256 == 0);
+    BEDROCK_EXPECT_EQ(heap_statistics(*default_heap()).blocks_in_use, before + 6);
+    delete one;
+    delete[] array;
+    delete aligned;
+    delete[] aligned_array;
+    delete quiet;
+    delete[] quiet_array;
+    ::operator delete (::operator new(24), size_t{24});
+    ::operator delete (::operator new (40, std::align_val_t{128}), size_t{40},
+                       std::align_val_t{128});
+    BEDROCK_EXPECT(::operator new (size_t{1} << 50, std::nothrow) == nullptr);
+    BEDROCK_EXPECT_EQ(heap_statistics(*default_heap()).blocks_in_use, before);
+}
+
+} // namespace
+} // namespace bedrock::kernel
