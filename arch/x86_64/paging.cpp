@@ -1,0 +1,59 @@
+// The x86-64 memory map: the 4-level page-table format for kernel::PageTable, and
+// arch::map_memory(), which replaces boot.S's 0-4 GiB map with one covering exactly the RAM the
+// firmware reported (including RAM above 4 GiB) and nothing at physical page 0.
+#include <stdint.h>
+
+#include "kernel/arch.h"
+#include "kernel/page_table.h"
+
+namespace bedrock::arch {
+namespace {
+
+constexpr uint64_t kPresent = 1 << 0;
+constexpr uint64_t kWritable = 1 << 1;
+constexpr uint64_t kWriteThrough = 1 << 3;
+constexpr uint64_t kCacheDisable = 1 << 4;
+constexpr uint64_t kPageSize = 1 << 7; // in a PDPT/PD entry: a 1 GiB / 2 MiB leaf
+constexpr uint64_t kAddressMask = 0x000F'FFFF'FFFF'F000;
+constexpr uint64_t kEarlyMapLimit = uint64_t{4} << 30; // boot.S maps 0-4 GiB
+
+// Descriptor encoding for kernel::PageTable. 1 GiB leaves are not used: the default qemu64 CPU
+// does not have them.
+struct X86PageFormat {
+    static constexpr bool kGiBBlocks = false;
+    static uint64_t table(PhysAddr table) { return table | kPresent | kWritable; }
+    static uint64_t leaf(PhysAddr phys, unsigned level, kernel::MemoryType type) {
+        const uint64_t caching =
+            type == kernel::MemoryType::Device ? kWriteThrough | kCacheDisable : 0;
+        return phys | kPresent | kWritable | caching | (level < 3 ? kPageSize : 0);
+    }
+    static bool is_present(uint64_t entry) { return (entry & kPresent) != 0; }
+    static bool is_table(uint64_t entry, unsigned level) {
+        return level == 0 || (entry & kPageSize) == 0;
+    }
+    static PhysAddr address(uint64_t entry) { return entry & kAddressMask; }
+};
+
+} // namespace
+
+uint64_t early_mapped_limit() {
+    return kEarlyMapLimit;
+}
+
+void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
+    kernel::PageTable<X86PageFormat> map(tables);
+    for (const PhysRange& ram : boot.ram) {
+        // Inward to whole pages, so that two ranges never share a page; page 0 stays unmapped.
+        uint64_t first = (ram.base + bedrock::kPageSize - 1) & ~(bedrock::kPageSize - 1);
+        const uint64_t end = (ram.last() + 1) & ~(bedrock::kPageSize - 1);
+        if (first == 0) {
+            first = bedrock::kPageSize;
+        }
+        if (end > first) {
+            map.map(PhysRange{first, end - first}, kernel::MemoryType::Normal);
+        }
+    }
+    __asm__ volatile("mov %0, %%cr3" : : "r"(map.root()) : "memory");
+}
+
+} // namespace bedrock::arch

@@ -1,0 +1,11 @@
+// BootParseResult: the outcome of turning a firmware's boot information into BootInfo.
+#pragma once
+
+namespace bedrock::kernel {
+
+struct BootParseResult {
+    const char* error = nullptr; // one sentence saying what is wrong; null on success
+    [[nodiscard]] bool ok() const { return error == nullptr; }
+};
+
+} // namespace bedrock::kernel

@@ -1,0 +1,31 @@
+// Helpers shared by the firmware parsers (PVH, multiboot2, device tree): copying the command
+// line into storage that outlives the boot structures, and adding ranges with a clear error when
+// a RangeList is full.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernel/boot_info.h"
+#include "kernel/boot_parse_result.h"
+
+namespace bedrock::kernel {
+
+inline constexpr size_t kCommandLineCapacity = 512;
+
+// Copies at most `limit` bytes of the NUL-terminated `text` (truncating to the capacity) into
+// the kernel's one command-line buffer and points boot.command_line at it.
+void copy_command_line(const char* text, size_t limit, BootInfo& boot);
+
+[[nodiscard]] inline BootParseResult add_ram(BootInfo& boot, uint64_t base, uint64_t size) {
+    return boot.ram.add(base, size) ? BootParseResult{}
+                                    : BootParseResult{"more RAM ranges than the kernel can hold"};
+}
+
+[[nodiscard]] inline BootParseResult add_reserved(BootInfo& boot, uint64_t base, uint64_t size) {
+    return boot.reserved.add(base, size)
+               ? BootParseResult{}
+               : BootParseResult{"more reserved ranges than the kernel can hold"};
+}
+
+} // namespace bedrock::kernel
