@@ -37,12 +37,14 @@ esac
 endfunction()
 
 # bedrock_add_qemu_test(<test name> LAUNCHER <launcher> [ARGS <qemu args...>]
-#                       [EXPECT_FAILURE <regex>] [TIMEOUT <seconds>])
+#                       [EXPECT_FAILURE <regex>] [EXPECT_OUTPUT <regex>]
+#                       [TIMEOUT <seconds>])
 # Passes only if QEMU exits with the success status and the output's closing line is
 # "N passed, 0 failed" with N > 0. With EXPECT_FAILURE, passes only if QEMU exits with the
-# failure status and the output matches the regex. A hang is killed at the timeout and fails.
+# failure status and the output matches the regex. EXPECT_OUTPUT adds a regex the output
+# must match either way. A hang is killed at the timeout and fails.
 function(bedrock_add_qemu_test test_name)
-    cmake_parse_arguments(PARSE_ARGV 1 ARG "" "LAUNCHER;EXPECT_FAILURE;TIMEOUT" "ARGS")
+    cmake_parse_arguments(PARSE_ARGV 1 ARG "" "LAUNCHER;EXPECT_FAILURE;EXPECT_OUTPUT;TIMEOUT" "ARGS")
     if(NOT ARG_TIMEOUT)
         set(ARG_TIMEOUT 120)
     endif()
@@ -58,6 +60,7 @@ function(bedrock_add_qemu_test test_name)
             -DARGS=${args}
             -DEXPECT_STATUS=${expect_status}
             -DEXPECT_FAILURE_REGEX=${ARG_EXPECT_FAILURE}
+            -DEXPECT_OUTPUT_REGEX=${ARG_EXPECT_OUTPUT}
             -DTIMEOUT=${ARG_TIMEOUT}
             -P ${PROJECT_SOURCE_DIR}/cmake/run_qemu.cmake)
     # CTest's own timeout is a backstop above the script's.

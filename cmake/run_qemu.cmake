@@ -1,7 +1,8 @@
 # Runs one QEMU boot for CTest and decides pass or fail from the exit status *and* the output
 # (see bedrock_add_qemu_test in qemu.cmake). Usage:
 #   cmake -DLAUNCHER=<script> -DARGS="<qemu args>" -DEXPECT_STATUS=<n>
-#         [-DEXPECT_FAILURE_REGEX=<regex>] -DTIMEOUT=<s> -P run_qemu.cmake
+#         [-DEXPECT_FAILURE_REGEX=<regex>] [-DEXPECT_OUTPUT_REGEX=<regex>] -DTIMEOUT=<s>
+#         -P run_qemu.cmake
 separate_arguments(qemu_args UNIX_COMMAND "${ARGS}")
 string(TIMESTAMP started "%s")
 execute_process(
@@ -21,6 +22,9 @@ message("qemu: exit status ${status} after ${seconds} s (expected ${EXPECT_STATU
 
 if(NOT status STREQUAL "${EXPECT_STATUS}")
     message(FATAL_ERROR "FAIL: QEMU exited with '${status}', expected ${EXPECT_STATUS}")
+endif()
+if(EXPECT_OUTPUT_REGEX AND NOT output MATCHES "${EXPECT_OUTPUT_REGEX}")
+    message(FATAL_ERROR "FAIL: output does not match '${EXPECT_OUTPUT_REGEX}'")
 endif()
 if(EXPECT_FAILURE_REGEX)
     if(NOT output MATCHES "${EXPECT_FAILURE_REGEX}")
