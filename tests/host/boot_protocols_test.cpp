@@ -1,1 +1,190 @@
-// Placeholder: filled in by its owner.
+// Host tests of the x86-64 boot-information parsers (kernel/pvh.cpp, kernel/multiboot2.cpp).
+// The structures are built in host memory; their host addresses stand in for physical ones.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "kernel/multiboot2.h"
+#include "kernel/pvh.h"
+
+namespace bedrock::kernel {
+namespace {
+
+uint64_t address_of(const void* pointer) {
+    return reinterpret_cast<uintptr_t>(pointer);
+}
+
+bool has_range(const RangeList<kMaxFirmwareRanges>& list, uint64_t base, uint64_t size) {
+    for (const PhysRange& range : list) {
+        if (range.base == base && range.size == size) {
+            return true;
+        }
+    }
+    return false;
+}
+
+struct PvhImage {
+    HvmStartInfo info{};
+    std::vector<HvmMemoryMapEntry> map;
+    char command_line[32] = "console=serial test";
+
+    uint64_t finish() {
+        info.magic = kPvhStartInfoMagic;
+        info.version = 1;
+        info.memory_map = address_of(map.data());
+        info.memory_map_entries = static_cast<uint32_t>(map.size());
+        info.command_line = address_of(command_line);
+        return address_of(&info);
+    }
+};
+
+TEST(Pvh, RamEntriesAboveAndBelow4GiB) {
+    PvhImage image;
+    image.map = {{0, 0x9FC00, 1, 0},
+                 {0xF0000, 0x10000, 2, 0},
+                 {0x100000, 0xBFEE0000, 1, 0},
+                 {0x100000000, 0xC0000000, 1, 0}};
+    BootInfo boot;
+    ASSERT_TRUE(parse_pvh(image.finish(), boot).ok());
+    EXPECT_STREQ(boot.firmware, "pvh");
+    ASSERT_EQ(boot.ram.count(), 3u);
+    EXPECT_TRUE(has_range(boot.ram, 0x100000000, 0xC0000000));
+    EXPECT_FALSE(has_range(boot.ram, 0xF0000, 0x10000)); // type 2 is not RAM
+    EXPECT_TRUE(has_range(boot.reserved, 0, 0x100000));
+    EXPECT_TRUE(has_range(boot.reserved, address_of(&image.info), sizeof(HvmStartInfo)));
+    EXPECT_TRUE(
+        has_range(boot.reserved, address_of(image.map.data()), 4 * sizeof(HvmMemoryMapEntry)));
+    EXPECT_STREQ(boot.command_line, "console=serial test");
+}
+
+TEST(Pvh, BadMagicIsRejected) {
+    PvhImage image;
+    image.map = {{0, 0x1000, 1, 0}};
+    const uint64_t address = image.finish();
+    image.info.magic = 0x12345678;
+    BootInfo boot;
+    const BootParseResult result = parse_pvh(address, boot);
+    ASSERT_FALSE(result.ok());
+    EXPECT_NE(std::strstr(result.error, "magic"), nullptr);
+}
+
+TEST(Pvh, VersionZeroHasNoMemoryMap) {
+    PvhImage image;
+    image.map = {{0, 0x1000, 1, 0}};
+    const uint64_t address = image.finish();
+    image.info.version = 0;
+    BootInfo boot;
+    EXPECT_FALSE(parse_pvh(address, boot).ok());
+    EXPECT_FALSE(parse_pvh(0, boot).ok());
+}
+
+TEST(Pvh, TooManyRamEntriesIsAClearError) {
+    PvhImage image;
+    for (uint64_t i = 0; i <= kMaxFirmwareRanges; ++i) {
+        image.map.push_back({i * 0x10000, 0x1000, 1, 0});
+    }
+    BootInfo boot;
+    const BootParseResult result = parse_pvh(image.finish(), boot);
+    ASSERT_FALSE(result.ok());
+    EXPECT_NE(std::strstr(result.error, "RAM ranges"), nullptr);
+}
+
+// Builds a multiboot2 information structure tag by tag.
+class Multiboot2Image {
+public:
+    Multiboot2Image() { m_bytes.resize(8); }
+    void add_tag(uint32_t type, const void* payload, uint32_t payload_size) {
+        const size_t start = m_bytes.size();
+        const uint32_t size = 8 + payload_size;
+        m_bytes.resize(start + ((size + 7) & ~7u));
+        std::memcpy(&m_bytes[start], &type, 4);
+        std::memcpy(&m_bytes[start + 4], &size, 4);
+        std::memcpy(&m_bytes[start + 8], payload, payload_size);
+    }
+    void add_memory_map(const std::vector<Multiboot2MemoryMapEntry>& entries) {
+        std::vector<uint8_t> payload(8 + entries.size() * 24);
+        const uint32_t entry_size = 24;
+        std::memcpy(&payload[0], &entry_size, 4);
+        std::memcpy(&payload[8], entries.data(), entries.size() * 24);
+        add_tag(kMultiboot2TagMemoryMap, payload.data(), static_cast<uint32_t>(payload.size()));
+    }
+    uint64_t finish() {
+        add_tag(kMultiboot2TagEnd, nullptr, 0);
+        const auto total = static_cast<uint32_t>(m_bytes.size());
+        std::memcpy(&m_bytes[0], &total, 4);
+        m_storage.assign((m_bytes.size() + 7) / 8, 0);
+        std::memcpy(m_storage.data(), m_bytes.data(), m_bytes.size());
+        return address_of(m_storage.data());
+    }
+    std::vector<uint8_t>& bytes() { return m_bytes; }
+    uint8_t* stored() { return reinterpret_cast<uint8_t*>(m_storage.data()); }
+
+private:
+    std::vector<uint8_t> m_bytes;
+    std::vector<uint64_t> m_storage; // 8-byte aligned copy, as the protocol guarantees
+};
+
+TEST(Multiboot2, MemoryMapAndCommandLine) {
+    Multiboot2Image image;
+    const char command_line[] = "bedrock quiet";
+    image.add_tag(kMultiboot2TagCommandLine, command_line, sizeof(command_line));
+    image.add_memory_map({{0, 0x9FC00, 1, 0},
+                          {0x100000, 0x3FEE0000, 1, 0},
+                          {0xFEFFC000, 0x4000, 2, 0},
+                          {0x100000000, 0x40000000, 1, 0}});
+    const uint64_t address = image.finish();
+    BootInfo boot;
+    ASSERT_TRUE(parse_multiboot2(address, boot).ok());
+    EXPECT_STREQ(boot.firmware, "multiboot2");
+    EXPECT_EQ(boot.ram.count(), 3u);
+    EXPECT_TRUE(has_range(boot.ram, 0x100000000, 0x40000000));
+    EXPECT_TRUE(has_range(boot.reserved, address, image.bytes().size()));
+    EXPECT_STREQ(boot.command_line, "bedrock quiet");
+}
+
+TEST(Multiboot2, MissingMemoryMapIsAnError) {
+    Multiboot2Image image;
+    BootInfo boot;
+    EXPECT_FALSE(parse_multiboot2(image.finish(), boot).ok());
+}
+
+TEST(Multiboot2, TagRunningPastTheEndIsRejected) {
+    Multiboot2Image image;
+    image.add_memory_map({{0x100000, 0x100000, 1, 0}});
+    const uint64_t address = image.finish();
+    const uint32_t huge = 0x10000;
+    std::memcpy(image.stored() + 12, &huge, 4); // the memory-map tag's size
+    BootInfo boot;
+    const BootParseResult result = parse_multiboot2(address, boot);
+    ASSERT_FALSE(result.ok());
+    EXPECT_NE(std::strstr(result.error, "past the end"), nullptr);
+}
+
+TEST(Multiboot2, ImplausibleTotalSizeAndBadPointerAreRejected) {
+    Multiboot2Image image;
+    image.add_memory_map({{0x100000, 0x100000, 1, 0}});
+    const uint64_t address = image.finish();
+    const uint32_t tiny = 4;
+    std::memcpy(image.stored(), &tiny, 4);
+    BootInfo boot;
+    EXPECT_FALSE(parse_multiboot2(address, boot).ok());
+    EXPECT_FALSE(parse_multiboot2(0, boot).ok());
+    EXPECT_FALSE(parse_multiboot2(address + 4, boot).ok()); // misaligned
+}
+
+TEST(Multiboot2, TruncatedMemoryMapEntryIsNotRead) {
+    Multiboot2Image image;
+    std::vector<uint8_t> payload(8 + 24 + 8, 0); // one whole entry and 8 stray bytes
+    const uint32_t entry_size = 24;
+    std::memcpy(&payload[0], &entry_size, 4);
+    const Multiboot2MemoryMapEntry entry{0x200000, 0x100000, 1, 0};
+    std::memcpy(&payload[8], &entry, 24);
+    image.add_tag(kMultiboot2TagMemoryMap, payload.data(), static_cast<uint32_t>(payload.size()));
+    BootInfo boot;
+    ASSERT_TRUE(parse_multiboot2(image.finish(), boot).ok());
+    EXPECT_EQ(boot.ram.count(), 1u);
+}
+
+} // namespace
+} // namespace bedrock::kernel
