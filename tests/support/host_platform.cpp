@@ -1,1 +1,98 @@
-// Placeholder: filled in by its owner.
+// Host platform: simulated physical memory windows and recorded error reports.
+// Invariant: windows never overlap; the most recently hit window is checked first, so a test
+// or benchmark over one range translates in O(1).
+#include "support/host_platform.h"
+
+#include <sys/mman.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace bedrock {
+namespace {
+
+struct Window {
+    PhysRange range;
+    unsigned char* host;
+};
+
+std::vector<Window>& windows() {
+    static std::vector<Window> list;
+    return list;
+}
+
+size_t g_last_window = 0;
+
+std::vector<ErrorReport>& recorded() {
+    static std::vector<ErrorReport> list;
+    return list;
+}
+
+} // namespace
+
+namespace test {
+
+SimulatedMemory::SimulatedMemory(std::vector<PhysRange> ranges) : m_ranges(std::move(ranges)) {
+    for (const PhysRange& range : m_ranges) {
+        void* host = mmap(nullptr, range.size, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (host == MAP_FAILED) {
+            std::perror("SimulatedMemory: mmap");
+            std::abort();
+        }
+        windows().push_back(Window{range, static_cast<unsigned char*>(host)});
+    }
+}
+
+SimulatedMemory::~SimulatedMemory() {
+    for (const PhysRange& range : m_ranges) {
+        for (size_t i = 0; i < windows().size(); ++i) {
+            if (windows()[i].range == range) {
+                munmap(windows()[i].host, range.size);
+                windows().erase(windows().begin() + static_cast<long>(i));
+                break;
+            }
+        }
+    }
+    g_last_window = 0;
+}
+
+const std::vector<ErrorReport>& reports() {
+    return recorded();
+}
+void clear_reports() {
+    recorded().clear();
+}
+
+} // namespace test
+
+namespace platform {
+
+void* phys_to_virt(PhysAddr phys) {
+    auto& list = windows();
+    if (g_last_window < list.size() && list[g_last_window].range.contains(phys)) {
+        const Window& w = list[g_last_window];
+        return w.host + (phys - w.range.base);
+    }
+    for (size_t i = 0; i < list.size(); ++i) {
+        if (list[i].range.contains(phys)) {
+            g_last_window = i;
+            return list[i].host + (phys - list[i].range.base);
+        }
+    }
+    std::fprintf(stderr, "phys_to_virt: 0x%llx is not simulated memory\n",
+                 static_cast<unsigned long long>(phys));
+    std::abort();
+}
+
+void report_error(const ErrorReport& report) {
+    recorded().push_back(report);
+}
+
+void assertion_failed(const char* expression, const char* file, int line) {
+    std::fprintf(stderr, "assertion failed: %s at %s:%d\n", expression, file, line);
+    std::abort();
+}
+
+} // namespace platform
+} // namespace bedrock
