@@ -1,8 +1,56 @@
-// Allocator bring-up for the test kernel.
+// Allocator bring-up for the test kernel, and its boot report. The report's first line has a
+// fixed form that tools parse:
+//   pfa: managed <N> pages, metadata <M> bytes (<R>%)
 #include "kernel/allocators.h"
 
-namespace bedrock::kernel {
+#include "kernel/arch.h"
+#include "kernel/console.h"
 
-void bring_up_allocators(const PhysRange*, size_t) {}
+namespace bedrock::kernel {
+namespace {
+
+constinit PageFrameAllocator g_page_frame_allocator;
+
+void print_page_frame_report(const PageFrameAllocator& pfa, uint64_t startup_nanoseconds) {
+    const uint64_t managed_bytes = pfa.managed_pages() * kPageSize;
+    // The ratio in thousandths of a percent, printed with three decimals.
+    const uint64_t milli_percent =
+        managed_bytes == 0 ? 0 : pfa.metadata_bytes() * 100000 / managed_bytes;
+    print("pfa: managed %lu pages, metadata %lu bytes (%lu.%03lu%%)\n", pfa.managed_pages(),
+          pfa.metadata_bytes(), milli_percent / 1000, milli_percent % 1000);
+    print("pfa: started in %lu us, %zu regions, largest free block order %d\n",
+          startup_nanoseconds / 1000, pfa.region_count(), pfa.largest_free_order());
+    for (size_t i = 0; i < pfa.region_count(); ++i) {
+        const PhysRange range = pfa.region_range(i);
+        print("pfa: region [0x%016lx - 0x%016lx] %lu free pages\n", range.base, range.last(),
+              pfa.region_free_pages(i));
+    }
+    const FreeBlockCounts counts = pfa.free_blocks();
+    print("pfa: free blocks per order:");
+    for (unsigned order = 0; order < kOrderCount; ++order) {
+        print(" %u:%lu", order, counts.blocks[order]);
+    }
+    print("\npfa: free pages %lu (below 16 MiB %lu, below 4 GiB %lu)\n", pfa.free_pages(),
+          pfa.free_pages_below(kZoneDmaLimit), pfa.free_pages_below(kZoneDma32Limit));
+}
+
+} // namespace
+
+PageFrameAllocator& page_frame_allocator() {
+    return g_page_frame_allocator;
+}
+
+void bring_up_allocators(const PhysRange* usable, size_t count) {
+    const uint64_t start = arch::nanoseconds();
+    if (!g_page_frame_allocator.init(usable, count)) {
+        panic("pfa: cannot start: no usable range can hold the allocator's metadata");
+    }
+    const uint64_t elapsed = arch::nanoseconds() - start;
+    print_page_frame_report(g_page_frame_allocator, elapsed);
+    const PageFrameCheck check = g_page_frame_allocator.check();
+    if (!check.ok) {
+        panic("pfa: check failed after start-up: %s at 0x%lx", check.failure, check.address);
+    }
+}
 
 } // namespace bedrock::kernel

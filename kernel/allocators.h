@@ -3,12 +3,17 @@
 
 #include <stddef.h>
 
+#include "bedrock/page_frame_allocator.h"
 #include "bedrock/phys_range.h"
 
 namespace bedrock::kernel {
 
-// Hands the usable ranges to the page frame allocator and prints its boot report. Panics with
-// a message if the allocator cannot be brought up (e.g. not enough RAM for its metadata).
+// Hands the usable ranges to the page frame allocator and prints its boot report (managed
+// pages, metadata, start-up time, free blocks per order, regions). Panics with a message if the
+// allocator cannot be brought up (e.g. not enough RAM for its metadata).
 void bring_up_allocators(const PhysRange* usable, size_t count);
+
+// The kernel's page frame allocator, owning all usable RAM after bring_up_allocators().
+PageFrameAllocator& page_frame_allocator();
 
 } // namespace bedrock::kernel
