@@ -1,0 +1,32 @@
+// aarch64_entry: the first C++ on AArch64, called by boot.S at EL1 with the MMU on (early map)
+// and the exception vectors installed. Finds the device tree, turns it into BootInfo and enters
+// the kernel.
+#include <stdint.h>
+
+#include "kernel/arch.h"
+#include "kernel/console.h"
+#include "kernel/device_tree.h"
+
+namespace {
+
+// Where QEMU virt places the device tree for an ELF image that does not get it in x0: the start
+// of RAM (the image is linked far enough above it, see linker/aarch64.ld).
+constexpr uint64_t kVirtDeviceTree = 0x40000000;
+// The largest blob accepted; QEMU's are about 1 MiB at most.
+constexpr uint64_t kMaxDeviceTreeSize = uint64_t{2} << 20;
+
+} // namespace
+
+extern "C" [[noreturn]] void aarch64_entry(uint64_t device_tree);
+
+extern "C" void aarch64_entry(uint64_t device_tree) {
+    using namespace bedrock;
+    const uint64_t blob = device_tree != 0 ? device_tree : kVirtDeviceTree;
+    static kernel::BootInfo boot;
+    const kernel::BootParseResult result =
+        kernel::parse_device_tree(blob, kMaxDeviceTreeSize, boot);
+    if (!result.ok()) {
+        kernel::panic("%s (blob at 0x%lx)", result.error, blob);
+    }
+    kernel::kernel_main(boot);
+}

@@ -1,0 +1,58 @@
+/* The EL1 exception vector table: 16 slots (current EL with SP0 / SPx, lower EL AArch64 /
+ * AArch32; each synchronous, IRQ, FIQ, SError). Each slot saves x0/x1, puts its slot number
+ * in x0 and branches to a common path that saves x2-x30 and calls
+ * aarch64_exception(slot, frame), which reports and never returns. Frame layout: x0..x30, then
+ * the interrupted SP (ExceptionFrame in exceptions.cpp). */
+
+#define FRAME_SIZE (32 * 8)
+
+.macro vector_slot number
+    .p2align 7
+    sub sp, sp, #FRAME_SIZE
+    stp x0, x1, [sp, #0]
+    mov x0, #\number
+    b exception_common
+.endm
+
+    .text
+    .p2align 11
+    .global aarch64_exception_vectors
+aarch64_exception_vectors:
+    vector_slot 0
+    vector_slot 1
+    vector_slot 2
+    vector_slot 3
+    vector_slot 4
+    vector_slot 5
+    vector_slot 6
+    vector_slot 7
+    vector_slot 8
+    vector_slot 9
+    vector_slot 10
+    vector_slot 11
+    vector_slot 12
+    vector_slot 13
+    vector_slot 14
+    vector_slot 15
+
+exception_common:
+    stp x2, x3, [sp, #16]
+    stp x4, x5, [sp, #32]
+    stp x6, x7, [sp, #48]
+    stp x8, x9, [sp, #64]
+    stp x10, x11, [sp, #80]
+    stp x12, x13, [sp, #96]
+    stp x14, x15, [sp, #112]
+    stp x16, x17, [sp, #128]
+    stp x18, x19, [sp, #144]
+    stp x20, x21, [sp, #160]
+    stp x22, x23, [sp, #176]
+    stp x24, x25, [sp, #192]
+    stp x26, x27, [sp, #208]
+    stp x28, x29, [sp, #224]
+    add x1, sp, #FRAME_SIZE                /* the SP before the exception */
+    stp x30, x1, [sp, #240]
+    mov x1, sp
+    bl aarch64_exception
+1:  wfe
+    b 1b

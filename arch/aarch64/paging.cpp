@@ -1,0 +1,75 @@
+// The AArch64 memory map: the VMSAv8-64 descriptor format (4 KiB granule) for
+// kernel::PageTable, and arch::map_memory(), which replaces boot.S's early map with one covering
+// exactly the RAM in the device tree as Normal memory and virt's device region as Device-nGnRnE.
+// MAIR (set in boot.S): attribute 0 = Device-nGnRnE, attribute 1 = Normal write-back.
+#include <stdint.h>
+
+#include "kernel/arch.h"
+#include "kernel/page_table.h"
+
+namespace bedrock::arch {
+namespace {
+
+constexpr uint64_t kValid = 1 << 0;
+constexpr uint64_t kTableOrPage = 1 << 1; // table at levels 0-2, page at level 3
+constexpr uint64_t kAttrDevice = 0 << 2;
+constexpr uint64_t kAttrNormal = 1 << 2;
+constexpr uint64_t kInnerShareable = uint64_t{3} << 8;
+constexpr uint64_t kAccessFlag = 1 << 10;
+constexpr uint64_t kExecuteNever = (uint64_t{1} << 53) | (uint64_t{1} << 54);
+constexpr uint64_t kAddressMask = 0x0000'FFFF'FFFF'F000;
+
+constexpr uint64_t kEarlyMapLimit = 0x80000000; // boot.S maps 1-2 GiB as Normal
+// virt's on-chip devices (GIC, UART, RTC, GPIO, ...); the kernel uses only the UART here.
+constexpr PhysRange kDeviceWindow{0x08000000, 0x08000000};
+
+struct Aarch64PageFormat {
+    static constexpr bool kGiBBlocks = true;
+    static uint64_t table(PhysAddr table) { return table | kValid | kTableOrPage; }
+    static uint64_t leaf(PhysAddr phys, unsigned level, kernel::MemoryType type) {
+        const uint64_t attributes = type == kernel::MemoryType::Normal
+                                        ? kAttrNormal | kInnerShareable
+                                        : kAttrDevice | kExecuteNever;
+        return phys | kValid | (level == 3 ? kTableOrPage : 0) | kAccessFlag | attributes;
+    }
+    static bool is_present(uint64_t entry) { return (entry & kValid) != 0; }
+    static bool is_table(uint64_t entry, unsigned level) {
+        return level < 3 && (entry & kTableOrPage) != 0;
+    }
+    static PhysAddr address(uint64_t entry) { return entry & kAddressMask; }
+};
+
+} // namespace
+
+uint64_t early_mapped_limit() {
+    return kEarlyMapLimit;
+}
+
+void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
+    kernel::PageTable<Aarch64PageFormat> map(tables);
+    map.map(kDeviceWindow, kernel::MemoryType::Device);
+    for (const PhysRange& ram : boot.ram) {
+        // Inward to whole pages, so that two ranges never share a page; page 0 stays unmapped.
+        uint64_t first = (ram.base + bedrock::kPageSize - 1) & ~(bedrock::kPageSize - 1);
+        const uint64_t end = (ram.last() + 1) & ~(bedrock::kPageSize - 1);
+        if (first == 0) {
+            first = bedrock::kPageSize;
+        }
+        if (end > first) {
+            map.map(PhysRange{first, end - first}, kernel::MemoryType::Normal);
+        }
+    }
+    // Tables written through the cacheable early map are visible to the walker (walks are
+    // inner write-back cacheable, see TCR in boot.S) once the stores complete.
+    __asm__ volatile("dsb ishst\n"
+                     "msr ttbr0_el1, %0\n"
+                     "isb\n"
+                     "tlbi vmalle1\n"
+                     "dsb ish\n"
+                     "isb"
+                     :
+                     : "r"(map.root())
+                     : "memory");
+}
+
+} // namespace bedrock::arch
