@@ -22,6 +22,7 @@
 
 #include "bedrock/phys_range.h"
 #include "bedrock/platform.h"
+#include "kernel/boot_info.h"
 #include "kernel/boot_page_source.h"
 #include "kernel/console.h"
 
@@ -36,7 +37,8 @@ public:
     static constexpr uint64_t kEntries = 512;
     static constexpr uint64_t kAddressLimit = uint64_t{1} << 48;
 
-    explicit PageTable(BootPageSource& tables) : m_tables(tables), m_root(tables.allocate_zeroed_page()) {}
+    explicit PageTable(BootPageSource& tables)
+        : m_tables(tables), m_root(tables.allocate_zeroed_page()) {}
 
     [[nodiscard]] PhysAddr root() const { return m_root; }
 
@@ -60,9 +62,23 @@ public:
         }
     }
 
-    static constexpr uint64_t level_size(unsigned level) {
-        return uint64_t{1} << (39 - 9 * level);
+    // Maps every RAM range of `boot` as Normal memory, each rounded inward to whole pages (so
+    // two ranges never share a page), leaving physical page 0 unmapped so that null
+    // dereferences fault.
+    void map_ram(const BootInfo& boot) {
+        for (const PhysRange& ram : boot.ram) {
+            uint64_t first = (ram.base + kPageSize - 1) & ~(kPageSize - 1);
+            const uint64_t end = (ram.last() + 1) & ~(kPageSize - 1);
+            if (first == 0) {
+                first = kPageSize;
+            }
+            if (end > first) {
+                map(PhysRange{first, end - first}, MemoryType::Normal);
+            }
+        }
     }
+
+    static constexpr uint64_t level_size(unsigned level) { return uint64_t{1} << (39 - 9 * level); }
 
 private:
     static uint64_t index(uint64_t address, unsigned level) {

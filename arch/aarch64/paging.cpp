@@ -48,17 +48,7 @@ uint64_t early_mapped_limit() {
 void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
     kernel::PageTable<Aarch64PageFormat> map(tables);
     map.map(kDeviceWindow, kernel::MemoryType::Device);
-    for (const PhysRange& ram : boot.ram) {
-        // Inward to whole pages, so that two ranges never share a page; page 0 stays unmapped.
-        uint64_t first = (ram.base + bedrock::kPageSize - 1) & ~(bedrock::kPageSize - 1);
-        const uint64_t end = (ram.last() + 1) & ~(bedrock::kPageSize - 1);
-        if (first == 0) {
-            first = bedrock::kPageSize;
-        }
-        if (end > first) {
-            map.map(PhysRange{first, end - first}, kernel::MemoryType::Normal);
-        }
-    }
+    map.map_ram(boot);
     // Tables written through the cacheable early map are visible to the walker (walks are
     // inner write-back cacheable, see TCR in boot.S) once the stores complete.
     __asm__ volatile("dsb ishst\n"
