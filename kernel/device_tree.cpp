@@ -181,8 +181,6 @@ BootParseResult parse_device_tree(uint64_t blob_address, uint64_t available, Boo
                 top.memory_type = is_memory_name(name);
                 top.reserved_memory = equals(name, "reserved-memory");
                 top.chosen = equals(name, "chosen");
-            } else if (depth == 3 && top.reserved_memory) {
-                // Children of /reserved-memory: their reg is reserved (handled at PROP).
             }
         } else if (token == kTokenEndNode) {
             if (depth == 0) {

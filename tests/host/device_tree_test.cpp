@@ -1,1 +1,296 @@
-// Placeholder: filled in by its owner.
+// Host tests of the device-tree parser (kernel/device_tree.cpp) on blobs built in memory.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernel/device_tree.h"
+
+namespace bedrock::kernel {
+namespace {
+
+// Writes a flattened device tree: reservation entries, then nodes and properties in order.
+class FdtBuilder {
+public:
+    void reserve(uint64_t address, uint64_t size) { m_reservations.push_back({address, size}); }
+    void begin(const std::string& name) {
+        token(1);
+        m_structure.insert(m_structure.end(), name.begin(), name.end());
+        m_structure.push_back(0);
+        pad();
+    }
+    void end() { token(2); }
+    void property(const std::string& name, const std::vector<uint8_t>& value) {
+        token(3);
+        be32(m_structure, static_cast<uint32_t>(value.size()));
+        be32(m_structure, string_offset(name));
+        m_structure.insert(m_structure.end(), value.begin(), value.end());
+        pad();
+    }
+    void cells_property(const std::string& name, const std::vector<uint32_t>& cells) {
+        std::vector<uint8_t> value;
+        for (uint32_t cell : cells) {
+            be32(value, cell);
+        }
+        property(name, value);
+    }
+    void string_property(const std::string& name, const std::string& text) {
+        std::vector<uint8_t> value(text.begin(), text.end());
+        value.push_back(0);
+        property(name, value);
+    }
+    // The finished blob, 8-byte aligned in `storage`; returns its address.
+    uint64_t finish(std::vector<uint64_t>& storage) {
+        token(9);
+        std::vector<uint8_t> blob(40);
+        const auto reservations = static_cast<uint32_t>(blob.size());
+        for (const auto& [address, size] : m_reservations) {
+            be64(blob, address);
+            be64(blob, size);
+        }
+        be64(blob, 0);
+        be64(blob, 0);
+        const auto structure = static_cast<uint32_t>(blob.size());
+        blob.insert(blob.end(), m_structure.begin(), m_structure.end());
+        const auto strings = static_cast<uint32_t>(blob.size());
+        blob.insert(blob.end(), m_strings.begin(), m_strings.end());
+        const uint32_t header[10] = {kDeviceTreeMagic,
+                                     static_cast<uint32_t>(blob.size()),
+                                     structure,
+                                     strings,
+                                     reservations,
+                                     17,
+                                     16,
+                                     0,
+                                     static_cast<uint32_t>(m_strings.size()),
+                                     static_cast<uint32_t>(m_structure.size())};
+        for (int i = 0; i < 10; ++i) {
+            put_be32(&blob[static_cast<size_t>(4 * i)], header[i]);
+        }
+        storage.assign((blob.size() + 7) / 8, 0);
+        std::memcpy(storage.data(), blob.data(), blob.size());
+        size = blob.size();
+        return reinterpret_cast<uintptr_t>(storage.data());
+    }
+    size_t size = 0;
+
+private:
+    static void put_be32(uint8_t* p, uint32_t v) {
+        p[0] = static_cast<uint8_t>(v >> 24);
+        p[1] = static_cast<uint8_t>(v >> 16);
+        p[2] = static_cast<uint8_t>(v >> 8);
+        p[3] = static_cast<uint8_t>(v);
+    }
+    static void be32(std::vector<uint8_t>& out, uint32_t v) {
+        out.resize(out.size() + 4);
+        put_be32(&out[out.size() - 4], v);
+    }
+    static void be64(std::vector<uint8_t>& out, uint64_t v) {
+        be32(out, static_cast<uint32_t>(v >> 32));
+        be32(out, static_cast<uint32_t>(v));
+    }
+    void token(uint32_t t) { be32(m_structure, t); }
+    void pad() {
+        while (m_structure.size() % 4 != 0) {
+            m_structure.push_back(0);
+        }
+    }
+    uint32_t string_offset(const std::string& name) {
+        const auto offset = static_cast<uint32_t>(m_strings.size());
+        m_strings.insert(m_strings.end(), name.begin(), name.end());
+        m_strings.push_back(0);
+        return offset;
+    }
+    std::vector<std::pair<uint64_t, uint64_t>> m_reservations;
+    std::vector<uint8_t> m_structure;
+    std::vector<uint8_t> m_strings;
+};
+
+bool has(const RangeList<kMaxFirmwareRanges>& list, uint64_t base, uint64_t size) {
+    for (const PhysRange& range : list) {
+        if (range.base == base && range.size == size) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// A tree like QEMU virt's, with two memory nodes (one with two reg entries), memory above
+// 4 GiB, a reservation entry, /reserved-memory and bootargs.
+FdtBuilder virt_like_tree() {
+    FdtBuilder fdt;
+    fdt.reserve(0x48000000, 0x10000);
+    fdt.begin("");
+    fdt.cells_property("#address-cells", {2});
+    fdt.cells_property("#size-cells", {2});
+    fdt.begin("memory@40000000");
+    fdt.string_property("device_type", "memory");
+    fdt.cells_property("reg", {0, 0x40000000, 0, 0x40000000, 0x1, 0x00000000, 0, 0x20000000});
+    fdt.end();
+    fdt.begin("ram-bank@200000000"); // named otherwise, typed memory
+    fdt.cells_property("reg", {0x2, 0, 0x1, 0});
+    fdt.string_property("device_type", "memory");
+    fdt.end();
+    fdt.begin("reserved-memory");
+    fdt.cells_property("#address-cells", {1});
+    fdt.cells_property("#size-cells", {1});
+    fdt.begin("secure@4f000000");
+    fdt.cells_property("reg", {0x4f000000, 0x100000});
+    fdt.end();
+    fdt.end();
+    fdt.begin("chosen");
+    fdt.string_property("bootargs", "bedrock test=1");
+    fdt.end();
+    fdt.begin("pl011@9000000");
+    fdt.cells_property("reg", {0, 0x09000000, 0, 0x1000}); // not memory
+    fdt.end();
+    fdt.end();
+    return fdt;
+}
+
+TEST(DeviceTree, AllMemoryNodesAndEntries) {
+    FdtBuilder fdt = virt_like_tree();
+    std::vector<uint64_t> storage;
+    const uint64_t blob = fdt.finish(storage);
+    BootInfo boot;
+    const BootParseResult result = parse_device_tree(blob, fdt.size, boot);
+    ASSERT_TRUE(result.ok()) << result.error;
+    EXPECT_STREQ(boot.firmware, "device tree");
+    EXPECT_EQ(boot.ram.count(), 3u);
+    EXPECT_TRUE(has(boot.ram, 0x40000000, 0x40000000));
+    EXPECT_TRUE(has(boot.ram, 0x100000000, 0x20000000));
+    EXPECT_TRUE(has(boot.ram, 0x200000000, 0x100000000));
+    EXPECT_TRUE(has(boot.reserved, blob, fdt.size));
+    EXPECT_TRUE(has(boot.reserved, 0x48000000, 0x10000));
+    EXPECT_TRUE(has(boot.reserved, 0x4f000000, 0x100000));
+    EXPECT_EQ(boot.reserved.count(), 3u);
+    EXPECT_STREQ(boot.command_line, "bedrock test=1");
+}
+
+TEST(DeviceTree, DefaultCellsAreTwoAndOne) {
+    FdtBuilder fdt;
+    fdt.begin("");
+    fdt.begin("memory");
+    fdt.string_property("device_type", "memory");
+    fdt.cells_property("reg", {0, 0x80000000, 0x10000000});
+    fdt.end();
+    fdt.end();
+    std::vector<uint64_t> storage;
+    const uint64_t blob = fdt.finish(storage);
+    BootInfo boot;
+    ASSERT_TRUE(parse_device_tree(blob, fdt.size, boot).ok());
+    ASSERT_EQ(boot.ram.count(), 1u);
+    EXPECT_TRUE(has(boot.ram, 0x80000000, 0x10000000));
+}
+
+TEST(DeviceTree, OneCellAddresses) {
+    FdtBuilder fdt;
+    fdt.begin("");
+    fdt.cells_property("#address-cells", {1});
+    fdt.cells_property("#size-cells", {1});
+    fdt.begin("memory@0");
+    fdt.string_property("device_type", "memory");
+    fdt.cells_property("reg", {0x0, 0x8000000, 0x10000000, 0x8000000});
+    fdt.end();
+    fdt.end();
+    std::vector<uint64_t> storage;
+    const uint64_t blob = fdt.finish(storage);
+    BootInfo boot;
+    ASSERT_TRUE(parse_device_tree(blob, fdt.size, boot).ok());
+    EXPECT_EQ(boot.ram.count(), 2u);
+    EXPECT_TRUE(has(boot.ram, 0x10000000, 0x8000000));
+}
+
+class DeviceTreeMalformed : public ::testing::Test {
+protected:
+    void SetUp() override {
+        fdt = virt_like_tree();
+        address = fdt.finish(storage);
+        bytes = reinterpret_cast<uint8_t*>(storage.data());
+    }
+    void set_be32(size_t offset, uint32_t value) {
+        bytes[offset] = static_cast<uint8_t>(value >> 24);
+        bytes[offset + 1] = static_cast<uint8_t>(value >> 16);
+        bytes[offset + 2] = static_cast<uint8_t>(value >> 8);
+        bytes[offset + 3] = static_cast<uint8_t>(value);
+    }
+    uint32_t be32(size_t offset) const {
+        return (uint32_t{bytes[offset]} << 24) | (uint32_t{bytes[offset + 1]} << 16) |
+               (uint32_t{bytes[offset + 2]} << 8) | bytes[offset + 3];
+    }
+    bool parses() {
+        BootInfo boot;
+        return parse_device_tree(address, fdt.size, boot).ok();
+    }
+    FdtBuilder fdt;
+    std::vector<uint64_t> storage;
+    uint64_t address = 0;
+    uint8_t* bytes = nullptr;
+};
+
+TEST_F(DeviceTreeMalformed, BadMagic) {
+    set_be32(0, 0x12345678);
+    EXPECT_FALSE(parses());
+}
+
+TEST_F(DeviceTreeMalformed, TotalSizeLargerThanTheBuffer) {
+    set_be32(4, static_cast<uint32_t>(fdt.size + 64));
+    EXPECT_FALSE(parses());
+}
+
+TEST_F(DeviceTreeMalformed, StructureOffsetOutOfRange) {
+    set_be32(8, 0xFFFFFF00);
+    EXPECT_FALSE(parses());
+}
+
+TEST_F(DeviceTreeMalformed, TruncatedStructureBlock) {
+    set_be32(36, 16); // structure size: a few tokens, no END
+    EXPECT_FALSE(parses());
+}
+
+TEST_F(DeviceTreeMalformed, PropertyLengthPastTheEnd) {
+    // The first property follows the root's BEGIN_NODE ("" padded to 4): token, length.
+    const uint32_t structure = be32(8);
+    ASSERT_EQ(be32(structure + 8), 3u); // PROP
+    set_be32(structure + 12, 0x7FFFFFF0);
+    EXPECT_FALSE(parses());
+}
+
+TEST_F(DeviceTreeMalformed, PropertyNameOffsetOutsideStrings) {
+    const uint32_t structure = be32(8);
+    set_be32(structure + 16, 0xFFFFFF);
+    EXPECT_FALSE(parses());
+}
+
+TEST_F(DeviceTreeMalformed, UnterminatedStrings) {
+    const uint32_t strings = be32(12);
+    const uint32_t strings_size = be32(32);
+    for (uint32_t i = 0; i < strings_size; ++i) {
+        bytes[strings + i] = 'x';
+    }
+    EXPECT_FALSE(parses());
+}
+
+TEST(DeviceTree, TooManyMemoryEntriesIsAClearError) {
+    FdtBuilder fdt;
+    fdt.begin("");
+    fdt.begin("memory");
+    fdt.string_property("device_type", "memory");
+    std::vector<uint32_t> reg;
+    for (uint32_t i = 0; i <= kMaxFirmwareRanges; ++i) {
+        reg.insert(reg.end(), {0, 0x40000000 + i * 0x100000, 0x1000});
+    }
+    fdt.cells_property("reg", reg);
+    fdt.end();
+    fdt.end();
+    std::vector<uint64_t> storage;
+    const uint64_t blob = fdt.finish(storage);
+    BootInfo boot;
+    const BootParseResult result = parse_device_tree(blob, fdt.size, boot);
+    ASSERT_FALSE(result.ok());
+    EXPECT_NE(std::strstr(result.error, "RAM ranges"), nullptr);
+}
+
+} // namespace
+} // namespace bedrock::kernel
