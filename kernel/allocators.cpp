@@ -1,7 +1,10 @@
-// Allocator bring-up for the test kernel, and its boot report. The report's first line has a
+// Allocator bring-up for the test kernel (the page frame allocator, then the default heap on
+// it), and their boot reports. The report's first line has a
 // fixed form that tools parse:
 //   pfa: managed <N> pages, metadata <M> bytes (<R>%)
 #include "kernel/allocators.h"
+
+#include "bedrock/heap.h"
 
 #include "kernel/arch.h"
 #include "kernel/console.h"
@@ -34,6 +37,10 @@ void print_page_frame_report(const PageFrameAllocator& pfa, uint64_t startup_nan
           pfa.free_pages_below(kZoneDmaLimit), pfa.free_pages_below(kZoneDma32Limit));
 }
 
+void print_heap_line(void*, const char* line) {
+    print("heap: %s\n", line);
+}
+
 } // namespace
 
 PageFrameAllocator& page_frame_allocator() {
@@ -51,6 +58,12 @@ void bring_up_allocators(const PhysRange* usable, size_t count) {
     if (!check.ok) {
         panic("pfa: check failed after start-up: %s at 0x%lx", check.failure, check.address);
     }
+    Heap* heap = heap_create(g_page_frame_allocator);
+    if (heap == nullptr) {
+        panic("heap: cannot create the default heap: the page frame allocator is empty");
+    }
+    set_default_heap(heap);
+    heap_report(*heap, print_heap_line, nullptr);
 }
 
 } // namespace bedrock::kernel

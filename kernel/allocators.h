@@ -8,9 +8,10 @@
 
 namespace bedrock::kernel {
 
-// Hands the usable ranges to the page frame allocator and prints its boot report (managed
-// pages, metadata, start-up time, free blocks per order, regions). Panics with a message if the
-// allocator cannot be brought up (e.g. not enough RAM for its metadata).
+// Hands the usable ranges to the page frame allocator, creates the default heap on it and
+// prints both boot reports (managed pages, metadata, start-up time, free blocks per order,
+// regions; the heap's statistics). Panics with a message if either cannot be brought up (e.g.
+// not enough RAM for the metadata).
 void bring_up_allocators(const PhysRange* usable, size_t count);
 
 // The kernel's page frame allocator, owning all usable RAM after bring_up_allocators().

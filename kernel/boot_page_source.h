@@ -31,8 +31,8 @@ private:
     const PhysRange* m_usable;
     size_t m_count;
     uint64_t m_limit;
-    size_t m_range = 0;      // index of the usable range being consumed
-    uint64_t m_offset = 0;   // bytes of it already handed out
+    size_t m_range = 0;    // index of the usable range being consumed
+    uint64_t m_offset = 0; // bytes of it already handed out
     RangeList<4> m_taken;
 };
 

@@ -1,5 +1,6 @@
-// Helpers shared by the heap's host tests: a memory region for region heaps, access to the
-// error reports the host platform recorded, and the test seed.
+// Helpers shared by the heap's host tests: a memory region for region heaps, a page frame
+// allocator over simulated physical memory, access to the error reports the host platform
+// recorded, and the test seed.
 #pragma once
 
 #include <stdint.h>
@@ -7,8 +8,9 @@
 
 #include <utility>
 
+#include "bedrock/page_frame_allocator.h"
 #include "bedrock/platform.h"
-#include "host_reports.h"
+#include "support/host_platform.h"
 
 namespace bedrock::test {
 
@@ -35,15 +37,26 @@ private:
     size_t m_size = 0;
 };
 
-inline void clear_reports() {
-    test_reports().clear();
-}
-inline size_t report_count() {
-    return test_reports().size();
-}
-inline const ErrorReport& report(size_t index) {
-    return test_reports().at(index);
-}
+// A page frame allocator over `bytes` of simulated physical memory at 4 GiB.
+class Frames {
+public:
+    explicit Frames(uint64_t bytes) : m_memory({{kBase, bytes}}) {
+        const PhysRange range{kBase, bytes};
+        m_initialized = m_allocator.init(&range, 1);
+    }
+    [[nodiscard]] PageFrameAllocator& allocator() { return m_allocator; }
+    [[nodiscard]] uint64_t free_pages() const { return m_allocator.free_pages(); }
+    [[nodiscard]] bool initialized() const { return m_initialized; }
+
+private:
+    static constexpr PhysAddr kBase = PhysAddr{4} << 30;
+    SimulatedMemory m_memory;
+    PageFrameAllocator m_allocator;
+    bool m_initialized = false;
+};
+
+inline size_t report_count() { return reports().size(); }
+inline const ErrorReport& report(size_t index) { return reports().at(index); }
 
 // The seed for randomized tests: BEDROCK_TEST_SEED from the environment, else `fallback`.
 inline uint64_t seed_from_environment(uint64_t fallback) {
