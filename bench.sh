@@ -1,6 +1,8 @@
 #!/bin/sh
-# Builds and runs the heap benchmark (tests/bench/heap): Bedrock's heap against glibc malloc,
-# jemalloc, tcmalloc and mimalloc on the same workloads, then counts instructions per
+# Builds and runs the benchmarks. First the page frame allocator (tests/bench/page_frame_allocator:
+# allocate+free pairs per order and a random mix, medians of 5 runs, and instructions per
+# operation with callgrind); then the heap (tests/bench/heap): Bedrock's heap against glibc
+# malloc, jemalloc, tcmalloc and mimalloc on the same workloads, then instructions per
 # malloc+free pair with callgrind for the fixed sizes.
 #   ./bench.sh         the table: ns per operation, footprint / peak live bytes, time ratios
 #   ./bench.sh --csv   workload,allocator,ns_per_op,footprint_ratio rows only
@@ -14,7 +16,7 @@ case "${1:-}" in
 *) echo "usage: $0 [--csv]" >&2; exit 2 ;;
 esac
 
-packages="cmake clang libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev valgrind"
+packages="cmake clang libbenchmark-dev libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev valgrind"
 missing=""
 for package in $packages; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
@@ -28,6 +30,27 @@ if [ -n "$missing" ]; then
     fi
     apt-get update >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y $missing >&2
+fi
+
+if [ "$csv" = no ]; then
+    pfa_build=build/bench-pfa
+    cmake -S tests/bench/page_frame_allocator -B "$pfa_build" -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >&2
+    cmake --build "$pfa_build" -j2 >&2
+    echo "page frame allocator: ns per operation (median of 5)"
+    "$pfa_build/pfa_bench" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+        2>/dev/null | sed -n 's/^BM_\([^ ]*\)_median *\([0-9.]* ns\).*/  \1 \2/p'
+    echo "page frame allocator: instructions per operation (callgrind)"
+    count_instructions() {
+        valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no \
+            --toggle-collect="$1" "$pfa_build/pfa_bench" "$2" "$3" ${4:-} 2>&1 >/dev/null |
+            sed -n 's/.*Collected : *\([0-9]*\).*/\1/p'
+    }
+    for order in 0 4 10 18; do
+        echo "  AllocateFreePair/$order $(($(count_instructions '*run_pairs*' --pairs "$order" 100000) / 100000))"
+    done
+    echo "  RandomMix $(($(count_instructions '*run_mix*' --mix 100000) / 100000))"
+    echo
 fi
 
 build=build/bench-heap
