@@ -1,5 +1,5 @@
-// bedrock/platform.h for the heap benchmark: a hosted process with no simulated physical
-// memory. The heap runs over a region, so phys_to_virt is never called; reports and failed
+// bedrock/platform.h for the heap benchmark: a hosted process whose page frame allocator manages
+// a range of its own address space, so phys_to_virt is the identity. Reports and failed
 // assertions stop the run, since a benchmark that misuses the heap measures nothing.
 #include <stdio.h>
 #include <stdlib.h>
