@@ -100,7 +100,9 @@ public:
         m_bytes.resize(start + ((size + 7) & ~7u));
         std::memcpy(&m_bytes[start], &type, 4);
         std::memcpy(&m_bytes[start + 4], &size, 4);
-        std::memcpy(&m_bytes[start + 8], payload, payload_size);
+        if (payload_size > 0) {
+            std::memcpy(&m_bytes[start + 8], payload, payload_size);
+        }
     }
     void add_memory_map(const std::vector<Multiboot2MemoryMapEntry>& entries) {
         std::vector<uint8_t> payload(8 + entries.size() * 24);
