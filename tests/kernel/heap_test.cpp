@@ -10,24 +10,10 @@
 #include "bedrock/page_frame_allocator.h"
 #include "kernel/allocators.h"
 #include "kernel/test_registry.h"
+#include "test_random.h"
 
 namespace bedrock::kernel {
 namespace {
-
-// xorshift64*: a seed printed by the test is enough to replay it.
-class Random {
-public:
-    explicit Random(uint64_t seed) : m_state(seed | 1) {}
-    uint64_t next() {
-        m_state ^= m_state >> 12;
-        m_state ^= m_state << 25;
-        m_state ^= m_state >> 27;
-        return m_state * 0x2545F4914F6CDD1DULL;
-    }
-
-private:
-    uint64_t m_state;
-};
 
 unsigned char pattern(uintptr_t address, size_t offset) {
     return static_cast<unsigned char>(((address >> 4) ^ offset) * 0x9D);
@@ -60,7 +46,7 @@ BEDROCK_TEST(heap_randomized_mix_returns_every_page) {
     BEDROCK_REQUIRE(heap != nullptr);
     constexpr size_t kSlots = 512;
     static Slot slots[kSlots];
-    Random random(0x5eed);
+    TestRandom random(0x5eed);
     for (int op = 0; op < 40000; ++op) {
         Slot& slot = slots[random.next() % kSlots];
         if (slot.block != nullptr) {

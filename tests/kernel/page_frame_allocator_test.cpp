@@ -11,6 +11,7 @@
 #include "kernel/allocators.h"
 #include "kernel/error_log.h"
 #include "kernel/test_registry.h"
+#include "test_random.h"
 
 namespace bedrock::kernel {
 namespace {
@@ -70,21 +71,6 @@ bool same(const Snapshot& a, const Snapshot& b) {
     return a.free_pages == b.free_pages && a.largest == b.largest;
 }
 
-// A small deterministic generator (xorshift64*), seeded per test.
-class Random {
-public:
-    explicit Random(uint64_t seed) : m_state(seed | 1) {}
-    uint64_t next() {
-        m_state ^= m_state >> 12;
-        m_state ^= m_state << 25;
-        m_state ^= m_state >> 27;
-        return m_state * 0x2545F4914F6CDD1D;
-    }
-
-private:
-    uint64_t m_state;
-};
-
 } // namespace
 } // namespace bedrock::kernel
 
@@ -136,7 +122,7 @@ BEDROCK_TEST(pfa_random_orders_and_runs) {
     for (Slot& slot : slots) {
         slot = {kNoPage, 0, 0};
     }
-    Random random(0xbed70c);
+    TestRandom random(0xbed70c);
     bool patterns_intact = true;
     for (int step = 0; step < 20000; ++step) {
         Slot& slot = slots[random.next() % kSlots];

@@ -70,7 +70,8 @@ BEDROCK_TEST(runtime_memory_routines_every_alignment_and_overlap) {
 
 BEDROCK_TEST(runtime_128_bit_division) {
     // Values only known at run time, so the compiler must call the helpers.
-    volatile unsigned __int128 numerator = (static_cast<unsigned __int128>(0x0123456789abcdefULL) << 64) | 0xfedcba9876543210ULL;
+    volatile unsigned __int128 numerator =
+        (static_cast<unsigned __int128>(0x0123456789abcdefULL) << 64) | 0xfedcba9876543210ULL;
     volatile unsigned __int128 denominator = 0x1000000007ULL;
     const unsigned __int128 quotient = numerator / denominator;
     const unsigned __int128 remainder = numerator % denominator;
