@@ -38,7 +38,26 @@ void print_page_frame_report(const PageFrameAllocator& pfa, uint64_t startup_nan
 }
 
 void print_heap_line(void*, const char* line) {
-    print("heap: %s\n", line);
+    print("%s\n", line);
+}
+
+// A small demonstration workload on the default heap, so the boot report shows size classes
+// and a large block in use; everything is freed again before the tests run.
+void print_heap_report_with_sample(Heap& heap) {
+    constexpr size_t kSizes[] = {16, 24, 48, 100, 256, 700, 1024, 4000, 8192, 20000, 300000};
+    void* blocks[sizeof(kSizes) / sizeof(kSizes[0])][4] = {};
+    for (size_t i = 0; i < sizeof(kSizes) / sizeof(kSizes[0]); ++i) {
+        for (void*& block : blocks[i]) {
+            block = heap_allocate(heap, kSizes[i]);
+        }
+    }
+    print("heap: report with a sample of %zu blocks live:\n", sizeof(blocks) / sizeof(void*));
+    heap_report(heap, print_heap_line, nullptr);
+    for (auto& row : blocks) {
+        for (void* block : row) {
+            heap_free(heap, block);
+        }
+    }
 }
 
 } // namespace
@@ -63,7 +82,7 @@ void bring_up_allocators(const PhysRange* usable, size_t count) {
         panic("heap: cannot create the default heap: the page frame allocator is empty");
     }
     set_default_heap(heap);
-    heap_report(*heap, print_heap_line, nullptr);
+    print_heap_report_with_sample(*heap);
 }
 
 } // namespace bedrock::kernel
