@@ -27,7 +27,9 @@ u128 divide(u128 numerator, u128 denominator, u128& remainder) {
     return quotient;
 }
 
-u128 magnitude(i128 value) { return value < 0 ? u128{0} - static_cast<u128>(value) : static_cast<u128>(value); }
+u128 magnitude(i128 value) {
+    return value < 0 ? u128{0} - static_cast<u128>(value) : static_cast<u128>(value);
+}
 
 } // namespace
 

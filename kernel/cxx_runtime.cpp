@@ -31,9 +31,13 @@ extern "C" {
 void* __dso_handle = nullptr;
 
 // The kernel never returns from kernel_main, so destructors of statics never need to run.
-int __cxa_atexit(void (*)(void*), void*, void*) { return 0; }
+int __cxa_atexit(void (*)(void*), void*, void*) {
+    return 0;
+}
 
-void __cxa_pure_virtual() { bedrock::kernel::panic("pure virtual function called"); }
+void __cxa_pure_virtual() {
+    bedrock::kernel::panic("pure virtual function called");
+}
 
 int __cxa_guard_acquire(uint64_t* guard) {
     auto* bytes = reinterpret_cast<uint8_t*>(guard);

@@ -14,7 +14,7 @@ struct FaultReport {
     uint64_t syndrome;       // x86-64 error code; AArch64 ESR_EL1
     uint64_t address;        // faulting data address (CR2 / FAR_EL1), when meaningful
     bool address_valid;
-    uint64_t pc;             // RIP / ELR_EL1
+    uint64_t pc; // RIP / ELR_EL1
     uint64_t sp;
     const char* const* register_names; // register_count names, printed with registers
     const uint64_t* registers;

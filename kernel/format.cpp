@@ -24,8 +24,7 @@ void pad(FormatSink sink, void* context, char fill, size_t count) {
     }
 }
 
-void emit_field(FormatSink sink, void* context, const Spec& spec, const char* text,
-                size_t length) {
+void emit_field(FormatSink sink, void* context, const Spec& spec, const char* text, size_t length) {
     const size_t padding = spec.width > length ? spec.width - length : 0;
     if (!spec.left_justify) {
         pad(sink, context, spec.zero_pad ? '0' : ' ', padding);
@@ -168,8 +167,8 @@ void format_to(FormatSink sink, void* context, const char* format, va_list argum
         case 'd':
         case 'i': {
             const int64_t value = signed_argument(args, length);
-            const uint64_t magnitude =
-                value < 0 ? uint64_t{0} - static_cast<uint64_t>(value) : static_cast<uint64_t>(value);
+            const uint64_t magnitude = value < 0 ? uint64_t{0} - static_cast<uint64_t>(value)
+                                                 : static_cast<uint64_t>(value);
             emit_number(sink, context, spec, magnitude, value < 0, 10, false, "");
             break;
         }

@@ -9,7 +9,9 @@ namespace {
 
 constexpr uint64_t kPageMask = kPageSize - 1;
 
-PhysRange from_inclusive(uint64_t first, uint64_t last) { return {first, last - first + 1}; }
+PhysRange from_inclusive(uint64_t first, uint64_t last) {
+    return {first, last - first + 1};
+}
 
 void sort_by_base(PhysRange* ranges, size_t count) {
     for (size_t i = 1; i < count; ++i) {

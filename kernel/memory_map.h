@@ -30,7 +30,8 @@ struct UsableRanges {
                                                  PhysRange* reserved, size_t& reserved_count,
                                                  PhysRange* usable, size_t capacity);
 
-// Drops empty ranges, sorts by base and merges overlapping or touching ones, in place. Returns the new count.
+// Drops empty ranges, sorts by base and merges overlapping or touching ones, in place. Returns the
+// new count.
 size_t sort_and_merge(PhysRange* ranges, size_t count);
 
 // Sum of the sizes (saturating at 2^64 - 1).

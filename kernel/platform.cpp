@@ -18,7 +18,9 @@ ErrorLog& error_log() {
 
 namespace platform {
 
-void* phys_to_virt(PhysAddr phys) { return reinterpret_cast<void*>(static_cast<uintptr_t>(phys)); }
+void* phys_to_virt(PhysAddr phys) {
+    return reinterpret_cast<void*>(static_cast<uintptr_t>(phys));
+}
 
 void report_error(const ErrorReport& report) {
     kernel::print("bedrock: %s: %s at 0x%lx (size/order %lu, caller %p): %s\n", report.component,

@@ -50,7 +50,7 @@ TestSummary run_all_tests();
 #define BEDROCK_TEST(name)                                                                         \
     static void bedrock_test_##name(::bedrock::kernel::TestContext& bedrock_test_context);         \
     __attribute__((used, section("bedrock_tests"))) static const ::bedrock::kernel::TestCase       \
-        bedrock_test_case_##name{#name, bedrock_test_##name};                                     \
+        bedrock_test_case_##name{#name, bedrock_test_##name};                                      \
     static void bedrock_test_##name(::bedrock::kernel::TestContext& bedrock_test_context)
 
 #define BEDROCK_EXPECT(condition)                                                                  \

@@ -55,8 +55,12 @@ private:
     bool m_initialized = false;
 };
 
-inline size_t report_count() { return reports().size(); }
-inline const ErrorReport& report(size_t index) { return reports().at(index); }
+inline size_t report_count() {
+    return reports().size();
+}
+inline const ErrorReport& report(size_t index) {
+    return reports().at(index);
+}
 
 // The seed for randomized tests: BEDROCK_TEST_SEED from the environment, else `fallback`.
 inline uint64_t seed_from_environment(uint64_t fallback) {

@@ -41,7 +41,9 @@ TEST(MemoryMap, RangeSmallerThanAPageVanishes) {
     EXPECT_TRUE(usable({{0x1800, 0x1000}, {0x10, 0x20}}, {}).empty());
 }
 
-TEST(MemoryMap, EmptyInputsGiveNothing) { EXPECT_TRUE(usable({}, {}).empty()); }
+TEST(MemoryMap, EmptyInputsGiveNothing) {
+    EXPECT_TRUE(usable({}, {}).empty());
+}
 
 TEST(MemoryMap, ReservedGrowsOutwardToWholePages) {
     EXPECT_EQ(usable({{0, 0x10000}}, {{0x3010, 0x10}}),
@@ -98,7 +100,8 @@ TEST(MemoryMap, AdjacentRangesAtTopMerge) {
 
 TEST(MemoryMap, RangeAbove4GiBWithHole) {
     // Like QEMU -m 6G on pc: 3 GiB low, a hole, 3 GiB from 4 GiB.
-    const std::vector<PhysRange> ram{{0, 0x9FC00}, {0x100000, 0xBFF00000}, {0x100000000, 0xC0000000}};
+    const std::vector<PhysRange> ram{
+        {0, 0x9FC00}, {0x100000, 0xBFF00000}, {0x100000000, 0xC0000000}};
     EXPECT_EQ(usable(ram, {{0, 0x100000}}),
               (std::vector<PhysRange>{{0x100000, 0xBFF00000}, {0x100000000, 0xC0000000}}));
 }
