@@ -32,11 +32,13 @@ if [ -n "$missing" ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y $missing >&2
 fi
 
+build=build/bench
+cmake -S tests/bench -B "$build" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >&2
+cmake --build "$build" -j2 >&2
+
 if [ "$csv" = no ]; then
-    pfa_build=build/bench-pfa
-    cmake -S tests/bench/page_frame_allocator -B "$pfa_build" -DCMAKE_BUILD_TYPE=Release \
-        -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >&2
-    cmake --build "$pfa_build" -j2 >&2
+    pfa_build=$build/page_frame_allocator
     echo "page frame allocator: ns per operation (median of 5)"
     "$pfa_build/pfa_bench" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
         2>/dev/null | sed -n 's/^BM_\([^ ]*\)_median *\([0-9.]* ns\).*/  \1 \2/p'
@@ -53,10 +55,7 @@ if [ "$csv" = no ]; then
     echo
 fi
 
-build=build/bench-heap
-cmake -S tests/bench/heap -B "$build" -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >&2
-cmake --build "$build" -j2 >&2
+build=$build/heap
 
 if [ "$csv" = yes ]; then
     exec "$build/heap_bench" --csv
