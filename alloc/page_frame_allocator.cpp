@@ -3,11 +3,22 @@
 //
 // Pages are handled by page frame number (pfn = address >> 12). In a region, the block of order
 // k starting at pfn p (p a multiple of 2^k) has bit index (p >> k) - (first_page >> k) in the
-// order-k bitmaps. Splitting and merging, for a block of order k at p:
+// order-k bitmaps; the two page bitmaps (run continues, reserved) have one bit per page, index
+// p - first_page. Splitting and merging, for a block of order k at p:
 //
 //   split:  [ p ............ p + 2^k )      merge:  buddy(p, k) = p ^ 2^k
 //           [ p .. p+2^(k-1) )[ buddy  )            [ p ..... )[ buddy ..... ] -> [ min(p, buddy) )
 //             kept / split on   freed                 both free at order k        free at k + 1
+//
+// A run of `count` pages (allocate_pages) is recorded as the greedy decomposition of
+// [p, p + count) into naturally aligned blocks, in decreasing order, each with its allocated bit;
+// every block but the last also has its "run continues" mark, so a run is freed only whole:
+//
+//   count 7 at p:  [ order 2 | order 1 | order 0 ]
+//                    continues continues  last
+//
+// Misuse is decided under the lock and reported after it is released: report_error never runs
+// with the allocator locked.
 #include "bedrock/page_frame_allocator.h"
 
 #include "bedrock/assert.h"
@@ -18,6 +29,8 @@ namespace bedrock {
 namespace {
 
 constexpr uint64_t kWordBits = 64;
+// One past the last page frame of the 64-bit physical address space.
+constexpr uint64_t kPageEnd = uint64_t{1} << (64 - kPageShift);
 
 constexpr uint64_t pages_of(unsigned order) {
     return uint64_t{1} << order;
@@ -31,6 +44,11 @@ unsigned ceil_log2(uint64_t value) {
     return value <= 1 ? 0 : floor_log2(value - 1) + 1;
 }
 
+// The first page a block must not reach when it has to end at or below `limit`.
+uint64_t end_page_below(PhysAddr limit) {
+    return limit == kNoLimit ? kPageEnd : limit >> kPageShift;
+}
+
 // The order of the largest naturally aligned block that starts at `page` and fits in
 // `remaining` pages.
 unsigned largest_block_order(uint64_t page, uint64_t remaining) {
@@ -42,13 +60,13 @@ unsigned largest_block_order(uint64_t page, uint64_t remaining) {
     return order < kMaxOrder ? order : kMaxOrder;
 }
 
-// Calls visit(page, order) for each block of the greedy decomposition of [first, end) into
-// the largest naturally aligned blocks.
+// Calls visit(page, order, last) for each block of the greedy decomposition of [first, end)
+// into the largest naturally aligned blocks; `last` is true for the final one.
 template <class Visit>
 void for_each_aligned_block(uint64_t first, uint64_t end, Visit visit) {
     while (first < end) {
         const unsigned order = largest_block_order(first, end - first);
-        visit(first, order);
+        visit(first, order, first + pages_of(order) == end);
         first += pages_of(order);
     }
 }
@@ -76,12 +94,39 @@ uint64_t bitmap_words(uint64_t first_page, uint64_t page_count, unsigned order) 
     return (bits + kWordBits - 1) / kWordBits;
 }
 
+// Free and allocated bitmaps for every order, then the two page bitmaps.
 uint64_t bitmaps_words(uint64_t first_page, uint64_t page_count) {
     uint64_t words = 0;
     for (unsigned order = 0; order < kOrderCount; ++order) {
         words += bitmap_words(first_page, page_count, order);
     }
-    return 2 * words; // free and allocated
+    return 2 * words + 2 * bitmap_words(first_page, page_count, 0);
+}
+
+// The order of the largest block in the greedy decomposition of [first, end).
+unsigned largest_greedy_order(uint64_t first, uint64_t end) {
+    unsigned largest = 0;
+    for_each_aligned_block(first, end, [&](uint64_t, unsigned order, bool) {
+        largest = order > largest ? order : largest;
+    });
+    return largest;
+}
+
+// Where in a region piece [first, first + count) the metadata's `pages` pages can go without
+// breaking up one of the piece's largest blocks (of order L): its top, when the part above the
+// last multiple of 2^L holds them, else its bottom, when the part below the first one does.
+// Returns the metadata's first page, or kPageEnd when neither fits.
+uint64_t harmless_metadata_place(uint64_t first, uint64_t count, uint64_t pages) {
+    const uint64_t end = first + count;
+    const uint64_t span = pages_of(largest_greedy_order(first, end));
+    const uint64_t last_boundary = end & ~(span - 1);
+    const uint64_t tail = end - (last_boundary > first ? last_boundary : first);
+    if (tail >= pages) {
+        return end - pages;
+    }
+    const uint64_t first_boundary = (first + span - 1) & ~(span - 1);
+    const uint64_t head = (first_boundary < end ? first_boundary : end) - first;
+    return head >= pages ? first : kPageEnd;
 }
 
 struct FreeNode {
@@ -93,19 +138,25 @@ FreeNode& node(uint64_t page) {
     return *static_cast<FreeNode*>(platform::phys_to_virt(page << kPageShift));
 }
 
-void report(ErrorKind kind, PhysAddr address, uint64_t order, const void* call_site,
-            const char* detail) {
-    platform::report_error(ErrorReport{kind, "pfa", address, order, call_site, detail});
-}
-
 } // namespace
 
+// Why a free cannot be done; detail == nullptr when it can.
+struct PageFrameAllocator::Misuse {
+    ErrorKind kind;
+    const char* detail;
+};
+
 struct PageFrameAllocator::Region {
+    enum class PageMark : uint8_t { RunContinues, Reserved };
+
     uint64_t first_page;
     uint64_t page_count;
     uint64_t free_pages;
-    uint64_t* bits;                    // free bitmaps, then allocated bitmaps
+    uint64_t reserved_pages;
+    uint64_t* bits;                    // free bitmaps, allocated bitmaps, then the page marks
     uint64_t allocated_offset;         // words from bits to the allocated bitmaps
+    uint64_t marks_offset;             // words from bits to the run-continues bitmap
+    uint64_t page_words;               // words of one page bitmap
     uint64_t word_offset[kOrderCount]; // words from a bitmap's start to order k's
     uint64_t free_list[kOrderCount];   // head pfn, or kNoPage
     uint64_t free_count[kOrderCount];  // blocks on each list
@@ -134,6 +185,21 @@ struct PageFrameAllocator::Region {
     void set_allocated(uint64_t page, unsigned order, bool allocated) {
         uint64_t& w = word(true, page, order);
         w = allocated ? w | mask(page, order) : w & ~mask(page, order);
+    }
+
+    [[nodiscard]] uint64_t& mark_word(PageMark mark, uint64_t page) const {
+        return bits[marks_offset + (mark == PageMark::Reserved ? page_words : 0) +
+                    (page - first_page) / kWordBits];
+    }
+    [[nodiscard]] bool has_mark(PageMark mark, uint64_t page) const {
+        return (mark_word(mark, page) & mask(page, 0)) != 0;
+    }
+    void set_mark(PageMark mark, uint64_t page, bool set) {
+        uint64_t& w = mark_word(mark, page);
+        w = set ? w | mask(page, 0) : w & ~mask(page, 0);
+    }
+    [[nodiscard]] bool is_reserved(uint64_t page) const {
+        return has_mark(PageMark::Reserved, page);
     }
 
     void push_free(uint64_t page, unsigned order) {
@@ -194,68 +260,142 @@ struct PageFrameAllocator::Region {
         }
     }
 
-    // The free block containing `page`, as its order, or -1.
-    [[nodiscard]] int free_block_containing(uint64_t page) const {
+    // The order of the free (or allocated) block that contains `page`, or -1 if none does.
+    [[nodiscard]] int block_containing(uint64_t page, bool allocated) const {
         for (unsigned order = 0; order < kOrderCount; ++order) {
             const uint64_t head = page & ~(pages_of(order) - 1);
-            if (holds(head, order) && is_free(head, order)) {
+            if (holds(head, order) &&
+                (allocated ? is_allocated(head, order) : is_free(head, order))) {
                 return static_cast<int>(order);
             }
         }
         return -1;
     }
+
+    // Whether an allocated block of any order starts at `page`.
+    [[nodiscard]] bool starts_allocated_block(uint64_t page) const {
+        for (unsigned order = 0; order < kOrderCount; ++order) {
+            if (page % pages_of(order) != 0 || !holds(page, order)) {
+                break;
+            }
+            if (is_allocated(page, order)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    // Whether `page` starts a block that continues a run: the run's previous block, of a
+    // larger order, ends at `page` and has its run-continues mark.
+    [[nodiscard]] bool continues_a_run(uint64_t page) const {
+        for (unsigned order = 1; order < kOrderCount; ++order) {
+            if (page < first_page + pages_of(order)) {
+                break;
+            }
+            const uint64_t previous = page - pages_of(order);
+            if (previous % pages_of(order) == 0 && is_allocated(previous, order) &&
+                has_mark(PageMark::RunContinues, previous)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    // Why the block (page, order), page aligned to the order and inside the region, is not an
+    // allocated block that may be freed; the run marks are the caller's business.
+    [[nodiscard]] Misuse block_misuse(uint64_t page, unsigned order) const {
+        if (is_reserved(page)) {
+            return {ErrorKind::FreeOutsideManagedMemory, "the pages are reserved (reserve_range)"};
+        }
+        if (is_allocated(page, order)) {
+            return {};
+        }
+        if (starts_allocated_block(page)) {
+            return {ErrorKind::FreeWrongOrder, "the block was allocated with another order"};
+        }
+        if (block_containing(page, true) >= 0) {
+            return {ErrorKind::FreeWrongOrder, "the address is inside a larger allocated block"};
+        }
+        return {ErrorKind::DoubleFree,
+                "the block is not allocated (already freed, or never allocated)"};
+    }
+
+    // Records [page, page + count) as allocated: its greedy blocks, chained by run marks.
+    void mark_run(uint64_t page, uint64_t count) {
+        for_each_aligned_block(page, page + count, [&](uint64_t block, unsigned order, bool last) {
+            set_allocated(block, order, true);
+            set_mark(PageMark::RunContinues, block, !last);
+        });
+    }
 };
 
 static_assert(kOrderCount <= 32, "nonempty_orders is a 32-bit mask");
-static_assert(sizeof(FreeNode) <= kPageSize);
+static_assert(sizeof(FreeNode) <= kPageSize, "a free node lives in the first page of a block");
+static_assert(kMaxOrder + kPageShift < 64, "a maximum block is addressable");
 
 bool PageFrameAllocator::init(const PhysRange* usable, size_t count) {
     // The descriptors are followed by the bitmaps in one page-aligned block.
     static_assert(sizeof(Region) % alignof(uint64_t) == 0 && alignof(Region) <= kPageSize);
     LockGuard guard(m_lock);
-    if (m_regions != nullptr || count == 0) {
+    if (m_regions != nullptr || usable == nullptr || count == 0) {
         return false;
     }
     for (size_t i = 0; i < count; ++i) {
         const PhysRange& range = usable[i];
         const bool aligned = range.base % kPageSize == 0 && range.size % kPageSize == 0;
-        if (!aligned || range.size == 0 || (i > 0 && usable[i - 1].last() >= range.base)) {
+        if (!aligned || range.size == 0 || range.last() < range.base ||
+            (i > 0 && usable[i - 1].last() >= range.base)) {
             return false;
         }
     }
 
-    // Pass 1: how much metadata, and which region piece is largest to hold it.
+    // Pass 1: how much metadata there is, and where it goes: preferably in the highest piece
+    // that holds it without breaking up a maximum-order block, else at the bottom of the
+    // largest piece.
     size_t regions = 0;
     uint64_t words = 0;
-    uint64_t host_first = 0;
-    uint64_t host_count = 0;
     for_each_region_piece(usable, count, [&](uint64_t first, uint64_t pages) {
         ++regions;
         words += bitmaps_words(first, pages);
-        if (pages > host_count) {
-            host_first = first;
-            host_count = pages;
-        }
     });
     const uint64_t descriptor_bytes = regions * sizeof(Region);
     const uint64_t metadata_bytes = descriptor_bytes + words * sizeof(uint64_t);
     const uint64_t metadata_pages = (metadata_bytes + kPageSize - 1) / kPageSize;
-    if (metadata_pages >= host_count) {
-        return false;
+    uint64_t metadata_page = kPageEnd;
+    uint64_t largest_first = 0;
+    uint64_t largest_count = 0;
+    for_each_region_piece(usable, count, [&](uint64_t first, uint64_t pages) {
+        if (pages > metadata_pages) {
+            const uint64_t place = harmless_metadata_place(first, pages, metadata_pages);
+            metadata_page = place != kPageEnd ? place : metadata_page;
+        }
+        if (pages > largest_count) {
+            largest_first = first;
+            largest_count = pages;
+        }
+    });
+    if (metadata_page == kPageEnd) {
+        if (metadata_pages >= largest_count) {
+            return false;
+        }
+        metadata_page = largest_first;
     }
 
-    // Pass 2: the regions, their bitmaps and their free blocks. The host piece starts after
-    // the metadata (its bitmaps, sized for the shrunk piece, fit in what pass 1 counted).
-    auto* metadata = static_cast<uint8_t*>(platform::phys_to_virt(host_first << kPageShift));
+    // Pass 2: the regions, their bitmaps and their free blocks. The piece holding the metadata
+    // loses those pages at its bottom or top; its bitmaps, sized for the shrunk piece, fit in
+    // what pass 1 counted.
+    auto* metadata = static_cast<uint8_t*>(platform::phys_to_virt(metadata_page << kPageShift));
     bedrock_memset(metadata, 0, metadata_bytes);
     m_regions = reinterpret_cast<Region*>(metadata);
     auto* next_bits = reinterpret_cast<uint64_t*>(metadata + descriptor_bytes);
     m_region_count = 0;
     m_managed_pages = 0;
-    m_metadata_bytes = metadata_pages * kPageSize;
+    m_metadata = PhysRange{metadata_page << kPageShift, metadata_pages * kPageSize};
     for_each_region_piece(usable, count, [&](uint64_t first, uint64_t pages) {
-        if (first == host_first) {
+        if (first == metadata_page) {
             first += metadata_pages;
+            pages -= metadata_pages;
+        } else if (metadata_page > first && metadata_page - first < pages) {
             pages -= metadata_pages;
         }
         Region& region = m_regions[m_region_count++];
@@ -269,8 +409,12 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count) {
             offset += bitmap_words(first, pages, order);
         }
         region.allocated_offset = offset;
-        next_bits += 2 * offset;
-        for_each_aligned_block(first, first + pages, [&](uint64_t page, unsigned order) {
+        region.marks_offset = 2 * offset;
+        region.page_words = bitmap_words(first, pages, 0);
+        next_bits += bitmaps_words(first, pages);
+        // One step per block, never per page. The greedy blocks are never buddies of equal
+        // order below kMaxOrder (the greedy step would have taken their parent), so no merging.
+        for_each_aligned_block(first, first + pages, [&](uint64_t page, unsigned order, bool) {
             region.push_free(page, order);
         });
         m_managed_pages += pages;
@@ -283,7 +427,7 @@ PhysAddr PageFrameAllocator::allocate_locked(unsigned order, PhysAddr limit) {
     if (order > kMaxOrder) {
         return kNoPage;
     }
-    const uint64_t limit_page = limit >> kPageShift;
+    const uint64_t limit_page = end_page_below(limit);
     const uint32_t usable_orders = ~((1u << order) - 1);
     // Highest region first: low memory stays available for constrained allocations.
     for (size_t i = m_region_count; i-- > 0;) {
@@ -324,7 +468,7 @@ PhysAddr PageFrameAllocator::allocate_below(unsigned order, PhysAddr limit) {
 }
 
 PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, PhysAddr limit) {
-    if (count == 0 || (alignment & (alignment - 1)) != 0) {
+    if (count == 0 || count > pages_of(kMaxOrder) || (alignment & (alignment - 1)) != 0) {
         return kNoPage;
     }
     const unsigned alignment_order =
@@ -336,15 +480,14 @@ PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, Ph
     if (address == kNoPage || pages_of(order) == count) {
         return address;
     }
-    // Keep exactly `count` pages (recorded as their aligned pieces); the tail goes back.
+    // Keep exactly `count` pages (recorded as their aligned blocks); the tail goes back. The
+    // tail's blocks need no merging: each one's buddy holds kept pages.
     const uint64_t page = address >> kPageShift;
     Region& region = *region_of(page, count);
     region.set_allocated(page, order, false);
-    for_each_aligned_block(page, page + count, [&](uint64_t piece, unsigned k) {
-        region.set_allocated(piece, k, true);
-    });
+    region.mark_run(page, count);
     for_each_aligned_block(page + count, page + pages_of(order),
-                           [&](uint64_t piece, unsigned k) { region.insert_coalescing(piece, k); });
+                           [&](uint64_t block, unsigned k, bool) { region.push_free(block, k); });
     return address;
 }
 
@@ -369,85 +512,110 @@ PageFrameAllocator::Region* PageFrameAllocator::region_of(uint64_t first_page,
     return inside ? &region : nullptr;
 }
 
-bool PageFrameAllocator::validate_free(uint64_t page, unsigned order, const void* call_site) const {
-    const PhysAddr address = page << kPageShift;
-    const Region* region = region_of(page, pages_of(order));
-    if (region == nullptr) {
-        report(ErrorKind::FreeOutsideManagedMemory, address, order, call_site,
-               "the block is not inside memory this allocator manages");
-        return false;
+PageFrameAllocator::Misuse PageFrameAllocator::free_misuse_locked(PhysAddr address,
+                                                                  unsigned order) const {
+    if (order > kMaxOrder) {
+        return {ErrorKind::FreeWrongOrder, "the order exceeds the maximum"};
     }
-    const bool aligned = page % pages_of(order) == 0;
-    if (aligned && region->is_allocated(page, order)) {
-        return true;
+    if (address % kPageSize != 0) {
+        return {ErrorKind::FreeMisaligned, "the address is not page-aligned"};
+    }
+    const uint64_t page = address >> kPageShift;
+    const Region* region = region_of(page, 1);
+    if (region == nullptr) {
+        return {ErrorKind::FreeOutsideManagedMemory,
+                "the address is not inside memory this allocator manages"};
     }
     // The start of a block allocated with another order is a wrong order, even where the
-    // address is not aligned for the order given.
-    for (unsigned other = 0; other < kOrderCount; ++other) {
-        if (page % pages_of(other) == 0 && region->holds(page, other) &&
-            region->is_allocated(page, other)) {
-            report(ErrorKind::FreeWrongOrder, address, order, call_site,
-                   "the block was allocated with another order");
-            return false;
+    // block of the order given would be misaligned or run past the end of the region.
+    if (page % pages_of(order) != 0 || !region->holds(page, order)) {
+        if (region->starts_allocated_block(page)) {
+            return {ErrorKind::FreeWrongOrder, "the block was allocated with another order"};
         }
+        return page % pages_of(order) != 0
+                   ? Misuse{ErrorKind::FreeMisaligned,
+                            "the address is not aligned to the block size of its order"}
+                   : Misuse{ErrorKind::FreeOutsideManagedMemory,
+                            "the block runs past the end of memory this allocator manages"};
     }
-    if (!aligned) {
-        report(ErrorKind::FreeMisaligned, address, order, call_site,
-               "the address is not aligned to the block size of its order");
-        return false;
+    const Misuse misuse = region->block_misuse(page, order);
+    if (misuse.detail != nullptr) {
+        return misuse;
     }
-    report(ErrorKind::DoubleFree, address, order, call_site,
-           "the block is not currently allocated (already freed, or never allocated)");
-    return false;
+    if (region->has_mark(Region::PageMark::RunContinues, page) || region->continues_a_run(page)) {
+        return {ErrorKind::FreeWrongOrder,
+                "the block is part of a run: free the whole run with free_pages()"};
+    }
+    return {};
 }
 
-void PageFrameAllocator::free_locked(uint64_t page, unsigned order) {
-    Region& region = *region_of(page, pages_of(order));
-    region.set_allocated(page, order, false);
-    region.insert_coalescing(page, order);
+PageFrameAllocator::Misuse PageFrameAllocator::free_pages_misuse_locked(PhysAddr address,
+                                                                        uint64_t count) const {
+    if (count == 0) {
+        return {ErrorKind::FreeWrongOrder, "a run of zero pages"};
+    }
+    if (address % kPageSize != 0) {
+        return {ErrorKind::FreeMisaligned, "the address is not page-aligned"};
+    }
+    const uint64_t page = address >> kPageShift;
+    const Region* region = region_of(page, count);
+    if (region == nullptr) {
+        return {ErrorKind::FreeOutsideManagedMemory,
+                "the run is not inside memory this allocator manages"};
+    }
+    Misuse misuse{};
+    for_each_aligned_block(page, page + count, [&](uint64_t block, unsigned order, bool last) {
+        if (misuse.detail == nullptr) {
+            misuse = region->block_misuse(block, order);
+        }
+        if (misuse.detail == nullptr &&
+            region->has_mark(Region::PageMark::RunContinues, block) == last) {
+            misuse = {ErrorKind::FreeWrongOrder, "the run was allocated with another page count"};
+        }
+    });
+    if (misuse.detail == nullptr && region->continues_a_run(page)) {
+        misuse = {ErrorKind::FreeWrongOrder, "the address is inside a run, not at its start"};
+    }
+    return misuse;
+}
+
+void PageFrameAllocator::release_locked(uint64_t page, uint64_t count) {
+    Region& region = *region_of(page, count);
+    for_each_aligned_block(page, page + count, [&](uint64_t block, unsigned order, bool) {
+        region.set_allocated(block, order, false);
+        region.set_mark(Region::PageMark::RunContinues, block, false);
+        region.insert_coalescing(block, order);
+    });
 }
 
 void PageFrameAllocator::free(PhysAddr address, unsigned order) {
     const void* call_site = __builtin_return_address(0);
-    LockGuard guard(m_lock);
-    if (order > kMaxOrder) {
-        report(ErrorKind::FreeWrongOrder, address, order, call_site,
-               "the order exceeds the maximum");
-        return;
+    Misuse misuse;
+    {
+        LockGuard guard(m_lock);
+        misuse = free_misuse_locked(address, order);
+        if (misuse.detail == nullptr) {
+            release_locked(address >> kPageShift, pages_of(order));
+            return;
+        }
     }
-    if (address % kPageSize != 0) {
-        report(ErrorKind::FreeMisaligned, address, order, call_site,
-               "the address is not page-aligned");
-        return;
-    }
-    if (validate_free(address >> kPageShift, order, call_site)) {
-        free_locked(address >> kPageShift, order);
-    }
+    platform::report_error(
+        ErrorReport{misuse.kind, "pfa", address, order, call_site, misuse.detail});
 }
 
 void PageFrameAllocator::free_pages(PhysAddr address, size_t count) {
     const void* call_site = __builtin_return_address(0);
-    LockGuard guard(m_lock);
-    if (count == 0 || address % kPageSize != 0) {
-        report(ErrorKind::FreeMisaligned, address, count, call_site,
-               "the address is not page-aligned or the count is zero");
-        return;
+    Misuse misuse;
+    {
+        LockGuard guard(m_lock);
+        misuse = free_pages_misuse_locked(address, count);
+        if (misuse.detail == nullptr) {
+            release_locked(address >> kPageShift, count);
+            return;
+        }
     }
-    const uint64_t page = address >> kPageShift;
-    if (region_of(page, count) == nullptr) {
-        report(ErrorKind::FreeOutsideManagedMemory, address, count, call_site,
-               "the run is not inside memory this allocator manages");
-        return;
-    }
-    // Every piece must be allocated before any is freed: a bad call changes nothing.
-    bool valid = true;
-    for_each_aligned_block(page, page + count, [&](uint64_t piece, unsigned order) {
-        valid = valid && validate_free(piece, order, call_site);
-    });
-    if (valid) {
-        for_each_aligned_block(page, page + count,
-                               [&](uint64_t piece, unsigned order) { free_locked(piece, order); });
-    }
+    platform::report_error(
+        ErrorReport{misuse.kind, "pfa", address, count, call_site, misuse.detail});
 }
 
 bool PageFrameAllocator::reserve_range(PhysRange range) {
@@ -456,48 +624,62 @@ bool PageFrameAllocator::reserve_range(PhysRange range) {
         return true;
     }
     const uint64_t first = range.base >> kPageShift;
-    const uint64_t last = range.last() >> kPageShift;
-    LockGuard guard(m_lock);
-    // Pass 1: every managed page of the range must be in a free block.
-    for (size_t i = 0; i < m_region_count; ++i) {
-        const Region& region = m_regions[i];
-        const uint64_t a = first > region.first_page ? first : region.first_page;
-        const uint64_t b = last + 1 < region.end_page() ? last + 1 : region.end_page();
-        for (uint64_t page = a; page < b;) {
-            const int order = region.free_block_containing(page);
-            if (order < 0) {
-                report(ErrorKind::ReserveConflict, page << kPageShift, range.size, call_site,
-                       "the range contains allocated pages");
-                return false;
+    const uint64_t end = (range.last() >> kPageShift) + 1;
+    {
+        LockGuard guard(m_lock);
+        // Pass 1: every managed page of the range must be free or reserved already.
+        bool conflict = false;
+        for (size_t i = 0; i < m_region_count && !conflict; ++i) {
+            const Region& region = m_regions[i];
+            const uint64_t a = first > region.first_page ? first : region.first_page;
+            const uint64_t b = end < region.end_page() ? end : region.end_page();
+            for (uint64_t page = a; page < b && !conflict;) {
+                if (region.is_reserved(page)) {
+                    ++page;
+                    continue;
+                }
+                const int order = region.block_containing(page, false);
+                conflict = order < 0;
+                if (!conflict) {
+                    const uint64_t pages = pages_of(static_cast<unsigned>(order));
+                    page = (page & ~(pages - 1)) + pages;
+                }
             }
-            page = (page & ~(pages_of(static_cast<unsigned>(order)) - 1)) +
-                   pages_of(static_cast<unsigned>(order));
+        }
+        if (!conflict) {
+            // Pass 2: take each free block; its parts outside the range go back (their buddies
+            // hold reserved pages, so they do not merge), its pages inside become reserved.
+            for (size_t i = 0; i < m_region_count; ++i) {
+                Region& region = m_regions[i];
+                const uint64_t a = first > region.first_page ? first : region.first_page;
+                const uint64_t b = end < region.end_page() ? end : region.end_page();
+                for (uint64_t page = a; page < b;) {
+                    if (region.is_reserved(page)) {
+                        ++page;
+                        continue;
+                    }
+                    const auto order = static_cast<unsigned>(region.block_containing(page, false));
+                    const uint64_t head = page & ~(pages_of(order) - 1);
+                    const uint64_t block_end = head + pages_of(order);
+                    const uint64_t taken_end = block_end < b ? block_end : b;
+                    region.remove_free(head, order);
+                    const auto give_back = [&](uint64_t block, unsigned k, bool) {
+                        region.push_free(block, k);
+                    };
+                    for_each_aligned_block(head, page, give_back);
+                    for_each_aligned_block(taken_end, block_end, give_back);
+                    region.reserved_pages += taken_end - page;
+                    for (; page < taken_end; ++page) {
+                        region.set_mark(Region::PageMark::Reserved, page, true);
+                    }
+                }
+            }
+            return true;
         }
     }
-    // Pass 2: take each such block; the parts outside the range go back.
-    for (size_t i = 0; i < m_region_count; ++i) {
-        Region& region = m_regions[i];
-        const uint64_t a = first > region.first_page ? first : region.first_page;
-        const uint64_t b = last + 1 < region.end_page() ? last + 1 : region.end_page();
-        for (uint64_t page = a; page < b;) {
-            const auto order = static_cast<unsigned>(region.free_block_containing(page));
-            const uint64_t head = page & ~(pages_of(order) - 1);
-            const uint64_t end = head + pages_of(order);
-            const uint64_t taken_end = end < b ? end : b;
-            region.remove_free(head, order);
-            for_each_aligned_block(head, page, [&](uint64_t piece, unsigned k) {
-                region.insert_coalescing(piece, k);
-            });
-            for_each_aligned_block(page, taken_end, [&](uint64_t piece, unsigned k) {
-                region.set_allocated(piece, k, true);
-            });
-            for_each_aligned_block(taken_end, end, [&](uint64_t piece, unsigned k) {
-                region.insert_coalescing(piece, k);
-            });
-            page = taken_end;
-        }
-    }
-    return true;
+    platform::report_error(ErrorReport{ErrorKind::ReserveConflict, "pfa", range.base, range.size,
+                                       call_site, "the range contains allocated pages"});
+    return false;
 }
 
 uint64_t PageFrameAllocator::free_pages() const {
@@ -509,11 +691,20 @@ uint64_t PageFrameAllocator::free_pages() const {
     return total;
 }
 
+uint64_t PageFrameAllocator::reserved_pages() const {
+    LockGuard guard(m_lock);
+    uint64_t total = 0;
+    for (size_t i = 0; i < m_region_count; ++i) {
+        total += m_regions[i].reserved_pages;
+    }
+    return total;
+}
+
 uint64_t PageFrameAllocator::free_pages_below(PhysAddr limit) const {
     LockGuard guard(m_lock);
     uint64_t total = 0;
     for (size_t i = 0; i < m_region_count; ++i) {
-        if (m_regions[i].end_page() <= (limit >> kPageShift)) {
+        if (m_regions[i].end_page() <= end_page_below(limit)) {
             total += m_regions[i].free_pages;
         }
     }
@@ -564,9 +755,98 @@ PageFrameCheck PageFrameAllocator::check() const {
         if (i > 0 && m_regions[i - 1].end_page() > region.first_page) {
             return fail("regions overlap or are unsorted", region.first_page);
         }
+        // The blocks and reserved pages must tile the region exactly: walk it block by block.
+        FreeBlockCounts free_walked;
+        FreeBlockCounts allocated_walked;
+        uint64_t reserved = 0;
+        uint64_t run_marks = 0;
         uint64_t free_pages = 0;
         uint64_t allocated_pages = 0;
+        bool run_open = false; // the previous block's run continues here
+        unsigned run_order = 0;
+        for (uint64_t page = region.first_page; page < region.end_page();) {
+            if (region.is_reserved(page)) {
+                if (run_open) {
+                    return fail("a run continues into a reserved page", page);
+                }
+                ++reserved;
+                ++page;
+                continue;
+            }
+            int found = -1;
+            bool found_free = false;
+            for (unsigned k = 0; k < kOrderCount; ++k) {
+                if (page % pages_of(k) != 0 || !region.holds(page, k)) {
+                    break;
+                }
+                const bool is_free = region.is_free(page, k);
+                const bool is_allocated = region.is_allocated(page, k);
+                if (is_free && is_allocated) {
+                    return fail("a block is both free and allocated", page);
+                }
+                if (is_free || is_allocated) {
+                    if (found >= 0) {
+                        return fail("two blocks start at the same page", page);
+                    }
+                    found = static_cast<int>(k);
+                    found_free = is_free;
+                }
+            }
+            if (found < 0) {
+                return fail("a page belongs to no block", page);
+            }
+            const auto order = static_cast<unsigned>(found);
+            const bool continues = region.has_mark(Region::PageMark::RunContinues, page);
+            if (run_open && (found_free || order >= run_order)) {
+                return fail("a run's next block is not a smaller allocated block", page);
+            }
+            if (found_free) {
+                if (continues) {
+                    return fail("a free block carries a run mark", page);
+                }
+                ++free_walked.blocks[order];
+                free_pages += pages_of(order);
+            } else {
+                ++allocated_walked.blocks[order];
+                allocated_pages += pages_of(order);
+                run_marks += continues ? 1 : 0;
+            }
+            run_open = continues;
+            run_order = order;
+            page += pages_of(order);
+        }
+        if (run_open) {
+            return fail("a run continues past the end of its region", region.end_page() - 1);
+        }
+        // Every set bit must belong to a block or page the walk found.
+        uint64_t run_bits = 0;
+        uint64_t reserved_bits = 0;
+        for (uint64_t w = 0; w < region.page_words; ++w) {
+            run_bits +=
+                static_cast<uint64_t>(__builtin_popcountll(region.bits[region.marks_offset + w]));
+            reserved_bits += static_cast<uint64_t>(
+                __builtin_popcountll(region.bits[region.marks_offset + region.page_words + w]));
+        }
+        if (run_bits != run_marks || reserved_bits != reserved) {
+            return fail("a run or reserved mark lies inside a block", region.first_page);
+        }
         for (unsigned order = 0; order < kOrderCount; ++order) {
+            const uint64_t words = bitmap_words(region.first_page, region.page_count, order);
+            uint64_t free_bits = 0;
+            uint64_t allocated_bits = 0;
+            for (uint64_t w = 0; w < words; ++w) {
+                free_bits += static_cast<uint64_t>(
+                    __builtin_popcountll(region.bits[region.word_offset[order] + w]));
+                allocated_bits += static_cast<uint64_t>(__builtin_popcountll(
+                    region.bits[region.allocated_offset + region.word_offset[order] + w]));
+            }
+            if (free_bits != free_walked.blocks[order] ||
+                allocated_bits != allocated_walked.blocks[order]) {
+                return fail("a block bit lies inside another block", region.first_page);
+            }
+            // Each free block is on exactly one list: the lists hold distinct blocks (the back
+            // links agree and no list outgrows its count), all with their free bit, and as
+            // many as the walk found.
             uint64_t listed = 0;
             uint64_t previous = kNoPage;
             for (uint64_t page = region.free_list[order]; page != kNoPage;
@@ -583,39 +863,22 @@ PageFrameCheck PageFrameAllocator::check() const {
                 if (!region.is_free(page, order)) {
                     return fail("a listed block's free bit is clear", page);
                 }
-                if (region.is_allocated(page, order)) {
-                    return fail("a block is both free and allocated", page);
-                }
                 const uint64_t buddy = page ^ pages_of(order);
                 if (order < kMaxOrder && region.holds(buddy, order) &&
                     region.is_free(buddy, order)) {
                     return fail("a free block and its buddy are both free (not merged)", page);
                 }
             }
-            if (listed != region.free_count[order] ||
+            if (listed != region.free_count[order] || listed != free_walked.blocks[order] ||
                 ((region.nonempty_orders >> order) & 1u) != (listed != 0 ? 1u : 0u)) {
                 return fail("a free list's count or non-empty mask is wrong", region.first_page);
             }
-            const uint64_t words = bitmap_words(region.first_page, region.page_count, order);
-            uint64_t free_bits = 0;
-            uint64_t allocated_bits = 0;
-            for (uint64_t w = 0; w < words; ++w) {
-                free_bits += static_cast<uint64_t>(
-                    __builtin_popcountll(region.bits[region.word_offset[order] + w]));
-                allocated_bits += static_cast<uint64_t>(__builtin_popcountll(
-                    region.bits[region.allocated_offset + region.word_offset[order] + w]));
-            }
-            if (free_bits != listed) {
-                return fail("a free bitmap disagrees with its list", region.first_page);
-            }
-            free_pages += listed * pages_of(order);
-            allocated_pages += allocated_bits * pages_of(order);
         }
-        if (free_pages != region.free_pages) {
-            return fail("the region's free page count is wrong", region.first_page);
+        if (free_pages != region.free_pages || reserved != region.reserved_pages) {
+            return fail("the region's free or reserved page count is wrong", region.first_page);
         }
-        if (free_pages + allocated_pages != region.page_count) {
-            return fail("free + allocated pages != managed pages", region.first_page);
+        if (free_pages + allocated_pages + reserved != region.page_count) {
+            return fail("free + allocated + reserved pages != managed pages", region.first_page);
         }
     }
     return PageFrameCheck{};

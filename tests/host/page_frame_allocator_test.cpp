@@ -1,6 +1,7 @@
 // Host tests of the buddy page frame allocator over simulated physical memory maps.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -127,6 +128,40 @@ TEST(PageFrameAllocator, RangesAbove4GiBAndAtTheTopOfTheAddressSpace) {
     f.expect_pristine();
 }
 
+// The very last page of the 64-bit physical address space is allocatable like any other.
+TEST(PageFrameAllocator, EveryPageUpToTheTopOfTheAddressSpaceIsHandedOut) {
+    const PhysAddr top = ~uint64_t{0} - 2 * kMiB + 1;
+    Fixture f({{top, 2 * kMiB}});
+    ASSERT_TRUE(f.initialized);
+    std::vector<PhysAddr> pages;
+    for (PhysAddr p; (p = f.pfa.allocate(0)) != kNoPage;) {
+        pages.push_back(p);
+    }
+    EXPECT_EQ(pages.size(), f.pfa.managed_pages());
+    EXPECT_NE(std::find(pages.begin(), pages.end(), ~uint64_t{0} - kPageSize + 1), pages.end());
+    EXPECT_EQ(f.pfa.allocate_below(0, kNoLimit), kNoPage);
+    for (PhysAddr p : pages) {
+        f.pfa.free(p, 0);
+    }
+    const PhysAddr last = f.pfa.allocate_pages(1, kPageSize, kNoLimit);
+    EXPECT_NE(last, kNoPage);
+    f.pfa.free_pages(last, 1);
+    f.expect_pristine();
+}
+
+// The metadata goes where it breaks up no largest block when some range has room for it.
+TEST(PageFrameAllocator, MetadataLeavesTheLargestBlocksWhole) {
+    Fixture spare({{kGiB, 2 * kGiB + 64 * kMiB}});
+    ASSERT_TRUE(spare.initialized);
+    EXPECT_EQ(spare.pfa.free_blocks().blocks[kMaxOrder], 2u);
+    EXPECT_GE(spare.pfa.metadata_range().base, 3 * kGiB);
+    // Two aligned gigabytes and nothing else: one of them has to give way.
+    Fixture tight({{4 * kGiB, 2 * kGiB}});
+    ASSERT_TRUE(tight.initialized);
+    EXPECT_EQ(tight.pfa.free_blocks().blocks[kMaxOrder], 1u);
+    EXPECT_EQ(tight.pfa.metadata_range().base, 4 * kGiB);
+}
+
 TEST(PageFrameAllocator, OnePageRangeBesideALargerOne) {
     Fixture f({{0x10000, kPageSize}, {kGiB, 4 * kMiB}});
     ASSERT_TRUE(f.initialized);
@@ -229,8 +264,19 @@ TEST(PageFrameAllocator, ReserveRangeTakesFreePagesOnly) {
     ASSERT_EQ(test::reports().size(), 1u);
     EXPECT_EQ(test::reports()[0].kind, ErrorKind::ReserveConflict);
     EXPECT_EQ(f.pfa.free_pages(), free_before);
-    // The same range twice is a conflict too (its pages are no longer free).
-    EXPECT_FALSE(f.pfa.reserve_range(firmware_table));
+    // The same range again, and one overlapping it, change only the pages not yet reserved.
+    EXPECT_TRUE(f.pfa.reserve_range(firmware_table));
+    EXPECT_EQ(f.pfa.free_pages(), free_before);
+    EXPECT_TRUE(f.pfa.reserve_range({70 * kMiB + 3 * kPageSize, 2 * kPageSize}));
+    EXPECT_EQ(f.pfa.free_pages(), free_before - 1);
+    EXPECT_EQ(f.pfa.reserved_pages(), 5u);
+    // Freeing a reserved page is misuse and changes nothing.
+    test::clear_reports();
+    f.pfa.free(70 * kMiB, 0);
+    ASSERT_EQ(test::reports().size(), 1u);
+    EXPECT_EQ(test::reports()[0].kind, ErrorKind::FreeOutsideManagedMemory);
+    EXPECT_EQ(f.pfa.reserved_pages(), 5u);
+    test::clear_reports();
     // Ranges outside managed memory are ignored.
     EXPECT_TRUE(f.pfa.reserve_range({0, kPageSize}));
     EXPECT_TRUE(f.pfa.check().ok);
@@ -270,8 +316,18 @@ protected:
 
 TEST_F(PageFrameAllocatorMisuse, FreeOutsideManagedMemory) {
     expect_rejected(4 * kGiB, 0, ErrorKind::FreeOutsideManagedMemory);
-    expect_rejected(64 * kMiB, 0, ErrorKind::FreeOutsideManagedMemory); // the metadata pages
-    expect_rejected(80 * kMiB - kPageSize, 1, ErrorKind::FreeOutsideManagedMemory); // runs off
+    expect_rejected(f.pfa.metadata_range().base, 0, ErrorKind::FreeOutsideManagedMemory);
+    expect_rejected(~uint64_t{0} - kPageSize + 1, 0, ErrorKind::FreeOutsideManagedMemory);
+}
+
+TEST(PageFrameAllocator, FreeOfABlockRunningPastItsRangeIsOutside) {
+    Fixture f({{64 * kMiB, 3 * kPageSize}, {kGiB, 4 * kMiB + 64 * kPageSize}});
+    ASSERT_TRUE(f.initialized);
+    ASSERT_EQ(f.pfa.region_range(0), (PhysRange{64 * kMiB, 3 * kPageSize}));
+    f.pfa.free(64 * kMiB + 2 * kPageSize, 1); // [+2, +4) pages: the last page is not RAM
+    ASSERT_EQ(test::reports().size(), 1u);
+    EXPECT_EQ(test::reports()[0].kind, ErrorKind::FreeOutsideManagedMemory);
+    f.expect_pristine();
 }
 
 TEST_F(PageFrameAllocatorMisuse, FreeMisaligned) {
@@ -287,8 +343,12 @@ TEST_F(PageFrameAllocatorMisuse, DoubleFreeAndNeverAllocated) {
     f.pfa.free(block, 2);
     expect_rejected(block, 2, ErrorKind::DoubleFree);
     const PhysAddr held = f.pfa.allocate(4);
-    expect_rejected(held + 4 * kPageSize, 2, ErrorKind::DoubleFree); // inside an allocated block
+    const PhysAddr never = f.pfa.allocate(0);
+    f.pfa.free(never, 0);
+    expect_rejected(never, 0, ErrorKind::DoubleFree); // free, part of a larger free block now
+    expect_rejected(held + 4 * kPageSize, 2, ErrorKind::FreeWrongOrder); // inside a held block
     f.pfa.free(held, 4);
+    expect_rejected(held + 4 * kPageSize, 2, ErrorKind::DoubleFree);
     f.expect_pristine();
 }
 
@@ -312,6 +372,39 @@ TEST_F(PageFrameAllocatorMisuse, BadFreePagesChangesNothing) {
     f.expect_pristine();
 }
 
+// A run is freed whole, with the count it was allocated with, or not at all.
+TEST_F(PageFrameAllocatorMisuse, RunsAreFreedOnlyWhole) {
+    const PhysAddr run = f.pfa.allocate_pages(7); // blocks of 4, 2 and 1 pages
+    ASSERT_NE(run, kNoPage);
+    const auto expect_free_pages_rejected = [&](PhysAddr address, size_t count) {
+        test::clear_reports();
+        const uint64_t free_before = f.pfa.free_pages();
+        f.pfa.free_pages(address, count);
+        ASSERT_EQ(test::reports().size(), 1u);
+        EXPECT_EQ(test::reports()[0].kind, ErrorKind::FreeWrongOrder);
+        EXPECT_EQ(test::reports()[0].address, address);
+        EXPECT_EQ(test::reports()[0].size, count);
+        EXPECT_EQ(f.pfa.free_pages(), free_before);
+        EXPECT_TRUE(f.pfa.check().ok);
+    };
+    expect_free_pages_rejected(run, 6);                                 // too short
+    expect_free_pages_rejected(run, 4);                                 // only the first block
+    expect_free_pages_rejected(run + 4 * kPageSize, 3);                 // not from the start
+    expect_free_pages_rejected(run + 6 * kPageSize, 1);                 // the last block alone
+    expect_rejected(run, 2, ErrorKind::FreeWrongOrder);                 // a block of the run
+    expect_rejected(run + 6 * kPageSize, 0, ErrorKind::FreeWrongOrder); // its last block
+    test::clear_reports();
+    f.pfa.free_pages(run, 7);
+    EXPECT_TRUE(test::reports().empty());
+    // A single block may be freed either way.
+    const PhysAddr block = f.pfa.allocate_pages(4);
+    f.pfa.free(block, 2);
+    const PhysAddr other = f.pfa.allocate(3);
+    f.pfa.free_pages(other, 8);
+    EXPECT_TRUE(test::reports().empty());
+    f.expect_pristine();
+}
+
 TEST_F(PageFrameAllocatorMisuse, ExhaustionReturnsFailure) {
     std::vector<PhysAddr> blocks;
     for (PhysAddr p; (p = f.pfa.allocate(5)) != kNoPage;) {
@@ -325,9 +418,10 @@ TEST_F(PageFrameAllocatorMisuse, ExhaustionReturnsFailure) {
     f.expect_pristine();
 }
 
-// Property test against a reference model: random allocate/free of random orders and runs;
-// live blocks never overlap, stay inside RAM and aligned; check() holds after every step;
-// freeing everything restores the start-up state exactly.
+// Property test against a reference model: random allocate/free of random orders, runs,
+// alignments and address limits, with misuse mixed in; live blocks never overlap, stay inside
+// RAM, aligned and below their limit; each misuse is reported once and changes nothing; check()
+// holds after every step; freeing everything restores the start-up state exactly.
 void run_random_sequence(uint64_t seed, size_t operations) {
     Fixture f({{0x3000, 0x5FD000}, {8 * kMiB + 0x7000, 5 * kMiB}, {5 * kGiB, 2 * kMiB}});
     ASSERT_TRUE(f.initialized);
@@ -346,25 +440,58 @@ void run_random_sequence(uint64_t seed, size_t operations) {
         }
         return false;
     };
+    const auto release = [&](PhysAddr address, const Live& block) {
+        if (block.is_run) {
+            f.pfa.free_pages(address, block.pages);
+        } else {
+            f.pfa.free(address, block.order);
+        }
+    };
+    PhysAddr last_freed = kNoPage;
+    Live last_freed_block{};
     for (size_t step = 0; step < operations; ++step) {
-        const bool do_allocate = live.empty() || random() % 100 < 55;
-        if (do_allocate) {
+        const uint64_t choice = random() % 100;
+        const bool can_free_again = last_freed != kNoPage && live.count(last_freed) == 0;
+        if (choice < 3 && (can_free_again || !live.empty())) {
+            // Misuse: free a block again, or a live one with another order or count.
+            const uint64_t free_before = f.pfa.free_pages();
+            const size_t reports_before = test::reports().size();
+            if (can_free_again && (live.empty() || random() % 2 == 0)) {
+                release(last_freed, last_freed_block);
+            } else {
+                auto it = live.begin();
+                std::advance(it, static_cast<long>(random() % live.size()));
+                Live wrong = it->second;
+                wrong.pages += 1;
+                wrong.order = wrong.order == kMaxOrder ? 0 : wrong.order + 1;
+                release(it->first, wrong);
+            }
+            ASSERT_EQ(test::reports().size(), reports_before + 1) << "step " << step;
+            ASSERT_EQ(f.pfa.free_pages(), free_before) << "step " << step;
+        } else if (live.empty() || choice < 55) {
             Live block{};
             PhysAddr address;
+            uint64_t alignment = kPageSize;
+            PhysAddr limit = kNoLimit;
+            if (random() % 3 == 0) {
+                limit = random() % (12 * kMiB);
+            }
             if (random() % 4 == 0) {
                 block = {1 + random() % 37, true, 0};
-                address = f.pfa.allocate_pages(block.pages);
+                alignment = kPageSize << (random() % 8);
+                address = f.pfa.allocate_pages(block.pages, alignment, limit);
             } else {
                 const auto order = static_cast<unsigned>(random() % 7);
                 block = {uint64_t{1} << order, false, order};
-                address = f.pfa.allocate(order);
-                if (address != kNoPage) {
-                    ASSERT_EQ(address % (kPageSize << order), 0u);
-                }
+                alignment = kPageSize << order;
+                address =
+                    limit == kNoLimit ? f.pfa.allocate(order) : f.pfa.allocate_below(order, limit);
             }
             if (address == kNoPage) {
                 continue;
             }
+            ASSERT_EQ(address % alignment, 0u);
+            ASSERT_LE(address + block.pages * kPageSize, limit);
             ASSERT_TRUE(inside_ram(address, block.pages)) << std::hex << address;
             const auto next = live.lower_bound(address);
             if (next != live.end()) {
@@ -378,22 +505,17 @@ void run_random_sequence(uint64_t seed, size_t operations) {
         } else {
             auto it = live.begin();
             std::advance(it, static_cast<long>(random() % live.size()));
-            if (it->second.is_run) {
-                f.pfa.free_pages(it->first, it->second.pages);
-            } else {
-                f.pfa.free(it->first, it->second.order);
-            }
+            release(it->first, it->second);
+            last_freed = it->first;
+            last_freed_block = it->second;
             live.erase(it);
         }
         const PageFrameCheck check = f.pfa.check();
         ASSERT_TRUE(check.ok) << "step " << step << ": " << check.failure;
     }
+    test::clear_reports();
     for (const auto& [address, block] : live) {
-        if (block.is_run) {
-            f.pfa.free_pages(address, block.pages);
-        } else {
-            f.pfa.free(address, block.order);
-        }
+        release(address, block);
     }
     EXPECT_TRUE(test::reports().empty());
     f.expect_pristine();

@@ -2,28 +2,35 @@
 //
 // It owns every page of the usable ranges it is given and hands out physically contiguous,
 // naturally aligned blocks of 2^order pages (order 0 = 4 KiB ... kMaxOrder = 1 GiB), plus runs of
-// any page count. Addresses in and out are physical; it touches memory only through
-// platform::phys_to_virt (free-list links live inside the free blocks themselves).
+// any page count up to a maximum block. Addresses in and out are physical; it touches memory
+// only through platform::phys_to_virt (free-list links live inside the free blocks themselves).
 //
 // Zones: each usable range is split at 16 MiB and 4 GiB into regions, so allocations below
 // those limits (ISA DMA, 32-bit devices) pick whole regions; unconstrained allocations take the
 // highest region first, keeping low memory for the devices that need it.
 //
-// Metadata (carved from the largest usable range at init): one Region descriptor per region
-// and two bitmaps per order, "free block starts here" and "allocated block starts here", about
-// 4 bits per page in all (~0.012 % of managed RAM). Invariants, per region:
-//   free_pages + allocated_pages = managed_pages          (allocated: sum over allocated heads)
-//   a block is on free list k  <=>  its free bit at order k is set
+// Metadata (carved at init from the usable ranges, preferably where it breaks up no 1 GiB
+// block): one Region descriptor per region; two bitmaps per order, "free block of order k
+// starts here" and "allocated block of order k starts here" (~4 bits per page together); and
+// two bitmaps with one bit per page, "the run continues after this block" and "reserved page".
+// About 6 bits per 4 KiB page: ~0.018 % of managed RAM. Invariants, per region:
+//   free_pages + allocated_pages + reserved_pages = managed_pages
+//   the free blocks, the allocated blocks and the reserved pages tile the region exactly
+//   a block is on free list k  <=>  its free bit at order k is set (one list per block)
 //   no free block at order k < kMaxOrder has its buddy free at order k (coalescing is complete)
-//   free and allocated blocks never overlap
+//   a run is its greedy decomposition into aligned blocks of decreasing order, every block but
+//   the last with its run mark; no other block has one
 // check() verifies all of them.
 //
 // Locking: one SpinLock per allocator guards everything; every public function takes it (they
-// are safe from several CPUs). It does not mask interrupts: a kernel that calls the allocator
-// from interrupt handlers must disable interrupts around every call on that CPU.
+// are safe from several CPUs). It is a leaf lock: no platform hook is called while it is held.
+// It does not mask interrupts: a kernel that calls the allocator from interrupt handlers must
+// disable interrupts around every call on that CPU, or a handler interrupting the holder on its
+// own CPU spins forever.
 //
-// Misuse (freeing memory it does not manage, misaligned or unallocated blocks, the wrong order,
-// reserving allocated pages) is reported through platform::report_error and changes nothing.
+// Misuse (freeing memory it does not manage or that is reserved, misaligned or unallocated
+// blocks, the wrong order or run length, reserving allocated pages) is reported through
+// platform::report_error and changes nothing.
 #pragma once
 
 #include <stddef.h>
@@ -65,41 +72,53 @@ public:
     PageFrameAllocator& operator=(const PageFrameAllocator&) = delete;
 
     // Takes ownership of the pages in `usable` (page-aligned, sorted, non-overlapping, as
-    // kernel/memory_map.cpp produces them), carving its metadata out of the largest range.
-    // Returns false (allocator unusable, nothing owned) if called twice, the ranges are
-    // malformed, or no range can hold the metadata. Time: O(ranges * orders + blocks + bitmap
-    // bytes), no per-page loop.
+    // kernel/memory_map.cpp produces them), carving its metadata out of them: from the highest
+    // region that can hold it without breaking up a maximum-order block, else from the bottom of
+    // the largest region. Returns false (allocator unusable, nothing owned) if called twice, the
+    // ranges are malformed, or no range can hold the metadata. Precondition: phys_to_virt maps
+    // each range contiguously. Time: O(ranges * orders + blocks + metadata bytes / 8), no
+    // per-page loop.
     [[nodiscard]] bool init(const PhysRange* usable, size_t count);
 
     // A naturally aligned block of 2^order pages, or kNoPage (exhausted, or order > kMaxOrder).
     // O(regions + kMaxOrder).
     [[nodiscard]] PhysAddr allocate(unsigned order);
-    // As allocate(), with the whole block below `limit` (e.g. kZoneDmaLimit).
+    // As allocate(), with the whole block at or below `limit` (e.g. kZoneDmaLimit). O(regions +
+    // kMaxOrder) when `limit` is a zone limit or above all RAM; otherwise also O(free blocks in
+    // the region that `limit` cuts).
     [[nodiscard]] PhysAddr allocate_below(unsigned order, PhysAddr limit);
-    // `count` contiguous pages (count >= 1) starting at a multiple of `alignment` bytes (a power
-    // of two; below kPageSize means kPageSize), ending at or below `limit`; or kNoPage. The tail
-    // of the underlying buddy block goes back to the free lists. Free with free_pages().
+    // `count` contiguous pages (1 <= count <= 2^kMaxOrder) starting at a multiple of `alignment`
+    // bytes (a power of two up to a maximum block; below kPageSize means kPageSize), ending at
+    // or below `limit`; or kNoPage. The tail of the underlying buddy block goes back to the
+    // free lists. Free with free_pages() and the same count. Time: as allocate_below().
     [[nodiscard]] PhysAddr allocate_pages(size_t count, uint64_t alignment = kPageSize,
                                           PhysAddr limit = kNoLimit);
 
     // Frees a block from allocate()/allocate_below() and merges it with its free buddies.
     // O(kMaxOrder + log regions).
     void free(PhysAddr address, unsigned order);
-    // Frees a run from allocate_pages(address, count, ...).
+    // Frees a run from allocate_pages(address, count, ...), or a block with count = 2^order;
+    // the whole run or nothing (a wrong count is misuse, reported with size = count).
+    // O(kMaxOrder^2 + log regions).
     void free_pages(PhysAddr address, size_t count);
 
-    // Takes the managed pages of `range` out of circulation (firmware tables found late). All
-    // of them must be free: otherwise reports ReserveConflict and changes nothing. Pages of the
-    // range that the allocator does not manage are ignored. Returns whether it reserved.
+    // Takes the managed pages of `range` (widened to whole pages) out of circulation for good
+    // (firmware tables found late). Each of them must be free or reserved already: otherwise
+    // reports ReserveConflict and changes nothing. Pages of the range that the allocator does
+    // not manage are ignored. Freeing a reserved page is misuse. Returns whether it reserved.
+    // O(regions + blocks and pages of the range * kMaxOrder).
     [[nodiscard]] bool reserve_range(PhysRange range);
 
     // Introspection (each takes the lock; O(regions * orders) at most).
     [[nodiscard]] uint64_t managed_pages() const { return m_managed_pages; }
     [[nodiscard]] uint64_t free_pages() const;
+    [[nodiscard]] uint64_t reserved_pages() const;
     [[nodiscard]] FreeBlockCounts free_blocks() const;
     // The largest order with a free block, or -1 when nothing is free.
     [[nodiscard]] int largest_free_order() const;
-    [[nodiscard]] uint64_t metadata_bytes() const { return m_metadata_bytes; }
+    [[nodiscard]] uint64_t metadata_bytes() const { return m_metadata.size; }
+    // Where the metadata lives (size 0 before init()).
+    [[nodiscard]] PhysRange metadata_range() const { return m_metadata; }
     [[nodiscard]] size_t region_count() const { return m_region_count; }
     // The pages region `index` manages and how many of them are free.
     [[nodiscard]] PhysRange region_range(size_t index) const;
@@ -107,22 +126,25 @@ public:
     // Free pages below `limit` (whole regions only: limits at zone boundaries are exact).
     [[nodiscard]] uint64_t free_pages_below(PhysAddr limit) const;
 
-    // Walks all metadata and verifies the invariants listed above. O(managed pages / 64 +
-    // free blocks).
+    // Walks all metadata and verifies the invariants listed above. O(blocks * kMaxOrder +
+    // reserved pages + metadata bytes / 8).
     [[nodiscard]] PageFrameCheck check() const;
 
 private:
     struct Region;
+    struct Misuse;
 
+    // Functions named *_locked need m_lock held.
     [[nodiscard]] PhysAddr allocate_locked(unsigned order, PhysAddr limit);
     [[nodiscard]] Region* region_of(uint64_t first_page, uint64_t page_count) const;
-    [[nodiscard]] bool validate_free(uint64_t page, unsigned order, const void* call_site) const;
-    void free_locked(uint64_t page, unsigned order);
+    [[nodiscard]] Misuse free_misuse_locked(PhysAddr address, unsigned order) const;
+    [[nodiscard]] Misuse free_pages_misuse_locked(PhysAddr address, uint64_t count) const;
+    void release_locked(uint64_t page, uint64_t count);
 
     Region* m_regions = nullptr; // sorted by address, in the metadata
     size_t m_region_count = 0;
     uint64_t m_managed_pages = 0;
-    uint64_t m_metadata_bytes = 0;
+    PhysRange m_metadata;
     mutable SpinLock m_lock;
 };
 
