@@ -1,6 +1,6 @@
 // Host platform: simulated physical memory windows and recorded error reports.
-// Invariant: windows never overlap; the most recently hit window is checked first, so a test
-// or benchmark over one range translates in O(1).
+// Invariants: windows never overlap; host - base == 0 modulo kDirectMapAlignment for each
+// window (the mapping reserves that much more address space and uses the aligned part).
 #include "support/host_platform.h"
 
 #include <sys/mman.h>
@@ -11,9 +11,13 @@
 namespace bedrock {
 namespace {
 
+constexpr uint64_t kDirectMapAlignment = uint64_t{1} << 30;
+
 struct Window {
     PhysRange range;
-    unsigned char* host;
+    unsigned char* host; // where range.base is mapped
+    void* mapping;       // the whole host mapping
+    uint64_t mapping_bytes;
 };
 
 std::vector<Window>& windows() {
@@ -21,7 +25,7 @@ std::vector<Window>& windows() {
     return list;
 }
 
-size_t g_last_window = 0;
+thread_local size_t g_last_window = 0;
 
 std::vector<ErrorReport>& recorded() {
     static std::vector<ErrorReport> list;
@@ -34,13 +38,24 @@ namespace test {
 
 SimulatedMemory::SimulatedMemory(std::vector<PhysRange> ranges) : m_ranges(std::move(ranges)) {
     for (const PhysRange& range : m_ranges) {
-        void* host = mmap(nullptr, range.size, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (host == MAP_FAILED) {
+        for (const Window& window : windows()) {
+            if (range.base <= window.range.last() && window.range.base <= range.last()) {
+                std::fprintf(stderr, "SimulatedMemory: ranges overlap at 0x%llx\n",
+                             static_cast<unsigned long long>(range.base));
+                std::abort();
+            }
+        }
+        const uint64_t bytes = range.size + kDirectMapAlignment;
+        void* mapping = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (mapping == MAP_FAILED) {
             std::perror("SimulatedMemory: mmap");
             std::abort();
         }
-        windows().push_back(Window{range, static_cast<unsigned char*>(host)});
+        const auto start = reinterpret_cast<uintptr_t>(mapping);
+        const uint64_t skip = (range.base - start) & (kDirectMapAlignment - 1);
+        windows().push_back(
+            Window{range, static_cast<unsigned char*>(mapping) + skip, mapping, bytes});
     }
 }
 
@@ -48,7 +63,7 @@ SimulatedMemory::~SimulatedMemory() {
     for (const PhysRange& range : m_ranges) {
         for (size_t i = 0; i < windows().size(); ++i) {
             if (windows()[i].range == range) {
-                munmap(windows()[i].host, range.size);
+                munmap(windows()[i].mapping, windows()[i].mapping_bytes);
                 windows().erase(windows().begin() + static_cast<long>(i));
                 break;
             }

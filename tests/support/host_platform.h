@@ -1,8 +1,13 @@
 // The host implementation of bedrock/platform.h, for unit tests and benchmarks.
 //
 // Physical memory is simulated: a SimulatedMemory maps one host buffer per physical range
-// (anywhere in the 64-bit physical space, up to its very top) and phys_to_virt translates.
+// (anywhere in the 64-bit physical space, up to its very top) and phys_to_virt translates, like
+// a kernel's direct map: virtual == physical modulo 1 GiB, so a block's physical alignment (up
+// to a maximum-order block) is also its virtual alignment. Each thread remembers the window it
+// hit last, so a test or benchmark over one range translates in O(1).
 // Reports from report_error are recorded for the tests to assert; assertion_failed aborts.
+// Thread safety: phys_to_virt may be called from several threads; creating and destroying
+// SimulatedMemory objects and the report functions are for one thread at a time.
 #pragma once
 
 #include <vector>
