@@ -196,6 +196,33 @@ BEDROCK_TEST(pfa_low_address_constraint) {
     BEDROCK_EXPECT(same(snapshot(pfa), before));
 }
 
+// A limit that is no zone limit cuts the lowest region in two: only its lower part serves.
+BEDROCK_TEST(pfa_limit_inside_a_region) {
+    PageFrameAllocator& pfa = page_frame_allocator();
+    const Snapshot before = snapshot(pfa);
+    const PhysRange lowest = pfa.region_range(0);
+    const PhysAddr limit = lowest.base + (lowest.size / 2 & ~(kPageSize - 1)) + 0x3000;
+    PhysAddr chain = kNoPage;
+    uint64_t pages = 0;
+    bool all_below = true;
+    for (PhysAddr block; (block = pfa.allocate_below(0, limit)) != kNoPage;) {
+        all_below = all_below && block >= lowest.base && block + kPageSize <= limit;
+        link(block) = BlockLink{chain, 0};
+        chain = block;
+        ++pages;
+    }
+    BEDROCK_EXPECT(all_below);
+    BEDROCK_EXPECT(pages > 0);
+    BEDROCK_EXPECT(pfa.allocate_pages(1, kPageSize, limit) == kNoPage);
+    BEDROCK_EXPECT(pfa.check().ok);
+    while (chain != kNoPage) {
+        const PhysAddr next = link(chain).next;
+        pfa.free(chain, 0);
+        chain = next;
+    }
+    BEDROCK_EXPECT(same(snapshot(pfa), before));
+}
+
 BEDROCK_TEST(pfa_misuse_is_reported_and_changes_nothing) {
     PageFrameAllocator& pfa = page_frame_allocator();
     const PhysAddr block = pfa.allocate(2);
@@ -214,6 +241,24 @@ BEDROCK_TEST(pfa_misuse_is_reported_and_changes_nothing) {
     BEDROCK_EXPECT(error_log()[3].kind == ErrorKind::DoubleFree);
     BEDROCK_EXPECT_EQ(error_log()[3].address, block);
     BEDROCK_EXPECT_EQ(pfa.free_pages(), before.free_pages + 4);
+    BEDROCK_EXPECT(pfa.check().ok);
+
+    // A run of 3 pages (blocks of 2 and 1) is freed whole or not at all.
+    const PhysAddr run = pfa.allocate_pages(3);
+    BEDROCK_REQUIRE(run != kNoPage);
+    const uint64_t free_with_run = pfa.free_pages();
+    error_log().clear();
+    pfa.free(run, 1);                       // its first block alone
+    pfa.free_pages(run, 2);                 // too short
+    pfa.free_pages(run + 2 * kPageSize, 1); // its last block alone
+    BEDROCK_EXPECT_EQ(error_log().count(), 3);
+    BEDROCK_EXPECT(error_log()[0].kind == ErrorKind::FreeWrongOrder);
+    BEDROCK_EXPECT(error_log()[1].kind == ErrorKind::FreeWrongOrder);
+    BEDROCK_EXPECT(error_log()[2].kind == ErrorKind::FreeWrongOrder);
+    BEDROCK_EXPECT_EQ(pfa.free_pages(), free_with_run);
+    pfa.free_pages(run, 3);
+    BEDROCK_EXPECT_EQ(error_log().count(), 3);
+    BEDROCK_EXPECT_EQ(pfa.free_pages(), free_with_run + 3);
     BEDROCK_EXPECT(pfa.check().ok);
     error_log().clear();
 }
