@@ -37,7 +37,7 @@ struct ErrorReport {
     ErrorKind kind;
     const char* component; // "pfa", "heap", ...
     uint64_t address;      // the address the caller passed
-    uint64_t size;         // order for the page frame allocator, bytes for the heap
+    uint64_t size;         // pfa: order, page count (free_pages) or bytes (reserve); heap: bytes
     const void* call_site; // return address of the API call that was misused, or null
     const char* detail;    // one sentence explaining what was found, never null
 };
