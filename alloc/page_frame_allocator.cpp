@@ -12,10 +12,12 @@
 //
 // A run of `count` pages (allocate_pages) is recorded as the greedy decomposition of
 // [p, p + count) into naturally aligned blocks, in decreasing order, each with its allocated bit;
-// every block but the last also has its "run continues" mark, so a run is freed only whole:
+// every block but the last also has the "run continues" mark on its last page, so whether a
+// block continues a run, or is continued, is one bit each (the pages either side of its edges),
+// and a run is freed only whole:
 //
-//   count 7 at p:  [ order 2 | order 1 | order 0 ]
-//                    continues continues  last
+//   count 7 at p:  [ . . . C | . C | . ]     C: the run continues after this page
+//                    order 2  order 1 order 0
 //
 // Misuse is decided under the lock and reported after it is released: report_error never runs
 // with the allocator locked.
@@ -285,30 +287,27 @@ struct PageFrameAllocator::Region {
         return false;
     }
 
-    // Whether `page` starts a block that continues a run: the run's previous block, of a
-    // larger order, ends at `page` and has its run-continues mark.
+    // Whether `page` starts a block that continues a run (the page before it is marked).
     [[nodiscard]] bool continues_a_run(uint64_t page) const {
-        for (unsigned order = 1; order < kOrderCount; ++order) {
-            if (page < first_page + pages_of(order)) {
-                break;
-            }
-            const uint64_t previous = page - pages_of(order);
-            if (previous % pages_of(order) == 0 && is_allocated(previous, order) &&
-                has_mark(PageMark::RunContinues, previous)) {
-                return true;
-            }
-        }
-        return false;
+        return page > first_page && has_mark(PageMark::RunContinues, page - 1);
+    }
+    // Whether the run of the allocated block (page, order) continues after it.
+    [[nodiscard]] bool run_continues_after(uint64_t page, unsigned order) const {
+        return has_mark(PageMark::RunContinues, page + pages_of(order) - 1);
+    }
+    void set_run_continues_after(uint64_t page, unsigned order, bool continues) {
+        set_mark(PageMark::RunContinues, page + pages_of(order) - 1, continues);
     }
 
     // Why the block (page, order), page aligned to the order and inside the region, is not an
     // allocated block that may be freed; the run marks are the caller's business.
+    // (Reserved pages lie in no block, so an allocated block is never reserved.)
     [[nodiscard]] Misuse block_misuse(uint64_t page, unsigned order) const {
-        if (is_reserved(page)) {
-            return {ErrorKind::FreeOutsideManagedMemory, "the pages are reserved (reserve_range)"};
-        }
         if (is_allocated(page, order)) {
             return {};
+        }
+        if (is_reserved(page)) {
+            return {ErrorKind::FreeOutsideManagedMemory, "the pages are reserved (reserve_range)"};
         }
         if (starts_allocated_block(page)) {
             return {ErrorKind::FreeWrongOrder, "the block was allocated with another order"};
@@ -324,7 +323,7 @@ struct PageFrameAllocator::Region {
     void mark_run(uint64_t page, uint64_t count) {
         for_each_aligned_block(page, page + count, [&](uint64_t block, unsigned order, bool last) {
             set_allocated(block, order, true);
-            set_mark(PageMark::RunContinues, block, !last);
+            set_run_continues_after(block, order, !last);
         });
     }
 };
@@ -512,8 +511,8 @@ PageFrameAllocator::Region* PageFrameAllocator::region_of(uint64_t first_page,
     return inside ? &region : nullptr;
 }
 
-PageFrameAllocator::Misuse PageFrameAllocator::free_misuse_locked(PhysAddr address,
-                                                                  unsigned order) const {
+PageFrameAllocator::Misuse PageFrameAllocator::free_misuse_locked(PhysAddr address, unsigned order,
+                                                                  Region*& region) const {
     if (order > kMaxOrder) {
         return {ErrorKind::FreeWrongOrder, "the order exceeds the maximum"};
     }
@@ -521,7 +520,7 @@ PageFrameAllocator::Misuse PageFrameAllocator::free_misuse_locked(PhysAddr addre
         return {ErrorKind::FreeMisaligned, "the address is not page-aligned"};
     }
     const uint64_t page = address >> kPageShift;
-    const Region* region = region_of(page, 1);
+    region = region_of(page, 1);
     if (region == nullptr) {
         return {ErrorKind::FreeOutsideManagedMemory,
                 "the address is not inside memory this allocator manages"};
@@ -542,7 +541,7 @@ PageFrameAllocator::Misuse PageFrameAllocator::free_misuse_locked(PhysAddr addre
     if (misuse.detail != nullptr) {
         return misuse;
     }
-    if (region->has_mark(Region::PageMark::RunContinues, page) || region->continues_a_run(page)) {
+    if (region->run_continues_after(page, order) || region->continues_a_run(page)) {
         return {ErrorKind::FreeWrongOrder,
                 "the block is part of a run: free the whole run with free_pages()"};
     }
@@ -550,7 +549,8 @@ PageFrameAllocator::Misuse PageFrameAllocator::free_misuse_locked(PhysAddr addre
 }
 
 PageFrameAllocator::Misuse PageFrameAllocator::free_pages_misuse_locked(PhysAddr address,
-                                                                        uint64_t count) const {
+                                                                        uint64_t count,
+                                                                        Region*& region) const {
     if (count == 0) {
         return {ErrorKind::FreeWrongOrder, "a run of zero pages"};
     }
@@ -558,7 +558,7 @@ PageFrameAllocator::Misuse PageFrameAllocator::free_pages_misuse_locked(PhysAddr
         return {ErrorKind::FreeMisaligned, "the address is not page-aligned"};
     }
     const uint64_t page = address >> kPageShift;
-    const Region* region = region_of(page, count);
+    region = region_of(page, count);
     if (region == nullptr) {
         return {ErrorKind::FreeOutsideManagedMemory,
                 "the run is not inside memory this allocator manages"};
@@ -568,8 +568,7 @@ PageFrameAllocator::Misuse PageFrameAllocator::free_pages_misuse_locked(PhysAddr
         if (misuse.detail == nullptr) {
             misuse = region->block_misuse(block, order);
         }
-        if (misuse.detail == nullptr &&
-            region->has_mark(Region::PageMark::RunContinues, block) == last) {
+        if (misuse.detail == nullptr && region->run_continues_after(block, order) == last) {
             misuse = {ErrorKind::FreeWrongOrder, "the run was allocated with another page count"};
         }
     });
@@ -579,11 +578,10 @@ PageFrameAllocator::Misuse PageFrameAllocator::free_pages_misuse_locked(PhysAddr
     return misuse;
 }
 
-void PageFrameAllocator::release_locked(uint64_t page, uint64_t count) {
-    Region& region = *region_of(page, count);
+void PageFrameAllocator::release_locked(Region& region, uint64_t page, uint64_t count) {
     for_each_aligned_block(page, page + count, [&](uint64_t block, unsigned order, bool) {
         region.set_allocated(block, order, false);
-        region.set_mark(Region::PageMark::RunContinues, block, false);
+        region.set_run_continues_after(block, order, false);
         region.insert_coalescing(block, order);
     });
 }
@@ -593,9 +591,10 @@ void PageFrameAllocator::free(PhysAddr address, unsigned order) {
     Misuse misuse;
     {
         LockGuard guard(m_lock);
-        misuse = free_misuse_locked(address, order);
+        Region* region = nullptr;
+        misuse = free_misuse_locked(address, order, region);
         if (misuse.detail == nullptr) {
-            release_locked(address >> kPageShift, pages_of(order));
+            release_locked(*region, address >> kPageShift, pages_of(order));
             return;
         }
     }
@@ -608,9 +607,10 @@ void PageFrameAllocator::free_pages(PhysAddr address, size_t count) {
     Misuse misuse;
     {
         LockGuard guard(m_lock);
-        misuse = free_pages_misuse_locked(address, count);
+        Region* region = nullptr;
+        misuse = free_pages_misuse_locked(address, count, region);
         if (misuse.detail == nullptr) {
-            release_locked(address >> kPageShift, count);
+            release_locked(*region, address >> kPageShift, count);
             return;
         }
     }
@@ -796,7 +796,7 @@ PageFrameCheck PageFrameAllocator::check() const {
                 return fail("a page belongs to no block", page);
             }
             const auto order = static_cast<unsigned>(found);
-            const bool continues = region.has_mark(Region::PageMark::RunContinues, page);
+            const bool continues = region.run_continues_after(page, order);
             if (run_open && (found_free || order >= run_order)) {
                 return fail("a run's next block is not a smaller allocated block", page);
             }

@@ -12,14 +12,14 @@
 // Metadata (carved at init from the usable ranges, preferably where it breaks up no 1 GiB
 // block): one Region descriptor per region; two bitmaps per order, "free block of order k
 // starts here" and "allocated block of order k starts here" (~4 bits per page together); and
-// two bitmaps with one bit per page, "the run continues after this block" and "reserved page".
+// two bitmaps with one bit per page, "the run continues after this page" and "reserved page".
 // About 6 bits per 4 KiB page: ~0.018 % of managed RAM. Invariants, per region:
 //   free_pages + allocated_pages + reserved_pages = managed_pages
 //   the free blocks, the allocated blocks and the reserved pages tile the region exactly
 //   a block is on free list k  <=>  its free bit at order k is set (one list per block)
 //   no free block at order k < kMaxOrder has its buddy free at order k (coalescing is complete)
 //   a run is its greedy decomposition into aligned blocks of decreasing order, every block but
-//   the last with its run mark; no other block has one
+//   the last with the run mark on its last page; no other page has one
 // check() verifies all of them.
 //
 // Locking: one SpinLock per allocator guards everything; every public function takes it (they
@@ -137,9 +137,12 @@ private:
     // Functions named *_locked need m_lock held.
     [[nodiscard]] PhysAddr allocate_locked(unsigned order, PhysAddr limit);
     [[nodiscard]] Region* region_of(uint64_t first_page, uint64_t page_count) const;
-    [[nodiscard]] Misuse free_misuse_locked(PhysAddr address, unsigned order) const;
-    [[nodiscard]] Misuse free_pages_misuse_locked(PhysAddr address, uint64_t count) const;
-    void release_locked(uint64_t page, uint64_t count);
+    // Why freeing is misuse, or no misuse and `region` set to the block's or run's region.
+    [[nodiscard]] Misuse free_misuse_locked(PhysAddr address, unsigned order,
+                                            Region*& region) const;
+    [[nodiscard]] Misuse free_pages_misuse_locked(PhysAddr address, uint64_t count,
+                                                  Region*& region) const;
+    void release_locked(Region& region, uint64_t page, uint64_t count);
 
     Region* m_regions = nullptr; // sorted by address, in the metadata
     size_t m_region_count = 0;
