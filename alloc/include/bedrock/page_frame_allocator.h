@@ -9,10 +9,10 @@
 // those limits (ISA DMA, 32-bit devices) pick whole regions; unconstrained allocations take the
 // highest region first, keeping low memory for the devices that need it.
 //
-// Metadata (carved at init from the usable ranges, preferably where it breaks up no 1 GiB
-// block): one Region descriptor per region; two bitmaps per order, "free block of order k
-// starts here" and "allocated block of order k starts here" (~4 bits per page together); and
-// two bitmaps with one bit per page, "the run continues after this page" and "reserved page".
+// Metadata (carved at init from the usable ranges, preferably where it breaks up none of a
+// region's largest blocks): one Region descriptor per region; two bitmaps per order, "free block of
+// order k starts here" and "allocated block of order k starts here" (~4 bits per page together);
+// and two bitmaps with one bit per page, "the run continues after this page" and "reserved page".
 // About 6 bits per 4 KiB page: ~0.018 % of managed RAM. Invariants, per region:
 //   free_pages + allocated_pages + reserved_pages = managed_pages
 //   the free blocks, the allocated blocks and the reserved pages tile the region exactly
@@ -28,9 +28,14 @@
 // disable interrupts around every call on that CPU, or a handler interrupting the holder on its
 // own CPU spins forever.
 //
-// Misuse (freeing memory it does not manage or that is reserved, misaligned or unallocated
-// blocks, the wrong order or run length, reserving allocated pages) is reported through
-// platform::report_error and changes nothing.
+// Misuse is reported through platform::report_error (component "pfa", the caller's address,
+// the order or count, the caller's return address) and changes nothing:
+//   FreeOutsideManagedMemory  the pages are not managed (or reserved, or the metadata's)
+//   FreeMisaligned            the address is not aligned to the order's block size
+//   DoubleFree                the pages are free
+//   FreeWrongOrder            allocated, but as another order or run length, or inside a
+//                             larger block
+//   ReserveConflict           reserve_range() over allocated pages
 #pragma once
 
 #include <stddef.h>
@@ -73,11 +78,11 @@ public:
 
     // Takes ownership of the pages in `usable` (page-aligned, sorted, non-overlapping, as
     // kernel/memory_map.cpp produces them), carving its metadata out of them: from the highest
-    // region that can hold it without breaking up a maximum-order block, else from the bottom of
-    // the largest region. Returns false (allocator unusable, nothing owned) if called twice, the
-    // ranges are malformed, or no range can hold the metadata. Precondition: phys_to_virt maps
-    // each range contiguously. Time: O(ranges * orders + blocks + metadata bytes / 8), no
-    // per-page loop.
+    // region that can hold it without breaking up one of that region's largest blocks, else
+    // from the bottom of the largest region. Returns false (allocator unusable, nothing owned) if
+    // called twice, the ranges are malformed, or no range can hold the metadata. Precondition:
+    // phys_to_virt maps each range contiguously. Time: O(ranges * orders + blocks + metadata bytes
+    // / 8), no per-page loop.
     [[nodiscard]] bool init(const PhysRange* usable, size_t count);
 
     // A naturally aligned block of 2^order pages, or kNoPage (exhausted, or order > kMaxOrder).
