@@ -2,7 +2,8 @@
 //
 // Layout: u32 total_size, u32 reserved, then tags {u32 type, u32 size, payload}, each starting
 // 8-byte aligned, ending with a tag of type 0. The memory-map tag's payload is u32 entry_size,
-// u32 entry_version, then entries of entry_size bytes (>= 24).
+// u32 entry_version, then entries of entry_size bytes (>= 24). A module tag's payload is
+// u32 mod_start, u32 mod_end, then the module's command line.
 #include "kernel/multiboot2.h"
 
 #include "kernel/boot_protocol_support.h"
@@ -43,6 +44,17 @@ BootParseResult parse_memory_map(const uint8_t* tag, uint32_t size, BootInfo& bo
     return {};
 }
 
+BootParseResult parse_module(const uint8_t* tag, uint32_t size, BootInfo& boot) {
+    if (size < kHeaderSize + sizeof(Multiboot2Module)) {
+        return {"multiboot2 module tag is too short"};
+    }
+    const auto& module = *reinterpret_cast<const Multiboot2Module*>(tag + kHeaderSize);
+    if (module.end < module.start) {
+        return {"multiboot2 module ends before it starts"};
+    }
+    return add_reserved(boot, module.start, module.end - module.start);
+}
+
 } // namespace
 
 BootParseResult parse_multiboot2(uint64_t information, BootInfo& boot) {
@@ -77,6 +89,10 @@ BootParseResult parse_multiboot2(uint64_t information, BootInfo& boot) {
                 return result;
             }
             memory_map_seen = true;
+        } else if (type == kMultiboot2TagModule) {
+            if (auto result = parse_module(base + offset, size, boot); !result.ok()) {
+                return result;
+            }
         }
         const uint32_t padded = (size + 7) & ~7u;
         if (padded > total_size - offset) {

@@ -1,7 +1,8 @@
 // The multiboot2 boot information (what GRUB passes in EBX), turned into BootInfo.
 //
-// RAM: every entry of type 1 in the memory-map tag (type 6). Reserved: the low 1 MiB and the
-// whole information structure. The command line (tag 1) is copied.
+// RAM: every entry of type 1 in the memory-map tag (type 6). Reserved: the low 1 MiB, the whole
+// information structure and every module the loader placed in memory (tag 3). The command line
+// (tag 1) is copied.
 // Every size is checked against the structure's own total_size before it is trusted: a
 // malformed structure gives an error, never a read outside it.
 #pragma once
@@ -15,6 +16,7 @@ namespace bedrock::kernel {
 
 inline constexpr uint32_t kMultiboot2TagEnd = 0;
 inline constexpr uint32_t kMultiboot2TagCommandLine = 1;
+inline constexpr uint32_t kMultiboot2TagModule = 3;
 inline constexpr uint32_t kMultiboot2TagMemoryMap = 6;
 // Larger than any real structure; guards against reading far past a corrupt total_size.
 inline constexpr uint32_t kMultiboot2MaxSize = 1u << 20;
@@ -22,6 +24,12 @@ inline constexpr uint32_t kMultiboot2MaxSize = 1u << 20;
 struct Multiboot2Tag {
     uint32_t type;
     uint32_t size; // header included; tags start 8-byte aligned
+};
+
+// The module tag's payload after the tag header; the module's command line follows.
+struct Multiboot2Module {
+    uint32_t start;
+    uint32_t end; // exclusive
 };
 
 struct Multiboot2MemoryMapEntry {

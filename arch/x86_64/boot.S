@@ -6,7 +6,9 @@
  * Then: zero .bss, identity-map 0-4 GiB with 2 MiB pages (the default qemu64 CPU has no 1 GiB
  * pages), enable PAE, long mode and paging, load a 64-bit GDT and call
  * x86_64_entry(protocol, info) on the boot stack. arch::map_memory() later replaces this map
- * with one covering exactly the RAM the firmware reported. */
+ * with one covering exactly the RAM the firmware reported, except the page just below the boot
+ * stack (x86_64_boot_stack_guard): from then on a stack overflow faults instead of silently
+ * overwriting what lies below the stack. */
 
 #define BOOT_PROTOCOL_PVH 1
 #define BOOT_PROTOCOL_MULTIBOOT2 2
@@ -124,13 +126,21 @@ long_mode:
 3:  hlt
     jmp 3b
 
-    .section .rodata
+    /* Writable: the CPU sets a descriptor's busy bit when `ltr` loads the TSS. The code and data
+     * descriptors have their accessed bit set already, so loading them writes nothing. */
+    .section .data
     .p2align 3
 gdt64:
     .quad 0
-    .quad 0x00AF9A000000FFFF                  /* 0x08: 64-bit code, ring 0 */
-    .quad 0x00CF92000000FFFF                  /* 0x10: data, ring 0 */
+    .quad 0x00AF9B000000FFFF                  /* 0x08: 64-bit code, ring 0 */
+    .quad 0x00CF93000000FFFF                  /* 0x10: data, ring 0 */
+    .global x86_64_tss_descriptor
+x86_64_tss_descriptor:                        /* 0x18: the TSS, filled in by exceptions.cpp */
+    .quad 0, 0
 gdt64_end:
+
+    .section .rodata
+    .p2align 3
 gdt64_pointer:
     .short gdt64_end - gdt64 - 1
     .quad gdt64
@@ -143,7 +153,9 @@ early_pdpt:
     .skip 4096
 early_page_directories:
     .skip 4096 * EARLY_MAP_GIB
-    .p2align 4
+    .global x86_64_boot_stack_guard
+x86_64_boot_stack_guard:                      /* left unmapped by arch::map_memory() */
+    .skip 4096
 boot_stack:
     .skip BOOT_STACK_SIZE
 boot_stack_top:

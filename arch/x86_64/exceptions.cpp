@@ -1,6 +1,11 @@
-// x86-64 CPU exceptions: the IDT for vectors 0-31 and the handler that turns the stub's saved
-// state (ExceptionFrame) into a portable FaultReport. Every exception is fatal here: the report
-// is printed and the run ends with failure, so a fault never hangs.
+// x86-64 CPU exceptions: the IDT for vectors 0-31, the TSS whose interrupt stack table gives the
+// double fault a stack of its own, and the handler that turns the stub's saved state
+// (ExceptionFrame) into a portable FaultReport. Every exception is fatal here: the report is
+// printed and the run ends with failure, so a fault never hangs.
+//
+// Stack overflow: the boot stack ends at an unmapped guard page (boot.S, paging.cpp). A push into
+// it page-faults, delivering that page fault pushes into it again, and the CPU raises a double
+// fault, which switches to kDoubleFaultStack whatever RSP holds, so the report still prints.
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,10 +40,28 @@ struct [[gnu::packed]] IdtPointer {
     uint64_t base;
 };
 
+// The 64-bit task-state segment: only the interrupt stack table is used.
+struct [[gnu::packed]] TaskStateSegment {
+    uint32_t reserved0;
+    uint64_t privilege_stacks[3];
+    uint64_t reserved1;
+    uint64_t interrupt_stacks[7]; // IST1..IST7
+    uint64_t reserved2;
+    uint16_t reserved3;
+    uint16_t io_map_base; // = the TSS size: no I/O permission bitmap
+};
+static_assert(sizeof(TaskStateSegment) == 104);
+static_assert(offsetof(TaskStateSegment, interrupt_stacks) == 36);
+
 constexpr size_t kExceptionVectors = 32;
 constexpr uint16_t kKernelCodeSelector = 0x08;
 constexpr uint8_t kInterruptGate = 0x8E; // present, ring 0, 64-bit interrupt gate
+constexpr uint64_t kDoubleFaultVector = 8;
 constexpr uint64_t kPageFaultVector = 14;
+constexpr uint16_t kTssSelector = 0x18;  // x86_64_tss_descriptor in boot.S's GDT
+constexpr uint64_t kTssAvailable = 0x89; // present, 64-bit TSS (available)
+constexpr uint8_t kDoubleFaultStackIst = 1;
+constexpr size_t kDoubleFaultStackSize = 16384;
 
 constexpr const char* kExceptionNames[kExceptionVectors] = {"divide error",
                                                             "debug",
@@ -79,11 +102,32 @@ constexpr const char* kRegisterNames[] = {"rax", "rbx", "rcx", "rdx", "rsi",    
 constexpr size_t kRegisterCount = sizeof(kRegisterNames) / sizeof(kRegisterNames[0]);
 
 IdtGate g_idt[kExceptionVectors];
+TaskStateSegment g_tss;
+alignas(16) uint8_t g_double_fault_stack[kDoubleFaultStackSize];
 
 uint64_t read_cr2() {
     uint64_t value;
     __asm__ volatile("mov %%cr2, %0" : "=r"(value));
     return value;
+}
+
+bool in_boot_stack_guard(uint64_t address) {
+    const auto guard = reinterpret_cast<uint64_t>(x86_64_boot_stack_guard);
+    return address - guard < kBootStackGuardSize;
+}
+
+// Points the GDT's TSS slot at g_tss (base and limit are split across the 16-byte descriptor)
+// and loads the task register, which makes the interrupt stack table live.
+void load_task_state() {
+    g_tss.interrupt_stacks[kDoubleFaultStackIst - 1] =
+        reinterpret_cast<uint64_t>(g_double_fault_stack + kDoubleFaultStackSize);
+    g_tss.io_map_base = sizeof(TaskStateSegment);
+    const auto base = reinterpret_cast<uint64_t>(&g_tss);
+    const uint64_t limit = sizeof(TaskStateSegment) - 1;
+    x86_64_tss_descriptor[0] = (limit & 0xFFFF) | (base & 0xFF'FFFF) << 16 | kTssAvailable << 40 |
+                               (limit >> 16 & 0xF) << 48 | (base >> 24 & 0xFF) << 56;
+    x86_64_tss_descriptor[1] = base >> 32;
+    __asm__ volatile("ltr %0" : : "r"(kTssSelector) : "memory");
 }
 
 } // namespace
@@ -98,14 +142,22 @@ extern "C" void x86_64_exception(const bedrock::arch::x86_64::ExceptionFrame* fr
         frame->rax, frame->rbx, frame->rcx, frame->rdx, frame->rsi,    frame->rdi,
         frame->rbp, frame->r8,  frame->r9,  frame->r10, frame->r11,    frame->r12,
         frame->r13, frame->r14, frame->r15, frame->cs,  frame->rflags, frame->ss};
+    // CR2 holds the address of the last page fault: the faulting access for a page fault, and
+    // for a double fault the push that failed if a page fault could not be delivered.
     const bool page_fault = frame->vector == kPageFaultVector;
+    const bool double_fault = frame->vector == kDoubleFaultVector;
+    const uint64_t cr2 = read_cr2();
     bedrock::kernel::FaultReport report{};
     report.description =
         frame->vector < kExceptionVectors ? kExceptionNames[frame->vector] : "unknown vector";
+    if ((page_fault || double_fault) && in_boot_stack_guard(cr2)) {
+        report.description = page_fault ? "page fault: stack overflow (boot stack guard page)"
+                                        : "double fault: stack overflow (boot stack guard page)";
+    }
     report.vector = frame->vector;
     report.syndrome = frame->error_code;
-    report.address = page_fault ? read_cr2() : 0;
-    report.address_valid = page_fault;
+    report.address = page_fault || double_fault ? cr2 : 0;
+    report.address_valid = page_fault || double_fault;
     report.pc = frame->rip;
     report.sp = frame->rsp;
     report.register_names = kRegisterNames;
@@ -117,11 +169,12 @@ extern "C" void x86_64_exception(const bedrock::arch::x86_64::ExceptionFrame* fr
 namespace bedrock::arch::x86_64 {
 
 void init_exceptions() {
+    load_task_state();
     for (size_t vector = 0; vector < kExceptionVectors; ++vector) {
         const uint64_t handler = x86_64_exception_stubs[vector];
         g_idt[vector] = IdtGate{static_cast<uint16_t>(handler),
                                 kKernelCodeSelector,
-                                0,
+                                vector == kDoubleFaultVector ? kDoubleFaultStackIst : uint8_t{0},
                                 kInterruptGate,
                                 static_cast<uint16_t>(handler >> 16),
                                 static_cast<uint32_t>(handler >> 32),

@@ -1,9 +1,13 @@
 // The x86-64 memory map: the 4-level page-table format for kernel::PageTable, and
 // arch::map_memory(), which replaces boot.S's 0-4 GiB map with one covering exactly the RAM the
-// firmware reported (including RAM above 4 GiB) and nothing at physical page 0.
+// firmware reported (including RAM above 4 GiB), except physical page 0 and the boot stack's
+// guard page. Devices need no mapping: the kernel reaches them through port I/O.
+#include <stddef.h>
 #include <stdint.h>
 
+#include "arch/x86_64/entry.h"
 #include "kernel/arch.h"
+#include "kernel/console.h"
 #include "kernel/page_table.h"
 
 namespace bedrock::arch {
@@ -34,6 +38,31 @@ struct X86PageFormat {
     static PhysAddr address(uint64_t entry) { return entry & kAddressMask; }
 };
 
+// boot.ram with the boot stack's guard page cut out of the range that holds it (the kernel image
+// is RAM), so that map_ram() leaves the guard unmapped.
+const kernel::BootInfo& ram_without_stack_guard(const kernel::BootInfo& boot) {
+    static kernel::BootInfo result;
+    const auto guard = reinterpret_cast<uint64_t>(x86_64_boot_stack_guard);
+    const uint64_t after_guard = guard + x86_64::kBootStackGuardSize;
+    result.ram.clear();
+    bool added = true;
+    for (const PhysRange& ram : boot.ram) {
+        if (!ram.contains(guard)) {
+            added = added && result.ram.add(ram.base, ram.size);
+            continue;
+        }
+        added = added && result.ram.add(ram.base, guard - ram.base);
+        if (ram.last() >= after_guard) {
+            added = added && result.ram.add(after_guard, ram.last() - after_guard + 1);
+        }
+    }
+    if (!added) {
+        kernel::panic("page tables: more than %zu RAM ranges once the stack guard page is cut out",
+                      result.ram.capacity());
+    }
+    return result;
+}
+
 } // namespace
 
 uint64_t early_mapped_limit() {
@@ -42,7 +71,7 @@ uint64_t early_mapped_limit() {
 
 void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
     kernel::PageTable<X86PageFormat> map(tables);
-    map.map_ram(boot);
+    map.map_ram(ram_without_stack_guard(boot));
     __asm__ volatile("mov %0, %%cr3" : : "r"(map.root()) : "memory");
 }
 

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include "kernel/boot_protocol_support.h"
 #include "kernel/multiboot2.h"
 #include "kernel/pvh.h"
 
@@ -90,6 +92,31 @@ TEST(Pvh, TooManyRamEntriesIsAClearError) {
     EXPECT_NE(std::strstr(result.error, "RAM ranges"), nullptr);
 }
 
+TEST(Pvh, ModulesAndTheirListAreReserved) {
+    PvhImage image;
+    image.map = {{0x100000, 0x1000000, 1, 0}};
+    const HvmModule modules[2] = {{0x400000, 0x2000, 0, 0}, {0x800000, 0x10, 0, 0}};
+    image.info.module_count = 2;
+    image.info.module_list = address_of(modules);
+    BootInfo boot;
+    ASSERT_TRUE(parse_pvh(image.finish(), boot).ok());
+    EXPECT_TRUE(has_range(boot.reserved, address_of(modules), sizeof(modules)));
+    EXPECT_TRUE(has_range(boot.reserved, 0x400000, 0x2000));
+    EXPECT_TRUE(has_range(boot.reserved, 0x800000, 0x10));
+}
+
+TEST(Pvh, CommandLineLongerThanTheBufferIsTruncatedButReservedWhole) {
+    PvhImage image;
+    image.map = {{0x100000, 0x1000000, 1, 0}};
+    std::string long_line(2 * kCommandLineCapacity, 'x');
+    image.finish();
+    image.info.command_line = address_of(long_line.c_str());
+    BootInfo boot;
+    ASSERT_TRUE(parse_pvh(address_of(&image.info), boot).ok());
+    EXPECT_EQ(std::strlen(boot.command_line), kCommandLineCapacity - 1);
+    EXPECT_TRUE(has_range(boot.reserved, address_of(long_line.c_str()), long_line.size() + 1));
+}
+
 // Builds a multiboot2 information structure tag by tag.
 class Multiboot2Image {
 public:
@@ -110,6 +137,13 @@ public:
         std::memcpy(&payload[0], &entry_size, 4);
         std::memcpy(&payload[8], entries.data(), entries.size() * 24);
         add_tag(kMultiboot2TagMemoryMap, payload.data(), static_cast<uint32_t>(payload.size()));
+    }
+    void add_module(uint32_t start, uint32_t end, const char* command_line) {
+        std::vector<uint8_t> payload(8 + std::strlen(command_line) + 1);
+        std::memcpy(&payload[0], &start, 4);
+        std::memcpy(&payload[4], &end, 4);
+        std::memcpy(&payload[8], command_line, std::strlen(command_line) + 1);
+        add_tag(kMultiboot2TagModule, payload.data(), static_cast<uint32_t>(payload.size()));
     }
     uint64_t finish() {
         add_tag(kMultiboot2TagEnd, nullptr, 0);
@@ -186,6 +220,88 @@ TEST(Multiboot2, TruncatedMemoryMapEntryIsNotRead) {
     BootInfo boot;
     ASSERT_TRUE(parse_multiboot2(image.finish(), boot).ok());
     EXPECT_EQ(boot.ram.count(), 1u);
+}
+
+TEST(Multiboot2, ModulesAreReserved) {
+    Multiboot2Image image;
+    image.add_memory_map({{0x100000, 0x1000000, 1, 0}});
+    image.add_module(0x400000, 0x402345, "initrd");
+    image.add_module(0x500000, 0x500000, ""); // empty: nothing to reserve
+    const uint64_t address = image.finish();
+    BootInfo boot;
+    ASSERT_TRUE(parse_multiboot2(address, boot).ok());
+    EXPECT_TRUE(has_range(boot.reserved, 0x400000, 0x2345));
+    EXPECT_TRUE(has_range(boot.reserved, address, image.bytes().size()));
+    EXPECT_TRUE(has_range(boot.reserved, 0, 0x100000));
+    EXPECT_EQ(boot.reserved.count(), 3u);
+}
+
+TEST(Multiboot2, ModuleEndingBeforeItStartsIsRejected) {
+    Multiboot2Image image;
+    image.add_memory_map({{0x100000, 0x1000000, 1, 0}});
+    image.add_module(0x400000, 0x3FFFFF, "backwards");
+    BootInfo boot;
+    const BootParseResult result = parse_multiboot2(image.finish(), boot);
+    ASSERT_FALSE(result.ok());
+    EXPECT_NE(std::strstr(result.error, "module"), nullptr);
+}
+
+TEST(Multiboot2, ModuleTagTooShortIsRejected) {
+    Multiboot2Image image;
+    image.add_memory_map({{0x100000, 0x1000000, 1, 0}});
+    const uint32_t start_only = 0x400000;
+    image.add_tag(kMultiboot2TagModule, &start_only, sizeof(start_only));
+    BootInfo boot;
+    EXPECT_FALSE(parse_multiboot2(image.finish(), boot).ok());
+}
+
+TEST(Multiboot2, TooManyRamEntriesIsAClearError) {
+    Multiboot2Image image;
+    std::vector<Multiboot2MemoryMapEntry> entries;
+    for (uint64_t i = 0; i <= kMaxFirmwareRanges; ++i) {
+        entries.push_back({i * 0x10000, 0x1000, 1, 0});
+    }
+    image.add_memory_map(entries);
+    BootInfo boot;
+    const BootParseResult result = parse_multiboot2(image.finish(), boot);
+    ASSERT_FALSE(result.ok());
+    EXPECT_NE(std::strstr(result.error, "RAM ranges"), nullptr);
+}
+
+TEST(Multiboot2, TooManyModulesIsAClearError) {
+    Multiboot2Image image;
+    image.add_memory_map({{0x100000, 0x1000000, 1, 0}});
+    for (uint32_t i = 0; i <= kMaxFirmwareRanges; ++i) {
+        image.add_module(0x400000 + i * 0x1000, 0x400000 + i * 0x1000 + 0x10, "m");
+    }
+    BootInfo boot;
+    const BootParseResult result = parse_multiboot2(image.finish(), boot);
+    ASSERT_FALSE(result.ok());
+    EXPECT_NE(std::strstr(result.error, "reserved ranges"), nullptr);
+}
+
+TEST(Multiboot2, MemoryMapEntrySizeMustHoldAnEntry) {
+    Multiboot2Image image;
+    std::vector<uint8_t> payload(8 + 16, 0);
+    const uint32_t entry_size = 16; // smaller than the 24-byte entry
+    std::memcpy(&payload[0], &entry_size, 4);
+    image.add_tag(kMultiboot2TagMemoryMap, payload.data(), static_cast<uint32_t>(payload.size()));
+    BootInfo boot;
+    const BootParseResult result = parse_multiboot2(image.finish(), boot);
+    ASSERT_FALSE(result.ok());
+    EXPECT_NE(std::strstr(result.error, "entry size"), nullptr);
+}
+
+TEST(Multiboot2, MissingEndTagIsRejected) {
+    Multiboot2Image image;
+    image.add_memory_map({{0x100000, 0x100000, 1, 0}});
+    const uint64_t address = image.finish();
+    const uint32_t not_end = 0x7777; // an unknown tag type where the end tag was
+    std::memcpy(image.stored() + image.bytes().size() - 8, &not_end, 4);
+    BootInfo boot;
+    const BootParseResult result = parse_multiboot2(address, boot);
+    ASSERT_FALSE(result.ok());
+    EXPECT_NE(std::strstr(result.error, "end tag"), nullptr);
 }
 
 } // namespace
