@@ -10,6 +10,7 @@
  * stack (x86_64_boot_stack_guard): from then on a stack overflow faults instead of silently
  * overwriting what lies below the stack. */
 
+#define BOOT_PROTOCOL_UNKNOWN 0
 #define BOOT_PROTOCOL_PVH 1
 #define BOOT_PROTOCOL_MULTIBOOT2 2
 #define MULTIBOOT2_HEADER_MAGIC 0xE85250D6
@@ -45,16 +46,16 @@ pvh_entry:
     mov $BOOT_PROTOCOL_PVH, %ebp
     jmp enter_long_mode
 
+    /* The ELF entry. Without multiboot2's magic in EAX some other loader jumped here: go on
+     * anyway, so that C++ can say so on the console instead of the machine hanging silently. */
     .global multiboot2_entry
 multiboot2_entry:
     cli
+    mov $BOOT_PROTOCOL_UNKNOWN, %ebp
     cmp $MULTIBOOT2_BOOTLOADER_MAGIC, %eax
-    jne not_booted_by_multiboot2
+    jne enter_long_mode
     mov $BOOT_PROTOCOL_MULTIBOOT2, %ebp
     jmp enter_long_mode
-not_booted_by_multiboot2:
-    hlt
-    jmp not_booted_by_multiboot2
 
 /* EBP = protocol, EBX = boot information (both preserved until the call into C++). */
 enter_long_mode:

@@ -12,7 +12,7 @@
 namespace {
 
 // Values boot.S passes in EDI.
-enum class BootProtocol : uint32_t { Pvh = 1, Multiboot2 = 2 };
+enum class BootProtocol : uint32_t { Unknown = 0, Pvh = 1, Multiboot2 = 2 };
 
 } // namespace
 
@@ -26,10 +26,16 @@ extern "C" void x86_64_entry(uint32_t protocol, uint32_t boot_information) {
 
     static kernel::BootInfo boot;
     kernel::BootParseResult result;
-    if (static_cast<BootProtocol>(protocol) == BootProtocol::Pvh) {
+    switch (static_cast<BootProtocol>(protocol)) {
+    case BootProtocol::Pvh:
         result = kernel::parse_pvh(boot_information, boot);
-    } else {
+        break;
+    case BootProtocol::Multiboot2:
         result = kernel::parse_multiboot2(boot_information, boot);
+        break;
+    default:
+        kernel::panic("entered at the ELF entry point without the multiboot2 magic in EAX: boot "
+                      "with PVH (QEMU -kernel) or a multiboot2 loader");
     }
     if (!result.ok()) {
         kernel::panic("boot information at 0x%x: %s", boot_information, result.error);
