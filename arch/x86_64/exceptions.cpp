@@ -5,7 +5,8 @@
 //
 // Stack overflow: the boot stack ends at an unmapped guard page (boot.S, paging.cpp). A push into
 // it page-faults, delivering that page fault pushes into it again, and the CPU raises a double
-// fault, which switches to kDoubleFaultStack whatever RSP holds, so the report still prints.
+// fault, which the IDT sends to g_double_fault_stack (IST1) whatever RSP holds, so the report
+// still prints.
 #include <stddef.h>
 #include <stdint.h>
 
@@ -142,22 +143,23 @@ extern "C" void x86_64_exception(const bedrock::arch::x86_64::ExceptionFrame* fr
         frame->rax, frame->rbx, frame->rcx, frame->rdx, frame->rsi,    frame->rdi,
         frame->rbp, frame->r8,  frame->r9,  frame->r10, frame->r11,    frame->r12,
         frame->r13, frame->r14, frame->r15, frame->cs,  frame->rflags, frame->ss};
-    // CR2 holds the address of the last page fault: the faulting access for a page fault, and
-    // for a double fault the push that failed if a page fault could not be delivered.
+    // CR2 holds the address of the last page fault: the faulting access for a page fault. Every
+    // page fault that is delivered ends the run, so at a double fault a non-zero CR2 can only be
+    // the page fault whose delivery failed (the push into the guard page, for a stack overflow).
     const bool page_fault = frame->vector == kPageFaultVector;
-    const bool double_fault = frame->vector == kDoubleFaultVector;
     const uint64_t cr2 = read_cr2();
+    const bool double_fault_from_page_fault = frame->vector == kDoubleFaultVector && cr2 != 0;
     bedrock::kernel::FaultReport report{};
     report.description =
         frame->vector < kExceptionVectors ? kExceptionNames[frame->vector] : "unknown vector";
-    if ((page_fault || double_fault) && in_boot_stack_guard(cr2)) {
+    if ((page_fault || double_fault_from_page_fault) && in_boot_stack_guard(cr2)) {
         report.description = page_fault ? "page fault: stack overflow (boot stack guard page)"
                                         : "double fault: stack overflow (boot stack guard page)";
     }
     report.vector = frame->vector;
     report.syndrome = frame->error_code;
-    report.address = page_fault || double_fault ? cr2 : 0;
-    report.address_valid = page_fault || double_fault;
+    report.address = page_fault || double_fault_from_page_fault ? cr2 : 0;
+    report.address_valid = page_fault || double_fault_from_page_fault;
     report.pc = frame->rip;
     report.sp = frame->rsp;
     report.register_names = kRegisterNames;
