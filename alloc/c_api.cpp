@@ -1,24 +1,35 @@
 // The C API over the default heap (edge behaviour documented in bedrock/malloc.h), and its
-// standard names behind BEDROCK_STANDARD_NAMES. Routing only: no state, no lock.
+// standard names behind BEDROCK_STANDARD_NAMES. Routing only: no state, no lock. Each function
+// passes its caller to the heap (heap_entry.h); the aligned forms share memalign_from().
 #include "bedrock/heap.h"
 #include "bedrock/malloc.h"
 #include "bedrock/memory_routines.h"
 #include "bedrock/phys_range.h"
+#include "heap_entry.h"
 
 using bedrock::default_heap;
 using bedrock::Heap;
+using bedrock::heap::Caller;
+
+namespace {
+
+void* memalign_from(size_t alignment, size_t size, const Caller& caller) {
+    Heap* heap = default_heap();
+    return heap != nullptr ? bedrock::heap::allocate(*heap, size, alignment, caller) : nullptr;
+}
+
+} // namespace
 
 extern "C" {
 
 void* bedrock_malloc(size_t size) {
-    Heap* heap = default_heap();
-    return heap != nullptr ? bedrock::heap_allocate(*heap, size) : nullptr;
+    return memalign_from(bedrock::kHeapMinAlignment, size, BEDROCK_HEAP_CALLER());
 }
 
 void bedrock_free(void* block) {
     Heap* heap = default_heap();
     if (heap != nullptr) {
-        bedrock::heap_free(*heap, block);
+        bedrock::heap::release(*heap, block, BEDROCK_HEAP_CALLER());
     }
 }
 
@@ -27,7 +38,7 @@ void* bedrock_calloc(size_t count, size_t size) {
     if (__builtin_mul_overflow(count, size, &total)) {
         return nullptr;
     }
-    void* block = bedrock_malloc(total);
+    void* block = memalign_from(bedrock::kHeapMinAlignment, total, BEDROCK_HEAP_CALLER());
     if (block != nullptr) {
         bedrock_memset(block, 0, total);
     }
@@ -36,23 +47,23 @@ void* bedrock_calloc(size_t count, size_t size) {
 
 void* bedrock_realloc(void* block, size_t size) {
     Heap* heap = default_heap();
-    return heap != nullptr ? bedrock::heap_reallocate(*heap, block, size) : nullptr;
+    return heap != nullptr ? bedrock::heap::reallocate(*heap, block, size, BEDROCK_HEAP_CALLER())
+                           : nullptr;
 }
 
 void* bedrock_memalign(size_t alignment, size_t size) {
-    Heap* heap = default_heap();
-    return heap != nullptr ? bedrock::heap_allocate(*heap, size, alignment) : nullptr;
+    return memalign_from(alignment, size, BEDROCK_HEAP_CALLER());
 }
 
 void* bedrock_aligned_alloc(size_t alignment, size_t size) {
-    return bedrock_memalign(alignment, size);
+    return memalign_from(alignment, size, BEDROCK_HEAP_CALLER());
 }
 
 int bedrock_posix_memalign(void** out, size_t alignment, size_t size) {
     if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) {
         return BEDROCK_EINVAL;
     }
-    void* block = bedrock_memalign(alignment, size);
+    void* block = memalign_from(alignment, size, BEDROCK_HEAP_CALLER());
     if (block == nullptr) {
         return BEDROCK_ENOMEM;
     }
@@ -61,7 +72,7 @@ int bedrock_posix_memalign(void** out, size_t alignment, size_t size) {
 }
 
 void* bedrock_valloc(size_t size) {
-    return bedrock_memalign(bedrock::kPageSize, size);
+    return memalign_from(bedrock::kPageSize, size, BEDROCK_HEAP_CALLER());
 }
 
 void* bedrock_pvalloc(size_t size) {
@@ -70,12 +81,12 @@ void* bedrock_pvalloc(size_t size) {
     }
     const size_t rounded = size == 0 ? bedrock::kPageSize
                                      : (size + bedrock::kPageSize - 1) & ~(bedrock::kPageSize - 1);
-    return bedrock_memalign(bedrock::kPageSize, rounded);
+    return memalign_from(bedrock::kPageSize, rounded, BEDROCK_HEAP_CALLER());
 }
 
 size_t bedrock_malloc_usable_size(void* block) {
     Heap* heap = default_heap();
-    return heap != nullptr ? bedrock::heap_usable_size(*heap, block) : 0;
+    return heap != nullptr ? bedrock::heap::usable_size(*heap, block, BEDROCK_HEAP_CALLER()) : 0;
 }
 
 } // extern "C"

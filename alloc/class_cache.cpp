@@ -1,8 +1,6 @@
 // ClassCache: slab lists and the slab reserve policy of one size class (see class_cache.h).
 #include "class_cache.h"
 
-#include "bedrock/platform.h"
-
 namespace bedrock::heap {
 
 void ClassCache::unlink_partial(Slab* slab) {
@@ -47,7 +45,7 @@ void* ClassCache::allocate(PageSource& source, Heap* owner, size_t requested) {
             if (run.base == nullptr) {
                 return nullptr;
             }
-            slab = slab_init(run.base, run.source_address, owner, m_class_index);
+            slab = slab_init(run.base, run.source_address, owner, m_class_index, m_kind);
             ++m_slabs;
         }
         push_partial(slab);
@@ -64,19 +62,12 @@ void* ClassCache::allocate(PageSource& source, Heap* owner, size_t requested) {
     return block;
 }
 
-void ClassCache::free(PageSource& source, Slab* slab, void* block) {
+SlabFree ClassCache::free(PageSource& source, Slab* slab, void* block) {
     LockGuard guard(m_lock);
     const bool was_full = slab->is_full();
     const SlabFree result = slab_give(slab, block);
     if (result != SlabFree::Freed) {
-        const bool double_free = result == SlabFree::AlreadyFree;
-        platform::report_error(ErrorReport{
-            double_free ? ErrorKind::DoubleFree : ErrorKind::InvalidPointer, "heap",
-            reinterpret_cast<uintptr_t>(block), slab->layout().block_size,
-            __builtin_return_address(0),
-            double_free ? "the block is already free"
-                        : "the pointer is inside a slab but not at the start of a block"});
-        return;
+        return result;
     }
     --m_blocks_in_use;
     if (slab->used == 0) {
@@ -93,6 +84,7 @@ void ClassCache::free(PageSource& source, Slab* slab, void* block) {
     } else if (was_full) {
         push_partial(slab);
     }
+    return SlabFree::Freed;
 }
 
 void ClassCache::trim(PageSource& source) {
@@ -118,8 +110,9 @@ bool ClassCache::check() {
     uint64_t listed = 0;
     uint64_t used = 0;
     for (Slab* slab = m_partial; slab != nullptr; slab = slab->next) {
-        if (!slab_check(slab) || slab->run.class_index != m_class_index || slab->used == 0 ||
-            slab->is_full() || (slab->next != nullptr && slab->next->prev != slab)) {
+        if (!slab_check(slab) || slab->run.class_index != m_class_index ||
+            slab->run.kind != m_kind || slab->used == 0 || slab->is_full() ||
+            (slab->next != nullptr && slab->next->prev != slab)) {
             return false;
         }
         ++listed;

@@ -32,14 +32,19 @@ inline constexpr uint32_t kReserveSlabs = 1;
 
 class alignas(64) ClassCache {
 public:
-    void init(unsigned class_index) { m_class_index = static_cast<uint8_t>(class_index); }
+    // `kind`: Slab, or CheckedSlab for the checked-mode caches (their slabs hold only checked
+    // blocks, which is how free() tells them apart).
+    void init(unsigned class_index, RunKind kind) {
+        m_class_index = static_cast<uint8_t>(class_index);
+        m_kind = kind;
+    }
 
     // A block of this class, or null if a new slab was needed and `source` had none.
     // `requested` feeds the statistics only. O(1) plus at most one page-source call.
     [[nodiscard]] void* allocate(PageSource& source, Heap* owner, size_t requested);
-    // Takes back `block` of `slab` (a slab of this class); reports misuse. O(1) plus at most
-    // one page-source call.
-    void free(PageSource& source, Slab* slab, void* block);
+    // Takes back `block` of `slab` (a slab of this class) and returns Freed, or returns why it
+    // cannot (changing nothing; the caller reports). O(1) plus at most one page-source call.
+    [[nodiscard]] SlabFree free(PageSource& source, Slab* slab, void* block);
     // Gives every reserve slab back to `source`.
     void trim(PageSource& source);
 
@@ -53,6 +58,7 @@ private:
 
     SpinLock m_lock;
     uint8_t m_class_index = 0;
+    RunKind m_kind = RunKind::Slab;
     uint32_t m_reserve_count = 0;
     Slab* m_partial = nullptr;
     Slab* m_reserve = nullptr; // singly linked through next

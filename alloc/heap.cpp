@@ -1,60 +1,261 @@
-// The heap's routing: which part serves a request (size classes or large blocks), how a block
-// pointer finds its owner, creation and destruction. The policies live in class_cache.cpp and
-// large_block.cpp; this file holds no lock itself.
+// The heap's routing: which part serves a request (size classes, large blocks, or checked
+// mode), how a block pointer finds its owner, creation and destruction. The policies live in
+// class_cache.cpp, large_block.cpp, checked_blocks.cpp and guarded_pool.cpp; this file holds no
+// lock itself.
 //
 // Routing, with A = max(alignment, kMinBlockSize):
+//   check level not Off                             -> checked_blocks.cpp
 //   A == kMinBlockSize, size <= kMaxSmallSize       -> class_of(size)
 //   A >  kMinBlockSize, a class aligned to A fits   -> class_for_aligned(size, A)
 //   otherwise                                       -> a large block
-// and back: run_of(p) (run_header.h) is a slab or a large block, its owner must be this heap.
+// and back: a pointer is first checked to be aligned and inside memory some heap took (so no
+// header is read from memory that is not a heap's), then run_of(p) (run_header.h) is a slab,
+// a large block, a checked run or a guard-page chunk, whose owner must be this heap.
 #include "bedrock/heap.h"
 #include "bedrock/assert.h"
 #include "bedrock/memory_routines.h"
 #include "bedrock/platform.h"
+#include "heap_entry.h"
 #include "heap_state.h"
 
 namespace bedrock {
 namespace {
 
+using heap::Caller;
 using heap::kMinBlockSize;
 using heap::kSlabBytes;
 using heap::RunHeader;
 using heap::RunKind;
+using heap::SlabFree;
 
 constinit Heap* g_default_heap = nullptr;
 
-void report(ErrorKind kind, const void* block, const char* detail, const void* call_site) {
-    platform::report_error(
-        ErrorReport{kind, "heap", reinterpret_cast<uintptr_t>(block), 0, call_site, detail});
+ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* detail,
+                           const Caller& caller, uintptr_t block = 0, uint64_t size = 0) {
+    const auto address = reinterpret_cast<uintptr_t>(pointer);
+    return ErrorReport{kind,
+                       "heap",
+                       address,
+                       size,
+                       caller.return_address,
+                       detail,
+                       block,
+                       block != 0 ? address - block : 0,
+                       {},
+                       {}};
 }
 
 // The run header of `block` if it is a block of `heap`, else null after reporting why.
-RunHeader* owned_run(Heap& heap, const void* block, const void* call_site) {
+RunHeader* owned_run(Heap& heap, const void* block, const Caller& caller) {
+    if (reinterpret_cast<uintptr_t>(block) % kMinBlockSize != 0) {
+        heap.errors.raise(pointer_report(ErrorKind::MisalignedPointer, block,
+                                         "not aligned to 16 bytes, so no block starts there",
+                                         caller));
+        return nullptr;
+    }
+    if (!heap::PageSource::may_be_heap_memory(block)) {
+        heap.errors.raise(pointer_report(
+            ErrorKind::NotAllocated, block,
+            "not in memory any heap has taken (a stack, a global, or memory of no heap)", caller));
+        return nullptr;
+    }
     RunHeader* run = heap::run_of(block);
     if (run->magic != heap::kRunMagic) {
-        report(ErrorKind::InvalidPointer, block,
-               "no heap block here: never allocated, or its pages were already freed", call_site);
+        heap.errors.raise(pointer_report(
+            ErrorKind::NotAllocated, block,
+            "no heap block here: never allocated, or its pages were already freed", caller));
         return nullptr;
     }
     if (run->owner != &heap) {
-        report(ErrorKind::ForeignHeap, block, "the block belongs to another heap", call_site);
+        heap.errors.raise(pointer_report(ErrorKind::ForeignHeap, block,
+                                         "the block belongs to another heap", caller));
         return nullptr;
     }
     return run;
 }
 
+void report_slab_misuse(Heap& heap, const heap::Slab* slab, const void* block, SlabFree why,
+                        const Caller& caller) {
+    const uint64_t size = slab->layout().block_size;
+    const auto holder = reinterpret_cast<uintptr_t>(heap::slab_block_holding(slab, block));
+    switch (why) {
+    case SlabFree::Interior:
+        heap.errors.raise(pointer_report(ErrorKind::InteriorPointer, block,
+                                         "points inside a block, not at its start", caller, holder,
+                                         size));
+        return;
+    case SlabFree::AlreadyFree:
+        heap.errors.raise(pointer_report(ErrorKind::DoubleFree, block, "the block is already free",
+                                         caller, holder, size));
+        return;
+    case SlabFree::NeverHandedOut:
+        heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
+                                         "a slab block that was never allocated", caller));
+        return;
+    case SlabFree::OutsideBlocks:
+    case SlabFree::Freed:
+        heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
+                                         "inside a slab's header or unused tail", caller));
+        return;
+    }
+}
+
+void report_large_misuse(Heap& heap, const heap::LargeBlock* large, const void* block,
+                         const Caller& caller) {
+    const auto start = reinterpret_cast<uintptr_t>(large) + large->block_offset;
+    const auto address = reinterpret_cast<uintptr_t>(block);
+    if (address > start && address - start < large->usable_size()) {
+        heap.errors.raise(pointer_report(ErrorKind::InteriorPointer, block,
+                                         "points inside a large block, not at its start", caller,
+                                         start, large->usable_size()));
+    } else {
+        heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
+                                         "inside a large block's header pages", caller));
+    }
+}
+
 Heap* init_state(void* memory, size_t state_pages) {
     auto* heap = static_cast<Heap*>(memory);
     bedrock_memset(heap, 0, sizeof(Heap));
+    heap->checked.init();
     heap->self_pages = state_pages;
     for (unsigned index = 0; index < heap::kSizeClassCount; ++index) {
-        heap->classes[index].init(index);
+        heap->classes[index].init(index, RunKind::Slab);
+        heap->checked_classes[index].init(index, RunKind::CheckedSlab);
     }
     heap->magic = Heap::kMagic;
     return heap;
 }
 
+bool is_checked_run(const RunHeader& run) {
+    return run.kind == RunKind::CheckedSlab || run.kind == RunKind::CheckedLarge ||
+           run.kind == RunKind::Guarded;
+}
+
 } // namespace
+
+namespace heap {
+
+void* allocate(Heap& heap, size_t size, size_t alignment, const Caller& caller) {
+    if constexpr (kHeapChecksCompiled) {
+        if (heap.errors.level() != CheckLevel::Off) [[unlikely]] {
+            return heap.checked.allocate(heap, size, alignment, caller);
+        }
+    }
+    if (size <= kMaxSmallSize && alignment <= kMinBlockSize && (alignment & (alignment - 1)) == 0)
+        [[likely]] {
+        return heap.classes[class_of(size)].allocate(heap.source, &heap, size);
+    }
+    if ((alignment & (alignment - 1)) != 0) {
+        return nullptr;
+    }
+    if (alignment <= kMinBlockSize) {
+        return heap.large.allocate(heap.source, &heap, size, kMinBlockSize);
+    }
+    const unsigned index = class_for_aligned(size, alignment);
+    if (index < kSizeClassCount) {
+        return heap.classes[index].allocate(heap.source, &heap, size);
+    }
+    return heap.large.allocate(heap.source, &heap, size, alignment);
+}
+
+void release(Heap& heap, void* block, const Caller& caller) {
+    if (block == nullptr) {
+        return;
+    }
+    RunHeader* run = owned_run(heap, block, caller);
+    if (run == nullptr) {
+        return;
+    }
+    if (run->kind == RunKind::Slab) [[likely]] {
+        auto* slab = reinterpret_cast<Slab*>(run);
+        const SlabFree result = heap.classes[run->class_index].free(heap.source, slab, block);
+        if (result != SlabFree::Freed) [[unlikely]] {
+            report_slab_misuse(heap, slab, block, result, caller);
+        }
+        return;
+    }
+    if (run->kind == RunKind::Large) {
+        auto* large = reinterpret_cast<LargeBlock*>(run);
+        if (!heap.large.free(heap.source, large, block)) {
+            report_large_misuse(heap, large, block, caller);
+        }
+        return;
+    }
+    if constexpr (kHeapChecksCompiled) {
+        if (run->kind == RunKind::Guarded) {
+            heap.guards.free(heap, *reinterpret_cast<GuardChunk*>(run), block, caller);
+        } else {
+            heap.checked.free(heap, run, block, caller);
+        }
+    }
+}
+
+size_t usable_size(Heap& heap, const void* block, const Caller& caller) {
+    if (block == nullptr) {
+        return 0;
+    }
+    RunHeader* run = owned_run(heap, block, caller);
+    if (run == nullptr) {
+        return 0;
+    }
+    if (run->kind == RunKind::Slab) {
+        const auto* slab = reinterpret_cast<const Slab*>(run);
+        const SlabFree state = slab_classify(slab, block);
+        if (state != SlabFree::Freed) {
+            report_slab_misuse(heap, slab, block, state, caller);
+            return 0;
+        }
+        return slab->layout().block_size;
+    }
+    if (run->kind == RunKind::Large) {
+        const auto* large = reinterpret_cast<const LargeBlock*>(run);
+        if (!LargeBlocks::is_block(large, block)) {
+            report_large_misuse(heap, large, block, caller);
+            return 0;
+        }
+        return large->usable_size();
+    }
+    if constexpr (kHeapChecksCompiled) {
+        CheckedBlock* header = nullptr;
+        if (run->kind == RunKind::Guarded) {
+            header =
+                heap.guards.find_live(heap, *reinterpret_cast<GuardChunk*>(run), block, caller);
+            header = header != nullptr ? heap.checked.confirm_live(heap, *header, block, caller)
+                                       : nullptr;
+        } else {
+            header = heap.checked.find_live(heap, run, block, caller);
+        }
+        return header != nullptr ? header->size : 0;
+    }
+    return 0;
+}
+
+void* reallocate(Heap& heap, void* block, size_t size, const Caller& caller) {
+    if (block == nullptr) {
+        return allocate(heap, size, kMinBlockSize, caller);
+    }
+    const size_t usable = usable_size(heap, block, caller);
+    if (usable == 0) {
+        return nullptr; // reported by usable_size
+    }
+    // Checked blocks always move, so a stale pointer to the old block meets its quarantine; and
+    // a block allocated unchecked moves into a checked one when checking is on.
+    const bool checked = heap.errors.level() != CheckLevel::Off || is_checked_run(*run_of(block));
+    // In place while the block fits and at least half of it stays in use.
+    if (!checked && size <= usable && (size >= usable / 2 || usable == kMinBlockSize)) {
+        return block;
+    }
+    void* moved = allocate(heap, size, kMinBlockSize, caller);
+    if (moved == nullptr) {
+        return nullptr;
+    }
+    bedrock_memcpy(moved, block, size < usable ? size : usable);
+    release(heap, block, caller);
+    return moved;
+}
+
+} // namespace heap
 
 Heap* heap_create(PageFrameAllocator& frames) {
     constexpr size_t kStatePages = (sizeof(Heap) + kPageSize - 1) / kPageSize;
@@ -92,12 +293,22 @@ Heap* heap_create_in_region(void* region, size_t bytes) {
 }
 
 bool heap_destroy(Heap& heap) {
+    heap.checked.flush(heap);
     const HeapStatistics statistics = heap_statistics(heap);
     if (statistics.blocks_in_use != 0) {
-        report(ErrorKind::CorruptMetadata, &heap, "heap_destroy() with blocks still in use",
-               __builtin_return_address(0));
+        heap.errors.raise(ErrorReport{ErrorKind::CorruptMetadata,
+                                      "heap",
+                                      reinterpret_cast<uintptr_t>(&heap),
+                                      statistics.blocks_in_use,
+                                      __builtin_return_address(0),
+                                      "heap_destroy() with blocks still in use",
+                                      0,
+                                      0,
+                                      {},
+                                      {}});
         return false;
     }
+    heap.guards.disable(heap);
     heap_trim(heap);
     BEDROCK_ASSERT(heap.source.pages_held() == 0);
     heap.magic = 0;
@@ -111,90 +322,26 @@ bool heap_destroy(Heap& heap) {
 }
 
 void* heap_allocate(Heap& heap, size_t size, size_t alignment) {
-    if (size <= heap::kMaxSmallSize && alignment <= kMinBlockSize &&
-        (alignment & (alignment - 1)) == 0) [[likely]] {
-        return heap.classes[heap::class_of(size)].allocate(heap.source, &heap, size);
-    }
-    if ((alignment & (alignment - 1)) != 0) {
-        return nullptr;
-    }
-    if (alignment <= kMinBlockSize) {
-        return heap.large.allocate(heap.source, &heap, size, kMinBlockSize);
-    }
-    const unsigned index = heap::class_for_aligned(size, alignment);
-    if (index < heap::kSizeClassCount) {
-        return heap.classes[index].allocate(heap.source, &heap, size);
-    }
-    return heap.large.allocate(heap.source, &heap, size, alignment);
+    return heap::allocate(heap, size, alignment, BEDROCK_HEAP_CALLER());
 }
 
 void heap_free(Heap& heap, void* block) {
-    if (block == nullptr) {
-        return;
-    }
-    RunHeader* run = owned_run(heap, block, __builtin_return_address(0));
-    if (run == nullptr) {
-        return;
-    }
-    if (run->kind == RunKind::Slab) {
-        heap.classes[run->class_index].free(heap.source, reinterpret_cast<heap::Slab*>(run), block);
-    } else {
-        heap.large.free(heap.source, reinterpret_cast<heap::LargeBlock*>(run), block);
-    }
+    heap::release(heap, block, BEDROCK_HEAP_CALLER());
 }
 
 size_t heap_usable_size(Heap& heap, const void* block) {
-    if (block == nullptr) {
-        return 0;
-    }
-    RunHeader* run = owned_run(heap, block, __builtin_return_address(0));
-    if (run == nullptr) {
-        return 0;
-    }
-    if (run->kind == RunKind::Slab) {
-        const heap::SlabLayout& layout = heap::kSlabLayouts[run->class_index];
-        const uintptr_t offset = reinterpret_cast<uintptr_t>(block) -
-                                 reinterpret_cast<uintptr_t>(run) - layout.first_offset;
-        if (offset >= size_t{layout.block_count} * layout.block_size ||
-            offset % layout.block_size != 0) {
-            report(ErrorKind::InvalidPointer, block, "not the start of a block",
-                   __builtin_return_address(0));
-            return 0;
-        }
-        return layout.block_size;
-    }
-    const auto* large = reinterpret_cast<const heap::LargeBlock*>(run);
-    if (!heap::LargeBlocks::is_block(large, block)) {
-        report(ErrorKind::InvalidPointer, block, "not the start of a block",
-               __builtin_return_address(0));
-        return 0;
-    }
-    return large->usable_size();
+    return heap::usable_size(heap, block, BEDROCK_HEAP_CALLER());
 }
 
 void* heap_reallocate(Heap& heap, void* block, size_t size) {
-    if (block == nullptr) {
-        return heap_allocate(heap, size);
-    }
-    const size_t usable = heap_usable_size(heap, block);
-    if (usable == 0) {
-        return nullptr; // reported by heap_usable_size
-    }
-    // In place while the block fits and at least half of it stays in use.
-    if (size <= usable && (size >= usable / 2 || usable == kMinBlockSize)) {
-        return block;
-    }
-    void* moved = heap_allocate(heap, size);
-    if (moved == nullptr) {
-        return nullptr;
-    }
-    bedrock_memcpy(moved, block, size < usable ? size : usable);
-    heap_free(heap, block);
-    return moved;
+    return heap::reallocate(heap, block, size, BEDROCK_HEAP_CALLER());
 }
 
 void heap_trim(Heap& heap) {
     for (heap::ClassCache& cache : heap.classes) {
+        cache.trim(heap.source);
+    }
+    for (heap::ClassCache& cache : heap.checked_classes) {
         cache.trim(heap.source);
     }
 }
@@ -208,7 +355,12 @@ bool heap_check(Heap& heap) {
             return false;
         }
     }
-    return true;
+    for (heap::ClassCache& cache : heap.checked_classes) {
+        if (!cache.check()) {
+            return false;
+        }
+    }
+    return !kHeapChecksCompiled || heap.checked.check(heap);
 }
 
 Heap* default_heap() {

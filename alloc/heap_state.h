@@ -1,14 +1,21 @@
 // The state of one heap, kept at the front of the memory it manages (bedrock/heap.h keeps the
 // type opaque). Owns nothing itself: each member owns its part (page_source.h, class_cache.h,
 // large_block.h), with the lock order
-//   class lock -> page source;  large-block lock alone (released before the page source).
+//   class lock -> page source;  large-block lock alone (released before the page source);
+//   checked-blocks lock and guard-pool lock alone (released before calling anything else).
+// Checked mode (bedrock/heap_checks.h) adds its own caches (checked_classes: slabs that hold
+// only checked blocks), the checked-block lists and the guard-page pool; with checking
+// compiled out they stay empty.
 #pragma once
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "bedrock/heap.h"
+#include "checked_blocks.h"
 #include "class_cache.h"
+#include "error_policy.h"
+#include "guarded_pool.h"
 #include "large_block.h"
 #include "page_source.h"
 #include "size_class.h"
@@ -28,6 +35,10 @@ public:
     heap::PageSource source;
     heap::LargeBlocks large;
     heap::ClassCache classes[heap::kSizeClassCount];
+    heap::ClassCache checked_classes[heap::kSizeClassCount];
+    heap::ErrorPolicy errors;
+    heap::CheckedBlocks checked;
+    heap::GuardedPool guards;
 };
 
 static_assert(kMaxSmallBlock == heap::kMaxSmallSize);

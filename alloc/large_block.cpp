@@ -1,20 +1,22 @@
 // Large blocks: one page run per block (layout and invariants in large_block.h).
 #include "large_block.h"
 
-#include "bedrock/platform.h"
+#include "bedrock/assert.h"
 
 namespace bedrock::heap {
 
-void* LargeBlocks::allocate(PageSource& source, Heap* owner, size_t size, size_t alignment) {
+void* LargeBlocks::allocate(PageSource& source, Heap* owner, size_t size, size_t alignment,
+                            size_t prefix, RunKind kind) {
     // Far beyond any memory; refusing them keeps the arithmetic below from overflowing.
     constexpr size_t kLimit = ~size_t{0} >> 2;
+    BEDROCK_DEBUG_ASSERT(prefix <= kMaxPrefix);
     if (size > kLimit || alignment > kLimit) {
         return nullptr;
     }
     const size_t run_offset = alignment > kSlabBytes ? alignment - kSlabBytes : 0;
-    const size_t block_offset = alignment > kSlabBytes
-                                    ? kSlabBytes
-                                    : (sizeof(LargeBlock) + alignment - 1) & ~(alignment - 1);
+    const size_t block_offset =
+        alignment > kSlabBytes ? kSlabBytes
+                               : (sizeof(LargeBlock) + prefix + alignment - 1) & ~(alignment - 1);
     // Even a zero-byte request gets a minimum block, as malloc(0) does.
     const size_t payload = size < kMinBlockSize ? kMinBlockSize : size;
     const size_t pages = (run_offset + block_offset + payload + kPageSize - 1) / kPageSize;
@@ -24,7 +26,7 @@ void* LargeBlocks::allocate(PageSource& source, Heap* owner, size_t size, size_t
     }
     auto* header =
         reinterpret_cast<LargeBlock*>(static_cast<unsigned char*>(run.base) + run_offset);
-    header->run = RunHeader{kRunMagic, RunKind::Large, 0, 0, owner, run.source_address};
+    header->run = RunHeader{kRunMagic, kind, 0, 0, owner, run.source_address};
     header->pages = pages;
     header->run_offset = static_cast<uint32_t>(run_offset);
     header->block_offset = static_cast<uint32_t>(block_offset);
@@ -46,12 +48,9 @@ void* LargeBlocks::allocate(PageSource& source, Heap* owner, size_t size, size_t
     return reinterpret_cast<unsigned char*>(header) + block_offset;
 }
 
-void LargeBlocks::free(PageSource& source, LargeBlock* header, void* block) {
+bool LargeBlocks::free(PageSource& source, LargeBlock* header, void* block) {
     if (!is_block(header, block)) {
-        platform::report_error(ErrorReport{
-            ErrorKind::InvalidPointer, "heap", reinterpret_cast<uintptr_t>(block), 0,
-            __builtin_return_address(0), "the pointer is inside a large block, not its start"});
-        return;
+        return false;
     }
     const size_t pages = header->pages;
     const PageRun run{reinterpret_cast<unsigned char*>(header) - header->run_offset,
@@ -74,6 +73,7 @@ void LargeBlocks::free(PageSource& source, LargeBlock* header, void* block) {
         header->run.magic = 0;
     }
     source.give(run, pages);
+    return true;
 }
 
 LargeBlocks::Totals LargeBlocks::totals() {
@@ -86,7 +86,8 @@ bool LargeBlocks::check() {
     uint64_t blocks = 0;
     uint64_t pages = 0;
     for (LargeBlock* block = m_list; block != nullptr; block = block->next) {
-        if (block->run.magic != kRunMagic || block->run.kind != RunKind::Large ||
+        if (block->run.magic != kRunMagic ||
+            (block->run.kind != RunKind::Large && block->run.kind != RunKind::CheckedLarge) ||
             block->block_offset == 0 || block->block_offset > kSlabBytes ||
             (reinterpret_cast<uintptr_t>(block) & (kSlabBytes - 1)) != 0 ||
             block->usable_size() < block->requested ||

@@ -3,11 +3,13 @@
 // of the mmap threshold.
 //
 // Layout of one run (A = requested alignment, S = kSlabBytes):
-//   A <= S:  [LargeBlock header | pad to A ][ block ............ ][ tail < 1 page ]
-//            ^ run base, S-aligned            ^ p = base + round_up(64, A)
-//   A >  S:  [ pad: A - S bytes ][LargeBlock header | pad ][ block ....... ]
+//   A <= S:  [LargeBlock header | prefix, pad to A ][ block ............ ][ tail < 1 page ]
+//            ^ run base, S-aligned                   ^ p = base + round_up(64 + prefix, A)
+//   A >  S:  [ pad: A - S bytes ][LargeBlock header | prefix, pad ][ block ....... ]
 //            ^ run base, A-aligned                          ^ p = base + A
-// so the header is always the S boundary just below p (run_header.h):
+// where the prefix (0, or the checked-mode block header, prefix <= kMaxPrefix) is free bytes the
+// caller may use directly below p. So the header is always the S boundary just below p
+// (run_header.h):
 //   header == run_of(p),  p == header + block_offset,  0 < block_offset <= S
 //   run base == header - run_offset,  usable(p) == pages * kPageSize - run_offset - block_offset
 //
@@ -41,12 +43,18 @@ static_assert(sizeof(LargeBlock) == 64);
 
 class LargeBlocks {
 public:
-    // A block of `size` bytes aligned to `alignment` (a power of two >= kMinBlockSize), or null
-    // when the page source has no such run or the size overflows. One page-source call.
-    [[nodiscard]] void* allocate(PageSource& source, Heap* owner, size_t size, size_t alignment);
+    static constexpr size_t kMaxPrefix = 1024;
+
+    // A block of `size` bytes aligned to `alignment` (a power of two >= kMinBlockSize) with
+    // `prefix` bytes (<= kMaxPrefix) reserved below it, in a run of kind `kind` (Large or
+    // CheckedLarge); null when the page source has no such run or the size overflows. One
+    // page-source call.
+    [[nodiscard]] void* allocate(PageSource& source, Heap* owner, size_t size, size_t alignment,
+                                 size_t prefix = 0, RunKind kind = RunKind::Large);
     // Frees `block`, whose run header is `header` (already checked to be a large block of this
-    // heap); reports a pointer that is not the block's start. One page-source call.
-    void free(PageSource& source, LargeBlock* header, void* block);
+    // heap). Returns false, changing nothing, if `block` is not the block's start. One
+    // page-source call.
+    [[nodiscard]] bool free(PageSource& source, LargeBlock* header, void* block);
     // Whether `block` is exactly the block of `header`.
     [[nodiscard]] static bool is_block(const LargeBlock* header, const void* block) {
         return reinterpret_cast<uintptr_t>(block) ==

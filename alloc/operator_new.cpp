@@ -3,10 +3,11 @@
 //
 // The plain and aligned forms must not return null and there are no exceptions here: when the
 // heap is out of memory they stop through platform::assertion_failed. The nothrow forms return
-// null. Sized deletes check the size against the block in debug builds.
+// null. Sized deletes check the size against the block in debug builds. Every operator passes
+// its caller to the heap (heap_entry.h), so checked mode's traces start in the application.
 #include "bedrock/assert.h"
-#include "bedrock/malloc.h"
 #include "bedrock/new.h"
+#include "heap_entry.h"
 
 #if defined(BEDROCK_STANDARD_NAMES) && BEDROCK_STANDARD_NAMES
 
@@ -14,82 +15,98 @@ const std::nothrow_t std::nothrow{};
 
 namespace {
 
-void* allocate_or_stop(size_t size, size_t alignment) {
-    void* block = bedrock_memalign(alignment, size);
+using bedrock::heap::Caller;
+
+void* allocate_or_null(size_t size, size_t alignment, const Caller& caller) {
+    bedrock::Heap* heap = bedrock::default_heap();
+    return heap != nullptr ? bedrock::heap::allocate(*heap, size, alignment, caller) : nullptr;
+}
+
+void* allocate_or_stop(size_t size, size_t alignment, const Caller& caller) {
+    void* block = allocate_or_null(size, alignment, caller);
     if (block == nullptr) {
         bedrock::platform::assertion_failed("operator new: out of memory", __FILE__, __LINE__);
     }
     return block;
 }
 
-void free_sized(void* block, size_t size) {
-    BEDROCK_DEBUG_ASSERT(block == nullptr || bedrock_malloc_usable_size(block) >= size);
+void release(void* block, const Caller& caller) {
+    bedrock::Heap* heap = bedrock::default_heap();
+    if (heap != nullptr) {
+        bedrock::heap::release(*heap, block, caller);
+    }
+}
+
+void release_sized(void* block, size_t size, const Caller& caller) {
+    BEDROCK_DEBUG_ASSERT(block == nullptr || bedrock::default_heap() == nullptr ||
+                         bedrock::heap::usable_size(*bedrock::default_heap(), block, caller) >=
+                             size);
     static_cast<void>(size);
-    bedrock_free(block);
+    release(block, caller);
 }
 
 } // namespace
 
 void* operator new(size_t size) {
-    return allocate_or_stop(size, 0);
+    return allocate_or_stop(size, 0, BEDROCK_HEAP_CALLER());
 }
 void* operator new[](size_t size) {
-    return allocate_or_stop(size, 0);
+    return allocate_or_stop(size, 0, BEDROCK_HEAP_CALLER());
 }
 void* operator new(size_t size, std::align_val_t alignment) {
-    return allocate_or_stop(size, static_cast<size_t>(alignment));
+    return allocate_or_stop(size, static_cast<size_t>(alignment), BEDROCK_HEAP_CALLER());
 }
 void* operator new[](size_t size, std::align_val_t alignment) {
-    return allocate_or_stop(size, static_cast<size_t>(alignment));
+    return allocate_or_stop(size, static_cast<size_t>(alignment), BEDROCK_HEAP_CALLER());
 }
 void* operator new(size_t size, const std::nothrow_t&) noexcept {
-    return bedrock_malloc(size);
+    return allocate_or_null(size, 0, BEDROCK_HEAP_CALLER());
 }
 void* operator new[](size_t size, const std::nothrow_t&) noexcept {
-    return bedrock_malloc(size);
+    return allocate_or_null(size, 0, BEDROCK_HEAP_CALLER());
 }
 void* operator new(size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
-    return bedrock_memalign(static_cast<size_t>(alignment), size);
+    return allocate_or_null(size, static_cast<size_t>(alignment), BEDROCK_HEAP_CALLER());
 }
 void* operator new[](size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
-    return bedrock_memalign(static_cast<size_t>(alignment), size);
+    return allocate_or_null(size, static_cast<size_t>(alignment), BEDROCK_HEAP_CALLER());
 }
 
 void operator delete(void* block) noexcept {
-    bedrock_free(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 void operator delete[](void* block) noexcept {
-    bedrock_free(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 void operator delete(void* block, size_t size) noexcept {
-    free_sized(block, size);
+    release_sized(block, size, BEDROCK_HEAP_CALLER());
 }
 void operator delete[](void* block, size_t size) noexcept {
-    free_sized(block, size);
+    release_sized(block, size, BEDROCK_HEAP_CALLER());
 }
 void operator delete(void* block, std::align_val_t) noexcept {
-    bedrock_free(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 void operator delete[](void* block, std::align_val_t) noexcept {
-    bedrock_free(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 void operator delete(void* block, size_t size, std::align_val_t) noexcept {
-    free_sized(block, size);
+    release_sized(block, size, BEDROCK_HEAP_CALLER());
 }
 void operator delete[](void* block, size_t size, std::align_val_t) noexcept {
-    free_sized(block, size);
+    release_sized(block, size, BEDROCK_HEAP_CALLER());
 }
 void operator delete(void* block, const std::nothrow_t&) noexcept {
-    bedrock_free(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 void operator delete[](void* block, const std::nothrow_t&) noexcept {
-    bedrock_free(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 void operator delete(void* block, std::align_val_t, const std::nothrow_t&) noexcept {
-    bedrock_free(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 void operator delete[](void* block, std::align_val_t, const std::nothrow_t&) noexcept {
-    bedrock_free(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 
 #endif

@@ -599,7 +599,7 @@ void PageFrameAllocator::free(PhysAddr address, unsigned order) {
         }
     }
     platform::report_error(
-        ErrorReport{misuse.kind, "pfa", address, order, call_site, misuse.detail});
+        ErrorReport{misuse.kind, "pfa", address, order, call_site, misuse.detail, 0, 0, {}, {}});
 }
 
 void PageFrameAllocator::free_pages(PhysAddr address, size_t count) {
@@ -615,7 +615,7 @@ void PageFrameAllocator::free_pages(PhysAddr address, size_t count) {
         }
     }
     platform::report_error(
-        ErrorReport{misuse.kind, "pfa", address, count, call_site, misuse.detail});
+        ErrorReport{misuse.kind, "pfa", address, count, call_site, misuse.detail, 0, 0, {}, {}});
 }
 
 bool PageFrameAllocator::reserve_range(PhysRange range) {
@@ -677,8 +677,16 @@ bool PageFrameAllocator::reserve_range(PhysRange range) {
             return true;
         }
     }
-    platform::report_error(ErrorReport{ErrorKind::ReserveConflict, "pfa", range.base, range.size,
-                                       call_site, "the range contains allocated pages"});
+    platform::report_error(ErrorReport{ErrorKind::ReserveConflict,
+                                       "pfa",
+                                       range.base,
+                                       range.size,
+                                       call_site,
+                                       "the range contains allocated pages",
+                                       0,
+                                       0,
+                                       {},
+                                       {}});
     return false;
 }
 

@@ -10,6 +10,22 @@ namespace {
 
 constexpr size_t kBitsPerWord = 64;
 
+// The address span of every run any page source has handed out (it only grows).
+constinit uintptr_t g_span_low = ~uintptr_t{0};
+constinit uintptr_t g_span_end = 0;
+
+void widen_span(uintptr_t base, size_t pages) {
+    const uintptr_t end = base + pages * kPageSize;
+    uintptr_t low = __atomic_load_n(&g_span_low, __ATOMIC_RELAXED);
+    while (base < low && !__atomic_compare_exchange_n(&g_span_low, &low, base, true,
+                                                      __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+    }
+    uintptr_t high = __atomic_load_n(&g_span_end, __ATOMIC_RELAXED);
+    while (end > high && !__atomic_compare_exchange_n(&g_span_end, &high, end, true,
+                                                      __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+    }
+}
+
 } // namespace
 
 void PageSource::init_frames(PageFrameAllocator& frames) {
@@ -25,7 +41,14 @@ void PageSource::init_region(uintptr_t first, size_t pages, uint64_t* bitmap) {
     }
 }
 
-void PageSource::count_taken(size_t pages) {
+bool PageSource::may_be_heap_memory(const void* address) {
+    const auto value = reinterpret_cast<uintptr_t>(address);
+    return value >= __atomic_load_n(&g_span_low, __ATOMIC_ACQUIRE) &&
+           value < __atomic_load_n(&g_span_end, __ATOMIC_ACQUIRE);
+}
+
+void PageSource::count_taken(const PageRun& run, size_t pages) {
+    widen_span(reinterpret_cast<uintptr_t>(run.base), pages);
     const uint64_t held = __atomic_add_fetch(&m_held, pages, __ATOMIC_RELAXED);
     uint64_t peak = __atomic_load_n(&m_peak_held, __ATOMIC_RELAXED);
     while (held > peak && !__atomic_compare_exchange_n(&m_peak_held, &peak, held, true,
@@ -74,8 +97,9 @@ PageRun PageSource::take(size_t pages, size_t alignment) {
         // The heap finds block metadata by aligning virtual addresses, so the direct map must
         // keep the physical alignment.
         BEDROCK_ASSERT((reinterpret_cast<uintptr_t>(base) & (alignment - 1)) == 0);
-        count_taken(pages);
-        return PageRun{base, phys};
+        const PageRun run{base, phys};
+        count_taken(run, pages);
+        return run;
     }
     if (pages > m_pages) {
         return PageRun{nullptr, 0};
@@ -91,9 +115,10 @@ PageRun PageSource::take(size_t pages, size_t alignment) {
     for (size_t page = (start - m_first) / kPageSize; page + pages <= m_pages; page += step) {
         if (region_run_is_free(page, pages)) {
             region_mark(page, pages, true);
-            count_taken(pages);
             const uintptr_t base = m_first + page * kPageSize;
-            return PageRun{reinterpret_cast<void*>(base), base};
+            const PageRun run{reinterpret_cast<void*>(base), base};
+            count_taken(run, pages);
+            return run;
         }
     }
     return PageRun{nullptr, 0};

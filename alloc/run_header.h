@@ -19,7 +19,15 @@ class Heap;
 
 namespace bedrock::heap {
 
-enum class RunKind : uint8_t { Slab = 1, Large = 2 };
+// Checked kinds hold blocks with checked-mode headers and red zones (checked_block.h); a
+// guarded run is a guard-page pool chunk (guarded_pool.h).
+enum class RunKind : uint8_t {
+    Slab = 1,
+    Large = 2,
+    CheckedSlab = 3,
+    CheckedLarge = 4,
+    Guarded = 5
+};
 
 // "BRun": written when a run is set up, cleared when it goes back to the page source.
 inline constexpr uint32_t kRunMagic = 0x6e755242;

@@ -7,10 +7,11 @@ using slab_detail::bit_is_set;
 using slab_detail::first_block;
 using slab_detail::index_of;
 
-Slab* slab_init(void* base, uint64_t source_address, Heap* owner, unsigned class_index) {
+Slab* slab_init(void* base, uint64_t source_address, Heap* owner, unsigned class_index,
+                RunKind kind) {
     auto* slab = static_cast<Slab*>(base);
-    slab->run = RunHeader{kRunMagic, RunKind::Slab, static_cast<uint8_t>(class_index),
-                          0,         owner,         source_address};
+    slab->run =
+        RunHeader{kRunMagic, kind, static_cast<uint8_t>(class_index), 0, owner, source_address};
     slab->next = nullptr;
     slab->prev = nullptr;
     slab->free_list = nullptr;
@@ -24,9 +25,26 @@ Slab* slab_init(void* base, uint64_t source_address, Heap* owner, unsigned class
     return slab;
 }
 
+SlabFree slab_classify(const Slab* slab, const void* block) {
+    const unsigned char* holder = slab_block_holding(slab, block);
+    if (holder == nullptr) {
+        return SlabFree::OutsideBlocks;
+    }
+    if (holder != block) {
+        return SlabFree::Interior;
+    }
+    const uint32_t index =
+        index_of(slab->layout(), reinterpret_cast<uintptr_t>(block) - first_block(slab));
+    if (index >= slab->fresh) {
+        return SlabFree::NeverHandedOut;
+    }
+    return bit_is_set(slab->bitmap(), index) ? SlabFree::Freed : SlabFree::AlreadyFree;
+}
+
 bool slab_check(const Slab* slab) {
     const SlabLayout& layout = slab->layout();
-    if (slab->run.magic != kRunMagic || slab->run.kind != RunKind::Slab ||
+    if (slab->run.magic != kRunMagic ||
+        (slab->run.kind != RunKind::Slab && slab->run.kind != RunKind::CheckedSlab) ||
         slab->fresh > layout.block_count || slab->used > slab->fresh) {
         return false;
     }

@@ -41,10 +41,18 @@ static_assert(sizeof(Slab) == kSlabHeaderBytes);
 static_assert(alignof(Slab) <= kMinBlockSize);
 
 // What slab_give found.
-enum class SlabFree { Freed, NotABlock, AlreadyFree };
+enum class SlabFree {
+    Freed,
+    Interior,       // inside a block's bytes, not at its start
+    OutsideBlocks,  // in the slab's header, bitmap or unused tail
+    NeverHandedOut, // the start of a block the slab never handed out
+    AlreadyFree,    // the start of a block handed out before and free now
+};
 
-// Sets up a slab of class `class_index` at `base` (kSlabBytes-aligned). O(bitmap words).
-Slab* slab_init(void* base, uint64_t source_address, Heap* owner, unsigned class_index);
+// Sets up a slab (kind Slab or CheckedSlab) of class `class_index` at `base`
+// (kSlabBytes-aligned). O(bitmap words).
+Slab* slab_init(void* base, uint64_t source_address, Heap* owner, unsigned class_index,
+                RunKind kind);
 // Checks the invariants above. O(n).
 [[nodiscard]] bool slab_check(const Slab* slab);
 
@@ -90,17 +98,37 @@ inline bool bit_is_set(const uint64_t* bitmap, uint32_t index) {
     return block;
 }
 
+// The block of `slab` whose bytes hold `address`, or null if `address` is in the slab's header,
+// bitmap or unused tail. O(1).
+[[nodiscard]] inline unsigned char* slab_block_holding(const Slab* slab, const void* address) {
+    const SlabLayout& layout = slab->layout();
+    const uintptr_t offset = reinterpret_cast<uintptr_t>(address) - slab_detail::first_block(slab);
+    if (offset >= size_t{layout.block_count} * layout.block_size) {
+        return nullptr;
+    }
+    return reinterpret_cast<unsigned char*>(slab_detail::first_block(slab) +
+                                            size_t{slab_detail::index_of(layout, offset)} *
+                                                layout.block_size);
+}
+
+// Whether `block` (a block start of the slab) is handed out.
+[[nodiscard]] inline bool slab_block_is_allocated(const Slab* slab, const void* block) {
+    const uintptr_t offset = reinterpret_cast<uintptr_t>(block) - slab_detail::first_block(slab);
+    return slab_detail::bit_is_set(slab->bitmap(), slab_detail::index_of(slab->layout(), offset));
+}
+
+// What slab_give would find for `block`, changing nothing (Freed: a live block's start). O(1).
+[[nodiscard]] SlabFree slab_classify(const Slab* slab, const void* block);
+
 // Takes back `block` if it is a handed-out block of the slab. O(1). Inline: the free fast path.
 [[nodiscard]] inline SlabFree slab_give(Slab* slab, void* block) {
     const SlabLayout& layout = slab->layout();
     const uintptr_t offset = reinterpret_cast<uintptr_t>(block) - slab_detail::first_block(slab);
     const uint32_t index = slab_detail::index_of(layout, offset);
     if (offset >= kSlabBytes || index >= layout.block_count ||
-        size_t{index} * layout.block_size != offset) {
-        return SlabFree::NotABlock;
-    }
-    if (!slab_detail::bit_is_set(slab->bitmap(), index)) {
-        return SlabFree::AlreadyFree;
+        size_t{index} * layout.block_size != offset ||
+        !slab_detail::bit_is_set(slab->bitmap(), index)) [[unlikely]] {
+        return slab_classify(slab, block);
     }
     slab->bitmap()[index / 64] &= ~(uint64_t{1} << (index % 64));
     auto* freed = static_cast<FreeBlock*>(block);

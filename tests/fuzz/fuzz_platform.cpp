@@ -17,6 +17,15 @@ void report_error(const ErrorReport& report) {
     abort();
 }
 
+void panic(const char* message) {
+    fprintf(stderr, "heap_fuzz: panic: %s\n", message);
+    abort();
+}
+
+bool set_page_access(void*, bool) {
+    return false;
+}
+
 void assertion_failed(const char* expression, const char* file, int line) {
     fprintf(stderr, "heap_fuzz: assertion failed: %s at %s:%d\n", expression, file, line);
     abort();

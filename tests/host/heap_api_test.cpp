@@ -220,11 +220,14 @@ TEST_F(HeapApiTest, DoubleFreeAndInteriorPointersAreReportedAndIgnored) {
     ASSERT_TRUE(small && large && keep);
     bedrock_free(small + 16);
     ASSERT_EQ(test::report_count(), 1u);
-    EXPECT_EQ(test::report(0).kind, ErrorKind::InvalidPointer);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::InteriorPointer);
     EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(small + 16));
+    EXPECT_EQ(test::report(0).block, reinterpret_cast<uintptr_t>(small));
+    EXPECT_EQ(test::report(0).offset, 16u);
     bedrock_free(large + 4096);
     ASSERT_EQ(test::report_count(), 2u);
-    EXPECT_EQ(test::report(1).kind, ErrorKind::InvalidPointer);
+    EXPECT_EQ(test::report(1).kind, ErrorKind::InteriorPointer);
+    EXPECT_EQ(test::report(1).block, reinterpret_cast<uintptr_t>(large));
     bedrock_free(small);
     bedrock_free(small);
     ASSERT_EQ(test::report_count(), 3u);

@@ -104,6 +104,15 @@ void report_error(const ErrorReport& report) {
     recorded().push_back(report);
 }
 
+void panic(const char* message) {
+    std::fprintf(stderr, "panic: %s\n", message);
+    std::abort();
+}
+
+bool set_page_access(void* page, bool accessible) {
+    return mprotect(page, 4096, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+}
+
 void assertion_failed(const char* expression, const char* file, int line) {
     std::fprintf(stderr, "assertion failed: %s at %s:%d\n", expression, file, line);
     std::abort();

@@ -14,37 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bedrock/error_report.h"
 #include "bedrock/phys_range.h"
 
-namespace bedrock {
-
-// What kind of misuse or inconsistency a report describes.
-enum class ErrorKind : uint8_t {
-    // Page frame allocator.
-    FreeOutsideManagedMemory, // address not inside any range the allocator manages
-    FreeMisaligned,           // address not aligned to the block size of the given order
-    DoubleFree,               // the block (or part of it) is already free
-    FreeWrongOrder,           // the block is allocated, but with another order
-    ReserveConflict,          // reserve_range() asked for pages that are already allocated
-    // Heap (later): invalid pointers, red-zone damage, use after free, foreign heap.
-    InvalidPointer,
-    ForeignHeap,
-    CorruptMetadata,
-};
-
-// A structured report of one detected error. Plain data: the platform formats it.
-struct ErrorReport {
-    ErrorKind kind;
-    const char* component; // "pfa", "heap", ...
-    uint64_t address;      // the address the caller passed
-    uint64_t size;         // pfa: order, page count (free_pages) or bytes (reserve); heap: bytes
-    const void* call_site; // return address of the API call that was misused, or null
-    const char* detail;    // one sentence explaining what was found, never null
-};
-
-[[nodiscard]] const char* to_string(ErrorKind kind);
-
-namespace platform {
+namespace bedrock::platform {
 
 // The virtual address at which physical address `phys` can be accessed (the direct map).
 // Called only for addresses inside ranges handed to an allocator. O(1).
@@ -54,8 +27,16 @@ namespace platform {
 // it was before the faulty call and returns a failure to the caller.
 void report_error(const ErrorReport& report);
 
+// Checked mode at level Abort, after the report: stops the system (a kernel panic). Never returns.
+[[noreturn]] void panic(const char* message);
+
+// Guard pages: makes the page at `page` (page-aligned, inside memory the heap got from its page
+// source, so inside the direct map) inaccessible (`accessible` false: any load or store faults)
+// or accessible again. Returns false, changing nothing, if the platform cannot do it; the heap
+// then runs without guard pages. Called without allocator locks held.
+[[nodiscard]] bool set_page_access(void* page, bool accessible);
+
 // An internal invariant does not hold (a Bedrock bug or memory corruption). Never returns.
 [[noreturn]] void assertion_failed(const char* expression, const char* file, int line);
 
-} // namespace platform
-} // namespace bedrock
+} // namespace bedrock::platform

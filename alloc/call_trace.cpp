@@ -1,0 +1,26 @@
+// The frame-pointer walk (see call_trace.h for the rules it follows).
+#include "call_trace.h"
+
+namespace bedrock::heap {
+
+__attribute__((no_sanitize("address"))) CallTrace capture_call_trace(const Caller& caller) {
+    CallTrace trace = {};
+    trace.frames[0] = caller.return_address;
+    auto record = reinterpret_cast<uintptr_t>(caller.frame);
+    for (unsigned depth = 1; depth < kCallTraceDepth && record != 0 && record % 8 == 0; ++depth) {
+        const uintptr_t next = reinterpret_cast<const uintptr_t*>(record)[0];
+        if (next <= record || next - record > kMaxFrameBytes || next % 8 != 0) {
+            break;
+        }
+        const auto return_address =
+            reinterpret_cast<const void*>(reinterpret_cast<const uintptr_t*>(next)[1]);
+        if (return_address == nullptr) {
+            break;
+        }
+        trace.frames[depth] = return_address;
+        record = next;
+    }
+    return trace;
+}
+
+} // namespace bedrock::heap

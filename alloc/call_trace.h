@@ -1,0 +1,31 @@
+// Call traces for checked mode: the chain of return addresses found by following frame
+// pointers, starting at the frame of the outermost Bedrock function that was called.
+//
+// Frame records have the same layout on x86-64 (RBP) and AArch64 (X29): record[0] is the
+// caller's record, record[1] the return address. The walk stops at kCallTraceDepth frames, at a
+// null record or return address, and at any record that is not 8-byte aligned or does not lie
+// above the previous one within kMaxFrameBytes (a stack grows down, so callers' records are
+// higher): it never follows a pointer that frame-pointer-less code left in the register.
+// Needs -fno-omit-frame-pointer wherever a trace should go deeper than the first frame
+// (the build adds it in checked builds); frames[0] is exact either way.
+#pragma once
+
+#include <stdint.h>
+
+#include "bedrock/error_report.h"
+
+namespace bedrock::heap {
+
+// What the public entry points pass down: their own frame address (__builtin_frame_address(0))
+// and return address. The files holding entry points are built without sibling-call
+// optimisation in checked builds, so the frame is still live while the trace is taken.
+struct Caller {
+    const void* frame;
+    const void* return_address;
+};
+
+inline constexpr uintptr_t kMaxFrameBytes = uintptr_t{1} << 20;
+
+[[nodiscard]] CallTrace capture_call_trace(const Caller& caller);
+
+} // namespace bedrock::heap

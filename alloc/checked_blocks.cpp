@@ -1,0 +1,518 @@
+// Checked mode: allocation with red zones and poison, free through the quarantine, the checks
+// and the leak report (invariants in checked_blocks.h and checked_block.h).
+#include "checked_blocks.h"
+
+#include "bedrock/memory_routines.h"
+#include "heap_state.h"
+#include "text_line.h"
+
+namespace bedrock::heap {
+namespace {
+
+constexpr size_t kLimit = ~size_t{0} >> 2;
+
+bool is_in_band(const CheckedBlock& header) {
+    return header.block == reinterpret_cast<const unsigned char*>(&header + 1);
+}
+
+bool is_intact(const CheckedBlock& header) {
+    return (header.state == BlockState::Live || header.state == BlockState::Quarantined) &&
+           header.seal == seal_of(header);
+}
+
+void seal(CheckedBlock& header) {
+    header.seal = seal_of(header);
+}
+
+// Bytes of memory the block keeps from reuse while quarantined.
+uint64_t footprint(const CheckedBlock& header) {
+    return header.zone_end - reinterpret_cast<uintptr_t>(&header);
+}
+
+ErrorReport block_report(ErrorKind kind, uintptr_t address, const CheckedBlock& header,
+                         uint64_t offset, const char* detail, const void* call_site) {
+    const bool freed = kind == ErrorKind::UseAfterFree || kind == ErrorKind::DoubleFree;
+    return ErrorReport{kind,
+                       "heap",
+                       address,
+                       header.size,
+                       call_site,
+                       detail,
+                       reinterpret_cast<uintptr_t>(header.block),
+                       offset,
+                       header.allocated,
+                       freed ? header.freed : CallTrace{}};
+}
+
+ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* detail,
+                           const Caller& caller) {
+    return ErrorReport{
+        kind, "heap", reinterpret_cast<uintptr_t>(pointer), 0, caller.return_address, detail, 0, 0,
+        {},   {}};
+}
+
+// Red-zone damage of `header`'s block: an overflow (reported first) or an underflow.
+bool find_zone_damage(const CheckedBlock& header, const void* call_site, ErrorReport& report) {
+    const unsigned char* tail = header.block + header.size;
+    const auto* tail_end = reinterpret_cast<const unsigned char*>(header.zone_end);
+    const size_t past_end = last_unlike_end(tail, tail_end, kRedZoneFill);
+    if (past_end != 0) {
+        report = block_report(
+            ErrorKind::BufferOverflow,
+            reinterpret_cast<uintptr_t>(tail) + first_unlike(tail, tail_end, kRedZoneFill), header,
+            past_end, "bytes past the end of the block were overwritten (its red zone)", call_site);
+        return true;
+    }
+    const unsigned char* front =
+        is_in_band(header) ? header.front_zone
+                           : reinterpret_cast<const unsigned char*>(
+                                 reinterpret_cast<uintptr_t>(header.block) & ~(kPageSize - 1));
+    const size_t front_bytes = static_cast<size_t>(header.block - front);
+    const size_t first = first_unlike(front, header.block, kRedZoneFill);
+    if (first != front_bytes) {
+        report = block_report(
+            ErrorKind::BufferUnderflow, reinterpret_cast<uintptr_t>(front + first), header,
+            front_bytes - first,
+            "bytes before the start of the block were overwritten (its red zone)", call_site);
+        return true;
+    }
+    return false;
+}
+
+// Poison damage of a quarantined block: a write after free.
+bool find_poison_damage(const CheckedBlock& header, ErrorReport& report) {
+    const size_t offset = first_unlike(header.block, header.block + header.size, kFreedPoison);
+    if (offset == header.size) {
+        return false;
+    }
+    report = block_report(
+        ErrorKind::UseAfterFree, reinterpret_cast<uintptr_t>(header.block) + offset, header, offset,
+        "the block was written after it was freed (found when it left quarantine)", nullptr);
+    return true;
+}
+
+// What a header that is not Live means for a free or lookup of `pointer` (its block's start).
+ErrorReport dead_header_report(const CheckedBlock& header, const void* pointer,
+                               const Caller& caller) {
+    if (header.state == BlockState::Quarantined && header.seal == seal_of(header)) {
+        return block_report(ErrorKind::DoubleFree, reinterpret_cast<uintptr_t>(pointer), header, 0,
+                            "the block is already free (still in quarantine)",
+                            caller.return_address);
+    }
+    return pointer_report(ErrorKind::CorruptMetadata, pointer,
+                          "the block's checked-mode header is damaged (a wild write or an "
+                          "underflow past its red zone); the block is left alone",
+                          caller);
+}
+
+} // namespace
+
+void CheckedBlocks::link_live(CheckedBlock& header) {
+    header.prev = nullptr;
+    header.next = m_live;
+    if (m_live != nullptr) {
+        m_live->prev = &header;
+    }
+    m_live = &header;
+}
+
+void CheckedBlocks::unlink(CheckedBlock& header, CheckedBlock*& head, CheckedBlock** tail) {
+    if (header.prev != nullptr) {
+        header.prev->next = header.next;
+    } else {
+        head = header.next;
+    }
+    if (header.next != nullptr) {
+        header.next->prev = header.prev;
+    } else if (tail != nullptr) {
+        *tail = header.prev;
+    }
+    header.prev = nullptr;
+    header.next = nullptr;
+}
+
+void CheckedBlocks::adopt(CheckedBlock& header, unsigned char* block, size_t size,
+                          uintptr_t zone_end, const Caller& caller) {
+    header.block = block;
+    header.size = size;
+    header.zone_end = zone_end;
+    header.state = BlockState::Live;
+    header.allocated = capture_call_trace(caller);
+    header.freed = CallTrace{};
+    unsigned char* front = is_in_band(header)
+                               ? header.front_zone
+                               : reinterpret_cast<unsigned char*>(
+                                     reinterpret_cast<uintptr_t>(block) & ~(kPageSize - 1));
+    bedrock_memset(front, kRedZoneFill, static_cast<size_t>(block - front));
+    bedrock_memset(block + size, kRedZoneFill,
+                   zone_end - reinterpret_cast<uintptr_t>(block + size));
+    bedrock_memset(block, kFreshPoison, size);
+    LockGuard guard(m_lock);
+    header.sequence = ++m_sequence;
+    seal(header);
+    link_live(header);
+}
+
+void* CheckedBlocks::allocate(Heap& heap, size_t size, size_t alignment, const Caller& caller) {
+    if ((alignment & (alignment - 1)) != 0 || size > kLimit) {
+        return nullptr;
+    }
+    const size_t align = alignment < kMinBlockSize ? kMinBlockSize : alignment;
+    if (void* guarded = heap.guards.allocate_sampled(heap, size, align, caller)) {
+        return guarded;
+    }
+    const size_t total = kCheckedHeaderBytes + size + kMinTailZone;
+    unsigned char* block = nullptr;
+    uintptr_t zone_end = 0;
+    const unsigned index = align > kCheckedHeaderBytes || total > kMaxSmallSize
+                               ? kSizeClassCount
+                               : class_for_aligned(total, align);
+    if (index < kSizeClassCount) {
+        auto* inner = static_cast<unsigned char*>(
+            heap.checked_classes[index].allocate(heap.source, &heap, size));
+        if (inner == nullptr) {
+            return nullptr;
+        }
+        block = inner + kCheckedHeaderBytes;
+        zone_end = reinterpret_cast<uintptr_t>(inner) + class_size(index);
+    } else {
+        block = static_cast<unsigned char*>(
+            heap.large.allocate(heap.source, &heap, size + kMinTailZone, align, kCheckedHeaderBytes,
+                                RunKind::CheckedLarge));
+        if (block == nullptr) {
+            return nullptr;
+        }
+        const auto* large = reinterpret_cast<const LargeBlock*>(run_of(block));
+        zone_end = reinterpret_cast<uintptr_t>(block) + large->usable_size();
+    }
+    adopt(*in_band_header(block), block, size, zone_end, caller);
+    return block;
+}
+
+CheckedBlock* CheckedBlocks::find_live(Heap& heap, RunHeader* run, const void* pointer,
+                                       const Caller& caller) {
+    const unsigned char* block = nullptr;
+    if (run->kind == RunKind::CheckedSlab) {
+        auto* slab = reinterpret_cast<Slab*>(run);
+        const unsigned char* inner = slab_block_holding(slab, pointer);
+        if (inner == nullptr) {
+            heap.errors.raise(pointer_report(ErrorKind::NotAllocated, pointer,
+                                             "not inside any block of its slab", caller));
+            return nullptr;
+        }
+        block = inner + kCheckedHeaderBytes;
+        if (!slab_block_is_allocated(slab, inner)) {
+            const bool recycled =
+                pointer == block && slab_classify(slab, inner) == SlabFree::AlreadyFree;
+            heap.errors.raise(
+                pointer_report(recycled ? ErrorKind::DoubleFree : ErrorKind::NotAllocated, pointer,
+                               recycled ? "the block is already free (it has left quarantine)"
+                                        : "inside a slab block that is not allocated",
+                               caller));
+            return nullptr;
+        }
+    } else {
+        const auto* large = reinterpret_cast<const LargeBlock*>(run);
+        block = reinterpret_cast<const unsigned char*>(large) + large->block_offset;
+    }
+    CheckedBlock* header = in_band_header(block);
+    if (pointer != block) {
+        const bool inside =
+            pointer > block && reinterpret_cast<uintptr_t>(pointer) <
+                                   reinterpret_cast<uintptr_t>(block) + header->size;
+        heap.errors.raise(ErrorReport{
+            inside ? ErrorKind::InteriorPointer : ErrorKind::NotAllocated,
+            "heap",
+            reinterpret_cast<uintptr_t>(pointer),
+            inside ? header->size : 0,
+            caller.return_address,
+            inside ? "points inside a block, not at its start"
+                   : "points into a block's header or red zone",
+            inside ? reinterpret_cast<uintptr_t>(block) : 0,
+            inside ? static_cast<uint64_t>(static_cast<const unsigned char*>(pointer) - block) : 0,
+            inside ? header->allocated : CallTrace{},
+            {}});
+        return nullptr;
+    }
+    return confirm_live(heap, *header, pointer, caller);
+}
+
+CheckedBlock* CheckedBlocks::confirm_live(Heap& heap, CheckedBlock& header, const void* pointer,
+                                          const Caller& caller) {
+    ErrorReport report;
+    {
+        LockGuard guard(m_lock);
+        if (header.state == BlockState::Live && header.seal == seal_of(header)) {
+            return &header;
+        }
+        report = dead_header_report(header, pointer, caller);
+    }
+    heap.errors.raise(report);
+    return nullptr;
+}
+
+bool CheckedBlocks::retire(Heap& heap, CheckedBlock& header, const void* pointer,
+                           const Caller& caller) {
+    ErrorReport report;
+    bool has_report = false;
+    bool retired = false;
+    {
+        LockGuard guard(m_lock);
+        if (header.state != BlockState::Live || header.seal != seal_of(header)) {
+            report = dead_header_report(header, pointer, caller);
+            has_report = true;
+        } else {
+            has_report = find_zone_damage(header, caller.return_address, report);
+            unlink(header, m_live, nullptr);
+            header.freed = capture_call_trace(caller);
+            header.state = BlockState::Quarantined;
+            seal(header);
+            retired = true;
+        }
+    }
+    if (has_report) {
+        heap.errors.raise(report);
+    }
+    return retired;
+}
+
+void CheckedBlocks::forget(CheckedBlock& header) {
+    LockGuard guard(m_lock);
+    header.state = BlockState::Released;
+}
+
+void CheckedBlocks::free(Heap& heap, RunHeader* run, void* pointer, const Caller& caller) {
+    CheckedBlock* header = find_live(heap, run, pointer, caller);
+    if (header == nullptr) {
+        return;
+    }
+    ErrorReport report;
+    bool has_report = false;
+    {
+        LockGuard guard(m_lock);
+        if (header->state != BlockState::Live || header->seal != seal_of(*header)) {
+            // Freed by another CPU since find_live(): a double free racing with the first.
+            report = dead_header_report(*header, pointer, caller);
+            has_report = true;
+        } else {
+            has_report = find_zone_damage(*header, caller.return_address, report);
+            unlink(*header, m_live, nullptr);
+            header->freed = capture_call_trace(caller);
+            header->state = BlockState::Quarantined;
+            seal(*header);
+            bedrock_memset(header->block, kFreedPoison, header->size);
+            header->prev = m_quarantine_tail;
+            header->next = nullptr;
+            if (m_quarantine_tail != nullptr) {
+                m_quarantine_tail->next = header;
+            } else {
+                m_quarantine_head = header;
+            }
+            m_quarantine_tail = header;
+            m_quarantine_bytes += footprint(*header);
+        }
+    }
+    release(heap, m_quarantine_limit);
+    if (has_report) {
+        heap.errors.raise(report);
+    }
+}
+
+CheckedBlock* CheckedBlocks::evict_locked(size_t limit) {
+    if (m_quarantine_bytes <= limit || m_quarantine_head == nullptr) {
+        return nullptr;
+    }
+    CheckedBlock* oldest = m_quarantine_head;
+    unlink(*oldest, m_quarantine_head, &m_quarantine_tail);
+    m_quarantine_bytes -= footprint(*oldest);
+    oldest->state = BlockState::Released;
+    return oldest;
+}
+
+void CheckedBlocks::release(Heap& heap, size_t limit) {
+    for (;;) {
+        CheckedBlock* header;
+        {
+            LockGuard guard(m_lock);
+            header = evict_locked(limit);
+        }
+        if (header == nullptr) {
+            return;
+        }
+        // Verified while the memory is still ours, given back, then reported: a report that
+        // panics leaves the heap consistent.
+        ErrorReport report;
+        const bool damaged =
+            find_poison_damage(*header, report) || find_zone_damage(*header, nullptr, report);
+        RunHeader* run = run_of(header->block);
+        if (run->kind == RunKind::CheckedSlab) {
+            auto* slab = reinterpret_cast<Slab*>(run);
+            const SlabFree result =
+                heap.checked_classes[run->class_index].free(heap.source, slab, header);
+            BEDROCK_ASSERT(result == SlabFree::Freed);
+        } else {
+            const bool freed =
+                heap.large.free(heap.source, reinterpret_cast<LargeBlock*>(run), header->block);
+            BEDROCK_ASSERT(freed);
+        }
+        if (damaged) {
+            heap.errors.raise(report);
+        }
+    }
+}
+
+void CheckedBlocks::set_quarantine_limit(Heap& heap, size_t bytes) {
+    {
+        LockGuard guard(m_lock);
+        m_quarantine_limit = bytes;
+    }
+    release(heap, bytes);
+}
+
+void CheckedBlocks::flush(Heap& heap) {
+    release(heap, 0);
+}
+
+bool CheckedBlocks::check(Heap& heap) {
+    constexpr unsigned kMaxReports = 8;
+    ErrorReport reports[kMaxReports];
+    unsigned found = 0;
+    bool consistent = true;
+    {
+        LockGuard guard(m_lock);
+        const auto note = [&](const ErrorReport& report) {
+            if (found < kMaxReports) {
+                reports[found] = report;
+            }
+            ++found;
+        };
+        ErrorReport report;
+        for (const CheckedBlock* header = m_live; header != nullptr; header = header->next) {
+            if (header->state != BlockState::Live || !is_intact(*header) ||
+                (header->next != nullptr && header->next->prev != header)) {
+                consistent = false;
+                break;
+            }
+            if (find_zone_damage(*header, nullptr, report)) {
+                note(report);
+            }
+        }
+        uint64_t bytes = 0;
+        for (const CheckedBlock* header = m_quarantine_head; header != nullptr;
+             header = header->next) {
+            if (header->state != BlockState::Quarantined || !is_intact(*header) ||
+                (header->next == nullptr) != (header == m_quarantine_tail)) {
+                consistent = false;
+                break;
+            }
+            bytes += footprint(*header);
+            if (find_poison_damage(*header, report) || find_zone_damage(*header, nullptr, report)) {
+                note(report);
+            }
+        }
+        consistent = consistent && bytes == m_quarantine_bytes;
+    }
+    for (unsigned i = 0; i < found && i < kMaxReports; ++i) {
+        heap.errors.raise(reports[i]);
+    }
+    if (!consistent) {
+        heap.errors.raise(ErrorReport{ErrorKind::CorruptMetadata,
+                                      "heap",
+                                      0,
+                                      0,
+                                      nullptr,
+                                      "the checked-mode block lists are damaged",
+                                      0,
+                                      0,
+                                      {},
+                                      {}});
+    }
+    return consistent && found == 0;
+}
+
+uint64_t CheckedBlocks::checkpoint() {
+    LockGuard guard(m_lock);
+    return m_sequence;
+}
+
+LeakSummary CheckedBlocks::leaks(uint64_t checkpoint, LineWriter write, void* context) {
+    struct Site {
+        CallTrace trace;
+        uint64_t blocks;
+        uint64_t bytes;
+    };
+    constexpr unsigned kMaxSites = 32;
+    Site sites[kMaxSites];
+    unsigned site_count = 0;
+    LeakSummary summary = {};
+    LockGuard guard(m_lock);
+    for (const CheckedBlock* header = m_live; header != nullptr; header = header->next) {
+        if (header->sequence <= checkpoint) {
+            continue;
+        }
+        ++summary.blocks;
+        summary.bytes += header->size;
+        unsigned site = 0;
+        while (site < site_count && !(sites[site].trace == header->allocated)) {
+            ++site;
+        }
+        if (site == site_count) {
+            ++summary.sites;
+            if (site_count == kMaxSites) {
+                continue; // counted, not listed by site
+            }
+            sites[site_count++] = Site{header->allocated, 0, 0};
+        }
+        ++sites[site].blocks;
+        sites[site].bytes += header->size;
+    }
+    if (write == nullptr) {
+        return summary;
+    }
+    TextLine()
+        .text("leaks: ")
+        .number(summary.blocks)
+        .text(" live blocks, ")
+        .number(summary.bytes)
+        .text(" bytes, from ")
+        .number(summary.sites)
+        .text(" allocation sites, allocated after #")
+        .number(checkpoint)
+        .write(write, context);
+    uint64_t listed = 0;
+    for (unsigned site = 0; site < site_count; ++site) {
+        listed += sites[site].blocks;
+        TextLine()
+            .text("leaks: ")
+            .number(sites[site].blocks)
+            .text(sites[site].blocks == 1 ? " block, " : " blocks, ")
+            .number(sites[site].bytes)
+            .text(" bytes, allocated at")
+            .trace(sites[site].trace)
+            .write(write, context);
+        for (const CheckedBlock* header = m_live; header != nullptr; header = header->next) {
+            if (header->sequence > checkpoint && header->allocated == sites[site].trace) {
+                TextLine()
+                    .text("leaks:   ")
+                    .hex(header->block)
+                    .text(" ")
+                    .number(header->size)
+                    .text(" bytes (allocation #")
+                    .number(header->sequence)
+                    .text(")")
+                    .write(write, context);
+            }
+        }
+    }
+    if (listed != summary.blocks) {
+        TextLine()
+            .text("leaks: ")
+            .number(summary.blocks - listed)
+            .text(" more blocks from the sites beyond the first ")
+            .number(kMaxSites)
+            .write(write, context);
+    }
+    return summary;
+}
+
+} // namespace bedrock::heap

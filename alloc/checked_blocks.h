@@ -1,0 +1,86 @@
+// CheckedBlocks: one heap's checked-mode bookkeeping - the list of live checked blocks (for
+// leak reports and heap_check), the quarantine of freed ones and the allocation sequence.
+//
+// Owns, under m_lock: the live list (doubly linked through CheckedBlock::prev/next, newest
+// first), the quarantine (same links, FIFO: oldest at m_quarantine_head), its byte count and
+// the sequence counter. Invariants:
+//   every header on the live list is Live, every header in the quarantine is Quarantined
+//   quarantine_bytes == sum of footprint() over the quarantine, and after every free
+//   quarantine_bytes <= the limit
+// Lock order: m_lock is never held while calling a class cache, the large blocks, the guard
+// pool's lock or the page source; reports are raised after it is released (error_policy.h).
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bedrock/heap_checks.h"
+#include "bedrock/spinlock.h"
+#include "call_trace.h"
+#include "checked_block.h"
+#include "run_header.h"
+
+namespace bedrock {
+class Heap;
+}
+
+namespace bedrock::heap {
+
+// Zero-filled memory plus init() is a valid, empty CheckedBlocks.
+class CheckedBlocks {
+public:
+    void init() { m_quarantine_limit = kDefaultQuarantineBytes; }
+
+    // A checked block (in-band header; guarded when the guard pool samples it), or null when
+    // out of memory or `alignment` is not a power of two.
+    [[nodiscard]] void* allocate(Heap& heap, size_t size, size_t alignment, const Caller& caller);
+    // free() of `block`, whose run header `run` is a checked run of `heap`.
+    void free(Heap& heap, RunHeader* run, void* block, const Caller& caller);
+    // The live header of `block` (whose run header `run` is a checked slab or large run of
+    // `heap`), or null after reporting why `block` is not a live checked block.
+    [[nodiscard]] CheckedBlock* find_live(Heap& heap, RunHeader* run, const void* block,
+                                          const Caller& caller);
+    // `header` if it is intact and Live, else null after reporting (double free, damage).
+    [[nodiscard]] CheckedBlock* confirm_live(Heap& heap, CheckedBlock& header, const void* block,
+                                             const Caller& caller);
+
+    // Fills a new header for `block` (size bytes, tail red zone up to zone_end; front red zone
+    // in the header, or [page start, block) for an out-of-band header), poisons the block and
+    // links it live.
+    void adopt(CheckedBlock& header, unsigned char* block, size_t size, uintptr_t zone_end,
+               const Caller& caller);
+    // For the guard pool's free: checks `header` (state, seal, red zones), and if it is live
+    // unlinks it and marks it Quarantined with the free trace. Returns false if it must not be
+    // freed (the reason raised).
+    bool retire(Heap& heap, CheckedBlock& header, const void* pointer, const Caller& caller);
+    // Unlinks a retired guarded header for good (its slot is being reused).
+    void forget(CheckedBlock& header);
+
+    void set_quarantine_limit(Heap& heap, size_t bytes);
+    void flush(Heap& heap);
+    // Verifies every live block's red zones and every quarantined block's poison, raising a
+    // report per damaged block. Returns false if any was damaged or a list is inconsistent.
+    [[nodiscard]] bool check(Heap& heap);
+
+    [[nodiscard]] uint64_t checkpoint();
+    LeakSummary leaks(uint64_t checkpoint, LineWriter write, void* context);
+
+private:
+    void link_live(CheckedBlock& header);
+    void unlink(CheckedBlock& header, CheckedBlock*& head, CheckedBlock** tail);
+    // The quarantine's oldest block, unlinked and Released, if the quarantine exceeds `limit`.
+    [[nodiscard]] CheckedBlock* evict_locked(size_t limit);
+    // Evicts one block at a time until the quarantine fits `limit`: verifies its poison and red
+    // zones, gives it back to its slab or large run, then raises what it found.
+    void release(Heap& heap, size_t limit);
+
+    SpinLock m_lock;
+    CheckedBlock* m_live = nullptr;
+    CheckedBlock* m_quarantine_head = nullptr;
+    CheckedBlock* m_quarantine_tail = nullptr;
+    uint64_t m_quarantine_bytes = 0;
+    uint64_t m_quarantine_limit = 0;
+    uint64_t m_sequence = 0;
+};
+
+} // namespace bedrock::heap

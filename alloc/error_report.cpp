@@ -1,0 +1,77 @@
+// Error kinds' names and the report text format (bedrock/error_report.h).
+#include "bedrock/error_report.h"
+
+#include "text_line.h"
+
+namespace bedrock {
+
+const char* to_string(ErrorKind kind) {
+    switch (kind) {
+    case ErrorKind::FreeOutsideManagedMemory:
+        return "free-outside-managed-memory";
+    case ErrorKind::FreeMisaligned:
+        return "free-misaligned";
+    case ErrorKind::FreeWrongOrder:
+        return "free-wrong-order";
+    case ErrorKind::ReserveConflict:
+        return "reserve-conflict";
+    case ErrorKind::DoubleFree:
+        return "double-free";
+    case ErrorKind::NotAllocated:
+        return "not-allocated";
+    case ErrorKind::InteriorPointer:
+        return "interior-pointer";
+    case ErrorKind::MisalignedPointer:
+        return "misaligned-pointer";
+    case ErrorKind::ForeignHeap:
+        return "foreign-heap";
+    case ErrorKind::BufferOverflow:
+        return "buffer-overflow";
+    case ErrorKind::BufferUnderflow:
+        return "buffer-underflow";
+    case ErrorKind::UseAfterFree:
+        return "use-after-free";
+    case ErrorKind::CorruptMetadata:
+        return "corrupt-metadata";
+    }
+    return "unknown";
+}
+
+void write_error_report(const ErrorReport& report, LineWriter write, void* context) {
+    TextLine()
+        .text("bedrock: ")
+        .text(report.component)
+        .text(": ")
+        .text(to_string(report.kind))
+        .text(" at ")
+        .hex(report.address)
+        .text(": ")
+        .text(report.detail)
+        .write(write, context);
+    if (report.block != 0) {
+        TextLine()
+            .text("bedrock:   block ")
+            .hex(report.block)
+            .text(", ")
+            .number(report.size)
+            .text(" bytes, offset ")
+            .number(report.offset)
+            .write(write, context);
+    } else if (report.size != 0) {
+        TextLine().text("bedrock:   size ").number(report.size).write(write, context);
+    }
+    if (report.call_site != nullptr) {
+        TextLine()
+            .text("bedrock:   detected in the call from ")
+            .hex(report.call_site)
+            .write(write, context);
+    }
+    if (!report.allocated.empty()) {
+        TextLine().text("bedrock:   allocated at").trace(report.allocated).write(write, context);
+    }
+    if (!report.freed.empty()) {
+        TextLine().text("bedrock:   freed at").trace(report.freed).write(write, context);
+    }
+}
+
+} // namespace bedrock

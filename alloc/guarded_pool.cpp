@@ -1,0 +1,316 @@
+// Guard pages: the pool of guarded slots and the fault explanation (see guarded_pool.h).
+#include "guarded_pool.h"
+
+#include "bedrock/platform.h"
+#include "heap_state.h"
+
+namespace bedrock::heap {
+namespace {
+
+constexpr size_t kChunkPages = kSlabBytes / kPageSize;
+static_assert(kChunkPages == 2 * kSlotsPerChunk + 2);
+
+constinit GuardedPool* g_pools = nullptr; // pools with pages, newest first
+constinit SpinLock g_pools_lock;          // writers only
+
+// Page index (1..15) of slot `slot` within its chunk.
+constexpr size_t slot_page_index(uint32_t slot) {
+    return 2 + 2 * size_t{slot % kSlotsPerChunk};
+}
+
+ErrorReport fault_report(ErrorKind kind, uintptr_t address, const CheckedBlock& header,
+                         uint64_t offset, const char* detail, const void* pc) {
+    return ErrorReport{kind,
+                       "heap",
+                       address,
+                       header.size,
+                       pc,
+                       detail,
+                       reinterpret_cast<uintptr_t>(header.block),
+                       offset,
+                       header.allocated,
+                       kind == ErrorKind::UseAfterFree ? header.freed : CallTrace{}};
+}
+
+const char* access_detail(ErrorKind kind, FaultAccess access) {
+    const bool write = access == FaultAccess::Write;
+    switch (kind) {
+    case ErrorKind::BufferOverflow:
+        return write ? "write past the end of a guarded block (guard page)"
+                     : "read past the end of a guarded block (guard page)";
+    case ErrorKind::BufferUnderflow:
+        return write ? "write before the start of a guarded block (guard page)"
+                     : "read before the start of a guarded block (guard page)";
+    default:
+        return write ? "write to a freed guarded block (its page is inaccessible)"
+                     : "read of a freed guarded block (its page is inaccessible)";
+    }
+}
+
+} // namespace
+
+GuardSlot& GuardedPool::slot(uint32_t index) const {
+    auto* chunk =
+        reinterpret_cast<GuardChunk*>(m_base + size_t{index / kSlotsPerChunk} * kSlabBytes);
+    return chunk->slots[index % kSlotsPerChunk];
+}
+
+unsigned char* GuardedPool::slot_page(uint32_t index) const {
+    return m_base + size_t{index / kSlotsPerChunk} * kSlabBytes +
+           slot_page_index(index) * kPageSize;
+}
+
+void GuardedPool::push_free(uint32_t index) {
+    LockGuard guard(m_lock);
+    slot(index).next_free = kNoSlot;
+    if (m_free_tail != kNoSlot) {
+        slot(m_free_tail).next_free = index;
+    } else {
+        m_free_head = index;
+    }
+    m_free_tail = index;
+}
+
+uint32_t GuardedPool::pop_free() {
+    LockGuard guard(m_lock);
+    const uint32_t index = m_free_head;
+    if (index != kNoSlot) {
+        m_free_head = slot(index).next_free;
+        if (m_free_head == kNoSlot) {
+            m_free_tail = kNoSlot;
+        }
+    }
+    return index;
+}
+
+bool GuardedPool::set_chunk_access(unsigned char* chunk, bool accessible, bool slots_too) {
+    for (size_t page = 1; page < kChunkPages; ++page) {
+        if (page % 2 == 0 && !slots_too) {
+            continue;
+        }
+        if (!platform::set_page_access(chunk + page * kPageSize, accessible)) {
+            for (size_t undo = 1; undo < page; ++undo) {
+                if (undo % 2 == 1 || slots_too) {
+                    static_cast<void>(
+                        platform::set_page_access(chunk + undo * kPageSize, !accessible));
+                }
+            }
+            return false;
+        }
+    }
+    return true;
+}
+
+bool GuardedPool::enable(Heap& heap, GuardPageOptions options) {
+    if (m_base != nullptr || options.slots == 0) {
+        return false;
+    }
+    const uint32_t chunks = (options.slots + kSlotsPerChunk - 1) / kSlotsPerChunk;
+    const PageRun run = heap.source.take(size_t{chunks} * kChunkPages, kSlabBytes);
+    if (run.base == nullptr) {
+        return false;
+    }
+    auto* base = static_cast<unsigned char*>(run.base);
+    m_heap = &heap;
+    m_base = base;
+    m_chunks = chunks;
+    m_source_address = run.source_address;
+    m_free_head = m_free_tail = kNoSlot;
+    for (uint32_t chunk = 0; chunk < chunks; ++chunk) {
+        auto* header = reinterpret_cast<GuardChunk*>(base + size_t{chunk} * kSlabBytes);
+        *header = GuardChunk{};
+        header->run = RunHeader{kRunMagic, RunKind::Guarded, 0, 0, &heap, run.source_address};
+    }
+    for (uint32_t index = 0; index < chunks * kSlotsPerChunk; ++index) {
+        push_free(index);
+    }
+    {
+        LockGuard guard(g_pools_lock);
+        m_next_pool = g_pools;
+        __atomic_store_n(&g_pools, this, __ATOMIC_RELEASE);
+    }
+    for (uint32_t chunk = 0; chunk < chunks; ++chunk) {
+        if (!set_chunk_access(base + size_t{chunk} * kSlabBytes, false, true)) {
+            for (uint32_t undo = 0; undo < chunk; ++undo) {
+                static_cast<void>(set_chunk_access(base + size_t{undo} * kSlabBytes, true, true));
+            }
+            disable(heap);
+            return false;
+        }
+    }
+    m_sample_interval = options.sample_interval;
+    return true;
+}
+
+void GuardedPool::disable(Heap& heap) {
+    if (m_base == nullptr) {
+        return;
+    }
+    BEDROCK_ASSERT(live_blocks() == 0);
+    m_sample_interval = 0;
+    {
+        LockGuard guard(g_pools_lock);
+        GuardedPool** link = &g_pools;
+        while (*link != this) {
+            link = &(*link)->m_next_pool;
+        }
+        __atomic_store_n(link, m_next_pool, __ATOMIC_RELEASE);
+    }
+    for (uint32_t chunk = 0; chunk < m_chunks; ++chunk) {
+        unsigned char* base = m_base + size_t{chunk} * kSlabBytes;
+        reinterpret_cast<GuardChunk*>(base)->run.magic = 0;
+        static_cast<void>(set_chunk_access(base, true, true));
+    }
+    heap.source.give(PageRun{m_base, m_source_address}, size_t{m_chunks} * kChunkPages);
+    m_base = nullptr;
+    m_chunks = 0;
+    m_free_head = m_free_tail = kNoSlot;
+}
+
+void* GuardedPool::allocate(Heap& heap, size_t size, size_t alignment, const Caller& caller) {
+    const size_t span = size == 0 ? 1 : size;
+    if (m_base == nullptr || span > kPageSize || alignment > kPageSize) {
+        return nullptr;
+    }
+    const uint32_t index = pop_free();
+    if (index == kNoSlot) {
+        return nullptr;
+    }
+    unsigned char* page = slot_page(index);
+    const uintptr_t page_end = reinterpret_cast<uintptr_t>(page) + kPageSize;
+    const uintptr_t block = (page_end - span) & ~(uintptr_t{alignment} - 1);
+    if (block < reinterpret_cast<uintptr_t>(page) || !platform::set_page_access(page, true)) {
+        push_free(index);
+        return nullptr;
+    }
+    GuardSlot& record = slot(index);
+    if (record.header.state != BlockState::Released) {
+        heap.checked.forget(record.header);
+    }
+    __atomic_add_fetch(&m_live_blocks, 1, __ATOMIC_RELAXED);
+    heap.checked.adopt(record.header, reinterpret_cast<unsigned char*>(block), size, page_end,
+                       caller);
+    return reinterpret_cast<void*>(block);
+}
+
+CheckedBlock* GuardedPool::find_live(Heap& heap, GuardChunk& chunk, const void* pointer,
+                                     const Caller& caller) {
+    const size_t page =
+        (reinterpret_cast<uintptr_t>(pointer) - reinterpret_cast<uintptr_t>(&chunk)) / kPageSize;
+    const char* why = "inside a guard page of the guarded pool";
+    if (page % 2 == 0 && page >= 2) {
+        const uint32_t in_chunk = static_cast<uint32_t>(page / 2 - 1);
+        CheckedBlock& header = chunk.slots[in_chunk].header;
+        if (header.block == pointer) {
+            return &header; // state checked by the caller under the checked-blocks lock
+        }
+        if (header.state == BlockState::Live && pointer > header.block &&
+            reinterpret_cast<uintptr_t>(pointer) < header.block_end()) {
+            heap.errors.raise(ErrorReport{
+                ErrorKind::InteriorPointer,
+                "heap",
+                reinterpret_cast<uintptr_t>(pointer),
+                header.size,
+                caller.return_address,
+                "points inside a guarded block, not at its start",
+                reinterpret_cast<uintptr_t>(header.block),
+                static_cast<uint64_t>(static_cast<const unsigned char*>(pointer) - header.block),
+                header.allocated,
+                {}});
+            return nullptr;
+        }
+        why = "inside a guarded slot page, not at a block";
+    }
+    heap.errors.raise(ErrorReport{ErrorKind::NotAllocated,
+                                  "heap",
+                                  reinterpret_cast<uintptr_t>(pointer),
+                                  0,
+                                  caller.return_address,
+                                  why,
+                                  0,
+                                  0,
+                                  {},
+                                  {}});
+    return nullptr;
+}
+
+void GuardedPool::free(Heap& heap, GuardChunk& chunk, void* pointer, const Caller& caller) {
+    CheckedBlock* header = find_live(heap, chunk, pointer, caller);
+    if (header == nullptr || !heap.checked.retire(heap, *header, pointer, caller)) {
+        return;
+    }
+    const auto chunk_index = static_cast<uint32_t>(
+        (reinterpret_cast<uintptr_t>(&chunk) - reinterpret_cast<uintptr_t>(m_base)) / kSlabBytes);
+    const auto in_chunk = static_cast<uint32_t>(
+        (reinterpret_cast<uintptr_t>(header) - reinterpret_cast<uintptr_t>(chunk.slots)) /
+        sizeof(GuardSlot));
+    const uint32_t slot_index = chunk_index * kSlotsPerChunk + in_chunk;
+    // Inaccessible from now on; if the platform refuses, the page stays usable but poisoned.
+    if (!platform::set_page_access(slot_page(slot_index), false)) {
+        __builtin_memset(header->block, kFreedPoison, header->size);
+    }
+    __atomic_sub_fetch(&m_live_blocks, 1, __ATOMIC_RELAXED);
+    push_free(slot_index);
+}
+
+bool GuardedPool::explain(uintptr_t address, FaultAccess access, const void* pc) {
+    const auto base = reinterpret_cast<uintptr_t>(m_base);
+    if (m_base == nullptr || address < base || address - base >= uint64_t{m_chunks} * kSlabBytes) {
+        return false;
+    }
+    auto* chunk = reinterpret_cast<GuardChunk*>(address & ~(uintptr_t{kSlabBytes} - 1));
+    const size_t page = (address & (kSlabBytes - 1)) / kPageSize;
+    if (page == 0) {
+        return false; // the chunk's metadata page is always accessible
+    }
+    ErrorKind kind = ErrorKind::UseAfterFree;
+    size_t nearest = page;
+    if (page % 2 == 1) {
+        // A guard page: the nearer slot's block is the one that ran off its page.
+        const bool upper_half = (address & (kPageSize - 1)) >= kPageSize / 2;
+        const bool before = page == kChunkPages - 1 || (page > 1 && !upper_half);
+        nearest = before ? page - 1 : page + 1;
+        kind = before ? ErrorKind::BufferOverflow : ErrorKind::BufferUnderflow;
+    }
+    const CheckedBlock& header = chunk->slots[nearest / 2 - 1].header;
+    const auto block = reinterpret_cast<uintptr_t>(header.block);
+    if (header.state == BlockState::Quarantined) {
+        kind = ErrorKind::UseAfterFree;
+    } else if (header.state != BlockState::Live) {
+        m_heap->errors.raise(ErrorReport{ErrorKind::NotAllocated,
+                                         "heap",
+                                         address,
+                                         0,
+                                         pc,
+                                         "access to a guard-page pool page no block was given",
+                                         0,
+                                         0,
+                                         {},
+                                         {}},
+                             false);
+        return true;
+    }
+    uint64_t offset = 0;
+    if (kind == ErrorKind::BufferOverflow) {
+        offset = address - header.block_end() + 1;
+    } else if (kind == ErrorKind::BufferUnderflow) {
+        offset = block - address;
+    } else {
+        offset = address >= block ? address - block : 0;
+    }
+    m_heap->errors.raise(
+        fault_report(kind, address, header, offset, access_detail(kind, access), pc), false);
+    return true;
+}
+
+bool GuardedPool::explain_any(uintptr_t address, FaultAccess access, const void* pc) {
+    for (GuardedPool* pool = __atomic_load_n(&g_pools, __ATOMIC_ACQUIRE); pool != nullptr;
+         pool = pool->m_next_pool) {
+        if (pool->explain(address, access, pc)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+} // namespace bedrock::heap

@@ -1,0 +1,109 @@
+// GuardedPool: checked mode's guard pages. A pool of page-sized slots, each between two pages
+// the platform made inaccessible, so that a guarded block - placed to end where its slot page
+// ends - faults on the first byte read or written past its end, and a freed one faults on any
+// access while its slot page is inaccessible.
+//
+// Layout: one run of `chunks` kSlabBytes-aligned chunks of 16 pages:
+//   page 0: GuardChunk (a RunHeader of kind Guarded, so run_of() of any pool address finds it,
+//           and the 7 slots' CheckedBlock headers - block metadata never sits in a slot page)
+//   pages 1..15: guard, slot 0, guard, slot 1, ..., slot 6, guard
+// Invariants (under m_lock for the FIFO):
+//   guard pages are always inaccessible; a slot page is accessible iff its block is Live
+//   every slot whose block is not Live is on the free FIFO exactly once, oldest free first,
+//   so a freed slot stays inaccessible as long as possible (a quarantine of pages)
+// Every pool with slots is on a global list that heap_explain_fault() walks without a lock
+// (a pool is linked before its pages become inaccessible and unlinked after they are back).
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bedrock/heap_checks.h"
+#include "bedrock/phys_range.h"
+#include "bedrock/spinlock.h"
+#include "call_trace.h"
+#include "checked_block.h"
+#include "run_header.h"
+#include "size_class.h"
+
+namespace bedrock {
+class Heap;
+}
+
+namespace bedrock::heap {
+
+inline constexpr uint32_t kSlotsPerChunk = 7;
+inline constexpr uint32_t kNoSlot = ~uint32_t{0};
+
+struct GuardSlot {
+    CheckedBlock header;
+    uint32_t next_free; // index in the pool, or kNoSlot
+    uint32_t unused[3];
+};
+
+struct GuardChunk {
+    RunHeader run;
+    uint64_t unused[5];
+    GuardSlot slots[kSlotsPerChunk];
+};
+static_assert(sizeof(GuardChunk) <= kPageSize);
+
+class GuardedPool {
+public:
+    // Takes the pool's pages from the heap's page source and makes the guard and slot pages
+    // inaccessible. Returns false (holding nothing) if any step fails or a pool exists.
+    bool enable(Heap& heap, GuardPageOptions options);
+    // Makes every page accessible again and gives the pool back. Precondition: no live block.
+    void disable(Heap& heap);
+
+    // A guarded block if the sample counter says so and a slot is free, else null.
+    [[nodiscard]] void* allocate_sampled(Heap& heap, size_t size, size_t alignment,
+                                         const Caller& caller) {
+        if (m_sample_interval == 0) [[likely]] {
+            return nullptr;
+        }
+        return __atomic_add_fetch(&m_sample_counter, 1, __ATOMIC_RELAXED) % m_sample_interval == 0
+                   ? allocate(heap, size, alignment, caller)
+                   : nullptr;
+    }
+    // A guarded block, or null if there is no pool, no free slot or it does not fit a page.
+    [[nodiscard]] void* allocate(Heap& heap, size_t size, size_t alignment, const Caller& caller);
+    // free() of `pointer`, whose run header `chunk` is a chunk of this pool.
+    void free(Heap& heap, GuardChunk& chunk, void* pointer, const Caller& caller);
+    // The live header of `pointer` or null after reporting why it is not a live guarded block.
+    [[nodiscard]] CheckedBlock* find_live(Heap& heap, GuardChunk& chunk, const void* pointer,
+                                          const Caller& caller);
+
+    // Raises the report for a fault at `address` if it is in this pool; false otherwise.
+    bool explain(uintptr_t address, FaultAccess access, const void* pc);
+    // heap_explain_fault() over every pool.
+    static bool explain_any(uintptr_t address, FaultAccess access, const void* pc);
+
+    [[nodiscard]] uint64_t live_blocks() const {
+        return __atomic_load_n(&m_live_blocks, __ATOMIC_RELAXED);
+    }
+    [[nodiscard]] uint64_t pages() const { return uint64_t{m_chunks} * kSlabBytes / kPageSize; }
+
+private:
+    [[nodiscard]] GuardSlot& slot(uint32_t index) const;
+    [[nodiscard]] unsigned char* slot_page(uint32_t index) const;
+    void push_free(uint32_t index);
+    [[nodiscard]] uint32_t pop_free();
+    // Whether the platform changed the access of every page in [first, first + count) of a
+    // chunk's guard/slot pages; on failure restores those it changed.
+    bool set_chunk_access(unsigned char* chunk, bool accessible, bool slots_too);
+
+    SpinLock m_lock;
+    Heap* m_heap = nullptr;
+    unsigned char* m_base = nullptr; // first chunk; null when disabled
+    uint64_t m_source_address = 0;
+    uint32_t m_chunks = 0;
+    uint32_t m_sample_interval = 0;
+    uint64_t m_sample_counter = 0;
+    uint32_t m_free_head = kNoSlot; // oldest free slot
+    uint32_t m_free_tail = kNoSlot;
+    uint64_t m_live_blocks = 0;
+    GuardedPool* m_next_pool = nullptr; // the global list
+};
+
+} // namespace bedrock::heap

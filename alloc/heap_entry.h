@@ -1,0 +1,26 @@
+// The heap's entry points with the caller made explicit, for the files that implement the
+// public APIs (heap.cpp, c_api.cpp, operator_new.cpp): each public function passes its own
+// frame and return address, so checked mode's call traces start at the application's call.
+#pragma once
+
+#include <stddef.h>
+
+#include "bedrock/heap.h"
+#include "bedrock/heap_checks.h"
+#include "call_trace.h"
+
+// The Caller of the function this is written in. A macro: the builtins must be evaluated in
+// the public function's own frame. Empty (and free) when checking is compiled out.
+#define BEDROCK_HEAP_CALLER()                                                                      \
+    (::bedrock::kHeapChecksCompiled                                                                \
+         ? ::bedrock::heap::Caller{__builtin_frame_address(0), __builtin_return_address(0)}        \
+         : ::bedrock::heap::Caller{nullptr, nullptr})
+
+namespace bedrock::heap {
+
+[[nodiscard]] void* allocate(Heap& heap, size_t size, size_t alignment, const Caller& caller);
+void release(Heap& heap, void* block, const Caller& caller);
+[[nodiscard]] void* reallocate(Heap& heap, void* block, size_t size, const Caller& caller);
+[[nodiscard]] size_t usable_size(Heap& heap, const void* block, const Caller& caller);
+
+} // namespace bedrock::heap
