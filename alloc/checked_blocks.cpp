@@ -79,15 +79,26 @@ bool find_zone_damage(const CheckedBlock& header, const void* call_site, ErrorRe
     return false;
 }
 
+// The red zones' canary bytes around `header`'s block, (re)written.
+void fill_zones(const CheckedBlock& header) {
+    unsigned char* front = is_in_band(header)
+                               ? const_cast<unsigned char*>(header.front_zone)
+                               : reinterpret_cast<unsigned char*>(
+                                     reinterpret_cast<uintptr_t>(header.block) & ~(kPageSize - 1));
+    bedrock_memset(front, kRedZoneFill, static_cast<size_t>(header.block - front));
+    unsigned char* tail = header.block + header.size;
+    bedrock_memset(tail, kRedZoneFill, header.zone_end - reinterpret_cast<uintptr_t>(tail));
+}
+
 // Poison damage of a quarantined block: a write after free.
-bool find_poison_damage(const CheckedBlock& header, ErrorReport& report) {
+bool find_poison_damage(const CheckedBlock& header, const void* call_site, ErrorReport& report) {
     const size_t offset = first_unlike(header.block, header.block + header.size, kFreedPoison);
     if (offset == header.size) {
         return false;
     }
     report = block_report(
         ErrorKind::UseAfterFree, reinterpret_cast<uintptr_t>(header.block) + offset, header, offset,
-        "the block was written after it was freed (found when it left quarantine)", nullptr);
+        "the block was written after it was freed (found when it left quarantine)", call_site);
     return true;
 }
 
@@ -139,13 +150,7 @@ void CheckedBlocks::adopt(CheckedBlock& header, unsigned char* block, size_t siz
     header.state = BlockState::Live;
     header.allocated = capture_call_trace(caller);
     header.freed = CallTrace{};
-    unsigned char* front = is_in_band(header)
-                               ? header.front_zone
-                               : reinterpret_cast<unsigned char*>(
-                                     reinterpret_cast<uintptr_t>(block) & ~(kPageSize - 1));
-    bedrock_memset(front, kRedZoneFill, static_cast<size_t>(block - front));
-    bedrock_memset(block + size, kRedZoneFill,
-                   zone_end - reinterpret_cast<uintptr_t>(block + size));
+    fill_zones(header);
     bedrock_memset(block, kFreshPoison, size);
     LockGuard guard(m_lock);
     header.sequence = ++m_sequence;
@@ -263,6 +268,9 @@ bool CheckedBlocks::retire(Heap& heap, CheckedBlock& header, const void* pointer
             has_report = true;
         } else {
             has_report = find_zone_damage(header, caller.return_address, report);
+            if (has_report) {
+                fill_zones(header); // reported once, not again when the slot is reused
+            }
             unlink(header, m_live, nullptr);
             header.freed = capture_call_trace(caller);
             header.state = BlockState::Quarantined;
@@ -296,6 +304,9 @@ void CheckedBlocks::free(Heap& heap, RunHeader* run, void* pointer, const Caller
             has_report = true;
         } else {
             has_report = find_zone_damage(*header, caller.return_address, report);
+            if (has_report) {
+                fill_zones(*header); // reported once, not again when it leaves quarantine
+            }
             unlink(*header, m_live, nullptr);
             header->freed = capture_call_trace(caller);
             header->state = BlockState::Quarantined;
@@ -312,7 +323,7 @@ void CheckedBlocks::free(Heap& heap, RunHeader* run, void* pointer, const Caller
             m_quarantine_bytes += footprint(*header);
         }
     }
-    release(heap, m_quarantine_limit);
+    release(heap, m_quarantine_limit, caller);
     if (has_report) {
         heap.errors.raise(report);
     }
@@ -329,7 +340,7 @@ CheckedBlock* CheckedBlocks::evict_locked(size_t limit) {
     return oldest;
 }
 
-void CheckedBlocks::release(Heap& heap, size_t limit) {
+void CheckedBlocks::release(Heap& heap, size_t limit, const Caller& caller) {
     for (;;) {
         CheckedBlock* header;
         {
@@ -342,8 +353,8 @@ void CheckedBlocks::release(Heap& heap, size_t limit) {
         // Verified while the memory is still ours, given back, then reported: a report that
         // panics leaves the heap consistent.
         ErrorReport report;
-        const bool damaged =
-            find_poison_damage(*header, report) || find_zone_damage(*header, nullptr, report);
+        const bool damaged = find_poison_damage(*header, caller.return_address, report) ||
+                             find_zone_damage(*header, caller.return_address, report);
         RunHeader* run = run_of(header->block);
         if (run->kind == RunKind::CheckedSlab) {
             auto* slab = reinterpret_cast<Slab*>(run);
@@ -361,16 +372,16 @@ void CheckedBlocks::release(Heap& heap, size_t limit) {
     }
 }
 
-void CheckedBlocks::set_quarantine_limit(Heap& heap, size_t bytes) {
+void CheckedBlocks::set_quarantine_limit(Heap& heap, size_t bytes, const Caller& caller) {
     {
         LockGuard guard(m_lock);
         m_quarantine_limit = bytes;
     }
-    release(heap, bytes);
+    release(heap, bytes, caller);
 }
 
-void CheckedBlocks::flush(Heap& heap) {
-    release(heap, 0);
+void CheckedBlocks::flush(Heap& heap, const Caller& caller) {
+    release(heap, 0, caller);
 }
 
 bool CheckedBlocks::check(Heap& heap) {
@@ -388,12 +399,22 @@ bool CheckedBlocks::check(Heap& heap) {
         };
         ErrorReport report;
         for (const CheckedBlock* header = m_live; header != nullptr; header = header->next) {
-            if (header->state != BlockState::Live || !is_intact(*header) ||
-                (header->next != nullptr && header->next->prev != header)) {
+            if (header->next != nullptr && header->next->prev != header) {
                 consistent = false;
                 break;
             }
-            if (find_zone_damage(*header, nullptr, report)) {
+            if (header->state != BlockState::Live || !is_intact(*header)) {
+                note(ErrorReport{ErrorKind::CorruptMetadata,
+                                 "heap",
+                                 reinterpret_cast<uintptr_t>(header + 1),
+                                 0,
+                                 nullptr,
+                                 "a live block's checked-mode header is damaged",
+                                 0,
+                                 0,
+                                 {},
+                                 {}});
+            } else if (find_zone_damage(*header, nullptr, report)) {
                 note(report);
             }
         }
@@ -406,7 +427,8 @@ bool CheckedBlocks::check(Heap& heap) {
                 break;
             }
             bytes += footprint(*header);
-            if (find_poison_damage(*header, report) || find_zone_damage(*header, nullptr, report)) {
+            if (find_poison_damage(*header, nullptr, report) ||
+                find_zone_damage(*header, nullptr, report)) {
                 note(report);
             }
         }

@@ -56,8 +56,8 @@ public:
     // Unlinks a retired guarded header for good (its slot is being reused).
     void forget(CheckedBlock& header);
 
-    void set_quarantine_limit(Heap& heap, size_t bytes);
-    void flush(Heap& heap);
+    void set_quarantine_limit(Heap& heap, size_t bytes, const Caller& caller);
+    void flush(Heap& heap, const Caller& caller);
     // Verifies every live block's red zones and every quarantined block's poison, raising a
     // report per damaged block. Returns false if any was damaged or a list is inconsistent.
     [[nodiscard]] bool check(Heap& heap);
@@ -71,8 +71,9 @@ private:
     // The quarantine's oldest block, unlinked and Released, if the quarantine exceeds `limit`.
     [[nodiscard]] CheckedBlock* evict_locked(size_t limit);
     // Evicts one block at a time until the quarantine fits `limit`: verifies its poison and red
-    // zones, gives it back to its slab or large run, then raises what it found.
-    void release(Heap& heap, size_t limit);
+    // zones, gives it back to its slab or large run, then raises what it found (as found during
+    // the call from `caller`).
+    void release(Heap& heap, size_t limit, const Caller& caller);
 
     SpinLock m_lock;
     CheckedBlock* m_live = nullptr;

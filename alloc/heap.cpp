@@ -293,7 +293,7 @@ Heap* heap_create_in_region(void* region, size_t bytes) {
 }
 
 bool heap_destroy(Heap& heap) {
-    heap.checked.flush(heap);
+    heap.checked.flush(heap, BEDROCK_HEAP_CALLER());
     const HeapStatistics statistics = heap_statistics(heap);
     if (statistics.blocks_in_use != 0) {
         heap.errors.raise(ErrorReport{ErrorKind::CorruptMetadata,

@@ -24,11 +24,11 @@ void heap_set_error_hook(Heap& heap, HeapErrorHook hook, void* context) {
 }
 
 void heap_set_quarantine_limit(Heap& heap, size_t bytes) {
-    heap.checked.set_quarantine_limit(heap, bytes);
+    heap.checked.set_quarantine_limit(heap, bytes, BEDROCK_HEAP_CALLER());
 }
 
 void heap_flush_quarantine(Heap& heap) {
-    heap.checked.flush(heap);
+    heap.checked.flush(heap, BEDROCK_HEAP_CALLER());
 }
 
 uint64_t heap_checkpoint(Heap& heap) {

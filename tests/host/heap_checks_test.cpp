@@ -1,0 +1,455 @@
+// Checked mode on the host: every misuse scenario (support/misuse_scenarios.h) at every level
+// with its exact report, poisoning, the quarantine, realloc and heap_check() on damage, the
+// leak report, guard pages (mprotect: real faults, caught with a signal handler) and a clean
+// randomized run that must report nothing.
+#include <gtest/gtest.h>
+
+#include <setjmp.h>
+#include <signal.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bedrock/heap_checks.h"
+#include "heap_test_support.h"
+#include "support/misuse_scenarios.h"
+
+namespace bedrock {
+namespace {
+
+// How reports reach the test: the platform (level Report, no hook) or the error hook.
+enum class Delivery { Platform, Hook };
+
+void record(void* context, const ErrorReport& report) {
+    static_cast<std::vector<ErrorReport>*>(context)->push_back(report);
+}
+
+// A checked frames heap plus a second (region) heap, torn down with every page accounted for.
+class CheckedHeapTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        m_free_before = m_frames.free_pages();
+        m_heap = heap_create(m_frames.allocator());
+        ASSERT_NE(m_heap, nullptr);
+        m_other = heap_create_in_region(m_region.data(), m_region.size());
+        ASSERT_NE(m_other, nullptr);
+        ASSERT_TRUE(heap_set_check_level(*m_heap, CheckLevel::Report));
+        test::clear_reports();
+    }
+    void TearDown() override {
+        heap_flush_quarantine(*m_heap);
+        EXPECT_TRUE(heap_check(*m_heap));
+        EXPECT_EQ(heap_statistics(*m_heap).blocks_in_use, 0u);
+        EXPECT_TRUE(heap_destroy(*m_heap));
+        EXPECT_TRUE(heap_destroy(*m_other));
+        EXPECT_EQ(m_frames.free_pages(), m_free_before) << "pages lost";
+    }
+
+    test::Frames m_frames{64 << 20};
+    test::Region m_region{1 << 20};
+    uint64_t m_free_before = 0;
+    Heap* m_heap = nullptr;
+    Heap* m_other = nullptr;
+};
+
+struct LevelCase {
+    CheckLevel level;
+    Delivery delivery;
+};
+
+class MisuseTest : public CheckedHeapTest,
+                   public ::testing::WithParamInterface<std::tuple<size_t, LevelCase>> {};
+
+TEST_P(MisuseTest, ExactReportAndNothingLost) {
+    const test::MisuseScenario& scenario = test::kMisuseScenarios[std::get<0>(GetParam())];
+    const LevelCase level = std::get<1>(GetParam());
+    std::vector<ErrorReport> hooked;
+    ASSERT_TRUE(heap_set_check_level(*m_heap, level.level));
+    if (level.delivery == Delivery::Hook) {
+        heap_set_error_hook(*m_heap, record, &hooked);
+    }
+    test::MisuseContext context{*m_heap, *m_other, level.level, {}, {}};
+    const test::ExpectedReport expected = scenario.run(context);
+    test::free_leftovers(context);
+    heap_flush_quarantine(*m_heap);
+    heap_set_error_hook(*m_heap, nullptr, nullptr);
+
+    const std::vector<ErrorReport>& reports =
+        level.delivery == Delivery::Hook ? hooked : test::reports();
+    if (level.delivery == Delivery::Hook) {
+        EXPECT_EQ(test::report_count(), 0u) << "the hook must capture instead of printing";
+    }
+    if (level.level == CheckLevel::Off && !scenario.detected_when_off) {
+        EXPECT_TRUE(reports.empty());
+    } else {
+        ASSERT_EQ(reports.size(), 1u);
+        const char* mismatch = test::report_mismatch(reports[0], expected);
+        EXPECT_EQ(mismatch, nullptr) << scenario.name << ": " << mismatch << " differs";
+    }
+    EXPECT_TRUE(heap_check(*m_heap));
+}
+
+std::string misuse_name(const ::testing::TestParamInfo<MisuseTest::ParamType>& info) {
+    const LevelCase level = std::get<1>(info.param);
+    const char* names[] = {"off", "report", "abort"};
+    return std::string(test::kMisuseScenarios[std::get<0>(info.param)].name) + "_" +
+           names[static_cast<int>(level.level)] + (level.delivery == Delivery::Hook ? "_hook" : "");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryScenario, MisuseTest,
+    ::testing::Combine(::testing::Range(size_t{0}, test::kMisuseScenarioCount),
+                       ::testing::Values(LevelCase{CheckLevel::Off, Delivery::Platform},
+                                         LevelCase{CheckLevel::Report, Delivery::Platform},
+                                         LevelCase{CheckLevel::Report, Delivery::Hook})),
+    misuse_name);
+
+// Level Abort: the report is delivered, then platform::panic stops the process.
+class MisuseAbortTest : public CheckedHeapTest, public ::testing::WithParamInterface<size_t> {};
+
+TEST_P(MisuseAbortTest, ReportsThenPanics) {
+    const test::MisuseScenario& scenario = test::kMisuseScenarios[GetParam()];
+    ASSERT_TRUE(heap_set_check_level(*m_heap, CheckLevel::Abort));
+    const auto commit = [&] {
+        test::MisuseContext context{*m_heap, *m_other, CheckLevel::Abort, {}, {}};
+        static_cast<void>(scenario.run(context));
+    };
+    EXPECT_DEATH(commit(), "panic: heap: stopping at the first error");
+    heap_set_check_level(*m_heap, CheckLevel::Report);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryScenario, MisuseAbortTest,
+                         ::testing::Range(size_t{0}, test::kMisuseScenarioCount),
+                         [](const ::testing::TestParamInfo<size_t>& info) {
+                             return std::string(test::kMisuseScenarios[info.param].name);
+                         });
+
+TEST_F(CheckedHeapTest, FreshAndFreedBlocksArePoisoned) {
+    auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, 100));
+    ASSERT_NE(block, nullptr);
+    for (size_t i = 0; i < 100; ++i) {
+        ASSERT_EQ(block[i], kFreshPoison) << i;
+    }
+    EXPECT_EQ(heap_usable_size(*m_heap, block), 100u);
+    heap_free(*m_heap, block);
+    for (size_t i = 0; i < 100; ++i) {
+        ASSERT_EQ(block[i], kFreedPoison) << i; // still in quarantine
+    }
+    auto* grown = static_cast<unsigned char*>(heap_allocate(*m_heap, 10));
+    std::memset(grown, 7, 10);
+    grown = static_cast<unsigned char*>(heap_reallocate(*m_heap, grown, 50));
+    ASSERT_NE(grown, nullptr);
+    EXPECT_EQ(grown[9], 7);
+    EXPECT_EQ(grown[10], kFreshPoison);
+    heap_free(*m_heap, grown);
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
+TEST_F(CheckedHeapTest, QuarantineDelaysReuseAndIsBounded) {
+    heap_set_quarantine_limit(*m_heap, 64 << 10);
+    void* first = heap_allocate(*m_heap, 64);
+    heap_free(*m_heap, first);
+    for (int i = 0; i < 100; ++i) {
+        void* block = heap_allocate(*m_heap, 64);
+        EXPECT_NE(block, first) << "reused while in quarantine";
+        heap_free(*m_heap, block);
+    }
+    // 64 KiB of 208-byte footprints: about 315 blocks fit; the oldest must have left by now.
+    std::vector<void*> freed;
+    for (int i = 0; i < 1000; ++i) {
+        heap_free(*m_heap, heap_allocate(*m_heap, 64));
+    }
+    EXPECT_LE(heap_statistics(*m_heap).blocks_in_use, (64u << 10) / 208 + 1);
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
+TEST_F(CheckedHeapTest, ReallocChecksTheOldBlocksRedZones) {
+    auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, 20));
+    block[20] = 0; // one byte past the end
+    void* moved = heap_reallocate(*m_heap, block, 40);
+    ASSERT_NE(moved, nullptr);
+    EXPECT_NE(moved, block) << "checked realloc always moves";
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::BufferOverflow);
+    EXPECT_EQ(test::report(0).block, reinterpret_cast<uintptr_t>(block));
+    EXPECT_EQ(test::report(0).offset, 1u);
+    heap_free(*m_heap, moved);
+}
+
+TEST_F(CheckedHeapTest, HeapCheckFindsDamageInLiveBlocks) {
+    auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, 5000));
+    EXPECT_TRUE(heap_check(*m_heap));
+    block[5000 + 7] = 1;
+    EXPECT_FALSE(heap_check(*m_heap));
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::BufferOverflow);
+    EXPECT_EQ(test::report(0).offset, 8u);
+    EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(block + 5007));
+    block[5000 + 7] = kRedZoneFill; // repaired: the free finds nothing
+    heap_free(*m_heap, block);
+    EXPECT_EQ(test::report_count(), 1u);
+}
+
+TEST_F(CheckedHeapTest, DamagedHeaderIsReportedAndTheBlockLeftAlone) {
+    auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, 64));
+    unsigned char saved[32];
+    std::memcpy(saved, block - 32, 32);
+    std::memset(block - 32, 0, 32); // far beyond the front red zone: the header's seal breaks
+    heap_free(*m_heap, block);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata);
+    EXPECT_FALSE(heap_check(*m_heap)) << "the damage is still there";
+    ASSERT_EQ(test::report_count(), 2u);
+    EXPECT_EQ(test::report(1).kind, ErrorKind::CorruptMetadata);
+    std::memcpy(block - 32, saved, 32);
+    EXPECT_TRUE(heap_check(*m_heap));
+    heap_free(*m_heap, block);
+    EXPECT_EQ(test::report_count(), 2u);
+}
+
+TEST_F(CheckedHeapTest, LargeAndAlignedBlocksAreChecked) {
+    for (size_t alignment :
+         {size_t{16}, size_t{64}, size_t{256}, size_t{4096}, size_t{1} << 16, size_t{1} << 20}) {
+        for (size_t size : {size_t{0}, size_t{1}, size_t{100}, size_t{8000}, size_t{70000}}) {
+            auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, size, alignment));
+            ASSERT_NE(block, nullptr);
+            EXPECT_EQ(reinterpret_cast<uintptr_t>(block) % alignment, 0u);
+            EXPECT_EQ(heap_usable_size(*m_heap, block), size);
+            block[size] = 1;
+            heap_free(*m_heap, block);
+            ASSERT_EQ(test::report_count(), 1u) << size << " aligned " << alignment;
+            EXPECT_EQ(test::report(0).kind, ErrorKind::BufferOverflow);
+            EXPECT_EQ(test::report(0).size, size);
+            test::clear_reports();
+        }
+    }
+}
+
+[[gnu::noinline]] void* leak_here(Heap& heap, size_t size) {
+    return heap_allocate(heap, size);
+}
+
+void collect(void* context, const char* line) {
+    static_cast<std::vector<std::string>*>(context)->push_back(line);
+}
+
+TEST_F(CheckedHeapTest, LeakReportGroupsBySiteAndCountsSinceACheckpoint) {
+    void* before = heap_allocate(*m_heap, 8);
+    const uint64_t checkpoint = heap_checkpoint(*m_heap);
+    void* same_site[2];
+    volatile size_t count = 2; // a loop the compiler cannot unroll into two call sites
+    for (size_t i = 0; i < count; ++i) {
+        same_site[i] = leak_here(*m_heap, 10 * (i + 1));
+    }
+    void* c = heap_allocate(*m_heap, 30);
+    const LeakSummary since = heap_leaks_since(*m_heap, checkpoint);
+    EXPECT_EQ(since.blocks, 3u);
+    EXPECT_EQ(since.bytes, 60u);
+    EXPECT_EQ(since.sites, 2u);
+    std::vector<std::string> lines;
+    const LeakSummary all = heap_report_leaks(*m_heap, collect, &lines);
+    EXPECT_EQ(all.blocks, 4u);
+    ASSERT_EQ(lines.size(), 1u + 3u + 4u) << "a total, one line per site, one per block";
+    EXPECT_NE(lines[0].find("4 live blocks, 68 bytes, from 3 allocation sites"), std::string::npos)
+        << lines[0];
+    bool grouped = false;
+    for (const std::string& line : lines) {
+        grouped = grouped || line.find("2 blocks, 30 bytes, allocated at 0x") != std::string::npos;
+    }
+    EXPECT_TRUE(grouped);
+    heap_free(*m_heap, same_site[0]);
+    heap_free(*m_heap, same_site[1]);
+    heap_free(*m_heap, c);
+    EXPECT_EQ(heap_leaks_since(*m_heap, checkpoint).blocks, 0u);
+    heap_free(*m_heap, before);
+    EXPECT_EQ(heap_leaks_since(*m_heap, 0).blocks, 0u);
+}
+
+TEST_F(CheckedHeapTest, CallTraceStartsAtTheApplicationsCall) {
+    void* block = leak_here(*m_heap, 24);
+    static_cast<unsigned char*>(block)[24] = 0;
+    heap_free(*m_heap, block);
+    ASSERT_EQ(test::report_count(), 1u);
+    const ErrorReport& report = test::report(0);
+    EXPECT_TRUE(test::frame_is_in(report.allocated.frames[0], reinterpret_cast<void*>(&leak_here)));
+    // The next frame is this test body (frame pointers are kept in checked builds).
+    EXPECT_NE(report.allocated.frames[1], nullptr);
+    EXPECT_NE(report.call_site, nullptr);
+}
+
+TEST_F(CheckedHeapTest, LevelOffAllocatesUncheckedButFreesCheckedBlocksChecked) {
+    auto* checked = static_cast<unsigned char*>(heap_allocate(*m_heap, 24));
+    ASSERT_TRUE(heap_set_check_level(*m_heap, CheckLevel::Off));
+    auto* unchecked = static_cast<unsigned char*>(heap_allocate(*m_heap, 24));
+    EXPECT_EQ(heap_usable_size(*m_heap, unchecked), 32u) << "a plain size-class block";
+    checked[24] = 0;
+    heap_free(*m_heap, checked);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::BufferOverflow);
+    heap_free(*m_heap, unchecked);
+    EXPECT_EQ(test::report_count(), 1u);
+}
+
+// Guard pages, with real faults: a SIGSEGV handler asks Bedrock to explain the fault and jumps
+// back to the test.
+sigjmp_buf g_fault_return;
+bool g_explained = false;
+
+void on_segv(int, siginfo_t* info, void*) {
+    g_explained = heap_explain_fault(reinterpret_cast<uintptr_t>(info->si_addr),
+                                     FaultAccess::Unknown, nullptr);
+    siglongjmp(g_fault_return, 1);
+}
+
+// Whether touching `address` faulted (the fault explained or not: see g_explained).
+bool faults(volatile unsigned char* address, bool write) {
+    struct sigaction action = {}, previous = {};
+    action.sa_sigaction = on_segv;
+    action.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &action, &previous);
+    g_explained = false;
+    bool faulted = true;
+    if (sigsetjmp(g_fault_return, 1) == 0) {
+        if (write) {
+            *address = 1;
+        } else {
+            static_cast<void>(*address);
+        }
+        faulted = false;
+    }
+    sigaction(SIGSEGV, &previous, nullptr);
+    return faulted;
+}
+
+class GuardPageTest : public CheckedHeapTest {
+protected:
+    void SetUp() override {
+        CheckedHeapTest::SetUp();
+        ASSERT_TRUE(heap_enable_guard_pages(*m_heap, GuardPageOptions{14, 0}));
+    }
+};
+
+TEST_F(GuardPageTest, OverflowFaultsOnTheFirstByteAndIsExplained) {
+    auto* block = static_cast<unsigned char*>(heap_allocate_guarded(*m_heap, 100));
+    ASSERT_NE(block, nullptr);
+    EXPECT_EQ((reinterpret_cast<uintptr_t>(block) + 100 + 15) % 4096 / 16, 0u)
+        << "ends within 16 bytes of the page end";
+    const uintptr_t page_end = (reinterpret_cast<uintptr_t>(block) + 4095) & ~uintptr_t{4095};
+    auto* first_past_page = reinterpret_cast<unsigned char*>(page_end);
+    EXPECT_FALSE(faults(block + 99, true));
+    EXPECT_TRUE(faults(first_past_page, true));
+    EXPECT_TRUE(g_explained);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::BufferOverflow);
+    EXPECT_EQ(test::report(0).block, reinterpret_cast<uintptr_t>(block));
+    EXPECT_EQ(test::report(0).offset, page_end - reinterpret_cast<uintptr_t>(block) - 100 + 1);
+    EXPECT_FALSE(test::report(0).allocated.empty());
+    // The bytes between the block's end and the page end are a red zone, checked on free.
+    block[100] = 0;
+    heap_free(*m_heap, block);
+    ASSERT_EQ(test::report_count(), 2u);
+    EXPECT_EQ(test::report(1).kind, ErrorKind::BufferOverflow);
+    EXPECT_EQ(test::report(1).offset, 1u);
+}
+
+TEST_F(GuardPageTest, UseAfterFreeFaultsAndNamesBothSites) {
+    auto* block = static_cast<unsigned char*>(heap_allocate_guarded(*m_heap, 64));
+    heap_free(*m_heap, block);
+    EXPECT_TRUE(faults(block + 8, false));
+    EXPECT_TRUE(g_explained);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::UseAfterFree);
+    EXPECT_EQ(test::report(0).offset, 8u);
+    EXPECT_FALSE(test::report(0).allocated.empty());
+    EXPECT_FALSE(test::report(0).freed.empty());
+    heap_free(*m_heap, block);
+    ASSERT_EQ(test::report_count(), 2u);
+    EXPECT_EQ(test::report(1).kind, ErrorKind::DoubleFree);
+}
+
+TEST_F(GuardPageTest, SlotsAreReusedOldestFirstAndSamplingGuardsEveryNth) {
+    std::vector<unsigned char*> blocks;
+    for (int i = 0; i < 14; ++i) {
+        blocks.push_back(static_cast<unsigned char*>(heap_allocate_guarded(*m_heap, 32)));
+    }
+    // The pool is full: the next one is an ordinary checked block.
+    void* extra = heap_allocate_guarded(*m_heap, 32);
+    ASSERT_NE(extra, nullptr);
+    heap_free(*m_heap, extra);
+    heap_free(*m_heap, blocks[3]);
+    heap_free(*m_heap, blocks[5]);
+    auto* reused = static_cast<unsigned char*>(heap_allocate_guarded(*m_heap, 32));
+    EXPECT_EQ(reused, blocks[3]);
+    EXPECT_FALSE(faults(reused, true));
+    blocks[3] = reused;
+    blocks[5] = nullptr;
+    for (unsigned char* block : blocks) {
+        heap_free(*m_heap, block);
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
+TEST_F(GuardPageTest, InvalidFreesInThePoolAreReported) {
+    auto* block = static_cast<unsigned char*>(heap_allocate_guarded(*m_heap, 64));
+    heap_free(*m_heap, block + 16);
+    heap_free(*m_heap, block - 4096); // the guard page before it
+    ASSERT_EQ(test::report_count(), 2u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::InteriorPointer);
+    EXPECT_EQ(test::report(0).offset, 16u);
+    EXPECT_EQ(test::report(1).kind, ErrorKind::NotAllocated);
+    heap_free(*m_heap, block);
+}
+
+// A clean randomized run in checked mode (region heap; frames heap with sampled guard pages):
+// no report at all, and every page back.
+TEST(CheckedRandomTest, CleanRunReportsNothing) {
+    test::Frames frames(256 << 20);
+    const uint64_t free_before = frames.free_pages();
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    ASSERT_TRUE(heap_set_check_level(*heap, CheckLevel::Report));
+    ASSERT_TRUE(heap_enable_guard_pages(*heap, GuardPageOptions{64, 7}));
+    heap_set_quarantine_limit(*heap, 256 << 10);
+    test::clear_reports();
+    std::vector<std::pair<unsigned char*, size_t>> live(2000);
+    uint64_t state = test::seed_from_environment(42);
+    const auto next = [&state] {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        return state;
+    };
+    for (int i = 0; i < 100000; ++i) {
+        auto& [block, size] = live[next() % live.size()];
+        if (block != nullptr) {
+            for (size_t j = 0; j < size; j += 97) {
+                ASSERT_EQ(block[j], static_cast<unsigned char>(size + j)) << "damaged";
+            }
+            heap_free(*heap, block);
+            block = nullptr;
+            continue;
+        }
+        size = next() % 3 == 0 ? next() % 20000 : next() % 300;
+        block = static_cast<unsigned char*>(
+            next() % 8 == 0 ? heap_allocate(*heap, size, size_t{16} << (next() % 9))
+                            : heap_allocate(*heap, size));
+        ASSERT_NE(block, nullptr);
+        for (size_t j = 0; j < size; j += 97) {
+            block[j] = static_cast<unsigned char>(size + j);
+        }
+        if (i % 10000 == 0) {
+            ASSERT_TRUE(heap_check(*heap));
+        }
+    }
+    for (auto& [block, size] : live) {
+        heap_free(*heap, block);
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_EQ(heap_leaks_since(*heap, 0).blocks, 0u);
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(frames.free_pages(), free_before);
+}
+
+} // namespace
+} // namespace bedrock
