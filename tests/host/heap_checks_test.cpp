@@ -226,8 +226,12 @@ TEST_F(CheckedHeapTest, LargeAndAlignedBlocksAreChecked) {
     }
 }
 
-[[gnu::noinline]] void* leak_here(Heap& heap, size_t size) {
-    return heap_allocate(heap, size);
+// Allocates `count` blocks from one call site (not a tail call, so the site is in this frame).
+[[gnu::noinline]] void leak_here(Heap& heap, size_t count, void** blocks) {
+    for (size_t i = 0; i < count; ++i) {
+        blocks[i] = heap_allocate(heap, 10 * (i + 1));
+        __asm__ volatile("" : : "r"(blocks[i]) : "memory");
+    }
 }
 
 void collect(void* context, const char* line) {
@@ -239,9 +243,7 @@ TEST_F(CheckedHeapTest, LeakReportGroupsBySiteAndCountsSinceACheckpoint) {
     const uint64_t checkpoint = heap_checkpoint(*m_heap);
     void* same_site[2];
     volatile size_t count = 2; // a loop the compiler cannot unroll into two call sites
-    for (size_t i = 0; i < count; ++i) {
-        same_site[i] = leak_here(*m_heap, 10 * (i + 1));
-    }
+    leak_here(*m_heap, count, same_site);
     void* c = heap_allocate(*m_heap, 30);
     const LeakSummary since = heap_leaks_since(*m_heap, checkpoint);
     EXPECT_EQ(since.blocks, 3u);
@@ -267,8 +269,9 @@ TEST_F(CheckedHeapTest, LeakReportGroupsBySiteAndCountsSinceACheckpoint) {
 }
 
 TEST_F(CheckedHeapTest, CallTraceStartsAtTheApplicationsCall) {
-    void* block = leak_here(*m_heap, 24);
-    static_cast<unsigned char*>(block)[24] = 0;
+    void* block = nullptr;
+    leak_here(*m_heap, 1, &block);
+    static_cast<unsigned char*>(block)[10] = 0;
     heap_free(*m_heap, block);
     ASSERT_EQ(test::report_count(), 1u);
     const ErrorReport& report = test::report(0);
