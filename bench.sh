@@ -3,9 +3,10 @@
 # allocate+free pairs per order and a random mix, medians of 5 runs, and instructions per
 # operation with callgrind); then the heap (tests/bench/heap): Bedrock's heap against glibc
 # malloc, jemalloc, tcmalloc and mimalloc on the same workloads, then instructions per
-# malloc+free pair with callgrind for the fixed sizes.
-#   ./bench.sh         the table: ns per operation, footprint / peak live bytes, time ratios
-#   ./bench.sh --csv   workload,allocator,ns_per_op,footprint_ratio rows only
+# malloc+free pair with callgrind for the fixed sizes; last the cost of checked mode per level
+# (compiled out, off, report, report with guard pages), time and footprint.
+#   ./bench.sh         the tables: ns per operation, footprint / peak live bytes, time ratios
+#   ./bench.sh --csv   workload,allocator,ns_per_op,footprint_ratio rows only (peers)
 set -eu
 cd "$(dirname "$0")"
 
@@ -84,3 +85,7 @@ for size in 16 64 256 1024 4096 65536; do
     done
     echo
 done
+
+echo
+echo "checked mode: cost per level (footprint = peak pages held / peak live bytes)"
+"$build/heap_bench" --checked

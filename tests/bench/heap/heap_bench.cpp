@@ -9,6 +9,10 @@
 //
 // Footprint: Bedrock's peak pages held (taken from its page source) times the page size; for
 // the peers, the growth of the peak RSS over the RSS before the workload.
+//
+// With --checked the driver prints the cost of checked mode instead: Bedrock compiled without
+// it (heap_bench_unchecked), compiled in at level off, at level report, and at level report
+// with guard pages on every 64th allocation; time ratios are against level off.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +28,7 @@
 #include <vector>
 
 #include "bedrock/heap.h"
+#include "bedrock/heap_checks.h"
 #include "bedrock/malloc.h"
 #include "bedrock/page_frame_allocator.h"
 
@@ -234,10 +239,21 @@ bedrock::Heap* make_bedrock_heap() {
 int run_child(const std::string& allocator, const std::string& workload, size_t pairs) {
     Allocator a{system_malloc, system_free, system_realloc};
     bedrock::Heap* heap = nullptr;
-    if (allocator == "bedrock") {
+    if (allocator.rfind("bedrock", 0) == 0) {
         heap = make_bedrock_heap();
         if (heap == nullptr) {
             fprintf(stderr, "cannot set up Bedrock's heap\n");
+            return 1;
+        }
+        const bool guarded = allocator == "bedrock-guard";
+        if ((allocator == "bedrock-report" || guarded) &&
+            !bedrock::heap_set_check_level(*heap, bedrock::CheckLevel::Report)) {
+            fprintf(stderr, "checked mode is compiled out\n");
+            return 1;
+        }
+        if (guarded &&
+            !bedrock::heap_enable_guard_pages(*heap, bedrock::GuardPageOptions{256, 64})) {
+            fprintf(stderr, "cannot enable guard pages\n");
             return 1;
         }
         bedrock::set_default_heap(heap);
@@ -265,27 +281,43 @@ struct Row {
     double footprint_ratio = 0;
 };
 
-int run_driver(const char* self, bool csv) {
+int run_driver(const char* self, bool csv, bool checked) {
     const std::string directory = std::string(self).substr(0, std::string(self).rfind('/') + 1);
-    const std::vector<std::pair<std::string, std::string>> allocators = {
-        {"bedrock", "heap_bench"},
-        {"glibc", "heap_bench"},
-        {"jemalloc", "heap_bench_jemalloc"},
-        {"tcmalloc", "heap_bench_tcmalloc"},
-        {"mimalloc", "heap_bench_mimalloc"}};
-    const std::vector<std::string> workloads = {"fixed-16",   "fixed-64",   "fixed-256",
-                                                "fixed-1024", "fixed-4096", "fixed-65536",
-                                                "mix",        "realloc",    "trace"};
+    // (name in the table, binary, name the child runs as)
+    struct Variant {
+        std::string name;
+        std::string binary;
+        std::string run_as;
+    };
+    const std::vector<Variant> peers = {{"bedrock", "heap_bench", "bedrock"},
+                                        {"glibc", "heap_bench", "glibc"},
+                                        {"jemalloc", "heap_bench_jemalloc", "jemalloc"},
+                                        {"tcmalloc", "heap_bench_tcmalloc", "tcmalloc"},
+                                        {"mimalloc", "heap_bench_mimalloc", "mimalloc"}};
+    const std::vector<Variant> levels = {{"compiled-out", "heap_bench_unchecked", "bedrock"},
+                                         {"off", "heap_bench", "bedrock"},
+                                         {"report", "heap_bench", "bedrock-report"},
+                                         {"report+guard", "heap_bench", "bedrock-guard"}};
+    const std::vector<Variant>& allocators = checked ? levels : peers;
+    const std::string reference = checked ? "off" : "bedrock";
+    const std::vector<std::string> workloads =
+        checked ? std::vector<std::string>{"fixed-16", "fixed-256", "fixed-4096", "mix", "trace"}
+                : std::vector<std::string>{"fixed-16",   "fixed-64",   "fixed-256",
+                                           "fixed-1024", "fixed-4096", "fixed-65536",
+                                           "mix",        "realloc",    "trace"};
     if (csv) {
         printf("workload,allocator,ns_per_op,footprint_ratio\n");
+    } else if (checked) {
+        printf("%-12s %-13s %9s %10s   %s\n", "workload", "checking", "ns/op", "footprint",
+               "time / level off's");
     } else {
         printf("%-12s %-9s %9s %10s   %s\n", "workload", "allocator", "ns/op", "footprint",
                "bedrock time / this allocator's");
     }
     for (const std::string& workload : workloads) {
         std::map<std::string, Row> rows;
-        for (const auto& [name, binary] : allocators) {
-            const std::string command = directory + binary + " --run " + name + " " + workload;
+        for (const auto& [name, binary, run_as] : allocators) {
+            const std::string command = directory + binary + " --run " + run_as + " " + workload;
             FILE* child = popen(command.c_str(), "r");
             char line[256] = {};
             if (child == nullptr || fgets(line, sizeof(line), child) == nullptr) {
@@ -316,12 +348,14 @@ int run_driver(const char* self, bool csv) {
         if (csv) {
             continue;
         }
-        for (const auto& [name, binary] : allocators) {
+        for (const auto& [name, binary, run_as] : allocators) {
             const Row& row = rows[name];
-            printf("%-12s %-9s %9.2f %10.3f", workload.c_str(), name.c_str(), row.ns,
-                   row.footprint_ratio);
-            if (name != "bedrock") {
-                printf("   %.2fx", rows["bedrock"].ns / row.ns);
+            printf(checked ? "%-12s %-13s %9.2f %10.3f" : "%-12s %-9s %9.2f %10.3f",
+                   workload.c_str(), name.c_str(), row.ns, row.footprint_ratio);
+            if (checked && name != reference) {
+                printf("   %.2fx", row.ns / rows[reference].ns);
+            } else if (!checked && name != reference) {
+                printf("   %.2fx", rows[reference].ns / row.ns);
             }
             printf("\n");
         }
@@ -336,5 +370,7 @@ int main(int argc, char** argv) {
     if ((argc == 4 || argc == 5) && strcmp(argv[1], "--run") == 0) {
         return run_child(argv[2], argv[3], argc == 5 ? strtoull(argv[4], nullptr, 10) : 0);
     }
-    return run_driver(argv[0], argc == 2 && strcmp(argv[1], "--csv") == 0);
+    const bool csv = argc >= 2 && strcmp(argv[argc - 1], "--csv") == 0;
+    const bool checked = argc >= 2 && strcmp(argv[1], "--checked") == 0;
+    return run_driver(argv[0], csv, checked);
 }
