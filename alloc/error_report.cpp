@@ -61,10 +61,7 @@ void write_error_report(const ErrorReport& report, LineWriter write, void* conte
         TextLine().text("bedrock:   size ").number(report.size).write(write, context);
     }
     if (report.call_site != nullptr) {
-        TextLine()
-            .text("bedrock:   detected in the call from ")
-            .hex(report.call_site)
-            .write(write, context);
+        TextLine().text("bedrock:   detected at ").hex(report.call_site).write(write, context);
     }
     if (!report.allocated.empty()) {
         TextLine().text("bedrock:   allocated at").trace(report.allocated).write(write, context);

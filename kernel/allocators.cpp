@@ -2,12 +2,16 @@
 // it), and their boot reports. The report's first line has a
 // fixed form that tools parse:
 //   pfa: managed <N> pages, metadata <M> bytes (<R>%)
+// Bring-up also lets the fault path ask the heap about guard-page faults.
 #include "kernel/allocators.h"
 
 #include "bedrock/heap.h"
+#include "bedrock/heap_checks.h"
 
 #include "kernel/arch.h"
 #include "kernel/console.h"
+#include "kernel/fault.h"
+#include "kernel/trap.h"
 
 namespace bedrock::kernel {
 namespace {
@@ -35,6 +39,18 @@ void print_page_frame_report(const PageFrameAllocator& pfa, uint64_t startup_nan
     }
     print("\npfa: free pages %lu (below 16 MiB %lu, below 4 GiB %lu)\n", pfa.free_pages(),
           pfa.free_pages_below(kZoneDmaLimit), pfa.free_pages_below(kZoneDma32Limit));
+}
+
+// The FaultExplainer: a fault at a data address in a guard-page pool becomes the heap's report.
+bool explain_heap_fault(const FaultReport& fault) {
+    if (!fault.address_valid) {
+        return false;
+    }
+    constexpr bedrock::FaultAccess kAccess[] = {
+        bedrock::FaultAccess::Unknown, bedrock::FaultAccess::Read, bedrock::FaultAccess::Write,
+        bedrock::FaultAccess::Execute};
+    return heap_explain_fault(fault.address, kAccess[static_cast<unsigned>(fault.access)],
+                              reinterpret_cast<const void*>(fault.pc));
 }
 
 void print_heap_line(void*, const char* line) {
@@ -82,6 +98,7 @@ void bring_up_allocators(const PhysRange* usable, size_t count) {
         panic("heap: cannot create the default heap: the page frame allocator is empty");
     }
     set_default_heap(heap);
+    set_fault_explainer(explain_heap_fault);
     print_heap_report_with_sample(*heap);
 }
 

@@ -31,6 +31,15 @@ enum class ExitStatus { Success, Failure };
 // Ends the QEMU run with a status the test harness can tell apart from QEMU's own failures.
 [[noreturn]] void exit(ExitStatus status);
 
+// The callee-saved CPU state at one call of arch_save_context() (kernel/trap.h), which returns
+// 0 when it saves and 1 when arch_resume_context() jumps back there; the function that called
+// it must still be running then. Assembly, per arch (arch/<arch>/context.S): x86-64 keeps rbx,
+// rbp, r12-r15, rsp and the return address; AArch64 x19-x30 and sp (kernel code has no
+// floating point).
+struct SavedContext {
+    uint64_t registers[14];
+};
+
 // Nanoseconds since some point during boot, monotonic, from the CPU's own counter (x86-64: the
 // TSC calibrated once against a fixed-frequency timer; AArch64: CNTVCT_EL0 / CNTFRQ_EL0).
 // For boot-log timings; resolution of a microsecond or better.
@@ -46,7 +55,18 @@ enum class ExitStatus { Success, Failure };
 // if `tables` runs out.
 void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables);
 
+// Makes the 4 KiB page at `address` (page-aligned, RAM that map_memory() mapped) present or
+// not present in the identity map, splitting the 2 MiB / 1 GiB block that maps it when needed
+// (table pages from kernel::SplitTables), and invalidates its TLB entries. Returns false,
+// changing nothing, when the address is not mapped RAM or no table page is left. Never
+// allocates from Bedrock; safe with interrupts off; callers serialise (one CPU at a time).
+[[nodiscard]] bool set_page_present(uint64_t address, bool present);
+
 } // namespace bedrock::arch
+
+extern "C" int arch_save_context(bedrock::arch::SavedContext* context)
+    __attribute__((returns_twice));
+extern "C" [[noreturn]] void arch_resume_context(bedrock::arch::SavedContext* context);
 
 namespace bedrock::kernel {
 

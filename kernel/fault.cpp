@@ -3,19 +3,33 @@
 
 #include "kernel/arch.h"
 #include "kernel/console.h"
+#include "kernel/trap.h"
 
 namespace bedrock::kernel {
+namespace {
+
+constexpr const char* kAccessNames[] = {"", "read ", "write ", "execute "};
+
+} // namespace
 
 void report_fault(const FaultReport& fault) {
+    if (FaultExplainer explainer = fault_explainer(); explainer != nullptr) {
+        static_cast<void>(explainer(fault));
+    }
     print("\nfault: %s (vector %lu, syndrome 0x%lx)\n", fault.description, fault.vector,
           fault.syndrome);
     if (fault.address_valid) {
-        print("fault: address 0x%016lx\n", fault.address);
+        print("fault: %saccess at address 0x%016lx\n",
+              kAccessNames[static_cast<unsigned>(fault.access)], fault.address);
     }
     print("fault: pc 0x%016lx sp 0x%016lx\n", fault.pc, fault.sp);
     for (size_t i = 0; i < fault.register_count; ++i) {
         print("  %-4s 0x%016lx%s", fault.register_names[i], fault.registers[i],
               i % 4 == 3 || i + 1 == fault.register_count ? "\n" : "  ");
+    }
+    if (fault.resumable && catching_traps()) {
+        print("fault: caught by the test, resuming\n");
+        resume_if_catching(TrapKind::Fault, fault.description, &fault);
     }
     print("fault: stopping with failure\n");
     arch::exit(arch::ExitStatus::Failure);

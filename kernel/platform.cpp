@@ -1,8 +1,10 @@
 // The test kernel's implementation of Bedrock's platform interface (bedrock/platform.h).
-// The kernel identity-maps all RAM, so phys->virt is the identity; reports go to the console and
-// to the ErrorLog that tests inspect.
+// The kernel identity-maps all RAM, so phys->virt is the identity; reports are printed in
+// Bedrock's format (bedrock/error_report.h) and recorded in the ErrorLog that tests inspect;
+// page access changes the identity map (arch::set_page_present).
 #include "bedrock/platform.h"
 
+#include "kernel/arch.h"
 #include "kernel/console.h"
 #include "kernel/error_log.h"
 
@@ -17,16 +19,29 @@ ErrorLog& error_log() {
 } // namespace kernel
 
 namespace platform {
+namespace {
+
+void print_line(void*, const char* line) {
+    kernel::print("%s\n", line);
+}
+
+} // namespace
 
 void* phys_to_virt(PhysAddr phys) {
     return reinterpret_cast<void*>(static_cast<uintptr_t>(phys));
 }
 
 void report_error(const ErrorReport& report) {
-    kernel::print("bedrock: %s: %s at 0x%lx (size/order %lu, caller %p): %s\n", report.component,
-                  to_string(report.kind), report.address, report.size, report.call_site,
-                  report.detail);
+    write_error_report(report, print_line, nullptr);
     kernel::error_log().record(report);
+}
+
+void panic(const char* message) {
+    kernel::panic("%s", message);
+}
+
+bool set_page_access(void* page, bool accessible) {
+    return arch::set_page_present(reinterpret_cast<uintptr_t>(page), accessible);
 }
 
 void assertion_failed(const char* expression, const char* file, int line) {

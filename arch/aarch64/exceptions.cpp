@@ -1,6 +1,9 @@
 // AArch64 exceptions: turns what exception_vectors.S saved into a portable FaultReport.
 // Every exception is fatal here (the kernel enables no interrupts): it is reported and the run
-// ends with failure, so a fault never hangs.
+// ends with failure, so a fault never hangs - unless a test catches it (kernel/trap.h), in
+// which case report_fault() resumes the test directly from this handler: the exception frame is
+// abandoned, which is safe because nothing here runs with interrupts or other state to restore
+// (DAIF stays masked, as it always is in this kernel).
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +64,22 @@ constexpr const char* kRegisterNames[kRegisterCount] = {
     "x22", "x23", "x24", "x25", "x26", "x27", "x28", "x29", "x30"};
 
 constexpr uint64_t kSynchronousSlotMask = 0x3; // slot % 4 == 0: synchronous
+constexpr uint32_t kInstructionAbortLower = 0x20;
+constexpr uint32_t kInstructionAbort = 0x21;
+constexpr uint32_t kDataAbortLower = 0x24;
+constexpr uint32_t kDataAbort = 0x25;
+constexpr uint64_t kWriteNotRead = uint64_t{1} << 6; // ESR ISS.WnR for data aborts
+
+bedrock::kernel::FaultAccess access_of(uint32_t exception_class, uint64_t esr) {
+    using bedrock::kernel::FaultAccess;
+    if (exception_class == kDataAbort || exception_class == kDataAbortLower) {
+        return (esr & kWriteNotRead) != 0 ? FaultAccess::Write : FaultAccess::Read;
+    }
+    if (exception_class == kInstructionAbort || exception_class == kInstructionAbortLower) {
+        return FaultAccess::Execute;
+    }
+    return FaultAccess::Unknown;
+}
 
 } // namespace
 
@@ -92,6 +111,9 @@ extern "C" void aarch64_exception(uint64_t slot, const ExceptionFrame* frame) {
     report.syndrome = esr;
     report.address = far;
     report.address_valid = address_valid;
+    report.access =
+        synchronous ? access_of(exception_class, esr) : bedrock::kernel::FaultAccess::Unknown;
+    report.resumable = true;
     report.pc = elr;
     report.sp = frame->sp;
     report.register_names = kRegisterNames;

@@ -37,7 +37,35 @@ struct Aarch64PageFormat {
         return level < 3 && (entry & kTableOrPage) != 0;
     }
     static PhysAddr address(uint64_t entry) { return entry & kAddressMask; }
+    static uint64_t split_leaf(uint64_t block, unsigned child_level, PhysAddr phys) {
+        const uint64_t attributes = block & ~kAddressMask & ~kTableOrPage;
+        return phys | attributes | (child_level == 3 ? kTableOrPage : 0);
+    }
+    static uint64_t with_present(uint64_t entry, bool present) {
+        return present ? entry | kValid : entry & ~kValid;
+    }
+    static void sync_tables() { __asm__ volatile("dsb ishst" : : : "memory"); }
+    static void invalidate_page(uint64_t address) {
+        __asm__ volatile("dsb ishst\n"
+                         "tlbi vaae1is, %0\n"
+                         "dsb ish\n"
+                         "isb"
+                         :
+                         : "r"(address >> 12)
+                         : "memory");
+    }
+    static void invalidate_all() {
+        __asm__ volatile("dsb ishst\n"
+                         "tlbi vmalle1is\n"
+                         "dsb ish\n"
+                         "isb"
+                         :
+                         :
+                         : "memory");
+    }
 };
+
+constinit PhysAddr g_root = 0; // the live map, once map_memory() switched to it
 
 } // namespace
 
@@ -60,6 +88,12 @@ void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
                      :
                      : "r"(map.root())
                      : "memory");
+    g_root = map.root();
+}
+
+bool set_page_present(uint64_t address, bool present) {
+    return g_root != 0 && kernel::PageTable<Aarch64PageFormat>(g_root).set_present(
+                              address, present, kernel::split_tables());
 }
 
 } // namespace bedrock::arch

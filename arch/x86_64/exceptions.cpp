@@ -1,7 +1,10 @@
 // x86-64 CPU exceptions: the IDT for vectors 0-31, the TSS whose interrupt stack table gives the
 // double fault a stack of its own, and the handler that turns the stub's saved state
 // (ExceptionFrame) into a portable FaultReport. Every exception is fatal here: the report is
-// printed and the run ends with failure, so a fault never hangs.
+// printed and the run ends with failure, so a fault never hangs - unless a test catches it
+// (kernel/trap.h): report_fault() then resumes the test directly from this handler, abandoning
+// the frame (interrupts are never enabled in this kernel, so the gate's cleared IF changes
+// nothing). A double fault is never resumed: its stack is the IST stack and its cause is lost.
 //
 // Stack overflow: the boot stack ends at an unmapped guard page (boot.S, paging.cpp). A push into
 // it page-faults, delivering that page fault pushes into it again, and the CPU raises a double
@@ -59,8 +62,10 @@ constexpr uint16_t kKernelCodeSelector = 0x08;
 constexpr uint8_t kInterruptGate = 0x8E; // present, ring 0, 64-bit interrupt gate
 constexpr uint64_t kDoubleFaultVector = 8;
 constexpr uint64_t kPageFaultVector = 14;
-constexpr uint16_t kTssSelector = 0x18;  // x86_64_tss_descriptor in boot.S's GDT
-constexpr uint64_t kTssAvailable = 0x89; // present, 64-bit TSS (available)
+constexpr uint64_t kPageFaultWrite = 1 << 1;       // error code: the access was a write
+constexpr uint64_t kPageFaultInstruction = 1 << 4; // error code: an instruction fetch
+constexpr uint16_t kTssSelector = 0x18;            // x86_64_tss_descriptor in boot.S's GDT
+constexpr uint64_t kTssAvailable = 0x89;           // present, 64-bit TSS (available)
 constexpr uint8_t kDoubleFaultStackIst = 1;
 constexpr size_t kDoubleFaultStackSize = 16384;
 
@@ -160,6 +165,12 @@ extern "C" void x86_64_exception(const bedrock::arch::x86_64::ExceptionFrame* fr
     report.syndrome = frame->error_code;
     report.address = page_fault || double_fault_from_page_fault ? cr2 : 0;
     report.address_valid = page_fault || double_fault_from_page_fault;
+    using bedrock::kernel::FaultAccess;
+    report.access = !page_fault                                        ? FaultAccess::Unknown
+                    : (frame->error_code & kPageFaultInstruction) != 0 ? FaultAccess::Execute
+                    : (frame->error_code & kPageFaultWrite) != 0       ? FaultAccess::Write
+                                                                       : FaultAccess::Read;
+    report.resumable = frame->vector != kDoubleFaultVector;
     report.pc = frame->rip;
     report.sp = frame->rsp;
     report.register_names = kRegisterNames;

@@ -36,7 +36,29 @@ struct X86PageFormat {
         return level == 0 || (entry & kPageSize) == 0;
     }
     static PhysAddr address(uint64_t entry) { return entry & kAddressMask; }
+    static uint64_t split_leaf(uint64_t block, unsigned child_level, PhysAddr phys) {
+        const uint64_t attributes = block & ~kAddressMask & ~kPageSize;
+        return phys | attributes | (child_level < 3 ? kPageSize : 0);
+    }
+    static uint64_t with_present(uint64_t entry, bool present) {
+        return present ? entry | kPresent : entry & ~kPresent;
+    }
+    static void sync_tables() { __asm__ volatile("" : : : "memory"); }
+    static void invalidate_page(uint64_t address) {
+        __asm__ volatile("invlpg (%0)" : : "r"(address) : "memory");
+    }
+    // A page-size change needs every TLB entry for the range gone: reload CR3.
+    static void invalidate_all() {
+        uint64_t root;
+        __asm__ volatile("mov %%cr3, %0\n"
+                         "mov %0, %%cr3"
+                         : "=r"(root)
+                         :
+                         : "memory");
+    }
 };
+
+constinit PhysAddr g_root = 0; // the live map, once map_memory() switched to it
 
 // boot.ram with the boot stack's guard page cut out of the range that holds it (the kernel image
 // is RAM), so that map_ram() leaves the guard unmapped.
@@ -73,6 +95,12 @@ void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
     kernel::PageTable<X86PageFormat> map(tables);
     map.map_ram(ram_without_stack_guard(boot));
     __asm__ volatile("mov %0, %%cr3" : : "r"(map.root()) : "memory");
+    g_root = map.root();
+}
+
+bool set_page_present(uint64_t address, bool present) {
+    return g_root != 0 && kernel::PageTable<X86PageFormat>(g_root).set_present(
+                              address, present, kernel::split_tables());
 }
 
 } // namespace bedrock::arch

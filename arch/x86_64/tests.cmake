@@ -8,4 +8,4 @@ bedrock_add_kernel(bedrock-kernel-stack-overflow
 bedrock_qemu_launcher(run-kernel-stack-overflow
     BOOT -kernel $<TARGET_FILE:bedrock-kernel-stack-overflow>)
 bedrock_add_qemu_test(x86_64.stack_overflow_is_reported LAUNCHER run-kernel-stack-overflow
-    EXPECT_FAILURE "fault: double fault: stack overflow \\(boot stack guard page\\) \\(vector 8[^\n]*\nfault: address 0x[0-9a-f]+\n.*fault: stopping with failure")
+    EXPECT_FAILURE "fault: double fault: stack overflow \\(boot stack guard page\\) \\(vector 8[^\n]*\nfault: access at address 0x[0-9a-f]+\n.*fault: stopping with failure")

@@ -33,95 +33,96 @@ uint64_t reported_size(const MisuseContext& context, uint64_t size, uint64_t cla
     return checked(context) ? size : class_size;
 }
 
-[[gnu::noinline]] ExpectedReport overflow(MisuseContext& context) {
+[[gnu::noinline]] void overflow(MisuseContext& context, ExpectedReport& expected) {
     unsigned char* block = hold(context, 0, context.heap, heap_allocate(context.heap, 24));
+    expected = ExpectedReport{ErrorKind::BufferOverflow,
+                              address_of(block + 24),
+                              address_of(block),
+                              24,
+                              3,
+                              reinterpret_cast<const void*>(&overflow),
+                              false};
     volatile unsigned char* bytes = block;
     bytes[24] = 'x'; // 1 and 3 bytes past the end: the report says 3
     bytes[26] = 'y';
     context.blocks[0] = nullptr; // the free below frees it whatever it finds
     heap_free(context.heap, block);
-    return ExpectedReport{ErrorKind::BufferOverflow,
-                          address_of(block + 24),
-                          address_of(block),
-                          24,
-                          3,
-                          reinterpret_cast<const void*>(&overflow),
-                          false};
 }
 
-[[gnu::noinline]] ExpectedReport underflow(MisuseContext& context) {
+[[gnu::noinline]] void underflow(MisuseContext& context, ExpectedReport& expected) {
     unsigned char* block = hold(context, 0, context.heap, heap_allocate(context.heap, 40));
+    expected = ExpectedReport{ErrorKind::BufferUnderflow,
+                              address_of(block - 2),
+                              address_of(block),
+                              40,
+                              2,
+                              reinterpret_cast<const void*>(&underflow),
+                              false};
     volatile unsigned char* bytes = block;
     bytes[-2] = 0; // 2 bytes before the start
     context.blocks[0] = nullptr;
     heap_free(context.heap, block);
-    return ExpectedReport{ErrorKind::BufferUnderflow,
-                          address_of(block - 2),
-                          address_of(block),
-                          40,
-                          2,
-                          reinterpret_cast<const void*>(&underflow),
-                          false};
 }
 
-[[gnu::noinline]] ExpectedReport write_after_free(MisuseContext& context) {
+[[gnu::noinline]] void write_after_free(MisuseContext& context, ExpectedReport& expected) {
     unsigned char* block = hold(context, 0, context.heap, heap_allocate(context.heap, 64));
+    expected = ExpectedReport{ErrorKind::UseAfterFree,
+                              address_of(block + 40),
+                              address_of(block),
+                              64,
+                              40,
+                              reinterpret_cast<const void*>(&write_after_free),
+                              true};
     release(context, 0);
     volatile unsigned char* bytes = block;
     bytes[40] = 1; // a dangling pointer's write, 40 bytes in
     heap_flush_quarantine(context.heap);
-    return ExpectedReport{ErrorKind::UseAfterFree,
-                          address_of(block + 40),
-                          address_of(block),
-                          64,
-                          40,
-                          reinterpret_cast<const void*>(&write_after_free),
-                          true};
 }
 
-[[gnu::noinline]] ExpectedReport double_free(MisuseContext& context) {
+[[gnu::noinline]] void double_free(MisuseContext& context, ExpectedReport& expected) {
     unsigned char* block = hold(context, 0, context.heap, heap_allocate(context.heap, 32));
+    expected = ExpectedReport{
+        ErrorKind::DoubleFree,
+        address_of(block),
+        address_of(block),
+        reported_size(context, 32, 32),
+        0,
+        checked(context) ? reinterpret_cast<const void*>(&double_free) : nullptr,
+        checked(context)};
     release(context, 0);
     heap_free(context.heap, block);
-    return ExpectedReport{ErrorKind::DoubleFree,
-                          address_of(block),
-                          address_of(block),
-                          reported_size(context, 32, 32),
-                          0,
-                          checked(context) ? reinterpret_cast<const void*>(&double_free) : nullptr,
-                          checked(context)};
 }
 
-[[gnu::noinline]] ExpectedReport never_allocated(MisuseContext& context) {
+[[gnu::noinline]] void never_allocated(MisuseContext& context, ExpectedReport& expected) {
     unsigned char* global = g_not_heap_memory + 64;
+    expected = ExpectedReport{ErrorKind::NotAllocated, address_of(global), 0, 0, 0, nullptr, false};
     heap_free(context.heap, global);
-    return ExpectedReport{ErrorKind::NotAllocated, address_of(global), 0, 0, 0, nullptr, false};
 }
 
-[[gnu::noinline]] ExpectedReport interior_pointer(MisuseContext& context) {
+[[gnu::noinline]] void interior_pointer(MisuseContext& context, ExpectedReport& expected) {
     unsigned char* block = hold(context, 0, context.heap, heap_allocate(context.heap, 48));
+    expected = ExpectedReport{
+        ErrorKind::InteriorPointer,
+        address_of(block + 16),
+        address_of(block),
+        reported_size(context, 48, 48),
+        16,
+        checked(context) ? reinterpret_cast<const void*>(&interior_pointer) : nullptr,
+        false};
     heap_free(context.heap, block + 16);
-    return ExpectedReport{ErrorKind::InteriorPointer,
-                          address_of(block + 16),
-                          address_of(block),
-                          reported_size(context, 48, 48),
-                          16,
-                          checked(context) ? reinterpret_cast<const void*>(&interior_pointer)
-                                           : nullptr,
-                          false};
 }
 
-[[gnu::noinline]] ExpectedReport misaligned_pointer(MisuseContext& context) {
+[[gnu::noinline]] void misaligned_pointer(MisuseContext& context, ExpectedReport& expected) {
     unsigned char* block = hold(context, 0, context.heap, heap_allocate(context.heap, 32));
+    expected =
+        ExpectedReport{ErrorKind::MisalignedPointer, address_of(block + 3), 0, 0, 0, nullptr, false};
     heap_free(context.heap, block + 3);
-    return ExpectedReport{
-        ErrorKind::MisalignedPointer, address_of(block + 3), 0, 0, 0, nullptr, false};
 }
 
-[[gnu::noinline]] ExpectedReport foreign_heap(MisuseContext& context) {
+[[gnu::noinline]] void foreign_heap(MisuseContext& context, ExpectedReport& expected) {
     unsigned char* block = hold(context, 0, context.other, heap_allocate(context.other, 32));
+    expected = ExpectedReport{ErrorKind::ForeignHeap, address_of(block), 0, 0, 0, nullptr, false};
     heap_free(context.heap, block);
-    return ExpectedReport{ErrorKind::ForeignHeap, address_of(block), 0, 0, 0, nullptr, false};
 }
 
 } // namespace

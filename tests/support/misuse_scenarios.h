@@ -2,8 +2,9 @@
 // in-kernel tests (freestanding: Bedrock headers only). Each scenario commits one error on
 // purpose and says exactly which report it must produce at a given check level.
 //
-// Protocol: run(context) allocates from context.heap, records every block it still owns in
-// context.blocks (clearing an entry once that block is freed), commits the misuse and returns.
+// Protocol: run(context, expected) allocates from context.heap, records every block it still owns
+// in context.blocks (clearing an entry once that block is freed), fills `expected` with the
+// report the misuse must produce at context.level, then commits the misuse and returns.
 // At level Abort the run stops inside the misuse (the report panics); either way the caller
 // then frees what context.blocks still holds, flushes the quarantine and expects every block
 // and page back.
@@ -42,8 +43,8 @@ struct MisuseScenario {
     const char* name;
     // Whether the misuse is reported with checking off (invalid frees are; memory damage is not).
     bool detected_when_off;
-    // Commits the misuse; returns the report it must produce at context.level.
-    ExpectedReport (*run)(MisuseContext& context);
+    // Describes the report in `expected`, then commits the misuse.
+    void (*run)(MisuseContext& context, ExpectedReport& expected);
 };
 
 extern const MisuseScenario kMisuseScenarios[];

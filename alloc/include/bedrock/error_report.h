@@ -74,7 +74,7 @@ using LineWriter = void (*)(void* context, const char* line);
 //   bedrock: <component>: <kind> at 0x<address>: <detail>
 //   bedrock:   block 0x<block>, <size> bytes, offset <offset>      (heap blocks)
 //   bedrock:   size <size>                                          (other reports with a size)
-//   bedrock:   detected in the call from 0x<call site>
+//   bedrock:   detected at 0x<call site: the call into Bedrock, or the faulting pc>
 //   bedrock:   allocated at 0x<frame> 0x<frame> ...
 //   bedrock:   freed at 0x<frame> ...
 void write_error_report(const ErrorReport& report, LineWriter write, void* context);
