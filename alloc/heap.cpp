@@ -293,7 +293,9 @@ Heap* heap_create_in_region(void* region, size_t bytes) {
 }
 
 bool heap_destroy(Heap& heap) {
-    heap.checked.flush(heap, BEDROCK_HEAP_CALLER());
+    if constexpr (kHeapChecksCompiled) {
+        heap.checked.flush(heap, BEDROCK_HEAP_CALLER());
+    }
     const HeapStatistics statistics = heap_statistics(heap);
     if (statistics.blocks_in_use != 0) {
         heap.errors.raise(ErrorReport{ErrorKind::CorruptMetadata,
@@ -308,7 +310,9 @@ bool heap_destroy(Heap& heap) {
                                       {}});
         return false;
     }
-    heap.guards.disable(heap);
+    if constexpr (kHeapChecksCompiled) {
+        heap.guards.disable(heap);
+    }
     heap_trim(heap);
     BEDROCK_ASSERT(heap.source.pages_held() == 0);
     heap.magic = 0;
@@ -360,7 +364,10 @@ bool heap_check(Heap& heap) {
             return false;
         }
     }
-    return !kHeapChecksCompiled || heap.checked.check(heap);
+    if constexpr (kHeapChecksCompiled) {
+        return heap.checked.check(heap);
+    }
+    return true;
 }
 
 Heap* default_heap() {

@@ -1,5 +1,6 @@
 // The checked-mode API (bedrock/heap_checks.h) over CheckedBlocks and GuardedPool. With
-// checking compiled out these accept only what changes nothing.
+// checking compiled out these accept only what changes nothing and reach no checked-mode code,
+// so the linker drops it.
 #include "bedrock/heap_checks.h"
 
 #include "heap_entry.h"
@@ -24,27 +25,43 @@ void heap_set_error_hook(Heap& heap, HeapErrorHook hook, void* context) {
 }
 
 void heap_set_quarantine_limit(Heap& heap, size_t bytes) {
-    heap.checked.set_quarantine_limit(heap, bytes, BEDROCK_HEAP_CALLER());
+    if constexpr (kHeapChecksCompiled) {
+        heap.checked.set_quarantine_limit(heap, bytes, BEDROCK_HEAP_CALLER());
+    }
 }
 
 void heap_flush_quarantine(Heap& heap) {
-    heap.checked.flush(heap, BEDROCK_HEAP_CALLER());
+    if constexpr (kHeapChecksCompiled) {
+        heap.checked.flush(heap, BEDROCK_HEAP_CALLER());
+    }
 }
 
 uint64_t heap_checkpoint(Heap& heap) {
-    return heap.checked.checkpoint();
+    if constexpr (kHeapChecksCompiled) {
+        return heap.checked.checkpoint();
+    }
+    return 0;
 }
 
 LeakSummary heap_leaks_since(Heap& heap, uint64_t checkpoint) {
-    return heap.checked.leaks(checkpoint, nullptr, nullptr);
+    if constexpr (kHeapChecksCompiled) {
+        return heap.checked.leaks(checkpoint, nullptr, nullptr);
+    }
+    return LeakSummary{};
 }
 
 LeakSummary heap_report_leaks(Heap& heap, LineWriter write, void* context, uint64_t checkpoint) {
-    return heap.checked.leaks(checkpoint, write, context);
+    if constexpr (kHeapChecksCompiled) {
+        return heap.checked.leaks(checkpoint, write, context);
+    }
+    return LeakSummary{};
 }
 
 bool heap_enable_guard_pages(Heap& heap, GuardPageOptions options) {
-    return kHeapChecksCompiled && heap.guards.enable(heap, options);
+    if constexpr (kHeapChecksCompiled) {
+        return heap.guards.enable(heap, options);
+    }
+    return false;
 }
 
 void* heap_allocate_guarded(Heap& heap, size_t size, size_t alignment) {
@@ -62,7 +79,10 @@ void* heap_allocate_guarded(Heap& heap, size_t size, size_t alignment) {
 }
 
 bool heap_explain_fault(uintptr_t address, FaultAccess access, const void* pc) {
-    return kHeapChecksCompiled && heap::GuardedPool::explain_any(address, access, pc);
+    if constexpr (kHeapChecksCompiled) {
+        return heap::GuardedPool::explain_any(address, access, pc);
+    }
+    return false;
 }
 
 } // namespace bedrock
