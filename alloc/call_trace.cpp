@@ -5,7 +5,7 @@ namespace bedrock::heap {
 
 __attribute__((no_sanitize("address"))) CallTrace capture_call_trace(const Caller& caller) {
     CallTrace trace = {};
-    trace.frames[0] = caller.return_address;
+    trace.frames[0] = caller.call_site;
     auto record = reinterpret_cast<uintptr_t>(caller.frame);
     for (unsigned depth = 1; depth < kCallTraceDepth && record != 0 && record % 8 == 0; ++depth) {
         const uintptr_t next = reinterpret_cast<const uintptr_t*>(record)[0];
@@ -17,7 +17,7 @@ __attribute__((no_sanitize("address"))) CallTrace capture_call_trace(const Calle
         if (return_address == nullptr) {
             break;
         }
-        trace.frames[depth] = return_address;
+        trace.frames[depth] = call_site_of(return_address);
         record = next;
     }
     return trace;

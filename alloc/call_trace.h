@@ -17,11 +17,12 @@
 namespace bedrock::heap {
 
 // What the public entry points pass down: their own frame address (__builtin_frame_address(0))
-// and return address. The files holding entry points are built without sibling-call
-// optimisation in checked builds, so the frame is still live while the trace is taken.
+// and their call site (call_site_of their return address). The files holding entry points are built
+// without sibling-call optimisation in checked builds, so the frame is still live while the trace
+// is taken.
 struct Caller {
     const void* frame;
-    const void* return_address;
+    const void* call_site;
 };
 
 inline constexpr uintptr_t kMaxFrameBytes = uintptr_t{1} << 20;

@@ -47,7 +47,7 @@ ErrorReport block_report(ErrorKind kind, uintptr_t address, const CheckedBlock& 
 ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* detail,
                            const Caller& caller) {
     return ErrorReport{
-        kind, "heap", reinterpret_cast<uintptr_t>(pointer), 0, caller.return_address, detail, 0, 0,
+        kind, "heap", reinterpret_cast<uintptr_t>(pointer), 0, caller.call_site, detail, 0, 0,
         {},   {}};
 }
 
@@ -107,8 +107,7 @@ ErrorReport dead_header_report(const CheckedBlock& header, const void* pointer,
                                const Caller& caller) {
     if (header.state == BlockState::Quarantined && header.seal == seal_of(header)) {
         return block_report(ErrorKind::DoubleFree, reinterpret_cast<uintptr_t>(pointer), header, 0,
-                            "the block is already free (still in quarantine)",
-                            caller.return_address);
+                            "the block is already free (still in quarantine)", caller.call_site);
     }
     return pointer_report(ErrorKind::CorruptMetadata, pointer,
                           "the block's checked-mode header is damaged (a wild write or an "
@@ -230,7 +229,7 @@ CheckedBlock* CheckedBlocks::find_live(Heap& heap, RunHeader* run, const void* p
             "heap",
             reinterpret_cast<uintptr_t>(pointer),
             inside ? header->size : 0,
-            caller.return_address,
+            caller.call_site,
             inside ? "points inside a block, not at its start"
                    : "points into a block's header or red zone",
             inside ? reinterpret_cast<uintptr_t>(block) : 0,
@@ -267,7 +266,7 @@ bool CheckedBlocks::retire(Heap& heap, CheckedBlock& header, const void* pointer
             report = dead_header_report(header, pointer, caller);
             has_report = true;
         } else {
-            has_report = find_zone_damage(header, caller.return_address, report);
+            has_report = find_zone_damage(header, caller.call_site, report);
             if (has_report) {
                 fill_zones(header); // reported once, not again when the slot is reused
             }
@@ -303,7 +302,7 @@ void CheckedBlocks::free(Heap& heap, RunHeader* run, void* pointer, const Caller
             report = dead_header_report(*header, pointer, caller);
             has_report = true;
         } else {
-            has_report = find_zone_damage(*header, caller.return_address, report);
+            has_report = find_zone_damage(*header, caller.call_site, report);
             if (has_report) {
                 fill_zones(*header); // reported once, not again when it leaves quarantine
             }
@@ -353,8 +352,8 @@ void CheckedBlocks::release(Heap& heap, size_t limit, const Caller& caller) {
         // Verified while the memory is still ours, given back, then reported: a report that
         // panics leaves the heap consistent.
         ErrorReport report;
-        const bool damaged = find_poison_damage(*header, caller.return_address, report) ||
-                             find_zone_damage(*header, caller.return_address, report);
+        const bool damaged = find_poison_damage(*header, caller.call_site, report) ||
+                             find_zone_damage(*header, caller.call_site, report);
         RunHeader* run = run_of(header->block);
         if (run->kind == RunKind::CheckedSlab) {
             auto* slab = reinterpret_cast<Slab*>(run);

@@ -13,7 +13,8 @@
 // the public function's own frame. Empty (and free) when checking is compiled out.
 #define BEDROCK_HEAP_CALLER()                                                                      \
     (::bedrock::kHeapChecksCompiled                                                                \
-         ? ::bedrock::heap::Caller{__builtin_frame_address(0), __builtin_return_address(0)}        \
+         ? ::bedrock::heap::Caller{__builtin_frame_address(0),                                     \
+                                   ::bedrock::call_site_of(__builtin_return_address(0))}           \
          : ::bedrock::heap::Caller{nullptr, nullptr})
 
 namespace bedrock::heap {

@@ -587,7 +587,7 @@ void PageFrameAllocator::release_locked(Region& region, uint64_t page, uint64_t 
 }
 
 void PageFrameAllocator::free(PhysAddr address, unsigned order) {
-    const void* call_site = __builtin_return_address(0);
+    const void* call_site = call_site_of(__builtin_return_address(0));
     Misuse misuse;
     {
         LockGuard guard(m_lock);
@@ -603,7 +603,7 @@ void PageFrameAllocator::free(PhysAddr address, unsigned order) {
 }
 
 void PageFrameAllocator::free_pages(PhysAddr address, size_t count) {
-    const void* call_site = __builtin_return_address(0);
+    const void* call_site = call_site_of(__builtin_return_address(0));
     Misuse misuse;
     {
         LockGuard guard(m_lock);
@@ -619,7 +619,7 @@ void PageFrameAllocator::free_pages(PhysAddr address, size_t count) {
 }
 
 bool PageFrameAllocator::reserve_range(PhysRange range) {
-    const void* call_site = __builtin_return_address(0);
+    const void* call_site = call_site_of(__builtin_return_address(0));
     if (range.size == 0) {
         return true;
     }

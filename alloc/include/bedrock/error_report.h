@@ -35,9 +35,14 @@ enum class ErrorKind : uint8_t {
 
 [[nodiscard]] const char* to_string(ErrorKind kind);
 
-// Return addresses, innermost first: frames[0] is the call into Bedrock's API. Unused entries
-// are null. Addresses are what llvm-symbolizer / addr2line resolve against the ELF.
+// Call sites, innermost first: frames[0] is the call into Bedrock's API. Unused entries are null.
+// Each is a return address minus one - an address inside the call instruction - so that
+// llvm-symbolizer / addr2line on the ELF name the line of the call itself.
 inline constexpr unsigned kCallTraceDepth = 4;
+[[nodiscard]] inline const void* call_site_of(const void* return_address) {
+    return return_address != nullptr ? static_cast<const char*>(return_address) - 1 : nullptr;
+}
+
 struct CallTrace {
     const void* frames[kCallTraceDepth];
 
@@ -58,7 +63,8 @@ struct ErrorReport {
     const char* component; // "pfa", "heap", ...
     uint64_t address;      // the address the caller passed, or where damage/access was found
     uint64_t size;         // pfa: order, page count or bytes; heap: the block's size
-    const void* call_site; // return address of the API call that found the error, or null
+    const void* call_site; // the call into Bedrock that found it (call_site_of its return
+                           // address), or the faulting instruction; null if unknown
     const char* detail;    // one sentence explaining what was found, never null
     // Heap blocks (0 / empty when no block is involved or nothing was recorded):
     uint64_t block;      // the block's start
