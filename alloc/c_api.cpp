@@ -13,7 +13,7 @@ using bedrock::heap::Caller;
 
 namespace {
 
-void* memalign_from(size_t alignment, size_t size, const Caller& caller) {
+void* memalign_from(size_t alignment, size_t size, Caller caller) {
     Heap* heap = default_heap();
     return heap != nullptr ? bedrock::heap::allocate(*heap, size, alignment, caller) : nullptr;
 }

@@ -3,7 +3,7 @@
 
 namespace bedrock::heap {
 
-__attribute__((no_sanitize("address"))) CallTrace capture_call_trace(const Caller& caller) {
+__attribute__((no_sanitize("address"))) CallTrace capture_call_trace(Caller caller) {
     CallTrace trace = {};
     trace.frames[0] = caller.call_site;
     auto record = reinterpret_cast<uintptr_t>(caller.frame);

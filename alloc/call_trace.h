@@ -16,10 +16,10 @@
 
 namespace bedrock::heap {
 
-// What the public entry points pass down: their own frame address (__builtin_frame_address(0))
-// and their call site (call_site_of their return address). The files holding entry points are built
-// without sibling-call optimisation in checked builds, so the frame is still live while the trace
-// is taken.
+// What the public entry points pass down (by value: two registers): their own frame address
+// (__builtin_frame_address(0)) and their call site (call_site_of their return address). The files
+// holding entry points are built without sibling-call optimisation in checked builds, so the frame
+// is still live while the trace is taken.
 struct Caller {
     const void* frame;
     const void* call_site;
@@ -27,6 +27,6 @@ struct Caller {
 
 inline constexpr uintptr_t kMaxFrameBytes = uintptr_t{1} << 20;
 
-[[nodiscard]] CallTrace capture_call_trace(const Caller& caller);
+[[nodiscard]] CallTrace capture_call_trace(Caller caller);
 
 } // namespace bedrock::heap

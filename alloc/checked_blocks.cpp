@@ -44,8 +44,7 @@ ErrorReport block_report(ErrorKind kind, uintptr_t address, const CheckedBlock& 
                        freed ? header.freed : CallTrace{}};
 }
 
-ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* detail,
-                           const Caller& caller) {
+ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* detail, Caller caller) {
     return ErrorReport{
         kind, "heap", reinterpret_cast<uintptr_t>(pointer), 0, caller.call_site, detail, 0, 0,
         {},   {}};
@@ -103,8 +102,7 @@ bool find_poison_damage(const CheckedBlock& header, const void* call_site, Error
 }
 
 // What a header that is not Live means for a free or lookup of `pointer` (its block's start).
-ErrorReport dead_header_report(const CheckedBlock& header, const void* pointer,
-                               const Caller& caller) {
+ErrorReport dead_header_report(const CheckedBlock& header, const void* pointer, Caller caller) {
     if (header.state == BlockState::Quarantined && header.seal == seal_of(header)) {
         return block_report(ErrorKind::DoubleFree, reinterpret_cast<uintptr_t>(pointer), header, 0,
                             "the block is already free (still in quarantine)", caller.call_site);
@@ -142,7 +140,7 @@ void CheckedBlocks::unlink(CheckedBlock& header, CheckedBlock*& head, CheckedBlo
 }
 
 void CheckedBlocks::adopt(CheckedBlock& header, unsigned char* block, size_t size,
-                          uintptr_t zone_end, const Caller& caller) {
+                          uintptr_t zone_end, Caller caller) {
     header.block = block;
     header.size = size;
     header.zone_end = zone_end;
@@ -157,7 +155,7 @@ void CheckedBlocks::adopt(CheckedBlock& header, unsigned char* block, size_t siz
     link_live(header);
 }
 
-void* CheckedBlocks::allocate(Heap& heap, size_t size, size_t alignment, const Caller& caller) {
+void* CheckedBlocks::allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
     if ((alignment & (alignment - 1)) != 0 || size > kLimit) {
         return nullptr;
     }
@@ -194,7 +192,7 @@ void* CheckedBlocks::allocate(Heap& heap, size_t size, size_t alignment, const C
 }
 
 CheckedBlock* CheckedBlocks::find_live(Heap& heap, RunHeader* run, const void* pointer,
-                                       const Caller& caller) {
+                                       Caller caller) {
     const unsigned char* block = nullptr;
     if (run->kind == RunKind::CheckedSlab) {
         auto* slab = reinterpret_cast<Slab*>(run);
@@ -242,7 +240,7 @@ CheckedBlock* CheckedBlocks::find_live(Heap& heap, RunHeader* run, const void* p
 }
 
 CheckedBlock* CheckedBlocks::confirm_live(Heap& heap, CheckedBlock& header, const void* pointer,
-                                          const Caller& caller) {
+                                          Caller caller) {
     ErrorReport report;
     {
         LockGuard guard(m_lock);
@@ -255,8 +253,7 @@ CheckedBlock* CheckedBlocks::confirm_live(Heap& heap, CheckedBlock& header, cons
     return nullptr;
 }
 
-bool CheckedBlocks::retire(Heap& heap, CheckedBlock& header, const void* pointer,
-                           const Caller& caller) {
+bool CheckedBlocks::retire(Heap& heap, CheckedBlock& header, const void* pointer, Caller caller) {
     ErrorReport report;
     bool has_report = false;
     bool retired = false;
@@ -288,7 +285,7 @@ void CheckedBlocks::forget(CheckedBlock& header) {
     header.state = BlockState::Released;
 }
 
-void CheckedBlocks::free(Heap& heap, RunHeader* run, void* pointer, const Caller& caller) {
+void CheckedBlocks::free(Heap& heap, RunHeader* run, void* pointer, Caller caller) {
     CheckedBlock* header = find_live(heap, run, pointer, caller);
     if (header == nullptr) {
         return;
@@ -339,7 +336,7 @@ CheckedBlock* CheckedBlocks::evict_locked(size_t limit) {
     return oldest;
 }
 
-void CheckedBlocks::release(Heap& heap, size_t limit, const Caller& caller) {
+void CheckedBlocks::release(Heap& heap, size_t limit, Caller caller) {
     for (;;) {
         CheckedBlock* header;
         {
@@ -371,7 +368,7 @@ void CheckedBlocks::release(Heap& heap, size_t limit, const Caller& caller) {
     }
 }
 
-void CheckedBlocks::set_quarantine_limit(Heap& heap, size_t bytes, const Caller& caller) {
+void CheckedBlocks::set_quarantine_limit(Heap& heap, size_t bytes, Caller caller) {
     {
         LockGuard guard(m_lock);
         m_quarantine_limit = bytes;
@@ -379,7 +376,7 @@ void CheckedBlocks::set_quarantine_limit(Heap& heap, size_t bytes, const Caller&
     release(heap, bytes, caller);
 }
 
-void CheckedBlocks::flush(Heap& heap, const Caller& caller) {
+void CheckedBlocks::flush(Heap& heap, Caller caller) {
     release(heap, 0, caller);
 }
 

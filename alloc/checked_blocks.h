@@ -33,31 +33,31 @@ public:
 
     // A checked block (in-band header; guarded when the guard pool samples it), or null when
     // out of memory or `alignment` is not a power of two.
-    [[nodiscard]] void* allocate(Heap& heap, size_t size, size_t alignment, const Caller& caller);
+    [[nodiscard]] void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller);
     // free() of `block`, whose run header `run` is a checked run of `heap`.
-    void free(Heap& heap, RunHeader* run, void* block, const Caller& caller);
+    void free(Heap& heap, RunHeader* run, void* block, Caller caller);
     // The live header of `block` (whose run header `run` is a checked slab or large run of
     // `heap`), or null after reporting why `block` is not a live checked block.
     [[nodiscard]] CheckedBlock* find_live(Heap& heap, RunHeader* run, const void* block,
-                                          const Caller& caller);
+                                          Caller caller);
     // `header` if it is intact and Live, else null after reporting (double free, damage).
     [[nodiscard]] CheckedBlock* confirm_live(Heap& heap, CheckedBlock& header, const void* block,
-                                             const Caller& caller);
+                                             Caller caller);
 
     // Fills a new header for `block` (size bytes, tail red zone up to zone_end; front red zone
     // in the header, or [page start, block) for an out-of-band header), poisons the block and
     // links it live.
     void adopt(CheckedBlock& header, unsigned char* block, size_t size, uintptr_t zone_end,
-               const Caller& caller);
+               Caller caller);
     // For the guard pool's free: checks `header` (state, seal, red zones), and if it is live
     // unlinks it and marks it Quarantined with the free trace. Returns false if it must not be
     // freed (the reason raised).
-    bool retire(Heap& heap, CheckedBlock& header, const void* pointer, const Caller& caller);
+    bool retire(Heap& heap, CheckedBlock& header, const void* pointer, Caller caller);
     // Unlinks a retired guarded header for good (its slot is being reused).
     void forget(CheckedBlock& header);
 
-    void set_quarantine_limit(Heap& heap, size_t bytes, const Caller& caller);
-    void flush(Heap& heap, const Caller& caller);
+    void set_quarantine_limit(Heap& heap, size_t bytes, Caller caller);
+    void flush(Heap& heap, Caller caller);
     // Verifies every live block's red zones and every quarantined block's poison, raising a
     // report per damaged block. Returns false if any was damaged or a list is inconsistent.
     [[nodiscard]] bool check(Heap& heap);
@@ -73,7 +73,7 @@ private:
     // Evicts one block at a time until the quarantine fits `limit`: verifies its poison and red
     // zones, gives it back to its slab or large run, then raises what it found (as found during
     // the call from `caller`).
-    void release(Heap& heap, size_t limit, const Caller& caller);
+    void release(Heap& heap, size_t limit, Caller caller);
 
     SpinLock m_lock;
     CheckedBlock* m_live = nullptr;

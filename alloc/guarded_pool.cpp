@@ -167,7 +167,7 @@ void GuardedPool::disable(Heap& heap) {
     m_free_head = m_free_tail = kNoSlot;
 }
 
-void* GuardedPool::allocate(Heap& heap, size_t size, size_t alignment, const Caller& caller) {
+void* GuardedPool::allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
     const size_t span = size == 0 ? 1 : size;
     if (m_base == nullptr || span > kPageSize || alignment > kPageSize) {
         return nullptr;
@@ -194,7 +194,7 @@ void* GuardedPool::allocate(Heap& heap, size_t size, size_t alignment, const Cal
 }
 
 CheckedBlock* GuardedPool::find_live(Heap& heap, GuardChunk& chunk, const void* pointer,
-                                     const Caller& caller) {
+                                     Caller caller) {
     const size_t page =
         (reinterpret_cast<uintptr_t>(pointer) - reinterpret_cast<uintptr_t>(&chunk)) / kPageSize;
     const char* why = "inside a guard page of the guarded pool";
@@ -234,7 +234,7 @@ CheckedBlock* GuardedPool::find_live(Heap& heap, GuardChunk& chunk, const void* 
     return nullptr;
 }
 
-void GuardedPool::free(Heap& heap, GuardChunk& chunk, void* pointer, const Caller& caller) {
+void GuardedPool::free(Heap& heap, GuardChunk& chunk, void* pointer, Caller caller) {
     CheckedBlock* header = find_live(heap, chunk, pointer, caller);
     if (header == nullptr || !heap.checked.retire(heap, *header, pointer, caller)) {
         return;

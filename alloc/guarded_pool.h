@@ -57,8 +57,7 @@ public:
     void disable(Heap& heap);
 
     // A guarded block if the sample counter says so and a slot is free, else null.
-    [[nodiscard]] void* allocate_sampled(Heap& heap, size_t size, size_t alignment,
-                                         const Caller& caller) {
+    [[nodiscard]] void* allocate_sampled(Heap& heap, size_t size, size_t alignment, Caller caller) {
         if (m_sample_interval == 0) [[likely]] {
             return nullptr;
         }
@@ -67,12 +66,12 @@ public:
                    : nullptr;
     }
     // A guarded block, or null if there is no pool, no free slot or it does not fit a page.
-    [[nodiscard]] void* allocate(Heap& heap, size_t size, size_t alignment, const Caller& caller);
+    [[nodiscard]] void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller);
     // free() of `pointer`, whose run header `chunk` is a chunk of this pool.
-    void free(Heap& heap, GuardChunk& chunk, void* pointer, const Caller& caller);
+    void free(Heap& heap, GuardChunk& chunk, void* pointer, Caller caller);
     // The live header of `pointer` or null after reporting why it is not a live guarded block.
     [[nodiscard]] CheckedBlock* find_live(Heap& heap, GuardChunk& chunk, const void* pointer,
-                                          const Caller& caller);
+                                          Caller caller);
 
     // Raises the report for a fault at `address` if it is in this pool; false otherwise.
     bool explain(uintptr_t address, FaultAccess access, const void* pc);

@@ -19,9 +19,9 @@
 
 namespace bedrock::heap {
 
-[[nodiscard]] void* allocate(Heap& heap, size_t size, size_t alignment, const Caller& caller);
-void release(Heap& heap, void* block, const Caller& caller);
-[[nodiscard]] void* reallocate(Heap& heap, void* block, size_t size, const Caller& caller);
-[[nodiscard]] size_t usable_size(Heap& heap, const void* block, const Caller& caller);
+[[nodiscard]] void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller);
+void release(Heap& heap, void* block, Caller caller);
+[[nodiscard]] void* reallocate(Heap& heap, void* block, size_t size, Caller caller);
+[[nodiscard]] size_t usable_size(Heap& heap, const void* block, Caller caller);
 
 } // namespace bedrock::heap

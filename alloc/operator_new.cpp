@@ -17,12 +17,12 @@ namespace {
 
 using bedrock::heap::Caller;
 
-void* allocate_or_null(size_t size, size_t alignment, const Caller& caller) {
+void* allocate_or_null(size_t size, size_t alignment, Caller caller) {
     bedrock::Heap* heap = bedrock::default_heap();
     return heap != nullptr ? bedrock::heap::allocate(*heap, size, alignment, caller) : nullptr;
 }
 
-void* allocate_or_stop(size_t size, size_t alignment, const Caller& caller) {
+void* allocate_or_stop(size_t size, size_t alignment, Caller caller) {
     void* block = allocate_or_null(size, alignment, caller);
     if (block == nullptr) {
         bedrock::platform::assertion_failed("operator new: out of memory", __FILE__, __LINE__);
@@ -30,14 +30,14 @@ void* allocate_or_stop(size_t size, size_t alignment, const Caller& caller) {
     return block;
 }
 
-void release(void* block, const Caller& caller) {
+void release(void* block, Caller caller) {
     bedrock::Heap* heap = bedrock::default_heap();
     if (heap != nullptr) {
         bedrock::heap::release(*heap, block, caller);
     }
 }
 
-void release_sized(void* block, size_t size, const Caller& caller) {
+void release_sized(void* block, size_t size, Caller caller) {
     BEDROCK_DEBUG_ASSERT(block == nullptr || bedrock::default_heap() == nullptr ||
                          bedrock::heap::usable_size(*bedrock::default_heap(), block, caller) >=
                              size);

@@ -10,23 +10,19 @@ namespace {
 
 constexpr size_t kBitsPerWord = 64;
 
-// The address span of every run any page source has handed out (it only grows).
-constinit uintptr_t g_span_low = ~uintptr_t{0};
-constinit uintptr_t g_span_end = 0;
+} // namespace
 
-void widen_span(uintptr_t base, size_t pages) {
+void PageSource::widen_span(uintptr_t base, size_t pages) {
     const uintptr_t end = base + pages * kPageSize;
-    uintptr_t low = __atomic_load_n(&g_span_low, __ATOMIC_RELAXED);
-    while (base < low && !__atomic_compare_exchange_n(&g_span_low, &low, base, true,
+    uintptr_t low = __atomic_load_n(&s_span_low, __ATOMIC_RELAXED);
+    while (base < low && !__atomic_compare_exchange_n(&s_span_low, &low, base, true,
                                                       __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
     }
-    uintptr_t high = __atomic_load_n(&g_span_end, __ATOMIC_RELAXED);
-    while (end > high && !__atomic_compare_exchange_n(&g_span_end, &high, end, true,
+    uintptr_t high = __atomic_load_n(&s_span_end, __ATOMIC_RELAXED);
+    while (end > high && !__atomic_compare_exchange_n(&s_span_end, &high, end, true,
                                                       __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
     }
 }
-
-} // namespace
 
 void PageSource::init_frames(PageFrameAllocator& frames) {
     m_frames = &frames;
@@ -39,12 +35,6 @@ void PageSource::init_region(uintptr_t first, size_t pages, uint64_t* bitmap) {
     for (size_t word = 0; word < (pages + kBitsPerWord - 1) / kBitsPerWord; ++word) {
         m_bitmap[word] = 0;
     }
-}
-
-bool PageSource::may_be_heap_memory(const void* address) {
-    const auto value = reinterpret_cast<uintptr_t>(address);
-    return value >= __atomic_load_n(&g_span_low, __ATOMIC_ACQUIRE) &&
-           value < __atomic_load_n(&g_span_end, __ATOMIC_ACQUIRE);
 }
 
 void PageSource::count_taken(const PageRun& run, size_t pages) {
