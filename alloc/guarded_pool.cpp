@@ -12,6 +12,12 @@ static_assert(kChunkPages == 2 * kSlotsPerChunk + 2);
 
 constinit GuardedPool* g_pools = nullptr; // pools with pages, newest first
 constinit SpinLock g_pools_lock;          // writers only
+constinit SpinLock g_page_access_lock;    // the platform hook is never called concurrently
+
+bool set_page_access(void* page, bool accessible) {
+    LockGuard guard(g_page_access_lock);
+    return platform::set_page_access(page, accessible);
+}
 
 // Page index (1..15) of slot `slot` within its chunk.
 constexpr size_t slot_page_index(uint32_t slot) {
@@ -88,11 +94,11 @@ bool GuardedPool::set_chunk_access(unsigned char* chunk, bool accessible, bool s
         if (page % 2 == 0 && !slots_too) {
             continue;
         }
-        if (!platform::set_page_access(chunk + page * kPageSize, accessible)) {
+        if (!set_page_access(chunk + page * kPageSize, accessible)) {
             for (size_t undo = 1; undo < page; ++undo) {
                 if (undo % 2 == 1 || slots_too) {
                     static_cast<void>(
-                        platform::set_page_access(chunk + undo * kPageSize, !accessible));
+                        set_page_access(chunk + undo * kPageSize, !accessible));
                 }
             }
             return false;
@@ -179,7 +185,7 @@ void* GuardedPool::allocate(Heap& heap, size_t size, size_t alignment, Caller ca
     unsigned char* page = slot_page(index);
     const uintptr_t page_end = reinterpret_cast<uintptr_t>(page) + kPageSize;
     const uintptr_t block = (page_end - span) & ~(uintptr_t{alignment} - 1);
-    if (block < reinterpret_cast<uintptr_t>(page) || !platform::set_page_access(page, true)) {
+    if (block < reinterpret_cast<uintptr_t>(page) || !set_page_access(page, true)) {
         push_free(index);
         return nullptr;
     }
@@ -246,7 +252,7 @@ void GuardedPool::free(Heap& heap, GuardChunk& chunk, void* pointer, Caller call
         sizeof(GuardSlot));
     const uint32_t slot_index = chunk_index * kSlotsPerChunk + in_chunk;
     // Inaccessible from now on; if the platform refuses, the page stays usable but poisoned.
-    if (!platform::set_page_access(slot_page(slot_index), false)) {
+    if (!set_page_access(slot_page(slot_index), false)) {
         __builtin_memset(header->block, kFreedPoison, header->size);
     }
     __atomic_sub_fetch(&m_live_blocks, 1, __ATOMIC_RELAXED);

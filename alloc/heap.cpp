@@ -194,30 +194,33 @@ void release(Heap& heap, void* block, Caller caller) {
     }
 }
 
-size_t usable_size(Heap& heap, const void* block, Caller caller) {
-    if (block == nullptr) {
-        return 0;
-    }
+namespace {
+
+// The usable size of `block` in `size`, or false after reporting why it is not a live block.
+// (A checked block's usable size is its requested size, which may be 0.)
+bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size) {
     RunHeader* run = owned_run(heap, block, caller);
     if (run == nullptr) {
-        return 0;
+        return false;
     }
     if (run->kind == RunKind::Slab) {
         const auto* slab = reinterpret_cast<const Slab*>(run);
         const SlabFree state = slab_classify(slab, block);
         if (state != SlabFree::Freed) {
             report_slab_misuse(heap, slab, block, state, caller);
-            return 0;
+            return false;
         }
-        return slab->layout().block_size;
+        size = slab->layout().block_size;
+        return true;
     }
     if (run->kind == RunKind::Large) {
         const auto* large = reinterpret_cast<const LargeBlock*>(run);
         if (!LargeBlocks::is_block(large, block)) {
             report_large_misuse(heap, large, block, caller);
-            return 0;
+            return false;
         }
-        return large->usable_size();
+        size = large->usable_size();
+        return true;
     }
     if constexpr (kHeapChecksCompiled) {
         CheckedBlock* header = nullptr;
@@ -229,18 +232,28 @@ size_t usable_size(Heap& heap, const void* block, Caller caller) {
         } else {
             header = heap.checked.find_live(heap, run, block, caller);
         }
-        return header != nullptr ? header->size : 0;
+        if (header != nullptr) {
+            size = header->size;
+            return true;
+        }
     }
-    return 0;
+    return false;
+}
+
+} // namespace
+
+size_t usable_size(Heap& heap, const void* block, Caller caller) {
+    size_t size = 0;
+    return block != nullptr && find_usable_size(heap, block, caller, size) ? size : 0;
 }
 
 void* reallocate(Heap& heap, void* block, size_t size, Caller caller) {
     if (block == nullptr) {
         return allocate(heap, size, kMinBlockSize, caller);
     }
-    const size_t usable = usable_size(heap, block, caller);
-    if (usable == 0) {
-        return nullptr; // reported by usable_size
+    size_t usable = 0;
+    if (!find_usable_size(heap, block, caller, usable)) {
+        return nullptr; // reported
     }
     // Checked blocks always move, so a stale pointer to the old block meets its quarantine; and
     // a block allocated unchecked moves into a checked one when checking is on.

@@ -57,9 +57,10 @@ void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables);
 
 // Makes the 4 KiB page at `address` (page-aligned, RAM that map_memory() mapped) present or
 // not present in the identity map, splitting the 2 MiB / 1 GiB block that maps it when needed
-// (table pages from kernel::SplitTables), and invalidates its TLB entries. Returns false,
-// changing nothing, when the address is not mapped RAM or no table page is left. Never
-// allocates from Bedrock; safe with interrupts off; callers serialise (one CPU at a time).
+// (table pages from a reserve set aside at boot, PageTable::kSplitReserve), and invalidates its
+// TLB entries. Returns false, changing nothing, when the address is not mapped RAM or no table
+// page is left. Never allocates from Bedrock; safe with interrupts off; callers serialise (one
+// CPU at a time).
 [[nodiscard]] bool set_page_present(uint64_t address, bool present);
 
 } // namespace bedrock::arch

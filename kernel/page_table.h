@@ -1,6 +1,7 @@
 // PageTable<Format>: builds a 4-level, 4 KiB-granule, 48-bit identity map, the same radix tree
-// on x86-64 (PML4/PDPT/PD/PT) and AArch64 (L0..L3 with TG0 = 4 KiB). Only the descriptor
-// encoding differs; each arch supplies it as a Format type (compile-time, no virtual calls):
+// on x86-64 (PML4/PDPT/PD/PT) and AArch64 (L0..L3 with TG0 = 4 KiB), and afterwards hides and
+// shows single pages of it. Only the descriptor encoding and the TLB maintenance differ; each
+// arch supplies them as a Format type (compile-time, no virtual calls):
 //
 //   struct Format {
 //       static constexpr bool kGiBBlocks;                       // 1 GiB leaves at level 1?
@@ -9,28 +10,35 @@
 //       static bool is_present(uint64_t entry);
 //       static bool is_table(uint64_t entry, unsigned level);   // level 0..2
 //       static PhysAddr address(uint64_t entry);
-//       // For set_present():
-//       static uint64_t split_leaf(uint64_t block, unsigned child_level, PhysAddr phys);
-//       static uint64_t with_present(uint64_t entry, bool present);  // level-3 entries
-//       static void sync_tables();                      // table writes visible to the walker
-//       static void invalidate_page(uint64_t address);  // this CPU's and the others' TLBs
-//       static void invalidate_all();
+//       static MemoryType memory_type(uint64_t leaf);
+//       // The leaf at `level` (2 or 3) mapping `phys` with the attributes of `block`, a leaf one
+//       // level up that covers `phys`.
+//       static uint64_t child_leaf(uint64_t block, unsigned level, PhysAddr phys);
+//       static uint64_t with_present(uint64_t leaf, bool present);  // a level-3 leaf
+//       static void invalidate_page(uint64_t address);          // this CPU's TLB, one page
 //   };
 //
 // Levels: 0 is the root; a level-L entry covers 2^(39 - 9L) bytes (512 GiB, 1 GiB, 2 MiB, 4 KiB).
 // map() always uses the largest leaf that fits the alignment of both ends, so a RAM range costs
 // O(size / 2 MiB + 512) table entries. Tables are written through phys_to_virt, so they must
 // come from memory that is mapped while the map is built.
-// Invariant: every present non-leaf entry points to a zeroed-at-birth table of 512 entries.
+// Invariants: every present non-leaf entry points to a table of 512 entries; an entry is 0
+// exactly when it maps nothing; a page hidden by set_page_present() keeps its level-3 leaf with
+// only the present bit cleared.
 //
-// After boot, set_present() edits the live map one 4 KiB page at a time (guard pages): a block
-// leaf above the page is first split into a table of 512 leaves with the same attributes, taken
-// from SplitTables, a fixed reserve; splits are permanent, so each block costs a table once.
-// The block is replaced by the equivalent table directly, without an invalid entry in between
-// (break-before-make): the mapping never changes, so code and stacks inside the block keep
-// running, and the whole TLB is invalidated right after.
+// Life cycle: start_building() (root from the BootPageSource), map() / map_ram(),
+// finish_building(), then the arch switches to root(). From then on the map is live and only
+// set_page_present() changes it, taking split tables from a reserve of kSplitReserve pages.
+//
+// Splitting a live block (set_page_present) is break-before-make, as AArch64 requires for a
+// change of block size (and harmless on x86-64): the block entry is zeroed, its TLB entry
+// invalidated, and only then the table entry written. Between those writes the whole block is
+// unmapped, so nothing the split itself touches may lie in a block: not its code, stack or the
+// table it writes. finish_building() therefore maps the kernel image (code, stacks, vectors) and
+// every table page, the reserve included, with level-3 pages.
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bedrock/phys_range.h"
@@ -38,7 +46,11 @@
 #include "kernel/boot_info.h"
 #include "kernel/boot_page_source.h"
 #include "kernel/console.h"
-#include "kernel/split_tables.h"
+
+extern "C" {
+extern char __kernel_start[]; // the linker script's bounds of the whole image, .bss included
+extern char __kernel_end[];
+}
 
 namespace bedrock::kernel {
 
@@ -50,17 +62,26 @@ public:
     static constexpr unsigned kLevels = 4;
     static constexpr uint64_t kEntries = 512;
     static constexpr uint64_t kAddressLimit = uint64_t{1} << 48;
+    // Table pages set aside for splits at run time. Hiding a page of a 2 MiB block takes one, of
+    // a 1 GiB block two (1 GiB -> 2 MiB -> 4 KiB), of an already split block none: pages in at
+    // least 8 distinct 1 GiB blocks or 16 distinct 2 MiB blocks can be hidden. Then
+    // set_page_present() refuses further splits.
+    static constexpr size_t kSplitReserve = 16;
 
-    // A new, empty map whose tables come from `tables`.
-    explicit PageTable(BootPageSource& tables)
-        : m_tables(&tables), m_root(tables.allocate_zeroed_page()) {}
-    // The live map rooted at `root`, for set_present() only.
-    explicit PageTable(PhysAddr root) : m_tables(nullptr), m_root(root) {}
+    // Starts an empty map whose tables come from `tables` until finish_building().
+    void start_building(BootPageSource& tables) {
+        m_building = &tables;
+        m_root = tables.allocate_zeroed_page();
+    }
 
     [[nodiscard]] PhysAddr root() const { return m_root; }
 
-    // Identity-maps [range.base, range.base + range.size), both ends page-aligned.
+    // Identity-maps [range.base, range.base + range.size), both ends page-aligned. Only while
+    // building.
     void map(const PhysRange& range, MemoryType type) {
+        if (m_building == nullptr) {
+            panic("page table: map() after finish_building()");
+        }
         if ((range.base | range.size) % kPageSize != 0 || range.base >= kAddressLimit ||
             range.size > kAddressLimit - range.base) {
             panic("page table: cannot map 0x%lx + 0x%lx (unaligned or above 2^48)", range.base,
@@ -81,7 +102,7 @@ public:
 
     // Maps every RAM range of `boot` as Normal memory, each rounded inward to whole pages (so
     // two ranges never share a page), leaving physical page 0 unmapped so that null
-    // dereferences fault.
+    // dereferences fault. Only while building.
     void map_ram(const BootInfo& boot) {
         for (const PhysRange& ram : boot.ram) {
             uint64_t first = (ram.base + kPageSize - 1) & ~(kPageSize - 1);
@@ -95,40 +116,66 @@ public:
         }
     }
 
-    // Makes the mapped 4 KiB page at `address` present or not; see the file comment. Returns
-    // false, changing nothing, if the page was never mapped or `spares` is empty.
-    bool set_present(uint64_t address, bool present, SplitTables& spares) {
-        if (address == 0 || address % kPageSize != 0 || address >= kAddressLimit) {
+    // Takes the split reserve and maps the kernel image and every table page with level-3
+    // pages (see the file comment). Afterwards no page is taken from the BootPageSource.
+    void finish_building() {
+        for (PhysAddr& page : m_reserve) {
+            page = m_building->allocate_zeroed_page();
+        }
+        const auto image_start = reinterpret_cast<uintptr_t>(__kernel_start);
+        split_to_pages(image_start, reinterpret_cast<uintptr_t>(__kernel_end) - image_start);
+        // Splitting takes more table pages, which may lie in a block not split yet: repeat until
+        // a pass over all of them takes none.
+        uint64_t covered_pages = 0;
+        for (;;) {
+            const RangeList<4>& taken = m_building->taken();
+            uint64_t taken_pages = 0;
+            for (const PhysRange& run : taken) {
+                taken_pages += run.page_count();
+            }
+            if (taken_pages == covered_pages) {
+                break;
+            }
+            covered_pages = taken_pages;
+            for (size_t i = 0; i < taken.count(); ++i) {
+                split_to_pages(taken.data()[i].base, taken.data()[i].size);
+            }
+        }
+        m_building = nullptr;
+    }
+
+    // Makes the 4 KiB page at `address` present or not present, splitting the block that maps it
+    // into smaller mappings when needed (break-before-make, see the file comment), and
+    // invalidates its TLB entry. Returns false, changing nothing, when the map is not built yet,
+    // the address is not page-aligned, not mapped RAM (no leaf, or a Device leaf), or the
+    // reserve lacks the table pages a split needs. Never allocates. O(kLevels + 512 * splits).
+    [[nodiscard]] bool set_page_present(uint64_t address, bool present) {
+        if (m_root == 0 || m_building != nullptr || address % kPageSize != 0 ||
+            address >= kAddressLimit) {
             return false;
         }
-        auto* table = static_cast<uint64_t*>(platform::phys_to_virt(m_root));
-        for (unsigned level = 0; level < kLevels - 1; ++level) {
-            uint64_t& entry = table[index(address, level)];
-            if (!Format::is_present(entry)) {
-                return false;
-            }
-            if (!Format::is_table(entry, level)) {
-                const PhysAddr split = spares.take();
-                if (split == 0) {
-                    return false;
-                }
-                auto* leaves = static_cast<uint64_t*>(platform::phys_to_virt(split));
-                const PhysAddr base = Format::address(entry);
-                for (uint64_t i = 0; i < kEntries; ++i) {
-                    leaves[i] =
-                        Format::split_leaf(entry, level + 1, base + i * level_size(level + 1));
-                }
-                Format::sync_tables();
-                entry = Format::table(split);
-                Format::invalidate_all();
-            }
-            table = static_cast<uint64_t*>(platform::phys_to_virt(Format::address(entry)));
+        Leaf leaf = find_leaf(address);
+        if (leaf.entry == nullptr || *leaf.entry == 0 ||
+            Format::memory_type(*leaf.entry) != MemoryType::Normal) {
+            return false;
         }
-        uint64_t& leaf = table[index(address, kLevels - 1)];
-        if (Format::address(leaf) != address) {
-            return false; // never mapped
+        if (Format::is_present(*leaf.entry) == present) {
+            return true; // a block leaf is always present
         }
-        leaf = Format::with_present(leaf, present);
+        if (kLevels - 1 - leaf.level > kSplitReserve - m_reserve_used) {
+            return false;
+        }
+        while (leaf.level < kLevels - 1) {
+            const PhysAddr table = m_reserve[m_reserve_used++];
+            fill_with_children(table, *leaf.entry, leaf.level);
+            store(leaf.entry, 0); // break: the block is unmapped and dropped from the TLB,
+            Format::invalidate_page(address);
+            store(leaf.entry, Format::table(table)); // make: the same memory, now through a table
+            ++leaf.level;
+            leaf.entry = &table_at(table)[index(address, leaf.level)];
+        }
+        store(leaf.entry, Format::with_present(*leaf.entry, present));
+        // Also publishes the split tables' entries to the table walker before the return.
         Format::invalidate_page(address);
         return true;
     }
@@ -136,8 +183,24 @@ public:
     static constexpr uint64_t level_size(unsigned level) { return uint64_t{1} << (39 - 9 * level); }
 
 private:
+    // The entry that maps an address: a block leaf (level < 3) or the level-3 entry (present,
+    // hidden or 0). entry is null when a table on the way is missing.
+    struct Leaf {
+        uint64_t* entry;
+        unsigned level;
+    };
+
     static uint64_t index(uint64_t address, unsigned level) {
         return (address >> (39 - 9 * level)) % kEntries;
+    }
+
+    static uint64_t* table_at(PhysAddr table) {
+        return static_cast<uint64_t*>(platform::phys_to_virt(table));
+    }
+
+    // One 64-bit store, so the table walker never sees half an entry.
+    static void store(uint64_t* entry, uint64_t value) {
+        __atomic_store_n(entry, value, __ATOMIC_RELAXED);
     }
 
     // The shallowest level whose leaf is aligned at `address` and fits in `remaining` bytes.
@@ -153,21 +216,65 @@ private:
 
     // The entry at `level` for `address`, creating the tables above it.
     uint64_t* entry_for(uint64_t address, unsigned level) {
-        auto* table = static_cast<uint64_t*>(platform::phys_to_virt(m_root));
+        uint64_t* table = table_at(m_root);
         for (unsigned depth = 0; depth < level; ++depth) {
             uint64_t& entry = table[index(address, depth)];
             if (!Format::is_present(entry)) {
-                entry = Format::table(m_tables->allocate_zeroed_page());
+                entry = Format::table(m_building->allocate_zeroed_page());
             } else if (!Format::is_table(entry, depth)) {
                 panic("page table: 0x%lx is inside a block already mapped", address);
             }
-            table = static_cast<uint64_t*>(platform::phys_to_virt(Format::address(entry)));
+            table = table_at(Format::address(entry));
         }
         return &table[index(address, level)];
     }
 
-    BootPageSource* m_tables; // null for a live map being edited
-    PhysAddr m_root;
+    Leaf find_leaf(uint64_t address) const {
+        uint64_t* table = table_at(m_root);
+        for (unsigned level = 0; level < kLevels - 1; ++level) {
+            uint64_t* entry = &table[index(address, level)];
+            if (!Format::is_present(*entry)) {
+                return {nullptr, level};
+            }
+            if (!Format::is_table(*entry, level)) {
+                return {entry, level};
+            }
+            table = table_at(Format::address(*entry));
+        }
+        return {&table[index(address, kLevels - 1)], kLevels - 1};
+    }
+
+    // Fills `table` with the 512 leaves one level below `block` (a leaf at `level`) that together
+    // map what it maps, with its attributes:
+    //
+    //   block at level L:  [ phys .......................... phys + level_size(L) )
+    //   table at L + 1:    [ 0: phys ][ 1: phys + level_size(L + 1) ] ... [ 511 ]
+    static void fill_with_children(PhysAddr table, uint64_t block, unsigned level) {
+        uint64_t* children = table_at(table);
+        const PhysAddr base = Format::address(block);
+        for (uint64_t i = 0; i < kEntries; ++i) {
+            children[i] = Format::child_leaf(block, level + 1, base + i * level_size(level + 1));
+        }
+    }
+
+    // Boot only (the map is not live): splits every block leaf covering [base, base + size)
+    // down to level-3 pages, with tables from the BootPageSource. Unmapped parts are skipped.
+    void split_to_pages(uint64_t base, uint64_t size) {
+        const uint64_t end = base + size;
+        for (uint64_t address = base & ~(kPageSize - 1); address < end; address += kPageSize) {
+            for (Leaf leaf = find_leaf(address); leaf.entry != nullptr && leaf.level < kLevels - 1;
+                 leaf = find_leaf(address)) {
+                const PhysAddr table = m_building->allocate_zeroed_page();
+                fill_with_children(table, *leaf.entry, leaf.level);
+                *leaf.entry = Format::table(table);
+            }
+        }
+    }
+
+    BootPageSource* m_building = nullptr; // the table source while building, then null
+    PhysAddr m_root = 0;
+    PhysAddr m_reserve[kSplitReserve] = {};
+    size_t m_reserve_used = 0;
 };
 
 } // namespace bedrock::kernel

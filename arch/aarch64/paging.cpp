@@ -1,6 +1,7 @@
 // The AArch64 memory map: the VMSAv8-64 descriptor format (4 KiB granule) for
 // kernel::PageTable, and arch::map_memory(), which replaces boot.S's early map with one covering
-// exactly the RAM in the device tree as Normal memory and virt's device region as Device-nGnRnE.
+// exactly the RAM in the device tree as Normal memory and virt's device region as Device-nGnRnE,
+// and arch::set_page_present() on it.
 // MAIR (set in boot.S): attribute 0 = Device-nGnRnE, attribute 1 = Normal write-back.
 #include <stdint.h>
 
@@ -14,6 +15,7 @@ constexpr uint64_t kValid = 1 << 0;
 constexpr uint64_t kTableOrPage = 1 << 1; // table at levels 0-2, page at level 3
 constexpr uint64_t kAttrDevice = 0 << 2;
 constexpr uint64_t kAttrNormal = 1 << 2;
+constexpr uint64_t kAttrIndexMask = 7 << 2;
 constexpr uint64_t kInnerShareable = uint64_t{3} << 8;
 constexpr uint64_t kAccessFlag = 1 << 10;
 constexpr uint64_t kExecuteNever = (uint64_t{1} << 53) | (uint64_t{1} << 54);
@@ -37,14 +39,20 @@ struct Aarch64PageFormat {
         return level < 3 && (entry & kTableOrPage) != 0;
     }
     static PhysAddr address(uint64_t entry) { return entry & kAddressMask; }
-    static uint64_t split_leaf(uint64_t block, unsigned child_level, PhysAddr phys) {
-        const uint64_t attributes = block & ~kAddressMask & ~kTableOrPage;
-        return phys | attributes | (child_level == 3 ? kTableOrPage : 0);
+    static kernel::MemoryType memory_type(uint64_t leaf) {
+        return (leaf & kAttrIndexMask) == kAttrNormal ? kernel::MemoryType::Normal
+                                                      : kernel::MemoryType::Device;
     }
-    static uint64_t with_present(uint64_t entry, bool present) {
-        return present ? entry | kValid : entry & ~kValid;
+    // A block descriptor has bit 1 clear, a level-3 page descriptor has it set.
+    static uint64_t child_leaf(uint64_t block, unsigned level, PhysAddr phys) {
+        return phys | (block & ~kAddressMask & ~kTableOrPage) | (level == 3 ? kTableOrPage : 0);
     }
-    static void sync_tables() { __asm__ volatile("dsb ishst" : : : "memory"); }
+    static uint64_t with_present(uint64_t leaf, bool present) {
+        return present ? leaf | kValid : leaf & ~kValid;
+    }
+    // The descriptor store must reach the walker before the TLBI (dsb ishst); the TLBI (by VA,
+    // all ASIDs, every level of the walk) must complete (dsb ish) before the next instruction is
+    // fetched or translated (isb).
     static void invalidate_page(uint64_t address) {
         __asm__ volatile("dsb ishst\n"
                          "tlbi vaae1is, %0\n"
@@ -54,18 +62,10 @@ struct Aarch64PageFormat {
                          : "r"(address >> 12)
                          : "memory");
     }
-    static void invalidate_all() {
-        __asm__ volatile("dsb ishst\n"
-                         "tlbi vmalle1is\n"
-                         "dsb ish\n"
-                         "isb"
-                         :
-                         :
-                         : "memory");
-    }
 };
 
-constinit PhysAddr g_root = 0; // the live map, once map_memory() switched to it
+// The live identity map, kept for set_page_present() after map_memory() built it.
+constinit kernel::PageTable<Aarch64PageFormat> g_identity_map;
 
 } // namespace
 
@@ -74,9 +74,10 @@ uint64_t early_mapped_limit() {
 }
 
 void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
-    kernel::PageTable<Aarch64PageFormat> map(tables);
-    map.map(kDeviceWindow, kernel::MemoryType::Device);
-    map.map_ram(boot);
+    g_identity_map.start_building(tables);
+    g_identity_map.map(kDeviceWindow, kernel::MemoryType::Device);
+    g_identity_map.map_ram(boot);
+    g_identity_map.finish_building();
     // Tables written through the cacheable early map are visible to the walker (walks are
     // inner write-back cacheable, see TCR in boot.S) once the stores complete.
     __asm__ volatile("dsb ishst\n"
@@ -86,14 +87,12 @@ void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
                      "dsb ish\n"
                      "isb"
                      :
-                     : "r"(map.root())
+                     : "r"(g_identity_map.root())
                      : "memory");
-    g_root = map.root();
 }
 
 bool set_page_present(uint64_t address, bool present) {
-    return g_root != 0 && kernel::PageTable<Aarch64PageFormat>(g_root).set_present(
-                              address, present, kernel::split_tables());
+    return g_identity_map.set_page_present(address, present);
 }
 
 } // namespace bedrock::arch

@@ -117,6 +117,10 @@ uint64_t read_cr2() {
     return value;
 }
 
+void clear_cr2() {
+    __asm__ volatile("mov %0, %%cr2" : : "r"(uint64_t{0}));
+}
+
 bool in_boot_stack_guard(uint64_t address) {
     const auto guard = reinterpret_cast<uint64_t>(x86_64_boot_stack_guard);
     return address - guard < kBootStackGuardSize;
@@ -149,10 +153,14 @@ extern "C" void x86_64_exception(const bedrock::arch::x86_64::ExceptionFrame* fr
         frame->rbp, frame->r8,  frame->r9,  frame->r10, frame->r11,    frame->r12,
         frame->r13, frame->r14, frame->r15, frame->cs,  frame->rflags, frame->ss};
     // CR2 holds the address of the last page fault: the faulting access for a page fault. Every
-    // page fault that is delivered ends the run, so at a double fault a non-zero CR2 can only be
-    // the page fault whose delivery failed (the push into the guard page, for a stack overflow).
+    // page fault that is delivered either ends the run or, caught by a test, leaves CR2 cleared
+    // here, so at a double fault a non-zero CR2 can only be the page fault whose delivery failed
+    // (the push into the guard page, for a stack overflow).
     const bool page_fault = frame->vector == kPageFaultVector;
     const uint64_t cr2 = read_cr2();
+    if (page_fault) {
+        clear_cr2();
+    }
     const bool double_fault_from_page_fault = frame->vector == kDoubleFaultVector && cr2 != 0;
     bedrock::kernel::FaultReport report{};
     report.description =

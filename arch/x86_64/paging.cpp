@@ -1,7 +1,8 @@
 // The x86-64 memory map: the 4-level page-table format for kernel::PageTable, and
 // arch::map_memory(), which replaces boot.S's 0-4 GiB map with one covering exactly the RAM the
 // firmware reported (including RAM above 4 GiB), except physical page 0 and the boot stack's
-// guard page. Devices need no mapping: the kernel reaches them through port I/O.
+// guard page, and arch::set_page_present() on it. Devices need no mapping: the kernel reaches
+// them through port I/O.
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,29 +37,26 @@ struct X86PageFormat {
         return level == 0 || (entry & kPageSize) == 0;
     }
     static PhysAddr address(uint64_t entry) { return entry & kAddressMask; }
-    static uint64_t split_leaf(uint64_t block, unsigned child_level, PhysAddr phys) {
-        const uint64_t attributes = block & ~kAddressMask & ~kPageSize;
-        return phys | attributes | (child_level < 3 ? kPageSize : 0);
+    static kernel::MemoryType memory_type(uint64_t leaf) {
+        return (leaf & kCacheDisable) != 0 ? kernel::MemoryType::Device
+                                           : kernel::MemoryType::Normal;
     }
-    static uint64_t with_present(uint64_t entry, bool present) {
-        return present ? entry | kPresent : entry & ~kPresent;
+    // Bit 7 is PS in a PDPT/PD leaf but PAT in a page-table entry: cleared for a 4 KiB leaf.
+    static uint64_t child_leaf(uint64_t block, unsigned level, PhysAddr phys) {
+        return phys | (block & ~kAddressMask & ~(level == 3 ? kPageSize : 0));
     }
-    static void sync_tables() { __asm__ volatile("" : : : "memory"); }
+    static uint64_t with_present(uint64_t leaf, bool present) {
+        return present ? leaf | kPresent : leaf & ~kPresent;
+    }
+    // invlpg drops every TLB entry for the page, whatever its size, and the paging-structure
+    // caches.
     static void invalidate_page(uint64_t address) {
         __asm__ volatile("invlpg (%0)" : : "r"(address) : "memory");
     }
-    // A page-size change needs every TLB entry for the range gone: reload CR3.
-    static void invalidate_all() {
-        uint64_t root;
-        __asm__ volatile("mov %%cr3, %0\n"
-                         "mov %0, %%cr3"
-                         : "=r"(root)
-                         :
-                         : "memory");
-    }
 };
 
-constinit PhysAddr g_root = 0; // the live map, once map_memory() switched to it
+// The live identity map, kept for set_page_present() after map_memory() built it.
+constinit kernel::PageTable<X86PageFormat> g_identity_map;
 
 // boot.ram with the boot stack's guard page cut out of the range that holds it (the kernel image
 // is RAM), so that map_ram() leaves the guard unmapped.
@@ -92,15 +90,14 @@ uint64_t early_mapped_limit() {
 }
 
 void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
-    kernel::PageTable<X86PageFormat> map(tables);
-    map.map_ram(ram_without_stack_guard(boot));
-    __asm__ volatile("mov %0, %%cr3" : : "r"(map.root()) : "memory");
-    g_root = map.root();
+    g_identity_map.start_building(tables);
+    g_identity_map.map_ram(ram_without_stack_guard(boot));
+    g_identity_map.finish_building();
+    __asm__ volatile("mov %0, %%cr3" : : "r"(g_identity_map.root()) : "memory");
 }
 
 bool set_page_present(uint64_t address, bool present) {
-    return g_root != 0 && kernel::PageTable<X86PageFormat>(g_root).set_present(
-                              address, present, kernel::split_tables());
+    return g_identity_map.set_page_present(address, present);
 }
 
 } // namespace bedrock::arch

@@ -148,6 +148,19 @@ TEST_F(CheckedHeapTest, FreshAndFreedBlocksArePoisoned) {
     EXPECT_EQ(test::report_count(), 0u);
 }
 
+TEST_F(CheckedHeapTest, ZeroSizedBlocksAreRealBlocks) {
+    void* empty = heap_allocate(*m_heap, 0);
+    ASSERT_NE(empty, nullptr);
+    EXPECT_EQ(heap_usable_size(*m_heap, empty), 0u);
+    auto* grown = static_cast<unsigned char*>(heap_reallocate(*m_heap, empty, 8));
+    ASSERT_NE(grown, nullptr) << "realloc of a checked malloc(0) block";
+    EXPECT_EQ(grown[7], kFreshPoison);
+    void* shrunk = heap_reallocate(*m_heap, grown, 0);
+    ASSERT_NE(shrunk, nullptr);
+    heap_free(*m_heap, shrunk);
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
 TEST_F(CheckedHeapTest, QuarantineDelaysReuseAndIsBounded) {
     heap_set_quarantine_limit(*m_heap, 64 << 10);
     void* first = heap_allocate(*m_heap, 64);

@@ -33,7 +33,8 @@ void report_error(const ErrorReport& report);
 // Guard pages: makes the page at `page` (page-aligned, inside memory the heap got from its page
 // source, so inside the direct map) inaccessible (`accessible` false: any load or store faults)
 // or accessible again. Returns false, changing nothing, if the platform cannot do it; the heap
-// then runs without guard pages. Called without allocator locks held.
+// then runs without guard pages. Called without allocator locks held, and never from two CPUs
+// at once (Bedrock serialises its calls).
 [[nodiscard]] bool set_page_access(void* page, bool accessible);
 
 // An internal invariant does not hold (a Bedrock bug or memory corruption). Never returns.
