@@ -24,9 +24,13 @@ void seal(CheckedBlock& header) {
     header.seal = seal_of(header);
 }
 
-// Bytes of memory the block keeps from reuse while quarantined.
+// Bytes the block keeps from reuse while quarantined, counted as the heap's statistics count
+// a block: the whole slab block, or a large block's usable bytes.
 uint64_t footprint(const CheckedBlock& header) {
-    return header.zone_end - reinterpret_cast<uintptr_t>(&header);
+    const uintptr_t start = run_of(header.block)->kind == RunKind::CheckedSlab
+                                ? reinterpret_cast<uintptr_t>(&header)
+                                : reinterpret_cast<uintptr_t>(header.block);
+    return header.zone_end - start;
 }
 
 ErrorReport block_report(ErrorKind kind, uintptr_t address, const CheckedBlock& header,
@@ -317,6 +321,7 @@ void CheckedBlocks::free(Heap& heap, RunHeader* run, void* pointer, Caller calle
             }
             m_quarantine_tail = header;
             m_quarantine_bytes += footprint(*header);
+            ++m_quarantine_blocks;
         }
     }
     release(heap, m_quarantine_limit, caller);
@@ -332,6 +337,7 @@ CheckedBlock* CheckedBlocks::evict_locked(size_t limit) {
     CheckedBlock* oldest = m_quarantine_head;
     unlink(*oldest, m_quarantine_head, &m_quarantine_tail);
     m_quarantine_bytes -= footprint(*oldest);
+    --m_quarantine_blocks;
     oldest->state = BlockState::Released;
     return oldest;
 }
@@ -415,6 +421,7 @@ bool CheckedBlocks::check(Heap& heap) {
             }
         }
         uint64_t bytes = 0;
+        uint64_t blocks = 0;
         for (const CheckedBlock* header = m_quarantine_head; header != nullptr;
              header = header->next) {
             if (header->state != BlockState::Quarantined || !is_intact(*header) ||
@@ -423,12 +430,13 @@ bool CheckedBlocks::check(Heap& heap) {
                 break;
             }
             bytes += footprint(*header);
+            ++blocks;
             if (find_poison_damage(*header, nullptr, report) ||
                 find_zone_damage(*header, nullptr, report)) {
                 note(report);
             }
         }
-        consistent = consistent && bytes == m_quarantine_bytes;
+        consistent = consistent && bytes == m_quarantine_bytes && blocks == m_quarantine_blocks;
     }
     for (unsigned i = 0; i < found && i < kMaxReports; ++i) {
         heap.errors.raise(reports[i]);
@@ -446,6 +454,11 @@ bool CheckedBlocks::check(Heap& heap) {
                                       {}});
     }
     return consistent && found == 0;
+}
+
+CheckedBlocks::QuarantineTotals CheckedBlocks::quarantine_totals() {
+    LockGuard guard(m_lock);
+    return QuarantineTotals{m_quarantine_blocks, m_quarantine_bytes};
 }
 
 uint64_t CheckedBlocks::checkpoint() {

@@ -63,6 +63,11 @@ public:
     [[nodiscard]] bool check(Heap& heap);
 
     [[nodiscard]] uint64_t checkpoint();
+    struct QuarantineTotals {
+        uint64_t blocks;
+        uint64_t bytes; // footprint(): what the heap's statistics count for the blocks
+    };
+    [[nodiscard]] QuarantineTotals quarantine_totals();
     LeakSummary leaks(uint64_t checkpoint, LineWriter write, void* context);
 
 private:
@@ -80,6 +85,7 @@ private:
     CheckedBlock* m_quarantine_head = nullptr;
     CheckedBlock* m_quarantine_tail = nullptr;
     uint64_t m_quarantine_bytes = 0;
+    uint64_t m_quarantine_blocks = 0;
     uint64_t m_quarantine_limit = 0;
     uint64_t m_sequence = 0;
 };

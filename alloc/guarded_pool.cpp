@@ -38,8 +38,8 @@ ErrorReport fault_report(ErrorKind kind, uintptr_t address, const CheckedBlock& 
                        kind == ErrorKind::UseAfterFree ? header.freed : CallTrace{}};
 }
 
-const char* access_detail(ErrorKind kind, FaultAccess access) {
-    const bool write = access == FaultAccess::Write;
+const char* access_detail(ErrorKind kind, MemoryAccess access) {
+    const bool write = access == MemoryAccess::Write;
     switch (kind) {
     case ErrorKind::BufferOverflow:
         return write ? "write past the end of a guarded block (guard page)"
@@ -97,8 +97,7 @@ bool GuardedPool::set_chunk_access(unsigned char* chunk, bool accessible, bool s
         if (!set_page_access(chunk + page * kPageSize, accessible)) {
             for (size_t undo = 1; undo < page; ++undo) {
                 if (undo % 2 == 1 || slots_too) {
-                    static_cast<void>(
-                        set_page_access(chunk + undo * kPageSize, !accessible));
+                    static_cast<void>(set_page_access(chunk + undo * kPageSize, !accessible));
                 }
             }
             return false;
@@ -259,7 +258,7 @@ void GuardedPool::free(Heap& heap, GuardChunk& chunk, void* pointer, Caller call
     push_free(slot_index);
 }
 
-bool GuardedPool::explain(uintptr_t address, FaultAccess access, const void* pc) {
+bool GuardedPool::explain(uintptr_t address, MemoryAccess access, const void* pc) {
     const auto base = reinterpret_cast<uintptr_t>(m_base);
     if (m_base == nullptr || address < base || address - base >= uint64_t{m_chunks} * kSlabBytes) {
         return false;
@@ -309,7 +308,7 @@ bool GuardedPool::explain(uintptr_t address, FaultAccess access, const void* pc)
     return true;
 }
 
-bool GuardedPool::explain_any(uintptr_t address, FaultAccess access, const void* pc) {
+bool GuardedPool::explain_any(uintptr_t address, MemoryAccess access, const void* pc) {
     for (GuardedPool* pool = __atomic_load_n(&g_pools, __ATOMIC_ACQUIRE); pool != nullptr;
          pool = pool->m_next_pool) {
         if (pool->explain(address, access, pc)) {

@@ -74,9 +74,9 @@ public:
                                           Caller caller);
 
     // Raises the report for a fault at `address` if it is in this pool; false otherwise.
-    bool explain(uintptr_t address, FaultAccess access, const void* pc);
+    bool explain(uintptr_t address, MemoryAccess access, const void* pc);
     // heap_explain_fault() over every pool.
-    static bool explain_any(uintptr_t address, FaultAccess access, const void* pc);
+    static bool explain_any(uintptr_t address, MemoryAccess access, const void* pc);
 
     [[nodiscard]] uint64_t live_blocks() const {
         return __atomic_load_n(&m_live_blocks, __ATOMIC_RELAXED);

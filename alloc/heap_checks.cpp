@@ -78,7 +78,7 @@ void* heap_allocate_guarded(Heap& heap, size_t size, size_t alignment) {
     return heap::allocate(heap, size, alignment, caller);
 }
 
-bool heap_explain_fault(uintptr_t address, FaultAccess access, const void* pc) {
+bool heap_explain_fault(uintptr_t address, MemoryAccess access, const void* pc) {
     if constexpr (kHeapChecksCompiled) {
         return heap::GuardedPool::explain_any(address, access, pc);
     }

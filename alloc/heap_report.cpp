@@ -26,6 +26,13 @@ HeapStatistics heap_statistics(Heap& heap) {
     statistics.bytes_requested += large.bytes_requested;
     statistics.bytes_in_use += large.bytes_in_use;
     statistics.blocks_in_use += large.blocks + heap.guards.live_blocks();
+    if constexpr (kHeapChecksCompiled) {
+        const heap::CheckedBlocks::QuarantineTotals quarantine = heap.checked.quarantine_totals();
+        statistics.quarantined_blocks = quarantine.blocks;
+        statistics.quarantined_bytes = quarantine.bytes;
+        statistics.blocks_in_use -= quarantine.blocks;
+        statistics.bytes_in_use -= quarantine.bytes;
+    }
     statistics.large_blocks = large.blocks;
     statistics.large_pages = large.pages;
     statistics.large_allocations = large.allocations;
@@ -58,6 +65,15 @@ void heap_report(Heap& heap, HeapReportWriter write, void* context) {
         .number(s.large_allocations)
         .text(" allocated since creation")
         .write(write, context);
+    if (s.quarantined_blocks != 0) {
+        TextLine()
+            .text("heap: quarantine ")
+            .number(s.quarantined_blocks)
+            .text(" freed blocks, ")
+            .number(s.quarantined_bytes)
+            .text(" bytes")
+            .write(write, context);
+    }
     TextLine().text("heap:  class  slabs  in use    peak  allocations").write(write, context);
     for (const SizeClassStatistics& cls : s.classes) {
         if (cls.allocations == 0 && cls.slabs == 0) {

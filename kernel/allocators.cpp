@@ -11,6 +11,7 @@
 #include "kernel/arch.h"
 #include "kernel/console.h"
 #include "kernel/fault.h"
+#include "kernel/format.h"
 #include "kernel/trap.h"
 
 namespace bedrock::kernel {
@@ -46,9 +47,9 @@ bool explain_heap_fault(const FaultReport& fault) {
     if (!fault.address_valid) {
         return false;
     }
-    constexpr bedrock::FaultAccess kAccess[] = {
-        bedrock::FaultAccess::Unknown, bedrock::FaultAccess::Read, bedrock::FaultAccess::Write,
-        bedrock::FaultAccess::Execute};
+    constexpr bedrock::MemoryAccess kAccess[] = {
+        bedrock::MemoryAccess::Unknown, bedrock::MemoryAccess::Read, bedrock::MemoryAccess::Write,
+        bedrock::MemoryAccess::Execute};
     return heap_explain_fault(fault.address, kAccess[static_cast<unsigned>(fault.access)],
                               reinterpret_cast<const void*>(fault.pc));
 }
@@ -76,13 +77,47 @@ void print_heap_report_with_sample(Heap& heap) {
     }
 }
 
+// Applies the command line's heap options to the default heap and says what it did.
+void configure_default_heap(Heap& heap, const HeapBootOptions& options) {
+    static constexpr const char* kLevelNames[] = {"off", "report", "abort"};
+    constexpr uint32_t kGuardSlots = 63;
+    if (options.error != nullptr) {
+        char word[64];
+        const auto length = static_cast<size_t>(options.error_length);
+        format(word, length + 1 < sizeof(word) ? length + 1 : sizeof(word), "%s", options.error);
+        print("heap: command line: not understood: %s (bedrock.check=off|report|abort, "
+              "bedrock.guard=<every Nth allocation>)\n",
+              word);
+    }
+    if (options.level == CheckLevel::Off) {
+        return;
+    }
+    if (!heap_set_check_level(heap, options.level)) {
+        print("heap: checked mode is compiled out (BEDROCK_CHECKED=OFF): level stays off\n");
+        return;
+    }
+    print("heap: checked mode, level %s\n", kLevelNames[static_cast<unsigned>(options.level)]);
+    if (options.guard_sample_interval == 0) {
+        return;
+    }
+    if (heap_enable_guard_pages(heap,
+                                GuardPageOptions{kGuardSlots, options.guard_sample_interval})) {
+        print("heap: guard pages for every %u%s checked allocation (%u slots)\n",
+              options.guard_sample_interval, options.guard_sample_interval == 1 ? "st" : "th",
+              kGuardSlots);
+    } else {
+        print("heap: guard pages unavailable (no pages for the pool, or page access cannot "
+              "change)\n");
+    }
+}
+
 } // namespace
 
 PageFrameAllocator& page_frame_allocator() {
     return g_page_frame_allocator;
 }
 
-void bring_up_allocators(const PhysRange* usable, size_t count) {
+void bring_up_allocators(const PhysRange* usable, size_t count, const HeapBootOptions& options) {
     const uint64_t start = arch::nanoseconds();
     if (!g_page_frame_allocator.init(usable, count)) {
         panic("pfa: cannot start: no usable range can hold the allocator's metadata");
@@ -97,6 +132,7 @@ void bring_up_allocators(const PhysRange* usable, size_t count) {
     if (heap == nullptr) {
         panic("heap: cannot create the default heap: the page frame allocator is empty");
     }
+    configure_default_heap(*heap, options);
     set_default_heap(heap);
     set_fault_explainer(explain_heap_fault);
     print_heap_report_with_sample(*heap);

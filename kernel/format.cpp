@@ -219,16 +219,21 @@ void format_to(FormatSink sink, void* context, const char* format, va_list argum
     va_end(args);
 }
 
-size_t format(char* buffer, size_t capacity, const char* format, ...) {
+size_t vformat(char* buffer, size_t capacity, const char* format, va_list arguments) {
     BufferSink out{buffer, capacity, 0};
-    va_list arguments;
-    va_start(arguments, format);
     format_to(write_to_buffer, &out, format, arguments);
-    va_end(arguments);
     if (capacity > 0) {
         buffer[out.length < capacity ? out.length : capacity - 1] = '\0';
     }
     return out.length;
+}
+
+size_t format(char* buffer, size_t capacity, const char* format, ...) {
+    va_list arguments;
+    va_start(arguments, format);
+    const size_t length = vformat(buffer, capacity, format, arguments);
+    va_end(arguments);
+    return length;
 }
 
 } // namespace bedrock::kernel

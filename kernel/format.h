@@ -17,5 +17,6 @@ void format_to(FormatSink sink, void* context, const char* format, va_list argum
 // Returns the length the full output would have had.
 size_t format(char* buffer, size_t capacity, const char* format, ...)
     __attribute__((format(printf, 3, 4)));
+size_t vformat(char* buffer, size_t capacity, const char* format, va_list arguments);
 
 } // namespace bedrock::kernel

@@ -99,7 +99,7 @@ void kernel_main(BootInfo& boot) {
           usable_bytes / kPageSize, usable_bytes / kMiB, usable.count(),
           total_bytes(tables.taken().data(), tables.taken().count()) >> 10, map_time / 1000);
 
-    bring_up_allocators(usable.data(), usable.count());
+    bring_up_allocators(usable.data(), usable.count(), parse_heap_boot_options(boot.command_line));
 
     const TestSummary summary = run_all_tests();
     // A run that executed no test proves nothing, so it fails too.

@@ -170,12 +170,16 @@ TEST_F(CheckedHeapTest, QuarantineDelaysReuseAndIsBounded) {
         EXPECT_NE(block, first) << "reused while in quarantine";
         heap_free(*m_heap, block);
     }
-    // 64 KiB of 208-byte footprints: about 315 blocks fit; the oldest must have left by now.
+    // 64 + 128 + 16 bytes round up to the 224-byte class: 292 blocks fit in 64 KiB.
     std::vector<void*> freed;
     for (int i = 0; i < 1000; ++i) {
         heap_free(*m_heap, heap_allocate(*m_heap, 64));
     }
-    EXPECT_LE(heap_statistics(*m_heap).blocks_in_use, (64u << 10) / 208 + 1);
+    const HeapStatistics statistics = heap_statistics(*m_heap);
+    EXPECT_EQ(statistics.blocks_in_use, 0u) << "quarantined blocks are not in use";
+    EXPECT_GT(statistics.quarantined_blocks, 100u);
+    EXPECT_LE(statistics.quarantined_blocks, (64u << 10) / 224);
+    EXPECT_EQ(statistics.quarantined_bytes, statistics.quarantined_blocks * 224);
     EXPECT_EQ(test::report_count(), 0u);
 }
 
@@ -316,7 +320,7 @@ bool g_explained = false;
 
 void on_segv(int, siginfo_t* info, void*) {
     g_explained = heap_explain_fault(reinterpret_cast<uintptr_t>(info->si_addr),
-                                     FaultAccess::Unknown, nullptr);
+                                     MemoryAccess::Unknown, nullptr);
     siglongjmp(g_fault_return, 1);
 }
 

@@ -43,7 +43,12 @@ struct SizeClassStatistics {
 struct HeapStatistics {
     uint64_t bytes_requested; // sum of all sizes asked for, since creation
     uint64_t bytes_in_use;    // usable bytes of the live blocks (block sizes, not requests)
-    uint64_t blocks_in_use;
+    uint64_t blocks_in_use;   // live blocks: freed blocks in quarantine are not counted here
+    // Checked mode: freed blocks held in quarantine (bedrock/heap_checks.h) and their bytes,
+    // counted like bytes_in_use. The per-class and large-block figures below include them: they
+    // still occupy their slab block or page run.
+    uint64_t quarantined_blocks;
+    uint64_t quarantined_bytes;
     uint64_t pages_held; // pages taken from the page source, including the heap's state
     uint64_t peak_pages_held;
     uint64_t large_blocks; // live large blocks

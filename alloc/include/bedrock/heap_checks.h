@@ -97,11 +97,11 @@ inline constexpr size_t kMaxGuardedSize = 4096 - 16;
 [[nodiscard]] void* heap_allocate_guarded(Heap& heap, size_t size,
                                           size_t alignment = kHeapMinAlignment);
 
-enum class FaultAccess : uint8_t { Unknown, Read, Write, Execute };
+enum class MemoryAccess : uint8_t { Unknown, Read, Write, Execute };
 // Called by a fault handler with the faulting data address: if it lies in a guard-page pool of
 // any heap, raises the matching report (BufferOverflow / BufferUnderflow / UseAfterFree with the
 // block, offset, access and call traces; never panics itself) and returns true. O(heaps with
 // guard pages). Safe in an exception handler: touches only mapped metadata.
-bool heap_explain_fault(uintptr_t address, FaultAccess access, const void* pc);
+bool heap_explain_fault(uintptr_t address, MemoryAccess access, const void* pc);
 
 } // namespace bedrock
