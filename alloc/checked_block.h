@@ -23,6 +23,7 @@
 
 #include "bedrock/error_report.h"
 #include "bedrock/heap_checks.h"
+#include "bedrock/phys_range.h"
 
 namespace bedrock::heap {
 
@@ -61,6 +62,18 @@ static_assert(kCheckedHeaderBytes % 64 == 0, "in-band blocks stay aligned to the
     mix ^= header.sequence + (mix << 6) + (mix >> 2);
     mix ^= static_cast<uint64_t>(header.state) + (mix << 6) + (mix >> 2);
     return static_cast<uint32_t>(mix ^ (mix >> 32));
+}
+
+// Whether the header sits right before its block (else it is a guarded block's, out of band).
+[[nodiscard]] inline bool is_in_band(const CheckedBlock& header) {
+    return header.block == reinterpret_cast<const unsigned char*>(&header + 1);
+}
+
+// Where the block's front red zone starts; it ends at the block.
+[[nodiscard]] inline unsigned char* front_zone_start(const CheckedBlock& header) {
+    return is_in_band(header) ? const_cast<unsigned char*>(header.front_zone)
+                              : reinterpret_cast<unsigned char*>(
+                                    reinterpret_cast<uintptr_t>(header.block) & ~(kPageSize - 1));
 }
 
 // The in-band header of a checked block starting at `block`.

@@ -3,6 +3,7 @@
 #include "checked_blocks.h"
 
 #include "bedrock/memory_routines.h"
+#include "heap_error_reports.h"
 #include "heap_state.h"
 #include "text_line.h"
 
@@ -10,10 +11,6 @@ namespace bedrock::heap {
 namespace {
 
 constexpr size_t kLimit = ~size_t{0} >> 2;
-
-bool is_in_band(const CheckedBlock& header) {
-    return header.block == reinterpret_cast<const unsigned char*>(&header + 1);
-}
 
 bool is_intact(const CheckedBlock& header) {
     return (header.state == BlockState::Live || header.state == BlockState::Quarantined) &&
@@ -33,25 +30,8 @@ uint64_t footprint(const CheckedBlock& header) {
     return header.zone_end - start;
 }
 
-ErrorReport block_report(ErrorKind kind, uintptr_t address, const CheckedBlock& header,
-                         uint64_t offset, const char* detail, const void* call_site) {
-    const bool freed = kind == ErrorKind::UseAfterFree || kind == ErrorKind::DoubleFree;
-    return ErrorReport{kind,
-                       "heap",
-                       address,
-                       header.size,
-                       call_site,
-                       detail,
-                       reinterpret_cast<uintptr_t>(header.block),
-                       offset,
-                       header.allocated,
-                       freed ? header.freed : CallTrace{}};
-}
-
 ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* detail, Caller caller) {
-    return ErrorReport{
-        kind, "heap", reinterpret_cast<uintptr_t>(pointer), 0, caller.call_site, detail, 0, 0,
-        {},   {}};
+    return misuse_report(kind, reinterpret_cast<uintptr_t>(pointer), detail, caller.call_site);
 }
 
 // Red-zone damage of `header`'s block: an overflow (reported first) or an underflow.
@@ -66,10 +46,7 @@ bool find_zone_damage(const CheckedBlock& header, const void* call_site, ErrorRe
             past_end, "bytes past the end of the block were overwritten (its red zone)", call_site);
         return true;
     }
-    const unsigned char* front =
-        is_in_band(header) ? header.front_zone
-                           : reinterpret_cast<const unsigned char*>(
-                                 reinterpret_cast<uintptr_t>(header.block) & ~(kPageSize - 1));
+    const unsigned char* front = front_zone_start(header);
     const size_t front_bytes = static_cast<size_t>(header.block - front);
     const size_t first = first_unlike(front, header.block, kRedZoneFill);
     if (first != front_bytes) {
@@ -84,10 +61,7 @@ bool find_zone_damage(const CheckedBlock& header, const void* call_site, ErrorRe
 
 // The red zones' canary bytes around `header`'s block, (re)written.
 void fill_zones(const CheckedBlock& header) {
-    unsigned char* front = is_in_band(header)
-                               ? const_cast<unsigned char*>(header.front_zone)
-                               : reinterpret_cast<unsigned char*>(
-                                     reinterpret_cast<uintptr_t>(header.block) & ~(kPageSize - 1));
+    unsigned char* front = front_zone_start(header);
     bedrock_memset(front, kRedZoneFill, static_cast<size_t>(header.block - front));
     unsigned char* tail = header.block + header.size;
     bedrock_memset(tail, kRedZoneFill, header.zone_end - reinterpret_cast<uintptr_t>(tail));
@@ -226,18 +200,13 @@ CheckedBlock* CheckedBlocks::find_live(Heap& heap, RunHeader* run, const void* p
         const bool inside =
             pointer > block && reinterpret_cast<uintptr_t>(pointer) <
                                    reinterpret_cast<uintptr_t>(block) + header->size;
-        heap.errors.raise(ErrorReport{
-            inside ? ErrorKind::InteriorPointer : ErrorKind::NotAllocated,
-            "heap",
-            reinterpret_cast<uintptr_t>(pointer),
-            inside ? header->size : 0,
-            caller.call_site,
-            inside ? "points inside a block, not at its start"
-                   : "points into a block's header or red zone",
-            inside ? reinterpret_cast<uintptr_t>(block) : 0,
-            inside ? static_cast<uint64_t>(static_cast<const unsigned char*>(pointer) - block) : 0,
-            inside ? header->allocated : CallTrace{},
-            {}});
+        const auto address = reinterpret_cast<uintptr_t>(pointer);
+        heap.errors.raise(
+            inside ? block_report(ErrorKind::InteriorPointer, address, *header,
+                                  address - reinterpret_cast<uintptr_t>(block),
+                                  "points inside a block, not at its start", caller.call_site)
+                   : misuse_report(ErrorKind::NotAllocated, address,
+                                   "points into a block's header or red zone", caller.call_site));
         return nullptr;
     }
     return confirm_live(heap, *header, pointer, caller);

@@ -2,6 +2,7 @@
 #include "guarded_pool.h"
 
 #include "bedrock/platform.h"
+#include "heap_error_reports.h"
 #include "heap_state.h"
 
 namespace bedrock::heap {
@@ -22,20 +23,6 @@ bool set_page_access(void* page, bool accessible) {
 // Page index (1..15) of slot `slot` within its chunk.
 constexpr size_t slot_page_index(uint32_t slot) {
     return 2 + 2 * size_t{slot % kSlotsPerChunk};
-}
-
-ErrorReport fault_report(ErrorKind kind, uintptr_t address, const CheckedBlock& header,
-                         uint64_t offset, const char* detail, const void* pc) {
-    return ErrorReport{kind,
-                       "heap",
-                       address,
-                       header.size,
-                       pc,
-                       detail,
-                       reinterpret_cast<uintptr_t>(header.block),
-                       offset,
-                       header.allocated,
-                       kind == ErrorKind::UseAfterFree ? header.freed : CallTrace{}};
 }
 
 const char* access_detail(ErrorKind kind, MemoryAccess access) {
@@ -211,31 +198,17 @@ CheckedBlock* GuardedPool::find_live(Heap& heap, GuardChunk& chunk, const void* 
         }
         if (header.state == BlockState::Live && pointer > header.block &&
             reinterpret_cast<uintptr_t>(pointer) < header.block_end()) {
-            heap.errors.raise(ErrorReport{
-                ErrorKind::InteriorPointer,
-                "heap",
-                reinterpret_cast<uintptr_t>(pointer),
-                header.size,
-                caller.call_site,
-                "points inside a guarded block, not at its start",
-                reinterpret_cast<uintptr_t>(header.block),
-                static_cast<uint64_t>(static_cast<const unsigned char*>(pointer) - header.block),
-                header.allocated,
-                {}});
+            const auto address = reinterpret_cast<uintptr_t>(pointer);
+            heap.errors.raise(block_report(ErrorKind::InteriorPointer, address, header,
+                                           address - reinterpret_cast<uintptr_t>(header.block),
+                                           "points inside a guarded block, not at its start",
+                                           caller.call_site));
             return nullptr;
         }
         why = "inside a guarded slot page, not at a block";
     }
-    heap.errors.raise(ErrorReport{ErrorKind::NotAllocated,
-                                  "heap",
-                                  reinterpret_cast<uintptr_t>(pointer),
-                                  0,
-                                  caller.call_site,
-                                  why,
-                                  0,
-                                  0,
-                                  {},
-                                  {}});
+    heap.errors.raise(misuse_report(ErrorKind::NotAllocated, reinterpret_cast<uintptr_t>(pointer),
+                                    why, caller.call_site));
     return nullptr;
 }
 
@@ -282,16 +255,9 @@ bool GuardedPool::explain(uintptr_t address, MemoryAccess access, const void* pc
     if (header.state == BlockState::Quarantined) {
         kind = ErrorKind::UseAfterFree;
     } else if (header.state != BlockState::Live) {
-        m_heap->errors.raise(ErrorReport{ErrorKind::NotAllocated,
-                                         "heap",
-                                         address,
-                                         0,
-                                         pc,
-                                         "access to a guard-page pool page no block was given",
-                                         0,
-                                         0,
-                                         {},
-                                         {}},
+        m_heap->errors.raise(misuse_report(ErrorKind::NotAllocated, address,
+                                           "access to a guard-page pool page no block was given",
+                                           pc),
                              false);
         return true;
     }
@@ -304,7 +270,7 @@ bool GuardedPool::explain(uintptr_t address, MemoryAccess access, const void* pc
         offset = address >= block ? address - block : 0;
     }
     m_heap->errors.raise(
-        fault_report(kind, address, header, offset, access_detail(kind, access), pc), false);
+        block_report(kind, address, header, offset, access_detail(kind, access), pc), false);
     return true;
 }
 

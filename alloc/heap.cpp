@@ -16,6 +16,7 @@
 #include "bedrock/memory_routines.h"
 #include "bedrock/platform.h"
 #include "heap_entry.h"
+#include "heap_error_reports.h"
 #include "heap_state.h"
 
 namespace bedrock {
@@ -32,17 +33,8 @@ constinit Heap* g_default_heap = nullptr;
 
 ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* detail, Caller caller,
                            uintptr_t block = 0, uint64_t size = 0) {
-    const auto address = reinterpret_cast<uintptr_t>(pointer);
-    return ErrorReport{kind,
-                       "heap",
-                       address,
-                       size,
-                       caller.call_site,
-                       detail,
-                       block,
-                       block != 0 ? address - block : 0,
-                       {},
-                       {}};
+    return heap::misuse_report(kind, reinterpret_cast<uintptr_t>(pointer), detail, caller.call_site,
+                               block, size);
 }
 
 // The run header of `block` if it is a block of `heap`, else null after reporting why.
