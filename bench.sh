@@ -89,3 +89,26 @@ done
 echo
 echo "checked mode: cost per level (footprint = peak pages held / peak live bytes)"
 "$build/heap_bench" --checked
+
+echo
+echo "checked mode: instructions per malloc+free pair (callgrind)"
+printf '%-10s' size
+for level in compiled-out off report report+guard; do printf '%14s' "$level"; done
+echo
+for size in 16 256 4096; do
+    printf '%-10s' "$size"
+    for level in compiled-out off report report+guard; do
+        case $level in
+        compiled-out) binary=heap_bench_unchecked run_as=bedrock ;;
+        off) binary=heap_bench run_as=bedrock ;;
+        report) binary=heap_bench run_as=bedrock-report ;;
+        report+guard) binary=heap_bench run_as=bedrock-guard ;;
+        esac
+        instructions=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+            --collect-atstart=no --toggle-collect='*fixed_pairs*' \
+            "$build/$binary" --run "$run_as" "fixed-$size" "$pairs" 2>&1 >/dev/null |
+            sed -n 's/.*Collected : *\([0-9]*\).*/\1/p')
+        printf '%14s' "$(echo "$instructions $pairs" | awk '{ printf "%.0f", $1 / ($2 * 1.1) }')"
+    done
+    echo
+done

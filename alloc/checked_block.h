@@ -82,10 +82,31 @@ static_assert(kCheckedHeaderBytes % 64 == 0, "in-band blocks stay aligned to the
         const_cast<unsigned char*>(static_cast<const unsigned char*>(block)) - kCheckedHeaderBytes);
 }
 
+// Poison and red zones are verified a word at a time (the aligned middle), bytes at the edges.
+inline constexpr uint64_t kBytesInWord = 8;
+
+[[nodiscard]] inline uint64_t repeated(uint8_t fill) {
+    return 0x0101010101010101u * fill;
+}
+
+// The aligned word at `p` (a load; memcpy keeps it free of type-based aliasing assumptions).
+[[nodiscard]] inline uint64_t word_at(const unsigned char* p) {
+    uint64_t word;
+    __builtin_memcpy(&word, p, sizeof(word));
+    return word;
+}
+
 // Index of the first byte in [begin, end) that differs from `fill`, or end - begin if none.
 [[nodiscard]] inline size_t first_unlike(const unsigned char* begin, const unsigned char* end,
                                          uint8_t fill) {
     const unsigned char* p = begin;
+    while (p < end && reinterpret_cast<uintptr_t>(p) % kBytesInWord != 0 && *p == fill) {
+        ++p;
+    }
+    const uint64_t pattern = repeated(fill);
+    while (end - p >= static_cast<ptrdiff_t>(kBytesInWord) && word_at(p) == pattern) {
+        p += kBytesInWord;
+    }
     while (p < end && *p == fill) {
         ++p;
     }
@@ -96,6 +117,14 @@ static_assert(kCheckedHeaderBytes % 64 == 0, "in-band blocks stay aligned to the
 [[nodiscard]] inline size_t last_unlike_end(const unsigned char* begin, const unsigned char* end,
                                             uint8_t fill) {
     const unsigned char* p = end;
+    while (p > begin && reinterpret_cast<uintptr_t>(p) % kBytesInWord != 0 && p[-1] == fill) {
+        --p;
+    }
+    const uint64_t pattern = repeated(fill);
+    while (p - begin >= static_cast<ptrdiff_t>(kBytesInWord) &&
+           word_at(p - kBytesInWord) == pattern) {
+        p -= kBytesInWord;
+    }
     while (p > begin && p[-1] == fill) {
         --p;
     }
