@@ -241,6 +241,52 @@ void guard_pages_at(TestContext& bedrock_test_context, CheckLevel level, Deliver
 
 } // namespace
 
+namespace {
+
+struct PointerLoad {
+    void* const* slot;
+    uint64_t value;
+};
+
+// Dereferences the pointer stored in *slot, as code that forgot to initialise it would.
+void follow_pointer(void* argument) {
+    auto* load = static_cast<PointerLoad*>(argument);
+    load->value = *static_cast<volatile const uint64_t*>(*load->slot);
+}
+
+} // namespace
+
+// Uninitialized reads: a fresh checked block holds kFreshPoison, and a pointer read from it
+// faults when dereferenced (non-canonical on x86-64, outside the address space on AArch64); a
+// freed block reads as kFreedPoison while it is in quarantine. No report: the poison makes the
+// bug visible, and the fault stops it. Checked at levels report and abort (level off does not
+// poison).
+BEDROCK_TEST(checked_heap_uninitialized_and_freed_memory_is_poisoned) {
+    constexpr CheckLevel kLevels[] = {CheckLevel::Report, CheckLevel::Abort};
+    for (const CheckLevel level : kLevels) {
+        TestHeaps heaps;
+        BEDROCK_REQUIRE(heaps.ok());
+        Heap& heap = heaps.heap();
+        BEDROCK_REQUIRE(heap_set_check_level(heap, level));
+        error_log().clear();
+        auto* slot = static_cast<void**>(heap_allocate(heap, 4 * sizeof(void*)));
+        BEDROCK_REQUIRE(slot != nullptr);
+        const auto* bytes = reinterpret_cast<const unsigned char*>(slot);
+        bool all_fresh = true;
+        for (size_t i = 0; i < 4 * sizeof(void*); ++i) {
+            all_fresh = all_fresh && bytes[i] == kFreshPoison;
+        }
+        BEDROCK_EXPECT(all_fresh);
+        PointerLoad load{slot, 0};
+        const Trap trap = run_catching_traps(follow_pointer, &load);
+        BEDROCK_EXPECT(trap.kind == TrapKind::Fault);
+        heap_free(heap, slot);
+        BEDROCK_EXPECT_EQ(bytes[0], kFreedPoison); // still in quarantine
+        BEDROCK_EXPECT_EQ(error_log().count(), 0);
+        BEDROCK_EXPECT(heaps.tear_down());
+    }
+}
+
 BEDROCK_TEST(checked_heap_guard_pages_fault_and_are_explained) {
     guard_pages_at(bedrock_test_context, CheckLevel::Report, Delivery::Log);
     guard_pages_at(bedrock_test_context, CheckLevel::Report, Delivery::Hook);
