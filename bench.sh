@@ -63,8 +63,17 @@ if [ "$csv" = yes ]; then
 fi
 "$build/heap_bench"
 
-# Instructions per pair: callgrind counts only fixed_pairs(), which runs 1.1 x pairs times.
+# Instructions per malloc+free pair of `size` bytes for `binary --run run_as`: callgrind counts
+# only fixed_pairs(), which runs 1.1 x pairs times.
 pairs=100000
+instructions_per_pair() { # binary run_as size
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        --collect-atstart=no --toggle-collect='*fixed_pairs*' \
+        "$build/$1" --run "$2" "fixed-$3" "$pairs" 2>&1 >/dev/null |
+        sed -n 's/.*Collected : *\([0-9]*\).*/\1/p' |
+        awk -v pairs="$pairs" '{ printf "%.0f", $1 / (pairs * 1.1) }'
+}
+
 echo
 echo "instructions per malloc+free pair (callgrind)"
 printf '%-10s' size
@@ -77,11 +86,7 @@ for size in 16 64 256 1024 4096 65536; do
         bedrock | glibc) binary=heap_bench ;;
         *) binary=heap_bench_$allocator ;;
         esac
-        instructions=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-            --collect-atstart=no --toggle-collect='*fixed_pairs*' \
-            "$build/$binary" --run "$allocator" "fixed-$size" "$pairs" 2>&1 >/dev/null |
-            sed -n 's/.*Collected : *\([0-9]*\).*/\1/p')
-        printf '%10s' "$(echo "$instructions $pairs" | awk '{ printf "%.0f", $1 / ($2 * 1.1) }')"
+        printf '%10s' "$(instructions_per_pair "$binary" "$allocator" "$size")"
     done
     echo
 done
@@ -104,11 +109,7 @@ for size in 16 256 4096; do
         report) binary=heap_bench run_as=bedrock-report ;;
         report+guard) binary=heap_bench run_as=bedrock-guard ;;
         esac
-        instructions=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-            --collect-atstart=no --toggle-collect='*fixed_pairs*' \
-            "$build/$binary" --run "$run_as" "fixed-$size" "$pairs" 2>&1 >/dev/null |
-            sed -n 's/.*Collected : *\([0-9]*\).*/\1/p')
-        printf '%14s' "$(echo "$instructions $pairs" | awk '{ printf "%.0f", $1 / ($2 * 1.1) }')"
+        printf '%14s' "$(instructions_per_pair "$binary" "$run_as" "$size")"
     done
     echo
 done

@@ -81,14 +81,14 @@ uint64_t reported_size(const MisuseContext& context, uint64_t size, uint64_t cla
 
 [[gnu::noinline]] void double_free(MisuseContext& context, ExpectedReport& expected) {
     unsigned char* block = hold(context, 0, context.heap, heap_allocate(context.heap, 32));
-    expected = ExpectedReport{
-        ErrorKind::DoubleFree,
-        address_of(block),
-        address_of(block),
-        reported_size(context, 32, 32),
-        0,
-        checked(context) ? reinterpret_cast<const void*>(&double_free) : nullptr,
-        checked(context)};
+    expected =
+        ExpectedReport{ErrorKind::DoubleFree,
+                       address_of(block),
+                       address_of(block),
+                       reported_size(context, 32, 32),
+                       0,
+                       checked(context) ? reinterpret_cast<const void*>(&double_free) : nullptr,
+                       checked(context)};
     release(context, 0);
     heap_free(context.heap, block);
 }
@@ -101,21 +101,21 @@ uint64_t reported_size(const MisuseContext& context, uint64_t size, uint64_t cla
 
 [[gnu::noinline]] void interior_pointer(MisuseContext& context, ExpectedReport& expected) {
     unsigned char* block = hold(context, 0, context.heap, heap_allocate(context.heap, 48));
-    expected = ExpectedReport{
-        ErrorKind::InteriorPointer,
-        address_of(block + 16),
-        address_of(block),
-        reported_size(context, 48, 48),
-        16,
-        checked(context) ? reinterpret_cast<const void*>(&interior_pointer) : nullptr,
-        false};
+    expected = ExpectedReport{ErrorKind::InteriorPointer,
+                              address_of(block + 16),
+                              address_of(block),
+                              reported_size(context, 48, 48),
+                              16,
+                              checked(context) ? reinterpret_cast<const void*>(&interior_pointer)
+                                               : nullptr,
+                              false};
     heap_free(context.heap, block + 16);
 }
 
 [[gnu::noinline]] void misaligned_pointer(MisuseContext& context, ExpectedReport& expected) {
     unsigned char* block = hold(context, 0, context.heap, heap_allocate(context.heap, 32));
-    expected =
-        ExpectedReport{ErrorKind::MisalignedPointer, address_of(block + 3), 0, 0, 0, nullptr, false};
+    expected = ExpectedReport{
+        ErrorKind::MisalignedPointer, address_of(block + 3), 0, 0, 0, nullptr, false};
     heap_free(context.heap, block + 3);
 }
 
