@@ -10,8 +10,6 @@
 namespace bedrock::heap {
 namespace {
 
-constexpr size_t kLimit = ~size_t{0} >> 2;
-
 bool is_intact(const CheckedBlock& header) {
     return (header.state == BlockState::Live || header.state == BlockState::Quarantined) &&
            header.seal == seal_of(header);
@@ -134,7 +132,7 @@ void CheckedBlocks::adopt(CheckedBlock& header, unsigned char* block, size_t siz
 }
 
 void* CheckedBlocks::allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
-    if ((alignment & (alignment - 1)) != 0 || size > kLimit) {
+    if ((alignment & (alignment - 1)) != 0 || size > LargeBlocks::kMaxSize) {
         return nullptr;
     }
     const size_t align = alignment < kMinBlockSize ? kMinBlockSize : alignment;

@@ -53,7 +53,7 @@ public:
     // unlinks it and marks it Quarantined with the free trace. Returns false if it must not be
     // freed (the reason raised).
     bool retire(Heap& heap, CheckedBlock& header, const void* pointer, Caller caller);
-    // Unlinks a retired guarded header for good (its slot is being reused).
+    // Marks a retired guarded header Released: its slot is being reused.
     void forget(CheckedBlock& header);
 
     void set_quarantine_limit(Heap& heap, size_t bytes, Caller caller);

@@ -15,7 +15,7 @@ constinit GuardedPool* g_pools = nullptr; // pools with pages, newest first
 constinit SpinLock g_pools_lock;          // writers only
 constinit SpinLock g_page_access_lock;    // the platform hook is never called concurrently
 
-bool set_page_access(void* page, bool accessible) {
+bool change_page_access(void* page, bool accessible) {
     LockGuard guard(g_page_access_lock);
     return platform::set_page_access(page, accessible);
 }
@@ -81,10 +81,10 @@ bool GuardedPool::set_chunk_access(unsigned char* chunk, bool accessible, bool s
         if (page % 2 == 0 && !slots_too) {
             continue;
         }
-        if (!set_page_access(chunk + page * kPageSize, accessible)) {
+        if (!change_page_access(chunk + page * kPageSize, accessible)) {
             for (size_t undo = 1; undo < page; ++undo) {
                 if (undo % 2 == 1 || slots_too) {
-                    static_cast<void>(set_page_access(chunk + undo * kPageSize, !accessible));
+                    static_cast<void>(change_page_access(chunk + undo * kPageSize, !accessible));
                 }
             }
             return false;
@@ -171,7 +171,7 @@ void* GuardedPool::allocate(Heap& heap, size_t size, size_t alignment, Caller ca
     unsigned char* page = slot_page(index);
     const uintptr_t page_end = reinterpret_cast<uintptr_t>(page) + kPageSize;
     const uintptr_t block = (page_end - span) & ~(uintptr_t{alignment} - 1);
-    if (block < reinterpret_cast<uintptr_t>(page) || !set_page_access(page, true)) {
+    if (block < reinterpret_cast<uintptr_t>(page) || !change_page_access(page, true)) {
         push_free(index);
         return nullptr;
     }
@@ -224,7 +224,7 @@ void GuardedPool::free(Heap& heap, GuardChunk& chunk, void* pointer, Caller call
         sizeof(GuardSlot));
     const uint32_t slot_index = chunk_index * kSlotsPerChunk + in_chunk;
     // Inaccessible from now on; if the platform refuses, the page stays usable but poisoned.
-    if (!set_page_access(slot_page(slot_index), false)) {
+    if (!change_page_access(slot_page(slot_index), false)) {
         __builtin_memset(header->block, kFreedPoison, header->size);
     }
     __atomic_sub_fetch(&m_live_blocks, 1, __ATOMIC_RELAXED);

@@ -81,7 +81,6 @@ public:
     [[nodiscard]] uint64_t live_blocks() const {
         return __atomic_load_n(&m_live_blocks, __ATOMIC_RELAXED);
     }
-    [[nodiscard]] uint64_t pages() const { return uint64_t{m_chunks} * kSlabBytes / kPageSize; }
 
 private:
     [[nodiscard]] GuardSlot& slot(uint32_t index) const;

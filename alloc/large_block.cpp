@@ -7,10 +7,8 @@ namespace bedrock::heap {
 
 void* LargeBlocks::allocate(PageSource& source, Heap* owner, size_t size, size_t alignment,
                             size_t prefix, RunKind kind) {
-    // Far beyond any memory; refusing them keeps the arithmetic below from overflowing.
-    constexpr size_t kLimit = ~size_t{0} >> 2;
     BEDROCK_DEBUG_ASSERT(prefix <= kMaxPrefix);
-    if (size > kLimit || alignment > kLimit) {
+    if (size > kMaxSize || alignment > kMaxSize) {
         return nullptr;
     }
     const size_t run_offset = alignment > kSlabBytes ? alignment - kSlabBytes : 0;

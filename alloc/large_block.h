@@ -44,6 +44,9 @@ static_assert(sizeof(LargeBlock) == 64);
 class LargeBlocks {
 public:
     static constexpr size_t kMaxPrefix = 1024;
+    // Sizes and alignments above this are refused: far beyond any memory, and it keeps the
+    // layout arithmetic from overflowing.
+    static constexpr size_t kMaxSize = ~size_t{0} >> 2;
 
     // A block of `size` bytes aligned to `alignment` (a power of two >= kMinBlockSize) with
     // `prefix` bytes (<= kMaxPrefix) reserved below it, in a run of kind `kind` (Large or
