@@ -12,8 +12,10 @@
 // disable interrupts around every heap call on that CPU, otherwise a handler that interrupts a
 // lock holder on its own CPU spins forever. Never call the heap from an NMI.
 //
-// Misuse (a pointer the heap never returned, a double free, a block of another heap) is
-// reported through platform::report_error with component "heap" and leaves the heap unchanged.
+// Misuse (a pointer the heap never returned, an interior or misaligned pointer, a double free, a
+// block of another heap) is reported with component "heap" - through platform::report_error, or
+// the heap's error hook - and leaves the heap unchanged. Checked mode (bedrock/heap_checks.h)
+// adds red zones, poison, a quarantine, call traces, leak reports and guard pages.
 #pragma once
 
 #include <stddef.h>
@@ -81,11 +83,12 @@ bool heap_destroy(Heap& heap);
 // when a slab beyond the reserve becomes empty).
 void heap_free(Heap& heap, void* block);
 // realloc(): null `block` allocates; in place when `size` fits and uses at least half the
-// block; otherwise moves, keeping min(old, new) bytes. On failure returns null and leaves the
+// block; otherwise moves, keeping min(old, new) bytes. A checked block always moves. On failure returns null and leaves the
 // block untouched. Size 0 returns a minimum block (the old one freed). New memory is aligned to
 // kHeapMinAlignment, whatever the original block's alignment.
 [[nodiscard]] void* heap_reallocate(Heap& heap, void* block, size_t size);
-// The bytes usable in `block` (>= the size asked for); 0 for null or an invalid pointer.
+// The bytes usable in `block` (>= the size asked for; exactly that size for a checked block);
+// 0 for null or an invalid pointer (reported).
 [[nodiscard]] size_t heap_usable_size(Heap& heap, const void* block);
 
 // Returns the empty slabs held in reserve to the page source. O(classes).
@@ -93,8 +96,10 @@ void heap_trim(Heap& heap);
 [[nodiscard]] HeapStatistics heap_statistics(Heap& heap);
 // Writes the statistics as a few human-readable lines.
 void heap_report(Heap& heap, HeapReportWriter write, void* context);
-// Walks every slab and large block checking the invariants (see slab.h, class_cache.h).
-// Returns false at the first violation. O(blocks held); takes each lock in turn.
+// Walks every slab and large block checking the invariants (see slab.h, class_cache.h), and in
+// checked mode every live block's red zones and every quarantined block's poison (reporting
+// each damaged block). Returns false on any violation. O(blocks held + checked bytes); takes
+// each lock in turn.
 [[nodiscard]] bool heap_check(Heap& heap);
 
 // The heap the C API and operator new use; null until set_default_heap(). Not thread-safe
