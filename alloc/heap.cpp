@@ -17,6 +17,7 @@
 #include "bedrock/platform.h"
 #include "heap_entry.h"
 #include "heap_error_reports.h"
+#include "heap_memory.h"
 #include "heap_state.h"
 
 namespace bedrock {
@@ -37,38 +38,45 @@ ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* deta
                                block, size);
 }
 
-// The run header of `block` if it is a block of `heap`, else null after reporting why.
-// Inline: every free goes through it.
-[[gnu::always_inline]] inline RunHeader* owned_run(Heap& heap, const void* block, Caller caller) {
+// Why `block` is not a block of `heap` (owned_run() found it is not): reported, out of line.
+[[gnu::cold, gnu::noinline]] void report_foreign_pointer(Heap& heap, const void* block,
+                                                         Caller caller) {
     if (reinterpret_cast<uintptr_t>(block) % kMinBlockSize != 0) {
         heap.errors.raise(pointer_report(ErrorKind::MisalignedPointer, block,
                                          "not aligned to 16 bytes, so no block starts there",
                                          caller));
-        return nullptr;
-    }
-    if (!heap::PageSource::may_be_heap_memory(block)) {
+    } else if (!heap::HeapMemory::contains(block)) {
         heap.errors.raise(pointer_report(
             ErrorKind::NotAllocated, block,
             "not in memory any heap has taken (a stack, a global, or memory of no heap)", caller));
-        return nullptr;
-    }
-    RunHeader* run = heap::run_of(block);
-    if (run->magic != heap::kRunMagic) {
+    } else if (heap::run_of(block)->magic != heap::kRunMagic) {
         heap.errors.raise(pointer_report(
             ErrorKind::NotAllocated, block,
             "no heap block here: never allocated, or its pages were already freed", caller));
-        return nullptr;
-    }
-    if (run->owner != &heap) {
+    } else {
         heap.errors.raise(pointer_report(ErrorKind::ForeignHeap, block,
                                          "the block belongs to another heap", caller));
-        return nullptr;
     }
-    return run;
 }
 
-void report_slab_misuse(Heap& heap, const heap::Slab* slab, const void* block, SlabFree why,
-                        Caller caller) {
+// The run header of `block` if it is a block of `heap`, else null after reporting why. The run
+// header is read only for an aligned pointer into memory some heap took. Inline: every free
+// goes through it.
+[[gnu::always_inline]] inline RunHeader* owned_run(Heap& heap, const void* block, Caller caller) {
+    if (reinterpret_cast<uintptr_t>(block) % kMinBlockSize == 0 &&
+        heap::HeapMemory::contains(block)) [[likely]] {
+        RunHeader* run = heap::run_of(block);
+        if (run->magic == heap::kRunMagic && run->owner == &heap) [[likely]] {
+            return run;
+        }
+    }
+    report_foreign_pointer(heap, block, caller);
+    return nullptr;
+}
+
+[[gnu::cold, gnu::noinline]] void report_slab_misuse(Heap& heap, const heap::Slab* slab,
+                                                     const void* block, SlabFree why,
+                                                     Caller caller) {
     const uint64_t size = slab->layout().block_size;
     const auto holder = reinterpret_cast<uintptr_t>(heap::slab_block_holding(slab, block));
     switch (why) {
@@ -93,8 +101,8 @@ void report_slab_misuse(Heap& heap, const heap::Slab* slab, const void* block, S
     }
 }
 
-void report_large_misuse(Heap& heap, const heap::LargeBlock* large, const void* block,
-                         Caller caller) {
+[[gnu::cold, gnu::noinline]] void report_large_misuse(Heap& heap, const heap::LargeBlock* large,
+                                                      const void* block, Caller caller) {
     const auto start = reinterpret_cast<uintptr_t>(large) + large->block_offset;
     const auto address = reinterpret_cast<uintptr_t>(block);
     if (address > start && address - start < large->usable_size()) {

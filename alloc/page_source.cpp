@@ -4,6 +4,7 @@
 
 #include "bedrock/assert.h"
 #include "bedrock/platform.h"
+#include "heap_memory.h"
 
 namespace bedrock::heap {
 namespace {
@@ -12,33 +13,26 @@ constexpr size_t kBitsPerWord = 64;
 
 } // namespace
 
-void PageSource::widen_span(uintptr_t base, size_t pages) {
-    const uintptr_t end = base + pages * kPageSize;
-    uintptr_t low = __atomic_load_n(&s_span_low, __ATOMIC_RELAXED);
-    while (base < low && !__atomic_compare_exchange_n(&s_span_low, &low, base, true,
-                                                      __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
-    }
-    uintptr_t high = __atomic_load_n(&s_span_end, __ATOMIC_RELAXED);
-    while (end > high && !__atomic_compare_exchange_n(&s_span_end, &high, end, true,
-                                                      __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
-    }
-}
-
 void PageSource::init_frames(PageFrameAllocator& frames) {
     m_frames = &frames;
+    for (size_t i = 0; i < frames.region_count(); ++i) {
+        const PhysRange region = frames.region_range(i);
+        HeapMemory::add(reinterpret_cast<uintptr_t>(platform::phys_to_virt(region.base)),
+                        region.size);
+    }
 }
 
 void PageSource::init_region(uintptr_t first, size_t pages, uint64_t* bitmap) {
     m_first = first;
     m_pages = pages;
     m_bitmap = bitmap;
+    HeapMemory::add(first, pages * kPageSize);
     for (size_t word = 0; word < (pages + kBitsPerWord - 1) / kBitsPerWord; ++word) {
         m_bitmap[word] = 0;
     }
 }
 
-void PageSource::count_taken(const PageRun& run, size_t pages) {
-    widen_span(reinterpret_cast<uintptr_t>(run.base), pages);
+void PageSource::count_taken(size_t pages) {
     const uint64_t held = __atomic_add_fetch(&m_held, pages, __ATOMIC_RELAXED);
     uint64_t peak = __atomic_load_n(&m_peak_held, __ATOMIC_RELAXED);
     while (held > peak && !__atomic_compare_exchange_n(&m_peak_held, &peak, held, true,
@@ -87,9 +81,8 @@ PageRun PageSource::take(size_t pages, size_t alignment) {
         // The heap finds block metadata by aligning virtual addresses, so the direct map must
         // keep the physical alignment.
         BEDROCK_ASSERT((reinterpret_cast<uintptr_t>(base) & (alignment - 1)) == 0);
-        const PageRun run{base, phys};
-        count_taken(run, pages);
-        return run;
+        count_taken(pages);
+        return PageRun{base, phys};
     }
     if (pages > m_pages) {
         return PageRun{nullptr, 0};
@@ -106,9 +99,8 @@ PageRun PageSource::take(size_t pages, size_t alignment) {
         if (region_run_is_free(page, pages)) {
             region_mark(page, pages, true);
             const uintptr_t base = m_first + page * kPageSize;
-            const PageRun run{reinterpret_cast<void*>(base), base};
-            count_taken(run, pages);
-            return run;
+            count_taken(pages);
+            return PageRun{reinterpret_cast<void*>(base), base};
         }
     }
     return PageRun{nullptr, 0};

@@ -37,28 +37,15 @@ public:
     // Gives back a run from take() with the same page count.
     void give(const PageRun& run, size_t pages);
 
-    // False if no page source ever handed out the page holding `address`: then it cannot be
-    // a heap block and its run header must not be read. O(1), lock-free; inline: free's path.
-    [[nodiscard]] static bool may_be_heap_memory(const void* address) {
-        const auto value = reinterpret_cast<uintptr_t>(address);
-        return value >= __atomic_load_n(&s_span_low, __ATOMIC_RELAXED) &&
-               value < __atomic_load_n(&s_span_end, __ATOMIC_RELAXED);
-    }
-
     [[nodiscard]] uint64_t pages_held() const { return __atomic_load_n(&m_held, __ATOMIC_RELAXED); }
     [[nodiscard]] uint64_t peak_pages_held() const {
         return __atomic_load_n(&m_peak_held, __ATOMIC_RELAXED);
     }
 
 private:
-    // The address span of every run any page source has handed out; it only grows.
-    static constinit inline uintptr_t s_span_low = ~uintptr_t{0};
-    static constinit inline uintptr_t s_span_end = 0;
-    static void widen_span(uintptr_t base, size_t pages);
-
     [[nodiscard]] bool region_run_is_free(size_t first_page, size_t pages) const;
     void region_mark(size_t first_page, size_t pages, bool taken);
-    void count_taken(const PageRun& run, size_t pages);
+    void count_taken(size_t pages);
 
     PageFrameAllocator* m_frames = nullptr; // null for a region source
     uintptr_t m_first = 0;                  // region: address of page 0

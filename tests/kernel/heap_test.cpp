@@ -9,7 +9,10 @@
 #include "bedrock/new.h"
 #include "bedrock/page_frame_allocator.h"
 #include "kernel/allocators.h"
+#include "kernel/console.h"
+#include "kernel/error_log.h"
 #include "kernel/test_registry.h"
+#include "kernel/trap.h"
 #include "test_random.h"
 
 namespace bedrock::kernel {
@@ -171,4 +174,54 @@ BEDROCK_TEST(heap_operator_new_and_delete_forms) {
 }
 
 } // namespace
+} // namespace bedrock::kernel
+
+namespace bedrock::kernel {
+namespace {
+
+struct BogusFree {
+    Heap* heap;
+    void* pointer;
+};
+
+void free_bogus(void* argument) {
+    auto* bogus = static_cast<BogusFree*>(argument);
+    heap_free(*bogus->heap, bogus->pointer);
+}
+
+} // namespace
+
+// A free of an address between two RAM ranges (q35's PCI hole, a gap between memory banks) or
+// far above RAM: the heap must report it without reading the run header such a pointer would
+// have - that memory is not mapped, so reading it would fault.
+BEDROCK_TEST(heap_free_outside_ram_is_reported_without_a_fault) {
+    PageFrameAllocator& frames = page_frame_allocator();
+    Heap* heap = heap_create(frames); // its own heap: the default one may run at level abort
+    BEDROCK_REQUIRE(heap != nullptr);
+    constexpr size_t kMaxCandidates = 8;
+    uint64_t candidates[kMaxCandidates];
+    size_t count = 0;
+    for (size_t i = 0; i + 1 < frames.region_count() && count + 1 < kMaxCandidates; ++i) {
+        const uint64_t end = frames.region_range(i).base + frames.region_range(i).size;
+        const uint64_t hole = (end + 0xFFFF) & ~uint64_t{0xFFFF};
+        if (hole + 0x10000 <= frames.region_range(i + 1).base) {
+            candidates[count++] = hole + 0x10; // past a 64 KiB boundary in the hole
+        }
+    }
+    candidates[count++] = uint64_t{1} << 46; // far above any RAM the tests boot with
+    for (size_t i = 0; i < count; ++i) {
+        print("    free(0x%lx)\n", candidates[i]);
+        error_log().clear();
+        BogusFree bogus{heap, reinterpret_cast<void*>(candidates[i])};
+        const Trap trap = run_catching_traps(free_bogus, &bogus);
+        BEDROCK_EXPECT(trap.kind == TrapKind::None);
+        if (BEDROCK_EXPECT_EQ(error_log().count(), 1)) {
+            BEDROCK_EXPECT(error_log()[0].kind == ErrorKind::NotAllocated);
+            BEDROCK_EXPECT_EQ(error_log()[0].address, candidates[i]);
+        }
+    }
+    error_log().clear();
+    BEDROCK_EXPECT(heap_destroy(*heap));
+}
+
 } // namespace bedrock::kernel
