@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bedrock/heap_checks.h"
@@ -468,6 +469,64 @@ TEST(CheckedRandomTest, CleanRunReportsNothing) {
         heap_free(*heap, block);
     }
     EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_EQ(heap_leaks_since(*heap, 0).blocks, 0u);
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(frames.free_pages(), free_before);
+}
+
+// Several threads at once in checked mode with sampled guard pages: the live list, the
+// quarantine and the guard pool's slot FIFO are shared; nothing may be reported or lost.
+TEST(CheckedThreadTest, ConcurrentThreadsReportNothingAndLoseNothing) {
+    test::Frames frames(256 << 20);
+    const uint64_t free_before = frames.free_pages();
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    ASSERT_TRUE(heap_set_check_level(*heap, CheckLevel::Report));
+    ASSERT_TRUE(heap_enable_guard_pages(*heap, GuardPageOptions{28, 16}));
+    heap_set_quarantine_limit(*heap, 128 << 10);
+    test::clear_reports();
+    constexpr int kThreads = 4;
+    std::vector<std::thread> threads;
+    std::vector<int> damaged(kThreads, 0);
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([heap, t, &damaged] {
+            uint64_t state = 0x9e3779b97f4a7c15u * static_cast<uint64_t>(t + 1);
+            const auto next = [&state] {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                return state;
+            };
+            std::vector<std::pair<unsigned char*, size_t>> live(64);
+            for (int i = 0; i < 20000; ++i) {
+                auto& [block, size] = live[next() % live.size()];
+                if (block != nullptr) {
+                    damaged[static_cast<size_t>(t)] +=
+                        size != 0 && block[size - 1] != static_cast<unsigned char>(t);
+                    heap_free(*heap, block);
+                    block = nullptr;
+                    continue;
+                }
+                size = next() % 5 == 0 ? next() % 9000 : next() % 200;
+                block = static_cast<unsigned char*>(heap_allocate(*heap, size));
+                if (block != nullptr && size != 0) {
+                    block[0] = static_cast<unsigned char>(t);
+                    block[size - 1] = static_cast<unsigned char>(t);
+                }
+            }
+            for (auto& [block, size] : live) {
+                heap_free(*heap, block);
+            }
+        });
+    }
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    for (int t = 0; t < kThreads; ++t) {
+        EXPECT_EQ(damaged[static_cast<size_t>(t)], 0) << "thread " << t;
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*heap));
     EXPECT_EQ(heap_leaks_since(*heap, 0).blocks, 0u);
     EXPECT_TRUE(heap_destroy(*heap));
     EXPECT_EQ(frames.free_pages(), free_before);
