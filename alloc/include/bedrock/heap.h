@@ -7,7 +7,8 @@
 // ones are page runs of their own, returned to the page source on free.
 //
 // Thread safety: every function may be called from several CPUs at once on the same heap (a
-// lock per size class, one for large blocks, the page source's own). The locks are spin locks
+// lock per size class, one for large blocks, the page source's own; in checked mode one for
+// the checked blocks and one for the guard-page pool). The locks are spin locks
 // that leave interrupts alone: a kernel that allocates or frees in interrupt handlers must
 // disable interrupts around every heap call on that CPU, otherwise a handler that interrupts a
 // lock holder on its own CPU spins forever. Never call the heap from an NMI.
