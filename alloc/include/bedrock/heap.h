@@ -84,9 +84,9 @@ bool heap_destroy(Heap& heap);
 // when a slab beyond the reserve becomes empty).
 void heap_free(Heap& heap, void* block);
 // realloc(): null `block` allocates; in place when `size` fits and uses at least half the
-// block; otherwise moves, keeping min(old, new) bytes. A checked block always moves. On failure returns null and leaves the
-// block untouched. Size 0 returns a minimum block (the old one freed). New memory is aligned to
-// kHeapMinAlignment, whatever the original block's alignment.
+// block; otherwise moves, keeping min(old, new) bytes. A checked block always moves. On failure
+// returns null and leaves the block untouched. Size 0 returns a minimum block (the old one freed).
+// New memory is aligned to kHeapMinAlignment, whatever the original block's alignment.
 [[nodiscard]] void* heap_reallocate(Heap& heap, void* block, size_t size);
 // The bytes usable in `block` (>= the size asked for; exactly that size for a checked block);
 // 0 for null or an invalid pointer (reported).
