@@ -161,7 +161,7 @@ void GuardedPool::disable(Heap& heap) {
 
 void* GuardedPool::allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
     const size_t span = size == 0 ? 1 : size;
-    if (m_base == nullptr || span > kPageSize || alignment > kPageSize) {
+    if (m_base == nullptr || span > kMaxGuardedSize || alignment > kPageSize) {
         return nullptr;
     }
     const uint32_t index = pop_free();

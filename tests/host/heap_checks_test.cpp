@@ -172,7 +172,6 @@ TEST_F(CheckedHeapTest, QuarantineDelaysReuseAndIsBounded) {
         heap_free(*m_heap, block);
     }
     // 64 + 128 + 16 bytes round up to the 224-byte class: 292 blocks fit in 64 KiB.
-    std::vector<void*> freed;
     for (int i = 0; i < 1000; ++i) {
         heap_free(*m_heap, heap_allocate(*m_heap, 64));
     }

@@ -93,7 +93,7 @@ struct GuardPageOptions {
 bool heap_enable_guard_pages(Heap& heap, GuardPageOptions options);
 // A guarded block (size <= kMaxGuardedSize), or an ordinary checked block when no slot is
 // free or the size does not fit; null when out of memory.
-inline constexpr size_t kMaxGuardedSize = 4096 - 16;
+inline constexpr size_t kMaxGuardedSize = 4096; // one page: the block may fill its slot
 [[nodiscard]] void* heap_allocate_guarded(Heap& heap, size_t size,
                                           size_t alignment = kHeapMinAlignment);
 
