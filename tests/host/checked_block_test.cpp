@@ -2,7 +2,7 @@
 // a byte-by-byte reference, for every alignment of both ends and every damaged position.
 #include <gtest/gtest.h>
 
-#include "checked_block.h"
+#include "checked/checked_block.h"
 
 namespace bedrock::heap {
 namespace {

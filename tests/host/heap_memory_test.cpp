@@ -3,7 +3,7 @@
 // the addresses used are far from anything this process maps.
 #include <gtest/gtest.h>
 
-#include "heap_memory.h"
+#include "heap/heap_memory.h"
 
 namespace bedrock::heap {
 namespace {

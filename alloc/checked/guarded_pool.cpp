@@ -1,9 +1,9 @@
 // Guard pages: the pool of guarded slots and the fault explanation (see guarded_pool.h).
-#include "guarded_pool.h"
+#include "checked/guarded_pool.h"
 
 #include "bedrock/platform.h"
-#include "heap_error_reports.h"
-#include "heap_state.h"
+#include "report/heap_error_reports.h"
+#include "heap/heap_state.h"
 
 namespace bedrock::heap {
 namespace {

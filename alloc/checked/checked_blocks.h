@@ -16,9 +16,9 @@
 
 #include "bedrock/heap_checks.h"
 #include "bedrock/spinlock.h"
-#include "call_trace.h"
-#include "checked_block.h"
-#include "run_header.h"
+#include "checked/call_trace.h"
+#include "checked/checked_block.h"
+#include "heap/run_header.h"
 
 namespace bedrock {
 class Heap;

@@ -7,7 +7,7 @@
 // its caller to the heap (heap_entry.h), so checked mode's traces start in the application.
 #include "bedrock/assert.h"
 #include "bedrock/new.h"
-#include "heap_entry.h"
+#include "heap/heap_entry.h"
 
 #if defined(BEDROCK_STANDARD_NAMES) && BEDROCK_STANDARD_NAMES
 

@@ -15,10 +15,10 @@
 #include "bedrock/assert.h"
 #include "bedrock/memory_routines.h"
 #include "bedrock/platform.h"
-#include "heap_entry.h"
-#include "heap_error_reports.h"
-#include "heap_memory.h"
-#include "heap_state.h"
+#include "heap/heap_entry.h"
+#include "report/heap_error_reports.h"
+#include "heap/heap_memory.h"
+#include "heap/heap_state.h"
 
 namespace bedrock {
 namespace {

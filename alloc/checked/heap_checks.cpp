@@ -3,8 +3,8 @@
 // so the linker drops it.
 #include "bedrock/heap_checks.h"
 
-#include "heap_entry.h"
-#include "heap_state.h"
+#include "heap/heap_entry.h"
+#include "heap/heap_state.h"
 
 namespace bedrock {
 

@@ -1,10 +1,10 @@
 // PageSource: pages for a heap from a page frame allocator or a caller-given region (see
 // page_source.h for the invariants and lock order).
-#include "page_source.h"
+#include "heap/page_source.h"
 
 #include "bedrock/assert.h"
 #include "bedrock/platform.h"
-#include "heap_memory.h"
+#include "heap/heap_memory.h"
 
 namespace bedrock::heap {
 namespace {

@@ -1,5 +1,5 @@
 // Large blocks: one page run per block (layout and invariants in large_block.h).
-#include "large_block.h"
+#include "heap/large_block.h"
 
 #include "bedrock/assert.h"
 

@@ -1,5 +1,5 @@
 // The size-class table (see size_class.h for the classes, their layout and their waste bound).
-#include "size_class.h"
+#include "heap/size_class.h"
 
 namespace bedrock::heap {
 namespace {

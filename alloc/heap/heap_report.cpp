@@ -1,8 +1,8 @@
 // Heap statistics: the snapshot (each lock taken in turn, so totals are consistent per class,
 // not across classes) and the printable report.
 #include "bedrock/heap.h"
-#include "heap_state.h"
-#include "text_line.h"
+#include "heap/heap_state.h"
+#include "support/text_line.h"
 
 namespace bedrock {
 

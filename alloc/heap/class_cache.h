@@ -23,8 +23,8 @@
 
 #include "bedrock/heap.h"
 #include "bedrock/spinlock.h"
-#include "page_source.h"
-#include "slab.h"
+#include "heap/page_source.h"
+#include "heap/slab.h"
 
 namespace bedrock::heap {
 

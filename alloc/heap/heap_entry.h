@@ -7,7 +7,7 @@
 
 #include "bedrock/heap.h"
 #include "bedrock/heap_checks.h"
-#include "call_trace.h"
+#include "checked/call_trace.h"
 
 // The Caller of the function this is written in. A macro: the builtins must be evaluated in
 // the public function's own frame. Empty (and free) when checking is compiled out.

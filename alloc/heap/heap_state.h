@@ -12,13 +12,13 @@
 #include <stdint.h>
 
 #include "bedrock/heap.h"
-#include "checked_blocks.h"
-#include "class_cache.h"
-#include "error_policy.h"
-#include "guarded_pool.h"
-#include "large_block.h"
-#include "page_source.h"
-#include "size_class.h"
+#include "checked/checked_blocks.h"
+#include "heap/class_cache.h"
+#include "report/error_policy.h"
+#include "checked/guarded_pool.h"
+#include "heap/large_block.h"
+#include "heap/page_source.h"
+#include "heap/size_class.h"
 
 namespace bedrock {
 

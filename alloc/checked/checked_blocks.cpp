@@ -1,11 +1,11 @@
 // Checked mode: allocation with red zones and poison, free through the quarantine, the checks
 // and the leak report (invariants in checked_blocks.h and checked_block.h).
-#include "checked_blocks.h"
+#include "checked/checked_blocks.h"
 
 #include "bedrock/memory_routines.h"
-#include "heap_error_reports.h"
-#include "heap_state.h"
-#include "text_line.h"
+#include "report/heap_error_reports.h"
+#include "heap/heap_state.h"
+#include "support/text_line.h"
 
 namespace bedrock::heap {
 namespace {

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "bedrock/error_report.h"
-#include "checked_block.h"
+#include "checked/checked_block.h"
 
 namespace bedrock::heap {
 

@@ -1,5 +1,5 @@
 // Slab: block carving, the free list and the allocated bitmap (invariants in slab.h).
-#include "slab.h"
+#include "heap/slab.h"
 
 namespace bedrock::heap {
 

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "size_class.h"
+#include "heap/size_class.h"
 
 namespace bedrock {
 class Heap;

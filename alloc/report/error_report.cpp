@@ -1,7 +1,7 @@
 // Error kinds' names and the report text format (bedrock/error_report.h).
 #include "bedrock/error_report.h"
 
-#include "text_line.h"
+#include "support/text_line.h"
 
 namespace bedrock {
 

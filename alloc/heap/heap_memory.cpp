@@ -1,5 +1,5 @@
 // HeapMemory::add (see heap_memory.h).
-#include "heap_memory.h"
+#include "heap/heap_memory.h"
 
 namespace bedrock::heap {
 

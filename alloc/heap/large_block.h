@@ -21,8 +21,8 @@
 #include <stdint.h>
 
 #include "bedrock/spinlock.h"
-#include "page_source.h"
-#include "run_header.h"
+#include "heap/page_source.h"
+#include "heap/run_header.h"
 
 namespace bedrock::heap {
 

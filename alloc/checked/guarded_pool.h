@@ -21,10 +21,10 @@
 #include "bedrock/heap_checks.h"
 #include "bedrock/phys_range.h"
 #include "bedrock/spinlock.h"
-#include "call_trace.h"
-#include "checked_block.h"
-#include "run_header.h"
-#include "size_class.h"
+#include "checked/call_trace.h"
+#include "checked/checked_block.h"
+#include "heap/run_header.h"
+#include "heap/size_class.h"
 
 namespace bedrock {
 class Heap;

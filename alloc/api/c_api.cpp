@@ -5,7 +5,7 @@
 #include "bedrock/malloc.h"
 #include "bedrock/memory_routines.h"
 #include "bedrock/phys_range.h"
-#include "heap_entry.h"
+#include "heap/heap_entry.h"
 
 using bedrock::default_heap;
 using bedrock::Heap;

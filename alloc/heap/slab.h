@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "bedrock/assert.h"
-#include "run_header.h"
+#include "heap/run_header.h"
 
 namespace bedrock::heap {
 

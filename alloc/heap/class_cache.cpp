@@ -1,5 +1,5 @@
 // ClassCache: slab lists and the slab reserve policy of one size class (see class_cache.h).
-#include "class_cache.h"
+#include "heap/class_cache.h"
 
 namespace bedrock::heap {
 
