@@ -29,7 +29,7 @@ void* bedrock_malloc(size_t size) {
 void bedrock_free(void* block) {
     Heap* heap = default_heap();
     if (heap != nullptr) {
-        bedrock::heap::release(*heap, block, BEDROCK_HEAP_CALLER());
+        bedrock::heap::free(*heap, block, BEDROCK_HEAP_CALLER());
     }
 }
 

@@ -33,7 +33,7 @@ void* allocate_or_stop(size_t size, size_t alignment, Caller caller) {
 void release(void* block, Caller caller) {
     bedrock::Heap* heap = bedrock::default_heap();
     if (heap != nullptr) {
-        bedrock::heap::release(*heap, block, caller);
+        bedrock::heap::free(*heap, block, caller);
     }
 }
 

@@ -1,12 +1,14 @@
 // CheckedBlock: the header checked mode keeps for every checked block, and the red-zone and
 // poison rules around it.
 //
-// In-band blocks (checked slabs and checked large blocks):
-//   [ CheckedBlock header, 128 bytes ][ block: size bytes ][ tail red zone ... ]
-//   ^ header                           ^ block = header + 128                  ^ zone_end
-// The header's last kFrontZoneBytes are the front red zone, and the sealed fields (below) come
-// right before it, so a longer underflow breaks the seal; the tail red zone runs from the
-// block's end to zone_end (the end of the slab block or large run: >= kMinTailZone bytes).
+// In-band blocks (checked-mode blocks of the heap's core, BlockUse::Checked), with A the
+// alignment asked for (at least 16):
+//   [ CheckedBlock header, 128 bytes ][ pad to A ][ block: size bytes ][ tail red zone ... ]
+//   ^ header = the core block's start            ^ block = header + max(128, A)     ^ zone_end
+// The header's last kFrontZoneBytes and the padding are the front red zone, and the sealed fields
+// (below) come right before it, so a longer underflow breaks the seal; the tail red zone runs
+// from the block's end to zone_end, the end of the core block (>= kMinTailZone bytes). The
+// header is found from the core block (heap/core.h), never from the pointer being freed.
 // Guarded blocks keep the same header in their pool chunk's metadata page (guarded_pool.h);
 // their red zones are the rest of their page around the block.
 //
@@ -27,6 +29,11 @@
 
 namespace bedrock::heap {
 
+enum class Placement : uint8_t {
+    InBand = 0,  // at the start of its core block
+    Guarded = 1, // in a guard-page chunk's metadata page
+};
+
 enum class BlockState : uint32_t {
     Released = 0,             // given back to its slab / large run (or never used)
     Live = 0x4556494c,        // "LIVE"
@@ -34,6 +41,10 @@ enum class BlockState : uint32_t {
 };
 
 inline constexpr size_t kFrontZoneBytes = 8;
+// Every checked block is aligned to at least this (the heap's own minimum).
+inline constexpr size_t kMinCheckedAlignment = 16;
+// Larger requests are refused: far beyond any memory, and the layout arithmetic cannot overflow.
+inline constexpr size_t kMaxCheckedSize = ~size_t{0} >> 2;
 inline constexpr size_t kMinTailZone = 16;
 
 struct CheckedBlock {
@@ -41,7 +52,8 @@ struct CheckedBlock {
     CheckedBlock* next;
     CallTrace allocated;
     CallTrace freed;
-    uint64_t sequence; // allocation number, for checkpoints
+    uint64_t sequence : 56;  // allocation number, for checkpoints
+    Placement placement : 8; // where the header is
     BlockState state;
     uint32_t seal; // seal_of(*this)
     unsigned char* block;
@@ -53,7 +65,7 @@ struct CheckedBlock {
 };
 inline constexpr size_t kCheckedHeaderBytes = 128;
 static_assert(sizeof(CheckedBlock) == kCheckedHeaderBytes);
-static_assert(kCheckedHeaderBytes % 64 == 0, "in-band blocks stay aligned to their class");
+static_assert(kCheckedHeaderBytes % 16 == 0, "in-band blocks keep the heap's alignment");
 
 [[nodiscard]] inline uint32_t seal_of(const CheckedBlock& header) {
     uint64_t mix = reinterpret_cast<uintptr_t>(header.block) * 0x9e3779b97f4a7c15u;
@@ -64,9 +76,14 @@ static_assert(kCheckedHeaderBytes % 64 == 0, "in-band blocks stay aligned to the
     return static_cast<uint32_t>(mix ^ (mix >> 32));
 }
 
-// Whether the header sits right before its block (else it is a guarded block's, out of band).
+// Whether the header starts its core block (else it is a guarded block's, out of band).
 [[nodiscard]] inline bool is_in_band(const CheckedBlock& header) {
-    return header.block == reinterpret_cast<const unsigned char*>(&header + 1);
+    return header.placement == Placement::InBand;
+}
+
+// Where an in-band block starts after its header, for alignment `alignment` (>= 16).
+[[nodiscard]] constexpr size_t in_band_offset(size_t alignment) {
+    return alignment > kCheckedHeaderBytes ? alignment : kCheckedHeaderBytes;
 }
 
 // Where the block's front red zone starts; it ends at the block.
@@ -76,11 +93,6 @@ static_assert(kCheckedHeaderBytes % 64 == 0, "in-band blocks stay aligned to the
                                     reinterpret_cast<uintptr_t>(header.block) & ~(kPageSize - 1));
 }
 
-// The in-band header of a checked block starting at `block`.
-[[nodiscard]] inline CheckedBlock* in_band_header(const void* block) {
-    return reinterpret_cast<CheckedBlock*>(
-        const_cast<unsigned char*>(static_cast<const unsigned char*>(block)) - kCheckedHeaderBytes);
-}
 
 // Poison and red zones are verified a word at a time (the aligned middle), bytes at the edges.
 inline constexpr uint64_t kBytesInWord = 8;

@@ -3,7 +3,9 @@
 #include "checked/checked_blocks.h"
 
 #include "bedrock/memory_routines.h"
+#include "checked/checked_reports.h"
 #include "report/heap_error_reports.h"
+#include "heap/core.h"
 #include "heap/heap_state.h"
 #include "support/text_line.h"
 
@@ -20,12 +22,10 @@ void seal(CheckedBlock& header) {
 }
 
 // Bytes the block keeps from reuse while quarantined, counted as the heap's statistics count
-// a block: the whole slab block, or a large block's usable bytes.
+// a block: its core block's usable bytes, from its header (the core block's start) to the end
+// of its tail red zone.
 uint64_t footprint(const CheckedBlock& header) {
-    const uintptr_t start = run_of(header.block)->kind == RunKind::CheckedSlab
-                                ? reinterpret_cast<uintptr_t>(&header)
-                                : reinterpret_cast<uintptr_t>(header.block);
-    return header.zone_end - start;
+    return header.zone_end - reinterpret_cast<uintptr_t>(&header);
 }
 
 ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* detail, Caller caller) {
@@ -116,7 +116,8 @@ void CheckedBlocks::unlink(CheckedBlock& header, CheckedBlock*& head, CheckedBlo
 }
 
 void CheckedBlocks::adopt(CheckedBlock& header, unsigned char* block, size_t size,
-                          uintptr_t zone_end, Caller caller) {
+                          uintptr_t zone_end, Placement placement, Caller caller) {
+    header.placement = placement;
     header.block = block;
     header.size = size;
     header.zone_end = zone_end;
@@ -132,79 +133,40 @@ void CheckedBlocks::adopt(CheckedBlock& header, unsigned char* block, size_t siz
 }
 
 void* CheckedBlocks::allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
-    if ((alignment & (alignment - 1)) != 0 || size > LargeBlocks::kMaxSize) {
+    const size_t offset = in_band_offset(alignment);
+    if (size > kMaxCheckedSize) {
         return nullptr;
     }
-    const size_t align = alignment < kMinBlockSize ? kMinBlockSize : alignment;
-    if (void* guarded = heap.guards.allocate_sampled(heap, size, align, caller)) {
-        return guarded;
+    const TakenBlock core = take_block(heap, offset + size + kMinTailZone, alignment,
+                                       BlockUse::Checked, size);
+    if (core.start == nullptr) {
+        return nullptr;
     }
-    const size_t total = kCheckedHeaderBytes + size + kMinTailZone;
-    unsigned char* block = nullptr;
-    uintptr_t zone_end = 0;
-    const unsigned index = align > kCheckedHeaderBytes || total > kMaxSmallSize
-                               ? kSizeClassCount
-                               : class_for_aligned(total, align);
-    if (index < kSizeClassCount) {
-        auto* inner = static_cast<unsigned char*>(
-            heap.checked_classes[index].allocate(heap.source, &heap, size));
-        if (inner == nullptr) {
-            return nullptr;
-        }
-        block = inner + kCheckedHeaderBytes;
-        zone_end = reinterpret_cast<uintptr_t>(inner) + class_size(index);
-    } else {
-        block = static_cast<unsigned char*>(
-            heap.large.allocate(heap.source, &heap, size + kMinTailZone, align, kCheckedHeaderBytes,
-                                RunKind::CheckedLarge));
-        if (block == nullptr) {
-            return nullptr;
-        }
-        const auto* large = reinterpret_cast<const LargeBlock*>(run_of(block));
-        zone_end = reinterpret_cast<uintptr_t>(block) + large->usable_size();
-    }
-    adopt(*in_band_header(block), block, size, zone_end, caller);
+    unsigned char* block = core.start + offset;
+    adopt(*reinterpret_cast<CheckedBlock*>(core.start), block, size,
+          reinterpret_cast<uintptr_t>(core.start) + core.usable, Placement::InBand, caller);
     return block;
 }
 
-CheckedBlock* CheckedBlocks::find_live(Heap& heap, RunHeader* run, const void* pointer,
+CheckedBlock* CheckedBlocks::find_live(Heap& heap, const BlockRef& core, const void* pointer,
                                        Caller caller) {
-    const unsigned char* block = nullptr;
-    if (run->kind == RunKind::CheckedSlab) {
-        auto* slab = reinterpret_cast<Slab*>(run);
-        const unsigned char* inner = slab_block_holding(slab, pointer);
-        if (inner == nullptr) {
-            heap.errors.raise(pointer_report(ErrorKind::NotAllocated, pointer,
-                                             "not inside any block of its slab", caller));
-            return nullptr;
-        }
-        block = inner + kCheckedHeaderBytes;
-        if (!slab_block_is_allocated(slab, inner)) {
-            const bool recycled =
-                pointer == block && slab_classify(slab, inner) == SlabFree::AlreadyFree;
-            heap.errors.raise(
-                pointer_report(recycled ? ErrorKind::DoubleFree : ErrorKind::NotAllocated, pointer,
-                               recycled ? "the block is already free (it has left quarantine)"
-                                        : "inside a slab block that is not allocated",
-                               caller));
-            return nullptr;
-        }
-    } else {
-        const auto* large = reinterpret_cast<const LargeBlock*>(run);
-        block = reinterpret_cast<const unsigned char*>(large) + large->block_offset;
+    if (core.holder == Holder::Guard) {
+        return heap.checked.guards.find_live(heap, pointer, caller);
     }
-    CheckedBlock* header = in_band_header(block);
-    if (pointer != block) {
-        const bool inside =
-            pointer > block && reinterpret_cast<uintptr_t>(pointer) <
-                                   reinterpret_cast<uintptr_t>(block) + header->size;
-        const auto address = reinterpret_cast<uintptr_t>(pointer);
+    // The header starts the core block: read only after the core named the block.
+    CheckedBlock* header = reinterpret_cast<CheckedBlock*>(core.start);
+    const auto address = reinterpret_cast<uintptr_t>(pointer);
+    if (pointer != header->block) {
+        const bool intact = is_intact(*header);
+        const bool inside = intact && pointer > header->block && address < header->block_end();
         heap.errors.raise(
             inside ? block_report(ErrorKind::InteriorPointer, address, *header,
-                                  address - reinterpret_cast<uintptr_t>(block),
+                                  address - reinterpret_cast<uintptr_t>(header->block),
                                   "points inside a block, not at its start", caller.call_site)
                    : misuse_report(ErrorKind::NotAllocated, address,
-                                   "points into a block's header or red zone", caller.call_site));
+                                   intact ? "points into a block's header or red zone"
+                                          : "inside a checked-mode block that is not live",
+                                   caller.call_site));
         return nullptr;
     }
     return confirm_live(heap, *header, pointer, caller);
@@ -256,8 +218,8 @@ void CheckedBlocks::forget(CheckedBlock& header) {
     header.state = BlockState::Released;
 }
 
-void CheckedBlocks::free(Heap& heap, RunHeader* run, void* pointer, Caller caller) {
-    CheckedBlock* header = find_live(heap, run, pointer, caller);
+void CheckedBlocks::free(Heap& heap, const BlockRef& core, void* pointer, Caller caller) {
+    CheckedBlock* header = find_live(heap, core, pointer, caller);
     if (header == nullptr) {
         return;
     }
@@ -291,7 +253,7 @@ void CheckedBlocks::free(Heap& heap, RunHeader* run, void* pointer, Caller calle
             ++m_quarantine_blocks;
         }
     }
-    release(heap, m_quarantine_limit, caller);
+    evict(heap, m_quarantine_limit, caller);
     if (has_report) {
         heap.errors.raise(report);
     }
@@ -309,7 +271,7 @@ CheckedBlock* CheckedBlocks::evict_locked(size_t limit) {
     return oldest;
 }
 
-void CheckedBlocks::release(Heap& heap, size_t limit, Caller caller) {
+void CheckedBlocks::evict(Heap& heap, size_t limit, Caller caller) {
     for (;;) {
         CheckedBlock* header;
         {
@@ -324,17 +286,7 @@ void CheckedBlocks::release(Heap& heap, size_t limit, Caller caller) {
         ErrorReport report;
         const bool damaged = find_poison_damage(*header, caller.call_site, report) ||
                              find_zone_damage(*header, caller.call_site, report);
-        RunHeader* run = run_of(header->block);
-        if (run->kind == RunKind::CheckedSlab) {
-            auto* slab = reinterpret_cast<Slab*>(run);
-            const SlabFree result =
-                heap.checked_classes[run->class_index].free(heap.source, slab, header);
-            BEDROCK_ASSERT(result == SlabFree::Freed);
-        } else {
-            const bool freed =
-                heap.large.free(heap.source, reinterpret_cast<LargeBlock*>(run), header->block);
-            BEDROCK_ASSERT(freed);
-        }
+        give_block(heap, find_block(heap, header));
         if (damaged) {
             heap.errors.raise(report);
         }
@@ -346,11 +298,11 @@ void CheckedBlocks::set_quarantine_limit(Heap& heap, size_t bytes, Caller caller
         LockGuard guard(m_lock);
         m_quarantine_limit = bytes;
     }
-    release(heap, bytes, caller);
+    evict(heap, bytes, caller);
 }
 
 void CheckedBlocks::flush(Heap& heap, Caller caller) {
-    release(heap, 0, caller);
+    evict(heap, 0, caller);
 }
 
 bool CheckedBlocks::check(Heap& heap) {

@@ -7,8 +7,8 @@
 //   every header on the live list is Live, every header in the quarantine is Quarantined
 //   quarantine_bytes == sum of footprint() over the quarantine, and after every free
 //   quarantine_bytes <= the limit
-// Lock order: m_lock is never held while calling a class cache, the large blocks, the guard
-// pool's lock or the page source; reports are raised after it is released (error_policy.h).
+// Lock order: m_lock is never held while calling the heap core (heap/core.h) or the guard
+// pool's lock; reports are raised after it is released (error_policy.h).
 #pragma once
 
 #include <stddef.h>
@@ -16,9 +16,9 @@
 
 #include "bedrock/heap_checks.h"
 #include "bedrock/spinlock.h"
-#include "checked/call_trace.h"
+#include "report/call_trace.h"
 #include "checked/checked_block.h"
-#include "heap/run_header.h"
+#include "heap/block_ref.h"
 
 namespace bedrock {
 class Heap;
@@ -31,24 +31,24 @@ class CheckedBlocks {
 public:
     void init() { m_quarantine_limit = kDefaultQuarantineBytes; }
 
-    // A checked block (in-band header; guarded when the guard pool samples it), or null when
-    // out of memory or `alignment` is not a power of two.
+    // A checked block with an in-band header in a core block, or null when out of memory.
+    // Precondition: `alignment` is a power of two >= 16.
     [[nodiscard]] void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller);
-    // free() of `block`, whose run header `run` is a checked run of `heap`.
-    void free(Heap& heap, RunHeader* run, void* block, Caller caller);
-    // The live header of `block` (whose run header `run` is a checked slab or large run of
-    // `heap`), or null after reporting why `block` is not a live checked block.
-    [[nodiscard]] CheckedBlock* find_live(Heap& heap, RunHeader* run, const void* block,
+    // free() of `block`, which the core found in `core` (a Checked block or run of `heap`).
+    void free(Heap& heap, const BlockRef& core, void* block, Caller caller);
+    // The live header of `block` (found in `core`), or null after reporting why `block` is not
+    // a live checked block.
+    [[nodiscard]] CheckedBlock* find_live(Heap& heap, const BlockRef& core, const void* block,
                                           Caller caller);
     // `header` if it is intact and Live, else null after reporting (double free, damage).
     [[nodiscard]] CheckedBlock* confirm_live(Heap& heap, CheckedBlock& header, const void* block,
                                              Caller caller);
 
     // Fills a new header for `block` (size bytes, tail red zone up to zone_end; front red zone
-    // in the header, or [page start, block) for an out-of-band header), poisons the block and
-    // links it live.
+    // from the header's end, or [page start, block) for a guarded header), poisons the block
+    // and links it live.
     void adopt(CheckedBlock& header, unsigned char* block, size_t size, uintptr_t zone_end,
-               Caller caller);
+               Placement placement, Caller caller);
     // For the guard pool's free: checks `header` (state, seal, red zones), and if it is live
     // unlinks it and marks it Quarantined with the free trace. Returns false if it must not be
     // freed (the reason raised).
@@ -76,9 +76,9 @@ private:
     // The quarantine's oldest block, unlinked and Released, if the quarantine exceeds `limit`.
     [[nodiscard]] CheckedBlock* evict_locked(size_t limit);
     // Evicts one block at a time until the quarantine fits `limit`: verifies its poison and red
-    // zones, gives it back to its slab or large run, then raises what it found (as found during
-    // the call from `caller`).
-    void release(Heap& heap, size_t limit, Caller caller);
+    // zones, gives it back to the core, then raises what it found (as found during the call
+    // from `caller`).
+    void evict(Heap& heap, size_t limit, Caller caller);
 
     SpinLock m_lock;
     CheckedBlock* m_live = nullptr;

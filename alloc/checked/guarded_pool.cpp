@@ -2,14 +2,15 @@
 #include "checked/guarded_pool.h"
 
 #include "bedrock/platform.h"
+#include "checked/checked_reports.h"
 #include "report/heap_error_reports.h"
+#include "heap/core.h"
 #include "heap/heap_state.h"
 
 namespace bedrock::heap {
 namespace {
 
-constexpr size_t kChunkPages = kSlabBytes / kPageSize;
-static_assert(kChunkPages == 2 * kSlotsPerChunk + 2);
+static_assert(sizeof(GuardChunk) <= kPageSize);
 
 constinit GuardedPool* g_pools = nullptr; // pools with pages, newest first
 constinit SpinLock g_pools_lock;          // writers only
@@ -42,14 +43,19 @@ const char* access_detail(ErrorKind kind, MemoryAccess access) {
 
 } // namespace
 
+GuardChunk& GuardedPool::chunk_holding(const void* address) const {
+    const uintptr_t offset = reinterpret_cast<uintptr_t>(address) - reinterpret_cast<uintptr_t>(m_base);
+    return *reinterpret_cast<GuardChunk*>(m_base + offset / kChunkBytes * kChunkBytes);
+}
+
 GuardSlot& GuardedPool::slot(uint32_t index) const {
     auto* chunk =
-        reinterpret_cast<GuardChunk*>(m_base + size_t{index / kSlotsPerChunk} * kSlabBytes);
+        reinterpret_cast<GuardChunk*>(m_base + size_t{index / kSlotsPerChunk} * kChunkBytes);
     return chunk->slots[index % kSlotsPerChunk];
 }
 
 unsigned char* GuardedPool::slot_page(uint32_t index) const {
-    return m_base + size_t{index / kSlotsPerChunk} * kSlabBytes +
+    return m_base + size_t{index / kSlotsPerChunk} * kChunkBytes +
            slot_page_index(index) * kPageSize;
 }
 
@@ -98,20 +104,18 @@ bool GuardedPool::enable(Heap& heap, GuardPageOptions options) {
         return false;
     }
     const uint32_t chunks = (options.slots + kSlotsPerChunk - 1) / kSlotsPerChunk;
-    const PageRun run = heap.source.take(size_t{chunks} * kChunkPages, kSlabBytes);
-    if (run.base == nullptr) {
+    const TakenBlock core =
+        take_block(heap, size_t{chunks} * kChunkBytes, kPageSize, BlockUse::Guard, 0);
+    if (core.start == nullptr) {
         return false;
     }
-    auto* base = static_cast<unsigned char*>(run.base);
+    unsigned char* base = core.start;
     m_heap = &heap;
     m_base = base;
     m_chunks = chunks;
-    m_source_address = run.source_address;
     m_free_head = m_free_tail = kNoSlot;
     for (uint32_t chunk = 0; chunk < chunks; ++chunk) {
-        auto* header = reinterpret_cast<GuardChunk*>(base + size_t{chunk} * kSlabBytes);
-        *header = GuardChunk{};
-        header->run = RunHeader{kRunMagic, RunKind::Guarded, 0, 0, &heap, run.source_address};
+        *reinterpret_cast<GuardChunk*>(base + size_t{chunk} * kChunkBytes) = GuardChunk{};
     }
     for (uint32_t index = 0; index < chunks * kSlotsPerChunk; ++index) {
         push_free(index);
@@ -122,9 +126,9 @@ bool GuardedPool::enable(Heap& heap, GuardPageOptions options) {
         __atomic_store_n(&g_pools, this, __ATOMIC_RELEASE);
     }
     for (uint32_t chunk = 0; chunk < chunks; ++chunk) {
-        if (!set_chunk_access(base + size_t{chunk} * kSlabBytes, false, true)) {
+        if (!set_chunk_access(base + size_t{chunk} * kChunkBytes, false, true)) {
             for (uint32_t undo = 0; undo < chunk; ++undo) {
-                static_cast<void>(set_chunk_access(base + size_t{undo} * kSlabBytes, true, true));
+                static_cast<void>(set_chunk_access(base + size_t{undo} * kChunkBytes, true, true));
             }
             disable(heap);
             return false;
@@ -149,11 +153,9 @@ void GuardedPool::disable(Heap& heap) {
         __atomic_store_n(link, m_next_pool, __ATOMIC_RELEASE);
     }
     for (uint32_t chunk = 0; chunk < m_chunks; ++chunk) {
-        unsigned char* base = m_base + size_t{chunk} * kSlabBytes;
-        reinterpret_cast<GuardChunk*>(base)->run.magic = 0;
-        static_cast<void>(set_chunk_access(base, true, true));
+        static_cast<void>(set_chunk_access(m_base + size_t{chunk} * kChunkBytes, true, true));
     }
-    heap.source.give(PageRun{m_base, m_source_address}, size_t{m_chunks} * kChunkPages);
+    give_block(heap, find_block(heap, m_base));
     m_base = nullptr;
     m_chunks = 0;
     m_free_head = m_free_tail = kNoSlot;
@@ -177,16 +179,16 @@ void* GuardedPool::allocate(Heap& heap, size_t size, size_t alignment, Caller ca
     }
     GuardSlot& record = slot(index);
     if (record.header.state != BlockState::Released) {
-        heap.checked.forget(record.header);
+        heap.checked.blocks.forget(record.header);
     }
     __atomic_add_fetch(&m_live_blocks, 1, __ATOMIC_RELAXED);
-    heap.checked.adopt(record.header, reinterpret_cast<unsigned char*>(block), size, page_end,
-                       caller);
+    heap.checked.blocks.adopt(record.header, reinterpret_cast<unsigned char*>(block), size,
+                              page_end, Placement::Guarded, caller);
     return reinterpret_cast<void*>(block);
 }
 
-CheckedBlock* GuardedPool::find_live(Heap& heap, GuardChunk& chunk, const void* pointer,
-                                     Caller caller) {
+CheckedBlock* GuardedPool::find_live(Heap& heap, const void* pointer, Caller caller) {
+    GuardChunk& chunk = chunk_holding(pointer);
     const size_t page =
         (reinterpret_cast<uintptr_t>(pointer) - reinterpret_cast<uintptr_t>(&chunk)) / kPageSize;
     const char* why = "inside a guard page of the guarded pool";
@@ -212,13 +214,14 @@ CheckedBlock* GuardedPool::find_live(Heap& heap, GuardChunk& chunk, const void* 
     return nullptr;
 }
 
-void GuardedPool::free(Heap& heap, GuardChunk& chunk, void* pointer, Caller caller) {
-    CheckedBlock* header = find_live(heap, chunk, pointer, caller);
-    if (header == nullptr || !heap.checked.retire(heap, *header, pointer, caller)) {
+void GuardedPool::free(Heap& heap, void* pointer, Caller caller) {
+    CheckedBlock* header = find_live(heap, pointer, caller);
+    if (header == nullptr || !heap.checked.blocks.retire(heap, *header, pointer, caller)) {
         return;
     }
+    GuardChunk& chunk = chunk_holding(pointer);
     const auto chunk_index = static_cast<uint32_t>(
-        (reinterpret_cast<uintptr_t>(&chunk) - reinterpret_cast<uintptr_t>(m_base)) / kSlabBytes);
+        (reinterpret_cast<uintptr_t>(&chunk) - reinterpret_cast<uintptr_t>(m_base)) / kChunkBytes);
     const auto in_chunk = static_cast<uint32_t>(
         (reinterpret_cast<uintptr_t>(header) - reinterpret_cast<uintptr_t>(chunk.slots)) /
         sizeof(GuardSlot));
@@ -233,11 +236,11 @@ void GuardedPool::free(Heap& heap, GuardChunk& chunk, void* pointer, Caller call
 
 bool GuardedPool::explain(uintptr_t address, MemoryAccess access, const void* pc) {
     const auto base = reinterpret_cast<uintptr_t>(m_base);
-    if (m_base == nullptr || address < base || address - base >= uint64_t{m_chunks} * kSlabBytes) {
+    if (m_base == nullptr || address < base || address - base >= uint64_t{m_chunks} * kChunkBytes) {
         return false;
     }
-    auto* chunk = reinterpret_cast<GuardChunk*>(address & ~(uintptr_t{kSlabBytes} - 1));
-    const size_t page = (address & (kSlabBytes - 1)) / kPageSize;
+    auto* chunk = &chunk_holding(reinterpret_cast<const void*>(address));
+    const size_t page = (address - base) % kChunkBytes / kPageSize;
     if (page == 0) {
         return false; // the chunk's metadata page is always accessible
     }

@@ -3,9 +3,10 @@
 // ends - faults on the first byte read or written past its end, and a freed one faults on any
 // access while its slot page is inaccessible.
 //
-// Layout: one run of `chunks` kSlabBytes-aligned chunks of 16 pages:
-//   page 0: GuardChunk (a RunHeader of kind Guarded, so run_of() of any pool address finds it,
-//           and the 7 slots' CheckedBlock headers - block metadata never sits in a slot page)
+// Layout: one page-aligned core block (BlockUse::Guard, heap/core.h) of `chunks` chunks of
+// kChunkPages pages each:
+//   page 0: GuardChunk (the 7 slots' CheckedBlock headers - block metadata never sits in a
+//           slot page)
 //   pages 1..15: guard, slot 0, guard, slot 1, ..., slot 6, guard
 // Invariants (under m_lock for the FIFO):
 //   guard pages are always inaccessible; a slot page is accessible iff its block is Live
@@ -21,10 +22,9 @@
 #include "bedrock/heap_checks.h"
 #include "bedrock/phys_range.h"
 #include "bedrock/spinlock.h"
-#include "checked/call_trace.h"
+#include "report/call_trace.h"
 #include "checked/checked_block.h"
-#include "heap/run_header.h"
-#include "heap/size_class.h"
+#include "heap/block_ref.h"
 
 namespace bedrock {
 class Heap;
@@ -33,6 +33,8 @@ class Heap;
 namespace bedrock::heap {
 
 inline constexpr uint32_t kSlotsPerChunk = 7;
+inline constexpr size_t kChunkPages = 2 * kSlotsPerChunk + 2;
+inline constexpr size_t kChunkBytes = kChunkPages * kPageSize;
 inline constexpr uint32_t kNoSlot = ~uint32_t{0};
 
 struct GuardSlot {
@@ -42,15 +44,13 @@ struct GuardSlot {
 };
 
 struct GuardChunk {
-    RunHeader run;
-    uint64_t unused[5];
     GuardSlot slots[kSlotsPerChunk];
 };
 static_assert(sizeof(GuardChunk) <= kPageSize);
 
 class GuardedPool {
 public:
-    // Takes the pool's pages from the heap's page source and makes the guard and slot pages
+    // Takes the pool's pages from the heap's core and makes the guard and slot pages
     // inaccessible. Returns false (holding nothing) if any step fails or a pool exists.
     bool enable(Heap& heap, GuardPageOptions options);
     // Makes every page accessible again and gives the pool back. Precondition: no live block.
@@ -67,11 +67,11 @@ public:
     }
     // A guarded block, or null if there is no pool, no free slot or it does not fit a page.
     [[nodiscard]] void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller);
-    // free() of `pointer`, whose run header `chunk` is a chunk of this pool.
-    void free(Heap& heap, GuardChunk& chunk, void* pointer, Caller caller);
-    // The live header of `pointer` or null after reporting why it is not a live guarded block.
-    [[nodiscard]] CheckedBlock* find_live(Heap& heap, GuardChunk& chunk, const void* pointer,
-                                          Caller caller);
+    // free() of `pointer`, which the core found in this pool's block.
+    void free(Heap& heap, void* pointer, Caller caller);
+    // The live header of `pointer` (in this pool's block) or null after reporting why it is not
+    // a live guarded block.
+    [[nodiscard]] CheckedBlock* find_live(Heap& heap, const void* pointer, Caller caller);
 
     // Raises the report for a fault at `address` if it is in this pool; false otherwise.
     bool explain(uintptr_t address, MemoryAccess access, const void* pc);
@@ -83,6 +83,7 @@ public:
     }
 
 private:
+    [[nodiscard]] GuardChunk& chunk_holding(const void* address) const;
     [[nodiscard]] GuardSlot& slot(uint32_t index) const;
     [[nodiscard]] unsigned char* slot_page(uint32_t index) const;
     void push_free(uint32_t index);
@@ -94,7 +95,6 @@ private:
     SpinLock m_lock;
     Heap* m_heap = nullptr;
     unsigned char* m_base = nullptr; // first chunk; null when disabled
-    uint64_t m_source_address = 0;
     uint32_t m_chunks = 0;
     uint32_t m_sample_interval = 0;
     uint64_t m_sample_counter = 0;

@@ -1,17 +1,14 @@
-// The checked-mode API (bedrock/heap_checks.h) over CheckedBlocks and GuardedPool. With
-// checking compiled out these accept only what changes nothing and reach no checked-mode code,
-// so the linker drops it.
+// The checked-mode API (bedrock/heap_checks.h) over the checked layer. Built only with
+// BEDROCK_CHECKED; heap/checks_compiled_out.cpp stands in for it otherwise.
 #include "bedrock/heap_checks.h"
 
 #include "heap/heap_entry.h"
 #include "heap/heap_state.h"
+#include "support/bits.h"
 
 namespace bedrock {
 
 bool heap_set_check_level(Heap& heap, CheckLevel level) {
-    if (!kHeapChecksCompiled && level != CheckLevel::Off) {
-        return false;
-    }
     heap.errors.set_level(level);
     return true;
 }
@@ -25,64 +22,43 @@ void heap_set_error_hook(Heap& heap, HeapErrorHook hook, void* context) {
 }
 
 void heap_set_quarantine_limit(Heap& heap, size_t bytes) {
-    if constexpr (kHeapChecksCompiled) {
-        heap.checked.set_quarantine_limit(heap, bytes, BEDROCK_HEAP_CALLER());
-    }
+    heap.checked.blocks.set_quarantine_limit(heap, bytes, BEDROCK_HEAP_CALLER());
 }
 
 void heap_flush_quarantine(Heap& heap) {
-    if constexpr (kHeapChecksCompiled) {
-        heap.checked.flush(heap, BEDROCK_HEAP_CALLER());
-    }
+    heap.checked.blocks.flush(heap, BEDROCK_HEAP_CALLER());
 }
 
 uint64_t heap_checkpoint(Heap& heap) {
-    if constexpr (kHeapChecksCompiled) {
-        return heap.checked.checkpoint();
-    }
-    return 0;
+    return heap.checked.blocks.checkpoint();
 }
 
 LeakSummary heap_leaks_since(Heap& heap, uint64_t checkpoint) {
-    if constexpr (kHeapChecksCompiled) {
-        return heap.checked.leaks(checkpoint, nullptr, nullptr);
-    }
-    return LeakSummary{};
+    return heap.checked.blocks.leaks(checkpoint, nullptr, nullptr);
 }
 
 LeakSummary heap_report_leaks(Heap& heap, LineWriter write, void* context, uint64_t checkpoint) {
-    if constexpr (kHeapChecksCompiled) {
-        return heap.checked.leaks(checkpoint, write, context);
-    }
-    return LeakSummary{};
+    return heap.checked.blocks.leaks(checkpoint, write, context);
 }
 
 bool heap_enable_guard_pages(Heap& heap, GuardPageOptions options) {
-    if constexpr (kHeapChecksCompiled) {
-        return heap.guards.enable(heap, options);
-    }
-    return false;
+    return heap.checked.guards.enable(heap, options);
 }
 
 void* heap_allocate_guarded(Heap& heap, size_t size, size_t alignment) {
     const heap::Caller caller = BEDROCK_HEAP_CALLER();
-    if constexpr (kHeapChecksCompiled) {
-        if ((alignment & (alignment - 1)) == 0) {
-            const size_t align = alignment < kHeapMinAlignment ? kHeapMinAlignment : alignment;
-            if (void* block = heap.guards.allocate(heap, size, align, caller)) {
-                return block;
-            }
-            return heap.checked.allocate(heap, size, alignment, caller);
-        }
+    if (alignment != 0 && !is_power_of_two(alignment)) {
+        return nullptr;
     }
-    return heap::allocate(heap, size, alignment, caller);
+    const size_t align = alignment < kHeapMinAlignment ? kHeapMinAlignment : alignment;
+    if (void* block = heap.checked.guards.allocate(heap, size, align, caller)) {
+        return block;
+    }
+    return heap.checked.allocate(heap, size, alignment, caller);
 }
 
 bool heap_explain_fault(uintptr_t address, MemoryAccess access, const void* pc) {
-    if constexpr (kHeapChecksCompiled) {
-        return heap::GuardedPool::explain_any(address, access, pc);
-    }
-    return false;
+    return heap::GuardedPool::explain_any(address, access, pc);
 }
 
 } // namespace bedrock

@@ -25,14 +25,13 @@ void ClassCache::push_partial(Slab* slab) {
     m_partial = slab;
 }
 
-void ClassCache::release_locked(PageSource& source, Slab* slab) {
-    const PageRun run{slab, slab->run.source_address};
-    slab->run.magic = 0;
+void ClassCache::give_slab_locked(Arenas& arenas, Slab* slab) {
+    slab->state = 0;
     --m_slabs;
-    source.give(run, kSlabBytes / kPageSize);
+    arenas.give(slab);
 }
 
-void* ClassCache::allocate(PageSource& source, Heap* owner, size_t requested) {
+void* ClassCache::allocate(Arenas& arenas, size_t requested) {
     LockGuard guard(m_lock);
     Slab* slab = m_partial;
     if (slab == nullptr) {
@@ -41,11 +40,12 @@ void* ClassCache::allocate(PageSource& source, Heap* owner, size_t requested) {
             m_reserve = slab->next;
             --m_reserve_count;
         } else {
-            const PageRun run = source.take(kSlabBytes / kPageSize, kSlabBytes);
-            if (run.base == nullptr) {
+            void* base = arenas.take(kSlabLayouts[m_class_index].slab_bytes, kMinBlockSize,
+                                     BlockUse::Slab, 0);
+            if (base == nullptr) {
                 return nullptr;
             }
-            slab = slab_init(run.base, run.source_address, owner, m_class_index, m_kind);
+            slab = slab_init(base, m_class_index);
             ++m_slabs;
         }
         push_partial(slab);
@@ -62,11 +62,16 @@ void* ClassCache::allocate(PageSource& source, Heap* owner, size_t requested) {
     return block;
 }
 
-SlabFree ClassCache::free(PageSource& source, Slab* slab, void* block) {
+SlabLookup ClassCache::free(Arenas& arenas, Slab* slab, void* block) {
     LockGuard guard(m_lock);
+    if (slab->state != kSlabInUse || slab->class_index != m_class_index) [[unlikely]] {
+        // Given back (and maybe reused) since the caller found it: a free racing with the free
+        // that emptied the slab.
+        return SlabLookup::AlreadyFree;
+    }
     const bool was_full = slab->is_full();
-    const SlabFree result = slab_give(slab, block);
-    if (result != SlabFree::Freed) {
+    const SlabLookup result = slab_give(slab, block);
+    if (result != SlabLookup::Live) {
         return result;
     }
     --m_blocks_in_use;
@@ -79,20 +84,28 @@ SlabFree ClassCache::free(PageSource& source, Slab* slab, void* block) {
             m_reserve = slab;
             ++m_reserve_count;
         } else {
-            release_locked(source, slab);
+            give_slab_locked(arenas, slab);
         }
     } else if (was_full) {
         push_partial(slab);
     }
-    return SlabFree::Freed;
+    return SlabLookup::Live;
 }
 
-void ClassCache::trim(PageSource& source) {
+SlabLookup ClassCache::classify(const Slab* slab, const void* block) {
+    LockGuard guard(m_lock);
+    if (slab->state != kSlabInUse || slab->class_index != m_class_index) {
+        return SlabLookup::AlreadyFree;
+    }
+    return slab_classify(slab, block);
+}
+
+void ClassCache::trim(Arenas& arenas) {
     LockGuard guard(m_lock);
     while (m_reserve != nullptr) {
         Slab* slab = m_reserve;
         m_reserve = slab->next;
-        release_locked(source, slab);
+        give_slab_locked(arenas, slab);
     }
     m_reserve_count = 0;
 }
@@ -110,8 +123,8 @@ bool ClassCache::check() {
     uint64_t listed = 0;
     uint64_t used = 0;
     for (Slab* slab = m_partial; slab != nullptr; slab = slab->next) {
-        if (!slab_check(slab) || slab->run.class_index != m_class_index ||
-            slab->run.kind != m_kind || slab->used == 0 || slab->is_full() ||
+        if (!slab_check(slab) || slab->class_index != m_class_index || slab->used == 0 ||
+            slab->is_full() ||
             (slab->next != nullptr && slab->next->prev != slab)) {
             return false;
         }
@@ -120,7 +133,7 @@ bool ClassCache::check() {
     }
     uint32_t reserve = 0;
     for (Slab* slab = m_reserve; slab != nullptr; slab = slab->next) {
-        if (!slab_check(slab) || slab->used != 0) {
+        if (!slab_check(slab) || slab->class_index != m_class_index || slab->used != 0) {
             return false;
         }
         ++reserve;

@@ -2,17 +2,19 @@
 // returning them.
 //
 // Owns: the partial list, the empty reserve, the class statistics. Everything here is guarded
-// by m_lock; a full slab is on no list (its blocks lead back to it through run_of()).
+// by m_lock; a full slab is on no list (its blocks lead back to it through the arena's
+// block-start bitmap, see heap.cpp).
 // Invariants:
 //   slabs == |partial| + |full| + |reserve|
 //   blocks_in_use == sum of used over the class's slabs
 //   every slab on partial has 0 < used < block_count, every slab in reserve has used == 0
 //   |reserve| <= kReserveSlabs
 // Policy: a slab that becomes empty goes to the reserve if it has room, else straight back to
-// the page source; an allocation with no partial slab takes the reserve before the page
-// source. So a malloc/free loop at a slab boundary costs no page traffic, and a class holds at
-// most kReserveSlabs empty slabs (64 KiB) once its blocks are freed.
-// Lock order: m_lock -> page source. Classes never take each other's locks.
+// the arenas; an allocation with no partial slab takes the reserve before the arenas. So a
+// malloc/free loop at a slab boundary costs no arena traffic, and a class holds at most
+// kReserveSlabs empty slabs once its blocks are freed. Slabs are medium blocks of the heap's
+// arenas (arenas.h).
+// Lock order: m_lock -> the arenas' lock -> page source. Classes never take each other's locks.
 //
 // The per-CPU front (later) sits in front of allocate()/free(): it will keep a few blocks per
 // CPU and refill/flush through these two calls, so nothing here changes.
@@ -23,7 +25,7 @@
 
 #include "bedrock/heap.h"
 #include "bedrock/spinlock.h"
-#include "heap/page_source.h"
+#include "heap/arenas.h"
 #include "heap/slab.h"
 
 namespace bedrock::heap {
@@ -32,21 +34,19 @@ inline constexpr uint32_t kReserveSlabs = 1;
 
 class alignas(64) ClassCache {
 public:
-    // `kind`: Slab, or CheckedSlab for the checked-mode caches (their slabs hold only checked
-    // blocks, which is how free() tells them apart).
-    void init(unsigned class_index, RunKind kind) {
-        m_class_index = static_cast<uint8_t>(class_index);
-        m_kind = kind;
-    }
+    void init(unsigned class_index) { m_class_index = static_cast<uint8_t>(class_index); }
 
-    // A block of this class, or null if a new slab was needed and `source` had none.
-    // `requested` feeds the statistics only. O(1) plus at most one page-source call.
-    [[nodiscard]] void* allocate(PageSource& source, Heap* owner, size_t requested);
-    // Takes back `block` of `slab` (a slab of this class) and returns Freed, or returns why it
-    // cannot (changing nothing; the caller reports). O(1) plus at most one page-source call.
-    [[nodiscard]] SlabFree free(PageSource& source, Slab* slab, void* block);
-    // Gives every reserve slab back to `source`.
-    void trim(PageSource& source);
+    // A block of this class, or null if a new slab was needed and `arenas` had none.
+    // `requested` feeds the statistics only. O(1) plus at most one arena call.
+    [[nodiscard]] void* allocate(Arenas& arenas, size_t requested);
+    // Takes back `block` of `slab` if `slab` is still a slab of this class and `block` one of its
+    // live blocks, returning Live; otherwise returns what `block` is (changing nothing; the
+    // caller reports). O(1) plus at most one arena call.
+    [[nodiscard]] SlabLookup free(Arenas& arenas, Slab* slab, void* block);
+    // What `block` is in `slab` (found as a slab of this class), read under the class lock.
+    [[nodiscard]] SlabLookup classify(const Slab* slab, const void* block);
+    // Gives every reserve slab back to `arenas`.
+    void trim(Arenas& arenas);
 
     [[nodiscard]] SizeClassStatistics statistics();
     [[nodiscard]] bool check();
@@ -54,11 +54,10 @@ public:
 private:
     void unlink_partial(Slab* slab);
     void push_partial(Slab* slab);
-    void release_locked(PageSource& source, Slab* slab);
+    void give_slab_locked(Arenas& arenas, Slab* slab);
 
     SpinLock m_lock;
     uint8_t m_class_index = 0;
-    RunKind m_kind = RunKind::Slab;
     uint32_t m_reserve_count = 0;
     Slab* m_partial = nullptr;
     Slab* m_reserve = nullptr; // singly linked through next

@@ -1,36 +1,180 @@
-// The heap's routing: which part serves a request (size classes, large blocks, or checked
-// mode), how a block pointer finds its owner, creation and destruction. The policies live in
-// class_cache.cpp, large_block.cpp, checked_blocks.cpp and guarded_pool.cpp; this file holds no
-// lock itself.
+// The heap's routing: which part serves a request, what holds a pointer, creation and
+// destruction. The policies live in class_cache.cpp, arenas.cpp, large_runs.cpp and (checked
+// mode) checked/; this file takes one lock of its own, the list of live heaps.
 //
 // Routing, with A = max(alignment, kMinBlockSize):
-//   check level not Off                             -> checked_blocks.cpp
-//   A == kMinBlockSize, size <= kMaxSmallSize       -> class_of(size)
-//   A >  kMinBlockSize, a class aligned to A fits   -> class_for_aligned(size, A)
-//   otherwise                                       -> a large block
-// and back: a pointer is first checked to be aligned and inside memory some heap took (so no
-// header is read from memory that is not a heap's), then run_of(p) (run_header.h) is a slab,
-// a large block, a checked run or a guard-page chunk, whose owner must be this heap.
+//   check level not Off                             -> checked mode (the one branch)
+//   A == kMinBlockSize, size <= kMaxSmallSize       -> the size class class_of(size)
+//   frames heap, size > kMaxMediumSize or A > kMaxMediumAlignment -> a large run
+//   otherwise                                       -> a medium block of the arenas
+// and back (locate()): ownership is decided from allocator metadata alone, never from memory at
+// or near the pointer:
+//   region heap: the pointer lies in the region's arena;  frames heap: the page frame
+//   allocator's tag of its page names an arena of this heap or a large run of this heap
+//   then, in an arena, its block-start bitmap names the block holding the pointer (a slab, a
+//   medium block, a checked block or a guard chunk), and only then is that block's header read.
+// A pointer no part of this heap holds is looked up among the other live heaps (cold path) to
+// tell a foreign block from memory of no heap.
 #include "bedrock/heap.h"
 #include "bedrock/assert.h"
 #include "bedrock/memory_routines.h"
 #include "bedrock/platform.h"
+#include "heap/core.h"
 #include "heap/heap_entry.h"
-#include "report/heap_error_reports.h"
-#include "heap/heap_memory.h"
 #include "heap/heap_state.h"
+#include "heap/owner_ids.h"
+#include "heap/page_tags.h"
+#include "report/heap_error_reports.h"
+#include "support/bits.h"
 
 namespace bedrock {
 namespace {
 
+using heap::BlockRef;
+using heap::BlockUse;
 using heap::Caller;
+using heap::Holder;
 using heap::kMinBlockSize;
-using heap::kSlabBytes;
-using heap::RunHeader;
-using heap::RunKind;
-using heap::SlabFree;
+using heap::PageKind;
+using heap::SegregatedFit;
+using heap::SlabLookup;
 
 constinit Heap* g_default_heap = nullptr;
+constinit Heap* g_heaps = nullptr; // live heaps, under g_heaps_lock
+constinit SpinLock g_heaps_lock;
+
+// Alignments 0, 1, 2, 4, 8 and 16: what every block has anyway.
+[[gnu::always_inline]] inline bool is_small_alignment(size_t alignment) {
+    return alignment <= kMinBlockSize && (alignment & (alignment - 1)) == 0;
+}
+
+BlockRef no_block(ErrorKind kind, const char* detail) {
+    return BlockRef{Holder::None, nullptr, 0, nullptr, kind, detail};
+}
+
+Holder holder_of(BlockUse use) {
+    switch (use) {
+    case BlockUse::Slab:
+        return Holder::Slab;
+    case BlockUse::Medium:
+        return Holder::Medium;
+    case BlockUse::Checked:
+        return Holder::Checked;
+    case BlockUse::Guard:
+        return Holder::Guard;
+    case BlockUse::Free:
+        break;
+    }
+    return Holder::Free;
+}
+
+BlockRef arena_block(const heap::Arena& arena, const SegregatedFit::Found& found) {
+    if (found.block == nullptr) {
+        return no_block(ErrorKind::NotAllocated, "inside an arena's own metadata, not a block");
+    }
+    return BlockRef{holder_of(found.use), found.block, found.usable, &arena, ErrorKind::NotAllocated,
+                    nullptr};
+}
+
+// The large run holding the page of `tags` (a large-run tag), from its tags alone.
+BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page) {
+    uint16_t tag = __atomic_load_n(tags, __ATOMIC_RELAXED);
+    for (;;) {
+        const PageKind kind = heap::tag_kind(tag);
+        uint32_t back = 0;
+        if (kind == PageKind::LargeLengthLow) {
+            back = 1;
+        } else if (kind == PageKind::LargeLengthHigh) {
+            back = 2;
+        } else if (kind == PageKind::LargeBody) {
+            back = heap::tag_value(tag);
+        } else {
+            break;
+        }
+        tags -= back;
+        page -= uintptr_t{back} * kPageSize;
+        tag = __atomic_load_n(tags, __ATOMIC_RELAXED);
+    }
+    const PageKind kind = heap::tag_kind(tag);
+    if (kind != PageKind::LargeHead && kind != PageKind::LargeCheckedHead) {
+        return no_block(ErrorKind::NotAllocated, "in pages being freed");
+    }
+    if (heap::tag_value(tag) != heap.owner_id) {
+        return no_block(ErrorKind::ForeignHeap, "the block belongs to another heap");
+    }
+    const uint64_t pages = heap::tag_value(__atomic_load_n(&tags[1], __ATOMIC_RELAXED)) |
+                           (uint64_t{heap::tag_value(__atomic_load_n(&tags[2], __ATOMIC_RELAXED))}
+                            << heap::kTagValueBits);
+    return BlockRef{kind == PageKind::LargeHead ? Holder::LargeRun : Holder::CheckedRun,
+                    reinterpret_cast<unsigned char*>(page),
+                    pages * kPageSize,
+                    nullptr,
+                    ErrorKind::NotAllocated,
+                    nullptr};
+}
+
+// What holds `address` in `heap`. `reach`: how far back an arena block's start is looked for
+// (kMaxSlabBytes on the fast path; the arena's size to classify anything). Without the arenas'
+// lock (`locked` false) the answer is stable only for blocks that stay taken meanwhile, such
+// as a slab with a live block; callers confirm the rest under the lock.
+BlockRef locate(Heap& heap, const void* address, size_t reach, bool locked) {
+    const auto value = reinterpret_cast<uintptr_t>(address);
+    const heap::Arena* arena = nullptr;
+    if (!heap.over_frames()) {
+        arena = heap.arenas.region_arena();
+        if (value - SegregatedFit::arena_base(*arena) >=
+            SegregatedFit::arena_end(*arena) - SegregatedFit::arena_base(*arena)) {
+            return no_block(ErrorKind::NotAllocated, "not in this heap's memory");
+        }
+    } else {
+        uint16_t* tags = heap.frames->page_tag(address);
+        if (tags == nullptr) {
+            return no_block(ErrorKind::NotAllocated, "not in this heap's memory");
+        }
+        const uint16_t tag = __atomic_load_n(tags, __ATOMIC_RELAXED);
+        const uintptr_t page = align_down(value, uintptr_t{kPageSize});
+        switch (heap::tag_kind(tag)) {
+        case PageKind::None:
+            return no_block(ErrorKind::NotAllocated, "in a page no heap holds");
+        case PageKind::ArenaHead:
+        case PageKind::ArenaBody:
+            arena = reinterpret_cast<const heap::Arena*>(page - uintptr_t{heap::tag_value(tag)} *
+                                                                   kPageSize);
+            if (SegregatedFit::owner(*arena) != &heap) {
+                return no_block(ErrorKind::ForeignHeap, "the block belongs to another heap");
+            }
+            break;
+        default:
+            return large_run_block(heap, tags, page);
+        }
+    }
+    return arena_block(*arena, locked ? heap.arenas.find(*arena, address, reach)
+                                      : SegregatedFit::find(*arena, address, reach));
+}
+
+// Cold path: whether another live heap holds `address`.
+bool another_heap_holds(const Heap& heap, const void* address) {
+    LockGuard guard(g_heaps_lock);
+    for (Heap* other = g_heaps; other != nullptr; other = other->next_heap) {
+        if (other == &heap) {
+            continue;
+        }
+        const auto value = reinterpret_cast<uintptr_t>(address);
+        if (!other->over_frames()) {
+            const heap::Arena* arena = other->arenas.region_arena();
+            if (value - SegregatedFit::arena_base(*arena) <
+                SegregatedFit::arena_end(*arena) - SegregatedFit::arena_base(*arena)) {
+                return true;
+            }
+        } else if (other->frames != heap.frames) {
+            const uint16_t* tags = other->frames->page_tag(address);
+            if (tags != nullptr && __atomic_load_n(tags, __ATOMIC_RELAXED) != 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
 
 ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* detail, Caller caller,
                            uintptr_t block = 0, uint64_t size = 0) {
@@ -38,104 +182,177 @@ ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* deta
                                block, size);
 }
 
-// Why `block` is not a block of `heap` (owned_run() found it is not): reported, out of line.
-[[gnu::cold, gnu::noinline]] void report_foreign_pointer(Heap& heap, const void* block,
-                                                         Caller caller) {
-    if (reinterpret_cast<uintptr_t>(block) % kMinBlockSize != 0) {
+// Why `block` (found as `ref` without the lock) is not a live block this call can take: looked
+// up again under the locks, then reported. Out of line: only misuse comes here.
+[[gnu::cold, gnu::noinline]] void report_bad_pointer(Heap& heap, const void* block,
+                                                     Caller caller) {
+    const auto address = reinterpret_cast<uintptr_t>(block);
+    if (address % kMinBlockSize != 0) {
         heap.errors.raise(pointer_report(ErrorKind::MisalignedPointer, block,
                                          "not aligned to 16 bytes, so no block starts there",
                                          caller));
-    } else if (!heap::HeapMemory::contains(block)) {
-        heap.errors.raise(pointer_report(
-            ErrorKind::NotAllocated, block,
-            "not in memory any heap has taken (a stack, a global, or memory of no heap)", caller));
-    } else if (heap::run_of(block)->magic != heap::kRunMagic) {
-        heap.errors.raise(pointer_report(
-            ErrorKind::NotAllocated, block,
-            "no heap block here: never allocated, or its pages were already freed", caller));
-    } else {
-        heap.errors.raise(pointer_report(ErrorKind::ForeignHeap, block,
-                                         "the block belongs to another heap", caller));
+        return;
     }
-}
-
-// The run header of `block` if it is a block of `heap`, else null after reporting why. The run
-// header is read only for an aligned pointer into memory some heap took. Inline: every free
-// goes through it.
-[[gnu::always_inline]] inline RunHeader* owned_run(Heap& heap, const void* block, Caller caller) {
-    if (reinterpret_cast<uintptr_t>(block) % kMinBlockSize == 0 &&
-        heap::HeapMemory::contains(block)) [[likely]] {
-        RunHeader* run = heap::run_of(block);
-        if (run->magic == heap::kRunMagic && run->owner == &heap) [[likely]] {
-            return run;
+    const BlockRef ref = locate(heap, block, ~size_t{0}, true);
+    const auto start = reinterpret_cast<uintptr_t>(ref.start);
+    switch (ref.holder) {
+    case Holder::None:
+        if (ref.kind == ErrorKind::NotAllocated && another_heap_holds(heap, block)) {
+            heap.errors.raise(pointer_report(ErrorKind::ForeignHeap, block,
+                                             "the block belongs to another heap", caller));
+        } else {
+            heap.errors.raise(pointer_report(ref.kind, block, ref.detail, caller));
         }
+        return;
+    case Holder::Free:
+        heap.errors.raise(pointer_report(
+            address == start ? ErrorKind::DoubleFree : ErrorKind::NotAllocated, block,
+            address == start ? "the block is already free"
+                             : "in free heap memory: never allocated, or already freed",
+            caller));
+        return;
+    case Holder::Slab: {
+        auto* slab = reinterpret_cast<heap::Slab*>(ref.start);
+        const unsigned index = slab->class_index;
+        const SlabLookup what = index < heap::kSizeClassCount
+                                    ? heap.classes[index].classify(slab, block)
+                                    : SlabLookup::AlreadyFree;
+        const uint64_t size = heap::kSlabLayouts[index % heap::kSizeClassCount].block_size;
+        const auto holder = reinterpret_cast<uintptr_t>(heap::slab_block_holding(slab, block));
+        switch (what) {
+        case SlabLookup::Interior:
+            heap.errors.raise(pointer_report(ErrorKind::InteriorPointer, block,
+                                             "points inside a block, not at its start", caller,
+                                             holder, size));
+            return;
+        case SlabLookup::AlreadyFree:
+            heap.errors.raise(pointer_report(ErrorKind::DoubleFree, block,
+                                             "the block is already free", caller, holder, size));
+            return;
+        case SlabLookup::NeverHandedOut:
+            heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
+                                             "a slab block that was never allocated", caller));
+            return;
+        case SlabLookup::OutsideBlocks:
+        case SlabLookup::Live:
+            heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
+                                             "inside a slab's header or unused tail", caller));
+            return;
+        }
+        return;
     }
-    report_foreign_pointer(heap, block, caller);
-    return nullptr;
+    case Holder::Medium:
+    case Holder::LargeRun:
+        heap.errors.raise(pointer_report(ErrorKind::InteriorPointer, block,
+                                         "points inside a block, not at its start", caller, start,
+                                         ref.usable));
+        return;
+    case Holder::Checked:
+    case Holder::Guard:
+    case Holder::CheckedRun:
+        heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
+                                         "inside a checked-mode block's metadata", caller));
+        return;
+    }
 }
 
-[[gnu::cold, gnu::noinline]] void report_slab_misuse(Heap& heap, const heap::Slab* slab,
-                                                     const void* block, SlabFree why,
-                                                     Caller caller) {
-    const uint64_t size = slab->layout().block_size;
-    const auto holder = reinterpret_cast<uintptr_t>(heap::slab_block_holding(slab, block));
-    switch (why) {
-    case SlabFree::Interior:
-        heap.errors.raise(pointer_report(ErrorKind::InteriorPointer, block,
-                                         "points inside a block, not at its start", caller, holder,
-                                         size));
-        return;
-    case SlabFree::AlreadyFree:
-        heap.errors.raise(pointer_report(ErrorKind::DoubleFree, block, "the block is already free",
-                                         caller, holder, size));
-        return;
-    case SlabFree::NeverHandedOut:
-        heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
-                                         "a slab block that was never allocated", caller));
-        return;
-    case SlabFree::OutsideBlocks:
-    case SlabFree::Freed:
-        heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
-                                         "inside a slab's header or unused tail", caller));
-        return;
+void link_heap(Heap& heap) {
+    LockGuard guard(g_heaps_lock);
+    heap.prev_heap = nullptr;
+    heap.next_heap = g_heaps;
+    if (g_heaps != nullptr) {
+        g_heaps->prev_heap = &heap;
     }
+    g_heaps = &heap;
 }
 
-[[gnu::cold, gnu::noinline]] void report_large_misuse(Heap& heap, const heap::LargeBlock* large,
-                                                      const void* block, Caller caller) {
-    const auto start = reinterpret_cast<uintptr_t>(large) + large->block_offset;
-    const auto address = reinterpret_cast<uintptr_t>(block);
-    if (address > start && address - start < large->usable_size()) {
-        heap.errors.raise(pointer_report(ErrorKind::InteriorPointer, block,
-                                         "points inside a large block, not at its start", caller,
-                                         start, large->usable_size()));
+void unlink_heap(Heap& heap) {
+    LockGuard guard(g_heaps_lock);
+    if (heap.prev_heap != nullptr) {
+        heap.prev_heap->next_heap = heap.next_heap;
     } else {
-        heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
-                                         "inside a large block's header pages", caller));
+        g_heaps = heap.next_heap;
+    }
+    if (heap.next_heap != nullptr) {
+        heap.next_heap->prev_heap = heap.prev_heap;
     }
 }
 
-Heap* init_state(void* memory, size_t state_pages) {
+Heap* init_state(void* memory) {
     auto* heap = static_cast<Heap*>(memory);
     bedrock_memset(heap, 0, sizeof(Heap));
     heap->checked.init();
-    heap->self_pages = state_pages;
     for (unsigned index = 0; index < heap::kSizeClassCount; ++index) {
-        heap->classes[index].init(index, RunKind::Slab);
-        heap->checked_classes[index].init(index, RunKind::CheckedSlab);
+        heap->classes[index].init(index);
     }
-    heap->magic = Heap::kMagic;
     return heap;
 }
 
-bool is_checked_run(const RunHeader& run) {
-    return run.kind == RunKind::CheckedSlab || run.kind == RunKind::CheckedLarge ||
-           run.kind == RunKind::Guarded;
+// The usable size of the live block at `block`, or false after reporting why it is not one.
+bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size) {
+    const BlockRef ref = locate(heap, block, heap::kMaxSlabBytes, false);
+    switch (ref.holder) {
+    case Holder::Slab: {
+        const auto* slab = reinterpret_cast<const heap::Slab*>(ref.start);
+        if (heap.classes[slab->class_index % heap::kSizeClassCount].classify(slab, block) ==
+            SlabLookup::Live) {
+            size = slab->layout().block_size;
+            return true;
+        }
+        break;
+    }
+    case Holder::Medium:
+    case Holder::LargeRun:
+        if (ref.start == block) {
+            size = ref.usable;
+            return true;
+        }
+        break;
+    case Holder::Checked:
+    case Holder::Guard:
+    case Holder::CheckedRun:
+        if constexpr (kHeapChecksCompiled) {
+            return heap.checked.find_usable_size(heap, ref, block, caller, size);
+        }
+        break;
+    case Holder::None:
+    case Holder::Free:
+        break;
+    }
+    report_bad_pointer(heap, block, caller);
+    return false;
 }
 
 } // namespace
 
 namespace heap {
+
+TakenBlock take_block(Heap& heap, size_t size, size_t alignment, BlockUse use, size_t requested) {
+    const size_t align = alignment < kMinBlockSize ? kMinBlockSize : alignment;
+    if (heap.over_frames() && (size > kMaxMediumSize || align > kMaxMediumAlignment)) {
+        auto* start =
+            static_cast<unsigned char*>(heap.large.take(size, align, use == BlockUse::Checked,
+                                                        requested));
+        const size_t pages = align_up(size, size_t{kPageSize}) / kPageSize;
+        return TakenBlock{start, (pages < kMinLargeRunPages ? kMinLargeRunPages : pages) *
+                                     kPageSize};
+    }
+    auto* start = static_cast<unsigned char*>(heap.arenas.take(size, align, use, requested));
+    return TakenBlock{start, start != nullptr ? SegregatedFit::usable_size(start) : 0};
+}
+
+void give_block(Heap& heap, const BlockRef& block) {
+    if (block.holder == Holder::CheckedRun || block.holder == Holder::LargeRun) {
+        const bool given = heap.large.give(block.start, block.usable / kPageSize);
+        BEDROCK_ASSERT(given);
+        return;
+    }
+    heap.arenas.give(block.start);
+}
+
+BlockRef find_block(Heap& heap, const void* address) {
+    return locate(heap, address, ~size_t{0}, true);
+}
 
 void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
     if constexpr (kHeapChecksCompiled) {
@@ -143,104 +360,45 @@ void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
             return heap.checked.allocate(heap, size, alignment, caller);
         }
     }
-    // Alignments 0, 1, 2, 4, 8, 16 as one shift (a power-of-two test compiles to a popcount).
-    constexpr uint32_t kSmallAlignments = 0x10117;
-    if (size <= kMaxSmallSize && alignment <= kMinBlockSize &&
-        ((kSmallAlignments >> alignment) & 1) != 0) [[likely]] {
-        return heap.classes[class_of(size)].allocate(heap.source, &heap, size);
+    if (size <= kMaxSmallSize && is_small_alignment(alignment)) [[likely]] {
+        return heap.classes[class_of(size)].allocate(heap.arenas, size);
     }
-    if ((alignment & (alignment - 1)) != 0) {
+    if (alignment != 0 && !is_power_of_two(alignment)) {
         return nullptr;
     }
-    if (alignment <= kMinBlockSize) {
-        return heap.large.allocate(heap.source, &heap, size, kMinBlockSize);
-    }
-    const unsigned index = class_for_aligned(size, alignment);
-    if (index < kSizeClassCount) {
-        return heap.classes[index].allocate(heap.source, &heap, size);
-    }
-    return heap.large.allocate(heap.source, &heap, size, alignment);
+    return take_block(heap, size, alignment, BlockUse::Medium, size).start;
 }
 
-void release(Heap& heap, void* block, Caller caller) {
+void free(Heap& heap, void* block, Caller caller) {
     if (block == nullptr) {
         return;
     }
-    RunHeader* run = owned_run(heap, block, caller);
-    if (run == nullptr) {
-        return;
-    }
-    if (run->kind == RunKind::Slab) [[likely]] {
-        auto* slab = reinterpret_cast<Slab*>(run);
-        const SlabFree result = heap.classes[run->class_index].free(heap.source, slab, block);
-        if (result != SlabFree::Freed) [[unlikely]] {
-            report_slab_misuse(heap, slab, block, result, caller);
-        }
-        return;
-    }
-    if (run->kind == RunKind::Large) {
-        auto* large = reinterpret_cast<LargeBlock*>(run);
-        if (!heap.large.free(heap.source, large, block)) {
-            report_large_misuse(heap, large, block, caller);
-        }
-        return;
-    }
-    if constexpr (kHeapChecksCompiled) {
-        if (run->kind == RunKind::Guarded) {
-            heap.guards.free(heap, *reinterpret_cast<GuardChunk*>(run), block, caller);
-        } else {
-            heap.checked.free(heap, run, block, caller);
+    if (reinterpret_cast<uintptr_t>(block) % kMinBlockSize == 0) [[likely]] {
+        const BlockRef ref = locate(heap, block, kMaxSlabBytes, false);
+        if (ref.holder == Holder::Slab) [[likely]] {
+            auto* slab = reinterpret_cast<Slab*>(ref.start);
+            if (heap.classes[slab->class_index % kSizeClassCount].free(heap.arenas, slab, block) ==
+                SlabLookup::Live) [[likely]] {
+                return;
+            }
+        } else if (ref.holder == Holder::Medium && ref.start == block) {
+            if (heap.arenas.give_if_taken(*ref.arena, block, BlockUse::Medium)) {
+                return;
+            }
+        } else if (ref.holder == Holder::LargeRun && ref.start == block) {
+            if (heap.large.give(block, ref.usable / kPageSize)) {
+                return;
+            }
+        } else if (ref.holder == Holder::Checked || ref.holder == Holder::Guard ||
+                   ref.holder == Holder::CheckedRun) {
+            if constexpr (kHeapChecksCompiled) {
+                heap.checked.free(heap, ref, block, caller);
+                return;
+            }
         }
     }
+    report_bad_pointer(heap, block, caller);
 }
-
-namespace {
-
-// The usable size of `block` in `size`, or false after reporting why it is not a live block.
-// (A checked block's usable size is its requested size, which may be 0.)
-bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size) {
-    RunHeader* run = owned_run(heap, block, caller);
-    if (run == nullptr) {
-        return false;
-    }
-    if (run->kind == RunKind::Slab) {
-        const auto* slab = reinterpret_cast<const Slab*>(run);
-        const SlabFree state = slab_classify(slab, block);
-        if (state != SlabFree::Freed) {
-            report_slab_misuse(heap, slab, block, state, caller);
-            return false;
-        }
-        size = slab->layout().block_size;
-        return true;
-    }
-    if (run->kind == RunKind::Large) {
-        const auto* large = reinterpret_cast<const LargeBlock*>(run);
-        if (!LargeBlocks::is_block(large, block)) {
-            report_large_misuse(heap, large, block, caller);
-            return false;
-        }
-        size = large->usable_size();
-        return true;
-    }
-    if constexpr (kHeapChecksCompiled) {
-        CheckedBlock* header = nullptr;
-        if (run->kind == RunKind::Guarded) {
-            header =
-                heap.guards.find_live(heap, *reinterpret_cast<GuardChunk*>(run), block, caller);
-            header = header != nullptr ? heap.checked.confirm_live(heap, *header, block, caller)
-                                       : nullptr;
-        } else {
-            header = heap.checked.find_live(heap, run, block, caller);
-        }
-        if (header != nullptr) {
-            size = header->size;
-            return true;
-        }
-    }
-    return false;
-}
-
-} // namespace
 
 size_t usable_size(Heap& heap, const void* block, Caller caller) {
     size_t size = 0;
@@ -257,7 +415,8 @@ void* reallocate(Heap& heap, void* block, size_t size, Caller caller) {
     }
     // Checked blocks always move, so a stale pointer to the old block meets its quarantine; and
     // a block allocated unchecked moves into a checked one when checking is on.
-    const bool checked = heap.errors.level() != CheckLevel::Off || is_checked_run(*run_of(block));
+    const bool checked = heap.errors.level() != CheckLevel::Off ||
+                         locate(heap, block, kMaxSlabBytes, false).holder == Holder::Checked;
     // In place while the block fits and at least half of it stays in use.
     if (!checked && size <= usable && (size >= usable / 2 || usable == kMinBlockSize)) {
         return block;
@@ -267,44 +426,59 @@ void* reallocate(Heap& heap, void* block, size_t size, Caller caller) {
         return nullptr;
     }
     bedrock_memcpy(moved, block, size < usable ? size : usable);
-    release(heap, block, caller);
+    free(heap, block, caller);
     return moved;
 }
 
 } // namespace heap
 
 Heap* heap_create(PageFrameAllocator& frames) {
-    constexpr size_t kStatePages = (sizeof(Heap) + kPageSize - 1) / kPageSize;
-    const PhysAddr phys = frames.allocate_pages(kStatePages);
-    if (phys == kNoPage) {
+    const uint16_t owner_id = heap::acquire_owner_id();
+    if (owner_id == 0) {
         return nullptr;
     }
-    void* memory = platform::phys_to_virt(phys);
-    Heap* heap = init_state(memory, kStatePages);
-    heap->self = heap::PageRun{memory, phys};
-    heap->self_frames = &frames;
-    heap->source.init_frames(frames);
+    const size_t state_bytes =
+        sizeof(Heap) + SegregatedFit::storage_bytes(heap::kMaxArenaBytes);
+    const uint64_t state_pages = align_up(state_bytes, size_t{kPageSize}) / kPageSize;
+    const PhysAddr phys = frames.allocate_pages(state_pages);
+    if (phys == kNoPage) {
+        heap::release_owner_id(owner_id);
+        return nullptr;
+    }
+    Heap* heap = init_state(platform::phys_to_virt(phys));
+    heap->owner_id = owner_id;
+    heap->frames = &frames;
+    heap->state_phys = phys;
+    heap->state_pages = state_pages;
+    heap->held.add(state_pages);
+    heap->arenas.init_frames(heap->fit_storage(), frames, heap, heap->held);
+    heap->large.init(frames, owner_id, heap->held);
+    heap->magic = Heap::kMagic;
+    link_heap(*heap);
     return heap;
 }
 
 Heap* heap_create_in_region(void* region, size_t bytes) {
     const auto start = reinterpret_cast<uintptr_t>(region);
-    const uintptr_t state = (start + alignof(Heap) - 1) & ~(uintptr_t{alignof(Heap)} - 1);
-    if (bytes < kSlabBytes || start + bytes < start) {
+    if (region == nullptr || start + bytes < start) {
         return nullptr;
     }
-    const uintptr_t end = (start + bytes) & ~(uintptr_t{kPageSize} - 1);
-    // The bitmap is sized for every page of the region, a little more than the pages left
-    // after the state and the bitmap themselves.
-    const size_t bitmap_bytes = ((bytes / kPageSize + 63) / 64) * 8;
-    const uintptr_t bitmap = state + sizeof(Heap);
-    const uintptr_t first = (bitmap + bitmap_bytes + kPageSize - 1) & ~(uintptr_t{kPageSize} - 1);
-    const uintptr_t first_slab = (first + kSlabBytes - 1) & ~(uintptr_t{kSlabBytes} - 1);
-    if (first_slab >= end || end - first_slab < kSlabBytes) {
+    const uintptr_t state = align_up(start, uintptr_t{alignof(Heap)});
+    const uintptr_t end = align_down(start + bytes, uintptr_t{heap::kGranule});
+    const size_t fit_bytes = SegregatedFit::storage_bytes(bytes);
+    const uintptr_t arena = align_up(state + sizeof(Heap) + fit_bytes, uintptr_t{heap::kGranule});
+    if (arena >= end) {
         return nullptr;
     }
-    Heap* heap = init_state(reinterpret_cast<void*>(state), 0);
-    heap->source.init_region(first, (end - first) / kPageSize, reinterpret_cast<uint64_t*>(bitmap));
+    Heap* heap = init_state(reinterpret_cast<void*>(state));
+    if (!heap->arenas.init_region(heap->fit_storage(), reinterpret_cast<void*>(arena),
+                                  end - arena, heap)) {
+        return nullptr;
+    }
+    heap->region_pages = bytes / kPageSize;
+    heap->held.add(heap->region_pages);
+    heap->magic = Heap::kMagic;
+    link_heap(*heap);
     return heap;
 }
 
@@ -314,7 +488,7 @@ bool heap_destroy(Heap& heap) {
     }
     const HeapStatistics statistics = heap_statistics(heap);
     if (statistics.blocks_in_use != 0) {
-        heap.errors.raise(ErrorReport{ErrorKind::CorruptMetadata,
+        heap.errors.raise(ErrorReport{ErrorKind::HeapInUse,
                                       "heap",
                                       reinterpret_cast<uintptr_t>(&heap),
                                       statistics.blocks_in_use,
@@ -327,16 +501,19 @@ bool heap_destroy(Heap& heap) {
         return false;
     }
     if constexpr (kHeapChecksCompiled) {
-        heap.guards.disable(heap);
+        heap.checked.disable(heap);
     }
     heap_trim(heap);
-    BEDROCK_ASSERT(heap.source.pages_held() == 0);
+    unlink_heap(heap);
     heap.magic = 0;
-    if (heap.self_frames != nullptr) {
-        // A frames heap: its state goes back last, so read what that needs first.
-        PageFrameAllocator* frames = heap.self_frames;
-        const PhysAddr phys = heap.self.source_address;
-        frames->free_pages(phys, heap.self_pages);
+    if (heap.over_frames()) {
+        heap.arenas.give_all();
+        // The state goes back last, so read what that needs first.
+        PageFrameAllocator* frames = heap.frames;
+        const PhysAddr phys = heap.state_phys;
+        const uint64_t pages = heap.state_pages;
+        heap::release_owner_id(heap.owner_id);
+        frames->free_pages(phys, pages);
     }
     return true;
 }
@@ -346,7 +523,7 @@ void* heap_allocate(Heap& heap, size_t size, size_t alignment) {
 }
 
 void heap_free(Heap& heap, void* block) {
-    heap::release(heap, block, BEDROCK_HEAP_CALLER());
+    heap::free(heap, block, BEDROCK_HEAP_CALLER());
 }
 
 size_t heap_usable_size(Heap& heap, const void* block) {
@@ -359,15 +536,13 @@ void* heap_reallocate(Heap& heap, void* block, size_t size) {
 
 void heap_trim(Heap& heap) {
     for (heap::ClassCache& cache : heap.classes) {
-        cache.trim(heap.source);
+        cache.trim(heap.arenas);
     }
-    for (heap::ClassCache& cache : heap.checked_classes) {
-        cache.trim(heap.source);
-    }
+    heap.arenas.trim();
 }
 
 bool heap_check(Heap& heap) {
-    if (heap.magic != Heap::kMagic || !heap.large.check()) {
+    if (heap.magic != Heap::kMagic) {
         return false;
     }
     for (heap::ClassCache& cache : heap.classes) {
@@ -375,10 +550,9 @@ bool heap_check(Heap& heap) {
             return false;
         }
     }
-    for (heap::ClassCache& cache : heap.checked_classes) {
-        if (!cache.check()) {
-            return false;
-        }
+    const char* failure = nullptr;
+    if (!heap.arenas.check(&failure)) {
+        return false;
     }
     if constexpr (kHeapChecksCompiled) {
         return heap.checked.check(heap);

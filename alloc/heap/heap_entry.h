@@ -7,7 +7,7 @@
 
 #include "bedrock/heap.h"
 #include "bedrock/heap_checks.h"
-#include "checked/call_trace.h"
+#include "report/call_trace.h"
 
 // The Caller of the function this is written in. A macro: the builtins must be evaluated in
 // the public function's own frame. Empty (and free) when checking is compiled out.
@@ -20,7 +20,7 @@
 namespace bedrock::heap {
 
 [[nodiscard]] void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller);
-void release(Heap& heap, void* block, Caller caller);
+void free(Heap& heap, void* block, Caller caller);
 [[nodiscard]] void* reallocate(Heap& heap, void* block, size_t size, Caller caller);
 [[nodiscard]] size_t usable_size(Heap& heap, const void* block, Caller caller);
 

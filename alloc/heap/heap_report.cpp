@@ -9,35 +9,32 @@ namespace bedrock {
 HeapStatistics heap_statistics(Heap& heap) {
     HeapStatistics statistics = {};
     for (unsigned index = 0; index < heap::kSizeClassCount; ++index) {
-        // Checked-mode slabs of a class count with the class.
-        SizeClassStatistics cls = heap.classes[index].statistics();
-        const SizeClassStatistics checked = heap.checked_classes[index].statistics();
-        cls.slabs += checked.slabs;
-        cls.blocks_in_use += checked.blocks_in_use;
-        cls.peak_blocks_in_use += checked.peak_blocks_in_use;
-        cls.allocations += checked.allocations;
-        cls.bytes_requested += checked.bytes_requested;
+        const SizeClassStatistics cls = heap.classes[index].statistics();
         statistics.classes[index] = cls;
         statistics.bytes_requested += cls.bytes_requested;
         statistics.bytes_in_use += cls.blocks_in_use * cls.block_size;
         statistics.blocks_in_use += cls.blocks_in_use;
     }
-    const heap::LargeBlocks::Totals large = heap.large.totals();
-    statistics.bytes_requested += large.bytes_requested;
-    statistics.bytes_in_use += large.bytes_in_use;
-    statistics.blocks_in_use += large.blocks + heap.guards.live_blocks();
-    if constexpr (kHeapChecksCompiled) {
-        const heap::CheckedBlocks::QuarantineTotals quarantine = heap.checked.quarantine_totals();
-        statistics.quarantined_blocks = quarantine.blocks;
-        statistics.quarantined_bytes = quarantine.bytes;
-        statistics.blocks_in_use -= quarantine.blocks;
-        statistics.bytes_in_use -= quarantine.bytes;
-    }
+    const heap::Arenas::UseTotals medium = heap.arenas.totals(heap::BlockUse::Medium);
+    const heap::Arenas::UseTotals checked = heap.arenas.totals(heap::BlockUse::Checked);
+    const heap::LargeRuns::Totals large = heap.large.totals();
+    const heap::CheckedLayer::Totals layer = heap.checked.totals();
+    statistics.medium_blocks = medium.blocks;
+    statistics.medium_bytes = medium.bytes;
+    statistics.medium_allocations = medium.allocations;
     statistics.large_blocks = large.blocks;
     statistics.large_pages = large.pages;
     statistics.large_allocations = large.allocations;
-    statistics.pages_held = heap.source.pages_held();
-    statistics.peak_pages_held = heap.source.peak_pages_held();
+    statistics.bytes_requested += medium.bytes_requested + checked.bytes_requested +
+                                  large.bytes_requested;
+    statistics.bytes_in_use += medium.bytes + checked.bytes + large.pages * kPageSize -
+                               layer.quarantined_bytes;
+    statistics.blocks_in_use += medium.blocks + checked.blocks + large.blocks +
+                                layer.guarded_blocks - layer.quarantined_blocks;
+    statistics.quarantined_blocks = layer.quarantined_blocks;
+    statistics.quarantined_bytes = layer.quarantined_bytes;
+    statistics.pages_held = heap.held.pages();
+    statistics.peak_pages_held = heap.held.peak();
     return statistics;
 }
 
@@ -57,7 +54,11 @@ void heap_report(Heap& heap, HeapReportWriter write, void* context) {
         .number(s.pages_held)
         .text(" (peak ")
         .number(s.peak_pages_held)
-        .text("); large blocks ")
+        .text("); medium blocks ")
+        .number(s.medium_blocks)
+        .text(", ")
+        .number(s.medium_bytes)
+        .text(" bytes; large blocks ")
         .number(s.large_blocks)
         .text(" in ")
         .number(s.large_pages)

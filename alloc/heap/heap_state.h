@@ -1,24 +1,24 @@
 // The state of one heap, kept at the front of the memory it manages (bedrock/heap.h keeps the
-// type opaque). Owns nothing itself: each member owns its part (page_source.h, class_cache.h,
-// large_block.h), with the lock order
-//   class lock -> page source;  large-block lock alone (released before the page source);
-//   checked-blocks lock and guard-pool lock alone (released before calling anything else).
-// Checked mode (bedrock/heap_checks.h) adds its own caches (checked_classes: slabs that hold
-// only checked blocks), the checked-block lists and the guard-page pool; with checking
-// compiled out they stay empty.
+// type opaque), followed by its segregated fit's list heads (fit_storage()). Owns nothing
+// itself: each member owns its part, with the lock order
+//   class lock -> arenas lock -> page frame allocator;  large-run lock -> page frame allocator;
+//   checked mode's locks alone (checked/checked_layer.h: released before calling the core).
+//
+//   frames heap:  [ Heap | fit heads ]  in pages of its own;  arenas and large runs from `frames`
+//   region heap:  [ Heap | fit heads | the one arena ................................. ]
 #pragma once
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "bedrock/heap.h"
-#include "checked/checked_blocks.h"
+#include "heap/arenas.h"
+#include "heap/checked_layer.h"
 #include "heap/class_cache.h"
-#include "report/error_policy.h"
-#include "checked/guarded_pool.h"
-#include "heap/large_block.h"
-#include "heap/page_source.h"
+#include "heap/held_pages.h"
+#include "heap/large_runs.h"
 #include "heap/size_class.h"
+#include "report/error_policy.h"
 
 namespace bedrock {
 
@@ -27,22 +27,28 @@ public:
     // "BHep": set by heap_create*, cleared by heap_destroy.
     static constexpr uint32_t kMagic = 0x70654842;
 
+    [[nodiscard]] void* fit_storage() { return this + 1; }
+    [[nodiscard]] bool over_frames() const { return frames != nullptr; }
+
     uint32_t magic;
-    // The pages holding this state: frames heaps only (a region heap's state is in its region).
-    PageFrameAllocator* self_frames;
-    heap::PageRun self;
-    size_t self_pages;
-    heap::PageSource source;
-    heap::LargeBlocks large;
-    heap::ClassCache classes[heap::kSizeClassCount];
-    heap::ClassCache checked_classes[heap::kSizeClassCount];
+    uint16_t owner_id;          // frames heaps (owner_ids.h); 0 for a region heap
+    PageFrameAllocator* frames; // null for a region heap
+    PhysAddr state_phys;        // frames heaps: the pages holding this state
+    uint64_t state_pages;
+    uint64_t region_pages; // region heaps: the pages of the region (all held)
+    Heap* next_heap;       // the list of live heaps (heap.cpp), for reports on foreign blocks
+    Heap* prev_heap;
     heap::ErrorPolicy errors;
-    heap::CheckedBlocks checked;
-    heap::GuardedPool guards;
+    heap::HeldPages held;
+    heap::Arenas arenas;
+    heap::LargeRuns large;
+    heap::ClassCache classes[heap::kSizeClassCount];
+    heap::CheckedLayer checked;
 };
 
 static_assert(kMaxSmallBlock == heap::kMaxSmallSize);
 static_assert(kHeapSizeClassCount == heap::kSizeClassCount);
 static_assert(kHeapMinAlignment == heap::kMinBlockSize);
+static_assert(alignof(Heap) <= 64);
 
 } // namespace bedrock

@@ -7,16 +7,15 @@ using slab_detail::bit_is_set;
 using slab_detail::first_block;
 using slab_detail::index_of;
 
-Slab* slab_init(void* base, uint64_t source_address, Heap* owner, unsigned class_index,
-                RunKind kind) {
+Slab* slab_init(void* base, unsigned class_index) {
     auto* slab = static_cast<Slab*>(base);
-    slab->run =
-        RunHeader{kRunMagic, kind, static_cast<uint8_t>(class_index), 0, owner, source_address};
     slab->next = nullptr;
     slab->prev = nullptr;
     slab->free_list = nullptr;
     slab->used = 0;
     slab->fresh = 0;
+    slab->class_index = static_cast<uint8_t>(class_index);
+    slab->state = kSlabInUse;
     slab->unused = 0;
     const uint32_t words = (slab->layout().block_count + 63) / 64;
     for (uint32_t word = 0; word < words; ++word) {
@@ -25,27 +24,28 @@ Slab* slab_init(void* base, uint64_t source_address, Heap* owner, unsigned class
     return slab;
 }
 
-SlabFree slab_classify(const Slab* slab, const void* block) {
-    const unsigned char* holder = slab_block_holding(slab, block);
+SlabLookup slab_classify(const Slab* slab, const void* address) {
+    const unsigned char* holder = slab_block_holding(slab, address);
     if (holder == nullptr) {
-        return SlabFree::OutsideBlocks;
+        return SlabLookup::OutsideBlocks;
     }
-    if (holder != block) {
-        return SlabFree::Interior;
+    if (holder != address) {
+        return SlabLookup::Interior;
     }
     const uint32_t index =
-        index_of(slab->layout(), reinterpret_cast<uintptr_t>(block) - first_block(slab));
+        index_of(slab->layout(), reinterpret_cast<uintptr_t>(address) - first_block(slab));
     if (index >= slab->fresh) {
-        return SlabFree::NeverHandedOut;
+        return SlabLookup::NeverHandedOut;
     }
-    return bit_is_set(slab->bitmap(), index) ? SlabFree::Freed : SlabFree::AlreadyFree;
+    return bit_is_set(slab->bitmap(), index) ? SlabLookup::Live : SlabLookup::AlreadyFree;
 }
 
 bool slab_check(const Slab* slab) {
+    if (slab->state != kSlabInUse || slab->class_index >= kSizeClassCount) {
+        return false;
+    }
     const SlabLayout& layout = slab->layout();
-    if (slab->run.magic != kRunMagic ||
-        (slab->run.kind != RunKind::Slab && slab->run.kind != RunKind::CheckedSlab) ||
-        slab->fresh > layout.block_count || slab->used > slab->fresh) {
+    if (slab->fresh > layout.block_count || slab->used > slab->fresh) {
         return false;
     }
     uint32_t set_bits = 0;

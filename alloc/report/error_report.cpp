@@ -33,6 +33,8 @@ const char* to_string(ErrorKind kind) {
         return "use-after-free";
     case ErrorKind::CorruptMetadata:
         return "corrupt-metadata";
+    case ErrorKind::HeapInUse:
+        return "heap-in-use";
     }
     return "unknown";
 }

@@ -31,6 +31,7 @@ enum class ErrorKind : uint8_t {
     BufferUnderflow, // written before the start; offset = bytes before the start that were hit
     UseAfterFree,    // a freed block was written or touched; offset = where, from its start
     CorruptMetadata, // the heap's own bookkeeping is damaged (a wild write)
+    HeapInUse,       // heap_destroy() of a heap with live blocks; size = how many
 };
 
 [[nodiscard]] const char* to_string(ErrorKind kind);

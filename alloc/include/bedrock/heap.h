@@ -30,12 +30,12 @@ class Heap; // opaque: lives in the pages it manages
 // Every block is aligned to at least this; it is also the size of a malloc(0) block.
 inline constexpr size_t kHeapMinAlignment = 16;
 // Blocks above this size are page runs taken from the page source one by one.
-inline constexpr size_t kMaxSmallBlock = 8192;
-inline constexpr unsigned kHeapSizeClassCount = 32;
+inline constexpr size_t kMaxSmallBlock = 512;
+inline constexpr unsigned kHeapSizeClassCount = 16;
 
 struct SizeClassStatistics {
     uint32_t block_size;      // bytes per block
-    uint32_t blocks_per_slab; // blocks in one 64 KiB slab
+    uint32_t blocks_per_slab; // blocks in one slab
     uint64_t slabs;           // slabs held, including the empty reserve
     uint64_t blocks_in_use;
     uint64_t peak_blocks_in_use;
@@ -52,9 +52,13 @@ struct HeapStatistics {
     // still occupy their slab block or page run.
     uint64_t quarantined_blocks;
     uint64_t quarantined_bytes;
-    uint64_t pages_held; // pages taken from the page source, including the heap's state
+    uint64_t pages_held; // pages taken from the page source, including the heap's state (a region
+                         // heap: the region's pages)
     uint64_t peak_pages_held;
-    uint64_t large_blocks; // live large blocks
+    uint64_t medium_blocks; // live medium blocks (above kMaxSmallBlock, in the heap's arenas)
+    uint64_t medium_bytes;  // their usable bytes
+    uint64_t medium_allocations;
+    uint64_t large_blocks; // live large blocks (page runs of their own, heaps over frames only)
     uint64_t large_pages;  // pages held by live large blocks
     uint64_t large_allocations;
     SizeClassStatistics classes[kHeapSizeClassCount];

@@ -1,5 +1,5 @@
 // The frame-pointer walk (see call_trace.h for the rules it follows).
-#include "checked/call_trace.h"
+#include "report/call_trace.h"
 
 namespace bedrock::heap {
 

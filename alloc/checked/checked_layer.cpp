@@ -1,0 +1,45 @@
+// CheckedLayer: the core's entry into checked mode (see checked_layer.h).
+#include "checked/checked_layer.h"
+
+#include "support/bits.h"
+
+namespace bedrock::heap {
+
+void* CheckedLayer::allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
+    if (alignment != 0 && !is_power_of_two(alignment)) {
+        return nullptr;
+    }
+    const size_t align = alignment < kMinCheckedAlignment ? kMinCheckedAlignment : alignment;
+    if (void* guarded = guards.allocate_sampled(heap, size, align, caller)) {
+        return guarded;
+    }
+    return blocks.allocate(heap, size, align, caller);
+}
+
+void CheckedLayer::free(Heap& heap, const BlockRef& core, void* pointer, Caller caller) {
+    if (core.holder == Holder::Guard) {
+        guards.free(heap, pointer, caller);
+    } else {
+        blocks.free(heap, core, pointer, caller);
+    }
+}
+
+bool CheckedLayer::find_usable_size(Heap& heap, const BlockRef& core, const void* pointer,
+                                    Caller caller, size_t& size) {
+    CheckedBlock* header = blocks.find_live(heap, core, pointer, caller);
+    if (header != nullptr && core.holder == Holder::Guard) {
+        header = blocks.confirm_live(heap, *header, pointer, caller);
+    }
+    if (header == nullptr) {
+        return false;
+    }
+    size = header->size;
+    return true;
+}
+
+CheckedLayer::Totals CheckedLayer::totals() {
+    const CheckedBlocks::QuarantineTotals quarantine = blocks.quarantine_totals();
+    return Totals{quarantine.blocks, quarantine.bytes, guards.live_blocks()};
+}
+
+} // namespace bedrock::heap

@@ -1,0 +1,55 @@
+// CheckedLayer: checked mode as one layer over the heap core (heap/core.h) - the checked
+// blocks (red zones, poison, quarantine, call traces, leaks: checked_blocks.h) and the
+// guard-page pool (guarded_pool.h). The core calls it from exactly two places: allocate() at a
+// check level other than Off, and free() of a block whose core use is Checked or Guard (plus
+// the statistics, heap_check() and heap_destroy()). It takes and gives core blocks through
+// heap/core.h and reaches nothing else of the core.
+//
+// Owns its two parts. Lock order: CheckedBlocks' lock and the pool's lock are each taken alone,
+// never while calling the core.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "checked/checked_blocks.h"
+#include "checked/guarded_pool.h"
+#include "heap/block_ref.h"
+#include "report/call_trace.h"
+
+namespace bedrock {
+class Heap;
+}
+
+namespace bedrock::heap {
+
+class CheckedLayer {
+public:
+    void init() { blocks.init(); }
+
+    // A checked block (guarded when the pool samples it), or null when out of memory or
+    // `alignment` is not a power of two.
+    [[nodiscard]] void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller);
+    // free() of `pointer`, which the core found in `core` (Checked, Guard or CheckedRun).
+    void free(Heap& heap, const BlockRef& core, void* pointer, Caller caller);
+    // The size asked for of the live checked block at `pointer` (found in `core`), or false
+    // after reporting why it is not one.
+    [[nodiscard]] bool find_usable_size(Heap& heap, const BlockRef& core, const void* pointer,
+                                        Caller caller, size_t& size);
+    // Empties the quarantine (heap_destroy) and turns guard pages off.
+    void flush(Heap& heap, Caller caller) { blocks.flush(heap, caller); }
+    void disable(Heap& heap) { guards.disable(heap); }
+    [[nodiscard]] bool check(Heap& heap) { return blocks.check(heap); }
+
+    struct Totals {
+        uint64_t quarantined_blocks;
+        uint64_t quarantined_bytes;
+        uint64_t guarded_blocks; // live guarded blocks
+    };
+    [[nodiscard]] Totals totals();
+
+    CheckedBlocks blocks;
+    GuardedPool guards;
+};
+
+} // namespace bedrock::heap

@@ -1,0 +1,100 @@
+// Arenas: the memory a heap carves medium blocks from - and its slabs, checked-mode blocks and
+// guard-page chunks - with one segregated fit over all of it (segregated_fit.h).
+//
+// A region heap has one arena: its whole region after the heap state. A heap over a page frame
+// allocator takes arenas from it as it grows, each a run of pages tagged ArenaHead/ArenaBody
+// (page_tags.h), sized kMinArenaBytes, doubling with the bytes the heap already holds, up to
+// kMaxArenaBytes (or what one request needs); it keeps at most one empty arena and gives the
+// others back at once.
+//
+// Why a segregated fit: good fit in O(1) (two bit scans), a split or a merge per call, and a
+// 16-byte header per block - the densest of the bounded designs (TLSF: 0.99 of an arena in use
+// at the first failure, where a buddy stays near 0.6), and it serves every size from a slab to
+// a whole region. Ownership comes from each arena's block-start bitmap, not from the headers.
+//
+// Owns, under m_lock: the fit, the arena list and the totals per use. Invariants:
+//   blocks[use] == taken blocks of that use;  bytes[use] == sum of their usable sizes
+//   frames heap: held_pages == sum of its arenas' pages;  every arena page carries its tag
+//   at most one empty arena (m_spare) while m_lock is free
+// Lock order: a class lock -> m_lock -> the page frame allocator's lock.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bedrock/page_frame_allocator.h"
+#include "bedrock/spinlock.h"
+#include "heap/held_pages.h"
+#include "heap/segregated_fit.h"
+
+namespace bedrock {
+class Heap;
+}
+
+namespace bedrock::heap {
+
+inline constexpr size_t kMinArenaBytes = size_t{256} << 10;
+inline constexpr size_t kMaxArenaBytes = size_t{16} << 20;
+inline constexpr unsigned kBlockUses = 5;
+
+class Arenas {
+public:
+    struct UseTotals {
+        uint64_t blocks;
+        uint64_t bytes; // usable bytes of the taken blocks
+        uint64_t allocations;
+        uint64_t bytes_requested;
+    };
+
+    // Region heap: [base, base + bytes) (16-byte aligned) is the one arena; `fit_storage` holds
+    // SegregatedFit::storage_bytes(bytes). Returns false if it cannot hold a block.
+    [[nodiscard]] bool init_region(void* fit_storage, void* base, size_t bytes, Heap* owner);
+    // Frames heap: arenas come from `frames`; `fit_storage` holds
+    // SegregatedFit::storage_bytes(kMaxArenaBytes).
+    void init_frames(void* fit_storage, PageFrameAllocator& frames, Heap* owner, HeldPages& held);
+
+    // A block of at least `size` bytes aligned to `alignment` (a power of two >= 16) for `use`,
+    // or null when no arena has room and (frames heap) the page frame allocator has no new one.
+    // `requested` feeds the statistics. O(1), plus one page allocation and O(arena bytes / 1 KiB)
+    // to set up a new arena.
+    [[nodiscard]] void* take(size_t size, size_t alignment, BlockUse use, size_t requested);
+    // Gives back a taken block (the caller found it live, see heap.cpp). O(1), plus one page
+    // free and O(arena pages) when it empties an arena beyond the spare.
+    void give(void* block);
+    // Gives back `block` if, looked up under m_lock, it is a taken block start of `arena` with
+    // `use`; returns whether it did (a user's free: the pointer may be stale or forged).
+    [[nodiscard]] bool give_if_taken(const Arena& arena, void* block, BlockUse use);
+
+    // The block holding `address` of `arena` (one of this heap's), looked up under m_lock so it
+    // cannot change meanwhile (lookups without the lock are safe only for blocks that stay
+    // taken, like a slab with a live block). O(reach / 1 KiB + 1).
+    [[nodiscard]] SegregatedFit::Found find(const Arena& arena, const void* address, size_t reach);
+
+    // Gives every empty arena back (frames heaps). O(arenas).
+    void trim();
+    // Frames heap: gives every arena back. Precondition: nothing is taken.
+    void give_all();
+
+    [[nodiscard]] UseTotals totals(BlockUse use);
+    [[nodiscard]] bool check(const char** failure);
+
+    // Region heaps: the one arena's bounds (fixed at creation, read without the lock).
+    [[nodiscard]] const Arena* region_arena() const { return m_region; }
+
+private:
+    [[nodiscard]] bool grow_locked(size_t size, size_t alignment);
+    void give_locked(void* block);
+    void give_arena_locked(Arena& arena);
+
+    SpinLock m_lock;
+    SegregatedFit m_fit;
+    PageFrameAllocator* m_frames = nullptr; // null for a region heap
+    Heap* m_owner = nullptr;
+    Arena* m_region = nullptr; // region heaps: the arena
+    Arena* m_spare = nullptr;  // frames heaps: an empty arena kept for the next growth
+    HeldPages* m_held = nullptr;
+    uint64_t m_pages = 0; // frames heaps: pages of the arenas held
+    UseTotals m_totals[kBlockUses] = {};
+};
+
+} // namespace bedrock::heap

@@ -1,0 +1,69 @@
+// LargeRuns: page runs with their length and owner in the page tags (see large_runs.h).
+#include "heap/large_runs.h"
+
+#include "bedrock/assert.h"
+#include "bedrock/platform.h"
+#include "heap/page_tags.h"
+#include "support/bits.h"
+
+namespace bedrock::heap {
+
+void* LargeRuns::take(size_t size, size_t alignment, bool checked, size_t requested) {
+    if (size > kMaxLargeRunPages * kPageSize - kPageSize) {
+        return nullptr;
+    }
+    uint64_t pages = align_up(uint64_t{size}, uint64_t{kPageSize}) / kPageSize;
+    pages = pages < kMinLargeRunPages ? kMinLargeRunPages : pages;
+    const PhysAddr phys =
+        m_frames->allocate_pages(pages, alignment < kPageSize ? kPageSize : alignment);
+    if (phys == kNoPage) {
+        return nullptr;
+    }
+    void* block = platform::phys_to_virt(phys);
+    uint16_t* tags = m_frames->page_tag(block);
+    BEDROCK_ASSERT(tags != nullptr);
+    for (uint64_t page = 0; page < pages; ++page) {
+        __atomic_store_n(&tags[page], large_run_tag(page, pages, m_owner_id, checked),
+                         __ATOMIC_RELAXED);
+    }
+    m_held->add(pages);
+    LockGuard guard(m_lock);
+    ++m_totals.blocks;
+    ++m_totals.allocations;
+    m_totals.pages += pages;
+    m_totals.bytes_requested += requested;
+    m_totals.checked_blocks += checked ? 1 : 0;
+    m_totals.checked_pages += checked ? pages : 0;
+    return block;
+}
+
+bool LargeRuns::give(void* block, uint64_t pages) {
+    uint16_t* tags = m_frames->page_tag(block);
+    {
+        LockGuard guard(m_lock);
+        const uint16_t head = __atomic_load_n(&tags[0], __ATOMIC_RELAXED);
+        const PageKind kind = tag_kind(head);
+        if ((kind != PageKind::LargeHead && kind != PageKind::LargeCheckedHead) ||
+            tag_value(head) != m_owner_id) {
+            return false; // freed by another CPU meanwhile
+        }
+        for (uint64_t page = 0; page < pages; ++page) {
+            __atomic_store_n(&tags[page], uint16_t{0}, __ATOMIC_RELAXED);
+        }
+        const bool checked = kind == PageKind::LargeCheckedHead;
+        --m_totals.blocks;
+        m_totals.pages -= pages;
+        m_totals.checked_blocks -= checked ? 1 : 0;
+        m_totals.checked_pages -= checked ? pages : 0;
+    }
+    m_held->remove(pages);
+    m_frames->free_pages(m_frames->phys_of(block), pages);
+    return true;
+}
+
+LargeRuns::Totals LargeRuns::totals() {
+    LockGuard guard(m_lock);
+    return m_totals;
+}
+
+} // namespace bedrock::heap

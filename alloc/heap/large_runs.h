@@ -1,0 +1,61 @@
+// LargeRuns: the blocks of a heap over a page frame allocator that are page runs of their own -
+// requests above kMaxMediumSize, or aligned beyond kMaxMediumAlignment - the kernel's analogue
+// of the mmap threshold. A block is its run: page-aligned, from the run's first page, its
+// usable size the run's whole pages. Nothing is written in the run: its length and owner are in
+// the page tags (page_tags.h), so valloc() costs nothing extra and a caller who overwrites the
+// block cannot forge a run.
+//
+// Owns the totals, under m_lock; the run's tags are written before the block is handed out and
+// set back to 0 under m_lock on free, so of two frees racing on one block only one finds it.
+// Lock order: m_lock -> the page frame allocator's lock.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bedrock/page_frame_allocator.h"
+#include "bedrock/spinlock.h"
+#include "heap/held_pages.h"
+
+namespace bedrock::heap {
+
+inline constexpr size_t kMaxMediumSize = size_t{1} << 20;
+inline constexpr size_t kMaxMediumAlignment = size_t{64} << 10;
+
+class LargeRuns {
+public:
+    struct Totals {
+        uint64_t blocks;
+        uint64_t pages;
+        uint64_t allocations;
+        uint64_t bytes_requested;
+        uint64_t checked_blocks; // checked-mode blocks among them
+        uint64_t checked_pages;
+    };
+
+    void init(PageFrameAllocator& frames, uint16_t owner_id, HeldPages& held) {
+        m_frames = &frames;
+        m_owner_id = owner_id;
+        m_held = &held;
+    }
+
+    // A run of at least `size` bytes (and kMinLargeRunPages pages) aligned to `alignment` (a
+    // power of two, up to the page frame allocator's largest block), or null. One page
+    // allocation plus O(pages) tag writes.
+    [[nodiscard]] void* take(size_t size, size_t alignment, bool checked, size_t requested);
+    // Frees the run starting at `block` if its head tag still names this heap's live run of
+    // `pages` (what the caller read from the tags), and returns whether it did. One page free
+    // plus O(pages) tag writes.
+    [[nodiscard]] bool give(void* block, uint64_t pages);
+
+    [[nodiscard]] Totals totals();
+
+private:
+    SpinLock m_lock;
+    PageFrameAllocator* m_frames = nullptr;
+    HeldPages* m_held = nullptr;
+    uint16_t m_owner_id = 0;
+    Totals m_totals = {};
+};
+
+} // namespace bedrock::heap
