@@ -1,0 +1,537 @@
+// SegregatedFit: the operations (layout and invariants in segregated_fit.h).
+#include "heap/segregated_fit.h"
+
+#include "bedrock/memory_routines.h"
+
+namespace bedrock::heap {
+
+using fit_detail::arena_header_bytes;
+using fit_detail::BlockHeader;
+using fit_detail::FreeLinks;
+using fit_detail::kFirstLevelCount;
+using fit_detail::kPrevFree;
+using fit_detail::kSecondLevelCount;
+using fit_detail::kSentinelUse;
+using fit_detail::kSizeMask;
+using fit_detail::kUseMask;
+using fit_detail::list_of;
+
+namespace {
+
+// Header fields. A header is addressed as its own pointer; its block starts 16 bytes later.
+size_t usable_of(const BlockHeader* header) {
+    return header->size_and_flags & kSizeMask;
+}
+size_t use_bits(const BlockHeader* header) {
+    return header->size_and_flags & kUseMask;
+}
+bool is_free(const BlockHeader* header) {
+    return use_bits(header) == static_cast<size_t>(BlockUse::Free);
+}
+bool prev_is_free(const BlockHeader* header) {
+    return (header->size_and_flags & kPrevFree) != 0;
+}
+
+void set_header(BlockHeader* header, size_t usable, size_t use, bool prev_free) {
+    BEDROCK_DEBUG_ASSERT(is_aligned(usable, kGranule) && use <= kUseMask);
+    header->size_and_flags = usable | (prev_free ? kPrevFree : 0) | use;
+}
+void set_prev_free(BlockHeader* header, bool prev_free) {
+    header->size_and_flags = (header->size_and_flags & ~kPrevFree) | (prev_free ? kPrevFree : 0);
+}
+
+uintptr_t address_of(const void* pointer) {
+    return reinterpret_cast<uintptr_t>(pointer);
+}
+BlockHeader* header_at(uintptr_t address) {
+    return reinterpret_cast<BlockHeader*>(address);
+}
+unsigned char* start_of(BlockHeader* header) {
+    return reinterpret_cast<unsigned char*>(header) + kBlockHeaderBytes;
+}
+BlockHeader* next_of(const BlockHeader* header) {
+    return header_at(address_of(header) + kBlockHeaderBytes + usable_of(header));
+}
+FreeLinks* links_of(BlockHeader* header) {
+    return reinterpret_cast<FreeLinks*>(header + 1);
+}
+
+BlockHeader* first_of(const Arena& arena) {
+    return header_at(address_of(&arena) + arena_header_bytes(arena.bytes));
+}
+BlockHeader* sentinel_of(const Arena& arena) {
+    return header_at(address_of(&arena) + arena.bytes - kBlockHeaderBytes);
+}
+Arena& arena_of_free(BlockHeader* header) {
+    BEDROCK_DEBUG_ASSERT(is_free(header));
+    return *reinterpret_cast<Arena*>(address_of(header) - header->link);
+}
+
+// The start bitmap: bit g stands for the granule at arena base + 16 g.
+size_t granule_of(const Arena& arena, const BlockHeader* header) {
+    return (address_of(header) + kBlockHeaderBytes - address_of(&arena)) / kGranule;
+}
+bool start_bit(const Arena& arena, size_t granule) {
+    return ((arena.start_bits()[granule / 64] >> (granule % 64)) & 1) != 0;
+}
+void mark_start(Arena& arena, const BlockHeader* header) {
+    const size_t granule = granule_of(arena, header);
+    BEDROCK_DEBUG_ASSERT(!start_bit(arena, granule));
+    arena.start_bits()[granule / 64] |= uint64_t{1} << (granule % 64);
+}
+void unmark_start(Arena& arena, const BlockHeader* header) {
+    const size_t granule = granule_of(arena, header);
+    BEDROCK_DEBUG_ASSERT(start_bit(arena, granule));
+    arena.start_bits()[granule / 64] &= ~(uint64_t{1} << (granule % 64));
+}
+
+// Makes `next` (a taken block or the sentinel) follow `header` physically: it links back only
+// to a free predecessor, the one it may merge with.
+void link_next(BlockHeader* header, BlockHeader* next) {
+    BEDROCK_DEBUG_ASSERT(!is_free(next));
+    next->link = is_free(header) ? address_of(next) - address_of(header) : 0;
+    set_prev_free(next, is_free(header));
+}
+
+// Where a block of `usable` bytes aligned to `alignment` starts inside free block `header`, or 0
+// if it does not fit. A gap before it must hold a free block of its own (>= kMinBlockBytes).
+uintptr_t placement(const BlockHeader* header, size_t usable, size_t alignment) {
+    const uintptr_t start = address_of(header) + kBlockHeaderBytes;
+    uintptr_t placed = start;
+    if (!is_aligned(start, alignment)) {
+        placed = align_up(start + kMinBlockBytes, alignment);
+    }
+    const size_t gap = placed - start;
+    return gap <= usable_of(header) && usable_of(header) - gap >= usable ? placed : 0;
+}
+
+} // namespace
+
+void SegregatedFit::init(void* storage, size_t max_arena_bytes) {
+    BEDROCK_DEBUG_ASSERT(is_aligned(address_of(storage), alignof(BlockHeader*)));
+    const size_t bytes = storage_bytes(max_arena_bytes);
+    m_heads = static_cast<BlockHeader**>(storage);
+    m_last_list = static_cast<unsigned>(bytes / sizeof(BlockHeader*));
+    m_max_arena_bytes = max_arena_bytes;
+    m_max_usable = fit_detail::fresh_usable(align_down(max_arena_bytes, kGranule));
+    m_first_level = 0;
+    for (uint16_t& map : m_second_level) {
+        map = 0;
+    }
+    m_arenas = nullptr;
+    m_last_arena = nullptr;
+    m_totals = FitTotals{};
+    if (bytes != 0) {
+        bedrock_memset(storage, 0, bytes);
+    }
+}
+
+// A free block goes to the head of its list:
+//   head(l) -> [header] -> old head -> ...     and the bitmaps gain the list's bits.
+void SegregatedFit::insert_free(Arena& arena, BlockHeader* header, size_t usable) {
+    const unsigned list = list_of(usable);
+    BEDROCK_DEBUG_ASSERT(usable >= kMinUsable && list <= m_last_list);
+    header->link = address_of(header) - address_of(&arena);
+    FreeLinks* links = links_of(header);
+    BlockHeader*& first = head(list);
+    links->next = first;
+    links->prev = nullptr;
+    if (first != nullptr) {
+        links_of(first)->prev = header;
+    }
+    first = header;
+    m_second_level[list / kSecondLevelCount] |=
+        static_cast<uint16_t>(1u << (list % kSecondLevelCount));
+    m_first_level |= uint64_t{1} << (list / kSecondLevelCount);
+    m_totals.free_bytes += usable;
+}
+
+void SegregatedFit::remove_free(BlockHeader* header) {
+    BEDROCK_DEBUG_ASSERT(is_free(header));
+    const size_t usable = usable_of(header);
+    const unsigned list = list_of(usable);
+    FreeLinks* links = links_of(header);
+    if (links->prev != nullptr) {
+        links_of(links->prev)->next = links->next;
+    } else {
+        BEDROCK_DEBUG_ASSERT(head(list) == header);
+        head(list) = links->next;
+    }
+    if (links->next != nullptr) {
+        links_of(links->next)->prev = links->prev;
+    }
+    if (head(list) == nullptr) {
+        const unsigned first = list / kSecondLevelCount;
+        m_second_level[first] &= static_cast<uint16_t>(~(1u << (list % kSecondLevelCount)));
+        if (m_second_level[first] == 0) {
+            m_first_level &= ~(uint64_t{1} << first);
+        }
+    }
+    BEDROCK_DEBUG_ASSERT(m_totals.free_bytes >= usable);
+    m_totals.free_bytes -= usable;
+}
+
+// The head of the first non-empty list at index >= `list`, or null. O(1): two bit scans.
+BlockHeader* SegregatedFit::search(unsigned list) const {
+    if (list > m_last_list) {
+        return nullptr;
+    }
+    unsigned first = list / kSecondLevelCount;
+    uint32_t second_map = m_second_level[first] & (~0u << (list % kSecondLevelCount));
+    if (second_map == 0) {
+        const uint64_t first_map =
+            first + 1 < 64 ? m_first_level & (~uint64_t{0} << (first + 1)) : 0;
+        if (first_map == 0) {
+            return nullptr;
+        }
+        first = lowest_set_bit(first_map);
+        second_map = m_second_level[first];
+        BEDROCK_DEBUG_ASSERT(second_map != 0);
+    }
+    return head(first * kSecondLevelCount + lowest_set_bit(second_map));
+}
+
+// After the good-fit search failed: up to kFallbackProbes blocks of the list that `usable`
+// rounds down to, each tried exactly. O(1).
+BlockHeader* SegregatedFit::probe(size_t usable, size_t alignment) const {
+    const size_t needed = alignment > kGranule ? usable + alignment + kBlockHeaderBytes : usable;
+    const unsigned list = list_of(needed) < m_last_list ? list_of(needed) : m_last_list;
+    BlockHeader* header = head(list);
+    for (unsigned i = 0; i < kFallbackProbes && header != nullptr; ++i) {
+        if (placement(header, usable, alignment) != 0) {
+            return header;
+        }
+        header = links_of(header)->next;
+    }
+    return nullptr;
+}
+
+Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
+    BEDROCK_DEBUG_ASSERT(is_aligned(address_of(base), kGranule) && is_aligned(bytes, kGranule));
+    BEDROCK_DEBUG_ASSERT(bytes <= m_max_arena_bytes);
+    const size_t usable = fit_detail::fresh_usable(bytes);
+    if (usable == 0 || bytes > m_max_arena_bytes) {
+        return nullptr;
+    }
+    auto* arena = static_cast<Arena*>(base);
+    arena->next = nullptr;
+    arena->prev = m_last_arena;
+    arena->bytes = bytes;
+    arena->owner = owner;
+    bedrock_memset(arena->start_bits(), 0, fit_detail::start_bitmap_bytes(bytes));
+    (m_last_arena != nullptr ? m_last_arena->next : m_arenas) = arena;
+    m_last_arena = arena;
+
+    //   [ Arena | bitmap ][ first: free, `usable` bytes ][ sentinel: 0 bytes, taken ]
+    BlockHeader* first = first_of(*arena);
+    BlockHeader* sentinel = sentinel_of(*arena);
+    set_header(first, usable, static_cast<size_t>(BlockUse::Free), false);
+    set_header(sentinel, 0, kSentinelUse, true);
+    BEDROCK_DEBUG_ASSERT(next_of(first) == sentinel);
+    link_next(first, sentinel);
+    mark_start(*arena, first);
+    insert_free(*arena, first, usable);
+    ++m_totals.arenas;
+    m_totals.arena_bytes += bytes;
+    return arena;
+}
+
+bool SegregatedFit::arena_is_empty(const Arena& arena) {
+    const BlockHeader* first = first_of(arena);
+    return is_free(first) && next_of(first) == sentinel_of(arena);
+}
+
+void SegregatedFit::remove_arena(Arena& arena) {
+    BEDROCK_DEBUG_ASSERT(arena_is_empty(arena));
+    remove_free(first_of(arena));
+    (arena.prev != nullptr ? arena.prev->next : m_arenas) = arena.next;
+    (arena.next != nullptr ? arena.next->prev : m_last_arena) = arena.prev;
+    arena.next = nullptr;
+    arena.prev = nullptr;
+    --m_totals.arenas;
+    m_totals.arena_bytes -= arena.bytes;
+}
+
+void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
+    BEDROCK_DEBUG_ASSERT(use != BlockUse::Free && is_power_of_two(alignment));
+    if (alignment < kGranule) {
+        alignment = kGranule;
+    }
+    const size_t max_usable = m_max_usable;
+    if (size > max_usable || alignment > max_usable) {
+        return nullptr;
+    }
+    const size_t usable = size < kMinUsable ? kMinUsable : align_up(size, kGranule);
+    // Any free block of `needed` bytes holds an aligned block: the gap before the aligned start
+    // is at most alignment + 16 (at least kMinBlockBytes when not 0, see placement()).
+    const size_t needed = alignment > kGranule ? usable + alignment + kBlockHeaderBytes : usable;
+    BlockHeader* header = search(fit_detail::list_fitting(needed));
+    if (header == nullptr) {
+        header = probe(usable, alignment);
+        if (header == nullptr) {
+            return nullptr;
+        }
+    }
+    Arena& arena = arena_of_free(header);
+    const uintptr_t placed = placement(header, usable, alignment);
+    BEDROCK_DEBUG_ASSERT(placed != 0);
+    remove_free(header);
+    size_t available = usable_of(header);
+
+    // A gap before the aligned start stays free (its predecessor is taken: no merge):
+    //   [ hdr | gap ...... ][ hdr' | block ......... ]
+    //   ^ header (free)      ^ placed - 16 (taken)
+    if (placed != address_of(start_of(header))) {
+        const size_t gap = placed - address_of(start_of(header));
+        BlockHeader* gap_header = header;
+        header = header_at(placed - kBlockHeaderBytes);
+        available -= gap;
+        set_header(gap_header, gap - kBlockHeaderBytes, static_cast<size_t>(BlockUse::Free),
+                   prev_is_free(gap_header));
+        set_header(header, available, static_cast<size_t>(use), true);
+        header->link = address_of(header) - address_of(gap_header);
+        mark_start(arena, header);
+        insert_free(arena, gap_header, gap - kBlockHeaderBytes);
+    } else {
+        // Its predecessor is taken (blocks are coalesced): no link needed, see the file comment.
+        BEDROCK_DEBUG_ASSERT(!prev_is_free(header));
+        set_header(header, available, static_cast<size_t>(use), false);
+        header->link = 0;
+    }
+
+    // A remainder that can hold a block of its own is split off and stays free:
+    //   [ hdr | block (usable) ][ hdr'' | rest ... ][ next (taken) ]
+    BlockHeader* next = next_of(header);
+    if (available - usable >= kMinBlockBytes) {
+        set_header(header, usable, static_cast<size_t>(use), prev_is_free(header));
+        BlockHeader* rest = next_of(header);
+        const size_t rest_usable = available - usable - kBlockHeaderBytes;
+        set_header(rest, rest_usable, static_cast<size_t>(BlockUse::Free), false);
+        mark_start(arena, rest);
+        insert_free(arena, rest, rest_usable);
+        BEDROCK_DEBUG_ASSERT(next_of(rest) == next);
+        link_next(rest, next);
+    } else {
+        link_next(header, next);
+    }
+    return start_of(header);
+}
+
+void SegregatedFit::give(Arena& arena, void* block) {
+    BlockHeader* header = header_of(block);
+    BEDROCK_DEBUG_ASSERT(address_of(header) >= address_of(first_of(arena)) &&
+                         address_of(header) < address_of(sentinel_of(arena)));
+    BEDROCK_DEBUG_ASSERT(!is_free(header) && use_bits(header) != kSentinelUse);
+    BEDROCK_DEBUG_ASSERT(start_bit(arena, granule_of(arena, header)));
+    size_t usable = usable_of(header);
+    BlockHeader* next = next_of(header);
+
+    //   [ prev: free? ][ header: given ][ next: free? ]  ->  [ one free block ][ taken ]
+    if (is_free(next)) {
+        BEDROCK_DEBUG_ASSERT(&arena_of_free(next) == &arena);
+        remove_free(next);
+        unmark_start(arena, next);
+        usable += kBlockHeaderBytes + usable_of(next);
+        next = next_of(next);
+    }
+    if (prev_is_free(header)) {
+        BlockHeader* prev = header_at(address_of(header) - header->link);
+        BEDROCK_DEBUG_ASSERT(next_of(prev) == header && &arena_of_free(prev) == &arena);
+        remove_free(prev);
+        unmark_start(arena, header);
+        usable += kBlockHeaderBytes + usable_of(prev);
+        header = prev;
+    }
+    // The merged block's predecessor is taken: free blocks never touch.
+    set_header(header, usable, static_cast<size_t>(BlockUse::Free), false);
+    BEDROCK_DEBUG_ASSERT(next_of(header) == next);
+    insert_free(arena, header, usable);
+    link_next(header, next);
+}
+
+SegregatedFit::Found SegregatedFit::find(const Arena& arena, const void* address, size_t reach) {
+    const uintptr_t at = address_of(address);
+    const uintptr_t base = arena_begin(arena);
+    const uintptr_t first_start = address_of(first_of(arena)) + kBlockHeaderBytes;
+    BEDROCK_DEBUG_ASSERT(at >= base && at < arena_end(arena));
+    if (at < first_start || at >= arena_end(arena)) {
+        return Found{}; // the arena's header, start bitmap or first block header
+    }
+    // The lowest granule a start may be at: at - reach, but not before the first block.
+    const uintptr_t lowest =
+        at - first_start <= reach ? first_start : align_up(at - reach, kGranule);
+    const size_t lowest_granule = (lowest - base) / kGranule;
+    const size_t granule = (at - base) / kGranule;
+    const uint64_t* bits = arena.start_bits();
+    size_t word = granule / 64;
+    uint64_t map = bits[word] & (~uint64_t{0} >> (63 - granule % 64)); // bits <= granule
+    while (map == 0) {
+        if (word == lowest_granule / 64) {
+            return Found{};
+        }
+        map = bits[--word];
+    }
+    const size_t start_granule = word * 64 + floor_log2(map);
+    if (start_granule < lowest_granule) {
+        return Found{};
+    }
+    // The bitmap named a real block start: only now is a header read, that block's own.
+    auto* block = reinterpret_cast<unsigned char*>(base + start_granule * kGranule);
+    const BlockHeader* header = header_of(block);
+    const size_t usable = usable_of(header);
+    if (at - address_of(block) >= usable) {
+        return Found{}; // the next block's header (or the end sentinel)
+    }
+    return Found{block, usable, static_cast<BlockUse>(use_bits(header))};
+}
+
+bool SegregatedFit::check(const char** failure) const {
+    const auto fail = [failure](const char* invariant) {
+        if (failure != nullptr) {
+            *failure = invariant;
+        }
+        return false;
+    };
+    size_t free_bytes = 0;
+    size_t free_blocks = 0;
+    size_t arenas = 0;
+    size_t arena_bytes = 0;
+    const Arena* previous_arena = nullptr;
+    for (const Arena* arena = m_arenas; arena != nullptr; arena = arena->next) {
+        if (arena->prev != previous_arena || arenas == m_totals.arenas) {
+            return fail("arena list: links or length disagree with the arena count");
+        }
+        if (!is_aligned(address_of(arena), kGranule) || !is_aligned(arena->bytes, kGranule) ||
+            arena->bytes > m_max_arena_bytes || fit_detail::fresh_usable(arena->bytes) == 0) {
+            return fail("arena bounds: misaligned, too large or too small");
+        }
+        ++arenas;
+        arena_bytes += arena->bytes;
+        previous_arena = arena;
+
+        const BlockHeader* sentinel = sentinel_of(*arena);
+        const BlockHeader* previous = nullptr;
+        size_t blocks = 0;
+        for (const BlockHeader* header = first_of(*arena); header != sentinel;
+             header = next_of(header)) {
+            const size_t usable = usable_of(header);
+            if (usable < kMinUsable) {
+                return fail("sizes: a block is smaller than the minimum");
+            }
+            if (usable > address_of(sentinel) - address_of(header) - kBlockHeaderBytes) {
+                return fail("tiling: a block runs past the end sentinel");
+            }
+            if (use_bits(header) > static_cast<size_t>(BlockUse::Guard)) {
+                return fail("a block's use is not a BlockUse");
+            }
+            const bool previous_free = previous != nullptr && is_free(previous);
+            if (prev_is_free(header) != previous_free) {
+                return fail("prev flag: prev_free(next(h)) != free(h)");
+            }
+            if (is_free(header)) {
+                if (previous_free) {
+                    return fail("coalesced: two physically adjacent free blocks");
+                }
+                if (header->link != address_of(header) - address_of(arena)) {
+                    return fail("links: a free block does not link to its arena");
+                }
+                free_bytes += usable;
+                ++free_blocks;
+            } else if (header->link !=
+                       (previous_free ? address_of(header) - address_of(previous) : 0)) {
+                return fail("links: a taken block's link is not its free predecessor (or 0)");
+            }
+            if (!start_bit(*arena, granule_of(*arena, header))) {
+                return fail("start bits: a block start has no bit");
+            }
+            ++blocks;
+            previous = header;
+        }
+        if (use_bits(sentinel) != kSentinelUse || usable_of(sentinel) != 0) {
+            return fail("tiling: the end sentinel is damaged");
+        }
+        const bool last_free = previous != nullptr && is_free(previous);
+        if (prev_is_free(sentinel) != last_free ||
+            sentinel->link != (last_free ? address_of(sentinel) - address_of(previous) : 0)) {
+            return fail("prev flag: the end sentinel disagrees with the last block");
+        }
+        size_t bits = 0;
+        for (size_t word = 0; word < fit_detail::start_bitmap_bytes(arena->bytes) / 8; ++word) {
+            bits += popcount(arena->start_bits()[word]);
+        }
+        if (bits != blocks) {
+            return fail("start bits: a bit is set where no block starts");
+        }
+    }
+    if (previous_arena != m_last_arena || arenas != m_totals.arenas ||
+        arena_bytes != m_totals.arena_bytes) {
+        return fail("totals: arena count or bytes disagree with the arena list");
+    }
+    if (free_bytes != m_totals.free_bytes) {
+        return fail("totals: free bytes disagree with the free blocks");
+    }
+    return check_lists(free_blocks, failure);
+}
+
+// The lists and bitmaps part of check(), after the walk counted `free_blocks`.
+bool SegregatedFit::check_lists(size_t free_blocks, const char** failure) const {
+    const auto fail = [failure](const char* invariant) {
+        if (failure != nullptr) {
+            *failure = invariant;
+        }
+        return false;
+    };
+    size_t listed = 0;
+    for (unsigned list = 1; list <= m_last_list; ++list) {
+        const bool bit =
+            ((m_second_level[list / kSecondLevelCount] >> (list % kSecondLevelCount)) & 1) != 0;
+        if (bit != (head(list) != nullptr)) {
+            return fail("bitmaps: a second-level bit disagrees with its list");
+        }
+        BlockHeader* previous = nullptr;
+        for (BlockHeader* node = head(list); node != nullptr; node = links_of(node)->next) {
+            if (++listed > free_blocks) {
+                return fail("lists: more list nodes than free blocks (a cycle or a stray node)");
+            }
+            if (links_of(node)->prev != previous) {
+                return fail("lists: a node's prev link is not the node before it");
+            }
+            const Arena* owner = m_arenas;
+            while (owner != nullptr &&
+                   owner != reinterpret_cast<const Arena*>(address_of(node) - node->link)) {
+                owner = owner->next;
+            }
+            if (owner == nullptr || address_of(node) < address_of(first_of(*owner)) ||
+                address_of(node) >= address_of(sentinel_of(*owner)) ||
+                !start_bit(*owner, granule_of(*owner, node))) {
+                return fail("lists: a node is not a block of an arena");
+            }
+            if (!is_free(node) || list_of(usable_of(node)) != list) {
+                return fail("lists: a node is not free or not on the list its size maps to");
+            }
+            previous = node;
+        }
+    }
+    if (listed != free_blocks) {
+        return fail("lists: a free block is on no list");
+    }
+    const unsigned last_level = m_last_list / kSecondLevelCount;
+    if ((m_second_level[0] & 1) != 0 ||
+        ((m_second_level[last_level] >> (m_last_list % kSecondLevelCount)) >> 1) != 0) {
+        return fail("bitmaps: a second-level bit for list 0 or beyond the last list");
+    }
+    for (unsigned first = 0; first < kFirstLevelCount; ++first) {
+        if (first > last_level && m_second_level[first] != 0) {
+            return fail("bitmaps: a second-level bit beyond the last list");
+        }
+        if (((m_first_level >> first) & 1) != (m_second_level[first] != 0 ? 1u : 0u)) {
+            return fail("bitmaps: a first-level bit disagrees with its second-level map");
+        }
+    }
+    if ((m_first_level >> kFirstLevelCount) != 0) {
+        return fail("bitmaps: a first-level bit beyond the last level");
+    }
+    return true;
+}
+
+} // namespace bedrock::heap

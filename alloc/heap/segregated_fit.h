@@ -1,0 +1,301 @@
+// SegregatedFit: a two-level segregated fit block allocator (TLSF, Masmano et al. 2004) over
+// arenas, spans of memory the caller hands in and takes back whole. Ownership is decided out of
+// band: the caller knows which arena an address belongs to (from its page map) and asks find()
+// only inside that arena; find() trusts the arena's start bitmap, never bytes near the address.
+//
+// Owns: the free lists and their bitmaps (in caller-provided storage and in this object), the
+// list of arenas, and inside each arena its header, start bitmap, block headers and end
+// sentinel. Takes no lock: the caller serialises every call on one SegregatedFit.
+//
+// Arena layout (A = arena base, 16-aligned; bytes = its length, a multiple of 16):
+//   [ Arena | start bitmap | pad ][ hdr | block 0 ][ hdr | block 1 ] ... [ hdr | block n-1 ][ end ]
+//   ^ A                           ^ A + arena_header_bytes(bytes)               A + bytes - 16 ^
+// Each block is a 16-byte header followed by its usable bytes; its "start" (what take() returns)
+// is the address just after the header. `end` is a header of size 0 (the end sentinel, never
+// free), so every block has a physical successor with a header.
+//
+// Header: word 0 `link`, word 1 `usable | prev_free << 3 | use` (use in bits 0..2).
+//   taken block or sentinel h:  h.link == (prev_free(h) ? h - previous(h) : 0)
+//   free block h:               h.link == h - A        (its arena, found in O(1) by take())
+// As in TLSF, a block links back only to a free predecessor, the one give() merges it with; a
+// free block's predecessor is never free, so its word holds the arena instead.
+//
+// Invariants (checked by check()), for every arena A and every block h of A:
+//   tiling:     first(A) == A + arena_header_bytes(bytes);  next(h) == h + 16 + usable(h);
+//               walking next() from first(A) reaches A + bytes - 16 (the sentinel) exactly
+//   sizes:      usable(h) % 16 == 0,  usable(h) >= 16
+//   coalesced:  free(h)  =>  !free(next(h))
+//   prev flag:  prev_free(next(h)) == free(h);  prev_free(first(A)) == false
+//   links:      as above, for free and taken blocks and the sentinel
+//   start bits: bit g of A's start bitmap == 1  <=>  A + 16 g is a block start
+//   lists:      free(h)  <=>  h is on list list_of(usable(h)), exactly once; every list node is
+//               a free block of some arena
+//   bitmaps:    bit l % 16 of second_level[l / 16] == (list l non-empty);
+//               bit f of first_level == (second_level[f] != 0)
+//   totals:     free_bytes == sum of usable(h) over free h; arena count and bytes match the list
+// Lists (SL = 16 per first level; sizes below 256 share a linear first level):
+//   list_of(s) = s / 16                                            for s < 256
+//   list_of(s) = 16 (floor_log2(s) - 7) + (s >> (floor_log2(s) - 4)) - 16   for s >= 256
+// so list l holds sizes [min_size(l), min_size(l + 1)) and take() searches from the first list
+// whose min_size is >= the request: any block found there fits (good fit, O(1)).
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bedrock/assert.h"
+#include "support/bits.h"
+
+namespace bedrock::heap {
+
+inline constexpr size_t kGranule = 16;          // every block start and size is a multiple
+inline constexpr size_t kBlockHeaderBytes = 16; // inline header just before each block
+inline constexpr size_t kMinUsable = 16;        // a free block holds its two list links
+inline constexpr size_t kMinBlockBytes = kBlockHeaderBytes + kMinUsable; // header + body
+
+// What a block is used for, kept in its header's low 3 bits. Free is the only value the fit
+// itself interprets; the others are the caller's.
+enum class BlockUse : uint8_t { Free = 0, Slab = 1, Medium = 2, Checked = 3, Guard = 4 };
+
+// The header at the front of each arena; the start bitmap follows it.
+struct Arena {
+    Arena* next; // in the fit's list of arenas, in the order they were added
+    Arena* prev;
+    size_t bytes; // the whole span, from this header to the end sentinel inclusive
+    void* owner;  // the caller's cookie
+
+    [[nodiscard]] uint64_t* start_bits() { return reinterpret_cast<uint64_t*>(this + 1); }
+    [[nodiscard]] const uint64_t* start_bits() const {
+        return reinterpret_cast<const uint64_t*>(this + 1);
+    }
+};
+static_assert(sizeof(Arena) == 32 && alignof(Arena) <= kGranule);
+
+namespace fit_detail {
+
+struct BlockHeader {
+    size_t link;           // see the file comment: previous block, or the arena if free
+    size_t size_and_flags; // usable | prev_free << 3 | use
+};
+static_assert(sizeof(BlockHeader) == kBlockHeaderBytes);
+
+struct FreeLinks { // at the start of a free block's usable bytes
+    BlockHeader* next;
+    BlockHeader* prev;
+};
+static_assert(sizeof(FreeLinks) <= kMinUsable);
+
+inline constexpr size_t kUseMask = 7;
+inline constexpr size_t kPrevFree = 8;
+inline constexpr size_t kSizeMask = ~size_t{kGranule - 1};
+inline constexpr size_t kSentinelUse = 7; // the end sentinel's use bits; no BlockUse has it
+
+inline constexpr unsigned kSecondLevelLog2 = 4;
+inline constexpr unsigned kSecondLevelCount = 1u << kSecondLevelLog2; // SL = 16
+inline constexpr unsigned kLinearLog2 = 8;                            // sizes < 256: linear
+static_assert(kGranule << kSecondLevelLog2 == size_t{1} << kLinearLog2);
+// First levels for any size_t: level 0 (linear) and one per power of two from 2^8 to 2^63.
+inline constexpr unsigned kFirstLevelCount = 64 - kLinearLog2 + 1;
+static_assert(kFirstLevelCount <= 64); // the first-level bitmap is one word
+
+// The list holding free blocks of `usable` bytes (rounds down). Precondition: usable >= 16.
+constexpr unsigned list_of(size_t usable) {
+    if (usable < (size_t{1} << kLinearLog2)) {
+        return static_cast<unsigned>(usable / kGranule);
+    }
+    const unsigned log = floor_log2(usable);
+    const auto second = static_cast<unsigned>(usable >> (log - kSecondLevelLog2));
+    return (log - kLinearLog2 + 1) * kSecondLevelCount + second - kSecondLevelCount;
+}
+
+// The smallest size list `list` holds.
+constexpr size_t list_min_size(unsigned list) {
+    const unsigned first = list / kSecondLevelCount;
+    const unsigned second = list % kSecondLevelCount;
+    if (first == 0) {
+        return second * kGranule;
+    }
+    return size_t{kSecondLevelCount + second} << (first + kLinearLog2 - 1 - kSecondLevelLog2);
+}
+
+// The first list all of whose blocks hold `usable` bytes (rounds up).
+constexpr unsigned list_fitting(size_t usable) {
+    const unsigned list = list_of(usable);
+    return list_min_size(list) < usable ? list + 1 : list;
+}
+
+static_assert(list_of(16) == 1 && list_of(240) == 15 && list_of(256) == 16 && list_of(511) == 31 &&
+              list_of(512) == 32 && list_of(~size_t{0}) == kFirstLevelCount * 16 - 1);
+static_assert(list_min_size(16) == 256 && list_min_size(31) == 496 && list_min_size(32) == 512);
+static_assert(list_fitting(257) == 17 && list_fitting(272) == 17 && list_fitting(273) == 18);
+
+// Bytes of the start bitmap: one bit per granule of the arena, whole 64-bit words.
+constexpr size_t start_bitmap_bytes(size_t bytes) {
+    return divide_rounding_up(bytes, kGranule * 64) * sizeof(uint64_t);
+}
+
+// Bytes from the arena base to its first block's header.
+constexpr size_t arena_header_bytes(size_t bytes) {
+    return align_up(sizeof(Arena) + start_bitmap_bytes(bytes), kGranule);
+}
+
+// The usable bytes of the single free block of a fresh arena of `bytes` (0: too small).
+constexpr size_t fresh_usable(size_t bytes) {
+    const size_t overhead = arena_header_bytes(bytes) + 2 * kBlockHeaderBytes;
+    return bytes >= overhead + kMinUsable ? bytes - overhead : 0;
+}
+
+} // namespace fit_detail
+
+// Totals for statistics. O(1): kept up to date by every operation.
+struct FitTotals {
+    size_t free_bytes = 0;  // usable bytes of all free blocks
+    size_t arenas = 0;      // arenas added and not removed
+    size_t arena_bytes = 0; // their spans together
+};
+
+class SegregatedFit {
+public:
+    constexpr SegregatedFit() = default;
+    SegregatedFit(const SegregatedFit&) = delete;
+    SegregatedFit& operator=(const SegregatedFit&) = delete;
+
+    // Bytes of free-list heads for a fit whose arenas are at most `max_arena_bytes` long: one
+    // pointer per list that a block of such an arena can be on (8 B per list, 16 lists per
+    // doubling). The bitmaps live in this object (a fixed 8 + 2 * 57 bytes). 0 if no arena
+    // that small can hold a block.
+    [[nodiscard]] static constexpr size_t storage_bytes(size_t max_arena_bytes) {
+        const size_t usable = fit_detail::fresh_usable(align_down(max_arena_bytes, kGranule));
+        return usable == 0 ? 0 : fit_detail::list_of(usable) * sizeof(fit_detail::BlockHeader*);
+    }
+
+    // Sets up an empty fit. `storage`: storage_bytes(max_arena_bytes) bytes, 8-aligned, owned by
+    // the caller for the fit's lifetime (its contents are overwritten). O(storage bytes).
+    void init(void* storage, size_t max_arena_bytes);
+
+    // Bytes an arena of `bytes` spends on its header, start bitmap and end sentinel. Each block
+    // then spends kBlockHeaderBytes more, so a fresh arena's one free block has
+    // bytes - arena_overhead(bytes) - kBlockHeaderBytes usable bytes.
+    [[nodiscard]] static constexpr size_t arena_overhead(size_t bytes) {
+        return fit_detail::arena_header_bytes(bytes) + kBlockHeaderBytes;
+    }
+
+    // Makes [base, base + bytes) an arena whose remaining span is one free block, appended to
+    // the list of arenas. Preconditions: base 16-aligned, bytes a multiple of 16 and <= the
+    // fit's max_arena_bytes, the span disjoint from every arena. Returns null if the span cannot
+    // hold a minimum block (nothing changes). O(bytes / 1024): zeroes the start bitmap.
+    Arena* add_arena(void* base, size_t bytes, void* owner);
+
+    // Unlinks an arena; the caller then owns its memory again. Precondition:
+    // arena_is_empty(arena). O(1).
+    void remove_arena(Arena& arena);
+
+    // Whether one free block spans the arena (nothing taken). O(1).
+    [[nodiscard]] static bool arena_is_empty(const Arena& arena);
+
+    // A block of at least `size` usable bytes (0 -> the minimum block, 16 bytes) whose start is
+    // aligned to `alignment` (a power of two; below 16 means 16), its header marked `use`
+    // (not Free). Null if no free block fits (nothing changes): the caller may add an arena and
+    // retry. O(1): good fit, searching from the first list whose every block fits; an aligned
+    // request searches for size + alignment + 16 and gives the leading gap back as a free block.
+    // When that search fails, up to kFallbackProbes blocks of the list below are tried exactly, so
+    // a request close to an arena's whole free block still succeeds. Remainders smaller than a
+    // minimum block (32 bytes) stay in the taken block.
+    [[nodiscard]] void* take(size_t size, size_t alignment, BlockUse use);
+    static constexpr unsigned kFallbackProbes = 8;
+
+    // Gives back `block`, a taken block start of `arena` (precondition: the caller checked it,
+    // e.g. find(arena, block, 0).block == block with use != Free). Merges it with free physical
+    // neighbours (an arena's blocks only). The caller tests arena_is_empty(arena) afterwards to
+    // release whole arenas. O(1).
+    void give(Arena& arena, void* block);
+
+    // What find() found.
+    struct Found {
+        unsigned char* block = nullptr; // null: no block holds the address within reach
+        size_t usable = 0;
+        BlockUse use = BlockUse::Free;
+    };
+    // The block whose usable bytes hold `address`, deciding from allocator metadata only.
+    // Precondition: arena_begin(arena) <= address < arena_end(arena). The start bitmap names the
+    // last block start s <= address with address - s <= reach; only then is s's header read.
+    // Never reads the bytes at or near `address` (so data that looks like a header cannot
+    // mislead it). Null if there is no such start, or `address` is in the arena's header, start
+    // bitmap, a block header or the end sentinel. O(reach / 1024 + 1).
+    [[nodiscard]] static Found find(const Arena& arena, const void* address, size_t reach);
+
+    // Of a block start (taken or free).
+    [[nodiscard]] static size_t usable_size(const void* block) {
+        return header_of(block)->size_and_flags & fit_detail::kSizeMask;
+    }
+    [[nodiscard]] static BlockUse use_of(const void* block) {
+        return static_cast<BlockUse>(header_of(block)->size_and_flags & fit_detail::kUseMask);
+    }
+    [[nodiscard]] static uintptr_t arena_begin(const Arena& arena) {
+        return reinterpret_cast<uintptr_t>(&arena);
+    }
+    [[nodiscard]] static uintptr_t arena_end(const Arena& arena) {
+        return arena_begin(arena) + arena.bytes;
+    }
+    [[nodiscard]] static void* owner(const Arena& arena) { return arena.owner; }
+
+    // The arenas in the order they were added (for walks; null-terminated via Arena::next).
+    [[nodiscard]] Arena* first_arena() const { return m_arenas; }
+
+    // Visits every block of every arena, arenas in the order they were added and each arena's
+    // blocks in address order: f(Arena&, unsigned char* block, size_t usable, BlockUse).
+    // O(blocks). `f` must not change the fit.
+    template <class F>
+    void for_each_block(F&& f) const;
+
+    [[nodiscard]] FitTotals totals() const { return m_totals; }
+
+    // Walks everything and verifies every invariant in the file comment. On failure returns false
+    // and, if `failure` is not null, sets it to the invariant that does not hold. O(blocks +
+    // start bitmap words + lists * arenas).
+    [[nodiscard]] bool check(const char** failure = nullptr) const;
+
+private:
+    using BlockHeader = fit_detail::BlockHeader;
+
+    [[nodiscard]] static BlockHeader* header_of(const void* block) {
+        return reinterpret_cast<BlockHeader*>(reinterpret_cast<uintptr_t>(block) -
+                                              kBlockHeaderBytes);
+    }
+
+    [[nodiscard]] BlockHeader*& head(unsigned list) const {
+        BEDROCK_DEBUG_ASSERT(list >= 1 && list <= m_last_list);
+        return m_heads[list - 1];
+    }
+    void insert_free(Arena& arena, BlockHeader* header, size_t usable);
+    void remove_free(BlockHeader* header);
+    [[nodiscard]] BlockHeader* search(unsigned list) const;
+    [[nodiscard]] BlockHeader* probe(size_t usable, size_t alignment) const;
+    [[nodiscard]] bool check_lists(size_t free_blocks, const char** failure) const;
+
+    BlockHeader** m_heads = nullptr; // lists 1 .. m_last_list (list 0, sizes < 16, is never used)
+    unsigned m_last_list = 0;        // list_of(the largest block an arena can have)
+    size_t m_max_arena_bytes = 0;
+    size_t m_max_usable = 0; // of the largest block an arena can have
+    uint64_t m_first_level = 0;
+    uint16_t m_second_level[fit_detail::kFirstLevelCount] = {};
+    Arena* m_arenas = nullptr;
+    Arena* m_last_arena = nullptr;
+    FitTotals m_totals;
+};
+
+template <class F>
+void SegregatedFit::for_each_block(F&& f) const {
+    for (Arena* arena = m_arenas; arena != nullptr; arena = arena->next) {
+        auto at = arena_begin(*arena) + fit_detail::arena_header_bytes(arena->bytes);
+        const uintptr_t sentinel = arena_end(*arena) - kBlockHeaderBytes;
+        while (at < sentinel) {
+            auto* block = reinterpret_cast<unsigned char*>(at + kBlockHeaderBytes);
+            const size_t usable = usable_size(block);
+            f(*arena, block, usable, use_of(block));
+            at += kBlockHeaderBytes + usable;
+        }
+    }
+}
+
+} // namespace bedrock::heap
