@@ -80,7 +80,7 @@ bool Arenas::grow_locked(size_t size, size_t alignment) {
 }
 
 void Arenas::give_arena_locked(Arena& arena) {
-    const uintptr_t base = SegregatedFit::arena_base(arena);
+    const uintptr_t base = SegregatedFit::arena_begin(arena);
     const uint64_t pages = (SegregatedFit::arena_end(arena) - base) / kPageSize;
     m_fit.remove_arena(arena);
     write_tags(m_frames->page_tag(reinterpret_cast<void*>(base)), pages, false);
@@ -109,7 +109,7 @@ void* Arenas::take(size_t size, size_t alignment, BlockUse use, size_t requested
 
 void Arenas::give(void* block) {
     LockGuard guard(m_lock);
-    give_locked(block);
+    give_locked(*arena_of(block), block);
 }
 
 bool Arenas::give_if_taken(const Arena& arena, void* block, BlockUse use) {
@@ -118,15 +118,27 @@ bool Arenas::give_if_taken(const Arena& arena, void* block, BlockUse use) {
     if (found.block != block || found.use != use) {
         return false;
     }
-    give_locked(block);
+    give_locked(const_cast<Arena&>(arena), block);
     return true;
 }
 
-void Arenas::give_locked(void* block) {
+Arena* Arenas::arena_of(const void* block) const {
+    if (m_frames == nullptr) {
+        return m_region;
+    }
+    const uint16_t* tags = m_frames->page_tag(block);
+    BEDROCK_ASSERT(tags != nullptr);
+    const uint16_t tag = __atomic_load_n(tags, __ATOMIC_RELAXED);
+    BEDROCK_ASSERT(tag_kind(tag) == PageKind::ArenaHead || tag_kind(tag) == PageKind::ArenaBody);
+    return reinterpret_cast<Arena*>(align_down(reinterpret_cast<uintptr_t>(block), kPageSize) -
+                                    uintptr_t{tag_value(tag)} * kPageSize);
+}
+
+void Arenas::give_locked(Arena& arena, void* block) {
     UseTotals& totals = m_totals[static_cast<unsigned>(SegregatedFit::use_of(block))];
     --totals.blocks;
     totals.bytes -= SegregatedFit::usable_size(block);
-    Arena& arena = m_fit.give(block);
+    m_fit.give(arena, block);
     if (m_frames == nullptr || !SegregatedFit::arena_is_empty(arena)) {
         return;
     }
@@ -184,8 +196,8 @@ bool Arenas::check(const char** failure) {
     });
     if (m_frames != nullptr) {
         for (Arena* arena = m_fit.first_arena(); arena != nullptr;
-             arena = SegregatedFit::next_arena(*arena)) {
-            const uintptr_t base = SegregatedFit::arena_base(*arena);
+             arena = arena->next) {
+            const uintptr_t base = SegregatedFit::arena_begin(*arena);
             const uint64_t arena_pages = (SegregatedFit::arena_end(*arena) - base) / kPageSize;
             const uint16_t* tags = m_frames->page_tag(reinterpret_cast<void*>(base));
             for (uint64_t page = 0; tags != nullptr && page < arena_pages; ++page) {

@@ -83,7 +83,9 @@ public:
 
 private:
     [[nodiscard]] bool grow_locked(size_t size, size_t alignment);
-    void give_locked(void* block);
+    // The arena holding `block`, one of this heap's taken blocks.
+    [[nodiscard]] Arena* arena_of(const void* block) const;
+    void give_locked(Arena& arena, void* block);
     void give_arena_locked(Arena& arena);
 
     SpinLock m_lock;

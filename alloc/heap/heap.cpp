@@ -122,8 +122,8 @@ BlockRef locate(Heap& heap, const void* address, size_t reach, bool locked) {
     const heap::Arena* arena = nullptr;
     if (!heap.over_frames()) {
         arena = heap.arenas.region_arena();
-        if (value - SegregatedFit::arena_base(*arena) >=
-            SegregatedFit::arena_end(*arena) - SegregatedFit::arena_base(*arena)) {
+        if (value - SegregatedFit::arena_begin(*arena) >=
+            SegregatedFit::arena_end(*arena) - SegregatedFit::arena_begin(*arena)) {
             return no_block(ErrorKind::NotAllocated, "not in this heap's memory");
         }
     } else {
@@ -162,8 +162,8 @@ bool another_heap_holds(const Heap& heap, const void* address) {
         const auto value = reinterpret_cast<uintptr_t>(address);
         if (!other->over_frames()) {
             const heap::Arena* arena = other->arenas.region_arena();
-            if (value - SegregatedFit::arena_base(*arena) <
-                SegregatedFit::arena_end(*arena) - SegregatedFit::arena_base(*arena)) {
+            if (value - SegregatedFit::arena_begin(*arena) <
+                SegregatedFit::arena_end(*arena) - SegregatedFit::arena_begin(*arena)) {
                 return true;
             }
         } else if (other->frames != heap.frames) {
