@@ -1,0 +1,158 @@
+// Metadata carving at init: how much metadata the regions need, where it goes, and the
+// regions' initial free blocks.
+//
+// Owns PageFrameAllocator::init(). The metadata is one page-aligned block carved out of the
+// usable ranges: the Region descriptors, then each region's bitmaps, all zeroed here. It goes
+// where it breaks up none of a region's largest blocks when some region has room for that
+// (the highest such), else at the bottom of the largest region. Invariant after init: the
+// regions, sorted by address, plus the metadata pages, tile the usable ranges exactly, and every
+// region page is in exactly one free block.
+#include "bedrock/memory_routines.h"
+#include "pages/region.h"
+
+namespace bedrock {
+namespace {
+
+using pages::bitmap_words;
+using pages::bitmaps_words;
+using pages::for_each_aligned_block;
+using pages::kPageEnd;
+using pages::pages_of;
+
+// Calls visit(first_page, page_count) for each region: the usable ranges split at the zone
+// boundaries.
+template <class Visit>
+void for_each_region_piece(const PhysRange* usable, size_t count, Visit visit) {
+    constexpr uint64_t kBoundaries[] = {kZoneDmaLimit >> kPageShift, kZoneDma32Limit >> kPageShift};
+    for (size_t i = 0; i < count; ++i) {
+        uint64_t first = usable[i].base >> kPageShift;
+        const uint64_t end = first + usable[i].page_count();
+        for (const uint64_t boundary : kBoundaries) {
+            if (first < boundary && boundary < end) {
+                visit(first, boundary - first);
+                first = boundary;
+            }
+        }
+        visit(first, end - first);
+    }
+}
+
+// The order of the largest block in the greedy decomposition of [first, end).
+unsigned largest_greedy_order(uint64_t first, uint64_t end) {
+    unsigned largest = 0;
+    for_each_aligned_block(first, end, [&](uint64_t, unsigned order, bool) {
+        largest = order > largest ? order : largest;
+    });
+    return largest;
+}
+
+// Where in a region piece [first, first + count) the metadata's `pages` pages can go without
+// breaking up one of the piece's largest blocks (of order L): its top, when the part above the
+// last multiple of 2^L holds them, else its bottom, when the part below the first one does.
+// Returns the metadata's first page, or kPageEnd when neither fits.
+uint64_t harmless_metadata_place(uint64_t first, uint64_t count, uint64_t pages) {
+    const uint64_t end = first + count;
+    const uint64_t span = pages_of(largest_greedy_order(first, end));
+    const uint64_t last_boundary = end & ~(span - 1);
+    const uint64_t tail = end - (last_boundary > first ? last_boundary : first);
+    if (tail >= pages) {
+        return end - pages;
+    }
+    const uint64_t first_boundary = (first + span - 1) & ~(span - 1);
+    const uint64_t head = (first_boundary < end ? first_boundary : end) - first;
+    return head >= pages ? first : kPageEnd;
+}
+
+} // namespace
+
+bool PageFrameAllocator::init(const PhysRange* usable, size_t count) {
+    // The descriptors are followed by the bitmaps in one page-aligned block.
+    static_assert(sizeof(Region) % alignof(uint64_t) == 0 && alignof(Region) <= kPageSize);
+    LockGuard guard(m_lock);
+    if (m_regions != nullptr || usable == nullptr || count == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < count; ++i) {
+        const PhysRange& range = usable[i];
+        const bool aligned = range.base % kPageSize == 0 && range.size % kPageSize == 0;
+        if (!aligned || range.size == 0 || range.last() < range.base ||
+            (i > 0 && usable[i - 1].last() >= range.base)) {
+            return false;
+        }
+    }
+
+    // Pass 1: how much metadata there is, and where it goes: preferably in the highest piece
+    // that holds it without breaking up a maximum-order block, else at the bottom of the
+    // largest piece.
+    size_t regions = 0;
+    uint64_t words = 0;
+    for_each_region_piece(usable, count, [&](uint64_t first, uint64_t pages) {
+        ++regions;
+        words += bitmaps_words(first, pages);
+    });
+    const uint64_t descriptor_bytes = regions * sizeof(Region);
+    const uint64_t metadata_bytes = descriptor_bytes + words * sizeof(uint64_t);
+    const uint64_t metadata_pages = (metadata_bytes + kPageSize - 1) / kPageSize;
+    uint64_t metadata_page = kPageEnd;
+    uint64_t largest_first = 0;
+    uint64_t largest_count = 0;
+    for_each_region_piece(usable, count, [&](uint64_t first, uint64_t pages) {
+        if (pages > metadata_pages) {
+            const uint64_t place = harmless_metadata_place(first, pages, metadata_pages);
+            metadata_page = place != kPageEnd ? place : metadata_page;
+        }
+        if (pages > largest_count) {
+            largest_first = first;
+            largest_count = pages;
+        }
+    });
+    if (metadata_page == kPageEnd) {
+        if (metadata_pages >= largest_count) {
+            return false;
+        }
+        metadata_page = largest_first;
+    }
+
+    // Pass 2: the regions, their bitmaps and their free blocks. The piece holding the metadata
+    // loses those pages at its bottom or top; its bitmaps, sized for the shrunk piece, fit in
+    // what pass 1 counted.
+    auto* metadata = static_cast<uint8_t*>(platform::phys_to_virt(metadata_page << kPageShift));
+    bedrock_memset(metadata, 0, metadata_bytes);
+    m_regions = reinterpret_cast<Region*>(metadata);
+    auto* next_bits = reinterpret_cast<uint64_t*>(metadata + descriptor_bytes);
+    m_region_count = 0;
+    m_managed_pages = 0;
+    m_metadata = PhysRange{metadata_page << kPageShift, metadata_pages * kPageSize};
+    for_each_region_piece(usable, count, [&](uint64_t first, uint64_t pages) {
+        if (first == metadata_page) {
+            first += metadata_pages;
+            pages -= metadata_pages;
+        } else if (metadata_page > first && metadata_page - first < pages) {
+            pages -= metadata_pages;
+        }
+        Region& region = m_regions[m_region_count++];
+        region.first_page = first;
+        region.page_count = pages;
+        region.bits = next_bits;
+        uint64_t offset = 0;
+        for (unsigned order = 0; order < kOrderCount; ++order) {
+            region.word_offset[order] = offset;
+            region.free_list[order] = kNoPage;
+            offset += bitmap_words(first, pages, order);
+        }
+        region.allocated_offset = offset;
+        region.marks_offset = 2 * offset;
+        region.page_words = bitmap_words(first, pages, 0);
+        next_bits += bitmaps_words(first, pages);
+        // One step per block, never per page. The greedy blocks are never buddies of equal
+        // order below kMaxOrder (the greedy step would have taken their parent), so no merging.
+        for_each_aligned_block(first, first + pages, [&](uint64_t page, unsigned order, bool) {
+            region.push_free(page, order);
+        });
+        m_managed_pages += pages;
+    });
+    BEDROCK_ASSERT(reinterpret_cast<uint8_t*>(next_bits) <= metadata + metadata_bytes);
+    return true;
+}
+
+} // namespace bedrock

@@ -1,0 +1,151 @@
+// PageFrameAllocator::check(): walks all metadata and verifies the invariants listed in
+// bedrock/page_frame_allocator.h, naming the first one that fails. Owns nothing; reads every
+// region under the allocator's lock and changes nothing.
+#include "pages/region.h"
+
+namespace bedrock {
+
+using pages::bitmap_words;
+using pages::node;
+using pages::pages_of;
+
+PageFrameCheck PageFrameAllocator::check() const {
+    LockGuard guard(m_lock);
+    const auto fail = [](const char* failure, uint64_t page) {
+        return PageFrameCheck{false, failure, page << kPageShift};
+    };
+    for (size_t i = 0; i < m_region_count; ++i) {
+        const Region& region = m_regions[i];
+        if (i > 0 && m_regions[i - 1].end_page() > region.first_page) {
+            return fail("regions overlap or are unsorted", region.first_page);
+        }
+        // The blocks and reserved pages must tile the region exactly: walk it block by block.
+        FreeBlockCounts free_walked;
+        FreeBlockCounts allocated_walked;
+        uint64_t reserved = 0;
+        uint64_t run_marks = 0;
+        uint64_t free_pages = 0;
+        uint64_t allocated_pages = 0;
+        bool run_open = false; // the previous block's run continues here
+        unsigned run_order = 0;
+        for (uint64_t page = region.first_page; page < region.end_page();) {
+            if (region.is_reserved(page)) {
+                if (run_open) {
+                    return fail("a run continues into a reserved page", page);
+                }
+                ++reserved;
+                ++page;
+                continue;
+            }
+            int found = -1;
+            bool found_free = false;
+            for (unsigned k = 0; k < kOrderCount; ++k) {
+                if (page % pages_of(k) != 0 || !region.holds(page, k)) {
+                    break;
+                }
+                const bool is_free = region.is_free(page, k);
+                const bool is_allocated = region.is_allocated(page, k);
+                if (is_free && is_allocated) {
+                    return fail("a block is both free and allocated", page);
+                }
+                if (is_free || is_allocated) {
+                    if (found >= 0) {
+                        return fail("two blocks start at the same page", page);
+                    }
+                    found = static_cast<int>(k);
+                    found_free = is_free;
+                }
+            }
+            if (found < 0) {
+                return fail("a page belongs to no block", page);
+            }
+            const auto order = static_cast<unsigned>(found);
+            const bool continues = region.run_continues_after(page, order);
+            if (run_open && (found_free || order >= run_order)) {
+                return fail("a run's next block is not a smaller allocated block", page);
+            }
+            if (found_free) {
+                if (continues) {
+                    return fail("a free block carries a run mark", page);
+                }
+                ++free_walked.blocks[order];
+                free_pages += pages_of(order);
+            } else {
+                ++allocated_walked.blocks[order];
+                allocated_pages += pages_of(order);
+                run_marks += continues ? 1 : 0;
+            }
+            run_open = continues;
+            run_order = order;
+            page += pages_of(order);
+        }
+        if (run_open) {
+            return fail("a run continues past the end of its region", region.end_page() - 1);
+        }
+        // Every set bit must belong to a block or page the walk found.
+        uint64_t run_bits = 0;
+        uint64_t reserved_bits = 0;
+        for (uint64_t w = 0; w < region.page_words; ++w) {
+            run_bits +=
+                static_cast<uint64_t>(__builtin_popcountll(region.bits[region.marks_offset + w]));
+            reserved_bits += static_cast<uint64_t>(
+                __builtin_popcountll(region.bits[region.marks_offset + region.page_words + w]));
+        }
+        if (run_bits != run_marks || reserved_bits != reserved) {
+            return fail("a run or reserved mark lies inside a block", region.first_page);
+        }
+        for (unsigned order = 0; order < kOrderCount; ++order) {
+            const uint64_t words = bitmap_words(region.first_page, region.page_count, order);
+            uint64_t free_bits = 0;
+            uint64_t allocated_bits = 0;
+            for (uint64_t w = 0; w < words; ++w) {
+                free_bits += static_cast<uint64_t>(
+                    __builtin_popcountll(region.bits[region.word_offset[order] + w]));
+                allocated_bits += static_cast<uint64_t>(__builtin_popcountll(
+                    region.bits[region.allocated_offset + region.word_offset[order] + w]));
+            }
+            if (free_bits != free_walked.blocks[order] ||
+                allocated_bits != allocated_walked.blocks[order]) {
+                return fail("a block bit lies inside another block", region.first_page);
+            }
+            // Each free block is on exactly one list: the lists hold distinct blocks (the back
+            // links agree and no list outgrows its count), all with their free bit, and as
+            // many as the walk found.
+            uint64_t listed = 0;
+            uint64_t previous = kNoPage;
+            for (uint64_t page = region.free_list[order]; page != kNoPage;
+                 previous = page, page = node(page).next) {
+                if (++listed > region.free_count[order]) {
+                    return fail("a free list is longer than its count (a cycle?)", page);
+                }
+                if (!region.holds(page, order) || page % pages_of(order) != 0) {
+                    return fail("a free block is outside its region or misaligned", page);
+                }
+                if (node(page).prev != previous) {
+                    return fail("a free list's back link is wrong", page);
+                }
+                if (!region.is_free(page, order)) {
+                    return fail("a listed block's free bit is clear", page);
+                }
+                const uint64_t buddy = page ^ pages_of(order);
+                if (order < kMaxOrder && region.holds(buddy, order) &&
+                    region.is_free(buddy, order)) {
+                    return fail("a free block and its buddy are both free (not merged)", page);
+                }
+            }
+            if (listed != region.free_count[order] || listed != free_walked.blocks[order] ||
+                ((region.nonempty_orders >> order) & 1u) != (listed != 0 ? 1u : 0u)) {
+                return fail("a free list's count or non-empty mask is wrong", region.first_page);
+            }
+        }
+        if (free_pages != region.free_pages || reserved != region.reserved_pages) {
+            return fail("the region's free or reserved page count is wrong", region.first_page);
+        }
+        if (free_pages + allocated_pages + reserved != region.page_count) {
+            return fail("free + allocated + reserved pages != managed pages", region.first_page);
+        }
+    }
+    return PageFrameCheck{};
+}
+
+} // namespace bedrock

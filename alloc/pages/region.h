@@ -1,0 +1,169 @@
+// Region: the buddy structure over one region (a usable range, or its piece between zone
+// boundaries) of the page frame allocator. It owns the region's bitmaps, free lists and counts,
+// splits and merges blocks, and records runs. It takes no lock: the PageFrameAllocator holds
+// its lock around every call.
+//
+// In a region, the block of order k starting at pfn p (p a multiple of 2^k) has bit index
+// (p >> k) - (first_page >> k) in the order-k bitmaps; the two page bitmaps (run continues,
+// reserved) have one bit per page, index p - first_page. Splitting and merging, for a block of
+// order k at p:
+//
+//   split:  [ p ............ p + 2^k )      merge:  buddy(p, k) = p ^ 2^k
+//           [ p .. p+2^(k-1) )[ buddy  )            [ p ..... )[ buddy ..... ] -> [ min(p, buddy) )
+//             kept / split on   freed                 both free at order k        free at k + 1
+//
+// A run of `count` pages (allocate_pages) is recorded as the greedy decomposition of
+// [p, p + count) into naturally aligned blocks, in decreasing order, each with its allocated bit;
+// every block but the last also has the "run continues" mark on its last page, so whether a
+// block continues a run, or is continued, is one bit each (the pages either side of its edges),
+// and a run is freed only whole:
+//
+//   count 7 at p:  [ . . . C | . C | . ]     C: the run continues after this page
+//                    order 2  order 1 order 0
+//
+// Invariants (the list in bedrock/page_frame_allocator.h; check() verifies them):
+//   free_pages == sum over the free lists of their blocks' pages
+//   a block is on free list k  <=>  its free bit at order k is set
+//   free_count[k] == length of free list k;  bit k of nonempty_orders  <=>  free_count[k] > 0
+#pragma once
+
+#include <stdint.h>
+
+#include "bedrock/assert.h"
+#include "bedrock/error_report.h"
+#include "bedrock/page_frame_allocator.h"
+#include "bedrock/platform.h"
+#include "pages/block_math.h"
+
+namespace bedrock {
+namespace pages {
+
+// The links of a free block, stored in its own first page.
+struct FreeNode {
+    uint64_t next; // pfn, or kNoPage
+    uint64_t prev;
+};
+
+inline FreeNode& node(uint64_t page) {
+    return *static_cast<FreeNode*>(platform::phys_to_virt(page << kPageShift));
+}
+
+// Words of the order-`order` bitmap of the region [first_page, first_page + page_count).
+inline uint64_t bitmap_words(uint64_t first_page, uint64_t page_count, unsigned order) {
+    const uint64_t bits = ((first_page + page_count - 1) >> order) - (first_page >> order) + 1;
+    return (bits + kWordBits - 1) / kWordBits;
+}
+
+// Free and allocated bitmaps for every order, then the two page bitmaps.
+inline uint64_t bitmaps_words(uint64_t first_page, uint64_t page_count) {
+    uint64_t words = 0;
+    for (unsigned order = 0; order < kOrderCount; ++order) {
+        words += bitmap_words(first_page, page_count, order);
+    }
+    return 2 * words + 2 * bitmap_words(first_page, page_count, 0);
+}
+
+static_assert(sizeof(FreeNode) <= kPageSize, "a free node lives in the first page of a block");
+
+} // namespace pages
+
+// Why a free cannot be done; detail == nullptr when it can.
+struct PageFrameAllocator::Misuse {
+    ErrorKind kind;
+    const char* detail;
+};
+
+struct PageFrameAllocator::Region {
+    enum class PageMark : uint8_t { RunContinues, Reserved };
+
+    uint64_t first_page;
+    uint64_t page_count;
+    uint64_t free_pages;
+    uint64_t reserved_pages;
+    uint64_t* bits;                    // free bitmaps, allocated bitmaps, then the page marks
+    uint64_t allocated_offset;         // words from bits to the allocated bitmaps
+    uint64_t marks_offset;             // words from bits to the run-continues bitmap
+    uint64_t page_words;               // words of one page bitmap
+    uint64_t word_offset[kOrderCount]; // words from a bitmap's start to order k's
+    uint64_t free_list[kOrderCount];   // head pfn, or kNoPage
+    uint64_t free_count[kOrderCount];  // blocks on each list
+    uint32_t nonempty_orders;          // bit k <=> free_list[k] is not empty
+
+    [[nodiscard]] uint64_t end_page() const { return first_page + page_count; }
+    [[nodiscard]] bool holds(uint64_t page, unsigned order) const {
+        return page >= first_page && page + pages::pages_of(order) <= end_page();
+    }
+    [[nodiscard]] uint64_t bit_index(uint64_t page, unsigned order) const {
+        return (page >> order) - (first_page >> order);
+    }
+    [[nodiscard]] uint64_t& word(bool allocated, uint64_t page, unsigned order) const {
+        return bits[(allocated ? allocated_offset : 0) + word_offset[order] +
+                    bit_index(page, order) / pages::kWordBits];
+    }
+    [[nodiscard]] uint64_t mask(uint64_t page, unsigned order) const {
+        return uint64_t{1} << (bit_index(page, order) % pages::kWordBits);
+    }
+    [[nodiscard]] bool is_free(uint64_t page, unsigned order) const {
+        return (word(false, page, order) & mask(page, order)) != 0;
+    }
+    [[nodiscard]] bool is_allocated(uint64_t page, unsigned order) const {
+        return (word(true, page, order) & mask(page, order)) != 0;
+    }
+    void set_allocated(uint64_t page, unsigned order, bool allocated) {
+        uint64_t& w = word(true, page, order);
+        w = allocated ? w | mask(page, order) : w & ~mask(page, order);
+    }
+
+    [[nodiscard]] uint64_t& mark_word(PageMark mark, uint64_t page) const {
+        return bits[marks_offset + (mark == PageMark::Reserved ? page_words : 0) +
+                    (page - first_page) / pages::kWordBits];
+    }
+    [[nodiscard]] bool has_mark(PageMark mark, uint64_t page) const {
+        return (mark_word(mark, page) & mask(page, 0)) != 0;
+    }
+    void set_mark(PageMark mark, uint64_t page, bool set) {
+        uint64_t& w = mark_word(mark, page);
+        w = set ? w | mask(page, 0) : w & ~mask(page, 0);
+    }
+    [[nodiscard]] bool is_reserved(uint64_t page) const {
+        return has_mark(PageMark::Reserved, page);
+    }
+
+    void push_free(uint64_t page, unsigned order);
+    void remove_free(uint64_t page, unsigned order);
+    // Inserts a free block, merging it with its free buddies all the way up.
+    void insert_coalescing(uint64_t page, unsigned order);
+    // Takes the free block (page, order) off its list and splits it down to `wanted`, keeping
+    // the lowest part: the upper halves go back to the free lists.
+    void split_to(uint64_t page, unsigned order, unsigned wanted);
+
+    // The order of the free (or allocated) block that contains `page`, or -1 if none does.
+    [[nodiscard]] int block_containing(uint64_t page, bool allocated) const;
+    // Whether an allocated block of any order starts at `page`.
+    [[nodiscard]] bool starts_allocated_block(uint64_t page) const;
+
+    // Whether `page` starts a block that continues a run (the page before it is marked).
+    [[nodiscard]] bool continues_a_run(uint64_t page) const {
+        return page > first_page && has_mark(PageMark::RunContinues, page - 1);
+    }
+    // Whether the run of the allocated block (page, order) continues after it.
+    [[nodiscard]] bool run_continues_after(uint64_t page, unsigned order) const {
+        return has_mark(PageMark::RunContinues, page + pages::pages_of(order) - 1);
+    }
+    void set_run_continues_after(uint64_t page, unsigned order, bool continues) {
+        set_mark(PageMark::RunContinues, page + pages::pages_of(order) - 1, continues);
+    }
+
+    // Why the block (page, order), page aligned to the order and inside the region, is not an
+    // allocated block that may be freed; the run marks are the caller's business.
+    // (Reserved pages lie in no block, so an allocated block is never reserved.)
+    [[nodiscard]] Misuse block_misuse(uint64_t page, unsigned order) const;
+
+    // Records [page, page + count) as allocated: its greedy blocks, chained by run marks.
+    void mark_run(uint64_t page, uint64_t count);
+};
+
+static_assert(kOrderCount <= 32, "nonempty_orders is a 32-bit mask");
+static_assert(kMaxOrder + kPageShift < 64, "a maximum block is addressable");
+
+} // namespace bedrock
