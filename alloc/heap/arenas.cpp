@@ -9,18 +9,12 @@
 namespace bedrock::heap {
 namespace {
 
-void write_tags(uint16_t* tags, uint64_t pages, bool arena) {
-    for (uint64_t page = 0; page < pages; ++page) {
-        const uint16_t tag =
-            !arena ? uint16_t{0}
-                   : make_tag(page == 0 ? PageKind::ArenaHead : PageKind::ArenaBody,
-                              static_cast<uint32_t>(page));
+// Tags every page of the arena at `tags` (2^order pages) with `tag`.
+void write_tags(uint16_t* tags, unsigned order, uint16_t tag) {
+    for (uint64_t page = 0; page < (uint64_t{1} << order); ++page) {
         __atomic_store_n(&tags[page], tag, __ATOMIC_RELAXED);
     }
 }
-
-static_assert(kMaxArenaBytes / kPageSize <= kMaxTagDistance + 1,
-              "an arena body page reaches its head in one step");
 
 } // namespace
 
@@ -45,48 +39,46 @@ bool Arenas::grow_locked(size_t size, size_t alignment) {
     }
     // What one block of `size` at `alignment` needs, in an arena of its own.
     const size_t overhead = SegregatedFit::arena_overhead(kMaxArenaBytes) + kBlockHeaderBytes;
-    if (size > kMaxArenaBytes || alignment > kMaxArenaBytes) {
+    if (size > kMaxArenaBytes || alignment > kMaxArenaBytes ||
+        size + alignment + overhead > kMaxArenaBytes) {
         return false;
     }
-    const size_t needed = align_up(size + alignment + overhead, kPageSize);
-    if (needed > kMaxArenaBytes) {
-        return false;
+    const unsigned needed = ceil_log2((size + alignment + overhead + kPageSize - 1) / kPageSize);
+    // Double with the bytes already held, so the arenas number O(log memory).
+    unsigned order = kMinArenaOrder;
+    while (order < kMaxArenaOrder && (uint64_t{1} << order) <= m_pages) {
+        ++order;
     }
-    size_t bytes = kMinArenaBytes;
-    while (bytes < kMaxArenaBytes && bytes <= m_pages * kPageSize) {
-        bytes *= 2;
-    }
-    bytes = bytes < needed ? needed : bytes;
+    order = order < needed ? needed : order;
     for (;;) {
-        const uint64_t pages = bytes / kPageSize;
-        const PhysAddr phys = m_frames->allocate_pages(pages);
+        const PhysAddr phys = m_frames->allocate(order);
         if (phys != kNoPage) {
             void* base = platform::phys_to_virt(phys);
             uint16_t* tags = m_frames->page_tag(base);
             BEDROCK_ASSERT(tags != nullptr);
-            Arena* arena = m_fit.add_arena(base, bytes, m_owner);
+            Arena* arena = m_fit.add_arena(base, kPageSize << order, m_owner);
             BEDROCK_ASSERT(arena != nullptr);
-            write_tags(tags, pages, true);
-            m_pages += pages;
-            m_held->add(pages);
+            write_tags(tags, order, make_tag(PageKind::Arena, order));
+            m_pages += uint64_t{1} << order;
+            m_held->add(uint64_t{1} << order);
             return true;
         }
-        if (bytes == needed) {
+        if (order == needed) {
             return false;
         }
-        // Memory is short: a smaller arena, as long as it still fits the request.
-        bytes = bytes / 2 < needed ? needed : bytes / 2;
+        --order; // memory is short: a smaller arena, as long as it still fits the request
     }
 }
 
 void Arenas::give_arena_locked(Arena& arena) {
     const uintptr_t base = SegregatedFit::arena_begin(arena);
     const uint64_t pages = (SegregatedFit::arena_end(arena) - base) / kPageSize;
+    const unsigned order = floor_log2(pages);
     m_fit.remove_arena(arena);
-    write_tags(m_frames->page_tag(reinterpret_cast<void*>(base)), pages, false);
+    write_tags(m_frames->page_tag(reinterpret_cast<void*>(base)), order, 0);
     m_pages -= pages;
     m_held->remove(pages);
-    m_frames->free_pages(m_frames->phys_of(reinterpret_cast<void*>(base)), pages);
+    m_frames->free(m_frames->phys_of(reinterpret_cast<void*>(base)), order);
 }
 
 void* Arenas::take(size_t size, size_t alignment, BlockUse use, size_t requested) {
@@ -129,9 +121,9 @@ Arena* Arenas::arena_of(const void* block) const {
     const uint16_t* tags = m_frames->page_tag(block);
     BEDROCK_ASSERT(tags != nullptr);
     const uint16_t tag = __atomic_load_n(tags, __ATOMIC_RELAXED);
-    BEDROCK_ASSERT(tag_kind(tag) == PageKind::ArenaHead || tag_kind(tag) == PageKind::ArenaBody);
-    return reinterpret_cast<Arena*>(align_down(reinterpret_cast<uintptr_t>(block), kPageSize) -
-                                    uintptr_t{tag_value(tag)} * kPageSize);
+    BEDROCK_ASSERT(tag_kind(tag) == PageKind::Arena);
+    return reinterpret_cast<Arena*>(
+        align_down(reinterpret_cast<uintptr_t>(block), uintptr_t{kPageSize} << tag_value(tag)));
 }
 
 void Arenas::give_locked(Arena& arena, void* block) {
@@ -200,11 +192,10 @@ bool Arenas::check(const char** failure) {
             const uintptr_t base = SegregatedFit::arena_begin(*arena);
             const uint64_t arena_pages = (SegregatedFit::arena_end(*arena) - base) / kPageSize;
             const uint16_t* tags = m_frames->page_tag(reinterpret_cast<void*>(base));
+            const uint16_t expected = make_tag(PageKind::Arena, floor_log2(arena_pages));
+            tags_ok = tags_ok && is_power_of_two(arena_pages) && base % (arena_pages * kPageSize) == 0;
             for (uint64_t page = 0; tags != nullptr && page < arena_pages; ++page) {
-                tags_ok = tags_ok &&
-                          tags[page] ==
-                              make_tag(page == 0 ? PageKind::ArenaHead : PageKind::ArenaBody,
-                                       static_cast<uint32_t>(page));
+                tags_ok = tags_ok && tags[page] == expected;
             }
             tags_ok = tags_ok && tags != nullptr;
             pages += arena_pages;

@@ -2,10 +2,10 @@
 // guard-page chunks - with one segregated fit over all of it (segregated_fit.h).
 //
 // A region heap has one arena: its whole region after the heap state. A heap over a page frame
-// allocator takes arenas from it as it grows, each a run of pages tagged ArenaHead/ArenaBody
-// (page_tags.h), sized kMinArenaBytes, doubling with the bytes the heap already holds, up to
-// kMaxArenaBytes (or what one request needs); it keeps at most one empty arena and gives the
-// others back at once.
+// allocator takes arenas from it as it grows, each a naturally aligned buddy block of 2^k pages
+// tagged Arena k (page_tags.h), from kMinArenaBytes, doubling with the bytes the heap already
+// holds, up to kMaxArenaBytes (smaller when memory is short, as long as the request fits); it
+// keeps at most one empty arena and gives the others back at once.
 //
 // Why a segregated fit: good fit in O(1) (two bit scans), a split or a merge per call, and a
 // 16-byte header per block - the densest of the bounded designs (TLSF: 0.99 of an arena in use
@@ -33,8 +33,10 @@ class Heap;
 
 namespace bedrock::heap {
 
-inline constexpr size_t kMinArenaBytes = size_t{256} << 10;
-inline constexpr size_t kMaxArenaBytes = size_t{16} << 20;
+inline constexpr unsigned kMinArenaOrder = 6; // 256 KiB
+inline constexpr unsigned kMaxArenaOrder = 11; // 8 MiB
+inline constexpr size_t kMinArenaBytes = kPageSize << kMinArenaOrder;
+inline constexpr size_t kMaxArenaBytes = kPageSize << kMaxArenaOrder;
 inline constexpr unsigned kBlockUses = 5;
 
 class Arenas {

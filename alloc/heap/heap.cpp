@@ -87,7 +87,7 @@ BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page) {
         } else if (kind == PageKind::LargeLengthHigh) {
             back = 2;
         } else if (kind == PageKind::LargeBody) {
-            back = heap::tag_value(tag);
+            back = 1; // an interior pointer: a report, O(pages) is fine
         } else {
             break;
         }
@@ -136,10 +136,9 @@ BlockRef locate(Heap& heap, const void* address, size_t reach, bool locked) {
         switch (heap::tag_kind(tag)) {
         case PageKind::None:
             return no_block(ErrorKind::NotAllocated, "in a page no heap holds");
-        case PageKind::ArenaHead:
-        case PageKind::ArenaBody:
-            arena = reinterpret_cast<const heap::Arena*>(page - uintptr_t{heap::tag_value(tag)} *
-                                                                   kPageSize);
+        case PageKind::Arena:
+            arena = reinterpret_cast<const heap::Arena*>(
+                align_down(value, uintptr_t{kPageSize} << heap::tag_value(tag)));
             if (SegregatedFit::owner(*arena) != &heap) {
                 return no_block(ErrorKind::ForeignHeap, "the block belongs to another heap");
             }

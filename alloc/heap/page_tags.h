@@ -5,16 +5,18 @@
 // A tag is 16 bits: kind (3 bits) | value (13 bits). Runs are tagged page by page when taken and
 // set back to 0 (None) before their pages are freed:
 //
-//   arena of n pages:        [ ArenaHead | ArenaBody 1 | ArenaBody 2 | ... | ArenaBody n-1 ]
-//   large run of n >= 3:     [ LargeHead id | LengthLow n%8192 | LengthHigh n/8192 | Body 3 | ... ]
+//   arena of 2^k pages:   [ Arena k | Arena k | ... | Arena k ]      naturally aligned: its base
+//                                                                    is the page & ~(2^k pages - 1)
+//   large run of n >= 3:  [ LargeHead id | LengthLow n%8192 | LengthHigh n/8192 | Body | Body ... ]
 //
-// ArenaBody's value is its distance to the head page (arenas are at most kMaxTagDistance pages,
-// so one step finds the head); a large run's Body saturates at kMaxTagDistance and is followed
-// step by step (only interior pointers into huge blocks take more than one). A large run's head
-// names its heap by the heap's owner id (owner_ids.h: heaps over one page frame allocator share
-// its tags), and whether its block is a checked-mode block.
+// So every page of a run carries a tag that leads to the run in O(1) - an arena's page by its
+// alignment, a large run's head page or length pages by their kind - except a large run's body
+// pages, whose head is found by walking back to it (only an interior pointer into a large block
+// goes there: a report, O(pages)). Equal tags make tagging a run a fill. A large run's head names
+// its heap by the heap's owner id (owner_ids.h: heaps over one page frame allocator share its
+// tags) and whether its block is a checked-mode block.
 // Invariant: a page held by no heap has tag 0; every page of a run carries exactly the tags
-// above, written under the lock of the part that took the run, before the run is published.
+// above, written by the part that took the run before the run is used.
 #pragma once
 
 #include <stddef.h>
@@ -24,30 +26,30 @@ namespace bedrock::heap {
 
 enum class PageKind : uint16_t {
     None = 0,
-    ArenaHead = 1,
-    ArenaBody = 2,
+    Arena = 1,            // value: log2 of the arena's pages
+    Unused = 2,
     LargeHead = 3,        // value: owner id
     LargeCheckedHead = 4, // value: owner id; the block is a checked-mode block
     LargeLengthLow = 5,   // page 1 of a large run: pages % 8192
     LargeLengthHigh = 6,  // page 2: pages / 8192
-    LargeBody = 7,        // value: distance to the head page, saturated
+    LargeBody = 7,        // value: 0
 };
 
 inline constexpr unsigned kTagValueBits = 13;
-inline constexpr uint16_t kMaxTagDistance = (1u << kTagValueBits) - 1;
+inline constexpr uint16_t kTagValueMask = (1u << kTagValueBits) - 1;
 // The largest large run the tags can describe: 2^26 pages (256 GiB).
 inline constexpr uint64_t kMaxLargeRunPages = uint64_t{1} << (2 * kTagValueBits);
 inline constexpr uint64_t kMinLargeRunPages = 3;
 
 constexpr uint16_t make_tag(PageKind kind, uint32_t value) {
     return static_cast<uint16_t>((static_cast<uint32_t>(kind) << kTagValueBits) |
-                                 (value & kMaxTagDistance));
+                                 (value & kTagValueMask));
 }
 constexpr PageKind tag_kind(uint16_t tag) {
     return static_cast<PageKind>(tag >> kTagValueBits);
 }
 constexpr uint32_t tag_value(uint16_t tag) {
-    return tag & kMaxTagDistance;
+    return tag & kTagValueMask;
 }
 
 // The tag of page `index` (from 0) of a large run of `pages` owned by `owner_id`.
@@ -62,11 +64,10 @@ constexpr uint16_t large_run_tag(uint64_t index, uint64_t pages, uint16_t owner_
     if (index == 2) {
         return make_tag(PageKind::LargeLengthHigh, static_cast<uint32_t>(pages >> kTagValueBits));
     }
-    return make_tag(PageKind::LargeBody,
-                    static_cast<uint32_t>(index < kMaxTagDistance ? index : kMaxTagDistance));
+    return make_tag(PageKind::LargeBody, 0);
 }
 
-static_assert(tag_kind(make_tag(PageKind::LargeBody, 5)) == PageKind::LargeBody);
+static_assert(tag_kind(make_tag(PageKind::LargeBody, 0)) == PageKind::LargeBody);
 static_assert(tag_value(large_run_tag(1, 8193, 1, false)) == 1);
 static_assert(tag_value(large_run_tag(2, 8193, 1, false)) == 1);
 

@@ -45,7 +45,7 @@ struct Slab {
 };
 static_assert(sizeof(Slab) == kSlabHeaderBytes);
 static_assert(alignof(Slab) <= kMinBlockSize);
-static_assert(kSlabLayouts[0].block_count < 65536, "used and fresh fit 16 bits");
+static_assert(slab_layout(0).block_count < 65536, "used and fresh fit 16 bits");
 
 // What a pointer into a slab is.
 enum class SlabLookup {

@@ -17,8 +17,6 @@
 namespace bedrock {
 namespace {
 
-constexpr size_t kSlabPages = 16; // a 64 KiB slab
-
 bool is_aligned(const void* block, size_t alignment) {
     return (reinterpret_cast<uintptr_t>(block) & (alignment - 1)) == 0;
 }
@@ -75,7 +73,8 @@ TEST_F(HeapApiTest, UsableSizeCoversEverySmallSizeWithBoundedWaste) {
         if (size > 128 && size <= kMaxSmallBlock) {
             EXPECT_LT(usable - size, usable / 5) << size; // size_class.h's bound
         } else if (size > kMaxSmallBlock) {
-            EXPECT_LT(usable - size, 4096u) << size; // a large block wastes under a page
+            EXPECT_LT(usable - size, 48u) << size; // a medium block: 16-byte steps, no split
+                                                    // remainder below a minimum block
         }
         bedrock_free(block);
     }
@@ -260,47 +259,61 @@ TEST_F(HeapApiTest, FreeingIntoTheWrongHeapIsReportedAndChangesNothing) {
 }
 
 TEST_F(HeapApiTest, SlabBoundaryLoopDoesNotThrashAndEmptySlabsGoBack) {
-    // Fill exactly one slab of the 1024-byte class, then malloc/free across its boundary.
+    // Fill exactly one slab of the 512-byte class, then malloc/free across its boundary.
+    constexpr unsigned kClass = kHeapSizeClassCount - 1;
     std::vector<void*> blocks;
-    const HeapStatistics empty = heap_statistics(*m_heap);
-    blocks.push_back(bedrock_malloc(1024));
-    const uint32_t per_slab = heap_statistics(*m_heap).classes[19].blocks_per_slab;
-    ASSERT_EQ(heap_statistics(*m_heap).classes[19].block_size, 1024u);
+    blocks.push_back(bedrock_malloc(512));
+    const uint32_t per_slab = heap_statistics(*m_heap).classes[kClass].blocks_per_slab;
+    ASSERT_EQ(heap_statistics(*m_heap).classes[kClass].block_size, 512u);
     while (blocks.size() < per_slab) {
-        blocks.push_back(bedrock_malloc(1024));
+        blocks.push_back(bedrock_malloc(512));
     }
-    EXPECT_EQ(heap_statistics(*m_heap).pages_held, empty.pages_held + kSlabPages);
+    EXPECT_EQ(heap_statistics(*m_heap).classes[kClass].slabs, 1u);
     for (int i = 0; i < 1000; ++i) {
-        void* block = bedrock_malloc(1024);
+        void* block = bedrock_malloc(512);
         ASSERT_NE(block, nullptr);
         bedrock_free(block);
     }
-    const HeapStatistics looped = heap_statistics(*m_heap);
-    EXPECT_EQ(looped.pages_held, empty.pages_held + 2 * kSlabPages); // one kept in reserve
-    EXPECT_EQ(looped.peak_pages_held, empty.pages_held + 2 * kSlabPages);
+    EXPECT_EQ(heap_statistics(*m_heap).classes[kClass].slabs, 2u); // one kept in reserve
     // Many slabs, all freed: only the reserve stays; trim gives it back too.
     for (int i = 0; i < 5 * static_cast<int>(per_slab); ++i) {
-        blocks.push_back(bedrock_malloc(1000));
+        blocks.push_back(bedrock_malloc(500));
     }
     for (void* block : blocks) {
         bedrock_free(block);
     }
-    EXPECT_EQ(heap_statistics(*m_heap).classes[19].slabs, 1u);
-    EXPECT_EQ(heap_statistics(*m_heap).pages_held, kSlabPages);
+    EXPECT_EQ(heap_statistics(*m_heap).classes[kClass].slabs, 1u);
     heap_trim(*m_heap);
-    EXPECT_EQ(heap_statistics(*m_heap).pages_held, 0u);
+    EXPECT_EQ(heap_statistics(*m_heap).classes[kClass].slabs, 0u);
+    // Everything merged back: one block can take the whole arena again.
+    void* whole = bedrock_malloc(m_region.size() - (64 << 10));
+    EXPECT_NE(whole, nullptr);
+    bedrock_free(whole);
 }
 
-TEST_F(HeapApiTest, LargeBlocksReturnTheirPagesOnFree) {
-    void* block = bedrock_malloc(1 << 20);
+TEST(HeapFramesTest, LargeBlocksAreWholePagesAndReturnThemOnFree) {
+    test::Frames frames(64 << 20);
+    ASSERT_TRUE(frames.initialized());
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    const HeapStatistics created = heap_statistics(*heap);
+    EXPECT_EQ(created.pages_held, free_at_start - frames.free_pages()); // the state's pages
+    void* block = heap_allocate(*heap, 3 << 20);
     ASSERT_NE(block, nullptr);
-    const HeapStatistics held = heap_statistics(*m_heap);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(block) % 4096, 0u);
+    const HeapStatistics held = heap_statistics(*heap);
     EXPECT_EQ(held.large_blocks, 1u);
-    EXPECT_EQ(held.large_pages, (1u << 20) / 4096 + 1); // the header needs one more page
-    EXPECT_EQ(held.pages_held, held.large_pages);
-    bedrock_free(block);
-    EXPECT_EQ(heap_statistics(*m_heap).pages_held, 0u);
-    EXPECT_EQ(heap_statistics(*m_heap).large_blocks, 0u);
+    EXPECT_EQ(held.large_pages, (3u << 20) / 4096); // no header page: the tags describe it
+    EXPECT_EQ(heap_usable_size(*heap, block), size_t{3} << 20);
+    EXPECT_EQ(held.pages_held, created.pages_held + held.large_pages);
+    EXPECT_TRUE(heap_check(*heap));
+    heap_free(*heap, block);
+    EXPECT_EQ(heap_statistics(*heap).pages_held, created.pages_held);
+    EXPECT_EQ(heap_statistics(*heap).large_blocks, 0u);
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+    EXPECT_TRUE(frames.allocator().check().ok);
 }
 
 TEST_F(HeapApiTest, ExhaustionReturnsNullAndEverythingComesBack) {
@@ -321,7 +334,11 @@ TEST_F(HeapApiTest, ExhaustionReturnsNullAndEverythingComesBack) {
         bedrock_free(block);
     }
     heap_trim(*m_heap);
-    EXPECT_EQ(heap_statistics(*m_heap).pages_held, 0u);
+    EXPECT_EQ(heap_statistics(*m_heap).blocks_in_use, 0u);
+    EXPECT_EQ(heap_statistics(*m_heap).medium_blocks, 0u);
+    void* whole = bedrock_malloc(m_region.size() - (64 << 10));
+    EXPECT_NE(whole, nullptr);
+    bedrock_free(whole);
     EXPECT_EQ(test::report_count(), 0u);
 }
 
@@ -335,7 +352,8 @@ TEST_F(HeapApiTest, StatisticsAndReport) {
     EXPECT_EQ(s.classes[6].block_size, 112u);
     EXPECT_EQ(s.classes[6].blocks_in_use, 1u);
     EXPECT_EQ(s.classes[6].allocations, 1u);
-    EXPECT_EQ(s.large_allocations, 1u);
+    EXPECT_EQ(s.medium_allocations, 1u);
+    EXPECT_EQ(s.medium_blocks, 1u);
     std::string text;
     heap_report(
         *m_heap,
@@ -365,10 +383,36 @@ TEST_F(HeapApiTest, DestroyRefusesWhileBlocksAreLive) {
     EXPECT_TRUE(heap_destroy(*heap));
 }
 
-TEST_F(HeapApiTest, RegionTooSmallIsRefused) {
+TEST_F(HeapApiTest, RegionTooSmallIsRefusedAndSmallRegionsWork) {
     test::Region region(64 << 10);
-    EXPECT_EQ(heap_create_in_region(region.data(), region.size()), nullptr);
     EXPECT_EQ(heap_create_in_region(region.data(), 100), nullptr);
+    EXPECT_EQ(heap_create_in_region(nullptr, 1 << 20), nullptr);
+    for (size_t bytes : {size_t{16} << 10, size_t{32} << 10, size_t{64} << 10}) {
+        Heap* heap = heap_create_in_region(region.data(), bytes);
+        ASSERT_NE(heap, nullptr) << bytes;
+        void* block = heap_allocate(*heap, 16);
+        EXPECT_NE(block, nullptr) << bytes;
+        heap_free(*heap, block);
+        EXPECT_TRUE(heap_check(*heap));
+        EXPECT_TRUE(heap_destroy(*heap));
+    }
+}
+
+TEST_F(HeapApiTest, A32KiBRegionHoldsAtLeast384BlocksOf64Bytes) {
+    alignas(4096) static unsigned char arena[32 << 10];
+    Heap* heap = heap_create_in_region(arena, sizeof(arena));
+    ASSERT_NE(heap, nullptr);
+    std::vector<void*> blocks;
+    while (void* block = heap_allocate(*heap, 64)) {
+        blocks.push_back(block);
+    }
+    EXPECT_GE(blocks.size(), 384u);
+    EXPECT_TRUE(heap_check(*heap));
+    for (void* block : blocks) {
+        heap_free(*heap, block);
+    }
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(test::report_count(), 0u);
 }
 
 } // namespace

@@ -43,10 +43,10 @@ struct Slot {
 };
 
 // Whether a null from the heap is an honest "out of memory": the page frame allocator has no
-// free block large enough for `size` bytes at `alignment` plus a slab or run header (64 KiB).
+// free block large enough for `size` bytes at `alignment` in a new arena (at least 256 KiB).
 // Small machines (QEMU -m 16M) reach that during these tests; larger ones must not.
 bool page_frame_allocator_cannot_fit(size_t size, size_t alignment) {
-    const uint64_t pages = (uint64_t{size} + alignment + (64 << 10)) / kPageSize + 1;
+    const uint64_t pages = (uint64_t{size} + alignment + (256 << 10)) / kPageSize + 1;
     int order = 0;
     while ((uint64_t{1} << order) < pages) {
         ++order;

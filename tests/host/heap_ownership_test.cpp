@@ -1,0 +1,246 @@
+// Ownership from allocator metadata alone (heap.cpp's locate()): a bad pointer gets its report
+// and changes nothing, whatever memory lies at or near it - unmapped pages below a region heap,
+// holes between many RAM ranges, a forged slab header in user data - and interior pointers
+// into blocks of every size are named as such. Also the limits: blocks and alignments of a GiB
+// and more over a page frame allocator.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+
+#include <stdint.h>
+#include <string.h>
+
+#include <vector>
+
+#include "bedrock/heap.h"
+#include "bedrock/heap_checks.h"
+#include "bedrock/malloc.h"
+#include "heap_test_support.h"
+
+namespace bedrock {
+namespace {
+
+constexpr size_t kPage = 4096;
+
+// A mapping of `pages` pages with the first `guard_pages` made inaccessible.
+class GuardedMapping {
+public:
+    GuardedMapping(size_t pages, size_t guard_pages, size_t alignment)
+        : m_bytes((pages + alignment / kPage) * kPage) {
+        m_mapping = static_cast<unsigned char*>(
+            mmap(nullptr, m_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+        const auto aligned = (reinterpret_cast<uintptr_t>(m_mapping) + alignment - 1) &
+                             ~(uintptr_t{alignment} - 1);
+        m_base = reinterpret_cast<unsigned char*>(aligned);
+        mprotect(m_mapping, static_cast<size_t>(m_base - m_mapping) + guard_pages * kPage,
+                 PROT_NONE);
+    }
+    ~GuardedMapping() { munmap(m_mapping, m_bytes); }
+    [[nodiscard]] unsigned char* base() const { return m_base; }
+
+private:
+    size_t m_bytes;
+    unsigned char* m_mapping;
+    unsigned char* m_base;
+};
+
+void expect_one_report(ErrorKind kind, const char* what) {
+    ASSERT_EQ(test::report_count(), 1u) << what;
+    EXPECT_EQ(test::report(0).kind, kind) << what << ": " << test::report(0).detail;
+    test::clear_reports();
+}
+
+TEST(HeapOwnershipTest, RegionHeapAtAnOddAlignmentNeverReadsBelowItself) {
+    // The region starts 4 KiB past a 64 KiB boundary; the 64 KiB below it are inaccessible.
+    GuardedMapping mapping(64, 17, 64 << 10);
+    unsigned char* region = mapping.base() + (17 << 12);
+    Heap* heap = heap_create_in_region(region, 32 << 12);
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    void* live = heap_allocate(*heap, 100);
+    ASSERT_NE(live, nullptr);
+    heap_free(*heap, region + (8 << 10));
+    expect_one_report(ErrorKind::NotAllocated, "8 KiB into the region");
+    heap_free(*heap, region - (8 << 10));
+    expect_one_report(ErrorKind::NotAllocated, "below the region");
+    for (size_t offset = 0; offset < (32 << 12); offset += 16) {
+        unsigned char* pointer = region + offset;
+        if (pointer == live) {
+            continue;
+        }
+        heap_free(*heap, pointer);
+        ASSERT_EQ(test::report_count(), 1u) << offset;
+        test::clear_reports();
+    }
+    EXPECT_TRUE(heap_check(*heap));
+    heap_free(*heap, live);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
+TEST(HeapOwnershipTest, ManyRangesWithUnmappedHolesBetweenThem) {
+    // 40 ranges of 1 MiB, 1 MiB apart: the host maps each range on its own, and nothing is
+    // mapped where the holes would be.
+    std::vector<PhysRange> ranges;
+    for (PhysAddr i = 0; i < 40; ++i) {
+        ranges.push_back(PhysRange{(PhysAddr{4} << 30) + i * (2 << 20), 1 << 20});
+    }
+    test::SimulatedMemory memory(ranges);
+    PageFrameAllocator frames;
+    ASSERT_TRUE(frames.init(ranges.data(), ranges.size()));
+    Heap* heap = heap_create(frames);
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    std::vector<void*> blocks;
+    for (int i = 0; i < 200; ++i) {
+        blocks.push_back(heap_allocate(*heap, 16 + static_cast<size_t>(i) * 1000));
+        ASSERT_NE(blocks.back(), nullptr);
+    }
+    for (const PhysRange& range : ranges) {
+        auto* end = static_cast<unsigned char*>(platform::phys_to_virt(range.base)) + range.size;
+        heap_free(*heap, end + kPage); // past the range: no tag, nothing read
+        expect_one_report(ErrorKind::NotAllocated, "past a range");
+    }
+    int local = 0;
+    heap_free(*heap, &local);
+    expect_one_report(ErrorKind::NotAllocated, "a stack variable");
+    EXPECT_TRUE(heap_check(*heap));
+    for (void* block : blocks) {
+        heap_free(*heap, block);
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_TRUE(frames.check().ok);
+}
+
+TEST(HeapOwnershipTest, AForgedSlabInUserDataIsNotTrusted) {
+    test::Region region(16 << 20);
+    Heap* heap = heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    // A real slab of the 48-byte class, and a live 512 KiB block holding a byte copy of it.
+    auto* small = static_cast<unsigned char*>(heap_allocate(*heap, 48));
+    auto* big = static_cast<unsigned char*>(heap_allocate(*heap, 512 << 10));
+    ASSERT_NE(small, nullptr);
+    ASSERT_NE(big, nullptr);
+    const size_t slab_offset = 4096; // copy the 4 KiB around the small block
+    unsigned char* copy_from = small - 256;
+    memcpy(big + slab_offset, copy_from, 4096);
+    unsigned char* forged = big + slab_offset + 256; // where `small` sits in the copy
+    heap_free(*heap, forged);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::InteriorPointer);
+    EXPECT_EQ(test::report(0).block, reinterpret_cast<uintptr_t>(big));
+    test::clear_reports();
+    EXPECT_TRUE(heap_check(*heap));
+    for (int i = 0; i < 1000; ++i) {
+        auto* block = static_cast<unsigned char*>(heap_allocate(*heap, 48));
+        ASSERT_TRUE(block < big || block >= big + (512 << 10)) << "inside the live block";
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
+TEST(HeapOwnershipTest, InteriorPointersIntoBlocksOfEverySize) {
+    test::Frames frames(64 << 20);
+    ASSERT_TRUE(frames.initialized());
+    test::Region region(16 << 20);
+    Heap* region_heap = heap_create_in_region(region.data(), region.size());
+    Heap* frames_heap = heap_create(frames.allocator());
+    for (Heap* heap : {region_heap, frames_heap}) {
+        ASSERT_NE(heap, nullptr);
+        test::clear_reports();
+        for (size_t size : {size_t{16}, size_t{100}, size_t{512}, size_t{513}, size_t{4096},
+                            size_t{100000}, size_t{3} << 20}) {
+            auto* block = static_cast<unsigned char*>(heap_allocate(*heap, size));
+            ASSERT_NE(block, nullptr) << size;
+            const size_t usable = heap_usable_size(*heap, block);
+            for (size_t offset : {size_t{16}, usable / 2 / 16 * 16, usable - 16}) {
+                if (offset == 0 || offset >= usable) {
+                    continue;
+                }
+                heap_free(*heap, block + offset);
+                ASSERT_EQ(test::report_count(), 1u) << size << " +" << offset;
+                EXPECT_EQ(test::report(0).kind, ErrorKind::InteriorPointer)
+                    << size << " +" << offset << ": " << test::report(0).detail;
+                EXPECT_EQ(test::report(0).block, reinterpret_cast<uintptr_t>(block)) << size;
+                test::clear_reports();
+            }
+            EXPECT_TRUE(heap_check(*heap));
+            heap_free(*heap, block);
+            heap_free(*heap, block);
+            ASSERT_EQ(test::report_count(), 1u) << "double free of " << size;
+            test::clear_reports();
+            EXPECT_TRUE(heap_check(*heap));
+        }
+        EXPECT_TRUE(heap_destroy(*heap));
+    }
+}
+
+TEST(HeapOwnershipTest, ABlockOfAnotherHeapIsForeign) {
+    test::Frames frames(64 << 20);
+    Heap* first = heap_create(frames.allocator());
+    Heap* second = heap_create(frames.allocator());
+    ASSERT_NE(first, nullptr);
+    ASSERT_NE(second, nullptr);
+    test::clear_reports();
+    for (size_t size : {size_t{32}, size_t{5000}, size_t{2} << 20}) {
+        void* block = heap_allocate(*first, size);
+        ASSERT_NE(block, nullptr);
+        heap_free(*second, block);
+        expect_one_report(ErrorKind::ForeignHeap, "another heap's block");
+        heap_free(*first, block);
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_destroy(*first));
+    EXPECT_TRUE(heap_destroy(*second));
+}
+
+TEST(HeapOwnershipTest, DestroyWithLiveBlocksIsReportedAsHeapInUse) {
+    test::Region region(1 << 20);
+    Heap* heap = heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    void* block = heap_allocate(*heap, 10);
+    EXPECT_FALSE(heap_destroy(*heap));
+    expect_one_report(ErrorKind::HeapInUse, "destroy with a live block");
+    heap_free(*heap, block);
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
+TEST(HeapLimitsTest, GibibyteBlocksAndAlignmentsOverAPageFrameAllocator) {
+    test::Frames frames(uint64_t{6} << 30);
+    ASSERT_TRUE(frames.initialized());
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    void* three = heap_allocate(*heap, size_t{3} << 30);
+    ASSERT_NE(three, nullptr) << "3 GiB on a 6 GiB machine";
+    EXPECT_GE(heap_usable_size(*heap, three), size_t{3} << 30);
+    heap_free(*heap, three);
+    void* one = heap_allocate(*heap, size_t{1} << 30);
+    ASSERT_NE(one, nullptr);
+    heap_free(*heap, one);
+    for (size_t alignment = 16; alignment <= (size_t{1} << 30); alignment *= 2) {
+        void* block = heap_allocate(*heap, 100, alignment);
+        ASSERT_NE(block, nullptr) << alignment;
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(block) % alignment, 0u) << alignment;
+        heap_free(*heap, block);
+    }
+    set_default_heap(heap);
+    void* calloced = bedrock_calloc(3, size_t{512} << 20);
+    ASSERT_NE(calloced, nullptr);
+    void* grown = bedrock_realloc(calloced, (size_t{1} << 30) + (size_t{256} << 20));
+    ASSERT_NE(grown, nullptr);
+    bedrock_free(grown);
+    void* aligned = nullptr;
+    EXPECT_EQ(bedrock_posix_memalign(&aligned, size_t{1} << 30, 4096), 0);
+    bedrock_free(aligned);
+    set_default_heap(nullptr);
+    EXPECT_EQ(heap_allocate(*heap, size_t{7} << 30), nullptr) << "more than the memory";
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_TRUE(frames.allocator().check().ok);
+}
+
+} // namespace
+} // namespace bedrock
