@@ -537,8 +537,8 @@ TEST(SegregatedFit, RandomTakesAndGivesMatchTheModel) {
         if (take) {
             const size_t size = random_size(random);
             const size_t alignment = random_alignment(random);
-            auto* block =
-                static_cast<unsigned char*>(f.fit.take(size, alignment, BlockUse::Medium));
+            const auto use = static_cast<BlockUse>(1 + random() % 4); // Slab .. Guard
+            auto* block = static_cast<unsigned char*>(f.fit.take(size, alignment, use));
             if (block == nullptr) {
                 // Good fit: no free block on a list whose every block would fit.
                 const size_t usable = size < 16 ? 16 : align_up(size, 16);
@@ -564,7 +564,7 @@ TEST(SegregatedFit, RandomTakesAndGivesMatchTheModel) {
                           SegregatedFit::arena_end(*arenas[index]));
                 const SegregatedFit::Found found = SegregatedFit::find(*arenas[index], block, 0);
                 ASSERT_EQ(found.block, block);
-                ASSERT_EQ(found.use, BlockUse::Medium);
+                ASSERT_EQ(found.use, use);
                 live.push_back(Live{block, size, index, static_cast<uint8_t>(random())});
                 fill(live.back());
             }
