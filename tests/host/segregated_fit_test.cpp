@@ -235,7 +235,7 @@ TEST(SegregatedFit, TakesWholeArenaAndSplitsOnlyUsefulRemainders) {
     EXPECT_TRUE(holds(f.fit));
 }
 
-// Five neighbours A B C D E, then a taken tail T so that the arena's rest does not merge in.
+// Six neighbours A B C D E F (b[0..5]), taken in order; the arena's free rest follows F.
 TEST(SegregatedFit, MergesInAllFourNeighbourCases) {
     Fit f(4 * kKiB);
     Arena* arena = f.add(4 * kKiB);
@@ -258,22 +258,23 @@ TEST(SegregatedFit, MergesInAllFourNeighbourCases) {
     ASSERT_TRUE(holds(f.fit));
     EXPECT_EQ(blocks_of(f.fit).size(), before - 1);
     EXPECT_EQ(SegregatedFit::usable_size(b[1]), 2 * 96 + kBlockHeaderBytes);
-    // Previous taken (D's predecessor is free, so use E: D taken, F taken): give E, then D has
-    // next free (E) and previous free (B+C): all three merge.
-    f.fit.give(*arena, b[4]);
+    // Previous taken (E), next free (the arena's rest): F absorbs the rest.
+    const size_t rest = SegregatedFit::usable_size(b[5] + 96 + kBlockHeaderBytes);
+    f.fit.give(*arena, b[5]);
     ASSERT_TRUE(holds(f.fit));
-    EXPECT_EQ(blocks_of(f.fit).size(), before - 1);
+    EXPECT_EQ(blocks_of(f.fit).size(), before - 2);
+    EXPECT_EQ(SegregatedFit::usable_size(b[5]), 96 + kBlockHeaderBytes + rest);
+    // Previous free (B+C), next taken (E): D joins them.
     f.fit.give(*arena, b[3]);
     ASSERT_TRUE(holds(f.fit));
     EXPECT_EQ(blocks_of(f.fit).size(), before - 3);
-    EXPECT_EQ(SegregatedFit::usable_size(b[1]), 4 * 96 + 3 * kBlockHeaderBytes);
-    // Previous taken (A), next free (B..E): A absorbs them.
-    f.fit.give(*arena, b[0]);
+    // Both free (B..D before, F+rest after): E and both sides become one block.
+    f.fit.give(*arena, b[4]);
     ASSERT_TRUE(holds(f.fit));
-    EXPECT_EQ(blocks_of(f.fit).size(), before - 4);
-    EXPECT_EQ(SegregatedFit::usable_size(b[0]), 5 * 96 + 4 * kBlockHeaderBytes);
-    // The last one merges with both sides and the arena is whole again.
-    f.fit.give(*arena, b[5]);
+    EXPECT_EQ(blocks_of(f.fit).size(), 2u);
+    EXPECT_EQ(SegregatedFit::usable_size(b[1]), 5 * 96 + 5 * kBlockHeaderBytes + rest);
+    // A, the arena's first block (no predecessor), with its next free: the arena is whole.
+    f.fit.give(*arena, b[0]);
     ASSERT_TRUE(holds(f.fit));
     EXPECT_TRUE(SegregatedFit::arena_is_empty(*arena));
     EXPECT_EQ(f.fit.totals().free_bytes, fresh_usable(4 * kKiB));
