@@ -191,10 +191,10 @@ BlockHeader* SegregatedFit::search(unsigned list) const {
     return head(first * kSecondLevelCount + lowest_set_bit(second_map));
 }
 
-// After the good-fit search failed: up to kFallbackProbes blocks of the list that `usable`
-// rounds down to, each tried exactly. O(1).
-BlockHeader* SegregatedFit::probe(size_t usable, size_t alignment) const {
-    const size_t needed = alignment > kGranule ? usable + alignment + kBlockHeaderBytes : usable;
+// After the good-fit search for `needed` bytes failed: up to kFallbackProbes blocks of the list
+// `needed` rounds down to (or the last list), each tried exactly for `usable` bytes aligned to
+// `alignment`. O(1).
+BlockHeader* SegregatedFit::probe(size_t needed, size_t usable, size_t alignment) const {
     const unsigned list = list_of(needed) < m_last_list ? list_of(needed) : m_last_list;
     BlockHeader* header = head(list);
     for (unsigned i = 0; i < kFallbackProbes && header != nullptr; ++i) {
@@ -257,8 +257,7 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
     if (alignment < kGranule) {
         alignment = kGranule;
     }
-    const size_t max_usable = m_max_usable;
-    if (size > max_usable || alignment > max_usable) {
+    if (size > m_max_usable || alignment > m_max_usable) {
         return nullptr;
     }
     const size_t usable = size < kMinUsable ? kMinUsable : align_up(size, kGranule);
@@ -267,7 +266,7 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
     const size_t needed = alignment > kGranule ? usable + alignment + kBlockHeaderBytes : usable;
     BlockHeader* header = search(fit_detail::list_fitting(needed));
     if (header == nullptr) {
-        header = probe(usable, alignment);
+        header = probe(needed, usable, alignment);
         if (header == nullptr) {
             return nullptr;
         }
@@ -286,8 +285,8 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
         BlockHeader* gap_header = header;
         header = header_at(placed - kBlockHeaderBytes);
         available -= gap;
-        set_header(gap_header, gap - kBlockHeaderBytes, static_cast<size_t>(BlockUse::Free),
-                   prev_is_free(gap_header));
+        BEDROCK_DEBUG_ASSERT(gap >= kMinBlockBytes && !prev_is_free(gap_header));
+        set_header(gap_header, gap - kBlockHeaderBytes, static_cast<size_t>(BlockUse::Free), false);
         set_header(header, available, static_cast<size_t>(use), true);
         header->link = address_of(header) - address_of(gap_header);
         mark_start(arena, header);

@@ -263,14 +263,18 @@ private:
                                               kBlockHeaderBytes);
     }
 
-    [[nodiscard]] BlockHeader*& head(unsigned list) const {
+    [[nodiscard]] BlockHeader*& head(unsigned list) {
+        BEDROCK_DEBUG_ASSERT(list >= 1 && list <= m_last_list);
+        return m_heads[list - 1];
+    }
+    [[nodiscard]] BlockHeader* head(unsigned list) const {
         BEDROCK_DEBUG_ASSERT(list >= 1 && list <= m_last_list);
         return m_heads[list - 1];
     }
     void insert_free(Arena& arena, BlockHeader* header, size_t usable);
     void remove_free(BlockHeader* header);
     [[nodiscard]] BlockHeader* search(unsigned list) const;
-    [[nodiscard]] BlockHeader* probe(size_t usable, size_t alignment) const;
+    [[nodiscard]] BlockHeader* probe(size_t needed, size_t usable, size_t alignment) const;
     [[nodiscard]] bool check_lists(size_t free_blocks, const char** failure) const;
 
     BlockHeader** m_heads = nullptr; // lists 1 .. m_last_list (list 0, sizes < 16, is never used)

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 
 #include <random>
+#include <string>
 #include <vector>
 
 #include "heap/segregated_fit.h"
@@ -88,6 +89,7 @@ TEST(SegregatedFit, StorageIsSmallForSmallArenasAndScales) {
     std::printf("storage_bytes: 16 KiB %zu, 32 KiB %zu, 128 MiB %zu, 4 GiB %zu\n",
                 SegregatedFit::storage_bytes(16 * kKiB), SegregatedFit::storage_bytes(32 * kKiB),
                 SegregatedFit::storage_bytes(128 * kMiB), SegregatedFit::storage_bytes(4 * kGiB));
+    std::printf("sizeof(SegregatedFit) %zu (holds the bitmaps)\n", sizeof(SegregatedFit));
     EXPECT_LE(SegregatedFit::storage_bytes(32 * kKiB), 1024u);
     EXPECT_LE(SegregatedFit::storage_bytes(4 * kGiB), 4096u);
     EXPECT_EQ(SegregatedFit::storage_bytes(0), 0u);
@@ -108,6 +110,65 @@ TEST(SegregatedFit, CountsSixtyFourByteBlocksInA32KiBArena) {
     EXPECT_TRUE(holds(f.fit));
     // Each block costs 80 bytes; the arena spends its overhead once.
     EXPECT_EQ(count, (32 * kKiB - SegregatedFit::arena_overhead(32 * kKiB)) / 80);
+}
+
+// Density as embedded heaps are judged: the share of an arena in use when the first take fails.
+TEST(SegregatedFit, FillsA32KiBArenaWithRandomSizesDensely) {
+    const uint64_t seed = test::seed_from_environment(32768);
+    std::printf("seed %llu (set BEDROCK_TEST_SEED to repeat)\n",
+                static_cast<unsigned long long>(seed));
+    std::mt19937_64 random(seed);
+    Fit f(32 * kKiB);
+    ASSERT_NE(f.add(32 * kKiB), nullptr);
+    size_t requested = 0;
+    while (true) {
+        const size_t size = 16 + random() % 1009;
+        if (f.fit.take(size, 16, BlockUse::Medium) == nullptr) {
+            break;
+        }
+        requested += size;
+    }
+    EXPECT_TRUE(holds(f.fit));
+    std::printf("32 KiB arena, sizes 16..1024: %zu bytes requested when the first take failed "
+                "(%.3f of the arena)\n",
+                requested, static_cast<double>(requested) / (32 * kKiB));
+    EXPECT_GT(requested, 32 * kKiB * 8 / 10);
+}
+
+TEST(SegregatedFit, CheckNamesTheBrokenInvariant) {
+    Fit f(8 * kKiB);
+    Arena* arena = f.add(8 * kKiB);
+    auto* first = static_cast<unsigned char*>(f.fit.take(64, 16, BlockUse::Medium));
+    auto* second = static_cast<unsigned char*>(f.fit.take(64, 16, BlockUse::Medium));
+    ASSERT_TRUE(first && second);
+    f.fit.give(*arena, first); // free, then taken `second`, then the free rest
+    ASSERT_TRUE(holds(f.fit));
+    const auto expect_failure = [&](const char* words) {
+        const char* failure = nullptr;
+        EXPECT_FALSE(f.fit.check(&failure));
+        ASSERT_NE(failure, nullptr);
+        EXPECT_NE(std::string(failure).find(words), std::string::npos) << failure;
+    };
+    auto* header = reinterpret_cast<fit_detail::BlockHeader*>(second - kBlockHeaderBytes);
+    header->size_and_flags ^= fit_detail::kPrevFree;
+    expect_failure("prev flag");
+    header->size_and_flags ^= fit_detail::kPrevFree;
+    header->link += 16;
+    expect_failure("links");
+    header->link -= 16;
+    const size_t granule =
+        (reinterpret_cast<uintptr_t>(second) - SegregatedFit::arena_begin(*arena)) / 16;
+    arena->start_bits()[granule / 64] ^= uint64_t{1} << (granule % 64);
+    expect_failure("start bits");
+    arena->start_bits()[granule / 64] ^= uint64_t{1} << (granule % 64);
+    arena->start_bits()[(granule + 1) / 64] ^= uint64_t{1} << ((granule + 1) % 64);
+    expect_failure("start bits");
+    arena->start_bits()[(granule + 1) / 64] ^= uint64_t{1} << ((granule + 1) % 64);
+    header->size_and_flags =
+        (header->size_and_flags & ~fit_detail::kUseMask) | static_cast<size_t>(BlockUse::Free);
+    expect_failure("coalesced");
+    header->size_and_flags |= static_cast<size_t>(BlockUse::Medium);
+    ASSERT_TRUE(holds(f.fit));
 }
 
 TEST(SegregatedFit, FreshArenaIsOneFreeBlock) {
@@ -174,7 +235,7 @@ TEST(SegregatedFit, TakesWholeArenaAndSplitsOnlyUsefulRemainders) {
     EXPECT_TRUE(holds(f.fit));
 }
 
-// Five neighbours A B C D E, then a taken tail T so that the arena's rest does not merge in.
+// Six neighbours A B C D E F (b[0..5]), taken in order; the arena's free rest follows F.
 TEST(SegregatedFit, MergesInAllFourNeighbourCases) {
     Fit f(4 * kKiB);
     Arena* arena = f.add(4 * kKiB);
@@ -197,22 +258,23 @@ TEST(SegregatedFit, MergesInAllFourNeighbourCases) {
     ASSERT_TRUE(holds(f.fit));
     EXPECT_EQ(blocks_of(f.fit).size(), before - 1);
     EXPECT_EQ(SegregatedFit::usable_size(b[1]), 2 * 96 + kBlockHeaderBytes);
-    // Previous taken (D's predecessor is free, so use E: D taken, F taken): give E, then D has
-    // next free (E) and previous free (B+C): all three merge.
-    f.fit.give(*arena, b[4]);
+    // Previous taken (E), next free (the arena's rest): F absorbs the rest.
+    const size_t rest = SegregatedFit::usable_size(b[5] + 96 + kBlockHeaderBytes);
+    f.fit.give(*arena, b[5]);
     ASSERT_TRUE(holds(f.fit));
-    EXPECT_EQ(blocks_of(f.fit).size(), before - 1);
+    EXPECT_EQ(blocks_of(f.fit).size(), before - 2);
+    EXPECT_EQ(SegregatedFit::usable_size(b[5]), 96 + kBlockHeaderBytes + rest);
+    // Previous free (B+C), next taken (E): D joins them.
     f.fit.give(*arena, b[3]);
     ASSERT_TRUE(holds(f.fit));
     EXPECT_EQ(blocks_of(f.fit).size(), before - 3);
-    EXPECT_EQ(SegregatedFit::usable_size(b[1]), 4 * 96 + 3 * kBlockHeaderBytes);
-    // Previous taken (A), next free (B..E): A absorbs them.
-    f.fit.give(*arena, b[0]);
+    // Both free (B..D before, F+rest after): E and both sides become one block.
+    f.fit.give(*arena, b[4]);
     ASSERT_TRUE(holds(f.fit));
-    EXPECT_EQ(blocks_of(f.fit).size(), before - 4);
-    EXPECT_EQ(SegregatedFit::usable_size(b[0]), 5 * 96 + 4 * kBlockHeaderBytes);
-    // The last one merges with both sides and the arena is whole again.
-    f.fit.give(*arena, b[5]);
+    EXPECT_EQ(blocks_of(f.fit).size(), 2u);
+    EXPECT_EQ(SegregatedFit::usable_size(b[1]), 5 * 96 + 5 * kBlockHeaderBytes + rest);
+    // A, the arena's first block (no predecessor), with its next free: the arena is whole.
+    f.fit.give(*arena, b[0]);
     ASSERT_TRUE(holds(f.fit));
     EXPECT_TRUE(SegregatedFit::arena_is_empty(*arena));
     EXPECT_EQ(f.fit.totals().free_bytes, fresh_usable(4 * kKiB));
@@ -452,7 +514,7 @@ TEST(SegregatedFit, RandomTakesAndGivesMatchTheModel) {
     std::vector<void*> spans;
     std::vector<Arena*> arenas;
     for (size_t bytes : arena_sizes) {
-        spans.push_back(f.memory.get(bytes));
+        spans.push_back(f.memory.get(bytes, 64 * kKiB)); // placement repeats with the seed
         arenas.push_back(f.fit.add_arena(spans.back(), bytes, &spans.back()));
         ASSERT_NE(arenas.back(), nullptr);
     }
@@ -476,8 +538,8 @@ TEST(SegregatedFit, RandomTakesAndGivesMatchTheModel) {
         if (take) {
             const size_t size = random_size(random);
             const size_t alignment = random_alignment(random);
-            auto* block =
-                static_cast<unsigned char*>(f.fit.take(size, alignment, BlockUse::Medium));
+            const auto use = static_cast<BlockUse>(1 + random() % 4); // Slab .. Guard
+            auto* block = static_cast<unsigned char*>(f.fit.take(size, alignment, use));
             if (block == nullptr) {
                 // Good fit: no free block on a list whose every block would fit.
                 const size_t usable = size < 16 ? 16 : align_up(size, 16);
@@ -503,7 +565,7 @@ TEST(SegregatedFit, RandomTakesAndGivesMatchTheModel) {
                           SegregatedFit::arena_end(*arenas[index]));
                 const SegregatedFit::Found found = SegregatedFit::find(*arenas[index], block, 0);
                 ASSERT_EQ(found.block, block);
-                ASSERT_EQ(found.use, BlockUse::Medium);
+                ASSERT_EQ(found.use, use);
                 live.push_back(Live{block, size, index, static_cast<uint8_t>(random())});
                 fill(live.back());
             }
