@@ -156,17 +156,20 @@ CheckedBlock* CheckedBlocks::find_live(Heap& heap, const BlockRef& core, const v
     // The header starts the core block: read only after the core named the block.
     CheckedBlock* header = reinterpret_cast<CheckedBlock*>(core.start);
     const auto address = reinterpret_cast<uintptr_t>(pointer);
+    if (!is_intact(*header)) {
+        // A core block of checked mode always has a Live or Quarantined header: this one was
+        // damaged (a wild write or an underflow past its red zone).
+        heap.errors.raise(dead_header_report(*header, pointer, caller));
+        return nullptr;
+    }
     if (pointer != header->block) {
-        const bool intact = is_intact(*header);
-        const bool inside = intact && pointer > header->block && address < header->block_end();
+        const bool inside = pointer > header->block && address < header->block_end();
         heap.errors.raise(
             inside ? block_report(ErrorKind::InteriorPointer, address, *header,
                                   address - reinterpret_cast<uintptr_t>(header->block),
                                   "points inside a block, not at its start", caller.call_site)
                    : misuse_report(ErrorKind::NotAllocated, address,
-                                   intact ? "points into a block's header or red zone"
-                                          : "inside a checked-mode block that is not live",
-                                   caller.call_site));
+                                   "points into a block's header or red zone", caller.call_site));
         return nullptr;
     }
     return confirm_live(heap, *header, pointer, caller);

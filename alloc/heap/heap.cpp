@@ -70,7 +70,9 @@ Holder holder_of(BlockUse use) {
 
 BlockRef arena_block(const heap::Arena& arena, const SegregatedFit::Found& found) {
     if (found.block == nullptr) {
-        return no_block(ErrorKind::NotAllocated, "inside an arena's own metadata, not a block");
+        BlockRef none = no_block(ErrorKind::NotAllocated, "inside a block header or an arena's own metadata");
+        none.arena = &arena; // no block start within the reach asked for
+        return none;
     }
     return BlockRef{holder_of(found.use), found.block, found.usable, &arena, ErrorKind::NotAllocated,
                     nullptr};
@@ -289,7 +291,10 @@ Heap* init_state(void* memory) {
 
 // The usable size of the live block at `block`, or false after reporting why it is not one.
 bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size) {
-    const BlockRef ref = locate(heap, block, heap::kMaxSlabBytes, false);
+    BlockRef ref = locate(heap, block, heap::kMaxSlabBytes, false);
+    if (ref.holder == Holder::None && ref.arena != nullptr) {
+        ref = locate(heap, block, ~size_t{0}, true);
+    }
     switch (ref.holder) {
     case Holder::Slab: {
         const auto* slab = reinterpret_cast<const heap::Slab*>(ref.start);
@@ -373,7 +378,10 @@ void free(Heap& heap, void* block, Caller caller) {
         return;
     }
     if (reinterpret_cast<uintptr_t>(block) % kMinBlockSize == 0) [[likely]] {
-        const BlockRef ref = locate(heap, block, kMaxSlabBytes, false);
+        BlockRef ref = locate(heap, block, kMaxSlabBytes, false);
+        if (ref.holder == Holder::None && ref.arena != nullptr) {
+            ref = locate(heap, block, ~size_t{0}, true); // beyond the slab reach: look further
+        }
         if (ref.holder == Holder::Slab) [[likely]] {
             auto* slab = reinterpret_cast<Slab*>(ref.start);
             if (heap.classes[slab->class_index % kSizeClassCount].free(heap.arenas, slab, block) ==

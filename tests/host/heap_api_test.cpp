@@ -286,7 +286,7 @@ TEST_F(HeapApiTest, SlabBoundaryLoopDoesNotThrashAndEmptySlabsGoBack) {
     heap_trim(*m_heap);
     EXPECT_EQ(heap_statistics(*m_heap).classes[kClass].slabs, 0u);
     // Everything merged back: one block can take the whole arena again.
-    void* whole = bedrock_malloc(m_region.size() - (64 << 10));
+    void* whole = bedrock_malloc(m_region.size() - m_region.size() / 64); // less the bitmap
     EXPECT_NE(whole, nullptr);
     bedrock_free(whole);
 }
@@ -336,7 +336,7 @@ TEST_F(HeapApiTest, ExhaustionReturnsNullAndEverythingComesBack) {
     heap_trim(*m_heap);
     EXPECT_EQ(heap_statistics(*m_heap).blocks_in_use, 0u);
     EXPECT_EQ(heap_statistics(*m_heap).medium_blocks, 0u);
-    void* whole = bedrock_malloc(m_region.size() - (64 << 10));
+    void* whole = bedrock_malloc(m_region.size() - m_region.size() / 64); // less the bitmap
     EXPECT_NE(whole, nullptr);
     bedrock_free(whole);
     EXPECT_EQ(test::report_count(), 0u);

@@ -165,9 +165,15 @@ bool HeapModel::free_all() {
         return fail(std::to_string(statistics.blocks_in_use) + " blocks still in use");
     }
     heap_trim(m_heap);
-    if (heap_statistics(m_heap).pages_held != 0) {
-        return fail(std::to_string(heap_statistics(m_heap).pages_held) +
-                    " pages still held after trim");
+    const HeapStatistics trimmed = heap_statistics(m_heap);
+    for (const SizeClassStatistics& cls : trimmed.classes) {
+        if (cls.slabs != 0) {
+            return fail(std::to_string(cls.slabs) + " slabs of " +
+                        std::to_string(cls.block_size) + " bytes still held after trim");
+        }
+    }
+    if (trimmed.medium_blocks != 0 || trimmed.large_blocks != 0 || trimmed.large_pages != 0) {
+        return fail("medium or large blocks still held after trim");
     }
     return true;
 }

@@ -100,8 +100,8 @@ TEST(HeapOwnershipTest, ManyRangesWithUnmappedHolesBetweenThem) {
         heap_free(*heap, end + kPage); // past the range: no tag, nothing read
         expect_one_report(ErrorKind::NotAllocated, "past a range");
     }
-    int local = 0;
-    heap_free(*heap, &local);
+    alignas(16) int local[4] = {};
+    heap_free(*heap, local);
     expect_one_report(ErrorKind::NotAllocated, "a stack variable");
     EXPECT_TRUE(heap_check(*heap));
     for (void* block : blocks) {

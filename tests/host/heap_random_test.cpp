@@ -42,7 +42,7 @@ size_t random_alignment(std::mt19937_64& random) {
 }
 
 // Runs the operation mix; returns the model's error, empty on success.
-std::string run_mix(Heap& heap, uint64_t seed, size_t operations) {
+std::string run_mix(Heap& heap, uint64_t seed, size_t operations, size_t check_every = 5000) {
     std::mt19937_64 random(seed);
     test::HeapModel model(heap, kSlots);
     for (size_t i = 0; i < operations; ++i) {
@@ -53,7 +53,7 @@ std::string run_mix(Heap& heap, uint64_t seed, size_t operations) {
         if (!model.apply(op, slot, size, alignment)) {
             return "operation " + std::to_string(i) + ": " + model.error();
         }
-        if (i % 5000 == 0 && !heap_check(heap)) {
+        if (i % check_every == 0 && !heap_check(heap)) {
             return "heap_check() fails after operation " + std::to_string(i);
         }
     }
@@ -111,6 +111,22 @@ TEST_P(HeapRandomTest, ExhaustedRegionHeapStaysConsistent) {
     EXPECT_TRUE(model.free_all()) << model.error();
     EXPECT_TRUE(heap_destroy(*heap));
     set_default_heap(nullptr);
+}
+
+// As o1heap's tests do: the invariants hold around every single operation.
+TEST_P(HeapRandomTest, EveryOperationKeepsTheInvariants) {
+    const uint64_t seed = test::seed_from_environment(GetParam());
+    test::Region region(4 << 20);
+    Heap* region_heap = heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(region_heap, nullptr);
+    EXPECT_EQ(run_mix(*region_heap, seed, 4000, 1), "") << "seed " << seed;
+    EXPECT_TRUE(heap_destroy(*region_heap));
+    test::Frames frames(64 << 20);
+    Heap* frames_heap = heap_create(frames.allocator());
+    ASSERT_NE(frames_heap, nullptr);
+    EXPECT_EQ(run_mix(*frames_heap, seed, 4000, 1), "") << "seed " << seed;
+    EXPECT_TRUE(heap_destroy(*frames_heap));
+    EXPECT_TRUE(frames.allocator().check().ok);
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, HeapRandomTest, ::testing::Values(1, 2, 0x5eed));
