@@ -1,4 +1,5 @@
-// SegregatedFit: the operations (layout and invariants in segregated_fit.h).
+// SegregatedFit: the operations (layout, invariants and which accesses are lock-free in
+// segregated_fit.h).
 #include "heap/segregated_fit.h"
 
 #include "bedrock/memory_routines.h"
@@ -15,10 +16,13 @@ using fit_detail::kSentinelUse;
 using fit_detail::kSizeMask;
 using fit_detail::kUseMask;
 using fit_detail::list_of;
+using fit_detail::load_size_and_flags;
 
 namespace {
 
 // Header fields. A header is addressed as its own pointer; its block starts 16 bytes later.
+// Read plainly under the lock (no other thread writes them then); written with atomic stores,
+// since find() may read size_and_flags without the lock.
 size_t usable_of(const BlockHeader* header) {
     return header->size_and_flags & kSizeMask;
 }
@@ -32,12 +36,16 @@ bool prev_is_free(const BlockHeader* header) {
     return (header->size_and_flags & kPrevFree) != 0;
 }
 
+void store_size_and_flags(BlockHeader* header, size_t value) {
+    __atomic_store_n(&header->size_and_flags, value, __ATOMIC_RELAXED);
+}
 void set_header(BlockHeader* header, size_t usable, size_t use, bool prev_free) {
     BEDROCK_DEBUG_ASSERT(is_aligned(usable, kGranule) && use <= kUseMask);
-    header->size_and_flags = usable | (prev_free ? kPrevFree : 0) | use;
+    store_size_and_flags(header, usable | (prev_free ? kPrevFree : 0) | use);
 }
 void set_prev_free(BlockHeader* header, bool prev_free) {
-    header->size_and_flags = (header->size_and_flags & ~kPrevFree) | (prev_free ? kPrevFree : 0);
+    store_size_and_flags(header,
+                         (header->size_and_flags & ~kPrevFree) | (prev_free ? kPrevFree : 0));
 }
 
 uintptr_t address_of(const void* pointer) {
@@ -67,22 +75,84 @@ Arena& arena_of_free(BlockHeader* header) {
     return *reinterpret_cast<Arena*>(address_of(header) - header->link);
 }
 
-// The start bitmap: bit g stands for the granule at arena base + 16 g.
+// The start bitmap: bit g stands for the granule at arena base + 16 g, and counts only if the
+// summary says its word is initialised. Every load and store of either level is atomic, since
+// find() reads them without the lock; a summary bit is published (release) after the word it
+// initialises and read (acquire) before it. Stores happen under the lock only, so a writer loads,
+// modifies and stores: no read-modify-write instruction.
+uint64_t load_word(const uint64_t* word) {
+    return __atomic_load_n(word, __ATOMIC_RELAXED);
+}
+void store_word(uint64_t* word, uint64_t value) {
+    __atomic_store_n(word, value, __ATOMIC_RELAXED);
+}
+uint64_t load_summary(const uint64_t* word) {
+    return __atomic_load_n(word, __ATOMIC_ACQUIRE);
+}
+void publish_summary(uint64_t* word, uint64_t value) {
+    __atomic_store_n(word, value, __ATOMIC_RELEASE);
+}
+// Bits 0 .. bit of a word.
+uint64_t bits_up_to(size_t bit) {
+    return ~uint64_t{0} >> (63 - bit);
+}
+
 size_t granule_of(const Arena& arena, const BlockHeader* header) {
     return (address_of(header) + kBlockHeaderBytes - address_of(&arena)) / kGranule;
 }
+bool word_is_initialised(const Arena& arena, size_t word) {
+    return ((load_summary(&arena.summary_bits()[word / 64]) >> (word % 64)) & 1) != 0;
+}
+// Start bitmap word `word` as it counts: 0 if not initialised, whatever its memory holds.
+uint64_t logical_word(const Arena& arena, size_t word) {
+    return word_is_initialised(arena, word) ? load_word(&arena.start_bits()[word]) : 0;
+}
 bool start_bit(const Arena& arena, size_t granule) {
-    return ((arena.start_bits()[granule / 64] >> (granule % 64)) & 1) != 0;
+    return ((logical_word(arena, granule / 64) >> (granule % 64)) & 1) != 0;
 }
 void mark_start(Arena& arena, const BlockHeader* header) {
     const size_t granule = granule_of(arena, header);
     BEDROCK_DEBUG_ASSERT(!start_bit(arena, granule));
-    arena.start_bits()[granule / 64] |= uint64_t{1} << (granule % 64);
+    const size_t word = granule / 64;
+    const uint64_t bit = uint64_t{1} << (granule % 64);
+    uint64_t* summary = &arena.summary_bits()[word / 64];
+    const uint64_t summary_bit = uint64_t{1} << (word % 64);
+    const uint64_t initialised = load_word(summary);
+    uint64_t* bits = &arena.start_bits()[word];
+    if ((initialised & summary_bit) != 0) {
+        store_word(bits, load_word(bits) | bit);
+    } else {
+        // The word's memory is garbage: overwrite it whole, then publish it.
+        store_word(bits, bit);
+        publish_summary(summary, initialised | summary_bit);
+    }
 }
 void unmark_start(Arena& arena, const BlockHeader* header) {
     const size_t granule = granule_of(arena, header);
     BEDROCK_DEBUG_ASSERT(start_bit(arena, granule));
-    arena.start_bits()[granule / 64] &= ~(uint64_t{1} << (granule % 64));
+    const size_t word = granule / 64;
+    if (!word_is_initialised(arena, word)) {
+        return; // it reads as zeros already
+    }
+    uint64_t* bits = &arena.start_bits()[word];
+    store_word(bits, load_word(bits) & ~(uint64_t{1} << (granule % 64)));
+}
+
+// The last initialised start bitmap word in [lowest, word] (word >= lowest), or kNoWord. One step
+// per summary word: 64 uninitialised words are skipped at once.
+constexpr size_t kNoWord = ~size_t{0};
+size_t last_initialised_word(const Arena& arena, size_t word, size_t lowest) {
+    const uint64_t* summary = arena.summary_bits();
+    size_t index = word / 64;
+    uint64_t initialised = load_summary(&summary[index]) & bits_up_to(word % 64);
+    while (initialised == 0) {
+        if (index == lowest / 64) {
+            return kNoWord;
+        }
+        initialised = load_summary(&summary[--index]);
+    }
+    const size_t found = index * 64 + floor_log2(initialised);
+    return found >= lowest ? found : kNoWord;
 }
 
 // Makes `next` (a taken block or the sentinel) follow `header` physically: it links back only
@@ -218,11 +288,15 @@ Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
     arena->prev = m_last_arena;
     arena->bytes = bytes;
     arena->owner = owner;
-    bedrock_memset(arena->start_bits(), 0, fit_detail::start_bitmap_bytes(bytes));
+    // Only the summary: every start bitmap word then reads as zeros, whatever its memory holds.
+    uint64_t* summary = arena->summary_bits();
+    for (size_t word = 0; word < fit_detail::summary_words(bytes); ++word) {
+        store_word(&summary[word], 0);
+    }
     (m_last_arena != nullptr ? m_last_arena->next : m_arenas) = arena;
     m_last_arena = arena;
 
-    //   [ Arena | bitmap ][ first: free, `usable` bytes ][ sentinel: 0 bytes, taken ]
+    //   [ Arena | summary | bitmap ][ first: free, `usable` bytes ][ sentinel: 0 bytes, taken ]
     BlockHeader* first = first_of(*arena);
     BlockHeader* sentinel = sentinel_of(*arena);
     set_header(first, usable, static_cast<size_t>(BlockUse::Free), false);
@@ -361,14 +435,26 @@ SegregatedFit::Found SegregatedFit::find(const Arena& arena, const void* address
         at - first_start <= reach ? first_start : align_up(at - reach, kGranule);
     const size_t lowest_granule = (lowest - base) / kGranule;
     const size_t granule = (at - base) / kGranule;
-    const uint64_t* bits = arena.start_bits();
+    // Down from `granule`'s word: the initialised words the summary names, the first with a bit
+    // at or below `granule`. Uninitialised words read as zeros and are never loaded.
     size_t word = granule / 64;
-    uint64_t map = bits[word] & (~uint64_t{0} >> (63 - granule % 64)); // bits <= granule
-    while (map == 0) {
+    uint64_t map = 0;
+    while (true) {
+        word = last_initialised_word(arena, word, lowest_granule / 64);
+        if (word == kNoWord) {
+            return Found{};
+        }
+        map = load_word(&arena.start_bits()[word]);
+        if (word == granule / 64) {
+            map &= bits_up_to(granule % 64);
+        }
+        if (map != 0) {
+            break;
+        }
         if (word == lowest_granule / 64) {
             return Found{};
         }
-        map = bits[--word];
+        --word;
     }
     const size_t start_granule = word * 64 + floor_log2(map);
     if (start_granule < lowest_granule) {
@@ -377,11 +463,12 @@ SegregatedFit::Found SegregatedFit::find(const Arena& arena, const void* address
     // The bitmap named a real block start: only now is a header read, that block's own.
     auto* block = reinterpret_cast<unsigned char*>(base + start_granule * kGranule);
     const BlockHeader* header = header_of(block);
-    const size_t usable = usable_of(header);
+    const size_t size_and_flags = load_size_and_flags(header);
+    const size_t usable = size_and_flags & kSizeMask;
     if (at - address_of(block) >= usable) {
         return Found{}; // the next block's header (or the end sentinel)
     }
-    return Found{block, usable, static_cast<BlockUse>(use_bits(header))};
+    return Found{block, usable, static_cast<BlockUse>(size_and_flags & kUseMask)};
 }
 
 bool SegregatedFit::check(const char** failure) const {
@@ -454,12 +541,17 @@ bool SegregatedFit::check(const char** failure) const {
             sentinel->link != (last_free ? address_of(sentinel) - address_of(previous) : 0)) {
             return fail("prev flag: the end sentinel disagrees with the last block");
         }
+        const size_t words = fit_detail::start_bitmap_words(arena->bytes);
         size_t bits = 0;
-        for (size_t word = 0; word < fit_detail::start_bitmap_bytes(arena->bytes) / 8; ++word) {
-            bits += popcount(arena->start_bits()[word]);
+        for (size_t word = 0; word < words; ++word) {
+            bits += popcount(logical_word(*arena, word));
         }
         if (bits != blocks) {
             return fail("start bits: a bit is set where no block starts");
+        }
+        const uint64_t last_summary = arena->summary_bits()[(words - 1) / 64];
+        if (words % 64 != 0 && (last_summary >> (words % 64)) != 0) {
+            return fail("summary: a bit beyond the last start bitmap word");
         }
     }
     if (previous_arena != m_last_arena || arenas != m_totals.arenas ||

@@ -4,15 +4,48 @@
 // only inside that arena; find() trusts the arena's start bitmap, never bytes near the address.
 //
 // Owns: the free lists and their bitmaps (in caller-provided storage and in this object), the
-// list of arenas, and inside each arena its header, start bitmap, block headers and end
-// sentinel. Takes no lock: the caller serialises every call on one SegregatedFit.
+// list of arenas, and inside each arena its header, start bitmap (with its summary), block
+// headers and end sentinel.
+//
+// Locking: the caller serialises every call on one SegregatedFit under its lock, except find(),
+// which it may call without the lock for an address inside a block that stays taken while find()
+// runs (the free() fast path: a slab with a live block), while other CPUs take and give other
+// blocks of the same arena under the lock. For that, every read find() makes of shared metadata
+// is an atomic load, and every write of that metadata (by take(), give() and add_arena(), under
+// the lock) is an atomic store of the whole updated word:
+//   - start-bitmap words: loads and stores relaxed;
+//   - summary words: stores release, loads acquire (a word published as initialised must not be
+//     read with its garbage from before, see below);
+//   - the size_and_flags word of a block header: loads and stores relaxed.
+// Writers are serialised by the lock, so they load, modify and store a word (no read-modify-write
+// instruction). Why a lock-free reader is safe: it relies only on the bits of its own block B,
+// which stays taken while it reads. B's start bit, the summary bit of B's start word, the zeroes
+// of B's interior and B's usable bytes and use were all written before B was handed out, hence
+// before find() (the caller's lock and its handing out of B order them), and no writer changes
+// them while B is taken; summary bits, once set, stay set for the life of the arena. Everything
+// else it reads (other bits of the same words, B's prev_free bit) is concurrently rewritten, but
+// each load sees either the old or the new whole word, and neither changes what find() returns for
+// an address in B. One cross-word order matters: a writer that initialises the word holding the
+// address (for a block after B) stores the word before it publishes its summary bit (release),
+// and find() loads the summary (acquire) before the word, so it never sees the bit set over the
+// word's old garbage. The caller re-checks under its lock before acting on anything but a live
+// block of its own: for any other address, find() without the lock may answer wrongly (but reads
+// only the arena's metadata, so it cannot fault).
 //
 // Arena layout (A = arena base, 16-aligned; bytes = its length, a multiple of 16):
-//   [ Arena | start bitmap | pad ][ hdr | block 0 ][ hdr | block 1 ] ... [ hdr | block n-1 ][ end ]
-//   ^ A                           ^ A + arena_header_bytes(bytes)               A + bytes - 16 ^
+//   [ Arena | summary | start bitmap | pad ][ hdr | block 0 ] ... [ hdr | block n-1 ][ end ]
+//   ^ A                                     ^ A + arena_header_bytes(bytes)   A + bytes - 16 ^
 // Each block is a 16-byte header followed by its usable bytes; its "start" (what take() returns)
 // is the address just after the header. `end` is a header of size 0 (the end sentinel, never
 // free), so every block has a physical successor with a header.
+//
+// Start bitmap, two levels: start bitmap word w holds bits 64 w .. 64 w + 63, bit g for the
+// granule at A + 16 g (one word per KiB of arena); summary bit w (bit w % 64 of summary word
+// w / 64, one word per 64 KiB of arena) says whether word w is initialised. The logical bit is
+//   start(g) == summary(g / 64) && bit g % 64 of word g / 64
+// so a word whose summary bit is 0 reads as all zeros whatever its memory holds. Setting a bit in
+// such a word writes the whole word (just that bit), then sets its summary bit; clearing a bit in
+// it does nothing. add_arena() therefore zeroes only the summary: O(bytes / 65536).
 //
 // Header: word 0 `link`, word 1 `usable | prev_free << 3 | use` (use in bits 0..2).
 //   taken block or sentinel h:  h.link == (prev_free(h) ? h - previous(h) : 0)
@@ -27,7 +60,8 @@
 //   coalesced:  free(h)  =>  !free(next(h))
 //   prev flag:  prev_free(next(h)) == free(h);  prev_free(first(A)) == false
 //   links:      as above, for free and taken blocks and the sentinel
-//   start bits: bit g of A's start bitmap == 1  <=>  A + 16 g is a block start
+//   start bits: start(g) == 1  <=>  A + 16 g is a block start    (the logical, summary-gated bit)
+//   summary:    summary(w) == 0 for every w >= the start bitmap's word count
 //   lists:      free(h)  <=>  h is on list list_of(usable(h)), exactly once; every list node is
 //               a free block of some arena
 //   bitmaps:    bit l % 16 of second_level[l / 16] == (list l non-empty);
@@ -57,16 +91,38 @@ inline constexpr size_t kMinBlockBytes = kBlockHeaderBytes + kMinUsable; // head
 // itself interprets; the others are the caller's.
 enum class BlockUse : uint8_t { Free = 0, Slab = 1, Medium = 2, Checked = 3, Guard = 4 };
 
-// The header at the front of each arena; the start bitmap follows it.
+namespace fit_detail {
+
+// Words of the start bitmap of an arena of `bytes`: one bit per granule, whole 64-bit words.
+constexpr size_t start_bitmap_words(size_t bytes) {
+    return divide_rounding_up(bytes, kGranule * 64);
+}
+
+// Words of its summary: one bit per start bitmap word, whole 64-bit words.
+constexpr size_t summary_words(size_t bytes) {
+    return divide_rounding_up(start_bitmap_words(bytes), 64);
+}
+
+} // namespace fit_detail
+
+// The header at the front of each arena; the summary and then the start bitmap follow it.
 struct Arena {
     Arena* next; // in the fit's list of arenas, in the order they were added
     Arena* prev;
     size_t bytes; // the whole span, from this header to the end sentinel inclusive
     void* owner;  // the caller's cookie
 
-    [[nodiscard]] uint64_t* start_bits() { return reinterpret_cast<uint64_t*>(this + 1); }
-    [[nodiscard]] const uint64_t* start_bits() const {
+    // The raw words of both levels (see the file comment: a start bitmap word means something
+    // only where its summary bit is set).
+    [[nodiscard]] uint64_t* summary_bits() { return reinterpret_cast<uint64_t*>(this + 1); }
+    [[nodiscard]] const uint64_t* summary_bits() const {
         return reinterpret_cast<const uint64_t*>(this + 1);
+    }
+    [[nodiscard]] uint64_t* start_bits() {
+        return summary_bits() + fit_detail::summary_words(bytes);
+    }
+    [[nodiscard]] const uint64_t* start_bits() const {
+        return summary_bits() + fit_detail::summary_words(bytes);
     }
 };
 static_assert(sizeof(Arena) == 32 && alignof(Arena) <= kGranule);
@@ -78,6 +134,11 @@ struct BlockHeader {
     size_t size_and_flags; // usable | prev_free << 3 | use
 };
 static_assert(sizeof(BlockHeader) == kBlockHeaderBytes);
+
+// size_and_flags as find() reads it, possibly without the lock (see the file comment).
+inline size_t load_size_and_flags(const BlockHeader* header) {
+    return __atomic_load_n(&header->size_and_flags, __ATOMIC_RELAXED);
+}
 
 struct FreeLinks { // at the start of a free block's usable bytes
     BlockHeader* next;
@@ -129,15 +190,13 @@ static_assert(list_of(16) == 1 && list_of(240) == 15 && list_of(256) == 16 && li
 static_assert(list_min_size(16) == 256 && list_min_size(31) == 496 && list_min_size(32) == 512);
 static_assert(list_fitting(257) == 17 && list_fitting(272) == 17 && list_fitting(273) == 18);
 
-// Bytes of the start bitmap: one bit per granule of the arena, whole 64-bit words.
-constexpr size_t start_bitmap_bytes(size_t bytes) {
-    return divide_rounding_up(bytes, kGranule * 64) * sizeof(uint64_t);
-}
-
 // Bytes from the arena base to its first block's header.
 constexpr size_t arena_header_bytes(size_t bytes) {
-    return align_up(sizeof(Arena) + start_bitmap_bytes(bytes), kGranule);
+    return align_up(sizeof(Arena) + (summary_words(bytes) + start_bitmap_words(bytes)) * 8,
+                    kGranule);
 }
+static_assert(arena_header_bytes(32 * 1024) == align_up(32 + 1 * 8 + 32 * 8, 16) &&
+              arena_header_bytes(64 * 1024 + 16) == align_up(32 + 2 * 8 + 65 * 8, 16));
 
 // The usable bytes of the single free block of a fresh arena of `bytes` (0: too small).
 constexpr size_t fresh_usable(size_t bytes) {
@@ -173,7 +232,8 @@ public:
     // the caller for the fit's lifetime (its contents are overwritten). O(storage bytes).
     void init(void* storage, size_t max_arena_bytes);
 
-    // Bytes an arena of `bytes` spends on its header, start bitmap and end sentinel. Each block
+    // Bytes an arena of `bytes` spends on its header, summary, start bitmap (bytes / 128 + bytes
+    // / 8192, each rounded up to whole words) and end sentinel. Each block
     // then spends kBlockHeaderBytes more, so a fresh arena's one free block has
     // bytes - arena_overhead(bytes) - kBlockHeaderBytes usable bytes.
     [[nodiscard]] static constexpr size_t arena_overhead(size_t bytes) {
@@ -183,7 +243,8 @@ public:
     // Makes [base, base + bytes) an arena whose remaining span is one free block, appended to
     // the list of arenas. Preconditions: base 16-aligned, bytes a multiple of 16 and <= the
     // fit's max_arena_bytes, the span disjoint from every arena. Returns null if the span cannot
-    // hold a minimum block (nothing changes). O(bytes / 1024): zeroes the start bitmap.
+    // hold a minimum block (nothing changes). O(bytes / 65536): zeroes the summary only; the
+    // start bitmap's memory may hold anything.
     Arena* add_arena(void* base, size_t bytes, void* owner);
 
     // Unlinks an arena; the caller then owns its memory again. Precondition:
@@ -220,16 +281,22 @@ public:
     // Precondition: arena_begin(arena) <= address < arena_end(arena). The start bitmap names the
     // last block start s <= address with address - s <= reach; only then is s's header read.
     // Never reads the bytes at or near `address` (so data that looks like a header cannot
-    // mislead it). Null if there is no such start, or `address` is in the arena's header, start
-    // bitmap, a block header or the end sentinel. O(reach / 1024 + 1).
+    // mislead it). Null if there is no such start, or `address` is in the arena's header,
+    // summary, start bitmap, a block header or the end sentinel. O(reach / 1024 + 1): one step
+    // per initialised start bitmap word (1 KiB of arena) and per summary word (64 KiB) in reach.
+    // May be called without the caller's lock for an address inside a block that stays taken
+    // meanwhile (see the file comment); its answer for any other address must then be re-checked
+    // under the lock.
     [[nodiscard]] static Found find(const Arena& arena, const void* address, size_t reach);
 
-    // Of a block start (taken or free).
+    // Of a block start (taken or free). Like find(), safe without the lock on a block that stays
+    // taken meanwhile.
     [[nodiscard]] static size_t usable_size(const void* block) {
-        return header_of(block)->size_and_flags & fit_detail::kSizeMask;
+        return fit_detail::load_size_and_flags(header_of(block)) & fit_detail::kSizeMask;
     }
     [[nodiscard]] static BlockUse use_of(const void* block) {
-        return static_cast<BlockUse>(header_of(block)->size_and_flags & fit_detail::kUseMask);
+        return static_cast<BlockUse>(fit_detail::load_size_and_flags(header_of(block)) &
+                                     fit_detail::kUseMask);
     }
     [[nodiscard]] static uintptr_t arena_begin(const Arena& arena) {
         return reinterpret_cast<uintptr_t>(&arena);

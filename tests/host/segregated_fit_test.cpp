@@ -1,7 +1,10 @@
 // SegregatedFit (alloc/heap/segregated_fit.h): storage size, arenas, merging in all four
-// neighbour cases, aligned takes, find() from the start bitmap (and not fooled by forged
-// headers), exhaustion, and a randomized model test over arenas of several sizes with check()
-// after every operation and every taken block's contents checked against a pattern.
+// neighbour cases, aligned takes, find() from the start bitmap (and not fooled by forged headers
+// or by garbage in start bitmap words its summary calls uninitialised), exhaustion, a randomized
+// model test over arenas of several sizes with check() after every operation and every taken
+// block's contents checked against a pattern, the same random operations on arenas of all-ones
+// and all-zeros memory giving the same answers, and find() without a lock while another thread
+// takes and gives.
 #include <gtest/gtest.h>
 
 #include <stdint.h>
@@ -9,8 +12,10 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include <atomic>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "heap/segregated_fit.h"
@@ -164,6 +169,13 @@ TEST(SegregatedFit, CheckNamesTheBrokenInvariant) {
     arena->start_bits()[(granule + 1) / 64] ^= uint64_t{1} << ((granule + 1) % 64);
     expect_failure("start bits");
     arena->start_bits()[(granule + 1) / 64] ^= uint64_t{1} << ((granule + 1) % 64);
+    // A summary bit cleared hides its word's start bits; one beyond the bitmap's 8 words is wrong.
+    arena->summary_bits()[0] ^= uint64_t{1} << (granule / 64);
+    expect_failure("start bits");
+    arena->summary_bits()[0] ^= uint64_t{1} << (granule / 64);
+    arena->summary_bits()[0] ^= uint64_t{1} << 8;
+    expect_failure("summary");
+    arena->summary_bits()[0] ^= uint64_t{1} << 8;
     header->size_and_flags =
         (header->size_and_flags & ~fit_detail::kUseMask) | static_cast<size_t>(BlockUse::Free);
     expect_failure("coalesced");
@@ -427,6 +439,63 @@ TEST(SegregatedFit, FindIsNotFooledByAForgedHeader) {
     EXPECT_TRUE(SegregatedFit::arena_is_empty(*arena));
 }
 
+// The block whose usable bytes hold `at`, from a walk (null for any header or arena metadata).
+const Block* block_holding(const std::vector<Block>& blocks, const unsigned char* at) {
+    for (const Block& block : blocks) {
+        if (at >= block.start && at < block.start + block.usable) {
+            return &block;
+        }
+    }
+    return nullptr;
+}
+
+// add_arena() zeroes only the summary. Start bitmap words full of ones that it calls
+// uninitialised must read as zeros: find() answers exactly as a walk of the blocks does, at every
+// 8th byte of the arena, also once blocks start in some of those words.
+TEST(SegregatedFit, FindIsNotFooledByGarbageInUninitialisedBitmapWords) {
+    constexpr size_t kBytes = 1 * kMiB;
+    Fit f(kBytes);
+    auto* base = static_cast<unsigned char*>(f.memory.get(kBytes, 4096));
+    __builtin_memset(base, 0xFF, kBytes);
+    Arena* arena = f.fit.add_arena(base, kBytes, nullptr);
+    ASSERT_NE(arena, nullptr);
+    ASSERT_TRUE(holds(f.fit));
+    const auto expect_find_matches_walk = [&](const char* when) {
+        const std::vector<Block> blocks = blocks_of(f.fit);
+        for (size_t offset = 0; offset < kBytes; offset += 8) {
+            const unsigned char* at = base + offset;
+            const Block* expected = block_holding(blocks, at);
+            const SegregatedFit::Found found = SegregatedFit::find(*arena, at, ~size_t{0});
+            ASSERT_EQ(found.block, expected != nullptr ? expected->start : nullptr)
+                << when << ", offset " << offset;
+            if (expected == nullptr) {
+                continue;
+            }
+            ASSERT_EQ(found.usable, expected->usable) << when << ", offset " << offset;
+            ASSERT_EQ(found.use, expected->use) << when << ", offset " << offset;
+            // Just enough reach finds it, one byte less does not.
+            const auto distance = static_cast<size_t>(at - expected->start);
+            ASSERT_EQ(SegregatedFit::find(*arena, at, distance).block, expected->start);
+            if (distance > 0) {
+                ASSERT_EQ(SegregatedFit::find(*arena, at, distance - 1).block, nullptr);
+            }
+        }
+    };
+    // Fresh: one free block; its header and the arena's metadata give null.
+    ASSERT_EQ(blocks_of(f.fit).size(), 1u);
+    expect_find_matches_walk("fresh");
+    // A block 256 KiB-aligned, far into the arena: a free gap before it, the free rest after.
+    void* far = f.fit.take(64, 256 * kKiB, BlockUse::Slab);
+    ASSERT_NE(far, nullptr);
+    ASSERT_TRUE(holds(f.fit));
+    ASSERT_EQ(blocks_of(f.fit).size(), 3u);
+    expect_find_matches_walk("after an aligned take");
+    f.fit.give(*arena, far);
+    ASSERT_TRUE(holds(f.fit));
+    EXPECT_TRUE(SegregatedFit::arena_is_empty(*arena));
+    expect_find_matches_walk("given back");
+}
+
 TEST(SegregatedFit, ExhaustionReturnsNullAndKeepsTheState) {
     Fit f(32 * kKiB);
     Arena* small = f.add(1 * kKiB);
@@ -608,6 +677,198 @@ TEST(SegregatedFit, RandomTakesAndGivesMatchTheModel) {
     for (Arena* arena : arenas) {
         EXPECT_TRUE(SegregatedFit::arena_is_empty(*arena));
     }
+}
+
+// add_arena() zeroes only the summary, so an arena's memory may hold anything before it is
+// added. Two fits run the same random operations, one over arenas filled with 0x00 (taken blocks
+// too), the other with 0xFF: every take lands at the same offset, check() holds after every
+// operation, and find() gives the same answer at random addresses and reaches. Emptied arenas are
+// sometimes removed, refilled and added again.
+TEST(SegregatedFit, GarbageArenaBehavesLikeAZeroedOne) {
+    const uint64_t seed = test::seed_from_environment(0xFF00FF);
+    std::printf("seed %llu (set BEDROCK_TEST_SEED to repeat)\n",
+                static_cast<unsigned long long>(seed));
+    std::mt19937_64 random(seed);
+    const size_t arena_sizes[] = {1008, 4 * kKiB, 200 * kKiB, 512 * kKiB};
+    constexpr size_t kArenas = sizeof(arena_sizes) / sizeof(arena_sizes[0]);
+    constexpr int kSides = 2;
+    const unsigned char fills[kSides] = {0x00, 0xFF};
+    Fit zeroed(512 * kKiB);
+    Fit garbage(512 * kKiB);
+    Fit* fits[kSides] = {&zeroed, &garbage};
+    unsigned char* spans[kSides][kArenas];
+    Arena* arenas[kSides][kArenas];
+    for (int side = 0; side < kSides; ++side) {
+        for (size_t i = 0; i < kArenas; ++i) {
+            spans[side][i] =
+                static_cast<unsigned char*>(fits[side]->memory.get(arena_sizes[i], 64 * kKiB));
+            __builtin_memset(spans[side][i], fills[side], arena_sizes[i]);
+            arenas[side][i] = fits[side]->fit.add_arena(spans[side][i], arena_sizes[i], nullptr);
+            ASSERT_NE(arenas[side][i], nullptr);
+        }
+    }
+    // A block of side 0 as (arena, offset), the same on both sides.
+    struct Taken {
+        size_t arena;
+        size_t offset;
+    };
+    const auto arena_index = [&](const void* block) {
+        const auto* at = static_cast<const unsigned char*>(block);
+        for (size_t i = 0; i < kArenas; ++i) {
+            if (at > spans[0][i] && at < spans[0][i] + arena_sizes[i]) {
+                return i;
+            }
+        }
+        return kArenas;
+    };
+    std::vector<Taken> taken;
+    constexpr size_t kOperations = 20000;
+    for (size_t op = 0; op < kOperations; ++op) {
+        if (taken.empty() || random() % 100 < (op < kOperations / 2 ? 60 : 40)) {
+            const size_t size = random_size(random);
+            const size_t alignment = random_alignment(random);
+            const auto use = static_cast<BlockUse>(1 + random() % 4);
+            auto* block = static_cast<unsigned char*>(zeroed.fit.take(size, alignment, use));
+            auto* other = static_cast<unsigned char*>(garbage.fit.take(size, alignment, use));
+            ASSERT_EQ(block == nullptr, other == nullptr) << "op " << op;
+            if (block != nullptr) {
+                const size_t index = arena_index(block);
+                ASSERT_LT(index, kArenas);
+                const auto offset = static_cast<size_t>(block - spans[0][index]);
+                ASSERT_EQ(other, spans[1][index] + offset) << "op " << op;
+                __builtin_memset(block, fills[0], size);
+                __builtin_memset(other, fills[1], size);
+                taken.push_back(Taken{index, offset});
+            }
+        } else {
+            const size_t victim = random() % taken.size();
+            const Taken gone = taken[victim];
+            taken[victim] = taken.back();
+            taken.pop_back();
+            const bool remove = random() % 4 == 0;
+            for (int side = 0; side < kSides; ++side) {
+                Arena*& arena = arenas[side][gone.arena];
+                fits[side]->fit.give(*arena, spans[side][gone.arena] + gone.offset);
+                if (remove && SegregatedFit::arena_is_empty(*arena)) {
+                    fits[side]->fit.remove_arena(*arena);
+                    __builtin_memset(spans[side][gone.arena], fills[side], arena_sizes[gone.arena]);
+                    arena = fits[side]->fit.add_arena(spans[side][gone.arena],
+                                                      arena_sizes[gone.arena], nullptr);
+                    ASSERT_NE(arena, nullptr);
+                }
+            }
+        }
+        ASSERT_TRUE(holds(zeroed.fit)) << "op " << op;
+        ASSERT_TRUE(holds(garbage.fit)) << "op " << op;
+        for (int probe = 0; probe < 16; ++probe) {
+            const size_t i = random() % kArenas;
+            const size_t offset = random() % arena_sizes[i];
+            const size_t reaches[] = {0, random() % (4 * kKiB), ~size_t{0}};
+            const size_t reach = reaches[random() % 3];
+            const SegregatedFit::Found a =
+                SegregatedFit::find(*arenas[0][i], spans[0][i] + offset, reach);
+            const SegregatedFit::Found b =
+                SegregatedFit::find(*arenas[1][i], spans[1][i] + offset, reach);
+            ASSERT_EQ(a.block == nullptr, b.block == nullptr) << "op " << op << ", " << offset;
+            if (a.block != nullptr) {
+                ASSERT_EQ(a.block - spans[0][i], b.block - spans[1][i]) << "op " << op;
+                ASSERT_EQ(a.usable, b.usable) << "op " << op;
+                ASSERT_EQ(a.use, b.use) << "op " << op;
+            }
+        }
+    }
+    const std::vector<Block> a = blocks_of(zeroed.fit);
+    const std::vector<Block> b = blocks_of(garbage.fit);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+        EXPECT_EQ(a[i].usable, b[i].usable);
+        EXPECT_EQ(a[i].use, b[i].use);
+    }
+    std::printf("%zu operations, %zu blocks taken at the end\n", kOperations, taken.size());
+}
+
+// The free() fast path: find() without the lock on blocks that stay taken (pinned), while
+// another thread takes and gives the other blocks of the same arena, rewriting the start bitmap
+// and summary words and the headers around the pinned blocks. The arena's memory starts as all
+// ones, so words get initialised while the reader runs. (The writer is the only one here, so it
+// needs no lock.)
+TEST(SegregatedFit, FindWithoutTheLockWhileAnotherThreadTakesAndGives) {
+    const uint64_t seed = test::seed_from_environment(4242);
+    std::printf("seed %llu (set BEDROCK_TEST_SEED to repeat)\n",
+                static_cast<unsigned long long>(seed));
+    std::mt19937_64 random(seed);
+    constexpr size_t kBytes = 512 * kKiB;
+    Fit f(kBytes);
+    auto* base = static_cast<unsigned char*>(f.memory.get(kBytes, 4096));
+    __builtin_memset(base, 0xFF, kBytes);
+    Arena* arena = f.fit.add_arena(base, kBytes, nullptr);
+    ASSERT_NE(arena, nullptr);
+    // Pinned blocks of up to 4 KiB spread over the arena, each followed by free space.
+    std::vector<Block> pinned;
+    std::vector<void*> spacers;
+    while (pinned.size() < 64) {
+        const auto use = static_cast<BlockUse>(1 + random() % 4);
+        auto* block = static_cast<unsigned char*>(f.fit.take(16 + random() % 4096, 16, use));
+        void* spacer = f.fit.take(16 + random() % 4096, 16, BlockUse::Medium);
+        ASSERT_TRUE(block && spacer);
+        pinned.push_back(Block{block, SegregatedFit::usable_size(block), use});
+        spacers.push_back(spacer);
+    }
+    for (void* spacer : spacers) {
+        f.fit.give(*arena, spacer);
+    }
+    ASSERT_TRUE(holds(f.fit));
+
+    std::atomic<bool> stop{false};
+    std::atomic<size_t> finds{0};
+    std::atomic<size_t> wrong{0};
+    std::thread reader([&] {
+        std::mt19937_64 reader_random(seed + 1);
+        size_t count = 0;
+        size_t mistakes = 0;
+        while (!stop.load(std::memory_order_relaxed)) {
+            const Block& block = pinned[reader_random() % pinned.size()];
+            const size_t offset = reader_random() % block.usable;
+            const size_t reach = reader_random() % 2 == 0 ? offset : ~size_t{0};
+            const SegregatedFit::Found found =
+                SegregatedFit::find(*arena, block.start + offset, reach);
+            if (found.block != block.start || found.usable != block.usable ||
+                found.use != block.use) {
+                ++mistakes;
+            }
+            ++count;
+        }
+        finds.store(count);
+        wrong.store(mistakes);
+    });
+    std::vector<void*> churn;
+    for (size_t op = 0; op < 200000; ++op) {
+        if (churn.empty() || random() % 2 == 0) {
+            if (void* block =
+                    f.fit.take(random() % 2048, size_t{16} << (random() % 4), BlockUse::Medium)) {
+                churn.push_back(block);
+            }
+        } else {
+            const size_t victim = random() % churn.size();
+            f.fit.give(*arena, churn[victim]);
+            churn[victim] = churn.back();
+            churn.pop_back();
+        }
+    }
+    stop.store(true);
+    reader.join();
+    std::printf("%zu finds without the lock, %zu wrong\n", finds.load(), wrong.load());
+    EXPECT_GT(finds.load(), 0u);
+    EXPECT_EQ(wrong.load(), 0u);
+    ASSERT_TRUE(holds(f.fit));
+    for (void* block : churn) {
+        f.fit.give(*arena, block);
+    }
+    for (const Block& block : pinned) {
+        f.fit.give(*arena, block.start);
+    }
+    EXPECT_TRUE(holds(f.fit));
+    EXPECT_TRUE(SegregatedFit::arena_is_empty(*arena));
 }
 
 } // namespace
