@@ -40,7 +40,7 @@ using heap::SegregatedFit;
 using heap::SlabLookup;
 
 constinit Heap* g_default_heap = nullptr;
-constinit Heap* g_heaps = nullptr; // live heaps, under g_heaps_lock
+constinit Heap* g_heaps = nullptr; // live region heaps, under g_heaps_lock
 constinit SpinLock g_heaps_lock;
 
 // Alignments 0, 1, 2, 4, 8 and 16: what every block has anyway.
@@ -153,25 +153,20 @@ BlockRef locate(Heap& heap, const void* address, size_t reach, bool locked) {
                                       : SegregatedFit::find(*arena, address, reach));
 }
 
-// Cold path: whether another live heap holds `address`.
+// Cold path: whether another live region heap holds `address` (heaps over the same page frame
+// allocator tell each other's blocks apart by the owner id in the page tags).
 bool another_heap_holds(const Heap& heap, const void* address) {
     LockGuard guard(g_heaps_lock);
     for (Heap* other = g_heaps; other != nullptr; other = other->next_heap) {
+        BEDROCK_ASSERT(other->magic == Heap::kMagic); // a heap's memory reused without destroy
         if (other == &heap) {
             continue;
         }
         const auto value = reinterpret_cast<uintptr_t>(address);
-        if (!other->over_frames()) {
-            const heap::Arena* arena = other->arenas.region_arena();
-            if (value - SegregatedFit::arena_begin(*arena) <
-                SegregatedFit::arena_end(*arena) - SegregatedFit::arena_begin(*arena)) {
-                return true;
-            }
-        } else if (other->frames != heap.frames) {
-            const uint16_t* tags = other->frames->page_tag(address);
-            if (tags != nullptr && __atomic_load_n(tags, __ATOMIC_RELAXED) != 0) {
-                return true;
-            }
+        const heap::Arena* arena = other->arenas.region_arena();
+        if (value - SegregatedFit::arena_begin(*arena) <
+            SegregatedFit::arena_end(*arena) - SegregatedFit::arena_begin(*arena)) {
+            return true;
         }
     }
     return false;
@@ -461,7 +456,6 @@ Heap* heap_create(PageFrameAllocator& frames) {
     heap->arenas.init_frames(heap->fit_storage(), frames, heap, heap->held);
     heap->large.init(frames, owner_id, heap->held);
     heap->magic = Heap::kMagic;
-    link_heap(*heap);
     return heap;
 }
 
@@ -511,7 +505,9 @@ bool heap_destroy(Heap& heap) {
         heap.checked.disable(heap);
     }
     heap_trim(heap);
-    unlink_heap(heap);
+    if (!heap.over_frames()) {
+        unlink_heap(heap);
+    }
     heap.magic = 0;
     if (heap.over_frames()) {
         heap.arenas.give_all();

@@ -132,11 +132,19 @@ TEST(HeapOwnershipTest, AForgedSlabInUserDataIsNotTrusted) {
     EXPECT_EQ(test::report(0).block, reinterpret_cast<uintptr_t>(big));
     test::clear_reports();
     EXPECT_TRUE(heap_check(*heap));
+    std::vector<void*> blocks;
     for (int i = 0; i < 1000; ++i) {
         auto* block = static_cast<unsigned char*>(heap_allocate(*heap, 48));
         ASSERT_TRUE(block < big || block >= big + (512 << 10)) << "inside the live block";
+        blocks.push_back(block);
     }
+    for (void* block : blocks) {
+        heap_free(*heap, block);
+    }
+    heap_free(*heap, small);
+    heap_free(*heap, big);
     EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_destroy(*heap));
 }
 
 TEST(HeapOwnershipTest, InteriorPointersIntoBlocksOfEverySize) {
