@@ -88,7 +88,8 @@ PageFrameCheck PageFrameAllocator::check() const {
             }
             const auto order = static_cast<unsigned>(found);
             const bool continues = region.run_continues_after(page, order);
-            const bool next_in_run = order < run_order || order == kMaxOrder;
+            const bool next_in_run =
+                order < run_order || (order == kMaxOrder && run_order == kMaxOrder);
             if (run_open && (found_free || !next_in_run)) {
                 return fail("a run's next block is neither a smaller allocated block nor another "
                             "maximum block",

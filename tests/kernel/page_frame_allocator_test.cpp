@@ -9,6 +9,7 @@
 #include "bedrock/page_frame_allocator.h"
 #include "bedrock/platform.h"
 #include "kernel/allocators.h"
+#include "kernel/console.h"
 #include "kernel/error_log.h"
 #include "kernel/test_registry.h"
 #include "test_random.h"
@@ -300,14 +301,21 @@ BEDROCK_TEST(pfa_page_tags) {
     BEDROCK_EXPECT(same(snapshot(pfa), before));
 }
 
-// A run of more than one maximum block (1 GiB): two of them and a tail, where the machine has
-// that much contiguous free memory (the 6 GiB boots); elsewhere a clean failure.
+// Runs of more than one maximum block (1 GiB): one of them and a tail, and exactly two, where the
+// machine has that much contiguous free memory (the 4 GiB and 6 GiB boots); elsewhere a clean
+// failure that changes nothing.
 BEDROCK_TEST(pfa_run_beyond_a_maximum_block) {
     PageFrameAllocator& pfa = page_frame_allocator();
     const Snapshot before = snapshot(pfa);
-    const uint64_t count = (uint64_t{2} << kMaxOrder) + 5;
-    const PhysAddr run = pfa.allocate_pages(count);
-    if (run != kNoPage) {
+    const uint64_t counts[] = {(uint64_t{1} << kMaxOrder) + 5, uint64_t{2} << kMaxOrder};
+    for (const uint64_t count : counts) {
+        const PhysAddr run = pfa.allocate_pages(count);
+        if (run == kNoPage) {
+            print("    no room for a run of %lu pages\n", count);
+            BEDROCK_EXPECT(same(snapshot(pfa), before));
+            continue;
+        }
+        print("    run of %lu pages at 0x%lx\n", count, run);
         BEDROCK_EXPECT_EQ(run % (kPageSize << kMaxOrder), 0);
         BEDROCK_EXPECT_EQ(pfa.free_pages(), before.free_pages - count);
         write_patterns(run, 0);
@@ -316,6 +324,7 @@ BEDROCK_TEST(pfa_run_beyond_a_maximum_block) {
         BEDROCK_EXPECT(verify_patterns(run + (count - 1) * kPageSize, 0));
         BEDROCK_EXPECT(pfa.check().ok);
         pfa.free_pages(run, count);
+        BEDROCK_EXPECT(same(snapshot(pfa), before));
     }
     BEDROCK_EXPECT(pfa.allocate_pages(pfa.managed_pages() + 1) == kNoPage);
     BEDROCK_EXPECT(pfa.check().ok);
