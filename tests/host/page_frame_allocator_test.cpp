@@ -497,6 +497,65 @@ TEST(PageFrameAllocatorLongRuns, TailStopsAtAPageInUse) {
     EXPECT_EQ(f.pfa.free_pages(), f.initial_free - 1);
 }
 
+// Long runs among blocks and short runs, with check() after every operation: the tail search
+// runs over fragmented memory, and every run comes back whole.
+TEST(PageFrameAllocatorLongRuns, RandomMixCheckedAfterEveryOperation) {
+    LongRunFixture f;
+    ASSERT_TRUE(f.initialized);
+    std::mt19937_64 random(seed_from_environment(0x10e6));
+    struct Live {
+        PhysAddr address;
+        uint64_t pages;
+        int order; // -1 for a run
+    };
+    std::vector<Live> live;
+    uint64_t long_runs = 0;
+    for (int step = 0; step < 400; ++step) {
+        const uint64_t choice = random() % 10;
+        if (choice < 4 && !live.empty()) {
+            const size_t index = random() % live.size();
+            const Live block = live[index];
+            live.erase(live.begin() + static_cast<long>(index));
+            if (block.order < 0) {
+                f.pfa.free_pages(block.address, block.pages);
+            } else {
+                f.pfa.free(block.address, static_cast<unsigned>(block.order));
+            }
+        } else if (choice < 7) {
+            const auto order = static_cast<unsigned>(random() % (kMaxOrder + 1));
+            const PhysAddr block = f.pfa.allocate(order);
+            if (block != kNoPage) {
+                live.push_back({block, uint64_t{1} << order, static_cast<int>(order)});
+            }
+        } else {
+            const uint64_t count = 1 + random() % (3 * kGiBPages);
+            const uint64_t free_before = f.pfa.free_pages();
+            const PhysAddr run = f.pfa.allocate_pages(count);
+            if (run != kNoPage) {
+                EXPECT_EQ(f.pfa.free_pages(), free_before - count);
+                long_runs += count > kMaxBlockPages ? 1 : 0;
+                live.push_back({run, count, -1});
+            } else {
+                EXPECT_EQ(f.pfa.free_pages(), free_before);
+            }
+        }
+        const PageFrameCheck check = f.pfa.check();
+        ASSERT_TRUE(check.ok) << "step " << step << ": " << check.failure << " at 0x" << std::hex
+                              << check.address;
+    }
+    std::printf("%llu runs beyond one maximum block\n", static_cast<unsigned long long>(long_runs));
+    EXPECT_GT(long_runs, 0u);
+    for (const Live& block : live) {
+        if (block.order < 0) {
+            f.pfa.free_pages(block.address, block.pages);
+        } else {
+            f.pfa.free(block.address, static_cast<unsigned>(block.order));
+        }
+    }
+    EXPECT_TRUE(test::reports().empty());
+    f.expect_pristine();
+}
+
 // Alignment up to a maximum block, and limits, hold for long runs too.
 TEST(PageFrameAllocatorLongRuns, AlignmentAndLimit) {
     LongRunFixture f;
@@ -686,7 +745,7 @@ void run_random_sequence(uint64_t seed, size_t operations) {
         }
         return false;
     };
-    const auto release = [&](PhysAddr address, const Live& block) {
+    const auto free_live = [&](PhysAddr address, const Live& block) {
         if (block.is_run) {
             f.pfa.free_pages(address, block.pages);
         } else {
@@ -703,14 +762,14 @@ void run_random_sequence(uint64_t seed, size_t operations) {
             const uint64_t free_before = f.pfa.free_pages();
             const size_t reports_before = test::reports().size();
             if (can_free_again && (live.empty() || random() % 2 == 0)) {
-                release(last_freed, last_freed_block);
+                free_live(last_freed, last_freed_block);
             } else {
                 auto it = live.begin();
                 std::advance(it, static_cast<long>(random() % live.size()));
                 Live wrong = it->second;
                 wrong.pages += 1;
                 wrong.order = wrong.order == kMaxOrder ? 0 : wrong.order + 1;
-                release(it->first, wrong);
+                free_live(it->first, wrong);
             }
             ASSERT_EQ(test::reports().size(), reports_before + 1) << "step " << step;
             ASSERT_EQ(f.pfa.free_pages(), free_before) << "step " << step;
@@ -751,7 +810,7 @@ void run_random_sequence(uint64_t seed, size_t operations) {
         } else {
             auto it = live.begin();
             std::advance(it, static_cast<long>(random() % live.size()));
-            release(it->first, it->second);
+            free_live(it->first, it->second);
             last_freed = it->first;
             last_freed_block = it->second;
             live.erase(it);
@@ -761,7 +820,7 @@ void run_random_sequence(uint64_t seed, size_t operations) {
     }
     test::clear_reports();
     for (const auto& [address, block] : live) {
-        release(address, block);
+        free_live(address, block);
     }
     EXPECT_TRUE(test::reports().empty());
     f.expect_pristine();
@@ -788,7 +847,7 @@ TEST(PageFrameAllocatorThreads, ConcurrentAllocateAndFreeNeverShareAPage) {
         threads.emplace_back([&, thread] {
             std::mt19937_64 random(seed + thread);
             std::vector<std::pair<PhysAddr, unsigned>> held;
-            const auto release = [&](size_t index) {
+            const auto free_held = [&](size_t index) {
                 const auto [block, order] = held[index];
                 for_each_page(block, order, [&](volatile uint64_t& word, PhysAddr page) {
                     damaged += word != stamp_of(thread, page) ? 1 : 0;
@@ -808,11 +867,11 @@ TEST(PageFrameAllocatorThreads, ConcurrentAllocateAndFreeNeverShareAPage) {
                         held.emplace_back(block, order);
                     }
                 } else {
-                    release(random() % held.size());
+                    free_held(random() % held.size());
                 }
             }
             while (!held.empty()) {
-                release(held.size() - 1);
+                free_held(held.size() - 1);
             }
         });
     }
