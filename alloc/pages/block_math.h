@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "bedrock/page_frame_allocator.h"
+#include "support/bits.h"
 
 namespace bedrock::pages {
 
@@ -19,14 +20,6 @@ inline constexpr uint64_t kPageEnd = uint64_t{1} << (64 - kPageShift);
 
 constexpr uint64_t pages_of(unsigned order) {
     return uint64_t{1} << order;
-}
-
-inline unsigned floor_log2(uint64_t value) {
-    return 63u - static_cast<unsigned>(__builtin_clzll(value));
-}
-
-inline unsigned ceil_log2(uint64_t value) {
-    return value <= 1 ? 0 : floor_log2(value - 1) + 1;
 }
 
 // The first page a block must not reach when it has to end at or below `limit`.

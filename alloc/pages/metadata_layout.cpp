@@ -2,11 +2,12 @@
 // regions' initial free blocks.
 //
 // Owns PageFrameAllocator::init(). The metadata is one page-aligned block carved out of the
-// usable ranges: the Region descriptors, then each region's bitmaps, all zeroed here. It goes
+// usable ranges: the Region descriptors, the tag windows (sorted by virtual base), each
+// region's bitmaps, then each region's tags, all zeroed here. It goes
 // where it breaks up none of a region's largest blocks when some region has room for that
 // (the highest such), else at the bottom of the largest region. Invariant after init: the
 // regions, sorted by address, plus the metadata pages, tile the usable ranges exactly, and every
-// region page is in exactly one free block.
+// region page is in exactly one free block, and the tag windows are sorted and disjoint.
 #include "bedrock/memory_routines.h"
 #include "pages/region.h"
 
@@ -53,12 +54,12 @@ unsigned largest_greedy_order(uint64_t first, uint64_t end) {
 uint64_t harmless_metadata_place(uint64_t first, uint64_t count, uint64_t pages) {
     const uint64_t end = first + count;
     const uint64_t span = pages_of(largest_greedy_order(first, end));
-    const uint64_t last_boundary = end & ~(span - 1);
+    const uint64_t last_boundary = align_down(end, span);
     const uint64_t tail = end - (last_boundary > first ? last_boundary : first);
     if (tail >= pages) {
         return end - pages;
     }
-    const uint64_t first_boundary = (first + span - 1) & ~(span - 1);
+    const uint64_t first_boundary = align_up(first, span);
     const uint64_t head = (first_boundary < end ? first_boundary : end) - first;
     return head >= pages ? first : kPageEnd;
 }
@@ -66,8 +67,9 @@ uint64_t harmless_metadata_place(uint64_t first, uint64_t count, uint64_t pages)
 } // namespace
 
 bool PageFrameAllocator::init(const PhysRange* usable, size_t count) {
-    // The descriptors are followed by the bitmaps in one page-aligned block.
+    // One page-aligned block: the descriptors, the tag windows, the bitmaps, then the tags.
     static_assert(sizeof(Region) % alignof(uint64_t) == 0 && alignof(Region) <= kPageSize);
+    static_assert(sizeof(TagWindow) % alignof(uint64_t) == 0 && alignof(TagWindow) <= kPageSize);
     LockGuard guard(m_lock);
     if (m_regions != nullptr || usable == nullptr || count == 0) {
         return false;
@@ -86,13 +88,16 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count) {
     // largest piece.
     size_t regions = 0;
     uint64_t words = 0;
+    uint64_t tags = 0;
     for_each_region_piece(usable, count, [&](uint64_t first, uint64_t pages) {
         ++regions;
         words += bitmaps_words(first, pages);
+        tags += pages;
     });
-    const uint64_t descriptor_bytes = regions * sizeof(Region);
-    const uint64_t metadata_bytes = descriptor_bytes + words * sizeof(uint64_t);
-    const uint64_t metadata_pages = (metadata_bytes + kPageSize - 1) / kPageSize;
+    const uint64_t descriptor_bytes = regions * (sizeof(Region) + sizeof(TagWindow));
+    const uint64_t metadata_bytes =
+        descriptor_bytes + words * sizeof(uint64_t) + tags * sizeof(uint16_t);
+    const uint64_t metadata_pages = align_up(metadata_bytes, kPageSize) / kPageSize;
     uint64_t metadata_page = kPageEnd;
     uint64_t largest_first = 0;
     uint64_t largest_count = 0;
@@ -113,16 +118,16 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count) {
         metadata_page = largest_first;
     }
 
-    // Pass 2: the regions, their bitmaps and their free blocks. The piece holding the metadata
-    // loses those pages at its bottom or top; its bitmaps, sized for the shrunk piece, fit in
-    // what pass 1 counted.
+    // Pass 2: the regions with their bitmaps and tags, and the tag windows. The piece holding
+    // the metadata loses those pages at its bottom or top; its bitmaps and tags, sized for the
+    // shrunk piece, fit in what pass 1 counted. Zeroing the metadata zeroes every tag.
     auto* metadata = static_cast<uint8_t*>(platform::phys_to_virt(metadata_page << kPageShift));
     bedrock_memset(metadata, 0, metadata_bytes);
-    m_regions = reinterpret_cast<Region*>(metadata);
+    auto* region_list = reinterpret_cast<Region*>(metadata);
+    auto* windows = reinterpret_cast<TagWindow*>(metadata + regions * sizeof(Region));
     auto* next_bits = reinterpret_cast<uint64_t*>(metadata + descriptor_bytes);
-    m_region_count = 0;
-    m_managed_pages = 0;
-    m_metadata = PhysRange{metadata_page << kPageShift, metadata_pages * kPageSize};
+    auto* next_tags = reinterpret_cast<uint16_t*>(next_bits + words);
+    size_t made = 0;
     for_each_region_piece(usable, count, [&](uint64_t first, uint64_t pages) {
         if (first == metadata_page) {
             first += metadata_pages;
@@ -130,10 +135,11 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count) {
         } else if (metadata_page > first && metadata_page - first < pages) {
             pages -= metadata_pages;
         }
-        Region& region = m_regions[m_region_count++];
+        Region& region = region_list[made];
         region.first_page = first;
         region.page_count = pages;
         region.bits = next_bits;
+        region.tags = next_tags;
         uint64_t offset = 0;
         for (unsigned order = 0; order < kOrderCount; ++order) {
             region.word_offset[order] = offset;
@@ -144,14 +150,47 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count) {
         region.marks_offset = 2 * offset;
         region.page_words = bitmap_words(first, pages, 0);
         next_bits += bitmaps_words(first, pages);
-        // One step per block, never per page. The greedy blocks are never buddies of equal
-        // order below kMaxOrder (the greedy step would have taken their parent), so no merging.
-        for_each_aligned_block(first, first + pages, [&](uint64_t page, unsigned order, bool) {
-            region.push_free(page, order);
-        });
-        m_managed_pages += pages;
+        next_tags += pages;
+        windows[made] =
+            TagWindow{reinterpret_cast<uintptr_t>(platform::phys_to_virt(first << kPageShift)),
+                      pages * kPageSize, region.tags};
+        ++made;
     });
-    BEDROCK_ASSERT(reinterpret_cast<uint8_t*>(next_bits) <= metadata + metadata_bytes);
+    BEDROCK_ASSERT(made == regions &&
+                   reinterpret_cast<uint8_t*>(next_tags) <= metadata + metadata_bytes);
+
+    // The tag windows sorted by virtual base (insertion sort: linear when phys_to_virt keeps
+    // the physical order, as direct maps do; quadratic in regions otherwise). Overlapping
+    // windows mean phys_to_virt maps two pages to one address: refuse, owning nothing.
+    for (size_t i = 1; i < regions; ++i) {
+        const TagWindow moving = windows[i];
+        size_t j = i;
+        for (; j > 0 && windows[j - 1].base > moving.base; --j) {
+            windows[j] = windows[j - 1];
+        }
+        windows[j] = moving;
+    }
+    for (size_t i = 1; i < regions; ++i) {
+        if (windows[i].base - windows[i - 1].base < windows[i - 1].bytes) {
+            return false;
+        }
+    }
+
+    // The free blocks: one step per block, never per page. The greedy blocks are never buddies
+    // of equal order below kMaxOrder (the greedy step would have taken their parent), so none
+    // merge.
+    m_managed_pages = 0;
+    for (size_t i = 0; i < regions; ++i) {
+        Region& region = region_list[i];
+        for_each_aligned_block(
+            region.first_page, region.end_page(),
+            [&](uint64_t page, unsigned order, bool) { region.give(page, order); });
+        m_managed_pages += region.page_count;
+    }
+    m_regions = region_list;
+    m_tag_windows = windows;
+    m_region_count = regions;
+    m_metadata = PhysRange{metadata_page << kPageShift, metadata_pages * kPageSize};
     return true;
 }
 

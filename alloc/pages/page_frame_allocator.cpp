@@ -4,18 +4,19 @@
 // carving at init pages/metadata_layout.cpp, the invariant walk pages/page_frame_check.cpp.
 //
 // Lock: m_lock guards every region and is taken by every public function here; it is a leaf
-// lock (no platform hook is called while it is held). Misuse is decided under the lock and
-// reported after it is released: report_error never runs with the allocator locked.
+// lock (no platform hook but phys_to_virt is called while it is held). Misuse is decided under the
+// lock and reported after it is unlocked: report_error never runs with the allocator locked. Words:
+// allocate/free for the caller's side, take/give for the free lists, split/merge for buddies
+// (bedrock/page_frame_allocator.h).
 #include "bedrock/page_frame_allocator.h"
 
 #include "pages/region.h"
 
 namespace bedrock {
 
-using pages::ceil_log2;
 using pages::end_page_below;
-using pages::floor_log2;
 using pages::for_each_aligned_block;
+using pages::kPageEnd;
 using pages::node;
 using pages::pages_of;
 
@@ -35,7 +36,7 @@ PhysAddr PageFrameAllocator::allocate_locked(unsigned order, PhysAddr limit) {
         if (region.end_page() <= limit_page) {
             const auto found = static_cast<unsigned>(__builtin_ctz(candidates));
             const uint64_t page = region.free_list[found];
-            region.split_to(page, found, order);
+            region.take_split(page, found, order);
             region.set_allocated(page, order, true);
             return page << kPageShift;
         }
@@ -43,7 +44,7 @@ PhysAddr PageFrameAllocator::allocate_locked(unsigned order, PhysAddr limit) {
         for (unsigned k = order; k < kOrderCount; ++k) {
             for (uint64_t page = region.free_list[k]; page != kNoPage; page = node(page).next) {
                 if (page + pages_of(order) <= limit_page) {
-                    region.split_to(page, k, order);
+                    region.take_split(page, k, order);
                     region.set_allocated(page, order, true);
                     return page << kPageShift;
                 }
@@ -63,12 +64,38 @@ PhysAddr PageFrameAllocator::allocate_below(unsigned order, PhysAddr limit) {
     return allocate_locked(order, limit);
 }
 
+PhysAddr PageFrameAllocator::allocate_long_run_locked(uint64_t count, PhysAddr limit) {
+    const uint64_t limit_page = end_page_below(limit);
+    // Highest region first, as for blocks.
+    for (size_t i = m_region_count; i-- > 0;) {
+        Region& region = m_regions[i];
+        if (region.free_pages < count) {
+            continue;
+        }
+        const uint64_t page = region.find_long_run(count, limit_page);
+        if (page != kPageEnd) {
+            region.take_range(page, page + count);
+            region.record_run(page, count);
+            return page << kPageShift;
+        }
+    }
+    return kNoPage;
+}
+
 PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, PhysAddr limit) {
-    if (count == 0 || count > pages_of(kMaxOrder) || (alignment & (alignment - 1)) != 0) {
+    if (count == 0 || count > m_managed_pages || (alignment != 0 && !is_power_of_two(alignment))) {
         return kNoPage;
     }
     const unsigned alignment_order =
         alignment <= kPageSize ? 0 : floor_log2(alignment) - kPageShift;
+    if (count > pages_of(kMaxOrder)) {
+        // Runs of maximum blocks start at a maximum block: aligned to any alignment allowed.
+        if (alignment_order > kMaxOrder) {
+            return kNoPage;
+        }
+        LockGuard guard(m_lock);
+        return allocate_long_run_locked(count, limit);
+    }
     const unsigned size_order = ceil_log2(count);
     const unsigned order = size_order > alignment_order ? size_order : alignment_order;
     LockGuard guard(m_lock);
@@ -76,14 +103,14 @@ PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, Ph
     if (address == kNoPage || pages_of(order) == count) {
         return address;
     }
-    // Keep exactly `count` pages (recorded as their aligned blocks); the tail goes back. The
-    // tail's blocks need no merging: each one's buddy holds kept pages.
+    // Keep exactly `count` pages (recorded as their aligned blocks); the tail is given back. The
+    // tail's blocks do not merge: each one's buddy holds kept pages.
     const uint64_t page = address >> kPageShift;
     Region& region = *region_of(page, count);
     region.set_allocated(page, order, false);
-    region.mark_run(page, count);
+    region.record_run(page, count);
     for_each_aligned_block(page + count, page + pages_of(order),
-                           [&](uint64_t block, unsigned k, bool) { region.push_free(block, k); });
+                           [&](uint64_t block, unsigned k, bool) { region.give(block, k); });
     return address;
 }
 
@@ -175,14 +202,6 @@ PageFrameAllocator::Misuse PageFrameAllocator::free_pages_misuse_locked(PhysAddr
     return misuse;
 }
 
-void PageFrameAllocator::release_locked(Region& region, uint64_t page, uint64_t count) {
-    for_each_aligned_block(page, page + count, [&](uint64_t block, unsigned order, bool) {
-        region.set_allocated(block, order, false);
-        region.set_run_continues_after(block, order, false);
-        region.insert_coalescing(block, order);
-    });
-}
-
 void PageFrameAllocator::free(PhysAddr address, unsigned order) {
     const void* call_site = call_site_of(__builtin_return_address(0));
     Misuse misuse;
@@ -191,7 +210,7 @@ void PageFrameAllocator::free(PhysAddr address, unsigned order) {
         Region* region = nullptr;
         misuse = free_misuse_locked(address, order, region);
         if (misuse.detail == nullptr) {
-            release_locked(*region, address >> kPageShift, pages_of(order));
+            region->free_run(address >> kPageShift, pages_of(order));
             return;
         }
     }
@@ -207,7 +226,7 @@ void PageFrameAllocator::free_pages(PhysAddr address, size_t count) {
         Region* region = nullptr;
         misuse = free_pages_misuse_locked(address, count, region);
         if (misuse.detail == nullptr) {
-            release_locked(*region, address >> kPageShift, count);
+            region->free_run(address >> kPageShift, count);
             return;
         }
     }
@@ -239,13 +258,13 @@ bool PageFrameAllocator::reserve_range(PhysRange range) {
                 conflict = order < 0;
                 if (!conflict) {
                     const uint64_t pages = pages_of(static_cast<unsigned>(order));
-                    page = (page & ~(pages - 1)) + pages;
+                    page = align_down(page, pages) + pages;
                 }
             }
         }
         if (!conflict) {
-            // Pass 2: take each free block; its parts outside the range go back (their buddies
-            // hold reserved pages, so they do not merge), its pages inside become reserved.
+            // Pass 2: take each stretch of free pages (the parts of its blocks outside it are
+            // given back) and mark its pages reserved.
             for (size_t i = 0; i < m_region_count; ++i) {
                 Region& region = m_regions[i];
                 const uint64_t a = first > region.first_page ? first : region.first_page;
@@ -255,18 +274,13 @@ bool PageFrameAllocator::reserve_range(PhysRange range) {
                         ++page;
                         continue;
                     }
-                    const auto order = static_cast<unsigned>(region.block_containing(page, false));
-                    const uint64_t head = page & ~(pages_of(order) - 1);
-                    const uint64_t block_end = head + pages_of(order);
-                    const uint64_t taken_end = block_end < b ? block_end : b;
-                    region.remove_free(head, order);
-                    const auto give_back = [&](uint64_t block, unsigned k, bool) {
-                        region.push_free(block, k);
-                    };
-                    for_each_aligned_block(head, page, give_back);
-                    for_each_aligned_block(taken_end, block_end, give_back);
-                    region.reserved_pages += taken_end - page;
-                    for (; page < taken_end; ++page) {
+                    uint64_t stretch_end = page + 1;
+                    while (stretch_end < b && !region.is_reserved(stretch_end)) {
+                        ++stretch_end;
+                    }
+                    region.take_range(page, stretch_end);
+                    region.reserved_pages += stretch_end - page;
+                    for (; page < stretch_end; ++page) {
                         region.set_mark(Region::PageMark::Reserved, page, true);
                     }
                 }

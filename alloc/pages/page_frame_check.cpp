@@ -14,10 +14,34 @@ PageFrameCheck PageFrameAllocator::check() const {
     const auto fail = [](const char* failure, uint64_t page) {
         return PageFrameCheck{false, failure, page << kPageShift};
     };
+    // The tag windows: sorted by virtual base, disjoint, and each the window of one region.
+    for (size_t i = 0; i < m_region_count; ++i) {
+        const TagWindow& window = m_tag_windows[i];
+        if (i > 0 && window.base - m_tag_windows[i - 1].base < m_tag_windows[i - 1].bytes) {
+            return fail("tag windows overlap or are unsorted", 0);
+        }
+        // The regions' tags are consecutive in address order: find the window's by halving.
+        size_t low = 0;
+        size_t high = m_region_count;
+        while (high - low > 1) {
+            const size_t middle = (low + high) / 2;
+            low = m_regions[middle].tags <= window.tags ? middle : low;
+            high = m_regions[middle].tags <= window.tags ? high : middle;
+        }
+        const Region* region = &m_regions[low];
+        if (region->tags != window.tags || window.bytes != region->page_count * kPageSize ||
+            window.base != reinterpret_cast<uintptr_t>(
+                               platform::phys_to_virt(region->first_page << kPageShift))) {
+            return fail("a tag window does not match its region", 0);
+        }
+    }
     for (size_t i = 0; i < m_region_count; ++i) {
         const Region& region = m_regions[i];
         if (i > 0 && m_regions[i - 1].end_page() > region.first_page) {
             return fail("regions overlap or are unsorted", region.first_page);
+        }
+        if (i > 0 && m_regions[i - 1].tags + m_regions[i - 1].page_count != region.tags) {
+            return fail("the regions' tags are not consecutive", region.first_page);
         }
         // The blocks and reserved pages must tile the region exactly: walk it block by block.
         FreeBlockCounts free_walked;
@@ -32,6 +56,9 @@ PageFrameCheck PageFrameAllocator::check() const {
             if (region.is_reserved(page)) {
                 if (run_open) {
                     return fail("a run continues into a reserved page", page);
+                }
+                if (region.first_tagged_page(page, 1) != 1) {
+                    return fail("a reserved page has a tag other than 0", page);
                 }
                 ++reserved;
                 ++page;
@@ -61,12 +88,20 @@ PageFrameCheck PageFrameAllocator::check() const {
             }
             const auto order = static_cast<unsigned>(found);
             const bool continues = region.run_continues_after(page, order);
-            if (run_open && (found_free || order >= run_order)) {
-                return fail("a run's next block is not a smaller allocated block", page);
+            const bool next_in_run =
+                order < run_order || (order == kMaxOrder && run_order == kMaxOrder);
+            if (run_open && (found_free || !next_in_run)) {
+                return fail("a run's next block is neither a smaller allocated block nor another "
+                            "maximum block",
+                            page);
             }
             if (found_free) {
                 if (continues) {
                     return fail("a free block carries a run mark", page);
+                }
+                if (region.first_tagged_page(page, pages_of(order)) != pages_of(order)) {
+                    return fail("a free page has a tag other than 0",
+                                page + region.first_tagged_page(page, pages_of(order)));
                 }
                 ++free_walked.blocks[order];
                 free_pages += pages_of(order);

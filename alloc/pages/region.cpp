@@ -1,15 +1,17 @@
-// The out-of-line part of Region (pages/region.h): the free lists, splitting and merging, and
-// the block lookups that misuse detection needs. Invariants and diagrams are in region.h.
+// The out-of-line part of Region (pages/region.h): taking and giving free blocks, splitting and
+// merging, finding and recording runs, and the block lookups that misuse detection needs.
+// Invariants, words and diagrams are in region.h.
 #include "pages/region.h"
 
 namespace bedrock {
 
 using pages::for_each_aligned_block;
 using pages::FreeNode;
+using pages::kPageEnd;
 using pages::node;
 using pages::pages_of;
 
-void PageFrameAllocator::Region::push_free(uint64_t page, unsigned order) {
+void PageFrameAllocator::Region::give(uint64_t page, unsigned order) {
     BEDROCK_DEBUG_ASSERT(holds(page, order) && page % pages_of(order) == 0);
     BEDROCK_DEBUG_ASSERT(!is_free(page, order));
     word(false, page, order) |= mask(page, order);
@@ -25,7 +27,7 @@ void PageFrameAllocator::Region::push_free(uint64_t page, unsigned order) {
     free_pages += pages_of(order);
 }
 
-void PageFrameAllocator::Region::remove_free(uint64_t page, unsigned order) {
+void PageFrameAllocator::Region::take(uint64_t page, unsigned order) {
     BEDROCK_DEBUG_ASSERT(is_free(page, order));
     word(false, page, order) &= ~mask(page, order);
     const FreeNode& n = node(page);
@@ -43,30 +45,85 @@ void PageFrameAllocator::Region::remove_free(uint64_t page, unsigned order) {
     free_pages -= pages_of(order);
 }
 
-void PageFrameAllocator::Region::insert_coalescing(uint64_t page, unsigned order) {
+void PageFrameAllocator::Region::give_merging(uint64_t page, unsigned order) {
     while (order < kMaxOrder) {
         const uint64_t buddy = page ^ pages_of(order);
         if (!holds(buddy, order) || !is_free(buddy, order)) {
             break;
         }
-        remove_free(buddy, order);
+        take(buddy, order);
         page = page < buddy ? page : buddy;
         ++order;
     }
-    push_free(page, order);
+    give(page, order);
 }
 
-void PageFrameAllocator::Region::split_to(uint64_t page, unsigned order, unsigned wanted) {
-    remove_free(page, order);
+void PageFrameAllocator::Region::take_split(uint64_t page, unsigned order, unsigned wanted) {
+    take(page, order);
     while (order > wanted) {
         --order;
-        push_free(page + pages_of(order), order);
+        give(page + pages_of(order), order);
     }
+}
+
+bool PageFrameAllocator::Region::is_free_range(uint64_t first, uint64_t end) const {
+    if (first < first_page || end > end_page()) {
+        return false;
+    }
+    for (uint64_t page = first; page < end;) {
+        const int order = block_containing(page, false);
+        if (order < 0) {
+            return false;
+        }
+        page = align_down(page, pages_of(static_cast<unsigned>(order))) +
+               pages_of(static_cast<unsigned>(order));
+    }
+    return true;
+}
+
+void PageFrameAllocator::Region::take_range(uint64_t first, uint64_t end) {
+    for (uint64_t page = first; page < end;) {
+        const int found = block_containing(page, false);
+        BEDROCK_ASSERT(found >= 0);
+        const auto order = static_cast<unsigned>(found);
+        const uint64_t head = align_down(page, pages_of(order));
+        const uint64_t block_end = head + pages_of(order);
+        const uint64_t taken_end = block_end < end ? block_end : end;
+        take(head, order);
+        const auto give_back = [&](uint64_t block, unsigned k, bool) { give(block, k); };
+        for_each_aligned_block(head, page, give_back);
+        for_each_aligned_block(taken_end, block_end, give_back);
+        page = taken_end;
+    }
+}
+
+uint64_t PageFrameAllocator::Region::find_long_run(uint64_t count, uint64_t end_limit) const {
+    BEDROCK_DEBUG_ASSERT(count > pages_of(kMaxOrder));
+    constexpr uint64_t kMaxBlock = pages_of(kMaxOrder);
+    const uint64_t whole_blocks = count / kMaxBlock;
+    // One pass over the maximum-block slots, counting the free ones in a row; a stretch of
+    // `whole_blocks` of them starts a run when the tail after them is free too.
+    uint64_t in_a_row = 0;
+    for (uint64_t block = align_up(first_page, kMaxBlock); block + kMaxBlock <= end_page();
+         block += kMaxBlock) {
+        in_a_row = is_free(block, kMaxOrder) ? in_a_row + 1 : 0;
+        if (in_a_row < whole_blocks) {
+            continue;
+        }
+        const uint64_t start = block + kMaxBlock - whole_blocks * kMaxBlock;
+        if (start + count > end_limit) {
+            return kPageEnd; // every later start ends higher still
+        }
+        if (is_free_range(block + kMaxBlock, start + count)) {
+            return start;
+        }
+    }
+    return kPageEnd;
 }
 
 int PageFrameAllocator::Region::block_containing(uint64_t page, bool allocated) const {
     for (unsigned order = 0; order < kOrderCount; ++order) {
-        const uint64_t head = page & ~(pages_of(order) - 1);
+        const uint64_t head = align_down(page, pages_of(order));
         if (holds(head, order) && (allocated ? is_allocated(head, order) : is_free(head, order))) {
             return static_cast<int>(order);
         }
@@ -104,11 +161,34 @@ PageFrameAllocator::Misuse PageFrameAllocator::Region::block_misuse(uint64_t pag
             "the block is not allocated (already freed, or never allocated)"};
 }
 
-void PageFrameAllocator::Region::mark_run(uint64_t page, uint64_t count) {
+void PageFrameAllocator::Region::record_run(uint64_t page, uint64_t count) {
     for_each_aligned_block(page, page + count, [&](uint64_t block, unsigned order, bool last) {
         set_allocated(block, order, true);
         set_run_continues_after(block, order, !last);
     });
+}
+
+void PageFrameAllocator::Region::free_run(uint64_t page, uint64_t count) {
+    BEDROCK_DEBUG_ASSERT(first_tagged_page(page, count) == count);
+    for_each_aligned_block(page, page + count, [&](uint64_t block, unsigned order, bool) {
+        set_allocated(block, order, false);
+        set_run_continues_after(block, order, false);
+        give_merging(block, order);
+    });
+}
+
+uint64_t PageFrameAllocator::Region::first_tagged_page(uint64_t page, uint64_t count) const {
+    const uint16_t* tag = tags + (page - first_page);
+    // All clear is the rule: OR them together (a loop the compiler vectorises), then search.
+    unsigned any = 0;
+    for (uint64_t i = 0; i < count; ++i) {
+        any |= tag[i];
+    }
+    uint64_t i = 0;
+    while (any != 0 && tag[i] == 0) {
+        ++i;
+    }
+    return any != 0 ? i : count;
 }
 
 } // namespace bedrock

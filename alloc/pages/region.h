@@ -1,30 +1,36 @@
 // Region: the buddy structure over one region (a usable range, or its piece between zone
-// boundaries) of the page frame allocator. It owns the region's bitmaps, free lists and counts,
-// splits and merges blocks, and records runs. It takes no lock: the PageFrameAllocator holds
-// its lock around every call.
+// boundaries) of the page frame allocator. It owns the region's bitmaps, page tags, free lists
+// and counts; it takes and gives free blocks, splits and merges them, and records runs. It takes
+// no lock: the PageFrameAllocator holds its lock around every call.
+//
+// Words: take / give = a free block leaves / joins the free lists (give_merging also merges it
+// with its free buddies); split / merge = a free block into halves / with its buddy;
+// record_run / free_run = a run's blocks become allocated / free again.
 //
 // In a region, the block of order k starting at pfn p (p a multiple of 2^k) has bit index
 // (p >> k) - (first_page >> k) in the order-k bitmaps; the two page bitmaps (run continues,
-// reserved) have one bit per page, index p - first_page. Splitting and merging, for a block of
-// order k at p:
+// reserved) have one bit per page, index p - first_page, and so do the tags. Splitting and
+// merging, for a block of order k at p:
 //
 //   split:  [ p ............ p + 2^k )      merge:  buddy(p, k) = p ^ 2^k
 //           [ p .. p+2^(k-1) )[ buddy  )            [ p ..... )[ buddy ..... ] -> [ min(p, buddy) )
-//             kept / split on   freed                 both free at order k        free at k + 1
+//             kept / split on   given                 both free at order k        free at k + 1
 //
 // A run of `count` pages (allocate_pages) is recorded as the greedy decomposition of
-// [p, p + count) into naturally aligned blocks, in decreasing order, each with its allocated bit;
-// every block but the last also has the "run continues" mark on its last page, so whether a
-// block continues a run, or is continued, is one bit each (the pages either side of its edges),
-// and a run is freed only whole:
+// [p, p + count) into naturally aligned blocks, in non-increasing order (several maximum blocks
+// first when count > 2^kMaxOrder, then decreasing), each with its allocated bit; every block but
+// the last also has the "run continues" mark on its last page, so whether a block continues a
+// run, or is continued, is one bit each (the pages either side of its edges), and a run is freed
+// only whole:
 //
 //   count 7 at p:  [ . . . C | . C | . ]     C: the run continues after this page
 //                    order 2  order 1 order 0
 //
-// Invariants (the list in bedrock/page_frame_allocator.h; check() verifies them):
+// Invariants (the full list in bedrock/page_frame_allocator.h; check() verifies them):
 //   free_pages == sum over the free lists of their blocks' pages
 //   a block is on free list k  <=>  its free bit at order k is set
 //   free_count[k] == length of free list k;  bit k of nonempty_orders  <=>  free_count[k] > 0
+//   tags[p - first_page] == 0 for every free or reserved page p
 #pragma once
 
 #include <stdint.h>
@@ -34,6 +40,7 @@
 #include "bedrock/page_frame_allocator.h"
 #include "bedrock/platform.h"
 #include "pages/block_math.h"
+#include "support/bits.h"
 
 namespace bedrock {
 namespace pages {
@@ -51,7 +58,7 @@ inline FreeNode& node(uint64_t page) {
 // Words of the order-`order` bitmap of the region [first_page, first_page + page_count).
 inline uint64_t bitmap_words(uint64_t first_page, uint64_t page_count, unsigned order) {
     const uint64_t bits = ((first_page + page_count - 1) >> order) - (first_page >> order) + 1;
-    return (bits + kWordBits - 1) / kWordBits;
+    return align_up(bits, kWordBits) / kWordBits;
 }
 
 // Free and allocated bitmaps for every order, then the two page bitmaps.
@@ -88,6 +95,7 @@ struct PageFrameAllocator::Region {
     uint64_t free_list[kOrderCount];   // head pfn, or kNoPage
     uint64_t free_count[kOrderCount];  // blocks on each list
     uint32_t nonempty_orders;          // bit k <=> free_list[k] is not empty
+    uint16_t* tags;                    // one per page, index page - first_page (page_tag())
 
     [[nodiscard]] uint64_t end_page() const { return first_page + page_count; }
     [[nodiscard]] bool holds(uint64_t page, unsigned order) const {
@@ -129,13 +137,27 @@ struct PageFrameAllocator::Region {
         return has_mark(PageMark::Reserved, page);
     }
 
-    void push_free(uint64_t page, unsigned order);
-    void remove_free(uint64_t page, unsigned order);
-    // Inserts a free block, merging it with its free buddies all the way up.
-    void insert_coalescing(uint64_t page, unsigned order);
-    // Takes the free block (page, order) off its list and splits it down to `wanted`, keeping
-    // the lowest part: the upper halves go back to the free lists.
-    void split_to(uint64_t page, unsigned order, unsigned wanted);
+    // Gives the free block (page, order) to free list `order`; its buddy must not be free.
+    void give(uint64_t page, unsigned order);
+    // Gives a free block, merging it with its free buddies all the way up.
+    void give_merging(uint64_t page, unsigned order);
+    // Takes the free block (page, order) off its free list.
+    void take(uint64_t page, unsigned order);
+    // Takes the free block (page, order) and splits it down to `wanted`, keeping the lowest
+    // part: the upper halves are given back.
+    void take_split(uint64_t page, unsigned order, unsigned wanted);
+    // Whether every page of [first, end) is inside the region and free. O(kMaxOrder^2 + (end -
+    // first) / 2^kMaxOrder * kMaxOrder): merging is complete, so a free stretch is covered by
+    // O(kMaxOrder) blocks plus its maximum blocks.
+    [[nodiscard]] bool is_free_range(uint64_t first, uint64_t end) const;
+    // Takes the free pages [first, end) (every page of it free, none reserved): each free block
+    // that holds some of them is taken, and its parts outside the range are given back (their
+    // buddies hold taken pages, so they do not merge). Same bound as is_free_range().
+    void take_range(uint64_t first, uint64_t end);
+    // The first page of `count` whose start is a maximum block, where `count` (> 2^kMaxOrder)
+    // free pages start with consecutive free maximum blocks and end at or below `end_limit`, or
+    // kPageEnd. O(B + S * kMaxOrder^2) for B maximum-block slots and S stretches of free ones.
+    [[nodiscard]] uint64_t find_long_run(uint64_t count, uint64_t end_limit) const;
 
     // The order of the free (or allocated) block that contains `page`, or -1 if none does.
     [[nodiscard]] int block_containing(uint64_t page, bool allocated) const;
@@ -159,8 +181,15 @@ struct PageFrameAllocator::Region {
     // (Reserved pages lie in no block, so an allocated block is never reserved.)
     [[nodiscard]] Misuse block_misuse(uint64_t page, unsigned order) const;
 
-    // Records [page, page + count) as allocated: its greedy blocks, chained by run marks.
-    void mark_run(uint64_t page, uint64_t count);
+    // Records [page, page + count), just taken, as allocated: its greedy blocks, chained by run
+    // marks.
+    void record_run(uint64_t page, uint64_t count);
+    // Frees the allocated run (or block) [page, page + count): clears its blocks' allocated bits
+    // and run marks and gives them back merging. O(blocks of the run * kMaxOrder).
+    void free_run(uint64_t page, uint64_t count);
+
+    // The index of the first page of [page, page + count) whose tag is not 0, or count if none.
+    [[nodiscard]] uint64_t first_tagged_page(uint64_t page, uint64_t count) const;
 };
 
 static_assert(kOrderCount <= 32, "nonempty_orders is a 32-bit mask");

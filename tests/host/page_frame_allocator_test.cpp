@@ -1,5 +1,6 @@
 // Host tests of the buddy page frame allocator over simulated physical memory maps.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <atomic>
@@ -286,6 +287,307 @@ TEST(PageFrameAllocator, ReserveRangeTakesFreePagesOnly) {
     f.pfa.free(block, 0);
 }
 
+// ---- Page tags ----------------------------------------------------------------------------
+
+// The tag of every page of every region is found from any byte of the page, pages have
+// distinct consecutive tags, and addresses outside the regions (holes, metadata) have none.
+TEST(PageFrameAllocatorTags, LookupOverManyRangesWithHoles) {
+    std::vector<PhysRange> ranges;
+    for (uint64_t i = 0; i < 44; ++i) {
+        ranges.push_back({0x200000 + i * 0x40000, (1 + i % 9) * kPageSize});
+    }
+    ranges.push_back({kGiB, 8 * kMiB});
+    Fixture f(ranges);
+    ASSERT_TRUE(f.initialized);
+    ASSERT_GE(f.pfa.region_count(), 45u);
+    std::vector<uint16_t*> seen;
+    for (size_t r = 0; r < f.pfa.region_count(); ++r) {
+        const PhysRange region = f.pfa.region_range(r);
+        auto* first = static_cast<char*>(platform::phys_to_virt(region.base));
+        uint16_t* const first_tag = f.pfa.page_tag(first);
+        ASSERT_NE(first_tag, nullptr) << r;
+        for (uint64_t page = 0; page < region.page_count(); ++page) {
+            EXPECT_EQ(f.pfa.page_tag(first + page * kPageSize), first_tag + page);
+            EXPECT_EQ(f.pfa.page_tag(first + page * kPageSize + kPageSize - 1), first_tag + page);
+            EXPECT_EQ(*(first_tag + page), 0u);
+            seen.push_back(first_tag + page);
+        }
+        // The bytes just outside each region's window belong to no region here: every range
+        // has its own mapping with unmapped holes between them.
+        EXPECT_EQ(f.pfa.page_tag(first - 1), nullptr) << r;
+        EXPECT_EQ(f.pfa.page_tag(first + region.size), nullptr) << r;
+    }
+    std::sort(seen.begin(), seen.end());
+    EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end());
+    EXPECT_EQ(seen.size(), f.pfa.managed_pages());
+    // The metadata's own pages, null and the top of the address space have no tag.
+    EXPECT_EQ(f.pfa.page_tag(platform::phys_to_virt(f.pfa.metadata_range().base)), nullptr);
+    EXPECT_EQ(f.pfa.page_tag(nullptr), nullptr);
+    EXPECT_EQ(f.pfa.page_tag(reinterpret_cast<void*>(~uintptr_t{0})), nullptr);
+    EXPECT_TRUE(f.pfa.check().ok);
+}
+
+// A lookup in a hole reads nothing there: an inaccessible mapping between the windows.
+TEST(PageFrameAllocatorTags, LookupInAHoleReadsNothingThere) {
+    Fixture f({{kGiB, 4 * kMiB}, {2 * kGiB, 4 * kMiB}});
+    ASSERT_TRUE(f.initialized);
+    void* hole = mmap(nullptr, 16 * kPageSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(hole, MAP_FAILED);
+    for (uint64_t offset = 0; offset < 16 * kPageSize; offset += kPageSize / 2) {
+        EXPECT_EQ(f.pfa.page_tag(static_cast<char*>(hole) + offset), nullptr);
+    }
+    munmap(hole, 16 * kPageSize);
+}
+
+TEST(PageFrameAllocatorTags, NoTagsBeforeInit) {
+    const PageFrameAllocator pfa;
+    int local = 0;
+    EXPECT_EQ(pfa.page_tag(&local), nullptr);
+}
+
+// Tags belong to whoever allocated the page; check() finds a free page with a tag.
+TEST(PageFrameAllocatorTags, OwnerWritesTagsAndFreesWithZero) {
+    Fixture f({{64 * kMiB, 16 * kMiB}});
+    ASSERT_TRUE(f.initialized);
+    const PhysAddr run = f.pfa.allocate_pages(3);
+    ASSERT_NE(run, kNoPage);
+    for (uint64_t page = 0; page < 3; ++page) {
+        uint16_t* tag = f.pfa.page_tag(platform::phys_to_virt(run + page * kPageSize));
+        ASSERT_NE(tag, nullptr);
+        *tag = static_cast<uint16_t>(0x100 + page);
+    }
+    EXPECT_TRUE(f.pfa.check().ok);
+    EXPECT_EQ(*f.pfa.page_tag(platform::phys_to_virt(run + 2 * kPageSize)), 0x102u);
+    // A free page with a tag breaks the invariant check() names.
+    uint16_t* free_tag = f.pfa.page_tag(platform::phys_to_virt(run + 4 * kPageSize));
+    ASSERT_NE(free_tag, nullptr);
+    *free_tag = 7;
+    const PageFrameCheck broken = f.pfa.check();
+    EXPECT_FALSE(broken.ok);
+    EXPECT_STREQ(broken.failure, "a free page has a tag other than 0");
+    EXPECT_EQ(broken.address, run + 4 * kPageSize);
+    *free_tag = 0;
+    for (uint64_t page = 0; page < 3; ++page) {
+        *f.pfa.page_tag(platform::phys_to_virt(run + page * kPageSize)) = 0;
+    }
+    f.pfa.free_pages(run, 3);
+    f.expect_pristine();
+    // Reserved pages keep their tag (0) and are still looked up.
+    ASSERT_TRUE(f.pfa.reserve_range({70 * kMiB, kPageSize}));
+    EXPECT_NE(f.pfa.page_tag(platform::phys_to_virt(70 * kMiB)), nullptr);
+    EXPECT_TRUE(f.pfa.check().ok);
+}
+
+// All page metadata (bitmaps + tags + descriptors) <= 0.1 % of managed RAM on the layout QEMU
+// gives an x86-64 guest with -m 6G (E820), after the kernel image and firmware tables are cut.
+TEST(PageFrameAllocatorTags, MetadataBudgetOnQemu6GiBLayout) {
+    Fixture f({{0, 0x9f000},
+               {0x100000, 0x200000},              // below the kernel image
+               {0x600000, 0xbffe0000 - 0x600000}, // up to the ACPI tables
+               {0x100000000, 0x1c0000000 - 0x100000000}});
+    ASSERT_TRUE(f.initialized);
+    const uint64_t managed_bytes = f.pfa.managed_pages() * kPageSize;
+    std::printf("6 GiB layout: managed %llu bytes, metadata %llu bytes (%.4f %%), %zu regions\n",
+                static_cast<unsigned long long>(managed_bytes),
+                static_cast<unsigned long long>(f.pfa.metadata_bytes()),
+                100.0 * static_cast<double>(f.pfa.metadata_bytes()) /
+                    static_cast<double>(managed_bytes),
+                f.pfa.region_count());
+    EXPECT_LE(f.pfa.metadata_bytes() * 1000, managed_bytes);
+    EXPECT_TRUE(f.pfa.check().ok);
+}
+
+// ---- Runs beyond one maximum block --------------------------------------------------------
+
+constexpr uint64_t kMaxBlockPages = uint64_t{1} << kMaxOrder;
+constexpr uint64_t kGiBPages = kGiB / kPageSize;
+
+// [4 GiB, 10.5 GiB): six free maximum blocks, then half a GiB that holds the metadata at its
+// top.
+struct LongRunFixture : Fixture {
+    LongRunFixture() : Fixture({{4 * kGiB, 6 * kGiB + kGiB / 2}}) {}
+    void expect_rejected_free(PhysAddr address, uint64_t count) {
+        test::clear_reports();
+        const uint64_t free_before = pfa.free_pages();
+        pfa.free_pages(address, count);
+        ASSERT_EQ(test::reports().size(), 1u);
+        EXPECT_EQ(test::reports()[0].kind, ErrorKind::FreeWrongOrder);
+        EXPECT_EQ(pfa.free_pages(), free_before);
+        EXPECT_TRUE(pfa.check().ok) << pfa.check().failure;
+        test::clear_reports();
+    }
+};
+
+TEST(PageFrameAllocatorLongRuns, ThreeAndFiveGiBRunsAndOneThatCannotFit) {
+    LongRunFixture f;
+    ASSERT_TRUE(f.initialized);
+    ASSERT_EQ(f.pfa.free_blocks().blocks[kMaxOrder], 6u);
+    const PhysAddr three = f.pfa.allocate_pages(3 * kGiBPages);
+    ASSERT_NE(three, kNoPage);
+    EXPECT_EQ(three % kGiB, 0u);
+    EXPECT_EQ(f.pfa.free_pages(), f.initial_free - 3 * kGiBPages);
+    EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
+    // Three maximum blocks are left: five GiB cannot fit, and nothing changes.
+    const FreeBlockCounts blocks = f.pfa.free_blocks();
+    EXPECT_EQ(f.pfa.allocate_pages(5 * kGiBPages), kNoPage);
+    EXPECT_EQ(f.pfa.free_pages(), f.initial_free - 3 * kGiBPages);
+    for (unsigned k = 0; k < kOrderCount; ++k) {
+        EXPECT_EQ(f.pfa.free_blocks().blocks[k], blocks.blocks[k]);
+    }
+    EXPECT_TRUE(f.pfa.check().ok);
+    // Freed whole or not at all.
+    f.expect_rejected_free(three, 2 * kGiBPages);
+    f.expect_rejected_free(three, 3 * kGiBPages + 1);
+    f.expect_rejected_free(three + kGiB, 2 * kGiBPages);
+    test::clear_reports();
+    f.pfa.free(three, kMaxOrder);
+    EXPECT_EQ(test::reports().size(), 1u);
+    test::clear_reports();
+    f.pfa.free_pages(three, 3 * kGiBPages);
+    EXPECT_TRUE(test::reports().empty());
+    f.expect_pristine();
+
+    const PhysAddr five = f.pfa.allocate_pages(5 * kGiBPages);
+    ASSERT_NE(five, kNoPage);
+    EXPECT_EQ(five % kGiB, 0u);
+    EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
+    f.pfa.free_pages(five, 5 * kGiBPages);
+    f.expect_pristine();
+
+    // More than is free: refused before any search, and so is more than all RAM.
+    EXPECT_EQ(f.pfa.allocate_pages(7 * kGiBPages), kNoPage);
+    EXPECT_EQ(f.pfa.allocate_pages(~size_t{0}), kNoPage);
+    f.expect_pristine();
+}
+
+// A run's tail after its maximum blocks comes from whatever free blocks follow: here the
+// region's last half GiB, which holds no maximum block.
+TEST(PageFrameAllocatorLongRuns, TailBeyondTheLastMaximumBlock) {
+    LongRunFixture f;
+    ASSERT_TRUE(f.initialized);
+    const uint64_t count = 6 * kGiBPages + 1000;
+    const PhysAddr run = f.pfa.allocate_pages(count);
+    ASSERT_EQ(run, 4 * kGiB);
+    EXPECT_EQ(f.pfa.free_pages(), f.initial_free - count);
+    EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
+    f.expect_rejected_free(run, 6 * kGiBPages);
+    f.pfa.free_pages(run, count);
+    f.expect_pristine();
+}
+
+// A reserved page inside the fourth maximum block: a tail that stops before it fits there, one
+// that reaches it does not; with the first stretch taken, a run comes from the stretch above.
+TEST(PageFrameAllocatorLongRuns, TailStopsAtAPageInUse) {
+    LongRunFixture f;
+    ASSERT_TRUE(f.initialized);
+    ASSERT_TRUE(f.pfa.reserve_range({7 * kGiB + 2000 * kPageSize, kPageSize}));
+    EXPECT_EQ(f.pfa.allocate_pages(3 * kGiBPages + 2001), kNoPage);
+    EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
+    const uint64_t fits = 3 * kGiBPages + 2000;
+    const PhysAddr low = f.pfa.allocate_pages(fits);
+    EXPECT_EQ(low, 4 * kGiB);
+    EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
+    const PhysAddr high = f.pfa.allocate_pages(2 * kGiBPages + 1);
+    EXPECT_EQ(high, 8 * kGiB);
+    EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
+    EXPECT_EQ(f.pfa.allocate_pages(kGiBPages + 1), kNoPage);
+    f.pfa.free_pages(low, fits);
+    f.pfa.free_pages(high, 2 * kGiBPages + 1);
+    EXPECT_TRUE(f.pfa.check().ok);
+    EXPECT_EQ(f.pfa.free_pages(), f.initial_free - 1);
+}
+
+// Long runs among blocks and short runs, with check() after every operation: the tail search
+// runs over fragmented memory, and every run comes back whole.
+TEST(PageFrameAllocatorLongRuns, RandomMixCheckedAfterEveryOperation) {
+    LongRunFixture f;
+    ASSERT_TRUE(f.initialized);
+    std::mt19937_64 random(seed_from_environment(0x10e6));
+    struct Live {
+        PhysAddr address;
+        uint64_t pages;
+        int order; // -1 for a run
+    };
+    std::vector<Live> live;
+    uint64_t long_runs = 0;
+    for (int step = 0; step < 400; ++step) {
+        const uint64_t choice = random() % 10;
+        if (choice < 4 && !live.empty()) {
+            const size_t index = random() % live.size();
+            const Live block = live[index];
+            live.erase(live.begin() + static_cast<long>(index));
+            if (block.order < 0) {
+                f.pfa.free_pages(block.address, block.pages);
+            } else {
+                f.pfa.free(block.address, static_cast<unsigned>(block.order));
+            }
+        } else if (choice < 7) {
+            const auto order = static_cast<unsigned>(random() % (kMaxOrder + 1));
+            const PhysAddr block = f.pfa.allocate(order);
+            if (block != kNoPage) {
+                live.push_back({block, uint64_t{1} << order, static_cast<int>(order)});
+            }
+        } else {
+            const uint64_t count = 1 + random() % (3 * kGiBPages);
+            const uint64_t free_before = f.pfa.free_pages();
+            const PhysAddr run = f.pfa.allocate_pages(count);
+            if (run != kNoPage) {
+                EXPECT_EQ(f.pfa.free_pages(), free_before - count);
+                long_runs += count > kMaxBlockPages ? 1 : 0;
+                live.push_back({run, count, -1});
+            } else {
+                EXPECT_EQ(f.pfa.free_pages(), free_before);
+            }
+        }
+        const PageFrameCheck check = f.pfa.check();
+        ASSERT_TRUE(check.ok) << "step " << step << ": " << check.failure << " at 0x" << std::hex
+                              << check.address;
+    }
+    std::printf("%llu runs beyond one maximum block\n", static_cast<unsigned long long>(long_runs));
+    EXPECT_GT(long_runs, 0u);
+    for (const Live& block : live) {
+        if (block.order < 0) {
+            f.pfa.free_pages(block.address, block.pages);
+        } else {
+            f.pfa.free(block.address, static_cast<unsigned>(block.order));
+        }
+    }
+    EXPECT_TRUE(test::reports().empty());
+    f.expect_pristine();
+}
+
+// Alignment up to a maximum block, and limits, hold for long runs too.
+TEST(PageFrameAllocatorLongRuns, AlignmentAndLimit) {
+    LongRunFixture f;
+    ASSERT_TRUE(f.initialized);
+    EXPECT_EQ(f.pfa.allocate_pages(2 * kGiBPages, 2 * kGiB), kNoPage);
+    EXPECT_EQ(f.pfa.allocate_pages(2 * kGiBPages, kGiB, 5 * kGiB), kNoPage);
+    const PhysAddr run = f.pfa.allocate_pages(2 * kGiBPages + 1, kGiB, 7 * kGiB);
+    ASSERT_NE(run, kNoPage);
+    EXPECT_EQ(run % kGiB, 0u);
+    EXPECT_LE(run + (2 * kGiBPages + 1) * kPageSize, 7 * kGiB);
+    EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
+    f.pfa.free_pages(run, 2 * kGiBPages + 1);
+    f.expect_pristine();
+}
+
+// Blocks of a long run are maximum blocks in a row: a run of two looks like two blocks but is
+// one allocation.
+TEST(PageFrameAllocatorLongRuns, ExactlyTwoMaximumBlocks) {
+    LongRunFixture f;
+    ASSERT_TRUE(f.initialized);
+    const PhysAddr run = f.pfa.allocate_pages(2 * kMaxBlockPages);
+    ASSERT_NE(run, kNoPage);
+    test::clear_reports();
+    f.pfa.free(run + kGiB, kMaxOrder); // its second block alone
+    ASSERT_EQ(test::reports().size(), 1u);
+    EXPECT_EQ(test::reports()[0].kind, ErrorKind::FreeWrongOrder);
+    test::clear_reports();
+    f.pfa.free_pages(run, 2 * kMaxBlockPages);
+    EXPECT_TRUE(test::reports().empty());
+    f.expect_pristine();
+}
+
 struct BadFreeCase {
     const char* name;
     ErrorKind kind;
@@ -443,7 +745,7 @@ void run_random_sequence(uint64_t seed, size_t operations) {
         }
         return false;
     };
-    const auto release = [&](PhysAddr address, const Live& block) {
+    const auto free_live = [&](PhysAddr address, const Live& block) {
         if (block.is_run) {
             f.pfa.free_pages(address, block.pages);
         } else {
@@ -460,14 +762,14 @@ void run_random_sequence(uint64_t seed, size_t operations) {
             const uint64_t free_before = f.pfa.free_pages();
             const size_t reports_before = test::reports().size();
             if (can_free_again && (live.empty() || random() % 2 == 0)) {
-                release(last_freed, last_freed_block);
+                free_live(last_freed, last_freed_block);
             } else {
                 auto it = live.begin();
                 std::advance(it, static_cast<long>(random() % live.size()));
                 Live wrong = it->second;
                 wrong.pages += 1;
                 wrong.order = wrong.order == kMaxOrder ? 0 : wrong.order + 1;
-                release(it->first, wrong);
+                free_live(it->first, wrong);
             }
             ASSERT_EQ(test::reports().size(), reports_before + 1) << "step " << step;
             ASSERT_EQ(f.pfa.free_pages(), free_before) << "step " << step;
@@ -508,7 +810,7 @@ void run_random_sequence(uint64_t seed, size_t operations) {
         } else {
             auto it = live.begin();
             std::advance(it, static_cast<long>(random() % live.size()));
-            release(it->first, it->second);
+            free_live(it->first, it->second);
             last_freed = it->first;
             last_freed_block = it->second;
             live.erase(it);
@@ -518,7 +820,7 @@ void run_random_sequence(uint64_t seed, size_t operations) {
     }
     test::clear_reports();
     for (const auto& [address, block] : live) {
-        release(address, block);
+        free_live(address, block);
     }
     EXPECT_TRUE(test::reports().empty());
     f.expect_pristine();
@@ -545,7 +847,7 @@ TEST(PageFrameAllocatorThreads, ConcurrentAllocateAndFreeNeverShareAPage) {
         threads.emplace_back([&, thread] {
             std::mt19937_64 random(seed + thread);
             std::vector<std::pair<PhysAddr, unsigned>> held;
-            const auto release = [&](size_t index) {
+            const auto free_held = [&](size_t index) {
                 const auto [block, order] = held[index];
                 for_each_page(block, order, [&](volatile uint64_t& word, PhysAddr page) {
                     damaged += word != stamp_of(thread, page) ? 1 : 0;
@@ -565,11 +867,11 @@ TEST(PageFrameAllocatorThreads, ConcurrentAllocateAndFreeNeverShareAPage) {
                         held.emplace_back(block, order);
                     }
                 } else {
-                    release(random() % held.size());
+                    free_held(random() % held.size());
                 }
             }
             while (!held.empty()) {
-                release(held.size() - 1);
+                free_held(held.size() - 1);
             }
         });
     }

@@ -9,6 +9,7 @@
 #include "bedrock/page_frame_allocator.h"
 #include "bedrock/platform.h"
 #include "kernel/allocators.h"
+#include "kernel/console.h"
 #include "kernel/error_log.h"
 #include "kernel/test_registry.h"
 #include "test_random.h"
@@ -261,4 +262,71 @@ BEDROCK_TEST(pfa_misuse_is_reported_and_changes_nothing) {
     BEDROCK_EXPECT_EQ(pfa.free_pages(), free_with_run + 3);
     BEDROCK_EXPECT(pfa.check().ok);
     error_log().clear();
+}
+
+// Page tags: every page of a run has its own tag, found from any byte of the page; the owner
+// writes them and clears them before freeing. Gaps between regions and the metadata have none.
+BEDROCK_TEST(pfa_page_tags) {
+    PageFrameAllocator& pfa = page_frame_allocator();
+    const Snapshot before = snapshot(pfa);
+    const PhysAddr run = pfa.allocate_pages(3);
+    BEDROCK_REQUIRE(run != kNoPage);
+    uint16_t* const first = pfa.page_tag(platform::phys_to_virt(run));
+    BEDROCK_REQUIRE(first != nullptr);
+    bool consecutive = true;
+    for (uint64_t page = 0; page < 3; ++page) {
+        auto* bytes = static_cast<const char*>(platform::phys_to_virt(run + page * kPageSize));
+        consecutive = consecutive && pfa.page_tag(bytes) == first + page &&
+                      pfa.page_tag(bytes + kPageSize - 1) == first + page && first[page] == 0;
+        first[page] = static_cast<uint16_t>(0xbe00 + page);
+    }
+    BEDROCK_EXPECT(consecutive);
+    BEDROCK_EXPECT(pfa.check().ok);
+    for (uint64_t page = 0; page < 3; ++page) {
+        first[page] = 0;
+    }
+    pfa.free_pages(run, 3);
+    BEDROCK_EXPECT(pfa.page_tag(platform::phys_to_virt(pfa.metadata_range().base)) == nullptr);
+    // The byte after each region, where the next region does not start there.
+    bool gaps_untagged = true;
+    for (size_t i = 0; i + 1 < pfa.region_count(); ++i) {
+        const PhysRange region = pfa.region_range(i);
+        if (region.last() + 1 != pfa.region_range(i + 1).base) {
+            auto* after = static_cast<const char*>(platform::phys_to_virt(region.last())) + 1;
+            gaps_untagged = gaps_untagged && pfa.page_tag(after) == nullptr;
+        }
+    }
+    BEDROCK_EXPECT(gaps_untagged);
+    BEDROCK_EXPECT(pfa.check().ok);
+    BEDROCK_EXPECT(same(snapshot(pfa), before));
+}
+
+// Runs of more than one maximum block (1 GiB): one of them and a tail, and exactly two, where the
+// machine has that much contiguous free memory (the 4 GiB and 6 GiB boots); elsewhere a clean
+// failure that changes nothing.
+BEDROCK_TEST(pfa_run_beyond_a_maximum_block) {
+    PageFrameAllocator& pfa = page_frame_allocator();
+    const Snapshot before = snapshot(pfa);
+    const uint64_t counts[] = {(uint64_t{1} << kMaxOrder) + 5, uint64_t{2} << kMaxOrder};
+    for (const uint64_t count : counts) {
+        const PhysAddr run = pfa.allocate_pages(count);
+        if (run == kNoPage) {
+            print("    no room for a run of %lu pages\n", count);
+            BEDROCK_EXPECT(same(snapshot(pfa), before));
+            continue;
+        }
+        print("    run of %lu pages at 0x%lx\n", count, run);
+        BEDROCK_EXPECT_EQ(run % (kPageSize << kMaxOrder), 0);
+        BEDROCK_EXPECT_EQ(pfa.free_pages(), before.free_pages - count);
+        write_patterns(run, 0);
+        write_patterns(run + (count - 1) * kPageSize, 0);
+        BEDROCK_EXPECT(verify_patterns(run, 0));
+        BEDROCK_EXPECT(verify_patterns(run + (count - 1) * kPageSize, 0));
+        BEDROCK_EXPECT(pfa.check().ok);
+        pfa.free_pages(run, count);
+        BEDROCK_EXPECT(same(snapshot(pfa), before));
+    }
+    BEDROCK_EXPECT(pfa.allocate_pages(pfa.managed_pages() + 1) == kNoPage);
+    BEDROCK_EXPECT(pfa.check().ok);
+    BEDROCK_EXPECT(same(snapshot(pfa), before));
 }
