@@ -153,7 +153,7 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count) {
         next_tags += pages;
         windows[made] =
             TagWindow{reinterpret_cast<uintptr_t>(platform::phys_to_virt(first << kPageShift)),
-                      pages * kPageSize, region.tags};
+                      pages * kPageSize, region.tags, first << kPageShift};
         ++made;
     });
     BEDROCK_ASSERT(made == regions &&

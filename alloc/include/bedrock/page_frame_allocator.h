@@ -143,6 +143,9 @@ public:
     // freed with tag 0 (check() verifies that every free page has tag 0; debug builds assert it
     // on every free). Writing the tag is the owner's business (no lock here).
     [[nodiscard]] uint16_t* page_tag(const void* address) const;
+    // The physical address of `address`, a virtual address in a managed page (page_tag() is not
+    // null for it): the inverse of platform::phys_to_virt there. Lock-free, O(log regions).
+    [[nodiscard]] PhysAddr phys_of(const void* address) const;
 
     // Introspection (each takes the lock; O(regions * orders) at most).
     [[nodiscard]] uint64_t managed_pages() const { return m_managed_pages; }
@@ -173,6 +176,7 @@ private:
         uintptr_t base; // platform::phys_to_virt(the region's first page)
         uint64_t bytes; // the region's pages * kPageSize
         uint16_t* tags; // one per page of the region
+        PhysAddr phys;  // the region's first page
     };
 
     // Functions named *_locked need m_lock held.
@@ -192,6 +196,18 @@ private:
     PhysRange m_metadata;
     mutable SpinLock m_lock;
 };
+
+inline PhysAddr PageFrameAllocator::phys_of(const void* address) const {
+    const auto virt = reinterpret_cast<uintptr_t>(address);
+    const TagWindow* window = m_tag_windows;
+    size_t count = m_region_count;
+    while (count > 1) {
+        const size_t half = count / 2;
+        window = window[half].base <= virt ? window + half : window;
+        count -= half;
+    }
+    return window->phys + (virt - window->base);
+}
 
 // The last window whose base is at or below `address`, by halving, then one range test: about
 // 14 + 8 * ceil(log2(regions)) instructions on x86-64 (clang -O2), reading only the windows.
