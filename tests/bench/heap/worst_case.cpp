@@ -266,25 +266,39 @@ void trace_aligned(CountingHeap& heap, Random& random, bool) {
     live.free_all_random(heap, random);
 }
 
-void trace_exhaust(CountingHeap& heap, Random& random, bool quick) {
-    LiveBlocks live;
-    for (int round = 0; round < (quick ? 1 : 2); ++round) {
-        for (;;) {
-            const size_t size = uniform(random, 4 * kKiB, kMiB);
-            void* block = heap.allocate(size);
-            if (block == nullptr) {
-                break;
-            }
-            live.add(block, size);
-        }
-        // The full heap: a request of every power of two up to 1 MiB (the small ones may still
-        // find room in a slab), and one it can never hold.
-        for (unsigned shift = 0; shift <= 20; ++shift) {
-            live.add(heap.allocate(size_t{1} << shift), size_t{1} << shift);
-        }
-        (void)heap.allocate(size_t{1} << 40);
-        live.free_all_random(heap, random);
+// Requests a full or fragmented heap may have to search for: every power of two up to 2 MiB
+// (the small ones may still find room in a slab), a page run just above 1 MiB, and one request
+// that no arena holds.
+void probe_full_heap(CountingHeap& heap, LiveBlocks& live) {
+    for (unsigned shift = 0; shift <= 21; ++shift) {
+        live.add(heap.allocate(size_t{1} << shift), size_t{1} << shift);
     }
+    live.add(heap.allocate(kMiB + 4 * kKiB), kMiB + 4 * kKiB);
+    live.add(heap.allocate(size_t{1} << 40), size_t{1} << 40);
+}
+
+void trace_exhaust(CountingHeap& heap, Random& random, bool) {
+    std::vector<Block> filled;
+    for (;;) {
+        const size_t size = uniform(random, 4 * kKiB, kMiB);
+        void* block = heap.allocate(size);
+        if (block == nullptr) {
+            break;
+        }
+        filled.push_back(Block{block, size});
+    }
+    LiveBlocks live;
+    probe_full_heap(heap, live);
+    // A comb: every other block freed, so the free space is many holes none of which is large.
+    for (size_t i = 0; i < filled.size(); ++i) {
+        if (i % 2 == 0) {
+            heap.release(filled[i]);
+        } else {
+            live.add(filled[i].address, filled[i].size);
+        }
+    }
+    probe_full_heap(heap, live);
+    live.free_all_random(heap, random);
 }
 
 } // namespace

@@ -19,8 +19,10 @@
 //              the holes, then the rest freed so that each free has free neighbours on both
 //              sides
 //   aligned    every alignment from 16 B to 1 MiB with sizes below, at and above it
-//   exhaust    blocks of 4 KiB-1 MiB until the first failure, a request of every power of two
-//              and one larger than the arena in the full heap, all freed; twice
+//   exhaust    blocks of 4 KiB-1 MiB until the first failure; in the full heap, a request of
+//              every power of two up to 2 MiB, one just above 1 MiB and one larger than any
+//              arena; every other block freed (a comb of holes) and the same requests again;
+//              all freed
 #pragma once
 
 #include <stddef.h>
