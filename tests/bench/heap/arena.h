@@ -2,8 +2,8 @@
 // allocator, made only through the public API (bedrock/heap.h, bedrock/page_frame_allocator.h).
 //
 // Placement is fixed so that every run measures the same thing wherever mmap puts the memory:
-//   Buffer         starts at exactly the alignment asked for (a multiple of it, and not of twice
-//                  it), the least a caller can rely on
+//   Buffer         starts `alignment` bytes past a 1 MiB boundary: aligned to exactly what was
+//                  asked for (not to twice that), the least a caller can rely on
 //   Source::Frames the page frame allocator manages the simulated physical range
 //                  [kFramesBase, kFramesBase + bytes): one zone, one region, every buddy block
 //                  naturally aligned

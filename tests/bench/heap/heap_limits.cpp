@@ -175,8 +175,14 @@ void section_efficiency() {
         {"heap.efficiency.wide.region", "8 B-1 MiB", kMiB, Source::Region},
         {"heap.efficiency.wide.pfa", "8 B-1 MiB", kMiB, Source::Frames},
     };
-    heading("heap efficiency: live requested bytes / arena bytes at the first failed allocation "
-            "(128 MiB arenas, a free after every 2 or 3 allocations; seeds 1 2 3 4 5)");
+    std::string seeds;
+    for (const uint64_t seed : kSeeds) {
+        seeds += " " + std::to_string(seed);
+    }
+    heading(("heap efficiency: live requested bytes / arena bytes at the first failed allocation "
+             "(128 MiB arenas, a free after every 2 or 3 allocations; seeds" +
+             seeds + ")")
+                .c_str());
     for (const Case& c : cases) {
         double sum = 0;
         bool ok = true;
