@@ -13,6 +13,10 @@
 // Cost: one signal per instruction, a few microseconds each (about 150 000 instructions a second
 // in a VM): count only what must be counted.
 //
+// Everything `function` executes is counted, libc functions it calls included (the heap calls
+// memset): link with -z now, or the first call of such a function in a process also counts the
+// dynamic linker's lazy binding.
+//
 // Preconditions: one thread; nothing else in the process uses SIGTRAP; `function` is entered at
 // most once per count_call() and executes no system call that blocks.
 #pragma once
