@@ -9,8 +9,9 @@
 # call, smallest region, page frame allocator metadata) as `key value` lines.
 #   ./bench.sh            the tables, then the key lines with how each figure was obtained
 #   ./bench.sh --csv      workload,allocator,ns_per_op,footprint_ratio rows only (peers)
-#   ./bench.sh --summary  the key lines only (about 3 minutes: the worst-case instruction counts
+#   ./bench.sh --summary  the key lines only (2-3 minutes: the worst-case instruction counts
 #                         single-step every heap call)
+# While developing, build/bench/heap/heap_limits --quick [section...] runs shorter traces.
 set -eu
 cd "$(dirname "$0")"
 

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <iterator>
 #include <optional>
 #include <random>
 #include <string>

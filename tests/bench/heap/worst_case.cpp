@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <iterator>
 #include <random>
 #include <vector>
 
