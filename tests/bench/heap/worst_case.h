@@ -8,7 +8,7 @@
 //   MallocRefill, FreeReturn  it took pages from, or gave pages back to, the allocator
 //
 // The traces (each on a fresh arena, in a process of its own; see kWorstCaseTraces). Their
-// lengths are set by the cost of single-stepping (about 100 000 instructions a second):
+// lengths are set by the cost of single-stepping (100 000-150 000 instructions a second):
 //   random     sizes over the whole range (0 B-1 MiB, mostly small), one allocation in eight
 //              aligned to 32 B-1 MiB; the live set grows to 2000 blocks (or the first failure)
 //              and shrinks to 200, over and over; 5000 calls
