@@ -8,8 +8,8 @@
 // pointer, so a tail call out of `function` is followed to the end), then clears TF. The count is
 // exact and deterministic: it does not depend on the machine's load, on interrupts or on a
 // hardware performance counter (perf_event_open has no PMU in most VMs). A rep-prefixed string
-// instruction traps, and so counts, once per iteration (none in the heap's paths today). Checked
-// against callgrind: a heap_allocate(16) and a heap_free of it count 117 and 139 both ways.
+// instruction traps, and so counts, once per iteration. Checked against callgrind: a
+// heap_allocate(16) and a heap_free of it count 117 and 139 both ways.
 //
 // Cost: one signal per instruction, 7-10 microseconds each in a VM (100 000-150 000 instructions
 // a second): count only what must be counted.
