@@ -3,18 +3,24 @@
 # allocate+free pairs per order and a random mix, medians of 5 runs, and instructions per
 # operation with callgrind); then the heap (tests/bench/heap): Bedrock's heap against glibc
 # malloc, jemalloc, tcmalloc and mimalloc on the same workloads, then instructions per
-# malloc+free pair with callgrind for the fixed sizes; last the cost of checked mode per level
-# (compiled out, off, report, report with guard pages), time and footprint.
-#   ./bench.sh         the tables: ns per operation, footprint / peak live bytes, time ratios
-#   ./bench.sh --csv   workload,allocator,ns_per_op,footprint_ratio rows only (peers)
+# malloc+free pair with callgrind for the fixed sizes; then the cost of checked mode per level
+# (compiled out, off, report, report with guard pages), time and footprint; last the heap's
+# limits (tests/bench/heap/heap_limits.cpp: efficiency, trace extent, worst-case instructions per
+# call, smallest region, page frame allocator metadata) as `key value` lines.
+#   ./bench.sh            the tables, then the key lines with how each figure was obtained
+#   ./bench.sh --csv      workload,allocator,ns_per_op,footprint_ratio rows only (peers)
+#   ./bench.sh --summary  the key lines only (2-3 minutes: the worst-case instruction counts
+#                         single-step every heap call)
+# While developing, build/bench/heap/heap_limits --quick [section...] runs shorter traces.
 set -eu
 cd "$(dirname "$0")"
 
-csv=no
+mode=tables
 case "${1:-}" in
---csv) csv=yes ;;
+--csv) mode=csv ;;
+--summary) mode=summary ;;
 "") ;;
-*) echo "usage: $0 [--csv]" >&2; exit 2 ;;
+*) echo "usage: $0 [--csv | --summary]" >&2; exit 2 ;;
 esac
 
 packages="cmake clang libbenchmark-dev libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev valgrind"
@@ -36,9 +42,33 @@ fi
 build=build/bench
 cmake -S tests/bench -B "$build" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >&2
-cmake --build "$build" -j2 >&2
+if [ "$mode" = summary ]; then
+    cmake --build "$build" -j2 --target heap_bench heap_limits >&2
+else
+    cmake --build "$build" -j2 >&2
+fi
 
-if [ "$csv" = no ]; then
+# Instructions per malloc+free pair of `size` bytes for `binary --run run_as`: callgrind counts
+# only fixed_pairs(), which runs 1.1 x pairs times.
+pairs=100000
+instructions_per_pair() { # binary run_as size
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        --collect-atstart=no --toggle-collect='*fixed_pairs*' \
+        "$build/heap/$1" --run "$2" "fixed-$3" "$pairs" 2>&1 >/dev/null |
+        sed -n 's/.*Collected : *\([0-9]*\).*/\1/p' |
+        awk -v pairs="$pairs" '{ printf "%.0f", $1 / (pairs * 1.1) }'
+}
+
+if [ "$mode" = summary ]; then
+    # heap.pair_instructions.16: Bedrock as shipped (checked mode compiled in, level off).
+    "$build/heap/heap_limits" --summary efficiency trace worst
+    pair16=$(instructions_per_pair heap_bench bedrock 16)
+    echo "heap.pair_instructions.16 ${pair16:-0}"
+    "$build/heap/heap_limits" --summary region pfa
+    exit 0
+fi
+
+if [ "$mode" = tables ]; then
     pfa_build=$build/page_frame_allocator
     echo "page frame allocator: ns per operation (median of 5)"
     "$pfa_build/pfa_bench" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
@@ -56,23 +86,12 @@ if [ "$csv" = no ]; then
     echo
 fi
 
-build=$build/heap
+heap_build=$build/heap
 
-if [ "$csv" = yes ]; then
-    exec "$build/heap_bench" --csv
+if [ "$mode" = csv ]; then
+    exec "$heap_build/heap_bench" --csv
 fi
-"$build/heap_bench"
-
-# Instructions per malloc+free pair of `size` bytes for `binary --run run_as`: callgrind counts
-# only fixed_pairs(), which runs 1.1 x pairs times.
-pairs=100000
-instructions_per_pair() { # binary run_as size
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-        --collect-atstart=no --toggle-collect='*fixed_pairs*' \
-        "$build/$1" --run "$2" "fixed-$3" "$pairs" 2>&1 >/dev/null |
-        sed -n 's/.*Collected : *\([0-9]*\).*/\1/p' |
-        awk -v pairs="$pairs" '{ printf "%.0f", $1 / (pairs * 1.1) }'
-}
+"$heap_build/heap_bench"
 
 echo
 echo "instructions per malloc+free pair (callgrind)"
@@ -86,14 +105,16 @@ for size in 16 64 256 1024 4096 65536; do
         bedrock | glibc) binary=heap_bench ;;
         *) binary=heap_bench_$allocator ;;
         esac
-        printf '%10s' "$(instructions_per_pair "$binary" "$allocator" "$size")"
+        count=$(instructions_per_pair "$binary" "$allocator" "$size")
+        if [ "$allocator" = bedrock ] && [ "$size" = 16 ]; then pair16=$count; fi
+        printf '%10s' "$count"
     done
     echo
 done
 
 echo
 echo "checked mode: cost per level (footprint = peak pages held / peak live bytes)"
-"$build/heap_bench" --checked
+"$heap_build/heap_bench" --checked
 
 echo
 echo "checked mode: instructions per malloc+free pair (callgrind)"
@@ -113,3 +134,12 @@ for size in 16 256 4096; do
     done
     echo
 done
+
+echo
+echo "heap limits: the figures of ./bench.sh --summary"
+"$heap_build/heap_limits" efficiency trace worst
+echo "heap pair cost: instructions per 16-byte malloc+free pair, Bedrock as shipped (checked mode"
+echo "compiled in, level off)"
+echo "  callgrind: bedrock, size 16 in the first table of instructions per pair above"
+echo "heap.pair_instructions.16 ${pair16:-0}"
+"$heap_build/heap_limits" region pfa

@@ -1,7 +1,9 @@
-// bedrock/platform.h for the heap benchmark: a hosted process whose page frame allocator manages
-// a range of its own address space, so phys_to_virt is the identity. Reports and failed
-// assertions stop the run, since a benchmark that misuses the heap measures nothing. Guard
-// pages are mprotect().
+// bedrock/platform.h for the heap benchmarks, all but phys_to_virt, which each program links
+// from the direct map it needs: identity_direct_map.cpp (heap_bench: its page frame allocator
+// manages a range of its own address space) or simulated_memory.cpp (heap_limits: physical
+// addresses as a machine numbers them). Reports and failed assertions stop the run, since a
+// benchmark that misuses the heap measures nothing. Guard pages are mprotect().
+#include <errno.h> // program_invocation_short_name
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -10,18 +12,14 @@
 
 namespace bedrock::platform {
 
-void* phys_to_virt(PhysAddr phys) {
-    return reinterpret_cast<void*>(static_cast<uintptr_t>(phys));
-}
-
 void report_error(const ErrorReport& report) {
-    fprintf(stderr, "heap_bench: %s: %s at 0x%llx: %s\n", report.component, to_string(report.kind),
-            static_cast<unsigned long long>(report.address), report.detail);
+    fprintf(stderr, "%s: %s: %s at 0x%llx: %s\n", program_invocation_short_name, report.component,
+            to_string(report.kind), static_cast<unsigned long long>(report.address), report.detail);
     abort();
 }
 
 void panic(const char* message) {
-    fprintf(stderr, "heap_bench: panic: %s\n", message);
+    fprintf(stderr, "%s: panic: %s\n", program_invocation_short_name, message);
     abort();
 }
 
@@ -30,7 +28,8 @@ bool set_page_access(void* page, bool accessible) {
 }
 
 void assertion_failed(const char* expression, const char* file, int line) {
-    fprintf(stderr, "heap_bench: assertion failed: %s at %s:%d\n", expression, file, line);
+    fprintf(stderr, "%s: assertion failed: %s at %s:%d\n", program_invocation_short_name,
+            expression, file, line);
     abort();
 }
 
