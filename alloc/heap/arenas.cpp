@@ -37,13 +37,20 @@ bool Arenas::grow_locked(size_t size, size_t alignment) {
     if (m_frames == nullptr) {
         return false;
     }
-    // What one block of `size` at `alignment` needs, in an arena of its own.
-    const size_t overhead = SegregatedFit::arena_overhead(kMaxArenaBytes) + kBlockHeaderBytes;
-    if (size > kMaxArenaBytes || alignment > kMaxArenaBytes ||
-        size + alignment + overhead > kMaxArenaBytes) {
+    // The smallest arena that holds one block of `size` at `alignment` on its own.
+    if (size > kMaxArenaBytes || alignment > kMaxArenaBytes) {
         return false;
     }
-    const unsigned needed = ceil_log2((size + alignment + overhead + kPageSize - 1) / kPageSize);
+    const size_t block = size + (alignment > kGranule ? alignment + kBlockHeaderBytes : 0);
+    unsigned needed = 0;
+    while (needed <= kMaxArenaOrder &&
+           (kPageSize << needed) < SegregatedFit::arena_overhead(kPageSize << needed) +
+                                       kBlockHeaderBytes + block) {
+        ++needed;
+    }
+    if (needed > kMaxArenaOrder) {
+        return false;
+    }
     // Double with the bytes already held, so the arenas number O(log memory).
     unsigned order = kMinArenaOrder;
     while (order < kMaxArenaOrder && (uint64_t{1} << order) <= m_pages) {
