@@ -119,7 +119,8 @@ BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page) {
 // (kMaxSlabBytes on the fast path; the arena's size to classify anything). Without the arenas'
 // lock (`locked` false) the answer is stable only for blocks that stay taken meanwhile, such
 // as a slab with a live block; callers confirm the rest under the lock.
-BlockRef locate(Heap& heap, const void* address, size_t reach, bool locked) {
+[[gnu::always_inline]] inline BlockRef locate(Heap& heap, const void* address, size_t reach,
+                                              bool locked) {
     const auto value = reinterpret_cast<uintptr_t>(address);
     const heap::Arena* arena = nullptr;
     if (!heap.over_frames()) {
@@ -150,7 +151,7 @@ BlockRef locate(Heap& heap, const void* address, size_t reach, bool locked) {
         }
     }
     return arena_block(*arena, locked ? heap.arenas.find(*arena, address, reach)
-                                      : SegregatedFit::find(*arena, address, reach));
+                                      : SegregatedFit::find_near(*arena, address, reach));
 }
 
 // Cold path: whether another live region heap holds `address` (heaps over the same page frame
