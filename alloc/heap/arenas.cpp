@@ -11,9 +11,7 @@ namespace {
 
 // Tags every page of the arena at `tags` (2^order pages) with `tag`.
 void write_tags(uint16_t* tags, unsigned order, uint16_t tag) {
-    for (uint64_t page = 0; page < (uint64_t{1} << order); ++page) {
-        __atomic_store_n(&tags[page], tag, __ATOMIC_RELAXED);
-    }
+    fill_tags(tags, uint64_t{1} << order, tag);
 }
 
 } // namespace

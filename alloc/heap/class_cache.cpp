@@ -50,6 +50,9 @@ void* ClassCache::allocate(Arenas& arenas, size_t requested) {
         }
         push_partial(slab);
     }
+    if (slab->used == 0) {
+        m_empty_on_partial = 0; // the empty slab on the partial list, if it was this one
+    }
     void* block = slab_take(slab);
     if (slab->is_full()) {
         unlink_partial(slab);
@@ -76,6 +79,10 @@ SlabLookup ClassCache::free(Arenas& arenas, Slab* slab, void* block) {
     }
     --m_blocks_in_use;
     if (slab->used == 0) {
+        if (!was_full && m_empty_on_partial == 0) {
+            m_empty_on_partial = 1; // stays where the next allocation looks first
+            return SlabLookup::Live;
+        }
         if (!was_full) {
             unlink_partial(slab);
         }
@@ -102,6 +109,15 @@ SlabLookup ClassCache::classify(const Slab* slab, const void* block) {
 
 void ClassCache::trim(Arenas& arenas) {
     LockGuard guard(m_lock);
+    for (Slab* slab = m_partial; slab != nullptr;) {
+        Slab* next = slab->next;
+        if (slab->used == 0) {
+            unlink_partial(slab);
+            give_slab_locked(arenas, slab);
+        }
+        slab = next;
+    }
+    m_empty_on_partial = 0;
     while (m_reserve != nullptr) {
         Slab* slab = m_reserve;
         m_reserve = slab->next;
@@ -122,9 +138,10 @@ bool ClassCache::check() {
     LockGuard guard(m_lock);
     uint64_t listed = 0;
     uint64_t used = 0;
+    uint32_t empty = 0;
     for (Slab* slab = m_partial; slab != nullptr; slab = slab->next) {
-        if (!slab_check(slab) || slab->class_index != m_class_index || slab->used == 0 ||
-            slab->is_full() ||
+        empty += slab->used == 0 ? 1 : 0;
+        if (!slab_check(slab) || slab->class_index != m_class_index || slab->is_full() ||
             (slab->next != nullptr && slab->next->prev != slab)) {
             return false;
         }
@@ -140,7 +157,8 @@ bool ClassCache::check() {
     }
     // Full slabs are on no list: their count and blocks make up the difference exactly.
     const uint64_t full = m_slabs - listed - reserve;
-    return reserve == m_reserve_count && reserve <= kReserveSlabs && listed + reserve <= m_slabs &&
+    return empty == m_empty_on_partial && reserve == m_reserve_count && reserve <= kReserveSlabs &&
+           listed + reserve <= m_slabs &&
            m_blocks_in_use == used + full * kSlabLayouts[m_class_index].block_count;
 }
 

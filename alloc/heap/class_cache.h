@@ -7,13 +7,14 @@
 // Invariants:
 //   slabs == |partial| + |full| + |reserve|
 //   blocks_in_use == sum of used over the class's slabs
-//   every slab on partial has 0 < used < block_count, every slab in reserve has used == 0
-//   |reserve| <= kReserveSlabs
-// Policy: a slab that becomes empty goes to the reserve if it has room, else straight back to
-// the arenas; an allocation with no partial slab takes the reserve before the arenas. So a
-// malloc/free loop at a slab boundary costs no arena traffic, and a class holds at most
-// kReserveSlabs empty slabs once its blocks are freed. Slabs are medium blocks of the heap's
-// arenas (arenas.h).
+//   every slab on partial has used < block_count, and exactly empty_on_partial (0 or 1) of them
+//   has used == 0; every slab in reserve has used == 0;  |reserve| <= kReserveSlabs
+// Policy: a slab that becomes empty stays on the partial list if no other empty slab is there
+// (so a malloc/free loop on one slab touches no list), else goes to the reserve if it has room,
+// else straight back to the arenas; an allocation with no partial slab takes the reserve before
+// the arenas. So a malloc/free loop at a slab boundary costs no arena traffic, and a class holds
+// at most 1 + kReserveSlabs empty slabs once its blocks are freed (heap_trim gives them back).
+// Slabs are medium blocks of the heap's arenas (arenas.h).
 // Lock order: m_lock -> the arenas' lock -> page source. Classes never take each other's locks.
 //
 // The per-CPU front (later) sits in front of allocate()/free(): it will keep a few blocks per
@@ -58,6 +59,7 @@ private:
 
     SpinLock m_lock;
     uint8_t m_class_index = 0;
+    uint8_t m_empty_on_partial = 0;
     uint32_t m_reserve_count = 0;
     Slab* m_partial = nullptr;
     Slab* m_reserve = nullptr; // singly linked through next

@@ -323,6 +323,40 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
     return false;
 }
 
+// free() of anything but a slab block: a medium block, a large run, a checked-mode block, or
+// misuse. Out of line, so the slab fast path stays small.
+[[gnu::noinline]] void free_not_small(Heap& heap, void* block, BlockRef ref, Caller caller) {
+    if (ref.holder == Holder::None && ref.arena != nullptr) {
+        ref = locate(heap, block, ~size_t{0}, true); // beyond the slab reach: look further
+    }
+    switch (ref.holder) {
+    case Holder::Medium:
+        if (ref.start == block &&
+            heap.arenas.give_if_taken(*ref.arena, block, BlockUse::Medium)) {
+            return;
+        }
+        break;
+    case Holder::LargeRun:
+        if (ref.start == block && heap.large.give(block, ref.usable / kPageSize)) {
+            return;
+        }
+        break;
+    case Holder::Checked:
+    case Holder::Guard:
+    case Holder::CheckedRun:
+        if constexpr (kHeapChecksCompiled) {
+            heap.checked.free(heap, ref, block, caller);
+            return;
+        }
+        break;
+    case Holder::None:
+    case Holder::Free:
+    case Holder::Slab:
+        break;
+    }
+    report_bad_pointer(heap, block, caller);
+}
+
 } // namespace
 
 namespace heap {
@@ -374,30 +408,16 @@ void free(Heap& heap, void* block, Caller caller) {
         return;
     }
     if (reinterpret_cast<uintptr_t>(block) % kMinBlockSize == 0) [[likely]] {
-        BlockRef ref = locate(heap, block, kMaxSlabBytes, false);
-        if (ref.holder == Holder::None && ref.arena != nullptr) {
-            ref = locate(heap, block, ~size_t{0}, true); // beyond the slab reach: look further
-        }
+        const BlockRef ref = locate(heap, block, kMaxSlabBytes, false);
         if (ref.holder == Holder::Slab) [[likely]] {
             auto* slab = reinterpret_cast<Slab*>(ref.start);
             if (heap.classes[slab->class_index % kSizeClassCount].free(heap.arenas, slab, block) ==
                 SlabLookup::Live) [[likely]] {
                 return;
             }
-        } else if (ref.holder == Holder::Medium && ref.start == block) {
-            if (heap.arenas.give_if_taken(*ref.arena, block, BlockUse::Medium)) {
-                return;
-            }
-        } else if (ref.holder == Holder::LargeRun && ref.start == block) {
-            if (heap.large.give(block, ref.usable / kPageSize)) {
-                return;
-            }
-        } else if (ref.holder == Holder::Checked || ref.holder == Holder::Guard ||
-                   ref.holder == Holder::CheckedRun) {
-            if constexpr (kHeapChecksCompiled) {
-                heap.checked.free(heap, ref, block, caller);
-                return;
-            }
+        } else {
+            free_not_small(heap, block, ref, caller);
+            return;
         }
     }
     report_bad_pointer(heap, block, caller);

@@ -22,7 +22,9 @@ void* LargeRuns::take(size_t size, size_t alignment, bool checked, size_t reques
     void* block = platform::phys_to_virt(phys);
     uint16_t* tags = m_frames->page_tag(block);
     BEDROCK_ASSERT(tags != nullptr);
-    for (uint64_t page = 0; page < pages; ++page) {
+    fill_tags(tags + kMinLargeRunPages, pages - kMinLargeRunPages,
+              large_run_tag(kMinLargeRunPages, pages, m_owner_id, checked));
+    for (uint64_t page = 0; page < kMinLargeRunPages; ++page) {
         __atomic_store_n(&tags[page], large_run_tag(page, pages, m_owner_id, checked),
                          __ATOMIC_RELAXED);
     }
@@ -47,9 +49,7 @@ bool LargeRuns::give(void* block, uint64_t pages) {
             tag_value(head) != m_owner_id) {
             return false; // freed by another CPU meanwhile
         }
-        for (uint64_t page = 0; page < pages; ++page) {
-            __atomic_store_n(&tags[page], uint16_t{0}, __ATOMIC_RELAXED);
-        }
+        fill_tags(tags, pages, 0);
         const bool checked = kind == PageKind::LargeCheckedHead;
         --m_totals.blocks;
         m_totals.pages -= pages;

@@ -100,8 +100,10 @@ constexpr size_t start_bitmap_words(size_t bytes) {
 
 // Words of its summary: one bit per start bitmap word, whole 64-bit words.
 constexpr size_t summary_words(size_t bytes) {
-    return divide_rounding_up(start_bitmap_words(bytes), 64);
+    // ceil(ceil(b / 1024) / 64) == ceil(b / 65536): one shift on the free() fast path.
+    return (bytes + kGranule * 64 * 64 - 1) / (kGranule * 64 * 64);
 }
+static_assert(summary_words(1) == 1 && summary_words(65536) == 1 && summary_words(65537) == 2);
 
 } // namespace fit_detail
 
