@@ -93,7 +93,6 @@ static_assert(kCheckedHeaderBytes % 16 == 0, "in-band blocks keep the heap's ali
                                     reinterpret_cast<uintptr_t>(header.block) & ~(kPageSize - 1));
 }
 
-
 // Poison and red zones are verified a word at a time (the aligned middle), bytes at the edges.
 inline constexpr uint64_t kBytesInWord = 8;
 

@@ -4,9 +4,9 @@
 
 #include "bedrock/memory_routines.h"
 #include "checked/checked_reports.h"
-#include "report/heap_error_reports.h"
 #include "heap/core.h"
 #include "heap/heap_state.h"
+#include "report/heap_error_reports.h"
 #include "support/text_line.h"
 
 namespace bedrock::heap {
@@ -137,8 +137,8 @@ void* CheckedBlocks::allocate(Heap& heap, size_t size, size_t alignment, Caller 
     if (size > kMaxCheckedSize) {
         return nullptr;
     }
-    const TakenBlock core = take_block(heap, offset + size + kMinTailZone, alignment,
-                                       BlockUse::Checked, size);
+    const TakenBlock core =
+        take_block(heap, offset + size + kMinTailZone, alignment, BlockUse::Checked, size);
     if (core.start == nullptr) {
         return nullptr;
     }

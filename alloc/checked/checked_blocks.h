@@ -16,9 +16,9 @@
 
 #include "bedrock/heap_checks.h"
 #include "bedrock/spinlock.h"
-#include "report/call_trace.h"
 #include "checked/checked_block.h"
 #include "heap/block_ref.h"
+#include "report/call_trace.h"
 
 namespace bedrock {
 class Heap;

@@ -3,9 +3,9 @@
 
 #include "bedrock/platform.h"
 #include "checked/checked_reports.h"
-#include "report/heap_error_reports.h"
 #include "heap/core.h"
 #include "heap/heap_state.h"
+#include "report/heap_error_reports.h"
 
 namespace bedrock::heap {
 namespace {
@@ -44,7 +44,8 @@ const char* access_detail(ErrorKind kind, MemoryAccess access) {
 } // namespace
 
 GuardChunk& GuardedPool::chunk_holding(const void* address) const {
-    const uintptr_t offset = reinterpret_cast<uintptr_t>(address) - reinterpret_cast<uintptr_t>(m_base);
+    const uintptr_t offset =
+        reinterpret_cast<uintptr_t>(address) - reinterpret_cast<uintptr_t>(m_base);
     return *reinterpret_cast<GuardChunk*>(m_base + offset / kChunkBytes * kChunkBytes);
 }
 

@@ -42,8 +42,8 @@ bool Arenas::grow_locked(size_t size, size_t alignment) {
     const size_t block = size + (alignment > kGranule ? alignment + kBlockHeaderBytes : 0);
     unsigned needed = 0;
     while (needed <= kMaxArenaOrder &&
-           (kPageSize << needed) < SegregatedFit::arena_overhead(kPageSize << needed) +
-                                       kBlockHeaderBytes + block) {
+           (kPageSize << needed) <
+               SegregatedFit::arena_overhead(kPageSize << needed) + kBlockHeaderBytes + block) {
         ++needed;
     }
     if (needed > kMaxArenaOrder) {
@@ -192,13 +192,13 @@ bool Arenas::check(const char** failure) {
         (void)block;
     });
     if (m_frames != nullptr) {
-        for (Arena* arena = m_fit.first_arena(); arena != nullptr;
-             arena = arena->next) {
+        for (Arena* arena = m_fit.first_arena(); arena != nullptr; arena = arena->next) {
             const uintptr_t base = SegregatedFit::arena_begin(*arena);
             const uint64_t arena_pages = (SegregatedFit::arena_end(*arena) - base) / kPageSize;
             const uint16_t* tags = m_frames->page_tag(reinterpret_cast<void*>(base));
             const uint16_t expected = make_tag(PageKind::Arena, floor_log2(arena_pages));
-            tags_ok = tags_ok && is_power_of_two(arena_pages) && base % (arena_pages * kPageSize) == 0;
+            tags_ok =
+                tags_ok && is_power_of_two(arena_pages) && base % (arena_pages * kPageSize) == 0;
             for (uint64_t page = 0; tags != nullptr && page < arena_pages; ++page) {
                 tags_ok = tags_ok && tags[page] == expected;
             }

@@ -33,7 +33,7 @@ class Heap;
 
 namespace bedrock::heap {
 
-inline constexpr unsigned kMinArenaOrder = 6; // 256 KiB
+inline constexpr unsigned kMinArenaOrder = 6;  // 256 KiB
 inline constexpr unsigned kMaxArenaOrder = 11; // 8 MiB
 inline constexpr size_t kMinArenaBytes = kPageSize << kMinArenaOrder;
 inline constexpr size_t kMaxArenaBytes = kPageSize << kMaxArenaOrder;

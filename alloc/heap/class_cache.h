@@ -15,7 +15,8 @@
 // the arenas. So a malloc/free loop at a slab boundary costs no arena traffic, and a class holds
 // at most 1 + kReserveSlabs empty slabs once its blocks are freed (heap_trim gives them back).
 // Slabs are medium blocks of the heap's arenas (arenas.h).
-// Lock order: m_lock -> the arenas' lock -> page source. Classes never take each other's locks.
+// Lock order: m_lock -> the arenas' lock -> the page frame allocator's. Classes never take each
+// other's locks.
 //
 // The per-CPU front (later) sits in front of allocate()/free(): it will keep a few blocks per
 // CPU and refill/flush through these two calls, so nothing here changes.

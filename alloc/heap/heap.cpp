@@ -70,12 +70,13 @@ Holder holder_of(BlockUse use) {
 
 BlockRef arena_block(const heap::Arena& arena, const SegregatedFit::Found& found) {
     if (found.block == nullptr) {
-        BlockRef none = no_block(ErrorKind::NotAllocated, "inside a block header or an arena's own metadata");
+        BlockRef none =
+            no_block(ErrorKind::NotAllocated, "inside a block header or an arena's own metadata");
         none.arena = &arena; // no block start within the reach asked for
         return none;
     }
-    return BlockRef{holder_of(found.use), found.block, found.usable, &arena, ErrorKind::NotAllocated,
-                    nullptr};
+    return BlockRef{holder_of(found.use),    found.block, found.usable, &arena,
+                    ErrorKind::NotAllocated, nullptr};
 }
 
 // The large run holding the page of `tags` (a large-run tag), from its tags alone.
@@ -181,8 +182,7 @@ ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* deta
 
 // Why `block` (found as `ref` without the lock) is not a live block this call can take: looked
 // up again under the locks, then reported. Out of line: only misuse comes here.
-[[gnu::cold, gnu::noinline]] void report_bad_pointer(Heap& heap, const void* block,
-                                                     Caller caller) {
+[[gnu::cold, gnu::noinline]] void report_bad_pointer(Heap& heap, const void* block, Caller caller) {
     const auto address = reinterpret_cast<uintptr_t>(block);
     if (address % kMinBlockSize != 0) {
         heap.errors.raise(pointer_report(ErrorKind::MisalignedPointer, block,
@@ -331,8 +331,7 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
     }
     switch (ref.holder) {
     case Holder::Medium:
-        if (ref.start == block &&
-            heap.arenas.give_if_taken(*ref.arena, block, BlockUse::Medium)) {
+        if (ref.start == block && heap.arenas.give_if_taken(*ref.arena, block, BlockUse::Medium)) {
             return;
         }
         break;
@@ -364,12 +363,11 @@ namespace heap {
 TakenBlock take_block(Heap& heap, size_t size, size_t alignment, BlockUse use, size_t requested) {
     const size_t align = alignment < kMinBlockSize ? kMinBlockSize : alignment;
     if (heap.over_frames() && (size > kMaxMediumSize || align > kMaxMediumAlignment)) {
-        auto* start =
-            static_cast<unsigned char*>(heap.large.take(size, align, use == BlockUse::Checked,
-                                                        requested));
+        auto* start = static_cast<unsigned char*>(
+            heap.large.take(size, align, use == BlockUse::Checked, requested));
         const size_t pages = align_up(size, size_t{kPageSize}) / kPageSize;
-        return TakenBlock{start, (pages < kMinLargeRunPages ? kMinLargeRunPages : pages) *
-                                     kPageSize};
+        return TakenBlock{start,
+                          (pages < kMinLargeRunPages ? kMinLargeRunPages : pages) * kPageSize};
     }
     auto* start = static_cast<unsigned char*>(heap.arenas.take(size, align, use, requested));
     return TakenBlock{start, start != nullptr ? SegregatedFit::usable_size(start) : 0};
@@ -460,8 +458,7 @@ Heap* heap_create(PageFrameAllocator& frames) {
     if (owner_id == 0) {
         return nullptr;
     }
-    const size_t state_bytes =
-        sizeof(Heap) + SegregatedFit::storage_bytes(heap::kMaxArenaBytes);
+    const size_t state_bytes = sizeof(Heap) + SegregatedFit::storage_bytes(heap::kMaxArenaBytes);
     const uint64_t state_pages = align_up(state_bytes, size_t{kPageSize}) / kPageSize;
     const PhysAddr phys = frames.allocate_pages(state_pages);
     if (phys == kNoPage) {
@@ -493,8 +490,8 @@ Heap* heap_create_in_region(void* region, size_t bytes) {
         return nullptr;
     }
     Heap* heap = init_state(reinterpret_cast<void*>(state));
-    if (!heap->arenas.init_region(heap->fit_storage(), reinterpret_cast<void*>(arena),
-                                  end - arena, heap)) {
+    if (!heap->arenas.init_region(heap->fit_storage(), reinterpret_cast<void*>(arena), end - arena,
+                                  heap)) {
         return nullptr;
     }
     heap->region_pages = bytes / kPageSize;

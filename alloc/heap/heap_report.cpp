@@ -25,10 +25,10 @@ HeapStatistics heap_statistics(Heap& heap) {
     statistics.large_blocks = large.blocks;
     statistics.large_pages = large.pages;
     statistics.large_allocations = large.allocations;
-    statistics.bytes_requested += medium.bytes_requested + checked.bytes_requested +
-                                  large.bytes_requested;
-    statistics.bytes_in_use += medium.bytes + checked.bytes + large.pages * kPageSize -
-                               layer.quarantined_bytes;
+    statistics.bytes_requested +=
+        medium.bytes_requested + checked.bytes_requested + large.bytes_requested;
+    statistics.bytes_in_use +=
+        medium.bytes + checked.bytes + large.pages * kPageSize - layer.quarantined_bytes;
     statistics.blocks_in_use += medium.blocks + checked.blocks + large.blocks +
                                 layer.guarded_blocks - layer.quarantined_blocks;
     statistics.quarantined_blocks = layer.quarantined_blocks;

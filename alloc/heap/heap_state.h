@@ -36,7 +36,7 @@ public:
     PhysAddr state_phys;        // frames heaps: the pages holding this state
     uint64_t state_pages;
     uint64_t region_pages; // region heaps: the pages of the region (all held)
-    Heap* next_heap;       // the list of live region heaps (heap.cpp), for reports on foreign blocks
+    Heap* next_heap; // the list of live region heaps (heap.cpp), for reports on foreign blocks
     Heap* prev_heap;
     heap::ErrorPolicy errors;
     heap::HeldPages held;

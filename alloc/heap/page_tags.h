@@ -26,7 +26,7 @@ namespace bedrock::heap {
 
 enum class PageKind : uint16_t {
     None = 0,
-    Arena = 1,            // value: log2 of the arena's pages
+    Arena = 1, // value: log2 of the arena's pages
     Unused = 2,
     LargeHead = 3,        // value: owner id
     LargeCheckedHead = 4, // value: owner id; the block is a checked-mode block
@@ -53,8 +53,7 @@ constexpr uint32_t tag_value(uint16_t tag) {
 }
 
 // The tag of page `index` (from 0) of a large run of `pages` owned by `owner_id`.
-constexpr uint16_t large_run_tag(uint64_t index, uint64_t pages, uint16_t owner_id,
-                                 bool checked) {
+constexpr uint16_t large_run_tag(uint64_t index, uint64_t pages, uint16_t owner_id, bool checked) {
     if (index == 0) {
         return make_tag(checked ? PageKind::LargeCheckedHead : PageKind::LargeHead, owner_id);
     }

@@ -295,8 +295,7 @@ public:
     // free() fast path. Otherwise the same as find(arena, address, reach). Same locking rules.
     static constexpr size_t kNearWords = 5;
     [[nodiscard]] [[gnu::always_inline]] static Found find_near(const Arena& arena,
-                                                                 const void* address,
-                                                                 size_t reach);
+                                                                const void* address, size_t reach);
 
     // Of a block start (taken or free). Like find(), safe without the lock on a block that stays
     // taken meanwhile.
@@ -379,7 +378,7 @@ void SegregatedFit::for_each_block(F&& f) const {
 }
 
 inline SegregatedFit::Found SegregatedFit::find_near(const Arena& arena, const void* address,
-                                                    size_t reach) {
+                                                     size_t reach) {
     const auto at = reinterpret_cast<uintptr_t>(address);
     const uintptr_t base = arena_begin(arena);
     if (at < arena_end(arena)) [[likely]] {

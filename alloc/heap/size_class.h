@@ -55,8 +55,8 @@ struct SlabLayout {
     uint32_t block_size;
     uint32_t first_offset; // offset of block 0 from the slab's start
     uint32_t block_count;
-    uint32_t slab_bytes;   // the medium block a slab takes
-    uint32_t reciprocal;   // ceil(2^32 / block_size): offset / size as a multiply, see slab.h
+    uint32_t slab_bytes; // the medium block a slab takes
+    uint32_t reciprocal; // ceil(2^32 / block_size): offset / size as a multiply, see slab.h
 };
 
 constexpr SlabLayout slab_layout(unsigned index) {
@@ -64,8 +64,8 @@ constexpr SlabLayout slab_layout(unsigned index) {
     size_t blocks = kSmallSlabBytes / size;
     blocks = blocks < kMinBlocksPerSlab ? kMinBlocksPerSlab : blocks;
     const size_t bitmap_bytes = ((blocks + 63) / 64) * 8;
-    const size_t first = (kSlabHeaderBytes + bitmap_bytes + kMinBlockSize - 1) &
-                         ~(kMinBlockSize - 1);
+    const size_t first =
+        (kSlabHeaderBytes + bitmap_bytes + kMinBlockSize - 1) & ~(kMinBlockSize - 1);
     return SlabLayout{static_cast<uint32_t>(size), static_cast<uint32_t>(first),
                       static_cast<uint32_t>(blocks), static_cast<uint32_t>(first + blocks * size),
                       static_cast<uint32_t>((uint64_t{1} << 32) / size + 1)};

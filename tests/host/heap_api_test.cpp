@@ -74,7 +74,7 @@ TEST_F(HeapApiTest, UsableSizeCoversEverySmallSizeWithBoundedWaste) {
             EXPECT_LT(usable - size, usable / 5) << size; // size_class.h's bound
         } else if (size > kMaxSmallBlock) {
             EXPECT_LT(usable - size, 48u) << size; // a medium block: 16-byte steps, no split
-                                                    // remainder below a minimum block
+                                                   // remainder below a minimum block
         }
         bedrock_free(block);
     }

@@ -168,8 +168,8 @@ bool HeapModel::free_all() {
     const HeapStatistics trimmed = heap_statistics(m_heap);
     for (const SizeClassStatistics& cls : trimmed.classes) {
         if (cls.slabs != 0) {
-            return fail(std::to_string(cls.slabs) + " slabs of " +
-                        std::to_string(cls.block_size) + " bytes still held after trim");
+            return fail(std::to_string(cls.slabs) + " slabs of " + std::to_string(cls.block_size) +
+                        " bytes still held after trim");
         }
     }
     if (trimmed.medium_blocks != 0 || trimmed.large_blocks != 0 || trimmed.large_pages != 0) {

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <vector>
@@ -28,8 +29,8 @@ public:
         : m_bytes((pages + alignment / kPage) * kPage) {
         m_mapping = static_cast<unsigned char*>(
             mmap(nullptr, m_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-        const auto aligned = (reinterpret_cast<uintptr_t>(m_mapping) + alignment - 1) &
-                             ~(uintptr_t{alignment} - 1);
+        const auto aligned =
+            (reinterpret_cast<uintptr_t>(m_mapping) + alignment - 1) & ~(uintptr_t{alignment} - 1);
         m_base = reinterpret_cast<unsigned char*>(aligned);
         mprotect(m_mapping, static_cast<size_t>(m_base - m_mapping) + guard_pages * kPage,
                  PROT_NONE);
@@ -248,6 +249,40 @@ TEST(HeapLimitsTest, GibibyteBlocksAndAlignmentsOverAPageFrameAllocator) {
     EXPECT_TRUE(heap_check(*heap));
     EXPECT_TRUE(heap_destroy(*heap));
     EXPECT_TRUE(frames.allocator().check().ok);
+}
+
+} // namespace
+} // namespace bedrock
+
+namespace bedrock {
+namespace {
+
+// The README states a heap's fixed cost: its state plus one block in every size class. Measured
+// as the smallest region in which a heap holds one block of each class.
+TEST(HeapLimitsTest, FixedCostOfOneBlockPerClassFitsIn64KiB) {
+    alignas(4096) static unsigned char region[64 << 10];
+    size_t smallest = 0;
+    for (size_t bytes = 8 << 10; bytes <= sizeof(region) && smallest == 0; bytes += 256) {
+        Heap* heap = heap_create_in_region(region, bytes);
+        if (heap == nullptr) {
+            continue;
+        }
+        std::vector<void*> blocks;
+        bool all = true;
+        for (unsigned index = 0; index < kHeapSizeClassCount; ++index) {
+            void* block = heap_allocate(*heap, heap_statistics(*heap).classes[index].block_size);
+            all = all && block != nullptr;
+            blocks.push_back(block);
+        }
+        for (void* block : blocks) {
+            heap_free(*heap, block);
+        }
+        EXPECT_TRUE(heap_destroy(*heap));
+        smallest = all ? bytes : 0;
+    }
+    std::printf("fixed cost: one block of each of the %u classes fits in %zu bytes\n",
+                kHeapSizeClassCount, smallest);
+    EXPECT_NE(smallest, 0u) << "does not fit in 64 KiB";
 }
 
 } // namespace

@@ -1,22 +1,35 @@
 // The heap: malloc-style blocks of any size and alignment on top of pages, in independent heap
 // objects. The C API (bedrock/malloc.h) and operator new/delete use the default heap.
 //
-// A heap takes its pages either from a PageFrameAllocator or from one caller-given memory
-// region (an SRAM bank, a reserved buffer), and keeps its state in those pages: creating one
-// allocates nothing else. Blocks up to kMaxSmallBlock bytes come from size-class slabs; larger
-// ones are page runs of their own, returned to the page source on free.
+// A heap takes its memory either from a PageFrameAllocator or from one caller-given memory
+// region (an SRAM bank, a reserved buffer; 4.7 KiB is enough to start), and keeps its state in
+// that memory: creating one allocates nothing else. Blocks up to kMaxSmallBlock bytes come from
+// size-class slabs; larger ones are medium blocks, packed to 16 bytes by a two-level segregated
+// fit (O(1), 16 bytes of header each); over a page frame allocator, blocks above 1 MiB (or
+// aligned beyond 64 KiB) are whole page runs of their own, page-aligned, returned on free.
+// A region heap's one arena is the whole region, so nothing is ever given back but blocks.
+//
+// Worst cases, in instructions on x86-64 (measured by ./bench.sh --summary, which searches for
+// them with adversarial traces): a malloc or free that does not call the page frame allocator
+// costs a bounded number of steps (no search, no loop over blocks or pages); one that does adds
+// one page frame allocator call and a walk over the page tags of the run it takes or gives
+// (about pages / 4 stores). The README's Performance section has the figures.
 //
 // Thread safety: every function may be called from several CPUs at once on the same heap (a
-// lock per size class, one for large blocks, the page source's own; in checked mode one for
-// the checked blocks and one for the guard-page pool). The locks are spin locks
-// that leave interrupts alone: a kernel that allocates or frees in interrupt handlers must
-// disable interrupts around every heap call on that CPU, otherwise a handler that interrupts a
-// lock holder on its own CPU spins forever. Never call the heap from an NMI.
+// lock per size class, one for the arenas, one for the large runs, the page frame allocator's
+// own; in checked mode one for the checked blocks and one for the guard-page pool). The locks
+// are spin locks that leave interrupts alone: a kernel that allocates or frees in interrupt
+// handlers must disable interrupts around every heap call on that CPU, otherwise a handler that
+// interrupts a lock holder on its own CPU spins forever. Never call the heap from an NMI.
 //
 // Misuse (a pointer the heap never returned, an interior or misaligned pointer, a double free, a
 // block of another heap) is reported with component "heap" - through platform::report_error, or
-// the heap's error hook - and leaves the heap unchanged. Checked mode (bedrock/heap_checks.h)
-// adds red zones, poison, a quarantine, call traces, leak reports and guard pages.
+// the heap's error hook - and leaves the heap unchanged. Which block a pointer belongs to is
+// decided from the heap's own metadata only (the page frame allocator's page tags, each
+// arena's block-start bitmap), never from memory at or near the pointer, so a pointer into a
+// stack, a device window, a hole between RAM ranges or a forged header in user data is
+// reported, not followed. Checked mode (bedrock/heap_checks.h) adds red zones, poison, a
+// quarantine, call traces, leak reports and guard pages.
 #pragma once
 
 #include <stddef.h>
@@ -29,7 +42,7 @@ class Heap; // opaque: lives in the pages it manages
 
 // Every block is aligned to at least this; it is also the size of a malloc(0) block.
 inline constexpr size_t kHeapMinAlignment = 16;
-// Blocks above this size are page runs taken from the page source one by one.
+// Blocks above this size are medium blocks (or, over a page frame allocator, large page runs).
 inline constexpr size_t kMaxSmallBlock = 512;
 inline constexpr unsigned kHeapSizeClassCount = 16;
 
@@ -52,8 +65,8 @@ struct HeapStatistics {
     // still occupy their slab block or page run.
     uint64_t quarantined_blocks;
     uint64_t quarantined_bytes;
-    uint64_t pages_held; // pages taken from the page source, including the heap's state (a region
-                         // heap: the region's pages)
+    uint64_t pages_held; // pages taken from the page frame allocator, including the heap's state
+                         // (a region heap: the region's pages)
     uint64_t peak_pages_held;
     uint64_t medium_blocks; // live medium blocks (above kMaxSmallBlock, in the heap's arenas)
     uint64_t medium_bytes;  // their usable bytes
@@ -68,24 +81,30 @@ struct HeapStatistics {
 using HeapReportWriter = void (*)(void* context, const char* line);
 
 // A heap over `frames`. Returns null if the page frame allocator cannot provide the heap's
-// state (two pages). O(1) plus one page frame allocation.
+// state (two pages) or 8191 heaps over page frame allocators are alive already. O(1) plus one
+// page frame allocation.
 [[nodiscard]] Heap* heap_create(PageFrameAllocator& frames);
-// A heap over [region, region + bytes): the heap's state and page bitmap at the front, blocks
-// in the rest. The usable part is the 64 KiB-aligned part of the region after the state, so a
-// region should be a few hundred KiB at least. Returns null if the region cannot hold the state
-// and one slab. Page runs in a region are found first-fit: O(pages in the region).
+// A heap over [region, region + bytes) (any alignment): the heap's state at the front, then one
+// arena over the rest. Returns null for a null region, a wrapping range, or a region too small
+// for the state and one block (below about 4.7 KiB). O(bytes / 64 KiB). The region must stay
+// the heap's until heap_destroy() returns true: a heap is linked in a list of live region heaps
+// (to tell a foreign block from memory of no heap), which must never see reused memory.
 [[nodiscard]] Heap* heap_create_in_region(void* region, size_t bytes);
-// Returns the heap's pages (empty reserve slabs and its state) to its page source. Returns
-// false, reporting a CorruptMetadata error and changing nothing, if blocks are still live.
+// Returns the heap's memory (empty slabs, empty arenas, its state) to its page frame allocator.
+// Returns false, reporting HeapInUse and changing nothing, if blocks are still live.
 bool heap_destroy(Heap& heap);
 
-// A block of at least `size` bytes aligned to `alignment` (0 or a power of two; values below
-// kHeapMinAlignment mean kHeapMinAlignment), or null when out of memory or `alignment` is not a
-// power of two. size 0 gives a unique minimum block. O(1) for small blocks (plus one page
-// allocation when a class needs a new slab); large blocks cost one page allocation.
+// A block of at least `size` bytes aligned to `alignment` (0 or a power of two up to 1 GiB, or
+// beyond up to the largest arena for a region heap; values below kHeapMinAlignment mean
+// kHeapMinAlignment), or null - with everything intact - when out of memory, `alignment` is not
+// a power of two, or the size cannot fit anywhere (no size limit below the memory: any block
+// that fits contiguously in free memory can be had, up to 256 GiB per block). size 0 gives a
+// unique minimum block. O(1): a slab block, or a good fit among the free medium blocks; plus one
+// page frame allocation when a new arena or a large run is needed.
 [[nodiscard]] void* heap_allocate(Heap& heap, size_t size, size_t alignment = kHeapMinAlignment);
-// Frees a block of this heap; null does nothing. O(1) (plus one page free for large blocks or
-// when a slab beyond the reserve becomes empty).
+// Frees a block of this heap; null does nothing; anything else that is not a live block of this
+// heap is reported (see above) and changes nothing. O(1) (plus one page free for a large run, or
+// when an arena beyond the one kept spare becomes empty).
 void heap_free(Heap& heap, void* block);
 // realloc(): null `block` allocates; in place when `size` fits and uses at least half the
 // block; otherwise moves, keeping min(old, new) bytes. A checked block always moves. On failure
@@ -96,15 +115,16 @@ void heap_free(Heap& heap, void* block);
 // 0 for null or an invalid pointer (reported).
 [[nodiscard]] size_t heap_usable_size(Heap& heap, const void* block);
 
-// Returns the empty slabs held in reserve to the page source. O(classes).
+// Returns the empty slabs held in reserve and (over a page frame allocator) the empty arena kept
+// spare. O(classes + partial slabs).
 void heap_trim(Heap& heap);
 [[nodiscard]] HeapStatistics heap_statistics(Heap& heap);
 // Writes the statistics as a few human-readable lines.
 void heap_report(Heap& heap, HeapReportWriter write, void* context);
-// Walks every slab and large block checking the invariants (see slab.h, class_cache.h), and in
-// checked mode every live block's red zones and every quarantined block's poison (reporting
-// each damaged block). Returns false on any violation. O(blocks held + checked bytes); takes
-// each lock in turn.
+// Walks every slab, every arena block and the page tags of the arenas checking the invariants
+// (slab.h, class_cache.h, segregated_fit.h, arenas.h), and in checked mode every live block's
+// red zones and every quarantined block's poison (reporting each damaged block). Returns false
+// on any violation. O(blocks held + arena bytes / 1 KiB + checked bytes); takes each lock in turn.
 [[nodiscard]] bool heap_check(Heap& heap);
 
 // The heap the C API and operator new use; null until set_default_heap(). Not thread-safe
