@@ -150,7 +150,7 @@ void* CheckedBlocks::allocate(Heap& heap, size_t size, size_t alignment, Caller 
 
 CheckedBlock* CheckedBlocks::find_live(Heap& heap, const BlockRef& core, const void* pointer,
                                        Caller caller) {
-    if (core.holder == Holder::Guard) {
+    if (heap.checked.guards.holds(pointer)) {
         return heap.checked.guards.find_live(heap, pointer, caller);
     }
     // The header starts the core block: read only after the core named the block.

@@ -17,7 +17,7 @@ void* CheckedLayer::allocate(Heap& heap, size_t size, size_t alignment, Caller c
 }
 
 void CheckedLayer::free(Heap& heap, const BlockRef& core, void* pointer, Caller caller) {
-    if (core.holder == Holder::Guard) {
+    if (guards.holds(pointer)) {
         guards.free(heap, pointer, caller);
     } else {
         blocks.free(heap, core, pointer, caller);
@@ -27,7 +27,7 @@ void CheckedLayer::free(Heap& heap, const BlockRef& core, void* pointer, Caller 
 bool CheckedLayer::find_usable_size(Heap& heap, const BlockRef& core, const void* pointer,
                                     Caller caller, size_t& size) {
     CheckedBlock* header = blocks.find_live(heap, core, pointer, caller);
-    if (header != nullptr && core.holder == Holder::Guard) {
+    if (header != nullptr && guards.holds(pointer)) {
         header = blocks.confirm_live(heap, *header, pointer, caller);
     }
     if (header == nullptr) {

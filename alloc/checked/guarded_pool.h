@@ -73,6 +73,14 @@ public:
     // a live guarded block.
     [[nodiscard]] CheckedBlock* find_live(Heap& heap, const void* pointer, Caller caller);
 
+    // Whether `address` lies in this pool's chunks (its core block is a Guard block, or a
+    // checked large run for a pool beyond the largest medium block).
+    [[nodiscard]] bool holds(const void* address) const {
+        const auto offset =
+            reinterpret_cast<uintptr_t>(address) - reinterpret_cast<uintptr_t>(m_base);
+        return m_base != nullptr && offset < uint64_t{m_chunks} * kChunkBytes;
+    }
+
     // Raises the report for a fault at `address` if it is in this pool; false otherwise.
     bool explain(uintptr_t address, MemoryAccess access, const void* pc);
     // heap_explain_fault() over every pool.

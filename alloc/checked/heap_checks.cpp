@@ -1,4 +1,5 @@
-// The checked-mode API (bedrock/heap_checks.h) over the checked layer. Built only with
+// The checked-mode API (bedrock/heap_checks.h) over the checked layer, but for the check level and
+// the error hook (heap.cpp: the core keeps those). Built only with
 // BEDROCK_CHECKED; heap/checks_compiled_out.cpp stands in for it otherwise.
 #include "bedrock/heap_checks.h"
 
@@ -7,19 +8,6 @@
 #include "support/bits.h"
 
 namespace bedrock {
-
-bool heap_set_check_level(Heap& heap, CheckLevel level) {
-    heap.errors.set_level(level);
-    return true;
-}
-
-CheckLevel heap_check_level(Heap& heap) {
-    return heap.errors.level();
-}
-
-void heap_set_error_hook(Heap& heap, HeapErrorHook hook, void* context) {
-    heap.errors.set_hook(hook, context);
-}
 
 void heap_set_quarantine_limit(Heap& heap, size_t bytes) {
     heap.checked.blocks.set_quarantine_limit(heap, bytes, BEDROCK_HEAP_CALLER());

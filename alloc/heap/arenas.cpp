@@ -111,7 +111,7 @@ void Arenas::give(void* block) {
 
 bool Arenas::give_if_taken(const Arena& arena, void* block, BlockUse use) {
     LockGuard guard(m_lock);
-    const SegregatedFit::Found found = SegregatedFit::find(arena, block, 0);
+    const SegregatedFit::Found found = SegregatedFit::find_near(arena, block, 0);
     if (found.block != block || found.use != use) {
         return false;
     }

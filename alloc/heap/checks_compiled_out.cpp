@@ -1,4 +1,5 @@
-// The checked-mode API (bedrock/heap_checks.h) with checked mode compiled out
+// The checked-mode API (bedrock/heap_checks.h) with checked mode compiled out, but for the check
+// level and the error hook (heap.cpp)
 // (BEDROCK_CHECKED=OFF): every call accepts only what changes nothing, and a guarded
 // allocation is a plain one.
 #include "bedrock/heap_checks.h"
@@ -7,22 +8,6 @@
 #include "heap/heap_state.h"
 
 namespace bedrock {
-
-bool heap_set_check_level(Heap& heap, CheckLevel level) {
-    if (level != CheckLevel::Off) {
-        return false;
-    }
-    heap.errors.set_level(level);
-    return true;
-}
-
-CheckLevel heap_check_level(Heap& heap) {
-    return heap.errors.level();
-}
-
-void heap_set_error_hook(Heap& heap, HeapErrorHook hook, void* context) {
-    heap.errors.set_hook(hook, context);
-}
 
 void heap_set_quarantine_limit(Heap&, size_t) {}
 

@@ -17,6 +17,7 @@
 // tell a foreign block from memory of no heap.
 #include "bedrock/heap.h"
 #include "bedrock/assert.h"
+#include "bedrock/heap_checks.h"
 #include "bedrock/memory_routines.h"
 #include "bedrock/platform.h"
 #include "heap/core.h"
@@ -362,7 +363,11 @@ namespace heap {
 
 TakenBlock take_block(Heap& heap, size_t size, size_t alignment, BlockUse use, size_t requested) {
     const size_t align = alignment < kMinBlockSize ? kMinBlockSize : alignment;
-    if (heap.over_frames() && (size > kMaxMediumSize || align > kMaxMediumAlignment)) {
+    // A guard-page pool always lives in the arenas (so at most one arena's worth of chunks); a
+    // big medium or checked block over a page frame allocator is a run of its own, whose tags
+    // say whether it is checked, so free() sends it to checked mode.
+    if (heap.over_frames() && use != BlockUse::Guard &&
+        (size > kMaxMediumSize || align > kMaxMediumAlignment)) {
         auto* start = static_cast<unsigned char*>(
             heap.large.take(size, align, use == BlockUse::Checked, requested));
         const size_t pages = align_up(size, size_t{kPageSize}) / kPageSize;
@@ -579,6 +584,22 @@ bool heap_check(Heap& heap) {
         return heap.checked.check(heap);
     }
     return true;
+}
+
+bool heap_set_check_level(Heap& heap, CheckLevel level) {
+    if (!kHeapChecksCompiled && level != CheckLevel::Off) {
+        return false;
+    }
+    heap.errors.set_level(level);
+    return true;
+}
+
+CheckLevel heap_check_level(Heap& heap) {
+    return heap.errors.level();
+}
+
+void heap_set_error_hook(Heap& heap, HeapErrorHook hook, void* context) {
+    heap.errors.set_hook(hook, context);
 }
 
 Heap* default_heap() {

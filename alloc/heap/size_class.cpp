@@ -22,10 +22,11 @@ static_assert(layouts_are_sound());
 } // namespace
 
 const SlabLayout kSlabLayouts[kSizeClassCount] = {
-    slab_layout(0),  slab_layout(1),  slab_layout(2),  slab_layout(3),
-    slab_layout(4),  slab_layout(5),  slab_layout(6),  slab_layout(7),
-    slab_layout(8),  slab_layout(9),  slab_layout(10), slab_layout(11),
-    slab_layout(12), slab_layout(13), slab_layout(14), slab_layout(15)};
+    slab_layout(0),  slab_layout(1),  slab_layout(2),  slab_layout(3),  slab_layout(4),
+    slab_layout(5),  slab_layout(6),  slab_layout(7),  slab_layout(8),  slab_layout(9),
+    slab_layout(10), slab_layout(11), slab_layout(12), slab_layout(13), slab_layout(14),
+    slab_layout(15), slab_layout(16), slab_layout(17), slab_layout(18), slab_layout(19),
+    slab_layout(20), slab_layout(21), slab_layout(22), slab_layout(23)};
 static_assert(sizeof(kSlabLayouts) / sizeof(kSlabLayouts[0]) == kSizeClassCount);
 
 } // namespace bedrock::heap

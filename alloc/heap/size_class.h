@@ -1,7 +1,8 @@
 // Size classes: which block size serves a small request, and how a slab of each class is laid
 // out. Owns the class table (compile-time constants, no state, no lock).
 //
-// Classes: 16, 32, ..., 128 in steps of 16, then four classes per doubling up to kMaxSmallSize:
+// Classes: 16, 32, ..., 128 in steps of 16, then four classes per doubling up to kMaxSmallSize
+// (2048):
 //   class(i) = 16 * (i + 1)                                  for i < 8
 //   class(i) = (128 << g) + (k + 1) * (32 << g)              for i = 8 + 4g + k, k < 4
 // so every request r <= kMaxSmallSize gets class_size(class_of(r)) >= max(r, 1), and above 128
@@ -13,8 +14,8 @@
 // A slab is one medium block of slab_bytes(i) carved into equal blocks (see slab.h):
 //   [ Slab header | allocated bitmap | pad to 16 ][ block 0 ][ block 1 ] ... [ tail < size ]
 //   first_offset + blocks * size <= slab_bytes < first_offset + (blocks + 1) * size
-// Slabs are small and depend on the class (at least 8 blocks, about 2 KiB for the small
-// classes), so one slab per class costs 38 KiB in all: a heap fits a 16 KiB region.
+// Slabs are small and depend on the class (about 2 KiB, at least two blocks), so one slab per
+// class costs about 54 KiB in all, and a heap starts in a 5 KiB region.
 #pragma once
 
 #include <stddef.h>
@@ -22,10 +23,10 @@
 
 namespace bedrock::heap {
 
-inline constexpr size_t kMinBlockSize = 16;  // also the alignment malloc() guarantees
-inline constexpr size_t kMaxSmallSize = 512; // larger requests are medium or large blocks
-inline constexpr unsigned kSizeClassCount = 16;
-inline constexpr unsigned kMinBlocksPerSlab = 8;
+inline constexpr size_t kMinBlockSize = 16;   // also the alignment malloc() guarantees
+inline constexpr size_t kMaxSmallSize = 2048; // larger requests are medium or large blocks
+inline constexpr unsigned kSizeClassCount = 24;
+inline constexpr unsigned kMinBlocksPerSlab = 2;
 inline constexpr size_t kSmallSlabBytes = 2048;
 // Bytes of the fixed slab header before the bitmap (checked against sizeof(Slab) in slab.cpp).
 inline constexpr size_t kSlabHeaderBytes = 32;

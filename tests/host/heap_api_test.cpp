@@ -259,18 +259,18 @@ TEST_F(HeapApiTest, FreeingIntoTheWrongHeapIsReportedAndChangesNothing) {
 }
 
 TEST_F(HeapApiTest, SlabBoundaryLoopDoesNotThrashAndEmptySlabsGoBack) {
-    // Fill exactly one slab of the 512-byte class, then malloc/free across its boundary.
+    // Fill exactly one slab of the largest class, then malloc/free across its boundary.
     constexpr unsigned kClass = kHeapSizeClassCount - 1;
     std::vector<void*> blocks;
-    blocks.push_back(bedrock_malloc(512));
+    blocks.push_back(bedrock_malloc(kMaxSmallBlock));
     const uint32_t per_slab = heap_statistics(*m_heap).classes[kClass].blocks_per_slab;
-    ASSERT_EQ(heap_statistics(*m_heap).classes[kClass].block_size, 512u);
+    ASSERT_EQ(heap_statistics(*m_heap).classes[kClass].block_size, kMaxSmallBlock);
     while (blocks.size() < per_slab) {
-        blocks.push_back(bedrock_malloc(512));
+        blocks.push_back(bedrock_malloc(kMaxSmallBlock));
     }
     EXPECT_EQ(heap_statistics(*m_heap).classes[kClass].slabs, 1u);
     for (int i = 0; i < 1000; ++i) {
-        void* block = bedrock_malloc(512);
+        void* block = bedrock_malloc(kMaxSmallBlock);
         ASSERT_NE(block, nullptr);
         bedrock_free(block);
     }
@@ -278,7 +278,7 @@ TEST_F(HeapApiTest, SlabBoundaryLoopDoesNotThrashAndEmptySlabsGoBack) {
     // Many slabs, all freed: only the reserve and one empty partial slab stay; trim gives them
     // back too.
     for (int i = 0; i < 5 * static_cast<int>(per_slab); ++i) {
-        blocks.push_back(bedrock_malloc(500));
+        blocks.push_back(bedrock_malloc(kMaxSmallBlock - 100));
     }
     for (void* block : blocks) {
         bedrock_free(block);

@@ -414,6 +414,23 @@ TEST_F(GuardPageTest, SlotsAreReusedOldestFirstAndSamplingGuardsEveryNth) {
     EXPECT_EQ(test::report_count(), 0u);
 }
 
+// A pool larger than the largest medium block (256 slots: 2.4 MiB) still lives in the arenas, so
+// its blocks are found as guarded ones, and every 64th checked allocation is guarded.
+TEST_F(CheckedHeapTest, ALargeSampledPoolGuardsEveryNthAllocation) {
+    ASSERT_TRUE(heap_enable_guard_pages(*m_heap, GuardPageOptions{256, 64}));
+    std::vector<void*> blocks;
+    for (int i = 0; i < 1000; ++i) {
+        void* block = heap_allocate(*m_heap, 16);
+        ASSERT_NE(block, nullptr);
+        blocks.push_back(block);
+    }
+    for (void* block : blocks) {
+        heap_free(*m_heap, block);
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*m_heap));
+}
+
 TEST_F(GuardPageTest, InvalidFreesInThePoolAreReported) {
     auto* block = static_cast<unsigned char*>(heap_allocate_guarded(*m_heap, 64));
     heap_free(*m_heap, block + 16);

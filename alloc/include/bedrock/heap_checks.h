@@ -85,7 +85,8 @@ LeakSummary heap_report_leaks(Heap& heap, LineWriter write, void* context, uint6
 // 7 slots); with `sample_interval` N > 0 every Nth checked allocation that fits in a page is
 // guarded, and heap_allocate_guarded() guards one on request. Freed guarded blocks stay
 // inaccessible until their slot is reused (oldest first). Returns false if checking is compiled
-// out, pages are short or the platform cannot change page access.
+// out, pages are short, the pool would not fit one arena (over a page frame allocator: about
+// 900 slots at most) or the platform cannot change page access.
 struct GuardPageOptions {
     uint32_t slots;
     uint32_t sample_interval;
