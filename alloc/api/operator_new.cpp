@@ -30,19 +30,19 @@ void* allocate_or_stop(size_t size, size_t alignment, Caller caller) {
     return block;
 }
 
-void release(void* block, Caller caller) {
+void free_block(void* block, Caller caller) {
     bedrock::Heap* heap = bedrock::default_heap();
     if (heap != nullptr) {
         bedrock::heap::free(*heap, block, caller);
     }
 }
 
-void release_sized(void* block, size_t size, Caller caller) {
+void free_sized(void* block, size_t size, Caller caller) {
     BEDROCK_DEBUG_ASSERT(block == nullptr || bedrock::default_heap() == nullptr ||
                          bedrock::heap::usable_size(*bedrock::default_heap(), block, caller) >=
                              size);
     static_cast<void>(size);
-    release(block, caller);
+    free_block(block, caller);
 }
 
 } // namespace
@@ -73,40 +73,40 @@ void* operator new[](size_t size, std::align_val_t alignment, const std::nothrow
 }
 
 void operator delete(void* block) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+    free_block(block, BEDROCK_HEAP_CALLER());
 }
 void operator delete[](void* block) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+    free_block(block, BEDROCK_HEAP_CALLER());
 }
 void operator delete(void* block, size_t size) noexcept {
-    release_sized(block, size, BEDROCK_HEAP_CALLER());
+    free_sized(block, size, BEDROCK_HEAP_CALLER());
 }
 void operator delete[](void* block, size_t size) noexcept {
-    release_sized(block, size, BEDROCK_HEAP_CALLER());
+    free_sized(block, size, BEDROCK_HEAP_CALLER());
 }
 void operator delete(void* block, std::align_val_t) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+    free_block(block, BEDROCK_HEAP_CALLER());
 }
 void operator delete[](void* block, std::align_val_t) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+    free_block(block, BEDROCK_HEAP_CALLER());
 }
 void operator delete(void* block, size_t size, std::align_val_t) noexcept {
-    release_sized(block, size, BEDROCK_HEAP_CALLER());
+    free_sized(block, size, BEDROCK_HEAP_CALLER());
 }
 void operator delete[](void* block, size_t size, std::align_val_t) noexcept {
-    release_sized(block, size, BEDROCK_HEAP_CALLER());
+    free_sized(block, size, BEDROCK_HEAP_CALLER());
 }
 void operator delete(void* block, const std::nothrow_t&) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+    free_block(block, BEDROCK_HEAP_CALLER());
 }
 void operator delete[](void* block, const std::nothrow_t&) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+    free_block(block, BEDROCK_HEAP_CALLER());
 }
 void operator delete(void* block, std::align_val_t, const std::nothrow_t&) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+    free_block(block, BEDROCK_HEAP_CALLER());
 }
 void operator delete[](void* block, std::align_val_t, const std::nothrow_t&) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+    free_block(block, BEDROCK_HEAP_CALLER());
 }
 
 #endif

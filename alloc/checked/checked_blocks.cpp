@@ -91,30 +91,6 @@ ErrorReport dead_header_report(const CheckedBlock& header, const void* pointer, 
 
 } // namespace
 
-void CheckedBlocks::link_live(CheckedBlock& header) {
-    header.prev = nullptr;
-    header.next = m_live;
-    if (m_live != nullptr) {
-        m_live->prev = &header;
-    }
-    m_live = &header;
-}
-
-void CheckedBlocks::unlink(CheckedBlock& header, CheckedBlock*& head, CheckedBlock** tail) {
-    if (header.prev != nullptr) {
-        header.prev->next = header.next;
-    } else {
-        head = header.next;
-    }
-    if (header.next != nullptr) {
-        header.next->prev = header.prev;
-    } else if (tail != nullptr) {
-        *tail = header.prev;
-    }
-    header.prev = nullptr;
-    header.next = nullptr;
-}
-
 void CheckedBlocks::adopt(CheckedBlock& header, unsigned char* block, size_t size,
                           uintptr_t zone_end, Placement placement, Caller caller) {
     header.placement = placement;
@@ -129,7 +105,7 @@ void CheckedBlocks::adopt(CheckedBlock& header, unsigned char* block, size_t siz
     LockGuard guard(m_lock);
     header.sequence = ++m_sequence;
     seal(header);
-    link_live(header);
+    m_live.push_front(header);
 }
 
 void* CheckedBlocks::allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
@@ -203,7 +179,7 @@ bool CheckedBlocks::retire(Heap& heap, CheckedBlock& header, const void* pointer
             if (has_report) {
                 fill_zones(header); // reported once, not again when the slot is reused
             }
-            unlink(header, m_live, nullptr);
+            m_live.remove(header);
             header.freed = capture_call_trace(caller);
             header.state = BlockState::Quarantined;
             seal(header);
@@ -239,19 +215,12 @@ void CheckedBlocks::free(Heap& heap, const BlockRef& core, void* pointer, Caller
             if (has_report) {
                 fill_zones(*header); // reported once, not again when it leaves quarantine
             }
-            unlink(*header, m_live, nullptr);
+            m_live.remove(*header);
             header->freed = capture_call_trace(caller);
             header->state = BlockState::Quarantined;
             seal(*header);
             bedrock_memset(header->block, kFreedPoison, header->size);
-            header->prev = m_quarantine_tail;
-            header->next = nullptr;
-            if (m_quarantine_tail != nullptr) {
-                m_quarantine_tail->next = header;
-            } else {
-                m_quarantine_head = header;
-            }
-            m_quarantine_tail = header;
+            m_quarantine.push_back(*header);
             m_quarantine_bytes += footprint(*header);
             ++m_quarantine_blocks;
         }
@@ -263,11 +232,11 @@ void CheckedBlocks::free(Heap& heap, const BlockRef& core, void* pointer, Caller
 }
 
 CheckedBlock* CheckedBlocks::evict_locked(size_t limit) {
-    if (m_quarantine_bytes <= limit || m_quarantine_head == nullptr) {
+    CheckedBlock* oldest = m_quarantine.front();
+    if (m_quarantine_bytes <= limit || oldest == nullptr) {
         return nullptr;
     }
-    CheckedBlock* oldest = m_quarantine_head;
-    unlink(*oldest, m_quarantine_head, &m_quarantine_tail);
+    m_quarantine.remove(*oldest);
     m_quarantine_bytes -= footprint(*oldest);
     --m_quarantine_blocks;
     oldest->state = BlockState::Released;
@@ -322,11 +291,9 @@ bool CheckedBlocks::check(Heap& heap) {
             ++found;
         };
         ErrorReport report;
-        for (const CheckedBlock* header = m_live; header != nullptr; header = header->next) {
-            if (header->next != nullptr && header->next->prev != header) {
-                consistent = false;
-                break;
-            }
+        consistent = m_live.is_consistent(~size_t{0}) && m_quarantine.is_consistent(~size_t{0});
+        for (const CheckedBlock* header = consistent ? m_live.front() : nullptr; header != nullptr;
+             header = LiveList::next(*header)) {
             if (header->state != BlockState::Live || !is_intact(*header)) {
                 note(ErrorReport{ErrorKind::CorruptMetadata,
                                  "heap",
@@ -344,10 +311,9 @@ bool CheckedBlocks::check(Heap& heap) {
         }
         uint64_t bytes = 0;
         uint64_t blocks = 0;
-        for (const CheckedBlock* header = m_quarantine_head; header != nullptr;
-             header = header->next) {
-            if (header->state != BlockState::Quarantined || !is_intact(*header) ||
-                (header->next == nullptr) != (header == m_quarantine_tail)) {
+        for (const CheckedBlock* header = consistent ? m_quarantine.front() : nullptr;
+             header != nullptr; header = Quarantine::next(*header)) {
+            if (header->state != BlockState::Quarantined || !is_intact(*header)) {
                 consistent = false;
                 break;
             }
@@ -399,7 +365,8 @@ LeakSummary CheckedBlocks::leaks(uint64_t checkpoint, LineWriter write, void* co
     unsigned site_count = 0;
     LeakSummary summary = {};
     LockGuard guard(m_lock);
-    for (const CheckedBlock* header = m_live; header != nullptr; header = header->next) {
+    for (const CheckedBlock* header = m_live.front(); header != nullptr;
+         header = LiveList::next(*header)) {
         if (header->sequence <= checkpoint) {
             continue;
         }
@@ -443,7 +410,8 @@ LeakSummary CheckedBlocks::leaks(uint64_t checkpoint, LineWriter write, void* co
             .text(" bytes, allocated at")
             .trace(sites[site].trace)
             .write(write, context);
-        for (const CheckedBlock* header = m_live; header != nullptr; header = header->next) {
+        for (const CheckedBlock* header = m_live.front(); header != nullptr;
+             header = LiveList::next(*header)) {
             if (header->sequence > checkpoint && header->allocated == sites[site].trace) {
                 TextLine()
                     .text("leaks:   ")

@@ -2,7 +2,7 @@
 // leak reports and heap_check), the quarantine of freed ones and the allocation sequence.
 //
 // Owns, under m_lock: the live list (doubly linked through CheckedBlock::prev/next, newest
-// first), the quarantine (same links, FIFO: oldest at m_quarantine_head), its byte count and
+// first), the quarantine (same links, FIFO: oldest at its front), its byte count and
 // the sequence counter. Invariants:
 //   every header on the live list is Live, every header in the quarantine is Quarantined
 //   quarantine_bytes == sum of footprint() over the quarantine, and after every free
@@ -19,6 +19,7 @@
 #include "checked/checked_block.h"
 #include "heap/block_ref.h"
 #include "report/call_trace.h"
+#include "support/intrusive_list.h"
 
 namespace bedrock {
 class Heap;
@@ -71,8 +72,6 @@ public:
     LeakSummary leaks(uint64_t checkpoint, LineWriter write, void* context);
 
 private:
-    void link_live(CheckedBlock& header);
-    void unlink(CheckedBlock& header, CheckedBlock*& head, CheckedBlock** tail);
     // The quarantine's oldest block, unlinked and Released, if the quarantine exceeds `limit`.
     [[nodiscard]] CheckedBlock* evict_locked(size_t limit);
     // Evicts one block at a time until the quarantine fits `limit`: verifies its poison and red
@@ -81,9 +80,11 @@ private:
     void evict(Heap& heap, size_t limit, Caller caller);
 
     SpinLock m_lock;
-    CheckedBlock* m_live = nullptr;
-    CheckedBlock* m_quarantine_head = nullptr;
-    CheckedBlock* m_quarantine_tail = nullptr;
+    using LiveList = IntrusiveList<CheckedBlock, &CheckedBlock::prev, &CheckedBlock::next>;
+    using Quarantine =
+        IntrusiveList<CheckedBlock, &CheckedBlock::prev, &CheckedBlock::next, Ends::FrontAndBack>;
+    LiveList m_live;
+    Quarantine m_quarantine; // oldest first
     uint64_t m_quarantine_bytes = 0;
     uint64_t m_quarantine_blocks = 0;
     uint64_t m_quarantine_limit = 0;

@@ -3,28 +3,6 @@
 
 namespace bedrock::heap {
 
-void ClassCache::unlink_partial(Slab* slab) {
-    if (slab->prev != nullptr) {
-        slab->prev->next = slab->next;
-    } else {
-        m_partial = slab->next;
-    }
-    if (slab->next != nullptr) {
-        slab->next->prev = slab->prev;
-    }
-    slab->next = nullptr;
-    slab->prev = nullptr;
-}
-
-void ClassCache::push_partial(Slab* slab) {
-    slab->prev = nullptr;
-    slab->next = m_partial;
-    if (m_partial != nullptr) {
-        m_partial->prev = slab;
-    }
-    m_partial = slab;
-}
-
 void ClassCache::give_slab_locked(Arenas& arenas, Slab* slab) {
     slab->state = 0;
     --m_slabs;
@@ -33,11 +11,11 @@ void ClassCache::give_slab_locked(Arenas& arenas, Slab* slab) {
 
 void* ClassCache::allocate(Arenas& arenas, size_t requested) {
     LockGuard guard(m_lock);
-    Slab* slab = m_partial;
+    Slab* slab = m_partial.front();
     if (slab == nullptr) {
-        if (m_reserve != nullptr) {
-            slab = m_reserve;
-            m_reserve = slab->next;
+        if (!m_reserve.empty()) {
+            slab = m_reserve.front();
+            m_reserve.remove(*slab);
             --m_reserve_count;
         } else {
             void* base = arenas.take(kSlabLayouts[m_class_index].slab_bytes, kMinBlockSize,
@@ -48,14 +26,14 @@ void* ClassCache::allocate(Arenas& arenas, size_t requested) {
             slab = slab_init(base, m_class_index);
             ++m_slabs;
         }
-        push_partial(slab);
+        m_partial.push_front(*slab);
     }
     if (slab->used == 0) {
         m_empty_on_partial = 0; // the empty slab on the partial list, if it was this one
     }
     void* block = slab_take(slab);
     if (slab->is_full()) {
-        unlink_partial(slab);
+        m_partial.remove(*slab);
     }
     ++m_allocations;
     m_bytes_requested += requested;
@@ -84,17 +62,16 @@ SlabLookup ClassCache::free(Arenas& arenas, Slab* slab, void* block) {
             return SlabLookup::Live;
         }
         if (!was_full) {
-            unlink_partial(slab);
+            m_partial.remove(*slab);
         }
         if (m_reserve_count < kReserveSlabs) {
-            slab->next = m_reserve;
-            m_reserve = slab;
+            m_reserve.push_front(*slab);
             ++m_reserve_count;
         } else {
             give_slab_locked(arenas, slab);
         }
     } else if (was_full) {
-        push_partial(slab);
+        m_partial.push_front(*slab);
     }
     return SlabLookup::Live;
 }
@@ -109,18 +86,17 @@ SlabLookup ClassCache::classify(const Slab* slab, const void* block) {
 
 void ClassCache::trim(Arenas& arenas) {
     LockGuard guard(m_lock);
-    for (Slab* slab = m_partial; slab != nullptr;) {
-        Slab* next = slab->next;
+    for (Slab* slab = m_partial.front(); slab != nullptr;) {
+        Slab* next = SlabList::next(*slab);
         if (slab->used == 0) {
-            unlink_partial(slab);
+            m_partial.remove(*slab);
             give_slab_locked(arenas, slab);
         }
         slab = next;
     }
     m_empty_on_partial = 0;
-    while (m_reserve != nullptr) {
-        Slab* slab = m_reserve;
-        m_reserve = slab->next;
+    while (Slab* slab = m_reserve.front()) {
+        m_reserve.remove(*slab);
         give_slab_locked(arenas, slab);
     }
     m_reserve_count = 0;
@@ -139,17 +115,19 @@ bool ClassCache::check() {
     uint64_t listed = 0;
     uint64_t used = 0;
     uint32_t empty = 0;
-    for (Slab* slab = m_partial; slab != nullptr; slab = slab->next) {
+    if (!m_partial.is_consistent(m_slabs) || !m_reserve.is_consistent(kReserveSlabs)) {
+        return false;
+    }
+    for (Slab* slab = m_partial.front(); slab != nullptr; slab = SlabList::next(*slab)) {
         empty += slab->used == 0 ? 1 : 0;
-        if (!slab_check(slab) || slab->class_index != m_class_index || slab->is_full() ||
-            (slab->next != nullptr && slab->next->prev != slab)) {
+        if (!slab_check(slab) || slab->class_index != m_class_index || slab->is_full()) {
             return false;
         }
         ++listed;
         used += slab->used;
     }
     uint32_t reserve = 0;
-    for (Slab* slab = m_reserve; slab != nullptr; slab = slab->next) {
+    for (Slab* slab = m_reserve.front(); slab != nullptr; slab = SlabList::next(*slab)) {
         if (!slab_check(slab) || slab->class_index != m_class_index || slab->used != 0) {
             return false;
         }

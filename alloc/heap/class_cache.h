@@ -29,6 +29,7 @@
 #include "bedrock/spinlock.h"
 #include "heap/arenas.h"
 #include "heap/slab.h"
+#include "support/intrusive_list.h"
 
 namespace bedrock::heap {
 
@@ -54,16 +55,15 @@ public:
     [[nodiscard]] bool check();
 
 private:
-    void unlink_partial(Slab* slab);
-    void push_partial(Slab* slab);
+    using SlabList = IntrusiveList<Slab, &Slab::prev, &Slab::next>;
     void give_slab_locked(Arenas& arenas, Slab* slab);
 
     SpinLock m_lock;
     uint8_t m_class_index = 0;
     uint8_t m_empty_on_partial = 0;
     uint32_t m_reserve_count = 0;
-    Slab* m_partial = nullptr;
-    Slab* m_reserve = nullptr; // singly linked through next
+    SlabList m_partial;
+    SlabList m_reserve;
     uint64_t m_slabs = 0;
     uint64_t m_blocks_in_use = 0;
     uint64_t m_peak_blocks_in_use = 0;

@@ -27,6 +27,7 @@
 #include "heap/page_tags.h"
 #include "report/heap_error_reports.h"
 #include "support/bits.h"
+#include "support/intrusive_list.h"
 
 namespace bedrock {
 namespace {
@@ -41,7 +42,8 @@ using heap::SegregatedFit;
 using heap::SlabLookup;
 
 constinit Heap* g_default_heap = nullptr;
-constinit Heap* g_heaps = nullptr; // live region heaps, under g_heaps_lock
+using HeapList = IntrusiveList<Heap, &Heap::prev_heap, &Heap::next_heap>;
+constinit HeapList g_heaps; // live region heaps, under g_heaps_lock
 constinit SpinLock g_heaps_lock;
 
 // Alignments 0, 1, 2, 4, 8 and 16: what every block has anyway.
@@ -160,7 +162,7 @@ BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page) {
 // allocator tell each other's blocks apart by the owner id in the page tags).
 bool another_heap_holds(const Heap& heap, const void* address) {
     LockGuard guard(g_heaps_lock);
-    for (Heap* other = g_heaps; other != nullptr; other = other->next_heap) {
+    for (Heap* other = g_heaps.front(); other != nullptr; other = HeapList::next(*other)) {
         BEDROCK_ASSERT(other->magic == Heap::kMagic); // a heap's memory reused without destroy
         if (other == &heap) {
             continue;
@@ -256,24 +258,12 @@ ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* deta
 
 void link_heap(Heap& heap) {
     LockGuard guard(g_heaps_lock);
-    heap.prev_heap = nullptr;
-    heap.next_heap = g_heaps;
-    if (g_heaps != nullptr) {
-        g_heaps->prev_heap = &heap;
-    }
-    g_heaps = &heap;
+    g_heaps.push_front(heap);
 }
 
 void unlink_heap(Heap& heap) {
     LockGuard guard(g_heaps_lock);
-    if (heap.prev_heap != nullptr) {
-        heap.prev_heap->next_heap = heap.next_heap;
-    } else {
-        g_heaps = heap.next_heap;
-    }
-    if (heap.next_heap != nullptr) {
-        heap.next_heap->prev_heap = heap.prev_heap;
-    }
+    g_heaps.remove(heap);
 }
 
 Heap* init_state(void* memory) {
