@@ -96,6 +96,9 @@ void* Arenas::take(size_t size, size_t alignment, BlockUse use, size_t requested
         block = m_fit.take(size, alignment, use);
         BEDROCK_ASSERT(block != nullptr);
     }
+    BEDROCK_DEBUG_ASSERT(SegregatedFit::usable_size(block) >= size &&
+                         SegregatedFit::use_of(block) == use &&
+                         reinterpret_cast<uintptr_t>(block) % alignment == 0);
     UseTotals& totals = m_totals[static_cast<unsigned>(use)];
     ++totals.blocks;
     ++totals.allocations;
@@ -132,6 +135,8 @@ Arena* Arenas::arena_of(const void* block) const {
 }
 
 void Arenas::give_locked(Arena& arena, void* block) {
+    BEDROCK_DEBUG_ASSERT(SegregatedFit::find(arena, block, 0).block == block &&
+                         SegregatedFit::use_of(block) != BlockUse::Free);
     UseTotals& totals = m_totals[static_cast<unsigned>(SegregatedFit::use_of(block))];
     --totals.blocks;
     totals.bytes -= SegregatedFit::usable_size(block);

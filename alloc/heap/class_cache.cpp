@@ -4,6 +4,7 @@
 namespace bedrock::heap {
 
 void ClassCache::give_slab_locked(Arenas& arenas, Slab* slab) {
+    BEDROCK_DEBUG_ASSERT(slab->used == 0 && slab->state == kSlabInUse);
     slab->state = 0;
     --m_slabs;
     arenas.give(slab);
@@ -31,6 +32,8 @@ void* ClassCache::allocate(Arenas& arenas, size_t requested) {
     if (slab->used == 0) {
         m_empty_on_partial = 0; // the empty slab on the partial list, if it was this one
     }
+    BEDROCK_DEBUG_ASSERT(slab->state == kSlabInUse && slab->class_index == m_class_index &&
+                         !slab->is_full());
     void* block = slab_take(slab);
     if (slab->is_full()) {
         m_partial.remove(*slab);

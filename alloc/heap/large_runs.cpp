@@ -22,6 +22,9 @@ void* LargeRuns::take(size_t size, size_t alignment, bool checked, size_t reques
     void* block = platform::phys_to_virt(phys);
     uint16_t* tags = m_frames->page_tag(block);
     BEDROCK_ASSERT(tags != nullptr);
+    BEDROCK_DEBUG_ASSERT(reinterpret_cast<uintptr_t>(block) % alignment == 0 &&
+                         tags + pages - 1 == m_frames->page_tag(static_cast<unsigned char*>(block) +
+                                                                (pages - 1) * kPageSize));
     fill_tags(tags + kMinLargeRunPages, pages - kMinLargeRunPages,
               large_run_tag(kMinLargeRunPages, pages, m_owner_id, checked));
     for (uint64_t page = 0; page < kMinLargeRunPages; ++page) {

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <atomic>
+#include <random>
+#include <thread>
 #include <vector>
 
 #include "bedrock/heap.h"
@@ -283,6 +286,62 @@ TEST(HeapLimitsTest, FixedCostOfOneBlockPerClassFitsIn64KiB) {
     std::printf("fixed cost: one block of each of the %u classes fits in %zu bytes\n",
                 kHeapSizeClassCount, smallest);
     EXPECT_NE(smallest, 0u) << "does not fit in 64 KiB";
+}
+
+} // namespace
+} // namespace bedrock
+
+namespace bedrock {
+namespace {
+
+// The lookups of free() and heap_usable_size() read the page tags and start bitmaps without a
+// lock while other CPUs take and give blocks of the same slabs and arenas: each thread's answers
+// about its own live blocks stay exact, and nothing is reported or lost.
+TEST(HeapThreadsTest, LookupsWithoutTheLockStayExactWhileOthersAllocate) {
+    test::Frames frames(256 << 20);
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    std::atomic<int> wrong{0};
+    auto work = [&](unsigned seed) {
+        std::mt19937 random(seed);
+        std::vector<std::pair<void*, size_t>> live;
+        for (int i = 0; i < 40000; ++i) {
+            if (live.size() < 200 && random() % 2 == 0) {
+                const size_t size = 1 + random() % (random() % 8 == 0 ? 100000 : 3000);
+                void* block = heap_allocate(*heap, size);
+                if (block == nullptr || heap_usable_size(*heap, block) < size) {
+                    ++wrong;
+                    continue;
+                }
+                live.emplace_back(block, size);
+            } else if (!live.empty()) {
+                const size_t index = random() % live.size();
+                if (heap_usable_size(*heap, live[index].first) < live[index].second) {
+                    ++wrong;
+                }
+                heap_free(*heap, live[index].first);
+                live[index] = live.back();
+                live.pop_back();
+            }
+        }
+        for (auto& [block, size] : live) {
+            heap_free(*heap, block);
+        }
+    };
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < 4; ++t) {
+        threads.emplace_back(work, t + 1);
+    }
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(wrong.load(), 0);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_TRUE(frames.allocator().check().ok);
 }
 
 } // namespace
