@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
-# Runs every Bedrock test: the host unit tests (plain and under ASan+UBSan), then the test
-# kernel under QEMU on x86-64 and
-# AArch64 at several memory sizes. Installs what is missing first (see tools/ensure_packages.sh).
+# Runs every Bedrock test: the host unit tests (plain, under ASan+UBSan, and the thread tests
+# under ThreadSanitizer), then the test kernel under QEMU on x86-64 and AArch64 at several
+# memory sizes. Installs what is missing first (see tools/ensure_packages.sh).
 # The last line is "N passed, N failed" over all suites; the exit status is non-zero on any
 # failure (a suite that does not build counts as one failure).
 #
 #   ./test.sh                 all suites
-#   ./test.sh host            one or more of: host host-asan x86_64 aarch64
+#   ./test.sh host            one or more of: host host-asan host-tsan x86_64 aarch64
 set -uo pipefail
 cd "$(dirname "$0")"
 source tools/ensure_packages.sh
 bedrock_packages build qemu host bench || exit 1
 
 suites=("$@")
-((${#suites[@]})) || suites=(host host-asan x86_64 aarch64)
+((${#suites[@]})) || suites=(host host-asan host-tsan x86_64 aarch64)
 jobs=$(nproc)
 passed=0
 failed=0
@@ -23,7 +23,7 @@ for suite in "${suites[@]}"; do
     echo "=== $suite: configure and build"
     log="build/$suite-build.log"
     mkdir -p build
-    if ! { cmake --preset "$suite" && cmake --build "build/$suite" -j"$jobs"; } >"$log" 2>&1; then
+    if ! { cmake --preset "$suite" && cmake --build --preset "$suite" -j"$jobs"; } >"$log" 2>&1; then
         tail -n 40 "$log"
         echo "=== $suite: BUILD FAILED (log: $log)"
         failed=$((failed + 1))
@@ -31,7 +31,7 @@ for suite in "${suites[@]}"; do
         continue
     fi
     echo "=== $suite: test"
-    output=$(cd "build/$suite" && ctest -j"$jobs" --output-on-failure --timeout 600 2>&1)
+    output=$(ctest --preset "$suite" -j"$jobs" --timeout 600 2>&1)
     echo "$output" | grep -Ev '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed' || true
     # ctest's closing count: "NN% tests passed, F tests failed out of T".
     counts=$(echo "$output" | sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\1 \2/p' | tail -n 1)
