@@ -6,6 +6,7 @@
 #include "bedrock/memory_routines.h"
 #include "bedrock/phys_range.h"
 #include "heap/heap_entry.h"
+#include "support/bits.h"
 
 using bedrock::default_heap;
 using bedrock::Heap;
@@ -60,7 +61,7 @@ void* bedrock_aligned_alloc(size_t alignment, size_t size) {
 }
 
 int bedrock_posix_memalign(void** out, size_t alignment, size_t size) {
-    if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) {
+    if (alignment < sizeof(void*) || !bedrock::is_power_of_two(alignment)) {
         return BEDROCK_EINVAL;
     }
     void* block = memalign_from(alignment, size, BEDROCK_HEAP_CALLER());

@@ -16,9 +16,13 @@ constinit GuardedPool* g_pools = nullptr; // pools with pages, newest first
 constinit SpinLock g_pools_lock;          // writers only
 constinit SpinLock g_page_access_lock;    // the platform hook is never called concurrently
 
-bool change_page_access(void* page, bool accessible) {
+bool change_page_access(void* page, Access access) {
     LockGuard guard(g_page_access_lock);
-    return platform::set_page_access(page, accessible);
+    return platform::set_page_access(page, access == Access::Accessible);
+}
+
+Access opposite(Access access) {
+    return access == Access::Accessible ? Access::Inaccessible : Access::Accessible;
 }
 
 // Page index (1..15) of slot `slot` within its chunk.
@@ -83,16 +87,11 @@ uint32_t GuardedPool::pop_free() {
     return index;
 }
 
-bool GuardedPool::set_chunk_access(unsigned char* chunk, bool accessible, bool slots_too) {
+bool GuardedPool::set_chunk_access(unsigned char* chunk, Access access) {
     for (size_t page = 1; page < kChunkPages; ++page) {
-        if (page % 2 == 0 && !slots_too) {
-            continue;
-        }
-        if (!change_page_access(chunk + page * kPageSize, accessible)) {
+        if (!change_page_access(chunk + page * kPageSize, access)) {
             for (size_t undo = 1; undo < page; ++undo) {
-                if (undo % 2 == 1 || slots_too) {
-                    static_cast<void>(change_page_access(chunk + undo * kPageSize, !accessible));
-                }
+                static_cast<void>(change_page_access(chunk + undo * kPageSize, opposite(access)));
             }
             return false;
         }
@@ -127,9 +126,10 @@ bool GuardedPool::enable(Heap& heap, GuardPageOptions options) {
         __atomic_store_n(&g_pools, this, __ATOMIC_RELEASE);
     }
     for (uint32_t chunk = 0; chunk < chunks; ++chunk) {
-        if (!set_chunk_access(base + size_t{chunk} * kChunkBytes, false, true)) {
+        if (!set_chunk_access(base + size_t{chunk} * kChunkBytes, Access::Inaccessible)) {
             for (uint32_t undo = 0; undo < chunk; ++undo) {
-                static_cast<void>(set_chunk_access(base + size_t{undo} * kChunkBytes, true, true));
+                static_cast<void>(
+                    set_chunk_access(base + size_t{undo} * kChunkBytes, Access::Accessible));
             }
             disable(heap);
             return false;
@@ -154,7 +154,8 @@ void GuardedPool::disable(Heap& heap) {
         __atomic_store_n(link, m_next_pool, __ATOMIC_RELEASE);
     }
     for (uint32_t chunk = 0; chunk < m_chunks; ++chunk) {
-        static_cast<void>(set_chunk_access(m_base + size_t{chunk} * kChunkBytes, true, true));
+        static_cast<void>(
+            set_chunk_access(m_base + size_t{chunk} * kChunkBytes, Access::Accessible));
     }
     give_block(heap, find_block(heap, m_base));
     m_base = nullptr;
@@ -174,7 +175,8 @@ void* GuardedPool::allocate(Heap& heap, size_t size, size_t alignment, Caller ca
     unsigned char* page = slot_page(index);
     const uintptr_t page_end = reinterpret_cast<uintptr_t>(page) + kPageSize;
     const uintptr_t block = (page_end - span) & ~(uintptr_t{alignment} - 1);
-    if (block < reinterpret_cast<uintptr_t>(page) || !change_page_access(page, true)) {
+    if (block < reinterpret_cast<uintptr_t>(page) ||
+        !change_page_access(page, Access::Accessible)) {
         push_free(index);
         return nullptr;
     }
@@ -228,7 +230,7 @@ void GuardedPool::free(Heap& heap, void* pointer, Caller caller) {
         sizeof(GuardSlot));
     const uint32_t slot_index = chunk_index * kSlotsPerChunk + in_chunk;
     // Inaccessible from now on; if the platform refuses, the page stays usable but poisoned.
-    if (!change_page_access(slot_page(slot_index), false)) {
+    if (!change_page_access(slot_page(slot_index), Access::Inaccessible)) {
         __builtin_memset(header->block, kFreedPoison, header->size);
     }
     __atomic_sub_fetch(&m_live_blocks, 1, __ATOMIC_RELAXED);
@@ -262,7 +264,7 @@ bool GuardedPool::explain(uintptr_t address, MemoryAccess access, const void* pc
         m_heap->errors.raise(misuse_report(ErrorKind::NotAllocated, address,
                                            "access to a guard-page pool page no block was given",
                                            pc),
-                             false);
+                             AfterReport::Continue);
         return true;
     }
     uint64_t offset = 0;
@@ -274,7 +276,8 @@ bool GuardedPool::explain(uintptr_t address, MemoryAccess access, const void* pc
         offset = address >= block ? address - block : 0;
     }
     m_heap->errors.raise(
-        block_report(kind, address, header, offset, access_detail(kind, access), pc), false);
+        block_report(kind, address, header, offset, access_detail(kind, access), pc),
+        AfterReport::Continue);
     return true;
 }
 

@@ -37,6 +37,9 @@ inline constexpr size_t kChunkPages = 2 * kSlotsPerChunk + 2;
 inline constexpr size_t kChunkBytes = kChunkPages * kPageSize;
 inline constexpr uint32_t kNoSlot = ~uint32_t{0};
 
+// What the pool asks the platform to make of a page.
+enum class Access { Accessible, Inaccessible };
+
 struct GuardSlot {
     CheckedBlock header;
     uint32_t next_free; // index in the pool, or kNoSlot
@@ -98,7 +101,7 @@ private:
     [[nodiscard]] uint32_t pop_free();
     // Whether the platform changed the access of every page in [first, first + count) of a
     // chunk's guard/slot pages; on failure restores those it changed.
-    bool set_chunk_access(unsigned char* chunk, bool accessible, bool slots_too);
+    bool set_chunk_access(unsigned char* chunk, Access access);
 
     SpinLock m_lock;
     Heap* m_heap = nullptr;

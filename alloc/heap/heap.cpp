@@ -358,8 +358,9 @@ TakenBlock take_block(Heap& heap, size_t size, size_t alignment, BlockUse use, s
     // say whether it is checked, so free() sends it to checked mode.
     if (heap.over_frames() && use != BlockUse::Guard &&
         (size > kMaxMediumSize || align > kMaxMediumAlignment)) {
-        auto* start = static_cast<unsigned char*>(
-            heap.large.take(size, align, use == BlockUse::Checked, requested));
+        auto* start = static_cast<unsigned char*>(heap.large.take(
+            size, align, use == BlockUse::Checked ? heap::RunUse::Checked : heap::RunUse::Plain,
+            requested));
         const size_t pages = align_up(size, size_t{kPageSize}) / kPageSize;
         return TakenBlock{start,
                           (pages < kMinLargeRunPages ? kMinLargeRunPages : pages) * kPageSize};

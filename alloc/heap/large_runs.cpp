@@ -8,7 +8,7 @@
 
 namespace bedrock::heap {
 
-void* LargeRuns::take(size_t size, size_t alignment, bool checked, size_t requested) {
+void* LargeRuns::take(size_t size, size_t alignment, RunUse use, size_t requested) {
     if (size > kMaxLargeRunPages * kPageSize - kPageSize) {
         return nullptr;
     }
@@ -26,9 +26,9 @@ void* LargeRuns::take(size_t size, size_t alignment, bool checked, size_t reques
                          tags + pages - 1 == m_frames->page_tag(static_cast<unsigned char*>(block) +
                                                                 (pages - 1) * kPageSize));
     fill_tags(tags + kMinLargeRunPages, pages - kMinLargeRunPages,
-              large_run_tag(kMinLargeRunPages, pages, m_owner_id, checked));
+              large_run_tag(kMinLargeRunPages, pages, m_owner_id, use));
     for (uint64_t page = 0; page < kMinLargeRunPages; ++page) {
-        __atomic_store_n(&tags[page], large_run_tag(page, pages, m_owner_id, checked),
+        __atomic_store_n(&tags[page], large_run_tag(page, pages, m_owner_id, use),
                          __ATOMIC_RELAXED);
     }
     m_held->add(pages);
@@ -37,8 +37,8 @@ void* LargeRuns::take(size_t size, size_t alignment, bool checked, size_t reques
     ++m_totals.allocations;
     m_totals.pages += pages;
     m_totals.bytes_requested += requested;
-    m_totals.checked_blocks += checked ? 1 : 0;
-    m_totals.checked_pages += checked ? pages : 0;
+    m_totals.checked_blocks += use == RunUse::Checked ? 1 : 0;
+    m_totals.checked_pages += use == RunUse::Checked ? pages : 0;
     return block;
 }
 

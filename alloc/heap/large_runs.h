@@ -16,6 +16,7 @@
 #include "bedrock/page_frame_allocator.h"
 #include "bedrock/spinlock.h"
 #include "heap/held_pages.h"
+#include "heap/page_tags.h"
 
 namespace bedrock::heap {
 
@@ -42,7 +43,7 @@ public:
     // A run of at least `size` bytes (and kMinLargeRunPages pages) aligned to `alignment` (a
     // power of two, up to the page frame allocator's largest block), or null. One page
     // allocation plus O(pages) tag writes.
-    [[nodiscard]] void* take(size_t size, size_t alignment, bool checked, size_t requested);
+    [[nodiscard]] void* take(size_t size, size_t alignment, RunUse use, size_t requested);
     // Frees the run starting at `block` if its head tag still names this heap's live run of
     // `pages` (what the caller read from the tags), and returns whether it did. One page free
     // plus O(pages) tag writes.

@@ -52,10 +52,14 @@ constexpr uint32_t tag_value(uint16_t tag) {
     return tag & kTagValueMask;
 }
 
+// Whose block a large run holds: the heap's own, or checked mode's (free() sends it there).
+enum class RunUse : uint8_t { Plain, Checked };
+
 // The tag of page `index` (from 0) of a large run of `pages` owned by `owner_id`.
-constexpr uint16_t large_run_tag(uint64_t index, uint64_t pages, uint16_t owner_id, bool checked) {
+constexpr uint16_t large_run_tag(uint64_t index, uint64_t pages, uint16_t owner_id, RunUse use) {
     if (index == 0) {
-        return make_tag(checked ? PageKind::LargeCheckedHead : PageKind::LargeHead, owner_id);
+        return make_tag(use == RunUse::Checked ? PageKind::LargeCheckedHead : PageKind::LargeHead,
+                        owner_id);
     }
     if (index == 1) {
         return make_tag(PageKind::LargeLengthLow, static_cast<uint32_t>(pages));
@@ -84,7 +88,7 @@ inline void fill_tags(uint16_t* tags, uint64_t count, uint16_t tag) {
 }
 
 static_assert(tag_kind(make_tag(PageKind::LargeBody, 0)) == PageKind::LargeBody);
-static_assert(tag_value(large_run_tag(1, 8193, 1, false)) == 1);
-static_assert(tag_value(large_run_tag(2, 8193, 1, false)) == 1);
+static_assert(tag_value(large_run_tag(1, 8193, 1, RunUse::Plain)) == 1);
+static_assert(tag_value(large_run_tag(2, 8193, 1, RunUse::Plain)) == 1);
 
 } // namespace bedrock::heap

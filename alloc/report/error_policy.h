@@ -11,6 +11,10 @@
 
 namespace bedrock::heap {
 
+// Whether a report may stop the system at level Abort (not when explaining a fault: the fault
+// handler decides what happens next).
+enum class AfterReport { MayAbort, Continue };
+
 class ErrorPolicy {
 public:
     [[nodiscard]] CheckLevel level() const {
@@ -25,14 +29,14 @@ public:
     }
 
     // Delivers `report` to the hook, or to platform::report_error without one; then panics at
-    // level Abort unless `may_abort` is false (a fault handler explaining a fault).
-    void raise(const ErrorReport& report, bool may_abort = true) const {
+    // level Abort unless `after` is Continue (a fault handler explaining a fault).
+    void raise(const ErrorReport& report, AfterReport after = AfterReport::MayAbort) const {
         if (m_hook != nullptr) {
             m_hook(m_context, report);
         } else {
             platform::report_error(report);
         }
-        if (may_abort && level() == CheckLevel::Abort) {
+        if (after == AfterReport::MayAbort && level() == CheckLevel::Abort) {
             platform::panic("heap: stopping at the first error (check level abort)");
         }
     }
