@@ -106,16 +106,18 @@ void* Arenas::take(size_t size, size_t alignment, BlockUse use, size_t requested
 
 void Arenas::give(void* block) {
     LockGuard guard(m_lock);
-    give_locked(*arena_of(block), block);
+    give_locked(*arena_of(block), block, SegregatedFit::use_of(block));
 }
 
 bool Arenas::give_if_taken(const Arena& arena, void* block, BlockUse use) {
     LockGuard guard(m_lock);
-    const SegregatedFit::Found found = SegregatedFit::find_near(arena, block, 0);
-    if (found.block != block || found.use != use) {
+    // The caller found `block` without the lock; another CPU may have given it back (and its
+    // memory merged or taken again) since. Under the lock, a start bit names a real block start,
+    // and only then is its header read.
+    if (!SegregatedFit::is_block_start(arena, block) || SegregatedFit::use_of(block) != use) {
         return false;
     }
-    give_locked(const_cast<Arena&>(arena), block);
+    give_locked(const_cast<Arena&>(arena), block, use);
     return true;
 }
 
@@ -131,12 +133,11 @@ Arena* Arenas::arena_of(const void* block) const {
         align_down(reinterpret_cast<uintptr_t>(block), uintptr_t{kPageSize} << tag_value(tag)));
 }
 
-void Arenas::give_locked(Arena& arena, void* block) {
-    UseTotals& totals = m_totals[static_cast<unsigned>(SegregatedFit::use_of(block))];
+void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
+    UseTotals& totals = m_totals[static_cast<unsigned>(use)];
     --totals.blocks;
     totals.bytes -= SegregatedFit::usable_size(block);
-    m_fit.give(arena, block);
-    if (m_frames == nullptr || !SegregatedFit::arena_is_empty(arena)) {
+    if (!m_fit.give(arena, block) || m_frames == nullptr) {
         return;
     }
     if (m_spare != nullptr && m_spare != &arena && SegregatedFit::arena_is_empty(*m_spare)) {

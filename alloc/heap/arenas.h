@@ -87,7 +87,8 @@ private:
     [[nodiscard]] bool grow_locked(size_t size, size_t alignment);
     // The arena holding `block`, one of this heap's taken blocks.
     [[nodiscard]] Arena* arena_of(const void* block) const;
-    void give_locked(Arena& arena, void* block);
+    // `use`: the block's, read under m_lock.
+    void give_locked(Arena& arena, void* block, BlockUse use);
     void give_arena_locked(Arena& arena);
 
     SpinLock m_lock;

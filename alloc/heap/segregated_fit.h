@@ -268,10 +268,15 @@ public:
     static constexpr unsigned kFallbackProbes = 8;
 
     // Gives back `block`, a taken block start of `arena` (precondition: the caller checked it,
-    // e.g. find(arena, block, 0).block == block with use != Free). Merges it with free physical
-    // neighbours (an arena's blocks only). The caller tests arena_is_empty(arena) afterwards to
-    // release whole arenas. O(1).
-    void give(Arena& arena, void* block);
+    // e.g. is_block_start(arena, block) and use_of(block) != Free under its lock). Merges it with
+    // free physical neighbours (an arena's blocks only). Returns whether the arena is now empty
+    // (arena_is_empty(arena)), so the caller can release whole arenas. O(1).
+    bool give(Arena& arena, void* block);
+
+    // Whether a block (taken or free) starts at `address`, from the start bitmap alone: the cheap
+    // re-check under the caller's lock of what find() answered without it. Precondition:
+    // `address` 16-aligned, arena_begin(arena) <= address < arena_end(arena). O(1).
+    [[nodiscard]] static bool is_block_start(const Arena& arena, const void* address);
 
     // What find() found.
     struct Found {
@@ -347,9 +352,10 @@ private:
         return m_heads[list - 1];
     }
     void insert_free(Arena& arena, BlockHeader* header, size_t usable);
-    void remove_free(BlockHeader* header);
-    [[nodiscard]] BlockHeader* search(unsigned list) const;
-    [[nodiscard]] BlockHeader* probe(size_t needed, size_t usable, size_t alignment) const;
+    void remove_free(BlockHeader* header, unsigned list);
+    [[nodiscard]] unsigned search(unsigned list) const;
+    [[nodiscard]] BlockHeader* probe(size_t needed, size_t usable, size_t alignment,
+                                     unsigned& list) const;
     [[nodiscard]] bool check_lists(size_t free_blocks, const char** failure) const;
 
     BlockHeader** m_heads = nullptr; // lists 1 .. m_last_list (list 0, sizes < 16, is never used)
