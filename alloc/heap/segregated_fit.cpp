@@ -196,11 +196,10 @@ void SegregatedFit::init(void* storage, size_t max_arena_bytes) {
     }
 }
 
-// A free block goes to the head of its list:
+// A free block goes to the head of its list `list` (== list_of(usable)):
 //   head(l) -> [header] -> old head -> ...     and the bitmaps gain the list's bits.
-void SegregatedFit::insert_free(Arena& arena, BlockHeader* header, size_t usable) {
-    const unsigned list = list_of(usable);
-    BEDROCK_DEBUG_ASSERT(usable >= kMinUsable && list <= m_last_list);
+void SegregatedFit::insert_free(Arena& arena, BlockHeader* header, size_t usable, unsigned list) {
+    BEDROCK_DEBUG_ASSERT(usable >= kMinUsable && list == list_of(usable) && list <= m_last_list);
     header->link = address_of(header) - address_of(&arena);
     FreeLinks* links = links_of(header);
     BlockHeader*& first = head(list);
@@ -208,12 +207,38 @@ void SegregatedFit::insert_free(Arena& arena, BlockHeader* header, size_t usable
     links->prev = nullptr;
     if (first != nullptr) {
         links_of(first)->prev = header;
+    } else {
+        m_second_level[list / kSecondLevelCount] |=
+            static_cast<uint16_t>(1u << (list % kSecondLevelCount));
+        m_first_level |= uint64_t{1} << (list / kSecondLevelCount);
     }
     first = header;
-    m_second_level[list / kSecondLevelCount] |=
-        static_cast<uint16_t>(1u << (list % kSecondLevelCount));
-    m_first_level |= uint64_t{1} << (list / kSecondLevelCount);
     m_totals.free_bytes += usable;
+}
+
+// A free block of `usable` bytes takes the place of `old`, a free block on the same list `list`
+// (a split's remainder, or a merged block), so the list stays non-empty and the bitmaps as they
+// are. `header` may be `old` itself (its size changes); they never overlap otherwise.
+//   ... -> [old] -> ...   becomes   ... -> [header] -> ...
+void SegregatedFit::replace_free(Arena& arena, BlockHeader* old, BlockHeader* header, size_t usable,
+                                 unsigned list) {
+    BEDROCK_DEBUG_ASSERT(is_free(old) && list_of(usable_of(old)) == list &&
+                         list_of(usable) == list);
+    m_totals.free_bytes = m_totals.free_bytes - usable_of(old) + usable;
+    if (header == old) {
+        return;
+    }
+    header->link = address_of(header) - address_of(&arena);
+    const FreeLinks* from = links_of(old);
+    BlockHeader* next = from->next;
+    BlockHeader* prev = from->prev;
+    FreeLinks* links = links_of(header);
+    links->next = next;
+    links->prev = prev;
+    if (next != nullptr) {
+        links_of(next)->prev = header;
+    }
+    (prev != nullptr ? links_of(prev)->next : head(list)) = header;
 }
 
 // Unlinks a free block from its list `list` (== list_of(its usable bytes), which the caller knows
@@ -308,7 +333,7 @@ Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
     BEDROCK_DEBUG_ASSERT(next_of(first) == sentinel);
     link_next(first, sentinel);
     mark_start(*arena, first);
-    insert_free(*arena, first, usable);
+    insert_free(*arena, first, usable, list_of(usable));
     ++m_totals.arenas;
     m_totals.arena_bytes += bytes;
     return arena;
@@ -355,10 +380,11 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
     }
     Arena& arena = arena_of_free(header);
     BEDROCK_DEBUG_ASSERT(!prev_is_free(header) && placement(header, usable, alignment) != 0);
-    remove_free(header, list);
     size_t available = usable_of(header);
     // The block's predecessor: taken (blocks are coalesced), unless a gap is split off below.
     size_t link = 0;
+    // Whether `header` is still on `list` (a remainder may take its place there).
+    bool listed = true;
 
     // A gap before the aligned start stays free (its predecessor is taken: no merge):
     //   [ hdr | gap ...... ][ hdr' | block ......... ]
@@ -368,6 +394,8 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
         if (placed != address_of(start_of(header))) {
             const size_t gap = placed - address_of(start_of(header));
             BlockHeader* gap_header = header;
+            remove_free(gap_header, list);
+            listed = false;
             header = header_at(placed - kBlockHeaderBytes);
             available -= gap;
             link = gap;
@@ -375,11 +403,13 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
             set_header(gap_header, gap - kBlockHeaderBytes, static_cast<size_t>(BlockUse::Free),
                        false);
             mark_start(arena, header);
-            insert_free(arena, gap_header, gap - kBlockHeaderBytes);
+            insert_free(arena, gap_header, gap - kBlockHeaderBytes,
+                        list_of(gap - kBlockHeaderBytes));
         }
     }
 
-    // A remainder that can hold a block of its own is split off and stays free:
+    // A remainder that can hold a block of its own is split off and stays free (on the list the
+    // block was on, in its place, when its size still maps there):
     //   [ hdr | block (usable) ][ hdr'' | rest ... ][ next (taken) ]
     // `next` followed the free block taken from, so its prev_free flag is already set.
     BlockHeader* next = header_at(address_of(header) + kBlockHeaderBytes + available);
@@ -387,12 +417,23 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
     if (available - usable >= kMinBlockBytes) {
         BlockHeader* rest = header_at(address_of(header) + kBlockHeaderBytes + usable);
         const size_t rest_usable = available - usable - kBlockHeaderBytes;
+        const unsigned rest_list = list_of(rest_usable);
+        if (listed && rest_list == list) {
+            replace_free(arena, header, rest, rest_usable, list);
+        } else {
+            if (listed) {
+                remove_free(header, list);
+            }
+            insert_free(arena, rest, rest_usable, rest_list);
+        }
         available = usable;
         set_header(rest, rest_usable, static_cast<size_t>(BlockUse::Free), false);
         mark_start(arena, rest);
-        insert_free(arena, rest, rest_usable);
         next->link = address_of(next) - address_of(rest);
     } else {
+        if (listed) {
+            remove_free(header, list);
+        }
         next->link = 0;
         set_prev_free(next, false);
     }
@@ -411,12 +452,17 @@ bool SegregatedFit::give(Arena& arena, void* block) {
     const size_t size_and_flags = header->size_and_flags;
     size_t usable = size_and_flags & kSizeMask;
     BlockHeader* next = header_at(address_of(block) + usable);
+    // A free neighbour merged with, and its list: the merged block takes its place there if its
+    // size still maps to that list.
+    BlockHeader* neighbour = nullptr;
+    unsigned neighbour_list = 0;
 
     //   [ prev: free? ][ header: given ][ next: free? ]  ->  [ one free block ][ taken ]
     if (is_free(next)) {
         BEDROCK_DEBUG_ASSERT(&arena_of_free(next) == &arena);
         const size_t next_usable = usable_of(next);
-        remove_free(next, list_of(next_usable));
+        neighbour = next;
+        neighbour_list = list_of(next_usable);
         unmark_start(arena, next);
         usable += kBlockHeaderBytes + next_usable;
         next = header_at(address_of(next) + kBlockHeaderBytes + next_usable);
@@ -425,25 +471,31 @@ bool SegregatedFit::give(Arena& arena, void* block) {
         BlockHeader* prev = header_at(address_of(header) - header->link);
         BEDROCK_DEBUG_ASSERT(next_of(prev) == header && &arena_of_free(prev) == &arena);
         const size_t prev_usable = usable_of(prev);
-        remove_free(prev, list_of(prev_usable));
+        if (neighbour != nullptr) {
+            remove_free(neighbour, neighbour_list);
+        }
+        neighbour = prev;
+        neighbour_list = list_of(prev_usable);
         unmark_start(arena, header);
         usable += kBlockHeaderBytes + prev_usable;
         header = prev;
     }
+    // The list work reads the neighbours' sizes, so it comes before the merged header is written.
+    const unsigned list = list_of(usable);
+    if (neighbour != nullptr && neighbour_list == list) {
+        replace_free(arena, neighbour, header, usable, list);
+    } else {
+        if (neighbour != nullptr) {
+            remove_free(neighbour, neighbour_list);
+        }
+        insert_free(arena, header, usable, list);
+    }
     // The merged block's predecessor is taken: free blocks never touch.
     set_header(header, usable, static_cast<size_t>(BlockUse::Free), false);
     BEDROCK_DEBUG_ASSERT(next_of(header) == next && !is_free(next));
-    insert_free(arena, header, usable);
     next->link = address_of(next) - address_of(header);
     set_prev_free(next, true);
     return next == sentinel_of(arena) && header == first_of(arena);
-}
-
-bool SegregatedFit::is_block_start(const Arena& arena, const void* address) {
-    BEDROCK_DEBUG_ASSERT(is_aligned(address_of(address), kGranule) &&
-                         address_of(address) >= arena_begin(arena) &&
-                         address_of(address) < arena_end(arena));
-    return start_bit(arena, (address_of(address) - arena_begin(arena)) / kGranule);
 }
 
 SegregatedFit::Found SegregatedFit::find(const Arena& arena, const void* address, size_t reach) {

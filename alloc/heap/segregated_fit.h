@@ -351,7 +351,9 @@ private:
         BEDROCK_DEBUG_ASSERT(list >= 1 && list <= m_last_list);
         return m_heads[list - 1];
     }
-    void insert_free(Arena& arena, BlockHeader* header, size_t usable);
+    void insert_free(Arena& arena, BlockHeader* header, size_t usable, unsigned list);
+    void replace_free(Arena& arena, BlockHeader* old, BlockHeader* header, size_t usable,
+                      unsigned list);
     void remove_free(BlockHeader* header, unsigned list);
     [[nodiscard]] unsigned search(unsigned list) const;
     [[nodiscard]] BlockHeader* probe(size_t needed, size_t usable, size_t alignment,
@@ -381,6 +383,20 @@ void SegregatedFit::for_each_block(F&& f) const {
             at += kBlockHeaderBytes + usable;
         }
     }
+}
+
+inline bool SegregatedFit::is_block_start(const Arena& arena, const void* address) {
+    const auto at = reinterpret_cast<uintptr_t>(address);
+    BEDROCK_DEBUG_ASSERT(is_aligned(at, kGranule) && at >= arena_begin(arena) &&
+                         at < arena_end(arena));
+    // The summary-gated bit (see the file comment), loaded as find() loads it.
+    const size_t granule = (at - arena_begin(arena)) / kGranule;
+    const size_t word = granule / 64;
+    const uint64_t initialised =
+        __atomic_load_n(&arena.summary_bits()[word / 64], __ATOMIC_ACQUIRE) >> (word % 64);
+    return (initialised & 1) != 0 &&
+           ((__atomic_load_n(&arena.start_bits()[word], __ATOMIC_RELAXED) >> (granule % 64)) & 1) !=
+               0;
 }
 
 inline SegregatedFit::Found SegregatedFit::find_near(const Arena& arena, const void* address,
