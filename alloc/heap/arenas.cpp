@@ -40,7 +40,10 @@ bool Arenas::grow_locked(size_t size, size_t alignment) {
         return false;
     }
     const size_t block = size + (alignment > kGranule ? alignment + kBlockHeaderBytes : 0);
-    unsigned needed = 0;
+    // From the first order whose span holds the block with its own header and the end sentinel
+    // (the arena's header and bitmaps take under 1% more): one or two steps below.
+    const size_t least = block + 2 * kBlockHeaderBytes;
+    unsigned needed = least <= kPageSize ? 0 : ceil_log2(divide_rounding_up(least, kPageSize));
     while (needed <= kMaxArenaOrder &&
            (kPageSize << needed) <
                SegregatedFit::arena_overhead(kPageSize << needed) + kBlockHeaderBytes + block) {
@@ -50,10 +53,10 @@ bool Arenas::grow_locked(size_t size, size_t alignment) {
         return false;
     }
     // Double with the bytes already held, so the arenas number O(log memory).
-    unsigned order = kMinArenaOrder;
-    while (order < kMaxArenaOrder && (uint64_t{1} << order) <= m_pages) {
-        ++order;
-    }
+    // The least order >= kMinArenaOrder with 2^order > m_pages, at most kMaxArenaOrder.
+    unsigned order = m_pages == 0 ? kMinArenaOrder : floor_log2(m_pages) + 1;
+    order = order < kMinArenaOrder ? kMinArenaOrder : order;
+    order = order > kMaxArenaOrder ? kMaxArenaOrder : order;
     order = order < needed ? needed : order;
     for (;;) {
         const PhysAddr phys = m_frames->allocate(order);

@@ -297,7 +297,9 @@ BlockHeader* SegregatedFit::probe(size_t needed, size_t usable, size_t alignment
     list = list_of(needed) < m_last_list ? list_of(needed) : m_last_list;
     BlockHeader* header = head(list);
     for (unsigned i = 0; i < kFallbackProbes && header != nullptr; ++i) {
-        if (placement(header, usable, alignment) != 0) {
+        // Every block start is 16-aligned: a plain request fits any block big enough.
+        if (alignment <= kGranule ? usable_of(header) >= usable
+                                  : placement(header, usable, alignment) != 0) {
             return header;
         }
         header = links_of(header)->next;
