@@ -289,12 +289,11 @@ unsigned SegregatedFit::search(unsigned list) const {
     return first * kSecondLevelCount + lowest_set_bit(second_map);
 }
 
-// After the good-fit search for `needed` bytes failed: up to kFallbackProbes blocks of the list
-// `needed` rounds down to (or the last list), each tried exactly for `usable` bytes aligned to
-// `alignment`. Sets `list` to the list searched. O(1).
-BlockHeader* SegregatedFit::probe(size_t needed, size_t usable, size_t alignment,
-                                  unsigned& list) const {
-    list = list_of(needed) < m_last_list ? list_of(needed) : m_last_list;
+// After the good-fit search for `needed` bytes failed: up to kFallbackProbes blocks of `list`, the
+// list `needed` rounds down to (or the last list), each tried exactly for `usable` bytes aligned
+// to `alignment`. O(1). Inline: a take() that fails is the heap's longest malloc.
+[[gnu::always_inline]] inline BlockHeader* SegregatedFit::probe(unsigned list, size_t usable,
+                                                                size_t alignment) const {
     BlockHeader* header = head(list);
     for (unsigned i = 0; i < kFallbackProbes && header != nullptr; ++i) {
         // Every block start is 16-aligned: a plain request fits any block big enough.
@@ -370,12 +369,16 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
     // Any free block of `needed` bytes holds an aligned block: the gap before the aligned start
     // is at most alignment + 16 (at least kMinBlockBytes when not 0, see placement()).
     const size_t needed = alignment > kGranule ? usable + alignment + kBlockHeaderBytes : usable;
-    unsigned list = search(fit_detail::list_fitting(needed));
+    // list_fitting(needed), from the list_of(needed) a failed search probes.
+    const unsigned needed_list = list_of(needed);
+    unsigned list =
+        search(fit_detail::list_min_size(needed_list) < needed ? needed_list + 1 : needed_list);
     BlockHeader* header = nullptr;
     if (list != 0) [[likely]] {
         header = head(list);
     } else {
-        header = probe(needed, usable, alignment, list);
+        list = needed_list < m_last_list ? needed_list : m_last_list;
+        header = probe(list, usable, alignment);
         if (header == nullptr) {
             return nullptr;
         }

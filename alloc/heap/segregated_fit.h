@@ -356,8 +356,7 @@ private:
                       unsigned list);
     void remove_free(BlockHeader* header, unsigned list);
     [[nodiscard]] unsigned search(unsigned list) const;
-    [[nodiscard]] BlockHeader* probe(size_t needed, size_t usable, size_t alignment,
-                                     unsigned& list) const;
+    [[nodiscard]] BlockHeader* probe(unsigned list, size_t usable, size_t alignment) const;
     [[nodiscard]] bool check_lists(size_t free_blocks, const char** failure) const;
 
     BlockHeader** m_heads = nullptr; // lists 1 .. m_last_list (list 0, sizes < 16, is never used)
