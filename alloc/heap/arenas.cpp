@@ -40,7 +40,10 @@ bool Arenas::grow_locked(size_t size, size_t alignment) {
         return false;
     }
     const size_t block = size + (alignment > kGranule ? alignment + kBlockHeaderBytes : 0);
-    unsigned needed = 0;
+    // From the first order whose span holds the block with its own header and the end sentinel
+    // (the arena's header and bitmaps take under 1% more): one or two steps below.
+    const size_t least = block + 2 * kBlockHeaderBytes;
+    unsigned needed = least <= kPageSize ? 0 : ceil_log2(divide_rounding_up(least, kPageSize));
     while (needed <= kMaxArenaOrder &&
            (kPageSize << needed) <
                SegregatedFit::arena_overhead(kPageSize << needed) + kBlockHeaderBytes + block) {
@@ -50,10 +53,10 @@ bool Arenas::grow_locked(size_t size, size_t alignment) {
         return false;
     }
     // Double with the bytes already held, so the arenas number O(log memory).
-    unsigned order = kMinArenaOrder;
-    while (order < kMaxArenaOrder && (uint64_t{1} << order) <= m_pages) {
-        ++order;
-    }
+    // The least order >= kMinArenaOrder with 2^order > m_pages, at most kMaxArenaOrder.
+    unsigned order = m_pages == 0 ? kMinArenaOrder : floor_log2(m_pages) + 1;
+    order = order < kMinArenaOrder ? kMinArenaOrder : order;
+    order = order > kMaxArenaOrder ? kMaxArenaOrder : order;
     order = order < needed ? needed : order;
     for (;;) {
         const PhysAddr phys = m_frames->allocate(order);
@@ -109,16 +112,18 @@ void* Arenas::take(size_t size, size_t alignment, BlockUse use, size_t requested
 
 void Arenas::give(void* block) {
     LockGuard guard(m_lock);
-    give_locked(*arena_of(block), block);
+    give_locked(*arena_of(block), block, SegregatedFit::use_of(block));
 }
 
 bool Arenas::give_if_taken(const Arena& arena, void* block, BlockUse use) {
     LockGuard guard(m_lock);
-    const SegregatedFit::Found found = SegregatedFit::find_near(arena, block, 0);
-    if (found.block != block || found.use != use) {
+    // The caller found `block` without the lock; another CPU may have given it back (and its
+    // memory merged or taken again) since. Under the lock, a start bit names a real block start,
+    // and only then is its header read.
+    if (!SegregatedFit::is_block_start(arena, block) || SegregatedFit::use_of(block) != use) {
         return false;
     }
-    give_locked(const_cast<Arena&>(arena), block);
+    give_locked(const_cast<Arena&>(arena), block, use);
     return true;
 }
 
@@ -134,14 +139,13 @@ Arena* Arenas::arena_of(const void* block) const {
         align_down(reinterpret_cast<uintptr_t>(block), uintptr_t{kPageSize} << tag_value(tag)));
 }
 
-void Arenas::give_locked(Arena& arena, void* block) {
+void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
     BEDROCK_DEBUG_ASSERT(SegregatedFit::find(arena, block, 0).block == block &&
-                         SegregatedFit::use_of(block) != BlockUse::Free);
-    UseTotals& totals = m_totals[static_cast<unsigned>(SegregatedFit::use_of(block))];
+                         SegregatedFit::use_of(block) == use && use != BlockUse::Free);
+    UseTotals& totals = m_totals[static_cast<unsigned>(use)];
     --totals.blocks;
     totals.bytes -= SegregatedFit::usable_size(block);
-    m_fit.give(arena, block);
-    if (m_frames == nullptr || !SegregatedFit::arena_is_empty(arena)) {
+    if (!m_fit.give(arena, block) || m_frames == nullptr) {
         return;
     }
     if (m_spare != nullptr && m_spare != &arena && SegregatedFit::arena_is_empty(*m_spare)) {

@@ -63,8 +63,10 @@ public:
     // Gives back a taken block (the caller found it live, see heap.cpp). O(1), plus one page
     // free and O(arena pages) when it empties an arena beyond the spare.
     void give(void* block);
-    // Gives back `block` if, looked up under m_lock, it is a taken block start of `arena` with
-    // `use`; returns whether it did (a user's free: the pointer may be stale or forged).
+    // Gives back `block` if, re-checked under m_lock (its start bit, then its header's use), it is
+    // a taken block start of `arena` with `use`; returns whether it did (a user's free: the
+    // pointer, found without the lock, may be stale or freed by another CPU meanwhile). Bounds as
+    // give().
     [[nodiscard]] bool give_if_taken(const Arena& arena, void* block, BlockUse use);
 
     // The block holding `address` of `arena` (one of this heap's), looked up under m_lock so it
@@ -87,7 +89,8 @@ private:
     [[nodiscard]] bool grow_locked(size_t size, size_t alignment);
     // The arena holding `block`, one of this heap's taken blocks.
     [[nodiscard]] Arena* arena_of(const void* block) const;
-    void give_locked(Arena& arena, void* block);
+    // `use`: the block's, read under m_lock.
+    void give_locked(Arena& arena, void* block, BlockUse use);
     void give_arena_locked(Arena& arena);
 
     SpinLock m_lock;

@@ -409,6 +409,11 @@ void free(Heap& heap, void* block, Caller caller) {
                 SlabLookup::Live) [[likely]] {
                 return;
             }
+        } else if (ref.holder == Holder::Medium && ref.start == block) {
+            // The arenas re-check the block under their lock (another CPU may free it too).
+            if (heap.arenas.give_if_taken(*ref.arena, block, BlockUse::Medium)) [[likely]] {
+                return;
+            }
         } else {
             free_not_small(heap, block, ref, caller);
             return;

@@ -196,11 +196,10 @@ void SegregatedFit::init(void* storage, size_t max_arena_bytes) {
     }
 }
 
-// A free block goes to the head of its list:
+// A free block goes to the head of its list `list` (== list_of(usable)):
 //   head(l) -> [header] -> old head -> ...     and the bitmaps gain the list's bits.
-void SegregatedFit::insert_free(Arena& arena, BlockHeader* header, size_t usable) {
-    const unsigned list = list_of(usable);
-    BEDROCK_DEBUG_ASSERT(usable >= kMinUsable && list <= m_last_list);
+void SegregatedFit::insert_free(Arena& arena, BlockHeader* header, size_t usable, unsigned list) {
+    BEDROCK_DEBUG_ASSERT(usable >= kMinUsable && list == list_of(usable) && list <= m_last_list);
     header->link = address_of(header) - address_of(&arena);
     FreeLinks* links = links_of(header);
     BlockHeader*& first = head(list);
@@ -208,43 +207,72 @@ void SegregatedFit::insert_free(Arena& arena, BlockHeader* header, size_t usable
     links->prev = nullptr;
     if (first != nullptr) {
         links_of(first)->prev = header;
+    } else {
+        m_second_level[list / kSecondLevelCount] |=
+            static_cast<uint16_t>(1u << (list % kSecondLevelCount));
+        m_first_level |= uint64_t{1} << (list / kSecondLevelCount);
     }
     first = header;
-    m_second_level[list / kSecondLevelCount] |=
-        static_cast<uint16_t>(1u << (list % kSecondLevelCount));
-    m_first_level |= uint64_t{1} << (list / kSecondLevelCount);
     m_totals.free_bytes += usable;
 }
 
-void SegregatedFit::remove_free(BlockHeader* header) {
-    BEDROCK_DEBUG_ASSERT(is_free(header));
-    const size_t usable = usable_of(header);
-    const unsigned list = list_of(usable);
+// A free block of `usable` bytes takes the place of `old`, a free block on the same list `list`
+// (a split's remainder, or a merged block), so the list stays non-empty and the bitmaps as they
+// are. `header` may be `old` itself (its size changes); they never overlap otherwise.
+//   ... -> [old] -> ...   becomes   ... -> [header] -> ...
+void SegregatedFit::replace_free(Arena& arena, BlockHeader* old, BlockHeader* header, size_t usable,
+                                 unsigned list) {
+    BEDROCK_DEBUG_ASSERT(is_free(old) && list_of(usable_of(old)) == list &&
+                         list_of(usable) == list);
+    m_totals.free_bytes = m_totals.free_bytes - usable_of(old) + usable;
+    if (header == old) {
+        return;
+    }
+    header->link = address_of(header) - address_of(&arena);
+    const FreeLinks* from = links_of(old);
+    BlockHeader* next = from->next;
+    BlockHeader* prev = from->prev;
     FreeLinks* links = links_of(header);
-    if (links->prev != nullptr) {
-        links_of(links->prev)->next = links->next;
+    links->next = next;
+    links->prev = prev;
+    if (next != nullptr) {
+        links_of(next)->prev = header;
+    }
+    (prev != nullptr ? links_of(prev)->next : head(list)) = header;
+}
+
+// Unlinks a free block from its list `list` (== list_of(its usable bytes), which the caller knows
+// or computes once); the bitmaps lose the list's bits when it empties.
+void SegregatedFit::remove_free(BlockHeader* header, unsigned list) {
+    BEDROCK_DEBUG_ASSERT(is_free(header) && list == list_of(usable_of(header)));
+    const size_t usable = usable_of(header);
+    const FreeLinks* links = links_of(header);
+    BlockHeader* next = links->next;
+    BlockHeader* prev = links->prev;
+    if (next != nullptr) {
+        links_of(next)->prev = prev;
+    }
+    if (prev != nullptr) {
+        links_of(prev)->next = next;
     } else {
         BEDROCK_DEBUG_ASSERT(head(list) == header);
-        head(list) = links->next;
-    }
-    if (links->next != nullptr) {
-        links_of(links->next)->prev = links->prev;
-    }
-    if (head(list) == nullptr) {
-        const unsigned first = list / kSecondLevelCount;
-        m_second_level[first] &= static_cast<uint16_t>(~(1u << (list % kSecondLevelCount)));
-        if (m_second_level[first] == 0) {
-            m_first_level &= ~(uint64_t{1} << first);
+        head(list) = next;
+        if (next == nullptr) {
+            const unsigned first = list / kSecondLevelCount;
+            m_second_level[first] &= static_cast<uint16_t>(~(1u << (list % kSecondLevelCount)));
+            if (m_second_level[first] == 0) {
+                m_first_level &= ~(uint64_t{1} << first);
+            }
         }
     }
     BEDROCK_DEBUG_ASSERT(m_totals.free_bytes >= usable);
     m_totals.free_bytes -= usable;
 }
 
-// The head of the first non-empty list at index >= `list`, or null. O(1): two bit scans.
-BlockHeader* SegregatedFit::search(unsigned list) const {
+// The first non-empty list at index >= `list`, or 0 (list 0 is never used). O(1): two bit scans.
+unsigned SegregatedFit::search(unsigned list) const {
     if (list > m_last_list) {
-        return nullptr;
+        return 0;
     }
     unsigned first = list / kSecondLevelCount;
     uint32_t second_map = m_second_level[first] & (~0u << (list % kSecondLevelCount));
@@ -252,23 +280,25 @@ BlockHeader* SegregatedFit::search(unsigned list) const {
         const uint64_t first_map =
             first + 1 < 64 ? m_first_level & (~uint64_t{0} << (first + 1)) : 0;
         if (first_map == 0) {
-            return nullptr;
+            return 0;
         }
         first = lowest_set_bit(first_map);
         second_map = m_second_level[first];
         BEDROCK_DEBUG_ASSERT(second_map != 0);
     }
-    return head(first * kSecondLevelCount + lowest_set_bit(second_map));
+    return first * kSecondLevelCount + lowest_set_bit(second_map);
 }
 
-// After the good-fit search for `needed` bytes failed: up to kFallbackProbes blocks of the list
-// `needed` rounds down to (or the last list), each tried exactly for `usable` bytes aligned to
-// `alignment`. O(1).
-BlockHeader* SegregatedFit::probe(size_t needed, size_t usable, size_t alignment) const {
-    const unsigned list = list_of(needed) < m_last_list ? list_of(needed) : m_last_list;
+// After the good-fit search for `needed` bytes failed: up to kFallbackProbes blocks of `list`, the
+// list `needed` rounds down to (or the last list), each tried exactly for `usable` bytes aligned
+// to `alignment`. O(1). Inline: a take() that fails is the heap's longest malloc.
+[[gnu::always_inline]] inline BlockHeader* SegregatedFit::probe(unsigned list, size_t usable,
+                                                                size_t alignment) const {
     BlockHeader* header = head(list);
     for (unsigned i = 0; i < kFallbackProbes && header != nullptr; ++i) {
-        if (placement(header, usable, alignment) != 0) {
+        // Every block start is 16-aligned: a plain request fits any block big enough.
+        if (alignment <= kGranule ? usable_of(header) >= usable
+                                  : placement(header, usable, alignment) != 0) {
             return header;
         }
         header = links_of(header)->next;
@@ -304,7 +334,7 @@ Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
     BEDROCK_DEBUG_ASSERT(next_of(first) == sentinel);
     link_next(first, sentinel);
     mark_start(*arena, first);
-    insert_free(*arena, first, usable);
+    insert_free(*arena, first, usable, list_of(usable));
     ++m_totals.arenas;
     m_totals.arena_bytes += bytes;
     return arena;
@@ -317,7 +347,8 @@ bool SegregatedFit::arena_is_empty(const Arena& arena) {
 
 void SegregatedFit::remove_arena(Arena& arena) {
     BEDROCK_DEBUG_ASSERT(arena_is_empty(arena));
-    remove_free(first_of(arena));
+    BlockHeader* first = first_of(arena);
+    remove_free(first, list_of(usable_of(first)));
     (arena.prev != nullptr ? arena.prev->next : m_arenas) = arena.next;
     (arena.next != nullptr ? arena.next->prev : m_last_arena) = arena.prev;
     arena.next = nullptr;
@@ -338,88 +369,138 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
     // Any free block of `needed` bytes holds an aligned block: the gap before the aligned start
     // is at most alignment + 16 (at least kMinBlockBytes when not 0, see placement()).
     const size_t needed = alignment > kGranule ? usable + alignment + kBlockHeaderBytes : usable;
-    BlockHeader* header = search(fit_detail::list_fitting(needed));
-    if (header == nullptr) {
-        header = probe(needed, usable, alignment);
+    // list_fitting(needed), from the list_of(needed) a failed search probes.
+    const unsigned needed_list = list_of(needed);
+    unsigned list =
+        search(fit_detail::list_min_size(needed_list) < needed ? needed_list + 1 : needed_list);
+    BlockHeader* header = nullptr;
+    if (list != 0) [[likely]] {
+        header = head(list);
+    } else {
+        list = needed_list < m_last_list ? needed_list : m_last_list;
+        header = probe(list, usable, alignment);
         if (header == nullptr) {
             return nullptr;
         }
     }
     Arena& arena = arena_of_free(header);
-    const uintptr_t placed = placement(header, usable, alignment);
-    BEDROCK_DEBUG_ASSERT(placed != 0);
-    remove_free(header);
+    BEDROCK_DEBUG_ASSERT(!prev_is_free(header) && placement(header, usable, alignment) != 0);
     size_t available = usable_of(header);
+    // The block's predecessor: taken (blocks are coalesced), unless a gap is split off below.
+    size_t link = 0;
+    // Whether `header` is still on `list` (a remainder may take its place there).
+    bool listed = true;
 
     // A gap before the aligned start stays free (its predecessor is taken: no merge):
     //   [ hdr | gap ...... ][ hdr' | block ......... ]
     //   ^ header (free)      ^ placed - 16 (taken)
-    if (placed != address_of(start_of(header))) {
-        const size_t gap = placed - address_of(start_of(header));
-        BlockHeader* gap_header = header;
-        header = header_at(placed - kBlockHeaderBytes);
-        available -= gap;
-        BEDROCK_DEBUG_ASSERT(gap >= kMinBlockBytes && !prev_is_free(gap_header));
-        set_header(gap_header, gap - kBlockHeaderBytes, static_cast<size_t>(BlockUse::Free), false);
-        set_header(header, available, static_cast<size_t>(use), true);
-        header->link = address_of(header) - address_of(gap_header);
-        mark_start(arena, header);
-        insert_free(arena, gap_header, gap - kBlockHeaderBytes);
-    } else {
-        // Its predecessor is taken (blocks are coalesced): no link needed, see the file comment.
-        BEDROCK_DEBUG_ASSERT(!prev_is_free(header));
-        set_header(header, available, static_cast<size_t>(use), false);
-        header->link = 0;
+    if (alignment > kGranule) {
+        const uintptr_t placed = placement(header, usable, alignment);
+        if (placed != address_of(start_of(header))) {
+            const size_t gap = placed - address_of(start_of(header));
+            BlockHeader* gap_header = header;
+            remove_free(gap_header, list);
+            listed = false;
+            header = header_at(placed - kBlockHeaderBytes);
+            available -= gap;
+            link = gap;
+            BEDROCK_DEBUG_ASSERT(gap >= kMinBlockBytes);
+            set_header(gap_header, gap - kBlockHeaderBytes, static_cast<size_t>(BlockUse::Free),
+                       false);
+            mark_start(arena, header);
+            insert_free(arena, gap_header, gap - kBlockHeaderBytes,
+                        list_of(gap - kBlockHeaderBytes));
+        }
     }
 
-    // A remainder that can hold a block of its own is split off and stays free:
+    // A remainder that can hold a block of its own is split off and stays free (on the list the
+    // block was on, in its place, when its size still maps there):
     //   [ hdr | block (usable) ][ hdr'' | rest ... ][ next (taken) ]
-    BlockHeader* next = next_of(header);
+    // `next` followed the free block taken from, so its prev_free flag is already set.
+    BlockHeader* next = header_at(address_of(header) + kBlockHeaderBytes + available);
+    BEDROCK_DEBUG_ASSERT(!is_free(next) && prev_is_free(next));
     if (available - usable >= kMinBlockBytes) {
-        set_header(header, usable, static_cast<size_t>(use), prev_is_free(header));
-        BlockHeader* rest = next_of(header);
+        BlockHeader* rest = header_at(address_of(header) + kBlockHeaderBytes + usable);
         const size_t rest_usable = available - usable - kBlockHeaderBytes;
+        const unsigned rest_list = list_of(rest_usable);
+        if (listed && rest_list == list) {
+            replace_free(arena, header, rest, rest_usable, list);
+        } else {
+            if (listed) {
+                remove_free(header, list);
+            }
+            insert_free(arena, rest, rest_usable, rest_list);
+        }
+        available = usable;
         set_header(rest, rest_usable, static_cast<size_t>(BlockUse::Free), false);
         mark_start(arena, rest);
-        insert_free(arena, rest, rest_usable);
-        BEDROCK_DEBUG_ASSERT(next_of(rest) == next);
-        link_next(rest, next);
+        next->link = address_of(next) - address_of(rest);
     } else {
-        link_next(header, next);
+        if (listed) {
+            remove_free(header, list);
+        }
+        next->link = 0;
+        set_prev_free(next, false);
     }
+    // The header is written once, with its final size.
+    header->link = link;
+    set_header(header, available, static_cast<size_t>(use), link != 0);
     return start_of(header);
 }
 
-void SegregatedFit::give(Arena& arena, void* block) {
+bool SegregatedFit::give(Arena& arena, void* block) {
     BlockHeader* header = header_of(block);
     BEDROCK_DEBUG_ASSERT(address_of(header) >= address_of(first_of(arena)) &&
                          address_of(header) < address_of(sentinel_of(arena)));
     BEDROCK_DEBUG_ASSERT(!is_free(header) && use_bits(header) != kSentinelUse);
     BEDROCK_DEBUG_ASSERT(start_bit(arena, granule_of(arena, header)));
-    size_t usable = usable_of(header);
-    BlockHeader* next = next_of(header);
+    const size_t size_and_flags = header->size_and_flags;
+    size_t usable = size_and_flags & kSizeMask;
+    BlockHeader* next = header_at(address_of(block) + usable);
+    // A free neighbour merged with, and its list: the merged block takes its place there if its
+    // size still maps to that list.
+    BlockHeader* neighbour = nullptr;
+    unsigned neighbour_list = 0;
 
     //   [ prev: free? ][ header: given ][ next: free? ]  ->  [ one free block ][ taken ]
     if (is_free(next)) {
         BEDROCK_DEBUG_ASSERT(&arena_of_free(next) == &arena);
-        remove_free(next);
+        const size_t next_usable = usable_of(next);
+        neighbour = next;
+        neighbour_list = list_of(next_usable);
         unmark_start(arena, next);
-        usable += kBlockHeaderBytes + usable_of(next);
-        next = next_of(next);
+        usable += kBlockHeaderBytes + next_usable;
+        next = header_at(address_of(next) + kBlockHeaderBytes + next_usable);
     }
-    if (prev_is_free(header)) {
+    if ((size_and_flags & kPrevFree) != 0) {
         BlockHeader* prev = header_at(address_of(header) - header->link);
         BEDROCK_DEBUG_ASSERT(next_of(prev) == header && &arena_of_free(prev) == &arena);
-        remove_free(prev);
+        const size_t prev_usable = usable_of(prev);
+        if (neighbour != nullptr) {
+            remove_free(neighbour, neighbour_list);
+        }
+        neighbour = prev;
+        neighbour_list = list_of(prev_usable);
         unmark_start(arena, header);
-        usable += kBlockHeaderBytes + usable_of(prev);
+        usable += kBlockHeaderBytes + prev_usable;
         header = prev;
+    }
+    // The list work reads the neighbours' sizes, so it comes before the merged header is written.
+    const unsigned list = list_of(usable);
+    if (neighbour != nullptr && neighbour_list == list) {
+        replace_free(arena, neighbour, header, usable, list);
+    } else {
+        if (neighbour != nullptr) {
+            remove_free(neighbour, neighbour_list);
+        }
+        insert_free(arena, header, usable, list);
     }
     // The merged block's predecessor is taken: free blocks never touch.
     set_header(header, usable, static_cast<size_t>(BlockUse::Free), false);
-    BEDROCK_DEBUG_ASSERT(next_of(header) == next);
-    insert_free(arena, header, usable);
-    link_next(header, next);
+    BEDROCK_DEBUG_ASSERT(next_of(header) == next && !is_free(next));
+    next->link = address_of(next) - address_of(header);
+    set_prev_free(next, true);
+    return next == sentinel_of(arena) && header == first_of(arena);
 }
 
 SegregatedFit::Found SegregatedFit::find(const Arena& arena, const void* address, size_t reach) {

@@ -268,10 +268,15 @@ public:
     static constexpr unsigned kFallbackProbes = 8;
 
     // Gives back `block`, a taken block start of `arena` (precondition: the caller checked it,
-    // e.g. find(arena, block, 0).block == block with use != Free). Merges it with free physical
-    // neighbours (an arena's blocks only). The caller tests arena_is_empty(arena) afterwards to
-    // release whole arenas. O(1).
-    void give(Arena& arena, void* block);
+    // e.g. is_block_start(arena, block) and use_of(block) != Free under its lock). Merges it with
+    // free physical neighbours (an arena's blocks only). Returns whether the arena is now empty
+    // (arena_is_empty(arena)), so the caller can release whole arenas. O(1).
+    bool give(Arena& arena, void* block);
+
+    // Whether a block (taken or free) starts at `address`, from the start bitmap alone: the cheap
+    // re-check under the caller's lock of what find() answered without it. Precondition:
+    // `address` 16-aligned, arena_begin(arena) <= address < arena_end(arena). O(1).
+    [[nodiscard]] static bool is_block_start(const Arena& arena, const void* address);
 
     // What find() found.
     struct Found {
@@ -346,10 +351,12 @@ private:
         BEDROCK_DEBUG_ASSERT(list >= 1 && list <= m_last_list);
         return m_heads[list - 1];
     }
-    void insert_free(Arena& arena, BlockHeader* header, size_t usable);
-    void remove_free(BlockHeader* header);
-    [[nodiscard]] BlockHeader* search(unsigned list) const;
-    [[nodiscard]] BlockHeader* probe(size_t needed, size_t usable, size_t alignment) const;
+    void insert_free(Arena& arena, BlockHeader* header, size_t usable, unsigned list);
+    void replace_free(Arena& arena, BlockHeader* old, BlockHeader* header, size_t usable,
+                      unsigned list);
+    void remove_free(BlockHeader* header, unsigned list);
+    [[nodiscard]] unsigned search(unsigned list) const;
+    [[nodiscard]] BlockHeader* probe(unsigned list, size_t usable, size_t alignment) const;
     [[nodiscard]] bool check_lists(size_t free_blocks, const char** failure) const;
 
     BlockHeader** m_heads = nullptr; // lists 1 .. m_last_list (list 0, sizes < 16, is never used)
@@ -375,6 +382,20 @@ void SegregatedFit::for_each_block(F&& f) const {
             at += kBlockHeaderBytes + usable;
         }
     }
+}
+
+inline bool SegregatedFit::is_block_start(const Arena& arena, const void* address) {
+    const auto at = reinterpret_cast<uintptr_t>(address);
+    BEDROCK_DEBUG_ASSERT(is_aligned(at, kGranule) && at >= arena_begin(arena) &&
+                         at < arena_end(arena));
+    // The summary-gated bit (see the file comment), loaded as find() loads it.
+    const size_t granule = (at - arena_begin(arena)) / kGranule;
+    const size_t word = granule / 64;
+    const uint64_t initialised =
+        __atomic_load_n(&arena.summary_bits()[word / 64], __ATOMIC_ACQUIRE) >> (word % 64);
+    return (initialised & 1) != 0 &&
+           ((__atomic_load_n(&arena.start_bits()[word], __ATOMIC_RELAXED) >> (granule % 64)) & 1) !=
+               0;
 }
 
 inline SegregatedFit::Found SegregatedFit::find_near(const Arena& arena, const void* address,

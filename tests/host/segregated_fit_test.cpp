@@ -635,6 +635,9 @@ TEST(SegregatedFit, RandomTakesAndGivesMatchTheModel) {
                 const SegregatedFit::Found found = SegregatedFit::find(*arenas[index], block, 0);
                 ASSERT_EQ(found.block, block);
                 ASSERT_EQ(found.use, use);
+                // The lock-held re-check agrees: a start at the block, none 16 bytes in.
+                ASSERT_TRUE(SegregatedFit::is_block_start(*arenas[index], block));
+                ASSERT_FALSE(SegregatedFit::is_block_start(*arenas[index], block + 16));
                 live.push_back(Live{block, size, index, static_cast<uint8_t>(random())});
                 fill(live.back());
             }
@@ -651,7 +654,11 @@ TEST(SegregatedFit, RandomTakesAndGivesMatchTheModel) {
                     SegregatedFit::find(*arenas[gone.arena], gone.start + offset, offset).block,
                     gone.start);
             }
-            f.fit.give(*arenas[gone.arena], gone.start);
+            const bool emptied = f.fit.give(*arenas[gone.arena], gone.start);
+            ASSERT_EQ(emptied, SegregatedFit::arena_is_empty(*arenas[gone.arena])) << "op " << op;
+            ASSERT_FALSE(SegregatedFit::is_block_start(*arenas[gone.arena], gone.start) &&
+                         SegregatedFit::use_of(gone.start) != BlockUse::Free)
+                << "op " << op;
             // Sometimes an arena that became empty is removed and added again.
             if (SegregatedFit::arena_is_empty(*arenas[gone.arena]) && random() % 4 == 0) {
                 f.fit.remove_arena(*arenas[gone.arena]);
