@@ -119,12 +119,15 @@ BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page) {
                     nullptr};
 }
 
-// What holds `address` in `heap`. `reach`: how far back an arena block's start is looked for
-// (kMaxSlabBytes on the fast path; the arena's size to classify anything). Without the arenas'
-// lock (`locked` false) the answer is stable only for blocks that stay taken meanwhile, such
-// as a slab with a live block; callers confirm the rest under the lock.
-[[gnu::always_inline]] inline BlockRef locate(Heap& heap, const void* address, size_t reach,
-                                              bool locked) {
+// How far, and how, locate() looks for the block holding an address:
+//   NearAndLockFree: a block start at most kMaxSlabBytes back, read without the arenas' lock -
+//     the free() fast path; the answer is stable only for blocks that stay taken meanwhile (a
+//     slab with a live block), and callers confirm anything else under the lock;
+//   Everywhere: any distance back, under the arenas' lock - to classify anything.
+enum class Lookup { NearAndLockFree, Everywhere };
+
+// What holds `address` in `heap`.
+[[gnu::always_inline]] inline BlockRef locate(Heap& heap, const void* address, Lookup lookup) {
     const auto value = reinterpret_cast<uintptr_t>(address);
     const heap::Arena* arena = nullptr;
     if (!heap.over_frames()) {
@@ -154,8 +157,10 @@ BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page) {
             return large_run_block(heap, tags, page);
         }
     }
-    return arena_block(*arena, locked ? heap.arenas.find(*arena, address, reach)
-                                      : SegregatedFit::find_near(*arena, address, reach));
+    return arena_block(*arena,
+                       lookup == Lookup::Everywhere
+                           ? heap.arenas.find(*arena, address, ~size_t{0})
+                           : SegregatedFit::find_near(*arena, address, heap::kMaxSlabBytes));
 }
 
 // Cold path: whether another live region heap holds `address` (heaps over the same page frame
@@ -193,7 +198,7 @@ ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* deta
                                          caller));
         return;
     }
-    const BlockRef ref = locate(heap, block, ~size_t{0}, true);
+    const BlockRef ref = locate(heap, block, Lookup::Everywhere);
     const auto start = reinterpret_cast<uintptr_t>(ref.start);
     switch (ref.holder) {
     case Holder::None:
@@ -278,9 +283,9 @@ Heap* init_state(void* memory) {
 
 // The usable size of the live block at `block`, or false after reporting why it is not one.
 bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size) {
-    BlockRef ref = locate(heap, block, heap::kMaxSlabBytes, false);
+    BlockRef ref = locate(heap, block, Lookup::NearAndLockFree);
     if (ref.holder == Holder::None && ref.arena != nullptr) {
-        ref = locate(heap, block, ~size_t{0}, true);
+        ref = locate(heap, block, Lookup::Everywhere);
     }
     switch (ref.holder) {
     case Holder::Slab: {
@@ -318,7 +323,7 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
 // misuse. Out of line, so the slab fast path stays small.
 [[gnu::noinline]] void free_not_small(Heap& heap, void* block, BlockRef ref, Caller caller) {
     if (ref.holder == Holder::None && ref.arena != nullptr) {
-        ref = locate(heap, block, ~size_t{0}, true); // beyond the slab reach: look further
+        ref = locate(heap, block, Lookup::Everywhere); // beyond the slab reach: look further
     }
     switch (ref.holder) {
     case Holder::Medium:
@@ -379,7 +384,7 @@ void give_block(Heap& heap, const BlockRef& block) {
 }
 
 BlockRef find_block(Heap& heap, const void* address) {
-    return locate(heap, address, ~size_t{0}, true);
+    return locate(heap, address, Lookup::Everywhere);
 }
 
 void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
@@ -402,7 +407,7 @@ void free(Heap& heap, void* block, Caller caller) {
         return;
     }
     if (reinterpret_cast<uintptr_t>(block) % kMinBlockSize == 0) [[likely]] {
-        const BlockRef ref = locate(heap, block, kMaxSlabBytes, false);
+        const BlockRef ref = locate(heap, block, Lookup::NearAndLockFree);
         if (ref.holder == Holder::Slab) [[likely]] {
             auto* slab = reinterpret_cast<Slab*>(ref.start);
             if (heap.classes[slab->class_index % kSizeClassCount].free(heap.arenas, slab, block) ==
@@ -438,7 +443,7 @@ void* reallocate(Heap& heap, void* block, size_t size, Caller caller) {
     // Checked blocks always move, so a stale pointer to the old block meets its quarantine; and
     // a block allocated unchecked moves into a checked one when checking is on.
     const bool checked = heap.errors.level() != CheckLevel::Off ||
-                         locate(heap, block, kMaxSlabBytes, false).holder == Holder::Checked;
+                         locate(heap, block, Lookup::NearAndLockFree).holder == Holder::Checked;
     // In place while the block fits and at least half of it stays in use.
     if (!checked && size <= usable && (size >= usable / 2 || usable == kMinBlockSize)) {
         return block;

@@ -39,13 +39,17 @@ bool prev_is_free(const BlockHeader* header) {
 void store_size_and_flags(BlockHeader* header, size_t value) {
     __atomic_store_n(&header->size_and_flags, value, __ATOMIC_RELAXED);
 }
-void set_header(BlockHeader* header, size_t usable, size_t use, bool prev_free) {
-    BEDROCK_DEBUG_ASSERT(is_aligned(usable, kGranule) && use <= kUseMask);
-    store_size_and_flags(header, usable | (prev_free ? kPrevFree : 0) | use);
+// Whether the block physically before a header's block is free (the TLSF prev-free flag).
+enum class Previous { Taken, Free };
+constexpr size_t flag_of(Previous previous) {
+    return previous == Previous::Free ? kPrevFree : 0;
 }
-void set_prev_free(BlockHeader* header, bool prev_free) {
-    store_size_and_flags(header,
-                         (header->size_and_flags & ~kPrevFree) | (prev_free ? kPrevFree : 0));
+void set_header(BlockHeader* header, size_t usable, size_t use, Previous previous) {
+    BEDROCK_DEBUG_ASSERT(is_aligned(usable, kGranule) && use <= kUseMask);
+    store_size_and_flags(header, usable | flag_of(previous) | use);
+}
+void set_prev_free(BlockHeader* header, Previous previous) {
+    store_size_and_flags(header, (header->size_and_flags & ~kPrevFree) | flag_of(previous));
 }
 
 uintptr_t address_of(const void* pointer) {
@@ -160,7 +164,7 @@ size_t last_initialised_word(const Arena& arena, size_t word, size_t lowest) {
 void link_next(BlockHeader* header, BlockHeader* next) {
     BEDROCK_DEBUG_ASSERT(!is_free(next));
     next->link = is_free(header) ? address_of(next) - address_of(header) : 0;
-    set_prev_free(next, is_free(header));
+    set_prev_free(next, is_free(header) ? Previous::Free : Previous::Taken);
 }
 
 // Where a block of `usable` bytes aligned to `alignment` starts inside free block `header`, or 0
@@ -329,8 +333,8 @@ Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
     //   [ Arena | summary | bitmap ][ first: free, `usable` bytes ][ sentinel: 0 bytes, taken ]
     BlockHeader* first = first_of(*arena);
     BlockHeader* sentinel = sentinel_of(*arena);
-    set_header(first, usable, static_cast<size_t>(BlockUse::Free), false);
-    set_header(sentinel, 0, kSentinelUse, true);
+    set_header(first, usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
+    set_header(sentinel, 0, kSentinelUse, Previous::Free);
     BEDROCK_DEBUG_ASSERT(next_of(first) == sentinel);
     link_next(first, sentinel);
     mark_start(*arena, first);
@@ -406,7 +410,7 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
             link = gap;
             BEDROCK_DEBUG_ASSERT(gap >= kMinBlockBytes);
             set_header(gap_header, gap - kBlockHeaderBytes, static_cast<size_t>(BlockUse::Free),
-                       false);
+                       Previous::Taken);
             mark_start(arena, header);
             insert_free(arena, gap_header, gap - kBlockHeaderBytes,
                         list_of(gap - kBlockHeaderBytes));
@@ -432,7 +436,7 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
             insert_free(arena, rest, rest_usable, rest_list);
         }
         available = usable;
-        set_header(rest, rest_usable, static_cast<size_t>(BlockUse::Free), false);
+        set_header(rest, rest_usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
         mark_start(arena, rest);
         next->link = address_of(next) - address_of(rest);
     } else {
@@ -440,11 +444,12 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
             remove_free(header, list);
         }
         next->link = 0;
-        set_prev_free(next, false);
+        set_prev_free(next, Previous::Taken);
     }
     // The header is written once, with its final size.
     header->link = link;
-    set_header(header, available, static_cast<size_t>(use), link != 0);
+    set_header(header, available, static_cast<size_t>(use),
+               link != 0 ? Previous::Free : Previous::Taken);
     return start_of(header);
 }
 
@@ -496,10 +501,10 @@ bool SegregatedFit::give(Arena& arena, void* block) {
         insert_free(arena, header, usable, list);
     }
     // The merged block's predecessor is taken: free blocks never touch.
-    set_header(header, usable, static_cast<size_t>(BlockUse::Free), false);
+    set_header(header, usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
     BEDROCK_DEBUG_ASSERT(next_of(header) == next && !is_free(next));
     next->link = address_of(next) - address_of(header);
-    set_prev_free(next, true);
+    set_prev_free(next, Previous::Free);
     return next == sentinel_of(arena) && header == first_of(arena);
 }
 
