@@ -155,6 +155,21 @@ void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
     }
 }
 
+bool Arenas::grow_in_place(Arena& arena, void* block, size_t size) {
+    LockGuard guard(m_lock);
+    if (!SegregatedFit::is_block_start(arena, block) ||
+        SegregatedFit::use_of(block) != BlockUse::Medium) {
+        return false;
+    }
+    const size_t before = SegregatedFit::usable_size(block);
+    if (!m_fit.grow(arena, block, size)) {
+        return false;
+    }
+    m_totals[static_cast<unsigned>(BlockUse::Medium)].bytes +=
+        SegregatedFit::usable_size(block) - before;
+    return true;
+}
+
 SegregatedFit::Found Arenas::find(const Arena& arena, const void* address, size_t reach) {
     LockGuard guard(m_lock);
     return SegregatedFit::find(arena, address, reach);

@@ -69,6 +69,11 @@ public:
     // give().
     [[nodiscard]] bool give_if_taken(const Arena& arena, void* block, BlockUse use);
 
+    // Grows `block` (found as a live medium block of `arena` without the lock) in place to hold
+    // `size` bytes, if it is still a taken Medium block and the free block after it has room;
+    // returns whether it did. O(1).
+    [[nodiscard]] bool grow_in_place(Arena& arena, void* block, size_t size);
+
     // The block holding `address` of `arena` (one of this heap's), looked up under m_lock so it
     // cannot change meanwhile (lookups without the lock are safe only for blocks that stay
     // taken, like a slab with a live block). O(reach / 1 KiB + 1).

@@ -442,10 +442,15 @@ void* reallocate(Heap& heap, void* block, size_t size, Caller caller) {
     }
     // Checked blocks always move, so a stale pointer to the old block meets its quarantine; and
     // a block allocated unchecked moves into a checked one when checking is on.
-    const bool checked = heap.errors.level() != CheckLevel::Off ||
-                         locate(heap, block, Lookup::NearAndLockFree).holder == Holder::Checked;
-    // In place while the block fits and at least half of it stays in use.
+    const BlockRef ref = locate(heap, block, Lookup::NearAndLockFree);
+    const bool checked = heap.errors.level() != CheckLevel::Off || ref.holder == Holder::Checked;
+    // In place while the block fits and at least half of it stays in use; a medium block also
+    // grows in place into a free block right after it.
     if (!checked && size <= usable && (size >= usable / 2 || usable == kMinBlockSize)) {
+        return block;
+    }
+    if (!checked && size > usable && ref.holder == Holder::Medium && ref.start == block &&
+        heap.arenas.grow_in_place(const_cast<Arena&>(*ref.arena), block, size)) {
         return block;
     }
     void* moved = allocate(heap, size, kMinBlockSize, caller);

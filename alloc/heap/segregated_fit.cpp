@@ -453,6 +453,45 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
     return start_of(header);
 }
 
+//   [ header: taken | next: free ............ ][ after ]
+//   [ header: taken, grown ......... | rest: free ][ after ]     (or no rest, if too small)
+bool SegregatedFit::grow(Arena& arena, void* block, size_t size) {
+    BlockHeader* header = header_of(block);
+    BEDROCK_DEBUG_ASSERT(!is_free(header) && start_bit(arena, granule_of(arena, header)));
+    const size_t usable = usable_of(header);
+    const size_t wanted = size < kMinUsable ? kMinUsable : align_up(size, kGranule);
+    if (wanted <= usable) {
+        return true;
+    }
+    BlockHeader* next = next_of(header);
+    if (!is_free(next) || size > m_max_usable) {
+        return false;
+    }
+    const size_t next_usable = usable_of(next);
+    size_t available = usable + kBlockHeaderBytes + next_usable;
+    if (available < wanted) {
+        return false;
+    }
+    BlockHeader* after = next_of(next);
+    BEDROCK_DEBUG_ASSERT(!is_free(after) && prev_is_free(after));
+    remove_free(next, list_of(next_usable));
+    unmark_start(arena, next);
+    if (available - wanted >= kMinBlockBytes) {
+        BlockHeader* rest = header_at(address_of(header) + kBlockHeaderBytes + wanted);
+        const size_t rest_usable = available - wanted - kBlockHeaderBytes;
+        insert_free(arena, rest, rest_usable, list_of(rest_usable));
+        set_header(rest, rest_usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
+        mark_start(arena, rest);
+        after->link = address_of(after) - address_of(rest);
+        available = wanted;
+    } else {
+        after->link = 0;
+        set_prev_free(after, Previous::Taken);
+    }
+    store_size_and_flags(header, available | (header->size_and_flags & ~kSizeMask));
+    return true;
+}
+
 bool SegregatedFit::give(Arena& arena, void* block) {
     BlockHeader* header = header_of(block);
     BEDROCK_DEBUG_ASSERT(address_of(header) >= address_of(first_of(arena)) &&

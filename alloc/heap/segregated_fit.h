@@ -278,6 +278,12 @@ public:
     // `address` 16-aligned, arena_begin(arena) <= address < arena_end(arena). O(1).
     [[nodiscard]] static bool is_block_start(const Arena& arena, const void* address);
 
+    // Grows taken block `block` of `arena` in place to at least `size` usable bytes by taking
+    // the front of the free block right after it (the rest stays free), and returns true; or
+    // returns false, changing nothing, when that neighbour is taken or too small. A `size` the
+    // block already holds returns true at once. O(1).
+    [[nodiscard]] bool grow(Arena& arena, void* block, size_t size);
+
     // What find() found.
     struct Found {
         unsigned char* block = nullptr; // null: no block holds the address within reach

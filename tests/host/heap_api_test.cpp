@@ -185,6 +185,28 @@ TEST_F(HeapApiTest, PosixMemalignResults) {
     bedrock_free(out);
 }
 
+TEST_F(HeapApiTest, ReallocGrowsAMediumBlockInPlaceWhenTheNextBlockIsFree) {
+    auto* block = static_cast<unsigned char*>(bedrock_malloc(5000));
+    ASSERT_NE(block, nullptr);
+    memset(block, 0x5a, 5000);
+    auto* grown = static_cast<unsigned char*>(bedrock_realloc(block, 50000));
+    EXPECT_EQ(grown, block) << "the rest of the arena follows it";
+    EXPECT_GE(bedrock_malloc_usable_size(grown), 50000u);
+    for (size_t i = 0; i < 5000; ++i) {
+        ASSERT_EQ(grown[i], 0x5a) << i;
+    }
+    EXPECT_EQ(heap_statistics(*m_heap).bytes_in_use, bedrock_malloc_usable_size(grown));
+    void* blocker = bedrock_malloc(5000); // right after it: the next growth must move
+    auto* moved = static_cast<unsigned char*>(bedrock_realloc(grown, 100000));
+    ASSERT_NE(moved, nullptr);
+    EXPECT_NE(moved, grown);
+    EXPECT_EQ(moved[4999], 0x5a);
+    EXPECT_TRUE(heap_check(*m_heap));
+    bedrock_free(moved);
+    bedrock_free(blocker);
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
 TEST_F(HeapApiTest, VallocAndPvalloc) {
     void* v = bedrock_valloc(100);
     ASSERT_NE(v, nullptr);
