@@ -290,9 +290,10 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
     switch (ref.holder) {
     case Holder::Slab: {
         const auto* slab = reinterpret_cast<const heap::Slab*>(ref.start);
-        if (heap.classes[slab->class_index % heap::kSizeClassCount].classify(slab, block) ==
-            SlabLookup::Live) {
-            size = slab->layout().block_size;
+        const unsigned index = slab->class_index; // checked again under the class lock
+        if (index < heap::kSizeClassCount &&
+            heap.classes[index].classify(slab, block) == SlabLookup::Live) {
+            size = heap::kSlabLayouts[index].block_size;
             return true;
         }
         break;
@@ -317,6 +318,12 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
     }
     report_bad_pointer(heap, block, caller);
     return false;
+}
+
+// free() of a medium block found at its start without the lock: the arenas re-check it under
+// their lock (another CPU may free it too). Out of line, so the slab fast path stays small.
+[[gnu::noinline]] bool free_medium(Heap& heap, const heap::Arena& arena, void* block) {
+    return heap.arenas.give_if_taken(arena, block, BlockUse::Medium);
 }
 
 // free() of anything but a slab block: a medium block, a large run, a checked-mode block, or
@@ -410,13 +417,13 @@ void free(Heap& heap, void* block, Caller caller) {
         const BlockRef ref = locate(heap, block, Lookup::NearAndLockFree);
         if (ref.holder == Holder::Slab) [[likely]] {
             auto* slab = reinterpret_cast<Slab*>(ref.start);
-            if (heap.classes[slab->class_index % kSizeClassCount].free(heap.arenas, slab, block) ==
-                SlabLookup::Live) [[likely]] {
+            const unsigned index = slab->class_index; // checked again under the class lock
+            if (index < kSizeClassCount &&
+                heap.classes[index].free(heap.arenas, slab, block) == SlabLookup::Live) [[likely]] {
                 return;
             }
         } else if (ref.holder == Holder::Medium && ref.start == block) {
-            // The arenas re-check the block under their lock (another CPU may free it too).
-            if (heap.arenas.give_if_taken(*ref.arena, block, BlockUse::Medium)) [[likely]] {
+            if (free_medium(heap, *ref.arena, block)) [[likely]] {
                 return;
             }
         } else {
