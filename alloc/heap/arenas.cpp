@@ -58,24 +58,26 @@ bool Arenas::grow_locked(size_t size, size_t alignment) {
     order = order < kMinArenaOrder ? kMinArenaOrder : order;
     order = order > kMaxArenaOrder ? kMaxArenaOrder : order;
     order = order < needed ? needed : order;
-    for (;;) {
-        const PhysAddr phys = m_frames->allocate(order);
-        if (phys != kNoPage) {
-            void* base = platform::phys_to_virt(phys);
-            uint16_t* tags = m_frames->page_tag(base);
-            BEDROCK_ASSERT(tags != nullptr);
-            Arena* arena = m_fit.add_arena(base, kPageSize << order, m_owner);
-            BEDROCK_ASSERT(arena != nullptr);
-            write_tags(tags, order, make_tag(PageKind::Arena, order));
-            m_pages += uint64_t{1} << order;
-            m_held->add(uint64_t{1} << order);
-            return true;
-        }
-        if (order == needed) {
-            return false;
-        }
-        --order; // memory is short: a smaller arena, as long as it still fits the request
+    // Memory is short when no block of that order is free: the largest free one instead, as
+    // long as it still fits the request (one look at the free lists, not a try per order).
+    const int largest = m_frames->largest_free_order();
+    if (largest < static_cast<int>(needed)) {
+        return false;
     }
+    order = order < static_cast<unsigned>(largest) ? order : static_cast<unsigned>(largest);
+    const PhysAddr phys = m_frames->allocate(order);
+    if (phys == kNoPage) {
+        return false; // taken by another CPU meanwhile
+    }
+    void* base = platform::phys_to_virt(phys);
+    uint16_t* tags = m_frames->page_tag(base);
+    BEDROCK_ASSERT(tags != nullptr);
+    Arena* arena = m_fit.add_arena(base, kPageSize << order, m_owner);
+    BEDROCK_ASSERT(arena != nullptr);
+    write_tags(tags, order, make_tag(PageKind::Arena, order));
+    m_pages += uint64_t{1} << order;
+    m_held->add(uint64_t{1} << order);
+    return true;
 }
 
 void Arenas::give_arena_locked(Arena& arena) {

@@ -4,8 +4,11 @@
 // A region heap has one arena: its whole region after the heap state. A heap over a page frame
 // allocator takes arenas from it as it grows, each a naturally aligned buddy block of 2^k pages
 // tagged Arena k (page_tags.h), from kMinArenaBytes, doubling with the bytes the heap already
-// holds, up to kMaxArenaBytes (smaller when memory is short, as long as the request fits); it
-// keeps at most one empty arena and gives the others back at once.
+// holds, up to kMaxArenaBytes (the largest free block instead when memory is short, as long as
+// the request fits); it keeps at most one empty arena and gives the others back at once. Large
+// arenas keep a heap over a page frame allocator as dense as a region heap (0.95 of memory in
+// use at the first failure with blocks up to 1 MiB; 8 MiB arenas reach 0.947), at the price of
+// a dearer growth step (tagging 8,192 pages, about 7,400 instructions once per 32 MiB).
 //
 // Why a segregated fit: good fit in O(1) (two bit scans), a split or a merge per call, and a
 // 16-byte header per block - the densest of the bounded designs (TLSF: 0.99 of an arena in use
@@ -34,7 +37,7 @@ class Heap;
 namespace bedrock::heap {
 
 inline constexpr unsigned kMinArenaOrder = 6;  // 256 KiB
-inline constexpr unsigned kMaxArenaOrder = 11; // 8 MiB
+inline constexpr unsigned kMaxArenaOrder = 13; // 32 MiB
 inline constexpr size_t kMinArenaBytes = kPageSize << kMinArenaOrder;
 inline constexpr size_t kMaxArenaBytes = kPageSize << kMaxArenaOrder;
 inline constexpr unsigned kBlockUses = 5;
