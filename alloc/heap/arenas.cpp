@@ -210,12 +210,11 @@ bool Arenas::check(const char** failure) {
     UseTotals counted[kBlockUses] = {};
     uint64_t pages = 0;
     bool tags_ok = true;
-    m_fit.for_each_block([&](const Arena&, unsigned char* block, size_t usable, BlockUse use) {
+    m_fit.for_each_block([&](const Arena&, unsigned char*, size_t usable, BlockUse use) {
         if (use != BlockUse::Free) {
             ++counted[static_cast<unsigned>(use)].blocks;
             counted[static_cast<unsigned>(use)].bytes += usable;
         }
-        (void)block;
     });
     if (m_frames != nullptr) {
         for (Arena* arena = m_fit.first_arena(); arena != nullptr; arena = arena->next) {

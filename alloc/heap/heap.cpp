@@ -46,9 +46,21 @@ using HeapList = IntrusiveList<Heap, &Heap::prev_heap, &Heap::next_heap>;
 constinit HeapList g_heaps; // live region heaps, under g_heaps_lock
 constinit SpinLock g_heaps_lock;
 
-// Alignments 0, 1, 2, 4, 8 and 16: what every block has anyway.
+// Alignments 0, 1, 2, 4, 8 and 16: what every block has anyway. Written out rather than with
+// is_power_of_two(), which clang turns into a software popcount on this, the malloc fast path.
 [[gnu::always_inline]] inline bool is_small_alignment(size_t alignment) {
     return alignment <= kMinBlockSize && (alignment & (alignment - 1)) == 0;
+}
+
+// Whether `address` lies in `arena`'s span (its header included).
+bool arena_spans(const heap::Arena& arena, uintptr_t address) {
+    return address - SegregatedFit::arena_begin(arena) <
+           SegregatedFit::arena_end(arena) - SegregatedFit::arena_begin(arena);
+}
+
+// A holder that is checked mode's: free(), realloc() and usable_size() send it there.
+bool is_checked(Holder holder) {
+    return holder == Holder::Checked || holder == Holder::Guard || holder == Holder::CheckedRun;
 }
 
 BlockRef no_block(ErrorKind kind, const char* detail) {
@@ -132,8 +144,7 @@ enum class Lookup { NearAndLockFree, Everywhere };
     const heap::Arena* arena = nullptr;
     if (!heap.over_frames()) {
         arena = heap.arenas.region_arena();
-        if (value - SegregatedFit::arena_begin(*arena) >=
-            SegregatedFit::arena_end(*arena) - SegregatedFit::arena_begin(*arena)) {
+        if (!arena_spans(*arena, value)) {
             return no_block(ErrorKind::NotAllocated, "not in this heap's memory");
         }
     } else {
@@ -163,6 +174,15 @@ enum class Lookup { NearAndLockFree, Everywhere };
                            : SegregatedFit::find_near(*arena, address, heap::kMaxSlabBytes));
 }
 
+// `ref`, the near lookup of `address`, or - when it found no block start within the slab reach
+// of an arena - the lookup of everything under the arenas' lock (a medium block's interior,
+// a checked-mode block far from its core block's start, a guard-page pool).
+BlockRef look_further(Heap& heap, const void* address, const BlockRef& ref) {
+    return ref.holder == Holder::None && ref.arena != nullptr
+               ? locate(heap, address, Lookup::Everywhere)
+               : ref;
+}
+
 // Cold path: whether another live region heap holds `address` (heaps over the same page frame
 // allocator tell each other's blocks apart by the owner id in the page tags).
 bool another_heap_holds(const Heap& heap, const void* address) {
@@ -172,10 +192,7 @@ bool another_heap_holds(const Heap& heap, const void* address) {
         if (other == &heap) {
             continue;
         }
-        const auto value = reinterpret_cast<uintptr_t>(address);
-        const heap::Arena* arena = other->arenas.region_arena();
-        if (value - SegregatedFit::arena_begin(*arena) <
-            SegregatedFit::arena_end(*arena) - SegregatedFit::arena_begin(*arena)) {
+        if (arena_spans(*other->arenas.region_arena(), reinterpret_cast<uintptr_t>(address))) {
             return true;
         }
     }
@@ -281,12 +298,10 @@ Heap* init_state(void* memory) {
     return heap;
 }
 
-// The usable size of the live block at `block`, or false after reporting why it is not one.
-bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size) {
-    BlockRef ref = locate(heap, block, Lookup::NearAndLockFree);
-    if (ref.holder == Holder::None && ref.arena != nullptr) {
-        ref = locate(heap, block, Lookup::Everywhere);
-    }
+// The usable size of the live block at `block`, and what holds it in `ref`; or false after
+// reporting why it is not a live block.
+bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size, BlockRef& ref) {
+    ref = look_further(heap, block, locate(heap, block, Lookup::NearAndLockFree));
     switch (ref.holder) {
     case Holder::Slab: {
         const auto* slab = reinterpret_cast<const heap::Slab*>(ref.start);
@@ -328,13 +343,11 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
 
 // free() of anything but a slab block: a medium block, a large run, a checked-mode block, or
 // misuse. Out of line, so the slab fast path stays small.
-[[gnu::noinline]] void free_not_small(Heap& heap, void* block, BlockRef ref, Caller caller) {
-    if (ref.holder == Holder::None && ref.arena != nullptr) {
-        ref = locate(heap, block, Lookup::Everywhere); // beyond the slab reach: look further
-    }
+[[gnu::noinline]] void free_not_small(Heap& heap, void* block, BlockRef near, Caller caller) {
+    const BlockRef ref = look_further(heap, block, near);
     switch (ref.holder) {
     case Holder::Medium:
-        if (ref.start == block && heap.arenas.give_if_taken(*ref.arena, block, BlockUse::Medium)) {
+        if (ref.start == block && free_medium(heap, *ref.arena, block)) {
             return;
         }
         break;
@@ -373,9 +386,7 @@ TakenBlock take_block(Heap& heap, size_t size, size_t alignment, BlockUse use, s
         auto* start = static_cast<unsigned char*>(heap.large.take(
             size, align, use == BlockUse::Checked ? heap::RunUse::Checked : heap::RunUse::Plain,
             requested));
-        const size_t pages = align_up(size, size_t{kPageSize}) / kPageSize;
-        return TakenBlock{start,
-                          (pages < kMinLargeRunPages ? kMinLargeRunPages : pages) * kPageSize};
+        return TakenBlock{start, LargeRuns::pages_for(size) * kPageSize};
     }
     auto* start = static_cast<unsigned char*>(heap.arenas.take(size, align, use, requested));
     return TakenBlock{start, start != nullptr ? SegregatedFit::usable_size(start) : 0};
@@ -436,7 +447,8 @@ void free(Heap& heap, void* block, Caller caller) {
 
 size_t usable_size(Heap& heap, const void* block, Caller caller) {
     size_t size = 0;
-    return block != nullptr && find_usable_size(heap, block, caller, size) ? size : 0;
+    BlockRef ref{};
+    return block != nullptr && find_usable_size(heap, block, caller, size, ref) ? size : 0;
 }
 
 void* reallocate(Heap& heap, void* block, size_t size, Caller caller) {
@@ -444,13 +456,13 @@ void* reallocate(Heap& heap, void* block, size_t size, Caller caller) {
         return allocate(heap, size, kMinBlockSize, caller);
     }
     size_t usable = 0;
-    if (!find_usable_size(heap, block, caller, usable)) {
+    BlockRef ref{};
+    if (!find_usable_size(heap, block, caller, usable, ref)) {
         return nullptr; // reported
     }
     // Checked blocks always move, so a stale pointer to the old block meets its quarantine; and
     // a block allocated unchecked moves into a checked one when checking is on.
-    const BlockRef ref = locate(heap, block, Lookup::NearAndLockFree);
-    const bool checked = heap.errors.level() != CheckLevel::Off || ref.holder == Holder::Checked;
+    const bool checked = heap.errors.level() != CheckLevel::Off || is_checked(ref.holder);
     // In place while the block fits and at least half of it stays in use; a medium block also
     // grows in place into a free block right after it.
     if (!checked && size <= usable && (size >= usable / 2 || usable == kMinBlockSize)) {

@@ -12,8 +12,7 @@ void* LargeRuns::take(size_t size, size_t alignment, RunUse use, size_t requeste
     if (size > kMaxLargeRunPages * kPageSize - kPageSize) {
         return nullptr;
     }
-    uint64_t pages = align_up(uint64_t{size}, uint64_t{kPageSize}) / kPageSize;
-    pages = pages < kMinLargeRunPages ? kMinLargeRunPages : pages;
+    const uint64_t pages = pages_for(size);
     const PhysAddr phys =
         m_frames->allocate_pages(pages, alignment < kPageSize ? kPageSize : alignment);
     if (phys == kNoPage) {

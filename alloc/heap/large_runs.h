@@ -40,6 +40,12 @@ public:
         m_held = &held;
     }
 
+    // The pages of the run that take() makes for `size` bytes.
+    [[nodiscard]] static constexpr uint64_t pages_for(size_t size) {
+        const uint64_t pages = (uint64_t{size} + kPageSize - 1) / kPageSize;
+        return pages < kMinLargeRunPages ? kMinLargeRunPages : pages;
+    }
+
     // A run of at least `size` bytes (and kMinLargeRunPages pages) aligned to `alignment` (a
     // power of two, up to the page frame allocator's largest block), or null. One page
     // allocation plus O(pages) tag writes.

@@ -17,6 +17,7 @@ using fit_detail::kSizeMask;
 using fit_detail::kUseMask;
 using fit_detail::list_of;
 using fit_detail::load_size_and_flags;
+using fit_detail::logical_word;
 
 namespace {
 
@@ -106,10 +107,6 @@ size_t granule_of(const Arena& arena, const BlockHeader* header) {
 }
 bool word_is_initialised(const Arena& arena, size_t word) {
     return ((load_summary(&arena.summary_bits()[word / 64]) >> (word % 64)) & 1) != 0;
-}
-// Start bitmap word `word` as it counts: 0 if not initialised, whatever its memory holds.
-uint64_t logical_word(const Arena& arena, size_t word) {
-    return word_is_initialised(arena, word) ? load_word(&arena.start_bits()[word]) : 0;
 }
 bool start_bit(const Arena& arena, size_t granule) {
     return ((logical_word(arena, granule / 64) >> (granule % 64)) & 1) != 0;

@@ -142,6 +142,18 @@ inline size_t load_size_and_flags(const BlockHeader* header) {
     return __atomic_load_n(&header->size_and_flags, __ATOMIC_RELAXED);
 }
 
+// Start bitmap word `word` of `arena` as it counts: 0 where its summary bit says it is not
+// initialised, whatever its memory holds. The summary is loaded (acquire) before the word, as
+// lock-free readers must (see the file comment).
+inline uint64_t logical_word(const uint64_t* summary, const uint64_t* start_bits, size_t word) {
+    const uint64_t initialised =
+        __atomic_load_n(&summary[word / 64], __ATOMIC_ACQUIRE) >> (word % 64);
+    return (initialised & 1) != 0 ? __atomic_load_n(&start_bits[word], __ATOMIC_RELAXED) : 0;
+}
+inline uint64_t logical_word(const Arena& arena, size_t word) {
+    return logical_word(arena.summary_bits(), arena.start_bits(), word);
+}
+
 struct FreeLinks { // at the start of a free block's usable bytes
     BlockHeader* next;
     BlockHeader* prev;
@@ -396,12 +408,7 @@ inline bool SegregatedFit::is_block_start(const Arena& arena, const void* addres
                          at < arena_end(arena));
     // The summary-gated bit (see the file comment), loaded as find() loads it.
     const size_t granule = (at - arena_begin(arena)) / kGranule;
-    const size_t word = granule / 64;
-    const uint64_t initialised =
-        __atomic_load_n(&arena.summary_bits()[word / 64], __ATOMIC_ACQUIRE) >> (word % 64);
-    return (initialised & 1) != 0 &&
-           ((__atomic_load_n(&arena.start_bits()[word], __ATOMIC_RELAXED) >> (granule % 64)) & 1) !=
-               0;
+    return ((fit_detail::logical_word(arena, granule / 64) >> (granule % 64)) & 1) != 0;
 }
 
 inline SegregatedFit::Found SegregatedFit::find_near(const Arena& arena, const void* address,
@@ -413,14 +420,11 @@ inline SegregatedFit::Found SegregatedFit::find_near(const Arena& arena, const v
         // after kNearWords words, and find() takes the rest.
         const size_t granule = (at - base) / kGranule;
         const uint64_t* summary = arena.summary_bits();
-        const uint64_t* bits = arena.start_bits();
+        const uint64_t* start_bits = arena.start_bits();
         uint64_t mask = ~uint64_t{0} >> (63 - granule % 64);
         size_t word = granule / 64;
         for (size_t steps = 0; steps < kNearWords && word != ~size_t{0}; ++steps, --word) {
-            const uint64_t initialised =
-                __atomic_load_n(&summary[word / 64], __ATOMIC_ACQUIRE) >> (word % 64);
-            const uint64_t map =
-                (initialised & 1) != 0 ? __atomic_load_n(&bits[word], __ATOMIC_RELAXED) & mask : 0;
+            const uint64_t map = fit_detail::logical_word(summary, start_bits, word) & mask;
             if (map != 0) {
                 auto* block = reinterpret_cast<unsigned char*>(
                     base + (word * 64 + 63 - static_cast<size_t>(__builtin_clzll(map))) * kGranule);
