@@ -15,7 +15,8 @@
 
 namespace bedrock::kernel {
 class BootPageSource;
-}
+struct CpuLocal;
+} // namespace bedrock::kernel
 
 namespace bedrock::arch {
 
@@ -62,6 +63,34 @@ void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables);
 // page is left. Never allocates from Bedrock; safe with interrupts off; callers serialise (one
 // CPU at a time).
 [[nodiscard]] bool set_page_present(uint64_t address, bool present);
+
+// CPUs and interrupts (kernel/smp.h drives them).
+
+// Masks interrupts on the calling CPU and returns the previous mask; restore_interrupts() puts
+// it back; enable_interrupts() unmasks them. Nest as pairs. Safe in handlers.
+[[nodiscard]] uintptr_t disable_interrupts();
+void restore_interrupts(uintptr_t previous);
+void enable_interrupts();
+
+// The calling CPU's hardware id, in BootInfo::cpu_ids' terms.
+[[nodiscard]] uint64_t cpu_hardware_id();
+
+// Points the calling CPU's per-CPU register (x86-64: GS base; AArch64: TPIDR_EL1) at `cpu`;
+// cpu_local() reads it back (null before the first set_cpu_local() on that CPU).
+void set_cpu_local(kernel::CpuLocal* cpu);
+[[nodiscard]] kernel::CpuLocal* cpu_local();
+
+// Starts the CPU `cpu.hardware_id` at the arch's secondary entry, which sets it up like the
+// boot CPU (stack cpu.stack_top, per-CPU register, exception handling, final page tables) and
+// calls kernel::secondary_cpu_main(cpu). Returns false if the CPU could not be started (the
+// firmware refused); returns without waiting for it to come up. Boot CPU only, one at a time.
+[[nodiscard]] bool start_cpu(kernel::CpuLocal& cpu);
+
+// A periodic interrupt on the calling CPU, `hz` times per second (x86-64: the local APIC timer;
+// AArch64: the EL1 physical timer through the GIC), whose handler calls `tick` with interrupts
+// masked; stop_timer() stops it on the calling CPU. start_timer() does not unmask interrupts.
+void start_timer(uint32_t hz, void (*tick)());
+void stop_timer();
 
 } // namespace bedrock::arch
 

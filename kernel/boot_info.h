@@ -49,11 +49,21 @@ private:
 
 inline constexpr size_t kMaxFirmwareRanges = 128;
 
+// The most CPUs the test kernel starts (the firmware may describe more: the rest are named in
+// the boot log and left off).
+inline constexpr size_t kMaxBootCpus = 64;
+
 struct BootInfo {
     const char* firmware = "unknown"; // "pvh", "multiboot2", "device tree"
     const char* command_line = "";
     RangeList<kMaxFirmwareRanges> ram;
     RangeList<kMaxFirmwareRanges> reserved;
+    // The CPUs the firmware describes, by hardware id (x86-64: local APIC ids from the ACPI MADT;
+    // AArch64: MPIDR affinity from the device tree's /cpus), boot CPU included, in firmware order.
+    uint64_t cpu_ids[kMaxBootCpus] = {};
+    size_t cpu_count = 0;
+    size_t cpus_left_off = 0; // described beyond kMaxBootCpus
+    uint64_t acpi_rsdp = 0;   // x86-64: physical address of the ACPI RSDP, 0 if not found
 };
 
 } // namespace bedrock::kernel

@@ -4,7 +4,8 @@
 //   2. reserve the kernel image and physical page 0;
 //   3. usable ranges (first pass) -> page-table pages for the final map -> arch::map_memory();
 //   4. reserve the page-table pages, usable ranges (final) -> print the memory map;
-//   5. allocators, tests, exit with the tests' verdict.
+//   5. allocators, secondary CPUs (stacks from the page frame allocator), tests, exit with the
+//      tests' verdict.
 #include "bedrock/phys_range.h"
 #include "kernel/allocators.h"
 #include "kernel/arch.h"
@@ -12,6 +13,7 @@
 #include "kernel/console.h"
 #include "kernel/cxx_runtime.h"
 #include "kernel/memory_map.h"
+#include "kernel/smp.h"
 #include "kernel/test_registry.h"
 
 extern "C" {
@@ -100,6 +102,7 @@ void kernel_main(BootInfo& boot) {
           total_bytes(tables.taken().data(), tables.taken().count()) >> 10, map_time / 1000);
 
     bring_up_allocators(usable.data(), usable.count(), parse_heap_boot_options(boot.command_line));
+    start_secondary_cpus(boot);
 
     const TestSummary summary = run_all_tests();
     // A run that executed no test proves nothing, so it fails too.

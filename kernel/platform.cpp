@@ -7,6 +7,7 @@
 #include "kernel/arch.h"
 #include "kernel/console.h"
 #include "kernel/error_log.h"
+#include "kernel/smp.h"
 
 namespace bedrock {
 namespace kernel {
@@ -46,6 +47,19 @@ bool set_page_access(void* page, bool accessible) {
 
 void assertion_failed(const char* expression, const char* file, int line) {
     kernel::panic("assertion failed: %s at %s:%d", expression, file, line);
+}
+
+unsigned current_cpu() {
+    const kernel::CpuLocal* cpu = arch::cpu_local();
+    return cpu != nullptr ? cpu->index : 0;
+}
+
+InterruptState disable_interrupts() {
+    return arch::disable_interrupts();
+}
+
+void restore_interrupts(InterruptState previous) {
+    arch::restore_interrupts(previous);
 }
 
 } // namespace platform

@@ -40,4 +40,28 @@ void report_error(const ErrorReport& report);
 // An internal invariant does not hold (a Bedrock bug or memory corruption). Never returns.
 [[noreturn]] void assertion_failed(const char* expression, const char* file, int line);
 
+// CPUs and interrupts: what the per-CPU caches and the interrupt-safe locks need.
+//
+// The most CPUs Bedrock keeps per-CPU state for (a compile-time size: per-CPU arrays are part
+// of each heap's and each page frame allocator's state).
+inline constexpr unsigned kMaxCpus = 64;
+// What current_cpu() returns for a caller with no CPU slot of its own (a host thread beyond
+// kMaxCpus live threads): Bedrock then takes its locked, shared path. A kernel never returns it.
+inline constexpr unsigned kNoCpuSlot = kMaxCpus;
+
+// The index of the calling CPU, below kMaxCpus (or kNoCpuSlot), stable from
+// disable_interrupts() to the matching restore_interrupts(): the caller cannot move to another
+// CPU in between, and no other code runs with the same index meanwhile. O(1), lock-free.
+[[nodiscard]] unsigned current_cpu();
+
+// The calling CPU's interrupt mask, as disable_interrupts() found it.
+using InterruptState = uintptr_t;
+
+// Masks interrupts (and with them preemption) on the calling CPU and returns the previous
+// state; restore_interrupts(previous) puts that state back. Pairs nest. A platform whose callers
+// never run Bedrock from interrupt handlers and are never preempted inside it (the host tests)
+// may make both no-ops. O(1).
+[[nodiscard]] InterruptState disable_interrupts();
+void restore_interrupts(InterruptState previous);
+
 } // namespace bedrock::platform

@@ -1,0 +1,138 @@
+// SMP bring-up and cross-CPU work for the test kernel (see smp.h): the portable half; the arch
+// starts and sets up each CPU.
+//
+// Invariants: g_online == the number of CpuLocal records with online == 1; g_cpus[0] is the boot
+// CPU. Work dispatch: g_work_generation counts run_on_every_cpu() calls; a secondary runs the
+// work of generation g once, then adds one to g_work_done; the boot CPU waits until
+// g_work_done == (online - 1) * g.
+#include "kernel/smp.h"
+
+#include "bedrock/page_frame_allocator.h"
+#include "kernel/allocators.h"
+#include "kernel/arch.h"
+#include "kernel/console.h"
+
+namespace bedrock::kernel {
+namespace {
+
+constexpr uint64_t kStackPages = 4; // 16 KiB per secondary CPU
+// How long a started CPU may take to check in (QEMU TCG starts one in well under 10 ms).
+constexpr uint64_t kCheckInNanoseconds = uint64_t{500} * 1000 * 1000;
+
+constinit CpuLocal g_cpus[kMaxBootCpus];
+constinit uint32_t g_online = 1;
+
+using Work = void (*)(void*, unsigned);
+constinit Work g_work = nullptr;
+constinit void* g_work_context = nullptr;
+constinit uint64_t g_work_generation = 0;
+constinit uint64_t g_work_done = 0;
+
+void relax() {
+#if __has_builtin(__builtin_ia32_pause)
+    __builtin_ia32_pause();
+#elif __has_builtin(__builtin_arm_yield)
+    __builtin_arm_yield();
+#endif
+}
+
+CpuLocal& boot_cpu() {
+    CpuLocal& cpu = g_cpus[0];
+    if (cpu.self == nullptr) {
+        cpu.self = &cpu;
+        cpu.index = 0;
+        cpu.hardware_id = arch::cpu_hardware_id();
+        cpu.online = 1;
+        arch::set_cpu_local(&cpu);
+    }
+    return cpu;
+}
+
+// Starts the CPU `hardware_id` as index `index`; true once it has checked in.
+bool start_one(unsigned index, uint64_t hardware_id) {
+    const PhysAddr stack = page_frame_allocator().allocate_pages(kStackPages);
+    if (stack == kNoPage) {
+        print("smp: no memory for the stack of CPU 0x%lx\n", hardware_id);
+        return false;
+    }
+    CpuLocal& cpu = g_cpus[index];
+    cpu.self = &cpu;
+    cpu.index = index;
+    cpu.hardware_id = hardware_id;
+    cpu.stack_top =
+        reinterpret_cast<uintptr_t>(platform::phys_to_virt(stack)) + kStackPages * kPageSize;
+    cpu.online = 0;
+    if (!arch::start_cpu(cpu)) {
+        print("smp: CPU 0x%lx could not be started\n", hardware_id);
+        page_frame_allocator().free_pages(stack, kStackPages);
+        return false;
+    }
+    const uint64_t deadline = arch::nanoseconds() + kCheckInNanoseconds;
+    while (__atomic_load_n(&cpu.online, __ATOMIC_ACQUIRE) == 0) {
+        if (arch::nanoseconds() > deadline) {
+            // Its stack stays taken: the CPU may still come up late and use it.
+            print("smp: CPU 0x%lx did not come up within %lu ms; left out\n", hardware_id,
+                  kCheckInNanoseconds / 1000000);
+            cpu.self = nullptr;
+            return false;
+        }
+        relax();
+    }
+    return true;
+}
+
+} // namespace
+
+void start_secondary_cpus(const BootInfo& boot) {
+    const CpuLocal& first = boot_cpu();
+    for (size_t i = 0; i < boot.cpu_count; ++i) {
+        if (boot.cpu_ids[i] == first.hardware_id) {
+            continue;
+        }
+        if (start_one(g_online, boot.cpu_ids[i])) {
+            ++g_online;
+        }
+    }
+    if (boot.cpus_left_off != 0) {
+        print("smp: %zu more CPUs described than the kernel supports (%zu); left off\n",
+              boot.cpus_left_off, kMaxBootCpus);
+    }
+    print("smp: %u CPUs online\n", g_online);
+}
+
+unsigned online_cpu_count() {
+    return g_online;
+}
+
+CpuLocal& this_cpu() {
+    CpuLocal* cpu = arch::cpu_local();
+    return cpu != nullptr ? *cpu : boot_cpu();
+}
+
+void run_on_every_cpu(Work work, void* context) {
+    g_work = work;
+    g_work_context = context;
+    const uint64_t generation = __atomic_add_fetch(&g_work_generation, 1, __ATOMIC_RELEASE);
+    work(context, this_cpu().index);
+    const uint64_t expected = uint64_t{g_online - 1} * generation;
+    while (__atomic_load_n(&g_work_done, __ATOMIC_ACQUIRE) != expected) {
+        relax();
+    }
+}
+
+void secondary_cpu_main(CpuLocal& cpu) {
+    uint64_t done = __atomic_load_n(&g_work_generation, __ATOMIC_ACQUIRE);
+    __atomic_store_n(&cpu.online, 1, __ATOMIC_RELEASE);
+    for (;;) {
+        const uint64_t generation = __atomic_load_n(&g_work_generation, __ATOMIC_ACQUIRE);
+        if (generation == done) {
+            relax();
+            continue;
+        }
+        g_work(g_work_context, cpu.index);
+        done = generation;
+        __atomic_add_fetch(&g_work_done, 1, __ATOMIC_RELEASE);
+    }
+}
+
+} // namespace bedrock::kernel

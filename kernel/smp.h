@@ -1,0 +1,53 @@
+// SMP in the test kernel: the CPUs the firmware describes, each one's per-CPU data, starting the
+// secondaries, and running work on every CPU at once (for the SMP tests and benchmarks).
+//
+// Boot: kernel_main() calls start_secondary_cpus() once the final page tables are live and the
+// allocators are up. For each CPU in BootInfo::cpus other than the boot CPU it sets up a
+// CpuLocal (index, hardware id, stack) and calls arch::start_cpu(); the arch's secondary entry
+// brings the CPU into the same state as the boot CPU (stack, per-CPU register, exception
+// handling, final page tables) and calls secondary_cpu_main(), which marks the CPU online and
+// waits for work. A CPU that does not check in within a timeout is reported by its hardware id
+// and left out; nothing waits forever. Then "smp: <N> CPUs online" is printed (N = 1 without
+// secondaries).
+//
+// Invariants: cpu(i).index == i for i < online_cpu_count(); index 0 is the boot CPU; an index
+// is never reused; this_cpu() on a CPU returns the CpuLocal whose index platform::current_cpu()
+// reports there.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bedrock/platform.h"
+#include "kernel/boot_info.h"
+
+namespace bedrock::kernel {
+
+// One CPU's own data. The arch points the CPU's per-CPU register at it (x86-64: GS base,
+// AArch64: TPIDR_EL1); `self` comes first so the arch can read the pointer back in one load.
+struct CpuLocal {
+    CpuLocal* self = nullptr;
+    unsigned index = 0;        // dense, 0 = boot CPU; platform::current_cpu()
+    uint64_t hardware_id = 0;  // x86-64: local APIC id; AArch64: MPIDR affinity bits
+    uintptr_t stack_top = 0;   // the CPU's kernel stack (16-byte aligned)
+    uint32_t online = 0;       // set by the CPU itself in secondary_cpu_main()
+    void* arch_data = nullptr; // the arch's per-CPU state (GDT/TSS on x86-64), if any
+};
+
+// Starts every CPU BootInfo::cpus lists besides the boot CPU and prints the online count.
+void start_secondary_cpus(const BootInfo& boot);
+
+// CPUs online (1 before start_secondary_cpus()).
+[[nodiscard]] unsigned online_cpu_count();
+// The calling CPU's data (the boot CPU's before start_secondary_cpus()).
+[[nodiscard]] CpuLocal& this_cpu();
+
+// Runs work(context, index) on every online CPU at once (the caller's included, as index 0 when
+// called on the boot CPU) and returns when every CPU has returned from it. Boot CPU only; not
+// nestable.
+void run_on_every_cpu(void (*work)(void* context, unsigned index), void* context);
+
+// The arch's secondary entry calls this on the new CPU, once it is set up. Never returns.
+[[noreturn]] void secondary_cpu_main(CpuLocal& cpu);
+
+} // namespace bedrock::kernel
