@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Lists Bedrock's source files that lack an `SPDX-License-Identifier: MIT` line in their first
+# five lines, and exits 1 if there is any. Source files: *.cpp *.h *.c *.S *.ld *.cmake
+# CMakeLists.txt *.sh *.py, tracked or new (not ignored), outside build/.
+#
+#   tools/check_spdx.sh                      every source file
+#   tools/check_spdx.sh --added-since REF    only files added since REF's merge base (and new,
+#                                            untracked ones): what a branch adds must carry it
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() {
+    echo "usage: $0 [--added-since REF]" >&2
+    exit 2
+}
+
+since=
+case $# in
+0) ;;
+2) [[ $1 == --added-since ]] || usage; since=$2 ;;
+*) usage ;;
+esac
+
+is_source() {
+    case "$1" in
+    build/* | */build/*) return 1 ;;
+    *.cpp | *.h | *.c | *.S | *.ld | *.cmake | CMakeLists.txt | */CMakeLists.txt | *.sh | *.py) return 0 ;;
+    *) return 1 ;;
+    esac
+}
+
+list_files() {
+    if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        [[ -z $since ]] || { echo "check_spdx: not a git work tree; nothing checked" >&2; return 0; }
+        find . -path ./build -prune -o -type f -print | sed 's|^\./||'
+        return 0
+    fi
+    if [[ -z $since ]]; then
+        git ls-files --cached --others --exclude-standard
+        return 0
+    fi
+    local base
+    if ! base=$(git merge-base "$since" HEAD 2>/dev/null); then
+        echo "check_spdx: no merge base with '$since'; nothing checked" >&2
+        return 0
+    fi
+    git diff --name-only --diff-filter=A "$base"
+    git ls-files --others --exclude-standard
+}
+
+missing=0
+checked=0
+while IFS= read -r file; do
+    [[ -f $file ]] && is_source "$file" || continue
+    checked=$((checked + 1))
+    if ! head -n 5 "$file" | grep -q 'SPDX-License-Identifier: MIT'; then
+        echo "$file"
+        missing=$((missing + 1))
+    fi
+done < <(list_files | sort -u)
+
+if ((missing > 0)); then
+    echo "check_spdx: $missing of $checked source files lack 'SPDX-License-Identifier: MIT'" >&2
+    exit 1
+fi
+echo "check_spdx: all $checked source files carry 'SPDX-License-Identifier: MIT'"
