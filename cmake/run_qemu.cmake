@@ -31,10 +31,13 @@ if(EXPECT_FAILURE_REGEX)
         message(FATAL_ERROR "FAIL: output does not match '${EXPECT_FAILURE_REGEX}'")
     endif()
 else()
-    # The closing line must be the runner's summary, with at least one test and none failed.
+    # The closing lines must be the runner's count, with at least one test and none failed, and
+    # its verdict: "N passed, 0 failed" then "verdict: PASS (N passed, 0 failed)".
     string(STRIP "${output}" trimmed)
-    string(REGEX MATCH "[^\n]*$" last_line "${trimmed}")
-    if(NOT last_line MATCHES "^([0-9]+) passed, 0 failed\r?$" OR CMAKE_MATCH_1 EQUAL 0)
-        message(FATAL_ERROR "FAIL: closing line is '${last_line}', expected 'N passed, 0 failed'")
+    string(REGEX MATCH "[^\n]*\n[^\n]*$" closing "${trimmed}")
+    if(NOT closing MATCHES "^([0-9]+) passed, 0 failed\r?\nverdict: PASS \\(([0-9]+) passed, 0 failed\\)\r?$"
+       OR CMAKE_MATCH_1 EQUAL 0 OR NOT CMAKE_MATCH_1 EQUAL CMAKE_MATCH_2)
+        message(FATAL_ERROR "FAIL: closing lines are '${closing}', expected 'N passed, 0 failed' "
+            "and 'verdict: PASS (N passed, 0 failed)'")
     endif()
 endif()

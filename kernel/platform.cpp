@@ -1,7 +1,8 @@
 // The test kernel's implementation of Bedrock's platform interface (bedrock/platform.h).
 // The kernel identity-maps all RAM, so phys->virt is the identity; reports are printed in
-// Bedrock's format (bedrock/error_report.h) and recorded in the ErrorLog that tests inspect;
-// page access changes the identity map (arch::set_page_present).
+// Bedrock's format (bedrock/error_report.h), marked "expected: " while a test expects them, and
+// recorded in the ErrorLog that tests inspect; page access changes the identity map
+// (arch::set_page_present).
 #include "bedrock/platform.h"
 
 #include "kernel/arch.h"
@@ -26,6 +27,12 @@ void print_line(void*, const char* line) {
     kernel::print("%s\n", line);
 }
 
+// A report a test provokes on purpose (kernel/error_log.h) is marked, so a passing boot log
+// does not read like a failing one.
+void print_expected_line(void*, const char* line) {
+    kernel::print("expected: %s\n", line);
+}
+
 } // namespace
 
 void* phys_to_virt(PhysAddr phys) {
@@ -33,7 +40,8 @@ void* phys_to_virt(PhysAddr phys) {
 }
 
 void report_error(const ErrorReport& report) {
-    write_error_report(report, print_line, nullptr);
+    write_error_report(report, kernel::error_log().expecting() ? print_expected_line : print_line,
+                       nullptr);
     kernel::error_log().record(report);
 }
 

@@ -39,8 +39,8 @@ struct TestSummary {
     unsigned failed = 0;
 };
 
-// Runs every registered test, printing one line per test and the closing
-// "N passed, N failed" line.
+// Runs every registered test, printing one line per test, the "N passed, N failed" line and
+// the closing "verdict: PASS (...)" or "verdict: FAIL (...)" line.
 TestSummary run_all_tests();
 
 } // namespace bedrock::kernel
