@@ -81,14 +81,7 @@ void print_heap_report_with_sample(Heap& heap) {
 void configure_default_heap(Heap& heap, const HeapBootOptions& options) {
     static constexpr const char* kLevelNames[] = {"off", "report", "abort"};
     constexpr uint32_t kGuardSlots = 63;
-    if (options.error != nullptr) {
-        char word[64];
-        const auto length = static_cast<size_t>(options.error_length);
-        format(word, length + 1 < sizeof(word) ? length + 1 : sizeof(word), "%s", options.error);
-        print("heap: command line: not understood: %s (bedrock.check=off|report|abort, "
-              "bedrock.guard=<every Nth allocation>)\n",
-              word);
-    }
+    describe_heap_boot_option_errors(options, print_heap_line, nullptr);
     if (options.level == CheckLevel::Off) {
         return;
     }

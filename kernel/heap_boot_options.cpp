@@ -1,7 +1,7 @@
 // The kernel command line's heap options (see heap_boot_options.h).
 #include "kernel/heap_boot_options.h"
 
-#include <stddef.h>
+#include "kernel/format.h"
 
 namespace bedrock::kernel {
 namespace {
@@ -43,10 +43,20 @@ bool parse_count(const char* begin, const char* end, uint32_t& count) {
     return true;
 }
 
+void add_error(HeapBootOptions& options, const char* word, const char* end, const char* problem) {
+    if (options.error_count < HeapBootOptions::kMaxErrors) {
+        options.errors[options.error_count] = {word, static_cast<int>(end - word), problem};
+    }
+    ++options.error_count;
+}
+
 } // namespace
 
 HeapBootOptions parse_heap_boot_options(const char* command_line) {
     HeapBootOptions options;
+    // The guard word that set the interval last, to name it if checking ends up off.
+    const char* guard_word = nullptr;
+    const char* guard_end = nullptr;
     const char* p = command_line;
     while (p != nullptr && *p != '\0') {
         while (*p == ' ') {
@@ -57,7 +67,6 @@ HeapBootOptions parse_heap_boot_options(const char* command_line) {
             ++p;
         }
         const char* value = nullptr;
-        bool understood = true;
         if (has_prefix(word, p, "bedrock.check=", value)) {
             if (equals(value, p, "off")) {
                 options.level = CheckLevel::Off;
@@ -66,17 +75,51 @@ HeapBootOptions parse_heap_boot_options(const char* command_line) {
             } else if (equals(value, p, "abort")) {
                 options.level = CheckLevel::Abort;
             } else {
-                understood = false;
+                add_error(options, word, p, "not off, report or abort");
             }
         } else if (has_prefix(word, p, "bedrock.guard=", value)) {
-            understood = parse_count(value, p, options.guard_sample_interval);
-        }
-        if (!understood && options.error == nullptr) {
-            options.error = word;
-            options.error_length = static_cast<int>(p - word);
+            if (parse_count(value, p, options.guard_sample_interval)) {
+                guard_word = word;
+                guard_end = p;
+            } else {
+                add_error(options, word, p, "not a count (at most 9 digits)");
+            }
+        } else if (has_prefix(word, p, "bedrock.", value)) {
+            add_error(options, word, p, "no such option");
         }
     }
+    if (options.guard_sample_interval != 0 && options.level == CheckLevel::Off) {
+        add_error(options, guard_word, guard_end, "needs bedrock.check=report or abort");
+        options.guard_sample_interval = 0;
+    }
     return options;
+}
+
+void describe_heap_boot_option_errors(const HeapBootOptions& options, LineWriter write,
+                                      void* context) {
+    if (options.error_count == 0) {
+        return;
+    }
+    char line[160];
+    const size_t kept = options.error_count < HeapBootOptions::kMaxErrors
+                            ? options.error_count
+                            : HeapBootOptions::kMaxErrors;
+    for (size_t i = 0; i < kept; ++i) {
+        const HeapBootOptionError& error = options.errors[i];
+        char word[64];
+        // The word is not NUL-terminated: format copies at most its length (cut to fit).
+        const auto length = static_cast<size_t>(error.length);
+        format(word, length + 1 < sizeof(word) ? length + 1 : sizeof(word), "%s", error.word);
+        format(line, sizeof(line), "heap: command line: %s ignored: %s", word, error.problem);
+        write(context, line);
+    }
+    if (options.error_count > kept) {
+        format(line, sizeof(line), "heap: command line: %zu more problems not listed",
+               options.error_count - kept);
+        write(context, line);
+    }
+    write(context, "heap: command line: the options are bedrock.check=off|report|abort and "
+                   "bedrock.guard=<every Nth checked allocation>");
 }
 
 } // namespace bedrock::kernel
