@@ -10,14 +10,20 @@
 #   ```c              a complete C source file (C11)
 # Other blocks (sh, cmake, text) are not compiled.
 #
-#   tests/host/readme_snippets.sh <markdown file> <c++ compiler> <c compiler>
+#   tests/host/readme_snippets.sh <markdown file> <c++ compiler> <c compiler> <include dir>...
+# The include directories: alloc/include and the build's generated one (bedrock/version.h).
 set -euo pipefail
-[[ $# -eq 3 ]] || { echo "usage: $0 <markdown file> <c++ compiler> <c compiler>" >&2; exit 2; }
+[[ $# -ge 4 ]] || {
+    echo "usage: $0 <markdown file> <c++ compiler> <c compiler> <include dir>..." >&2
+    exit 2
+}
 markdown=$1
 cxx=$2
 cc=$3
-root=$(cd "$(dirname "$0")/../.." && pwd)
-include=$root/alloc/include
+shift 3
+include=$1 # the public headers, all included before a fragment
+includes=()
+for directory in "$@"; do includes+=(-I "$directory"); done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -34,7 +40,7 @@ awk -v dir="$work" '
     inside && kind != "" { print > file }
 ' "$markdown"
 
-headers=$(cd "$include" && ls bedrock/*.h | grep -v -e '^bedrock/new\.h$')
+headers=$(cd "$include" && ls bedrock/*.h | grep -v -e '^bedrock/new\.h$' -e '^bedrock/assert\.h$')
 warnings=(-Wall -Wextra -Werror -Wno-unused-variable -Wno-unused-parameter
           -Wno-unused-but-set-variable -Wno-unused-function)
 freestanding=()
@@ -78,7 +84,7 @@ for snippet in $(ls "$work" | grep -v '\.line$' | sort -n); do
                 flags=("${freestanding[@]}")
             fi
             # shellcheck disable=SC2086 # the compiler word carries its language flags
-            if ! errors=$($compiler "${flags[@]}" -fsyntax-only "${warnings[@]}" -I "$include" \
+            if ! errors=$($compiler "${flags[@]}" -fsyntax-only "${warnings[@]}" "${includes[@]}" \
                 "$source" 2>&1); then
                 echo "FAIL: the $kind snippet at $markdown:$line ($mode):"
                 echo "$errors"
