@@ -70,8 +70,9 @@ if [[ $gdb == yes ]]; then
     set +e
     "$debugger" -q "$elf" -ex "target remote :$port" -ex 'break bedrock::kernel::kernel_main' \
         -ex continue
-    # gdb may have left the kernel running to its end: give it a moment, then stop QEMU.
-    for _ in $(seq 20); do
+    # gdb may have detached and left the kernel running to its end: give it up to 10 s, then
+    # stop QEMU.
+    for _ in $(seq 100); do
         kill -0 "$qemu" 2>/dev/null || break
         sleep 0.1
     done
