@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Bedrock's commands need, if any are missing. Sourced by run.sh,
 # test.sh and bench.sh; takes the package groups to check as arguments:
-#   build  - clang, lld, llvm tools, CMake, make, clang-format
+#   build  - clang, lld, llvm tools, CMake, make, clang-format; gcc, g++ and pkg-config (the
+#            examples suite builds Bedrock as adopters do, with gcc too)
 #   qemu   - QEMU for both architectures, GRUB and xorriso for the GRUB boot test, dtc
 #   host   - GoogleTest, clang's sanitizer/fuzzer runtime
 #   bench  - Google Benchmark, valgrind, the peer allocators (jemalloc, tcmalloc, mimalloc)
@@ -13,7 +14,7 @@ bedrock_packages() {
     local group
     for group in "$@"; do
         case "$group" in
-        build) wanted+=(clang lld llvm cmake make clang-format) ;;
+        build) wanted+=(clang lld llvm cmake make clang-format gcc g++ pkg-config) ;;
         qemu) wanted+=(qemu-system-x86 qemu-system-arm grub-pc-bin grub-common xorriso mtools
                        device-tree-compiler) ;;
         host) wanted+=(libgtest-dev libclang-rt-14-dev) ;;
