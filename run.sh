@@ -87,6 +87,15 @@ if [[ $gdb == yes ]]; then
 fi
 
 bedrock_packages build qemu
+# QEMU's own GDB server (-s, -gdb ...) by hand: the debugger is installed all the same.
+for argument in "$@"; do
+    if [[ $argument == -s || $argument == -gdb ]]; then
+        bedrock_packages gdb
+        echo "=== attach with gdb (x86_64) or gdb-multiarch (aarch64) -ex 'target remote :1234'" \
+            "build/<arch>/tests/kernel/bedrock-kernel.elf, or use ./run.sh <arch> --gdb"
+        break
+    fi
+done
 
 status=0
 for a in "${arches[@]}"; do
