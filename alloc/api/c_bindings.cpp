@@ -34,7 +34,11 @@ using bedrock::Heap;
 using bedrock::PageFrameAllocator;
 using bedrock::PhysRange;
 
-static_assert(sizeof(PageFrameAllocator) <= BEDROCK_PAGE_FRAME_ALLOCATOR_BYTES,
+// A bedrock_page_frame_allocator's storage: the allocator from its first byte, and in its last
+// eight bytes a mark that says the allocator was constructed there (zeroed storage has none).
+constexpr size_t kConstructedMarkOffset = BEDROCK_PAGE_FRAME_ALLOCATOR_BYTES - sizeof(uint64_t);
+constexpr uint64_t kConstructedMark = 0x6265647270666131; // "bedrpfa1"
+static_assert(sizeof(PageFrameAllocator) <= kConstructedMarkOffset,
               "bedrock.h: BEDROCK_PAGE_FRAME_ALLOCATOR_BYTES must hold a PageFrameAllocator");
 static_assert(alignof(PageFrameAllocator) <= alignof(bedrock_page_frame_allocator));
 static_assert(BEDROCK_PAGE_SIZE == bedrock::kPageSize);
@@ -53,8 +57,7 @@ static_assert(sizeof(bedrock_phys_range) == sizeof(PhysRange));
 static_assert(offsetof(bedrock_phys_range, base) == offsetof(PhysRange, base));
 static_assert(offsetof(bedrock_phys_range, size) == offsetof(PhysRange, size));
 
-// The C handles. Each storage holds a PageFrameAllocator from bedrock_pages_init() on; until
-// then it holds zeroes (static storage), which is the state a fresh allocator starts in.
+// The C handles: a PageFrameAllocator in its storage from bedrock_pages_init() on.
 PageFrameAllocator& frames_of(bedrock_page_frame_allocator* frames) {
     return *reinterpret_cast<PageFrameAllocator*>(frames->opaque.bytes);
 }
@@ -85,8 +88,14 @@ extern "C" {
 
 bool bedrock_pages_init(bedrock_page_frame_allocator* frames, const bedrock_phys_range* usable,
                         size_t count) {
-    auto* allocator = new (frames->opaque.bytes, InPlace{}) PageFrameAllocator();
-    return allocator->init(reinterpret_cast<const PhysRange*>(usable), count);
+    unsigned char* mark = frames->opaque.bytes + kConstructedMarkOffset;
+    uint64_t found = 0;
+    bedrock_memcpy(&found, mark, sizeof(found));
+    if (found != kConstructedMark) {
+        new (frames->opaque.bytes, InPlace{}) PageFrameAllocator();
+        bedrock_memcpy(mark, &kConstructedMark, sizeof(kConstructedMark));
+    }
+    return frames_of(frames).init(reinterpret_cast<const PhysRange*>(usable), count);
 }
 
 bedrock_phys_addr bedrock_pages_allocate(bedrock_page_frame_allocator* frames, unsigned order) {

@@ -6,9 +6,9 @@
 #   adopt_test.sh install WORK NAME [cmake args...]
 #       configures Bedrock's root alone (the library; BEDROCK_BUILD_TESTS=OFF), builds it and
 #       installs it into WORK/prefix-NAME
-#   adopt_test.sh program WORK NAME SOURCE PROGRAM [cmake args...]
-#       configures the project SOURCE into WORK/NAME, builds it, runs WORK/NAME/PROGRAM; passes
-#       when it exits 0 and its last line ends in "ok"
+#   adopt_test.sh program WORK NAME SOURCE PROGRAMS [cmake args...]
+#       configures the project SOURCE into WORK/NAME, builds it, runs each of the comma-separated
+#       PROGRAMS (WORK/NAME/<program>); passes when each exits 0 and its last line ends in "ok"
 #   adopt_test.sh pkg-config WORK NAME PREFIX-NAME CC FILE
 #       compiles the C FILE with CC -std=c11 -pedantic -Werror and the flags of the installed
 #       bedrock-c.pc, runs it; passes as `program` does
@@ -47,12 +47,14 @@ install)
     cmake --install "$dir"
     ;;
 program)
-    source=$1 program=$2
+    source=$1 programs=$2
     shift 2
     configure_and_build "$source" "$@"
-    status=0
-    output=$("$dir/$program" 2>&1) || status=$?
-    judge "$output" "$status" 0
+    for program in ${programs//,/ }; do
+        status=0
+        output=$("$dir/$program" 2>&1) || status=$?
+        judge "$output" "$status" 0
+    done
     ;;
 pkg-config)
     prefix=$work/prefix-$1 cc=$2 file=$3

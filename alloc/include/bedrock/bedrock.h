@@ -59,9 +59,10 @@ typedef struct bedrock_phys_range {
 enum { BEDROCK_MAX_ORDER = 18 };
 
 /* ---- Page frame allocator (bedrock::PageFrameAllocator) ------------------------------------
- * The caller owns the allocator's storage: a static object (zero-initialised) or any memory
- * outside the ranges it manages, aligned to 16 bytes. Its size is fixed at compile time. */
-enum { BEDROCK_PAGE_FRAME_ALLOCATOR_BYTES = 128 };
+ * The caller owns the allocator's storage: a static object, or any zeroed memory outside the
+ * ranges it manages. Its size is fixed at compile time (Bedrock checks that its allocator fits,
+ * with room to spare for later versions). */
+enum { BEDROCK_PAGE_FRAME_ALLOCATOR_BYTES = 256 };
 typedef struct bedrock_page_frame_allocator {
     union {
         unsigned char bytes[BEDROCK_PAGE_FRAME_ALLOCATOR_BYTES];
@@ -71,8 +72,8 @@ typedef struct bedrock_page_frame_allocator {
 } bedrock_page_frame_allocator;
 
 /* init(): takes the page-aligned, sorted, non-overlapping `usable` ranges (count of them),
- * carving its metadata from them. false if called twice on the same storage, the ranges are
- * malformed, or nothing can hold the metadata. */
+ * carving its metadata from them. false if the storage holds an allocator already (a second
+ * call), the ranges are malformed, or nothing can hold the metadata. */
 bool bedrock_pages_init(bedrock_page_frame_allocator* frames, const bedrock_phys_range* usable,
                         size_t count);
 /* allocate(order): a naturally aligned block of 2^order pages, or BEDROCK_NO_PAGE. */
