@@ -142,10 +142,10 @@ void kernel_run(const bedrock_phys_range* ram, size_t count) {
         if (blocks[i] == NULL) {
             fail("malloc");
         }
-        bedrock_memset(blocks[i], (int)i, size);
+        bedrock_memset(blocks[i], (int)i + 1, size);
     }
     blocks[0] = bedrock_realloc(blocks[0], 5000);
-    if (blocks[0] == NULL || blocks[0][15] != 0) {
+    if (blocks[0] == NULL || blocks[0][15] != 1) { /* the first 16 bytes moved along */
         fail("realloc");
     }
     for (size_t i = 0; i < 40; ++i) {

@@ -38,10 +38,7 @@ pvh_entry:
 2:  mov %ecx, %eax
     shl $21, %eax
     or $0x83, %eax                 /* present, writable, 2 MiB page */
-    mov %eax, page_directories(, %ecx, 8)
-    mov %ecx, %eax
-    shr $11, %eax                  /* bits 32 and up of the address: entry / 2048 */
-    mov %eax, page_directories + 4(, %ecx, 8)
+    mov %eax, page_directories(, %ecx, 8) /* the high half stays 0: all below 4 GiB */
     inc %ecx
     cmp $2048, %ecx
     jne 2b
