@@ -12,8 +12,8 @@
 // descriptor tables from the page frame allocator (CpuLocal::arch_data) and sends the IPIs. The
 // new CPU runs x86_64_secondary_entry() on its own stack with the final page tables.
 //
-// Interrupts: the timer and spurious vectors' gates and the boot CPU's local APIC are set up by
-// init_boot_cpu(); each secondary enables its own local APIC. Each CPU's tick function is
+// Interrupts: the timer, wake-up and spurious vectors' gates and the boot CPU's local APIC are set
+// up by init_boot_cpu(); each secondary enables its own local APIC. Each CPU's tick function is
 // g_ticks[its index], read by its own timer interrupt.
 #include <stddef.h>
 #include <stdint.h>
@@ -33,8 +33,10 @@ extern const char x86_64_trampoline_data[];
 extern const char x86_64_secondary_start[];
 extern const char x86_64_timer_stub[];
 extern const char x86_64_spurious_stub[];
+extern const char x86_64_wake_stub[];
 [[noreturn]] void x86_64_secondary_entry(bedrock::kernel::CpuLocal* cpu);
 void x86_64_timer_interrupt();
+void x86_64_wake_interrupt();
 }
 
 namespace bedrock::arch {
@@ -85,6 +87,7 @@ void x86_64::init_boot_cpu() {
     enable_local_apic();
     set_interrupt_gate(kTimerVector, reinterpret_cast<uint64_t>(x86_64_timer_stub));
     set_interrupt_gate(kSpuriousVector, reinterpret_cast<uint64_t>(x86_64_spurious_stub));
+    set_interrupt_gate(kWakeVector, reinterpret_cast<uint64_t>(x86_64_wake_stub));
 }
 
 uintptr_t disable_interrupts() {
@@ -156,13 +159,24 @@ bool start_cpu(kernel::CpuLocal& cpu) {
     return true;
 }
 
-void start_timer(uint32_t hz, void (*tick)()) {
+bool start_timer(uint32_t hz, void (*tick)()) {
     __atomic_store_n(&g_ticks[this_cpu_index()], tick, __ATOMIC_RELEASE);
     x86_64::start_local_timer(hz);
+    return true;
 }
 
 void stop_timer() {
     x86_64::stop_local_timer();
+}
+
+// `sti` takes effect after the next instruction, so an interrupt pending since the caller's
+// last check (with interrupts masked) is taken at the `hlt` and ends it: no wake-up is lost.
+void wait_for_event() {
+    __asm__ volatile("sti; hlt; cli" : : : "memory");
+}
+
+void send_event() {
+    x86_64::send_wake_to_others();
 }
 
 } // namespace bedrock::arch
@@ -173,6 +187,10 @@ extern "C" void x86_64_secondary_entry(bedrock::kernel::CpuLocal* cpu) {
     set_cpu_local(cpu);
     x86_64::enable_local_apic();
     bedrock::kernel::secondary_cpu_main(*cpu);
+}
+
+extern "C" void x86_64_wake_interrupt() {
+    bedrock::arch::x86_64::end_of_interrupt();
 }
 
 extern "C" void x86_64_timer_interrupt() {

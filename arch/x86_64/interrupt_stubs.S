@@ -1,13 +1,13 @@
 /* Entry stubs of the device interrupts (arch/x86_64/local_apic.h's vectors), which return to the
- * interrupted code. The timer stub saves every general register (the kernel has no FP/SIMD
- * state: it is built with -mno-sse -mno-mmx), clears DF as the ABI expects at a call, calls
- * x86_64_timer_interrupt() (cpu.cpp, which calls the tick and sends the EOI), restores and
- * returns with iretq. The spurious-interrupt vector needs no EOI and returns at once. */
+ * interrupted code. Each saves every general register (the kernel has no FP/SIMD state: it is
+ * built with -mno-sse -mno-mmx), clears DF as the ABI expects at a call, calls its C++ handler
+ * (cpu.cpp; it sends the EOI), restores and returns with iretq. The spurious-interrupt vector
+ * needs no EOI and returns at once. */
 
-    .text
+.macro interrupt_stub name, handler
     .p2align 4
-    .global x86_64_timer_stub
-x86_64_timer_stub:
+    .global \name
+\name:
     pushq %rax
     pushq %rbx
     pushq %rcx
@@ -26,7 +26,7 @@ x86_64_timer_stub:
     cld
     mov %rsp, %rbx                            /* callee-saved: the stack before alignment */
     and $-16, %rsp
-    call x86_64_timer_interrupt
+    call \handler
     mov %rbx, %rsp
     popq %r15
     popq %r14
@@ -44,6 +44,11 @@ x86_64_timer_stub:
     popq %rbx
     popq %rax
     iretq
+.endm
+
+    .text
+    interrupt_stub x86_64_timer_stub, x86_64_timer_interrupt
+    interrupt_stub x86_64_wake_stub, x86_64_wake_interrupt
 
     .p2align 4
     .global x86_64_spurious_stub

@@ -13,6 +13,7 @@ namespace bedrock::arch::x86_64 {
 
 // Interrupt vectors this kernel uses beside the 32 exceptions.
 inline constexpr uint8_t kTimerVector = 0x40;
+inline constexpr uint8_t kWakeVector = 0x41; // arch::send_event()'s IPI
 inline constexpr uint8_t kSpuriousVector = 0xFF;
 
 // The physical address of the local APIC's register page.
@@ -31,6 +32,9 @@ void enable_local_apic();
 // after INIT, 200 us after each STARTUP). Returns false if an IPI was not accepted for
 // delivery within a millisecond.
 [[nodiscard]] bool send_init_startup(uint32_t apic_id, uint8_t start_page);
+
+// Sends kWakeVector to every CPU but the caller.
+void send_wake_to_others();
 
 // The calling CPU's timer: periodic at `hz` on kTimerVector (the count rate is measured once,
 // against the TSC, at the first call); stop_local_timer() masks it and stops the count.
