@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "bedrock/heap.h"
+#include "bedrock/heap_checks.h"
 #include "bedrock/malloc.h"
 #include "bedrock/page_frame_allocator.h"
 #include "block_pattern.h"
@@ -239,6 +240,7 @@ BEDROCK_TEST(interrupt_handlers_allocate_while_the_interrupted_code_does) {
               ? "Bedrock masks interrupts in its locks: the interrupted code calls it directly"
               : "Bedrock's locks leave interrupts on: the interrupted code masks them around "
                 "each call");
+    heap_flush_quarantine(*heap);
     heap_trim(*heap);
     const HeapStatistics before = heap_statistics(*heap);
     const uint64_t free_before = page_frame_allocator().free_pages();
@@ -251,6 +253,7 @@ BEDROCK_TEST(interrupt_handlers_allocate_while_the_interrupted_code_does) {
         return;
     }
 
+    heap_flush_quarantine(*heap);
     heap_trim(*heap);
     const HeapStatistics after = heap_statistics(*heap);
     for (unsigned cpu = 0; cpu < run.workers; ++cpu) {
