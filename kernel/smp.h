@@ -7,10 +7,9 @@
 // brings the CPU into the same state as the boot CPU (stack, per-CPU register, exception
 // handling, final page tables) and calls secondary_cpu_main(), which marks the CPU online and
 // waits for work (idle in arch::wait_for_event(), woken by run_on_every_cpu()'s
-// arch::send_event()). A CPU that does not check in within a timeout is reported by its hardware id
-// and left out (should it come up
-// later, it parks: CpuState::Abandoned); nothing waits forever. Then "smp: <N> CPUs online" is
-// printed (N = 1 without secondaries).
+// arch::send_event()). A CPU that does not check in within a timeout is reported by its
+// hardware id and left out (should it come up later, it parks: CpuState::Abandoned); nothing
+// waits forever. Then "smp: <N> CPUs online" is printed (N = 1 without secondaries).
 //
 // Invariants: cpu(i).index == i for i < online_cpu_count(); index 0 is the boot CPU; an index
 // is never reused; this_cpu() on a CPU returns the CpuLocal whose index platform::current_cpu()
