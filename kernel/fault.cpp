@@ -1,8 +1,10 @@
-// The portable half of fault handling: one report format for both architectures.
+// The portable half of fault handling: one report format for both architectures. The first line
+// names the CPU that faulted (its index, kernel/smp.h; 0 before SMP bring-up).
 #include "kernel/fault.h"
 
 #include "kernel/arch.h"
 #include "kernel/console.h"
+#include "kernel/smp.h"
 #include "kernel/trap.h"
 
 namespace bedrock::kernel {
@@ -16,8 +18,9 @@ void report_fault(const FaultReport& fault) {
     if (FaultExplainer explainer = fault_explainer(); explainer != nullptr) {
         static_cast<void>(explainer(fault));
     }
-    print("\nfault: %s (vector %lu, syndrome 0x%lx)\n", fault.description, fault.vector,
-          fault.syndrome);
+    const CpuLocal* cpu = arch::cpu_local();
+    print("\nfault: %s (vector %lu, syndrome 0x%lx) on cpu %u\n", fault.description, fault.vector,
+          fault.syndrome, cpu != nullptr ? cpu->index : 0);
     if (fault.address_valid) {
         print("fault: %saccess at address 0x%016lx\n",
               kAccessNames[static_cast<unsigned>(fault.access)], fault.address);
@@ -27,7 +30,9 @@ void report_fault(const FaultReport& fault) {
         print("  %-4s 0x%016lx%s", fault.register_names[i], fault.registers[i],
               i % 4 == 3 || i + 1 == fault.register_count ? "\n" : "  ");
     }
-    if (fault.resumable && catching_traps()) {
+    // A catch is armed by a test on the boot CPU and resumes there: a fault on any other CPU
+    // meanwhile must end the run, not jump onto the boot CPU's stack.
+    if (fault.resumable && catching_traps() && (cpu == nullptr || cpu->index == 0)) {
         print("fault: caught by the test, resuming\n");
         resume_if_catching(TrapKind::Fault, fault.description, &fault);
     }

@@ -1,7 +1,6 @@
 // AArch64 CPUs and interrupts (kernel/arch.h): the DAIF mask. Single-CPU so far: per-CPU data,
 // starting secondaries and the timer come with the SMP bring-up.
 #include "kernel/arch.h"
-#include "kernel/console.h"
 
 namespace bedrock::arch {
 
@@ -33,10 +32,19 @@ bool start_cpu(kernel::CpuLocal&) {
     return false;
 }
 
-void start_timer(uint32_t, void (*)()) {
-    kernel::panic("aarch64: no timer interrupt yet");
+bool start_timer(uint32_t, void (*)()) {
+    return false; // no timer interrupt yet
 }
 
 void stop_timer() {}
+
+// wfe returns at once if an event (sev) arrived since the last wfe, so none is lost.
+void wait_for_event() {
+    asm volatile("wfe" : : : "memory");
+}
+
+void send_event() {
+    asm volatile("dsb ish; sev" : : : "memory");
+}
 
 } // namespace bedrock::arch
