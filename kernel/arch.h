@@ -88,9 +88,19 @@ void set_cpu_local(kernel::CpuLocal* cpu);
 
 // A periodic interrupt on the calling CPU, `hz` times per second (x86-64: the local APIC timer;
 // AArch64: the EL1 physical timer through the GIC), whose handler calls `tick` with interrupts
-// masked; stop_timer() stops it on the calling CPU. start_timer() does not unmask interrupts.
-void start_timer(uint32_t hz, void (*tick)());
+// masked; stop_timer() stops it on the calling CPU. start_timer() does not unmask interrupts; it
+// returns false, starting nothing, where the arch has no timer interrupt (yet).
+[[nodiscard]] bool start_timer(uint32_t hz, void (*tick)());
 void stop_timer();
+
+// Idle waiting (kernel/smp.cpp's secondaries between pieces of work): wait_for_event() waits in
+// a low-power state - so an idle virtual CPU gives its host thread back - until another CPU
+// calls send_event(), an interrupt arrives, or for no reason at all (callers re-check their
+// condition in a loop). Call it with interrupts masked; it returns with them masked. An event
+// sent after the caller's last check of its condition is never lost. x86-64: `sti; hlt` woken by
+// an IPI to every other CPU; AArch64: `wfe` / `sev`.
+void wait_for_event();
+void send_event();
 
 } // namespace bedrock::arch
 

@@ -1,8 +1,10 @@
-// The portable half of fault handling: one report format for both architectures.
+// The portable half of fault handling: one report format for both architectures. The first line
+// names the CPU that faulted (its index, kernel/smp.h; 0 before SMP bring-up).
 #include "kernel/fault.h"
 
 #include "kernel/arch.h"
 #include "kernel/console.h"
+#include "kernel/smp.h"
 #include "kernel/trap.h"
 
 namespace bedrock::kernel {
@@ -16,8 +18,9 @@ void report_fault(const FaultReport& fault) {
     if (FaultExplainer explainer = fault_explainer(); explainer != nullptr) {
         static_cast<void>(explainer(fault));
     }
-    print("\nfault: %s (vector %lu, syndrome 0x%lx)\n", fault.description, fault.vector,
-          fault.syndrome);
+    const CpuLocal* cpu = arch::cpu_local();
+    print("\nfault: %s (vector %lu, syndrome 0x%lx) on cpu %u\n", fault.description, fault.vector,
+          fault.syndrome, cpu != nullptr ? cpu->index : 0);
     if (fault.address_valid) {
         print("fault: %saccess at address 0x%016lx\n",
               kAccessNames[static_cast<unsigned>(fault.access)], fault.address);

@@ -89,6 +89,9 @@ BootParseResult parse_multiboot2(uint64_t information, BootInfo& boot) {
                 return result;
             }
             memory_map_seen = true;
+        } else if (type == kMultiboot2TagAcpiNew ||
+                   (type == kMultiboot2TagAcpiOld && boot.acpi_rsdp == 0)) {
+            boot.acpi_rsdp = information + offset + kHeaderSize;
         } else if (type == kMultiboot2TagModule) {
             if (auto result = parse_module(base + offset, size, boot); !result.ok()) {
                 return result;

@@ -2,7 +2,8 @@
 //
 // RAM: every entry of type 1 in the memory-map tag (type 6). Reserved: the low 1 MiB, the whole
 // information structure and every module the loader placed in memory (tag 3). The command line
-// (tag 1) is copied.
+// (tag 1) is copied. ACPI: BootInfo::acpi_rsdp points at the RSDP copy in the ACPI tag (the
+// new one when both are present), inside the reserved structure.
 // Every size is checked against the structure's own total_size before it is trusted: a
 // malformed structure gives an error, never a read outside it.
 #pragma once
@@ -18,6 +19,8 @@ inline constexpr uint32_t kMultiboot2TagEnd = 0;
 inline constexpr uint32_t kMultiboot2TagCommandLine = 1;
 inline constexpr uint32_t kMultiboot2TagModule = 3;
 inline constexpr uint32_t kMultiboot2TagMemoryMap = 6;
+inline constexpr uint32_t kMultiboot2TagAcpiOld = 14; // a copy of the ACPI 1.0 RSDP
+inline constexpr uint32_t kMultiboot2TagAcpiNew = 15; // a copy of the ACPI 2.0+ RSDP
 // Larger than any real structure; guards against reading far past a corrupt total_size.
 inline constexpr uint32_t kMultiboot2MaxSize = 1u << 20;
 

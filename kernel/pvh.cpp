@@ -28,6 +28,7 @@ BootParseResult parse_pvh(uint64_t start_info_address, BootInfo& boot) {
         return {"PVH start_info carries no memory map (version 0 or empty)"};
     }
     boot.firmware = "pvh";
+    boot.acpi_rsdp = info.rsdp;
 
     const auto* entries = at<HvmMemoryMapEntry>(info.memory_map);
     for (uint32_t i = 0; i < info.memory_map_entries; ++i) {

@@ -6,7 +6,8 @@
 // array, the command line and the module list.
 // Boot structures are read at their physical addresses (the kernel runs identity-mapped); the
 // command line is copied, so BootInfo stays valid after the final page tables replace the boot
-// ones.
+// ones. ACPI: BootInfo::acpi_rsdp = rsdp_paddr (0 when the loader leaves it
+// out: the BIOS areas are searched then, arch/x86_64/entry.cpp).
 #pragma once
 
 #include <stdint.h>

@@ -113,6 +113,7 @@ void run_on_every_cpu(Work work, void* context) {
     g_work = work;
     g_work_context = context;
     const uint64_t generation = __atomic_add_fetch(&g_work_generation, 1, __ATOMIC_RELEASE);
+    arch::send_event();
     work(context, this_cpu().index);
     const uint64_t expected = uint64_t{g_online - 1} * generation;
     while (__atomic_load_n(&g_work_done, __ATOMIC_ACQUIRE) != expected) {
@@ -121,12 +122,13 @@ void run_on_every_cpu(Work work, void* context) {
 }
 
 void secondary_cpu_main(CpuLocal& cpu) {
+    static_cast<void>(arch::disable_interrupts()); // wait_for_event() needs them masked
     uint64_t done = __atomic_load_n(&g_work_generation, __ATOMIC_ACQUIRE);
     __atomic_store_n(&cpu.online, 1, __ATOMIC_RELEASE);
     for (;;) {
         const uint64_t generation = __atomic_load_n(&g_work_generation, __ATOMIC_ACQUIRE);
         if (generation == done) {
-            relax();
+            arch::wait_for_event();
             continue;
         }
         g_work(g_work_context, cpu.index);

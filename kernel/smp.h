@@ -6,7 +6,8 @@
 // CpuLocal (index, hardware id, stack) and calls arch::start_cpu(); the arch's secondary entry
 // brings the CPU into the same state as the boot CPU (stack, per-CPU register, exception
 // handling, final page tables) and calls secondary_cpu_main(), which marks the CPU online and
-// waits for work. A CPU that does not check in within a timeout is reported by its hardware id
+// waits for work (idle in arch::wait_for_event(), woken by run_on_every_cpu()'s
+// arch::send_event()). A CPU that does not check in within a timeout is reported by its hardware id
 // and left out; nothing waits forever. Then "smp: <N> CPUs online" is printed (N = 1 without
 // secondaries).
 //

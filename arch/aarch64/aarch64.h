@@ -38,25 +38,36 @@ void init_psci(const kernel::BootInfo& boot);
 
 // The GIC the device tree describes (GICv2 or GICv3). init_gic() initialises the distributor
 // (every shared interrupt disabled) and the calling CPU's interface; each other CPU calls
-// init_gic_cpu_interface() before it unmasks interrupts. Both do nothing without a GIC; the
-// other functions panic then (gic_ready() says which).
+// init_gic_cpu_interface() before it unmasks interrupts. Each CPU interface is set up with the
+// wake interrupt enabled. Both do nothing without a GIC; the other functions need one
+// (gic_ready(); gic_missing_reason() says why not).
 void init_gic(const kernel::InterruptController& controller);
 void init_gic_cpu_interface();
 [[nodiscard]] bool gic_ready();
 [[nodiscard]] const char* gic_missing_reason();
-// Enables or disables a private interrupt (PPI, INTID 16-31) on the calling CPU.
+// Enables or disables a private interrupt (SGI or PPI, INTID 0-31) on the calling CPU.
 void enable_private_interrupt(uint32_t intid);
 void disable_private_interrupt(uint32_t intid);
-// The pending interrupt with the highest priority (acknowledged, now active), or kSpurious.
-inline constexpr uint32_t kSpuriousInterrupt = 1023;
-[[nodiscard]] uint32_t acknowledge_interrupt();
-void end_of_interrupt(uint32_t intid);
+// The pending interrupt with the highest priority, acknowledged (now active): its INTID
+// (kSpuriousInterrupt and up: none) and what end_of_interrupt() must hand back (GICv2 adds the
+// sending CPU of a software interrupt).
+struct Acknowledged {
+    uint32_t intid;
+    uint32_t raw;
+};
+inline constexpr uint32_t kSpuriousInterrupt = 1020; // 1020-1023 are special INTIDs
+[[nodiscard]] Acknowledged acknowledge_interrupt();
+void end_of_interrupt(Acknowledged interrupt);
+// The software interrupt (SGI) that wakes idle CPUs (arch::send_event()); its handler does
+// nothing, it only ends a wfi.
+inline constexpr uint32_t kWakeInterrupt = 0;
+void send_wake_to_other_cpus();
 
 // Remembers the timer's INTID (BootInfo::timer_interrupt).
 void init_timer(const kernel::BootInfo& boot);
-// The IRQ handler (exception_vectors.S, interrupts masked): acknowledges each pending interrupt,
-// rearms the timer and calls its tick, signals the end of the interrupt. Anything other than the
-// timer is unexpected and panics.
+// The IRQ handler (exception_vectors.S, interrupts masked): acknowledges the pending interrupt;
+// for the timer rearms it and calls its tick; for the wake interrupt does nothing; then signals
+// the end of the interrupt. Anything else is unexpected and panics.
 extern "C" void aarch64_irq();
 
 } // namespace bedrock::arch::aarch64

@@ -1,5 +1,6 @@
 // AArch64 CPUs (kernel/arch.h): the DAIF interrupt mask, MPIDR as the hardware id, TPIDR_EL1 as
-// the per-CPU register, and starting secondaries with PSCI CPU_ON.
+// the per-CPU register, starting secondaries with PSCI CPU_ON, and idle waiting (wfi, woken by
+// the GIC's wake interrupt).
 //
 // Starting a CPU: start_cpu() publishes the boot CPU's MMU registers in aarch64_secondary_mmu
 // (the final page tables: smp starts CPUs after map_memory()), cleans that and the CpuLocal to
@@ -103,6 +104,32 @@ bool start_cpu(kernel::CpuLocal& cpu) {
         return false;
     }
     return true;
+}
+
+// A wfi ends when an interrupt is pending, even one masked here (PSTATE.I): the wake interrupt
+// sent after the caller's last check stays pending until taken, so it cannot be lost. Unmasking
+// for an instant takes it (the handler only ends it). Without a GIC, wfe/sev: correct, but QEMU
+// runs wfe as a yield, so an idle CPU then keeps its host thread busy.
+void wait_for_event() {
+    if (!aarch64::gic_ready()) {
+        asm volatile("wfe" : : : "memory");
+        return;
+    }
+    asm volatile("wfi\n"
+                 "msr daifclr, #2\n"
+                 "isb\n"
+                 "msr daifset, #2"
+                 :
+                 :
+                 : "memory");
+}
+
+void send_event() {
+    if (!aarch64::gic_ready()) {
+        asm volatile("dsb ish; sev" : : : "memory");
+        return;
+    }
+    aarch64::send_wake_to_other_cpus();
 }
 
 } // namespace bedrock::arch

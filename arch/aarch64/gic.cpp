@@ -24,6 +24,8 @@ constexpr uintptr_t kSetEnable = 0x100;
 constexpr uintptr_t kClearEnable = 0x180;
 constexpr uintptr_t kClearPending = 0x280;
 constexpr uintptr_t kPriority = 0x400;
+constexpr uintptr_t kSoftwareInterrupt = 0xF00;      // GICv2 GICD_SGIR
+constexpr uint32_t kEveryOtherCpu = 1u << 24;        // GICD_SGIR.TargetListFilter = 0b01
 constexpr uint32_t kRegisterWritePending = 1u << 31; // GICv3 GICD_CTLR.RWP
 constexpr uint32_t kEnableGroups = 0x3;              // EnableGrp0 | EnableGrp1 (NS: Grp1, Grp1A)
 constexpr uint32_t kAffinityRouting = 1u << 4;       // GICv3 GICD_CTLR.ARE (NS: ARE_NS)
@@ -46,7 +48,8 @@ constexpr uintptr_t kRedistributorStride = 0x20000; // twice that with VLPIS (GI
 
 constexpr uint8_t kPrivatePriority = 0x80;
 constexpr uint32_t kLowestPriorityMask = 0xFF;
-constexpr uint32_t kInterruptIdMask = 0x3FF; // GICv2 GICC_IAR.InterruptID
+constexpr uint32_t kInterruptIdMaskV2 = 0x3FF;     // GICC_IAR.InterruptID (CPUID above it)
+constexpr uint32_t kInterruptIdMaskV3 = 0xFF'FFFF; // ICC_IAR1_EL1.INTID
 
 struct Gic {
     kernel::InterruptControllerKind kind = kernel::InterruptControllerKind::None;
@@ -147,6 +150,7 @@ void init_gic_cpu_interface() {
         reg32(g_gic.per_cpu, kPriorityMask) = kLowestPriorityMask;
         reg32(g_gic.per_cpu, kBinaryPoint) = 0;
         reg32(g_gic.per_cpu, kCpuControl) = 1; // EnableGrp0 (NS view: Enable), FIQEn clear
+        enable_private_interrupt(kWakeInterrupt);
         return;
     }
     const uintptr_t redistributor = this_redistributor();
@@ -166,6 +170,7 @@ void init_gic_cpu_interface() {
     asm volatile("msr icc_bpr1_el1, xzr");
     asm volatile("msr icc_ctlr_el1, xzr"); // EOImode 0: EOIR also deactivates
     asm volatile("msr icc_igrpen1_el1, %0; isb" : : "r"(uint64_t{1}));
+    enable_private_interrupt(kWakeInterrupt);
 }
 
 bool gic_ready() {
@@ -193,21 +198,36 @@ void disable_private_interrupt(uint32_t intid) {
     }
 }
 
-uint32_t acknowledge_interrupt() {
+Acknowledged acknowledge_interrupt() {
     if (is_v3()) {
         uint64_t intid;
         asm volatile("mrs %0, icc_iar1_el1" : "=r"(intid) : : "memory");
-        return static_cast<uint32_t>(intid & 0xFF'FFFF);
+        return {static_cast<uint32_t>(intid & kInterruptIdMaskV3), static_cast<uint32_t>(intid)};
     }
-    return reg32(g_gic.per_cpu, kAcknowledge) & kInterruptIdMask;
+    const uint32_t raw = reg32(g_gic.per_cpu, kAcknowledge);
+    return {raw & kInterruptIdMaskV2, raw};
 }
 
-void end_of_interrupt(uint32_t intid) {
+void end_of_interrupt(Acknowledged interrupt) {
     if (is_v3()) {
-        asm volatile("msr icc_eoir1_el1, %0" : : "r"(uint64_t{intid}) : "memory");
+        asm volatile("msr icc_eoir1_el1, %0" : : "r"(uint64_t{interrupt.raw}) : "memory");
         return;
     }
-    reg32(g_gic.per_cpu, kEndOfInterrupt) = intid;
+    reg32(g_gic.per_cpu, kEndOfInterrupt) = interrupt.raw;
+}
+
+void send_wake_to_other_cpus() {
+    // The caller's stores (the work it announces) must be visible before the interrupt is.
+    asm volatile("dsb ish" : : : "memory");
+    if (is_v3()) {
+        const uint64_t every_other_cpu = uint64_t{1} << 40; // ICC_SGI1R_EL1.IRM
+        asm volatile("msr icc_sgi1r_el1, %0; isb"
+                     :
+                     : "r"(every_other_cpu | (uint64_t{kWakeInterrupt} << 24))
+                     : "memory");
+        return;
+    }
+    reg32(g_gic.distributor, kSoftwareInterrupt) = kEveryOtherCpu | kWakeInterrupt;
 }
 
 } // namespace bedrock::arch::aarch64

@@ -18,7 +18,6 @@ namespace {
 constexpr uint64_t kTimerEnable = 1; // CNTP_CTL_EL0.ENABLE, IMASK clear
 constexpr uint32_t kFirstPrivateInterrupt = 16;
 constexpr uint32_t kFirstSharedInterrupt = 32;
-constexpr uint32_t kFirstSpecialInterrupt = 1020; // 1020-1023: special (spurious) INTIDs
 
 struct Timer {
     void (*tick)() = nullptr;
@@ -47,19 +46,22 @@ void disarm() {
 
 } // namespace
 
-void start_timer(uint32_t hz, void (*tick)()) {
+bool start_timer(uint32_t hz, void (*tick)()) {
     if (!aarch64::gic_ready()) {
-        kernel::panic("aarch64: no timer interrupt: %s", aarch64::gic_missing_reason());
+        kernel::print("timer: no interrupt controller: %s\n", aarch64::gic_missing_reason());
+        return false;
     }
     if (g_timer_intid < kFirstPrivateInterrupt || g_timer_intid >= kFirstSharedInterrupt) {
-        kernel::panic("aarch64: no timer interrupt: the device tree's /timer gives no private "
-                      "interrupt for the EL1 physical timer (INTID %u)",
+        kernel::print("timer: the device tree's /timer gives no private interrupt for the EL1 "
+                      "physical timer (INTID %u)\n",
                       g_timer_intid);
+        return false;
     }
     uint64_t frequency;
     asm volatile("mrs %0, cntfrq_el0" : "=r"(frequency));
     if (hz == 0 || frequency / hz == 0) {
-        kernel::panic("aarch64: timer rate %u Hz out of range (counter at %lu Hz)", hz, frequency);
+        kernel::print("timer: %u Hz is out of range (counter at %lu Hz)\n", hz, frequency);
+        return false;
     }
     const uintptr_t interrupts = disable_interrupts();
     Timer& timer = this_cpu_timer();
@@ -68,6 +70,7 @@ void start_timer(uint32_t hz, void (*tick)()) {
     aarch64::enable_private_interrupt(g_timer_intid);
     arm(timer.period);
     restore_interrupts(interrupts);
+    return true;
 }
 
 void stop_timer() {
@@ -87,21 +90,23 @@ void init_timer(const kernel::BootInfo& boot) {
 }
 
 extern "C" void aarch64_irq() {
-    const uint32_t intid = acknowledge_interrupt();
-    if (intid >= kFirstSpecialInterrupt) {
-        return; // spurious: another CPU took it, or it went away
+    const Acknowledged interrupt = acknowledge_interrupt();
+    if (interrupt.intid >= kSpuriousInterrupt) {
+        return; // it went away before it was acknowledged
     }
-    if (intid != g_timer_intid) {
-        kernel::panic("aarch64: unexpected interrupt %u on CPU 0x%lx", intid, cpu_hardware_id());
+    if (interrupt.intid == g_timer_intid) {
+        const Timer& timer = this_cpu_timer();
+        if (timer.tick != nullptr) {
+            arm(timer.period);
+            timer.tick();
+        } else {
+            disarm(); // stopped while it was pending
+        }
+    } else if (interrupt.intid != kWakeInterrupt) {
+        kernel::panic("aarch64: unexpected interrupt %u on CPU 0x%lx", interrupt.intid,
+                      cpu_hardware_id());
     }
-    const Timer& timer = this_cpu_timer();
-    if (timer.tick != nullptr) {
-        arm(timer.period);
-        timer.tick();
-    } else {
-        disarm(); // stopped while it was pending
-    }
-    end_of_interrupt(intid);
+    end_of_interrupt(interrupt);
 }
 
 } // namespace aarch64

@@ -148,6 +148,8 @@ gdt64_pointer:
 
     .section .bss
     .p2align 12
+    .global x86_64_early_pml4
+x86_64_early_pml4:
 early_pml4:
     .skip 4096
 early_pdpt:

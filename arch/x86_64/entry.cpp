@@ -1,10 +1,14 @@
 // x86_64_entry: the first C++ on x86-64, called by boot.S in long mode with the early 0-4 GiB
-// identity map. Brings up the console and exception handling first (so every later failure is
-// reported), turns the boot protocol's memory description into BootInfo, and enters the kernel.
+// identity map. Brings up the per-CPU register, the console and exception handling first (so
+// every later failure is reported), turns the boot protocol's memory description into BootInfo,
+// reads the CPUs from ACPI, and enters the kernel.
 #include <stdint.h>
 
 #include "arch/x86_64/entry.h"
+#include "arch/x86_64/local_apic.h"
+#include "kernel/acpi.h"
 #include "kernel/arch.h"
+#include "kernel/boot_protocol_support.h"
 #include "kernel/console.h"
 #include "kernel/multiboot2.h"
 #include "kernel/pvh.h"
@@ -14,12 +18,73 @@ namespace {
 // Values boot.S passes in EDI.
 enum class BootProtocol : uint32_t { Unknown = 0, Pvh = 1, Multiboot2 = 2 };
 
+// Where the ACPI specification says to search for the RSDP without a boot protocol's help: the
+// first KiB of the EBDA (its segment is the BIOS data area's word at 0x40E), then the BIOS ROM.
+constexpr uint64_t kEbdaSegmentPointer = 0x40E;
+constexpr uint64_t kEbdaSearchSize = 1024;
+constexpr uint64_t kBiosAreaStart = 0xE0000;
+constexpr uint64_t kBiosAreaSize = 0x20000;
+constexpr uint64_t kLowMemoryEnd = 0xA0000;
+
+uint64_t find_rsdp(uint64_t from_boot_protocol) {
+    using namespace bedrock::kernel;
+    if (acpi_rsdp_valid(from_boot_protocol)) {
+        return from_boot_protocol;
+    }
+    const uint64_t ebda = uint64_t{*reinterpret_cast<const volatile uint16_t*>(kEbdaSegmentPointer)}
+                          << 4;
+    if (ebda != 0 && ebda < kLowMemoryEnd) {
+        if (const uint64_t rsdp = acpi_find_rsdp(ebda, kEbdaSearchSize); rsdp != 0) {
+            return rsdp;
+        }
+    }
+    return acpi_find_rsdp(kBiosAreaStart, kBiosAreaSize);
+}
+
+bool is_ram(const bedrock::kernel::BootInfo& boot, uint64_t page) {
+    for (const bedrock::PhysRange& range : boot.ram) {
+        if (range.contains(page) && range.contains(page + bedrock::kPageSize - 1)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 } // namespace
+
+namespace bedrock::arch::x86_64 {
+
+void find_cpus(kernel::BootInfo& boot) {
+    boot.acpi_rsdp = find_rsdp(boot.acpi_rsdp);
+    const kernel::AcpiCpus cpus = kernel::acpi_read_cpus(boot.acpi_rsdp, boot);
+    if (!cpus.ok() || boot.cpu_count == 0) {
+        kernel::print("acpi: %s; starting the boot CPU only\n",
+                      cpus.ok() ? "the MADT lists no usable CPU" : cpus.error);
+        boot.cpu_ids[0] = local_apic_id();
+        boot.cpu_count = 1;
+        return;
+    }
+    kernel::print("acpi: RSDP at 0x%lx, MADT: %zu CPUs%s\n", boot.acpi_rsdp, boot.cpu_count,
+                  cpus.local_apic_address == local_apic_base() ? "" : " (other local APIC base)");
+    if (boot.cpu_count > 1 && !is_ram(boot, kTrampolinePage)) {
+        kernel::print("smp: the trampoline page 0x%lx is not RAM; starting the boot CPU only\n",
+                      kTrampolinePage);
+        boot.cpu_ids[0] = local_apic_id();
+        boot.cpu_count = 1;
+        return;
+    }
+    if (!add_reserved(boot, kTrampolinePage, kPageSize).ok()) {
+        kernel::panic("memory map: too many reserved ranges adding the SMP trampoline page");
+    }
+}
+
+} // namespace bedrock::arch::x86_64
 
 extern "C" [[noreturn]] void x86_64_entry(uint32_t protocol, uint32_t boot_information);
 
 extern "C" void x86_64_entry(uint32_t protocol, uint32_t boot_information) {
     using namespace bedrock;
+    arch::x86_64::init_boot_cpu();
     arch::x86_64::init_console();
     arch::x86_64::init_exceptions();
     arch::x86_64::calibrate_clock();
@@ -40,5 +105,6 @@ extern "C" void x86_64_entry(uint32_t protocol, uint32_t boot_information) {
     if (!result.ok()) {
         kernel::panic("boot information at 0x%x: %s", boot_information, result.error);
     }
+    arch::x86_64::find_cpus(boot);
     kernel::kernel_main(boot);
 }

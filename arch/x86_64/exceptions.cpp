@@ -1,15 +1,20 @@
-// x86-64 CPU exceptions: the IDT for vectors 0-31, the TSS whose interrupt stack table gives the
+// x86-64 CPU exceptions: the IDT (shared by every CPU: the 32 CPU exception vectors, and the
+// device vectors cpu.cpp installs), each CPU's GDT and TSS whose interrupt stack table gives the
 // double fault a stack of its own, and the handler that turns the stub's saved state
 // (ExceptionFrame) into a portable FaultReport. Every exception is fatal here: the report is
 // printed and the run ends with failure, so a fault never hangs - unless a test catches it
 // (kernel/trap.h): report_fault() then resumes the test directly from this handler, abandoning
-// the frame (interrupts are never enabled in this kernel, so the gate's cleared IF changes
-// nothing). A double fault is never resumed: its stack is the IST stack and its cause is lost.
+// the frame (the gate cleared IF; trap.h's callers run with interrupts off). A double fault is
+// never resumed: its stack is the IST stack and its cause is lost.
+//
+// Per CPU: the boot CPU uses boot.S's GDT, g_tss and g_double_fault_stack; each secondary CPU
+// gets a CpuDescriptorTables (GDT, TSS, double-fault stack) in memory cpu.cpp allocates for it.
+// Every GDT has the same selectors (0x08 code, 0x10 data, 0x18 the CPU's own TSS).
 //
 // Stack overflow: the boot stack ends at an unmapped guard page (boot.S, paging.cpp). A push into
 // it page-faults, delivering that page fault pushes into it again, and the CPU raises a double
-// fault, which the IDT sends to g_double_fault_stack (IST1) whatever RSP holds, so the report
-// still prints.
+// fault, which the IDT sends to the CPU's double-fault stack (IST1) whatever RSP holds, so the
+// report still prints.
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,7 +63,9 @@ static_assert(sizeof(TaskStateSegment) == 104);
 static_assert(offsetof(TaskStateSegment, interrupt_stacks) == 36);
 
 constexpr size_t kExceptionVectors = 32;
+constexpr size_t kVectors = 256;
 constexpr uint16_t kKernelCodeSelector = 0x08;
+constexpr uint16_t kKernelDataSelector = 0x10;
 constexpr uint8_t kInterruptGate = 0x8E; // present, ring 0, 64-bit interrupt gate
 constexpr uint64_t kDoubleFaultVector = 8;
 constexpr uint64_t kPageFaultVector = 14;
@@ -107,7 +114,7 @@ constexpr const char* kRegisterNames[] = {"rax", "rbx", "rcx", "rdx", "rsi",    
                                           "r13", "r14", "r15", "cs",  "rflags", "ss"};
 constexpr size_t kRegisterCount = sizeof(kRegisterNames) / sizeof(kRegisterNames[0]);
 
-IdtGate g_idt[kExceptionVectors];
+IdtGate g_idt[kVectors]; // not present (a #NP when raised) unless installed
 TaskStateSegment g_tss;
 alignas(16) uint8_t g_double_fault_stack[kDoubleFaultStackSize];
 
@@ -126,18 +133,41 @@ bool in_boot_stack_guard(uint64_t address) {
     return address - guard < kBootStackGuardSize;
 }
 
-// Points the GDT's TSS slot at g_tss (base and limit are split across the 16-byte descriptor)
-// and loads the task register, which makes the interrupt stack table live.
-void load_task_state() {
-    g_tss.interrupt_stacks[kDoubleFaultStackIst - 1] =
-        reinterpret_cast<uint64_t>(g_double_fault_stack + kDoubleFaultStackSize);
-    g_tss.io_map_base = sizeof(TaskStateSegment);
-    const auto base = reinterpret_cast<uint64_t>(&g_tss);
+// A secondary CPU's own descriptor tables: boot.S's GDT layout, a TSS, a double-fault stack.
+struct CpuDescriptorTables {
+    alignas(16) uint8_t double_fault_stack[kDoubleFaultStackSize];
+    uint64_t gdt[5]; // null, code 0x08, data 0x10, TSS 0x18 (two slots)
+    TaskStateSegment tss;
+};
+static_assert(sizeof(CpuDescriptorTables) <= kCpuDescriptorTablesSize);
+
+constexpr uint64_t kKernelCode = 0x00AF9B000000FFFF; // as boot.S's GDT
+constexpr uint64_t kKernelData = 0x00CF93000000FFFF;
+
+struct [[gnu::packed]] GdtPointer {
+    uint16_t limit;
+    uint64_t base;
+};
+
+// Points the GDT's TSS slot `descriptor` at `tss` (base and limit are split across the 16-byte
+// descriptor) with `double_fault_stack_top` as IST1, and loads the task register, which makes
+// the interrupt stack table live.
+void load_task_state(TaskStateSegment& tss, uint64_t* descriptor,
+                     const uint8_t* double_fault_stack_top) {
+    tss.interrupt_stacks[kDoubleFaultStackIst - 1] =
+        reinterpret_cast<uint64_t>(double_fault_stack_top);
+    tss.io_map_base = sizeof(TaskStateSegment);
+    const auto base = reinterpret_cast<uint64_t>(&tss);
     const uint64_t limit = sizeof(TaskStateSegment) - 1;
-    x86_64_tss_descriptor[0] = (limit & 0xFFFF) | (base & 0xFF'FFFF) << 16 | kTssAvailable << 40 |
-                               (limit >> 16 & 0xF) << 48 | (base >> 24 & 0xFF) << 56;
-    x86_64_tss_descriptor[1] = base >> 32;
+    descriptor[0] = (limit & 0xFFFF) | (base & 0xFF'FFFF) << 16 | kTssAvailable << 40 |
+                    (limit >> 16 & 0xF) << 48 | (base >> 24 & 0xFF) << 56;
+    descriptor[1] = base >> 32;
     __asm__ volatile("ltr %0" : : "r"(kTssSelector) : "memory");
+}
+
+void load_idt() {
+    const IdtPointer pointer{sizeof(g_idt) - 1, reinterpret_cast<uint64_t>(g_idt)};
+    __asm__ volatile("lidt %0" : : "m"(pointer));
 }
 
 } // namespace
@@ -189,20 +219,42 @@ extern "C" void x86_64_exception(const bedrock::arch::x86_64::ExceptionFrame* fr
 
 namespace bedrock::arch::x86_64 {
 
+void set_interrupt_gate(uint8_t vector, uint64_t handler) {
+    g_idt[vector] = IdtGate{static_cast<uint16_t>(handler),
+                            kKernelCodeSelector,
+                            vector == kDoubleFaultVector ? kDoubleFaultStackIst : uint8_t{0},
+                            kInterruptGate,
+                            static_cast<uint16_t>(handler >> 16),
+                            static_cast<uint32_t>(handler >> 32),
+                            0};
+}
+
 void init_exceptions() {
-    load_task_state();
+    load_task_state(g_tss, x86_64_tss_descriptor, g_double_fault_stack + kDoubleFaultStackSize);
     for (size_t vector = 0; vector < kExceptionVectors; ++vector) {
-        const uint64_t handler = x86_64_exception_stubs[vector];
-        g_idt[vector] = IdtGate{static_cast<uint16_t>(handler),
-                                kKernelCodeSelector,
-                                vector == kDoubleFaultVector ? kDoubleFaultStackIst : uint8_t{0},
-                                kInterruptGate,
-                                static_cast<uint16_t>(handler >> 16),
-                                static_cast<uint32_t>(handler >> 32),
-                                0};
+        set_interrupt_gate(static_cast<uint8_t>(vector), x86_64_exception_stubs[vector]);
     }
-    const IdtPointer pointer{sizeof(g_idt) - 1, reinterpret_cast<uint64_t>(g_idt)};
-    __asm__ volatile("lidt %0" : : "m"(pointer));
+    load_idt();
+}
+
+void init_secondary_exceptions(void* tables_memory) {
+    auto& tables = *static_cast<CpuDescriptorTables*>(tables_memory);
+    tables = CpuDescriptorTables{};
+    tables.gdt[1] = kKernelCode;
+    tables.gdt[2] = kKernelData;
+    const GdtPointer gdt{sizeof(tables.gdt) - 1, reinterpret_cast<uint64_t>(tables.gdt)};
+    // The selectors stay those the trampoline left (its GDT has the same code and data layout);
+    // the data segments are reloaded from this GDT. GS is not touched: its base is the CPU's
+    // per-CPU pointer.
+    __asm__ volatile("lgdt %0\n\t"
+                     "mov %1, %%ds\n\t"
+                     "mov %1, %%es\n\t"
+                     "mov %1, %%ss"
+                     :
+                     : "m"(gdt), "r"(uint32_t{kKernelDataSelector})
+                     : "memory");
+    load_task_state(tables.tss, &tables.gdt[3], tables.double_fault_stack + kDoubleFaultStackSize);
+    load_idt();
 }
 
 } // namespace bedrock::arch::x86_64

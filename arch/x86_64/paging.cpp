@@ -1,12 +1,13 @@
 // The x86-64 memory map: the 4-level page-table format for kernel::PageTable, and
 // arch::map_memory(), which replaces boot.S's 0-4 GiB map with one covering exactly the RAM the
 // firmware reported (including RAM above 4 GiB), except physical page 0 and the boot stack's
-// guard page, and arch::set_page_present() on it. Devices need no mapping: the kernel reaches
-// them through port I/O.
+// guard page, and arch::set_page_present() on it. The one device that needs a mapping is the
+// local APIC (uncached); the others are reached through port I/O.
 #include <stddef.h>
 #include <stdint.h>
 
 #include "arch/x86_64/entry.h"
+#include "arch/x86_64/local_apic.h"
 #include "kernel/arch.h"
 #include "kernel/console.h"
 #include "kernel/page_table.h"
@@ -92,8 +93,14 @@ uint64_t early_mapped_limit() {
 void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
     g_identity_map.start_building(tables);
     g_identity_map.map_ram(ram_without_stack_guard(boot));
+    g_identity_map.map(PhysRange{x86_64::local_apic_base(), bedrock::kPageSize},
+                       kernel::MemoryType::Device);
     g_identity_map.finish_building();
     __asm__ volatile("mov %0, %%cr3" : : "r"(g_identity_map.root()) : "memory");
+}
+
+uint64_t x86_64::final_page_tables() {
+    return g_identity_map.root();
 }
 
 bool set_page_present(uint64_t address, bool present) {

@@ -1,0 +1,58 @@
+/* Entry stubs of the device interrupts (arch/x86_64/local_apic.h's vectors), which return to the
+ * interrupted code. Each saves every general register (the kernel has no FP/SIMD state: it is
+ * built with -mno-sse -mno-mmx), clears DF as the ABI expects at a call, calls its C++ handler
+ * (cpu.cpp; it sends the EOI), restores and returns with iretq. The spurious-interrupt vector
+ * needs no EOI and returns at once. */
+
+.macro interrupt_stub name, handler
+    .p2align 4
+    .global \name
+\name:
+    pushq %rax
+    pushq %rbx
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %rbp
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    cld
+    mov %rsp, %rbx                            /* callee-saved: the stack before alignment */
+    and $-16, %rsp
+    call \handler
+    mov %rbx, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %r11
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rbp
+    popq %rdi
+    popq %rsi
+    popq %rdx
+    popq %rcx
+    popq %rbx
+    popq %rax
+    iretq
+.endm
+
+    .text
+    interrupt_stub x86_64_timer_stub, x86_64_timer_interrupt
+    interrupt_stub x86_64_wake_stub, x86_64_wake_interrupt
+
+    .p2align 4
+    .global x86_64_spurious_stub
+x86_64_spurious_stub:
+    iretq
+
+    .section .note.GNU-stack, "", @progbits

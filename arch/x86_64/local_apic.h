@@ -1,0 +1,45 @@
+// The local APIC (xAPIC, memory-mapped) of each x86-64 CPU: what SMP bring-up and the timer
+// need. The 8259 PICs are remapped to vectors 0x20-0x2F and masked once on the boot CPU, so no
+// legacy interrupt ever arrives on an exception vector once interrupts are enabled.
+//
+// Invariants: local_apic_base() is the same on every CPU (the firmware's, read from
+// IA32_APIC_BASE on the boot CPU) and mapped (uncached) in both the early and the final page
+// tables; an interrupt vector's handler sends end_of_interrupt() before it returns.
+#pragma once
+
+#include <stdint.h>
+
+namespace bedrock::arch::x86_64 {
+
+// Interrupt vectors this kernel uses beside the 32 exceptions.
+inline constexpr uint8_t kTimerVector = 0x40;
+inline constexpr uint8_t kWakeVector = 0x41; // arch::send_event()'s IPI
+inline constexpr uint8_t kSpuriousVector = 0xFF;
+
+// The physical address of the local APIC's register page.
+[[nodiscard]] uint64_t local_apic_base();
+
+// Boot CPU, once, before any other APIC function: reads the APIC base, masks the PICs.
+void init_interrupt_controllers();
+// Every CPU: software-enables its local APIC (spurious vector kSpuriousVector), accepts every
+// priority, and masks its timer.
+void enable_local_apic();
+// The calling CPU's local APIC id.
+[[nodiscard]] uint32_t local_apic_id();
+
+// Sends INIT, then STARTUP twice with `start_page` (the trampoline's physical page number,
+// below 0x100), with the delays the Intel SDM's MP initialization protocol asks for (10 ms
+// after INIT, 200 us after each STARTUP). Returns false if an IPI was not accepted for
+// delivery within a millisecond.
+[[nodiscard]] bool send_init_startup(uint32_t apic_id, uint8_t start_page);
+
+// Sends kWakeVector to every CPU but the caller.
+void send_wake_to_others();
+
+// The calling CPU's timer: periodic at `hz` on kTimerVector (the count rate is measured once,
+// against the TSC, at the first call); stop_local_timer() masks it and stops the count.
+void start_local_timer(uint32_t hz);
+void stop_local_timer();
+void end_of_interrupt();
+
+} // namespace bedrock::arch::x86_64

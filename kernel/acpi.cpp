@@ -1,0 +1,168 @@
+// ACPI RSDP search and MADT CPU list; see acpi.h.
+#include "kernel/acpi.h"
+
+namespace bedrock::kernel {
+namespace {
+
+constexpr uint64_t kRsdpAlignment = 16;
+constexpr uint32_t kRsdpVersion1Size = 20;
+constexpr uint32_t kRsdpVersion2Size = 36;
+constexpr uint32_t kHeaderSize = 36;        // every table but the RSDP
+constexpr uint32_t kMadtEntriesOffset = 44; // header, local APIC address, flags
+constexpr uint8_t kMadtLocalApic = 0;
+constexpr uint8_t kMadtLocalX2Apic = 9;
+constexpr uint8_t kLocalApicEntrySize = 8;
+constexpr uint8_t kLocalX2ApicEntrySize = 16;
+constexpr uint32_t kCpuEnabled = 1u << 0;
+constexpr uint32_t kCpuOnlineCapable = 1u << 1;
+
+const uint8_t* bytes_at(uint64_t physical) {
+    return reinterpret_cast<const uint8_t*>(static_cast<uintptr_t>(physical));
+}
+
+uint64_t read_le(const uint8_t* bytes, unsigned size) {
+    uint64_t value = 0;
+    for (unsigned i = size; i-- > 0;) {
+        value = (value << 8) | bytes[i];
+    }
+    return value;
+}
+
+uint32_t read_u32(const uint8_t* bytes) {
+    return static_cast<uint32_t>(read_le(bytes, 4));
+}
+
+bool sums_to_zero(const uint8_t* bytes, uint64_t length) {
+    uint8_t sum = 0;
+    for (uint64_t i = 0; i < length; ++i) {
+        sum = static_cast<uint8_t>(sum + bytes[i]);
+    }
+    return sum == 0;
+}
+
+bool has_signature(const uint8_t* bytes, const char* signature) {
+    for (size_t i = 0; signature[i] != '\0'; ++i) {
+        if (bytes[i] != static_cast<uint8_t>(signature[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// The table at `address` if its header and checksum are sound and its signature is `signature`,
+// with its length; null otherwise.
+const uint8_t* valid_table(uint64_t address, const char* signature, uint32_t& length) {
+    if (address == 0) {
+        return nullptr;
+    }
+    const uint8_t* table = bytes_at(address);
+    if (!has_signature(table, signature)) {
+        return nullptr;
+    }
+    length = read_u32(table + 4);
+    if (length < kHeaderSize || length > kAcpiMaxTableSize || !sums_to_zero(table, length)) {
+        return nullptr;
+    }
+    return table;
+}
+
+// The MADT among the tables the root table (RSDT: 4-byte entries, XSDT: 8-byte) lists.
+const uint8_t* find_madt(const uint8_t* root, uint32_t root_length, unsigned entry_size,
+                         uint32_t& madt_length) {
+    for (uint32_t offset = kHeaderSize; root_length - offset >= entry_size; offset += entry_size) {
+        const uint64_t address = read_le(root + offset, entry_size);
+        if (const uint8_t* madt = valid_table(address, "APIC", madt_length); madt != nullptr) {
+            return madt;
+        }
+    }
+    return nullptr;
+}
+
+void add_cpu(uint64_t id, BootInfo& boot) {
+    for (size_t i = 0; i < boot.cpu_count; ++i) {
+        if (boot.cpu_ids[i] == id) {
+            return;
+        }
+    }
+    if (boot.cpu_count == kMaxBootCpus) {
+        ++boot.cpus_left_off;
+        return;
+    }
+    boot.cpu_ids[boot.cpu_count++] = id;
+}
+
+} // namespace
+
+bool acpi_rsdp_valid(uint64_t rsdp) {
+    if (rsdp == 0) {
+        return false;
+    }
+    const uint8_t* bytes = bytes_at(rsdp);
+    if (!has_signature(bytes, "RSD PTR ") || !sums_to_zero(bytes, kRsdpVersion1Size)) {
+        return false;
+    }
+    if (bytes[15] < 2) {
+        return true;
+    }
+    const uint32_t length = read_u32(bytes + 20);
+    return length >= kRsdpVersion2Size && length <= kAcpiMaxTableSize &&
+           sums_to_zero(bytes, length);
+}
+
+uint64_t acpi_find_rsdp(uint64_t area, uint64_t length) {
+    const uint64_t first = (area + kRsdpAlignment - 1) & ~(kRsdpAlignment - 1);
+    const uint64_t end = area + length;
+    for (uint64_t candidate = first; candidate < end && end - candidate >= kRsdpVersion1Size;
+         candidate += kRsdpAlignment) {
+        if (acpi_rsdp_valid(candidate)) {
+            return candidate;
+        }
+    }
+    return 0;
+}
+
+AcpiCpus acpi_read_cpus(uint64_t rsdp, BootInfo& boot) {
+    if (!acpi_rsdp_valid(rsdp)) {
+        return {"no valid ACPI RSDP", 0};
+    }
+    const uint8_t* pointer = bytes_at(rsdp);
+    const uint64_t xsdt_address = pointer[15] >= 2 ? read_le(pointer + 24, 8) : 0;
+    uint32_t root_length = 0;
+    const uint8_t* madt = nullptr;
+    uint32_t madt_length = 0;
+    if (const uint8_t* xsdt = valid_table(xsdt_address, "XSDT", root_length); xsdt != nullptr) {
+        madt = find_madt(xsdt, root_length, 8, madt_length);
+    } else if (const uint8_t* rsdt = valid_table(read_u32(pointer + 16), "RSDT", root_length);
+               rsdt != nullptr) {
+        madt = find_madt(rsdt, root_length, 4, madt_length);
+    } else {
+        return {"the ACPI root table (XSDT or RSDT) is missing or damaged", 0};
+    }
+    if (madt == nullptr || madt_length < kMadtEntriesOffset) {
+        return {"no valid ACPI MADT", 0};
+    }
+    boot.cpu_count = 0;
+    boot.cpus_left_off = 0;
+    uint32_t offset = kMadtEntriesOffset;
+    while (madt_length - offset >= 2) {
+        const uint8_t* entry = madt + offset;
+        const uint8_t type = entry[0];
+        const uint8_t length = entry[1];
+        if (length < 2 || length > madt_length - offset) {
+            break; // a damaged entry: the ones before it stand
+        }
+        if (type == kMadtLocalApic && length >= kLocalApicEntrySize) {
+            if ((read_u32(entry + 4) & (kCpuEnabled | kCpuOnlineCapable)) != 0) {
+                add_cpu(entry[3], boot);
+            }
+        } else if (type == kMadtLocalX2Apic && length >= kLocalX2ApicEntrySize) {
+            if ((read_u32(entry + 8) & (kCpuEnabled | kCpuOnlineCapable)) != 0) {
+                add_cpu(read_u32(entry + 4), boot);
+            }
+        }
+        offset += length;
+    }
+    return {nullptr, read_u32(madt + kHeaderSize)};
+}
+
+} // namespace bedrock::kernel

@@ -1,0 +1,265 @@
+// Host tests of the ACPI parser (kernel/acpi.cpp): RSDP search and checksums, the RSDT and XSDT
+// paths, MADT CPU entries (xAPIC and x2APIC, enabled, online-capable, disabled, duplicates),
+// more CPUs than the kernel starts, and damaged tables that must be skipped.
+// Tables are built in host memory below 2 GiB (mmap MAP_32BIT, so that the RSDT's 32-bit
+// addresses can hold them); host addresses stand in for physical ones.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+
+#include <cstring>
+#include <vector>
+
+#include "kernel/acpi.h"
+
+namespace bedrock::kernel {
+namespace {
+
+constexpr size_t kArenaSize = 1 << 20;
+
+uint8_t checksum_of(const uint8_t* bytes, size_t length) {
+    uint8_t sum = 0;
+    for (size_t i = 0; i < length; ++i) {
+        sum = static_cast<uint8_t>(sum + bytes[i]);
+    }
+    return static_cast<uint8_t>(-sum);
+}
+
+void put(std::vector<uint8_t>& bytes, uint64_t value, unsigned size) {
+    for (unsigned i = 0; i < size; ++i) {
+        bytes.push_back(static_cast<uint8_t>(value >> (8 * i)));
+    }
+}
+
+// A bump allocator over one low mapping: each table is placed 16-byte aligned.
+class LowMemory {
+public:
+    LowMemory() {
+        void* memory = mmap(nullptr, kArenaSize, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+        EXPECT_NE(memory, MAP_FAILED);
+        m_base = static_cast<uint8_t*>(memory);
+    }
+    ~LowMemory() { munmap(m_base, kArenaSize); }
+    LowMemory(const LowMemory&) = delete;
+    LowMemory& operator=(const LowMemory&) = delete;
+
+    // Copies `bytes` in, `skip` bytes after a 16-byte boundary, and returns its address.
+    uint64_t place(const std::vector<uint8_t>& bytes, size_t skip = 0) {
+        m_used = ((m_used + 15) & ~size_t{15}) + skip;
+        EXPECT_LE(m_used + bytes.size(), kArenaSize);
+        std::memcpy(m_base + m_used, bytes.data(), bytes.size());
+        const uint64_t address = reinterpret_cast<uintptr_t>(m_base + m_used);
+        m_used += bytes.size();
+        return address;
+    }
+    uint8_t* at(uint64_t address) { return reinterpret_cast<uint8_t*>(address); }
+    uint64_t base() const { return reinterpret_cast<uintptr_t>(m_base); }
+
+private:
+    uint8_t* m_base = nullptr;
+    size_t m_used = 0;
+};
+
+// A table with a standard 36-byte header, `body` after it, and a correct checksum.
+std::vector<uint8_t> table(const char* signature, const std::vector<uint8_t>& body) {
+    std::vector<uint8_t> bytes(signature, signature + 4);
+    put(bytes, 36 + body.size(), 4);
+    bytes.push_back(1); // revision
+    bytes.push_back(0); // checksum, below
+    for (const char c : std::string("BEDRCKTESTTABLE\0\0\0\0\0\0\0\0\0\0", 26)) {
+        bytes.push_back(static_cast<uint8_t>(c)); // OEM id, table id, revisions, creator
+    }
+    bytes.insert(bytes.end(), body.begin(), body.end());
+    bytes[9] = checksum_of(bytes.data(), bytes.size());
+    return bytes;
+}
+
+std::vector<uint8_t> rsdp(uint64_t rsdt, uint64_t xsdt, uint8_t revision) {
+    std::vector<uint8_t> bytes;
+    for (const char c : std::string("RSD PTR ")) {
+        bytes.push_back(static_cast<uint8_t>(c));
+    }
+    bytes.push_back(0); // checksum
+    for (int i = 0; i < 6; ++i) {
+        bytes.push_back('O');
+    }
+    bytes.push_back(revision);
+    put(bytes, rsdt, 4);
+    bytes[8] = checksum_of(bytes.data(), 20);
+    if (revision >= 2) {
+        put(bytes, 36, 4);
+        put(bytes, xsdt, 8);
+        bytes.push_back(0); // extended checksum
+        put(bytes, 0, 3);
+        bytes[32] = checksum_of(bytes.data(), 36);
+    }
+    return bytes;
+}
+
+struct Cpu {
+    uint32_t id;
+    uint32_t flags;
+    bool x2apic;
+};
+
+std::vector<uint8_t> madt(const std::vector<Cpu>& cpus) {
+    std::vector<uint8_t> body;
+    put(body, 0xFEE00000, 4); // local APIC address
+    put(body, 1, 4);          // flags: PC-AT compatible
+    // An I/O APIC entry first: entries the parser does not know are skipped by their length.
+    body.insert(body.end(), {1, 12, 0, 0, 0, 0, 0xC0, 0xFE, 0, 0, 0, 0});
+    uint8_t uid = 0;
+    for (const Cpu& cpu : cpus) {
+        if (cpu.x2apic) {
+            body.insert(body.end(), {9, 16, 0, 0});
+            put(body, cpu.id, 4);
+            put(body, cpu.flags, 4);
+            put(body, uid++, 4);
+        } else {
+            body.insert(body.end(), {0, 8, uid++, static_cast<uint8_t>(cpu.id)});
+            put(body, cpu.flags, 4);
+        }
+    }
+    return table("APIC", body);
+}
+
+std::vector<uint8_t> root(const char* signature, const std::vector<uint64_t>& tables,
+                          unsigned entry_size) {
+    std::vector<uint8_t> body;
+    for (const uint64_t address : tables) {
+        put(body, address, entry_size);
+    }
+    return table(signature, body);
+}
+
+std::vector<uint64_t> ids(const BootInfo& boot) {
+    return std::vector<uint64_t>(boot.cpu_ids, boot.cpu_ids + boot.cpu_count);
+}
+
+TEST(Acpi, RsdtRevision0ListsEnabledAndOnlineCapableCpus) {
+    LowMemory memory;
+    const uint64_t facp = memory.place(table("FACP", std::vector<uint8_t>(80)));
+    const uint64_t apic = memory.place(
+        madt({{0, 1, false}, {1, 0, false}, {2, 2, false}, {3, 1, false}, {4, 3, false}}));
+    const uint64_t rsdt = memory.place(root("RSDT", {facp, apic}, 4));
+    const uint64_t pointer = memory.place(rsdp(rsdt, 0, 0));
+    BootInfo boot;
+    const AcpiCpus result = acpi_read_cpus(pointer, boot);
+    ASSERT_TRUE(result.ok()) << result.error;
+    EXPECT_EQ(result.local_apic_address, 0xFEE00000u);
+    EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 2, 3, 4})); // 1 is disabled
+    EXPECT_EQ(boot.cpus_left_off, 0u);
+}
+
+TEST(Acpi, XsdtIsPreferredOverRsdt) {
+    LowMemory memory;
+    const uint64_t old_apic = memory.place(madt({{7, 1, false}}));
+    const uint64_t new_apic = memory.place(madt({{0, 1, false}, {1, 1, false}}));
+    const uint64_t rsdt = memory.place(root("RSDT", {old_apic}, 4));
+    // An XSDT at an odd offset: its 64-bit entries are unaligned.
+    const uint64_t xsdt = memory.place(root("XSDT", {new_apic}, 8), 4);
+    const uint64_t pointer = memory.place(rsdp(rsdt, xsdt, 2));
+    BootInfo boot;
+    ASSERT_TRUE(acpi_read_cpus(pointer, boot).ok());
+    EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 1}));
+}
+
+TEST(Acpi, DamagedXsdtFallsBackToRsdt) {
+    LowMemory memory;
+    const uint64_t apic = memory.place(madt({{5, 1, false}}));
+    const uint64_t rsdt = memory.place(root("RSDT", {apic}, 4));
+    const uint64_t xsdt = memory.place(root("XSDT", {apic}, 8));
+    memory.at(xsdt)[40] ^= 0xFF; // checksum now wrong
+    const uint64_t pointer = memory.place(rsdp(rsdt, xsdt, 2));
+    BootInfo boot;
+    ASSERT_TRUE(acpi_read_cpus(pointer, boot).ok());
+    EXPECT_EQ(ids(boot), (std::vector<uint64_t>{5}));
+}
+
+TEST(Acpi, X2ApicEntriesAndDuplicates) {
+    LowMemory memory;
+    const uint64_t apic = memory.place(
+        madt({{0, 1, false}, {1, 1, false}, {1, 1, true}, {300, 1, true}, {301, 0, true}}));
+    const uint64_t xsdt = memory.place(root("XSDT", {apic}, 8));
+    const uint64_t pointer = memory.place(rsdp(0, xsdt, 2));
+    BootInfo boot;
+    ASSERT_TRUE(acpi_read_cpus(pointer, boot).ok());
+    EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 1, 300}));
+}
+
+TEST(Acpi, MoreCpusThanTheKernelStartsAreCountedAsLeftOff) {
+    LowMemory memory;
+    std::vector<Cpu> cpus;
+    for (uint32_t id = 0; id < kMaxBootCpus + 10; ++id) {
+        cpus.push_back({id, 1, id >= 200});
+    }
+    const uint64_t apic = memory.place(madt(cpus));
+    const uint64_t xsdt = memory.place(root("XSDT", {apic}, 8));
+    const uint64_t pointer = memory.place(rsdp(0, xsdt, 2));
+    BootInfo boot;
+    ASSERT_TRUE(acpi_read_cpus(pointer, boot).ok());
+    EXPECT_EQ(boot.cpu_count, kMaxBootCpus);
+    EXPECT_EQ(boot.cpus_left_off, 10u);
+    EXPECT_EQ(boot.cpu_ids[kMaxBootCpus - 1], kMaxBootCpus - 1);
+}
+
+TEST(Acpi, BadChecksumsAreRefused) {
+    LowMemory memory;
+    const uint64_t apic = memory.place(madt({{0, 1, false}}));
+    const uint64_t rsdt = memory.place(root("RSDT", {apic}, 4));
+
+    std::vector<uint8_t> broken_v1 = rsdp(rsdt, 0, 0);
+    broken_v1[8] ^= 1;
+    BootInfo boot;
+    boot.cpu_count = 1;
+    boot.cpu_ids[0] = 42;
+    EXPECT_FALSE(acpi_read_cpus(memory.place(broken_v1), boot).ok());
+    EXPECT_EQ(ids(boot), (std::vector<uint64_t>{42})); // unchanged on error
+
+    std::vector<uint8_t> broken_extended = rsdp(rsdt, 0, 2);
+    broken_extended[32] ^= 1; // the first 20 bytes still sum to 0
+    EXPECT_FALSE(acpi_rsdp_valid(memory.place(broken_extended)));
+
+    memory.at(apic)[9] ^= 1; // the MADT's own checksum
+    const AcpiCpus result = acpi_read_cpus(memory.place(rsdp(rsdt, 0, 0)), boot);
+    EXPECT_FALSE(result.ok());
+    EXPECT_STREQ(result.error, "no valid ACPI MADT");
+    EXPECT_EQ(ids(boot), (std::vector<uint64_t>{42}));
+}
+
+TEST(Acpi, TruncatedMadtEntryEndsTheList) {
+    LowMemory memory;
+    std::vector<uint8_t> apic_bytes = madt({{0, 1, false}, {1, 1, false}});
+    apic_bytes.insert(apic_bytes.end(), {0, 40, 0, 2, 1, 0, 0, 0}); // length runs past the end
+    const uint32_t length = static_cast<uint32_t>(apic_bytes.size());
+    std::memcpy(apic_bytes.data() + 4, &length, 4);
+    apic_bytes[9] = 0;
+    apic_bytes[9] = checksum_of(apic_bytes.data(), apic_bytes.size());
+    const uint64_t apic = memory.place(apic_bytes);
+    const uint64_t rsdt = memory.place(root("RSDT", {apic}, 4));
+    BootInfo boot;
+    ASSERT_TRUE(acpi_read_cpus(memory.place(rsdp(rsdt, 0, 0)), boot).ok());
+    EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 1}));
+}
+
+TEST(Acpi, RsdpSearchFindsOnlyValidPointersOn16ByteBoundaries) {
+    LowMemory memory;
+    const uint64_t apic = memory.place(madt({{0, 1, false}}));
+    const uint64_t rsdt = memory.place(root("RSDT", {apic}, 4));
+    const uint64_t area = memory.place(std::vector<uint8_t>(4096));
+    // A signature with a wrong checksum first, then a valid RSDP that is not 16-byte aligned,
+    // then the real one.
+    std::vector<uint8_t> bad = rsdp(rsdt, 0, 0);
+    bad[8] ^= 1;
+    std::memcpy(memory.at(area + 32), bad.data(), bad.size());
+    const std::vector<uint8_t> good = rsdp(rsdt, 0, 0);
+    std::memcpy(memory.at(area + 520), good.data(), good.size());
+    EXPECT_EQ(acpi_find_rsdp(area, 4096), 0u);
+    std::memcpy(memory.at(area + 1024), good.data(), good.size());
+    EXPECT_EQ(acpi_find_rsdp(area, 4096), area + 1024);
+    EXPECT_EQ(acpi_find_rsdp(area, 1024 + 19), 0u); // does not fit in the area
+    EXPECT_EQ(acpi_find_rsdp(area + 1, 4095), area + 1024);
+}
+
+} // namespace
+} // namespace bedrock::kernel
