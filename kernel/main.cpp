@@ -4,11 +4,12 @@
 //   2. reserve the kernel image and physical page 0;
 //   3. usable ranges (first pass) -> page-table pages for the final map -> arch::map_memory();
 //   4. reserve the page-table pages, usable ranges (final) -> print the memory map;
-//   5. allocators, secondary CPUs (stacks from the page frame allocator), tests, exit with the
-//      tests' verdict.
+//   5. allocators, secondary CPUs (stacks from the page frame allocator), the boot benchmark's
+//      `bench:` lines, tests, exit with the tests' verdict.
 #include "bedrock/phys_range.h"
 #include "kernel/allocators.h"
 #include "kernel/arch.h"
+#include "kernel/boot_bench.h"
 #include "kernel/boot_page_source.h"
 #include "kernel/console.h"
 #include "kernel/cxx_runtime.h"
@@ -103,6 +104,7 @@ void kernel_main(BootInfo& boot) {
 
     bring_up_allocators(usable.data(), usable.count(), parse_heap_boot_options(boot.command_line));
     start_secondary_cpus(boot);
+    run_boot_benchmark(boot.command_line);
 
     const TestSummary summary = run_all_tests();
     // A run that executed no test proves nothing, so it fails too.

@@ -1,7 +1,9 @@
 // The test kernel's implementation of Bedrock's platform interface (bedrock/platform.h).
 // The kernel identity-maps all RAM, so phys->virt is the identity; reports are printed in
 // Bedrock's format (bedrock/error_report.h) and recorded in the ErrorLog that tests inspect;
-// page access changes the identity map (arch::set_page_present).
+// page access changes the identity map (arch::set_page_present); CPU index and interrupt masking
+// come from the arch (kernel/smp.h's CpuLocal, arch::disable_interrupts), and the first masking
+// is recorded for allocator_masks_interrupts().
 #include "bedrock/platform.h"
 
 #include "kernel/arch.h"
@@ -15,6 +17,16 @@ namespace kernel {
 ErrorLog& error_log() {
     static constinit ErrorLog log;
     return log;
+}
+
+namespace {
+// Set by the first platform::disable_interrupts(); read-mostly afterwards (no shared writes on
+// the allocator's paths once set).
+constinit bool g_allocator_masked_interrupts = false;
+} // namespace
+
+bool allocator_masks_interrupts() {
+    return __atomic_load_n(&g_allocator_masked_interrupts, __ATOMIC_RELAXED);
 }
 
 } // namespace kernel
@@ -55,6 +67,9 @@ unsigned current_cpu() {
 }
 
 InterruptState disable_interrupts() {
+    if (!kernel::allocator_masks_interrupts()) {
+        __atomic_store_n(&kernel::g_allocator_masked_interrupts, true, __ATOMIC_RELAXED);
+    }
     return arch::disable_interrupts();
 }
 

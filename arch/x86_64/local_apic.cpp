@@ -102,7 +102,7 @@ void calibrate_timer() {
     reg(kTimerInitialCount) = 0;
     const uint64_t counted = 0xFFFF'FFFFu - remaining;
     const uint64_t hz = counted * 1'000'000'000 / (elapsed != 0 ? elapsed : 1);
-    // Two CPUs may calibrate at once, each its own timer: either measurement is right.
+    // Two CPUs may calibrate at once, each its own timer: either measurement will do.
     __atomic_store_n(&g_timer_hz, hz != 0 ? hz : 1, __ATOMIC_RELEASE);
 }
 

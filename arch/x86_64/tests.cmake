@@ -1,6 +1,6 @@
 # QEMU tests only the x86-64 kernel has, included at the end of tests/kernel/CMakeLists.txt (so
-# bedrock_add_kernel and the launchers exist): booting through GRUB, and a stack overflow that
-# must be reported through the double-fault stack.
+# bedrock_add_kernel and the launchers exist): booting through GRUB, a stack overflow that
+# must be reported through the double-fault stack, SMP boots and the boot benchmark.
 include(${CMAKE_CURRENT_LIST_DIR}/grub.cmake)
 
 bedrock_add_kernel(bedrock-kernel-stack-overflow
@@ -9,3 +9,20 @@ bedrock_qemu_launcher(run-kernel-stack-overflow
     BOOT -kernel $<TARGET_FILE:bedrock-kernel-stack-overflow>)
 bedrock_add_qemu_test(x86_64.stack_overflow_is_reported LAUNCHER run-kernel-stack-overflow
     EXPECT_FAILURE "fault: double fault: stack overflow \\(boot stack guard page\\) \\(vector 8[^\n]*\nfault: access at address 0x[0-9a-f]+\n.*fault: stopping with failure")
+
+# SMP: every CPU the ACPI MADT lists is started (the portable SMP stress and interrupt tests
+# then run on all of them), on the pc machine and on q35, with two and with four CPUs; and
+# through GRUB, where the RSDP comes from the multiboot2 ACPI tag.
+foreach(machine pc q35)
+    foreach(cpus 2 4)
+        bedrock_add_qemu_test(x86_64.smp.${machine}.${cpus} LAUNCHER run-kernel
+            ARGS -M ${machine} -m 256M -smp ${cpus}
+            EXPECT_OUTPUT "acpi: RSDP at 0x[0-9a-f]+, MADT: ${cpus} CPUs\n.*smp: ${cpus} CPUs online")
+    endforeach()
+endforeach()
+bedrock_add_qemu_test(x86_64.smp.grub_multiboot2.2 LAUNCHER run-kernel-grub ARGS -m 256M -smp 2
+    EXPECT_OUTPUT "memory described by multiboot2.*smp: 2 CPUs online")
+# The boot benchmark under -icount shift=0: one guest instruction per virtual nanosecond, so
+# the pair figures are instruction counts.
+bedrock_add_qemu_test(x86_64.bench.icount LAUNCHER run-kernel ARGS -icount shift=0
+    EXPECT_OUTPUT "bench: heap.pair_ns.64 [0-9]+\nbench: pfa.pair_ns.order0 [0-9]+\n")

@@ -1,4 +1,5 @@
-// Host tests of the x86-64 boot-information parsers (kernel/pvh.cpp, kernel/multiboot2.cpp).
+// Host tests of the x86-64 boot-information parsers (kernel/pvh.cpp, kernel/multiboot2.cpp),
+// including where each leaves the ACPI RSDP.
 // The structures are built in host memory; their host addresses stand in for physical ones.
 #include <gtest/gtest.h>
 
@@ -302,6 +303,40 @@ TEST(Multiboot2, MissingEndTagIsRejected) {
     const BootParseResult result = parse_multiboot2(address, boot);
     ASSERT_FALSE(result.ok());
     EXPECT_NE(std::strstr(result.error, "end tag"), nullptr);
+}
+
+// The ACPI tags carry a copy of the RSDP: BootInfo points at the copy inside the (reserved)
+// structure, the new-RSDP tag winning over the old one in either order.
+TEST(Multiboot2, AcpiTagsGiveTheRsdpCopy) {
+    for (const bool new_first : {false, true}) {
+        Multiboot2Image image;
+        image.add_memory_map({{0x100000, 0x100000, 1, 0}});
+        const uint8_t old_rsdp[20] = {'R', 'S', 'D', ' ', 'P', 'T', 'R', ' '};
+        const uint8_t new_rsdp[36] = {'R', 'S', 'D', ' ', 'P', 'T', 'R', ' '};
+        size_t new_offset = 0;
+        if (new_first) {
+            new_offset = image.bytes().size() + 8;
+            image.add_tag(kMultiboot2TagAcpiNew, new_rsdp, sizeof(new_rsdp));
+            image.add_tag(kMultiboot2TagAcpiOld, old_rsdp, sizeof(old_rsdp));
+        } else {
+            image.add_tag(kMultiboot2TagAcpiOld, old_rsdp, sizeof(old_rsdp));
+            new_offset = image.bytes().size() + 8;
+            image.add_tag(kMultiboot2TagAcpiNew, new_rsdp, sizeof(new_rsdp));
+        }
+        const uint64_t address = image.finish();
+        BootInfo boot;
+        ASSERT_TRUE(parse_multiboot2(address, boot).ok());
+        EXPECT_EQ(boot.acpi_rsdp, address + new_offset);
+    }
+}
+
+TEST(Pvh, RsdpAddressIsPassedOn) {
+    PvhImage image;
+    image.map = {{0x100000, 0x100000, 1, 0}};
+    image.info.rsdp = 0xF59E0;
+    BootInfo boot;
+    ASSERT_TRUE(parse_pvh(image.finish(), boot).ok());
+    EXPECT_EQ(boot.acpi_rsdp, 0xF59E0u);
 }
 
 } // namespace

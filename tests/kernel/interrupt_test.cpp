@@ -1,0 +1,279 @@
+// Allocation from interrupt handlers: a periodic timer interrupt (arch::start_timer, kTimerHz)
+// whose handler mallocs and frees blocks of several sizes and a page from the page frame
+// allocator, while the interrupted code allocates and frees too, for kRunNanoseconds on every
+// worker CPU at once. Afterwards: every tick did all its work (counts), no block or page was
+// damaged (patterns), the heap's live blocks and bytes and the free page count are back.
+//
+// Masking: Bedrock's locks are interrupt-safe once they mask interrupts themselves (they call
+// platform::disable_interrupts(); kernel::allocator_masks_interrupts() says whether they ever
+// did). Then the interrupted code calls Bedrock directly - the real test. Until then the
+// interrupted code masks interrupts around each of its calls, as the README's "Interrupts and
+// locking" asks of a kernel that allocates in handlers; the boot log says which way it ran.
+//
+// Deadlock: a tick that waits for a lock its own CPU holds spins forever with interrupts masked,
+// so no code on that CPU can notice. With two or more CPUs the last one is a watchdog: when a
+// worker's progress counter stands still for kStallNanoseconds (arch::nanoseconds) it reports
+// the stuck CPU and ends the run with failure instead of hanging. With one CPU, CTest's timeout
+// is the backstop. An arch without a timer interrupt yet skips the test, saying so.
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bedrock/heap.h"
+#include "bedrock/heap_checks.h"
+#include "bedrock/malloc.h"
+#include "bedrock/page_frame_allocator.h"
+#include "block_pattern.h"
+#include "kernel/allocators.h"
+#include "kernel/arch.h"
+#include "kernel/console.h"
+#include "kernel/smp.h"
+#include "kernel/test_registry.h"
+#include "test_random.h"
+
+namespace bedrock::kernel {
+namespace {
+
+constexpr uint32_t kTimerHz = 2000;
+constexpr uint64_t kMillisecond = 1000 * 1000;
+constexpr uint64_t kRunNanoseconds = 150 * kMillisecond;
+constexpr uint64_t kStallNanoseconds = 5000 * kMillisecond;
+constexpr size_t kTickSizes[] = {24, 200, 1500, 5000};
+constexpr size_t kTickSizeCount = sizeof(kTickSizes) / sizeof(kTickSizes[0]);
+constexpr size_t kLiveBlocks = 32;
+constexpr size_t kMaxMainSize = 8192;
+
+enum class Masking { AroundEachCall, None };
+
+// One CPU's counts: written by that CPU only (its main loop and its ticks), read by the watchdog
+// and, once the CPU has returned, the boot CPU.
+struct alignas(64) CpuRun {
+    uint64_t ticks;
+    uint64_t tick_blocks;
+    uint64_t tick_pages;
+    uint64_t main_blocks;
+    uint64_t damaged;
+    uint64_t failed;
+    uint64_t progress; // bumped by every loop iteration and every tick
+    uint32_t done;
+};
+
+struct InterruptRun {
+    unsigned cpus;
+    unsigned workers; // CPUs 0 .. workers - 1; CPU `workers` (if any) is the watchdog
+    Masking masking;
+    bool timer_missing;
+    CpuRun cpu[kMaxBootCpus];
+};
+
+constinit InterruptRun* g_run = nullptr;
+
+void bump(uint64_t& counter) {
+    __atomic_store_n(&counter, counter + 1, __ATOMIC_RELAXED);
+}
+
+// The timer handler: interrupts are masked while it runs.
+void tick() {
+    CpuRun& run = g_run->cpu[this_cpu().index];
+    bump(run.ticks);
+    for (size_t i = 0; i < kTickSizeCount; ++i) {
+        void* block = bedrock_malloc(kTickSizes[i]);
+        if (block == nullptr) {
+            ++run.failed;
+            continue;
+        }
+        BlockPattern::fill(block, kTickSizes[i], run.ticks << 4 | i);
+        if (!BlockPattern::intact(block, kTickSizes[i], run.ticks << 4 | i)) {
+            ++run.damaged;
+        }
+        bedrock_free(block);
+        ++run.tick_blocks;
+    }
+    PageFrameAllocator& frames = page_frame_allocator();
+    const PhysAddr page = frames.allocate(0);
+    if (page == kNoPage) {
+        ++run.failed;
+    } else {
+        void* memory = platform::phys_to_virt(page);
+        BlockPattern::fill(memory, kPageSize, ~run.ticks);
+        if (!BlockPattern::intact(memory, kPageSize, ~run.ticks)) {
+            ++run.damaged;
+        }
+        frames.free(page, 0);
+        ++run.tick_pages;
+    }
+    bump(run.progress);
+}
+
+// Masks interrupts around one Bedrock call when the run says so.
+class CallGuard {
+public:
+    explicit CallGuard(Masking masking)
+        : m_masked(masking == Masking::AroundEachCall),
+          m_state(m_masked ? arch::disable_interrupts() : 0) {}
+    ~CallGuard() {
+        if (m_masked) {
+            arch::restore_interrupts(m_state);
+        }
+    }
+    CallGuard(const CallGuard&) = delete;
+    CallGuard& operator=(const CallGuard&) = delete;
+
+private:
+    bool m_masked;
+    uintptr_t m_state;
+};
+
+struct Live {
+    void* block;
+    size_t size;
+    uint64_t tag;
+};
+
+void worker(InterruptRun& run, unsigned cpu) {
+    CpuRun& mine = run.cpu[cpu];
+    if (!arch::start_timer(kTimerHz, tick)) {
+        run.timer_missing = true;
+        __atomic_store_n(&mine.done, 1, __ATOMIC_RELEASE);
+        return;
+    }
+    Live live[kLiveBlocks] = {};
+    TestRandom random(0x1e57 + cpu);
+    PageFrameAllocator& frames = page_frame_allocator();
+    const uint64_t deadline = arch::nanoseconds() + kRunNanoseconds;
+    arch::enable_interrupts();
+    for (uint64_t iteration = 0; arch::nanoseconds() < deadline; ++iteration) {
+        Live& slot = live[random.next() % kLiveBlocks];
+        if (slot.block != nullptr) {
+            if (!BlockPattern::intact(slot.block, slot.size, slot.tag)) {
+                ++mine.damaged;
+            }
+            CallGuard guard(run.masking);
+            bedrock_free(slot.block);
+            slot = Live{};
+        } else {
+            const size_t size = 1 + random.next() % kMaxMainSize;
+            void* block;
+            {
+                CallGuard guard(run.masking);
+                block = bedrock_malloc(size);
+            }
+            if (block == nullptr) {
+                ++mine.failed;
+            } else {
+                slot = Live{block, size, iteration};
+                BlockPattern::fill(block, size, iteration);
+                ++mine.main_blocks;
+            }
+        }
+        if (iteration % 8 == 0) {
+            PhysAddr page;
+            {
+                CallGuard guard(run.masking);
+                page = frames.allocate(1);
+            }
+            if (page != kNoPage) {
+                CallGuard guard(run.masking);
+                frames.free(page, 1);
+            }
+        }
+        bump(mine.progress);
+    }
+    static_cast<void>(arch::disable_interrupts());
+    arch::stop_timer();
+    for (Live& slot : live) {
+        if (slot.block != nullptr) {
+            if (!BlockPattern::intact(slot.block, slot.size, slot.tag)) {
+                ++mine.damaged;
+            }
+            bedrock_free(slot.block);
+        }
+    }
+    __atomic_store_n(&mine.done, 1, __ATOMIC_RELEASE);
+}
+
+void watchdog(InterruptRun& run) {
+    uint64_t seen[kMaxBootCpus] = {};
+    uint64_t changed_at[kMaxBootCpus] = {};
+    for (bool all_done = false; !all_done;) {
+        all_done = true;
+        const uint64_t now = arch::nanoseconds();
+        for (unsigned cpu = 0; cpu < run.workers; ++cpu) {
+            if (__atomic_load_n(&run.cpu[cpu].done, __ATOMIC_ACQUIRE) != 0) {
+                continue;
+            }
+            all_done = false;
+            const uint64_t progress = __atomic_load_n(&run.cpu[cpu].progress, __ATOMIC_RELAXED);
+            if (progress != seen[cpu] || changed_at[cpu] == 0) {
+                seen[cpu] = progress;
+                changed_at[cpu] = now;
+            } else if (now - changed_at[cpu] > kStallNanoseconds) {
+                print("interrupt test: cpu %u made no progress for %lu ms after %lu ticks: "
+                      "deadlocked (a handler waiting for a lock the code it interrupted holds)\n",
+                      cpu, kStallNanoseconds / kMillisecond, run.cpu[cpu].ticks);
+                arch::exit(arch::ExitStatus::Failure);
+            }
+        }
+    }
+}
+
+void interrupt_work(void* context, unsigned cpu) {
+    auto& run = *static_cast<InterruptRun*>(context);
+    if (cpu < run.workers) {
+        worker(run, cpu);
+    } else if (cpu == run.workers) {
+        watchdog(run);
+    }
+}
+
+BEDROCK_TEST(interrupt_handlers_allocate_while_the_interrupted_code_does) {
+    Heap* heap = default_heap();
+    BEDROCK_REQUIRE(heap != nullptr);
+    bedrock_free(bedrock_malloc(16)); // lets allocator_masks_interrupts() see the locks' way
+    static InterruptRun run;
+    run = InterruptRun{};
+    run.cpus = online_cpu_count();
+    run.workers = run.cpus > 1 ? run.cpus - 1 : 1;
+    run.masking = allocator_masks_interrupts() ? Masking::None : Masking::AroundEachCall;
+    print("  %u worker CPUs, %s, timer %u Hz for %lu ms; %s\n", run.workers,
+          run.cpus > 1 ? "1 watchdog CPU" : "no watchdog", kTimerHz, kRunNanoseconds / kMillisecond,
+          run.masking == Masking::None
+              ? "Bedrock masks interrupts in its locks: the interrupted code calls it directly"
+              : "Bedrock's locks leave interrupts on: the interrupted code masks them around "
+                "each call");
+    heap_flush_quarantine(*heap);
+    heap_trim(*heap);
+    const HeapStatistics before = heap_statistics(*heap);
+    const uint64_t free_before = page_frame_allocator().free_pages();
+
+    g_run = &run;
+    run_on_every_cpu(interrupt_work, &run);
+    g_run = nullptr;
+    if (run.timer_missing) {
+        print("  skipped: %s has no timer interrupt yet\n", arch::kName);
+        return;
+    }
+
+    heap_flush_quarantine(*heap);
+    heap_trim(*heap);
+    const HeapStatistics after = heap_statistics(*heap);
+    for (unsigned cpu = 0; cpu < run.workers; ++cpu) {
+        const CpuRun& mine = run.cpu[cpu];
+        print("  cpu %u: %lu ticks, %lu blocks and %lu pages in handlers, %lu blocks outside\n",
+              cpu, mine.ticks, mine.tick_blocks, mine.tick_pages, mine.main_blocks);
+        BEDROCK_EXPECT(mine.ticks > 0);
+        BEDROCK_EXPECT(mine.main_blocks > 0);
+        BEDROCK_EXPECT_EQ(mine.tick_blocks, mine.ticks * kTickSizeCount);
+        BEDROCK_EXPECT_EQ(mine.tick_pages, mine.ticks);
+        BEDROCK_EXPECT_EQ(mine.damaged, 0);
+        BEDROCK_EXPECT_EQ(mine.failed, 0);
+    }
+    BEDROCK_EXPECT_EQ(after.blocks_in_use, before.blocks_in_use);
+    BEDROCK_EXPECT_EQ(after.bytes_in_use, before.bytes_in_use);
+    BEDROCK_EXPECT_EQ(after.pages_held, before.pages_held);
+    BEDROCK_EXPECT_EQ(page_frame_allocator().free_pages(), free_before);
+    BEDROCK_EXPECT(heap_check(*heap));
+    BEDROCK_EXPECT(page_frame_allocator().check().ok);
+}
+
+} // namespace
+} // namespace bedrock::kernel
