@@ -8,8 +8,9 @@
 // with entry = aarch64_secondary_start (boot.S, identity-mapped: its address is physical) and
 // context = &cpu. boot.S brings the CPU to EL1 with the MMU on and calls
 // aarch64_secondary_entry(), which sets up its GIC CPU interface and enters the portable kernel.
-// Invariant: aarch64_secondary_mmu changes only between CPU starts (boot CPU only, one at a time,
-// arch.h), and every CPU runs with the same translation regime as the boot CPU.
+// Invariant: every CPU runs with the boot CPU's translation regime, so every start writes the same
+// values to aarch64_secondary_mmu (boot CPU only, one start at a time, arch.h); a CPU that comes
+// up late, after the next start began, still reads the right ones.
 #include <stddef.h>
 #include <stdint.h>
 
