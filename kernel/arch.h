@@ -75,8 +75,10 @@ void enable_interrupts();
 // The calling CPU's hardware id, in BootInfo::cpu_ids' terms.
 [[nodiscard]] uint64_t cpu_hardware_id();
 
-// Points the calling CPU's per-CPU register (x86-64: GS base; AArch64: TPIDR_EL1) at `cpu`;
-// cpu_local() reads it back (null before the first set_cpu_local() on that CPU).
+// Points the calling CPU's per-CPU register (x86-64: GS base; AArch64: TPIDR_EL1) at `cpu`
+// (null: none); cpu_local() reads it back: null before the first set_cpu_local() on that CPU,
+// never a fault. cpu_local() is on the allocator's fast paths (platform::current_cpu()): one
+// load from the per-CPU register, no lock, no call into the firmware.
 void set_cpu_local(kernel::CpuLocal* cpu);
 [[nodiscard]] kernel::CpuLocal* cpu_local();
 

@@ -15,11 +15,11 @@ bedrock_add_qemu_test(aarch64.smp.2.el2 LAUNCHER run-kernel
     ARGS -M virt,virtualization=on,gic-version=3 -m 128M -smp 2
     EXPECT_OUTPUT "smp: 2 CPUs online")
 
-# A fault on a secondary CPU is reported with its CPU index and ends the run.
+# A fault on a secondary CPU (CPU 1 of 4) is reported with its CPU index and ends the run.
 bedrock_add_kernel(bedrock-kernel-secondary-fault
     ${PROJECT_SOURCE_DIR}/tests/kernel/secondary_fault_test.cpp)
 bedrock_qemu_launcher(run-kernel-secondary-fault
     BOOT -kernel $<TARGET_FILE:bedrock-kernel-secondary-fault>)
 bedrock_add_qemu_test(aarch64.secondary_fault_is_reported LAUNCHER run-kernel-secondary-fault
     ARGS -smp 4
-    EXPECT_FAILURE "fault: [^\n]* on cpu 3\nfault: read access at address 0x0000400000000000.*fault: stopping with failure")
+    EXPECT_FAILURE "fault: [^\n]* on cpu 1\nfault: read access at address 0x0000400000000000.*fault: stopping with failure")

@@ -26,3 +26,11 @@ bedrock_add_qemu_test(x86_64.smp.grub_multiboot2.2 LAUNCHER run-kernel-grub ARGS
 # the pair figures are instruction counts.
 bedrock_add_qemu_test(x86_64.bench.icount LAUNCHER run-kernel ARGS -icount shift=0
     EXPECT_OUTPUT "bench: heap.pair_ns.64 [0-9]+\nbench: pfa.pair_ns.order0 [0-9]+\n")
+# A fault on a secondary CPU is reported with that CPU's number and ends the run from there.
+bedrock_add_kernel(bedrock-kernel-secondary-fault
+    ${PROJECT_SOURCE_DIR}/tests/kernel/secondary_fault_test.cpp)
+bedrock_qemu_launcher(run-kernel-secondary-fault
+    BOOT -kernel $<TARGET_FILE:bedrock-kernel-secondary-fault>)
+bedrock_add_qemu_test(x86_64.smp.fault_on_cpu_1_is_reported LAUNCHER run-kernel-secondary-fault
+    ARGS -smp 2
+    EXPECT_FAILURE "fault: page fault \\(vector 14, syndrome 0x[0-9a-f]+\\) on cpu 1\nfault: read access at address 0x0000400000000000.*fault: stopping with failure")

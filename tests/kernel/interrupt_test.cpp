@@ -132,7 +132,7 @@ struct Live {
 void worker(InterruptRun& run, unsigned cpu) {
     CpuRun& mine = run.cpu[cpu];
     if (!arch::start_timer(kTimerHz, tick)) {
-        run.timer_missing = true;
+        __atomic_store_n(&run.timer_missing, true, __ATOMIC_RELAXED);
         __atomic_store_n(&mine.done, 1, __ATOMIC_RELEASE);
         return;
     }
@@ -209,7 +209,8 @@ void watchdog(InterruptRun& run) {
             } else if (now - changed_at[cpu] > kStallNanoseconds) {
                 print("interrupt test: cpu %u made no progress for %lu ms after %lu ticks: "
                       "deadlocked (a handler waiting for a lock the code it interrupted holds)\n",
-                      cpu, kStallNanoseconds / kMillisecond, run.cpu[cpu].ticks);
+                      cpu, kStallNanoseconds / kMillisecond,
+                      __atomic_load_n(&run.cpu[cpu].ticks, __ATOMIC_RELAXED));
                 arch::exit(arch::ExitStatus::Failure);
             }
         }
