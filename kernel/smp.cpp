@@ -1,10 +1,12 @@
 // SMP bring-up and cross-CPU work for the test kernel (see smp.h): the portable half; the arch
 // starts and sets up each CPU.
 //
-// Invariants: g_online == the number of CpuLocal records with online == 1; g_cpus[0] is the boot
-// CPU. Work dispatch: g_work_generation counts run_on_every_cpu() calls; a secondary runs the
-// work of generation g once, then adds one to g_work_done; the boot CPU waits until
-// g_work_done == (online - 1) * g.
+// Invariants: g_online == the number of CpuLocal records in state Online (the boot CPU's
+// included); g_cpus[0] is the boot CPU; each started CPU gets a record of its own
+// (g_cpus[1 .. g_records)), never reused - an abandoned CPU that comes up late still uses its
+// record's stack and arch data, so nobody else may. Work dispatch: g_work_generation counts
+// run_on_every_cpu() calls; a secondary runs the work of generation g once, then adds one to
+// g_work_done; the boot CPU waits until g_work_done == (online - 1) * g.
 #include "kernel/smp.h"
 
 #include "bedrock/page_frame_allocator.h"
@@ -21,6 +23,7 @@ constexpr uint64_t kCheckInNanoseconds = uint64_t{500} * 1000 * 1000;
 
 constinit CpuLocal g_cpus[kMaxBootCpus];
 constinit uint32_t g_online = 1;
+constinit unsigned g_records = 1;
 
 using Work = void (*)(void*, unsigned);
 constinit Work g_work = nullptr;
@@ -42,38 +45,49 @@ CpuLocal& boot_cpu() {
         cpu.self = &cpu;
         cpu.index = 0;
         cpu.hardware_id = arch::cpu_hardware_id();
-        cpu.online = 1;
+        cpu.state = static_cast<uint32_t>(CpuState::Online);
         arch::set_cpu_local(&cpu);
     }
     return cpu;
 }
 
+bool change_state(CpuLocal& cpu, CpuState from, CpuState to) {
+    auto expected = static_cast<uint32_t>(from);
+    return __atomic_compare_exchange_n(&cpu.state, &expected, static_cast<uint32_t>(to), false,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
 // Starts the CPU `hardware_id` as index `index`; true once it has checked in.
 bool start_one(unsigned index, uint64_t hardware_id) {
+    if (g_records == kMaxBootCpus) {
+        return false; // every record is taken (by CPUs abandoned before)
+    }
     const PhysAddr stack = page_frame_allocator().allocate_pages(kStackPages);
     if (stack == kNoPage) {
         print("smp: no memory for the stack of CPU 0x%lx\n", hardware_id);
         return false;
     }
-    CpuLocal& cpu = g_cpus[index];
+    CpuLocal& cpu = g_cpus[g_records];
     cpu.self = &cpu;
     cpu.index = index;
     cpu.hardware_id = hardware_id;
     cpu.stack_top =
         reinterpret_cast<uintptr_t>(platform::phys_to_virt(stack)) + kStackPages * kPageSize;
-    cpu.online = 0;
+    cpu.state = static_cast<uint32_t>(CpuState::Starting);
     if (!arch::start_cpu(cpu)) {
         print("smp: CPU 0x%lx could not be started\n", hardware_id);
         page_frame_allocator().free_pages(stack, kStackPages);
         return false;
     }
+    ++g_records;
     const uint64_t deadline = arch::nanoseconds() + kCheckInNanoseconds;
-    while (__atomic_load_n(&cpu.online, __ATOMIC_ACQUIRE) == 0) {
-        if (arch::nanoseconds() > deadline) {
-            // Its stack stays taken: the CPU may still come up late and use it.
+    while (__atomic_load_n(&cpu.state, __ATOMIC_ACQUIRE) ==
+           static_cast<uint32_t>(CpuState::Starting)) {
+        if (arch::nanoseconds() > deadline &&
+            change_state(cpu, CpuState::Starting, CpuState::Abandoned)) {
+            // Its record and stack stay taken: the CPU may still come up late and use them.
             print("smp: CPU 0x%lx did not come up within %lu ms; left out\n", hardware_id,
                   kCheckInNanoseconds / 1000000);
-            cpu.self = nullptr;
             return false;
         }
         relax();
@@ -124,7 +138,11 @@ void run_on_every_cpu(Work work, void* context) {
 void secondary_cpu_main(CpuLocal& cpu) {
     static_cast<void>(arch::disable_interrupts()); // wait_for_event() needs them masked
     uint64_t done = __atomic_load_n(&g_work_generation, __ATOMIC_ACQUIRE);
-    __atomic_store_n(&cpu.online, 1, __ATOMIC_RELEASE);
+    if (!change_state(cpu, CpuState::Starting, CpuState::Online)) {
+        for (;;) { // abandoned: the boot CPU gave up on this CPU and counts it nowhere
+            arch::wait_for_event();
+        }
+    }
     for (;;) {
         const uint64_t generation = __atomic_load_n(&g_work_generation, __ATOMIC_ACQUIRE);
         if (generation == done) {

@@ -7,9 +7,9 @@
 // brings the CPU into the same state as the boot CPU (stack, per-CPU register, exception
 // handling, final page tables) and calls secondary_cpu_main(), which marks the CPU online and
 // waits for work (idle in arch::wait_for_event(), woken by run_on_every_cpu()'s
-// arch::send_event()). A CPU that does not check in within a timeout is reported by its hardware id
-// and left out; nothing waits forever. Then "smp: <N> CPUs online" is printed (N = 1 without
-// secondaries).
+// arch::send_event()). A CPU that does not check in within a timeout is reported by its
+// hardware id and left out (should it come up later, it parks: CpuState::Abandoned); nothing
+// waits forever. Then "smp: <N> CPUs online" is printed (N = 1 without secondaries).
 //
 // Invariants: cpu(i).index == i for i < online_cpu_count(); index 0 is the boot CPU; an index
 // is never reused; this_cpu() on a CPU returns the CpuLocal whose index platform::current_cpu()
@@ -24,6 +24,11 @@
 
 namespace bedrock::kernel {
 
+// A started CPU's life: Starting -> Online (the CPU itself, in secondary_cpu_main()) or
+// Starting -> Abandoned (the boot CPU, when the check-in time ran out; a CPU that arrives later
+// then parks for good instead of running as a CPU nobody counts).
+enum class CpuState : uint32_t { Starting, Online, Abandoned };
+
 // One CPU's own data. The arch points the CPU's per-CPU register at it (x86-64: GS base,
 // AArch64: TPIDR_EL1); `self` comes first so the arch can read the pointer back in one load.
 struct CpuLocal {
@@ -31,7 +36,7 @@ struct CpuLocal {
     unsigned index = 0;        // dense, 0 = boot CPU; platform::current_cpu()
     uint64_t hardware_id = 0;  // x86-64: local APIC id; AArch64: MPIDR affinity bits
     uintptr_t stack_top = 0;   // the CPU's kernel stack (16-byte aligned)
-    uint32_t online = 0;       // set by the CPU itself in secondary_cpu_main()
+    uint32_t state = 0;        // CpuState, changed by compare-and-swap only (see smp.cpp)
     void* arch_data = nullptr; // the arch's per-CPU state (GDT/TSS on x86-64), if any
 };
 
