@@ -53,6 +53,18 @@ inline constexpr size_t kMaxFirmwareRanges = 128;
 // the boot log and left off).
 inline constexpr size_t kMaxBootCpus = 64;
 
+// How the firmware starts CPUs on AArch64 (PSCI, the device tree's /psci node): the instruction
+// that calls it, or None when the device tree names no usable PSCI.
+enum class PsciConduit { None, Hvc, Smc };
+
+// The interrupt controller the firmware describes (AArch64: the device tree's GIC node).
+enum class InterruptControllerKind { None, GicV2, GicV3 };
+struct InterruptController {
+    InterruptControllerKind kind = InterruptControllerKind::None;
+    PhysRange distributor = {}; // GICD
+    PhysRange per_cpu = {};     // GICv2: the CPU interface (GICC); GICv3: the redistributors
+};
+
 struct BootInfo {
     const char* firmware = "unknown"; // "pvh", "multiboot2", "device tree"
     const char* command_line = "";
@@ -64,6 +76,14 @@ struct BootInfo {
     size_t cpu_count = 0;
     size_t cpus_left_off = 0; // described beyond kMaxBootCpus
     uint64_t acpi_rsdp = 0;   // x86-64: physical address of the ACPI RSDP, 0 if not found
+    // AArch64: PSCI's conduit and the function id of CPU_ON (PSCI 0.2+: CPU_ON64; 0.1: the
+    // node's cpu_on), from /psci.
+    PsciConduit psci_conduit = PsciConduit::None;
+    uint32_t psci_cpu_on = 0;
+    InterruptController interrupt_controller;
+    // AArch64: the INTID of the non-secure EL1 physical timer (/timer's second interrupt), 0 if
+    // the device tree lists none.
+    uint32_t timer_interrupt = 0;
 };
 
 } // namespace bedrock::kernel

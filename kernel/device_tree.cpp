@@ -33,14 +33,51 @@ bool equals(const char* a, const char* b) {
     return *a == *b;
 }
 
-bool is_memory_name(const char* name) {
-    const char* prefix = "memory";
-    while (*prefix != '\0' && *name == *prefix) {
+// True if the node name is `base` or `base@unit-address`.
+bool is_node_named(const char* name, const char* base) {
+    while (*base != '\0' && *name == *base) {
         ++name;
-        ++prefix;
+        ++base;
     }
-    return *prefix == '\0' && (*name == '\0' || *name == '@');
+    return *base == '\0' && (*name == '\0' || *name == '@');
 }
+
+// One property's value, as found in the structure block.
+struct Property {
+    const uint8_t* value = nullptr;
+    uint32_t length = 0;
+
+    [[nodiscard]] bool present() const { return value != nullptr; }
+    // True if the value is a list of NUL-terminated strings (`compatible`, `status`) holding
+    // `text`; a single string is a list of one.
+    [[nodiscard]] bool lists(const char* text) const {
+        uint32_t at = 0;
+        while (at < length) {
+            const char* entry = reinterpret_cast<const char*>(value + at);
+            uint32_t end = at;
+            while (end < length && value[end] != '\0') {
+                ++end;
+            }
+            if (end == length) {
+                return false; // unterminated: not a string list
+            }
+            if (equals(entry, text)) {
+                return true;
+            }
+            at = end + 1;
+        }
+        return false;
+    }
+    // The number made of `count` cells (1 or 2) starting at cell `first`, or false if the value
+    // is shorter.
+    [[nodiscard]] bool cells(uint32_t first, uint32_t count, uint64_t& out) const {
+        if (count == 0 || count > kMaxCells || first > length / 4 || length / 4 - first < count) {
+            return false;
+        }
+        out = count == 2 ? read_be64(value + 4 * first) : read_be32(value + 4 * first);
+        return true;
+    }
+};
 
 // A bounded reader over one block of the blob.
 struct Cursor {
@@ -73,21 +110,31 @@ struct Cells {
     uint32_t size = 1;
 };
 
+enum class RangeKind { Ram, Reserved };
+
+// The index-th (address, size) pair of a reg value; false past its end. A size of zero cells
+// reads as 0.
+bool reg_entry(Property reg, Cells cells, uint32_t index, PhysRange& out) {
+    const uint32_t first = index * (cells.address + cells.size);
+    uint64_t size = 0;
+    if (!reg.cells(first, cells.address, out.base) ||
+        (cells.size != 0 && !reg.cells(first + cells.address, cells.size, size))) {
+        return false;
+    }
+    out.size = size;
+    return true;
+}
+
 // Adds each (address, size) pair of a reg value.
-BootParseResult add_reg(const uint8_t* value, uint32_t length, Cells cells, bool ram,
-                        BootInfo& boot) {
+BootParseResult add_reg(Property reg, Cells cells, RangeKind kind, BootInfo& boot) {
     if (cells.address == 0 || cells.address > kMaxCells || cells.size > kMaxCells) {
         return {"device tree: unsupported #address-cells/#size-cells"};
     }
-    const uint32_t entry = 4 * (cells.address + cells.size);
-    for (uint32_t at = 0; length - at >= entry; at += entry) {
-        const uint64_t address = cells.address == 2 ? read_be64(value + at) : read_be32(value + at);
-        const uint8_t* size_at = value + at + 4 * cells.address;
-        const uint64_t size = cells.size == 2   ? read_be64(size_at)
-                              : cells.size == 1 ? read_be32(size_at)
-                                                : 0;
-        const BootParseResult result =
-            ram ? add_ram(boot, address, size) : add_reserved(boot, address, size);
+    PhysRange range;
+    for (uint32_t i = 0; reg_entry(reg, cells, i, range); ++i) {
+        const BootParseResult result = kind == RangeKind::Ram
+                                           ? add_ram(boot, range.base, range.size)
+                                           : add_reserved(boot, range.base, range.size);
         if (!result.ok()) {
             return result;
         }
@@ -95,15 +142,173 @@ BootParseResult add_reg(const uint8_t* value, uint32_t length, Cells cells, bool
     return {};
 }
 
-// What is known about the node being walked at depth 1 (a child of the root).
+constexpr uint32_t kPsciCpuOn64 = 0xC4000003;
+constexpr uint32_t kGicPpiBase = 16; // GIC binding: type 1 = PPI, INTID = 16 + number
+constexpr uint32_t kGicSpiBase = 32; // type 0 = SPI, INTID = 32 + number
+constexpr uint32_t kGicTypePpi = 1;
+
+// What is known about the node being walked at depth 2 (a child of the root); acted on at its
+// END_NODE, since properties come in any order.
 struct TopNode {
-    const char* name = "";
     bool memory_type = false;
-    const uint8_t* reg = nullptr;
-    uint32_t reg_length = 0;
     bool reserved_memory = false;
     bool chosen = false;
+    bool cpus = false;
+    bool psci = false;
+    Property reg;
+    Property compatible;
+    Property method;     // /psci
+    Property cpu_on;     // /psci (PSCI 0.1)
+    Property interrupts; // the timer
     Cells child_cells;
+};
+
+// A child of /cpus, acted on at its END_NODE.
+struct CpuNode {
+    bool cpu_type = false;
+    Property status;
+    Property reg;
+};
+
+void finish_cpu(const CpuNode& node, Cells cells, BootInfo& boot) {
+    uint64_t id = 0;
+    const bool available =
+        !node.status.present() || node.status.lists("okay") || node.status.lists("ok");
+    if (!node.cpu_type || !available || !node.reg.cells(0, cells.address, id)) {
+        return;
+    }
+    if (boot.cpu_count == kMaxBootCpus) {
+        ++boot.cpus_left_off;
+        return;
+    }
+    boot.cpu_ids[boot.cpu_count++] = id;
+}
+
+void finish_psci(const TopNode& node, BootInfo& boot) {
+    const PsciConduit conduit = node.method.lists("hvc")   ? PsciConduit::Hvc
+                                : node.method.lists("smc") ? PsciConduit::Smc
+                                                           : PsciConduit::None;
+    uint64_t cpu_on = 0;
+    if (node.compatible.lists("arm,psci-0.2") || node.compatible.lists("arm,psci-1.0")) {
+        cpu_on = kPsciCpuOn64;
+    } else if (!node.cpu_on.cells(0, 1, cpu_on)) {
+        return;
+    }
+    boot.psci_conduit = conduit;
+    boot.psci_cpu_on = static_cast<uint32_t>(cpu_on);
+}
+
+void finish_interrupt_controller(const TopNode& node, Cells cells, BootInfo& boot) {
+    InterruptControllerKind kind = InterruptControllerKind::None;
+    if (node.compatible.lists("arm,cortex-a15-gic") || node.compatible.lists("arm,gic-400")) {
+        kind = InterruptControllerKind::GicV2;
+    } else if (node.compatible.lists("arm,gic-v3")) {
+        kind = InterruptControllerKind::GicV3;
+    }
+    PhysRange distributor;
+    PhysRange per_cpu;
+    if (kind == InterruptControllerKind::None || !reg_entry(node.reg, cells, 0, distributor) ||
+        !reg_entry(node.reg, cells, 1, per_cpu)) {
+        return;
+    }
+    boot.interrupt_controller = {kind, distributor, per_cpu};
+}
+
+void finish_timer(const TopNode& node, BootInfo& boot) {
+    constexpr uint32_t kNonSecurePhysical = 1; // secure, non-secure physical, virtual, hypervisor
+    uint64_t type = 0;
+    uint64_t number = 0;
+    if (node.interrupts.cells(3 * kNonSecurePhysical, 1, type) &&
+        node.interrupts.cells(3 * kNonSecurePhysical + 1, 1, number) && number < 1020) {
+        boot.timer_interrupt =
+            static_cast<uint32_t>(number) + (type == kGicTypePpi ? kGicPpiBase : kGicSpiBase);
+    }
+}
+
+// Turns the structure block's nodes and properties, in blob order, into BootInfo.
+class BootInfoBuilder {
+public:
+    explicit BootInfoBuilder(BootInfo& boot) : m_boot(boot) {}
+
+    // `depth` is the new node's: 1 for the root, 2 for its children.
+    void begin_node(int depth, const char* name) {
+        if (depth == 2) {
+            m_top = TopNode{};
+            m_top.memory_type = is_node_named(name, "memory");
+            m_top.reserved_memory = equals(name, "reserved-memory");
+            m_top.chosen = equals(name, "chosen");
+            m_top.cpus = equals(name, "cpus");
+            m_top.psci = is_node_named(name, "psci");
+        } else if (depth == 3) {
+            m_cpu = CpuNode{};
+        }
+    }
+
+    // `depth` is that of the node holding the property.
+    [[nodiscard]] BootParseResult property(int depth, const char* name, Property value) {
+        const bool cells_property =
+            value.length == 4 && (equals(name, "#address-cells") || equals(name, "#size-cells"));
+        if (cells_property && (depth == 1 || depth == 2)) {
+            Cells& cells = depth == 1 ? m_root_cells : m_top.child_cells;
+            (equals(name, "#address-cells") ? cells.address : cells.size) = read_be32(value.value);
+        } else if (depth == 2) {
+            top_property(name, value);
+        } else if (depth == 3 && m_top.reserved_memory && equals(name, "reg")) {
+            return add_reg(value, m_top.child_cells, RangeKind::Reserved, m_boot);
+        } else if (depth == 3 && m_top.cpus) {
+            if (equals(name, "device_type")) {
+                m_cpu.cpu_type = value.lists("cpu");
+            } else if (equals(name, "status")) {
+                m_cpu.status = value;
+            } else if (equals(name, "reg")) {
+                m_cpu.reg = value;
+            }
+        }
+        return {};
+    }
+
+    // `depth` is that of the node ending.
+    [[nodiscard]] BootParseResult end_node(int depth) {
+        if (depth == 3 && m_top.cpus) {
+            finish_cpu(m_cpu, m_top.child_cells, m_boot);
+        } else if (depth == 2) {
+            if (m_top.memory_type && m_top.reg.present()) {
+                return add_reg(m_top.reg, m_root_cells, RangeKind::Ram, m_boot);
+            }
+            if (m_top.psci) {
+                finish_psci(m_top, m_boot);
+            } else if (m_top.compatible.lists("arm,armv8-timer")) {
+                finish_timer(m_top, m_boot);
+            } else if (m_top.compatible.present()) {
+                finish_interrupt_controller(m_top, m_root_cells, m_boot);
+            }
+        }
+        return {};
+    }
+
+private:
+    void top_property(const char* name, Property value) {
+        if (equals(name, "device_type")) {
+            m_top.memory_type = m_top.memory_type || value.lists("memory");
+        } else if (equals(name, "reg")) {
+            m_top.reg = value;
+        } else if (equals(name, "compatible")) {
+            m_top.compatible = value;
+        } else if (equals(name, "method")) {
+            m_top.method = value;
+        } else if (equals(name, "cpu_on")) {
+            m_top.cpu_on = value;
+        } else if (equals(name, "interrupts")) {
+            m_top.interrupts = value;
+        } else if (m_top.chosen && equals(name, "bootargs")) {
+            copy_command_line(reinterpret_cast<const char*>(value.value), value.length, m_boot);
+        }
+    }
+
+    BootInfo& m_boot;
+    Cells m_root_cells;
+    TopNode m_top;
+    CpuNode m_cpu;
 };
 
 } // namespace
@@ -160,8 +365,7 @@ BootParseResult parse_device_tree(uint64_t blob_address, uint64_t available, Boo
         }
         return nullptr;
     };
-    Cells root_cells;
-    TopNode top;
+    BootInfoBuilder builder(boot);
     int depth = 0;
     bool ended = false;
     while (result.ok() && !ended) {
@@ -174,22 +378,12 @@ BootParseResult parse_device_tree(uint64_t blob_address, uint64_t available, Boo
             if (name == nullptr) {
                 return {"device tree: unterminated node name"};
             }
-            ++depth;
-            if (depth == 2) {
-                top = TopNode{};
-                top.name = name;
-                top.memory_type = is_memory_name(name);
-                top.reserved_memory = equals(name, "reserved-memory");
-                top.chosen = equals(name, "chosen");
-            }
+            builder.begin_node(++depth, name);
         } else if (token == kTokenEndNode) {
             if (depth == 0) {
                 return {"device tree: unbalanced END_NODE"};
             }
-            if (depth == 2 && top.memory_type && top.reg != nullptr) {
-                result = add_reg(top.reg, top.reg_length, root_cells, true, boot);
-            }
-            --depth;
+            result = builder.end_node(depth--);
         } else if (token == kTokenProperty) {
             if (!cursor.has(8)) {
                 return {"device tree: truncated property"};
@@ -199,32 +393,12 @@ BootParseResult parse_device_tree(uint64_t blob_address, uint64_t available, Boo
             if (name == nullptr || !cursor.has(length)) {
                 return {"device tree: property name or value out of bounds"};
             }
-            const uint8_t* value = cursor.base + cursor.offset;
+            const Property value{cursor.base + cursor.offset, length};
             cursor.offset += (length + 3) & ~3u;
             if (cursor.offset > cursor.size) {
                 cursor.offset = cursor.size;
             }
-            const bool cells_property =
-                length == 4 && (equals(name, "#address-cells") || equals(name, "#size-cells"));
-            if (depth == 1 && cells_property) {
-                (equals(name, "#address-cells") ? root_cells.address : root_cells.size) =
-                    read_be32(value);
-            } else if (depth == 2 && cells_property && top.reserved_memory) {
-                (equals(name, "#address-cells") ? top.child_cells.address : top.child_cells.size) =
-                    read_be32(value);
-            } else if (depth == 2 && equals(name, "device_type")) {
-                top.memory_type =
-                    top.memory_type ||
-                    (length >= 7 && equals(reinterpret_cast<const char*>(value), "memory") &&
-                     value[length - 1] == '\0');
-            } else if (depth == 2 && equals(name, "reg")) {
-                top.reg = value;
-                top.reg_length = length;
-            } else if (depth == 2 && top.chosen && equals(name, "bootargs")) {
-                copy_command_line(reinterpret_cast<const char*>(value), length, boot);
-            } else if (depth == 3 && top.reserved_memory && equals(name, "reg")) {
-                result = add_reg(value, length, top.child_cells, false, boot);
-            }
+            result = builder.property(depth, name, value);
         } else if (token == kTokenEnd) {
             ended = true;
         } else if (token != kTokenNop) {

@@ -6,7 +6,16 @@
  * off every data access is Device memory (unaligned accesses fault, exclusives do not work) -
  * installs the exception vectors and calls aarch64_entry(device tree).
  * arch::map_memory() later replaces the early map with one covering exactly the RAM the device
- * tree describes. */
+ * tree describes.
+ *
+ * Secondary CPUs enter at aarch64_secondary_start (PSCI CPU_ON, see cpu.cpp) with the MMU off and
+ * x0 = their kernel::CpuLocal: the same EL2 -> EL1 drop, then the boot CPU's final MMU settings
+ * (aarch64_secondary_mmu, written and cleaned to memory by start_cpu()), the vectors, and
+ * aarch64_secondary_entry(cpu).
+ *
+ * Every CPU leaves here with: EL1h, DAIF masked, CPACR_EL1 = 0 (FP/SIMD traps: the kernel is
+ * built without them and the IRQ path saves only general registers), TPIDR_EL1 = its CpuLocal
+ * or 0 on the boot CPU (arch::cpu_local() reads null until set_cpu_local()). */
 
 #define EARLY_NORMAL_BASE 0x40000000
 #define BOOT_STACK_SIZE 65536
@@ -15,32 +24,47 @@
 #define BLOCK_NORMAL ((1 << 10) | (3 << 8) | (1 << 2) | 1)    /* AF, inner shareable, attr 1 */
 /* T0SZ = 16 (48-bit VA), inner/outer WB-WA walks, inner shareable, 4 KiB granule, no TTBR1. */
 #define TCR_VALUE (16 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23))
+#define CPU_LOCAL_STACK_TOP 24             /* offsetof(kernel::CpuLocal, stack_top), cpu.cpp */
+
+/* At EL2: make EL1 AArch64 with the timers and (GICv3) the GIC's system registers accessible,
+ * then continue at EL1 at `target` with DAIF masked. At EL1: fall through to `target`.
+ * Clobbers x1. */
+.macro enter_el1 target
+    mrs x1, CurrentEL
+    lsr x1, x1, #2
+    cmp x1, #2
+    b.ne \target
+    mov x1, #(1 << 31)                     /* HCR_EL2.RW */
+    msr hcr_el2, x1
+    mrs x1, cnthctl_el2
+    orr x1, x1, #3                         /* EL1PCTEN, EL1PCEN */
+    msr cnthctl_el2, x1
+    msr cntvoff_el2, xzr
+    mrs x1, id_aa64pfr0_el1
+    ubfx x1, x1, #24, #4                   /* GIC: system register interface implemented */
+    cbz x1, 1f
+    mov x1, #0x9                           /* ICC_SRE_EL2: Enable (EL1 may use SRE), SRE */
+    msr icc_sre_el2, x1
+    isb
+1:  mov x1, #0x3c5                         /* EL1h, DAIF masked */
+    msr spsr_el2, x1
+    adr x1, \target
+    msr elr_el2, x1
+    eret
+.endm
 
     .section .text.boot, "ax"
     .global _start
 _start:
     mov x20, x0                            /* the device tree pointer, kept across set-up */
-    mrs x1, CurrentEL
-    lsr x1, x1, #2
-    cmp x1, #2
-    b.ne at_el1
-    /* EL2 -> EL1: EL1 is AArch64, timers accessible, exceptions masked. */
-    mov x1, #(1 << 31)
-    msr hcr_el2, x1
-    mrs x1, cnthctl_el2
-    orr x1, x1, #3
-    msr cnthctl_el2, x1
-    msr cntvoff_el2, xzr
-    mov x1, #0x3c5                         /* EL1h, DAIF masked */
-    msr spsr_el2, x1
-    adr x1, at_el1
-    msr elr_el2, x1
-    eret
+    enter_el1 at_el1
 
 at_el1:
     msr daifset, #0xf
     ldr x1, =boot_stack_top
     mov sp, x1
+    msr tpidr_el1, xzr
+    msr cpacr_el1, xzr
 
     /* Zero .bss with aligned 8-byte stores (safe with the MMU off). */
     ldr x1, =__bss_start
@@ -88,6 +112,38 @@ at_el1:
     bl aarch64_entry
 3:  wfe
     b 3b
+
+    .global aarch64_secondary_start
+aarch64_secondary_start:                   /* x0 = kernel::CpuLocal*, MMU off */
+    mov x20, x0
+    enter_el1 secondary_at_el1
+secondary_at_el1:
+    msr daifset, #0xf
+    /* MMU off: these loads are Device accesses, aligned, of data start_cpu() cleaned to memory. */
+    ldr x1, [x20, #CPU_LOCAL_STACK_TOP]
+    mov sp, x1
+    msr tpidr_el1, x20
+    msr cpacr_el1, xzr
+    ldr x1, =aarch64_secondary_mmu         /* {mair, tcr, ttbr0, sctlr} of the boot CPU */
+    ldp x2, x3, [x1]
+    ldp x4, x5, [x1, #16]
+    msr mair_el1, x2
+    msr tcr_el1, x3
+    msr ttbr0_el1, x4
+    isb
+    tlbi vmalle1
+    dsb nsh
+    isb
+    msr sctlr_el1, x5
+    isb
+    ldr x1, =aarch64_exception_vectors
+    msr vbar_el1, x1
+    isb
+    mov x0, x20
+    mov x29, xzr
+    bl aarch64_secondary_entry
+4:  wfe
+    b 4b
 
     .section .bss
     .p2align 12

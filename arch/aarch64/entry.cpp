@@ -1,8 +1,10 @@
 // aarch64_entry: the first C++ on AArch64, called by boot.S at EL1 with the MMU on (early map)
-// and the exception vectors installed. Finds the device tree, turns it into BootInfo and enters
-// the kernel.
+// and the exception vectors installed. Finds the device tree, turns it into BootInfo, sets up
+// what the arch layer takes from it (PSCI for starting CPUs, the GIC's distributor and this
+// CPU's interface, the timer's interrupt) and enters the kernel.
 #include <stdint.h>
 
+#include "arch/aarch64/aarch64.h"
 #include "kernel/arch.h"
 #include "kernel/console.h"
 #include "kernel/device_tree.h"
@@ -28,5 +30,8 @@ extern "C" void aarch64_entry(uint64_t device_tree) {
     if (!result.ok()) {
         kernel::panic("%s (blob at 0x%lx)", result.error, blob);
     }
+    arch::aarch64::init_psci(boot);
+    arch::aarch64::init_gic(boot.interrupt_controller);
+    arch::aarch64::init_timer(boot);
     kernel::kernel_main(boot);
 }

@@ -1,10 +1,16 @@
 /* The EL1 exception vector table: 16 slots (current EL with SP0 / SPx, lower EL AArch64 /
- * AArch32; each synchronous, IRQ, FIQ, SError). Each slot saves x0/x1, puts its slot number
- * in x0 and branches to a common path that saves x2-x30 and calls
- * aarch64_exception(slot, frame), which reports and never returns. Frame layout: x0..x30, then
- * the interrupted SP (ExceptionFrame in exceptions.cpp). */
+ * AArch32; each synchronous, IRQ, FIQ, SError). The kernel runs at EL1h, so the only interrupt
+ * it takes is slot 5 (IRQ, current EL with SPx): that slot saves every general register, ELR_EL1
+ * and SPSR_EL1 on the interrupted stack, calls aarch64_irq() (timer.cpp) and returns with eret.
+ * (No FP/SIMD registers: boot.S leaves them trapped on every CPU.)
+ * Every other slot is fatal: it saves x0/x1, puts its slot number in x0 and branches to a
+ * common path that saves x2-x30 and calls aarch64_exception(slot, frame), which reports and
+ * never returns. Frame layout: x0..x30, then the interrupted SP (ExceptionFrame in
+ * exceptions.cpp). Both paths use the current stack, so each CPU's exceptions run on its own
+ * kernel stack. */
 
 #define FRAME_SIZE (32 * 8)
+#define IRQ_FRAME_SIZE (34 * 8)                /* x0..x30, ELR_EL1, SPSR_EL1, padding */
 
 .macro vector_slot number
     .p2align 7
@@ -23,7 +29,10 @@ aarch64_exception_vectors:
     vector_slot 2
     vector_slot 3
     vector_slot 4
-    vector_slot 5
+    .p2align 7
+    sub sp, sp, #IRQ_FRAME_SIZE                /* slot 5: IRQ */
+    stp x0, x1, [sp, #0]
+    b irq_common
     vector_slot 6
     vector_slot 7
     vector_slot 8
@@ -56,3 +65,45 @@ exception_common:
     bl aarch64_exception
 1:  wfe
     b 1b
+
+irq_common:
+    stp x2, x3, [sp, #16]
+    stp x4, x5, [sp, #32]
+    stp x6, x7, [sp, #48]
+    stp x8, x9, [sp, #64]
+    stp x10, x11, [sp, #80]
+    stp x12, x13, [sp, #96]
+    stp x14, x15, [sp, #112]
+    stp x16, x17, [sp, #128]
+    stp x18, x19, [sp, #144]
+    stp x20, x21, [sp, #160]
+    stp x22, x23, [sp, #176]
+    stp x24, x25, [sp, #192]
+    stp x26, x27, [sp, #208]
+    stp x28, x29, [sp, #224]
+    mrs x0, elr_el1
+    mrs x1, spsr_el1
+    stp x30, x0, [sp, #240]
+    str x1, [sp, #256]
+    bl aarch64_irq
+    ldr x1, [sp, #256]
+    ldp x30, x0, [sp, #240]
+    msr spsr_el1, x1
+    msr elr_el1, x0
+    ldp x2, x3, [sp, #16]
+    ldp x4, x5, [sp, #32]
+    ldp x6, x7, [sp, #48]
+    ldp x8, x9, [sp, #64]
+    ldp x10, x11, [sp, #80]
+    ldp x12, x13, [sp, #96]
+    ldp x14, x15, [sp, #112]
+    ldp x16, x17, [sp, #128]
+    ldp x18, x19, [sp, #144]
+    ldp x20, x21, [sp, #160]
+    ldp x22, x23, [sp, #176]
+    ldp x24, x25, [sp, #192]
+    ldp x26, x27, [sp, #208]
+    ldp x28, x29, [sp, #224]
+    ldp x0, x1, [sp, #0]
+    add sp, sp, #IRQ_FRAME_SIZE
+    eret

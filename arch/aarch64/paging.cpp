@@ -5,6 +5,7 @@
 // MAIR (set in boot.S): attribute 0 = Device-nGnRnE, attribute 1 = Normal write-back.
 #include <stdint.h>
 
+#include "arch/aarch64/aarch64.h"
 #include "kernel/arch.h"
 #include "kernel/page_table.h"
 
@@ -22,8 +23,6 @@ constexpr uint64_t kExecuteNever = (uint64_t{1} << 53) | (uint64_t{1} << 54);
 constexpr uint64_t kAddressMask = 0x0000'FFFF'FFFF'F000;
 
 constexpr uint64_t kEarlyMapLimit = 0x80000000; // boot.S maps 1-2 GiB as Normal
-// virt's on-chip devices (GIC, UART, RTC, GPIO, ...); the kernel uses only the UART here.
-constexpr PhysRange kDeviceWindow{0x08000000, 0x08000000};
 
 struct Aarch64PageFormat {
     static constexpr bool kGiBBlocks = true;
@@ -75,7 +74,7 @@ uint64_t early_mapped_limit() {
 
 void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
     g_identity_map.start_building(tables);
-    g_identity_map.map(kDeviceWindow, kernel::MemoryType::Device);
+    g_identity_map.map(aarch64::kDeviceWindow, kernel::MemoryType::Device);
     g_identity_map.map_ram(boot);
     g_identity_map.finish_building();
     // Tables written through the cacheable early map are visible to the walker (walks are

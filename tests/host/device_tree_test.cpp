@@ -292,5 +292,189 @@ TEST(DeviceTree, TooManyMemoryEntriesIsAClearError) {
     EXPECT_NE(std::strstr(result.error, "RAM ranges"), nullptr);
 }
 
+// /cpus with `address_cells` cells per reg, one cpu@N node per entry of `ids` (a cpu-map node
+// first, as QEMU writes it).
+void add_cpus(FdtBuilder& fdt, uint32_t address_cells, const std::vector<uint64_t>& ids,
+              const std::vector<std::string>& statuses = {}) {
+    fdt.begin("cpus");
+    fdt.cells_property("#address-cells", {address_cells});
+    fdt.cells_property("#size-cells", {0});
+    fdt.begin("cpu-map");
+    fdt.begin("socket0");
+    fdt.cells_property("cpu", {0x8004});
+    fdt.end();
+    fdt.end();
+    for (size_t i = 0; i < ids.size(); ++i) {
+        fdt.begin("cpu@" + std::to_string(ids[i]));
+        if (address_cells == 2) {
+            fdt.cells_property(
+                "reg", {static_cast<uint32_t>(ids[i] >> 32), static_cast<uint32_t>(ids[i])});
+        } else {
+            fdt.cells_property("reg", {static_cast<uint32_t>(ids[i])});
+        }
+        fdt.string_property("enable-method", "psci");
+        fdt.string_property("compatible", "arm,cortex-a57");
+        if (i < statuses.size()) {
+            fdt.string_property("status", statuses[i]);
+        }
+        fdt.string_property("device_type", "cpu"); // after reg: properties come in any order
+        fdt.end();
+    }
+    fdt.end();
+}
+
+void add_psci(FdtBuilder& fdt) {
+    fdt.begin("psci");
+    fdt.cells_property("cpu_on", {0xc4000003});
+    fdt.string_property("method", "hvc");
+    const std::string compatible("arm,psci-1.0\0arm,psci-0.2\0arm,psci", 34);
+    fdt.string_property("compatible", compatible);
+    fdt.end();
+}
+
+void add_gic_and_timer(FdtBuilder& fdt, const std::string& compatible) {
+    fdt.begin("intc@8000000");
+    fdt.cells_property("reg", {0, 0x08000000, 0, 0x10000, 0, 0x08010000, 0, 0x10000});
+    fdt.string_property("compatible", compatible);
+    fdt.property("interrupt-controller", {});
+    fdt.begin("v2m@8020000"); // a child with its own reg, not the controller's
+    fdt.cells_property("reg", {0, 0x08020000, 0, 0x1000});
+    fdt.string_property("compatible", "arm,gic-v2m-frame");
+    fdt.end();
+    fdt.end();
+    fdt.begin("timer");
+    fdt.cells_property("interrupts", {1, 13, 0xf04, 1, 14, 0xf04, 1, 11, 0xf04, 1, 10, 0xf04});
+    fdt.string_property("compatible", std::string("arm,armv8-timer\0arm,armv7-timer", 31));
+    fdt.end();
+}
+
+BootInfo parse(FdtBuilder& fdt) {
+    std::vector<uint64_t> storage;
+    const uint64_t blob = fdt.finish(storage);
+    BootInfo boot;
+    const BootParseResult result = parse_device_tree(blob, fdt.size, boot);
+    EXPECT_TRUE(result.ok()) << result.error;
+    return boot;
+}
+
+TEST(DeviceTree, CpusPsciGicAndTimerLikeQemuVirt) {
+    FdtBuilder fdt;
+    fdt.begin("");
+    fdt.cells_property("#address-cells", {2});
+    fdt.cells_property("#size-cells", {2});
+    add_psci(fdt);
+    add_gic_and_timer(fdt, "arm,cortex-a15-gic");
+    add_cpus(fdt, 1, {0, 1, 2, 3});
+    fdt.end();
+    const BootInfo boot = parse(fdt);
+    ASSERT_EQ(boot.cpu_count, 4u);
+    for (size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(boot.cpu_ids[i], i);
+    }
+    EXPECT_EQ(boot.cpus_left_off, 0u);
+    EXPECT_EQ(boot.psci_conduit, PsciConduit::Hvc);
+    EXPECT_EQ(boot.psci_cpu_on, 0xC4000003u);
+    EXPECT_EQ(boot.interrupt_controller.kind, InterruptControllerKind::GicV2);
+    EXPECT_EQ(boot.interrupt_controller.distributor.base, 0x08000000u);
+    EXPECT_EQ(boot.interrupt_controller.distributor.size, 0x10000u);
+    EXPECT_EQ(boot.interrupt_controller.per_cpu.base, 0x08010000u);
+    EXPECT_EQ(boot.interrupt_controller.per_cpu.size, 0x10000u);
+    EXPECT_EQ(boot.timer_interrupt, 30u);
+}
+
+TEST(DeviceTree, CpusWithTwoAddressCellsKeepAff3) {
+    FdtBuilder fdt;
+    fdt.begin("");
+    add_cpus(fdt, 2, {0x0000000100000000, 0x0000000100000101});
+    fdt.end();
+    const BootInfo boot = parse(fdt);
+    ASSERT_EQ(boot.cpu_count, 2u);
+    EXPECT_EQ(boot.cpu_ids[0], 0x0000000100000000u);
+    EXPECT_EQ(boot.cpu_ids[1], 0x0000000100000101u);
+}
+
+TEST(DeviceTree, DisabledAndFailedCpusAreSkipped) {
+    FdtBuilder fdt;
+    fdt.begin("");
+    add_cpus(fdt, 1, {0, 1, 2, 3, 4}, {"okay", "disabled", "ok", "fail", ""});
+    fdt.end();
+    const BootInfo boot = parse(fdt);
+    ASSERT_EQ(boot.cpu_count, 2u);
+    EXPECT_EQ(boot.cpu_ids[0], 0u);
+    EXPECT_EQ(boot.cpu_ids[1], 2u);
+}
+
+TEST(DeviceTree, CpusBeyondTheKernelsLimitAreCountedAsLeftOff) {
+    std::vector<uint64_t> ids;
+    for (uint64_t i = 0; i < kMaxBootCpus + 3; ++i) {
+        ids.push_back((i / 16) << 8 | (i % 16)); // Aff1.Aff0, as on a multi-cluster machine
+    }
+    FdtBuilder fdt;
+    fdt.begin("");
+    add_cpus(fdt, 1, ids);
+    fdt.end();
+    const BootInfo boot = parse(fdt);
+    EXPECT_EQ(boot.cpu_count, kMaxBootCpus);
+    EXPECT_EQ(boot.cpus_left_off, 3u);
+    EXPECT_EQ(boot.cpu_ids[kMaxBootCpus - 1], ids[kMaxBootCpus - 1]);
+}
+
+TEST(DeviceTree, WithoutPsciTheConduitIsNone) {
+    FdtBuilder fdt;
+    fdt.begin("");
+    add_cpus(fdt, 1, {0, 1});
+    fdt.end();
+    const BootInfo boot = parse(fdt);
+    EXPECT_EQ(boot.cpu_count, 2u);
+    EXPECT_EQ(boot.psci_conduit, PsciConduit::None);
+    EXPECT_EQ(boot.interrupt_controller.kind, InterruptControllerKind::None);
+    EXPECT_EQ(boot.timer_interrupt, 0u);
+}
+
+TEST(DeviceTree, PsciZeroPointOneTakesCpuOnFromTheNode) {
+    FdtBuilder fdt;
+    fdt.begin("");
+    fdt.begin("psci");
+    fdt.string_property("compatible", "arm,psci");
+    fdt.string_property("method", "smc");
+    fdt.cells_property("cpu_on", {0x95c1ba60});
+    fdt.end();
+    fdt.end();
+    const BootInfo boot = parse(fdt);
+    EXPECT_EQ(boot.psci_conduit, PsciConduit::Smc);
+    EXPECT_EQ(boot.psci_cpu_on, 0x95c1ba60u);
+}
+
+TEST(DeviceTree, PsciZeroPointOneWithoutCpuOnOrWithAnUnknownMethodIsUnusable) {
+    for (const char* method : {"smc", "svc"}) {
+        FdtBuilder fdt;
+        fdt.begin("");
+        fdt.begin("psci");
+        fdt.string_property("compatible", "arm,psci");
+        fdt.string_property("method", method);
+        if (std::string(method) == "svc") {
+            fdt.cells_property("cpu_on", {0x95c1ba60});
+        }
+        fdt.end();
+        fdt.end();
+        EXPECT_EQ(parse(fdt).psci_conduit, PsciConduit::None) << method;
+    }
+}
+
+TEST(DeviceTree, GicV3GivesTheRedistributorRegion) {
+    FdtBuilder fdt;
+    fdt.begin("");
+    fdt.cells_property("#size-cells", {2});
+    fdt.begin("intc@8000000");
+    fdt.string_property("compatible", "arm,gic-v3");
+    fdt.cells_property("reg", {0, 0x08000000, 0, 0x10000, 0, 0x080a0000, 0, 0xf60000});
+    fdt.end();
+    fdt.end();
+    const BootInfo boot = parse(fdt);
+    EXPECT_EQ(boot.interrupt_controller.kind, InterruptControllerKind::GicV3);
+    EXPECT_EQ(boot.interrupt_controller.per_cpu.base, 0x080a0000u);
+    EXPECT_EQ(boot.interrupt_controller.per_cpu.size, 0xf60000u);
+}
+
 } // namespace
 } // namespace bedrock::kernel

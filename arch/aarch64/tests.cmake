@@ -1,0 +1,25 @@
+# QEMU tests only the AArch64 kernel has, included at the end of tests/kernel/CMakeLists.txt (so
+# the kernel targets and launchers exist): the CPU layer's own in-kernel tests, and SMP boots -
+# 2 and 4 CPUs on the default GICv2, GICv3, and entry at EL2 (virtualization=on: the boot CPU
+# and the secondaries drop to EL1, PSCI through smc). Each must bring every CPU online and pass
+# the SMP and interrupt tests on all of them.
+target_sources(bedrock_kernel_tests PRIVATE ${CMAKE_CURRENT_LIST_DIR}/cpu_test.cpp)
+
+bedrock_add_qemu_test(aarch64.smp.2 LAUNCHER run-kernel ARGS -m 128M -smp 2
+    EXPECT_OUTPUT "smp: 2 CPUs online")
+bedrock_add_qemu_test(aarch64.smp.4 LAUNCHER run-kernel ARGS -m 256M -smp 4
+    EXPECT_OUTPUT "smp: 4 CPUs online")
+bedrock_add_qemu_test(aarch64.smp.2.gicv3 LAUNCHER run-kernel ARGS -M virt,gic-version=3 -m 128M
+    -smp 2 EXPECT_OUTPUT "smp: 2 CPUs online")
+bedrock_add_qemu_test(aarch64.smp.2.el2 LAUNCHER run-kernel
+    ARGS -M virt,virtualization=on,gic-version=3 -m 128M -smp 2
+    EXPECT_OUTPUT "smp: 2 CPUs online")
+
+# A fault on a secondary CPU (CPU 1 of 4) is reported with its CPU index and ends the run.
+bedrock_add_kernel(bedrock-kernel-secondary-fault
+    ${PROJECT_SOURCE_DIR}/tests/kernel/secondary_fault_test.cpp)
+bedrock_qemu_launcher(run-kernel-secondary-fault
+    BOOT -kernel $<TARGET_FILE:bedrock-kernel-secondary-fault>)
+bedrock_add_qemu_test(aarch64.secondary_fault_is_reported LAUNCHER run-kernel-secondary-fault
+    ARGS -smp 4
+    EXPECT_FAILURE "fault: [^\n]* on cpu 1\nfault: read access at address 0x0000400000000000.*fault: stopping with failure")
