@@ -15,12 +15,13 @@
 // one page frame allocator call and a walk over the page tags of the run it takes or gives
 // (about pages / 4 stores). The README's Performance section has the figures.
 //
-// Thread safety: every function may be called from several CPUs at once on the same heap (a
-// lock per size class, one for the arenas, one for the large runs, the page frame allocator's
-// own; in checked mode one for the checked blocks and one for the guard-page pool). The locks
-// are spin locks that leave interrupts alone: a kernel that allocates or frees in interrupt
-// handlers must disable interrupts around every heap call on that CPU, otherwise a handler that
-// interrupts a lock holder on its own CPU spins forever. Never call the heap from an NMI.
+// Thread safety: every function may be called from several CPUs at once on the same heap, and
+// from interrupt handlers. Small blocks go through a cache per CPU (bedrock/platform.h's
+// current_cpu(); at most a few KiB of blocks per class and CPU, see README "Heap") touched with
+// that CPU's interrupts masked and no lock; everything else takes spin locks that mask
+// interrupts while held (a lock per size class, one for the arenas, one for the large runs, the
+// page frame allocator's own; in checked mode one for the checked blocks and one for the
+// guard-page pool). Never call the heap from an NMI.
 //
 // Misuse (a pointer the heap never returned, an interior or misaligned pointer, a double free, a
 // block of another heap) is reported with component "heap" - through platform::report_error, or
@@ -118,14 +119,23 @@ void heap_free(Heap& heap, void* block);
 // 0 for null or an invalid pointer (reported).
 [[nodiscard]] size_t heap_usable_size(Heap& heap, const void* block);
 
-// Returns the empty slabs held in reserve and (over a page frame allocator) the empty arena kept
-// spare. O(classes + partial slabs).
+// Gives the calling CPU's cached blocks back to their classes (and its cache's own storage, made
+// again on its next small malloc or free), then returns the empty slabs
+// held in reserve and (over a page frame allocator) the empty arena kept spare. Other CPUs'
+// cached blocks stay theirs (heap_drain_cpu). O(cached blocks + classes + partial slabs).
 void heap_trim(Heap& heap);
+// Gives every block CPU `cpu` caches back to their classes, and the cache's storage to the
+// heap: for a CPU going offline, or to let heap_trim return the slabs they pin. Precondition: `cpu`
+// is the caller, or runs no Bedrock code until this returns (it is offline, or parked). A block
+// found freed twice meanwhile (two CPUs freeing it at once) is reported as a double free. O(cached
+// blocks).
+void heap_drain_cpu(Heap& heap, unsigned cpu);
 [[nodiscard]] HeapStatistics heap_statistics(Heap& heap);
 // Writes the statistics as a few human-readable lines.
 void heap_report(Heap& heap, HeapReportWriter write, void* context);
 // Walks every slab, every arena block and the page tags of the arenas checking the invariants
-// (slab.h, class_cache.h, segregated_fit.h, arenas.h), and in checked mode every live block's
+// (slab.h, class_cache.h, cpu_cache.h, segregated_fit.h, arenas.h; every CPU cache's bounds and
+// the calling CPU's cached blocks), and in checked mode every live block's
 // red zones and every quarantined block's poison (reporting each damaged block). Returns false
 // on any violation. O(blocks held + arena bytes / 1 KiB + checked bytes); takes each lock in turn.
 [[nodiscard]] bool heap_check(Heap& heap);
