@@ -628,15 +628,19 @@ BlockRef find_block(Heap& heap, const void* address) {
 
 // malloc() at level off: a small block through the calling CPU's cache, else a medium block or
 // a large run.
+[[gnu::noinline]] void* allocate_not_small(Heap& heap, size_t size, size_t alignment) {
+    if (alignment != 0 && !is_power_of_two(alignment)) {
+        return nullptr;
+    }
+    return take_block(heap, size, alignment, BlockUse::Medium, size).start;
+}
+
 [[gnu::always_inline]] inline void* allocate_unchecked(Heap& heap, size_t size, size_t alignment,
                                                        Caller caller) {
     if (size <= kMaxSmallSize && is_small_alignment(alignment)) [[likely]] {
         return allocate_small(heap, class_of(size), size, caller);
     }
-    if (alignment != 0 && !is_power_of_two(alignment)) {
-        return nullptr;
-    }
-    return take_block(heap, size, alignment, BlockUse::Medium, size).start;
+    return allocate_not_small(heap, size, alignment);
 }
 
 void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
