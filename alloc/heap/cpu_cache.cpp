@@ -3,17 +3,6 @@
 #include "heap/cpu_cache.h"
 
 namespace bedrock::heap {
-namespace {
-
-constexpr uint32_t first_slot(unsigned index) {
-    uint32_t first = 0;
-    for (unsigned before = 0; before < index; ++before) {
-        first += cpu_cache_capacity(before);
-    }
-    return first;
-}
-
-} // namespace
 
 CpuCache* CpuCaches::make(unsigned cpu, Arenas& arenas) {
     if (!enabled()) {
@@ -28,13 +17,8 @@ CpuCache* CpuCaches::make(unsigned cpu, Arenas& arenas) {
     if (cache == nullptr) {
         return nullptr;
     }
-    for (unsigned index = 0; index < kSizeClassCount; ++index) {
-        cache->magazines[index] = Magazine{0,
-                                           static_cast<uint16_t>(first_slot(index)),
-                                           static_cast<uint16_t>(cpu_cache_capacity(index)),
-                                           0,
-                                           0,
-                                           0};
+    for (Magazine& magazine : cache->magazines) {
+        magazine = Magazine{0, 0, 0, 0};
     }
     // Published once its magazines are set: other CPUs read their counters for the statistics.
     __atomic_store_n(&m_caches[cpu], cache, __ATOMIC_RELEASE);
@@ -45,9 +29,9 @@ uint32_t CpuCaches::refill(CpuCache& cache, unsigned index, ClassCache& cls, Are
                            uintptr_t secret, Slab*& corrupt) {
     Magazine& magazine = cache.magazines[index];
     BEDROCK_DEBUG_ASSERT(magazine.count == 0);
-    const uint32_t taken = cls.allocate_batch(arenas, &cache.slots[magazine.first],
+    const uint32_t taken = cls.allocate_batch(arenas, &cache.slots[kSlotLayout.first[index]],
                                               refill_batch(index), secret, corrupt);
-    publish(magazine.count, static_cast<uint16_t>(taken));
+    publish(magazine.count, taken);
     return taken;
 }
 
@@ -56,8 +40,8 @@ void CpuCaches::flush(CpuCache& cache, unsigned index, uint32_t blocks, ClassCac
     Magazine& magazine = cache.magazines[index];
     BEDROCK_DEBUG_ASSERT(blocks <= magazine.count);
     const uint32_t keep = magazine.count - blocks;
-    cls.free_batch(arenas, &cache.slots[magazine.first + keep], blocks, secret, failures);
-    publish(magazine.count, static_cast<uint16_t>(keep));
+    cls.free_batch(arenas, &cache.slots[kSlotLayout.first[index] + keep], blocks, secret, failures);
+    publish(magazine.count, keep);
 }
 
 void CpuCaches::drain(unsigned cpu, ClassCache* classes, Arenas& arenas, uintptr_t secret,
@@ -117,9 +101,8 @@ bool CpuCaches::check(unsigned cpu, ClassCache* classes, uintptr_t secret) const
         }
         for (unsigned index = 0; index < kSizeClassCount; ++index) {
             const Magazine& magazine = cache->magazines[index];
-            const uint16_t count = __atomic_load_n(&magazine.count, __ATOMIC_RELAXED);
-            if (count > magazine.capacity || magazine.capacity != cpu_cache_capacity(index) ||
-                magazine.first != first_slot(index)) {
+            const uint32_t count = __atomic_load_n(&magazine.count, __ATOMIC_RELAXED);
+            if (count > cpu_cache_capacity(index)) {
                 return false;
             }
             if (other != cpu) {
@@ -127,7 +110,7 @@ bool CpuCaches::check(unsigned cpu, ClassCache* classes, uintptr_t secret) const
             }
             for (uint32_t slot = 0; slot < count; ++slot) {
                 const auto* block =
-                    static_cast<const FreeBlock*>(cache->slots[magazine.first + slot]);
+                    static_cast<const FreeBlock*>(cache->slots[kSlotLayout.first[index] + slot]);
                 const uintptr_t slab_address =
                     block->mark ^ secret ^ (reinterpret_cast<uintptr_t>(block) + 8);
                 if (reinterpret_cast<uintptr_t>(block) - slab_address >= kMaxSlabBytes) {

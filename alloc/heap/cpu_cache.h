@@ -39,40 +39,48 @@
 
 namespace bedrock::heap {
 
-// Blocks of class `index` one CPU may hold: about 2 KiB of them, at least 4 and at most 32.
+// Blocks of class `index` one CPU may hold: about 16 KiB of them, at least 16 and at most 64
+// (a CPU holds at most kCpuCacheSlots blocks, at most 314 KiB of them).
 constexpr uint32_t cpu_cache_capacity(unsigned index) {
-    const size_t blocks = 2048 / class_size(index);
-    return static_cast<uint32_t>(blocks < 4 ? 4 : blocks > 32 ? 32 : blocks);
+    const size_t blocks = 16384 / class_size(index);
+    return static_cast<uint32_t>(blocks < 16 ? 16 : blocks > 64 ? 64 : blocks);
 }
-// Blocks one refill takes: half a magazine, at most 8 (a refill's cost is part of malloc's
-// worst case).
+// Blocks one refill takes and one flush gives back: at most 8, whatever the capacity, since a
+// refill's and a flush's cost are part of malloc's and free's worst cases; the capacity beyond
+// them is slack, so a CPU whose frees and mallocs of a class balance rarely reaches either end.
 constexpr uint32_t refill_batch(unsigned index) {
     const uint32_t half = cpu_cache_capacity(index) / 2;
     return half > 8 ? 8 : half;
 }
-// Blocks one flush gives back: as many as a refill takes, so a CPU that frees what another
-// allocates flushes once per refill of its peer.
 constexpr uint32_t flush_batch(unsigned index) {
     return refill_batch(index);
 }
 
-constexpr uint32_t cpu_cache_slots() {
-    uint32_t slots = 0;
+// Where each class's slots start in a CPU's cache (and their total), and how many it has: a
+// table, so the fast paths divide nothing.
+struct SlotLayout {
+    uint16_t first[kSizeClassCount + 1];
+    uint16_t capacity[kSizeClassCount];
+};
+constexpr SlotLayout slot_layout() {
+    SlotLayout layout{};
     for (unsigned index = 0; index < kSizeClassCount; ++index) {
-        slots += cpu_cache_capacity(index);
+        layout.capacity[index] = static_cast<uint16_t>(cpu_cache_capacity(index));
+        layout.first[index + 1] =
+            static_cast<uint16_t>(layout.first[index] + layout.capacity[index]);
     }
-    return slots;
+    return layout;
 }
-inline constexpr uint32_t kCpuCacheSlots = cpu_cache_slots();
-static_assert(kCpuCacheSlots < 65536, "slot offsets fit 16 bits");
+inline constexpr SlotLayout kSlotLayout = slot_layout();
+inline constexpr uint32_t kCpuCacheSlots = kSlotLayout.first[kSizeClassCount];
+static_assert(kCpuCacheSlots == 1073 && kCpuCacheSlots < 65536);
 
-// One class on one CPU: slots[first, first + count) hold its blocks, the last one on top.
+// One class on one CPU: slots[first(index), first(index) + count) hold its blocks, the last
+// one on top. Written by the owning CPU only (relaxed atomic stores), read by any.
 struct Magazine {
-    uint16_t count; // written by the owning CPU only (relaxed atomic stores), read by any
-    uint16_t first;
-    uint16_t capacity;
-    uint16_t unused;
-    uint64_t allocations;     // mallocs served from this magazine (owning CPU writes)
+    uint32_t count;
+    uint32_t unused;
+    uint64_t allocations;     // mallocs served from this magazine
     uint64_t bytes_requested; // their requested bytes
 };
 static_assert(sizeof(Magazine) == 24);
@@ -95,7 +103,7 @@ public:
     // Whether a heap has per-CPU caches at all: region heaps below kMinRegionBytes go without
     // (a CPU's cache would take a large share of the region).
     enum class Use : uint8_t { Disabled, Enabled };
-    static constexpr size_t kMinRegionBytes = 64 * 1024;
+    static constexpr size_t kMinRegionBytes = 128 * 1024;
 
     void init(Use use) { m_use = use; }
     [[nodiscard]] bool enabled() const { return m_use == Use::Enabled; }

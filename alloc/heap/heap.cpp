@@ -460,10 +460,11 @@ void finish_small(Heap& heap, platform::InterruptState previous, const heap::Sla
 }
 
 // Pops the top block of a magazine that holds one. Interrupts are off.
-[[gnu::always_inline]] inline void* pop(CpuCache& cache, Magazine& magazine, size_t size) {
-    const uint16_t count = magazine.count;
-    auto* block = static_cast<FreeBlock*>(cache.slots[magazine.first + count - 1]);
-    publish(magazine.count, static_cast<uint16_t>(count - 1));
+[[gnu::always_inline]] inline void* pop(CpuCache& cache, unsigned index, size_t size) {
+    Magazine& magazine = cache.magazines[index];
+    const uint32_t count = magazine.count;
+    auto* block = static_cast<FreeBlock*>(cache.slots[heap::kSlotLayout.first[index] + count - 1]);
+    publish(magazine.count, count - 1);
     publish(magazine.allocations, magazine.allocations + 1);
     publish(magazine.bytes_requested, magazine.bytes_requested + size);
     block->mark = 0; // a live block
@@ -478,10 +479,10 @@ void finish_small(Heap& heap, platform::InterruptState previous, const heap::Sla
     void* block = nullptr;
     CpuCache* cache = cpu < platform::kMaxCpus ? heap.cpus.make(cpu, heap.arenas) : nullptr;
     if (cache != nullptr) {
-        Magazine& magazine = cache->magazines[index];
-        if (magazine.count != 0 || heap.cpus.refill(*cache, index, heap.classes[index], heap.arenas,
-                                                    heap.secret, corrupt) != 0) {
-            block = pop(*cache, magazine, size);
+        if (cache->magazines[index].count != 0 ||
+            heap.cpus.refill(*cache, index, heap.classes[index], heap.arenas, heap.secret,
+                             corrupt) != 0) {
+            block = pop(*cache, index, size);
         }
     } else {
         block = heap.classes[index].allocate(heap.arenas, size, heap.secret, corrupt);
@@ -498,9 +499,8 @@ void finish_small(Heap& heap, platform::InterruptState previous, const heap::Sla
     if (cpu < platform::kMaxCpus) [[likely]] {
         CpuCache* cache = heap.cpus.mine(cpu);
         if (cache != nullptr) [[likely]] {
-            Magazine& magazine = cache->magazines[index];
-            if (magazine.count != 0) [[likely]] {
-                void* block = pop(*cache, magazine, size);
+            if (cache->magazines[index].count != 0) [[likely]] {
+                void* block = pop(*cache, index, size);
                 platform::restore_interrupts(previous);
                 return block;
             }
@@ -519,13 +519,13 @@ void finish_small(Heap& heap, platform::InterruptState previous, const heap::Sla
     CpuCache* cache = cpu < platform::kMaxCpus ? heap.cpus.make(cpu, heap.arenas) : nullptr;
     if (cache != nullptr) {
         Magazine& magazine = cache->magazines[index];
-        if (magazine.count == magazine.capacity) {
+        if (magazine.count == heap::kSlotLayout.capacity[index]) {
             heap.cpus.flush(*cache, index, heap::flush_batch(index), heap.classes[index],
                             heap.arenas, heap.secret, failures);
         }
-        cache->slots[magazine.first + magazine.count] = block;
+        cache->slots[heap::kSlotLayout.first[index] + magazine.count] = block;
         static_cast<FreeBlock*>(block)->mark = heap::free_mark(slab, block, heap.secret);
-        publish(magazine.count, static_cast<uint16_t>(magazine.count + 1));
+        publish(magazine.count, magazine.count + 1);
         finish_small(heap, previous, nullptr, failures, caller);
         return;
     }
@@ -551,11 +551,11 @@ void finish_small(Heap& heap, platform::InterruptState previous, const heap::Sla
                 CpuCache* cache = heap.cpus.mine(cpu);
                 if (cache != nullptr) [[likely]] {
                     Magazine& magazine = cache->magazines[index];
-                    const uint16_t count = magazine.count;
-                    if (count != magazine.capacity) [[likely]] {
-                        cache->slots[magazine.first + count] = block;
+                    const uint32_t count = magazine.count;
+                    if (count != heap::kSlotLayout.capacity[index]) [[likely]] {
+                        cache->slots[heap::kSlotLayout.first[index] + count] = block;
                         freed->mark = mark;
-                        publish(magazine.count, static_cast<uint16_t>(count + 1));
+                        publish(magazine.count, count + 1);
                         platform::restore_interrupts(previous);
                         return;
                     }
