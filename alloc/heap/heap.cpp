@@ -573,25 +573,17 @@ void finish_small(Heap& heap, platform::InterruptState previous, const heap::Sla
 }
 
 // Gives every block the calling CPU's cache holds back to the classes, and the cache's storage
-// to the arenas (made again on next use); whether it had any.
-bool drain_calling_cpu(Heap& heap, Caller caller) {
+// to the arenas (made again on next use).
+void drain_calling_cpu(Heap& heap, Caller caller) {
     const platform::InterruptState previous = platform::disable_interrupts();
     const unsigned cpu = platform::current_cpu();
     FlushFailures failures;
-    bool drained = false;
-    if (cpu < platform::kMaxCpus && heap.cpus.of(cpu) != nullptr) {
+    if (cpu < platform::kMaxCpus) {
         heap.cpus.drain(cpu, heap.classes, heap.arenas, heap.secret, failures);
         heap.cpus.release(cpu, heap.classes, heap.arenas);
-        drained = true;
     }
     finish_small(heap, previous, nullptr, failures, caller);
-    return drained;
 }
-
-// An allocation that failed: the calling CPU's cached blocks may pin the slabs, and so the
-// arena space, it needs. Gives them back and tries once more.
-[[gnu::cold, gnu::noinline]] void* allocate_after_drain(Heap& heap, size_t size, size_t alignment,
-                                                        Caller caller);
 
 } // namespace
 
@@ -649,28 +641,8 @@ void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
             return heap.checked.allocate(heap, size, alignment, caller);
         }
     }
-    void* block = allocate_unchecked(heap, size, alignment, caller);
-    if (block == nullptr) [[unlikely]] {
-        return allocate_after_drain(heap, size, alignment, caller);
-    }
-    return block;
+    return allocate_unchecked(heap, size, alignment, caller);
 }
-
-} // namespace heap
-
-namespace {
-
-void* allocate_after_drain(Heap& heap, size_t size, size_t alignment, Caller caller) {
-    if (alignment != 0 && !is_power_of_two(alignment)) {
-        return nullptr;
-    }
-    return drain_calling_cpu(heap, caller) ? heap::allocate_unchecked(heap, size, alignment, caller)
-                                           : nullptr;
-}
-
-} // namespace
-
-namespace heap {
 
 void free(Heap& heap, void* block, Caller caller) {
     if (block == nullptr) {
