@@ -94,8 +94,7 @@ void* ClassCache::allocate(Arenas& arenas, size_t requested, uintptr_t secret, S
 
 uint32_t ClassCache::allocate_batch(Arenas& arenas, void** blocks, uint32_t count, uintptr_t secret,
                                     Slab*& corrupt) {
-    LockGuard guard(m_lock);
-    give_excess_locked(arenas);
+    LockGuard guard(m_lock); // excess slabs stay: a refill may carve a slab, never merge one too
     const uint64_t slabs = m_slabs;
     uint32_t taken = 0;
     while (taken < count) {

@@ -10,8 +10,9 @@
 //     the statistics subtract them, cpu_cache.h)
 //   every slab on partial has used < block_count, and exactly empty_on_partial (0 or 1) of them
 //   has used == 0; every slab in reserve has used == 0
-//   |reserve| <= kReserveSlabs, or kReserveSlabs + the slabs a flush emptied beyond the one it
-//     gave back: each later call gives one more back (so no call merges more than one slab)
+//   |reserve| <= kReserveSlabs, or more after a flush (CPU caches give blocks back in batches):
+//     the flush and each later allocate() or free() give one excess slab back, so no call
+//     merges more than one slab
 // Policy: a slab that becomes empty stays on the partial list if no other empty slab is there
 // (so a malloc/free loop on one slab touches no list), else goes to the reserve if it has room,
 // else straight back to the arenas; an allocation with no partial slab takes the reserve before

@@ -24,8 +24,8 @@
 //   each cached block is a block the class handed out (its slab's allocated bit is set) and
 //     carries free_mark(its slab) in its second word (slab.h); no block is cached twice
 //   class blocks_in_use (class_cache.h) == blocks live for the program + sum_c count(c, i)
-// Bounds: a CPU holds at most kCpuCacheSlots blocks (about 2 KiB per class); a refill takes up to
-// refill_batch(i) blocks under the class lock, a flush gives flush_batch(i) back under it.
+// Bounds: a CPU holds at most kCpuCacheSlots blocks (about 16 KiB per class); a refill takes up to
+// kCpuCacheBatch blocks under the class lock, a flush gives kCpuCacheBatch back under it.
 // Lock order: none taken here but the class lock (and through it the arenas' lock) on refill,
 // flush and drain; the storage of a CPU's cache comes from the arenas' lock alone.
 #pragma once
@@ -45,15 +45,17 @@ constexpr uint32_t cpu_cache_capacity(unsigned index) {
     const size_t blocks = 16384 / class_size(index);
     return static_cast<uint32_t>(blocks < 16 ? 16 : blocks > 64 ? 64 : blocks);
 }
-// Blocks one refill takes and one flush gives back: at most 8, whatever the capacity, since a
-// refill's and a flush's cost are part of malloc's and free's worst cases; the capacity beyond
-// them is slack, so a CPU whose frees and mallocs of a class balance rarely reaches either end.
-constexpr uint32_t refill_batch(unsigned index) {
-    const uint32_t half = cpu_cache_capacity(index) / 2;
-    return half > 8 ? 8 : half;
+// Blocks one refill takes and one flush gives back: 4, whatever the capacity, since a refill's
+// and a flush's cost are part of malloc's and free's worst cases (a refill may also carve a new
+// slab, a flush give an emptied one back: each costs a split or a merge in the segregated fit);
+// the capacity beyond them is slack, so a CPU whose frees and mallocs of a class balance rarely
+// reaches either end.
+inline constexpr uint32_t kCpuCacheBatch = 4;
+constexpr uint32_t refill_batch(unsigned) {
+    return kCpuCacheBatch;
 }
-constexpr uint32_t flush_batch(unsigned index) {
-    return refill_batch(index);
+constexpr uint32_t flush_batch(unsigned) {
+    return kCpuCacheBatch;
 }
 
 // Where each class's slots start in a CPU's cache (and their total), and how many it has: a

@@ -420,6 +420,54 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
     report_bad_pointer(heap, block, caller);
 }
 
+// The slab whose blocks hold `address` (16-aligned), found as locate() finds it near and
+// without the lock, or null when a slab does not hold it: the free() fast path, which needs no
+// BlockRef. A slab found for an address that is no live block of it is confirmed later (the
+// class lock, or the flush of a CPU cache).
+[[gnu::always_inline]] inline heap::Slab* locate_slab(Heap& heap, const void* address) {
+    const auto value = reinterpret_cast<uintptr_t>(address);
+    const heap::Arena* arena;
+    if (!heap.over_frames()) {
+        arena = heap.arenas.region_arena();
+        if (!arena_spans(*arena, value)) [[unlikely]] {
+            return nullptr;
+        }
+    } else {
+        const uint16_t* tags = heap.frames->page_tag(address);
+        if (tags == nullptr) [[unlikely]] {
+            return nullptr;
+        }
+        const uint16_t tag = __atomic_load_n(tags, __ATOMIC_RELAXED);
+        if (heap::tag_kind(tag) != PageKind::Arena) [[unlikely]] {
+            return nullptr;
+        }
+        arena = reinterpret_cast<const heap::Arena*>(
+            align_down(value, uintptr_t{kPageSize} << heap::tag_value(tag)));
+        if (SegregatedFit::owner(*arena) != &heap) [[unlikely]] {
+            return nullptr;
+        }
+    }
+    const SegregatedFit::Found found =
+        SegregatedFit::find_near(*arena, address, heap::kMaxSlabBytes);
+    return found.block != nullptr && found.use == BlockUse::Slab
+               ? reinterpret_cast<heap::Slab*>(found.block)
+               : nullptr;
+}
+
+// free() of anything a slab does not hold: a medium block, a large run, a checked-mode block,
+// or misuse. Out of line, so the slab fast path stays small.
+[[gnu::noinline]] void free_not_slab(Heap& heap, void* block, Caller caller) {
+    const BlockRef ref = locate(heap, block, Lookup::NearAndLockFree);
+    if (ref.holder == Holder::Medium && ref.start == block) {
+        if (free_medium(heap, *ref.arena, block)) [[likely]] {
+            return;
+        }
+        report_bad_pointer(heap, block, caller);
+        return;
+    }
+    free_not_small(heap, block, ref, caller);
+}
+
 // Reports a slab retired because its free list was found corrupt (slab.h).
 [[gnu::cold]] void report_corrupt_slab(Heap& heap, const heap::Slab* slab) {
     heap.errors.raise(
@@ -649,19 +697,12 @@ void free(Heap& heap, void* block, Caller caller) {
         return;
     }
     if (reinterpret_cast<uintptr_t>(block) % kMinBlockSize == 0) [[likely]] {
-        const BlockRef ref = locate(heap, block, Lookup::NearAndLockFree);
-        if (ref.holder == Holder::Slab) [[likely]] {
-            free_small(heap, reinterpret_cast<Slab*>(ref.start), block, caller);
+        if (Slab* slab = locate_slab(heap, block); slab != nullptr) [[likely]] {
+            free_small(heap, slab, block, caller);
             return;
         }
-        if (ref.holder == Holder::Medium && ref.start == block) {
-            if (free_medium(heap, *ref.arena, block)) [[likely]] {
-                return;
-            }
-        } else {
-            free_not_small(heap, block, ref, caller);
-            return;
-        }
+        free_not_slab(heap, block, caller);
+        return;
     }
     report_bad_pointer(heap, block, caller);
 }
