@@ -6,7 +6,8 @@
 # malloc+free pair with callgrind for the fixed sizes; then the cost of checked mode per level
 # (compiled out, off, report, report with guard pages), time and footprint; last the heap's
 # limits (tests/bench/heap/heap_limits.cpp: efficiency, trace extent, worst-case instructions per
-# call, smallest region, page frame allocator metadata) as `key value` lines.
+# call, smallest region, page frame allocator metadata) and the time ratios against mimalloc and
+# glibc (heap_bench --summary) as `key value` lines.
 #   ./bench.sh            the tables, then the key lines with how each figure was obtained
 #   ./bench.sh --csv      workload,allocator,ns_per_op,footprint_ratio rows only (peers)
 #   ./bench.sh --summary  the key lines only (2-3 minutes: the worst-case instruction counts
@@ -43,7 +44,7 @@ build=build/bench
 cmake -S tests/bench -B "$build" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >&2
 if [ "$mode" = summary ]; then
-    cmake --build "$build" -j2 --target heap_bench heap_limits >&2
+    cmake --build "$build" -j2 --target heap_bench heap_bench_mimalloc heap_limits >&2
 else
     cmake --build "$build" -j2 >&2
 fi
@@ -64,6 +65,8 @@ if [ "$mode" = summary ]; then
     "$build/heap/heap_limits" --summary efficiency trace worst
     pair16=$(instructions_per_pair heap_bench bedrock 16)
     echo "heap.pair_instructions.16 ${pair16:-0}"
+    # Times against mimalloc and glibc (16-byte pairs, the larson-like threaded workload).
+    "$build/heap/heap_bench" --summary
     "$build/heap/heap_limits" --summary region pfa
     # smp.scaling.4: small-block malloc+free pairs per second on 4 CPUs over 1 CPU, in the x86-64
     # test kernel under QEMU (kernel/boot_bench.h; needs qemu-system-x86, as ./test.sh x86_64).
@@ -148,4 +151,7 @@ echo "heap pair cost: instructions per 16-byte malloc+free pair, Bedrock as ship
 echo "compiled in, level off)"
 echo "  callgrind: bedrock, size 16 in the first table of instructions per pair above"
 echo "heap.pair_instructions.16 ${pair16:-0}"
+echo "heap times against the peers: Bedrock's time / the peer's for 16-byte pairs, the peer's"
+echo "time / Bedrock's (throughput) for the larson-like threaded workload; medians of 5 runs"
+"$heap_build/heap_bench" --summary
 "$heap_build/heap_limits" region pfa

@@ -40,7 +40,7 @@ inline constexpr unsigned kMinArenaOrder = 6;  // 256 KiB
 inline constexpr unsigned kMaxArenaOrder = 13; // 32 MiB
 inline constexpr size_t kMinArenaBytes = kPageSize << kMinArenaOrder;
 inline constexpr size_t kMaxArenaBytes = kPageSize << kMaxArenaOrder;
-inline constexpr unsigned kBlockUses = 5;
+inline constexpr unsigned kBlockUses = 6;
 
 class Arenas {
 public:

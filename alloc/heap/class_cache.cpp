@@ -1,4 +1,5 @@
-// ClassCache: slab lists and the slab reserve policy of one size class (see class_cache.h).
+// ClassCache: slab lists, the slab reserve policy and the CPU caches' batches of one size class
+// (see class_cache.h).
 #include "heap/class_cache.h"
 
 namespace bedrock::heap {
@@ -10,51 +11,123 @@ void ClassCache::give_slab_locked(Arenas& arenas, Slab* slab) {
     arenas.give(slab);
 }
 
-void* ClassCache::allocate(Arenas& arenas, size_t requested) {
-    LockGuard guard(m_lock);
-    Slab* slab = m_partial.front();
-    if (slab == nullptr) {
-        if (!m_reserve.empty()) {
-            slab = m_reserve.front();
-            m_reserve.remove(*slab);
-            --m_reserve_count;
-        } else {
-            void* base = arenas.take(kSlabLayouts[m_class_index].slab_bytes, kMinBlockSize,
-                                     BlockUse::Slab, 0);
-            if (base == nullptr) {
+// A slab whose free list is corrupt leaves the class: off every list, its blocks no longer
+// counted, never taken from again nor given back (its memory may be damaged).
+void ClassCache::retire_locked(Slab* slab) {
+    if (slab->used == 0 && m_empty_on_partial != 0) {
+        m_empty_on_partial = 0;
+    }
+    m_partial.remove(*slab);
+    slab->state = kSlabRetired;
+    --m_slabs;
+    m_blocks_in_use -= slab->used;
+}
+
+void ClassCache::give_excess_locked(Arenas& arenas) {
+    if (m_reserve_count > kReserveSlabs) [[unlikely]] {
+        Slab* slab = m_reserve.front();
+        m_reserve.remove(*slab);
+        --m_reserve_count;
+        give_slab_locked(arenas, slab);
+    }
+}
+
+void* ClassCache::take_locked(Arenas& arenas, uintptr_t secret, Slab*& corrupt, Slab*& from) {
+    for (;;) {
+        Slab* slab = m_partial.front();
+        if (slab == nullptr) {
+            if (!m_reserve.empty()) {
+                slab = m_reserve.front();
+                m_reserve.remove(*slab);
+                --m_reserve_count;
+            } else {
+                void* base = arenas.take(kSlabLayouts[m_class_index].slab_bytes, kMinBlockSize,
+                                         BlockUse::Slab, 0);
+                if (base == nullptr) {
+                    return nullptr;
+                }
+                slab = slab_init(base, m_class_index);
+                ++m_slabs;
+            }
+            m_partial.push_front(*slab);
+        }
+        BEDROCK_DEBUG_ASSERT(slab->state == kSlabInUse && slab->class_index == m_class_index &&
+                             !slab->is_full());
+        const bool was_empty = slab->used == 0;
+        void* block = slab_take(slab, secret);
+        if (block == nullptr) [[unlikely]] {
+            // The next link is corrupt: one slab retired per call, then the next one is tried.
+            if (corrupt != nullptr) {
                 return nullptr;
             }
-            slab = slab_init(base, m_class_index);
-            ++m_slabs;
+            corrupt = slab;
+            retire_locked(slab);
+            continue;
         }
-        m_partial.push_front(*slab);
+        if (was_empty) {
+            m_empty_on_partial = 0; // the empty slab on the partial list, if it was this one
+        }
+        if (slab->is_full()) {
+            m_partial.remove(*slab);
+        }
+        if (++m_blocks_in_use > m_peak_blocks_in_use) {
+            m_peak_blocks_in_use = m_blocks_in_use;
+        }
+        from = slab;
+        return block;
     }
-    if (slab->used == 0) {
-        m_empty_on_partial = 0; // the empty slab on the partial list, if it was this one
+}
+
+void* ClassCache::allocate(Arenas& arenas, size_t requested, uintptr_t secret, Slab*& corrupt) {
+    LockGuard guard(m_lock);
+    give_excess_locked(arenas);
+    Slab* from = nullptr;
+    auto* block = static_cast<FreeBlock*>(take_locked(arenas, secret, corrupt, from));
+    if (block == nullptr) {
+        return nullptr;
     }
-    BEDROCK_DEBUG_ASSERT(slab->state == kSlabInUse && slab->class_index == m_class_index &&
-                         !slab->is_full());
-    void* block = slab_take(slab);
-    if (slab->is_full()) {
-        m_partial.remove(*slab);
-    }
+    block->mark = 0; // a live block
     ++m_allocations;
     m_bytes_requested += requested;
-    if (++m_blocks_in_use > m_peak_blocks_in_use) {
-        m_peak_blocks_in_use = m_blocks_in_use;
-    }
     return block;
 }
 
-SlabLookup ClassCache::free(Arenas& arenas, Slab* slab, void* block) {
-    LockGuard guard(m_lock);
+uint32_t ClassCache::allocate_batch(Arenas& arenas, void** blocks, uint32_t count, uintptr_t secret,
+                                    Slab*& corrupt) {
+    LockGuard guard(m_lock); // excess slabs stay: a refill may carve a slab, never merge one too
+    const uint64_t slabs = m_slabs;
+    uint32_t taken = 0;
+    while (taken < count) {
+        Slab* from = nullptr;
+        auto* block = static_cast<FreeBlock*>(take_locked(arenas, secret, corrupt, from));
+        if (block == nullptr) {
+            break;
+        }
+        // Fresh blocks carry no mark yet; a CPU cache's blocks all do.
+        block->mark = free_mark(from, block, secret);
+        blocks[taken++] = block;
+        // A refill that had to carve a new slab from the arenas stops at its first block, and
+        // one that would need a new slab stops before it: a refill costs at most one arena call
+        // and never both a split and a batch (malloc's worst case).
+        if (m_slabs != slabs || (m_partial.empty() && m_reserve.empty())) {
+            break;
+        }
+    }
+    return taken;
+}
+
+SlabLookup ClassCache::free_locked(Arenas& arenas, Slab* slab, void* block, uintptr_t secret,
+                                   Return empty) {
     if (slab->state != kSlabInUse || slab->class_index != m_class_index) [[unlikely]] {
+        if (slab->state == kSlabRetired && slab->class_index == m_class_index) {
+            return SlabLookup::Live; // its blocks are dropped with it (reported when retired)
+        }
         // Given back (and maybe reused) since the caller found it: a free racing with the free
         // that emptied the slab.
         return SlabLookup::AlreadyFree;
     }
     const bool was_full = slab->is_full();
-    const SlabLookup result = slab_give(slab, block);
+    const SlabLookup result = slab_give(slab, block, secret);
     if (result != SlabLookup::Live) {
         return result;
     }
@@ -67,7 +140,7 @@ SlabLookup ClassCache::free(Arenas& arenas, Slab* slab, void* block) {
         if (!was_full) {
             m_partial.remove(*slab);
         }
-        if (m_reserve_count < kReserveSlabs) {
+        if (m_reserve_count < kReserveSlabs || empty == Return::ToReserve) {
             m_reserve.push_front(*slab);
             ++m_reserve_count;
         } else {
@@ -77,6 +150,52 @@ SlabLookup ClassCache::free(Arenas& arenas, Slab* slab, void* block) {
         m_partial.push_front(*slab);
     }
     return SlabLookup::Live;
+}
+
+SlabLookup ClassCache::free(Arenas& arenas, Slab* slab, void* block, uintptr_t secret) {
+    LockGuard guard(m_lock);
+    give_excess_locked(arenas);
+    return free_locked(arenas, slab, block, secret, Return::Now);
+}
+
+void ClassCache::free_batch(Arenas& arenas, void* const* blocks, uint32_t count, uintptr_t secret,
+                            FlushFailures& failures) {
+    LockGuard guard(m_lock);
+    for (uint32_t i = 0; i < count; ++i) {
+        auto* block = static_cast<FreeBlock*>(blocks[i]);
+        // The slab from the block's free mark, trusted only if it decodes to an address within
+        // a slab's reach below the block; its header is then checked by free_locked().
+        const uintptr_t slab_address =
+            block->mark ^ secret ^ (reinterpret_cast<uintptr_t>(block) + 8);
+        const uintptr_t distance = reinterpret_cast<uintptr_t>(block) - slab_address;
+        SlabLookup result = SlabLookup::Corrupt;
+        if (distance < kMaxSlabBytes && slab_address % kMinBlockSize == 0) [[likely]] {
+            // Empty slabs beyond the reserve go back one per call (give_excess_locked).
+            result = free_locked(arenas, reinterpret_cast<Slab*>(slab_address), block, secret,
+                                 Return::ToReserve);
+        }
+        if (result != SlabLookup::Live) [[unlikely]] {
+            if (failures.count++ == 0) {
+                failures.first = block;
+                failures.kind = result == SlabLookup::Corrupt ? ErrorKind::CorruptMetadata
+                                                              : ErrorKind::DoubleFree;
+            }
+        }
+    }
+    give_excess_locked(arenas);
+}
+
+void ClassCache::give_excess(Arenas& arenas) {
+    LockGuard guard(m_lock);
+    while (m_reserve_count > kReserveSlabs) {
+        give_excess_locked(arenas);
+    }
+}
+
+void ClassCache::absorb(uint64_t allocations, uint64_t bytes_requested) {
+    LockGuard guard(m_lock);
+    m_allocations += allocations;
+    m_bytes_requested += bytes_requested;
 }
 
 SlabLookup ClassCache::classify(const Slab* slab, const void* block) {
@@ -113,17 +232,17 @@ SizeClassStatistics ClassCache::statistics() {
                                m_bytes_requested};
 }
 
-bool ClassCache::check() {
+bool ClassCache::check(uintptr_t secret) {
     LockGuard guard(m_lock);
     uint64_t listed = 0;
     uint64_t used = 0;
     uint32_t empty = 0;
-    if (!m_partial.is_consistent(m_slabs) || !m_reserve.is_consistent(kReserveSlabs)) {
+    if (!m_partial.is_consistent(m_slabs) || !m_reserve.is_consistent(m_slabs)) {
         return false;
     }
     for (Slab* slab = m_partial.front(); slab != nullptr; slab = SlabList::next(*slab)) {
         empty += slab->used == 0 ? 1 : 0;
-        if (!slab_check(slab) || slab->class_index != m_class_index || slab->is_full()) {
+        if (!slab_check(slab, secret) || slab->class_index != m_class_index || slab->is_full()) {
             return false;
         }
         ++listed;
@@ -131,14 +250,14 @@ bool ClassCache::check() {
     }
     uint32_t reserve = 0;
     for (Slab* slab = m_reserve.front(); slab != nullptr; slab = SlabList::next(*slab)) {
-        if (!slab_check(slab) || slab->class_index != m_class_index || slab->used != 0) {
+        if (!slab_check(slab, secret) || slab->class_index != m_class_index || slab->used != 0) {
             return false;
         }
         ++reserve;
     }
     // Full slabs are on no list: their count and blocks make up the difference exactly.
     const uint64_t full = m_slabs - listed - reserve;
-    return empty == m_empty_on_partial && reserve == m_reserve_count && reserve <= kReserveSlabs &&
+    return empty == m_empty_on_partial && reserve == m_reserve_count &&
            listed + reserve <= m_slabs &&
            m_blocks_in_use == used + full * kSlabLayouts[m_class_index].block_count;
 }

@@ -1,14 +1,18 @@
 // ClassCache: the slabs of one size class in one heap, and the policy for getting and
-// returning them.
+// returning them; the refill and flush interface of the per-CPU caches (cpu_cache.h).
 //
 // Owns: the partial list, the empty reserve, the class statistics. Everything here is guarded
 // by m_lock; a full slab is on no list (its blocks lead back to it through the arena's
-// block-start bitmap, see heap.cpp).
+// block-start bitmap, see heap.cpp), nor is a retired one (slab.h), which has left the class.
 // Invariants:
 //   slabs == |partial| + |full| + |reserve|
-//   blocks_in_use == sum of used over the class's slabs
+//   blocks_in_use == sum of used over the class's slabs (blocks held by CPU caches included:
+//     the statistics subtract them, cpu_cache.h)
 //   every slab on partial has used < block_count, and exactly empty_on_partial (0 or 1) of them
-//   has used == 0; every slab in reserve has used == 0;  |reserve| <= kReserveSlabs
+//   has used == 0; every slab in reserve has used == 0
+//   |reserve| <= kReserveSlabs, or more after a flush (CPU caches give blocks back in batches):
+//     the flush and each later allocate() or free() give one excess slab back, so no call
+//     merges more than one slab
 // Policy: a slab that becomes empty stays on the partial list if no other empty slab is there
 // (so a malloc/free loop on one slab touches no list), else goes to the reserve if it has room,
 // else straight back to the arenas; an allocation with no partial slab takes the reserve before
@@ -17,9 +21,6 @@
 // Slabs are medium blocks of the heap's arenas (arenas.h).
 // Lock order: m_lock -> the arenas' lock -> the page frame allocator's. Classes never take each
 // other's locks.
-//
-// The per-CPU front (later) sits in front of allocate()/free(): it will keep a few blocks per
-// CPU and refill/flush through these two calls, so nothing here changes.
 #pragma once
 
 #include <stddef.h>
@@ -35,28 +36,58 @@ namespace bedrock::heap {
 
 inline constexpr uint32_t kReserveSlabs = 1;
 
+// What a flush found wrong with the blocks it was given (raised by the caller once no lock is
+// held and interrupts are back on).
+struct FlushFailures {
+    uint32_t count = 0;    // blocks not taken back
+    void* first = nullptr; // the first of them
+    ErrorKind kind = ErrorKind::DoubleFree;
+};
+
 class alignas(64) ClassCache {
 public:
     void init(unsigned class_index) { m_class_index = static_cast<uint8_t>(class_index); }
 
-    // A block of this class, or null if a new slab was needed and `arenas` had none.
-    // `requested` feeds the statistics only. O(1) plus at most one arena call.
-    [[nodiscard]] void* allocate(Arenas& arenas, size_t requested);
+    // A block of this class (its free mark cleared), or null if a new slab was needed and
+    // `arenas` had none. `requested` feeds the statistics. A slab whose free list is found
+    // corrupt is retired and returned in `corrupt` (the caller reports it). O(1) plus at most
+    // one arena call.
+    [[nodiscard]] void* allocate(Arenas& arenas, size_t requested, uintptr_t secret,
+                                 Slab*& corrupt);
+    // Up to `count` blocks into `blocks` for a CPU cache, each keeping its free mark; returns how
+    // many (0: no memory). Counted in blocks_in_use, not in allocations (the CPU counts those).
+    // O(count) plus at most one arena call.
+    [[nodiscard]] uint32_t allocate_batch(Arenas& arenas, void** blocks, uint32_t count,
+                                          uintptr_t secret, Slab*& corrupt);
     // Takes back `block` of `slab` if `slab` is still a slab of this class and `block` one of its
     // live blocks, returning Live; otherwise returns what `block` is (changing nothing; the
     // caller reports). O(1) plus at most one arena call.
-    [[nodiscard]] SlabLookup free(Arenas& arenas, Slab* slab, void* block);
+    [[nodiscard]] SlabLookup free(Arenas& arenas, Slab* slab, void* block, uintptr_t secret);
+    // Takes back `count` blocks from a CPU cache, each found from its free mark (cpu_cache.h);
+    // those that are not live blocks of this class are left alone and counted in `failures`.
+    // O(count) plus at most one arena call.
+    void free_batch(Arenas& arenas, void* const* blocks, uint32_t count, uintptr_t secret,
+                    FlushFailures& failures);
+    // Gives back the empty slabs a flush left beyond the reserve's bound. O(those slabs).
+    void give_excess(Arenas& arenas);
+    // Adds a CPU cache's counters (allocations served from it) when its storage goes. O(1).
+    void absorb(uint64_t allocations, uint64_t bytes_requested);
     // What `block` is in `slab` (found as a slab of this class), read under the class lock.
     [[nodiscard]] SlabLookup classify(const Slab* slab, const void* block);
-    // Gives every reserve slab back to `arenas`.
+    // Gives every empty slab but none of the partial ones' blocks back to `arenas`.
     void trim(Arenas& arenas);
 
     [[nodiscard]] SizeClassStatistics statistics();
-    [[nodiscard]] bool check();
+    [[nodiscard]] bool check(uintptr_t secret);
 
 private:
     using SlabList = IntrusiveList<Slab, &Slab::prev, &Slab::next>;
+    enum class Return : uint8_t { Now, ToReserve };
     void give_slab_locked(Arenas& arenas, Slab* slab);
+    void* take_locked(Arenas& arenas, uintptr_t secret, Slab*& corrupt, Slab*& from);
+    SlabLookup free_locked(Arenas& arenas, Slab* slab, void* block, uintptr_t secret, Return empty);
+    void give_excess_locked(Arenas& arenas);
+    void retire_locked(Slab* slab);
 
     SpinLock m_lock;
     uint8_t m_class_index = 0;

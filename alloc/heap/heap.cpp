@@ -4,7 +4,8 @@
 //
 // Routing, with A = max(alignment, kMinBlockSize):
 //   check level not Off                             -> checked mode (the one branch)
-//   A == kMinBlockSize, size <= kMaxSmallSize       -> the size class class_of(size)
+//   A == kMinBlockSize, size <= kMaxSmallSize       -> the size class class_of(size), through
+//                                                      the calling CPU's cache (cpu_cache.h)
 //   frames heap, size > kMaxMediumSize or A > kMaxMediumAlignment -> a large run
 //   otherwise                                       -> a medium block of the arenas
 // and back (locate()): ownership is decided from allocator metadata alone, never from memory at
@@ -15,6 +16,8 @@
 //   medium block, a checked block or a guard chunk), and only then is that block's header read.
 // A pointer no part of this heap holds is looked up among the other live heaps (cold path) to
 // tell a foreign block from memory of no heap.
+// The small-block fast paths (allocate_small, free_small) run with interrupts masked on the
+// calling CPU and touch only its cache: no lock, no atomic read-modify-write.
 #include "bedrock/heap.h"
 #include "bedrock/assert.h"
 #include "bedrock/heap_checks.h"
@@ -35,9 +38,14 @@ namespace {
 using heap::BlockRef;
 using heap::BlockUse;
 using heap::Caller;
+using heap::CpuCache;
+using heap::FlushFailures;
+using heap::FreeBlock;
 using heap::Holder;
 using heap::kMinBlockSize;
+using heap::Magazine;
 using heap::PageKind;
+using heap::publish;
 using heap::SegregatedFit;
 using heap::SlabLookup;
 
@@ -77,6 +85,8 @@ Holder holder_of(BlockUse use) {
         return Holder::Checked;
     case BlockUse::Guard:
         return Holder::Guard;
+    case BlockUse::CpuCache:
+        return Holder::None;
     case BlockUse::Free:
         break;
     }
@@ -89,6 +99,9 @@ BlockRef arena_block(const heap::Arena& arena, const SegregatedFit::Found& found
             no_block(ErrorKind::NotAllocated, "inside a block header or an arena's own metadata");
         none.arena = &arena; // no block start within the reach asked for
         return none;
+    }
+    if (found.use == BlockUse::CpuCache) {
+        return no_block(ErrorKind::NotAllocated, "inside a heap's per-CPU cache");
     }
     return BlockRef{holder_of(found.use),    found.block, found.usable, &arena,
                     ErrorKind::NotAllocated, nullptr};
@@ -199,6 +212,17 @@ bool another_heap_holds(const Heap& heap, const void* address) {
     return false;
 }
 
+// What `block` is in `slab` (a slab of its class), under the class lock: a handed-out block
+// that carries its free mark sits in a CPU cache, so it is free.
+SlabLookup classify_slab_block(Heap& heap, const heap::Slab* slab, const void* block) {
+    const SlabLookup what = heap.classes[slab->class_index].classify(slab, block);
+    if (what == SlabLookup::Live &&
+        static_cast<const FreeBlock*>(block)->mark == heap::free_mark(slab, block, heap.secret)) {
+        return SlabLookup::AlreadyFree;
+    }
+    return what;
+}
+
 ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* detail, Caller caller,
                            uintptr_t block = 0, uint64_t size = 0) {
     return heap::misuse_report(kind, reinterpret_cast<uintptr_t>(pointer), detail, caller.call_site,
@@ -237,7 +261,7 @@ ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* deta
         auto* slab = reinterpret_cast<heap::Slab*>(ref.start);
         const unsigned index = slab->class_index;
         const SlabLookup what = index < heap::kSizeClassCount
-                                    ? heap.classes[index].classify(slab, block)
+                                    ? classify_slab_block(heap, slab, block)
                                     : SlabLookup::AlreadyFree;
         const uint64_t size = heap::kSlabLayouts[index % heap::kSizeClassCount].block_size;
         const auto holder = reinterpret_cast<uintptr_t>(heap::slab_block_holding(slab, block));
@@ -256,6 +280,7 @@ ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* deta
                                              "a slab block that was never allocated", caller));
             return;
         case SlabLookup::OutsideBlocks:
+        case SlabLookup::Corrupt:
         case SlabLookup::Live:
             heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
                                              "inside a slab's header or unused tail", caller));
@@ -288,9 +313,32 @@ void unlink_heap(Heap& heap) {
     g_heaps.remove(heap);
 }
 
-Heap* init_state(void* memory) {
+// The heap's secret (slab.h): its state's address and a count of heaps created, mixed with a
+// build-time constant by splitmix64's finaliser; the top bit set, so no free mark is 0. Not a
+// cryptographic secret: it keeps a write after free from forging a link or a mark by accident
+// or by copying one from another block, as Linux's SLAB_FREELIST_HARDENED does.
+uintptr_t make_secret(const void* state) {
+    constexpr uint64_t kBuildConstant = [] {
+        uint64_t hash = 0xcbf29ce484222325; // FNV-1a over the build's date and time
+        for (const char c : __DATE__ __TIME__) {
+            hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3;
+        }
+        return hash;
+    }();
+    constinit static uint64_t s_heaps_created = 0;
+    uint64_t x = reinterpret_cast<uintptr_t>(state) ^ kBuildConstant ^
+                 (__atomic_add_fetch(&s_heaps_created, 1, __ATOMIC_RELAXED) * 0x9e3779b97f4a7c15);
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111eb;
+    x ^= x >> 31;
+    return static_cast<uintptr_t>(x | (uint64_t{1} << 63));
+}
+
+Heap* init_state(void* memory, heap::CpuCaches::Use cpu_caches) {
     auto* heap = static_cast<Heap*>(memory);
     bedrock_memset(heap, 0, sizeof(Heap));
+    heap->secret = make_secret(heap);
+    heap->cpus.init(cpu_caches);
     heap->checked.init();
     for (unsigned index = 0; index < heap::kSizeClassCount; ++index) {
         heap->classes[index].init(index);
@@ -307,7 +355,7 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
         const auto* slab = reinterpret_cast<const heap::Slab*>(ref.start);
         const unsigned index = slab->class_index; // checked again under the class lock
         if (index < heap::kSizeClassCount &&
-            heap.classes[index].classify(slab, block) == SlabLookup::Live) {
+            classify_slab_block(heap, slab, block) == SlabLookup::Live) {
             size = heap::kSlabLayouts[index].block_size;
             return true;
         }
@@ -372,6 +420,219 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
     report_bad_pointer(heap, block, caller);
 }
 
+// The slab whose blocks hold `address` (16-aligned), found as locate() finds it near and
+// without the lock, or null when a slab does not hold it: the free() fast path, which needs no
+// BlockRef. A slab found for an address that is no live block of it is confirmed later (the
+// class lock, or the flush of a CPU cache).
+[[gnu::always_inline]] inline heap::Slab* locate_slab(Heap& heap, const void* address) {
+    const auto value = reinterpret_cast<uintptr_t>(address);
+    const heap::Arena* arena;
+    if (!heap.over_frames()) {
+        arena = heap.arenas.region_arena();
+        if (!arena_spans(*arena, value)) [[unlikely]] {
+            return nullptr;
+        }
+    } else {
+        const uint16_t* tags = heap.frames->page_tag(address);
+        if (tags == nullptr) [[unlikely]] {
+            return nullptr;
+        }
+        const uint16_t tag = __atomic_load_n(tags, __ATOMIC_RELAXED);
+        if (heap::tag_kind(tag) != PageKind::Arena) [[unlikely]] {
+            return nullptr;
+        }
+        arena = reinterpret_cast<const heap::Arena*>(
+            align_down(value, uintptr_t{kPageSize} << heap::tag_value(tag)));
+        if (SegregatedFit::owner(*arena) != &heap) [[unlikely]] {
+            return nullptr;
+        }
+    }
+    const SegregatedFit::Found found =
+        SegregatedFit::find_near(*arena, address, heap::kMaxSlabBytes);
+    return found.block != nullptr && found.use == BlockUse::Slab
+               ? reinterpret_cast<heap::Slab*>(found.block)
+               : nullptr;
+}
+
+// free() of anything a slab does not hold: a medium block, a large run, a checked-mode block,
+// or misuse. Out of line, so the slab fast path stays small.
+[[gnu::noinline]] void free_not_slab(Heap& heap, void* block, Caller caller) {
+    const BlockRef ref = locate(heap, block, Lookup::NearAndLockFree);
+    if (ref.holder == Holder::Medium && ref.start == block) {
+        if (free_medium(heap, *ref.arena, block)) [[likely]] {
+            return;
+        }
+        report_bad_pointer(heap, block, caller);
+        return;
+    }
+    free_not_small(heap, block, ref, caller);
+}
+
+// Reports a slab retired because its free list was found corrupt (slab.h).
+[[gnu::cold]] void report_corrupt_slab(Heap& heap, const heap::Slab* slab) {
+    heap.errors.raise(
+        ErrorReport{ErrorKind::CorruptMetadata,
+                    "heap",
+                    reinterpret_cast<uintptr_t>(slab),
+                    heap::kSlabLayouts[slab->class_index % heap::kSizeClassCount].slab_bytes,
+                    nullptr,
+                    "a slab's free list was overwritten after free: the slab is "
+                    "taken out of use",
+                    0,
+                    0,
+                    {},
+                    {}});
+}
+
+// Reports what a flush found (cpu_cache.h): a block freed twice on two CPUs at once, or a cached
+// block whose free mark was overwritten after free (it is then left out, never handed out).
+[[gnu::cold]] void report_flush(Heap& heap, const FlushFailures& failures, Caller caller) {
+    heap.errors.raise(pointer_report(
+        failures.kind, failures.first,
+        failures.kind == ErrorKind::DoubleFree
+            ? "the block is already free (found when a CPU cache gave it back)"
+            : "a free block in a CPU cache was overwritten after free: it is taken out of use",
+        caller));
+}
+
+// The end of every slow small-block path: interrupts back on, then the reports.
+void finish_small(Heap& heap, platform::InterruptState previous, const heap::Slab* corrupt,
+                  const FlushFailures& failures, Caller caller) {
+    platform::restore_interrupts(previous);
+    if (corrupt != nullptr) [[unlikely]] {
+        report_corrupt_slab(heap, corrupt);
+    }
+    if (failures.count != 0) [[unlikely]] {
+        report_flush(heap, failures, caller);
+    }
+}
+
+// Pops the top block of a magazine that holds one. Interrupts are off.
+[[gnu::always_inline]] inline void* pop(CpuCache& cache, unsigned index, size_t size) {
+    Magazine& magazine = cache.magazines[index];
+    const uint32_t count = magazine.count;
+    auto* block = static_cast<FreeBlock*>(cache.slots[heap::kSlotLayout.first[index] + count - 1]);
+    publish(magazine.count, count - 1);
+    publish(magazine.allocations, magazine.allocations + 1);
+    publish(magazine.bytes_requested, magazine.bytes_requested + size);
+    block->mark = 0; // a live block
+    return block;
+}
+
+// malloc() of class `index` when the calling CPU's magazine is empty or it has no cache yet:
+// a refill from the class, or (no CPU slot, or no cache) one block from the class under its lock.
+[[gnu::noinline]] void* allocate_small_slow(Heap& heap, unsigned index, size_t size, unsigned cpu,
+                                            platform::InterruptState previous, Caller caller) {
+    heap::Slab* corrupt = nullptr;
+    void* block = nullptr;
+    CpuCache* cache = cpu < platform::kMaxCpus ? heap.cpus.make(cpu, heap.arenas) : nullptr;
+    if (cache != nullptr) {
+        if (cache->magazines[index].count != 0 ||
+            heap.cpus.refill(*cache, index, heap.classes[index], heap.arenas, heap.secret,
+                             corrupt) != 0) {
+            block = pop(*cache, index, size);
+        }
+    } else {
+        block = heap.classes[index].allocate(heap.arenas, size, heap.secret, corrupt);
+    }
+    finish_small(heap, previous, corrupt, FlushFailures{}, caller);
+    return block;
+}
+
+// malloc() of a small block: the calling CPU's magazine, else the slow path.
+[[gnu::always_inline]] inline void* allocate_small(Heap& heap, unsigned index, size_t size,
+                                                   Caller caller) {
+    const platform::InterruptState previous = platform::disable_interrupts();
+    const unsigned cpu = platform::current_cpu();
+    if (cpu < platform::kMaxCpus) [[likely]] {
+        CpuCache* cache = heap.cpus.mine(cpu);
+        if (cache != nullptr) [[likely]] {
+            if (cache->magazines[index].count != 0) [[likely]] {
+                void* block = pop(*cache, index, size);
+                platform::restore_interrupts(previous);
+                return block;
+            }
+        }
+    }
+    return allocate_small_slow(heap, index, size, cpu, previous, caller);
+}
+
+// free() of `block`, a handed-out block of `slab` (class `index`) not carrying its free mark,
+// when the calling CPU's magazine is full or it has no cache: a flush then the push, or (no CPU
+// slot, or no cache) the class under its lock.
+[[gnu::noinline]] void free_small_slow(Heap& heap, heap::Slab* slab, unsigned index, void* block,
+                                       unsigned cpu, platform::InterruptState previous,
+                                       Caller caller) {
+    FlushFailures failures;
+    CpuCache* cache = cpu < platform::kMaxCpus ? heap.cpus.make(cpu, heap.arenas) : nullptr;
+    if (cache != nullptr) {
+        Magazine& magazine = cache->magazines[index];
+        if (magazine.count == heap::kSlotLayout.capacity[index]) {
+            heap.cpus.flush(*cache, index, heap::flush_batch(index), heap.classes[index],
+                            heap.arenas, heap.secret, failures);
+        }
+        cache->slots[heap::kSlotLayout.first[index] + magazine.count] = block;
+        static_cast<FreeBlock*>(block)->mark = heap::free_mark(slab, block, heap.secret);
+        publish(magazine.count, magazine.count + 1);
+        finish_small(heap, previous, nullptr, failures, caller);
+        return;
+    }
+    platform::restore_interrupts(previous);
+    if (heap.classes[index].free(heap.arenas, slab, block, heap.secret) != SlabLookup::Live) {
+        report_bad_pointer(heap, block, caller);
+    }
+}
+
+// free() of a small block found in `slab` without the lock: onto the calling CPU's magazine
+// when it is a handed-out block start without its free mark; a block with its mark is a double
+// free, reported at the call; anything else goes to the class lock for an exact answer.
+[[gnu::always_inline]] inline void free_small(Heap& heap, heap::Slab* slab, void* block,
+                                              Caller caller) {
+    const unsigned index = slab->class_index; // confirmed under the class lock on a flush
+    if (index < heap::kSizeClassCount && heap::slab_handed_out(slab, block)) [[likely]] {
+        const uintptr_t mark = heap::free_mark(slab, block, heap.secret);
+        auto* freed = static_cast<FreeBlock*>(block);
+        if (freed->mark != mark) [[likely]] {
+            const platform::InterruptState previous = platform::disable_interrupts();
+            const unsigned cpu = platform::current_cpu();
+            if (cpu < platform::kMaxCpus) [[likely]] {
+                CpuCache* cache = heap.cpus.mine(cpu);
+                if (cache != nullptr) [[likely]] {
+                    Magazine& magazine = cache->magazines[index];
+                    const uint32_t count = magazine.count;
+                    if (count != heap::kSlotLayout.capacity[index]) [[likely]] {
+                        cache->slots[heap::kSlotLayout.first[index] + count] = block;
+                        freed->mark = mark;
+                        publish(magazine.count, count + 1);
+                        platform::restore_interrupts(previous);
+                        return;
+                    }
+                }
+            }
+            free_small_slow(heap, slab, index, block, cpu, previous, caller);
+            return;
+        }
+    } else if (index < heap::kSizeClassCount &&
+               heap.classes[index].free(heap.arenas, slab, block, heap.secret) ==
+                   SlabLookup::Live) {
+        return; // a block of a retired slab
+    }
+    report_bad_pointer(heap, block, caller);
+}
+
+// Gives every block the calling CPU's cache holds back to the classes, and the cache's storage
+// to the arenas (made again on next use).
+void drain_calling_cpu(Heap& heap, Caller caller) {
+    const platform::InterruptState previous = platform::disable_interrupts();
+    const unsigned cpu = platform::current_cpu();
+    FlushFailures failures;
+    if (cpu < platform::kMaxCpus) {
+        heap.cpus.drain(cpu, heap.classes, heap.arenas, heap.secret, failures);
+        heap.cpus.release(cpu, heap.classes, heap.arenas);
+    }
+    finish_small(heap, previous, nullptr, failures, caller);
+}
+
 } // namespace
 
 namespace heap {
@@ -405,19 +666,30 @@ BlockRef find_block(Heap& heap, const void* address) {
     return locate(heap, address, Lookup::Everywhere);
 }
 
+// malloc() at level off: a small block through the calling CPU's cache, else a medium block or
+// a large run.
+[[gnu::noinline]] void* allocate_not_small(Heap& heap, size_t size, size_t alignment) {
+    if (alignment != 0 && !is_power_of_two(alignment)) {
+        return nullptr;
+    }
+    return take_block(heap, size, alignment, BlockUse::Medium, size).start;
+}
+
+[[gnu::always_inline]] inline void* allocate_unchecked(Heap& heap, size_t size, size_t alignment,
+                                                       Caller caller) {
+    if (size <= kMaxSmallSize && is_small_alignment(alignment)) [[likely]] {
+        return allocate_small(heap, class_of(size), size, caller);
+    }
+    return allocate_not_small(heap, size, alignment);
+}
+
 void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
     if constexpr (kHeapChecksCompiled) {
         if (heap.errors.level() != CheckLevel::Off) [[unlikely]] {
             return heap.checked.allocate(heap, size, alignment, caller);
         }
     }
-    if (size <= kMaxSmallSize && is_small_alignment(alignment)) [[likely]] {
-        return heap.classes[class_of(size)].allocate(heap.arenas, size);
-    }
-    if (alignment != 0 && !is_power_of_two(alignment)) {
-        return nullptr;
-    }
-    return take_block(heap, size, alignment, BlockUse::Medium, size).start;
+    return allocate_unchecked(heap, size, alignment, caller);
 }
 
 void free(Heap& heap, void* block, Caller caller) {
@@ -425,22 +697,12 @@ void free(Heap& heap, void* block, Caller caller) {
         return;
     }
     if (reinterpret_cast<uintptr_t>(block) % kMinBlockSize == 0) [[likely]] {
-        const BlockRef ref = locate(heap, block, Lookup::NearAndLockFree);
-        if (ref.holder == Holder::Slab) [[likely]] {
-            auto* slab = reinterpret_cast<Slab*>(ref.start);
-            const unsigned index = slab->class_index; // checked again under the class lock
-            if (index < kSizeClassCount &&
-                heap.classes[index].free(heap.arenas, slab, block) == SlabLookup::Live) [[likely]] {
-                return;
-            }
-        } else if (ref.holder == Holder::Medium && ref.start == block) {
-            if (free_medium(heap, *ref.arena, block)) [[likely]] {
-                return;
-            }
-        } else {
-            free_not_small(heap, block, ref, caller);
+        if (Slab* slab = locate_slab(heap, block); slab != nullptr) [[likely]] {
+            free_small(heap, slab, block, caller);
             return;
         }
+        free_not_slab(heap, block, caller);
+        return;
     }
     report_bad_pointer(heap, block, caller);
 }
@@ -495,7 +757,7 @@ Heap* heap_create(PageFrameAllocator& frames) {
         heap::release_owner_id(owner_id);
         return nullptr;
     }
-    Heap* heap = init_state(platform::phys_to_virt(phys));
+    Heap* heap = init_state(platform::phys_to_virt(phys), heap::CpuCaches::Use::Enabled);
     heap->owner_id = owner_id;
     heap->frames = &frames;
     heap->state_phys = phys;
@@ -519,7 +781,10 @@ Heap* heap_create_in_region(void* region, size_t bytes) {
     if (arena >= end) {
         return nullptr;
     }
-    Heap* heap = init_state(reinterpret_cast<void*>(state));
+    Heap* heap =
+        init_state(reinterpret_cast<void*>(state), bytes >= heap::CpuCaches::kMinRegionBytes
+                                                       ? heap::CpuCaches::Use::Enabled
+                                                       : heap::CpuCaches::Use::Disabled);
     if (!heap->arenas.init_region(heap->fit_storage(), reinterpret_cast<void*>(arena), end - arena,
                                   heap)) {
         return nullptr;
@@ -535,7 +800,7 @@ bool heap_destroy(Heap& heap) {
     if constexpr (kHeapChecksCompiled) {
         heap.checked.flush(heap, BEDROCK_HEAP_CALLER());
     }
-    const HeapStatistics statistics = heap_statistics(heap);
+    const HeapStatistics statistics = heap_statistics(heap); // cached blocks count as free
     if (statistics.blocks_in_use != 0) {
         heap.errors.raise(ErrorReport{ErrorKind::HeapInUse,
                                       "heap",
@@ -551,6 +816,9 @@ bool heap_destroy(Heap& heap) {
     }
     if constexpr (kHeapChecksCompiled) {
         heap.checked.disable(heap);
+    }
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        heap_drain_cpu(heap, cpu);
     }
     heap_trim(heap);
     if (!heap.over_frames()) {
@@ -585,7 +853,21 @@ void* heap_reallocate(Heap& heap, void* block, size_t size) {
     return heap::reallocate(heap, block, size, BEDROCK_HEAP_CALLER());
 }
 
+void heap_drain_cpu(Heap& heap, unsigned cpu) {
+    if (cpu == platform::current_cpu()) {
+        drain_calling_cpu(heap, BEDROCK_HEAP_CALLER());
+        return;
+    }
+    FlushFailures failures;
+    heap.cpus.drain(cpu, heap.classes, heap.arenas, heap.secret, failures);
+    heap.cpus.release(cpu, heap.classes, heap.arenas);
+    if (failures.count != 0) {
+        report_flush(heap, failures, BEDROCK_HEAP_CALLER());
+    }
+}
+
 void heap_trim(Heap& heap) {
+    drain_calling_cpu(heap, BEDROCK_HEAP_CALLER());
     for (heap::ClassCache& cache : heap.classes) {
         cache.trim(heap.arenas);
     }
@@ -597,7 +879,13 @@ bool heap_check(Heap& heap) {
         return false;
     }
     for (heap::ClassCache& cache : heap.classes) {
-        if (!cache.check()) {
+        if (!cache.check(heap.secret)) {
+            return false;
+        }
+    }
+    {
+        InterruptsOff stay_on_cpu;
+        if (!heap.cpus.check(platform::current_cpu(), heap.classes, heap.secret)) {
             return false;
         }
     }

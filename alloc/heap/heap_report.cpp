@@ -1,5 +1,6 @@
 // Heap statistics: the snapshot (each lock taken in turn, so totals are consistent per class,
-// not across classes) and the printable report.
+// not across classes; the CPU caches' counters read as they are, so exact while no CPU is
+// inside the heap) and the printable report.
 #include "bedrock/heap.h"
 #include "heap/heap_state.h"
 #include "support/text_line.h"
@@ -9,7 +10,12 @@ namespace bedrock {
 HeapStatistics heap_statistics(Heap& heap) {
     HeapStatistics statistics = {};
     for (unsigned index = 0; index < heap::kSizeClassCount; ++index) {
-        const SizeClassStatistics cls = heap.classes[index].statistics();
+        SizeClassStatistics cls = heap.classes[index].statistics();
+        // Blocks in CPU caches are free; what the CPUs handed out from them is allocated.
+        const heap::CpuCaches::ClassTotals cpus = heap.cpus.totals(index);
+        cls.blocks_in_use -= cpus.cached < cls.blocks_in_use ? cpus.cached : cls.blocks_in_use;
+        cls.allocations += cpus.allocations;
+        cls.bytes_requested += cpus.bytes_requested;
         statistics.classes[index] = cls;
         statistics.bytes_requested += cls.bytes_requested;
         statistics.bytes_in_use += cls.blocks_in_use * cls.block_size;

@@ -1,7 +1,8 @@
 // The state of one heap, kept at the front of the memory it manages (bedrock/heap.h keeps the
 // type opaque), followed by its segregated fit's list heads (fit_storage()). Owns nothing
 // itself: each member owns its part, with the lock order
-//   class lock -> arenas lock -> page frame allocator;  large-run lock -> page frame allocator;
+//   (a CPU's cache: interrupts off, no lock) -> class lock -> arenas lock -> page frame allocator;
+//   large-run lock -> page frame allocator;
 //   checked mode's locks alone (checked/checked_layer.h: released before calling the core).
 //
 //   frames heap:  [ Heap | fit heads ]  in pages of its own;  arenas and large runs from `frames`
@@ -15,6 +16,7 @@
 #include "heap/arenas.h"
 #include "heap/checked_layer.h"
 #include "heap/class_cache.h"
+#include "heap/cpu_cache.h"
 #include "heap/held_pages.h"
 #include "heap/large_runs.h"
 #include "heap/size_class.h"
@@ -36,6 +38,7 @@ public:
     PhysAddr state_phys;        // frames heaps: the pages holding this state
     uint64_t state_pages;
     uint64_t region_pages; // region heaps: the pages of the region (all held)
+    uintptr_t secret;      // encodes free-list links and free marks (slab.h); top bit set
     Heap* next_heap; // the list of live region heaps (heap.cpp), for reports on foreign blocks
     Heap* prev_heap;
     heap::ErrorPolicy errors;
@@ -43,6 +46,7 @@ public:
     heap::Arenas arenas;
     heap::LargeRuns large;
     heap::ClassCache classes[heap::kSizeClassCount];
+    heap::CpuCaches cpus;
     heap::CheckedLayer checked;
 };
 

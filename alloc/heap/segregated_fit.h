@@ -89,7 +89,15 @@ inline constexpr size_t kMinBlockBytes = kBlockHeaderBytes + kMinUsable; // head
 
 // What a block is used for, kept in its header's low 3 bits. Free is the only value the fit
 // itself interprets; the others are the caller's.
-enum class BlockUse : uint8_t { Free = 0, Slab = 1, Medium = 2, Checked = 3, Guard = 4 };
+// CpuCache: the storage of one CPU's cache of the heap's size classes (cpu_cache.h).
+enum class BlockUse : uint8_t {
+    Free = 0,
+    Slab = 1,
+    Medium = 2,
+    Checked = 3,
+    Guard = 4,
+    CpuCache = 5
+};
 
 namespace fit_detail {
 

@@ -15,7 +15,7 @@
 //   [ Slab header | allocated bitmap | pad to 16 ][ block 0 ][ block 1 ] ... [ tail < size ]
 //   first_offset + blocks * size <= slab_bytes < first_offset + (blocks + 1) * size
 // Slabs are small and depend on the class (about 2 KiB, at least two blocks), so one slab per
-// class costs about 54 KiB in all, and a heap starts in a 5 KiB region.
+// class costs about 54 KiB in all, and a heap starts in a 6 KiB region.
 #pragma once
 
 #include <stddef.h>

@@ -19,7 +19,7 @@ Slab* slab_init(void* base, unsigned class_index) {
     slab->unused = 0;
     const uint32_t words = (slab->layout().block_count + 63) / 64;
     for (uint32_t word = 0; word < words; ++word) {
-        slab->bitmap()[word] = 0;
+        __atomic_store_n(&slab->bitmap()[word], uint64_t{0}, __ATOMIC_RELAXED);
     }
     return slab;
 }
@@ -40,7 +40,7 @@ SlabLookup slab_classify(const Slab* slab, const void* address) {
     return bit_is_set(slab->bitmap(), index) ? SlabLookup::Live : SlabLookup::AlreadyFree;
 }
 
-bool slab_check(const Slab* slab) {
+bool slab_check(const Slab* slab, uintptr_t secret) {
     if (slab->state != kSlabInUse || slab->class_index >= kSizeClassCount) {
         return false;
     }
@@ -53,11 +53,14 @@ bool slab_check(const Slab* slab) {
         set_bits += static_cast<uint32_t>(__builtin_popcountll(slab->bitmap()[word]));
     }
     uint32_t free_blocks = 0;
-    for (const FreeBlock* block = slab->free_list; block != nullptr; block = block->next) {
+    for (const FreeBlock* block = slab->free_list; block != nullptr;
+         block = reinterpret_cast<const FreeBlock*>(block->link ^ secret ^
+                                                    reinterpret_cast<uintptr_t>(block))) {
         const uintptr_t offset = reinterpret_cast<uintptr_t>(block) - first_block(slab);
         const uint32_t index = index_of(layout, offset);
-        if (index >= slab->fresh || size_t{index} * layout.block_size != offset ||
-            bit_is_set(slab->bitmap(), index) || ++free_blocks > layout.block_count) {
+        if (offset >= kMaxSlabBytes || index >= slab->fresh ||
+            size_t{index} * layout.block_size != offset || bit_is_set(slab->bitmap(), index) ||
+            block->mark != free_mark(slab, block, secret) || ++free_blocks > layout.block_count) {
             return false;
         }
     }

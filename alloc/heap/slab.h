@@ -3,12 +3,22 @@
 // from its arena's block-start bitmap (segregated_fit.h), never from memory near a block.
 //
 // Owns: the slab's free list, its allocated bitmap and its counters. A slab is touched only
-// under the lock of its class (class_cache.h); it takes no lock itself.
+// under the lock of its class (class_cache.h); it takes no lock itself. The free() fast path
+// reads one bitmap word without the lock (the word holding a block its caller owns, whose bit
+// nobody else may change), so bitmap words are written with relaxed atomic stores.
 // Invariants, with n = block_count of the class:
 //   used + |free list| + (n - fresh) == n
 //   popcount(allocated bitmap) == used
-//   bit i set  <=>  block i is handed out; free-list blocks and blocks >= fresh have bit 0
-//   state == kSlabInUse  <=>  the slab belongs to its class cache (cleared when it goes back)
+//   bit i set  <=>  block i is handed out (to the program or to a CPU cache, cpu_cache.h);
+//   free-list blocks and blocks >= fresh have bit 0
+//   state == kSlabInUse  <=>  the slab belongs to its class cache (cleared when it goes back);
+//   state == kSlabRetired: its free list was found corrupt; it left its class for good
+// Hardening (as Linux's SLAB_FREELIST_HARDENED): a free block's link to the next one is stored
+// encoded, link == next ^ secret ^ &link, with the heap's secret; slab_take() decodes it and
+// follows it only if it names a free block start of the same slab. So a write after free can
+// make malloc fail (the slab is retired and the corruption reported), never hand out memory
+// outside the slab's blocks. Every free block also carries free_mark() in its second word:
+// a free of a block that carries it is a double free, caught at the call.
 // Blocks at index >= fresh have never been handed out: a new slab costs O(bitmap words).
 #pragma once
 
@@ -20,18 +30,21 @@
 
 namespace bedrock::heap {
 
+// The first two words of a free block.
 struct FreeBlock {
-    FreeBlock* next;
+    uintptr_t link; // the next free block of the slab, encoded (see above)
+    uintptr_t mark; // free_mark(slab, block, secret)
 };
 
 inline constexpr uint8_t kSlabInUse = 0x5a;
+inline constexpr uint8_t kSlabRetired = 0xa5;
 
 struct Slab {
     Slab* next; // in the class's partial list or reserve
     Slab* prev;
-    FreeBlock* free_list;
-    uint16_t used;  // blocks handed out
-    uint16_t fresh; // index of the first never-used block
+    FreeBlock* free_list; // the first free block (the slab header is not the caller's: plain)
+    uint16_t used;        // blocks handed out
+    uint16_t fresh;       // index of the first never-used block
     uint8_t class_index;
     uint8_t state; // kSlabInUse while its class holds it
     uint16_t unused;
@@ -54,13 +67,27 @@ enum class SlabLookup {
     OutsideBlocks,  // in the slab's header, bitmap or unused tail
     NeverHandedOut, // the start of a block the slab never handed out
     AlreadyFree,    // the start of a block handed out before and free now
+    Corrupt,        // slab_take(): the free list's next link does not name a free block
 };
+
+// What every free block of `slab` holds in its second word; a live block holds anything else
+// (malloc clears it; forging it takes the heap's secret). Never 0: the secret's top bit is set
+// and a slab and its blocks share their top address bits.
+[[nodiscard]] inline uintptr_t free_mark(const void* slab, const void* block, uintptr_t secret) {
+    return reinterpret_cast<uintptr_t>(slab) ^ secret ^ (reinterpret_cast<uintptr_t>(block) + 8);
+}
+// A free block's encoded link to `next` (null included) at `block`.
+[[nodiscard]] inline uintptr_t encode_link(const FreeBlock* next, const FreeBlock* block,
+                                           uintptr_t secret) {
+    return reinterpret_cast<uintptr_t>(next) ^ secret ^ reinterpret_cast<uintptr_t>(block);
+}
 
 // Sets up a slab of class `class_index` at `base` (16-byte aligned, slab_bytes long).
 // O(bitmap words).
 Slab* slab_init(void* base, unsigned class_index);
-// Checks the invariants above. O(n).
-[[nodiscard]] bool slab_check(const Slab* slab);
+// Checks the invariants above, following the free list only through links that decode to free
+// blocks of the slab. O(n).
+[[nodiscard]] bool slab_check(const Slab* slab, uintptr_t secret);
 
 namespace slab_detail {
 
@@ -80,28 +107,64 @@ inline bool bit_is_set(const uint64_t* bitmap, uint32_t index) {
     return ((bitmap[index / 64] >> (index % 64)) & 1) != 0;
 }
 
+inline void set_bit(uint64_t* bitmap, uint32_t index) {
+    __atomic_store_n(&bitmap[index / 64], bitmap[index / 64] | uint64_t{1} << (index % 64),
+                     __ATOMIC_RELAXED);
+}
+inline void clear_bit(uint64_t* bitmap, uint32_t index) {
+    __atomic_store_n(&bitmap[index / 64], bitmap[index / 64] & ~(uint64_t{1} << (index % 64)),
+                     __ATOMIC_RELAXED);
+}
+
 } // namespace slab_detail
 
-// Hands out one block. Precondition: !slab->is_full(). O(1). Inline: the allocation fast path.
-[[nodiscard]] inline void* slab_take(Slab* slab) {
+// Hands out one block, or null (changing nothing but retiring nothing either) when the free
+// list's next link is corrupt: the caller retires the slab and reports. Precondition:
+// !slab->is_full(). O(1). Inline: the allocation path.
+[[nodiscard]] inline void* slab_take(Slab* slab, uintptr_t secret) {
     const SlabLayout& layout = slab->layout();
     uint32_t index;
     void* block;
-    if (slab->free_list != nullptr) {
-        FreeBlock* head = slab->free_list;
-        slab->free_list = head->next;
+    if (FreeBlock* head = slab->free_list; head != nullptr) {
+        const uintptr_t first = slab_detail::first_block(slab);
+        const auto next =
+            reinterpret_cast<FreeBlock*>(head->link ^ secret ^ reinterpret_cast<uintptr_t>(head));
+        if (next != nullptr) {
+            // Followed only to a free block start of this slab: index < fresh, bit clear.
+            const uintptr_t offset = reinterpret_cast<uintptr_t>(next) - first;
+            const uint32_t next_index = slab_detail::index_of(layout, offset);
+            if (offset >= kMaxSlabBytes || next_index >= slab->fresh ||
+                size_t{next_index} * layout.block_size != offset ||
+                slab_detail::bit_is_set(slab->bitmap(), next_index)) [[unlikely]] {
+                return nullptr;
+            }
+        }
+        slab->free_list = next;
         block = head;
-        index = slab_detail::index_of(layout, reinterpret_cast<uintptr_t>(block) -
-                                                  slab_detail::first_block(slab));
+        index = slab_detail::index_of(layout, reinterpret_cast<uintptr_t>(block) - first);
     } else {
         BEDROCK_DEBUG_ASSERT(slab->fresh < layout.block_count);
         index = slab->fresh++;
         block = reinterpret_cast<void*>(slab_detail::first_block(slab) +
                                         size_t{index} * layout.block_size);
     }
-    slab->bitmap()[index / 64] |= uint64_t{1} << (index % 64);
+    slab_detail::set_bit(slab->bitmap(), index);
     ++slab->used;
     return block;
+}
+
+// Whether `block` is the start of a block `slab` handed out (to the program or a CPU cache),
+// read without the class lock: the free() fast path. Stable for a block its caller owns; for
+// anything else the answer may be stale and is confirmed under the lock (ClassCache::free) or
+// when a CPU cache flushes the block. O(1).
+[[nodiscard]] inline bool slab_handed_out(const Slab* slab, const void* block) {
+    const SlabLayout& layout = slab->layout();
+    const uintptr_t offset = reinterpret_cast<uintptr_t>(block) - slab_detail::first_block(slab);
+    const uint32_t index = slab_detail::index_of(layout, offset);
+    return offset < kMaxSlabBytes && index < layout.block_count &&
+           size_t{index} * layout.block_size == offset &&
+           ((__atomic_load_n(&slab->bitmap()[index / 64], __ATOMIC_RELAXED) >> (index % 64)) & 1) !=
+               0;
 }
 
 // The block of `slab` whose bytes hold `address`, or null if `address` is in the slab's header,
@@ -121,9 +184,9 @@ inline bool bit_is_set(const uint64_t* bitmap, uint32_t index) {
 [[nodiscard]] SlabLookup slab_classify(const Slab* slab, const void* address);
 
 // Takes back `block` if it is a handed-out block start of the slab, and returns what it was
-// (Live: it was, and is free now; anything else: nothing changed). O(1). Inline: the free
-// fast path.
-[[nodiscard]] inline SlabLookup slab_give(Slab* slab, void* block) {
+// (Live: it was, and is free now, linked and marked; anything else: nothing changed). O(1).
+// Inline: the free path.
+[[nodiscard]] inline SlabLookup slab_give(Slab* slab, void* block, uintptr_t secret) {
     const SlabLayout& layout = slab->layout();
     const uintptr_t offset = reinterpret_cast<uintptr_t>(block) - slab_detail::first_block(slab);
     const uint32_t index = slab_detail::index_of(layout, offset);
@@ -132,9 +195,10 @@ inline bool bit_is_set(const uint64_t* bitmap, uint32_t index) {
         !slab_detail::bit_is_set(slab->bitmap(), index)) [[unlikely]] {
         return slab_classify(slab, block);
     }
-    slab->bitmap()[index / 64] &= ~(uint64_t{1} << (index % 64));
+    slab_detail::clear_bit(slab->bitmap(), index);
     auto* freed = static_cast<FreeBlock*>(block);
-    freed->next = slab->free_list;
+    freed->link = encode_link(slab->free_list, freed, secret);
+    freed->mark = free_mark(slab, block, secret);
     slab->free_list = freed;
     --slab->used;
     return SlabLookup::Live;

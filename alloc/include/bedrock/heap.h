@@ -2,7 +2,7 @@
 // objects. The C API (bedrock/malloc.h) and operator new/delete use the default heap.
 //
 // A heap takes its memory either from a PageFrameAllocator or from one caller-given memory
-// region (an SRAM bank, a reserved buffer; 5 KiB is enough to start), and keeps its state in
+// region (an SRAM bank, a reserved buffer; 6 KiB is enough to start), and keeps its state in
 // that memory: creating one allocates nothing else. Blocks up to kMaxSmallBlock bytes come from
 // size-class slabs; larger ones are medium blocks, packed to 16 bytes by a two-level segregated
 // fit (O(1), 16 bytes of header each); over a page frame allocator, blocks above 1 MiB (or
@@ -15,12 +15,13 @@
 // one page frame allocator call and a walk over the page tags of the run it takes or gives
 // (about pages / 4 stores). The README's Performance section has the figures.
 //
-// Thread safety: every function may be called from several CPUs at once on the same heap (a
-// lock per size class, one for the arenas, one for the large runs, the page frame allocator's
-// own; in checked mode one for the checked blocks and one for the guard-page pool). The locks
-// are spin locks that leave interrupts alone: a kernel that allocates or frees in interrupt
-// handlers must disable interrupts around every heap call on that CPU, otherwise a handler that
-// interrupts a lock holder on its own CPU spins forever. Never call the heap from an NMI.
+// Thread safety: every function may be called from several CPUs at once on the same heap, and
+// from interrupt handlers. Small blocks go through a cache per CPU (bedrock/platform.h's
+// current_cpu(); at most a few KiB of blocks per class and CPU, see README "Heap") touched with
+// that CPU's interrupts masked and no lock; everything else takes spin locks that mask
+// interrupts while held (a lock per size class, one for the arenas, one for the large runs, the
+// page frame allocator's own; in checked mode one for the checked blocks and one for the
+// guard-page pool). Never call the heap from an NMI.
 //
 // Misuse (a pointer the heap never returned, an interior or misaligned pointer, a double free, a
 // block of another heap) is reported with component "heap" - through platform::report_error, or
@@ -86,7 +87,7 @@ using HeapReportWriter = void (*)(void* context, const char* line);
 [[nodiscard]] Heap* heap_create(PageFrameAllocator& frames);
 // A heap over [region, region + bytes) (any alignment): the heap's state at the front, then one
 // arena over the rest. Returns null for a null region, a wrapping range, or a region too small
-// for the state and one block (below about 5 KiB). O(bytes / 64 KiB). The region must stay
+// for the state and one block (below about 6 KiB). O(bytes / 64 KiB). The region must stay
 // the heap's until heap_destroy() returns true: a heap is linked in a list of live region heaps
 // (to tell a foreign block from memory of no heap), which must never see reused memory.
 [[nodiscard]] Heap* heap_create_in_region(void* region, size_t bytes);
@@ -101,13 +102,15 @@ bool heap_destroy(Heap& heap);
 // that fits contiguously in free memory can be had, up to 256 GiB per block). size 0 gives a
 // unique minimum block. O(1): a slab block, or a good fit among the free medium blocks; plus one
 // page frame allocation when a new arena or a large run is needed. Worst cases measured by
-// ./bench.sh --summary: 432 instructions without a page frame allocator call, 7,421 with one
-// (a 32 MiB arena's page tags; a large run's grow with its pages).
+// ./bench.sh --summary: 1,016 instructions without a page frame allocator call (a CPU's first
+// small malloc: its cache made, a slab carved), 7,495 with one (a 32 MiB arena's page tags; a
+// large run's grow with its pages). The common small malloc is a pop from the calling CPU's cache.
 [[nodiscard]] void* heap_allocate(Heap& heap, size_t size, size_t alignment = kHeapMinAlignment);
 // Frees a block of this heap; null does nothing; anything else that is not a live block of this
 // heap is reported (see above) and changes nothing. O(1) (plus one page free for a large run, or
-// when an arena beyond the one kept spare becomes empty). Worst cases measured: 501
-// instructions without a page frame allocator call, 3,942 with one.
+// when an arena beyond the one kept spare becomes empty). Worst cases measured: 1,089
+// instructions without a page frame allocator call (a CPU cache's flush of 4 blocks that gives
+// a slab back), 4,082 with one. A double free is reported at the call.
 void heap_free(Heap& heap, void* block);
 // realloc(): null `block` allocates; in place when `size` fits and uses at least half the
 // block; otherwise moves, keeping min(old, new) bytes. A checked block always moves. On failure
@@ -118,14 +121,23 @@ void heap_free(Heap& heap, void* block);
 // 0 for null or an invalid pointer (reported).
 [[nodiscard]] size_t heap_usable_size(Heap& heap, const void* block);
 
-// Returns the empty slabs held in reserve and (over a page frame allocator) the empty arena kept
-// spare. O(classes + partial slabs).
+// Gives the calling CPU's cached blocks back to their classes (and its cache's own storage, made
+// again on its next small malloc or free), then returns the empty slabs
+// held in reserve and (over a page frame allocator) the empty arena kept spare. Other CPUs'
+// cached blocks stay theirs (heap_drain_cpu). O(cached blocks + classes + partial slabs).
 void heap_trim(Heap& heap);
+// Gives every block CPU `cpu` caches back to their classes, and the cache's storage to the
+// heap: for a CPU going offline, or to let heap_trim return the slabs they pin. Precondition: `cpu`
+// is the caller, or runs no Bedrock code until this returns (it is offline, or parked). A block
+// found freed twice meanwhile (two CPUs freeing it at once) is reported as a double free. O(cached
+// blocks).
+void heap_drain_cpu(Heap& heap, unsigned cpu);
 [[nodiscard]] HeapStatistics heap_statistics(Heap& heap);
 // Writes the statistics as a few human-readable lines.
 void heap_report(Heap& heap, HeapReportWriter write, void* context);
 // Walks every slab, every arena block and the page tags of the arenas checking the invariants
-// (slab.h, class_cache.h, segregated_fit.h, arenas.h), and in checked mode every live block's
+// (slab.h, class_cache.h, cpu_cache.h, segregated_fit.h, arenas.h; every CPU cache's bounds and
+// the calling CPU's cached blocks), and in checked mode every live block's
 // red zones and every quarantined block's poison (reporting each damaged block). Returns false
 // on any violation. O(blocks held + arena bytes / 1 KiB + checked bytes); takes each lock in turn.
 [[nodiscard]] bool heap_check(Heap& heap);

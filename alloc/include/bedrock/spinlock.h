@@ -1,12 +1,17 @@
-// SpinLock: the lock that guards each allocator, built once on compiler atomics.
+// SpinLock: the lock that guards each allocator, built once on compiler atomics, and safe to take
+// in interrupt handlers.
 //
 // Invariant: m_locked is 1 exactly while one CPU is between lock() and unlock().
-// It does not touch interrupts: a kernel that calls an allocator from interrupt handlers must
-// disable interrupts around every call on that CPU (see README, "Interrupts and locking"),
-// otherwise a handler that interrupts a lock holder spins forever.
+// Interrupts: lock() masks interrupts on the calling CPU (platform::disable_interrupts()) before
+// it spins and returns the mask it found; unlock(previous) releases the lock and then puts that
+// mask back. So no interrupt handler can run on a CPU that holds an allocator lock, and a handler
+// that calls Bedrock cannot spin on a lock its own CPU holds. Pairs nest (each lock carries its
+// own saved mask), and locks are released in the reverse order they were taken (LockGuard).
 #pragma once
 
 #include <stdint.h>
+
+#include "bedrock/platform.h"
 
 namespace bedrock {
 
@@ -16,15 +21,22 @@ public:
     SpinLock(const SpinLock&) = delete;
     SpinLock& operator=(const SpinLock&) = delete;
 
-    void lock() {
+    // Masks interrupts, takes the lock, and returns the interrupt mask to give to unlock().
+    [[nodiscard]] platform::InterruptState lock() {
+        const platform::InterruptState previous = platform::disable_interrupts();
         while (__atomic_exchange_n(&m_locked, uint8_t{1}, __ATOMIC_ACQUIRE) != 0) {
             // Spin on a plain load so the cache line stays shared until the holder releases.
             while (__atomic_load_n(&m_locked, __ATOMIC_RELAXED) != 0) {
                 relax();
             }
         }
+        return previous;
     }
-    void unlock() { __atomic_store_n(&m_locked, uint8_t{0}, __ATOMIC_RELEASE); }
+    // Releases the lock, then restores the interrupt mask lock() returned.
+    void unlock(platform::InterruptState previous) {
+        __atomic_store_n(&m_locked, uint8_t{0}, __ATOMIC_RELEASE);
+        platform::restore_interrupts(previous);
+    }
     [[nodiscard]] bool is_locked() const { return __atomic_load_n(&m_locked, __ATOMIC_RELAXED); }
 
 private:
@@ -39,16 +51,30 @@ private:
     uint8_t m_locked = 0;
 };
 
-// Holds a SpinLock for the lifetime of a scope.
+// Holds a SpinLock (and so masks interrupts) for the lifetime of a scope.
 class LockGuard {
 public:
-    explicit LockGuard(SpinLock& lock) : m_lock(lock) { m_lock.lock(); }
-    ~LockGuard() { m_lock.unlock(); }
+    explicit LockGuard(SpinLock& lock) : m_lock(lock), m_previous(m_lock.lock()) {}
+    ~LockGuard() { m_lock.unlock(m_previous); }
     LockGuard(const LockGuard&) = delete;
     LockGuard& operator=(const LockGuard&) = delete;
 
 private:
     SpinLock& m_lock;
+    platform::InterruptState m_previous;
+};
+
+// Masks interrupts on the calling CPU for the lifetime of a scope: what keeps a caller on its CPU
+// (platform::current_cpu() stays valid) and keeps that CPU's interrupt handlers out.
+class InterruptsOff {
+public:
+    InterruptsOff() : m_previous(platform::disable_interrupts()) {}
+    ~InterruptsOff() { platform::restore_interrupts(m_previous); }
+    InterruptsOff(const InterruptsOff&) = delete;
+    InterruptsOff& operator=(const InterruptsOff&) = delete;
+
+private:
+    platform::InterruptState m_previous;
 };
 
 } // namespace bedrock

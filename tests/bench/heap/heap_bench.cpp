@@ -10,6 +10,10 @@
 // Footprint: Bedrock's peak pages held (taken from its page source) times the page size; for
 // the peers, the growth of the peak RSS over the RSS before the workload.
 //
+// With --summary the driver prints the `key value` lines of ./bench.sh --summary that compare
+// times with the peers (medians of 5 alternating runs): the 16-byte pair against mimalloc and
+// glibc, and the larson-like threaded workload against mimalloc and glibc.
+//
 // With --checked the driver prints the cost of checked mode instead: Bedrock compiled without
 // it (heap_bench_unchecked), compiled in at level off, at level report, and at level report
 // with guard pages on every 64th allocation; time ratios are against level off.
@@ -22,9 +26,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bedrock/heap.h"
@@ -191,7 +198,63 @@ Result run_trace(const Allocator& a) {
     return Result{elapsed / kOps, live.peak};
 }
 
+// Larson-like cross-thread churn: `threads` threads, each working on one of `threads` arrays of
+// kSlots blocks; each step frees a random slot's block and puts a new one of 16-1024 bytes
+// there. After every round the arrays move on to the next thread, so most frees are of blocks
+// another thread allocated. The time is per step over all threads (lower is more throughput).
+Result run_threads(const Allocator& a, unsigned threads) {
+    constexpr size_t kSlots = 2000;
+    constexpr unsigned kRounds = 40;
+    constexpr size_t kStepsPerRound = 20000;
+    std::vector<std::vector<void*>> arrays(threads, std::vector<void*>(kSlots, nullptr));
+    std::atomic<unsigned> arrived{0};
+    std::atomic<unsigned> generation{0};
+    auto barrier = [&] {
+        const unsigned seen = generation.load();
+        if (arrived.fetch_add(1) + 1 == threads) {
+            arrived.store(0);
+            generation.fetch_add(1);
+        } else {
+            while (generation.load() == seen) {
+                std::this_thread::yield();
+            }
+        }
+    };
+    auto work = [&](unsigned self) {
+        std::mt19937_64 random(self + 1);
+        for (unsigned round = 0; round < kRounds; ++round) {
+            std::vector<void*>& blocks = arrays[(self + round) % threads];
+            for (size_t step = 0; step < kStepsPerRound; ++step) {
+                void*& slot = blocks[random() % kSlots];
+                a.release(slot);
+                const size_t size = 16 + random() % 1009;
+                slot = a.allocate(size);
+                touch(slot, size);
+            }
+            barrier();
+        }
+    };
+    const double start = now_ns();
+    std::vector<std::thread> workers;
+    for (unsigned t = 0; t < threads; ++t) {
+        workers.emplace_back(work, t);
+    }
+    for (std::thread& worker : workers) {
+        worker.join();
+    }
+    const double elapsed = now_ns() - start;
+    for (auto& blocks : arrays) {
+        for (void* block : blocks) {
+            a.release(block);
+        }
+    }
+    return Result{elapsed / (double{kRounds} * kStepsPerRound * threads), 0};
+}
+
 Result run_workload(const Allocator& a, const std::string& workload, size_t pairs) {
+    if (workload.rfind("threads-", 0) == 0) {
+        return run_threads(a, static_cast<unsigned>(strtoul(workload.c_str() + 8, nullptr, 10)));
+    }
     if (workload.rfind("fixed-", 0) == 0) {
         return run_fixed(a, strtoull(workload.c_str() + 6, nullptr, 10), pairs);
     }
@@ -281,6 +344,55 @@ struct Row {
     double footprint_ratio = 0;
 };
 
+// ns per operation of `binary --run run_as workload` in a child, or a negative value on failure.
+double child_ns(const std::string& directory, const std::string& binary, const std::string& run_as,
+                const std::string& workload) {
+    const std::string command = directory + binary + " --run " + run_as + " " + workload;
+    FILE* child = popen(command.c_str(), "r");
+    char line[256] = {};
+    const bool read = child != nullptr && fgets(line, sizeof(line), child) != nullptr;
+    if (child != nullptr) {
+        pclose(child);
+    }
+    double ns = -1;
+    return read && sscanf(line, "%*[^,],%*[^,],%lf", &ns) == 1 ? ns : -1;
+}
+
+// The --summary keys: Bedrock's time over each peer's, medians of 5 runs taken in turn.
+int run_summary(const char* self) {
+    const std::string directory = std::string(self).substr(0, std::string(self).rfind('/') + 1);
+    struct Key {
+        const char* name;
+        const char* workload;
+        const char* peer_binary;
+        const char* peer;
+        bool throughput; // the key is the peer's time over Bedrock's (throughput ratio)
+    };
+    const Key keys[] = {
+        {"heap.pair_time_vs_mimalloc.16", "fixed-16", "heap_bench_mimalloc", "mimalloc", false},
+        {"heap.pair_time_vs_glibc.16", "fixed-16", "heap_bench", "glibc", false},
+        {"heap.threads.2.vs_mimalloc", "threads-2", "heap_bench_mimalloc", "mimalloc", true},
+        {"heap.threads.8.vs_mimalloc", "threads-8", "heap_bench_mimalloc", "mimalloc", true},
+        {"heap.threads.8.vs_glibc", "threads-8", "heap_bench", "glibc", true},
+    };
+    constexpr int kRuns = 5;
+    for (const Key& key : keys) {
+        std::vector<double> ratios;
+        for (int run = 0; run < kRuns; ++run) {
+            const double bedrock = child_ns(directory, "heap_bench", "bedrock", key.workload);
+            const double peer = child_ns(directory, key.peer_binary, key.peer, key.workload);
+            if (bedrock <= 0 || peer <= 0) {
+                fprintf(stderr, "failed: %s\n", key.name);
+                return 1;
+            }
+            ratios.push_back(key.throughput ? peer / bedrock : bedrock / peer);
+        }
+        std::sort(ratios.begin(), ratios.end());
+        printf("%s %.2f\n", key.name, ratios[kRuns / 2]);
+    }
+    return 0;
+}
+
 int run_driver(const char* self, bool csv, bool checked) {
     const std::string directory = std::string(self).substr(0, std::string(self).rfind('/') + 1);
     // (name in the table, binary, name the child runs as)
@@ -302,9 +414,9 @@ int run_driver(const char* self, bool csv, bool checked) {
     const std::string reference = checked ? "off" : "bedrock";
     const std::vector<std::string> workloads =
         checked ? std::vector<std::string>{"fixed-16", "fixed-256", "fixed-4096", "mix", "trace"}
-                : std::vector<std::string>{"fixed-16",   "fixed-64",   "fixed-256",
-                                           "fixed-1024", "fixed-4096", "fixed-65536",
-                                           "mix",        "realloc",    "trace"};
+                : std::vector<std::string>{"fixed-16",   "fixed-64",    "fixed-256", "fixed-1024",
+                                           "fixed-4096", "fixed-65536", "mix",       "realloc",
+                                           "trace",      "threads-2",   "threads-8"};
     if (csv) {
         printf("workload,allocator,ns_per_op,footprint_ratio\n");
     } else if (checked) {
@@ -369,6 +481,9 @@ int main(int argc, char** argv) {
     // --run <allocator> <workload> [pairs for the fixed-size workloads]
     if ((argc == 4 || argc == 5) && strcmp(argv[1], "--run") == 0) {
         return run_child(argv[2], argv[3], argc == 5 ? strtoull(argv[4], nullptr, 10) : 0);
+    }
+    if (argc == 2 && strcmp(argv[1], "--summary") == 0) {
+        return run_summary(argv[0]);
     }
     const bool csv = argc >= 2 && strcmp(argv[argc - 1], "--csv") == 0;
     const bool checked = argc >= 2 && strcmp(argv[1], "--checked") == 0;

@@ -1,0 +1,131 @@
+// CpuCaches: making a CPU's cache, refills, flushes, drains and the totals (see cpu_cache.h).
+// The pop and push themselves are inline in heap.cpp, the malloc and free fast paths.
+#include "heap/cpu_cache.h"
+
+namespace bedrock::heap {
+
+CpuCache* CpuCaches::make(unsigned cpu, Arenas& arenas) {
+    if (!enabled()) {
+        return nullptr;
+    }
+    CpuCache* cache = of(cpu);
+    if (cache != nullptr) {
+        return cache;
+    }
+    cache =
+        static_cast<CpuCache*>(arenas.take(sizeof(CpuCache), kMinBlockSize, BlockUse::CpuCache, 0));
+    if (cache == nullptr) {
+        return nullptr;
+    }
+    for (Magazine& magazine : cache->magazines) {
+        magazine = Magazine{0, 0, 0, 0};
+    }
+    // Published once its magazines are set: other CPUs read their counters for the statistics.
+    __atomic_store_n(&m_caches[cpu], cache, __ATOMIC_RELEASE);
+    return cache;
+}
+
+uint32_t CpuCaches::refill(CpuCache& cache, unsigned index, ClassCache& cls, Arenas& arenas,
+                           uintptr_t secret, Slab*& corrupt) {
+    Magazine& magazine = cache.magazines[index];
+    BEDROCK_DEBUG_ASSERT(magazine.count == 0);
+    const uint32_t taken = cls.allocate_batch(arenas, &cache.slots[kSlotLayout.first[index]],
+                                              refill_batch(index), secret, corrupt);
+    publish(magazine.count, taken);
+    return taken;
+}
+
+void CpuCaches::flush(CpuCache& cache, unsigned index, uint32_t blocks, ClassCache& cls,
+                      Arenas& arenas, uintptr_t secret, FlushFailures& failures) {
+    Magazine& magazine = cache.magazines[index];
+    BEDROCK_DEBUG_ASSERT(blocks <= magazine.count);
+    const uint32_t keep = magazine.count - blocks;
+    cls.free_batch(arenas, &cache.slots[kSlotLayout.first[index] + keep], blocks, secret, failures);
+    publish(magazine.count, keep);
+}
+
+void CpuCaches::drain(unsigned cpu, ClassCache* classes, Arenas& arenas, uintptr_t secret,
+                      FlushFailures& failures) {
+    if (cpu >= platform::kMaxCpus) {
+        return;
+    }
+    CpuCache* cache = of(cpu);
+    if (cache == nullptr) {
+        return;
+    }
+    for (unsigned index = 0; index < kSizeClassCount; ++index) {
+        if (cache->magazines[index].count != 0) {
+            flush(*cache, index, cache->magazines[index].count, classes[index], arenas, secret,
+                  failures);
+            classes[index].give_excess(arenas);
+        }
+    }
+}
+
+void CpuCaches::release(unsigned cpu, ClassCache* classes, Arenas& arenas) {
+    CpuCache* cache = cpu < platform::kMaxCpus ? of(cpu) : nullptr;
+    if (cache == nullptr) {
+        return;
+    }
+    __atomic_store_n(&m_caches[cpu], nullptr, __ATOMIC_RELEASE);
+    for (unsigned index = 0; index < kSizeClassCount; ++index) {
+        const Magazine& magazine = cache->magazines[index];
+        BEDROCK_DEBUG_ASSERT(magazine.count == 0);
+        if (magazine.allocations != 0) {
+            classes[index].absorb(magazine.allocations, magazine.bytes_requested);
+        }
+    }
+    arenas.give(cache);
+}
+
+CpuCaches::ClassTotals CpuCaches::totals(unsigned index) const {
+    ClassTotals totals{0, 0, 0};
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        const CpuCache* cache = of(cpu);
+        if (cache == nullptr) {
+            continue;
+        }
+        const Magazine& magazine = cache->magazines[index];
+        totals.cached += __atomic_load_n(&magazine.count, __ATOMIC_RELAXED);
+        totals.allocations += __atomic_load_n(&magazine.allocations, __ATOMIC_RELAXED);
+        totals.bytes_requested += __atomic_load_n(&magazine.bytes_requested, __ATOMIC_RELAXED);
+    }
+    return totals;
+}
+
+bool CpuCaches::check(unsigned cpu, ClassCache* classes, uintptr_t secret) const {
+    for (unsigned other = 0; other < platform::kMaxCpus; ++other) {
+        const CpuCache* cache = of(other);
+        if (cache == nullptr) {
+            continue;
+        }
+        for (unsigned index = 0; index < kSizeClassCount; ++index) {
+            const Magazine& magazine = cache->magazines[index];
+            const uint32_t count = __atomic_load_n(&magazine.count, __ATOMIC_RELAXED);
+            if (count > cpu_cache_capacity(index)) {
+                return false;
+            }
+            if (other != cpu) {
+                continue; // another CPU's blocks are its own to read
+            }
+            for (uint32_t slot = 0; slot < count; ++slot) {
+                const auto* block =
+                    static_cast<const FreeBlock*>(cache->slots[kSlotLayout.first[index] + slot]);
+                const uintptr_t slab_address =
+                    block->mark ^ secret ^ (reinterpret_cast<uintptr_t>(block) + 8);
+                if (reinterpret_cast<uintptr_t>(block) - slab_address >= kMaxSlabBytes) {
+                    return false;
+                }
+                // Handed out by its class (a retired slab's blocks are let go with it).
+                const SlabLookup what =
+                    classes[index].classify(reinterpret_cast<const Slab*>(slab_address), block);
+                if (what != SlabLookup::Live && what != SlabLookup::AlreadyFree) {
+                    return false;
+                }
+            }
+        }
+    }
+    return true;
+}
+
+} // namespace bedrock::heap

@@ -1,0 +1,162 @@
+// CpuCaches: the per-CPU front of a heap's size classes. Each CPU keeps, per class, a magazine:
+// a stack of up to capacity(class) free blocks in an array of its own. malloc pops from the
+// calling CPU's magazine and free pushes onto it, with interrupts masked on that CPU and no lock
+// and no atomic read-modify-write; an empty magazine is refilled, and a full one flushed, in one
+// batch through the class cache (class_cache.h: allocate_batch / free_batch under its lock).
+//
+// Why magazines (Bonwick; tcmalloc's per-CPU caches are the same shape) and not SLUB's per-CPU
+// slab or mimalloc's per-page local and remote free lists: a CPU then owns blocks, never slabs,
+// so a free of a block another CPU allocated is just as cheap as a local one (the larson-like
+// cross-thread workload of ./bench.sh), the slab and its bitmap stay under the class lock alone
+// (the statistics, heap_check, trim and checked mode see one truth), and no remote free list -
+// an atomic exchange per free and an unbounded walk on the owner's side - is needed. The price:
+// a free must find the block's slab from metadata (the page tag, the arena's start bitmap) to
+// learn its class, where a per-CPU slab would compare one pointer; Bedrock pays that anyway,
+// since ownership is never read from memory near the pointer. Measured (./bench.sh --summary,
+// only this design was built): a 16-byte pair 345 instructions, 354 with the class lock on
+// every call, almost all of it the ownership lookup of free(); the larson-like workload runs at
+// 0.5-0.7 of mimalloc's throughput, held back by refills and flushes under the class locks.
+//
+// Owns: the per-CPU storage (one medium block of the arenas per CPU, BlockUse::CpuCache, taken
+// on the CPU's first small malloc or free) and, in each, the magazines and their slots. A
+// CPU's magazines are touched only by that CPU with its interrupts masked, or by
+// heap_drain_cpu() / heap_destroy() while it runs no Bedrock code; other CPUs read only the
+// counters (atomic loads) for the statistics.
+// Invariants, for every CPU c and class i:
+//   0 <= count(c, i) <= capacity(i)
+//   each cached block is a block the class handed out (its slab's allocated bit is set) and
+//     carries free_mark(its slab) in its second word (slab.h); no block is cached twice
+//   class blocks_in_use (class_cache.h) == blocks live for the program + sum_c count(c, i)
+// Bounds: a CPU holds at most kCpuCacheSlots blocks (about 16 KiB per class); a refill takes up to
+// kCpuCacheBatch blocks under the class lock, a flush gives kCpuCacheBatch back under it.
+// Lock order: none taken here but the class lock (and through it the arenas' lock) on refill,
+// flush and drain; the storage of a CPU's cache comes from the arenas' lock alone.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bedrock/platform.h"
+#include "heap/class_cache.h"
+#include "heap/size_class.h"
+
+namespace bedrock::heap {
+
+// Blocks of class `index` one CPU may hold: about 16 KiB of them, at least 16 and at most 64
+// (a CPU holds at most kCpuCacheSlots blocks, at most 314 KiB of them).
+constexpr uint32_t cpu_cache_capacity(unsigned index) {
+    const size_t blocks = 16384 / class_size(index);
+    return static_cast<uint32_t>(blocks < 16 ? 16 : blocks > 64 ? 64 : blocks);
+}
+// Blocks one refill takes and one flush gives back: 4, whatever the capacity, since a refill's
+// and a flush's cost are part of malloc's and free's worst cases (a refill may also carve a new
+// slab, a flush give an emptied one back: each costs a split or a merge in the segregated fit);
+// the capacity beyond them is slack, so a CPU whose frees and mallocs of a class balance rarely
+// reaches either end.
+inline constexpr uint32_t kCpuCacheBatch = 4;
+constexpr uint32_t refill_batch(unsigned) {
+    return kCpuCacheBatch;
+}
+constexpr uint32_t flush_batch(unsigned) {
+    return kCpuCacheBatch;
+}
+
+// Where each class's slots start in a CPU's cache (and their total), and how many it has: a
+// table, so the fast paths divide nothing.
+struct SlotLayout {
+    uint16_t first[kSizeClassCount + 1];
+    uint16_t capacity[kSizeClassCount];
+};
+constexpr SlotLayout slot_layout() {
+    SlotLayout layout{};
+    for (unsigned index = 0; index < kSizeClassCount; ++index) {
+        layout.capacity[index] = static_cast<uint16_t>(cpu_cache_capacity(index));
+        layout.first[index + 1] =
+            static_cast<uint16_t>(layout.first[index] + layout.capacity[index]);
+    }
+    return layout;
+}
+inline constexpr SlotLayout kSlotLayout = slot_layout();
+inline constexpr uint32_t kCpuCacheSlots = kSlotLayout.first[kSizeClassCount];
+static_assert(kCpuCacheSlots == 1073 && kCpuCacheSlots < 65536);
+
+// One class on one CPU: slots[first(index), first(index) + count) hold its blocks, the last
+// one on top. Written by the owning CPU only (relaxed atomic stores), read by any.
+struct Magazine {
+    uint32_t count;
+    uint32_t unused;
+    uint64_t allocations;     // mallocs served from this magazine
+    uint64_t bytes_requested; // their requested bytes
+};
+static_assert(sizeof(Magazine) == 24);
+
+// One CPU's cache: every class's magazine and their slots.
+struct CpuCache {
+    Magazine magazines[kSizeClassCount];
+    void* slots[kCpuCacheSlots];
+};
+
+// A relaxed atomic store: the owning CPU's write of a counter other CPUs read (a plain store on
+// every target; no read-modify-write).
+template <class T>
+inline void publish(T& field, T value) {
+    __atomic_store_n(&field, value, __ATOMIC_RELAXED);
+}
+
+class CpuCaches {
+public:
+    // Whether a heap has per-CPU caches at all: region heaps below kMinRegionBytes go without
+    // (a CPU's cache would take a large share of the region).
+    enum class Use : uint8_t { Disabled, Enabled };
+    static constexpr size_t kMinRegionBytes = 128 * 1024;
+
+    void init(Use use) { m_use = use; }
+    [[nodiscard]] bool enabled() const { return m_use == Use::Enabled; }
+
+    // The cache of `cpu` (< kMaxCpus), or null if it has none yet. Precondition: interrupts off
+    // on `cpu` (or `cpu` runs no Bedrock code).
+    [[nodiscard]] CpuCache* of(unsigned cpu) const {
+        return __atomic_load_n(&m_caches[cpu], __ATOMIC_ACQUIRE);
+    }
+    // of(cpu) for the calling CPU itself, which wrote the pointer: the fast paths.
+    [[nodiscard]] CpuCache* mine(unsigned cpu) const {
+        return __atomic_load_n(&m_caches[cpu], __ATOMIC_RELAXED);
+    }
+    // The cache of `cpu`, made on first use from `arenas`; null when caches are disabled or the
+    // arenas have no room.
+    [[nodiscard]] CpuCache* make(unsigned cpu, Arenas& arenas);
+
+    // Refills class `index`'s magazine of `cache` from `classes`; returns the blocks it now has
+    // (0: the class had no memory). O(refill_batch) plus at most one arena call.
+    uint32_t refill(CpuCache& cache, unsigned index, ClassCache& cls, Arenas& arenas,
+                    uintptr_t secret, Slab*& corrupt);
+    // Gives `blocks` blocks from the top of class `index`'s magazine back to `cls`. O(blocks)
+    // plus at most one arena call per emptied slab.
+    void flush(CpuCache& cache, unsigned index, uint32_t blocks, ClassCache& cls, Arenas& arenas,
+               uintptr_t secret, FlushFailures& failures);
+    // Flushes every magazine of `cpu` (if it has a cache). Precondition: `cpu` is the caller with
+    // interrupts off, or runs no Bedrock code.
+    void drain(unsigned cpu, ClassCache* classes, Arenas& arenas, uintptr_t secret,
+               FlushFailures& failures);
+    // Gives the storage of `cpu` back to `arenas`, its counters to `classes` (it is made again on
+    // the CPU's next small malloc or free). Precondition: as drain(), and the cache drained.
+    void release(unsigned cpu, ClassCache* classes, Arenas& arenas);
+
+    // Blocks held, allocations and bytes requested over every CPU for class `index` (atomic
+    // loads: exact while no CPU is inside the heap).
+    struct ClassTotals {
+        uint64_t cached;
+        uint64_t allocations;
+        uint64_t bytes_requested;
+    };
+    [[nodiscard]] ClassTotals totals(unsigned index) const;
+    // Every CPU's magazines within bounds; the calling CPU's cached blocks (`cpu`, or kNoCpuSlot)
+    // each a handed-out block of its class carrying its free mark.
+    [[nodiscard]] bool check(unsigned cpu, ClassCache* classes, uintptr_t secret) const;
+
+private:
+    CpuCache* m_caches[platform::kMaxCpus] = {};
+    Use m_use = Use::Disabled;
+};
+
+} // namespace bedrock::heap

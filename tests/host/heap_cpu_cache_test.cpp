@@ -1,0 +1,392 @@
+// The heap's per-CPU caches (alloc/heap/cpu_cache.h) and its hardened free lists (slab.h): many
+// threads (each a CPU on the host) allocating and freeing each other's blocks, drains, trim,
+// exact statistics, double frees caught, the invariants checked around every operation of a
+// random run, and writes after free that corrupt a free block's link or mark. The suites whose
+// name holds "Thread" also run under ThreadSanitizer (./test.sh host-tsan).
+#include <gtest/gtest.h>
+
+#include <stdint.h>
+
+#include <atomic>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "bedrock/heap.h"
+#include "bedrock/platform.h"
+#include "heap/cpu_cache.h"
+#include "heap/slab.h"
+#include "heap_test_support.h"
+
+namespace bedrock {
+namespace {
+
+using heap::cpu_cache_capacity;
+
+uint64_t blocks_in_use(Heap& heap) {
+    return heap_statistics(heap).blocks_in_use;
+}
+
+uint64_t slabs_held(Heap& heap) {
+    uint64_t slabs = 0;
+    for (const SizeClassStatistics& cls : heap_statistics(heap).classes) {
+        slabs += cls.slabs;
+    }
+    return slabs;
+}
+
+size_t count_reports(ErrorKind kind) {
+    size_t count = 0;
+    for (size_t i = 0; i < test::report_count(); ++i) {
+        count += test::report(i).kind == kind ? 1 : 0;
+    }
+    return count;
+}
+
+class CpuCacheTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        m_heap = heap_create_in_region(m_region.data(), m_region.size());
+        ASSERT_NE(m_heap, nullptr);
+        test::clear_reports();
+    }
+    void TearDown() override {
+        EXPECT_TRUE(heap_check(*m_heap));
+        EXPECT_TRUE(heap_destroy(*m_heap));
+    }
+
+    test::Region m_region{8 << 20};
+    Heap* m_heap = nullptr;
+};
+
+TEST_F(CpuCacheTest, FreedBlocksAreCachedCountAsFreeAndDrainGivesThemBack) {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 1000; ++i) {
+        blocks.push_back(heap_allocate(*m_heap, 16 + (i % 64) * 16));
+    }
+    EXPECT_EQ(blocks_in_use(*m_heap), 1000u);
+    for (void* block : blocks) {
+        heap_free(*m_heap, block);
+    }
+    // Cached blocks are free for the statistics, though they keep their slabs.
+    EXPECT_EQ(blocks_in_use(*m_heap), 0u);
+    EXPECT_EQ(heap_statistics(*m_heap).bytes_in_use, 0u);
+    EXPECT_TRUE(heap_check(*m_heap));
+    heap_drain_cpu(*m_heap, platform::current_cpu());
+    EXPECT_TRUE(heap_check(*m_heap));
+    heap_trim(*m_heap);
+    EXPECT_EQ(slabs_held(*m_heap), 0u);
+    EXPECT_EQ(heap_statistics(*m_heap).classes[0].allocations, 16u);
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
+TEST_F(CpuCacheTest, TrimGivesTheCallersCachedBlocksBack) {
+    void* block = heap_allocate(*m_heap, 100);
+    heap_free(*m_heap, block);
+    EXPECT_GT(slabs_held(*m_heap), 0u);
+    heap_trim(*m_heap);
+    EXPECT_EQ(slabs_held(*m_heap), 0u);
+}
+
+TEST_F(CpuCacheTest, StatisticsStayExact) {
+    std::vector<void*> blocks;
+    uint64_t requested = 0;
+    for (int i = 0; i < 500; ++i) {
+        const size_t size = 1 + static_cast<size_t>(i * 37) % 2048;
+        requested += size;
+        blocks.push_back(heap_allocate(*m_heap, size));
+        if (i % 3 == 0) {
+            heap_free(*m_heap, blocks[blocks.size() / 2]);
+            blocks.erase(blocks.begin() + static_cast<ptrdiff_t>(blocks.size() / 2));
+        }
+    }
+    const HeapStatistics s = heap_statistics(*m_heap);
+    uint64_t bytes = 0;
+    for (void* block : blocks) {
+        bytes += heap_usable_size(*m_heap, block);
+    }
+    uint64_t allocations = 0;
+    for (const SizeClassStatistics& cls : s.classes) {
+        allocations += cls.allocations;
+    }
+    EXPECT_EQ(s.blocks_in_use, blocks.size());
+    EXPECT_EQ(s.bytes_in_use, bytes);
+    EXPECT_EQ(s.bytes_requested, requested);
+    EXPECT_EQ(allocations, 500u);
+    for (void* block : blocks) {
+        heap_free(*m_heap, block);
+    }
+    EXPECT_EQ(blocks_in_use(*m_heap), 0u);
+}
+
+TEST_F(CpuCacheTest, DoubleFreeOfACachedBlockIsCaughtAtTheCall) {
+    void* keep = heap_allocate(*m_heap, 32);
+    void* block = heap_allocate(*m_heap, 32);
+    heap_free(*m_heap, block);
+    heap_free(*m_heap, block);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::DoubleFree);
+    EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(block));
+    // Only once in the cache: two mallocs get two different blocks.
+    void* first = heap_allocate(*m_heap, 32);
+    void* second = heap_allocate(*m_heap, 32);
+    EXPECT_NE(first, second);
+    EXPECT_EQ(heap_usable_size(*m_heap, block), 32u); // live again, as `first`
+    heap_free(*m_heap, first);
+    heap_free(*m_heap, second);
+    heap_free(*m_heap, keep);
+    EXPECT_EQ(test::report_count(), 1u);
+}
+
+TEST_F(CpuCacheTest, DoubleFreeAfterTheBlockWasFlushedIsCaught) {
+    void* block = heap_allocate(*m_heap, 48);
+    void* keep = heap_allocate(*m_heap, 48);
+    heap_free(*m_heap, block);
+    heap_drain_cpu(*m_heap, platform::current_cpu()); // now on its slab's free list
+    heap_free(*m_heap, block);
+    EXPECT_EQ(heap_usable_size(*m_heap, block), 0u);
+    ASSERT_EQ(test::report_count(), 2u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::DoubleFree);
+    EXPECT_EQ(test::report(1).kind, ErrorKind::DoubleFree);
+    heap_free(*m_heap, keep);
+}
+
+TEST_F(CpuCacheTest, MagazineOverflowFlushesInBatches) {
+    constexpr unsigned kClass = 3; // 64 bytes
+    std::vector<void*> blocks;
+    for (unsigned i = 0; i < 10 * cpu_cache_capacity(kClass); ++i) {
+        blocks.push_back(heap_allocate(*m_heap, 64));
+    }
+    for (void* block : blocks) {
+        heap_free(*m_heap, block);
+        ASSERT_TRUE(heap_check(*m_heap));
+    }
+    EXPECT_EQ(blocks_in_use(*m_heap), 0u);
+    const SizeClassStatistics cls = heap_statistics(*m_heap).classes[kClass];
+    // The class holds every block the magazine keeps, in as few slabs as they need, plus the
+    // empty ones its policy keeps.
+    EXPECT_LE(cls.slabs, 2u + cpu_cache_capacity(kClass));
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
+// Write after free: a free block's encoded link overwritten with an address outside its slab.
+TEST_F(CpuCacheTest, CorruptFreeListLinkIsReportedAndNeverFollowed) {
+    constexpr size_t kSize = 128;
+    std::vector<void*> blocks;
+    for (int i = 0; i < 8; ++i) {
+        blocks.push_back(heap_allocate(*m_heap, kSize));
+    }
+    void* keep = heap_allocate(*m_heap, kSize);
+    for (void* block : blocks) {
+        heap_free(*m_heap, block);
+    }
+    heap_drain_cpu(*m_heap, platform::current_cpu()); // onto the slab's free list
+    static unsigned char target[kSize];
+    for (void* block : blocks) {
+        static_cast<uintptr_t*>(block)[0] = reinterpret_cast<uintptr_t>(target); // the link
+    }
+    std::vector<void*> again;
+    for (int i = 0; i < 64; ++i) {
+        void* block = heap_allocate(*m_heap, kSize);
+        ASSERT_NE(block, nullptr);
+        EXPECT_NE(block, static_cast<void*>(target));
+        // Every block handed out is a block of this heap's memory, one of its slab blocks.
+        EXPECT_GE(static_cast<unsigned char*>(block), m_region.data());
+        EXPECT_LT(static_cast<unsigned char*>(block), m_region.data() + m_region.size());
+        again.push_back(block);
+    }
+    EXPECT_GE(count_reports(ErrorKind::CorruptMetadata), 1u);
+    EXPECT_TRUE(heap_check(*m_heap)); // the damaged slab was taken out of use
+    test::clear_reports();
+    for (void* block : again) {
+        heap_free(*m_heap, block);
+    }
+    heap_free(*m_heap, keep);
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
+// Write after free: a cached block's free mark overwritten; the flush reports it and lets the
+// block go (it stays counted in use, so its slab is never reused) rather than trust the slab the
+// mark names. A heap over frames, so the heap that cannot be destroyed is linked nowhere.
+TEST(CpuCacheCorruptionTest, CorruptCachedBlockIsReportedWhenFlushed) {
+    test::Frames frames(16 << 20);
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    void* keep = heap_allocate(*heap, 64);
+    void* block = heap_allocate(*heap, 64);
+    heap_free(*heap, block);
+    static_cast<uintptr_t*>(block)[1] = 0x1234;
+    heap_drain_cpu(*heap, platform::current_cpu());
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata);
+    EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(block));
+    heap_free(*heap, keep);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 1u); // the block let go
+    for (int i = 0; i < 100; ++i) {
+        void* again = heap_allocate(*heap, 64);
+        EXPECT_NE(again, block);
+        heap_free(*heap, again);
+    }
+    test::clear_reports();
+}
+
+TEST_F(CpuCacheTest, EveryOperationOfARandomRunKeepsTheInvariants) {
+    const uint64_t seed = test::seed_from_environment(20261201);
+    std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+    std::mt19937_64 random(seed);
+    std::vector<std::pair<unsigned char*, size_t>> live;
+    for (int step = 0; step < 3000; ++step) {
+        const unsigned action = static_cast<unsigned>(random() % 10);
+        if (action < 5 || live.empty()) {
+            const size_t size = random() % 4 == 0 ? random() % 8192 : random() % 512;
+            auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, size));
+            ASSERT_NE(block, nullptr);
+            std::fill(block, block + size, static_cast<unsigned char>(step));
+            live.emplace_back(block, size);
+        } else if (action < 9) {
+            const size_t index = random() % live.size();
+            const auto [block, size] = live[index];
+            for (size_t i = 0; i < size; ++i) {
+                ASSERT_EQ(block[i], block[0]) << "seed " << seed;
+            }
+            heap_free(*m_heap, block);
+            live[index] = live.back();
+            live.pop_back();
+        } else if (random() % 2 == 0) {
+            heap_drain_cpu(*m_heap, platform::current_cpu());
+        } else {
+            heap_trim(*m_heap);
+        }
+        ASSERT_TRUE(heap_check(*m_heap)) << "seed " << seed << " step " << step;
+        ASSERT_EQ(blocks_in_use(*m_heap), live.size()) << "seed " << seed;
+    }
+    for (const auto& [block, size] : live) {
+        heap_free(*m_heap, block);
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
+// A region heap too small for per-CPU caches still works, and a 32 KiB one still holds 384
+// blocks of 64 bytes.
+TEST(CpuCacheSmallRegionTest, SmallRegionHeapsGoWithout) {
+    test::Region region(32 << 10);
+    Heap* heap = heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(heap, nullptr);
+    std::vector<void*> blocks;
+    while (void* block = heap_allocate(*heap, 64)) {
+        blocks.push_back(block);
+    }
+    EXPECT_GE(blocks.size(), 384u);
+    for (void* block : blocks) {
+        heap_free(*heap, block);
+    }
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
+// Threads (CPUs on the host) allocate and hand their blocks to other threads, which free them:
+// every free of another CPU's block goes through the freeing CPU's cache.
+class CpuCacheThreadTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(CpuCacheThreadTest, CrossThreadFreesKeepTheHeapExact) {
+    const bool over_frames = GetParam();
+    test::Frames frames(64 << 20);
+    test::Region region(32 << 20);
+    Heap* heap = over_frames ? heap_create(frames.allocator())
+                             : heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    constexpr unsigned kThreads = 8; // more than the machine's cores
+    constexpr int kRounds = 4000;
+    std::mutex mutex;
+    std::vector<std::vector<unsigned char*>> mailboxes(kThreads);
+    std::atomic<int> wrong{0};
+    auto work = [&](unsigned self) {
+        std::mt19937_64 random(self);
+        std::vector<unsigned char*> mine;
+        for (int round = 0; round < kRounds; ++round) {
+            const size_t size = 1 + random() % (random() % 8 == 0 ? 4096 : 256);
+            auto* block = static_cast<unsigned char*>(heap_allocate(*heap, size));
+            if (block == nullptr) {
+                wrong.fetch_add(1);
+                continue;
+            }
+            block[0] = static_cast<unsigned char>(self);
+            block[size - 1] = static_cast<unsigned char>(self);
+            {
+                std::lock_guard<std::mutex> guard(mutex);
+                mailboxes[(self + 1 + random() % (kThreads - 1)) % kThreads].push_back(block);
+                mine.swap(mailboxes[self]);
+            }
+            for (unsigned char* other : mine) {
+                heap_free(*heap, other);
+            }
+            mine.clear();
+        }
+    };
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < kThreads; ++t) {
+        threads.emplace_back(work, t);
+    }
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(wrong.load(), 0);
+    uint64_t left = 0;
+    for (auto& mailbox : mailboxes) {
+        left += mailbox.size();
+    }
+    EXPECT_EQ(heap_statistics(*heap).blocks_in_use, left);
+    EXPECT_TRUE(heap_check(*heap));
+    for (auto& mailbox : mailboxes) {
+        for (unsigned char* block : mailbox) {
+            heap_free(*heap, block);
+        }
+    }
+    const HeapStatistics s = heap_statistics(*heap);
+    EXPECT_EQ(s.blocks_in_use, 0u);
+    uint64_t allocations = s.medium_allocations + s.large_allocations;
+    for (const SizeClassStatistics& cls : s.classes) {
+        allocations += cls.allocations;
+    }
+    EXPECT_EQ(allocations, uint64_t{kThreads} * kRounds);
+    // The exited threads' caches still hold blocks; drain every CPU (all are idle now).
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        heap_drain_cpu(*heap, cpu);
+    }
+    heap_trim(*heap);
+    EXPECT_EQ(slabs_held(*heap), 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
+TEST_P(CpuCacheThreadTest, DoubleFreeAcrossThreadsIsCaught) {
+    const bool over_frames = GetParam();
+    test::Frames frames(16 << 20);
+    test::Region region(1 << 20);
+    Heap* heap = over_frames ? heap_create(frames.allocator())
+                             : heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(heap, nullptr);
+    void* keep = heap_allocate(*heap, 80);
+    void* block = heap_allocate(*heap, 80);
+    std::thread([&] { heap_free(*heap, block); }).join(); // cached by that thread's CPU
+    test::clear_reports();
+    heap_free(*heap, block);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::DoubleFree);
+    heap_free(*heap, keep);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
+INSTANTIATE_TEST_SUITE_P(Heaps, CpuCacheThreadTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                             return info.param ? std::string("Frames") : std::string("Region");
+                         });
+
+} // namespace
+} // namespace bedrock
