@@ -209,7 +209,9 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
     }
     if (with_lists) {
         Region& highest = region_list[regions - 1];
-        m_cpu = CpuListsRef{cpu_lists, states, highest.first_page, highest.page_count, &highest};
+        m_cpu = CpuListsRef{cpu_lists,          states,
+                            highest.first_page, highest.first_page << kPageShift,
+                            highest.page_count, &highest};
     }
     m_corrupt_link = kNoPage;
     m_regions = region_list;

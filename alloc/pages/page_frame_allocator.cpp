@@ -82,7 +82,7 @@ PhysAddr PageFrameAllocator::allocate(unsigned order) {
                                      state_byte(PageState::Cached, order));
                 pages::set_list_count(list, count - 1);
                 pages::set_page_state(m_cpu.states, index, state_byte(PageState::Allocated, order));
-                address = (m_cpu.first_page + index) << kPageShift;
+                address = m_cpu.base + (uint64_t{index} << kPageShift);
             } else {
                 address = refill_and_take(cpu, order);
             }
@@ -261,8 +261,12 @@ bool PageFrameAllocator::on_cpu_list(uint64_t page) const {
 // The fast path: a block allocated from a CPU list (its state byte says so, which also proves it
 // allocated, of that order and not part of a run) goes on top of the calling CPU's list.
 bool PageFrameAllocator::free_to_cpu_list(PhysAddr address, unsigned order) {
-    const uint64_t index = (address >> kPageShift) - m_cpu.first_page;
-    if (index >= m_cpu.page_count || address % kPageSize != 0 ||
+    // The page's index in the CPU-list region, rotated so that an address that is not
+    // page-aligned (low bits set) becomes huge: one compare tests both (page_count is 0 without
+    // lists).
+    const uint64_t offset = address - m_cpu.base;
+    const uint64_t index = offset >> kPageShift | offset << (64 - kPageShift);
+    if (index >= m_cpu.page_count ||
         pages::page_state(m_cpu.states, index) != state_byte(PageState::Allocated, order)) {
         return false;
     }
@@ -286,45 +290,38 @@ bool PageFrameAllocator::free_to_cpu_list(PhysAddr address, unsigned order) {
 }
 
 void PageFrameAllocator::free(PhysAddr address, unsigned order) {
-    if (order < kCpuListOrders && m_cpu.lists != nullptr && free_to_cpu_list(address, order))
-        [[likely]] {
+    if (order < kCpuListOrders && free_to_cpu_list(address, order)) [[likely]] {
         return;
     }
-    const void* call_site = call_site_of(__builtin_return_address(0));
-    Misuse misuse;
-    {
-        Locked locked(*this, call_site);
-        Region* region = nullptr;
-        misuse = free_misuse_locked(address, order, region);
-        if (misuse.detail == nullptr) {
-            clear_cpu_state(address >> kPageShift);
-            region->free_run(address >> kPageShift, pages_of(order));
-            return;
-        }
-    }
-    platform::report_error(
-        ErrorReport{misuse.kind, "pfa", address, order, call_site, misuse.detail, 0, 0, {}, {}});
+    free_locked(address, order, FreeOf::Block, call_site_of(__builtin_return_address(0)));
 }
 
 void PageFrameAllocator::free_pages(PhysAddr address, size_t count) {
-    if (count <= pages_of(kCpuListOrders - 1) && is_power_of_two(count) && m_cpu.lists != nullptr &&
+    if (count <= pages_of(kCpuListOrders - 1) && is_power_of_two(count) &&
         free_to_cpu_list(address, floor_log2(count))) [[likely]] {
         return;
     }
-    const void* call_site = call_site_of(__builtin_return_address(0));
+    free_locked(address, count, FreeOf::Run, call_site_of(__builtin_return_address(0)));
+}
+
+void PageFrameAllocator::free_locked(PhysAddr address, uint64_t size, FreeOf what,
+                                     const void* call_site) {
     Misuse misuse;
     {
         Locked locked(*this, call_site);
         Region* region = nullptr;
-        misuse = free_pages_misuse_locked(address, count, region);
+        misuse = what == FreeOf::Block
+                     ? free_misuse_locked(address, static_cast<unsigned>(size), region)
+                     : free_pages_misuse_locked(address, size, region);
         if (misuse.detail == nullptr) {
             clear_cpu_state(address >> kPageShift);
-            region->free_run(address >> kPageShift, count);
+            region->free_run(address >> kPageShift,
+                             what == FreeOf::Block ? pages_of(static_cast<unsigned>(size)) : size);
             return;
         }
     }
     platform::report_error(
-        ErrorReport{misuse.kind, "pfa", address, count, call_site, misuse.detail, 0, 0, {}, {}});
+        ErrorReport{misuse.kind, "pfa", address, size, call_site, misuse.detail, 0, 0, {}, {}});
 }
 
 void PageFrameAllocator::drain_cpu(unsigned cpu) {

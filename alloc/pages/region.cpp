@@ -27,15 +27,6 @@ void PageFrameAllocator::Region::give(uint64_t page, unsigned order) {
     free_pages += pages_of(order);
 }
 
-bool PageFrameAllocator::Region::links_sound(uint64_t page, unsigned order) const {
-    const FreeNode& n = node(page);
-    const bool prev_sound = n.prev == kNoPage
-                                ? free_list[order] == page
-                                : is_free_block(n.prev, order) && node(n.prev).next == page;
-    return prev_sound &&
-           (n.next == kNoPage || (is_free_block(n.next, order) && node(n.next).prev == page));
-}
-
 uint64_t PageFrameAllocator::Region::next_free(uint64_t page, unsigned order) {
     const uint64_t next = node(page).next;
     if (next == kNoPage || is_free_block(next, order)) [[likely]] {
@@ -72,12 +63,12 @@ void PageFrameAllocator::Region::rebuild_free_list(unsigned order) {
 
 void PageFrameAllocator::Region::take(uint64_t page, unsigned order) {
     BEDROCK_DEBUG_ASSERT(is_free(page, order));
-    if (!links_sound(page, order)) [[unlikely]] {
+    const FreeNode& n = node(page);
+    if (!links_sound(page, order, n)) [[unlikely]] {
         *corrupt_link = page;
-        rebuild_free_list(order);
+        rebuild_free_list(order); // rewrites n
     }
     word(false, page, order) &= ~mask(page, order);
-    const FreeNode& n = node(page);
     if (n.prev != kNoPage) {
         node(n.prev).next = n.next;
     } else {

@@ -254,7 +254,8 @@ private:
         CpuLists* lists = nullptr; // kMaxCpus of them
         uint8_t* states = nullptr; // one per page of the region (pages/cpu_page_lists.h)
         uint64_t first_page = 0;
-        uint64_t page_count = 0;
+        PhysAddr base = 0;       // first_page's address
+        uint64_t page_count = 0; // 0 without lists
         Region* region = nullptr;
     };
 
@@ -262,7 +263,7 @@ private:
     [[nodiscard]] PhysAddr allocate_locked(unsigned order, PhysAddr limit);
     // allocate_locked(), and when the free lists cannot serve it, again after draining the
     // calling CPU's page lists. Takes the lock.
-    [[nodiscard]] PhysAddr allocate_or_drain(unsigned order, PhysAddr limit);
+    [[nodiscard, gnu::noinline]] PhysAddr allocate_or_drain(unsigned order, PhysAddr limit);
     // The CPU-list paths (pages/cpu_page_lists.cpp), with interrupts masked on CPU `cpu`: the
     // slow halves of allocate (an empty list: refill it, or allocate_locked() and then draining)
     // and of free (a full list: drain its oldest kCpuListBatch blocks, then push the block at
@@ -279,7 +280,12 @@ private:
     bool drain_calling_cpu_locked();
     // The fast half of free(): pushes the block on the calling CPU's list if it was allocated
     // from one; false (nothing done) otherwise.
-    [[nodiscard]] bool free_to_cpu_list(PhysAddr address, unsigned order);
+    [[nodiscard, gnu::always_inline]] bool free_to_cpu_list(PhysAddr address, unsigned order);
+    // The locked free of a block (size = its order) or a run (size = its pages), misuse reported
+    // after unlocking. Out of line: the CPU-list fast paths stay small.
+    enum class FreeOf : uint8_t { Block, Run };
+    [[gnu::noinline]] void free_locked(PhysAddr address, uint64_t size, FreeOf what,
+                                       const void* call_site);
     // Whether the block at `page` is on a CPU page list.
     [[nodiscard]] bool on_cpu_list(uint64_t page) const;
     // Sets the state byte of `page` (if it has one) to None: freed under the lock.
