@@ -46,8 +46,9 @@ PhysAddr PageFrameAllocator::refill_and_take(unsigned cpu, unsigned order) {
     // The region has no block this large: another region's, as allocate_locked() finds it (freed
     // under the lock, it never comes to a list), then the same after draining this CPU's lists.
     const PhysAddr address = allocate_locked(order, kNoLimit);
-    return address != kNoPage || !drain_cpu_locked(cpu) ? address
-                                                        : allocate_locked(order, kNoLimit);
+    return address != kNoPage || !drain_calling_cpu_locked(pages_of(order), kNoLimit)
+               ? address
+               : allocate_locked(order, kNoLimit);
 }
 
 void PageFrameAllocator::give_back_locked(uint32_t index, unsigned order) {
@@ -89,13 +90,20 @@ bool PageFrameAllocator::drain_cpu_locked(unsigned cpu) {
     return drained;
 }
 
-bool PageFrameAllocator::drain_calling_cpu_locked() {
-    if (m_cpu.lists == nullptr) {
-        return false;
+bool PageFrameAllocator::drain_calling_cpu_locked(uint64_t pages_wanted, PhysAddr limit) {
+    if (m_cpu.lists == nullptr || m_cpu.first_page >= pages::end_page_below(limit)) {
+        return false; // no lists, or all their pages lie above the limit
     }
     const platform::InterruptState interrupts = platform::disable_interrupts();
     const unsigned cpu = platform::current_cpu();
-    const bool drained = cpu < platform::kMaxCpus && drain_cpu_locked(cpu);
+    uint64_t cached = 0;
+    for (unsigned order = 0; cpu < platform::kMaxCpus && order < kCpuListOrders; ++order) {
+        cached += uint64_t{list_count(m_cpu.lists[cpu].order[order])} << order;
+    }
+    // Too few pages, even with this CPU's: draining cannot help (it costs up to kCpuListOrders *
+    // kCpuListBlocks merges).
+    const bool drained =
+        cached != 0 && m_cpu.region->free_pages + cached >= pages_wanted && drain_cpu_locked(cpu);
     platform::restore_interrupts(interrupts);
     return drained;
 }

@@ -63,8 +63,9 @@ PhysAddr PageFrameAllocator::allocate_locked(unsigned order, PhysAddr limit) {
 PhysAddr PageFrameAllocator::allocate_or_drain(unsigned order, PhysAddr limit) {
     Locked locked(*this);
     const PhysAddr address = allocate_locked(order, limit);
-    return address != kNoPage || !drain_calling_cpu_locked() ? address
-                                                             : allocate_locked(order, limit);
+    return address != kNoPage || !drain_calling_cpu_locked(pages_of(order), limit)
+               ? address
+               : allocate_locked(order, limit);
 }
 
 // The fast path: the top of the calling CPU's list, one store to the block's state byte.
@@ -129,7 +130,7 @@ PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, Ph
         }
         Locked locked(*this);
         const PhysAddr address = allocate_long_run_locked(count, limit);
-        return address != kNoPage || !drain_calling_cpu_locked()
+        return address != kNoPage || !drain_calling_cpu_locked(count, limit)
                    ? address
                    : allocate_long_run_locked(count, limit);
     }
@@ -141,7 +142,7 @@ PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, Ph
     }
     Locked locked(*this);
     PhysAddr address = allocate_locked(order, limit);
-    if (address == kNoPage && drain_calling_cpu_locked()) {
+    if (address == kNoPage && drain_calling_cpu_locked(pages_of(order), limit)) {
         address = allocate_locked(order, limit);
     }
     if (address == kNoPage) {
@@ -340,7 +341,7 @@ bool PageFrameAllocator::reserve_range(PhysRange range) {
     const uint64_t end = (range.last() >> kPageShift) + 1;
     {
         Locked locked(*this, call_site);
-        drain_calling_cpu_locked();
+        drain_calling_cpu_locked(0, kNoLimit);
         // Pass 1: every managed page of the range must be free or reserved already.
         bool conflict = false;
         for (size_t i = 0; i < m_region_count && !conflict; ++i) {

@@ -63,19 +63,28 @@ void PageFrameAllocator::Region::rebuild_free_list(unsigned order) {
 
 void PageFrameAllocator::Region::take(uint64_t page, unsigned order) {
     BEDROCK_DEBUG_ASSERT(is_free(page, order));
-    const FreeNode& n = node(page);
-    if (!links_sound(page, order, n)) [[unlikely]] {
+    // Each neighbour is looked at only once its link names a free block of this order here, and
+    // must link back: otherwise the list is rebuilt from the bitmap (and then it is sound).
+    FreeNode& n = node(page);
+    FreeNode* prev = n.prev != kNoPage && is_free_block(n.prev, order) ? &node(n.prev) : nullptr;
+    FreeNode* next = n.next != kNoPage && is_free_block(n.next, order) ? &node(n.next) : nullptr;
+    const bool sound =
+        (n.prev == kNoPage ? free_list[order] == page : prev != nullptr && prev->next == page) &&
+        (n.next == kNoPage || (next != nullptr && next->prev == page));
+    if (!sound) [[unlikely]] {
         *corrupt_link = page;
-        rebuild_free_list(order); // rewrites n
+        rebuild_free_list(order);
+        take(page, order);
+        return;
     }
     word(false, page, order) &= ~mask(page, order);
-    if (n.prev != kNoPage) {
-        node(n.prev).next = n.next;
+    if (prev != nullptr) {
+        prev->next = n.next;
     } else {
         free_list[order] = n.next;
     }
-    if (n.next != kNoPage) {
-        node(n.next).prev = n.prev;
+    if (next != nullptr) {
+        next->prev = n.prev;
     }
     if (--free_count[order] == 0) {
         nonempty_orders &= ~(1u << order);

@@ -154,14 +154,6 @@ struct PageFrameAllocator::Region {
                end_page() - page >= pages::pages_of(order) && page % pages::pages_of(order) == 0 &&
                is_free(page, order);
     }
-    // Whether the links `n` of the free block (page, order) are sound (see above).
-    [[nodiscard]] bool links_sound(uint64_t page, unsigned order, const pages::FreeNode& n) const {
-        const bool prev_sound =
-            n.prev == kNoPage ? free_list[order] == page
-                              : is_free_block(n.prev, order) && pages::node(n.prev).next == page;
-        return prev_sound && (n.next == kNoPage ||
-                              (is_free_block(n.next, order) && pages::node(n.next).prev == page));
-    }
     // The block after `page` on free list `order`, or kNoPage; if the link is damaged, notes it,
     // rebuilds the list and returns its head (the caller starts over).
     [[nodiscard]] uint64_t next_free(uint64_t page, unsigned order);

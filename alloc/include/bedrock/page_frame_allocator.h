@@ -276,8 +276,10 @@ private:
     void give_back_locked(uint32_t index, unsigned order);
     // Gives back every block on `cpu`'s lists; returns whether there was one.
     bool drain_cpu_locked(unsigned cpu);
-    // drain_cpu_locked() for the calling CPU (interrupts masked meanwhile); false without lists.
-    bool drain_calling_cpu_locked();
+    // drain_cpu_locked() for the calling CPU (interrupts masked meanwhile), when that can help a
+    // request for `pages_wanted` pages below `limit` that the free lists could not serve;
+    // returns whether it drained.
+    bool drain_calling_cpu_locked(uint64_t pages_wanted, PhysAddr limit);
     // The fast half of free(): pushes the block on the calling CPU's list if it was allocated
     // from one; false (nothing done) otherwise.
     [[nodiscard, gnu::always_inline]] bool free_to_cpu_list(PhysAddr address, unsigned order);
