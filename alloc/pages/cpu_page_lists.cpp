@@ -100,10 +100,15 @@ bool PageFrameAllocator::drain_calling_cpu_locked(uint64_t pages_wanted, PhysAdd
     for (unsigned order = 0; cpu < platform::kMaxCpus && order < kCpuListOrders; ++order) {
         cached += uint64_t{list_count(m_cpu.lists[cpu].order[order])} << order;
     }
-    // Too few pages, even with this CPU's: draining cannot help (it costs up to kCpuListOrders *
-    // kCpuListBlocks merges).
-    const bool drained =
-        cached != 0 && m_cpu.region->free_pages + cached >= pages_wanted && drain_cpu_locked(cpu);
+    // Worth its cost (up to kCpuListOrders * kCpuListBlocks merges) when a listed block may serve
+    // the request itself (a CPU-list order), or when the free lists hold too few pages for it and
+    // the lists' make up the difference; not for a larger request that fails on fragmentation,
+    // which the listed blocks would mend only by merging with free neighbours (drain_cpu() does
+    // that on demand).
+    const uint64_t free = m_cpu.region->free_pages;
+    const bool helps = pages_wanted < pages_of(kCpuListOrders) ||
+                       (free < pages_wanted && free + cached >= pages_wanted);
+    const bool drained = cached != 0 && helps && drain_cpu_locked(cpu);
     platform::restore_interrupts(interrupts);
     return drained;
 }
