@@ -5,10 +5,11 @@
 //
 // A CPU's list of order k is a stack of page indexes (page - the region's first page) in the
 // metadata, one cache line (no link lives in the pages): the fast paths pop and push at its top,
-// the slow paths refill it from the free lists and drain its oldest half back, kCpuListBatch blocks
-// at a time, under the allocator's lock. Only the owning CPU touches its lists, with interrupts
-// masked; a list's count is stored with relaxed atomics so that free_pages() may read it from
-// another CPU.
+// the slow paths refill an empty one from the free lists and give a full one's oldest blocks
+// back, kCpuListBatch at a time, under the allocator's lock. Only the owning CPU touches its
+// lists, with interrupts masked (an offline CPU's: drain_cpu() from another); a list's count is
+// stored with relaxed atomics so that free_pages() may read it from another CPU.
+// Lock order: interrupts masked on the calling CPU -> the allocator's lock (the slow paths).
 //
 // The state byte of the first page of a block says what it is, so that the fast free validates
 // with one load and changes the state with one store of its own byte (a bitmap word is shared

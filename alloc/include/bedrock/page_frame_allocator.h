@@ -43,8 +43,10 @@
 // list (interrupts masked around it, no lock, no atomic read-modify-write). A list is refilled
 // from the free lists and drained back to them kCpuListBatch blocks at a time under the lock.
 // Their pages count as free in free_pages() and its kin; an allocation the free lists cannot
-// serve drains the calling CPU's lists and tries again. Another CPU's lists are drained only by
-// that CPU or, when it is offline, by drain_cpu().
+// serve drains the calling CPU's lists and tries again when that can help (a CPU-list order, or
+// too few free pages without the lists'). Another CPU's lists are drained only by that CPU or,
+// when it is offline, by drain_cpu() (without a fence or an atomic read-modify-write on the fast
+// paths, no CPU can safely take blocks off a list another CPU is using).
 // check() verifies all of them.
 //
 // Locking: one SpinLock per allocator guards everything but the tags and the CPU page lists;
@@ -62,7 +64,7 @@
 // the order or count, the caller's return address) and changes nothing:
 //   FreeOutsideManagedMemory  the pages are not managed (or reserved, or the metadata's)
 //   FreeMisaligned            the address is not aligned to the order's block size
-//   DoubleFree                the pages are free
+//   DoubleFree                the pages are free (or on a CPU page list)
 //   FreeWrongOrder            allocated, but as another order or run length, or inside a
 //                             larger block
 //   ReserveConflict           reserve_range() over allocated pages
@@ -133,7 +135,8 @@ public:
     // Precondition: phys_to_virt maps each range contiguously. Time: O(ranges * orders + blocks
     // + metadata bytes / 8 + ranges^2), no per-page loop; the ranges^2 (sorting the tag windows
     // by virtual address) is O(ranges) when phys_to_virt keeps the physical order.
-    // With `lists` On, CPU page lists are set up for the highest region (see above).
+    // With `lists` On, CPU page lists are set up for the highest region (see above; not for a
+    // region of more than 2^32 pages, 16 TiB).
     [[nodiscard]] bool init(const PhysRange* usable, size_t count,
                             CpuPageLists lists = CpuPageLists::On);
 
