@@ -86,14 +86,21 @@ constexpr uint16_t large_run_tag(uint64_t index, uint64_t pages, uint16_t owner_
 }
 
 // Writes `tag` into `count` consecutive tags: four at a time where the tags are 8-byte aligned,
-// so tagging a run costs about pages / 4 stores. Each store is atomic (relaxed): lock-free readers
-// see a tag either before or after.
+// so tagging a run costs about pages / 4 stores, and those in fours (a loop step per 16 tags).
+// Each store is atomic (relaxed): lock-free readers see a tag either before or after.
 inline void fill_tags(uint16_t* tags, uint64_t count, uint16_t tag) {
     uint64_t index = 0;
     for (; index < count && reinterpret_cast<uintptr_t>(&tags[index]) % 8 != 0; ++index) {
         __atomic_store_n(&tags[index], tag, __ATOMIC_RELAXED);
     }
     const uint64_t pattern = uint64_t{tag} * 0x0001000100010001u;
+    for (; index + 16 <= count; index += 16) {
+        auto* words = reinterpret_cast<uint64_t*>(&tags[index]);
+        __atomic_store_n(&words[0], pattern, __ATOMIC_RELAXED);
+        __atomic_store_n(&words[1], pattern, __ATOMIC_RELAXED);
+        __atomic_store_n(&words[2], pattern, __ATOMIC_RELAXED);
+        __atomic_store_n(&words[3], pattern, __ATOMIC_RELAXED);
+    }
     for (; index + 4 <= count; index += 4) {
         __atomic_store_n(reinterpret_cast<uint64_t*>(&tags[index]), pattern, __ATOMIC_RELAXED);
     }
