@@ -219,6 +219,8 @@ public:
     // The pages on the CPU page lists of every CPU.
     [[nodiscard]] uint64_t cpu_list_pages() const;
     [[nodiscard]] uint64_t reserved_pages() const;
+    // free_blocks() and largest_free_order() describe the free lists alone (a block on a CPU
+    // page list is not merged with its buddies until it is drained).
     [[nodiscard]] FreeBlockCounts free_blocks() const;
     // The largest order with a free block, or -1 when nothing is free.
     [[nodiscard]] int largest_free_order() const;
