@@ -1,13 +1,14 @@
 #!/bin/sh
 # Builds and runs the benchmarks. First the page frame allocator (tests/bench/page_frame_allocator:
 # allocate+free pairs per order and a random mix, medians of 5 runs, and instructions per
-# operation with callgrind); then the heap (tests/bench/heap): Bedrock's heap against glibc
+# operation with callgrind; orders 0-3 take the CPU page lists, the cold pair does without); then the heap (tests/bench/heap): Bedrock's heap against glibc
 # malloc, jemalloc, tcmalloc and mimalloc on the same workloads, then instructions per
 # malloc+free pair with callgrind for the fixed sizes; then the cost of checked mode per level
 # (compiled out, off, report, report with guard pages), time and footprint; last the heap's
 # limits (tests/bench/heap/heap_limits.cpp: efficiency, trace extent, worst-case instructions per
-# call, smallest region, page frame allocator metadata) and the time ratios against mimalloc and
-# glibc (heap_bench --summary) as `key value` lines.
+# call, smallest region, page frame allocator metadata), the time ratios against mimalloc and
+# glibc (heap_bench --summary) and the page frame allocator's order-0 pair with and without CPU
+# page lists as `key value` lines.
 #   ./bench.sh            the tables, then the key lines with how each figure was obtained
 #   ./bench.sh --csv      workload,allocator,ns_per_op,footprint_ratio rows only (peers)
 #   ./bench.sh --summary  the key lines only (2-3 minutes: the worst-case instruction counts
@@ -44,7 +45,8 @@ build=build/bench
 cmake -S tests/bench -B "$build" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >&2
 if [ "$mode" = summary ]; then
-    cmake --build "$build" -j2 --target heap_bench heap_bench_mimalloc heap_limits >&2
+    cmake --build "$build" -j2 --target heap_bench heap_bench_mimalloc heap_limits pfa_bench \
+        pfa_bench_lto >&2
 else
     cmake --build "$build" -j2 >&2
 fi
@@ -60,6 +62,25 @@ instructions_per_pair() { # binary run_as size
         awk -v pairs="$pairs" '{ printf "%.0f", $1 / (pairs * 1.1) }'
 }
 
+# Instructions per operation of `binary mode arguments` in the function matching `pattern`
+# (callgrind, total / 100000 operations).
+pfa_build=$build/page_frame_allocator
+count_instructions() { # pattern binary mode arguments...
+    pattern=$1 binary=$2
+    shift 2
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no \
+        --toggle-collect="$pattern" "$pfa_build/$binary" "$@" 2>&1 >/dev/null |
+        sed -n 's/.*Collected : *\([0-9]*\).*/\1/p' | awk '{ printf "%.0f", $1 / 100000 }'
+}
+# pfa.pair_instructions.order0: allocate(0) + free(0) from the calling CPU's page list, the
+# allocator and the platform hooks in one link-time-optimised program (pfa_bench_lto);
+# .cold: the same pair without CPU page lists, splitting a 1 GiB block down and merging it
+# back up (pfa_bench, built as the other tables).
+pfa_keys() {
+    echo "pfa.pair_instructions.order0 $(count_instructions '*run_pairs*' pfa_bench_lto --pairs 0 100000)"
+    echo "pfa.pair_instructions.order0.cold $(count_instructions '*run_pairs*' pfa_bench --cold-pairs 0 100000)"
+}
+
 if [ "$mode" = summary ]; then
     # heap.pair_instructions.16: Bedrock as shipped (checked mode compiled in, level off).
     "$build/heap/heap_limits" --summary efficiency trace worst
@@ -68,6 +89,7 @@ if [ "$mode" = summary ]; then
     # Times against mimalloc and glibc (16-byte pairs, the larson-like threaded workload).
     "$build/heap/heap_bench" --summary
     "$build/heap/heap_limits" --summary region pfa
+    pfa_keys
     # smp.scaling.4: small-block malloc+free pairs per second on 4 CPUs over 1 CPU, in the x86-64
     # test kernel under QEMU (kernel/boot_bench.h; needs qemu-system-x86, as ./test.sh x86_64).
     cmake --preset x86_64 >&2 && cmake --build build/x86_64 -j2 --target bedrock-kernel >&2
@@ -78,20 +100,16 @@ if [ "$mode" = summary ]; then
 fi
 
 if [ "$mode" = tables ]; then
-    pfa_build=$build/page_frame_allocator
     echo "page frame allocator: ns per operation (median of 5)"
     "$pfa_build/pfa_bench" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
         2>/dev/null | sed -n 's/^BM_\([^ ]*\)_median *\([0-9.]* ns\).*/  \1 \2/p'
-    echo "page frame allocator: instructions per operation (callgrind)"
-    count_instructions() {
-        valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no \
-            --toggle-collect="$1" "$pfa_build/pfa_bench" "$2" "$3" ${4:-} 2>&1 >/dev/null |
-            sed -n 's/.*Collected : *\([0-9]*\).*/\1/p'
-    }
+    echo "page frame allocator: instructions per operation (callgrind; /0 from a CPU page list)"
     for order in 0 4 10 18; do
-        echo "  AllocateFreePair/$order $(($(count_instructions '*run_pairs*' --pairs "$order" 100000) / 100000))"
+        echo "  AllocateFreePair/$order $(count_instructions '*run_pairs*' pfa_bench --pairs "$order" 100000)"
     done
-    echo "  RandomMix $(($(count_instructions '*run_mix*' --mix 100000) / 100000))"
+    echo "  AllocateFreePairCold/0 $(count_instructions '*run_pairs*' pfa_bench --cold-pairs 0 100000)"
+    echo "  AllocateFreePair/0, link-time optimised $(count_instructions '*run_pairs*' pfa_bench_lto --pairs 0 100000)"
+    echo "  RandomMix $(count_instructions '*run_mix*' pfa_bench --mix 100000)"
     echo
 fi
 
@@ -155,3 +173,6 @@ echo "heap times against the peers: Bedrock's time / the peer's for 16-byte pair
 echo "time / Bedrock's (throughput) for the larson-like threaded workload; medians of 5 runs"
 "$heap_build/heap_bench" --summary
 "$heap_build/heap_limits" region pfa
+echo "page frame allocator pairs: allocate(0) + free(0), callgrind; order0 from the calling CPU's"
+echo "page list (pfa_bench_lto: the platform hooks inlined), order0.cold without CPU page lists"
+pfa_keys

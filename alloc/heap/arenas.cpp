@@ -9,9 +9,16 @@
 namespace bedrock::heap {
 namespace {
 
-// Tags every page of the arena at `tags` (2^order pages) with `tag`.
-void write_tags(uint16_t* tags, unsigned order, uint16_t tag) {
-    fill_tags(tags, uint64_t{1} << order, tag);
+// Tags the arena of 2^order pages at `base` with `tag`: its spans when it has whole ones (all
+// but arenas made when memory is short), else its pages (page_tags.h).
+void write_tags(const PageFrameAllocator& frames, const void* base, unsigned order, uint16_t tag) {
+    const PageFrameAllocator::PageTags tags = frames.tags_of(base);
+    BEDROCK_ASSERT(tags.page != nullptr);
+    if (order >= kTagSpanOrder) {
+        fill_tags(tags.span, uint64_t{1} << (order - kTagSpanOrder), tag);
+    } else {
+        fill_tags(tags.page, uint64_t{1} << order, tag);
+    }
 }
 
 } // namespace
@@ -70,11 +77,9 @@ bool Arenas::grow_locked(size_t size, size_t alignment) {
         return false; // taken by another CPU meanwhile
     }
     void* base = platform::phys_to_virt(phys);
-    uint16_t* tags = m_frames->page_tag(base);
-    BEDROCK_ASSERT(tags != nullptr);
     Arena* arena = m_fit.add_arena(base, kPageSize << order, m_owner);
     BEDROCK_ASSERT(arena != nullptr);
-    write_tags(tags, order, make_tag(PageKind::Arena, order));
+    write_tags(*m_frames, base, order, make_tag(PageKind::Arena, order));
     m_pages += uint64_t{1} << order;
     m_held->add(uint64_t{1} << order);
     return true;
@@ -85,7 +90,7 @@ void Arenas::give_arena_locked(Arena& arena) {
     const uint64_t pages = (SegregatedFit::arena_end(arena) - base) / kPageSize;
     const unsigned order = floor_log2(pages);
     m_fit.remove_arena(arena);
-    write_tags(m_frames->page_tag(reinterpret_cast<void*>(base)), order, 0);
+    write_tags(*m_frames, reinterpret_cast<void*>(base), order, 0);
     m_pages -= pages;
     m_held->remove(pages);
     m_frames->free(m_frames->phys_of(reinterpret_cast<void*>(base)), order);
@@ -133,9 +138,9 @@ Arena* Arenas::arena_of(const void* block) const {
     if (m_frames == nullptr) {
         return m_region;
     }
-    const uint16_t* tags = m_frames->page_tag(block);
-    BEDROCK_ASSERT(tags != nullptr);
-    const uint16_t tag = __atomic_load_n(tags, __ATOMIC_RELAXED);
+    const PageFrameAllocator::PageTags tags = m_frames->tags_of(block);
+    BEDROCK_ASSERT(tags.page != nullptr);
+    const uint16_t tag = heap_tag(tags);
     BEDROCK_ASSERT(tag_kind(tag) == PageKind::Arena);
     return reinterpret_cast<Arena*>(
         align_down(reinterpret_cast<uintptr_t>(block), uintptr_t{kPageSize} << tag_value(tag)));
@@ -220,14 +225,21 @@ bool Arenas::check(const char** failure) {
         for (Arena* arena = m_fit.first_arena(); arena != nullptr; arena = arena->next) {
             const uintptr_t base = SegregatedFit::arena_begin(*arena);
             const uint64_t arena_pages = (SegregatedFit::arena_end(*arena) - base) / kPageSize;
-            const uint16_t* tags = m_frames->page_tag(reinterpret_cast<void*>(base));
-            const uint16_t expected = make_tag(PageKind::Arena, floor_log2(arena_pages));
-            tags_ok =
-                tags_ok && is_power_of_two(arena_pages) && base % (arena_pages * kPageSize) == 0;
-            for (uint64_t page = 0; tags != nullptr && page < arena_pages; ++page) {
-                tags_ok = tags_ok && tags[page] == expected;
+            const PageFrameAllocator::PageTags tags =
+                m_frames->tags_of(reinterpret_cast<void*>(base));
+            const unsigned order = floor_log2(arena_pages);
+            const uint16_t expected = make_tag(PageKind::Arena, order);
+            tags_ok = tags_ok && tags.page != nullptr && is_power_of_two(arena_pages) &&
+                      base % (arena_pages * kPageSize) == 0;
+            // Spans tagged and pages not, or (a small arena) the other way round.
+            const bool spans = order >= kTagSpanOrder;
+            const uint64_t span_count = spans ? arena_pages >> kTagSpanOrder : 0;
+            for (uint64_t span = 0; tags_ok && span < span_count; ++span) {
+                tags_ok = tags.span[span] == expected;
             }
-            tags_ok = tags_ok && tags != nullptr;
+            for (uint64_t page = 0; tags_ok && page < arena_pages; ++page) {
+                tags_ok = tags.page[page] == (spans ? 0 : expected);
+            }
             pages += arena_pages;
         }
     }

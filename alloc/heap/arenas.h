@@ -3,12 +3,13 @@
 //
 // A region heap has one arena: its whole region after the heap state. A heap over a page frame
 // allocator takes arenas from it as it grows, each a naturally aligned buddy block of 2^k pages
-// tagged Arena k (page_tags.h), from kMinArenaBytes, doubling with the bytes the heap already
+// tagged Arena k in its span tags (page tags for the rare arena below a span, page_tags.h), from
+// kMinArenaBytes, doubling with the bytes the heap already
 // holds, up to kMaxArenaBytes (the largest free block instead when memory is short, as long as
 // the request fits); it keeps at most one empty arena and gives the others back at once. Large
 // arenas keep a heap over a page frame allocator as dense as a region heap (0.95 of memory in
-// use at the first failure with blocks up to 1 MiB; 8 MiB arenas reach 0.947), at the price of
-// a dearer growth step (tagging 8,192 pages, about 7,400 instructions once per 32 MiB).
+// use at the first failure with blocks up to 1 MiB; 8 MiB arenas reach 0.947); tagging one costs
+// a store per 4 spans (32 stores for 32 MiB), not one per 4 pages.
 //
 // Why a segregated fit: good fit in O(1) (two bit scans), a split or a merge per call, and a
 // 16-byte header per block - the densest of the bounded designs (TLSF: 0.99 of an arena in use

@@ -11,7 +11,8 @@
 // and back (locate()): ownership is decided from allocator metadata alone, never from memory at
 // or near the pointer:
 //   region heap: the pointer lies in the region's arena;  frames heap: the page frame
-//   allocator's tag of its page names an arena of this heap or a large run of this heap
+//   allocator's tag of its page (or of its span, for an arena) names an arena of this heap or a
+//   large run of this heap
 //   then, in an arena, its block-start bitmap names the block holding the pointer (a slab, a
 //   medium block, a checked block or a guard chunk), and only then is that block's header read.
 // A pointer no part of this heap holds is looked up among the other live heaps (cold path) to
@@ -171,11 +172,12 @@ enum class Lookup { NearAndLockFree, Everywhere };
             return no_block(ErrorKind::NotAllocated, "not in this heap's memory");
         }
     } else {
-        uint16_t* tags = heap.frames->page_tag(address);
-        if (tags == nullptr) {
+        const PageFrameAllocator::PageTags found = heap.frames->tags_of(address);
+        if (found.page == nullptr) {
             return no_block(ErrorKind::NotAllocated, "not in this heap's memory");
         }
-        const uint16_t tag = __atomic_load_n(tags, __ATOMIC_RELAXED);
+        uint16_t* tags = found.page;
+        const uint16_t tag = heap::heap_tag(found); // an arena's span tag, else the page's
         const uintptr_t page = align_down(value, uintptr_t{kPageSize});
         switch (heap::tag_kind(tag)) {
         case PageKind::None:

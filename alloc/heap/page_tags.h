@@ -2,25 +2,33 @@
 // (PageFrameAllocator::page_tag), so that any address leads to the run that holds it - an
 // arena or a large block - from allocator metadata alone, never from memory near the address.
 //
-// A tag is 16 bits: kind (3 bits) | value (13 bits). Runs are tagged page by page when taken and
+// A tag is 16 bits: kind (3 bits) | value (13 bits). The page frame allocator keeps one per page
+// and one per span of 2^kTagSpanOrder pages (64 pages, 256 KiB); the tag that counts for a page
+// is its span's when that is not 0, else its own (heap_tag()). Runs are tagged when taken and
 // set back to 0 (None) before their pages are freed:
 //
-//   arena of 2^k pages:   [ Arena k | Arena k | ... | Arena k ]      naturally aligned: its base
+//   arena of 2^k pages, k >= 6:  spans [ Arena k | ... | Arena k ]   2^(k-6) span tags, page tags
+//                                                                    0; naturally aligned: its base
 //                                                                    is the page & ~(2^k pages - 1)
-//   large run of n >= 3:  [ LargeHead id | LengthLow n%8192 | LengthHigh n/8192 | Body | Body ... ]
+//   arena of 2^k pages, k < 6:   pages [ Arena k | ... | Arena k ]   (only when memory is short)
+//   large run of n >= 3:  pages [ LargeHead id | LengthLow n%8192 | LengthHigh n/8192 | Body ... ]
 //
-// So every page of a run carries a tag that leads to the run in O(1) - an arena's page by its
-// alignment, a large run's head page or length pages by their kind - except a large run's body
-// pages, whose head is found by walking back to it (only an interior pointer into a large block
-// goes there: a report, O(pages)). Equal tags make tagging a run a fill. A large run's head names
+// So every page of a run leads to the run in O(1) - an arena's page by its alignment, a large
+// run's head page or length pages by their kind - except a large run's body pages, whose head
+// is found by walking back to it (only an interior pointer into a large block goes there: a
+// report, O(pages)). A 32 MiB arena costs 128 span tags (32 eight-byte stores), not 8,192 page
+// tags. Span tags belong only to an owner of whole spans: a large run never writes them, so a
+// span holding any page of one, or any free page, has span tag 0. A large run's head names
 // its heap by the heap's owner id (owner_ids.h: heaps over one page frame allocator share its
 // tags) and whether its block is a checked-mode block.
-// Invariant: a page held by no heap has tag 0; every page of a run carries exactly the tags
-// above, written by the part that took the run before the run is used.
+// Invariant: a page held by no heap has tag 0 and so has its span; every run carries exactly
+// the tags above, written by the part that took the run before the run is used.
 #pragma once
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "bedrock/page_frame_allocator.h"
 
 namespace bedrock::heap {
 
@@ -52,6 +60,13 @@ constexpr uint32_t tag_value(uint16_t tag) {
     return tag & kTagValueMask;
 }
 
+// The tag that counts for a page: its span's if set (an arena of whole spans), else its own.
+// Two relaxed loads at most; reads only the page frame allocator's tags.
+inline uint16_t heap_tag(const PageFrameAllocator::PageTags& tags) {
+    const uint16_t span = __atomic_load_n(tags.span, __ATOMIC_RELAXED);
+    return span != 0 ? span : __atomic_load_n(tags.page, __ATOMIC_RELAXED);
+}
+
 // Whose block a large run holds: the heap's own, or checked mode's (free() sends it there).
 enum class RunUse : uint8_t { Plain, Checked };
 
@@ -71,14 +86,21 @@ constexpr uint16_t large_run_tag(uint64_t index, uint64_t pages, uint16_t owner_
 }
 
 // Writes `tag` into `count` consecutive tags: four at a time where the tags are 8-byte aligned,
-// so tagging a run costs about pages / 4 stores. Each store is atomic (relaxed): lock-free readers
-// see a tag either before or after.
+// so tagging a run costs about pages / 4 stores, and those in fours (a loop step per 16 tags).
+// Each store is atomic (relaxed): lock-free readers see a tag either before or after.
 inline void fill_tags(uint16_t* tags, uint64_t count, uint16_t tag) {
     uint64_t index = 0;
     for (; index < count && reinterpret_cast<uintptr_t>(&tags[index]) % 8 != 0; ++index) {
         __atomic_store_n(&tags[index], tag, __ATOMIC_RELAXED);
     }
     const uint64_t pattern = uint64_t{tag} * 0x0001000100010001u;
+    for (; index + 16 <= count; index += 16) {
+        auto* words = reinterpret_cast<uint64_t*>(&tags[index]);
+        __atomic_store_n(&words[0], pattern, __ATOMIC_RELAXED);
+        __atomic_store_n(&words[1], pattern, __ATOMIC_RELAXED);
+        __atomic_store_n(&words[2], pattern, __ATOMIC_RELAXED);
+        __atomic_store_n(&words[3], pattern, __ATOMIC_RELAXED);
+    }
     for (; index + 4 <= count; index += 4) {
         __atomic_store_n(reinterpret_cast<uint64_t*>(&tags[index]), pattern, __ATOMIC_RELAXED);
     }

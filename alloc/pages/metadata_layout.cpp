@@ -2,13 +2,15 @@
 // regions' initial free blocks.
 //
 // Owns PageFrameAllocator::init(). The metadata is one page-aligned block carved out of the
-// usable ranges: the Region descriptors, the tag windows (sorted by virtual base), each
-// region's bitmaps, then each region's tags, all zeroed here. It goes
+// usable ranges: the CPU page lists (with them), the Region descriptors, the tag windows
+// (sorted by virtual base), each region's bitmaps, each region's tags and span tags, then the
+// CPU-list region's page states, all zeroed here. It goes
 // where it breaks up none of a region's largest blocks when some region has room for that
 // (the highest such), else at the bottom of the largest region. Invariant after init: the
 // regions, sorted by address, plus the metadata pages, tile the usable ranges exactly, and every
 // region page is in exactly one free block, and the tag windows are sorted and disjoint.
 #include "bedrock/memory_routines.h"
+#include "pages/cpu_page_lists.h"
 #include "pages/region.h"
 
 namespace bedrock {
@@ -19,6 +21,7 @@ using pages::bitmaps_words;
 using pages::for_each_aligned_block;
 using pages::kPageEnd;
 using pages::pages_of;
+using pages::span_count;
 
 // Calls visit(first_page, page_count) for each region: the usable ranges split at the zone
 // boundaries.
@@ -66,8 +69,10 @@ uint64_t harmless_metadata_place(uint64_t first, uint64_t count, uint64_t pages)
 
 } // namespace
 
-bool PageFrameAllocator::init(const PhysRange* usable, size_t count) {
-    // One page-aligned block: the descriptors, the tag windows, the bitmaps, then the tags.
+bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageLists lists) {
+    // One page-aligned block: the CPU lists, the descriptors, the tag windows, the bitmaps, the
+    // tags and span tags, then the page states.
+    static_assert(sizeof(CpuLists) % 64 == 0, "CPU slots share no cache line");
     static_assert(sizeof(Region) % alignof(uint64_t) == 0 && alignof(Region) <= kPageSize);
     static_assert(sizeof(TagWindow) % alignof(uint64_t) == 0 && alignof(TagWindow) <= kPageSize);
     LockGuard guard(m_lock);
@@ -86,17 +91,25 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count) {
     // Pass 1: how much metadata there is, and where it goes: preferably in the highest piece
     // that holds it without breaking up a maximum-order block, else at the bottom of the
     // largest piece.
+    // The CPU-list region is the highest piece (its page states are counted for the whole piece;
+    // the metadata may take a few of its pages).
     size_t regions = 0;
     uint64_t words = 0;
     uint64_t tags = 0;
+    uint64_t highest_pages = 0;
     for_each_region_piece(usable, count, [&](uint64_t first, uint64_t pages) {
         ++regions;
         words += bitmaps_words(first, pages);
-        tags += pages;
+        tags += pages + span_count(first, pages);
+        highest_pages = pages;
     });
-    const uint64_t descriptor_bytes = regions * (sizeof(Region) + sizeof(TagWindow));
+    const bool with_lists =
+        lists == CpuPageLists::On && highest_pages <= pages::kMaxCpuListRegionPages;
+    const uint64_t lists_bytes = with_lists ? platform::kMaxCpus * sizeof(CpuLists) : 0;
+    const uint64_t descriptor_bytes = lists_bytes + regions * (sizeof(Region) + sizeof(TagWindow));
+    const uint64_t states_bytes = with_lists ? highest_pages : 0;
     const uint64_t metadata_bytes =
-        descriptor_bytes + words * sizeof(uint64_t) + tags * sizeof(uint16_t);
+        descriptor_bytes + words * sizeof(uint64_t) + tags * sizeof(uint16_t) + states_bytes;
     const uint64_t metadata_pages = align_up(metadata_bytes, kPageSize) / kPageSize;
     uint64_t metadata_page = kPageEnd;
     uint64_t largest_first = 0;
@@ -123,8 +136,9 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count) {
     // shrunk piece, fit in what pass 1 counted. Zeroing the metadata zeroes every tag.
     auto* metadata = static_cast<uint8_t*>(platform::phys_to_virt(metadata_page << kPageShift));
     bedrock_memset(metadata, 0, metadata_bytes);
-    auto* region_list = reinterpret_cast<Region*>(metadata);
-    auto* windows = reinterpret_cast<TagWindow*>(metadata + regions * sizeof(Region));
+    auto* cpu_lists = with_lists ? reinterpret_cast<CpuLists*>(metadata) : nullptr;
+    auto* region_list = reinterpret_cast<Region*>(metadata + lists_bytes);
+    auto* windows = reinterpret_cast<TagWindow*>(metadata + lists_bytes + regions * sizeof(Region));
     auto* next_bits = reinterpret_cast<uint64_t*>(metadata + descriptor_bytes);
     auto* next_tags = reinterpret_cast<uint16_t*>(next_bits + words);
     size_t made = 0;
@@ -140,6 +154,8 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count) {
         region.page_count = pages;
         region.bits = next_bits;
         region.tags = next_tags;
+        region.span_tags = next_tags + pages;
+        region.corrupt_link = &m_corrupt_link;
         uint64_t offset = 0;
         for (unsigned order = 0; order < kOrderCount; ++order) {
             region.word_offset[order] = offset;
@@ -150,14 +166,18 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count) {
         region.marks_offset = 2 * offset;
         region.page_words = bitmap_words(first, pages, 0);
         next_bits += bitmaps_words(first, pages);
-        next_tags += pages;
+        next_tags += pages + span_count(first, pages);
         windows[made] =
             TagWindow{reinterpret_cast<uintptr_t>(platform::phys_to_virt(first << kPageShift)),
-                      pages * kPageSize, region.tags, first << kPageShift};
+                      pages * kPageSize,
+                      region.tags,
+                      first << kPageShift,
+                      region.span_tags,
+                      first % kTagSpanPages};
         ++made;
     });
-    BEDROCK_ASSERT(made == regions &&
-                   reinterpret_cast<uint8_t*>(next_tags) <= metadata + metadata_bytes);
+    auto* states = reinterpret_cast<uint8_t*>(next_tags);
+    BEDROCK_ASSERT(made == regions && states + states_bytes <= metadata + metadata_bytes);
 
     // The tag windows sorted by virtual base (insertion sort: linear when phys_to_virt keeps
     // the physical order, as direct maps do; quadratic in regions otherwise). Overlapping
@@ -187,6 +207,13 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count) {
             [&](uint64_t page, unsigned order, bool) { region.give(page, order); });
         m_managed_pages += region.page_count;
     }
+    if (with_lists) {
+        Region& highest = region_list[regions - 1];
+        m_cpu = CpuListsRef{cpu_lists,          states,
+                            highest.first_page, highest.first_page << kPageShift,
+                            highest.page_count, &highest};
+    }
+    m_corrupt_link = kNoPage;
     m_regions = region_list;
     m_tag_windows = windows;
     m_region_count = regions;

@@ -1,15 +1,18 @@
 // The buddy page frame allocator's routing: which region serves an allocation or a free, the
-// lock, and misuse reporting. The contract, metadata layout and invariants are in
+// CPU page lists' fast paths (their slow paths are pages/cpu_page_lists.cpp), the lock, and
+// misuse reporting. The contract, metadata layout and invariants are in
 // bedrock/page_frame_allocator.h; one region's buddy structure is pages/region.h, the metadata
 // carving at init pages/metadata_layout.cpp, the invariant walk pages/page_frame_check.cpp.
 //
-// Lock: m_lock guards every region and is taken by every public function here; it is a leaf
-// lock (no platform hook but phys_to_virt is called while it is held). Misuse is decided under the
-// lock and reported after it is unlocked: report_error never runs with the allocator locked. Words:
-// allocate/free for the caller's side, take/give for the free lists, split/merge for buddies
-// (bedrock/page_frame_allocator.h).
+// Lock: m_lock guards every region and is taken by every public function here but the CPU-list
+// fast paths, which touch only the calling CPU's lists with interrupts masked; it is a leaf lock
+// (no platform hook but phys_to_virt and the CPU hooks is called while it is held). Misuse is
+// decided under the lock and reported after it is unlocked: report_error never runs with the
+// allocator locked. Words: allocate/free for the caller's side, take/give for the free lists,
+// split/merge for buddies (bedrock/page_frame_allocator.h).
 #include "bedrock/page_frame_allocator.h"
 
+#include "pages/cpu_page_lists.h"
 #include "pages/region.h"
 
 namespace bedrock {
@@ -19,6 +22,8 @@ using pages::for_each_aligned_block;
 using pages::kPageEnd;
 using pages::node;
 using pages::pages_of;
+using pages::PageState;
+using pages::state_byte;
 
 PhysAddr PageFrameAllocator::allocate_locked(unsigned order, PhysAddr limit) {
     if (order > kMaxOrder) {
@@ -42,7 +47,8 @@ PhysAddr PageFrameAllocator::allocate_locked(unsigned order, PhysAddr limit) {
         }
         // The region straddles the limit: find a block whose lowest 2^order pages fit below.
         for (unsigned k = order; k < kOrderCount; ++k) {
-            for (uint64_t page = region.free_list[k]; page != kNoPage; page = node(page).next) {
+            for (uint64_t page = region.free_list[k]; page != kNoPage;
+                 page = region.next_free(page, k)) {
                 if (page + pages_of(order) <= limit_page) {
                     region.take_split(page, k, order);
                     region.set_allocated(page, order, true);
@@ -54,14 +60,43 @@ PhysAddr PageFrameAllocator::allocate_locked(unsigned order, PhysAddr limit) {
     return kNoPage;
 }
 
+PhysAddr PageFrameAllocator::allocate_or_drain(unsigned order, PhysAddr limit) {
+    Locked locked(*this);
+    const PhysAddr address = allocate_locked(order, limit);
+    return address != kNoPage || !drain_calling_cpu_locked(pages_of(order), limit)
+               ? address
+               : allocate_locked(order, limit);
+}
+
+// The fast path: the top of the calling CPU's list, one store to the block's state byte.
 PhysAddr PageFrameAllocator::allocate(unsigned order) {
-    LockGuard guard(m_lock);
-    return allocate_locked(order, kNoLimit);
+    if (order < kCpuListOrders && m_cpu.lists != nullptr) [[likely]] {
+        const platform::InterruptState interrupts = platform::disable_interrupts();
+        const unsigned cpu = platform::current_cpu();
+        if (cpu < platform::kMaxCpus) [[likely]] {
+            pages::CpuPageList& list = m_cpu.lists[cpu].order[order];
+            const uint32_t count = pages::list_count(list);
+            PhysAddr address;
+            if (count != 0) [[likely]] {
+                const uint32_t index = list.pages[count - 1];
+                BEDROCK_DEBUG_ASSERT(pages::page_state(m_cpu.states, index) ==
+                                     state_byte(PageState::Cached, order));
+                pages::set_list_count(list, count - 1);
+                pages::set_page_state(m_cpu.states, index, state_byte(PageState::Allocated, order));
+                address = m_cpu.base + (uint64_t{index} << kPageShift);
+            } else {
+                address = refill_and_take(cpu, order);
+            }
+            platform::restore_interrupts(interrupts);
+            return address;
+        }
+        platform::restore_interrupts(interrupts);
+    }
+    return allocate_or_drain(order, kNoLimit);
 }
 
 PhysAddr PageFrameAllocator::allocate_below(unsigned order, PhysAddr limit) {
-    LockGuard guard(m_lock);
-    return allocate_locked(order, limit);
+    return allocate_or_drain(order, limit);
 }
 
 PhysAddr PageFrameAllocator::allocate_long_run_locked(uint64_t count, PhysAddr limit) {
@@ -93,14 +128,24 @@ PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, Ph
         if (alignment_order > kMaxOrder) {
             return kNoPage;
         }
-        LockGuard guard(m_lock);
-        return allocate_long_run_locked(count, limit);
+        Locked locked(*this);
+        const PhysAddr address = allocate_long_run_locked(count, limit);
+        return address != kNoPage || !drain_calling_cpu_locked(count, limit)
+                   ? address
+                   : allocate_long_run_locked(count, limit);
     }
     const unsigned size_order = ceil_log2(count);
     const unsigned order = size_order > alignment_order ? size_order : alignment_order;
-    LockGuard guard(m_lock);
-    const PhysAddr address = allocate_locked(order, limit);
-    if (address == kNoPage || pages_of(order) == count) {
+    if (pages_of(order) == count) {
+        // A whole block: as allocate(), CPU page lists included.
+        return limit == kNoLimit ? allocate(order) : allocate_or_drain(order, limit);
+    }
+    Locked locked(*this);
+    PhysAddr address = allocate_locked(order, limit);
+    if (address == kNoPage && drain_calling_cpu_locked(pages_of(order), limit)) {
+        address = allocate_locked(order, limit);
+    }
+    if (address == kNoPage) {
         return address;
     }
     // Keep exactly `count` pages (recorded as their aligned blocks); the tail is given back. The
@@ -149,6 +194,9 @@ PageFrameAllocator::Misuse PageFrameAllocator::free_misuse_locked(PhysAddr addre
         return {ErrorKind::FreeOutsideManagedMemory,
                 "the address is not inside memory this allocator manages"};
     }
+    if (on_cpu_list(page)) {
+        return {ErrorKind::DoubleFree, "the block is free (on a CPU page list)"};
+    }
     // The start of a block allocated with another order is a wrong order, even where the
     // block of the order given would be misaligned or run past the end of the region.
     if (page % pages_of(order) != 0 || !region->holds(page, order)) {
@@ -189,6 +237,9 @@ PageFrameAllocator::Misuse PageFrameAllocator::free_pages_misuse_locked(PhysAddr
     }
     Misuse misuse{};
     for_each_aligned_block(page, page + count, [&](uint64_t block, unsigned order, bool last) {
+        if (misuse.detail == nullptr && on_cpu_list(block)) {
+            misuse = {ErrorKind::DoubleFree, "the block is free (on a CPU page list)"};
+        }
         if (misuse.detail == nullptr) {
             misuse = region->block_misuse(block, order);
         }
@@ -202,36 +253,83 @@ PageFrameAllocator::Misuse PageFrameAllocator::free_pages_misuse_locked(PhysAddr
     return misuse;
 }
 
-void PageFrameAllocator::free(PhysAddr address, unsigned order) {
-    const void* call_site = call_site_of(__builtin_return_address(0));
-    Misuse misuse;
-    {
-        LockGuard guard(m_lock);
-        Region* region = nullptr;
-        misuse = free_misuse_locked(address, order, region);
-        if (misuse.detail == nullptr) {
-            region->free_run(address >> kPageShift, pages_of(order));
-            return;
+bool PageFrameAllocator::on_cpu_list(uint64_t page) const {
+    const uint64_t index = page - m_cpu.first_page;
+    return index < m_cpu.page_count &&
+           (pages::page_state(m_cpu.states, index) & state_byte(PageState::Cached, 0)) != 0;
+}
+
+// The fast path: a block allocated from a CPU list (its state byte says so, which also proves it
+// allocated, of that order and not part of a run) goes on top of the calling CPU's list.
+bool PageFrameAllocator::free_to_cpu_list(PhysAddr address, unsigned order) {
+    // The page's index in the CPU-list region, rotated so that an address that is not
+    // page-aligned (low bits set) becomes huge: one compare tests both (page_count is 0 without
+    // lists).
+    const uint64_t offset = address - m_cpu.base;
+    const uint64_t index = offset >> kPageShift | offset << (64 - kPageShift);
+    if (index >= m_cpu.page_count ||
+        pages::page_state(m_cpu.states, index) != state_byte(PageState::Allocated, order)) {
+        return false;
+    }
+    BEDROCK_DEBUG_ASSERT(m_cpu.region->tags_clear(address >> kPageShift, pages_of(order)));
+    const platform::InterruptState interrupts = platform::disable_interrupts();
+    const unsigned cpu = platform::current_cpu();
+    const bool listed = cpu < platform::kMaxCpus;
+    if (listed) [[likely]] {
+        pages::CpuPageList& list = m_cpu.lists[cpu].order[order];
+        const uint32_t count = pages::list_count(list);
+        if (count < kCpuListBlocks) [[likely]] {
+            list.pages[count] = static_cast<uint32_t>(index);
+            pages::set_list_count(list, count + 1);
+            pages::set_page_state(m_cpu.states, index, state_byte(PageState::Cached, order));
+        } else {
+            drain_batch_and_push(cpu, order, static_cast<uint32_t>(index));
         }
     }
-    platform::report_error(
-        ErrorReport{misuse.kind, "pfa", address, order, call_site, misuse.detail, 0, 0, {}, {}});
+    platform::restore_interrupts(interrupts);
+    return listed;
+}
+
+void PageFrameAllocator::free(PhysAddr address, unsigned order) {
+    if (order < kCpuListOrders && free_to_cpu_list(address, order)) [[likely]] {
+        return;
+    }
+    free_locked(address, order, FreeOf::Block, call_site_of(__builtin_return_address(0)));
 }
 
 void PageFrameAllocator::free_pages(PhysAddr address, size_t count) {
-    const void* call_site = call_site_of(__builtin_return_address(0));
+    if (count <= pages_of(kCpuListOrders - 1) && is_power_of_two(count) &&
+        free_to_cpu_list(address, floor_log2(count))) [[likely]] {
+        return;
+    }
+    free_locked(address, count, FreeOf::Run, call_site_of(__builtin_return_address(0)));
+}
+
+void PageFrameAllocator::free_locked(PhysAddr address, uint64_t size, FreeOf what,
+                                     const void* call_site) {
     Misuse misuse;
     {
-        LockGuard guard(m_lock);
+        Locked locked(*this, call_site);
         Region* region = nullptr;
-        misuse = free_pages_misuse_locked(address, count, region);
+        misuse = what == FreeOf::Block
+                     ? free_misuse_locked(address, static_cast<unsigned>(size), region)
+                     : free_pages_misuse_locked(address, size, region);
         if (misuse.detail == nullptr) {
-            region->free_run(address >> kPageShift, count);
+            clear_cpu_state(address >> kPageShift);
+            region->free_run(address >> kPageShift,
+                             what == FreeOf::Block ? pages_of(static_cast<unsigned>(size)) : size);
             return;
         }
     }
     platform::report_error(
-        ErrorReport{misuse.kind, "pfa", address, count, call_site, misuse.detail, 0, 0, {}, {}});
+        ErrorReport{misuse.kind, "pfa", address, size, call_site, misuse.detail, 0, 0, {}, {}});
+}
+
+void PageFrameAllocator::drain_cpu(unsigned cpu) {
+    if (cpu < platform::kMaxCpus && m_cpu.lists != nullptr) {
+        Locked locked(*this);
+        drain_cpu_locked(cpu);
+    }
 }
 
 bool PageFrameAllocator::reserve_range(PhysRange range) {
@@ -242,7 +340,8 @@ bool PageFrameAllocator::reserve_range(PhysRange range) {
     const uint64_t first = range.base >> kPageShift;
     const uint64_t end = (range.last() >> kPageShift) + 1;
     {
-        LockGuard guard(m_lock);
+        Locked locked(*this, call_site);
+        drain_calling_cpu_locked(0, kNoLimit);
         // Pass 1: every managed page of the range must be free or reserved already.
         bool conflict = false;
         for (size_t i = 0; i < m_region_count && !conflict; ++i) {
@@ -301,13 +400,27 @@ bool PageFrameAllocator::reserve_range(PhysRange range) {
     return false;
 }
 
+uint64_t PageFrameAllocator::cpu_list_pages() const {
+    uint64_t total = 0;
+    for (unsigned cpu = 0; m_cpu.lists != nullptr && cpu < platform::kMaxCpus; ++cpu) {
+        for (unsigned order = 0; order < kCpuListOrders; ++order) {
+            total += pages::list_count(m_cpu.lists[cpu].order[order]) << order;
+        }
+    }
+    return total;
+}
+
 uint64_t PageFrameAllocator::free_pages() const {
     LockGuard guard(m_lock);
-    uint64_t total = 0;
+    uint64_t total = cpu_list_pages();
     for (size_t i = 0; i < m_region_count; ++i) {
         total += m_regions[i].free_pages;
     }
     return total;
+}
+
+uint64_t PageFrameAllocator::free_pages_of(const Region& region) const {
+    return region.free_pages + (&region == m_cpu.region ? cpu_list_pages() : 0);
 }
 
 uint64_t PageFrameAllocator::reserved_pages() const {
@@ -324,7 +437,7 @@ uint64_t PageFrameAllocator::free_pages_below(PhysAddr limit) const {
     uint64_t total = 0;
     for (size_t i = 0; i < m_region_count; ++i) {
         if (m_regions[i].end_page() <= end_page_below(limit)) {
-            total += m_regions[i].free_pages;
+            total += free_pages_of(m_regions[i]);
         }
     }
     return total;
@@ -361,7 +474,7 @@ PhysRange PageFrameAllocator::region_range(size_t index) const {
 
 uint64_t PageFrameAllocator::region_free_pages(size_t index) const {
     LockGuard guard(m_lock);
-    return m_regions[index].free_pages;
+    return free_pages_of(m_regions[index]);
 }
 
 } // namespace bedrock

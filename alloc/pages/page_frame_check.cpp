@@ -1,6 +1,7 @@
 // PageFrameAllocator::check(): walks all metadata and verifies the invariants listed in
 // bedrock/page_frame_allocator.h, naming the first one that fails. Owns nothing; reads every
-// region under the allocator's lock and changes nothing.
+// region under the allocator's lock and changes nothing (the CPU page lists' part is in
+// pages/cpu_page_lists.cpp).
 #include "pages/region.h"
 
 namespace bedrock {
@@ -29,7 +30,9 @@ PageFrameCheck PageFrameAllocator::check() const {
             high = m_regions[middle].tags <= window.tags ? high : middle;
         }
         const Region* region = &m_regions[low];
-        if (region->tags != window.tags || window.bytes != region->page_count * kPageSize ||
+        if (region->tags != window.tags || region->span_tags != window.span_tags ||
+            window.span_offset != region->first_page % kTagSpanPages ||
+            window.bytes != region->page_count * kPageSize ||
             window.base != reinterpret_cast<uintptr_t>(
                                platform::phys_to_virt(region->first_page << kPageShift))) {
             return fail("a tag window does not match its region", 0);
@@ -40,8 +43,13 @@ PageFrameCheck PageFrameAllocator::check() const {
         if (i > 0 && m_regions[i - 1].end_page() > region.first_page) {
             return fail("regions overlap or are unsorted", region.first_page);
         }
-        if (i > 0 && m_regions[i - 1].tags + m_regions[i - 1].page_count != region.tags) {
+        const Region& before = m_regions[i > 0 ? i - 1 : 0];
+        if (i > 0 && before.span_tags + pages::span_count(before.first_page, before.page_count) !=
+                         region.tags) {
             return fail("the regions' tags are not consecutive", region.first_page);
+        }
+        if (region.span_tags != region.tags + region.page_count) {
+            return fail("a region's span tags do not follow its page tags", region.first_page);
         }
         // The blocks and reserved pages must tile the region exactly: walk it block by block.
         FreeBlockCounts free_walked;
@@ -57,8 +65,8 @@ PageFrameCheck PageFrameAllocator::check() const {
                 if (run_open) {
                     return fail("a run continues into a reserved page", page);
                 }
-                if (region.first_tagged_page(page, 1) != 1) {
-                    return fail("a reserved page has a tag other than 0", page);
+                if (!region.tags_clear(page, 1)) {
+                    return fail("a reserved page or its span has a tag other than 0", page);
                 }
                 ++reserved;
                 ++page;
@@ -102,6 +110,9 @@ PageFrameCheck PageFrameAllocator::check() const {
                 if (region.first_tagged_page(page, pages_of(order)) != pages_of(order)) {
                     return fail("a free page has a tag other than 0",
                                 page + region.first_tagged_page(page, pages_of(order)));
+                }
+                if (!region.tags_clear(page, pages_of(order))) {
+                    return fail("a span holding a free page has a tag other than 0", page);
                 }
                 ++free_walked.blocks[order];
                 free_pages += pages_of(order);
@@ -180,7 +191,7 @@ PageFrameCheck PageFrameAllocator::check() const {
             return fail("free + allocated + reserved pages != managed pages", region.first_page);
         }
     }
-    return PageFrameCheck{};
+    return check_cpu_lists_locked();
 }
 
 } // namespace bedrock

@@ -27,17 +27,64 @@ void PageFrameAllocator::Region::give(uint64_t page, unsigned order) {
     free_pages += pages_of(order);
 }
 
+uint64_t PageFrameAllocator::Region::next_free(uint64_t page, unsigned order) {
+    const uint64_t next = node(page).next;
+    if (next == kNoPage || is_free_block(next, order)) [[likely]] {
+        return next;
+    }
+    *corrupt_link = page;
+    rebuild_free_list(order);
+    return free_list[order];
+}
+
+void PageFrameAllocator::Region::rebuild_free_list(unsigned order) {
+    free_list[order] = kNoPage;
+    free_count[order] = 0;
+    const uint64_t words = pages::bitmap_words(first_page, page_count, order);
+    for (uint64_t w = words; w-- > 0;) {
+        for (uint64_t bits_left = bits[word_offset[order] + w]; bits_left != 0;
+             bits_left &= bits_left - 1) {
+            const uint64_t bit =
+                w * pages::kWordBits + static_cast<uint64_t>(__builtin_ctzll(bits_left));
+            const uint64_t page = ((first_page >> order) + bit) << order;
+            FreeNode& n = node(page);
+            n.next = free_list[order];
+            n.prev = kNoPage;
+            if (free_list[order] != kNoPage) {
+                node(free_list[order]).prev = page;
+            }
+            free_list[order] = page;
+            ++free_count[order];
+        }
+    }
+    nonempty_orders =
+        free_count[order] != 0 ? nonempty_orders | 1u << order : nonempty_orders & ~(1u << order);
+}
+
 void PageFrameAllocator::Region::take(uint64_t page, unsigned order) {
     BEDROCK_DEBUG_ASSERT(is_free(page, order));
+    // Each neighbour is looked at only once its link names a free block of this order here, and
+    // must link back: otherwise the list is rebuilt from the bitmap (and then it is sound).
+    FreeNode& n = node(page);
+    FreeNode* prev = n.prev != kNoPage && is_free_block(n.prev, order) ? &node(n.prev) : nullptr;
+    FreeNode* next = n.next != kNoPage && is_free_block(n.next, order) ? &node(n.next) : nullptr;
+    const bool sound =
+        (n.prev == kNoPage ? free_list[order] == page : prev != nullptr && prev->next == page) &&
+        (n.next == kNoPage || (next != nullptr && next->prev == page));
+    if (!sound) [[unlikely]] {
+        *corrupt_link = page;
+        rebuild_free_list(order);
+        take(page, order);
+        return;
+    }
     word(false, page, order) &= ~mask(page, order);
-    const FreeNode& n = node(page);
-    if (n.prev != kNoPage) {
-        node(n.prev).next = n.next;
+    if (prev != nullptr) {
+        prev->next = n.next;
     } else {
         free_list[order] = n.next;
     }
-    if (n.next != kNoPage) {
-        node(n.next).prev = n.prev;
+    if (next != nullptr) {
+        next->prev = n.prev;
     }
     if (--free_count[order] == 0) {
         nonempty_orders &= ~(1u << order);
@@ -169,7 +216,7 @@ void PageFrameAllocator::Region::record_run(uint64_t page, uint64_t count) {
 }
 
 void PageFrameAllocator::Region::free_run(uint64_t page, uint64_t count) {
-    BEDROCK_DEBUG_ASSERT(first_tagged_page(page, count) == count);
+    BEDROCK_DEBUG_ASSERT(tags_clear(page, count));
     for_each_aligned_block(page, page + count, [&](uint64_t block, unsigned order, bool) {
         set_allocated(block, order, false);
         set_run_continues_after(block, order, false);
@@ -189,6 +236,19 @@ uint64_t PageFrameAllocator::Region::first_tagged_page(uint64_t page, uint64_t c
         ++i;
     }
     return any != 0 ? i : count;
+}
+
+bool PageFrameAllocator::Region::tags_clear(uint64_t page, uint64_t count) const {
+    if (first_tagged_page(page, count) != count) {
+        return false;
+    }
+    for (uint64_t span = page >> kTagSpanOrder; span <= (page + count - 1) >> kTagSpanOrder;
+         ++span) {
+        if (*span_tag_of(span << kTagSpanOrder) != 0) {
+            return false;
+        }
+    }
+    return true;
 }
 
 } // namespace bedrock

@@ -30,7 +30,10 @@
 //   free_pages == sum over the free lists of their blocks' pages
 //   a block is on free list k  <=>  its free bit at order k is set
 //   free_count[k] == length of free list k;  bit k of nonempty_orders  <=>  free_count[k] > 0
-//   tags[p - first_page] == 0 for every free or reserved page p
+//   tags[p - first_page] == 0 and span_tags[span of p] == 0 for every free or reserved page p
+// A link read from a free block (FreeNode) is trusted only after the bitmaps confirm it (a
+// free block of the list's order, inside the region, whose back link agrees): a damaged link is
+// noted in *corrupt_link, never followed, and the list is rebuilt from the free bitmap.
 #pragma once
 
 #include <stdint.h>
@@ -59,6 +62,11 @@ inline FreeNode& node(uint64_t page) {
 inline uint64_t bitmap_words(uint64_t first_page, uint64_t page_count, unsigned order) {
     const uint64_t bits = ((first_page + page_count - 1) >> order) - (first_page >> order) + 1;
     return align_up(bits, kWordBits) / kWordBits;
+}
+
+// Span tags of the region [first_page, first_page + page_count).
+inline uint64_t span_count(uint64_t first_page, uint64_t page_count) {
+    return ((first_page + page_count - 1) >> kTagSpanOrder) - (first_page >> kTagSpanOrder) + 1;
 }
 
 // Free and allocated bitmaps for every order, then the two page bitmaps.
@@ -96,6 +104,8 @@ struct PageFrameAllocator::Region {
     uint64_t free_count[kOrderCount];  // blocks on each list
     uint32_t nonempty_orders;          // bit k <=> free_list[k] is not empty
     uint16_t* tags;                    // one per page, index page - first_page (page_tag())
+    uint16_t* span_tags;               // one per span, index (page >> 6) - (first_page >> 6)
+    uint64_t* corrupt_link;            // the allocator's note of a damaged link (kNoPage: none)
 
     [[nodiscard]] uint64_t end_page() const { return first_page + page_count; }
     [[nodiscard]] bool holds(uint64_t page, unsigned order) const {
@@ -136,6 +146,20 @@ struct PageFrameAllocator::Region {
     [[nodiscard]] bool is_reserved(uint64_t page) const {
         return has_mark(PageMark::Reserved, page);
     }
+
+    // Whether `page` may be followed as a link of free list `order`: a free block of that order
+    // inside the region (safe for any 64-bit value).
+    [[nodiscard]] bool is_free_block(uint64_t page, unsigned order) const {
+        return page >= first_page && page < end_page() &&
+               end_page() - page >= pages::pages_of(order) && page % pages::pages_of(order) == 0 &&
+               is_free(page, order);
+    }
+    // The block after `page` on free list `order`, or kNoPage; if the link is damaged, notes it,
+    // rebuilds the list and returns its head (the caller starts over).
+    [[nodiscard]] uint64_t next_free(uint64_t page, unsigned order);
+    // Relinks free list `order` from its free bitmap (after a damaged link). O(bitmap words +
+    // blocks).
+    void rebuild_free_list(unsigned order);
 
     // Gives the free block (page, order) to free list `order`; its buddy must not be free.
     void give(uint64_t page, unsigned order);
@@ -190,6 +214,46 @@ struct PageFrameAllocator::Region {
 
     // The index of the first page of [page, page + count) whose tag is not 0, or count if none.
     [[nodiscard]] uint64_t first_tagged_page(uint64_t page, uint64_t count) const;
+    // Whether every page of [page, page + count) and every span touching them has tag 0.
+    [[nodiscard]] bool tags_clear(uint64_t page, uint64_t count) const;
+    [[nodiscard]] uint16_t* span_tag_of(uint64_t page) const {
+        return span_tags + ((page >> kTagSpanOrder) - (first_page >> kTagSpanOrder));
+    }
+};
+
+// Holds the allocator's lock for a scope that may change the free lists; a damaged free-list
+// link noted meanwhile is reported (CorruptMetadata) once the lock is released.
+class PageFrameAllocator::Locked {
+public:
+    explicit Locked(PageFrameAllocator& pfa, const void* call_site = nullptr)
+        : m_pfa(pfa), m_call_site(call_site) {
+        m_pfa.m_lock.lock();
+    }
+    ~Locked() {
+        const uint64_t corrupt = m_pfa.m_corrupt_link;
+        m_pfa.m_corrupt_link = kNoPage;
+        m_pfa.m_lock.unlock();
+        if (corrupt != kNoPage) [[unlikely]] {
+            platform::report_error(ErrorReport{
+                ErrorKind::CorruptMetadata,
+                "pfa",
+                corrupt << kPageShift,
+                0,
+                m_call_site,
+                "a free-list link in this free page is damaged (the page was written after it was "
+                "freed): not followed, the list was rebuilt from its bitmap",
+                0,
+                0,
+                {},
+                {}});
+        }
+    }
+    Locked(const Locked&) = delete;
+    Locked& operator=(const Locked&) = delete;
+
+private:
+    PageFrameAllocator& m_pfa;
+    const void* m_call_site;
 };
 
 static_assert(kOrderCount <= 32, "nonempty_orders is a 32-bit mask");

@@ -59,7 +59,9 @@ struct Snapshot {
     FreeBlockCounts blocks;
 };
 
-Snapshot snapshot(const PageFrameAllocator& pfa) {
+// The free lists with this CPU's page lists drained into them (the tests run on one CPU).
+Snapshot snapshot(PageFrameAllocator& pfa) {
+    pfa.drain_cpu(platform::current_cpu());
     return {pfa.free_pages(), pfa.largest_free_order(), pfa.free_blocks()};
 }
 
@@ -329,4 +331,29 @@ BEDROCK_TEST(pfa_run_beyond_a_maximum_block) {
     BEDROCK_EXPECT(pfa.allocate_pages(pfa.managed_pages() + 1) == kNoPage);
     BEDROCK_EXPECT(pfa.check().ok);
     BEDROCK_EXPECT(same(snapshot(pfa), before));
+}
+
+// The CPU page lists: small blocks freed on this CPU stay on its lists (counted as free) and
+// come back first; the lists stay within their bound, check() accepts them, and drain_cpu()
+// gives everything back.
+BEDROCK_TEST(pfa_cpu_page_lists) {
+    PageFrameAllocator& pfa = page_frame_allocator();
+    const Snapshot before = snapshot(pfa);
+    constexpr unsigned kBlocks = 40;
+    PhysAddr blocks[kBlocks];
+    for (unsigned i = 0; i < kBlocks; ++i) {
+        blocks[i] = pfa.allocate(i % kCpuListOrders);
+        BEDROCK_EXPECT(blocks[i] != kNoPage);
+    }
+    for (unsigned i = 0; i < kBlocks; ++i) {
+        pfa.free(blocks[i], i % kCpuListOrders);
+    }
+    BEDROCK_EXPECT_EQ(pfa.free_pages(), before.free_pages);
+    BEDROCK_EXPECT(pfa.cpu_list_pages() <= kCpuListBlocks * ((1u << kCpuListOrders) - 1));
+    const PhysAddr last = blocks[kBlocks - 1];
+    BEDROCK_EXPECT(pfa.allocate((kBlocks - 1) % kCpuListOrders) == last);
+    pfa.free(last, (kBlocks - 1) % kCpuListOrders);
+    BEDROCK_EXPECT(pfa.check().ok);
+    BEDROCK_EXPECT(same(snapshot(pfa), before));
+    BEDROCK_EXPECT_EQ(pfa.cpu_list_pages(), 0);
 }

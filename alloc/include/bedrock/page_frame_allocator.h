@@ -20,34 +20,58 @@
 // region's virtual range, for page_tag()) per region; two bitmaps per order, "free block of
 // order k starts here" and "allocated block of order k starts here" (~4 bits per page together);
 // two bitmaps with one bit per page, "the run continues after this page" and "reserved page";
-// and one 16-bit page tag per page. About 22 bits per 4 KiB page: ~0.067 % of managed RAM
-// (budget: 0.1 %). Invariants, per region:
-//   free_pages + allocated_pages + reserved_pages = managed_pages
+// one 16-bit page tag per page and one 16-bit span tag per span of 2^kTagSpanOrder pages; and,
+// with CPU page lists, the lists of every CPU slot (kMaxCpus * 256 bytes) and one state byte per
+// page of the CPU-list region. About 22 bits per 4 KiB page, plus 8 for the CPU-list region's
+// pages: ~0.08 % of managed RAM on a 6 GiB machine (budget: 0.1 %). Invariants, per region:
+//   free_pages + allocated_pages + reserved_pages = managed_pages   (a block on a CPU page
+//                                                                  list counts as allocated here)
 //   the free blocks, the allocated blocks and the reserved pages tile the region exactly
 //   a block is on free list k  <=>  its free bit at order k is set (one list per block)
 //   no free block at order k < kMaxOrder has its buddy free at order k (merging is complete)
 //   a run is its greedy decomposition into aligned blocks of non-increasing order (only
 //   maximum blocks repeat), every block but the last with the run mark on its last page; no
 //   other page has one
-//   every free page and every reserved page has tag 0
+//   every free page, every page on a CPU page list and every reserved page has tag 0, and so
+//   has the span tag of every span holding one of them
 // and the tag windows are sorted by virtual address and do not overlap.
+//
+// CPU page lists (pages/cpu_page_lists.h): blocks of orders below kCpuListOrders freed in one
+// region (the CPU-list region: the highest, where unconstrained allocations go first) are kept
+// on a list of the freeing CPU, up to kCpuListBlocks per CPU and order, and a CPU allocates from
+// its own lists first: the common allocate/free of a small block touches only the calling CPU's
+// list (interrupts masked around it, no lock, no atomic read-modify-write). A list is refilled
+// from the free lists and drained back to them kCpuListBatch blocks at a time under the lock.
+// Their pages count as free in free_pages() and its kin; an allocation the free lists cannot
+// serve drains the calling CPU's lists and tries again when that can help (a CPU-list order, or
+// too few free pages without the lists'). Another CPU's lists are drained only by that CPU or,
+// when it is offline, by drain_cpu() (without a fence or an atomic read-modify-write on the fast
+// paths, no CPU can safely take blocks off a list another CPU is using).
 // check() verifies all of them.
 //
-// Locking: one SpinLock per allocator guards everything but the tags; every public function
-// except page_tag() takes it (they are safe from several CPUs). It is a leaf lock: no platform
-// hook but phys_to_virt (which takes no lock) is called while it is held. It does not mask
-// interrupts: a kernel that calls the allocator from interrupt handlers must disable interrupts
-// around every call on that CPU, or a handler interrupting the holder on its own CPU spins forever.
+// Locking: one SpinLock per allocator guards everything but the tags and the CPU page lists;
+// every public function except page_tag(), span_tag(), tags_of() and the CPU-list paths of
+// allocate/free takes it (they are safe from several CPUs). It is a leaf lock: no platform hook
+// but phys_to_virt, current_cpu and the interrupt hooks (which take no lock) is called while it
+// is held. A CPU's lists are its own: only that CPU touches them, with interrupts masked
+// (platform::disable_interrupts), so a handler cannot interrupt a list operation; the slow
+// paths then take the lock. The lock itself does not mask interrupts: a kernel that calls the
+// allocator from interrupt handlers must disable interrupts around every call on that CPU, or a
+// handler interrupting the holder on its own CPU spins forever.
 // page_tag() takes no lock: the regions and their tag windows never change after init().
 //
 // Misuse is reported through platform::report_error (component "pfa", the caller's address,
 // the order or count, the caller's return address) and changes nothing:
 //   FreeOutsideManagedMemory  the pages are not managed (or reserved, or the metadata's)
 //   FreeMisaligned            the address is not aligned to the order's block size
-//   DoubleFree                the pages are free
+//   DoubleFree                the pages are free (or on a CPU page list)
 //   FreeWrongOrder            allocated, but as another order or run length, or inside a
 //                             larger block
 //   ReserveConflict           reserve_range() over allocated pages
+// A free-list link read from a free page (the free lists keep their links in the free blocks) is
+// checked against the bitmaps before it is followed; a damaged one (a write to a free page) is
+// reported as CorruptMetadata with the page that held it, never followed, and the list is
+// rebuilt from its bitmap.
 #pragma once
 
 #include <stddef.h>
@@ -67,6 +91,20 @@ inline constexpr PhysAddr kNoLimit = ~PhysAddr{0};
 // Order k is a block of 2^k pages. Order 18 is 1 GiB.
 inline constexpr unsigned kMaxOrder = 18;
 inline constexpr unsigned kOrderCount = kMaxOrder + 1;
+
+// Span tags: one per naturally aligned span of 2^kTagSpanOrder pages (256 KiB), for the owner of
+// whole spans (a heap's arena): tagging 2^k pages then costs 2^(k - kTagSpanOrder) tags.
+inline constexpr unsigned kTagSpanOrder = 6;
+inline constexpr uint64_t kTagSpanPages = uint64_t{1} << kTagSpanOrder;
+
+// Whether init() sets up per-CPU page lists (Off: every call takes the lock, as on one CPU).
+enum class CpuPageLists : uint8_t { On, Off };
+// CPU page lists hold blocks of orders 0 .. kCpuListOrders - 1 (4 KiB to 32 KiB), at most
+// kCpuListBlocks per CPU and order (order k: 15 * 2^k pages; 225 pages, 900 KiB, per CPU in
+// all), refilled and drained kCpuListBatch blocks at a time.
+inline constexpr unsigned kCpuListOrders = 4;
+inline constexpr unsigned kCpuListBlocks = 15;
+inline constexpr unsigned kCpuListBatch = 8;
 
 // The zone boundaries at which regions are split.
 inline constexpr PhysAddr kZoneDmaLimit = PhysAddr{16} << 20;
@@ -97,10 +135,14 @@ public:
     // Precondition: phys_to_virt maps each range contiguously. Time: O(ranges * orders + blocks
     // + metadata bytes / 8 + ranges^2), no per-page loop; the ranges^2 (sorting the tag windows
     // by virtual address) is O(ranges) when phys_to_virt keeps the physical order.
-    [[nodiscard]] bool init(const PhysRange* usable, size_t count);
+    // With `lists` On, CPU page lists are set up for the highest region (see above; not for a
+    // region of more than 2^32 pages, 16 TiB).
+    [[nodiscard]] bool init(const PhysRange* usable, size_t count,
+                            CpuPageLists lists = CpuPageLists::On);
 
     // A naturally aligned block of 2^order pages, or kNoPage (exhausted, or order > kMaxOrder).
-    // O(regions + kMaxOrder).
+    // O(1) from the calling CPU's list (order < kCpuListOrders); otherwise, or to refill it,
+    // O(regions + kMaxOrder) (+ kCpuListBatch * kMaxOrder for a refill).
     [[nodiscard]] PhysAddr allocate(unsigned order);
     // As allocate(), with the whole block at or below `limit` (e.g. kZoneDmaLimit). O(regions +
     // kMaxOrder) when `limit` is a zone limit or above all RAM; otherwise also O(free blocks in
@@ -118,16 +160,26 @@ public:
     [[nodiscard]] PhysAddr allocate_pages(size_t count, uint64_t alignment = kPageSize,
                                           PhysAddr limit = kNoLimit);
 
-    // Frees a block from allocate()/allocate_below() and merges it with its free buddies.
-    // O(kMaxOrder + log regions).
+    // Frees a block from allocate()/allocate_below() and merges it with its free buddies. A block
+    // of order < kCpuListOrders in the CPU-list region goes to the calling CPU's list: O(1), and
+    // O(kCpuListBatch * kMaxOrder) when the list is full and half of it is drained first.
+    // Otherwise O(kMaxOrder + log regions).
     void free(PhysAddr address, unsigned order);
-    // Frees a run from allocate_pages(address, count, ...), or a block with count = 2^order;
-    // the whole run or nothing (a wrong count is misuse, reported with size = count).
+    // Frees a run from allocate_pages(address, count, ...), or a block with count = 2^order (as
+    // free(), CPU page lists included); the whole run or nothing (a wrong count is misuse,
+    // reported with size = count).
     // O((count / 2^kMaxOrder + kMaxOrder) * kMaxOrder + log regions).
     void free_pages(PhysAddr address, size_t count);
 
+    // Gives every block on CPU slot `cpu`'s page lists back to the free lists (a CPU going
+    // offline, or one that wants its cached pages seen by the others). Precondition: `cpu` is
+    // the calling CPU, or no code runs as that CPU meanwhile (it is offline). Does nothing for
+    // cpu >= kMaxCpus or without CPU page lists. O(kCpuListOrders * kCpuListBlocks * kMaxOrder).
+    void drain_cpu(unsigned cpu);
+
     // Takes the managed pages of `range` (widened to whole pages) out of circulation for good
-    // (firmware tables found late). Each of them must be free or reserved already: otherwise
+    // (firmware tables found late), after draining the calling CPU's page lists. Each of them
+    // must be free, reserved already, or on the calling CPU's lists: otherwise
     // reports ReserveConflict and changes nothing. Pages of the range that the allocator does
     // not manage are ignored. Freeing a reserved page is misuse. Returns whether it reserved.
     // O(regions + blocks and pages of the range * kMaxOrder).
@@ -143,14 +195,32 @@ public:
     // freed with tag 0 (check() verifies that every free page has tag 0; debug builds assert it
     // on every free). Writing the tag is the owner's business (no lock here).
     [[nodiscard]] uint16_t* page_tag(const void* address) const;
+    // The span tag of the span of 2^kTagSpanOrder pages holding `address` (null as for
+    // page_tag()). Like a page tag it belongs to the owner, but only to an owner of every page
+    // of the span (an allocated block of order >= kTagSpanOrder holds whole spans); it is 0
+    // while any page of the span is free (check() verifies it; debug builds assert it on every
+    // free). Lock-free, O(log regions).
+    [[nodiscard]] uint16_t* span_tag(const void* address) const { return tags_of(address).span; }
+    // Both tags of the page holding `address`, from one lookup; both null if page_tag() is.
+    struct PageTags {
+        uint16_t* page;
+        uint16_t* span;
+    };
+    [[nodiscard]] PageTags tags_of(const void* address) const;
     // The physical address of `address`, a virtual address in a managed page (page_tag() is not
     // null for it): the inverse of platform::phys_to_virt there. Lock-free, O(log regions).
     [[nodiscard]] PhysAddr phys_of(const void* address) const;
 
-    // Introspection (each takes the lock; O(regions * orders) at most).
+    // Introspection (each takes the lock; O(regions * orders + kMaxCpus * kCpuListOrders) at
+    // most). Pages on CPU page lists count as free (each CPU's count read as it stands: exact
+    // while no other CPU allocates or frees).
     [[nodiscard]] uint64_t managed_pages() const { return m_managed_pages; }
     [[nodiscard]] uint64_t free_pages() const;
+    // The pages on the CPU page lists of every CPU.
+    [[nodiscard]] uint64_t cpu_list_pages() const;
     [[nodiscard]] uint64_t reserved_pages() const;
+    // free_blocks() and largest_free_order() describe the free lists alone (a block on a CPU
+    // page list is not merged with its buddies until it is drained).
     [[nodiscard]] FreeBlockCounts free_blocks() const;
     // The largest order with a free block, or -1 when nothing is free.
     [[nodiscard]] int largest_free_order() const;
@@ -164,23 +234,73 @@ public:
     // Free pages below `limit` (whole regions only: limits at zone boundaries are exact).
     [[nodiscard]] uint64_t free_pages_below(PhysAddr limit) const;
 
-    // Walks all metadata and verifies the invariants listed above. O(blocks * kMaxOrder +
-    // reserved pages + free pages + metadata bytes / 8).
+    // Walks all metadata and verifies the invariants listed above, the CPU page lists included
+    // (call it while no other CPU allocates or frees). O(blocks * kMaxOrder + reserved pages +
+    // free pages + metadata bytes / 8).
     [[nodiscard]] PageFrameCheck check() const;
 
 private:
     struct Region;
     struct Misuse;
+    struct CpuLists;
+    class Locked;
     // One region's pages in the direct map, for page_tag().
     struct TagWindow {
-        uintptr_t base; // platform::phys_to_virt(the region's first page)
-        uint64_t bytes; // the region's pages * kPageSize
-        uint16_t* tags; // one per page of the region
-        PhysAddr phys;  // the region's first page
+        uintptr_t base;       // platform::phys_to_virt(the region's first page)
+        uint64_t bytes;       // the region's pages * kPageSize
+        uint16_t* tags;       // one per page of the region
+        PhysAddr phys;        // the region's first page
+        uint16_t* span_tags;  // one per span the region touches
+        uint64_t span_offset; // the first page's index in its span
+    };
+    // The CPU page lists, in the metadata (null without them), and their region's bounds and
+    // page states, kept here for the fast paths.
+    struct CpuListsRef {
+        CpuLists* lists = nullptr; // kMaxCpus of them
+        uint8_t* states = nullptr; // one per page of the region (pages/cpu_page_lists.h)
+        uint64_t first_page = 0;
+        PhysAddr base = 0;       // first_page's address
+        uint64_t page_count = 0; // 0 without lists
+        Region* region = nullptr;
     };
 
     // Functions named *_locked need m_lock held.
     [[nodiscard]] PhysAddr allocate_locked(unsigned order, PhysAddr limit);
+    // allocate_locked(), and when the free lists cannot serve it, again after draining the
+    // calling CPU's page lists. Takes the lock.
+    [[nodiscard, gnu::noinline]] PhysAddr allocate_or_drain(unsigned order, PhysAddr limit);
+    // The CPU-list paths (pages/cpu_page_lists.cpp), with interrupts masked on CPU `cpu`: the
+    // slow halves of allocate (an empty list: refill it, or allocate_locked() and then draining)
+    // and of free (a full list: drain its oldest kCpuListBatch blocks, then push the block at
+    // page index `index`). Each
+    // takes the lock.
+    [[nodiscard]] PhysAddr refill_and_take(unsigned cpu, unsigned order);
+    void drain_batch_and_push(unsigned cpu, unsigned order, uint32_t index);
+    // Gives the block of `order` at page index `index` of the CPU-list region, from a CPU list,
+    // back to the free lists, merging.
+    void give_back_locked(uint32_t index, unsigned order);
+    // Gives back every block on `cpu`'s lists; returns whether there was one.
+    bool drain_cpu_locked(unsigned cpu);
+    // drain_cpu_locked() for the calling CPU (interrupts masked meanwhile), when that can help a
+    // request for `pages_wanted` pages below `limit` that the free lists could not serve;
+    // returns whether it drained.
+    bool drain_calling_cpu_locked(uint64_t pages_wanted, PhysAddr limit);
+    // The fast half of free(): pushes the block on the calling CPU's list if it was allocated
+    // from one; false (nothing done) otherwise.
+    [[nodiscard, gnu::always_inline]] bool free_to_cpu_list(PhysAddr address, unsigned order);
+    // The locked free of a block (size = its order) or a run (size = its pages), misuse reported
+    // after unlocking. Out of line: the CPU-list fast paths stay small.
+    enum class FreeOf : uint8_t { Block, Run };
+    [[gnu::noinline]] void free_locked(PhysAddr address, uint64_t size, FreeOf what,
+                                       const void* call_site);
+    // Whether the block at `page` is on a CPU page list.
+    [[nodiscard]] bool on_cpu_list(uint64_t page) const;
+    // Sets the state byte of `page` (if it has one) to None: freed under the lock.
+    void clear_cpu_state(uint64_t page);
+    // A region's free pages, with the CPU lists' pages for the CPU-list region.
+    [[nodiscard]] uint64_t free_pages_of(const Region& region) const;
+    // The CPU page lists' part of check().
+    [[nodiscard]] PageFrameCheck check_cpu_lists_locked() const;
     [[nodiscard]] PhysAddr allocate_long_run_locked(uint64_t count, PhysAddr limit);
     [[nodiscard]] Region* region_of(uint64_t first_page, uint64_t page_count) const;
     // Why freeing is misuse, or no misuse and `region` set to the block's or run's region.
@@ -194,6 +314,10 @@ private:
     size_t m_region_count = 0;          // also the number of tag windows
     uint64_t m_managed_pages = 0;
     PhysRange m_metadata;
+    CpuListsRef m_cpu;
+    // A free-list link found damaged under the lock (the free page that held it, or kNoPage),
+    // reported once the lock is released (Locked).
+    uint64_t m_corrupt_link = kNoPage;
     mutable SpinLock m_lock;
 };
 
@@ -210,13 +334,13 @@ inline PhysAddr PageFrameAllocator::phys_of(const void* address) const {
 }
 
 // The last window whose base is at or below `address`, by halving, then one range test: about
-// 14 + 8 * ceil(log2(regions)) instructions on x86-64 (clang -O2), reading only the windows.
-inline uint16_t* PageFrameAllocator::page_tag(const void* address) const {
+// 20 + 8 * ceil(log2(regions)) instructions on x86-64 (clang -O2), reading only the windows.
+inline PageFrameAllocator::PageTags PageFrameAllocator::tags_of(const void* address) const {
     const auto virt = reinterpret_cast<uintptr_t>(address);
     const TagWindow* window = m_tag_windows;
     size_t count = m_region_count;
     if (count == 0) {
-        return nullptr;
+        return {nullptr, nullptr};
     }
     while (count > 1) {
         const size_t half = count / 2;
@@ -224,8 +348,16 @@ inline uint16_t* PageFrameAllocator::page_tag(const void* address) const {
         count -= half;
     }
     const uint64_t offset = virt - window->base;
-    return virt >= window->base && offset < window->bytes ? window->tags + (offset >> kPageShift)
-                                                          : nullptr;
+    if (virt < window->base || offset >= window->bytes) {
+        return {nullptr, nullptr};
+    }
+    const uint64_t page = offset >> kPageShift;
+    return {window->tags + page,
+            window->span_tags + ((page + window->span_offset) >> kTagSpanOrder)};
+}
+
+inline uint16_t* PageFrameAllocator::page_tag(const void* address) const {
+    return tags_of(address).page;
 }
 
 } // namespace bedrock

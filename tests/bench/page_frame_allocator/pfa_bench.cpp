@@ -2,7 +2,10 @@
 // over 2 GiB of simulated physical memory (so a 1 GiB block is free beside the metadata).
 //   pfa_bench [Google Benchmark flags]     wall-clock ns per operation
 //   pfa_bench --pairs ORDER N              N allocate+free pairs (for callgrind: the
-//                                          instructions of run_pairs() / N)
+//                                          instructions of run_pairs() / N); orders below
+//                                          kCpuListOrders take the CPU page lists (warm)
+//   pfa_bench --cold-pairs ORDER N         the same without CPU page lists: every pair splits
+//                                          a 1 GiB block down and merges it back up
 //   pfa_bench --mix N                      N random-mix operations (likewise run_mix())
 #include <benchmark/benchmark.h>
 
@@ -19,10 +22,13 @@ namespace {
 using namespace bedrock;
 
 constexpr PhysRange kMemory{PhysAddr{1} << 32, PhysAddr{2} << 30};
+// Where the machine without CPU page lists lives beside the shared one.
+constexpr PhysRange kColdMemory{PhysAddr{8} << 30, PhysAddr{2} << 30};
 
 struct Machine {
-    Machine() : memory({kMemory}) {
-        if (!pfa.init(&kMemory, 1)) {
+    explicit Machine(CpuPageLists lists = CpuPageLists::On, PhysRange range = kMemory)
+        : memory({range}) {
+        if (!pfa.init(&range, 1, lists)) {
             std::abort();
         }
     }
@@ -80,6 +86,15 @@ void BM_AllocateFreePair(benchmark::State& state) {
 }
 BENCHMARK(BM_AllocateFreePair)->DenseRange(0, 10, 2)->Arg(14)->Arg(18);
 
+// Order 0 without CPU page lists: the split and merge path.
+void BM_AllocateFreePairCold(benchmark::State& state) {
+    static Machine machine(CpuPageLists::Off, kColdMemory);
+    for (auto _ : state) {
+        run_pairs(machine.pfa, 0, 1);
+    }
+}
+BENCHMARK(BM_AllocateFreePairCold);
+
 void BM_RandomMix(benchmark::State& state) {
     static Mix mix(shared_machine().pfa);
     for (auto _ : state) {
@@ -91,8 +106,9 @@ BENCHMARK(BM_RandomMix);
 } // namespace
 
 int main(int argc, char** argv) {
-    if (argc == 4 && std::strcmp(argv[1], "--pairs") == 0) {
-        Machine machine;
+    const bool cold = argc == 4 && std::strcmp(argv[1], "--cold-pairs") == 0;
+    if (argc == 4 && (cold || std::strcmp(argv[1], "--pairs") == 0)) {
+        Machine machine(cold ? CpuPageLists::Off : CpuPageLists::On);
         run_pairs(machine.pfa, static_cast<unsigned>(std::atoi(argv[2])),
                   std::strtoull(argv[3], nullptr, 10));
         return 0;

@@ -1,0 +1,186 @@
+// The slow paths of the CPU page lists (pages/cpu_page_lists.h): refilling an empty list and
+// draining a full one, kCpuListBatch blocks at a time, draining a CPU's lists whole, and their
+// part of check(). The fast paths are in page_frame_allocator.cpp.
+//
+// Everything here runs under the allocator's lock; refill and drain also with interrupts masked
+// on the CPU whose lists they change (its caller's), so they never race with that CPU's fast
+// paths.
+#include "pages/cpu_page_lists.h"
+
+#include "pages/region.h"
+
+namespace bedrock {
+
+using pages::CpuPageList;
+using pages::list_count;
+using pages::pages_of;
+using pages::PageState;
+using pages::set_list_count;
+using pages::set_page_state;
+using pages::state_byte;
+
+PhysAddr PageFrameAllocator::refill_and_take(unsigned cpu, unsigned order) {
+    Locked locked(*this);
+    Region& region = *m_cpu.region;
+    CpuPageList& list = m_cpu.lists[cpu].order[order];
+    BEDROCK_DEBUG_ASSERT(list_count(list) == 0);
+    // kCpuListBatch blocks split off the region's smallest free blocks, each marked allocated
+    // (so it never merges) and Cached; the caller gets the last.
+    const uint32_t usable_orders = ~((1u << order) - 1);
+    uint32_t count = 0;
+    while (count < kCpuListBatch && (region.nonempty_orders & usable_orders) != 0) {
+        const auto found =
+            static_cast<unsigned>(__builtin_ctz(region.nonempty_orders & usable_orders));
+        const uint64_t page = region.free_list[found];
+        region.take_split(page, found, order);
+        region.set_allocated(page, order, true);
+        list.pages[count++] = static_cast<uint32_t>(page - m_cpu.first_page);
+        set_page_state(m_cpu.states, page - m_cpu.first_page, state_byte(PageState::Cached, order));
+    }
+    if (count != 0) {
+        const uint32_t index = list.pages[count - 1];
+        set_list_count(list, count - 1);
+        set_page_state(m_cpu.states, index, state_byte(PageState::Allocated, order));
+        return (m_cpu.first_page + index) << kPageShift;
+    }
+    // The region has no block this large: another region's, as allocate_locked() finds it (freed
+    // under the lock, it never comes to a list), then the same after draining this CPU's lists.
+    const PhysAddr address = allocate_locked(order, kNoLimit);
+    return address != kNoPage || !drain_calling_cpu_locked(pages_of(order), kNoLimit)
+               ? address
+               : allocate_locked(order, kNoLimit);
+}
+
+void PageFrameAllocator::give_back_locked(uint32_t index, unsigned order) {
+    BEDROCK_DEBUG_ASSERT(pages::page_state(m_cpu.states, index) ==
+                         state_byte(PageState::Cached, order));
+    set_page_state(m_cpu.states, index, state_byte(PageState::None, 0));
+    m_cpu.region->set_allocated(m_cpu.first_page + index, order, false);
+    m_cpu.region->give_merging(m_cpu.first_page + index, order);
+}
+
+void PageFrameAllocator::drain_batch_and_push(unsigned cpu, unsigned order, uint32_t index) {
+    Locked locked(*this);
+    CpuPageList& list = m_cpu.lists[cpu].order[order];
+    const uint32_t count = list_count(list);
+    BEDROCK_DEBUG_ASSERT(count == kCpuListBlocks);
+    // The oldest kCpuListBatch go back; the rest move down, and `index` goes on top.
+    for (uint32_t i = 0; i < kCpuListBatch; ++i) {
+        give_back_locked(list.pages[i], order);
+    }
+    for (uint32_t i = kCpuListBatch; i < count; ++i) {
+        list.pages[i - kCpuListBatch] = list.pages[i];
+    }
+    list.pages[count - kCpuListBatch] = index;
+    set_list_count(list, count - kCpuListBatch + 1);
+    set_page_state(m_cpu.states, index, state_byte(PageState::Cached, order));
+}
+
+bool PageFrameAllocator::drain_cpu_locked(unsigned cpu) {
+    bool drained = false;
+    for (unsigned order = 0; order < kCpuListOrders; ++order) {
+        CpuPageList& list = m_cpu.lists[cpu].order[order];
+        const uint32_t count = list_count(list);
+        for (uint32_t i = 0; i < count; ++i) {
+            give_back_locked(list.pages[i], order);
+        }
+        set_list_count(list, 0);
+        drained = drained || count != 0;
+    }
+    return drained;
+}
+
+bool PageFrameAllocator::drain_calling_cpu_locked(uint64_t pages_wanted, PhysAddr limit) {
+    if (m_cpu.lists == nullptr || m_cpu.first_page >= pages::end_page_below(limit)) {
+        return false; // no lists, or all their pages lie above the limit
+    }
+    const platform::InterruptState interrupts = platform::disable_interrupts();
+    const unsigned cpu = platform::current_cpu();
+    uint64_t cached = 0;
+    for (unsigned order = 0; cpu < platform::kMaxCpus && order < kCpuListOrders; ++order) {
+        cached += uint64_t{list_count(m_cpu.lists[cpu].order[order])} << order;
+    }
+    // Worth its cost (up to kCpuListOrders * kCpuListBlocks merges) when a listed block may serve
+    // the request itself (a CPU-list order), or when the free lists hold too few pages for it and
+    // the lists' make up the difference; not for a larger request that fails on fragmentation,
+    // which the listed blocks would mend only by merging with free neighbours (drain_cpu() does
+    // that on demand).
+    const uint64_t free = m_cpu.region->free_pages;
+    const bool helps = pages_wanted < pages_of(kCpuListOrders) ||
+                       (free < pages_wanted && free + cached >= pages_wanted);
+    const bool drained = cached != 0 && helps && drain_cpu_locked(cpu);
+    platform::restore_interrupts(interrupts);
+    return drained;
+}
+
+void PageFrameAllocator::clear_cpu_state(uint64_t page) {
+    const uint64_t index = page - m_cpu.first_page;
+    if (index < m_cpu.page_count) {
+        set_page_state(m_cpu.states, index, state_byte(PageState::None, 0));
+    }
+}
+
+PageFrameCheck PageFrameAllocator::check_cpu_lists_locked() const {
+    if (m_cpu.lists == nullptr) {
+        return PageFrameCheck{};
+    }
+    const auto fail = [](const char* failure, uint64_t page) {
+        return PageFrameCheck{false, failure, page << kPageShift};
+    };
+    const Region& region = *m_cpu.region;
+    // Each listed block: a block of the list's order in the region, allocated in the bitmaps,
+    // no part of a run, untagged, and Cached; then every Cached byte must have been counted.
+    uint64_t listed = 0;
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        for (unsigned order = 0; order < kCpuListOrders; ++order) {
+            const CpuPageList& list = m_cpu.lists[cpu].order[order];
+            if (list_count(list) > kCpuListBlocks) {
+                return fail("a CPU page list holds more than its bound", region.first_page);
+            }
+            for (uint32_t i = 0; i < list_count(list); ++i) {
+                const uint64_t page = region.first_page + list.pages[i];
+                if (!region.holds(page, order) || page % pages_of(order) != 0) {
+                    return fail("a CPU page list holds a block outside its region", page);
+                }
+                if (pages::page_state(m_cpu.states, page - region.first_page) !=
+                    state_byte(PageState::Cached, order)) {
+                    return fail("a block on a CPU page list is not marked Cached", page);
+                }
+                if (!region.is_allocated(page, order) || region.run_continues_after(page, order) ||
+                    region.continues_a_run(page)) {
+                    return fail("a block on a CPU page list is not a whole block of its order",
+                                page);
+                }
+                if (!region.tags_clear(page, pages_of(order))) {
+                    return fail("a page on a CPU page list has a tag other than 0", page);
+                }
+                ++listed;
+            }
+        }
+    }
+    uint64_t cached = 0;
+    for (uint64_t index = 0; index < region.page_count; ++index) {
+        const uint8_t state = pages::page_state(m_cpu.states, index);
+        const auto order = static_cast<unsigned>(state & 0xf);
+        const uint64_t page = region.first_page + index;
+        if (state == state_byte(PageState::None, 0)) {
+            continue;
+        }
+        if (order >= kCpuListOrders || !region.holds(page, order) ||
+            !region.is_allocated(page, order) || region.run_continues_after(page, order) ||
+            region.continues_a_run(page)) {
+            return fail("a page state names no whole allocated block of its order", page);
+        }
+        if (state == state_byte(PageState::Cached, order)) {
+            ++cached;
+        } else if (state != state_byte(PageState::Allocated, order)) {
+            return fail("a page state is not None, Allocated or Cached", page);
+        }
+    }
+    if (cached != listed) {
+        return fail("a block marked Cached is on no CPU page list, or on two", region.first_page);
+    }
+    return PageFrameCheck{};
+}
+
+} // namespace bedrock
