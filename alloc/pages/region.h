@@ -226,13 +226,11 @@ struct PageFrameAllocator::Region {
 class PageFrameAllocator::Locked {
 public:
     explicit Locked(PageFrameAllocator& pfa, const void* call_site = nullptr)
-        : m_pfa(pfa), m_call_site(call_site) {
-        m_pfa.m_lock.lock();
-    }
+        : m_pfa(pfa), m_call_site(call_site), m_previous(m_pfa.m_lock.lock()) {}
     ~Locked() {
         const uint64_t corrupt = m_pfa.m_corrupt_link;
         m_pfa.m_corrupt_link = kNoPage;
-        m_pfa.m_lock.unlock();
+        m_pfa.m_lock.unlock(m_previous);
         if (corrupt != kNoPage) [[unlikely]] {
             platform::report_error(ErrorReport{
                 ErrorKind::CorruptMetadata,
@@ -254,6 +252,7 @@ public:
 private:
     PageFrameAllocator& m_pfa;
     const void* m_call_site;
+    platform::InterruptState m_previous; // the interrupt mask the lock saved
 };
 
 static_assert(kOrderCount <= 32, "nonempty_orders is a 32-bit mask");

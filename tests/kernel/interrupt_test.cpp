@@ -28,6 +28,7 @@
 #include "kernel/console.h"
 #include "kernel/smp.h"
 #include "kernel/test_registry.h"
+#include "settle_heap.h"
 #include "test_random.h"
 
 namespace bedrock::kernel {
@@ -241,8 +242,7 @@ BEDROCK_TEST(interrupt_handlers_allocate_while_the_interrupted_code_does) {
               ? "Bedrock masks interrupts in its locks: the interrupted code calls it directly"
               : "Bedrock's locks leave interrupts on: the interrupted code masks them around "
                 "each call");
-    heap_flush_quarantine(*heap);
-    heap_trim(*heap);
+    settle_heap(*heap);
     const HeapStatistics before = heap_statistics(*heap);
     const uint64_t free_before = page_frame_allocator().free_pages();
 
@@ -254,8 +254,7 @@ BEDROCK_TEST(interrupt_handlers_allocate_while_the_interrupted_code_does) {
         return;
     }
 
-    heap_flush_quarantine(*heap);
-    heap_trim(*heap);
+    settle_heap(*heap);
     const HeapStatistics after = heap_statistics(*heap);
     for (unsigned cpu = 0; cpu < run.workers; ++cpu) {
         const CpuRun& mine = run.cpu[cpu];

@@ -26,6 +26,7 @@
 #include "kernel/error_log.h"
 #include "kernel/smp.h"
 #include "kernel/test_registry.h"
+#include "settle_heap.h"
 #include "test_random.h"
 
 namespace bedrock::kernel {
@@ -173,16 +174,9 @@ struct HeapFigures {
     uint64_t free_pages;
 };
 
-// Every CPU's cached blocks back to their classes (the other CPUs are idle between
-// run_on_every_cpu() calls, as heap_drain_cpu() requires), the quarantine emptied, empty slabs
-// and arenas given back: what is left is what the heap holds for live blocks.
 HeapFigures settle() {
     Heap& heap = *default_heap();
-    heap_flush_quarantine(heap);
-    for (unsigned cpu = 0; cpu < online_cpu_count(); ++cpu) {
-        heap_drain_cpu(heap, cpu);
-    }
-    heap_trim(heap);
+    settle_heap(heap);
     return HeapFigures{heap_statistics(heap), page_frame_allocator().free_pages()};
 }
 
