@@ -50,10 +50,9 @@ struct Reader {
         if (value == nullptr) {
             return;
         }
+        const auto name_length = static_cast<size_t>(value - entry);
         const auto name_is = [&](const char* name) {
-            const size_t length = strlen(name);
-            return static_cast<size_t>(value - entry) == length &&
-                   strncmp(entry, name, length) == 0;
+            return strlen(name) == name_length && strncmp(entry, name, name_length) == 0;
         };
         ++value;
         if (name_is("BEDROCK_CHECK")) {
