@@ -148,6 +148,7 @@ echo "  callgrind: bedrock, size 16 in the first table of instructions per pair 
 echo "heap.pair_instructions.16 ${pair16:-0}"
 "$heap_build/heap_limits" region pfa
 
-# The README's figures (docs/bench-*.png): time and footprint per workload, instructions per pair.
+# The README's figures (docs/bench-*.png): time and footprint per workload, instructions per pair,
+# drawn by Debian's python3 (python3-matplotlib).
 "$heap_build/heap_bench" --csv >"$build/heap.csv" &&
-    python3 tools/plot_bench.py "$build/heap.csv" "$build/instructions.csv" docs
+    /usr/bin/python3 tools/plot_bench.py "$build/heap.csv" "$build/instructions.csv" docs

@@ -2,12 +2,25 @@
 // libbedrock-malloc.so's operator new and delete, every form (plain, array, sized, aligned,
 // nothrow), over the same heap as malloc, with the C++ library's behaviour: on failure the
 // throwing forms call the new-handler and retry while there is one, then throw std::bad_alloc;
-// the nothrow forms return null instead of throwing. Sized deletes ignore the size (the heap
-// knows it). No state of its own.
+// the nothrow forms return null (without calling the new-handler: catching what it throws would
+// need the C++ runtime here). Sized deletes ignore the size (the heap knows it). No state.
+//
+// The library does not depend on libstdc++, so that a C program under the preload does not load
+// it: the two functions needed from it are weak references, bound when the program loads
+// libstdc++ (as every program that calls operator new does). Without them (a C program that
+// calls the mangled operator new itself) a failed allocation aborts.
+#include <stdlib.h>
+
 #include <new>
 
 #include "bedrock/heap.h"
 #include "preload/preload_heap.h"
+
+namespace std {
+// libstdc++'s own: throws std::bad_alloc. Weak: see above.
+void __throw_bad_alloc() __attribute__((weak));
+new_handler get_new_handler() noexcept __attribute__((weak));
+} // namespace std
 
 #define BEDROCK_EXPORT __attribute__((visibility("default")))
 
@@ -23,20 +36,21 @@ void* allocate_or_throw(size_t size, size_t alignment) {
         if (void* block = try_allocate(size, alignment); block != nullptr) {
             return block;
         }
-        std::new_handler handler = std::get_new_handler();
+        std::new_handler handler =
+            std::get_new_handler != nullptr ? std::get_new_handler() : nullptr;
         if (handler == nullptr) {
-            throw std::bad_alloc();
+            if (std::__throw_bad_alloc == nullptr) {
+                abort();
+            }
+            std::__throw_bad_alloc();
+            __builtin_unreachable();
         }
         handler();
     }
 }
 
 void* allocate_or_null(size_t size, size_t alignment) noexcept {
-    try {
-        return allocate_or_throw(size, alignment);
-    } catch (...) {
-        return nullptr;
-    }
+    return try_allocate(size, alignment);
 }
 
 size_t aligned(std::align_val_t alignment) {
