@@ -13,6 +13,7 @@
 #   ./bench.sh --csv      workload,allocator,ns_per_op,footprint_ratio rows only (peers)
 #   ./bench.sh --summary  the key lines only (2-3 minutes: the worst-case instruction counts
 #                         single-step every heap call)
+# A full run (no option) ends by drawing docs/bench-*.png with tools/plot_bench.py.
 # While developing, build/bench/heap/heap_limits --quick [section...] runs shorter traces.
 set -eu
 cd "$(dirname "$0")"
@@ -25,7 +26,8 @@ case "${1:-}" in
 *) echo "usage: $0 [--csv | --summary]" >&2; exit 2 ;;
 esac
 
-packages="cmake clang libbenchmark-dev libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev valgrind"
+packages="cmake clang libbenchmark-dev libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev valgrind
+python3-matplotlib"
 missing=""
 for package in $packages; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
@@ -122,6 +124,7 @@ fi
 
 echo
 echo "instructions per malloc+free pair (callgrind)"
+: >"$build/instructions.csv" # size,allocator,count for tools/plot_bench.py
 printf '%-10s' size
 for allocator in bedrock glibc jemalloc tcmalloc mimalloc; do printf '%10s' "$allocator"; done
 echo
@@ -134,6 +137,7 @@ for size in 16 64 256 1024 4096 65536; do
         esac
         count=$(instructions_per_pair "$binary" "$allocator" "$size")
         if [ "$allocator" = bedrock ] && [ "$size" = 16 ]; then pair16=$count; fi
+        echo "$size,$allocator,$count" >>"$build/instructions.csv"
         printf '%10s' "$count"
     done
     echo
@@ -176,3 +180,8 @@ echo "time / Bedrock's (throughput) for the larson-like threaded workload; media
 echo "page frame allocator pairs: allocate(0) + free(0), callgrind; order0 from the calling CPU's"
 echo "page list (pfa_bench_lto: the platform hooks inlined), order0.cold without CPU page lists"
 pfa_keys
+
+# The README's figures (docs/bench-*.png): time and footprint per workload, instructions per pair,
+# drawn by Debian's python3 (python3-matplotlib).
+"$heap_build/heap_bench" --csv >"$build/heap.csv" &&
+    /usr/bin/python3 tools/plot_bench.py "$build/heap.csv" "$build/instructions.csv" docs

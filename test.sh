@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
 # Runs every Bedrock test: the host unit tests (plain, under ASan+UBSan, and the thread tests
-# under ThreadSanitizer), then the test kernel under QEMU on x86-64 and AArch64 at several
-# memory sizes, then the examples suite (Bedrock installed and used from outside its tree, the
-# example kernels booted under QEMU). Installs what is missing first (see
-# tools/ensure_packages.sh).
+# under ThreadSanitizer), then libbedrock-malloc.so under real programs (hosted), then the test
+# kernel under QEMU on x86-64 and AArch64 at several memory sizes, then the examples suite
+# (Bedrock installed and used from outside its tree, the example kernels booted under QEMU).
+# Installs what is missing first (see tools/ensure_packages.sh).
 # The last line is "N passed, N failed" over all suites; the exit status is non-zero on any
 # failure (a suite that does not build counts as one failure).
 #
 #   ./test.sh                 all suites
-#   ./test.sh host            one or more of: host host-asan host-tsan x86_64 aarch64 examples
+#   ./test.sh host            one or more of: host host-asan host-tsan hosted x86_64 aarch64
+#                             examples
 set -uo pipefail
 cd "$(dirname "$0")"
 source tools/ensure_packages.sh
-bedrock_packages build qemu host bench || exit 1
+bedrock_packages build qemu host bench hosted || exit 1
 
 suites=("$@")
-((${#suites[@]})) || suites=(host host-asan host-tsan x86_64 aarch64 examples)
+((${#suites[@]})) || suites=(host host-asan host-tsan hosted x86_64 aarch64 examples)
 jobs=$(nproc)
 passed=0
 failed=0

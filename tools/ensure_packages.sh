@@ -6,6 +6,8 @@
 #   qemu   - QEMU for both architectures, GRUB and xorriso for the GRUB boot test, dtc
 #   host   - GoogleTest, clang's sanitizer/fuzzer runtime
 #   bench  - Google Benchmark, valgrind, the peer allocators (jemalloc, tcmalloc, mimalloc)
+#   hosted - the real programs the hosted suite runs under libbedrock-malloc.so (python3,
+#            sqlite3, git, xz, coreutils' sort, gcc from build)
 #   gdb    - gdb for the x86-64 kernel, gdb-multiarch for the AArch64 one (./run.sh --gdb)
 # As root it runs apt-get; otherwise it prints the exact command and exits non-zero.
 
@@ -20,6 +22,7 @@ bedrock_packages() {
         host) wanted+=(libgtest-dev libclang-rt-14-dev) ;;
         bench) wanted+=(libbenchmark-dev valgrind libjemalloc-dev libgoogle-perftools-dev
                         libmimalloc-dev) ;;
+        hosted) wanted+=(python3 sqlite3 git xz-utils coreutils) ;;
         gdb) wanted+=(gdb gdb-multiarch) ;;
         *) echo "ensure_packages: unknown group '$group'" >&2; return 2 ;;
         esac

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+// Bedrock::hosted: bedrock/platform.h for a Linux user-space process, so that kernel code built
+// on Bedrock (and Bedrock itself, as libbedrock-malloc.so) runs in an ordinary process.
+//
+// What each hook is here:
+//   phys_to_virt       the identity: a "physical" address is the virtual address of a byte of
+//                      a reservation made by reserve_memory() (memory_source.cpp)
+//   set_page_access    mprotect() of the page (memory_source.cpp)
+//   report_error       the report in Bedrock's format (write_error_report) on stderr, written
+//                      with write(2), never through stdio or an allocation (reports.cpp)
+//   panic, assertion_failed  a last line on stderr, then abort() (reports.cpp)
+//   current_cpu        a slot per live thread, kNoCpuSlot beyond kMaxCpus (cpu_slots.cpp)
+//   disable_interrupts / restore_interrupts  no-ops: a thread keeps its slot for life, and
+//                      signal handlers must not allocate (malloc is not async-signal-safe)
+//
+// Memory: address space reserved with MAP_NORESERVE, committed page by page as it is first
+// touched. The page frame allocator zeroes its metadata (about 0.07 % of the reservation) at
+// init, which the process touches at once: 1 GiB costs some 720 KiB. The reservation does not
+// grow: allocations beyond it fail.
+//
+// Link order: the hooks are defined in the objects that reserve_memory() and start() live in,
+// so a program that links Bedrock::hosted calls one of them (as it must, to have memory).
+#pragma once
+
+#include <stdint.h>
+
+#include "bedrock/heap.h"
+#include "bedrock/page_frame_allocator.h"
+
+namespace bedrock::hosted {
+
+// The reservation start() makes. 1 GiB: a maximum buddy block, and metadata the process
+// touches at start-up of about 720 KiB.
+inline constexpr uint64_t kDefaultReservationBytes = uint64_t{1} << 30;
+
+// Reserves `bytes` (rounded up to whole pages) of address space, aligned to a maximum buddy block
+// (1 GiB) so that virtual alignment is physical alignment, and hands it to `frames` as its RAM.
+// Returns false (and writes why on stderr) if mmap fails or frames.init() refuses the range.
+// Allocates from no heap; safe before libc's constructors have run. Time: the mmap and
+// frames.init(), which zeroes its metadata.
+[[nodiscard]] bool reserve_memory(PageFrameAllocator& frames, uint64_t bytes);
+
+// Reserves `bytes` for a page frame allocator of Bedrock::hosted's own, creates a heap over it
+// and makes it the default heap (set_default_heap). Returns the heap, or null (why on stderr).
+// Call it once, before other threads use the default heap; a second call returns null.
+[[nodiscard]] Heap* start(uint64_t bytes = kDefaultReservationBytes);
+
+// Writes `text` to stderr with write(2): no stdio, no allocation, safe in any state.
+void write_to_stderr(const char* text);
+
+// In the child of a fork: gives back the CPU slots of every thread but the caller (they do
+// not exist in the child), so the child's new threads find them free.
+void release_cpu_slots_after_fork();
+
+} // namespace bedrock::hosted

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT
+// libbedrock-malloc.so's C entry points: the standard names a program may call, exported over
+// Bedrock's heap (preload_heap.h) with glibc's behaviour at the edges, which differs from the
+// kernel API's (bedrock/malloc.h) where a hosted program expects glibc's:
+//   errno                ENOMEM on every failed allocation, EINVAL for a refused alignment
+//   calloc, reallocarray count * size overflowing: NULL, ENOMEM
+//   realloc(p, 0)        frees p, returns NULL (realloc(NULL, 0) is malloc(0))
+//   memalign(a, n)       a not a power of two is rounded up to one; beyond SIZE_MAX / 2 + 1: EINVAL
+//   aligned_alloc(a, n)  a zero or not a power of two: NULL, EINVAL
+//   posix_memalign       returns EINVAL (a not a power-of-two multiple of sizeof(void*)) or
+//                        ENOMEM, *out untouched, errno unchanged
+//   valloc, pvalloc      page-aligned; pvalloc rounds n up to whole pages (overflow: ENOMEM)
+//   malloc_usable_size   0 for NULL
+//   malloc_trim          gives the heap's free pages back to its page frame allocator; 1
+// cfree is not provided: glibc dropped it (2.26), so no current program calls it.
+// Misuse (a bad free, ...) is reported on stderr and ignored, or aborts with BEDROCK_CHECK=abort.
+// No state of its own; every entry point is the heap's time bound plus O(1).
+#include <errno.h>
+#include <string.h>
+
+#include "bedrock/heap.h"
+#include "preload/preload_heap.h"
+
+using bedrock::Heap;
+using bedrock::preload::heap;
+
+#define BEDROCK_EXPORT __attribute__((visibility("default")))
+
+namespace {
+
+constexpr size_t kPageBytes = 4096;
+
+// The heap's block, or NULL with errno ENOMEM.
+void* allocate(size_t size, size_t alignment) {
+    Heap* started = heap();
+    void* block = started != nullptr ? bedrock::heap_allocate(*started, size, alignment) : nullptr;
+    if (block == nullptr) {
+        errno = ENOMEM;
+    }
+    return block;
+}
+
+bool is_power_of_two(size_t value) {
+    return value != 0 && (value & (value - 1)) == 0;
+}
+
+void* reallocate(void* block, size_t size) {
+    if (block == nullptr) {
+        return allocate(size, bedrock::kHeapMinAlignment);
+    }
+    Heap* started = heap();
+    if (started == nullptr) {
+        errno = ENOMEM;
+        return nullptr;
+    }
+    if (size == 0) {
+        bedrock::heap_free(*started, block);
+        return nullptr;
+    }
+    void* moved = bedrock::heap_reallocate(*started, block, size);
+    if (moved == nullptr) {
+        errno = ENOMEM;
+    }
+    return moved;
+}
+
+} // namespace
+
+extern "C" {
+
+BEDROCK_EXPORT void* malloc(size_t size) {
+    return allocate(size, bedrock::kHeapMinAlignment);
+}
+
+BEDROCK_EXPORT void free(void* block) {
+    if (block == nullptr) {
+        return;
+    }
+    if (Heap* started = heap(); started != nullptr) {
+        bedrock::heap_free(*started, block);
+    }
+}
+
+BEDROCK_EXPORT void* calloc(size_t count, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return nullptr;
+    }
+    void* block = allocate(total, bedrock::kHeapMinAlignment);
+    if (block != nullptr) {
+        memset(block, 0, total);
+    }
+    return block;
+}
+
+BEDROCK_EXPORT void* realloc(void* block, size_t size) {
+    return reallocate(block, size);
+}
+
+BEDROCK_EXPORT void* reallocarray(void* block, size_t count, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return nullptr;
+    }
+    return reallocate(block, total);
+}
+
+BEDROCK_EXPORT void* memalign(size_t alignment, size_t size) {
+    if (alignment > SIZE_MAX / 2 + 1) {
+        errno = EINVAL;
+        return nullptr;
+    }
+    if (!is_power_of_two(alignment)) {
+        alignment = alignment <= 1 ? 1 : size_t{1} << (64 - __builtin_clzl(alignment));
+    }
+    return allocate(size, alignment < bedrock::kHeapMinAlignment ? bedrock::kHeapMinAlignment
+                                                                 : alignment);
+}
+
+BEDROCK_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
+    if (!is_power_of_two(alignment)) {
+        errno = EINVAL;
+        return nullptr;
+    }
+    return memalign(alignment, size);
+}
+
+BEDROCK_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
+    if (!is_power_of_two(alignment) || alignment % sizeof(void*) != 0) {
+        return EINVAL;
+    }
+    const int saved = errno;
+    void* block = memalign(alignment, size);
+    errno = saved;
+    if (block == nullptr) {
+        return ENOMEM;
+    }
+    *out = block;
+    return 0;
+}
+
+BEDROCK_EXPORT void* valloc(size_t size) {
+    return memalign(kPageBytes, size);
+}
+
+BEDROCK_EXPORT void* pvalloc(size_t size) {
+    if (size > SIZE_MAX - (kPageBytes - 1)) {
+        errno = ENOMEM;
+        return nullptr;
+    }
+    const size_t rounded = (size + kPageBytes - 1) & ~(kPageBytes - 1);
+    return memalign(kPageBytes, rounded == 0 ? kPageBytes : rounded);
+}
+
+BEDROCK_EXPORT size_t malloc_usable_size(void* block) {
+    if (block == nullptr) {
+        return 0;
+    }
+    Heap* started = heap();
+    return started != nullptr ? bedrock::heap_usable_size(*started, block) : 0;
+}
+
+BEDROCK_EXPORT int malloc_trim(size_t) {
+    if (Heap* started = heap(); started != nullptr) {
+        bedrock::heap_trim(*started);
+    }
+    return 1;
+}
+
+} // extern "C"

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+// libbedrock-malloc.so's configuration: the BEDROCK_* environment variables, read once at the
+// first allocation, before libc may be fully up (no allocation, no getenv).
+//   BEDROCK_CHECK=off|report|abort  the heap's check level (default off)
+//   BEDROCK_GUARD=N                 guard pages for every Nth checked allocation up to 4 KiB,
+//                                   in a pool of kGuardSlots slots (0 or unset: none)
+//   BEDROCK_LEAKS=1                 the heap's leak report on stderr at exit (implies
+//                                   BEDROCK_CHECK=report if no level is given: leaks are
+//                                   tracked for checked blocks only)
+//   BEDROCK_MEMORY=MiB              the memory reservation (default 1024)
+// Unknown values are ignored (the default stays) after a line on stderr.
+#pragma once
+
+#include <stdint.h>
+
+#include "bedrock/heap_checks.h"
+
+namespace bedrock::preload {
+
+inline constexpr uint32_t kGuardSlots = 256;
+
+struct Options {
+    CheckLevel check = CheckLevel::Off;
+    uint32_t guard_interval = 0; // 0: no guard pages
+    bool leaks = false;
+    uint64_t reservation_bytes = uint64_t{1} << 30;
+};
+
+// Reads the variables from `environ`, or from /proc/self/environ while libc has not set
+// `environ` yet. Allocates nothing. Time: O(size of the environment).
+[[nodiscard]] Options read_options();
+
+} // namespace bedrock::preload

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: MIT
+// Starting libbedrock-malloc.so's heap on the first allocation, and what it registers with libc
+// once it runs. The first caller reserves the memory (Bedrock::hosted's start()), applies the
+// environment's options (options.h) and publishes the heap; callers from other threads meanwhile
+// spin until it is published (or has failed). Starting allocates nothing and calls nothing that
+// allocates, so a first malloc from inside libc's own start-up is safe. Then, with the heap
+// published (their own allocations land in it), the atexit leak report and the fork handler are
+// registered.
+// States: kNotStarted -> kStarting -> kStarted | kFailed, each reached once, in this order;
+// g_heap != null <=> kStarted.
+//
+// fork(): the child handler gives back the CPU slots of the threads that the child does not
+// have. A fork while another thread is inside the heap can leave a heap lock held in the child
+// (the core has no call that takes all its locks): a child of a threaded program must only
+// exec, or must not allocate.
+#include "preload/preload_heap.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+
+#include "bedrock/heap_checks.h"
+#include "bedrock/hosted.h"
+#include "preload/options.h"
+
+namespace bedrock::preload {
+
+std::atomic<Heap*> g_heap{nullptr};
+
+namespace {
+
+enum State : int { kNotStarted, kStarting, kStarted, kFailed };
+std::atomic<int> g_state{kNotStarted};
+
+void write_line(void*, const char* line) {
+    hosted::write_to_stderr(line);
+    hosted::write_to_stderr("\n");
+}
+
+void report_leaks_at_exit() {
+    Heap* started = g_heap.load(std::memory_order_acquire);
+    if (started != nullptr) {
+        static_cast<void>(heap_report_leaks(*started, write_line, nullptr));
+    }
+}
+
+void child_after_fork() {
+    hosted::release_cpu_slots_after_fork();
+}
+
+void configure(Heap& started, const Options& options) {
+    if (options.check != CheckLevel::Off && !heap_set_check_level(started, options.check)) {
+        hosted::write_to_stderr("bedrock: BEDROCK_CHECK: checked mode is compiled out\n");
+    }
+    if (options.guard_interval != 0 &&
+        !heap_enable_guard_pages(started, GuardPageOptions{kGuardSlots, options.guard_interval})) {
+        hosted::write_to_stderr("bedrock: BEDROCK_GUARD: guard pages are not available\n");
+    }
+}
+
+} // namespace
+
+Heap* start_heap() {
+    int expected = kNotStarted;
+    if (!g_state.compare_exchange_strong(expected, kStarting, std::memory_order_acquire)) {
+        while ((expected = g_state.load(std::memory_order_acquire)) == kStarting) {
+            sched_yield();
+        }
+        return g_heap.load(std::memory_order_acquire);
+    }
+    const Options options = read_options();
+    Heap* started = hosted::start(options.reservation_bytes);
+    if (started == nullptr) {
+        g_state.store(kFailed, std::memory_order_release);
+        return nullptr;
+    }
+    configure(*started, options);
+    g_heap.store(started, std::memory_order_release);
+    g_state.store(kStarted, std::memory_order_release);
+    // Both may allocate: the heap is published, so those allocations are ordinary ones.
+    pthread_atfork(nullptr, nullptr, child_after_fork);
+    if (options.leaks) {
+        atexit(report_leaks_at_exit);
+    }
+    return started;
+}
+
+} // namespace bedrock::preload

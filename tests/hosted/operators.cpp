@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+// operator new and delete as the C++ library defines them, checked with the C++ library's own
+// operators and with libbedrock-malloc.so preloaded: every form allocates and frees, aligned
+// forms align, a failing throwing form calls the new-handler and then throws std::bad_alloc,
+// a failing nothrow form returns null. Prints "ok" and exits 0 when all hold.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#define EXPECT(condition)                                                                          \
+    do {                                                                                           \
+        if (!(condition)) {                                                                        \
+            std::printf("FAIL: %s (line %d)\n", #condition, __LINE__);                             \
+            return 1;                                                                              \
+        }                                                                                          \
+    } while (0)
+
+namespace {
+
+// Unknown to the compiler, so that it cannot drop a failing allocation it could prove unused.
+std::size_t opaque(std::size_t value) {
+    volatile std::size_t copy = value;
+    return copy;
+}
+
+int g_handler_calls = 0;
+void counting_handler() {
+    if (++g_handler_calls == 3) {
+        std::set_new_handler(nullptr);
+    }
+}
+
+struct alignas(256) Aligned {
+    unsigned char bytes[256];
+};
+
+} // namespace
+
+int main() {
+    int* one = new int(7);
+    int* many = new int[100];
+    EXPECT(*one == 7);
+    delete one;
+    delete[] many;
+    void* sized = ::operator new(48);
+    ::operator delete(sized, 48);
+
+    auto* aligned = new Aligned;
+    auto* aligned_array = new Aligned[3];
+    EXPECT(reinterpret_cast<std::uintptr_t>(aligned) % 256 == 0);
+    EXPECT(reinterpret_cast<std::uintptr_t>(aligned_array) % 256 == 0);
+    delete aligned;
+    delete[] aligned_array;
+    void* page = ::operator new (100, std::align_val_t{4096});
+    EXPECT(reinterpret_cast<std::uintptr_t>(page) % 4096 == 0);
+    ::operator delete (page, 100, std::align_val_t{4096});
+
+    EXPECT(::operator new(opaque(SIZE_MAX - 4096), std::nothrow) == nullptr);
+    EXPECT(::operator new[](opaque(SIZE_MAX - 4096), std::nothrow) == nullptr);
+    EXPECT(::operator new (opaque(SIZE_MAX - 4096), std::align_val_t{64}, std::nothrow) == nullptr);
+    int* nothrow = new (std::nothrow) int(3);
+    EXPECT(nothrow != nullptr && *nothrow == 3);
+    ::operator delete(nothrow, std::nothrow);
+
+    bool threw = false;
+    try {
+        static_cast<void>(::operator new(opaque(SIZE_MAX - 4096)));
+    } catch (const std::bad_alloc&) {
+        threw = true;
+    }
+    EXPECT(threw);
+
+    std::set_new_handler(counting_handler);
+    threw = false;
+    try {
+        static_cast<void>(::operator new[](opaque(SIZE_MAX - 4096)));
+    } catch (const std::bad_alloc&) {
+        threw = true;
+    }
+    EXPECT(threw && g_handler_calls == 3);
+
+    std::unordered_map<std::string, std::vector<int>> table;
+    for (int i = 0; i < 50000; ++i) {
+        table[std::to_string(i)].assign(static_cast<std::size_t>(i % 17), i);
+    }
+    EXPECT(table.size() == 50000 && table["49999"].size() == 49999 % 17);
+    std::printf("ok\n");
+    return 0;
+}
