@@ -445,11 +445,11 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
             return nullptr;
         }
     } else {
-        const uint16_t* tags = heap.frames->page_tag(address);
-        if (tags == nullptr) [[unlikely]] {
+        const PageFrameAllocator::PageTags found = heap.frames->tags_of(address);
+        if (found.page == nullptr) [[unlikely]] {
             return nullptr;
         }
-        const uint16_t tag = __atomic_load_n(tags, __ATOMIC_RELAXED);
+        const uint16_t tag = heap::heap_tag(found); // an arena's span tag, else the page's
         if (heap::tag_kind(tag) != PageKind::Arena) [[unlikely]] {
             return nullptr;
         }
