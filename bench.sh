@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Builds and runs the benchmarks. First the page frame allocator (tests/bench/page_frame_allocator:
 # allocate+free pairs per order and a random mix, medians of 5 runs, and instructions per
 # operation with callgrind; orders 0-3 take the CPU page lists, the cold pair does without); then the heap (tests/bench/heap): Bedrock's heap against glibc

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds and boots Bedrock's demo/test kernel under QEMU: it prints the firmware's memory map,
 # the totals, the allocators' reports and its in-kernel test results, then exits QEMU.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs every Bedrock test: the host unit tests (plain, under ASan+UBSan, and the thread tests
 # under ThreadSanitizer), then libbedrock-malloc.so under real programs (hosted), then the test
 # kernel under QEMU on x86-64 and AArch64 at several memory sizes, then the examples suite

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fails if the ELF has any undefined symbol: everything the freestanding kernel needs must be
 # provided by the project. Usage: cmake -DNM=<nm> -DELF=<file> -P check_no_undefined.cmake
 execute_process(COMMAND ${NM} --undefined-only ${ELF}

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Compile and link options for freestanding code (the kernels): no libc, no C++ runtime, no
 # exceptions, no RTTI, no FP/SIMD registers, no host headers beyond clang's own freestanding
 # ones (-nostdlibinc keeps <stddef.h>, <stdint.h>, <stdarg.h> from clang's resource dir).

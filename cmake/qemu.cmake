@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # QEMU launchers and QEMU-run tests for the kernel build trees.
 #
 # arch/<arch>/qemu.cmake sets:

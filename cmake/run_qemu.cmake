@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Runs one QEMU boot for CTest and decides pass or fail from the exit status *and* the output
 # (see bedrock_add_qemu_test in qemu.cmake). Usage:
 #   cmake -DLAUNCHER=<script> -DARGS="<qemu args>" -DEXPECT_STATUS=<n>

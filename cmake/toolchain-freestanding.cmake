@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared part of the freestanding toolchains: clang as the one cross compiler, ld.lld as the
 # linker called directly (the clang driver for *-none-elf targets would call the host g++).
 # The per-architecture toolchain files set BEDROCK_ARCH and BEDROCK_TRIPLE, then include this.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The warning set for the project's own code. Third-party code (GoogleTest, Google Benchmark)
 # is never compiled with it, nor is Bedrock when another project builds it (add_subdirectory):
 # the set applies only when Bedrock is the top-level project. Warnings are errors only with

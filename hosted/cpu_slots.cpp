@@ -4,11 +4,13 @@
 // first current_cpu() and gives it back when it exits, so no two live threads share a slot; a
 // thread that finds every slot taken, or that calls Bedrock after its slot was given back (a
 // later thread-exit destructor freeing memory), gets kNoCpuSlot (Bedrock's shared, locked path).
-// Invariant: g_slot_taken[i] <=> the CpuSlot of exactly one live thread holds index i.
+// Invariant: g_slot_taken[i] <=> exactly one live thread's t_slot is i.
 // After fork() only the forking thread lives on: release_cpu_slots_after_fork() restores the
 // invariant in the child.
 // Host threads are never interrupted inside Bedrock (signal handlers must not allocate) and
 // keep their slot for life, so the interrupt hooks have nothing to do.
+#include <pthread.h>
+
 #include <atomic>
 
 #include "bedrock/hosted.h"
@@ -19,37 +21,56 @@ namespace {
 
 std::atomic<bool> g_slot_taken[kMaxCpus];
 
-class CpuSlot {
-public:
-    CpuSlot() {
-        for (unsigned i = 0; i < kMaxCpus; ++i) {
-            bool expected = false;
-            if (g_slot_taken[i].compare_exchange_strong(expected, true)) {
-                m_index = i;
-                return;
+// The calling thread's slot: kUnassigned until its first current_cpu(). A plain thread-local (no
+// constructor, no destructor), so reading it neither allocates nor registers anything: the first
+// current_cpu() may come from inside the preload's own first malloc, where an allocation would
+// recurse. Initial-exec: the preload library is loaded at start-up, never by dlopen().
+constexpr unsigned kUnassigned = ~0u;
+[[gnu::tls_model("initial-exec")]] constinit thread_local unsigned t_slot = kUnassigned;
+
+// The slot goes back when its thread exits through a pthread key's destructor, which glibc keeps
+// in the thread itself for the first keys (pthread_setspecific allocates nothing there, unlike
+// a thread_local object's exit registration, which calls calloc).
+pthread_key_t g_release_key;
+bool g_release_key_made = false; // written once, under g_release_key_once
+pthread_once_t g_release_key_once = PTHREAD_ONCE_INIT;
+
+void release_slot(void* slot_plus_one) {
+    const auto slot = static_cast<unsigned>(reinterpret_cast<uintptr_t>(slot_plus_one) - 1);
+    g_slot_taken[slot].store(false);
+    t_slot = kNoCpuSlot; // a later call on this thread (another key's destructor) takes no slot
+}
+
+void create_release_key() {
+    g_release_key_made = pthread_key_create(&g_release_key, release_slot) == 0;
+}
+
+[[gnu::noinline]] unsigned take_slot() {
+    t_slot = kNoCpuSlot;
+    pthread_once(&g_release_key_once, create_release_key);
+    if (!g_release_key_made) {
+        return kNoCpuSlot; // no way to give a slot back: the shared path for this thread
+    }
+    for (unsigned i = 0; i < kMaxCpus; ++i) {
+        bool expected = false;
+        if (g_slot_taken[i].compare_exchange_strong(expected, true)) {
+            if (pthread_setspecific(g_release_key, reinterpret_cast<void*>(uintptr_t{i} + 1)) !=
+                0) {
+                g_slot_taken[i].store(false);
+                return kNoCpuSlot;
             }
+            t_slot = i;
+            break;
         }
     }
-    ~CpuSlot() {
-        if (m_index != kNoCpuSlot) {
-            g_slot_taken[m_index].store(false);
-            m_index = kNoCpuSlot;
-        }
-    }
-    CpuSlot(const CpuSlot&) = delete;
-    CpuSlot& operator=(const CpuSlot&) = delete;
-    [[nodiscard]] unsigned index() const { return m_index; }
-
-private:
-    unsigned m_index = kNoCpuSlot;
-};
-
-thread_local CpuSlot g_cpu_slot;
+    return t_slot;
+}
 
 } // namespace
 
 unsigned current_cpu() {
-    return g_cpu_slot.index();
+    const unsigned slot = t_slot;
+    return slot != kUnassigned ? slot : take_slot();
 }
 
 InterruptState disable_interrupts() {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ACPI RSDP search and MADT CPU list; see acpi.h.
 #include "kernel/acpi.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ACPI, as far as the test kernel needs it: finding the RSDP and reading the CPUs from the MADT.
 //
 // The kernel runs identity-mapped, so every table is read at its physical address (the host

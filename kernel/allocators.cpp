@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Allocator bring-up for the test kernel (the page frame allocator, then the default heap on
 // it), and their boot reports. The report's first line has a
 // fixed form that tools parse:

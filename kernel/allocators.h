@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Bring-up of Bedrock's allocators in the test kernel, and access to them for the tests.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The interface between the portable test kernel and one architecture (arch/<arch>/).
 //
 // Each architecture implements every function here exactly once. The boot path is:

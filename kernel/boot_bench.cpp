@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The boot benchmark; see boot_bench.h. Every figure is a median-free plain average over a fixed
 // count (or a fixed window): the point is a repeatable number under -icount, not statistics.
 #include "kernel/boot_bench.h"

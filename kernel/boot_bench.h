@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The boot benchmark: a few `bench: <key> <value>` lines in every boot log, on both arches.
 //
 //   bench: heap.pair_ns.64 <n>      one bedrock_malloc(64) + bedrock_free() pair on the default

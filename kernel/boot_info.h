@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // BootInfo: what the firmware told the kernel about memory, in one portable form.
 //
 // Each arch fills `ram` with every RAM range the firmware describes (E820 type 1 entries, device

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Boot-time page source for page tables; see boot_page_source.h.
 #include "kernel/boot_page_source.h"
 

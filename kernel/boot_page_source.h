@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // BootPageSource: hands out zeroed pages for page tables before any allocator exists.
 //
 // It bumps upward through the usable ranges, taking only pages below a limit (memory that is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // BootParseResult: the outcome of turning a firmware's boot information into BootInfo.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared helpers of the firmware parsers; see boot_protocol_support.h.
 #include "kernel/boot_protocol_support.h"
 

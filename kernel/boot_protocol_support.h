@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers shared by the firmware parsers (PVH, multiboot2, device tree): copying the command
 // line into storage that outlives the boot structures, and adding ranges with a clear error when
 // a RangeList is full.

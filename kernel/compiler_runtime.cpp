@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Compiler-runtime helpers that clang emits calls to and that Debian ships no freestanding
 // library for on these targets: 128-bit division (__udivti3 and friends). Restoring division,
 // one quotient bit per step: O(128) iterations, used only off hot paths.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Declarations of the compiler-runtime helpers defined in compiler_runtime.cpp (the compiler
 // knows them already; declaring them keeps -Wmissing-declarations meaningful).
 #pragma once

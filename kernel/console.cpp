@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Console output and the panic path, on top of arch::console_write and arch::exit.
 #include "kernel/console.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The kernel console: formatted output to the arch's serial port (see format.h for the
 // conversions). Safe from fault handlers and with interrupts off; never allocates. Output of
 // concurrent callers may interleave.

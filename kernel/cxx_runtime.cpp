@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The C++ runtime support that freestanding code needs and no library provides here:
 // static constructors (.init_array), __cxa_pure_virtual, __cxa_atexit/__dso_handle, and the
 // guards for function-local statics.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // C++ runtime bring-up for the kernel (see cxx_runtime.cpp).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Device-tree parsing; see device_tree.h. Layout (all big-endian): a 40-byte header; the memory
 // reservation block of {u64 address, u64 size} ending with a zero pair; the structure block of
 // 4-byte-aligned tokens BEGIN_NODE (name), END_NODE, PROP (u32 length, u32 name offset, value),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The flattened device tree (what QEMU virt passes on AArch64), turned into BootInfo.
 //
 // RAM: every (address, size) pair of `reg` in every top-level node whose device_type is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ErrorLog: the kernel's record of the errors Bedrock reported through
 // platform::report_error(), so in-kernel tests can assert the exact report.
 // Invariant: count() counts every report since the last clear(); the first kCapacity are kept.

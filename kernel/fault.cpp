@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The portable half of fault handling: one report format for both architectures. The first line
 // names the CPU that faulted (its index, kernel/smp.h; 0 before SMP bring-up).
 #include "kernel/fault.h"

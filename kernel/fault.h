@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // FaultReport: a CPU exception, described portably. The arch exception handlers fill one and
 // call report_fault(), which prints it in one format on every architecture and ends the run:
 // a fault never hangs and never returns to the faulting code.

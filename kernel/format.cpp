@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The kernel's printf engine; see format.h for what it accepts.
 #include "kernel/format.h"
 

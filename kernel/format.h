@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A small printf for the kernel console: %d %i %u %x %X %p %s %c %%, the length modifiers
 // l, ll and z, the flags '-' (left-justify) and '0' (zero-pad), and a field width (digits or *).
 // Anything else is printed verbatim so a bad format string shows up in the output rather than

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The kernel command line's heap options (see heap_boot_options.h).
 #include "kernel/heap_boot_options.h"
 

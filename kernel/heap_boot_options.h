@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // HeapBootOptions: how the test kernel's default heap runs, chosen on the kernel command line
 // (QEMU's -append; PVH, multiboot2 and the device tree's /chosen/bootargs all carry it):
 //   bedrock.check=off|report|abort   the default heap's check level (bedrock/heap_checks.h)

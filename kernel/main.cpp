@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // kernel_main: the portable part of the test kernel's boot, after the arch has turned the
 // firmware's description into BootInfo. Order matters:
 //   1. static constructors, banner;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Range arithmetic for the memory map; see memory_map.h for the contract.
 //
 // Internally every range is handled as an inclusive interval [first, last] so that a range

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The memory map: turns the firmware's RAM ranges and the reserved ranges into the usable
 // ranges that the page frame allocator receives.
 //

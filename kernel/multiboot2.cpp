@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Multiboot2 boot-information parsing; see multiboot2.h.
 //
 // Layout: u32 total_size, u32 reserved, then tags {u32 type, u32 size, payload}, each starting

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The multiboot2 boot information (what GRUB passes in EBX), turned into BootInfo.
 //
 // RAM: every entry of type 1 in the memory-map tag (type 6). Reserved: the low 1 MiB, the whole

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PageTable<Format>: builds a 4-level, 4 KiB-granule, 48-bit identity map, the same radix tree
 // on x86-64 (PML4/PDPT/PD/PT) and AArch64 (L0..L3 with TG0 = 4 KiB), and afterwards hides and
 // shows single pages of it. Only the descriptor encoding and the TLB maintenance differ; each

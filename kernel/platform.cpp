@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The test kernel's implementation of Bedrock's platform interface (bedrock/platform.h).
 // The kernel identity-maps all RAM, so phys->virt is the identity; reports are printed in
 // Bedrock's format (bedrock/error_report.h), marked "expected: " while a test expects them, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PVH start_info parsing; see pvh.h.
 #include "kernel/pvh.h"
 

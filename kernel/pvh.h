@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The PVH boot protocol's hvm_start_info (what QEMU's -kernel passes to an ELF with the
 // XEN_ELFNOTE_PHYS32_ENTRY note), turned into BootInfo.
 //

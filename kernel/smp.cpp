@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SMP bring-up and cross-CPU work for the test kernel (see smp.h): the portable half; the arch
 // starts and sets up each CPU.
 //

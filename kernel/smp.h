@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SMP in the test kernel: the CPUs the firmware describes, each one's per-CPU data, starting the
 // secondaries, and running work on every CPU at once (for the SMP tests and benchmarks).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // In-kernel tests: registration and assertions.
 //
 // A test is a function registered with one macro; the registration is a TestCase record placed

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The in-kernel test runner: walks the `bedrock_tests` section in link order.
 #include "kernel/console.h"
 #include "kernel/error_log.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Trap recovery (see trap.h): the armed catch and its saved context.
 #include "kernel/trap.h"
 

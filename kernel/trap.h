@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Trap recovery for in-kernel tests: run a piece of code that is expected to panic or to take a
 // CPU exception (a guard-page fault, a level-abort report), and get the trap back as a value
 // instead of ending the run.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs the Debian packages Bedrock's commands need, if any are missing. Sourced by run.sh,
 # test.sh and bench.sh; takes the package groups to check as arguments:
 #   build  - clang, lld, llvm tools, CMake, make, clang-format; gcc, g++ and pkg-config (the

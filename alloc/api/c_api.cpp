@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The C API over the default heap (edge behaviour documented in bedrock/malloc.h), and its
 // standard names behind BEDROCK_STANDARD_NAMES. Routing only: no state, no lock. Each function
 // passes its caller to the heap (heap_entry.h); the aligned forms share memalign_from().

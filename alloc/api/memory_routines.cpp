@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The freestanding memory routines: byte loops at the edges, machine words in the middle.
 //
 // Words are accessed through may_alias types so the compiler neither assumes a type nor turns

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Every form of operator new and delete (plain, array, sized, aligned, nothrow) on the default
 // heap, for targets where Bedrock provides the standard names (BEDROCK_STANDARD_NAMES).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CheckedBlock: the header checked mode keeps for every checked block, and the red-zone and
 // poison rules around it.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Checked mode: allocation with red zones and poison, free through the quarantine, the checks
 // and the leak report (invariants in checked_blocks.h and checked_block.h).
 #include "checked/checked_blocks.h"

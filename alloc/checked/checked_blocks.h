@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CheckedBlocks: one heap's checked-mode bookkeeping - the list of live checked blocks (for
 // leak reports and heap_check), the quarantine of freed ones and the allocation sequence.
 //

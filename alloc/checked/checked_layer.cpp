@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CheckedLayer: the core's entry into checked mode (see checked_layer.h).
 #include "checked/checked_layer.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CheckedLayer: checked mode as one layer over the heap core (heap/core.h) - the checked
 // blocks (red zones, poison, quarantine, call traces, leaks: checked_blocks.h) and the
 // guard-page pool (guarded_pool.h). The core calls it from exactly two places: allocate() at a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Guard pages: the pool of guarded slots and the fault explanation (see guarded_pool.h).
 #include "checked/guarded_pool.h"
 

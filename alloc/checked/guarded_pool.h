@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GuardedPool: checked mode's guard pages. A pool of page-sized slots, each between two pages
 // the platform made inaccessible, so that a guarded block - placed to end where its slot page
 // ends - faults on the first byte read or written past its end, and a freed one faults on any

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The checked-mode API (bedrock/heap_checks.h) over the checked layer, but for the check level and
 // the error hook (heap.cpp: the core keeps those). Built only with
 // BEDROCK_CHECKED; heap/checks_compiled_out.cpp stands in for it otherwise.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Arenas: growth from the page frame allocator, tagging, and the totals (see arenas.h).
 #include "heap/arenas.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Arenas: the memory a heap carves medium blocks from - and its slabs, checked-mode blocks and
 // guard-page chunks - with one segregated fit over all of it (segregated_fit.h).
 //

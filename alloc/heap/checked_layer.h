@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The one place the core names checked mode: with BEDROCK_CHECKED the layer itself
 // (checked/checked_layer.h), without it a stand-in of the same shape whose functions are never
 // called (every call sits behind `if constexpr (kHeapChecksCompiled)`), so the checked/ folder

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The checked-mode API (bedrock/heap_checks.h) with checked mode compiled out, but for the check
 // level and the error hook (heap.cpp)
 // (BEDROCK_CHECKED=OFF): every call accepts only what changes nothing, and a guarded

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ClassCache: slab lists, the slab reserve policy and the CPU caches' batches of one size class
 // (see class_cache.h).
 #include "heap/class_cache.h"

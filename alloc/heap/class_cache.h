@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ClassCache: the slabs of one size class in one heap, and the policy for getting and
 // returning them; the refill and flush interface of the per-CPU caches (cpu_cache.h).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The heap core's interface to the layer above it (checked mode, checked/): take a block of
 // the heap's memory, give it back, look up what holds an address. The layer keeps its own
 // metadata inside the blocks it takes; the core knows only each block's use (BlockUse), so

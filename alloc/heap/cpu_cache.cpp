@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CpuCaches: making a CPU's cache, refills, flushes, drains and the totals (see cpu_cache.h).
 // The pop and push themselves are inline in heap.cpp, the malloc and free fast paths.
 #include "heap/cpu_cache.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CpuCaches: the per-CPU front of a heap's size classes. Each CPU keeps, per class, a magazine:
 // a stack of up to capacity(class) free blocks in an array of its own. malloc pops from the
 // calling CPU's magazine and free pushes onto it, with interrupts masked on that CPU and no lock

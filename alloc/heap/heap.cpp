@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The heap's routing: which part serves a request, what holds a pointer, creation and
 // destruction. The policies live in class_cache.cpp, arenas.cpp, large_runs.cpp and (checked
 // mode) checked/; this file takes one lock of its own, the list of live heaps.
@@ -680,7 +681,7 @@ BlockRef find_block(Heap& heap, const void* address) {
 
 // malloc() at level off: a small block through the calling CPU's cache, else a medium block or
 // a large run.
-[[gnu::noinline]] void* allocate_not_small(Heap& heap, size_t size, size_t alignment) {
+[[gnu::noinline]] static void* allocate_not_small(Heap& heap, size_t size, size_t alignment) {
     if (alignment != 0 && !is_power_of_two(alignment)) {
         return nullptr;
     }

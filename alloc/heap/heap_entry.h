@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The heap's entry points with the caller made explicit, for the files that implement the
 // public APIs (heap.cpp, c_api.cpp, operator_new.cpp): each public function passes its own
 // frame and return address, so checked mode's call traces start at the application's call.

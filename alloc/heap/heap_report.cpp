@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Heap statistics: the snapshot (each lock taken in turn, so totals are consistent per class,
 // not across classes; the CPU caches' counters read as they are, so exact while no CPU is
 // inside the heap) and the printable report.

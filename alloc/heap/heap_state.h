@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The state of one heap, kept at the front of the memory it manages (bedrock/heap.h keeps the
 // type opaque), followed by its segregated fit's list heads (fit_storage()). Owns nothing
 // itself: each member owns its part, with the lock order

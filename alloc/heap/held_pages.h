@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // HeldPages: the count of pages a heap holds from its page frame allocator (its state, its arenas
 // and its large runs) and the peak of that count, updated without a lock by the parts that take
 // and give pages. Invariant: pages == pages taken - pages given;  peak == max over time.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // LargeRuns: page runs with their length and owner in the page tags (see large_runs.h).
 #include "heap/large_runs.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // LargeRuns: the blocks of a heap over a page frame allocator that are page runs of their own -
 // requests above kMaxMediumSize, or aligned beyond kMaxMediumAlignment - the kernel's analogue
 // of the mmap threshold. A block is its run: page-aligned, from the run's first page, its

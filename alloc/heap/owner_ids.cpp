@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Owner ids (see owner_ids.h).
 #include "heap/owner_ids.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Owner ids: a small number per live heap over a page frame allocator, written in the tags of
 // its large runs (page_tags.h), since heaps over one page frame allocator share its tags.
 //

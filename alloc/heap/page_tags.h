@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PageTag: what a heap writes in the page frame allocator's tag of every page it holds
 // (PageFrameAllocator::page_tag), so that any address leads to the run that holds it - an
 // arena or a large block - from allocator metadata alone, never from memory near the address.

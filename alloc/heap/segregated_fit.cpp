@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SegregatedFit: the operations (layout, invariants and which accesses are lock-free in
 // segregated_fit.h).
 #include "heap/segregated_fit.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SegregatedFit: a two-level segregated fit block allocator (TLSF, Masmano et al. 2004) over
 // arenas, spans of memory the caller hands in and takes back whole. Ownership is decided out of
 // band: the caller knows which arena an address belongs to (from its page map) and asks find()

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The size-class table (see size_class.h for the classes, their layout and their waste bound).
 #include "heap/size_class.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Size classes: which block size serves a small request, and how a slab of each class is laid
 // out. Owns the class table (compile-time constants, no state, no lock).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Slab: block carving, the free list and the allocated bitmap (invariants in slab.h).
 #include "heap/slab.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Slab: one medium block of a size class's slab_bytes, carved into equal blocks (layout in
 // size_class.h). The slab header sits at the start of the medium block, which the heap finds
 // from its arena's block-start bitmap (segregated_fit.h), never from memory near a block.

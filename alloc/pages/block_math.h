@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Block arithmetic of the page frame allocator: page frame numbers, orders and the greedy
 // decomposition of a page range into naturally aligned blocks. Pure functions, no state.
 //

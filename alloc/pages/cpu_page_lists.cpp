@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The slow paths of the CPU page lists (pages/cpu_page_lists.h): refilling an empty list and
 // draining a full one, kCpuListBatch blocks at a time, draining a CPU's lists whole, and their
 // part of check(). The fast paths are in page_frame_allocator.cpp.

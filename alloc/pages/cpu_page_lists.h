@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CPU page lists: the per-CPU caches of small free blocks in front of the buddy free lists (as
 // Linux's per-CPU page lists), for the CPU-list region (the allocator's highest region). Owns
 // the lists of every CPU slot and one state byte per page of that region, all in the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Metadata carving at init: how much metadata the regions need, where it goes, and the
 // regions' initial free blocks.
 //

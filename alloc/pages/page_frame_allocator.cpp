@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The buddy page frame allocator's routing: which region serves an allocation or a free, the
 // CPU page lists' fast paths (their slow paths are pages/cpu_page_lists.cpp), the lock, and
 // misuse reporting. The contract, metadata layout and invariants are in
@@ -261,7 +262,7 @@ bool PageFrameAllocator::on_cpu_list(uint64_t page) const {
 
 // The fast path: a block allocated from a CPU list (its state byte says so, which also proves it
 // allocated, of that order and not part of a run) goes on top of the calling CPU's list.
-bool PageFrameAllocator::free_to_cpu_list(PhysAddr address, unsigned order) {
+inline bool PageFrameAllocator::free_to_cpu_list(PhysAddr address, unsigned order) {
     // The page's index in the CPU-list region, rotated so that an address that is not
     // page-aligned (low bits set) becomes huge: one compare tests both (page_count is 0 without
     // lists).

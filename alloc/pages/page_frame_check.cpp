@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PageFrameAllocator::check(): walks all metadata and verifies the invariants listed in
 // bedrock/page_frame_allocator.h, naming the first one that fails. Owns nothing; reads every
 // region under the allocator's lock and changes nothing (the CPU page lists' part is in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The out-of-line part of Region (pages/region.h): taking and giving free blocks, splitting and
 // merging, finding and recording runs, and the block lookups that misuse detection needs.
 // Invariants, words and diagrams are in region.h.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Region: the buddy structure over one region (a usable range, or its piece between zone
 // boundaries) of the page frame allocator. It owns the region's bitmaps, page tags, free lists
 // and counts; it takes and gives free blocks, splits and merges them, and records runs. It takes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The frame-pointer walk (see call_trace.h for the rules it follows).
 #include "report/call_trace.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Call traces for checked mode: the chain of return addresses found by following frame
 // pointers, starting at the frame of the outermost Bedrock function that was called.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ErrorPolicy: where one heap's error reports go and what happens after them - the check level
 // and the error hook of bedrock/heap_checks.h.
 // raise() is called with no heap lock held: at level Abort it does not return, and a kernel

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Error kinds' names and the report text format (bedrock/error_report.h).
 #include "bedrock/error_report.h"
 

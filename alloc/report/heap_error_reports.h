@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The heap's ErrorReports, built in one place so that every report of a kind carries the same
 // fields (bedrock/error_report.h says what each field means per kind).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Bit and alignment helpers every layer uses, written once: powers of two, rounding to an
 // alignment, logarithms and bit scans. All constexpr, compiler builtins only, no state.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // IntrusiveList: a doubly linked list threaded through two pointer members of its elements - the
 // one list the allocators use for what they keep inside the memory they manage (a class's
 // partial slabs, checked mode's live blocks and quarantine, the live region heaps), so nothing

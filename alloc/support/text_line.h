@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // TextLine: one line of report text built in a fixed buffer, for the reports the allocators
 // print themselves (statistics, errors, leaks). No printf in the portable core.
 // Invariant: the buffer always holds a NUL-terminated string; text beyond it is cut off.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What the AArch64 arch layer's files share among themselves (not part of kernel/arch.h): PSCI
 // calls (psci.cpp), the GIC (gic.cpp) and the timer interrupt (timer.cpp). aarch64_entry
 // configures them from BootInfo before kernel_main, on the boot CPU.

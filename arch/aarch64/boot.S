@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* AArch64 entry (QEMU virt, -kernel with an ELF): x0 = device tree or 0.
  *
  * Drops from EL2 to EL1 if entered at EL2, zeroes .bss, builds an early identity map

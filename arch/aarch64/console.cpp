@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The AArch64 console (QEMU virt's PL011 UART, polled) and the exit through semihosting
 // SYS_EXIT. Both work from the first instruction of C++ (the early map covers the UART as
 // Device memory) and from exception handlers.

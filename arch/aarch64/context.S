@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* arch_save_context / arch_resume_context for kernel/trap.h (SavedContext in kernel/arch.h):
  * the AAPCS64 callee-saved general registers x19-x28, the frame record (x29, x30 = the return
  * address) and sp. Kernel code uses no floating point, so d8-d15 need no saving. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AArch64 CPUs (kernel/arch.h): the DAIF interrupt mask, MPIDR as the hardware id, TPIDR_EL1 as
 // the per-CPU register, starting secondaries with PSCI CPU_ON, and idle waiting (wfi, woken by
 // the GIC's wake interrupt).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // In-kernel tests of the AArch64 CPU layer that the portable tests cannot see: PSCI errors come
 // back by name and leave the CPU alone, and every online CPU's TPIDR_EL1 and MPIDR agree with
 // its CpuLocal.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // aarch64_entry: the first C++ on AArch64, called by boot.S at EL1 with the MMU on (early map)
 // and the exception vectors installed. Finds the device tree, turns it into BootInfo, sets up
 // what the arch layer takes from it (PSCI for starting CPUs, the GIC's distributor and this

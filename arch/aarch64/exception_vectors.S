@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The EL1 exception vector table: 16 slots (current EL with SP0 / SPx, lower EL AArch64 /
  * AArch32; each synchronous, IRQ, FIQ, SError). The kernel runs at EL1h, so the only interrupt
  * it takes is slot 5 (IRQ, current EL with SPx): that slot saves every general register, ELR_EL1

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AArch64 exceptions: turns what exception_vectors.S saved into a portable FaultReport.
 // Every exception is fatal here (the kernel enables no interrupts): it is reported and the run
 // ends with failure, so a fault never hangs - unless a test catches it (kernel/trap.h), in

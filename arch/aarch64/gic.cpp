@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The GIC driver: GICv2 (distributor + memory-mapped CPU interface; QEMU virt's default) and
 // GICv3 (distributor with affinity routing + one redistributor per CPU + the system-register CPU
 // interface; `-M virt,gic-version=3`), just enough for private interrupts (the timer's PPI).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The AArch64 memory map: the VMSAv8-64 descriptor format (4 KiB granule) for
 // kernel::PageTable, and arch::map_memory(), which replaces boot.S's early map with one covering
 // exactly the RAM in the device tree as Normal memory and virt's device region as Device-nGnRnE,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PSCI calls (Arm DEN 0022, SMC Calling Convention): the function id in x0, arguments in x1-x3,
 // the result in x0, through `hvc #0` or `smc #0` as the device tree's /psci says. Only CPU_ON is
 // used. Invariant: g_conduit and g_cpu_on are set once, by the boot CPU before any CPU starts.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # How the AArch64 kernel runs under QEMU (see cmake/qemu.cmake for the variables' meaning).
 # cortex-a57 (ARMv8.0, no LSE atomics): the default virt CPU is 32-bit.
 set(BEDROCK_QEMU_PROGRAM qemu-system-aarch64)

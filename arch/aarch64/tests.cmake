@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # QEMU tests only the AArch64 kernel has, included at the end of tests/kernel/CMakeLists.txt (so
 # the kernel targets and launchers exist): the CPU layer's own in-kernel tests, and SMP boots -
 # 2 and 4 CPUs on the default GICv2, GICv3, and entry at EL2 (virtualization=on: the boot CPU

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The periodic timer interrupt (kernel/arch.h start_timer/stop_timer) on the non-secure EL1
 // physical timer (CNTP_*_EL0, a private interrupt of each CPU; INTID 30 on QEMU virt), and the
 // IRQ dispatch that serves it.

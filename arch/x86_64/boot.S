@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* x86-64 entry: from 32-bit protected mode (paging off) to long mode and C++.
  *
  * Two ways in, one path on:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // arch::nanoseconds() on x86-64: the TSC, whose frequency is measured once at boot against the
 // PIT (channel 2, a fixed 1.193182 MHz), which every PC and QEMU machine has.
 // Invariant after calibrate_clock(): g_tsc_hz > 0 and g_tsc_at_boot <= rdtsc().

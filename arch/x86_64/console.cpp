@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The x86-64 console (a polled 16550 UART on COM1) and the exit through QEMU's isa-debug-exit
 // device. Both work from the first instruction of C++ and from exception handlers.
 #include "arch/x86_64/entry.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* arch_save_context / arch_resume_context for kernel/trap.h (SavedContext in kernel/arch.h):
  * the System V callee-saved registers, the stack pointer the caller will have after the call
  * returns, and its return address. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // x86-64 CPUs and interrupts (kernel/arch.h): the interrupt flag, per-CPU data through the GS
 // base, starting secondary CPUs through the real-mode trampoline (trampoline.S) with
 // INIT-STARTUP-STARTUP, and the local APIC timer.

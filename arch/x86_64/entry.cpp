@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // x86_64_entry: the first C++ on x86-64, called by boot.S in long mode with the early 0-4 GiB
 // identity map. Brings up the per-CPU register, the console and exception handling first (so
 // every later failure is reported), turns the boot protocol's memory description into BootInfo,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The x86-64 bring-up steps that x86_64_entry (entry.cpp) runs in order, before kernel_main,
 // and the boot.S data the C++ side of the arch layer shares.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The 32 CPU exception entry stubs. Each pushes a zero in place of the error code when the CPU
  * pushes none, then its vector, then every general register, and calls
  * x86_64_exception(ExceptionFrame*) (arch/x86_64/exceptions.cpp), which reports and never

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // x86-64 CPU exceptions: the IDT (shared by every CPU: the 32 CPU exception vectors, and the
 // device vectors cpu.cpp installs), each CPU's GDT and TSS whose interrupt stack table gives the
 // double fault a stack of its own, and the handler that turns the stub's saved state

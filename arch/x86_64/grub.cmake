@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Boots the x86-64 kernel the way most hobby kernels are booted: GRUB from an ISO, multiboot2.
 # GRUB's terminal is the serial port too, so a GRUB error (a missing file, a rejected header)
 # shows in the test's output; `halt` after `boot` then powers QEMU off at once (a status the

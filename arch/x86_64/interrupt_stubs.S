@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Entry stubs of the device interrupts (arch/x86_64/local_apic.h's vectors), which return to the
  * interrupted code. Each saves every general register (the kernel has no FP/SIMD state: it is
  * built with -mno-sse -mno-mmx), clears DF as the ABI expects at a call, calls its C++ handler

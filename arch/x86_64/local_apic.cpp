@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The local APIC and the legacy PICs; see local_apic.h.
 //
 // The APIC timer counts down at the bus clock divided by kTimerDivide; its rate is measured once

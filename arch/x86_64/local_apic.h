@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The local APIC (xAPIC, memory-mapped) of each x86-64 CPU: what SMP bring-up and the timer
 // need. The 8259 PICs are remapped to vectors 0x20-0x2F and masked once on the boot CPU, so no
 // legacy interrupt ever arrives on an exception vector once interrupts are enabled.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The x86-64 memory map: the 4-level page-table format for kernel::PageTable, and
 // arch::map_memory(), which replaces boot.S's 0-4 GiB map with one covering exactly the RAM the
 // firmware reported (including RAM above 4 GiB), except physical page 0 and the boot stack's

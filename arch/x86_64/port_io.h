@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // x86 port I/O, the one way this kernel reaches devices on x86-64 (COM1, the PIT, the exit
 // device): none of them needs a mapping.
 #pragma once

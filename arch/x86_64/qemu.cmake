@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # How the x86-64 kernel runs under QEMU (see cmake/qemu.cmake for the variables' meaning).
 # The pc machine: the most common one, and with -m above 3.5 GiB it puts RAM above 4 GiB.
 set(BEDROCK_QEMU_PROGRAM qemu-system-x86_64)

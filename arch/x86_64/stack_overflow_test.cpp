@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Built only into bedrock-kernel-stack-overflow (x86-64): a test that recurses until the boot
 // stack runs into its guard page. The expected outcome is a double fault reported on its own
 // stack as a stack overflow and a failing exit, never a hang, a pass, or silent corruption of

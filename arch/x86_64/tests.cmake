@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # QEMU tests only the x86-64 kernel has, included at the end of tests/kernel/CMakeLists.txt (so
 # bedrock_add_kernel and the launchers exist): booting through GRUB, a stack overflow that
 # must be reported through the double-fault stack, SMP boots and the boot benchmark.

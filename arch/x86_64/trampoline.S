@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The secondary CPUs' way from real mode to the kernel: 16-bit -> 32-bit -> 64-bit.
  *
  * x86_64_trampoline_start .. x86_64_trampoline_end is position-dependent code for one address,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bedrock/platform.h for the fuzz harness: the heap runs over a region, so phys_to_virt is
 // never called; the harness never misuses the heap, so any report is a finding and aborts.
 #include <stdio.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer harness for the heap: the input is a sequence of 8-byte operations applied to a
 // region heap through HeapModel (tests/host/heap_model.h), which checks alignment, overlap,
 // contents and, at the end of each input, that freeing everything gives every page back.

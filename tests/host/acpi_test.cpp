@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Host tests of the ACPI parser (kernel/acpi.cpp): RSDP search and checksums, the RSDT and XSDT
 // paths, MADT CPU entries (xAPIC and x2APIC, enabled, online-capable, disabled, duplicates),
 // more CPUs than the kernel starts, and damaged tables that must be skipped.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Host tests of the x86-64 boot-information parsers (kernel/pvh.cpp, kernel/multiboot2.cpp),
 // including where each leaves the ACPI RSDP.
 // The structures are built in host memory; their host addresses stand in for physical ones.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The word-at-a-time poison and red-zone scans of checked mode (alloc/checked_block.h) against
 // a byte-by-byte reference, for every alignment of both ends and every damaged position.
 #include <gtest/gtest.h>

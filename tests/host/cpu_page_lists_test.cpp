@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Host tests of the page frame allocator's CPU page lists (pages/cpu_page_lists.h): the fast
 // paths, their bounds, draining, exact counts and limits with pages on the lists, check(), and
 // a damaged free-list link. Each host thread is a CPU (tests/support/host_cpu.cpp).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Host tests of the device-tree parser (kernel/device_tree.cpp) on blobs built in memory.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Host tests of the kernel's printf engine (kernel/format.cpp).
 #include <gtest/gtest.h>
 

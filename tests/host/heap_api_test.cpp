@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The heap's API edges (bedrock/heap.h, bedrock/malloc.h): every documented edge of malloc,
 // free, calloc, realloc, the aligned allocators and malloc_usable_size; misuse reports; wrong
 // heap detection; the slab reserve policy; statistics and the report.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Checked mode on the host: every misuse scenario (support/misuse_scenarios.h) at every level
 // with its exact report, poisoning, the quarantine, realloc and heap_check() on damage, the
 // leak report, guard pages (mprotect: real faults, caught with a signal handler) and a clean

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The heap's per-CPU caches (alloc/heap/cpu_cache.h) and its hardened free lists (slab.h): many
 // threads (each a CPU on the host) allocating and freeing each other's blocks, drains, trim,
 // exact statistics, double frees caught, the invariants checked around every operation of a

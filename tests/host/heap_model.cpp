@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // HeapModel: see heap_model.h.
 #include "heap_model.h"
 

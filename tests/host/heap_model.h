@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // HeapModel: a reference model of one heap for the randomized differential test and the fuzz
 // harness. It applies an operation (malloc, calloc, memalign, realloc, free) to the heap and to
 // a model of the live blocks, and checks after each one that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Ownership from allocator metadata alone (heap.cpp's locate()): a bad pointer gets its report
 // and changes nothing, whatever memory lies at or near it - unmapped pages below a region heap,
 // holes between many RAM ranges, a forged slab header in user data - and interior pointers

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The randomized differential test: hundreds of thousands of operations over all sizes and
 // alignments, checked against HeapModel (heap_model.h), on a region heap and on a heap over
 // the page frame allocator; fixed seeds plus BEDROCK_TEST_SEED from the environment. At the end

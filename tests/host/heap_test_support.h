@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers shared by the heap's host tests: a memory region for region heaps, a page frame
 // allocator over simulated physical memory, access to the error reports the host platform
 // recorded, and the test seed.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Host tests of the memory-map arithmetic (kernel/memory_map.cpp): usable = pages(RAM) -
 // pages(reserved), sorted, merged and page-aligned.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Host tests of the buddy page frame allocator over simulated physical memory maps.
 #include <gtest/gtest.h>
 #include <sys/mman.h>

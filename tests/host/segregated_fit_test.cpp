@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SegregatedFit (alloc/heap/segregated_fit.h): storage size, arenas, merging in all four
 // neighbour cases, aligned takes, find() from the start bitmap (and not fooled by forged headers
 // or by garbage in start bitmap words its summary calls uninitialised), exhaustion, a randomized

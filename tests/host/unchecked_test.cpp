@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Built with BEDROCK_CHECKED=0: checked mode is compiled out. The heap works, refuses every
 // level but Off, guard pages stay off, and misuse is still reported (without call traces).
 #include <gtest/gtest.h>

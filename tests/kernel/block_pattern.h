@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // BlockPattern: the bytes the SMP and interrupt tests write into a block they own and check
 // before freeing it, so a block handed out twice, or freed memory reused while still live, shows
 // up as a mismatch. The pattern depends on the block's address, the offset and a tag (the

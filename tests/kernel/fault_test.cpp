@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Built only into bedrock-kernel-fault: a test that reads an address no page table maps.
 // The expected outcome is the fault report and a failing exit, never a hang or a pass.
 #include <stdint.h>

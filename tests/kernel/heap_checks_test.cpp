@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // In-kernel tests of checked mode on both architectures: every misuse scenario
 // (tests/support/misuse_scenarios.h) at every level - off, report (printed and in the
 // ErrorLog), report through the error hook, abort (the panic is caught) - with the exact report,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // In-kernel heap tests on real physical memory, on both architectures: the randomized mix with
 // address patterns, exhaustion to the end of RAM and back, large and aligned blocks, and every
 // form of operator new/delete on the default heap.

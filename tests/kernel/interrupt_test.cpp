@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Allocation from interrupt handlers: a periodic timer interrupt (arch::start_timer, kTimerHz)
 // whose handler mallocs and frees blocks of several sizes and a page from the page frame
 // allocator, while the interrupted code allocates and frees too, for kRunNanoseconds on every

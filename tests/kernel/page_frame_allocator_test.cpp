@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // In-kernel tests of the page frame allocator on real physical memory (identity-mapped).
 // Every test leaves the allocator exactly as it found it, and checks that it did.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // In-kernel tests of the freestanding runtime: the memory routines the compiler calls, the
 // 128-bit division helpers, static constructors and function-local statics.
 #include <stdint.h>

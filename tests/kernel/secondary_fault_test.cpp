@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Built only into bedrock-kernel-secondary-fault, booted with two or more CPUs: the second CPU
 // reads an address no page table maps while the boot CPU waits for it. The expected outcome is
 // the fault report naming cpu 1 and a failing exit from that CPU, never a hang or a pass (with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SMP stress of the default heap and the page frame allocator: every online CPU at once
 // (run_on_every_cpu) allocates blocks of every size class, medium sizes and large sizes (and
 // pages straight from the page frame allocator), writes a pattern into each, frees some itself

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // TestRandom: the in-kernel tests' deterministic generator (xorshift64*). A test prints or fixes
 // its seed, so any failure replays exactly.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // In-kernel tests of trap recovery (kernel/trap.h) and of hiding pages of the live identity map
 // (arch::set_page_present): a panic and CPU faults taken on purpose come back as Traps, and the
 // run carries on.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Host platform: simulated physical memory windows and recorded error reports.
 // Invariants: windows never overlap; host - base == 0 modulo kDirectMapAlignment for each
 // window (the mapping reserves that much more address space and uses the aligned part).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The host implementation of bedrock/platform.h, for unit tests and benchmarks.
 //
 // Physical memory is simulated: a SimulatedMemory maps one host buffer per physical range

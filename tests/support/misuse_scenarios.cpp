@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The misuse scenarios (see misuse_scenarios.h). Each function is noinline so that the call
 // traces of its allocations and frees start inside it.
 #include "support/misuse_scenarios.h"

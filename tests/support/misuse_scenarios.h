@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The heap misuses checked mode must catch, as a table shared by the host tests and the
 // in-kernel tests (freestanding: Bedrock headers only). Each scenario commits one error on
 // purpose and says exactly which report it must produce at a given check level.

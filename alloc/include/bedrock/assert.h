@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Assertions for the portable core.
 //
 // BEDROCK_ASSERT is always on: it guards conditions whose violation would corrupt memory.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ErrorReport: what Bedrock tells the platform (or a test's hook) when it detects misuse of an
 // allocator, as plain data, and the one text format every platform prints it in.
 //

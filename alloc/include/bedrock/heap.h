@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The heap: malloc-style blocks of any size and alignment on top of pages, in independent heap
 // objects. The C API (bedrock/malloc.h) and operator new/delete use the default heap.
 //

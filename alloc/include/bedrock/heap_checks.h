@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Checked mode: the heap catches the classic misuses of malloc/free at run time and reports
 // each one precisely (bedrock/error_report.h), on bare metal, without any other tool.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The C API of Bedrock's default heap (bedrock/heap.h: set_default_heap()). Every function is
  * prefixed bedrock_; with the build option BEDROCK_STANDARD_NAMES the same functions are also
  * exported as malloc, free, calloc, realloc, memalign, aligned_alloc, posix_memalign, valloc,
@@ -22,8 +23,9 @@
  *   valloc(n)            memalign(page size, n)
  *   pvalloc(n)           memalign(page size, n rounded up to whole pages; 0 -> one page)
  *   malloc_usable_size   bytes usable in the block (>= requested); 0 for NULL
- * Every block is 16-byte aligned. Time: O(1) for blocks up to 8 KiB; larger blocks cost one
- * page frame allocation or free. */
+ * Every block is 16-byte aligned. Time: O(1) for every size - blocks up to 2 KiB from the
+ * calling CPU's cache or a size class, medium blocks from a two-level segregated fit - plus at
+ * most one page frame allocator call (bedrock/heap.h states each call's worst case). */
 #ifndef BEDROCK_MALLOC_H
 #define BEDROCK_MALLOC_H
 

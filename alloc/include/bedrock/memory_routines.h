@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The freestanding memory routines. Bedrock defines them under its own prefix; with the build
  * option BEDROCK_STANDARD_NAMES (on for kernels) memory_routines.cpp also exports them as
  * memcpy, memmove, memset, memcmp and strlen, which the compiler emits calls to. C and C++.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The parts of <new> that operator new/delete need, for freestanding targets that have no C++
 // library headers (the test kernels). Include this or <new>, never both. Hosted builds use
 // <new>; Bedrock defines the operators themselves only with BEDROCK_STANDARD_NAMES.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PageFrameAllocator: a buddy allocator over the physical RAM the firmware reported.
 //
 // It owns every page of the usable ranges it is given and hands out physically contiguous,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PhysRange: a range of physical addresses, the unit in which firmware describes memory and in
 // which the page frame allocator receives it.
 //

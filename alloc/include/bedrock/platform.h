@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The platform interface: everything Bedrock's portable core needs from the machine it runs on.
 //
 // Each target implements these functions once, at link time (no virtual calls, no registration):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SpinLock: the lock that guards each allocator, built once on compiler atomics, and safe to take
 // in interrupt handlers.
 //

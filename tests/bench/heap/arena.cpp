@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Buffer and Arena (see arena.h).
 #include "arena.h"
 

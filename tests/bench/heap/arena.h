@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Arenas for heap_limits: a fresh Bedrock heap over a memory region or over a page frame
 // allocator, made only through the public API (bedrock/heap.h, bedrock/page_frame_allocator.h).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bedrock/platform.h for the heap benchmarks, all but phys_to_virt, which each program links
 // from the direct map it needs: identity_direct_map.cpp (heap_bench: its page frame allocator
 // manages a range of its own address space) or simulated_memory.cpp (heap_limits: physical

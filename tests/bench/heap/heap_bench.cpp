@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The heap benchmark: Bedrock's heap against glibc malloc, jemalloc, tcmalloc and mimalloc on
 // the same workloads, with time per operation and peak footprint / peak live bytes.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // heap_limits: the figures that say how well Bedrock's heap uses small memories and how long a
 // single call can take, as `key value` lines. bench.sh runs it (./bench.sh --summary prints
 // only those lines; ./bench.sh prints them with how each was obtained).

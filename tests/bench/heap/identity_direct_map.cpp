@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // platform::phys_to_virt for heap_bench: its page frame allocator manages a range of the
 // process's own address space, so a "physical" address is the virtual one.
 #include "bedrock/platform.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Instruction counting by single-stepping with the trap flag (see instruction_counter.h).
 //
 // State machine of one count, driven by the SIGTRAP handler (one trap after each instruction):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Exact instruction counts of single function calls, for the worst-case figures of heap_limits.
 //
 // Method: x86-64 single-stepping inside the process. count_call() sets the trap flag (TF) in

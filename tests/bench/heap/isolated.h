@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // run_isolated(): runs one measurement in a child process and hands its result back through
 // shared memory. Each heap then starts from a fresh process (the heap's global list of heap
 // memory only grows, so a second heap in the same process would make free() dearer), and a heap

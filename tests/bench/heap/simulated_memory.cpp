@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SimulatedMemory and platform::phys_to_virt over it (see simulated_memory.h).
 #include "simulated_memory.h"
 

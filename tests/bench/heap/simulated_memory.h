@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Simulated physical memory for heap_limits: physical addresses [0, span) as a machine numbers
 // them (a page frame allocator over QEMU's memory map starts at address 0), backed by reserved
 // address space (MAP_NORESERVE: a page costs memory only once touched). platform::phys_to_virt

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The worst-case traces and the counting heap they run on (see worst_case.h).
 #include "worst_case.h"
 

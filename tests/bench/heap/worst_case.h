@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Worst-case instructions per heap call: traces that drive a fresh heap through its expensive
 // paths while instruction_counter.h counts every single heap_allocate and heap_free.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Page frame allocator benchmark: allocate+free pairs per order, and a random mix of orders
 // over 2 GiB of simulated physical memory (so a 1 GiB block is free beside the metadata).
 //   pfa_bench [Google Benchmark flags]     wall-clock ns per operation
