@@ -2,11 +2,14 @@
 // settle_heap(): a heap brought down to what its live blocks need, for the in-kernel tests that
 // compare its figures before and after work on several CPUs. Every CPU's cached blocks go back to
 // their classes (the other CPUs are idle between run_on_every_cpu() calls, as heap_drain_cpu()
-// requires), the quarantine is emptied, and empty slabs and arenas are given back.
+// requires), the quarantine is emptied, empty slabs and arenas are given back, and every CPU's
+// page lists go back to the page frame allocator's free lists (so the tests after these, which
+// exhaust it from one CPU, can reach every free page).
 #pragma once
 
 #include "bedrock/heap.h"
 #include "bedrock/heap_checks.h"
+#include "kernel/allocators.h"
 #include "kernel/smp.h"
 
 namespace bedrock::kernel {
@@ -17,6 +20,9 @@ inline void settle_heap(Heap& heap) {
         heap_drain_cpu(heap, cpu);
     }
     heap_trim(heap);
+    for (unsigned cpu = 0; cpu < online_cpu_count(); ++cpu) {
+        page_frame_allocator().drain_cpu(cpu);
+    }
 }
 
 } // namespace bedrock::kernel
