@@ -76,6 +76,10 @@ Heap* start(uint64_t bytes) {
     return heap;
 }
 
+PageFrameAllocator& page_frames() {
+    return g_frames;
+}
+
 } // namespace hosted
 
 namespace platform {

@@ -70,6 +70,10 @@ public:
         uint64_t bytes; // footprint(): what the heap's statistics count for the blocks
     };
     [[nodiscard]] QuarantineTotals quarantine_totals();
+
+    // heap_lock_all()'s hold on m_lock, for fork() (bedrock/heap.h).
+    [[nodiscard]] platform::InterruptState lock_all() { return m_lock.lock(); }
+    void unlock_all(platform::InterruptState previous) { m_lock.unlock(previous); }
     LeakSummary leaks(uint64_t checkpoint, LineWriter write, void* context);
 
 private:

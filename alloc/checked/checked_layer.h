@@ -7,7 +7,8 @@
 // heap/core.h and reaches nothing else of the core.
 //
 // Owns its two parts. Lock order: CheckedBlocks' lock and the pool's lock are each taken alone,
-// never while calling the core.
+// never while calling the core; only lock_all() (for fork(): heap_lock_all) holds both, then
+// the pool's global locks, before any lock of the core.
 #pragma once
 
 #include <stddef.h>
@@ -41,6 +42,16 @@ public:
     void flush(Heap& heap, Caller caller) { blocks.flush(heap, caller); }
     void disable(Heap& heap) { guards.disable(heap); }
     [[nodiscard]] bool check(Heap& heap) { return blocks.check(heap); }
+    // heap_lock_all()'s hold on both parts' locks, for fork() (bedrock/heap.h). Precondition:
+    // interrupts are masked, so every lock returns the same mask, which unlock_all() takes.
+    [[nodiscard]] platform::InterruptState lock_all() {
+        static_cast<void>(blocks.lock_all());
+        return guards.lock_all();
+    }
+    void unlock_all(platform::InterruptState previous) {
+        guards.unlock_all(previous);
+        blocks.unlock_all(previous);
+    }
 
     struct Totals {
         uint64_t quarantined_blocks;

@@ -65,6 +65,19 @@ unsigned char* GuardedPool::slot_page(uint32_t index) const {
            slot_page_index(index) * kPageSize;
 }
 
+platform::InterruptState GuardedPool::lock_all() {
+    const platform::InterruptState previous = m_lock.lock();
+    static_cast<void>(g_pools_lock.lock()); // interrupts are off: the same mask as `previous`
+    static_cast<void>(g_page_access_lock.lock());
+    return previous;
+}
+
+void GuardedPool::unlock_all(platform::InterruptState previous) {
+    g_page_access_lock.unlock(previous);
+    g_pools_lock.unlock(previous);
+    m_lock.unlock(previous);
+}
+
 void GuardedPool::push_free(uint32_t index) {
     LockGuard guard(m_lock);
     slot(index).next_free = kNoSlot;

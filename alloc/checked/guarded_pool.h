@@ -90,6 +90,13 @@ public:
     // heap_explain_fault() over every pool.
     static bool explain_any(uintptr_t address, MemoryAccess access, const void* pc);
 
+    // heap_lock_all()'s hold on m_lock and on the two global locks (the pool list's, the page
+    // access hook's), for fork() (bedrock/heap.h). Precondition: interrupts are masked (the
+    // mask every lock returns is then the same, so one is kept). The global locks are shared by
+    // every heap's pool: one heap at a time.
+    [[nodiscard]] platform::InterruptState lock_all();
+    void unlock_all(platform::InterruptState previous);
+
     [[nodiscard]] uint64_t live_blocks() const {
         return __atomic_load_n(&m_live_blocks, __ATOMIC_RELAXED);
     }

@@ -92,6 +92,10 @@ public:
     [[nodiscard]] UseTotals totals(BlockUse use);
     [[nodiscard]] bool check(const char** failure);
 
+    // heap_lock_all()'s hold on m_lock, for fork() (bedrock/heap.h).
+    [[nodiscard]] platform::InterruptState lock_all() { return m_lock.lock(); }
+    void unlock_all(platform::InterruptState previous) { m_lock.unlock(previous); }
+
     // Region heaps: the one arena's bounds (fixed at creation, read without the lock).
     [[nodiscard]] const Arena* region_arena() const { return m_region; }
 

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bedrock/platform.h"
 #include "heap/block_ref.h"
 #include "report/call_trace.h"
 
@@ -37,6 +38,8 @@ public:
     void disable(Heap&) {}
     bool check(Heap&) { return true; }
     Totals totals() { return {}; }
+    platform::InterruptState lock_all() { return 0; }
+    void unlock_all(platform::InterruptState) {}
 };
 
 } // namespace bedrock::heap

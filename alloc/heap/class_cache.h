@@ -81,6 +81,10 @@ public:
     [[nodiscard]] SizeClassStatistics statistics();
     [[nodiscard]] bool check(uintptr_t secret);
 
+    // heap_lock_all()'s hold on m_lock, for fork() (bedrock/heap.h).
+    [[nodiscard]] platform::InterruptState lock_all() { return m_lock.lock(); }
+    void unlock_all(platform::InterruptState previous) { m_lock.unlock(previous); }
+
 private:
     using SlabList = IntrusiveList<Slab, &Slab::prev, &Slab::next>;
     enum class Return : uint8_t { Now, ToReserve };

@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: MIT
 // The heap's routing: which part serves a request, what holds a pointer, creation and
 // destruction. The policies live in class_cache.cpp, arenas.cpp, large_runs.cpp and (checked
-// mode) checked/; this file takes one lock of its own, the list of live heaps.
+// mode) checked/; this file takes one lock of its own, the list of live heaps (a leaf).
+// heap_lock_all() (for fork()) takes every lock of a heap in the order they nest:
+//   checked mode's (checked blocks, guard pool, the pools' global locks: never held while
+//   calling the core) -> class locks 0..n-1 (never nested: any order is safe, this one is fixed)
+//   -> arenas -> large runs -> the live heaps list -> owner ids (the last two leaves)
+// with interrupts masked once before the first; heap_unlock_all() releases them in reverse.
 //
 // Routing, with A = max(alignment, kMinBlockSize):
 //   check level not Off                             -> checked mode (the one branch)
@@ -910,6 +915,40 @@ bool heap_check(Heap& heap) {
         return heap.checked.check(heap);
     }
     return true;
+}
+
+void heap_lock_all(Heap& heap) {
+    // Interrupts masked first: every lock() below then returns the same mask, kept once.
+    const platform::InterruptState previous = platform::disable_interrupts();
+    platform::InterruptState off = previous;
+    if constexpr (kHeapChecksCompiled) {
+        off = heap.checked.lock_all();
+    }
+    for (heap::ClassCache& cache : heap.classes) {
+        off = cache.lock_all();
+    }
+    off = heap.arenas.lock_all();
+    off = heap.large.lock_all();
+    off = g_heaps_lock.lock();
+    off = heap::lock_owner_ids();
+    heap.locked_all_previous = previous;
+    heap.locked_all_off = off;
+}
+
+void heap_unlock_all(Heap& heap) {
+    const platform::InterruptState previous = heap.locked_all_previous;
+    const platform::InterruptState off = heap.locked_all_off;
+    heap::unlock_owner_ids(off);
+    g_heaps_lock.unlock(off);
+    heap.large.unlock_all(off);
+    heap.arenas.unlock_all(off);
+    for (unsigned index = heap::kSizeClassCount; index-- > 0;) {
+        heap.classes[index].unlock_all(off);
+    }
+    if constexpr (kHeapChecksCompiled) {
+        heap.checked.unlock_all(off);
+    }
+    platform::restore_interrupts(previous);
 }
 
 bool heap_set_check_level(Heap& heap, CheckLevel level) {

@@ -4,7 +4,9 @@
 // itself: each member owns its part, with the lock order
 //   (a CPU's cache: interrupts off, no lock) -> class lock -> arenas lock -> page frame allocator;
 //   large-run lock -> page frame allocator;
-//   checked mode's locks alone (checked/checked_layer.h: released before calling the core).
+//   checked mode's locks alone (checked/checked_layer.h: released before calling the core);
+//   for fork(), heap_lock_all() takes them all: checked mode's -> class locks -> arenas ->
+//   large runs -> the live heaps list and owner ids (heap.cpp).
 //
 //   frames heap:  [ Heap | fit heads ]  in pages of its own;  arenas and large runs from `frames`
 //   region heap:  [ Heap | fit heads | the one arena ................................. ]
@@ -14,6 +16,7 @@
 #include <stdint.h>
 
 #include "bedrock/heap.h"
+#include "bedrock/platform.h"
 #include "heap/arenas.h"
 #include "heap/checked_layer.h"
 #include "heap/class_cache.h"
@@ -49,6 +52,10 @@ public:
     heap::ClassCache classes[heap::kSizeClassCount];
     heap::CpuCaches cpus;
     heap::CheckedLayer checked;
+    // Between heap_lock_all() and heap_unlock_all() (written and read with every lock held):
+    // the interrupt mask found before the first lock, and the mask every lock() then returned.
+    platform::InterruptState locked_all_previous;
+    platform::InterruptState locked_all_off;
 };
 
 static_assert(kMaxSmallBlock == heap::kMaxSmallSize);

@@ -58,6 +58,10 @@ public:
 
     [[nodiscard]] Totals totals();
 
+    // heap_lock_all()'s hold on m_lock, for fork() (bedrock/heap.h).
+    [[nodiscard]] platform::InterruptState lock_all() { return m_lock.lock(); }
+    void unlock_all(platform::InterruptState previous) { m_lock.unlock(previous); }
+
 private:
     SpinLock m_lock;
     PageFrameAllocator* m_frames = nullptr;

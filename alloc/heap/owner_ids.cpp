@@ -32,6 +32,14 @@ uint16_t acquire_owner_id() {
     return 0;
 }
 
+platform::InterruptState lock_owner_ids() {
+    return s_lock.lock();
+}
+
+void unlock_owner_ids(platform::InterruptState previous) {
+    s_lock.unlock(previous);
+}
+
 void release_owner_id(uint16_t id) {
     BEDROCK_ASSERT(id != 0 && id <= kMaxOwnerIds);
     LockGuard guard(s_lock);

@@ -9,10 +9,12 @@
 // States: kNotStarted -> kStarting -> kStarted | kFailed, each reached once, in this order;
 // g_heap != null <=> kStarted.
 //
-// fork(): the child handler gives back the CPU slots of the threads that the child does not
-// have. A fork while another thread is inside the heap can leave a heap lock held in the child
-// (the core has no call that takes all its locks): a child of a threaded program must only
-// exec, or must not allocate.
+// fork(): the prepare handler takes every lock of the heap, then the page frame allocator's
+// (heap_lock_all(), PageFrameAllocator::lock_all(): the lock order), so no other thread is
+// inside a locked part of Bedrock at the fork; the parent and child handlers release them in
+// reverse, and the child's first gives back the CPU slots of the threads it does not have. A
+// child of a threaded program may allocate and free. The masks lock_all() returns live in
+// g_fork_frames_mask between prepare and release (written and read by the forking thread).
 #include "preload/preload_heap.h"
 
 #include <pthread.h>
@@ -44,8 +46,21 @@ void report_leaks_at_exit() {
     }
 }
 
+platform::InterruptState g_fork_frames_mask = 0;
+
+void prepare_fork() {
+    heap_lock_all(*g_heap.load(std::memory_order_acquire));
+    g_fork_frames_mask = hosted::page_frames().lock_all();
+}
+
+void release_after_fork() {
+    hosted::page_frames().unlock_all(g_fork_frames_mask);
+    heap_unlock_all(*g_heap.load(std::memory_order_acquire));
+}
+
 void child_after_fork() {
     hosted::release_cpu_slots_after_fork();
+    release_after_fork();
 }
 
 void configure(Heap& started, const Options& options) {
@@ -78,7 +93,7 @@ Heap* start_heap() {
     g_heap.store(started, std::memory_order_release);
     g_state.store(kStarted, std::memory_order_release);
     // Both may allocate: the heap is published, so those allocations are ordinary ones.
-    pthread_atfork(nullptr, nullptr, child_after_fork);
+    pthread_atfork(prepare_fork, release_after_fork, child_after_fork);
     if (options.leaks) {
         atexit(report_leaks_at_exit);
     }

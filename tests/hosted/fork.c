@@ -2,11 +2,10 @@
 /* fork() under libbedrock-malloc.so.
  *   single    a single-threaded program forks 50 times; each child allocates and frees, then
  *             exits 0
- *   threaded  the same while two threads allocate and free without pause. The core has no call
- *             that takes all the heap's locks before fork, so a child can inherit a lock that a
- *             thread held at the fork and hang on its first allocation: this case documents that
- *             (CMakeLists.txt keeps it out of the default run). A child still running after 5 s
- *             counts as hung.
+ *   threaded  the same while two threads allocate and free without pause: the preload's fork
+ *             handlers take every heap lock and the page frame allocator's before fork() and
+ *             release them in both processes, so no child inherits a lock another thread held.
+ *             A child still running after 5 s counts as hung.
  * Prints "ok" and exits 0 when every child exited 0. */
 #include <pthread.h>
 #include <signal.h>

@@ -143,6 +143,25 @@ void heap_report(Heap& heap, HeapReportWriter write, void* context);
 // on any violation. O(blocks held + arena bytes / 1 KiB + checked bytes); takes each lock in turn.
 [[nodiscard]] bool heap_check(Heap& heap);
 
+// For fork() in a threaded program: the caller takes every lock of `heap` before fork() and
+// releases them in both the parent and the child, so the child never inherits a lock that
+// another thread held at the fork. heap_lock_all() takes, in the heap's lock order, checked
+// mode's locks (the checked blocks', the guard-page pool's and the pools' two global ones),
+// every size class's lock, the arenas' and the large runs' lock, then the two global locks
+// shared by all heaps (the list of live region heaps, the owner ids), with interrupts masked
+// until heap_unlock_all(); the masks are kept in the heap's state. Not taken: the per-CPU
+// caches (no lock: the child's one thread keeps its own CPU's; the platform gives the other
+// CPU slots back, e.g. hosted::release_cpu_slots_after_fork()) and the page frame allocator's
+// lock, which comes after the heap's (PageFrameAllocator::lock_all()):
+//   prepare: heap_lock_all(heap); frames.lock_all();
+//   parent, child: frames.unlock_all(...); heap_unlock_all(heap);
+// Preconditions: the caller holds no Bedrock lock and locks one heap at a time (the global
+// locks are not recursive); between the two calls it calls no Bedrock function but the page
+// frame allocator's lock_all()/unlock_all() and fork(). heap_unlock_all() must follow a
+// heap_lock_all() of the same heap (in the child, the forking thread calls it). O(classes).
+void heap_lock_all(Heap& heap);
+void heap_unlock_all(Heap& heap);
+
 // The heap the C API and operator new use; null until set_default_heap(). Not thread-safe
 // against concurrent calls of the C API: set it once during bring-up.
 [[nodiscard]] Heap* default_heap();

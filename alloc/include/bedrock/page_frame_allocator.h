@@ -240,6 +240,14 @@ public:
     // free pages + metadata bytes / 8).
     [[nodiscard]] PageFrameCheck check() const;
 
+    // For fork() in a threaded program: takes the lock (masking interrupts) and returns the
+    // mask to give to unlock_all(), which the caller calls in both the parent and the child.
+    // The CPU page lists take no lock (the child's one thread keeps its own CPU's). Lock order:
+    // after every heap's locks (bedrock/heap.h's heap_lock_all()). Between the two calls, call
+    // nothing else of this allocator. O(1) plus the wait for the lock.
+    [[nodiscard]] platform::InterruptState lock_all() { return m_lock.lock(); }
+    void unlock_all(platform::InterruptState previous) { m_lock.unlock(previous); }
+
 private:
     struct Region;
     struct Misuse;

@@ -45,6 +45,10 @@ inline constexpr uint64_t kDefaultReservationBytes = uint64_t{1} << 30;
 // Call it once, before other threads use the default heap; a second call returns null.
 [[nodiscard]] Heap* start(uint64_t bytes = kDefaultReservationBytes);
 
+// The page frame allocator start() made its heap over (empty until start() succeeds): for the
+// fork handlers' PageFrameAllocator::lock_all() (bedrock/heap.h's heap_lock_all()).
+[[nodiscard]] PageFrameAllocator& page_frames();
+
 // Writes `text` to stderr with write(2): no stdio, no allocation, safe in any state.
 void write_to_stderr(const char* text);
 
