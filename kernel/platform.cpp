@@ -4,8 +4,7 @@
 // Bedrock's format (bedrock/error_report.h), marked "expected: " while a test expects them, and
 // recorded in the ErrorLog that tests inspect; page access changes the identity map
 // (arch::set_page_present); CPU index and interrupt masking come from the arch (kernel/smp.h's
-// CpuLocal, arch::disable_interrupts), and the first masking is recorded for
-// allocator_masks_interrupts().
+// CpuLocal, arch::disable_interrupts).
 #include "bedrock/platform.h"
 
 #include "kernel/arch.h"
@@ -19,16 +18,6 @@ namespace kernel {
 ErrorLog& error_log() {
     static constinit ErrorLog log;
     return log;
-}
-
-namespace {
-// Set by the first platform::disable_interrupts(); read-mostly afterwards (no shared writes on
-// the allocator's paths once set).
-constinit bool g_allocator_masked_interrupts = false;
-} // namespace
-
-bool allocator_masks_interrupts() {
-    return __atomic_load_n(&g_allocator_masked_interrupts, __ATOMIC_RELAXED);
 }
 
 } // namespace kernel
@@ -76,9 +65,6 @@ unsigned current_cpu() {
 }
 
 InterruptState disable_interrupts() {
-    if (!kernel::allocator_masks_interrupts()) {
-        __atomic_store_n(&kernel::g_allocator_masked_interrupts, true, __ATOMIC_RELAXED);
-    }
     return arch::disable_interrupts();
 }
 

@@ -11,6 +11,7 @@
 #include "kernel/smp.h"
 
 #include "bedrock/page_frame_allocator.h"
+#include "bedrock/spinlock.h"
 #include "kernel/allocators.h"
 #include "kernel/arch.h"
 #include "kernel/console.h"
@@ -31,14 +32,6 @@ constinit Work g_work = nullptr;
 constinit void* g_work_context = nullptr;
 constinit uint64_t g_work_generation = 0;
 constinit uint64_t g_work_done = 0;
-
-void relax() {
-#if __has_builtin(__builtin_ia32_pause)
-    __builtin_ia32_pause();
-#elif __has_builtin(__builtin_arm_yield)
-    __builtin_arm_yield();
-#endif
-}
 
 CpuLocal& boot_cpu() {
     CpuLocal& cpu = g_cpus[0];
@@ -91,7 +84,7 @@ bool start_one(unsigned index, uint64_t hardware_id) {
                   kCheckInNanoseconds / 1000000);
             return false;
         }
-        relax();
+        SpinLock::relax();
     }
     return true;
 }
@@ -132,7 +125,7 @@ void run_on_every_cpu(Work work, void* context) {
     work(context, this_cpu().index);
     const uint64_t expected = uint64_t{g_online - 1} * generation;
     while (__atomic_load_n(&g_work_done, __ATOMIC_ACQUIRE) != expected) {
-        relax();
+        SpinLock::relax();
     }
 }
 

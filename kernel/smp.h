@@ -54,11 +54,6 @@ void start_secondary_cpus(const BootInfo& boot);
 // nestable.
 void run_on_every_cpu(void (*work)(void* context, unsigned index), void* context);
 
-// Whether Bedrock has ever called platform::disable_interrupts() (kernel/platform.cpp records
-// it): true once its locks mask interrupts themselves, so that interrupt handlers may allocate
-// while the interrupted code is inside the allocator. Tests use it to pick their masking.
-[[nodiscard]] bool allocator_masks_interrupts();
-
 // The arch's secondary entry calls this on the new CPU, once it is set up. Never returns.
 [[noreturn]] void secondary_cpu_main(CpuLocal& cpu);
 

@@ -12,10 +12,7 @@ using pages::kPageEnd;
 using pages::node;
 using pages::pages_of;
 
-void PageFrameAllocator::Region::give(uint64_t page, unsigned order) {
-    BEDROCK_DEBUG_ASSERT(holds(page, order) && page % pages_of(order) == 0);
-    BEDROCK_DEBUG_ASSERT(!is_free(page, order));
-    word(false, page, order) |= mask(page, order);
+void PageFrameAllocator::Region::push_free(uint64_t page, unsigned order) {
     FreeNode& n = node(page);
     n.next = free_list[order];
     n.prev = kNoPage;
@@ -24,6 +21,13 @@ void PageFrameAllocator::Region::give(uint64_t page, unsigned order) {
     }
     free_list[order] = page;
     ++free_count[order];
+}
+
+void PageFrameAllocator::Region::give(uint64_t page, unsigned order) {
+    BEDROCK_DEBUG_ASSERT(holds(page, order) && page % pages_of(order) == 0);
+    BEDROCK_DEBUG_ASSERT(!is_free(page, order));
+    word(false, page, order) |= mask(page, order);
+    push_free(page, order);
     nonempty_orders |= 1u << order;
     free_pages += pages_of(order);
 }
@@ -48,14 +52,7 @@ void PageFrameAllocator::Region::rebuild_free_list(unsigned order) {
             const uint64_t bit =
                 w * pages::kWordBits + static_cast<uint64_t>(__builtin_ctzll(bits_left));
             const uint64_t page = ((first_page >> order) + bit) << order;
-            FreeNode& n = node(page);
-            n.next = free_list[order];
-            n.prev = kNoPage;
-            if (free_list[order] != kNoPage) {
-                node(free_list[order]).prev = page;
-            }
-            free_list[order] = page;
-            ++free_count[order];
+            push_free(page, order);
         }
     }
     nonempty_orders =

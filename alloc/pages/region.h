@@ -161,6 +161,9 @@ struct PageFrameAllocator::Region {
     // Relinks free list `order` from its free bitmap (after a damaged link). O(bitmap words +
     // blocks).
     void rebuild_free_list(unsigned order);
+    // Puts the free block at `page` on top of free list `order` (links and count only: its bit
+    // and the order's nonempty flag are the caller's). O(1).
+    void push_free(uint64_t page, unsigned order);
 
     // Gives the free block (page, order) to free list `order`; its buddy must not be free.
     void give(uint64_t page, unsigned order);

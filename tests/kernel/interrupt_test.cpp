@@ -5,11 +5,8 @@
 // worker CPU at once. Afterwards: every tick did all its work (counts), no block or page was
 // damaged (patterns), the heap's live blocks and bytes and the free page count are back.
 //
-// Masking: Bedrock's locks are interrupt-safe once they mask interrupts themselves (they call
-// platform::disable_interrupts(); kernel::allocator_masks_interrupts() says whether they ever
-// did). Then the interrupted code calls Bedrock directly - the real test. Until then the
-// interrupted code masks interrupts around each of its calls, as the README's "Interrupts and
-// locking" asks of a kernel that allocates in handlers; the boot log says which way it ran.
+// The interrupted code calls Bedrock directly: its locks and per-CPU paths mask interrupts
+// themselves (platform::disable_interrupts()), which is what makes this safe.
 //
 // Deadlock: a tick that waits for a lock its own CPU holds spins forever with interrupts masked,
 // so no code on that CPU can notice. With two or more CPUs the last one is a watchdog: when a
@@ -44,8 +41,6 @@ constexpr size_t kTickSizeCount = sizeof(kTickSizes) / sizeof(kTickSizes[0]);
 constexpr size_t kLiveBlocks = 32;
 constexpr size_t kMaxMainSize = 8192;
 
-enum class Masking { AroundEachCall, None };
-
 // One CPU's counts: written by that CPU only (its main loop and its ticks), read by the watchdog
 // and, once the CPU has returned, the boot CPU.
 struct alignas(64) CpuRun {
@@ -62,7 +57,6 @@ struct alignas(64) CpuRun {
 struct InterruptRun {
     unsigned cpus;
     unsigned workers; // CPUs 0 .. workers - 1; CPU `workers` (if any) is the watchdog
-    Masking masking;
     bool timer_missing;
     CpuRun cpu[kMaxBootCpus];
 };
@@ -106,25 +100,6 @@ void tick() {
     bump(run.progress);
 }
 
-// Masks interrupts around one Bedrock call when the run says so.
-class CallGuard {
-public:
-    explicit CallGuard(Masking masking)
-        : m_masked(masking == Masking::AroundEachCall),
-          m_state(m_masked ? arch::disable_interrupts() : 0) {}
-    ~CallGuard() {
-        if (m_masked) {
-            arch::restore_interrupts(m_state);
-        }
-    }
-    CallGuard(const CallGuard&) = delete;
-    CallGuard& operator=(const CallGuard&) = delete;
-
-private:
-    bool m_masked;
-    uintptr_t m_state;
-};
-
 struct Live {
     void* block;
     size_t size;
@@ -149,16 +124,11 @@ void worker(InterruptRun& run, unsigned cpu) {
             if (!BlockPattern::intact(slot.block, slot.size, slot.tag)) {
                 ++mine.damaged;
             }
-            CallGuard guard(run.masking);
             bedrock_free(slot.block);
             slot = Live{};
         } else {
             const size_t size = 1 + random.next() % kMaxMainSize;
-            void* block;
-            {
-                CallGuard guard(run.masking);
-                block = bedrock_malloc(size);
-            }
+            void* block = bedrock_malloc(size);
             if (block == nullptr) {
                 ++mine.failed;
             } else {
@@ -168,13 +138,8 @@ void worker(InterruptRun& run, unsigned cpu) {
             }
         }
         if (iteration % 8 == 0) {
-            PhysAddr page;
-            {
-                CallGuard guard(run.masking);
-                page = frames.allocate(1);
-            }
+            const PhysAddr page = frames.allocate(1);
             if (page != kNoPage) {
-                CallGuard guard(run.masking);
                 frames.free(page, 1);
             }
         }
@@ -231,18 +196,13 @@ void interrupt_work(void* context, unsigned cpu) {
 BEDROCK_TEST(interrupt_handlers_allocate_while_the_interrupted_code_does) {
     Heap* heap = default_heap();
     BEDROCK_REQUIRE(heap != nullptr);
-    bedrock_free(bedrock_malloc(16)); // lets allocator_masks_interrupts() see the locks' way
     static InterruptRun run;
     run = InterruptRun{};
     run.cpus = online_cpu_count();
     run.workers = run.cpus > 1 ? run.cpus - 1 : 1;
-    run.masking = allocator_masks_interrupts() ? Masking::None : Masking::AroundEachCall;
-    print("  %u worker CPUs, %s, timer %u Hz for %lu ms; %s\n", run.workers,
-          run.cpus > 1 ? "1 watchdog CPU" : "no watchdog", kTimerHz, kRunNanoseconds / kMillisecond,
-          run.masking == Masking::None
-              ? "Bedrock masks interrupts in its locks: the interrupted code calls it directly"
-              : "Bedrock's locks leave interrupts on: the interrupted code masks them around "
-                "each call");
+    print("  %u worker CPUs, %s, timer %u Hz for %lu ms\n", run.workers,
+          run.cpus > 1 ? "1 watchdog CPU" : "no watchdog", kTimerHz,
+          kRunNanoseconds / kMillisecond);
     settle_heap(*heap);
     const HeapStatistics before = heap_statistics(*heap);
     const uint64_t free_before = page_frame_allocator().free_pages();

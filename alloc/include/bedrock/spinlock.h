@@ -40,8 +40,7 @@ public:
     }
     [[nodiscard]] bool is_locked() const { return __atomic_load_n(&m_locked, __ATOMIC_RELAXED); }
 
-private:
-    // The CPU's spin-wait hint, where the compiler offers one as a builtin.
+    // The CPU's spin-wait hint, where the compiler offers one as a builtin (for any spin loop).
     static void relax() {
 #if __has_builtin(__builtin_ia32_pause)
         __builtin_ia32_pause();
@@ -49,6 +48,8 @@ private:
         __builtin_arm_yield();
 #endif
     }
+
+private:
     uint8_t m_locked = 0;
 };
 
