@@ -13,6 +13,24 @@
 #define FRAME_SIZE (32 * 8)
 #define IRQ_FRAME_SIZE (34 * 8)                /* x0..x30, ELR_EL1, SPSR_EL1, padding */
 
+/* x2..x29 into the frame at sp (x0/x1 are saved by the slot, x30 with what follows it). */
+.macro save_x2_to_x29
+    stp x2, x3, [sp, #16]
+    stp x4, x5, [sp, #32]
+    stp x6, x7, [sp, #48]
+    stp x8, x9, [sp, #64]
+    stp x10, x11, [sp, #80]
+    stp x12, x13, [sp, #96]
+    stp x14, x15, [sp, #112]
+    stp x16, x17, [sp, #128]
+    stp x18, x19, [sp, #144]
+    stp x20, x21, [sp, #160]
+    stp x22, x23, [sp, #176]
+    stp x24, x25, [sp, #192]
+    stp x26, x27, [sp, #208]
+    stp x28, x29, [sp, #224]
+.endm
+
 .macro vector_slot number
     .p2align 7
     sub sp, sp, #FRAME_SIZE
@@ -46,20 +64,7 @@ aarch64_exception_vectors:
     vector_slot 15
 
 exception_common:
-    stp x2, x3, [sp, #16]
-    stp x4, x5, [sp, #32]
-    stp x6, x7, [sp, #48]
-    stp x8, x9, [sp, #64]
-    stp x10, x11, [sp, #80]
-    stp x12, x13, [sp, #96]
-    stp x14, x15, [sp, #112]
-    stp x16, x17, [sp, #128]
-    stp x18, x19, [sp, #144]
-    stp x20, x21, [sp, #160]
-    stp x22, x23, [sp, #176]
-    stp x24, x25, [sp, #192]
-    stp x26, x27, [sp, #208]
-    stp x28, x29, [sp, #224]
+    save_x2_to_x29
     add x1, sp, #FRAME_SIZE                /* the SP before the exception */
     stp x30, x1, [sp, #240]
     mov x1, sp
@@ -68,20 +73,7 @@ exception_common:
     b 1b
 
 irq_common:
-    stp x2, x3, [sp, #16]
-    stp x4, x5, [sp, #32]
-    stp x6, x7, [sp, #48]
-    stp x8, x9, [sp, #64]
-    stp x10, x11, [sp, #80]
-    stp x12, x13, [sp, #96]
-    stp x14, x15, [sp, #112]
-    stp x16, x17, [sp, #128]
-    stp x18, x19, [sp, #144]
-    stp x20, x21, [sp, #160]
-    stp x22, x23, [sp, #176]
-    stp x24, x25, [sp, #192]
-    stp x26, x27, [sp, #208]
-    stp x28, x29, [sp, #224]
+    save_x2_to_x29
     mrs x0, elr_el1
     mrs x1, spsr_el1
     stp x30, x0, [sp, #240]

@@ -4,6 +4,8 @@
  * x86_64_exception(ExceptionFrame*) (arch/x86_64/exceptions.cpp), which reports and never
  * returns. The stack layout built here is ExceptionFrame, lowest address first. */
 
+#include "arch/x86_64/general_registers.h"
+
 .macro exception_stub vector, has_error_code
     .p2align 4
 exception_stub_\vector:
@@ -49,21 +51,7 @@ exception_stub_\vector:
     exception_stub 31, 0
 
 exception_common:
-    pushq %rax
-    pushq %rbx
-    pushq %rcx
-    pushq %rdx
-    pushq %rsi
-    pushq %rdi
-    pushq %rbp
-    pushq %r8
-    pushq %r9
-    pushq %r10
-    pushq %r11
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
+    push_general_registers
     mov %rsp, %rdi
     and $-16, %rsp                            /* the ABI's call alignment */
     call x86_64_exception

@@ -5,45 +5,19 @@
  * (cpu.cpp; it sends the EOI), restores and returns with iretq. The spurious-interrupt vector
  * needs no EOI and returns at once. */
 
+#include "arch/x86_64/general_registers.h"
+
 .macro interrupt_stub name, handler
     .p2align 4
     .global \name
 \name:
-    pushq %rax
-    pushq %rbx
-    pushq %rcx
-    pushq %rdx
-    pushq %rsi
-    pushq %rdi
-    pushq %rbp
-    pushq %r8
-    pushq %r9
-    pushq %r10
-    pushq %r11
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
+    push_general_registers
     cld
     mov %rsp, %rbx                            /* callee-saved: the stack before alignment */
     and $-16, %rsp
     call \handler
     mov %rbx, %rsp
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %r11
-    popq %r10
-    popq %r9
-    popq %r8
-    popq %rbp
-    popq %rdi
-    popq %rsi
-    popq %rdx
-    popq %rcx
-    popq %rbx
-    popq %rax
+    pop_general_registers
     iretq
 .endm
 
