@@ -14,19 +14,13 @@
 #include <atomic>
 
 #include "bedrock/hosted.h"
+#include "bedrock/hosted_cpu_slot.h"
 #include "bedrock/platform.h"
 
 namespace bedrock::platform {
 namespace {
 
 std::atomic<bool> g_slot_taken[kMaxCpus];
-
-// The calling thread's slot: kUnassigned until its first current_cpu(). A plain thread-local (no
-// constructor, no destructor), so reading it neither allocates nor registers anything: the first
-// current_cpu() may come from inside the preload's own first malloc, where an allocation would
-// recurse. Initial-exec: the preload library is loaded at start-up, never by dlopen().
-constexpr unsigned kUnassigned = ~0u;
-[[gnu::tls_model("initial-exec")]] constinit thread_local unsigned t_slot = kUnassigned;
 
 // The slot goes back when its thread exits through a pthread key's destructor, which glibc keeps
 // in the thread itself for the first keys (pthread_setspecific allocates nothing there, unlike
@@ -38,14 +32,21 @@ pthread_once_t g_release_key_once = PTHREAD_ONCE_INIT;
 void release_slot(void* slot_plus_one) {
     const auto slot = static_cast<unsigned>(reinterpret_cast<uintptr_t>(slot_plus_one) - 1);
     g_slot_taken[slot].store(false);
-    t_slot = kNoCpuSlot; // a later call on this thread (another key's destructor) takes no slot
+    // A later call on this thread (another key's destructor) takes no slot.
+    hosted_slots::t_slot = kNoCpuSlot;
 }
 
 void create_release_key() {
     g_release_key_made = pthread_key_create(&g_release_key, release_slot) == 0;
 }
 
-[[gnu::noinline]] unsigned take_slot() {
+} // namespace
+
+namespace hosted_slots {
+
+constinit thread_local unsigned t_slot = kUnassigned;
+
+unsigned take_slot() {
     t_slot = kNoCpuSlot;
     pthread_once(&g_release_key_once, create_release_key);
     if (!g_release_key_made) {
@@ -66,11 +67,12 @@ void create_release_key() {
     return t_slot;
 }
 
-} // namespace
+} // namespace hosted_slots
 
+// Out of line unless the build inlines them (BEDROCK_PLATFORM_CPU_HOOKS: hosted_cpu_hooks.h).
+#if !defined(BEDROCK_PLATFORM_CPU_HOOKS)
 unsigned current_cpu() {
-    const unsigned slot = t_slot;
-    return slot != kUnassigned ? slot : take_slot();
+    return hosted_slots::calling_thread_slot();
 }
 
 InterruptState disable_interrupts() {
@@ -78,6 +80,7 @@ InterruptState disable_interrupts() {
 }
 
 void restore_interrupts(InterruptState) {}
+#endif
 
 } // namespace bedrock::platform
 

@@ -9,14 +9,13 @@
 #include "heap/heap_entry.h"
 #include "support/bits.h"
 
-using bedrock::default_heap;
 using bedrock::Heap;
 using bedrock::heap::Caller;
 
 namespace {
 
 void* memalign_from(size_t alignment, size_t size, Caller caller) {
-    Heap* heap = default_heap();
+    Heap* heap = bedrock::heap::default_heap_inline();
     return heap != nullptr ? bedrock::heap::allocate(*heap, size, alignment, caller) : nullptr;
 }
 
@@ -29,7 +28,7 @@ void* bedrock_malloc(size_t size) {
 }
 
 void bedrock_free(void* block) {
-    Heap* heap = default_heap();
+    Heap* heap = bedrock::heap::default_heap_inline();
     if (heap != nullptr) {
         bedrock::heap::free(*heap, block, BEDROCK_HEAP_CALLER());
     }
@@ -48,7 +47,7 @@ void* bedrock_calloc(size_t count, size_t size) {
 }
 
 void* bedrock_realloc(void* block, size_t size) {
-    Heap* heap = default_heap();
+    Heap* heap = bedrock::heap::default_heap_inline();
     return heap != nullptr ? bedrock::heap::reallocate(*heap, block, size, BEDROCK_HEAP_CALLER())
                            : nullptr;
 }
@@ -87,7 +86,7 @@ void* bedrock_pvalloc(size_t size) {
 }
 
 size_t bedrock_malloc_usable_size(void* block) {
-    Heap* heap = default_heap();
+    Heap* heap = bedrock::heap::default_heap_inline();
     return heap != nullptr ? bedrock::heap::usable_size(*heap, block, BEDROCK_HEAP_CALLER()) : 0;
 }
 

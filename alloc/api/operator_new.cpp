@@ -19,7 +19,7 @@ namespace {
 using bedrock::heap::Caller;
 
 void* allocate_or_null(size_t size, size_t alignment, Caller caller) {
-    bedrock::Heap* heap = bedrock::default_heap();
+    bedrock::Heap* heap = bedrock::heap::default_heap_inline();
     return heap != nullptr ? bedrock::heap::allocate(*heap, size, alignment, caller) : nullptr;
 }
 
@@ -32,16 +32,16 @@ void* allocate_or_stop(size_t size, size_t alignment, Caller caller) {
 }
 
 void free_block(void* block, Caller caller) {
-    bedrock::Heap* heap = bedrock::default_heap();
+    bedrock::Heap* heap = bedrock::heap::default_heap_inline();
     if (heap != nullptr) {
         bedrock::heap::free(*heap, block, caller);
     }
 }
 
 void free_sized(void* block, size_t size, Caller caller) {
-    BEDROCK_DEBUG_ASSERT(block == nullptr || bedrock::default_heap() == nullptr ||
-                         bedrock::heap::usable_size(*bedrock::default_heap(), block, caller) >=
-                             size);
+    BEDROCK_DEBUG_ASSERT(
+        block == nullptr || bedrock::heap::default_heap_inline() == nullptr ||
+        bedrock::heap::usable_size(*bedrock::heap::default_heap_inline(), block, caller) >= size);
     static_cast<void>(size);
     free_block(block, caller);
 }

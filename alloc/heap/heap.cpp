@@ -56,7 +56,6 @@ using heap::publish;
 using heap::SegregatedFit;
 using heap::SlabLookup;
 
-constinit Heap* g_default_heap = nullptr;
 using HeapList = IntrusiveList<Heap, &Heap::prev_heap, &Heap::next_heap>;
 constinit HeapList g_heaps; // live region heaps, under g_heaps_lock
 constinit SpinLock g_heaps_lock;
@@ -655,6 +654,8 @@ void drain_calling_cpu(Heap& heap, Caller caller) {
 
 namespace heap {
 
+constinit Heap* g_default_heap = nullptr;
+
 TakenBlock take_block(Heap& heap, size_t size, size_t alignment, BlockUse use, size_t requested) {
     const size_t align = alignment < kMinBlockSize ? kMinBlockSize : alignment;
     // A guard-page pool always lives in the arenas (so at most one arena's worth of chunks); a
@@ -968,11 +969,11 @@ void heap_set_error_hook(Heap& heap, HeapErrorHook hook, void* context) {
 }
 
 Heap* default_heap() {
-    return __atomic_load_n(&g_default_heap, __ATOMIC_ACQUIRE);
+    return heap::default_heap_inline();
 }
 
 void set_default_heap(Heap* heap) {
-    __atomic_store_n(&g_default_heap, heap, __ATOMIC_RELEASE);
+    __atomic_store_n(&heap::g_default_heap, heap, __ATOMIC_RELEASE);
 }
 
 } // namespace bedrock

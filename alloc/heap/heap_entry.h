@@ -20,6 +20,13 @@
 
 namespace bedrock::heap {
 
+// The default heap (bedrock/heap.h's default_heap()), defined in heap.cpp and read inline by the
+// public entry points: malloc and free make no call to find it.
+extern constinit Heap* g_default_heap;
+[[gnu::always_inline]] inline Heap* default_heap_inline() {
+    return __atomic_load_n(&g_default_heap, __ATOMIC_ACQUIRE);
+}
+
 [[nodiscard]] void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller);
 void free(Heap& heap, void* block, Caller caller);
 [[nodiscard]] void* reallocate(Heap& heap, void* block, size_t size, Caller caller);

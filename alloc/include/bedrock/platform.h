@@ -50,13 +50,20 @@ inline constexpr unsigned kMaxCpus = 64;
 // kMaxCpus live threads): Bedrock then takes its locked, shared path. A kernel never returns it.
 inline constexpr unsigned kNoCpuSlot = kMaxCpus;
 
+// The calling CPU's interrupt mask, as disable_interrupts() found it.
+using InterruptState = uintptr_t;
+
+// The three hooks below run on every malloc and free. A platform may define them inline, so
+// that the fast paths make no call (a GS- or TPIDR-relative load, a thread-local, a no-op): it
+// builds Bedrock with BEDROCK_PLATFORM_CPU_HOOKS set to a header of its own (CMake cache
+// variable of the same name) that defines all three, with these signatures and contracts, as
+// inline functions in namespace bedrock::platform (platform.h includes it last). Without it they
+// are ordinary functions, as the others.
+#if !defined(BEDROCK_PLATFORM_CPU_HOOKS)
 // The index of the calling CPU, below kMaxCpus (or kNoCpuSlot), stable from
 // disable_interrupts() to the matching restore_interrupts(): the caller cannot move to another
 // CPU in between, and no other code runs with the same index meanwhile. O(1), lock-free.
 [[nodiscard]] unsigned current_cpu();
-
-// The calling CPU's interrupt mask, as disable_interrupts() found it.
-using InterruptState = uintptr_t;
 
 // Masks interrupts (and with them preemption) on the calling CPU and returns the previous
 // state; restore_interrupts(previous) puts that state back. Pairs nest. A platform whose callers
@@ -64,5 +71,10 @@ using InterruptState = uintptr_t;
 // may make both no-ops. O(1).
 [[nodiscard]] InterruptState disable_interrupts();
 void restore_interrupts(InterruptState previous);
+#endif
 
 } // namespace bedrock::platform
+
+#if defined(BEDROCK_PLATFORM_CPU_HOOKS)
+#include BEDROCK_PLATFORM_CPU_HOOKS
+#endif
