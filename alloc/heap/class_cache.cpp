@@ -159,11 +159,13 @@ SlabLookup ClassCache::free(Arenas& arenas, Slab* slab, void* block, uintptr_t s
     return free_locked(arenas, slab, block, secret, Return::Now);
 }
 
-void ClassCache::free_batch(Arenas& arenas, void* const* blocks, uint32_t count, uintptr_t secret,
-                            FlushFailures& failures) {
+uint32_t ClassCache::free_batch(Arenas& arenas, void* const* blocks, uint32_t count,
+                                uintptr_t secret, FlushFailures& failures) {
     LockGuard guard(m_lock);
-    for (uint32_t i = 0; i < count; ++i) {
-        auto* block = static_cast<FreeBlock*>(blocks[i]);
+    uint32_t taken = 0;
+    while (taken < count) {
+        auto* block = static_cast<FreeBlock*>(blocks[count - 1 - taken]);
+        ++taken;
         // The slab from the block's free mark, trusted only if it decodes to an address within
         // a slab's reach below the block; its header is then checked by free_locked().
         const uintptr_t slab_address =
@@ -171,7 +173,6 @@ void ClassCache::free_batch(Arenas& arenas, void* const* blocks, uint32_t count,
         const uintptr_t distance = reinterpret_cast<uintptr_t>(block) - slab_address;
         SlabLookup result = SlabLookup::Corrupt;
         if (distance < kMaxSlabBytes && slab_address % kMinBlockSize == 0) [[likely]] {
-            // Empty slabs beyond the reserve go back one per call (give_excess_locked).
             result = free_locked(arenas, reinterpret_cast<Slab*>(slab_address), block, secret,
                                  Return::ToReserve);
         }
@@ -182,15 +183,14 @@ void ClassCache::free_batch(Arenas& arenas, void* const* blocks, uint32_t count,
                                                               : ErrorKind::DoubleFree;
             }
         }
+        // A slab emptied beyond the reserve goes back now, and the batch stops with it: one
+        // arena call per flush, after as few blocks as possible.
+        if (m_reserve_count > kReserveSlabs) [[unlikely]] {
+            give_excess_locked(arenas);
+            break;
+        }
     }
-    give_excess_locked(arenas);
-}
-
-void ClassCache::give_excess(Arenas& arenas) {
-    LockGuard guard(m_lock);
-    while (m_reserve_count > kReserveSlabs) {
-        give_excess_locked(arenas);
-    }
+    return taken;
 }
 
 void ClassCache::absorb(uint64_t allocations, uint64_t bytes_requested) {

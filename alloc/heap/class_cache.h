@@ -11,9 +11,8 @@
 //     the statistics subtract them, cpu_cache.h)
 //   every slab on partial has used < block_count, and exactly empty_on_partial (0 or 1) of them
 //   has used == 0; every slab in reserve has used == 0
-//   |reserve| <= kReserveSlabs, or more after a flush (CPU caches give blocks back in batches):
-//     the flush and each later allocate() or free() give one excess slab back, so no call
-//     merges more than one slab
+//   |reserve| <= kReserveSlabs outside a call: a flush stops at the first block that empties a
+//     slab beyond it, after giving that slab back, so no call merges more than one slab
 // Policy: a slab that becomes empty stays on the partial list if no other empty slab is there
 // (so a malloc/free loop on one slab touches no list), else goes to the reserve if it has room,
 // else straight back to the arenas; an allocation with no partial slab takes the reserve before
@@ -64,13 +63,13 @@ public:
     // live blocks, returning Live; otherwise returns what `block` is (changing nothing; the
     // caller reports). O(1) plus at most one arena call.
     [[nodiscard]] SlabLookup free(Arenas& arenas, Slab* slab, void* block, uintptr_t secret);
-    // Takes back `count` blocks from a CPU cache, each found from its free mark (cpu_cache.h);
-    // those that are not live blocks of this class are left alone and counted in `failures`.
-    // O(count) plus at most one arena call.
-    void free_batch(Arenas& arenas, void* const* blocks, uint32_t count, uintptr_t secret,
-                    FlushFailures& failures);
-    // Gives back the empty slabs a flush left beyond the reserve's bound. O(those slabs).
-    void give_excess(Arenas& arenas);
+    // Takes back blocks[count - 1], blocks[count - 2], ... from a CPU cache, each found from its
+    // free mark (cpu_cache.h), until all are back or one emptied a slab that had to go back to
+    // the arenas; returns how many it took (>= 1 when count >= 1), so the caller keeps
+    // blocks[0 .. count - taken). Those that are not live blocks of this class are left alone
+    // and counted in `failures`. O(count) plus at most one arena call.
+    [[nodiscard]] uint32_t free_batch(Arenas& arenas, void* const* blocks, uint32_t count,
+                                      uintptr_t secret, FlushFailures& failures);
     // Adds a CPU cache's counters (allocations served from it) when its storage goes. O(1).
     void absorb(uint64_t allocations, uint64_t bytes_requested);
     // What `block` is in `slab` (found as a slab of this class), read under the class lock.

@@ -41,8 +41,9 @@ void CpuCaches::flush(CpuCache& cache, unsigned index, uint32_t blocks, ClassCac
     Magazine& magazine = cache.magazines[index];
     BEDROCK_DEBUG_ASSERT(blocks <= magazine.count);
     const uint32_t keep = magazine.count - blocks;
-    cls.free_batch(arenas, &cache.slots[kSlotLayout.first[index] + keep], blocks, secret, failures);
-    publish(magazine.count, keep);
+    const uint32_t taken = cls.free_batch(arenas, &cache.slots[kSlotLayout.first[index] + keep],
+                                          blocks, secret, failures);
+    publish(magazine.count, magazine.count - taken);
 }
 
 void CpuCaches::drain(unsigned cpu, ClassCache* classes, Arenas& arenas, uintptr_t secret,
@@ -55,10 +56,9 @@ void CpuCaches::drain(unsigned cpu, ClassCache* classes, Arenas& arenas, uintptr
         return;
     }
     for (unsigned index = 0; index < kSizeClassCount; ++index) {
-        if (cache->magazines[index].count != 0) {
+        while (cache->magazines[index].count != 0) {
             flush(*cache, index, cache->magazines[index].count, classes[index], arenas, secret,
                   failures);
-            classes[index].give_excess(arenas);
         }
     }
 }

@@ -49,12 +49,12 @@ constexpr uint32_t cpu_cache_capacity(unsigned index) {
     const size_t blocks = 16384 / class_size(index);
     return static_cast<uint32_t>(blocks < 16 ? 16 : blocks > 64 ? 64 : blocks);
 }
-// Blocks one refill takes and one flush gives back: 4, whatever the capacity, since a refill's
+// Blocks one refill takes and one flush gives back: 2, whatever the capacity, since a refill's
 // and a flush's cost are part of malloc's and free's worst cases (a refill may also carve a new
-// slab, a flush give an emptied one back: each costs a split or a merge in the segregated fit);
-// the capacity beyond them is slack, so a CPU whose frees and mallocs of a class balance rarely
-// reaches either end.
-inline constexpr uint32_t kCpuCacheBatch = 4;
+// slab, a flush give an emptied one back: each costs a split or a merge in the segregated fit,
+// and ends the batch); the capacity beyond them is slack, so a CPU whose frees and mallocs of a
+// class balance rarely reaches either end.
+inline constexpr uint32_t kCpuCacheBatch = 2;
 constexpr uint32_t refill_batch(unsigned) {
     return kCpuCacheBatch;
 }
@@ -131,8 +131,9 @@ public:
     // (0: the class had no memory). O(refill_batch) plus at most one arena call.
     uint32_t refill(CpuCache& cache, unsigned index, ClassCache& cls, Arenas& arenas,
                     uintptr_t secret, Slab*& corrupt);
-    // Gives `blocks` blocks from the top of class `index`'s magazine back to `cls`. O(blocks)
-    // plus at most one arena call per emptied slab.
+    // Gives up to `blocks` blocks from the top of class `index`'s magazine back to `cls`: all
+    // of them, or fewer (at least one) when one emptied a slab that went back to the arenas.
+    // O(blocks) plus at most one arena call.
     void flush(CpuCache& cache, unsigned index, uint32_t blocks, ClassCache& cls, Arenas& arenas,
                uintptr_t secret, FlushFailures& failures);
     // Flushes every magazine of `cpu` (if it has a cache). Precondition: `cpu` is the caller with

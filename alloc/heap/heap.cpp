@@ -872,6 +872,14 @@ void* heap_reallocate(Heap& heap, void* block, size_t size) {
     return heap::reallocate(heap, block, size, BEDROCK_HEAP_CALLER());
 }
 
+bool heap_prepare_cpu(Heap& heap) {
+    const platform::InterruptState previous = platform::disable_interrupts();
+    const unsigned cpu = platform::current_cpu();
+    const bool prepared = cpu < platform::kMaxCpus && heap.cpus.make(cpu, heap.arenas) != nullptr;
+    platform::restore_interrupts(previous);
+    return prepared;
+}
+
 void heap_drain_cpu(Heap& heap, unsigned cpu) {
     if (cpu == platform::current_cpu()) {
         drain_calling_cpu(heap, BEDROCK_HEAP_CALLER());

@@ -133,6 +133,13 @@ void heap_trim(Heap& heap);
 // found freed twice meanwhile (two CPUs freeing it at once) is reported as a double free. O(cached
 // blocks).
 void heap_drain_cpu(Heap& heap, unsigned cpu);
+// Sets up the calling CPU's cache now (its storage, one block of the heap's arenas): a kernel
+// calls it as each CPU comes online, so that no malloc or free pays for it. Otherwise the first
+// small malloc or free on the CPU does it, and that one call costs what this one does (stated in
+// the README's worst-case table). Returns whether the CPU has a cache: false for a heap without
+// CPU caches (a region below 128 KiB), a caller with no CPU slot, or arenas without room. O(1)
+// plus one arena call.
+bool heap_prepare_cpu(Heap& heap);
 [[nodiscard]] HeapStatistics heap_statistics(Heap& heap);
 // Writes the statistics as a few human-readable lines.
 void heap_report(Heap& heap, HeapReportWriter write, void* context);

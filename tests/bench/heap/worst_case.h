@@ -7,6 +7,9 @@
 // of the first kind):
 //   Malloc, Free              the heap served the call from what it held
 //   MallocRefill, FreeReturn  it took pages from, or gave pages back to, the allocator
+//   CpuSetup                  heap_prepare_cpu() on the fresh heap, before the trace (a CPU's
+//                             cache set-up, which a kernel does as the CPU comes online; the
+//                             traces' mallocs and frees then find it made)
 //
 // The traces (each on a fresh arena, in a process of its own; see kWorstCaseTraces). Their
 // lengths are set by the cost of single-stepping (100 000-150 000 instructions a second):
@@ -33,8 +36,8 @@
 
 namespace bench {
 
-enum class CallKind { Malloc, Free, MallocRefill, FreeReturn };
-inline constexpr size_t kCallKinds = 4;
+enum class CallKind { Malloc, Free, MallocRefill, FreeReturn, CpuSetup };
+inline constexpr size_t kCallKinds = 5;
 
 struct WorstCall {
     uint64_t instructions = 0;
