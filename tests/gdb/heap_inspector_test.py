@@ -1,0 +1,229 @@
+# SPDX-License-Identifier: MIT
+# The gdb_heap_inspector test of the kernel suites: tools/gdb/bedrock.py on a live QEMU guest.
+# Runs inside gdb (`gdb-multiarch -batch -x heap_inspector_test.py`), its settings in the
+# environment:
+#   BEDROCK_LAUNCHER   build/<arch>/run-kernel          BEDROCK_ELF   the kernel's ELF
+#   BEDROCK_INSPECTOR  tools/gdb/bedrock.py             BEDROCK_TIMEOUT  seconds for it all
+#   BEDROCK_APPEND     more kernel command-line words (bedrock.check=report: the checked variant)
+# Boots the kernel halted (-S) with its gdbstub on a free port and `bedrock.gdb_sample=1`, runs
+# it to bedrock_gdb_sample_stop() (kernel/gdb_sample.h), runs `bedrock heap`, `bedrock pfa` and
+# `bedrock block` on the sample's blocks, and compares what they print with the kernel's
+# `gdb-sample:` lines: bytes and blocks in use, pages held, each class's slabs and blocks in use,
+# managed and free pages, and each block's heap, class and state. Exits 0 only if every figure
+# matches; a QEMU that hangs or never reaches the stop is killed at the timeout and fails.
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import gdb
+
+LAUNCHER = os.environ["BEDROCK_LAUNCHER"]
+ELF = os.environ["BEDROCK_ELF"]
+INSPECTOR = os.environ["BEDROCK_INSPECTOR"]
+APPEND = os.environ.get("BEDROCK_APPEND", "")
+TIMEOUT = float(os.environ.get("BEDROCK_TIMEOUT", "90"))
+CHECKED = "bedrock.check=" in APPEND and "bedrock.check=off" not in APPEND
+
+failures = []
+
+
+def finish(code):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def expect(condition, what):
+    print(("ok:   " if condition else "FAIL: ") + what)
+    if not condition:
+        failures.append(what)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def listening(port):
+    """Whether a socket listens on `port` (read from /proc/net/tcp: a probe connection would be
+    a gdb client to QEMU)."""
+    with open("/proc/net/tcp") as table:
+        for row in table.readlines()[1:]:
+            local, state = row.split()[1], row.split()[3]
+            if int(local.split(":")[1], 16) == port and state == "0A":
+                return True
+    return False
+
+
+def start_qemu(console):
+    """QEMU halted, its gdbstub on a free port, in a session of its own; (process, port)."""
+    for _ in range(5):
+        port = free_port()
+        qemu = subprocess.Popen(
+            [LAUNCHER, "-S", "-gdb", "tcp:127.0.0.1:%d" % port,
+             "-append", ("bedrock.gdb_sample=1 " + APPEND).strip()],
+            stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and qemu.poll() is None:
+            if listening(port):
+                return qemu, port
+            time.sleep(0.1)
+        stop_qemu(qemu)  # the port was taken meanwhile, or QEMU failed: try another
+    print("FAIL: QEMU never opened its gdbstub")
+    finish(1)
+
+
+def stop_qemu(qemu):
+    try:
+        os.killpg(qemu.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    qemu.wait()
+
+
+def run(command):
+    print("(gdb) " + command)
+    output = gdb.execute(command, to_string=True)
+    print(output, end="")
+    return output
+
+
+def sample_lines(console_path):
+    with open(console_path, errors="replace") as console:
+        text = console.read()
+    sample = {"classes": {}, "blocks": {}}
+    for line in text.splitlines():
+        words = line.strip().split()
+        if words[:1] != ["gdb-sample:"]:
+            continue
+        if words[1] == "heap":
+            sample["heap"] = int(words[2], 16)
+            sample.update({words[i]: int(words[i + 1]) for i in range(3, len(words) - 1, 2)})
+        elif words[1] == "class":
+            sample["classes"][int(words[2])] = (int(words[4]), int(words[6]))
+        elif words[1] == "pfa":
+            sample["managed_pages"], sample["free_pages"] = int(words[3]), int(words[5])
+        elif words[1] == "block":
+            sample["blocks"][words[2]] = int(words[3], 16)
+    return sample, text
+
+
+def check_heap(sample, output):
+    found = re.search(r"heap 0x([0-9a-f]+) .*\n\s+in use: (\d+) bytes in (\d+) blocks; "
+                      r"pages held (\d+)", output)
+    expect(found is not None, "bedrock heap prints its heap and totals")
+    if found is None:
+        return
+    expect(int(found.group(1), 16) == sample["heap"], "bedrock heap: the default heap's address")
+    for group, name in ((2, "bytes_in_use"), (3, "blocks_in_use"), (4, "pages_held")):
+        expect(int(found.group(group)) == sample[name],
+               "bedrock heap: %s %s == the kernel's %d" % (name, found.group(group), sample[name]))
+    rows = {}
+    for row in re.finditer(r"^\s+\d+\s+(\d+)\s+\d+\s+(\d+)\s+(\d+)\s+\d+\s+\d+$", output, re.M):
+        rows[int(row.group(1))] = (int(row.group(2)), int(row.group(3)))
+    shown = {size: figures for size, figures in rows.items() if figures[0] != 0}
+    expect(shown == sample["classes"],
+           "bedrock heap: classes (size: slabs, in use) %s == the kernel's %s"
+           % (shown, sample["classes"]))
+
+
+def check_pfa(sample, output):
+    managed = re.search(r"(\d+) managed pages", output)
+    free = re.search(r"free pages (\d+) \((\d+) on the free lists, (\d+) on CPU", output)
+    expect(managed is not None and int(managed.group(1)) == sample["managed_pages"],
+           "bedrock pfa: managed pages == the kernel's %d" % sample["managed_pages"])
+    expect(free is not None and int(free.group(1)) == sample["free_pages"],
+           "bedrock pfa: free pages == the kernel's %d" % sample["free_pages"])
+    per_order = re.search(r"^  free blocks per order: (.*)$", output, re.M)
+    if free is not None and per_order is not None:
+        pages = sum(int(n) << int(k) for k, n in
+                    (pair.split(":") for pair in per_order.group(1).split()))
+        expect(pages == int(free.group(2)), "bedrock pfa: the free blocks per order add up to "
+               "the free lists' pages (%d)" % int(free.group(2)))
+
+
+def check_block(sample, name, output, holder, state):
+    expect("heap: 0x%x" % sample["heap"] in output, "bedrock block %s: in the default heap" % name)
+    expect(re.search(holder, output) is not None, "bedrock block %s: held by /%s/" % (name, holder))
+    expect(re.search(r"state: " + state, output) is not None,
+           "bedrock block %s: state /%s/" % (name, state))
+
+
+def check_blocks(sample):
+    blocks = sample["blocks"]
+
+    def block(name, offset=0):
+        return run("bedrock block 0x%x" % (blocks[name] + offset))
+
+    if CHECKED:
+        small = r"checked-mode block 0x[0-9a-f]+, 48 bytes asked for"
+        medium = r"checked-mode block 0x[0-9a-f]+, 5000 bytes asked for"
+        check_block(sample, "live", block("live"), small, "allocated")
+        output = block("cached")
+        check_block(sample, "freed", output, small, "freed, in quarantine")
+        expect(re.search(r"freed at:\n\s+#0 0x[0-9a-f]+ in bedrock::kernel::run_gdb_sample", output)
+               is not None, "bedrock block freed: its free call site is run_gdb_sample")
+        output = block("medium")
+        check_block(sample, "medium", output, medium, "allocated")
+        expect(re.search(r"allocated at:\n\s+#0 0x[0-9a-f]+ in bedrock::kernel::run_gdb_sample"
+                         r"[^\n]* at [^\n]*gdb_sample\.cpp:\d+", output) is not None,
+               "bedrock block medium: its allocation call site is run_gdb_sample, with its line")
+        check_block(sample, "freed_medium", block("freed_medium"), medium, "freed, in quarantine")
+        check_block(sample, "large", block("large"), r"large run 0x[0-9a-f]+, 513 pages", "allocated")
+    else:
+        small = r"of class \d+ \(48-byte blocks"
+        check_block(sample, "live", block("live"), small, "allocated")
+        check_block(sample, "cached", block("cached"), small, r"cached on CPU 0")
+        check_block(sample, "medium", block("medium"), r"medium block at 0x%x" % blocks["medium"],
+                    "allocated")
+        check_block(sample, "freed_medium", block("freed_medium"), r"free block at", "free")
+        check_block(sample, "large", block("large"), r"large run 0x%x, 512 pages" % blocks["large"],
+                    "allocated")
+    check_block(sample, "live+8", block("live", 8), small, "interior pointer at offset 8 of a "
+                "block that is allocated")
+    output = block("not_heap")
+    expect("state: not Bedrock's" in output, "bedrock block not_heap: not Bedrock's")
+
+
+def main():
+    console = tempfile.NamedTemporaryFile(prefix="bedrock-gdb-console-", delete=False)
+    qemu, port = start_qemu(console)
+    # A hang anywhere (QEMU never reaching the stop, gdb waiting on it) fails the test.
+    watchdog = threading.Timer(TIMEOUT, lambda: (print("FAIL: timeout after %g s" % TIMEOUT),
+                                                 stop_qemu(qemu), finish(1)))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        run("file " + ELF)
+        run("target remote 127.0.0.1:%d" % port)
+        run("break bedrock_gdb_sample_stop")
+        run("continue")
+        expect(str(gdb.selected_frame().name()) == "bedrock_gdb_sample_stop",
+               "the kernel stopped at bedrock_gdb_sample_stop")
+        sample, text = sample_lines(console.name)
+        print("--- the kernel's gdb-sample lines:\n" + "\n".join(
+            line for line in text.splitlines() if line.startswith("gdb-sample:")))
+        run("source " + INSPECTOR)
+        check_heap(sample, run("bedrock heap"))
+        check_pfa(sample, run("bedrock pfa"))
+        check_blocks(sample)
+    except (gdb.error, KeyError) as error:
+        expect(False, "no error (%s: %s)" % (type(error).__name__, error))
+    finally:
+        watchdog.cancel()
+        stop_qemu(qemu)
+        os.unlink(console.name)
+    print("%d checks failed" % len(failures) if failures else "all checks passed")
+    finish(1 if failures else 0)
+
+
+main()
