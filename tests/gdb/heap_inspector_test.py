@@ -1,16 +1,21 @@
 # SPDX-License-Identifier: MIT
-# The gdb_heap_inspector test of the kernel suites: tools/gdb/bedrock.py on a live QEMU guest.
-# Runs inside gdb (`gdb-multiarch -batch -x heap_inspector_test.py`), its settings in the
-# environment:
-#   BEDROCK_LAUNCHER   build/<arch>/run-kernel          BEDROCK_ELF   the kernel's ELF
-#   BEDROCK_INSPECTOR  tools/gdb/bedrock.py             BEDROCK_TIMEOUT  seconds for it all
-#   BEDROCK_APPEND     more kernel command-line words (bedrock.check=report: the checked variant)
-# Boots the kernel halted (-S) with its gdbstub on a free port and `bedrock.gdb_sample=1`, runs
-# it to bedrock_gdb_sample_stop() (kernel/gdb_sample.h), runs `bedrock heap`, `bedrock pfa` and
-# `bedrock block` on the sample's blocks, and compares what they print with the kernel's
+# The gdb_heap_inspector tests: tools/gdb/bedrock.py on a live QEMU guest (the kernel suites)
+# and on a live host process under libbedrock-malloc.so (the hosted suite). Runs inside gdb
+# (`gdb-multiarch -batch -nx -x heap_inspector_test.py`), its settings in the environment:
+#   BEDROCK_INSPECTOR  tools/gdb/bedrock.py            BEDROCK_TIMEOUT  seconds for it all
+#   kernel:  BEDROCK_LAUNCHER  build/<arch>/run-kernel   BEDROCK_ELF  the kernel's ELF
+#            BEDROCK_APPEND    more kernel command-line words (bedrock.check=report: checked)
+#   hosted:  BEDROCK_PROGRAM   tests/gdb/hosted_sample.c's program
+#            BEDROCK_PRELOAD   libbedrock-malloc.so     BEDROCK_CHECK  its check level
+# Kernel: boots the kernel halted (-S) with its gdbstub on a free port and `bedrock.gdb_sample=1`,
+# runs it to bedrock_gdb_sample_stop() (kernel/gdb_sample.h), runs `bedrock heap`, `bedrock pfa`
+# and `bedrock block` on the sample's blocks, and compares what they print with the kernel's
 # `gdb-sample:` lines: bytes and blocks in use, pages held, each class's slabs and blocks in use,
-# managed and free pages, and each block's heap, class and state. Exits 0 only if every figure
-# matches; a QEMU that hangs or never reaches the stop is killed at the timeout and fails.
+# managed and free pages, and each block's heap, class and state.
+# Hosted: runs the program to its bedrock_gdb_sample_stop() and checks `bedrock block` on its
+# live and its freed block (and, checked, their call sites in main).
+# Exits 0 only if every check passes; a hang (QEMU or the program never reaching the stop) is
+# killed at the timeout and fails.
 
 import os
 import re
@@ -24,12 +29,11 @@ import time
 
 import gdb
 
-LAUNCHER = os.environ["BEDROCK_LAUNCHER"]
-ELF = os.environ["BEDROCK_ELF"]
 INSPECTOR = os.environ["BEDROCK_INSPECTOR"]
-APPEND = os.environ.get("BEDROCK_APPEND", "")
 TIMEOUT = float(os.environ.get("BEDROCK_TIMEOUT", "90"))
-CHECKED = "bedrock.check=" in APPEND and "bedrock.check=off" not in APPEND
+APPEND = os.environ.get("BEDROCK_APPEND", "")
+CHECKED = re.search(r"(^|\s)bedrock\.check=(report|abort)", APPEND) is not None or \
+    os.environ.get("BEDROCK_CHECK", "off") in ("report", "abort")
 
 failures = []
 
@@ -47,6 +51,7 @@ def expect(condition, what):
 
 
 def free_port():
+    """A port nobody listens on now (QEMU may still lose it to another test: then retry)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -68,7 +73,7 @@ def start_qemu(console):
     for _ in range(5):
         port = free_port()
         qemu = subprocess.Popen(
-            [LAUNCHER, "-S", "-gdb", "tcp:127.0.0.1:%d" % port,
+            [os.environ["BEDROCK_LAUNCHER"], "-S", "-gdb", "tcp:127.0.0.1:%d" % port,
              "-append", ("bedrock.gdb_sample=1 " + APPEND).strip()],
             stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
             start_new_session=True)
@@ -194,21 +199,35 @@ def check_blocks(sample):
     expect("state: not Bedrock's" in output, "bedrock block not_heap: not Bedrock's")
 
 
-def main():
-    console = tempfile.NamedTemporaryFile(prefix="bedrock-gdb-console-", delete=False)
-    qemu, port = start_qemu(console)
-    # A hang anywhere (QEMU never reaching the stop, gdb waiting on it) fails the test.
-    watchdog = threading.Timer(TIMEOUT, lambda: (print("FAIL: timeout after %g s" % TIMEOUT),
-                                                 stop_qemu(qemu), finish(1)))
+def start_watchdog(on_timeout):
+    """Fails the test after TIMEOUT seconds, whatever gdb is waiting for."""
+
+    def expire():
+        print("FAIL: timeout after %g s" % TIMEOUT)
+        on_timeout()
+        finish(1)
+
+    watchdog = threading.Timer(TIMEOUT, expire)
     watchdog.daemon = True
     watchdog.start()
+    return watchdog
+
+
+def stopped_at_sample():
+    expect(str(gdb.selected_frame().name()) == "bedrock_gdb_sample_stop",
+           "the program stopped at bedrock_gdb_sample_stop")
+
+
+def kernel_main():
+    console = tempfile.NamedTemporaryFile(prefix="bedrock-gdb-console-", delete=False)
+    qemu, port = start_qemu(console)
+    watchdog = start_watchdog(lambda: stop_qemu(qemu))
     try:
-        run("file " + ELF)
+        run("file " + os.environ["BEDROCK_ELF"])
         run("target remote 127.0.0.1:%d" % port)
         run("break bedrock_gdb_sample_stop")
         run("continue")
-        expect(str(gdb.selected_frame().name()) == "bedrock_gdb_sample_stop",
-               "the kernel stopped at bedrock_gdb_sample_stop")
+        stopped_at_sample()
         sample, text = sample_lines(console.name)
         print("--- the kernel's gdb-sample lines:\n" + "\n".join(
             line for line in text.splitlines() if line.startswith("gdb-sample:")))
@@ -222,8 +241,48 @@ def main():
         watchdog.cancel()
         stop_qemu(qemu)
         os.unlink(console.name)
-    print("%d checks failed" % len(failures) if failures else "all checks passed")
-    finish(1 if failures else 0)
 
 
-main()
+def hosted_main():
+    watchdog = start_watchdog(lambda: gdb.execute("kill", to_string=True))
+    try:
+        run("file " + os.environ["BEDROCK_PROGRAM"])
+        run("set startup-with-shell off")
+        run("set environment LD_PRELOAD " + os.environ["BEDROCK_PRELOAD"])
+        run("set environment BEDROCK_CHECK " + os.environ.get("BEDROCK_CHECK", "off"))
+        run("break bedrock_gdb_sample_stop")
+        run("run")
+        stopped_at_sample()
+        live = int(gdb.parse_and_eval("(unsigned long)gdb_sample_live"))
+        freed = int(gdb.parse_and_eval("(unsigned long)gdb_sample_freed"))
+        run("source " + INSPECTOR)
+        heap = re.search(r"heap (0x[0-9a-f]+) ", run("bedrock heap"))
+        expect(heap is not None, "bedrock heap names the default heap")
+        sample = {"heap": int(heap.group(1), 16) if heap else 0}
+        small = (r"checked-mode block 0x[0-9a-f]+, 48 bytes asked for" if CHECKED
+                 else r"of class \d+ \(48-byte blocks")
+        output = run("bedrock block 0x%x" % live)
+        check_block(sample, "live", output, small, "allocated")
+        output = run("bedrock block 0x%x" % freed)
+        check_block(sample, "freed", output, small,
+                    "freed, in quarantine" if CHECKED else r"cached on CPU \d+")
+        if CHECKED:
+            # The preload's malloc may be frame 0 of the allocation (its own call site).
+            expect(re.search(r"allocated at:\n(\s+#\d[^\n]*\n)*?\s+#\d 0x[0-9a-f]+ in main\b"
+                             r"[^\n]* at [^\n]*hosted_sample\.c:\d+", output) is not None,
+                   "bedrock block freed: allocated in main, with its line")
+            expect(re.search(r"freed at:\n\s+#0 0x[0-9a-f]+ in main\b", output) is not None,
+                   "bedrock block freed: freed in main")
+        run("kill")
+    except gdb.error as error:
+        expect(False, "no error (%s)" % error)
+    finally:
+        watchdog.cancel()
+
+
+if "BEDROCK_PROGRAM" in os.environ:
+    hosted_main()
+else:
+    kernel_main()
+print("%d checks failed" % len(failures) if failures else "all checks passed")
+finish(1 if failures else 0)
