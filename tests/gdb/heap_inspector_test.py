@@ -183,7 +183,8 @@ def check_blocks(sample):
                          r"[^\n]* at [^\n]*gdb_sample\.cpp:\d+", output) is not None,
                "bedrock block medium: its allocation call site is run_gdb_sample, with its line")
         check_block(sample, "freed_medium", block("freed_medium"), medium, "freed, in quarantine")
-        check_block(sample, "large", block("large"), r"large run 0x[0-9a-f]+, 513 pages", "allocated")
+        check_block(sample, "large", block("large"), r"large run 0x[0-9a-f]+, 513 pages",
+                    "allocated")
     else:
         small = r"of class \d+ \(48-byte blocks"
         check_block(sample, "live", block("live"), small, "allocated")

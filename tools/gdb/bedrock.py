@@ -15,6 +15,8 @@
 # changed) stops the command with an error naming the type and the field.
 # Names with namespaces need quotes in gdb expressions: 'bedrock::kernel::g_gdb_sample'.live.
 
+import os
+
 import gdb
 
 PAGE_SIZE = 4096
@@ -49,7 +51,17 @@ def type_named(name):
     try:
         return gdb.lookup_type(name)
     except gdb.error:
-        raise gdb.GdbError("bedrock: no type %s in the program's debug information" % name) from None
+        raise gdb.GdbError("bedrock: no type %s in the program's debug information"
+                           % name) from None
+
+
+def type_field(type_name, name):
+    """The field `name` of the type `type_name`, or an error naming both."""
+    fields = {field.name: field for field in type_named(type_name).fields()}
+    if name not in fields:
+        raise gdb.GdbError("bedrock: %s has no field '%s' (the allocator's layout changed; "
+                           "update tools/gdb/bedrock.py)" % (type_name, name))
+    return fields[name]
 
 
 def symbol_value(name):
@@ -110,7 +122,10 @@ def heap_from(argument):
 
 def frames_from(argument):
     if argument:
-        value = gdb.parse_and_eval(argument)
+        try:
+            value = gdb.parse_and_eval(argument)
+        except gdb.error as error:
+            raise gdb.GdbError("bedrock: cannot evaluate '%s': %s" % (argument, error)) from None
         if value.type.strip_typedefs().code == gdb.TYPE_CODE_PTR:
             value = value.dereference()
         return value.cast(type_named("bedrock::PageFrameAllocator"))
@@ -139,9 +154,14 @@ def cpu_caches(heap):
     return found
 
 
-def cached_blocks(cache, index, slots):
+def magazine_count(cache, index):
     """The blocks class `index`'s magazine of `cache` holds."""
-    count = int(member(member(cache, "magazines")[index], "count"))
+    return int(member(member(cache, "magazines")[index], "count"))
+
+
+def cached_blocks(cache, index, slots):
+    """The addresses of the blocks class `index`'s magazine of `cache` holds."""
+    count = magazine_count(cache, index)
     first = int(member(slots, "first")[index])
     if count == 0:
         return []
@@ -150,7 +170,7 @@ def cached_blocks(cache, index, slots):
 
 def class_figures(heap):
     """Per size class: block size, blocks per slab, slabs, in use, free in slabs, cached."""
-    layouts, slots = slab_layouts(), slot_layout()
+    layouts = slab_layouts()
     caches = cpu_caches(heap)
     classes = member(heap, "classes")
     rows = []
@@ -160,7 +180,7 @@ def class_figures(heap):
         per_slab = int(member(layout, "block_count"))
         slabs = int(member(cls, "m_slabs"))
         held = int(member(cls, "m_blocks_in_use"))  # handed out, CPU caches included
-        cached = sum(int(member(member(c, "magazines")[index], "count")) for _, c in caches)
+        cached = sum(magazine_count(cache, index) for _, cache in caches)
         rows.append(
             {
                 "size": int(member(layout, "block_size")),
@@ -237,8 +257,8 @@ def print_heap(heap):
         )
     )
     print(
-        "  medium: %d blocks, %d bytes; large: %d blocks in %d pages; checked: %d blocks; "
-        "quarantine: %d blocks, %d bytes"
+        "  medium: %d blocks, %d bytes; large: %d blocks in %d pages; checked-mode: %d blocks "
+        "(quarantine included); quarantine: %d blocks, %d bytes"
         % (
             totals["medium_blocks"],
             totals["medium_bytes"],
@@ -265,22 +285,11 @@ def print_cpu_caches(heap, rows):
     caches = cpu_caches(heap)
     if not caches:
         print("  per-CPU caches: none")
-        return
     for cpu, cache in caches:
-        magazines = member(cache, "magazines")
-        held = [
-            "%d B: %d" % (rows[i]["size"], int(member(magazines[i], "count")))
-            for i in range(len(rows))
-            if int(member(magazines[i], "count")) != 0
-        ]
-        print(
-            "  cpu %d caches %d blocks%s"
-            % (
-                cpu,
-                sum(int(member(magazines[i], "count")) for i in range(len(rows))),
-                " (" + ", ".join(held) + ")" if held else "",
-            )
-        )
+        counts = [(row["size"], magazine_count(cache, i)) for i, row in enumerate(rows)]
+        held = ", ".join("%d B: %d" % (size, n) for size, n in counts if n != 0)
+        print("  cpu %d caches %d blocks%s"
+              % (cpu, sum(n for _, n in counts), " (%s)" % held if held else ""))
 
 
 # --- bedrock pfa ----------------------------------------------------------------------------
@@ -288,63 +297,59 @@ def print_cpu_caches(heap, rows):
 
 def max_cpu_count():
     """platform::kMaxCpus, as the length of the per-CPU cache pointers of a heap."""
-    return type_named("bedrock::heap::CpuCaches")["m_caches"].type.range()[1] + 1
+    low, high = type_field("bedrock::heap::CpuCaches", "m_caches").type.range()
+    return high - low + 1
 
 
 def cpu_list_holdings(frames):
     """(cpu, [(order, blocks)]) for every CPU slot whose page lists hold blocks."""
     cpu = member(frames, "m_cpu")
-    if int(member(cpu, "page_count")) == 0 or int(member(cpu, "lists")) == 0:
+    lists = member(cpu, "lists")
+    if int(member(cpu, "page_count")) == 0 or int(lists) == 0:
         return []
-    lists_type = type_named("bedrock::PageFrameAllocator::CpuLists")
-    max_cpus = max_cpu_count()
-    base = int(member(cpu, "lists"))
     holdings = []
-    for index in range(max_cpus):
-        orders = member(at(base + index * lists_type.sizeof, lists_type.name), "order")
-        held = [(o, int(member(orders[o], "count"))) for o in range(array_length(orders))]
-        held = [(o, n) for o, n in held if n != 0]
+    for index in range(max_cpu_count()):
+        orders = member(lists[index], "order")
+        counts = [(order, int(member(orders[order], "count")))
+                  for order in range(array_length(orders))]
+        held = [(order, n) for order, n in counts if n != 0]
         if held:
             holdings.append((index, held))
     return holdings
 
 
+def order_counts(counts):
+    return " ".join("%d:%d" % (order, n) for order, n in enumerate(counts))
+
+
+def print_region(region):
+    """Prints one region; returns its free blocks per order."""
+    first, count = int(member(region, "first_page")), int(member(region, "page_count"))
+    counts = member(region, "free_count")
+    per_order = [int(counts[order]) for order in range(array_length(counts))]
+    print("  region [0x%016x - 0x%016x] %d pages, %d free, %d reserved"
+          % (first * PAGE_SIZE, (first + count) * PAGE_SIZE - 1, count,
+             int(member(region, "free_pages")), int(member(region, "reserved_pages"))))
+    print("    free blocks per order: " + order_counts(per_order))
+    return per_order
+
+
 def print_pfa(frames):
-    regions = int(member(frames, "m_region_count"))
-    base = int(member(frames, "m_regions"))
-    region_type = type_named("bedrock::PageFrameAllocator::Region")
-    print(
-        "page frame allocator 0x%x: %d regions, %d managed pages"
-        % (int(frames.address), regions, int(member(frames, "m_managed_pages")))
-    )
-    free_total = 0
-    order_total = None
-    for index in range(regions):
-        region = at(base + index * region_type.sizeof, region_type.name)
-        first, count = int(member(region, "first_page")), int(member(region, "page_count"))
-        free = int(member(region, "free_pages"))
-        counts = member(region, "free_count")
-        per_order = [int(counts[k]) for k in range(array_length(counts))]
-        order_total = per_order if order_total is None else [a + b for a, b in zip(order_total, per_order)]
-        free_total += free
-        print(
-            "  region [0x%016x - 0x%016x] %d pages, %d free, %d reserved"
-            % (first * PAGE_SIZE, (first + count) * PAGE_SIZE - 1, count, free,
-               int(member(region, "reserved_pages")))
-        )
-        print("    free blocks per order: " + " ".join("%d:%d" % (k, n) for k, n in enumerate(per_order)))
+    regions = [member(frames, "m_regions")[i] for i in range(int(member(frames, "m_region_count")))]
+    print("page frame allocator 0x%x: %d regions, %d managed pages"
+          % (int(frames.address), len(regions), int(member(frames, "m_managed_pages"))))
+    per_region = [print_region(region) for region in regions]
     listed = 0
     for cpu, held in cpu_list_holdings(frames):
         pages = sum(n << order for order, n in held)
         listed += pages
-        print(
-            "  cpu %d page lists: %d pages (%s)"
-            % (cpu, pages, ", ".join("order %d: %d" % (o, n) for o, n in held))
-        )
-    if order_total is not None:
-        print("  free blocks per order: " + " ".join("%d:%d" % (k, n) for k, n in enumerate(order_total)))
+        print("  cpu %d page lists: %d pages (%s)"
+              % (cpu, pages, ", ".join("order %d: %d" % (order, n) for order, n in held)))
+    if per_region:
+        print("  free blocks per order: " + order_counts([sum(c) for c in zip(*per_region)]))
+    on_lists = sum(int(member(region, "free_pages")) for region in regions)
     print("  free pages %d (%d on the free lists, %d on CPU page lists)"
-          % (free_total + listed, free_total, listed))
+          % (on_lists + listed, on_lists, listed))
 
 
 # --- bedrock block: from an address to its holder --------------------------------------------
@@ -353,10 +358,9 @@ def print_pfa(frames):
 def tags_of(frames, address):
     """(page tag, span tag) of the page holding `address`, or None outside the allocator's RAM
     (PageFrameAllocator::tags_of)."""
-    window_type = type_named("bedrock::PageFrameAllocator::TagWindow")
-    windows = int(member(frames, "m_tag_windows"))
+    windows = member(frames, "m_tag_windows")
     for index in range(int(member(frames, "m_region_count"))):
-        window = at(windows + index * window_type.sizeof, window_type.name)
+        window = windows[index]
         base, size = int(member(window, "base")), int(member(window, "bytes"))
         if base <= address < base + size:
             page = (address - base) // PAGE_SIZE
@@ -413,12 +417,11 @@ def cached_on(heap, class_index, block):
     return None
 
 
-def block_state(handed_out, offset, cpu=None):
-    state = "allocated" if handed_out else "free"
-    if cpu is not None:
-        state = "cached on CPU %d (free to the program)" % cpu
-    return state if offset == 0 else "interior pointer at offset %d of a block that is %s" % (
-        offset, state)
+def block_state(state, offset):
+    """`state` for a block's start, else what an interior pointer `offset` bytes in is."""
+    if offset == 0:
+        return state
+    return "interior pointer at offset %d of a block that is %s" % (offset, state)
 
 
 def describe_slab(heap, slab_address, address):
@@ -436,11 +439,14 @@ def describe_slab(heap, slab_address, address):
     bitmap = read_words(slab_address + slab.type.sizeof + number // 64 * 8, 1)[0]
     handed_out = (bitmap >> (number % 64)) & 1
     lines = [where, "block: %d at 0x%x, %d bytes" % (number, start, size)]
-    if not handed_out and number >= int(member(slab, "fresh")):
-        return lines + ["state: free (never handed out)" if start == address else
-                        "state: interior pointer at offset %d of a never-used block" % (address - start)]
-    cpu = cached_on(heap, index, start) if handed_out else None
-    return lines + ["state: " + block_state(handed_out, address - start, cpu)]
+    if handed_out:
+        cpu = cached_on(heap, index, start)
+        state = "allocated" if cpu is None else "cached on CPU %d (free to the program)" % cpu
+    elif number >= int(member(slab, "fresh")):
+        state = "free (never handed out)"
+    else:
+        state = "free"
+    return lines + ["state: " + block_state(state, address - start)]
 
 
 def call_sites(trace):
@@ -455,19 +461,25 @@ def call_sites(trace):
 
 
 def symbolize(pc):
-    """`0x... in function+offset at file:line`, from gdb's info symbol and info line."""
+    """`0x... in function + offset at file:line`, from gdb's `info symbol` and its line table
+    (`info line`); the file relative to the working directory when it lies below it."""
     symbol = gdb.execute("info symbol 0x%x" % pc, to_string=True).strip()
     symbol = symbol.split(" in section ")[0] if not symbol.startswith("No symbol") else "??"
     line = gdb.find_pc_line(pc)
-    source = " at %s:%d" % (line.symtab.filename, line.line) if line.symtab else ""
-    return "0x%x in %s%s" % (pc, symbol, source)
+    if line.symtab is None:
+        return "0x%x in %s" % (pc, symbol)
+    path = line.symtab.filename
+    relative = os.path.relpath(path) if os.path.isabs(path) else path
+    path = path if relative.startswith("..") else relative
+    return "0x%x in %s at %s:%d" % (pc, symbol, path, line.line)
 
 
 def describe_checked(header_address, address):
     header = at(header_address, "bedrock::heap::CheckedBlock")
     block, size = int(member(header, "block")), int(member(header, "size"))
     state = CHECKED_STATES.get(int(member(header, "state")), "corrupt header")
-    lines = ["checked-mode block 0x%x, %d bytes asked for (header 0x%x)" % (block, size, header_address)]
+    lines = ["checked-mode block 0x%x, %d bytes asked for (header 0x%x)"
+             % (block, size, header_address)]
     if address == block:
         lines.append("state: " + ("allocated" if state == "live" else "freed, in quarantine"
                                   if state == "quarantined" else state))
@@ -496,9 +508,9 @@ def describe_arena_block(heap, arena_address, address):
         return [where] + describe_checked(block, address)
     holder = "%s block at 0x%x, %d usable bytes" % (USE_NAMES.get(use, "unknown"), block, usable)
     if use == USE_MEDIUM:
-        return [where, holder, "state: " + block_state(True, address - block)]
+        return [where, holder, "state: " + block_state("allocated", address - block)]
     if use == USE_FREE:
-        return [where, holder, "state: " + block_state(False, address - block)]
+        return [where, holder, "state: " + block_state("free", address - block)]
     return [where, holder, "state: heap metadata (%s)" % USE_NAMES.get(use, "unknown use")]
 
 
@@ -511,7 +523,7 @@ def describe_large(heap, page_tag, address):
     where = "large run 0x%x, %d pages" % (start, pages)
     if kind == KIND_LARGE_CHECKED_HEAD:
         return [where] + describe_checked(start, address)
-    return [where, "state: " + block_state(True, address - start)]
+    return [where, "state: " + block_state("allocated", address - start)]
 
 
 def describe_in_frames_heap(heap, address):
