@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // The GDB sample: with `bedrock.gdb_sample=1` on the command line, the kernel allocates a known
-// set of blocks on the default heap, frees two of them, prints the heap's figures and the
-// blocks' addresses as `gdb-sample:` lines, and calls bedrock_gdb_sample_stop() with them all in
-// place, so that a debugger stopped there sees a heap with live, cached and free blocks.
-// tools/gdb/bedrock.py's test (tests/gdb/) compares what its commands print with those lines.
-// Everything is freed again before the tests run.
+// set of blocks on the default heap (and one on a region heap of its own), frees two of them,
+// prints the heap's figures and the blocks' addresses as `gdb-sample:` lines, and calls
+// bedrock_gdb_sample_stop() with them all in place, so that a debugger stopped there sees a heap
+// with live, cached and free blocks. tools/gdb/bedrock.py's test (tests/gdb/) compares what its
+// commands print with those lines. Everything is freed again before the tests run.
 #pragma once
 
 #include <stdint.h>
@@ -19,6 +19,8 @@ struct GdbSample {
     void* freed_medium;   // a freed medium block
     void* large;          // a live 2 MiB block: a large run
     const void* not_heap; // an address in the kernel image: no heap's
+    void* region_heap;    // a heap over a 64 KiB region of the kernel image's .bss
+    void* region_block;   // a live 100-byte block of it
 };
 extern GdbSample g_gdb_sample;
 

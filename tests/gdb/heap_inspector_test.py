@@ -102,17 +102,24 @@ def run(command):
     return output
 
 
+def totals_of(words):
+    """The `name value` pairs after a heap's address on its gdb-sample line."""
+    return {words[i]: int(words[i + 1]) for i in range(3, len(words) - 1, 2)}
+
+
 def sample_lines(console_path):
     with open(console_path, errors="replace") as console:
         text = console.read()
-    sample = {"classes": {}, "blocks": {}}
+    sample = {"classes": {}, "blocks": {}, "region_heap": {}}
     for line in text.splitlines():
         words = line.strip().split()
         if words[:1] != ["gdb-sample:"]:
             continue
         if words[1] == "heap":
             sample["heap"] = int(words[2], 16)
-            sample.update({words[i]: int(words[i + 1]) for i in range(3, len(words) - 1, 2)})
+            sample.update(totals_of(words))
+        elif words[1] == "region_heap":
+            sample["region_heap"] = dict(totals_of(words), heap=int(words[2], 16))
         elif words[1] == "class":
             sample["classes"][int(words[2])] = (int(words[4]), int(words[6]))
         elif words[1] == "pfa":
@@ -122,16 +129,21 @@ def sample_lines(console_path):
     return sample, text
 
 
-def check_heap(sample, output):
+def check_totals(command, heap, output):
+    """The heap's address, bytes and blocks in use and pages held, as the kernel printed them."""
     found = re.search(r"heap 0x([0-9a-f]+) .*\n\s+in use: (\d+) bytes in (\d+) blocks; "
                       r"pages held (\d+)", output)
-    expect(found is not None, "bedrock heap prints its heap and totals")
+    expect(found is not None, "%s prints its heap and totals" % command)
     if found is None:
         return
-    expect(int(found.group(1), 16) == sample["heap"], "bedrock heap: the default heap's address")
+    expect(int(found.group(1), 16) == heap["heap"], "%s: the heap's address" % command)
     for group, name in ((2, "bytes_in_use"), (3, "blocks_in_use"), (4, "pages_held")):
-        expect(int(found.group(group)) == sample[name],
-               "bedrock heap: %s %s == the kernel's %d" % (name, found.group(group), sample[name]))
+        expect(int(found.group(group)) == heap[name], "%s: %s %s == the kernel's %d"
+               % (command, name, found.group(group), heap[name]))
+
+
+def check_heap(sample, output):
+    check_totals("bedrock heap", sample, output)
     rows = {}
     for row in re.finditer(r"^\s+\d+\s+(\d+)\s+\d+\s+(\d+)\s+(\d+)\s+\d+\s+\d+$", output, re.M):
         rows[int(row.group(1))] = (int(row.group(2)), int(row.group(3)))
@@ -157,7 +169,8 @@ def check_pfa(sample, output):
 
 
 def check_block(sample, name, output, holder, state):
-    expect("heap: 0x%x" % sample["heap"] in output, "bedrock block %s: in the default heap" % name)
+    expect("heap: 0x%x" % sample["heap"] in output,
+           "bedrock block %s: in heap 0x%x" % (name, sample["heap"]))
     expect(re.search(holder, output) is not None, "bedrock block %s: held by /%s/" % (name, holder))
     expect(re.search(r"state: " + state, output) is not None,
            "bedrock block %s: state /%s/" % (name, state))
@@ -198,6 +211,10 @@ def check_blocks(sample):
                 "block that is allocated")
     output = block("not_heap")
     expect("state: not Bedrock's" in output, "bedrock block not_heap: not Bedrock's")
+    region = sample["region_heap"]
+    check_totals("bedrock heap <region heap>", region, run("bedrock heap 0x%x" % region["heap"]))
+    check_block(dict(sample, heap=region["heap"]), "region", block("region"),
+                r"of class \d+ \(112-byte blocks", "allocated")
 
 
 def start_watchdog(on_timeout):
