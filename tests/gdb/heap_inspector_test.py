@@ -4,7 +4,8 @@
 # (`gdb-multiarch -batch -nx -x heap_inspector_test.py`), its settings in the environment:
 #   BEDROCK_INSPECTOR  tools/gdb/bedrock.py            BEDROCK_TIMEOUT  seconds for it all
 #   kernel:  BEDROCK_LAUNCHER  build/<arch>/run-kernel   BEDROCK_ELF  the kernel's ELF
-#            BEDROCK_APPEND    more kernel command-line words (bedrock.check=report: checked)
+#            BEDROCK_APPEND    more kernel command-line words (bedrock.check=report: checked;
+#                              bedrock.guard=1: every small checked block in a guard-page slot)
 #   hosted:  BEDROCK_PROGRAM   tests/gdb/hosted_sample.c's program
 #            BEDROCK_PRELOAD   libbedrock-malloc.so     BEDROCK_CHECK  its check level
 # Kernel: boots the kernel halted (-S) with its gdbstub on a free port and `bedrock.gdb_sample=1`,
@@ -32,6 +33,7 @@ import gdb
 INSPECTOR = os.environ["BEDROCK_INSPECTOR"]
 TIMEOUT = float(os.environ.get("BEDROCK_TIMEOUT", "90"))
 APPEND = os.environ.get("BEDROCK_APPEND", "")
+GUARDED = re.search(r"(^|\s)bedrock\.guard=[1-9]", APPEND) is not None
 CHECKED = re.search(r"(^|\s)bedrock\.check=(report|abort)", APPEND) is not None or \
     os.environ.get("BEDROCK_CHECK", "off") in ("report", "abort")
 
@@ -186,6 +188,12 @@ def check_blocks(sample):
         small = r"checked-mode block 0x[0-9a-f]+, 48 bytes asked for"
         medium = r"checked-mode block 0x[0-9a-f]+, 5000 bytes asked for"
         check_block(sample, "live", block("live"), small, "allocated")
+        if GUARDED:
+            check_block(sample, "live (guarded)", block("live"),
+                        r"guard-page chunk 0x[0-9a-f]+, slot \d+\n",
+                        "allocated")
+            check_block(sample, "live+4096", block("live", 4096), r"guard-page chunk",
+                        r"in a guard page")
         output = block("cached")
         check_block(sample, "freed", output, small, "freed, in quarantine")
         expect(re.search(r"freed at:\n\s+#0 0x[0-9a-f]+ in bedrock::kernel::run_gdb_sample", output)

@@ -13,18 +13,23 @@
 # The figures match heap_statistics() and PageFrameAllocator::free_pages() while no CPU is
 # inside the allocator. A field this script expects and the program lacks (the allocator
 # changed) stops the command with an error naming the type and the field.
-# Names with namespaces need quotes in gdb expressions: 'bedrock::kernel::g_gdb_sample'.live.
+# A qualified name may need quotes in an expression until gdb has read its compilation unit:
+# 'bedrock::kernel::g_gdb_sample'.live.
 
 import os
 
 import gdb
 
+# Compile-time constants of the allocator (DWARF does not keep them), with their source. Both
+# targets are little-endian and 64-bit.
 PAGE_SIZE = 4096
 TAG_SPAN_ORDER = 6  # page_tags.h: a span tag covers 2^6 pages
-TAG_VALUE_BITS = 13
+TAG_VALUE_BITS = 13  # page_tags.h: a tag is kind (3 bits) | value (13 bits)
 GRANULE = 16  # segregated_fit.h: block starts and the start bitmap's unit
-BLOCK_HEADER_BYTES = 16
+BLOCK_HEADER_BYTES = 16  # segregated_fit.h: the header before each arena block
+USE_MASK = 7  # segregated_fit.h: a header's use is in the low 3 bits of size_and_flags
 HEAP_MAGIC = 0x70654842  # Heap::kMagic, "BHep"
+# BlockUse (segregated_fit.h), PageKind (page_tags.h), BlockState (checked/checked_block.h).
 USE_NAMES = {0: "free", 1: "slab", 2: "medium", 3: "checked", 4: "guard", 5: "cpu-cache"}
 USE_FREE, USE_SLAB, USE_MEDIUM, USE_CHECKED, USE_GUARD, USE_CPU_CACHE = range(6)
 KIND_NONE, KIND_ARENA = 0, 1
@@ -403,7 +408,7 @@ def arena_find(arena_address, address):
                 header = at(block - BLOCK_HEADER_BYTES, "bedrock::heap::fit_detail::BlockHeader")
                 flags = int(member(header, "size_and_flags"))
                 usable = flags & ~(GRANULE - 1)
-                return (block, usable, flags & 7) if address - block < usable else None
+                return (block, usable, flags & USE_MASK) if address - block < usable else None
         word, mask = word - 1, (1 << 64) - 1
     return None
 
@@ -480,20 +485,42 @@ def describe_checked(header_address, address):
     state = CHECKED_STATES.get(int(member(header, "state")), "corrupt header")
     lines = ["checked-mode block 0x%x, %d bytes asked for (header 0x%x)"
              % (block, size, header_address)]
-    if address == block:
-        lines.append("state: " + ("allocated" if state == "live" else "freed, in quarantine"
-                                  if state == "quarantined" else state))
-    elif block <= address < block + size:
-        lines.append("state: interior pointer at offset %d of a block that is %s"
-                     % (address - block, "allocated" if state == "live" else state))
+    described = {"live": "allocated", "quarantined": "freed, in quarantine"}.get(state, state)
+    if block <= address < block + max(size, 1):
+        lines.append("state: " + block_state(described, address - block))
     else:
-        lines.append("state: in the red zones or header of a %s block" % state)
+        lines.append("state: in the red zones or header of a block that is " + described)
     lines.append("  allocated at:")
     lines += call_sites(member(header, "allocated"))
     if state == "quarantined":
         lines.append("  freed at:")
         lines += call_sites(member(header, "freed"))
     return lines
+
+
+def describe_guarded(heap, address):
+    """Lines for `address` in `heap`'s guard-page pool (checked/guarded_pool.h: chunks of a
+    header page, then guard, slot, guard, ..., slot, guard pages), or None outside it."""
+    layer = member(heap, "checked")
+    if "guards" not in [field.name for field in layer.type.strip_typedefs().fields()]:
+        return None
+    pool = member(layer, "guards")
+    base = int(member(pool, "m_base"))
+    slots = array_length(member(at(base, "bedrock::heap::GuardChunk"), "slots")) if base else 0
+    chunk_bytes = (2 * slots + 2) * PAGE_SIZE
+    offset = address - base
+    if base == 0 or not 0 <= offset < int(member(pool, "m_chunks")) * chunk_bytes:
+        return None
+    chunk = base + offset // chunk_bytes * chunk_bytes
+    page = offset % chunk_bytes // PAGE_SIZE
+    where = "guard-page chunk 0x%x" % chunk
+    if page == 0:
+        return [where, "state: heap metadata: the chunk's block headers"]
+    if page % 2 == 1:
+        return [where, "state: in a guard page (always inaccessible)"]
+    slot = member(at(chunk, "bedrock::heap::GuardChunk"), "slots")[page // 2 - 1]
+    header = int(member(slot, "header").address)
+    return ["%s, slot %d" % (where, page // 2 - 1)] + describe_checked(header, address)
 
 
 def describe_arena_block(heap, arena_address, address):
@@ -506,12 +533,18 @@ def describe_arena_block(heap, arena_address, address):
         return [where] + describe_slab(heap, block, address)
     if use == USE_CHECKED:
         return [where] + describe_checked(block, address)
+    if use == USE_GUARD:
+        guarded = describe_guarded(heap, address)
+        if guarded is not None:
+            return [where] + guarded
     holder = "%s block at 0x%x, %d usable bytes" % (USE_NAMES.get(use, "unknown"), block, usable)
     if use == USE_MEDIUM:
         return [where, holder, "state: " + block_state("allocated", address - block)]
     if use == USE_FREE:
         return [where, holder, "state: " + block_state("free", address - block)]
-    return [where, holder, "state: heap metadata (%s)" % USE_NAMES.get(use, "unknown use")]
+    what = {USE_GUARD: "a guard-page pool of another heap", USE_CPU_CACHE: "a CPU's cache of the "
+            "size classes"}
+    return [where, holder, "state: heap metadata: " + what.get(use, "unknown use %d" % use)]
 
 
 def describe_large(heap, page_tag, address):
@@ -522,7 +555,7 @@ def describe_large(heap, page_tag, address):
         return ["state: a large run of another heap (owner id %d)" % owner]
     where = "large run 0x%x, %d pages" % (start, pages)
     if kind == KIND_LARGE_CHECKED_HEAD:
-        return [where] + describe_checked(start, address)
+        return [where] + (describe_guarded(heap, address) or describe_checked(start, address))
     return [where, "state: " + block_state("allocated", address - start)]
 
 
