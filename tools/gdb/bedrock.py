@@ -107,8 +107,20 @@ def evaluate_address(expression):
 # --- Heaps and the page frame allocator -----------------------------------------------------
 
 
+# Where the default heap pointer has lived (heap.cpp; heap_entry.h once the C API read it
+# inline), newest first.
+DEFAULT_HEAP_SYMBOLS = ("bedrock::heap::g_default_heap",
+                        "bedrock::(anonymous namespace)::g_default_heap")
+
+
 def default_heap_address():
-    address = int(symbol_value("bedrock::(anonymous namespace)::g_default_heap"))
+    for name in DEFAULT_HEAP_SYMBOLS:
+        if gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name):
+            address = int(symbol_value(name))
+            break
+    else:
+        raise gdb.GdbError("bedrock: no default heap pointer in the debug information (looked "
+                           "for %s)" % ", ".join(DEFAULT_HEAP_SYMBOLS))
     if address == 0:
         raise gdb.GdbError("bedrock: no default heap yet (set_default_heap() not called)")
     return address
