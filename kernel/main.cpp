@@ -6,7 +6,8 @@
 //   3. usable ranges (first pass) -> page-table pages for the final map -> arch::map_memory();
 //   4. reserve the page-table pages, usable ranges (final) -> print the memory map;
 //   5. allocators, secondary CPUs (stacks from the page frame allocator), the boot benchmark's
-//      `bench:` lines, tests, exit with the tests' verdict.
+//      `bench:` lines, the GDB sample (if the command line asks for it), tests, exit with the
+//      tests' verdict.
 #include "bedrock/phys_range.h"
 #include "kernel/allocators.h"
 #include "kernel/arch.h"
@@ -14,6 +15,7 @@
 #include "kernel/boot_page_source.h"
 #include "kernel/console.h"
 #include "kernel/cxx_runtime.h"
+#include "kernel/gdb_sample.h"
 #include "kernel/memory_map.h"
 #include "kernel/smp.h"
 #include "kernel/test_registry.h"
@@ -106,6 +108,7 @@ void kernel_main(BootInfo& boot) {
     bring_up_allocators(usable.data(), usable.count(), parse_heap_boot_options(boot.command_line));
     start_secondary_cpus(boot);
     run_boot_benchmark(boot.command_line);
+    run_gdb_sample(boot.command_line);
 
     const TestSummary summary = run_all_tests();
     // A run that executed no test proves nothing, so it fails too.

@@ -4,7 +4,8 @@
 # test.sh and bench.sh; takes the package groups to check as arguments:
 #   build  - clang, lld, llvm tools, CMake, make, clang-format; gcc, g++ and pkg-config (the
 #            examples suite builds Bedrock as adopters do, with gcc too)
-#   qemu   - QEMU for both architectures, GRUB and xorriso for the GRUB boot test, dtc
+#   qemu   - QEMU for both architectures, GRUB and xorriso for the GRUB boot test, dtc,
+#            gdb-multiarch for the gdb_heap_inspector tests (tools/gdb/bedrock.py)
 #   host   - GoogleTest, clang's sanitizer/fuzzer runtime
 #   bench  - Google Benchmark, valgrind, the peer allocators (jemalloc, tcmalloc, mimalloc)
 #   hosted - the real programs the hosted suite runs under libbedrock-malloc.so (python3,
@@ -19,7 +20,7 @@ bedrock_packages() {
         case "$group" in
         build) wanted+=(clang lld llvm cmake make clang-format gcc g++ pkg-config) ;;
         qemu) wanted+=(qemu-system-x86 qemu-system-arm grub-pc-bin grub-common xorriso mtools
-                       device-tree-compiler) ;;
+                       device-tree-compiler gdb-multiarch) ;;
         host) wanted+=(libgtest-dev libclang-rt-14-dev) ;;
         bench) wanted+=(libbenchmark-dev valgrind libjemalloc-dev libgoogle-perftools-dev
                         libmimalloc-dev) ;;
