@@ -24,19 +24,70 @@ void write_tags(const PageFrameAllocator& frames, const void* base, unsigned ord
 
 } // namespace
 
-bool Arenas::init_region(void* fit_storage, void* base, size_t bytes, Heap* owner) {
+bool Arenas::init_region(void* fit_storage, void* base, size_t bytes, Heap* owner,
+                         uintptr_t secret) {
     m_owner = owner;
-    m_fit.init(fit_storage, bytes);
+    m_fit.init(fit_storage, bytes, secret, SegregatedFit::ArenaLookup{arena_holding, this});
     m_region = m_fit.add_arena(base, bytes, owner);
     return m_region != nullptr;
 }
 
 void Arenas::init_frames(void* fit_storage, PageFrameAllocator& frames, Heap* owner,
-                         HeldPages& held) {
+                         HeldPages& held, uintptr_t secret) {
     m_owner = owner;
     m_held = &held;
     m_frames = &frames;
-    m_fit.init(fit_storage, kMaxArenaBytes);
+    m_fit.init(fit_storage, kMaxArenaBytes, secret,
+               SegregatedFit::ArenaLookup{arena_holding, this});
+}
+
+const Arena* Arenas::arena_holding(const void* context, uintptr_t address) {
+    const auto* arenas = static_cast<const Arenas*>(context);
+    if (arenas->m_frames == nullptr) {
+        const Arena* region = arenas->m_region;
+        return region != nullptr && address - SegregatedFit::arena_begin(*region) < region->bytes
+                   ? region
+                   : nullptr;
+    }
+    const PageFrameAllocator::PageTags tags =
+        arenas->m_frames->tags_of(reinterpret_cast<const void*>(address));
+    if (tags.page == nullptr) {
+        return nullptr;
+    }
+    const uint16_t tag = heap_tag(tags);
+    if (tag_kind(tag) != PageKind::Arena) {
+        return nullptr;
+    }
+    // The tag says an arena of some heap over these frames starts there: its header is arena
+    // metadata, safe to read.
+    const auto* arena =
+        reinterpret_cast<const Arena*>(align_down(address, uintptr_t{kPageSize} << tag_value(tag)));
+    return SegregatedFit::owner(*arena) == arenas->m_owner ? arena : nullptr;
+}
+
+void Arenas::report_damage(const ErrorPolicy& errors) {
+    if (!m_fit.damage_pending()) [[likely]] {
+        return;
+    }
+    SegregatedFit::Damage damage;
+    {
+        LockGuard guard(m_lock);
+        damage = m_fit.take_damage();
+    }
+    if (damage.count == 0) {
+        return; // another CPU reported it
+    }
+    errors.raise(ErrorReport{ErrorKind::CorruptMetadata,
+                             "heap",
+                             damage.first,
+                             damage.count,
+                             nullptr,
+                             "a free medium block's list link was overwritten after free: the "
+                             "free lists were rebuilt without following it (size = blocks found)",
+                             0,
+                             0,
+                             {},
+                             {}});
 }
 
 bool Arenas::grow_locked(size_t size, size_t alignment) {

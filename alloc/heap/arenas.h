@@ -31,6 +31,7 @@
 #include "bedrock/spinlock.h"
 #include "heap/held_pages.h"
 #include "heap/segregated_fit.h"
+#include "report/error_policy.h"
 
 namespace bedrock {
 class Heap;
@@ -55,10 +56,18 @@ public:
 
     // Region heap: [base, base + bytes) (16-byte aligned) is the one arena; `fit_storage` holds
     // SegregatedFit::storage_bytes(bytes). Returns false if it cannot hold a block.
-    [[nodiscard]] bool init_region(void* fit_storage, void* base, size_t bytes, Heap* owner);
+    // `secret` encodes the segregated fit's list links.
+    [[nodiscard]] bool init_region(void* fit_storage, void* base, size_t bytes, Heap* owner,
+                                   uintptr_t secret);
     // Frames heap: arenas come from `frames`; `fit_storage` holds
     // SegregatedFit::storage_bytes(kMaxArenaBytes).
-    void init_frames(void* fit_storage, PageFrameAllocator& frames, Heap* owner, HeldPages& held);
+    void init_frames(void* fit_storage, PageFrameAllocator& frames, Heap* owner, HeldPages& held,
+                     uintptr_t secret);
+
+    // Reports (corrupt-metadata) the free blocks whose list links the fit found overwritten
+    // since the last call, and after which it rebuilt its lists. Call with no heap lock held;
+    // one relaxed load when there is nothing to report.
+    void report_damage(const ErrorPolicy& errors);
 
     // A block of at least `size` bytes aligned to `alignment` (a power of two >= 16) for `use`,
     // or null when no arena has room and (frames heap) the page frame allocator has no new one.
@@ -101,6 +110,9 @@ public:
 
 private:
     [[nodiscard]] bool grow_locked(size_t size, size_t alignment);
+    // SegregatedFit::ArenaLookup: the arena of this heap holding `address`, from the page tags
+    // (or the region's bounds) alone.
+    static const Arena* arena_holding(const void* arenas, uintptr_t address);
     // The arena holding `block`, one of this heap's taken blocks.
     [[nodiscard]] Arena* arena_of(const void* block) const;
     // `use`: the block's, read under m_lock.

@@ -403,7 +403,9 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
 // free() of a medium block found at its start without the lock: the arenas re-check it under
 // their lock (another CPU may free it too). Out of line, so the slab fast path stays small.
 [[gnu::noinline]] bool free_medium(Heap& heap, const heap::Arena& arena, void* block) {
-    return heap.arenas.give_if_taken(arena, block, BlockUse::Medium);
+    const bool given = heap.arenas.give_if_taken(arena, block, BlockUse::Medium);
+    heap.arenas.report_damage(heap.errors);
+    return given;
 }
 
 // free() of anything but a slab block: a medium block, a large run, a checked-mode block, or
@@ -426,6 +428,7 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
     case Holder::CheckedRun:
         if constexpr (kHeapChecksCompiled) {
             heap.checked.free(heap, ref, block, caller);
+            heap.arenas.report_damage(heap.errors);
             return;
         }
         break;
@@ -516,6 +519,7 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
 void finish_small(Heap& heap, platform::InterruptState previous, const heap::Slab* corrupt,
                   const FlushFailures& failures, Caller caller) {
     platform::restore_interrupts(previous);
+    heap.arenas.report_damage(heap.errors);
     if (corrupt != nullptr) [[unlikely]] {
         report_corrupt_slab(heap, corrupt);
     }
@@ -691,7 +695,9 @@ BlockRef find_block(Heap& heap, const void* address) {
     if (alignment != 0 && !is_power_of_two(alignment)) {
         return nullptr;
     }
-    return take_block(heap, size, alignment, BlockUse::Medium, size).start;
+    void* block = take_block(heap, size, alignment, BlockUse::Medium, size).start;
+    heap.arenas.report_damage(heap.errors);
+    return block;
 }
 
 [[gnu::always_inline]] inline void* allocate_unchecked(Heap& heap, size_t size, size_t alignment,
@@ -705,7 +711,9 @@ BlockRef find_block(Heap& heap, const void* address) {
 void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
     if constexpr (kHeapChecksCompiled) {
         if (heap.errors.level() != CheckLevel::Off) [[unlikely]] {
-            return heap.checked.allocate(heap, size, alignment, caller);
+            void* block = heap.checked.allocate(heap, size, alignment, caller);
+            heap.arenas.report_damage(heap.errors);
+            return block;
         }
     }
     return allocate_unchecked(heap, size, alignment, caller);
@@ -749,9 +757,12 @@ void* reallocate(Heap& heap, void* block, size_t size, Caller caller) {
     if (!checked && size <= usable && (size >= usable / 2 || usable == kMinBlockSize)) {
         return block;
     }
-    if (!checked && size > usable && ref.holder == Holder::Medium && ref.start == block &&
-        heap.arenas.grow_in_place(const_cast<Arena&>(*ref.arena), block, size)) {
-        return block;
+    if (!checked && size > usable && ref.holder == Holder::Medium && ref.start == block) {
+        const bool grown = heap.arenas.grow_in_place(const_cast<Arena&>(*ref.arena), block, size);
+        heap.arenas.report_damage(heap.errors);
+        if (grown) {
+            return block;
+        }
     }
     void* moved = allocate(heap, size, kMinBlockSize, caller);
     if (moved == nullptr) {
@@ -782,7 +793,7 @@ Heap* heap_create(PageFrameAllocator& frames) {
     heap->state_phys = phys;
     heap->state_pages = state_pages;
     heap->held.add(state_pages);
-    heap->arenas.init_frames(heap->fit_storage(), frames, heap, heap->held);
+    heap->arenas.init_frames(heap->fit_storage(), frames, heap, heap->held, heap->secret);
     heap->large.init(frames, owner_id, heap->held);
     heap->magic = Heap::kMagic;
     return heap;
@@ -805,7 +816,7 @@ Heap* heap_create_in_region(void* region, size_t bytes) {
                                                        ? heap::CpuCaches::Use::Enabled
                                                        : heap::CpuCaches::Use::Disabled);
     if (!heap->arenas.init_region(heap->fit_storage(), reinterpret_cast<void*>(arena), end - arena,
-                                  heap)) {
+                                  heap, heap->secret)) {
         return nullptr;
     }
     heap->region_pages = bytes / kPageSize;
@@ -899,6 +910,7 @@ void heap_trim(Heap& heap) {
         cache.trim(heap.arenas);
     }
     heap.arenas.trim();
+    heap.arenas.report_damage(heap.errors);
 }
 
 bool heap_check(Heap& heap) {

@@ -69,6 +69,9 @@ BlockHeader* next_of(const BlockHeader* header) {
 FreeLinks* links_of(BlockHeader* header) {
     return reinterpret_cast<FreeLinks*>(header + 1);
 }
+const FreeLinks* links_of(const BlockHeader* header) {
+    return reinterpret_cast<const FreeLinks*>(header + 1);
+}
 
 BlockHeader* first_of(const Arena& arena) {
     return header_at(address_of(&arena) + arena_header_bytes(arena.bytes));
@@ -179,7 +182,8 @@ uintptr_t placement(const BlockHeader* header, size_t usable, size_t alignment) 
 
 } // namespace
 
-void SegregatedFit::init(void* storage, size_t max_arena_bytes) {
+void SegregatedFit::init(void* storage, size_t max_arena_bytes, uintptr_t secret,
+                         ArenaLookup lookup) {
     BEDROCK_DEBUG_ASSERT(is_aligned(address_of(storage), alignof(BlockHeader*)));
     const size_t bytes = storage_bytes(max_arena_bytes);
     m_heads = static_cast<BlockHeader**>(storage);
@@ -193,6 +197,9 @@ void SegregatedFit::init(void* storage, size_t max_arena_bytes) {
     m_arenas = nullptr;
     m_last_arena = nullptr;
     m_totals = FitTotals{};
+    m_secret = secret;
+    m_lookup = lookup;
+    m_damage = Damage{};
     if (bytes != 0) {
         bedrock_memset(storage, 0, bytes);
     }
@@ -205,10 +212,10 @@ void SegregatedFit::insert_free(Arena& arena, BlockHeader* header, size_t usable
     header->link = address_of(header) - address_of(&arena);
     FreeLinks* links = links_of(header);
     BlockHeader*& first = head(list);
-    links->next = first;
-    links->prev = nullptr;
+    store_link(&links->next, first);
+    store_link(&links->prev, nullptr);
     if (first != nullptr) {
-        links_of(first)->prev = header;
+        store_link(&links_of(first)->prev, header);
     } else {
         m_second_level[list / kSecondLevelCount] |=
             static_cast<uint16_t>(1u << (list % kSecondLevelCount));
@@ -230,32 +237,38 @@ void SegregatedFit::replace_free(Arena& arena, BlockHeader* old, BlockHeader* he
     if (header == old) {
         return;
     }
+    BEDROCK_DEBUG_ASSERT(links_intact(old, list));
     header->link = address_of(header) - address_of(&arena);
     const FreeLinks* from = links_of(old);
-    BlockHeader* next = from->next;
-    BlockHeader* prev = from->prev;
+    BlockHeader* next = load_link(&from->next);
+    BlockHeader* prev = load_link(&from->prev);
     FreeLinks* links = links_of(header);
-    links->next = next;
-    links->prev = prev;
+    store_link(&links->next, next);
+    store_link(&links->prev, prev);
     if (next != nullptr) {
-        links_of(next)->prev = header;
+        store_link(&links_of(next)->prev, header);
     }
-    (prev != nullptr ? links_of(prev)->next : head(list)) = header;
+    if (prev != nullptr) {
+        store_link(&links_of(prev)->next, header);
+    } else {
+        head(list) = header;
+    }
 }
 
 // Unlinks a free block from its list `list` (== list_of(its usable bytes), which the caller knows
 // or computes once); the bitmaps lose the list's bits when it empties.
 void SegregatedFit::remove_free(BlockHeader* header, unsigned list) {
     BEDROCK_DEBUG_ASSERT(is_free(header) && list == list_of(usable_of(header)));
+    BEDROCK_DEBUG_ASSERT(links_intact(header, list));
     const size_t usable = usable_of(header);
     const FreeLinks* links = links_of(header);
-    BlockHeader* next = links->next;
-    BlockHeader* prev = links->prev;
+    BlockHeader* next = load_link(&links->next);
+    BlockHeader* prev = load_link(&links->prev);
     if (next != nullptr) {
-        links_of(next)->prev = prev;
+        store_link(&links_of(next)->prev, prev);
     }
     if (prev != nullptr) {
-        links_of(prev)->next = next;
+        store_link(&links_of(prev)->next, next);
     } else {
         BEDROCK_DEBUG_ASSERT(head(list) == header);
         head(list) = next;
@@ -295,7 +308,7 @@ unsigned SegregatedFit::search(unsigned list) const {
 // list `needed` rounds down to (or the last list), each tried exactly for `usable` bytes aligned
 // to `alignment`. O(1). Inline: a take() that fails is the heap's longest malloc.
 [[gnu::always_inline]] inline BlockHeader* SegregatedFit::probe(unsigned list, size_t usable,
-                                                                size_t alignment) const {
+                                                                size_t alignment) {
     BlockHeader* header = head(list);
     for (unsigned i = 0; i < kFallbackProbes && header != nullptr; ++i) {
         // Every block start is 16-aligned: a plain request fits any block big enough.
@@ -303,9 +316,95 @@ unsigned SegregatedFit::search(unsigned list) const {
                                   : placement(header, usable, alignment) != 0) {
             return header;
         }
-        header = links_of(header)->next;
+        if (!ensure_listed(header)) {
+            return nullptr;
+        }
+        header = load_link(&links_of(header)->next);
     }
     return nullptr;
+}
+
+BlockHeader* SegregatedFit::load_link(const uintptr_t* field) const {
+    return reinterpret_cast<BlockHeader*>(*field ^ m_secret ^ address_of(field));
+}
+
+void SegregatedFit::store_link(uintptr_t* field, const BlockHeader* value) const {
+    *field = address_of(value) ^ m_secret ^ address_of(field);
+}
+
+// Whether `node`, decoded from a link, is a free block on list `list`: placed in an arena of
+// this fit by the caller's page map before any byte of it is read, then a block start by the
+// arena's start bitmap, then free (its header naming its arena) with a size of that list.
+bool SegregatedFit::is_list_node(const BlockHeader* node, unsigned list) const {
+    const uintptr_t at = address_of(node);
+    if (at % kGranule != 0 || m_lookup.holding == nullptr) {
+        return false;
+    }
+    const Arena* arena = m_lookup.holding(m_lookup.context, at);
+    if (arena == nullptr || at < address_of(first_of(*arena)) ||
+        at >= address_of(sentinel_of(*arena)) || !start_bit(*arena, granule_of(*arena, node))) {
+        return false;
+    }
+    return is_free(node) && node->link == at - address_of(arena) &&
+           list_of(usable_of(node)) == list;
+}
+
+// Whether both list links of `node` (a free block on list `list`) decode to list nodes that
+// link back to it, or to the list's ends. Follows no link before checking it.
+bool SegregatedFit::links_intact(const BlockHeader* node, unsigned list) const {
+    const FreeLinks* links = links_of(node);
+    const BlockHeader* next = load_link(&links->next);
+    const BlockHeader* prev = load_link(&links->prev);
+    if (next != nullptr &&
+        (!is_list_node(next, list) || load_link(&links_of(next)->prev) != node)) {
+        return false;
+    }
+    if (prev == nullptr) {
+        return head(list) == node;
+    }
+    return is_list_node(prev, list) && load_link(&links_of(prev)->next) == node;
+}
+
+bool SegregatedFit::ensure_listed(BlockHeader* node) {
+    const unsigned list = list_of(usable_of(node));
+    if (links_intact(node, list)) [[likely]] {
+        return true;
+    }
+    rebuild_lists(node);
+    return links_intact(node, list);
+}
+
+// Every list anew from the arenas' blocks, walked from header to header while the start bitmap
+// agrees with each header's size (an arena whose headers were overwritten keeps its free blocks
+// from there on out of the lists). O(blocks).
+void SegregatedFit::rebuild_lists(const BlockHeader* damaged) {
+    if (m_damage.count == 0) {
+        m_damage.first = address_of(damaged) + kBlockHeaderBytes;
+    }
+    __atomic_store_n(&m_damage.count, m_damage.count + 1, __ATOMIC_RELAXED);
+    for (unsigned list = 1; list <= m_last_list; ++list) {
+        head(list) = nullptr;
+    }
+    m_first_level = 0;
+    for (uint16_t& map : m_second_level) {
+        map = 0;
+    }
+    m_totals.free_bytes = 0;
+    for (Arena* arena = m_arenas; arena != nullptr; arena = arena->next) {
+        BlockHeader* sentinel = sentinel_of(*arena);
+        for (BlockHeader* header = first_of(*arena); header != sentinel;) {
+            const size_t usable = usable_of(header);
+            BlockHeader* next = header_at(address_of(header) + kBlockHeaderBytes + usable);
+            if (usable < kMinUsable || address_of(next) > address_of(sentinel) ||
+                (next != sentinel && !start_bit(*arena, granule_of(*arena, next)))) {
+                break;
+            }
+            if (is_free(header)) {
+                insert_free(*arena, header, usable, list_of(usable));
+            }
+            header = next;
+        }
+    }
 }
 
 Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
@@ -350,7 +449,9 @@ bool SegregatedFit::arena_is_empty(const Arena& arena) {
 void SegregatedFit::remove_arena(Arena& arena) {
     BEDROCK_DEBUG_ASSERT(arena_is_empty(arena));
     BlockHeader* first = first_of(arena);
-    remove_free(first, list_of(usable_of(first)));
+    if (ensure_listed(first)) {
+        remove_free(first, list_of(usable_of(first)));
+    }
     (arena.prev != nullptr ? arena.prev->next : m_arenas) = arena.next;
     (arena.next != nullptr ? arena.next->prev : m_last_arena) = arena.prev;
     arena.next = nullptr;
@@ -373,17 +474,27 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
     const size_t needed = alignment > kGranule ? usable + alignment + kBlockHeaderBytes : usable;
     // list_fitting(needed), from the list_of(needed) a failed search probes.
     const unsigned needed_list = list_of(needed);
-    unsigned list =
-        search(fit_detail::list_min_size(needed_list) < needed ? needed_list + 1 : needed_list);
+    unsigned list = 0;
     BlockHeader* header = nullptr;
-    if (list != 0) [[likely]] {
-        header = head(list);
-    } else {
-        list = needed_list < m_last_list ? needed_list : m_last_list;
-        header = probe(list, usable, alignment);
-        if (header == nullptr) {
-            return nullptr;
+    // Twice at most: a block whose links are damaged is left out of the rebuilt lists.
+    for (unsigned attempt = 0; attempt < 2 && header == nullptr; ++attempt) {
+        list =
+            search(fit_detail::list_min_size(needed_list) < needed ? needed_list + 1 : needed_list);
+        if (list != 0) [[likely]] {
+            header = head(list);
+        } else {
+            list = needed_list < m_last_list ? needed_list : m_last_list;
+            header = probe(list, usable, alignment);
+            if (header == nullptr) {
+                return nullptr;
+            }
         }
+        if (!ensure_listed(header)) [[unlikely]] {
+            header = nullptr;
+        }
+    }
+    if (header == nullptr) {
+        return nullptr;
     }
     Arena& arena = arena_of_free(header);
     BEDROCK_DEBUG_ASSERT(!prev_is_free(header) && placement(header, usable, alignment) != 0);
@@ -467,7 +578,7 @@ bool SegregatedFit::grow(Arena& arena, void* block, size_t size) {
     }
     const size_t next_usable = usable_of(next);
     size_t available = usable + kBlockHeaderBytes + next_usable;
-    if (available < wanted) {
+    if (available < wanted || !ensure_listed(next)) {
         return false;
     }
     BlockHeader* after = next_of(next);
@@ -504,8 +615,14 @@ bool SegregatedFit::give(Arena& arena, void* block) {
     BlockHeader* neighbour = nullptr;
     unsigned neighbour_list = 0;
 
+    // Both neighbours' list links are checked before anything changes (a rebuild walks the
+    // headers and the start bitmap as they stand).
+    const bool merge_next = is_free(next) && ensure_listed(next);
+    const bool merge_prev = (size_and_flags & kPrevFree) != 0 &&
+                            ensure_listed(header_at(address_of(header) - header->link));
+
     //   [ prev: free? ][ header: given ][ next: free? ]  ->  [ one free block ][ taken ]
-    if (is_free(next)) {
+    if (merge_next) {
         BEDROCK_DEBUG_ASSERT(&arena_of_free(next) == &arena);
         const size_t next_usable = usable_of(next);
         neighbour = next;
@@ -514,7 +631,7 @@ bool SegregatedFit::give(Arena& arena, void* block) {
         usable += kBlockHeaderBytes + next_usable;
         next = header_at(address_of(next) + kBlockHeaderBytes + next_usable);
     }
-    if ((size_and_flags & kPrevFree) != 0) {
+    if (merge_prev) {
         BlockHeader* prev = header_at(address_of(header) - header->link);
         BEDROCK_DEBUG_ASSERT(next_of(prev) == header && &arena_of_free(prev) == &arena);
         const size_t prev_usable = usable_of(prev);
@@ -702,12 +819,12 @@ bool SegregatedFit::check_lists(size_t free_blocks, const char** failure) const 
         if (bit != (head(list) != nullptr)) {
             return fail("bitmaps: a second-level bit disagrees with its list");
         }
-        BlockHeader* previous = nullptr;
-        for (BlockHeader* node = head(list); node != nullptr; node = links_of(node)->next) {
+        const BlockHeader* previous = nullptr;
+        for (const BlockHeader* node = head(list); node != nullptr;) {
             if (++listed > free_blocks) {
                 return fail("lists: more list nodes than free blocks (a cycle or a stray node)");
             }
-            if (links_of(node)->prev != previous) {
+            if (load_link(&links_of(node)->prev) != previous) {
                 return fail("lists: a node's prev link is not the node before it");
             }
             const Arena* owner = m_arenas;
@@ -724,6 +841,12 @@ bool SegregatedFit::check_lists(size_t free_blocks, const char** failure) const 
                 return fail("lists: a node is not free or not on the list its size maps to");
             }
             previous = node;
+            const BlockHeader* next = load_link(&links_of(node)->next);
+            if (next != nullptr && !is_list_node(next, list)) {
+                return fail("lists: a link does not decode to a free block of its list (written "
+                            "after free)");
+            }
+            node = next;
         }
     }
     if (listed != free_blocks) {

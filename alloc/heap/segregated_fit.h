@@ -73,6 +73,18 @@
 //   list_of(s) = 16 (floor_log2(s) - 7) + (s >> (floor_log2(s) - 4)) - 16   for s >= 256
 // so list l holds sizes [min_size(l), min_size(l + 1)) and take() searches from the first list
 // whose min_size is >= the request: any block found there fits (good fit, O(1)).
+//
+// Hardened links (as Linux's SLAB_FREELIST_HARDENED, and glibc's safe unlinking): a free block's
+// next and prev live in its own usable bytes, which a write after free can reach, so each is
+// stored encoded, link == node ^ secret ^ &link, and before take(), give(), grow() or
+// remove_arena() unlink a block, both its neighbours on the list are checked: each decodes to a
+// node the caller's page map places in an arena of this fit (ArenaLookup: before any byte of it
+// is read), at a block start (the start bitmap), free, on the same list, with its link back
+// equal to the block. A damaged link is never followed: the lists are rebuilt from the arenas'
+// block headers (O(blocks)), the damage is recorded for the caller to report (corrupt-metadata),
+// and the call goes on. So a write after free can cost a rebuild, never a block outside the
+// arenas' free blocks. Cost: two node checks (a page-map lookup, a bitmap word, a header) per
+// unlink.
 #pragma once
 
 #include <stddef.h>
@@ -163,9 +175,9 @@ inline uint64_t logical_word(const Arena& arena, size_t word) {
     return logical_word(arena.summary_bits(), arena.start_bits(), word);
 }
 
-struct FreeLinks { // at the start of a free block's usable bytes
-    BlockHeader* next;
-    BlockHeader* prev;
+struct FreeLinks { // at the start of a free block's usable bytes, encoded (see the file comment)
+    uintptr_t next;
+    uintptr_t prev;
 };
 static_assert(sizeof(FreeLinks) <= kMinUsable);
 
@@ -251,9 +263,34 @@ public:
         return usable == 0 ? 0 : fit_detail::list_of(usable) * sizeof(fit_detail::BlockHeader*);
     }
 
+    // The caller's page map, asked before a list link read from a free block is followed: the
+    // arena of this fit whose span holds `address`, or null. Reads only the caller's metadata,
+    // never memory at `address`.
+    struct ArenaLookup {
+        const Arena* (*holding)(const void* context, uintptr_t address) = nullptr;
+        const void* context = nullptr;
+    };
+
     // Sets up an empty fit. `storage`: storage_bytes(max_arena_bytes) bytes, 8-aligned, owned by
-    // the caller for the fit's lifetime (its contents are overwritten). O(storage bytes).
-    void init(void* storage, size_t max_arena_bytes);
+    // the caller for the fit's lifetime (its contents are overwritten); `secret` encodes the
+    // list links. O(storage bytes).
+    void init(void* storage, size_t max_arena_bytes, uintptr_t secret, ArenaLookup lookup);
+
+    // Free blocks found with a damaged list link since the last call (the lists were rebuilt
+    // each time), and the first of them: for the caller to report once its lock is released.
+    struct Damage {
+        size_t count = 0;
+        uintptr_t first = 0;
+    };
+    [[nodiscard]] Damage take_damage() {
+        const Damage damage = m_damage;
+        __atomic_store_n(&m_damage.count, size_t{0}, __ATOMIC_RELAXED);
+        return damage;
+    }
+    // Whether take_damage() has something: one relaxed load, callable without the lock.
+    [[nodiscard]] bool damage_pending() const {
+        return __atomic_load_n(&m_damage.count, __ATOMIC_RELAXED) != 0;
+    }
 
     // Bytes an arena of `bytes` spends on its header, summary, start bitmap (bytes / 128 + bytes
     // / 8192, each rounded up to whole words) and end sentinel. Each block
@@ -383,7 +420,18 @@ private:
                       unsigned list);
     void remove_free(BlockHeader* header, unsigned list);
     [[nodiscard]] unsigned search(unsigned list) const;
-    [[nodiscard]] BlockHeader* probe(unsigned list, size_t usable, size_t alignment) const;
+    [[nodiscard]] BlockHeader* probe(unsigned list, size_t usable, size_t alignment);
+
+    // Hardened links (see the file comment).
+    [[nodiscard]] BlockHeader* load_link(const uintptr_t* field) const;
+    void store_link(uintptr_t* field, const BlockHeader* value) const;
+    [[nodiscard]] bool is_list_node(const BlockHeader* node, unsigned list) const;
+    [[nodiscard]] bool links_intact(const BlockHeader* node, unsigned list) const;
+    // links_intact(node) for the free block `node`, its list rebuilt when they are not; returns
+    // whether `node` is then on its list (false only if the arenas' block headers are damaged
+    // too, which left it out of the rebuilt lists).
+    [[nodiscard]] bool ensure_listed(BlockHeader* node);
+    void rebuild_lists(const BlockHeader* damaged);
     [[nodiscard]] bool check_lists(size_t free_blocks, const char** failure) const;
 
     BlockHeader** m_heads = nullptr; // lists 1 .. m_last_list (list 0, sizes < 16, is never used)
@@ -395,6 +443,9 @@ private:
     Arena* m_arenas = nullptr;
     Arena* m_last_arena = nullptr;
     FitTotals m_totals;
+    uintptr_t m_secret = 0;
+    ArenaLookup m_lookup;
+    Damage m_damage;
 };
 
 template <class F>

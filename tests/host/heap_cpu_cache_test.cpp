@@ -207,6 +207,72 @@ TEST_F(CpuCacheTest, CorruptFreeListLinkIsReportedAndNeverFollowed) {
     EXPECT_EQ(test::report_count(), 0u);
 }
 
+// Write after free on medium blocks (the segregated fit's lists, segregated_fit.h): each freed
+// block's list links overwritten with a pointer outside the heap, into a live block, or garbage.
+// Every later malloc returns memory of the heap that no live block holds, the damage is reported
+// once per rebuild, and the heap checks clean.
+void overwrite_medium_links_after_free(Heap& heap, unsigned char* begin, unsigned char* end) {
+    constexpr size_t kSize = 5000;
+    static unsigned char target[kSize];
+    std::vector<void*> freed;
+    std::vector<void*> live;
+    for (int i = 0; i < 12; ++i) {
+        freed.push_back(heap_allocate(heap, kSize));
+        live.push_back(heap_allocate(heap, kSize)); // keeps the freed ones apart
+    }
+    for (void* block : freed) {
+        heap_free(heap, block);
+    }
+    test::clear_reports();
+    for (size_t i = 0; i < freed.size(); ++i) {
+        auto* links = static_cast<uintptr_t*>(freed[i]);
+        const uintptr_t forged[] = {reinterpret_cast<uintptr_t>(target) - 16,
+                                    reinterpret_cast<uintptr_t>(live[0]) - 16, 0x5a5a5a5a5a5a5a50u};
+        links[0] = forged[i % 3];
+        links[1] = forged[(i + 1) % 3];
+    }
+    // 4,864 bytes: the smallest size of the list the freed blocks (5,008 usable bytes) are on,
+    // so the good-fit search takes them first.
+    constexpr size_t kRetake = 4864;
+    std::vector<void*> again;
+    for (int i = 0; i < 24; ++i) {
+        auto* block = static_cast<unsigned char*>(heap_allocate(heap, kRetake));
+        ASSERT_NE(block, nullptr);
+        EXPECT_GE(block, begin);
+        EXPECT_LT(block, end);
+        for (void* other : live) { // no overlap with a live block
+            auto* start = static_cast<unsigned char*>(other);
+            EXPECT_TRUE(block + kRetake <= start || start + kSize <= block);
+        }
+        again.push_back(block);
+    }
+    EXPECT_GE(count_reports(ErrorKind::CorruptMetadata), 1u);
+    EXPECT_TRUE(heap_check(heap));
+    test::clear_reports();
+    for (void* block : again) {
+        heap_free(heap, block);
+    }
+    for (void* block : live) {
+        heap_free(heap, block);
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(heap));
+}
+
+TEST_F(CpuCacheTest, CorruptMediumFreeListLinkIsReportedAndNeverFollowed) {
+    overwrite_medium_links_after_free(*m_heap, m_region.data(), m_region.data() + m_region.size());
+}
+
+TEST(CpuCacheCorruptionTest, CorruptMediumFreeListLinkOverFramesIsNeverFollowed) {
+    test::Frames frames(16 << 20);
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    auto* begin = static_cast<unsigned char*>(platform::phys_to_virt(PhysAddr{4} << 30));
+    overwrite_medium_links_after_free(*heap, begin, begin + (16 << 20));
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
 // Write after free: a cached block's free mark overwritten; the flush reports it and lets the
 // block go (it stays counted in use, so its slab is never reused) rather than trust the slab the
 // mark names. A heap over frames, so the heap that cannot be destroyed is linked nowhere.

@@ -52,11 +52,25 @@ private:
     std::vector<void*> m_blocks;
 };
 
+// The page map a heap gives its fit, here a walk of the fit's own arenas (metadata only).
+const Arena* arena_holding(const void* context, uintptr_t address) {
+    const auto* fit = static_cast<const SegregatedFit*>(context);
+    for (const Arena* arena = fit->first_arena(); arena != nullptr; arena = arena->next) {
+        if (address - SegregatedFit::arena_begin(*arena) < arena->bytes) {
+            return arena;
+        }
+    }
+    return nullptr;
+}
+
+constexpr uintptr_t kTestSecret = 0x9e3779b97f4a7c15u | (uintptr_t{1} << 63);
+
 // A fit with its storage.
 struct Fit {
     explicit Fit(size_t max_arena_bytes) {
         const size_t bytes = SegregatedFit::storage_bytes(max_arena_bytes);
-        fit.init(bytes != 0 ? memory.get(bytes) : nullptr, max_arena_bytes);
+        fit.init(bytes != 0 ? memory.get(bytes) : nullptr, max_arena_bytes, kTestSecret,
+                 SegregatedFit::ArenaLookup{arena_holding, &fit});
     }
     Arena* add(size_t bytes, void* owner = nullptr) {
         return fit.add_arena(memory.get(bytes), bytes, owner);
@@ -101,6 +115,40 @@ TEST(SegregatedFit, StorageIsSmallForSmallArenasAndScales) {
     EXPECT_EQ(SegregatedFit::storage_bytes(0), 0u);
     EXPECT_LE(SegregatedFit::storage_bytes(16 * kKiB), SegregatedFit::storage_bytes(32 * kKiB));
     static_assert(SegregatedFit::storage_bytes(32 * 1024) <= 1024);
+}
+
+// A free block's list links written after free (segregated_fit.h, hardened links): check()
+// names it, no call follows it, and the next call that unlinks from that list rebuilds the lists
+// and records the damage.
+TEST(SegregatedFit, OverwrittenLinkIsNeverFollowedAndTheListsAreRebuilt) {
+    Fit f(1 * kMiB);
+    Arena* arena = f.add(1 * kMiB);
+    ASSERT_NE(arena, nullptr);
+    void* first = f.fit.take(1000, 16, BlockUse::Medium);
+    void* keep = f.fit.take(1000, 16, BlockUse::Medium);
+    void* second = f.fit.take(1000, 16, BlockUse::Medium);
+    void* keep_too = f.fit.take(1000, 16, BlockUse::Medium);
+    ASSERT_TRUE(first != nullptr && keep != nullptr && second != nullptr && keep_too != nullptr);
+    EXPECT_FALSE(f.fit.give(*arena, first));
+    EXPECT_FALSE(f.fit.give(*arena, second));
+    ASSERT_TRUE(holds(f.fit));
+    static unsigned char outside[64];
+    static_cast<uintptr_t*>(second)[0] = reinterpret_cast<uintptr_t>(outside); // next
+    static_cast<uintptr_t*>(second)[1] = reinterpret_cast<uintptr_t>(keep);    // prev
+    EXPECT_FALSE(holds(f.fit));
+    EXPECT_EQ(f.fit.take_damage().count, 0u);
+    // 992 bytes: the smallest size of the list both freed blocks (1008 bytes) are on.
+    auto* again = static_cast<unsigned char*>(f.fit.take(992, 16, BlockUse::Medium));
+    ASSERT_NE(again, nullptr);
+    EXPECT_TRUE(again == first || again == second);
+    const SegregatedFit::Damage damage = f.fit.take_damage();
+    EXPECT_EQ(damage.count, 1u);
+    EXPECT_EQ(damage.first, reinterpret_cast<uintptr_t>(second));
+    EXPECT_TRUE(holds(f.fit));
+    void* other = f.fit.take(992, 16, BlockUse::Medium);
+    EXPECT_TRUE(other == first || other == second);
+    EXPECT_NE(other, again);
+    EXPECT_TRUE(holds(f.fit));
 }
 
 TEST(SegregatedFit, CountsSixtyFourByteBlocksInA32KiBArena) {
