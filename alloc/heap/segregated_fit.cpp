@@ -237,7 +237,7 @@ void SegregatedFit::replace_free(Arena& arena, BlockHeader* old, BlockHeader* he
     if (header == old) {
         return;
     }
-    BEDROCK_DEBUG_ASSERT(links_intact(old, list));
+    BEDROCK_DEBUG_ASSERT(links_intact(old, list, nullptr));
     header->link = address_of(header) - address_of(&arena);
     const FreeLinks* from = links_of(old);
     BlockHeader* next = load_link(&from->next);
@@ -259,7 +259,7 @@ void SegregatedFit::replace_free(Arena& arena, BlockHeader* old, BlockHeader* he
 // or computes once); the bitmaps lose the list's bits when it empties.
 void SegregatedFit::remove_free(BlockHeader* header, unsigned list) {
     BEDROCK_DEBUG_ASSERT(is_free(header) && list == list_of(usable_of(header)));
-    BEDROCK_DEBUG_ASSERT(links_intact(header, list));
+    BEDROCK_DEBUG_ASSERT(links_intact(header, list, nullptr));
     const size_t usable = usable_of(header);
     const FreeLinks* links = links_of(header);
     BlockHeader* next = load_link(&links->next);
@@ -316,7 +316,7 @@ unsigned SegregatedFit::search(unsigned list) const {
                                   : placement(header, usable, alignment) != 0) {
             return header;
         }
-        if (!ensure_listed(header)) {
+        if (!ensure_listed(header, &arena_of_free(header))) {
             return nullptr;
         }
         header = load_link(&links_of(header)->next);
@@ -332,46 +332,59 @@ void SegregatedFit::store_link(uintptr_t* field, const BlockHeader* value) const
     *field = address_of(value) ^ m_secret ^ address_of(field);
 }
 
-// Whether `node`, decoded from a link, is a free block on list `list`: placed in an arena of
-// this fit by the caller's page map before any byte of it is read, then a block start by the
-// arena's start bitmap, then free (its header naming its arena) with a size of that list.
-bool SegregatedFit::is_list_node(const BlockHeader* node, unsigned list) const {
+// Whether `node`, decoded from a link read in arena `near`, may be read as a list node:
+// 16-aligned, its header and links inside an arena of this fit (`near`, else the arena the
+// caller's page map names, asked before any byte of it is read), and marked free. That it is
+// the list's node is then the link back to the reader (which forging takes the secret).
+bool SegregatedFit::is_readable_node(const BlockHeader* node, const Arena& near) const {
     const uintptr_t at = address_of(node);
-    if (at % kGranule != 0 || m_lookup.holding == nullptr) {
+    if (at % kGranule != 0) {
         return false;
     }
-    const Arena* arena = m_lookup.holding(m_lookup.context, at);
-    if (arena == nullptr || at < address_of(first_of(*arena)) ||
-        at >= address_of(sentinel_of(*arena)) || !start_bit(*arena, granule_of(*arena, node))) {
-        return false;
+    const Arena* arena = &near;
+    if (at - arena_begin(near) >= near.bytes) {
+        arena = m_lookup.holding != nullptr ? m_lookup.holding(m_lookup.context, at) : nullptr;
+        if (arena == nullptr) {
+            return false;
+        }
     }
-    return is_free(node) && node->link == at - address_of(arena) &&
-           list_of(usable_of(node)) == list;
+    // Past the arena's header, and its header and links before the end sentinel.
+    return at - arena_begin(*arena) >= sizeof(Arena) &&
+           arena_end(*arena) - at >= kMinBlockBytes + kBlockHeaderBytes && is_free(node);
 }
 
-// Whether both list links of `node` (a free block on list `list`) decode to list nodes that
-// link back to it, or to the list's ends. Follows no link before checking it.
-bool SegregatedFit::links_intact(const BlockHeader* node, unsigned list) const {
+// Whether both list links of `node` (a free block on list `list`, in `arena` when the caller
+// knows it) decode to readable nodes that link back to it, or to the list's ends. Follows no
+// link before checking it.
+bool SegregatedFit::links_intact(const BlockHeader* node, unsigned list, const Arena* arena) const {
+    if (arena == nullptr) {
+        // The node's own arena from the page map (its header's arena offset is not trusted).
+        arena = m_lookup.holding != nullptr ? m_lookup.holding(m_lookup.context, address_of(node))
+                                            : nullptr;
+        if (arena == nullptr) {
+            return false;
+        }
+    }
     const FreeLinks* links = links_of(node);
     const BlockHeader* next = load_link(&links->next);
     const BlockHeader* prev = load_link(&links->prev);
     if (next != nullptr &&
-        (!is_list_node(next, list) || load_link(&links_of(next)->prev) != node)) {
+        (!is_readable_node(next, *arena) || load_link(&links_of(next)->prev) != node)) {
         return false;
     }
     if (prev == nullptr) {
         return head(list) == node;
     }
-    return is_list_node(prev, list) && load_link(&links_of(prev)->next) == node;
+    return is_readable_node(prev, *arena) && load_link(&links_of(prev)->next) == node;
 }
 
-bool SegregatedFit::ensure_listed(BlockHeader* node) {
+bool SegregatedFit::ensure_listed(BlockHeader* node, const Arena* arena) {
     const unsigned list = list_of(usable_of(node));
-    if (links_intact(node, list)) [[likely]] {
+    if (links_intact(node, list, arena)) [[likely]] {
         return true;
     }
     rebuild_lists(node);
-    return links_intact(node, list);
+    return links_intact(node, list, arena);
 }
 
 // Every list anew from the arenas' blocks, walked from header to header while the start bitmap
@@ -449,7 +462,7 @@ bool SegregatedFit::arena_is_empty(const Arena& arena) {
 void SegregatedFit::remove_arena(Arena& arena) {
     BEDROCK_DEBUG_ASSERT(arena_is_empty(arena));
     BlockHeader* first = first_of(arena);
-    if (ensure_listed(first)) {
+    if (ensure_listed(first, &arena)) {
         remove_free(first, list_of(usable_of(first)));
     }
     (arena.prev != nullptr ? arena.prev->next : m_arenas) = arena.next;
@@ -489,7 +502,9 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
                 return nullptr;
             }
         }
-        if (!ensure_listed(header)) [[unlikely]] {
+        // The block's arena from its header, as the rest of take() trusts it (a write after
+        // free reaches the links, not the header).
+        if (!ensure_listed(header, &arena_of_free(header))) [[unlikely]] {
             header = nullptr;
         }
     }
@@ -578,7 +593,7 @@ bool SegregatedFit::grow(Arena& arena, void* block, size_t size) {
     }
     const size_t next_usable = usable_of(next);
     size_t available = usable + kBlockHeaderBytes + next_usable;
-    if (available < wanted || !ensure_listed(next)) {
+    if (available < wanted || !ensure_listed(next, &arena)) {
         return false;
     }
     BlockHeader* after = next_of(next);
@@ -617,9 +632,9 @@ bool SegregatedFit::give(Arena& arena, void* block) {
 
     // Both neighbours' list links are checked before anything changes (a rebuild walks the
     // headers and the start bitmap as they stand).
-    const bool merge_next = is_free(next) && ensure_listed(next);
+    const bool merge_next = is_free(next) && ensure_listed(next, &arena);
     const bool merge_prev = (size_and_flags & kPrevFree) != 0 &&
-                            ensure_listed(header_at(address_of(header) - header->link));
+                            ensure_listed(header_at(address_of(header) - header->link), &arena);
 
     //   [ prev: free? ][ header: given ][ next: free? ]  ->  [ one free block ][ taken ]
     if (merge_next) {
@@ -842,7 +857,8 @@ bool SegregatedFit::check_lists(size_t free_blocks, const char** failure) const 
             }
             previous = node;
             const BlockHeader* next = load_link(&links_of(node)->next);
-            if (next != nullptr && !is_list_node(next, list)) {
+            if (next != nullptr &&
+                (!is_readable_node(next, *owner) || load_link(&links_of(next)->prev) != node)) {
                 return fail("lists: a link does not decode to a free block of its list (written "
                             "after free)");
             }

@@ -78,13 +78,13 @@
 // next and prev live in its own usable bytes, which a write after free can reach, so each is
 // stored encoded, link == node ^ secret ^ &link, and before take(), give(), grow() or
 // remove_arena() unlink a block, both its neighbours on the list are checked: each decodes to a
-// node the caller's page map places in an arena of this fit (ArenaLookup: before any byte of it
-// is read), at a block start (the start bitmap), free, on the same list, with its link back
-// equal to the block. A damaged link is never followed: the lists are rebuilt from the arenas'
+// 16-aligned node inside an arena of this fit (the block's own, or the one the caller's page map
+// names, ArenaLookup, asked before any byte of it is read), marked free, whose link back is the
+// block. A damaged link is never followed: the lists are rebuilt from the arenas'
 // block headers (O(blocks)), the damage is recorded for the caller to report (corrupt-metadata),
 // and the call goes on. So a write after free can cost a rebuild, never a block outside the
-// arenas' free blocks. Cost: two node checks (a page-map lookup, a bitmap word, a header) per
-// unlink.
+// arenas' free blocks. Cost (./bench.sh --summary): a page-map lookup when the caller does not
+// know the block's arena, and two range checks and two loads per unlink.
 #pragma once
 
 #include <stddef.h>
@@ -425,12 +425,13 @@ private:
     // Hardened links (see the file comment).
     [[nodiscard]] BlockHeader* load_link(const uintptr_t* field) const;
     void store_link(uintptr_t* field, const BlockHeader* value) const;
-    [[nodiscard]] bool is_list_node(const BlockHeader* node, unsigned list) const;
-    [[nodiscard]] bool links_intact(const BlockHeader* node, unsigned list) const;
-    // links_intact(node) for the free block `node`, its list rebuilt when they are not; returns
-    // whether `node` is then on its list (false only if the arenas' block headers are damaged
-    // too, which left it out of the rebuilt lists).
-    [[nodiscard]] bool ensure_listed(BlockHeader* node);
+    [[nodiscard]] bool is_readable_node(const BlockHeader* node, const Arena& near) const;
+    [[nodiscard]] bool links_intact(const BlockHeader* node, unsigned list,
+                                    const Arena* arena) const;
+    // links_intact() for the free block `node` (in `arena`, or null: found from the page map),
+    // its list rebuilt when they are not; returns whether `node` is then on its list (false only
+    // if the arenas' block headers are damaged too, which left it out of the rebuilt lists).
+    [[nodiscard]] bool ensure_listed(BlockHeader* node, const Arena* arena);
     void rebuild_lists(const BlockHeader* damaged);
     [[nodiscard]] bool check_lists(size_t free_blocks, const char** failure) const;
 
