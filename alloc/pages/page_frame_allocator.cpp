@@ -69,8 +69,23 @@ PhysAddr PageFrameAllocator::allocate_or_drain(unsigned order, PhysAddr limit) {
                : allocate_locked(order, limit);
 }
 
+template <class Retry>
+PhysAddr PageFrameAllocator::grow_and_retry(uint64_t pages, Retry retry) {
+    const GrowHook hook = __atomic_load_n(&m_grow_hook, __ATOMIC_ACQUIRE);
+    for (unsigned attempt = 0; hook != nullptr && attempt < kGrowAttempts; ++attempt) {
+        if (!hook(*this, pages, m_grow_context)) {
+            break;
+        }
+        const PhysAddr address = retry();
+        if (address != kNoPage) {
+            return address;
+        }
+    }
+    return kNoPage;
+}
+
 // The fast path: the top of the calling CPU's list, one store to the block's state byte.
-PhysAddr PageFrameAllocator::allocate(unsigned order) {
+inline PhysAddr PageFrameAllocator::allocate_once(unsigned order) {
     if (order < kCpuListOrders && m_cpu.lists != nullptr) [[likely]] {
         const platform::InterruptState interrupts = platform::disable_interrupts();
         const unsigned cpu = platform::current_cpu();
@@ -96,8 +111,20 @@ PhysAddr PageFrameAllocator::allocate(unsigned order) {
     return allocate_or_drain(order, kNoLimit);
 }
 
+PhysAddr PageFrameAllocator::allocate(unsigned order) {
+    const PhysAddr address = allocate_once(order);
+    if (address != kNoPage || order > kMaxOrder) [[likely]] {
+        return address;
+    }
+    return grow_and_retry(pages_of(order), [&] { return allocate_once(order); });
+}
+
 PhysAddr PageFrameAllocator::allocate_below(unsigned order, PhysAddr limit) {
-    return allocate_or_drain(order, limit);
+    const PhysAddr address = allocate_or_drain(order, limit);
+    if (address != kNoPage || order > kMaxOrder) {
+        return address;
+    }
+    return grow_and_retry(pages_of(order), [&] { return allocate_or_drain(order, limit); });
 }
 
 PhysAddr PageFrameAllocator::allocate_long_run_locked(uint64_t count, PhysAddr limit) {
@@ -119,7 +146,22 @@ PhysAddr PageFrameAllocator::allocate_long_run_locked(uint64_t count, PhysAddr l
 }
 
 PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, PhysAddr limit) {
-    if (count == 0 || count > m_managed_pages || (alignment != 0 && !is_power_of_two(alignment))) {
+    const PhysAddr address = allocate_pages_once(count, alignment, limit);
+    if (address != kNoPage || count == 0 || (alignment != 0 && !is_power_of_two(alignment)) ||
+        alignment > kPageSize << kMaxOrder) {
+        return address;
+    }
+    // The block the run is cut from (up to a maximum block), or its maximum blocks plus one.
+    const uint64_t alignment_pages = alignment > kPageSize ? alignment / kPageSize : 1;
+    const uint64_t wanted =
+        count > pages_of(kMaxOrder)
+            ? align_up(count, pages_of(kMaxOrder)) + pages_of(kMaxOrder)
+            : pages_of(ceil_log2(count > alignment_pages ? count : alignment_pages));
+    return grow_and_retry(wanted, [&] { return allocate_pages_once(count, alignment, limit); });
+}
+
+PhysAddr PageFrameAllocator::allocate_pages_once(size_t count, uint64_t alignment, PhysAddr limit) {
+    if (count == 0 || count > managed_pages() || (alignment != 0 && !is_power_of_two(alignment))) {
         return kNoPage;
     }
     const unsigned alignment_order =
@@ -139,7 +181,7 @@ PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, Ph
     const unsigned order = size_order > alignment_order ? size_order : alignment_order;
     if (pages_of(order) == count) {
         // A whole block: as allocate(), CPU page lists included.
-        return limit == kNoLimit ? allocate(order) : allocate_or_drain(order, limit);
+        return limit == kNoLimit ? allocate_once(order) : allocate_or_drain(order, limit);
     }
     Locked locked(*this);
     PhysAddr address = allocate_locked(order, limit);

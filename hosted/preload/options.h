@@ -23,7 +23,7 @@ struct Options {
     CheckLevel check = CheckLevel::Off;
     uint32_t guard_interval = 0; // 0: no guard pages
     bool leaks = false;
-    uint64_t reservation_bytes = uint64_t{1} << 30;
+    uint64_t reservation_bytes = uint64_t{64} << 30;
 };
 
 // Reads the variables from `environ`, or from /proc/self/environ while libc has not set
