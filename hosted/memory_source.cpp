@@ -34,6 +34,10 @@ constexpr uint64_t kReservationAlignment = kPageSize << kMaxOrder; // 1 GiB
 // more. From 4 MiB doubling to 4 GiB: 11 chunks cover 8 GiB, and kSpareRegions cover 200 GiB.
 constexpr uint64_t kFirstChunkBytes = uint64_t{4} << 20;
 constexpr uint64_t kLargestChunkBytes = uint64_t{4} << 30;
+// The free block growth keeps ahead of need (PageFrameAllocator::set_grow_hook): 32 MiB, the
+// largest arena the heap takes, since the heap looks at largest_free_order() before it asks
+// for one (address space only: no page of it is touched until it is allocated).
+constexpr unsigned kReserveOrder = 13;
 // Descriptors init() keeps for the chunks added later (each ~600 bytes, zeroed at start).
 constexpr size_t kSpareRegions = 64;
 
@@ -121,7 +125,7 @@ bool reserve_memory(PageFrameAllocator& frames, uint64_t bytes) {
         write_to_stderr("bedrock: hosted: the page frame allocator refused the reservation\n");
         return false;
     }
-    frames.set_grow_hook(grow_into_reservation, reservation);
+    frames.set_grow_hook(grow_into_reservation, reservation, kReserveOrder);
     return true;
 }
 

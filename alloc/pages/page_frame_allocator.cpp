@@ -44,6 +44,7 @@ PhysAddr PageFrameAllocator::allocate_locked(unsigned order, PhysAddr limit) {
             const uint64_t page = region.free_list[found];
             region.take_split(page, found, order);
             region.set_allocated(page, order, true);
+            note_reserve_locked(region);
             return page << kPageShift;
         }
         // The region straddles the limit: find a block whose lowest 2^order pages fit below.
@@ -53,6 +54,7 @@ PhysAddr PageFrameAllocator::allocate_locked(unsigned order, PhysAddr limit) {
                 if (page + pages_of(order) <= limit_page) {
                     region.take_split(page, k, order);
                     region.set_allocated(page, order, true);
+                    note_reserve_locked(region);
                     return page << kPageShift;
                 }
             }
@@ -69,14 +71,36 @@ PhysAddr PageFrameAllocator::allocate_or_drain(unsigned order, PhysAddr limit) {
                : allocate_locked(order, limit);
 }
 
+void PageFrameAllocator::note_reserve_locked(const Region& region) {
+    const unsigned reserve = m_grow_reserve_order;
+    if (reserve >= kOrderCount || (region.nonempty_orders >> reserve) != 0) [[likely]] {
+        return;
+    }
+    for (size_t i = 0; i < m_region_count; ++i) {
+        if ((m_regions[i].nonempty_orders >> reserve) != 0) {
+            return;
+        }
+    }
+    __atomic_store_n(&m_grow_wanted, uint8_t{1}, __ATOMIC_RELAXED);
+}
+
 template <class Retry>
-PhysAddr PageFrameAllocator::grow_and_retry(uint64_t pages, Retry retry) {
+PhysAddr PageFrameAllocator::grow_after(PhysAddr address, uint64_t pages, Retry retry) {
     const GrowHook hook = __atomic_load_n(&m_grow_hook, __ATOMIC_ACQUIRE);
-    for (unsigned attempt = 0; hook != nullptr && attempt < kGrowAttempts; ++attempt) {
+    if (hook == nullptr) {
+        return address;
+    }
+    if (address != kNoPage) {
+        if (__atomic_exchange_n(&m_grow_wanted, uint8_t{0}, __ATOMIC_RELAXED) != 0) {
+            static_cast<void>(hook(*this, pages_of(m_grow_reserve_order), m_grow_context));
+        }
+        return address;
+    }
+    for (unsigned attempt = 0; pages != 0 && attempt < kGrowAttempts; ++attempt) {
         if (!hook(*this, pages, m_grow_context)) {
             break;
         }
-        const PhysAddr address = retry();
+        address = retry();
         if (address != kNoPage) {
             return address;
         }
@@ -113,18 +137,20 @@ inline PhysAddr PageFrameAllocator::allocate_once(unsigned order) {
 
 PhysAddr PageFrameAllocator::allocate(unsigned order) {
     const PhysAddr address = allocate_once(order);
-    if (address != kNoPage || order > kMaxOrder) [[likely]] {
+    if (!needs_growth(address)) [[likely]] {
         return address;
     }
-    return grow_and_retry(pages_of(order), [&] { return allocate_once(order); });
+    return grow_after(address, order <= kMaxOrder ? pages_of(order) : 0,
+                      [&] { return allocate_once(order); });
 }
 
 PhysAddr PageFrameAllocator::allocate_below(unsigned order, PhysAddr limit) {
     const PhysAddr address = allocate_or_drain(order, limit);
-    if (address != kNoPage || order > kMaxOrder) {
+    if (!needs_growth(address)) {
         return address;
     }
-    return grow_and_retry(pages_of(order), [&] { return allocate_or_drain(order, limit); });
+    return grow_after(address, order <= kMaxOrder ? pages_of(order) : 0,
+                      [&] { return allocate_or_drain(order, limit); });
 }
 
 PhysAddr PageFrameAllocator::allocate_long_run_locked(uint64_t count, PhysAddr limit) {
@@ -139,6 +165,7 @@ PhysAddr PageFrameAllocator::allocate_long_run_locked(uint64_t count, PhysAddr l
         if (page != kPageEnd) {
             region.take_range(page, page + count);
             region.record_run(page, count);
+            note_reserve_locked(region);
             return page << kPageShift;
         }
     }
@@ -147,17 +174,21 @@ PhysAddr PageFrameAllocator::allocate_long_run_locked(uint64_t count, PhysAddr l
 
 PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, PhysAddr limit) {
     const PhysAddr address = allocate_pages_once(count, alignment, limit);
-    if (address != kNoPage || count == 0 || (alignment != 0 && !is_power_of_two(alignment)) ||
-        alignment > kPageSize << kMaxOrder) {
+    if (!needs_growth(address)) {
         return address;
     }
-    // The block the run is cut from (up to a maximum block), or its maximum blocks plus one.
+    // The block the run is cut from (up to a maximum block), or its maximum blocks plus one;
+    // 0 (no growth) for a request no memory can serve.
+    const bool valid = count != 0 && (alignment == 0 || is_power_of_two(alignment)) &&
+                       alignment <= kPageSize << kMaxOrder;
     const uint64_t alignment_pages = alignment > kPageSize ? alignment / kPageSize : 1;
-    const uint64_t wanted =
-        count > pages_of(kMaxOrder)
-            ? align_up(count, pages_of(kMaxOrder)) + pages_of(kMaxOrder)
-            : pages_of(ceil_log2(count > alignment_pages ? count : alignment_pages));
-    return grow_and_retry(wanted, [&] { return allocate_pages_once(count, alignment, limit); });
+    const uint64_t block = count > alignment_pages ? count : alignment_pages;
+    const uint64_t wanted = !valid ? 0
+                            : count > pages_of(kMaxOrder)
+                                ? align_up(count, pages_of(kMaxOrder)) + pages_of(kMaxOrder)
+                                : pages_of(ceil_log2(block));
+    return grow_after(address, wanted,
+                      [&] { return allocate_pages_once(count, alignment, limit); });
 }
 
 PhysAddr PageFrameAllocator::allocate_pages_once(size_t count, uint64_t alignment, PhysAddr limit) {

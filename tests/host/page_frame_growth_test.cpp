@@ -177,6 +177,26 @@ TEST(PageFrameGrowth, AllocationsGrowThroughTheHook) {
     EXPECT_TRUE(test::reports().empty());
 }
 
+TEST(PageFrameGrowth, TheReserveGrowsAheadOfNeed) {
+    test::SimulatedMemory memory({{4 * kGiB, kGiB}});
+    PageFrameAllocator pfa;
+    const PhysRange first{4 * kGiB, 8 * kMiB + 64 * 1024}; // its metadata above the 8 MiB
+    ASSERT_TRUE(pfa.init(&first, 1, CpuPageLists::Off, 8));
+    Growth growth{4 * kGiB + 8 * kMiB + 64 * 1024, 5 * kGiB, 4 * kMiB};
+    pfa.set_grow_hook(grow, &growth, 11); // keep an 8 MiB block free
+    EXPECT_EQ(pfa.largest_free_order(), 11);
+    // Taking the only 8 MiB block leaves none: the hook adds one before allocate() returns.
+    const PhysAddr block = pfa.allocate(11);
+    ASSERT_NE(block, kNoPage);
+    EXPECT_EQ(growth.calls, 1u);
+    EXPECT_GE(pfa.largest_free_order(), 11);
+    // Small allocations that leave the reserve alone call nothing.
+    pfa.free(pfa.allocate(0), 0);
+    EXPECT_EQ(growth.calls, 1u);
+    pfa.free(block, 11);
+    EXPECT_CHECK(pfa);
+}
+
 TEST(PageFrameGrowth, WithoutAHookAnExhaustedAllocatorFails) {
     test::SimulatedMemory memory({{kGiB, 4 * kMiB}});
     PageFrameAllocator pfa;

@@ -185,9 +185,16 @@ public:
     // (at most kGrowAttempts times). It may be called from several CPUs at once and may call
     // any function of this allocator (usually add_range() alone). Null (the default): no
     // growth. Set it before other CPUs allocate.
+    // With `reserve_order` <= kMaxOrder, the hook is also called (pages = 2^reserve_order, its
+    // result ignored) before an allocation returns that left no free block of that order in
+    // any region (noticed on the locked paths): growth ahead of need, so that a caller that
+    // looks at largest_free_order() before allocating (the heap's arenas) finds the memory it
+    // could grow into.
     using GrowHook = bool (*)(PageFrameAllocator& frames, uint64_t pages, void* context);
-    void set_grow_hook(GrowHook hook, void* context) {
+    void set_grow_hook(GrowHook hook, void* context, unsigned reserve_order = kOrderCount) {
         m_grow_context = context;
+        m_grow_reserve_order =
+            static_cast<uint8_t>(reserve_order < kOrderCount ? reserve_order : kOrderCount);
         __atomic_store_n(&m_grow_hook, hook, __ATOMIC_RELEASE);
     }
     static constexpr unsigned kGrowAttempts = 4;
@@ -336,10 +343,19 @@ private:
     // its bitmaps at `bits` and its tags at `tags` (zeroed; the sizes pages/region.h computes).
     void set_up_region(Region& region, TagWindow& window, uint64_t first, uint64_t pages,
                        uint64_t* bits, uint16_t* tags);
-    // After an allocation failed: asks the grow hook for `pages` pages and retries `retry`
-    // while it adds some. Out of line: the fast paths stay small.
+    // After an allocation that failed (`address` kNoPage: asks the grow hook for `pages` pages
+    // and retries `retry` while it adds some; pages 0: no growth can help) or that left the
+    // allocator below its reserve (m_grow_wanted: asks for the reserve). Out of line: the fast
+    // paths stay small.
     template <class Retry>
-    [[gnu::noinline]] PhysAddr grow_and_retry(uint64_t pages, Retry retry);
+    [[gnu::noinline]] PhysAddr grow_after(PhysAddr address, uint64_t pages, Retry retry);
+    // Whether an allocation's slow half must run (it failed, or growth ahead is wanted).
+    [[nodiscard]] bool needs_growth(PhysAddr address) const {
+        return address == kNoPage || __atomic_load_n(&m_grow_wanted, __ATOMIC_RELAXED) != 0;
+    }
+    // After an allocation from `region`: notes m_grow_wanted if no region has a free block of
+    // m_grow_reserve_order or more.
+    void note_reserve_locked(const Region& region);
     [[nodiscard]] PhysAddr allocate_pages_once(size_t count, uint64_t alignment, PhysAddr limit);
     [[nodiscard, gnu::always_inline]] PhysAddr allocate_once(unsigned order);
     [[nodiscard]] PhysAddr allocate_locked(unsigned order, PhysAddr limit);
@@ -396,6 +412,8 @@ private:
     uint64_t m_added_metadata_bytes = 0; // add_range()'s metadata, carved from the added ranges
     GrowHook m_grow_hook = nullptr;
     void* m_grow_context = nullptr;
+    uint8_t m_grow_reserve_order = kOrderCount; // kOrderCount: no reserve
+    uint8_t m_grow_wanted = 0;                  // 1: the reserve is gone, grow ahead
     CpuListsRef m_cpu;
     // A free-list link found damaged under the lock (the free page that held it, or kNoPage),
     // reported once the lock is released (Locked).
