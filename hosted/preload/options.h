@@ -7,7 +7,7 @@
 //   BEDROCK_LEAKS=1                 the heap's leak report on stderr at exit (implies
 //                                   BEDROCK_CHECK=report if no level is given: leaks are
 //                                   tracked for checked blocks only)
-//   BEDROCK_MEMORY=MiB              the memory reservation (default 1024)
+//   BEDROCK_MEMORY=MiB              the memory reservation (default 65536)
 // Unknown values are ignored (the default stays) after a line on stderr.
 #pragma once
 
