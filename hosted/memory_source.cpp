@@ -120,7 +120,8 @@ bool reserve_memory(PageFrameAllocator& frames, uint64_t bytes) {
     reservation->grown_end = base + kPageSize + first_bytes;
     reservation->next_chunk = kFirstChunkBytes;
     const PhysRange range{base + kPageSize, first_bytes};
-    if (!frames.init(&range, 1, CpuPageLists::On, kSpareRegions)) {
+    // Fresh anonymous memory reads as zeroes: the metadata is touched only where it is used.
+    if (!frames.init(&range, 1, CpuPageLists::On, kSpareRegions, RangeContents::Zeroed)) {
         munmap(reinterpret_cast<void*>(base), static_cast<size_t>(bytes));
         write_to_stderr("bedrock: hosted: the page frame allocator refused the reservation\n");
         return false;

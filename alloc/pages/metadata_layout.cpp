@@ -96,7 +96,7 @@ void PageFrameAllocator::set_up_region(Region& region, TagWindow& window, uint64
 }
 
 bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageLists lists,
-                              size_t spare_regions) {
+                              size_t spare_regions, RangeContents contents) {
     // One page-aligned block: the CPU lists, the descriptors, the tag windows, the bitmaps, the
     // tags and span tags, then the page states.
     static_assert(sizeof(CpuLists) % 64 == 0, "CPU slots share no cache line");
@@ -163,7 +163,9 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
     // the metadata loses those pages at its bottom or top; its bitmaps and tags, sized for the
     // shrunk piece, fit in what pass 1 counted. Zeroing the metadata zeroes every tag.
     auto* metadata = static_cast<uint8_t*>(platform::phys_to_virt(metadata_page << kPageShift));
-    bedrock_memset(metadata, 0, metadata_bytes);
+    if (contents != RangeContents::Zeroed) {
+        bedrock_memset(metadata, 0, metadata_bytes);
+    }
     auto* cpu_lists = with_lists ? reinterpret_cast<CpuLists*>(metadata) : nullptr;
     auto* region_list = reinterpret_cast<Region*>(metadata + lists_bytes);
     auto* windows =
@@ -223,6 +225,7 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
     m_corrupt_link = kNoPage;
     m_regions = region_list;
     m_tag_windows = windows;
+    m_contents = contents;
     m_initial_regions = regions;
     m_region_capacity = capacity;
     m_metadata = PhysRange{metadata_page << kPageShift, metadata_pages * kPageSize};
@@ -293,7 +296,9 @@ bool PageFrameAllocator::add_range(PhysRange range) {
         metadata_page = largest_first;
     }
     auto* next_bits = static_cast<uint64_t*>(platform::phys_to_virt(metadata_page << kPageShift));
-    bedrock_memset(next_bits, 0, metadata_bytes);
+    if (m_contents != RangeContents::Zeroed) {
+        bedrock_memset(next_bits, 0, metadata_bytes);
+    }
     auto* next_tags = reinterpret_cast<uint16_t*>(next_bits + words);
 
     // The new regions, then their free blocks, then the count that publishes them to the

@@ -197,6 +197,28 @@ TEST(PageFrameGrowth, TheReserveGrowsAheadOfNeed) {
     EXPECT_CHECK(pfa);
 }
 
+TEST(PageFrameGrowth, ZeroedRangesNeedNoZeroing) {
+    // Simulated memory is fresh anonymous memory: it reads as zeroes, as init() is promised.
+    test::SimulatedMemory memory({{kGiB, 256 * kMiB}});
+    PageFrameAllocator pfa;
+    const PhysRange first{kGiB, 64 * kMiB};
+    ASSERT_TRUE(pfa.init(&first, 1, CpuPageLists::On, 2, RangeContents::Zeroed));
+    ASSERT_TRUE(pfa.add_range({kGiB + 128 * kMiB, 128 * kMiB}));
+    EXPECT_CHECK(pfa);
+    std::vector<PhysAddr> blocks;
+    for (unsigned order = 0; order <= 12; ++order) {
+        blocks.push_back(pfa.allocate(order));
+        ASSERT_NE(blocks.back(), kNoPage);
+    }
+    EXPECT_CHECK(pfa);
+    for (unsigned order = 0; order <= 12; ++order) {
+        pfa.free(blocks[order], order);
+    }
+    pfa.drain_cpu(platform::current_cpu());
+    EXPECT_CHECK(pfa);
+    EXPECT_EQ(pfa.free_pages(), pfa.managed_pages());
+}
+
 TEST(PageFrameGrowth, WithoutAHookAnExhaustedAllocatorFails) {
     test::SimulatedMemory memory({{kGiB, 4 * kMiB}});
     PageFrameAllocator pfa;

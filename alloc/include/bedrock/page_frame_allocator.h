@@ -116,6 +116,10 @@ inline constexpr uint64_t kTagSpanPages = uint64_t{1} << kTagSpanOrder;
 
 // Whether init() sets up per-CPU page lists (Off: every call takes the lock, as on one CPU).
 enum class CpuPageLists : uint8_t { On, Off };
+// What the ranges given to init() and add_range() hold: anything (the metadata carved from them
+// is zeroed), or zeroes already (fresh anonymous memory, RAM the firmware cleared): the
+// metadata is then not written until it is used, so its untouched pages cost nothing.
+enum class RangeContents : uint8_t { Unknown, Zeroed };
 // CPU page lists hold blocks of orders 0 .. kCpuListOrders - 1 (4 KiB to 32 KiB), at most
 // kCpuListBlocks per CPU and order (order k: 15 * 2^k pages; 225 pages, 900 KiB, per CPU in
 // all), refilled and drained kCpuListBatch blocks at a time.
@@ -161,8 +165,11 @@ public:
     // region of more than 2^32 pages, 16 TiB). `spare_regions` descriptors (about 600 bytes
     // each, in the metadata) are kept for add_range() (a range takes one region per zone it
     // touches).
+    // With `contents` Zeroed (the ranges read as zeroes, and so will every range added
+    // later), the metadata is not zeroed.
     [[nodiscard]] bool init(const PhysRange* usable, size_t count,
-                            CpuPageLists lists = CpuPageLists::On, size_t spare_regions = 0);
+                            CpuPageLists lists = CpuPageLists::On, size_t spare_regions = 0,
+                            RangeContents contents = RangeContents::Unknown);
 
     // Takes ownership of `range` after init(), as init() takes a range: page-aligned, at least
     // kMinAddedPages, above every managed page (and the metadata) physically and, through
@@ -412,8 +419,9 @@ private:
     uint64_t m_added_metadata_bytes = 0; // add_range()'s metadata, carved from the added ranges
     GrowHook m_grow_hook = nullptr;
     void* m_grow_context = nullptr;
-    uint8_t m_grow_reserve_order = kOrderCount; // kOrderCount: no reserve
-    uint8_t m_grow_wanted = 0;                  // 1: the reserve is gone, grow ahead
+    RangeContents m_contents = RangeContents::Unknown; // init()'s promise, for add_range()
+    uint8_t m_grow_reserve_order = kOrderCount;        // kOrderCount: no reserve
+    uint8_t m_grow_wanted = 0;                         // 1: the reserve is gone, grow ahead
     CpuListsRef m_cpu;
     // A free-list link found damaged under the lock (the free page that held it, or kNoPage),
     // reported once the lock is released (Locked).
