@@ -9,7 +9,9 @@
 # limits (tests/bench/heap/heap_limits.cpp: efficiency, trace extent, worst-case instructions per
 # call, smallest region, page frame allocator metadata), the time ratios against mimalloc and
 # glibc (heap_bench --summary) and the page frame allocator's order-0 pair with and without CPU
-# page lists as `key value` lines.
+# page lists as `key value` lines; last, real programs (tests/bench/real_programs.sh: python3,
+# sqlite3, git, cc, xz, sort) under glibc and libbedrock-malloc.so, mimalloc, jemalloc and
+# tcmalloc preloaded: wall time and peak RSS, with hosted.rss_vs_glibc.<program> keys.
 #   ./bench.sh            the tables, then the key lines with how each figure was obtained
 #   ./bench.sh --csv      workload,allocator,ns_per_op,footprint_ratio rows only (peers)
 #   ./bench.sh --summary  the key lines only (2-3 minutes: the worst-case instruction counts
@@ -84,6 +86,12 @@ pfa_keys() {
     echo "pfa.pair_instructions.order0.cold $(count_instructions '*run_pairs*' pfa_bench --cold-pairs 0 100000)"
 }
 
+# The real-program benchmark over libbedrock-malloc.so (the hosted preset's build).
+real_programs() {
+    cmake --preset hosted >&2 && cmake --build build/hosted -j2 --target bedrock_malloc >&2
+    tests/bench/real_programs.sh build/hosted/hosted/libbedrock-malloc.so "$@"
+}
+
 if [ "$mode" = summary ]; then
     # heap.pair_instructions.16: Bedrock as shipped (checked mode compiled in, level off).
     "$build/heap/heap_limits" --summary efficiency trace worst
@@ -99,6 +107,8 @@ if [ "$mode" = summary ]; then
     scaling=$(build/x86_64/run-kernel -smp 4 -append bedrock.bench=1 </dev/null 2>/dev/null |
         sed -n 's/^bench: smp\.scaling\.4 \([0-9.]*\).*/\1/p')
     echo "smp.scaling.4 ${scaling:-0}"
+    # hosted.rss_vs_glibc.<program>: peak RSS under libbedrock-malloc.so / under glibc's malloc.
+    real_programs --summary
     exit 0
 fi
 
@@ -186,3 +196,6 @@ pfa_keys
 # drawn by Debian's python3 (python3-matplotlib).
 "$heap_build/heap_bench" --csv >"$build/heap.csv" &&
     /usr/bin/python3 tools/plot_bench.py "$build/heap.csv" "$build/instructions.csv" docs
+
+echo
+real_programs

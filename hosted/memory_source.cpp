@@ -1,11 +1,21 @@
 // SPDX-License-Identifier: MIT
 // The memory hooks of bedrock/platform.h for a host process, and the reservations behind them:
 // reserve_memory() maps address space with MAP_NORESERVE (the kernel commits a page when it is
-// first touched) and hands it to a page frame allocator as its RAM. "Physical" addresses are
-// the virtual addresses of the reservations, so phys_to_virt is the identity and needs no
-// table: any number of reservations, for any number of allocators, coexist.
-// Invariant: every reservation is aligned to kReservationAlignment (a maximum buddy block), so
-// a block's physical alignment is its virtual alignment.
+// first touched) and hands a small first chunk of it to a page frame allocator as its RAM; the
+// allocator's grow hook (grow_into_reservation) adds the next chunks as allocations need them,
+// each twice the last (kFirstChunkBytes up to kLargestChunkBytes, or larger for one large
+// request), so start-up costs the same whatever the reservation's size, and the metadata that
+// is zeroed (and touched) is that of memory in use. pages_unused gives freed pages back with
+// madvise(MADV_DONTNEED). "Physical" addresses are the virtual addresses of the reservations,
+// so phys_to_virt is the identity and needs no table: any number of reservations, for any
+// number of allocators, coexist.
+// Invariants: every reservation is aligned to kReservationAlignment (a maximum buddy block), so
+// a block's physical alignment is its virtual alignment; its first page holds its Reservation
+// (the growth state), and base + kPageSize <= grown_end <= end, where [base + kPageSize,
+// grown_end) is what its allocator has been given.
+// Lock: a Reservation's lock serialises its growth (the grow hook may run on several threads at
+// once); it is taken with no allocator lock held, and add_range() takes the allocator's inside
+// it.
 // State: start()'s page frame allocator, constant-initialised (no static constructor), and a
 // flag that lets start() run once.
 #include <sys/mman.h>
@@ -14,22 +24,73 @@
 
 #include "bedrock/hosted.h"
 #include "bedrock/platform.h"
+#include "bedrock/spinlock.h"
 
 namespace bedrock {
 namespace {
 
 constexpr uint64_t kReservationAlignment = kPageSize << kMaxOrder; // 1 GiB
+// The first chunk an allocator gets, and the largest one growth adds unless one request needs
+// more. From 4 MiB doubling to 4 GiB: 11 chunks cover 8 GiB, and kSpareRegions cover 200 GiB.
+constexpr uint64_t kFirstChunkBytes = uint64_t{4} << 20;
+constexpr uint64_t kLargestChunkBytes = uint64_t{4} << 30;
+// The free block growth keeps ahead of need (PageFrameAllocator::set_grow_hook): 32 MiB, the
+// largest arena the heap takes, since the heap looks at largest_free_order() before it asks
+// for one (address space only: no page of it is touched until it is allocated).
+constexpr unsigned kReserveOrder = 13;
+// Descriptors init() keeps for the chunks added later (each ~600 bytes, zeroed at start).
+constexpr size_t kSpareRegions = 64;
+
+struct Reservation {
+    uint64_t base;       // the reservation's first byte (this struct's page)
+    uint64_t end;        // one past its last byte
+    uint64_t grown_end;  // one past the last byte given to the allocator
+    uint64_t next_chunk; // the size of the next chunk growth adds
+    SpinLock lock;       // serialises growth
+};
 
 PageFrameAllocator g_frames;
 std::atomic<bool> g_started{false};
+
+uint64_t round_up(uint64_t value, uint64_t alignment) {
+    return (value + alignment - 1) & ~(alignment - 1);
+}
+
+// PageFrameAllocator's grow hook: adds the next chunk of the reservation, large enough that
+// a request of `pages` pages fits (twice its size and the chunk's metadata: the hook's
+// contract), unless another thread grew the allocator while this one waited for the lock.
+bool grow_into_reservation(PageFrameAllocator& frames, uint64_t pages, void* context) {
+    auto& reservation = *static_cast<Reservation*>(context);
+    const uint64_t managed = frames.managed_pages();
+    LockGuard guard(reservation.lock);
+    if (frames.managed_pages() != managed) {
+        return true; // another thread grew it meanwhile: try again
+    }
+    uint64_t bytes = reservation.next_chunk;
+    // Twice the block, and room for the chunk's metadata (under 0.1 % + 2 pages: 0.2 % here).
+    const uint64_t block_pair = 2 * pages * kPageSize;
+    const uint64_t needed = round_up(block_pair + block_pair / 512 + 2 * kPageSize, kPageSize);
+    bytes = needed > bytes ? needed : bytes;
+    const uint64_t left = reservation.end - reservation.grown_end;
+    bytes = bytes < left ? bytes : left;
+    if (bytes < PageFrameAllocator::kMinAddedPages * kPageSize ||
+        !frames.add_range(PhysRange{reservation.grown_end, bytes})) {
+        return false;
+    }
+    reservation.grown_end += bytes;
+    if (reservation.next_chunk < kLargestChunkBytes) {
+        reservation.next_chunk *= 2;
+    }
+    return true;
+}
 
 } // namespace
 
 namespace hosted {
 
 bool reserve_memory(PageFrameAllocator& frames, uint64_t bytes) {
-    bytes = (bytes + kPageSize - 1) & ~(kPageSize - 1);
-    if (bytes == 0 || bytes > (uint64_t{1} << 46)) {
+    bytes = round_up(bytes, kPageSize);
+    if (bytes < 2 * kPageSize || bytes > (uint64_t{1} << 46)) {
         write_to_stderr("bedrock: hosted: reservation size out of range\n");
         return false;
     }
@@ -50,12 +111,22 @@ bool reserve_memory(PageFrameAllocator& frames, uint64_t bytes) {
     if (end > base + bytes) {
         munmap(reinterpret_cast<void*>(base + bytes), end - (base + bytes));
     }
-    const PhysRange range{base, bytes};
-    if (!frames.init(&range, 1)) {
+    // The first page is fresh, zeroed memory: its lock is an unlocked SpinLock.
+    auto* reservation = reinterpret_cast<Reservation*>(base);
+    const uint64_t first_bytes =
+        bytes - kPageSize < kFirstChunkBytes ? bytes - kPageSize : kFirstChunkBytes;
+    reservation->base = base;
+    reservation->end = base + bytes;
+    reservation->grown_end = base + kPageSize + first_bytes;
+    reservation->next_chunk = kFirstChunkBytes;
+    const PhysRange range{base + kPageSize, first_bytes};
+    // Fresh anonymous memory reads as zeroes: the metadata is touched only where it is used.
+    if (!frames.init(&range, 1, CpuPageLists::On, kSpareRegions, RangeContents::Zeroed)) {
         munmap(reinterpret_cast<void*>(base), static_cast<size_t>(bytes));
         write_to_stderr("bedrock: hosted: the page frame allocator refused the reservation\n");
         return false;
     }
+    frames.set_grow_hook(grow_into_reservation, reservation, kReserveOrder);
     return true;
 }
 
@@ -90,6 +161,11 @@ void* phys_to_virt(PhysAddr phys) {
 
 bool set_page_access(void* page, bool accessible) {
     return mprotect(page, kPageSize, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+}
+
+void pages_unused(void* start, size_t bytes) {
+    // Anonymous private memory reads as zeroes afterwards and is committed again when touched.
+    static_cast<void>(madvise(start, bytes, MADV_DONTNEED));
 }
 
 } // namespace platform

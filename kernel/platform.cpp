@@ -72,5 +72,9 @@ void restore_interrupts(InterruptState previous) {
     arch::restore_interrupts(previous);
 }
 
+void pages_unused(void*, size_t) {
+    // The test kernel identity-maps all RAM and keeps it mapped: nothing to give back.
+}
+
 } // namespace platform
 } // namespace bedrock

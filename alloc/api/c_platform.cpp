@@ -47,4 +47,8 @@ void restore_interrupts(InterruptState previous) {
     bedrock_platform_restore_interrupts(previous);
 }
 
+void pages_unused(void* start, size_t bytes) {
+    bedrock_platform_pages_unused(start, bytes);
+}
+
 } // namespace bedrock::platform

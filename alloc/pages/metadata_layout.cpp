@@ -70,14 +70,40 @@ uint64_t harmless_metadata_place(uint64_t first, uint64_t count, uint64_t pages)
 
 } // namespace
 
-bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageLists lists) {
+void PageFrameAllocator::set_up_region(Region& region, TagWindow& window, uint64_t first,
+                                       uint64_t pages, uint64_t* bits, uint16_t* tags) {
+    region.first_page = first;
+    region.page_count = pages;
+    region.bits = bits;
+    region.tags = tags;
+    region.span_tags = tags + pages;
+    region.corrupt_link = &m_corrupt_link;
+    uint64_t offset = 0;
+    for (unsigned order = 0; order < kOrderCount; ++order) {
+        region.word_offset[order] = offset;
+        region.free_list[order] = kNoPage;
+        offset += bitmap_words(first, pages, order);
+    }
+    region.allocated_offset = offset;
+    region.marks_offset = 2 * offset;
+    region.page_words = bitmap_words(first, pages, 0);
+    window = TagWindow{reinterpret_cast<uintptr_t>(platform::phys_to_virt(first << kPageShift)),
+                       pages * kPageSize,
+                       region.tags,
+                       first << kPageShift,
+                       region.span_tags,
+                       first % kTagSpanPages};
+}
+
+bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageLists lists,
+                              size_t spare_regions, RangeContents contents) {
     // One page-aligned block: the CPU lists, the descriptors, the tag windows, the bitmaps, the
     // tags and span tags, then the page states.
     static_assert(sizeof(CpuLists) % 64 == 0, "CPU slots share no cache line");
     static_assert(sizeof(Region) % alignof(uint64_t) == 0 && alignof(Region) <= kPageSize);
     static_assert(sizeof(TagWindow) % alignof(uint64_t) == 0 && alignof(TagWindow) <= kPageSize);
     LockGuard guard(m_lock);
-    if (m_regions != nullptr || usable == nullptr || count == 0) {
+    if (m_regions != nullptr || usable == nullptr || count == 0 || spare_regions > 4096) {
         return false;
     }
     for (size_t i = 0; i < count; ++i) {
@@ -107,7 +133,8 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
     const bool with_lists =
         lists == CpuPageLists::On && highest_pages <= pages::kMaxCpuListRegionPages;
     const uint64_t lists_bytes = with_lists ? platform::kMaxCpus * sizeof(CpuLists) : 0;
-    const uint64_t descriptor_bytes = lists_bytes + regions * (sizeof(Region) + sizeof(TagWindow));
+    const size_t capacity = regions + spare_regions;
+    const uint64_t descriptor_bytes = lists_bytes + capacity * (sizeof(Region) + sizeof(TagWindow));
     const uint64_t states_bytes = with_lists ? highest_pages : 0;
     const uint64_t metadata_bytes =
         descriptor_bytes + words * sizeof(uint64_t) + tags * sizeof(uint16_t) + states_bytes;
@@ -136,10 +163,13 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
     // the metadata loses those pages at its bottom or top; its bitmaps and tags, sized for the
     // shrunk piece, fit in what pass 1 counted. Zeroing the metadata zeroes every tag.
     auto* metadata = static_cast<uint8_t*>(platform::phys_to_virt(metadata_page << kPageShift));
-    bedrock_memset(metadata, 0, metadata_bytes);
+    if (contents != RangeContents::Zeroed) {
+        bedrock_memset(metadata, 0, metadata_bytes);
+    }
     auto* cpu_lists = with_lists ? reinterpret_cast<CpuLists*>(metadata) : nullptr;
     auto* region_list = reinterpret_cast<Region*>(metadata + lists_bytes);
-    auto* windows = reinterpret_cast<TagWindow*>(metadata + lists_bytes + regions * sizeof(Region));
+    auto* windows =
+        reinterpret_cast<TagWindow*>(metadata + lists_bytes + capacity * sizeof(Region));
     auto* next_bits = reinterpret_cast<uint64_t*>(metadata + descriptor_bytes);
     auto* next_tags = reinterpret_cast<uint16_t*>(next_bits + words);
     size_t made = 0;
@@ -150,31 +180,9 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
         } else if (metadata_page > first && metadata_page - first < pages) {
             pages -= metadata_pages;
         }
-        Region& region = region_list[made];
-        region.first_page = first;
-        region.page_count = pages;
-        region.bits = next_bits;
-        region.tags = next_tags;
-        region.span_tags = next_tags + pages;
-        region.corrupt_link = &m_corrupt_link;
-        uint64_t offset = 0;
-        for (unsigned order = 0; order < kOrderCount; ++order) {
-            region.word_offset[order] = offset;
-            region.free_list[order] = kNoPage;
-            offset += bitmap_words(first, pages, order);
-        }
-        region.allocated_offset = offset;
-        region.marks_offset = 2 * offset;
-        region.page_words = bitmap_words(first, pages, 0);
+        set_up_region(region_list[made], windows[made], first, pages, next_bits, next_tags);
         next_bits += bitmaps_words(first, pages);
         next_tags += pages + span_count(first, pages);
-        windows[made] =
-            TagWindow{reinterpret_cast<uintptr_t>(platform::phys_to_virt(first << kPageShift)),
-                      pages * kPageSize,
-                      region.tags,
-                      first << kPageShift,
-                      region.span_tags,
-                      first % kTagSpanPages};
         ++made;
     });
     auto* states = reinterpret_cast<uint8_t*>(next_tags);
@@ -217,8 +225,108 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
     m_corrupt_link = kNoPage;
     m_regions = region_list;
     m_tag_windows = windows;
-    m_region_count = regions;
+    m_contents = contents;
+    m_initial_regions = regions;
+    m_region_capacity = capacity;
     m_metadata = PhysRange{metadata_page << kPageShift, metadata_pages * kPageSize};
+    __atomic_store_n(&m_region_count, regions, __ATOMIC_RELEASE);
+    return true;
+}
+
+bool PageFrameAllocator::add_range(PhysRange range) {
+    Locked locked(*this);
+    if (m_regions == nullptr || range.base % kPageSize != 0 || range.size % kPageSize != 0 ||
+        range.size < kMinAddedPages * kPageSize || range.last() < range.base) {
+        return false;
+    }
+    // Above everything managed: the last region (added ones are appended in address order)
+    // and init()'s metadata, physically and virtually.
+    const Region& last = m_regions[m_region_count - 1];
+    const uint64_t metadata_end = (m_metadata.last() >> kPageShift) + 1;
+    const uint64_t managed_end = last.end_page() > metadata_end ? last.end_page() : metadata_end;
+    if (range.base >> kPageShift < managed_end) {
+        return false;
+    }
+    const uintptr_t virtual_base = reinterpret_cast<uintptr_t>(platform::phys_to_virt(range.base));
+    uintptr_t virtual_end = 0;
+    for (size_t i = 0; i < m_region_count; ++i) {
+        const uintptr_t end = m_tag_windows[i].base + m_tag_windows[i].bytes;
+        virtual_end = end > virtual_end ? end : virtual_end;
+    }
+    const uintptr_t metadata_virtual_end =
+        reinterpret_cast<uintptr_t>(platform::phys_to_virt(m_metadata.base)) + m_metadata.size;
+    virtual_end = metadata_virtual_end > virtual_end ? metadata_virtual_end : virtual_end;
+    if (virtual_base < virtual_end) {
+        return false;
+    }
+
+    // The metadata: each piece's bitmaps and tags, in one block at the range's top when that
+    // breaks up none of the last piece's largest blocks, else at the bottom of the largest
+    // piece (as init() places its own).
+    size_t pieces = 0;
+    uint64_t words = 0;
+    uint64_t tags = 0;
+    for_each_region_piece(&range, 1, [&](uint64_t first, uint64_t pages) {
+        ++pieces;
+        words += bitmaps_words(first, pages);
+        tags += pages + span_count(first, pages);
+    });
+    if (pieces > m_region_capacity - m_region_count) {
+        return false;
+    }
+    const uint64_t metadata_bytes = words * sizeof(uint64_t) + tags * sizeof(uint16_t);
+    const uint64_t metadata_pages = align_up(metadata_bytes, kPageSize) / kPageSize;
+    uint64_t metadata_page = kPageEnd;
+    uint64_t largest_first = 0;
+    uint64_t largest_count = 0;
+    for_each_region_piece(&range, 1, [&](uint64_t first, uint64_t pages) {
+        if (pages > metadata_pages) {
+            const uint64_t place = harmless_metadata_place(first, pages, metadata_pages);
+            metadata_page = place != kPageEnd ? place : metadata_page;
+        }
+        if (pages > largest_count) {
+            largest_first = first;
+            largest_count = pages;
+        }
+    });
+    if (metadata_page == kPageEnd) {
+        if (metadata_pages >= largest_count) {
+            return false;
+        }
+        metadata_page = largest_first;
+    }
+    auto* next_bits = static_cast<uint64_t*>(platform::phys_to_virt(metadata_page << kPageShift));
+    if (m_contents != RangeContents::Zeroed) {
+        bedrock_memset(next_bits, 0, metadata_bytes);
+    }
+    auto* next_tags = reinterpret_cast<uint16_t*>(next_bits + words);
+
+    // The new regions, then their free blocks, then the count that publishes them to the
+    // lock-free lookups (tags_of, phys_of).
+    size_t made = m_region_count;
+    uint64_t added_pages = 0;
+    for_each_region_piece(&range, 1, [&](uint64_t first, uint64_t pages) {
+        if (first == metadata_page) {
+            first += metadata_pages;
+            pages -= metadata_pages;
+        } else if (metadata_page > first && metadata_page - first < pages) {
+            pages -= metadata_pages;
+        }
+        Region& region = m_regions[made];
+        region = Region{};
+        set_up_region(region, m_tag_windows[made], first, pages, next_bits, next_tags);
+        next_bits += bitmaps_words(first, pages);
+        next_tags += pages + span_count(first, pages);
+        for_each_aligned_block(
+            region.first_page, region.end_page(),
+            [&](uint64_t page, unsigned order, bool) { region.give(page, order); });
+        added_pages += pages;
+        ++made;
+    });
+    __atomic_store_n(&m_managed_pages, m_managed_pages + added_pages, __ATOMIC_RELAXED);
+    __atomic_store_n(&m_added_metadata_bytes, m_added_metadata_bytes + metadata_pages * kPageSize,
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&m_region_count, made, __ATOMIC_RELEASE);
     return true;
 }
 

@@ -44,6 +44,7 @@ PhysAddr PageFrameAllocator::allocate_locked(unsigned order, PhysAddr limit) {
             const uint64_t page = region.free_list[found];
             region.take_split(page, found, order);
             region.set_allocated(page, order, true);
+            note_reserve_locked(region);
             return page << kPageShift;
         }
         // The region straddles the limit: find a block whose lowest 2^order pages fit below.
@@ -53,6 +54,7 @@ PhysAddr PageFrameAllocator::allocate_locked(unsigned order, PhysAddr limit) {
                 if (page + pages_of(order) <= limit_page) {
                     region.take_split(page, k, order);
                     region.set_allocated(page, order, true);
+                    note_reserve_locked(region);
                     return page << kPageShift;
                 }
             }
@@ -69,8 +71,45 @@ PhysAddr PageFrameAllocator::allocate_or_drain(unsigned order, PhysAddr limit) {
                : allocate_locked(order, limit);
 }
 
+void PageFrameAllocator::note_reserve_locked(const Region& region) {
+    const unsigned reserve = m_grow_reserve_order;
+    if (reserve >= kOrderCount || (region.nonempty_orders >> reserve) != 0) [[likely]] {
+        return;
+    }
+    for (size_t i = 0; i < m_region_count; ++i) {
+        if ((m_regions[i].nonempty_orders >> reserve) != 0) {
+            return;
+        }
+    }
+    __atomic_store_n(&m_grow_wanted, uint8_t{1}, __ATOMIC_RELAXED);
+}
+
+template <class Retry>
+PhysAddr PageFrameAllocator::grow_after(PhysAddr address, uint64_t pages, Retry retry) {
+    const GrowHook hook = __atomic_load_n(&m_grow_hook, __ATOMIC_ACQUIRE);
+    if (hook == nullptr) {
+        return address;
+    }
+    if (address != kNoPage) {
+        if (__atomic_exchange_n(&m_grow_wanted, uint8_t{0}, __ATOMIC_RELAXED) != 0) {
+            static_cast<void>(hook(*this, pages_of(m_grow_reserve_order), m_grow_context));
+        }
+        return address;
+    }
+    for (unsigned attempt = 0; pages != 0 && attempt < kGrowAttempts; ++attempt) {
+        if (!hook(*this, pages, m_grow_context)) {
+            break;
+        }
+        address = retry();
+        if (address != kNoPage) {
+            return address;
+        }
+    }
+    return kNoPage;
+}
+
 // The fast path: the top of the calling CPU's list, one store to the block's state byte.
-PhysAddr PageFrameAllocator::allocate(unsigned order) {
+inline PhysAddr PageFrameAllocator::allocate_once(unsigned order) {
     if (order < kCpuListOrders && m_cpu.lists != nullptr) [[likely]] {
         const platform::InterruptState interrupts = platform::disable_interrupts();
         const unsigned cpu = platform::current_cpu();
@@ -96,8 +135,22 @@ PhysAddr PageFrameAllocator::allocate(unsigned order) {
     return allocate_or_drain(order, kNoLimit);
 }
 
+PhysAddr PageFrameAllocator::allocate(unsigned order) {
+    const PhysAddr address = allocate_once(order);
+    if (!needs_growth(address)) [[likely]] {
+        return address;
+    }
+    return grow_after(address, order <= kMaxOrder ? pages_of(order) : 0,
+                      [&] { return allocate_once(order); });
+}
+
 PhysAddr PageFrameAllocator::allocate_below(unsigned order, PhysAddr limit) {
-    return allocate_or_drain(order, limit);
+    const PhysAddr address = allocate_or_drain(order, limit);
+    if (!needs_growth(address)) {
+        return address;
+    }
+    return grow_after(address, order <= kMaxOrder ? pages_of(order) : 0,
+                      [&] { return allocate_or_drain(order, limit); });
 }
 
 PhysAddr PageFrameAllocator::allocate_long_run_locked(uint64_t count, PhysAddr limit) {
@@ -112,6 +165,7 @@ PhysAddr PageFrameAllocator::allocate_long_run_locked(uint64_t count, PhysAddr l
         if (page != kPageEnd) {
             region.take_range(page, page + count);
             region.record_run(page, count);
+            note_reserve_locked(region);
             return page << kPageShift;
         }
     }
@@ -119,7 +173,26 @@ PhysAddr PageFrameAllocator::allocate_long_run_locked(uint64_t count, PhysAddr l
 }
 
 PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, PhysAddr limit) {
-    if (count == 0 || count > m_managed_pages || (alignment != 0 && !is_power_of_two(alignment))) {
+    const PhysAddr address = allocate_pages_once(count, alignment, limit);
+    if (!needs_growth(address)) {
+        return address;
+    }
+    // The block the run is cut from (up to a maximum block), or its maximum blocks plus one;
+    // 0 (no growth) for a request no memory can serve.
+    const bool valid = count != 0 && (alignment == 0 || is_power_of_two(alignment)) &&
+                       alignment <= kPageSize << kMaxOrder;
+    const uint64_t alignment_pages = alignment > kPageSize ? alignment / kPageSize : 1;
+    const uint64_t block = count > alignment_pages ? count : alignment_pages;
+    const uint64_t wanted = !valid ? 0
+                            : count > pages_of(kMaxOrder)
+                                ? align_up(count, pages_of(kMaxOrder)) + pages_of(kMaxOrder)
+                                : pages_of(ceil_log2(block));
+    return grow_after(address, wanted,
+                      [&] { return allocate_pages_once(count, alignment, limit); });
+}
+
+PhysAddr PageFrameAllocator::allocate_pages_once(size_t count, uint64_t alignment, PhysAddr limit) {
+    if (count == 0 || count > managed_pages() || (alignment != 0 && !is_power_of_two(alignment))) {
         return kNoPage;
     }
     const unsigned alignment_order =
@@ -139,7 +212,7 @@ PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, Ph
     const unsigned order = size_order > alignment_order ? size_order : alignment_order;
     if (pages_of(order) == count) {
         // A whole block: as allocate(), CPU page lists included.
-        return limit == kNoLimit ? allocate(order) : allocate_or_drain(order, limit);
+        return limit == kNoLimit ? allocate_once(order) : allocate_or_drain(order, limit);
     }
     Locked locked(*this);
     PhysAddr address = allocate_locked(order, limit);

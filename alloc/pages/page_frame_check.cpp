@@ -22,9 +22,10 @@ PageFrameCheck PageFrameAllocator::check() const {
         if (i > 0 && window.base - m_tag_windows[i - 1].base < m_tag_windows[i - 1].bytes) {
             return fail("tag windows overlap or are unsorted", 0);
         }
-        // The regions' tags are consecutive in address order: find the window's by halving.
-        size_t low = 0;
-        size_t high = m_region_count;
+        // init()'s regions' tags are consecutive in address order: find the window's by
+        // halving. An added region's window has the region's index.
+        size_t low = i < m_initial_regions ? 0 : i;
+        size_t high = i < m_initial_regions ? m_initial_regions : i + 1;
         while (high - low > 1) {
             const size_t middle = (low + high) / 2;
             low = m_regions[middle].tags <= window.tags ? middle : low;
@@ -45,8 +46,9 @@ PageFrameCheck PageFrameAllocator::check() const {
             return fail("regions overlap or are unsorted", region.first_page);
         }
         const Region& before = m_regions[i > 0 ? i - 1 : 0];
-        if (i > 0 && before.span_tags + pages::span_count(before.first_page, before.page_count) !=
-                         region.tags) {
+        if (i > 0 && i < m_initial_regions &&
+            before.span_tags + pages::span_count(before.first_page, before.page_count) !=
+                region.tags) {
             return fail("the regions' tags are not consecutive", region.first_page);
         }
         if (region.span_tags != region.tags + region.page_count) {

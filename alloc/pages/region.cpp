@@ -101,6 +101,11 @@ void PageFrameAllocator::Region::give_merging(uint64_t page, unsigned order) {
         ++order;
     }
     give(page, order);
+    if (order >= kUnusedOrder) {
+        // All but the first page, which holds the block's free-list links.
+        platform::pages_unused(platform::phys_to_virt((page + 1) << kPageShift),
+                               (pages_of(order) - 1) * kPageSize);
+    }
 }
 
 void PageFrameAllocator::Region::take_split(uint64_t page, unsigned order, unsigned wanted) {

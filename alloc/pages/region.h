@@ -167,7 +167,9 @@ struct PageFrameAllocator::Region {
 
     // Gives the free block (page, order) to free list `order`; its buddy must not be free.
     void give(uint64_t page, unsigned order);
-    // Gives a free block, merging it with its free buddies all the way up.
+    // Gives a free block, merging it with its free buddies all the way up; when the merged
+    // block is of order kUnusedOrder or more, tells platform::pages_unused() of its pages but
+    // the first.
     void give_merging(uint64_t page, unsigned order);
     // Takes the free block (page, order) off its free list.
     void take(uint64_t page, unsigned order);

@@ -49,6 +49,13 @@ void bedrock_platform_restore_interrupts(uintptr_t previous) {
     (void)previous;
 }
 
+/* Free pages whose contents the page frame allocator no longer needs: this example's memory is
+ * one static buffer, so there is nothing to give back (a process could madvise them). */
+void bedrock_platform_pages_unused(void* start, size_t bytes) {
+    (void)start;
+    (void)bytes;
+}
+
 /* ---- The program ---- */
 
 /* Reports the heap raises while checked mode's hook is set are counted here, not printed. */

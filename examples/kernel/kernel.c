@@ -83,6 +83,14 @@ void bedrock_platform_restore_interrupts(uintptr_t previous) {
     (void)previous;
 }
 
+/* Free pages the page frame allocator no longer needs the contents of. This kernel keeps all
+ * RAM mapped and has no one to give it to; one that shares memory (a balloon, a hypervisor)
+ * would pass the range on here. */
+void bedrock_platform_pages_unused(void* start, size_t bytes) {
+    (void)start;
+    (void)bytes;
+}
+
 /* ---- The kernel ---- */
 
 /* RAM from the end of the image up, in whole pages, sorted by address (the page frame allocator

@@ -74,6 +74,8 @@ struct Reader {
             } else {
                 options.guard_interval = static_cast<uint32_t>(interval);
             }
+        } else if (name_is("BEDROCK_STATS")) {
+            options.statistics = strcmp(value, "1") == 0;
         } else if (name_is("BEDROCK_LEAKS")) {
             options.leaks = strcmp(value, "1") == 0;
         } else if (name_is("BEDROCK_MEMORY")) {

@@ -7,7 +7,8 @@
 //   BEDROCK_LEAKS=1                 the heap's leak report on stderr at exit (implies
 //                                   BEDROCK_CHECK=report if no level is given: leaks are
 //                                   tracked for checked blocks only)
-//   BEDROCK_MEMORY=MiB              the memory reservation (default 1024)
+//   BEDROCK_MEMORY=MiB              the memory reservation (default 65536)
+//   BEDROCK_STATS=1                 where the memory went, one line on stderr at exit
 // Unknown values are ignored (the default stays) after a line on stderr.
 #pragma once
 
@@ -23,7 +24,8 @@ struct Options {
     CheckLevel check = CheckLevel::Off;
     uint32_t guard_interval = 0; // 0: no guard pages
     bool leaks = false;
-    uint64_t reservation_bytes = uint64_t{1} << 30;
+    bool statistics = false;
+    uint64_t reservation_bytes = uint64_t{64} << 30;
 };
 
 // Reads the variables from `environ`, or from /proc/self/environ while libc has not set

@@ -46,6 +46,40 @@ void report_leaks_at_exit() {
     }
 }
 
+// "bedrock: stats: ..." on stderr: the heap's pages (now and at peak) against its live bytes,
+// its slabs, and the page frame allocator's pages, for finding where a resident set goes.
+void report_statistics_at_exit() {
+    Heap* started = g_heap.load(std::memory_order_acquire);
+    if (started == nullptr) {
+        return;
+    }
+    const HeapStatistics stats = heap_statistics(*started);
+    uint64_t slab_bytes = 0; // the slabs' blocks, without their headers
+    uint64_t slab_live_bytes = 0;
+    for (const SizeClassStatistics& size_class : stats.classes) {
+        slab_bytes += size_class.slabs * size_class.blocks_per_slab * size_class.block_size;
+        slab_live_bytes += size_class.blocks_in_use * size_class.block_size;
+    }
+    PageFrameAllocator& frames = hosted::page_frames();
+    char line[320];
+    __builtin_snprintf(line, sizeof(line),
+                       "bedrock: stats: heap pages held %llu KiB (peak %llu KiB), live %llu KiB "
+                       "in %llu blocks; slabs %llu KiB for %llu KiB live; medium %llu KiB; "
+                       "large %llu KiB; pfa managed %llu KiB, free %llu KiB, metadata %llu KiB",
+                       static_cast<unsigned long long>(stats.pages_held * 4),
+                       static_cast<unsigned long long>(stats.peak_pages_held * 4),
+                       static_cast<unsigned long long>(stats.bytes_in_use >> 10),
+                       static_cast<unsigned long long>(stats.blocks_in_use),
+                       static_cast<unsigned long long>(slab_bytes >> 10),
+                       static_cast<unsigned long long>(slab_live_bytes >> 10),
+                       static_cast<unsigned long long>(stats.medium_bytes >> 10),
+                       static_cast<unsigned long long>(stats.large_pages * 4),
+                       static_cast<unsigned long long>(frames.managed_pages() * 4),
+                       static_cast<unsigned long long>(frames.free_pages() * 4),
+                       static_cast<unsigned long long>(frames.metadata_bytes() >> 10));
+    write_line(nullptr, line);
+}
+
 platform::InterruptState g_fork_frames_mask = 0;
 
 void prepare_fork() {
@@ -96,6 +130,9 @@ Heap* start_heap() {
     pthread_atfork(prepare_fork, release_after_fork, child_after_fork);
     if (options.leaks) {
         atexit(report_leaks_at_exit);
+    }
+    if (options.statistics) {
+        atexit(report_statistics_at_exit);
     }
     return started;
 }

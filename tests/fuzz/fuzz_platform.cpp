@@ -27,6 +27,8 @@ bool set_page_access(void*, bool) {
     return false;
 }
 
+void pages_unused(void*, size_t) {}
+
 void assertion_failed(const char* expression, const char* file, int line) {
     fprintf(stderr, "heap_fuzz: assertion failed: %s at %s:%d\n", expression, file, line);
     abort();

@@ -6,6 +6,7 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 
@@ -28,6 +29,11 @@ std::vector<Window>& windows() {
 
 thread_local size_t g_last_window = 0;
 
+// The latest platform::pages_unused() calls (the first kUnusedSlots since the last clear).
+constexpr uint64_t kUnusedSlots = 1 << 16;
+test::UnusedPages g_unused[kUnusedSlots];
+std::atomic<uint64_t> g_unused_calls{0};
+
 std::vector<ErrorReport>& recorded() {
     static std::vector<ErrorReport> list;
     return list;
@@ -36,6 +42,19 @@ std::vector<ErrorReport>& recorded() {
 } // namespace
 
 namespace test {
+
+std::vector<UnusedPages> unused_pages() {
+    const uint64_t calls = g_unused_calls.load(std::memory_order_relaxed);
+    return {g_unused, g_unused + (calls < kUnusedSlots ? calls : kUnusedSlots)};
+}
+
+uint64_t unused_calls() {
+    return g_unused_calls.load(std::memory_order_relaxed);
+}
+
+void clear_unused_pages() {
+    g_unused_calls.store(0, std::memory_order_relaxed);
+}
 
 SimulatedMemory::SimulatedMemory(std::vector<PhysRange> ranges) : m_ranges(std::move(ranges)) {
     for (const PhysRange& range : m_ranges) {
@@ -117,6 +136,14 @@ bool set_page_access(void* page, bool accessible) {
 void assertion_failed(const char* expression, const char* file, int line) {
     std::fprintf(stderr, "assertion failed: %s at %s:%d\n", expression, file, line);
     std::abort();
+}
+
+void pages_unused(void* start, size_t bytes) {
+    // Called with an allocator lock held, perhaps from several threads: no allocation here.
+    const uint64_t slot = g_unused_calls.fetch_add(1, std::memory_order_relaxed);
+    if (slot < kUnusedSlots) {
+        g_unused[slot] = test::UnusedPages{start, bytes};
+    }
 }
 
 } // namespace platform

@@ -7,7 +7,7 @@
 // to a maximum-order block) is also its virtual alignment. Each thread remembers the window it
 // hit last, so a test or benchmark over one range translates in O(1).
 // Reports from report_error are recorded for the tests to assert; panic and assertion_failed
-// abort (tests use death tests); set_page_access is mprotect.
+// abort (tests use death tests); set_page_access is mprotect; pages_unused calls are recorded.
 // Thread safety: phys_to_virt may be called from several threads; creating and destroying
 // SimulatedMemory objects and the report functions are for one thread at a time.
 #pragma once
@@ -31,6 +31,16 @@ public:
 private:
     std::vector<PhysRange> m_ranges;
 };
+
+// The calls of platform::pages_unused() since the last clear_unused_pages() (the first 65536
+// of them; unused_calls() counts them all). For one thread at a time, like the reports.
+struct UnusedPages {
+    void* start;
+    size_t bytes;
+};
+std::vector<UnusedPages> unused_pages();
+uint64_t unused_calls();
+void clear_unused_pages();
 
 // Every report since the last clear_reports().
 const std::vector<ErrorReport>& reports();

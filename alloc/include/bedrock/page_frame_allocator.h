@@ -37,6 +37,20 @@
 //   has the span tag of every span holding one of them
 // and the tag windows are sorted by virtual address and do not overlap.
 //
+// Growth (add_range): RAM found or mapped after init joins as new regions above every managed
+// address, each carrying its own metadata (carved from the added range, as at init); init()
+// leaves room for their descriptors (`spare_regions`). An allocation the regions cannot serve
+// calls the owner's grow hook (set_grow_hook), with no lock held, which may add_range() and let
+// the allocation try again: a hosted process starts with a small range and grows into its
+// reservation, a kernel adds hot-plugged memory. Added regions have no CPU page lists.
+//
+// Giving pages back: when a free (or a CPU page list's drain) leaves a free block of order
+// kUnusedOrder or more after merging, platform::pages_unused() is told of the block's pages but
+// its first (which holds the free-list links), so the platform may drop their contents (hosted:
+// madvise) or account them. Free blocks are reused last-freed first (each free list is LIFO and
+// an allocation takes the smallest order that serves it), so recently freed, still resident
+// memory goes out before memory given back.
+//
 // CPU page lists (pages/cpu_page_lists.h): blocks of orders below kCpuListOrders freed in one
 // region (the CPU-list region: the highest, where unconstrained allocations go first) are kept
 // on a list of the freeing CPU, up to kCpuListBlocks per CPU and order, and a CPU allocates from
@@ -53,13 +67,15 @@
 // Locking: one SpinLock per allocator guards everything but the tags and the CPU page lists;
 // every public function except page_tag(), span_tag(), tags_of() and the CPU-list paths of
 // allocate/free takes it (they are safe from several CPUs). It is a leaf lock: no platform hook
-// but phys_to_virt, current_cpu and the interrupt hooks (which take no lock) is called while it
-// is held. A CPU's lists are its own: only that CPU touches them, with interrupts masked
-// (platform::disable_interrupts), so a handler cannot interrupt a list operation; the slow
-// paths then take the lock. The lock itself does not mask interrupts: a kernel that calls the
-// allocator from interrupt handlers must disable interrupts around every call on that CPU, or a
-// handler interrupting the holder on its own CPU spins forever.
-// page_tag() takes no lock: the regions and their tag windows never change after init().
+// but phys_to_virt, current_cpu, the interrupt hooks and pages_unused (none of which may call
+// into the allocator) is called while it is held; the grow hook is called without it. A CPU's lists
+// are its own: only that CPU touches them, with interrupts masked (platform::disable_interrupts),
+// so a handler cannot interrupt a list operation; the slow paths then take the lock. The lock
+// itself does not mask interrupts: a kernel that calls the allocator from interrupt handlers must
+// disable interrupts around every call on that CPU, or a handler interrupting the holder on its own
+// CPU spins forever. page_tag() takes no lock: a region and its tag window never change once
+// published, and add_range() publishes a new one (appended above all others) with a release store
+// of the count.
 //
 // Misuse is reported through platform::report_error (component "pfa", the caller's address,
 // the order or count, the caller's return address) and changes nothing:
@@ -100,6 +116,10 @@ inline constexpr uint64_t kTagSpanPages = uint64_t{1} << kTagSpanOrder;
 
 // Whether init() sets up per-CPU page lists (Off: every call takes the lock, as on one CPU).
 enum class CpuPageLists : uint8_t { On, Off };
+// What the ranges given to init() and add_range() hold: anything (the metadata carved from them
+// is zeroed), or zeroes already (fresh anonymous memory, RAM the firmware cleared): the
+// metadata is then not written until it is used, so its untouched pages cost nothing.
+enum class RangeContents : uint8_t { Unknown, Zeroed };
 // CPU page lists hold blocks of orders 0 .. kCpuListOrders - 1 (4 KiB to 32 KiB), at most
 // kCpuListBlocks per CPU and order (order k: 15 * 2^k pages; 225 pages, 900 KiB, per CPU in
 // all), refilled and drained kCpuListBatch blocks at a time.
@@ -110,6 +130,11 @@ inline constexpr unsigned kCpuListBatch = 8;
 // The zone boundaries at which regions are split.
 inline constexpr PhysAddr kZoneDmaLimit = PhysAddr{16} << 20;
 inline constexpr PhysAddr kZoneDma32Limit = PhysAddr{4} << 30;
+
+// The smallest merged free block whose pages are reported to platform::pages_unused(): 2^8
+// pages, 1 MiB. Smaller free blocks stay as they are (the hysteresis: a block split and merged
+// again and again below this size costs no hook call).
+inline constexpr unsigned kUnusedOrder = 8;
 
 struct FreeBlockCounts {
     uint64_t blocks[kOrderCount] = {};
@@ -137,9 +162,49 @@ public:
     // + metadata bytes / 8 + ranges^2), no per-page loop; the ranges^2 (sorting the tag windows
     // by virtual address) is O(ranges) when phys_to_virt keeps the physical order.
     // With `lists` On, CPU page lists are set up for the highest region (see above; not for a
-    // region of more than 2^32 pages, 16 TiB).
+    // region of more than 2^32 pages, 16 TiB). `spare_regions` descriptors (about 600 bytes
+    // each, in the metadata) are kept for add_range() (a range takes one region per zone it
+    // touches).
+    // With `contents` Zeroed (the ranges read as zeroes, and so will every range added
+    // later), the metadata is not zeroed.
     [[nodiscard]] bool init(const PhysRange* usable, size_t count,
-                            CpuPageLists lists = CpuPageLists::On);
+                            CpuPageLists lists = CpuPageLists::On, size_t spare_regions = 0,
+                            RangeContents contents = RangeContents::Unknown);
+
+    // Takes ownership of `range` after init(), as init() takes a range: page-aligned, at least
+    // kMinAddedPages, above every managed page (and the metadata) physically and, through
+    // phys_to_virt, virtually; its metadata (~0.07 % of it) is carved from its own top (or
+    // bottom, to keep its largest blocks whole) and zeroed. Returns false, changing nothing,
+    // before init(), for a malformed or too small range, one at or below a managed address,
+    // or when the spare descriptors are used up. Precondition: phys_to_virt maps the range
+    // contiguously. Safe against concurrent page_tag()/phys_of() (the new region is published
+    // last). Takes the lock; O(zones of the range * orders + blocks + metadata bytes / 8).
+    [[nodiscard]] bool add_range(PhysRange range);
+    // The smallest range add_range() takes: its metadata must fit beside a page of RAM.
+    static constexpr uint64_t kMinAddedPages = 16;
+
+    // Called when an allocation cannot be served (after draining the calling CPU's page
+    // lists), with no lock of this allocator held and interrupts as the caller had them.
+    // `pages` is the naturally aligned block the request needs (a power of two; for a run of
+    // more than a maximum block, its maximum blocks plus one): an added range of 2 * pages
+    // pages, plus its metadata (under 0.1 % + 2 pages), always holds such a block. It
+    // returns true if it added memory (add_range()), and the allocation then tries again
+    // (at most kGrowAttempts times). It may be called from several CPUs at once and may call
+    // any function of this allocator (usually add_range() alone). Null (the default): no
+    // growth. Set it before other CPUs allocate.
+    // With `reserve_order` <= kMaxOrder, the hook is also called (pages = 2^reserve_order, its
+    // result ignored) before an allocation returns that left no free block of that order in
+    // any region (noticed on the locked paths): growth ahead of need, so that a caller that
+    // looks at largest_free_order() before allocating (the heap's arenas) finds the memory it
+    // could grow into.
+    using GrowHook = bool (*)(PageFrameAllocator& frames, uint64_t pages, void* context);
+    void set_grow_hook(GrowHook hook, void* context, unsigned reserve_order = kOrderCount) {
+        m_grow_context = context;
+        m_grow_reserve_order =
+            static_cast<uint8_t>(reserve_order < kOrderCount ? reserve_order : kOrderCount);
+        __atomic_store_n(&m_grow_hook, hook, __ATOMIC_RELEASE);
+    }
+    static constexpr unsigned kGrowAttempts = 4;
 
     // A naturally aligned block of 2^order pages, or kNoPage (exhausted, or order > kMaxOrder).
     // O(1) from the calling CPU's list (order < kCpuListOrders); otherwise, or to refill it,
@@ -215,7 +280,9 @@ public:
     // Introspection (each takes the lock; O(regions * orders + kMaxCpus * kCpuListOrders) at
     // most). Pages on CPU page lists count as free (each CPU's count read as it stands: exact
     // while no other CPU allocates or frees).
-    [[nodiscard]] uint64_t managed_pages() const { return m_managed_pages; }
+    [[nodiscard]] uint64_t managed_pages() const {
+        return __atomic_load_n(&m_managed_pages, __ATOMIC_RELAXED);
+    }
     [[nodiscard]] uint64_t free_pages() const;
     // The pages on the CPU page lists of every CPU.
     [[nodiscard]] uint64_t cpu_list_pages() const;
@@ -225,10 +292,15 @@ public:
     [[nodiscard]] FreeBlockCounts free_blocks() const;
     // The largest order with a free block, or -1 when nothing is free.
     [[nodiscard]] int largest_free_order() const;
-    [[nodiscard]] uint64_t metadata_bytes() const { return m_metadata.size; }
-    // Where the metadata lives (size 0 before init()).
+    // All metadata: init()'s and every added range's.
+    [[nodiscard]] uint64_t metadata_bytes() const {
+        return m_metadata.size + __atomic_load_n(&m_added_metadata_bytes, __ATOMIC_RELAXED);
+    }
+    // Where init()'s metadata lives (size 0 before init()).
     [[nodiscard]] PhysRange metadata_range() const { return m_metadata; }
-    [[nodiscard]] size_t region_count() const { return m_region_count; }
+    [[nodiscard]] size_t region_count() const {
+        return __atomic_load_n(&m_region_count, __ATOMIC_ACQUIRE);
+    }
     // The pages region `index` manages and how many of them are free.
     [[nodiscard]] PhysRange region_range(size_t index) const;
     [[nodiscard]] uint64_t region_free_pages(size_t index) const;
@@ -274,6 +346,25 @@ private:
     };
 
     // Functions named *_locked need m_lock held.
+    // Fills in a region descriptor and its tag window for the pages [first, first + pages), with
+    // its bitmaps at `bits` and its tags at `tags` (zeroed; the sizes pages/region.h computes).
+    void set_up_region(Region& region, TagWindow& window, uint64_t first, uint64_t pages,
+                       uint64_t* bits, uint16_t* tags);
+    // After an allocation that failed (`address` kNoPage: asks the grow hook for `pages` pages
+    // and retries `retry` while it adds some; pages 0: no growth can help) or that left the
+    // allocator below its reserve (m_grow_wanted: asks for the reserve). Out of line: the fast
+    // paths stay small.
+    template <class Retry>
+    [[gnu::noinline]] PhysAddr grow_after(PhysAddr address, uint64_t pages, Retry retry);
+    // Whether an allocation's slow half must run (it failed, or growth ahead is wanted).
+    [[nodiscard]] bool needs_growth(PhysAddr address) const {
+        return address == kNoPage || __atomic_load_n(&m_grow_wanted, __ATOMIC_RELAXED) != 0;
+    }
+    // After an allocation from `region`: notes m_grow_wanted if no region has a free block of
+    // m_grow_reserve_order or more.
+    void note_reserve_locked(const Region& region);
+    [[nodiscard]] PhysAddr allocate_pages_once(size_t count, uint64_t alignment, PhysAddr limit);
+    [[nodiscard, gnu::always_inline]] PhysAddr allocate_once(unsigned order);
     [[nodiscard]] PhysAddr allocate_locked(unsigned order, PhysAddr limit);
     // allocate_locked(), and when the free lists cannot serve it, again after draining the
     // calling CPU's page lists. Takes the lock.
@@ -321,8 +412,16 @@ private:
     Region* m_regions = nullptr;        // sorted by address, in the metadata
     TagWindow* m_tag_windows = nullptr; // sorted by virtual base, in the metadata
     size_t m_region_count = 0;          // also the number of tag windows
+    size_t m_initial_regions = 0;       // init()'s; add_range()'s follow, in address order
+    size_t m_region_capacity = 0;       // descriptors and windows the metadata has room for
     uint64_t m_managed_pages = 0;
     PhysRange m_metadata;
+    uint64_t m_added_metadata_bytes = 0; // add_range()'s metadata, carved from the added ranges
+    GrowHook m_grow_hook = nullptr;
+    void* m_grow_context = nullptr;
+    RangeContents m_contents = RangeContents::Unknown; // init()'s promise, for add_range()
+    uint8_t m_grow_reserve_order = kOrderCount;        // kOrderCount: no reserve
+    uint8_t m_grow_wanted = 0;                         // 1: the reserve is gone, grow ahead
     CpuListsRef m_cpu;
     // A free-list link found damaged under the lock (the free page that held it, or kNoPage),
     // reported once the lock is released (Locked).
@@ -333,7 +432,7 @@ private:
 inline PhysAddr PageFrameAllocator::phys_of(const void* address) const {
     const auto virt = reinterpret_cast<uintptr_t>(address);
     const TagWindow* window = m_tag_windows;
-    size_t count = m_region_count;
+    size_t count = __atomic_load_n(&m_region_count, __ATOMIC_ACQUIRE);
     while (count > 1) {
         const size_t half = count / 2;
         window = window[half].base <= virt ? window + half : window;
@@ -347,7 +446,7 @@ inline PhysAddr PageFrameAllocator::phys_of(const void* address) const {
 inline PageFrameAllocator::PageTags PageFrameAllocator::tags_of(const void* address) const {
     const auto virt = reinterpret_cast<uintptr_t>(address);
     const TagWindow* window = m_tag_windows;
-    size_t count = m_region_count;
+    size_t count = __atomic_load_n(&m_region_count, __ATOMIC_ACQUIRE);
     if (count == 0) {
         return {nullptr, nullptr};
     }

@@ -7,7 +7,8 @@
 // nothing else.
 //
 // Contract for every hook:
-//   - never allocates from Bedrock (they may be called while an allocator lock is held);
+//   - never allocates from Bedrock (they may be called while an allocator lock is held: which
+//     ones are, each hook says);
 //   - may be called with interrupts disabled;
 //   - must not call back into the allocator that invoked it.
 #pragma once
@@ -37,6 +38,19 @@ void report_error(const ErrorReport& report);
 // then runs without guard pages. Called without allocator locks held, and never from two CPUs
 // at once (Bedrock serialises its calls).
 [[nodiscard]] bool set_page_access(void* page, bool accessible);
+
+// Giving pages back: the page frame allocator calls this when a free leaves a free block of at
+// least kUnusedOrder (1 MiB, bedrock/page_frame_allocator.h) after merging, for that block's
+// pages but its first: [start, start + bytes), page-aligned, in the direct map. Their contents
+// are no longer needed, and the platform may drop them (a hosted process: madvise
+// MADV_DONTNEED, reading zeroes afterwards) or account them, but the pages stay the allocator's
+// and stay mapped: they may be handed out again at any moment after the call returns, and are
+// then written without notice (no matching "reused" call). Bedrock writes nothing else into
+// them meanwhile. Called with the page frame allocator's lock held (and interrupts as the lock
+// leaves them): never allocates, never calls into Bedrock, takes no lock of Bedrock's; may do
+// nothing. The same pages may be reported again (as part of a larger merged block) without
+// having been handed out in between. Time: the platform's; O(bytes / page) at most is expected.
+void pages_unused(void* start, size_t bytes);
 
 // An internal invariant does not hold (a Bedrock bug or memory corruption). Never returns.
 [[noreturn]] void assertion_failed(const char* expression, const char* file, int line);

@@ -28,6 +28,8 @@ bool set_page_access(void* page, bool accessible) {
     return mprotect(page, 4096, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
 }
 
+void pages_unused(void*, size_t) {}
+
 void assertion_failed(const char* expression, const char* file, int line) {
     fprintf(stderr, "%s: assertion failed: %s at %s:%d\n", program_invocation_short_name,
             expression, file, line);

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/* The hosted memory source under the preload: the page frame allocator grows into its
+ * reservation as allocations need it, refuses what lies beyond it, and gives freed pages back
+ * (pages_unused: madvise), so the resident set drops after a large free.
+ *   memory give_back   256 MiB in one block and in 64 blocks of 4 MiB, touched, then freed:
+ *                      the resident set must drop by at least 3/4 of what they added
+ *   memory grow        2 GiB in 32 MiB blocks (untouched): the allocator grows chunk by chunk
+ *   memory limit       with BEDROCK_MEMORY=64: a 128 MiB block fails with ENOMEM, and small
+ *                      ones still succeed
+ * Prints the figures, then "ok"; exits 1 on the first failed expectation. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIB ((size_t)1 << 20)
+
+static long resident_kib(void) {
+    long pages = 0;
+    FILE* statm = fopen("/proc/self/statm", "r");
+    if (statm == NULL || fscanf(statm, "%*ld %ld", &pages) != 1) {
+        exit(1);
+    }
+    fclose(statm);
+    return pages * 4;
+}
+
+static int expect(int condition, const char* what) {
+    if (!condition) {
+        printf("FAIL: %s\n", what);
+        exit(1);
+    }
+    return 1;
+}
+
+static void give_back(void) {
+    const long before = resident_kib();
+    char* big = malloc(256 * MIB);
+    expect(big != NULL, "256 MiB");
+    memset(big, 1, 256 * MIB);
+    const long touched = resident_kib();
+    free(big);
+    const long after = resident_kib();
+    printf("one block: %ld KiB, touched %ld KiB, freed %ld KiB\n", before, touched, after);
+    expect(touched - before >= 250 * 1024, "the block was touched");
+    expect(touched - after >= 3 * (touched - before) / 4, "freeing gave the pages back");
+
+    char* blocks[64];
+    for (int i = 0; i < 64; ++i) {
+        blocks[i] = malloc(4 * MIB);
+        expect(blocks[i] != NULL, "4 MiB");
+        memset(blocks[i], 1, 4 * MIB);
+    }
+    const long many = resident_kib();
+    for (int i = 0; i < 64; ++i) {
+        free(blocks[i]);
+    }
+    const long many_after = resident_kib();
+    printf("64 blocks: touched %ld KiB, freed %ld KiB\n", many, many_after);
+    expect(many - many_after >= 3 * 256 * 1024 / 4, "freeing 64 blocks gave the pages back");
+}
+
+static void grow(void) {
+    char* blocks[64];
+    for (int i = 0; i < 64; ++i) {
+        blocks[i] = malloc(32 * MIB);
+        expect(blocks[i] != NULL, "32 MiB blocks up to 2 GiB");
+        blocks[i][0] = (char)i;
+        blocks[i][32 * MIB - 1] = (char)i;
+    }
+    for (int i = 0; i < 64; ++i) {
+        expect(blocks[i][0] == (char)i && blocks[i][32 * MIB - 1] == (char)i, "contents kept");
+        free(blocks[i]);
+    }
+    printf("2 GiB in 32 MiB blocks\n");
+}
+
+static void limit(void) {
+    errno = 0;
+    void* too_big = malloc(128 * MIB);
+    expect(too_big == NULL && errno == ENOMEM, "128 MiB beyond a 64 MiB reservation fails");
+    for (int i = 0; i < 1000; ++i) {
+        void* small = malloc(100);
+        expect(small != NULL, "small blocks after the failure");
+        free(small);
+    }
+    printf("128 MiB refused\n");
+}
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        return 2;
+    }
+    if (strcmp(argv[1], "give_back") == 0) {
+        give_back();
+    } else if (strcmp(argv[1], "grow") == 0) {
+        grow();
+    } else if (strcmp(argv[1], "limit") == 0) {
+        limit();
+    } else {
+        return 2;
+    }
+    printf("ok\n");
+    return 0;
+}
