@@ -118,12 +118,15 @@ bool Arenas::grow_locked(size_t size, size_t alignment) {
     order = order > kMaxArenaOrder ? kMaxArenaOrder : order;
     order = order < needed ? needed : order;
     // Memory is short when no block of that order is free: the largest free one instead, as
-    // long as it still fits the request (one look at the free lists, not a try per order).
+    // long as it still fits the request (one look at the free lists, not a try per order). When
+    // none fits, the least order is asked for anyway: the allocator's owner may grow it then
+    // (PageFrameAllocator::set_grow_hook).
     const int largest = m_frames->largest_free_order();
     if (largest < static_cast<int>(needed)) {
-        return false;
+        order = needed;
+    } else {
+        order = order < static_cast<unsigned>(largest) ? order : static_cast<unsigned>(largest);
     }
-    order = order < static_cast<unsigned>(largest) ? order : static_cast<unsigned>(largest);
     const PhysAddr phys = m_frames->allocate(order);
     if (phys == kNoPage) {
         return false; // taken by another CPU meanwhile
