@@ -90,22 +90,33 @@ void PageFrameAllocator::Region::take(uint64_t page, unsigned order) {
     free_pages -= pages_of(order);
 }
 
-void PageFrameAllocator::Region::give_merging(uint64_t page, unsigned order) {
-    while (order < kMaxOrder) {
-        const uint64_t buddy = page ^ pages_of(order);
-        if (!holds(buddy, order) || !is_free(buddy, order)) {
+PageFrameAllocator::Region::Block
+PageFrameAllocator::Region::merge_with_free_buddies(Block block, uint64_t run_first) {
+    while (block.order < kMaxOrder) {
+        const uint64_t buddy = block.page ^ pages_of(block.order);
+        if (buddy < block.page && buddy >= run_first) {
+            break; // pages of the run being freed, given after this block
+        }
+        if (!holds(buddy, block.order) || !is_free(buddy, block.order)) {
             break;
         }
-        take(buddy, order);
-        page = page < buddy ? page : buddy;
-        ++order;
+        take(buddy, block.order);
+        block = {block.page < buddy ? block.page : buddy, block.order + 1};
     }
-    give(page, order);
-    if (order >= kUnusedOrder) {
+    return block;
+}
+
+void PageFrameAllocator::Region::give_merged(Block block) {
+    give(block.page, block.order);
+    if (block.order >= kUnusedOrder) {
         // All but the first page, which holds the block's free-list links.
-        platform::pages_unused(platform::phys_to_virt((page + 1) << kPageShift),
-                               (pages_of(order) - 1) * kPageSize);
+        platform::pages_unused(platform::phys_to_virt((block.page + 1) << kPageShift),
+                               (pages_of(block.order) - 1) * kPageSize);
     }
+}
+
+void PageFrameAllocator::Region::give_merging(uint64_t page, unsigned order) {
+    give_merged(merge_with_free_buddies({page, order}, page));
 }
 
 void PageFrameAllocator::Region::take_split(uint64_t page, unsigned order, unsigned wanted) {
@@ -220,11 +231,40 @@ void PageFrameAllocator::Region::record_run(uint64_t page, uint64_t count) {
 
 void PageFrameAllocator::Region::free_run(uint64_t page, uint64_t count) {
     BEDROCK_DEBUG_ASSERT(tags_clear(page, count));
+    // Maximum blocks cannot merge: they are given at once. The others (at most two per order:
+    // the rising blocks before the maximum ones and the falling blocks after) are kept and
+    // given top-down, each merged first with the block above it when that is its buddy, so that
+    // no block of the run is given and then taken again by a merge.
+    Block edges[2 * kOrderCount];
+    unsigned edge_count = 0;
     for_each_aligned_block(page, page + count, [&](uint64_t block, unsigned order, bool) {
         set_allocated(block, order, false);
         set_run_continues_after(block, order, false);
-        give_merging(block, order);
+        if (order == kMaxOrder) {
+            give_merged({block, order});
+        } else {
+            BEDROCK_DEBUG_ASSERT(edge_count < 2 * kOrderCount);
+            edges[edge_count++] = {block, order};
+        }
     });
+    Block pending{kNoPage, 0};
+    for (unsigned i = edge_count; i-- > 0;) {
+        Block block = edges[i];
+        if (pending.page != kNoPage) {
+            const bool buddies = pending.order == block.order &&
+                                 block.page % pages_of(block.order + 1) == 0 &&
+                                 pending.page == block.page + pages_of(block.order);
+            if (buddies) {
+                ++block.order;
+            } else {
+                give_merged(pending);
+            }
+        }
+        pending = merge_with_free_buddies(block, page);
+    }
+    if (pending.page != kNoPage) {
+        give_merged(pending);
+    }
 }
 
 uint64_t PageFrameAllocator::Region::first_tagged_page(uint64_t page, uint64_t count) const {

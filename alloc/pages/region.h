@@ -165,12 +165,23 @@ struct PageFrameAllocator::Region {
     // and the order's nonempty flag are the caller's). O(1).
     void push_free(uint64_t page, unsigned order);
 
+    struct Block {
+        uint64_t page;
+        unsigned order;
+    };
+
     // Gives the free block (page, order) to free list `order`; its buddy must not be free.
     void give(uint64_t page, unsigned order);
     // Gives a free block, merging it with its free buddies all the way up; when the merged
     // block is of order kUnusedOrder or more, tells platform::pages_unused() of its pages but
-    // the first.
+    // the first. O(kMaxOrder) takes.
     void give_merging(uint64_t page, unsigned order);
+    // Merges `block` (not on a list) with its free buddies upwards, taking each, and stops at
+    // a buddy that starts at or above `run_first` and below the block (pages of a run still to
+    // be given); returns the merged block, not given yet.
+    [[nodiscard]] Block merge_with_free_buddies(Block block, uint64_t run_first);
+    // give(), then platform::pages_unused() for a block of order kUnusedOrder or more.
+    void give_merged(Block block);
     // Takes the free block (page, order) off its free list.
     void take(uint64_t page, unsigned order);
     // Takes the free block (page, order) and splits it down to `wanted`, keeping the lowest
@@ -215,7 +226,9 @@ struct PageFrameAllocator::Region {
     // marks.
     void record_run(uint64_t page, uint64_t count);
     // Frees the allocated run (or block) [page, page + count): clears its blocks' allocated bits
-    // and run marks and gives them back merging. O(blocks of the run * kMaxOrder).
+    // and run marks and gives them back merged. Each block of the run is given once, merged
+    // with its neighbours in the run first; takes only free blocks outside the run. O(blocks of
+    // the run + kMaxOrder) list operations.
     void free_run(uint64_t page, uint64_t count);
 
     // The index of the first page of [page, page + count) whose tag is not 0, or count if none.

@@ -3,10 +3,11 @@
 // single call can take, as `key value` lines. bench.sh runs it (./bench.sh --summary prints
 // only those lines; ./bench.sh prints them with how each was obtained).
 //
-//   heap_limits [--summary] [--quick] [section...]
+//   heap_limits [--summary] [--quick] [--explain] [section...]
 //     sections    efficiency trace worst region pfa (default: all, in that order)
 //     --summary   the key lines only
 //     --quick     shorter worst-case and extent traces, for development: not comparable figures
+//     --explain   worst: each worst call's instructions per function (call_profile.h)
 //
 // Sections and their keys:
 //   efficiency  heap.efficiency.{small,wide}.{region,pfa}: in a fresh 128 MiB arena, allocate
@@ -53,6 +54,7 @@ using bench::Source;
 struct Options {
     bool summary = false;
     bool quick = false;
+    bool explain = false;
 };
 Options g_options;
 
@@ -327,8 +329,10 @@ void section_worst() {
             const double start = now_seconds();
             const std::optional<bench::WorstCaseRun> run =
                 bench::run_isolated<bench::WorstCaseRun>(what, [&] {
-                    return bench::run_worst_case_trace(trace, source, kWorstCaseArena,
-                                                       g_options.quick);
+                    return bench::run_worst_case_trace(
+                        trace, source, kWorstCaseArena,
+                        g_options.quick ? bench::TraceLength::Quick : bench::TraceLength::Full,
+                        g_options.explain ? bench::Profile::Explain : bench::Profile::Off);
                 });
             if (!run || run->failure[0] != '\0') {
                 if (run) {
@@ -363,6 +367,9 @@ void section_worst() {
         if (worst[kind].instructions > 0) {
             note("%s: %s%s", keys[kind], worst[kind].what,
                  worst[kind].complete ? "" : " (counting stopped at the cap: at least this)");
+            if (worst[kind].profile[0] != '\0') {
+                note("    %s", worst[kind].profile);
+            }
         }
     }
     if (!ok) {
@@ -548,7 +555,8 @@ constexpr Section kSections[] = {{"efficiency", section_efficiency},
                                  {"pfa", section_pfa}};
 
 int usage() {
-    fprintf(stderr, "usage: heap_limits [--summary] [--quick] [section...]\n  sections:");
+    fprintf(stderr,
+            "usage: heap_limits [--summary] [--quick] [--explain] [section...]\n  sections:");
     for (const Section& section : kSections) {
         fprintf(stderr, " %s", section.name);
     }
@@ -567,6 +575,10 @@ int main(int argc, char** argv) {
         }
         if (strcmp(argv[i], "--quick") == 0) {
             g_options.quick = true;
+            continue;
+        }
+        if (strcmp(argv[i], "--explain") == 0) {
+            g_options.explain = true;
             continue;
         }
         const Section* found = nullptr;

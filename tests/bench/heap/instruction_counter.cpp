@@ -32,6 +32,9 @@ struct CountState {
     uintptr_t entry_stack;
     uint64_t instructions;
     uint64_t cap;
+    uintptr_t* trail;
+    uint64_t trail_capacity;
+    uintptr_t counted; // the instruction the next trap follows
     Phase phase;
 };
 
@@ -46,10 +49,15 @@ void on_trap(int, siginfo_t*, void* context) {
     if (g_state.phase == Phase::Armed) {
         if (rip == g_state.function) {
             g_state.phase = Phase::Counting;
+            g_state.counted = rip;
             g_state.entry_stack = rsp;
             g_state.return_address = *reinterpret_cast<const uintptr_t*>(rsp);
         }
     } else if (g_state.phase == Phase::Counting) {
+        if (g_state.instructions < g_state.trail_capacity) {
+            g_state.trail[g_state.instructions] = g_state.counted;
+        }
+        g_state.counted = rip;
         g_state.instructions = g_state.instructions + 1;
         if (rip == g_state.return_address && rsp == g_state.entry_stack + 8) {
             g_state.phase = Phase::Done;
@@ -108,6 +116,11 @@ CallCount count_call(uintptr_t function, void (*call)(void*), void* context, uin
     return CallCount{g_state.instructions, complete};
 }
 
+void record_trail(uintptr_t* trail, uint64_t capacity) {
+    g_state.trail = trail;
+    g_state.trail_capacity = trail != nullptr ? capacity : 0;
+}
+
 bool instruction_counter_works() {
     static const bool works = [] {
         if (!install_handler()) {
@@ -140,6 +153,8 @@ bool instruction_counter_works() {
 CallCount count_call(uintptr_t, void (*)(void*), void*, uint64_t) {
     return CallCount{};
 }
+
+void record_trail(uintptr_t*, uint64_t) {}
 
 } // namespace bench
 

@@ -41,4 +41,8 @@ struct CallCount {
 // (complete = false).
 CallCount count_call(uintptr_t function, void (*call)(void* context), void* context, uint64_t cap);
 
+// From now on, count_call() also stores the address of each counted instruction, the first
+// `capacity` of a call, in trail[0..] (nullptr: none), for a profile of where a call went.
+void record_trail(uintptr_t* trail, uint64_t capacity);
+
 } // namespace bench

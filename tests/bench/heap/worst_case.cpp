@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "call_profile.h"
 #include "instruction_counter.h"
 
 namespace bench {
@@ -18,6 +19,8 @@ using Random = std::mt19937_64;
 
 // A single call longer than this is counted up to here only (about 30 s of single-stepping).
 constexpr uint64_t kCallCap = 5'000'000;
+// Instructions of a call kept for its profile (Profile::Explain): the first ones only.
+constexpr uint64_t kTrailCapacity = 1 << 16;
 
 // Uniform in [low, high], the same on every standard library (std::uniform_int_distribution
 // is not); the modulo bias is below 2^-40 for these ranges.
@@ -59,8 +62,26 @@ struct Block {
 // The heap of one trace: every call counted, the worst of each kind kept in `run`.
 class CountingHeap {
 public:
-    CountingHeap(const Arena& arena, const char* trace, WorstCaseRun& run)
-        : m_heap(arena.heap()), m_frames(arena.frames()), m_trace(trace), m_run(run) {}
+    CountingHeap(const Arena& arena, const char* trace, WorstCaseRun& run, Profile profile)
+        : m_heap(arena.heap()), m_frames(arena.frames()), m_trace(trace), m_run(run) {
+        if (profile == Profile::Explain) {
+            m_trail.resize(kTrailCapacity);
+            record_trail(m_trail.data(), m_trail.size());
+        }
+    }
+    ~CountingHeap() { record_trail(nullptr, 0); }
+    CountingHeap(const CountingHeap&) = delete;
+    CountingHeap& operator=(const CountingHeap&) = delete;
+
+    // Writes the profile of each kind's worst call into the run (Profile::Explain).
+    void describe_worst() {
+        for (size_t kind = 0; kind < kCallKinds; ++kind) {
+            if (!m_worst_trails[kind].empty()) {
+                describe_trail(m_worst_trails[kind], m_run.worst[kind].profile,
+                               sizeof(m_run.worst[kind].profile));
+            }
+        }
+    }
 
     [[nodiscard]] void* allocate(size_t size, size_t alignment = bedrock::kHeapMinAlignment) {
         const uint64_t pages_before = free_pages();
@@ -95,10 +116,7 @@ public:
     void prepare_cpu() {
         const CallCount count = count_call(reinterpret_cast<uintptr_t>(&bedrock::heap_prepare_cpu),
                                            call_prepare_cpu, m_heap, kCallCap);
-        WorstCall& worst = m_run.worst[static_cast<size_t>(CallKind::CpuSetup)];
-        worst.instructions = count.instructions;
-        worst.complete = count.complete;
-        snprintf(worst.what, sizeof(worst.what), "%s: heap_prepare_cpu()", m_trace);
+        record(CallKind::CpuSetup, count, nullptr);
     }
 
     [[nodiscard]] uint64_t calls() const { return m_run.calls; }
@@ -116,18 +134,30 @@ private:
         return count.instructions > worst.instructions || (!count.complete && worst.complete);
     }
 
+    // `what` == nullptr: the CPU set-up before the trace.
     void record(CallKind kind, const CallCount& count, const char* what) {
         WorstCall& worst = m_run.worst[static_cast<size_t>(kind)];
         worst.instructions = count.instructions;
         worst.complete = count.complete;
-        snprintf(worst.what, sizeof(worst.what), "%s, call %llu: %s", m_trace,
-                 static_cast<unsigned long long>(m_run.calls), what);
+        if (what != nullptr) {
+            snprintf(worst.what, sizeof(worst.what), "%s, call %llu: %s", m_trace,
+                     static_cast<unsigned long long>(m_run.calls), what);
+        } else {
+            snprintf(worst.what, sizeof(worst.what), "%s: heap_prepare_cpu()", m_trace);
+        }
+        if (!m_trail.empty()) {
+            const uint64_t kept =
+                count.instructions < m_trail.size() ? count.instructions : m_trail.size();
+            m_worst_trails[static_cast<size_t>(kind)].assign(m_trail.data(), m_trail.data() + kept);
+        }
     }
 
     bedrock::Heap* m_heap;
     bedrock::PageFrameAllocator* m_frames;
     const char* m_trace;
     WorstCaseRun& m_run;
+    std::vector<uintptr_t> m_trail;                    // the current call's (Profile::Explain)
+    std::vector<uintptr_t> m_worst_trails[kCallKinds]; // each kind's worst call's
 };
 
 // The live blocks of a trace.
@@ -320,14 +350,15 @@ void trace_exhaust(CountingHeap& heap, Random& random, bool) {
 } // namespace
 
 WorstCaseRun run_worst_case_trace(const char* trace, Source source, size_t arena_bytes,
-                                  bool quick) {
+                                  TraceLength length, Profile profile) {
+    const bool quick = length == TraceLength::Quick;
     WorstCaseRun run;
     const Arena arena(source, arena_bytes);
     if (arena.heap() == nullptr) {
         snprintf(run.failure, sizeof(run.failure), "%s", arena.failure());
         return run;
     }
-    CountingHeap heap(arena, trace, run);
+    CountingHeap heap(arena, trace, run, profile);
     heap.prepare_cpu();
     Random random(1);
     if (strcmp(trace, "random") == 0) {
@@ -343,6 +374,7 @@ WorstCaseRun run_worst_case_trace(const char* trace, Source source, size_t arena
     } else {
         snprintf(run.failure, sizeof(run.failure), "no trace named %s", trace);
     }
+    heap.describe_worst();
     return run;
 }
 

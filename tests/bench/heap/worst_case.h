@@ -44,6 +44,7 @@ struct WorstCall {
     bool complete = true; // false: counting stopped at the cap, the call took at least this
     char what[160] =
         {}; // which call, e.g. "exhaust, call 301: malloc(65536, alignment 16) -> null"
+    char profile[1024] = {}; // with `explain`: its instructions per function (call_profile.h)
 };
 
 struct WorstCaseRun {
@@ -56,10 +57,14 @@ struct WorstCaseRun {
 inline constexpr const char* kWorstCaseTraces[] = {"random", "slabs", "fragments", "aligned",
                                                    "exhaust"};
 
-// Runs trace `trace` on a fresh heap of `source` over `arena_bytes`. `quick` shortens it (for
-// development: the figures are then lower bounds only). Instruction counting must work
-// (instruction_counter_works()).
+enum class TraceLength { Full, Quick };
+enum class Profile { Off, Explain };
+
+// Runs trace `trace` on a fresh heap of `source` over `arena_bytes`. Quick shortens it (for
+// development: the figures are then lower bounds only); Explain profiles each worst call.
+// Instruction counting must work (instruction_counter_works()).
 [[nodiscard]] WorstCaseRun run_worst_case_trace(const char* trace, Source source,
-                                                size_t arena_bytes, bool quick);
+                                                size_t arena_bytes, TraceLength length,
+                                                Profile profile);
 
 } // namespace bench
