@@ -207,6 +207,11 @@ void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
     UseTotals& totals = m_totals[static_cast<unsigned>(use)];
     --totals.blocks;
     totals.bytes -= SegregatedFit::usable_size(block);
+    if (use == BlockUse::Slab) {
+        // Before the memory can be merged and taken again: a slab hint learnt before this is
+        // stale from here on (the release orders the count before the fit's writes).
+        __atomic_store_n(&m_slabs_given, m_slabs_given + 1, __ATOMIC_RELEASE);
+    }
     if (!m_fit.give(arena, block) || m_frames == nullptr) {
         return;
     }

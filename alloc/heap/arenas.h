@@ -21,6 +21,7 @@
 //   blocks[use] == taken blocks of that use;  bytes[use] == sum of their usable sizes
 //   frames heap: held_pages == sum of its arenas' pages;  every arena page carries its tag
 //   at most one empty arena (m_spare) while m_lock is free
+//   slabs_given == Slab blocks given back since the heap was made (it only grows)
 // Lock order: a class lock -> m_lock -> the page frame allocator's lock.
 #pragma once
 
@@ -105,6 +106,13 @@ public:
     [[nodiscard]] platform::InterruptState lock_all() { return m_lock.lock(); }
     void unlock_all(platform::InterruptState previous) { m_lock.unlock(previous); }
 
+    // Slabs given back so far (BlockUse::Slab blocks given, counted before the fit has them):
+    // a slab found at one count is still that slab while the count has not moved, which is
+    // what the CPU caches' slab hints rely on (cpu_cache.h). An acquire load, no lock.
+    [[nodiscard]] uint64_t slabs_given() const {
+        return __atomic_load_n(&m_slabs_given, __ATOMIC_ACQUIRE);
+    }
+
     // Region heaps: the one arena's bounds (fixed at creation, read without the lock).
     [[nodiscard]] const Arena* region_arena() const { return m_region; }
 
@@ -128,6 +136,7 @@ private:
     HeldPages* m_held = nullptr;
     uint64_t m_pages = 0; // frames heaps: pages of the arenas held
     UseTotals m_totals[kBlockUses] = {};
+    uint64_t m_slabs_given = 0; // written under m_lock, read without it
 };
 
 } // namespace bedrock::heap

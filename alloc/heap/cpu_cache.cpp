@@ -21,6 +21,9 @@ CpuCache* CpuCaches::make(unsigned cpu, Arenas& arenas) {
     for (Magazine& magazine : cache->magazines) {
         magazine = Magazine{0, 0, 0, 0};
     }
+    for (SlabHint& hint : cache->slab_hints) {
+        hint = SlabHint{0, nullptr, 0};
+    }
     // Published once its magazines are set: other CPUs read their counters for the statistics.
     __atomic_store_n(&m_caches[cpu], cache, __ATOMIC_RELEASE);
     return cache;
@@ -94,11 +97,35 @@ CpuCaches::ClassTotals CpuCaches::totals(unsigned index) const {
     return totals;
 }
 
-bool CpuCaches::check(unsigned cpu, ClassCache* classes, uintptr_t secret) const {
+// A hint still current names a slab of the heap (in use or retired, of a real class) that
+// overlaps its page.
+static bool hint_is_sound(const SlabHint& hint, uint64_t slabs_given) {
+    if (hint.slab == nullptr || hint.slabs_given != slabs_given) {
+        return true; // stale or empty: never used
+    }
+    const Slab& slab = *hint.slab;
+    if ((slab.state != kSlabInUse && slab.state != kSlabRetired) ||
+        slab.class_index >= kSizeClassCount) {
+        return false;
+    }
+    const auto begin = reinterpret_cast<uintptr_t>(&slab);
+    const uintptr_t end = begin + slab.layout().slab_bytes;
+    return hint.page << kPageShift < end && (hint.page + 1) << kPageShift > begin;
+}
+
+bool CpuCaches::check(unsigned cpu, ClassCache* classes, uintptr_t secret,
+                      uint64_t slabs_given) const {
     for (unsigned other = 0; other < platform::kMaxCpus; ++other) {
         const CpuCache* cache = of(other);
         if (cache == nullptr) {
             continue;
+        }
+        if (other == cpu) {
+            for (const SlabHint& hint : cache->slab_hints) {
+                if (!hint_is_sound(hint, slabs_given)) {
+                    return false;
+                }
+            }
         }
         for (unsigned index = 0; index < kSizeClassCount; ++index) {
             const Magazine& magazine = cache->magazines[index];

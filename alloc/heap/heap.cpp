@@ -542,8 +542,11 @@ void finish_small(Heap& heap, platform::InterruptState previous, const heap::Sla
 
 // malloc() of class `index` when the calling CPU's magazine is empty or it has no cache yet:
 // a refill from the class, or (no CPU slot, or no cache) one block from the class under its lock.
-[[gnu::noinline]] void* allocate_small_slow(Heap& heap, unsigned index, size_t size, unsigned cpu,
+// Interrupts are masked (`previous`: the state to restore). Six arguments, all in registers: the
+// CPU is asked again rather than passed.
+[[gnu::noinline]] void* allocate_small_slow(Heap& heap, unsigned index, size_t size,
                                             platform::InterruptState previous, Caller caller) {
+    const unsigned cpu = platform::current_cpu();
     heap::Slab* corrupt = nullptr;
     void* block = nullptr;
     CpuCache* cache = cpu < platform::kMaxCpus ? heap.cpus.make(cpu, heap.arenas) : nullptr;
@@ -575,15 +578,17 @@ void finish_small(Heap& heap, platform::InterruptState previous, const heap::Sla
             }
         }
     }
-    return allocate_small_slow(heap, index, size, cpu, previous, caller);
+    return allocate_small_slow(heap, index, size, previous, caller);
 }
 
-// free() of `block`, a handed-out block of `slab` (class `index`) not carrying its free mark,
-// when the calling CPU's magazine is full or it has no cache: a flush then the push, or (no CPU
-// slot, or no cache) the class under its lock.
-[[gnu::noinline]] void free_small_slow(Heap& heap, heap::Slab* slab, unsigned index, void* block,
-                                       unsigned cpu, platform::InterruptState previous,
-                                       Caller caller) {
+// free() of `block`, a handed-out block of `slab` not carrying its free mark, when the calling
+// CPU's magazine is full or it has no cache: a flush then the push, or (no CPU slot, or no
+// cache) the class under its lock. Interrupts are masked (`previous`: the state to restore).
+// Six arguments, all in registers: the CPU and the class are found again rather than passed.
+[[gnu::noinline]] void free_small_slow(Heap& heap, heap::Slab* slab, void* block,
+                                       platform::InterruptState previous, Caller caller) {
+    const unsigned cpu = platform::current_cpu();
+    const unsigned index = slab->class_index; // checked by the caller
     FlushFailures failures;
     CpuCache* cache = cpu < platform::kMaxCpus ? heap.cpus.make(cpu, heap.arenas) : nullptr;
     if (cache != nullptr) {
@@ -604,38 +609,59 @@ void finish_small(Heap& heap, platform::InterruptState previous, const heap::Sla
     }
 }
 
-// free() of a small block found in `slab` without the lock: onto the calling CPU's magazine
-// when it is a handed-out block start without its free mark; a block with its mark is a double
-// free, reported at the call; anything else goes to the class lock for an exact answer.
-[[gnu::always_inline]] inline void free_small(Heap& heap, heap::Slab* slab, void* block,
-                                              Caller caller) {
-    const unsigned index = slab->class_index; // confirmed under the class lock on a flush
-    if (index < heap::kSizeClassCount && heap::slab_handed_out(slab, block)) [[likely]] {
-        const uintptr_t mark = heap::free_mark(slab, block, heap.secret);
-        auto* freed = static_cast<FreeBlock*>(block);
-        if (freed->mark != mark) [[likely]] {
-            const platform::InterruptState previous = platform::disable_interrupts();
-            const unsigned cpu = platform::current_cpu();
-            if (cpu < platform::kMaxCpus) [[likely]] {
-                CpuCache* cache = heap.cpus.mine(cpu);
-                if (cache != nullptr) [[likely]] {
-                    Magazine& magazine = cache->magazines[index];
-                    const uint32_t count = magazine.count;
-                    if (count != heap::kSlotLayout.capacity[index]) [[likely]] {
-                        cache->slots[heap::kSlotLayout.first[index] + count] = block;
-                        freed->mark = mark;
-                        publish(magazine.count, count + 1);
-                        platform::restore_interrupts(previous);
-                        return;
-                    }
-                }
-            }
-            free_small_slow(heap, slab, index, block, cpu, previous, caller);
+// free() of a block handed out by `slab` (class `index`), with interrupts masked on the calling
+// CPU (`cache`: its cache, or null): onto the CPU's magazine unless it carries its free mark
+// already (a double free, reported at the call).
+[[gnu::always_inline]] inline void free_handed_out(Heap& heap, heap::Slab* slab, unsigned index,
+                                                   void* block, CpuCache* cache,
+                                                   platform::InterruptState previous,
+                                                   Caller caller) {
+    const uintptr_t mark = heap::free_mark(slab, block, heap.secret);
+    auto* freed = static_cast<FreeBlock*>(block);
+    if (freed->mark == mark) [[unlikely]] {
+        platform::restore_interrupts(previous);
+        report_bad_pointer(heap, block, caller);
+        return;
+    }
+    if (cache != nullptr) [[likely]] {
+        Magazine& magazine = cache->magazines[index];
+        const uint32_t count = magazine.count;
+        if (count != heap::kSlotLayout.capacity[index]) [[likely]] {
+            cache->slots[heap::kSlotLayout.first[index] + count] = block;
+            freed->mark = mark;
+            publish(magazine.count, count + 1);
+            platform::restore_interrupts(previous);
             return;
         }
-    } else if (index < heap::kSizeClassCount &&
-               heap.classes[index].free(heap.arenas, slab, block, heap.secret) ==
-                   SlabLookup::Live) {
+    }
+    free_small_slow(heap, slab, block, previous, caller);
+}
+
+// free() of a pointer the calling CPU's slab hints do not place (interrupts masked on the CPU,
+// `slabs_given` read before anything else): its slab from the page map and the arena's start
+// bitmap, hinted for the next free; a pointer no slab handed out goes to the class lock (a
+// block of a retired slab) or to free_not_slab().
+[[gnu::noinline]] void free_unhinted(Heap& heap, void* block, uint64_t slabs_given,
+                                     platform::InterruptState previous, Caller caller) {
+    const unsigned cpu = platform::current_cpu();
+    CpuCache* cache = cpu < platform::kMaxCpus ? heap.cpus.mine(cpu) : nullptr;
+    heap::Slab* slab = locate_slab(heap, block);
+    if (slab == nullptr) {
+        platform::restore_interrupts(previous);
+        free_not_slab(heap, block, caller);
+        return;
+    }
+    const unsigned index = slab->class_index; // confirmed under the class lock on a flush
+    if (index < heap::kSizeClassCount && heap::slab_handed_out(slab, block)) [[likely]] {
+        if (cache != nullptr) {
+            cache->hint_slab(reinterpret_cast<uintptr_t>(block), slab, slabs_given);
+        }
+        free_handed_out(heap, slab, index, block, cache, previous, caller);
+        return;
+    }
+    platform::restore_interrupts(previous);
+    if (index < heap::kSizeClassCount &&
+        heap.classes[index].free(heap.arenas, slab, block, heap.secret) == SlabLookup::Live) {
         return; // a block of a retired slab
     }
     report_bad_pointer(heap, block, caller);
@@ -708,12 +734,18 @@ BlockRef find_block(Heap& heap, const void* address) {
     return allocate_not_small(heap, size, alignment);
 }
 
+// malloc() with checking on. Out of line, so that the fast path keeps no value across a call.
+[[gnu::noinline, maybe_unused]] static void* allocate_checked(Heap& heap, size_t size,
+                                                              size_t alignment, Caller caller) {
+    void* block = heap.checked.allocate(heap, size, alignment, caller);
+    heap.arenas.report_damage(heap.errors);
+    return block;
+}
+
 void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
     if constexpr (kHeapChecksCompiled) {
         if (heap.errors.level() != CheckLevel::Off) [[unlikely]] {
-            void* block = heap.checked.allocate(heap, size, alignment, caller);
-            heap.arenas.report_damage(heap.errors);
-            return block;
+            return allocate_checked(heap, size, alignment, caller);
         }
     }
     return allocate_unchecked(heap, size, alignment, caller);
@@ -723,15 +755,25 @@ void free(Heap& heap, void* block, Caller caller) {
     if (block == nullptr) {
         return;
     }
-    if (reinterpret_cast<uintptr_t>(block) % kMinBlockSize == 0) [[likely]] {
-        if (Slab* slab = locate_slab(heap, block); slab != nullptr) [[likely]] {
-            free_small(heap, slab, block, caller);
-            return;
-        }
-        free_not_slab(heap, block, caller);
+    if (reinterpret_cast<uintptr_t>(block) % kMinBlockSize != 0) [[unlikely]] {
+        report_bad_pointer(heap, block, caller);
         return;
     }
-    report_bad_pointer(heap, block, caller);
+    // A small block in a slab this CPU freed into lately: found from its slab hint, without the
+    // page map (cpu_cache.h).
+    const platform::InterruptState previous = platform::disable_interrupts();
+    const unsigned cpu = platform::current_cpu();
+    CpuCache* cache = cpu < platform::kMaxCpus ? heap.cpus.mine(cpu) : nullptr;
+    const uint64_t slabs_given = heap.arenas.slabs_given();
+    Slab* slab = cache != nullptr
+                     ? cache->hinted_slab(reinterpret_cast<uintptr_t>(block), slabs_given)
+                     : nullptr;
+    if (slab != nullptr && slab->class_index < heap::kSizeClassCount &&
+        heap::slab_handed_out(slab, block)) [[likely]] {
+        free_handed_out(heap, slab, slab->class_index, block, cache, previous, caller);
+        return;
+    }
+    free_unhinted(heap, block, slabs_given, previous, caller);
 }
 
 size_t usable_size(Heap& heap, const void* block, Caller caller) {
@@ -924,7 +966,8 @@ bool heap_check(Heap& heap) {
     }
     {
         InterruptsOff stay_on_cpu;
-        if (!heap.cpus.check(platform::current_cpu(), heap.classes, heap.secret)) {
+        if (!heap.cpus.check(platform::current_cpu(), heap.classes, heap.secret,
+                             heap.arenas.slabs_given())) {
             return false;
         }
     }

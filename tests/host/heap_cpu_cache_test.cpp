@@ -9,6 +9,8 @@
 #include <stdint.h>
 
 #include <atomic>
+#include <cstring>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -297,6 +299,56 @@ TEST(CpuCacheCorruptionTest, CorruptCachedBlockIsReportedWhenFlushed) {
         EXPECT_NE(again, block);
         heap_free(*heap, again);
     }
+    test::clear_reports();
+}
+
+// A slab hint places a page's blocks only while no slab has been given back since it was noted.
+TEST(SlabHintTest, AHintHoldsOnlyForItsPageAndWhileNoSlabWasGivenBack) {
+    auto cache = std::make_unique<heap::CpuCache>();
+    heap::Slab slab{};
+    const uintptr_t address = uintptr_t{0x12345} << kPageShift | 0x40;
+    EXPECT_EQ(cache->hinted_slab(address, 0), nullptr);
+    cache->hint_slab(address, &slab, 5);
+    EXPECT_EQ(cache->hinted_slab(address, 5), &slab);
+    EXPECT_EQ(cache->hinted_slab(address + 0x100, 5), &slab) << "the same page";
+    EXPECT_EQ(cache->hinted_slab(address, 6), nullptr) << "a slab was given back since";
+    EXPECT_EQ(cache->hinted_slab(address + kPageSize, 5), nullptr) << "another page";
+    const uintptr_t same_entry = address + (uintptr_t{heap::kSlabHints} << kPageShift);
+    EXPECT_EQ(cache->hinted_slab(same_entry, 5), nullptr) << "another page on the same entry";
+    cache->hint_slab(same_entry, &slab, 5);
+    EXPECT_EQ(cache->hinted_slab(address, 5), nullptr) << "replaced";
+}
+
+// Slabs given back and their memory taken again by other classes and medium blocks: the frees
+// that follow (whose pages the CPU hinted before) still find the right slab, and a double free
+// is still caught.
+TEST_F(CpuCacheTest, FreesStayExactWhenHintedSlabsAreGivenBackAndTheirMemoryReused) {
+    for (int round = 0; round < 4; ++round) {
+        std::vector<void*> blocks;
+        const size_t size = round % 2 == 0 ? 48 : 1024;
+        for (int i = 0; i < 300; ++i) {
+            blocks.push_back(heap_allocate(*m_heap, size));
+            std::memset(blocks.back(), 0xa5, size);
+        }
+        void* medium = heap_allocate(*m_heap, 3000 + 1000 * static_cast<size_t>(round));
+        ASSERT_NE(medium, nullptr);
+        std::memset(medium, 0x5a, 3000);
+        for (void* block : blocks) {
+            heap_free(*m_heap, block);
+            ASSERT_TRUE(heap_check(*m_heap));
+        }
+        heap_free(*m_heap, medium);
+        EXPECT_EQ(blocks_in_use(*m_heap), 0u);
+        heap_drain_cpu(*m_heap, platform::current_cpu());
+        heap_trim(*m_heap); // the slabs go back: every hint is stale now
+        EXPECT_EQ(slabs_held(*m_heap), 0u);
+        ASSERT_TRUE(heap_check(*m_heap));
+    }
+    void* block = heap_allocate(*m_heap, 48);
+    heap_free(*m_heap, block);
+    EXPECT_EQ(test::report_count(), 0u);
+    heap_free(*m_heap, block);
+    EXPECT_EQ(count_reports(ErrorKind::DoubleFree), 1u);
     test::clear_reports();
 }
 

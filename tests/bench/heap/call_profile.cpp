@@ -82,7 +82,8 @@ void describe_trail(const std::vector<uintptr_t>& trail, char* out, size_t out_b
                 break;
             }
             function[strcspn(function, "\n")] = '\0';
-            per_function[short_name(function)] += count;
+            const std::string name = short_name(function);
+            per_function[name.empty() ? std::string(function) : name] += count;
         }
         pclose(names);
     }
