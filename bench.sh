@@ -17,7 +17,8 @@
 #   ./bench.sh --summary  the key lines only (2-3 minutes: the worst-case instruction counts
 #                         single-step every heap call)
 # A full run (no option) ends by drawing docs/bench-*.png with tools/plot_bench.py.
-# While developing, build/bench/heap/heap_limits --quick [section...] runs shorter traces.
+# While developing, build/bench/heap/heap_limits --quick [section...] runs shorter traces, and
+# heap_limits --explain worst shows where each worst call's instructions go, per function.
 set -eu
 cd "$(dirname "$0")"
 
