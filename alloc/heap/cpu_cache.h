@@ -107,7 +107,7 @@ struct SlabHint {
     Slab* slab;
     uint64_t slabs_given;
 };
-inline constexpr unsigned kSlabHints = 16; // direct-mapped by page number
+inline constexpr unsigned kSlabHints = 64; // direct-mapped by page number
 
 // One CPU's cache: every class's magazine and their slots, and the slab hints of its frees.
 struct CpuCache {
