@@ -10,6 +10,7 @@
 // Host threads are never interrupted inside Bedrock (signal handlers must not allocate) and
 // keep their slot for life, so the interrupt hooks have nothing to do.
 #include <pthread.h>
+#include <sched.h>
 
 #include <atomic>
 
@@ -81,6 +82,11 @@ InterruptState disable_interrupts() {
 
 void restore_interrupts(InterruptState) {}
 #endif
+
+void lock_wait() {
+    // A holder is a thread the kernel may have preempted: let it run.
+    sched_yield();
+}
 
 } // namespace bedrock::platform
 

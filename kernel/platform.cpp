@@ -72,6 +72,10 @@ void restore_interrupts(InterruptState previous) {
     arch::restore_interrupts(previous);
 }
 
+void lock_wait() {
+    // Locks mask interrupts, so a holder is never preempted: it is running on another CPU.
+}
+
 void pages_unused(void*, size_t) {
     // The test kernel identity-maps all RAM and keeps it mapped: nothing to give back.
 }

@@ -47,6 +47,10 @@ void restore_interrupts(InterruptState previous) {
     bedrock_platform_restore_interrupts(previous);
 }
 
+void lock_wait() {
+    bedrock_platform_lock_wait();
+}
+
 void pages_unused(void* start, size_t bytes) {
     bedrock_platform_pages_unused(start, bytes);
 }

@@ -49,6 +49,9 @@ void bedrock_platform_restore_interrupts(uintptr_t previous) {
     (void)previous;
 }
 
+/* One thread here, so no lock is ever held by another; a threaded process would sched_yield(). */
+void bedrock_platform_lock_wait(void) {}
+
 /* Free pages whose contents the page frame allocator no longer needs: this example's memory is
  * one static buffer, so there is nothing to give back (a process could madvise them). */
 void bedrock_platform_pages_unused(void* start, size_t bytes) {

@@ -83,6 +83,8 @@ void bedrock_platform_restore_interrupts(uintptr_t previous) {
     (void)previous;
 }
 
+void bedrock_platform_lock_wait(void) {}
+
 /* Free pages the page frame allocator no longer needs the contents of. This kernel keeps all
  * RAM mapped and has no one to give it to; one that shares memory (a balloon, a hypervisor)
  * would pass the range on here. */

@@ -285,6 +285,10 @@ unsigned bedrock_platform_current_cpu(void);
  * Pairs nest. No-ops where Bedrock is never called from interrupt handlers. */
 uintptr_t bedrock_platform_disable_interrupts(void);
 void bedrock_platform_restore_interrupts(uintptr_t previous);
+/* A waiter on a held Bedrock lock has spun a while (interrupts masked) and will look again:
+ * return at once where locks mask preemption (a kernel); sched_yield() where the holder can be
+ * preempted (threads of a process). Must not call Bedrock. */
+void bedrock_platform_lock_wait(void);
 /* Giving pages back: [start, start + bytes) (page-aligned, in the direct map) is free in the
  * page frame allocator (a merged free block of 1 MiB or more, but its first page): the platform
  * may drop the contents (madvise) or account them; the pages stay mapped and may be handed out

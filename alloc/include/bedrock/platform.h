@@ -87,6 +87,14 @@ using InterruptState = uintptr_t;
 void restore_interrupts(InterruptState previous);
 #endif
 
+// Called by a waiter on a held Bedrock lock (bedrock/spinlock.h) after every kLockSpinsBeforeWait
+// looks at it, interrupts masked; the waiter then looks again. Where locks mask interrupts and
+// with them preemption (a kernel), the holder is running on another CPU: return at once. Where a
+// holder can be preempted (threads of a hosted process, whose disable_interrupts() masks
+// nothing), give the CPU up (sched_yield()): otherwise a waiter may spin out its whole time
+// slice while the holder waits to run. Must not call Bedrock.
+void lock_wait();
+
 } // namespace bedrock::platform
 
 #if defined(BEDROCK_PLATFORM_CPU_HOOKS)

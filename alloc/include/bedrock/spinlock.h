@@ -16,6 +16,10 @@
 
 namespace bedrock {
 
+// Looks at a held lock between two platform::lock_wait() calls: about a microsecond of pause
+// instructions, longer than most of Bedrock's lock holds.
+inline constexpr unsigned kLockSpinsBeforeWait = 64;
+
 class SpinLock {
 public:
     constexpr SpinLock() = default;
@@ -26,9 +30,15 @@ public:
     [[nodiscard]] platform::InterruptState lock() {
         const platform::InterruptState previous = platform::disable_interrupts();
         while (__atomic_exchange_n(&m_locked, uint8_t{1}, __ATOMIC_ACQUIRE) != 0) {
-            // Spin on a plain load so the cache line stays shared until the holder releases.
+            // Spin on a plain load so the cache line stays shared until the holder releases;
+            // the platform may give the CPU up every kLockSpinsBeforeWait looks.
+            unsigned spins = 0;
             while (__atomic_load_n(&m_locked, __ATOMIC_RELAXED) != 0) {
                 relax();
+                if (++spins == kLockSpinsBeforeWait) {
+                    platform::lock_wait();
+                    spins = 0;
+                }
             }
         }
         return previous;

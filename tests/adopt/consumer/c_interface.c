@@ -62,6 +62,8 @@ void bedrock_platform_restore_interrupts(uintptr_t previous) {
     (void)previous;
 }
 
+void bedrock_platform_lock_wait(void) {}
+
 void bedrock_platform_pages_unused(void* start, size_t bytes) {
     (void)start;
     (void)bytes;

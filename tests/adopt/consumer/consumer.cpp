@@ -47,6 +47,8 @@ InterruptState disable_interrupts() {
 
 void restore_interrupts(InterruptState) {}
 
+void lock_wait() {}
+
 void pages_unused(void*, size_t) {}
 
 } // namespace bedrock::platform
