@@ -77,16 +77,24 @@ void PageFrameAllocator::set_up_region(Region& region, TagWindow& window, uint64
     region.bits = bits;
     region.tags = tags;
     region.span_tags = tags + pages;
-    region.corrupt_link = &m_corrupt_link;
     uint64_t offset = 0;
     for (unsigned order = 0; order < kOrderCount; ++order) {
         region.word_offset[order] = offset;
-        region.free_list[order] = kNoPage;
         offset += bitmap_words(first, pages, order);
     }
     region.allocated_offset = offset;
     region.marks_offset = 2 * offset;
     region.page_words = bitmap_words(first, pages, 0);
+    // The summaries follow the page bitmaps: each order's levels from the lowest up.
+    uint64_t summary = region.marks_offset + 2 * region.page_words;
+    for (unsigned order = 0; order < kOrderCount; ++order) {
+        const uint64_t words = bitmap_words(first, pages, order);
+        region.summary_offset[order] = summary;
+        region.summary_words[order] = divide_rounding_up(words, pages::kWordBits);
+        region.summary_levels[order] = static_cast<uint8_t>(pages::summary_levels(words));
+        summary += pages::summary_words(first, pages, order);
+    }
+    BEDROCK_DEBUG_ASSERT(summary == pages::bitmaps_words(first, pages));
     window = TagWindow{reinterpret_cast<uintptr_t>(platform::phys_to_virt(first << kPageShift)),
                        pages * kPageSize,
                        region.tags,
@@ -222,7 +230,6 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
                             highest.first_page, highest.first_page << kPageShift,
                             highest.page_count, &highest};
     }
-    m_corrupt_link = kNoPage;
     m_regions = region_list;
     m_tag_windows = windows;
     m_contents = contents;
@@ -234,7 +241,7 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
 }
 
 bool PageFrameAllocator::add_range(PhysRange range) {
-    Locked locked(*this);
+    LockGuard guard(m_lock);
     if (m_regions == nullptr || range.base % kPageSize != 0 || range.size % kPageSize != 0 ||
         range.size < kMinAddedPages * kPageSize || range.last() < range.base) {
         return false;
