@@ -102,7 +102,7 @@ bool PageFrameAllocator::drain_calling_cpu_locked(uint64_t pages_wanted, PhysAdd
         cached += uint64_t{list_count(m_cpu.lists[cpu].order[order])} << order;
     }
     // Worth its cost (up to kCpuListOrders * kCpuListBlocks merges) when a listed block may serve
-    // the request itself (a CPU-list order), or when the free lists hold too few pages for it and
+    // the request itself (a CPU-list order), or when the free blocks hold too few pages for it and
     // the lists' make up the difference; not for a larger request that fails on fragmentation,
     // which the listed blocks would mend only by merging with free neighbours (drain_cpu() does
     // that on demand).

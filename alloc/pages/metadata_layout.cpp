@@ -85,14 +85,21 @@ void PageFrameAllocator::set_up_region(Region& region, TagWindow& window, uint64
     region.allocated_offset = offset;
     region.marks_offset = 2 * offset;
     region.page_words = bitmap_words(first, pages, 0);
-    // The summaries follow the page bitmaps: each order's levels from the lowest up.
+    // The summaries follow the page bitmaps: each order's table of level starts, then its
+    // levels from the lowest up.
     uint64_t summary = region.marks_offset + 2 * region.page_words;
     for (unsigned order = 0; order < kOrderCount; ++order) {
         const uint64_t words = bitmap_words(first, pages, order);
+        const unsigned levels = pages::summary_levels(words);
         region.summary_offset[order] = summary;
-        region.summary_words[order] = divide_rounding_up(words, pages::kWordBits);
-        region.summary_levels[order] = static_cast<uint8_t>(pages::summary_levels(words));
-        summary += pages::summary_words(first, pages, order);
+        region.summary_levels[order] = static_cast<uint8_t>(levels);
+        uint64_t level_start = summary + levels;
+        for (uint64_t level = 0, level_words = words; level < levels; ++level) {
+            level_words = pages::summary_level_words(level_words);
+            bits[summary + level] = level_start;
+            level_start += level_words;
+        }
+        summary = level_start;
     }
     BEDROCK_DEBUG_ASSERT(summary == pages::bitmaps_words(first, pages));
     window = TagWindow{reinterpret_cast<uintptr_t>(platform::phys_to_virt(first << kPageShift)),

@@ -38,20 +38,28 @@ PhysAddr PageFrameAllocator::allocate_locked(unsigned order, PhysAddr limit) {
         if (candidates == 0 || region.first_page + pages_of(order) > limit_page) {
             continue;
         }
-        // The smallest order that serves, its lowest block; when the region straddles the limit,
-        // the lowest block of each order in turn, until one has its lowest 2^order pages below
-        // (no other block of that order can: they all start higher).
-        const bool below = region.end_page() <= limit_page;
-        for (uint32_t orders = candidates; orders != 0; orders &= orders - 1) {
-            const unsigned found = lowest_set_bit(orders);
-            const uint64_t page = region.lowest_free(found);
-            if (below || page + pages_of(order) <= limit_page) {
-                region.take_split(page, found, order);
-                region.set_allocated(page, order, true);
-                note_reserve_locked(region);
-                return page << kPageShift;
+        // The lowest block of the smallest order that serves; when the region straddles the
+        // limit, the lowest block of each order in turn until one has its lowest 2^order pages
+        // below (no other block of that order can: they all start higher).
+        unsigned found = lowest_set_bit(candidates);
+        uint64_t page = region.lowest_free(found);
+        if (region.end_page() > limit_page) {
+            for (uint32_t orders = candidates; page + pages_of(order) > limit_page;) {
+                orders &= orders - 1;
+                if (orders == 0) {
+                    break;
+                }
+                found = lowest_set_bit(orders);
+                page = region.lowest_free(found);
+            }
+            if (page + pages_of(order) > limit_page) {
+                continue;
             }
         }
+        region.take_split(page, found, order);
+        region.set_allocated(page, order, true);
+        note_reserve_locked(region);
+        return page << kPageShift;
     }
     return kNoPage;
 }

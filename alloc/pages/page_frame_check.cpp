@@ -167,18 +167,21 @@ PageFrameCheck PageFrameAllocator::check() const {
             }
             // Each summary level: bit j set <=> word j of the level below is nonzero, and no bit
             // past the words below; the last level is one word.
-            if (region.summary_levels[order] != pages::summary_levels(words) ||
-                region.summary_words[order] != divide_rounding_up(words, pages::kWordBits)) {
-                return fail("a free bitmap's summary levels have the wrong sizes",
+            if (region.summary_levels[order] != pages::summary_levels(words)) {
+                return fail("a free bitmap has the wrong number of summary levels",
                             region.first_page);
             }
-            uint64_t level_start[pages::kMaxSummaryLevels];
-            region.summary_starts(order, level_start);
+            const uint64_t* starts = region.summary_starts(order);
             const uint64_t* below = region.bits + region.word_offset[order];
             uint64_t below_words = words;
+            uint64_t expected_start = region.summary_offset[order] + region.summary_levels[order];
             for (unsigned level = 0; level < region.summary_levels[order]; ++level) {
-                const uint64_t* summary = region.bits + level_start[level];
-                const uint64_t summary_words = divide_rounding_up(below_words, pages::kWordBits);
+                if (starts[level] != expected_start) {
+                    return fail("a summary level's start is wrong", region.first_page);
+                }
+                const uint64_t* summary = region.bits + starts[level];
+                const uint64_t summary_words = pages::summary_level_words(below_words);
+                expected_start += summary_words;
                 for (uint64_t j = 0; j < summary_words * pages::kWordBits; ++j) {
                     const bool set =
                         (summary[j / pages::kWordBits] >> (j % pages::kWordBits) & 1u) != 0;

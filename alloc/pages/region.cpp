@@ -20,15 +20,13 @@ void PageFrameAllocator::Region::give(uint64_t page, unsigned order) {
     uint64_t* word = &bits[word_offset[order] + bit / kWordBits];
     bool was_empty = *word == 0;
     *word |= uint64_t{1} << (bit % kWordBits);
-    uint64_t level_start = summary_offset[order];
-    uint64_t level_words = summary_words[order];
-    for (unsigned level = 0; was_empty && level < summary_levels[order]; ++level) {
+    const uint64_t* starts = summary_starts(order);
+    const unsigned levels = summary_levels[order];
+    for (unsigned level = 0; was_empty && level < levels; ++level) {
         bit /= kWordBits;
-        word = &bits[level_start + bit / kWordBits];
+        word = &bits[starts[level] + bit / kWordBits];
         was_empty = *word == 0;
         *word |= uint64_t{1} << (bit % kWordBits);
-        level_start += level_words;
-        level_words = divide_rounding_up(level_words, kWordBits);
     }
     ++free_count[order];
     nonempty_orders |= 1u << order;
@@ -42,37 +40,18 @@ void PageFrameAllocator::Region::take(uint64_t page, unsigned order) {
     uint64_t bit = bit_index(page, order);
     uint64_t* word = &bits[word_offset[order] + bit / kWordBits];
     *word &= ~(uint64_t{1} << (bit % kWordBits));
-    uint64_t level_start = summary_offset[order];
-    uint64_t level_words = summary_words[order];
-    for (unsigned level = 0; *word == 0 && level < summary_levels[order]; ++level) {
+    const uint64_t* starts = summary_starts(order);
+    const unsigned levels = summary_levels[order];
+    for (unsigned level = 0; *word == 0 && level < levels; ++level) {
         bit /= kWordBits;
-        word = &bits[level_start + bit / kWordBits];
+        word = &bits[starts[level] + bit / kWordBits];
         BEDROCK_DEBUG_ASSERT((*word & uint64_t{1} << (bit % kWordBits)) != 0);
         *word &= ~(uint64_t{1} << (bit % kWordBits));
-        level_start += level_words;
-        level_words = divide_rounding_up(level_words, kWordBits);
     }
     if (--free_count[order] == 0) {
         nonempty_orders &= ~(1u << order);
     }
     free_pages -= pages_of(order);
-}
-
-uint64_t PageFrameAllocator::Region::lowest_free(unsigned order) const {
-    BEDROCK_DEBUG_ASSERT(free_count[order] != 0);
-    // Each level's lowest set bit names the lowest nonempty word of the level below.
-    uint64_t level_start[pages::kMaxSummaryLevels];
-    summary_starts(order, level_start);
-    uint64_t index = 0;
-    for (unsigned level = summary_levels[order]; level-- > 0;) {
-        const uint64_t word = bits[level_start[level] + index];
-        BEDROCK_DEBUG_ASSERT(word != 0);
-        index = index * kWordBits + lowest_set_bit(word);
-    }
-    const uint64_t word = bits[word_offset[order] + index];
-    BEDROCK_DEBUG_ASSERT(word != 0);
-    index = index * kWordBits + lowest_set_bit(word);
-    return ((first_page >> order) + index) << order;
 }
 
 PageFrameAllocator::Region::Block

@@ -69,7 +69,7 @@ inline uint64_t bitmap_words(uint64_t first_page, uint64_t page_count, unsigned 
 // below, and the last is one word.
 constexpr unsigned summary_levels(uint64_t words) {
     unsigned levels = 0;
-    for (; words > 1; words = divide_rounding_up(words, kWordBits)) {
+    for (; words > 1; words = (words - 1) / kWordBits + 1) {
         ++levels;
     }
     return levels;
@@ -81,12 +81,18 @@ inline constexpr unsigned kMaxSummaryLevels = summary_levels(kPageEnd / kWordBit
 static_assert(kMaxSummaryLevels == 8 && summary_levels(1) == 0 && summary_levels(2) == 1 &&
               summary_levels(64) == 1 && summary_levels(65) == 2);
 
-// Words of every summary level of the order-`order` free bitmap of a region.
+// The words of the level above a bitmap level of `words` (>= 1) words.
+constexpr uint64_t summary_level_words(uint64_t words) {
+    return (words - 1) / kWordBits + 1;
+}
+
+// Words of the summaries of the order-`order` free bitmap of a region: its table of level starts
+// (a word per level) and its levels.
 inline uint64_t summary_words(uint64_t first_page, uint64_t page_count, unsigned order) {
     uint64_t total = 0;
     for (uint64_t words = bitmap_words(first_page, page_count, order); words > 1;) {
-        words = divide_rounding_up(words, kWordBits);
-        total += words;
+        words = summary_level_words(words);
+        total += 1 + words;
     }
     return total;
 }
@@ -97,7 +103,7 @@ inline uint64_t span_count(uint64_t first_page, uint64_t page_count) {
 }
 
 // Free and allocated bitmaps for every order, the two page bitmaps, then the free bitmaps'
-// summaries (about 1/63 of the free bitmaps).
+// summaries (about 1/63 of the free bitmaps, and a word per level).
 inline uint64_t bitmaps_words(uint64_t first_page, uint64_t page_count) {
     uint64_t words = 0;
     uint64_t summaries = 0;
@@ -128,11 +134,10 @@ struct PageFrameAllocator::Region {
     uint64_t marks_offset;             // words from bits to the run-continues bitmap
     uint64_t page_words;               // words of one page bitmap
     uint64_t word_offset[kOrderCount]; // words from a bitmap's start to order k's
-    // Order k's summary levels 1 .. summary_levels[k] follow one another from
-    // bits + summary_offset[k]; level 1 has summary_words[k] words, level l + 1 has
-    // ceil(words of level l / 64), the last one.
+    // Order k's summaries, from bits + summary_offset[k]: a table of summary_levels[k] words,
+    // entry l the offset (words from bits) of level l + 1, then the levels, level 1 first (level
+    // l + 1 has ceil(words of level l / 64) words; the last has one).
     uint64_t summary_offset[kOrderCount];
-    uint64_t summary_words[kOrderCount];
     uint64_t free_count[kOrderCount]; // free blocks of each order
     uint32_t nonempty_orders;         // bit k <=> free_count[k] > 0
     uint8_t summary_levels[kOrderCount];
@@ -179,15 +184,9 @@ struct PageFrameAllocator::Region {
         return has_mark(PageMark::Reserved, page);
     }
 
-    // Where each summary level of `order` starts, in words from bits: at[l] for level l + 1.
-    void summary_starts(unsigned order, uint64_t (&at)[pages::kMaxSummaryLevels]) const {
-        uint64_t offset = summary_offset[order];
-        uint64_t words = summary_words[order];
-        for (unsigned level = 0; level < summary_levels[order]; ++level) {
-            at[level] = offset;
-            offset += words;
-            words = divide_rounding_up(words, pages::kWordBits);
-        }
+    // Order `order`'s table of summary level starts: entry l, words from bits to level l + 1.
+    [[nodiscard]] const uint64_t* summary_starts(unsigned order) const {
+        return bits + summary_offset[order];
     }
 
     struct Block {
@@ -269,6 +268,22 @@ struct PageFrameAllocator::Region {
         return span_tags + ((page >> kTagSpanOrder) - (first_page >> kTagSpanOrder));
     }
 };
+
+inline uint64_t PageFrameAllocator::Region::lowest_free(unsigned order) const {
+    BEDROCK_DEBUG_ASSERT(free_count[order] != 0);
+    // Each level's lowest set bit names the lowest nonempty word of the level below.
+    const uint64_t* starts = summary_starts(order);
+    uint64_t index = 0;
+    for (unsigned level = summary_levels[order]; level-- > 0;) {
+        const uint64_t word = bits[starts[level] + index];
+        BEDROCK_DEBUG_ASSERT(word != 0);
+        index = index * pages::kWordBits + lowest_set_bit(word);
+    }
+    const uint64_t word = bits[word_offset[order] + index];
+    BEDROCK_DEBUG_ASSERT(word != 0);
+    index = index * pages::kWordBits + lowest_set_bit(word);
+    return ((first_page >> order) + index) << order;
+}
 
 static_assert(kOrderCount <= 32, "nonempty_orders is a 32-bit mask");
 static_assert(kMaxOrder + kPageShift < 64, "a maximum block is addressable");
