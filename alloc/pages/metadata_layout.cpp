@@ -4,10 +4,10 @@
 //
 // Owns PageFrameAllocator::init(). The metadata is one page-aligned block carved out of the
 // usable ranges: the CPU page lists (with them), the Region descriptors, the tag windows
-// (sorted by virtual base), each region's bitmaps, each region's tags and span tags, then the
-// CPU-list region's page states, all zeroed here. It goes
-// where it breaks up none of a region's largest blocks when some region has room for that
-// (the highest such), else at the bottom of the largest region. Invariant after init: the
+// (sorted by virtual base), each region's bitmaps and their summaries (pages/region.h), each
+// region's tags and span tags, then the CPU-list region's page states, all zeroed here. It goes
+// where it breaks up none of a region's largest blocks when some region has room for that (the
+// highest such), else at the bottom of the largest region. Invariant after init: the
 // regions, sorted by address, plus the metadata pages, tile the usable ranges exactly, and every
 // region page is in exactly one free block, and the tag windows are sorted and disjoint.
 #include "bedrock/memory_routines.h"
