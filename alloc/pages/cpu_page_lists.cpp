@@ -21,18 +21,18 @@ using pages::set_page_state;
 using pages::state_byte;
 
 PhysAddr PageFrameAllocator::refill_and_take(unsigned cpu, unsigned order) {
-    Locked locked(*this);
+    LockGuard guard(m_lock);
     Region& region = *m_cpu.region;
     CpuPageList& list = m_cpu.lists[cpu].order[order];
     BEDROCK_DEBUG_ASSERT(list_count(list) == 0);
-    // kCpuListBatch blocks split off the region's smallest free blocks, each marked allocated
-    // (so it never merges) and Cached; the caller gets the last.
+    // kCpuListBatch blocks split off the region's smallest free blocks (the lowest of their
+    // order), each marked allocated (so it never merges) and Cached; the caller gets the last.
     const uint32_t usable_orders = ~((1u << order) - 1);
     uint32_t count = 0;
     while (count < kCpuListBatch && (region.nonempty_orders & usable_orders) != 0) {
         const auto found =
             static_cast<unsigned>(__builtin_ctz(region.nonempty_orders & usable_orders));
-        const uint64_t page = region.free_list[found];
+        const uint64_t page = region.lowest_free(found);
         region.take_split(page, found, order);
         region.set_allocated(page, order, true);
         list.pages[count++] = static_cast<uint32_t>(page - m_cpu.first_page);
@@ -61,7 +61,7 @@ void PageFrameAllocator::give_back_locked(uint32_t index, unsigned order) {
 }
 
 void PageFrameAllocator::drain_batch_and_push(unsigned cpu, unsigned order, uint32_t index) {
-    Locked locked(*this);
+    LockGuard guard(m_lock);
     CpuPageList& list = m_cpu.lists[cpu].order[order];
     const uint32_t count = list_count(list);
     BEDROCK_DEBUG_ASSERT(count == kCpuListBlocks);
@@ -102,7 +102,7 @@ bool PageFrameAllocator::drain_calling_cpu_locked(uint64_t pages_wanted, PhysAdd
         cached += uint64_t{list_count(m_cpu.lists[cpu].order[order])} << order;
     }
     // Worth its cost (up to kCpuListOrders * kCpuListBlocks merges) when a listed block may serve
-    // the request itself (a CPU-list order), or when the free lists hold too few pages for it and
+    // the request itself (a CPU-list order), or when the free blocks hold too few pages for it and
     // the lists' make up the difference; not for a larger request that fails on fragmentation,
     // which the listed blocks would mend only by merging with free neighbours (drain_cpu() does
     // that on demand).

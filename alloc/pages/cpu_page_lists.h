@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-// CPU page lists: the per-CPU caches of small free blocks in front of the buddy free lists (as
+// CPU page lists: the per-CPU caches of small free blocks in front of the buddy free blocks (as
 // Linux's per-CPU page lists), for the CPU-list region (the allocator's highest region). Owns
 // the lists of every CPU slot and one state byte per page of that region, all in the
 // allocator's metadata.
 //
 // A CPU's list of order k is a stack of page indexes (page - the region's first page) in the
 // metadata, one cache line (no link lives in the pages): the fast paths pop and push at its top,
-// the slow paths refill an empty one from the free lists and give a full one's oldest blocks
+// the slow paths refill an empty one from the free blocks and give a full one's oldest blocks
 // back, kCpuListBatch at a time, under the allocator's lock. Only the owning CPU touches its
 // lists, with interrupts masked (an offline CPU's: drain_cpu() from another); a list's count is
 // stored with relaxed atomics so that free_pages() may read it from another CPU.

@@ -4,10 +4,10 @@
 //
 // Owns PageFrameAllocator::init(). The metadata is one page-aligned block carved out of the
 // usable ranges: the CPU page lists (with them), the Region descriptors, the tag windows
-// (sorted by virtual base), each region's bitmaps, each region's tags and span tags, then the
-// CPU-list region's page states, all zeroed here. It goes
-// where it breaks up none of a region's largest blocks when some region has room for that
-// (the highest such), else at the bottom of the largest region. Invariant after init: the
+// (sorted by virtual base), each region's bitmaps and their summaries (pages/region.h), each
+// region's tags and span tags, then the CPU-list region's page states, all zeroed here. It goes
+// where it breaks up none of a region's largest blocks when some region has room for that (the
+// highest such), else at the bottom of the largest region. Invariant after init: the
 // regions, sorted by address, plus the metadata pages, tile the usable ranges exactly, and every
 // region page is in exactly one free block, and the tag windows are sorted and disjoint.
 #include "bedrock/memory_routines.h"
@@ -77,16 +77,31 @@ void PageFrameAllocator::set_up_region(Region& region, TagWindow& window, uint64
     region.bits = bits;
     region.tags = tags;
     region.span_tags = tags + pages;
-    region.corrupt_link = &m_corrupt_link;
     uint64_t offset = 0;
     for (unsigned order = 0; order < kOrderCount; ++order) {
         region.word_offset[order] = offset;
-        region.free_list[order] = kNoPage;
         offset += bitmap_words(first, pages, order);
     }
     region.allocated_offset = offset;
     region.marks_offset = 2 * offset;
     region.page_words = bitmap_words(first, pages, 0);
+    // The summaries follow the page bitmaps: each order's table of level starts, then its
+    // levels from the lowest up.
+    uint64_t summary = region.marks_offset + 2 * region.page_words;
+    for (unsigned order = 0; order < kOrderCount; ++order) {
+        const uint64_t words = bitmap_words(first, pages, order);
+        const unsigned levels = pages::summary_levels(words);
+        region.summary_offset[order] = summary;
+        region.summary_levels[order] = static_cast<uint8_t>(levels);
+        uint64_t level_start = summary + levels;
+        for (uint64_t level = 0, level_words = words; level < levels; ++level) {
+            level_words = pages::summary_level_words(level_words);
+            bits[summary + level] = level_start;
+            level_start += level_words;
+        }
+        summary = level_start;
+    }
+    BEDROCK_DEBUG_ASSERT(summary == pages::bitmaps_words(first, pages));
     window = TagWindow{reinterpret_cast<uintptr_t>(platform::phys_to_virt(first << kPageShift)),
                        pages * kPageSize,
                        region.tags,
@@ -222,7 +237,6 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
                             highest.first_page, highest.first_page << kPageShift,
                             highest.page_count, &highest};
     }
-    m_corrupt_link = kNoPage;
     m_regions = region_list;
     m_tag_windows = windows;
     m_contents = contents;
@@ -234,7 +248,7 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
 }
 
 bool PageFrameAllocator::add_range(PhysRange range) {
-    Locked locked(*this);
+    LockGuard guard(m_lock);
     if (m_regions == nullptr || range.base % kPageSize != 0 || range.size % kPageSize != 0 ||
         range.size < kMinAddedPages * kPageSize || range.last() < range.base) {
         return false;

@@ -9,7 +9,7 @@
 // fast paths, which touch only the calling CPU's lists with interrupts masked; it is a leaf lock
 // (no platform hook but phys_to_virt and the CPU hooks is called while it is held). Misuse is
 // decided under the lock and reported after it is unlocked: report_error never runs with the
-// allocator locked. Words: allocate/free for the caller's side, take/give for the free lists,
+// allocator locked. Words: allocate/free for the caller's side, take/give for the free blocks,
 // split/merge for buddies (bedrock/page_frame_allocator.h).
 #include "bedrock/page_frame_allocator.h"
 
@@ -21,7 +21,6 @@ namespace bedrock {
 using pages::end_page_below;
 using pages::for_each_aligned_block;
 using pages::kPageEnd;
-using pages::node;
 using pages::pages_of;
 using pages::PageState;
 using pages::state_byte;
@@ -39,32 +38,34 @@ PhysAddr PageFrameAllocator::allocate_locked(unsigned order, PhysAddr limit) {
         if (candidates == 0 || region.first_page + pages_of(order) > limit_page) {
             continue;
         }
-        if (region.end_page() <= limit_page) {
-            const auto found = static_cast<unsigned>(__builtin_ctz(candidates));
-            const uint64_t page = region.free_list[found];
-            region.take_split(page, found, order);
-            region.set_allocated(page, order, true);
-            note_reserve_locked(region);
-            return page << kPageShift;
-        }
-        // The region straddles the limit: find a block whose lowest 2^order pages fit below.
-        for (unsigned k = order; k < kOrderCount; ++k) {
-            for (uint64_t page = region.free_list[k]; page != kNoPage;
-                 page = region.next_free(page, k)) {
-                if (page + pages_of(order) <= limit_page) {
-                    region.take_split(page, k, order);
-                    region.set_allocated(page, order, true);
-                    note_reserve_locked(region);
-                    return page << kPageShift;
+        // The lowest block of the smallest order that serves; when the region straddles the
+        // limit, the lowest block of each order in turn until one has its lowest 2^order pages
+        // below (no other block of that order can: they all start higher).
+        unsigned found = lowest_set_bit(candidates);
+        uint64_t page = region.lowest_free(found);
+        if (region.end_page() > limit_page) {
+            for (uint32_t orders = candidates; page + pages_of(order) > limit_page;) {
+                orders &= orders - 1;
+                if (orders == 0) {
+                    break;
                 }
+                found = lowest_set_bit(orders);
+                page = region.lowest_free(found);
+            }
+            if (page + pages_of(order) > limit_page) {
+                continue;
             }
         }
+        region.take_split(page, found, order);
+        region.set_allocated(page, order, true);
+        note_reserve_locked(region);
+        return page << kPageShift;
     }
     return kNoPage;
 }
 
 PhysAddr PageFrameAllocator::allocate_or_drain(unsigned order, PhysAddr limit) {
-    Locked locked(*this);
+    LockGuard guard(m_lock);
     const PhysAddr address = allocate_locked(order, limit);
     return address != kNoPage || !drain_calling_cpu_locked(pages_of(order), limit)
                ? address
@@ -202,7 +203,7 @@ PhysAddr PageFrameAllocator::allocate_pages_once(size_t count, uint64_t alignmen
         if (alignment_order > kMaxOrder) {
             return kNoPage;
         }
-        Locked locked(*this);
+        LockGuard guard(m_lock);
         const PhysAddr address = allocate_long_run_locked(count, limit);
         return address != kNoPage || !drain_calling_cpu_locked(count, limit)
                    ? address
@@ -214,7 +215,7 @@ PhysAddr PageFrameAllocator::allocate_pages_once(size_t count, uint64_t alignmen
         // A whole block: as allocate(), CPU page lists included.
         return limit == kNoLimit ? allocate_once(order) : allocate_or_drain(order, limit);
     }
-    Locked locked(*this);
+    LockGuard guard(m_lock);
     PhysAddr address = allocate_locked(order, limit);
     if (address == kNoPage && drain_calling_cpu_locked(pages_of(order), limit)) {
         address = allocate_locked(order, limit);
@@ -383,7 +384,7 @@ void PageFrameAllocator::free_locked(PhysAddr address, uint64_t size, FreeOf wha
                                      const void* call_site) {
     Misuse misuse;
     {
-        Locked locked(*this, call_site);
+        LockGuard guard(m_lock);
         Region* region = nullptr;
         misuse = what == FreeOf::Block
                      ? free_misuse_locked(address, static_cast<unsigned>(size), region)
@@ -401,7 +402,7 @@ void PageFrameAllocator::free_locked(PhysAddr address, uint64_t size, FreeOf wha
 
 void PageFrameAllocator::drain_cpu(unsigned cpu) {
     if (cpu < platform::kMaxCpus && m_cpu.lists != nullptr) {
-        Locked locked(*this);
+        LockGuard guard(m_lock);
         drain_cpu_locked(cpu);
     }
 }
@@ -414,7 +415,7 @@ bool PageFrameAllocator::reserve_range(PhysRange range) {
     const uint64_t first = range.base >> kPageShift;
     const uint64_t end = (range.last() >> kPageShift) + 1;
     {
-        Locked locked(*this, call_site);
+        LockGuard guard(m_lock);
         drain_calling_cpu_locked(0, kNoLimit);
         // Pass 1: every managed page of the range must be free or reserved already.
         bool conflict = false;

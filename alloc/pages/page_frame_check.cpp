@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: MIT
 // PageFrameAllocator::check(): walks all metadata and verifies the invariants listed in
-// bedrock/page_frame_allocator.h, naming the first one that fails. Owns nothing; reads every
-// region under the allocator's lock and changes nothing (the CPU page lists' part is in
-// pages/cpu_page_lists.cpp).
+// bedrock/page_frame_allocator.h (the free bitmaps' summaries and counts included), naming the
+// first one that fails. Owns nothing; reads every region under the allocator's lock and changes
+// nothing (the CPU page lists' part is in pages/cpu_page_lists.cpp).
 #include "pages/region.h"
 
 namespace bedrock {
 
 using pages::bitmap_words;
-using pages::node;
 using pages::pages_of;
 
 PageFrameCheck PageFrameAllocator::check() const {
@@ -117,6 +116,11 @@ PageFrameCheck PageFrameAllocator::check() const {
                 if (!region.tags_clear(page, pages_of(order))) {
                     return fail("a span holding a free page has a tag other than 0", page);
                 }
+                const uint64_t buddy = page ^ pages_of(order);
+                if (order < kMaxOrder && region.holds(buddy, order) &&
+                    region.is_free(buddy, order)) {
+                    return fail("a free block and its buddy are both free (not merged)", page);
+                }
                 ++free_walked.blocks[order];
                 free_pages += pages_of(order);
             } else {
@@ -157,34 +161,37 @@ PageFrameCheck PageFrameAllocator::check() const {
                 allocated_bits != allocated_walked.blocks[order]) {
                 return fail("a block bit lies inside another block", region.first_page);
             }
-            // Each free block is on exactly one list: the lists hold distinct blocks (the back
-            // links agree and no list outgrows its count), all with their free bit, and as
-            // many as the walk found.
-            uint64_t listed = 0;
-            uint64_t previous = kNoPage;
-            for (uint64_t page = region.free_list[order]; page != kNoPage;
-                 previous = page, page = node(page).next) {
-                if (++listed > region.free_count[order]) {
-                    return fail("a free list is longer than its count (a cycle?)", page);
-                }
-                if (!region.holds(page, order) || page % pages_of(order) != 0) {
-                    return fail("a free block is outside its region or misaligned", page);
-                }
-                if (node(page).prev != previous) {
-                    return fail("a free list's back link is wrong", page);
-                }
-                if (!region.is_free(page, order)) {
-                    return fail("a listed block's free bit is clear", page);
-                }
-                const uint64_t buddy = page ^ pages_of(order);
-                if (order < kMaxOrder && region.holds(buddy, order) &&
-                    region.is_free(buddy, order)) {
-                    return fail("a free block and its buddy are both free (not merged)", page);
-                }
+            if (free_bits != region.free_count[order] ||
+                ((region.nonempty_orders >> order) & 1u) != (free_bits != 0 ? 1u : 0u)) {
+                return fail("a free block count or the non-empty mask is wrong", region.first_page);
             }
-            if (listed != region.free_count[order] || listed != free_walked.blocks[order] ||
-                ((region.nonempty_orders >> order) & 1u) != (listed != 0 ? 1u : 0u)) {
-                return fail("a free list's count or non-empty mask is wrong", region.first_page);
+            // Each summary level: bit j set <=> word j of the level below is nonzero, and no bit
+            // past the words below; the last level is one word.
+            if (region.summary_levels[order] != pages::summary_levels(words)) {
+                return fail("a free bitmap has the wrong number of summary levels",
+                            region.first_page);
+            }
+            const uint64_t* starts = region.summary_starts(order);
+            const uint64_t* below = region.bits + region.word_offset[order];
+            uint64_t below_words = words;
+            uint64_t expected_start = region.summary_offset[order] + region.summary_levels[order];
+            for (unsigned level = 0; level < region.summary_levels[order]; ++level) {
+                if (starts[level] != expected_start) {
+                    return fail("a summary level's start is wrong", region.first_page);
+                }
+                const uint64_t* summary = region.bits + starts[level];
+                const uint64_t summary_words = pages::summary_level_words(below_words);
+                expected_start += summary_words;
+                for (uint64_t j = 0; j < summary_words * pages::kWordBits; ++j) {
+                    const bool set =
+                        (summary[j / pages::kWordBits] >> (j % pages::kWordBits) & 1u) != 0;
+                    if (set != (j < below_words && below[j] != 0)) {
+                        return fail("a summary bit disagrees with the bitmap word below it",
+                                    region.first_page);
+                    }
+                }
+                below = summary;
+                below_words = summary_words;
             }
         }
         if (free_pages != region.free_pages || reserved != region.reserved_pages) {

@@ -1,88 +1,52 @@
 // SPDX-License-Identifier: MIT
-// The out-of-line part of Region (pages/region.h): taking and giving free blocks, splitting and
-// merging, finding and recording runs, and the block lookups that misuse detection needs.
+// The out-of-line part of Region (pages/region.h): taking and giving free blocks (their bits and
+// summaries), finding the lowest free block of an order, splitting and merging, finding and
+// recording runs, and the block lookups that misuse detection needs.
 // Invariants, words and diagrams are in region.h.
 #include "pages/region.h"
 
 namespace bedrock {
 
 using pages::for_each_aligned_block;
-using pages::FreeNode;
 using pages::kPageEnd;
-using pages::node;
+using pages::kWordBits;
 using pages::pages_of;
-
-void PageFrameAllocator::Region::push_free(uint64_t page, unsigned order) {
-    FreeNode& n = node(page);
-    n.next = free_list[order];
-    n.prev = kNoPage;
-    if (free_list[order] != kNoPage) {
-        node(free_list[order]).prev = page;
-    }
-    free_list[order] = page;
-    ++free_count[order];
-}
 
 void PageFrameAllocator::Region::give(uint64_t page, unsigned order) {
     BEDROCK_DEBUG_ASSERT(holds(page, order) && page % pages_of(order) == 0);
     BEDROCK_DEBUG_ASSERT(!is_free(page, order));
-    word(false, page, order) |= mask(page, order);
-    push_free(page, order);
+    // Up from the free bit, while the word it joins was empty (its summary bit clear).
+    uint64_t bit = bit_index(page, order);
+    uint64_t* word = &bits[word_offset[order] + bit / kWordBits];
+    bool was_empty = *word == 0;
+    *word |= uint64_t{1} << (bit % kWordBits);
+    const uint64_t* starts = summary_starts(order);
+    const unsigned levels = summary_levels[order];
+    for (unsigned level = 0; was_empty && level < levels; ++level) {
+        bit /= kWordBits;
+        word = &bits[starts[level] + bit / kWordBits];
+        was_empty = *word == 0;
+        *word |= uint64_t{1} << (bit % kWordBits);
+    }
+    ++free_count[order];
     nonempty_orders |= 1u << order;
     free_pages += pages_of(order);
 }
 
-uint64_t PageFrameAllocator::Region::next_free(uint64_t page, unsigned order) {
-    const uint64_t next = node(page).next;
-    if (next == kNoPage || is_free_block(next, order)) [[likely]] {
-        return next;
-    }
-    *corrupt_link = page;
-    rebuild_free_list(order);
-    return free_list[order];
-}
-
-void PageFrameAllocator::Region::rebuild_free_list(unsigned order) {
-    free_list[order] = kNoPage;
-    free_count[order] = 0;
-    const uint64_t words = pages::bitmap_words(first_page, page_count, order);
-    for (uint64_t w = words; w-- > 0;) {
-        for (uint64_t bits_left = bits[word_offset[order] + w]; bits_left != 0;
-             bits_left &= bits_left - 1) {
-            const uint64_t bit =
-                w * pages::kWordBits + static_cast<uint64_t>(__builtin_ctzll(bits_left));
-            const uint64_t page = ((first_page >> order) + bit) << order;
-            push_free(page, order);
-        }
-    }
-    nonempty_orders =
-        free_count[order] != 0 ? nonempty_orders | 1u << order : nonempty_orders & ~(1u << order);
-}
-
 void PageFrameAllocator::Region::take(uint64_t page, unsigned order) {
+    BEDROCK_DEBUG_ASSERT(holds(page, order) && page % pages_of(order) == 0);
     BEDROCK_DEBUG_ASSERT(is_free(page, order));
-    // Each neighbour is looked at only once its link names a free block of this order here, and
-    // must link back: otherwise the list is rebuilt from the bitmap (and then it is sound).
-    FreeNode& n = node(page);
-    FreeNode* prev = n.prev != kNoPage && is_free_block(n.prev, order) ? &node(n.prev) : nullptr;
-    FreeNode* next = n.next != kNoPage && is_free_block(n.next, order) ? &node(n.next) : nullptr;
-    const bool sound =
-        (n.prev == kNoPage ? free_list[order] == page : prev != nullptr && prev->next == page) &&
-        (n.next == kNoPage || (next != nullptr && next->prev == page));
-    if (!sound) [[unlikely]] {
-        *corrupt_link = page;
-        rebuild_free_list(order);
-        take(page, order);
-        return;
-    }
-    word(false, page, order) &= ~mask(page, order);
-    if (prev != nullptr) {
-        prev->next = n.next;
-    } else {
-        free_list[order] = n.next;
-    }
-    if (next != nullptr) {
-        next->prev = n.prev;
+    // Up from the free bit, while the word it leaves becomes empty (its summary bit then clears).
+    uint64_t bit = bit_index(page, order);
+    uint64_t* word = &bits[word_offset[order] + bit / kWordBits];
+    *word &= ~(uint64_t{1} << (bit % kWordBits));
+    const uint64_t* starts = summary_starts(order);
+    const unsigned levels = summary_levels[order];
+    for (unsigned level = 0; *word == 0 && level < levels; ++level) {
+        bit /= kWordBits;
+        word = &bits[starts[level] + bit / kWordBits];
+        BEDROCK_DEBUG_ASSERT((*word & uint64_t{1} << (bit % kWordBits)) != 0);
+        *word &= ~(uint64_t{1} << (bit % kWordBits));
     }
     if (--free_count[order] == 0) {
         nonempty_orders &= ~(1u << order);
@@ -109,9 +73,8 @@ PageFrameAllocator::Region::merge_with_free_buddies(Block block, uint64_t run_fi
 void PageFrameAllocator::Region::give_merged(Block block) {
     give(block.page, block.order);
     if (block.order >= kUnusedOrder) {
-        // All but the first page, which holds the block's free-list links.
-        platform::pages_unused(platform::phys_to_virt((block.page + 1) << kPageShift),
-                               (pages_of(block.order) - 1) * kPageSize);
+        platform::pages_unused(platform::phys_to_virt(block.page << kPageShift),
+                               pages_of(block.order) * kPageSize);
     }
 }
 

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
 // Region: the buddy structure over one region (a usable range, or its piece between zone
-// boundaries) of the page frame allocator. It owns the region's bitmaps, page tags, free lists
-// and counts; it takes and gives free blocks, splits and merges them, and records runs. It takes
-// no lock: the PageFrameAllocator holds its lock around every call.
+// boundaries) of the page frame allocator. It owns the region's bitmaps, their summaries, page
+// tags and counts; it takes and gives free blocks, splits and merges them, finds the lowest free
+// block of an order, and records runs. It takes no lock: the PageFrameAllocator holds its lock
+// around every call. Nothing is stored in a free page: a write to freed memory cannot reach the
+// allocator's state.
 //
-// Words: take / give = a free block leaves / joins the free lists (give_merging also merges it
-// with its free buddies); split / merge = a free block into halves / with its buddy;
-// record_run / free_run = a run's blocks become allocated / free again.
+// Words: take / give = a free block leaves / joins the free blocks (its free bit and the
+// summaries above it; give_merging also merges it with its free buddies); split / merge = a free
+// block into halves / with its buddy; record_run / free_run = a run's blocks become allocated /
+// free again.
 //
 // In a region, the block of order k starting at pfn p (p a multiple of 2^k) has bit index
 // (p >> k) - (first_page >> k) in the order-k bitmaps; the two page bitmaps (run continues,
@@ -16,6 +19,16 @@
 //   split:  [ p ............ p + 2^k )      merge:  buddy(p, k) = p ^ 2^k
 //           [ p .. p+2^(k-1) )[ buddy  )            [ p ..... )[ buddy ..... ] -> [ min(p, buddy) )
 //             kept / split on   given                 both free at order k        free at k + 1
+//
+// Each order's free bitmap (level 0) has summary levels above it, each with one bit per word of
+// the level below, up to a level of one word (summary_levels[k] levels, none when the free
+// bitmap is one word). The lowest free block of an order is found from the top word down, one
+// ctz per level; giving or taking a block changes a summary bit only when the word below
+// becomes nonzero or zero:
+//
+//   level 2:  [ 0 1 0 ... ]            bit j of level l + 1  <=>  word j of level l != 0
+//   level 1:  [ 1 0 ... ][ 0 ... ] ...
+//   level 0:  [ word 0 ][ word 1 ] ... the free bitmap: bit i <=> block i is free
 //
 // A run of `count` pages (allocate_pages) is recorded as the greedy decomposition of
 // [p, p + count) into naturally aligned blocks, in non-increasing order (several maximum blocks
@@ -28,13 +41,10 @@
 //                    order 2  order 1 order 0
 //
 // Invariants (the full list in bedrock/page_frame_allocator.h; check() verifies them):
-//   free_pages == sum over the free lists of their blocks' pages
-//   a block is on free list k  <=>  its free bit at order k is set
-//   free_count[k] == length of free list k;  bit k of nonempty_orders  <=>  free_count[k] > 0
+//   free_pages == sum over k of free_count[k] * 2^k
+//   free_count[k] == popcount(free bitmap k);  bit k of nonempty_orders  <=>  free_count[k] > 0
+//   summary bit j of level l + 1 of order k  <=>  word j of level l of order k != 0
 //   tags[p - first_page] == 0 and span_tags[span of p] == 0 for every free or reserved page p
-// A link read from a free block (FreeNode) is trusted only after the bitmaps confirm it (a
-// free block of the list's order, inside the region, whose back link agrees): a damaged link is
-// noted in *corrupt_link, never followed, and the list is rebuilt from the free bitmap.
 #pragma once
 
 #include <stdint.h>
@@ -49,20 +59,42 @@
 namespace bedrock {
 namespace pages {
 
-// The links of a free block, stored in its own first page.
-struct FreeNode {
-    uint64_t next; // pfn, or kNoPage
-    uint64_t prev;
-};
-
-inline FreeNode& node(uint64_t page) {
-    return *static_cast<FreeNode*>(platform::phys_to_virt(page << kPageShift));
-}
-
 // Words of the order-`order` bitmap of the region [first_page, first_page + page_count).
 inline uint64_t bitmap_words(uint64_t first_page, uint64_t page_count, unsigned order) {
     const uint64_t bits = ((first_page + page_count - 1) >> order) - (first_page >> order) + 1;
     return align_up(bits, kWordBits) / kWordBits;
+}
+
+// The summary levels above a bitmap of `words` words: each has one bit per word of the level
+// below, and the last is one word.
+constexpr unsigned summary_levels(uint64_t words) {
+    unsigned levels = 0;
+    for (; words > 1; words = (words - 1) / kWordBits + 1) {
+        ++levels;
+    }
+    return levels;
+}
+
+// The most summary levels an order can have: a region of every page frame (2^52 pages) has an
+// order-0 bitmap of 2^46 words.
+inline constexpr unsigned kMaxSummaryLevels = summary_levels(kPageEnd / kWordBits);
+static_assert(kMaxSummaryLevels == 8 && summary_levels(1) == 0 && summary_levels(2) == 1 &&
+              summary_levels(64) == 1 && summary_levels(65) == 2);
+
+// The words of the level above a bitmap level of `words` (>= 1) words.
+constexpr uint64_t summary_level_words(uint64_t words) {
+    return (words - 1) / kWordBits + 1;
+}
+
+// Words of the summaries of the order-`order` free bitmap of a region: its table of level starts
+// (a word per level) and its levels.
+inline uint64_t summary_words(uint64_t first_page, uint64_t page_count, unsigned order) {
+    uint64_t total = 0;
+    for (uint64_t words = bitmap_words(first_page, page_count, order); words > 1;) {
+        words = summary_level_words(words);
+        total += 1 + words;
+    }
+    return total;
 }
 
 // Span tags of the region [first_page, first_page + page_count).
@@ -70,16 +102,17 @@ inline uint64_t span_count(uint64_t first_page, uint64_t page_count) {
     return ((first_page + page_count - 1) >> kTagSpanOrder) - (first_page >> kTagSpanOrder) + 1;
 }
 
-// Free and allocated bitmaps for every order, then the two page bitmaps.
+// Free and allocated bitmaps for every order, the two page bitmaps, then the free bitmaps'
+// summaries (about 1/63 of the free bitmaps, and a word per level).
 inline uint64_t bitmaps_words(uint64_t first_page, uint64_t page_count) {
     uint64_t words = 0;
+    uint64_t summaries = 0;
     for (unsigned order = 0; order < kOrderCount; ++order) {
         words += bitmap_words(first_page, page_count, order);
+        summaries += summary_words(first_page, page_count, order);
     }
-    return 2 * words + 2 * bitmap_words(first_page, page_count, 0);
+    return 2 * words + 2 * bitmap_words(first_page, page_count, 0) + summaries;
 }
-
-static_assert(sizeof(FreeNode) <= kPageSize, "a free node lives in the first page of a block");
 
 } // namespace pages
 
@@ -96,17 +129,20 @@ struct PageFrameAllocator::Region {
     uint64_t page_count;
     uint64_t free_pages;
     uint64_t reserved_pages;
-    uint64_t* bits;                    // free bitmaps, allocated bitmaps, then the page marks
+    uint64_t* bits;                    // free bitmaps, allocated bitmaps, page marks, summaries
     uint64_t allocated_offset;         // words from bits to the allocated bitmaps
     uint64_t marks_offset;             // words from bits to the run-continues bitmap
     uint64_t page_words;               // words of one page bitmap
     uint64_t word_offset[kOrderCount]; // words from a bitmap's start to order k's
-    uint64_t free_list[kOrderCount];   // head pfn, or kNoPage
-    uint64_t free_count[kOrderCount];  // blocks on each list
-    uint32_t nonempty_orders;          // bit k <=> free_list[k] is not empty
-    uint16_t* tags;                    // one per page, index page - first_page (page_tag())
-    uint16_t* span_tags;               // one per span, index (page >> 6) - (first_page >> 6)
-    uint64_t* corrupt_link;            // the allocator's note of a damaged link (kNoPage: none)
+    // Order k's summaries, from bits + summary_offset[k]: a table of summary_levels[k] words,
+    // entry l the offset (words from bits) of level l + 1, then the levels, level 1 first (level
+    // l + 1 has ceil(words of level l / 64) words; the last has one).
+    uint64_t summary_offset[kOrderCount];
+    uint64_t free_count[kOrderCount]; // free blocks of each order
+    uint32_t nonempty_orders;         // bit k <=> free_count[k] > 0
+    uint8_t summary_levels[kOrderCount];
+    uint16_t* tags;      // one per page, index page - first_page (page_tag())
+    uint16_t* span_tags; // one per span, index (page >> 6) - (first_page >> 6)
 
     [[nodiscard]] uint64_t end_page() const { return first_page + page_count; }
     [[nodiscard]] bool holds(uint64_t page, unsigned order) const {
@@ -148,42 +184,35 @@ struct PageFrameAllocator::Region {
         return has_mark(PageMark::Reserved, page);
     }
 
-    // Whether `page` may be followed as a link of free list `order`: a free block of that order
-    // inside the region (safe for any 64-bit value).
-    [[nodiscard]] bool is_free_block(uint64_t page, unsigned order) const {
-        return page >= first_page && page < end_page() &&
-               end_page() - page >= pages::pages_of(order) && page % pages::pages_of(order) == 0 &&
-               is_free(page, order);
+    // Order `order`'s table of summary level starts: entry l, words from bits to level l + 1.
+    [[nodiscard]] const uint64_t* summary_starts(unsigned order) const {
+        return bits + summary_offset[order];
     }
-    // The block after `page` on free list `order`, or kNoPage; if the link is damaged, notes it,
-    // rebuilds the list and returns its head (the caller starts over).
-    [[nodiscard]] uint64_t next_free(uint64_t page, unsigned order);
-    // Relinks free list `order` from its free bitmap (after a damaged link). O(bitmap words +
-    // blocks).
-    void rebuild_free_list(unsigned order);
-    // Puts the free block at `page` on top of free list `order` (links and count only: its bit
-    // and the order's nonempty flag are the caller's). O(1).
-    void push_free(uint64_t page, unsigned order);
 
     struct Block {
         uint64_t page;
         unsigned order;
     };
 
-    // Gives the free block (page, order) to free list `order`; its buddy must not be free.
+    // Gives the free block (page, order): sets its free bit, and the summary bits above it that
+    // were clear. Its buddy must not be free. O(kMaxSummaryLevels).
     void give(uint64_t page, unsigned order);
     // Gives a free block, merging it with its free buddies all the way up; when the merged
-    // block is of order kUnusedOrder or more, tells platform::pages_unused() of its pages but
-    // the first. O(kMaxOrder) takes.
+    // block is of order kUnusedOrder or more, tells platform::pages_unused() of its pages.
+    // O(kMaxOrder) takes.
     void give_merging(uint64_t page, unsigned order);
-    // Merges `block` (not on a list) with its free buddies upwards, taking each, and stops at
-    // a buddy that starts at or above `run_first` and below the block (pages of a run still to
-    // be given); returns the merged block, not given yet.
+    // Merges `block` (not given) with its free buddies upwards, taking each, and stops at a
+    // buddy that starts at or above `run_first` and below the block (pages of a run still to be
+    // given); returns the merged block, not given yet.
     [[nodiscard]] Block merge_with_free_buddies(Block block, uint64_t run_first);
     // give(), then platform::pages_unused() for a block of order kUnusedOrder or more.
     void give_merged(Block block);
-    // Takes the free block (page, order) off its free list.
+    // Takes the free block (page, order): clears its free bit, and the summary bits above it
+    // whose word became zero. O(kMaxSummaryLevels).
     void take(uint64_t page, unsigned order);
+    // The lowest-addressed free block of `order`, which has one (free_count[order] > 0): the
+    // top summary word down, one ctz per level. O(kMaxSummaryLevels).
+    [[nodiscard]] uint64_t lowest_free(unsigned order) const;
     // Takes the free block (page, order) and splits it down to `wanted`, keeping the lowest
     // part: the upper halves are given back.
     void take_split(uint64_t page, unsigned order, unsigned wanted);
@@ -228,7 +257,7 @@ struct PageFrameAllocator::Region {
     // Frees the allocated run (or block) [page, page + count): clears its blocks' allocated bits
     // and run marks and gives them back merged. Each block of the run is given once, merged
     // with its neighbours in the run first; takes only free blocks outside the run. O(blocks of
-    // the run + kMaxOrder) list operations.
+    // the run + kMaxOrder) gives and takes.
     void free_run(uint64_t page, uint64_t count);
 
     // The index of the first page of [page, page + count) whose tag is not 0, or count if none.
@@ -240,39 +269,21 @@ struct PageFrameAllocator::Region {
     }
 };
 
-// Holds the allocator's lock for a scope that may change the free lists; a damaged free-list
-// link noted meanwhile is reported (CorruptMetadata) once the lock is released.
-class PageFrameAllocator::Locked {
-public:
-    explicit Locked(PageFrameAllocator& pfa, const void* call_site = nullptr)
-        : m_pfa(pfa), m_call_site(call_site), m_previous(m_pfa.m_lock.lock()) {}
-    ~Locked() {
-        const uint64_t corrupt = m_pfa.m_corrupt_link;
-        m_pfa.m_corrupt_link = kNoPage;
-        m_pfa.m_lock.unlock(m_previous);
-        if (corrupt != kNoPage) [[unlikely]] {
-            platform::report_error(ErrorReport{
-                ErrorKind::CorruptMetadata,
-                "pfa",
-                corrupt << kPageShift,
-                0,
-                m_call_site,
-                "a free-list link in this free page is damaged (the page was written after it was "
-                "freed): not followed, the list was rebuilt from its bitmap",
-                0,
-                0,
-                {},
-                {}});
-        }
+inline uint64_t PageFrameAllocator::Region::lowest_free(unsigned order) const {
+    BEDROCK_DEBUG_ASSERT(free_count[order] != 0);
+    // Each level's lowest set bit names the lowest nonempty word of the level below.
+    const uint64_t* starts = summary_starts(order);
+    uint64_t index = 0;
+    for (unsigned level = summary_levels[order]; level-- > 0;) {
+        const uint64_t word = bits[starts[level] + index];
+        BEDROCK_DEBUG_ASSERT(word != 0);
+        index = index * pages::kWordBits + lowest_set_bit(word);
     }
-    Locked(const Locked&) = delete;
-    Locked& operator=(const Locked&) = delete;
-
-private:
-    PageFrameAllocator& m_pfa;
-    const void* m_call_site;
-    platform::InterruptState m_previous; // the interrupt mask the lock saved
-};
+    const uint64_t word = bits[word_offset[order] + index];
+    BEDROCK_DEBUG_ASSERT(word != 0);
+    index = index * pages::kWordBits + lowest_set_bit(word);
+    return ((first_page >> order) + index) << order;
+}
 
 static_assert(kOrderCount <= 32, "nonempty_orders is a 32-bit mask");
 static_assert(kMaxOrder + kPageShift < 64, "a maximum block is addressable");

@@ -157,7 +157,7 @@ def check_heap(sample, output):
 
 def check_pfa(sample, output):
     managed = re.search(r"(\d+) managed pages", output)
-    free = re.search(r"free pages (\d+) \((\d+) on the free lists, (\d+) on CPU", output)
+    free = re.search(r"free pages (\d+) \((\d+) in free blocks, (\d+) on CPU", output)
     expect(managed is not None and int(managed.group(1)) == sample["managed_pages"],
            "bedrock pfa: managed pages == the kernel's %d" % sample["managed_pages"])
     expect(free is not None and int(free.group(1)) == sample["free_pages"],
@@ -167,7 +167,7 @@ def check_pfa(sample, output):
         pages = sum(int(n) << int(k) for k, n in
                     (pair.split(":") for pair in per_order.group(1).split()))
         expect(pages == int(free.group(2)), "bedrock pfa: the free blocks per order add up to "
-               "the free lists' pages (%d)" % int(free.group(2)))
+               "the free blocks' pages (%d)" % int(free.group(2)))
 
 
 def check_block(sample, name, output, holder, state):

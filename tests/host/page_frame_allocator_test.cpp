@@ -298,6 +298,83 @@ TEST(PageFrameAllocator, ReserveRangeTakesFreePagesOnly) {
     f.pfa.free(block, 0);
 }
 
+// Nothing of the allocator's lives in a free page: random bytes written over every free page
+// (a write after free of every block at once) change nothing it does or reports, and allocated
+// memory is never written.
+TEST(PageFrameAllocator, ScribblingOverEveryFreePageChangesNothing) {
+    const PhysRange range{kGiB, 64 * kMiB};
+    Fixture f({range});
+    ASSERT_TRUE(f.initialized);
+    const uint64_t seed = seed_from_environment(std::random_device{}());
+    std::mt19937_64 random(seed);
+    struct Held {
+        PhysAddr address;
+        uint64_t count;
+    };
+    std::vector<Held> held;
+    const auto stamp_of = [](PhysAddr page) { return page * 0x9E3779B97F4A7C15u; };
+    const auto page_word = [](PhysAddr page) {
+        return static_cast<uint64_t*>(platform::phys_to_virt(page));
+    };
+    // A random mix of blocks and runs, some freed again: free blocks of many orders, some on
+    // the CPU page lists. Each held page is stamped.
+    const auto churn = [&](int operations) {
+        for (int i = 0; i < operations; ++i) {
+            if (held.empty() || random() % 3 != 0) {
+                const uint64_t count = 1 + random() % (random() % 4 == 0 ? 600 : 8);
+                const PhysAddr address = f.pfa.allocate_pages(count);
+                if (address != kNoPage) {
+                    held.push_back({address, count});
+                    for (uint64_t page = 0; page < count; ++page) {
+                        const PhysAddr at = address + page * kPageSize;
+                        *page_word(at) = stamp_of(at);
+                    }
+                }
+            } else {
+                const size_t index = random() % held.size();
+                f.pfa.free_pages(held[index].address, held[index].count);
+                held[index] = held.back();
+                held.pop_back();
+            }
+        }
+    };
+    churn(2000);
+    // Every managed page not held: random bytes, every word of it.
+    std::vector<bool> is_held(range.page_count(), false);
+    for (const Held& h : held) {
+        for (uint64_t page = 0; page < h.count; ++page) {
+            is_held[(h.address - range.base) / kPageSize + page] = true;
+        }
+    }
+    uint64_t scribbled = 0;
+    for (size_t r = 0; r < f.pfa.region_count(); ++r) {
+        const PhysRange region = f.pfa.region_range(r);
+        for (PhysAddr page = region.base; page < region.base + region.size; page += kPageSize) {
+            if (!is_held[(page - range.base) / kPageSize]) {
+                uint64_t* words = page_word(page);
+                for (size_t w = 0; w < kPageSize / sizeof(uint64_t); ++w) {
+                    words[w] = random();
+                }
+                ++scribbled;
+            }
+        }
+    }
+    EXPECT_EQ(scribbled, f.pfa.free_pages());
+    EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure << ", seed " << seed;
+    churn(2000);
+    EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure << ", seed " << seed;
+    for (const Held& h : held) {
+        for (uint64_t page = 0; page < h.count; ++page) {
+            const PhysAddr at = h.address + page * kPageSize;
+            ASSERT_EQ(*page_word(at), stamp_of(at))
+                << "an allocated page was written, seed " << seed;
+        }
+        f.pfa.free_pages(h.address, h.count);
+    }
+    EXPECT_TRUE(test::reports().empty()) << "seed " << seed;
+    f.expect_pristine();
+}
+
 // ---- Page tags ----------------------------------------------------------------------------
 
 // The tag of every page of every region is found from any byte of the page, pages have

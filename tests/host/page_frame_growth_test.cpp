@@ -2,7 +2,7 @@
 // Host tests of the page frame allocator's growth (add_range, the grow hook) and of giving
 // pages back (platform::pages_unused), over simulated physical memory: ranges are added above
 // the managed ones and checked with check(); every pages_unused range must lie in free memory
-// (never in an allocated block, never the free block's first page, which holds its links).
+// (never in an allocated block) and be a whole merged free block.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -229,14 +229,16 @@ TEST(PageFrameGrowth, WithoutAHookAnExhaustedAllocatorFails) {
     EXPECT_CHECK(pfa);
 }
 
-// Every pages_unused range since `from`: inside one free block, after its first page.
+// Every pages_unused range since the last clear: a whole block of kUnusedOrder or more, aligned
+// to its size, overlapping no allocated block.
 void expect_unused_ranges_free(PageFrameAllocator& pfa, const std::vector<PhysAddr>& allocated,
                                uint64_t allocated_bytes) {
     for (const test::UnusedPages& unused : test::unused_pages()) {
         const auto start = reinterpret_cast<uintptr_t>(unused.start);
         EXPECT_EQ(start % kPageSize, 0u);
         EXPECT_EQ(unused.bytes % kPageSize, 0u);
-        EXPECT_GE(unused.bytes + kPageSize, kPageSize << kUnusedOrder);
+        EXPECT_GE(unused.bytes, kPageSize << kUnusedOrder);
+        EXPECT_EQ(unused.bytes & (unused.bytes - 1), 0u) << "a power of two";
         ASSERT_NE(pfa.page_tag(unused.start), nullptr);
         const PhysAddr phys = pfa.phys_of(unused.start);
         for (const PhysAddr block : allocated) {
@@ -252,7 +254,8 @@ TEST(PageFrameGiveBack, WholeFreedRunsAreReportedWithTheirRanges) {
     const PhysRange range{kGiB, 64 * kMiB};
     ASSERT_TRUE(pfa.init(&range, 1, CpuPageLists::Off));
     test::clear_unused_pages();
-    // Allocating reports nothing; freeing a 4 MiB block reports it but its first page.
+    // Allocating reports nothing; freeing a 4 MiB block reports it, merged with its free
+    // buddies: all of its pages.
     const PhysAddr a = pfa.allocate(10);
     const PhysAddr b = pfa.allocate(10);
     ASSERT_NE(a, kNoPage);
@@ -261,10 +264,10 @@ TEST(PageFrameGiveBack, WholeFreedRunsAreReportedWithTheirRanges) {
     pfa.free(a, 10);
     ASSERT_GE(test::unused_calls(), 1u);
     const test::UnusedPages first = test::unused_pages().back();
-    // a merged with whatever was free beside it: the report covers a, from the merged block's
-    // second page on.
+    // a merged with whatever was free beside it: the report covers all of a.
     const PhysAddr reported = pfa.phys_of(first.start);
-    EXPECT_LE(reported, a + kPageSize);
+    EXPECT_EQ(reported % first.bytes, 0u);
+    EXPECT_LE(reported, a);
     EXPECT_GE(reported + first.bytes, a + (kPageSize << 10));
     expect_unused_ranges_free(pfa, {b}, kPageSize << 10);
     EXPECT_CHECK(pfa);

@@ -365,7 +365,7 @@ def print_pfa(frames):
     if per_region:
         print("  free blocks per order: " + order_counts([sum(c) for c in zip(*per_region)]))
     on_lists = sum(int(member(region, "free_pages")) for region in regions)
-    print("  free pages %d (%d on the free lists, %d on CPU page lists)"
+    print("  free pages %d (%d in free blocks, %d on CPU page lists)"
           % (on_lists + listed, on_lists, listed))
 
 

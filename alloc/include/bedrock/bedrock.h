@@ -290,7 +290,7 @@ void bedrock_platform_restore_interrupts(uintptr_t previous);
  * preempted (threads of a process). Must not call Bedrock. */
 void bedrock_platform_lock_wait(void);
 /* Giving pages back: [start, start + bytes) (page-aligned, in the direct map) is free in the
- * page frame allocator (a merged free block of 1 MiB or more, but its first page): the platform
+ * page frame allocator (a whole merged free block of 1 MiB or more): the platform
  * may drop the contents (madvise) or account them; the pages stay mapped and may be handed out
  * again, and written, as soon as this returns. Called with the allocator's lock held: must not
  * allocate or call Bedrock. May do nothing. */

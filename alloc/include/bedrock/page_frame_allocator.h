@@ -4,8 +4,9 @@
 // It owns every page of the usable ranges it is given and hands out physically contiguous,
 // naturally aligned blocks of 2^order pages (order 0 = 4 KiB ... kMaxOrder = 1 GiB), plus runs of
 // any page count (beyond a maximum block: consecutive maximum blocks and a tail). Addresses in
-// and out are physical; it touches memory only through platform::phys_to_virt (free-list links
-// live inside the free blocks themselves).
+// and out are physical; it touches memory only through platform::phys_to_virt, and never a free
+// page: the free blocks are bits in its metadata (per order, a free bitmap and its summaries), so
+// a write to freed memory cannot damage the allocator.
 //
 // Zones: each usable range is split at 16 MiB and 4 GiB into regions, so allocations below
 // those limits (ISA DMA, 32-bit devices) pick whole regions; unconstrained allocations take the
@@ -13,14 +14,19 @@
 // regions.
 //
 // Words: allocate/free are the caller's side (a block or run passes to the caller and back);
-// inside the allocator a free block is taken off / given to the free lists (take/give), split
-// into halves or merged with its buddy (split/merge); reserve takes pages out for good.
+// inside the allocator a free block is taken from / given to the free blocks (take/give: its
+// free bit and the summaries above it), split into halves or merged with its buddy
+// (split/merge); reserve takes pages out for good. An allocation takes the lowest-addressed
+// free block of the smallest order that serves it (low addresses fill first, which keeps the
+// free memory above them in large blocks).
 //
 // Metadata (carved at init from the usable ranges, preferably where it breaks up none of a
 // region's largest blocks, and zeroed there): one Region descriptor and one tag window (the
 // region's virtual range, for page_tag()) per region; two bitmaps per order, "free block of
 // order k starts here" and "allocated block of order k starts here" (~4 bits per page together);
-// two bitmaps with one bit per page, "the run continues after this page" and "reserved page";
+// above each free bitmap, summary levels of one bit per word of the level below up to one word
+// (~1/63 of the free bitmaps); two bitmaps with one bit per page, "the run continues after this
+// page" and "reserved page";
 // one 16-bit page tag per page and one 16-bit span tag per span of 2^kTagSpanOrder pages; and,
 // with CPU page lists, the lists of every CPU slot (kMaxCpus * 256 bytes) and one state byte per
 // page of the CPU-list region. About 22 bits per 4 KiB page, plus 8 for the CPU-list region's
@@ -28,7 +34,9 @@
 //   free_pages + allocated_pages + reserved_pages = managed_pages   (a block on a CPU page
 //                                                                  list counts as allocated here)
 //   the free blocks, the allocated blocks and the reserved pages tile the region exactly
-//   a block is on free list k  <=>  its free bit at order k is set (one list per block)
+//   free blocks of order k = set bits of free bitmap k = free_count[k]
+//   summary bit j of level l + 1 of order k  <=>  word j of level l of order k != 0 (level 0:
+//                                               the free bitmap)
 //   no free block at order k < kMaxOrder has its buddy free at order k (merging is complete)
 //   a run is its greedy decomposition into aligned blocks of non-increasing order (only
 //   maximum blocks repeat), every block but the last with the run mark on its last page; no
@@ -45,19 +53,19 @@
 // reservation, a kernel adds hot-plugged memory. Added regions have no CPU page lists.
 //
 // Giving pages back: when a free (or a CPU page list's drain) leaves a free block of order
-// kUnusedOrder or more after merging, platform::pages_unused() is told of the block's pages but
-// its first (which holds the free-list links), so the platform may drop their contents (hosted:
-// madvise) or account them. Free blocks are reused last-freed first (each free list is LIFO and
-// an allocation takes the smallest order that serves it), so recently freed, still resident
-// memory goes out before memory given back.
+// kUnusedOrder or more after merging, platform::pages_unused() is told of all of the block's
+// pages (nothing of the allocator's is in them), so the platform may drop their contents
+// (hosted: madvise) or account them. An allocation takes the smallest order that serves it, so
+// the small free blocks that recently freed memory leaves go out before the large blocks given
+// back.
 //
 // CPU page lists (pages/cpu_page_lists.h): blocks of orders below kCpuListOrders freed in one
 // region (the CPU-list region: the highest, where unconstrained allocations go first) are kept
 // on a list of the freeing CPU, up to kCpuListBlocks per CPU and order, and a CPU allocates from
 // its own lists first: the common allocate/free of a small block touches only the calling CPU's
 // list (interrupts masked around it, no lock, no atomic read-modify-write). A list is refilled
-// from the free lists and drained back to them kCpuListBatch blocks at a time under the lock.
-// Their pages count as free in free_pages() and its kin; an allocation the free lists cannot
+// from the free blocks and drained back to them kCpuListBatch blocks at a time under the lock.
+// Their pages count as free in free_pages() and its kin; an allocation the free blocks cannot
 // serve drains the calling CPU's lists and tries again when that can help (a CPU-list order, or
 // too few free pages without the lists'). Another CPU's lists are drained only by that CPU or,
 // when it is offline, by drain_cpu() (without a fence or an atomic read-modify-write on the fast
@@ -85,10 +93,6 @@
 //   FreeWrongOrder            allocated, but as another order or run length, or inside a
 //                             larger block
 //   ReserveConflict           reserve_range() over allocated pages
-// A free-list link read from a free page (the free lists keep their links in the free blocks) is
-// checked against the bitmaps before it is followed; a damaged one (a write to a free page) is
-// reported as CorruptMetadata with the page that held it, never followed, and the list is
-// rebuilt from its bitmap.
 #pragma once
 
 #include <stddef.h>
@@ -208,17 +212,18 @@ public:
 
     // A naturally aligned block of 2^order pages, or kNoPage (exhausted, or order > kMaxOrder).
     // O(1) from the calling CPU's list (order < kCpuListOrders); otherwise, or to refill it,
-    // O(regions + kMaxOrder) (+ kCpuListBatch * kMaxOrder for a refill).
+    // O(regions + kMaxOrder + L) (+ kCpuListBatch * (kMaxOrder + L) for a refill), where L is the
+    // number of summary levels (log64 of a region's pages: 4 for 6 GiB, 8 at most).
     [[nodiscard]] PhysAddr allocate(unsigned order);
     // As allocate(), with the whole block at or below `limit` (e.g. kZoneDmaLimit). O(regions +
-    // kMaxOrder) when `limit` is a zone limit or above all RAM; otherwise also O(free blocks in
-    // the region that `limit` cuts).
+    // kMaxOrder + L) when `limit` is a zone limit or above all RAM; otherwise also O(kMaxOrder *
+    // L) for the region that `limit` cuts (the lowest free block of each order).
     [[nodiscard]] PhysAddr allocate_below(unsigned order, PhysAddr limit);
     // `count` contiguous pages (count >= 1) starting at a multiple of `alignment` bytes (a power
     // of two up to a maximum block; below kPageSize means kPageSize), ending at or below `limit`,
     // inside one region; or kNoPage, with nothing changed. Free with free_pages() and the same
     // count. Up to a maximum block (2^kMaxOrder pages), the run is the start of a buddy block and
-    // the block's tail goes back to the free lists; time as allocate_below(). Beyond it, the run
+    // the block's tail is given back; time as allocate_below(). Beyond it, the run
     // starts a stretch of consecutive free maximum blocks (so it is 1 GiB-aligned) and ends in a
     // tail taken from the free blocks after them; time O(regions + sum over the regions of
     // (B + S * kMaxOrder^2) + count / 2^kMaxOrder * kMaxOrder), where B is a region's number of
@@ -228,19 +233,20 @@ public:
 
     // Frees a block from allocate()/allocate_below() and merges it with its free buddies. A block
     // of order < kCpuListOrders in the CPU-list region goes to the calling CPU's list: O(1), and
-    // O(kCpuListBatch * kMaxOrder) when the list is full and half of it is drained first.
-    // Otherwise O(kMaxOrder + log regions).
+    // O(kCpuListBatch * kMaxOrder * L) when the list is full and half of it is drained first.
+    // Otherwise O(kMaxOrder * L + log regions) (each merge takes a buddy: O(L)).
     void free(PhysAddr address, unsigned order);
     // Frees a run from allocate_pages(address, count, ...), or a block with count = 2^order (as
     // free(), CPU page lists included); the whole run or nothing (a wrong count is misuse,
     // reported with size = count).
-    // O((count / 2^kMaxOrder + kMaxOrder) * kMaxOrder + log regions).
+    // O((count / 2^kMaxOrder + kMaxOrder) * (kMaxOrder + L) + log regions).
     void free_pages(PhysAddr address, size_t count);
 
-    // Gives every block on CPU slot `cpu`'s page lists back to the free lists (a CPU going
+    // Gives every block on CPU slot `cpu`'s page lists back to the free blocks (a CPU going
     // offline, or one that wants its cached pages seen by the others). Precondition: `cpu` is
     // the calling CPU, or no code runs as that CPU meanwhile (it is offline). Does nothing for
-    // cpu >= kMaxCpus or without CPU page lists. O(kCpuListOrders * kCpuListBlocks * kMaxOrder).
+    // cpu >= kMaxCpus or without CPU page lists. O(kCpuListOrders * kCpuListBlocks * kMaxOrder *
+    // L).
     void drain_cpu(unsigned cpu);
 
     // Takes the managed pages of `range` (widened to whole pages) out of circulation for good
@@ -287,7 +293,7 @@ public:
     // The pages on the CPU page lists of every CPU.
     [[nodiscard]] uint64_t cpu_list_pages() const;
     [[nodiscard]] uint64_t reserved_pages() const;
-    // free_blocks() and largest_free_order() describe the free lists alone (a block on a CPU
+    // free_blocks() and largest_free_order() describe the free blocks alone (a block on a CPU
     // page list is not merged with its buddies until it is drained).
     [[nodiscard]] FreeBlockCounts free_blocks() const;
     // The largest order with a free block, or -1 when nothing is free.
@@ -324,7 +330,6 @@ private:
     struct Region;
     struct Misuse;
     struct CpuLists;
-    class Locked;
     // One region's pages in the direct map, for page_tag().
     struct TagWindow {
         uintptr_t base;       // platform::phys_to_virt(the region's first page)
@@ -366,7 +371,7 @@ private:
     [[nodiscard]] PhysAddr allocate_pages_once(size_t count, uint64_t alignment, PhysAddr limit);
     [[nodiscard, gnu::always_inline]] PhysAddr allocate_once(unsigned order);
     [[nodiscard]] PhysAddr allocate_locked(unsigned order, PhysAddr limit);
-    // allocate_locked(), and when the free lists cannot serve it, again after draining the
+    // allocate_locked(), and when the free blocks cannot serve it, again after draining the
     // calling CPU's page lists. Takes the lock.
     [[nodiscard, gnu::noinline]] PhysAddr allocate_or_drain(unsigned order, PhysAddr limit);
     // The CPU-list paths (pages/cpu_page_lists.cpp), with interrupts masked on CPU `cpu`: the
@@ -377,12 +382,12 @@ private:
     [[nodiscard]] PhysAddr refill_and_take(unsigned cpu, unsigned order);
     void drain_batch_and_push(unsigned cpu, unsigned order, uint32_t index);
     // Gives the block of `order` at page index `index` of the CPU-list region, from a CPU list,
-    // back to the free lists, merging.
+    // back to the free blocks, merging.
     void give_back_locked(uint32_t index, unsigned order);
     // Gives back every block on `cpu`'s lists; returns whether there was one.
     bool drain_cpu_locked(unsigned cpu);
     // drain_cpu_locked() for the calling CPU (interrupts masked meanwhile), when that can help a
-    // request for `pages_wanted` pages below `limit` that the free lists could not serve;
+    // request for `pages_wanted` pages below `limit` that the free blocks could not serve;
     // returns whether it drained.
     bool drain_calling_cpu_locked(uint64_t pages_wanted, PhysAddr limit);
     // The fast half of free(): pushes the block on the calling CPU's list if it was allocated
@@ -423,9 +428,6 @@ private:
     uint8_t m_grow_reserve_order = kOrderCount;        // kOrderCount: no reserve
     uint8_t m_grow_wanted = 0;                         // 1: the reserve is gone, grow ahead
     CpuListsRef m_cpu;
-    // A free-list link found damaged under the lock (the free page that held it, or kNoPage),
-    // reported once the lock is released (Locked).
-    uint64_t m_corrupt_link = kNoPage;
     mutable SpinLock m_lock;
 };
 

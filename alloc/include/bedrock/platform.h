@@ -40,8 +40,8 @@ void report_error(const ErrorReport& report);
 [[nodiscard]] bool set_page_access(void* page, bool accessible);
 
 // Giving pages back: the page frame allocator calls this when a free leaves a free block of at
-// least kUnusedOrder (1 MiB, bedrock/page_frame_allocator.h) after merging, for that block's
-// pages but its first: [start, start + bytes), page-aligned, in the direct map. Their contents
+// least kUnusedOrder (1 MiB, bedrock/page_frame_allocator.h) after merging, for all of that
+// block's pages: [start, start + bytes), page-aligned, in the direct map. Their contents
 // are no longer needed, and the platform may drop them (a hosted process: madvise
 // MADV_DONTNEED, reading zeroes afterwards) or account them, but the pages stay the allocator's
 // and stay mapped: they may be handed out again at any moment after the call returns, and are
