@@ -440,44 +440,9 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
     report_bad_pointer(heap, block, caller);
 }
 
-// The slab whose blocks hold `address` (16-aligned), found as locate() finds it near and
-// without the lock, or null when a slab does not hold it: the free() fast path, which needs no
-// BlockRef. A slab found for an address that is no live block of it is confirmed later (the
-// class lock, or the flush of a CPU cache).
-[[gnu::always_inline]] inline heap::Slab* locate_slab(Heap& heap, const void* address) {
-    const auto value = reinterpret_cast<uintptr_t>(address);
-    const heap::Arena* arena;
-    if (!heap.over_frames()) {
-        arena = heap.arenas.region_arena();
-        if (!arena_spans(*arena, value)) [[unlikely]] {
-            return nullptr;
-        }
-    } else {
-        const PageFrameAllocator::PageTags found = heap.frames->tags_of(address);
-        if (found.page == nullptr) [[unlikely]] {
-            return nullptr;
-        }
-        const uint16_t tag = heap::heap_tag(found); // an arena's span tag, else the page's
-        if (heap::tag_kind(tag) != PageKind::Arena) [[unlikely]] {
-            return nullptr;
-        }
-        arena = reinterpret_cast<const heap::Arena*>(
-            align_down(value, uintptr_t{kPageSize} << heap::tag_value(tag)));
-        if (SegregatedFit::owner(*arena) != &heap) [[unlikely]] {
-            return nullptr;
-        }
-    }
-    const SegregatedFit::Found found =
-        SegregatedFit::find_near(*arena, address, heap::kMaxSlabBytes);
-    return found.block != nullptr && found.use == BlockUse::Slab
-               ? reinterpret_cast<heap::Slab*>(found.block)
-               : nullptr;
-}
-
-// free() of anything a slab does not hold: a medium block, a large run, a checked-mode block,
-// or misuse. Out of line, so the slab fast path stays small.
-[[gnu::noinline]] void free_not_slab(Heap& heap, void* block, Caller caller) {
-    const BlockRef ref = locate(heap, block, Lookup::NearAndLockFree);
+// free() of anything a slab does not hold (`ref`: the near lookup of `block`): a medium block,
+// a large run, a checked-mode block, or misuse. Out of line, so the slab fast path stays small.
+[[gnu::noinline]] void free_not_slab(Heap& heap, void* block, const BlockRef& ref, Caller caller) {
     if (ref.holder == Holder::Medium && ref.start == block) {
         if (free_medium(heap, *ref.arena, block)) [[likely]] {
             return;
@@ -638,19 +603,22 @@ void finish_small(Heap& heap, platform::InterruptState previous, const heap::Sla
 }
 
 // free() of a pointer the calling CPU's slab hints do not place (interrupts masked on the CPU,
-// `slabs_given` read before anything else): its slab from the page map and the arena's start
-// bitmap, hinted for the next free; a pointer no slab handed out goes to the class lock (a
-// block of a retired slab) or to free_not_slab().
+// `slabs_given` read before anything else): what holds it, from the page map and the arena's
+// start bitmap (near, without the lock: a slab found for an address that is no live block of
+// it is confirmed by the class lock or by the flush of a CPU cache). A slab's block is hinted
+// for the next free; a pointer no slab handed out goes to the class lock (a block of a retired
+// slab); anything else to free_not_slab() with the same lookup.
 [[gnu::noinline]] void free_unhinted(Heap& heap, void* block, uint64_t slabs_given,
                                      platform::InterruptState previous, Caller caller) {
     const unsigned cpu = platform::current_cpu();
     CpuCache* cache = cpu < platform::kMaxCpus ? heap.cpus.mine(cpu) : nullptr;
-    heap::Slab* slab = locate_slab(heap, block);
-    if (slab == nullptr) {
+    const BlockRef ref = locate(heap, block, Lookup::NearAndLockFree);
+    if (ref.holder != Holder::Slab) {
         platform::restore_interrupts(previous);
-        free_not_slab(heap, block, caller);
+        free_not_slab(heap, block, ref, caller);
         return;
     }
+    auto* slab = reinterpret_cast<heap::Slab*>(ref.start);
     const unsigned index = slab->class_index; // confirmed under the class lock on a flush
     if (index < heap::kSizeClassCount && heap::slab_handed_out(slab, block)) [[likely]] {
         if (cache != nullptr) {
