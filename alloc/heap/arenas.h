@@ -136,7 +136,9 @@ private:
     HeldPages* m_held = nullptr;
     uint64_t m_pages = 0; // frames heaps: pages of the arenas held
     UseTotals m_totals[kBlockUses] = {};
-    uint64_t m_slabs_given = 0; // written under m_lock, read without it
+    // Written under m_lock, read without it by every free: on a cache line of its own, apart
+    // from the totals that every arena call writes.
+    alignas(64) uint64_t m_slabs_given = 0;
 };
 
 } // namespace bedrock::heap
