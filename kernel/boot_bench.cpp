@@ -20,7 +20,6 @@ constexpr unsigned kWarmUpPairs = 1000;
 constexpr unsigned kPairs = 20000;
 constexpr uint64_t kScalingWindow = 200 * 1000 * 1000; // nanoseconds per phase
 constexpr size_t kScalingBlocks = 8;                   // held at once per CPU
-constexpr char kBenchOption[] = "bedrock.bench=1";
 
 // Keeps the compiler from dropping or merging a call whose result is otherwise unused.
 void keep(const void* pointer) {
@@ -120,7 +119,7 @@ void run_scaling() {
 void run_boot_benchmark(const char* command_line) {
     print("bench: heap.pair_ns.64 %lu\n", heap_pair_nanoseconds());
     print("bench: pfa.pair_ns.order0 %lu\n", page_pair_nanoseconds());
-    if (has_word(command_line, kBenchOption) && online_cpu_count() > 1) {
+    if (has_word(command_line, kBootBenchOption) && online_cpu_count() > 1) {
         run_scaling();
     }
 }

@@ -18,6 +18,9 @@
 
 namespace bedrock::kernel {
 
+// The command-line word that adds the SMP scaling figures.
+inline constexpr char kBootBenchOption[] = "bedrock.bench=1";
+
 // Runs after the allocators and secondary CPUs are up, before the tests. Boot CPU only.
 void run_boot_benchmark(const char* command_line);
 

@@ -19,7 +19,6 @@ GdbSample g_gdb_sample;
 
 namespace {
 
-constexpr char kOption[] = "bedrock.gdb_sample=1";
 constexpr size_t kSmallBlocks = 5;
 constexpr size_t kMediumBlocks = 3;
 constexpr size_t kRegionBytes = 64 * 1024;
@@ -82,7 +81,7 @@ void print_figures(Heap& heap, Heap& region_heap) {
 
 void run_gdb_sample(const char* command_line) {
     Heap* heap = default_heap();
-    if (!has_word(command_line, kOption) || heap == nullptr) {
+    if (!has_word(command_line, kGdbSampleOption) || heap == nullptr) {
         return;
     }
     Heap* region_heap = heap_create_in_region(g_region, kRegionBytes);

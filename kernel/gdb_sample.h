@@ -24,6 +24,9 @@ struct GdbSample {
 };
 extern GdbSample g_gdb_sample;
 
+// The command-line word that runs the sample.
+inline constexpr char kGdbSampleOption[] = "bedrock.gdb_sample=1";
+
 // Runs the sample if the command line asks for it. Boot CPU only, before the tests.
 void run_gdb_sample(const char* command_line);
 

@@ -2,7 +2,9 @@
 // The kernel command line's heap options (see heap_boot_options.h).
 #include "kernel/heap_boot_options.h"
 
+#include "kernel/boot_bench.h"
 #include "kernel/format.h"
+#include "kernel/gdb_sample.h"
 
 namespace bedrock::kernel {
 namespace {
@@ -85,6 +87,8 @@ HeapBootOptions parse_heap_boot_options(const char* command_line) {
             } else {
                 add_error(options, word, p, "not a count (at most 9 digits)");
             }
+        } else if (equals(word, p, kBootBenchOption) || equals(word, p, kGdbSampleOption)) {
+            // The test kernel's own options (boot_bench.h, gdb_sample.h), not the heap's.
         } else if (has_prefix(word, p, "bedrock.", value)) {
             add_error(options, word, p, "no such option");
         }

@@ -5,9 +5,11 @@
 //   bedrock.guard=<N>                guard pages for every Nth checked allocation (0: none);
 //                                    needs bedrock.check=report or abort
 // Words are separated by spaces; the last word for an option wins. Words that do not start with
-// "bedrock." belong to someone else and are ignored. Every other problem is kept in `errors`
-// and leaves its option at the default: a bedrock.* word that is no option, a value that is not
-// understood, and bedrock.guard=N (N > 0) with checking off, which would do nothing.
+// "bedrock." belong to someone else and are ignored, and so are the test kernel's own words
+// (bedrock.bench=1, boot_bench.h; bedrock.gdb_sample=1, gdb_sample.h). Every other problem is
+// kept in `errors` and leaves its option at the default: a bedrock.* word that is no option, a
+// value that is not understood, and bedrock.guard=N (N > 0) with checking off, which would do
+// nothing.
 #pragma once
 
 #include <stddef.h>

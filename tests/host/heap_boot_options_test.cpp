@@ -88,6 +88,15 @@ TEST(HeapBootOptions, UnknownBedrockWordsAreNamed) {
     EXPECT_EQ(options.level, CheckLevel::Off);
 }
 
+// The test kernel's own options are not the heap's problems; near misses of them are.
+TEST(HeapBootOptions, TheKernelsOwnOptionsAreKnown) {
+    const HeapBootOptions options = parse_heap_boot_options(
+        "bedrock.bench=1 bedrock.gdb_sample=1 bedrock.check=report bedrock.bench=2");
+    ASSERT_EQ(options.error_count, 1u);
+    EXPECT_EQ(word_of(options.errors[0]), "bedrock.bench=2");
+    EXPECT_EQ(options.level, CheckLevel::Report);
+}
+
 TEST(HeapBootOptions, GuardWithoutCheckingIsNamed) {
     for (const char* line : {"bedrock.guard=8", "bedrock.check=report bedrock.guard=8 "
                                                 "bedrock.check=off"}) {
