@@ -22,9 +22,12 @@
 //   then, in an arena, its block-start bitmap names the block holding the pointer (a slab, a
 //   medium block, a checked block or a guard chunk), and only then is that block's header read.
 // A pointer no part of this heap holds is looked up among the other live heaps (cold path) to
-// tell a foreign block from memory of no heap.
-// The small-block fast paths (allocate_small, free_small) run with interrupts masked on the
-// calling CPU and touch only its cache: no lock, no atomic read-modify-write.
+// tell a foreign block from memory of no heap. free() first asks the calling CPU's slab hints
+// (cpu_cache.h): a slab found there is as certain as one found through the page map, as long as
+// no slab has been given back since (Arenas::slabs_given()).
+// The small-block fast paths (allocate_small; free's hinted path, free_handed_out) run with
+// interrupts masked on the calling CPU and touch only its cache: no lock, no atomic
+// read-modify-write.
 #include "bedrock/heap.h"
 #include "bedrock/assert.h"
 #include "bedrock/heap_checks.h"
