@@ -65,11 +65,16 @@ inline uint64_t bitmap_words(uint64_t first_page, uint64_t page_count, unsigned 
     return align_up(bits, kWordBits) / kWordBits;
 }
 
+// The words of the level above a bitmap level of `words` (>= 1) words.
+constexpr uint64_t summary_level_words(uint64_t words) {
+    return (words - 1) / kWordBits + 1;
+}
+
 // The summary levels above a bitmap of `words` words: each has one bit per word of the level
 // below, and the last is one word.
 constexpr unsigned summary_levels(uint64_t words) {
     unsigned levels = 0;
-    for (; words > 1; words = (words - 1) / kWordBits + 1) {
+    for (; words > 1; words = summary_level_words(words)) {
         ++levels;
     }
     return levels;
@@ -80,11 +85,6 @@ constexpr unsigned summary_levels(uint64_t words) {
 inline constexpr unsigned kMaxSummaryLevels = summary_levels(kPageEnd / kWordBits);
 static_assert(kMaxSummaryLevels == 8 && summary_levels(1) == 0 && summary_levels(2) == 1 &&
               summary_levels(64) == 1 && summary_levels(65) == 2);
-
-// The words of the level above a bitmap level of `words` (>= 1) words.
-constexpr uint64_t summary_level_words(uint64_t words) {
-    return (words - 1) / kWordBits + 1;
-}
 
 // Words of the summaries of the order-`order` free bitmap of a region: its table of level starts
 // (a word per level) and its levels.

@@ -16,8 +16,9 @@
 
 namespace bedrock {
 
-// Looks at a held lock between two platform::lock_wait() calls: about a microsecond of pause
-// instructions, longer than most of Bedrock's lock holds.
+// Looks at a held lock between two platform::lock_wait() calls: 64 pause instructions (some
+// hundreds to a few thousand cycles, as the CPU's pause is short or long), more than most of
+// Bedrock's lock holds take.
 inline constexpr unsigned kLockSpinsBeforeWait = 64;
 
 class SpinLock {
