@@ -68,6 +68,15 @@ unsigned take_slot() {
     return t_slot;
 }
 
+#if defined(__clang__) && defined(__x86_64__)
+unsigned take_slot_keeping_registers() {
+    unsigned slot = take_slot();
+    // Not a tail call: the registers are restored after take_slot() returns, not before.
+    asm volatile("" : "+r"(slot));
+    return slot;
+}
+#endif
+
 } // namespace hosted_slots
 
 // Out of line unless the build inlines them (BEDROCK_PLATFORM_CPU_HOOKS: hosted_cpu_hooks.h).

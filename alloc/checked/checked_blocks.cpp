@@ -30,7 +30,7 @@ uint64_t footprint(const CheckedBlock& header) {
 }
 
 ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* detail, Caller caller) {
-    return misuse_report(kind, reinterpret_cast<uintptr_t>(pointer), detail, caller.call_site);
+    return misuse_report(kind, reinterpret_cast<uintptr_t>(pointer), detail, caller.call_site());
 }
 
 // Red-zone damage of `header`'s block: an overflow (reported first) or an underflow.
@@ -82,7 +82,7 @@ bool find_poison_damage(const CheckedBlock& header, const void* call_site, Error
 ErrorReport dead_header_report(const CheckedBlock& header, const void* pointer, Caller caller) {
     if (header.state == BlockState::Quarantined && header.seal == seal_of(header)) {
         return block_report(ErrorKind::DoubleFree, reinterpret_cast<uintptr_t>(pointer), header, 0,
-                            "the block is already free (still in quarantine)", caller.call_site);
+                            "the block is already free (still in quarantine)", caller.call_site());
     }
     return pointer_report(ErrorKind::CorruptMetadata, pointer,
                           "the block's checked-mode header is damaged (a wild write or an "
@@ -144,9 +144,9 @@ CheckedBlock* CheckedBlocks::find_live(Heap& heap, const BlockRef& core, const v
         heap.errors.raise(
             inside ? block_report(ErrorKind::InteriorPointer, address, *header,
                                   address - reinterpret_cast<uintptr_t>(header->block),
-                                  "points inside a block, not at its start", caller.call_site)
+                                  "points inside a block, not at its start", caller.call_site())
                    : misuse_report(ErrorKind::NotAllocated, address,
-                                   "points into a block's header or red zone", caller.call_site));
+                                   "points into a block's header or red zone", caller.call_site()));
         return nullptr;
     }
     return confirm_live(heap, *header, pointer, caller);
@@ -176,7 +176,7 @@ bool CheckedBlocks::retire(Heap& heap, CheckedBlock& header, const void* pointer
             report = dead_header_report(header, pointer, caller);
             has_report = true;
         } else {
-            has_report = find_zone_damage(header, caller.call_site, report);
+            has_report = find_zone_damage(header, caller.call_site(), report);
             if (has_report) {
                 fill_zones(header); // reported once, not again when the slot is reused
             }
@@ -212,7 +212,7 @@ void CheckedBlocks::free(Heap& heap, const BlockRef& core, void* pointer, Caller
             report = dead_header_report(*header, pointer, caller);
             has_report = true;
         } else {
-            has_report = find_zone_damage(*header, caller.call_site, report);
+            has_report = find_zone_damage(*header, caller.call_site(), report);
             if (has_report) {
                 fill_zones(*header); // reported once, not again when it leaves quarantine
             }
@@ -257,8 +257,8 @@ void CheckedBlocks::evict(Heap& heap, size_t limit, Caller caller) {
         // Verified while the memory is still ours, given back, then reported: a report that
         // panics leaves the heap consistent.
         ErrorReport report;
-        const bool damaged = find_poison_damage(*header, caller.call_site, report) ||
-                             find_zone_damage(*header, caller.call_site, report);
+        const bool damaged = find_poison_damage(*header, caller.call_site(), report) ||
+                             find_zone_damage(*header, caller.call_site(), report);
         give_block(heap, find_block(heap, header));
         if (damaged) {
             heap.errors.raise(report);

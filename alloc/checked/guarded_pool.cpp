@@ -221,13 +221,13 @@ CheckedBlock* GuardedPool::find_live(Heap& heap, const void* pointer, Caller cal
             heap.errors.raise(block_report(ErrorKind::InteriorPointer, address, header,
                                            address - reinterpret_cast<uintptr_t>(header.block),
                                            "points inside a guarded block, not at its start",
-                                           caller.call_site));
+                                           caller.call_site()));
             return nullptr;
         }
         why = "inside a guarded slot page, not at a block";
     }
     heap.errors.raise(misuse_report(ErrorKind::NotAllocated, reinterpret_cast<uintptr_t>(pointer),
-                                    why, caller.call_site));
+                                    why, caller.call_site()));
     return nullptr;
 }
 

@@ -245,8 +245,8 @@ SlabLookup classify_slab_block(Heap& heap, const heap::Slab* slab, const void* b
 
 ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* detail, Caller caller,
                            uintptr_t block = 0, uint64_t size = 0) {
-    return heap::misuse_report(kind, reinterpret_cast<uintptr_t>(pointer), detail, caller.call_site,
-                               block, size);
+    return heap::misuse_report(kind, reinterpret_cast<uintptr_t>(pointer), detail,
+                               caller.call_site(), block, size);
 }
 
 // Why `block` (found as `ref` without the lock) is not a live block this call can take: looked

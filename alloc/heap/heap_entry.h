@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The heap's entry points with the caller made explicit, for the files that implement the
 // public APIs (heap.cpp, c_api.cpp, operator_new.cpp): each public function passes its own
-// frame and return address, so checked mode's call traces start at the application's call.
+// frame (whose record holds its return address), so checked mode's call traces start at the
+// application's call.
 #pragma once
 
 #include <stddef.h>
@@ -13,10 +14,8 @@
 // The Caller of the function this is written in. A macro: the builtins must be evaluated in
 // the public function's own frame. Empty (and free) when checking is compiled out.
 #define BEDROCK_HEAP_CALLER()                                                                      \
-    (::bedrock::kHeapChecksCompiled                                                                \
-         ? ::bedrock::heap::Caller{__builtin_frame_address(0),                                     \
-                                   ::bedrock::call_site_of(__builtin_return_address(0))}           \
-         : ::bedrock::heap::Caller{nullptr, nullptr})
+    (::bedrock::kHeapChecksCompiled ? ::bedrock::heap::Caller{__builtin_frame_address(0)}          \
+                                    : ::bedrock::heap::Caller{nullptr})
 
 namespace bedrock::heap {
 

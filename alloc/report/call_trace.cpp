@@ -6,7 +6,7 @@ namespace bedrock::heap {
 
 __attribute__((no_sanitize("address"))) CallTrace capture_call_trace(Caller caller) {
     CallTrace trace = {};
-    trace.frames[0] = caller.call_site;
+    trace.frames[0] = caller.call_site();
     auto record = reinterpret_cast<uintptr_t>(caller.frame);
     for (unsigned depth = 1; depth < kCallTraceDepth && record != 0 && record % 8 == 0; ++depth) {
         const uintptr_t next = reinterpret_cast<const uintptr_t*>(record)[0];

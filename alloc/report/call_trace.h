@@ -17,13 +17,18 @@
 
 namespace bedrock::heap {
 
-// What the public entry points pass down (by value: two registers): their own frame address
-// (__builtin_frame_address(0)) and their call site (call_site_of their return address). The files
-// holding entry points are built without sibling-call optimisation in checked builds, so the frame
-// is still live while the trace is taken.
+// What the public entry points pass down (by value: one register): their own frame address
+// (__builtin_frame_address(0)), whose frame record holds their return address (record[1]), so
+// the call site is read from it only when a report needs it. The files holding entry points are
+// built without sibling-call optimisation in checked builds, so the frame is still live while
+// the trace is taken. A null frame: no caller known (checking compiled out).
 struct Caller {
     const void* frame;
-    const void* call_site;
+
+    // call_site_of the entry point's return address, or null.
+    [[nodiscard]] const void* call_site() const {
+        return frame != nullptr ? call_site_of(static_cast<const void* const*>(frame)[1]) : nullptr;
+    }
 };
 
 inline constexpr uintptr_t kMaxFrameBytes = uintptr_t{1} << 20;

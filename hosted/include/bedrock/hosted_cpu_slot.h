@@ -18,9 +18,21 @@ inline constexpr unsigned kUnassigned = ~0u;
 // Gives the calling thread a slot (its first call) and returns it.
 [[gnu::noinline]] unsigned take_slot();
 
+// take_slot() for the inline hook: once per thread, but a call there would make every malloc and
+// free that inlines the hook save the registers the call may clobber, on every call. With clang
+// on x86-64 it saves every register it changes (XMM included) instead, so its callers keep their
+// values in any register across it.
+#if defined(__clang__) && defined(__x86_64__)
+[[gnu::noinline, gnu::no_caller_saved_registers]] unsigned take_slot_keeping_registers();
+#else
+[[gnu::always_inline]] inline unsigned take_slot_keeping_registers() {
+    return take_slot();
+}
+#endif
+
 [[gnu::always_inline]] inline unsigned calling_thread_slot() {
     const unsigned slot = t_slot;
-    return slot != kUnassigned ? slot : take_slot();
+    return slot != kUnassigned ? slot : take_slot_keeping_registers();
 }
 
 } // namespace bedrock::platform::hosted_slots
