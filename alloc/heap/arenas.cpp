@@ -27,7 +27,7 @@ void write_tags(const PageFrameAllocator& frames, const void* base, unsigned ord
 bool Arenas::init_region(void* fit_storage, void* base, size_t bytes, Heap* owner,
                          uintptr_t secret) {
     m_owner = owner;
-    m_fit.init(fit_storage, bytes, secret, SegregatedFit::ArenaLookup{arena_holding, this});
+    m_fit.init(fit_storage, bytes, secret);
     m_region = m_fit.add_arena(base, bytes, owner);
     return m_region != nullptr;
 }
@@ -37,32 +37,7 @@ void Arenas::init_frames(void* fit_storage, PageFrameAllocator& frames, Heap* ow
     m_owner = owner;
     m_held = &held;
     m_frames = &frames;
-    m_fit.init(fit_storage, kMaxArenaBytes, secret,
-               SegregatedFit::ArenaLookup{arena_holding, this});
-}
-
-const Arena* Arenas::arena_holding(const void* context, uintptr_t address) {
-    const auto* arenas = static_cast<const Arenas*>(context);
-    if (arenas->m_frames == nullptr) {
-        const Arena* region = arenas->m_region;
-        return region != nullptr && address - SegregatedFit::arena_begin(*region) < region->bytes
-                   ? region
-                   : nullptr;
-    }
-    const PageFrameAllocator::PageTags tags =
-        arenas->m_frames->tags_of(reinterpret_cast<const void*>(address));
-    if (tags.page == nullptr) {
-        return nullptr;
-    }
-    const uint16_t tag = heap_tag(tags);
-    if (tag_kind(tag) != PageKind::Arena) {
-        return nullptr;
-    }
-    // The tag says an arena of some heap over these frames starts there: its header is arena
-    // metadata, safe to read.
-    const auto* arena =
-        reinterpret_cast<const Arena*>(align_down(address, uintptr_t{kPageSize} << tag_value(tag)));
-    return SegregatedFit::owner(*arena) == arenas->m_owner ? arena : nullptr;
+    m_fit.init(fit_storage, kMaxArenaBytes, secret);
 }
 
 void Arenas::report_damage(const ErrorPolicy& errors) {

@@ -118,9 +118,6 @@ public:
 
 private:
     [[nodiscard]] bool grow_locked(size_t size, size_t alignment);
-    // SegregatedFit::ArenaLookup: the arena of this heap holding `address`, from the page tags
-    // (or the region's bounds) alone.
-    static const Arena* arena_holding(const void* arenas, uintptr_t address);
     // The arena holding `block`, one of this heap's taken blocks.
     [[nodiscard]] Arena* arena_of(const void* block) const;
     // `use`: the block's, read under m_lock.

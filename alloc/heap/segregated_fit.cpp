@@ -16,6 +16,7 @@ using fit_detail::kSecondLevelCount;
 using fit_detail::kSentinelUse;
 using fit_detail::kSizeMask;
 using fit_detail::kUseMask;
+using fit_detail::LinkField;
 using fit_detail::list_of;
 using fit_detail::load_size_and_flags;
 using fit_detail::logical_word;
@@ -79,11 +80,6 @@ BlockHeader* first_of(const Arena& arena) {
 BlockHeader* sentinel_of(const Arena& arena) {
     return header_at(address_of(&arena) + arena.bytes - kBlockHeaderBytes);
 }
-Arena& arena_of_free(BlockHeader* header) {
-    BEDROCK_DEBUG_ASSERT(is_free(header));
-    return *reinterpret_cast<Arena*>(address_of(header) - header->link);
-}
-
 // The start bitmap: bit g stands for the granule at arena base + 16 g, and counts only if the
 // summary says its word is initialised. Every load and store of either level is atomic, since
 // find() reads them without the lock; a summary bit is published (release) after the word it
@@ -182,8 +178,7 @@ uintptr_t placement(const BlockHeader* header, size_t usable, size_t alignment) 
 
 } // namespace
 
-void SegregatedFit::init(void* storage, size_t max_arena_bytes, uintptr_t secret,
-                         ArenaLookup lookup) {
+void SegregatedFit::init(void* storage, size_t max_arena_bytes, uintptr_t secret) {
     BEDROCK_DEBUG_ASSERT(is_aligned(address_of(storage), alignof(BlockHeader*)));
     const size_t bytes = storage_bytes(max_arena_bytes);
     m_heads = static_cast<BlockHeader**>(storage);
@@ -198,24 +193,78 @@ void SegregatedFit::init(void* storage, size_t max_arena_bytes, uintptr_t secret
     m_last_arena = nullptr;
     m_totals = FitTotals{};
     m_secret = secret;
-    m_lookup = lookup;
+    m_rebuilds = 0;
+    derive_seal_keys();
     m_damage = Damage{};
     if (bytes != 0) {
         bedrock_memset(storage, 0, bytes);
     }
 }
 
+inline uint64_t SegregatedFit::seal_term(LinkField which, uintptr_t stored) const {
+    const auto field = static_cast<unsigned>(which);
+    const uint64_t mixed = (stored ^ m_seal_keys[field]) * fit_detail::kSealMultiplier;
+    const unsigned rotation = fit_detail::kSealRotations[field];
+    return rotation == 0 ? mixed : mixed << rotation | mixed >> (64 - rotation);
+}
+
+inline uint64_t SegregatedFit::seal_of(const BlockHeader* node) const {
+    const FreeLinks* links = links_of(node);
+    return seal_term(LinkField::Next, links->next) ^ seal_term(LinkField::Prev, links->prev) ^
+           seal_term(LinkField::Arena, links->arena);
+}
+
+void SegregatedFit::write_links(BlockHeader* node, const BlockHeader* next, const BlockHeader* prev,
+                                const Arena& arena) {
+    FreeLinks* links = links_of(node);
+    links->next = encode(next, &links->next);
+    links->prev = encode(prev, &links->prev);
+    links->arena = encode(&arena, &links->arena);
+    node->link = seal_of(node);
+}
+
+inline void SegregatedFit::relink(BlockHeader* node, LinkField which, const BlockHeader* old,
+                                  const BlockHeader* value) {
+    uintptr_t* field = which == LinkField::Next ? &links_of(node)->next : &links_of(node)->prev;
+    const uintptr_t stored = encode(value, field);
+    node->link ^= seal_term(which, encode(old, field)) ^ seal_term(which, stored);
+    *field = stored;
+}
+
+Arena& SegregatedFit::arena_of_free(const BlockHeader* node) const {
+    BEDROCK_DEBUG_ASSERT(is_free(node) && seal_holds(node));
+    return *reinterpret_cast<Arena*>(load_link(&links_of(node)->arena));
+}
+
+// Keys for the seals from the secret and the rebuild count, each word mixed (splitmix64's
+// finaliser) so that no key is a simple function of another.
+void SegregatedFit::derive_seal_keys() {
+    uint64_t state = m_secret ^ (m_rebuilds * fit_detail::kSealMultiplier);
+    for (uint64_t& key : m_seal_keys) {
+        state += fit_detail::kSealMultiplier;
+        uint64_t mixed = state;
+        mixed = (mixed ^ (mixed >> 30)) * 0xbf58476d1ce4e5b9u;
+        mixed = (mixed ^ (mixed >> 27)) * 0x94d049bb133111ebu;
+        key = mixed ^ (mixed >> 31);
+    }
+}
+
+bool SegregatedFit::ensure_listed(const BlockHeader* node) {
+    if (seal_holds(node)) [[likely]] {
+        return true;
+    }
+    rebuild_lists(node);
+    return seal_holds(node);
+}
+
 // A free block goes to the head of its list `list` (== list_of(usable)):
 //   head(l) -> [header] -> old head -> ...     and the bitmaps gain the list's bits.
 void SegregatedFit::insert_free(Arena& arena, BlockHeader* header, size_t usable, unsigned list) {
     BEDROCK_DEBUG_ASSERT(usable >= kMinUsable && list == list_of(usable) && list <= m_last_list);
-    header->link = address_of(header) - address_of(&arena);
-    FreeLinks* links = links_of(header);
     BlockHeader*& first = head(list);
-    store_link(&links->next, first);
-    store_link(&links->prev, nullptr);
+    write_links(header, first, nullptr, arena);
     if (first != nullptr) {
-        store_link(&links_of(first)->prev, header);
+        relink(first, LinkField::Prev, nullptr, header);
     } else {
         m_second_level[list / kSecondLevelCount] |=
             static_cast<uint16_t>(1u << (list % kSecondLevelCount));
@@ -237,19 +286,16 @@ void SegregatedFit::replace_free(Arena& arena, BlockHeader* old, BlockHeader* he
     if (header == old) {
         return;
     }
-    BEDROCK_DEBUG_ASSERT(links_intact(old, list, nullptr));
-    header->link = address_of(header) - address_of(&arena);
+    BEDROCK_DEBUG_ASSERT(seal_holds(old));
     const FreeLinks* from = links_of(old);
     BlockHeader* next = load_link(&from->next);
     BlockHeader* prev = load_link(&from->prev);
-    FreeLinks* links = links_of(header);
-    store_link(&links->next, next);
-    store_link(&links->prev, prev);
+    write_links(header, next, prev, arena);
     if (next != nullptr) {
-        store_link(&links_of(next)->prev, header);
+        relink(next, LinkField::Prev, old, header);
     }
     if (prev != nullptr) {
-        store_link(&links_of(prev)->next, header);
+        relink(prev, LinkField::Next, old, header);
     } else {
         head(list) = header;
     }
@@ -259,16 +305,16 @@ void SegregatedFit::replace_free(Arena& arena, BlockHeader* old, BlockHeader* he
 // or computes once); the bitmaps lose the list's bits when it empties.
 void SegregatedFit::remove_free(BlockHeader* header, unsigned list) {
     BEDROCK_DEBUG_ASSERT(is_free(header) && list == list_of(usable_of(header)));
-    BEDROCK_DEBUG_ASSERT(links_intact(header, list, nullptr));
+    BEDROCK_DEBUG_ASSERT(seal_holds(header));
     const size_t usable = usable_of(header);
     const FreeLinks* links = links_of(header);
     BlockHeader* next = load_link(&links->next);
     BlockHeader* prev = load_link(&links->prev);
     if (next != nullptr) {
-        store_link(&links_of(next)->prev, prev);
+        relink(next, LinkField::Prev, header, prev);
     }
     if (prev != nullptr) {
-        store_link(&links_of(prev)->next, next);
+        relink(prev, LinkField::Next, header, next);
     } else {
         BEDROCK_DEBUG_ASSERT(head(list) == header);
         head(list) = next;
@@ -316,75 +362,12 @@ unsigned SegregatedFit::search(unsigned list) const {
                                   : placement(header, usable, alignment) != 0) {
             return header;
         }
-        if (!ensure_listed(header, &arena_of_free(header))) {
+        if (!ensure_listed(header)) {
             return nullptr;
         }
         header = load_link(&links_of(header)->next);
     }
     return nullptr;
-}
-
-BlockHeader* SegregatedFit::load_link(const uintptr_t* field) const {
-    return reinterpret_cast<BlockHeader*>(*field ^ m_secret ^ address_of(field));
-}
-
-void SegregatedFit::store_link(uintptr_t* field, const BlockHeader* value) const {
-    *field = address_of(value) ^ m_secret ^ address_of(field);
-}
-
-// Whether `node`, decoded from a link read in arena `near`, may be read as a list node:
-// 16-aligned, its header and links inside an arena of this fit (`near`, else the arena the
-// caller's page map names, asked before any byte of it is read), and marked free. That it is
-// the list's node is then the link back to the reader (which forging takes the secret).
-bool SegregatedFit::is_readable_node(const BlockHeader* node, const Arena& near) const {
-    const uintptr_t at = address_of(node);
-    if (at % kGranule != 0) {
-        return false;
-    }
-    const Arena* arena = &near;
-    if (at - arena_begin(near) >= near.bytes) {
-        arena = m_lookup.holding != nullptr ? m_lookup.holding(m_lookup.context, at) : nullptr;
-        if (arena == nullptr) {
-            return false;
-        }
-    }
-    // Past the arena's header, and its header and links before the end sentinel.
-    return at - arena_begin(*arena) >= sizeof(Arena) &&
-           arena_end(*arena) - at >= kMinBlockBytes + kBlockHeaderBytes && is_free(node);
-}
-
-// Whether both list links of `node` (a free block on list `list`, in `arena` when the caller
-// knows it) decode to readable nodes that link back to it, or to the list's ends. Follows no
-// link before checking it.
-bool SegregatedFit::links_intact(const BlockHeader* node, unsigned list, const Arena* arena) const {
-    if (arena == nullptr) {
-        // The node's own arena from the page map (its header's arena offset is not trusted).
-        arena = m_lookup.holding != nullptr ? m_lookup.holding(m_lookup.context, address_of(node))
-                                            : nullptr;
-        if (arena == nullptr) {
-            return false;
-        }
-    }
-    const FreeLinks* links = links_of(node);
-    const BlockHeader* next = load_link(&links->next);
-    const BlockHeader* prev = load_link(&links->prev);
-    if (next != nullptr &&
-        (!is_readable_node(next, *arena) || load_link(&links_of(next)->prev) != node)) {
-        return false;
-    }
-    if (prev == nullptr) {
-        return head(list) == node;
-    }
-    return is_readable_node(prev, *arena) && load_link(&links_of(prev)->next) == node;
-}
-
-bool SegregatedFit::ensure_listed(BlockHeader* node, const Arena* arena) {
-    const unsigned list = list_of(usable_of(node));
-    if (links_intact(node, list, arena)) [[likely]] {
-        return true;
-    }
-    rebuild_lists(node);
-    return links_intact(node, list, arena);
 }
 
 // Every list anew from the arenas' blocks, walked from header to header while the start bitmap
@@ -395,6 +378,9 @@ void SegregatedFit::rebuild_lists(const BlockHeader* damaged) {
         m_damage.first = address_of(damaged) + kBlockHeaderBytes;
     }
     __atomic_store_n(&m_damage.count, m_damage.count + 1, __ATOMIC_RELAXED);
+    // New keys: a free block the walk below cannot reach keeps a seal that never holds again.
+    ++m_rebuilds;
+    derive_seal_keys();
     for (unsigned list = 1; list <= m_last_list; ++list) {
         head(list) = nullptr;
     }
@@ -462,7 +448,7 @@ bool SegregatedFit::arena_is_empty(const Arena& arena) {
 void SegregatedFit::remove_arena(Arena& arena) {
     BEDROCK_DEBUG_ASSERT(arena_is_empty(arena));
     BlockHeader* first = first_of(arena);
-    if (ensure_listed(first, &arena)) {
+    if (ensure_listed(first)) {
         remove_free(first, list_of(usable_of(first)));
     }
     (arena.prev != nullptr ? arena.prev->next : m_arenas) = arena.next;
@@ -483,8 +469,10 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
     }
     const size_t usable = size < kMinUsable ? kMinUsable : align_up(size, kGranule);
     // Any free block of `needed` bytes holds an aligned block: the gap before the aligned start
-    // is at most alignment + 16 (at least kMinBlockBytes when not 0, see placement()).
-    const size_t needed = alignment > kGranule ? usable + alignment + kBlockHeaderBytes : usable;
+    // is at most alignment + kMinBlockBytes - 16 (at least kMinBlockBytes when not 0, see
+    // placement()).
+    const size_t needed =
+        alignment > kGranule ? usable + alignment + kMinBlockBytes - kGranule : usable;
     // list_fitting(needed), from the list_of(needed) a failed search probes.
     const unsigned needed_list = list_of(needed);
     unsigned list = 0;
@@ -502,9 +490,9 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
                 return nullptr;
             }
         }
-        // The block's arena from its header, as the rest of take() trusts it (a write after
-        // free reaches the links, not the header).
-        if (!ensure_listed(header, &arena_of_free(header))) [[unlikely]] {
+        // Its links and arena are followed only once its seal holds (a write after free reaches
+        // the links, not the header that seals them).
+        if (!ensure_listed(header)) [[unlikely]] {
             header = nullptr;
         }
     }
@@ -593,7 +581,7 @@ bool SegregatedFit::grow(Arena& arena, void* block, size_t size) {
     }
     const size_t next_usable = usable_of(next);
     size_t available = usable + kBlockHeaderBytes + next_usable;
-    if (available < wanted || !ensure_listed(next, &arena)) {
+    if (available < wanted || !ensure_listed(next)) {
         return false;
     }
     BlockHeader* after = next_of(next);
@@ -632,9 +620,9 @@ bool SegregatedFit::give(Arena& arena, void* block) {
 
     // Both neighbours' list links are checked before anything changes (a rebuild walks the
     // headers and the start bitmap as they stand).
-    const bool merge_next = is_free(next) && ensure_listed(next, &arena);
+    const bool merge_next = is_free(next) && ensure_listed(next);
     const bool merge_prev = (size_and_flags & kPrevFree) != 0 &&
-                            ensure_listed(header_at(address_of(header) - header->link), &arena);
+                            ensure_listed(header_at(address_of(header) - header->link));
 
     //   [ prev: free? ][ header: given ][ next: free? ]  ->  [ one free block ][ taken ]
     if (merge_next) {
@@ -773,8 +761,10 @@ bool SegregatedFit::check(const char** failure) const {
                 if (previous_free) {
                     return fail("coalesced: two physically adjacent free blocks");
                 }
-                if (header->link != address_of(header) - address_of(arena)) {
-                    return fail("links: a free block does not link to its arena");
+                if (!seal_holds(header) || load_link(&links_of(header)->arena) !=
+                                               reinterpret_cast<const BlockHeader*>(arena)) {
+                    return fail("links: a free block's seal does not hold, or its arena link is "
+                                "not its arena (written after free)");
                 }
                 free_bytes += usable;
                 ++free_blocks;
@@ -839,12 +829,17 @@ bool SegregatedFit::check_lists(size_t free_blocks, const char** failure) const 
             if (++listed > free_blocks) {
                 return fail("lists: more list nodes than free blocks (a cycle or a stray node)");
             }
+            // Each node came from the head or a sealed link: its seal is checked before any of
+            // its links is read.
+            if (!seal_holds(node)) {
+                return fail("lists: a node's seal does not hold (its links written after free)");
+            }
             if (load_link(&links_of(node)->prev) != previous) {
                 return fail("lists: a node's prev link is not the node before it");
             }
             const Arena* owner = m_arenas;
-            while (owner != nullptr &&
-                   owner != reinterpret_cast<const Arena*>(address_of(node) - node->link)) {
+            while (owner != nullptr && reinterpret_cast<const BlockHeader*>(owner) !=
+                                           load_link(&links_of(node)->arena)) {
                 owner = owner->next;
             }
             if (owner == nullptr || address_of(node) < address_of(first_of(*owner)) ||
@@ -856,13 +851,7 @@ bool SegregatedFit::check_lists(size_t free_blocks, const char** failure) const 
                 return fail("lists: a node is not free or not on the list its size maps to");
             }
             previous = node;
-            const BlockHeader* next = load_link(&links_of(node)->next);
-            if (next != nullptr &&
-                (!is_readable_node(next, *owner) || load_link(&links_of(next)->prev) != node)) {
-                return fail("lists: a link does not decode to a free block of its list (written "
-                            "after free)");
-            }
-            node = next;
+            node = load_link(&links_of(node)->next);
         }
     }
     if (listed != free_blocks) {

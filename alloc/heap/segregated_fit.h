@@ -50,9 +50,11 @@
 //
 // Header: word 0 `link`, word 1 `usable | prev_free << 3 | use` (use in bits 0..2).
 //   taken block or sentinel h:  h.link == (prev_free(h) ? h - previous(h) : 0)
-//   free block h:               h.link == h - A        (its arena, found in O(1) by take())
+//   free block h:               h.link == seal(h)      (see hardened links below)
 // As in TLSF, a block links back only to a free predecessor, the one give() merges it with; a
-// free block's predecessor is never free, so its word holds the arena instead.
+// free block's predecessor is never free, so its word holds the seal of its list links instead.
+// A free block's first 24 usable bytes hold those links: next and prev on its list, and its
+// arena (so take() finds it in O(1)), each encoded.
 //
 // Invariants (checked by check()), for every arena A and every block h of A:
 //   tiling:     first(A) == A + arena_header_bytes(bytes);  next(h) == h + 16 + usable(h);
@@ -60,7 +62,8 @@
 //   sizes:      usable(h) % 16 == 0,  usable(h) >= 16
 //   coalesced:  free(h)  =>  !free(next(h))
 //   prev flag:  prev_free(next(h)) == free(h);  prev_free(first(A)) == false
-//   links:      as above, for free and taken blocks and the sentinel
+//   links:      as above, for taken blocks and the sentinel; a free block's seal holds and its
+//               arena link decodes to A
 //   start bits: start(g) == 1  <=>  A + 16 g is a block start    (the logical, summary-gated bit)
 //   summary:    summary(w) == 0 for every w >= the start bitmap's word count
 //   lists:      free(h)  <=>  h is on list list_of(usable(h)), exactly once; every list node is
@@ -74,17 +77,24 @@
 // so list l holds sizes [min_size(l), min_size(l + 1)) and take() searches from the first list
 // whose min_size is >= the request: any block found there fits (good fit, O(1)).
 //
-// Hardened links (as Linux's SLAB_FREELIST_HARDENED, and glibc's safe unlinking): a free block's
-// next and prev live in its own usable bytes, which a write after free can reach, so each is
-// stored encoded, link == node ^ secret ^ &link, and before take(), give(), grow() or
-// remove_arena() unlink a block, both its neighbours on the list are checked: each decodes to a
-// 16-aligned node inside an arena of this fit (the block's own, or the one the caller's page map
-// names, ArenaLookup, asked before any byte of it is read), marked free, whose link back is the
-// block. A damaged link is never followed: the lists are rebuilt from the arenas'
-// block headers (O(blocks)), the damage is recorded for the caller to report (corrupt-metadata),
-// and the call goes on. So a write after free can cost a rebuild, never a block outside the
-// arenas' free blocks. Cost (./bench.sh --summary): a page-map lookup when the caller does not
-// know the block's arena, and two range checks and two loads per unlink.
+// Hardened links (as Linux's SLAB_FREELIST_HARDENED, with a check on every link followed): a
+// free block's links live in its own usable bytes, which a write after free can reach, so each
+// is stored encoded, field == value ^ secret ^ &field, and the block's header - which a write
+// after free cannot reach - holds their seal, a keyed function of the three stored words:
+//   seal(h) == term_next(next field) ^ term_prev(prev field) ^ term_arena(arena field)
+//   term_f(w) == rotl((w ^ key_f) * kSealMultiplier, rotation_f)
+// with keys derived from the secret and the count of rebuilds. A block's links are followed only
+// after its seal is checked (take(), give(), grow(), probe() and remove_arena() check each block
+// they unlink or walk past), so every link followed is one this fit wrote. A neighbour's seal is
+// updated in place when one of its links changes: its term for the old value (known: the block
+// being unlinked) is swapped for the new one, so a write after free into the neighbour stays
+// detectable. A seal that does not hold means damage: the lists are rebuilt from the arenas'
+// block headers under new keys (O(blocks)), so a free block the rebuild could not reach
+// (headers damaged too) never passes a check again; the damage is recorded for the caller to
+// report (corrupt-metadata), and the call goes on. So a write after free can cost a rebuild,
+// never a link followed to anything but the arenas' free blocks; no link check reads memory
+// outside the block and its list neighbours. Cost: one seal computed per block unlinked or
+// walked past, two terms per neighbour updated.
 #pragma once
 
 #include <stddef.h>
@@ -97,7 +107,7 @@ namespace bedrock::heap {
 
 inline constexpr size_t kGranule = 16;          // every block start and size is a multiple
 inline constexpr size_t kBlockHeaderBytes = 16; // inline header just before each block
-inline constexpr size_t kMinUsable = 16;        // a free block holds its two list links
+inline constexpr size_t kMinUsable = 32;        // a free block holds its three list links
 inline constexpr size_t kMinBlockBytes = kBlockHeaderBytes + kMinUsable; // header + body
 
 // What a block is used for, kept in its header's low 3 bits. Free is the only value the fit
@@ -175,10 +185,18 @@ inline uint64_t logical_word(const Arena& arena, size_t word) {
     return logical_word(arena.summary_bits(), arena.start_bits(), word);
 }
 
-struct FreeLinks { // at the start of a free block's usable bytes, encoded (see the file comment)
-    uintptr_t next;
-    uintptr_t prev;
+// At the start of a free block's usable bytes, each encoded and all three sealed in its header
+// (see the file comment).
+struct FreeLinks {
+    uintptr_t next;  // the next block on its list, or null
+    uintptr_t prev;  // the previous one, or null (the list's head)
+    uintptr_t arena; // its arena
 };
+// Which of a free block's links: indexes the seal's keys and rotations.
+enum class LinkField : uint8_t { Next, Prev, Arena };
+inline constexpr unsigned kLinkFields = 3;
+inline constexpr uint64_t kSealMultiplier = 0x9e3779b97f4a7c15u; // odd: a bijection
+inline constexpr unsigned kSealRotations[kLinkFields] = {0, 23, 47};
 static_assert(sizeof(FreeLinks) <= kMinUsable);
 
 inline constexpr size_t kUseMask = 7;
@@ -263,18 +281,10 @@ public:
         return usable == 0 ? 0 : fit_detail::list_of(usable) * sizeof(fit_detail::BlockHeader*);
     }
 
-    // The caller's page map, asked before a list link read from a free block is followed: the
-    // arena of this fit whose span holds `address`, or null. Reads only the caller's metadata,
-    // never memory at `address`.
-    struct ArenaLookup {
-        const Arena* (*holding)(const void* context, uintptr_t address) = nullptr;
-        const void* context = nullptr;
-    };
-
     // Sets up an empty fit. `storage`: storage_bytes(max_arena_bytes) bytes, 8-aligned, owned by
-    // the caller for the fit's lifetime (its contents are overwritten); `secret` encodes the
-    // list links. O(storage bytes).
-    void init(void* storage, size_t max_arena_bytes, uintptr_t secret, ArenaLookup lookup);
+    // the caller for the fit's lifetime (its contents are overwritten); `secret` encodes and
+    // seals the list links. O(storage bytes).
+    void init(void* storage, size_t max_arena_bytes, uintptr_t secret);
 
     // Free blocks found with a damaged list link since the last call (the lists were rebuilt
     // each time), and the first of them: for the caller to report once its lock is released.
@@ -314,14 +324,14 @@ public:
     // Whether one free block spans the arena (nothing taken). O(1).
     [[nodiscard]] static bool arena_is_empty(const Arena& arena);
 
-    // A block of at least `size` usable bytes (0 -> the minimum block, 16 bytes) whose start is
-    // aligned to `alignment` (a power of two; below 16 means 16), its header marked `use`
+    // A block of at least `size` usable bytes (0 -> the minimum block, kMinUsable bytes) whose
+    // start is aligned to `alignment` (a power of two; below 16 means 16), its header marked `use`
     // (not Free). Null if no free block fits (nothing changes): the caller may add an arena and
     // retry. O(1): good fit, searching from the first list whose every block fits; an aligned
-    // request searches for size + alignment + 16 and gives the leading gap back as a free block.
+    // request searches for size + alignment + 32 and gives the leading gap back as a free block.
     // When that search fails, up to kFallbackProbes blocks of the list below are tried exactly, so
     // a request close to an arena's whole free block still succeeds. Remainders smaller than a
-    // minimum block (32 bytes) stay in the taken block.
+    // minimum block (kMinBlockBytes, 48) stay in the taken block.
     [[nodiscard]] void* take(size_t size, size_t alignment, BlockUse use);
     static constexpr unsigned kFallbackProbes = 8;
 
@@ -423,16 +433,33 @@ private:
     [[nodiscard]] BlockHeader* probe(unsigned list, size_t usable, size_t alignment);
 
     // Hardened links (see the file comment).
-    [[nodiscard]] BlockHeader* load_link(const uintptr_t* field) const;
-    void store_link(uintptr_t* field, const BlockHeader* value) const;
-    [[nodiscard]] bool is_readable_node(const BlockHeader* node, const Arena& near) const;
-    [[nodiscard]] bool links_intact(const BlockHeader* node, unsigned list,
-                                    const Arena* arena) const;
-    // links_intact() for the free block `node` (in `arena`, or null: found from the page map),
-    // its list rebuilt when they are not; returns whether `node` is then on its list (false only
-    // if the arenas' block headers are damaged too, which left it out of the rebuilt lists).
-    [[nodiscard]] bool ensure_listed(BlockHeader* node, const Arena* arena);
+    [[nodiscard]] uintptr_t encode(const void* value, const uintptr_t* field) const {
+        return reinterpret_cast<uintptr_t>(value) ^ m_secret ^ reinterpret_cast<uintptr_t>(field);
+    }
+    [[nodiscard]] BlockHeader* load_link(const uintptr_t* field) const {
+        return reinterpret_cast<BlockHeader*>(encode(reinterpret_cast<const void*>(*field), field));
+    }
+    [[nodiscard, gnu::always_inline]] uint64_t seal_term(fit_detail::LinkField which,
+                                                         uintptr_t stored) const;
+    [[nodiscard, gnu::always_inline]] uint64_t seal_of(const BlockHeader* node) const;
+    [[nodiscard]] bool seal_holds(const BlockHeader* node) const {
+        return node->link == seal_of(node);
+    }
+    // Writes all three links of free block `node` and its seal.
+    void write_links(BlockHeader* node, const BlockHeader* next, const BlockHeader* prev,
+                     const Arena& arena);
+    // Changes one list link of free block `node` from `old` (what its seal says it is) to
+    // `value`, and the seal with it.
+    [[gnu::always_inline]] void relink(BlockHeader* node, fit_detail::LinkField which,
+                                       const BlockHeader* old, const BlockHeader* value);
+    // Whether free block `node`'s links may be followed (its seal holds), after rebuilding the
+    // lists if they may not; false only if the arenas' block headers are damaged too, which left
+    // it out of the rebuilt lists.
+    [[nodiscard]] bool ensure_listed(const BlockHeader* node);
+    // The arena of a free block whose seal holds.
+    [[nodiscard]] Arena& arena_of_free(const BlockHeader* node) const;
     void rebuild_lists(const BlockHeader* damaged);
+    void derive_seal_keys();
     [[nodiscard]] bool check_lists(size_t free_blocks, const char** failure) const;
 
     BlockHeader** m_heads = nullptr; // lists 1 .. m_last_list (list 0, sizes < 16, is never used)
@@ -445,7 +472,8 @@ private:
     Arena* m_last_arena = nullptr;
     FitTotals m_totals;
     uintptr_t m_secret = 0;
-    ArenaLookup m_lookup;
+    uint64_t m_seal_keys[fit_detail::kLinkFields] = {};
+    uint64_t m_rebuilds = 0; // the seal keys' generation
     Damage m_damage;
 };
 

@@ -52,25 +52,13 @@ private:
     std::vector<void*> m_blocks;
 };
 
-// The page map a heap gives its fit, here a walk of the fit's own arenas (metadata only).
-const Arena* arena_holding(const void* context, uintptr_t address) {
-    const auto* fit = static_cast<const SegregatedFit*>(context);
-    for (const Arena* arena = fit->first_arena(); arena != nullptr; arena = arena->next) {
-        if (address - SegregatedFit::arena_begin(*arena) < arena->bytes) {
-            return arena;
-        }
-    }
-    return nullptr;
-}
-
 constexpr uintptr_t kTestSecret = 0x9e3779b97f4a7c15u | (uintptr_t{1} << 63);
 
 // A fit with its storage.
 struct Fit {
     explicit Fit(size_t max_arena_bytes) {
         const size_t bytes = SegregatedFit::storage_bytes(max_arena_bytes);
-        fit.init(bytes != 0 ? memory.get(bytes) : nullptr, max_arena_bytes, kTestSecret,
-                 SegregatedFit::ArenaLookup{arena_holding, &fit});
+        fit.init(bytes != 0 ? memory.get(bytes) : nullptr, max_arena_bytes, kTestSecret);
     }
     Arena* add(size_t bytes, void* owner = nullptr) {
         return fit.add_arena(memory.get(bytes), bytes, owner);
@@ -148,6 +136,58 @@ TEST(SegregatedFit, OverwrittenLinkIsNeverFollowedAndTheListsAreRebuilt) {
     void* other = f.fit.take(992, 16, BlockUse::Medium);
     EXPECT_TRUE(other == first || other == second);
     EXPECT_NE(other, again);
+    EXPECT_TRUE(holds(f.fit));
+}
+
+// The seal of a free block stays broken while a neighbour's unlink updates its other link, and
+// old links written back (a replay of what the block once held) do not pass either.
+TEST(SegregatedFit, ANeighboursUnlinkKeepsItsDamageVisibleAndOldLinksDoNotPass) {
+    Fit f(1 * kMiB);
+    Arena* arena = f.add(1 * kMiB);
+    ASSERT_NE(arena, nullptr);
+    void* blocks[6];
+    for (void*& block : blocks) {
+        block = f.fit.take(1000, 16, BlockUse::Medium);
+        ASSERT_NE(block, nullptr);
+    }
+    // One list, head first: blocks[4] -> blocks[2] -> blocks[0].
+    for (int i = 0; i < 6; i += 2) {
+        EXPECT_FALSE(f.fit.give(*arena, blocks[i]));
+    }
+    ASSERT_TRUE(holds(f.fit));
+    auto* middle = static_cast<uintptr_t*>(blocks[2]);
+    const uintptr_t old_links[3] = {middle[0], middle[1], middle[2]};
+    static unsigned char outside[64];
+    middle[0] = reinterpret_cast<uintptr_t>(outside); // next, written after free
+    EXPECT_FALSE(holds(f.fit));
+    // Taking the head rewrites the middle block's prev link and seal, not its next.
+    EXPECT_EQ(f.fit.take(992, 16, BlockUse::Medium), blocks[4]);
+    EXPECT_FALSE(holds(f.fit));
+    EXPECT_EQ(f.fit.take_damage().count, 0u);
+    // The next take reaches the damaged block: the lists are rebuilt, nothing is followed.
+    void* again = f.fit.take(992, 16, BlockUse::Medium);
+    EXPECT_TRUE(again == blocks[0] || again == blocks[2]);
+    const SegregatedFit::Damage damage = f.fit.take_damage();
+    EXPECT_EQ(damage.count, 1u);
+    EXPECT_EQ(damage.first, reinterpret_cast<uintptr_t>(blocks[2]));
+    ASSERT_TRUE(holds(f.fit));
+    // The other one too, then all three back in another order (blocks[4] -> [0] -> [2]), and the
+    // links the middle block held before are written back.
+    void* other = f.fit.take(992, 16, BlockUse::Medium);
+    EXPECT_TRUE(other != again && (other == blocks[0] || other == blocks[2]));
+    for (int i : {2, 0, 4}) {
+        f.fit.give(*arena, blocks[i]);
+    }
+    ASSERT_TRUE(holds(f.fit));
+    for (int i = 0; i < 3; ++i) {
+        middle[i] = old_links[i];
+    }
+    EXPECT_FALSE(holds(f.fit));
+    EXPECT_EQ(f.fit.take(992, 16, BlockUse::Medium), blocks[4]);
+    EXPECT_EQ(f.fit.take(992, 16, BlockUse::Medium), blocks[0]);
+    EXPECT_EQ(f.fit.take_damage().count, 0u); // the middle block's links not followed yet
+    EXPECT_EQ(f.fit.take(992, 16, BlockUse::Medium), blocks[2]);
+    EXPECT_EQ(f.fit.take_damage().count, 1u);
     EXPECT_TRUE(holds(f.fit));
 }
 
@@ -250,9 +290,9 @@ TEST(SegregatedFit, FreshArenaIsOneFreeBlock) {
     EXPECT_EQ(f.fit.totals().arenas, 1u);
     EXPECT_EQ(f.fit.totals().arena_bytes, 1 * kKiB);
     // Too small for a minimum block, or larger than the fit allows: refused, nothing changes.
-    EXPECT_EQ(f.add(SegregatedFit::arena_overhead(64) + 16), nullptr);
+    EXPECT_EQ(f.add(SegregatedFit::arena_overhead(64) + kMinBlockBytes - kGranule), nullptr);
     EXPECT_TRUE(holds(f.fit));
-    EXPECT_NE(f.add(SegregatedFit::arena_overhead(64) + 32), nullptr);
+    EXPECT_NE(f.add(SegregatedFit::arena_overhead(64) + kMinBlockBytes), nullptr);
     EXPECT_TRUE(holds(f.fit));
 }
 
@@ -270,15 +310,16 @@ TEST(SegregatedFit, TakesWholeArenaAndSplitsOnlyUsefulRemainders) {
     EXPECT_TRUE(holds(f.fit));
     f.fit.give(*arena, block);
     EXPECT_TRUE(SegregatedFit::arena_is_empty(*arena));
-    // A remainder of 16 bytes cannot hold a block: it stays in the taken one.
-    block = f.fit.take(whole - 16, 16, BlockUse::Slab);
+    // A remainder of 32 bytes cannot hold a block (its header and 3 links): it stays in the
+    // taken one.
+    block = f.fit.take(whole - 32, 16, BlockUse::Slab);
     ASSERT_NE(block, nullptr);
     EXPECT_EQ(SegregatedFit::usable_size(block), whole);
     f.fit.give(*arena, block);
-    // A remainder of 32 bytes is a free block of 16.
-    block = f.fit.take(whole - 32, 16, BlockUse::Slab);
-    EXPECT_EQ(SegregatedFit::usable_size(block), whole - 32);
-    EXPECT_EQ(f.fit.totals().free_bytes, 16u);
+    // A remainder of 48 bytes is a free block of 32.
+    block = f.fit.take(whole - 48, 16, BlockUse::Slab);
+    EXPECT_EQ(SegregatedFit::usable_size(block), whole - 48);
+    EXPECT_EQ(f.fit.totals().free_bytes, 32u);
     EXPECT_TRUE(holds(f.fit));
     // Size 0 is the minimum block; sizes round up to granules.
     void* smallest = f.fit.take(0, 1, BlockUse::Checked);
@@ -660,9 +701,9 @@ TEST(SegregatedFit, RandomTakesAndGivesMatchTheModel) {
             auto* block = static_cast<unsigned char*>(f.fit.take(size, alignment, use));
             if (block == nullptr) {
                 // Good fit: no free block on a list whose every block would fit.
-                const size_t usable = size < 16 ? 16 : align_up(size, 16);
+                const size_t usable = size < kMinUsable ? kMinUsable : align_up(size, 16);
                 const size_t needed =
-                    alignment > 16 ? usable + alignment + kBlockHeaderBytes : usable;
+                    alignment > 16 ? usable + alignment + kMinBlockBytes - kGranule : usable;
                 for (const Block& b : blocks_of(f.fit)) {
                     ASSERT_FALSE(b.use == BlockUse::Free &&
                                  fit_detail::list_of(b.usable) >=
