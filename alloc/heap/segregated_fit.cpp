@@ -106,7 +106,7 @@ size_t granule_of(const Arena& arena, const BlockHeader* header) {
     return (address_of(header) + kBlockHeaderBytes - address_of(&arena)) / kGranule;
 }
 bool word_is_initialised(const Arena& arena, size_t word) {
-    return ((load_summary(&arena.summary_bits()[word / 64]) >> (word % 64)) & 1) != 0;
+    return ((fit_detail::logical_summary(arena, word / 64) >> (word % 64)) & 1) != 0;
 }
 bool start_bit(const Arena& arena, size_t granule) {
     return ((logical_word(arena, granule / 64) >> (granule % 64)) & 1) != 0;
@@ -115,11 +115,23 @@ void mark_start(Arena& arena, const BlockHeader* header) {
     const size_t granule = granule_of(arena, header);
     BEDROCK_DEBUG_ASSERT(!start_bit(arena, granule));
     const size_t word = granule / 64;
+    const size_t summary_word = word / 64;
     const uint64_t bit = uint64_t{1} << (granule % 64);
-    uint64_t* summary = &arena.summary_bits()[word / 64];
     const uint64_t summary_bit = uint64_t{1} << (word % 64);
-    const uint64_t initialised = load_word(summary);
+    const uint64_t top_bit = uint64_t{1} << (summary_word % 64);
+    uint64_t* top = &arena.top_bits()[summary_word / 64];
+    uint64_t* summary = &arena.summary_bits()[summary_word];
     uint64_t* bits = &arena.start_bits()[word];
+    const uint64_t top_now = load_word(top);
+    if ((top_now & top_bit) == 0) {
+        // Neither the summary word nor the word is initialised: each is overwritten whole, then
+        // published, bottom up.
+        store_word(bits, bit);
+        publish_summary(summary, summary_bit);
+        publish_summary(top, top_now | top_bit);
+        return;
+    }
+    const uint64_t initialised = load_word(summary);
     if ((initialised & summary_bit) != 0) {
         store_word(bits, load_word(bits) | bit);
     } else {
@@ -139,21 +151,49 @@ void unmark_start(Arena& arena, const BlockHeader* header) {
     store_word(bits, load_word(bits) & ~(uint64_t{1} << (granule % 64)));
 }
 
-// The last initialised start bitmap word in [lowest, word] (word >= lowest), or kNoWord. One step
-// per summary word: 64 uninitialised words are skipped at once.
+// The last initialised summary word in [lowest, word] (word >= lowest), or kNoWord. One step
+// per top word: 64 uninitialised summary words are skipped at once.
 constexpr size_t kNoWord = ~size_t{0};
-size_t last_initialised_word(const Arena& arena, size_t word, size_t lowest) {
-    const uint64_t* summary = arena.summary_bits();
+size_t last_initialised_summary(const Arena& arena, size_t word, size_t lowest) {
+    const uint64_t* top = arena.top_bits();
     size_t index = word / 64;
-    uint64_t initialised = load_summary(&summary[index]) & bits_up_to(word % 64);
+    uint64_t initialised = load_summary(&top[index]) & bits_up_to(word % 64);
     while (initialised == 0) {
         if (index == lowest / 64) {
             return kNoWord;
         }
-        initialised = load_summary(&summary[--index]);
+        initialised = load_summary(&top[--index]);
     }
     const size_t found = index * 64 + floor_log2(initialised);
     return found >= lowest ? found : kNoWord;
+}
+
+// The last initialised start bitmap word in [lowest, word] (word >= lowest), or kNoWord. One step
+// per initialised summary word and per top word: uninitialised words are skipped 64 or 4096 at
+// once.
+size_t last_initialised_word(const Arena& arena, size_t word, size_t lowest) {
+    size_t index = word / 64;
+    uint64_t mask = bits_up_to(word % 64);
+    while (true) {
+        const size_t initialised_index = last_initialised_summary(arena, index, lowest / 64);
+        if (initialised_index == kNoWord) {
+            return kNoWord;
+        }
+        if (initialised_index != index) {
+            mask = ~uint64_t{0};
+        }
+        index = initialised_index;
+        const uint64_t initialised = load_summary(&arena.summary_bits()[index]) & mask;
+        if (initialised != 0) {
+            const size_t found = index * 64 + floor_log2(initialised);
+            return found >= lowest ? found : kNoWord;
+        }
+        if (index == lowest / 64) {
+            return kNoWord;
+        }
+        --index;
+        mask = ~uint64_t{0};
+    }
 }
 
 // Makes `next` (a taken block or the sentinel) follow `header` physically: it links back only
@@ -418,10 +458,11 @@ Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
     arena->prev = m_last_arena;
     arena->bytes = bytes;
     arena->owner = owner;
-    // Only the summary: every start bitmap word then reads as zeros, whatever its memory holds.
-    uint64_t* summary = arena->summary_bits();
-    for (size_t word = 0; word < fit_detail::summary_words(bytes); ++word) {
-        store_word(&summary[word], 0);
+    // Only the top level: every summary and start bitmap word then reads as zeros, whatever its
+    // memory holds.
+    uint64_t* top = arena->top_bits();
+    for (size_t word = 0; word < fit_detail::top_words(bytes); ++word) {
+        store_word(&top[word], 0);
     }
     (m_last_arena != nullptr ? m_last_arena->next : m_arenas) = arena;
     m_last_arena = arena;
@@ -794,9 +835,14 @@ bool SegregatedFit::check(const char** failure) const {
         if (bits != blocks) {
             return fail("start bits: a bit is set where no block starts");
         }
-        const uint64_t last_summary = arena->summary_bits()[(words - 1) / 64];
+        const uint64_t last_summary = fit_detail::logical_summary(*arena, (words - 1) / 64);
         if (words % 64 != 0 && (last_summary >> (words % 64)) != 0) {
             return fail("summary: a bit beyond the last start bitmap word");
+        }
+        const size_t summaries = fit_detail::summary_words(arena->bytes);
+        const uint64_t last_top = arena->top_bits()[(summaries - 1) / 64];
+        if (summaries % 64 != 0 && (last_top >> (summaries % 64)) != 0) {
+            return fail("summary: a top bit beyond the last summary word");
         }
     }
     if (previous_arena != m_last_arena || arenas != m_totals.arenas ||

@@ -15,38 +15,43 @@
 // is an atomic load, and every write of that metadata (by take(), give() and add_arena(), under
 // the lock) is an atomic store of the whole updated word:
 //   - start-bitmap words: loads and stores relaxed;
-//   - summary words: stores release, loads acquire (a word published as initialised must not be
-//     read with its garbage from before, see below);
+//   - summary and top words: stores release, loads acquire (a word published as initialised
+//     must not be read with its garbage from before, see below);
 //   - the size_and_flags word of a block header: loads and stores relaxed.
 // Writers are serialised by the lock, so they load, modify and store a word (no read-modify-write
 // instruction). Why a lock-free reader is safe: it relies only on the bits of its own block B,
 // which stays taken while it reads. B's start bit, the summary bit of B's start word, the zeroes
 // of B's interior and B's usable bytes and use were all written before B was handed out, hence
 // before find() (the caller's lock and its handing out of B order them), and no writer changes
-// them while B is taken; summary bits, once set, stay set for the life of the arena. Everything
+// them while B is taken; summary and top bits, once set, stay set for the life of the arena.
+// Everything
 // else it reads (other bits of the same words, B's prev_free bit) is concurrently rewritten, but
 // each load sees either the old or the new whole word, and neither changes what find() returns for
 // an address in B. One cross-word order matters: a writer that initialises the word holding the
 // address (for a block after B) stores the word before it publishes its summary bit (release),
-// and find() loads the summary (acquire) before the word, so it never sees the bit set over the
-// word's old garbage. The caller re-checks under its lock before acting on anything but a live
-// block of its own: for any other address, find() without the lock may answer wrongly (but reads
-// only the arena's metadata, so it cannot fault).
+// and one that initialises a summary word stores it before it publishes its top bit; find()
+// loads the top word, then the summary word (acquire each), then the word, so it never sees a
+// bit set over a word's old garbage. The caller re-checks under its lock before acting on anything
+// but a live block of its own: for any other address, find() without the lock may answer wrongly
+// (but reads only the arena's metadata, so it cannot fault).
 //
 // Arena layout (A = arena base, 16-aligned; bytes = its length, a multiple of 16):
-//   [ Arena | summary | start bitmap | pad ][ hdr | block 0 ] ... [ hdr | block n-1 ][ end ]
-//   ^ A                                     ^ A + arena_header_bytes(bytes)   A + bytes - 16 ^
+//   [ Arena | top | summary | start bitmap | pad ][ hdr | block 0 ] ... [ hdr | block n-1 ][ end ]
+//   ^ A                                           ^ A + arena_header_bytes(bytes) A + bytes - 16 ^
 // Each block is a 16-byte header followed by its usable bytes; its "start" (what take() returns)
 // is the address just after the header. `end` is a header of size 0 (the end sentinel, never
 // free), so every block has a physical successor with a header.
 //
-// Start bitmap, two levels: start bitmap word w holds bits 64 w .. 64 w + 63, bit g for the
+// Start bitmap, three levels: start bitmap word w holds bits 64 w .. 64 w + 63, bit g for the
 // granule at A + 16 g (one word per KiB of arena); summary bit w (bit w % 64 of summary word
-// w / 64, one word per 64 KiB of arena) says whether word w is initialised. The logical bit is
-//   start(g) == summary(g / 64) && bit g % 64 of word g / 64
-// so a word whose summary bit is 0 reads as all zeros whatever its memory holds. Setting a bit in
-// such a word writes the whole word (just that bit), then sets its summary bit; clearing a bit in
-// it does nothing. add_arena() therefore zeroes only the summary: O(bytes / 65536).
+// w / 64, one word per 64 KiB of arena) says whether word w is initialised, and top bit s (bit
+// s % 64 of top word s / 64, one word per 4 MiB) whether summary word s is. The logical bits are
+//   summary(w) == top(w / 64) && bit w % 64 of summary word w / 64
+//   start(g)   == summary(g / 64) && bit g % 64 of word g / 64
+// so a word whose bit one level up is 0 reads as all zeros whatever its memory holds. Setting a
+// bit in such a word writes the whole word (just that bit), then sets its bit one level up (the
+// same way, if that word is not initialised either); clearing a bit in it does nothing.
+// add_arena() therefore zeroes only the top words: O(bytes / 4 MiB).
 //
 // Header: word 0 `link`, word 1 `usable | prev_free << 3 | use` (use in bits 0..2).
 //   taken block or sentinel h:  h.link == (prev_free(h) ? h - previous(h) : 0)
@@ -65,7 +70,8 @@
 //   links:      as above, for taken blocks and the sentinel; a free block's seal holds and its
 //               arena link decodes to A
 //   start bits: start(g) == 1  <=>  A + 16 g is a block start    (the logical, summary-gated bit)
-//   summary:    summary(w) == 0 for every w >= the start bitmap's word count
+//   summary:    summary(w) == 0 for every w >= the start bitmap's word count, and top(s) == 0 for
+//               every s >= the summary's word count
 //   lists:      free(h)  <=>  h is on list list_of(usable(h)), exactly once; every list node is
 //               a free block of some arena
 //   bitmaps:    bit l % 16 of second_level[l / 16] == (list l non-empty);
@@ -136,20 +142,31 @@ constexpr size_t summary_words(size_t bytes) {
 }
 static_assert(summary_words(1) == 1 && summary_words(65536) == 1 && summary_words(65537) == 2);
 
+// Words of the top level: one bit per summary word, whole 64-bit words.
+constexpr size_t top_words(size_t bytes) {
+    return (bytes + kGranule * 64 * 64 * 64 - 1) / (kGranule * 64 * 64 * 64);
+}
+static_assert(top_words(1) == 1 && top_words(4 << 20) == 1 && top_words((4 << 20) + 1) == 2);
+
 } // namespace fit_detail
 
-// The header at the front of each arena; the summary and then the start bitmap follow it.
+// The header at the front of each arena; the top level, the summary and then the start bitmap
+// follow it.
 struct Arena {
     Arena* next; // in the fit's list of arenas, in the order they were added
     Arena* prev;
     size_t bytes; // the whole span, from this header to the end sentinel inclusive
     void* owner;  // the caller's cookie
 
-    // The raw words of both levels (see the file comment: a start bitmap word means something
-    // only where its summary bit is set).
-    [[nodiscard]] uint64_t* summary_bits() { return reinterpret_cast<uint64_t*>(this + 1); }
-    [[nodiscard]] const uint64_t* summary_bits() const {
+    // The raw words of the three levels (see the file comment: a word below the top means
+    // something only where its bit one level up is set).
+    [[nodiscard]] uint64_t* top_bits() { return reinterpret_cast<uint64_t*>(this + 1); }
+    [[nodiscard]] const uint64_t* top_bits() const {
         return reinterpret_cast<const uint64_t*>(this + 1);
+    }
+    [[nodiscard]] uint64_t* summary_bits() { return top_bits() + fit_detail::top_words(bytes); }
+    [[nodiscard]] const uint64_t* summary_bits() const {
+        return top_bits() + fit_detail::top_words(bytes);
     }
     [[nodiscard]] uint64_t* start_bits() {
         return summary_bits() + fit_detail::summary_words(bytes);
@@ -173,16 +190,24 @@ inline size_t load_size_and_flags(const BlockHeader* header) {
     return __atomic_load_n(&header->size_and_flags, __ATOMIC_RELAXED);
 }
 
-// Start bitmap word `word` of `arena` as it counts: 0 where its summary bit says it is not
-// initialised, whatever its memory holds. The summary is loaded (acquire) before the word, as
-// lock-free readers must (see the file comment).
-inline uint64_t logical_word(const uint64_t* summary, const uint64_t* start_bits, size_t word) {
-    const uint64_t initialised =
-        __atomic_load_n(&summary[word / 64], __ATOMIC_ACQUIRE) >> (word % 64);
+// Summary word `word` of an arena as it counts: 0 where its top bit says it is not initialised,
+// whatever its memory holds. The top word is loaded (acquire) before it, as lock-free readers
+// must (see the file comment).
+inline uint64_t logical_summary(const uint64_t* top, const uint64_t* summary, size_t word) {
+    const uint64_t initialised = __atomic_load_n(&top[word / 64], __ATOMIC_ACQUIRE) >> (word % 64);
+    return (initialised & 1) != 0 ? __atomic_load_n(&summary[word], __ATOMIC_ACQUIRE) : 0;
+}
+// Start bitmap word `word` as it counts, the same way one level down.
+inline uint64_t logical_word(const uint64_t* top, const uint64_t* summary,
+                             const uint64_t* start_bits, size_t word) {
+    const uint64_t initialised = logical_summary(top, summary, word / 64) >> (word % 64);
     return (initialised & 1) != 0 ? __atomic_load_n(&start_bits[word], __ATOMIC_RELAXED) : 0;
 }
+inline uint64_t logical_summary(const Arena& arena, size_t word) {
+    return logical_summary(arena.top_bits(), arena.summary_bits(), word);
+}
 inline uint64_t logical_word(const Arena& arena, size_t word) {
-    return logical_word(arena.summary_bits(), arena.start_bits(), word);
+    return logical_word(arena.top_bits(), arena.summary_bits(), arena.start_bits(), word);
 }
 
 // At the start of a free block's usable bytes, each encoded and all three sealed in its header
@@ -245,11 +270,12 @@ static_assert(list_fitting(257) == 17 && list_fitting(272) == 17 && list_fitting
 
 // Bytes from the arena base to its first block's header.
 constexpr size_t arena_header_bytes(size_t bytes) {
-    return align_up(sizeof(Arena) + (summary_words(bytes) + start_bitmap_words(bytes)) * 8,
+    return align_up(sizeof(Arena) +
+                        (top_words(bytes) + summary_words(bytes) + start_bitmap_words(bytes)) * 8,
                     kGranule);
 }
-static_assert(arena_header_bytes(32 * 1024) == align_up(32 + 1 * 8 + 32 * 8, 16) &&
-              arena_header_bytes(64 * 1024 + 16) == align_up(32 + 2 * 8 + 65 * 8, 16));
+static_assert(arena_header_bytes(32 * 1024) == align_up(32 + 2 * 8 + 32 * 8, 16) &&
+              arena_header_bytes(64 * 1024 + 16) == align_up(32 + 3 * 8 + 65 * 8, 16));
 
 // The usable bytes of the single free block of a fresh arena of `bytes` (0: too small).
 constexpr size_t fresh_usable(size_t bytes) {
@@ -302,8 +328,9 @@ public:
         return __atomic_load_n(&m_damage.count, __ATOMIC_RELAXED) != 0;
     }
 
-    // Bytes an arena of `bytes` spends on its header, summary, start bitmap (bytes / 128 + bytes
-    // / 8192, each rounded up to whole words) and end sentinel. Each block
+    // Bytes an arena of `bytes` spends on its header, top level, summary, start bitmap (bytes /
+    // 128 + bytes / 8192 + bytes / 524288, each rounded up to whole words) and end sentinel.
+    // Each block
     // then spends kBlockHeaderBytes more, so a fresh arena's one free block has
     // bytes - arena_overhead(bytes) - kBlockHeaderBytes usable bytes.
     [[nodiscard]] static constexpr size_t arena_overhead(size_t bytes) {
@@ -313,8 +340,8 @@ public:
     // Makes [base, base + bytes) an arena whose remaining span is one free block, appended to
     // the list of arenas. Preconditions: base 16-aligned, bytes a multiple of 16 and <= the
     // fit's max_arena_bytes, the span disjoint from every arena. Returns null if the span cannot
-    // hold a minimum block (nothing changes). O(bytes / 65536): zeroes the summary only; the
-    // start bitmap's memory may hold anything.
+    // hold a minimum block (nothing changes). O(bytes / 4 MiB): zeroes the top level only; the
+    // summary's and the start bitmap's memory may hold anything.
     Arena* add_arena(void* base, size_t bytes, void* owner);
 
     // Unlinks an arena; the caller then owns its memory again. Precondition:
@@ -363,8 +390,9 @@ public:
     // last block start s <= address with address - s <= reach; only then is s's header read.
     // Never reads the bytes at or near `address` (so data that looks like a header cannot
     // mislead it). Null if there is no such start, or `address` is in the arena's header,
-    // summary, start bitmap, a block header or the end sentinel. O(reach / 1024 + 1): one step
-    // per initialised start bitmap word (1 KiB of arena) and per summary word (64 KiB) in reach.
+    // bitmaps, a block header or the end sentinel. O(reach / 1024 + 1): one step per initialised
+    // start bitmap word (1 KiB of arena), initialised summary word (64 KiB) and top word (4 MiB)
+    // in reach.
     // May be called without the caller's lock for an address inside a block that stays taken
     // meanwhile (see the file comment); its answer for any other address must then be re-checked
     // under the lock.
@@ -495,7 +523,7 @@ inline bool SegregatedFit::is_block_start(const Arena& arena, const void* addres
     const auto at = reinterpret_cast<uintptr_t>(address);
     BEDROCK_DEBUG_ASSERT(is_aligned(at, kGranule) && at >= arena_begin(arena) &&
                          at < arena_end(arena));
-    // The summary-gated bit (see the file comment), loaded as find() loads it.
+    // The logical bit (see the file comment), loaded as find() loads it.
     const size_t granule = (at - arena_begin(arena)) / kGranule;
     return ((fit_detail::logical_word(arena, granule / 64) >> (granule % 64)) & 1) != 0;
 }
@@ -508,12 +536,13 @@ inline SegregatedFit::Found SegregatedFit::find_near(const Arena& arena, const v
         // Bits below the first block's start are never set: the walk down stops at a start or
         // after kNearWords words, and find() takes the rest.
         const size_t granule = (at - base) / kGranule;
+        const uint64_t* top = arena.top_bits();
         const uint64_t* summary = arena.summary_bits();
         const uint64_t* start_bits = arena.start_bits();
         uint64_t mask = ~uint64_t{0} >> (63 - granule % 64);
         size_t word = granule / 64;
         for (size_t steps = 0; steps < kNearWords && word != ~size_t{0}; ++steps, --word) {
-            const uint64_t map = fit_detail::logical_word(summary, start_bits, word) & mask;
+            const uint64_t map = fit_detail::logical_word(top, summary, start_bits, word) & mask;
             if (map != 0) {
                 auto* block = reinterpret_cast<unsigned char*>(
                     base + (word * 64 + 63 - static_cast<size_t>(__builtin_clzll(map))) * kGranule);

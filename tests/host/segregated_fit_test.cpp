@@ -786,12 +786,13 @@ TEST(SegregatedFit, GarbageArenaBehavesLikeAZeroedOne) {
     std::printf("seed %llu (set BEDROCK_TEST_SEED to repeat)\n",
                 static_cast<unsigned long long>(seed));
     std::mt19937_64 random(seed);
-    const size_t arena_sizes[] = {1008, 4 * kKiB, 200 * kKiB, 512 * kKiB};
+    // The last spans three top words of its bitmaps (4 MiB each).
+    const size_t arena_sizes[] = {1008, 4 * kKiB, 200 * kKiB, 512 * kKiB, 9 * kMiB + 4 * kKiB};
     constexpr size_t kArenas = sizeof(arena_sizes) / sizeof(arena_sizes[0]);
     constexpr int kSides = 2;
     const unsigned char fills[kSides] = {0x00, 0xFF};
-    Fit zeroed(512 * kKiB);
-    Fit garbage(512 * kKiB);
+    Fit zeroed(arena_sizes[kArenas - 1]);
+    Fit garbage(arena_sizes[kArenas - 1]);
     Fit* fits[kSides] = {&zeroed, &garbage};
     unsigned char* spans[kSides][kArenas];
     Arena* arenas[kSides][kArenas];
