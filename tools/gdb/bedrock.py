@@ -406,14 +406,23 @@ def arena_find(arena_address, address):
     the arena's start bitmap (SegregatedFit::find)."""
     arena = at(arena_address, "bedrock::heap::Arena")
     size = int(member(arena, "bytes"))
+    top_words = (size + GRANULE * 64 * 64 * 64 - 1) // (GRANULE * 64 * 64 * 64)
     summary_words = (size + GRANULE * 64 * 64 - 1) // (GRANULE * 64 * 64)
-    summary_address = arena_address + arena.type.sizeof
+    top_address = arena_address + arena.type.sizeof
+    summary_address = top_address + top_words * 8
     start_address = summary_address + summary_words * 8
+    top = read_words(top_address, top_words)
     summary = read_words(summary_address, summary_words)
+
+    def initialised(word):
+        """Whether start bitmap word `word` counts (its summary word counts, and its bit)."""
+        index = word // 64
+        return (top[index // 64] >> (index % 64)) & 1 and (summary[index] >> (word % 64)) & 1
+
     granule = (address - arena_address) // GRANULE
     word, mask = granule // 64, (1 << (granule % 64 + 1)) - 1
     while word >= 0:
-        if (summary[word // 64] >> (word % 64)) & 1:
+        if initialised(word):
             bits = read_words(start_address + word * 8, 1)[0] & mask
             if bits:
                 block = arena_address + (word * 64 + bits.bit_length() - 1) * GRANULE
