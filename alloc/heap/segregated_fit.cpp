@@ -659,11 +659,16 @@ bool SegregatedFit::give(Arena& arena, void* block) {
     BlockHeader* neighbour = nullptr;
     unsigned neighbour_list = 0;
 
-    // Both neighbours' list links are checked before anything changes (a rebuild walks the
-    // headers and the start bitmap as they stand).
-    const bool merge_next = is_free(next) && ensure_listed(next);
+    // Both neighbours' seals are checked before anything changes (a rebuild walks the headers
+    // and the start bitmap as they stand); a rebuild for the second may leave the first out of
+    // the lists (under new keys), so the first is checked again then.
+    const uint64_t rebuilds = m_rebuilds;
+    bool merge_next = is_free(next) && ensure_listed(next);
     const bool merge_prev = (size_and_flags & kPrevFree) != 0 &&
                             ensure_listed(header_at(address_of(header) - header->link));
+    if (m_rebuilds != rebuilds) [[unlikely]] {
+        merge_next = merge_next && seal_holds(next);
+    }
 
     //   [ prev: free? ][ header: given ][ next: free? ]  ->  [ one free block ][ taken ]
     if (merge_next) {
