@@ -14,7 +14,7 @@ using bedrock::heap::Caller;
 
 namespace {
 
-void* memalign_from(size_t alignment, size_t size, Caller caller) {
+[[gnu::always_inline]] inline void* memalign_from(size_t alignment, size_t size, Caller caller) {
     Heap* heap = bedrock::heap::default_heap_inline();
     return heap != nullptr ? bedrock::heap::allocate(*heap, size, alignment, caller) : nullptr;
 }

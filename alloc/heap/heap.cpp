@@ -56,28 +56,13 @@ using heap::kMinBlockSize;
 using heap::Magazine;
 using heap::PageKind;
 using heap::publish;
+using heap::report_bad_pointer;
 using heap::SegregatedFit;
 using heap::SlabLookup;
 
 using HeapList = IntrusiveList<Heap, &Heap::prev_heap, &Heap::next_heap>;
 constinit HeapList g_heaps; // live region heaps, under g_heaps_lock
 constinit SpinLock g_heaps_lock;
-
-// Alignments 0, 1, 2, 4, 8 and 16 - what every block has anyway - as a set: bit a is set for
-// each such alignment a. A test of the set rather than `(a & (a - 1)) == 0`, which clang turns
-// into a software popcount (some 20 instructions) on this, the malloc fast path.
-constexpr uint32_t small_alignment_set() {
-    uint32_t set = 1; // alignment 0: none asked for
-    for (size_t alignment = 1; alignment <= kMinBlockSize; alignment *= 2) {
-        set |= uint32_t{1} << alignment;
-    }
-    return set;
-}
-static_assert(kMinBlockSize < 32, "the set is one 32-bit word");
-
-[[gnu::always_inline]] inline bool is_small_alignment(size_t alignment) {
-    return alignment <= kMinBlockSize && ((small_alignment_set() >> alignment) & 1) != 0;
-}
 
 // Whether `address` lies in `arena`'s span (its header included).
 bool arena_spans(const heap::Arena& arena, uintptr_t address) {
@@ -247,80 +232,6 @@ ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* deta
                            uintptr_t block = 0, uint64_t size = 0) {
     return heap::misuse_report(kind, reinterpret_cast<uintptr_t>(pointer), detail,
                                caller.call_site(), block, size);
-}
-
-// Why `block` (found as `ref` without the lock) is not a live block this call can take: looked
-// up again under the locks, then reported. Out of line: only misuse comes here.
-[[gnu::cold, gnu::noinline]] void report_bad_pointer(Heap& heap, const void* block, Caller caller) {
-    const auto address = reinterpret_cast<uintptr_t>(block);
-    if (address % kMinBlockSize != 0) {
-        heap.errors.raise(pointer_report(ErrorKind::MisalignedPointer, block,
-                                         "not aligned to 16 bytes, so no block starts there",
-                                         caller));
-        return;
-    }
-    const BlockRef ref = locate(heap, block, Lookup::Everywhere);
-    const auto start = reinterpret_cast<uintptr_t>(ref.start);
-    switch (ref.holder) {
-    case Holder::None:
-        if (ref.kind == ErrorKind::NotAllocated && another_heap_holds(heap, block)) {
-            heap.errors.raise(pointer_report(ErrorKind::ForeignHeap, block,
-                                             "the block belongs to another heap", caller));
-        } else {
-            heap.errors.raise(pointer_report(ref.kind, block, ref.detail, caller));
-        }
-        return;
-    case Holder::Free:
-        heap.errors.raise(pointer_report(
-            address == start ? ErrorKind::DoubleFree : ErrorKind::NotAllocated, block,
-            address == start ? "the block is already free"
-                             : "in free heap memory: never allocated, or already freed",
-            caller));
-        return;
-    case Holder::Slab: {
-        auto* slab = reinterpret_cast<heap::Slab*>(ref.start);
-        const unsigned index = slab->class_index;
-        const SlabLookup what = index < heap::kSizeClassCount
-                                    ? classify_slab_block(heap, slab, block)
-                                    : SlabLookup::AlreadyFree;
-        const uint64_t size = heap::kSlabLayouts[index % heap::kSizeClassCount].block_size;
-        const auto holder = reinterpret_cast<uintptr_t>(heap::slab_block_holding(slab, block));
-        switch (what) {
-        case SlabLookup::Interior:
-            heap.errors.raise(pointer_report(ErrorKind::InteriorPointer, block,
-                                             "points inside a block, not at its start", caller,
-                                             holder, size));
-            return;
-        case SlabLookup::AlreadyFree:
-            heap.errors.raise(pointer_report(ErrorKind::DoubleFree, block,
-                                             "the block is already free", caller, holder, size));
-            return;
-        case SlabLookup::NeverHandedOut:
-            heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
-                                             "a slab block that was never allocated", caller));
-            return;
-        case SlabLookup::OutsideBlocks:
-        case SlabLookup::Corrupt:
-        case SlabLookup::Live:
-            heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
-                                             "inside a slab's header or unused tail", caller));
-            return;
-        }
-        return;
-    }
-    case Holder::Medium:
-    case Holder::LargeRun:
-        heap.errors.raise(pointer_report(ErrorKind::InteriorPointer, block,
-                                         "points inside a block, not at its start", caller, start,
-                                         ref.usable));
-        return;
-    case Holder::Checked:
-    case Holder::Guard:
-    case Holder::CheckedRun:
-        heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
-                                         "inside a checked-mode block's metadata", caller));
-        return;
-    }
 }
 
 void link_heap(Heap& heap) {
@@ -496,24 +407,105 @@ void finish_small(Heap& heap, platform::InterruptState previous, const heap::Sla
     }
 }
 
-// Pops the top block of a magazine that holds one. Interrupts are off.
-[[gnu::always_inline]] inline void* pop(CpuCache& cache, unsigned index, size_t size) {
-    Magazine& magazine = cache.magazines[index];
-    const uint32_t count = magazine.count;
-    auto* block = static_cast<FreeBlock*>(cache.slots[heap::kSlotLayout.first[index] + count - 1]);
-    publish(magazine.count, count - 1);
-    publish(magazine.allocations, magazine.allocations + 1);
-    publish(magazine.bytes_requested, magazine.bytes_requested + size);
-    block->mark = 0; // a live block
-    return block;
+// Gives every block the calling CPU's cache holds back to the classes, and the cache's storage
+// to the arenas (made again on next use).
+void drain_calling_cpu(Heap& heap, Caller caller) {
+    const platform::InterruptState previous = platform::disable_interrupts();
+    const unsigned cpu = platform::current_cpu();
+    FlushFailures failures;
+    if (cpu < platform::kMaxCpus) {
+        heap.cpus.drain(cpu, heap.classes, heap.arenas, heap.secret, failures);
+        heap.cpus.release(cpu, heap.classes, heap.arenas);
+    }
+    finish_small(heap, previous, nullptr, failures, caller);
+}
+
+} // namespace
+
+namespace heap {
+
+constinit Heap* g_default_heap = nullptr;
+
+// Why `block` (found as `ref` without the lock) is not a live block this call can take: looked
+// up again under the locks, then reported. Out of line: only misuse comes here.
+void report_bad_pointer(Heap& heap, const void* block, Caller caller) {
+    const auto address = reinterpret_cast<uintptr_t>(block);
+    if (address % kMinBlockSize != 0) {
+        heap.errors.raise(pointer_report(ErrorKind::MisalignedPointer, block,
+                                         "not aligned to 16 bytes, so no block starts there",
+                                         caller));
+        return;
+    }
+    const BlockRef ref = locate(heap, block, Lookup::Everywhere);
+    const auto start = reinterpret_cast<uintptr_t>(ref.start);
+    switch (ref.holder) {
+    case Holder::None:
+        if (ref.kind == ErrorKind::NotAllocated && another_heap_holds(heap, block)) {
+            heap.errors.raise(pointer_report(ErrorKind::ForeignHeap, block,
+                                             "the block belongs to another heap", caller));
+        } else {
+            heap.errors.raise(pointer_report(ref.kind, block, ref.detail, caller));
+        }
+        return;
+    case Holder::Free:
+        heap.errors.raise(pointer_report(
+            address == start ? ErrorKind::DoubleFree : ErrorKind::NotAllocated, block,
+            address == start ? "the block is already free"
+                             : "in free heap memory: never allocated, or already freed",
+            caller));
+        return;
+    case Holder::Slab: {
+        auto* slab = reinterpret_cast<heap::Slab*>(ref.start);
+        const unsigned index = slab->class_index;
+        const SlabLookup what = index < heap::kSizeClassCount
+                                    ? classify_slab_block(heap, slab, block)
+                                    : SlabLookup::AlreadyFree;
+        const uint64_t size = heap::kSlabLayouts[index % heap::kSizeClassCount].block_size;
+        const auto holder = reinterpret_cast<uintptr_t>(heap::slab_block_holding(slab, block));
+        switch (what) {
+        case SlabLookup::Interior:
+            heap.errors.raise(pointer_report(ErrorKind::InteriorPointer, block,
+                                             "points inside a block, not at its start", caller,
+                                             holder, size));
+            return;
+        case SlabLookup::AlreadyFree:
+            heap.errors.raise(pointer_report(ErrorKind::DoubleFree, block,
+                                             "the block is already free", caller, holder, size));
+            return;
+        case SlabLookup::NeverHandedOut:
+            heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
+                                             "a slab block that was never allocated", caller));
+            return;
+        case SlabLookup::OutsideBlocks:
+        case SlabLookup::Corrupt:
+        case SlabLookup::Live:
+            heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
+                                             "inside a slab's header or unused tail", caller));
+            return;
+        }
+        return;
+    }
+    case Holder::Medium:
+    case Holder::LargeRun:
+        heap.errors.raise(pointer_report(ErrorKind::InteriorPointer, block,
+                                         "points inside a block, not at its start", caller, start,
+                                         ref.usable));
+        return;
+    case Holder::Checked:
+    case Holder::Guard:
+    case Holder::CheckedRun:
+        heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
+                                         "inside a checked-mode block's metadata", caller));
+        return;
+    }
 }
 
 // malloc() of class `index` when the calling CPU's magazine is empty or it has no cache yet:
 // a refill from the class, or (no CPU slot, or no cache) one block from the class under its lock.
 // Interrupts are masked (`previous`: the state to restore). Six arguments, all in registers: the
 // CPU is asked again rather than passed.
-[[gnu::noinline]] void* allocate_small_slow(Heap& heap, unsigned index, size_t size,
-                                            platform::InterruptState previous, Caller caller) {
+void* allocate_small_slow(Heap& heap, unsigned index, size_t size,
+                          platform::InterruptState previous, Caller caller) {
     const unsigned cpu = platform::current_cpu();
     heap::Slab* corrupt = nullptr;
     void* block = nullptr;
@@ -531,30 +523,12 @@ void finish_small(Heap& heap, platform::InterruptState previous, const heap::Sla
     return block;
 }
 
-// malloc() of a small block: the calling CPU's magazine, else the slow path.
-[[gnu::always_inline]] inline void* allocate_small(Heap& heap, unsigned index, size_t size,
-                                                   Caller caller) {
-    const platform::InterruptState previous = platform::disable_interrupts();
-    const unsigned cpu = platform::current_cpu();
-    if (cpu < platform::kMaxCpus) [[likely]] {
-        CpuCache* cache = heap.cpus.mine(cpu);
-        if (cache != nullptr) [[likely]] {
-            if (cache->magazines[index].count != 0) [[likely]] {
-                void* block = pop(*cache, index, size);
-                platform::restore_interrupts(previous);
-                return block;
-            }
-        }
-    }
-    return allocate_small_slow(heap, index, size, previous, caller);
-}
-
 // free() of `block`, a handed-out block of `slab` not carrying its free mark, when the calling
 // CPU's magazine is full or it has no cache: a flush then the push, or (no CPU slot, or no
 // cache) the class under its lock. Interrupts are masked (`previous`: the state to restore).
 // Six arguments, all in registers: the CPU and the class are found again rather than passed.
-[[gnu::noinline]] void free_small_slow(Heap& heap, heap::Slab* slab, void* block,
-                                       platform::InterruptState previous, Caller caller) {
+void free_small_slow(Heap& heap, Slab* slab, void* block, platform::InterruptState previous,
+                     Caller caller) {
     const unsigned cpu = platform::current_cpu();
     const unsigned index = slab->class_index; // checked by the caller
     FlushFailures failures;
@@ -577,42 +551,14 @@ void finish_small(Heap& heap, platform::InterruptState previous, const heap::Sla
     }
 }
 
-// free() of a block handed out by `slab` (class `index`), with interrupts masked on the calling
-// CPU (`cache`: its cache, or null): onto the CPU's magazine unless it carries its free mark
-// already (a double free, reported at the call).
-[[gnu::always_inline]] inline void free_handed_out(Heap& heap, heap::Slab* slab, unsigned index,
-                                                   void* block, CpuCache* cache,
-                                                   platform::InterruptState previous,
-                                                   Caller caller) {
-    const uintptr_t mark = heap::free_mark(slab, block, heap.secret);
-    auto* freed = static_cast<FreeBlock*>(block);
-    if (freed->mark == mark) [[unlikely]] {
-        platform::restore_interrupts(previous);
-        report_bad_pointer(heap, block, caller);
-        return;
-    }
-    if (cache != nullptr) [[likely]] {
-        Magazine& magazine = cache->magazines[index];
-        const uint32_t count = magazine.count;
-        if (count != heap::kSlotLayout.capacity[index]) [[likely]] {
-            cache->slots[heap::kSlotLayout.first[index] + count] = block;
-            freed->mark = mark;
-            publish(magazine.count, count + 1);
-            platform::restore_interrupts(previous);
-            return;
-        }
-    }
-    free_small_slow(heap, slab, block, previous, caller);
-}
-
 // free() of a pointer the calling CPU's slab hints do not place (interrupts masked on the CPU,
 // `slabs_given` read before anything else): what holds it, from the page map and the arena's
 // start bitmap (near, without the lock: a slab found for an address that is no live block of
 // it is confirmed by the class lock or by the flush of a CPU cache). A slab's block is hinted
 // for the next free; a pointer no slab handed out goes to the class lock (a block of a retired
 // slab); anything else to free_not_slab() with the same lookup.
-[[gnu::noinline]] void free_unhinted(Heap& heap, void* block, uint64_t slabs_given,
-                                     platform::InterruptState previous, Caller caller) {
+void free_unhinted(Heap& heap, void* block, uint64_t slabs_given, platform::InterruptState previous,
+                   Caller caller) {
     const unsigned cpu = platform::current_cpu();
     CpuCache* cache = cpu < platform::kMaxCpus ? heap.cpus.mine(cpu) : nullptr;
     const BlockRef ref = locate(heap, block, Lookup::NearAndLockFree);
@@ -637,25 +583,6 @@ void finish_small(Heap& heap, platform::InterruptState previous, const heap::Sla
     }
     report_bad_pointer(heap, block, caller);
 }
-
-// Gives every block the calling CPU's cache holds back to the classes, and the cache's storage
-// to the arenas (made again on next use).
-void drain_calling_cpu(Heap& heap, Caller caller) {
-    const platform::InterruptState previous = platform::disable_interrupts();
-    const unsigned cpu = platform::current_cpu();
-    FlushFailures failures;
-    if (cpu < platform::kMaxCpus) {
-        heap.cpus.drain(cpu, heap.classes, heap.arenas, heap.secret, failures);
-        heap.cpus.release(cpu, heap.classes, heap.arenas);
-    }
-    finish_small(heap, previous, nullptr, failures, caller);
-}
-
-} // namespace
-
-namespace heap {
-
-constinit Heap* g_default_heap = nullptr;
 
 TakenBlock take_block(Heap& heap, size_t size, size_t alignment, BlockUse use, size_t requested) {
     const size_t align = alignment < kMinBlockSize ? kMinBlockSize : alignment;
@@ -688,7 +615,7 @@ BlockRef find_block(Heap& heap, const void* address) {
 
 // malloc() at level off: a small block through the calling CPU's cache, else a medium block or
 // a large run.
-[[gnu::noinline]] static void* allocate_not_small(Heap& heap, size_t size, size_t alignment) {
+void* allocate_not_small(Heap& heap, size_t size, size_t alignment) {
     if (alignment != 0 && !is_power_of_two(alignment)) {
         return nullptr;
     }
@@ -697,54 +624,11 @@ BlockRef find_block(Heap& heap, const void* address) {
     return block;
 }
 
-[[gnu::always_inline]] inline void* allocate_unchecked(Heap& heap, size_t size, size_t alignment,
-                                                       Caller caller) {
-    if (size <= kMaxSmallSize && is_small_alignment(alignment)) [[likely]] {
-        return allocate_small(heap, class_of(size), size, caller);
-    }
-    return allocate_not_small(heap, size, alignment);
-}
-
 // malloc() with checking on. Out of line, so that the fast path keeps no value across a call.
-[[gnu::noinline, maybe_unused]] static void* allocate_checked(Heap& heap, size_t size,
-                                                              size_t alignment, Caller caller) {
+void* allocate_checked(Heap& heap, size_t size, size_t alignment, Caller caller) {
     void* block = heap.checked.allocate(heap, size, alignment, caller);
     heap.arenas.report_damage(heap.errors);
     return block;
-}
-
-void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
-    if constexpr (kHeapChecksCompiled) {
-        if (heap.errors.level() != CheckLevel::Off) [[unlikely]] {
-            return allocate_checked(heap, size, alignment, caller);
-        }
-    }
-    return allocate_unchecked(heap, size, alignment, caller);
-}
-
-void free(Heap& heap, void* block, Caller caller) {
-    if (block == nullptr) {
-        return;
-    }
-    if (reinterpret_cast<uintptr_t>(block) % kMinBlockSize != 0) [[unlikely]] {
-        report_bad_pointer(heap, block, caller);
-        return;
-    }
-    // A small block in a slab this CPU freed into lately: found from its slab hint, without the
-    // page map (cpu_cache.h).
-    const platform::InterruptState previous = platform::disable_interrupts();
-    const unsigned cpu = platform::current_cpu();
-    CpuCache* cache = cpu < platform::kMaxCpus ? heap.cpus.mine(cpu) : nullptr;
-    const uint64_t slabs_given = heap.arenas.slabs_given();
-    Slab* slab = cache != nullptr
-                     ? cache->hinted_slab(reinterpret_cast<uintptr_t>(block), slabs_given)
-                     : nullptr;
-    if (slab != nullptr && slab->class_index < heap::kSizeClassCount &&
-        heap::slab_handed_out(slab, block)) [[likely]] {
-        free_handed_out(heap, slab, slab->class_index, block, cache, previous, caller);
-        return;
-    }
-    free_unhinted(heap, block, slabs_given, previous, caller);
 }
 
 size_t usable_size(Heap& heap, const void* block, Caller caller) {

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: MIT
-// The heap's entry points with the caller made explicit, for the files that implement the
-// public APIs (heap.cpp, c_api.cpp, operator_new.cpp): each public function passes its own
-// frame (whose record holds its return address), so checked mode's call traces start at the
-// application's call.
+// The heap's entry points with the caller made explicit, for the files that implement the public
+// APIs (heap.cpp, c_api.cpp, c_bindings.cpp, operator_new.cpp): each public function passes its
+// own frame (whose record holds its return address), so checked mode's call traces start at the
+// application's call. malloc's and free's fast paths are inline in them (fast_paths.h).
 #pragma once
 
 #include <stddef.h>
 
 #include "bedrock/heap.h"
 #include "bedrock/heap_checks.h"
+#include "heap/fast_paths.h"
 #include "report/call_trace.h"
 
 // The Caller of the function this is written in. A macro: the builtins must be evaluated in
@@ -26,8 +27,6 @@ extern constinit Heap* g_default_heap;
     return __atomic_load_n(&g_default_heap, __ATOMIC_ACQUIRE);
 }
 
-[[nodiscard]] void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller);
-void free(Heap& heap, void* block, Caller caller);
 [[nodiscard]] void* reallocate(Heap& heap, void* block, size_t size, Caller caller);
 [[nodiscard]] size_t usable_size(Heap& heap, const void* block, Caller caller);
 
