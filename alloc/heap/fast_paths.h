@@ -35,8 +35,8 @@ namespace bedrock::heap {
 [[gnu::noinline]] void free_small_slow(Heap& heap, Slab* slab, void* block,
                                        platform::InterruptState previous, Caller caller);
 // free() of a pointer the calling CPU's slab hints do not place.
-[[gnu::noinline]] void free_unhinted(Heap& heap, void* block, uint64_t slabs_given,
-                                     platform::InterruptState previous, Caller caller);
+[[gnu::noinline]] void free_unhinted(Heap& heap, void* block, platform::InterruptState previous,
+                                     Caller caller);
 // The report for a pointer that is no live block this call can take.
 [[gnu::cold, gnu::noinline]] void report_bad_pointer(Heap& heap, const void* block, Caller caller);
 
@@ -157,7 +157,7 @@ static_assert(kMinBlockSize < 32, "the set is one 32-bit word");
         free_handed_out(heap, slab, slab->class_index, block, cache, previous, caller);
         return;
     }
-    free_unhinted(heap, block, slabs_given, previous, caller);
+    free_unhinted(heap, block, previous, caller);
 }
 
 } // namespace bedrock::heap

@@ -551,14 +551,14 @@ void free_small_slow(Heap& heap, Slab* slab, void* block, platform::InterruptSta
     }
 }
 
-// free() of a pointer the calling CPU's slab hints do not place (interrupts masked on the CPU,
-// `slabs_given` read before anything else): what holds it, from the page map and the arena's
-// start bitmap (near, without the lock: a slab found for an address that is no live block of
-// it is confirmed by the class lock or by the flush of a CPU cache). A slab's block is hinted
-// for the next free; a pointer no slab handed out goes to the class lock (a block of a retired
-// slab); anything else to free_not_slab() with the same lookup.
-void free_unhinted(Heap& heap, void* block, uint64_t slabs_given, platform::InterruptState previous,
-                   Caller caller) {
+// free() of a pointer the calling CPU's slab hints do not place (interrupts masked on the CPU;
+// the count of slabs given back read before anything else): what holds it, from the page map and
+// the arena's start bitmap (near, without the lock: a slab found for an address that is no live
+// block of it is confirmed by the class lock or by the flush of a CPU cache). A slab's block is
+// hinted for the next free; a pointer no slab handed out goes to the class lock (a block of a
+// retired slab); anything else to free_not_slab() with the same lookup.
+void free_unhinted(Heap& heap, void* block, platform::InterruptState previous, Caller caller) {
+    const uint64_t slabs_given = heap.arenas.slabs_given(); // before the lookup the hint records
     const unsigned cpu = platform::current_cpu();
     CpuCache* cache = cpu < platform::kMaxCpus ? heap.cpus.mine(cpu) : nullptr;
     const BlockRef ref = locate(heap, block, Lookup::NearAndLockFree);
