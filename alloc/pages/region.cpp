@@ -33,7 +33,7 @@ void PageFrameAllocator::Region::give(uint64_t page, unsigned order) {
     free_pages += pages_of(order);
 }
 
-void PageFrameAllocator::Region::take_bit(unsigned order, uint64_t bit, uint64_t& word) {
+void PageFrameAllocator::Region::clear_free_bit(unsigned order, uint64_t bit, uint64_t& word) {
     BEDROCK_DEBUG_ASSERT(&word == &bits[word_offset[order] + bit / kWordBits] &&
                          (word & uint64_t{1} << (bit % kWordBits)) != 0);
     // Up from the free bit, while the word it leaves becomes empty (its summary bit then clears).
@@ -54,7 +54,6 @@ void PageFrameAllocator::Region::take_bit(unsigned order, uint64_t bit, uint64_t
     if (--free_count[order] == 0) {
         nonempty_orders &= ~(1u << order);
     }
-    free_pages -= pages_of(order);
 }
 
 void PageFrameAllocator::Region::give_merged(Block block) {
@@ -186,11 +185,11 @@ void PageFrameAllocator::Region::free_run(const RunBlocks& run) {
         clear_run_block({page, kMaxOrder});
         give_merged({page, kMaxOrder});
     }
+    uint64_t taken = 0; // pages of the free buddies taken
     for (unsigned i = run.edge_count; i-- > 0;) {
         Block block = run.edges[i];
         clear_run_block(block);
-        while (block.order < kMaxOrder) {
-            const uint64_t size = pages_of(block.order);
+        for (uint64_t size = pages_of(block.order); block.order < kMaxOrder; size += size) {
             const uint64_t buddy = block.page ^ size;
             if (buddy < block.page && buddy >= run.first) {
                 // The run's block below ends at this block: the buddy if of this order.
@@ -202,20 +201,23 @@ void PageFrameAllocator::Region::free_run(const RunBlocks& run) {
                 }
                 clear_run_block(run.edges[--i]);
             } else {
-                if (!holds(buddy, block.order)) {
-                    break;
-                }
+                // holds() && is_free() from the bit alone: a buddy outside the region has its
+                // bit before or past the order's words (word_offset[order + 1] ends them), one
+                // only partly inside has a bit that is never set.
                 const uint64_t bit = bit_index(buddy, block.order);
-                uint64_t& word = bits[word_offset[block.order] + bit / kWordBits];
-                if ((word & uint64_t{1} << (bit % kWordBits)) == 0) {
+                const uint64_t index = word_offset[block.order] + bit / kWordBits;
+                if (index >= word_offset[block.order + 1] ||
+                    (bits[index] & uint64_t{1} << (bit % kWordBits)) == 0) {
                     break;
                 }
-                take_bit(block.order, bit, word);
+                clear_free_bit(block.order, bit, bits[index]);
+                taken += size;
             }
             block = {block.page & ~size, block.order + 1};
         }
         give_merged(block);
     }
+    free_pages -= taken;
 }
 
 uint64_t PageFrameAllocator::Region::first_tagged_page(uint64_t page, uint64_t count) const {

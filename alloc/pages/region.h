@@ -204,10 +204,12 @@ struct PageFrameAllocator::Region {
     void take(uint64_t page, unsigned order) {
         BEDROCK_DEBUG_ASSERT(holds(page, order) && page % pages::pages_of(order) == 0);
         const uint64_t bit = bit_index(page, order);
-        take_bit(order, bit, bits[word_offset[order] + bit / pages::kWordBits]);
+        clear_free_bit(order, bit, bits[word_offset[order] + bit / pages::kWordBits]);
+        free_pages -= pages::pages_of(order);
     }
-    // take() of the free block with bit `bit` of order `order`'s free bitmap, found in `word`.
-    void take_bit(unsigned order, uint64_t bit, uint64_t& word);
+    // take() but for free_pages, of the free block with bit `bit` of order `order`'s free
+    // bitmap, found in `word`.
+    void clear_free_bit(unsigned order, uint64_t bit, uint64_t& word);
     // The lowest-addressed free block of `order`, which has one (free_count[order] > 0): the
     // top summary word down, one ctz per level. O(kMaxSummaryLevels).
     [[nodiscard]] uint64_t lowest_free(unsigned order) const;
