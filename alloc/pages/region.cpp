@@ -175,7 +175,6 @@ void PageFrameAllocator::Region::record_run(uint64_t page, uint64_t count) {
 }
 
 void PageFrameAllocator::Region::free_run(const RunBlocks& run) {
-    BEDROCK_DEBUG_ASSERT(tags_clear(run.first, run.end - run.first));
     // Maximum blocks cannot merge: they are given at once. The others are given top-down, each
     // grown first: by its free buddies outside the run (taken), and by the run's block just
     // below it when that has become its buddy (not given yet, so no block of the run is given

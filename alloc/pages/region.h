@@ -254,8 +254,10 @@ struct PageFrameAllocator::Region {
     // Records [page, page + count), just taken, as allocated: its greedy blocks, chained by run
     // marks.
     void record_run(uint64_t page, uint64_t count);
-    // Clears the allocated bit of the block and the run mark on its last page.
+    // Clears the allocated bit of the block and the run mark on its last page (its tags must be
+    // 0 by now).
     void clear_run_block(Block block) {
+        BEDROCK_DEBUG_ASSERT(tags_clear(block.page, pages::pages_of(block.order)));
         set_allocated(block.page, block.order, false);
         set_run_continues_after(block.page, block.order, false);
     }
@@ -280,14 +282,13 @@ struct PageFrameAllocator::Region {
 // kMaxOrder after them, of falling orders (block_math.h).
 struct PageFrameAllocator::RunBlocks {
     uint64_t first; // the run's first page
-    uint64_t end;   // one past its last
     uint64_t maximum_first = 0;
     uint64_t maximum_end = 0;
     unsigned edge_count = 0;
     Region::Block edges[2 * kMaxOrder];
 
     // No blocks yet, the first to come at `page`.
-    explicit RunBlocks(uint64_t page) : first(page), end(page) {}
+    explicit RunBlocks(uint64_t page) : first(page) {}
 
     // Appends the next block of the run.
     void add(uint64_t page, unsigned order) {
@@ -298,7 +299,6 @@ struct PageFrameAllocator::RunBlocks {
             BEDROCK_DEBUG_ASSERT(edge_count < 2 * kMaxOrder);
             edges[edge_count++] = {page, order};
         }
-        end = page + pages::pages_of(order);
     }
 };
 
