@@ -14,6 +14,7 @@
 
 #include "bedrock/page_frame_allocator.h"
 #include "bedrock/platform.h"
+#include "heap/page_tags.h"
 #include "support/host_platform.h"
 
 namespace bedrock {
@@ -464,6 +465,23 @@ TEST(PageFrameAllocatorTags, OwnerWritesTagsAndFreesWithZero) {
     ASSERT_TRUE(f.pfa.reserve_range({70 * kMiB, kPageSize}));
     EXPECT_NE(f.pfa.page_tag(platform::phys_to_virt(70 * kMiB)), nullptr);
     EXPECT_TRUE(f.pfa.check().ok);
+}
+
+// heap::fill_tags (the heap's writer of run tags) writes exactly the tags it is given, from every
+// alignment of the first one and for every count around its head, four-tag and sixteen-tag steps.
+TEST(PageFrameAllocatorTags, FillTagsWritesExactlyItsRange) {
+    alignas(8) uint16_t tags[96];
+    for (uint64_t first = 0; first < 8; ++first) {
+        for (uint64_t count = 0; first + count + 4 <= 96; ++count) {
+            std::fill(std::begin(tags), std::end(tags), uint16_t{0xAAAA});
+            heap::fill_tags(tags + first, count, 0x1234);
+            for (uint64_t i = 0; i < 96; ++i) {
+                const bool inside = i >= first && i < first + count;
+                ASSERT_EQ(tags[i], inside ? 0x1234u : 0xAAAAu)
+                    << "first " << first << " count " << count << " tag " << i;
+            }
+        }
+    }
 }
 
 // All page metadata (bitmaps + tags + descriptors) <= 0.1 % of managed RAM on the layout QEMU
