@@ -207,8 +207,8 @@ struct PageFrameAllocator::Region {
         clear_free_bit(order, bit, bits[word_offset[order] + bit / pages::kWordBits]);
         free_pages -= pages::pages_of(order);
     }
-    // take() but for free_pages, of the free block with bit `bit` of order `order`'s free
-    // bitmap, found in `word`.
+    // take() but for free_pages (the caller's to count), of the free block whose bit is `bit` of
+    // order `order`'s free bitmap, in `word`.
     void clear_free_bit(unsigned order, uint64_t bit, uint64_t& word);
     // The lowest-addressed free block of `order`, which has one (free_count[order] > 0): the
     // top summary word down, one ctz per level. O(kMaxSummaryLevels).
