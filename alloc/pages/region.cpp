@@ -33,11 +33,10 @@ void PageFrameAllocator::Region::give(uint64_t page, unsigned order) {
     free_pages += pages_of(order);
 }
 
-void PageFrameAllocator::Region::clear_free_bit(unsigned order, uint64_t bit, uint64_t& word) {
-    BEDROCK_DEBUG_ASSERT(&word == &bits[word_offset[order] + bit / kWordBits] &&
-                         (word & uint64_t{1} << (bit % kWordBits)) != 0);
-    // Up from the free bit, while the word it leaves becomes empty (its summary bit then clears).
-    word &= ~(uint64_t{1} << (bit % kWordBits));
+void PageFrameAllocator::Region::count_out(unsigned order, uint64_t bit, uint64_t word) {
+    BEDROCK_DEBUG_ASSERT(word == bits[word_offset[order] + bit / kWordBits] &&
+                         (word & uint64_t{1} << (bit % kWordBits)) == 0);
+    // Up from the free bit, while the word it left became empty (its summary bit then clears).
     if (word == 0) {
         const uint64_t* starts = summary_starts(order);
         const unsigned levels = summary_levels[order];
@@ -205,11 +204,16 @@ void PageFrameAllocator::Region::free_run(const RunBlocks& run) {
                 // only partly inside has a bit that is never set.
                 const uint64_t bit = bit_index(buddy, block.order);
                 const uint64_t index = word_offset[block.order] + bit / kWordBits;
-                if (index >= word_offset[block.order + 1] ||
-                    (bits[index] & uint64_t{1} << (bit % kWordBits)) == 0) {
+                if (index >= word_offset[block.order + 1]) {
                     break;
                 }
-                clear_free_bit(block.order, bit, bits[index]);
+                // The word without the buddy's bit: unchanged when the buddy is not free.
+                const uint64_t word = bits[index] & ~(uint64_t{1} << (bit % kWordBits));
+                if (word == bits[index]) {
+                    break;
+                }
+                bits[index] = word;
+                count_out(block.order, bit, word);
                 taken += size;
             }
             block = {block.page & ~size, block.order + 1};

@@ -204,12 +204,16 @@ struct PageFrameAllocator::Region {
     void take(uint64_t page, unsigned order) {
         BEDROCK_DEBUG_ASSERT(holds(page, order) && page % pages::pages_of(order) == 0);
         const uint64_t bit = bit_index(page, order);
-        clear_free_bit(order, bit, bits[word_offset[order] + bit / pages::kWordBits]);
+        uint64_t& word = bits[word_offset[order] + bit / pages::kWordBits];
+        BEDROCK_DEBUG_ASSERT((word & uint64_t{1} << (bit % pages::kWordBits)) != 0);
+        word &= ~(uint64_t{1} << (bit % pages::kWordBits));
+        count_out(order, bit, word);
         free_pages -= pages::pages_of(order);
     }
-    // take() but for free_pages (the caller's to count), of the free block whose bit is `bit` of
-    // order `order`'s free bitmap, in `word`.
-    void clear_free_bit(unsigned order, uint64_t bit, uint64_t& word);
+    // The rest of taking the free block of order `order` once its bit `bit` is cleared, leaving
+    // its word `word`: the summary bits above it whose word became zero, and free_count
+    // (free_pages is the caller's to count).
+    void count_out(unsigned order, uint64_t bit, uint64_t word);
     // The lowest-addressed free block of `order`, which has one (free_count[order] > 0): the
     // top summary word down, one ctz per level. O(kMaxSummaryLevels).
     [[nodiscard]] uint64_t lowest_free(unsigned order) const;
