@@ -200,8 +200,8 @@ void PageFrameAllocator::Region::free_run(const RunBlocks& run) {
                 clear_run_block(run.edges[--i]);
             } else {
                 // holds() && is_free() from the bit alone: a buddy outside the region has its
-                // bit before or past the order's words (word_offset[order + 1] ends them), one
-                // only partly inside has a bit that is never set.
+                // word index past the order's words (word_offset[order + 1] ends them; below the
+                // region the index wraps around), one only partly inside a bit never set.
                 const uint64_t bit = bit_index(buddy, block.order);
                 const uint64_t index = word_offset[block.order] + bit / kWordBits;
                 if (index >= word_offset[block.order + 1]) {
