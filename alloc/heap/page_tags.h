@@ -87,26 +87,47 @@ constexpr uint16_t large_run_tag(uint64_t index, uint64_t pages, uint16_t owner_
 }
 
 // Writes `tag` into `count` consecutive tags: four at a time where the tags are 8-byte aligned,
-// so tagging a run costs about pages / 4 stores, and those in fours (a loop step per 16 tags).
+// so tagging a run costs about pages / 4 stores, and those in fours (a loop step per 16 tags);
+// the tags before the first 8-byte boundary and the last ones take one store per power of two
+// (a tag, two, then four and eight at the end), not one per tag.
 // Each store is atomic (relaxed): lock-free readers see a tag either before or after.
 inline void fill_tags(uint16_t* tags, uint64_t count, uint16_t tag) {
-    uint64_t index = 0;
-    for (; index < count && reinterpret_cast<uintptr_t>(&tags[index]) % 8 != 0; ++index) {
-        __atomic_store_n(&tags[index], tag, __ATOMIC_RELAXED);
-    }
     const uint64_t pattern = uint64_t{tag} * 0x0001000100010001u;
-    for (; index + 16 <= count; index += 16) {
-        auto* words = reinterpret_cast<uint64_t*>(&tags[index]);
+    const auto pair = static_cast<uint32_t>(pattern);
+    if (reinterpret_cast<uintptr_t>(tags) % 4 != 0 && count != 0) {
+        __atomic_store_n(tags, tag, __ATOMIC_RELAXED);
+        ++tags;
+        --count;
+    }
+    if (reinterpret_cast<uintptr_t>(tags) % 8 != 0 && count >= 2) {
+        __atomic_store_n(reinterpret_cast<uint32_t*>(tags), pair, __ATOMIC_RELAXED);
+        tags += 2;
+        count -= 2;
+    }
+    // 8-byte aligned now, unless fewer than two tags are left.
+    auto* words = reinterpret_cast<uint64_t*>(tags);
+    for (; count >= 16; count -= 16, words += 4) {
         __atomic_store_n(&words[0], pattern, __ATOMIC_RELAXED);
         __atomic_store_n(&words[1], pattern, __ATOMIC_RELAXED);
         __atomic_store_n(&words[2], pattern, __ATOMIC_RELAXED);
         __atomic_store_n(&words[3], pattern, __ATOMIC_RELAXED);
     }
-    for (; index + 4 <= count; index += 4) {
-        __atomic_store_n(reinterpret_cast<uint64_t*>(&tags[index]), pattern, __ATOMIC_RELAXED);
+    if ((count & 8) != 0) {
+        __atomic_store_n(&words[0], pattern, __ATOMIC_RELAXED);
+        __atomic_store_n(&words[1], pattern, __ATOMIC_RELAXED);
+        words += 2;
     }
-    for (; index < count; ++index) {
-        __atomic_store_n(&tags[index], tag, __ATOMIC_RELAXED);
+    if ((count & 4) != 0) {
+        __atomic_store_n(words, pattern, __ATOMIC_RELAXED);
+        ++words;
+    }
+    tags = reinterpret_cast<uint16_t*>(words);
+    if ((count & 2) != 0) {
+        __atomic_store_n(reinterpret_cast<uint32_t*>(tags), pair, __ATOMIC_RELAXED);
+        tags += 2;
+    }
+    if ((count & 1) != 0) {
+        __atomic_store_n(tags, tag, __ATOMIC_RELAXED);
     }
 }
 

@@ -56,8 +56,9 @@ void PageFrameAllocator::give_back_locked(uint32_t index, unsigned order) {
     BEDROCK_DEBUG_ASSERT(pages::page_state(m_cpu.states, index) ==
                          state_byte(PageState::Cached, order));
     set_page_state(m_cpu.states, index, state_byte(PageState::None, 0));
-    m_cpu.region->set_allocated(m_cpu.first_page + index, order, false);
-    m_cpu.region->give_merging(m_cpu.first_page + index, order);
+    RunBlocks block(m_cpu.first_page + index);
+    block.add(block.first, order);
+    m_cpu.region->free_run(block);
 }
 
 void PageFrameAllocator::drain_batch_and_push(unsigned cpu, unsigned order, uint32_t index) {

@@ -256,7 +256,8 @@ PageFrameAllocator::Region* PageFrameAllocator::region_of(uint64_t first_page,
 }
 
 PageFrameAllocator::Misuse PageFrameAllocator::free_misuse_locked(PhysAddr address, unsigned order,
-                                                                  Region*& region) const {
+                                                                  Region*& region,
+                                                                  RunBlocks& blocks) const {
     if (order > kMaxOrder) {
         return {ErrorKind::FreeWrongOrder, "the order exceeds the maximum"};
     }
@@ -284,20 +285,21 @@ PageFrameAllocator::Misuse PageFrameAllocator::free_misuse_locked(PhysAddr addre
                    : Misuse{ErrorKind::FreeOutsideManagedMemory,
                             "the block runs past the end of memory this allocator manages"};
     }
-    const Misuse misuse = region->block_misuse(page, order);
-    if (misuse.detail != nullptr) {
-        return misuse;
+    if (!region->is_allocated(page, order)) {
+        return region->block_misuse(page, order);
     }
     if (region->run_continues_after(page, order) || region->continues_a_run(page)) {
         return {ErrorKind::FreeWrongOrder,
                 "the block is part of a run: free the whole run with free_pages()"};
     }
+    blocks.add(page, order);
     return {};
 }
 
 PageFrameAllocator::Misuse PageFrameAllocator::free_pages_misuse_locked(PhysAddr address,
                                                                         uint64_t count,
-                                                                        Region*& region) const {
+                                                                        Region*& region,
+                                                                        RunBlocks& blocks) const {
     if (count == 0) {
         return {ErrorKind::FreeWrongOrder, "a run of zero pages"};
     }
@@ -310,22 +312,28 @@ PageFrameAllocator::Misuse PageFrameAllocator::free_pages_misuse_locked(PhysAddr
         return {ErrorKind::FreeOutsideManagedMemory,
                 "the run is not inside memory this allocator manages"};
     }
-    Misuse misuse{};
-    for_each_aligned_block(page, page + count, [&](uint64_t block, unsigned order, bool last) {
-        if (misuse.detail == nullptr && on_cpu_list(block)) {
-            misuse = {ErrorKind::DoubleFree, "the block is free (on a CPU page list)"};
+    // One walk over the run's blocks, in order: the first misuse found is reported; the blocks
+    // are noted for free_run().
+    const uint64_t end = page + count;
+    for (uint64_t block = page; block < end;) {
+        const unsigned order = pages::largest_block_order(block, end - block);
+        const uint64_t next = block + pages_of(order);
+        if (on_cpu_list(block)) {
+            return {ErrorKind::DoubleFree, "the block is free (on a CPU page list)"};
         }
-        if (misuse.detail == nullptr) {
-            misuse = region->block_misuse(block, order);
+        if (!region->is_allocated(block, order)) {
+            return region->block_misuse(block, order);
         }
-        if (misuse.detail == nullptr && region->run_continues_after(block, order) == last) {
-            misuse = {ErrorKind::FreeWrongOrder, "the run was allocated with another page count"};
+        if (region->run_continues_after(block, order) == (next == end)) {
+            return {ErrorKind::FreeWrongOrder, "the run was allocated with another page count"};
         }
-    });
-    if (misuse.detail == nullptr && region->continues_a_run(page)) {
-        misuse = {ErrorKind::FreeWrongOrder, "the address is inside a run, not at its start"};
+        blocks.add(block, order);
+        block = next;
     }
-    return misuse;
+    if (region->continues_a_run(page)) {
+        return {ErrorKind::FreeWrongOrder, "the address is inside a run, not at its start"};
+    }
+    return {};
 }
 
 bool PageFrameAllocator::on_cpu_list(uint64_t page) const {
@@ -386,13 +394,13 @@ void PageFrameAllocator::free_locked(PhysAddr address, uint64_t size, FreeOf wha
     {
         LockGuard guard(m_lock);
         Region* region = nullptr;
+        RunBlocks blocks(address >> kPageShift);
         misuse = what == FreeOf::Block
-                     ? free_misuse_locked(address, static_cast<unsigned>(size), region)
-                     : free_pages_misuse_locked(address, size, region);
+                     ? free_misuse_locked(address, static_cast<unsigned>(size), region, blocks)
+                     : free_pages_misuse_locked(address, size, region, blocks);
         if (misuse.detail == nullptr) {
             clear_cpu_state(address >> kPageShift);
-            region->free_run(address >> kPageShift,
-                             what == FreeOf::Block ? pages_of(static_cast<unsigned>(size)) : size);
+            region->free_run(blocks);
             return;
         }
     }

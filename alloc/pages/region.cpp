@@ -33,41 +33,26 @@ void PageFrameAllocator::Region::give(uint64_t page, unsigned order) {
     free_pages += pages_of(order);
 }
 
-void PageFrameAllocator::Region::take(uint64_t page, unsigned order) {
-    BEDROCK_DEBUG_ASSERT(holds(page, order) && page % pages_of(order) == 0);
-    BEDROCK_DEBUG_ASSERT(is_free(page, order));
-    // Up from the free bit, while the word it leaves becomes empty (its summary bit then clears).
-    uint64_t bit = bit_index(page, order);
-    uint64_t* word = &bits[word_offset[order] + bit / kWordBits];
-    *word &= ~(uint64_t{1} << (bit % kWordBits));
-    const uint64_t* starts = summary_starts(order);
-    const unsigned levels = summary_levels[order];
-    for (unsigned level = 0; *word == 0 && level < levels; ++level) {
-        bit /= kWordBits;
-        word = &bits[starts[level] + bit / kWordBits];
-        BEDROCK_DEBUG_ASSERT((*word & uint64_t{1} << (bit % kWordBits)) != 0);
-        *word &= ~(uint64_t{1} << (bit % kWordBits));
+void PageFrameAllocator::Region::count_out(unsigned order, uint64_t bit, uint64_t word) {
+    BEDROCK_DEBUG_ASSERT(word == bits[word_offset[order] + bit / kWordBits] &&
+                         (word & uint64_t{1} << (bit % kWordBits)) == 0);
+    // Up from the free bit, while the word it left became empty (its summary bit then clears).
+    if (word == 0) {
+        const uint64_t* starts = summary_starts(order);
+        const unsigned levels = summary_levels[order];
+        for (unsigned level = 0; level < levels; ++level) {
+            bit /= kWordBits;
+            uint64_t& summary = bits[starts[level] + bit / kWordBits];
+            BEDROCK_DEBUG_ASSERT((summary & uint64_t{1} << (bit % kWordBits)) != 0);
+            summary &= ~(uint64_t{1} << (bit % kWordBits));
+            if (summary != 0) {
+                break;
+            }
+        }
     }
     if (--free_count[order] == 0) {
         nonempty_orders &= ~(1u << order);
     }
-    free_pages -= pages_of(order);
-}
-
-PageFrameAllocator::Region::Block
-PageFrameAllocator::Region::merge_with_free_buddies(Block block, uint64_t run_first) {
-    while (block.order < kMaxOrder) {
-        const uint64_t buddy = block.page ^ pages_of(block.order);
-        if (buddy < block.page && buddy >= run_first) {
-            break; // pages of the run being freed, given after this block
-        }
-        if (!holds(buddy, block.order) || !is_free(buddy, block.order)) {
-            break;
-        }
-        take(buddy, block.order);
-        block = {block.page < buddy ? block.page : buddy, block.order + 1};
-    }
-    return block;
 }
 
 void PageFrameAllocator::Region::give_merged(Block block) {
@@ -76,10 +61,6 @@ void PageFrameAllocator::Region::give_merged(Block block) {
         platform::pages_unused(platform::phys_to_virt(block.page << kPageShift),
                                pages_of(block.order) * kPageSize);
     }
-}
-
-void PageFrameAllocator::Region::give_merging(uint64_t page, unsigned order) {
-    give_merged(merge_with_free_buddies({page, order}, page));
 }
 
 void PageFrameAllocator::Region::take_split(uint64_t page, unsigned order, unsigned wanted) {
@@ -192,42 +173,54 @@ void PageFrameAllocator::Region::record_run(uint64_t page, uint64_t count) {
     });
 }
 
-void PageFrameAllocator::Region::free_run(uint64_t page, uint64_t count) {
-    BEDROCK_DEBUG_ASSERT(tags_clear(page, count));
-    // Maximum blocks cannot merge: they are given at once. The others (at most two per order:
-    // the rising blocks before the maximum ones and the falling blocks after) are kept and
-    // given top-down, each merged first with the block above it when that is its buddy, so that
-    // no block of the run is given and then taken again by a merge.
-    Block edges[2 * kOrderCount];
-    unsigned edge_count = 0;
-    for_each_aligned_block(page, page + count, [&](uint64_t block, unsigned order, bool) {
-        set_allocated(block, order, false);
-        set_run_continues_after(block, order, false);
-        if (order == kMaxOrder) {
-            give_merged({block, order});
-        } else {
-            BEDROCK_DEBUG_ASSERT(edge_count < 2 * kOrderCount);
-            edges[edge_count++] = {block, order};
-        }
-    });
-    Block pending{kNoPage, 0};
-    for (unsigned i = edge_count; i-- > 0;) {
-        Block block = edges[i];
-        if (pending.page != kNoPage) {
-            const bool buddies = pending.order == block.order &&
-                                 block.page % pages_of(block.order + 1) == 0 &&
-                                 pending.page == block.page + pages_of(block.order);
-            if (buddies) {
-                ++block.order;
+void PageFrameAllocator::Region::free_run(const RunBlocks& run) {
+    // Maximum blocks cannot merge: they are given at once. The others are given top-down, each
+    // grown first: by its free buddies outside the run (taken), and by the run's block just
+    // below it when that has become its buddy (not given yet, so no block of the run is given
+    // and then taken again by a merge). A buddy that holds pages of the run below but is not
+    // its next block stops the growth: those pages are given later, and merge then.
+    for (uint64_t page = run.maximum_first; page < run.maximum_end; page += pages_of(kMaxOrder)) {
+        clear_run_block({page, kMaxOrder});
+        give_merged({page, kMaxOrder});
+    }
+    uint64_t taken = 0; // pages of the free buddies taken
+    for (unsigned i = run.edge_count; i-- > 0;) {
+        Block block = run.edges[i];
+        clear_run_block(block);
+        for (uint64_t size = pages_of(block.order); block.order < kMaxOrder; size += size) {
+            const uint64_t buddy = block.page ^ size;
+            if (buddy < block.page && buddy >= run.first) {
+                // The run's block below ends at this block: the buddy if of this order.
+                BEDROCK_DEBUG_ASSERT(i > 0 &&
+                                     run.edges[i - 1].page + pages_of(run.edges[i - 1].order) ==
+                                         block.page);
+                if (i == 0 || run.edges[i - 1].order != block.order) {
+                    break;
+                }
+                clear_run_block(run.edges[--i]);
             } else {
-                give_merged(pending);
+                // holds() && is_free() from the bit alone: a buddy outside the region has its
+                // word index past the order's words (word_offset[order + 1] ends them; below the
+                // region the index wraps around), one only partly inside a bit never set.
+                const uint64_t bit = bit_index(buddy, block.order);
+                const uint64_t index = word_offset[block.order] + bit / kWordBits;
+                if (index >= word_offset[block.order + 1]) {
+                    break;
+                }
+                // The word without the buddy's bit: unchanged when the buddy is not free.
+                const uint64_t word = bits[index] & ~(uint64_t{1} << (bit % kWordBits));
+                if (word == bits[index]) {
+                    break;
+                }
+                bits[index] = word;
+                count_out(block.order, bit, word);
+                taken += size;
             }
+            block = {block.page & ~size, block.order + 1};
         }
-        pending = merge_with_free_buddies(block, page);
+        give_merged(block);
     }
-    if (pending.page != kNoPage) {
-        give_merged(pending);
-    }
+    free_pages -= taken;
 }
 
 uint64_t PageFrameAllocator::Region::first_tagged_page(uint64_t page, uint64_t count) const {

@@ -7,9 +7,9 @@
 // allocator's state.
 //
 // Words: take / give = a free block leaves / joins the free blocks (its free bit and the
-// summaries above it; give_merging also merges it with its free buddies); split / merge = a free
-// block into halves / with its buddy; record_run / free_run = a run's blocks become allocated /
-// free again.
+// summaries above it); split / merge = a free block into halves / with its buddy; record_run /
+// free_run = a run's blocks become allocated / free again (free_run merges them with their free
+// buddies; a block from a CPU page list is freed as a run of one block).
 //
 // In a region, the block of order k starting at pfn p (p a multiple of 2^k) has bit index
 // (p >> k) - (first_page >> k) in the order-k bitmaps; the two page bitmaps (run continues,
@@ -197,19 +197,23 @@ struct PageFrameAllocator::Region {
     // Gives the free block (page, order): sets its free bit, and the summary bits above it that
     // were clear. Its buddy must not be free. O(kMaxSummaryLevels).
     void give(uint64_t page, unsigned order);
-    // Gives a free block, merging it with its free buddies all the way up; when the merged
-    // block is of order kUnusedOrder or more, tells platform::pages_unused() of its pages.
-    // O(kMaxOrder) takes.
-    void give_merging(uint64_t page, unsigned order);
-    // Merges `block` (not given) with its free buddies upwards, taking each, and stops at a
-    // buddy that starts at or above `run_first` and below the block (pages of a run still to be
-    // given); returns the merged block, not given yet.
-    [[nodiscard]] Block merge_with_free_buddies(Block block, uint64_t run_first);
     // give(), then platform::pages_unused() for a block of order kUnusedOrder or more.
     void give_merged(Block block);
     // Takes the free block (page, order): clears its free bit, and the summary bits above it
     // whose word became zero. O(kMaxSummaryLevels).
-    void take(uint64_t page, unsigned order);
+    void take(uint64_t page, unsigned order) {
+        BEDROCK_DEBUG_ASSERT(holds(page, order) && page % pages::pages_of(order) == 0);
+        const uint64_t bit = bit_index(page, order);
+        uint64_t& word = bits[word_offset[order] + bit / pages::kWordBits];
+        BEDROCK_DEBUG_ASSERT((word & uint64_t{1} << (bit % pages::kWordBits)) != 0);
+        word &= ~(uint64_t{1} << (bit % pages::kWordBits));
+        count_out(order, bit, word);
+        free_pages -= pages::pages_of(order);
+    }
+    // The rest of taking the free block of order `order` once its bit `bit` is cleared, leaving
+    // its word `word`: the summary bits above it whose word became zero, and free_count
+    // (free_pages is the caller's to count).
+    void count_out(unsigned order, uint64_t bit, uint64_t word);
     // The lowest-addressed free block of `order`, which has one (free_count[order] > 0): the
     // top summary word down, one ctz per level. O(kMaxSummaryLevels).
     [[nodiscard]] uint64_t lowest_free(unsigned order) const;
@@ -254,11 +258,18 @@ struct PageFrameAllocator::Region {
     // Records [page, page + count), just taken, as allocated: its greedy blocks, chained by run
     // marks.
     void record_run(uint64_t page, uint64_t count);
-    // Frees the allocated run (or block) [page, page + count): clears its blocks' allocated bits
+    // Clears the allocated bit of the block and the run mark on its last page (its tags must be
+    // 0 by now).
+    void clear_run_block(Block block) {
+        BEDROCK_DEBUG_ASSERT(tags_clear(block.page, pages::pages_of(block.order)));
+        set_allocated(block.page, block.order, false);
+        set_run_continues_after(block.page, block.order, false);
+    }
+    // Frees the allocated run (or block) `run`, found valid: clears its blocks' allocated bits
     // and run marks and gives them back merged. Each block of the run is given once, merged
     // with its neighbours in the run first; takes only free blocks outside the run. O(blocks of
     // the run + kMaxOrder) gives and takes.
-    void free_run(uint64_t page, uint64_t count);
+    void free_run(const RunBlocks& run);
 
     // The index of the first page of [page, page + count) whose tag is not 0, or count if none.
     [[nodiscard]] uint64_t first_tagged_page(uint64_t page, uint64_t count) const;
@@ -266,6 +277,32 @@ struct PageFrameAllocator::Region {
     [[nodiscard]] bool tags_clear(uint64_t page, uint64_t count) const;
     [[nodiscard]] uint16_t* span_tag_of(uint64_t page) const {
         return span_tags + ((page >> kTagSpanOrder) - (first_page >> kTagSpanOrder));
+    }
+};
+
+// A run's greedy blocks (or one block) as one walk over them found them, for Region::free_run():
+// its maximum blocks as the stretch [maximum_first, maximum_end), the others one by one in
+// address order - at most kMaxOrder before the maximum blocks, of rising orders, and
+// kMaxOrder after them, of falling orders (block_math.h).
+struct PageFrameAllocator::RunBlocks {
+    uint64_t first; // the run's first page
+    uint64_t maximum_first = 0;
+    uint64_t maximum_end = 0;
+    unsigned edge_count = 0;
+    Region::Block edges[2 * kMaxOrder];
+
+    // No blocks yet, the first to come at `page`.
+    explicit RunBlocks(uint64_t page) : first(page) {}
+
+    // Appends the next block of the run.
+    void add(uint64_t page, unsigned order) {
+        if (order == kMaxOrder) {
+            maximum_first = maximum_first == maximum_end ? page : maximum_first;
+            maximum_end = page + pages::pages_of(kMaxOrder);
+        } else {
+            BEDROCK_DEBUG_ASSERT(edge_count < 2 * kMaxOrder);
+            edges[edge_count++] = {page, order};
+        }
     }
 };
 

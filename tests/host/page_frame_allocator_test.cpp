@@ -14,6 +14,7 @@
 
 #include "bedrock/page_frame_allocator.h"
 #include "bedrock/platform.h"
+#include "heap/page_tags.h"
 #include "support/host_platform.h"
 
 namespace bedrock {
@@ -466,6 +467,23 @@ TEST(PageFrameAllocatorTags, OwnerWritesTagsAndFreesWithZero) {
     EXPECT_TRUE(f.pfa.check().ok);
 }
 
+// heap::fill_tags (the heap's writer of run tags) writes exactly the tags it is given, from every
+// alignment of the first one and for every count around its head, four-tag and sixteen-tag steps.
+TEST(PageFrameAllocatorTags, FillTagsWritesExactlyItsRange) {
+    alignas(8) uint16_t tags[96];
+    for (uint64_t first = 0; first < 8; ++first) {
+        for (uint64_t count = 0; first + count + 4 <= 96; ++count) {
+            std::fill(std::begin(tags), std::end(tags), uint16_t{0xAAAA});
+            heap::fill_tags(tags + first, count, 0x1234);
+            for (uint64_t i = 0; i < 96; ++i) {
+                const bool inside = i >= first && i < first + count;
+                ASSERT_EQ(tags[i], inside ? 0x1234u : 0xAAAAu)
+                    << "first " << first << " count " << count << " tag " << i;
+            }
+        }
+    }
+}
+
 // All page metadata (bitmaps + tags + descriptors) <= 0.1 % of managed RAM on the layout QEMU
 // gives an x86-64 guest with -m 6G (E820), after the kernel image and firmware tables are cut.
 TEST(PageFrameAllocatorTags, MetadataBudgetOnQemu6GiBLayout) {
@@ -795,6 +813,40 @@ TEST_F(PageFrameAllocatorMisuse, RunsAreFreedOnlyWhole) {
     const PhysAddr other = f.pfa.allocate(3);
     f.pfa.free_pages(other, 8);
     EXPECT_TRUE(test::reports().empty());
+    f.expect_pristine();
+}
+
+// free_pages() checks the run's blocks in order and reports the first misuse it finds, each with
+// its own detail, and changes nothing.
+TEST_F(PageFrameAllocatorMisuse, FreePagesReportsTheFirstMisuseAlongTheRun) {
+    const PhysAddr run = f.pfa.allocate_pages(7); // blocks of 4, 2 and 1 pages
+    ASSERT_NE(run, kNoPage);
+    const PhysAddr cached = f.pfa.allocate(0);
+    ASSERT_NE(cached, kNoPage);
+    f.pfa.free(cached, 0); // on this CPU's page list now
+    const auto expect_report = [&](PhysAddr address, size_t count, ErrorKind kind,
+                                   const char* detail) {
+        test::clear_reports();
+        const uint64_t free_before = f.pfa.free_pages();
+        f.pfa.free_pages(address, count);
+        ASSERT_EQ(test::reports().size(), 1u) << detail;
+        EXPECT_EQ(test::reports()[0].kind, kind) << detail;
+        EXPECT_STREQ(test::reports()[0].detail, detail);
+        EXPECT_EQ(f.pfa.free_pages(), free_before) << detail;
+        EXPECT_TRUE(f.pfa.check().ok) << detail;
+    };
+    // The blocks of 4 and 2 pages are the run's; the 2 is not its last.
+    expect_report(run, 6, ErrorKind::FreeWrongOrder,
+                  "the run was allocated with another page count");
+    // The run's blocks of 2 and 1 pages, but the run starts before them.
+    expect_report(run + 4 * kPageSize, 3, ErrorKind::FreeWrongOrder,
+                  "the address is inside a run, not at its start");
+    // Eight pages from the run's start are one block of 8, where the run's block of 4 starts.
+    expect_report(run, 8, ErrorKind::FreeWrongOrder, "the block was allocated with another order");
+    expect_report(cached, 1, ErrorKind::DoubleFree, "the block is free (on a CPU page list)");
+    f.pfa.free_pages(run, 7);
+    expect_report(run, 7, ErrorKind::DoubleFree,
+                  "the block is not allocated (already freed, or never allocated)");
     f.expect_pristine();
 }
 

@@ -328,6 +328,7 @@ public:
 
 private:
     struct Region;
+    struct RunBlocks;
     struct Misuse;
     struct CpuLists;
     // One region's pages in the direct map, for page_tag().
@@ -408,11 +409,12 @@ private:
     [[nodiscard]] PageFrameCheck check_cpu_lists_locked() const;
     [[nodiscard]] PhysAddr allocate_long_run_locked(uint64_t count, PhysAddr limit);
     [[nodiscard]] Region* region_of(uint64_t first_page, uint64_t page_count) const;
-    // Why freeing is misuse, or no misuse and `region` set to the block's or run's region.
-    [[nodiscard]] Misuse free_misuse_locked(PhysAddr address, unsigned order,
-                                            Region*& region) const;
-    [[nodiscard]] Misuse free_pages_misuse_locked(PhysAddr address, uint64_t count,
-                                                  Region*& region) const;
+    // Why freeing is misuse, or no misuse, `region` set to the block's or run's region and its
+    // blocks added to `blocks` (made for the address).
+    [[nodiscard]] Misuse free_misuse_locked(PhysAddr address, unsigned order, Region*& region,
+                                            RunBlocks& blocks) const;
+    [[nodiscard]] Misuse free_pages_misuse_locked(PhysAddr address, uint64_t count, Region*& region,
+                                                  RunBlocks& blocks) const;
 
     Region* m_regions = nullptr;        // sorted by address, in the metadata
     TagWindow* m_tag_windows = nullptr; // sorted by virtual base, in the metadata
