@@ -5,7 +5,8 @@
 // no call. Everything else goes to the slow halves, out of line in heap.cpp: a magazine empty or
 // full, a pointer the CPU's slab hints do not place, medium and large blocks, checked mode, and
 // every report. Inline in the entry points so that a malloc or free makes one call at most (the
-// entry point's), and malloc's constant alignment folds away.
+// entry point's), and malloc's constant alignment folds away. Owns no state and takes no lock;
+// the slow halves take the locks in heap_state.h's order.
 #pragma once
 
 #include <stddef.h>
@@ -21,8 +22,8 @@
 
 namespace bedrock::heap {
 
-// The slow halves (heap.cpp). Each masks nothing itself: `previous` is the interrupt state the
-// fast path found, restored before any report.
+// The slow halves (heap.cpp). Those given `previous` run with the calling CPU's interrupts
+// masked by the fast path, and restore `previous` (the state it found) before any report.
 // malloc() of class `index` when the calling CPU's magazine is empty or it has no cache yet.
 [[gnu::noinline]] void* allocate_small_slow(Heap& heap, unsigned index, size_t size,
                                             platform::InterruptState previous, Caller caller);
