@@ -25,9 +25,9 @@
 // tell a foreign block from memory of no heap. free() first asks the calling CPU's slab hints
 // (cpu_cache.h): a slab found there is as certain as one found through the page map, as long as
 // no slab has been given back since (Arenas::slabs_given()).
-// The small-block fast paths (allocate_small; free's hinted path, free_handed_out) run with
-// interrupts masked on the calling CPU and touch only its cache: no lock, no atomic
-// read-modify-write.
+// The small-block fast paths (fast_paths.h, inline in the entry points) run with interrupts
+// masked on the calling CPU and touch only its cache: no lock, no atomic read-modify-write; this
+// file holds their slow halves.
 #include "bedrock/heap.h"
 #include "bedrock/assert.h"
 #include "bedrock/heap_checks.h"
