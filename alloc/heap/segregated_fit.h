@@ -5,8 +5,8 @@
 // only inside that arena; find() trusts the arena's start bitmap, never bytes near the address.
 //
 // Owns: the free lists and their bitmaps (in caller-provided storage and in this object), the
-// list of arenas, and inside each arena its header, start bitmap (with its summary), block
-// headers and end sentinel.
+// list of arenas, and inside each arena its header, start bitmap (with its summary and top level),
+// block headers and end sentinel.
 //
 // Locking: the caller serialises every call on one SegregatedFit under its lock, except find(),
 // which it may call without the lock for an address inside a block that stays taken while find()
