@@ -172,17 +172,13 @@ size_t last_initialised_summary(const Arena& arena, size_t word, size_t lowest) 
 // per initialised summary word and per top word: uninitialised words are skipped 64 or 4096 at
 // once.
 size_t last_initialised_word(const Arena& arena, size_t word, size_t lowest) {
-    size_t index = word / 64;
-    uint64_t mask = bits_up_to(word % 64);
-    while (true) {
-        const size_t initialised_index = last_initialised_summary(arena, index, lowest / 64);
-        if (initialised_index == kNoWord) {
+    for (size_t index = word / 64;; --index) {
+        index = last_initialised_summary(arena, index, lowest / 64);
+        if (index == kNoWord) {
             return kNoWord;
         }
-        if (initialised_index != index) {
-            mask = ~uint64_t{0};
-        }
-        index = initialised_index;
+        // Only `word`'s own summary word is cut at `word`.
+        const uint64_t mask = index == word / 64 ? bits_up_to(word % 64) : ~uint64_t{0};
         const uint64_t initialised = load_summary(&arena.summary_bits()[index]) & mask;
         if (initialised != 0) {
             const size_t found = index * 64 + floor_log2(initialised);
@@ -191,8 +187,6 @@ size_t last_initialised_word(const Arena& arena, size_t word, size_t lowest) {
         if (index == lowest / 64) {
             return kNoWord;
         }
-        --index;
-        mask = ~uint64_t{0};
     }
 }
 
