@@ -105,9 +105,6 @@ uint64_t bits_up_to(size_t bit) {
 size_t granule_of(const Arena& arena, const BlockHeader* header) {
     return (address_of(header) + kBlockHeaderBytes - address_of(&arena)) / kGranule;
 }
-bool word_is_initialised(const Arena& arena, size_t word) {
-    return ((fit_detail::logical_summary(arena, word / 64) >> (word % 64)) & 1) != 0;
-}
 bool start_bit(const Arena& arena, size_t granule) {
     return ((logical_word(arena, granule / 64) >> (granule % 64)) & 1) != 0;
 }
@@ -140,13 +137,12 @@ void mark_start(Arena& arena, const BlockHeader* header) {
         publish_summary(summary, initialised | summary_bit);
     }
 }
+// A block start's word is initialised (its bit is set, which counts only in an initialised
+// word), so its bit is cleared in place.
 void unmark_start(Arena& arena, const BlockHeader* header) {
     const size_t granule = granule_of(arena, header);
     BEDROCK_DEBUG_ASSERT(start_bit(arena, granule));
     const size_t word = granule / 64;
-    if (!word_is_initialised(arena, word)) {
-        return; // it reads as zeros already
-    }
     uint64_t* bits = &arena.start_bits()[word];
     store_word(bits, load_word(bits) & ~(uint64_t{1} << (granule % 64)));
 }
@@ -237,7 +233,7 @@ void SegregatedFit::init(void* storage, size_t max_arena_bytes, uintptr_t secret
 
 inline uint64_t SegregatedFit::seal_term(LinkField which, uintptr_t stored) const {
     const auto field = static_cast<unsigned>(which);
-    const uint64_t mixed = (stored ^ m_seal_keys[field]) * fit_detail::kSealMultiplier;
+    const uint64_t mixed = stored * m_seal_keys[field]; // an odd key: a bijection
     const unsigned rotation = fit_detail::kSealRotations[field];
     return rotation == 0 ? mixed : mixed << rotation | mixed >> (64 - rotation);
 }
@@ -273,13 +269,13 @@ Arena& SegregatedFit::arena_of_free(const BlockHeader* node) const {
 // Keys for the seals from the secret and the rebuild count, each word mixed (splitmix64's
 // finaliser) so that no key is a simple function of another.
 void SegregatedFit::derive_seal_keys() {
-    uint64_t state = m_secret ^ (m_rebuilds * fit_detail::kSealMultiplier);
+    uint64_t state = m_secret ^ (m_rebuilds * fit_detail::kSealKeyStep);
     for (uint64_t& key : m_seal_keys) {
-        state += fit_detail::kSealMultiplier;
+        state += fit_detail::kSealKeyStep;
         uint64_t mixed = state;
         mixed = (mixed ^ (mixed >> 30)) * 0xbf58476d1ce4e5b9u;
         mixed = (mixed ^ (mixed >> 27)) * 0x94d049bb133111ebu;
-        key = mixed ^ (mixed >> 31);
+        key = (mixed ^ (mixed >> 31)) | 1; // odd (see seal_term)
     }
 }
 

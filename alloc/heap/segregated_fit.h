@@ -88,11 +88,12 @@
 // is stored encoded, field == value ^ secret ^ &field, and the block's header - which a write
 // after free cannot reach - holds their seal, a keyed function of the three stored words:
 //   seal(h) == term_next(next field) ^ term_prev(prev field) ^ term_arena(arena field)
-//   term_f(w) == rotl((w ^ key_f) * kSealMultiplier, rotation_f)
-// with keys derived from the secret and the count of rebuilds. A block's links are followed only
-// after its seal is checked (take(), give(), grow(), probe() and remove_arena() check each block
-// they unlink or walk past), so every link followed is one this fit wrote. A neighbour's seal is
-// updated in place when one of its links changes: its term for the old value (known: the block
+//   term_f(w) == rotl(w * key_f, rotation_f)
+// with odd keys derived from the secret and the count of rebuilds: each term is a bijection of
+// its word, so a change to any one stored word always breaks the seal. A block's links are followed
+// only after its seal is checked (take(), give(), grow(), probe() and remove_arena() check each
+// block they unlink or walk past), so every link followed is one this fit wrote. A neighbour's seal
+// is updated in place when one of its links changes: its term for the old value (known: the block
 // being unlinked) is swapped for the new one, so a write after free into the neighbour stays
 // detectable. A seal that does not hold means damage: the lists are rebuilt from the arenas'
 // block headers under new keys (O(blocks)), so a free block the rebuild could not reach
@@ -220,7 +221,7 @@ struct FreeLinks {
 // Which of a free block's links: indexes the seal's keys and rotations.
 enum class LinkField : uint8_t { Next, Prev, Arena };
 inline constexpr unsigned kLinkFields = 3;
-inline constexpr uint64_t kSealMultiplier = 0x9e3779b97f4a7c15u; // odd: a bijection
+inline constexpr uint64_t kSealKeyStep = 0x9e3779b97f4a7c15u; // between the keys' seeds
 inline constexpr unsigned kSealRotations[kLinkFields] = {0, 23, 47};
 static_assert(sizeof(FreeLinks) <= kMinUsable);
 
