@@ -117,6 +117,11 @@ uint32_t ClassCache::allocate_batch(Arenas& arenas, void** blocks, uint32_t coun
     return taken;
 }
 
+bool ClassCache::would_return(const Slab* slab) const {
+    return slab->used == 1 && slab->state == kSlabInUse && slab->class_index == m_class_index &&
+           m_reserve_count >= kReserveSlabs && (m_empty_on_partial != 0 || slab->is_full());
+}
+
 SlabLookup ClassCache::free_locked(Arenas& arenas, Slab* slab, void* block, uintptr_t secret,
                                    Return empty) {
     if (slab->state != kSlabInUse || slab->class_index != m_class_index) [[unlikely]] {
@@ -165,16 +170,20 @@ uint32_t ClassCache::free_batch(Arenas& arenas, void* const* blocks, uint32_t co
     uint32_t taken = 0;
     while (taken < count) {
         auto* block = static_cast<FreeBlock*>(blocks[count - 1 - taken]);
-        ++taken;
         // The slab from the block's free mark, trusted only if it decodes to an address within
         // a slab's reach below the block; its header is then checked by free_locked().
         const uintptr_t slab_address =
             block->mark ^ secret ^ (reinterpret_cast<uintptr_t>(block) + 8);
         const uintptr_t distance = reinterpret_cast<uintptr_t>(block) - slab_address;
+        const bool plausible = distance < kMaxSlabBytes && slab_address % kMinBlockSize == 0;
+        auto* slab = reinterpret_cast<Slab*>(slab_address);
+        if (taken != 0 && plausible && would_return(slab)) {
+            break; // the slab goes back with the first block of the next flush, alone
+        }
+        ++taken;
         SlabLookup result = SlabLookup::Corrupt;
-        if (distance < kMaxSlabBytes && slab_address % kMinBlockSize == 0) [[likely]] {
-            result = free_locked(arenas, reinterpret_cast<Slab*>(slab_address), block, secret,
-                                 Return::ToReserve);
+        if (plausible) [[likely]] {
+            result = free_locked(arenas, slab, block, secret, Return::ToReserve);
         }
         if (result != SlabLookup::Live) [[unlikely]] {
             if (failures.count++ == 0) {
@@ -184,7 +193,7 @@ uint32_t ClassCache::free_batch(Arenas& arenas, void* const* blocks, uint32_t co
             }
         }
         // A slab emptied beyond the reserve goes back now, and the batch stops with it: one
-        // arena call per flush, after as few blocks as possible.
+        // arena call per flush, and only with its first block (would_return() above).
         if (m_reserve_count > kReserveSlabs) [[unlikely]] {
             give_excess_locked(arenas);
             break;

@@ -64,10 +64,10 @@ public:
     // caller reports). O(1) plus at most one arena call.
     [[nodiscard]] SlabLookup free(Arenas& arenas, Slab* slab, void* block, uintptr_t secret);
     // Takes back blocks[count - 1], blocks[count - 2], ... from a CPU cache, each found from its
-    // free mark (cpu_cache.h), until all are back or one emptied a slab that had to go back to
-    // the arenas; returns how many it took (>= 1 when count >= 1), so the caller keeps
-    // blocks[0 .. count - taken). Those that are not live blocks of this class are left alone
-    // and counted in `failures`. O(count) plus at most one arena call.
+    // free mark (cpu_cache.h), until all are back, or the first one emptied a slab that had to go
+    // back to the arenas, or a later one would; returns how many it took (>= 1 when count >= 1),
+    // so the caller keeps blocks[0 .. count - taken). Those that are not live blocks of this class
+    // are left alone and counted in `failures`. O(count) plus at most one arena call.
     [[nodiscard]] uint32_t free_batch(Arenas& arenas, void* const* blocks, uint32_t count,
                                       uintptr_t secret, FlushFailures& failures);
     // Adds a CPU cache's counters (allocations served from it) when its storage goes. O(1).
@@ -91,6 +91,9 @@ private:
     void* take_locked(Arenas& arenas, uintptr_t secret, Slab*& corrupt, Slab*& from);
     SlabLookup free_locked(Arenas& arenas, Slab* slab, void* block, uintptr_t secret, Return empty);
     void give_excess_locked(Arenas& arenas);
+    // Whether freeing the last live block of `slab` in a flush would send it back to the arenas
+    // (free_locked() with Return::ToReserve, then give_excess_locked()).
+    [[nodiscard]] bool would_return(const Slab* slab) const;
     void retire_locked(Slab* slab);
 
     SpinLock m_lock;

@@ -166,8 +166,8 @@ public:
     uint32_t refill(CpuCache& cache, unsigned index, ClassCache& cls, Arenas& arenas,
                     uintptr_t secret, Slab*& corrupt);
     // Gives up to `blocks` blocks from the top of class `index`'s magazine back to `cls`: all
-    // of them, or fewer (at least one) when one emptied a slab that went back to the arenas.
-    // O(blocks) plus at most one arena call.
+    // of them, or fewer (at least one) when a slab went back to the arenas with the first or
+    // would with a later one (ClassCache::free_batch). O(blocks) plus at most one arena call.
     void flush(CpuCache& cache, unsigned index, uint32_t blocks, ClassCache& cls, Arenas& arenas,
                uintptr_t secret, FlushFailures& failures);
     // Flushes every magazine of `cpu` (if it has a cache). Precondition: `cpu` is the caller with

@@ -18,7 +18,9 @@
 
 #include "bedrock/heap.h"
 #include "bedrock/platform.h"
+#include "heap/class_cache.h"
 #include "heap/cpu_cache.h"
+#include "heap/segregated_fit.h"
 #include "heap/slab.h"
 #include "heap_test_support.h"
 
@@ -171,6 +173,46 @@ TEST_F(CpuCacheTest, MagazineOverflowFlushesInBatches) {
     // empty ones its policy keeps.
     EXPECT_LE(cls.slabs, 2u + cpu_cache_capacity(kClass));
     EXPECT_EQ(test::report_count(), 0u);
+}
+
+// A flush gives a slab back to the arenas only with its first block: it stops before a later
+// block that would empty a slab beyond the class's reserve, so no free pays for a merge and a
+// batch together (the worst free, ./bench.sh --summary).
+TEST(ClassCacheFlushTest, ASlabGoesBackOnlyWithTheFlushsFirstBlock) {
+    constexpr unsigned kClass = heap::kSizeClassCount - 1; // two blocks per slab
+    static_assert(heap::slab_layout(kClass).block_count == 2 && heap::kReserveSlabs == 1);
+    constexpr uintptr_t kSecret = uintptr_t{0x5eed} << 48;
+    test::Region region{1 << 20};
+    std::vector<uint64_t> storage(heap::SegregatedFit::storage_bytes(region.size()) / 8 + 1);
+    heap::Arenas arenas;
+    ASSERT_TRUE(arenas.init_region(storage.data(), region.data(), region.size(), nullptr, kSecret));
+    heap::ClassCache cls;
+    cls.init(kClass);
+    // Four slabs, taken whole as a CPU cache takes them: a, b, c, d.
+    void* blocks[8];
+    heap::Slab* corrupt = nullptr;
+    for (void*& block : blocks) {
+        ASSERT_EQ(cls.allocate_batch(arenas, &block, 1, kSecret, corrupt), 1u);
+    }
+    void *a0 = blocks[0], *a1 = blocks[1], *b0 = blocks[2], *b1 = blocks[3], *c0 = blocks[4],
+         *c1 = blocks[5], *d0 = blocks[6], *d1 = blocks[7];
+    heap::FlushFailures failures;
+    for (void* block : {a0, a1, b0, c0, c1}) {
+        ASSERT_EQ(cls.free_batch(arenas, &block, 1, kSecret, failures), 1u);
+    }
+    // a stays on the partial list empty, c is the reserve: b's last block would send b back.
+    ASSERT_EQ(cls.statistics().slabs, 4u);
+    ASSERT_TRUE(cls.check(kSecret));
+    void* flush[] = {b1, d1}; // d1 is given first: d keeps d0
+    EXPECT_EQ(cls.free_batch(arenas, flush, 2, kSecret, failures), 1u);
+    EXPECT_EQ(cls.statistics().slabs, 4u) << "b stays until it is a flush's first block";
+    EXPECT_EQ(cls.free_batch(arenas, flush, 1, kSecret, failures), 1u);
+    EXPECT_EQ(cls.statistics().slabs, 3u) << "b went back with the flush's first block";
+    EXPECT_EQ(cls.free_batch(arenas, &d0, 1, kSecret, failures), 1u);
+    EXPECT_EQ(failures.count, 0u);
+    EXPECT_TRUE(cls.check(kSecret));
+    cls.trim(arenas);
+    EXPECT_EQ(cls.statistics().slabs, 0u);
 }
 
 // Write after free: a free block's encoded link overwritten with an address outside its slab.
