@@ -40,10 +40,7 @@ void Arenas::init_frames(void* fit_storage, PageFrameAllocator& frames, Heap* ow
     m_fit.init(fit_storage, kMaxArenaBytes, secret);
 }
 
-void Arenas::report_damage(const ErrorPolicy& errors) {
-    if (!m_fit.damage_pending()) [[likely]] {
-        return;
-    }
+void Arenas::report_pending_damage(const ErrorPolicy& errors) {
     SegregatedFit::Damage damage;
     {
         LockGuard guard(m_lock);

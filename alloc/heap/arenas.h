@@ -67,8 +67,12 @@ public:
 
     // Reports (corrupt-metadata) the free blocks whose list links the fit found overwritten
     // since the last call, and after which it rebuilt its lists. Call with no heap lock held;
-    // one relaxed load when there is nothing to report.
-    void report_damage(const ErrorPolicy& errors);
+    // one relaxed load, inline, when there is nothing to report.
+    void report_damage(const ErrorPolicy& errors) {
+        if (m_fit.damage_pending()) [[unlikely]] {
+            report_pending_damage(errors);
+        }
+    }
 
     // A block of at least `size` bytes aligned to `alignment` (a power of two >= 16) for `use`,
     // or null when no arena has room and (frames heap) the page frame allocator has no new one.
@@ -117,6 +121,7 @@ public:
     [[nodiscard]] const Arena* region_arena() const { return m_region; }
 
 private:
+    [[gnu::cold]] void report_pending_damage(const ErrorPolicy& errors);
     [[nodiscard]] bool grow_locked(size_t size, size_t alignment);
     // The arena holding `block`, one of this heap's taken blocks.
     [[nodiscard]] Arena* arena_of(const void* block) const;

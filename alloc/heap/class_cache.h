@@ -88,8 +88,10 @@ private:
     using SlabList = IntrusiveList<Slab, &Slab::prev, &Slab::next>;
     enum class Return : uint8_t { Now, ToReserve };
     void give_slab_locked(Arenas& arenas, Slab* slab);
-    void* take_locked(Arenas& arenas, uintptr_t secret, Slab*& corrupt, Slab*& from);
-    SlabLookup free_locked(Arenas& arenas, Slab* slab, void* block, uintptr_t secret, Return empty);
+    [[gnu::always_inline]] void* take_locked(Arenas& arenas, uintptr_t secret, Slab*& corrupt,
+                                             Slab*& from);
+    [[gnu::always_inline]] SlabLookup free_locked(Arenas& arenas, Slab* slab, void* block,
+                                                  uintptr_t secret, Return empty);
     void give_excess_locked(Arenas& arenas);
     // Whether freeing the last live block of `slab` in a flush would send it back to the arenas
     // (free_locked() with Return::ToReserve, then give_excess_locked()).

@@ -5,15 +5,11 @@
 
 namespace bedrock::heap {
 
-CpuCache* CpuCaches::make(unsigned cpu, Arenas& arenas) {
+CpuCache* CpuCaches::make_first(unsigned cpu, Arenas& arenas) {
     if (!enabled()) {
         return nullptr;
     }
-    CpuCache* cache = of(cpu);
-    if (cache != nullptr) {
-        return cache;
-    }
-    cache =
+    auto* cache =
         static_cast<CpuCache*>(arenas.take(sizeof(CpuCache), kMinBlockSize, BlockUse::CpuCache, 0));
     if (cache == nullptr) {
         return nullptr;
@@ -27,26 +23,6 @@ CpuCache* CpuCaches::make(unsigned cpu, Arenas& arenas) {
     // Published once its magazines are set: other CPUs read their counters for the statistics.
     __atomic_store_n(&m_caches[cpu], cache, __ATOMIC_RELEASE);
     return cache;
-}
-
-uint32_t CpuCaches::refill(CpuCache& cache, unsigned index, ClassCache& cls, Arenas& arenas,
-                           uintptr_t secret, Slab*& corrupt) {
-    Magazine& magazine = cache.magazines[index];
-    BEDROCK_DEBUG_ASSERT(magazine.count == 0);
-    const uint32_t taken = cls.allocate_batch(arenas, &cache.slots[kSlotLayout.first[index]],
-                                              refill_batch(index), secret, corrupt);
-    publish(magazine.count, taken);
-    return taken;
-}
-
-void CpuCaches::flush(CpuCache& cache, unsigned index, uint32_t blocks, ClassCache& cls,
-                      Arenas& arenas, uintptr_t secret, FlushFailures& failures) {
-    Magazine& magazine = cache.magazines[index];
-    BEDROCK_DEBUG_ASSERT(blocks <= magazine.count);
-    const uint32_t keep = magazine.count - blocks;
-    const uint32_t taken = cls.free_batch(arenas, &cache.slots[kSlotLayout.first[index] + keep],
-                                          blocks, secret, failures);
-    publish(magazine.count, magazine.count - taken);
 }
 
 void CpuCaches::drain(unsigned cpu, ClassCache* classes, Arenas& arenas, uintptr_t secret,

@@ -47,6 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bedrock/assert.h"
 #include "bedrock/platform.h"
 #include "heap/class_cache.h"
 #include "heap/size_class.h"
@@ -158,18 +159,35 @@ public:
         return __atomic_load_n(&m_caches[cpu], __ATOMIC_RELAXED);
     }
     // The cache of `cpu`, made on first use from `arenas`; null when caches are disabled or the
-    // arenas have no room.
-    [[nodiscard]] CpuCache* make(unsigned cpu, Arenas& arenas);
+    // arenas have no room. Same precondition as of(); inline while the cache exists.
+    [[nodiscard]] CpuCache* make(unsigned cpu, Arenas& arenas) {
+        CpuCache* cache = mine(cpu);
+        return cache != nullptr ? cache : make_first(cpu, arenas);
+    }
 
-    // Refills class `index`'s magazine of `cache` from `classes`; returns the blocks it now has
-    // (0: the class had no memory). O(refill_batch) plus at most one arena call.
+    // Refills class `index`'s magazine of `cache` (empty) from `cls`; returns the blocks it now
+    // has (0: the class had no memory). O(refill_batch) plus at most one arena call.
     uint32_t refill(CpuCache& cache, unsigned index, ClassCache& cls, Arenas& arenas,
-                    uintptr_t secret, Slab*& corrupt);
+                    uintptr_t secret, Slab*& corrupt) {
+        Magazine& magazine = cache.magazines[index];
+        BEDROCK_DEBUG_ASSERT(magazine.count == 0);
+        const uint32_t taken = cls.allocate_batch(arenas, &cache.slots[kSlotLayout.first[index]],
+                                                  refill_batch(index), secret, corrupt);
+        publish(magazine.count, taken);
+        return taken;
+    }
     // Gives up to `blocks` blocks from the top of class `index`'s magazine back to `cls`: all
     // of them, or fewer (at least one) when a slab went back to the arenas with the first or
     // would with a later one (ClassCache::free_batch). O(blocks) plus at most one arena call.
     void flush(CpuCache& cache, unsigned index, uint32_t blocks, ClassCache& cls, Arenas& arenas,
-               uintptr_t secret, FlushFailures& failures);
+               uintptr_t secret, FlushFailures& failures) {
+        Magazine& magazine = cache.magazines[index];
+        BEDROCK_DEBUG_ASSERT(blocks <= magazine.count);
+        const uint32_t keep = magazine.count - blocks;
+        const uint32_t taken = cls.free_batch(arenas, &cache.slots[kSlotLayout.first[index] + keep],
+                                              blocks, secret, failures);
+        publish(magazine.count, magazine.count - taken);
+    }
     // Flushes every magazine of `cpu` (if it has a cache). Precondition: `cpu` is the caller with
     // interrupts off, or runs no Bedrock code.
     void drain(unsigned cpu, ClassCache* classes, Arenas& arenas, uintptr_t secret,
@@ -193,6 +211,8 @@ public:
                              uint64_t slabs_given) const;
 
 private:
+    [[gnu::noinline]] CpuCache* make_first(unsigned cpu, Arenas& arenas);
+
     CpuCache* m_caches[platform::kMaxCpus] = {};
     Use m_use = Use::Disabled;
 };

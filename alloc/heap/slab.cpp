@@ -8,23 +8,6 @@ using slab_detail::bit_is_set;
 using slab_detail::first_block;
 using slab_detail::index_of;
 
-Slab* slab_init(void* base, unsigned class_index) {
-    auto* slab = static_cast<Slab*>(base);
-    slab->next = nullptr;
-    slab->prev = nullptr;
-    slab->free_list = nullptr;
-    slab->used = 0;
-    slab->fresh = 0;
-    slab->class_index = static_cast<uint8_t>(class_index);
-    slab->state = kSlabInUse;
-    slab->unused = 0;
-    const uint32_t words = (slab->layout().block_count + 63) / 64;
-    for (uint32_t word = 0; word < words; ++word) {
-        __atomic_store_n(&slab->bitmap()[word], uint64_t{0}, __ATOMIC_RELAXED);
-    }
-    return slab;
-}
-
 SlabLookup slab_classify(const Slab* slab, const void* address) {
     const unsigned char* holder = slab_block_holding(slab, address);
     if (holder == nullptr) {

@@ -84,8 +84,24 @@ enum class SlabLookup {
 }
 
 // Sets up a slab of class `class_index` at `base` (16-byte aligned, slab_bytes long).
-// O(bitmap words).
-Slab* slab_init(void* base, unsigned class_index);
+// O(bitmap words). Inline: a refill that carves a slab is malloc's worst case.
+inline Slab* slab_init(void* base, unsigned class_index) {
+    auto* slab = static_cast<Slab*>(base);
+    slab->next = nullptr;
+    slab->prev = nullptr;
+    slab->free_list = nullptr;
+    slab->used = 0;
+    slab->fresh = 0;
+    slab->class_index = static_cast<uint8_t>(class_index);
+    slab->state = kSlabInUse;
+    slab->unused = 0;
+    const uint32_t words = (slab->layout().block_count + 63) / 64;
+    for (uint32_t word = 0; word < words; ++word) {
+        __atomic_store_n(&slab->bitmap()[word], uint64_t{0}, __ATOMIC_RELAXED);
+    }
+    return slab;
+}
+
 // Checks the invariants above, following the free list only through links that decode to free
 // blocks of the slab. O(n).
 [[nodiscard]] bool slab_check(const Slab* slab, uintptr_t secret);
