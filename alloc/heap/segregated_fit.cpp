@@ -75,7 +75,7 @@ const FreeLinks* links_of(const BlockHeader* header) {
 }
 
 BlockHeader* first_of(const Arena& arena) {
-    return header_at(address_of(&arena) + arena_header_bytes(arena.bytes));
+    return static_cast<BlockHeader*>(arena.first);
 }
 BlockHeader* sentinel_of(const Arena& arena) {
     return header_at(address_of(&arena) + arena.bytes - kBlockHeaderBytes);
@@ -448,6 +448,9 @@ Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
     arena->prev = m_last_arena;
     arena->bytes = bytes;
     arena->owner = owner;
+    arena->summary = arena->top_bits() + fit_detail::top_words(bytes);
+    arena->start = arena->summary + fit_detail::summary_words(bytes);
+    arena->first = reinterpret_cast<void*>(address_of(arena) + arena_header_bytes(bytes));
     // Only the top level: every summary and start bitmap word then reads as zeros, whatever its
     // memory holds.
     uint64_t* top = arena->top_bits();
@@ -769,6 +772,12 @@ bool SegregatedFit::check(const char** failure) const {
         if (!is_aligned(address_of(arena), kGranule) || !is_aligned(arena->bytes, kGranule) ||
             arena->bytes > m_max_arena_bytes || fit_detail::fresh_usable(arena->bytes) == 0) {
             return fail("arena bounds: misaligned, too large or too small");
+        }
+        const uint64_t* summary = arena->top_bits() + fit_detail::top_words(arena->bytes);
+        if (arena->summary_bits() != summary ||
+            arena->start_bits() != summary + fit_detail::summary_words(arena->bytes) ||
+            address_of(arena->first) != address_of(arena) + arena_header_bytes(arena->bytes)) {
+            return fail("layout: the arena's kept level and first block addresses are not its own");
         }
         ++arenas;
         arena_bytes += arena->bytes;

@@ -62,6 +62,7 @@
 // arena (so take() finds it in O(1)), each encoded.
 //
 // Invariants (checked by check()), for every arena A and every block h of A:
+//   layout:     the arena header's summary, start and first are where `bytes` puts them
 //   tiling:     first(A) == A + arena_header_bytes(bytes);  next(h) == h + 16 + usable(h);
 //               walking next() from first(A) reaches A + bytes - 16 (the sentinel) exactly
 //   sizes:      usable(h) % 16 == 0,  usable(h) >= 16
@@ -158,6 +159,11 @@ struct Arena {
     Arena* prev;
     size_t bytes; // the whole span, from this header to the end sentinel inclusive
     void* owner;  // the caller's cookie
+    // Where the summary, the start bitmap and the first block's header are: derived from
+    // `bytes` when the arena is added, kept so no lookup derives them again.
+    uint64_t* summary;
+    uint64_t* start;
+    void* first;
 
     // The raw words of the three levels (see the file comment: a word below the top means
     // something only where its bit one level up is set).
@@ -165,18 +171,12 @@ struct Arena {
     [[nodiscard]] const uint64_t* top_bits() const {
         return reinterpret_cast<const uint64_t*>(this + 1);
     }
-    [[nodiscard]] uint64_t* summary_bits() { return top_bits() + fit_detail::top_words(bytes); }
-    [[nodiscard]] const uint64_t* summary_bits() const {
-        return top_bits() + fit_detail::top_words(bytes);
-    }
-    [[nodiscard]] uint64_t* start_bits() {
-        return summary_bits() + fit_detail::summary_words(bytes);
-    }
-    [[nodiscard]] const uint64_t* start_bits() const {
-        return summary_bits() + fit_detail::summary_words(bytes);
-    }
+    [[nodiscard]] uint64_t* summary_bits() { return summary; }
+    [[nodiscard]] const uint64_t* summary_bits() const { return summary; }
+    [[nodiscard]] uint64_t* start_bits() { return start; }
+    [[nodiscard]] const uint64_t* start_bits() const { return start; }
 };
-static_assert(sizeof(Arena) == 32 && alignof(Arena) <= kGranule);
+static_assert(sizeof(Arena) == 56 && alignof(Arena) <= kGranule);
 
 namespace fit_detail {
 
@@ -275,8 +275,8 @@ constexpr size_t arena_header_bytes(size_t bytes) {
                         (top_words(bytes) + summary_words(bytes) + start_bitmap_words(bytes)) * 8,
                     kGranule);
 }
-static_assert(arena_header_bytes(32 * 1024) == align_up(32 + 2 * 8 + 32 * 8, 16) &&
-              arena_header_bytes(64 * 1024 + 16) == align_up(32 + 3 * 8 + 65 * 8, 16));
+static_assert(arena_header_bytes(32 * 1024) == align_up(56 + 2 * 8 + 32 * 8, 16) &&
+              arena_header_bytes(64 * 1024 + 16) == align_up(56 + 3 * 8 + 65 * 8, 16));
 
 // The usable bytes of the single free block of a fresh arena of `bytes` (0: too small).
 constexpr size_t fresh_usable(size_t bytes) {
