@@ -123,24 +123,12 @@ void Arenas::give_arena_locked(Arena& arena) {
     m_frames->free(m_frames->phys_of(reinterpret_cast<void*>(base)), order);
 }
 
-void* Arenas::take(size_t size, size_t alignment, BlockUse use, size_t requested) {
-    LockGuard guard(m_lock);
-    void* block = m_fit.take(size, alignment, use);
-    if (block == nullptr) [[unlikely]] {
-        if (!grow_locked(size, alignment)) {
-            return nullptr;
-        }
-        block = m_fit.take(size, alignment, use);
-        BEDROCK_ASSERT(block != nullptr);
+void* Arenas::take_after_growth(size_t size, size_t alignment, BlockUse use) {
+    if (!grow_locked(size, alignment)) {
+        return nullptr;
     }
-    BEDROCK_DEBUG_ASSERT(SegregatedFit::usable_size(block) >= size &&
-                         SegregatedFit::use_of(block) == use &&
-                         reinterpret_cast<uintptr_t>(block) % alignment == 0);
-    UseTotals& totals = m_totals[static_cast<unsigned>(use)];
-    ++totals.blocks;
-    ++totals.allocations;
-    totals.bytes += SegregatedFit::usable_size(block);
-    totals.bytes_requested += requested;
+    void* block = m_fit.take(size, alignment, use);
+    BEDROCK_ASSERT(block != nullptr);
     return block;
 }
 
@@ -173,7 +161,7 @@ Arena* Arenas::arena_of(const void* block) const {
         align_down(reinterpret_cast<uintptr_t>(block), uintptr_t{kPageSize} << tag_value(tag)));
 }
 
-void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
+inline void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
     BEDROCK_DEBUG_ASSERT(SegregatedFit::find(arena, block, 0).block == block &&
                          SegregatedFit::use_of(block) == use && use != BlockUse::Free);
     UseTotals& totals = m_totals[static_cast<unsigned>(use)];

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bedrock/assert.h"
 #include "bedrock/page_frame_allocator.h"
 #include "bedrock/spinlock.h"
 #include "heap/held_pages.h"
@@ -78,7 +79,26 @@ public:
     // or null when no arena has room and (frames heap) the page frame allocator has no new one.
     // `requested` feeds the statistics. O(1), plus one page allocation and O(arena bytes / 1 KiB)
     // to set up a new arena.
-    [[nodiscard]] void* take(size_t size, size_t alignment, BlockUse use, size_t requested);
+    // Inline: a slab carved for a refill is malloc's worst case.
+    [[nodiscard]] void* take(size_t size, size_t alignment, BlockUse use, size_t requested) {
+        LockGuard guard(m_lock);
+        void* block = m_fit.take(size, alignment, use);
+        if (block == nullptr) [[unlikely]] {
+            block = take_after_growth(size, alignment, use);
+            if (block == nullptr) {
+                return nullptr;
+            }
+        }
+        BEDROCK_DEBUG_ASSERT(SegregatedFit::usable_size(block) >= size &&
+                             SegregatedFit::use_of(block) == use &&
+                             reinterpret_cast<uintptr_t>(block) % alignment == 0);
+        UseTotals& totals = m_totals[static_cast<unsigned>(use)];
+        ++totals.blocks;
+        ++totals.allocations;
+        totals.bytes += SegregatedFit::usable_size(block);
+        totals.bytes_requested += requested;
+        return block;
+    }
     // Gives back a taken block (the caller found it live, see heap.cpp). O(1), plus one page
     // free and O(arena pages) when it empties an arena beyond the spare.
     void give(void* block);
@@ -123,10 +143,13 @@ public:
 private:
     [[gnu::cold]] void report_pending_damage(const ErrorPolicy& errors);
     [[nodiscard]] bool grow_locked(size_t size, size_t alignment);
+    // take() once m_fit had no room: a new arena (frames heaps), then the block from it.
+    [[nodiscard, gnu::noinline]] void* take_after_growth(size_t size, size_t alignment,
+                                                         BlockUse use);
     // The arena holding `block`, one of this heap's taken blocks.
     [[nodiscard]] Arena* arena_of(const void* block) const;
     // `use`: the block's, read under m_lock.
-    void give_locked(Arena& arena, void* block, BlockUse use);
+    [[gnu::always_inline]] void give_locked(Arena& arena, void* block, BlockUse use);
     void give_arena_locked(Arena& arena);
 
     SpinLock m_lock;

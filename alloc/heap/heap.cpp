@@ -315,8 +315,8 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
 }
 
 // free() of a medium block found at its start without the lock: the arenas re-check it under
-// their lock (another CPU may free it too). Out of line, so the slab fast path stays small.
-[[gnu::noinline]] bool free_medium(Heap& heap, const heap::Arena& arena, void* block) {
+// their lock (another CPU may free it too). Inline in the out-of-line paths that call it.
+[[gnu::always_inline]] inline bool free_medium(Heap& heap, const heap::Arena& arena, void* block) {
     const bool given = heap.arenas.give_if_taken(arena, block, BlockUse::Medium);
     heap.arenas.report_damage(heap.errors);
     return given;
