@@ -20,7 +20,7 @@
 // make malloc fail (the slab is retired and the corruption reported), never hand out memory
 // outside the slab's blocks. Every free block also carries free_mark() in its second word:
 // a free of a block that carries it is a double free, caught at the call.
-// Blocks at index >= fresh have never been handed out: a new slab costs O(bitmap words).
+// Blocks at index >= fresh have never been handed out: a new slab costs O(1).
 #pragma once
 
 #include <stddef.h>
@@ -83,8 +83,22 @@ enum class SlabLookup {
     return reinterpret_cast<uintptr_t>(next) ^ secret ^ reinterpret_cast<uintptr_t>(block);
 }
 
-// Sets up a slab of class `class_index` at `base` (16-byte aligned, slab_bytes long).
-// O(bitmap words). Inline: a refill that carves a slab is malloc's worst case.
+// Bytes after every slab header that are its bitmap or the padding before block 0: two words,
+// what the class with the most blocks needs.
+inline constexpr size_t kSlabBitmapSpan = 16;
+static_assert(
+    [] {
+        for (unsigned index = 0; index < kSizeClassCount; ++index) {
+            if (slab_layout(index).first_offset < kSlabHeaderBytes + kSlabBitmapSpan ||
+                slab_layout(index).block_count > kSlabBitmapSpan * 8) {
+                return false;
+            }
+        }
+        return true;
+    }(),
+    "every class's bitmap fits in two words, and its bitmap and padding span them");
+// Sets up a slab of class `class_index` at `base` (16-byte aligned, slab_bytes long). O(1). Inline:
+// a refill that carves a slab is malloc's worst case.
 inline Slab* slab_init(void* base, unsigned class_index) {
     auto* slab = static_cast<Slab*>(base);
     slab->next = nullptr;
@@ -95,8 +109,9 @@ inline Slab* slab_init(void* base, unsigned class_index) {
     slab->class_index = static_cast<uint8_t>(class_index);
     slab->state = kSlabInUse;
     slab->unused = 0;
-    const uint32_t words = (slab->layout().block_count + 63) / 64;
-    for (uint32_t word = 0; word < words; ++word) {
+    // Both bitmap words whatever the class: the second is the padding before block 0 when the
+    // class has no more than 64 blocks (kSlabBitmapSpan).
+    for (unsigned word = 0; word < kSlabBitmapSpan / 8; ++word) {
         __atomic_store_n(&slab->bitmap()[word], uint64_t{0}, __ATOMIC_RELAXED);
     }
     return slab;
