@@ -24,16 +24,18 @@ namespace bedrock::heap {
 
 // The slow halves (heap.cpp). Those given `previous` run with the calling CPU's interrupts
 // masked by the fast path, and restore `previous` (the state it found) before any report.
-// malloc() of class `index` when the calling CPU's magazine is empty or it has no cache yet.
+// malloc() of class `index` when the calling CPU's magazine is empty (`cache`: the CPU's cache)
+// or it has no cache yet (`cache` null).
 [[gnu::noinline]] void* allocate_small_slow(Heap& heap, unsigned index, size_t size,
-                                            platform::InterruptState previous, Caller caller);
+                                            CpuCache* cache, platform::InterruptState previous,
+                                            Caller caller);
 // malloc() at level off of a block that is not small: a medium block or a large run.
 [[gnu::noinline]] void* allocate_not_small(Heap& heap, size_t size, size_t alignment);
 // malloc() with checking on.
 [[gnu::noinline]] void* allocate_checked(Heap& heap, size_t size, size_t alignment, Caller caller);
-// free() of a handed-out block of `slab` when the calling CPU's magazine is full or it has no
-// cache.
-[[gnu::noinline]] void free_small_slow(Heap& heap, Slab* slab, void* block,
+// free() of a handed-out block of `slab` when the calling CPU's magazine is full (`cache`: the
+// CPU's cache) or it has no cache yet (`cache` null).
+[[gnu::noinline]] void free_small_slow(Heap& heap, Slab* slab, void* block, CpuCache* cache,
                                        platform::InterruptState previous, Caller caller);
 // free() of a pointer the calling CPU's slab hints do not place.
 [[gnu::noinline]] void free_unhinted(Heap& heap, void* block, platform::InterruptState previous,
@@ -75,8 +77,9 @@ static_assert(kMinBlockSize < 32, "the set is one 32-bit word");
                                                    Caller caller) {
     const platform::InterruptState previous = platform::disable_interrupts();
     const unsigned cpu = platform::current_cpu();
+    CpuCache* cache = nullptr;
     if (cpu < platform::kMaxCpus) [[likely]] {
-        CpuCache* cache = heap.cpus.mine(cpu);
+        cache = heap.cpus.mine(cpu);
         if (cache != nullptr) [[likely]] {
             if (cache->magazines[index].count != 0) [[likely]] {
                 void* block = pop(*cache, index, size);
@@ -85,7 +88,7 @@ static_assert(kMinBlockSize < 32, "the set is one 32-bit word");
             }
         }
     }
-    return allocate_small_slow(heap, index, size, previous, caller);
+    return allocate_small_slow(heap, index, size, cache, previous, caller);
 }
 
 // free() of a block handed out by `slab` (class `index`), with interrupts masked on the calling
@@ -113,7 +116,7 @@ static_assert(kMinBlockSize < 32, "the set is one 32-bit word");
             return;
         }
     }
-    free_small_slow(heap, slab, block, previous, caller);
+    free_small_slow(heap, slab, block, cache, previous, caller);
 }
 
 [[gnu::always_inline]] inline void* allocate_unchecked(Heap& heap, size_t size, size_t alignment,

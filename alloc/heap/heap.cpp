@@ -500,16 +500,23 @@ void report_bad_pointer(Heap& heap, const void* block, Caller caller) {
     }
 }
 
+// The calling CPU's cache when the fast path had none: made now, or null (no CPU slot, caches
+// disabled, or no room). Interrupts are masked.
+static CpuCache* make_calling_cpu_cache(Heap& heap) {
+    const unsigned cpu = platform::current_cpu();
+    return cpu < platform::kMaxCpus ? heap.cpus.make(cpu, heap.arenas) : nullptr;
+}
+
 // malloc() of class `index` when the calling CPU's magazine is empty or it has no cache yet:
 // a refill from the class, or (no CPU slot, or no cache) one block from the class under its lock.
-// Interrupts are masked (`previous`: the state to restore). Six arguments, all in registers: the
-// CPU is asked again rather than passed.
-void* allocate_small_slow(Heap& heap, unsigned index, size_t size,
+// Interrupts are masked (`previous`: the state to restore). Six arguments, all in registers.
+void* allocate_small_slow(Heap& heap, unsigned index, size_t size, CpuCache* cache,
                           platform::InterruptState previous, Caller caller) {
-    const unsigned cpu = platform::current_cpu();
     heap::Slab* corrupt = nullptr;
     void* block = nullptr;
-    CpuCache* cache = cpu < platform::kMaxCpus ? heap.cpus.make(cpu, heap.arenas) : nullptr;
+    if (cache == nullptr) [[unlikely]] {
+        cache = make_calling_cpu_cache(heap);
+    }
     if (cache != nullptr) {
         if (cache->magazines[index].count != 0 ||
             heap.cpus.refill(*cache, index, heap.classes[index], heap.arenas, heap.secret,
@@ -526,13 +533,14 @@ void* allocate_small_slow(Heap& heap, unsigned index, size_t size,
 // free() of `block`, a handed-out block of `slab` not carrying its free mark, when the calling
 // CPU's magazine is full or it has no cache: a flush then the push, or (no CPU slot, or no
 // cache) the class under its lock. Interrupts are masked (`previous`: the state to restore).
-// Six arguments, all in registers: the CPU and the class are found again rather than passed.
-void free_small_slow(Heap& heap, Slab* slab, void* block, platform::InterruptState previous,
-                     Caller caller) {
-    const unsigned cpu = platform::current_cpu();
+// Six arguments, all in registers: the class is found again rather than passed.
+void free_small_slow(Heap& heap, Slab* slab, void* block, CpuCache* cache,
+                     platform::InterruptState previous, Caller caller) {
     const unsigned index = slab->class_index; // checked by the caller
     FlushFailures failures;
-    CpuCache* cache = cpu < platform::kMaxCpus ? heap.cpus.make(cpu, heap.arenas) : nullptr;
+    if (cache == nullptr) [[unlikely]] {
+        cache = make_calling_cpu_cache(heap);
+    }
     if (cache != nullptr) {
         Magazine& magazine = cache->magazines[index];
         if (magazine.count == heap::kSlotLayout.capacity[index]) {
