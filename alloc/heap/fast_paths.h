@@ -37,9 +37,10 @@ namespace bedrock::heap {
 // CPU's cache) or it has no cache yet (`cache` null).
 [[gnu::noinline]] void free_small_slow(Heap& heap, Slab* slab, void* block, CpuCache* cache,
                                        platform::InterruptState previous, Caller caller);
-// free() of a pointer the calling CPU's slab hints do not place.
-[[gnu::noinline]] void free_unhinted(Heap& heap, void* block, platform::InterruptState previous,
-                                     Caller caller);
+// free() of a pointer the calling CPU's slab hints do not place (`cache`: the CPU's cache, or
+// null).
+[[gnu::noinline]] void free_unhinted(Heap& heap, void* block, CpuCache* cache,
+                                     platform::InterruptState previous, Caller caller);
 // The report for a pointer that is no live block this call can take.
 [[gnu::cold, gnu::noinline]] void report_bad_pointer(Heap& heap, const void* block, Caller caller);
 
@@ -161,7 +162,7 @@ static_assert(kMinBlockSize < 32, "the set is one 32-bit word");
         free_handed_out(heap, slab, slab->class_index, block, cache, previous, caller);
         return;
     }
-    free_unhinted(heap, block, previous, caller);
+    free_unhinted(heap, block, cache, previous, caller);
 }
 
 } // namespace bedrock::heap

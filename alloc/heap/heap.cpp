@@ -565,10 +565,9 @@ void free_small_slow(Heap& heap, Slab* slab, void* block, CpuCache* cache,
 // block of it is confirmed by the class lock or by the flush of a CPU cache). A slab's block is
 // hinted for the next free; a pointer no slab handed out goes to the class lock (a block of a
 // retired slab); anything else to free_not_slab() with the same lookup.
-void free_unhinted(Heap& heap, void* block, platform::InterruptState previous, Caller caller) {
+void free_unhinted(Heap& heap, void* block, CpuCache* cache, platform::InterruptState previous,
+                   Caller caller) {
     const uint64_t slabs_given = heap.arenas.slabs_given(); // before the lookup the hint records
-    const unsigned cpu = platform::current_cpu();
-    CpuCache* cache = cpu < platform::kMaxCpus ? heap.cpus.mine(cpu) : nullptr;
     const BlockRef ref = locate(heap, block, Lookup::NearAndLockFree);
     if (ref.holder != Holder::Slab) {
         platform::restore_interrupts(previous);
