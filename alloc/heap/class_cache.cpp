@@ -33,7 +33,8 @@ void ClassCache::give_excess_locked(Arenas& arenas) {
     }
 }
 
-void* ClassCache::take_locked(Arenas& arenas, uintptr_t secret, Slab*& corrupt, Slab*& from) {
+inline void* ClassCache::take_locked(Arenas& arenas, uintptr_t secret, Slab*& corrupt,
+                                     Slab*& from) {
     for (;;) {
         Slab* slab = m_partial.front();
         if (slab == nullptr) {
@@ -122,8 +123,8 @@ bool ClassCache::would_return(const Slab* slab) const {
            m_reserve_count >= kReserveSlabs && (m_empty_on_partial != 0 || slab->is_full());
 }
 
-SlabLookup ClassCache::free_locked(Arenas& arenas, Slab* slab, void* block, uintptr_t secret,
-                                   Return empty) {
+inline SlabLookup ClassCache::free_locked(Arenas& arenas, Slab* slab, void* block, uintptr_t secret,
+                                          Return empty) {
     if (slab->state != kSlabInUse || slab->class_index != m_class_index) [[unlikely]] {
         if (slab->state == kSlabRetired && slab->class_index == m_class_index) {
             return SlabLookup::Live; // its blocks are dropped with it (reported when retired)
