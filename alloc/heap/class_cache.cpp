@@ -24,15 +24,6 @@ void ClassCache::retire_locked(Slab* slab) {
     m_blocks_in_use -= slab->used;
 }
 
-void ClassCache::give_excess_locked(Arenas& arenas) {
-    if (m_reserve_count > kReserveSlabs) [[unlikely]] {
-        Slab* slab = m_reserve.front();
-        m_reserve.remove(*slab);
-        --m_reserve_count;
-        give_slab_locked(arenas, slab);
-    }
-}
-
 inline void* ClassCache::take_locked(Arenas& arenas, uintptr_t secret, Slab*& corrupt,
                                      Slab*& from) {
     for (;;) {
@@ -82,7 +73,6 @@ inline void* ClassCache::take_locked(Arenas& arenas, uintptr_t secret, Slab*& co
 
 void* ClassCache::allocate(Arenas& arenas, size_t requested, uintptr_t secret, Slab*& corrupt) {
     LockGuard guard(m_lock);
-    give_excess_locked(arenas);
     Slab* from = nullptr;
     auto* block = static_cast<FreeBlock*>(take_locked(arenas, secret, corrupt, from));
     if (block == nullptr) {
@@ -96,7 +86,7 @@ void* ClassCache::allocate(Arenas& arenas, size_t requested, uintptr_t secret, S
 
 uint32_t ClassCache::allocate_batch(Arenas& arenas, void** blocks, uint32_t count, uintptr_t secret,
                                     Slab*& corrupt) {
-    LockGuard guard(m_lock); // excess slabs stay: a refill may carve a slab, never merge one too
+    LockGuard guard(m_lock);
     const uint64_t slabs = m_slabs;
     uint32_t taken = 0;
     while (taken < count) {
@@ -123,8 +113,8 @@ bool ClassCache::would_return(const Slab* slab) const {
            m_reserve_count >= kReserveSlabs && (m_empty_on_partial != 0 || slab->is_full());
 }
 
-inline SlabLookup ClassCache::free_locked(Arenas& arenas, Slab* slab, void* block, uintptr_t secret,
-                                          Return empty) {
+inline SlabLookup ClassCache::free_locked(Arenas& arenas, Slab* slab, void* block,
+                                          uintptr_t secret) {
     if (slab->state != kSlabInUse || slab->class_index != m_class_index) [[unlikely]] {
         if (slab->state == kSlabRetired && slab->class_index == m_class_index) {
             return SlabLookup::Live; // its blocks are dropped with it (reported when retired)
@@ -147,7 +137,7 @@ inline SlabLookup ClassCache::free_locked(Arenas& arenas, Slab* slab, void* bloc
         if (!was_full) {
             m_partial.remove(*slab);
         }
-        if (m_reserve_count < kReserveSlabs || empty == Return::ToReserve) {
+        if (m_reserve_count < kReserveSlabs) {
             m_reserve.push_front(*slab);
             ++m_reserve_count;
         } else {
@@ -161,8 +151,7 @@ inline SlabLookup ClassCache::free_locked(Arenas& arenas, Slab* slab, void* bloc
 
 SlabLookup ClassCache::free(Arenas& arenas, Slab* slab, void* block, uintptr_t secret) {
     LockGuard guard(m_lock);
-    give_excess_locked(arenas);
-    return free_locked(arenas, slab, block, secret, Return::Now);
+    return free_locked(arenas, slab, block, secret);
 }
 
 uint32_t ClassCache::free_batch(Arenas& arenas, void* const* blocks, uint32_t count,
@@ -182,9 +171,10 @@ uint32_t ClassCache::free_batch(Arenas& arenas, void* const* blocks, uint32_t co
             break; // the slab goes back with the first block of the next flush, alone
         }
         ++taken;
+        const uint64_t slabs = m_slabs;
         SlabLookup result = SlabLookup::Corrupt;
         if (plausible) [[likely]] {
-            result = free_locked(arenas, slab, block, secret, Return::ToReserve);
+            result = free_locked(arenas, slab, block, secret);
         }
         if (result != SlabLookup::Live) [[unlikely]] {
             if (failures.count++ == 0) {
@@ -193,10 +183,9 @@ uint32_t ClassCache::free_batch(Arenas& arenas, void* const* blocks, uint32_t co
                                                               : ErrorKind::DoubleFree;
             }
         }
-        // A slab emptied beyond the reserve goes back now, and the batch stops with it: one
-        // arena call per flush, and only with its first block (would_return() above).
-        if (m_reserve_count > kReserveSlabs) [[unlikely]] {
-            give_excess_locked(arenas);
+        // A slab emptied beyond the reserve went back, and the batch stops with it: one arena
+        // call per flush, and only with its first block (would_return() above).
+        if (m_slabs != slabs) [[unlikely]] {
             break;
         }
     }

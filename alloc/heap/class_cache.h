@@ -11,8 +11,8 @@
 //     the statistics subtract them, cpu_cache.h)
 //   every slab on partial has used < block_count, and exactly empty_on_partial (0 or 1) of them
 //   has used == 0; every slab in reserve has used == 0
-//   |reserve| <= kReserveSlabs outside a call: a flush stops at the first block that empties a
-//     slab beyond it, after giving that slab back, so no call merges more than one slab
+//   |reserve| <= kReserveSlabs; a flush gives a slab back only with its first block, so no call
+//     merges more than one slab
 // Policy: a slab that becomes empty stays on the partial list if no other empty slab is there
 // (so a malloc/free loop on one slab touches no list), else goes to the reserve if it has room,
 // else straight back to the arenas; an allocation with no partial slab takes the reserve before
@@ -86,15 +86,13 @@ public:
 
 private:
     using SlabList = IntrusiveList<Slab, &Slab::prev, &Slab::next>;
-    enum class Return : uint8_t { Now, ToReserve };
     void give_slab_locked(Arenas& arenas, Slab* slab);
     [[gnu::always_inline]] void* take_locked(Arenas& arenas, uintptr_t secret, Slab*& corrupt,
                                              Slab*& from);
     [[gnu::always_inline]] SlabLookup free_locked(Arenas& arenas, Slab* slab, void* block,
-                                                  uintptr_t secret, Return empty);
-    void give_excess_locked(Arenas& arenas);
+                                                  uintptr_t secret);
     // Whether freeing the last live block of `slab` in a flush would send it back to the arenas
-    // (free_locked() with Return::ToReserve, then give_excess_locked()).
+    // (free_locked()).
     [[nodiscard]] bool would_return(const Slab* slab) const;
     void retire_locked(Slab* slab);
 
