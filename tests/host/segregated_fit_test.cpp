@@ -265,6 +265,15 @@ TEST(SegregatedFit, CheckNamesTheBrokenInvariant) {
     arena->summary_bits()[0] ^= uint64_t{1} << 8;
     expect_failure("summary");
     arena->summary_bits()[0] ^= uint64_t{1} << 8;
+    // The arena header's kept addresses of its levels and first block.
+    uint64_t* const start = arena->start;
+    arena->start = start + 1;
+    expect_failure("layout");
+    arena->start = start;
+    void* const first_block = arena->first;
+    arena->first = static_cast<unsigned char*>(first_block) + 16;
+    expect_failure("layout");
+    arena->first = first_block;
     header->size_and_flags =
         (header->size_and_flags & ~fit_detail::kUseMask) | static_cast<size_t>(BlockUse::Free);
     expect_failure("coalesced");
