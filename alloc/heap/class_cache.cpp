@@ -257,7 +257,7 @@ bool ClassCache::check(uintptr_t secret) {
     }
     // Full slabs are on no list: their count and blocks make up the difference exactly.
     const uint64_t full = m_slabs - listed - reserve;
-    return empty == m_empty_on_partial && reserve == m_reserve_count &&
+    return empty == m_empty_on_partial && reserve == m_reserve_count && reserve <= kReserveSlabs &&
            listed + reserve <= m_slabs &&
            m_blocks_in_use == used + full * kSlabLayouts[m_class_index].block_count;
 }
