@@ -108,9 +108,12 @@ uint32_t ClassCache::allocate_batch(Arenas& arenas, void** blocks, uint32_t coun
     return taken;
 }
 
+// With one live block of at least two a slab is on the partial list, so freeing that block sends
+// it back exactly when another empty slab is there too and the reserve is full.
 bool ClassCache::would_return(const Slab* slab) const {
+    static_assert(kMinBlocksPerSlab >= 2);
     return slab->used == 1 && slab->state == kSlabInUse && slab->class_index == m_class_index &&
-           m_reserve_count >= kReserveSlabs && (m_empty_on_partial != 0 || slab->is_full());
+           m_reserve_count >= kReserveSlabs && m_empty_on_partial != 0;
 }
 
 inline SlabLookup ClassCache::free_locked(Arenas& arenas, Slab* slab, void* block,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// CpuCaches: making a CPU's cache, refills, flushes, drains and the totals (see cpu_cache.h).
-// The pop and push themselves are inline in heap.cpp, the malloc and free fast paths.
+// CpuCaches: making a CPU's cache, drains, the totals and check() (see cpu_cache.h). The pop and
+// push are inline in fast_paths.h, a refill and a flush in cpu_cache.h.
 #include "heap/cpu_cache.h"
 
 namespace bedrock::heap {

@@ -74,6 +74,20 @@ const FreeLinks* links_of(const BlockHeader* header) {
     return reinterpret_cast<const FreeLinks*>(header + 1);
 }
 
+// Where an arena of `bytes` at `base` keeps its summary, start bitmap and first block header (what
+// add_arena() records in its header and check() verifies).
+struct ArenaPlaces {
+    uint64_t* summary;
+    uint64_t* start;
+    void* first;
+};
+ArenaPlaces places_of(uintptr_t base, size_t bytes) {
+    auto* summary =
+        reinterpret_cast<uint64_t*>(base + sizeof(Arena)) + fit_detail::top_words(bytes);
+    return ArenaPlaces{summary, summary + fit_detail::summary_words(bytes),
+                       reinterpret_cast<void*>(base + arena_header_bytes(bytes))};
+}
+
 BlockHeader* first_of(const Arena& arena) {
     return static_cast<BlockHeader*>(arena.first);
 }
@@ -448,9 +462,10 @@ Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
     arena->prev = m_last_arena;
     arena->bytes = bytes;
     arena->owner = owner;
-    arena->summary = arena->top_bits() + fit_detail::top_words(bytes);
-    arena->start = arena->summary + fit_detail::summary_words(bytes);
-    arena->first = reinterpret_cast<void*>(address_of(arena) + arena_header_bytes(bytes));
+    const ArenaPlaces places = places_of(address_of(arena), bytes);
+    arena->summary = places.summary;
+    arena->start = places.start;
+    arena->first = places.first;
     // Only the top level: every summary and start bitmap word then reads as zeros, whatever its
     // memory holds.
     uint64_t* top = arena->top_bits();
@@ -773,10 +788,9 @@ bool SegregatedFit::check(const char** failure) const {
             arena->bytes > m_max_arena_bytes || fit_detail::fresh_usable(arena->bytes) == 0) {
             return fail("arena bounds: misaligned, too large or too small");
         }
-        const uint64_t* summary = arena->top_bits() + fit_detail::top_words(arena->bytes);
-        if (arena->summary_bits() != summary ||
-            arena->start_bits() != summary + fit_detail::summary_words(arena->bytes) ||
-            address_of(arena->first) != address_of(arena) + arena_header_bytes(arena->bytes)) {
+        const ArenaPlaces places = places_of(address_of(arena), arena->bytes);
+        if (arena->summary != places.summary || arena->start != places.start ||
+            arena->first != places.first) {
             return fail("layout: the arena's kept level and first block addresses are not its own");
         }
         ++arenas;
