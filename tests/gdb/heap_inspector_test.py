@@ -109,9 +109,24 @@ def totals_of(words):
     return {words[i]: int(words[i + 1]) for i in range(3, len(words) - 1, 2)}
 
 
+# The sample's last line: the launcher copies QEMU's output to the console file through `tee`,
+# so the lines printed before the stop may reach the file after gdb sees the stop.
+SAMPLE_END = re.compile(r"^gdb-sample: block region \S+\r?\n", re.MULTILINE)
+
+
+def console_text(console_path, deadline):
+    """The console's text once it holds the sample's last line, or as it is at the deadline."""
+    while True:
+        with open(console_path, errors="replace") as console:
+            text = console.read()
+        if SAMPLE_END.search(text) is not None or time.monotonic() >= deadline:
+            return text
+        time.sleep(0.05)
+
+
 def sample_lines(console_path):
-    with open(console_path, errors="replace") as console:
-        text = console.read()
+    text = console_text(console_path, time.monotonic() + 10)
+    expect(SAMPLE_END.search(text) is not None, "the kernel's gdb-sample lines reached the console")
     sample = {"classes": {}, "blocks": {}, "region_heap": {}}
     for line in text.splitlines():
         words = line.strip().split()
