@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// BlockRef: what holds an address in a heap, as the ownership lookup (heap.cpp: locate) found
-// it from allocator metadata alone - an arena's block-start bitmap and block headers, or the
-// page tags of a large run - for free(), realloc(), malloc_usable_size() and checked mode.
+// BlockRef: what holds an address in a heap, as the ownership lookup (locate(), block_lookup.h)
+// found it from allocator metadata alone - an arena's block-start bitmap and block headers, or
+// the page tags of a large run - for free(), realloc(), malloc_usable_size() and checked mode.
 #pragma once
 
 #include <stddef.h>

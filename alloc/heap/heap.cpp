@@ -1,12 +1,8 @@
 // SPDX-License-Identifier: MIT
-// The heap's routing: which part serves a request, what holds a pointer, creation and
-// destruction. The policies live in class_cache.cpp, arenas.cpp, large_runs.cpp and (checked
-// mode) checked/; this file takes one lock of its own, the list of live heaps (a leaf).
-// heap_lock_all() (for fork()) takes every lock of a heap in the order they nest:
-//   checked mode's (checked blocks, guard pool, the pools' global locks: never held while
-//   calling the core) -> class locks 0..n-1 (never nested: any order is safe, this one is fixed)
-//   -> arenas -> large runs -> the live heaps list -> owner ids (the last two leaves)
-// with interrupts masked once before the first; heap_unlock_all() releases them in reverse.
+// The heap's routing: which part serves a request and where a pointer goes back. The policies
+// live in class_cache.cpp, arenas.cpp, large_runs.cpp and (checked mode) checked/; what holds a
+// pointer in block_lookup.h; creation, destruction and the order of a heap's locks in
+// heap_lifecycle.cpp. This file takes no lock of its own.
 //
 // Routing, with A = max(alignment, kMinBlockSize):
 //   check level not Off                             -> checked mode (the one branch)
@@ -14,17 +10,11 @@
 //                                                      the calling CPU's cache (cpu_cache.h)
 //   frames heap, size > kMaxMediumSize or A > kMaxMediumAlignment -> a large run
 //   otherwise                                       -> a medium block of the arenas
-// and back (locate()): ownership is decided from allocator metadata alone, never from memory at
-// or near the pointer:
-//   region heap: the pointer lies in the region's arena;  frames heap: the page frame
-//   allocator's tag of its page (or of its span, for an arena) names an arena of this heap or a
-//   large run of this heap
-//   then, in an arena, its block-start bitmap names the block holding the pointer (a slab, a
-//   medium block, a checked block or a guard chunk), and only then is that block's header read.
-// A pointer no part of this heap holds is looked up among the other live heaps (cold path) to
-// tell a foreign block from memory of no heap. free() first asks the calling CPU's slab hints
-// (cpu_cache.h): a slab found there is as certain as one found through the page map, as long as
-// no slab has been given back since (Arenas::slabs_given()).
+// and back: locate() (block_lookup.h) finds what holds the pointer from allocator metadata
+// alone. A pointer no part of this heap holds is looked up among the other live heaps (cold
+// path) to tell a foreign block from memory of no heap. free() first asks the calling CPU's slab
+// hints (cpu_cache.h): a slab found there is as certain as one found through the page map, as
+// long as no slab has been given back since (Arenas::slabs_given()).
 // The small-block fast paths (fast_paths.h, inline in the entry points) run with interrupts
 // masked on the calling CPU and touch only its cache: no lock, no atomic read-modify-write; this
 // file holds their slow halves.
@@ -33,14 +23,13 @@
 #include "bedrock/heap_checks.h"
 #include "bedrock/memory_routines.h"
 #include "bedrock/platform.h"
+#include "heap/block_lookup.h"
 #include "heap/core.h"
 #include "heap/heap_entry.h"
 #include "heap/heap_state.h"
-#include "heap/owner_ids.h"
 #include "heap/page_tags.h"
 #include "report/heap_error_reports.h"
 #include "support/bits.h"
-#include "support/intrusive_list.h"
 
 namespace bedrock {
 namespace {
@@ -53,6 +42,9 @@ using heap::FlushFailures;
 using heap::FreeBlock;
 using heap::Holder;
 using heap::kMinBlockSize;
+using heap::locate;
+using heap::look_further;
+using heap::Lookup;
 using heap::Magazine;
 using heap::PageKind;
 using heap::publish;
@@ -60,161 +52,9 @@ using heap::report_bad_pointer;
 using heap::SegregatedFit;
 using heap::SlabLookup;
 
-using HeapList = IntrusiveList<Heap, &Heap::prev_heap, &Heap::next_heap>;
-constinit HeapList g_heaps; // live region heaps, under g_heaps_lock
-constinit SpinLock g_heaps_lock;
-
-// Whether `address` lies in `arena`'s span (its header included).
-bool arena_spans(const heap::Arena& arena, uintptr_t address) {
-    return address - SegregatedFit::arena_begin(arena) <
-           SegregatedFit::arena_end(arena) - SegregatedFit::arena_begin(arena);
-}
-
 // A holder that is checked mode's: free(), realloc() and usable_size() send it there.
 bool is_checked(Holder holder) {
     return holder == Holder::Checked || holder == Holder::Guard || holder == Holder::CheckedRun;
-}
-
-BlockRef no_block(ErrorKind kind, const char* detail) {
-    return BlockRef{Holder::None, nullptr, 0, nullptr, kind, detail};
-}
-
-Holder holder_of(BlockUse use) {
-    switch (use) {
-    case BlockUse::Slab:
-        return Holder::Slab;
-    case BlockUse::Medium:
-        return Holder::Medium;
-    case BlockUse::Checked:
-        return Holder::Checked;
-    case BlockUse::Guard:
-        return Holder::Guard;
-    case BlockUse::CpuCache:
-        return Holder::None;
-    case BlockUse::Free:
-        break;
-    }
-    return Holder::Free;
-}
-
-BlockRef arena_block(const heap::Arena& arena, const SegregatedFit::Found& found) {
-    if (found.block == nullptr) {
-        BlockRef none =
-            no_block(ErrorKind::NotAllocated, "inside a block header or an arena's own metadata");
-        none.arena = &arena; // no block start within the reach asked for
-        return none;
-    }
-    if (found.use == BlockUse::CpuCache) {
-        return no_block(ErrorKind::NotAllocated, "inside a heap's per-CPU cache");
-    }
-    return BlockRef{holder_of(found.use),    found.block, found.usable, &arena,
-                    ErrorKind::NotAllocated, nullptr};
-}
-
-// The large run holding the page of `tags` (a large-run tag), from its tags alone.
-BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page) {
-    uint16_t tag = __atomic_load_n(tags, __ATOMIC_RELAXED);
-    for (;;) {
-        const PageKind kind = heap::tag_kind(tag);
-        uint32_t back = 0;
-        if (kind == PageKind::LargeLengthLow) {
-            back = 1;
-        } else if (kind == PageKind::LargeLengthHigh) {
-            back = 2;
-        } else if (kind == PageKind::LargeBody) {
-            back = 1; // an interior pointer: a report, O(pages) is fine
-        } else {
-            break;
-        }
-        tags -= back;
-        page -= uintptr_t{back} * kPageSize;
-        tag = __atomic_load_n(tags, __ATOMIC_RELAXED);
-    }
-    const PageKind kind = heap::tag_kind(tag);
-    if (kind != PageKind::LargeHead && kind != PageKind::LargeCheckedHead) {
-        return no_block(ErrorKind::NotAllocated, "in pages being freed");
-    }
-    if (heap::tag_value(tag) != heap.owner_id) {
-        return no_block(ErrorKind::ForeignHeap, "the block belongs to another heap");
-    }
-    const uint64_t pages = heap::tag_value(__atomic_load_n(&tags[1], __ATOMIC_RELAXED)) |
-                           (uint64_t{heap::tag_value(__atomic_load_n(&tags[2], __ATOMIC_RELAXED))}
-                            << heap::kTagValueBits);
-    return BlockRef{kind == PageKind::LargeHead ? Holder::LargeRun : Holder::CheckedRun,
-                    reinterpret_cast<unsigned char*>(page),
-                    pages * kPageSize,
-                    nullptr,
-                    ErrorKind::NotAllocated,
-                    nullptr};
-}
-
-// How far, and how, locate() looks for the block holding an address:
-//   NearAndLockFree: a block start at most kMaxSlabBytes back, read without the arenas' lock -
-//     the free() fast path; the answer is stable only for blocks that stay taken meanwhile (a
-//     slab with a live block), and callers confirm anything else under the lock;
-//   Everywhere: any distance back, under the arenas' lock - to classify anything.
-enum class Lookup { NearAndLockFree, Everywhere };
-
-// What holds `address` in `heap`.
-[[gnu::always_inline]] inline BlockRef locate(Heap& heap, const void* address, Lookup lookup) {
-    const auto value = reinterpret_cast<uintptr_t>(address);
-    const heap::Arena* arena = nullptr;
-    if (!heap.over_frames()) {
-        arena = heap.arenas.region_arena();
-        if (!arena_spans(*arena, value)) {
-            return no_block(ErrorKind::NotAllocated, "not in this heap's memory");
-        }
-    } else {
-        const PageFrameAllocator::PageTags found = heap.frames->tags_of(address);
-        if (found.page == nullptr) {
-            return no_block(ErrorKind::NotAllocated, "not in this heap's memory");
-        }
-        uint16_t* tags = found.page;
-        const uint16_t tag = heap::heap_tag(found); // an arena's span tag, else the page's
-        const uintptr_t page = align_down(value, uintptr_t{kPageSize});
-        switch (heap::tag_kind(tag)) {
-        case PageKind::None:
-            return no_block(ErrorKind::NotAllocated, "in a page no heap holds");
-        case PageKind::Arena:
-            arena = reinterpret_cast<const heap::Arena*>(
-                align_down(value, uintptr_t{kPageSize} << heap::tag_value(tag)));
-            if (SegregatedFit::owner(*arena) != &heap) {
-                return no_block(ErrorKind::ForeignHeap, "the block belongs to another heap");
-            }
-            break;
-        default:
-            return large_run_block(heap, tags, page);
-        }
-    }
-    return arena_block(*arena,
-                       lookup == Lookup::Everywhere
-                           ? heap.arenas.find(*arena, address, ~size_t{0})
-                           : SegregatedFit::find_near(*arena, address, heap::kMaxSlabBytes));
-}
-
-// `ref`, the near lookup of `address`, or - when it found no block start within the slab reach
-// of an arena - the lookup of everything under the arenas' lock (a medium block's interior,
-// a checked-mode block far from its core block's start, a guard-page pool).
-BlockRef look_further(Heap& heap, const void* address, const BlockRef& ref) {
-    return ref.holder == Holder::None && ref.arena != nullptr
-               ? locate(heap, address, Lookup::Everywhere)
-               : ref;
-}
-
-// Cold path: whether another live region heap holds `address` (heaps over the same page frame
-// allocator tell each other's blocks apart by the owner id in the page tags).
-bool another_heap_holds(const Heap& heap, const void* address) {
-    LockGuard guard(g_heaps_lock);
-    for (Heap* other = g_heaps.front(); other != nullptr; other = HeapList::next(*other)) {
-        BEDROCK_ASSERT(other->magic == Heap::kMagic); // a heap's memory reused without destroy
-        if (other == &heap) {
-            continue;
-        }
-        if (arena_spans(*other->arenas.region_arena(), reinterpret_cast<uintptr_t>(address))) {
-            return true;
-        }
-    }
-    return false;
 }
 
 // What `block` is in `slab` (a slab of its class), under the class lock: a handed-out block
@@ -232,49 +72,6 @@ ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* deta
                            uintptr_t block = 0, uint64_t size = 0) {
     return heap::misuse_report(kind, reinterpret_cast<uintptr_t>(pointer), detail,
                                caller.call_site(), block, size);
-}
-
-void link_heap(Heap& heap) {
-    LockGuard guard(g_heaps_lock);
-    g_heaps.push_front(heap);
-}
-
-void unlink_heap(Heap& heap) {
-    LockGuard guard(g_heaps_lock);
-    g_heaps.remove(heap);
-}
-
-// The heap's secret (slab.h): its state's address and a count of heaps created, mixed with a
-// build-time constant by splitmix64's finaliser; the top bit set, so no free mark is 0. Not a
-// cryptographic secret: it keeps a write after free from forging a link or a mark by accident
-// or by copying one from another block, as Linux's SLAB_FREELIST_HARDENED does.
-uintptr_t make_secret(const void* state) {
-    constexpr uint64_t kBuildConstant = [] {
-        uint64_t hash = 0xcbf29ce484222325; // FNV-1a over the build's date and time
-        for (const char c : __DATE__ __TIME__) {
-            hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3;
-        }
-        return hash;
-    }();
-    constinit static uint64_t s_heaps_created = 0;
-    uint64_t x = reinterpret_cast<uintptr_t>(state) ^ kBuildConstant ^
-                 (__atomic_add_fetch(&s_heaps_created, 1, __ATOMIC_RELAXED) * 0x9e3779b97f4a7c15);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111eb;
-    x ^= x >> 31;
-    return static_cast<uintptr_t>(x | (uint64_t{1} << 63));
-}
-
-Heap* init_state(void* memory, heap::CpuCaches::Use cpu_caches) {
-    auto* heap = static_cast<Heap*>(memory);
-    bedrock_memset(heap, 0, sizeof(Heap));
-    heap->secret = make_secret(heap);
-    heap->cpus.init(cpu_caches);
-    heap->checked.init();
-    for (unsigned index = 0; index < heap::kSizeClassCount; ++index) {
-        heap->classes[index].init(index);
-    }
-    return heap;
 }
 
 // The usable size of the live block at `block`, and what holds it in `ref`; or false after
@@ -679,98 +476,6 @@ void* reallocate(Heap& heap, void* block, size_t size, Caller caller) {
 
 } // namespace heap
 
-Heap* heap_create(PageFrameAllocator& frames) {
-    const uint16_t owner_id = heap::acquire_owner_id();
-    if (owner_id == 0) {
-        return nullptr;
-    }
-    const size_t state_bytes = sizeof(Heap) + SegregatedFit::storage_bytes(heap::kMaxArenaBytes);
-    const uint64_t state_pages = align_up(state_bytes, size_t{kPageSize}) / kPageSize;
-    const PhysAddr phys = frames.allocate_pages(state_pages);
-    if (phys == kNoPage) {
-        heap::release_owner_id(owner_id);
-        return nullptr;
-    }
-    Heap* heap = init_state(platform::phys_to_virt(phys), heap::CpuCaches::Use::Enabled);
-    heap->owner_id = owner_id;
-    heap->frames = &frames;
-    heap->state_phys = phys;
-    heap->state_pages = state_pages;
-    heap->held.add(state_pages);
-    heap->arenas.init_frames(heap->fit_storage(), frames, heap, heap->held, heap->secret);
-    heap->large.init(frames, owner_id, heap->held);
-    heap->magic = Heap::kMagic;
-    return heap;
-}
-
-Heap* heap_create_in_region(void* region, size_t bytes) {
-    const auto start = reinterpret_cast<uintptr_t>(region);
-    if (region == nullptr || start + bytes < start) {
-        return nullptr;
-    }
-    const uintptr_t state = align_up(start, uintptr_t{alignof(Heap)});
-    const uintptr_t end = align_down(start + bytes, uintptr_t{heap::kGranule});
-    const size_t fit_bytes = SegregatedFit::storage_bytes(bytes);
-    const uintptr_t arena = align_up(state + sizeof(Heap) + fit_bytes, uintptr_t{heap::kGranule});
-    if (arena >= end) {
-        return nullptr;
-    }
-    Heap* heap =
-        init_state(reinterpret_cast<void*>(state), bytes >= heap::CpuCaches::kMinRegionBytes
-                                                       ? heap::CpuCaches::Use::Enabled
-                                                       : heap::CpuCaches::Use::Disabled);
-    if (!heap->arenas.init_region(heap->fit_storage(), reinterpret_cast<void*>(arena), end - arena,
-                                  heap, heap->secret)) {
-        return nullptr;
-    }
-    heap->region_pages = bytes / kPageSize;
-    heap->held.add(heap->region_pages);
-    heap->magic = Heap::kMagic;
-    link_heap(*heap);
-    return heap;
-}
-
-bool heap_destroy(Heap& heap) {
-    if constexpr (kHeapChecksCompiled) {
-        heap.checked.flush(heap, BEDROCK_HEAP_CALLER());
-    }
-    const HeapStatistics statistics = heap_statistics(heap); // cached blocks count as free
-    if (statistics.blocks_in_use != 0) {
-        heap.errors.raise(ErrorReport{ErrorKind::HeapInUse,
-                                      "heap",
-                                      reinterpret_cast<uintptr_t>(&heap),
-                                      statistics.blocks_in_use,
-                                      call_site_of(__builtin_return_address(0)),
-                                      "heap_destroy() with blocks still in use",
-                                      0,
-                                      0,
-                                      {},
-                                      {}});
-        return false;
-    }
-    if constexpr (kHeapChecksCompiled) {
-        heap.checked.disable(heap);
-    }
-    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
-        heap_drain_cpu(heap, cpu);
-    }
-    heap_trim(heap);
-    if (!heap.over_frames()) {
-        unlink_heap(heap);
-    }
-    heap.magic = 0;
-    if (heap.over_frames()) {
-        heap.arenas.give_all();
-        // The state goes back last, so read what that needs first.
-        PageFrameAllocator* frames = heap.frames;
-        const PhysAddr phys = heap.state_phys;
-        const uint64_t pages = heap.state_pages;
-        heap::release_owner_id(heap.owner_id);
-        frames->free_pages(phys, pages);
-    }
-    return true;
-}
-
 void* heap_allocate(Heap& heap, size_t size, size_t alignment) {
     return heap::allocate(heap, size, alignment, BEDROCK_HEAP_CALLER());
 }
@@ -841,40 +546,6 @@ bool heap_check(Heap& heap) {
         return heap.checked.check(heap);
     }
     return true;
-}
-
-void heap_lock_all(Heap& heap) {
-    // Interrupts masked first: every lock() below then returns the same mask, kept once.
-    const platform::InterruptState previous = platform::disable_interrupts();
-    platform::InterruptState off = previous;
-    if constexpr (kHeapChecksCompiled) {
-        off = heap.checked.lock_all();
-    }
-    for (heap::ClassCache& cache : heap.classes) {
-        off = cache.lock_all();
-    }
-    off = heap.arenas.lock_all();
-    off = heap.large.lock_all();
-    off = g_heaps_lock.lock();
-    off = heap::lock_owner_ids();
-    heap.locked_all_previous = previous;
-    heap.locked_all_off = off;
-}
-
-void heap_unlock_all(Heap& heap) {
-    const platform::InterruptState previous = heap.locked_all_previous;
-    const platform::InterruptState off = heap.locked_all_off;
-    heap::unlock_owner_ids(off);
-    g_heaps_lock.unlock(off);
-    heap.large.unlock_all(off);
-    heap.arenas.unlock_all(off);
-    for (unsigned index = heap::kSizeClassCount; index-- > 0;) {
-        heap.classes[index].unlock_all(off);
-    }
-    if constexpr (kHeapChecksCompiled) {
-        heap.checked.unlock_all(off);
-    }
-    platform::restore_interrupts(previous);
 }
 
 bool heap_set_check_level(Heap& heap, CheckLevel level) {

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+// Creating and destroying heaps, and the list of live region heaps (for telling a foreign
+// block from memory of no heap); its lock is a leaf. heap_lock_all() (for fork()) takes every
+// lock of a heap in the order they nest:
+//   checked mode's (checked blocks, guard pool, the pools' global locks: never held while
+//   calling the core) -> class locks 0..n-1 (never nested: any order is safe, this one is fixed)
+//   -> arenas -> large runs -> the live heaps list -> owner ids (the last two leaves)
+// with interrupts masked once before the first; heap_unlock_all() releases them in reverse.
+#include "bedrock/assert.h"
+#include "bedrock/heap.h"
+#include "bedrock/heap_checks.h"
+#include "bedrock/memory_routines.h"
+#include "bedrock/platform.h"
+#include "heap/block_lookup.h"
+#include "heap/heap_entry.h"
+#include "heap/heap_state.h"
+#include "heap/owner_ids.h"
+#include "support/bits.h"
+#include "support/intrusive_list.h"
+
+namespace bedrock {
+namespace {
+
+using heap::SegregatedFit;
+
+using HeapList = IntrusiveList<Heap, &Heap::prev_heap, &Heap::next_heap>;
+constinit HeapList g_heaps; // live region heaps, under g_heaps_lock
+constinit SpinLock g_heaps_lock;
+
+void link_heap(Heap& heap) {
+    LockGuard guard(g_heaps_lock);
+    g_heaps.push_front(heap);
+}
+
+void unlink_heap(Heap& heap) {
+    LockGuard guard(g_heaps_lock);
+    g_heaps.remove(heap);
+}
+
+// The heap's secret (slab.h): its state's address and a count of heaps created, mixed with a
+// build-time constant by splitmix64's finaliser; the top bit set, so no free mark is 0. Not a
+// cryptographic secret: it keeps a write after free from forging a link or a mark by accident
+// or by copying one from another block, as Linux's SLAB_FREELIST_HARDENED does.
+uintptr_t make_secret(const void* state) {
+    constexpr uint64_t kBuildConstant = [] {
+        uint64_t hash = 0xcbf29ce484222325; // FNV-1a over the build's date and time
+        for (const char c : __DATE__ __TIME__) {
+            hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3;
+        }
+        return hash;
+    }();
+    constinit static uint64_t s_heaps_created = 0;
+    uint64_t x = reinterpret_cast<uintptr_t>(state) ^ kBuildConstant ^
+                 (__atomic_add_fetch(&s_heaps_created, 1, __ATOMIC_RELAXED) * 0x9e3779b97f4a7c15);
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111eb;
+    x ^= x >> 31;
+    return static_cast<uintptr_t>(x | (uint64_t{1} << 63));
+}
+
+Heap* init_state(void* memory, heap::CpuCaches::Use cpu_caches) {
+    auto* heap = static_cast<Heap*>(memory);
+    bedrock_memset(heap, 0, sizeof(Heap));
+    heap->secret = make_secret(heap);
+    heap->cpus.init(cpu_caches);
+    heap->checked.init();
+    for (unsigned index = 0; index < heap::kSizeClassCount; ++index) {
+        heap->classes[index].init(index);
+    }
+    return heap;
+}
+
+} // namespace
+
+namespace heap {
+
+bool another_heap_holds(const Heap& heap, const void* address) {
+    LockGuard guard(g_heaps_lock);
+    for (Heap* other = g_heaps.front(); other != nullptr; other = HeapList::next(*other)) {
+        BEDROCK_ASSERT(other->magic == Heap::kMagic); // a heap's memory reused without destroy
+        if (other == &heap) {
+            continue;
+        }
+        if (arena_spans(*other->arenas.region_arena(), reinterpret_cast<uintptr_t>(address))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+} // namespace heap
+
+Heap* heap_create(PageFrameAllocator& frames) {
+    const uint16_t owner_id = heap::acquire_owner_id();
+    if (owner_id == 0) {
+        return nullptr;
+    }
+    const size_t state_bytes = sizeof(Heap) + SegregatedFit::storage_bytes(heap::kMaxArenaBytes);
+    const uint64_t state_pages = align_up(state_bytes, size_t{kPageSize}) / kPageSize;
+    const PhysAddr phys = frames.allocate_pages(state_pages);
+    if (phys == kNoPage) {
+        heap::release_owner_id(owner_id);
+        return nullptr;
+    }
+    Heap* heap = init_state(platform::phys_to_virt(phys), heap::CpuCaches::Use::Enabled);
+    heap->owner_id = owner_id;
+    heap->frames = &frames;
+    heap->state_phys = phys;
+    heap->state_pages = state_pages;
+    heap->held.add(state_pages);
+    heap->arenas.init_frames(heap->fit_storage(), frames, heap, heap->held, heap->secret);
+    heap->large.init(frames, owner_id, heap->held);
+    heap->magic = Heap::kMagic;
+    return heap;
+}
+
+Heap* heap_create_in_region(void* region, size_t bytes) {
+    const auto start = reinterpret_cast<uintptr_t>(region);
+    if (region == nullptr || start + bytes < start) {
+        return nullptr;
+    }
+    const uintptr_t state = align_up(start, uintptr_t{alignof(Heap)});
+    const uintptr_t end = align_down(start + bytes, uintptr_t{heap::kGranule});
+    const size_t fit_bytes = SegregatedFit::storage_bytes(bytes);
+    const uintptr_t arena = align_up(state + sizeof(Heap) + fit_bytes, uintptr_t{heap::kGranule});
+    if (arena >= end) {
+        return nullptr;
+    }
+    Heap* heap =
+        init_state(reinterpret_cast<void*>(state), bytes >= heap::CpuCaches::kMinRegionBytes
+                                                       ? heap::CpuCaches::Use::Enabled
+                                                       : heap::CpuCaches::Use::Disabled);
+    if (!heap->arenas.init_region(heap->fit_storage(), reinterpret_cast<void*>(arena), end - arena,
+                                  heap, heap->secret)) {
+        return nullptr;
+    }
+    heap->region_pages = bytes / kPageSize;
+    heap->held.add(heap->region_pages);
+    heap->magic = Heap::kMagic;
+    link_heap(*heap);
+    return heap;
+}
+
+bool heap_destroy(Heap& heap) {
+    if constexpr (kHeapChecksCompiled) {
+        heap.checked.flush(heap, BEDROCK_HEAP_CALLER());
+    }
+    const HeapStatistics statistics = heap_statistics(heap); // cached blocks count as free
+    if (statistics.blocks_in_use != 0) {
+        heap.errors.raise(ErrorReport{ErrorKind::HeapInUse,
+                                      "heap",
+                                      reinterpret_cast<uintptr_t>(&heap),
+                                      statistics.blocks_in_use,
+                                      call_site_of(__builtin_return_address(0)),
+                                      "heap_destroy() with blocks still in use",
+                                      0,
+                                      0,
+                                      {},
+                                      {}});
+        return false;
+    }
+    if constexpr (kHeapChecksCompiled) {
+        heap.checked.disable(heap);
+    }
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        heap_drain_cpu(heap, cpu);
+    }
+    heap_trim(heap);
+    if (!heap.over_frames()) {
+        unlink_heap(heap);
+    }
+    heap.magic = 0;
+    if (heap.over_frames()) {
+        heap.arenas.give_all();
+        // The state goes back last, so read what that needs first.
+        PageFrameAllocator* frames = heap.frames;
+        const PhysAddr phys = heap.state_phys;
+        const uint64_t pages = heap.state_pages;
+        heap::release_owner_id(heap.owner_id);
+        frames->free_pages(phys, pages);
+    }
+    return true;
+}
+
+void heap_lock_all(Heap& heap) {
+    // Interrupts masked first: every lock() below then returns the same mask, kept once.
+    const platform::InterruptState previous = platform::disable_interrupts();
+    platform::InterruptState off = previous;
+    if constexpr (kHeapChecksCompiled) {
+        off = heap.checked.lock_all();
+    }
+    for (heap::ClassCache& cache : heap.classes) {
+        off = cache.lock_all();
+    }
+    off = heap.arenas.lock_all();
+    off = heap.large.lock_all();
+    off = g_heaps_lock.lock();
+    off = heap::lock_owner_ids();
+    heap.locked_all_previous = previous;
+    heap.locked_all_off = off;
+}
+
+void heap_unlock_all(Heap& heap) {
+    const platform::InterruptState previous = heap.locked_all_previous;
+    const platform::InterruptState off = heap.locked_all_off;
+    heap::unlock_owner_ids(off);
+    g_heaps_lock.unlock(off);
+    heap.large.unlock_all(off);
+    heap.arenas.unlock_all(off);
+    for (unsigned index = heap::kSizeClassCount; index-- > 0;) {
+        heap.classes[index].unlock_all(off);
+    }
+    if constexpr (kHeapChecksCompiled) {
+        heap.checked.unlock_all(off);
+    }
+    platform::restore_interrupts(previous);
+}
+
+} // namespace bedrock
