@@ -346,6 +346,30 @@ void SegregatedFit::remove_arena(Arena& arena) {
     m_totals.arena_bytes -= arena.bytes;
 }
 
+// Good fit: the head of the first non-empty list whose every block holds `needed` bytes; failing
+// that, a probe of the list `needed` rounds down to (or the last list). Inline: it is take()'s
+// every call.
+[[gnu::always_inline]] inline SegregatedFit::Choice
+SegregatedFit::choose(size_t needed, size_t usable, size_t alignment) {
+    const unsigned list = search(list_fitting(needed));
+    if (list != 0) [[likely]] {
+        return {head(list), list};
+    }
+    const unsigned below = list_of(needed) < m_last_list ? list_of(needed) : m_last_list;
+    return {probe(below, usable, alignment), below};
+}
+
+// After the chosen block's seal failed and the lists were rebuilt without it: one more choice,
+// its seal checked too. Out of line: reached only after damage.
+[[gnu::noinline, gnu::cold]] SegregatedFit::Choice
+SegregatedFit::choose_again(size_t needed, size_t usable, size_t alignment) {
+    const Choice choice = choose(needed, usable, alignment);
+    if (choice.header != nullptr && !ensure_listed(choice.header)) {
+        return {nullptr, 0};
+    }
+    return choice;
+}
+
 void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
     BEDROCK_DEBUG_ASSERT(use != BlockUse::Free && is_power_of_two(alignment));
     if (alignment < kGranule) {
@@ -360,32 +384,17 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
     // placement()).
     const size_t needed =
         alignment > kGranule ? usable + alignment + kMinBlockBytes - kGranule : usable;
-    // list_fitting(needed), from the list_of(needed) a failed search probes.
-    const unsigned needed_list = list_of(needed);
-    unsigned list = 0;
-    BlockHeader* header = nullptr;
-    // Twice at most: a block whose links are damaged is left out of the rebuilt lists.
-    for (unsigned attempt = 0; attempt < 2 && header == nullptr; ++attempt) {
-        list =
-            search(fit_detail::list_min_size(needed_list) < needed ? needed_list + 1 : needed_list);
-        if (list != 0) [[likely]] {
-            header = head(list);
-        } else {
-            list = needed_list < m_last_list ? needed_list : m_last_list;
-            header = probe(list, usable, alignment);
-            if (header == nullptr) {
-                return nullptr;
-            }
-        }
-        // Its links and arena are followed only once its seal holds (a write after free reaches
-        // the links, not the header that seals them).
-        if (!ensure_listed(header)) [[unlikely]] {
-            header = nullptr;
-        }
+    Choice choice = choose(needed, usable, alignment);
+    // Its links and arena are followed only once its seal holds (a write after free reaches the
+    // links, not the header that seals them).
+    if (choice.header != nullptr && !ensure_listed(choice.header)) [[unlikely]] {
+        choice = choose_again(needed, usable, alignment);
     }
-    if (header == nullptr) {
+    if (choice.header == nullptr) {
         return nullptr;
     }
+    BlockHeader* header = choice.header;
+    const unsigned list = choice.list;
     Arena& arena = arena_of_free(header);
     BEDROCK_DEBUG_ASSERT(!prev_is_free(header) && placement(header, usable, alignment) != 0);
     size_t available = usable_of(header);

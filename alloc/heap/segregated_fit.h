@@ -258,16 +258,34 @@ constexpr size_t list_min_size(unsigned list) {
     return size_t{kSecondLevelCount + second} << (first + kLinearLog2 - 1 - kSecondLevelLog2);
 }
 
-// The first list all of whose blocks hold `usable` bytes (rounds up).
+// The first list all of whose blocks hold `usable` bytes (rounds up): `usable` plus one list's
+// width less one maps to the next list unless `usable` is that list's smallest size. Precondition:
+// 16 <= usable < 2^63.
 constexpr unsigned list_fitting(size_t usable) {
-    const unsigned list = list_of(usable);
-    return list_min_size(list) < usable ? list + 1 : list;
+    if (usable < (size_t{1} << kLinearLog2)) {
+        return static_cast<unsigned>((usable + kGranule - 1) / kGranule);
+    }
+    return list_of(usable + (size_t{1} << (floor_log2(usable) - kSecondLevelLog2)) - 1);
+}
+
+// Whether list_fitting() names the least list whose smallest size is at least `usable`, at every
+// list boundary up to `limit` bytes (and one byte either side of it).
+constexpr bool list_fitting_is_least(size_t limit) {
+    for (unsigned list = 2; list_min_size(list) <= limit; ++list) {
+        const size_t min = list_min_size(list);
+        if (list_fitting(min) != list || list_fitting(min - 1) != list ||
+            list_fitting(min + 1) != list + 1) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static_assert(list_of(16) == 1 && list_of(240) == 15 && list_of(256) == 16 && list_of(511) == 31 &&
               list_of(512) == 32 && list_of(~size_t{0}) == kFirstLevelCount * 16 - 1);
 static_assert(list_min_size(16) == 256 && list_min_size(31) == 496 && list_min_size(32) == 512);
 static_assert(list_fitting(257) == 17 && list_fitting(272) == 17 && list_fitting(273) == 18);
+static_assert(list_fitting_is_least(size_t{1} << 40));
 
 // Bytes from the arena base to its first block's header.
 constexpr size_t arena_header_bytes(size_t bytes) {
@@ -460,6 +478,13 @@ private:
     void remove_free(BlockHeader* header, unsigned list);
     [[nodiscard]] unsigned search(unsigned list) const;
     [[nodiscard]] BlockHeader* probe(unsigned list, size_t usable, size_t alignment);
+    // A free block for take() and the list it is on: `header` null when none is found.
+    struct Choice {
+        BlockHeader* header;
+        unsigned list;
+    };
+    [[nodiscard]] Choice choose(size_t needed, size_t usable, size_t alignment);
+    [[nodiscard]] Choice choose_again(size_t needed, size_t usable, size_t alignment);
 
     // Hardened links (see the file comment).
     [[nodiscard]] uintptr_t encode(const void* value, const uintptr_t* field) const {
