@@ -96,9 +96,8 @@ void configure_default_heap(Heap& heap, const HeapBootOptions& options) {
     }
     if (heap_enable_guard_pages(heap,
                                 GuardPageOptions{kGuardSlots, options.guard_sample_interval})) {
-        print("heap: guard pages for every %u%s checked allocation (%u slots)\n",
-              options.guard_sample_interval, options.guard_sample_interval == 1 ? "st" : "th",
-              kGuardSlots);
+        print("heap: guard pages for 1 in every %u checked allocations (%u slots)\n",
+              options.guard_sample_interval, kGuardSlots);
     } else {
         print("heap: guard pages unavailable (no pages for the pool, or page access cannot "
               "change)\n");

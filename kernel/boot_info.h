@@ -69,6 +69,7 @@ struct InterruptController {
 struct BootInfo {
     const char* firmware = "unknown"; // "pvh", "multiboot2", "device tree"
     const char* command_line = "";
+    bool command_line_cut = false; // longer than the kernel's buffer: its end left off
     RangeList<kMaxFirmwareRanges> ram;
     RangeList<kMaxFirmwareRanges> reserved;
     // The CPUs the firmware describes, by hardware id (x86-64: local APIC ids from the ACPI MADT;

@@ -12,10 +12,16 @@
 
 namespace bedrock::kernel {
 
-inline constexpr size_t kCommandLineCapacity = 512;
+inline constexpr size_t kCommandLineCapacity = 4096; // the PVH limit; Linux's is 2048
 
-// Copies at most `limit` bytes of the NUL-terminated `text` (truncating to the capacity) into
-// the kernel's one command-line buffer and points boot.command_line at it.
+// Whether `c` separates command-line words (any ASCII white space, as boot loaders treat it).
+constexpr bool is_word_separator(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+// Copies at most `limit` bytes of the NUL-terminated `text` into the kernel's one command-line
+// buffer and points boot.command_line at it. A line longer than the buffer is cut after its last
+// whole word (a word is never read cut short), and boot.command_line_cut says so.
 void copy_command_line(const char* text, size_t limit, BootInfo& boot);
 
 [[nodiscard]] inline BootParseResult add_ram(BootInfo& boot, uint64_t base, uint64_t size) {

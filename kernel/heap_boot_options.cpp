@@ -3,6 +3,7 @@
 #include "kernel/heap_boot_options.h"
 
 #include "kernel/boot_bench.h"
+#include "kernel/boot_protocol_support.h"
 #include "kernel/format.h"
 #include "kernel/gdb_sample.h"
 
@@ -62,11 +63,11 @@ HeapBootOptions parse_heap_boot_options(const char* command_line) {
     const char* guard_end = nullptr;
     const char* p = command_line;
     while (p != nullptr && *p != '\0') {
-        while (*p == ' ') {
+        while (is_word_separator(*p)) {
             ++p;
         }
         const char* word = p;
-        while (*p != '\0' && *p != ' ') {
+        while (*p != '\0' && !is_word_separator(*p)) {
             ++p;
         }
         const char* value = nullptr;

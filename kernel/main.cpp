@@ -8,11 +8,13 @@
 //   5. allocators, secondary CPUs (stacks from the page frame allocator), the boot benchmark's
 //      `bench:` lines, the GDB sample (if the command line asks for it), tests, exit with the
 //      tests' verdict.
+#include "bedrock/memory_routines.h"
 #include "bedrock/phys_range.h"
 #include "kernel/allocators.h"
 #include "kernel/arch.h"
 #include "kernel/boot_bench.h"
 #include "kernel/boot_page_source.h"
+#include "kernel/boot_protocol_support.h"
 #include "kernel/console.h"
 #include "kernel/cxx_runtime.h"
 #include "kernel/gdb_sample.h"
@@ -68,6 +70,11 @@ void kernel_main(BootInfo& boot) {
     print("Bedrock test kernel on %s, memory described by %s\n", arch::kName, boot.firmware);
     if (boot.command_line[0] != '\0') {
         print("command line: %s\n", boot.command_line);
+    }
+    if (boot.command_line_cut) {
+        print("command line: cut after %zu bytes (the kernel reads %zu at most): no option "
+              "after them is read\n",
+              bedrock_strlen(boot.command_line), kCommandLineCapacity - 1);
     }
     if (boot.ram.count() == 0) {
         panic("memory map: the firmware reported no RAM");

@@ -107,16 +107,48 @@ TEST(Pvh, ModulesAndTheirListAreReserved) {
     EXPECT_TRUE(has_range(boot.reserved, 0x800000, 0x10));
 }
 
-TEST(Pvh, CommandLineLongerThanTheBufferIsTruncatedButReservedWhole) {
+TEST(Pvh, CommandLineLongerThanTheBufferIsCutAfterAWholeWord) {
     PvhImage image;
     image.map = {{0x100000, 0x1000000, 1, 0}};
-    std::string long_line(2 * kCommandLineCapacity, 'x');
+    // Words of 9 bytes and a space: the buffer's end (4,095 bytes) falls inside a word. PVH reads
+    // at most 4,096 bytes of a line and reserves them with their NUL's place.
+    std::string long_line;
+    while (long_line.size() < 2 * kCommandLineCapacity) {
+        long_line += "abcdefghi ";
+    }
+    static_assert(kCommandLineCapacity == 4096);
     image.finish();
     image.info.command_line = address_of(long_line.c_str());
     BootInfo boot;
     ASSERT_TRUE(parse_pvh(address_of(&image.info), boot).ok());
-    EXPECT_EQ(std::strlen(boot.command_line), kCommandLineCapacity - 1);
-    EXPECT_TRUE(has_range(boot.reserved, address_of(long_line.c_str()), long_line.size() + 1));
+    EXPECT_EQ(std::strlen(boot.command_line), 4090u) << "the cut word is left off whole";
+    EXPECT_EQ(long_line.compare(0, 4090, boot.command_line), 0);
+    EXPECT_TRUE(boot.command_line_cut);
+    EXPECT_TRUE(has_range(boot.reserved, address_of(long_line.c_str()), 4097));
+}
+
+// A value cut short would read as another one (guard=100 as guard=1): the cut word goes whole,
+// whatever separates the words; a line that fits is kept whole and not marked cut.
+TEST(CommandLine, AWordCutByTheBufferIsLeftOffWhole) {
+    for (const char separator : {' ', '\t', '\n'}) {
+        std::string line(kCommandLineCapacity - 1 - 16, 'p');
+        line += separator;
+        line += "bedrock.guard=100"; // 2 bytes past the buffer
+        BootInfo boot;
+        copy_command_line(line.c_str(), line.size(), boot);
+        EXPECT_EQ(std::string(boot.command_line), line.substr(0, kCommandLineCapacity - 16));
+        EXPECT_TRUE(boot.command_line_cut);
+    }
+    const std::string exact(kCommandLineCapacity - 1, 'q');
+    BootInfo boot;
+    copy_command_line(exact.c_str(), exact.size() + 100, boot);
+    EXPECT_EQ(std::string(boot.command_line), exact);
+    EXPECT_FALSE(boot.command_line_cut);
+    // Ended by the limit (a tag's length), not by a NUL: nothing beyond it is counted.
+    const std::string tagged = "bedrock.check=report quiet";
+    copy_command_line(tagged.c_str(), 20, boot);
+    EXPECT_EQ(std::string(boot.command_line), "bedrock.check=report");
+    EXPECT_FALSE(boot.command_line_cut);
 }
 
 // Builds a multiboot2 information structure tag by tag.

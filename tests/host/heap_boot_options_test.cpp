@@ -53,6 +53,14 @@ TEST(HeapBootOptions, LevelsAndGuardInterval) {
         << "the last word wins";
 }
 
+TEST(HeapBootOptions, AnyWhiteSpaceSeparatesWords) {
+    const HeapBootOptions options =
+        parse_heap_boot_options("quiet\tbedrock.check=report\n\r bedrock.guard=8\v\fx");
+    EXPECT_EQ(options.level, CheckLevel::Report);
+    EXPECT_EQ(options.guard_sample_interval, 8u);
+    EXPECT_EQ(options.error_count, 0u);
+}
+
 TEST(HeapBootOptions, EveryBadValueIsNamedAndIgnored) {
     const HeapBootOptions options =
         parse_heap_boot_options("bedrock.check=maybe bedrock.guard=12x bedrock.check=report");
