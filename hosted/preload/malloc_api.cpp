@@ -4,6 +4,8 @@
 // kernel API's (bedrock/malloc.h) where a hosted program expects glibc's:
 //   errno                ENOMEM on every failed allocation, EINVAL for a refused alignment
 //   calloc, reallocarray count * size overflowing: NULL, ENOMEM
+//   calloc               from 1 MiB, the block's whole pages are zeroed by madvise(MADV_DONTNEED)
+//                        (committed again only when touched, as glibc's mmap'd chunks are)
 //   realloc(p, 0)        frees p, returns NULL (realloc(NULL, 0) is malloc(0))
 //   memalign(a, n)       a not a power of two is rounded up to one; beyond SIZE_MAX / 2 + 1: EINVAL
 //   aligned_alloc(a, n)  a zero or not a power of two: NULL, EINVAL
@@ -17,6 +19,7 @@
 // No state of its own; every entry point is the heap's time bound plus O(1).
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "bedrock/heap.h"
 #include "preload/preload_heap.h"
@@ -38,6 +41,27 @@ void* allocate(size_t size, size_t alignment) {
         errno = ENOMEM;
     }
     return block;
+}
+
+// calloc's blocks of this many bytes or more are zeroed by handing their whole pages back to the
+// kernel: a private anonymous page then reads as zeroes and takes memory again only when it is
+// touched, so a large table that is mostly never written costs next to nothing. Below it, memset
+// is cheaper than the system call and the faults that follow.
+constexpr size_t kZeroByPagesBytes = size_t{1} << 20;
+
+// Zeroes the `bytes` bytes at `block` (a block of the heap, whose memory is the hosted
+// reservation's private anonymous mapping), touching none of the memory around them.
+void zero(void* block, size_t bytes) {
+    const auto start = reinterpret_cast<uintptr_t>(block);
+    const uintptr_t first_page = (start + kPageBytes - 1) & ~(kPageBytes - 1);
+    const uintptr_t end_page = (start + bytes) & ~(kPageBytes - 1);
+    if (bytes >= kZeroByPagesBytes &&
+        madvise(reinterpret_cast<void*>(first_page), end_page - first_page, MADV_DONTNEED) == 0) {
+        memset(block, 0, first_page - start);
+        memset(reinterpret_cast<void*>(end_page), 0, start + bytes - end_page);
+        return;
+    }
+    memset(block, 0, bytes);
 }
 
 bool is_power_of_two(size_t value) {
@@ -89,7 +113,7 @@ BEDROCK_EXPORT void* calloc(size_t count, size_t size) {
     }
     void* block = allocate(total, bedrock::kHeapMinAlignment);
     if (block != nullptr) {
-        memset(block, 0, total);
+        zero(block, total);
     }
     return block;
 }

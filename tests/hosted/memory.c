@@ -7,6 +7,10 @@
  *   memory grow        2 GiB in 32 MiB blocks (untouched): the allocator grows chunk by chunk
  *   memory limit       with BEDROCK_MEMORY=64: a 128 MiB block fails with ENOMEM, and small
  *                      ones still succeed
+ *   memory calloc      a 1 GiB calloc adds little to the resident set (its pages are not
+ *                      written); callocs over memory just written with 0xab, at page-aligned and
+ *                      unaligned starts and ends, read as zeroes to the byte, and the bytes
+ *                      around them in their page stay as written
  * Prints the figures, then "ok"; exits 1 on the first failed expectation. */
 #include <errno.h>
 #include <stdio.h>
@@ -87,6 +91,52 @@ static void limit(void) {
     printf("128 MiB refused\n");
 }
 
+static void expect_zeroes(const unsigned char* block, size_t bytes, const char* what) {
+    for (size_t i = 0; i < bytes; ++i) {
+        if (block[i] != 0) {
+            printf("byte %zu of %zu is 0x%02x\n", i, bytes, block[i]);
+            expect(0, what);
+        }
+    }
+}
+
+static void calloc_lazy(void) {
+    const long before = resident_kib();
+    unsigned char* table = calloc(1024, MIB);
+    expect(table != NULL, "1 GiB calloc");
+    const long after = resident_kib();
+    printf("1 GiB calloc: resident %ld KiB, then %ld KiB\n", before, after);
+    expect(after - before < 64 * 1024, "a calloc does not write its pages");
+    expect(table[0] == 0 && table[512 * MIB + 7] == 0 && table[1024 * MIB - 1] == 0, "zeroes");
+    free(table);
+
+    /* Dirty memory, then callocs that reuse it: a large run (page-aligned) and medium blocks
+     * (16-byte aligned) of sizes that end inside a page. */
+    const size_t sizes[] = {64 * MIB, 64 * MIB + 123, MIB, MIB + 4000, 3 * MIB + 16};
+    for (size_t n = 0; n < sizeof(sizes) / sizeof(sizes[0]); ++n) {
+        /* A neighbour on each side of the block in the same arena, kept written with 0xcd. */
+        unsigned char* below = malloc(100);
+        unsigned char* dirty = malloc(sizes[n]);
+        unsigned char* above = malloc(100);
+        expect(below != NULL && dirty != NULL && above != NULL, "blocks");
+        memset(below, 0xcd, 100);
+        memset(above, 0xcd, 100);
+        memset(dirty, 0xab, sizes[n]);
+        free(dirty);
+        unsigned char* zeroed = calloc(1, sizes[n]);
+        expect(zeroed != NULL, "calloc over dirty memory");
+        expect_zeroes(zeroed, sizes[n], "calloc over dirty memory reads as zeroes");
+        for (int i = 0; i < 100; ++i) {
+            expect(below[i] == 0xcd && above[i] == 0xcd, "the neighbours are untouched");
+        }
+        printf("calloc of %zu bytes at offset %zu in its page: zeroes\n", sizes[n],
+               (size_t)zeroed % 4096);
+        free(zeroed);
+        free(below);
+        free(above);
+    }
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         return 2;
@@ -97,6 +147,8 @@ int main(int argc, char** argv) {
         grow();
     } else if (strcmp(argv[1], "limit") == 0) {
         limit();
+    } else if (strcmp(argv[1], "calloc") == 0) {
+        calloc_lazy();
     } else {
         return 2;
     }
