@@ -208,6 +208,22 @@ void Arenas::trim() {
         give_arena_locked(*m_spare);
     }
     m_spare = nullptr;
+    if (m_frames == nullptr) {
+        return; // a region's memory need not be in the direct map pages_unused() is told of
+    }
+    // The whole pages inside every free block past its list links: nothing reads them until the
+    // block is taken again, when they are written without notice, as pages_unused() allows.
+    m_fit.for_each_block([](const Arena&, unsigned char* block, size_t usable, BlockUse use) {
+        if (use != BlockUse::Free) {
+            return;
+        }
+        const auto start = reinterpret_cast<uintptr_t>(block);
+        const uint64_t first = align_up(start + SegregatedFit::kFreeLinksBytes, kPageSize);
+        const uint64_t end = align_down(start + usable, kPageSize);
+        if (end > first) {
+            platform::pages_unused(reinterpret_cast<void*>(first), end - first);
+        }
+    });
 }
 
 void Arenas::give_all() {

@@ -118,7 +118,8 @@ public:
     // taken, like a slab with a live block). O(reach / 1 KiB + 1).
     [[nodiscard]] SegregatedFit::Found find(const Arena& arena, const void* address, size_t reach);
 
-    // Gives every empty arena back (frames heaps). O(arenas).
+    // Frames heaps: gives the spare empty arena back, then tells platform::pages_unused() of the
+    // whole pages inside every free block (past its links). O(blocks).
     void trim();
     // Frames heap: gives every arena back. Precondition: nothing is taken.
     void give_all();

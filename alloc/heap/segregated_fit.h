@@ -443,6 +443,10 @@ public:
     // The arenas in the order they were added (for walks; null-terminated via Arena::next).
     [[nodiscard]] Arena* first_arena() const { return m_arenas; }
 
+    // The bytes at the start of a free block that hold its list links; the rest of its usable
+    // bytes hold nothing the fit reads.
+    static constexpr size_t kFreeLinksBytes = sizeof(fit_detail::FreeLinks);
+
     // Visits every block of every arena, arenas in the order they were added and each arena's
     // blocks in address order: f(Arena&, unsigned char* block, size_t usable, BlockUse).
     // O(blocks). `f` must not change the fit.

@@ -13,10 +13,12 @@
 //                        ENOMEM, *out untouched, errno unchanged
 //   valloc, pvalloc      page-aligned; pvalloc rounds n up to whole pages (overflow: ENOMEM)
 //   malloc_usable_size   0 for NULL
-//   malloc_trim          gives the heap's free pages back to its page frame allocator; 1
+//   malloc_trim          heap_trim(): the heap's empty slabs and spare arena go back to its page
+//                        frame allocator, the free pages inside its arenas to the kernel; 1
 // cfree is not provided: glibc dropped it (2.26), so no current program calls it.
 // Misuse (a bad free, ...) is reported on stderr and ignored, or aborts with BEDROCK_CHECK=abort.
-// No state of its own; every entry point is the heap's time bound plus O(1).
+// No state of its own; every entry point is the heap's time bound plus O(1), calloc plus its
+// zeroing.
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>

@@ -347,6 +347,68 @@ TEST(HeapFramesTest, LargeBlocksAreWholePagesAndReturnThemOnFree) {
     EXPECT_TRUE(frames.allocator().check().ok);
 }
 
+// heap_trim() tells the platform of the whole pages inside the arenas' free blocks (a hosted
+// process gives them back to its kernel), and of nothing in a live block or a free block's links.
+TEST(HeapFramesTest, TrimTellsThePlatformOfTheFreePagesInsideArenas) {
+    test::Frames frames(64 << 20);
+    ASSERT_TRUE(frames.initialized());
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    constexpr size_t kBytes = 600 << 10; // medium: in an arena
+    auto* below = static_cast<unsigned char*>(heap_allocate(*heap, kBytes));
+    auto* freed = static_cast<unsigned char*>(heap_allocate(*heap, kBytes));
+    auto* above = static_cast<unsigned char*>(heap_allocate(*heap, kBytes));
+    ASSERT_TRUE(below != nullptr && freed != nullptr && above != nullptr);
+    memset(below, 0x5a, kBytes);
+    memset(above, 0x5a, kBytes);
+    heap_free(*heap, freed);
+    test::clear_unused_pages();
+    heap_trim(*heap);
+    const auto overlaps = [](const test::UnusedPages& range, const unsigned char* block,
+                             size_t bytes) {
+        const auto start = static_cast<unsigned char*>(range.start);
+        return start < block + bytes && block < start + range.bytes;
+    };
+    bool inside_freed = false;
+    for (const test::UnusedPages& range : test::unused_pages()) {
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(range.start) % kPageSize, 0u);
+        EXPECT_EQ(range.bytes % kPageSize, 0u);
+        EXPECT_FALSE(overlaps(range, below, heap_usable_size(*heap, below)));
+        EXPECT_FALSE(overlaps(range, above, heap_usable_size(*heap, above)));
+        if (overlaps(range, freed, kBytes)) {
+            // The block may have merged with free space around it, never with its live neighbours;
+            // its links (at its start) stay.
+            EXPECT_GE(static_cast<unsigned char*>(range.start), freed + 32);
+            EXPECT_GE(range.bytes, kBytes - 2 * kPageSize);
+            inside_freed = true;
+        }
+    }
+    EXPECT_TRUE(inside_freed);
+    EXPECT_TRUE(heap_check(*heap));
+    for (size_t i = 0; i < kBytes; ++i) {
+        ASSERT_TRUE(below[i] == 0x5a && above[i] == 0x5a) << i;
+    }
+    // The pages told of stay the heap's: a block over them is taken and written as any other.
+    void* again = heap_allocate(*heap, 2 * kBytes);
+    ASSERT_NE(again, nullptr);
+    memset(again, 0x77, 2 * kBytes);
+    EXPECT_TRUE(heap_check(*heap));
+    heap_free(*heap, again);
+    heap_free(*heap, below);
+    heap_free(*heap, above);
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
+// A region's memory is not the platform's to drop: trim tells it of nothing.
+TEST_F(HeapApiTest, TrimOfARegionHeapTellsThePlatformOfNothing) {
+    void* block = bedrock_malloc(200 << 10);
+    ASSERT_NE(block, nullptr);
+    bedrock_free(block);
+    const uint64_t calls = test::unused_calls();
+    heap_trim(*m_heap);
+    EXPECT_EQ(test::unused_calls(), calls);
+}
+
 TEST_F(HeapApiTest, ExhaustionReturnsNullAndEverythingComesBack) {
     std::vector<void*> blocks;
     for (size_t size = 40000;; size = size * 3 / 2 % 300000 + 100) {

@@ -290,10 +290,10 @@ void bedrock_platform_restore_interrupts(uintptr_t previous);
  * preempted (threads of a process). Must not call Bedrock. */
 void bedrock_platform_lock_wait(void);
 /* Giving pages back: [start, start + bytes) (page-aligned, in the direct map) is free in the
- * page frame allocator (a whole merged free block of 1 MiB or more): the platform
- * may drop the contents (madvise) or account them; the pages stay mapped and may be handed out
- * again, and written, as soon as this returns. Called with the allocator's lock held: must not
- * allocate or call Bedrock. May do nothing. */
+ * page frame allocator (a whole merged free block of 1 MiB or more), or, from heap_trim, inside
+ * a free block of a heap over one: the platform may drop the contents (madvise) or account them;
+ * the pages stay mapped and may be handed out again, and written, as soon as this returns.
+ * Called with an allocator lock held: must not allocate or call Bedrock. May do nothing. */
 void bedrock_platform_pages_unused(void* start, size_t bytes);
 
 #ifdef __cplusplus

@@ -125,8 +125,10 @@ void heap_free(Heap& heap, void* block);
 
 // Gives the calling CPU's cached blocks back to their classes (and its cache's own storage, made
 // again on its next small malloc or free), then returns the empty slabs
-// held in reserve and (over a page frame allocator) the empty arena kept spare. Other CPUs'
-// cached blocks stay theirs (heap_drain_cpu). O(cached blocks + classes + partial slabs).
+// held in reserve and (over a page frame allocator) the empty arena kept spare, and tells
+// platform::pages_unused() of the whole pages inside the arenas' free blocks (a hosted process
+// gives them back to its kernel; a kernel may do nothing). Other CPUs' cached blocks stay theirs
+// (heap_drain_cpu). O(cached blocks + classes + partial slabs + arena blocks).
 void heap_trim(Heap& heap);
 // Gives every block CPU `cpu` caches back to their classes, and the cache's storage to the
 // heap: for a CPU going offline, or to let heap_trim return the slabs they pin. Precondition: `cpu`

@@ -41,15 +41,17 @@ void report_error(const ErrorReport& report);
 
 // Giving pages back: the page frame allocator calls this when a free leaves a free block of at
 // least kUnusedOrder (1 MiB, bedrock/page_frame_allocator.h) after merging, for all of that
-// block's pages: [start, start + bytes), page-aligned, in the direct map. Their contents
+// block's pages, and heap_trim() for the whole pages inside the free blocks of a heap over a page
+// frame allocator: [start, start + bytes), page-aligned, in the direct map. Their contents
 // are no longer needed, and the platform may drop them (a hosted process: madvise
 // MADV_DONTNEED, reading zeroes afterwards) or account them, but the pages stay the allocator's
 // and stay mapped: they may be handed out again at any moment after the call returns, and are
 // then written without notice (no matching "reused" call). Bedrock writes nothing else into
-// them meanwhile. Called with the page frame allocator's lock held (and interrupts as the lock
-// leaves them): never allocates, never calls into Bedrock, takes no lock of Bedrock's; may do
-// nothing. The same pages may be reported again (as part of a larger merged block) without
-// having been handed out in between. Time: the platform's; O(bytes / page) at most is expected.
+// them meanwhile. Called with the page frame allocator's lock or the heap's arenas lock held
+// (and interrupts as the lock leaves them): never allocates, never calls into Bedrock, takes no
+// lock of Bedrock's; may do nothing. The same pages may be reported again (as part of a larger
+// merged block, or by another heap_trim()) without having been handed out in between. Time: the
+// platform's; O(bytes / page) at most is expected.
 void pages_unused(void* start, size_t bytes);
 
 // An internal invariant does not hold (a Bedrock bug or memory corruption). Never returns.
