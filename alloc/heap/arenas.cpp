@@ -211,6 +211,7 @@ void Arenas::trim() {
     if (m_frames == nullptr) {
         return; // a region's memory need not be in the direct map pages_unused() is told of
     }
+    m_frames->tell_unused_pages();
     // The whole pages inside every free block past its list links: nothing reads them until the
     // block is taken again, when they are written without notice, as pages_unused() allows.
     m_fit.for_each_block([](const Arena&, unsigned char* block, size_t usable, BlockUse use) {

@@ -118,8 +118,9 @@ public:
     // taken, like a slab with a live block). O(reach / 1 KiB + 1).
     [[nodiscard]] SegregatedFit::Found find(const Arena& arena, const void* address, size_t reach);
 
-    // Frames heaps: gives the spare empty arena back, then tells platform::pages_unused() of the
-    // whole pages inside every free block (past its links). O(blocks).
+    // Frames heaps: gives the spare empty arena back, has the page frame allocator tell
+    // platform::pages_unused() of its free blocks (tell_unused_pages), then tells it of the whole
+    // pages inside every free block of the arenas (past its links). O(blocks).
     void trim();
     // Frames heap: gives every arena back. Precondition: nothing is taken.
     void give_all();

@@ -58,7 +58,7 @@ void PageFrameAllocator::give_back_locked(uint32_t index, unsigned order) {
     set_page_state(m_cpu.states, index, state_byte(PageState::None, 0));
     RunBlocks block(m_cpu.first_page + index);
     block.add(block.first, order);
-    m_cpu.region->free_run(block);
+    m_cpu.region->free_run(block, m_unreported_pages);
 }
 
 void PageFrameAllocator::drain_batch_and_push(unsigned cpu, unsigned order, uint32_t index) {

@@ -59,6 +59,7 @@ PhysAddr PageFrameAllocator::allocate_locked(unsigned order, PhysAddr limit) {
         region.take_split(page, found, order);
         region.set_allocated(page, order, true);
         note_reserve_locked(region);
+        note_reported_or_taken(m_unreported_pages, pages_of(order));
         return page << kPageShift;
     }
     return kNoPage;
@@ -167,6 +168,7 @@ PhysAddr PageFrameAllocator::allocate_long_run_locked(uint64_t count, PhysAddr l
             region.take_range(page, page + count);
             region.record_run(page, count);
             note_reserve_locked(region);
+            note_reported_or_taken(m_unreported_pages, count);
             return page << kPageShift;
         }
     }
@@ -400,7 +402,7 @@ void PageFrameAllocator::free_locked(PhysAddr address, uint64_t size, FreeOf wha
                      : free_pages_misuse_locked(address, size, region, blocks);
         if (misuse.detail == nullptr) {
             clear_cpu_state(address >> kPageShift);
-            region->free_run(blocks);
+            region->free_run(blocks, m_unreported_pages);
             return;
         }
     }
@@ -491,6 +493,14 @@ uint64_t PageFrameAllocator::cpu_list_pages() const {
         }
     }
     return total;
+}
+
+void PageFrameAllocator::tell_unused_pages() {
+    LockGuard guard(m_lock);
+    for (size_t i = 0; i < m_region_count; ++i) {
+        m_regions[i].tell_unused_blocks();
+    }
+    m_unreported_pages = 0;
 }
 
 uint64_t PageFrameAllocator::free_pages() const {

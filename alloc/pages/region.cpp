@@ -55,11 +55,32 @@ void PageFrameAllocator::Region::count_out(unsigned order, uint64_t bit, uint64_
     }
 }
 
-void PageFrameAllocator::Region::give_merged(Block block) {
+void PageFrameAllocator::Region::give_merged(Block block, uint32_t& unreported) {
     give(block.page, block.order);
-    if (block.order >= kUnusedOrder) {
+    if (block.order >= kUnusedOrder && unreported > kRetainedUnusedPages) {
         platform::pages_unused(platform::phys_to_virt(block.page << kPageShift),
                                pages_of(block.order) * kPageSize);
+        note_reported_or_taken(unreported, pages_of(block.order));
+    }
+}
+
+void PageFrameAllocator::Region::tell_unused_blocks() const {
+    for (unsigned order = kUnusedOrder; order <= kMaxOrder; ++order) {
+        if (free_count[order] == 0) {
+            continue;
+        }
+        // The free bitmaps are one after another by order, the allocated bitmaps after them.
+        const uint64_t end = order < kMaxOrder ? word_offset[order + 1] : allocated_offset;
+        for (uint64_t index = word_offset[order]; index < end; ++index) {
+            for (uint64_t word = bits[index]; word != 0; word &= word - 1) {
+                const uint64_t bit =
+                    (index - word_offset[order]) * kWordBits + lowest_set_bit(word);
+                const uint64_t page = ((first_page >> order) + bit) << order;
+                BEDROCK_DEBUG_ASSERT(holds(page, order) && is_free(page, order));
+                platform::pages_unused(platform::phys_to_virt(page << kPageShift),
+                                       pages_of(order) * kPageSize);
+            }
+        }
     }
 }
 
@@ -173,15 +194,20 @@ void PageFrameAllocator::Region::record_run(uint64_t page, uint64_t count) {
     });
 }
 
-void PageFrameAllocator::Region::free_run(const RunBlocks& run) {
+void PageFrameAllocator::Region::free_run(const RunBlocks& run, uint32_t& unreported) {
     // Maximum blocks cannot merge: they are given at once. The others are given top-down, each
     // grown first: by its free buddies outside the run (taken), and by the run's block just
     // below it when that has become its buddy (not given yet, so no block of the run is given
     // and then taken again by a merge). A buddy that holds pages of the run below but is not
     // its next block stops the growth: those pages are given later, and merge then.
+    uint64_t pages = run.maximum_end - run.maximum_first;
+    for (unsigned i = 0; i < run.edge_count; ++i) {
+        pages += pages_of(run.edges[i].order);
+    }
+    note_unreported(unreported, pages);
     for (uint64_t page = run.maximum_first; page < run.maximum_end; page += pages_of(kMaxOrder)) {
         clear_run_block({page, kMaxOrder});
-        give_merged({page, kMaxOrder});
+        give_merged({page, kMaxOrder}, unreported);
     }
     uint64_t taken = 0; // pages of the free buddies taken
     for (unsigned i = run.edge_count; i-- > 0;) {
@@ -218,7 +244,7 @@ void PageFrameAllocator::Region::free_run(const RunBlocks& run) {
             }
             block = {block.page & ~size, block.order + 1};
         }
-        give_merged(block);
+        give_merged(block, unreported);
     }
     free_pages -= taken;
 }

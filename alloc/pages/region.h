@@ -197,8 +197,12 @@ struct PageFrameAllocator::Region {
     // Gives the free block (page, order): sets its free bit, and the summary bits above it that
     // were clear. Its buddy must not be free. O(kMaxSummaryLevels).
     void give(uint64_t page, unsigned order);
-    // give(), then platform::pages_unused() for a block of order kUnusedOrder or more.
-    void give_merged(Block block);
+    // give(), then platform::pages_unused() for a block of order kUnusedOrder or more while
+    // more than kRetainedUnusedPages freed pages are `unreported` (less the block's, once told).
+    void give_merged(Block block, uint32_t& unreported);
+    // platform::pages_unused() for every free block of order kUnusedOrder or more. O(bitmap
+    // words of those orders).
+    void tell_unused_blocks() const;
     // Takes the free block (page, order): clears its free bit, and the summary bits above it
     // whose word became zero. O(kMaxSummaryLevels).
     void take(uint64_t page, unsigned order) {
@@ -268,8 +272,9 @@ struct PageFrameAllocator::Region {
     // Frees the allocated run (or block) `run`, found valid: clears its blocks' allocated bits
     // and run marks and gives them back merged. Each block of the run is given once, merged
     // with its neighbours in the run first; takes only free blocks outside the run. O(blocks of
-    // the run + kMaxOrder) gives and takes.
-    void free_run(const RunBlocks& run);
+    // the run + kMaxOrder) gives and takes. `unreported`: the allocator's freed pages not told to
+    // platform::pages_unused(), which the run's pages join (see give_merged()).
+    void free_run(const RunBlocks& run, uint32_t& unreported);
 
     // The index of the first page of [page, page + count) whose tag is not 0, or count if none.
     [[nodiscard]] uint64_t first_tagged_page(uint64_t page, uint64_t count) const;
@@ -279,6 +284,16 @@ struct PageFrameAllocator::Region {
         return span_tags + ((page >> kTagSpanOrder) - (first_page >> kTagSpanOrder));
     }
 };
+
+// The allocator's count of freed pages not told to platform::pages_unused(): `count` pages freed
+// join it, `count` allocated or told leave it (not below 0, nor above what a uint32_t holds).
+inline void note_unreported(uint32_t& unreported, uint64_t count) {
+    const uint64_t room = uint32_t(~0u) - unreported;
+    unreported += static_cast<uint32_t>(count < room ? count : room);
+}
+inline void note_reported_or_taken(uint32_t& unreported, uint64_t count) {
+    unreported = count < unreported ? unreported - static_cast<uint32_t>(count) : 0;
+}
 
 // A run's greedy blocks (or one block) as one walk over them found them, for Region::free_run():
 // its maximum blocks as the stretch [maximum_first, maximum_end), the others one by one in

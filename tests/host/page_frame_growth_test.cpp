@@ -249,29 +249,73 @@ void expect_unused_ranges_free(PageFrameAllocator& pfa, const std::vector<PhysAd
 }
 
 TEST(PageFrameGiveBack, WholeFreedRunsAreReportedWithTheirRanges) {
-    test::SimulatedMemory memory({{kGiB, 64 * kMiB}});
+    test::SimulatedMemory memory({{kGiB, 256 * kMiB}});
     PageFrameAllocator pfa;
-    const PhysRange range{kGiB, 64 * kMiB};
+    const PhysRange range{kGiB, 256 * kMiB};
     ASSERT_TRUE(pfa.init(&range, 1, CpuPageLists::Off));
     test::clear_unused_pages();
-    // Allocating reports nothing; freeing a 4 MiB block reports it, merged with its free
-    // buddies: all of its pages.
-    const PhysAddr a = pfa.allocate(10);
-    const PhysAddr b = pfa.allocate(10);
+    // Allocating reports nothing; freeing a 64 MiB block (more than the retained pages) reports
+    // it, merged with its free buddies: all of its pages.
+    static_assert((uint64_t{1} << 14) > kRetainedUnusedPages);
+    const PhysAddr a = pfa.allocate(14);
+    const PhysAddr b = pfa.allocate(14);
     ASSERT_NE(a, kNoPage);
     ASSERT_NE(b, kNoPage);
     EXPECT_EQ(test::unused_calls(), 0u);
-    pfa.free(a, 10);
+    pfa.free(a, 14);
     ASSERT_GE(test::unused_calls(), 1u);
     const test::UnusedPages first = test::unused_pages().back();
     // a merged with whatever was free beside it: the report covers all of a.
     const PhysAddr reported = pfa.phys_of(first.start);
     EXPECT_EQ(reported % first.bytes, 0u);
     EXPECT_LE(reported, a);
-    EXPECT_GE(reported + first.bytes, a + (kPageSize << 10));
-    expect_unused_ranges_free(pfa, {b}, kPageSize << 10);
+    EXPECT_GE(reported + first.bytes, a + (kPageSize << 14));
+    expect_unused_ranges_free(pfa, {b}, kPageSize << 14);
     EXPECT_CHECK(pfa);
-    pfa.free(b, 10);
+    pfa.free(b, 14);
+    EXPECT_CHECK(pfa);
+}
+
+// Freed pages up to kRetainedUnusedPages (less what is allocated again) are kept from the
+// platform: a 16 MiB block freed and allocated again 100 times is never reported, nor are 32 MiB
+// freed at once; the next free beyond them is, and tell_unused_pages() tells every free block
+// of kUnusedOrder or more.
+TEST(PageFrameGiveBack, RecentlyFreedPagesAreRetainedUpToTheirBound) {
+    test::SimulatedMemory memory({{kGiB, 128 * kMiB}});
+    PageFrameAllocator pfa;
+    const PhysRange range{kGiB, 128 * kMiB};
+    ASSERT_TRUE(pfa.init(&range, 1, CpuPageLists::Off));
+    test::clear_unused_pages();
+    static_assert(kRetainedUnusedPages == 8192); // 32 MiB: the orders below follow from it
+    for (int i = 0; i < 100; ++i) {
+        const PhysAddr block = pfa.allocate(12);
+        ASSERT_NE(block, kNoPage);
+        pfa.free(block, 12);
+    }
+    EXPECT_EQ(test::unused_calls(), 0u) << "a block freed and taken again is retained";
+    const PhysAddr a = pfa.allocate(12);
+    const PhysAddr b = pfa.allocate(12);
+    const PhysAddr c = pfa.allocate(12);
+    ASSERT_TRUE(a != kNoPage && b != kNoPage && c != kNoPage);
+    pfa.free(a, 12);
+    pfa.free(b, 12);
+    EXPECT_EQ(test::unused_calls(), 0u) << "32 MiB freed: not beyond the bound";
+    pfa.free(c, 12);
+    ASSERT_GE(test::unused_calls(), 1u) << "48 MiB freed: beyond it";
+    expect_unused_ranges_free(pfa, {}, 0);
+    // Everything free, retained pages included, is told on request; a block in use is not.
+    const PhysAddr held = pfa.allocate(9);
+    ASSERT_NE(held, kNoPage);
+    test::clear_unused_pages();
+    pfa.tell_unused_pages();
+    uint64_t told = 0;
+    for (const test::UnusedPages& unused : test::unused_pages()) {
+        told += unused.bytes;
+    }
+    expect_unused_ranges_free(pfa, {held}, kPageSize << 9);
+    EXPECT_GE(told, 64 * kMiB) << "most of the 128 MiB";
+    EXPECT_CHECK(pfa);
+    pfa.free(held, 9);
     EXPECT_CHECK(pfa);
 }
 

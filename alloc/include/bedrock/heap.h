@@ -124,11 +124,13 @@ void heap_free(Heap& heap, void* block);
 [[nodiscard]] size_t heap_usable_size(Heap& heap, const void* block);
 
 // Gives the calling CPU's cached blocks back to their classes (and its cache's own storage, made
-// again on its next small malloc or free), then returns the empty slabs
-// held in reserve and (over a page frame allocator) the empty arena kept spare, and tells
-// platform::pages_unused() of the whole pages inside the arenas' free blocks (a hosted process
-// gives them back to its kernel; a kernel may do nothing). Other CPUs' cached blocks stay theirs
-// (heap_drain_cpu). O(cached blocks + classes + partial slabs + arena blocks).
+// again on its next small malloc or free), then returns the empty slabs held in reserve and
+// (over a page frame allocator) the empty arena kept spare, and tells platform::pages_unused()
+// of the page frame allocator's free blocks (its retained pages included:
+// PageFrameAllocator::tell_unused_pages) and of the whole pages inside the arenas' free blocks
+// (a hosted process gives them back to its kernel; a kernel may do nothing). Other CPUs' cached
+// blocks stay theirs (heap_drain_cpu). O(cached blocks + classes + partial slabs + arena
+// blocks).
 void heap_trim(Heap& heap);
 // Gives every block CPU `cpu` caches back to their classes, and the cache's storage to the
 // heap: for a CPU going offline, or to let heap_trim return the slabs they pin. Precondition: `cpu`

@@ -53,9 +53,12 @@
 // reservation, a kernel adds hot-plugged memory. Added regions have no CPU page lists.
 //
 // Giving pages back: when a free (or a CPU page list's drain) leaves a free block of order
-// kUnusedOrder or more after merging, platform::pages_unused() is told of all of the block's
-// pages (nothing of the allocator's is in them), so the platform may drop their contents
-// (hosted: madvise) or account them. An allocation takes the smallest order that serves it, so
+// kUnusedOrder or more after merging, and more than kRetainedUnusedPages freed pages have gone
+// unreported (pages freed, less pages allocated and reported since), platform::pages_unused() is
+// told of all of the block's pages (nothing of the allocator's is in them), so the platform may
+// drop their contents (hosted: madvise) or account them. The retained pages spare a block freed
+// and allocated again and again (a process's large buffer) from being dropped and faulted back
+// in each time. An allocation takes the smallest order that serves it, so
 // the small free blocks that recently freed memory leaves go out before the large blocks given
 // back.
 //
@@ -139,6 +142,10 @@ inline constexpr PhysAddr kZoneDma32Limit = PhysAddr{4} << 30;
 // pages, 1 MiB. Smaller free blocks stay as they are (the hysteresis: a block split and merged
 // again and again below this size costs no hook call).
 inline constexpr unsigned kUnusedOrder = 8;
+// Freed pages the allocator keeps from platform::pages_unused() (an estimate: see above): 32 MiB,
+// as much as glibc's malloc lets a process keep of a large block it frees (its largest mmap
+// threshold) before it unmaps one.
+inline constexpr uint32_t kRetainedUnusedPages = 8192;
 
 struct FreeBlockCounts {
     uint64_t blocks[kOrderCount] = {};
@@ -282,6 +289,11 @@ public:
     // The physical address of `address`, a virtual address in a managed page (page_tag() is not
     // null for it): the inverse of platform::phys_to_virt there. Lock-free, O(log regions).
     [[nodiscard]] PhysAddr phys_of(const void* address) const;
+
+    // Tells platform::pages_unused() of every free block of order kUnusedOrder or more, the
+    // retained ones included (kRetainedUnusedPages): for a trim (heap_trim() calls it). O(free
+    // bitmap words of those orders).
+    void tell_unused_pages();
 
     // Introspection (each takes the lock; O(regions * orders + kMaxCpus * kCpuListOrders) at
     // most). Pages on CPU page lists count as free (each CPU's count read as it stands: exact
@@ -429,6 +441,7 @@ private:
     RangeContents m_contents = RangeContents::Unknown; // init()'s promise, for add_range()
     uint8_t m_grow_reserve_order = kOrderCount;        // kOrderCount: no reserve
     uint8_t m_grow_wanted = 0;                         // 1: the reserve is gone, grow ahead
+    uint32_t m_unreported_pages = 0; // freed, less allocated and reported since (capped)
     CpuListsRef m_cpu;
     mutable SpinLock m_lock;
 };
