@@ -58,6 +58,7 @@ void PageFrameAllocator::give_back_locked(uint32_t index, unsigned order) {
     set_page_state(m_cpu.states, index, state_byte(PageState::None, 0));
     RunBlocks block(m_cpu.first_page + index);
     block.add(block.first, order);
+    note_unreported(m_unreported_pages, pages_of(order));
     m_cpu.region->free_run(block, m_unreported_pages);
 }
 

@@ -402,6 +402,8 @@ void PageFrameAllocator::free_locked(PhysAddr address, uint64_t size, FreeOf wha
                      : free_pages_misuse_locked(address, size, region, blocks);
         if (misuse.detail == nullptr) {
             clear_cpu_state(address >> kPageShift);
+            note_unreported(m_unreported_pages,
+                            what == FreeOf::Block ? pages_of(static_cast<unsigned>(size)) : size);
             region->free_run(blocks, m_unreported_pages);
             return;
         }

@@ -200,11 +200,6 @@ void PageFrameAllocator::Region::free_run(const RunBlocks& run, uint32_t& unrepo
     // below it when that has become its buddy (not given yet, so no block of the run is given
     // and then taken again by a merge). A buddy that holds pages of the run below but is not
     // its next block stops the growth: those pages are given later, and merge then.
-    uint64_t pages = run.maximum_end - run.maximum_first;
-    for (unsigned i = 0; i < run.edge_count; ++i) {
-        pages += pages_of(run.edges[i].order);
-    }
-    note_unreported(unreported, pages);
     for (uint64_t page = run.maximum_first; page < run.maximum_end; page += pages_of(kMaxOrder)) {
         clear_run_block({page, kMaxOrder});
         give_merged({page, kMaxOrder}, unreported);

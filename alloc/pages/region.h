@@ -273,7 +273,7 @@ struct PageFrameAllocator::Region {
     // and run marks and gives them back merged. Each block of the run is given once, merged
     // with its neighbours in the run first; takes only free blocks outside the run. O(blocks of
     // the run + kMaxOrder) gives and takes. `unreported`: the allocator's freed pages not told to
-    // platform::pages_unused(), which the run's pages join (see give_merged()).
+    // platform::pages_unused(), the run's included (see give_merged()).
     void free_run(const RunBlocks& run, uint32_t& unreported);
 
     // The index of the first page of [page, page + count) whose tag is not 0, or count if none.
