@@ -11,7 +11,8 @@
  *                      written); callocs over memory just written with 0xab, at page-aligned and
  *                      unaligned starts and ends, read as zeroes to the byte, and the bytes
  *                      around them in their page stay as written
- *   memory trim        8 threads each allocate, write and free 100,000 blocks of 64 bytes;
+ *   memory trim        8 threads each allocate and write 100,000 blocks of 64 bytes, wait for
+ *                      one another, and free them;
  *                      malloc_trim(0) must then take at least 3/4 of what they added off the
  *                      resident set (the free pages inside the heap's arenas)
  * Prints the figures, then "ok"; exits 1 on the first failed expectation. */
@@ -144,6 +145,10 @@ static void calloc_lazy(void) {
 
 enum { kTrimThreads = 8, kTrimBlocks = 100000 };
 
+/* Every thread holds its blocks until all have allocated theirs: they are resident at once,
+ * however the threads are scheduled. */
+static pthread_barrier_t g_all_allocated;
+
 static void* churn(void* unused) {
     (void)unused;
     void** blocks = malloc(kTrimBlocks * sizeof(void*));
@@ -153,6 +158,7 @@ static void* churn(void* unused) {
         expect(blocks[i] != NULL, "64 bytes");
         memset(blocks[i], 1, 64);
     }
+    pthread_barrier_wait(&g_all_allocated);
     for (int i = 0; i < kTrimBlocks; ++i) {
         free(blocks[i]);
     }
@@ -162,6 +168,7 @@ static void* churn(void* unused) {
 
 static void trim(void) {
     const long before = resident_kib();
+    expect(pthread_barrier_init(&g_all_allocated, NULL, kTrimThreads) == 0, "a barrier");
     pthread_t threads[kTrimThreads];
     for (int i = 0; i < kTrimThreads; ++i) {
         expect(pthread_create(&threads[i], NULL, churn, NULL) == 0, "a thread");
