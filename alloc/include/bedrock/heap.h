@@ -104,15 +104,15 @@ bool heap_destroy(Heap& heap);
 // unique minimum block. O(1): a slab block, or a good fit among the free medium blocks; plus one
 // page frame allocation when a new arena or a large run is needed. Worst cases measured by
 // ./bench.sh --summary: 554 instructions without a page frame allocator call (a refill of the
-// calling CPU's cache that carves a new slab), 1,201 with one (a 1 MiB-aligned large run); a
-// CPU's first small call also makes its cache (1,264; heap_prepare_cpu() does it ahead). The
+// calling CPU's cache that carves a new slab), 1,208 with one (a 1 MiB-aligned large run); a
+// CPU's first small call also makes its cache (1,271; heap_prepare_cpu() does it ahead). The
 // common small malloc is a pop from the calling CPU's cache.
 [[nodiscard]] void* heap_allocate(Heap& heap, size_t size, size_t alignment = kHeapMinAlignment);
 // Frees a block of this heap; null does nothing; anything else that is not a live block of this
 // heap is reported (see above) and changes nothing. O(1) (plus one page free for a large run, or
 // when an arena beyond the one kept spare becomes empty). Worst cases measured: 794
 // instructions without a page frame allocator call (a CPU cache's flush whose first block gives
-// a slab back), 1,358 with one (a 51-page run). A double free is reported at the call.
+// a slab back), 1,366 with one (a 51-page run). A double free is reported at the call.
 void heap_free(Heap& heap, void* block);
 // realloc(): null `block` allocates; in place when `size` fits and uses at least half the
 // block; otherwise moves, keeping min(old, new) bytes. A checked block always moves. On failure

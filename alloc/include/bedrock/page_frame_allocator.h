@@ -58,9 +58,8 @@
 // told of all of the block's pages (nothing of the allocator's is in them), so the platform may
 // drop their contents (hosted: madvise) or account them. The retained pages spare a block freed
 // and allocated again and again (a process's large buffer) from being dropped and faulted back
-// in each time. An allocation takes the smallest order that serves it, so
-// the small free blocks that recently freed memory leaves go out before the large blocks given
-// back.
+// in each time. An allocation takes the smallest order that serves it, so the small free blocks
+// that recently freed memory leaves go out before the large blocks given back.
 //
 // CPU page lists (pages/cpu_page_lists.h): blocks of orders below kCpuListOrders freed in one
 // region (the CPU-list region: the highest, where unconstrained allocations go first) are kept
