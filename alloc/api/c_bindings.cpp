@@ -126,6 +126,10 @@ bool bedrock_pages_reserve(bedrock_page_frame_allocator* frames, bedrock_phys_ra
     return frames_of(frames).reserve_range(PhysRange{range.base, range.size});
 }
 
+void bedrock_pages_tell_unused(bedrock_page_frame_allocator* frames) {
+    frames_of(frames).tell_unused_pages();
+}
+
 uint64_t bedrock_pages_managed(const bedrock_page_frame_allocator* frames) {
     return frames_of(frames).managed_pages();
 }

@@ -94,6 +94,9 @@ void bedrock_pages_free_run(bedrock_page_frame_allocator* frames, bedrock_phys_a
 /* reserve_range(range): takes free pages out of circulation for good; false (and reported,
  * nothing changed) if any of them is allocated. */
 bool bedrock_pages_reserve(bedrock_page_frame_allocator* frames, bedrock_phys_range range);
+/* tell_unused_pages(): tells bedrock_platform_pages_unused() of every free block of 1 MiB or
+ * more, the freed pages the allocator retains (up to 32 MiB) included: for a trim. */
+void bedrock_pages_tell_unused(bedrock_page_frame_allocator* frames);
 /* Introspection: managed pages, free pages, metadata bytes. */
 uint64_t bedrock_pages_managed(const bedrock_page_frame_allocator* frames);
 uint64_t bedrock_pages_free_count(const bedrock_page_frame_allocator* frames);
