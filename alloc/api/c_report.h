@@ -13,38 +13,45 @@ static_assert(BEDROCK_CALL_TRACE_DEPTH == kCallTraceDepth);
 static_assert(static_cast<int>(BEDROCK_ERROR_HEAP_IN_USE) ==
               static_cast<int>(ErrorKind::HeapInUse));
 
-[[nodiscard]] inline bedrock_error_report to_c(const ErrorReport& report) {
-    bedrock_error_report converted{};
-    converted.kind = static_cast<bedrock_error_kind>(report.kind);
-    converted.component = report.component;
-    converted.address = report.address;
-    converted.size = report.size;
-    converted.call_site = report.call_site;
-    converted.detail = report.detail;
-    converted.block = report.block;
-    converted.offset = report.offset;
+// A report's call trace as an array, in either layout.
+inline const void** trace_frames(CallTrace& trace) {
+    return trace.frames;
+}
+inline const void* const* trace_frames(const CallTrace& trace) {
+    return trace.frames;
+}
+inline const void** trace_frames(const void* (&frames)[kCallTraceDepth]) {
+    return frames;
+}
+inline const void* const* trace_frames(const void* const (&frames)[kCallTraceDepth]) {
+    return frames;
+}
+
+// Copies every field of `from` into `to`, name by name: one template for both directions.
+template <class To, class From>
+[[nodiscard]] To convert_report(const From& from) {
+    To to{};
+    to.kind = static_cast<decltype(to.kind)>(from.kind);
+    to.component = from.component;
+    to.address = from.address;
+    to.size = from.size;
+    to.call_site = from.call_site;
+    to.detail = from.detail;
+    to.block = from.block;
+    to.offset = from.offset;
     for (unsigned i = 0; i < kCallTraceDepth; ++i) {
-        converted.allocated[i] = report.allocated.frames[i];
-        converted.freed[i] = report.freed.frames[i];
+        trace_frames(to.allocated)[i] = trace_frames(from.allocated)[i];
+        trace_frames(to.freed)[i] = trace_frames(from.freed)[i];
     }
-    return converted;
+    return to;
+}
+
+[[nodiscard]] inline bedrock_error_report to_c(const ErrorReport& report) {
+    return convert_report<bedrock_error_report>(report);
 }
 
 [[nodiscard]] inline ErrorReport from_c(const bedrock_error_report& report) {
-    ErrorReport converted{};
-    converted.kind = static_cast<ErrorKind>(report.kind);
-    converted.component = report.component;
-    converted.address = report.address;
-    converted.size = report.size;
-    converted.call_site = report.call_site;
-    converted.detail = report.detail;
-    converted.block = report.block;
-    converted.offset = report.offset;
-    for (unsigned i = 0; i < kCallTraceDepth; ++i) {
-        converted.allocated.frames[i] = report.allocated[i];
-        converted.freed.frames[i] = report.freed[i];
-    }
-    return converted;
+    return convert_report<ErrorReport>(report);
 }
 
 } // namespace bedrock::c_interface

@@ -68,6 +68,29 @@ uint64_t harmless_metadata_place(uint64_t first, uint64_t count, uint64_t pages)
     return head >= pages ? first : kPageEnd;
 }
 
+// The first page of `pages` pages of metadata among the region pieces of `usable` (count
+// ranges): the highest harmless place (above) of any piece longer than the metadata, else the
+// bottom of the largest piece; kPageEnd when no piece is longer than the metadata.
+uint64_t metadata_place(const PhysRange* usable, size_t count, uint64_t pages) {
+    uint64_t metadata_page = kPageEnd;
+    uint64_t largest_first = 0;
+    uint64_t largest_count = 0;
+    for_each_region_piece(usable, count, [&](uint64_t first, uint64_t piece_pages) {
+        if (piece_pages > pages) {
+            const uint64_t place = harmless_metadata_place(first, piece_pages, pages);
+            metadata_page = place != kPageEnd ? place : metadata_page;
+        }
+        if (piece_pages > largest_count) {
+            largest_first = first;
+            largest_count = piece_pages;
+        }
+    });
+    if (metadata_page != kPageEnd) {
+        return metadata_page;
+    }
+    return pages < largest_count ? largest_first : kPageEnd;
+}
+
 } // namespace
 
 void PageFrameAllocator::set_up_region(Region& region, TagWindow& window, uint64_t first,
@@ -154,24 +177,9 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
     const uint64_t metadata_bytes =
         descriptor_bytes + words * sizeof(uint64_t) + tags * sizeof(uint16_t) + states_bytes;
     const uint64_t metadata_pages = align_up(metadata_bytes, kPageSize) / kPageSize;
-    uint64_t metadata_page = kPageEnd;
-    uint64_t largest_first = 0;
-    uint64_t largest_count = 0;
-    for_each_region_piece(usable, count, [&](uint64_t first, uint64_t pages) {
-        if (pages > metadata_pages) {
-            const uint64_t place = harmless_metadata_place(first, pages, metadata_pages);
-            metadata_page = place != kPageEnd ? place : metadata_page;
-        }
-        if (pages > largest_count) {
-            largest_first = first;
-            largest_count = pages;
-        }
-    });
+    const uint64_t metadata_page = metadata_place(usable, count, metadata_pages);
     if (metadata_page == kPageEnd) {
-        if (metadata_pages >= largest_count) {
-            return false;
-        }
-        metadata_page = largest_first;
+        return false;
     }
 
     // Pass 2: the regions with their bitmaps and tags, and the tag windows. The piece holding
@@ -290,24 +298,9 @@ bool PageFrameAllocator::add_range(PhysRange range) {
     }
     const uint64_t metadata_bytes = words * sizeof(uint64_t) + tags * sizeof(uint16_t);
     const uint64_t metadata_pages = align_up(metadata_bytes, kPageSize) / kPageSize;
-    uint64_t metadata_page = kPageEnd;
-    uint64_t largest_first = 0;
-    uint64_t largest_count = 0;
-    for_each_region_piece(&range, 1, [&](uint64_t first, uint64_t pages) {
-        if (pages > metadata_pages) {
-            const uint64_t place = harmless_metadata_place(first, pages, metadata_pages);
-            metadata_page = place != kPageEnd ? place : metadata_page;
-        }
-        if (pages > largest_count) {
-            largest_first = first;
-            largest_count = pages;
-        }
-    });
+    const uint64_t metadata_page = metadata_place(&range, 1, metadata_pages);
     if (metadata_page == kPageEnd) {
-        if (metadata_pages >= largest_count) {
-            return false;
-        }
-        metadata_page = largest_first;
+        return false;
     }
     auto* next_bits = static_cast<uint64_t*>(platform::phys_to_virt(metadata_page << kPageShift));
     if (m_contents != RangeContents::Zeroed) {
