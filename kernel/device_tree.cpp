@@ -161,21 +161,26 @@ struct TopNode {
     Property method;     // /psci
     Property cpu_on;     // /psci (PSCI 0.1)
     Property interrupts; // the timer
+    Property status;
     Cells child_cells;
 };
 
-// A child of /cpus, acted on at its END_NODE.
-struct CpuNode {
+// A child of /cpus or of /reserved-memory, acted on at its END_NODE.
+struct ChildNode {
     bool cpu_type = false;
     Property status;
     Property reg;
 };
 
-void finish_cpu(const CpuNode& node, Cells cells, BootInfo& boot) {
+// Whether a node is in use: no `status`, or "okay" (the devicetree specification) or "ok" (an
+// older spelling). A node marked "disabled", "fail" or "reserved" is left out, as Linux does.
+bool is_available(const Property& status) {
+    return !status.present() || status.lists("okay") || status.lists("ok");
+}
+
+void finish_cpu(const ChildNode& node, Cells cells, BootInfo& boot) {
     uint64_t id = 0;
-    const bool available =
-        !node.status.present() || node.status.lists("okay") || node.status.lists("ok");
-    if (!node.cpu_type || !available || !node.reg.cells(0, cells.address, id)) {
+    if (!node.cpu_type || !is_available(node.status) || !node.reg.cells(0, cells.address, id)) {
         return;
     }
     if (boot.cpu_count == kMaxBootCpus) {
@@ -241,7 +246,7 @@ public:
             m_top.cpus = equals(name, "cpus");
             m_top.psci = is_node_named(name, "psci");
         } else if (depth == 3) {
-            m_cpu = CpuNode{};
+            m_child = ChildNode{};
         }
     }
 
@@ -254,15 +259,13 @@ public:
             (equals(name, "#address-cells") ? cells.address : cells.size) = read_be32(value.value);
         } else if (depth == 2) {
             top_property(name, value);
-        } else if (depth == 3 && m_top.reserved_memory && equals(name, "reg")) {
-            return add_reg(value, m_top.child_cells, RangeKind::Reserved, m_boot);
-        } else if (depth == 3 && m_top.cpus) {
+        } else if (depth == 3 && (m_top.cpus || m_top.reserved_memory)) {
             if (equals(name, "device_type")) {
-                m_cpu.cpu_type = value.lists("cpu");
+                m_child.cpu_type = value.lists("cpu");
             } else if (equals(name, "status")) {
-                m_cpu.status = value;
+                m_child.status = value;
             } else if (equals(name, "reg")) {
-                m_cpu.reg = value;
+                m_child.reg = value;
             }
         }
         return {};
@@ -271,8 +274,15 @@ public:
     // `depth` is that of the node ending.
     [[nodiscard]] BootParseResult end_node(int depth) {
         if (depth == 3 && m_top.cpus) {
-            finish_cpu(m_cpu, m_top.child_cells, m_boot);
+            finish_cpu(m_child, m_top.child_cells, m_boot);
+        } else if (depth == 3 && m_top.reserved_memory) {
+            if (m_child.reg.present() && is_available(m_child.status)) {
+                return add_reg(m_child.reg, m_top.child_cells, RangeKind::Reserved, m_boot);
+            }
         } else if (depth == 2) {
+            if (!is_available(m_top.status)) {
+                return {}; // a disabled node: neither RAM nor a device to use
+            }
             if (m_top.memory_type && m_top.reg.present()) {
                 return add_reg(m_top.reg, m_root_cells, RangeKind::Ram, m_boot);
             }
@@ -301,6 +311,8 @@ private:
             m_top.cpu_on = value;
         } else if (equals(name, "interrupts")) {
             m_top.interrupts = value;
+        } else if (equals(name, "status")) {
+            m_top.status = value;
         } else if (m_top.chosen && equals(name, "bootargs")) {
             copy_command_line(reinterpret_cast<const char*>(value.value), value.length, m_boot);
         }
@@ -309,7 +321,7 @@ private:
     BootInfo& m_boot;
     Cells m_root_cells;
     TopNode m_top;
-    CpuNode m_cpu;
+    ChildNode m_child;
 };
 
 } // namespace

@@ -1,22 +1,24 @@
 // SPDX-License-Identifier: MIT
 // The flattened device tree (what QEMU virt passes on AArch64), turned into BootInfo.
 //
-// RAM: every (address, size) pair of `reg` in every top-level node whose device_type is
-// "memory" (or whose name is "memory" / "memory@..."), decoded with the root's #address-cells
+// Available: a node without `status`, or whose status is "okay" or "ok"; every other node
+// ("disabled", "fail", ...) is skipped below, as Linux skips it.
+// RAM: every (address, size) pair of `reg` in every available top-level node whose device_type
+// is "memory" (or whose name is "memory" / "memory@..."), decoded with the root's #address-cells
 // and #size-cells (defaults 2 and 1).
 // Reserved: the blob itself, every entry of the memory reservation block, and the `reg` of
-// every child of /reserved-memory (decoded with /reserved-memory's own cells).
+// every available child of /reserved-memory (decoded with /reserved-memory's own cells).
 // Command line: /chosen/bootargs, copied.
-// CPUs: every child of /cpus whose device_type is "cpu" and whose status (if any) is "okay" or
-// "ok", by the first address of its `reg` (the MPIDR affinity, decoded with /cpus'
-// #address-cells, 1 or 2), in blob order; beyond kMaxBootCpus they are counted in cpus_left_off.
-// PSCI: /psci's `method` ("hvc" or "smc") and CPU_ON's function id: CPU_ON64 (0xC4000003) when
-// `compatible` lists "arm,psci-0.2" or "arm,psci-1.0", else the node's `cpu_on` (PSCI 0.1);
-// without both the conduit stays None.
-// Interrupt controller: the top-level node compatible with "arm,cortex-a15-gic", "arm,gic-400"
-// (GICv2: `reg` = distributor, CPU interface) or "arm,gic-v3" (distributor, redistributors).
-// Timer: the top-level node compatible with "arm,armv8-timer"; its second `interrupts` triple
-// (GIC binding: type, number, flags) is the non-secure EL1 physical timer.
+// CPUs: every available child of /cpus whose device_type is "cpu", by the first address of its
+// `reg` (the MPIDR affinity, decoded with /cpus' #address-cells, 1 or 2), in blob order; beyond
+// kMaxBootCpus they are counted in cpus_left_off. PSCI: /psci's `method` ("hvc" or "smc") and
+// CPU_ON's function id: CPU_ON64 (0xC4000003) when `compatible` lists "arm,psci-0.2" or
+// "arm,psci-1.0", else the node's `cpu_on` (PSCI 0.1); without both the conduit stays None.
+// Interrupt controller: the available top-level node compatible with "arm,cortex-a15-gic",
+// "arm,gic-400" (GICv2: `reg` = distributor, CPU interface) or "arm,gic-v3" (distributor,
+// redistributors). Timer: the available top-level node compatible with "arm,armv8-timer"; its
+// second `interrupts` triple (GIC binding: type, number, flags) is the non-secure EL1 physical
+// timer.
 //
 // The blob is untrusted: the header's sizes and offsets are checked against totalsize, and no
 // read leaves the structure, strings or reservation blocks. A malformed blob is an error,

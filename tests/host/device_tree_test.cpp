@@ -405,6 +405,58 @@ TEST(DeviceTree, DisabledAndFailedCpusAreSkipped) {
     EXPECT_EQ(boot.cpu_ids[1], 2u);
 }
 
+// A node whose status is not "okay"/"ok" is neither RAM nor reserved nor a device, wherever
+// its status stands among its properties.
+TEST(DeviceTree, DisabledMemoryReservedAndDeviceNodesAreSkipped) {
+    FdtBuilder fdt;
+    fdt.begin("");
+    fdt.cells_property("#address-cells", {2});
+    fdt.cells_property("#size-cells", {2});
+    fdt.begin("memory@40000000");
+    fdt.string_property("device_type", "memory");
+    fdt.cells_property("reg", {0, 0x40000000, 0, 0x8000000});
+    fdt.string_property("status", "okay");
+    fdt.end();
+    fdt.begin("dram@80000000");
+    fdt.string_property("status", "disabled");
+    fdt.string_property("device_type", "memory");
+    fdt.cells_property("reg", {0, 0x80000000, 0, 0x10000000});
+    fdt.end();
+    fdt.begin("memory@a0000000");
+    fdt.string_property("device_type", "memory");
+    fdt.cells_property("reg", {0, 0xa0000000, 0, 0x10000000});
+    fdt.string_property("status", "fail");
+    fdt.end();
+    fdt.begin("reserved-memory");
+    fdt.cells_property("#address-cells", {2});
+    fdt.cells_property("#size-cells", {2});
+    fdt.begin("unused@44000000");
+    fdt.cells_property("reg", {0, 0x44000000, 0, 0x100000});
+    fdt.string_property("status", "disabled");
+    fdt.end();
+    fdt.begin("used@45000000");
+    fdt.string_property("status", "ok");
+    fdt.cells_property("reg", {0, 0x45000000, 0, 0x100000});
+    fdt.end();
+    fdt.end();
+    fdt.begin("intc@8000000");
+    fdt.string_property("compatible", "arm,cortex-a15-gic");
+    fdt.cells_property("reg", {0, 0x08000000, 0, 0x10000, 0, 0x08010000, 0, 0x10000});
+    fdt.string_property("status", "disabled");
+    fdt.end();
+    fdt.end();
+    std::vector<uint64_t> storage;
+    const uint64_t blob = fdt.finish(storage);
+    BootInfo boot;
+    ASSERT_TRUE(parse_device_tree(blob, fdt.size, boot).ok());
+    ASSERT_EQ(boot.ram.count(), 1u);
+    EXPECT_TRUE(has(boot.ram, 0x40000000, 0x8000000));
+    EXPECT_FALSE(has(boot.reserved, 0x44000000, 0x100000));
+    EXPECT_TRUE(has(boot.reserved, 0x45000000, 0x100000));
+    EXPECT_EQ(boot.reserved.count(), 2u); // the blob and used@45000000
+    EXPECT_EQ(boot.interrupt_controller.kind, InterruptControllerKind::None);
+}
+
 TEST(DeviceTree, CpusBeyondTheKernelsLimitAreCountedAsLeftOff) {
     std::vector<uint64_t> ids;
     for (uint64_t i = 0; i < kMaxBootCpus + 3; ++i) {
