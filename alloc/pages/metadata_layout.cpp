@@ -42,6 +42,12 @@ void for_each_region_piece(const PhysRange* usable, size_t count, Visit visit) {
     }
 }
 
+// The zone of a region piece starting at page `first`: 0 below 16 MiB, 1 below 4 GiB, 2 above
+// (a piece never spans a boundary).
+unsigned zone_of(uint64_t first) {
+    return first < kZoneDmaLimit >> kPageShift ? 0 : first < kZoneDma32Limit >> kPageShift ? 1 : 2;
+}
+
 // The order of the largest block in the greedy decomposition of [first, end).
 unsigned largest_greedy_order(uint64_t first, uint64_t end) {
     unsigned largest = 0;
@@ -156,24 +162,34 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
     // Pass 1: how much metadata there is, and where it goes: preferably in the highest piece
     // that holds it without breaking up a maximum-order block, else at the bottom of the
     // largest piece.
-    // The CPU-list region is the highest piece (its page states are counted for the whole piece;
-    // the metadata may take a few of its pages).
+    // The CPU-list region is the largest piece of the highest zone that has RAM (the highest
+    // of equals), where unconstrained allocations go first: not simply the highest piece, since
+    // a sliver at the top (such as the pages firmware leaves above a loaded file) would send
+    // most allocations to the lock. Its page states are counted for the whole piece (the
+    // metadata may take a few of its pages).
     size_t regions = 0;
     uint64_t words = 0;
     uint64_t tags = 0;
-    uint64_t highest_pages = 0;
+    size_t list_region = 0;
+    uint64_t list_region_pages = 0;
+    unsigned list_region_zone = 0;
     for_each_region_piece(usable, count, [&](uint64_t first, uint64_t pages) {
+        const unsigned zone = zone_of(first);
+        if (zone > list_region_zone || pages >= list_region_pages) {
+            list_region = regions;
+            list_region_pages = pages;
+            list_region_zone = zone;
+        }
         ++regions;
         words += bitmaps_words(first, pages);
         tags += pages + span_count(first, pages);
-        highest_pages = pages;
     });
     const bool with_lists =
-        lists == CpuPageLists::On && highest_pages <= pages::kMaxCpuListRegionPages;
+        lists == CpuPageLists::On && list_region_pages <= pages::kMaxCpuListRegionPages;
     const uint64_t lists_bytes = with_lists ? platform::kMaxCpus * sizeof(CpuLists) : 0;
     const size_t capacity = regions + spare_regions;
     const uint64_t descriptor_bytes = lists_bytes + capacity * (sizeof(Region) + sizeof(TagWindow));
-    const uint64_t states_bytes = with_lists ? highest_pages : 0;
+    const uint64_t states_bytes = with_lists ? list_region_pages : 0;
     const uint64_t metadata_bytes =
         descriptor_bytes + words * sizeof(uint64_t) + tags * sizeof(uint16_t) + states_bytes;
     const uint64_t metadata_pages = align_up(metadata_bytes, kPageSize) / kPageSize;
@@ -240,10 +256,10 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
         m_managed_pages += region.page_count;
     }
     if (with_lists) {
-        Region& highest = region_list[regions - 1];
-        m_cpu = CpuListsRef{cpu_lists,          states,
-                            highest.first_page, highest.first_page << kPageShift,
-                            highest.page_count, &highest};
+        Region& listed = region_list[list_region];
+        m_cpu = CpuListsRef{cpu_lists,         states,
+                            listed.first_page, listed.first_page << kPageShift,
+                            listed.page_count, &listed};
     }
     m_regions = region_list;
     m_tag_windows = windows;

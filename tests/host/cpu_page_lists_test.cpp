@@ -45,6 +45,26 @@ struct Machine {
     uint64_t initial_free = 0;
 };
 
+// The lists serve the largest region of the highest zone, not the highest region: here the
+// 32 KiB left above a file loaded near the top of RAM. With the lists there, the allocations
+// would take its 8 pages and then every one would go to the lock and the region below.
+TEST(CpuPageLists, TheListsServeTheLargestRegionOfTheHighestZone) {
+    Machine m({{16 * kMiB, 480 * kMiB}, {508 * kMiB, 32 * 1024}});
+    ASSERT_TRUE(m.ok);
+    std::vector<PhysAddr> pages;
+    for (int i = 0; i < 200; ++i) {
+        const PhysAddr page = m.pfa.allocate(0);
+        ASSERT_NE(page, kNoPage);
+        EXPECT_LT(page, 496 * kMiB) << "from the large region, through the lists";
+        pages.push_back(page);
+    }
+    for (const PhysAddr page : pages) {
+        m.pfa.free(page, 0);
+    }
+    EXPECT_EQ(m.pfa.free_pages(), m.initial_free);
+    m.expect_checked();
+}
+
 TEST(CpuPageLists, FreedSmallBlocksStayOnTheListAndComeBackFirst) {
     Machine m({{kGiB, 64 * kMiB}});
     ASSERT_TRUE(m.ok);
