@@ -218,6 +218,7 @@ void bedrock_heap_statistics_of(bedrock_heap* heap, bedrock_heap_statistics* out
     out->large_blocks = statistics.large_blocks;
     out->large_pages = statistics.large_pages;
     out->large_allocations = statistics.large_allocations;
+    out->reclaims = statistics.reclaims;
     for (unsigned i = 0; i < bedrock::kHeapSizeClassCount; ++i) {
         const bedrock::SizeClassStatistics& from = statistics.classes[i];
         out->classes[i] = bedrock_size_class_statistics{

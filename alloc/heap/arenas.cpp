@@ -202,12 +202,24 @@ SegregatedFit::Found Arenas::find(const Arena& arena, const void* address, size_
     return SegregatedFit::find(arena, address, reach);
 }
 
+bool Arenas::give_spare_locked() {
+    Arena* spare = m_spare;
+    m_spare = nullptr;
+    if (spare == nullptr || !SegregatedFit::arena_is_empty(*spare)) {
+        return false;
+    }
+    give_arena_locked(*spare);
+    return true;
+}
+
+bool Arenas::give_spare() {
+    LockGuard guard(m_lock);
+    return give_spare_locked();
+}
+
 void Arenas::trim() {
     LockGuard guard(m_lock);
-    if (m_spare != nullptr && SegregatedFit::arena_is_empty(*m_spare)) {
-        give_arena_locked(*m_spare);
-    }
-    m_spare = nullptr;
+    (void)give_spare_locked();
     if (m_frames == nullptr) {
         return; // a region's memory need not be in the direct map pages_unused() is told of
     }

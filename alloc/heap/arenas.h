@@ -118,6 +118,9 @@ public:
     // taken, like a slab with a live block). O(reach / 1 KiB + 1).
     [[nodiscard]] SegregatedFit::Found find(const Arena& arena, const void* address, size_t reach);
 
+    // Frames heaps: gives the spare empty arena back to the page frame allocator, if there is
+    // one; returns whether there was. O(1).
+    bool give_spare();
     // Frames heaps: gives the spare empty arena back, has the page frame allocator tell
     // platform::pages_unused() of its free blocks (tell_unused_pages), then tells it of the whole
     // pages inside every free block of the arenas (past its links). O(blocks).
@@ -153,6 +156,7 @@ private:
     // `use`: the block's, read under m_lock.
     [[gnu::always_inline]] void give_locked(Arena& arena, void* block, BlockUse use);
     void give_arena_locked(Arena& arena);
+    bool give_spare_locked();
 
     SpinLock m_lock;
     SegregatedFit m_fit;

@@ -217,6 +217,55 @@ void drain_calling_cpu(Heap& heap, Caller caller) {
     finish_small(heap, previous, nullptr, failures, caller);
 }
 
+// Whether a block of `size` bytes could fit in all of the heap's memory: a malloc larger than
+// that fails without a reclaim.
+bool could_ever_fit(const Heap& heap, size_t size) {
+    const uint64_t pages = heap.over_frames() ? heap.frames->managed_pages() : heap.region_pages;
+    return size <= pages * kPageSize;
+}
+
+// For a malloc that found no memory: gives back what the heap holds idle - the blocks the calling
+// CPU's cache holds (its storage stays: a fixed cost, made again at once otherwise), every
+// class's empty slabs and (frames heaps) the spare arena - and returns whether a slab or arena
+// went back, so that the malloc is worth one more try. Other CPUs' caches stay as they are (only
+// their own CPU touches them). O(classes + the CPU's cached blocks), with the arenas' and the
+// page frame allocator's calls.
+[[gnu::cold]] bool reclaim_idle_memory(Heap& heap, Caller caller) {
+    __atomic_fetch_add(&heap.reclaims, uint64_t{1}, __ATOMIC_RELAXED);
+    const uint64_t slabs_given = heap.arenas.slabs_given();
+    const platform::InterruptState previous = platform::disable_interrupts();
+    const unsigned cpu = platform::current_cpu();
+    FlushFailures failures;
+    if (cpu < platform::kMaxCpus) {
+        heap.cpus.drain(cpu, heap.classes, heap.arenas, heap.secret, failures);
+    }
+    finish_small(heap, previous, nullptr, failures, caller);
+    for (heap::ClassCache& cache : heap.classes) {
+        cache.trim(heap.arenas);
+    }
+    const bool spare_given = heap.arenas.give_spare();
+    return spare_given || heap.arenas.slabs_given() != slabs_given;
+}
+
+// A small malloc that found no memory (interrupts masked as the slow path left them, `corrupt`
+// its finding): finishes that call, then tries once more straight from the class (the calling
+// CPU's magazine is empty) if reclaim_idle_memory() gave memory back.
+[[gnu::cold, gnu::noinline]] void* allocate_small_after_reclaim(Heap& heap, unsigned index,
+                                                                size_t size,
+                                                                platform::InterruptState previous,
+                                                                const heap::Slab* corrupt,
+                                                                Caller caller) {
+    finish_small(heap, previous, corrupt, FlushFailures{}, caller);
+    if (!reclaim_idle_memory(heap, caller)) {
+        return nullptr;
+    }
+    heap::Slab* corrupt_again = nullptr;
+    const platform::InterruptState masked = platform::disable_interrupts();
+    void* block = heap.classes[index].allocate(heap.arenas, size, heap.secret, corrupt_again);
+    finish_small(heap, masked, corrupt_again, FlushFailures{}, caller);
+    return block;
+}
+
 } // namespace
 
 namespace heap {
@@ -305,8 +354,9 @@ static CpuCache* make_calling_cpu_cache(Heap& heap) {
 }
 
 // malloc() of class `index` when the calling CPU's magazine is empty or it has no cache yet:
-// a refill from the class, or (no CPU slot, or no cache) one block from the class under its lock.
-// Interrupts are masked (`previous`: the state to restore). Six arguments, all in registers.
+// a refill from the class, or (no CPU slot, or no cache) one block from the class under its lock;
+// when that finds no memory, once more after reclaim_idle_memory(). Interrupts are masked
+// (`previous`: the state to restore). Six arguments, all in registers.
 void* allocate_small_slow(Heap& heap, unsigned index, size_t size, CpuCache* cache,
                           platform::InterruptState previous, Caller caller) {
     heap::Slab* corrupt = nullptr;
@@ -322,6 +372,9 @@ void* allocate_small_slow(Heap& heap, unsigned index, size_t size, CpuCache* cac
         }
     } else {
         block = heap.classes[index].allocate(heap.arenas, size, heap.secret, corrupt);
+    }
+    if (block == nullptr) [[unlikely]] {
+        return allocate_small_after_reclaim(heap, index, size, previous, corrupt, caller);
     }
     finish_small(heap, previous, corrupt, FlushFailures{}, caller);
     return block;
@@ -425,6 +478,11 @@ void* allocate_not_small(Heap& heap, size_t size, size_t alignment) {
     }
     void* block = take_block(heap, size, alignment, BlockUse::Medium, size).start;
     heap.arenas.report_damage(heap.errors);
+    if (block == nullptr && could_ever_fit(heap, size) &&
+        reclaim_idle_memory(heap, BEDROCK_HEAP_CALLER())) [[unlikely]] {
+        block = take_block(heap, size, alignment, BlockUse::Medium, size).start;
+        heap.arenas.report_damage(heap.errors);
+    }
     return block;
 }
 

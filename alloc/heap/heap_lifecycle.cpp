@@ -123,7 +123,8 @@ Heap* heap_create_in_region(void* region, size_t bytes) {
     const uintptr_t end = align_down(start + bytes, uintptr_t{heap::kGranule});
     const size_t fit_bytes = SegregatedFit::storage_bytes(bytes);
     const uintptr_t arena = align_up(state + sizeof(Heap) + fit_bytes, uintptr_t{heap::kGranule});
-    if (arena >= end) {
+    // The fresh arena must hold a slab of every class, so that any small malloc succeeds.
+    if (arena >= end || heap::fit_detail::fresh_usable(end - arena) < heap::kMaxSlabBytes) {
         return nullptr;
     }
     Heap* heap =

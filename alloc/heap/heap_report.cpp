@@ -32,6 +32,7 @@ HeapStatistics heap_statistics(Heap& heap) {
     statistics.large_blocks = large.blocks;
     statistics.large_pages = large.pages;
     statistics.large_allocations = large.allocations;
+    statistics.reclaims = __atomic_load_n(&heap.reclaims, __ATOMIC_RELAXED);
     statistics.bytes_requested +=
         medium.bytes_requested + checked.bytes_requested + large.bytes_requested;
     statistics.bytes_in_use +=
@@ -71,7 +72,9 @@ void heap_report(Heap& heap, HeapReportWriter write, void* context) {
         .number(s.large_pages)
         .text(" pages, ")
         .number(s.large_allocations)
-        .text(" allocated since creation")
+        .text(" allocated since creation; ")
+        .number(s.reclaims)
+        .text(" reclaims")
         .write(write, context);
     if (s.quarantined_blocks != 0) {
         TextLine()

@@ -52,6 +52,7 @@ public:
     heap::ClassCache classes[heap::kSizeClassCount];
     heap::CpuCaches cpus;
     heap::CheckedLayer checked;
+    uint64_t reclaims; // mallocs that took back idle memory (heap.cpp), atomic increments
     // Between heap_lock_all() and heap_unlock_all() (written and read with every lock held):
     // the interrupt mask found before the first lock, and the mask every lock() then returned.
     platform::InterruptState locked_all_previous;

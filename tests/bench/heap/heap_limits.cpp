@@ -17,9 +17,9 @@
 //   trace       heap.trace.extent: a 64 MiB region heap, 10 000 live slots, 1e6 steps of one
 //               random free and one allocation of 8 B-64 KiB; (highest block end - region
 //               start) / peak live requested bytes
-//   worst       heap.worst_instructions.{malloc,free,malloc_refill,free_return,cpu_setup}: the
-//   longest
-//               single call, counted exactly (worst_case.h, instruction_counter.h)
+//   worst       heap.worst_instructions.{malloc,free,malloc_refill,free_return,cpu_setup,
+//               malloc_reclaim}: the longest single call, counted exactly (worst_case.h,
+//               instruction_counter.h)
 //   region      heap.smallest_region_bytes, heap.blocks64_in_32KiB
 //   pfa         pfa.metadata_percent: a page frame allocator over QEMU's -m 6G x86-64 map
 //
@@ -306,9 +306,9 @@ constexpr size_t kWorstCaseArena = 32 * kMiB;
 void section_worst() {
     using bench::CallKind;
     const char* const keys[bench::kCallKinds] = {
-        "heap.worst_instructions.malloc", "heap.worst_instructions.free",
+        "heap.worst_instructions.malloc",        "heap.worst_instructions.free",
         "heap.worst_instructions.malloc_refill", "heap.worst_instructions.free_return",
-        "heap.worst_instructions.cpu_setup"};
+        "heap.worst_instructions.cpu_setup",     "heap.worst_instructions.malloc_reclaim"};
     heading("heap worst case: instructions of the longest single heap_allocate / heap_free "
             "(trap-flag single-stepping, exact; 32 MiB arenas; a call = its first "
             "instruction to its return)");
@@ -342,7 +342,8 @@ void section_worst() {
                 continue;
             }
             note("%-9s over a %-20s %7llu calls, %10llu instructions, worst malloc %llu, free "
-                 "%llu, malloc_refill %llu, free_return %llu, cpu_setup %llu (%.1f s)",
+                 "%llu, malloc_refill %llu, free_return %llu, cpu_setup %llu, malloc_reclaim %llu "
+                 "(%.1f s)",
                  trace, to_string(source), static_cast<unsigned long long>(run->calls),
                  static_cast<unsigned long long>(run->instructions),
                  static_cast<unsigned long long>(run->worst[0].instructions),
@@ -350,6 +351,7 @@ void section_worst() {
                  static_cast<unsigned long long>(run->worst[2].instructions),
                  static_cast<unsigned long long>(run->worst[3].instructions),
                  static_cast<unsigned long long>(run->worst[4].instructions),
+                 static_cast<unsigned long long>(run->worst[5].instructions),
                  now_seconds() - start);
             for (size_t kind = 0; kind < bench::kCallKinds; ++kind) {
                 const bench::WorstCall& candidate = run->worst[kind];

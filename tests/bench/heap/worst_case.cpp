@@ -85,11 +85,13 @@ public:
 
     [[nodiscard]] void* allocate(size_t size, size_t alignment = bedrock::kHeapMinAlignment) {
         const uint64_t pages_before = free_pages();
+        const uint64_t reclaims_before = reclaims();
         AllocateCall call{m_heap, size, alignment, nullptr};
         const CallCount count = count_call(reinterpret_cast<uintptr_t>(&bedrock::heap_allocate),
                                            call_allocate, &call, kCallCap);
-        const CallKind kind =
-            free_pages() != pages_before ? CallKind::MallocRefill : CallKind::Malloc;
+        const CallKind kind = reclaims() != reclaims_before  ? CallKind::MallocReclaim
+                              : free_pages() != pages_before ? CallKind::MallocRefill
+                                                             : CallKind::Malloc;
         if (is_worst(kind, count)) {
             char what[96];
             snprintf(what, sizeof(what), "malloc(%zu, alignment %zu) -> %s", size, alignment,
@@ -122,6 +124,7 @@ public:
     [[nodiscard]] uint64_t calls() const { return m_run.calls; }
 
 private:
+    [[nodiscard]] uint64_t reclaims() const { return bedrock::heap_statistics(*m_heap).reclaims; }
     [[nodiscard]] uint64_t free_pages() const {
         return m_frames != nullptr ? m_frames->free_pages() : 0;
     }

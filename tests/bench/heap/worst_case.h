@@ -10,6 +10,8 @@
 //   CpuSetup                  heap_prepare_cpu() on the fresh heap, before the trace (a CPU's
 //                             cache set-up, which a kernel does as the CPU comes online; the
 //                             traces' mallocs and frees then find it made)
+//   MallocReclaim             a malloc that found no memory and took back what the heap held
+//                             idle before it tried once more (HeapStatistics::reclaims grew)
 //
 // The traces (each on a fresh arena, in a process of its own; see kWorstCaseTraces). Their
 // lengths are set by the cost of single-stepping (100 000-150 000 instructions a second):
@@ -36,8 +38,8 @@
 
 namespace bench {
 
-enum class CallKind { Malloc, Free, MallocRefill, FreeReturn, CpuSetup };
-inline constexpr size_t kCallKinds = 5;
+enum class CallKind { Malloc, Free, MallocRefill, FreeReturn, CpuSetup, MallocReclaim };
+inline constexpr size_t kCallKinds = 6;
 
 struct WorstCall {
     uint64_t instructions = 0;
