@@ -4,10 +4,14 @@
 // Each arch fills `ram` with every RAM range the firmware describes (E820 type 1 entries, device
 // tree /memory nodes) and `reserved` with every range that is RAM but must not be handed to the
 // allocators (boot structures, the device tree, firmware-owned low memory). The kernel adds its
-// own image (linker symbols) itself. Ranges may be unsorted, overlapping and unaligned.
+// own image (linker symbols) itself. The firmware's ranges may be unsorted, overlapping, adjacent
+// and unaligned; a RangeList merges them as they are added.
 //
-// Invariant: count() <= Capacity. add() refuses a range beyond capacity and reports it, so a
-// firmware map larger than the kernel's tables fails with a clear message.
+// Invariants: count() <= Capacity; the ranges of a list are separate (no two overlap or touch),
+// so count() counts separate ranges. add() merges a range into those it overlaps or touches and
+// refuses one that would be a separate range beyond capacity, so a firmware map larger than the
+// kernel's tables fails with a clear message. Writers through data() and set_count() (the memory
+// map's in-place sort and merge) keep the ranges separate.
 #pragma once
 
 #include <stddef.h>
@@ -20,17 +24,38 @@ namespace bedrock::kernel {
 template <size_t Capacity>
 class RangeList {
 public:
-    // Adds [base, base + size). Empty ranges are ignored; a range whose end would pass 2^64 is
-    // clipped to end there. Returns false (and adds nothing) when the list is full.
+    // Adds [base, base + size), merged with every range of the list it overlaps or touches (the
+    // merged range keeps the place of the first of them). Empty ranges are ignored; a range whose
+    // end would pass 2^64 is clipped to end there. Returns false (and adds nothing) when the range
+    // is separate from all others and the list is full. O(count()).
     [[nodiscard]] bool add(uint64_t base, uint64_t size) {
         if (size == 0) {
             return true;
         }
-        if (m_count == Capacity) {
-            return false;
-        }
         const uint64_t room = ~uint64_t{0} - base; // bytes after base, minus one
-        m_ranges[m_count++] = PhysRange{base, size - 1 > room ? room + 1 : size};
+        const PhysRange added{base, size - 1 > room ? room + 1 : size};
+        size_t merged = 0;
+        while (merged < m_count && !overlap_or_touch(m_ranges[merged], added)) {
+            ++merged;
+        }
+        if (merged == m_count) {
+            if (m_count == Capacity) {
+                return false;
+            }
+            m_ranges[m_count++] = added;
+            return true;
+        }
+        // The ranges were separate, so only ranges that meet `added` itself can meet the union.
+        m_ranges[merged] = span(m_ranges[merged], added);
+        size_t kept = merged + 1;
+        for (size_t i = merged + 1; i < m_count; ++i) {
+            if (overlap_or_touch(m_ranges[i], added)) {
+                m_ranges[merged] = span(m_ranges[merged], m_ranges[i]);
+            } else {
+                m_ranges[kept++] = m_ranges[i];
+            }
+        }
+        m_count = kept;
         return true;
     }
     void clear() { m_count = 0; }
@@ -44,6 +69,20 @@ public:
     void set_count(size_t count) { m_count = count <= Capacity ? count : Capacity; }
 
 private:
+    static constexpr bool overlap_or_touch(const PhysRange& a, const PhysRange& b) {
+        // a reaches b's first byte or the byte before it, and b reaches a's the same way.
+        return (b.base == 0 || a.last() >= b.base - 1) && (a.base == 0 || b.last() >= a.base - 1);
+    }
+    // The smallest range holding both. All 2^64 bytes have no PhysRange: that union loses its
+    // last byte.
+    static constexpr PhysRange span(const PhysRange& a, const PhysRange& b) {
+        const PhysAddr base = a.base < b.base ? a.base : b.base;
+        const PhysAddr last = a.last() > b.last() ? a.last() : b.last();
+        const uint64_t bytes_minus_one = last - base;
+        return PhysRange{base,
+                         bytes_minus_one == ~uint64_t{0} ? bytes_minus_one : bytes_minus_one + 1};
+    }
+
     PhysRange m_ranges[Capacity] = {};
     size_t m_count = 0;
 };

@@ -4,39 +4,65 @@
 
 #include "bedrock/memory_routines.h"
 #include "bedrock/platform.h"
-#include "kernel/console.h"
 
 namespace bedrock::kernel {
+namespace {
+
+struct Room {
+    PhysAddr first = 0;
+    uint64_t pages = 0;
+};
+
+// The pages of `range` (page-aligned) the source may hand out: those below `limit`, physical
+// page 0 excluded (it stays unmapped so null dereferences fault).
+Room room_in(const PhysRange& range, uint64_t limit) {
+    const PhysAddr first = range.base == 0 ? kPageSize : range.base;
+    if (range.size <= first - range.base || first >= limit) {
+        return {};
+    }
+    const PhysAddr last = range.last() < limit - 1 ? range.last() : limit - 1;
+    return Room{first, (last - first + 1) / kPageSize};
+}
+
+} // namespace
 
 BootPageSource::BootPageSource(const PhysRange* usable, size_t count, uint64_t limit)
     : m_usable(usable), m_count(count), m_limit(limit) {}
 
-PhysAddr BootPageSource::allocate_zeroed_page() {
-    // Physical page 0 is never handed out: it stays unmapped so null dereferences fault.
-    for (; m_range < m_count; ++m_range, m_offset = 0) {
-        const PhysRange& range = m_usable[m_range];
-        if (range.base == 0 && m_offset == 0) {
-            m_offset = kPageSize;
+bool BootPageSource::start_next_range() {
+    for (;;) {
+        for (; m_next_range < m_count; ++m_next_range) {
+            const Room room = room_in(m_usable[m_next_range], m_limit);
+            // The second pass takes exactly the ranges the first one skipped.
+            const bool roomy = room.pages >= kRoomyRangePages;
+            if (room.pages > 0 && roomy == (m_pass == Pass::RoomyRanges)) {
+                m_next_page = room.first;
+                m_pages_left = room.pages;
+                ++m_next_range;
+                return true;
+            }
         }
-        if (m_offset >= range.size || range.base + m_offset >= m_limit ||
-            m_limit - (range.base + m_offset) < kPageSize) {
-            continue;
+        if (m_pass == Pass::SmallRanges) {
+            return false;
         }
-        const PhysAddr page = range.base + m_offset;
-        m_offset += kPageSize;
-        // Extend the last taken run when contiguous, otherwise start a new one.
-        const size_t runs = m_taken.count();
-        PhysRange* last = runs > 0 ? m_taken.data() + runs - 1 : nullptr;
-        if (last != nullptr && last->base + last->size == page) {
-            last->size += kPageSize;
-        } else if (!m_taken.add(page, kPageSize)) {
-            panic("boot page source: more than %zu separate runs of page-table pages",
-                  m_taken.capacity());
-        }
-        bedrock_memset(platform::phys_to_virt(page), 0, kPageSize);
-        return page;
+        m_pass = Pass::SmallRanges;
+        m_next_range = 0;
     }
-    panic("boot page source: no usable page below 0x%lx left for page tables", m_limit);
+}
+
+BootPage BootPageSource::take_zeroed_page() {
+    if (m_pages_left == 0 && !start_next_range()) {
+        return BootPage{0, BootPageShortage::NoPageBelowLimit};
+    }
+    // A page next to the last one taken extends its run; any other needs a free run.
+    if (!m_taken.add(m_next_page, kPageSize)) {
+        return BootPage{0, BootPageShortage::TooManyRuns};
+    }
+    const PhysAddr page = m_next_page;
+    m_next_page += kPageSize;
+    --m_pages_left;
+    bedrock_memset(platform::phys_to_virt(page), 0, kPageSize);
+    return BootPage{page, BootPageShortage::None};
 }
 
 } // namespace bedrock::kernel

@@ -24,15 +24,21 @@ constexpr bool is_word_separator(char c) {
 // whole word (a word is never read cut short), and boot.command_line_cut says so.
 void copy_command_line(const char* text, size_t limit, BootInfo& boot);
 
+// The messages name the limit: keep them in step with it.
+static_assert(kMaxFirmwareRanges == 128);
+
+// Adds a RAM or reserved range to `boot`; a range that overlaps or touches one already there is
+// merged into it, so only separate ranges count against kMaxFirmwareRanges.
 [[nodiscard]] inline BootParseResult add_ram(BootInfo& boot, uint64_t base, uint64_t size) {
-    return boot.ram.add(base, size) ? BootParseResult{}
-                                    : BootParseResult{"more RAM ranges than the kernel can hold"};
+    return boot.ram.add(base, size)
+               ? BootParseResult{}
+               : BootParseResult{"more than 128 separate RAM ranges (the kernel's limit)"};
 }
 
 [[nodiscard]] inline BootParseResult add_reserved(BootInfo& boot, uint64_t base, uint64_t size) {
     return boot.reserved.add(base, size)
                ? BootParseResult{}
-               : BootParseResult{"more reserved ranges than the kernel can hold"};
+               : BootParseResult{"more than 128 separate reserved ranges (the kernel's limit)"};
 }
 
 } // namespace bedrock::kernel

@@ -72,7 +72,7 @@ public:
     // Starts an empty map whose tables come from `tables` until finish_building().
     void start_building(BootPageSource& tables) {
         m_building = &tables;
-        m_root = tables.allocate_zeroed_page();
+        m_root = new_table_page();
     }
 
     [[nodiscard]] PhysAddr root() const { return m_root; }
@@ -121,7 +121,7 @@ public:
     // pages (see the file comment). Afterwards no page is taken from the BootPageSource.
     void finish_building() {
         for (PhysAddr& page : m_reserve) {
-            page = m_building->allocate_zeroed_page();
+            page = new_table_page();
         }
         const auto image_start = reinterpret_cast<uintptr_t>(__kernel_start);
         split_to_pages(image_start, reinterpret_cast<uintptr_t>(__kernel_end) - image_start);
@@ -129,7 +129,7 @@ public:
         // a pass over all of them takes none.
         uint64_t covered_pages = 0;
         for (;;) {
-            const RangeList<4>& taken = m_building->taken();
+            const BootPageSource::TakenRuns& taken = m_building->taken();
             uint64_t taken_pages = 0;
             for (const PhysRange& run : taken) {
                 taken_pages += run.page_count();
@@ -221,7 +221,7 @@ private:
         for (unsigned depth = 0; depth < level; ++depth) {
             uint64_t& entry = table[index(address, depth)];
             if (!Format::is_present(entry)) {
-                entry = Format::table(m_building->allocate_zeroed_page());
+                entry = Format::table(new_table_page());
             } else if (!Format::is_table(entry, depth)) {
                 panic("page table: 0x%lx is inside a block already mapped", address);
             }
@@ -265,11 +265,29 @@ private:
         for (uint64_t address = base & ~(kPageSize - 1); address < end; address += kPageSize) {
             for (Leaf leaf = find_leaf(address); leaf.entry != nullptr && leaf.level < kLevels - 1;
                  leaf = find_leaf(address)) {
-                const PhysAddr table = m_building->allocate_zeroed_page();
+                const PhysAddr table = new_table_page();
                 fill_with_children(table, *leaf.entry, leaf.level);
                 *leaf.entry = Format::table(table);
             }
         }
+    }
+
+    // Boot only: a zeroed table page from the BootPageSource. A boot that cannot have one
+    // cannot go on.
+    PhysAddr new_table_page() {
+        const BootPage page = m_building->take_zeroed_page();
+        switch (page.shortage) {
+        case BootPageShortage::None:
+            break;
+        case BootPageShortage::NoPageBelowLimit:
+            panic("boot page source: no usable page below 0x%lx left for page tables",
+                  m_building->limit());
+        case BootPageShortage::TooManyRuns:
+            panic("boot page source: the page-table pages would need more than %zu separate "
+                  "runs (the kernel's limit): the usable RAM below 0x%lx is in too many pieces",
+                  BootPageSource::kMaxTakenRuns, m_building->limit());
+        }
+        return page.address;
     }
 
     BootPageSource* m_building = nullptr; // the table source while building, then null

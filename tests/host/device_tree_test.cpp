@@ -290,7 +290,28 @@ TEST(DeviceTree, TooManyMemoryEntriesIsAClearError) {
     BootInfo boot;
     const BootParseResult result = parse_device_tree(blob, fdt.size, boot);
     ASSERT_FALSE(result.ok());
-    EXPECT_NE(std::strstr(result.error, "RAM ranges"), nullptr);
+    EXPECT_STREQ(result.error, "more than 128 separate RAM ranges (the kernel's limit)");
+}
+
+// 128 adjacent 1 MiB /memory nodes, as a firmware that lists each bank writes them, are one RAM
+// range, and so are more of them than the limit.
+TEST(DeviceTree, AdjacentMemoryNodesBeyondTheLimitAreOneRange) {
+    FdtBuilder fdt;
+    fdt.begin("");
+    for (uint32_t i = 0; i < 2 * kMaxFirmwareRanges; ++i) {
+        fdt.begin("memory");
+        fdt.string_property("device_type", "memory");
+        fdt.cells_property("reg", {0, 0x40000000 + i * 0x100000, 0x100000}); // cells: 2 and 1
+        fdt.end();
+    }
+    fdt.end();
+    std::vector<uint64_t> storage;
+    const uint64_t blob = fdt.finish(storage);
+    BootInfo boot;
+    const BootParseResult result = parse_device_tree(blob, fdt.size, boot);
+    ASSERT_TRUE(result.ok()) << result.error;
+    ASSERT_EQ(boot.ram.count(), 1u);
+    EXPECT_TRUE(has(boot.ram, 0x40000000, 2 * kMaxFirmwareRanges * 0x100000));
 }
 
 // /cpus with `address_cells` cells per reg, one cpu@N node per entry of `ids` (a cpu-map node
