@@ -18,7 +18,8 @@
 //   front and tail red zones hold kRedZoneFill, unless a bug wrote there
 //   Quarantined: the block's bytes hold kFreedPoison, unless a bug wrote there
 // A Live or Quarantined header is linked in exactly one list (the live list or the quarantine),
-// both guarded by the CheckedBlocks lock.
+// both guarded by the CheckedBlocks lock - except the oversized block, which waits apart
+// (checked_blocks.h).
 #pragma once
 
 #include <stddef.h>

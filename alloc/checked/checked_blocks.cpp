@@ -114,8 +114,14 @@ void* CheckedBlocks::allocate(Heap& heap, size_t size, size_t alignment, Caller 
     if (size > kMaxCheckedSize) {
         return nullptr;
     }
-    const TakenBlock core =
+    TakenBlock core =
         take_block(heap, offset + size + kMinTailZone, alignment, BlockUse::Checked, size);
+    if (core.start == nullptr && quarantine_totals().blocks != 0) {
+        // The quarantined blocks may hold the memory asked for: they give way rather than make
+        // the allocation fail.
+        flush(heap, caller);
+        core = take_block(heap, offset + size + kMinTailZone, alignment, BlockUse::Checked, size);
+    }
     if (core.start == nullptr) {
         return nullptr;
     }
@@ -205,6 +211,7 @@ void CheckedBlocks::free(Heap& heap, const BlockRef& core, void* pointer, Caller
     }
     ErrorReport report;
     bool has_report = false;
+    CheckedBlock* displaced = nullptr; // the oversized block this one takes the place of
     {
         LockGuard guard(m_lock);
         if (header->state != BlockState::Live || header->seal != seal_of(*header)) {
@@ -221,10 +228,21 @@ void CheckedBlocks::free(Heap& heap, const BlockRef& core, void* pointer, Caller
             header->state = BlockState::Quarantined;
             seal(*header);
             bedrock_memset(header->block, kFreedPoison, header->size);
-            m_quarantine.push_back(*header);
-            m_quarantine_bytes += footprint(*header);
-            ++m_quarantine_blocks;
+            if (m_quarantine_limit != 0 && footprint(*header) > m_quarantine_limit) {
+                displaced = m_oversized;
+                m_oversized = header;
+                if (displaced != nullptr) {
+                    displaced->state = BlockState::Released;
+                }
+            } else {
+                m_quarantine.push_back(*header);
+                m_quarantine_bytes += footprint(*header);
+                ++m_quarantine_blocks;
+            }
         }
+    }
+    if (displaced != nullptr) {
+        leave_quarantine(heap, *displaced, caller);
     }
     evict(heap, m_quarantine_limit, caller);
     if (has_report) {
@@ -234,14 +252,20 @@ void CheckedBlocks::free(Heap& heap, const BlockRef& core, void* pointer, Caller
 
 CheckedBlock* CheckedBlocks::evict_locked(size_t limit) {
     CheckedBlock* oldest = m_quarantine.front();
-    if (m_quarantine_bytes <= limit || oldest == nullptr) {
-        return nullptr;
+    if (m_quarantine_bytes > limit && oldest != nullptr) {
+        m_quarantine.remove(*oldest);
+        m_quarantine_bytes -= footprint(*oldest);
+        --m_quarantine_blocks;
+        oldest->state = BlockState::Released;
+        return oldest;
     }
-    m_quarantine.remove(*oldest);
-    m_quarantine_bytes -= footprint(*oldest);
-    --m_quarantine_blocks;
-    oldest->state = BlockState::Released;
-    return oldest;
+    if (limit == 0 && m_oversized != nullptr) {
+        CheckedBlock* oversized = m_oversized;
+        m_oversized = nullptr;
+        oversized->state = BlockState::Released;
+        return oversized;
+    }
+    return nullptr;
 }
 
 void CheckedBlocks::evict(Heap& heap, size_t limit, Caller caller) {
@@ -254,15 +278,19 @@ void CheckedBlocks::evict(Heap& heap, size_t limit, Caller caller) {
         if (header == nullptr) {
             return;
         }
-        // Verified while the memory is still ours, given back, then reported: a report that
-        // panics leaves the heap consistent.
-        ErrorReport report;
-        const bool damaged = find_poison_damage(*header, caller.call_site(), report) ||
-                             find_zone_damage(*header, caller.call_site(), report);
-        give_block(heap, find_block(heap, header));
-        if (damaged) {
-            heap.errors.raise(report);
-        }
+        leave_quarantine(heap, *header, caller);
+    }
+}
+
+void CheckedBlocks::leave_quarantine(Heap& heap, CheckedBlock& header, Caller caller) {
+    // Verified while the memory is still ours, given back, then reported: a report that panics
+    // leaves the heap consistent.
+    ErrorReport report;
+    const bool damaged = find_poison_damage(header, caller.call_site(), report) ||
+                         find_zone_damage(header, caller.call_site(), report);
+    give_block(heap, find_block(heap, &header));
+    if (damaged) {
+        heap.errors.raise(report);
     }
 }
 
@@ -326,6 +354,14 @@ bool CheckedBlocks::check(Heap& heap) {
             }
         }
         consistent = consistent && bytes == m_quarantine_bytes && blocks == m_quarantine_blocks;
+        if (m_oversized != nullptr) {
+            if (m_oversized->state != BlockState::Quarantined || !is_intact(*m_oversized)) {
+                consistent = false;
+            } else if (find_poison_damage(*m_oversized, nullptr, report) ||
+                       find_zone_damage(*m_oversized, nullptr, report)) {
+                note(report);
+            }
+        }
     }
     for (unsigned i = 0; i < found && i < kMaxReports; ++i) {
         heap.errors.raise(reports[i]);
@@ -347,6 +383,10 @@ bool CheckedBlocks::check(Heap& heap) {
 
 CheckedBlocks::QuarantineTotals CheckedBlocks::quarantine_totals() {
     LockGuard guard(m_lock);
+    if (m_oversized != nullptr) {
+        return QuarantineTotals{m_quarantine_blocks + 1,
+                                m_quarantine_bytes + footprint(*m_oversized)};
+    }
     return QuarantineTotals{m_quarantine_blocks, m_quarantine_bytes};
 }
 

@@ -3,11 +3,18 @@
 // leak reports and heap_check), the quarantine of freed ones and the allocation sequence.
 //
 // Owns, under m_lock: the live list (doubly linked through CheckedBlock::prev/next, newest
-// first), the quarantine (same links, FIFO: oldest at its front), its byte count and
-// the sequence counter. Invariants:
-//   every header on the live list is Live, every header in the quarantine is Quarantined
-//   quarantine_bytes == sum of footprint() over the quarantine, and after every free
-//   quarantine_bytes <= the limit
+// first), the quarantine (same links, FIFO: oldest at its front), its byte count, the oversized
+// block and the sequence counter. The quarantine proper holds the blocks that fit the limit; a
+// block whose footprint alone exceeds it (a freed 1 MiB block against the default limit) waits
+// apart as the oversized block until a later such block, a flush or a limit of 0 takes its
+// place, so a big block is quarantined too while the memory held stays within the limit plus
+// one block. Invariants:
+//   every header on the live list is Live; every header in the quarantine, and the oversized
+//   block if any, is Quarantined
+//   quarantine_bytes == sum of footprint() over the quarantine (the oversized block apart), and
+//   after every free quarantine_bytes <= the limit
+//   an allocation that finds no memory empties the quarantine and the oversized block and tries
+//   once more, so the quarantine never makes an allocation fail
 // Lock order: m_lock is never held while calling the heap core (heap/core.h) or the guard
 // pool's lock; reports are raised after it is released (error_policy.h).
 #pragma once
@@ -77,12 +84,16 @@ public:
     LeakSummary leaks(uint64_t checkpoint, LineWriter write, void* context);
 
 private:
-    // The quarantine's oldest block, unlinked and Released, if the quarantine exceeds `limit`.
+    // The quarantine's oldest block, unlinked and Released, if the quarantine exceeds `limit`;
+    // else, for a limit of 0, the oversized block, taken out and Released.
     [[nodiscard]] CheckedBlock* evict_locked(size_t limit);
-    // Evicts one block at a time until the quarantine fits `limit`: verifies its poison and red
-    // zones, gives it back to the core, then raises what it found (as found during the call
-    // from `caller`).
+    // Evicts one block at a time until the quarantine fits `limit` (and, for 0, the oversized
+    // block too), each through leave_quarantine().
     void evict(Heap& heap, size_t limit, Caller caller);
+    // A block just taken out of the quarantine (Released): verifies its poison and red zones,
+    // gives it back to the core, then raises what it found (as found during the call from
+    // `caller`).
+    void leave_quarantine(Heap& heap, CheckedBlock& header, Caller caller);
 
     SpinLock m_lock;
     using LiveList = IntrusiveList<CheckedBlock, &CheckedBlock::prev, &CheckedBlock::next>;
@@ -93,6 +104,7 @@ private:
     uint64_t m_quarantine_bytes = 0;
     uint64_t m_quarantine_blocks = 0;
     uint64_t m_quarantine_limit = 0;
+    CheckedBlock* m_oversized = nullptr; // the newest freed block that alone exceeded the limit
     uint64_t m_sequence = 0;
 };
 

@@ -57,6 +57,19 @@ bool is_checked(Holder holder) {
     return holder == Holder::Checked || holder == Holder::Guard || holder == Holder::CheckedRun;
 }
 
+// The pages of the large run this heap freed at `block`, if no heap holds its page now and the
+// run is among the last ones the heap freed (LargeRuns::freed_pages); else 0. For reports only.
+uint64_t freed_run_pages(Heap& heap, const void* block) {
+    if (!heap.over_frames()) {
+        return 0;
+    }
+    const PageFrameAllocator::PageTags tags = heap.frames->tags_of(block);
+    if (tags.page == nullptr || heap::heap_tag(tags) != 0) {
+        return 0;
+    }
+    return heap.large.freed_pages(block);
+}
+
 // What `block` is in `slab` (a slab of its class), under the class lock: a handed-out block
 // that carries its free mark sits in a CPU cache, so it is free.
 SlabLookup classify_slab_block(Heap& heap, const heap::Slab* slab, const void* block) {
@@ -285,14 +298,23 @@ void report_bad_pointer(Heap& heap, const void* block, Caller caller) {
     const BlockRef ref = locate(heap, block, Lookup::Everywhere);
     const auto start = reinterpret_cast<uintptr_t>(ref.start);
     switch (ref.holder) {
-    case Holder::None:
-        if (ref.kind == ErrorKind::NotAllocated && another_heap_holds(heap, block)) {
+    case Holder::None: {
+        const uint64_t freed_pages =
+            ref.kind == ErrorKind::NotAllocated ? freed_run_pages(heap, block) : 0;
+        if (freed_pages != 0) {
+            heap.errors.raise(pointer_report(
+                ErrorKind::DoubleFree, block,
+                "the block is already free (a large run this heap gave back; no heap holds its "
+                "pages now)",
+                caller, address, freed_pages * kPageSize));
+        } else if (ref.kind == ErrorKind::NotAllocated && another_heap_holds(heap, block)) {
             heap.errors.raise(pointer_report(ErrorKind::ForeignHeap, block,
                                              "the block belongs to another heap", caller));
         } else {
             heap.errors.raise(pointer_report(ref.kind, block, ref.detail, caller));
         }
         return;
+    }
     case Holder::Free:
         heap.errors.raise(pointer_report(
             address == start ? ErrorKind::DoubleFree : ErrorKind::NotAllocated, block,

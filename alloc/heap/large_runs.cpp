@@ -54,6 +54,10 @@ bool LargeRuns::give(void* block, uint64_t pages) {
         }
         fill_tags(tags, pages, 0);
         const bool checked = kind == PageKind::LargeCheckedHead;
+        if (!checked) {
+            m_freed[m_next_freed] = FreedRun{reinterpret_cast<uintptr_t>(block), pages};
+            m_next_freed = (m_next_freed + 1) % kRememberedFrees;
+        }
         --m_totals.blocks;
         m_totals.pages -= pages;
         m_totals.checked_blocks -= checked ? 1 : 0;
@@ -62,6 +66,17 @@ bool LargeRuns::give(void* block, uint64_t pages) {
     m_held->remove(pages);
     m_frames->free_pages(m_frames->phys_of(block), pages);
     return true;
+}
+
+uint64_t LargeRuns::freed_pages(const void* block) {
+    const auto start = reinterpret_cast<uintptr_t>(block);
+    LockGuard guard(m_lock);
+    for (const FreedRun& run : m_freed) {
+        if (run.start == start) {
+            return run.pages;
+        }
+    }
+    return 0;
 }
 
 LargeRuns::Totals LargeRuns::totals() {

@@ -6,8 +6,14 @@
 // the page tags (page_tags.h), so valloc() costs nothing extra and a caller who overwrites the
 // block cannot forge a run.
 //
-// Owns the totals, under m_lock; the run's tags are written before the block is handed out and
-// set back to 0 under m_lock on free, so of two frees racing on one block only one finds it.
+// Owns the totals and the record of the last kRememberedFrees plain runs freed, under m_lock;
+// the run's tags are written before the block is handed out and set back to 0 under m_lock on
+// free, so of two frees racing on one block only one finds it. A freed run's pages go back to
+// the page frame allocator with tag 0, as it requires of free pages, so the tags cannot tell a
+// stale pointer to one from memory no heap holds: the record can, for the reports only. It
+// decides nothing about ownership (free() finds runs by their tags alone), and what it says may
+// be stale in one way only: the pages may have gone to another user of the page frame allocator
+// since, which the pointer's owner still freed twice.
 // Lock order: m_lock -> the page frame allocator's lock.
 #pragma once
 
@@ -23,6 +29,8 @@ namespace bedrock::heap {
 
 inline constexpr size_t kMaxMediumSize = size_t{1} << 20;
 inline constexpr size_t kMaxMediumAlignment = size_t{64} << 10;
+// How many of its last freed plain runs a heap remembers for its reports (16 bytes each).
+inline constexpr unsigned kRememberedFrees = 16;
 
 class LargeRuns {
 public:
@@ -55,6 +63,10 @@ public:
     // `pages` (what the caller read from the tags), and returns whether it did. One page free
     // plus O(pages) tag writes.
     [[nodiscard]] bool give(void* block, uint64_t pages);
+    // The pages of the plain run that started at `block`, if it is among the last
+    // kRememberedFrees this heap freed; else 0. For reports only (see above).
+    // O(kRememberedFrees) under m_lock.
+    [[nodiscard]] uint64_t freed_pages(const void* block);
 
     [[nodiscard]] Totals totals();
 
@@ -68,6 +80,12 @@ private:
     HeldPages* m_held = nullptr;
     uint16_t m_owner_id = 0;
     Totals m_totals = {};
+    struct FreedRun {
+        uintptr_t start;
+        uint64_t pages;
+    };
+    FreedRun m_freed[kRememberedFrees] = {}; // a ring; start 0: unused
+    unsigned m_next_freed = 0;               // the slot the next free overwrites
 };
 
 } // namespace bedrock::heap

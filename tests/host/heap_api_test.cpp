@@ -347,6 +347,46 @@ TEST(HeapFramesTest, LargeBlocksAreWholePagesAndReturnThemOnFree) {
     EXPECT_TRUE(frames.allocator().check().ok);
 }
 
+// A freed large run's pages go back to the page frame allocator untagged, yet a stale pointer to
+// it is a double free, not memory of no heap - for free, usable_size and realloc alike - while
+// no heap holds its pages; once the heap takes them again they are a live block.
+TEST(HeapFramesTest, AStalePointerToAFreedLargeRunIsADoubleFree) {
+    test::Frames frames(64 << 20);
+    ASSERT_TRUE(frames.initialized());
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    for (const size_t size : {(size_t{1} << 20) + 1, size_t{4} << 20}) {
+        auto* block = static_cast<unsigned char*>(heap_allocate(*heap, size));
+        ASSERT_NE(block, nullptr);
+        const uint64_t run_bytes = heap_usable_size(*heap, block);
+        heap_free(*heap, block);
+        heap_free(*heap, block);
+        EXPECT_EQ(heap_usable_size(*heap, block), 0u);
+        EXPECT_EQ(heap_reallocate(*heap, block, 10), nullptr);
+        ASSERT_EQ(test::report_count(), 3u) << size;
+        for (size_t i = 0; i < 3; ++i) {
+            EXPECT_EQ(test::report(i).kind, ErrorKind::DoubleFree) << size << " report " << i;
+            EXPECT_EQ(test::report(i).address, reinterpret_cast<uintptr_t>(block));
+            EXPECT_EQ(test::report(i).block, reinterpret_cast<uintptr_t>(block));
+            EXPECT_EQ(test::report(i).size, run_bytes);
+        }
+        test::clear_reports();
+        heap_free(*heap, block + 4096); // inside the freed run, never a block's start
+        ASSERT_EQ(test::report_count(), 1u);
+        EXPECT_EQ(test::report(0).kind, ErrorKind::NotAllocated);
+        test::clear_reports();
+    }
+    // Taken again (the same pages), the run is a live block once more.
+    void* again = heap_allocate(*heap, size_t{4} << 20);
+    ASSERT_NE(again, nullptr);
+    heap_free(*heap, again);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_TRUE(frames.allocator().check().ok);
+}
+
 // heap_trim() tells the platform of the whole pages inside the arenas' free blocks (a hosted
 // process gives them back to its kernel), and of nothing in a live block or a free block's links.
 TEST(HeapFramesTest, TrimTellsThePlatformOfTheFreePagesInsideArenas) {

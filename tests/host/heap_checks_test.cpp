@@ -184,6 +184,102 @@ TEST_F(CheckedHeapTest, QuarantineDelaysReuseAndIsBounded) {
     EXPECT_EQ(test::report_count(), 0u);
 }
 
+// A block bigger than the whole quarantine (1 MiB by default) is quarantined too: it waits
+// while smaller blocks pass through, so a double free of it is a double free with both call
+// traces, and a write after it was freed is found when it leaves.
+TEST_F(CheckedHeapTest, BlocksBiggerThanTheQuarantineAreQuarantinedToo) {
+    for (const size_t size :
+         {size_t{900000}, size_t{1} << 20, (size_t{1} << 20) + 1, size_t{4} << 20}) {
+        auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, size));
+        ASSERT_NE(block, nullptr);
+        heap_free(*m_heap, block);
+        block[100] = 7; // a dangling pointer's write
+        for (int i = 0; i < 40; ++i) {
+            heap_free(*m_heap, heap_allocate(*m_heap, 100000)); // 4 MB through the quarantine
+        }
+        constexpr size_t kHeaderAndTailZone = 128 + 16; // what a checked block adds, at least
+        if (size + kHeaderAndTailZone <= kDefaultQuarantineBytes) {
+            // It fits the quarantine: the 100000-byte blocks pushed it out, and the write was
+            // found then.
+            ASSERT_EQ(test::report_count(), 1u) << size;
+            EXPECT_EQ(test::report(0).kind, ErrorKind::UseAfterFree);
+            EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(block + 100));
+        } else {
+            EXPECT_EQ(test::report_count(), 0u) << size;
+            EXPECT_GE(heap_statistics(*m_heap).quarantined_bytes, size) << size;
+            heap_free(*m_heap, block);
+            ASSERT_EQ(test::report_count(), 1u) << size;
+            EXPECT_EQ(test::report(0).kind, ErrorKind::DoubleFree);
+            EXPECT_EQ(test::report(0).block, reinterpret_cast<uintptr_t>(block));
+            EXPECT_EQ(test::report(0).size, size);
+            EXPECT_FALSE(test::report(0).allocated.empty());
+            EXPECT_FALSE(test::report(0).freed.empty());
+            EXPECT_FALSE(heap_check(*m_heap)) << "heap_check() sees the write";
+            test::clear_reports();
+            heap_flush_quarantine(*m_heap);
+            ASSERT_EQ(test::report_count(), 1u) << size;
+            EXPECT_EQ(test::report(0).kind, ErrorKind::UseAfterFree);
+            EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(block + 100));
+            EXPECT_EQ(test::report(0).offset, 100u);
+        }
+        test::clear_reports();
+    }
+}
+
+// Only the newest such block waits: the next one takes its place, and the one it displaces is
+// verified then.
+TEST_F(CheckedHeapTest, TheNextBigBlockDisplacesTheWaitingOne) {
+    auto* first = static_cast<unsigned char*>(heap_allocate(*m_heap, size_t{2} << 20));
+    auto* second = static_cast<unsigned char*>(heap_allocate(*m_heap, size_t{3} << 20));
+    ASSERT_NE(first, nullptr);
+    ASSERT_NE(second, nullptr);
+    heap_free(*m_heap, first);
+    first[5] = 1;
+    heap_free(*m_heap, second);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::UseAfterFree);
+    EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(first + 5));
+    EXPECT_EQ(heap_statistics(*m_heap).quarantined_blocks, 1u);
+    test::clear_reports();
+    heap_set_quarantine_limit(*m_heap, 0); // lets everything go, the big block too
+    EXPECT_EQ(heap_statistics(*m_heap).quarantined_blocks, 0u);
+    EXPECT_EQ(test::report_count(), 0u);
+    heap_set_quarantine_limit(*m_heap, kDefaultQuarantineBytes);
+}
+
+// In a region heap a big block is an arena block: quarantined all the same, and the quarantine
+// gives its memory back when an allocation would otherwise fail.
+TEST(CheckedRegionHeapTest, BigBlocksAreQuarantinedAndGiveWayWhenMemoryRunsOut) {
+    test::Region region(6 << 20);
+    Heap* heap = heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(heap, nullptr);
+    ASSERT_TRUE(heap_set_check_level(*heap, CheckLevel::Report));
+    test::clear_reports();
+    void* block = heap_allocate(*heap, (size_t{1} << 20) + 1);
+    ASSERT_NE(block, nullptr);
+    heap_free(*heap, block);
+    heap_free(*heap, block);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::DoubleFree);
+    EXPECT_EQ(test::report(0).block, reinterpret_cast<uintptr_t>(block));
+    EXPECT_FALSE(test::report(0).freed.empty());
+    test::clear_reports();
+    heap_flush_quarantine(*heap);
+    // 4 MiB quarantined (a limit that holds it) in a 6 MiB region: 4 MiB more fits only once
+    // the quarantine lets it go.
+    heap_set_quarantine_limit(*heap, size_t{5} << 20);
+    heap_free(*heap, heap_allocate(*heap, size_t{4} << 20));
+    EXPECT_EQ(heap_statistics(*heap).quarantined_blocks, 1u);
+    void* again = heap_allocate(*heap, size_t{4} << 20);
+    EXPECT_NE(again, nullptr);
+    EXPECT_EQ(heap_statistics(*heap).quarantined_blocks, 0u);
+    heap_free(*heap, again);
+    heap_flush_quarantine(*heap);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
 TEST_F(CheckedHeapTest, ReallocChecksTheOldBlocksRedZones) {
     auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, 20));
     block[20] = 0; // one byte past the end

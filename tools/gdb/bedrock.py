@@ -218,9 +218,15 @@ def checked_totals(heap):
     if "blocks" not in names:
         return 0, 0, 0  # BEDROCK_CHECKED=OFF: the stand-in has no state
     blocks = member(layer, "blocks")
+    quarantined_blocks = int(member(blocks, "m_quarantine_blocks"))
+    quarantined_bytes = int(member(blocks, "m_quarantine_bytes"))
+    oversized = member(blocks, "m_oversized")  # waits apart from the quarantine's list
+    if int(oversized) != 0:
+        quarantined_blocks += 1
+        quarantined_bytes += int(member(oversized.dereference(), "zone_end")) - int(oversized)
     return (
-        int(member(blocks, "m_quarantine_blocks")),
-        int(member(blocks, "m_quarantine_bytes")),
+        quarantined_blocks,
+        quarantined_bytes,
         int(member(member(layer, "guards"), "m_live_blocks")),
     )
 
