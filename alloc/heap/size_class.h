@@ -16,8 +16,8 @@
 //   [ Slab header | allocated bitmap | pad to 16 ][ block 0 ][ block 1 ] ... [ tail < size ]
 //   first_offset + blocks * size <= slab_bytes < first_offset + (blocks + 1) * size
 // Slabs are small and depend on the class (about 2 KiB, at least two blocks), so one slab per
-// class costs about 54 KiB in all, and a heap starts in an 8 KiB region (room for its state and
-// the largest slab, kMaxSlabBytes).
+// class costs about 54 KiB in all, and a heap starts in a region of about 8 KiB (room for its
+// state and the largest slab, kMaxSlabBytes).
 #pragma once
 
 #include <stddef.h>

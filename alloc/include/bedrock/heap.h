@@ -3,7 +3,7 @@
 // objects. The C API (bedrock/malloc.h) and operator new/delete use the default heap.
 //
 // A heap takes its memory either from a PageFrameAllocator or from one caller-given memory
-// region (an SRAM bank, a reserved buffer; 8 KiB is enough to start), and keeps its state in
+// region (an SRAM bank, a reserved buffer; 8,400 bytes are enough to start), and keeps its state in
 // that memory: creating one allocates nothing else. Blocks up to kMaxSmallBlock bytes come from
 // size-class slabs; larger ones are medium blocks, packed to 16 bytes by a two-level segregated
 // fit (O(1), 16 bytes of header each); over a page frame allocator, blocks above 1 MiB (or
@@ -91,7 +91,7 @@ using HeapReportWriter = void (*)(void* context, const char* line);
 [[nodiscard]] Heap* heap_create(PageFrameAllocator& frames);
 // A heap over [region, region + bytes) (any alignment): the heap's state at the front, then one
 // arena over the rest. Returns null for a null region, a wrapping range, or a region too small
-// for the state and one slab of any class (below 8,144 bytes), so that every small malloc
+// for the state and one slab of any class (below 8,400 bytes), so that every small malloc
 // succeeds in a fresh heap. O(bytes / 64 KiB). The region must stay
 // the heap's until heap_destroy() returns true: a heap is linked in a list of live region heaps
 // (to tell a foreign block from memory of no heap), which must never see reused memory.
