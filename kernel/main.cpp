@@ -124,7 +124,7 @@ void kernel_main(BootInfo& boot) {
     const uint64_t free_bytes = page_frame_allocator().free_pages() * kPageSize;
     if (free_bytes < kTestsFreeBytes) {
         print("tests: %lu KiB free, below the %lu KiB the in-kernel tests are written for: those "
-              "that need more memory fail\n",
+              "that need more memory may fail\n",
               free_bytes >> 10, kTestsFreeBytes >> 10);
     }
     const TestSummary summary = run_all_tests();
