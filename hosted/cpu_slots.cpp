@@ -4,6 +4,7 @@
 // first current_cpu() and gives it back when it exits, so no two live threads share a slot; a
 // thread that finds every slot taken, or that calls Bedrock after its slot was given back (a
 // later thread-exit destructor freeing memory), gets kNoCpuSlot (Bedrock's shared, locked path).
+// Before a slot goes back, the release hook (set_slot_release_hook) runs on its thread.
 // Invariant: g_slot_taken[i] <=> exactly one live thread's t_slot is i.
 // After fork() only the forking thread lives on: release_cpu_slots_after_fork() restores the
 // invariant in the child.
@@ -30,8 +31,13 @@ pthread_key_t g_release_key;
 bool g_release_key_made = false; // written once, under g_release_key_once
 pthread_once_t g_release_key_once = PTHREAD_ONCE_INIT;
 
+std::atomic<hosted::SlotReleaseHook> g_release_hook{nullptr};
+
 void release_slot(void* slot_plus_one) {
     const auto slot = static_cast<unsigned>(reinterpret_cast<uintptr_t>(slot_plus_one) - 1);
+    if (const hosted::SlotReleaseHook hook = g_release_hook.load(std::memory_order_acquire)) {
+        hook(slot); // the slot is still this thread's
+    }
     g_slot_taken[slot].store(false);
     // A later call on this thread (another key's destructor) takes no slot.
     hosted_slots::t_slot = kNoCpuSlot;
@@ -100,6 +106,10 @@ void lock_wait() {
 } // namespace bedrock::platform
 
 namespace bedrock::hosted {
+
+void set_slot_release_hook(SlotReleaseHook hook) {
+    platform::g_release_hook.store(hook, std::memory_order_release);
+}
 
 void release_cpu_slots_after_fork() {
     const unsigned mine = platform::current_cpu();

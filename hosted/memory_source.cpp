@@ -16,8 +16,8 @@
 // Lock: a Reservation's lock serialises its growth (the grow hook may run on several threads at
 // once); it is taken with no allocator lock held, and add_range() takes the allocator's inside
 // it.
-// State: start()'s page frame allocator, constant-initialised (no static constructor), and a
-// flag that lets start() run once.
+// State: start()'s page frame allocator, constant-initialised (no static constructor), a flag
+// that lets start() run once, and the heap it made (whose CPU cache an exiting thread drains).
 #include <sys/mman.h>
 
 #include <atomic>
@@ -51,6 +51,14 @@ struct Reservation {
 
 PageFrameAllocator g_frames;
 std::atomic<bool> g_started{false};
+std::atomic<Heap*> g_started_heap{nullptr}; // what start() made, for drain_exiting_thread()
+
+// The slot release hook start() sets: a finished thread's cached blocks go back to their slabs.
+void drain_exiting_thread(unsigned slot) {
+    if (Heap* heap = g_started_heap.load(std::memory_order_acquire)) {
+        heap_drain_cpu(*heap, slot);
+    }
+}
 
 uint64_t round_up(uint64_t value, uint64_t alignment) {
     return (value + alignment - 1) & ~(alignment - 1);
@@ -144,6 +152,8 @@ Heap* start(uint64_t bytes) {
         return nullptr;
     }
     set_default_heap(heap);
+    g_started_heap.store(heap, std::memory_order_release);
+    set_slot_release_hook(drain_exiting_thread);
     return heap;
 }
 

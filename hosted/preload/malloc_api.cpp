@@ -24,9 +24,11 @@
 #include <sys/mman.h>
 
 #include "bedrock/heap.h"
+#include "heap/heap_entry.h"
 #include "preload/preload_heap.h"
 
 using bedrock::Heap;
+using bedrock::heap::Caller;
 using bedrock::preload::heap;
 
 #define BEDROCK_EXPORT __attribute__((visibility("default")))
@@ -36,9 +38,12 @@ namespace {
 constexpr size_t kPageBytes = 4096;
 
 // The heap's block, or NULL with errno ENOMEM.
-void* allocate(size_t size, size_t alignment) {
+// Each exported function passes its own caller (BEDROCK_HEAP_CALLER()) to the helpers, inline in
+// it, so that reports and checked mode's traces name the program's call, not this library.
+[[gnu::always_inline]] inline void* allocate(size_t size, size_t alignment, Caller caller) {
     Heap* started = heap();
-    void* block = started != nullptr ? bedrock::heap_allocate(*started, size, alignment) : nullptr;
+    void* block =
+        started != nullptr ? bedrock::heap::allocate(*started, size, alignment, caller) : nullptr;
     if (block == nullptr) {
         errno = ENOMEM;
     }
@@ -70,9 +75,9 @@ bool is_power_of_two(size_t value) {
     return value != 0 && (value & (value - 1)) == 0;
 }
 
-void* reallocate(void* block, size_t size) {
+[[gnu::always_inline]] inline void* reallocate(void* block, size_t size, Caller caller) {
     if (block == nullptr) {
-        return allocate(size, bedrock::kHeapMinAlignment);
+        return allocate(size, bedrock::kHeapMinAlignment, caller);
     }
     Heap* started = heap();
     if (started == nullptr) {
@@ -80,14 +85,28 @@ void* reallocate(void* block, size_t size) {
         return nullptr;
     }
     if (size == 0) {
-        bedrock::heap_free(*started, block);
+        bedrock::heap::free(*started, block, caller);
         return nullptr;
     }
-    void* moved = bedrock::heap_reallocate(*started, block, size);
+    void* moved = bedrock::heap::reallocate(*started, block, size, caller);
     if (moved == nullptr) {
         errno = ENOMEM;
     }
     return moved;
+}
+
+// memalign()'s rules (the file comment) for every aligned allocator.
+[[gnu::always_inline]] inline void* allocate_aligned(size_t alignment, size_t size, Caller caller) {
+    if (alignment > SIZE_MAX / 2 + 1) {
+        errno = EINVAL;
+        return nullptr;
+    }
+    if (!is_power_of_two(alignment)) {
+        alignment = alignment <= 1 ? 1 : size_t{1} << (64 - __builtin_clzl(alignment));
+    }
+    return allocate(size,
+                    alignment < bedrock::kHeapMinAlignment ? bedrock::kHeapMinAlignment : alignment,
+                    caller);
 }
 
 } // namespace
@@ -95,7 +114,7 @@ void* reallocate(void* block, size_t size) {
 extern "C" {
 
 BEDROCK_EXPORT void* malloc(size_t size) {
-    return allocate(size, bedrock::kHeapMinAlignment);
+    return allocate(size, bedrock::kHeapMinAlignment, BEDROCK_HEAP_CALLER());
 }
 
 BEDROCK_EXPORT void free(void* block) {
@@ -103,7 +122,7 @@ BEDROCK_EXPORT void free(void* block) {
         return;
     }
     if (Heap* started = heap(); started != nullptr) {
-        bedrock::heap_free(*started, block);
+        bedrock::heap::free(*started, block, BEDROCK_HEAP_CALLER());
     }
 }
 
@@ -113,7 +132,7 @@ BEDROCK_EXPORT void* calloc(size_t count, size_t size) {
         errno = ENOMEM;
         return nullptr;
     }
-    void* block = allocate(total, bedrock::kHeapMinAlignment);
+    void* block = allocate(total, bedrock::kHeapMinAlignment, BEDROCK_HEAP_CALLER());
     if (block != nullptr) {
         zero(block, total);
     }
@@ -121,7 +140,7 @@ BEDROCK_EXPORT void* calloc(size_t count, size_t size) {
 }
 
 BEDROCK_EXPORT void* realloc(void* block, size_t size) {
-    return reallocate(block, size);
+    return reallocate(block, size, BEDROCK_HEAP_CALLER());
 }
 
 BEDROCK_EXPORT void* reallocarray(void* block, size_t count, size_t size) {
@@ -130,19 +149,11 @@ BEDROCK_EXPORT void* reallocarray(void* block, size_t count, size_t size) {
         errno = ENOMEM;
         return nullptr;
     }
-    return reallocate(block, total);
+    return reallocate(block, total, BEDROCK_HEAP_CALLER());
 }
 
 BEDROCK_EXPORT void* memalign(size_t alignment, size_t size) {
-    if (alignment > SIZE_MAX / 2 + 1) {
-        errno = EINVAL;
-        return nullptr;
-    }
-    if (!is_power_of_two(alignment)) {
-        alignment = alignment <= 1 ? 1 : size_t{1} << (64 - __builtin_clzl(alignment));
-    }
-    return allocate(size, alignment < bedrock::kHeapMinAlignment ? bedrock::kHeapMinAlignment
-                                                                 : alignment);
+    return allocate_aligned(alignment, size, BEDROCK_HEAP_CALLER());
 }
 
 BEDROCK_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
@@ -150,7 +161,7 @@ BEDROCK_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
         errno = EINVAL;
         return nullptr;
     }
-    return memalign(alignment, size);
+    return allocate_aligned(alignment, size, BEDROCK_HEAP_CALLER());
 }
 
 BEDROCK_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
@@ -158,7 +169,7 @@ BEDROCK_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
         return EINVAL;
     }
     const int saved = errno;
-    void* block = memalign(alignment, size);
+    void* block = allocate_aligned(alignment, size, BEDROCK_HEAP_CALLER());
     errno = saved;
     if (block == nullptr) {
         return ENOMEM;
@@ -168,7 +179,7 @@ BEDROCK_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
 }
 
 BEDROCK_EXPORT void* valloc(size_t size) {
-    return memalign(kPageBytes, size);
+    return allocate_aligned(kPageBytes, size, BEDROCK_HEAP_CALLER());
 }
 
 BEDROCK_EXPORT void* pvalloc(size_t size) {
@@ -177,7 +188,7 @@ BEDROCK_EXPORT void* pvalloc(size_t size) {
         return nullptr;
     }
     const size_t rounded = (size + kPageBytes - 1) & ~(kPageBytes - 1);
-    return memalign(kPageBytes, rounded == 0 ? kPageBytes : rounded);
+    return allocate_aligned(kPageBytes, rounded == 0 ? kPageBytes : rounded, BEDROCK_HEAP_CALLER());
 }
 
 BEDROCK_EXPORT size_t malloc_usable_size(void* block) {
@@ -185,7 +196,8 @@ BEDROCK_EXPORT size_t malloc_usable_size(void* block) {
         return 0;
     }
     Heap* started = heap();
-    return started != nullptr ? bedrock::heap_usable_size(*started, block) : 0;
+    return started != nullptr ? bedrock::heap::usable_size(*started, block, BEDROCK_HEAP_CALLER())
+                              : 0;
 }
 
 BEDROCK_EXPORT int malloc_trim(size_t) {

@@ -6,12 +6,44 @@
  *   guarded      writes past a 100-byte block up to the next page (a guard page with
  *                BEDROCK_GUARD=1: the store faults)
  *   leak         leaves one 4242-byte block allocated at exit
+ *   realloc_site writes one byte past a 100-byte block, then reallocates it: the report's
+ *                "detected at" must be an address of this program's code (realloc's caller),
+ *                not of the library; exits 1 if it is not
  * Prints "done" when it gets to the end. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void* volatile g_keep;
+
+extern const char __executable_start[];
+extern const char etext[];
+
+/* Runs the realloc with stderr going to a file, then copies the report to stderr and checks the
+ * address after "detected at". */
+static int realloc_reports_its_caller(char* block) {
+    FILE* report = tmpfile();
+    const int saved = dup(2);
+    if (report == NULL || saved < 0 || dup2(fileno(report), 2) < 0) {
+        return 0;
+    }
+    block[100] = 1;
+    block = realloc(block, 200);
+    dup2(saved, 2);
+    free(block);
+    char text[4096] = {0};
+    rewind(report);
+    const size_t length = fread(text, 1, sizeof(text) - 1, report);
+    fwrite(text, 1, length, stderr);
+    const char* at = strstr(text, "detected at 0x");
+    if (at == NULL) {
+        return 0;
+    }
+    const uintptr_t site = (uintptr_t)strtoull(at + strlen("detected at "), NULL, 16);
+    return site >= (uintptr_t)__executable_start && site < (uintptr_t)etext;
+}
 
 int main(int argc, char** argv) {
     if (argc != 2) {
@@ -29,6 +61,11 @@ int main(int argc, char** argv) {
             block[i] = 1;
         }
         free(block);
+    } else if (strcmp(argv[1], "realloc_site") == 0) {
+        if (!realloc_reports_its_caller(block)) {
+            fprintf(stderr, "misuse: the report does not name realloc's caller in the program\n");
+            return 1;
+        }
     } else if (strcmp(argv[1], "leak") == 0) {
         free(block);
         g_keep = malloc(4242);

@@ -61,5 +61,11 @@ void write_to_stderr(const char* text);
 // In the child of a fork: gives back the CPU slots of every thread but the caller (they do
 // not exist in the child), so the child's new threads find them free.
 void release_cpu_slots_after_fork();
+// Called on a thread that exits, with the CPU slot it is about to give back (still its own):
+// start() sets one that drains the slot's cache of the heap it made (heap_drain_cpu), so the
+// blocks a finished thread cached go back to their slabs, not to whichever thread takes the
+// slot next. Null: none. A hook must not create threads; it may allocate and free.
+using SlotReleaseHook = void (*)(unsigned slot);
+void set_slot_release_hook(SlotReleaseHook hook);
 
 } // namespace bedrock::hosted
