@@ -3,8 +3,8 @@
 // objects. The C API (bedrock/malloc.h) and operator new/delete use the default heap.
 //
 // A heap takes its memory either from a PageFrameAllocator or from one caller-given memory
-// region (an SRAM bank, a reserved buffer; 8,400 bytes are enough to start), and keeps its state in
-// that memory: creating one allocates nothing else. Blocks up to kMaxSmallBlock bytes come from
+// region (an SRAM bank, a reserved buffer; 8,400 bytes are enough to start), and keeps its state
+// in that memory: creating one allocates nothing else. Blocks up to kMaxSmallBlock bytes come from
 // size-class slabs; larger ones are medium blocks, packed to 16 bytes by a two-level segregated
 // fit (O(1), 16 bytes of header each); over a page frame allocator, blocks above 1 MiB (or
 // aligned beyond 64 KiB) are whole page runs of their own, page-aligned, returned on free.
@@ -91,10 +91,11 @@ using HeapReportWriter = void (*)(void* context, const char* line);
 [[nodiscard]] Heap* heap_create(PageFrameAllocator& frames);
 // A heap over [region, region + bytes) (any alignment): the heap's state at the front, then one
 // arena over the rest. Returns null for a null region, a wrapping range, or a region too small
-// for the state and one slab of any class (below 8,400 bytes), so that every small malloc
-// succeeds in a fresh heap. O(bytes / 64 KiB). The region must stay
-// the heap's until heap_destroy() returns true: a heap is linked in a list of live region heaps
-// (to tell a foreign block from memory of no heap), which must never see reused memory.
+// for the state and one slab of any class (below 8,400 bytes, up to 78 more for a region not
+// 64-byte aligned), so that every small malloc succeeds in a fresh heap. O(bytes / 64 KiB). The
+// region must stay the heap's until heap_destroy() returns true: a heap is linked in a list of
+// live region heaps (to tell a foreign block from memory of no heap), which must never see
+// reused memory.
 [[nodiscard]] Heap* heap_create_in_region(void* region, size_t bytes);
 // Returns the heap's memory (empty slabs, empty arenas, its state) to its page frame allocator.
 // Returns false, reporting HeapInUse and changing nothing, if blocks are still live.
@@ -107,19 +108,19 @@ bool heap_destroy(Heap& heap);
 // that fits contiguously in free memory can be had, up to 256 GiB per block). size 0 gives a
 // unique minimum block. O(1): a slab block, or a good fit among the free medium blocks; plus one
 // page frame allocation when a new arena or a large run is needed. Worst cases measured by
-// ./bench.sh --summary: 554 instructions without a page frame allocator call (a refill of the
-// calling CPU's cache that carves a new slab), 1,208 with one (a 1 MiB-aligned large run); a
+// ./bench.sh --summary: 562 instructions without a page frame allocator call (a refill of the
+// calling CPU's cache that carves a new slab), 1,222 with one (a 1 MiB-aligned large run); a
 // CPU's first small call also makes its cache (1,271; heap_prepare_cpu() does it ahead). A
 // malloc that finds no memory first takes back what the heap holds idle (the calling CPU's
 // cached blocks, every class's empty slabs, a spare arena) and, if that gave any back, tries
-// once more: O(classes + cached blocks), 5,120 instructions at most measured (counted in
+// once more: O(classes + cached blocks), 8,634 instructions at most measured (counted in
 // HeapStatistics::reclaims). The common small malloc is a pop from the calling CPU's cache.
 [[nodiscard]] void* heap_allocate(Heap& heap, size_t size, size_t alignment = kHeapMinAlignment);
 // Frees a block of this heap; null does nothing; anything else that is not a live block of this
 // heap is reported (see above) and changes nothing. O(1) (plus one page free for a large run, or
 // when an arena beyond the one kept spare becomes empty). Worst cases measured: 794
 // instructions without a page frame allocator call (a CPU cache's flush whose first block gives
-// a slab back), 1,366 with one (a 51-page run). A double free is reported at the call.
+// a slab back), 1,376 with one (a 51-page run). A double free is reported at the call.
 void heap_free(Heap& heap, void* block);
 // realloc(): null `block` allocates; in place when `size` fits and uses at least half the
 // block; otherwise moves, keeping min(old, new) bytes. A checked block always moves. On failure
