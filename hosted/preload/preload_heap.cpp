@@ -4,8 +4,8 @@
 // environment's options (options.h) and publishes the heap; callers from other threads meanwhile
 // spin until it is published (or has failed). Starting allocates nothing and calls nothing that
 // allocates, so a first malloc from inside libc's own start-up is safe. Then, with the heap
-// published (their own allocations land in it), the atexit leak report and the fork handler are
-// registered.
+// published (their own allocations land in it), the atexit handlers (the quarantine's check in
+// checked mode, the leak report, the statistics) and the fork handler are registered.
 // States: kNotStarted -> kStarting -> kStarted | kFailed, each reached once, in this order;
 // g_heap != null <=> kStarted.
 //
@@ -43,6 +43,15 @@ void report_leaks_at_exit() {
     Heap* started = g_heap.load(std::memory_order_acquire);
     if (started != nullptr) {
         static_cast<void>(heap_report_leaks(*started, write_line, nullptr));
+    }
+}
+
+// Checked mode: the blocks still in quarantine are verified as they leave it, so a write after
+// free into one that no later allocation pushed out is reported before the program ends.
+void verify_quarantine_at_exit() {
+    Heap* started = g_heap.load(std::memory_order_acquire);
+    if (started != nullptr) {
+        heap_flush_quarantine(*started);
     }
 }
 
@@ -128,6 +137,9 @@ Heap* start_heap() {
     g_state.store(kStarted, std::memory_order_release);
     // Both may allocate: the heap is published, so those allocations are ordinary ones.
     pthread_atfork(prepare_fork, release_after_fork, child_after_fork);
+    if (options.check != CheckLevel::Off) {
+        atexit(verify_quarantine_at_exit);
+    }
     if (options.leaks) {
         atexit(report_leaks_at_exit);
     }

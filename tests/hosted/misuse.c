@@ -6,6 +6,8 @@
  *   guarded      writes past a 100-byte block up to the next page (a guard page with
  *                BEDROCK_GUARD=1: the store faults)
  *   leak         leaves one 4242-byte block allocated at exit
+ *   late_write   frees a 64-byte block and writes into it, then exits: no later allocation
+ *                pushes it out of the quarantine, so only the exit-time check can find it
  *   realloc_site writes one byte past a 100-byte block, then reallocates it: the report's
  *                "detected at" must be an address of this program's code (realloc's caller),
  *                not of the library; exits 1 if it is not
@@ -61,6 +63,9 @@ int main(int argc, char** argv) {
             block[i] = 1;
         }
         free(block);
+    } else if (strcmp(argv[1], "late_write") == 0) {
+        free(block);
+        ((char* volatile)block)[10] = 1;
     } else if (strcmp(argv[1], "realloc_site") == 0) {
         if (!realloc_reports_its_caller(block)) {
             fprintf(stderr, "misuse: the report does not name realloc's caller in the program\n");
