@@ -90,6 +90,10 @@ ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* deta
 // The usable size of the live block at `block`, and what holds it in `ref`; or false after
 // reporting why it is not a live block.
 bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size, BlockRef& ref) {
+    if (reinterpret_cast<uintptr_t>(block) % heap::kMinBlockSize != 0) {
+        report_bad_pointer(heap, block, caller); // misaligned-pointer, whoever holds the address
+        return false;
+    }
     ref = look_further(heap, block, locate(heap, block, Lookup::NearAndLockFree));
     switch (ref.holder) {
     case Holder::Slab: {

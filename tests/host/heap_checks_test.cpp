@@ -150,6 +150,25 @@ TEST_F(CheckedHeapTest, FreshAndFreedBlocksArePoisoned) {
     EXPECT_EQ(test::report_count(), 0u);
 }
 
+// A pointer off a 16-byte boundary is misaligned-pointer for every call, as at level off, even
+// inside a checked block (usable_size and realloc used to call it interior-pointer there).
+TEST_F(CheckedHeapTest, AMisalignedPointerIsMisalignedForEveryCall) {
+    for (const size_t size : {size_t{32}, size_t{5000}, size_t{2} << 20}) {
+        auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, size));
+        ASSERT_NE(block, nullptr);
+        test::clear_reports();
+        EXPECT_EQ(heap_usable_size(*m_heap, block + 8), 0u);
+        EXPECT_EQ(heap_reallocate(*m_heap, block + 8, 64), nullptr);
+        heap_free(*m_heap, block + 8);
+        ASSERT_EQ(test::report_count(), 3u) << size;
+        for (const ErrorReport& report : test::reports()) {
+            EXPECT_EQ(report.kind, ErrorKind::MisalignedPointer) << size;
+        }
+        heap_free(*m_heap, block);
+        EXPECT_TRUE(heap_check(*m_heap));
+    }
+}
+
 TEST_F(CheckedHeapTest, ZeroSizedBlocksAreRealBlocks) {
     void* empty = heap_allocate(*m_heap, 0);
     ASSERT_NE(empty, nullptr);
