@@ -219,7 +219,7 @@ bool Arenas::give_spare() {
 
 void Arenas::trim() {
     LockGuard guard(m_lock);
-    (void)give_spare_locked();
+    give_spare_locked();
     if (m_frames == nullptr) {
         return; // a region's memory need not be in the direct map pages_unused() is told of
     }
