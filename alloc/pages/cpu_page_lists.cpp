@@ -47,7 +47,7 @@ PhysAddr PageFrameAllocator::refill_and_take(unsigned cpu, unsigned order) {
     // The region has no block this large: another region's, as allocate_locked() finds it (freed
     // under the lock, it never comes to a list), then the same after draining this CPU's lists.
     const PhysAddr address = allocate_locked(order, kNoLimit);
-    return address != kNoPage || !drain_calling_cpu_locked(pages_of(order), kNoLimit)
+    return address != kNoPage || !drain_calling_cpu_locked(kNoLimit)
                ? address
                : allocate_locked(order, kNoLimit);
 }
@@ -93,7 +93,7 @@ bool PageFrameAllocator::drain_cpu_locked(unsigned cpu) {
     return drained;
 }
 
-bool PageFrameAllocator::drain_calling_cpu_locked(uint64_t pages_wanted, PhysAddr limit) {
+bool PageFrameAllocator::drain_calling_cpu_locked(PhysAddr limit) {
     if (m_cpu.lists == nullptr || m_cpu.first_page >= pages::end_page_below(limit)) {
         return false; // no lists, or all their pages lie above the limit
     }
@@ -103,15 +103,11 @@ bool PageFrameAllocator::drain_calling_cpu_locked(uint64_t pages_wanted, PhysAdd
     for (unsigned order = 0; cpu < platform::kMaxCpus && order < kCpuListOrders; ++order) {
         cached += uint64_t{list_count(m_cpu.lists[cpu].order[order])} << order;
     }
-    // Worth its cost (up to kCpuListOrders * kCpuListBlocks merges) when a listed block may serve
-    // the request itself (a CPU-list order), or when the free blocks hold too few pages for it and
-    // the lists' make up the difference; not for a larger request that fails on fragmentation,
-    // which the listed blocks would mend only by merging with free neighbours (drain_cpu() does
-    // that on demand).
-    const uint64_t free = m_cpu.region->free_pages;
-    const bool helps = pages_wanted < pages_of(kCpuListOrders) ||
-                       (free < pages_wanted && free + cached >= pages_wanted);
-    const bool drained = cached != 0 && helps && drain_cpu_locked(cpu);
+    // Any listed block may be what keeps the request from being served: itself (a CPU-list
+    // order), the pages the free blocks lack, or the gap that keeps its free neighbours from
+    // merging into a block or run large enough. Draining costs at most kCpuListOrders *
+    // kCpuListBlocks merges, on a request that would otherwise fail.
+    const bool drained = cached != 0 && drain_cpu_locked(cpu);
     platform::restore_interrupts(interrupts);
     return drained;
 }

@@ -7,7 +7,8 @@
 // (sorted by virtual base), each region's bitmaps and their summaries (pages/region.h), each
 // region's tags and span tags, then the CPU-list region's page states, all zeroed here. It goes
 // where it breaks up none of a region's largest blocks when some region has room for that (the
-// highest such), else at the bottom of the largest region. Invariant after init: the
+// highest such), else at the bottom of the highest region without a 1 GiB block, else at the
+// bottom of the largest region. Invariant after init: the
 // regions, sorted by address, plus the metadata pages, tile the usable ranges exactly, and every
 // region page is in exactly one free block, and the tag windows are sorted and disjoint.
 #include "bedrock/memory_routines.h"
@@ -75,24 +76,32 @@ uint64_t harmless_metadata_place(uint64_t first, uint64_t count, uint64_t pages)
 }
 
 // The first page of `pages` pages of metadata among the region pieces of `usable` (count
-// ranges): the highest harmless place (above) of any piece longer than the metadata, else the
-// bottom of the largest piece; kPageEnd when no piece is longer than the metadata.
+// ranges): the highest harmless place (above) of any piece longer than the metadata; else the
+// bottom of the highest such piece that has no maximum-order block (so no 1 GiB block is broken
+// up); else the bottom of the largest piece. kPageEnd when no piece is longer than the metadata.
 uint64_t metadata_place(const PhysRange* usable, size_t count, uint64_t pages) {
-    uint64_t metadata_page = kPageEnd;
+    uint64_t harmless = kPageEnd;
+    uint64_t below_max_order = kPageEnd;
     uint64_t largest_first = 0;
     uint64_t largest_count = 0;
     for_each_region_piece(usable, count, [&](uint64_t first, uint64_t piece_pages) {
         if (piece_pages > pages) {
             const uint64_t place = harmless_metadata_place(first, piece_pages, pages);
-            metadata_page = place != kPageEnd ? place : metadata_page;
+            harmless = place != kPageEnd ? place : harmless;
+            if (largest_greedy_order(first, first + piece_pages) < kMaxOrder) {
+                below_max_order = first;
+            }
         }
         if (piece_pages > largest_count) {
             largest_first = first;
             largest_count = piece_pages;
         }
     });
-    if (metadata_page != kPageEnd) {
-        return metadata_page;
+    if (harmless != kPageEnd) {
+        return harmless;
+    }
+    if (below_max_order != kPageEnd) {
+        return below_max_order;
     }
     return pages < largest_count ? largest_first : kPageEnd;
 }

@@ -68,9 +68,8 @@ PhysAddr PageFrameAllocator::allocate_locked(unsigned order, PhysAddr limit) {
 PhysAddr PageFrameAllocator::allocate_or_drain(unsigned order, PhysAddr limit) {
     LockGuard guard(m_lock);
     const PhysAddr address = allocate_locked(order, limit);
-    return address != kNoPage || !drain_calling_cpu_locked(pages_of(order), limit)
-               ? address
-               : allocate_locked(order, limit);
+    return address != kNoPage || !drain_calling_cpu_locked(limit) ? address
+                                                                  : allocate_locked(order, limit);
 }
 
 void PageFrameAllocator::note_reserve_locked(const Region& region) {
@@ -207,7 +206,7 @@ PhysAddr PageFrameAllocator::allocate_pages_once(size_t count, uint64_t alignmen
         }
         LockGuard guard(m_lock);
         const PhysAddr address = allocate_long_run_locked(count, limit);
-        return address != kNoPage || !drain_calling_cpu_locked(count, limit)
+        return address != kNoPage || !drain_calling_cpu_locked(limit)
                    ? address
                    : allocate_long_run_locked(count, limit);
     }
@@ -219,7 +218,7 @@ PhysAddr PageFrameAllocator::allocate_pages_once(size_t count, uint64_t alignmen
     }
     LockGuard guard(m_lock);
     PhysAddr address = allocate_locked(order, limit);
-    if (address == kNoPage && drain_calling_cpu_locked(pages_of(order), limit)) {
+    if (address == kNoPage && drain_calling_cpu_locked(limit)) {
         address = allocate_locked(order, limit);
     }
     if (address == kNoPage) {
@@ -428,7 +427,7 @@ bool PageFrameAllocator::reserve_range(PhysRange range) {
     const uint64_t end = (range.last() >> kPageShift) + 1;
     {
         LockGuard guard(m_lock);
-        drain_calling_cpu_locked(0, kNoLimit);
+        drain_calling_cpu_locked(kNoLimit);
         // Pass 1: every managed page of the range must be free or reserved already.
         bool conflict = false;
         for (size_t i = 0; i < m_region_count && !conflict; ++i) {

@@ -165,7 +165,8 @@ TEST(PageFrameAllocator, EveryPageUpToTheTopOfTheAddressSpaceIsHandedOut) {
     f.expect_pristine();
 }
 
-// The metadata goes where it breaks up no largest block when some range has room for it.
+// The metadata goes where it breaks up no largest block when some range has room for it, else
+// where it breaks up no 1 GiB block.
 TEST(PageFrameAllocator, MetadataLeavesTheLargestBlocksWhole) {
     Fixture spare({{kGiB, 2 * kGiB + 64 * kMiB}});
     ASSERT_TRUE(spare.initialized);
@@ -176,6 +177,12 @@ TEST(PageFrameAllocator, MetadataLeavesTheLargestBlocksWhole) {
     ASSERT_TRUE(tight.initialized);
     EXPECT_EQ(tight.pfa.free_blocks().blocks[kMaxOrder], 1u);
     EXPECT_EQ(tight.pfa.metadata_range().base, 4 * kGiB);
+    // A range whose largest block is smaller than 1 GiB takes it before a gigabyte gives way,
+    // even when the metadata breaks up that range's own largest block.
+    Fixture beside({{12 * kGiB, 64 * kMiB}, {16 * kGiB, 2 * kGiB + 12 * 1024}});
+    ASSERT_TRUE(beside.initialized);
+    EXPECT_EQ(beside.pfa.free_blocks().blocks[kMaxOrder], 2u);
+    EXPECT_EQ(beside.pfa.metadata_range().base, 12 * kGiB);
 }
 
 TEST(PageFrameAllocator, OnePageRangeBesideALargerOne) {

@@ -68,11 +68,11 @@
 // list (interrupts masked around it, no lock, no atomic read-modify-write). A list is refilled
 // from the free blocks and drained back to them kCpuListBatch blocks at a time under the lock.
 // Their pages count as free in free_pages() and its kin; an allocation the free blocks cannot
-// serve drains the calling CPU's lists and tries again when that can help (a CPU-list order, or
-// too few free pages without the lists'). Another CPU's lists are drained only by that CPU or,
-// when it is offline, by drain_cpu() (without a fence or an atomic read-modify-write on the fast
-// paths, no CPU can safely take blocks off a list another CPU is using).
-// check() verifies all of them.
+// serve drains the calling CPU's lists and tries again (a listed block may be what it needs, or
+// the gap that keeps free neighbours from merging into a long enough run). Another CPU's lists are
+// drained only by that CPU or, when it is offline, by drain_cpu() (without a fence or an atomic
+// read-modify-write on the fast paths, no CPU can safely take blocks off a list another CPU is
+// using). check() verifies all of them.
 //
 // Locking: one SpinLock per allocator guards everything but the tags and the CPU page lists;
 // every public function except page_tag(), span_tag(), tags_of() and the CPU-list paths of
@@ -399,10 +399,10 @@ private:
     void give_back_locked(uint32_t index, unsigned order);
     // Gives back every block on `cpu`'s lists; returns whether there was one.
     bool drain_cpu_locked(unsigned cpu);
-    // drain_cpu_locked() for the calling CPU (interrupts masked meanwhile), when that can help a
-    // request for `pages_wanted` pages below `limit` that the free blocks could not serve;
+    // drain_cpu_locked() for the calling CPU (interrupts masked meanwhile), for a request below
+    // `limit` that the free blocks could not serve, when its lists hold pages below the limit;
     // returns whether it drained.
-    bool drain_calling_cpu_locked(uint64_t pages_wanted, PhysAddr limit);
+    bool drain_calling_cpu_locked(PhysAddr limit);
     // The fast half of free(): pushes the block on the calling CPU's list if it was allocated
     // from one; false (nothing done) otherwise.
     [[nodiscard, gnu::always_inline]] bool free_to_cpu_list(PhysAddr address, unsigned order);
