@@ -338,29 +338,32 @@ bool CheckedBlocks::check(Heap& heap) {
                 note(report);
             }
         }
+        // A quarantined block's header must be intact (else false); its poison and zones are
+        // verified.
+        auto check_quarantined = [&](const CheckedBlock& header) {
+            if (header.state != BlockState::Quarantined || !is_intact(header)) {
+                return false;
+            }
+            if (find_poison_damage(header, nullptr, report) ||
+                find_zone_damage(header, nullptr, report)) {
+                note(report);
+            }
+            return true;
+        };
         uint64_t bytes = 0;
         uint64_t blocks = 0;
         for (const CheckedBlock* header = consistent ? m_quarantine.front() : nullptr;
              header != nullptr; header = Quarantine::next(*header)) {
-            if (header->state != BlockState::Quarantined || !is_intact(*header)) {
+            if (!check_quarantined(*header)) {
                 consistent = false;
                 break;
             }
             bytes += footprint(*header);
             ++blocks;
-            if (find_poison_damage(*header, nullptr, report) ||
-                find_zone_damage(*header, nullptr, report)) {
-                note(report);
-            }
         }
         consistent = consistent && bytes == m_quarantine_bytes && blocks == m_quarantine_blocks;
-        if (m_oversized != nullptr) {
-            if (m_oversized->state != BlockState::Quarantined || !is_intact(*m_oversized)) {
-                consistent = false;
-            } else if (find_poison_damage(*m_oversized, nullptr, report) ||
-                       find_zone_damage(*m_oversized, nullptr, report)) {
-                note(report);
-            }
+        if (m_oversized != nullptr && !check_quarantined(*m_oversized)) {
+            consistent = false;
         }
     }
     for (unsigned i = 0; i < found && i < kMaxReports; ++i) {

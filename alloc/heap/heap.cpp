@@ -221,15 +221,20 @@ void finish_small(Heap& heap, platform::InterruptState previous, const heap::Sla
     }
 }
 
-// Gives every block the calling CPU's cache holds back to the classes, and the cache's storage
-// to the arenas (made again on next use).
-void drain_calling_cpu(Heap& heap, Caller caller) {
+// What drain_calling_cpu() does with the cache's own storage once its blocks are back.
+enum class CacheStorage : uint8_t { Keep, GiveBack };
+
+// Gives every block the calling CPU's cache holds back to the classes, and with
+// CacheStorage::GiveBack the cache's storage to the arenas (made again on next use).
+void drain_calling_cpu(Heap& heap, CacheStorage storage, Caller caller) {
     const platform::InterruptState previous = platform::disable_interrupts();
     const unsigned cpu = platform::current_cpu();
     FlushFailures failures;
     if (cpu < platform::kMaxCpus) {
         heap.cpus.drain(cpu, heap.classes, heap.arenas, heap.secret, failures);
-        heap.cpus.release(cpu, heap.classes, heap.arenas);
+        if (storage == CacheStorage::GiveBack) {
+            heap.cpus.release(cpu, heap.classes, heap.arenas);
+        }
     }
     finish_small(heap, previous, nullptr, failures, caller);
 }
@@ -250,13 +255,7 @@ bool could_ever_fit(const Heap& heap, size_t size) {
 [[gnu::cold]] bool reclaim_idle_memory(Heap& heap, Caller caller) {
     __atomic_fetch_add(&heap.reclaims, uint64_t{1}, __ATOMIC_RELAXED);
     const uint64_t slabs_given = heap.arenas.slabs_given();
-    const platform::InterruptState previous = platform::disable_interrupts();
-    const unsigned cpu = platform::current_cpu();
-    FlushFailures failures;
-    if (cpu < platform::kMaxCpus) {
-        heap.cpus.drain(cpu, heap.classes, heap.arenas, heap.secret, failures);
-    }
-    finish_small(heap, previous, nullptr, failures, caller);
+    drain_calling_cpu(heap, CacheStorage::Keep, caller);
     for (heap::ClassCache& cache : heap.classes) {
         cache.trim(heap.arenas);
     }
@@ -586,7 +585,7 @@ bool heap_prepare_cpu(Heap& heap) {
 
 void heap_drain_cpu(Heap& heap, unsigned cpu) {
     if (cpu == platform::current_cpu()) {
-        drain_calling_cpu(heap, BEDROCK_HEAP_CALLER());
+        drain_calling_cpu(heap, CacheStorage::GiveBack, BEDROCK_HEAP_CALLER());
         return;
     }
     FlushFailures failures;
@@ -598,7 +597,7 @@ void heap_drain_cpu(Heap& heap, unsigned cpu) {
 }
 
 void heap_trim(Heap& heap) {
-    drain_calling_cpu(heap, BEDROCK_HEAP_CALLER());
+    drain_calling_cpu(heap, CacheStorage::GiveBack, BEDROCK_HEAP_CALLER());
     for (heap::ClassCache& cache : heap.classes) {
         cache.trim(heap.arenas);
     }

@@ -99,15 +99,11 @@ bool PageFrameAllocator::drain_calling_cpu_locked(PhysAddr limit) {
     }
     const platform::InterruptState interrupts = platform::disable_interrupts();
     const unsigned cpu = platform::current_cpu();
-    uint64_t cached = 0;
-    for (unsigned order = 0; cpu < platform::kMaxCpus && order < kCpuListOrders; ++order) {
-        cached += uint64_t{list_count(m_cpu.lists[cpu].order[order])} << order;
-    }
     // Any listed block may be what keeps the request from being served: itself (a CPU-list
     // order), the pages the free blocks lack, or the gap that keeps its free neighbours from
     // merging into a block or run large enough. Draining costs at most kCpuListOrders *
     // kCpuListBlocks merges, on a request that would otherwise fail.
-    const bool drained = cached != 0 && drain_cpu_locked(cpu);
+    const bool drained = cpu < platform::kMaxCpus && drain_cpu_locked(cpu);
     platform::restore_interrupts(interrupts);
     return drained;
 }

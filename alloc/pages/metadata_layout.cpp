@@ -8,9 +8,9 @@
 // region's tags and span tags, then the CPU-list region's page states, all zeroed here. It goes
 // where it breaks up none of a region's largest blocks when some region has room for that (the
 // highest such), else at the bottom of the highest region without a 1 GiB block, else at the
-// bottom of the largest region. Invariant after init: the
-// regions, sorted by address, plus the metadata pages, tile the usable ranges exactly, and every
-// region page is in exactly one free block, and the tag windows are sorted and disjoint.
+// bottom of the largest region (metadata_place()). Invariant after init: the regions, sorted by
+// address, plus the metadata pages, tile the usable ranges exactly, and every region page is in
+// exactly one free block, and the tag windows are sorted and disjoint.
 #include "bedrock/memory_routines.h"
 #include "pages/cpu_page_lists.h"
 #include "pages/region.h"
@@ -168,9 +168,7 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
         }
     }
 
-    // Pass 1: how much metadata there is, and where it goes: preferably in the highest piece
-    // that holds it without breaking up a maximum-order block, else at the bottom of the
-    // largest piece.
+    // Pass 1: how much metadata there is, and where it goes (metadata_place()).
     // The CPU-list region is the largest piece of the highest zone that has RAM (the highest
     // of equals), where unconstrained allocations go first: not simply the highest piece, since
     // a sliver at the top (such as the pages firmware leaves above a loaded file) would send

@@ -113,7 +113,7 @@ bool heap_destroy(Heap& heap);
 // CPU's first small call also makes its cache (1,271; heap_prepare_cpu() does it ahead). A
 // malloc that finds no memory first takes back what the heap holds idle (the calling CPU's
 // cached blocks, every class's empty slabs, a spare arena) and, if that gave any back, tries
-// once more: O(classes + cached blocks), 8,634 instructions at most measured (counted in
+// once more: O(classes + cached blocks), 8,635 instructions at most measured (counted in
 // HeapStatistics::reclaims). The common small malloc is a pop from the calling CPU's cache.
 [[nodiscard]] void* heap_allocate(Heap& heap, size_t size, size_t alignment = kHeapMinAlignment);
 // Frees a block of this heap; null does nothing; anything else that is not a live block of this
