@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Creating and destroying heaps, and the list of live region heaps (for telling a foreign
-// block from memory of no heap); its lock is a leaf. heap_lock_all() (for fork()) takes every
-// lock of a heap in the order they nest:
+// block from memory of no heap, and for refusing a region heap over another one's memory).
+// The list changes only under the creation lock (region heaps are created and unlinked under it)
+// and under its own lock, a leaf, so either lock is enough to read it. heap_lock_all() (for
+// fork()) takes every lock of a heap in the order they nest:
+//   the creation lock (outermost: a creation looks blocks up in other heaps under it) ->
 //   checked mode's (checked blocks, guard pool, the pools' global locks: never held while
 //   calling the core) -> class locks 0..n-1 (never nested: any order is safe, this one is fixed)
 //   -> arenas -> large runs -> the live heaps list -> owner ids (the last two leaves)
@@ -26,6 +29,7 @@ using heap::SegregatedFit;
 using HeapList = IntrusiveList<Heap, &Heap::prev_heap, &Heap::next_heap>;
 constinit HeapList g_heaps; // live region heaps, under g_heaps_lock
 constinit SpinLock g_heaps_lock;
+constinit SpinLock g_creation_lock; // region heaps' creation and unlinking
 
 void link_heap(Heap& heap) {
     LockGuard guard(g_heaps_lock);
@@ -68,6 +72,30 @@ Heap* init_state(void* memory, heap::CpuCaches::Use cpu_caches) {
         heap->classes[index].init(index);
     }
     return heap;
+}
+
+// Whether [start, end) may become a region heap: it overlaps no live region heap's memory
+// (from its state to its arena's end) except inside one of that heap's live blocks (a heap made
+// in a block one allocated), each decided from that heap's metadata under its arenas' lock.
+// Precondition: the creation lock is held, so no region heap is linked or unlinked meanwhile.
+bool region_is_free_of_heaps(uintptr_t start, uintptr_t end) {
+    for (Heap* other = g_heaps.front(); other != nullptr; other = HeapList::next(*other)) {
+        const uintptr_t other_start = reinterpret_cast<uintptr_t>(other);
+        if (end <= other_start ||
+            start >= SegregatedFit::arena_end(*other->arenas.region_arena())) {
+            continue;
+        }
+        const heap::BlockRef ref =
+            heap::locate(*other, reinterpret_cast<void*>(start), heap::Lookup::Everywhere);
+        const bool in_block = ref.holder == heap::Holder::Medium ||
+                              ref.holder == heap::Holder::Checked ||
+                              ref.holder == heap::Holder::Guard;
+        const auto block = reinterpret_cast<uintptr_t>(ref.start);
+        if (!in_block || start < block || end > block + ref.usable) {
+            return false;
+        }
+    }
+    return true;
 }
 
 } // namespace
@@ -127,6 +155,10 @@ Heap* heap_create_in_region(void* region, size_t bytes) {
     if (arena >= end || heap::fit_detail::fresh_usable(end - arena) < heap::kMaxSlabBytes) {
         return nullptr;
     }
+    LockGuard creating(g_creation_lock);
+    if (!region_is_free_of_heaps(start, start + bytes)) {
+        return nullptr;
+    }
     Heap* heap =
         init_state(reinterpret_cast<void*>(state), bytes >= heap::CpuCaches::kMinRegionBytes
                                                        ? heap::CpuCaches::Use::Enabled
@@ -168,6 +200,7 @@ bool heap_destroy(Heap& heap) {
     }
     heap_trim(heap);
     if (!heap.over_frames()) {
+        LockGuard unlinking(g_creation_lock); // not while a creation looks into this heap
         unlink_heap(heap);
     }
     heap.magic = 0;
@@ -186,7 +219,7 @@ bool heap_destroy(Heap& heap) {
 void heap_lock_all(Heap& heap) {
     // Interrupts masked first: every lock() below then returns the same mask, kept once.
     const platform::InterruptState previous = platform::disable_interrupts();
-    platform::InterruptState off = previous;
+    platform::InterruptState off = g_creation_lock.lock();
     if constexpr (kHeapChecksCompiled) {
         off = heap.checked.lock_all();
     }
@@ -214,6 +247,7 @@ void heap_unlock_all(Heap& heap) {
     if constexpr (kHeapChecksCompiled) {
         heap.checked.unlock_all(off);
     }
+    g_creation_lock.unlock(off);
     platform::restore_interrupts(previous);
 }
 

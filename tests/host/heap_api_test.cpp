@@ -516,6 +516,37 @@ TEST_F(HeapApiTest, DestroyRefusesWhileBlocksAreLive) {
     EXPECT_TRUE(heap_destroy(*heap));
 }
 
+// A region heap over memory a live region heap manages would overwrite that heap's state or
+// hand out its blocks twice: refused, unless the region lies inside one of that heap's live
+// blocks (a heap of one's own in a block one allocated). The live heap stays intact.
+TEST_F(HeapApiTest, ARegionHeapOverAnotherLiveHeapsMemoryIsRefused) {
+    test::Region memory(2 << 20);
+    unsigned char* region = memory.data() + (64 << 10);
+    const size_t bytes = 1 << 20;
+    Heap* heap = heap_create_in_region(region, bytes);
+    ASSERT_NE(heap, nullptr);
+    void* live = heap_allocate(*heap, 100);
+    EXPECT_EQ(heap_create_in_region(region, bytes), nullptr);                   // the same region
+    EXPECT_EQ(heap_create_in_region(region + 4096, 64 << 10), nullptr);         // inside it
+    EXPECT_EQ(heap_create_in_region(region - 4096, 64 << 10), nullptr);         // over its front
+    EXPECT_EQ(heap_create_in_region(region + bytes - 4096, 64 << 10), nullptr); // over its end
+    EXPECT_EQ(heap_create_in_region(memory.data(), 2 << 20), nullptr);          // around it
+    auto* block = static_cast<unsigned char*>(heap_allocate(*heap, 256 << 10));
+    ASSERT_NE(block, nullptr);
+    EXPECT_EQ(heap_create_in_region(block + 1024, 256 << 10), nullptr); // past the block's end
+    Heap* inner = heap_create_in_region(block + 1024, 128 << 10);       // inside a live block
+    ASSERT_NE(inner, nullptr);
+    void* inner_block = heap_allocate(*inner, 64);
+    EXPECT_NE(inner_block, nullptr);
+    heap_free(*inner, inner_block);
+    EXPECT_TRUE(heap_destroy(*inner));
+    heap_free(*heap, block);
+    heap_free(*heap, live);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
 TEST_F(HeapApiTest, RegionTooSmallIsRefusedAndSmallRegionsWork) {
     test::Region region(64 << 10);
     EXPECT_EQ(heap_create_in_region(region.data(), 100), nullptr);

@@ -92,10 +92,12 @@ using HeapReportWriter = void (*)(void* context, const char* line);
 // A heap over [region, region + bytes) (any alignment): the heap's state at the front, then one
 // arena over the rest. Returns null for a null region, a wrapping range, or a region too small
 // for the state and one slab of any class (below 8,400 bytes, up to 78 more for a region not
-// 64-byte aligned), so that every small malloc succeeds in a fresh heap. O(bytes / 64 KiB). The
-// region must stay the heap's until heap_destroy() returns true: a heap is linked in a list of
-// live region heaps (to tell a foreign block from memory of no heap), which must never see
-// reused memory.
+// 64-byte aligned), so that every small malloc succeeds in a fresh heap; also null, writing
+// nothing, for a region that overlaps a live region heap's memory anywhere but inside one of
+// that heap's live blocks (a heap made in a block one allocated is fine). O(bytes / 64 KiB),
+// plus one block lookup per live region heap it overlaps. The region must stay the heap's until
+// heap_destroy() returns true: a heap is linked in a list of live region heaps (to tell a
+// foreign block from memory of no heap), which must never see reused memory.
 [[nodiscard]] Heap* heap_create_in_region(void* region, size_t bytes);
 // Returns the heap's memory (empty slabs, empty arenas, its state) to its page frame allocator.
 // Returns false, reporting HeapInUse and changing nothing, if blocks are still live.
