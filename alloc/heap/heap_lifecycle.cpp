@@ -175,6 +175,23 @@ Heap* heap_create_in_region(void* region, size_t bytes) {
 }
 
 bool heap_destroy(Heap& heap) {
+    if (heap.magic != Heap::kMagic) {
+        // Destroyed already (its magic is cleared) or never a heap: nothing of it is trusted,
+        // its error hook included, so the report goes to the platform.
+        const bool destroyed = heap.magic == 0;
+        platform::report_error(ErrorReport{
+            destroyed ? ErrorKind::DoubleFree : ErrorKind::NotAllocated,
+            "heap",
+            reinterpret_cast<uintptr_t>(&heap),
+            0,
+            call_site_of(__builtin_return_address(0)),
+            destroyed ? "heap_destroy() of a heap destroyed already" : "heap_destroy() of no heap",
+            0,
+            0,
+            {},
+            {}});
+        return false;
+    }
     if constexpr (kHeapChecksCompiled) {
         heap.checked.flush(heap, BEDROCK_HEAP_CALLER());
     }

@@ -547,6 +547,23 @@ TEST_F(HeapApiTest, ARegionHeapOverAnotherLiveHeapsMemoryIsRefused) {
     EXPECT_TRUE(heap_destroy(*heap));
 }
 
+// A heap destroyed twice: the second call is reported and changes nothing (it unlinked the heap
+// from the list of live heaps again), and the region makes a heap again.
+TEST_F(HeapApiTest, DestroyingAHeapTwiceIsReported) {
+    test::Region region(1 << 20);
+    Heap* heap = heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(heap, nullptr);
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_FALSE(heap_destroy(*heap));
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::DoubleFree);
+    EXPECT_TRUE(heap_check(*m_heap));
+    Heap* again = heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(again, nullptr);
+    EXPECT_TRUE(heap_destroy(*again));
+}
+
 TEST_F(HeapApiTest, RegionTooSmallIsRefusedAndSmallRegionsWork) {
     test::Region region(64 << 10);
     EXPECT_EQ(heap_create_in_region(region.data(), 100), nullptr);

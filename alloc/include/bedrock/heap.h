@@ -100,7 +100,11 @@ using HeapReportWriter = void (*)(void* context, const char* line);
 // foreign block from memory of no heap), which must never see reused memory.
 [[nodiscard]] Heap* heap_create_in_region(void* region, size_t bytes);
 // Returns the heap's memory (empty slabs, empty arenas, its state) to its page frame allocator.
-// Returns false, reporting HeapInUse and changing nothing, if blocks are still live.
+// Returns false, reporting HeapInUse and changing nothing, if blocks are still live; returns
+// false, reporting DoubleFree through platform::report_error (not the heap's hook), for a heap
+// destroyed already, and NotAllocated for memory that holds no heap (a region heap's memory
+// untouched since; a heap over a page frame allocator whose state pages went to a new heap is
+// that heap now).
 bool heap_destroy(Heap& heap);
 
 // A block of at least `size` bytes aligned to `alignment` (0 or a power of two up to 1 GiB, or
