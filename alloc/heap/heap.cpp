@@ -358,6 +358,11 @@ void report_bad_pointer(Heap& heap, const void* block, Caller caller) {
     }
     case Holder::Medium:
     case Holder::LargeRun:
+        if (another_heap_holds(heap, block)) { // a region heap made inside this heap's block
+            heap.errors.raise(pointer_report(ErrorKind::ForeignHeap, block,
+                                             "the block belongs to another heap", caller));
+            return;
+        }
         heap.errors.raise(pointer_report(ErrorKind::InteriorPointer, block,
                                          "points inside a block, not at its start", caller, start,
                                          ref.usable));
