@@ -147,6 +147,12 @@ CheckedBlock* CheckedBlocks::find_live(Heap& heap, const BlockRef& core, const v
     }
     if (pointer != header->block) {
         const bool inside = pointer > header->block && address < header->block_end();
+        if (inside && another_heap_holds(heap, pointer)) { // a heap made inside this block
+            heap.errors.raise(misuse_report(ErrorKind::ForeignHeap, address,
+                                            "the block belongs to another heap",
+                                            caller.call_site()));
+            return nullptr;
+        }
         heap.errors.raise(
             inside ? block_report(ErrorKind::InteriorPointer, address, *header,
                                   address - reinterpret_cast<uintptr_t>(header->block),

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "heap/block_ref.h"
+#include "heap/core.h"
 #include "heap/heap_state.h"
 #include "heap/page_tags.h"
 #include "support/bits.h"
@@ -149,9 +150,5 @@ inline BlockRef look_further(Heap& heap, const void* address, const BlockRef& re
                ? locate(heap, address, Lookup::Everywhere)
                : ref;
 }
-// Cold path: whether another live region heap holds `address` (heaps over the same page frame
-// allocator tell each other's blocks apart by the owner id in the page tags). In
-// heap_lifecycle.cpp, which keeps the list of live heaps.
-[[nodiscard]] bool another_heap_holds(const Heap& heap, const void* address);
 
 } // namespace bedrock::heap

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The heap core's interface to the layer above it (checked mode, checked/): take a block of
-// the heap's memory, give it back, look up what holds an address. The layer keeps its own
+// the heap's memory, give it back, look up what holds an address (and, for a report, whether
+// another heap does). The layer keeps its own
 // metadata inside the blocks it takes; the core knows only each block's use (BlockUse), so
 // free() sends Checked and Guard blocks to the layer and nothing else.
 #pragma once
@@ -29,5 +30,10 @@ struct TakenBlock {
 void give_block(Heap& heap, const BlockRef& block);
 // What holds `address` in `heap`, decided under the locks of the part that holds it.
 [[nodiscard]] BlockRef find_block(Heap& heap, const void* address);
+// Cold path, for reports: whether another live region heap holds `address` (heaps over the same
+// page frame allocator tell each other's blocks apart by the owner id in the page tags), such as
+// a heap made inside one of this heap's blocks. In heap_lifecycle.cpp, which keeps the list of
+// live heaps.
+[[nodiscard]] bool another_heap_holds(const Heap& heap, const void* address);
 
 } // namespace bedrock::heap
