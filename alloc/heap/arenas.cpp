@@ -182,6 +182,10 @@ inline void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
     }
 }
 
+void Arenas::give_taken_locked(void* block) {
+    give_locked(*arena_of(block), block, SegregatedFit::use_of(block));
+}
+
 bool Arenas::grow_in_place(Arena& arena, void* block, size_t size) {
     LockGuard guard(m_lock);
     if (!SegregatedFit::is_block_start(arena, block) ||
@@ -215,6 +219,16 @@ bool Arenas::give_spare_locked() {
 bool Arenas::give_spare() {
     LockGuard guard(m_lock);
     return give_spare_locked();
+}
+
+bool Arenas::give_spare_without_waiting() {
+    platform::InterruptState previous;
+    if (!m_lock.try_lock(previous)) {
+        return false;
+    }
+    const bool given = give_spare_locked();
+    m_lock.unlock(previous);
+    return given;
 }
 
 void Arenas::trim() {

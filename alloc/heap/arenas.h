@@ -118,9 +118,26 @@ public:
     // taken, like a slab with a live block). O(reach / 1 KiB + 1).
     [[nodiscard]] SegregatedFit::Found find(const Arena& arena, const void* address, size_t reach);
 
+    // give() for a caller that must not wait: gives back the taken blocks `next()` yields
+    // until it yields null, if m_lock is free now; returns false, calling next() never, if not.
+    template <class Next>
+    bool give_without_waiting(Next next) {
+        platform::InterruptState previous;
+        if (!m_lock.try_lock(previous)) {
+            return false;
+        }
+        while (void* block = next()) {
+            give_taken_locked(block);
+        }
+        m_lock.unlock(previous);
+        return true;
+    }
+
     // Frames heaps: gives the spare empty arena back to the page frame allocator, if there is
     // one; returns whether there was. O(1).
     bool give_spare();
+    // give_spare() for a caller that must not wait: false as well if m_lock is not free now.
+    bool give_spare_without_waiting();
     // Frames heaps: gives the spare empty arena back, has the page frame allocator tell
     // platform::pages_unused() of its free blocks (tell_unused_pages), then tells it of the whole
     // pages inside every free block of the arenas (past its links). O(blocks).
@@ -155,6 +172,8 @@ private:
     [[nodiscard]] Arena* arena_of(const void* block) const;
     // `use`: the block's, read under m_lock.
     [[gnu::always_inline]] void give_locked(Arena& arena, void* block, BlockUse use);
+    // give_locked() of a taken block whose arena and use are read from it.
+    void give_taken_locked(void* block);
     void give_arena_locked(Arena& arena);
     bool give_spare_locked();
 

@@ -12,6 +12,26 @@ void ClassCache::give_slab_locked(Arenas& arenas, Slab* slab) {
     arenas.give(slab);
 }
 
+Slab* ClassCache::leave_empty_slab_locked() {
+    Slab* slab = nullptr;
+    if (m_empty_on_partial != 0) {
+        for (slab = m_partial.front(); slab->used != 0; slab = SlabList::next(*slab)) {
+        }
+        m_partial.remove(*slab);
+        m_empty_on_partial = 0;
+    } else if (!m_reserve.empty()) {
+        slab = m_reserve.front();
+        m_reserve.remove(*slab);
+        --m_reserve_count;
+    } else {
+        return nullptr;
+    }
+    BEDROCK_DEBUG_ASSERT(slab->used == 0 && slab->state == kSlabInUse);
+    slab->state = 0;
+    --m_slabs;
+    return slab;
+}
+
 // A slab whose free list is corrupt leaves the class: off every list, its blocks no longer
 // counted, never taken from again nor given back (its memory may be damaged).
 void ClassCache::retire_locked(Slab* slab) {
@@ -211,20 +231,21 @@ SlabLookup ClassCache::classify(const Slab* slab, const void* block) {
 
 void ClassCache::trim(Arenas& arenas) {
     LockGuard guard(m_lock);
-    for (Slab* slab = m_partial.front(); slab != nullptr;) {
-        Slab* next = SlabList::next(*slab);
-        if (slab->used == 0) {
-            m_partial.remove(*slab);
-            give_slab_locked(arenas, slab);
-        }
-        slab = next;
+    while (Slab* slab = leave_empty_slab_locked()) {
+        arenas.give(slab);
     }
-    m_empty_on_partial = 0;
-    while (Slab* slab = m_reserve.front()) {
-        m_reserve.remove(*slab);
-        give_slab_locked(arenas, slab);
+}
+
+bool ClassCache::trim_without_waiting(Arenas& arenas) {
+    platform::InterruptState previous;
+    if (!m_lock.try_lock(previous)) {
+        return false;
     }
-    m_reserve_count = 0;
+    const uint64_t slabs = m_slabs;
+    static_cast<void>(arenas.give_without_waiting([this] { return leave_empty_slab_locked(); }));
+    const bool given = m_slabs != slabs;
+    m_lock.unlock(previous);
+    return given;
 }
 
 SizeClassStatistics ClassCache::statistics() {

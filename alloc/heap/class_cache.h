@@ -76,6 +76,9 @@ public:
     [[nodiscard]] SlabLookup classify(const Slab* slab, const void* block);
     // Gives every empty slab but none of the partial ones' blocks back to `arenas`.
     void trim(Arenas& arenas);
+    // trim() for a caller that must not wait: only if this class's lock and the arenas' are
+    // free now. Returns whether a slab went back. O(partial slabs).
+    bool trim_without_waiting(Arenas& arenas);
 
     [[nodiscard]] SizeClassStatistics statistics();
     [[nodiscard]] bool check(uintptr_t secret);
@@ -87,6 +90,9 @@ public:
 private:
     using SlabList = IntrusiveList<Slab, &Slab::prev, &Slab::next>;
     void give_slab_locked(Arenas& arenas, Slab* slab);
+    // The next empty slab this class keeps (on the partial list, then in the reserve), taken off
+    // its list and out of the class for the arenas to have; null when there is none.
+    [[nodiscard]] Slab* leave_empty_slab_locked();
     [[gnu::always_inline]] void* take_locked(Arenas& arenas, uintptr_t secret, Slab*& corrupt,
                                              Slab*& from);
     [[gnu::always_inline]] SlabLookup free_locked(Arenas& arenas, Slab* slab, void* block,

@@ -288,6 +288,15 @@ namespace heap {
 
 constinit Heap* g_default_heap = nullptr;
 
+bool reclaim_without_waiting(Heap& heap) {
+    const uint64_t held = heap.held.pages();
+    for (ClassCache& cache : heap.classes) {
+        static_cast<void>(cache.trim_without_waiting(heap.arenas));
+    }
+    static_cast<void>(heap.arenas.give_spare_without_waiting());
+    return heap.held.pages() < held;
+}
+
 // Why `block` (found as `ref` without the lock) is not a live block this call can take: looked
 // up again under the locks, then reported. Out of line: only misuse comes here.
 void report_bad_pointer(Heap& heap, const void* block, Caller caller) {

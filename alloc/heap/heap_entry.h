@@ -27,6 +27,12 @@ extern constinit Heap* g_default_heap;
     return __atomic_load_n(&g_default_heap, __ATOMIC_ACQUIRE);
 }
 
+// For the page frame allocator's reclaim hook (heap_lifecycle.cpp): gives the page frame
+// allocator what `heap` holds idle - every class's empty slabs, the spare arena - taking only
+// locks that are free now (the allocation that failed may hold some of them); returns whether
+// pages went back. The calling CPU's cached blocks stay (the failed allocation may be this
+// CPU's refill). O(classes + partial slabs).
+[[nodiscard]] bool reclaim_without_waiting(Heap& heap);
 [[nodiscard]] void* reallocate(Heap& heap, void* block, size_t size, Caller caller);
 [[nodiscard]] size_t usable_size(Heap& heap, const void* block, Caller caller);
 

@@ -7,7 +7,9 @@
 //   the creation lock (outermost: a creation looks blocks up in other heaps under it) ->
 //   checked mode's (checked blocks, guard pool, the pools' global locks: never held while
 //   calling the core) -> class locks 0..n-1 (never nested: any order is safe, this one is fixed)
-//   -> arenas -> large runs -> the live heaps list -> owner ids (the last two leaves)
+//   -> arenas -> large runs -> the live heaps lists -> owner ids
+// The list of heaps over page frame allocators is held across a reclaim (reclaim_idle_pages()),
+// which only tries the heaps' locks and then calls the page frame allocator.
 // with interrupts masked once before the first; heap_unlock_all() releases them in reverse.
 #include "bedrock/assert.h"
 #include "bedrock/heap.h"
@@ -30,6 +32,28 @@ using HeapList = IntrusiveList<Heap, &Heap::prev_heap, &Heap::next_heap>;
 constinit HeapList g_heaps; // live region heaps, under g_heaps_lock
 constinit SpinLock g_heaps_lock;
 constinit SpinLock g_creation_lock; // region heaps' creation and unlinking
+// Live heaps over page frame allocators (through the same links: a heap is on one list), under
+// g_frames_heaps_lock, for the page frame allocators' reclaim hook.
+constinit HeapList g_frames_heaps;
+constinit SpinLock g_frames_heaps_lock;
+
+// The reclaim hook of every page frame allocator a heap is made over: each live heap over
+// `frames` gives back what it holds idle, taking no lock it would wait for (the failed
+// allocation may hold one, or be inside this hook on another CPU: then it finds nothing).
+bool reclaim_idle_pages(PageFrameAllocator& frames) {
+    platform::InterruptState previous;
+    if (!g_frames_heaps_lock.try_lock(previous)) {
+        return false;
+    }
+    bool reclaimed = false;
+    for (Heap* heap = g_frames_heaps.front(); heap != nullptr; heap = HeapList::next(*heap)) {
+        if (heap->frames == &frames && heap::reclaim_without_waiting(*heap)) {
+            reclaimed = true;
+        }
+    }
+    g_frames_heaps_lock.unlock(previous);
+    return reclaimed;
+}
 
 void link_heap(Heap& heap) {
     LockGuard guard(g_heaps_lock);
@@ -139,6 +163,11 @@ Heap* heap_create(PageFrameAllocator& frames) {
     heap->arenas.init_frames(heap->fit_storage(), frames, heap, heap->held, heap->secret);
     heap->large.init(frames, owner_id, heap->held);
     heap->magic = Heap::kMagic;
+    {
+        LockGuard guard(g_frames_heaps_lock);
+        g_frames_heaps.push_front(*heap);
+    }
+    frames.set_reclaim_hook(reclaim_idle_pages);
     return heap;
 }
 
@@ -222,6 +251,10 @@ bool heap_destroy(Heap& heap) {
     }
     heap.magic = 0;
     if (heap.over_frames()) {
+        {
+            LockGuard guard(g_frames_heaps_lock); // not while a reclaim looks into this heap
+            g_frames_heaps.remove(heap);
+        }
         heap.arenas.give_all();
         // The state goes back last, so read what that needs first.
         PageFrameAllocator* frames = heap.frames;
@@ -246,6 +279,7 @@ void heap_lock_all(Heap& heap) {
     off = heap.arenas.lock_all();
     off = heap.large.lock_all();
     off = g_heaps_lock.lock();
+    off = g_frames_heaps_lock.lock();
     off = heap::lock_owner_ids();
     heap.locked_all_previous = previous;
     heap.locked_all_off = off;
@@ -255,6 +289,7 @@ void heap_unlock_all(Heap& heap) {
     const platform::InterruptState previous = heap.locked_all_previous;
     const platform::InterruptState off = heap.locked_all_off;
     heap::unlock_owner_ids(off);
+    g_frames_heaps_lock.unlock(off);
     g_heaps_lock.unlock(off);
     heap.large.unlock_all(off);
     heap.arenas.unlock_all(off);

@@ -5,6 +5,8 @@
 //   (a CPU's cache: interrupts off, no lock) -> class lock -> arenas lock -> page frame allocator;
 //   large-run lock -> page frame allocator;
 //   checked mode's locks alone (checked/checked_layer.h: released before calling the core);
+//   the page frame allocator's reclaim hook (heap_lifecycle.cpp), called from any allocation of
+//   it that failed, maybe inside this heap's locks: it only tries the class and arenas locks;
 //   for fork(), heap_lock_all() takes them all: checked mode's -> class locks -> arenas ->
 //   large runs -> the live heaps list and owner ids (heap.cpp).
 //

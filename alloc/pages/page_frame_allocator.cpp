@@ -87,6 +87,12 @@ void PageFrameAllocator::note_reserve_locked(const Region& region) {
 
 template <class Retry>
 PhysAddr PageFrameAllocator::grow_after(PhysAddr address, uint64_t pages, Retry retry) {
+    if (address == kNoPage && pages != 0) {
+        const ReclaimHook reclaim = __atomic_load_n(&m_reclaim_hook, __ATOMIC_ACQUIRE);
+        if (reclaim != nullptr && reclaim(*this)) {
+            address = retry();
+        }
+    }
     const GrowHook hook = __atomic_load_n(&m_grow_hook, __ATOMIC_ACQUIRE);
     if (hook == nullptr) {
         return address;

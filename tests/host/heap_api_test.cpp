@@ -347,6 +347,75 @@ TEST(HeapFramesTest, LargeBlocksAreWholePagesAndReturnThemOnFree) {
     EXPECT_TRUE(frames.allocator().check().ok);
 }
 
+// A page allocation that finds no free block takes back what heaps over the allocator hold
+// idle (their empty slabs and spare arena: the reclaim hook heap_create() sets) before it fails;
+// the heap then works on as before. Without the hook, the pages a heap held with nothing live
+// stayed out of reach of every other user of the allocator until heap_trim().
+TEST(HeapFramesTest, APageAllocationTakesBackWhatHeapsHoldIdle) {
+    test::Frames frames(64 << 20);
+    ASSERT_TRUE(frames.initialized());
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    const uint64_t state_pages = heap_statistics(*heap).pages_held;
+    std::vector<void*> blocks;
+    for (size_t bytes = 0; bytes < (size_t{40} << 20); bytes += 1024) {
+        blocks.push_back(heap_allocate(*heap, 1024));
+        ASSERT_NE(blocks.back(), nullptr);
+    }
+    for (void* block : blocks) {
+        heap_free(*heap, block);
+    }
+    const uint64_t idle = heap_statistics(*heap).pages_held - state_pages;
+    ASSERT_GT(idle, 0u) << "the heap holds arenas with nothing live in them";
+    const uint64_t free_before = frames.free_pages();
+    std::vector<PhysAddr> pages;
+    for (PhysAddr page; (page = frames.allocator().allocate(0)) != kNoPage;) {
+        pages.push_back(page);
+    }
+    const uint64_t held_after = heap_statistics(*heap).pages_held - state_pages;
+    EXPECT_GT(pages.size(), free_before) << "pages came back from the heap";
+    EXPECT_EQ(pages.size(), free_before + idle - held_after);
+    EXPECT_TRUE(heap_check(*heap));
+    for (const PhysAddr page : pages) {
+        frames.allocator().free(page, 0);
+    }
+    void* block = heap_allocate(*heap, 1024);
+    EXPECT_NE(block, nullptr);
+    heap_free(*heap, block);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+    EXPECT_TRUE(frames.allocator().check().ok);
+}
+
+// With every page taken, a heap's growth fails inside its own locks and the page frame
+// allocator's reclaim hook comes back into that heap: it must take no lock it would wait for.
+// The mallocs fail cleanly and succeed once pages are free again.
+TEST(HeapFramesTest, AHeapThatCannotGrowReclaimsWithoutWaitingForItsOwnLocks) {
+    test::Frames frames(16 << 20);
+    ASSERT_TRUE(frames.initialized());
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    std::vector<PhysAddr> pages;
+    for (PhysAddr page; (page = frames.allocator().allocate(0)) != kNoPage;) {
+        pages.push_back(page);
+    }
+    EXPECT_EQ(heap_allocate(*heap, 64), nullptr);
+    EXPECT_EQ(heap_allocate(*heap, 100000), nullptr);
+    EXPECT_EQ(heap_allocate(*heap, 3 << 20), nullptr);
+    for (const PhysAddr page : pages) {
+        frames.allocator().free(page, 0);
+    }
+    for (const size_t size : {size_t{64}, size_t{100000}, size_t{3} << 20}) {
+        void* block = heap_allocate(*heap, size);
+        EXPECT_NE(block, nullptr) << size;
+        heap_free(*heap, block);
+    }
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
 // A freed large run's pages go back to the page frame allocator untagged, yet a stale pointer to
 // it is a double free, not memory of no heap - for free, usable_size and realloc alike - while
 // no heap holds its pages; once the heap takes them again they are a live block.

@@ -525,6 +525,70 @@ TEST_P(CpuCacheThreadTest, CrossThreadFreesKeepTheHeapExact) {
     EXPECT_TRUE(heap_destroy(*heap));
 }
 
+// Threads allocate and free blocks of every kind while another takes every page the page
+// frame allocator has left and gives them back, round after round: each of its failed page
+// allocations makes the heap give back what it holds idle (the reclaim hook), taking no lock it
+// would wait for, while the others allocate - so the heap's own growth, failing inside its
+// locks, reclaims too. Nothing is lost or reported, and the heap stays exact.
+TEST(HeapReclaimThreadTest, PageAllocationsTakeIdlePagesBackWhileThreadsAllocate) {
+    test::Frames frames(16 << 20);
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    constexpr unsigned kThreads = 4;
+    constexpr int kSteps = 20000;
+    std::atomic<bool> done{false};
+    auto work = [&](unsigned self) {
+        std::mt19937_64 random(self);
+        std::vector<unsigned char*> live(64, nullptr);
+        for (int step = 0; step < kSteps; ++step) {
+            unsigned char*& slot = live[random() % live.size()];
+            heap_free(*heap, slot);
+            const size_t size = 1 + random() % (random() % 16 == 0 ? 65536 : 2048);
+            slot = static_cast<unsigned char*>(heap_allocate(*heap, size));
+            if (slot != nullptr) { // null while the page taker holds every page
+                slot[0] = static_cast<unsigned char>(self);
+                slot[size - 1] = static_cast<unsigned char>(self);
+            }
+        }
+        for (unsigned char* block : live) {
+            heap_free(*heap, block);
+        }
+    };
+    auto take_pages = [&] {
+        std::vector<PhysAddr> pages;
+        while (!done.load()) {
+            for (PhysAddr page; (page = frames.allocator().allocate(0)) != kNoPage;) {
+                pages.push_back(page);
+            }
+            for (const PhysAddr page : pages) {
+                frames.allocator().free(page, 0);
+            }
+            pages.clear();
+        }
+    };
+    std::thread taker(take_pages);
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < kThreads; ++t) {
+        threads.emplace_back(work, t);
+    }
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    done.store(true);
+    taker.join();
+    EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_destroy(*heap));
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        frames.allocator().drain_cpu(cpu);
+    }
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+    EXPECT_TRUE(frames.allocator().check().ok);
+}
+
 TEST_P(CpuCacheThreadTest, DoubleFreeAcrossThreadsIsCaught) {
     const bool over_frames = GetParam();
     test::Frames frames(16 << 20);

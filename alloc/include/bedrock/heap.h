@@ -87,7 +87,8 @@ using HeapReportWriter = void (*)(void* context, const char* line);
 
 // A heap over `frames`. Returns null if the page frame allocator cannot provide the heap's
 // state (two pages) or 8191 heaps over page frame allocators are alive already. O(1) plus one
-// page frame allocation.
+// page frame allocation. Sets the allocator's reclaim hook (PageFrameAllocator::
+// set_reclaim_hook): an allocation of it that would fail takes back what its heaps hold idle.
 [[nodiscard]] Heap* heap_create(PageFrameAllocator& frames);
 // A heap over [region, region + bytes) (any alignment): the heap's state at the front, then one
 // arena over the rest. Returns null for a null region, a wrapping range, or a region too small

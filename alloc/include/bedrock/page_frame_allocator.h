@@ -48,9 +48,11 @@
 // Growth (add_range): RAM found or mapped after init joins as new regions above every managed
 // address, each carrying its own metadata (carved from the added range, as at init); init()
 // leaves room for their descriptors (`spare_regions`). An allocation the regions cannot serve
-// calls the owner's grow hook (set_grow_hook), with no lock held, which may add_range() and let
-// the allocation try again: a hosted process starts with a small range and grows into its
-// reservation, a kernel adds hot-plugged memory. Added regions have no CPU page lists.
+// calls the reclaim hook (set_reclaim_hook: the heaps over the allocator give back what they
+// hold idle) and then the owner's grow hook (set_grow_hook), with no lock held, which may
+// add_range(); each lets the allocation try again: a hosted process starts with a small range and
+// grows into its reservation, a kernel adds hot-plugged memory. Added regions have no CPU page
+// lists.
 //
 // Giving pages back: when a free (or a CPU page list's drain) leaves a free block of order
 // kUnusedOrder or more after merging, and more than kRetainedUnusedPages freed pages have gone
@@ -217,6 +219,16 @@ public:
     }
     static constexpr unsigned kGrowAttempts = 4;
 
+    // Called, like the grow hook and before it, when an allocation cannot be served: whoever
+    // holds pages of this allocator idle gives back what it can without waiting for a lock (the
+    // failed allocation may come from inside it, holding its locks) and returns whether pages
+    // came back; the allocation then tries once more. Every heap over this allocator sets it
+    // (heap_create(): each heap's empty slabs and spare arena go back); one hook per allocator.
+    using ReclaimHook = bool (*)(PageFrameAllocator& frames);
+    void set_reclaim_hook(ReclaimHook hook) {
+        __atomic_store_n(&m_reclaim_hook, hook, __ATOMIC_RELEASE);
+    }
+
     // A naturally aligned block of 2^order pages, or kNoPage (exhausted, or order > kMaxOrder).
     // O(1) from the calling CPU's list (order < kCpuListOrders); otherwise, or to refill it,
     // O(regions + kMaxOrder + L) (+ kCpuListBatch * (kMaxOrder + L) for a refill), where L is the
@@ -368,10 +380,10 @@ private:
     // its bitmaps at `bits` and its tags at `tags` (zeroed; the sizes pages/region.h computes).
     void set_up_region(Region& region, TagWindow& window, uint64_t first, uint64_t pages,
                        uint64_t* bits, uint16_t* tags);
-    // After an allocation that failed (`address` kNoPage: asks the grow hook for `pages` pages
-    // and retries `retry` while it adds some; pages 0: no growth can help) or that left the
-    // allocator below its reserve (m_grow_wanted: asks for the reserve). Out of line: the fast
-    // paths stay small.
+    // After an allocation that failed (`address` kNoPage: retries `retry` once if the reclaim
+    // hook gave pages back, then asks the grow hook for `pages` pages and retries while it adds
+    // some; pages 0: neither can help) or that left the allocator below its reserve
+    // (m_grow_wanted: asks for the reserve). Out of line: the fast paths stay small.
     template <class Retry>
     [[gnu::noinline]] PhysAddr grow_after(PhysAddr address, uint64_t pages, Retry retry);
     // Whether an allocation's slow half must run (it failed, or growth ahead is wanted).
@@ -437,6 +449,7 @@ private:
     PhysRange m_metadata;
     uint64_t m_added_metadata_bytes = 0; // add_range()'s metadata, carved from the added ranges
     GrowHook m_grow_hook = nullptr;
+    ReclaimHook m_reclaim_hook = nullptr;
     void* m_grow_context = nullptr;
     RangeContents m_contents = RangeContents::Unknown; // init()'s promise, for add_range()
     uint8_t m_grow_reserve_order = kOrderCount;        // kOrderCount: no reserve

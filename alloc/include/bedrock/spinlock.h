@@ -44,6 +44,18 @@ public:
         }
         return previous;
     }
+    // Takes the lock only if it is free now, masking interrupts: true with `previous` set (the
+    // mask to give to unlock()), or false with interrupts as they were - for a caller that must
+    // not wait (it may hold a lock the holder waits for).
+    [[nodiscard]] bool try_lock(platform::InterruptState& previous) {
+        const platform::InterruptState before = platform::disable_interrupts();
+        if (__atomic_exchange_n(&m_locked, uint8_t{1}, __ATOMIC_ACQUIRE) == 0) {
+            previous = before;
+            return true;
+        }
+        platform::restore_interrupts(before);
+        return false;
+    }
     // Releases the lock, then restores the interrupt mask lock() returned.
     void unlock(platform::InterruptState previous) {
         __atomic_store_n(&m_locked, uint8_t{0}, __ATOMIC_RELEASE);
