@@ -14,6 +14,7 @@
 #include "kernel/error_log.h"
 #include "kernel/test_registry.h"
 #include "kernel/trap.h"
+#include "settle_heap.h"
 #include "support/misuse_scenarios.h"
 #include "test_random.h"
 
@@ -40,7 +41,7 @@ void record(void* context, const ErrorReport& report) {
 class TestHeaps {
 public:
     TestHeaps()
-        : m_free_before(page_frame_allocator().free_pages()),
+        : m_free_before(free_pages_with_default_heap_trimmed()),
           m_heap(heap_create(page_frame_allocator())),
           m_other(heap_create(page_frame_allocator())) {}
 

@@ -14,6 +14,7 @@
 #include "kernel/error_log.h"
 #include "kernel/test_registry.h"
 #include "kernel/trap.h"
+#include "settle_heap.h"
 #include "test_random.h"
 
 namespace bedrock::kernel {
@@ -57,7 +58,7 @@ bool page_frame_allocator_cannot_fit(size_t size, size_t alignment) {
 
 BEDROCK_TEST(heap_randomized_mix_returns_every_page) {
     PageFrameAllocator& frames = page_frame_allocator();
-    const uint64_t free_before = frames.free_pages();
+    const uint64_t free_before = free_pages_with_default_heap_trimmed();
     Heap* heap = heap_create(frames);
     BEDROCK_REQUIRE(heap != nullptr);
     constexpr size_t kSlots = 512;
@@ -101,7 +102,7 @@ BEDROCK_TEST(heap_randomized_mix_returns_every_page) {
 // Allocates until the end of RAM (large blocks first, then small ones), then frees it all.
 BEDROCK_TEST(heap_exhaustion_returns_null_then_everything_comes_back) {
     PageFrameAllocator& frames = page_frame_allocator();
-    const uint64_t free_before = frames.free_pages();
+    const uint64_t free_before = free_pages_with_default_heap_trimmed();
     Heap* heap = heap_create(frames);
     BEDROCK_REQUIRE(heap != nullptr);
     // The blocks form a list through their first word, so the test needs no memory of its own.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // settle_heap(): a heap brought down to what its live blocks need, for the in-kernel tests that
-// compare its figures before and after work on several CPUs. Every CPU's cached blocks go back to
+// compare its figures before and after work on several CPUs; and the free pages a test that
+// exhausts the page frame allocator compares with. Every CPU's cached blocks go back to
 // their classes (the other CPUs are idle between run_on_every_cpu() calls, as heap_drain_cpu()
 // requires), the quarantine is emptied, empty slabs and arenas are given back, and every CPU's
 // page lists go back to the page frame allocator's free lists (so the tests after these, which
@@ -23,6 +24,17 @@ inline void settle_heap(Heap& heap) {
     for (unsigned cpu = 0; cpu < online_cpu_count(); ++cpu) {
         page_frame_allocator().drain_cpu(cpu);
     }
+}
+
+// The page frame allocator's free pages once the default heap holds nothing idle. A test whose
+// page allocations fail takes idle memory back from every heap over the allocator (its reclaim
+// hook), so it compares its free pages at the end with these, not with whatever the default
+// heap happened to hold idle when it started.
+inline uint64_t free_pages_with_default_heap_trimmed() {
+    if (Heap* heap = default_heap()) {
+        heap_trim(*heap);
+    }
+    return page_frame_allocator().free_pages();
 }
 
 } // namespace bedrock::kernel
