@@ -636,25 +636,7 @@ TEST_F(HeapApiTest, DestroyingAHeapTwiceIsReported) {
 // A block of a heap made inside another heap's block, freed into the outer heap: foreign-heap
 // (not an interior pointer of the outer heap's block), and both heaps stay intact.
 TEST_F(HeapApiTest, ABlockOfANestedHeapFreedIntoTheOuterHeapIsForeign) {
-    auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, 256 << 10));
-    ASSERT_NE(block, nullptr);
-    Heap* inner = heap_create_in_region(block, 256 << 10);
-    ASSERT_NE(inner, nullptr);
-    void* small = heap_allocate(*inner, 64);
-    void* medium = heap_allocate(*inner, 8192);
-    ASSERT_NE(small, nullptr);
-    ASSERT_NE(medium, nullptr);
-    heap_free(*m_heap, small);
-    heap_free(*m_heap, medium);
-    ASSERT_EQ(test::report_count(), 2u);
-    EXPECT_EQ(test::report(0).kind, ErrorKind::ForeignHeap);
-    EXPECT_EQ(test::report(1).kind, ErrorKind::ForeignHeap);
-    EXPECT_TRUE(heap_check(*inner));
-    EXPECT_TRUE(heap_check(*m_heap));
-    heap_free(*inner, small);
-    heap_free(*inner, medium);
-    EXPECT_TRUE(heap_destroy(*inner));
-    heap_free(*m_heap, block);
+    test::expect_a_nested_heaps_blocks_are_foreign(*m_heap, 256 << 10);
 }
 
 TEST_F(HeapApiTest, RegionTooSmallIsRefusedAndSmallRegionsWork) {

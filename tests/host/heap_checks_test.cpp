@@ -302,20 +302,7 @@ TEST(CheckedRegionHeapTest, BigBlocksAreQuarantinedAndGiveWayWhenMemoryRunsOut) 
 // A block of a region heap made inside a checked block, freed into the checked heap: reported
 // foreign-heap (not an interior pointer of the checked block), and both heaps stay intact.
 TEST_F(CheckedHeapTest, ABlockOfAHeapMadeInsideACheckedBlockIsForeign) {
-    auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, 64 << 10));
-    ASSERT_NE(block, nullptr);
-    Heap* inner = heap_create_in_region(block, 64 << 10);
-    ASSERT_NE(inner, nullptr);
-    void* small = heap_allocate(*inner, 64);
-    ASSERT_NE(small, nullptr);
-    heap_free(*m_heap, small);
-    ASSERT_EQ(test::report_count(), 1u);
-    EXPECT_EQ(test::report(0).kind, ErrorKind::ForeignHeap);
-    EXPECT_TRUE(heap_check(*inner));
-    heap_free(*inner, small);
-    EXPECT_TRUE(heap_destroy(*inner));
-    heap_free(*m_heap, block);
-    EXPECT_EQ(test::report_count(), 1u);
+    test::expect_a_nested_heaps_blocks_are_foreign(*m_heap, 64 << 10);
 }
 
 TEST_F(CheckedHeapTest, ReallocChecksTheOldBlocksRedZones) {

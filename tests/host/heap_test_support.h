@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: MIT
 // Helpers shared by the heap's host tests: a memory region for region heaps, a page frame
 // allocator over simulated physical memory, access to the error reports the host platform
-// recorded, and the test seed.
+// recorded, the test seed, and checks more than one suite makes.
 #pragma once
 
 #include <stdint.h>
 #include <stdlib.h>
 
+#include <gtest/gtest.h>
+
 #include <utility>
 
+#include "bedrock/heap.h"
 #include "bedrock/page_frame_allocator.h"
 #include "bedrock/platform.h"
 #include "support/host_platform.h"
@@ -67,6 +70,32 @@ inline const ErrorReport& report(size_t index) {
 inline uint64_t seed_from_environment(uint64_t fallback) {
     const char* text = getenv("BEDROCK_TEST_SEED");
     return text != nullptr ? strtoull(text, nullptr, 0) : fallback;
+}
+
+// A region heap made in a live block of `outer` (`bytes` of it): its small and medium blocks
+// freed into `outer` are each reported foreign-heap (not an interior pointer of the block), both
+// heaps stay intact, and the inner heap then frees them and goes. Expects no report before.
+inline void expect_a_nested_heaps_blocks_are_foreign(Heap& outer, size_t bytes) {
+    auto* block = static_cast<unsigned char*>(heap_allocate(outer, bytes));
+    ASSERT_NE(block, nullptr);
+    Heap* inner = heap_create_in_region(block, bytes);
+    ASSERT_NE(inner, nullptr);
+    void* small = heap_allocate(*inner, 64);
+    void* medium = heap_allocate(*inner, 8192);
+    ASSERT_NE(small, nullptr);
+    ASSERT_NE(medium, nullptr);
+    heap_free(outer, small);
+    heap_free(outer, medium);
+    ASSERT_EQ(report_count(), 2u);
+    EXPECT_EQ(report(0).kind, ErrorKind::ForeignHeap);
+    EXPECT_EQ(report(1).kind, ErrorKind::ForeignHeap);
+    EXPECT_TRUE(heap_check(*inner));
+    EXPECT_TRUE(heap_check(outer));
+    heap_free(*inner, small);
+    heap_free(*inner, medium);
+    EXPECT_TRUE(heap_destroy(*inner));
+    heap_free(outer, block);
+    EXPECT_EQ(report_count(), 2u);
 }
 
 } // namespace bedrock::test
