@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: MIT
-// Creating and destroying heaps, and the list of live region heaps (for telling a foreign
-// block from memory of no heap, and for refusing a region heap over another one's memory).
-// The list changes only under the creation lock (region heaps are created and unlinked under it)
-// and under its own lock, a leaf, so either lock is enough to read it. heap_lock_all() (for
-// fork()) takes every lock of a heap in the order they nest:
+// Creating and destroying heaps, and two lists of live heaps:
+//   region heaps (g_heaps): to tell a foreign block from memory of no heap, and to refuse a
+//     region heap over another one's memory; changed only under both the creation lock
+//     (creations and unlinkings of region heaps) and its own lock, a leaf, so either is enough
+//     to read it;
+//   heaps over page frame allocators (g_frames_heaps): for the allocators' reclaim hook, which
+//     holds this list's lock across a reclaim but only tries the heaps' locks.
+// heap_lock_all() (for fork()) takes every lock of a heap in the order they nest:
 //   the creation lock (outermost: a creation looks blocks up in other heaps under it) ->
 //   checked mode's (checked blocks, guard pool, the pools' global locks: never held while
 //   calling the core) -> class locks 0..n-1 (never nested: any order is safe, this one is fixed)
-//   -> arenas -> large runs -> the live heaps lists -> owner ids
-// The list of heaps over page frame allocators is held across a reclaim (reclaim_idle_pages()),
-// which only tries the heaps' locks and then calls the page frame allocator.
+//   -> arenas -> large runs -> the two lists' locks -> owner ids
 // with interrupts masked once before the first; heap_unlock_all() releases them in reverse.
 #include "bedrock/assert.h"
 #include "bedrock/heap.h"
