@@ -21,6 +21,10 @@ foreach(machine pc q35)
             EXPECT_OUTPUT "acpi: RSDP at 0x[0-9a-f]+, MADT: ${cpus} CPUs\n.*smp: ${cpus} CPUs online")
     endforeach()
 endforeach()
+# Many more CPUs than the host has cores, in little memory (8 MiB per CPU): every CPU must still
+# take its timer ticks in the interrupt test, and the SMP stress must fit its blocks in memory.
+bedrock_add_qemu_test(x86_64.smp.pc.16 LAUNCHER run-kernel ARGS -m 128M -smp 16
+    EXPECT_OUTPUT "MADT: 16 CPUs\n.*smp: 16 CPUs online")
 bedrock_add_qemu_test(x86_64.smp.grub_multiboot2.2 LAUNCHER run-kernel-grub ARGS -m 256M -smp 2
     EXPECT_OUTPUT "memory described by multiboot2.*smp: 2 CPUs online")
 # The boot benchmark under -icount shift=0: one guest instruction per virtual nanosecond, so
