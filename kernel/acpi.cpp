@@ -79,7 +79,15 @@ const uint8_t* find_madt(const uint8_t* root, uint32_t root_length, unsigned ent
     return nullptr;
 }
 
-void add_cpu(uint64_t id, BootInfo& boot) {
+// Adds the CPU of one MADT entry to boot's list if it is enabled; counts it in `online_capable`
+// if it is only online-capable.
+void add_cpu(uint64_t id, uint32_t flags, BootInfo& boot, size_t& online_capable) {
+    if ((flags & kCpuEnabled) == 0) {
+        if ((flags & kCpuOnlineCapable) != 0) {
+            ++online_capable;
+        }
+        return;
+    }
     for (size_t i = 0; i < boot.cpu_count; ++i) {
         if (boot.cpu_ids[i] == id) {
             return;
@@ -144,6 +152,7 @@ AcpiCpus acpi_read_cpus(uint64_t rsdp, BootInfo& boot) {
     }
     boot.cpu_count = 0;
     boot.cpus_left_off = 0;
+    size_t online_capable = 0;
     uint32_t offset = kMadtEntriesOffset;
     while (madt_length - offset >= 2) {
         const uint8_t* entry = madt + offset;
@@ -153,17 +162,13 @@ AcpiCpus acpi_read_cpus(uint64_t rsdp, BootInfo& boot) {
             break; // a damaged entry: the ones before it stand
         }
         if (type == kMadtLocalApic && length >= kLocalApicEntrySize) {
-            if ((read_u32(entry + 4) & (kCpuEnabled | kCpuOnlineCapable)) != 0) {
-                add_cpu(entry[3], boot);
-            }
+            add_cpu(entry[3], read_u32(entry + 4), boot, online_capable);
         } else if (type == kMadtLocalX2Apic && length >= kLocalX2ApicEntrySize) {
-            if ((read_u32(entry + 8) & (kCpuEnabled | kCpuOnlineCapable)) != 0) {
-                add_cpu(read_u32(entry + 4), boot);
-            }
+            add_cpu(read_u32(entry + 4), read_u32(entry + 8), boot, online_capable);
         }
         offset += length;
     }
-    return {nullptr, read_u32(madt + kHeaderSize)};
+    return {nullptr, read_u32(madt + kHeaderSize), online_capable};
 }
 
 } // namespace bedrock::kernel

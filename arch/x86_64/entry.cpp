@@ -67,6 +67,10 @@ void find_cpus(kernel::BootInfo& boot) {
     }
     kernel::print("acpi: RSDP at 0x%lx, MADT: %zu CPUs%s\n", boot.acpi_rsdp, boot.cpu_count,
                   cpus.local_apic_address == local_apic_base() ? "" : " (other local APIC base)");
+    if (cpus.online_capable != 0) {
+        kernel::print("acpi: %zu more CPUs online-capable (may be added later): not started\n",
+                      cpus.online_capable);
+    }
     if (boot.cpu_count > 1 && !is_ram(boot, kTrampolinePage)) {
         kernel::print("smp: the trampoline page 0x%lx is not RAM; starting the boot CPU only\n",
                       kTrampolinePage);
