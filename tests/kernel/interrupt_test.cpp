@@ -15,8 +15,11 @@
 // Deadlock: a tick that waits for a lock its own CPU holds spins forever with interrupts masked,
 // so no code on that CPU can notice. With two or more CPUs the last one is a watchdog: when a
 // worker's progress counter stands still for kStallNanoseconds (arch::nanoseconds) it reports
-// the stuck CPU and ends the run with failure instead of hanging. With one CPU, CTest's timeout
-// is the backstop. An arch without a timer interrupt yet skips the test, saying so.
+// the stuck CPU and ends the run with failure instead of hanging. It sleeps between its looks
+// (woken by its own kWatchdogHz timer), leaving the time to the workers: a watchdog spinning on
+// the clock starved them (under -icount with -smp 4 on AArch64, CPU 0 ran nothing but its ticks
+// for 150 ms). With one CPU, CTest's timeout is the backstop. An arch without a timer interrupt
+// yet skips the test, saying so.
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +46,7 @@ constexpr uint64_t kMinimumTicks = 8;
 // A timer that has not ticked kMinimumTicks times by then is too slow or broken.
 constexpr uint64_t kMaxRunNanoseconds = 20000 * kMillisecond;
 constexpr uint64_t kStallNanoseconds = 5000 * kMillisecond;
+constexpr uint32_t kWatchdogHz = 100;
 constexpr size_t kTickSizes[] = {24, 200, 1500, 5000};
 constexpr size_t kTickSizeCount = sizeof(kTickSizes) / sizeof(kTickSizes[0]);
 constexpr size_t kLiveBlocks = 32;
@@ -173,10 +177,16 @@ void worker(InterruptRun& run, unsigned cpu) {
     __atomic_store_n(&mine.done, 1, __ATOMIC_RELEASE);
 }
 
+void watchdog_tick() {}
+
 void watchdog(InterruptRun& run) {
     uint64_t seen[kMaxBootCpus] = {};
     uint64_t changed_at[kMaxBootCpus] = {};
+    const bool sleeps = arch::start_timer(kWatchdogHz, watchdog_tick);
     for (bool all_done = false; !all_done;) {
+        if (sleeps) {
+            arch::wait_for_event();
+        }
         all_done = true;
         const uint64_t now = arch::nanoseconds();
         for (unsigned cpu = 0; cpu < run.workers; ++cpu) {
@@ -196,6 +206,9 @@ void watchdog(InterruptRun& run) {
                 arch::exit(arch::ExitStatus::Failure);
             }
         }
+    }
+    if (sleeps) {
+        arch::stop_timer();
     }
 }
 
