@@ -161,6 +161,10 @@ bool start_cpu(kernel::CpuLocal& cpu) {
 }
 
 bool start_timer(uint32_t hz, void (*tick)()) {
+    if (!x86_64::has_local_apic()) {
+        kernel::print("timer: no local APIC (CPUID), so no timer interrupt\n");
+        return false;
+    }
     __atomic_store_n(&g_ticks[this_cpu_index()], tick, __ATOMIC_RELEASE);
     x86_64::start_local_timer(hz);
     return true;

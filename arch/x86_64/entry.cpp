@@ -57,6 +57,12 @@ namespace bedrock::arch::x86_64 {
 
 void find_cpus(kernel::BootInfo& boot) {
     boot.acpi_rsdp = find_rsdp(boot.acpi_rsdp);
+    if (!has_local_apic()) {
+        kernel::print("smp: no local APIC (CPUID); starting the boot CPU only\n");
+        boot.cpu_ids[0] = 0;
+        boot.cpu_count = 1;
+        return;
+    }
     const kernel::AcpiCpus cpus = kernel::acpi_read_cpus(boot.acpi_rsdp, boot);
     if (!cpus.ok() || boot.cpu_count == 0) {
         kernel::print("acpi: %s; starting the boot CPU only\n",

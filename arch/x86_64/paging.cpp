@@ -94,8 +94,10 @@ uint64_t early_mapped_limit() {
 void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
     g_identity_map.start_building(tables);
     g_identity_map.map_ram(ram_without_stack_guard(boot));
-    g_identity_map.map(PhysRange{x86_64::local_apic_base(), bedrock::kPageSize},
-                       kernel::MemoryType::Device);
+    if (x86_64::has_local_apic()) {
+        g_identity_map.map(PhysRange{x86_64::local_apic_base(), bedrock::kPageSize},
+                           kernel::MemoryType::Device);
+    }
     g_identity_map.finish_building();
     __asm__ volatile("mov %0, %%cr3" : : "r"(g_identity_map.root()) : "memory");
 }
