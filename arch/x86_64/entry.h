@@ -36,6 +36,11 @@ void find_cpus(kernel::BootInfo& boot);
 inline constexpr size_t kCpuDescriptorTablesSize = 5 * 4096;
 // On a secondary CPU: builds its GDT and TSS in `tables_memory`, loads them and the IDT.
 void init_secondary_exceptions(void* tables_memory);
+// After a page-table entry of the identity map lost its present bit (and the calling CPU ran
+// invlpg): makes every other online CPU drop its TLB entries, so that its accesses there fault
+// too, before it makes another access of its own (cpu.cpp: an NMI each, which the other CPUs
+// take even with interrupts masked). Any CPU; returns once every NMI was accepted.
+void flush_tlbs_of_other_cpus();
 // Installs `handler` (an entry stub's address) for `vector` in the IDT every CPU shares.
 void set_interrupt_gate(uint8_t vector, uint64_t handler);
 

@@ -31,6 +31,7 @@ constexpr uint32_t kApicSoftwareEnable = 1u << 8;
 constexpr uint32_t kMasked = 1u << 16;
 constexpr uint32_t kTimerPeriodic = 1u << 17;
 constexpr uint32_t kTimerDivideBy16 = 0x3;
+constexpr uint32_t kDeliveryNmi = 0x4 << 8;
 constexpr uint32_t kDeliveryInit = 0x5 << 8;
 constexpr uint32_t kDeliveryStartup = 0x6 << 8;
 constexpr uint32_t kLevelAssert = 1u << 14;
@@ -161,6 +162,10 @@ void send_wake_to_others() {
     if (has_local_apic()) {
         static_cast<void>(send_ipi(0, kAllExcludingSelf | kLevelAssert | kWakeVector));
     }
+}
+
+bool send_nmi(uint32_t apic_id) {
+    return has_local_apic() && send_ipi(apic_id, kDeliveryNmi | kLevelAssert);
 }
 
 void start_local_timer(uint32_t hz) {

@@ -20,6 +20,7 @@ namespace bedrock::arch::x86_64 {
 inline constexpr uint8_t kTimerVector = 0x40;
 inline constexpr uint8_t kWakeVector = 0x41; // arch::send_event()'s IPI
 inline constexpr uint8_t kSpuriousVector = 0xFF;
+inline constexpr uint8_t kNmiVector = 2; // the CPU's own; TLB shootdowns arrive as NMIs
 
 // The physical address of the local APIC's register page; 0 without a local APIC.
 [[nodiscard]] uint64_t local_apic_base();
@@ -42,6 +43,9 @@ void enable_local_apic();
 
 // Sends kWakeVector to every CPU but the caller.
 void send_wake_to_others();
+// Sends an NMI to the CPU `apic_id`; false if it was not accepted for delivery within a
+// millisecond.
+[[nodiscard]] bool send_nmi(uint32_t apic_id);
 
 // The calling CPU's timer: periodic at `hz` on kTimerVector (the count rate is measured once,
 // against the TSC, at the first call); stop_local_timer() masks it and stops the count.

@@ -107,7 +107,15 @@ uint64_t x86_64::final_page_tables() {
 }
 
 bool set_page_present(uint64_t address, bool present) {
-    return g_identity_map.set_page_present(address, present);
+    if (!g_identity_map.set_page_present(address, present)) {
+        return false;
+    }
+    // invlpg cleared this CPU's TLB only; no TLB keeps a not-present entry, so showing a page
+    // needs nothing more.
+    if (!present) {
+        x86_64::flush_tlbs_of_other_cpus();
+    }
+    return true;
 }
 
 } // namespace bedrock::arch
