@@ -11,8 +11,9 @@
 // with -smp 2 and -smp 4 are the point.
 //
 // Ring invariant (one per CPU i, written by CPU i - 1 only, read by CPU i only, and by the boot
-// CPU once every CPU has returned): 0 <= tail - head <= kRingSize; slots [head, tail) hold
-// items whose ownership passed to the reader with the release store of tail.
+// CPU once every CPU has returned): 0 <= tail - head <= StressRun::ring_items <= kRingSize;
+// slots [head, tail) hold items whose ownership passed to the reader with the release store of
+// tail.
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,14 @@ namespace {
 
 constexpr unsigned kOperationsPerCpu = 4000;
 constexpr size_t kRingSize = 128;
+// The items in the rings are what the run keeps live beyond each CPU's own: a CPU whose reader
+// waits for a host core fills its ring. An item takes about kItemBytes on average (80 % small
+// blocks, 19 % medium ones up to 64 KiB, a 1-4 page run every 16th operation; large blocks only
+// with ample memory), so each ring holds at most what half the free memory allows over all CPUs
+// (at least kMinRingItems): full 128-item rings needed 8 MiB with 8 CPUs, which failed 1,149
+// allocations at -m 8M.
+constexpr uint64_t kItemBytes = 8 << 10;
+constexpr uint64_t kMinRingItems = 8;
 constexpr size_t kMaxMediumSize = 64 << 10;
 constexpr size_t kMinLargeSize = (1 << 20) + 1;
 constexpr size_t kMaxLargeSize = 3 << 20;
@@ -76,6 +85,7 @@ struct alignas(64) CpuTally {
 
 struct StressRun {
     unsigned cpus;
+    uint64_t ring_items; // the most items a ring holds in this run
     uint32_t class_sizes[kHeapSizeClassCount];
     bool large_blocks;
     Ring rings[kMaxBootCpus];
@@ -96,9 +106,9 @@ void check_and_release(const Item& item, CpuTally& tally) {
     bedrock_free(item.memory);
 }
 
-bool push(Ring& ring, const Item& item) {
+bool push(Ring& ring, uint64_t capacity, const Item& item) {
     const uint64_t tail = ring.tail;
-    if (tail - __atomic_load_n(&ring.head, __ATOMIC_ACQUIRE) == kRingSize) {
+    if (tail - __atomic_load_n(&ring.head, __ATOMIC_ACQUIRE) == capacity) {
         return false;
     }
     ring.items[tail % kRingSize] = item;
@@ -166,7 +176,7 @@ void stress(void* context, unsigned cpu) {
             BlockPattern::fill(block, size, tag);
         }
         // A third is freed here, the rest by the next CPU (here too when its ring is full).
-        if (random.next() % 3 == 0 || !push(next, item)) {
+        if (random.next() % 3 == 0 || !push(next, run.ring_items, item)) {
             check_and_release(item, tally);
         }
         for (int i = 0; i < 2 && pop(mine, item); ++i) {
@@ -210,8 +220,13 @@ void run_stress(TestContext& bedrock_test_context, CheckLevel boot_level) {
     for (unsigned i = 0; i < kHeapSizeClassCount; ++i) {
         run.class_sizes[i] = before.statistics.classes[i].block_size;
     }
-    print("  %u CPUs, %u operations each, large blocks %s %lu MiB)\n", run.cpus, kOperationsPerCpu,
-          run.large_blocks ? "on (at least" : "off (under", large_blocks_memory >> 20);
+    const uint64_t fitting_items = before.free_pages * kPageSize / 2 / run.cpus / kItemBytes;
+    run.ring_items = fitting_items < kMinRingItems ? kMinRingItems
+                     : fitting_items > kRingSize   ? kRingSize
+                                                   : fitting_items;
+    print("  %u CPUs, %u operations each, rings of %lu items, large blocks %s %lu MiB)\n", run.cpus,
+          kOperationsPerCpu, run.ring_items, run.large_blocks ? "on (at least" : "off (under",
+          large_blocks_memory >> 20);
 
     const uint64_t start = arch::nanoseconds();
     run_on_every_cpu(stress, &run);
