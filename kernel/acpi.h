@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// ACPI, as far as the test kernel needs it: finding the RSDP and reading the CPUs from the MADT.
+// ACPI, as far as the test kernel needs it: finding the RSDP, reading the CPUs from the MADT and
+// the PM timer's port from the FADT.
 //
 // The kernel runs identity-mapped, so every table is read at its physical address (the host
 // tests build tables in host memory and use host addresses as physical ones). Every table is
@@ -47,5 +48,16 @@ struct AcpiCpus {
 // order (the first kMaxBootCpus; the rest only counted). On an error
 // (no valid RSDP, root table or MADT) leaves the CPU fields unchanged. O(tables + MADT size).
 [[nodiscard]] AcpiCpus acpi_read_cpus(uint64_t rsdp, BootInfo& boot);
+
+// The ACPI PM timer: an I/O port whose count rises at kAcpiPmTimerHz, 24 bits wide, or 32 with
+// the FADT's TMR_VAL_EXT flag (bit 8 of Flags, offset 112). From the FADT ("FACP") that the RSDP
+// leads to: PM_TMR_BLK (offset 76), else X_PM_TMR_BLK (offset 208) if it is in I/O space.
+// port 0: no valid RSDP, root table or FADT, or no timer. O(tables).
+inline constexpr uint64_t kAcpiPmTimerHz = 3579545;
+struct AcpiPmTimer {
+    uint16_t port = 0;
+    unsigned bits = 24;
+};
+[[nodiscard]] AcpiPmTimer acpi_find_pm_timer(uint64_t rsdp);
 
 } // namespace bedrock::kernel

@@ -98,7 +98,6 @@ extern "C" void x86_64_entry(uint32_t protocol, uint32_t boot_information) {
     arch::x86_64::init_boot_cpu();
     arch::x86_64::init_console();
     arch::x86_64::init_exceptions();
-    arch::x86_64::calibrate_clock();
 
     static kernel::BootInfo boot;
     kernel::BootParseResult result;
@@ -117,5 +116,6 @@ extern "C" void x86_64_entry(uint32_t protocol, uint32_t boot_information) {
         kernel::panic("boot information at 0x%x: %s", boot_information, result.error);
     }
     arch::x86_64::find_cpus(boot);
+    arch::x86_64::calibrate_clock(boot.acpi_rsdp);
     kernel::kernel_main(boot);
 }

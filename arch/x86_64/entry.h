@@ -25,7 +25,8 @@ void init_exceptions(); // TSS (double-fault stack), IDT for the 32 CPU exceptio
 // The boot CPU's per-CPU register (cpu_local() reads null until set_cpu_local()), the PICs
 // masked, its local APIC enabled, the timer and spurious interrupt gates (cpu.cpp).
 void init_boot_cpu();
-void calibrate_clock(); // TSC frequency against the PIT
+// TSC frequency against the PIT, else the ACPI PM timer of the FADT the RSDP leads to (0: none).
+void calibrate_clock(uint64_t acpi_rsdp);
 // Fills BootInfo's CPU list from the ACPI MADT (RSDP from the boot protocol, else the BIOS
 // areas), or with the boot CPU alone; reserves the secondaries' trampoline page. Before
 // map_memory(): it reads firmware tables and the BIOS data area through the early map.
