@@ -67,19 +67,40 @@ const uint8_t* valid_table(uint64_t address, const char* signature, uint32_t& le
     return table;
 }
 
-// The MADT among the tables the root table (RSDT: 4-byte entries, XSDT: 8-byte) lists.
-const uint8_t* find_madt(const uint8_t* root, uint32_t root_length, unsigned entry_size,
-                         uint32_t& madt_length) {
+// The table `signature` among those the root table (RSDT: 4-byte entries, XSDT: 8-byte) lists.
+const uint8_t* find_listed(const uint8_t* root, uint32_t root_length, unsigned entry_size,
+                           const char* signature, uint32_t& length) {
     for (uint32_t offset = kHeaderSize; root_length - offset >= entry_size; offset += entry_size) {
         const uint64_t address = read_le(root + offset, entry_size);
-        if (const uint8_t* madt = valid_table(address, "APIC", madt_length); madt != nullptr) {
-            return madt;
+        if (const uint8_t* table = valid_table(address, signature, length); table != nullptr) {
+            return table;
         }
     }
     return nullptr;
 }
 
-void add_cpu(uint64_t id, BootInfo& boot) {
+// The root table the RSDP at `rsdp` (valid) leads to: its XSDT if it has a sound one, else its
+// RSDT; null if neither is sound.
+const uint8_t* root_table(uint64_t rsdp, uint32_t& length, unsigned& entry_size) {
+    const uint8_t* pointer = bytes_at(rsdp);
+    const uint64_t xsdt_address = pointer[15] >= 2 ? read_le(pointer + 24, 8) : 0;
+    if (const uint8_t* xsdt = valid_table(xsdt_address, "XSDT", length); xsdt != nullptr) {
+        entry_size = 8;
+        return xsdt;
+    }
+    entry_size = 4;
+    return valid_table(read_u32(pointer + 16), "RSDT", length);
+}
+
+// Adds the CPU of one MADT entry to boot's list if it is enabled; counts it in `online_capable`
+// if it is only online-capable.
+void add_cpu(uint64_t id, uint32_t flags, BootInfo& boot, size_t& online_capable) {
+    if ((flags & kCpuEnabled) == 0) {
+        if ((flags & kCpuOnlineCapable) != 0) {
+            ++online_capable;
+        }
+        return;
+    }
     for (size_t i = 0; i < boot.cpu_count; ++i) {
         if (boot.cpu_ids[i] == id) {
             return;
@@ -126,24 +147,20 @@ AcpiCpus acpi_read_cpus(uint64_t rsdp, BootInfo& boot) {
     if (!acpi_rsdp_valid(rsdp)) {
         return {"no valid ACPI RSDP", 0};
     }
-    const uint8_t* pointer = bytes_at(rsdp);
-    const uint64_t xsdt_address = pointer[15] >= 2 ? read_le(pointer + 24, 8) : 0;
     uint32_t root_length = 0;
-    const uint8_t* madt = nullptr;
-    uint32_t madt_length = 0;
-    if (const uint8_t* xsdt = valid_table(xsdt_address, "XSDT", root_length); xsdt != nullptr) {
-        madt = find_madt(xsdt, root_length, 8, madt_length);
-    } else if (const uint8_t* rsdt = valid_table(read_u32(pointer + 16), "RSDT", root_length);
-               rsdt != nullptr) {
-        madt = find_madt(rsdt, root_length, 4, madt_length);
-    } else {
+    unsigned entry_size = 0;
+    const uint8_t* root = root_table(rsdp, root_length, entry_size);
+    if (root == nullptr) {
         return {"the ACPI root table (XSDT or RSDT) is missing or damaged", 0};
     }
+    uint32_t madt_length = 0;
+    const uint8_t* madt = find_listed(root, root_length, entry_size, "APIC", madt_length);
     if (madt == nullptr || madt_length < kMadtEntriesOffset) {
         return {"no valid ACPI MADT", 0};
     }
     boot.cpu_count = 0;
     boot.cpus_left_off = 0;
+    size_t online_capable = 0;
     uint32_t offset = kMadtEntriesOffset;
     while (madt_length - offset >= 2) {
         const uint8_t* entry = madt + offset;
@@ -153,17 +170,44 @@ AcpiCpus acpi_read_cpus(uint64_t rsdp, BootInfo& boot) {
             break; // a damaged entry: the ones before it stand
         }
         if (type == kMadtLocalApic && length >= kLocalApicEntrySize) {
-            if ((read_u32(entry + 4) & (kCpuEnabled | kCpuOnlineCapable)) != 0) {
-                add_cpu(entry[3], boot);
-            }
+            add_cpu(entry[3], read_u32(entry + 4), boot, online_capable);
         } else if (type == kMadtLocalX2Apic && length >= kLocalX2ApicEntrySize) {
-            if ((read_u32(entry + 8) & (kCpuEnabled | kCpuOnlineCapable)) != 0) {
-                add_cpu(read_u32(entry + 4), boot);
-            }
+            add_cpu(read_u32(entry + 4), read_u32(entry + 8), boot, online_capable);
         }
         offset += length;
     }
-    return {nullptr, read_u32(madt + kHeaderSize)};
+    return {nullptr, read_u32(madt + kHeaderSize), online_capable};
+}
+
+AcpiPmTimer acpi_find_pm_timer(uint64_t rsdp) {
+    constexpr uint32_t kPmTimerBlock = 76;
+    constexpr uint32_t kFlags = 112;
+    constexpr uint32_t kTimerValueExtended = 1u << 8;
+    constexpr uint32_t kExtendedPmTimerBlock = 208; // a Generic Address Structure, 12 bytes
+    constexpr uint8_t kSystemIo = 1;
+    if (!acpi_rsdp_valid(rsdp)) {
+        return {};
+    }
+    uint32_t root_length = 0;
+    unsigned entry_size = 0;
+    const uint8_t* root = root_table(rsdp, root_length, entry_size);
+    uint32_t length = 0;
+    const uint8_t* fadt =
+        root != nullptr ? find_listed(root, root_length, entry_size, "FACP", length) : nullptr;
+    if (fadt == nullptr || length < kPmTimerBlock + 4) {
+        return {};
+    }
+    uint64_t port = read_u32(fadt + kPmTimerBlock);
+    if (port == 0 && length >= kExtendedPmTimerBlock + 12 &&
+        fadt[kExtendedPmTimerBlock] == kSystemIo) {
+        port = read_le(fadt + kExtendedPmTimerBlock + 4, 8);
+    }
+    if (port == 0 || port > 0xFFFF) {
+        return {};
+    }
+    const bool extended =
+        length >= kFlags + 4 && (read_u32(fadt + kFlags) & kTimerValueExtended) != 0;
+    return {static_cast<uint16_t>(port), extended ? 32u : 24u};
 }
 
 } // namespace bedrock::kernel

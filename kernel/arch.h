@@ -101,7 +101,8 @@ void stop_timer();
 // calls send_event(), an interrupt arrives, or for no reason at all (callers re-check their
 // condition in a loop). Call it with interrupts masked; it returns with them masked. An event
 // sent after the caller's last check of its condition is never lost. x86-64: `sti; hlt` woken by
-// an IPI to every other CPU; AArch64: `wfe` / `sev`.
+// an IPI to every other CPU; AArch64: `wfi` woken by a GIC software interrupt to every other CPU
+// (`wfe` / `sev` where the kernel found no GIC).
 void wait_for_event();
 void send_event();
 

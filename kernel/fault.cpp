@@ -31,9 +31,9 @@ void report_fault(const FaultReport& fault) {
         print("  %-4s 0x%016lx%s", fault.register_names[i], fault.registers[i],
               i % 4 == 3 || i + 1 == fault.register_count ? "\n" : "  ");
     }
-    // A catch is armed by a test on the boot CPU and resumes there: a fault on any other CPU
-    // meanwhile must end the run, not jump onto the boot CPU's stack.
-    if (fault.resumable && catching_traps() && (cpu == nullptr || cpu->index == 0)) {
+    // A catch resumes on the CPU that armed it (catching_traps() asks for the calling CPU): a
+    // fault on any other CPU meanwhile must end the run, not jump onto the armed CPU's stack.
+    if (fault.resumable && catching_traps()) {
         print("fault: caught by the test, resuming\n");
         resume_if_catching(TrapKind::Fault, fault.description, &fault);
     }

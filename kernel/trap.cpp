@@ -4,12 +4,14 @@
 
 #include "kernel/arch.h"
 #include "kernel/console.h"
+#include "kernel/smp.h"
 
 namespace bedrock::kernel {
 namespace {
 
 struct Catch {
     bool armed = false;
+    unsigned cpu = 0; // the index of the CPU that armed it
     arch::SavedContext context = {};
     Trap trap = {};
 };
@@ -25,13 +27,19 @@ void copy_text(char* destination, size_t capacity, const char* text) {
     destination[i] = '\0';
 }
 
+unsigned calling_cpu() {
+    const CpuLocal* cpu = arch::cpu_local();
+    return cpu != nullptr ? cpu->index : 0;
+}
+
 } // namespace
 
 Trap run_catching_traps(void (*body)(void*), void* context) {
     if (g_catch.armed) {
-        panic("run_catching_traps: nested catches are not supported");
+        panic("run_catching_traps: a catch is armed already (one at a time)");
     }
     g_catch.trap = Trap{};
+    g_catch.cpu = calling_cpu();
     g_catch.armed = true;
     if (arch_save_context(&g_catch.context) == 0) {
         body(context);
@@ -42,11 +50,11 @@ Trap run_catching_traps(void (*body)(void*), void* context) {
 }
 
 bool catching_traps() {
-    return g_catch.armed;
+    return g_catch.armed && g_catch.cpu == calling_cpu();
 }
 
 void resume_if_catching(TrapKind kind, const char* message, const FaultReport* fault) {
-    if (!g_catch.armed) {
+    if (!catching_traps()) {
         return;
     }
     g_catch.armed = false;

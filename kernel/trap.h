@@ -7,7 +7,8 @@
 // print it marked as caught, and resume at the point where run_catching_traps() saved the
 // CPU's callee-saved state (arch_save_context / arch_resume_context, one small routine per
 // architecture); the body's frames are abandoned. Outside it they end the run as always.
-// Not nestable: a trap inside a second, nested catch ends the run.
+// One catch at a time, armed and caught on one CPU (any CPU): a trap on another CPU meanwhile
+// ends the run, and arming a second catch anywhere panics.
 #pragma once
 
 #include <stddef.h>
@@ -27,9 +28,10 @@ struct Trap {
 // Runs body(context) and returns TrapKind::None if it returns, or the trap that cut it short.
 [[nodiscard]] Trap run_catching_traps(void (*body)(void*), void* context);
 
-// While a catch is armed: records the trap and resumes after the catch (never returns). Does
-// nothing otherwise. Called by panic() and report_fault().
+// While a catch is armed on the calling CPU: records the trap and resumes after the catch (never
+// returns). Does nothing otherwise. Called by panic() and report_fault().
 void resume_if_catching(TrapKind kind, const char* message, const FaultReport* fault);
+// Whether a catch is armed on the calling CPU.
 [[nodiscard]] bool catching_traps();
 
 // A hook that may explain a fault before it is reported (the allocator bring-up sets one that

@@ -9,6 +9,10 @@
 #include "bedrock/phys_range.h"
 #include "kernel/boot_info.h"
 
+// 1 when boot.S was entered at EL3 and the kernel runs in Secure EL1, else 0; written by boot.S
+// before any C++ runs.
+extern "C" uint32_t aarch64_secure_el1;
+
 namespace bedrock::arch::aarch64 {
 
 // virt's on-chip devices (GIC, UART, RTC, GPIO, ...), mapped Device-nGnRnE by boot.S's early map
@@ -34,6 +38,8 @@ void init_psci(const kernel::BootInfo& boot);
 // CPU_ON: starts the CPU whose MPIDR affinity is `target` at physical address `entry` with
 // x0 = `context`. NotSupported without a usable PSCI.
 [[nodiscard]] PsciStatus psci_cpu_on(uint64_t target, uint64_t entry, uint64_t context);
+// Whether the device tree gave a PSCI conduit (without one, psci_cpu_on() says NotSupported).
+[[nodiscard]] bool psci_available();
 // The code's name as the specification spells it ("ALREADY_ON").
 [[nodiscard]] const char* psci_status_name(PsciStatus status);
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* AArch64 entry (QEMU virt, -kernel with an ELF): x0 = device tree or 0.
  *
- * Drops from EL2 to EL1 if entered at EL2, zeroes .bss, builds an early identity map
+ * Drops from EL2 to EL1 if entered at EL2, or from EL3 to Secure EL1 if entered at EL3 (where
+ * every CPU but MPIDR 0 parks, and aarch64_secure_el1 records it), zeroes .bss, builds an early identity map
  * (0-1 GiB Device-nGnRnE for virt's MMIO, 1-2 GiB Normal write-back for the kernel, the device
  * tree and the first RAM), turns the MMU and caches on - before any C++, because with the MMU
  * off every data access is Device memory (unaligned accesses fault, exclusives do not work) -
@@ -58,6 +59,40 @@
     .global _start
 _start:
     mov x20, x0                            /* the device tree pointer, kept across set-up */
+    mov x21, xzr                           /* 1 once dropped from EL3 to Secure EL1 */
+    mrs x1, CurrentEL
+    lsr x1, x1, #2
+    cmp x1, #3
+    b.ne not_at_el3
+    /* EL3: no firmware ran before the kernel, and every CPU may have come out of reset here
+     * (QEMU's virt,secure=on starts each one at the ELF entry and offers no PSCI). The CPU with
+     * MPIDR affinity 0 boots; any other parks for good. The boot CPU goes on in Secure EL1
+     * (lower levels AArch64, nothing routed or trapped to EL3, GICv3 system registers open to
+     * EL1): a non-secure EL1 would need EL3 to move the GIC's interrupts into group 1 first. */
+    mrs x1, mpidr_el1
+    ldr x2, =0xFF00FFFFFF                  /* Aff3, Aff2..Aff0 */
+    tst x1, x2
+    b.ne park_at_el3
+    mov x1, #((1 << 10) | (3 << 4))        /* SCR_EL3: RW, RES1 bits; NS, IRQ, FIQ, EA clear */
+    msr scr_el3, x1
+    msr cptr_el3, xzr
+    mrs x1, id_aa64pfr0_el1
+    ubfx x1, x1, #24, #4                   /* GIC: system register interface implemented */
+    cbz x1, 1f
+    mov x1, #0x9                           /* ICC_SRE_EL3: Enable (EL1 may use SRE), SRE */
+    msr icc_sre_el3, x1
+    isb
+1:  mov x1, #0x3c5                         /* EL1h, DAIF masked */
+    msr spsr_el3, x1
+    adr x1, at_el1
+    msr elr_el3, x1
+    mov x21, #1
+    eret
+park_at_el3:
+    wfe
+    b park_at_el3
+
+not_at_el3:
     enter_el1 at_el1
 
 at_el1:
@@ -75,6 +110,8 @@ at_el1:
     str xzr, [x1], #8
     b 1b
 2:
+    ldr x1, =aarch64_secure_el1
+    str w21, [x1]
     /* L0[0] -> L1; L1[0] = 0-1 GiB Device; L1[1] = 1-2 GiB Normal. */
     ldr x1, =early_level0
     ldr x2, =early_level1

@@ -20,6 +20,8 @@ constexpr uint64_t kMaxDeviceTreeSize = uint64_t{2} << 20;
 
 } // namespace
 
+extern "C" constinit uint32_t aarch64_secure_el1 = 0;
+
 extern "C" [[noreturn]] void aarch64_entry(uint64_t device_tree);
 
 extern "C" void aarch64_entry(uint64_t device_tree) {
@@ -30,6 +32,10 @@ extern "C" void aarch64_entry(uint64_t device_tree) {
         kernel::parse_device_tree(blob, kMaxDeviceTreeSize, boot);
     if (!result.ok()) {
         kernel::panic("%s (blob at 0x%lx)", result.error, blob);
+    }
+    if (aarch64_secure_el1 != 0) {
+        kernel::print("aarch64: entered at EL3: running in Secure EL1; CPUs other than MPIDR 0 "
+                      "stay parked at EL3\n");
     }
     arch::aarch64::init_psci(boot);
     arch::aarch64::init_gic(boot.interrupt_controller);

@@ -7,7 +7,9 @@
 // in group 1; distribution on) and its own interface; each secondary initialises its own
 // interface (GICv3: wakes its redistributor, puts its SGIs and PPIs in group 1) before it may
 // unmask interrupts. Interrupts are signalled as IRQ: GICv2 keeps the reset group 0 with FIQEn
-// clear; GICv3 uses group 1 (group 0 would be FIQ there).
+// clear; GICv3 uses group 1 (group 0 would be FIQ there) - Non-secure group 1, or Secure group 1
+// when boot.S dropped from EL3 to Secure EL1 (aarch64_secure_el1), where Non-secure group 1 would
+// be FIQ too.
 // Invariants: g_gic is written once, by the boot CPU before any secondary starts; its regions lie
 // in kDeviceWindow (mapped Device-nGnRnE by boot.S and map_memory()).
 #include "arch/aarch64/aarch64.h"
@@ -21,6 +23,7 @@ namespace {
 constexpr uintptr_t kDistributorControl = 0x000;
 constexpr uintptr_t kDistributorType = 0x004;
 constexpr uintptr_t kGroup = 0x080;
+constexpr uintptr_t kGroupModifier = 0xD00; // GICv3: with kGroup 0, Secure group 1
 constexpr uintptr_t kSetEnable = 0x100;
 constexpr uintptr_t kClearEnable = 0x180;
 constexpr uintptr_t kClearPending = 0x280;
@@ -29,6 +32,7 @@ constexpr uintptr_t kSoftwareInterrupt = 0xF00;      // GICv2 GICD_SGIR
 constexpr uint32_t kEveryOtherCpu = 1u << 24;        // GICD_SGIR.TargetListFilter = 0b01
 constexpr uint32_t kRegisterWritePending = 1u << 31; // GICv3 GICD_CTLR.RWP
 constexpr uint32_t kEnableGroups = 0x3;              // EnableGrp0 | EnableGrp1 (NS: Grp1, Grp1A)
+constexpr uint32_t kEnableGroup1Secure = 1u << 2;    // GICv3 GICD_CTLR.EnableGrp1S (Secure view)
 constexpr uint32_t kAffinityRouting = 1u << 4;       // GICv3 GICD_CTLR.ARE (NS: ARE_NS)
 // GICv2 CPU interface.
 constexpr uintptr_t kCpuControl = 0x000;
@@ -70,6 +74,18 @@ volatile uint8_t& reg8(uintptr_t base, uintptr_t offset) {
 
 bool is_v3() {
     return g_gic.kind == kernel::InterruptControllerKind::GicV3;
+}
+
+bool secure() {
+    return aarch64_secure_el1 != 0;
+}
+
+// GICv3: puts the 32 interrupts of one group register in group 1 of this kernel's security state.
+void to_group_1(uintptr_t frame, uintptr_t word_offset) {
+    reg32(frame, kGroup + word_offset) = secure() ? 0 : ~0u;
+    if (secure()) {
+        reg32(frame, kGroupModifier + word_offset) = ~0u;
+    }
 }
 
 void wait_for_distributor_writes() {
@@ -128,14 +144,15 @@ void init_gic(const kernel::InterruptController& controller) {
         reg32(distributor, kClearEnable + 4 * word) = ~0u;
         reg32(distributor, kClearPending + 4 * word) = ~0u;
         if (is_v3()) {
-            reg32(distributor, kGroup + 4 * word) = ~0u;
+            to_group_1(distributor, 4 * word);
         }
     }
     if (is_v3()) {
         wait_for_distributor_writes();
         reg32(distributor, kDistributorControl) = kAffinityRouting;
         wait_for_distributor_writes();
-        reg32(distributor, kDistributorControl) = kAffinityRouting | kEnableGroups;
+        reg32(distributor, kDistributorControl) =
+            kAffinityRouting | kEnableGroups | (secure() ? kEnableGroup1Secure : 0);
         wait_for_distributor_writes();
     } else {
         reg32(distributor, kDistributorControl) = kEnableGroups;
@@ -159,7 +176,7 @@ void init_gic_cpu_interface() {
     reg32(redistributor, kRedistributorWaker) = waker & ~kProcessorSleep;
     while ((reg32(redistributor, kRedistributorWaker) & kChildrenAsleep) != 0) {
     }
-    reg32(redistributor + kSgiFrame, kGroup) = ~0u;
+    to_group_1(redistributor + kSgiFrame, 0);
     uint64_t sre;
     asm volatile("mrs %0, icc_sre_el1" : "=r"(sre));
     asm volatile("msr icc_sre_el1, %0; isb" : : "r"(sre | 1));

@@ -41,6 +41,10 @@ void init_psci(const kernel::BootInfo& boot) {
     g_cpu_on = boot.psci_cpu_on;
 }
 
+bool psci_available() {
+    return g_conduit != kernel::PsciConduit::None;
+}
+
 PsciStatus psci_cpu_on(uint64_t target, uint64_t entry, uint64_t context) {
     switch (g_conduit) {
     case kernel::PsciConduit::Hvc:

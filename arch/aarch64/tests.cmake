@@ -16,6 +16,12 @@ bedrock_add_qemu_test(aarch64.smp.2.el2 LAUNCHER run-kernel
     ARGS -M virt,virtualization=on,gic-version=3 -m 128M -smp 2
     EXPECT_OUTPUT "smp: 2 CPUs online")
 
+# Entered at EL3 with no firmware (virt,secure=on: every CPU starts at the ELF entry and there is
+# no PSCI): CPU 0 alone boots, in Secure EL1, its GICv3 interrupts in Secure group 1.
+bedrock_add_qemu_test(aarch64.secure_el3 LAUNCHER run-kernel
+    ARGS -M virt,secure=on,gic-version=3 -m 128M -smp 2 TIMEOUT 60
+    EXPECT_OUTPUT "entered at EL3: running in Secure EL1.*smp: 1 CPUs online")
+
 # A fault on a secondary CPU (CPU 1 of 4) is reported with its CPU index and ends the run.
 bedrock_add_kernel(bedrock-kernel-secondary-fault
     ${PROJECT_SOURCE_DIR}/tests/kernel/secondary_fault_test.cpp)

@@ -16,6 +16,15 @@
 // Interrupts: the timer, wake-up and spurious vectors' gates and the boot CPU's local APIC are set
 // up by init_boot_cpu(); each secondary enables its own local APIC. Each CPU's tick function is
 // g_ticks[its index], read by its own timer interrupt.
+//
+// TLB shootdown (flush_tlbs_of_other_cpus): an NMI to each other online CPU, whose handler reloads
+// CR3, which drops every TLB entry (this kernel maps nothing global). An NMI, not an interrupt
+// vector: a CPU spinning with interrupts masked (on a lock, or in a handler) takes no interrupt
+// for as long as it spins. The caller returns once every NMI has been accepted by its CPU's
+// local APIC, without waiting for the handlers to run: a CPU takes an accepted NMI at its next
+// instruction boundary (right after the current NMI handler if it is in one), before any further
+// access of its own. A CPU may get one NMI for several flushes, or run one flush for nothing:
+// every NMI flushes, so none is missed.
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +47,7 @@ extern const char x86_64_wake_stub[];
 [[noreturn]] void x86_64_secondary_entry(bedrock::kernel::CpuLocal* cpu);
 void x86_64_timer_interrupt();
 void x86_64_wake_interrupt();
+void x86_64_nmi();
 }
 
 namespace bedrock::arch {
@@ -160,7 +170,22 @@ bool start_cpu(kernel::CpuLocal& cpu) {
     return true;
 }
 
+void x86_64::flush_tlbs_of_other_cpus() {
+    const unsigned cpus = kernel::online_cpu_count();
+    const unsigned self = this_cpu_index();
+    for (unsigned index = 0; index < cpus; ++index) {
+        if (index != self &&
+            !send_nmi(static_cast<uint32_t>(kernel::online_cpu(index).hardware_id))) {
+            kernel::panic("tlb: CPU %u did not accept the TLB shootdown NMI", index);
+        }
+    }
+}
+
 bool start_timer(uint32_t hz, void (*tick)()) {
+    if (!x86_64::has_local_apic()) {
+        kernel::print("timer: no local APIC (CPUID), so no timer interrupt\n");
+        return false;
+    }
     __atomic_store_n(&g_ticks[this_cpu_index()], tick, __ATOMIC_RELEASE);
     x86_64::start_local_timer(hz);
     return true;
@@ -188,6 +213,12 @@ extern "C" void x86_64_secondary_entry(bedrock::kernel::CpuLocal* cpu) {
     set_cpu_local(cpu);
     x86_64::enable_local_apic();
     bedrock::kernel::secondary_cpu_main(*cpu);
+}
+
+// Every NMI is taken for a TLB shootdown (flush_tlbs_of_other_cpus): a flush is harmless.
+extern "C" void x86_64_nmi() {
+    uint64_t root;
+    __asm__ volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(root) : : "memory");
 }
 
 extern "C" void x86_64_wake_interrupt() {

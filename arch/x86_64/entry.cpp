@@ -57,6 +57,12 @@ namespace bedrock::arch::x86_64 {
 
 void find_cpus(kernel::BootInfo& boot) {
     boot.acpi_rsdp = find_rsdp(boot.acpi_rsdp);
+    if (!has_local_apic()) {
+        kernel::print("smp: no local APIC (CPUID); starting the boot CPU only\n");
+        boot.cpu_ids[0] = 0;
+        boot.cpu_count = 1;
+        return;
+    }
     const kernel::AcpiCpus cpus = kernel::acpi_read_cpus(boot.acpi_rsdp, boot);
     if (!cpus.ok() || boot.cpu_count == 0) {
         kernel::print("acpi: %s; starting the boot CPU only\n",
@@ -67,6 +73,10 @@ void find_cpus(kernel::BootInfo& boot) {
     }
     kernel::print("acpi: RSDP at 0x%lx, MADT: %zu CPUs%s\n", boot.acpi_rsdp, boot.cpu_count,
                   cpus.local_apic_address == local_apic_base() ? "" : " (other local APIC base)");
+    if (cpus.online_capable != 0) {
+        kernel::print("acpi: %zu more CPUs online-capable (may be added later): not started\n",
+                      cpus.online_capable);
+    }
     if (boot.cpu_count > 1 && !is_ram(boot, kTrampolinePage)) {
         kernel::print("smp: the trampoline page 0x%lx is not RAM; starting the boot CPU only\n",
                       kTrampolinePage);
@@ -88,7 +98,6 @@ extern "C" void x86_64_entry(uint32_t protocol, uint32_t boot_information) {
     arch::x86_64::init_boot_cpu();
     arch::x86_64::init_console();
     arch::x86_64::init_exceptions();
-    arch::x86_64::calibrate_clock();
 
     static kernel::BootInfo boot;
     kernel::BootParseResult result;
@@ -107,5 +116,6 @@ extern "C" void x86_64_entry(uint32_t protocol, uint32_t boot_information) {
         kernel::panic("boot information at 0x%x: %s", boot_information, result.error);
     }
     arch::x86_64::find_cpus(boot);
+    arch::x86_64::calibrate_clock(boot.acpi_rsdp);
     kernel::kernel_main(boot);
 }

@@ -25,7 +25,8 @@ void init_exceptions(); // TSS (double-fault stack), IDT for the 32 CPU exceptio
 // The boot CPU's per-CPU register (cpu_local() reads null until set_cpu_local()), the PICs
 // masked, its local APIC enabled, the timer and spurious interrupt gates (cpu.cpp).
 void init_boot_cpu();
-void calibrate_clock(); // TSC frequency against the PIT
+// TSC frequency against the PIT, else the ACPI PM timer of the FADT the RSDP leads to (0: none).
+void calibrate_clock(uint64_t acpi_rsdp);
 // Fills BootInfo's CPU list from the ACPI MADT (RSDP from the boot protocol, else the BIOS
 // areas), or with the boot CPU alone; reserves the secondaries' trampoline page. Before
 // map_memory(): it reads firmware tables and the BIOS data area through the early map.
@@ -36,6 +37,11 @@ void find_cpus(kernel::BootInfo& boot);
 inline constexpr size_t kCpuDescriptorTablesSize = 5 * 4096;
 // On a secondary CPU: builds its GDT and TSS in `tables_memory`, loads them and the IDT.
 void init_secondary_exceptions(void* tables_memory);
+// After a page-table entry of the identity map lost its present bit (and the calling CPU ran
+// invlpg): makes every other online CPU drop its TLB entries, so that its accesses there fault
+// too, before it makes another access of its own (cpu.cpp: an NMI each, which the other CPUs
+// take even with interrupts masked). Any CPU; returns once every NMI was accepted.
+void flush_tlbs_of_other_cpus();
 // Installs `handler` (an entry stub's address) for `vector` in the IDT every CPU shares.
 void set_interrupt_gate(uint8_t vector, uint64_t handler);
 

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "arch/x86_64/entry.h"
+#include "arch/x86_64/local_apic.h"
 #include "kernel/fault.h"
 
 namespace bedrock::arch::x86_64 {
@@ -175,6 +176,7 @@ void load_idt() {
 } // namespace bedrock::arch::x86_64
 
 extern "C" const uint64_t x86_64_exception_stubs[bedrock::arch::x86_64::kExceptionVectors];
+extern "C" const char x86_64_nmi_stub[];
 extern "C" [[noreturn]] void x86_64_exception(const bedrock::arch::x86_64::ExceptionFrame* frame);
 
 extern "C" void x86_64_exception(const bedrock::arch::x86_64::ExceptionFrame* frame) {
@@ -235,6 +237,8 @@ void init_exceptions() {
     for (size_t vector = 0; vector < kExceptionVectors; ++vector) {
         set_interrupt_gate(static_cast<uint8_t>(vector), x86_64_exception_stubs[vector]);
     }
+    // NMIs carry TLB shootdowns between CPUs: every NMI flushes the TLB and returns (cpu.cpp).
+    set_interrupt_gate(kNmiVector, reinterpret_cast<uint64_t>(x86_64_nmi_stub));
     load_idt();
 }
 

@@ -11,6 +11,7 @@
 namespace bedrock::arch::x86_64 {
 namespace {
 
+constexpr uint32_t kCpuidApic = 1u << 9; // CPUID leaf 1, EDX
 constexpr uint32_t kApicBaseMsr = 0x1B;
 constexpr uint64_t kApicBaseMask = 0x000F'FFFF'FFFF'F000;
 
@@ -30,6 +31,7 @@ constexpr uint32_t kApicSoftwareEnable = 1u << 8;
 constexpr uint32_t kMasked = 1u << 16;
 constexpr uint32_t kTimerPeriodic = 1u << 17;
 constexpr uint32_t kTimerDivideBy16 = 0x3;
+constexpr uint32_t kDeliveryNmi = 0x4 << 8;
 constexpr uint32_t kDeliveryInit = 0x5 << 8;
 constexpr uint32_t kDeliveryStartup = 0x6 << 8;
 constexpr uint32_t kLevelAssert = 1u << 14;
@@ -113,23 +115,37 @@ uint64_t local_apic_base() {
     return g_base;
 }
 
+bool has_local_apic() {
+    return g_base != 0;
+}
+
 void init_interrupt_controllers() {
-    g_base = read_msr(kApicBaseMsr) & kApicBaseMask;
+    uint32_t eax = 1;
+    uint32_t ebx;
+    uint32_t ecx = 0;
+    uint32_t edx;
+    __asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
+    if ((edx & kCpuidApic) != 0) {
+        g_base = read_msr(kApicBaseMsr) & kApicBaseMask;
+    }
     remap_and_mask_pics();
 }
 
 void enable_local_apic() {
+    if (!has_local_apic()) {
+        return;
+    }
     reg(kTaskPriority) = 0;
     reg(kTimerVectorRegister) = kMasked | kTimerVector;
     reg(kSpuriousVectorRegister) = kApicSoftwareEnable | kSpuriousVector;
 }
 
 uint32_t local_apic_id() {
-    return reg(kId) >> 24;
+    return has_local_apic() ? reg(kId) >> 24 : 0;
 }
 
 bool send_init_startup(uint32_t apic_id, uint8_t start_page) {
-    if (!send_ipi(apic_id, kDeliveryInit | kLevelAssert)) {
+    if (!has_local_apic() || !send_ipi(apic_id, kDeliveryInit | kLevelAssert)) {
         return false;
     }
     wait_nanoseconds(kAfterInit);
@@ -143,10 +159,19 @@ bool send_init_startup(uint32_t apic_id, uint8_t start_page) {
 }
 
 void send_wake_to_others() {
-    static_cast<void>(send_ipi(0, kAllExcludingSelf | kLevelAssert | kWakeVector));
+    if (has_local_apic()) {
+        static_cast<void>(send_ipi(0, kAllExcludingSelf | kLevelAssert | kWakeVector));
+    }
+}
+
+bool send_nmi(uint32_t apic_id) {
+    return has_local_apic() && send_ipi(apic_id, kDeliveryNmi | kLevelAssert);
 }
 
 void start_local_timer(uint32_t hz) {
+    if (!has_local_apic()) {
+        return;
+    }
     if (__atomic_load_n(&g_timer_hz, __ATOMIC_ACQUIRE) == 0) {
         calibrate_timer();
     }
@@ -159,12 +184,17 @@ void start_local_timer(uint32_t hz) {
 }
 
 void stop_local_timer() {
+    if (!has_local_apic()) {
+        return;
+    }
     reg(kTimerVectorRegister) = kMasked | kTimerVector;
     reg(kTimerInitialCount) = 0;
 }
 
 void end_of_interrupt() {
-    reg(kEndOfInterrupt) = 0;
+    if (has_local_apic()) {
+        reg(kEndOfInterrupt) = 0;
+    }
 }
 
 } // namespace bedrock::arch::x86_64

@@ -6,6 +6,10 @@
 // Invariants: local_apic_base() is the same on every CPU (the firmware's, read from
 // IA32_APIC_BASE on the boot CPU) and mapped (uncached) in both the early and the final page
 // tables; an interrupt vector's handler sends end_of_interrupt() before it returns.
+//
+// A CPU without a local APIC (CPUID leaf 1 EDX bit 9 clear: none, or the firmware disabled it,
+// e.g. QEMU's -cpu qemu64,-apic) leaves local_apic_base() 0: then the id reads as 0, enabling,
+// the IPIs, the timer and end_of_interrupt() do nothing, and nothing is mapped for it.
 #pragma once
 
 #include <stdint.h>
@@ -16,16 +20,19 @@ namespace bedrock::arch::x86_64 {
 inline constexpr uint8_t kTimerVector = 0x40;
 inline constexpr uint8_t kWakeVector = 0x41; // arch::send_event()'s IPI
 inline constexpr uint8_t kSpuriousVector = 0xFF;
+inline constexpr uint8_t kNmiVector = 2; // the CPU's own; TLB shootdowns arrive as NMIs
 
-// The physical address of the local APIC's register page.
+// The physical address of the local APIC's register page; 0 without a local APIC.
 [[nodiscard]] uint64_t local_apic_base();
+[[nodiscard]] bool has_local_apic();
 
-// Boot CPU, once, before any other APIC function: reads the APIC base, masks the PICs.
+// Boot CPU, once, before any other APIC function: reads the APIC base (if CPUID reports a local
+// APIC), masks the PICs.
 void init_interrupt_controllers();
 // Every CPU: software-enables its local APIC (spurious vector kSpuriousVector), accepts every
 // priority, and masks its timer.
 void enable_local_apic();
-// The calling CPU's local APIC id.
+// The calling CPU's local APIC id (0 without a local APIC).
 [[nodiscard]] uint32_t local_apic_id();
 
 // Sends INIT, then STARTUP twice with `start_page` (the trampoline's physical page number,
@@ -36,6 +43,9 @@ void enable_local_apic();
 
 // Sends kWakeVector to every CPU but the caller.
 void send_wake_to_others();
+// Sends an NMI to the CPU `apic_id`; false if it was not accepted for delivery within a
+// millisecond.
+[[nodiscard]] bool send_nmi(uint32_t apic_id);
 
 // The calling CPU's timer: periodic at `hz` on kTimerVector (the count rate is measured once,
 // against the TSC, at the first call); stop_local_timer() masks it and stops the count.

@@ -94,8 +94,10 @@ uint64_t early_mapped_limit() {
 void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
     g_identity_map.start_building(tables);
     g_identity_map.map_ram(ram_without_stack_guard(boot));
-    g_identity_map.map(PhysRange{x86_64::local_apic_base(), bedrock::kPageSize},
-                       kernel::MemoryType::Device);
+    if (x86_64::has_local_apic()) {
+        g_identity_map.map(PhysRange{x86_64::local_apic_base(), bedrock::kPageSize},
+                           kernel::MemoryType::Device);
+    }
     g_identity_map.finish_building();
     __asm__ volatile("mov %0, %%cr3" : : "r"(g_identity_map.root()) : "memory");
 }
@@ -105,7 +107,15 @@ uint64_t x86_64::final_page_tables() {
 }
 
 bool set_page_present(uint64_t address, bool present) {
-    return g_identity_map.set_page_present(address, present);
+    if (!g_identity_map.set_page_present(address, present)) {
+        return false;
+    }
+    // invlpg cleared this CPU's TLB only; no TLB keeps a not-present entry, so showing a page
+    // needs nothing more.
+    if (!present) {
+        x86_64::flush_tlbs_of_other_cpus();
+    }
+    return true;
 }
 
 } // namespace bedrock::arch

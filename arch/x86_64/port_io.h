@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// x86 port I/O, the one way this kernel reaches devices on x86-64 (COM1, the PIT, the exit
-// device): none of them needs a mapping.
+// x86 port I/O, the one way this kernel reaches devices on x86-64 (COM1, the PIT, the ACPI PM
+// timer, the exit device): none of them needs a mapping.
 #pragma once
 
 #include <stdint.h>
@@ -16,6 +16,11 @@ inline void out32(uint16_t port, uint32_t value) {
 inline uint8_t in8(uint16_t port) {
     uint8_t value;
     __asm__ volatile("inb %1, %0" : "=a"(value) : "Nd"(port));
+    return value;
+}
+inline uint32_t in32(uint16_t port) {
+    uint32_t value;
+    __asm__ volatile("inl %1, %0" : "=a"(value) : "Nd"(port));
     return value;
 }
 

@@ -21,6 +21,13 @@ foreach(machine pc q35)
             EXPECT_OUTPUT "acpi: RSDP at 0x[0-9a-f]+, MADT: ${cpus} CPUs\n.*smp: ${cpus} CPUs online")
     endforeach()
 endforeach()
+# Many more CPUs than the host has cores, in little memory (8 MiB per CPU): every CPU must still
+# take its timer ticks in the interrupt test, and the SMP stress must fit its blocks in memory.
+# The machine has no PIT: the TSC is measured against the ACPI PM timer, and every time-out
+# (the CPUs' check-in, the INIT and STARTUP delays, the interrupt test's) must hold by it.
+bedrock_add_qemu_test(x86_64.smp.pc.16.no_pit LAUNCHER run-kernel
+    ARGS -M pc,pit=off -m 128M -smp 16
+    EXPECT_OUTPUT "MADT: 16 CPUs\nclock: no PIT counts; TSC measured against the ACPI PM timer\n.*smp: 16 CPUs online")
 bedrock_add_qemu_test(x86_64.smp.grub_multiboot2.2 LAUNCHER run-kernel-grub ARGS -m 256M -smp 2
     EXPECT_OUTPUT "memory described by multiboot2.*smp: 2 CPUs online")
 # The boot benchmark under -icount shift=0: one guest instruction per virtual nanosecond, so

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Host tests of the ACPI parser (kernel/acpi.cpp): RSDP search and checksums, the RSDT and XSDT
 // paths, MADT CPU entries (xAPIC and x2APIC, enabled, online-capable, disabled, duplicates),
-// more CPUs than the kernel starts, and damaged tables that must be skipped.
+// more CPUs than the kernel starts, damaged tables that must be skipped, and the FADT's PM timer.
 // Tables are built in host memory below 2 GiB (mmap MAP_32BIT, so that the RSDT's 32-bit
 // addresses can hold them); host addresses stand in for physical ones.
 #include <gtest/gtest.h>
@@ -137,7 +137,8 @@ std::vector<uint64_t> ids(const BootInfo& boot) {
     return std::vector<uint64_t>(boot.cpu_ids, boot.cpu_ids + boot.cpu_count);
 }
 
-TEST(Acpi, RsdtRevision0ListsEnabledAndOnlineCapableCpus) {
+// Online-capable CPUs (flags bit 1 without bit 0) are not there at boot: counted, not listed.
+TEST(Acpi, RsdtRevision0ListsEnabledCpusAndCountsOnlineCapableOnes) {
     LowMemory memory;
     const uint64_t facp = memory.place(table("FACP", std::vector<uint8_t>(80)));
     const uint64_t apic = memory.place(
@@ -148,7 +149,8 @@ TEST(Acpi, RsdtRevision0ListsEnabledAndOnlineCapableCpus) {
     const AcpiCpus result = acpi_read_cpus(pointer, boot);
     ASSERT_TRUE(result.ok()) << result.error;
     EXPECT_EQ(result.local_apic_address, 0xFEE00000u);
-    EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 2, 3, 4})); // 1 is disabled
+    EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 3, 4})); // 1 is disabled, 2 online-capable
+    EXPECT_EQ(result.online_capable, 1u);
     EXPECT_EQ(boot.cpus_left_off, 0u);
 }
 
@@ -260,6 +262,50 @@ TEST(Acpi, RsdpSearchFindsOnlyValidPointersOn16ByteBoundaries) {
     EXPECT_EQ(acpi_find_rsdp(area, 4096), area + 1024);
     EXPECT_EQ(acpi_find_rsdp(area, 1024 + 19), 0u); // does not fit in the area
     EXPECT_EQ(acpi_find_rsdp(area + 1, 4095), area + 1024);
+}
+
+// A FADT of ACPI 2.0+ length (244 bytes) with PM_TMR_BLK, Flags and X_PM_TMR_BLK set.
+std::vector<uint8_t> fadt(uint32_t timer_port, uint32_t flags, uint64_t extended_port) {
+    std::vector<uint8_t> body(244 - 36);
+    for (unsigned i = 0; i < 4; ++i) {
+        body[76 - 36 + i] = static_cast<uint8_t>(timer_port >> (8 * i));
+        body[112 - 36 + i] = static_cast<uint8_t>(flags >> (8 * i));
+    }
+    body[208 - 36] = 1; // X_PM_TMR_BLK in system I/O space
+    body[208 - 36 + 1] = 32;
+    for (unsigned i = 0; i < 8; ++i) {
+        body[212 - 36 + i] = static_cast<uint8_t>(extended_port >> (8 * i));
+    }
+    return table("FACP", body);
+}
+
+TEST(Acpi, PmTimerPortAndWidthFromTheFadt) {
+    LowMemory memory;
+    const uint64_t apic = memory.place(madt({{0, 1, false}}));
+    const uint64_t facp = memory.place(fadt(0x608, 0, 0));
+    const uint64_t rsdt = memory.place(root("RSDT", {apic, facp}, 4));
+    const AcpiPmTimer timer = acpi_find_pm_timer(memory.place(rsdp(rsdt, 0, 0)));
+    EXPECT_EQ(timer.port, 0x608u);
+    EXPECT_EQ(timer.bits, 24u);
+
+    // PM_TMR_BLK 0: X_PM_TMR_BLK's I/O port; TMR_VAL_EXT: 32 bits.
+    const uint64_t extended = memory.place(fadt(0, 1u << 8, 0xB008));
+    const uint64_t xsdt = memory.place(root("XSDT", {extended}, 8));
+    const AcpiPmTimer wide = acpi_find_pm_timer(memory.place(rsdp(rsdt, xsdt, 2)));
+    EXPECT_EQ(wide.port, 0xB008u);
+    EXPECT_EQ(wide.bits, 32u);
+}
+
+TEST(Acpi, NoPmTimerWithoutAValidFadt) {
+    LowMemory memory;
+    const uint64_t apic = memory.place(madt({{0, 1, false}}));
+    const uint64_t rsdt = memory.place(root("RSDT", {apic}, 4));
+    EXPECT_EQ(acpi_find_pm_timer(memory.place(rsdp(rsdt, 0, 0))).port, 0u);
+    const uint64_t facp = memory.place(fadt(0x608, 0, 0));
+    memory.at(facp)[50] ^= 0xFF; // checksum now wrong
+    const uint64_t damaged = memory.place(root("RSDT", {facp}, 4));
+    EXPECT_EQ(acpi_find_pm_timer(memory.place(rsdp(damaged, 0, 0))).port, 0u);
+    EXPECT_EQ(acpi_find_pm_timer(0).port, 0u);
 }
 
 } // namespace

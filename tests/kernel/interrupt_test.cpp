@@ -1,18 +1,25 @@
 // SPDX-License-Identifier: MIT
 // Allocation from interrupt handlers: a periodic timer interrupt (arch::start_timer, kTimerHz)
 // whose handler mallocs and frees blocks of several sizes and a page from the page frame
-// allocator, while the interrupted code allocates and frees too, for kRunNanoseconds on every
-// worker CPU at once. Afterwards: every tick did all its work (counts), no block or page was
-// damaged (patterns), the heap's live blocks and bytes and the free page count are back.
+// allocator, while the interrupted code allocates and frees too, on every worker CPU at once.
+// Each worker runs for kRunNanoseconds and then on until its timer has ticked kMinimumTicks
+// times, for at most kMaxRunNanoseconds: QEMU runs each virtual CPU as a host thread, and with
+// many more CPUs than host cores a CPU may be given almost no time within a fixed 150 ms (with
+// -smp 16 on two cores some CPUs took one tick or none). Afterwards: every CPU ticked at least
+// kMinimumTicks times, every tick did all its work (counts), no block or page was damaged
+// (patterns), the heap's live blocks and bytes and the free page count are back.
 //
 // The interrupted code calls Bedrock directly: its locks and per-CPU paths mask interrupts
 // themselves (platform::disable_interrupts()), which is what makes this safe.
 //
 // Deadlock: a tick that waits for a lock its own CPU holds spins forever with interrupts masked,
 // so no code on that CPU can notice. With two or more CPUs the last one is a watchdog: when a
-// worker's progress counter stands still for kStallNanoseconds (arch::nanoseconds) it reports
-// the stuck CPU and ends the run with failure instead of hanging. With one CPU, CTest's timeout
-// is the backstop. An arch without a timer interrupt yet skips the test, saying so.
+// worker's progress counter stands still for stall_limit (arch::nanoseconds) it reports
+// the stuck CPU and ends the run with failure instead of hanging. It sleeps between its looks
+// (woken by its own kWatchdogHz timer), leaving the time to the workers: a watchdog spinning on
+// the clock starved them (under -icount with -smp 4 on AArch64, CPU 0 ran nothing but its ticks
+// for 150 ms). With one CPU, CTest's timeout is the backstop. An arch without a timer interrupt
+// yet skips the test, saying so.
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,7 +42,16 @@ namespace {
 constexpr uint32_t kTimerHz = 2000;
 constexpr uint64_t kMillisecond = 1000 * 1000;
 constexpr uint64_t kRunNanoseconds = 150 * kMillisecond;
+constexpr uint64_t kMinimumTicks = 8;
+// A timer that has not ticked kMinimumTicks times by then is too slow or broken.
+constexpr uint64_t kMaxRunNanoseconds = 20000 * kMillisecond;
+// How long a worker's progress may stand still before the watchdog calls it a deadlock: 5 s and
+// 250 ms more per worker, as a spinning CPU may wait for a lock whose holder waits for a host
+// core behind every other virtual CPU (63 workers on a 2-core host stood still for 4.6 s and,
+// in other runs, more than 5 s; 15 workers for 86 ms).
 constexpr uint64_t kStallNanoseconds = 5000 * kMillisecond;
+constexpr uint64_t kStallPerWorkerNanoseconds = 250 * kMillisecond;
+constexpr uint32_t kWatchdogHz = 100;
 constexpr size_t kTickSizes[] = {24, 200, 1500, 5000};
 constexpr size_t kTickSizeCount = sizeof(kTickSizes) / sizeof(kTickSizes[0]);
 constexpr size_t kLiveBlocks = 32;
@@ -58,6 +74,8 @@ struct InterruptRun {
     unsigned cpus;
     unsigned workers; // CPUs 0 .. workers - 1; CPU `workers` (if any) is the watchdog
     bool timer_missing;
+    uint64_t stall_limit;   // nanoseconds of no progress that the watchdog calls a deadlock
+    uint64_t longest_stall; // nanoseconds a worker's progress stood still at most (watchdog)
     CpuRun cpu[kMaxBootCpus];
 };
 
@@ -106,6 +124,14 @@ struct Live {
     uint64_t tag;
 };
 
+// Whether a worker that has run for `elapsed` nanoseconds goes on (its ticks are counted by
+// its own timer interrupt, which may arrive between any two instructions).
+bool keep_running(const CpuRun& mine, uint64_t elapsed) {
+    return elapsed < kRunNanoseconds ||
+           (__atomic_load_n(&mine.ticks, __ATOMIC_RELAXED) < kMinimumTicks &&
+            elapsed < kMaxRunNanoseconds);
+}
+
 void worker(InterruptRun& run, unsigned cpu) {
     CpuRun& mine = run.cpu[cpu];
     if (!arch::start_timer(kTimerHz, tick)) {
@@ -116,9 +142,9 @@ void worker(InterruptRun& run, unsigned cpu) {
     Live live[kLiveBlocks] = {};
     TestRandom random(0x1e57 + cpu);
     PageFrameAllocator& frames = page_frame_allocator();
-    const uint64_t deadline = arch::nanoseconds() + kRunNanoseconds;
+    const uint64_t start = arch::nanoseconds();
     arch::enable_interrupts();
-    for (uint64_t iteration = 0; arch::nanoseconds() < deadline; ++iteration) {
+    for (uint64_t iteration = 0; keep_running(mine, arch::nanoseconds() - start); ++iteration) {
         Live& slot = live[random.next() % kLiveBlocks];
         if (slot.block != nullptr) {
             if (!BlockPattern::intact(slot.block, slot.size, slot.tag)) {
@@ -158,10 +184,16 @@ void worker(InterruptRun& run, unsigned cpu) {
     __atomic_store_n(&mine.done, 1, __ATOMIC_RELEASE);
 }
 
+void watchdog_tick() {}
+
 void watchdog(InterruptRun& run) {
     uint64_t seen[kMaxBootCpus] = {};
     uint64_t changed_at[kMaxBootCpus] = {};
+    const bool sleeps = arch::start_timer(kWatchdogHz, watchdog_tick);
     for (bool all_done = false; !all_done;) {
+        if (sleeps) {
+            arch::wait_for_event();
+        }
         all_done = true;
         const uint64_t now = arch::nanoseconds();
         for (unsigned cpu = 0; cpu < run.workers; ++cpu) {
@@ -173,14 +205,20 @@ void watchdog(InterruptRun& run) {
             if (progress != seen[cpu] || changed_at[cpu] == 0) {
                 seen[cpu] = progress;
                 changed_at[cpu] = now;
-            } else if (now - changed_at[cpu] > kStallNanoseconds) {
+            } else if (now - changed_at[cpu] > run.longest_stall) {
+                run.longest_stall = now - changed_at[cpu];
+            }
+            if (now - changed_at[cpu] > run.stall_limit) {
                 print("interrupt test: cpu %u made no progress for %lu ms after %lu ticks: "
                       "deadlocked (a handler waiting for a lock the code it interrupted holds)\n",
-                      cpu, kStallNanoseconds / kMillisecond,
+                      cpu, run.stall_limit / kMillisecond,
                       __atomic_load_n(&run.cpu[cpu].ticks, __ATOMIC_RELAXED));
                 arch::exit(arch::ExitStatus::Failure);
             }
         }
+    }
+    if (sleeps) {
+        arch::stop_timer();
     }
 }
 
@@ -200,9 +238,10 @@ BEDROCK_TEST(interrupt_handlers_allocate_while_the_interrupted_code_does) {
     run = InterruptRun{};
     run.cpus = online_cpu_count();
     run.workers = run.cpus > 1 ? run.cpus - 1 : 1;
-    print("  %u worker CPUs, %s, timer %u Hz for %lu ms\n", run.workers,
-          run.cpus > 1 ? "1 watchdog CPU" : "no watchdog", kTimerHz,
-          kRunNanoseconds / kMillisecond);
+    run.stall_limit = kStallNanoseconds + run.workers * kStallPerWorkerNanoseconds;
+    print("  %u worker CPUs, %s, timer %u Hz for %lu ms and %lu ticks per CPU (at most %lu ms)\n",
+          run.workers, run.cpus > 1 ? "1 watchdog CPU" : "no watchdog", kTimerHz,
+          kRunNanoseconds / kMillisecond, kMinimumTicks, kMaxRunNanoseconds / kMillisecond);
     settle_heap(*heap);
     const HeapStatistics before = heap_statistics(*heap);
     const uint64_t free_before = page_frame_allocator().free_pages();
@@ -217,11 +256,15 @@ BEDROCK_TEST(interrupt_handlers_allocate_while_the_interrupted_code_does) {
 
     settle_heap(*heap);
     const HeapStatistics after = heap_statistics(*heap);
+    if (run.cpus > 1) {
+        print("  watchdog: the longest a worker made no progress was %lu ms (limit %lu ms)\n",
+              run.longest_stall / kMillisecond, run.stall_limit / kMillisecond);
+    }
     for (unsigned cpu = 0; cpu < run.workers; ++cpu) {
         const CpuRun& mine = run.cpu[cpu];
         print("  cpu %u: %lu ticks, %lu blocks and %lu pages in handlers, %lu blocks outside\n",
               cpu, mine.ticks, mine.tick_blocks, mine.tick_pages, mine.main_blocks);
-        BEDROCK_EXPECT(mine.ticks > 0);
+        BEDROCK_EXPECT(mine.ticks >= kMinimumTicks);
         BEDROCK_EXPECT(mine.main_blocks > 0);
         BEDROCK_EXPECT_EQ(mine.tick_blocks, mine.ticks * kTickSizeCount);
         BEDROCK_EXPECT_EQ(mine.tick_pages, mine.ticks);

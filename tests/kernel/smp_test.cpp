@@ -11,8 +11,9 @@
 // with -smp 2 and -smp 4 are the point.
 //
 // Ring invariant (one per CPU i, written by CPU i - 1 only, read by CPU i only, and by the boot
-// CPU once every CPU has returned): 0 <= tail - head <= kRingSize; slots [head, tail) hold
-// items whose ownership passed to the reader with the release store of tail.
+// CPU once every CPU has returned): 0 <= tail - head <= StressRun::ring_items <= kRingSize;
+// slots [head, tail) hold items whose ownership passed to the reader with the release store of
+// tail.
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,12 +36,25 @@ namespace {
 
 constexpr unsigned kOperationsPerCpu = 4000;
 constexpr size_t kRingSize = 128;
+// The items in the rings are what the run keeps live beyond each CPU's own: a CPU whose reader
+// waits for a host core fills its ring. An item takes about kItemBytes on average (80 % small
+// blocks, 19 % medium ones up to 64 KiB, a 1-4 page run every 16th operation; large blocks only
+// with ample memory), so each ring holds at most what half the free memory allows over all CPUs
+// (at least kMinRingItems): full 128-item rings needed 8 MiB with 8 CPUs, which failed 1,149
+// allocations at -m 8M.
+constexpr uint64_t kItemBytes = 8 << 10;
+constexpr uint64_t kMinRingItems = 8;
 constexpr size_t kMaxMediumSize = 64 << 10;
 constexpr size_t kMinLargeSize = (1 << 20) + 1;
 constexpr size_t kMaxLargeSize = 3 << 20;
 // Large blocks only where they cannot exhaust memory: the test keeps up to kRingSize of them
-// live per CPU in the worst case, but needs only a few at a time.
+// live per CPU in the worst case, but needs only a few at a time. Each needs 1 to 3 MiB of
+// contiguous free pages, and every CPU's page lists and slabs hold pages from all over memory
+// that keep free neighbours from merging: with 8 to 11 MiB per CPU (-smp 12 to 32) the checked
+// run's large blocks failed with three quarters or more of memory free (no free block above 2 MiB),
+// with 12 MiB or more they did not. So the memory needed grows with the CPUs too.
 constexpr uint64_t kLargeBlocksMinimumMemory = uint64_t{96} << 20;
+constexpr uint64_t kLargeBlocksMemoryPerCpu = uint64_t{16} << 20;
 
 enum class ItemKind : uint32_t { Block, Pages };
 
@@ -71,6 +85,7 @@ struct alignas(64) CpuTally {
 
 struct StressRun {
     unsigned cpus;
+    uint64_t ring_items; // the most items a ring holds in this run
     uint32_t class_sizes[kHeapSizeClassCount];
     bool large_blocks;
     Ring rings[kMaxBootCpus];
@@ -91,9 +106,9 @@ void check_and_release(const Item& item, CpuTally& tally) {
     bedrock_free(item.memory);
 }
 
-bool push(Ring& ring, const Item& item) {
+bool push(Ring& ring, uint64_t capacity, const Item& item) {
     const uint64_t tail = ring.tail;
-    if (tail - __atomic_load_n(&ring.head, __ATOMIC_ACQUIRE) == kRingSize) {
+    if (tail - __atomic_load_n(&ring.head, __ATOMIC_ACQUIRE) == capacity) {
         return false;
     }
     ring.items[tail % kRingSize] = item;
@@ -161,7 +176,7 @@ void stress(void* context, unsigned cpu) {
             BlockPattern::fill(block, size, tag);
         }
         // A third is freed here, the rest by the next CPU (here too when its ring is full).
-        if (random.next() % 3 == 0 || !push(next, item)) {
+        if (random.next() % 3 == 0 || !push(next, run.ring_items, item)) {
             check_and_release(item, tally);
         }
         for (int i = 0; i < 2 && pop(mine, item); ++i) {
@@ -195,15 +210,23 @@ void run_stress(TestContext& bedrock_test_context, CheckLevel boot_level) {
     static StressRun run;
     run = StressRun{};
     run.cpus = online_cpu_count();
-    run.large_blocks =
-        page_frame_allocator().managed_pages() * kPageSize >= kLargeBlocksMinimumMemory;
+    const uint64_t large_blocks_memory =
+        run.cpus * kLargeBlocksMemoryPerCpu > kLargeBlocksMinimumMemory
+            ? run.cpus * kLargeBlocksMemoryPerCpu
+            : kLargeBlocksMinimumMemory;
+    run.large_blocks = page_frame_allocator().managed_pages() * kPageSize >= large_blocks_memory;
     Heap& heap = *default_heap();
     const HeapFigures before = settle();
     for (unsigned i = 0; i < kHeapSizeClassCount; ++i) {
         run.class_sizes[i] = before.statistics.classes[i].block_size;
     }
-    print("  %u CPUs, %u operations each, large blocks %s\n", run.cpus, kOperationsPerCpu,
-          run.large_blocks ? "on" : "off (under 96 MiB)");
+    const uint64_t fitting_items = before.free_pages * kPageSize / 2 / run.cpus / kItemBytes;
+    run.ring_items = fitting_items < kMinRingItems ? kMinRingItems
+                     : fitting_items > kRingSize   ? kRingSize
+                                                   : fitting_items;
+    print("  %u CPUs, %u operations each, rings of %lu items, large blocks %s %lu MiB)\n", run.cpus,
+          kOperationsPerCpu, run.ring_items, run.large_blocks ? "on (at least" : "off (under",
+          large_blocks_memory >> 20);
 
     const uint64_t start = arch::nanoseconds();
     run_on_every_cpu(stress, &run);

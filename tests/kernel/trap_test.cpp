@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // In-kernel tests of trap recovery (kernel/trap.h) and of hiding pages of the live identity map
 // (arch::set_page_present): a panic and CPU faults taken on purpose come back as Traps, and the
-// run carries on.
+// run carries on. With two CPUs or more, a page hidden by one CPU must fault on another that has
+// just read it (its TLB held the translation).
 //
 // The hidden page comes from a 2 MiB block of the page frame allocator when one is free: such a
 // block is mapped by one block leaf (or lies in a 1 GiB one), so hiding a page of it splits the
@@ -13,6 +14,7 @@
 #include "kernel/allocators.h"
 #include "kernel/arch.h"
 #include "kernel/console.h"
+#include "kernel/smp.h"
 #include "kernel/test_registry.h"
 #include "kernel/trap.h"
 
@@ -83,6 +85,48 @@ void verify_other_pages_body(void* context) {
         if (page != block.hidden && *word_at(page) != pattern(page)) {
             block.intact = false;
         }
+    }
+}
+
+// A page hidden by one CPU must fault on another that had it in its TLB: CPU 1 reads the page,
+// CPU 0 hides it, CPU 1 reads it again (a fault); CPU 0 shows it, CPU 1 reads it (no fault).
+struct OtherCpuRun {
+    PhysAddr page;
+    uint32_t phase;
+    Trap hidden_read;
+    Trap shown_read;
+    uint64_t first_value;
+};
+
+void wait_for_phase(const OtherCpuRun& run, uint32_t phase) {
+    while (__atomic_load_n(&run.phase, __ATOMIC_ACQUIRE) != phase) {
+    }
+}
+
+void next_phase(OtherCpuRun& run) {
+    __atomic_store_n(&run.phase, run.phase + 1, __ATOMIC_RELEASE);
+}
+
+void other_cpu_work(void* context, unsigned cpu) {
+    auto& run = *static_cast<OtherCpuRun*>(context);
+    Access read{run.page, 0};
+    if (cpu == 1) {
+        run.first_value = *word_at(run.page); // the page's translation is now in CPU 1's TLB
+        next_phase(run);                      // 1: CPU 0 hides the page
+        wait_for_phase(run, 2);
+        run.hidden_read = run_catching_traps(read_body, &read);
+        next_phase(run); // 3: CPU 0 shows the page
+        wait_for_phase(run, 4);
+        run.shown_read = run_catching_traps(read_body, &read);
+        next_phase(run); // 5: done
+    } else if (cpu == 0) {
+        wait_for_phase(run, 1);
+        static_cast<void>(arch::set_page_present(run.page, false));
+        next_phase(run);
+        wait_for_phase(run, 3);
+        static_cast<void>(arch::set_page_present(run.page, true));
+        next_phase(run);
+        wait_for_phase(run, 5);
     }
 }
 
@@ -173,4 +217,22 @@ BEDROCK_TEST(trap_set_page_present_refuses_what_is_not_mapped_ram) {
     // Physical page 0 stays unmapped so that null dereferences fault.
     BEDROCK_EXPECT(!arch::set_page_present(0, true));
     BEDROCK_EXPECT(!arch::set_page_present(kPageSize + 8, false)); // not page-aligned
+}
+
+BEDROCK_TEST(trap_hidden_page_faults_on_another_cpu) {
+    if (online_cpu_count() < 2) {
+        print("    skipped: one CPU\n");
+        return;
+    }
+    PageFrameAllocator& pfa = page_frame_allocator();
+    const PhysAddr page = pfa.allocate(0);
+    BEDROCK_REQUIRE(page != kNoPage);
+    *word_at(page) = pattern(page);
+    static OtherCpuRun run;
+    run = OtherCpuRun{page, 0, {}, {}, 0};
+    run_on_every_cpu(other_cpu_work, &run);
+    BEDROCK_EXPECT_EQ(run.first_value, pattern(page));
+    BEDROCK_EXPECT(run.hidden_read.kind == TrapKind::Fault);
+    BEDROCK_EXPECT(run.shown_read.kind == TrapKind::None);
+    pfa.free(page, 0);
 }
