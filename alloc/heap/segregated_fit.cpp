@@ -466,13 +466,18 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
 bool SegregatedFit::grow(Arena& arena, void* block, size_t size) {
     BlockHeader* header = header_of(block);
     BEDROCK_DEBUG_ASSERT(!is_free(header) && start_bit(arena, granule_of(arena, header)));
+    // Refused before it is rounded: a size within a granule of SIZE_MAX would round to 0 and
+    // pass for one the block already holds.
+    if (size > m_max_usable) {
+        return false;
+    }
     const size_t usable = usable_of(header);
     const size_t wanted = size < kMinUsable ? kMinUsable : align_up(size, kGranule);
     if (wanted <= usable) {
         return true;
     }
     BlockHeader* next = next_of(header);
-    if (!is_free(next) || size > m_max_usable) {
+    if (!is_free(next)) {
         return false;
     }
     const size_t next_usable = usable_of(next);

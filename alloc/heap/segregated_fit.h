@@ -394,8 +394,8 @@ public:
 
     // Grows taken block `block` of `arena` in place to at least `size` usable bytes by taking
     // the front of the free block right after it (the rest stays free), and returns true; or
-    // returns false, changing nothing, when that neighbour is taken or too small. A `size` the
-    // block already holds returns true at once. O(1).
+    // returns false, changing nothing, when that neighbour is taken or too small, or `size` is
+    // beyond any block of the fit. A `size` the block already holds returns true at once. O(1).
     [[nodiscard]] bool grow(Arena& arena, void* block, size_t size);
 
     // What find() found.

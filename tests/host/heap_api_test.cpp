@@ -210,6 +210,21 @@ TEST_F(HeapApiTest, ReallocGrowsAMediumBlockInPlaceWhenTheNextBlockIsFree) {
     EXPECT_EQ(test::report_count(), 0u);
 }
 
+// A size within a granule of SIZE_MAX rounds to 0: growing in place must refuse it, not take
+// it for a size the block already holds.
+TEST_F(HeapApiTest, ReallocOfAMediumBlockRefusesSizesNearSizeMax) {
+    for (size_t below = 0; below < 2 * kHeapMinAlignment; ++below) {
+        auto* block = static_cast<unsigned char*>(bedrock_malloc(5000));
+        ASSERT_NE(block, nullptr);
+        memset(block, 0x5a, 5000);
+        EXPECT_EQ(bedrock_realloc(block, SIZE_MAX - below), nullptr) << below;
+        EXPECT_EQ(bedrock_malloc_usable_size(block), 5008u);
+        EXPECT_EQ(block[4999], 0x5a);
+        bedrock_free(block);
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
 TEST_F(HeapApiTest, VallocAndPvalloc) {
     void* v = bedrock_valloc(100);
     ASSERT_NE(v, nullptr);

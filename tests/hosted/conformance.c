@@ -89,6 +89,25 @@ static int realloc_edges(void) {
     return 0;
 }
 
+/* Sizes within a page of SIZE_MAX, whose rounding would wrap, for blocks of each kind (small,
+ * medium with free memory right after it, large): NULL with ENOMEM, the block intact. */
+static int realloc_refuses_sizes_near_size_max(void) {
+    static const size_t kSizes[] = {100, 5000, (size_t)4 << 20};
+    for (size_t i = 0; i < sizeof(kSizes) / sizeof(kSizes[0]); ++i) {
+        for (size_t below = 0; below <= 4096; below += below < 32 ? 1 : 1024) {
+            unsigned char* block = malloc(kSizes[i]);
+            EXPECT(block != NULL);
+            memset(block, 0x5a, kSizes[i]);
+            errno = 0;
+            g_sink = realloc(block, opaque(SIZE_MAX - below));
+            EXPECT(g_sink == NULL && errno == ENOMEM);
+            EXPECT(block[0] == 0x5a && block[kSizes[i] - 1] == 0x5a);
+            free(block);
+        }
+    }
+    return 0;
+}
+
 static int reallocarray_overflows(void) {
     int* array = reallocarray(NULL, 10, sizeof(int));
     EXPECT(array != NULL);
@@ -195,6 +214,7 @@ static const struct Case kCases[] = {
     {"malloc_enomem", malloc_enomem},
     {"calloc_zeroes_and_overflows", calloc_zeroes_and_overflows},
     {"realloc_edges", realloc_edges},
+    {"realloc_refuses_sizes_near_size_max", realloc_refuses_sizes_near_size_max},
     {"reallocarray_overflows", reallocarray_overflows},
     {"memalign_rounds_up", memalign_rounds_up},
     {"aligned_alloc_valid", aligned_alloc_valid},
