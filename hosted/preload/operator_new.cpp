@@ -4,6 +4,8 @@
 // throwing forms call the new-handler and retry while there is one, then throw std::bad_alloc;
 // the nothrow forms return null (without calling the new-handler: catching what it throws would
 // need the C++ runtime here). Sized deletes ignore the size (the heap knows it). No state.
+// Each operator passes its own caller (BEDROCK_HEAP_CALLER()) to the helpers, inline in it, so
+// that reports and checked mode's traces name the program's new or delete, not this library.
 //
 // The library does not depend on libstdc++, so that a C program under the preload does not load
 // it: the two functions needed from it are weak references, bound when the program loads
@@ -14,6 +16,7 @@
 #include <new>
 
 #include "bedrock/heap.h"
+#include "heap/heap_entry.h"
 #include "preload/preload_heap.h"
 
 namespace std {
@@ -24,18 +27,19 @@ new_handler get_new_handler() noexcept __attribute__((weak));
 
 #define BEDROCK_EXPORT __attribute__((visibility("default")))
 
+using bedrock::heap::Caller;
+
 namespace {
 
-void* try_allocate(size_t size, size_t alignment) {
+[[gnu::always_inline]] inline void* try_allocate(size_t size, size_t alignment, Caller caller) {
     bedrock::Heap* started = bedrock::preload::heap();
-    return started != nullptr ? bedrock::heap_allocate(*started, size, alignment) : nullptr;
+    return started != nullptr ? bedrock::heap::allocate(*started, size, alignment, caller)
+                              : nullptr;
 }
 
-void* allocate_or_throw(size_t size, size_t alignment) {
+// The new-handler loop, out of line: only a failed allocation comes here.
+[[gnu::noinline]] void* allocate_after_failure(size_t size, size_t alignment, Caller caller) {
     for (;;) {
-        if (void* block = try_allocate(size, alignment); block != nullptr) {
-            return block;
-        }
         std::new_handler handler =
             std::get_new_handler != nullptr ? std::get_new_handler() : nullptr;
         if (handler == nullptr) {
@@ -46,11 +50,18 @@ void* allocate_or_throw(size_t size, size_t alignment) {
             __builtin_unreachable();
         }
         handler();
+        if (void* block = try_allocate(size, alignment, caller); block != nullptr) {
+            return block;
+        }
     }
 }
 
-void* allocate_or_null(size_t size, size_t alignment) noexcept {
-    return try_allocate(size, alignment);
+[[gnu::always_inline]] inline void* allocate_or_throw(size_t size, size_t alignment,
+                                                      Caller caller) {
+    if (void* block = try_allocate(size, alignment, caller); block != nullptr) {
+        return block;
+    }
+    return allocate_after_failure(size, alignment, caller);
 }
 
 size_t aligned(std::align_val_t alignment) {
@@ -58,78 +69,78 @@ size_t aligned(std::align_val_t alignment) {
     return value < bedrock::kHeapMinAlignment ? bedrock::kHeapMinAlignment : value;
 }
 
-void release(void* block) noexcept {
+[[gnu::always_inline]] inline void release(void* block, Caller caller) noexcept {
     if (block == nullptr) {
         return;
     }
     if (bedrock::Heap* started = bedrock::preload::heap(); started != nullptr) {
-        bedrock::heap_free(*started, block);
+        bedrock::heap::free(*started, block, caller);
     }
 }
 
 } // namespace
 
 BEDROCK_EXPORT void* operator new(size_t size) {
-    return allocate_or_throw(size, bedrock::kHeapMinAlignment);
+    return allocate_or_throw(size, bedrock::kHeapMinAlignment, BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void* operator new[](size_t size) {
-    return allocate_or_throw(size, bedrock::kHeapMinAlignment);
+    return allocate_or_throw(size, bedrock::kHeapMinAlignment, BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void* operator new(size_t size, std::align_val_t alignment) {
-    return allocate_or_throw(size, aligned(alignment));
+    return allocate_or_throw(size, aligned(alignment), BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void* operator new[](size_t size, std::align_val_t alignment) {
-    return allocate_or_throw(size, aligned(alignment));
+    return allocate_or_throw(size, aligned(alignment), BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void* operator new(size_t size, const std::nothrow_t&) noexcept {
-    return allocate_or_null(size, bedrock::kHeapMinAlignment);
+    return try_allocate(size, bedrock::kHeapMinAlignment, BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void* operator new[](size_t size, const std::nothrow_t&) noexcept {
-    return allocate_or_null(size, bedrock::kHeapMinAlignment);
+    return try_allocate(size, bedrock::kHeapMinAlignment, BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void* operator new(size_t size, std::align_val_t alignment,
                                   const std::nothrow_t&) noexcept {
-    return allocate_or_null(size, aligned(alignment));
+    return try_allocate(size, aligned(alignment), BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void* operator new[](size_t size, std::align_val_t alignment,
                                     const std::nothrow_t&) noexcept {
-    return allocate_or_null(size, aligned(alignment));
+    return try_allocate(size, aligned(alignment), BEDROCK_HEAP_CALLER());
 }
 
 BEDROCK_EXPORT void operator delete(void* block) noexcept {
-    release(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void operator delete[](void* block) noexcept {
-    release(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void operator delete(void* block, size_t) noexcept {
-    release(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void operator delete[](void* block, size_t) noexcept {
-    release(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void operator delete(void* block, std::align_val_t) noexcept {
-    release(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void operator delete[](void* block, std::align_val_t) noexcept {
-    release(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void operator delete(void* block, size_t, std::align_val_t) noexcept {
-    release(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void operator delete[](void* block, size_t, std::align_val_t) noexcept {
-    release(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void operator delete(void* block, const std::nothrow_t&) noexcept {
-    release(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void operator delete[](void* block, const std::nothrow_t&) noexcept {
-    release(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void operator delete(void* block, std::align_val_t, const std::nothrow_t&) noexcept {
-    release(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }
 BEDROCK_EXPORT void operator delete[](void* block, std::align_val_t,
                                       const std::nothrow_t&) noexcept {
-    release(block);
+    release(block, BEDROCK_HEAP_CALLER());
 }

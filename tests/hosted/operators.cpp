@@ -3,13 +3,20 @@
 // operators and with libbedrock-malloc.so preloaded: every form allocates and frees, aligned
 // forms align, a failing throwing form calls the new-handler and then throws std::bad_alloc,
 // a failing nothrow form returns null. Prints "ok" and exits 0 when all hold.
+// With the argument new_site (under the preload with BEDROCK_CHECK=report), writes one byte past
+// a 100-byte block from operator new and deletes it: the report's "detected at" and the first
+// address "allocated at" must both be addresses of this program's code (the delete's and the
+// new's callers), not of the library; exits 1 if they are not.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include <unistd.h>
 
 #define EXPECT(condition)                                                                          \
     do {                                                                                           \
@@ -38,9 +45,46 @@ struct alignas(256) Aligned {
     unsigned char bytes[256];
 };
 
+extern "C" const char __executable_start[];
+extern "C" const char etext[];
+
+// Whether the first address after `label` in `text` is one of this program's code.
+bool names_the_program(const char* text, const char* label) {
+    const char* at = std::strstr(text, label);
+    if (at == nullptr) {
+        return false;
+    }
+    const auto address =
+        static_cast<std::uintptr_t>(std::strtoull(at + std::strlen(label), nullptr, 16));
+    return address >= reinterpret_cast<std::uintptr_t>(__executable_start) &&
+           address < reinterpret_cast<std::uintptr_t>(etext);
+}
+
+// The new_site case (the file comment): the report goes to a file, then to stderr, and is read.
+int new_and_delete_name_their_callers() {
+    std::FILE* report = std::tmpfile();
+    const int saved = dup(2);
+    EXPECT(report != nullptr && saved >= 0 && dup2(fileno(report), 2) >= 0);
+    auto* block = static_cast<unsigned char*>(::operator new(opaque(100)));
+    block[100] = 1;
+    ::operator delete(block);
+    dup2(saved, 2);
+    char text[4096] = {};
+    std::rewind(report);
+    const std::size_t length = std::fread(text, 1, sizeof(text) - 1, report);
+    std::fwrite(text, 1, length, stderr);
+    EXPECT(names_the_program(text, "detected at "));
+    EXPECT(names_the_program(text, "allocated at "));
+    std::printf("ok\n");
+    return 0;
+}
+
 } // namespace
 
-int main() {
+int main(int argc, char** argv) {
+    if (argc == 2 && std::strcmp(argv[1], "new_site") == 0) {
+        return new_and_delete_name_their_callers();
+    }
     int* one = new int(7);
     int* many = new int[100];
     EXPECT(*one == 7);
