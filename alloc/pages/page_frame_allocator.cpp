@@ -429,6 +429,9 @@ bool PageFrameAllocator::reserve_range(PhysRange range) {
     if (range.size == 0) {
         return true;
     }
+    if (range.last() < range.base) {
+        return false; // it wraps past the top of the address space (PhysRange's invariant)
+    }
     const uint64_t first = range.base >> kPageShift;
     const uint64_t end = (range.last() >> kPageShift) + 1;
     {

@@ -303,6 +303,13 @@ TEST(PageFrameAllocator, ReserveRangeTakesFreePagesOnly) {
     // Ranges outside managed memory are ignored.
     EXPECT_TRUE(f.pfa.reserve_range({0, kPageSize}));
     EXPECT_TRUE(f.pfa.check().ok);
+    // A range that wraps past the top of the address space (a length read from a damaged
+    // table) is refused, not taken as empty: it would cover the allocated page.
+    EXPECT_FALSE(f.pfa.reserve_range({block, ~uint64_t{0}}));
+    EXPECT_FALSE(f.pfa.reserve_range({~uint64_t{0} - kPageSize + 1, 2 * kPageSize}));
+    EXPECT_EQ(f.pfa.reserved_pages(), 5u);
+    EXPECT_EQ(f.pfa.free_pages(), free_before - 1);
+    EXPECT_EQ(test::reports().size(), 0u);
     f.pfa.free(block, 0);
 }
 

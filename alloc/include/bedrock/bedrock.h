@@ -92,7 +92,8 @@ void bedrock_pages_free(bedrock_page_frame_allocator* frames, bedrock_phys_addr 
 void bedrock_pages_free_run(bedrock_page_frame_allocator* frames, bedrock_phys_addr address,
                             size_t count);
 /* reserve_range(range): takes free pages out of circulation for good; false (and reported,
- * nothing changed) if any of them is allocated. */
+ * nothing changed) if any of them is allocated; false (nothing changed) for a range that wraps
+ * past the top of the address space. */
 bool bedrock_pages_reserve(bedrock_page_frame_allocator* frames, bedrock_phys_range range);
 /* tell_unused_pages(): tells bedrock_platform_pages_unused() of every free block of 1 MiB or
  * more, the freed pages the allocator retains (up to 32 MiB) included: for a trim. */

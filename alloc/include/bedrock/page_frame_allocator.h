@@ -272,7 +272,8 @@ public:
     // (firmware tables found late), after draining the calling CPU's page lists. Each of them
     // must be free, reserved already, or on the calling CPU's lists: otherwise
     // reports ReserveConflict and changes nothing. Pages of the range that the allocator does
-    // not manage are ignored. Freeing a reserved page is misuse. Returns whether it reserved.
+    // not manage are ignored. A range that wraps past the top of the address space is refused
+    // (false, nothing changed). Freeing a reserved page is misuse. Returns whether it reserved.
     // O(regions + blocks and pages of the range * kMaxOrder).
     [[nodiscard]] bool reserve_range(PhysRange range);
 
