@@ -117,7 +117,9 @@ bool GuardedPool::enable(Heap& heap, GuardPageOptions options) {
     if (m_base != nullptr || options.slots == 0) {
         return false;
     }
-    const uint32_t chunks = (options.slots + kSlotsPerChunk - 1) / kSlotsPerChunk;
+    // In 64 bits: within 6 of UINT32_MAX slots, the sum would wrap to no chunk at all.
+    const auto chunks =
+        static_cast<uint32_t>((uint64_t{options.slots} + kSlotsPerChunk - 1) / kSlotsPerChunk);
     const TakenBlock core =
         take_block(heap, size_t{chunks} * kChunkBytes, kPageSize, BlockUse::Guard, 0);
     if (core.start == nullptr) {

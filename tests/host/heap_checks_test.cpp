@@ -553,6 +553,16 @@ TEST_F(CheckedHeapTest, ALargeSampledPoolGuardsEveryNthAllocation) {
     EXPECT_TRUE(heap_check(*m_heap));
 }
 
+// A pool that cannot fit one arena is refused, however many slots are asked for (near
+// UINT32_MAX, rounding up to whole chunks must not wrap to a pool of none).
+TEST_F(CheckedHeapTest, APoolTooLargeForAnArenaIsRefused) {
+    for (const uint32_t slots : {uint32_t{100000}, UINT32_MAX - 6, UINT32_MAX - 5, UINT32_MAX}) {
+        EXPECT_FALSE(heap_enable_guard_pages(*m_heap, GuardPageOptions{slots, 1})) << slots;
+    }
+    EXPECT_TRUE(heap_enable_guard_pages(*m_heap, GuardPageOptions{14, 1}));
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
 TEST_F(GuardPageTest, InvalidFreesInThePoolAreReported) {
     auto* block = static_cast<unsigned char*>(heap_allocate_guarded(*m_heap, 64));
     heap_free(*m_heap, block + 16);
