@@ -646,6 +646,9 @@ bool heap_check(Heap& heap) {
 }
 
 bool heap_set_check_level(Heap& heap, CheckLevel level) {
+    if (level != CheckLevel::Off && level != CheckLevel::Report && level != CheckLevel::Abort) {
+        return false; // no level at all (from C, any number converts to the enum)
+    }
     if (!kHeapChecksCompiled && level != CheckLevel::Off) {
         return false;
     }

@@ -2,7 +2,7 @@
 // Checked mode on the host: every misuse scenario (support/misuse_scenarios.h) at every level
 // with its exact report, poisoning, the quarantine, realloc and heap_check() on damage, the
 // leak report, guard pages (mprotect: real faults, caught with a signal handler) and a clean
-// randomized run that must report nothing.
+// randomized run that must report nothing; the level refuses what is no level, from C++ and C.
 #include <gtest/gtest.h>
 
 #include <setjmp.h>
@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "bedrock/bedrock.h"
 #include "bedrock/heap_checks.h"
 #include "heap_test_support.h"
 #include "support/misuse_scenarios.h"
@@ -551,6 +552,21 @@ TEST_F(CheckedHeapTest, ALargeSampledPoolGuardsEveryNthAllocation) {
     }
     EXPECT_EQ(test::report_count(), 0u);
     EXPECT_TRUE(heap_check(*m_heap));
+}
+
+// A value that is no level (any number converts to the C enum) is refused and changes nothing.
+// Through the C binding only 3: in C++ the C enum's values end there (a C caller may pass more).
+TEST_F(CheckedHeapTest, AValueThatIsNoLevelIsRefused) {
+    auto* c_heap = reinterpret_cast<bedrock_heap*>(m_heap);
+    EXPECT_FALSE(bedrock_heap_set_check_level(c_heap, static_cast<bedrock_check_level>(3)));
+    for (const unsigned value : {3u, 7u, 255u}) {
+        EXPECT_FALSE(heap_set_check_level(*m_heap, static_cast<CheckLevel>(value))) << value;
+        EXPECT_EQ(heap_check_level(*m_heap), CheckLevel::Report);
+    }
+    EXPECT_TRUE(bedrock_heap_set_check_level(c_heap, BEDROCK_CHECK_ABORT));
+    EXPECT_EQ(heap_check_level(*m_heap), CheckLevel::Abort);
+    EXPECT_TRUE(heap_set_check_level(*m_heap, CheckLevel::Report));
+    EXPECT_EQ(test::report_count(), 0u);
 }
 
 // A pool that cannot fit one arena is refused, however many slots are asked for (near

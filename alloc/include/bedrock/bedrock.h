@@ -222,7 +222,8 @@ typedef enum bedrock_check_level {
     BEDROCK_CHECK_ABORT
 } bedrock_check_level;
 
-/* false (nothing changed) for a level other than OFF when checked mode is compiled out. */
+/* false (nothing changed) for a value that is none of the three levels, or for a level other
+ * than OFF when checked mode is compiled out. */
 bool bedrock_heap_set_check_level(bedrock_heap* heap, bedrock_check_level level);
 bedrock_check_level bedrock_heap_check_level(bedrock_heap* heap);
 

@@ -53,9 +53,10 @@ inline constexpr uint8_t kRedZoneFill = 0xfc; // red zones around a block
 // Receives every report the heap raises while it is set (instead of platform::report_error).
 using HeapErrorHook = void (*)(void* context, const ErrorReport& report);
 
-// Sets the level; returns false (changing nothing) for a level other than Off when checking is
-// compiled out. Blocks allocated afterwards follow it; blocks keep the form they were allocated
-// in. Safe at any time; other CPUs see the change within a few calls.
+// Sets the level; returns false (changing nothing) for a value that is none of the three levels,
+// or for a level other than Off when checking is compiled out. Blocks allocated afterwards follow
+// it; blocks keep the form they were allocated in. Safe at any time; other CPUs see the change
+// within a few calls.
 bool heap_set_check_level(Heap& heap, CheckLevel level);
 [[nodiscard]] CheckLevel heap_check_level(Heap& heap);
 // null `hook` restores platform::report_error. Set it while no other CPU uses the heap.
