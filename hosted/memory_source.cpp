@@ -5,14 +5,16 @@
 // allocator's grow hook (grow_into_reservation) adds the next chunks as allocations need them,
 // each twice the last (kFirstChunkBytes up to kLargestChunkBytes, or larger for one large
 // request), so start-up costs the same whatever the reservation's size, and the metadata that
-// is zeroed (and touched) is that of memory in use. pages_unused gives freed pages back with
+// is zeroed (and touched) is that of memory in use. Where the system limits address space
+// (RLIMIT_AS, strict overcommit), start() takes the largest half, quarter, ... of its
+// reservation that mmap grants. pages_unused gives freed pages back with
 // madvise(MADV_DONTNEED). "Physical" addresses are the virtual addresses of the reservations,
 // so phys_to_virt is the identity and needs no table: any number of reservations, for any
 // number of allocators, coexist.
-// Invariants: every reservation is aligned to kReservationAlignment (a maximum buddy block), so
-// a block's physical alignment is its virtual alignment; its first page holds its Reservation
-// (the growth state), and base + kPageSize <= grown_end <= end, where [base + kPageSize,
-// grown_end) is what its allocator has been given.
+// Invariants: every reservation is aligned to kReservationAlignment (a maximum buddy block; a
+// smaller reservation to its size rounded up to a power of two), so its largest buddy blocks
+// are whole; its first page holds its Reservation (the growth state), and base + kPageSize <=
+// grown_end <= end, where [base + kPageSize, grown_end) is what its allocator has been given.
 // Lock: a Reservation's lock serialises its growth (the grow hook may run on several threads at
 // once); it is taken with no allocator lock held, and add_range() takes the allocator's inside
 // it.
@@ -40,6 +42,9 @@ constexpr uint64_t kLargestChunkBytes = uint64_t{4} << 30;
 constexpr unsigned kReserveOrder = 13;
 // Descriptors init() keeps for the chunks added later (each ~600 bytes, zeroed at start).
 constexpr size_t kSpareRegions = 64;
+// The least reservation start() halves its request down to when mmap refuses it: the first
+// chunk and room for a few growth steps.
+constexpr uint64_t kLeastStartBytes = 4 * kFirstChunkBytes;
 
 struct Reservation {
     uint64_t base;       // the reservation's first byte (this struct's page)
@@ -92,26 +97,41 @@ bool grow_into_reservation(PageFrameAllocator& frames, uint64_t pages, void* con
     return true;
 }
 
-} // namespace
+// The alignment of a reservation of `bytes`: a maximum buddy block, or for a smaller one its size
+// rounded up to a power of two (no buddy block of it is larger), so that the slack mapped to
+// align it is never more than its own size.
+uint64_t alignment_of(uint64_t bytes) {
+    return bytes >= kReservationAlignment ? kReservationAlignment
+                                          : uint64_t{1} << (64 - __builtin_clzll(bytes - 1));
+}
 
-namespace hosted {
-
-bool reserve_memory(PageFrameAllocator& frames, uint64_t bytes) {
+// reserve_memory() of `bytes` (rounded up to whole pages), or, when mmap refuses that much,
+// of the largest half, quarter, ... of it down to `least` bytes that it grants.
+bool reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least) {
     bytes = round_up(bytes, kPageSize);
     if (bytes < 2 * kPageSize || bytes > (uint64_t{1} << 46)) {
-        write_to_stderr("bedrock: hosted: reservation size out of range\n");
+        hosted::write_to_stderr("bedrock: hosted: reservation size out of range\n");
         return false;
     }
     // Map an alignment's worth more, then give back what lies outside the aligned part.
-    const size_t mapped = static_cast<size_t>(bytes + kReservationAlignment);
-    void* mapping = mmap(nullptr, mapped, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* mapping = MAP_FAILED;
+    uint64_t alignment = 0;
+    for (;;) {
+        alignment = alignment_of(bytes);
+        mapping = mmap(nullptr, static_cast<size_t>(bytes + alignment), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (mapping != MAP_FAILED || bytes / 2 < least) {
+            break;
+        }
+        bytes = round_up(bytes / 2, kPageSize);
+    }
     if (mapping == MAP_FAILED) {
-        write_to_stderr("bedrock: hosted: mmap of the memory reservation failed\n");
+        hosted::write_to_stderr("bedrock: hosted: mmap of the memory reservation failed\n");
         return false;
     }
+    const size_t mapped = static_cast<size_t>(bytes + alignment);
     const auto start = reinterpret_cast<uintptr_t>(mapping);
-    const uintptr_t base = (start + kReservationAlignment - 1) & ~(kReservationAlignment - 1);
+    const uintptr_t base = (start + alignment - 1) & ~(alignment - 1);
     const uintptr_t end = start + mapped;
     if (base > start) {
         munmap(mapping, base - start);
@@ -131,11 +151,20 @@ bool reserve_memory(PageFrameAllocator& frames, uint64_t bytes) {
     // Fresh anonymous memory reads as zeroes: the metadata is touched only where it is used.
     if (!frames.init(&range, 1, CpuPageLists::On, kSpareRegions, RangeContents::Zeroed)) {
         munmap(reinterpret_cast<void*>(base), static_cast<size_t>(bytes));
-        write_to_stderr("bedrock: hosted: the page frame allocator refused the reservation\n");
+        hosted::write_to_stderr(
+            "bedrock: hosted: the page frame allocator refused the reservation\n");
         return false;
     }
     frames.set_grow_hook(grow_into_reservation, reservation, kReserveOrder);
     return true;
+}
+
+} // namespace
+
+namespace hosted {
+
+bool reserve_memory(PageFrameAllocator& frames, uint64_t bytes) {
+    return reserve(frames, bytes, round_up(bytes, kPageSize));
 }
 
 Heap* start(uint64_t bytes) {
@@ -143,7 +172,7 @@ Heap* start(uint64_t bytes) {
         write_to_stderr("bedrock: hosted: start() called twice\n");
         return nullptr;
     }
-    if (!reserve_memory(g_frames, bytes)) {
+    if (!reserve(g_frames, bytes, bytes < kLeastStartBytes ? bytes : kLeastStartBytes)) {
         return nullptr;
     }
     Heap* heap = heap_create(g_frames);

@@ -38,16 +38,19 @@ namespace bedrock::hosted {
 inline constexpr uint64_t kDefaultReservationBytes = uint64_t{64} << 30;
 
 // Reserves `bytes` (rounded up to whole pages, at least two) of address space, aligned to a
-// maximum buddy block (1 GiB) so that virtual alignment is physical alignment, and hands it to
-// `frames` as its RAM: its first page holds the growth state, a first chunk of 4 MiB goes to
-// frames.init(), the rest to frames.add_range() through the grow hook it sets. Returns false
-// (and writes why on stderr) if mmap fails or frames.init() refuses the range. Allocates from
-// no heap; safe before libc's constructors have run. Time: the mmap and frames.init() over the
-// first chunk, independent of `bytes`.
+// maximum buddy block (1 GiB; a smaller reservation to its size rounded up to a power of two) so
+// that its largest buddy blocks are whole, and hands it to `frames` as its RAM: its first page
+// holds the growth state, a first chunk of 4 MiB goes to frames.init(), the rest to
+// frames.add_range() through the grow hook it sets. Returns false (and writes why on stderr) if
+// mmap fails or frames.init() refuses the range. Allocates from no heap; safe before libc's
+// constructors have run. Time: the mmap and frames.init() over the first chunk, independent of
+// `bytes`.
 [[nodiscard]] bool reserve_memory(PageFrameAllocator& frames, uint64_t bytes);
 
 // Reserves `bytes` for a page frame allocator of Bedrock::hosted's own, creates a heap over it
 // and makes it the default heap (set_default_heap). Returns the heap, or null (why on stderr).
+// Where mmap refuses that much address space (RLIMIT_AS, vm.overcommit_memory=2), it reserves
+// the largest half, quarter, ... of `bytes` that mmap grants, down to 16 MiB.
 // Call it once, before other threads use the default heap; a second call returns null.
 [[nodiscard]] Heap* start(uint64_t bytes = kDefaultReservationBytes);
 
