@@ -207,6 +207,40 @@ TEST(HeapOwnershipTest, ABlockOfAnotherHeapIsForeign) {
     EXPECT_TRUE(heap_destroy(*second));
 }
 
+// A region that overlaps a live region heap is refused, unless it lies inside one of that
+// heap's taken blocks (a heap nested in another's block): created over the same buffer twice,
+// over its free memory, over its state, around it, or across a block's end, the second heap
+// would overwrite the first one's memory.
+TEST(HeapOwnershipTest, ARegionOverlappingALiveRegionHeapIsRefused) {
+    test::Region buffer(2 << 20); // the heap in its middle, so that "around it" is ours too
+    unsigned char* const base = buffer.data() + (512 << 10);
+    const size_t bytes = 1 << 20;
+    Heap* heap = heap_create_in_region(base, bytes);
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    auto* block = static_cast<unsigned char*>(heap_allocate(*heap, 64 << 10));
+    ASSERT_NE(block, nullptr);
+    EXPECT_EQ(heap_create_in_region(base, bytes), nullptr) << "the same buffer";
+    EXPECT_EQ(heap_create_in_region(base + (512 << 10), 256 << 10), nullptr) << "free memory";
+    EXPECT_EQ(heap_create_in_region(base + 100, 32 << 10), nullptr) << "its state";
+    EXPECT_EQ(heap_create_in_region(buffer.data(), buffer.size()), nullptr) << "around it";
+    EXPECT_EQ(heap_create_in_region(block + (32 << 10), 64 << 10), nullptr) << "across the end";
+    Heap* nested = heap_create_in_region(block + 3, (64 << 10) - 3);
+    ASSERT_NE(nested, nullptr) << "inside a taken block";
+    void* inner = heap_allocate(*nested, 100);
+    EXPECT_NE(inner, nullptr);
+    heap_free(*nested, inner);
+    EXPECT_TRUE(heap_check(*nested));
+    EXPECT_TRUE(heap_destroy(*nested));
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_EQ(test::report_count(), 0u);
+    heap_free(*heap, block);
+    EXPECT_TRUE(heap_destroy(*heap));
+    Heap* again = heap_create_in_region(base, bytes);
+    ASSERT_NE(again, nullptr) << "a destroyed heap's buffer is free to use";
+    EXPECT_TRUE(heap_destroy(*again));
+}
+
 TEST(HeapOwnershipTest, DestroyWithLiveBlocksIsReportedAsHeapInUse) {
     test::Region region(1 << 20);
     Heap* heap = heap_create_in_region(region.data(), region.size());
