@@ -398,8 +398,10 @@ bool region_works(unsigned char* start, size_t bytes) {
     if (heap == nullptr) {
         return false;
     }
-    // The next try builds a new heap over the same memory: this one is simply dropped.
-    return bedrock::heap_allocate(*heap, 16) != nullptr;
+    // Destroyed, so that the next try may build a new heap over the same memory.
+    void* block = bedrock::heap_allocate(*heap, 16);
+    bedrock::heap_free(*heap, block);
+    return bedrock::heap_destroy(*heap) && block != nullptr;
 }
 
 SmallestRegion find_smallest_region() {
