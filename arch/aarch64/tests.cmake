@@ -10,6 +10,11 @@ bedrock_add_qemu_test(aarch64.smp.2 LAUNCHER run-kernel ARGS -m 128M -smp 2
     EXPECT_OUTPUT "smp: 2 CPUs online")
 bedrock_add_qemu_test(aarch64.smp.4 LAUNCHER run-kernel ARGS -m 256M -smp 4
     EXPECT_OUTPUT "smp: 4 CPUs online")
+# Under -icount one host thread runs every CPU in turn: a CPU that spins without the spin-wait
+# hint, or a watchdog that never sleeps, holds the others off (the interrupt test's workers
+# took no ticks; the cross-CPU trap test spun for ever).
+bedrock_add_qemu_test(aarch64.smp.4.icount LAUNCHER run-kernel
+    ARGS -icount shift=0 -m 128M -smp 4 EXPECT_OUTPUT "smp: 4 CPUs online")
 bedrock_add_qemu_test(aarch64.smp.2.gicv3 LAUNCHER run-kernel ARGS -M virt,gic-version=3 -m 128M
     -smp 2 EXPECT_OUTPUT "smp: 2 CPUs online")
 bedrock_add_qemu_test(aarch64.smp.2.el2 LAUNCHER run-kernel

@@ -28,6 +28,10 @@ endforeach()
 bedrock_add_qemu_test(x86_64.smp.pc.16.no_pit LAUNCHER run-kernel
     ARGS -M pc,pit=off -m 128M -smp 16
     EXPECT_OUTPUT "MADT: 16 CPUs\nclock: no PIT counts; TSC measured against the ACPI PM timer\n.*smp: 16 CPUs online")
+# A CPU without a local APIC (CPUID): the kernel runs on the boot CPU alone, with no timer,
+# and never maps or writes the APIC's page (physical page 0 stays unmapped).
+bedrock_add_qemu_test(x86_64.no_local_apic LAUNCHER run-kernel ARGS -cpu qemu64,-apic -m 128M
+    EXPECT_OUTPUT "smp: no local APIC \\(CPUID\\); starting the boot CPU only\nsmp: 1 CPUs online")
 bedrock_add_qemu_test(x86_64.smp.grub_multiboot2.2 LAUNCHER run-kernel-grub ARGS -m 256M -smp 2
     EXPECT_OUTPUT "memory described by multiboot2.*smp: 2 CPUs online")
 # The boot benchmark under -icount shift=0: one guest instruction per virtual nanosecond, so
