@@ -28,6 +28,22 @@
 #define TCR_VALUE (16 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23))
 #define CPU_LOCAL_STACK_TOP 24             /* offsetof(kernel::CpuLocal, stack_top), cpu.cpp */
 
+/* From EL`el` (2 or 3), once it has set its own controls: opens the GIC's system registers
+ * (GICv3) to EL1, then continues at EL1h at `target` with DAIF masked. Clobbers x1. */
+.macro eret_to_el1 el, target
+    mrs x1, id_aa64pfr0_el1
+    ubfx x1, x1, #24, #4                   /* GIC: system register interface implemented */
+    cbz x1, 1f
+    mov x1, #0x9                           /* ICC_SRE_ELn: Enable (EL1 may use SRE), SRE */
+    msr icc_sre_el\el, x1
+    isb
+1:  mov x1, #0x3c5                         /* EL1h, DAIF masked */
+    msr spsr_el\el, x1
+    adr x1, \target
+    msr elr_el\el, x1
+    eret
+.endm
+
 /* At EL2: make EL1 AArch64 with the timers and (GICv3) the GIC's system registers accessible,
  * then continue at EL1 at `target` with DAIF masked. At EL1: fall through to `target`.
  * Clobbers x1. */
@@ -42,17 +58,7 @@
     orr x1, x1, #3                         /* EL1PCTEN, EL1PCEN */
     msr cnthctl_el2, x1
     msr cntvoff_el2, xzr
-    mrs x1, id_aa64pfr0_el1
-    ubfx x1, x1, #24, #4                   /* GIC: system register interface implemented */
-    cbz x1, 1f
-    mov x1, #0x9                           /* ICC_SRE_EL2: Enable (EL1 may use SRE), SRE */
-    msr icc_sre_el2, x1
-    isb
-1:  mov x1, #0x3c5                         /* EL1h, DAIF masked */
-    msr spsr_el2, x1
-    adr x1, \target
-    msr elr_el2, x1
-    eret
+    eret_to_el1 2, \target
 .endm
 
     .section .text.boot, "ax"
@@ -76,18 +82,8 @@ _start:
     mov x1, #((1 << 10) | (3 << 4))        /* SCR_EL3: RW, RES1 bits; NS, IRQ, FIQ, EA clear */
     msr scr_el3, x1
     msr cptr_el3, xzr
-    mrs x1, id_aa64pfr0_el1
-    ubfx x1, x1, #24, #4                   /* GIC: system register interface implemented */
-    cbz x1, 1f
-    mov x1, #0x9                           /* ICC_SRE_EL3: Enable (EL1 may use SRE), SRE */
-    msr icc_sre_el3, x1
-    isb
-1:  mov x1, #0x3c5                         /* EL1h, DAIF masked */
-    msr spsr_el3, x1
-    adr x1, at_el1
-    msr elr_el3, x1
     mov x21, #1
-    eret
+    eret_to_el1 3, at_el1
 park_at_el3:
     wfe
     b park_at_el3
