@@ -5,10 +5,14 @@
 
 namespace bedrock::heap {
 
-void ClassCache::give_slab_locked(Arenas& arenas, Slab* slab) {
+void ClassCache::leave_class_locked(Slab* slab) {
     BEDROCK_DEBUG_ASSERT(slab->used == 0 && slab->state == kSlabInUse);
     slab->state = 0;
     --m_slabs;
+}
+
+void ClassCache::give_slab_locked(Arenas& arenas, Slab* slab) {
+    leave_class_locked(slab);
     arenas.give(slab);
 }
 
@@ -26,9 +30,7 @@ Slab* ClassCache::leave_empty_slab_locked() {
     } else {
         return nullptr;
     }
-    BEDROCK_DEBUG_ASSERT(slab->used == 0 && slab->state == kSlabInUse);
-    slab->state = 0;
-    --m_slabs;
+    leave_class_locked(slab);
     return slab;
 }
 

@@ -89,6 +89,8 @@ public:
 
 private:
     using SlabList = IntrusiveList<Slab, &Slab::prev, &Slab::next>;
+    // An empty slab off every list leaves the class (no longer counted, not in use).
+    void leave_class_locked(Slab* slab);
     void give_slab_locked(Arenas& arenas, Slab* slab);
     // The next empty slab this class keeps (on the partial list, then in the reserve), taken off
     // its list and out of the class for the arenas to have; null when there is none.
