@@ -58,10 +58,13 @@ PageFrameAllocator g_frames;
 std::atomic<bool> g_started{false};
 std::atomic<Heap*> g_started_heap{nullptr}; // what start() made, for drain_exiting_thread()
 
-// The slot release hook start() sets: a finished thread's cached blocks go back to their slabs.
+// The slot release hook start() sets: a finished thread's cached blocks go back to their slabs,
+// and the heap's free pages beyond those in use leave the resident set (a thread's end is often
+// where a program's use drops).
 void drain_exiting_thread(unsigned slot) {
     if (Heap* heap = g_started_heap.load(std::memory_order_acquire)) {
         heap_drain_cpu(*heap, slot);
+        static_cast<void>(heap_tell_unused(*heap));
     }
 }
 

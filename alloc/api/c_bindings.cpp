@@ -191,6 +191,14 @@ void bedrock_heap_trim(bedrock_heap* heap) {
     bedrock::heap_trim(heap_of(heap));
 }
 
+bool bedrock_heap_tell_unused(bedrock_heap* heap) {
+    return bedrock::heap_tell_unused(heap_of(heap));
+}
+
+bool bedrock_heap_set_unused_interval(bedrock_heap* heap, size_t bytes) {
+    return bedrock::heap_set_unused_interval(heap_of(heap), bytes);
+}
+
 bool bedrock_heap_check(bedrock_heap* heap) {
     return bedrock::heap_check(heap_of(heap));
 }

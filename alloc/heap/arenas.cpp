@@ -117,6 +117,11 @@ void Arenas::give_arena_locked(Arena& arena) {
     const uint64_t pages = (SegregatedFit::arena_end(arena) - base) / kPageSize;
     const unsigned order = floor_log2(pages);
     m_fit.remove_arena(arena);
+    if (m_unused_interval != 0) {
+        // Most of it is free memory never told of: the page frame allocator keeps freed pages
+        // untold up to a limit.
+        platform::pages_unused(reinterpret_cast<void*>(base), pages * kPageSize);
+    }
     write_tags(*m_frames, reinterpret_cast<void*>(base), order, 0);
     m_pages -= pages;
     m_held->remove(pages);
@@ -172,13 +177,31 @@ inline void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
         // stale from here on (the release orders the count before the fit's writes).
         __atomic_store_n(&m_slabs_given, m_slabs_given + 1, __ATOMIC_RELEASE);
     }
-    if (!m_fit.give(arena, block) || m_frames == nullptr) {
-        return;
+    m_given_untold += SegregatedFit::usable_size(block) + kBlockHeaderBytes;
+    if (m_fit.give(arena, block) && m_frames != nullptr) {
+        if (m_spare != nullptr && m_spare != &arena && SegregatedFit::arena_is_empty(*m_spare)) {
+            give_arena_locked(arena);
+        } else {
+            m_spare = &arena;
+        }
     }
-    if (m_spare != nullptr && m_spare != &arena && SegregatedFit::arena_is_empty(*m_spare)) {
-        give_arena_locked(arena);
-    } else {
-        m_spare = &arena;
+    if (m_unused_interval != 0 && m_given_untold >= m_unused_interval) [[unlikely]] {
+        tell_unused_locked(); // never for region heaps: their interval stays 0
+    }
+}
+
+void Arenas::tell_unused_locked() {
+    m_given_untold = 0;
+    uint64_t taken = 0;
+    for (const UseTotals& totals : m_totals) {
+        taken += totals.bytes;
+    }
+    // Free memory up to what is taken, and the interval more, stays: a program swinging
+    // within its arenas takes it again without a page fault per page.
+    const uint64_t kept = taken + m_unused_interval;
+    const size_t free_bytes = m_fit.totals().free_bytes;
+    if (free_bytes > kept) {
+        tell_free_pages_locked(kToldFreeBlockBytes, free_bytes - kept);
     }
 }
 
@@ -238,19 +261,47 @@ void Arenas::trim() {
         return; // a region's memory need not be in the direct map pages_unused() is told of
     }
     m_frames->tell_unused_pages();
-    // The whole pages inside every free block past its list links: nothing reads them until the
-    // block is taken again, when they are written without notice, as pages_unused() allows.
-    m_fit.for_each_block([](const Arena&, unsigned char* block, size_t usable, BlockUse use) {
-        if (use != BlockUse::Free) {
-            return;
-        }
-        const auto start = reinterpret_cast<uintptr_t>(block);
-        const uint64_t first = align_up(start + SegregatedFit::kFreeLinksBytes, kPageSize);
-        const uint64_t end = align_down(start + usable, kPageSize);
-        if (end > first) {
-            platform::pages_unused(reinterpret_cast<void*>(first), end - first);
-        }
-    });
+    m_given_untold = 0;
+    tell_free_pages_locked(kPageSize, ~size_t{0}); // a smaller block holds no whole page
+}
+
+void Arenas::tell_free_pages_locked(size_t least, size_t bytes) {
+    // Nothing reads those pages until the block is taken again, when they are written without
+    // notice, as pages_unused() allows.
+    m_fit.visit_free_blocks(
+        least,
+        [](void* context, unsigned char* block, size_t usable, bool& told) {
+            size_t& left = *static_cast<size_t*>(context);
+            const auto start = reinterpret_cast<uintptr_t>(block);
+            const uint64_t first = align_up(start + SegregatedFit::kFreeLinksBytes, kPageSize);
+            const uint64_t end = align_down(start + usable, kPageSize);
+            if (!told && end > first) {
+                platform::pages_unused(reinterpret_cast<void*>(first), end - first);
+            }
+            told = true;
+            left = left > usable ? left - usable : 0;
+            return left != 0;
+        },
+        &bytes);
+}
+
+bool Arenas::tell_unused() {
+    LockGuard guard(m_lock);
+    if (m_frames == nullptr) {
+        return false; // a region's memory need not be in the direct map pages_unused() is told of
+    }
+    tell_unused_locked();
+    return true;
+}
+
+bool Arenas::set_unused_interval(size_t bytes) {
+    LockGuard guard(m_lock);
+    if (m_frames == nullptr) {
+        return false; // a region's memory need not be in the direct map pages_unused() is told of
+    }
+    m_unused_interval = bytes;
+    m_given_untold = 0;
+    return true;
 }
 
 void Arenas::give_all() {

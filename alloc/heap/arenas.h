@@ -22,6 +22,7 @@
 //   frames heap: held_pages == sum of its arenas' pages;  every arena page carries its tag
 //   at most one empty arena (m_spare) while m_lock is free
 //   slabs_given == Slab blocks given back since the heap was made (it only grows)
+//   given_untold < unused_interval (when not 0) after every give
 // Lock order: a class lock -> m_lock -> the page frame allocator's lock.
 #pragma once
 
@@ -144,6 +145,17 @@ public:
     void trim();
     // Frames heap: gives every arena back. Precondition: nothing is taken.
     void give_all();
+    // Frames heaps: tells platform::pages_unused() of the whole pages inside free blocks of
+    // kToldFreeBlockBytes or more (past their links) not told of since they were last written,
+    // the largest first (the blocks take() reaches last), until the free bytes beyond those
+    // taken plus the unused interval are told: what a program is likely to take again soon
+    // stays. Returns false, changing nothing, for a region heap. O(blocks visited + lists).
+    bool tell_unused();
+    static constexpr size_t kToldFreeBlockBytes = size_t{256} << 10;
+    // Frames heaps: from now on, the give that brings the bytes given back since the last tell
+    // (blocks of every use, headers included) to `bytes` makes a tell_unused(); 0: no tells but
+    // those asked for (the default). Returns false, changing nothing, for a region heap. O(1).
+    bool set_unused_interval(size_t bytes);
 
     [[nodiscard]] UseTotals totals(BlockUse use);
     [[nodiscard]] bool check(const char** failure);
@@ -176,6 +188,12 @@ private:
     void give_taken_locked(void* block);
     void give_arena_locked(Arena& arena);
     bool give_spare_locked();
+    // Tells platform::pages_unused() of the whole pages inside free blocks of at least `least`
+    // usable bytes, past their list links, the largest first, until blocks of `bytes` usable
+    // bytes in all (or every such block) are told. O(blocks told + lists).
+    void tell_free_pages_locked(size_t least, size_t bytes);
+    // tell_unused() under m_lock; counts the bytes given back from 0 again.
+    void tell_unused_locked();
 
     SpinLock m_lock;
     SegregatedFit m_fit;
@@ -186,6 +204,10 @@ private:
     HeldPages* m_held = nullptr;
     uint64_t m_pages = 0; // frames heaps: pages of the arenas held
     UseTotals m_totals[kBlockUses] = {};
+    // Bytes given back since the last tell, and how many make the next one (0: none; see
+    // set_unused_interval()).
+    size_t m_given_untold = 0;
+    size_t m_unused_interval = 0;
     // Written under m_lock, read without it by every free: on a cache line of its own, apart
     // from the totals that every arena call writes.
     alignas(64) uint64_t m_slabs_given = 0;

@@ -619,6 +619,14 @@ void heap_trim(Heap& heap) {
     heap.arenas.report_damage(heap.errors);
 }
 
+bool heap_set_unused_interval(Heap& heap, size_t bytes) {
+    return heap.arenas.set_unused_interval(bytes);
+}
+
+bool heap_tell_unused(Heap& heap) {
+    return heap.arenas.tell_unused();
+}
+
 bool heap_check(Heap& heap) {
     if (heap.magic != Heap::kMagic) {
         return false;

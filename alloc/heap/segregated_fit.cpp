@@ -102,6 +102,7 @@ void SegregatedFit::write_links(BlockHeader* node, const BlockHeader* next, cons
     links->next = encode(next, &links->next);
     links->prev = encode(prev, &links->prev);
     links->arena = encode(&arena, &links->arena);
+    links->told = 0;
     node->link = seal_of(node);
 }
 
@@ -166,6 +167,7 @@ void SegregatedFit::replace_free(Arena& arena, BlockHeader* old, BlockHeader* he
                          list_of(usable) == list);
     m_totals.free_bytes = m_totals.free_bytes - usable_of(old) + usable;
     if (header == old) {
+        links_of(header)->told = 0; // it grew by a merge
         return;
     }
     BEDROCK_DEBUG_ASSERT(seal_holds(old));
@@ -230,6 +232,45 @@ unsigned SegregatedFit::search(unsigned list) const {
         BEDROCK_DEBUG_ASSERT(second_map != 0);
     }
     return first * kSecondLevelCount + lowest_set_bit(second_map);
+}
+
+void SegregatedFit::visit_free_blocks(size_t least, FreeBlockVisitor visit, void* context) {
+    if (least > m_max_usable) {
+        return;
+    }
+    const unsigned lowest =
+        list_fitting(least < kMinUsable ? kMinUsable : align_up(least, kGranule));
+    for (unsigned list = search_down(m_last_list); list >= lowest && list != 0;
+         list = search_down(list - 1)) {
+        for (BlockHeader* node = head(list); node != nullptr;
+             node = load_link(&links_of(node)->next)) {
+            if (!seal_holds(node)) [[unlikely]] {
+                static_cast<void>(ensure_listed(node)); // rebuilds the lists, records the damage
+                return;
+            }
+            bool told = links_of(node)->told != 0;
+            const bool more = visit(context, start_of(node), usable_of(node), told);
+            links_of(node)->told = told ? 1 : 0;
+            if (!more) {
+                return;
+            }
+        }
+    }
+}
+
+unsigned SegregatedFit::search_down(unsigned list) const {
+    unsigned first = list / kSecondLevelCount;
+    uint32_t second_map = m_second_level[first] & ((2u << (list % kSecondLevelCount)) - 1);
+    if (second_map == 0) {
+        const uint64_t first_map = m_first_level & ((uint64_t{1} << first) - 1);
+        if (first_map == 0) {
+            return 0;
+        }
+        first = floor_log2(first_map);
+        second_map = m_second_level[first];
+        BEDROCK_DEBUG_ASSERT(second_map != 0);
+    }
+    return first * kSecondLevelCount + floor_log2(second_map);
 }
 
 // After the good-fit search for `needed` bytes failed: up to kFallbackProbes blocks of `list`, the
@@ -396,6 +437,8 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
     BlockHeader* header = choice.header;
     const unsigned list = choice.list;
     Arena& arena = arena_of_free(header);
+    // What is left free of it was not written: it keeps the block's told mark.
+    const uintptr_t told = links_of(header)->told;
     BEDROCK_DEBUG_ASSERT(!prev_is_free(header) && placement(header, usable, alignment) != 0);
     size_t available = usable_of(header);
     // The block's predecessor: taken (blocks are coalesced), unless a gap is split off below.
@@ -422,6 +465,7 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
             mark_start(arena, header);
             insert_free(arena, gap_header, gap - kBlockHeaderBytes,
                         list_of(gap - kBlockHeaderBytes));
+            links_of(gap_header)->told = told;
         }
     }
 
@@ -443,6 +487,7 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
             }
             insert_free(arena, rest, rest_usable, rest_list);
         }
+        links_of(rest)->told = told;
         available = usable;
         set_header(rest, rest_usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
         mark_start(arena, rest);
@@ -487,12 +532,14 @@ bool SegregatedFit::grow(Arena& arena, void* block, size_t size) {
     }
     BlockHeader* after = next_of(next);
     BEDROCK_DEBUG_ASSERT(!is_free(after) && prev_is_free(after));
+    const uintptr_t told = links_of(next)->told;
     remove_free(next, list_of(next_usable));
     unmark_start(arena, next);
     if (available - wanted >= kMinBlockBytes) {
         BlockHeader* rest = header_at(address_of(header) + kBlockHeaderBytes + wanted);
         const size_t rest_usable = available - wanted - kBlockHeaderBytes;
         insert_free(arena, rest, rest_usable, list_of(rest_usable));
+        links_of(rest)->told = told;
         set_header(rest, rest_usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
         mark_start(arena, rest);
         after->link = address_of(after) - address_of(rest);

@@ -115,7 +115,7 @@ namespace bedrock::heap {
 
 inline constexpr size_t kGranule = 16;          // every block start and size is a multiple
 inline constexpr size_t kBlockHeaderBytes = 16; // inline header just before each block
-inline constexpr size_t kMinUsable = 32;        // a free block holds its three list links
+inline constexpr size_t kMinUsable = 32;        // a free block holds its links and told mark
 inline constexpr size_t kMinBlockBytes = kBlockHeaderBytes + kMinUsable; // header + body
 
 // What a block is used for, kept in its header's low 3 bits. Free is the only value the fit
@@ -211,12 +211,15 @@ inline uint64_t logical_word(const Arena& arena, size_t word) {
     return logical_word(arena.top_bits(), arena.summary_bits(), arena.start_bits(), word);
 }
 
-// At the start of a free block's usable bytes, each encoded and all three sealed in its header
-// (see the file comment).
+// At the start of a free block's usable bytes: three links, each encoded and all three sealed
+// in its header (see the file comment), and whether the block's whole pages past this struct
+// were told unused since it was last written (a hint, neither encoded nor sealed: a write after
+// free that changes it changes only whether those pages are told of again).
 struct FreeLinks {
     uintptr_t next;  // the next block on its list, or null
     uintptr_t prev;  // the previous one, or null (the list's head)
     uintptr_t arena; // its arena
+    uintptr_t told;  // 1: its pages are told unused (see visit_free_blocks()); else 0
 };
 // Which of a free block's links: indexes the seal's keys and rotations.
 enum class LinkField : uint8_t { Next, Prev, Arena };
@@ -443,8 +446,8 @@ public:
     // The arenas in the order they were added (for walks; null-terminated via Arena::next).
     [[nodiscard]] Arena* first_arena() const { return m_arenas; }
 
-    // The bytes at the start of a free block that hold its list links; the rest of its usable
-    // bytes hold nothing the fit reads.
+    // The bytes at the start of a free block that hold its list links and told mark; the rest of
+    // its usable bytes hold nothing the fit reads.
     static constexpr size_t kFreeLinksBytes = sizeof(fit_detail::FreeLinks);
 
     // Visits every block of every arena, arenas in the order they were added and each arena's
@@ -452,6 +455,17 @@ public:
     // O(blocks). `f` must not change the fit.
     template <class F>
     void for_each_block(F&& f) const;
+    // Visits the free blocks on the lists whose every block holds at least `least` usable bytes,
+    // from the lists alone, the largest lists first (the blocks take() reaches last), until
+    // visit(context, block, usable, told) returns false. `told` is the block's told mark: false
+    // for a block made by a give (a merge holds freed memory) or by add_arena(), inherited by
+    // the free part of a block split by take() or grow(), which do not write past its links;
+    // the visitor sets it once it has told of the block's pages past kFreeLinksBytes. A block
+    // whose seal does not hold ends the walk (the lists are rebuilt, as take() does on damage).
+    // O(blocks visited + lists), not O(blocks). `visit` must not change the fit.
+    using FreeBlockVisitor = bool (*)(void* context, unsigned char* block, size_t usable,
+                                      bool& told);
+    void visit_free_blocks(size_t least, FreeBlockVisitor visit, void* context);
 
     [[nodiscard]] FitTotals totals() const { return m_totals; }
 
@@ -481,6 +495,8 @@ private:
                       unsigned list);
     void remove_free(BlockHeader* header, unsigned list);
     [[nodiscard]] unsigned search(unsigned list) const;
+    // The last non-empty list at index <= `list`, or 0. O(1).
+    [[nodiscard]] unsigned search_down(unsigned list) const;
     [[nodiscard]] BlockHeader* probe(unsigned list, size_t usable, size_t alignment);
     // A free block for take() and the list it is on: `header` null when none is found.
     struct Choice {

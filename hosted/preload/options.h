@@ -12,6 +12,7 @@
 // Unknown values are ignored (the default stays) after a line on stderr.
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bedrock/heap_checks.h"
@@ -19,6 +20,9 @@
 namespace bedrock::preload {
 
 inline constexpr uint32_t kGuardSlots = 256;
+// Bytes freed inside the heap after which its free pages are told unused again (madvise): the
+// heap's unused interval (heap_set_unused_interval).
+inline constexpr size_t kUnusedIntervalBytes = size_t{16} << 20;
 
 struct Options {
     CheckLevel check = CheckLevel::Off;

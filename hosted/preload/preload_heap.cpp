@@ -107,6 +107,8 @@ void child_after_fork() {
 }
 
 void configure(Heap& started, const Options& options) {
+    // Memory freed inside the heap leaves the resident set without a malloc_trim() call.
+    static_cast<void>(heap_set_unused_interval(started, kUnusedIntervalBytes));
     if (options.check != CheckLevel::Off && !heap_set_check_level(started, options.check)) {
         hosted::write_to_stderr("bedrock: BEDROCK_CHECK: checked mode is compiled out\n");
     }

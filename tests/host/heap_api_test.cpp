@@ -523,6 +523,110 @@ TEST(HeapFramesTest, TrimTellsThePlatformOfTheFreePagesInsideArenas) {
     EXPECT_TRUE(heap_destroy(*heap));
 }
 
+// With an unused interval, the free that gives back that many bytes tells the platform of the
+// free pages beyond those taken (nothing in a live block); a block told of and not written since
+// is not told of again.
+TEST(HeapFramesTest, FreesPastTheUnusedIntervalTellThePlatformOfFreePagesOnce) {
+    test::Frames frames(64 << 20);
+    ASSERT_TRUE(frames.initialized());
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    constexpr size_t kBlocks = 8;
+    constexpr size_t kBytes = 512 << 10; // medium: in an arena
+    unsigned char* blocks[kBlocks];
+    // Each block followed by a live one, so no arena empties and goes back (its free bytes would
+    // leave the count); small, so that the free bytes beyond those taken cover every freed block.
+    constexpr size_t kKeptBytes = 16 << 10;
+    unsigned char* kept[kBlocks];
+    for (size_t i = 0; i < kBlocks; ++i) {
+        blocks[i] = static_cast<unsigned char*>(heap_allocate(*heap, kBytes));
+        kept[i] = static_cast<unsigned char*>(heap_allocate(*heap, kKeptBytes));
+        ASSERT_TRUE(blocks[i] != nullptr && kept[i] != nullptr);
+        memset(kept[i], 0x5a, kKeptBytes);
+    }
+    const auto allocate_all = [&] {
+        for (unsigned char*& block : blocks) {
+            block = static_cast<unsigned char*>(heap_allocate(*heap, kBytes));
+            ASSERT_NE(block, nullptr);
+            memset(block, 0x33, kBytes);
+        }
+    };
+    const auto overlaps = [](const test::UnusedPages& range, const unsigned char* block,
+                             size_t bytes) {
+        const auto start = static_cast<unsigned char*>(range.start);
+        return start < block + bytes && block < start + range.bytes;
+    };
+    const auto freed_region_told = [&] {
+        for (const test::UnusedPages& range : test::unused_pages()) {
+            for (const unsigned char* block : blocks) {
+                if (overlaps(range, block, kBytes)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    };
+
+    // By default nothing is told of but when asked.
+    test::clear_unused_pages();
+    for (unsigned char* block : blocks) {
+        heap_free(*heap, block);
+    }
+    EXPECT_EQ(test::unused_calls(), 0u);
+    EXPECT_TRUE(heap_tell_unused(*heap));
+    EXPECT_TRUE(freed_region_told());
+
+    // Every free gives back the interval: the free blocks beyond the bytes taken (and the
+    // interval) are told of, the ones holding the freed blocks among them.
+    allocate_all();
+    ASSERT_TRUE(heap_set_unused_interval(*heap, 1));
+    test::clear_unused_pages();
+    for (unsigned char* block : blocks) {
+        heap_free(*heap, block);
+    }
+    EXPECT_TRUE(freed_region_told());
+    for (const test::UnusedPages& range : test::unused_pages()) {
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(range.start) % kPageSize, 0u);
+        EXPECT_EQ(range.bytes % kPageSize, 0u);
+        for (const unsigned char* live : kept) {
+            EXPECT_FALSE(overlaps(range, live, heap_usable_size(*heap, live)));
+        }
+    }
+
+    // A block taken from told memory and freed: only the free block it goes back into is told
+    // of again, not the others (told, and not written since).
+    auto* taken = static_cast<unsigned char*>(heap_allocate(*heap, kBytes / 2));
+    ASSERT_NE(taken, nullptr);
+    memset(taken, 0x77, kBytes / 2);
+    test::clear_unused_pages();
+    heap_free(*heap, taken);
+    ASSERT_EQ(test::unused_calls(), 1u);
+    EXPECT_TRUE(overlaps(test::unused_pages()[0], taken, kBytes / 2));
+
+    for (const unsigned char* live : kept) {
+        for (size_t i = 0; i < kKeptBytes; ++i) {
+            ASSERT_EQ(live[i], 0x5a) << i;
+        }
+    }
+    EXPECT_TRUE(heap_check(*heap));
+    for (unsigned char* live : kept) {
+        heap_free(*heap, live);
+    }
+    EXPECT_TRUE(heap_set_unused_interval(*heap, 0));
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
+// A region heap tells of no unused pages: its memory is not the platform's to drop.
+TEST_F(HeapApiTest, ARegionHeapTellsOfNoUnusedPages) {
+    void* block = bedrock_malloc(200 << 10);
+    ASSERT_NE(block, nullptr);
+    bedrock_free(block);
+    const uint64_t calls = test::unused_calls();
+    EXPECT_FALSE(heap_set_unused_interval(*m_heap, 1));
+    EXPECT_FALSE(heap_tell_unused(*m_heap));
+    EXPECT_EQ(test::unused_calls(), calls);
+}
+
 // A region's memory is not the platform's to drop: trim tells it of nothing.
 TEST_F(HeapApiTest, TrimOfARegionHeapTellsThePlatformOfNothing) {
     void* block = bedrock_malloc(200 << 10);

@@ -173,6 +173,13 @@ void bedrock_heap_free(bedrock_heap* heap, void* block);
 void* bedrock_heap_reallocate(bedrock_heap* heap, void* block, size_t size);
 size_t bedrock_heap_usable_size(bedrock_heap* heap, const void* block);
 void bedrock_heap_trim(bedrock_heap* heap);
+/* heap_tell_unused(): over a page frame allocator, tells bedrock_platform_pages_unused() of the
+ * free pages of the heap's arenas beyond those in use (blocks of 256 KiB or more not told of
+ * yet), keeping every slab and arena. False for a region heap. */
+bool bedrock_heap_tell_unused(bedrock_heap* heap);
+/* heap_set_unused_interval(): from now on, each `bytes` given back to the heap's arenas make a
+ * heap_tell_unused() (0: only when asked). False for a region heap. */
+bool bedrock_heap_set_unused_interval(bedrock_heap* heap, size_t bytes);
 /* heap_check(): walks the heap; false on any violation (each damaged block reported). */
 bool bedrock_heap_check(bedrock_heap* heap);
 

@@ -145,9 +145,27 @@ void heap_free(Heap& heap, void* block);
 // of the page frame allocator's free blocks (its retained pages included:
 // PageFrameAllocator::tell_unused_pages) and of the whole pages inside the arenas' free blocks
 // (a hosted process gives them back to its kernel; a kernel may do nothing). Other CPUs' cached
-// blocks stay theirs (heap_drain_cpu). O(cached blocks + classes + partial slabs + arena
-// blocks).
+// blocks stay theirs (heap_drain_cpu). O(cached blocks + classes + partial slabs + free
+// arena blocks of a page or more).
 void heap_trim(Heap& heap);
+// Over a page frame allocator: tells platform::pages_unused() of the whole pages inside the
+// arenas' free blocks of 256 KiB or more not told of since they were last written, the largest
+// first (the ones malloc reaches last), until the free bytes beyond the bytes in use plus the
+// unused interval (below) are told; keeps every slab and arena (heap_trim() gives back the idle
+// ones and tells of every free page). For a point where a program's use drops: the hosted
+// platform calls it as each thread ends. Returns false, changing nothing, for a region heap (its
+// memory need not be in the direct map). O(free arena blocks of 256 KiB or more + lists) plus a
+// platform call per block told of.
+bool heap_tell_unused(Heap& heap);
+// Over a page frame allocator: from now on, the free that brings the bytes given back to the
+// arenas since the last tell (freed medium blocks, emptied slabs beyond those the classes keep,
+// checked-mode blocks; headers included) to `bytes` makes a heap_tell_unused(), and as an arena
+// goes back to the page frame allocator it is told of whole: memory freed inside the heap leaves
+// a process's resident set without a heap_trim() call (the preload sets 16 MiB). That free pays
+// the tell, beyond the worst cases above; every other free one comparison more. 0 (the
+// default): no tells but those asked for. Returns false, changing nothing, for a region heap.
+// O(1).
+bool heap_set_unused_interval(Heap& heap, size_t bytes);
 // Gives every block CPU `cpu` caches back to their classes, and the cache's storage to the
 // heap: for a CPU going offline, or to let heap_trim return the slabs they pin. Precondition: `cpu`
 // is the caller, or runs no Bedrock code until this returns (it is offline, or parked). A block
