@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace bedrock {
 namespace {
@@ -28,6 +29,9 @@ std::vector<Window>& windows() {
 }
 
 thread_local size_t g_last_window = 0;
+
+// What platform::pages_unused() leaves in the pages it is told of.
+constexpr int kUnusedPoison = 0xdb;
 
 // The latest platform::pages_unused() calls (the first kUnusedSlots since the last clear).
 constexpr uint64_t kUnusedSlots = 1 << 16;
@@ -144,6 +148,9 @@ void pages_unused(void* start, size_t bytes) {
     if (slot < kUnusedSlots) {
         g_unused[slot] = test::UnusedPages{start, bytes};
     }
+    // The contents may be dropped: overwritten, so a test finds anything of the allocator's or
+    // a live block's that was in the range.
+    std::memset(start, kUnusedPoison, bytes);
 }
 
 } // namespace platform

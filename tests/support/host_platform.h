@@ -7,9 +7,10 @@
 // to a maximum-order block) is also its virtual alignment. Each thread remembers the window it
 // hit last, so a test or benchmark over one range translates in O(1).
 // Reports from report_error are recorded for the tests to assert; panic and assertion_failed
-// abort (tests use death tests); set_page_access is mprotect; pages_unused calls are recorded.
-// Thread safety: phys_to_virt may be called from several threads; creating and destroying
-// SimulatedMemory objects and the report functions are for one thread at a time.
+// abort (tests use death tests); set_page_access is mprotect; pages_unused calls are recorded and
+// their pages overwritten (their contents may be dropped). Thread safety: phys_to_virt may be
+// called from several threads; creating and destroying SimulatedMemory objects and the report
+// functions are for one thread at a time.
 #pragma once
 
 #include <vector>
