@@ -67,7 +67,7 @@
 // region (the CPU-list region: the largest of the highest zone with RAM, at init) are kept
 // on a list of the freeing CPU, up to kCpuListBlocks per CPU and order, and a CPU allocates from
 // its own lists first: the common allocate/free of a small block touches only the calling CPU's
-// list (interrupts masked around it, no lock, no atomic read-modify-write). A list is refilled
+// list (interrupts masked around it, no lock, one compare-and-swap). A list is refilled
 // from the free blocks and drained back to them kCpuListBatch blocks at a time under the lock.
 // Their pages count as free in free_pages() and its kin, and an allocation fails only when it
 // cannot be served with them either: one the free blocks cannot serve takes back, under the lock,
