@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 // The slow paths of the CPU page lists (pages/cpu_page_lists.h): refilling an empty list and
-// draining a full one, kCpuListBatch blocks at a time, draining a CPU's lists whole, and their
-// part of check(). The fast paths are in page_frame_allocator.cpp.
+// draining a full one, kCpuListBatch blocks at a time, taking a CPU's lists back whole (its own,
+// or another's while that CPU may run its fast paths), and their part of check(). The fast paths
+// are in page_frame_allocator.cpp.
 //
-// Everything here runs under the allocator's lock; refill and drain also with interrupts masked
-// on the CPU whose lists they change (its caller's), so they never race with that CPU's fast
-// paths.
+// Everything here runs under the allocator's lock (lock order: interrupts masked -> the
+// allocator's lock; nothing here waits for anything else). Refill and drain-and-push run with
+// interrupts masked on the CPU whose lists they change (their caller's), so they change them
+// with plain stores; drain_cpu_locked() marks each list it takes (kListTaken), so the owner's
+// fast paths leave it alone meanwhile.
 #include "pages/cpu_page_lists.h"
 
 #include "pages/region.h"
@@ -45,11 +48,9 @@ PhysAddr PageFrameAllocator::refill_and_take(unsigned cpu, unsigned order) {
         return (m_cpu.first_page + index) << kPageShift;
     }
     // The region has no block this large: another region's, as allocate_locked() finds it (freed
-    // under the lock, it never comes to a list), then the same after draining this CPU's lists.
-    const PhysAddr address = allocate_locked(order, kNoLimit);
-    return address != kNoPage || !drain_calling_cpu_locked(kNoLimit)
-               ? address
-               : allocate_locked(order, kNoLimit);
+    // under the lock, it never comes to a list), then the same after taking back CPU page lists.
+    return attempt_taking_lists_locked(kNoLimit,
+                                       [this, order] { return allocate_locked(order, kNoLimit); });
 }
 
 void PageFrameAllocator::give_back_locked(uint32_t index, unsigned order) {
@@ -65,46 +66,48 @@ void PageFrameAllocator::give_back_locked(uint32_t index, unsigned order) {
 void PageFrameAllocator::drain_batch_and_push(unsigned cpu, unsigned order, uint32_t index) {
     LockGuard guard(m_lock);
     CpuPageList& list = m_cpu.lists[cpu].order[order];
-    const uint32_t count = list_count(list);
-    BEDROCK_DEBUG_ASSERT(count == kCpuListBlocks);
-    // The oldest kCpuListBatch go back; the rest move down, and `index` goes on top.
-    for (uint32_t i = 0; i < kCpuListBatch; ++i) {
-        give_back_locked(list.pages[i], order);
+    uint32_t count = list_count(list);
+    // Full, unless another CPU took the list back since the fast path looked: then it has room.
+    if (count == kCpuListBlocks) {
+        // The oldest kCpuListBatch go back; the rest move down.
+        for (uint32_t i = 0; i < kCpuListBatch; ++i) {
+            give_back_locked(list.pages[i], order);
+        }
+        for (uint32_t i = kCpuListBatch; i < count; ++i) {
+            list.pages[i - kCpuListBatch] = list.pages[i];
+        }
+        count -= kCpuListBatch;
     }
-    for (uint32_t i = kCpuListBatch; i < count; ++i) {
-        list.pages[i - kCpuListBatch] = list.pages[i];
-    }
-    list.pages[count - kCpuListBatch] = index;
-    set_list_count(list, count - kCpuListBatch + 1);
+    // `index` goes on top.
+    list.pages[count] = index;
+    set_list_count(list, count + 1);
     set_page_state(m_cpu.states, index, state_byte(PageState::Cached, order));
 }
 
 bool PageFrameAllocator::drain_cpu_locked(unsigned cpu) {
+    // Any listed block may be what keeps a request from being served: itself (a CPU-list
+    // order), the pages the free blocks lack, or the gap that keeps its free neighbours from
+    // merging into a block or run large enough. A CPU's lists hold at most kCpuListOrders *
+    // kCpuListBlocks blocks, each given back with its merges.
+    if (cpu >= platform::kMaxCpus) {
+        return false;
+    }
     bool drained = false;
     for (unsigned order = 0; order < kCpuListOrders; ++order) {
         CpuPageList& list = m_cpu.lists[cpu].order[order];
-        const uint32_t count = list_count(list);
+        if (list_count(list) == 0) {
+            continue; // a block the owner pushes meanwhile stays there: it was not here yet
+        }
+        // From the taken mark on, the owner's commits fail (it then waits for the lock), and
+        // the entries below the count are ours; the release store of 0 gives the list back.
+        const uint32_t count = __atomic_fetch_or(&list.count, pages::kListTaken, __ATOMIC_ACQ_REL);
+        BEDROCK_DEBUG_ASSERT(count <= kCpuListBlocks);
         for (uint32_t i = 0; i < count; ++i) {
             give_back_locked(list.pages[i], order);
         }
-        set_list_count(list, 0);
+        __atomic_store_n(&list.count, 0u, __ATOMIC_RELEASE);
         drained = drained || count != 0;
     }
-    return drained;
-}
-
-bool PageFrameAllocator::drain_calling_cpu_locked(PhysAddr limit) {
-    if (m_cpu.lists == nullptr || m_cpu.first_page >= pages::end_page_below(limit)) {
-        return false; // no lists, or all their pages lie above the limit
-    }
-    const platform::InterruptState interrupts = platform::disable_interrupts();
-    const unsigned cpu = platform::current_cpu();
-    // Any listed block may be what keeps the request from being served: itself (a CPU-list
-    // order), the pages the free blocks lack, or the gap that keeps its free neighbours from
-    // merging into a block or run large enough. Draining costs at most kCpuListOrders *
-    // kCpuListBlocks merges, on a request that would otherwise fail.
-    const bool drained = cpu < platform::kMaxCpus && drain_cpu_locked(cpu);
-    platform::restore_interrupts(interrupts);
     return drained;
 }
 
@@ -129,6 +132,9 @@ PageFrameCheck PageFrameAllocator::check_cpu_lists_locked() const {
     for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
         for (unsigned order = 0; order < kCpuListOrders; ++order) {
             const CpuPageList& list = m_cpu.lists[cpu].order[order];
+            if ((__atomic_load_n(&list.count, __ATOMIC_RELAXED) & pages::kListTaken) != 0) {
+                return fail("a CPU page list is left marked taken", region.first_page);
+            }
             if (list_count(list) > kCpuListBlocks) {
                 return fail("a CPU page list holds more than its bound", region.first_page);
             }

@@ -6,8 +6,12 @@
 // carving at init pages/metadata_layout.cpp, the invariant walk pages/page_frame_check.cpp.
 //
 // Lock: m_lock guards every region and is taken by every public function here but the CPU-list
-// fast paths, which touch only the calling CPU's lists with interrupts masked; it is a leaf lock
-// (no platform hook but phys_to_virt and the CPU hooks is called while it is held). Misuse is
+// fast paths, which touch only the calling CPU's lists with interrupts masked, each committing
+// with one compare-and-swap of the list's count (pages/cpu_page_lists.h: how a request that
+// cannot be served takes back other CPUs' lists under the lock without waiting for them); it is
+// a leaf lock (no platform hook but phys_to_virt, pages_unused and the CPU hooks is called while
+// it is held, and nothing is waited for under it). Lock order: interrupts masked -> m_lock; the
+// grow and reclaim hooks run with neither (they may take the heaps' locks). Misuse is
 // decided under the lock and reported after it is unlocked: report_error never runs with the
 // allocator locked. Words: allocate/free for the caller's side, take/give for the free blocks,
 // split/merge for buddies (bedrock/page_frame_allocator.h).
@@ -67,9 +71,8 @@ PhysAddr PageFrameAllocator::allocate_locked(unsigned order, PhysAddr limit) {
 
 PhysAddr PageFrameAllocator::allocate_or_drain(unsigned order, PhysAddr limit) {
     LockGuard guard(m_lock);
-    const PhysAddr address = allocate_locked(order, limit);
-    return address != kNoPage || !drain_calling_cpu_locked(limit) ? address
-                                                                  : allocate_locked(order, limit);
+    return attempt_taking_lists_locked(
+        limit, [this, order, limit] { return allocate_locked(order, limit); });
 }
 
 void PageFrameAllocator::note_reserve_locked(const Region& region) {
@@ -115,20 +118,23 @@ PhysAddr PageFrameAllocator::grow_after(PhysAddr address, uint64_t pages, Retry 
     return kNoPage;
 }
 
-// The fast path: the top of the calling CPU's list, one store to the block's state byte.
+// The fast path: the top of the calling CPU's list (the count committed with one compare-and-swap:
+// another CPU may be taking the list back), one store to the block's state byte.
 inline PhysAddr PageFrameAllocator::allocate_once(unsigned order) {
     if (order < kCpuListOrders && m_cpu.lists != nullptr) [[likely]] {
         const platform::InterruptState interrupts = platform::disable_interrupts();
         const unsigned cpu = platform::current_cpu();
         if (cpu < platform::kMaxCpus) [[likely]] {
             pages::CpuPageList& list = m_cpu.lists[cpu].order[order];
-            const uint32_t count = pages::list_count(list);
+            const uint32_t count = pages::list_word(list);
             PhysAddr address;
-            if (count != 0) [[likely]] {
+            // Neither empty nor taken (a taken word is above every count), and still so.
+            if (count - 1 < kCpuListBlocks && pages::commit_list_count(list, count, count - 1))
+                [[likely]] {
+                // The entry is no longer below the count: no other CPU reads it now.
                 const uint32_t index = list.pages[count - 1];
                 BEDROCK_DEBUG_ASSERT(pages::page_state(m_cpu.states, index) ==
                                      state_byte(PageState::Cached, order));
-                pages::set_list_count(list, count - 1);
                 pages::set_page_state(m_cpu.states, index, state_byte(PageState::Allocated, order));
                 address = m_cpu.base + (uint64_t{index} << kPageShift);
             } else {
@@ -211,10 +217,8 @@ PhysAddr PageFrameAllocator::allocate_pages_once(size_t count, uint64_t alignmen
             return kNoPage;
         }
         LockGuard guard(m_lock);
-        const PhysAddr address = allocate_long_run_locked(count, limit);
-        return address != kNoPage || !drain_calling_cpu_locked(limit)
-                   ? address
-                   : allocate_long_run_locked(count, limit);
+        return attempt_taking_lists_locked(
+            limit, [this, count, limit] { return allocate_long_run_locked(count, limit); });
     }
     const unsigned size_order = ceil_log2(count);
     const unsigned order = size_order > alignment_order ? size_order : alignment_order;
@@ -223,10 +227,8 @@ PhysAddr PageFrameAllocator::allocate_pages_once(size_t count, uint64_t alignmen
         return limit == kNoLimit ? allocate_once(order) : allocate_or_drain(order, limit);
     }
     LockGuard guard(m_lock);
-    PhysAddr address = allocate_locked(order, limit);
-    if (address == kNoPage && drain_calling_cpu_locked(limit)) {
-        address = allocate_locked(order, limit);
-    }
+    const PhysAddr address = attempt_taking_lists_locked(
+        limit, [this, order, limit] { return allocate_locked(order, limit); });
     if (address == kNoPage) {
         return address;
     }
@@ -350,7 +352,9 @@ bool PageFrameAllocator::on_cpu_list(uint64_t page) const {
 }
 
 // The fast path: a block allocated from a CPU list (its state byte says so, which also proves it
-// allocated, of that order and not part of a run) goes on top of the calling CPU's list.
+// allocated, of that order and not part of a run) goes on top of the calling CPU's list: its
+// entry and state written first, then published with one compare-and-swap of the count (which
+// fails, undoing the state, if another CPU is taking the list back: the slow path then pushes).
 inline bool PageFrameAllocator::free_to_cpu_list(PhysAddr address, unsigned order) {
     // The page's index in the CPU-list region, rotated so that an address that is not
     // page-aligned (low bits set) becomes huge: one compare tests both (page_count is 0 without
@@ -367,12 +371,17 @@ inline bool PageFrameAllocator::free_to_cpu_list(PhysAddr address, unsigned orde
     const bool listed = cpu < platform::kMaxCpus;
     if (listed) [[likely]] {
         pages::CpuPageList& list = m_cpu.lists[cpu].order[order];
-        const uint32_t count = pages::list_count(list);
-        if (count < kCpuListBlocks) [[likely]] {
+        const uint32_t count = pages::list_word(list);
+        bool pushed = false;
+        if (count < kCpuListBlocks) [[likely]] { // neither full nor taken
             list.pages[count] = static_cast<uint32_t>(index);
-            pages::set_list_count(list, count + 1);
             pages::set_page_state(m_cpu.states, index, state_byte(PageState::Cached, order));
-        } else {
+            pushed = pages::commit_list_count(list, count, count + 1);
+            if (!pushed) [[unlikely]] {
+                pages::set_page_state(m_cpu.states, index, state_byte(PageState::Allocated, order));
+            }
+        }
+        if (!pushed) [[unlikely]] {
             drain_batch_and_push(cpu, order, static_cast<uint32_t>(index));
         }
     }
@@ -420,7 +429,7 @@ void PageFrameAllocator::free_locked(PhysAddr address, uint64_t size, FreeOf wha
 void PageFrameAllocator::drain_cpu(unsigned cpu) {
     if (cpu < platform::kMaxCpus && m_cpu.lists != nullptr) {
         LockGuard guard(m_lock);
-        drain_cpu_locked(cpu);
+        static_cast<void>(drain_cpu_locked(cpu));
     }
 }
 
@@ -436,7 +445,10 @@ bool PageFrameAllocator::reserve_range(PhysRange range) {
     const uint64_t end = (range.last() >> kPageShift) + 1;
     {
         LockGuard guard(m_lock);
-        drain_calling_cpu_locked(kNoLimit);
+        // Pages on any CPU's lists are free: every list goes back first (a rare call).
+        for (unsigned cpu = 0; m_cpu.lists != nullptr && cpu < platform::kMaxCpus; ++cpu) {
+            static_cast<void>(drain_cpu_locked(cpu));
+        }
         // Pass 1: every managed page of the range must be free or reserved already.
         bool conflict = false;
         for (size_t i = 0; i < m_region_count && !conflict; ++i) {

@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: MIT
 // Host tests of the page frame allocator's CPU page lists (pages/cpu_page_lists.h): the fast
-// paths, their bounds, draining, exact counts and limits with pages on the lists, and check().
-// Each host thread is a CPU (tests/support/host_cpu.cpp).
+// paths, their bounds, draining, exact counts and limits with pages on the lists, requests that
+// need the pages other CPUs hold on theirs, and check().
+// Each host thread is a CPU (hosted/cpu_slots.cpp).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -239,6 +244,272 @@ TEST(CpuPageLists, OfflineCpuIsDrainedByAnother) {
     m.pfa.drain_cpu(platform::current_cpu());
     EXPECT_EQ(m.pfa.cpu_list_pages(), 0u);
     EXPECT_EQ(m.pfa.free_blocks().blocks[0], 0u);
+    m.expect_checked();
+}
+
+// Another CPU that stays online (its thread keeps its CPU slot) and runs what it is given, one
+// piece of work at a time, while the test's own CPU waits.
+class OnlineCpu {
+public:
+    OnlineCpu() : m_thread([this] { serve(); }) {}
+    ~OnlineCpu() {
+        run(nullptr);
+        m_thread.join();
+    }
+    OnlineCpu(const OnlineCpu&) = delete;
+    OnlineCpu& operator=(const OnlineCpu&) = delete;
+
+    // Runs `work` on this CPU and returns once it has (null: the thread ends).
+    void run(std::function<void()> work) {
+        std::unique_lock<std::mutex> guard(m_lock);
+        m_work = std::move(work);
+        m_stop = m_work == nullptr;
+        m_pending = true;
+        m_changed.notify_all();
+        m_changed.wait(guard, [&] { return !m_pending; });
+    }
+    // Its CPU slot.
+    unsigned cpu() {
+        unsigned slot = platform::kNoCpuSlot;
+        run([&] { slot = platform::current_cpu(); });
+        return slot;
+    }
+
+private:
+    void serve() {
+        std::unique_lock<std::mutex> guard(m_lock);
+        for (;;) {
+            m_changed.wait(guard, [&] { return m_pending; });
+            if (m_stop) {
+                m_pending = false;
+                m_changed.notify_all();
+                return;
+            }
+            m_work();
+            m_pending = false;
+            m_changed.notify_all();
+        }
+    }
+    std::mutex m_lock;
+    std::condition_variable m_changed;
+    std::function<void()> m_work;
+    bool m_pending = false;
+    bool m_stop = false;
+    std::thread m_thread;
+};
+
+// Allocates `count` blocks of each CPU-list order and frees them on the calling CPU: its lists
+// then hold what the refills split off (8 blocks of each order: 120 pages).
+void fill_calling_cpu_lists(PageFrameAllocator& pfa, unsigned count) {
+    for (unsigned order = 0; order < kCpuListOrders; ++order) {
+        std::vector<PhysAddr> blocks;
+        for (unsigned i = 0; i < count; ++i) {
+            blocks.push_back(pfa.allocate(order));
+            ASSERT_NE(blocks.back(), kNoPage);
+        }
+        for (const PhysAddr block : blocks) {
+            pfa.free(block, order);
+        }
+    }
+}
+
+// A 2 MiB block whose only place is broken up by the 8 pages another, online, CPU split off it
+// for its list: each kind of request for it (a block, a run, a block below a limit) takes that
+// CPU's list back and is served, from the CPU that needs it, with the totals exact throughout.
+TEST(CpuPageLists, ARequestTakesBackThePagesAnotherCpuHolds) {
+    Machine m({{kGiB, 64 * kMiB}});
+    ASSERT_TRUE(m.ok);
+    OnlineCpu other;
+    // Everything but one 2 MiB block, taken by this CPU (whose lists then hold nothing).
+    std::vector<std::pair<PhysAddr, unsigned>> held;
+    for (unsigned order = kMaxOrder + 1; order-- > 0;) {
+        for (PhysAddr block; (block = m.pfa.allocate(order)) != kNoPage;) {
+            held.emplace_back(block, order);
+        }
+    }
+    ASSERT_EQ(m.pfa.free_pages(), 0u);
+    // One block of 2 MiB or more goes back, and all of it but 2 MiB is taken again.
+    const auto big =
+        std::find_if(held.begin(), held.end(), [](const auto& block) { return block.second >= 9; });
+    ASSERT_NE(big, held.end());
+    const auto [freed, freed_order] = *big;
+    held.erase(big);
+    m.pfa.free(freed, freed_order);
+    for (uint64_t i = 1; i < uint64_t{1} << (freed_order - 9); ++i) {
+        held.emplace_back(m.pfa.allocate(9), 9);
+        ASSERT_NE(held.back().first, kNoPage);
+    }
+    ASSERT_EQ(m.pfa.free_pages(), 512u);
+    const PhysAddr only = m.pfa.allocate_pages(1, 2 * kMiB);
+    ASSERT_NE(only, kNoPage);
+    m.pfa.free_pages(only, 1);
+    struct Request {
+        std::function<PhysAddr()> allocate;
+        uint64_t pages;
+    };
+    const Request requests[] = {
+        {[&] { return m.pfa.allocate(9); }, 512},
+        {[&] { return m.pfa.allocate_pages(512); }, 512},
+        {[&] { return m.pfa.allocate_below(9, 2 * kGiB); }, 512},
+        {[&] { return m.pfa.allocate_pages(300, 2 * kMiB); }, 300},
+    };
+    for (const Request& request : requests) {
+        // The other CPU's page of order 0 splits the one free block: 8 pages go to its list.
+        other.run([&] {
+            const PhysAddr page = m.pfa.allocate(0);
+            EXPECT_NE(page, kNoPage);
+            m.pfa.free(page, 0);
+        });
+        ASSERT_EQ(m.pfa.cpu_list_pages(), 8u);
+        ASSERT_EQ(m.pfa.largest_free_order(), 8);
+        EXPECT_EQ(m.pfa.free_pages(), 512u);
+        m.expect_checked();
+        const PhysAddr block = request.allocate();
+        ASSERT_EQ(block, only) << "the pages are free, on another CPU's list";
+        EXPECT_EQ(m.pfa.cpu_list_pages(), 0u);
+        EXPECT_EQ(m.pfa.free_pages(), 512u - request.pages);
+        m.expect_checked();
+        m.pfa.free_pages(only, request.pages);
+        EXPECT_EQ(m.pfa.free_pages(), 512u);
+    }
+    for (const auto& [block, order] : held) {
+        m.pfa.free(block, order);
+    }
+    EXPECT_EQ(m.pfa.free_pages(), m.initial_free);
+    m.expect_checked();
+}
+
+// Small blocks: with four other CPUs online, each holding 120 pages on its lists, one CPU still
+// gets every free page, one at a time (a small machine with many CPUs).
+TEST(CpuPageLists, EveryFreePageIsReachableFromOneCpu) {
+    Machine m({{kGiB, 4 * kMiB}});
+    ASSERT_TRUE(m.ok);
+    std::vector<std::unique_ptr<OnlineCpu>> others;
+    for (int i = 0; i < 4; ++i) {
+        others.push_back(std::make_unique<OnlineCpu>());
+        others.back()->run([&] { fill_calling_cpu_lists(m.pfa, 8); });
+    }
+    ASSERT_EQ(m.pfa.cpu_list_pages(), 4u * 120);
+    EXPECT_EQ(m.pfa.free_pages(), m.initial_free);
+    m.expect_checked();
+    std::vector<PhysAddr> pages;
+    for (PhysAddr page; (page = m.pfa.allocate(0)) != kNoPage;) {
+        pages.push_back(page);
+    }
+    EXPECT_EQ(pages.size(), m.initial_free) << "free pages were left on other CPUs' lists";
+    EXPECT_EQ(m.pfa.free_pages(), 0u);
+    EXPECT_EQ(m.pfa.cpu_list_pages(), 0u);
+    m.expect_checked();
+    for (const PhysAddr page : pages) {
+        m.pfa.free(page, 0);
+    }
+    EXPECT_EQ(m.pfa.free_pages(), m.initial_free);
+    m.expect_checked();
+    // Taking another online CPU's lists back by hand works the same way.
+    others[0]->run([&] { fill_calling_cpu_lists(m.pfa, 8); });
+    const uint64_t listed = m.pfa.cpu_list_pages();
+    m.pfa.drain_cpu(others[0]->cpu());
+    EXPECT_EQ(m.pfa.cpu_list_pages(), listed - 120);
+    EXPECT_EQ(m.pfa.free_pages(), m.initial_free);
+    m.expect_checked();
+    EXPECT_TRUE(test::reports().empty());
+}
+
+// reserve_range() takes back every CPU's lists: pages on an online CPU's list are free.
+TEST(CpuPageLists, ReserveRangeTakesPagesOffAnotherCpusList) {
+    Machine m({{kGiB, 64 * kMiB}});
+    ASSERT_TRUE(m.ok);
+    OnlineCpu other;
+    PhysAddr page = kNoPage;
+    other.run([&] {
+        page = m.pfa.allocate(0);
+        m.pfa.free(page, 0);
+    });
+    ASSERT_NE(page, kNoPage);
+    ASSERT_GT(m.pfa.cpu_list_pages(), 0u);
+    EXPECT_TRUE(m.pfa.reserve_range({page, kPageSize}));
+    EXPECT_TRUE(test::reports().empty());
+    EXPECT_EQ(m.pfa.reserved_pages(), 1u);
+    EXPECT_EQ(m.pfa.free_pages(), m.initial_free - 1);
+    m.expect_checked();
+}
+
+// Three CPUs run allocate/free pairs of every CPU-list order on their lists (8 blocks each,
+// 120 pages per CPU) while a fourth takes every page there is, round after round, and now and
+// then takes one of their lists back by hand. When its last request fails it has taken each
+// list back: what it could not get is what the others held or pushed after their turn, at most
+// two blocks of order 3 each (without taking lists back, their 120 pages each). No block is
+// handed out twice, and everything comes back.
+TEST(CpuPageListsThreads, ListsAreTakenBackWhileTheirCpusUseThem) {
+    Machine m({{kGiB, 8 * kMiB}});
+    ASSERT_TRUE(m.ok);
+    const uint64_t seed = seed_from_environment(5);
+    constexpr unsigned kWorkers = 3;
+    constexpr int kRounds = 12;
+    std::atomic<unsigned> ready{0};
+    std::atomic<bool> done{false};
+    std::atomic<uint64_t> damaged{0};
+    std::atomic<unsigned> slots[kWorkers];
+    const auto stamp = [](PhysAddr block, uint64_t owner) {
+        __atomic_store_n(static_cast<uint64_t*>(platform::phys_to_virt(block)), block ^ owner,
+                         __ATOMIC_RELAXED);
+    };
+    const auto intact = [](PhysAddr block, uint64_t owner) {
+        return __atomic_load_n(static_cast<uint64_t*>(platform::phys_to_virt(block)),
+                               __ATOMIC_RELAXED) == (block ^ owner);
+    };
+    std::vector<std::thread> workers;
+    for (unsigned worker = 0; worker < kWorkers; ++worker) {
+        workers.emplace_back([&, worker] {
+            slots[worker] = platform::current_cpu();
+            fill_calling_cpu_lists(m.pfa, 8);
+            ready.fetch_add(1);
+            std::mt19937_64 random(seed + worker);
+            while (!done.load(std::memory_order_relaxed)) {
+                const auto order = static_cast<unsigned>(random() % kCpuListOrders);
+                const PhysAddr block = m.pfa.allocate(order);
+                if (block != kNoPage) {
+                    stamp(block, worker + 1);
+                    damaged += intact(block, worker + 1) ? 0 : 1;
+                    m.pfa.free(block, order);
+                }
+            }
+        });
+    }
+    while (ready.load() != kWorkers) {
+        std::this_thread::yield();
+    }
+    std::mt19937_64 random(seed);
+    uint64_t shortest = m.initial_free;
+    for (int round = 0; round < kRounds; ++round) {
+        std::vector<PhysAddr> pages;
+        for (PhysAddr page; (page = m.pfa.allocate(0)) != kNoPage;) {
+            stamp(page, 0);
+            pages.push_back(page);
+        }
+        shortest = std::min<uint64_t>(shortest, pages.size());
+        for (const PhysAddr page : pages) {
+            damaged += intact(page, 0) ? 0 : 1;
+            m.pfa.free(page, 0);
+        }
+        m.pfa.drain_cpu(slots[random() % kWorkers]);
+    }
+    done.store(true);
+    for (std::thread& worker : workers) {
+        worker.join();
+    }
+    EXPECT_GE(shortest, m.initial_free - kWorkers * 2 * (uint64_t{1} << (kCpuListOrders - 1)))
+        << "free pages were left on other CPUs' lists";
+    EXPECT_EQ(damaged.load(), 0u) << "a block was handed out twice";
+    EXPECT_TRUE(test::reports().empty());
+    EXPECT_EQ(m.pfa.free_pages(), m.initial_free);
+    m.expect_checked();
+    for (unsigned worker = 0; worker < kWorkers; ++worker) {
+        m.pfa.drain_cpu(slots[worker]); // their threads are gone: the slots are offline
+    }
+    m.pfa.drain_cpu(platform::current_cpu());
+    EXPECT_EQ(m.pfa.cpu_list_pages(), 0u);
+    EXPECT_EQ(m.pfa.free_pages(), m.initial_free);
     m.expect_checked();
 }
 

@@ -12,6 +12,7 @@
 #include "kernel/allocators.h"
 #include "kernel/console.h"
 #include "kernel/error_log.h"
+#include "kernel/smp.h"
 #include "kernel/test_registry.h"
 #include "test_random.h"
 
@@ -60,9 +61,13 @@ struct Snapshot {
     FreeBlockCounts blocks;
 };
 
-// The free lists with this CPU's page lists drained into them (the tests run on one CPU).
+// The free blocks with every CPU's page lists given back to them: free_blocks() and
+// largest_free_order() see the free blocks alone, and a request that takes other CPUs' lists
+// back (the tests run on one CPU) merges their blocks.
 Snapshot snapshot(PageFrameAllocator& pfa) {
-    pfa.drain_cpu(platform::current_cpu());
+    for (unsigned cpu = 0; cpu < online_cpu_count(); ++cpu) {
+        pfa.drain_cpu(cpu);
+    }
     return {pfa.free_pages(), pfa.largest_free_order(), pfa.free_blocks()};
 }
 

@@ -3,9 +3,8 @@
 // compare its figures before and after work on several CPUs; and the free pages a test that
 // exhausts the page frame allocator compares with. Every CPU's cached blocks go back to
 // their classes (the other CPUs are idle between run_on_every_cpu() calls, as heap_drain_cpu()
-// requires), the quarantine is emptied, empty slabs and arenas are given back, and every CPU's
-// page lists go back to the page frame allocator's free lists (so the tests after these, which
-// exhaust it from one CPU, can reach every free page).
+// requires), the quarantine is emptied, and empty slabs and arenas are given back. The pages on
+// the CPUs' page lists stay there: they count as free, and a request from any CPU reaches them.
 #pragma once
 
 #include "bedrock/heap.h"
@@ -21,9 +20,6 @@ inline void settle_heap(Heap& heap) {
         heap_drain_cpu(heap, cpu);
     }
     heap_trim(heap);
-    for (unsigned cpu = 0; cpu < online_cpu_count(); ++cpu) {
-        page_frame_allocator().drain_cpu(cpu);
-    }
 }
 
 // The page frame allocator's free pages once the default heap holds nothing idle. A test whose

@@ -67,25 +67,29 @@
 // region (the CPU-list region: the largest of the highest zone with RAM, at init) are kept
 // on a list of the freeing CPU, up to kCpuListBlocks per CPU and order, and a CPU allocates from
 // its own lists first: the common allocate/free of a small block touches only the calling CPU's
-// list (interrupts masked around it, no lock, no atomic read-modify-write). A list is refilled
+// list (interrupts masked around it, no lock, one compare-and-swap). A list is refilled
 // from the free blocks and drained back to them kCpuListBatch blocks at a time under the lock.
-// Their pages count as free in free_pages() and its kin; an allocation the free blocks cannot
-// serve drains the calling CPU's lists and tries again (a listed block may be what it needs, or
-// the gap that keeps free neighbours from merging into a long enough run). Another CPU's lists are
-// drained only by that CPU or, when it is offline, by drain_cpu() (without a fence or an atomic
-// read-modify-write on the fast paths, no CPU can safely take blocks off a list another CPU is
-// using). check() verifies all of them.
+// Their pages count as free in free_pages() and its kin, and an allocation fails only when it
+// cannot be served with them either: one the free blocks cannot serve takes back, under the lock,
+// the calling CPU's lists and then other CPUs' lists one CPU at a time, trying again after each
+// (a listed block may be what it needs, or the gap that keeps free neighbours from merging into a
+// long enough run), before the reclaim and grow hooks. Taking back another CPU's lists is safe
+// while that CPU runs its fast paths: they commit each pop or push with one compare-and-swap of
+// the list's count, which fails once the list is marked taken (pages/cpu_page_lists.h).
+// check() verifies all of them.
 //
 // Locking: one SpinLock per allocator guards everything but the tags and the CPU page lists;
 // every public function except page_tag(), span_tag(), tags_of() and the CPU-list paths of
 // allocate/free takes it (they are safe from several CPUs). It is a leaf lock: no platform hook
 // but phys_to_virt, current_cpu, the interrupt hooks and pages_unused (none of which may call
-// into the allocator) is called while it is held; the grow hook is called without it. A CPU's lists
-// are its own: only that CPU touches them, with interrupts masked (platform::disable_interrupts),
-// so a handler cannot interrupt a list operation; the slow paths then take the lock. The lock
-// itself does not mask interrupts: a kernel that calls the allocator from interrupt handlers must
-// disable interrupts around every call on that CPU, or a handler interrupting the holder on its own
-// CPU spins forever. page_tag() takes no lock: a region and its tag window never change once
+// into the allocator) is called while it is held, and nothing is waited for under it (a CPU's
+// lists are taken back without waiting for that CPU); the reclaim and grow hooks are called
+// without it. Lock order: interrupts masked -> this lock; a caller may hold its own locks (a
+// heap's arenas lock) around any call. A CPU's lists are changed by that CPU alone on the fast
+// paths, with interrupts masked (platform::disable_interrupts), so a handler cannot interrupt a
+// list operation, and otherwise only under the lock. The lock masks interrupts on the CPU that
+// holds it (bedrock/spinlock.h), so an interrupt handler may call any function here (not an
+// NMI). page_tag() takes no lock: a region and its tag window never change once
 // published, and add_range() publishes a new one (appended above all others) with a release store
 // of the count.
 //
@@ -196,8 +200,9 @@ public:
     // The smallest range add_range() takes: its metadata must fit beside a page of RAM.
     static constexpr uint64_t kMinAddedPages = 16;
 
-    // Called when an allocation cannot be served (after draining the calling CPU's page
-    // lists), with no lock of this allocator held and interrupts as the caller had them.
+    // Called when an allocation cannot be served (after taking back every CPU's page lists,
+    // and after the reclaim hook), with no lock of this allocator held and interrupts as the
+    // caller had them.
     // `pages` is the naturally aligned block the request needs (a power of two; for a run of
     // more than a maximum block, its maximum blocks plus one): an added range of 2 * pages
     // pages, plus its metadata (under 0.1 % + 2 pages), always holds such a block. It
@@ -219,7 +224,9 @@ public:
     }
     static constexpr unsigned kGrowAttempts = 4;
 
-    // Called, like the grow hook and before it, when an allocation cannot be served: whoever
+    // Called, like the grow hook and before it, when an allocation cannot be served (the CPU
+    // page lists of every CPU taken back already, under the lock, which it no longer holds):
+    // whoever
     // holds pages of this allocator idle gives back what it can without waiting for a lock (the
     // failed allocation may come from inside it, holding its locks) and returns whether pages
     // came back; the allocation then tries once more. Every heap over this allocator sets it
@@ -232,7 +239,10 @@ public:
     // A naturally aligned block of 2^order pages, or kNoPage (exhausted, or order > kMaxOrder).
     // O(1) from the calling CPU's list (order < kCpuListOrders); otherwise, or to refill it,
     // O(regions + kMaxOrder + L) (+ kCpuListBatch * (kMaxOrder + L) for a refill), where L is the
-    // number of summary levels (log64 of a region's pages: 4 for 6 GiB, 8 at most).
+    // number of summary levels (log64 of a region's pages: 4 for 6 GiB, 8 at most). A request
+    // the free blocks cannot serve (this and every allocation below) then takes back CPU page
+    // lists, trying again after each CPU's: at most kMaxCpus more attempts and kMaxCpus *
+    // kCpuListOrders * kCpuListBlocks blocks given back, O(kMaxOrder * L) each.
     [[nodiscard]] PhysAddr allocate(unsigned order);
     // As allocate(), with the whole block at or below `limit` (e.g. kZoneDmaLimit). O(regions +
     // kMaxOrder + L) when `limit` is a zone limit or above all RAM; otherwise also O(kMaxOrder *
@@ -262,15 +272,15 @@ public:
     void free_pages(PhysAddr address, size_t count);
 
     // Gives every block on CPU slot `cpu`'s page lists back to the free blocks (a CPU going
-    // offline, or one that wants its cached pages seen by the others). Precondition: `cpu` is
-    // the calling CPU, or no code runs as that CPU meanwhile (it is offline). Does nothing for
-    // cpu >= kMaxCpus or without CPU page lists. O(kCpuListOrders * kCpuListBlocks * kMaxOrder *
-    // L).
+    // offline, or one that wants its cached pages merged with their buddies). Any CPU may call
+    // it for any slot at any time: that CPU may be running its fast paths meanwhile (a block it
+    // pushes during the call may stay on its list). Does nothing for cpu >= kMaxCpus or without
+    // CPU page lists. O(kCpuListOrders * kCpuListBlocks * kMaxOrder * L).
     void drain_cpu(unsigned cpu);
 
     // Takes the managed pages of `range` (widened to whole pages) out of circulation for good
-    // (firmware tables found late), after draining the calling CPU's page lists. Each of them
-    // must be free, reserved already, or on the calling CPU's lists: otherwise
+    // (firmware tables found late), after taking back every CPU's page lists. Each of them
+    // must be free, reserved already, or on a CPU's lists: otherwise
     // reports ReserveConflict and changes nothing. Pages of the range that the allocator does
     // not manage are ignored. A range that wraps past the top of the address space is refused
     // (false, nothing changed). Freeing a reserved page is misuse. Returns whether it reserved.
@@ -345,7 +355,8 @@ public:
 
     // For fork() in a threaded program: takes the lock (masking interrupts) and returns the
     // mask to give to unlock_all(), which the caller calls in both the parent and the child.
-    // The CPU page lists take no lock (the child's one thread keeps its own CPU's). Lock order:
+    // The CPU page lists take no lock (the child's one thread keeps its own CPU's; a list
+    // cannot be left taken, since only the lock's holder marks one). Lock order:
     // after every heap's locks (bedrock/heap.h's heap_lock_all()). Between the two calls, call
     // nothing else of this allocator. O(1) plus the wait for the lock.
     [[nodiscard]] platform::InterruptState lock_all() { return m_lock.lock(); }
@@ -397,25 +408,30 @@ private:
     [[nodiscard]] PhysAddr allocate_pages_once(size_t count, uint64_t alignment, PhysAddr limit);
     [[nodiscard, gnu::always_inline]] PhysAddr allocate_once(unsigned order);
     [[nodiscard]] PhysAddr allocate_locked(unsigned order, PhysAddr limit);
-    // allocate_locked(), and when the free blocks cannot serve it, again after draining the
-    // calling CPU's page lists. Takes the lock.
+    // allocate_locked(), and when the free blocks cannot serve it, again after taking back CPU
+    // page lists (attempt_taking_lists_locked). Takes the lock.
     [[nodiscard, gnu::noinline]] PhysAddr allocate_or_drain(unsigned order, PhysAddr limit);
     // The CPU-list paths (pages/cpu_page_lists.cpp), with interrupts masked on CPU `cpu`: the
-    // slow halves of allocate (an empty list: refill it, or allocate_locked() and then draining)
-    // and of free (a full list: drain its oldest kCpuListBatch blocks, then push the block at
-    // page index `index`). Each
-    // takes the lock.
+    // slow halves of allocate (an empty or taken list: refill it, or allocate_locked() and then
+    // taking lists back) and of free (a full or taken list: drain its oldest kCpuListBatch
+    // blocks if it is full, then push the block at page index `index`). Each takes the lock.
     [[nodiscard]] PhysAddr refill_and_take(unsigned cpu, unsigned order);
     void drain_batch_and_push(unsigned cpu, unsigned order, uint32_t index);
     // Gives the block of `order` at page index `index` of the CPU-list region, from a CPU list,
     // back to the free blocks, merging.
     void give_back_locked(uint32_t index, unsigned order);
-    // Gives back every block on `cpu`'s lists; returns whether there was one.
-    bool drain_cpu_locked(unsigned cpu);
-    // drain_cpu_locked() for the calling CPU (interrupts masked meanwhile), for a request below
-    // `limit` that the free blocks could not serve, when its lists hold pages below the limit;
-    // returns whether it drained.
-    bool drain_calling_cpu_locked(PhysAddr limit);
+    // Gives back every block on `cpu`'s lists (any slot, its CPU running or not: the lists are
+    // marked taken meanwhile); returns whether there was one. False for cpu >= kMaxCpus.
+    [[nodiscard]] bool drain_cpu_locked(unsigned cpu);
+    // `attempt()` (an allocation under the lock; kNoPage when it fails), and while it fails
+    // again after taking back each CPU's lists in turn, the calling CPU's first, when the lists'
+    // pages lie below `limit` (pages/cpu_page_lists.h).
+    template <class Attempt>
+    [[nodiscard]] PhysAddr attempt_taking_lists_locked(PhysAddr limit, Attempt attempt);
+    // Its slow half, after `attempt()` failed once. Out of line: the lock's callers stay small.
+    template <class Attempt>
+    [[nodiscard, gnu::noinline]] PhysAddr retry_taking_lists_locked(PhysAddr limit,
+                                                                    Attempt attempt);
     // The fast half of free(): pushes the block on the calling CPU's list if it was allocated
     // from one; false (nothing done) otherwise.
     [[nodiscard, gnu::always_inline]] bool free_to_cpu_list(PhysAddr address, unsigned order);
