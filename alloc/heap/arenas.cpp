@@ -170,14 +170,14 @@ inline void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
     BEDROCK_DEBUG_ASSERT(SegregatedFit::find(arena, block, 0).block == block &&
                          SegregatedFit::use_of(block) == use && use != BlockUse::Free);
     UseTotals& totals = m_totals[static_cast<unsigned>(use)];
+    const size_t usable = SegregatedFit::usable_size(block);
     --totals.blocks;
-    totals.bytes -= SegregatedFit::usable_size(block);
+    totals.bytes -= usable;
     if (use == BlockUse::Slab) {
         // Before the memory can be merged and taken again: a slab hint learnt before this is
         // stale from here on (the release orders the count before the fit's writes).
         __atomic_store_n(&m_slabs_given, m_slabs_given + 1, __ATOMIC_RELEASE);
     }
-    m_given_untold += SegregatedFit::usable_size(block) + kBlockHeaderBytes;
     if (m_fit.give(arena, block) && m_frames != nullptr) {
         if (m_spare != nullptr && m_spare != &arena && SegregatedFit::arena_is_empty(*m_spare)) {
             give_arena_locked(arena);
@@ -185,8 +185,11 @@ inline void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
             m_spare = &arena;
         }
     }
-    if (m_unused_interval != 0 && m_given_untold >= m_unused_interval) [[unlikely]] {
-        tell_unused_locked(); // never for region heaps: their interval stays 0
+    if (m_unused_interval != 0) [[unlikely]] { // never for region heaps: theirs stays 0
+        m_given_untold += usable + kBlockHeaderBytes;
+        if (m_given_untold >= m_unused_interval) {
+            tell_unused_locked();
+        }
     }
 }
 
