@@ -9,8 +9,6 @@
 //                       a write at the start of a block's slot page (its front red zone) is
 //                       reported when the block is freed
 // Prints "ok"; exits 1 after a "FAIL: ..." line on the first failed expectation.
-#include <setjmp.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -23,6 +21,7 @@
 #include "bedrock/heap_checks.h"
 #include "bedrock/hosted.h"
 #include "bedrock/malloc.h"
+#include "support/guard_page_probe.h"
 
 namespace {
 
@@ -65,30 +64,14 @@ void record(void*, const bedrock::ErrorReport& report) {
     ++g_report_count;
 }
 
-// Guard-page faults: the SIGSEGV handler asks Bedrock to explain the fault, then jumps back.
-sigjmp_buf g_fault_return;
+// Whether writing `address` faulted (and whether Bedrock explained it: g_explained).
 bool g_explained = false;
 
-void on_segv(int, siginfo_t* info, void*) {
-    g_explained = bedrock::heap_explain_fault(reinterpret_cast<uintptr_t>(info->si_addr),
-                                              bedrock::MemoryAccess::Write, nullptr);
-    siglongjmp(g_fault_return, 1);
-}
-
-// Whether writing `address` faulted (and whether Bedrock explained it: g_explained).
 bool write_faults(volatile unsigned char* address) {
-    struct sigaction action = {}, previous = {};
-    action.sa_sigaction = on_segv;
-    action.sa_flags = SA_SIGINFO;
-    sigaction(SIGSEGV, &action, &previous);
-    g_explained = false;
-    bool faulted = true;
-    if (sigsetjmp(g_fault_return, 1) == 0) {
-        *address = 1;
-        faulted = false;
-    }
-    sigaction(SIGSEGV, &previous, nullptr);
-    return faulted;
+    const bedrock::test::ProbeResult result =
+        bedrock::test::probe(address, bedrock::MemoryAccess::Write);
+    g_explained = result.explained;
+    return result.faulted;
 }
 
 // The last report's kind, if exactly `count` were raised.
