@@ -8,19 +8,23 @@
 // is zeroed (and touched) is that of memory in use. Where the system limits address space
 // (RLIMIT_AS, strict overcommit), start() takes the largest half, quarter, ... of its
 // reservation that mmap grants. pages_unused gives freed pages back with
-// madvise(MADV_DONTNEED). "Physical" addresses are the virtual addresses of the reservations,
-// so phys_to_virt is the identity and needs no table: any number of reservations, for any
-// number of allocators, coexist.
-// Invariants: every reservation is aligned to kReservationAlignment (a maximum buddy block; a
-// smaller reservation to its size rounded up to a power of two), so its largest buddy blocks
-// are whole; its first page holds its Reservation (the growth state), and base + kPageSize <=
-// grown_end <= end, where [base + kPageSize, grown_end) is what its allocator has been given.
-// Lock: a Reservation's lock serialises its growth (the grow hook may run on several threads at
-// once); it is taken with no allocator lock held, and add_range() takes the allocator's inside
-// it.
-// State: start()'s page frame allocator, constant-initialised (no static constructor), a flag
-// that lets start() run once, and the heap it made (whose CPU cache an exiting thread drains).
+// madvise(MADV_DONTNEED). The host's page size (sysconf, read once: page_granularity) may be
+// larger than Bedrock's kPageSize (16 KiB or 64 KiB on many AArch64 and POWER systems):
+// madvise and mprotect are then given only ranges aligned to it, pages_unused drops only the
+// whole host pages inside what it is told of, set_page_access changes one whole host page, and
+// a reservation spans whole host pages. "Physical" addresses are the virtual addresses of the
+// reservations, so phys_to_virt is the identity and needs no table: any number of reservations, for
+// any number of allocators, coexist. Invariants: every reservation is aligned to
+// kReservationAlignment (a maximum buddy block; a smaller reservation to its size rounded up to a
+// power of two), so its largest buddy blocks are whole; its first page holds its Reservation (the
+// growth state), and base + kPageSize <= grown_end <= end, where [base + kPageSize, grown_end) is
+// what its allocator has been given. Lock: a Reservation's lock serialises its growth (the grow
+// hook may run on several threads at once); it is taken with no allocator lock held, and
+// add_range() takes the allocator's inside it. State: start()'s page frame allocator,
+// constant-initialised (no static constructor), a flag that lets start() run once, and the heap it
+// made (whose CPU cache an exiting thread drains).
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -72,6 +76,21 @@ uint64_t round_up(uint64_t value, uint64_t alignment) {
     return (value + alignment - 1) & ~(alignment - 1);
 }
 
+uint64_t round_down(uint64_t value, uint64_t alignment) {
+    return value & ~(alignment - 1);
+}
+
+// The host's page size, read on the first call (a race only reads it twice). Bedrock's
+// kPageSize where sysconf says something no Linux kernel has (not a power of two, or smaller).
+std::atomic<size_t> g_host_page_size{0};
+
+size_t read_host_page_size() {
+    const long reported = sysconf(_SC_PAGESIZE);
+    const auto bytes = static_cast<size_t>(reported);
+    const bool usable = reported > 0 && bytes >= kPageSize && (bytes & (bytes - 1)) == 0;
+    return usable ? bytes : size_t{kPageSize};
+}
+
 // PageFrameAllocator's grow hook: adds the next chunk of the reservation, large enough that
 // a request of `pages` pages fits (twice its size and the chunk's metadata: the hook's
 // contract), unless another thread grew the allocator while this one waited for the lock.
@@ -108,10 +127,12 @@ uint64_t alignment_of(uint64_t bytes) {
                                           : uint64_t{1} << (64 - __builtin_clzll(bytes - 1));
 }
 
-// reserve_memory() of `bytes` (rounded up to whole pages), or, when mmap refuses that much,
-// of the largest half, quarter, ... of it down to `least` bytes that it grants.
+// reserve_memory() of `bytes` (rounded up to whole host pages), or, when mmap refuses that much,
+// of the largest half, quarter, ... of it down to `least` bytes that it grants. The reservation
+// and its alignment are whole host pages, so the slack around it is unmapped exactly.
 bool reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least) {
-    bytes = round_up(bytes, kPageSize);
+    const uint64_t host_page = platform::page_granularity();
+    bytes = round_up(bytes, host_page);
     if (bytes < 2 * kPageSize || bytes > (uint64_t{1} << 46)) {
         hosted::write_to_stderr("bedrock: hosted: reservation size out of range\n");
         return false;
@@ -126,7 +147,7 @@ bool reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least) {
         if (mapping != MAP_FAILED || bytes / 2 < least) {
             break;
         }
-        bytes = round_up(bytes / 2, kPageSize);
+        bytes = round_up(bytes / 2, host_page);
     }
     if (mapping == MAP_FAILED) {
         hosted::write_to_stderr("bedrock: hosted: mmap of the memory reservation failed\n");
@@ -167,7 +188,7 @@ bool reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least) {
 namespace hosted {
 
 bool reserve_memory(PageFrameAllocator& frames, uint64_t bytes) {
-    return reserve(frames, bytes, round_up(bytes, kPageSize));
+    return reserve(frames, bytes, round_up(bytes, platform::page_granularity()));
 }
 
 Heap* start(uint64_t bytes) {
@@ -201,13 +222,35 @@ void* phys_to_virt(PhysAddr phys) {
     return reinterpret_cast<void*>(static_cast<uintptr_t>(phys));
 }
 
+size_t page_granularity() {
+    size_t bytes = g_host_page_size.load(std::memory_order_relaxed);
+    if (bytes == 0) {
+        bytes = read_host_page_size();
+        g_host_page_size.store(bytes, std::memory_order_relaxed);
+    }
+    return bytes;
+}
+
 bool set_page_access(void* page, bool accessible) {
-    return mprotect(page, kPageSize, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+    const size_t host_page = page_granularity();
+    if (reinterpret_cast<uintptr_t>(page) % host_page != 0) {
+        return false; // mprotect would refuse it (EINVAL)
+    }
+    return mprotect(page, host_page, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
 }
 
 void pages_unused(void* start, size_t bytes) {
-    // Anonymous private memory reads as zeroes afterwards and is committed again when touched.
-    static_cast<void>(madvise(start, bytes, MADV_DONTNEED));
+    // Only the whole host pages inside the range: madvise refuses a start that is not aligned
+    // to one, and rounds the length up, which would drop the rest of the last host page, memory
+    // the caller did not give up. Anonymous private memory reads as zeroes afterwards and is
+    // committed again when touched.
+    const uint64_t host_page = page_granularity();
+    const uint64_t first = round_up(reinterpret_cast<uintptr_t>(start), host_page);
+    const uint64_t end = round_down(reinterpret_cast<uintptr_t>(start) + bytes, host_page);
+    if (first < end) {
+        static_cast<void>(madvise(reinterpret_cast<void*>(static_cast<uintptr_t>(first)),
+                                  static_cast<size_t>(end - first), MADV_DONTNEED));
+    }
 }
 
 } // namespace platform

@@ -6,6 +6,7 @@
 #include "bedrock/malloc.h"
 #include "bedrock/memory_routines.h"
 #include "bedrock/phys_range.h"
+#include "bedrock/platform.h"
 #include "heap/heap_entry.h"
 #include "support/bits.h"
 
@@ -72,17 +73,18 @@ int bedrock_posix_memalign(void** out, size_t alignment, size_t size) {
     return 0;
 }
 
+// valloc and pvalloc use the platform's page (kPageSize in a kernel, the host's in a process).
 void* bedrock_valloc(size_t size) {
-    return memalign_from(bedrock::kPageSize, size, BEDROCK_HEAP_CALLER());
+    return memalign_from(bedrock::platform::page_granularity(), size, BEDROCK_HEAP_CALLER());
 }
 
 void* bedrock_pvalloc(size_t size) {
-    if (size > ~size_t{0} - bedrock::kPageSize) {
+    const size_t page = bedrock::platform::page_granularity();
+    if (size > ~size_t{0} - page) {
         return nullptr;
     }
-    const size_t rounded = size == 0 ? bedrock::kPageSize
-                                     : (size + bedrock::kPageSize - 1) & ~(bedrock::kPageSize - 1);
-    return memalign_from(bedrock::kPageSize, rounded, BEDROCK_HEAP_CALLER());
+    const size_t rounded = size == 0 ? page : bedrock::align_up(size, page);
+    return memalign_from(page, rounded, BEDROCK_HEAP_CALLER());
 }
 
 size_t bedrock_malloc_usable_size(void* block) {

@@ -11,7 +11,7 @@
 // from the block's end to zone_end, the end of the core block (>= kMinTailZone bytes). The
 // header is found from the core block (heap/core.h), never from the pointer being freed.
 // Guarded blocks keep the same header in their pool chunk's metadata page (guarded_pool.h);
-// their red zones are the rest of their page around the block.
+// their red zones are the rest of their slot page (a platform page) around the block.
 //
 // Invariants, for a header in state Live or Quarantined:
 //   seal == seal_of(header)           (block, size, zone_end, sequence, state are intact)
@@ -28,6 +28,8 @@
 #include "bedrock/error_report.h"
 #include "bedrock/heap_checks.h"
 #include "bedrock/phys_range.h"
+#include "bedrock/platform.h"
+#include "support/bits.h"
 
 namespace bedrock::heap {
 
@@ -88,11 +90,13 @@ static_assert(kCheckedHeaderBytes % 16 == 0, "in-band blocks keep the heap's ali
     return alignment > kCheckedHeaderBytes ? alignment : kCheckedHeaderBytes;
 }
 
-// Where the block's front red zone starts; it ends at the block.
+// Where the block's front red zone starts; it ends at the block. A guarded block's is the start
+// of its slot page, one platform page (platform::page_granularity(), guarded_pool.h).
 [[nodiscard]] inline unsigned char* front_zone_start(const CheckedBlock& header) {
-    return is_in_band(header) ? const_cast<unsigned char*>(header.front_zone)
-                              : reinterpret_cast<unsigned char*>(
-                                    reinterpret_cast<uintptr_t>(header.block) & ~(kPageSize - 1));
+    return is_in_band(header)
+               ? const_cast<unsigned char*>(header.front_zone)
+               : reinterpret_cast<unsigned char*>(align_down(
+                     reinterpret_cast<uintptr_t>(header.block), platform::page_granularity()));
 }
 
 // Poison and red zones are verified a word at a time (the aligned middle), bytes at the edges.

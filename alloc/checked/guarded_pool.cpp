@@ -7,6 +7,7 @@
 #include "heap/core.h"
 #include "heap/heap_state.h"
 #include "report/heap_error_reports.h"
+#include "support/bits.h"
 
 namespace bedrock::heap {
 namespace {
@@ -51,18 +52,18 @@ const char* access_detail(ErrorKind kind, MemoryAccess access) {
 GuardChunk& GuardedPool::chunk_holding(const void* address) const {
     const uintptr_t offset =
         reinterpret_cast<uintptr_t>(address) - reinterpret_cast<uintptr_t>(m_base);
-    return *reinterpret_cast<GuardChunk*>(m_base + offset / kChunkBytes * kChunkBytes);
+    return *reinterpret_cast<GuardChunk*>(m_base + offset / chunk_bytes() * chunk_bytes());
 }
 
 GuardSlot& GuardedPool::slot(uint32_t index) const {
     auto* chunk =
-        reinterpret_cast<GuardChunk*>(m_base + size_t{index / kSlotsPerChunk} * kChunkBytes);
+        reinterpret_cast<GuardChunk*>(m_base + size_t{index / kSlotsPerChunk} * chunk_bytes());
     return chunk->slots[index % kSlotsPerChunk];
 }
 
 unsigned char* GuardedPool::slot_page(uint32_t index) const {
-    return m_base + size_t{index / kSlotsPerChunk} * kChunkBytes +
-           slot_page_index(index) * kPageSize;
+    return m_base + size_t{index / kSlotsPerChunk} * chunk_bytes() +
+           slot_page_index(index) * m_page;
 }
 
 platform::InterruptState GuardedPool::lock_all() {
@@ -103,9 +104,9 @@ uint32_t GuardedPool::pop_free() {
 
 bool GuardedPool::set_chunk_access(unsigned char* chunk, Access access) {
     for (size_t page = 1; page < kChunkPages; ++page) {
-        if (!change_page_access(chunk + page * kPageSize, access)) {
+        if (!change_page_access(chunk + page * m_page, access)) {
             for (size_t undo = 1; undo < page; ++undo) {
-                static_cast<void>(change_page_access(chunk + undo * kPageSize, opposite(access)));
+                static_cast<void>(change_page_access(chunk + undo * m_page, opposite(access)));
             }
             return false;
         }
@@ -120,18 +121,21 @@ bool GuardedPool::enable(Heap& heap, GuardPageOptions options) {
     // In 64 bits: within 6 of UINT32_MAX slots, the sum would wrap to no chunk at all.
     const auto chunks =
         static_cast<uint32_t>((uint64_t{options.slots} + kSlotsPerChunk - 1) / kSlotsPerChunk);
+    const size_t page = platform::page_granularity();
+    BEDROCK_ASSERT(page >= kPageSize && is_power_of_two(page));
     const TakenBlock core =
-        take_block(heap, size_t{chunks} * kChunkBytes, kPageSize, BlockUse::Guard, 0);
+        take_block(heap, size_t{chunks} * kChunkPages * page, page, BlockUse::Guard, 0);
     if (core.start == nullptr) {
         return false;
     }
     unsigned char* base = core.start;
     m_heap = &heap;
+    m_page = page;
     m_base = base;
     m_chunks = chunks;
     m_free_head = m_free_tail = kNoSlot;
     for (uint32_t chunk = 0; chunk < chunks; ++chunk) {
-        *reinterpret_cast<GuardChunk*>(base + size_t{chunk} * kChunkBytes) = GuardChunk{};
+        *reinterpret_cast<GuardChunk*>(base + size_t{chunk} * chunk_bytes()) = GuardChunk{};
     }
     for (uint32_t index = 0; index < chunks * kSlotsPerChunk; ++index) {
         push_free(index);
@@ -142,10 +146,10 @@ bool GuardedPool::enable(Heap& heap, GuardPageOptions options) {
         __atomic_store_n(&g_pools, this, __ATOMIC_RELEASE);
     }
     for (uint32_t chunk = 0; chunk < chunks; ++chunk) {
-        if (!set_chunk_access(base + size_t{chunk} * kChunkBytes, Access::Inaccessible)) {
+        if (!set_chunk_access(base + size_t{chunk} * chunk_bytes(), Access::Inaccessible)) {
             for (uint32_t undo = 0; undo < chunk; ++undo) {
                 static_cast<void>(
-                    set_chunk_access(base + size_t{undo} * kChunkBytes, Access::Accessible));
+                    set_chunk_access(base + size_t{undo} * chunk_bytes(), Access::Accessible));
             }
             disable(heap);
             return false;
@@ -171,7 +175,7 @@ void GuardedPool::disable(Heap& heap) {
     }
     for (uint32_t chunk = 0; chunk < m_chunks; ++chunk) {
         static_cast<void>(
-            set_chunk_access(m_base + size_t{chunk} * kChunkBytes, Access::Accessible));
+            set_chunk_access(m_base + size_t{chunk} * chunk_bytes(), Access::Accessible));
     }
     give_block(heap, find_block(heap, m_base));
     m_base = nullptr;
@@ -181,7 +185,7 @@ void GuardedPool::disable(Heap& heap) {
 
 void* GuardedPool::allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
     const size_t span = size == 0 ? 1 : size;
-    if (m_base == nullptr || span > kMaxGuardedSize || alignment > kPageSize) {
+    if (m_base == nullptr || span > kMaxGuardedSize || alignment > m_page) {
         return nullptr;
     }
     const uint32_t index = pop_free();
@@ -189,7 +193,7 @@ void* GuardedPool::allocate(Heap& heap, size_t size, size_t alignment, Caller ca
         return nullptr;
     }
     unsigned char* page = slot_page(index);
-    const uintptr_t page_end = reinterpret_cast<uintptr_t>(page) + kPageSize;
+    const uintptr_t page_end = reinterpret_cast<uintptr_t>(page) + m_page;
     const uintptr_t block = (page_end - span) & ~(uintptr_t{alignment} - 1);
     if (block < reinterpret_cast<uintptr_t>(page) ||
         !change_page_access(page, Access::Accessible)) {
@@ -209,7 +213,7 @@ void* GuardedPool::allocate(Heap& heap, size_t size, size_t alignment, Caller ca
 CheckedBlock* GuardedPool::find_live(Heap& heap, const void* pointer, Caller caller) {
     GuardChunk& chunk = chunk_holding(pointer);
     const size_t page =
-        (reinterpret_cast<uintptr_t>(pointer) - reinterpret_cast<uintptr_t>(&chunk)) / kPageSize;
+        (reinterpret_cast<uintptr_t>(pointer) - reinterpret_cast<uintptr_t>(&chunk)) / m_page;
     const char* why = "inside a guard page of the guarded pool";
     if (page % 2 == 0 && page >= 2) {
         const uint32_t in_chunk = static_cast<uint32_t>(page / 2 - 1);
@@ -240,7 +244,8 @@ void GuardedPool::free(Heap& heap, void* pointer, Caller caller) {
     }
     GuardChunk& chunk = chunk_holding(pointer);
     const auto chunk_index = static_cast<uint32_t>(
-        (reinterpret_cast<uintptr_t>(&chunk) - reinterpret_cast<uintptr_t>(m_base)) / kChunkBytes);
+        (reinterpret_cast<uintptr_t>(&chunk) - reinterpret_cast<uintptr_t>(m_base)) /
+        chunk_bytes());
     const auto in_chunk = static_cast<uint32_t>(
         (reinterpret_cast<uintptr_t>(header) - reinterpret_cast<uintptr_t>(chunk.slots)) /
         sizeof(GuardSlot));
@@ -255,11 +260,12 @@ void GuardedPool::free(Heap& heap, void* pointer, Caller caller) {
 
 bool GuardedPool::explain(uintptr_t address, MemoryAccess access, const void* pc) {
     const auto base = reinterpret_cast<uintptr_t>(m_base);
-    if (m_base == nullptr || address < base || address - base >= uint64_t{m_chunks} * kChunkBytes) {
+    if (m_base == nullptr || address < base ||
+        address - base >= uint64_t{m_chunks} * chunk_bytes()) {
         return false;
     }
     auto* chunk = &chunk_holding(reinterpret_cast<const void*>(address));
-    const size_t page = (address - base) % kChunkBytes / kPageSize;
+    const size_t page = (address - base) % chunk_bytes() / m_page;
     if (page == 0) {
         return false; // the chunk's metadata page is always accessible
     }
@@ -267,7 +273,7 @@ bool GuardedPool::explain(uintptr_t address, MemoryAccess access, const void* pc
     size_t nearest = page;
     if (page % 2 == 1) {
         // A guard page: the nearer slot's block is the one that ran off its page.
-        const bool upper_half = (address & (kPageSize - 1)) >= kPageSize / 2;
+        const bool upper_half = (address & (m_page - 1)) >= m_page / 2;
         const bool before = page == kChunkPages - 1 || (page > 1 && !upper_half);
         nearest = before ? page - 1 : page + 1;
         kind = before ? ErrorKind::BufferOverflow : ErrorKind::BufferUnderflow;

@@ -4,8 +4,13 @@
 // ends - faults on the first byte read or written past its end, and a freed one faults on any
 // access while its slot page is inaccessible.
 //
-// Layout: one page-aligned core block (BlockUse::Guard, heap/core.h) of `chunks` chunks of
-// kChunkPages pages each:
+// "Page" here is the platform's page, platform::page_granularity() (read once, at enable():
+// m_page): the unit the platform protects, kPageSize in a kernel, the host's page (4, 16 or
+// 64 KiB) in a hosted process. Each guard and slot page is one whole such page, so protecting
+// one never touches its neighbours.
+//
+// Layout: one core block (BlockUse::Guard, heap/core.h), aligned to m_page, of `chunks` chunks
+// of kChunkPages pages each (chunk_bytes() = kChunkPages * m_page):
 //   page 0: GuardChunk (the 7 slots' CheckedBlock headers - block metadata never sits in a
 //           slot page)
 //   pages 1..15: guard, slot 0, guard, slot 1, ..., slot 6, guard
@@ -35,7 +40,6 @@ namespace bedrock::heap {
 
 inline constexpr uint32_t kSlotsPerChunk = 7;
 inline constexpr size_t kChunkPages = 2 * kSlotsPerChunk + 2;
-inline constexpr size_t kChunkBytes = kChunkPages * kPageSize;
 inline constexpr uint32_t kNoSlot = ~uint32_t{0};
 
 // What the pool asks the platform to make of a page.
@@ -82,7 +86,7 @@ public:
     [[nodiscard]] bool holds(const void* address) const {
         const auto offset =
             reinterpret_cast<uintptr_t>(address) - reinterpret_cast<uintptr_t>(m_base);
-        return m_base != nullptr && offset < uint64_t{m_chunks} * kChunkBytes;
+        return m_base != nullptr && offset < uint64_t{m_chunks} * chunk_bytes();
     }
 
     // Raises the report for a fault at `address` if it is in this pool; false otherwise.
@@ -101,7 +105,11 @@ public:
         return __atomic_load_n(&m_live_blocks, __ATOMIC_RELAXED);
     }
 
+    // The size of the pool's pages (platform::page_granularity()): of a slot and a guard.
+    [[nodiscard]] size_t page_bytes() const { return m_page; }
+
 private:
+    [[nodiscard]] size_t chunk_bytes() const { return kChunkPages * m_page; }
     [[nodiscard]] GuardChunk& chunk_holding(const void* address) const;
     [[nodiscard]] GuardSlot& slot(uint32_t index) const;
     [[nodiscard]] unsigned char* slot_page(uint32_t index) const;
@@ -114,6 +122,7 @@ private:
     SpinLock m_lock;
     Heap* m_heap = nullptr;
     unsigned char* m_base = nullptr; // first chunk; null when disabled
+    size_t m_page = kPageSize;       // platform::page_granularity(), read by enable()
     uint32_t m_chunks = 0;
     uint32_t m_sample_interval = 0;
     uint64_t m_sample_counter = 0;

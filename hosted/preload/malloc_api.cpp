@@ -4,14 +4,17 @@
 // kernel API's (bedrock/malloc.h) where a hosted program expects glibc's:
 //   errno                ENOMEM on every failed allocation, EINVAL for a refused alignment
 //   calloc, reallocarray count * size overflowing: NULL, ENOMEM
-//   calloc               from 1 MiB, the block's whole pages are zeroed by madvise(MADV_DONTNEED)
-//                        (committed again only when touched, as glibc's mmap'd chunks are)
+//   calloc               from 1 MiB, the block's whole host pages are zeroed by
+//                        madvise(MADV_DONTNEED) (committed again only when touched, as glibc's
+//                        mmap'd chunks are)
 //   realloc(p, 0)        frees p, returns NULL (realloc(NULL, 0) is malloc(0))
 //   memalign(a, n)       a not a power of two is rounded up to one; beyond SIZE_MAX / 2 + 1: EINVAL
 //   aligned_alloc(a, n)  a zero or not a power of two: NULL, EINVAL
 //   posix_memalign       returns EINVAL (a not a power-of-two multiple of sizeof(void*)) or
 //                        ENOMEM, *out untouched, errno unchanged
-//   valloc, pvalloc      page-aligned; pvalloc rounds n up to whole pages (overflow: ENOMEM)
+//   valloc, pvalloc      aligned to the host's page, sysconf(_SC_PAGESIZE) (4 KiB on x86-64, 16 or
+//                        64 KiB on many AArch64 and POWER kernels); pvalloc rounds n up to whole
+//                        host pages (overflow: ENOMEM)
 //   malloc_usable_size   0 for NULL
 //   malloc_trim          heap_trim(): the heap's empty slabs and spare arena go back to its page
 //                        frame allocator, the free pages inside its arenas to the kernel; 1
@@ -24,6 +27,7 @@
 #include <sys/mman.h>
 
 #include "bedrock/heap.h"
+#include "bedrock/platform.h"
 #include "heap/heap_entry.h"
 #include "preload/preload_heap.h"
 
@@ -35,7 +39,10 @@ using bedrock::preload::heap;
 
 namespace {
 
-constexpr size_t kPageBytes = 4096;
+// The host's page size (Bedrock::hosted reads it once).
+size_t host_page() {
+    return bedrock::platform::page_granularity();
+}
 
 // The heap's block, or NULL with errno ENOMEM.
 // Each exported function passes its own caller (BEDROCK_HEAP_CALLER()) to the helpers, inline in
@@ -57,11 +64,13 @@ constexpr size_t kPageBytes = 4096;
 constexpr size_t kZeroByPagesBytes = size_t{1} << 20;
 
 // Zeroes the `bytes` bytes at `block` (a block of the heap, whose memory is the hosted
-// reservation's private anonymous mapping), touching none of the memory around them.
+// reservation's private anonymous mapping), touching none of the memory around them: only the
+// whole host pages inside the block are dropped (madvise would round a partial one up).
 void zero(void* block, size_t bytes) {
+    const size_t page = host_page();
     const auto start = reinterpret_cast<uintptr_t>(block);
-    const uintptr_t first_page = (start + kPageBytes - 1) & ~(kPageBytes - 1);
-    const uintptr_t end_page = (start + bytes) & ~(kPageBytes - 1);
+    const uintptr_t first_page = (start + page - 1) & ~(page - 1);
+    const uintptr_t end_page = (start + bytes) & ~(page - 1);
     if (bytes >= kZeroByPagesBytes &&
         madvise(reinterpret_cast<void*>(first_page), end_page - first_page, MADV_DONTNEED) == 0) {
         memset(block, 0, first_page - start);
@@ -179,16 +188,17 @@ BEDROCK_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
 }
 
 BEDROCK_EXPORT void* valloc(size_t size) {
-    return allocate_aligned(kPageBytes, size, BEDROCK_HEAP_CALLER());
+    return allocate_aligned(host_page(), size, BEDROCK_HEAP_CALLER());
 }
 
 BEDROCK_EXPORT void* pvalloc(size_t size) {
-    if (size > SIZE_MAX - (kPageBytes - 1)) {
+    const size_t page = host_page();
+    if (size > SIZE_MAX - (page - 1)) {
         errno = ENOMEM;
         return nullptr;
     }
-    const size_t rounded = (size + kPageBytes - 1) & ~(kPageBytes - 1);
-    return allocate_aligned(kPageBytes, rounded == 0 ? kPageBytes : rounded, BEDROCK_HEAP_CALLER());
+    const size_t rounded = (size + page - 1) & ~(page - 1);
+    return allocate_aligned(page, rounded == 0 ? page : rounded, BEDROCK_HEAP_CALLER());
 }
 
 BEDROCK_EXPORT size_t malloc_usable_size(void* block) {

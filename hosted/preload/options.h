@@ -3,7 +3,8 @@
 // first allocation, before libc may be fully up (no allocation, no getenv).
 //   BEDROCK_CHECK=off|report|abort  the heap's check level (default off)
 //   BEDROCK_GUARD=N                 guard pages for every Nth checked allocation up to 4 KiB,
-//                                   in a pool of kGuardSlots slots (0 or unset: none)
+//                                   in a pool of kGuardSlots slots (fewer on 64 KiB host
+//                                   pages: preload_heap.cpp) (0 or unset: none)
 //   BEDROCK_LEAKS=1                 the heap's leak report on stderr at exit (implies
 //                                   BEDROCK_CHECK=report if no level is given: leaks are
 //                                   tracked for checked blocks only)
@@ -20,6 +21,7 @@
 namespace bedrock::preload {
 
 inline constexpr uint32_t kGuardSlots = 256;
+inline constexpr uint32_t kLeastGuardSlots = 7; // one chunk of the pool (guarded_pool.h)
 // Bytes freed inside the heap after which its free pages are told unused again (madvise): the
 // heap's unused interval (heap_set_unused_interval).
 inline constexpr size_t kUnusedIntervalBytes = size_t{16} << 20;

@@ -112,10 +112,18 @@ void configure(Heap& started, const Options& options) {
     if (options.check != CheckLevel::Off && !heap_set_check_level(started, options.check)) {
         hosted::write_to_stderr("bedrock: BEDROCK_CHECK: checked mode is compiled out\n");
     }
-    if (options.guard_interval != 0 &&
-        !heap_enable_guard_pages(started, GuardPageOptions{kGuardSlots, options.guard_interval})) {
-        hosted::write_to_stderr("bedrock: BEDROCK_GUARD: guard pages are not available\n");
+    if (options.guard_interval == 0) {
+        return;
     }
+    // Each slot costs two host pages: on 64 KiB pages kGuardSlots of them would not fit the one
+    // arena the pool must lie in, so the pool takes the most of kGuardSlots, half of it, ...
+    // (at least one chunk's 7) that the heap grants.
+    for (uint32_t slots = kGuardSlots; slots >= kLeastGuardSlots; slots /= 2) {
+        if (heap_enable_guard_pages(started, GuardPageOptions{slots, options.guard_interval})) {
+            return;
+        }
+    }
+    hosted::write_to_stderr("bedrock: BEDROCK_GUARD: guard pages are not available\n");
 }
 
 } // namespace

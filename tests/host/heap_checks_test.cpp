@@ -5,9 +5,6 @@
 // randomized run that must report nothing; the level refuses what is no level, from C++ and C.
 #include <gtest/gtest.h>
 
-#include <setjmp.h>
-#include <signal.h>
-
 #include <cstring>
 #include <string>
 #include <thread>
@@ -16,6 +13,7 @@
 #include "bedrock/bedrock.h"
 #include "bedrock/heap_checks.h"
 #include "heap_test_support.h"
+#include "support/guard_page_probe.h"
 #include "support/misuse_scenarios.h"
 
 namespace bedrock {
@@ -439,34 +437,15 @@ TEST_F(CheckedHeapTest, LevelOffAllocatesUncheckedButFreesCheckedBlocksChecked) 
 }
 
 // Guard pages, with real faults: a SIGSEGV handler asks Bedrock to explain the fault and jumps
-// back to the test.
-sigjmp_buf g_fault_return;
+// back to the test (support/guard_page_probe.h).
 bool g_explained = false;
-
-void on_segv(int, siginfo_t* info, void*) {
-    g_explained = heap_explain_fault(reinterpret_cast<uintptr_t>(info->si_addr),
-                                     MemoryAccess::Unknown, nullptr);
-    siglongjmp(g_fault_return, 1);
-}
 
 // Whether touching `address` faulted (the fault explained or not: see g_explained).
 bool faults(volatile unsigned char* address, bool write) {
-    struct sigaction action = {}, previous = {};
-    action.sa_sigaction = on_segv;
-    action.sa_flags = SA_SIGINFO;
-    sigaction(SIGSEGV, &action, &previous);
-    g_explained = false;
-    bool faulted = true;
-    if (sigsetjmp(g_fault_return, 1) == 0) {
-        if (write) {
-            *address = 1;
-        } else {
-            static_cast<void>(*address);
-        }
-        faulted = false;
-    }
-    sigaction(SIGSEGV, &previous, nullptr);
-    return faulted;
+    const test::ProbeResult result =
+        test::probe(address, write ? MemoryAccess::Write : MemoryAccess::Unknown);
+    g_explained = result.explained;
+    return result.faulted;
 }
 
 class GuardPageTest : public CheckedHeapTest {

@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
 
 #define MIB ((size_t)1 << 20)
 
@@ -41,7 +43,9 @@ static long resident_kib(void) {
         exit(1);
     }
     fclose(statm);
-    return pages * 4;
+    /* statm counts the kernel's pages: AT_PAGESZ is their size (what sysconf says may be a
+     * pretended one: page_size_shim.c). */
+    return pages * (long)(getauxval(AT_PAGESZ) / 1024);
 }
 
 static int expect(int condition, const char* what) {
@@ -145,7 +149,7 @@ static void calloc_lazy(void) {
             expect(below[i] == 0xcd && above[i] == 0xcd, "the neighbours are untouched");
         }
         printf("calloc of %zu bytes at offset %zu in its page: zeroes\n", sizes[n],
-               (size_t)zeroed % 4096);
+               (size_t)zeroed % (size_t)sysconf(_SC_PAGESIZE));
         free(zeroed);
         free(below);
         free(above);

@@ -527,19 +527,21 @@ def describe_checked(header_address, address):
 
 def describe_guarded(heap, address):
     """Lines for `address` in `heap`'s guard-page pool (checked/guarded_pool.h: chunks of a
-    header page, then guard, slot, guard, ..., slot, guard pages), or None outside it."""
+    header page, then guard, slot, guard, ..., slot, guard pages, each of the platform's page
+    size, m_page), or None outside it."""
     layer = member(heap, "checked")
     if "guards" not in [field.name for field in layer.type.strip_typedefs().fields()]:
         return None
     pool = member(layer, "guards")
     base = int(member(pool, "m_base"))
     slots = array_length(member(at(base, "bedrock::heap::GuardChunk"), "slots")) if base else 0
-    chunk_bytes = (2 * slots + 2) * PAGE_SIZE
+    page_bytes = int(member(pool, "m_page"))
+    chunk_bytes = (2 * slots + 2) * page_bytes
     offset = address - base
     if base == 0 or not 0 <= offset < int(member(pool, "m_chunks")) * chunk_bytes:
         return None
     chunk = base + offset // chunk_bytes * chunk_bytes
-    page = offset % chunk_bytes // PAGE_SIZE
+    page = offset % chunk_bytes // page_bytes
     where = "guard-page chunk 0x%x" % chunk
     if page == 0:
         return [where, "state: heap metadata: the chunk's block headers"]

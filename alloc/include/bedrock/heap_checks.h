@@ -86,11 +86,13 @@ struct LeakSummary {
 LeakSummary heap_report_leaks(Heap& heap, LineWriter write, void* context, uint64_t checkpoint = 0);
 
 // Guard pages. `slots` pages can hold guarded blocks at once (each costs 2 pages, 16 pages per
-// 7 slots); with `sample_interval` N > 0 every Nth checked allocation that fits in a page is
-// guarded, and heap_allocate_guarded() guards one on request. Freed guarded blocks stay
-// inaccessible until their slot is reused (oldest first). Returns false if checking is compiled
-// out, pages are short, the pool would not fit one arena (over a page frame allocator: about
-// 900 slots at most) or the platform cannot change page access.
+// 7 slots, each page one of the platform's: platform::page_granularity(), 4 KiB in a kernel, up
+// to 64 KiB on a host); with `sample_interval` N > 0 every Nth checked allocation that fits in
+// kMaxGuardedSize is guarded, and heap_allocate_guarded() guards one on request. Freed guarded
+// blocks stay inaccessible until their slot is reused (oldest first). Returns false if checking
+// is compiled out, pages are short, the pool would not fit one arena (over a page frame
+// allocator: about 900 slots at most with 4 KiB pages, 200 with 64 KiB) or the platform cannot
+// change page access.
 struct GuardPageOptions {
     uint32_t slots;
     uint32_t sample_interval;
@@ -98,7 +100,7 @@ struct GuardPageOptions {
 bool heap_enable_guard_pages(Heap& heap, GuardPageOptions options);
 // A guarded block (size <= kMaxGuardedSize), or an ordinary checked block when no slot is
 // free or the size does not fit; null when out of memory.
-inline constexpr size_t kMaxGuardedSize = 4096; // one page: the block may fill its slot
+inline constexpr size_t kMaxGuardedSize = 4096; // a 4 KiB page: fits any platform page slot
 [[nodiscard]] void* heap_allocate_guarded(Heap& heap, size_t size,
                                           size_t alignment = kHeapMinAlignment);
 

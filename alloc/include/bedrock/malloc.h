@@ -20,7 +20,8 @@
  *   aligned_alloc(a, n)  as memalign; n need not be a multiple of a
  *   posix_memalign       EINVAL if a is not a power of two multiple of sizeof(void*), ENOMEM
  *                        when out of memory (*out untouched on error); size 0 gives a block
- *   valloc(n)            memalign(page size, n)
+ *   valloc(n)            memalign(page size, n), the platform's page size: 4 KiB in a kernel,
+ *                        the host's (sysconf(_SC_PAGESIZE), 4 to 64 KiB) under Bedrock::hosted
  *   pvalloc(n)           memalign(page size, n rounded up to whole pages; 0 -> one page)
  *   malloc_usable_size   bytes usable in the block (>= requested); 0 for NULL
  * Every block is 16-byte aligned. Time: O(1) for every size - blocks up to 2 KiB from the

@@ -4,7 +4,7 @@
 // Each target implements these functions once, at link time (no virtual calls, no registration):
 // the test kernel in kernel/platform.cpp (on top of arch/<arch>), the host tests in
 // tests/support/host_platform.cpp. A kernel that adopts Bedrock implements this header and
-// nothing else.
+// nothing else. One hook has a default a platform may leave alone: page_granularity().
 //
 // Contract for every hook:
 //   - never allocates from Bedrock (they may be called while an allocator lock is held: which
@@ -32,26 +32,38 @@ void report_error(const ErrorReport& report);
 // Checked mode at level Abort, after the report: stops the system (a kernel panic). Never returns.
 [[noreturn]] void panic(const char* message);
 
-// Guard pages: makes the page at `page` (page-aligned, inside memory the heap got from its page
-// source, so inside the direct map) inaccessible (`accessible` false: any load or store faults)
-// or accessible again. Returns false, changing nothing, if the platform cannot do it; the heap
-// then runs without guard pages. Called without allocator locks held, and never from two CPUs
-// at once (Bedrock serialises its calls).
+// The size of the pages the platform maps, protects and drops: what set_page_access() acts on,
+// what valloc() and pvalloc() align to, and the unit in which pages_unused() can drop memory. A
+// power of two, at least kPageSize, the same on every call. A kernel whose MMU maps kPageSize
+// pages need not define it: Bedrock's own (weak) definition returns kPageSize. A hosted process
+// returns its kernel's page size (4 KiB on x86-64, often 16 KiB or 64 KiB on AArch64, 64 KiB on
+// POWER). O(1), never allocates.
+[[nodiscard]] size_t page_granularity();
+
+// Guard pages: makes the page_granularity() bytes at `page` (aligned to page_granularity(),
+// inside memory the heap got from its page source, so inside the direct map) inaccessible
+// (`accessible` false: any load or store faults) or accessible again. Returns false, changing
+// nothing, if the platform cannot do it; the heap then runs without guard pages. Called without
+// allocator locks held, and never from two CPUs at once (Bedrock serialises its calls).
 [[nodiscard]] bool set_page_access(void* page, bool accessible);
 
 // Giving pages back: the page frame allocator calls this when a free leaves a free block of at
 // least kUnusedOrder (1 MiB, bedrock/page_frame_allocator.h) after merging, for all of that
-// block's pages, and heap_trim() for the whole pages inside the free blocks of a heap over a page
-// frame allocator: [start, start + bytes), page-aligned, in the direct map. Their contents
-// are no longer needed, and the platform may drop them (a hosted process: madvise
-// MADV_DONTNEED, reading zeroes afterwards) or account them, but the pages stay the allocator's
-// and stay mapped: they may be handed out again at any moment after the call returns, and are
-// then written without notice (no matching "reused" call). Bedrock writes nothing else into
-// them meanwhile. Called with the page frame allocator's lock or the heap's arenas lock held
-// (and interrupts as the lock leaves them): never allocates, never calls into Bedrock, takes no
-// lock of Bedrock's; may do nothing. The same pages may be reported again (as part of a larger
-// merged block, or by another heap_trim()) without having been handed out in between. Time: the
-// platform's; O(bytes / page) at most is expected.
+// block's pages, heap_trim() for the whole pages inside the free blocks of a heap over a page
+// frame allocator, and heap_tell_unused() (and a heap's unused interval) for those inside its
+// free blocks of 256 KiB or more and for an arena it gives back: [start, start + bytes), aligned
+// to kPageSize, in the direct map. Their
+// contents are no longer needed, and the platform may drop them (a hosted process: madvise
+// MADV_DONTNEED, reading zeroes afterwards) or account them; a platform whose pages are larger
+// (page_granularity()) drops only its whole pages inside the range, never a byte outside it
+// (the rest of a page it shares may be live). The pages stay the allocator's and stay mapped: they
+// may be handed out again at any moment after the call returns, and are then written without notice
+// (no matching "reused" call). Bedrock writes nothing else into them meanwhile. Called with the
+// page frame allocator's lock or the heap's arenas lock held (and interrupts as the lock leaves
+// them): never allocates, never calls into Bedrock, takes no lock of Bedrock's; may do nothing. The
+// same pages may be reported again (as part of a larger merged block, or by another heap_trim())
+// without having been handed out in between. Time: the platform's; O(bytes / page) at most is
+// expected.
 void pages_unused(void* start, size_t bytes);
 
 // An internal invariant does not hold (a Bedrock bug or memory corruption). Never returns.

@@ -5,9 +5,12 @@
 // What each hook is here:
 //   phys_to_virt       the identity: a "physical" address is the virtual address of a byte of
 //                      a reservation made by reserve_memory() (memory_source.cpp)
-//   set_page_access    mprotect() of the page (memory_source.cpp)
-//   pages_unused       madvise(MADV_DONTNEED): freed pages leave the resident set
+//   page_granularity   the host's page size, sysconf(_SC_PAGESIZE), read once: 4 KiB on
+//                      x86-64, 16 KiB or 64 KiB on many AArch64 and POWER kernels
 //                      (memory_source.cpp)
+//   set_page_access    mprotect() of the host page (memory_source.cpp)
+//   pages_unused       madvise(MADV_DONTNEED) of the whole host pages inside the range: freed
+//                      pages leave the resident set (memory_source.cpp)
 //   report_error       the report in Bedrock's format (write_error_report) on stderr, written
 //                      with write(2), never through stdio or an allocation (reports.cpp)
 //   panic, assertion_failed  a last line on stderr, then abort() (reports.cpp)
@@ -37,14 +40,14 @@ namespace bedrock::hosted {
 // (and the metadata of the chunks grown into) becomes resident.
 inline constexpr uint64_t kDefaultReservationBytes = uint64_t{64} << 30;
 
-// Reserves `bytes` (rounded up to whole pages, at least two) of address space, aligned to a
-// maximum buddy block (1 GiB; a smaller reservation to its size rounded up to a power of two) so
-// that its largest buddy blocks are whole, and hands it to `frames` as its RAM: its first page
-// holds the growth state, a first chunk of 4 MiB goes to frames.init(), the rest to
-// frames.add_range() through the grow hook it sets. Returns false (and writes why on stderr) if
-// mmap fails or frames.init() refuses the range. Allocates from no heap; safe before libc's
-// constructors have run. Time: the mmap and frames.init() over the first chunk, independent of
-// `bytes`.
+// Reserves `bytes` (rounded up to whole host pages, at least two of Bedrock's) of address
+// space, aligned to a maximum buddy block (1 GiB; a smaller reservation to its size rounded up
+// to a power of two) so that its largest buddy blocks are whole, and hands it to `frames` as its
+// RAM: its first page holds the growth state, a first chunk of 4 MiB goes to frames.init(), the
+// rest to frames.add_range() through the grow hook it sets. Returns false (and writes why on
+// stderr) if mmap fails or frames.init() refuses the range. Allocates from no heap; safe before
+// libc's constructors have run. Time: the mmap and frames.init() over the first chunk,
+// independent of `bytes`.
 [[nodiscard]] bool reserve_memory(PageFrameAllocator& frames, uint64_t bytes);
 
 // Reserves `bytes` for a page frame allocator of Bedrock::hosted's own, creates a heap over it
