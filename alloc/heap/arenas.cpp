@@ -185,16 +185,18 @@ inline void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
             m_spare = &arena;
         }
     }
-    if (m_unused_interval != 0) [[unlikely]] { // never for region heaps: theirs stays 0
-        m_given_untold += usable + kBlockHeaderBytes;
-        if (m_given_untold >= m_unused_interval) {
+    if (m_untold_left != 0) [[unlikely]] { // never for region heaps: theirs stays 0
+        const size_t given = usable + kBlockHeaderBytes;
+        if (given < m_untold_left) {
+            m_untold_left -= given;
+        } else {
             tell_unused_locked();
         }
     }
 }
 
 void Arenas::tell_unused_locked() {
-    m_given_untold = 0;
+    m_untold_left = m_unused_interval;
     uint64_t taken = 0;
     for (const UseTotals& totals : m_totals) {
         taken += totals.bytes;
@@ -264,7 +266,7 @@ void Arenas::trim() {
         return; // a region's memory need not be in the direct map pages_unused() is told of
     }
     m_frames->tell_unused_pages();
-    m_given_untold = 0;
+    m_untold_left = m_unused_interval;
     tell_free_pages_locked(kPageSize, ~size_t{0}); // a smaller block holds no whole page
 }
 
@@ -303,7 +305,7 @@ bool Arenas::set_unused_interval(size_t bytes) {
         return false; // a region's memory need not be in the direct map pages_unused() is told of
     }
     m_unused_interval = bytes;
-    m_given_untold = 0;
+    m_untold_left = bytes;
     return true;
 }
 

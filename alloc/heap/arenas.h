@@ -22,7 +22,7 @@
 //   frames heap: held_pages == sum of its arenas' pages;  every arena page carries its tag
 //   at most one empty arena (m_spare) while m_lock is free
 //   slabs_given == Slab blocks given back since the heap was made (it only grows)
-//   given_untold < unused_interval (when not 0) after every give
+//   untold_left == 0 exactly when unused_interval == 0; else 0 < untold_left <= unused_interval
 // Lock order: a class lock -> m_lock -> the page frame allocator's lock.
 #pragma once
 
@@ -192,7 +192,7 @@ private:
     // usable bytes, past their list links, the largest first, until blocks of `bytes` usable
     // bytes in all (or every such block) are told. O(blocks told + lists).
     void tell_free_pages_locked(size_t least, size_t bytes);
-    // tell_unused() under m_lock; counts the bytes given back from 0 again.
+    // tell_unused() under m_lock; the next tell is a whole interval away again.
     void tell_unused_locked();
 
     SpinLock m_lock;
@@ -204,13 +204,17 @@ private:
     HeldPages* m_held = nullptr;
     uint64_t m_pages = 0; // frames heaps: pages of the arenas held
     UseTotals m_totals[kBlockUses] = {};
-    // Bytes given back since the last tell, and how many make the next one (0: none; see
-    // set_unused_interval()).
-    size_t m_given_untold = 0;
-    size_t m_unused_interval = 0;
+    // Bytes still to be given back before the next tell (0: no interval; see
+    // set_unused_interval()). In the word left before the next cache line, so a heap's state
+    // does not grow by one.
+    size_t m_untold_left = 0;
     // Written under m_lock, read without it by every free: on a cache line of its own, apart
     // from the totals that every arena call writes.
     alignas(64) uint64_t m_slabs_given = 0;
+    // Read and written under m_lock only when the unused interval is set or a tell is made: in
+    // the padding of m_slabs_given's line, which the frees read, without writes on their path.
+    size_t m_unused_interval = 0;
 };
+static_assert(sizeof(Arenas) == 576, "the arenas' state fills whole cache lines, none spare");
 
 } // namespace bedrock::heap
