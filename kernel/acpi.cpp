@@ -101,16 +101,7 @@ void add_cpu(uint64_t id, uint32_t flags, BootInfo& boot, size_t& online_capable
         }
         return;
     }
-    for (size_t i = 0; i < boot.cpu_count; ++i) {
-        if (boot.cpu_ids[i] == id) {
-            return;
-        }
-    }
-    if (boot.cpu_count == kMaxBootCpus) {
-        ++boot.cpus_left_off;
-        return;
-    }
-    boot.cpu_ids[boot.cpu_count++] = id;
+    add_boot_cpu(boot, id);
 }
 
 } // namespace

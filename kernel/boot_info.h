@@ -127,4 +127,20 @@ struct BootInfo {
     uint32_t timer_interrupt = 0;
 };
 
+// Adds the CPU with hardware id `id` to boot's list, unless it is listed already (firmware that
+// describes a CPU twice must not have it started twice); beyond kMaxBootCpus it is counted in
+// cpus_left_off. O(CPUs listed).
+inline void add_boot_cpu(BootInfo& boot, uint64_t id) {
+    for (size_t i = 0; i < boot.cpu_count; ++i) {
+        if (boot.cpu_ids[i] == id) {
+            return;
+        }
+    }
+    if (boot.cpu_count == kMaxBootCpus) {
+        ++boot.cpus_left_off;
+        return;
+    }
+    boot.cpu_ids[boot.cpu_count++] = id;
+}
+
 } // namespace bedrock::kernel

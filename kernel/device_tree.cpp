@@ -183,11 +183,7 @@ void finish_cpu(const ChildNode& node, Cells cells, BootInfo& boot) {
     if (!node.cpu_type || !is_available(node.status) || !node.reg.cells(0, cells.address, id)) {
         return;
     }
-    if (boot.cpu_count == kMaxBootCpus) {
-        ++boot.cpus_left_off;
-        return;
-    }
-    boot.cpu_ids[boot.cpu_count++] = id;
+    add_boot_cpu(boot, id);
 }
 
 void finish_psci(const TopNode& node, BootInfo& boot) {

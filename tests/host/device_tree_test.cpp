@@ -426,6 +426,20 @@ TEST(DeviceTree, DisabledAndFailedCpusAreSkipped) {
     EXPECT_EQ(boot.cpu_ids[1], 2u);
 }
 
+// A CPU described twice (a copy-and-paste slip in a device tree) is one CPU, started once.
+TEST(DeviceTree, ACpuListedTwiceIsOneCpu) {
+    FdtBuilder fdt;
+    fdt.begin("");
+    add_cpus(fdt, 1, {0, 1, 1, 2, 0});
+    fdt.end();
+    const BootInfo boot = parse(fdt);
+    ASSERT_EQ(boot.cpu_count, 3u);
+    EXPECT_EQ(boot.cpu_ids[0], 0u);
+    EXPECT_EQ(boot.cpu_ids[1], 1u);
+    EXPECT_EQ(boot.cpu_ids[2], 2u);
+    EXPECT_EQ(boot.cpus_left_off, 0u);
+}
+
 // A node whose status is not "okay"/"ok" is neither RAM nor reserved nor a device, wherever
 // its status stands among its properties.
 TEST(DeviceTree, DisabledMemoryReservedAndDeviceNodesAreSkipped) {
