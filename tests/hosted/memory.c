@@ -275,8 +275,7 @@ static void rounds(void) {
         pthread_t threads[kRoundThreads];
         for (int i = 0; i < kRoundThreads; ++i) {
             void* seed = (void*)(size_t)(round * kRoundThreads + i + 1);
-            expect(pthread_create(&threads[i], NULL, allocate_in_a_window, seed) == 0,
-                   "a thread");
+            expect(pthread_create(&threads[i], NULL, allocate_in_a_window, seed) == 0, "a thread");
         }
         for (int i = 0; i < kRoundThreads; ++i) {
             pthread_join(threads[i], NULL);
