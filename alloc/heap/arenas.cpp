@@ -203,7 +203,9 @@ void Arenas::tell_unused_locked() {
     }
     // Free memory up to what is taken, and the interval more, stays: a program swinging
     // within its arenas takes it again without a page fault per page.
-    const uint64_t kept = taken + m_unused_interval;
+    // Saturating: an interval near SIZE_MAX keeps everything rather than wrapping to nothing.
+    const uint64_t kept =
+        taken + m_unused_interval < taken ? ~uint64_t{0} : taken + m_unused_interval;
     const size_t free_bytes = m_fit.totals().free_bytes;
     if (free_bytes > kept) {
         tell_free_pages_locked(kToldFreeBlockBytes, free_bytes - kept);

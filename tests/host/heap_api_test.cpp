@@ -616,6 +616,25 @@ TEST(HeapFramesTest, FreesPastTheUnusedIntervalTellThePlatformOfFreePagesOnce) {
     EXPECT_TRUE(heap_destroy(*heap));
 }
 
+// An interval beyond any memory keeps every free page: the bytes kept (taken plus the interval)
+// do not wrap around to nothing.
+TEST(HeapFramesTest, AnIntervalBeyondAnyMemoryTellsOfNothing) {
+    test::Frames frames(64 << 20);
+    ASSERT_TRUE(frames.initialized());
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    void* kept = heap_allocate(*heap, 64 << 10);
+    void* freed = heap_allocate(*heap, 512 << 10);
+    ASSERT_TRUE(kept != nullptr && freed != nullptr);
+    ASSERT_TRUE(heap_set_unused_interval(*heap, ~size_t{0}));
+    test::clear_unused_pages();
+    heap_free(*heap, freed);
+    EXPECT_TRUE(heap_tell_unused(*heap));
+    EXPECT_EQ(test::unused_calls(), 0u);
+    heap_free(*heap, kept);
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
 // A region heap tells of no unused pages: its memory is not the platform's to drop.
 TEST_F(HeapApiTest, ARegionHeapTellsOfNoUnusedPages) {
     void* block = bedrock_malloc(200 << 10);
