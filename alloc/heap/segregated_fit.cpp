@@ -102,7 +102,6 @@ void SegregatedFit::write_links(BlockHeader* node, const BlockHeader* next, cons
     links->next = encode(next, &links->next);
     links->prev = encode(prev, &links->prev);
     links->arena = encode(&arena, &links->arena);
-    links->told = 0;
     node->link = seal_of(node);
 }
 
@@ -140,10 +139,13 @@ bool SegregatedFit::ensure_listed(const BlockHeader* node) {
     return seal_holds(node);
 }
 
-// A free block goes to the head of its list `list` (== list_of(usable)):
+// A free block goes to the head of its list `list` (== list_of(its usable bytes)), its links all
+// written anew (its told mark is the caller's):
 //   head(l) -> [header] -> old head -> ...     and the bitmaps gain the list's bits.
-void SegregatedFit::insert_free(Arena& arena, BlockHeader* header, size_t usable, unsigned list) {
-    BEDROCK_DEBUG_ASSERT(usable >= kMinUsable && list == list_of(usable) && list <= m_last_list);
+// The caller counts its bytes in the totals.
+void SegregatedFit::push_free(Arena& arena, BlockHeader* header, unsigned list) {
+    BEDROCK_DEBUG_ASSERT(usable_of(header) >= kMinUsable && list == list_of(usable_of(header)) &&
+                         list <= m_last_list);
     BlockHeader*& first = head(list);
     write_links(header, first, nullptr, arena);
     if (first != nullptr) {
@@ -154,22 +156,16 @@ void SegregatedFit::insert_free(Arena& arena, BlockHeader* header, size_t usable
         m_first_level |= uint64_t{1} << (list / kSecondLevelCount);
     }
     first = header;
-    m_totals.free_bytes += usable;
 }
 
-// A free block of `usable` bytes takes the place of `old`, a free block on the same list `list`
-// (a split's remainder, or a merged block), so the list stays non-empty and the bitmaps as they
-// are. `header` may be `old` itself (its size changes); they never overlap otherwise.
+// A free block takes the place of `old`, a free block on the same list `list` (a split's
+// remainder), so the list stays non-empty and the bitmaps as they are; they never overlap.
 //   ... -> [old] -> ...   becomes   ... -> [header] -> ...
-void SegregatedFit::replace_free(Arena& arena, BlockHeader* old, BlockHeader* header, size_t usable,
+// Its told mark is the caller's; the caller counts the bytes in the totals.
+void SegregatedFit::replace_free(Arena& arena, BlockHeader* old, BlockHeader* header,
                                  unsigned list) {
     BEDROCK_DEBUG_ASSERT(is_free(old) && list_of(usable_of(old)) == list &&
-                         list_of(usable) == list);
-    m_totals.free_bytes = m_totals.free_bytes - usable_of(old) + usable;
-    if (header == old) {
-        links_of(header)->told = 0; // it grew by a merge
-        return;
-    }
+                         list_of(usable_of(header)) == list && header != old);
     BEDROCK_DEBUG_ASSERT(seal_holds(old));
     const FreeLinks* from = links_of(old);
     BlockHeader* next = load_link(&from->next);
@@ -185,12 +181,12 @@ void SegregatedFit::replace_free(Arena& arena, BlockHeader* old, BlockHeader* he
     }
 }
 
-// Unlinks a free block from its list `list` (== list_of(its usable bytes), which the caller knows
-// or computes once); the bitmaps lose the list's bits when it empties.
+// Unlinks a free block (its seal checked) from its list: `list`, or 0 to have it computed from
+// the block's size only when it is needed (the block heads its list); the bitmaps lose the
+// list's bits when it empties. The caller counts its bytes in the totals.
 void SegregatedFit::remove_free(BlockHeader* header, unsigned list) {
-    BEDROCK_DEBUG_ASSERT(is_free(header) && list == list_of(usable_of(header)));
+    BEDROCK_DEBUG_ASSERT(is_free(header) && (list == 0 || list == list_of(usable_of(header))));
     BEDROCK_DEBUG_ASSERT(seal_holds(header));
-    const size_t usable = usable_of(header);
     const FreeLinks* links = links_of(header);
     BlockHeader* next = load_link(&links->next);
     BlockHeader* prev = load_link(&links->prev);
@@ -199,19 +195,20 @@ void SegregatedFit::remove_free(BlockHeader* header, unsigned list) {
     }
     if (prev != nullptr) {
         relink(prev, LinkField::Next, header, next);
-    } else {
-        BEDROCK_DEBUG_ASSERT(head(list) == header);
-        head(list) = next;
-        if (next == nullptr) {
-            const unsigned first = list / kSecondLevelCount;
-            m_second_level[first] &= static_cast<uint16_t>(~(1u << (list % kSecondLevelCount)));
-            if (m_second_level[first] == 0) {
-                m_first_level &= ~(uint64_t{1} << first);
-            }
+        return;
+    }
+    if (list == 0) {
+        list = list_of(usable_of(header));
+    }
+    BEDROCK_DEBUG_ASSERT(head(list) == header);
+    head(list) = next;
+    if (next == nullptr) {
+        const unsigned first = list / kSecondLevelCount;
+        m_second_level[first] &= static_cast<uint16_t>(~(1u << (list % kSecondLevelCount)));
+        if (m_second_level[first] == 0) {
+            m_first_level &= ~(uint64_t{1} << first);
         }
     }
-    BEDROCK_DEBUG_ASSERT(m_totals.free_bytes >= usable);
-    m_totals.free_bytes -= usable;
 }
 
 // The first non-empty list at index >= `list`, or 0 (list 0 is never used). O(1): two bit scans.
@@ -222,8 +219,8 @@ unsigned SegregatedFit::search(unsigned list) const {
     unsigned first = list / kSecondLevelCount;
     uint32_t second_map = m_second_level[first] & (~0u << (list % kSecondLevelCount));
     if (second_map == 0) {
-        const uint64_t first_map =
-            first + 1 < 64 ? m_first_level & (~uint64_t{0} << (first + 1)) : 0;
+        // first < kFirstLevelCount <= 63 (list <= m_last_list): the shift is below 64.
+        const uint64_t first_map = m_first_level & (~uint64_t{0} << (first + 1));
         if (first_map == 0) {
             return 0;
         }
@@ -322,7 +319,9 @@ void SegregatedFit::rebuild_lists(const BlockHeader* damaged) {
                 break;
             }
             if (is_free(header)) {
-                insert_free(*arena, header, usable, list_of(usable));
+                push_free(*arena, header, list_of(usable));
+                links_of(header)->told = 0;
+                m_totals.free_bytes += usable;
             }
             header = next;
         }
@@ -362,7 +361,9 @@ Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
     BEDROCK_DEBUG_ASSERT(next_of(first) == sentinel);
     link_next(first, sentinel);
     mark_start(*arena, first);
-    insert_free(*arena, first, usable, list_of(usable));
+    push_free(*arena, first, list_of(usable));
+    links_of(first)->told = 0;
+    m_totals.free_bytes += usable;
     ++m_totals.arenas;
     m_totals.arena_bytes += bytes;
     return arena;
@@ -377,7 +378,8 @@ void SegregatedFit::remove_arena(Arena& arena) {
     BEDROCK_DEBUG_ASSERT(arena_is_empty(arena));
     BlockHeader* first = first_of(arena);
     if (ensure_listed(first)) {
-        remove_free(first, list_of(usable_of(first)));
+        remove_free(first, 0);
+        m_totals.free_bytes -= usable_of(first);
     }
     (arena.prev != nullptr ? arena.prev->next : m_arenas) = arena.next;
     (arena.next != nullptr ? arena.next->prev : m_last_arena) = arena.prev;
@@ -440,32 +442,39 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
     // What is left free of it was not written: it keeps the block's told mark.
     const uintptr_t told = links_of(header)->told;
     BEDROCK_DEBUG_ASSERT(!prev_is_free(header) && placement(header, usable, alignment) != 0);
-    size_t available = usable_of(header);
+    const size_t taken_from = usable_of(header);
+    size_t available = taken_from;
+    size_t still_free = 0; // of `taken_from`, usable bytes of free blocks after the call
     // The block's predecessor: taken (blocks are coalesced), unless a gap is split off below.
     size_t link = 0;
     // Whether `header` is still on `list` (a remainder may take its place there).
     bool listed = true;
 
-    // A gap before the aligned start stays free (its predecessor is taken: no merge):
+    // A gap before the aligned start stays free where it is (its predecessor is taken: no
+    // merge), on its list unless its smaller size maps to another:
     //   [ hdr | gap ...... ][ hdr' | block ......... ]
     //   ^ header (free)      ^ placed - 16 (taken)
     if (alignment > kGranule) {
         const uintptr_t placed = placement(header, usable, alignment);
         if (placed != address_of(start_of(header))) {
             const size_t gap = placed - address_of(start_of(header));
+            BEDROCK_DEBUG_ASSERT(gap >= kMinBlockBytes);
             BlockHeader* gap_header = header;
-            remove_free(gap_header, list);
+            const unsigned gap_list = list_of(gap - kBlockHeaderBytes);
+            if (gap_list != list) {
+                remove_free(gap_header, list);
+            }
+            set_header(gap_header, gap - kBlockHeaderBytes, static_cast<size_t>(BlockUse::Free),
+                       Previous::Taken);
+            if (gap_list != list) {
+                push_free(arena, gap_header, gap_list);
+            }
+            still_free = gap - kBlockHeaderBytes;
             listed = false;
             header = header_at(placed - kBlockHeaderBytes);
             available -= gap;
             link = gap;
-            BEDROCK_DEBUG_ASSERT(gap >= kMinBlockBytes);
-            set_header(gap_header, gap - kBlockHeaderBytes, static_cast<size_t>(BlockUse::Free),
-                       Previous::Taken);
             mark_start(arena, header);
-            insert_free(arena, gap_header, gap - kBlockHeaderBytes,
-                        list_of(gap - kBlockHeaderBytes));
-            links_of(gap_header)->told = told;
         }
     }
 
@@ -479,17 +488,18 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
         BlockHeader* rest = header_at(address_of(header) + kBlockHeaderBytes + usable);
         const size_t rest_usable = available - usable - kBlockHeaderBytes;
         const unsigned rest_list = list_of(rest_usable);
+        set_header(rest, rest_usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
         if (listed && rest_list == list) {
-            replace_free(arena, header, rest, rest_usable, list);
+            replace_free(arena, header, rest, list);
         } else {
             if (listed) {
                 remove_free(header, list);
             }
-            insert_free(arena, rest, rest_usable, rest_list);
+            push_free(arena, rest, rest_list);
         }
         links_of(rest)->told = told;
+        still_free += rest_usable;
         available = usable;
-        set_header(rest, rest_usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
         mark_start(arena, rest);
         next->link = address_of(next) - address_of(rest);
     } else {
@@ -503,6 +513,7 @@ void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
     header->link = link;
     set_header(header, available, static_cast<size_t>(use),
                link != 0 ? Previous::Free : Previous::Taken);
+    m_totals.free_bytes = m_totals.free_bytes - taken_from + still_free;
     return start_of(header);
 }
 
@@ -533,14 +544,16 @@ bool SegregatedFit::grow(Arena& arena, void* block, size_t size) {
     BlockHeader* after = next_of(next);
     BEDROCK_DEBUG_ASSERT(!is_free(after) && prev_is_free(after));
     const uintptr_t told = links_of(next)->told;
-    remove_free(next, list_of(next_usable));
+    remove_free(next, 0);
     unmark_start(arena, next);
+    m_totals.free_bytes -= next_usable;
     if (available - wanted >= kMinBlockBytes) {
         BlockHeader* rest = header_at(address_of(header) + kBlockHeaderBytes + wanted);
         const size_t rest_usable = available - wanted - kBlockHeaderBytes;
-        insert_free(arena, rest, rest_usable, list_of(rest_usable));
-        links_of(rest)->told = told;
         set_header(rest, rest_usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
+        push_free(arena, rest, list_of(rest_usable));
+        links_of(rest)->told = told;
+        m_totals.free_bytes += rest_usable;
         mark_start(arena, rest);
         after->link = address_of(after) - address_of(rest);
         available = wanted;
@@ -552,6 +565,19 @@ bool SegregatedFit::grow(Arena& arena, void* block, size_t size) {
     return true;
 }
 
+// give()'s neighbours when a seal did not hold: the lists rebuilt once (recording the first
+// damaged neighbour), then each neighbour merged with only if the rebuild listed it (a rebuild
+// walks the headers and the start bitmap as they stand, so nothing has changed before it). Out of
+// line: reached only after damage.
+[[gnu::noinline, gnu::cold]] void
+SegregatedFit::recheck_neighbours(const BlockHeader* next, bool& merge_next, BlockHeader*& prev) {
+    rebuild_lists(merge_next && !seal_holds(next) ? next : prev);
+    merge_next = merge_next && seal_holds(next);
+    if (prev != nullptr && !seal_holds(prev)) {
+        prev = nullptr;
+    }
+}
+
 bool SegregatedFit::give(Arena& arena, void* block) {
     BlockHeader* header = header_of(block);
     BEDROCK_DEBUG_ASSERT(address_of(header) >= address_of(first_of(arena)) &&
@@ -561,57 +587,48 @@ bool SegregatedFit::give(Arena& arena, void* block) {
     const size_t size_and_flags = header->size_and_flags;
     size_t usable = size_and_flags & kSizeMask;
     BlockHeader* next = header_at(address_of(block) + usable);
-    // A free neighbour merged with, and its list: the merged block takes its place there if its
-    // size still maps to that list.
-    BlockHeader* neighbour = nullptr;
-    unsigned neighbour_list = 0;
-
-    // Both neighbours' seals are checked before anything changes (a rebuild walks the headers
-    // and the start bitmap as they stand); a rebuild for the second may leave the first out of
-    // the lists (under new keys), so the first is checked again then.
-    const uint64_t rebuilds = m_rebuilds;
-    bool merge_next = is_free(next) && ensure_listed(next);
-    const bool merge_prev = (size_and_flags & kPrevFree) != 0 &&
-                            ensure_listed(header_at(address_of(header) - header->link));
-    if (m_rebuilds != rebuilds) [[unlikely]] {
-        merge_next = merge_next && seal_holds(next);
+    BlockHeader* prev =
+        (size_and_flags & kPrevFree) != 0 ? header_at(address_of(header) - header->link) : nullptr;
+    // Both neighbours' seals are checked before anything changes: their links are followed.
+    bool merge_next = is_free(next);
+    if ((merge_next && !seal_holds(next)) || (prev != nullptr && !seal_holds(prev))) [[unlikely]] {
+        recheck_neighbours(next, merge_next, prev);
     }
+    m_totals.free_bytes += usable;
 
     //   [ prev: free? ][ header: given ][ next: free? ]  ->  [ one free block ][ taken ]
     if (merge_next) {
         BEDROCK_DEBUG_ASSERT(&arena_of_free(next) == &arena);
-        const size_t next_usable = usable_of(next);
-        neighbour = next;
-        neighbour_list = list_of(next_usable);
+        remove_free(next, 0);
         unmark_start(arena, next);
-        usable += kBlockHeaderBytes + next_usable;
-        next = header_at(address_of(next) + kBlockHeaderBytes + next_usable);
+        usable += kBlockHeaderBytes + usable_of(next);
+        m_totals.free_bytes += kBlockHeaderBytes;
+        next = header_at(address_of(block) + usable);
     }
-    if (merge_prev) {
-        BlockHeader* prev = header_at(address_of(header) - header->link);
+    if (prev != nullptr) {
+        // The merged block starts at `prev`, which keeps its place, and its list unless the
+        // larger size maps to another.
         BEDROCK_DEBUG_ASSERT(next_of(prev) == header && &arena_of_free(prev) == &arena);
         const size_t prev_usable = usable_of(prev);
-        if (neighbour != nullptr) {
-            remove_free(neighbour, neighbour_list);
-        }
-        neighbour = prev;
-        neighbour_list = list_of(prev_usable);
         unmark_start(arena, header);
         usable += kBlockHeaderBytes + prev_usable;
+        m_totals.free_bytes += kBlockHeaderBytes;
+        const unsigned list = list_of(usable);
+        const unsigned prev_list = list_of(prev_usable);
         header = prev;
-    }
-    // The list work reads the neighbours' sizes, so it comes before the merged header is written.
-    const unsigned list = list_of(usable);
-    if (neighbour != nullptr && neighbour_list == list) {
-        replace_free(arena, neighbour, header, usable, list);
-    } else {
-        if (neighbour != nullptr) {
-            remove_free(neighbour, neighbour_list);
+        if (list != prev_list) {
+            remove_free(header, prev_list);
+            set_header(header, usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
+            push_free(arena, header, list);
+        } else {
+            set_header(header, usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
         }
-        insert_free(arena, header, usable, list);
+    } else {
+        // Its predecessor is taken: free blocks never touch.
+        set_header(header, usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
+        push_free(arena, header, list_of(usable));
     }
-    // The merged block's predecessor is taken: free blocks never touch.
-    set_header(header, usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
+    links_of(header)->told = 0; // it holds freed memory
     BEDROCK_DEBUG_ASSERT(next_of(header) == next && !is_free(next));
     next->link = address_of(next) - address_of(header);
     set_prev_free(next, Previous::Free);

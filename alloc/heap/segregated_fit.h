@@ -239,16 +239,16 @@ inline constexpr unsigned kLinearLog2 = 8;                            // sizes <
 static_assert(kGranule << kSecondLevelLog2 == size_t{1} << kLinearLog2);
 // First levels for any size_t: level 0 (linear) and one per power of two from 2^8 to 2^63.
 inline constexpr unsigned kFirstLevelCount = 64 - kLinearLog2 + 1;
-static_assert(kFirstLevelCount <= 64); // the first-level bitmap is one word
+// The first-level bitmap is one word, and search() shifts it by a first level plus one.
+static_assert(kFirstLevelCount < 64);
 
 // The list holding free blocks of `usable` bytes (rounds down). Precondition: usable >= 16.
+// Without a branch: a size below 256 counts as in the doubling from 256, where the formula gives
+// 16 (8 - 8) + (usable >> 4) == usable / 16, the linear level.
 constexpr unsigned list_of(size_t usable) {
-    if (usable < (size_t{1} << kLinearLog2)) {
-        return static_cast<unsigned>(usable / kGranule);
-    }
-    const unsigned log = floor_log2(usable);
+    const unsigned log = floor_log2(usable | (size_t{1} << kLinearLog2));
     const auto second = static_cast<unsigned>(usable >> (log - kSecondLevelLog2));
-    return (log - kLinearLog2 + 1) * kSecondLevelCount + second - kSecondLevelCount;
+    return (log - kLinearLog2) * kSecondLevelCount + second;
 }
 
 // The smallest size list `list` holds.
@@ -261,14 +261,11 @@ constexpr size_t list_min_size(unsigned list) {
     return size_t{kSecondLevelCount + second} << (first + kLinearLog2 - 1 - kSecondLevelLog2);
 }
 
-// The first list all of whose blocks hold `usable` bytes (rounds up): `usable` plus one list's
-// width less one maps to the next list unless `usable` is that list's smallest size. Precondition:
-// 16 <= usable < 2^63.
+// The first list all of whose blocks hold `usable` bytes (rounds up): the one after the list of
+// `usable` - 1 (the list of `usable` itself when `usable` is its smallest size, else the next).
+// Precondition: 16 <= usable < 2^63.
 constexpr unsigned list_fitting(size_t usable) {
-    if (usable < (size_t{1} << kLinearLog2)) {
-        return static_cast<unsigned>((usable + kGranule - 1) / kGranule);
-    }
-    return list_of(usable + (size_t{1} << (floor_log2(usable) - kSecondLevelLog2)) - 1);
+    return list_of(usable - 1) + 1;
 }
 
 // Whether list_fitting() names the least list whose smallest size is at least `usable`, at every
@@ -284,7 +281,7 @@ constexpr bool list_fitting_is_least(size_t limit) {
     return true;
 }
 
-static_assert(list_of(16) == 1 && list_of(240) == 15 && list_of(256) == 16 && list_of(511) == 31 &&
+static_assert(list_of(16) == 1 && list_of(255) == 15 && list_of(256) == 16 && list_of(511) == 31 &&
               list_of(512) == 32 && list_of(~size_t{0}) == kFirstLevelCount * 16 - 1);
 static_assert(list_min_size(16) == 256 && list_min_size(31) == 496 && list_min_size(32) == 512);
 static_assert(list_fitting(257) == 17 && list_fitting(272) == 17 && list_fitting(273) == 18);
@@ -490,10 +487,10 @@ private:
         BEDROCK_DEBUG_ASSERT(list >= 1 && list <= m_last_list);
         return m_heads[list - 1];
     }
-    void insert_free(Arena& arena, BlockHeader* header, size_t usable, unsigned list);
-    void replace_free(Arena& arena, BlockHeader* old, BlockHeader* header, size_t usable,
-                      unsigned list);
+    void push_free(Arena& arena, BlockHeader* header, unsigned list);
+    void replace_free(Arena& arena, BlockHeader* old, BlockHeader* header, unsigned list);
     void remove_free(BlockHeader* header, unsigned list);
+    void recheck_neighbours(const BlockHeader* next, bool& merge_next, BlockHeader*& prev);
     [[nodiscard]] unsigned search(unsigned list) const;
     // The last non-empty list at index <= `list`, or 0. O(1).
     [[nodiscard]] unsigned search_down(unsigned list) const;
@@ -519,7 +516,7 @@ private:
     [[nodiscard]] bool seal_holds(const BlockHeader* node) const {
         return node->link == seal_of(node);
     }
-    // Writes all three links of free block `node` and its seal.
+    // Writes all three links of free block `node` and its seal (not its told mark).
     void write_links(BlockHeader* node, const BlockHeader* next, const BlockHeader* prev,
                      const Arena& arena);
     // Changes one list link of free block `node` from `old` (what its seal says it is) to
