@@ -143,7 +143,7 @@ bool SegregatedFit::ensure_listed(const BlockHeader* node) {
 // written anew (its told mark is the caller's):
 //   head(l) -> [header] -> old head -> ...     and the bitmaps gain the list's bits.
 // The caller counts its bytes in the totals.
-void SegregatedFit::push_free(Arena& arena, BlockHeader* header, unsigned list) {
+inline void SegregatedFit::push_free(Arena& arena, BlockHeader* header, unsigned list) {
     BEDROCK_DEBUG_ASSERT(usable_of(header) >= kMinUsable && list == list_of(usable_of(header)) &&
                          list <= m_last_list);
     BlockHeader*& first = head(list);
@@ -162,8 +162,8 @@ void SegregatedFit::push_free(Arena& arena, BlockHeader* header, unsigned list) 
 // remainder), so the list stays non-empty and the bitmaps as they are; they never overlap.
 //   ... -> [old] -> ...   becomes   ... -> [header] -> ...
 // Its told mark is the caller's; the caller counts the bytes in the totals.
-void SegregatedFit::replace_free(Arena& arena, BlockHeader* old, BlockHeader* header,
-                                 unsigned list) {
+inline void SegregatedFit::replace_free(Arena& arena, BlockHeader* old, BlockHeader* header,
+                                        unsigned list) {
     BEDROCK_DEBUG_ASSERT(is_free(old) && list_of(usable_of(old)) == list &&
                          list_of(usable_of(header)) == list && header != old);
     BEDROCK_DEBUG_ASSERT(seal_holds(old));
@@ -184,7 +184,7 @@ void SegregatedFit::replace_free(Arena& arena, BlockHeader* old, BlockHeader* he
 // Unlinks a free block (its seal checked) from its list: `list`, or 0 to have it computed from
 // the block's size only when it is needed (the block heads its list); the bitmaps lose the
 // list's bits when it empties. The caller counts its bytes in the totals.
-void SegregatedFit::remove_free(BlockHeader* header, unsigned list) {
+inline void SegregatedFit::remove_free(BlockHeader* header, unsigned list) {
     BEDROCK_DEBUG_ASSERT(is_free(header) && (list == 0 || list == list_of(usable_of(header))));
     BEDROCK_DEBUG_ASSERT(seal_holds(header));
     const FreeLinks* links = links_of(header);

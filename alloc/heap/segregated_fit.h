@@ -487,9 +487,11 @@ private:
         BEDROCK_DEBUG_ASSERT(list >= 1 && list <= m_last_list);
         return m_heads[list - 1];
     }
-    void push_free(Arena& arena, BlockHeader* header, unsigned list);
-    void replace_free(Arena& arena, BlockHeader* old, BlockHeader* header, unsigned list);
-    void remove_free(BlockHeader* header, unsigned list);
+    // The list operations, inline: take() and give() make one to three each.
+    [[gnu::always_inline]] void push_free(Arena& arena, BlockHeader* header, unsigned list);
+    [[gnu::always_inline]] void replace_free(Arena& arena, BlockHeader* old, BlockHeader* header,
+                                             unsigned list);
+    [[gnu::always_inline]] void remove_free(BlockHeader* header, unsigned list);
     void recheck_neighbours(const BlockHeader* next, bool& merge_next, BlockHeader*& prev);
     [[nodiscard]] unsigned search(unsigned list) const;
     // The last non-empty list at index <= `list`, or 0. O(1).
