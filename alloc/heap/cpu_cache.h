@@ -40,8 +40,9 @@
 //     retired) overlapping page h.page
 // Bounds: a CPU holds at most kCpuCacheSlots blocks (about 16 KiB per class); a refill takes up to
 // kCpuCacheBatch blocks under the class lock, a flush gives kCpuCacheBatch back under it.
-// Lock order: none taken here but the class lock (and through it the arenas' lock) on refill,
-// flush and drain; the storage of a CPU's cache comes from the arenas' lock alone.
+// Lock order: none taken here but the class lock on refill, flush and drain (and through it the
+// arenas' lock on refill and drain: a flush makes no arena call); the storage of a CPU's cache
+// comes from the arenas' lock alone.
 #pragma once
 
 #include <stddef.h>
@@ -62,9 +63,9 @@ constexpr uint32_t cpu_cache_capacity(unsigned index) {
 }
 // Blocks one refill takes and one flush gives back: 2, whatever the capacity, since a refill's
 // and a flush's cost are part of malloc's and free's worst cases (a refill may also carve a new
-// slab, a flush give an emptied one back: each costs a split or a merge in the segregated fit,
-// and ends the batch); the capacity beyond them is slack, so a CPU whose frees and mallocs of a
-// class balance rarely reaches either end.
+// slab, and then takes just its first block, or give an excess slab back: a split or a merge in
+// the segregated fit; a flush makes no arena call, class_cache.h); the capacity beyond them is
+// slack, so a CPU whose frees and mallocs of a class balance rarely reaches either end.
 inline constexpr uint32_t kCpuCacheBatch = 2;
 constexpr uint32_t refill_batch(unsigned) {
     return kCpuCacheBatch;
@@ -166,7 +167,8 @@ public:
     }
 
     // Refills class `index`'s magazine of `cache` (empty) from `cls`; returns the blocks it now
-    // has (0: the class had no memory). O(refill_batch) plus at most one arena call.
+    // has (0: the class had no memory; 1 from a new slab). O(refill_batch) plus at most one arena
+    // call.
     uint32_t refill(CpuCache& cache, unsigned index, ClassCache& cls, Arenas& arenas,
                     uintptr_t secret, Slab*& corrupt) {
         Magazine& magazine = cache.magazines[index];
@@ -176,19 +178,18 @@ public:
         publish(magazine.count, taken);
         return taken;
     }
-    // Gives up to `blocks` blocks from the top of class `index`'s magazine back to `cls`: all
-    // of them, or fewer (at least one) when a slab went back to the arenas with the first or
-    // would with a later one (ClassCache::free_batch). O(blocks) plus at most one arena call.
-    void flush(CpuCache& cache, unsigned index, uint32_t blocks, ClassCache& cls, Arenas& arenas,
-               uintptr_t secret, FlushFailures& failures) {
+    // Gives `blocks` blocks from the top of class `index`'s magazine back to `cls`, which keeps
+    // any slab they empty (ClassCache::free_batch: no arena call). O(blocks).
+    void flush(CpuCache& cache, unsigned index, uint32_t blocks, ClassCache& cls, uintptr_t secret,
+               FlushFailures& failures) {
         Magazine& magazine = cache.magazines[index];
         BEDROCK_DEBUG_ASSERT(blocks <= magazine.count);
         const uint32_t keep = magazine.count - blocks;
-        const uint32_t taken = cls.free_batch(arenas, &cache.slots[kSlotLayout.first[index] + keep],
-                                              blocks, secret, failures);
-        publish(magazine.count, magazine.count - taken);
+        cls.free_batch(&cache.slots[kSlotLayout.first[index] + keep], blocks, secret, failures);
+        publish(magazine.count, keep);
     }
-    // Flushes every magazine of `cpu` (if it has a cache). Precondition: `cpu` is the caller with
+    // Flushes every magazine of `cpu` (if it has a cache), then gives every class's excess slabs
+    // back to `arenas` (ClassCache::give_excess). Precondition: `cpu` is the caller with
     // interrupts off, or runs no Bedrock code.
     void drain(unsigned cpu, ClassCache* classes, Arenas& arenas, uintptr_t secret,
                FlushFailures& failures);

@@ -434,7 +434,7 @@ void free_small_slow(Heap& heap, Slab* slab, void* block, CpuCache* cache,
         Magazine& magazine = cache->magazines[index];
         if (magazine.count == heap::kSlotLayout.capacity[index]) {
             heap.cpus.flush(*cache, index, heap::flush_batch(index), heap.classes[index],
-                            heap.arenas, heap.secret, failures);
+                            heap.secret, failures);
         }
         cache->slots[heap::kSlotLayout.first[index] + magazine.count] = block;
         static_cast<FreeBlock*>(block)->mark = heap::free_mark(slab, block, heap.secret);
