@@ -46,37 +46,42 @@ void ClassCache::retire_locked(Slab* slab) {
     m_blocks_in_use -= slab->used;
 }
 
-inline uint32_t ClassCache::take_locked(Slab* slab, void** blocks, uint32_t count,
-                                        uintptr_t secret) {
+inline ClassCache::Batch ClassCache::take_locked(Slab* slab, void** blocks, uint32_t count,
+                                                 uintptr_t secret) {
     BEDROCK_DEBUG_ASSERT(slab->state == kSlabInUse && slab->class_index == m_class_index &&
                          !slab->is_full());
     if (slab->used == 0) {
         m_empty_on_partial = 0; // the empty slab on the partial list, if it was this one
     }
-    uint32_t taken = 0;
-    do {
-        auto* block = static_cast<FreeBlock*>(slab_take(slab, secret));
-        if (block == nullptr) [[unlikely]] {
+    auto* block = static_cast<FreeBlock*>(slab_take(slab, secret));
+    if (block == nullptr) [[unlikely]] {
+        return Batch{nullptr, 0};
+    }
+    uint32_t cached = 0;
+    while (cached < count && !slab->is_full()) {
+        auto* more = static_cast<FreeBlock*>(slab_take(slab, secret));
+        if (more == nullptr) [[unlikely]] {
             break; // a corrupt link: the slab is retired when it is met first (below)
         }
-        block->mark = free_mark(slab, block, secret);
-        blocks[taken++] = block;
-    } while (taken < count && !slab->is_full());
+        more->mark = free_mark(slab, more, secret);
+        blocks[cached++] = more;
+    }
     if (slab->is_full()) {
         m_partial.remove(*slab);
     }
-    m_blocks_in_use += taken;
+    m_blocks_in_use += 1 + cached;
     if (m_blocks_in_use > m_peak_blocks_in_use) {
         m_peak_blocks_in_use = m_blocks_in_use;
     }
-    return taken;
+    block->mark = 0; // a live block
+    return Batch{block, cached};
 }
 
-uint32_t ClassCache::carve_locked(Arenas& arenas, void** blocks, uintptr_t secret) {
+ClassCache::Batch ClassCache::carve_locked(Arenas& arenas) {
     void* base =
         arenas.take(kSlabLayouts[m_class_index].slab_bytes, kMinBlockSize, BlockUse::Slab, 0);
     if (base == nullptr) {
-        return 0;
+        return Batch{nullptr, 0};
     }
     Slab* slab = slab_init_taking_first(base, m_class_index);
     m_partial.push_front(*slab);
@@ -85,37 +90,38 @@ uint32_t ClassCache::carve_locked(Arenas& arenas, void** blocks, uintptr_t secre
         m_peak_blocks_in_use = m_blocks_in_use;
     }
     void* block = slab_first_block(slab);
-    static_cast<FreeBlock*>(block)->mark = free_mark(slab, block, secret);
-    blocks[0] = block;
-    return 1;
+    static_cast<FreeBlock*>(block)->mark = 0; // a live block
+    return Batch{block, 0};
 }
 
-inline uint32_t ClassCache::allocate_locked(Arenas& arenas, void** blocks, uint32_t count,
-                                            uintptr_t secret, Slab*& corrupt) {
+inline ClassCache::Batch ClassCache::allocate_locked(Arenas& arenas, void** blocks, uint32_t count,
+                                                     uintptr_t secret, Slab*& corrupt) {
     for (;;) {
         Slab* slab = m_partial.front();
         if (slab == nullptr) [[unlikely]] {
             if (m_reserve.empty()) {
-                return carve_locked(arenas, blocks, secret);
+                return carve_locked(arenas);
             }
             slab = m_reserve.front();
             m_reserve.remove(*slab);
             --m_reserve_count;
             m_partial.push_front(*slab);
         }
-        const uint32_t taken = take_locked(slab, blocks, count, secret);
-        if (taken != 0) [[likely]] {
-            if (m_reserve_count > kReserveSlabs) [[unlikely]] {
+        // A refill that gives a slab of the excess back takes one block: the merge is its cost.
+        const bool give_excess = m_reserve_count > kReserveSlabs;
+        const Batch batch = take_locked(slab, blocks, give_excess ? 0 : count, secret);
+        if (batch.block != nullptr) [[likely]] {
+            if (give_excess) [[unlikely]] {
                 Slab* excess = m_reserve.front();
                 m_reserve.remove(*excess);
                 --m_reserve_count;
                 give_slab_locked(arenas, excess);
             }
-            return taken;
+            return batch;
         }
         // The first link is corrupt: one slab retired per call, then the next one is tried.
         if (corrupt != nullptr) {
-            return 0;
+            return Batch{nullptr, 0};
         }
         corrupt = slab;
         retire_locked(slab);
@@ -124,18 +130,16 @@ inline uint32_t ClassCache::allocate_locked(Arenas& arenas, void** blocks, uint3
 
 void* ClassCache::allocate(Arenas& arenas, size_t requested, uintptr_t secret, Slab*& corrupt) {
     LockGuard guard(m_lock);
-    void* block = nullptr;
-    if (allocate_locked(arenas, &block, 1, secret, corrupt) == 0) {
-        return nullptr;
+    void* block = allocate_locked(arenas, nullptr, 0, secret, corrupt).block;
+    if (block != nullptr) {
+        ++m_allocations;
+        m_bytes_requested += requested;
     }
-    static_cast<FreeBlock*>(block)->mark = 0; // a live block
-    ++m_allocations;
-    m_bytes_requested += requested;
     return block;
 }
 
-uint32_t ClassCache::allocate_batch(Arenas& arenas, void** blocks, uint32_t count, uintptr_t secret,
-                                    Slab*& corrupt) {
+ClassCache::Batch ClassCache::allocate_batch(Arenas& arenas, void** blocks, uint32_t count,
+                                             uintptr_t secret, Slab*& corrupt) {
     LockGuard guard(m_lock);
     return allocate_locked(arenas, blocks, count, secret, corrupt);
 }

@@ -64,13 +64,18 @@ public:
     // one arena call.
     [[nodiscard]] void* allocate(Arenas& arenas, size_t requested, uintptr_t secret,
                                  Slab*& corrupt);
-    // Up to `count` (>= 1) blocks into `blocks` for a CPU cache, each keeping its free mark,
-    // all from one slab; returns how many (0: no memory). A new slab gives just its first block.
-    // Counted in blocks_in_use, not in allocations (the CPU counts those). `corrupt` as
-    // allocate(). O(count) plus at most one arena call (a carve, or one slab of the excess
-    // given back).
-    [[nodiscard]] uint32_t allocate_batch(Arenas& arenas, void** blocks, uint32_t count,
-                                          uintptr_t secret, Slab*& corrupt);
+    // What allocate_batch() gives: a block to hand out (its free mark cleared; null: no memory)
+    // and how many more it put in the caller's array, each keeping its free mark.
+    struct Batch {
+        void* block;
+        uint32_t cached;
+    };
+    // A block for a CPU cache's malloc, and up to `count` more (of the same slab) into `blocks`
+    // for the cache; a new slab gives just the one block. Counted in blocks_in_use, not in
+    // allocations (the CPU counts those). `corrupt` as allocate(). O(count) plus at most one
+    // arena call (a carve, or one slab of the excess given back: that refill takes no more).
+    [[nodiscard]] Batch allocate_batch(Arenas& arenas, void** blocks, uint32_t count,
+                                       uintptr_t secret, Slab*& corrupt);
     // Takes back `block` of `slab` if `slab` is still a slab of this class and `block` one of its
     // live blocks, returning Live; otherwise returns what `block` is (changing nothing; the
     // caller reports). O(1) plus at most one arena call.
@@ -107,15 +112,15 @@ private:
     // its list and out of the class for the arenas to have; null when there is none.
     [[nodiscard]] Slab* leave_empty_slab_locked();
     // allocate_batch() under m_lock.
-    [[gnu::always_inline]] uint32_t allocate_locked(Arenas& arenas, void** blocks, uint32_t count,
-                                                    uintptr_t secret, Slab*& corrupt);
-    // Up to `count` blocks of `slab` (on the partial list), each with its free mark; 0 when its
-    // first link is corrupt.
-    [[gnu::always_inline]] uint32_t take_locked(Slab* slab, void** blocks, uint32_t count,
-                                                uintptr_t secret);
-    // A new slab from `arenas`, onto the partial list, and its first block (with its free mark)
-    // in blocks[0]; returns 1, or 0 when the arenas have no room.
-    [[gnu::noinline]] uint32_t carve_locked(Arenas& arenas, void** blocks, uintptr_t secret);
+    [[gnu::always_inline]] Batch allocate_locked(Arenas& arenas, void** blocks, uint32_t count,
+                                                 uintptr_t secret, Slab*& corrupt);
+    // A block of `slab` (on the partial list) and up to `count` more into `blocks`, each with
+    // its free mark; a null block when its first link is corrupt.
+    [[gnu::always_inline]] Batch take_locked(Slab* slab, void** blocks, uint32_t count,
+                                             uintptr_t secret);
+    // A new slab from `arenas`, onto the partial list, and its first block; a null block when
+    // the arenas have no room.
+    [[gnu::noinline]] Batch carve_locked(Arenas& arenas);
     // Takes back `block` of `slab` (see free()). A slab it empties beyond the reserve goes back
     // to `give_to`, or joins the reserve as excess when `give_to` is null (see the policy above).
     [[gnu::always_inline]] SlabLookup free_locked(Slab* slab, void* block, uintptr_t secret,

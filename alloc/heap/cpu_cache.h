@@ -166,17 +166,22 @@ public:
         return cache != nullptr ? cache : make_first(cpu, arenas);
     }
 
-    // Refills class `index`'s magazine of `cache` (empty) from `cls`; returns the blocks it now
-    // has (0: the class had no memory; 1 from a new slab). O(refill_batch) plus at most one arena
-    // call.
-    uint32_t refill(CpuCache& cache, unsigned index, ClassCache& cls, Arenas& arenas,
-                    uintptr_t secret, Slab*& corrupt) {
+    // A block of class `index` for a malloc whose magazine in `cache` is empty, from `cls`,
+    // and up to refill_batch(index) more into the magazine (none from a new slab); null when
+    // the class has no memory. `requested` feeds the CPU's counters. O(refill_batch) plus at
+    // most one arena call.
+    void* refill(CpuCache& cache, unsigned index, size_t requested, ClassCache& cls, Arenas& arenas,
+                 uintptr_t secret, Slab*& corrupt) {
         Magazine& magazine = cache.magazines[index];
         BEDROCK_DEBUG_ASSERT(magazine.count == 0);
-        const uint32_t taken = cls.allocate_batch(arenas, &cache.slots[kSlotLayout.first[index]],
-                                                  refill_batch(index), secret, corrupt);
-        publish(magazine.count, taken);
-        return taken;
+        const ClassCache::Batch batch = cls.allocate_batch(
+            arenas, &cache.slots[kSlotLayout.first[index]], refill_batch(index), secret, corrupt);
+        if (batch.block != nullptr) [[likely]] {
+            publish(magazine.count, batch.cached);
+            publish(magazine.allocations, magazine.allocations + 1);
+            publish(magazine.bytes_requested, magazine.bytes_requested + requested);
+        }
+        return batch.block;
     }
     // Gives `blocks` blocks from the top of class `index`'s magazine back to `cls`, which keeps
     // any slab they empty (ClassCache::free_batch: no arena call). O(blocks).

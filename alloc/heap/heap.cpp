@@ -403,12 +403,9 @@ void* allocate_small_slow(Heap& heap, unsigned index, size_t size, CpuCache* cac
     if (cache == nullptr) [[unlikely]] {
         cache = make_calling_cpu_cache(heap);
     }
-    if (cache != nullptr) {
-        if (cache->magazines[index].count != 0 ||
-            heap.cpus.refill(*cache, index, heap.classes[index], heap.arenas, heap.secret,
-                             corrupt) != 0) {
-            block = pop(*cache, index, size);
-        }
+    if (cache != nullptr) [[likely]] {
+        block = heap.cpus.refill(*cache, index, size, heap.classes[index], heap.arenas, heap.secret,
+                                 corrupt);
     } else {
         block = heap.classes[index].allocate(heap.arenas, size, heap.secret, corrupt);
     }
