@@ -144,8 +144,7 @@ ClassCache::Batch ClassCache::allocate_batch(Arenas& arenas, void** blocks, uint
     return allocate_locked(arenas, blocks, count, secret, corrupt);
 }
 
-inline SlabLookup ClassCache::free_locked(Slab* slab, void* block, uintptr_t secret,
-                                          Arenas* give_to) {
+inline SlabLookup ClassCache::free_locked(Slab* slab, void* block, uintptr_t secret) {
     if (slab->state != kSlabInUse || slab->class_index != m_class_index) [[unlikely]] {
         if (slab->state == kSlabRetired && slab->class_index == m_class_index) {
             return SlabLookup::Live; // its blocks are dropped with it (reported when retired)
@@ -168,21 +167,17 @@ inline SlabLookup ClassCache::free_locked(Slab* slab, void* block, uintptr_t sec
         if (!was_full) {
             m_partial.remove(*slab);
         }
-        if (give_to != nullptr && m_reserve_count >= kReserveSlabs) {
-            give_slab_locked(*give_to, slab);
-        } else {
-            m_reserve.push_front(*slab);
-            ++m_reserve_count;
-        }
+        m_reserve.push_front(*slab);
+        ++m_reserve_count;
     } else if (was_full) {
         m_partial.push_front(*slab);
     }
     return SlabLookup::Live;
 }
 
-SlabLookup ClassCache::free(Arenas& arenas, Slab* slab, void* block, uintptr_t secret) {
+SlabLookup ClassCache::free(Slab* slab, void* block, uintptr_t secret) {
     LockGuard guard(m_lock);
-    return free_locked(slab, block, secret, &arenas);
+    return free_locked(slab, block, secret);
 }
 
 void ClassCache::free_batch(void* const* blocks, uint32_t count, uintptr_t secret,
@@ -197,7 +192,7 @@ void ClassCache::free_batch(void* const* blocks, uint32_t count, uintptr_t secre
         const uintptr_t distance = reinterpret_cast<uintptr_t>(block) - slab_address;
         SlabLookup result = SlabLookup::Corrupt;
         if (distance < kMaxSlabBytes && slab_address % kMinBlockSize == 0) [[likely]] {
-            result = free_locked(reinterpret_cast<Slab*>(slab_address), block, secret, nullptr);
+            result = free_locked(reinterpret_cast<Slab*>(slab_address), block, secret);
         }
         if (result != SlabLookup::Live) [[unlikely]] {
             if (failures.count++ == 0) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // ClassCache: the slabs of one size class in one heap, and the policy for getting and
-// returning them; the refill and flush interface of the per-CPU caches (cpu_cache.h).
+// returning them; the refill, free and drain interface of the per-CPU caches (cpu_cache.h).
 //
 // Owns: the partial list, the empty reserve, the class statistics. Everything here is guarded
 // by m_lock; a full slab is on no list (its blocks lead back to it through the arena's
@@ -18,10 +18,9 @@
 // costs no arena traffic. Which call gives an empty slab back to the arenas - a merge in the
 // segregated fit, the costliest step a heap call can make short of the page frame allocator -
 // is chosen so that no call pays for it on top of another costly step:
-//   - a free without a CPU cache (ClassCache::free) gives a slab it empties beyond the reserve
-//     back at once: its lookup and the merge, nothing else;
-//   - a flush (free_batch) never does: a slab it empties joins the reserve, maybe as excess, so
-//     a free that looked its block up in the page map and flushed pays no merge as well;
+//   - a free never does (ClassCache::free, from a CPU whose magazine is full or that has no
+//     cache, and free_batch, a CPU cache's drain): a slab it empties joins the reserve, maybe as
+//     excess, so a free that looked its block up in the page map pays no merge as well;
 //   - a refill (allocate_batch) that needs no new slab gives one slab of the excess back; one
 //     that finds no partial slab takes the reserve's first (the excess saves a carve); only one
 //     with neither carves a new slab, and hands out just its first block;
@@ -78,8 +77,8 @@ public:
                                        uintptr_t secret, Slab*& corrupt);
     // Takes back `block` of `slab` if `slab` is still a slab of this class and `block` one of its
     // live blocks, returning Live; otherwise returns what `block` is (changing nothing; the
-    // caller reports). O(1) plus at most one arena call.
-    [[nodiscard]] SlabLookup free(Arenas& arenas, Slab* slab, void* block, uintptr_t secret);
+    // caller reports). Makes no arena call: a slab it empties joins the reserve. O(1).
+    [[nodiscard]] SlabLookup free(Slab* slab, void* block, uintptr_t secret);
     // Takes back blocks[0 .. count) from a CPU cache, each found from its free mark
     // (cpu_cache.h); those that are not live blocks of this class are left alone and counted in
     // `failures`. Makes no arena call: a slab it empties joins the reserve. O(count).
@@ -121,10 +120,8 @@ private:
     // A new slab from `arenas`, onto the partial list, and its first block; a null block when
     // the arenas have no room.
     [[gnu::noinline]] Batch carve_locked(Arenas& arenas);
-    // Takes back `block` of `slab` (see free()). A slab it empties beyond the reserve goes back
-    // to `give_to`, or joins the reserve as excess when `give_to` is null (see the policy above).
-    [[gnu::always_inline]] SlabLookup free_locked(Slab* slab, void* block, uintptr_t secret,
-                                                  Arenas* give_to);
+    // free() under m_lock.
+    [[gnu::always_inline]] SlabLookup free_locked(Slab* slab, void* block, uintptr_t secret);
     void retire_locked(Slab* slab);
 
     SpinLock m_lock;

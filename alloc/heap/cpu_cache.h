@@ -2,8 +2,10 @@
 // CpuCaches: the per-CPU front of a heap's size classes. Each CPU keeps, per class, a magazine:
 // a stack of up to capacity(class) free blocks in an array of its own. malloc pops from the
 // calling CPU's magazine and free pushes onto it, with interrupts masked on that CPU and no lock
-// and no atomic read-modify-write; an empty magazine is refilled, and a full one flushed, in one
-// batch through the class cache (class_cache.h: allocate_batch / free_batch under its lock).
+// and no atomic read-modify-write; an empty magazine is refilled in one batch through the class
+// cache (class_cache.h: allocate_batch under its lock), and a free that finds its magazine full
+// gives its block straight back to its slab (ClassCache::free): no batch, so that free costs its
+// lookup and one class call at most. A drain gives a magazine back whole (free_batch).
 //
 // Why magazines (Bonwick; tcmalloc's per-CPU caches are the same shape) and not SLUB's per-CPU
 // slab or mimalloc's per-page local and remote free lists: a CPU then owns blocks, never slabs,
@@ -39,9 +41,9 @@
 //   a hint h of c with h.slabs_given == slabs_given(): h.slab is a slab of the heap (in use or
 //     retired) overlapping page h.page
 // Bounds: a CPU holds at most kCpuCacheSlots blocks (about 16 KiB per class); a refill takes up to
-// kCpuCacheBatch blocks under the class lock, a flush gives kCpuCacheBatch back under it.
-// Lock order: none taken here but the class lock on refill, flush and drain (and through it the
-// arenas' lock on refill and drain: a flush makes no arena call); the storage of a CPU's cache
+// 1 + kCpuCacheBatch blocks under the class lock.
+// Lock order: none taken here but the class lock on refill, free and drain (and through it the
+// arenas' lock on refill and drain: a free makes no arena call); the storage of a CPU's cache
 // comes from the arenas' lock alone.
 #pragma once
 
@@ -61,16 +63,13 @@ constexpr uint32_t cpu_cache_capacity(unsigned index) {
     const size_t blocks = 16384 / class_size(index);
     return static_cast<uint32_t>(blocks < 16 ? 16 : blocks > 64 ? 64 : blocks);
 }
-// Blocks one refill takes and one flush gives back: 2, whatever the capacity, since a refill's
-// and a flush's cost are part of malloc's and free's worst cases (a refill may also carve a new
-// slab, and then takes just its first block, or give an excess slab back: a split or a merge in
-// the segregated fit; a flush makes no arena call, class_cache.h); the capacity beyond them is
-// slack, so a CPU whose frees and mallocs of a class balance rarely reaches either end.
-inline constexpr uint32_t kCpuCacheBatch = 2;
+// Blocks one refill puts in the magazine beyond the one it hands out: 1 (two blocks a refill),
+// whatever the capacity, since a refill's cost is part of malloc's worst case (a refill may also
+// carve a new slab, and then takes just its first block, or give an excess slab back, and then
+// takes no more: a split or a merge in the segregated fit, class_cache.h); the capacity beyond
+// it is slack, so a CPU whose frees and mallocs of a class balance rarely reaches either end.
+inline constexpr uint32_t kCpuCacheBatch = 1;
 constexpr uint32_t refill_batch(unsigned) {
-    return kCpuCacheBatch;
-}
-constexpr uint32_t flush_batch(unsigned) {
     return kCpuCacheBatch;
 }
 
@@ -184,7 +183,7 @@ public:
         return batch.block;
     }
     // Gives `blocks` blocks from the top of class `index`'s magazine back to `cls`, which keeps
-    // any slab they empty (ClassCache::free_batch: no arena call). O(blocks).
+    // any slab they empty (ClassCache::free_batch: no arena call). O(blocks). For drain().
     void flush(CpuCache& cache, unsigned index, uint32_t blocks, ClassCache& cls, uintptr_t secret,
                FlushFailures& failures) {
         Magazine& magazine = cache.magazines[index];

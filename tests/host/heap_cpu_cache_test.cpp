@@ -157,9 +157,10 @@ TEST_F(CpuCacheTest, DoubleFreeAfterTheBlockWasFlushedIsCaught) {
     heap_free(*m_heap, keep);
 }
 
-// A flush gives no slab back: the slabs the frees empty stay with the class, counted in its
-// statistics, until a refill gives one back or heap_trim gives them all (class_cache.h).
-TEST_F(CpuCacheTest, MagazineOverflowFlushesInBatchesAndKeepsTheSlabsItEmpties) {
+// A free whose magazine is full gives its block straight to its slab, and no free gives a slab
+// back: the slabs the frees empty stay with the class, counted in its statistics, until a refill
+// gives one back or heap_trim gives them all (class_cache.h).
+TEST_F(CpuCacheTest, FreesBeyondAFullMagazineGoToTheirSlabsWhichTheClassKeeps) {
     constexpr unsigned kClass = 3; // 64 bytes
     std::vector<void*> blocks;
     for (unsigned i = 0; i < 10 * cpu_cache_capacity(kClass); ++i) {
