@@ -21,12 +21,14 @@
 //   - a free never does (ClassCache::free, from a CPU whose magazine is full or that has no
 //     cache, and free_batch, a CPU cache's drain): a slab it empties joins the reserve, maybe as
 //     excess, so a free that looked its block up in the page map pays no merge as well;
-//   - a refill (allocate_batch) that needs no new slab gives one slab of the excess back; one
-//     that finds no partial slab takes the reserve's first (the excess saves a carve); only one
-//     with neither carves a new slab, and hands out just its first block;
-//   - a drain, heap_trim and the reclaims give back every empty slab, excess included.
-// So no call makes more than one arena call, and the excess, bounded by the class's slabs, is
-// held only until the class's next refills, a drain, a trim, or memory runs short.
+//   - a malloc (allocate_batch, a CPU cache's refill, or allocate()) that needs no new slab
+//     gives one slab of the excess back, and takes one block then; one that finds no partial
+//     slab takes the reserve's first (the excess saves a carve); only one with neither carves a
+//     new slab, and hands out just its first block;
+//   - a drain gives back the excess (give_excess), heap_trim and the reclaims every empty slab.
+// So no malloc or free makes more than one arena call, and the excess, bounded by the class's
+// slabs, is held only until the class's next mallocs that reach it, a drain, a trim, or until
+// memory runs short (the reclaims).
 // Slabs are medium blocks of the heap's arenas (arenas.h).
 // Lock order: m_lock -> the arenas' lock -> the page frame allocator's. Classes never take each
 // other's locks.

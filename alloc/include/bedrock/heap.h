@@ -171,7 +171,7 @@ bool heap_set_unused_interval(Heap& heap, size_t bytes);
 // heap: for a CPU going offline, or to let heap_trim return the slabs they pin. Precondition: `cpu`
 // is the caller, or runs no Bedrock code until this returns (it is offline, or parked). A block
 // found freed twice meanwhile (two CPUs freeing it at once) is reported as a double free. Then
-// gives back the empty slabs the classes hold beyond their reserve (those flushes emptied).
+// gives back the empty slabs the classes hold beyond their reserve (those frees emptied).
 // O(cached blocks + classes + slabs given back).
 void heap_drain_cpu(Heap& heap, unsigned cpu);
 // Sets up the calling CPU's cache now (its storage, one block of the heap's arenas): a kernel
