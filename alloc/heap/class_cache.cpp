@@ -77,7 +77,7 @@ inline ClassCache::Batch ClassCache::take_locked(Slab* slab, void** blocks, uint
     return Batch{block, cached};
 }
 
-ClassCache::Batch ClassCache::carve_locked(Arenas& arenas) {
+inline ClassCache::Batch ClassCache::carve_locked(Arenas& arenas) {
     void* base =
         arenas.take(kSlabLayouts[m_class_index].slab_bytes, kMinBlockSize, BlockUse::Slab, 0);
     if (base == nullptr) {

@@ -121,7 +121,7 @@ private:
                                              uintptr_t secret);
     // A new slab from `arenas`, onto the partial list, and its first block; a null block when
     // the arenas have no room.
-    [[gnu::noinline]] Batch carve_locked(Arenas& arenas);
+    [[gnu::always_inline]] Batch carve_locked(Arenas& arenas);
     // free() under m_lock.
     [[gnu::always_inline]] SlabLookup free_locked(Slab* slab, void* block, uintptr_t secret);
     void retire_locked(Slab* slab);
