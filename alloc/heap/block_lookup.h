@@ -98,6 +98,29 @@ inline BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page
                     nullptr};
 }
 
+// The arena of `heap` whose span holds `address`, or null (no arena of this heap: a large run,
+// another heap's memory, or none): for a region heap its one arena, for a frames heap the arena
+// its page's tag names (read once), if this heap owns it. free()'s first step for a pointer its
+// CPU's slab hints do not place; locate() tells the other cases apart.
+[[gnu::always_inline]] inline const heap::Arena* arena_holding(Heap& heap, const void* address) {
+    const auto value = reinterpret_cast<uintptr_t>(address);
+    if (!heap.over_frames()) {
+        const heap::Arena* arena = heap.arenas.region_arena();
+        return arena_spans(*arena, value) ? arena : nullptr;
+    }
+    const PageFrameAllocator::PageTags found = heap.frames->tags_of(address);
+    if (found.page == nullptr) {
+        return nullptr;
+    }
+    const uint16_t tag = heap::heap_tag(found);
+    if (heap::tag_kind(tag) != PageKind::Arena) {
+        return nullptr;
+    }
+    const auto* arena = reinterpret_cast<const heap::Arena*>(
+        align_down(value, uintptr_t{kPageSize} << heap::tag_value(tag)));
+    return SegregatedFit::owner(*arena) == &heap ? arena : nullptr;
+}
+
 // How far, and how, locate() looks for the block holding an address:
 //   NearAndLockFree: a block start at most kMaxSlabBytes back, read without the arenas' lock -
 //     the free() fast path; the answer is stable only for blocks that stay taken meanwhile (a

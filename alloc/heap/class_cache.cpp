@@ -46,100 +46,105 @@ void ClassCache::retire_locked(Slab* slab) {
     m_blocks_in_use -= slab->used;
 }
 
-inline void* ClassCache::take_locked(Arenas& arenas, uintptr_t secret, Slab*& corrupt,
-                                     Slab*& from) {
+inline ClassCache::Batch ClassCache::take_locked(Slab* slab, void** blocks, uint32_t count,
+                                                 uintptr_t secret) {
+    BEDROCK_DEBUG_ASSERT(slab->state == kSlabInUse && slab->class_index == m_class_index &&
+                         !slab->is_full());
+    if (slab->used == 0) {
+        m_empty_on_partial = 0; // the empty slab on the partial list, if it was this one
+    }
+    auto* block = static_cast<FreeBlock*>(slab_take(slab, secret));
+    if (block == nullptr) [[unlikely]] {
+        return Batch{nullptr, 0};
+    }
+    uint32_t cached = 0;
+    while (cached < count && !slab->is_full()) {
+        auto* more = static_cast<FreeBlock*>(slab_take(slab, secret));
+        if (more == nullptr) [[unlikely]] {
+            break; // a corrupt link: the slab is retired when it is met first (below)
+        }
+        more->mark = free_mark(slab, more, secret);
+        blocks[cached++] = more;
+    }
+    if (slab->is_full()) {
+        m_partial.remove(*slab);
+    }
+    m_blocks_in_use += 1 + cached;
+    if (m_blocks_in_use > m_peak_blocks_in_use) {
+        m_peak_blocks_in_use = m_blocks_in_use;
+    }
+    block->mark = 0; // a live block
+    return Batch{block, cached};
+}
+
+inline ClassCache::Batch ClassCache::carve_locked(Arenas& arenas) {
+    void* base =
+        arenas.take(kSlabLayouts[m_class_index].slab_bytes, kMinBlockSize, BlockUse::Slab, 0);
+    if (base == nullptr) {
+        return Batch{nullptr, 0};
+    }
+    Slab* slab = slab_init_taking_first(base, m_class_index);
+    m_partial.push_front(*slab);
+    ++m_slabs;
+    if (++m_blocks_in_use > m_peak_blocks_in_use) {
+        m_peak_blocks_in_use = m_blocks_in_use;
+    }
+    void* block = slab_first_block(slab);
+    static_cast<FreeBlock*>(block)->mark = 0; // a live block
+    return Batch{block, 0};
+}
+
+inline ClassCache::Batch ClassCache::allocate_locked(Arenas& arenas, void** blocks, uint32_t count,
+                                                     uintptr_t secret, Slab*& corrupt) {
     for (;;) {
         Slab* slab = m_partial.front();
-        if (slab == nullptr) {
-            if (!m_reserve.empty()) {
-                slab = m_reserve.front();
-                m_reserve.remove(*slab);
-                --m_reserve_count;
-            } else {
-                void* base = arenas.take(kSlabLayouts[m_class_index].slab_bytes, kMinBlockSize,
-                                         BlockUse::Slab, 0);
-                if (base == nullptr) {
-                    return nullptr;
-                }
-                slab = slab_init(base, m_class_index);
-                ++m_slabs;
+        if (slab == nullptr) [[unlikely]] {
+            if (m_reserve.empty()) {
+                return carve_locked(arenas);
             }
+            slab = m_reserve.front();
+            m_reserve.remove(*slab);
+            --m_reserve_count;
             m_partial.push_front(*slab);
         }
-        BEDROCK_DEBUG_ASSERT(slab->state == kSlabInUse && slab->class_index == m_class_index &&
-                             !slab->is_full());
-        const bool was_empty = slab->used == 0;
-        void* block = slab_take(slab, secret);
-        if (block == nullptr) [[unlikely]] {
-            // The next link is corrupt: one slab retired per call, then the next one is tried.
-            if (corrupt != nullptr) {
-                return nullptr;
+        // A refill that gives a slab of the excess back takes one block: the merge is its cost.
+        const bool give_excess = m_reserve_count > kReserveSlabs;
+        const Batch batch = take_locked(slab, blocks, give_excess ? 0 : count, secret);
+        if (batch.block != nullptr) [[likely]] {
+            if (give_excess) [[unlikely]] {
+                Slab* excess = m_reserve.front();
+                m_reserve.remove(*excess);
+                --m_reserve_count;
+                give_slab_locked(arenas, excess);
             }
-            corrupt = slab;
-            retire_locked(slab);
-            continue;
+            return batch;
         }
-        if (was_empty) {
-            m_empty_on_partial = 0; // the empty slab on the partial list, if it was this one
+        // The first link is corrupt: one slab retired per call, then the next one is tried.
+        if (corrupt != nullptr) {
+            return Batch{nullptr, 0};
         }
-        if (slab->is_full()) {
-            m_partial.remove(*slab);
-        }
-        if (++m_blocks_in_use > m_peak_blocks_in_use) {
-            m_peak_blocks_in_use = m_blocks_in_use;
-        }
-        from = slab;
-        return block;
+        corrupt = slab;
+        retire_locked(slab);
     }
 }
 
 void* ClassCache::allocate(Arenas& arenas, size_t requested, uintptr_t secret, Slab*& corrupt) {
     LockGuard guard(m_lock);
-    Slab* from = nullptr;
-    auto* block = static_cast<FreeBlock*>(take_locked(arenas, secret, corrupt, from));
-    if (block == nullptr) {
-        return nullptr;
+    void* block = allocate_locked(arenas, nullptr, 0, secret, corrupt).block;
+    if (block != nullptr) {
+        ++m_allocations;
+        m_bytes_requested += requested;
     }
-    block->mark = 0; // a live block
-    ++m_allocations;
-    m_bytes_requested += requested;
     return block;
 }
 
-uint32_t ClassCache::allocate_batch(Arenas& arenas, void** blocks, uint32_t count, uintptr_t secret,
-                                    Slab*& corrupt) {
+ClassCache::Batch ClassCache::allocate_batch(Arenas& arenas, void** blocks, uint32_t count,
+                                             uintptr_t secret, Slab*& corrupt) {
     LockGuard guard(m_lock);
-    const uint64_t slabs = m_slabs;
-    uint32_t taken = 0;
-    while (taken < count) {
-        Slab* from = nullptr;
-        auto* block = static_cast<FreeBlock*>(take_locked(arenas, secret, corrupt, from));
-        if (block == nullptr) {
-            break;
-        }
-        // Fresh blocks carry no mark yet; a CPU cache's blocks all do.
-        block->mark = free_mark(from, block, secret);
-        blocks[taken++] = block;
-        // A refill that had to carve a new slab from the arenas stops at its first block, and
-        // one that would need a new slab stops before it: a refill costs at most one arena call
-        // and never both a split and a batch (malloc's worst case).
-        if (m_slabs != slabs || (m_partial.empty() && m_reserve.empty())) {
-            break;
-        }
-    }
-    return taken;
+    return allocate_locked(arenas, blocks, count, secret, corrupt);
 }
 
-// With one live block of at least two a slab is on the partial list, so freeing that block sends
-// it back exactly when another empty slab is there too and the reserve is full.
-bool ClassCache::would_return(const Slab* slab) const {
-    static_assert(kMinBlocksPerSlab >= 2);
-    return slab->used == 1 && slab->state == kSlabInUse && slab->class_index == m_class_index &&
-           m_reserve_count >= kReserveSlabs && m_empty_on_partial != 0;
-}
-
-inline SlabLookup ClassCache::free_locked(Arenas& arenas, Slab* slab, void* block,
-                                          uintptr_t secret) {
+inline SlabLookup ClassCache::free_locked(Slab* slab, void* block, uintptr_t secret) {
     if (slab->state != kSlabInUse || slab->class_index != m_class_index) [[unlikely]] {
         if (slab->state == kSlabRetired && slab->class_index == m_class_index) {
             return SlabLookup::Live; // its blocks are dropped with it (reported when retired)
@@ -162,44 +167,32 @@ inline SlabLookup ClassCache::free_locked(Arenas& arenas, Slab* slab, void* bloc
         if (!was_full) {
             m_partial.remove(*slab);
         }
-        if (m_reserve_count < kReserveSlabs) {
-            m_reserve.push_front(*slab);
-            ++m_reserve_count;
-        } else {
-            give_slab_locked(arenas, slab);
-        }
+        m_reserve.push_front(*slab);
+        ++m_reserve_count;
     } else if (was_full) {
         m_partial.push_front(*slab);
     }
     return SlabLookup::Live;
 }
 
-SlabLookup ClassCache::free(Arenas& arenas, Slab* slab, void* block, uintptr_t secret) {
+SlabLookup ClassCache::free(Slab* slab, void* block, uintptr_t secret) {
     LockGuard guard(m_lock);
-    return free_locked(arenas, slab, block, secret);
+    return free_locked(slab, block, secret);
 }
 
-uint32_t ClassCache::free_batch(Arenas& arenas, void* const* blocks, uint32_t count,
-                                uintptr_t secret, FlushFailures& failures) {
+void ClassCache::free_batch(void* const* blocks, uint32_t count, uintptr_t secret,
+                            FlushFailures& failures) {
     LockGuard guard(m_lock);
-    uint32_t taken = 0;
-    while (taken < count) {
-        auto* block = static_cast<FreeBlock*>(blocks[count - 1 - taken]);
+    for (uint32_t i = 0; i < count; ++i) {
+        auto* block = static_cast<FreeBlock*>(blocks[i]);
         // The slab from the block's free mark, trusted only if it decodes to an address within
         // a slab's reach below the block; its header is then checked by free_locked().
         const uintptr_t slab_address =
             block->mark ^ secret ^ (reinterpret_cast<uintptr_t>(block) + 8);
         const uintptr_t distance = reinterpret_cast<uintptr_t>(block) - slab_address;
-        const bool plausible = distance < kMaxSlabBytes && slab_address % kMinBlockSize == 0;
-        auto* slab = reinterpret_cast<Slab*>(slab_address);
-        if (taken != 0 && plausible && would_return(slab)) {
-            break; // the slab goes back with the first block of the next flush, alone
-        }
-        ++taken;
-        const uint64_t slabs = m_slabs;
         SlabLookup result = SlabLookup::Corrupt;
-        if (plausible) [[likely]] {
-            result = free_locked(arenas, slab, block, secret);
+        if (distance < kMaxSlabBytes && slab_address % kMinBlockSize == 0) [[likely]] {
+            result = free_locked(reinterpret_cast<Slab*>(slab_address), block, secret);
         }
         if (result != SlabLookup::Live) [[unlikely]] {
             if (failures.count++ == 0) {
@@ -208,13 +201,17 @@ uint32_t ClassCache::free_batch(Arenas& arenas, void* const* blocks, uint32_t co
                                                               : ErrorKind::DoubleFree;
             }
         }
-        // A slab emptied beyond the reserve went back, and the batch stops with it: one arena
-        // call per flush, and only with its first block (would_return() above).
-        if (m_slabs != slabs) [[unlikely]] {
-            break;
-        }
     }
-    return taken;
+}
+
+void ClassCache::give_excess(Arenas& arenas) {
+    LockGuard guard(m_lock);
+    while (m_reserve_count > kReserveSlabs) {
+        Slab* slab = m_reserve.front();
+        m_reserve.remove(*slab);
+        --m_reserve_count;
+        give_slab_locked(arenas, slab);
+    }
 }
 
 void ClassCache::absorb(uint64_t allocations, uint64_t bytes_requested) {
@@ -283,7 +280,7 @@ bool ClassCache::check(uintptr_t secret) {
     }
     // Full slabs are on no list: their count and blocks make up the difference exactly.
     const uint64_t full = m_slabs - listed - reserve;
-    return empty == m_empty_on_partial && reserve == m_reserve_count && reserve <= kReserveSlabs &&
+    return empty == m_empty_on_partial && reserve == m_reserve_count &&
            listed + reserve <= m_slabs &&
            m_blocks_in_use == used + full * kSlabLayouts[m_class_index].block_count;
 }

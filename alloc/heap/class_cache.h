@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // ClassCache: the slabs of one size class in one heap, and the policy for getting and
-// returning them; the refill and flush interface of the per-CPU caches (cpu_cache.h).
+// returning them; the refill, free and drain interface of the per-CPU caches (cpu_cache.h).
 //
 // Owns: the partial list, the empty reserve, the class statistics. Everything here is guarded
 // by m_lock; a full slab is on no list (its blocks lead back to it through the arena's
@@ -11,13 +11,24 @@
 //     the statistics subtract them, cpu_cache.h)
 //   every slab on partial has used < block_count, and exactly empty_on_partial (0 or 1) of them
 //   has used == 0; every slab in reserve has used == 0
-//   |reserve| <= kReserveSlabs; a flush gives a slab back only with its first block, so no call
-//     merges more than one slab
+//   the reserve's slabs beyond the first kReserveSlabs (its excess) are slabs to give back
 // Policy: a slab that becomes empty stays on the partial list if no other empty slab is there
-// (so a malloc/free loop on one slab touches no list), else goes to the reserve if it has room,
-// else straight back to the arenas; an allocation with no partial slab takes the reserve before
-// the arenas. So a malloc/free loop at a slab boundary costs no arena traffic, and a class holds
-// at most 1 + kReserveSlabs empty slabs once its blocks are freed (heap_trim gives them back).
+// (so a malloc/free loop on one slab touches no list), else goes to the reserve; a refill with
+// no partial slab takes the reserve before the arenas. So a malloc/free loop at a slab boundary
+// costs no arena traffic. Which call gives an empty slab back to the arenas - a merge in the
+// segregated fit, the costliest step a heap call can make short of the page frame allocator -
+// is chosen so that no call pays for it on top of another costly step:
+//   - a free never does (ClassCache::free, from a CPU whose magazine is full or that has no
+//     cache, and free_batch, a CPU cache's drain): a slab it empties joins the reserve, maybe as
+//     excess, so a free that looked its block up in the page map pays no merge as well;
+//   - a malloc (allocate_batch, a CPU cache's refill, or allocate()) that needs no new slab
+//     gives one slab of the excess back, and takes one block then; one that finds no partial
+//     slab takes the reserve's first (the excess saves a carve); only one with neither carves a
+//     new slab, and hands out just its first block;
+//   - a drain gives back the excess (give_excess), heap_trim and the reclaims every empty slab.
+// So no malloc or free makes more than one arena call, and the excess, bounded by the class's
+// slabs, is held only until the class's next mallocs that reach it, a drain, a trim, or until
+// memory runs short (the reclaims).
 // Slabs are medium blocks of the heap's arenas (arenas.h).
 // Lock order: m_lock -> the arenas' lock -> the page frame allocator's. Classes never take each
 // other's locks.
@@ -54,22 +65,28 @@ public:
     // one arena call.
     [[nodiscard]] void* allocate(Arenas& arenas, size_t requested, uintptr_t secret,
                                  Slab*& corrupt);
-    // Up to `count` blocks into `blocks` for a CPU cache, each keeping its free mark; returns how
-    // many (0: no memory). Counted in blocks_in_use, not in allocations (the CPU counts those).
-    // O(count) plus at most one arena call.
-    [[nodiscard]] uint32_t allocate_batch(Arenas& arenas, void** blocks, uint32_t count,
-                                          uintptr_t secret, Slab*& corrupt);
+    // What allocate_batch() gives: a block to hand out (its free mark cleared; null: no memory)
+    // and how many more it put in the caller's array, each keeping its free mark.
+    struct Batch {
+        void* block;
+        uint32_t cached;
+    };
+    // A block for a CPU cache's malloc, and up to `count` more (of the same slab) into `blocks`
+    // for the cache; a new slab gives just the one block. Counted in blocks_in_use, not in
+    // allocations (the CPU counts those). `corrupt` as allocate(). O(count) plus at most one
+    // arena call (a carve, or one slab of the excess given back: that refill takes no more).
+    [[nodiscard]] Batch allocate_batch(Arenas& arenas, void** blocks, uint32_t count,
+                                       uintptr_t secret, Slab*& corrupt);
     // Takes back `block` of `slab` if `slab` is still a slab of this class and `block` one of its
     // live blocks, returning Live; otherwise returns what `block` is (changing nothing; the
-    // caller reports). O(1) plus at most one arena call.
-    [[nodiscard]] SlabLookup free(Arenas& arenas, Slab* slab, void* block, uintptr_t secret);
-    // Takes back blocks[count - 1], blocks[count - 2], ... from a CPU cache, each found from its
-    // free mark (cpu_cache.h), until all are back, or the first one emptied a slab that had to go
-    // back to the arenas, or a later one would; returns how many it took (>= 1 when count >= 1),
-    // so the caller keeps blocks[0 .. count - taken). Those that are not live blocks of this class
-    // are left alone and counted in `failures`. O(count) plus at most one arena call.
-    [[nodiscard]] uint32_t free_batch(Arenas& arenas, void* const* blocks, uint32_t count,
-                                      uintptr_t secret, FlushFailures& failures);
+    // caller reports). Makes no arena call: a slab it empties joins the reserve. O(1).
+    [[nodiscard]] SlabLookup free(Slab* slab, void* block, uintptr_t secret);
+    // Takes back blocks[0 .. count) from a CPU cache, each found from its free mark
+    // (cpu_cache.h); those that are not live blocks of this class are left alone and counted in
+    // `failures`. Makes no arena call: a slab it empties joins the reserve. O(count).
+    void free_batch(void* const* blocks, uint32_t count, uintptr_t secret, FlushFailures& failures);
+    // Gives the reserve's excess back to `arenas` (a drain's). O(excess).
+    void give_excess(Arenas& arenas);
     // Adds a CPU cache's counters (allocations served from it) when its storage goes. O(1).
     void absorb(uint64_t allocations, uint64_t bytes_requested);
     // What `block` is in `slab` (found as a slab of this class), read under the class lock.
@@ -95,13 +112,18 @@ private:
     // The next empty slab this class keeps (on the partial list, then in the reserve), taken off
     // its list and out of the class for the arenas to have; null when there is none.
     [[nodiscard]] Slab* leave_empty_slab_locked();
-    [[gnu::always_inline]] void* take_locked(Arenas& arenas, uintptr_t secret, Slab*& corrupt,
-                                             Slab*& from);
-    [[gnu::always_inline]] SlabLookup free_locked(Arenas& arenas, Slab* slab, void* block,
-                                                  uintptr_t secret);
-    // Whether freeing the last live block of `slab` in a flush would send it back to the arenas
-    // (free_locked()).
-    [[nodiscard]] bool would_return(const Slab* slab) const;
+    // allocate_batch() under m_lock.
+    [[gnu::always_inline]] Batch allocate_locked(Arenas& arenas, void** blocks, uint32_t count,
+                                                 uintptr_t secret, Slab*& corrupt);
+    // A block of `slab` (on the partial list) and up to `count` more into `blocks`, each with
+    // its free mark; a null block when its first link is corrupt.
+    [[gnu::always_inline]] Batch take_locked(Slab* slab, void** blocks, uint32_t count,
+                                             uintptr_t secret);
+    // A new slab from `arenas`, onto the partial list, and its first block; a null block when
+    // the arenas have no room.
+    [[gnu::always_inline]] Batch carve_locked(Arenas& arenas);
+    // free() under m_lock.
+    [[gnu::always_inline]] SlabLookup free_locked(Slab* slab, void* block, uintptr_t secret);
     void retire_locked(Slab* slab);
 
     SpinLock m_lock;

@@ -35,10 +35,8 @@ void CpuCaches::drain(unsigned cpu, ClassCache* classes, Arenas& arenas, uintptr
         return;
     }
     for (unsigned index = 0; index < kSizeClassCount; ++index) {
-        while (cache->magazines[index].count != 0) {
-            flush(*cache, index, cache->magazines[index].count, classes[index], arenas, secret,
-                  failures);
-        }
+        flush(*cache, index, cache->magazines[index].count, classes[index], secret, failures);
+        classes[index].give_excess(arenas);
     }
 }
 

@@ -2,8 +2,10 @@
 // CpuCaches: the per-CPU front of a heap's size classes. Each CPU keeps, per class, a magazine:
 // a stack of up to capacity(class) free blocks in an array of its own. malloc pops from the
 // calling CPU's magazine and free pushes onto it, with interrupts masked on that CPU and no lock
-// and no atomic read-modify-write; an empty magazine is refilled, and a full one flushed, in one
-// batch through the class cache (class_cache.h: allocate_batch / free_batch under its lock).
+// and no atomic read-modify-write; an empty magazine is refilled in one batch through the class
+// cache (class_cache.h: allocate_batch under its lock), and a free that finds its magazine full
+// gives its block straight back to its slab (ClassCache::free): no batch, so that free costs its
+// lookup and one class call at most. A drain gives a magazine back whole (free_batch).
 //
 // Why magazines (Bonwick; tcmalloc's per-CPU caches are the same shape) and not SLUB's per-CPU
 // slab or mimalloc's per-page local and remote free lists: a CPU then owns blocks, never slabs,
@@ -39,9 +41,10 @@
 //   a hint h of c with h.slabs_given == slabs_given(): h.slab is a slab of the heap (in use or
 //     retired) overlapping page h.page
 // Bounds: a CPU holds at most kCpuCacheSlots blocks (about 16 KiB per class); a refill takes up to
-// kCpuCacheBatch blocks under the class lock, a flush gives kCpuCacheBatch back under it.
-// Lock order: none taken here but the class lock (and through it the arenas' lock) on refill,
-// flush and drain; the storage of a CPU's cache comes from the arenas' lock alone.
+// 1 + kCpuCacheBatch blocks under the class lock.
+// Lock order: none taken here but the class lock on refill, free and drain (and through it the
+// arenas' lock on refill and drain: a free makes no arena call); the storage of a CPU's cache
+// comes from the arenas' lock alone.
 #pragma once
 
 #include <stddef.h>
@@ -60,16 +63,13 @@ constexpr uint32_t cpu_cache_capacity(unsigned index) {
     const size_t blocks = 16384 / class_size(index);
     return static_cast<uint32_t>(blocks < 16 ? 16 : blocks > 64 ? 64 : blocks);
 }
-// Blocks one refill takes and one flush gives back: 2, whatever the capacity, since a refill's
-// and a flush's cost are part of malloc's and free's worst cases (a refill may also carve a new
-// slab, a flush give an emptied one back: each costs a split or a merge in the segregated fit,
-// and ends the batch); the capacity beyond them is slack, so a CPU whose frees and mallocs of a
-// class balance rarely reaches either end.
-inline constexpr uint32_t kCpuCacheBatch = 2;
+// Blocks one refill puts in the magazine beyond the one it hands out: 1 (two blocks a refill),
+// whatever the capacity, since a refill's cost is part of malloc's worst case (a refill may also
+// carve a new slab, and then takes just its first block, or give an excess slab back, and then
+// takes no more: a split or a merge in the segregated fit, class_cache.h); the capacity beyond
+// it is slack, so a CPU whose frees and mallocs of a class balance rarely reaches either end.
+inline constexpr uint32_t kCpuCacheBatch = 1;
 constexpr uint32_t refill_batch(unsigned) {
-    return kCpuCacheBatch;
-}
-constexpr uint32_t flush_batch(unsigned) {
     return kCpuCacheBatch;
 }
 
@@ -165,30 +165,35 @@ public:
         return cache != nullptr ? cache : make_first(cpu, arenas);
     }
 
-    // Refills class `index`'s magazine of `cache` (empty) from `cls`; returns the blocks it now
-    // has (0: the class had no memory). O(refill_batch) plus at most one arena call.
-    uint32_t refill(CpuCache& cache, unsigned index, ClassCache& cls, Arenas& arenas,
-                    uintptr_t secret, Slab*& corrupt) {
+    // A block of class `index` for a malloc whose magazine in `cache` is empty, from `cls`,
+    // and up to refill_batch(index) more into the magazine (none from a new slab); null when
+    // the class has no memory. `requested` feeds the CPU's counters. O(refill_batch) plus at
+    // most one arena call.
+    void* refill(CpuCache& cache, unsigned index, size_t requested, ClassCache& cls, Arenas& arenas,
+                 uintptr_t secret, Slab*& corrupt) {
         Magazine& magazine = cache.magazines[index];
         BEDROCK_DEBUG_ASSERT(magazine.count == 0);
-        const uint32_t taken = cls.allocate_batch(arenas, &cache.slots[kSlotLayout.first[index]],
-                                                  refill_batch(index), secret, corrupt);
-        publish(magazine.count, taken);
-        return taken;
+        const ClassCache::Batch batch = cls.allocate_batch(
+            arenas, &cache.slots[kSlotLayout.first[index]], refill_batch(index), secret, corrupt);
+        if (batch.block != nullptr) [[likely]] {
+            publish(magazine.count, batch.cached);
+            publish(magazine.allocations, magazine.allocations + 1);
+            publish(magazine.bytes_requested, magazine.bytes_requested + requested);
+        }
+        return batch.block;
     }
-    // Gives up to `blocks` blocks from the top of class `index`'s magazine back to `cls`: all
-    // of them, or fewer (at least one) when a slab went back to the arenas with the first or
-    // would with a later one (ClassCache::free_batch). O(blocks) plus at most one arena call.
-    void flush(CpuCache& cache, unsigned index, uint32_t blocks, ClassCache& cls, Arenas& arenas,
-               uintptr_t secret, FlushFailures& failures) {
+    // Gives `blocks` blocks from the top of class `index`'s magazine back to `cls`, which keeps
+    // any slab they empty (ClassCache::free_batch: no arena call). O(blocks). For drain().
+    void flush(CpuCache& cache, unsigned index, uint32_t blocks, ClassCache& cls, uintptr_t secret,
+               FlushFailures& failures) {
         Magazine& magazine = cache.magazines[index];
         BEDROCK_DEBUG_ASSERT(blocks <= magazine.count);
         const uint32_t keep = magazine.count - blocks;
-        const uint32_t taken = cls.free_batch(arenas, &cache.slots[kSlotLayout.first[index] + keep],
-                                              blocks, secret, failures);
-        publish(magazine.count, magazine.count - taken);
+        cls.free_batch(&cache.slots[kSlotLayout.first[index] + keep], blocks, secret, failures);
+        publish(magazine.count, keep);
     }
-    // Flushes every magazine of `cpu` (if it has a cache). Precondition: `cpu` is the caller with
+    // Flushes every magazine of `cpu` (if it has a cache), then gives every class's excess slabs
+    // back to `arenas` (ClassCache::give_excess). Precondition: `cpu` is the caller with
     // interrupts off, or runs no Bedrock code.
     void drain(unsigned cpu, ClassCache* classes, Arenas& arenas, uintptr_t secret,
                FlushFailures& failures);

@@ -136,10 +136,11 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
     return given;
 }
 
-// free() of anything but a slab block: a medium block, a large run, a checked-mode block, or
-// misuse. Out of line, so the slab fast path stays small.
-[[gnu::noinline]] void free_not_small(Heap& heap, void* block, BlockRef near, Caller caller) {
-    const BlockRef ref = look_further(heap, block, near);
+// free() of anything free_unhinted() did not place as a slab block or a medium block's start:
+// a large run, a checked-mode block, or misuse, looked up from the start. Out of line, so the
+// slab fast path stays small.
+[[gnu::noinline]] void free_not_small(Heap& heap, void* block, Caller caller) {
+    const BlockRef ref = look_further(heap, block, locate(heap, block, Lookup::NearAndLockFree));
     switch (ref.holder) {
     case Holder::Medium:
         if (ref.start == block && free_medium(heap, *ref.arena, block)) {
@@ -166,19 +167,6 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
         break;
     }
     report_bad_pointer(heap, block, caller);
-}
-
-// free() of anything a slab does not hold (`ref`: the near lookup of `block`): a medium block,
-// a large run, a checked-mode block, or misuse. Out of line, so the slab fast path stays small.
-[[gnu::noinline]] void free_not_slab(Heap& heap, void* block, const BlockRef& ref, Caller caller) {
-    if (ref.holder == Holder::Medium && ref.start == block) {
-        if (free_medium(heap, *ref.arena, block)) [[likely]] {
-            return;
-        }
-        report_bad_pointer(heap, block, caller);
-        return;
-    }
-    free_not_small(heap, block, ref, caller);
 }
 
 // Reports a slab retired because its free list was found corrupt (slab.h).
@@ -403,12 +391,9 @@ void* allocate_small_slow(Heap& heap, unsigned index, size_t size, CpuCache* cac
     if (cache == nullptr) [[unlikely]] {
         cache = make_calling_cpu_cache(heap);
     }
-    if (cache != nullptr) {
-        if (cache->magazines[index].count != 0 ||
-            heap.cpus.refill(*cache, index, heap.classes[index], heap.arenas, heap.secret,
-                             corrupt) != 0) {
-            block = pop(*cache, index, size);
-        }
+    if (cache != nullptr) [[likely]] {
+        block = heap.cpus.refill(*cache, index, size, heap.classes[index], heap.arenas, heap.secret,
+                                 corrupt);
     } else {
         block = heap.classes[index].allocate(heap.arenas, size, heap.secret, corrupt);
     }
@@ -420,64 +405,73 @@ void* allocate_small_slow(Heap& heap, unsigned index, size_t size, CpuCache* cac
 }
 
 // free() of `block`, a handed-out block of `slab` not carrying its free mark, when the calling
-// CPU's magazine is full or it has no cache: a flush then the push, or (no CPU slot, or no
-// cache) the class under its lock. Interrupts are masked (`previous`: the state to restore).
-// Six arguments, all in registers: the class is found again rather than passed.
+// CPU's magazine is full or it has no cache: onto the magazine of a cache made just now, else
+// straight back to its slab under the class lock, which keeps a slab it empties
+// (class_cache.h): no flush and no arena call. Interrupts are masked (`previous`: the state to
+// restore). Six arguments, all in registers: the class is found again rather than passed.
 void free_small_slow(Heap& heap, Slab* slab, void* block, CpuCache* cache,
                      platform::InterruptState previous, Caller caller) {
     const unsigned index = slab->class_index; // checked by the caller
-    FlushFailures failures;
     if (cache == nullptr) [[unlikely]] {
         cache = make_calling_cpu_cache(heap);
-    }
-    if (cache != nullptr) {
-        Magazine& magazine = cache->magazines[index];
-        if (magazine.count == heap::kSlotLayout.capacity[index]) {
-            heap.cpus.flush(*cache, index, heap::flush_batch(index), heap.classes[index],
-                            heap.arenas, heap.secret, failures);
+        if (cache != nullptr) {
+            Magazine& magazine = cache->magazines[index];
+            cache->slots[heap::kSlotLayout.first[index] + magazine.count] = block;
+            static_cast<FreeBlock*>(block)->mark = heap::free_mark(slab, block, heap.secret);
+            publish(magazine.count, magazine.count + 1);
+            platform::restore_interrupts(previous);
+            return;
         }
-        cache->slots[heap::kSlotLayout.first[index] + magazine.count] = block;
-        static_cast<FreeBlock*>(block)->mark = heap::free_mark(slab, block, heap.secret);
-        publish(magazine.count, magazine.count + 1);
-        finish_small(heap, previous, nullptr, failures, caller);
-        return;
     }
     platform::restore_interrupts(previous);
-    if (heap.classes[index].free(heap.arenas, slab, block, heap.secret) != SlabLookup::Live) {
+    if (heap.classes[index].free(slab, block, heap.secret) != SlabLookup::Live) {
         report_bad_pointer(heap, block, caller);
     }
 }
 
 // free() of a pointer the calling CPU's slab hints do not place (interrupts masked on the CPU;
-// the count of slabs given back read before anything else): what holds it, from the page map and
-// the arena's start bitmap (near, without the lock: a slab found for an address that is no live
-// block of it is confirmed by the class lock or by the flush of a CPU cache). A slab's block is
-// hinted for the next free; a pointer no slab handed out goes to the class lock (a block of a
-// retired slab); anything else to free_not_slab() with the same lookup.
+// the count of slabs given back read before anything else): the arena holding it (arena_holding():
+// its page tag, read once), then the block holding it in the arena's start bitmap (near, without
+// the lock: a slab found for an address that is no live block of it is confirmed by the class lock,
+// now or when a CPU cache gives the block back; a medium block is re-checked under the arenas'
+// lock). A slab's block is hinted for the next free; a pointer no slab handed out goes to the class
+// lock (a block of a retired slab); anything but a slab block or a medium block's start to
+// free_not_small(), which looks it up from the start.
 void free_unhinted(Heap& heap, void* block, CpuCache* cache, platform::InterruptState previous,
                    Caller caller) {
     const uint64_t slabs_given = heap.arenas.slabs_given(); // before the lookup the hint records
-    const BlockRef ref = locate(heap, block, Lookup::NearAndLockFree);
-    if (ref.holder != Holder::Slab) {
-        platform::restore_interrupts(previous);
-        free_not_slab(heap, block, ref, caller);
-        return;
-    }
-    auto* slab = reinterpret_cast<heap::Slab*>(ref.start);
-    const unsigned index = slab->class_index; // confirmed under the class lock on a flush
-    if (index < heap::kSizeClassCount && heap::slab_handed_out(slab, block)) [[likely]] {
-        if (cache != nullptr) {
-            cache->hint_slab(reinterpret_cast<uintptr_t>(block), slab, slabs_given);
+    const heap::Arena* arena = heap::arena_holding(heap, block);
+    if (arena != nullptr) [[likely]] {
+        const SegregatedFit::Found found =
+            SegregatedFit::find_near(*arena, block, heap::kMaxSlabBytes);
+        if (found.use == BlockUse::Slab) {
+            auto* slab = reinterpret_cast<heap::Slab*>(found.block);
+            const unsigned index = slab->class_index; // confirmed under the class lock
+            if (index < heap::kSizeClassCount && heap::slab_handed_out(slab, block)) [[likely]] {
+                if (cache != nullptr) {
+                    cache->hint_slab(reinterpret_cast<uintptr_t>(block), slab, slabs_given);
+                }
+                free_handed_out(heap, slab, index, block, cache, previous, caller);
+                return;
+            }
+            platform::restore_interrupts(previous);
+            if (index < heap::kSizeClassCount &&
+                heap.classes[index].free(slab, block, heap.secret) == SlabLookup::Live) {
+                return; // a block of a retired slab
+            }
+            report_bad_pointer(heap, block, caller);
+            return;
         }
-        free_handed_out(heap, slab, index, block, cache, previous, caller);
-        return;
+        if (found.use == BlockUse::Medium && found.block == block) {
+            platform::restore_interrupts(previous);
+            if (!free_medium(heap, *arena, block)) [[unlikely]] {
+                report_bad_pointer(heap, block, caller);
+            }
+            return;
+        }
     }
     platform::restore_interrupts(previous);
-    if (index < heap::kSizeClassCount &&
-        heap.classes[index].free(heap.arenas, slab, block, heap.secret) == SlabLookup::Live) {
-        return; // a block of a retired slab
-    }
-    report_bad_pointer(heap, block, caller);
+    free_not_small(heap, block, caller);
 }
 
 TakenBlock take_block(Heap& heap, size_t size, size_t alignment, BlockUse use, size_t requested) {

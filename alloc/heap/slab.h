@@ -97,24 +97,30 @@ static_assert(
         return true;
     }(),
     "every class's bitmap fits in two words, and its bitmap and padding span them");
-// Sets up a slab of class `class_index` at `base` (16-byte aligned, slab_bytes long). O(1). Inline:
-// a refill that carves a slab is malloc's worst case.
-inline Slab* slab_init(void* base, unsigned class_index) {
+// Sets up a slab of class `class_index` at `base` (16-byte aligned, slab_bytes long) with its
+// block 0 handed out (a new slab is made for an allocation), and returns it; the block is
+// slab_first_block(slab). O(1). Inline: a refill that carves a slab is malloc's worst case.
+inline Slab* slab_init_taking_first(void* base, unsigned class_index) {
     auto* slab = static_cast<Slab*>(base);
     slab->next = nullptr;
     slab->prev = nullptr;
     slab->free_list = nullptr;
-    slab->used = 0;
-    slab->fresh = 0;
+    slab->used = 1;
+    slab->fresh = 1;
     slab->class_index = static_cast<uint8_t>(class_index);
     slab->state = kSlabInUse;
     slab->unused = 0;
     // Both bitmap words whatever the class: the second is the padding before block 0 when the
     // class has no more than 64 blocks (kSlabBitmapSpan).
-    for (unsigned word = 0; word < kSlabBitmapSpan / 8; ++word) {
-        __atomic_store_n(&slab->bitmap()[word], uint64_t{0}, __ATOMIC_RELAXED);
-    }
+    __atomic_store_n(&slab->bitmap()[0], uint64_t{1}, __ATOMIC_RELAXED);
+    __atomic_store_n(&slab->bitmap()[1], uint64_t{0}, __ATOMIC_RELAXED);
     return slab;
+}
+static_assert(kSlabBitmapSpan == 16, "slab_init_taking_first() writes two bitmap words");
+
+// Block 0 of `slab`.
+[[nodiscard]] inline void* slab_first_block(Slab* slab) {
+    return reinterpret_cast<unsigned char*>(slab) + slab->layout().first_offset;
 }
 
 // Checks the invariants above, following the free list only through links that decode to free

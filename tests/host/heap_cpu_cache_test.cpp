@@ -157,30 +157,45 @@ TEST_F(CpuCacheTest, DoubleFreeAfterTheBlockWasFlushedIsCaught) {
     heap_free(*m_heap, keep);
 }
 
-TEST_F(CpuCacheTest, MagazineOverflowFlushesInBatches) {
+// A free whose magazine is full gives its block straight to its slab, and no free gives a slab
+// back: the slabs the frees empty stay with the class, counted in its statistics, until a refill
+// gives one back or heap_trim gives them all (class_cache.h).
+TEST_F(CpuCacheTest, FreesBeyondAFullMagazineGoToTheirSlabsWhichTheClassKeeps) {
     constexpr unsigned kClass = 3; // 64 bytes
     std::vector<void*> blocks;
     for (unsigned i = 0; i < 10 * cpu_cache_capacity(kClass); ++i) {
         blocks.push_back(heap_allocate(*m_heap, 64));
     }
+    const uint64_t slabs = heap_statistics(*m_heap).classes[kClass].slabs;
+    ASSERT_GT(slabs, 4u);
     for (void* block : blocks) {
         heap_free(*m_heap, block);
         ASSERT_TRUE(heap_check(*m_heap));
     }
     EXPECT_EQ(blocks_in_use(*m_heap), 0u);
-    const SizeClassStatistics cls = heap_statistics(*m_heap).classes[kClass];
-    // The class holds every block the magazine keeps, in as few slabs as they need, plus the
-    // empty ones its policy keeps.
-    EXPECT_LE(cls.slabs, 2u + cpu_cache_capacity(kClass));
+    EXPECT_EQ(heap_statistics(*m_heap).classes[kClass].slabs, slabs);
+    // Empty the magazine: the one refill that follows gives one excess slab back.
+    blocks.clear();
+    for (unsigned i = 0; i <= cpu_cache_capacity(kClass); ++i) {
+        blocks.push_back(heap_allocate(*m_heap, 64));
+    }
+    EXPECT_EQ(heap_statistics(*m_heap).classes[kClass].slabs, slabs - 1);
+    for (void* block : blocks) {
+        heap_free(*m_heap, block);
+    }
+    heap_trim(*m_heap);
+    EXPECT_EQ(heap_statistics(*m_heap).classes[kClass].slabs, 0u);
     EXPECT_EQ(test::report_count(), 0u);
 }
 
-// A flush gives a slab back to the arenas only with its first block: it stops before a later
-// block that would empty a slab beyond the class's reserve, so no free pays for a merge and a
-// batch together (the worst free, ./bench.sh --summary).
-TEST(ClassCacheFlushTest, ASlabGoesBackOnlyWithTheFlushsFirstBlock) {
+// A flush makes no arena call: a slab it empties beyond the reserve stays as excess, counted in
+// the class's slabs; each refill that needs no new slab gives one back (and takes one block
+// then), and a trim the rest. So no free pays for a lookup, a flush and a merge together (the
+// worst free, ./bench.sh --summary).
+TEST(ClassCacheFlushTest, AFlushKeepsTheSlabsItEmptiesUntilARefillOrATrim) {
     constexpr unsigned kClass = heap::kSizeClassCount - 1; // two blocks per slab
-    static_assert(heap::slab_layout(kClass).block_count == 2 && heap::kReserveSlabs == 1);
+    constexpr heap::SlabLayout kLayout = heap::slab_layout(kClass);
+    static_assert(kLayout.block_count == 2 && heap::kReserveSlabs == 1);
     constexpr uintptr_t kSecret = uintptr_t{0x5eed} << 48;
     test::Region region{1 << 20};
     std::vector<uint64_t> storage(heap::SegregatedFit::storage_bytes(region.size()) / 8 + 1);
@@ -188,31 +203,44 @@ TEST(ClassCacheFlushTest, ASlabGoesBackOnlyWithTheFlushsFirstBlock) {
     ASSERT_TRUE(arenas.init_region(storage.data(), region.data(), region.size(), nullptr, kSecret));
     heap::ClassCache cls;
     cls.init(kClass);
-    // Four slabs, taken whole as a CPU cache takes them: a, b, c, d.
+    // Four slabs, each taken whole by two refills (a new slab gives its first block alone); the
+    // blocks then carry their free marks, as a CPU cache holds them.
     void* blocks[8];
     heap::Slab* corrupt = nullptr;
-    for (void*& block : blocks) {
-        ASSERT_EQ(cls.allocate_batch(arenas, &block, 1, kSecret, corrupt), 1u);
+    for (unsigned slab = 0; slab < 4; ++slab) {
+        void* more[2];
+        for (unsigned i = 0; i < 2; ++i) {
+            const heap::ClassCache::Batch batch =
+                cls.allocate_batch(arenas, more, 2, kSecret, corrupt);
+            ASSERT_NE(batch.block, nullptr);
+            ASSERT_EQ(batch.cached, 0u);
+            blocks[2 * slab + i] = batch.block;
+        }
+        auto* base = static_cast<unsigned char*>(blocks[2 * slab]) - kLayout.first_offset;
+        for (unsigned i = 0; i < 2; ++i) {
+            void* block = blocks[2 * slab + i];
+            static_cast<heap::FreeBlock*>(block)->mark = heap::free_mark(base, block, kSecret);
+        }
     }
-    void *a0 = blocks[0], *a1 = blocks[1], *b0 = blocks[2], *b1 = blocks[3], *c0 = blocks[4],
-         *c1 = blocks[5], *d0 = blocks[6], *d1 = blocks[7];
-    heap::FlushFailures failures;
-    for (void* block : {a0, a1, b0, c0, c1}) {
-        ASSERT_EQ(cls.free_batch(arenas, &block, 1, kSecret, failures), 1u);
-    }
-    // a stays on the partial list empty, c is the reserve: b's last block would send b back.
     ASSERT_EQ(cls.statistics().slabs, 4u);
-    ASSERT_TRUE(cls.check(kSecret));
-    void* flush[] = {b1, d1}; // d1 is given first: d keeps d0
-    EXPECT_EQ(cls.free_batch(arenas, flush, 2, kSecret, failures), 1u);
-    EXPECT_EQ(cls.statistics().slabs, 4u) << "b stays until it is a flush's first block";
-    EXPECT_EQ(cls.free_batch(arenas, flush, 1, kSecret, failures), 1u);
-    EXPECT_EQ(cls.statistics().slabs, 3u) << "b went back with the flush's first block";
-    EXPECT_EQ(cls.free_batch(arenas, &d0, 1, kSecret, failures), 1u);
+    heap::FlushFailures failures;
+    cls.free_batch(blocks, 8, kSecret, failures);
     EXPECT_EQ(failures.count, 0u);
+    EXPECT_EQ(cls.statistics().slabs, 4u) << "one empty slab on the partial list, three reserved";
+    EXPECT_EQ(cls.statistics().blocks_in_use, 0u);
+    EXPECT_EQ(arenas.slabs_given(), 0u);
     EXPECT_TRUE(cls.check(kSecret));
+    // Each refill from the partial slab gives one excess slab back, until the reserve keeps one.
+    for (unsigned i = 0; i < 3; ++i) {
+        void* more[2];
+        const heap::ClassCache::Batch batch = cls.allocate_batch(arenas, more, 2, kSecret, corrupt);
+        ASSERT_NE(batch.block, nullptr);
+        EXPECT_EQ(arenas.slabs_given(), i < 2 ? i + 1 : 2u);
+        EXPECT_TRUE(cls.check(kSecret));
+    }
+    EXPECT_EQ(cls.statistics().slabs, 2u) << "two full slabs, the reserve empty";
     cls.trim(arenas);
-    EXPECT_EQ(cls.statistics().slabs, 0u);
+    EXPECT_EQ(cls.statistics().slabs, 2u) << "slabs with live blocks stay";
 }
 
 // Write after free: a free block's encoded link overwritten with an address outside its slab.

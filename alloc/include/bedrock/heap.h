@@ -157,20 +157,22 @@ void heap_trim(Heap& heap);
 // memory need not be in the direct map). O(free arena blocks of 256 KiB or more + lists) plus a
 // platform call per block told of.
 bool heap_tell_unused(Heap& heap);
-// Over a page frame allocator: from now on, the free that brings the bytes given back to the
+// Over a page frame allocator: from now on, the call that brings the bytes given back to the
 // arenas since the last tell (freed medium blocks, emptied slabs beyond those the classes keep,
 // checked-mode blocks; headers included) to `bytes` makes a heap_tell_unused(), and as an arena
 // goes back to the page frame allocator it is told of whole: memory freed inside the heap leaves
-// a process's resident set without a heap_trim() call (the preload sets 16 MiB). That free pays
-// the tell, beyond the worst cases above; every other free one comparison more. 0 (the
+// a process's resident set without a heap_trim() call (the preload sets 16 MiB). That call (a
+// free, or a small malloc whose refill gives an emptied slab back) pays the tell, beyond the
+// worst cases above; every other such call one comparison more. 0 (the
 // default): no tells but those asked for. Returns false, changing nothing, for a region heap.
 // O(1).
 bool heap_set_unused_interval(Heap& heap, size_t bytes);
 // Gives every block CPU `cpu` caches back to their classes, and the cache's storage to the
 // heap: for a CPU going offline, or to let heap_trim return the slabs they pin. Precondition: `cpu`
 // is the caller, or runs no Bedrock code until this returns (it is offline, or parked). A block
-// found freed twice meanwhile (two CPUs freeing it at once) is reported as a double free. O(cached
-// blocks).
+// found freed twice meanwhile (two CPUs freeing it at once) is reported as a double free. Then
+// gives back the empty slabs the classes hold beyond their reserve (those frees emptied).
+// O(cached blocks + classes + slabs given back).
 void heap_drain_cpu(Heap& heap, unsigned cpu);
 // Sets up the calling CPU's cache now (its storage, one block of the heap's arenas): a kernel
 // calls it as each CPU comes online, so that no malloc or free pays for it. Otherwise the first
