@@ -347,10 +347,13 @@ TEST(CpuCacheCorruptionTest, CorruptMediumFreeListLinkOverFramesIsNeverFollowed)
 
 // Write after free: a cached block's free mark overwritten; the flush reports it and lets the
 // block go (it stays counted in use, so its slab is never reused) rather than trust the slab the
-// mark names. A heap over frames, so the heap that cannot be destroyed is linked nowhere.
+// mark names. The heap cannot be destroyed (the block let go stays counted), so it stays on the
+// list of live heaps that every later heap's creation walks: its region is never freed (a heap
+// over a test::Frames would leave the frames heaps' list pointing into simulated memory the
+// next test maps again).
 TEST(CpuCacheCorruptionTest, CorruptCachedBlockIsReportedWhenFlushed) {
-    test::Frames frames(16 << 20);
-    Heap* heap = heap_create(frames.allocator());
+    constexpr size_t kRegionBytes = 1 << 20;
+    Heap* heap = heap_create_in_region(aligned_alloc(64, kRegionBytes), kRegionBytes);
     ASSERT_NE(heap, nullptr);
     test::clear_reports();
     void* keep = heap_allocate(*heap, 64);
