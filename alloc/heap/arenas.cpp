@@ -162,8 +162,7 @@ Arena* Arenas::arena_of(const void* block) const {
     BEDROCK_ASSERT(tags.page != nullptr);
     const uint16_t tag = heap_tag(tags);
     BEDROCK_ASSERT(tag_kind(tag) == PageKind::Arena);
-    return reinterpret_cast<Arena*>(
-        align_down(reinterpret_cast<uintptr_t>(block), uintptr_t{kPageSize} << tag_value(tag)));
+    return reinterpret_cast<Arena*>(arena_base(reinterpret_cast<uintptr_t>(block), tag));
 }
 
 inline void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {

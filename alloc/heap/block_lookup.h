@@ -116,8 +116,7 @@ inline BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page
     if (heap::tag_kind(tag) != PageKind::Arena) {
         return nullptr;
     }
-    const auto* arena = reinterpret_cast<const heap::Arena*>(
-        align_down(value, uintptr_t{kPageSize} << heap::tag_value(tag)));
+    const auto* arena = reinterpret_cast<const heap::Arena*>(heap::arena_base(value, tag));
     return SegregatedFit::owner(*arena) == &heap ? arena : nullptr;
 }
 
@@ -149,8 +148,7 @@ enum class Lookup { NearAndLockFree, Everywhere };
         case PageKind::None:
             return no_block(ErrorKind::NotAllocated, "in a page no heap holds");
         case PageKind::Arena:
-            arena = reinterpret_cast<const heap::Arena*>(
-                align_down(value, uintptr_t{kPageSize} << heap::tag_value(tag)));
+            arena = reinterpret_cast<const heap::Arena*>(heap::arena_base(value, tag));
             if (SegregatedFit::owner(*arena) != &heap) {
                 return no_block(ErrorKind::ForeignHeap, "the block belongs to another heap");
             }

@@ -16,6 +16,20 @@ void ClassCache::give_slab_locked(Arenas& arenas, Slab* slab) {
     arenas.give(slab);
 }
 
+inline Slab* ClassCache::pop_reserve_locked() {
+    Slab* slab = m_reserve.front();
+    m_reserve.remove(*slab);
+    --m_reserve_count;
+    return slab;
+}
+
+inline void ClassCache::count_handed_out_locked(uint32_t blocks) {
+    m_blocks_in_use += blocks;
+    if (m_blocks_in_use > m_peak_blocks_in_use) {
+        m_peak_blocks_in_use = m_blocks_in_use;
+    }
+}
+
 Slab* ClassCache::leave_empty_slab_locked() {
     Slab* slab = nullptr;
     if (m_empty_on_partial != 0) {
@@ -24,9 +38,7 @@ Slab* ClassCache::leave_empty_slab_locked() {
         m_partial.remove(*slab);
         m_empty_on_partial = 0;
     } else if (!m_reserve.empty()) {
-        slab = m_reserve.front();
-        m_reserve.remove(*slab);
-        --m_reserve_count;
+        slab = pop_reserve_locked();
     } else {
         return nullptr;
     }
@@ -69,10 +81,7 @@ inline ClassCache::Batch ClassCache::take_locked(Slab* slab, void** blocks, uint
     if (slab->is_full()) {
         m_partial.remove(*slab);
     }
-    m_blocks_in_use += 1 + cached;
-    if (m_blocks_in_use > m_peak_blocks_in_use) {
-        m_peak_blocks_in_use = m_blocks_in_use;
-    }
+    count_handed_out_locked(1 + cached);
     block->mark = 0; // a live block
     return Batch{block, cached};
 }
@@ -86,11 +95,9 @@ inline ClassCache::Batch ClassCache::carve_locked(Arenas& arenas) {
     Slab* slab = slab_init_taking_first(base, m_class_index);
     m_partial.push_front(*slab);
     ++m_slabs;
-    if (++m_blocks_in_use > m_peak_blocks_in_use) {
-        m_peak_blocks_in_use = m_blocks_in_use;
-    }
-    void* block = slab_first_block(slab);
-    static_cast<FreeBlock*>(block)->mark = 0; // a live block
+    count_handed_out_locked(1);
+    auto* block = reinterpret_cast<FreeBlock*>(slab_detail::first_block(slab));
+    block->mark = 0; // a live block
     return Batch{block, 0};
 }
 
@@ -102,9 +109,7 @@ inline ClassCache::Batch ClassCache::allocate_locked(Arenas& arenas, void** bloc
             if (m_reserve.empty()) {
                 return carve_locked(arenas);
             }
-            slab = m_reserve.front();
-            m_reserve.remove(*slab);
-            --m_reserve_count;
+            slab = pop_reserve_locked();
             m_partial.push_front(*slab);
         }
         // A refill that gives a slab of the excess back takes one block: the merge is its cost.
@@ -112,10 +117,7 @@ inline ClassCache::Batch ClassCache::allocate_locked(Arenas& arenas, void** bloc
         const Batch batch = take_locked(slab, blocks, give_excess ? 0 : count, secret);
         if (batch.block != nullptr) [[likely]] {
             if (give_excess) [[unlikely]] {
-                Slab* excess = m_reserve.front();
-                m_reserve.remove(*excess);
-                --m_reserve_count;
-                give_slab_locked(arenas, excess);
+                give_slab_locked(arenas, pop_reserve_locked());
             }
             return batch;
         }
@@ -207,10 +209,7 @@ void ClassCache::free_batch(void* const* blocks, uint32_t count, uintptr_t secre
 void ClassCache::give_excess(Arenas& arenas) {
     LockGuard guard(m_lock);
     while (m_reserve_count > kReserveSlabs) {
-        Slab* slab = m_reserve.front();
-        m_reserve.remove(*slab);
-        --m_reserve_count;
-        give_slab_locked(arenas, slab);
+        give_slab_locked(arenas, pop_reserve_locked());
     }
 }
 

@@ -112,6 +112,10 @@ private:
     // The next empty slab this class keeps (on the partial list, then in the reserve), taken off
     // its list and out of the class for the arenas to have; null when there is none.
     [[nodiscard]] Slab* leave_empty_slab_locked();
+    // The reserve's first slab, taken off it. Precondition: the reserve is not empty.
+    [[gnu::always_inline]] Slab* pop_reserve_locked();
+    // Counts `blocks` more handed out (blocks_in_use and its peak).
+    [[gnu::always_inline]] void count_handed_out_locked(uint32_t blocks);
     // allocate_batch() under m_lock.
     [[gnu::always_inline]] Batch allocate_locked(Arenas& arenas, void** blocks, uint32_t count,
                                                  uintptr_t secret, Slab*& corrupt);

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "bedrock/page_frame_allocator.h"
+#include "support/bits.h"
 
 namespace bedrock::heap {
 
@@ -66,6 +67,12 @@ constexpr uint32_t tag_value(uint16_t tag) {
 inline uint16_t heap_tag(const PageFrameAllocator::PageTags& tags) {
     const uint16_t span = __atomic_load_n(tags.span, __ATOMIC_RELAXED);
     return span != 0 ? span : __atomic_load_n(tags.page, __ATOMIC_RELAXED);
+}
+
+// The base of the arena an Arena tag (PageKind::Arena) names for an address in it: the address
+// rounded down to the arena's size (arenas are naturally aligned, see above).
+inline uintptr_t arena_base(uintptr_t address, uint16_t tag) {
+    return align_down(address, uintptr_t{kPageSize} << tag_value(tag));
 }
 
 // Whose block a large run holds: the heap's own, or checked mode's (free() sends it there).

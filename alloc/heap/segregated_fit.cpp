@@ -595,6 +595,8 @@ bool SegregatedFit::give(Arena& arena, void* block) {
         recheck_neighbours(next, merge_next, prev);
     }
     m_totals.free_bytes += usable;
+    // Whether the merged block stays where `prev` is on its list (its size still maps there).
+    bool listed = false;
 
     //   [ prev: free? ][ header: given ][ next: free? ]  ->  [ one free block ][ taken ]
     if (merge_next) {
@@ -613,19 +615,16 @@ bool SegregatedFit::give(Arena& arena, void* block) {
         unmark_start(arena, header);
         usable += kBlockHeaderBytes + prev_usable;
         m_totals.free_bytes += kBlockHeaderBytes;
-        const unsigned list = list_of(usable);
         const unsigned prev_list = list_of(prev_usable);
         header = prev;
-        if (list != prev_list) {
+        listed = prev_list == list_of(usable);
+        if (!listed) {
             remove_free(header, prev_list);
-            set_header(header, usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
-            push_free(arena, header, list);
-        } else {
-            set_header(header, usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
         }
-    } else {
-        // Its predecessor is taken: free blocks never touch.
-        set_header(header, usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
+    }
+    // The merged block's predecessor is taken: free blocks never touch.
+    set_header(header, usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
+    if (!listed) {
         push_free(arena, header, list_of(usable));
     }
     links_of(header)->told = 0; // it holds freed memory

@@ -99,7 +99,7 @@ static_assert(
     "every class's bitmap fits in two words, and its bitmap and padding span them");
 // Sets up a slab of class `class_index` at `base` (16-byte aligned, slab_bytes long) with its
 // block 0 handed out (a new slab is made for an allocation), and returns it; the block is
-// slab_first_block(slab). O(1). Inline: a refill that carves a slab is malloc's worst case.
+// slab_detail::first_block(slab). O(1). Inline: a refill that carves a slab is malloc's worst case.
 inline Slab* slab_init_taking_first(void* base, unsigned class_index) {
     auto* slab = static_cast<Slab*>(base);
     slab->next = nullptr;
@@ -117,11 +117,6 @@ inline Slab* slab_init_taking_first(void* base, unsigned class_index) {
     return slab;
 }
 static_assert(kSlabBitmapSpan == 16, "slab_init_taking_first() writes two bitmap words");
-
-// Block 0 of `slab`.
-[[nodiscard]] inline void* slab_first_block(Slab* slab) {
-    return reinterpret_cast<unsigned char*>(slab) + slab->layout().first_offset;
-}
 
 // Checks the invariants above, following the free list only through links that decode to free
 // blocks of the slab. O(n).
