@@ -181,6 +181,22 @@ inline void SegregatedFit::replace_free(Arena& arena, BlockHeader* old, BlockHea
     }
 }
 
+// Unlinks `header`, the head of list `list`, whose next link (its seal checked) is `next`; the
+// bitmaps lose the list's bits when it empties. The caller counts its bytes in the totals.
+inline void SegregatedFit::pop_head(unsigned list, const BlockHeader* header, BlockHeader* next) {
+    BEDROCK_DEBUG_ASSERT(head(list) == header);
+    head(list) = next;
+    if (next != nullptr) {
+        relink(next, LinkField::Prev, header, nullptr);
+        return;
+    }
+    const unsigned first = list / kSecondLevelCount;
+    m_second_level[first] &= static_cast<uint16_t>(~(1u << (list % kSecondLevelCount)));
+    if (m_second_level[first] == 0) {
+        m_first_level &= ~(uint64_t{1} << first);
+    }
+}
+
 // Unlinks a free block (its seal checked) from its list: `list`, or 0 to have it computed from
 // the block's size only when it is needed (the block heads its list); the bitmaps lose the
 // list's bits when it empties. The caller counts its bytes in the totals.
@@ -190,25 +206,14 @@ inline void SegregatedFit::remove_free(BlockHeader* header, unsigned list) {
     const FreeLinks* links = links_of(header);
     BlockHeader* next = load_link(&links->next);
     BlockHeader* prev = load_link(&links->prev);
-    if (next != nullptr) {
-        relink(next, LinkField::Prev, header, prev);
-    }
     if (prev != nullptr) {
+        if (next != nullptr) {
+            relink(next, LinkField::Prev, header, prev);
+        }
         relink(prev, LinkField::Next, header, next);
         return;
     }
-    if (list == 0) {
-        list = list_of(usable_of(header));
-    }
-    BEDROCK_DEBUG_ASSERT(head(list) == header);
-    head(list) = next;
-    if (next == nullptr) {
-        const unsigned first = list / kSecondLevelCount;
-        m_second_level[first] &= static_cast<uint16_t>(~(1u << (list % kSecondLevelCount)));
-        if (m_second_level[first] == 0) {
-            m_first_level &= ~(uint64_t{1} << first);
-        }
-    }
+    pop_head(list != 0 ? list : list_of(usable_of(header)), header, next);
 }
 
 // The first non-empty list at index >= `list`, or 0 (list 0 is never used). O(1): two bit scans.
@@ -413,8 +418,63 @@ SegregatedFit::choose_again(size_t needed, size_t usable, size_t alignment) {
     return choice;
 }
 
-void* SegregatedFit::take(size_t size, size_t alignment, BlockUse use) {
-    BEDROCK_DEBUG_ASSERT(use != BlockUse::Free && is_power_of_two(alignment));
+// The common take(): no alignment beyond a granule, and the good-fit search finds a list whose
+// head's seal holds. The head is taken from the front; a remainder that can hold a block of its
+// own stays free, in the head's place when its size maps to the same list:
+//   head(list) -> [ hdr | block (usable) ][ hdr'' | rest ... ][ next (taken) ]
+// A failed search or a damaged seal goes on in take_placed(), which handles every case.
+void* SegregatedFit::take_head(size_t size, BlockUse use) {
+    BEDROCK_DEBUG_ASSERT(use != BlockUse::Free && size <= m_max_usable);
+    const size_t usable = size < kMinUsable ? kMinUsable : align_up(size, kGranule);
+    const unsigned list = search(list_fitting(usable));
+    if (list == 0) [[unlikely]] {
+        return take_placed(size, kGranule, use);
+    }
+    BlockHeader* header = head(list);
+    if (!seal_holds(header)) [[unlikely]] {
+        return take_placed(size, kGranule, use);
+    }
+    const FreeLinks* links = links_of(header);
+    BlockHeader* next = load_link(&links->next);
+    Arena& arena = *reinterpret_cast<Arena*>(load_link(&links->arena));
+    const uintptr_t told = links->told;
+    const size_t taken_from = usable_of(header);
+    BEDROCK_DEBUG_ASSERT(load_link(&links->prev) == nullptr && taken_from >= usable);
+    BlockHeader* after = header_at(address_of(header) + kBlockHeaderBytes + taken_from);
+    BEDROCK_DEBUG_ASSERT(!is_free(after) && prev_is_free(after));
+    size_t available = taken_from;
+    if (taken_from - usable >= kMinBlockBytes) {
+        BlockHeader* rest = header_at(address_of(header) + kBlockHeaderBytes + usable);
+        const size_t rest_usable = taken_from - usable - kBlockHeaderBytes;
+        const unsigned rest_list = list_of(rest_usable);
+        set_header(rest, rest_usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
+        if (rest_list == list) {
+            write_links(rest, next, nullptr, arena);
+            if (next != nullptr) {
+                relink(next, LinkField::Prev, header, rest);
+            }
+            head(list) = rest;
+        } else {
+            pop_head(list, header, next);
+            push_free(arena, rest, rest_list);
+        }
+        links_of(rest)->told = told;
+        mark_start(arena, rest);
+        after->link = address_of(after) - address_of(rest);
+        available = usable;
+        m_totals.free_bytes -= usable + kBlockHeaderBytes;
+    } else {
+        pop_head(list, header, next);
+        after->link = 0;
+        set_prev_free(after, Previous::Taken);
+        m_totals.free_bytes -= taken_from;
+    }
+    header->link = 0;
+    set_header(header, available, static_cast<size_t>(use), Previous::Taken);
+    return start_of(header);
+}
+
+void* SegregatedFit::take_placed(size_t size, size_t alignment, BlockUse use) {
     if (alignment < kGranule) {
         alignment = kGranule;
     }

@@ -378,7 +378,10 @@ public:
     // When that search fails, up to kFallbackProbes blocks of the list below are tried exactly, so
     // a request close to an arena's whole free block still succeeds. Remainders smaller than a
     // minimum block (kMinBlockBytes, 48) stay in the taken block.
-    [[nodiscard]] void* take(size_t size, size_t alignment, BlockUse use);
+    [[nodiscard]] void* take(size_t size, size_t alignment, BlockUse use) {
+        return alignment <= kGranule && size <= m_max_usable ? take_head(size, use)
+                                                             : take_placed(size, alignment, use);
+    }
     static constexpr unsigned kFallbackProbes = 8;
 
     // Gives back `block`, a taken block start of `arena` (precondition: the caller checked it,
@@ -492,6 +495,12 @@ private:
     [[gnu::always_inline]] void replace_free(Arena& arena, BlockHeader* old, BlockHeader* header,
                                              unsigned list);
     [[gnu::always_inline]] void remove_free(BlockHeader* header, unsigned list);
+    [[gnu::always_inline]] void pop_head(unsigned list, const BlockHeader* header,
+                                         BlockHeader* next);
+    // take() of a plain block from the head of the list its search finds (segregated_fit.cpp),
+    // and take() for every case: an aligned request, a probe after the search failed, damage.
+    [[nodiscard]] void* take_head(size_t size, BlockUse use);
+    [[nodiscard]] void* take_placed(size_t size, size_t alignment, BlockUse use);
     void recheck_neighbours(const BlockHeader* next, bool& merge_next, BlockHeader*& prev);
     [[nodiscard]] unsigned search(unsigned list) const;
     // The last non-empty list at index <= `list`, or 0. O(1).
