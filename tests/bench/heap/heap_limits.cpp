@@ -3,11 +3,13 @@
 // single call can take, as `key value` lines. bench.sh runs it (./bench.sh --summary prints
 // only those lines; ./bench.sh prints them with how each was obtained).
 //
-//   heap_limits [--summary] [--quick] [--explain] [section...]
+//   heap_limits [--summary] [--quick] [--explain] [--trails DIR] [section...]
 //     sections    efficiency trace worst region pfa (default: all, in that order)
 //     --summary   the key lines only
 //     --quick     shorter worst-case and extent traces, for development: not comparable figures
 //     --explain   worst: each worst call's instructions per function (call_profile.h)
+//     --trails    worst, with --explain: also each worst call's instructions in the order they
+//                 ran, a line per source line, in DIR/TRACE.SOURCE.KIND.txt
 //
 // Sections and their keys:
 //   efficiency  heap.efficiency.{small,wide}.{region,pfa}: in a fresh 128 MiB arena, allocate
@@ -55,6 +57,7 @@ struct Options {
     bool summary = false;
     bool quick = false;
     bool explain = false;
+    const char* trails = nullptr; // --trails DIR
 };
 Options g_options;
 
@@ -332,7 +335,8 @@ void section_worst() {
                     return bench::run_worst_case_trace(
                         trace, source, kWorstCaseArena,
                         g_options.quick ? bench::TraceLength::Quick : bench::TraceLength::Full,
-                        g_options.explain ? bench::Profile::Explain : bench::Profile::Off);
+                        g_options.explain ? bench::Profile::Explain : bench::Profile::Off,
+                        g_options.trails);
                 });
             if (!run || run->failure[0] != '\0') {
                 if (run) {
@@ -560,7 +564,8 @@ constexpr Section kSections[] = {{"efficiency", section_efficiency},
 
 int usage() {
     fprintf(stderr,
-            "usage: heap_limits [--summary] [--quick] [--explain] [section...]\n  sections:");
+            "usage: heap_limits [--summary] [--quick] [--explain] [--trails DIR] [section...]\n"
+            "  sections:");
     for (const Section& section : kSections) {
         fprintf(stderr, " %s", section.name);
     }
@@ -583,6 +588,10 @@ int main(int argc, char** argv) {
         }
         if (strcmp(argv[i], "--explain") == 0) {
             g_options.explain = true;
+            continue;
+        }
+        if (strcmp(argv[i], "--trails") == 0 && i + 1 < argc) {
+            g_options.trails = argv[++i];
             continue;
         }
         const Section* found = nullptr;

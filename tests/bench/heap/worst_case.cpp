@@ -7,6 +7,7 @@
 
 #include <iterator>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "call_profile.h"
@@ -73,12 +74,21 @@ public:
     CountingHeap(const CountingHeap&) = delete;
     CountingHeap& operator=(const CountingHeap&) = delete;
 
-    // Writes the profile of each kind's worst call into the run (Profile::Explain).
-    void describe_worst() {
+    // Writes the profile of each kind's worst call into the run (Profile::Explain), and its
+    // trail into `trail_directory` (null: none) as TRACE.SOURCE.KIND.txt.
+    void describe_worst(const char* trail_directory, const char* source) {
+        static constexpr const char* kKindNames[kCallKinds] = {
+            "malloc", "free", "malloc_refill", "free_return", "cpu_setup", "malloc_reclaim"};
         for (size_t kind = 0; kind < kCallKinds; ++kind) {
-            if (!m_worst_trails[kind].empty()) {
-                describe_trail(m_worst_trails[kind], m_run.worst[kind].profile,
-                               sizeof(m_run.worst[kind].profile));
+            if (m_worst_trails[kind].empty()) {
+                continue;
+            }
+            describe_trail(m_worst_trails[kind], m_run.worst[kind].profile,
+                           sizeof(m_run.worst[kind].profile));
+            if (trail_directory != nullptr) {
+                const std::string path = std::string(trail_directory) + "/" + m_trace + "." +
+                                         source + "." + kKindNames[kind] + ".txt";
+                write_trail(m_worst_trails[kind], path.c_str());
             }
         }
     }
@@ -353,7 +363,8 @@ void trace_exhaust(CountingHeap& heap, Random& random, bool) {
 } // namespace
 
 WorstCaseRun run_worst_case_trace(const char* trace, Source source, size_t arena_bytes,
-                                  TraceLength length, Profile profile) {
+                                  TraceLength length, Profile profile,
+                                  const char* trail_directory) {
     const bool quick = length == TraceLength::Quick;
     WorstCaseRun run;
     const Arena arena(source, arena_bytes);
@@ -377,7 +388,7 @@ WorstCaseRun run_worst_case_trace(const char* trace, Source source, size_t arena
     } else {
         snprintf(run.failure, sizeof(run.failure), "no trace named %s", trace);
     }
-    heap.describe_worst();
+    heap.describe_worst(trail_directory, source == Source::Region ? "region" : "pfa");
     return run;
 }
 

@@ -63,10 +63,12 @@ enum class TraceLength { Full, Quick };
 enum class Profile { Off, Explain };
 
 // Runs trace `trace` on a fresh heap of `source` over `arena_bytes`. Quick shortens it (for
-// development: the figures are then lower bounds only); Explain profiles each worst call.
-// Instruction counting must work (instruction_counter_works()).
+// development: the figures are then lower bounds only); Explain profiles each worst call and,
+// with a `trail_directory` (else null), also writes each worst call's instructions in the order
+// they ran to TRACE.SOURCE.KIND.txt there (call_profile.h). Instruction counting must work
+// (instruction_counter_works()).
 [[nodiscard]] WorstCaseRun run_worst_case_trace(const char* trace, Source source,
                                                 size_t arena_bytes, TraceLength length,
-                                                Profile profile);
+                                                Profile profile, const char* trail_directory);
 
 } // namespace bench
