@@ -43,15 +43,35 @@ constexpr size_t class_size(unsigned index) {
     return (size_t{128} << group) + (step + 1) * (size_t{32} << group);
 }
 
-// The smallest class whose blocks hold `size` bytes (size <= kMaxSmallSize; 0 maps to class 0).
-// O(1): one count-leading-zeros.
-constexpr unsigned class_of(size_t size) {
-    if (size <= 128) {
-        return size == 0 ? 0 : static_cast<unsigned>((size + 15) / 16 - 1);
+// The smallest class whose blocks hold `size` bytes (size <= kMaxSmallSize; 0 maps to class 0),
+// found by scanning the classes: what the table below is built from.
+constexpr unsigned smallest_class_holding(size_t size) {
+    unsigned index = 0;
+    while (class_size(index) < size) {
+        ++index;
     }
-    const size_t last = size - 1;
-    const auto log2 = static_cast<unsigned>(63 - __builtin_clzll(last)); // >= 7
-    return 8 + (log2 - 7) * 4 + static_cast<unsigned>((last >> (log2 - 2)) & 3);
+    return index;
+}
+
+// Every class size is a multiple of kMinBlockSize, so the class of a request depends only on its
+// size rounded up to 16 bytes (its granule): one byte per granule, 0 to kMaxSmallSize / 16.
+struct ClassOfGranule {
+    uint8_t index[kMaxSmallSize / kMinBlockSize + 1];
+};
+constexpr ClassOfGranule class_of_granule() {
+    ClassOfGranule table{};
+    for (size_t granule = 0; granule <= kMaxSmallSize / kMinBlockSize; ++granule) {
+        table.index[granule] =
+            static_cast<uint8_t>(smallest_class_holding(granule * kMinBlockSize));
+    }
+    return table;
+}
+inline constexpr ClassOfGranule kClassOfGranule = class_of_granule();
+
+// The smallest class whose blocks hold `size` bytes (size <= kMaxSmallSize; 0 maps to class 0).
+// O(1): one table load, on the malloc fast path.
+constexpr unsigned class_of(size_t size) {
+    return kClassOfGranule.index[(size + kMinBlockSize - 1) / kMinBlockSize];
 }
 
 struct SlabLayout {
@@ -81,6 +101,17 @@ extern const SlabLayout kSlabLayouts[kSizeClassCount];
 inline constexpr size_t kMaxSlabBytes = kMinBlocksPerSlab * kMaxSmallSize + 64;
 
 static_assert(class_size(kSizeClassCount - 1) == kMaxSmallSize);
+static_assert(kSizeClassCount < 256, "a class index fits the table's bytes");
+static_assert(
+    [] {
+        for (unsigned index = 0; index < kSizeClassCount; ++index) {
+            if (class_size(index) % kMinBlockSize != 0) {
+                return false;
+            }
+        }
+        return true;
+    }(),
+    "every class size is a whole number of granules, so class_of() may round to one");
 static_assert(class_of(kMaxSmallSize) == kSizeClassCount - 1);
 static_assert(class_of(129) == 8 && class_size(8) == 160);
 static_assert(class_of(257) == 12 && class_size(12) == 320);
