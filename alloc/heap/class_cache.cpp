@@ -5,31 +5,6 @@
 
 namespace bedrock::heap {
 
-void ClassCache::leave_class_locked(Slab* slab) {
-    BEDROCK_DEBUG_ASSERT(slab->used == 0 && slab->state == kSlabInUse);
-    slab->state = 0;
-    --m_slabs;
-}
-
-void ClassCache::give_slab_locked(Arenas& arenas, Slab* slab) {
-    leave_class_locked(slab);
-    arenas.give(slab);
-}
-
-inline Slab* ClassCache::pop_reserve_locked() {
-    Slab* slab = m_reserve.front();
-    m_reserve.remove(*slab);
-    --m_reserve_count;
-    return slab;
-}
-
-inline void ClassCache::count_handed_out_locked(uint32_t blocks) {
-    m_blocks_in_use += blocks;
-    if (m_blocks_in_use > m_peak_blocks_in_use) {
-        m_peak_blocks_in_use = m_blocks_in_use;
-    }
-}
-
 Slab* ClassCache::leave_empty_slab_locked() {
     Slab* slab = nullptr;
     if (m_empty_on_partial != 0) {
@@ -58,75 +33,24 @@ void ClassCache::retire_locked(Slab* slab) {
     m_blocks_in_use -= slab->used;
 }
 
-inline ClassCache::Batch ClassCache::take_locked(Slab* slab, void** blocks, uint32_t count,
-                                                 uintptr_t secret) {
-    BEDROCK_DEBUG_ASSERT(slab->state == kSlabInUse && slab->class_index == m_class_index &&
-                         !slab->is_full());
-    if (slab->used == 0) {
-        m_empty_on_partial = 0; // the empty slab on the partial list, if it was this one
-    }
-    auto* block = static_cast<FreeBlock*>(slab_take(slab, secret));
-    if (block == nullptr) [[unlikely]] {
-        return Batch{nullptr, 0};
-    }
-    uint32_t cached = 0;
-    while (cached < count && !slab->is_full()) {
-        auto* more = static_cast<FreeBlock*>(slab_take(slab, secret));
-        if (more == nullptr) [[unlikely]] {
-            break; // a corrupt link: the slab is retired when it is met first (below)
-        }
-        more->mark = free_mark(slab, more, secret);
-        blocks[cached++] = more;
-    }
-    if (slab->is_full()) {
-        m_partial.remove(*slab);
-    }
-    count_handed_out_locked(1 + cached);
-    block->mark = 0; // a live block
-    return Batch{block, cached};
-}
-
-inline ClassCache::Batch ClassCache::carve_locked(Arenas& arenas) {
-    void* base =
-        arenas.take(kSlabLayouts[m_class_index].slab_bytes, kMinBlockSize, BlockUse::Slab, 0);
-    if (base == nullptr) {
-        return Batch{nullptr, 0};
-    }
-    Slab* slab = slab_init_taking_first(base, m_class_index);
-    m_partial.push_front(*slab);
-    ++m_slabs;
-    count_handed_out_locked(1);
-    auto* block = reinterpret_cast<FreeBlock*>(slab_detail::first_block(slab));
-    block->mark = 0; // a live block
-    return Batch{block, 0};
-}
-
-inline ClassCache::Batch ClassCache::allocate_locked(Arenas& arenas, void** blocks, uint32_t count,
-                                                     uintptr_t secret, Slab*& corrupt) {
+ClassCache::Batch ClassCache::allocate_after_corrupt_locked(Arenas& arenas, Slab* slab,
+                                                            void** blocks, uint32_t count,
+                                                            uintptr_t secret, Slab*& corrupt) {
     for (;;) {
-        Slab* slab = m_partial.front();
-        if (slab == nullptr) [[unlikely]] {
-            if (m_reserve.empty()) {
-                return carve_locked(arenas);
-            }
-            slab = pop_reserve_locked();
-            m_partial.push_front(*slab);
-        }
-        // A refill that gives a slab of the excess back takes one block: the merge is its cost.
-        const bool give_excess = m_reserve_count > kReserveSlabs;
-        const Batch batch = take_locked(slab, blocks, give_excess ? 0 : count, secret);
-        if (batch.block != nullptr) [[likely]] {
-            if (give_excess) [[unlikely]] {
-                give_slab_locked(arenas, pop_reserve_locked());
-            }
-            return batch;
-        }
-        // The first link is corrupt: one slab retired per call, then the next one is tried.
+        // One slab retired per call, then the next one is tried.
         if (corrupt != nullptr) {
             return Batch{nullptr, 0};
         }
         corrupt = slab;
         retire_locked(slab);
+        slab = slab_to_take_from_locked();
+        if (slab == nullptr) {
+            return carve_locked(arenas);
+        }
+        const Batch batch = take_locked(arenas, slab, blocks, count, secret);
+        if (batch.block != nullptr) {
+            return batch;
+        }
     }
 }
 
@@ -138,12 +62,6 @@ void* ClassCache::allocate(Arenas& arenas, size_t requested, uintptr_t secret, S
         m_bytes_requested += requested;
     }
     return block;
-}
-
-ClassCache::Batch ClassCache::allocate_batch(Arenas& arenas, void** blocks, uint32_t count,
-                                             uintptr_t secret, Slab*& corrupt) {
-    LockGuard guard(m_lock);
-    return allocate_locked(arenas, blocks, count, secret, corrupt);
 }
 
 inline SlabLookup ClassCache::free_locked(Slab* slab, void* block, uintptr_t secret) {

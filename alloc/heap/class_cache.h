@@ -75,8 +75,9 @@ public:
     // for the cache; a new slab gives just the one block. Counted in blocks_in_use, not in
     // allocations (the CPU counts those). `corrupt` as allocate(). O(count) plus at most one
     // arena call (a carve, or one slab of the excess given back: that refill takes no more).
-    [[nodiscard]] Batch allocate_batch(Arenas& arenas, void** blocks, uint32_t count,
-                                       uintptr_t secret, Slab*& corrupt);
+    // Inline (below): a refill that carves a slab or gives one back is malloc's worst case.
+    [[nodiscard]] [[gnu::always_inline]] Batch
+    allocate_batch(Arenas& arenas, void** blocks, uint32_t count, uintptr_t secret, Slab*& corrupt);
     // Takes back `block` of `slab` if `slab` is still a slab of this class and `block` one of its
     // live blocks, returning Live; otherwise returns what `block` is (changing nothing; the
     // caller reports). Makes no arena call: a slab it empties joins the reserve. O(1).
@@ -107,8 +108,8 @@ public:
 private:
     using SlabList = IntrusiveList<Slab, &Slab::prev, &Slab::next>;
     // An empty slab off every list leaves the class (no longer counted, not in use).
-    void leave_class_locked(Slab* slab);
-    void give_slab_locked(Arenas& arenas, Slab* slab);
+    [[gnu::always_inline]] void leave_class_locked(Slab* slab);
+    [[gnu::always_inline]] void give_slab_locked(Arenas& arenas, Slab* slab);
     // The next empty slab this class keeps (on the partial list, then in the reserve), taken off
     // its list and out of the class for the arenas to have; null when there is none.
     [[nodiscard]] Slab* leave_empty_slab_locked();
@@ -116,15 +117,24 @@ private:
     [[gnu::always_inline]] Slab* pop_reserve_locked();
     // Counts `blocks` more handed out (blocks_in_use and its peak).
     [[gnu::always_inline]] void count_handed_out_locked(uint32_t blocks);
+    // The slab a malloc takes from: the partial list's first, else the reserve's first (moved
+    // onto the partial list); null when the class has neither.
+    [[gnu::always_inline]] Slab* slab_to_take_from_locked();
     // allocate_batch() under m_lock.
     [[gnu::always_inline]] Batch allocate_locked(Arenas& arenas, void** blocks, uint32_t count,
                                                  uintptr_t secret, Slab*& corrupt);
+    // allocate_locked() once `slab`'s first link was found corrupt: retires it (the first one a
+    // call meets) and tries the next slab. Out of line: only a write after free comes here.
+    [[gnu::noinline]] Batch allocate_after_corrupt_locked(Arenas& arenas, Slab* slab, void** blocks,
+                                                          uint32_t count, uintptr_t secret,
+                                                          Slab*& corrupt);
     // A block of `slab` (on the partial list) and up to `count` more into `blocks`, each with
-    // its free mark; a null block when its first link is corrupt.
-    [[gnu::always_inline]] Batch take_locked(Slab* slab, void** blocks, uint32_t count,
-                                             uintptr_t secret);
-    // A new slab from `arenas`, onto the partial list, and its first block; a null block when
-    // the arenas have no room.
+    // its free mark, or - when the reserve holds excess - just the block, and one slab of the
+    // excess given back to `arenas`; a null block when `slab`'s first link is corrupt.
+    [[gnu::always_inline]] Batch take_locked(Arenas& arenas, Slab* slab, void** blocks,
+                                             uint32_t count, uintptr_t secret);
+    // A new slab from `arenas`, onto the (empty) partial list, and its first block; a null block
+    // when the arenas have no room.
     [[gnu::always_inline]] Batch carve_locked(Arenas& arenas);
     // free() under m_lock.
     [[gnu::always_inline]] SlabLookup free_locked(Slab* slab, void* block, uintptr_t secret);
@@ -143,5 +153,112 @@ private:
     uint64_t m_bytes_requested = 0;
 };
 static_assert(sizeof(ClassCache) == 64, "one cache line per class: no false sharing");
+
+// The malloc side under the lock, inline so that a refill is one frame in the caller's slow path
+// (heap.cpp) around the one arena call it may make.
+
+inline void ClassCache::leave_class_locked(Slab* slab) {
+    BEDROCK_DEBUG_ASSERT(slab->used == 0 && slab->state == kSlabInUse);
+    slab->state = 0;
+    --m_slabs;
+}
+
+inline void ClassCache::give_slab_locked(Arenas& arenas, Slab* slab) {
+    leave_class_locked(slab);
+    arenas.give(slab);
+}
+
+inline Slab* ClassCache::pop_reserve_locked() {
+    Slab* slab = m_reserve.front();
+    m_reserve.remove(*slab);
+    --m_reserve_count;
+    return slab;
+}
+
+inline void ClassCache::count_handed_out_locked(uint32_t blocks) {
+    m_blocks_in_use += blocks;
+    if (m_blocks_in_use > m_peak_blocks_in_use) {
+        m_peak_blocks_in_use = m_blocks_in_use;
+    }
+}
+
+inline Slab* ClassCache::slab_to_take_from_locked() {
+    Slab* slab = m_partial.front();
+    if (slab == nullptr && !m_reserve.empty()) {
+        slab = pop_reserve_locked();
+        m_partial.push_front(*slab);
+    }
+    return slab;
+}
+
+inline ClassCache::Batch ClassCache::take_locked(Arenas& arenas, Slab* slab, void** blocks,
+                                                 uint32_t count, uintptr_t secret) {
+    BEDROCK_DEBUG_ASSERT(slab->state == kSlabInUse && slab->class_index == m_class_index &&
+                         !slab->is_full());
+    if (slab->used == 0) {
+        m_empty_on_partial = 0; // the empty slab on the partial list, if it was this one
+    }
+    auto* block = static_cast<FreeBlock*>(slab_take(slab, secret));
+    if (block == nullptr) [[unlikely]] {
+        return Batch{nullptr, 0};
+    }
+    // A refill that gives a slab of the excess back takes one block: the merge is its cost.
+    const bool give_excess = m_reserve_count > kReserveSlabs;
+    uint32_t cached = 0;
+    if (!give_excess) [[likely]] {
+        while (cached < count && !slab->is_full()) {
+            auto* more = static_cast<FreeBlock*>(slab_take(slab, secret));
+            if (more == nullptr) [[unlikely]] {
+                break; // a corrupt link: the slab is retired when it is met first
+            }
+            more->mark = free_mark(slab, more, secret);
+            blocks[cached++] = more;
+        }
+    }
+    if (slab->is_full()) {
+        m_partial.remove(*slab);
+    }
+    count_handed_out_locked(1 + cached);
+    block->mark = 0; // a live block
+    if (give_excess) [[unlikely]] {
+        give_slab_locked(arenas, pop_reserve_locked());
+    }
+    return Batch{block, cached};
+}
+
+inline ClassCache::Batch ClassCache::carve_locked(Arenas& arenas) {
+    const SlabLayout& layout = kSlabLayouts[m_class_index];
+    void* base = arenas.take(layout.slab_bytes, kMinBlockSize, BlockUse::Slab, 0);
+    if (base == nullptr) {
+        return Batch{nullptr, 0};
+    }
+    Slab* slab = slab_init_taking_first(base, m_class_index);
+    m_partial.push_front(*slab);
+    ++m_slabs;
+    count_handed_out_locked(1);
+    auto* block =
+        reinterpret_cast<FreeBlock*>(static_cast<unsigned char*>(base) + layout.first_offset);
+    block->mark = 0; // a live block
+    return Batch{block, 0};
+}
+
+inline ClassCache::Batch ClassCache::allocate_locked(Arenas& arenas, void** blocks, uint32_t count,
+                                                     uintptr_t secret, Slab*& corrupt) {
+    Slab* slab = slab_to_take_from_locked();
+    if (slab == nullptr) {
+        return carve_locked(arenas);
+    }
+    const Batch batch = take_locked(arenas, slab, blocks, count, secret);
+    if (batch.block == nullptr) [[unlikely]] {
+        return allocate_after_corrupt_locked(arenas, slab, blocks, count, secret, corrupt);
+    }
+    return batch;
+}
+
+inline ClassCache::Batch ClassCache::allocate_batch(Arenas& arenas, void** blocks, uint32_t count,
+                                                    uintptr_t secret, Slab*& corrupt) {
+    LockGuard guard(m_lock);
+    return allocate_locked(arenas, blocks, count, secret, corrupt);
+}
 
 } // namespace bedrock::heap

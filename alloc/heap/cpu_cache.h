@@ -168,9 +168,10 @@ public:
     // A block of class `index` for a malloc whose magazine in `cache` is empty, from `cls`,
     // and up to refill_batch(index) more into the magazine (none from a new slab); null when
     // the class has no memory. `requested` feeds the CPU's counters. O(refill_batch) plus at
-    // most one arena call.
-    void* refill(CpuCache& cache, unsigned index, size_t requested, ClassCache& cls, Arenas& arenas,
-                 uintptr_t secret, Slab*& corrupt) {
+    // most one arena call. Inline, with the class's part: one frame in malloc's slow path.
+    [[gnu::always_inline]] void* refill(CpuCache& cache, unsigned index, size_t requested,
+                                        ClassCache& cls, Arenas& arenas, uintptr_t secret,
+                                        Slab*& corrupt) {
         Magazine& magazine = cache.magazines[index];
         BEDROCK_DEBUG_ASSERT(magazine.count == 0);
         const ClassCache::Batch batch = cls.allocate_batch(
