@@ -28,6 +28,10 @@ endforeach()
 bedrock_add_qemu_test(x86_64.smp.pc.16.no_pit LAUNCHER run-kernel
     ARGS -M pc,pit=off -m 128M -smp 16
     EXPECT_OUTPUT "MADT: 16 CPUs\nclock: no PIT counts; TSC measured against the ACPI PM timer\n.*smp: 16 CPUs online")
+# Sixty-four CPUs in 128 MiB (2 MiB per CPU): the MADT's every entry is started and every CPU
+# keeps its CPU page lists and its share of the SMP stress in that little memory.
+bedrock_add_qemu_test(x86_64.smp.pc.64 LAUNCHER run-kernel ARGS -m 128M -smp 64 TIMEOUT 120
+    EXPECT_OUTPUT "MADT: 64 CPUs\n.*smp: 64 CPUs online")
 # A CPU without a local APIC (CPUID): the kernel runs on the boot CPU alone, with no timer,
 # and never maps or writes the APIC's page (physical page 0 stays unmapped).
 bedrock_add_qemu_test(x86_64.no_local_apic LAUNCHER run-kernel ARGS -cpu qemu64,-apic -m 128M
