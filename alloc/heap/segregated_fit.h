@@ -391,8 +391,10 @@ public:
     bool give(Arena& arena, void* block);
 
     // Whether a block (taken or free) starts at `address`, from the start bitmap alone: the cheap
-    // re-check under the caller's lock of what find() answered without it. Precondition:
-    // `address` 16-aligned, arena_begin(arena) <= address < arena_end(arena). O(1).
+    // re-check under the caller's lock of what find() or this answered without it. Like find(),
+    // it reads only the arena's metadata and may be called without the lock, its answer then
+    // re-checked under it. Precondition: `address` 16-aligned, arena_begin(arena) <= address <
+    // arena_end(arena). O(1).
     [[nodiscard]] static bool is_block_start(const Arena& arena, const void* address);
 
     // Grows taken block `block` of `arena` in place to at least `size` usable bytes by taking
