@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bedrock/heap_checks.h"
 #include "bedrock/malloc.h"
 
 namespace bedrock::test {
@@ -57,7 +58,8 @@ bool HeapModel::admit(const Block& block, size_t alignment, bool zeroed) {
         return fail("block " + hex(block.base) + " not aligned to " + std::to_string(alignment));
     }
     const size_t usable = heap_usable_size(m_heap, block.base);
-    if (usable < block.size || usable == 0) {
+    // A checked block's usable size is exactly its size, 0 included.
+    if (usable < block.size || (usable == 0 && heap_check_level(m_heap) == CheckLevel::Off)) {
         return fail("block " + hex(block.base) + " usable " + std::to_string(usable) +
                     " < requested " + std::to_string(block.size));
     }
@@ -152,6 +154,32 @@ bool HeapModel::apply(HeapOp op, size_t slot, size_t size, size_t alignment) {
     return true;
 }
 
+bool HeapModel::overlaps_live(uintptr_t begin, uintptr_t end) const {
+    auto next = m_by_address.lower_bound(begin);
+    if (next != m_by_address.end() && next->first < end) {
+        return true;
+    }
+    return next != m_by_address.begin() && std::prev(next)->second > begin;
+}
+
+bool HeapModel::verify_all() {
+    for (const Block& block : m_slots) {
+        if (block.base == nullptr) {
+            continue;
+        }
+        const auto start = reinterpret_cast<uintptr_t>(block.base);
+        const auto found = m_by_address.find(start);
+        if (found == m_by_address.end() ||
+            heap_usable_size(m_heap, block.base) != found->second - start) {
+            return fail("live block " + hex(block.base) + " lost its usable size");
+        }
+        if (!verify(block, block.size, start)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool HeapModel::free_all() {
     for (size_t slot = 0; slot < m_slots.size(); ++slot) {
         if (m_slots[slot].base != nullptr && !release(slot)) {
@@ -165,6 +193,7 @@ bool HeapModel::free_all() {
     if (statistics.blocks_in_use != 0 || statistics.bytes_in_use != 0) {
         return fail(std::to_string(statistics.blocks_in_use) + " blocks still in use");
     }
+    heap_flush_quarantine(m_heap); // checked mode's freed blocks, held to catch writes after free
     heap_trim(m_heap);
     const HeapStatistics trimmed = heap_statistics(m_heap);
     for (const SizeClassStatistics& cls : trimmed.classes) {

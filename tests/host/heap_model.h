@@ -36,6 +36,24 @@ public:
     // Frees every live block and checks that the heap is empty and consistent.
     bool free_all();
 
+    // The live block in slot `slot % slots` (null base: none), for harnesses that misuse it.
+    struct LiveBlock {
+        unsigned char* base = nullptr;
+        size_t size = 0; // the size asked for
+    };
+    [[nodiscard]] LiveBlock block_in(size_t slot) const {
+        const Block& block = m_slots[slot % m_slots.size()];
+        return LiveBlock{block.base, block.size};
+    }
+    // Whether [begin, end) overlaps a live block's usable bytes.
+    [[nodiscard]] bool overlaps_live(uintptr_t begin, uintptr_t end) const;
+    // Whether a live block starts at `address`.
+    [[nodiscard]] bool is_live_start(uintptr_t address) const {
+        return m_by_address.count(address) != 0;
+    }
+    // Checks every live block's pattern and usable size (misuse must leave them intact).
+    bool verify_all();
+
     [[nodiscard]] const std::string& error() const { return m_error; }
     [[nodiscard]] uint64_t failed_allocations() const { return m_failed_allocations; }
     [[nodiscard]] size_t live() const { return m_by_address.size(); }

@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: MIT
+// libFuzzer harness for the heap under misuse: the input interleaves the operations of
+// heap_fuzz.cpp (through HeapModel, tests/host/heap_model.h) with the misuses a program makes,
+// applied to a region heap or a heap over a page frame allocator, unchecked or in checked mode
+// (the input's first byte):
+//   - a free of an interior or misaligned pointer into a live block;
+//   - a free of a pointer freed before (a double free, or a stale pointer into memory since
+//     merged, split or handed out as part of another block);
+//   - a free of a wild pointer: anywhere in the heap's memory (the region, or the memory the
+//     page frame allocator manages, its metadata included), or outside it (the stack, another
+//     allocator's memory, an address nothing maps);
+//   - a write after free: bytes written at the start of the block just freed (where the heap keeps
+//     its free lists' links, free marks and checked mode's poison).
+// Every misuse must be reported and change nothing: each live block keeps its usable size and
+// contents, heap_check() holds, and no block handed out later overlaps a live one. A write after
+// free may be reported (corrupt-metadata, use-after-free) when found, and the heap may then hold
+// what it could no longer trust; nothing else may be reported. Unchecked, a double free of a
+// block written after its free is not tried: the write can erase the free mark that catches the
+// double free, and catching that pair is checked mode's work (its quarantine and poison).
+// Any divergence aborts, which libFuzzer records as a crash.
+//
+// Input: 8 bytes of settings (byte 0: bit 0 checked mode, bit 1 a heap over a page frame
+// allocator instead of a region), then 8-byte operations: op % 16
+// (0-9: heap_fuzz's operation op % 5; 10 interior; 11 stale; 12 wild in the region; 13 wild
+// outside it; 14 write after free; 15 double free), slot (2 bytes), size class byte and 3 size
+// bytes, a last byte for the alignment shift, offset or written value.
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bedrock/heap.h"
+#include "bedrock/heap_checks.h"
+#include "bedrock/page_frame_allocator.h"
+#include "heap_model.h"
+
+namespace {
+
+using bedrock::ErrorKind;
+using bedrock::ErrorReport;
+using bedrock::test::HeapModel;
+using bedrock::test::HeapOp;
+
+constexpr size_t kRegionBytes = size_t{8} << 20; // a region heap's, or the page frame allocator's
+constexpr size_t kSlots = 256;
+constexpr size_t kStaleCount = 32; // the most recently freed pointers, kept for stale frees
+
+enum class Misuse : uint8_t { Interior = 10, Stale, WildInRegion, WildOutside, WriteAfterFree, Double };
+
+struct Reports {
+    uint64_t count = 0;
+    uint64_t damage = 0; // corrupt-metadata and use-after-free: allowed after a write after free
+    ErrorKind last = ErrorKind::NotAllocated;
+};
+
+void record(void* context, const ErrorReport& report) {
+    auto* reports = static_cast<Reports*>(context);
+    ++reports->count;
+    reports->last = report.kind;
+    if (report.kind == ErrorKind::CorruptMetadata || report.kind == ErrorKind::UseAfterFree) {
+        ++reports->damage;
+    }
+}
+
+size_t decode_size(const uint8_t* bytes) {
+    const size_t raw = bytes[1] | (size_t{bytes[2]} << 8) | (size_t{bytes[3]} << 16);
+    switch (bytes[0] % 4) {
+    case 0:
+        return raw % 257;
+    case 1:
+        return raw % (bedrock::kMaxSmallBlock + 1);
+    case 2:
+        return raw % (size_t{64} << 10);
+    default:
+        return raw % (size_t{1} << 20);
+    }
+}
+
+[[noreturn]] void fail(const char* what, const HeapModel* model = nullptr) {
+    fprintf(stderr, "heap_misuse_fuzz: %s%s%s\n", what, model != nullptr ? ": " : "",
+            model != nullptr ? model->error().c_str() : "");
+    abort();
+}
+
+class Run {
+public:
+    Run(bedrock::Heap& heap, unsigned char* region, bool checked)
+        : m_heap(heap), m_region(region), m_checked(checked), m_model(heap, kSlots) {}
+
+    void apply(const uint8_t* op) {
+        const unsigned kind = op[0] % 16;
+        const size_t slot = op[1] | (size_t{op[2]} << 8);
+        const size_t raw = op[3] | (size_t{op[4]} << 8) | (size_t{op[5]} << 16) |
+                           (size_t{op[6]} << 24);
+        const HeapModel::LiveBlock just_freed = m_just_freed;
+        m_just_freed = HeapModel::LiveBlock{};
+        if (kind < 10) {
+            apply_model(static_cast<HeapOp>(kind % 5), slot, decode_size(op + 3),
+                        size_t{1} << (op[7] % 21));
+            return;
+        }
+        switch (static_cast<Misuse>(kind)) {
+        case Misuse::Interior: {
+            const HeapModel::LiveBlock block = m_model.block_in(slot);
+            const size_t usable =
+                block.base != nullptr ? bedrock::heap_usable_size(m_heap, block.base) : 0;
+            if (usable > 1) {
+                misuse(block.base + 1 + raw % (usable - 1), "interior pointer");
+            }
+            break;
+        }
+        case Misuse::Stale: {
+            void* stale = m_stale[raw % kStaleCount];
+            const auto address = reinterpret_cast<uintptr_t>(stale);
+            if (stale != nullptr && !m_model.is_live_start(address) &&
+                (m_checked || !was_written(stale))) {
+                misuse(stale, "stale pointer");
+            }
+            break;
+        }
+        case Misuse::WildInRegion: {
+            size_t offset = (raw | size_t{op[7]} << 32) % kRegionBytes;
+            if ((op[7] & 1) != 0) {
+                offset &= ~size_t{15};
+            }
+            unsigned char* wild = m_region + offset;
+            if (!m_model.is_live_start(reinterpret_cast<uintptr_t>(wild))) {
+                misuse(wild, "wild pointer in the heap's memory");
+            }
+            break;
+        }
+        case Misuse::WildOutside: {
+            static unsigned char elsewhere[4096];
+            alignas(16) unsigned char on_stack[64];
+            unsigned char* targets[] = {
+                elsewhere + (raw % 256) * 16,
+                on_stack + (raw % 4) * 16,
+                m_region - 4096 + (raw % 256) * 16, // just below the memory (mapped)
+                reinterpret_cast<unsigned char*>(uintptr_t{0x1000} + (raw % 4096) * 16),
+                reinterpret_cast<unsigned char*>(uintptr_t{0xdead0000'00000000} + raw * 16),
+            };
+            misuse(targets[op[7] % 5], "wild pointer outside the heap's memory");
+            break;
+        }
+        case Misuse::WriteAfterFree:
+            if (just_freed.base != nullptr) {
+                write_after_free(just_freed, op[7]);
+            }
+            break;
+        case Misuse::Double: {
+            const HeapModel::LiveBlock block = m_model.block_in(slot);
+            if (block.base != nullptr) {
+                apply_model(HeapOp::Free, slot, 0, 0);
+                misuse(block.base, "double free");
+            }
+            break;
+        }
+        }
+    }
+
+    void finish() {
+        if (m_written == 0) {
+            if (!m_model.free_all()) {
+                fail("freeing everything", &m_model);
+            }
+            return;
+        }
+        // After writes after free the heap may hold what it could not trust (a slab it
+        // retired), but every live block must still be whole.
+        if (!m_model.verify_all()) {
+            fail("a live block after writes after free", &m_model);
+        }
+        (void)m_model.free_all();
+    }
+
+    Reports& reports() { return m_reports; }
+
+private:
+    // A model operation: no report unless a write after free came before.
+    void apply_model(HeapOp op, size_t slot, size_t size, size_t alignment) {
+        const HeapModel::LiveBlock before = m_model.block_in(slot);
+        const uint64_t reports = m_reports.count;
+        if (!m_model.apply(op, slot, size, alignment)) {
+            fail("model operation", &m_model);
+        }
+        if (m_reports.count != reports && m_written == 0) {
+            fail("a report for a correct operation");
+        }
+        if (m_reports.count - reports != m_reports.damage - m_damage_seen) {
+            fprintf(stderr, "heap_misuse_fuzz: %s reported after a write after free\n",
+                    bedrock::to_string(m_reports.last));
+            abort();
+        }
+        m_damage_seen = m_reports.damage;
+        if (before.base != nullptr && m_model.block_in(slot).base != before.base) {
+            m_stale[m_stale_next++ % kStaleCount] = before.base;
+            m_just_freed = before;
+        }
+    }
+
+    // A bad free: reported, and nothing changes.
+    void misuse(void* pointer, const char* what) {
+        const uint64_t reports = m_reports.count;
+        bedrock::heap_free(m_heap, pointer);
+        if (m_reports.count == reports) {
+            fprintf(stderr, "heap_misuse_fuzz: %s %p not reported\n", what, pointer);
+            abort();
+        }
+        m_damage_seen = m_reports.damage;
+        if (!m_model.verify_all()) {
+            fail(what, &m_model);
+        }
+        if (m_written == 0 && !bedrock::heap_check(m_heap)) {
+            fprintf(stderr, "heap_misuse_fuzz: heap_check() fails after a %s %p\n", what, pointer);
+            abort();
+        }
+    }
+
+    // Writes 8-32 bytes at the start of a block just freed, within the size it was asked for
+    // (past it, checked mode reports an overflow), where no live block lies.
+    void write_after_free(const HeapModel::LiveBlock& block, uint8_t value) {
+        size_t bytes = 8 + (value % 4) * 8;
+        bytes = bytes < block.size ? bytes : block.size;
+        const auto begin = reinterpret_cast<uintptr_t>(block.base);
+        if (bytes == 0 || m_model.overlaps_live(begin, begin + bytes)) {
+            return;
+        }
+        memset(block.base, value, bytes);
+        m_written_at[m_written++ % kStaleCount] = block.base;
+    }
+
+    [[nodiscard]] bool was_written(const void* block) const {
+        for (const void* written : m_written_at) {
+            if (written == block) {
+                return true;
+            }
+        }
+        return m_written > kStaleCount; // forgotten writes: assume this one was
+    }
+
+    bedrock::Heap& m_heap;
+    unsigned char* m_region;
+    bool m_checked;
+    HeapModel m_model;
+    Reports m_reports;
+    uint64_t m_damage_seen = 0;
+    void* m_stale[kStaleCount] = {};
+    size_t m_stale_next = 0;
+    HeapModel::LiveBlock m_just_freed; // freed by the operation before, if it freed one
+    void* m_written_at[kStaleCount] = {};
+    size_t m_written = 0;
+};
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    if (size < 8) {
+        return 0;
+    }
+    // The region, or the memory the page frame allocator manages (phys_to_virt is the identity
+    // in fuzz_platform.cpp).
+    static unsigned char* memory = static_cast<unsigned char*>(aligned_alloc(4096, kRegionBytes));
+    const bool checked = (data[0] & 1) != 0;
+    const bool over_frames = (data[0] & 2) != 0;
+    bedrock::PageFrameAllocator* frames = nullptr;
+    bedrock::Heap* heap = nullptr;
+    if (over_frames) {
+        frames = new bedrock::PageFrameAllocator;
+        const bedrock::PhysRange range{reinterpret_cast<uintptr_t>(memory), kRegionBytes};
+        if (!frames->init(&range, 1)) {
+            fail("PageFrameAllocator::init");
+        }
+        heap = bedrock::heap_create(*frames);
+    } else {
+        heap = bedrock::heap_create_in_region(memory, kRegionBytes);
+    }
+    if (heap == nullptr) {
+        fail("heap_create");
+    }
+    {
+        Run run(*heap, memory, checked);
+        bedrock::heap_set_error_hook(*heap, record, &run.reports());
+        if (checked && !bedrock::heap_set_check_level(*heap, bedrock::CheckLevel::Report)) {
+            fail("heap_set_check_level");
+        }
+        for (size_t at = 8; at + 8 <= size; at += 8) {
+            run.apply(data + at);
+        }
+        run.finish();
+        if (!bedrock::heap_destroy(*heap)) {
+            fail("heap_destroy");
+        }
+    }
+    delete frames;
+    bedrock::set_default_heap(nullptr);
+    return 0;
+}
