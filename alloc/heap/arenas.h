@@ -118,6 +118,11 @@ public:
     // cannot change meanwhile (lookups without the lock are safe only for blocks that stay
     // taken, like a slab with a live block). O(reach / 1 KiB + 1).
     [[nodiscard]] SegregatedFit::Found find(const Arena& arena, const void* address, size_t reach);
+    // The taken block of `use` within `reach` bytes below `address`, an address inside a taken
+    // block of these arenas that stays taken meanwhile (a slab's block in a CPU cache), from the
+    // arenas' metadata alone (its page tag, the start bitmap) and without the lock; or null if
+    // the block holding it has another use. O(reach / 1 KiB + 1).
+    [[nodiscard]] void* taken_block_holding(const void* address, BlockUse use, size_t reach) const;
 
     // give() for a caller that must not wait: gives back the taken blocks `next()` yields
     // until it yields null, if m_lock is free now; returns false, calling next() never, if not.
@@ -143,7 +148,8 @@ public:
     // platform::pages_unused() of its free blocks (tell_unused_pages), then tells it of the whole
     // pages inside every free block of the arenas (past its links). O(blocks).
     void trim();
-    // Frames heap: gives every arena back. Precondition: nothing is taken.
+    // Frames heap: gives every arena back whole. Precondition: nothing taken is in use (a slab
+    // its class took out of use may remain).
     void give_all();
     // Frames heaps: tells platform::pages_unused() of the whole pages inside free blocks of
     // kToldFreeBlockBytes or more (past their links) not told of since they were last written,

@@ -101,7 +101,7 @@ SlabLookup ClassCache::free(Slab* slab, void* block, uintptr_t secret) {
 }
 
 void ClassCache::free_batch(void* const* blocks, uint32_t count, uintptr_t secret,
-                            FlushFailures& failures) {
+                            const Arenas& arenas, FlushFailures& failures) {
     LockGuard guard(m_lock);
     for (uint32_t i = 0; i < count; ++i) {
         auto* block = static_cast<FreeBlock*>(blocks[i]);
@@ -119,6 +119,15 @@ void ClassCache::free_batch(void* const* blocks, uint32_t count, uintptr_t secre
                 failures.first = block;
                 failures.kind = result == SlabLookup::Corrupt ? ErrorKind::CorruptMetadata
                                                               : ErrorKind::DoubleFree;
+            }
+            if (result == SlabLookup::Corrupt) {
+                // Overwritten after free: the block was a live block of its slab when this CPU
+                // cached it, so the arenas' metadata still names that slab.
+                auto* slab = static_cast<Slab*>(
+                    arenas.taken_block_holding(block, BlockUse::Slab, kMaxSlabBytes));
+                if (slab != nullptr) {
+                    static_cast<void>(free_locked(slab, block, secret));
+                }
             }
         }
     }

@@ -50,7 +50,7 @@ inline constexpr uint32_t kReserveSlabs = 1;
 // What a flush found wrong with the blocks it was given (raised by the caller once no lock is
 // held and interrupts are back on).
 struct FlushFailures {
-    uint32_t count = 0;    // blocks not taken back
+    uint32_t count = 0;    // blocks freed twice or whose free mark was overwritten
     void* first = nullptr; // the first of them
     ErrorKind kind = ErrorKind::DoubleFree;
 };
@@ -83,9 +83,12 @@ public:
     // caller reports). Makes no arena call: a slab it empties joins the reserve. O(1).
     [[nodiscard]] SlabLookup free(Slab* slab, void* block, uintptr_t secret);
     // Takes back blocks[0 .. count) from a CPU cache, each found from its free mark
-    // (cpu_cache.h); those that are not live blocks of this class are left alone and counted in
-    // `failures`. Makes no arena call: a slab it empties joins the reserve. O(count).
-    void free_batch(void* const* blocks, uint32_t count, uintptr_t secret, FlushFailures& failures);
+    // (cpu_cache.h), or, when a write after free overwrote the mark, from `arenas`' metadata
+    // (counted in `failures` as damage, the block taken back all the same); blocks that are no
+    // live blocks of this class (freed twice) are left alone and counted in `failures`. Makes no
+    // arena call but that lookup: a slab it empties joins the reserve. O(count).
+    void free_batch(void* const* blocks, uint32_t count, uintptr_t secret, const Arenas& arenas,
+                    FlushFailures& failures);
     // Gives the reserve's excess back to `arenas` (a drain's). O(excess).
     void give_excess(Arenas& arenas);
     // Adds a CPU cache's counters (allocations served from it) when its storage goes. O(1).

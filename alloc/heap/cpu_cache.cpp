@@ -35,7 +35,8 @@ void CpuCaches::drain(unsigned cpu, ClassCache* classes, Arenas& arenas, uintptr
         return;
     }
     for (unsigned index = 0; index < kSizeClassCount; ++index) {
-        flush(*cache, index, cache->magazines[index].count, classes[index], secret, failures);
+        flush(*cache, index, cache->magazines[index].count, classes[index], secret, arenas,
+              failures);
         classes[index].give_excess(arenas);
     }
 }

@@ -184,13 +184,15 @@ public:
         return batch.block;
     }
     // Gives `blocks` blocks from the top of class `index`'s magazine back to `cls`, which keeps
-    // any slab they empty (ClassCache::free_batch: no arena call). O(blocks). For drain().
+    // any slab they empty (ClassCache::free_batch: no arena call, a lookup in `arenas` for a
+    // block overwritten after free). O(blocks). For drain().
     void flush(CpuCache& cache, unsigned index, uint32_t blocks, ClassCache& cls, uintptr_t secret,
-               FlushFailures& failures) {
+               const Arenas& arenas, FlushFailures& failures) {
         Magazine& magazine = cache.magazines[index];
         BEDROCK_DEBUG_ASSERT(blocks <= magazine.count);
         const uint32_t keep = magazine.count - blocks;
-        cls.free_batch(&cache.slots[kSlotLayout.first[index] + keep], blocks, secret, failures);
+        cls.free_batch(&cache.slots[kSlotLayout.first[index] + keep], blocks, secret, arenas,
+                       failures);
         publish(magazine.count, keep);
     }
     // Flushes every magazine of `cpu` (if it has a cache), then gives every class's excess slabs

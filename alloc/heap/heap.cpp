@@ -186,13 +186,14 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
 }
 
 // Reports what a flush found (cpu_cache.h): a block freed twice on two CPUs at once, or a cached
-// block whose free mark was overwritten after free (it is then left out, never handed out).
+// block whose free mark was overwritten after free (its slab found from the arenas' metadata
+// instead, it went back to it).
 [[gnu::cold]] void report_flush(Heap& heap, const FlushFailures& failures, Caller caller) {
     heap.errors.raise(pointer_report(
         failures.kind, failures.first,
         failures.kind == ErrorKind::DoubleFree
             ? "the block is already free (found when a CPU cache gave it back)"
-            : "a free block in a CPU cache was overwritten after free: it is taken out of use",
+            : "a free block in a CPU cache was overwritten after free (it went back to its slab)",
         caller));
 }
 

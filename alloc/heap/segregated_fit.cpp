@@ -380,11 +380,13 @@ bool SegregatedFit::arena_is_empty(const Arena& arena) {
 }
 
 void SegregatedFit::remove_arena(Arena& arena) {
-    BEDROCK_DEBUG_ASSERT(arena_is_empty(arena));
-    BlockHeader* first = first_of(arena);
-    if (ensure_listed(first)) {
-        remove_free(first, 0);
-        m_totals.free_bytes -= usable_of(first);
+    BlockHeader* const sentinel = sentinel_of(arena);
+    for (BlockHeader* header = first_of(arena); header < sentinel; header = next_of(header)) {
+        // A free block whose seal does not hold even after a rebuild is on no list.
+        if (is_free(header) && ensure_listed(header)) {
+            remove_free(header, 0);
+            m_totals.free_bytes -= usable_of(header);
+        }
     }
     (arena.prev != nullptr ? arena.prev->next : m_arenas) = arena.next;
     (arena.next != nullptr ? arena.next->prev : m_last_arena) = arena.prev;

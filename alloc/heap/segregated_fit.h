@@ -363,8 +363,10 @@ public:
     // summary's and the start bitmap's memory may hold anything.
     Arena* add_arena(void* base, size_t bytes, void* owner);
 
-    // Unlinks an arena; the caller then owns its memory again. Precondition:
-    // arena_is_empty(arena). O(1).
+    // Unlinks an arena with its free blocks; the caller then owns its memory again, its taken
+    // blocks included (precondition: the caller uses none of them any more, as when a heap is
+    // destroyed with blocks it took out of use after finding them damaged). O(1) for an empty
+    // arena (arena_is_empty()), else O(blocks of the arena).
     void remove_arena(Arena& arena);
 
     // Whether one free block spans the arena (nothing taken). O(1).

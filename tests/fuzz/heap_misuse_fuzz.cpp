@@ -46,7 +46,14 @@ constexpr size_t kRegionBytes = size_t{8} << 20; // a region heap's, or the page
 constexpr size_t kSlots = 256;
 constexpr size_t kStaleCount = 32; // the most recently freed pointers, kept for stale frees
 
-enum class Misuse : uint8_t { Interior = 10, Stale, WildInRegion, WildOutside, WriteAfterFree, Double };
+enum class Misuse : uint8_t {
+    Interior = 10,
+    Stale,
+    WildInRegion,
+    WildOutside,
+    WriteAfterFree,
+    Double
+};
 
 struct Reports {
     uint64_t count = 0;
@@ -91,8 +98,8 @@ public:
     void apply(const uint8_t* op) {
         const unsigned kind = op[0] % 16;
         const size_t slot = op[1] | (size_t{op[2]} << 8);
-        const size_t raw = op[3] | (size_t{op[4]} << 8) | (size_t{op[5]} << 16) |
-                           (size_t{op[6]} << 24);
+        const size_t raw =
+            op[3] | (size_t{op[4]} << 8) | (size_t{op[5]} << 16) | (size_t{op[6]} << 24);
         const HeapModel::LiveBlock just_freed = m_just_freed;
         m_just_freed = HeapModel::LiveBlock{};
         if (kind < 10) {

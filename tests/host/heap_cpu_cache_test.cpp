@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <memory>
@@ -224,7 +225,7 @@ TEST(ClassCacheFlushTest, AFlushKeepsTheSlabsItEmptiesUntilARefillOrATrim) {
     }
     ASSERT_EQ(cls.statistics().slabs, 4u);
     heap::FlushFailures failures;
-    cls.free_batch(blocks, 8, kSecret, failures);
+    cls.free_batch(blocks, 8, kSecret, arenas, failures);
     EXPECT_EQ(failures.count, 0u);
     EXPECT_EQ(cls.statistics().slabs, 4u) << "one empty slab on the partial list, three reserved";
     EXPECT_EQ(cls.statistics().blocks_in_use, 0u);
@@ -277,6 +278,45 @@ TEST_F(CpuCacheTest, CorruptFreeListLinkIsReportedAndNeverFollowed) {
     }
     heap_free(*m_heap, keep);
     EXPECT_EQ(test::report_count(), 0u);
+}
+
+// A heap over a page frame allocator destroyed after a write after free retired one of its
+// slabs: the retired slab's blocks count as in use no more, so the destruction goes on and gives
+// every arena back whole, the retired slab with it: no page is lost.
+TEST(CpuCacheCorruptionTest, DestroyAfterARetiredSlabLosesNoPage) {
+    test::Frames frames(16 << 20);
+    const uint64_t free_pages = frames.free_pages();
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    constexpr size_t kSize = 128;
+    std::vector<void*> blocks;
+    for (int i = 0; i < 8; ++i) {
+        blocks.push_back(heap_allocate(*heap, kSize));
+    }
+    void* keep = heap_allocate(*heap, kSize);
+    for (void* block : blocks) {
+        heap_free(*heap, block);
+    }
+    heap_drain_cpu(*heap, platform::current_cpu()); // onto the slab's free list
+    static unsigned char target[kSize];
+    for (void* block : blocks) {
+        static_cast<uintptr_t*>(block)[0] = reinterpret_cast<uintptr_t>(target); // the link
+    }
+    std::vector<void*> again;
+    for (int i = 0; i < 64; ++i) {
+        again.push_back(heap_allocate(*heap, kSize));
+    }
+    EXPECT_GE(test::report_count(), 1u);
+    test::clear_reports();
+    for (void* block : again) {
+        heap_free(*heap, block);
+    }
+    heap_free(*heap, keep); // a block of the retired slab: dropped with it
+    EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 0u);
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_EQ(frames.free_pages(), free_pages);
 }
 
 // Write after free on medium blocks (the segregated fit's lists, segregated_fit.h): each freed
@@ -345,33 +385,70 @@ TEST(CpuCacheCorruptionTest, CorruptMediumFreeListLinkOverFramesIsNeverFollowed)
     EXPECT_TRUE(heap_destroy(*heap));
 }
 
-// Write after free: a cached block's free mark overwritten; the flush reports it and lets the
-// block go (it stays counted in use, so its slab is never reused) rather than trust the slab the
-// mark names. The heap cannot be destroyed (the block let go stays counted), so it stays on the
-// list of live heaps that every later heap's creation walks: its region is never freed (a heap
-// over a test::Frames would leave the frames heaps' list pointing into simulated memory the
-// next test maps again).
-TEST(CpuCacheCorruptionTest, CorruptCachedBlockIsReportedWhenFlushed) {
-    constexpr size_t kRegionBytes = 1 << 20;
-    Heap* heap = heap_create_in_region(aligned_alloc(64, kRegionBytes), kRegionBytes);
-    ASSERT_NE(heap, nullptr);
+// Write after free: a cached block's free mark overwritten; the flush reports it and gives the
+// block back to the slab the arenas' metadata names (not the one the mark names), so nothing is
+// lost: the block is handed out again and the heap, over a region or a page frame allocator,
+// can be destroyed, every page back.
+void expect_an_overwritten_cached_block_goes_back_to_its_slab(Heap& heap) {
     test::clear_reports();
-    void* keep = heap_allocate(*heap, 64);
-    void* block = heap_allocate(*heap, 64);
-    heap_free(*heap, block);
+    void* keep = heap_allocate(heap, 64);
+    void* block = heap_allocate(heap, 64);
+    heap_free(heap, block);
     static_cast<uintptr_t*>(block)[1] = 0x1234;
-    heap_drain_cpu(*heap, platform::current_cpu());
+    heap_drain_cpu(heap, platform::current_cpu());
     ASSERT_EQ(test::report_count(), 1u);
     EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata);
     EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(block));
-    heap_free(*heap, keep);
-    EXPECT_TRUE(heap_check(*heap));
-    EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 1u); // the block let go
-    for (int i = 0; i < 100; ++i) {
-        void* again = heap_allocate(*heap, 64);
-        EXPECT_NE(again, block);
-        heap_free(*heap, again);
+    EXPECT_TRUE(heap_check(heap));
+    EXPECT_EQ(heap_statistics(heap).blocks_in_use, 1u); // `keep` alone
+    heap_free(heap, keep);
+    EXPECT_EQ(heap_statistics(heap).blocks_in_use, 0u);
+    std::vector<void*> again;
+    for (int i = 0; i < 200; ++i) {
+        again.push_back(heap_allocate(heap, 64));
     }
+    EXPECT_NE(std::find(again.begin(), again.end(), block), again.end());
+    for (void* other : again) {
+        heap_free(heap, other);
+    }
+    EXPECT_EQ(test::report_count(), 1u);
+    EXPECT_TRUE(heap_check(heap));
+    test::clear_reports();
+}
+
+TEST(CpuCacheCorruptionTest, OverwrittenCachedBlockGoesBackToItsSlabInARegion) {
+    test::Region region{1 << 20};
+    Heap* heap = heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(heap, nullptr);
+    expect_an_overwritten_cached_block_goes_back_to_its_slab(*heap);
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
+TEST(CpuCacheCorruptionTest, OverwrittenCachedBlockGoesBackToItsSlabOverFrames) {
+    test::Frames frames(16 << 20);
+    const uint64_t free_pages = frames.free_pages();
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    expect_an_overwritten_cached_block_goes_back_to_its_slab(*heap);
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(frames.free_pages(), free_pages);
+}
+
+// Write after free found only as the heap is destroyed (its drain flushes the cached block):
+// reported, and the destruction gives every page back.
+TEST(CpuCacheCorruptionTest, OverwrittenCachedBlockFoundByDestroyLosesNoPage) {
+    test::Frames frames(16 << 20);
+    const uint64_t free_pages = frames.free_pages();
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    void* block = heap_allocate(*heap, 32);
+    heap_free(*heap, block);
+    memset(block, 0xff, 32);
+    EXPECT_TRUE(heap_destroy(*heap));
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata);
+    EXPECT_EQ(frames.free_pages(), free_pages);
     test::clear_reports();
 }
 
