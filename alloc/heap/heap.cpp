@@ -330,7 +330,9 @@ void report_bad_pointer(Heap& heap, const void* block, Caller caller) {
                                     ? classify_slab_block(heap, slab, block)
                                     : SlabLookup::AlreadyFree;
         const uint64_t size = heap::kSlabLayouts[index % heap::kSizeClassCount].block_size;
-        const auto holder = reinterpret_cast<uintptr_t>(heap::slab_block_holding(slab, block));
+        const auto holder = index < heap::kSizeClassCount
+                                ? reinterpret_cast<uintptr_t>(heap::slab_block_holding(slab, block))
+                                : 0;
         switch (what) {
         case SlabLookup::Interior:
             heap.errors.raise(pointer_report(ErrorKind::InteriorPointer, block,

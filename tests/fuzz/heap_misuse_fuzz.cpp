@@ -9,8 +9,10 @@
 //   - a free of a wild pointer: anywhere in the heap's memory (the region, or the memory the
 //     page frame allocator manages, its metadata included), or outside it (the stack, another
 //     allocator's memory, an address nothing maps);
-//   - a write after free: bytes written at the start of the block just freed (where the heap keeps
-//     its free lists' links, free marks and checked mode's poison).
+//   - a write after free: bytes written at the start of the block the operation before freed,
+//     with no allocation since (where the heap keeps its free lists' links, free marks and
+//     checked mode's poison; once memory is taken again it may hold the heap's own metadata,
+//     which nothing can tell a write after free from).
 // Every misuse must be reported and change nothing: each live block keeps its usable size and
 // contents, heap_check() holds, and no block handed out later overlaps a live one. A write after
 // free may be reported (corrupt-metadata, use-after-free) when found, and the heap may then hold
@@ -202,7 +204,12 @@ private:
         m_damage_seen = m_reports.damage;
         if (before.base != nullptr && m_model.block_in(slot).base != before.base) {
             m_stale[m_stale_next++ % kStaleCount] = before.base;
-            m_just_freed = before;
+            if (op == HeapOp::Free) {
+                // Only a free that took nothing after it: an allocation may have put the heap's
+                // own metadata (a slab's header, a CPU cache) where the block was, which no
+                // write after free can be told from.
+                m_just_freed = before;
+            }
         }
     }
 
