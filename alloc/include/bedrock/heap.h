@@ -100,7 +100,9 @@ using HeapReportWriter = void (*)(void* context, const char* line);
 // heap_destroy() returns true: a heap is linked in a list of live region heaps (to tell a
 // foreign block from memory of no heap), which must never see reused memory.
 [[nodiscard]] Heap* heap_create_in_region(void* region, size_t bytes);
-// Returns the heap's memory (empty slabs, empty arenas, its state) to its page frame allocator.
+// Returns the heap's memory (empty slabs, empty arenas, its state) to its page frame allocator;
+// an arena that holds a slab taken out of use after a write after free damaged it (reported when
+// found; its blocks no longer count as live) goes back whole, so no page is lost.
 // Returns false, reporting HeapInUse and changing nothing, if blocks are still live; returns
 // false, reporting DoubleFree through platform::report_error (not the heap's hook), for a heap
 // destroyed already, and NotAllocated for memory that holds no heap (a region heap's memory
