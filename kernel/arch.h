@@ -61,9 +61,16 @@ void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables);
 // not present in the identity map, splitting the 2 MiB / 1 GiB block that maps it when needed
 // (table pages from a reserve set aside at boot, PageTable::kSplitReserve), and invalidates its
 // TLB entries. Returns false, changing nothing, when the address is not mapped RAM or no table
-// page is left. Never allocates from Bedrock; safe with interrupts off; callers serialise (one
-// CPU at a time).
+// page is left. Never allocates from Bedrock; safe with interrupts off and from any CPU (live
+// changes take the page table's lock).
 [[nodiscard]] bool set_page_present(uint64_t address, bool present);
+
+// Maps [address, address + size) (page-aligned RAM that map_memory() mapped) with 4 KiB pages
+// where a later set_page_present() nearby would otherwise unmap it for a moment (AArch64's
+// break-before-make, kernel/page_table.h): for a secondary CPU's stack, before the CPU starts,
+// since an exception's entry pushes onto it. Returns false, changing nothing, when the range is
+// not mapped RAM or no table page is left. Serialised with set_page_present().
+[[nodiscard]] bool map_with_pages(uint64_t address, uint64_t size);
 
 // CPUs and interrupts (kernel/smp.h drives them).
 

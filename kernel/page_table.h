@@ -6,6 +6,7 @@
 //
 //   struct Format {
 //       static constexpr bool kGiBBlocks;                       // 1 GiB leaves at level 1?
+//       static constexpr bool kBreakBeforeMake;                 // a block's split unmaps it?
 //       static uint64_t table(PhysAddr table);                  // entry pointing to a table
 //       static uint64_t leaf(PhysAddr phys, unsigned level, MemoryType type);  // level 1..3
 //       static bool is_present(uint64_t entry);
@@ -31,12 +32,20 @@
 // finish_building(), then the arch switches to root(). From then on the map is live and only
 // set_page_present() changes it, taking split tables from a reserve of kSplitReserve pages.
 //
-// Splitting a live block (set_page_present) is break-before-make, as AArch64 requires for a
-// change of block size (and harmless on x86-64): the block entry is zeroed, its TLB entry
-// invalidated, and only then the table entry written. Between those writes the whole block is
-// unmapped, so nothing the split itself touches may lie in a block: not its code, stack or the
-// table it writes. finish_building() therefore maps the kernel image (code, stacks, vectors) and
-// every table page, the reserve included, with level-3 pages.
+// Splitting a live block (set_page_present, split_to_pages_live) is break-before-make where the
+// architecture requires it for a change of block size (Format::kBreakBeforeMake: AArch64): the
+// block entry is zeroed, its TLB entry invalidated on every CPU, and only then the table entry
+// written. x86-64 writes the table entry over the block entry at once (the same memory with the
+// same attributes, so either translation is right meanwhile) and invalidates it. Between the
+// break and the make the whole block is unmapped, so nothing the split itself touches may lie in
+// a block: not its code, stack or the table it writes. finish_building() therefore maps the
+// kernel image (code, stacks, vectors) and every table page, the reserve included, with level-3
+// pages, and a secondary CPU's stack is split to pages before the CPU starts (an exception's
+// entry pushes onto it). Another CPU that touches the block meanwhile takes a translation fault:
+// the arch's handler asks split_sequence() whether a split ran or runs, and retries the access
+// once the address translates again (arch/aarch64/paging.cpp).
+// Locking: live changes (set_page_present, split_to_pages_live) take m_live_lock; the walker and
+// the fault handler read the entries lock-free (each entry is one 64-bit store).
 #pragma once
 
 #include <stddef.h>
@@ -44,6 +53,7 @@
 
 #include "bedrock/phys_range.h"
 #include "bedrock/platform.h"
+#include "bedrock/spinlock.h"
 #include "kernel/boot_info.h"
 #include "kernel/boot_page_source.h"
 #include "kernel/console.h"
@@ -155,6 +165,7 @@ public:
             address >= kAddressLimit) {
             return false;
         }
+        LockGuard guard(m_live_lock);
         Leaf leaf = find_leaf(address);
         if (leaf.entry == nullptr || *leaf.entry == 0 ||
             Format::memory_type(*leaf.entry) != MemoryType::Normal) {
@@ -166,19 +177,57 @@ public:
         if (kLevels - 1 - leaf.level > kSplitReserve - m_reserve_used) {
             return false;
         }
-        while (leaf.level < kLevels - 1) {
-            const PhysAddr table = m_reserve[m_reserve_used++];
-            fill_with_children(table, *leaf.entry, leaf.level);
-            store(leaf.entry, 0); // break: the block is unmapped and dropped from the TLB,
-            Format::invalidate_page(address);
-            store(leaf.entry, Format::table(table)); // make: the same memory, now through a table
-            ++leaf.level;
-            leaf.entry = &table_at(table)[index(address, leaf.level)];
-        }
+        split_down(leaf, address);
         store(leaf.entry, Format::with_present(*leaf.entry, present));
         // Also publishes the split tables' entries to the table walker before the return.
         Format::invalidate_page(address);
         return true;
+    }
+
+    // Maps [address, address + size) (page-aligned, mapped RAM) with level-3 pages, splitting
+    // the blocks that map it (see the file comment), so that a later split of a block nearby
+    // never unmaps it. For a secondary CPU's stack, before the CPU starts. Returns false,
+    // changing nothing, when a page is not mapped RAM or the reserve lacks the table pages.
+    // O(pages + 512 * splits).
+    [[nodiscard]] bool split_to_pages_live(uint64_t address, uint64_t size) {
+        if (m_root == 0 || m_building != nullptr || (address | size) % kPageSize != 0 ||
+            address >= kAddressLimit || size > kAddressLimit - address) {
+            return false;
+        }
+        if constexpr (!Format::kBreakBeforeMake) {
+            return true; // a split never unmaps a block, so nothing needs pages ahead
+        }
+        LockGuard guard(m_live_lock);
+        size_t needed = 0;
+        for (uint64_t page = address; page < address + size; page += kPageSize) {
+            const Leaf leaf = find_leaf(page);
+            if (leaf.entry == nullptr || *leaf.entry == 0 ||
+                Format::memory_type(*leaf.entry) != MemoryType::Normal) {
+                return false;
+            }
+            // A block counted once: the pages after it in the same block find it split.
+            if (leaf.level < kLevels - 1 &&
+                (page == address || page % level_size(leaf.level) == 0)) {
+                needed += kLevels - 1 - leaf.level;
+            }
+        }
+        if (needed > kSplitReserve - m_reserve_used) {
+            return false;
+        }
+        for (uint64_t page = address; page < address + size; page += kPageSize) {
+            Leaf leaf = find_leaf(page);
+            if (leaf.level < kLevels - 1) {
+                split_down(leaf, page);
+                Format::invalidate_page(page);
+            }
+        }
+        return true;
+    }
+
+    // Even while no live split has a block unmapped; changes at every break and make. For a
+    // fault handler telling a fault in a split's window from a real one.
+    [[nodiscard]] uint64_t split_sequence() const {
+        return __atomic_load_n(&m_split_sequence, __ATOMIC_ACQUIRE);
     }
 
     static constexpr uint64_t level_size(unsigned level) { return uint64_t{1} << (39 - 9 * level); }
@@ -197,6 +246,29 @@ private:
 
     static uint64_t* table_at(PhysAddr table) {
         return static_cast<uint64_t*>(platform::phys_to_virt(table));
+    }
+
+    // Splits the block leaf `leaf` maps `address` with down to a level-3 entry, one reserve
+    // table page per level, and leaves `leaf` at that entry. Under m_live_lock.
+    void split_down(Leaf& leaf, uint64_t address) {
+        while (leaf.level < kLevels - 1) {
+            const PhysAddr table = m_reserve[m_reserve_used++];
+            fill_with_children(table, *leaf.entry, leaf.level);
+            if constexpr (Format::kBreakBeforeMake) {
+                // Break: the block is unmapped and dropped from every CPU's TLB; the sequence is
+                // odd until the make.
+                __atomic_store_n(&m_split_sequence, m_split_sequence + 1, __ATOMIC_RELEASE);
+                store(leaf.entry, 0);
+                Format::invalidate_page(address);
+            }
+            store(leaf.entry, Format::table(table)); // make: the same memory, now through a table
+            if constexpr (Format::kBreakBeforeMake) {
+                Format::invalidate_page(address); // publishes the make before the sequence moves
+                __atomic_store_n(&m_split_sequence, m_split_sequence + 1, __ATOMIC_RELEASE);
+            }
+            ++leaf.level;
+            leaf.entry = &table_at(table)[index(address, leaf.level)];
+        }
     }
 
     // One 64-bit store, so the table walker never sees half an entry.
@@ -294,6 +366,8 @@ private:
     PhysAddr m_root = 0;
     PhysAddr m_reserve[kSplitReserve] = {};
     size_t m_reserve_used = 0;
+    SpinLock m_live_lock;
+    uint64_t m_split_sequence = 0;
 };
 
 } // namespace bedrock::kernel

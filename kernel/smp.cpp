@@ -61,12 +61,19 @@ bool start_one(unsigned index, uint64_t hardware_id) {
         print("smp: no memory for the stack of CPU 0x%lx\n", hardware_id);
         return false;
     }
+    // Mapped with pages before the CPU runs: a block split nearby must never unmap the stack
+    // its exceptions push onto (kernel/arch.h).
+    const auto stack_bottom = reinterpret_cast<uintptr_t>(platform::phys_to_virt(stack));
+    if (!arch::map_with_pages(stack_bottom, kStackPages * kPageSize)) {
+        print("smp: no table page left to map the stack of CPU 0x%lx with pages\n", hardware_id);
+        page_frame_allocator().free_pages(stack, kStackPages);
+        return false;
+    }
     CpuLocal& cpu = g_cpus[g_records];
     cpu.self = &cpu;
     cpu.index = index;
     cpu.hardware_id = hardware_id;
-    cpu.stack_top =
-        reinterpret_cast<uintptr_t>(platform::phys_to_virt(stack)) + kStackPages * kPageSize;
+    cpu.stack_top = stack_bottom + kStackPages * kPageSize;
     cpu.state = static_cast<uint32_t>(CpuState::Starting);
     if (!arch::start_cpu(cpu)) {
         print("smp: CPU 0x%lx could not be started\n", hardware_id);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // What the AArch64 arch layer's files share among themselves (not part of kernel/arch.h): PSCI
-// calls (psci.cpp), the GIC (gic.cpp) and the timer interrupt (timer.cpp). aarch64_entry
+// calls (psci.cpp), the GIC (gic.cpp), the timer interrupt (timer.cpp) and the page table's
+// split window (paging.cpp). aarch64_entry
 // configures them from BootInfo before kernel_main, on the boot CPU.
 #pragma once
 
@@ -18,6 +19,12 @@ namespace bedrock::arch::aarch64 {
 // virt's on-chip devices (GIC, UART, RTC, GPIO, ...), mapped Device-nGnRnE by boot.S's early map
 // and by map_memory(); the kernel uses the UART and the GIC.
 inline constexpr PhysRange kDeviceWindow{0x08000000, 0x08000000};
+
+// Whether a translation fault at `address` (FAR_EL1) fell in the window of a live block split
+// (kernel/page_table.h's break-before-make): true once the address translates again, so the
+// faulting access can be retried; false for a real fault (no split ran or runs, and the address
+// does not translate). Waits while a split has a block unmapped. Safe in the exception handler.
+[[nodiscard]] bool fault_in_split_window(uint64_t address);
 
 // PSCI (Arm DEN 0022) return codes.
 enum class PsciStatus : int64_t {

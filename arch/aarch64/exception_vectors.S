@@ -4,9 +4,11 @@
  * it takes is slot 5 (IRQ, current EL with SPx): that slot saves every general register, ELR_EL1
  * and SPSR_EL1 on the interrupted stack, calls aarch64_irq() (timer.cpp) and returns with eret.
  * (No FP/SIMD registers: boot.S leaves them trapped on every CPU.)
- * Every other slot is fatal: it saves x0/x1, puts its slot number in x0 and branches to a
- * common path that saves x2-x30 and calls aarch64_exception(slot, frame), which reports and
- * never returns. Frame layout: x0..x30, then the interrupted SP (ExceptionFrame in
+ * Every other slot saves x0/x1, puts its slot number in x0 and branches to a common path that
+ * saves x2-x30 and calls aarch64_exception(slot, frame), which reports and never returns - but
+ * for a translation fault in another CPU's block split window, where it returns and the path
+ * restores every register and retries the access with eret (ELR_EL1 and SPSR_EL1 are as the
+ * exception left them: nothing in between takes one). Frame layout: x0..x30, then the interrupted SP (ExceptionFrame in
  * exceptions.cpp). Both paths use the current stack, so each CPU's exceptions run on its own
  * kernel stack. */
 
@@ -29,6 +31,24 @@
     stp x24, x25, [sp, #192]
     stp x26, x27, [sp, #208]
     stp x28, x29, [sp, #224]
+.endm
+
+/* The same registers back from the frame. */
+.macro restore_x2_to_x29
+    ldp x2, x3, [sp, #16]
+    ldp x4, x5, [sp, #32]
+    ldp x6, x7, [sp, #48]
+    ldp x8, x9, [sp, #64]
+    ldp x10, x11, [sp, #80]
+    ldp x12, x13, [sp, #96]
+    ldp x14, x15, [sp, #112]
+    ldp x16, x17, [sp, #128]
+    ldp x18, x19, [sp, #144]
+    ldp x20, x21, [sp, #160]
+    ldp x22, x23, [sp, #176]
+    ldp x24, x25, [sp, #192]
+    ldp x26, x27, [sp, #208]
+    ldp x28, x29, [sp, #224]
 .endm
 
 .macro vector_slot number
@@ -69,8 +89,11 @@ exception_common:
     stp x30, x1, [sp, #240]
     mov x1, sp
     bl aarch64_exception
-1:  wfe
-    b 1b
+    restore_x2_to_x29
+    ldr x30, [sp, #240]
+    ldp x0, x1, [sp, #0]
+    add sp, sp, #FRAME_SIZE
+    eret
 
 irq_common:
     save_x2_to_x29
@@ -83,20 +106,7 @@ irq_common:
     ldp x30, x0, [sp, #240]
     msr spsr_el1, x1
     msr elr_el1, x0
-    ldp x2, x3, [sp, #16]
-    ldp x4, x5, [sp, #32]
-    ldp x6, x7, [sp, #48]
-    ldp x8, x9, [sp, #64]
-    ldp x10, x11, [sp, #80]
-    ldp x12, x13, [sp, #96]
-    ldp x14, x15, [sp, #112]
-    ldp x16, x17, [sp, #128]
-    ldp x18, x19, [sp, #144]
-    ldp x20, x21, [sp, #160]
-    ldp x22, x23, [sp, #176]
-    ldp x24, x25, [sp, #192]
-    ldp x26, x27, [sp, #208]
-    ldp x28, x29, [sp, #224]
+    restore_x2_to_x29
     ldp x0, x1, [sp, #0]
     add sp, sp, #IRQ_FRAME_SIZE
     eret

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
 // AArch64 exceptions: turns what exception_vectors.S saved into a portable FaultReport.
-// Every exception is fatal here (the kernel enables no interrupts): it is reported and the run
-// ends with failure, so a fault never hangs - unless a test catches it (kernel/trap.h), in
+// One fault is not one: a translation fault in the window of another CPU's live block split
+// (break-before-make, kernel/page_table.h) returns, and the vector code retries the access.
+// Every other exception is fatal here: it is reported and the run ends with failure, so a fault
+// never hangs - unless a test catches it (kernel/trap.h), in
 // which case report_fault() resumes the test directly from this handler: the exception frame is
 // abandoned, which is safe because nothing here runs with interrupts or other state to restore
 // (DAIF stays masked, as it always is in this kernel).
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arch/aarch64/aarch64.h"
 #include "kernel/fault.h"
 
 namespace {
@@ -70,6 +73,9 @@ constexpr uint32_t kInstructionAbort = 0x21;
 constexpr uint32_t kDataAbortLower = 0x24;
 constexpr uint32_t kDataAbort = 0x25;
 constexpr uint64_t kWriteNotRead = uint64_t{1} << 6; // ESR ISS.WnR for data aborts
+// ISS.DFSC / IFSC: 0b0001LL is a translation fault at level LL.
+constexpr uint64_t kFaultStatusClassMask = 0x3C;
+constexpr uint64_t kTranslationFault = 0x04;
 
 bedrock::kernel::FaultAccess access_of(uint32_t exception_class, uint64_t esr) {
     using bedrock::kernel::FaultAccess;
@@ -84,7 +90,8 @@ bedrock::kernel::FaultAccess access_of(uint32_t exception_class, uint64_t esr) {
 
 } // namespace
 
-extern "C" [[noreturn]] void aarch64_exception(uint64_t slot, const ExceptionFrame* frame);
+// Returns only for a fault in a split's window (the vector code then retries the access).
+extern "C" void aarch64_exception(uint64_t slot, const ExceptionFrame* frame);
 
 extern "C" void aarch64_exception(uint64_t slot, const ExceptionFrame* frame) {
     uint64_t esr;
@@ -95,6 +102,11 @@ extern "C" void aarch64_exception(uint64_t slot, const ExceptionFrame* frame) {
     __asm__ volatile("mrs %0, elr_el1" : "=r"(elr));
     const bool synchronous = (slot & kSynchronousSlotMask) == 0;
     const auto exception_class = static_cast<uint32_t>((esr >> 26) & 0x3F);
+    if (synchronous && (exception_class == kDataAbort || exception_class == kInstructionAbort) &&
+        (esr & kFaultStatusClassMask) == kTranslationFault &&
+        bedrock::arch::aarch64::fault_in_split_window(far)) {
+        return;
+    }
     const char* description = kSlotNames[slot % 16];
     bool address_valid = false;
     if (synchronous) {

@@ -27,6 +27,9 @@ constexpr uint64_t kEarlyMapLimit = 0x80000000; // boot.S maps 1-2 GiB as Normal
 
 struct Aarch64PageFormat {
     static constexpr bool kGiBBlocks = true;
+    // A change of block size needs break-before-make (the Arm ARM's rule for changing a
+    // block's size), unless FEAT_BBM level 2, which this kernel does not assume.
+    static constexpr bool kBreakBeforeMake = true;
     static uint64_t table(PhysAddr table) { return table | kValid | kTableOrPage; }
     static uint64_t leaf(PhysAddr phys, unsigned level, kernel::MemoryType type) {
         const uint64_t attributes = type == kernel::MemoryType::Normal
@@ -94,5 +97,41 @@ void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
 bool set_page_present(uint64_t address, bool present) {
     return g_identity_map.set_page_present(address, present);
 }
+
+bool map_with_pages(uint64_t address, uint64_t size) {
+    return g_identity_map.split_to_pages_live(address, size);
+}
+
+namespace aarch64 {
+
+// Whether `address` translates now (a stage 1 EL1 read walk, AT S1E1R; PAR_EL1.F clear).
+static bool translates(uint64_t address) {
+    uint64_t result;
+    __asm__ volatile("at s1e1r, %1\n"
+                     "isb\n"
+                     "mrs %0, par_el1"
+                     : "=r"(result)
+                     : "r"(address)
+                     : "memory");
+    return (result & 1) == 0;
+}
+
+bool fault_in_split_window(uint64_t address) {
+    for (;;) {
+        const uint64_t sequence = g_identity_map.split_sequence();
+        if (sequence % 2 != 0) {
+            SpinLock::relax(); // a split has a block unmapped: wait for its make
+            continue;
+        }
+        if (translates(address)) {
+            return true;
+        }
+        if (g_identity_map.split_sequence() == sequence) {
+            return false; // no split ran meanwhile and the address does not translate
+        }
+    }
+}
+
+} // namespace aarch64
 
 } // namespace bedrock::arch

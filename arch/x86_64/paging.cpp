@@ -28,6 +28,9 @@ constexpr uint64_t kEarlyMapLimit = uint64_t{4} << 30; // boot.S maps 0-4 GiB
 // does not have them.
 struct X86PageFormat {
     static constexpr bool kGiBBlocks = false;
+    // A 2 MiB leaf may be replaced by a table mapping the same memory with the same attributes
+    // in one store (then invlpg): either translation is right meanwhile.
+    static constexpr bool kBreakBeforeMake = false;
     static uint64_t table(PhysAddr table) { return table | kPresent | kWritable; }
     static uint64_t leaf(PhysAddr phys, unsigned level, kernel::MemoryType type) {
         const uint64_t caching =
@@ -104,6 +107,10 @@ void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
 
 uint64_t x86_64::final_page_tables() {
     return g_identity_map.root();
+}
+
+bool map_with_pages(uint64_t address, uint64_t size) {
+    return g_identity_map.split_to_pages_live(address, size);
 }
 
 bool set_page_present(uint64_t address, bool present) {
