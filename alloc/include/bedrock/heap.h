@@ -123,7 +123,7 @@ bool heap_destroy(Heap& heap);
 // run); a CPU's first small call also makes its cache (1,259; heap_prepare_cpu() does it ahead). A
 // malloc that finds no memory first takes back what the heap holds idle (the calling CPU's
 // cached blocks, every class's empty slabs, a spare arena) and, if that gave any back, tries
-// once more: O(classes + cached blocks), 16,412 instructions at most measured, the page frame
+// once more: O(classes + cached blocks), 16,486 instructions at most measured, the page frame
 // allocator's reclaim hook included (counted in HeapStatistics::reclaims). The common small malloc
 // is a pop from the calling CPU's cache.
 [[nodiscard]] void* heap_allocate(Heap& heap, size_t size, size_t alignment = kHeapMinAlignment);
