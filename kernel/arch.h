@@ -68,8 +68,9 @@ void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables);
 // Maps [address, address + size) (page-aligned RAM that map_memory() mapped) with 4 KiB pages
 // where a later set_page_present() nearby would otherwise unmap it for a moment (AArch64's
 // break-before-make, kernel/page_table.h): for a secondary CPU's stack, before the CPU starts,
-// since an exception's entry pushes onto it. Returns false, changing nothing, when the range is
-// not mapped RAM or no table page is left. Serialised with set_page_present().
+// since an exception's entry pushes onto it. Returns false when the range is not mapped RAM
+// (changing nothing) or no table page is left (blocks split by then stay split, mapping the same
+// memory the same way). Serialised with set_page_present().
 [[nodiscard]] bool map_with_pages(uint64_t address, uint64_t size);
 
 // CPUs and interrupts (kernel/smp.h drives them).

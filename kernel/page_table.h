@@ -186,9 +186,10 @@ public:
 
     // Maps [address, address + size) (page-aligned, mapped RAM) with level-3 pages, splitting
     // the blocks that map it (see the file comment), so that a later split of a block nearby
-    // never unmaps it. For a secondary CPU's stack, before the CPU starts. Returns false,
-    // changing nothing, when a page is not mapped RAM or the reserve lacks the table pages.
-    // O(pages + 512 * splits).
+    // never unmaps it. For a secondary CPU's stack, before the CPU starts. Returns false when a
+    // page is not mapped RAM (changing nothing) or the reserve runs out of table pages (the
+    // blocks split by then stay split: the same memory, mapped the same). O(pages + 512 *
+    // splits).
     [[nodiscard]] bool split_to_pages_live(uint64_t address, uint64_t size) {
         if (m_root == 0 || m_building != nullptr || (address | size) % kPageSize != 0 ||
             address >= kAddressLimit || size > kAddressLimit - address) {
@@ -198,25 +199,19 @@ public:
             return true; // a split never unmaps a block, so nothing needs pages ahead
         }
         LockGuard guard(m_live_lock);
-        size_t needed = 0;
         for (uint64_t page = address; page < address + size; page += kPageSize) {
             const Leaf leaf = find_leaf(page);
             if (leaf.entry == nullptr || *leaf.entry == 0 ||
                 Format::memory_type(*leaf.entry) != MemoryType::Normal) {
                 return false;
             }
-            // A block counted once: the pages after it in the same block find it split.
-            if (leaf.level < kLevels - 1 &&
-                (page == address || page % level_size(leaf.level) == 0)) {
-                needed += kLevels - 1 - leaf.level;
-            }
-        }
-        if (needed > kSplitReserve - m_reserve_used) {
-            return false;
         }
         for (uint64_t page = address; page < address + size; page += kPageSize) {
             Leaf leaf = find_leaf(page);
             if (leaf.level < kLevels - 1) {
+                if (kLevels - 1 - leaf.level > kSplitReserve - m_reserve_used) {
+                    return false;
+                }
                 split_down(leaf, page);
                 Format::invalidate_page(page);
             }
