@@ -167,17 +167,15 @@ public:
         }
         LockGuard guard(m_live_lock);
         Leaf leaf = find_leaf(address);
-        if (leaf.entry == nullptr || *leaf.entry == 0 ||
-            Format::memory_type(*leaf.entry) != MemoryType::Normal) {
+        if (!maps_ram(leaf)) {
             return false;
         }
         if (Format::is_present(*leaf.entry) == present) {
             return true; // a block leaf is always present
         }
-        if (kLevels - 1 - leaf.level > kSplitReserve - m_reserve_used) {
+        if (!split_down(leaf, address)) {
             return false;
         }
-        split_down(leaf, address);
         store(leaf.entry, Format::with_present(*leaf.entry, present));
         // Also publishes the split tables' entries to the table walker before the return.
         Format::invalidate_page(address);
@@ -200,19 +198,16 @@ public:
         }
         LockGuard guard(m_live_lock);
         for (uint64_t page = address; page < address + size; page += kPageSize) {
-            const Leaf leaf = find_leaf(page);
-            if (leaf.entry == nullptr || *leaf.entry == 0 ||
-                Format::memory_type(*leaf.entry) != MemoryType::Normal) {
+            if (!maps_ram(find_leaf(page))) {
                 return false;
             }
         }
         for (uint64_t page = address; page < address + size; page += kPageSize) {
             Leaf leaf = find_leaf(page);
             if (leaf.level < kLevels - 1) {
-                if (kLevels - 1 - leaf.level > kSplitReserve - m_reserve_used) {
+                if (!split_down(leaf, page)) {
                     return false;
                 }
-                split_down(leaf, page);
                 Format::invalidate_page(page);
             }
         }
@@ -243,9 +238,20 @@ private:
         return static_cast<uint64_t*>(platform::phys_to_virt(table));
     }
 
+    // Whether `leaf` maps RAM (a Normal leaf, present or hidden), the only memory live changes
+    // touch.
+    static bool maps_ram(const Leaf& leaf) {
+        return leaf.entry != nullptr && *leaf.entry != 0 &&
+               Format::memory_type(*leaf.entry) == MemoryType::Normal;
+    }
+
     // Splits the block leaf `leaf` maps `address` with down to a level-3 entry, one reserve
-    // table page per level, and leaves `leaf` at that entry. Under m_live_lock.
-    void split_down(Leaf& leaf, uint64_t address) {
+    // table page per level, and leaves `leaf` at that entry; returns false, changing nothing,
+    // when the reserve lacks those pages. Under m_live_lock.
+    [[nodiscard]] bool split_down(Leaf& leaf, uint64_t address) {
+        if (kLevels - 1 - leaf.level > kSplitReserve - m_reserve_used) {
+            return false;
+        }
         while (leaf.level < kLevels - 1) {
             const PhysAddr table = m_reserve[m_reserve_used++];
             fill_with_children(table, *leaf.entry, leaf.level);
@@ -264,6 +270,7 @@ private:
             ++leaf.level;
             leaf.entry = &table_at(table)[index(address, leaf.level)];
         }
+        return true;
     }
 
     // One 64-bit store, so the table walker never sees half an entry.

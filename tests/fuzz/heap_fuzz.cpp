@@ -12,26 +12,13 @@
 #include <stdlib.h>
 
 #include "bedrock/heap.h"
+#include "fuzz_sizes.h"
 #include "heap_model.h"
 
 namespace {
 
 constexpr size_t kRegionBytes = size_t{32} << 20;
 constexpr size_t kSlots = 512;
-
-size_t decode_size(const uint8_t* bytes) {
-    const size_t raw = bytes[1] | (size_t{bytes[2]} << 8) | (size_t{bytes[3]} << 16);
-    switch (bytes[0] % 4) {
-    case 0:
-        return raw % 257;
-    case 1:
-        return raw % (bedrock::kMaxSmallBlock + 1);
-    case 2:
-        return raw % (size_t{1} << 20);
-    default:
-        return raw % (size_t{4} << 20);
-    }
-}
 
 } // namespace
 
@@ -48,7 +35,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             const auto kind = static_cast<bedrock::test::HeapOp>(op[0] % 5);
             const size_t slot = op[1] | (size_t{op[2]} << 8);
             const size_t alignment = size_t{1} << (op[7] % 22);
-            if (!model.apply(kind, slot, decode_size(op + 3), alignment)) {
+            if (!model.apply(kind, slot,
+                             bedrock::test::decode_size(op + 3, size_t{1} << 20, size_t{4} << 20),
+                             alignment)) {
                 fprintf(stderr, "heap_fuzz: %s\n", model.error().c_str());
                 abort();
             }

@@ -35,6 +35,7 @@
 #include "bedrock/heap.h"
 #include "bedrock/heap_checks.h"
 #include "bedrock/page_frame_allocator.h"
+#include "fuzz_sizes.h"
 #include "heap_model.h"
 
 namespace {
@@ -72,20 +73,6 @@ void record(void* context, const ErrorReport& report) {
     }
 }
 
-size_t decode_size(const uint8_t* bytes) {
-    const size_t raw = bytes[1] | (size_t{bytes[2]} << 8) | (size_t{bytes[3]} << 16);
-    switch (bytes[0] % 4) {
-    case 0:
-        return raw % 257;
-    case 1:
-        return raw % (bedrock::kMaxSmallBlock + 1);
-    case 2:
-        return raw % (size_t{64} << 10);
-    default:
-        return raw % (size_t{1} << 20);
-    }
-}
-
 [[noreturn]] void fail(const char* what, const HeapModel* model = nullptr) {
     fprintf(stderr, "heap_misuse_fuzz: %s%s%s\n", what, model != nullptr ? ": " : "",
             model != nullptr ? model->error().c_str() : "");
@@ -105,7 +92,8 @@ public:
         const HeapModel::LiveBlock just_freed = m_just_freed;
         m_just_freed = HeapModel::LiveBlock{};
         if (kind < 10) {
-            apply_model(static_cast<HeapOp>(kind % 5), slot, decode_size(op + 3),
+            apply_model(static_cast<HeapOp>(kind % 5), slot,
+                        bedrock::test::decode_size(op + 3, size_t{64} << 10, size_t{1} << 20),
                         size_t{1} << (op[7] % 21));
             return;
         }

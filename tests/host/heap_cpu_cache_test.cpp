@@ -244,22 +244,30 @@ TEST(ClassCacheFlushTest, AFlushKeepsTheSlabsItEmptiesUntilARefillOrATrim) {
     EXPECT_EQ(cls.statistics().slabs, 2u) << "slabs with live blocks stay";
 }
 
-// Write after free: a free block's encoded link overwritten with an address outside its slab.
-TEST_F(CpuCacheTest, CorruptFreeListLinkIsReportedAndNeverFollowed) {
-    constexpr size_t kSize = 128;
+// Write after free on a slab: eight blocks of `size` bytes freed onto their slab's free list
+// (through a drain), then each one's encoded link overwritten with `target`, an address outside
+// the slab. Returns a ninth block, still live, that keeps the slab in use.
+void* overwrite_slab_links_after_free(Heap& heap, size_t size, const void* target) {
     std::vector<void*> blocks;
     for (int i = 0; i < 8; ++i) {
-        blocks.push_back(heap_allocate(*m_heap, kSize));
+        blocks.push_back(heap_allocate(heap, size));
     }
-    void* keep = heap_allocate(*m_heap, kSize);
+    void* keep = heap_allocate(heap, size);
     for (void* block : blocks) {
-        heap_free(*m_heap, block);
+        heap_free(heap, block);
     }
-    heap_drain_cpu(*m_heap, platform::current_cpu()); // onto the slab's free list
-    static unsigned char target[kSize];
+    heap_drain_cpu(heap, platform::current_cpu()); // onto the slab's free list
     for (void* block : blocks) {
         static_cast<uintptr_t*>(block)[0] = reinterpret_cast<uintptr_t>(target); // the link
     }
+    return keep;
+}
+
+// Write after free: a free block's encoded link overwritten with an address outside its slab.
+TEST_F(CpuCacheTest, CorruptFreeListLinkIsReportedAndNeverFollowed) {
+    constexpr size_t kSize = 128;
+    static unsigned char target[kSize];
+    void* keep = overwrite_slab_links_after_free(*m_heap, kSize, target);
     std::vector<void*> again;
     for (int i = 0; i < 64; ++i) {
         void* block = heap_allocate(*m_heap, kSize);
@@ -290,19 +298,8 @@ TEST(CpuCacheCorruptionTest, DestroyAfterARetiredSlabLosesNoPage) {
     ASSERT_NE(heap, nullptr);
     test::clear_reports();
     constexpr size_t kSize = 128;
-    std::vector<void*> blocks;
-    for (int i = 0; i < 8; ++i) {
-        blocks.push_back(heap_allocate(*heap, kSize));
-    }
-    void* keep = heap_allocate(*heap, kSize);
-    for (void* block : blocks) {
-        heap_free(*heap, block);
-    }
-    heap_drain_cpu(*heap, platform::current_cpu()); // onto the slab's free list
     static unsigned char target[kSize];
-    for (void* block : blocks) {
-        static_cast<uintptr_t*>(block)[0] = reinterpret_cast<uintptr_t>(target); // the link
-    }
+    void* keep = overwrite_slab_links_after_free(*heap, kSize, target);
     std::vector<void*> again;
     for (int i = 0; i < 64; ++i) {
         again.push_back(heap_allocate(*heap, kSize));
