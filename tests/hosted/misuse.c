@@ -11,7 +11,14 @@
  *   realloc_site writes one byte past a 100-byte block, then reallocates it: the report's
  *                "detected at" must be an address of this program's code (realloc's caller),
  *                not of the library; exits 1 if it is not
+ *   broken_stderr points stderr at a pipe whose reader is gone, then frees a stack address (a
+ *                bad free: reported and ignored): the report's write fails with EPIPE, and the
+ *                program must neither die of SIGPIPE (then, nor from a report at exit) nor find
+ *                a SIGPIPE pending, nor errno changed; a SIGPIPE the program itself left pending
+ *                (blocked) must still be pending after the next report. Exits 1 otherwise
  * Prints "done" when it gets to the end. */
+#include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +54,42 @@ static int realloc_reports_its_caller(char* block) {
     return site >= (uintptr_t)__executable_start && site < (uintptr_t)etext;
 }
 
+static int sigpipe_pending(void) {
+    sigset_t pending;
+    sigpending(&pending);
+    return sigismember(&pending, SIGPIPE);
+}
+
+/* The broken_stderr case (see above); 1 when every check holds. */
+static int reports_survive_a_broken_pipe(void) {
+    int ends[2];
+    if (pipe(ends) != 0 || close(ends[0]) != 0 || dup2(ends[1], 2) < 0) {
+        return 0;
+    }
+    int local = 0;
+    int* volatile not_a_block = &local;
+    errno = 12345;
+    free(not_a_block);
+    if (errno != 12345 || sigpipe_pending()) {
+        printf("misuse: errno %d, SIGPIPE pending %d after the report\n", errno, sigpipe_pending());
+        return 0;
+    }
+    sigset_t pipe_only;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &pipe_only, NULL);
+    raise(SIGPIPE);
+    free(not_a_block);
+    if (!sigpipe_pending()) {
+        printf("misuse: the program's own pending SIGPIPE was taken by the report\n");
+        return 0;
+    }
+    int taken = 0;
+    sigwait(&pipe_only, &taken);
+    sigprocmask(SIG_UNBLOCK, &pipe_only, NULL);
+    return 1;
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         return 2;
@@ -69,6 +112,11 @@ int main(int argc, char** argv) {
     } else if (strcmp(argv[1], "realloc_site") == 0) {
         if (!realloc_reports_its_caller(block)) {
             fprintf(stderr, "misuse: the report does not name realloc's caller in the program\n");
+            return 1;
+        }
+    } else if (strcmp(argv[1], "broken_stderr") == 0) {
+        free(block);
+        if (!reports_survive_a_broken_pipe()) {
             return 1;
         }
     } else if (strcmp(argv[1], "leak") == 0) {
