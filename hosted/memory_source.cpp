@@ -19,10 +19,14 @@
 // power of two), so its largest buddy blocks are whole; its first page holds its Reservation (the
 // growth state), and base + kPageSize <= grown_end <= end, where [base + kPageSize, grown_end) is
 // what its allocator has been given. Lock: a Reservation's lock serialises its growth (the grow
-// hook may run on several threads at once); it is taken with no allocator lock held, and
-// add_range() takes the allocator's inside it. State: start()'s page frame allocator,
-// constant-initialised (no static constructor), a flag that lets start() run once, and the heap it
-// made (whose CPU cache an exiting thread drains).
+// hook may run on several threads at once) and guards grown_end and next_chunk. The page frame
+// allocator calls the hook with none of its own locks held, but its caller may hold a heap's
+// (the arenas'); add_range() takes the allocator's lock inside it. Lock order: heap locks ->
+// reservation lock -> page frame allocator lock; lock_memory_for_fork() takes the last two in
+// that order, after the fork handler has taken the heap's, so no growth is half done at a fork.
+// State: start()'s page frame allocator, constant-initialised (no static constructor), a flag
+// that lets start() run once, and the heap and reservation it made (whose CPU cache an exiting
+// thread drains; whose growth a fork waits for).
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -60,7 +64,8 @@ struct Reservation {
 
 PageFrameAllocator g_frames;
 std::atomic<bool> g_started{false};
-std::atomic<Heap*> g_started_heap{nullptr}; // what start() made, for drain_exiting_thread()
+std::atomic<Heap*> g_started_heap{nullptr};   // what start() made, for drain_exiting_thread()
+Reservation* g_started_reservation = nullptr; // start()'s, for lock_memory_for_fork()
 
 // The slot release hook start() sets: a finished thread's cached blocks go back to their slabs,
 // and the heap's free pages beyond those in use leave the resident set (a thread's end is often
@@ -129,13 +134,14 @@ uint64_t alignment_of(uint64_t bytes) {
 
 // reserve_memory() of `bytes` (rounded up to whole host pages), or, when mmap refuses that much,
 // of the largest half, quarter, ... of it down to `least` bytes that it grants. The reservation
-// and its alignment are whole host pages, so the slack around it is unmapped exactly.
-bool reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least) {
+// and its alignment are whole host pages, so the slack around it is unmapped exactly. Returns
+// the reservation's growth state, or null.
+Reservation* reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least) {
     const uint64_t host_page = platform::page_granularity();
     bytes = round_up(bytes, host_page);
     if (bytes < 2 * kPageSize || bytes > (uint64_t{1} << 46)) {
         hosted::write_to_stderr("bedrock: hosted: reservation size out of range\n");
-        return false;
+        return nullptr;
     }
     // Map an alignment's worth more, then give back what lies outside the aligned part.
     void* mapping = MAP_FAILED;
@@ -151,7 +157,7 @@ bool reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least) {
     }
     if (mapping == MAP_FAILED) {
         hosted::write_to_stderr("bedrock: hosted: mmap of the memory reservation failed\n");
-        return false;
+        return nullptr;
     }
     const size_t mapped = static_cast<size_t>(bytes + alignment);
     const auto start = reinterpret_cast<uintptr_t>(mapping);
@@ -177,10 +183,10 @@ bool reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least) {
         munmap(reinterpret_cast<void*>(base), static_cast<size_t>(bytes));
         hosted::write_to_stderr(
             "bedrock: hosted: the page frame allocator refused the reservation\n");
-        return false;
+        return nullptr;
     }
     frames.set_grow_hook(grow_into_reservation, reservation, kReserveOrder);
-    return true;
+    return reservation;
 }
 
 } // namespace
@@ -188,7 +194,7 @@ bool reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least) {
 namespace hosted {
 
 bool reserve_memory(PageFrameAllocator& frames, uint64_t bytes) {
-    return reserve(frames, bytes, round_up(bytes, platform::page_granularity()));
+    return reserve(frames, bytes, round_up(bytes, platform::page_granularity())) != nullptr;
 }
 
 Heap* start(uint64_t bytes) {
@@ -196,7 +202,9 @@ Heap* start(uint64_t bytes) {
         write_to_stderr("bedrock: hosted: start() called twice\n");
         return nullptr;
     }
-    if (!reserve(g_frames, bytes, bytes < kLeastStartBytes ? bytes : kLeastStartBytes)) {
+    g_started_reservation =
+        reserve(g_frames, bytes, bytes < kLeastStartBytes ? bytes : kLeastStartBytes);
+    if (g_started_reservation == nullptr) {
         return nullptr;
     }
     Heap* heap = heap_create(g_frames);
@@ -212,6 +220,22 @@ Heap* start(uint64_t bytes) {
 
 PageFrameAllocator& page_frames() {
     return g_frames;
+}
+
+ForkLocks lock_memory_for_fork() {
+    ForkLocks held{};
+    if (g_started_reservation != nullptr) {
+        held.reservation = g_started_reservation->lock.lock();
+    }
+    held.frames = g_frames.lock_all();
+    return held;
+}
+
+void unlock_memory_after_fork(ForkLocks held) {
+    g_frames.unlock_all(held.frames);
+    if (g_started_reservation != nullptr) {
+        g_started_reservation->lock.unlock(held.reservation);
+    }
 }
 
 } // namespace hosted

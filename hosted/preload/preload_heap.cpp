@@ -9,12 +9,13 @@
 // States: kNotStarted -> kStarting -> kStarted | kFailed, each reached once, in this order;
 // g_heap != null <=> kStarted.
 //
-// fork(): the prepare handler takes every lock of the heap, then the page frame allocator's
-// (heap_lock_all(), PageFrameAllocator::lock_all(): the lock order), so no other thread is
-// inside a locked part of Bedrock at the fork; the parent and child handlers release them in
-// reverse, and the child's first gives back the CPU slots of the threads it does not have. A
-// child of a threaded program may allocate and free. The masks lock_all() returns live in
-// g_fork_frames_mask between prepare and release (written and read by the forking thread).
+// fork(): the prepare handler takes every lock of the heap, then the reservation's growth lock
+// and the page frame allocator's (heap_lock_all(), hosted::lock_memory_for_fork(): the lock
+// order), so no other thread is inside a locked part of Bedrock, nor growing it, at the fork;
+// the parent and child handlers release them in reverse, and the child's first gives back the
+// CPU slots of the threads it does not have. A child of a threaded program may allocate, free
+// and grow. The masks the locks return live in g_fork_locks between prepare and release
+// (written and read by the forking thread).
 #include "preload/preload_heap.h"
 
 #include <pthread.h>
@@ -89,15 +90,15 @@ void report_statistics_at_exit() {
     write_line(nullptr, line);
 }
 
-platform::InterruptState g_fork_frames_mask = 0;
+hosted::ForkLocks g_fork_locks = {};
 
 void prepare_fork() {
     heap_lock_all(*g_heap.load(std::memory_order_acquire));
-    g_fork_frames_mask = hosted::page_frames().lock_all();
+    g_fork_locks = hosted::lock_memory_for_fork();
 }
 
 void release_after_fork() {
-    hosted::page_frames().unlock_all(g_fork_frames_mask);
+    hosted::unlock_memory_after_fork(g_fork_locks);
     heap_unlock_all(*g_heap.load(std::memory_order_acquire));
 }
 

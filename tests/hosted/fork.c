@@ -6,6 +6,12 @@
  *             handlers take every heap lock and the page frame allocator's before fork() and
  *             release them in both processes, so no child inherits a lock another thread held.
  *             A child still running after 5 s counts as hung.
+ *   during_growth  forks while another thread grows the page frame allocator into the
+ *             reservation (its 2 GiB malloc needs a new chunk); the child then grows too (a
+ *             2 GiB malloc). fork_during_growth.gdb runs it with that thread held inside the
+ *             growth (at add_range(), the reservation's lock held), so the fork must wait for
+ *             the growth to end, or the child inherits the lock held and spins for ever (5 s:
+ *             hung).
  * Prints "ok" and exits 0 when every child exited 0. */
 #include <pthread.h>
 #include <signal.h>
@@ -43,9 +49,51 @@ static int child(void) {
     return 0;
 }
 
+static volatile int g_growing;
+
+static void* grow(void* unused) {
+    (void)unused;
+    g_growing = 1;
+    void* volatile block = malloc((size_t)2 << 30);
+    free(block);
+    return block != NULL ? NULL : (void*)1;
+}
+
+static int fork_during_growth(void) {
+    void* volatile first = malloc(64);
+    free(first);
+    pthread_t grower;
+    pthread_create(&grower, NULL, grow, NULL);
+    while (!g_growing) {
+        usleep(1000); /* not sched_yield(): the debugger stops there (fork_during_growth.py) */
+    }
+    usleep(200000); /* the grower is inside its growth by now (held there by the debugger) */
+    const pid_t pid = fork();
+    if (pid == 0) {
+        alarm(5);
+        void* volatile block = malloc((size_t)2 << 30);
+        _exit(block != NULL ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    void* failed = NULL;
+    pthread_join(grower, &failed);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || failed != NULL) {
+        printf("FAIL: the child %s (status %#x); the grower's malloc %s\n",
+               WIFSIGNALED(status) ? "hung or crashed" : "failed", (unsigned)status,
+               failed != NULL ? "failed" : "succeeded");
+        return 1;
+    }
+    printf("ok\n");
+    return 0;
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         return 2;
+    }
+    if (strcmp(argv[1], "during_growth") == 0) {
+        return fork_during_growth();
     }
     const int threaded = strcmp(argv[1], "threaded") == 0;
     pthread_t threads[2];

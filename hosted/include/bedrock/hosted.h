@@ -57,9 +57,21 @@ inline constexpr uint64_t kDefaultReservationBytes = uint64_t{64} << 30;
 // Call it once, before other threads use the default heap; a second call returns null.
 [[nodiscard]] Heap* start(uint64_t bytes = kDefaultReservationBytes);
 
-// The page frame allocator start() made its heap over (empty until start() succeeds): for the
-// fork handlers' PageFrameAllocator::lock_all() (bedrock/heap.h's heap_lock_all()).
+// The page frame allocator start() made its heap over (empty until start() succeeds).
 [[nodiscard]] PageFrameAllocator& page_frames();
+
+// For fork() in a threaded program, after heap_lock_all() of start()'s heap (bedrock/heap.h):
+// takes the lock of start()'s reservation (its growth) and then page_frames().lock_all(), so
+// that no other thread is growing the allocator or inside it at the fork (the grow hook holds
+// the reservation's lock around add_range(), with no heap lock taken inside it).
+// unlock_memory_after_fork() releases both, in the parent and in the child, before
+// heap_unlock_all(). Between the two, call nothing of Bedrock but fork(). O(1) plus the waits.
+struct ForkLocks {
+    platform::InterruptState reservation;
+    platform::InterruptState frames;
+};
+[[nodiscard]] ForkLocks lock_memory_for_fork();
+void unlock_memory_after_fork(ForkLocks held);
 
 // Writes `text` to stderr with write(2): no stdio, no allocation, safe in any state.
 void write_to_stderr(const char* text);
