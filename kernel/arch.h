@@ -120,6 +120,9 @@ extern "C" int arch_save_context(bedrock::arch::SavedContext* context)
     __attribute__((returns_twice));
 extern "C" [[noreturn]] void arch_resume_context(bedrock::arch::SavedContext* context);
 
+// The top of the boot CPU's stack (arch/<arch>/boot.S): its CpuLocal::stack_top.
+extern "C" char arch_boot_stack_top[];
+
 namespace bedrock::kernel {
 
 // The portable kernel's entry point, called by the arch C++ entry once BootInfo is filled.

@@ -25,6 +25,10 @@ ErrorLog& error_log() {
 namespace platform {
 namespace {
 
+// The largest kernel stack: the boot CPU's (BOOT_STACK_SIZE in arch/<arch>/boot.S); a
+// secondary CPU's is 16 KiB (smp.cpp).
+constexpr uintptr_t kLargestKernelStack = uintptr_t{64} << 10;
+
 void print_line(void*, const char* line) {
     kernel::print("%s\n", line);
 }
@@ -62,6 +66,18 @@ void assertion_failed(const char* expression, const char* file, int line) {
 unsigned current_cpu() {
     const kernel::CpuLocal* cpu = arch::cpu_local();
     return cpu != nullptr ? cpu->index : 0;
+}
+
+// The calling CPU's kernel stack from `frame` up to its top: a call trace reads only above the
+// frame it starts at. Code running on another stack (none in this kernel calls the heap) gets
+// the call site only.
+StackExtent stack_extent(const void* frame) {
+    const kernel::CpuLocal* cpu = arch::cpu_local();
+    const auto low = reinterpret_cast<uintptr_t>(frame);
+    if (cpu == nullptr || low >= cpu->stack_top || cpu->stack_top - low > kLargestKernelStack) {
+        return StackExtent{0, 0};
+    }
+    return StackExtent{low, cpu->stack_top};
 }
 
 InterruptState disable_interrupts() {

@@ -39,6 +39,7 @@ CpuLocal& boot_cpu() {
         cpu.self = &cpu;
         cpu.index = 0;
         cpu.hardware_id = arch::cpu_hardware_id();
+        cpu.stack_top = reinterpret_cast<uintptr_t>(arch_boot_stack_top);
         cpu.state = static_cast<uint32_t>(CpuState::Online);
         arch::set_cpu_local(&cpu);
     }

@@ -36,7 +36,7 @@ struct CpuLocal {
     CpuLocal* self = nullptr;
     unsigned index = 0;        // dense, 0 = boot CPU; platform::current_cpu()
     uint64_t hardware_id = 0;  // x86-64: local APIC id; AArch64: MPIDR affinity bits
-    uintptr_t stack_top = 0;   // the CPU's kernel stack (16-byte aligned)
+    uintptr_t stack_top = 0;   // the top of the CPU's kernel stack (16-byte aligned)
     uint32_t state = 0;        // CpuState, changed by compare-and-swap only (see smp.cpp)
     void* arch_data = nullptr; // the arch's per-CPU state (GDT/TSS on x86-64), if any
 };

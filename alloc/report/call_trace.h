@@ -4,11 +4,14 @@
 //
 // Frame records have the same layout on x86-64 (RBP) and AArch64 (X29): record[0] is the
 // caller's record, record[1] the return address. The walk stops at kCallTraceDepth frames, at a
-// null record or return address, and at any record that is not 8-byte aligned or does not lie
+// null record or return address, and at any record that is not 8-byte aligned, does not lie
 // above the previous one within kMaxFrameBytes (a stack grows down, so callers' records are
-// higher): it never follows a pointer that frame-pointer-less code left in the register.
-// Needs -fno-omit-frame-pointer wherever a trace should go deeper than the first frame
-// (the build adds it in checked builds); frames[0] is exact either way.
+// higher) or does not lie wholly inside the stack that platform::stack_extent() names for the
+// entry point's frame: a value that frame-pointer-less code left in the register may be
+// followed into the stack's own memory (a wrong frame in the trace), never outside it (a
+// fault). Needs -fno-omit-frame-pointer wherever a trace should go deeper than the first frame
+// (the build adds it in checked builds), and a platform that defines stack_extent(); frames[0]
+// is exact either way.
 #pragma once
 
 #include <stdint.h>

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
-// The default of platform::page_granularity() (bedrock/platform.h): a platform whose pages are
-// kPageSize, as a kernel's are, leaves it alone; one with larger pages (a hosted process on a
-// 16 KiB or 64 KiB page kernel) defines its own, which the linker takes over this weak one.
+// The defaults of the optional platform hooks (bedrock/platform.h), each weak so that a
+// platform's own definition takes over:
+//   - page_granularity(): kPageSize, as a kernel's pages are; a hosted process on a 16 KiB or
+//     64 KiB page kernel defines its own;
+//   - stack_extent(): not known, so checked mode's call traces hold the call site only; a
+//     platform that knows its stacks defines it for deeper traces.
 #include "bedrock/phys_range.h"
 #include "bedrock/platform.h"
 
@@ -9,6 +12,10 @@ namespace bedrock::platform {
 
 [[gnu::weak]] size_t page_granularity() {
     return kPageSize;
+}
+
+[[gnu::weak]] StackExtent stack_extent(const void*) {
+    return StackExtent{0, 0};
 }
 
 } // namespace bedrock::platform

@@ -93,7 +93,7 @@ not_at_el3:
 
 at_el1:
     msr daifset, #0xf
-    ldr x1, =boot_stack_top
+    ldr x1, =arch_boot_stack_top
     mov sp, x1
     msr tpidr_el1, xzr
     msr cpacr_el1, xzr
@@ -188,4 +188,5 @@ early_level1:
     .p2align 4
 boot_stack:
     .skip BOOT_STACK_SIZE
-boot_stack_top:
+    .global arch_boot_stack_top             /* kernel/arch.h: the boot CPU's stack top */
+arch_boot_stack_top:

@@ -60,7 +60,7 @@ multiboot2_entry:
 
 /* EBP = protocol, EBX = boot information (both preserved until the call into C++). */
 enter_long_mode:
-    mov $boot_stack_top, %esp
+    mov $arch_boot_stack_top, %esp
 
     /* Zero .bss: the page tables below and every C++ global start at zero. */
     mov $__bss_start, %edi
@@ -120,7 +120,7 @@ long_mode:
     mov %eax, %ss
     mov %eax, %fs
     mov %eax, %gs
-    mov $boot_stack_top, %esp                 /* zero-extends into RSP */
+    mov $arch_boot_stack_top, %esp                 /* zero-extends into RSP */
     mov %ebp, %edi                            /* protocol (32-bit moves zero-extend) */
     mov %ebx, %esi                            /* boot information, physical */
     xor %ebp, %ebp                            /* the outermost frame for backtraces */
@@ -162,6 +162,7 @@ x86_64_boot_stack_guard:                      /* left unmapped by arch::map_memo
     .skip 4096
 boot_stack:
     .skip BOOT_STACK_SIZE
-boot_stack_top:
+    .global arch_boot_stack_top             /* kernel/arch.h: the boot CPU's stack top */
+arch_boot_stack_top:
 
     .section .note.GNU-stack, "", @progbits

@@ -5,6 +5,9 @@
 // randomized run that must report nothing; the level refuses what is no level, from C++ and C.
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+#include <sys/mman.h>
+
 #include <cstring>
 #include <string>
 #include <thread>
@@ -13,6 +16,7 @@
 #include "bedrock/bedrock.h"
 #include "bedrock/heap_checks.h"
 #include "heap_test_support.h"
+#include "report/call_trace.h"
 #include "support/guard_page_probe.h"
 #include "support/misuse_scenarios.h"
 
@@ -421,6 +425,53 @@ TEST_F(CheckedHeapTest, CallTraceStartsAtTheApplicationsCall) {
     // The next frame is this test body (frame pointers are kept in checked builds).
     EXPECT_NE(report.allocated.frames[1], nullptr);
     EXPECT_NE(report.call_site, nullptr);
+}
+
+// A frame register holding a value that is no frame record (code built without frame
+// pointers) may point just past the stack's top, into memory that is not mapped: the walk must
+// stop there, not read it. The thread runs on a stack of the test's own with an inaccessible page
+// right above it; its records point at that page, and at a real record below it.
+struct FakeFrames {
+    uintptr_t stack_top = 0;
+    CallTrace wild = {};
+    CallTrace chained = {};
+};
+
+void* walk_fake_frames(void* argument) {
+    auto& frames = *static_cast<FakeFrames*>(argument);
+    const auto site = reinterpret_cast<uintptr_t>(&walk_fake_frames) + 16;
+    // The entry point's record, whose caller's record is the first word past the stack.
+    alignas(16) uintptr_t wild[2] = {frames.stack_top, site};
+    frames.wild = heap::capture_call_trace(heap::Caller{wild});
+    // A chain of two records on the stack, the caller's above: the walk follows it.
+    alignas(16) uintptr_t records[4] = {0, site, 0, site + 16};
+    records[0] = reinterpret_cast<uintptr_t>(&records[2]);
+    frames.chained = heap::capture_call_trace(heap::Caller{records});
+    return nullptr;
+}
+
+TEST(CallTraceTest, StopsAtAFrameRecordOutsideTheStack) {
+    constexpr size_t kStackBytes = size_t{256} << 10;
+    constexpr size_t kPage = 4096;
+    void* mapping = mmap(nullptr, kStackBytes + kPage, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(mapping, MAP_FAILED);
+    auto* stack = static_cast<unsigned char*>(mapping);
+    ASSERT_EQ(mprotect(stack + kStackBytes, kPage, PROT_NONE), 0);
+    FakeFrames frames;
+    frames.stack_top = reinterpret_cast<uintptr_t>(stack + kStackBytes);
+    pthread_attr_t attributes;
+    ASSERT_EQ(pthread_attr_init(&attributes), 0);
+    ASSERT_EQ(pthread_attr_setstack(&attributes, stack, kStackBytes), 0);
+    pthread_t thread;
+    ASSERT_EQ(pthread_create(&thread, &attributes, walk_fake_frames, &frames), 0);
+    ASSERT_EQ(pthread_join(thread, nullptr), 0);
+    pthread_attr_destroy(&attributes);
+    munmap(mapping, kStackBytes + kPage);
+    EXPECT_NE(frames.wild.frames[0], nullptr);
+    EXPECT_EQ(frames.wild.frames[1], nullptr) << "a record past the stack was followed";
+    EXPECT_NE(frames.chained.frames[1], nullptr) << "a record on the stack was not followed";
+    EXPECT_EQ(frames.chained.frames[2], nullptr);
 }
 
 TEST_F(CheckedHeapTest, LevelOffAllocatesUncheckedButFreesCheckedBlocksChecked) {

@@ -4,6 +4,7 @@
 // window (the mapping reserves that much more address space and uses the aligned part).
 #include "support/host_platform.h"
 
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include <atomic>
@@ -141,6 +142,25 @@ bool set_page_access(void* page, bool accessible) {
 void assertion_failed(const char* expression, const char* file, int line) {
     std::fprintf(stderr, "assertion failed: %s at %s:%d\n", expression, file, line);
     std::abort();
+}
+
+StackExtent stack_extent(const void* frame) {
+    // The calling thread's stack, looked up once per thread (the tests allocate from glibc's
+    // heap, so pthread_getattr_np() may); a frame elsewhere (a stack of a test's own) is not known.
+    thread_local const StackExtent stack = [] {
+        pthread_attr_t attributes;
+        if (pthread_getattr_np(pthread_self(), &attributes) != 0) {
+            return StackExtent{0, 0};
+        }
+        void* low = nullptr;
+        size_t size = 0;
+        const bool known = pthread_attr_getstack(&attributes, &low, &size) == 0;
+        pthread_attr_destroy(&attributes);
+        const auto base = reinterpret_cast<uintptr_t>(low);
+        return known ? StackExtent{base, base + size} : StackExtent{0, 0};
+    }();
+    const auto at = reinterpret_cast<uintptr_t>(frame);
+    return at >= stack.low && at < stack.high ? stack : StackExtent{0, 0};
 }
 
 void pages_unused(void* start, size_t bytes) {

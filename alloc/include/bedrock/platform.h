@@ -4,7 +4,8 @@
 // Each target implements these functions once, at link time (no virtual calls, no registration):
 // the test kernel in kernel/platform.cpp (on top of arch/<arch>), the host tests in
 // tests/support/host_platform.cpp. A kernel that adopts Bedrock implements this header and
-// nothing else. One hook has a default a platform may leave alone: page_granularity().
+// nothing else. Two hooks have defaults a platform may leave alone: page_granularity() and
+// stack_extent().
 //
 // Contract for every hook:
 //   - never allocates from Bedrock (they may be called while an allocator lock is held: which
@@ -39,6 +40,21 @@ void report_error(const ErrorReport& report);
 // returns its kernel's page size (4 KiB on x86-64, often 16 KiB or 64 KiB on AArch64, 64 KiB on
 // POWER). O(1), never allocates.
 [[nodiscard]] size_t page_granularity();
+
+// The stack a frame record lies on, for checked mode's call traces: [low, high), memory that
+// holds `frame` (an address on the calling thread's or CPU's stack) and can all be read (the
+// stack itself, or the whole mapping around it). A call trace follows the chain of frame records
+// only while each record lies inside it, so a value that code built without frame pointers left
+// in the frame register cannot make the walk read unmapped memory. {0, 0}: not known; the trace
+// then holds the entry point's call site only. Bedrock's own (weak) definition returns {0, 0}.
+// Called on every checked-mode allocation and free, with the heap's checked-mode lock held:
+// never allocates from Bedrock, never blocks; a hosted process may look its stacks up once per
+// thread and remember them.
+struct StackExtent {
+    uintptr_t low;
+    uintptr_t high;
+};
+[[nodiscard]] StackExtent stack_extent(const void* frame);
 
 // Guard pages: makes the page_granularity() bytes at `page` (aligned to page_granularity(),
 // inside memory the heap got from its page source, so inside the direct map) inaccessible
