@@ -540,6 +540,26 @@ size_t usable_size(Heap& heap, const void* block, Caller caller) {
     return block != nullptr && find_usable_size(heap, block, caller, size, ref) ? size : 0;
 }
 
+namespace {
+
+// The block a realloc() that grows `block` moves it to: a quarter more than `size` when that is
+// not small and the memory is there (else exactly `size`), so a block grown step by step moves
+// O(log(final / first)) times and copies each byte O(1) times on average, as a vector that grows
+// by a factor does, rather than once per step. A checked block gets exactly `size`: its red zone
+// starts there.
+void* allocate_for_growth(Heap& heap, size_t size, bool checked, Caller caller) {
+    constexpr size_t kHeadroomDivisor = 4;
+    if (!checked && size > kMaxSmallSize && size <= SIZE_MAX - size / kHeadroomDivisor) {
+        void* roomy = allocate(heap, size + size / kHeadroomDivisor, kMinBlockSize, caller);
+        if (roomy != nullptr) {
+            return roomy;
+        }
+    }
+    return allocate(heap, size, kMinBlockSize, caller);
+}
+
+} // namespace
+
 void* reallocate(Heap& heap, void* block, size_t size, Caller caller) {
     if (block == nullptr) {
         return allocate(heap, size, kMinBlockSize, caller);
@@ -564,7 +584,8 @@ void* reallocate(Heap& heap, void* block, size_t size, Caller caller) {
             return block;
         }
     }
-    void* moved = allocate(heap, size, kMinBlockSize, caller);
+    void* moved = size > usable ? allocate_for_growth(heap, size, checked, caller)
+                                : allocate(heap, size, kMinBlockSize, caller);
     if (moved == nullptr) {
         return nullptr;
     }

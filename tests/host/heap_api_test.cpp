@@ -362,6 +362,49 @@ TEST(HeapFramesTest, LargeBlocksAreWholePagesAndReturnThemOnFree) {
     EXPECT_TRUE(frames.allocator().check().ok);
 }
 
+// A block grown a page at a time, with a block allocated after each growth: each move gives a
+// quarter more room than asked, so the block moves O(log) times, not at almost every step.
+// Returns how many times it moved; the contents are checked throughout.
+size_t moves_growing_page_by_page(Heap& heap, size_t from, size_t to, size_t blocker_size) {
+    std::vector<void*> blockers;
+    auto* block = static_cast<unsigned char*>(heap_allocate(heap, from));
+    EXPECT_NE(block, nullptr);
+    memset(block, 0x3c, from);
+    size_t moves = 0;
+    for (size_t size = from + 4096; size <= to && block != nullptr; size += 4096) {
+        auto* grown = static_cast<unsigned char*>(heap_reallocate(heap, block, size));
+        EXPECT_NE(grown, nullptr) << size;
+        if (grown == nullptr) {
+            break;
+        }
+        moves += grown != block ? 1 : 0;
+        EXPECT_GE(heap_usable_size(heap, grown), size);
+        EXPECT_EQ(grown[size - 4097], 0x3c) << size;
+        memset(grown + size - 4096, 0x3c, 4096);
+        block = grown;
+        blockers.push_back(heap_allocate(heap, blocker_size));
+    }
+    heap_free(heap, block);
+    for (void* blocker : blockers) {
+        heap_free(heap, blocker);
+    }
+    return moves;
+}
+
+TEST(HeapFramesTest, ReallocGrowingALargeBlockMovesItLogarithmicallyOften) {
+    test::Frames frames(256 << 20);
+    ASSERT_TRUE(frames.initialized());
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    // 1 MiB to 64 MiB in 16,128 steps: a large block (a page run) never grows in place, and a
+    // quarter more room at each move makes it about 20 moves.
+    const size_t moves = moves_growing_page_by_page(*heap, 1 << 20, 64 << 20, 64);
+    EXPECT_LE(moves, 40u) << "16,127 when a moved block got exactly the size asked for";
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_TRUE(frames.allocator().check().ok);
+}
+
 // A page allocation that finds no free block takes back what heaps over the allocator hold
 // idle (their empty slabs and spare arena: the reclaim hook heap_create() sets) before it fails;
 // the heap then works on as before. Without the hook, the pages a heap held with nothing live

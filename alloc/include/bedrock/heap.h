@@ -135,7 +135,10 @@ bool heap_destroy(Heap& heap);
 // reported at the call.
 void heap_free(Heap& heap, void* block);
 // realloc(): null `block` allocates; in place when `size` fits and uses at least half the
-// block; otherwise moves, keeping min(old, new) bytes. A checked block always moves. On failure
+// block; otherwise moves, keeping min(old, new) bytes. A block that moves to grow beyond the
+// small sizes gets a quarter more room than asked when memory allows (malloc_usable_size shows
+// it), so growing a block step by step costs O(1) copies per byte, not one copy per step. A
+// checked block always moves, to exactly `size`. On failure
 // returns null and leaves the block untouched. Size 0 returns a minimum block (the old one freed).
 // New memory is aligned to kHeapMinAlignment, whatever the original block's alignment.
 [[nodiscard]] void* heap_reallocate(Heap& heap, void* block, size_t size);
