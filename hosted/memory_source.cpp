@@ -7,26 +7,29 @@
 // request), so start-up costs the same whatever the reservation's size, and the metadata that
 // is zeroed (and touched) is that of memory in use. Where the system limits address space
 // (RLIMIT_AS, strict overcommit), start() takes the largest half, quarter, ... of its
-// reservation that mmap grants. pages_unused gives freed pages back with
-// madvise(MADV_DONTNEED). The host's page size (sysconf, read once: page_granularity) may be
-// larger than Bedrock's kPageSize (16 KiB or 64 KiB on many AArch64 and POWER systems):
-// madvise and mprotect are then given only ranges aligned to it, pages_unused drops only the
-// whole host pages inside what it is told of, set_page_access changes one whole host page, and
-// a reservation spans whole host pages. "Physical" addresses are the virtual addresses of the
-// reservations, so phys_to_virt is the identity and needs no table: any number of reservations, for
-// any number of allocators, coexist. Invariants: every reservation is aligned to
-// kReservationAlignment (a maximum buddy block; a smaller reservation to its size rounded up to a
-// power of two), so its largest buddy blocks are whole; its first page holds its Reservation (the
-// growth state), and base + kPageSize <= grown_end <= end, where [base + kPageSize, grown_end) is
-// what its allocator has been given. Lock: a Reservation's lock serialises its growth (the grow
-// hook may run on several threads at once) and guards grown_end and next_chunk. The page frame
-// allocator calls the hook with none of its own locks held, but its caller may hold a heap's
-// (the arenas'); add_range() takes the allocator's lock inside it. Lock order: heap locks ->
-// reservation lock -> page frame allocator lock; lock_memory_for_fork() takes the last two in
-// that order, after the fork handler has taken the heap's, so no growth is half done at a fork.
-// State: start()'s page frame allocator, constant-initialised (no static constructor), a flag
-// that lets start() run once, and the heap and reservation it made (whose CPU cache an exiting
-// thread drains; whose growth a fork waits for).
+// reservation that mmap grants, at a smaller alignment (2 MiB, then a host page) where the slack
+// for its own does not fit: under `ulimit -v 1000000`, 512 MiB (256 MiB when each size was tried
+// at its own alignment only), leaving the rest of the limit to the program's other mappings.
+// pages_unused gives freed pages back with madvise(MADV_DONTNEED). The host's page size (sysconf,
+// read once: page_granularity) may be larger than Bedrock's kPageSize (16 KiB or 64 KiB on many
+// AArch64 and POWER systems): madvise and mprotect are then given only ranges aligned to it,
+// pages_unused drops only the whole host pages inside what it is told of, set_page_access changes
+// one whole host page, and a reservation spans whole host pages. "Physical" addresses are the
+// virtual addresses of the reservations, so phys_to_virt is the identity and needs no table: any
+// number of reservations, for any number of allocators, coexist. Invariants: every reservation is
+// aligned to kReservationAlignment (a maximum buddy block; a smaller reservation to its size
+// rounded up to a power of two), so its largest buddy blocks are whole, unless mmap refused that
+// slack (then to kFallbackAlignment or a host page: only its largest blocks are fewer); its first
+// page holds its Reservation (the growth state), and base + kPageSize <= grown_end <= end, where
+// [base + kPageSize, grown_end) is what its allocator has been given. Lock: a Reservation's lock
+// serialises its growth (the grow hook may run on several threads at once) and guards grown_end and
+// next_chunk. The page frame allocator calls the hook with none of its own locks held, but its
+// caller may hold a heap's (the arenas'); add_range() takes the allocator's lock inside it. Lock
+// order: heap locks -> reservation lock -> page frame allocator lock; lock_memory_for_fork() takes
+// the last two in that order, after the fork handler has taken the heap's, so no growth is half
+// done at a fork. State: start()'s page frame allocator, constant-initialised (no static
+// constructor), a flag that lets start() run once, and the heap and reservation it made (whose CPU
+// cache an exiting thread drains; whose growth a fork waits for).
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -40,6 +43,9 @@ namespace bedrock {
 namespace {
 
 constexpr uint64_t kReservationAlignment = kPageSize << kMaxOrder; // 1 GiB
+// The alignment a reservation falls back to when mmap refuses the slack for its own: 2 MiB, a
+// transparent huge page.
+constexpr uint64_t kFallbackAlignment = uint64_t{2} << 20;
 // The first chunk an allocator gets, and the largest one growth adds unless one request needs
 // more. From 4 MiB doubling to 4 GiB: 11 chunks cover 8 GiB, and kSpareRegions cover 200 GiB.
 constexpr uint64_t kFirstChunkBytes = uint64_t{4} << 20;
@@ -124,18 +130,43 @@ bool grow_into_reservation(PageFrameAllocator& frames, uint64_t pages, void* con
     return true;
 }
 
-// The alignment of a reservation of `bytes`: a maximum buddy block, or for a smaller one its size
-// rounded up to a power of two (no buddy block of it is larger), so that the slack mapped to
-// align it is never more than its own size.
+// The alignment a reservation of `bytes` asks for first: a maximum buddy block, or for a smaller
+// one its size rounded up to a power of two (no buddy block of it is larger), so that the slack
+// mapped to align it is never more than its own size.
 uint64_t alignment_of(uint64_t bytes) {
     return bytes >= kReservationAlignment ? kReservationAlignment
                                           : uint64_t{1} << (64 - __builtin_clzll(bytes - 1));
 }
 
+// `bytes` of address space aligned to `alignment` (a power of two, a multiple of the host page):
+// an alignment's worth more is mapped and what lies outside the aligned part given back (none
+// for a host page). Returns the first byte, or 0 if mmap refuses.
+uintptr_t map_aligned(uint64_t bytes, uint64_t alignment, uint64_t host_page) {
+    const uint64_t slack = alignment > host_page ? alignment : 0;
+    void* mapping = mmap(nullptr, static_cast<size_t>(bytes + slack), PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mapping == MAP_FAILED) {
+        return 0;
+    }
+    const auto start = reinterpret_cast<uintptr_t>(mapping);
+    const uintptr_t base = (start + alignment - 1) & ~(alignment - 1);
+    const uintptr_t end = start + bytes + slack;
+    if (base > start) {
+        munmap(mapping, base - start);
+    }
+    if (end > base + bytes) {
+        munmap(reinterpret_cast<void*>(base + bytes), end - (base + bytes));
+    }
+    return base;
+}
+
 // reserve_memory() of `bytes` (rounded up to whole host pages), or, when mmap refuses that much,
-// of the largest half, quarter, ... of it down to `least` bytes that it grants. The reservation
-// and its alignment are whole host pages, so the slack around it is unmapped exactly. Returns
-// the reservation's growth state, or null.
+// of the largest half, quarter, ... of it down to `least` bytes that it grants. Each size is
+// tried at alignment_of() its size, then (the slack refused: an address-space limit) aligned to
+// kFallbackAlignment, then to a host page, before the next half: a smaller alignment only makes
+// the largest buddy blocks of a chunk smaller (a block is aligned to its size), where a halving
+// gives up half the memory. The reservation and its alignment are whole host pages, so the slack
+// around it is unmapped exactly. Returns the reservation's growth state, or null.
 Reservation* reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least) {
     const uint64_t host_page = platform::page_granularity();
     bytes = round_up(bytes, host_page);
@@ -143,31 +174,22 @@ Reservation* reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least)
         hosted::write_to_stderr("bedrock: hosted: reservation size out of range\n");
         return nullptr;
     }
-    // Map an alignment's worth more, then give back what lies outside the aligned part.
-    void* mapping = MAP_FAILED;
-    uint64_t alignment = 0;
+    uintptr_t base = 0;
     for (;;) {
-        alignment = alignment_of(bytes);
-        mapping = mmap(nullptr, static_cast<size_t>(bytes + alignment), PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (mapping != MAP_FAILED || bytes / 2 < least) {
+        const uint64_t alignments[] = {alignment_of(bytes), kFallbackAlignment, host_page};
+        for (uint64_t alignment : alignments) {
+            if (base == 0 && alignment >= host_page) {
+                base = map_aligned(bytes, alignment, host_page);
+            }
+        }
+        if (base != 0 || bytes / 2 < least) {
             break;
         }
         bytes = round_up(bytes / 2, host_page);
     }
-    if (mapping == MAP_FAILED) {
+    if (base == 0) {
         hosted::write_to_stderr("bedrock: hosted: mmap of the memory reservation failed\n");
         return nullptr;
-    }
-    const size_t mapped = static_cast<size_t>(bytes + alignment);
-    const auto start = reinterpret_cast<uintptr_t>(mapping);
-    const uintptr_t base = (start + alignment - 1) & ~(alignment - 1);
-    const uintptr_t end = start + mapped;
-    if (base > start) {
-        munmap(mapping, base - start);
-    }
-    if (end > base + bytes) {
-        munmap(reinterpret_cast<void*>(base + bytes), end - (base + bytes));
     }
     // The first page is fresh, zeroed memory: its lock is an unlocked SpinLock.
     auto* reservation = reinterpret_cast<Reservation*>(base);

@@ -7,6 +7,11 @@
  *   memory grow        2 GiB in 32 MiB blocks (untouched): the allocator grows chunk by chunk
  *   memory limit       with BEDROCK_MEMORY=64: a 128 MiB block fails with ENOMEM, and small
  *                      ones still succeed
+ *   memory address_space  under an address-space limit of 1,000,000 KiB (ulimit -v: the test
+ *                      sets it): one block of 200 MiB, freed, then 400 MiB in blocks of 4,000
+ *                      bytes must be served (the reservation is the largest half, quarter, ... of
+ *                      64 GiB that mmap grants, at a smaller alignment when it must: 512 MiB
+ *                      here; glibc serves 970 MiB in such blocks)
  *   memory calloc      a 1 GiB calloc adds little to the resident set (its pages are not
  *                      written); callocs over memory just written with 0xab, at page-aligned and
  *                      unaligned starts and ends, read as zeroes to the byte, and the bytes
@@ -108,6 +113,26 @@ static void limit(void) {
         free(small);
     }
     printf("128 MiB refused\n");
+}
+
+static void address_space(void) {
+    void* large = malloc(200 * MIB);
+    expect(large != NULL, "a 200 MiB block under the limit");
+    free(large);
+    void* chain = NULL;
+    size_t served = 0;
+    for (; served < 400 * MIB; served += 4000) {
+        void** block = malloc(4000);
+        expect(block != NULL, "400 MiB in blocks of 4,000 bytes under the limit");
+        *block = chain;
+        chain = block;
+    }
+    while (chain != NULL) {
+        void* next = *(void**)chain;
+        free(chain);
+        chain = next;
+    }
+    printf("200 MiB in one block, then %zu MiB in small blocks\n", served / MIB);
 }
 
 static void expect_zeroes(const unsigned char* block, size_t bytes, const char* what) {
@@ -300,6 +325,8 @@ int main(int argc, char** argv) {
         grow();
     } else if (strcmp(argv[1], "limit") == 0) {
         limit();
+    } else if (strcmp(argv[1], "address_space") == 0) {
+        address_space();
     } else if (strcmp(argv[1], "calloc") == 0) {
         calloc_lazy();
     } else if (strcmp(argv[1], "trim") == 0) {
