@@ -4,10 +4,11 @@
 // IRQ dispatch that serves it.
 //
 // Each CPU has its own timer and its own tick; the handler rearms the timer relative to now
-// (CNTP_TVAL_EL0 = one period) before calling the tick, so a slow tick delays the next one
-// rather than piling interrupts up, and the level-sensitive timer line is low again before the
-// end of the interrupt. Invariant: g_timers[i] is written only by CPU i (kernel index) with its
-// interrupts masked or its timer off.
+// (CNTP_TVAL_EL0 = one period) after calling the tick, so the interrupted code gets at least one
+// period between ticks however slow a tick is (a tick slower than the period, rearmed before it,
+// left the next interrupt pending on return and starved the interrupted code), and the
+// level-sensitive timer line is low again before the end of the interrupt. Invariant: g_timers[i]
+// is written only by CPU i (kernel index) with its interrupts masked or its timer off.
 #include "arch/aarch64/aarch64.h"
 #include "kernel/arch.h"
 #include "kernel/console.h"
@@ -98,8 +99,8 @@ extern "C" void aarch64_irq() {
     if (interrupt.intid == g_timer_intid) {
         const Timer& timer = this_cpu_timer();
         if (timer.tick != nullptr) {
-            arm(timer.period);
             timer.tick();
+            arm(timer.period);
         } else {
             disarm(); // stopped while it was pending
         }
