@@ -1,18 +1,37 @@
 // SPDX-License-Identifier: MIT
 // The reporting hooks of bedrock/platform.h for a host process: reports go to stderr in
-// Bedrock's format (write_error_report), panics and failed assertions add one line and abort().
-// Everything is written with write(2) from stack buffers: no stdio, no allocation, so a report
-// raised inside malloc (libbedrock-malloc.so) cannot recurse into the heap. A write into a pipe
-// whose reader is gone fails with EPIPE and leaves the program alive, as glibc's malloc does
-// (which writes nothing there): SIGPIPE is blocked for the writing thread around the write, and
-// the SIGPIPE the failed write raised is taken before the thread's mask is restored (one the
-// thread already had pending is left alone); errno is kept. No state, no lock: lines of reports
-// from two threads at once may interleave, each line stays whole.
+// Bedrock's format (write_error_report), panics and failed assertions add one line and abort(),
+// and stack_extent() bounds the call traces of checked mode's reports. The last is here because
+// every link of Bedrock::hosted takes this file (reserve_memory() and start() write to stderr),
+// so a static link takes it over the core's weak default, which a file of its own would lose to.
+//
+// Writing: everything is written with write(2) from stack buffers: no stdio, no allocation, so a
+// report raised inside malloc (libbedrock-malloc.so) cannot recurse into the heap. A write into
+// a pipe whose reader is gone fails with EPIPE and leaves the program alive, as glibc's malloc
+// does (which writes nothing there): SIGPIPE is blocked for the writing thread around the write,
+// and the SIGPIPE the failed write raised is taken before the thread's mask is restored (one the
+// thread already had pending is left alone); errno is kept. No lock: lines of reports from two
+// threads at once may interleave, each line stays whole.
+//
+// stack_extent(): the readable mapping that holds the frame, found in /proc/self/maps and
+// remembered per thread. A trace is captured inside malloc with the heap's checked-mode lock
+// held, so nothing here allocates or takes a lock: /proc/self/maps is read with raw system calls
+// (not libc's wrappers, which another preloaded library may wrap with code that allocates)
+// through a small stack buffer, each line's addresses and permissions parsed as they stream
+// past, and errno is kept. State, per thread (initial-exec thread-locals, no constructor): the
+// extent last found, used while the frames asked about lie inside it and looked up again when
+// one does not (a signal handler on an alternate stack, a coroutine's stack); and a flag that
+// makes a nested call (a signal handler that allocates while the lookup runs) answer "not known"
+// ({0, 0}). Not known, too, when /proc cannot be read or the frame lies in no readable mapping.
+// Limit: a mapping changed under a remembered extent (part of it unmapped or protected) is not
+// seen until a frame falls outside it.
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "bedrock/error_report.h"
@@ -82,6 +101,89 @@ void write_last_words(const char* what, const char* first, const char* file, int
     write_all("\n", 1);
 }
 
+using platform::StackExtent;
+
+[[gnu::tls_model("initial-exec")]] constinit thread_local StackExtent t_extent{0, 0};
+[[gnu::tls_model("initial-exec")]] constinit thread_local bool t_looking_up = false;
+
+// One /proc/self/maps line at a time: "low-high perms ...", both addresses in hex.
+class MapsLine {
+public:
+    // Takes the line's next byte; true at its end (the newline).
+    bool take(char byte) {
+        if (byte == '\n') {
+            return true;
+        }
+        switch (m_field) {
+        case Field::Low:
+        case Field::High:
+            if (byte == '-' || byte == ' ') {
+                m_field = m_field == Field::Low ? Field::High : Field::Permissions;
+            } else {
+                uintptr_t& value = m_field == Field::Low ? m_low : m_high;
+                value = value << 4 | hex_digit(byte);
+            }
+            break;
+        case Field::Permissions:
+            m_readable = byte == 'r';
+            m_field = Field::Rest;
+            break;
+        case Field::Rest:
+            break;
+        }
+        return false;
+    }
+
+    [[nodiscard]] bool holds(uintptr_t address) const {
+        return address >= m_low && address < m_high;
+    }
+    [[nodiscard]] StackExtent extent() const {
+        return m_readable ? StackExtent{m_low, m_high} : StackExtent{0, 0};
+    }
+
+private:
+    enum class Field { Low, High, Permissions, Rest };
+
+    static uintptr_t hex_digit(char byte) {
+        if (byte >= '0' && byte <= '9') {
+            return static_cast<uintptr_t>(byte - '0');
+        }
+        return static_cast<uintptr_t>((byte | 0x20) - 'a' + 10);
+    }
+
+    Field m_field = Field::Low;
+    uintptr_t m_low = 0;
+    uintptr_t m_high = 0;
+    bool m_readable = false;
+};
+
+// The readable mapping holding `address`, or {0, 0}. O(size of /proc/self/maps).
+StackExtent find_mapping(uintptr_t address) {
+    const long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return StackExtent{0, 0};
+    }
+    StackExtent found{0, 0};
+    MapsLine line;
+    char buffer[512];
+    bool done = false;
+    long got;
+    while (!done && (got = syscall(SYS_read, fd, buffer, sizeof(buffer))) > 0) {
+        for (long i = 0; i < got && !done; ++i) {
+            if (!line.take(buffer[i])) {
+                continue;
+            }
+            if (line.holds(address)) {
+                found = line.extent();
+                done = true;
+            }
+            line = MapsLine{};
+        }
+    }
+    syscall(SYS_close, fd);
+    return found;
+}
+
 } // namespace
 
 namespace hosted {
@@ -106,6 +208,26 @@ void panic(const char* message) {
 void assertion_failed(const char* expression, const char* file, int line) {
     write_last_words("assertion failed", expression, file, line);
     abort();
+}
+
+StackExtent stack_extent(const void* frame) {
+    const auto address = reinterpret_cast<uintptr_t>(frame);
+    const StackExtent known = t_extent;
+    if (address >= known.low && address < known.high) {
+        return known;
+    }
+    if (t_looking_up) {
+        return StackExtent{0, 0};
+    }
+    t_looking_up = true;
+    const int saved_errno = errno;
+    const StackExtent found = find_mapping(address);
+    errno = saved_errno;
+    if (found.high != 0) {
+        t_extent = found;
+    }
+    t_looking_up = false;
+    return found;
 }
 
 } // namespace platform

@@ -14,6 +14,9 @@
 //   report_error       the report in Bedrock's format (write_error_report) on stderr, written
 //                      with write(2), never through stdio or an allocation (reports.cpp)
 //   panic, assertion_failed  a last line on stderr, then abort() (reports.cpp)
+//   stack_extent       the readable mapping holding the frame, from /proc/self/maps (read with
+//                      raw system calls, no allocation), remembered per thread until a frame
+//                      lies outside it (reports.cpp)
 //   current_cpu        a slot per live thread, kNoCpuSlot beyond kMaxCpus (cpu_slots.cpp)
 //   disable_interrupts / restore_interrupts  no-ops: a thread keeps its slot for life, and
 //                      signal handlers must not allocate (malloc is not async-signal-safe)
