@@ -67,7 +67,7 @@ static int fork_during_growth(void) {
     while (!g_growing) {
         usleep(1000); /* not sched_yield(): the debugger stops there (fork_during_growth.py) */
     }
-    usleep(200000); /* the grower is inside its growth by now (held there by the debugger) */
+    usleep(500000); /* the grower is inside its growth by now (held there by the debugger) */
     const pid_t pid = fork();
     if (pid == 0) {
         alarm(5);
