@@ -317,11 +317,18 @@ void report_bad_pointer(Heap& heap, const void* block, Caller caller) {
         return;
     }
     case Holder::Free:
-        heap.errors.raise(pointer_report(
-            address == start ? ErrorKind::DoubleFree : ErrorKind::NotAllocated, block,
-            address == start ? "the block is already free"
-                             : "in free heap memory: never allocated, or already freed",
-            caller));
+        if (address == start) {
+            // The free block starting there: the freed block, merged with any free block that
+            // followed it.
+            heap.errors.raise(pointer_report(ErrorKind::DoubleFree, block,
+                                             "the block is already free (the size is of the "
+                                             "free block it is part of now)",
+                                             caller, address, ref.usable));
+        } else {
+            heap.errors.raise(
+                pointer_report(ErrorKind::NotAllocated, block,
+                               "in free heap memory: never allocated, or already freed", caller));
+        }
         return;
     case Holder::Slab: {
         auto* slab = reinterpret_cast<heap::Slab*>(ref.start);

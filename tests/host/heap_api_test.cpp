@@ -225,6 +225,25 @@ TEST_F(HeapApiTest, ReallocOfAMediumBlockRefusesSizesNearSizeMax) {
     EXPECT_EQ(test::report_count(), 0u);
 }
 
+// A medium block freed twice: the report names the block and its size, as for small and large
+// blocks (it named neither).
+TEST_F(HeapApiTest, AMediumDoubleFreeReportsTheBlock) {
+    void* before = bedrock_malloc(5000);
+    void* block = bedrock_malloc(5000);
+    void* after = bedrock_malloc(5000); // taken neighbours: the free block is the block alone
+    ASSERT_NE(block, nullptr);
+    bedrock_free(block);
+    bedrock_free(block);
+    ASSERT_EQ(test::report_count(), 1u);
+    const ErrorReport& report = test::report(0);
+    EXPECT_EQ(report.kind, ErrorKind::DoubleFree);
+    EXPECT_EQ(report.block, reinterpret_cast<uintptr_t>(block));
+    EXPECT_EQ(report.size, 5008u);
+    EXPECT_TRUE(heap_check(*m_heap));
+    bedrock_free(before);
+    bedrock_free(after);
+}
+
 TEST_F(HeapApiTest, VallocAndPvalloc) {
     void* v = bedrock_valloc(100);
     ASSERT_NE(v, nullptr);
