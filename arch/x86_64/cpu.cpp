@@ -230,6 +230,7 @@ extern "C" void x86_64_timer_interrupt() {
     void (*tick)() = __atomic_load_n(&g_ticks[this_cpu_index()], __ATOMIC_ACQUIRE);
     if (tick != nullptr) {
         tick();
+        x86_64::rearm_local_timer();
     }
     x86_64::end_of_interrupt();
 }

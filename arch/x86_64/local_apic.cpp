@@ -29,7 +29,6 @@ constexpr uint32_t kTimerDivideRegister = 0x3E0;
 
 constexpr uint32_t kApicSoftwareEnable = 1u << 8;
 constexpr uint32_t kMasked = 1u << 16;
-constexpr uint32_t kTimerPeriodic = 1u << 17;
 constexpr uint32_t kTimerDivideBy16 = 0x3;
 constexpr uint32_t kDeliveryNmi = 0x4 << 8;
 constexpr uint32_t kDeliveryInit = 0x5 << 8;
@@ -177,10 +176,22 @@ void start_local_timer(uint32_t hz) {
     }
     const uint64_t count = g_timer_hz / (hz != 0 ? hz : 1);
     reg(kTimerDivideRegister) = kTimerDivideBy16;
-    reg(kTimerVectorRegister) = kTimerPeriodic | kTimerVector;
+    reg(kTimerVectorRegister) = kTimerVector; // one-shot
     reg(kTimerInitialCount) = static_cast<uint32_t>(count == 0            ? 1
                                                     : count > 0xFFFF'FFFF ? 0xFFFF'FFFF
                                                                           : count);
+}
+
+// The initial count keeps the value last written: writing it again starts a new count; 0 (a
+// stopped timer) starts nothing.
+void rearm_local_timer() {
+    if (!has_local_apic()) {
+        return;
+    }
+    const uint32_t count = reg(kTimerInitialCount);
+    if (count != 0) {
+        reg(kTimerInitialCount) = count;
+    }
 }
 
 void stop_local_timer() {

@@ -47,9 +47,12 @@ void send_wake_to_others();
 // millisecond.
 [[nodiscard]] bool send_nmi(uint32_t apic_id);
 
-// The calling CPU's timer: periodic at `hz` on kTimerVector (the count rate is measured once,
-// against the TSC, at the first call); stop_local_timer() masks it and stops the count.
+// The calling CPU's timer: one interrupt on kTimerVector after 1/`hz` s (the count rate is
+// measured once, against the TSC, at the first call); rearm_local_timer() starts the same count
+// again (the timer interrupt calls it after its tick, so the interrupted code gets a whole period
+// however long the tick took), unless stop_local_timer() masked it and stopped the count.
 void start_local_timer(uint32_t hz);
+void rearm_local_timer();
 void stop_local_timer();
 void end_of_interrupt();
 
