@@ -51,13 +51,18 @@ inline constexpr size_t kMinCheckedAlignment = 16;
 inline constexpr size_t kMaxCheckedSize = ~size_t{0} >> 2;
 inline constexpr size_t kMinTailZone = 16;
 
+// The bits of a block's allocation number: 2^56 checked allocations (over two years at 10^9 a
+// second) before the numbers, and with them checkpoints, would wrap.
+inline constexpr unsigned kSequenceBits = 56;
+inline constexpr uint64_t kSequenceMask = (uint64_t{1} << kSequenceBits) - 1;
+
 struct CheckedBlock {
     CheckedBlock* prev; // live list or quarantine
     CheckedBlock* next;
     CallTrace allocated;
     CallTrace freed;
-    uint64_t sequence : 56;  // allocation number, for checkpoints
-    Placement placement : 8; // where the header is
+    uint64_t sequence : kSequenceBits; // allocation number, for checkpoints
+    Placement placement : 8;           // where the header is
     BlockState state;
     uint32_t seal; // seal_of(*this)
     unsigned char* block;

@@ -104,7 +104,7 @@ void CheckedBlocks::adopt(CheckedBlock& header, unsigned char* block, size_t siz
     fill_zones(header);
     bedrock_memset(block, kFreshPoison, size);
     LockGuard guard(m_lock);
-    header.sequence = ++m_sequence;
+    header.sequence = ++m_sequence & kSequenceMask;
     seal(header);
     m_live.push_front(header);
 }

@@ -2,6 +2,8 @@
 // Slab: block carving, the free list and the allocated bitmap (invariants in slab.h).
 #include "heap/slab.h"
 
+#include "support/bits.h"
+
 namespace bedrock::heap {
 
 using slab_detail::bit_is_set;
@@ -34,7 +36,7 @@ bool slab_check(const Slab* slab, uintptr_t secret) {
     }
     uint32_t set_bits = 0;
     for (uint32_t word = 0; word < (layout.block_count + 63) / 64; ++word) {
-        set_bits += static_cast<uint32_t>(__builtin_popcountll(slab->bitmap()[word]));
+        set_bits += popcount(slab->bitmap()[word]);
     }
     uint32_t free_blocks = 0;
     for (const FreeBlock* block = slab->free_list; block != nullptr;

@@ -139,10 +139,8 @@ PageFrameCheck PageFrameAllocator::check() const {
         uint64_t run_bits = 0;
         uint64_t reserved_bits = 0;
         for (uint64_t w = 0; w < region.page_words; ++w) {
-            run_bits +=
-                static_cast<uint64_t>(__builtin_popcountll(region.bits[region.marks_offset + w]));
-            reserved_bits += static_cast<uint64_t>(
-                __builtin_popcountll(region.bits[region.marks_offset + region.page_words + w]));
+            run_bits += popcount(region.bits[region.marks_offset + w]);
+            reserved_bits += popcount(region.bits[region.marks_offset + region.page_words + w]);
         }
         if (run_bits != run_marks || reserved_bits != reserved) {
             return fail("a run or reserved mark lies inside a block", region.first_page);
@@ -152,10 +150,9 @@ PageFrameCheck PageFrameAllocator::check() const {
             uint64_t free_bits = 0;
             uint64_t allocated_bits = 0;
             for (uint64_t w = 0; w < words; ++w) {
-                free_bits += static_cast<uint64_t>(
-                    __builtin_popcountll(region.bits[region.word_offset[order] + w]));
-                allocated_bits += static_cast<uint64_t>(__builtin_popcountll(
-                    region.bits[region.allocated_offset + region.word_offset[order] + w]));
+                free_bits += popcount(region.bits[region.word_offset[order] + w]);
+                allocated_bits +=
+                    popcount(region.bits[region.allocated_offset + region.word_offset[order] + w]);
             }
             if (free_bits != free_walked.blocks[order] ||
                 allocated_bits != allocated_walked.blocks[order]) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Bit and alignment helpers every layer uses, written once: powers of two, rounding to an
-// alignment, logarithms and bit scans. All constexpr, compiler builtins only, no state.
+// alignment, logarithms, bit scans and counts. All constexpr, no state, and nothing that needs a
+// runtime library (libgcc, compiler-rt).
 //
 // Preconditions are stated per function; the ones on `alignment` (a power of two) are not
 // checked here, so callers assert them where the value comes from outside.
@@ -48,8 +49,14 @@ namespace bedrock {
 }
 
 // The number of set bits.
+// Written out (the classic SWAR sum) rather than __builtin_popcountll, which gcc compiles to
+// a call into libgcc (__popcountdi2) on targets without a popcount instruction: Bedrock needs
+// no runtime library. Off the hot paths (checks and statistics).
 [[nodiscard]] constexpr unsigned popcount(uint64_t value) {
-    return static_cast<unsigned>(__builtin_popcountll(value));
+    value -= (value >> 1) & 0x5555'5555'5555'5555u;
+    value = (value & 0x3333'3333'3333'3333u) + ((value >> 2) & 0x3333'3333'3333'3333u);
+    value = (value + (value >> 4)) & 0x0F0F'0F0F'0F0F'0F0Fu;
+    return static_cast<unsigned>((value * 0x0101'0101'0101'0101u) >> 56);
 }
 
 // ceil(value / divisor). Precondition: divisor != 0.
@@ -63,7 +70,8 @@ static_assert(align_up(17, 16) == 32 && align_up(32, 16) == 32 && align_down(31,
 static_assert(floor_log2(1) == 0 && floor_log2(255) == 7 && floor_log2(256) == 8 &&
               floor_log2(~uint64_t{0}) == 63);
 static_assert(ceil_log2(1) == 0 && ceil_log2(256) == 8 && ceil_log2(257) == 9);
-static_assert(lowest_set_bit(0x50) == 4 && popcount(0xF0F0) == 8);
+static_assert(lowest_set_bit(0x50) == 4 && popcount(0xF0F0) == 8 && popcount(0) == 0 &&
+              popcount(~uint64_t{0}) == 64 && popcount(uint64_t{1} << 63 | 1) == 2);
 static_assert(divide_rounding_up(1025, 1024) == 2 && divide_rounding_up(1024, 1024) == 1);
 
 } // namespace bedrock

@@ -9,6 +9,7 @@ extern "C" {
 
 extern void* __dso_handle;
 int __cxa_thread_atexit_impl(void (*destructor)(void*), void* object, void* dso_handle);
+int __cxa_thread_atexit(void (*destructor)(void*), void* object, void* dso_handle);
 
 __attribute__((visibility("hidden"))) int __cxa_thread_atexit(void (*destructor)(void*),
                                                               void* object, void* dso_handle) {

@@ -23,6 +23,7 @@
 // No state of its own; every entry point is the heap's time bound plus O(1), calloc plus its
 // zeroing.
 #include <errno.h>
+#include <malloc.h>
 #include <string.h>
 #include <sys/mman.h>
 
