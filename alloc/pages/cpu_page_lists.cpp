@@ -78,10 +78,11 @@ void PageFrameAllocator::drain_batch_and_push(unsigned cpu, unsigned order, uint
         }
         count -= kCpuListBatch;
     }
-    // `index` goes on top.
+    // `index` goes on top (the fast path claimed it: its state is Cached already).
+    BEDROCK_DEBUG_ASSERT(pages::page_state(m_cpu.states, index) ==
+                         state_byte(PageState::Cached, order));
     list.pages[count] = index;
     set_list_count(list, count + 1);
-    set_page_state(m_cpu.states, index, state_byte(PageState::Cached, order));
 }
 
 bool PageFrameAllocator::drain_cpu_locked(unsigned cpu) {

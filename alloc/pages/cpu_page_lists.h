@@ -90,6 +90,12 @@ inline uint8_t page_state(const uint8_t* states, uint64_t index) {
 inline void set_page_state(uint8_t* states, uint64_t index, uint8_t state) {
     __atomic_store_n(&states[index], state, __ATOMIC_RELAXED);
 }
+// Changes a page's state from `from` to `to` if it is `from`, atomically: of two frees racing on
+// one block, exactly one claims it. Returns whether this call did.
+inline bool claim_page_state(uint8_t* states, uint64_t index, uint8_t from, uint8_t to) {
+    return __atomic_compare_exchange_n(&states[index], &from, to, false, __ATOMIC_ACQUIRE,
+                                       __ATOMIC_RELAXED);
+}
 
 static_assert(sizeof(CpuPageList) == 64, "a list is one cache line");
 static_assert(kCpuListOrders <= 0x10 && kCpuListBatch <= kCpuListBlocks);

@@ -352,41 +352,42 @@ bool PageFrameAllocator::on_cpu_list(uint64_t page) const {
 }
 
 // The fast path: a block allocated from a CPU list (its state byte says so, which also proves it
-// allocated, of that order and not part of a run) goes on top of the calling CPU's list: its
-// entry and state written first, then published with one compare-and-swap of the count (which
-// fails, undoing the state, if another CPU is taking the list back: the slow path then pushes).
+// allocated, of that order and not part of a run) goes on top of the calling CPU's list. Its state
+// is claimed first, Allocated -> Cached in one compare-and-swap, so of two frees racing on the
+// block (a double free from two CPUs) one pushes it and the other finds it Cached and goes to the
+// slow path, which reports the double free; then its entry is written and published with one
+// compare-and-swap of the count (which fails if another CPU is taking the list back: the slow
+// path then pushes the claimed block).
 inline bool PageFrameAllocator::free_to_cpu_list(PhysAddr address, unsigned order) {
     // The page's index in the CPU-list region, rotated so that an address that is not
     // page-aligned (low bits set) becomes huge: one compare tests both (page_count is 0 without
     // lists).
     const uint64_t offset = address - m_cpu.base;
     const uint64_t index = offset >> kPageShift | offset << (64 - kPageShift);
-    if (index >= m_cpu.page_count ||
-        pages::page_state(m_cpu.states, index) != state_byte(PageState::Allocated, order)) {
+    const uint8_t allocated = state_byte(PageState::Allocated, order);
+    if (index >= m_cpu.page_count || pages::page_state(m_cpu.states, index) != allocated) {
         return false;
     }
-    BEDROCK_DEBUG_ASSERT(m_cpu.region->tags_clear(address >> kPageShift, pages_of(order)));
     const platform::InterruptState interrupts = platform::disable_interrupts();
     const unsigned cpu = platform::current_cpu();
-    const bool listed = cpu < platform::kMaxCpus;
-    if (listed) [[likely]] {
+    const bool claimed =
+        cpu < platform::kMaxCpus && pages::claim_page_state(m_cpu.states, index, allocated,
+                                                            state_byte(PageState::Cached, order));
+    if (claimed) [[likely]] {
+        BEDROCK_DEBUG_ASSERT(m_cpu.region->tags_clear(address >> kPageShift, pages_of(order)));
         pages::CpuPageList& list = m_cpu.lists[cpu].order[order];
         const uint32_t count = pages::list_word(list);
         bool pushed = false;
         if (count < kCpuListBlocks) [[likely]] { // neither full nor taken
             list.pages[count] = static_cast<uint32_t>(index);
-            pages::set_page_state(m_cpu.states, index, state_byte(PageState::Cached, order));
             pushed = pages::commit_list_count(list, count, count + 1);
-            if (!pushed) [[unlikely]] {
-                pages::set_page_state(m_cpu.states, index, state_byte(PageState::Allocated, order));
-            }
         }
         if (!pushed) [[unlikely]] {
             drain_batch_and_push(cpu, order, static_cast<uint32_t>(index));
         }
     }
     platform::restore_interrupts(interrupts);
-    return listed;
+    return claimed;
 }
 
 void PageFrameAllocator::free(PhysAddr address, unsigned order) {

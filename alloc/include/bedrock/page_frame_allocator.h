@@ -414,7 +414,8 @@ private:
     // The CPU-list paths (pages/cpu_page_lists.cpp), with interrupts masked on CPU `cpu`: the
     // slow halves of allocate (an empty or taken list: refill it, or allocate_locked() and then
     // taking lists back) and of free (a full or taken list: drain its oldest kCpuListBatch
-    // blocks if it is full, then push the block at page index `index`). Each takes the lock.
+    // blocks if it is full, then push the block at page index `index`, which the fast path
+    // claimed: its state is Cached). Each takes the lock.
     [[nodiscard]] PhysAddr refill_and_take(unsigned cpu, unsigned order);
     void drain_batch_and_push(unsigned cpu, unsigned order, uint32_t index);
     // Gives the block of `order` at page index `index` of the CPU-list region, from a CPU list,
