@@ -192,8 +192,10 @@ PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, Ph
         return address;
     }
     // The block the run is cut from (up to a maximum block), or its maximum blocks plus one;
-    // 0 (no growth) for a request no memory can serve.
-    const bool valid = count != 0 && (alignment == 0 || is_power_of_two(alignment)) &&
+    // 0 (no growth) for a request no memory can serve: invalid, or more pages than a 64-bit
+    // physical address space holds (whose rounding up would wrap).
+    const bool valid = count != 0 && count <= (~uint64_t{0} >> kPageShift) &&
+                       (alignment == 0 || is_power_of_two(alignment)) &&
                        alignment <= kPageSize << kMaxOrder;
     const uint64_t alignment_pages = alignment > kPageSize ? alignment / kPageSize : 1;
     const uint64_t block = count > alignment_pages ? count : alignment_pages;

@@ -180,6 +180,24 @@ TEST(PageFrameGrowth, AllocationsGrowThroughTheHook) {
     EXPECT_TRUE(test::reports().empty());
 }
 
+// A run of more pages than any memory holds asks the hook for nothing: its rounding up to whole
+// maximum blocks wrapped (SIZE_MAX pages asked for one maximum block, 1 GiB, four times).
+TEST(PageFrameGrowth, ARunNoMemoryCanHoldAsksForNoGrowth) {
+    test::SimulatedMemory memory({{4 * kGiB, kGiB}});
+    PageFrameAllocator pfa;
+    const PhysRange first{4 * kGiB, 2 * kMiB};
+    ASSERT_TRUE(pfa.init(&first, 1, CpuPageLists::On, 32));
+    Growth growth{4 * kGiB + 2 * kMiB, 5 * kGiB, 4 * kMiB};
+    pfa.set_grow_hook(grow, &growth);
+    for (const size_t count : {SIZE_MAX, SIZE_MAX - 1000, SIZE_MAX >> 1}) {
+        EXPECT_EQ(pfa.allocate_pages(count), kNoPage) << count;
+    }
+    EXPECT_EQ(growth.calls, 0u);
+    EXPECT_EQ(growth.next, 4 * kGiB + 2 * kMiB) << "no memory was added";
+    EXPECT_CHECK(pfa);
+    EXPECT_TRUE(test::reports().empty());
+}
+
 TEST(PageFrameGrowth, TheReserveGrowsAheadOfNeed) {
     test::SimulatedMemory memory({{4 * kGiB, kGiB}});
     PageFrameAllocator pfa;
