@@ -235,6 +235,25 @@ bool could_ever_fit(const Heap& heap, size_t size) {
     return size <= pages * kPageSize;
 }
 
+// A malloc on a heap destroyed already (its magic cleared): reported to the platform, as
+// heap_destroy() reports a second destroy (the heap's own hook went with it), and nothing is
+// allocated. A destroyed heap has no CPU cache, so every malloc on one reaches a slow path that
+// asks this; one whose state memory was reused meanwhile (a heap over a page frame allocator
+// gives its state pages back) may hold anything, and no check can tell.
+[[gnu::cold, gnu::noinline]] void* refuse_destroyed_heap(const Heap& heap, Caller caller) {
+    platform::report_error(ErrorReport{ErrorKind::UseAfterFree,
+                                       "heap",
+                                       reinterpret_cast<uintptr_t>(&heap),
+                                       0,
+                                       caller.call_site(),
+                                       "malloc on a heap destroyed already",
+                                       0,
+                                       0,
+                                       {},
+                                       {}});
+    return nullptr;
+}
+
 // For a malloc that found no memory: gives back what the heap holds idle - the blocks the calling
 // CPU's cache holds (its storage stays: a fixed cost, made again at once otherwise), every
 // class's empty slabs and (frames heaps) the spare arena - and returns whether a slab or arena
@@ -399,6 +418,10 @@ void* allocate_small_slow(Heap& heap, unsigned index, size_t size, CpuCache* cac
     heap::Slab* corrupt = nullptr;
     void* block = nullptr;
     if (cache == nullptr) [[unlikely]] {
+        if (heap.magic != Heap::kMagic) [[unlikely]] {
+            platform::restore_interrupts(previous);
+            return refuse_destroyed_heap(heap, caller);
+        }
         cache = make_calling_cpu_cache(heap);
     }
     if (cache != nullptr) [[likely]] {
@@ -523,6 +546,9 @@ BlockRef find_block(Heap& heap, const void* address) {
 void* allocate_not_small(Heap& heap, size_t size, size_t alignment) {
     if (alignment != 0 && !is_power_of_two(alignment)) {
         return nullptr;
+    }
+    if (heap.magic != Heap::kMagic) [[unlikely]] {
+        return refuse_destroyed_heap(heap, BEDROCK_HEAP_CALLER());
     }
     void* block = take_block(heap, size, alignment, BlockUse::Medium, size).start;
     heap.arenas.report_damage(heap.errors);

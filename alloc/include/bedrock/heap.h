@@ -107,7 +107,11 @@ using HeapReportWriter = void (*)(void* context, const char* line);
 // false, reporting DoubleFree through platform::report_error (not the heap's hook), for a heap
 // destroyed already, and NotAllocated for memory that holds no heap (a region heap's memory
 // untouched since; a heap over a page frame allocator whose state pages went to a new heap is
-// that heap now).
+// that heap now). After it returns true the heap is gone: a malloc on it is reported
+// (UseAfterFree, through platform::report_error) and returns null, writing nothing, as long as
+// its state memory still holds the destroyed state (a region heap's, until the caller reuses
+// it); heap_check() returns false; every other call on it is undefined, as any use of freed
+// memory is.
 bool heap_destroy(Heap& heap);
 
 // A block of at least `size` bytes aligned to `alignment` (0 or a power of two up to 1 GiB, or
