@@ -41,8 +41,13 @@ awk -v dir="$work" '
 ' "$markdown"
 
 headers=$(cd "$include" && ls bedrock/*.h | grep -v -e '^bedrock/new\.h$' -e '^bedrock/assert\.h$')
-warnings=(-Wall -Wextra -Werror -Wno-unused-variable -Wno-unused-parameter
-          -Wno-unused-but-set-variable -Wno-unused-function)
+# As strict as an adopter's build: a fragment's own variables may go unused, nothing else may.
+warnings=(-Wall -Wextra -Werror -Wno-unused-variable -Wno-unused-but-set-variable
+          -Wno-unused-function)
+cxx_warnings=""
+if ! "$cxx" --version | grep -q clang; then
+    cxx_warnings=-Wuseless-cast # gcc's, C++ only: a cast to the type a value already has
+fi
 freestanding=()
 if "$cxx" --version | grep -q clang; then
     freestanding=(--target=aarch64-unknown-none-elf -ffreestanding -nostdlibinc)
@@ -61,8 +66,9 @@ for snippet in $(ls "$work" | grep -v '\.line$' | sort -n); do
         {
             for header in $headers; do echo "#include \"$header\""; done
             echo "void run_the_code_under_test();"
-            echo "void readme_snippet(bedrock::Heap& heap, bedrock::Heap& other_heap,"
-            echo "                    bedrock::PageFrameAllocator& frames) {"
+            echo "void readme_snippet([[maybe_unused]] bedrock::Heap& heap,"
+            echo "                    [[maybe_unused]] bedrock::Heap& other_heap,"
+            echo "                    [[maybe_unused]] bedrock::PageFrameAllocator& frames) {"
             echo "#line $line \"$markdown\""
             cat "$work/$snippet"
             echo "}"
@@ -74,7 +80,7 @@ for snippet in $(ls "$work" | grep -v '\.line$' | sort -n); do
     if [[ $kind == c ]]; then
         compilers=("$cc -std=c11")
     else
-        compilers=("$cxx -std=c++20 -fno-exceptions -fno-rtti")
+        compilers=("$cxx -std=c++20 -fno-exceptions -fno-rtti $cxx_warnings")
     fi
     for compiler in "${compilers[@]}"; do
         for mode in hosted freestanding; do
