@@ -320,6 +320,12 @@ PageFrameAllocator::Misuse PageFrameAllocator::free_pages_misuse_locked(PhysAddr
     const uint64_t page = address >> kPageShift;
     region = region_of(page, count);
     if (region == nullptr) {
+        // A run that starts in managed memory but would end past its region was freed with a
+        // count larger than any run there: a wrong count, whatever the pages after it are.
+        if (region_of(page, 1) != nullptr) {
+            return {ErrorKind::FreeWrongOrder,
+                    "the count reaches past the end of the memory the run starts in"};
+        }
         return {ErrorKind::FreeOutsideManagedMemory,
                 "the run is not inside memory this allocator manages"};
     }

@@ -793,6 +793,15 @@ TEST_F(PageFrameAllocatorMisuse, BadFreePagesChangesNothing) {
     f.pfa.free_pages(run, 6); // one page too many: that page is free
     EXPECT_EQ(test::reports().size(), 1u);
     EXPECT_EQ(f.pfa.free_pages(), free_before);
+    // Counts reaching past the memory the run starts in are wrong counts too (they were
+    // reported as frees outside managed memory).
+    for (const size_t count : {size_t{1} << 20, SIZE_MAX}) {
+        test::clear_reports();
+        f.pfa.free_pages(run, count);
+        ASSERT_EQ(test::reports().size(), 1u) << count;
+        EXPECT_EQ(test::reports()[0].kind, ErrorKind::FreeWrongOrder) << count;
+        EXPECT_EQ(f.pfa.free_pages(), free_before);
+    }
     f.pfa.free_pages(run, 5);
     f.expect_pristine();
 }
