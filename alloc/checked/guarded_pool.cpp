@@ -32,18 +32,24 @@ constexpr size_t slot_page_index(uint32_t slot) {
     return 2 + 2 * size_t{slot % kSlotsPerChunk};
 }
 
+// What the faulting access did, as the report's detail: a read, a write, or an access (an
+// instruction fetch, or MemoryAccess::Unknown: the fault handler could not tell).
 const char* access_detail(ErrorKind kind, MemoryAccess access) {
     const bool write = access == MemoryAccess::Write;
+    const bool read = access == MemoryAccess::Read;
     switch (kind) {
     case ErrorKind::BufferOverflow:
-        return write ? "write past the end of a guarded block (guard page)"
-                     : "read past the end of a guarded block (guard page)";
+        return write  ? "write past the end of a guarded block (guard page)"
+               : read ? "read past the end of a guarded block (guard page)"
+                      : "access past the end of a guarded block (guard page)";
     case ErrorKind::BufferUnderflow:
-        return write ? "write before the start of a guarded block (guard page)"
-                     : "read before the start of a guarded block (guard page)";
+        return write  ? "write before the start of a guarded block (guard page)"
+               : read ? "read before the start of a guarded block (guard page)"
+                      : "access before the start of a guarded block (guard page)";
     default:
-        return write ? "write to a freed guarded block (its page is inaccessible)"
-                     : "read of a freed guarded block (its page is inaccessible)";
+        return write  ? "write to a freed guarded block (its page is inaccessible)"
+               : read ? "read of a freed guarded block (its page is inaccessible)"
+                      : "access to a freed guarded block (its page is inaccessible)";
     }
 }
 
