@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 # The x86-64 toolchain file with gcc instead of clang (the host's gcc: x86-64 code is what a
 # freestanding kernel needs once libc and the host ABI's extras are turned off), ld.lld as the
-# linker. gcc calls libgcc for what it does not inline (e.g. __builtin_popcountll without
-# -mpopcnt), so the link takes gcc's own libgcc.a, which needs no libc.
+# linker. gcc may call libgcc for what it does not inline in the kernel's own code (Bedrock
+# needs none of it), so the link takes gcc's own libgcc.a, which needs no libc.
 set(CMAKE_SYSTEM_NAME Generic)
 set(CMAKE_SYSTEM_PROCESSOR x86_64)
 
