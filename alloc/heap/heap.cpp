@@ -409,27 +409,42 @@ static CpuCache* make_calling_cpu_cache(Heap& heap) {
     return cpu < platform::kMaxCpus ? heap.cpus.make(cpu, heap.arenas) : nullptr;
 }
 
-// malloc() of class `index` when the calling CPU's magazine is empty or it has no cache yet:
-// a refill from the class, or (no CPU slot, or no cache) one block from the class under its lock;
-// when that finds no memory, once more after reclaim_idle_memory(). Interrupts are masked
-// (`previous`: the state to restore). Six arguments, all in registers.
+// allocate_small_slow() for a CPU with no cache: refused on a destroyed heap; else a cache made
+// now refilled, or (no CPU slot, or no memory for a cache) one block from the class under its
+// lock. Out of line, so that the refill's path keeps its registers.
+[[gnu::cold, gnu::noinline]] void* allocate_small_without_cache(Heap& heap, unsigned index,
+                                                                size_t size,
+                                                                platform::InterruptState previous,
+                                                                Caller caller) {
+    if (heap.magic != Heap::kMagic) [[unlikely]] {
+        platform::restore_interrupts(previous);
+        return refuse_destroyed_heap(heap, caller);
+    }
+    heap::Slab* corrupt = nullptr;
+    CpuCache* cache = make_calling_cpu_cache(heap);
+    void* block = cache != nullptr
+                      ? heap.cpus.refill(*cache, index, size, heap.classes[index], heap.arenas,
+                                         heap.secret, corrupt)
+                      : heap.classes[index].allocate(heap.arenas, size, heap.secret, corrupt);
+    if (block == nullptr) [[unlikely]] {
+        return allocate_small_after_reclaim(heap, index, size, previous, corrupt, caller);
+    }
+    finish_small(heap, previous, corrupt, FlushFailures{}, caller);
+    return block;
+}
+
+// malloc() of class `index` when the calling CPU's magazine is empty (a refill from the class;
+// when that finds no memory, once more after reclaim_idle_memory()) or it has no cache yet
+// (allocate_small_without_cache()). Interrupts are masked (`previous`: the state to restore).
+// Six arguments, all in registers.
 void* allocate_small_slow(Heap& heap, unsigned index, size_t size, CpuCache* cache,
                           platform::InterruptState previous, Caller caller) {
-    heap::Slab* corrupt = nullptr;
-    void* block = nullptr;
     if (cache == nullptr) [[unlikely]] {
-        if (heap.magic != Heap::kMagic) [[unlikely]] {
-            platform::restore_interrupts(previous);
-            return refuse_destroyed_heap(heap, caller);
-        }
-        cache = make_calling_cpu_cache(heap);
+        return allocate_small_without_cache(heap, index, size, previous, caller);
     }
-    if (cache != nullptr) [[likely]] {
-        block = heap.cpus.refill(*cache, index, size, heap.classes[index], heap.arenas, heap.secret,
-                                 corrupt);
-    } else {
-        block = heap.classes[index].allocate(heap.arenas, size, heap.secret, corrupt);
-    }
+    heap::Slab* corrupt = nullptr;
+    void* block = heap.cpus.refill(*cache, index, size, heap.classes[index], heap.arenas,
+                                   heap.secret, corrupt);
     if (block == nullptr) [[unlikely]] {
         return allocate_small_after_reclaim(heap, index, size, previous, corrupt, caller);
     }

@@ -12,9 +12,14 @@
 
 namespace bedrock {
 
-// Whether `value` is 1, 2, 4, ... (0 is not a power of two).
+// Whether `value` is 1, 2, 4, ... (0 is not a power of two). value ^ (value - 1) sets the bits up
+// to and including the lowest set bit, which exceeds value - 1 exactly when no higher bit is set;
+// for 0 both sides are all ones. Three instructions: clang turns the usual
+// `value != 0 && (value & (value - 1)) == 0`, negated next to a test for 0 (as in
+// `alignment != 0 && !is_power_of_two(alignment)`), into a population count, which it writes out
+// in some 20 instructions on x86-64 without POPCNT.
 [[nodiscard]] constexpr bool is_power_of_two(uint64_t value) {
-    return value != 0 && (value & (value - 1)) == 0;
+    return (value ^ (value - 1)) > value - 1;
 }
 
 // The largest multiple of `alignment` (a power of two) that is <= value.
@@ -70,6 +75,8 @@ static_assert(align_up(17, 16) == 32 && align_up(32, 16) == 32 && align_down(31,
 static_assert(floor_log2(1) == 0 && floor_log2(255) == 7 && floor_log2(256) == 8 &&
               floor_log2(~uint64_t{0}) == 63);
 static_assert(ceil_log2(1) == 0 && ceil_log2(256) == 8 && ceil_log2(257) == 9);
+static_assert(!is_power_of_two(0) && is_power_of_two(1) && is_power_of_two(uint64_t{1} << 63) &&
+              !is_power_of_two(3) && !is_power_of_two(~uint64_t{0}) && !is_power_of_two(0x50));
 static_assert(lowest_set_bit(0x50) == 4 && popcount(0xF0F0) == 8 && popcount(0) == 0 &&
               popcount(~uint64_t{0}) == 64 && popcount(uint64_t{1} << 63 | 1) == 2);
 static_assert(divide_rounding_up(1025, 1024) == 2 && divide_rounding_up(1024, 1024) == 1);
