@@ -409,8 +409,8 @@ static CpuCache* make_calling_cpu_cache(Heap& heap) {
     return cpu < platform::kMaxCpus ? heap.cpus.make(cpu, heap.arenas) : nullptr;
 }
 
-// allocate_small_slow() for a CPU with no cache: refused on a destroyed heap; else a cache made
-// now refilled, or (no CPU slot, or no memory for a cache) one block from the class under its
+// allocate_small_slow() for a CPU with no cache: refused on a destroyed heap; else the refill of
+// a cache made now, or (no CPU slot, or no memory for a cache) one block from the class under its
 // lock. Out of line, so that the refill's path keeps its registers.
 [[gnu::cold, gnu::noinline]] void* allocate_small_without_cache(Heap& heap, unsigned index,
                                                                 size_t size,
@@ -420,12 +420,12 @@ static CpuCache* make_calling_cpu_cache(Heap& heap) {
         platform::restore_interrupts(previous);
         return refuse_destroyed_heap(heap, caller);
     }
-    heap::Slab* corrupt = nullptr;
     CpuCache* cache = make_calling_cpu_cache(heap);
-    void* block = cache != nullptr
-                      ? heap.cpus.refill(*cache, index, size, heap.classes[index], heap.arenas,
-                                         heap.secret, corrupt)
-                      : heap.classes[index].allocate(heap.arenas, size, heap.secret, corrupt);
+    if (cache != nullptr) {
+        return allocate_small_slow(heap, index, size, cache, previous, caller);
+    }
+    heap::Slab* corrupt = nullptr;
+    void* block = heap.classes[index].allocate(heap.arenas, size, heap.secret, corrupt);
     if (block == nullptr) [[unlikely]] {
         return allocate_small_after_reclaim(heap, index, size, previous, corrupt, caller);
     }
