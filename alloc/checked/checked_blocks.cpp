@@ -33,26 +33,66 @@ ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* deta
     return misuse_report(kind, reinterpret_cast<uintptr_t>(pointer), detail, caller.call_site());
 }
 
+// Where damage was found, which the report's detail says: in a live block (at free, realloc or
+// heap_check()), or in a freed one - done after its free, which verified its red zones - as it
+// left the quarantine or by heap_check() while it waited there.
+enum class Found : uint8_t { InLiveBlock, LeavingQuarantine, InQuarantine };
+
+// `live`, `leaving` or `waiting`: the detail for where the damage was found.
+const char* detail_for(Found found, const char* live, const char* leaving, const char* waiting) {
+    switch (found) {
+    case Found::InLiveBlock:
+        return live;
+    case Found::LeavingQuarantine:
+        return leaving;
+    case Found::InQuarantine:
+        return waiting;
+    }
+    return live;
+}
+
+// A report about damage to `header`'s block; damage to a freed block carries its free trace too.
+ErrorReport damage_report(ErrorKind kind, uintptr_t address, const CheckedBlock& header,
+                          uint64_t offset, Found found, const char* detail, const void* call_site) {
+    ErrorReport report = block_report(kind, address, header, offset, detail, call_site);
+    if (found != Found::InLiveBlock) {
+        report.freed = header.freed;
+    }
+    return report;
+}
+
 // Red-zone damage of `header`'s block: an overflow (reported first) or an underflow.
-bool find_zone_damage(const CheckedBlock& header, const void* call_site, ErrorReport& report) {
+bool find_zone_damage(const CheckedBlock& header, Found found, const void* call_site,
+                      ErrorReport& report) {
     const unsigned char* tail = header.block + header.size;
     const auto* tail_end = reinterpret_cast<const unsigned char*>(header.zone_end);
     const size_t past_end = last_unlike_end(tail, tail_end, kRedZoneFill);
     if (past_end != 0) {
-        report = block_report(
+        report = damage_report(
             ErrorKind::BufferOverflow,
             reinterpret_cast<uintptr_t>(tail) + first_unlike(tail, tail_end, kRedZoneFill), header,
-            past_end, "bytes past the end of the block were overwritten (its red zone)", call_site);
+            past_end, found,
+            detail_for(found, "bytes past the end of the block were overwritten (its red zone)",
+                       "bytes past the end of the block were overwritten after it was freed "
+                       "(found when it left quarantine)",
+                       "bytes past the end of the block were overwritten after it was freed "
+                       "(found by heap_check in quarantine)"),
+            call_site);
         return true;
     }
     const unsigned char* front = front_zone_start(header);
     const size_t front_bytes = static_cast<size_t>(header.block - front);
     const size_t first = first_unlike(front, header.block, kRedZoneFill);
     if (first != front_bytes) {
-        report = block_report(
+        report = damage_report(
             ErrorKind::BufferUnderflow, reinterpret_cast<uintptr_t>(front + first), header,
-            front_bytes - first,
-            "bytes before the start of the block were overwritten (its red zone)", call_site);
+            front_bytes - first, found,
+            detail_for(found, "bytes before the start of the block were overwritten (its red zone)",
+                       "bytes before the start of the block were overwritten after it was freed "
+                       "(found when it left quarantine)",
+                       "bytes before the start of the block were overwritten after it was freed "
+                       "(found by heap_check in quarantine)"),
+            call_site);
         return true;
     }
     return false;
@@ -66,15 +106,20 @@ void fill_zones(const CheckedBlock& header) {
     bedrock_memset(tail, kRedZoneFill, header.zone_end - reinterpret_cast<uintptr_t>(tail));
 }
 
-// Poison damage of a quarantined block: a write after free.
-bool find_poison_damage(const CheckedBlock& header, const void* call_site, ErrorReport& report) {
+// Poison damage of a quarantined block (`found` leaving it or in it): a write after free.
+bool find_poison_damage(const CheckedBlock& header, Found found, const void* call_site,
+                        ErrorReport& report) {
     const size_t offset = first_unlike(header.block, header.block + header.size, kFreedPoison);
     if (offset == header.size) {
         return false;
     }
-    report = block_report(
+    report = damage_report(
         ErrorKind::UseAfterFree, reinterpret_cast<uintptr_t>(header.block) + offset, header, offset,
-        "the block was written after it was freed (found when it left quarantine)", call_site);
+        found,
+        found == Found::InQuarantine
+            ? "the block was written after it was freed (found by heap_check in quarantine)"
+            : "the block was written after it was freed (found when it left quarantine)",
+        call_site);
     return true;
 }
 
@@ -82,7 +127,10 @@ bool find_poison_damage(const CheckedBlock& header, const void* call_site, Error
 ErrorReport dead_header_report(const CheckedBlock& header, const void* pointer, Caller caller) {
     if (header.state == BlockState::Quarantined && header.seal == seal_of(header)) {
         return block_report(ErrorKind::DoubleFree, reinterpret_cast<uintptr_t>(pointer), header, 0,
-                            "the block is already free (still in quarantine)", caller.call_site());
+                            is_in_band(header)
+                                ? "the block is already free (still in quarantine)"
+                                : "the block is already free (its guarded page is inaccessible)",
+                            caller.call_site());
     }
     return pointer_report(ErrorKind::CorruptMetadata, pointer,
                           "the block's checked-mode header is damaged (a wild write or an "
@@ -188,7 +236,7 @@ bool CheckedBlocks::retire(Heap& heap, CheckedBlock& header, const void* pointer
             report = dead_header_report(header, pointer, caller);
             has_report = true;
         } else {
-            has_report = find_zone_damage(header, caller.call_site(), report);
+            has_report = find_zone_damage(header, Found::InLiveBlock, caller.call_site(), report);
             if (has_report) {
                 fill_zones(header); // reported once, not again when the slot is reused
             }
@@ -225,7 +273,7 @@ void CheckedBlocks::free(Heap& heap, const BlockRef& core, void* pointer, Caller
             report = dead_header_report(*header, pointer, caller);
             has_report = true;
         } else {
-            has_report = find_zone_damage(*header, caller.call_site(), report);
+            has_report = find_zone_damage(*header, Found::InLiveBlock, caller.call_site(), report);
             if (has_report) {
                 fill_zones(*header); // reported once, not again when it leaves quarantine
             }
@@ -292,8 +340,9 @@ void CheckedBlocks::leave_quarantine(Heap& heap, CheckedBlock& header, Caller ca
     // Verified while the memory is still ours, given back, then reported: a report that panics
     // leaves the heap consistent.
     ErrorReport report;
-    const bool damaged = find_poison_damage(header, caller.call_site(), report) ||
-                         find_zone_damage(header, caller.call_site(), report);
+    const bool damaged =
+        find_poison_damage(header, Found::LeavingQuarantine, caller.call_site(), report) ||
+        find_zone_damage(header, Found::LeavingQuarantine, caller.call_site(), report);
     give_block(heap, find_block(heap, &header));
     if (damaged) {
         heap.errors.raise(report);
@@ -340,7 +389,7 @@ bool CheckedBlocks::check(Heap& heap) {
                                  0,
                                  {},
                                  {}});
-            } else if (find_zone_damage(*header, nullptr, report)) {
+            } else if (find_zone_damage(*header, Found::InLiveBlock, nullptr, report)) {
                 note(report);
             }
         }
@@ -350,8 +399,8 @@ bool CheckedBlocks::check(Heap& heap) {
             if (header.state != BlockState::Quarantined || !is_intact(header)) {
                 return false;
             }
-            if (find_poison_damage(header, nullptr, report) ||
-                find_zone_damage(header, nullptr, report)) {
+            if (find_poison_damage(header, Found::InQuarantine, nullptr, report) ||
+                find_zone_damage(header, Found::InQuarantine, nullptr, report)) {
                 note(report);
             }
             return true;

@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: MIT
+// Checked mode as a misbehaving program meets it: each classic misuse on every kind of block -
+// checked blocks of small, medium and large-run sizes, aligned ones from memalign, aligned_alloc
+// and posix_memalign, realloc'd (grown, shrunk, same size) and calloc'd ones, guarded ones, and
+// blocks allocated at one level and freed at another - over a region heap and over a page frame
+// allocator. Each test checks when the misuse is caught (at the access, at free, at heap_check(),
+// when the block leaves quarantine), that the report names exactly the block, its requested
+// size, the offset and the call traces, and that the heap and a live neighbour stay intact.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bedrock/error_report.h"
+#include "bedrock/heap_checks.h"
+#include "bedrock/malloc.h"
+#include "heap_test_support.h"
+#include "support/guard_page_probe.h"
+
+namespace bedrock {
+namespace {
+
+enum class Over { Region, Frames };
+
+// How a block is made: from the heap directly or through the C API on the default heap.
+struct Kind {
+    const char* name;
+    size_t size;
+    std::function<void*(Heap&, size_t)> make;
+};
+
+void* plain(Heap& heap, size_t size) {
+    return heap_allocate(heap, size);
+}
+
+std::vector<Kind> kinds() {
+    std::vector<Kind> all;
+    for (size_t size : {size_t{0}, size_t{1}, size_t{24}, size_t{100}, size_t{2048}, size_t{3000},
+                        size_t{70000}, size_t{(1u << 20) + 100}}) {
+        all.push_back(Kind{"malloc", size, plain});
+    }
+    for (size_t alignment : {size_t{64}, size_t{256}, size_t{4096}, size_t{1} << 16}) {
+        for (size_t size : {size_t{5}, size_t{4100}}) {
+            all.push_back(Kind{"memalign", size, [alignment](Heap&, size_t n) {
+                                   return bedrock_memalign(alignment, n);
+                               }});
+            all.push_back(Kind{"aligned_alloc", size, [alignment](Heap&, size_t n) {
+                                   return bedrock_aligned_alloc(alignment, n);
+                               }});
+            all.push_back(Kind{"posix_memalign", size, [alignment](Heap&, size_t n) {
+                                   void* out = nullptr;
+                                   return bedrock_posix_memalign(&out, alignment, n) == 0 ? out
+                                                                                          : nullptr;
+                               }});
+        }
+    }
+    all.push_back(Kind{"calloc", 30, [](Heap&, size_t n) { return bedrock_calloc(3, n / 3); }});
+    all.push_back(Kind{"realloc_grown", 5000,
+                       [](Heap&, size_t n) { return bedrock_realloc(bedrock_malloc(40), n); }});
+    all.push_back(Kind{"realloc_shrunk", 40,
+                       [](Heap&, size_t n) { return bedrock_realloc(bedrock_malloc(5000), n); }});
+    all.push_back(Kind{"realloc_same", 40,
+                       [](Heap&, size_t n) { return bedrock_realloc(bedrock_malloc(n), n); }});
+    return all;
+}
+
+class MatrixTest : public ::testing::TestWithParam<Over> {
+protected:
+    void SetUp() override {
+        if (GetParam() == Over::Region) {
+            m_heap = heap_create_in_region(m_region.data(), m_region.size());
+        } else {
+            m_heap = heap_create(m_frames.allocator());
+        }
+        ASSERT_NE(m_heap, nullptr);
+        m_previous_default = default_heap();
+        set_default_heap(m_heap);
+        ASSERT_TRUE(heap_set_check_level(*m_heap, CheckLevel::Report));
+        test::clear_reports();
+    }
+    void TearDown() override {
+        set_default_heap(m_previous_default);
+        heap_flush_quarantine(*m_heap);
+        EXPECT_TRUE(heap_check(*m_heap));
+        EXPECT_EQ(heap_statistics(*m_heap).blocks_in_use, 0u);
+        EXPECT_TRUE(heap_destroy(*m_heap));
+    }
+
+    test::Frames m_frames{64 << 20};
+    test::Region m_region{8 << 20};
+    Heap* m_heap = nullptr;
+    Heap* m_previous_default = nullptr;
+};
+
+// A neighbour allocated after `block`, filled with a pattern the misuse must not disturb.
+struct Neighbour {
+    unsigned char* block;
+    size_t size;
+    [[nodiscard]] bool intact() const {
+        for (size_t i = 0; i < size; ++i) {
+            if (block[i] != 0x5a) {
+                return false;
+            }
+        }
+        return true;
+    }
+};
+
+Neighbour make_neighbour(Heap& heap, size_t size) {
+    auto* block = static_cast<unsigned char*>(heap_allocate(heap, size));
+    std::memset(block, 0x5a, size);
+    return Neighbour{block, size};
+}
+
+std::string describe(const ErrorReport& report) {
+    std::string text;
+    write_error_report(
+        report,
+        [](void* context, const char* line) {
+            *static_cast<std::string*>(context) += line;
+            *static_cast<std::string*>(context) += "\n";
+        },
+        &text);
+    return text;
+}
+
+TEST_P(MatrixTest, OverflowAndUnderflowAreReportedExactlyAtFree) {
+    for (const Kind& kind : kinds()) {
+        for (const size_t reach : {size_t{1}, size_t{7}}) {
+            for (const bool under : {false, true}) {
+                SCOPED_TRACE(std::string(kind.name) + " size " + std::to_string(kind.size) +
+                             (under ? " under " : " over ") + std::to_string(reach));
+                auto* block = static_cast<unsigned char*>(kind.make(*m_heap, kind.size));
+                ASSERT_NE(block, nullptr);
+                const Neighbour neighbour = make_neighbour(*m_heap, 48);
+                ASSERT_EQ(heap_usable_size(*m_heap, block), kind.size);
+                if (under) {
+                    std::memset(block - reach, 0, reach);
+                } else {
+                    std::memset(block + kind.size, 0, reach);
+                }
+                EXPECT_FALSE(heap_check(*m_heap));
+                ASSERT_EQ(test::report_count(), 1u);
+                test::clear_reports();
+                heap_free(*m_heap, block);
+                ASSERT_EQ(test::report_count(), 1u);
+                const ErrorReport& report = test::report(0);
+                EXPECT_EQ(report.kind,
+                          under ? ErrorKind::BufferUnderflow : ErrorKind::BufferOverflow)
+                    << describe(report);
+                EXPECT_EQ(report.block, reinterpret_cast<uintptr_t>(block));
+                EXPECT_EQ(report.size, kind.size);
+                EXPECT_EQ(report.offset, reach);
+                EXPECT_EQ(report.address,
+                          reinterpret_cast<uintptr_t>(under ? block - reach : block + kind.size));
+                EXPECT_FALSE(report.allocated.empty());
+                EXPECT_TRUE(report.freed.empty());
+                EXPECT_NE(report.call_site, nullptr);
+                test::clear_reports();
+                EXPECT_TRUE(heap_check(*m_heap));
+                EXPECT_TRUE(neighbour.intact());
+                heap_free(*m_heap, neighbour.block);
+                heap_flush_quarantine(*m_heap);
+                EXPECT_EQ(test::report_count(), 0u);
+                test::clear_reports();
+            }
+        }
+    }
+}
+
+TEST_P(MatrixTest, WriteAfterFreeIsReportedWhenTheBlockLeavesQuarantine) {
+    for (const Kind& kind : kinds()) {
+        if (kind.size == 0) {
+            continue;
+        }
+        SCOPED_TRACE(std::string(kind.name) + " size " + std::to_string(kind.size));
+        auto* block = static_cast<unsigned char*>(kind.make(*m_heap, kind.size));
+        ASSERT_NE(block, nullptr);
+        const Neighbour neighbour = make_neighbour(*m_heap, 48);
+        heap_free(*m_heap, block);
+        block[kind.size - 1] = 1;
+        EXPECT_FALSE(heap_check(*m_heap));
+        test::clear_reports();
+        heap_flush_quarantine(*m_heap);
+        ASSERT_EQ(test::report_count(), 1u);
+        const ErrorReport& report = test::report(0);
+        EXPECT_EQ(report.kind, ErrorKind::UseAfterFree) << describe(report);
+        EXPECT_EQ(report.block, reinterpret_cast<uintptr_t>(block));
+        EXPECT_EQ(report.size, kind.size);
+        EXPECT_EQ(report.offset, kind.size - 1);
+        EXPECT_FALSE(report.allocated.empty());
+        EXPECT_FALSE(report.freed.empty());
+        test::clear_reports();
+        EXPECT_TRUE(heap_check(*m_heap));
+        EXPECT_TRUE(neighbour.intact());
+        heap_free(*m_heap, neighbour.block);
+        heap_flush_quarantine(*m_heap);
+        test::clear_reports();
+    }
+}
+
+TEST_P(MatrixTest, InvalidPointersToEveryKindAreReported) {
+    for (const Kind& kind : kinds()) {
+        SCOPED_TRACE(std::string(kind.name) + " size " + std::to_string(kind.size));
+        auto* block = static_cast<unsigned char*>(kind.make(*m_heap, kind.size));
+        ASSERT_NE(block, nullptr);
+        const Neighbour neighbour = make_neighbour(*m_heap, 48);
+        if (kind.size > 16) {
+            heap_free(*m_heap, block + 16);
+            EXPECT_EQ(heap_usable_size(*m_heap, block + 16), 0u);
+            EXPECT_EQ(heap_reallocate(*m_heap, block + 16, 8), nullptr);
+            ASSERT_EQ(test::report_count(), 3u);
+            for (size_t i = 0; i < 3; ++i) {
+                EXPECT_EQ(test::report(i).kind, ErrorKind::InteriorPointer)
+                    << describe(test::report(i));
+                EXPECT_EQ(test::report(i).block, reinterpret_cast<uintptr_t>(block));
+                EXPECT_EQ(test::report(i).offset, 16u);
+                EXPECT_EQ(test::report(i).size, kind.size);
+            }
+            test::clear_reports();
+        }
+        heap_free(*m_heap, block + 8);
+        ASSERT_EQ(test::report_count(), 1u);
+        EXPECT_EQ(test::report(0).kind, ErrorKind::MisalignedPointer);
+        test::clear_reports();
+        heap_free(*m_heap, block);
+        EXPECT_EQ(test::report_count(), 0u);
+        // Still in quarantine: a double free, everywhere.
+        heap_free(*m_heap, block);
+        EXPECT_EQ(heap_usable_size(*m_heap, block), 0u);
+        EXPECT_EQ(heap_reallocate(*m_heap, block, 8), nullptr);
+        EXPECT_EQ(heap_reallocate(*m_heap, block, 0), nullptr);
+        ASSERT_EQ(test::report_count(), 4u);
+        for (size_t i = 0; i < 4; ++i) {
+            EXPECT_EQ(test::report(i).kind, ErrorKind::DoubleFree) << describe(test::report(i));
+            EXPECT_EQ(test::report(i).block, reinterpret_cast<uintptr_t>(block));
+            EXPECT_EQ(test::report(i).size, kind.size);
+            EXPECT_EQ(test::report(i).offset, 0u);
+            EXPECT_FALSE(test::report(i).freed.empty());
+            EXPECT_FALSE(test::report(i).allocated.empty());
+        }
+        test::clear_reports();
+        // After the quarantine turned over, before the memory is reused: not-allocated.
+        heap_flush_quarantine(*m_heap);
+        heap_free(*m_heap, block);
+        ASSERT_EQ(test::report_count(), 1u);
+        EXPECT_EQ(test::report(0).kind, ErrorKind::NotAllocated) << describe(test::report(0));
+        test::clear_reports();
+        EXPECT_TRUE(heap_check(*m_heap));
+        EXPECT_TRUE(neighbour.intact());
+        heap_free(*m_heap, neighbour.block);
+        heap_flush_quarantine(*m_heap);
+        EXPECT_EQ(test::report_count(), 0u);
+        test::clear_reports();
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(BothHeaps, MatrixTest, ::testing::Values(Over::Region, Over::Frames),
+                         [](const ::testing::TestParamInfo<Over>& info) {
+                             return std::string(info.param == Over::Region ? "Region" : "Frames");
+                         });
+
+// Guard pages at sample interval 1: every checked block that fits a page is guarded. A byte
+// past the end faults at once when the block ends its page, else it lands in the red zone left
+// before the page end and is found at free; the same for a byte before the start and the page's
+// start. Any touch of a freed block faults.
+TEST_P(MatrixTest, GuardedBlocksCatchEachMisuseAtTheAccessOrAtFree) {
+    ASSERT_TRUE(heap_enable_guard_pages(*m_heap, GuardPageOptions{14, 1}));
+    const size_t page = 4096;
+    for (const size_t size : {size_t{1}, size_t{100}, size_t{4096}}) {
+        for (const size_t alignment : {size_t{16}, size_t{64}}) {
+            for (const bool under : {false, true}) {
+                SCOPED_TRACE("size " + std::to_string(size) + " aligned " +
+                             std::to_string(alignment) + (under ? " under" : " over"));
+                auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, size, alignment));
+                ASSERT_NE(block, nullptr);
+                const Neighbour neighbour = make_neighbour(*m_heap, 48);
+                test::clear_reports();
+                const auto start = reinterpret_cast<uintptr_t>(block);
+                unsigned char* target = under ? block - 1 : block + size;
+                const bool at_page_edge = under ? start % page == 0 : (start + size) % page == 0;
+                const test::ProbeResult probed = test::probe(target, MemoryAccess::Write);
+                EXPECT_EQ(probed.faulted, at_page_edge);
+                EXPECT_EQ(probed.explained, at_page_edge);
+                if (at_page_edge) {
+                    ASSERT_EQ(test::report_count(), 1u);
+                    test::clear_reports();
+                }
+                heap_free(*m_heap, block);
+                if (!at_page_edge) {
+                    ASSERT_EQ(test::report_count(), 1u);
+                    const ErrorReport& report = test::report(0);
+                    EXPECT_EQ(report.kind,
+                              under ? ErrorKind::BufferUnderflow : ErrorKind::BufferOverflow)
+                        << describe(report);
+                    EXPECT_EQ(report.block, start);
+                    EXPECT_EQ(report.size, size);
+                    EXPECT_EQ(report.offset, 1u);
+                    EXPECT_EQ(report.address, reinterpret_cast<uintptr_t>(target));
+                    test::clear_reports();
+                }
+                // Read and write after free fault and are explained, with both traces.
+                for (const MemoryAccess access : {MemoryAccess::Read, MemoryAccess::Write}) {
+                    const test::ProbeResult touched = test::probe(block + size / 2, access);
+                    EXPECT_TRUE(touched.faulted);
+                    EXPECT_TRUE(touched.explained);
+                    ASSERT_EQ(test::report_count(), 1u);
+                    EXPECT_EQ(test::report(0).kind, ErrorKind::UseAfterFree)
+                        << describe(test::report(0));
+                    EXPECT_EQ(test::report(0).offset, size / 2);
+                    EXPECT_EQ(test::report(0).block, start);
+                    EXPECT_FALSE(test::report(0).freed.empty());
+                    test::clear_reports();
+                }
+                heap_free(*m_heap, block);
+                EXPECT_EQ(heap_usable_size(*m_heap, block), 0u);
+                ASSERT_EQ(test::report_count(), 2u);
+                for (size_t i = 0; i < 2; ++i) {
+                    EXPECT_EQ(test::report(i).kind, ErrorKind::DoubleFree)
+                        << describe(test::report(i));
+                    EXPECT_EQ(test::report(i).block, start);
+                    EXPECT_EQ(test::report(i).size, size);
+                    EXPECT_FALSE(test::report(i).freed.empty());
+                    EXPECT_STREQ(test::report(i).detail,
+                                 "the block is already free (its guarded page is inaccessible)");
+                }
+                test::clear_reports();
+                EXPECT_TRUE(heap_check(*m_heap));
+                EXPECT_TRUE(neighbour.intact());
+                heap_free(*m_heap, neighbour.block);
+                EXPECT_EQ(test::report_count(), 0u);
+            }
+        }
+    }
+}
+
+// A block allocated at one level and freed, realloc'd or freed twice at another keeps the form
+// it was allocated in: a checked block is checked wherever it is freed, an unchecked one is not.
+TEST_P(MatrixTest, LevelsChangeBetweenAllocationAndFree) {
+    const CheckLevel levels[] = {CheckLevel::Off, CheckLevel::Report};
+    for (const CheckLevel at_allocation : levels) {
+        for (const CheckLevel at_free : levels) {
+            for (const size_t size : {size_t{24}, size_t{3000}, size_t{(1u << 20) + 100}}) {
+                SCOPED_TRACE("size " + std::to_string(size) + " allocated at " +
+                             std::to_string(static_cast<int>(at_allocation)) + ", freed at " +
+                             std::to_string(static_cast<int>(at_free)));
+                ASSERT_TRUE(heap_set_check_level(*m_heap, at_allocation));
+                auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, size));
+                auto* grown = static_cast<unsigned char*>(heap_allocate(*m_heap, size));
+                ASSERT_NE(block, nullptr);
+                ASSERT_NE(grown, nullptr);
+                std::memset(grown, 0x33, size);
+                const bool checked = at_allocation != CheckLevel::Off;
+                if (checked) {
+                    EXPECT_EQ(heap_usable_size(*m_heap, block), size);
+                }
+                ASSERT_TRUE(heap_set_check_level(*m_heap, at_free));
+                block[size] = 0; // past the requested size: inside an unchecked block's slack
+                heap_free(*m_heap, block);
+                EXPECT_EQ(test::report_count(), checked ? 1u : 0u);
+                test::clear_reports();
+                heap_free(*m_heap, block);
+                ASSERT_EQ(test::report_count(), 1u);
+                EXPECT_EQ(test::report(0).kind, ErrorKind::DoubleFree) << describe(test::report(0));
+                EXPECT_EQ(!test::report(0).freed.empty(), checked);
+                test::clear_reports();
+                auto* moved =
+                    static_cast<unsigned char*>(heap_reallocate(*m_heap, grown, size * 2));
+                ASSERT_NE(moved, nullptr);
+                for (size_t i = 0; i < size; ++i) {
+                    ASSERT_EQ(moved[i], 0x33) << i;
+                }
+                if (at_free != CheckLevel::Off) {
+                    EXPECT_EQ(heap_usable_size(*m_heap, moved), size * 2) << "checked now";
+                }
+                heap_free(*m_heap, moved);
+                EXPECT_EQ(test::report_count(), 0u);
+                EXPECT_TRUE(heap_check(*m_heap));
+                heap_flush_quarantine(*m_heap);
+            }
+        }
+    }
+}
+
+// realloc(p, 0) of a checked block: a new checked block of size 0; p is freed (quarantined).
+TEST_P(MatrixTest, ReallocToZeroMovesACheckedBlockToAnEmptyOne) {
+    void* block = heap_allocate(*m_heap, 40);
+    void* zero = heap_reallocate(*m_heap, block, 0);
+    ASSERT_NE(zero, nullptr);
+    EXPECT_NE(zero, block);
+    EXPECT_EQ(heap_usable_size(*m_heap, zero), 0u);
+    heap_free(*m_heap, block);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::DoubleFree);
+    test::clear_reports();
+    static_cast<unsigned char*>(zero)[0] = 1;
+    heap_free(*m_heap, zero);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::BufferOverflow);
+    EXPECT_EQ(test::report(0).offset, 1u);
+    test::clear_reports();
+}
+
+// A write after free that heap_check() finds says so, not that the block left quarantine.
+TEST_P(MatrixTest, HeapCheckSaysItFoundTheWriteAfterFree) {
+    auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, 64));
+    heap_free(*m_heap, block);
+    block[3] = 0;
+    EXPECT_FALSE(heap_check(*m_heap));
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::UseAfterFree);
+    EXPECT_EQ(test::report(0).offset, 3u);
+    EXPECT_EQ(std::string(test::report(0).detail).find("left quarantine"), std::string::npos)
+        << test::report(0).detail;
+    test::clear_reports();
+    heap_flush_quarantine(*m_heap);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_NE(std::string(test::report(0).detail).find("left quarantine"), std::string::npos)
+        << test::report(0).detail;
+    test::clear_reports();
+}
+
+// A write past the end or before the start of a block after its free (the free verified its
+// red zones) is reported as such, with the free's trace, not as an overflow of a live block.
+TEST_P(MatrixTest, RedZoneDamageAfterFreeSaysSoAndNamesTheFree) {
+    for (const bool under : {false, true}) {
+        auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, 64));
+        heap_free(*m_heap, block);
+        EXPECT_EQ(test::report_count(), 0u);
+        if (under) {
+            block[-2] = 0;
+        } else {
+            block[64 + 2] = 0;
+        }
+        for (const bool by_check : {true, false}) {
+            if (by_check) {
+                EXPECT_FALSE(heap_check(*m_heap));
+            } else {
+                heap_flush_quarantine(*m_heap);
+            }
+            ASSERT_EQ(test::report_count(), 1u);
+            const ErrorReport& report = test::report(0);
+            EXPECT_EQ(report.kind, under ? ErrorKind::BufferUnderflow : ErrorKind::BufferOverflow);
+            EXPECT_EQ(report.offset, under ? 2u : 3u);
+            EXPECT_NE(std::string(report.detail).find("after it was freed"), std::string::npos)
+                << report.detail;
+            EXPECT_NE(std::string(report.detail).find(by_check ? "heap_check" : "left quarantine"),
+                      std::string::npos)
+                << report.detail;
+            EXPECT_FALSE(report.freed.empty());
+            EXPECT_FALSE(report.allocated.empty());
+            test::clear_reports();
+        }
+    }
+}
+
+// A checked block of another heap: foreign-heap from the heap over a page frame allocator (or a
+// region heap given a region heap's block); a region heap given a page-frame heap's block
+// cannot tell whose it is: not-allocated. Nothing changes either way.
+TEST_P(MatrixTest, ABlockOfAnotherHeapIsRefused) {
+    test::Region region(1 << 20);
+    Heap* other = heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(other, nullptr);
+    ASSERT_TRUE(heap_set_check_level(*other, CheckLevel::Report));
+    for (const size_t size : {size_t{24}, size_t{3000}}) {
+        void* theirs = heap_allocate(*other, size);
+        void* ours = heap_allocate(*m_heap, size);
+        heap_free(*m_heap, theirs);
+        heap_free(*other, ours);
+        ASSERT_EQ(test::report_count(), 2u);
+        EXPECT_EQ(test::report(0).kind, ErrorKind::ForeignHeap) << describe(test::report(0));
+        EXPECT_EQ(test::report(1).kind,
+                  GetParam() == Over::Region ? ErrorKind::ForeignHeap : ErrorKind::NotAllocated)
+            << describe(test::report(1));
+        test::clear_reports();
+        EXPECT_TRUE(heap_check(*other));
+        EXPECT_TRUE(heap_check(*m_heap));
+        heap_free(*m_heap, ours);
+        heap_free(*other, theirs);
+        EXPECT_EQ(test::report_count(), 0u);
+    }
+    heap_flush_quarantine(*other);
+    EXPECT_TRUE(heap_destroy(*other));
+}
+
+} // namespace
+} // namespace bedrock
