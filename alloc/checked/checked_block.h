@@ -14,12 +14,15 @@
 // their red zones are the rest of their slot page (a platform page) around the block.
 //
 // Invariants, for a header in state Live or Quarantined:
-//   seal == seal_of(header)           (block, size, zone_end, sequence, state are intact)
+//   seal == seal_of(header)           (block, size, zone_end, sequence, state and the list links
+//                                      prev, next are intact)
 //   front and tail red zones hold kRedZoneFill, unless a bug wrote there
 //   Quarantined: the block's bytes hold kFreedPoison, unless a bug wrote there
 // A Live or Quarantined header is linked in exactly one list (the live list or the quarantine),
 // both guarded by the CheckedBlocks lock - except the oversized block, which waits apart
-// (checked_blocks.h).
+// (checked_blocks.h). An in-band header's links are its first words, right after the core's
+// header of its block, where a long overflow of the block before it lands: a link is followed
+// only from a header whose seal holds, and a list change seals again the neighbours it relinks.
 #pragma once
 
 #include <stddef.h>
@@ -78,6 +81,8 @@ static_assert(kCheckedHeaderBytes % 16 == 0, "in-band blocks keep the heap's ali
 
 [[nodiscard]] inline uint32_t seal_of(const CheckedBlock& header) {
     uint64_t mix = reinterpret_cast<uintptr_t>(header.block) * 0x9e3779b97f4a7c15u;
+    mix ^= reinterpret_cast<uintptr_t>(header.prev) + 0x2545f4914f6cdd1du + (mix << 6) + (mix >> 2);
+    mix ^= reinterpret_cast<uintptr_t>(header.next) + 0x94d049bb133111ebu + (mix << 6) + (mix >> 2);
     mix ^= header.size + 0x632be59bd9b4e019u + (mix << 6) + (mix >> 2);
     mix ^= header.zone_end + 0x8cb92ba72f3d8dd7u + (mix << 6) + (mix >> 2);
     mix ^= header.sequence + (mix << 6) + (mix >> 2);

@@ -22,6 +22,45 @@ void seal(CheckedBlock& header) {
     header.seal = seal_of(header);
 }
 
+bool seal_holds(const CheckedBlock& header) {
+    return header.seal == seal_of(header);
+}
+
+// Runs `change`, a list operation that rewrites the links of `first` and `second` (either may be
+// null), and seals again each of them whose seal held before, so that damage found in one stays
+// visible. Neighbours are only ever reached through a list's ends or through links whose seal
+// held, so each is a real header.
+template <class Change>
+void relink(CheckedBlock* first, CheckedBlock* second, Change change) {
+    const bool first_held = first != nullptr && seal_holds(*first);
+    const bool second_held = second != nullptr && seal_holds(*second);
+    change();
+    if (first_held) {
+        seal(*first);
+    }
+    if (second_held) {
+        seal(*second);
+    }
+}
+
+// Walks `list` from its front, reading a header's link only once its seal holds (so every link
+// followed is one checked mode wrote), and calls visit(header) for each header it reaches.
+// Returns the first header whose seal does not hold or whose back link is not the header before
+// it (its next link is not followed), or null when the whole list was walked.
+template <class List, class Visit>
+const CheckedBlock* walk(const List& list, Visit visit) {
+    const CheckedBlock* before = nullptr;
+    for (const CheckedBlock* header = list.front(); header != nullptr;
+         header = List::next(*header)) {
+        if (!seal_holds(*header) || header->prev != before) {
+            return header;
+        }
+        visit(*header);
+        before = header;
+    }
+    return nullptr;
+}
+
 // Bytes the block keeps from reuse while quarantined, counted as the heap's statistics count
 // a block: its core block's usable bytes, from its header (the core block's start) to the end
 // of its tail red zone.
@@ -138,6 +177,23 @@ ErrorReport dead_header_report(const CheckedBlock& header, const void* pointer, 
                           caller);
 }
 
+// A quarantined header found damaged as the quarantine reached it: neither its links nor its
+// block's bounds can be trusted, so it is left alone (never reused), with the blocks quarantined
+// after it.
+ErrorReport damaged_quarantine_report(const CheckedBlock& header, const void* call_site) {
+    return ErrorReport{ErrorKind::CorruptMetadata,
+                       "heap",
+                       reinterpret_cast<uintptr_t>(&header + 1),
+                       0,
+                       call_site,
+                       "a quarantined block's checked-mode header is damaged (a wild write or a "
+                       "long overflow): it and the blocks freed after it are left alone",
+                       0,
+                       0,
+                       {},
+                       {}};
+}
+
 } // namespace
 
 void CheckedBlocks::adopt(CheckedBlock& header, unsigned char* block, size_t size,
@@ -153,8 +209,8 @@ void CheckedBlocks::adopt(CheckedBlock& header, unsigned char* block, size_t siz
     bedrock_memset(block, kFreshPoison, size);
     LockGuard guard(m_lock);
     header.sequence = ++m_sequence & kSequenceMask;
+    relink(m_live.front(), nullptr, [&] { m_live.push_front(header); });
     seal(header);
-    m_live.push_front(header);
 }
 
 void* CheckedBlocks::allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
@@ -240,7 +296,7 @@ bool CheckedBlocks::retire(Heap& heap, CheckedBlock& header, const void* pointer
             if (has_report) {
                 fill_zones(header); // reported once, not again when the slot is reused
             }
-            m_live.remove(header);
+            relink(header.prev, header.next, [&] { m_live.remove(header); });
             header.freed = capture_call_trace(caller);
             header.state = BlockState::Quarantined;
             seal(header);
@@ -266,6 +322,7 @@ void CheckedBlocks::free(Heap& heap, const BlockRef& core, void* pointer, Caller
     ErrorReport report;
     bool has_report = false;
     CheckedBlock* displaced = nullptr; // the oversized block this one takes the place of
+    CheckedBlock* damaged = nullptr;   // or that block, left alone: its header is damaged
     {
         LockGuard guard(m_lock);
         if (header->state != BlockState::Live || header->seal != seal_of(*header)) {
@@ -277,23 +334,27 @@ void CheckedBlocks::free(Heap& heap, const BlockRef& core, void* pointer, Caller
             if (has_report) {
                 fill_zones(*header); // reported once, not again when it leaves quarantine
             }
-            m_live.remove(*header);
+            relink(header->prev, header->next, [&] { m_live.remove(*header); });
             header->freed = capture_call_trace(caller);
             header->state = BlockState::Quarantined;
-            seal(*header);
             bedrock_memset(header->block, kFreedPoison, header->size);
             if (m_quarantine_limit != 0 && footprint(*header) > m_quarantine_limit) {
                 displaced = m_oversized;
                 m_oversized = header;
-                if (displaced != nullptr) {
-                    displaced->state = BlockState::Released;
+                if (displaced != nullptr && !release_oversized_locked(*displaced)) {
+                    damaged = displaced;
+                    displaced = nullptr;
                 }
             } else {
-                m_quarantine.push_back(*header);
+                relink(m_quarantine.back(), nullptr, [&] { m_quarantine.push_back(*header); });
                 m_quarantine_bytes += footprint(*header);
                 ++m_quarantine_blocks;
             }
+            seal(*header);
         }
+    }
+    if (damaged != nullptr) {
+        heap.errors.raise(damaged_quarantine_report(*damaged, caller.call_site()));
     }
     if (displaced != nullptr) {
         leave_quarantine(heap, *displaced, caller);
@@ -304,10 +365,27 @@ void CheckedBlocks::free(Heap& heap, const BlockRef& core, void* pointer, Caller
     }
 }
 
-CheckedBlock* CheckedBlocks::evict_locked(size_t limit) {
+bool CheckedBlocks::release_oversized_locked(CheckedBlock& header) {
+    if (header.state != BlockState::Quarantined || !seal_holds(header)) {
+        return false;
+    }
+    header.state = BlockState::Released;
+    return true;
+}
+
+CheckedBlock* CheckedBlocks::evict_locked(size_t limit, CheckedBlock*& damaged) {
     CheckedBlock* oldest = m_quarantine.front();
     if (m_quarantine_bytes > limit && oldest != nullptr) {
-        m_quarantine.remove(*oldest);
+        if (oldest->state != BlockState::Quarantined || !seal_holds(*oldest)) {
+            // Its next link cannot be followed: the quarantine starts afresh, and what it held
+            // stays Quarantined, never reused.
+            damaged = oldest;
+            m_quarantine = Quarantine{};
+            m_quarantine_bytes = 0;
+            m_quarantine_blocks = 0;
+            return nullptr;
+        }
+        relink(nullptr, oldest->next, [&] { m_quarantine.remove(*oldest); });
         m_quarantine_bytes -= footprint(*oldest);
         --m_quarantine_blocks;
         oldest->state = BlockState::Released;
@@ -316,7 +394,10 @@ CheckedBlock* CheckedBlocks::evict_locked(size_t limit) {
     if (limit == 0 && m_oversized != nullptr) {
         CheckedBlock* oversized = m_oversized;
         m_oversized = nullptr;
-        oversized->state = BlockState::Released;
+        if (!release_oversized_locked(*oversized)) {
+            damaged = oversized;
+            return nullptr;
+        }
         return oversized;
     }
     return nullptr;
@@ -325,9 +406,14 @@ CheckedBlock* CheckedBlocks::evict_locked(size_t limit) {
 void CheckedBlocks::evict(Heap& heap, size_t limit, Caller caller) {
     for (;;) {
         CheckedBlock* header;
+        CheckedBlock* damaged = nullptr;
         {
             LockGuard guard(m_lock);
-            header = evict_locked(limit);
+            header = evict_locked(limit, damaged);
+        }
+        if (damaged != nullptr) {
+            heap.errors.raise(damaged_quarantine_report(*damaged, caller.call_site()));
+            continue;
         }
         if (header == nullptr) {
             return;
@@ -375,50 +461,58 @@ bool CheckedBlocks::check(Heap& heap) {
             ++found;
         };
         ErrorReport report;
-        consistent = m_live.is_consistent(~size_t{0}) && m_quarantine.is_consistent(~size_t{0});
-        for (const CheckedBlock* header = consistent ? m_live.front() : nullptr; header != nullptr;
-             header = LiveList::next(*header)) {
-            if (header->state != BlockState::Live || !is_intact(*header)) {
-                note(ErrorReport{ErrorKind::CorruptMetadata,
-                                 "heap",
-                                 reinterpret_cast<uintptr_t>(header + 1),
-                                 0,
-                                 nullptr,
-                                 "a live block's checked-mode header is damaged",
-                                 0,
-                                 0,
-                                 {},
-                                 {}});
-            } else if (find_zone_damage(*header, Found::InLiveBlock, nullptr, report)) {
+        // A header whose seal does not hold ends its list's walk (its links are not followed).
+        const CheckedBlock* damaged = walk(m_live, [&](const CheckedBlock& header) {
+            if (header.state != BlockState::Live) {
+                consistent = false;
+            } else if (find_zone_damage(header, Found::InLiveBlock, nullptr, report)) {
                 note(report);
             }
+        });
+        if (damaged != nullptr) {
+            note(ErrorReport{ErrorKind::CorruptMetadata,
+                             "heap",
+                             reinterpret_cast<uintptr_t>(damaged + 1),
+                             0,
+                             nullptr,
+                             "a live block's checked-mode header is damaged",
+                             0,
+                             0,
+                             {},
+                             {}});
         }
-        // A quarantined block's header must be intact (else false); its poison and zones are
-        // verified.
-        auto check_quarantined = [&](const CheckedBlock& header) {
-            if (header.state != BlockState::Quarantined || !is_intact(header)) {
-                return false;
-            }
+        // A quarantined block's poison and zones are verified.
+        const auto check_quarantined = [&](const CheckedBlock& header) {
             if (find_poison_damage(header, Found::InQuarantine, nullptr, report) ||
                 find_zone_damage(header, Found::InQuarantine, nullptr, report)) {
                 note(report);
             }
-            return true;
         };
         uint64_t bytes = 0;
         uint64_t blocks = 0;
-        for (const CheckedBlock* header = consistent ? m_quarantine.front() : nullptr;
-             header != nullptr; header = Quarantine::next(*header)) {
-            if (!check_quarantined(*header)) {
+        const CheckedBlock* last = nullptr;
+        damaged = walk(m_quarantine, [&](const CheckedBlock& header) {
+            if (header.state != BlockState::Quarantined) {
                 consistent = false;
-                break;
+                return;
             }
-            bytes += footprint(*header);
+            check_quarantined(header);
+            bytes += footprint(header);
             ++blocks;
+            last = &header;
+        });
+        if (m_oversized != nullptr) {
+            if (m_oversized->state == BlockState::Quarantined && seal_holds(*m_oversized)) {
+                check_quarantined(*m_oversized);
+            } else if (damaged == nullptr) {
+                damaged = m_oversized;
+            }
         }
-        consistent = consistent && bytes == m_quarantine_bytes && blocks == m_quarantine_blocks;
-        if (m_oversized != nullptr && !check_quarantined(*m_oversized)) {
-            consistent = false;
+        if (damaged != nullptr) {
+            note(damaged_quarantine_report(*damaged, nullptr));
+        } else {
+            consistent = consistent && last == m_quarantine.back() && bytes == m_quarantine_bytes &&
+                         blocks == m_quarantine_blocks;
         }
     }
     for (unsigned i = 0; i < found && i < kMaxReports; ++i) {
@@ -464,27 +558,27 @@ LeakSummary CheckedBlocks::leaks(uint64_t checkpoint, LineWriter write, void* co
     unsigned site_count = 0;
     LeakSummary summary = {};
     LockGuard guard(m_lock);
-    for (const CheckedBlock* header = m_live.front(); header != nullptr;
-         header = LiveList::next(*header)) {
-        if (header->sequence <= checkpoint) {
-            continue;
+    // Blocks past a damaged header are neither counted nor listed (its link is not followed).
+    const CheckedBlock* damaged = walk(m_live, [&](const CheckedBlock& header) {
+        if (header.sequence <= checkpoint) {
+            return;
         }
         ++summary.blocks;
-        summary.bytes += header->size;
+        summary.bytes += header.size;
         unsigned site = 0;
-        while (site < site_count && !(sites[site].trace == header->allocated)) {
+        while (site < site_count && !(sites[site].trace == header.allocated)) {
             ++site;
         }
         if (site == site_count) {
             ++summary.sites;
             if (site_count == kMaxSites) {
-                continue; // counted, not listed by site
+                return; // counted, not listed by site
             }
-            sites[site_count++] = Site{header->allocated, 0, 0};
+            sites[site_count++] = Site{header.allocated, 0, 0};
         }
         ++sites[site].blocks;
-        sites[site].bytes += header->size;
-    }
+        sites[site].bytes += header.size;
+    });
     if (write == nullptr) {
         return summary;
     }
@@ -509,20 +603,19 @@ LeakSummary CheckedBlocks::leaks(uint64_t checkpoint, LineWriter write, void* co
             .text(" bytes, allocated at")
             .trace(sites[site].trace)
             .write(write, context);
-        for (const CheckedBlock* header = m_live.front(); header != nullptr;
-             header = LiveList::next(*header)) {
-            if (header->sequence > checkpoint && header->allocated == sites[site].trace) {
+        static_cast<void>(walk(m_live, [&](const CheckedBlock& header) {
+            if (header.sequence > checkpoint && header.allocated == sites[site].trace) {
                 TextLine()
                     .text("leaks:   ")
-                    .hex(header->block)
+                    .hex(header.block)
                     .text(" ")
-                    .number(header->size)
+                    .number(header.size)
                     .text(" bytes (allocation #")
-                    .number(header->sequence)
+                    .number(header.sequence)
                     .text(")")
                     .write(write, context);
             }
-        }
+        }));
     }
     if (listed != summary.blocks) {
         TextLine()
@@ -530,6 +623,13 @@ LeakSummary CheckedBlocks::leaks(uint64_t checkpoint, LineWriter write, void* co
             .number(summary.blocks - listed)
             .text(" more blocks from the sites beyond the first ")
             .number(kMaxSites)
+            .write(write, context);
+    }
+    if (damaged != nullptr) {
+        TextLine()
+            .text("leaks: the live list ends at a damaged checked-mode header at ")
+            .hex(damaged)
+            .text(": the blocks after it are not counted")
             .write(write, context);
     }
     return summary;

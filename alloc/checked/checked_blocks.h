@@ -15,6 +15,9 @@
 //   after every free quarantine_bytes <= the limit
 //   an allocation that finds no memory empties the quarantine and the oversized block and tries
 //   once more, so the quarantine never makes an allocation fail
+//   a header whose seal does not hold (checked_block.h) is never unlinked and its links never
+//   followed: its free is refused (corrupt-metadata), a walk of its list stops there, and met
+//   at the quarantine's front it is left alone with the blocks after it (never reused)
 // Lock order: m_lock is never held while calling the heap core (heap/core.h) or the guard
 // pool's lock; reports are raised after it is released (error_policy.h).
 #pragma once
@@ -85,8 +88,13 @@ public:
 
 private:
     // The quarantine's oldest block, unlinked and Released, if the quarantine exceeds `limit`;
-    // else, for a limit of 0, the oversized block, taken out and Released.
-    [[nodiscard]] CheckedBlock* evict_locked(size_t limit);
+    // else, for a limit of 0, the oversized block, taken out and Released. Null if neither, or
+    // if the header so reached is damaged: it is then named in `damaged` and left alone (never
+    // reused), and for the quarantine's oldest, so are the blocks after it (its link to them
+    // cannot be followed): the quarantine starts again empty.
+    [[nodiscard]] CheckedBlock* evict_locked(size_t limit, CheckedBlock*& damaged);
+    // Marks the oversized block `header` Released, if its header is intact; else false.
+    [[nodiscard]] bool release_oversized_locked(CheckedBlock& header);
     // Evicts one block at a time until the quarantine fits `limit` (and, for 0, the oversized
     // block too), each through leave_quarantine().
     void evict(Heap& heap, size_t limit, Caller caller);

@@ -16,6 +16,7 @@
 #include "bedrock/error_report.h"
 #include "bedrock/heap_checks.h"
 #include "bedrock/malloc.h"
+#include "checked/checked_block.h"
 #include "heap_test_support.h"
 #include "support/guard_page_probe.h"
 
@@ -483,6 +484,101 @@ TEST_P(MatrixTest, ABlockOfAnotherHeapIsRefused) {
     }
     heap_flush_quarantine(*other);
     EXPECT_TRUE(heap_destroy(*other));
+}
+
+// An aligned block's front red zone spans the padding before it as well as the header's last 8
+// bytes: a write as far back as alignment - 120 bytes before it is a buffer-underflow, with the
+// whole distance as the offset.
+TEST_P(MatrixTest, AnAlignedBlocksFrontRedZoneSpansItsPadding) {
+    for (const size_t alignment : {size_t{256}, size_t{4096}}) {
+        auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, 40, alignment));
+        ASSERT_NE(block, nullptr);
+        const size_t reach = alignment - heap::kCheckedHeaderBytes + heap::kFrontZoneBytes;
+        *(block - reach) = 0;
+        heap_free(*m_heap, block);
+        ASSERT_EQ(test::report_count(), 1u);
+        EXPECT_EQ(test::report(0).kind, ErrorKind::BufferUnderflow) << describe(test::report(0));
+        EXPECT_EQ(test::report(0).offset, reach);
+        EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(block - reach));
+        test::clear_reports();
+    }
+}
+
+// A write that runs past a block's tail red zone and the core's header of the next block reaches
+// that block's checked-mode header, whose first words link it into the live list or the
+// quarantine. Checked mode never follows links it did not write: a free of that block is refused
+// and reported, and heap_check(), the leak count and the frees of its neighbours neither crash
+// nor write through them. Here the links point at a buffer of the test's (a write through them
+// would show) and at no memory at all (following them would fault).
+TEST_P(MatrixTest, DamagedListLinksAreNeverFollowed) {
+    void* older = heap_allocate(*m_heap, 24);
+    auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, 24));
+    void* newer = heap_allocate(*m_heap, 24);
+    auto* header = reinterpret_cast<heap::CheckedBlock*>(block - heap::kCheckedHeaderBytes);
+    const heap::CheckedBlock saved = *header;
+    static uintptr_t victim[4] = {1, 2, 3, 4};
+    for (const uintptr_t forged :
+         {reinterpret_cast<uintptr_t>(&victim[1]), uintptr_t{0x7878787878787878}}) {
+        header->prev = reinterpret_cast<heap::CheckedBlock*>(forged);
+        header->next = reinterpret_cast<heap::CheckedBlock*>(forged + 8);
+        EXPECT_FALSE(heap_check(*m_heap));
+        EXPECT_GE(test::report_count(), 1u);
+        test::clear_reports();
+        EXPECT_LE(heap_leaks_since(*m_heap, 0).blocks, 3u);
+        heap_free(*m_heap, block);
+        ASSERT_EQ(test::report_count(), 1u);
+        EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata) << describe(test::report(0));
+        test::clear_reports();
+        EXPECT_EQ(victim[0] + victim[1] + victim[2] + victim[3], 10u) << "written through";
+    }
+    // Its neighbours go: their links to it are checked mode's own.
+    heap_free(*m_heap, newer);
+    heap_free(*m_heap, older);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_EQ(victim[0] + victim[1] + victim[2] + victim[3], 10u) << "written through";
+    EXPECT_FALSE(heap_check(*m_heap));
+    test::clear_reports();
+    // Repaired as the list is now (the only live block), it is freed as usual.
+    *header = saved;
+    header->prev = nullptr;
+    header->next = nullptr;
+    header->seal = heap::seal_of(*header);
+    EXPECT_TRUE(heap_check(*m_heap));
+    heap_free(*m_heap, block);
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
+// The same for a block waiting in the quarantine: its damaged header is reported when the
+// quarantine reaches it, and neither its links nor its block's bounds are trusted then; it and
+// the blocks quarantined after it are left alone (never reused), and the heap goes on. Its
+// blocks stay taken, so the heap can never be destroyed: it lives in memory that outlives it.
+TEST(CheckedQuarantineDamage, ADamagedQuarantinedHeaderIsLeftAlone) {
+    alignas(64) static unsigned char region[1 << 20];
+    Heap* heap = heap_create_in_region(region, sizeof(region));
+    ASSERT_NE(heap, nullptr);
+    ASSERT_TRUE(heap_set_check_level(*heap, CheckLevel::Report));
+    test::clear_reports();
+    auto* block = static_cast<unsigned char*>(heap_allocate(*heap, 24));
+    void* later = heap_allocate(*heap, 24);
+    heap_free(*heap, block);
+    heap_free(*heap, later);
+    auto* header = reinterpret_cast<heap::CheckedBlock*>(block - heap::kCheckedHeaderBytes);
+    header->next = reinterpret_cast<heap::CheckedBlock*>(uintptr_t{0x7878787878787878});
+    header->size = uint64_t{1} << 40; // a verify of its poison would read far past the heap
+    EXPECT_FALSE(heap_check(*heap));
+    EXPECT_GE(test::report_count(), 1u);
+    test::clear_reports();
+    heap_flush_quarantine(*heap);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata) << describe(test::report(0));
+    test::clear_reports();
+    void* fresh = heap_allocate(*heap, 24);
+    ASSERT_NE(fresh, nullptr);
+    heap_free(*heap, fresh);
+    heap_flush_quarantine(*heap);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*heap)) << "nothing left that a check reaches is damaged";
+    test::clear_reports();
 }
 
 } // namespace
