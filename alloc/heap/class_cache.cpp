@@ -107,8 +107,7 @@ void ClassCache::free_batch(void* const* blocks, uint32_t count, uintptr_t secre
         auto* block = static_cast<FreeBlock*>(blocks[i]);
         // The slab from the block's free mark, trusted only if it decodes to an address within
         // a slab's reach below the block; its header is then checked by free_locked().
-        const uintptr_t slab_address =
-            block->mark ^ secret ^ (reinterpret_cast<uintptr_t>(block) + 8);
+        const uintptr_t slab_address = slab_named_by_mark(block->mark, block, secret);
         const uintptr_t distance = reinterpret_cast<uintptr_t>(block) - slab_address;
         SlabLookup result = SlabLookup::Corrupt;
         if (distance < kMaxSlabBytes && slab_address % kMinBlockSize == 0) [[likely]] {

@@ -114,8 +114,7 @@ bool CpuCaches::check(unsigned cpu, ClassCache* classes, uintptr_t secret,
             for (uint32_t slot = 0; slot < count; ++slot) {
                 const auto* block =
                     static_cast<const FreeBlock*>(cache->slots[kSlotLayout.first[index] + slot]);
-                const uintptr_t slab_address =
-                    block->mark ^ secret ^ (reinterpret_cast<uintptr_t>(block) + 8);
+                const uintptr_t slab_address = slab_named_by_mark(block->mark, block, secret);
                 if (reinterpret_cast<uintptr_t>(block) - slab_address >= kMaxSlabBytes) {
                     return false;
                 }

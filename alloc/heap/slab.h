@@ -71,11 +71,32 @@ enum class SlabLookup {
     Corrupt,        // slab_take(): the free list's next link does not name a free block
 };
 
+// The part of a free mark that names the block: its second word's address, with bits 0-46 also
+// mixed with a multiple of the whole address. Plain `slab ^ address` would depend only on the
+// block's offset in its slab and the slab's low address bits, so blocks at one offset in slabs
+// placed alike would share a mark, and a mark left in memory that a later block covers (a slab
+// given back, a medium block or large run over its old place) and copied into another small
+// block (a realloc, a memcpy of fresh memory) would make that live block look freed: its free
+// reported as a double free, the block lost. Mixed, two blocks' marks meet only where the
+// multiples' top 47 bits happen to differ as their slabs' addresses do. Bits 47-63 are the
+// address's own, so the mark's top bit is still the secret's.
+[[nodiscard]] inline uintptr_t block_mark_key(const void* block) {
+    constexpr uint64_t kMixer = 0x9e3779b97f4a7c15; // odd: 2^64 / the golden ratio
+    constexpr unsigned kMixedShift = 17;            // keeps the top bits the address's own
+    const uintptr_t address = reinterpret_cast<uintptr_t>(block) + 8;
+    return address ^ static_cast<uintptr_t>((uint64_t{address} * kMixer) >> kMixedShift);
+}
 // What every free block of `slab` holds in its second word; a live block holds anything else
 // (malloc clears it; forging it takes the heap's secret). Never 0: the secret's top bit is set
-// and a slab and its blocks share their top address bits.
+// and a slab and its blocks share their top address bits, which block_mark_key() keeps.
 [[nodiscard]] inline uintptr_t free_mark(const void* slab, const void* block, uintptr_t secret) {
-    return reinterpret_cast<uintptr_t>(slab) ^ secret ^ (reinterpret_cast<uintptr_t>(block) + 8);
+    return reinterpret_cast<uintptr_t>(slab) ^ secret ^ block_mark_key(block);
+}
+// The slab a free mark names, if `mark` is free_mark(slab, block, secret); anything else for any
+// other value (the caller checks it is within a slab's reach below the block).
+[[nodiscard]] inline uintptr_t slab_named_by_mark(uintptr_t mark, const void* block,
+                                                  uintptr_t secret) {
+    return mark ^ secret ^ block_mark_key(block);
 }
 // A free block's encoded link to `next` (null included) at `block`.
 [[nodiscard]] inline uintptr_t encode_link(const FreeBlock* next, const FreeBlock* block,

@@ -2,14 +2,16 @@
 // The heap's per-CPU caches (alloc/heap/cpu_cache.h) and its hardened free lists (slab.h): many
 // threads (each a CPU on the host) allocating and freeing each other's blocks, drains, trim,
 // exact statistics, double frees caught, the invariants checked around every operation of a
-// random run, and writes after free that corrupt a free block's link or mark. The suites whose
-// name holds "Thread" also run under ThreadSanitizer (./test.sh host-tsan).
+// random run, writes after free that corrupt a free block's link or mark, and free marks that
+// name their block (a mark copied into another block never makes it look freed). The suites
+// whose name holds "Thread" also run under ThreadSanitizer (./test.sh host-tsan).
 #include <gtest/gtest.h>
 
 #include <stdint.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -242,6 +244,62 @@ TEST(ClassCacheFlushTest, AFlushKeepsTheSlabsItEmptiesUntilARefillOrATrim) {
     EXPECT_EQ(cls.statistics().slabs, 2u) << "two full slabs, the reserve empty";
     cls.trim(arenas);
     EXPECT_EQ(cls.statistics().slabs, 2u) << "slabs with live blocks stay";
+}
+
+// A free mark names its block, not just the block's place in its slab: blocks at one offset in
+// slabs whose addresses share their low bits (a page apart here) have marks of their own, and
+// each mark gives back its slab.
+TEST(FreeMarkTest, BlocksAtOneOffsetInSlabsPlacedAlikeHaveMarksOfTheirOwn) {
+    constexpr uintptr_t kSecret = uintptr_t{0x5eed} << 48 | uintptr_t{1} << 63;
+    std::vector<uintptr_t> marks;
+    for (uintptr_t slab = uintptr_t{0x7f12} << 32; marks.size() < 256; slab += 4096) {
+        for (const uintptr_t offset : {uintptr_t{64}, uintptr_t{1024}}) {
+            const auto* block = reinterpret_cast<const void*>(slab + offset);
+            const uintptr_t mark = heap::free_mark(reinterpret_cast<void*>(slab), block, kSecret);
+            EXPECT_EQ(heap::slab_named_by_mark(mark, block, kSecret), slab);
+            EXPECT_NE(mark, 0u);
+            marks.push_back(mark);
+        }
+    }
+    std::sort(marks.begin(), marks.end());
+    EXPECT_EQ(std::unique(marks.begin(), marks.end()), marks.end());
+}
+
+// Medium blocks and large runs reallocated down to small blocks: the copy brings along whatever
+// the old block's memory held, free marks of slabs that once stood there included. Each small
+// block must still be a live block of its own (found live, freed once without a report).
+TEST(FreeMarkTest, SmallBlocksFilledFromOldSlabMemoryStayLive) {
+    test::Frames frames(256 << 20);
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    const uint64_t seed = test::seed_from_environment(1);
+    std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+    std::mt19937_64 random(seed);
+    std::vector<void*> live(200, nullptr);
+    int taken_for_free = 0; // small blocks found already free right after their realloc
+    for (int step = 0; step < 1000000; ++step) {
+        void*& slot = live[random() % live.size()];
+        if (slot != nullptr && random() % 4 == 0 && heap_usable_size(*heap, slot) > 2048) {
+            slot = heap_reallocate(*heap, slot, 1 + random() % 2048);
+            ASSERT_NE(slot, nullptr);
+            taken_for_free += heap_usable_size(*heap, slot) == 0 ? 1 : 0;
+            continue;
+        }
+        heap_free(*heap, slot);
+        const size_t alignment = random() % 4 == 0 ? size_t{16} << random() % 10 : 16;
+        const size_t size = random() % 3 == 0
+                                ? 2049 + random() % (random() % 8 == 0 ? 3 << 20 : 8192)
+                                : 1 + random() % 2048;
+        slot = heap_allocate(*heap, size, alignment);
+    }
+    EXPECT_EQ(taken_for_free, 0);
+    EXPECT_EQ(test::report_count(), 0u);
+    for (void* block : live) {
+        heap_free(*heap, block);
+    }
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
 }
 
 // Write after free on a slab: eight blocks of `size` bytes freed onto their slab's free list
