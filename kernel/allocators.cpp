@@ -113,7 +113,7 @@ PageFrameAllocator& page_frame_allocator() {
 void bring_up_allocators(const PhysRange* usable, size_t count, const HeapBootOptions& options) {
     const uint64_t start = arch::nanoseconds();
     if (!g_page_frame_allocator.init(usable, count)) {
-        panic("pfa: cannot start: no usable range can hold the allocator's metadata");
+        panic("pfa: cannot start: it refused the memory map (the report above says why)");
     }
     const uint64_t elapsed = arch::nanoseconds() - start;
     print_page_frame_report(g_page_frame_allocator, elapsed);

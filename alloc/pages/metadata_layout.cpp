@@ -2,15 +2,17 @@
 // Metadata carving at init: how much metadata the regions need, where it goes, and the
 // regions' initial free blocks.
 //
-// Owns PageFrameAllocator::init(). The metadata is one page-aligned block carved out of the
-// usable ranges: the CPU page lists (with them), the Region descriptors, the tag windows
-// (sorted by virtual base), each region's bitmaps and their summaries (pages/region.h), each
-// region's tags and span tags, then the CPU-list region's page states, all zeroed here. It goes
-// where it breaks up none of a region's largest blocks when some region has room for that (the
-// highest such), else at the bottom of the highest region without a 1 GiB block, else at the
-// bottom of the largest region (metadata_place()). Invariant after init: the regions, sorted by
-// address, plus the metadata pages, tile the usable ranges exactly, and every region page is in
-// exactly one free block, and the tag windows are sorted and disjoint.
+// Owns PageFrameAllocator::init() and add_range(), and why they refuse a range (reported as
+// RangeRefused, outside the lock; add_range() running short is an answer, not a report). The
+// metadata is one page-aligned block carved out of the usable ranges: the CPU page lists (with
+// them), the Region descriptors, the tag windows (sorted by virtual base), each region's bitmaps
+// and their summaries (pages/region.h), each region's tags and span tags, then the CPU-list
+// region's page states, all zeroed here. It goes where it breaks up none of a region's largest
+// blocks when some region has room for that (the highest such), else at the bottom of the
+// highest region without a 1 GiB block, else at the bottom of the largest region
+// (metadata_place()). Invariant after init: the regions, sorted by address, plus the metadata
+// pages, tile the usable ranges exactly, and every region page is in exactly one free block, and
+// the tag windows are sorted and disjoint.
 #include "bedrock/memory_routines.h"
 #include "pages/cpu_page_lists.h"
 #include "pages/region.h"
@@ -148,23 +150,70 @@ void PageFrameAllocator::set_up_region(Region& region, TagWindow& window, uint64
                        first % kTagSpanPages};
 }
 
+namespace {
+
+// Reports a refusal the caller's arguments caused, outside the lock.
+void report_refusal(const char* why, PhysRange range, const void* call_site) {
+    platform::report_error(ErrorReport{
+        ErrorKind::RangeRefused, "pfa", range.base, range.size, call_site, why, 0, 0, {}, {}});
+}
+
+// What is wrong with one of init()'s ranges (`previous`: the one before it, or null), or null.
+const char* range_fault(const PhysRange& range, const PhysRange* previous) {
+    if (range.base % kPageSize != 0 || range.size % kPageSize != 0) {
+        return "a range not page-aligned (base and size must be multiples of 4 KiB)";
+    }
+    if (range.size == 0) {
+        return "an empty range";
+    }
+    if (range.last() < range.base) {
+        return "a range that wraps past the top of the address space";
+    }
+    if (previous != nullptr && previous->last() >= range.base) {
+        return "a range that starts inside or below the range before it (ranges must be sorted "
+               "and must not overlap)";
+    }
+    return nullptr;
+}
+
+} // namespace
+
 bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageLists lists,
                               size_t spare_regions, RangeContents contents) {
+    const void* call_site = call_site_of(__builtin_return_address(0));
+    Refusal refusal{};
+    {
+        LockGuard guard(m_lock);
+        refusal = init_locked(usable, count, lists, spare_regions, contents);
+    }
+    if (refusal.why != nullptr) {
+        report_refusal(refusal.why, refusal.range, call_site);
+    }
+    return refusal.why == nullptr;
+}
+
+PageFrameAllocator::Refusal PageFrameAllocator::init_locked(const PhysRange* usable, size_t count,
+                                                            CpuPageLists lists,
+                                                            size_t spare_regions,
+                                                            RangeContents contents) {
     // One page-aligned block: the CPU lists, the descriptors, the tag windows, the bitmaps, the
     // tags and span tags, then the page states.
     static_assert(sizeof(CpuLists) % 64 == 0, "CPU slots share no cache line");
     static_assert(sizeof(Region) % alignof(uint64_t) == 0 && alignof(Region) <= kPageSize);
     static_assert(sizeof(TagWindow) % alignof(uint64_t) == 0 && alignof(TagWindow) <= kPageSize);
-    LockGuard guard(m_lock);
-    if (m_regions != nullptr || usable == nullptr || count == 0 || spare_regions > 4096) {
-        return false;
+    if (m_regions != nullptr) {
+        return Refusal{"init() called a second time", {}, RefusalCause::Misuse};
+    }
+    if (usable == nullptr || count == 0) {
+        return Refusal{"no usable range given", {}, RefusalCause::Misuse};
+    }
+    if (spare_regions > 4096) {
+        return Refusal{"more than 4096 spare regions asked for", {}, RefusalCause::Misuse};
     }
     for (size_t i = 0; i < count; ++i) {
-        const PhysRange& range = usable[i];
-        const bool aligned = range.base % kPageSize == 0 && range.size % kPageSize == 0;
-        if (!aligned || range.size == 0 || range.last() < range.base ||
-            (i > 0 && usable[i - 1].last() >= range.base)) {
-            return false;
+        const char* fault = range_fault(usable[i], i > 0 ? &usable[i - 1] : nullptr);
+        if (fault != nullptr) {
+            return Refusal{fault, usable[i], RefusalCause::Misuse};
         }
     }
 
@@ -202,7 +251,8 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
     const uint64_t metadata_pages = align_up(metadata_bytes, kPageSize) / kPageSize;
     const uint64_t metadata_page = metadata_place(usable, count, metadata_pages);
     if (metadata_page == kPageEnd) {
-        return false;
+        return Refusal{"no range can hold the allocator's metadata (size: its bytes)",
+                       PhysRange{0, metadata_pages * kPageSize}, RefusalCause::Misuse};
     }
 
     // Pass 2: the regions with their bitmaps and tags, and the tag windows. The piece holding
@@ -247,7 +297,8 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
     }
     for (size_t i = 1; i < regions; ++i) {
         if (windows[i].base - windows[i - 1].base < windows[i - 1].bytes) {
-            return false;
+            return Refusal{"phys_to_virt() maps two ranges onto overlapping addresses",
+                           PhysRange{windows[i].phys, windows[i].bytes}, RefusalCause::Misuse};
         }
     }
 
@@ -275,14 +326,33 @@ bool PageFrameAllocator::init(const PhysRange* usable, size_t count, CpuPageList
     m_region_capacity = capacity;
     m_metadata = PhysRange{metadata_page << kPageShift, metadata_pages * kPageSize};
     __atomic_store_n(&m_region_count, regions, __ATOMIC_RELEASE);
-    return true;
+    return Refusal{};
 }
 
 bool PageFrameAllocator::add_range(PhysRange range) {
-    LockGuard guard(m_lock);
-    if (m_regions == nullptr || range.base % kPageSize != 0 || range.size % kPageSize != 0 ||
-        range.size < kMinAddedPages * kPageSize || range.last() < range.base) {
-        return false;
+    const void* call_site = call_site_of(__builtin_return_address(0));
+    Refusal refusal{};
+    {
+        LockGuard guard(m_lock);
+        refusal = add_range_locked(range);
+    }
+    if (refusal.why != nullptr && refusal.cause == RefusalCause::Misuse) {
+        report_refusal(refusal.why, range, call_site);
+    }
+    return refusal.why == nullptr;
+}
+
+PageFrameAllocator::Refusal PageFrameAllocator::add_range_locked(PhysRange range) {
+    if (m_regions == nullptr) {
+        return Refusal{"add_range() before init()", range, RefusalCause::Misuse};
+    }
+    const char* fault = range_fault(range, nullptr);
+    if (fault != nullptr) {
+        return Refusal{fault, range, RefusalCause::Misuse};
+    }
+    if (range.size < kMinAddedPages * kPageSize) {
+        return Refusal{"a range below add_range()'s smallest (kMinAddedPages pages)", range,
+                       RefusalCause::Misuse};
     }
     // Above everything managed: the last region (added ones are appended in address order)
     // and init()'s metadata, physically and virtually.
@@ -290,7 +360,9 @@ bool PageFrameAllocator::add_range(PhysRange range) {
     const uint64_t metadata_end = (m_metadata.last() >> kPageShift) + 1;
     const uint64_t managed_end = last.end_page() > metadata_end ? last.end_page() : metadata_end;
     if (range.base >> kPageShift < managed_end) {
-        return false;
+        return Refusal{"a range at or below a managed page (an added range must lie above all "
+                       "the memory managed so far)",
+                       range, RefusalCause::Misuse};
     }
     const uintptr_t virtual_base = reinterpret_cast<uintptr_t>(platform::phys_to_virt(range.base));
     uintptr_t virtual_end = 0;
@@ -302,7 +374,8 @@ bool PageFrameAllocator::add_range(PhysRange range) {
         reinterpret_cast<uintptr_t>(platform::phys_to_virt(m_metadata.base)) + m_metadata.size;
     virtual_end = metadata_virtual_end > virtual_end ? metadata_virtual_end : virtual_end;
     if (virtual_base < virtual_end) {
-        return false;
+        return Refusal{"phys_to_virt() maps the range below memory managed so far", range,
+                       RefusalCause::Misuse};
     }
 
     // The metadata: each piece's bitmaps and tags, in one block at the range's top when that
@@ -317,13 +390,13 @@ bool PageFrameAllocator::add_range(PhysRange range) {
         tags += pages + span_count(first, pages);
     });
     if (pieces > m_region_capacity - m_region_count) {
-        return false;
+        return Refusal{"no spare region descriptor left", range, RefusalCause::ShortOfMemory};
     }
     const uint64_t metadata_bytes = words * sizeof(uint64_t) + tags * sizeof(uint16_t);
     const uint64_t metadata_pages = align_up(metadata_bytes, kPageSize) / kPageSize;
     const uint64_t metadata_page = metadata_place(&range, 1, metadata_pages);
     if (metadata_page == kPageEnd) {
-        return false;
+        return Refusal{"no room for the range's metadata", range, RefusalCause::ShortOfMemory};
     }
     auto* next_bits = static_cast<uint64_t*>(platform::phys_to_virt(metadata_page << kPageShift));
     if (m_contents != RangeContents::Zeroed) {
@@ -357,7 +430,7 @@ bool PageFrameAllocator::add_range(PhysRange range) {
     __atomic_store_n(&m_added_metadata_bytes, m_added_metadata_bytes + metadata_pages * kPageSize,
                      __ATOMIC_RELAXED);
     __atomic_store_n(&m_region_count, made, __ATOMIC_RELEASE);
-    return true;
+    return Refusal{};
 }
 
 } // namespace bedrock

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <random>
 #include <thread>
@@ -196,21 +197,54 @@ TEST(PageFrameAllocator, OnePageRangeBesideALargerOne) {
     f.expect_pristine();
 }
 
-TEST(PageFrameAllocator, TooLittleMemoryForMetadataFailsCleanly) {
-    Fixture f({{0x10000, kPageSize}});
-    EXPECT_FALSE(f.initialized);
+// init()'s refusals: each reported once as range-refused, naming the range at fault and why.
+void expect_init_refused(bool initialised, PhysRange range, const char* why) {
+    EXPECT_FALSE(initialised) << why;
+    ASSERT_EQ(test::reports().size(), 1u) << why;
+    const ErrorReport& report = test::reports()[0];
+    EXPECT_EQ(report.kind, ErrorKind::RangeRefused) << why;
+    EXPECT_STREQ(to_string(report.kind), "range-refused");
+    EXPECT_EQ(report.address, range.base) << why;
+    EXPECT_EQ(report.size, range.size) << why;
+    EXPECT_NE(strstr(report.detail, why), nullptr) << report.detail;
+    test::clear_reports();
 }
 
-TEST(PageFrameAllocator, MalformedRangesAreRefused) {
+TEST(PageFrameAllocator, TooLittleMemoryForMetadataFailsCleanly) {
+    test::clear_reports();
+    Fixture f({{0x10000, kPageSize}});
+    EXPECT_FALSE(f.initialized);
+    ASSERT_EQ(test::reports().size(), 1u);
+    EXPECT_EQ(test::reports()[0].kind, ErrorKind::RangeRefused);
+    EXPECT_NE(strstr(test::reports()[0].detail, "no range can hold the allocator's metadata"),
+              nullptr);
+    EXPECT_GT(test::reports()[0].size, kPageSize); // the metadata's bytes
+    test::clear_reports();
+}
+
+TEST(PageFrameAllocator, MalformedRangesAreRefusedAndReported) {
     test::SimulatedMemory memory({{0, 8 * kMiB}});
     PageFrameAllocator pfa;
+    test::clear_reports();
     const PhysRange unaligned[] = {{0x800, 4 * kMiB}};
-    EXPECT_FALSE(pfa.init(unaligned, 1));
+    expect_init_refused(pfa.init(unaligned, 1), unaligned[0], "not page-aligned");
     const PhysRange overlapping[] = {{0, 4 * kMiB}, {2 * kMiB, 4 * kMiB}};
-    EXPECT_FALSE(pfa.init(overlapping, 2));
+    expect_init_refused(pfa.init(overlapping, 2), overlapping[1], "inside or below the range");
+    const PhysRange unsorted[] = {{4 * kMiB, 4 * kMiB}, {0, 4 * kMiB}};
+    expect_init_refused(pfa.init(unsorted, 2), unsorted[1], "inside or below the range");
+    const PhysRange empty[] = {{0, 0}};
+    expect_init_refused(pfa.init(empty, 1), empty[0], "an empty range");
+    const PhysRange wrapping[] = {{~uint64_t{0} - 4 * kMiB + 1, 8 * kMiB}};
+    expect_init_refused(pfa.init(wrapping, 1), wrapping[0], "wraps past the top");
+    expect_init_refused(pfa.init(nullptr, 1), {}, "no usable range given");
     const PhysRange good[] = {{0, 8 * kMiB}};
+    expect_init_refused(pfa.init(good, 0), {}, "no usable range given");
+    expect_init_refused(pfa.init(good, 1, CpuPageLists::On, 5000), {}, "spare regions");
     EXPECT_TRUE(pfa.init(good, 1));
-    EXPECT_FALSE(pfa.init(good, 1)); // only once
+    EXPECT_TRUE(test::reports().empty());
+    expect_init_refused(pfa.init(good, 1), {}, "a second time");
+    EXPECT_TRUE(pfa.check().ok) << pfa.check().failure;
+    EXPECT_EQ(pfa.free_pages(), pfa.managed_pages());
 }
 
 TEST(PageFrameAllocator, ZonesSplitAt16MiBAnd4GiB) {

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -62,20 +63,43 @@ TEST(PageFrameGrowth, AddRangeManagesMorePages) {
     EXPECT_EQ(pfa.free_pages(), pfa.managed_pages());
 }
 
-TEST(PageFrameGrowth, BadRangesAreRefusedAndChangeNothing) {
+// Each refusal of the caller's range is reported once, as range-refused naming the range and
+// why; running short of spare descriptors is an answer, not a report.
+void expect_refused(bool added, PhysRange range, const char* why) {
+    EXPECT_FALSE(added) << why;
+    ASSERT_EQ(test::reports().size(), 1u) << why;
+    const ErrorReport& report = test::reports()[0];
+    EXPECT_EQ(report.kind, ErrorKind::RangeRefused) << why;
+    EXPECT_EQ(report.address, range.base) << why;
+    EXPECT_EQ(report.size, range.size) << why;
+    EXPECT_NE(strstr(report.detail, why), nullptr) << report.detail;
+    test::clear_reports();
+}
+
+TEST(PageFrameGrowth, BadRangesAreRefusedReportedAndChangeNothing) {
     test::SimulatedMemory memory({{kGiB, kGiB + 16 * kMiB}});
     PageFrameAllocator pfa;
-    EXPECT_FALSE(pfa.add_range({2 * kGiB, 16 * kMiB})) << "before init";
+    test::clear_reports();
+    const PhysRange early{2 * kGiB, 16 * kMiB};
+    expect_refused(pfa.add_range(early), early, "before init()");
     const PhysRange first{kGiB + 8 * kMiB, 8 * kMiB};
     ASSERT_TRUE(pfa.init(&first, 1, CpuPageLists::Off, 1));
     const uint64_t managed = pfa.managed_pages();
-    EXPECT_FALSE(pfa.add_range({kGiB, 4 * kMiB})) << "below the managed range";
-    EXPECT_FALSE(pfa.add_range({kGiB + 12 * kMiB, 4 * kMiB})) << "overlapping";
-    EXPECT_FALSE(pfa.add_range({2 * kGiB + 1, 4 * kMiB})) << "misaligned";
-    EXPECT_FALSE(pfa.add_range({2 * kGiB, 4 * kMiB + 5})) << "partial page";
-    EXPECT_FALSE(pfa.add_range({2 * kGiB, 4 * kPageSize})) << "too small";
-    EXPECT_FALSE(pfa.add_range({~uint64_t{0} - 4 * kMiB + 1, 8 * kMiB})) << "wraps";
-    EXPECT_FALSE(pfa.add_range({2 * kGiB, 0})) << "empty";
+    const struct {
+        PhysRange range;
+        const char* why;
+    } refused[] = {
+        {{kGiB, 4 * kMiB}, "at or below a managed page"},
+        {{kGiB + 12 * kMiB, 4 * kMiB}, "at or below a managed page"},
+        {{2 * kGiB + 1, 4 * kMiB}, "not page-aligned"},
+        {{2 * kGiB, 4 * kMiB + 5}, "not page-aligned"},
+        {{2 * kGiB, 4 * kPageSize}, "below add_range()'s smallest"},
+        {{~uint64_t{0} - 4 * kMiB + 1, 8 * kMiB}, "wraps past the top"},
+        {{2 * kGiB, 0}, "an empty range"},
+    };
+    for (const auto& bad : refused) {
+        expect_refused(pfa.add_range(bad.range), bad.range, bad.why);
+    }
     EXPECT_EQ(pfa.managed_pages(), managed);
     EXPECT_EQ(pfa.region_count(), 1u);
     EXPECT_CHECK(pfa);

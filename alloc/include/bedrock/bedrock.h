@@ -72,8 +72,9 @@ typedef struct bedrock_page_frame_allocator {
 } bedrock_page_frame_allocator;
 
 /* init(): takes the page-aligned, sorted, non-overlapping `usable` ranges (count of them),
- * carving its metadata from them. false if the storage holds an allocator already (a second
- * call), the ranges are malformed, or nothing can hold the metadata. */
+ * carving its metadata from them. false, reporting BEDROCK_ERROR_RANGE_REFUSED (detail: why),
+ * if the storage holds an allocator already (a second call), the ranges are malformed, or
+ * nothing can hold the metadata. */
 bool bedrock_pages_init(bedrock_page_frame_allocator* frames, const bedrock_phys_range* usable,
                         size_t count);
 /* allocate(order): a naturally aligned block of 2^order pages, or BEDROCK_NO_PAGE. */
@@ -123,7 +124,8 @@ typedef enum bedrock_error_kind {
     BEDROCK_ERROR_BUFFER_UNDERFLOW,
     BEDROCK_ERROR_USE_AFTER_FREE,
     BEDROCK_ERROR_CORRUPT_METADATA,
-    BEDROCK_ERROR_HEAP_IN_USE
+    BEDROCK_ERROR_HEAP_IN_USE,
+    BEDROCK_ERROR_RANGE_REFUSED
 } bedrock_error_kind;
 
 enum { BEDROCK_CALL_TRACE_DEPTH = 4 };

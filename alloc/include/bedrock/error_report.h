@@ -33,6 +33,8 @@ enum class ErrorKind : uint8_t {
     UseAfterFree,    // a freed block was written or touched; offset = where, from its start
     CorruptMetadata, // the heap's own bookkeeping is damaged (a wild write)
     HeapInUse,       // heap_destroy() of a heap with live blocks; size = how many
+    // Page frame allocator, appended to keep the values above.
+    RangeRefused, // init() or add_range() refused its ranges; address, size = the range at fault
 };
 
 [[nodiscard]] const char* to_string(ErrorKind kind);

@@ -101,6 +101,8 @@
 //   FreeWrongOrder            allocated, but as another order or run length, or inside a
 //                             larger block
 //   ReserveConflict           reserve_range() over allocated pages
+//   RangeRefused              init() refused its arguments, or add_range() a range it cannot
+//                             take (detail: why; address and size: the range at fault)
 #pragma once
 
 #include <stddef.h>
@@ -172,8 +174,9 @@ public:
     // kernel/memory_map.cpp produces them), carving its metadata out of them: from the highest
     // region that can hold it without breaking up one of that region's largest blocks, else
     // from the bottom of the largest region. Returns false (allocator unusable, nothing owned;
-    // the metadata's pages may have been zeroed) if called twice, the ranges are malformed, no
-    // range can hold the metadata, or phys_to_virt maps two regions onto overlapping addresses.
+    // the metadata's pages may have been zeroed), reporting RangeRefused with the reason, if
+    // called twice, the ranges are malformed, no range can hold the metadata, or phys_to_virt
+    // maps two regions onto overlapping addresses.
     // Precondition: phys_to_virt maps each range contiguously. Time: O(ranges * orders + blocks
     // + metadata bytes / 8 + ranges^2), no per-page loop; the ranges^2 (sorting the tag windows
     // by virtual address) is O(ranges) when phys_to_virt keeps the physical order.
@@ -191,11 +194,12 @@ public:
     // Takes ownership of `range` after init(), as init() takes a range: page-aligned, at least
     // kMinAddedPages, above every managed page (and the metadata) physically and, through
     // phys_to_virt, virtually; its metadata (~0.07 % of it) is carved from its own top (or
-    // bottom, to keep its largest blocks whole) and zeroed. Returns false, changing nothing,
-    // before init(), for a malformed or too small range, one at or below a managed address,
-    // or when the spare descriptors are used up. Precondition: phys_to_virt maps the range
-    // contiguously. Safe against concurrent page_tag()/phys_of() (the new region is published
-    // last). Takes the lock; O(zones of the range * orders + blocks + metadata bytes / 8).
+    // bottom, to keep its largest blocks whole) and zeroed. Returns false, changing nothing:
+    // reporting RangeRefused with the reason before init(), for a malformed or too small range,
+    // or one at or below a managed address; unreported when the spare descriptors are used up.
+    // Precondition: phys_to_virt maps the range contiguously. Safe against concurrent
+    // page_tag()/phys_of() (the new region is published last). Takes the lock; O(zones of the range
+    // * orders + blocks + metadata bytes / 8).
     [[nodiscard]] bool add_range(PhysRange range);
     // The smallest range add_range() takes: its metadata must fit beside a page of RAM.
     static constexpr uint64_t kMinAddedPages = 16;
@@ -367,6 +371,18 @@ private:
     struct RunBlocks;
     struct Misuse;
     struct CpuLists;
+    // Why init() or add_range() did not take its ranges (`why` null: it did). A Misuse refusal
+    // is the caller's arguments at fault and is reported as RangeRefused; add_range() running
+    // short (no spare descriptor, no room for the metadata) is an answer, not reported.
+    enum class RefusalCause { Misuse, ShortOfMemory };
+    struct Refusal {
+        const char* why;
+        PhysRange range;
+        RefusalCause cause;
+    };
+    [[nodiscard]] Refusal init_locked(const PhysRange* usable, size_t count, CpuPageLists lists,
+                                      size_t spare_regions, RangeContents contents);
+    [[nodiscard]] Refusal add_range_locked(PhysRange range);
     // One region's pages in the direct map, for page_tag().
     struct TagWindow {
         uintptr_t base;       // platform::phys_to_virt(the region's first page)
