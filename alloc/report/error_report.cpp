@@ -36,13 +36,33 @@ const char* to_string(ErrorKind kind) {
         return "corrupt-metadata";
     case ErrorKind::HeapInUse:
         return "heap-in-use";
-    case ErrorKind::RangeRefused:
-        return "range-refused";
     }
     return "unknown";
 }
 
+namespace {
+
+// The first line of a report: its start (component, kind, address: at most 66 characters) as a
+// TextLine formats it, then the detail, whole. A TextLine alone (160 characters) cut the longest
+// details the heap gives after a 64-bit address; the longest today is 130 characters, so this
+// buffer holds every one with room to spare.
+struct Headline {
+    char text[320];
+    size_t length;
+};
+
+void append_to_headline(void* context, const char* text) {
+    auto& line = *static_cast<Headline*>(context);
+    while (*text != '\0' && line.length + 1 < sizeof(line.text)) {
+        line.text[line.length++] = *text++;
+    }
+    line.text[line.length] = '\0';
+}
+
+} // namespace
+
 void write_error_report(const ErrorReport& report, LineWriter write, void* context) {
+    Headline headline = {{}, 0};
     TextLine()
         .text("bedrock: ")
         .text(report.component)
@@ -51,8 +71,9 @@ void write_error_report(const ErrorReport& report, LineWriter write, void* conte
         .text(" at ")
         .hex(report.address)
         .text(": ")
-        .text(report.detail)
-        .write(write, context);
+        .write(append_to_headline, &headline);
+    append_to_headline(&headline, report.detail);
+    write(context, headline.text);
     if (report.block != 0) {
         TextLine()
             .text("bedrock:   block ")

@@ -581,5 +581,29 @@ TEST(CheckedQuarantineDamage, ADamagedQuarantinedHeaderIsLeftAlone) {
     test::clear_reports();
 }
 
+// The first line of a report holds its whole detail after a 64-bit address: the two longest
+// details the heap gives (a damaged checked header, a broken free-list seal) were cut.
+TEST(ReportText, TheLongestDetailsAreNotCut) {
+    for (const char* detail :
+         {"the block's checked-mode header is damaged (a wild write or an underflow past its red "
+          "zone); the block is left alone",
+          "a free medium block's list link was overwritten after free: the free lists were "
+          "rebuilt without following it (size = blocks found)"}) {
+        const ErrorReport report{ErrorKind::CorruptMetadata,
+                                 "heap",
+                                 0x7fffffffffffull,
+                                 0,
+                                 nullptr,
+                                 detail,
+                                 0,
+                                 0,
+                                 {},
+                                 {}};
+        EXPECT_EQ(describe(report), std::string("bedrock: heap: corrupt-metadata at "
+                                                "0x7fffffffffff: ") +
+                                        detail + "\n");
+    }
+}
+
 } // namespace
 } // namespace bedrock
