@@ -36,6 +36,8 @@ const char* to_string(ErrorKind kind) {
         return "corrupt-metadata";
     case ErrorKind::HeapInUse:
         return "heap-in-use";
+    case ErrorKind::RangeRefused:
+        return "range-refused";
     }
     return "unknown";
 }
