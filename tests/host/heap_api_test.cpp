@@ -518,6 +518,47 @@ TEST(HeapFramesTest, AHeapThatCannotGrowReclaimsWithoutWaitingForItsOwnLocks) {
     EXPECT_TRUE(heap_destroy(*heap));
 }
 
+// With one page left in the page frame allocator, a heap grows by an arena of that page alone
+// for a request that the page's free block can serve, aligned ones included, and returns null
+// (asking for more) for one it cannot: never an arena its take() then fails in (which stopped
+// the heap on an assertion: an aligned block of 3,666 bytes at 256 made an arena of one page,
+// 16 to 30 bytes short of what the fit needs free for it).
+TEST(HeapFramesTest, AHeapWithOnePageLeftGrowsOnlyByArenasItsRequestFits) {
+    test::Frames frames(16 << 20);
+    ASSERT_TRUE(frames.initialized());
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    std::vector<PhysAddr> pages;
+    for (PhysAddr page; (page = frames.allocator().allocate(0)) != kNoPage;) {
+        pages.push_back(page);
+    }
+    frames.allocator().free(pages.back(), 0);
+    pages.pop_back();
+    test::clear_reports();
+    int served = 0;
+    for (size_t alignment = 16; alignment <= 2048; alignment *= 2) {
+        for (size_t size = 2600; size <= 4096; size += 2) {
+            auto* block = static_cast<unsigned char*>(heap_allocate(*heap, size, alignment));
+            if (block != nullptr) {
+                ++served;
+                EXPECT_EQ(reinterpret_cast<uintptr_t>(block) % alignment, 0u);
+                EXPECT_GE(heap_usable_size(*heap, block), size);
+                block[size - 1] = 1;
+                heap_free(*heap, block);
+            }
+            heap_trim(*heap); // the one-page arena goes back: the next request grows again
+            ASSERT_EQ(frames.free_pages(), 1u) << size << " at " << alignment;
+        }
+    }
+    EXPECT_GT(served, 0);
+    EXPECT_EQ(test::report_count(), 0u);
+    for (const PhysAddr page : pages) {
+        frames.allocator().free(page, 0);
+    }
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
 // A freed large run's pages go back to the page frame allocator untagged, yet a stale pointer to
 // it is a double free, not memory of no heap - for free, usable_size and realloc alike - while
 // no heap holds its pages; once the heap takes them again they are a live block.
