@@ -323,8 +323,10 @@ void CheckedBlocks::free(Heap& heap, const BlockRef& core, void* pointer, Caller
     bool has_report = false;
     CheckedBlock* displaced = nullptr; // the oversized block this one takes the place of
     CheckedBlock* damaged = nullptr;   // or that block, left alone: its header is damaged
+    uint64_t limit = 0;                // the quarantine's limit, read under the lock
     {
         LockGuard guard(m_lock);
+        limit = m_quarantine_limit;
         if (header->state != BlockState::Live || header->seal != seal_of(*header)) {
             // Freed by another CPU since find_live(): a double free racing with the first.
             report = dead_header_report(*header, pointer, caller);
@@ -338,7 +340,7 @@ void CheckedBlocks::free(Heap& heap, const BlockRef& core, void* pointer, Caller
             header->freed = capture_call_trace(caller);
             header->state = BlockState::Quarantined;
             bedrock_memset(header->block, kFreedPoison, header->size);
-            if (m_quarantine_limit != 0 && footprint(*header) > m_quarantine_limit) {
+            if (limit != 0 && footprint(*header) > limit) {
                 displaced = m_oversized;
                 m_oversized = header;
                 if (displaced != nullptr && !release_oversized_locked(*displaced)) {
@@ -359,7 +361,7 @@ void CheckedBlocks::free(Heap& heap, const BlockRef& core, void* pointer, Caller
     if (displaced != nullptr) {
         leave_quarantine(heap, *displaced, caller);
     }
-    evict(heap, m_quarantine_limit, caller);
+    evict(heap, limit, caller);
     if (has_report) {
         heap.errors.raise(report);
     }

@@ -3,12 +3,12 @@
 // leak reports and heap_check), the quarantine of freed ones and the allocation sequence.
 //
 // Owns, under m_lock: the live list (doubly linked through CheckedBlock::prev/next, newest
-// first), the quarantine (same links, FIFO: oldest at its front), its byte count, the oversized
-// block and the sequence counter. The quarantine proper holds the blocks that fit the limit; a
-// block whose footprint alone exceeds it (a freed 1 MiB block against the default limit) waits
-// apart as the oversized block until a later such block, a flush or a limit of 0 takes its
-// place, so a big block is quarantined too while the memory held stays within the limit plus
-// one block. Invariants:
+// first), the quarantine (same links, FIFO: oldest at its front), its byte count and limit, the
+// oversized block and the sequence counter. The quarantine proper holds the blocks that fit the
+// limit; a block whose footprint alone exceeds it (a freed 1 MiB block against the default limit)
+// waits apart as the oversized block until a later such block, a flush or a limit of 0 takes its
+// place, so a big block is quarantined too while the memory held stays within the limit plus one
+// block. Invariants:
 //   every header on the live list is Live; every header in the quarantine, and the oversized
 //   block if any, is Quarantined
 //   quarantine_bytes == sum of footprint() over the quarantine (the oversized block apart), and

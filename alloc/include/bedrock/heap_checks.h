@@ -66,7 +66,8 @@ void heap_set_error_hook(Heap& heap, HeapErrorHook hook, void* context);
 // kDefaultQuarantineBytes); the oldest leave first. A block bigger than `bytes` on its own waits
 // apart until the next such block is freed, so the memory held is at most `bytes` plus one
 // block; an allocation that finds no memory empties the quarantine and tries again. 0 disables
-// it (blocks are verified and reused at once).
+// it (blocks are verified and reused at once). Safe at any time, from any CPU: each free evicts
+// down to the limit it finds under the quarantine's lock.
 inline constexpr size_t kDefaultQuarantineBytes = size_t{1} << 20;
 void heap_set_quarantine_limit(Heap& heap, size_t bytes);
 // Verifies and releases every quarantined block (so all memory is back in the heap).

@@ -1,0 +1,870 @@
+// SPDX-License-Identifier: MIT
+// The heap used by many CPUs at once (each thread a CPU on the host), the way a hostile user
+// would: blocks of every kind (small, medium up to 1 MiB, large runs, aligned) allocated on one
+// thread and freed or reallocated on another, the heap's maintenance calls (drain, trim, tells,
+// check level changes) made while others allocate, heaps created and destroyed over one page
+// frame allocator while its pages are taken and given directly, memory exhausted by every
+// thread at once, and misuse from one thread while the others run. After each, nothing is lost
+// (the statistics and the page frame allocator's free pages are exact) and nothing is reported
+// but the misuse. The suites' names hold "Thread", so ./test.sh host-tsan runs them under
+// ThreadSanitizer. BEDROCK_STRESS_MS stretches each run (default: a second or two).
+#include <gtest/gtest.h>
+
+#include <stdint.h>
+
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "bedrock/heap.h"
+#include "bedrock/heap_checks.h"
+#include "bedrock/page_frame_allocator.h"
+#include "bedrock/platform.h"
+#include "heap_test_support.h"
+
+namespace bedrock {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How long each stress runs: BEDROCK_STRESS_MS, else `fallback` milliseconds.
+Clock::duration stress_time(long fallback) {
+    const char* text = getenv("BEDROCK_STRESS_MS");
+    return std::chrono::milliseconds(text != nullptr ? strtol(text, nullptr, 0) : fallback);
+}
+
+// The seed of every random choice here: BEDROCK_TEST_SEED, else 1; printed once.
+uint64_t stress_seed() {
+    static const uint64_t seed = [] {
+        const uint64_t value = test::seed_from_environment(1);
+        std::printf("seed %llu\n", static_cast<unsigned long long>(value));
+        return value;
+    }();
+    return seed;
+}
+
+// Reports raised through a heap's error hook, from any thread.
+class SharedReports {
+public:
+    static void record(void* context, const ErrorReport& report) {
+        auto* self = static_cast<SharedReports*>(context);
+        std::lock_guard<std::mutex> guard(self->m_mutex);
+        self->m_reports.push_back(report);
+    }
+    std::vector<ErrorReport> take() {
+        std::lock_guard<std::mutex> guard(m_mutex);
+        return std::exchange(m_reports, {});
+    }
+
+private:
+    std::mutex m_mutex;
+    std::vector<ErrorReport> m_reports;
+};
+
+void expect_no_reports(SharedReports& reports) {
+    for (const ErrorReport& report : reports.take()) {
+        ADD_FAILURE() << to_string(report.kind) << " at " << report.address << ": "
+                      << report.detail;
+    }
+}
+
+// A block some thread allocated, with what it asked for and the byte it wrote at both ends.
+struct Block {
+    unsigned char* data;
+    size_t size;
+    unsigned char mark;
+};
+
+// One of every kind of block, at random: small, medium (up to 1 MiB), large (a page run over a
+// page frame allocator), and aligned (16 B to 2 MiB).
+struct BlockRequest {
+    size_t size;
+    size_t alignment;
+};
+BlockRequest random_request(std::mt19937_64& random, bool large_too) {
+    switch (random() % 16) {
+    case 0:
+        return {2049 + random() % ((1 << 20) - 2048), 16};
+    case 1:
+    case 2:
+        return {2049 + random() % 30000, 16};
+    case 3:
+        return large_too ? BlockRequest{(1 << 20) + 1 + random() % (3 << 20), 16}
+                         : BlockRequest{random() % 100000, 16};
+    case 4:
+        return {random() % 5000, size_t{16} << (random() % (large_too ? 18 : 13))};
+    default:
+        return {random() % 2049, 16};
+    }
+}
+
+bool write_ends(Block& block, unsigned char mark) {
+    block.mark = mark;
+    if (block.data == nullptr) {
+        return false;
+    }
+    if (block.size != 0) {
+        block.data[0] = mark;
+        block.data[block.size - 1] = mark;
+    }
+    return true;
+}
+bool ends_intact(const Block& block) {
+    return block.size == 0 ||
+           (block.data[0] == block.mark && block.data[block.size - 1] == block.mark);
+}
+
+void drain_every_cpu(Heap& heap) {
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        heap_drain_cpu(heap, cpu);
+    }
+}
+
+// Mailboxes: blocks handed from thread to thread.
+class Mailboxes {
+public:
+    explicit Mailboxes(unsigned threads) : m_boxes(threads) {}
+    // Posts `block` to thread `to`, unless `to` has kBacklog blocks waiting already (it is
+    // not running): the caller keeps the block then.
+    [[nodiscard]] bool post(unsigned to, const Block& block) {
+        std::lock_guard<std::mutex> guard(m_mutex);
+        if (m_boxes[to].size() >= kBacklog) {
+            return false;
+        }
+        m_boxes[to].push_back(block);
+        return true;
+    }
+    void repost(unsigned to, const Block& block) {
+        std::lock_guard<std::mutex> guard(m_mutex);
+        m_boxes[to].push_back(block);
+    }
+    std::vector<Block> take(unsigned self) {
+        std::lock_guard<std::mutex> guard(m_mutex);
+        return std::exchange(m_boxes[self], {});
+    }
+    std::vector<Block> take_all() {
+        std::vector<Block> all;
+        for (unsigned t = 0; t < m_boxes.size(); ++t) {
+            for (const Block& block : take(t)) {
+                all.push_back(block);
+            }
+        }
+        return all;
+    }
+
+private:
+    static constexpr size_t kBacklog = 16;
+    std::mutex m_mutex;
+    std::vector<std::vector<Block>> m_boxes;
+};
+
+// Producers allocate blocks of every kind and post them to other threads, which check them,
+// reallocate some (a block another CPU allocated, grown or shrunk), keep some and free the
+// rest. Between phases every thread waits while the heap is checked and its statistics are
+// compared with the blocks live; at the end everything is freed and every page goes back.
+class ProducerConsumerThreadTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(ProducerConsumerThreadTest, EveryKindOfBlockCrossesThreadsAndTheHeapStaysExact) {
+    const bool over_frames = GetParam();
+    test::Frames frames(512 << 20);
+    test::Region region(256 << 20);
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = over_frames ? heap_create(frames.allocator())
+                             : heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(heap, nullptr);
+    const uint64_t pages_at_start = heap_statistics(*heap).pages_held;
+    SharedReports reports;
+    heap_set_error_hook(*heap, &SharedReports::record, &reports);
+    constexpr unsigned kThreads = 4;
+    constexpr int kPhases = 6;
+    const Clock::duration phase_time = stress_time(1500) / kPhases;
+    Mailboxes mailboxes(kThreads);
+    std::vector<std::vector<Block>> kept(kThreads);
+    std::atomic<int> failures{0};
+    std::atomic<int> damaged{0};
+    std::barrier phase_end(kThreads + 1);
+    std::barrier phase_start(kThreads + 1);
+    auto work = [&](unsigned self) {
+        std::mt19937_64 random(stress_seed() * 131 + self);
+        for (int phase = 0; phase < kPhases; ++phase) {
+            const Clock::time_point end = Clock::now() + phase_time;
+            while (Clock::now() < end) {
+                const BlockRequest request = random_request(random, over_frames);
+                Block block{static_cast<unsigned char*>(
+                                heap_allocate(*heap, request.size, request.alignment)),
+                            request.size, 0};
+                if (!write_ends(block, static_cast<unsigned char>(random()))) {
+                    failures.fetch_add(1);
+                    continue;
+                }
+                if (reinterpret_cast<uintptr_t>(block.data) % request.alignment != 0) {
+                    failures.fetch_add(1);
+                }
+                std::vector<Block> mine_now = mailboxes.take(self);
+                if (!mailboxes.post((self + 1 + static_cast<unsigned>(random() % (kThreads - 1))) %
+                                        kThreads,
+                                    block)) {
+                    mine_now.push_back(block);
+                }
+                for (Block& mine : mine_now) {
+                    damaged.fetch_add(ends_intact(mine) ? 0 : 1);
+                    switch (random() % 8) {
+                    case 0: { // reallocate another CPU's block
+                        const size_t size = random_request(random, over_frames).size;
+                        const unsigned char first = mine.size != 0 ? mine.data[0] : mine.mark;
+                        auto* moved =
+                            static_cast<unsigned char*>(heap_reallocate(*heap, mine.data, size));
+                        if (moved == nullptr) {
+                            failures.fetch_add(size != 0 ? 1 : 0);
+                            heap_free(*heap, mine.data);
+                            break;
+                        }
+                        if (size != 0 && mine.size != 0 && moved[0] != first) {
+                            damaged.fetch_add(1);
+                        }
+                        mine.data = moved;
+                        mine.size = size;
+                        write_ends(mine, static_cast<unsigned char>(random()));
+                        kept[self].push_back(mine);
+                        break;
+                    }
+                    case 1:
+                        kept[self].push_back(mine);
+                        break;
+                    default:
+                        heap_free(*heap, mine.data);
+                    }
+                }
+                if (kept[self].size() > 64) { // the oldest kept block goes
+                    heap_free(*heap, kept[self].front().data);
+                    kept[self].erase(kept[self].begin());
+                }
+            }
+            phase_end.arrive_and_wait();
+            phase_start.arrive_and_wait();
+        }
+    };
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < kThreads; ++t) {
+        threads.emplace_back(work, t);
+    }
+    for (int phase = 0; phase < kPhases; ++phase) {
+        phase_end.arrive_and_wait();
+        // Every thread waits: the heap is checked and its figures match the blocks live.
+        EXPECT_TRUE(heap_check(*heap)) << "phase " << phase;
+        const std::vector<Block> posted = mailboxes.take_all();
+        std::vector<Block> live = posted;
+        for (const auto& blocks : kept) {
+            live.insert(live.end(), blocks.begin(), blocks.end());
+        }
+        uint64_t bytes = 0;
+        for (const Block& block : live) {
+            bytes += heap_usable_size(*heap, block.data);
+        }
+        const HeapStatistics s = heap_statistics(*heap);
+        EXPECT_EQ(s.blocks_in_use, live.size()) << "phase " << phase;
+        EXPECT_EQ(s.bytes_in_use, bytes) << "phase " << phase;
+        for (const Block& block : posted) { // their next owner: thread 0
+            mailboxes.repost(0, block);
+        }
+        phase_start.arrive_and_wait();
+    }
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(damaged.load(), 0);
+    for (const Block& block : mailboxes.take_all()) {
+        heap_free(*heap, block.data);
+    }
+    for (const auto& blocks : kept) {
+        for (const Block& block : blocks) {
+            heap_free(*heap, block.data);
+        }
+    }
+    drain_every_cpu(*heap);
+    heap_trim(*heap);
+    const HeapStatistics s = heap_statistics(*heap);
+    EXPECT_EQ(s.blocks_in_use, 0u);
+    EXPECT_EQ(s.bytes_in_use, 0u);
+    EXPECT_EQ(s.medium_blocks, 0u);
+    EXPECT_EQ(s.large_blocks, 0u);
+    if (over_frames) {
+        EXPECT_EQ(s.pages_held, pages_at_start);
+    }
+    EXPECT_TRUE(heap_check(*heap));
+    expect_no_reports(reports);
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+    EXPECT_TRUE(frames.allocator().check().ok);
+}
+
+INSTANTIATE_TEST_SUITE_P(Heaps, ProducerConsumerThreadTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                             return info.param ? std::string("Frames") : std::string("Region");
+                         });
+
+// A worker that churns a heap: keeps `slots` blocks of every kind live, replaces one at random
+// per step, and hands a freed slot's block to another thread to free now and then; checks each
+// block's ends before it goes. Counts allocations that failed and blocks found damaged.
+struct Churn {
+    Heap& heap;
+    Mailboxes& mailboxes;
+    unsigned threads;
+    bool large_too;
+    std::atomic<int>& failures;
+    std::atomic<int>& damaged;
+
+    void free_checked(const Block& block) {
+        damaged.fetch_add(ends_intact(block) ? 0 : 1);
+        heap_free(heap, block.data);
+    }
+    // Steps until `stop` is set; everything it holds is freed before it returns.
+    void run(unsigned self, const std::atomic<bool>& stop, size_t slots = 32) {
+        std::mt19937_64 random(stress_seed() * 977 + self);
+        std::vector<Block> live(slots, Block{nullptr, 0, 0});
+        while (!stop.load(std::memory_order_relaxed)) {
+            Block& slot = live[random() % live.size()];
+            if (slot.data != nullptr) {
+                const unsigned to =
+                    (self + 1 + static_cast<unsigned>(random() % (threads - 1))) % threads;
+                if (random() % 2 != 0 || !mailboxes.post(to, slot)) {
+                    free_checked(slot);
+                }
+            }
+            const BlockRequest request = random_request(random, large_too);
+            slot = Block{
+                static_cast<unsigned char*>(heap_allocate(heap, request.size, request.alignment)),
+                request.size, 0};
+            if (!write_ends(slot, static_cast<unsigned char>(random()))) {
+                failures.fetch_add(1);
+            }
+            for (const Block& block : mailboxes.take(self)) {
+                free_checked(block);
+            }
+        }
+        for (const Block& block : live) {
+            if (block.data != nullptr) {
+                free_checked(block);
+            }
+        }
+    }
+};
+
+// One thread drains its own CPU, trims, tells the unused pages, changes the unused interval and
+// the check level (off <-> report), the quarantine's limit, prepares its CPU, reads the
+// statistics and the report and checks the heap, while the others allocate and free blocks of
+// every kind, each other's included: blocks allocated checked are freed after the level went
+// off and the other way round, on other CPUs. Nothing is reported, nothing is damaged, and at
+// the end every block and page is back.
+class MaintenanceThreadTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(MaintenanceThreadTest, MaintenanceCallsRaceAllocationsAndLoseNothing) {
+    const bool over_frames = GetParam();
+    test::Frames frames(512 << 20);
+    test::Region region(128 << 20);
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = over_frames ? heap_create(frames.allocator())
+                             : heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(heap, nullptr);
+    const uint64_t pages_at_start = heap_statistics(*heap).pages_held;
+    SharedReports reports;
+    heap_set_error_hook(*heap, &SharedReports::record, &reports);
+    constexpr unsigned kThreads = 3;
+    Mailboxes mailboxes(kThreads);
+    std::atomic<int> failures{0};
+    std::atomic<int> damaged{0};
+    std::atomic<bool> stop{false};
+    std::atomic<int> failed_checks{0};
+    Churn churn{*heap, mailboxes, kThreads, over_frames, failures, damaged};
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] { churn.run(t, stop); });
+    }
+    std::thread maintainer([&] {
+        std::mt19937_64 random(stress_seed());
+        const Clock::time_point end = Clock::now() + stress_time(2000);
+        std::vector<char> text;
+        while (Clock::now() < end) {
+            switch (random() % 10) {
+            case 0:
+                heap_drain_cpu(*heap, platform::current_cpu());
+                break;
+            case 1:
+                heap_trim(*heap);
+                break;
+            case 2:
+                EXPECT_EQ(heap_tell_unused(*heap), over_frames);
+                break;
+            case 3: {
+                const size_t intervals[] = {0, 4096, 256 << 10, 16 << 20};
+                EXPECT_EQ(heap_set_unused_interval(*heap, intervals[random() % 4]), over_frames);
+                break;
+            }
+            case 4:
+                EXPECT_TRUE(heap_set_check_level(*heap, heap_check_level(*heap) == CheckLevel::Off
+                                                            ? CheckLevel::Report
+                                                            : CheckLevel::Off));
+                break;
+            case 5:
+                heap_set_quarantine_limit(*heap, random() % 2 == 0 ? 0 : size_t{1} << 20);
+                break;
+            case 6:
+                static_cast<void>(heap_prepare_cpu(*heap));
+                break;
+            case 7:
+                static_cast<void>(heap_statistics(*heap));
+                heap_report(
+                    *heap, [](void* context, const char*) { ++*static_cast<int*>(context); },
+                    &*std::make_unique<int>(0));
+                break;
+            case 8:
+                failed_checks.fetch_add(heap_check(*heap) ? 0 : 1);
+                break;
+            default:
+                heap_flush_quarantine(*heap);
+            }
+            std::this_thread::yield();
+        }
+        stop.store(true);
+    });
+    maintainer.join();
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(damaged.load(), 0);
+    EXPECT_EQ(failed_checks.load(), 0);
+    for (const Block& block : mailboxes.take_all()) {
+        heap_free(*heap, block.data);
+    }
+    ASSERT_TRUE(heap_set_check_level(*heap, CheckLevel::Off));
+    heap_flush_quarantine(*heap);
+    drain_every_cpu(*heap);
+    heap_trim(*heap);
+    const HeapStatistics s = heap_statistics(*heap);
+    EXPECT_EQ(s.blocks_in_use, 0u);
+    EXPECT_EQ(s.bytes_in_use, 0u);
+    EXPECT_EQ(s.quarantined_blocks, 0u);
+    if (over_frames) {
+        EXPECT_EQ(s.pages_held, pages_at_start);
+    }
+    EXPECT_TRUE(heap_check(*heap));
+    expect_no_reports(reports);
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+}
+
+INSTANTIATE_TEST_SUITE_P(Heaps, MaintenanceThreadTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                             return info.param ? std::string("Frames") : std::string("Region");
+                         });
+
+// Checked mode's quarantine limit changed by one thread while others free checked blocks into
+// the quarantine (and past it): each free reads the limit it evicts down to under the
+// quarantine's lock (ThreadSanitizer finds a read outside it), and at the end the quarantine
+// holds no more than its last limit.
+TEST(QuarantineThreadTest, TheLimitChangesWhileOtherThreadsFreeCheckedBlocks) {
+    test::Frames frames(256 << 20);
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    ASSERT_TRUE(heap_set_check_level(*heap, CheckLevel::Report));
+    SharedReports reports;
+    heap_set_error_hook(*heap, &SharedReports::record, &reports);
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < 2; ++t) {
+        threads.emplace_back([&, t] {
+            std::mt19937_64 random(stress_seed() * 3 + t);
+            while (!stop.load()) {
+                void* block = heap_allocate(*heap, random() % 20000);
+                EXPECT_NE(block, nullptr);
+                heap_free(*heap, block);
+            }
+        });
+    }
+    std::mt19937_64 random(stress_seed());
+    constexpr size_t kLimits[] = {0, 4096, 64 << 10, 1 << 20};
+    const Clock::time_point end = Clock::now() + stress_time(1000);
+    while (Clock::now() < end) {
+        heap_set_quarantine_limit(*heap, kLimits[random() % 4]);
+    }
+    heap_set_quarantine_limit(*heap, 64 << 10);
+    stop.store(true);
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    // At most the limit, plus one block bigger than the limit waiting apart.
+    EXPECT_LE(heap_statistics(*heap).quarantined_bytes, (64u << 10) + (20000u + 4096u));
+    heap_flush_quarantine(*heap);
+    EXPECT_EQ(heap_statistics(*heap).quarantined_blocks, 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    expect_no_reports(reports);
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
+// Over one page frame allocator: two threads churn a long-lived heap, two others create heaps,
+// use them (another thread frees half their blocks) and destroy them (some with nothing ever
+// allocated), and make region heaps in blocks of the long-lived heap, refused destruction while
+// blocks are live and destroyed after; one takes and gives pages
+// directly (blocks of every order, runs of odd counts and alignments), and the main thread
+// reserves ranges it has just seen free. Every heap goes away whole, no page is lost, and
+// the allocator's invariants hold.
+TEST(HeapLifecycleThreadTest, HeapsComeAndGoOverOneAllocatorWhileOthersUseIt) {
+    test::Frames frames(256 << 20);
+    const uint64_t free_at_start = frames.free_pages();
+    PageFrameAllocator& allocator = frames.allocator();
+    Heap* lasting = heap_create(allocator);
+    ASSERT_NE(lasting, nullptr);
+    SharedReports reports;
+    heap_set_error_hook(*lasting, &SharedReports::record, &reports);
+    test::clear_reports();
+    constexpr unsigned kChurners = 2;
+    Mailboxes mailboxes(kChurners);
+    std::atomic<int> failures{0};
+    std::atomic<int> damaged{0};
+    std::atomic<bool> stop{false};
+    std::atomic<int> refused{0};
+    SharedReports in_use_reports;
+    std::atomic<size_t> inner_heaps{0};
+    Churn churn{*lasting, mailboxes, kChurners, true, failures, damaged};
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < kChurners; ++t) {
+        threads.emplace_back([&, t] { churn.run(t, stop); });
+    }
+    for (unsigned t = 0; t < 2; ++t) {
+        threads.emplace_back([&, t] {
+            std::mt19937_64 random(stress_seed() * 7 + t);
+            while (!stop.load()) {
+                Heap* heap = heap_create(allocator);
+                if (heap == nullptr) {
+                    failures.fetch_add(1);
+                    continue;
+                }
+                heap_set_error_hook(*heap, &SharedReports::record, &reports);
+                std::vector<void*> blocks;
+                for (unsigned i = random() % 3 == 0 ? 0 : random() % 64; i != 0; --i) {
+                    const BlockRequest request = random_request(random, true);
+                    blocks.push_back(heap_allocate(*heap, request.size, request.alignment));
+                    failures.fetch_add(blocks.back() == nullptr ? 1 : 0);
+                }
+                // Half of them freed by a thread of its own: its CPU caches them, and
+                // heap_destroy() drains that CPU (whose slot a later thread may hold by then).
+                std::thread([&] {
+                    for (size_t i = 0; i < blocks.size(); i += 2) {
+                        heap_free(*heap, blocks[i]);
+                    }
+                }).join();
+                for (size_t i = 1; i < blocks.size(); i += 2) {
+                    heap_free(*heap, blocks[i]);
+                }
+                refused.fetch_add(heap_destroy(*heap) ? 0 : 1);
+                // A region heap in a block of the heap the churners use, made, used and
+                // destroyed while they allocate and free around it.
+                const size_t bytes = 64 << 10 << random() % 4;
+                void* block = heap_allocate(*lasting, bytes);
+                Heap* inner = block != nullptr ? heap_create_in_region(block, bytes) : nullptr;
+                if (inner == nullptr) {
+                    failures.fetch_add(1);
+                    heap_free(*lasting, block);
+                    continue;
+                }
+                heap_set_error_hook(*inner, &SharedReports::record, &in_use_reports);
+                blocks.clear();
+                for (unsigned i = 1 + random() % 200; i != 0; --i) {
+                    blocks.push_back(heap_allocate(*inner, random() % 3000));
+                }
+                inner_heaps.fetch_add(1);
+                refused.fetch_add(heap_destroy(*inner) ? 1 : 0); // blocks are live: heap-in-use
+                for (void* inner_block : blocks) {
+                    heap_free(*inner, inner_block);
+                }
+                refused.fetch_add(heap_destroy(*inner) ? 0 : 1);
+                heap_free(*lasting, block);
+            }
+        });
+    }
+    threads.emplace_back([&] {
+        std::mt19937_64 random(stress_seed() * 11);
+        struct Taken {
+            PhysAddr address;
+            size_t count;
+        };
+        std::vector<Taken> taken;
+        while (!stop.load()) {
+            if (taken.size() < 64) {
+                const size_t count =
+                    random() % 2 == 0 ? size_t{1} << random() % 8 : 1 + 2 * (random() % 20);
+                const PhysAddr address =
+                    random() % 2 == 0
+                        ? allocator.allocate_pages(count, uint64_t{kPageSize} << random() % 5)
+                        : allocator.allocate_pages(count);
+                if (address != kNoPage) {
+                    taken.push_back({address, count});
+                }
+            }
+            if (!taken.empty() && random() % 3 == 0) {
+                const size_t index = random() % taken.size();
+                allocator.free_pages(taken[index].address, taken[index].count);
+                taken.erase(taken.begin() + static_cast<long>(index));
+            }
+        }
+        for (const Taken& run : taken) {
+            allocator.free_pages(run.address, run.count);
+        }
+    });
+    uint64_t reserved = 0;
+    const Clock::time_point end = Clock::now() + stress_time(2000);
+    while (Clock::now() < end) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        const PhysAddr address = allocator.allocate_pages(3);
+        if (address == kNoPage) {
+            continue;
+        }
+        allocator.free_pages(address, 3);
+        // Someone may have taken them again since: then the reservation is refused whole.
+        if (allocator.reserve_range(PhysRange{address, 3 * kPageSize})) {
+            reserved += 3;
+        }
+    }
+    stop.store(true);
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(damaged.load(), 0);
+    EXPECT_EQ(refused.load(), 0);
+    EXPECT_GT(reserved, 0u);
+    for (size_t i = 0; i < test::report_count(); ++i) {
+        EXPECT_EQ(test::report(i).kind, ErrorKind::ReserveConflict);
+    }
+    for (const Block& block : mailboxes.take_all()) {
+        heap_free(*lasting, block.data);
+    }
+    const std::vector<ErrorReport> in_use = in_use_reports.take();
+    EXPECT_EQ(in_use.size(), inner_heaps.load());
+    for (const ErrorReport& report : in_use) {
+        EXPECT_EQ(report.kind, ErrorKind::HeapInUse);
+    }
+    EXPECT_GT(inner_heaps.load(), 0u);
+    expect_no_reports(reports);
+    EXPECT_TRUE(heap_destroy(*lasting));
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        allocator.drain_cpu(cpu);
+    }
+    EXPECT_EQ(frames.free_pages(), free_at_start - reserved);
+    EXPECT_EQ(allocator.reserved_pages(), reserved);
+    EXPECT_TRUE(allocator.check().ok);
+}
+
+// Every thread allocates blocks of every kind until even a 16-byte block fails, then every
+// thread frees another thread's blocks, round after round: no thread waits for ever, each
+// round gets about as far as the first, and at the end every page is back.
+class ExhaustionThreadTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(ExhaustionThreadTest, ThreadsExhaustTheHeapTogetherAndGiveEverythingBack) {
+    const bool over_frames = GetParam();
+    test::Frames frames(48 << 20);
+    test::Region region(16 << 20);
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = over_frames ? heap_create(frames.allocator())
+                             : heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(heap, nullptr);
+    SharedReports reports;
+    heap_set_error_hook(*heap, &SharedReports::record, &reports);
+    constexpr unsigned kThreads = 4;
+    constexpr int kRounds = 4;
+    std::vector<std::vector<Block>> held(kThreads);
+    std::vector<uint64_t> bytes_per_round(kRounds, 0);
+    std::atomic<int> damaged{0};
+    std::barrier full(kThreads);
+    std::barrier empty(kThreads + 1);
+    auto work = [&](unsigned self) {
+        std::mt19937_64 random(stress_seed() * 5 + self);
+        for (int round = 0; round < kRounds; ++round) {
+            int small_failures = 0;
+            while (small_failures < 3) {
+                BlockRequest request = random_request(random, over_frames);
+                if (random() % 4 == 0) {
+                    request = BlockRequest{16, 16};
+                }
+                Block block{static_cast<unsigned char*>(
+                                heap_allocate(*heap, request.size, request.alignment)),
+                            request.size, 0};
+                if (write_ends(block, static_cast<unsigned char>(random()))) {
+                    held[self].push_back(block);
+                } else if (request.size <= 16) {
+                    ++small_failures;
+                }
+            }
+            full.arrive_and_wait();
+            // Every thread is full: each frees the next thread's blocks.
+            for (const Block& block : held[(self + 1) % kThreads]) {
+                damaged.fetch_add(ends_intact(block) ? 0 : 1);
+                heap_free(*heap, block.data);
+            }
+            full.arrive_and_wait();
+            held[(self + 1) % kThreads].clear();
+            empty.arrive_and_wait();
+            empty.arrive_and_wait();
+        }
+    };
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < kThreads; ++t) {
+        threads.emplace_back(work, t);
+    }
+    uint64_t first_round_pages = 0;
+    for (int round = 0; round < kRounds; ++round) {
+        empty.arrive_and_wait();
+        // Everything freed: the heap gives back all it held, as much as the first round.
+        const HeapStatistics s = heap_statistics(*heap);
+        EXPECT_EQ(s.blocks_in_use, 0u) << "round " << round;
+        EXPECT_TRUE(heap_check(*heap)) << "round " << round;
+        if (round == 0) {
+            first_round_pages = s.peak_pages_held;
+        }
+        empty.arrive_and_wait();
+    }
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(damaged.load(), 0);
+    EXPECT_GT(first_round_pages, 0u);
+    drain_every_cpu(*heap);
+    heap_trim(*heap);
+    EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    expect_no_reports(reports);
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+    EXPECT_TRUE(frames.allocator().check().ok);
+}
+
+INSTANTIATE_TEST_SUITE_P(Heaps, ExhaustionThreadTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                             return info.param ? std::string("Frames") : std::string("Region");
+                         });
+
+// While threads use a heap normally, one thread frees, reallocates and sizes pointers that are
+// no live block of it: a stack address, a global, interior and misaligned pointers into its own
+// live blocks of every kind (checked or not), another heap's blocks, and small blocks it freed
+// already. Each is reported once, with its kind; the others see nothing, and the heap stays
+// exact.
+class MisuseThreadTest : public ::testing::TestWithParam<CheckLevel> {};
+
+unsigned char g_global_bytes[64];
+
+TEST_P(MisuseThreadTest, MisuseOnOneThreadIsReportedAndChangesNothingForTheOthers) {
+    const CheckLevel level = GetParam();
+    test::Frames frames(512 << 20);
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = heap_create(frames.allocator());
+    Heap* other = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    ASSERT_NE(other, nullptr);
+    ASSERT_TRUE(heap_set_check_level(*heap, level));
+    SharedReports reports;
+    heap_set_error_hook(*heap, &SharedReports::record, &reports);
+    constexpr unsigned kThreads = 3;
+    Mailboxes mailboxes(kThreads);
+    std::atomic<int> failures{0};
+    std::atomic<int> damaged{0};
+    std::atomic<bool> stop{false};
+    Churn churn{*heap, mailboxes, kThreads, true, failures, damaged};
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] { churn.run(t, stop); });
+    }
+    uint64_t misuses = 0;
+    uint64_t expected_kinds[16] = {};
+    auto expect = [&](ErrorKind kind) {
+        ++misuses;
+        ++expected_kinds[static_cast<unsigned>(kind) % 16];
+    };
+    std::mt19937_64 random(stress_seed());
+    const Clock::time_point end = Clock::now() + stress_time(2000);
+    unsigned char stack_bytes[64];
+    const size_t sizes[] = {48, 700, 2048, 5000, 300000, 3 << 20};
+    while (Clock::now() < end) {
+        const size_t size = sizes[random() % 6];
+        auto* mine = static_cast<unsigned char*>(heap_allocate(*heap, size));
+        auto* foreign = static_cast<unsigned char*>(heap_allocate(*other, size));
+        ASSERT_NE(mine, nullptr);
+        ASSERT_NE(foreign, nullptr);
+        heap_free(*heap, stack_bytes + 16);
+        expect(ErrorKind::NotAllocated);
+        heap_free(*heap, g_global_bytes + 16 - reinterpret_cast<uintptr_t>(g_global_bytes) % 16);
+        expect(ErrorKind::NotAllocated);
+        heap_free(*heap, mine + 32);
+        expect(ErrorKind::InteriorPointer);
+        EXPECT_EQ(heap_reallocate(*heap, mine + 16, 100), nullptr);
+        expect(ErrorKind::InteriorPointer);
+        EXPECT_EQ(heap_usable_size(*heap, mine + 16), 0u);
+        expect(ErrorKind::InteriorPointer);
+        heap_free(*heap, mine + 8);
+        expect(ErrorKind::MisalignedPointer);
+        heap_free(*heap, foreign);
+        expect(ErrorKind::ForeignHeap);
+        mine[0] = 1;
+        mine[size - 1] = 2;
+        heap_free(*heap, mine);
+        heap_free(*other, foreign);
+        if (level == CheckLevel::Off && size <= kMaxSmallBlock) {
+            // The block went onto this CPU's magazine, where its malloc left room: no other CPU
+            // can have it. (A medium block, a large run or a checked block in the quarantine
+            // may be handed out to another thread as soon as it is freed: freeing it again
+            // would free that thread's block.)
+            heap_free(*heap, mine);
+            expect(ErrorKind::DoubleFree);
+        }
+    }
+    stop.store(true);
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(damaged.load(), 0);
+    const std::vector<ErrorReport> seen = reports.take();
+    EXPECT_EQ(seen.size(), misuses);
+    uint64_t seen_kinds[16] = {};
+    for (const ErrorReport& report : seen) {
+        ++seen_kinds[static_cast<unsigned>(report.kind) % 16];
+        if (getenv("SHOWREPORTS"))
+            std::printf("%s at %lx block %lx size %lu offset %ld: %s\n", to_string(report.kind),
+                        (unsigned long)report.address, (unsigned long)report.block,
+                        (unsigned long)report.size, (long)report.offset, report.detail);
+    }
+    for (unsigned kind = 0; kind < 16; ++kind) {
+        EXPECT_EQ(seen_kinds[kind], expected_kinds[kind])
+            << to_string(static_cast<ErrorKind>(kind));
+    }
+    for (const Block& block : mailboxes.take_all()) {
+        heap_free(*heap, block.data);
+    }
+    heap_flush_quarantine(*heap);
+    drain_every_cpu(*heap);
+    EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    expect_no_reports(reports);
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_TRUE(heap_destroy(*other));
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, MisuseThreadTest,
+                         ::testing::Values(CheckLevel::Off, CheckLevel::Report),
+                         [](const ::testing::TestParamInfo<CheckLevel>& info) {
+                             return info.param == CheckLevel::Off ? std::string("Off")
+                                                                  : std::string("Report");
+                         });
+
+} // namespace
+} // namespace bedrock
