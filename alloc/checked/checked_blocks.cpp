@@ -240,10 +240,17 @@ CheckedBlock* CheckedBlocks::find_live(Heap& heap, const BlockRef& core, const v
     if (heap.checked.guards.holds(pointer)) {
         return heap.checked.guards.find_live(heap, pointer, caller);
     }
-    // The header starts the core block: read only after the core named the block.
+    // The header starts the core block: read only after the core named the block, and checked
+    // under the lock, since the seal covers the list links that other CPUs' frees and
+    // allocations relink (and seal again) under it.
     CheckedBlock* header = reinterpret_cast<CheckedBlock*>(core.start);
     const auto address = reinterpret_cast<uintptr_t>(pointer);
-    if (!is_intact(*header)) {
+    bool intact = false;
+    {
+        LockGuard guard(m_lock);
+        intact = is_intact(*header);
+    }
+    if (!intact) {
         // A core block of checked mode always has a Live or Quarantined header: this one was
         // damaged (a wild write or an underflow past its red zone).
         heap.errors.raise(dead_header_report(*header, pointer, caller));
