@@ -18,14 +18,24 @@
 //   malloc_usable_size   0 for NULL
 //   malloc_trim          heap_trim(): the heap's empty slabs and spare arena go back to its page
 //                        frame allocator, the free pages inside its arenas to the kernel; 1
+//   mallinfo2, mallinfo  the heap's statistics in glibc's fields: arena = pages held (the heap's
+//                        state included) less the large runs', hblks/hblkhd = the large runs
+//                        (glibc's mmap'd chunks), uordblks = the other live blocks' usable bytes
+//                        (quarantined blocks included), fordblks = arena - uordblks; the rest 0.
+//                        mallinfo's int fields saturate at INT_MAX (glibc's wrap)
+//   malloc_stats         heap_report() on stderr
+//   malloc_info(0, fp)   the same figures as one XML element per field, 0; options != 0: EINVAL
 // cfree is not provided: glibc dropped it (2.26), so no current program calls it.
 // Misuse (a bad free, ...) is reported on stderr and ignored, or aborts with BEDROCK_CHECK=abort.
 // No state of its own; every entry point is the heap's time bound plus O(1), calloc plus its
 // zeroing.
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "bedrock/heap.h"
 #include "bedrock/platform.h"
@@ -117,6 +127,37 @@ bool is_power_of_two(size_t value) {
     return allocate(size,
                     alignment < bedrock::kHeapMinAlignment ? bedrock::kHeapMinAlignment : alignment,
                     caller);
+}
+
+// The heap's statistics in mallinfo2's fields (the file comment says which).
+struct mallinfo2 heap_mallinfo() {
+    struct mallinfo2 info {};
+    Heap* started = heap();
+    if (started == nullptr) {
+        return info;
+    }
+    const bedrock::HeapStatistics statistics = bedrock::heap_statistics(*started);
+    const uint64_t large_bytes = statistics.large_pages * bedrock::kPageSize;
+    const uint64_t held_bytes = statistics.pages_held * bedrock::kPageSize;
+    const uint64_t in_use = statistics.bytes_in_use + statistics.quarantined_bytes;
+    info.arena = held_bytes - large_bytes;
+    info.hblks = statistics.large_blocks;
+    info.hblkhd = large_bytes;
+    info.uordblks = in_use > large_bytes ? in_use - large_bytes : 0;
+    info.fordblks = info.arena > info.uordblks ? info.arena - info.uordblks : 0;
+    return info;
+}
+
+int saturated(size_t value) {
+    return value > INT_MAX ? INT_MAX : static_cast<int>(value);
+}
+
+// heap_report()'s writer for malloc_stats: a line on stderr.
+void write_line_to_stderr(void*, const char* line) {
+    const size_t length = strlen(line);
+    ssize_t written = write(STDERR_FILENO, line, length);
+    written = write(STDERR_FILENO, "\n", 1);
+    static_cast<void>(written);
 }
 
 } // namespace
@@ -216,6 +257,40 @@ BEDROCK_EXPORT int malloc_trim(size_t) {
         bedrock::heap_trim(*started);
     }
     return 1;
+}
+
+BEDROCK_EXPORT struct mallinfo2 mallinfo2() {
+    return heap_mallinfo();
+}
+
+BEDROCK_EXPORT struct mallinfo mallinfo() {
+    const struct mallinfo2 wide = heap_mallinfo();
+    struct mallinfo info {};
+    info.arena = saturated(wide.arena);
+    info.hblks = saturated(wide.hblks);
+    info.hblkhd = saturated(wide.hblkhd);
+    info.uordblks = saturated(wide.uordblks);
+    info.fordblks = saturated(wide.fordblks);
+    return info;
+}
+
+BEDROCK_EXPORT void malloc_stats() {
+    if (Heap* started = heap(); started != nullptr) {
+        bedrock::heap_report(*started, write_line_to_stderr, nullptr);
+    }
+}
+
+BEDROCK_EXPORT int malloc_info(int options, FILE* stream) {
+    if (options != 0) {
+        return EINVAL;
+    }
+    const struct mallinfo2 info = heap_mallinfo();
+    fprintf(stream,
+            "<malloc version=\"bedrock-1\">\n<system type=\"current\" size=\"%zu\"/>\n"
+            "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
+            "<total type=\"rest\" size=\"%zu\"/>\n<free size=\"%zu\"/>\n</malloc>\n",
+            info.arena + info.hblkhd, info.hblks, info.hblkhd, info.uordblks, info.fordblks);
+    return 0;
 }
 
 } // extern "C"

@@ -204,6 +204,43 @@ static int trim_and_usable(void) {
     return 0;
 }
 
+/* mallinfo2 counts live blocks: 1,000 blocks of 10,000 bytes add at least their bytes to the
+ * bytes in use (uordblks), an 8 MiB block adds itself to the mmap'd (large) bytes (hblkhd), and
+ * freeing them takes both back; malloc_info writes XML and refuses options. */
+static int mallinfo_counts(void) {
+    enum { kCount = 1000, kBytes = 10000 };
+    static void* blocks[kCount];
+    const struct mallinfo2 before = mallinfo2();
+    for (int i = 0; i < kCount; ++i) {
+        blocks[i] = malloc(kBytes);
+        EXPECT(blocks[i] != NULL);
+    }
+    char* large = malloc(8 << 20);
+    EXPECT(large != NULL);
+    const struct mallinfo2 during = mallinfo2();
+    EXPECT(during.uordblks >= before.uordblks + (size_t)kCount * kBytes);
+    EXPECT(during.hblkhd >= before.hblkhd + ((size_t)8 << 20));
+    EXPECT(during.hblks >= before.hblks + 1);
+    EXPECT(during.arena >= during.uordblks);
+    for (int i = 0; i < kCount; ++i) {
+        free(blocks[i]);
+    }
+    free(large);
+    const struct mallinfo2 after = mallinfo2();
+    EXPECT(after.uordblks + (size_t)kCount * kBytes / 2 <= during.uordblks);
+    EXPECT(after.hblkhd + ((size_t)8 << 20) <= during.hblkhd);
+    char* text = NULL;
+    size_t length = 0;
+    FILE* stream = open_memstream(&text, &length);
+    EXPECT(stream != NULL);
+    EXPECT(malloc_info(0, stream) == 0);
+    EXPECT(malloc_info(1, stream) == EINVAL);
+    fclose(stream);
+    EXPECT(text != NULL && strncmp(text, "<malloc version=", 16) == 0);
+    free(text);
+    return 0;
+}
+
 struct Case {
     const char* name;
     int (*run)(void);
@@ -223,6 +260,7 @@ static const struct Case kCases[] = {
     {"page_aligned", page_aligned},
     {"many_blocks", many_blocks},
     {"trim_and_usable", trim_and_usable},
+    {"mallinfo_counts", mallinfo_counts},
 };
 
 int main(int argc, char** argv) {
