@@ -18,7 +18,7 @@ CpuCache* CpuCaches::make_first(unsigned cpu, Arenas& arenas) {
         magazine = Magazine{0, 0, 0, 0};
     }
     for (SlabHint& hint : cache->slab_hints) {
-        hint = SlabHint{0, nullptr, 0};
+        hint = SlabHint{nullptr, 0, 0};
     }
     // Published once its magazines are set: other CPUs read their counters for the statistics.
     __atomic_store_n(&m_caches[cpu], cache, __ATOMIC_RELEASE);
@@ -72,8 +72,8 @@ CpuCaches::ClassTotals CpuCaches::totals(unsigned index) const {
     return totals;
 }
 
-// A hint still current names a slab of the heap (in use or retired, of a real class) that
-// overlaps its page.
+// A hint still current names a slab of the heap (in use or retired, of a real class) and its
+// end.
 static bool hint_is_sound(const SlabHint& hint, uint64_t slabs_given) {
     if (hint.slab == nullptr || hint.slabs_given != slabs_given) {
         return true; // stale or empty: never used
@@ -83,9 +83,7 @@ static bool hint_is_sound(const SlabHint& hint, uint64_t slabs_given) {
         slab.class_index >= kSizeClassCount) {
         return false;
     }
-    const auto begin = reinterpret_cast<uintptr_t>(&slab);
-    const uintptr_t end = begin + slab.layout().slab_bytes;
-    return hint.page << kPageShift < end && (hint.page + 1) << kPageShift > begin;
+    return hint.end == reinterpret_cast<uintptr_t>(&slab) + slab.layout().slab_bytes;
 }
 
 bool CpuCaches::check(unsigned cpu, ClassCache* classes, uintptr_t secret,

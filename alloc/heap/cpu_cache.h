@@ -17,11 +17,14 @@
 // learn its class, where a per-CPU slab would compare one pointer; Bedrock pays that anyway,
 // since ownership is never read from memory near the pointer. To pay it less often, each CPU
 // keeps slab hints: for the last pages its frees found a slab in (direct-mapped, kSlabHints),
-// the slab, stamped with the arenas' count of slabs given back (Arenas::slabs_given()). While
-// that count has not moved, no slab has left the heap, so the hinted slab is still a slab of its
-// class at that address; the free then checks the block against the slab's layout and bitmap
-// as before. A count that moved, or a block outside the hinted slab (a page shared by two
-// slabs), falls back to the page map. Measured (./bench.sh --summary): a 16-byte pair 345
+// the slab and its end, stamped with the arenas' count of slabs given back
+// (Arenas::slabs_given()). A block outside the hinted slab (a page shared by two slabs) is told
+// from the hint alone, never from the slab's header: the count is read before the header, so the
+// hinted slab may be leaving the heap on another CPU right then, and only a slab that holds the
+// block being freed stays. While that count has not moved, no slab has left the heap, so the
+// hinted slab is still a slab of its class at that address; the free then checks the block
+// against the slab's layout and bitmap as before. A count that moved, or a block outside the
+// hinted slab, falls back to the page map. Measured (./bench.sh --summary): a 16-byte pair 345
 // instructions at first, 282 with inline platform hooks, 189 with the hints, 143 with the fast
 // paths inline in the entry points (fast_paths.h); the larson-like workload runs at 0.6-0.65 of
 // mimalloc's throughput, held back by the frees the hints miss (over 90 % of them: slabs of
@@ -39,7 +42,7 @@
 //     carries free_mark(its slab) in its second word (slab.h); no block is cached twice
 //   class blocks_in_use (class_cache.h) == blocks live for the program + sum_c count(c, i)
 //   a hint h of c with h.slabs_given == slabs_given(): h.slab is a slab of the heap (in use or
-//     retired) overlapping page h.page
+//     retired) ending at h.end
 // Bounds: a CPU holds at most kCpuCacheSlots blocks (about 16 KiB per class); a refill takes up to
 // 1 + kCpuCacheBatch blocks under the class lock.
 // Lock order: none taken here but the class lock on refill, free and drain (and through it the
@@ -102,12 +105,13 @@ struct Magazine {
 };
 static_assert(sizeof(Magazine) == 24);
 
-// A page where one of this CPU's frees found a slab, and when: valid while the arenas'
+// A slab one of this CPU's frees found, where it ends, and when: valid while the arenas'
 // slabs_given() is still `slabs_given` (no slab has been given back since, so the slab is still
-// there, of the same class). All zeroes: empty.
+// there, of the same class). Kept at the entry of the page the free's block lay in. All zeroes:
+// empty.
 struct SlabHint {
-    uintptr_t page; // address >> kPageShift
     Slab* slab;
+    uintptr_t end; // the slab's address plus its class's slab_bytes
     uint64_t slabs_given;
 };
 inline constexpr unsigned kSlabHints = 64; // direct-mapped by page number
@@ -118,17 +122,19 @@ struct CpuCache {
     SlabHint slab_hints[kSlabHints];
     void* slots[kCpuCacheSlots];
 
-    // The slab hinted for `address` while `slabs_given` is current, or null.
+    // The slab hinted for `address` if `address` lies inside it and `slabs_given` is current,
+    // or null. Reads the hint alone, never the slab.
     [[nodiscard]] Slab* hinted_slab(uintptr_t address, uint64_t slabs_given) const {
-        const uintptr_t page = address >> kPageShift;
-        const SlabHint& hint = slab_hints[page % kSlabHints];
-        return hint.page == page && hint.slabs_given == slabs_given ? hint.slab : nullptr;
+        const SlabHint& hint = slab_hints[(address >> kPageShift) % kSlabHints];
+        const auto begin = reinterpret_cast<uintptr_t>(hint.slab);
+        return address - begin < hint.end - begin && hint.slabs_given == slabs_given ? hint.slab
+                                                                                     : nullptr;
     }
-    // Notes that `address` lies in `slab`, found while slabs_given() read `slabs_given` before
-    // the lookup began.
-    void hint_slab(uintptr_t address, Slab* slab, uint64_t slabs_given) {
-        const uintptr_t page = address >> kPageShift;
-        slab_hints[page % kSlabHints] = SlabHint{page, slab, slabs_given};
+    // Notes that `address` lies in `slab`, of `slab_bytes`, found while slabs_given() read
+    // `slabs_given` before the lookup began.
+    void hint_slab(uintptr_t address, Slab* slab, size_t slab_bytes, uint64_t slabs_given) {
+        slab_hints[(address >> kPageShift) % kSlabHints] =
+            SlabHint{slab, reinterpret_cast<uintptr_t>(slab) + slab_bytes, slabs_given};
     }
 };
 
@@ -214,7 +220,7 @@ public:
     [[nodiscard]] ClassTotals totals(unsigned index) const;
     // Every CPU's magazines within bounds; the calling CPU's cached blocks (`cpu`, or kNoCpuSlot)
     // each a handed-out block of its class carrying its free mark, and its slab hints current at
-    // `slabs_given` (Arenas::slabs_given()) each naming a slab that overlaps the hinted page.
+    // `slabs_given` (Arenas::slabs_given()) each naming a slab and its end.
     [[nodiscard]] bool check(unsigned cpu, ClassCache* classes, uintptr_t secret,
                              uint64_t slabs_given) const;
 

@@ -509,7 +509,8 @@ void free_unhinted(Heap& heap, void* block, CpuCache* cache, platform::Interrupt
             const unsigned index = slab->class_index; // confirmed under the class lock
             if (index < heap::kSizeClassCount && heap::slab_handed_out(slab, block)) [[likely]] {
                 if (cache != nullptr) {
-                    cache->hint_slab(reinterpret_cast<uintptr_t>(block), slab, slabs_given);
+                    cache->hint_slab(reinterpret_cast<uintptr_t>(block), slab,
+                                     heap::kSlabLayouts[index].slab_bytes, slabs_given);
                 }
                 free_handed_out(heap, slab, index, block, cache, previous, caller);
                 return;

@@ -507,20 +507,28 @@ TEST(CpuCacheCorruptionTest, OverwrittenCachedBlockFoundByDestroyLosesNoPage) {
     test::clear_reports();
 }
 
-// A slab hint places a page's blocks only while no slab has been given back since it was noted.
-TEST(SlabHintTest, AHintHoldsOnlyForItsPageAndWhileNoSlabWasGivenBack) {
+// A slab hint places only the blocks inside its slab, and only while no slab has been given back
+// since it was noted. A block of another slab on the same page is not placed: the hinted slab
+// may be leaving the heap on another CPU right then (its count read before it moved), so its
+// header must not be read for a block it does not hold.
+TEST(SlabHintTest, AHintHoldsOnlyInsideItsSlabAndWhileNoSlabWasGivenBack) {
     auto cache = std::make_unique<heap::CpuCache>();
-    heap::Slab slab{};
-    const uintptr_t address = uintptr_t{0x12345} << kPageShift | 0x40;
+    constexpr size_t kSlabBytes = 2048;
+    const uintptr_t begin = uintptr_t{0x12345} << kPageShift | 0x40;
+    auto* slab = reinterpret_cast<heap::Slab*>(begin); // never read
+    const uintptr_t address = begin + 0x80;
     EXPECT_EQ(cache->hinted_slab(address, 0), nullptr);
-    cache->hint_slab(address, &slab, 5);
-    EXPECT_EQ(cache->hinted_slab(address, 5), &slab);
-    EXPECT_EQ(cache->hinted_slab(address + 0x100, 5), &slab) << "the same page";
+    cache->hint_slab(address, slab, kSlabBytes, 5);
+    EXPECT_EQ(cache->hinted_slab(address, 5), slab);
+    EXPECT_EQ(cache->hinted_slab(address + 0x100, 5), slab) << "the same slab";
     EXPECT_EQ(cache->hinted_slab(address, 6), nullptr) << "a slab was given back since";
+    EXPECT_EQ(cache->hinted_slab(begin + kSlabBytes, 5), nullptr)
+        << "the next slab, on the same page";
+    EXPECT_EQ(cache->hinted_slab(begin - 0x10, 5), nullptr) << "the slab before, same page";
     EXPECT_EQ(cache->hinted_slab(address + kPageSize, 5), nullptr) << "another page";
     const uintptr_t same_entry = address + (uintptr_t{heap::kSlabHints} << kPageShift);
     EXPECT_EQ(cache->hinted_slab(same_entry, 5), nullptr) << "another page on the same entry";
-    cache->hint_slab(same_entry, &slab, 5);
+    cache->hint_slab(same_entry, reinterpret_cast<heap::Slab*>(same_entry - 0x40), kSlabBytes, 5);
     EXPECT_EQ(cache->hinted_slab(address, 5), nullptr) << "replaced";
 }
 
