@@ -354,7 +354,8 @@ private:
         case BootPageShortage::None:
             break;
         case BootPageShortage::NoPageBelowLimit:
-            panic("boot page source: no usable page below 0x%lx left for page tables",
+            panic("boot page source: no usable page below 0x%lx left for page tables: too "
+                  "little RAM beside the kernel image; cannot boot",
                   m_building->limit());
         case BootPageShortage::TooManyRuns:
             panic("boot page source: the page-table pages would need more than %zu separate "

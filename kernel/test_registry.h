@@ -44,6 +44,14 @@ struct TestSummary {
 // the closing "verdict: PASS (...)" or "verdict: FAIL (...)" line.
 TestSummary run_all_tests();
 
+// Ends the running test as failed, printing "    <file>:<line>: <reason>; the test ends here",
+// and goes on with the next test (never returns) - if the calling CPU is the one running the
+// tests, a test is running and no run_catching_traps() catch is armed (kernel/trap.h). Else
+// returns, changing nothing. The test's frames are abandoned: only for a stop that leaves no
+// lock held and nothing half done, such as a throwing operator new that found no memory (on a
+// machine smaller than the tests are written for, that ends one test instead of the run).
+void end_running_test(const char* file, int line, const char* reason);
+
 } // namespace bedrock::kernel
 
 // Macros: they capture the expression text, __FILE__ and __LINE__, and declare the test's

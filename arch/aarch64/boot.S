@@ -10,6 +10,16 @@
  * arch::map_memory() later replaces the early map with one covering exactly the RAM the device
  * tree describes.
  *
+ * Before any memory is written (the stack and .bss may lie outside RAM), the boot CPU reads the
+ * image's last word with early vectors installed: on virt, RAM is one range from 0x40000000, so
+ * if that read aborts (no memory there), RAM ends inside the image, and the CPU prints
+ * "bedrock: RAM ends below the end of the kernel image at 0x...; cannot boot" on the PL011 and
+ * exits through semihosting with the failure code (3) instead of hanging in a fault with no
+ * vectors (these early vectors stay until the real ones, and name any other exception before
+ * them by its address: "bedrock: an exception before the exception vectors, at 0x...; cannot
+ * boot"). An image that lies wholly outside RAM (-m 2M: RAM ends at 0x40200000, where the image
+ * starts) never runs at all: nothing here can report it.
+ *
  * Secondary CPUs enter at aarch64_secondary_start (PSCI CPU_ON, see cpu.cpp) with the MMU off and
  * x0 = their kernel::CpuLocal: the same EL2 -> EL1 drop, then the boot CPU's final MMU settings
  * (aarch64_secondary_mmu, written and cleaned to memory by start_cpu()), the vectors, and
@@ -27,6 +37,10 @@
 /* T0SZ = 16 (48-bit VA), inner/outer WB-WA walks, inner shareable, 4 KiB granule, no TTBR1. */
 #define TCR_VALUE (16 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23))
 #define CPU_LOCAL_STACK_TOP 24             /* offsetof(kernel::CpuLocal, stack_top), cpu.cpp */
+#define PL011_BASE 0x09000000              /* virt's UART0, as arch/aarch64/console.cpp */
+#define PL011_FLAGS 0x18
+#define PL011_TRANSMIT_FULL_BIT 5
+#define SEMIHOSTING_SYS_EXIT 0x18
 
 /* From EL`el` (2 or 3), once it has set its own controls: opens the GIC's system registers
  * (GICv3) to EL1, then continues at EL1h at `target` with DAIF masked. Clobbers x1. */
@@ -93,6 +107,13 @@ not_at_el3:
 
 at_el1:
     msr daifset, #0xf
+    /* The image's last word must be RAM: a read that aborts goes to image_not_in_ram. */
+    ldr x1, =image_probe_vectors
+    msr vbar_el1, x1
+    isb
+    ldr x1, =(__kernel_end - 8)
+image_probe:
+    ldr x2, [x1]
     ldr x1, =arch_boot_stack_top
     mov sp, x1
     msr tpidr_el1, xzr
@@ -146,6 +167,86 @@ at_el1:
     bl aarch64_entry
 3:  wfe
     b 3b
+
+/* Reached through image_probe_vectors: the read of the image's last word aborted - or, if the
+ * exception came from anywhere else, early boot code failed before the real vectors. */
+image_not_in_ram:
+    mrs x19, elr_el1
+    adr x1, image_probe
+    cmp x19, x1
+    b.ne early_exception
+    adr x0, ram_ends_message
+    bl print_string
+    ldr x0, =__kernel_end
+    bl print_hex
+    b exit_with_failure
+early_exception:
+    adr x0, early_exception_message
+    bl print_string
+    mov x0, x19
+    bl print_hex
+exit_with_failure:
+    adr x0, cannot_boot_message
+    bl print_string
+    mov x0, #SEMIHOSTING_SYS_EXIT
+    adr x1, exit_failure_block
+    hlt #0xf000
+1:  wfe                                    /* only reached without semihosting */
+    b 1b
+
+/* The NUL-terminated string at x0 to the PL011 (MMU off: a Device access). Clobbers x0-x3. */
+print_string:
+    ldr x1, =PL011_BASE
+1:  ldrb w2, [x0], #1
+    cbz w2, 3f
+2:  ldr w3, [x1, #PL011_FLAGS]
+    tbnz w3, #PL011_TRANSMIT_FULL_BIT, 2b
+    str w2, [x1]
+    b 1b
+3:  ret
+
+/* x0 as "0x" and 16 hex digits. Clobbers x0-x5. */
+print_hex:
+    mov x4, x0
+    ldr x1, =PL011_BASE
+    adr x5, hex_prefix
+    mov x0, #18                            /* "0x" and 16 digits */
+1:  cmp x0, #16
+    b.hi 2f
+    ror x4, x4, #60                        /* the next digit into bits 0-3 */
+    and x2, x4, #0xF
+    adr x3, hex_digits
+    ldrb w2, [x3, x2]
+    b 3f
+2:  ldrb w2, [x5], #1
+3:  ldr w3, [x1, #PL011_FLAGS]
+    tbnz w3, #PL011_TRANSMIT_FULL_BIT, 3b
+    str w2, [x1]
+    subs x0, x0, #1
+    b.ne 1b
+    ret
+
+    .p2align 3
+exit_failure_block:                        /* SYS_EXIT: ADP_Stopped_ApplicationExit, code 3 */
+    .quad 0x20026, 3
+ram_ends_message:
+    .asciz "bedrock: RAM ends below the end of the kernel image at "
+early_exception_message:
+    .asciz "bedrock: an exception before the exception vectors, at "
+cannot_boot_message:
+    .asciz "; cannot boot\n"
+hex_prefix:
+    .ascii "0x"
+hex_digits:
+    .ascii "0123456789abcdef"
+
+/* Until the real vectors (installed once the MMU is on). */
+    .p2align 11
+image_probe_vectors:
+    .rept 16
+    b image_not_in_ram
+    .p2align 7
+    .endr
 
     .global aarch64_secondary_start
 aarch64_secondary_start:                   /* x0 = kernel::CpuLocal*, MMU off */

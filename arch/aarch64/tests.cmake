@@ -1,10 +1,18 @@
 # SPDX-License-Identifier: MIT
 # QEMU tests only the AArch64 kernel has, included at the end of tests/kernel/CMakeLists.txt (so
-# the kernel targets and launchers exist): the CPU layer's own in-kernel tests, and SMP boots -
+# the kernel targets and launchers exist): the CPU layer's own in-kernel tests, RAM that ends
+# inside the kernel image (named by boot.S), and SMP boots -
 # 2 and 4 CPUs on the default GICv2, GICv3, and entry at EL2 (virtualization=on: the boot CPU
 # and the secondaries drop to EL1, PSCI through smc). Each must bring every CPU online and pass
 # the SMP and interrupt tests on all of them.
 target_sources(bedrock_kernel_tests PRIVATE ${CMAKE_CURRENT_LIST_DIR}/cpu_test.cpp)
+
+# RAM that ends inside the image (RAM to 0x40271000, the image from 0x40200000 to about
+# 0x402ac000): boot.S reads the image's last word before it writes anything, and names the
+# machine instead of hanging in an abort with no vectors.
+bedrock_add_qemu_test(aarch64.ram_ending_inside_the_image_is_named LAUNCHER run-kernel
+    ARGS -m 2500K TIMEOUT 30
+    EXPECT_FAILURE "bedrock: RAM ends below the end of the kernel image at 0x[0-9a-f]+; cannot boot")
 
 bedrock_add_qemu_test(aarch64.smp.2 LAUNCHER run-kernel ARGS -m 128M -smp 2
     EXPECT_OUTPUT "smp: 2 CPUs online")

@@ -4,6 +4,18 @@
  * Two ways in, one path on:
  *   PVH (QEMU -kernel): the XEN_ELFNOTE_PHYS32_ENTRY note names pvh_entry; EBX = hvm_start_info.
  *   multiboot2 (GRUB):  the ELF entry is multiboot2_entry; EAX = 0x36d76289, EBX = the MBI.
+ * First the machine is checked, writing nothing outside this code's own section (.bss, which
+ * holds the boot stack, may lie outside RAM; the checks use a small stack beside this code), and
+ * a machine the kernel cannot run on gets one line on COM1 and QEMU's isa-debug-exit with the
+ * failure status (35), not a triple fault or a hang:
+ *   - the CPU must have long mode (CPUID 0x80000001 EDX bit 29; without CPUID, it has none):
+ *     "bedrock: this CPU has no long mode (x86-64); cannot boot";
+ *   - with PVH's memory map, RAM must cover the whole image, __kernel_start .. __kernel_end
+ *     (.bss, the page tables and the boot stack included), merging adjacent RAM entries:
+ *     "bedrock: RAM ends at 0x..., below the end of the kernel image at 0x...; cannot boot".
+ *     multiboot2 is not checked here: GRUB loads the image only into RAM its map lists (and
+ *     PVH without a map, version 0, is refused in C++).
+ * An image that lies wholly outside RAM (-m 1M) never runs at all: nothing here can report it.
  * Then: zero .bss, identity-map 0-4 GiB with 2 MiB pages (the default qemu64 CPU has no 1 GiB
  * pages), enable PAE, long mode and paging, load a 64-bit GDT and call
  * x86_64_entry(protocol, info) on the boot stack. arch::map_memory() later replaces this map
@@ -19,6 +31,17 @@
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 #define EARLY_MAP_GIB 4
 #define BOOT_STACK_SIZE 65536
+#define EFLAGS_ID (1 << 21)
+#define CPUID_LONG_MODE (1 << 29)                 /* CPUID 0x80000001 EDX */
+#define PVH_VERSION 4                             /* offsets in hvm_start_info */
+#define PVH_MEMMAP 40                             /* u64 memmap_paddr (version 1) */
+#define PVH_MEMMAP_ENTRIES 48                     /* u32 memmap_entries */
+#define PVH_MEMMAP_ENTRY_SIZE 24
+#define E820_RAM 1
+#define COM1 0x3F8
+#define LSR_TRANSMIT_EMPTY (1 << 5)
+#define DEBUG_EXIT_PORT 0xF4                      /* isa-debug-exit, see qemu.cmake */
+#define EXIT_FAILURE_VALUE 17                     /* QEMU exits with (17 << 1) | 1 = 35 */
 
     .section .multiboot2, "a"
     .p2align 3
@@ -45,7 +68,7 @@ multiboot2_header_end:
 pvh_entry:
     cli
     mov $BOOT_PROTOCOL_PVH, %ebp
-    jmp enter_long_mode
+    jmp check_machine
 
     /* The ELF entry. Without multiboot2's magic in EAX some other loader jumped here: go on
      * anyway, so that C++ can say so on the console instead of the machine hanging silently. */
@@ -54,9 +77,194 @@ multiboot2_entry:
     cli
     mov $BOOT_PROTOCOL_UNKNOWN, %ebp
     cmp $MULTIBOOT2_BOOTLOADER_MAGIC, %eax
-    jne enter_long_mode
+    jne check_machine
     mov $BOOT_PROTOCOL_MULTIBOOT2, %ebp
-    jmp enter_long_mode
+    jmp check_machine
+
+/* EBP = protocol, EBX = boot information (both preserved until the call into C++). The stack is
+ * check_stack, beside this code: the image's first page is RAM, or this would not run. */
+check_machine:
+    mov $check_stack_top, %esp
+    call init_serial
+
+    /* Long mode. CPUID exists if EFLAGS.ID can be flipped. */
+    pushfl
+    pop %eax
+    mov %eax, %ecx
+    xor $EFLAGS_ID, %eax
+    push %eax
+    popfl
+    pushfl
+    pop %eax
+    push %ecx
+    popfl                                     /* EFLAGS as it was */
+    xor %ecx, %eax
+    test $EFLAGS_ID, %eax
+    jz no_long_mode
+    push %ebx                                 /* CPUID writes EBX */
+    mov $0x80000000, %eax
+    cpuid
+    cmp $0x80000001, %eax
+    jb no_long_mode
+    mov $0x80000001, %eax
+    cpuid
+    pop %ebx
+    test $CPUID_LONG_MODE, %edx
+    jz no_long_mode
+
+    /* RAM under the image (PVH's map only). ESI = the end of the RAM that runs unbroken from
+     * __kernel_start: raised past every RAM entry that starts at or below it and ends above it,
+     * until a pass over the map raises it no more. Entries above 4 GiB cannot cover the image;
+     * an entry that reaches 4 GiB covers the rest of it. */
+    cmp $BOOT_PROTOCOL_PVH, %ebp
+    jne enter_long_mode
+    cmpl $1, PVH_VERSION(%ebx)
+    jb enter_long_mode
+    cmpl $0, PVH_MEMMAP + 4(%ebx)
+    jne enter_long_mode                       /* a map above 4 GiB: C++ reads it */
+    mov $__kernel_start, %esi
+1:  mov PVH_MEMMAP(%ebx), %edi                /* the entries: {u64 base, u64 size, u32 type, u32} */
+    mov PVH_MEMMAP_ENTRIES(%ebx), %ecx
+    xor %edx, %edx                            /* raised in this pass */
+2:  test %ecx, %ecx
+    jz 4f
+    cmpl $E820_RAM, 16(%edi)
+    jne 3f
+    cmpl $0, 4(%edi)
+    jne 3f                                    /* starts above 4 GiB */
+    mov (%edi), %eax
+    cmp %esi, %eax
+    ja 3f                                     /* starts above ESI */
+    cmpl $0, 12(%edi)
+    jne 5f                                    /* 4 GiB or more long: reaches past the image */
+    add 8(%edi), %eax
+    jc 5f                                     /* ends at or above 4 GiB */
+    cmp %esi, %eax
+    jbe 3f
+    mov %eax, %esi
+    mov $1, %edx
+3:  add $PVH_MEMMAP_ENTRY_SIZE, %edi
+    dec %ecx
+    jmp 2b
+4:  cmp $__kernel_end, %esi
+    jae enter_long_mode
+    test %edx, %edx
+    jnz 1b
+    /* ESI: where the RAM under the image ends. */
+    mov $ram_ends_message, %eax
+    call print_string
+    mov %esi, %eax
+    call print_hex
+    mov $ram_ends_message_2, %eax
+    call print_string
+    mov $__kernel_end, %eax
+    call print_hex
+    mov $cannot_boot_message, %eax
+    call print_string
+    jmp exit_failure
+5:  mov $__kernel_end, %esi                   /* covered up to 4 GiB */
+    jmp 4b
+
+no_long_mode:
+    mov $no_long_mode_message, %eax
+    call print_string
+    jmp exit_failure
+
+/* The same set-up as arch/x86_64/console.cpp's init_console(): 115200 8N1, FIFOs, DTR and RTS. */
+init_serial:
+    mov $COM1 + 1, %dx
+    xor %al, %al
+    out %al, %dx                              /* no interrupts */
+    mov $COM1 + 3, %dx
+    mov $0x80, %al
+    out %al, %dx                              /* divisor latch access */
+    mov $COM1, %dx
+    mov $0x01, %al
+    out %al, %dx                              /* 115200 baud */
+    mov $COM1 + 1, %dx
+    xor %al, %al
+    out %al, %dx
+    mov $COM1 + 3, %dx
+    mov $0x03, %al
+    out %al, %dx                              /* 8 bits, no parity, one stop bit */
+    mov $COM1 + 2, %dx
+    mov $0xC7, %al
+    out %al, %dx                              /* FIFOs on and cleared */
+    mov $COM1 + 4, %dx
+    mov $0x03, %al
+    out %al, %dx                              /* DTR, RTS */
+    ret
+
+/* AL -> COM1, once the transmitter holds no byte. Clobbers EDX. */
+put_char:
+    push %eax
+    mov $COM1 + 5, %dx
+1:  in %dx, %al
+    test $LSR_TRANSMIT_EMPTY, %al
+    jz 1b
+    pop %eax
+    mov $COM1, %dx
+    out %al, %dx
+    ret
+
+/* The NUL-terminated string at EAX, "\n" sent as "\r\n". Clobbers EAX, ECX, EDX. */
+print_string:
+    mov %eax, %ecx
+1:  movb (%ecx), %al
+    test %al, %al
+    jz 3f
+    cmp $0x0A, %al                            /* newline */
+    jne 2f
+    mov $0x0D, %al                            /* carriage return first */
+    call put_char
+    mov $0x0A, %al
+2:  call put_char
+    inc %ecx
+    jmp 1b
+3:  ret
+
+/* EAX as "0x" and eight hex digits. Clobbers EAX, ECX, EDX. */
+print_hex:
+    mov %eax, %ecx
+    mov $0x30, %al                            /* '0' */
+    call put_char
+    mov $0x78, %al                            /* 'x' */
+    call put_char
+    push %ebx
+    mov $8, %ebx
+1:  rol $4, %ecx
+    mov %ecx, %eax
+    and $0xF, %eax
+    movb hex_digits(%eax), %al
+    call put_char
+    dec %ebx
+    jnz 1b
+    pop %ebx
+    ret
+
+/* isa-debug-exit with the failure value, as arch::exit(Failure) writes it (QEMU exits with 35). */
+exit_failure:
+    mov $EXIT_FAILURE_VALUE, %eax
+    out %eax, $DEBUG_EXIT_PORT
+1:  cli                                       /* only reached without the exit device */
+    hlt
+    jmp 1b
+
+no_long_mode_message:
+    .asciz "bedrock: this CPU has no long mode (x86-64); cannot boot\n"
+ram_ends_message:
+    .asciz "bedrock: RAM ends at "
+ram_ends_message_2:
+    .asciz ", below the end of the kernel image at "
+cannot_boot_message:
+    .asciz "; cannot boot\n"
+hex_digits:
+    .ascii "0123456789abcdef"
+    /* The checks' stack, in this section: it is RAM if this code runs, and nothing is
+     * write-protected before paging is on. */
+    .p2align 4
+    .skip 64
+check_stack_top:
 
 /* EBP = protocol, EBX = boot information (both preserved until the call into C++). */
 enter_long_mode:

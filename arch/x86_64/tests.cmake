@@ -1,8 +1,26 @@
 # SPDX-License-Identifier: MIT
 # QEMU tests only the x86-64 kernel has, included at the end of tests/kernel/CMakeLists.txt (so
 # bedrock_add_kernel and the launchers exist): booting through GRUB, a stack overflow that
-# must be reported through the double-fault stack, SMP boots and the boot benchmark.
+# must be reported through the double-fault stack, machines the kernel cannot run on (named in
+# one line by boot.S), a test cut short by operator new out of memory, SMP boots and the boot
+# benchmark.
 include(${CMAKE_CURRENT_LIST_DIR}/grub.cmake)
+
+# Machines the kernel cannot run on: boot.S names what is missing and exits with failure
+# before it writes any memory (a hang or a triple fault fails: the timeout, QEMU's own status).
+# A 32-bit CPU (QEMU still enters the PVH entry on it):
+bedrock_add_qemu_test(x86_64.no_long_mode_is_named LAUNCHER run-kernel ARGS -cpu qemu32
+    TIMEOUT 30 EXPECT_FAILURE "bedrock: this CPU has no long mode \\(x86-64\\); cannot boot")
+# RAM from 1 MiB to 0x12c000, the image to about 0x1ba000: its first pages (boot.S) are RAM,
+# its .bss is not.
+bedrock_add_qemu_test(x86_64.ram_ending_inside_the_image_is_named LAUNCHER run-kernel
+    ARGS -m 1200K TIMEOUT 30
+    EXPECT_FAILURE "bedrock: RAM ends at 0x0012c000, below the end of the kernel image at 0x[0-9a-f]+; cannot boot")
+# 2 MiB: 64 KiB usable, no page free when the tests start; a throwing operator new that finds
+# no memory ends its test (failed, the reason named), not the run, which ends with its verdict.
+bedrock_add_qemu_test(x86_64.boot.2M_operator_new_out_of_memory_ends_one_test LAUNCHER run-kernel
+    ARGS -m 2M TIMEOUT 60 EITHER_VERDICT
+    EXPECT_OUTPUT "operator new: out of memory; the test ends here\r?\ntest heap_operator_new_and_delete_forms FAILED")
 
 bedrock_add_kernel(bedrock-kernel-stack-overflow
     ${CMAKE_CURRENT_LIST_DIR}/stack_overflow_test.cpp)
