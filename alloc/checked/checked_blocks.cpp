@@ -264,12 +264,10 @@ CheckedBlock* CheckedBlocks::find_live(Heap& heap, const BlockRef& core, const v
                                             caller.call_site()));
             return nullptr;
         }
-        heap.errors.raise(
-            inside ? block_report(ErrorKind::InteriorPointer, address, *header,
-                                  address - reinterpret_cast<uintptr_t>(header->block),
-                                  "points inside a block, not at its start", caller.call_site())
-                   : misuse_report(ErrorKind::NotAllocated, address,
-                                   "points into a block's header or red zone", caller.call_site()));
+        heap.errors.raise(inside ? interior_report(*header, address, caller.call_site())
+                                 : misuse_report(ErrorKind::NotAllocated, address,
+                                                 "points into a block's header or red zone",
+                                                 caller.call_site()));
         return nullptr;
     }
     return confirm_live(heap, *header, pointer, caller);

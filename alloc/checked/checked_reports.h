@@ -28,4 +28,25 @@ namespace bedrock::heap {
                        freed ? header.freed : CallTrace{}};
 }
 
+// A pointer inside `header`'s block, not at its start: a block already freed (quarantined, or a
+// guarded one whose page is inaccessible) says so and carries the free's trace too.
+[[nodiscard]] inline ErrorReport interior_report(const CheckedBlock& header, uintptr_t address,
+                                                 const void* call_site) {
+    const bool freed = header.state == BlockState::Quarantined;
+    const bool guarded = !is_in_band(header);
+    const char* detail =
+        freed ? (guarded ? "points inside a guarded block already freed, not at its start"
+                         : "points inside a block already freed (still in quarantine), not at "
+                           "its start")
+              : (guarded ? "points inside a guarded block, not at its start"
+                         : "points inside a block, not at its start");
+    ErrorReport report =
+        block_report(ErrorKind::InteriorPointer, address, header,
+                     address - reinterpret_cast<uintptr_t>(header.block), detail, call_site);
+    if (freed) {
+        report.freed = header.freed;
+    }
+    return report;
+}
+
 } // namespace bedrock::heap

@@ -33,10 +33,16 @@ constexpr size_t slot_page_index(uint32_t slot) {
 }
 
 // What the faulting access did, as the report's detail: a read, a write, or an access (an
-// instruction fetch, or MemoryAccess::Unknown: the fault handler could not tell).
-const char* access_detail(ErrorKind kind, MemoryAccess access) {
+// instruction fetch, or MemoryAccess::Unknown: the fault handler could not tell); `freed`: the
+// block it was blamed on is freed.
+const char* access_detail(ErrorKind kind, MemoryAccess access, bool freed) {
     const bool write = access == MemoryAccess::Write;
     const bool read = access == MemoryAccess::Read;
+    if (freed && kind == ErrorKind::BufferUnderflow) {
+        return write  ? "write before the start of a freed guarded block"
+               : read ? "read before the start of a freed guarded block"
+                      : "access before the start of a freed guarded block";
+    }
     switch (kind) {
     case ErrorKind::BufferOverflow:
         return write  ? "write past the end of a guarded block (guard page)"
@@ -227,13 +233,10 @@ CheckedBlock* GuardedPool::find_live(Heap& heap, const void* pointer, Caller cal
         if (header.block == pointer) {
             return &header; // state checked by the caller under the checked-blocks lock
         }
-        if (header.state == BlockState::Live && pointer > header.block &&
+        if (header.state != BlockState::Released && pointer > header.block &&
             reinterpret_cast<uintptr_t>(pointer) < header.block_end()) {
-            const auto address = reinterpret_cast<uintptr_t>(pointer);
-            heap.errors.raise(block_report(ErrorKind::InteriorPointer, address, header,
-                                           address - reinterpret_cast<uintptr_t>(header.block),
-                                           "points inside a guarded block, not at its start",
-                                           caller.call_site()));
+            heap.errors.raise(
+                interior_report(header, reinterpret_cast<uintptr_t>(pointer), caller.call_site()));
             return nullptr;
         }
         why = "inside a guarded slot page, not at a block";
@@ -286,8 +289,11 @@ bool GuardedPool::explain(uintptr_t address, MemoryAccess access, const void* pc
     }
     const CheckedBlock& header = chunk->slots[nearest / 2 - 1].header;
     const auto block = reinterpret_cast<uintptr_t>(header.block);
-    if (header.state == BlockState::Quarantined) {
-        kind = ErrorKind::UseAfterFree;
+    const bool freed = header.state == BlockState::Quarantined;
+    if (freed) {
+        // A freed block's page and the guards around it: a use after free, or, before its start,
+        // an underflow of the freed block (so the offset says how far before).
+        kind = address < block ? ErrorKind::BufferUnderflow : ErrorKind::UseAfterFree;
     } else if (header.state != BlockState::Live) {
         m_heap->errors.raise(misuse_report(ErrorKind::NotAllocated, address,
                                            "access to a guard-page pool page no block was given",
@@ -303,9 +309,12 @@ bool GuardedPool::explain(uintptr_t address, MemoryAccess access, const void* pc
     } else {
         offset = address >= block ? address - block : 0;
     }
-    m_heap->errors.raise(
-        block_report(kind, address, header, offset, access_detail(kind, access), pc),
-        AfterReport::Continue);
+    ErrorReport report =
+        block_report(kind, address, header, offset, access_detail(kind, access, freed), pc);
+    if (freed) {
+        report.freed = header.freed;
+    }
+    m_heap->errors.raise(report, AfterReport::Continue);
     return true;
 }
 

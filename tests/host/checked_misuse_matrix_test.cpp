@@ -243,6 +243,16 @@ TEST_P(MatrixTest, InvalidPointersToEveryKindAreReported) {
             EXPECT_FALSE(test::report(i).allocated.empty());
         }
         test::clear_reports();
+        if (kind.size > 16) { // inside the freed block: interior, and it says the block is free
+            heap_free(*m_heap, block + 16);
+            ASSERT_EQ(test::report_count(), 1u);
+            EXPECT_EQ(test::report(0).kind, ErrorKind::InteriorPointer);
+            EXPECT_EQ(test::report(0).offset, 16u);
+            EXPECT_FALSE(test::report(0).freed.empty());
+            EXPECT_NE(std::string(test::report(0).detail).find("already freed"), std::string::npos)
+                << test::report(0).detail;
+            test::clear_reports();
+        }
         // After the quarantine turned over, before the memory is reused: not-allocated.
         heap_flush_quarantine(*m_heap);
         heap_free(*m_heap, block);
@@ -313,6 +323,28 @@ TEST_P(MatrixTest, GuardedBlocksCatchEachMisuseAtTheAccessOrAtFree) {
                     EXPECT_EQ(test::report(0).offset, size / 2);
                     EXPECT_EQ(test::report(0).block, start);
                     EXPECT_FALSE(test::report(0).freed.empty());
+                    test::clear_reports();
+                }
+                // Before its start: an underflow of the freed block, both traces.
+                const test::ProbeResult before = test::probe(block - 1, MemoryAccess::Read);
+                EXPECT_TRUE(before.faulted);
+                EXPECT_TRUE(before.explained);
+                ASSERT_EQ(test::report_count(), 1u);
+                EXPECT_EQ(test::report(0).kind, ErrorKind::BufferUnderflow)
+                    << describe(test::report(0));
+                EXPECT_EQ(test::report(0).offset, 1u);
+                EXPECT_STREQ(test::report(0).detail,
+                             "read before the start of a freed guarded block");
+                EXPECT_FALSE(test::report(0).freed.empty());
+                test::clear_reports();
+                if (size > 16) {
+                    heap_free(*m_heap, block + 16);
+                    ASSERT_EQ(test::report_count(), 1u);
+                    EXPECT_EQ(test::report(0).kind, ErrorKind::InteriorPointer)
+                        << describe(test::report(0));
+                    EXPECT_FALSE(test::report(0).freed.empty());
+                    EXPECT_STREQ(test::report(0).detail,
+                                 "points inside a guarded block already freed, not at its start");
                     test::clear_reports();
                 }
                 heap_free(*m_heap, block);
@@ -525,6 +557,17 @@ TEST_P(MatrixTest, DamagedListLinksAreNeverFollowed) {
         EXPECT_GE(test::report_count(), 1u);
         test::clear_reports();
         EXPECT_LE(heap_leaks_since(*m_heap, 0).blocks, 3u);
+        std::vector<std::string> lines;
+        static_cast<void>(heap_report_leaks(
+            *m_heap,
+            [](void* context, const char* line) {
+                static_cast<std::vector<std::string>*>(context)->push_back(line);
+            },
+            &lines));
+        ASSERT_FALSE(lines.empty());
+        EXPECT_NE(lines.back().find("the live list ends at a damaged checked-mode header"),
+                  std::string::npos)
+            << lines.back();
         heap_free(*m_heap, block);
         ASSERT_EQ(test::report_count(), 1u);
         EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata) << describe(test::report(0));
