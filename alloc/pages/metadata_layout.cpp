@@ -251,7 +251,7 @@ PageFrameAllocator::Refusal PageFrameAllocator::init_locked(const PhysRange* usa
     const uint64_t metadata_pages = align_up(metadata_bytes, kPageSize) / kPageSize;
     const uint64_t metadata_page = metadata_place(usable, count, metadata_pages);
     if (metadata_page == kPageEnd) {
-        return Refusal{"no range can hold the allocator's metadata (size: its bytes)",
+        return Refusal{"no range can hold the allocator's metadata (size: the bytes it needs)",
                        PhysRange{0, metadata_pages * kPageSize}, RefusalCause::Misuse};
     }
 
