@@ -80,7 +80,8 @@ struct ErrorReport {
 // Receives one line of text (no trailing newline).
 using LineWriter = void (*)(void* context, const char* line);
 
-// Writes `report` as two to five lines, each starting "bedrock: ":
+// Writes `report` as one to five lines (the first always; the others where their fields are known),
+// each starting "bedrock: ":
 //   bedrock: <component>: <kind> at 0x<address>: <detail>
 //   bedrock:   block 0x<block>, <size> bytes, offset <offset>      (heap blocks)
 //   bedrock:   size <size>                                          (other reports with a size)
