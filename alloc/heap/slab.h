@@ -258,4 +258,17 @@ inline void clear_bit(uint64_t* bitmap, uint32_t index) {
     return SlabLookup::Live;
 }
 
+// Erases the free mark of every block `slab` ever handed out, all free now (precondition: used ==
+// 0): for a slab leaving its class, so that no mark outlives its slab. A mark left in memory that
+// a medium block or large run covers later could be copied (a realloc, a memcpy of fresh memory)
+// through such blocks into the very block it names, in a slab carved at the same address again,
+// and make that live block look freed. O(fresh).
+inline void slab_erase_marks(Slab* slab) {
+    const SlabLayout& layout = slab->layout();
+    auto* block = reinterpret_cast<unsigned char*>(slab_detail::first_block(slab));
+    for (uint32_t index = 0; index < slab->fresh; ++index, block += layout.block_size) {
+        reinterpret_cast<FreeBlock*>(block)->mark = 0;
+    }
+}
+
 } // namespace bedrock::heap

@@ -302,6 +302,55 @@ TEST(FreeMarkTest, SmallBlocksFilledFromOldSlabMemoryStayLive) {
     EXPECT_TRUE(heap_destroy(*heap));
 }
 
+// No free mark outlives its slab: the slabs a trim gives back keep none in their memory (a mark
+// left there, copied by a realloc through medium blocks into the very block it names in a slab
+// carved at the same address again, made that live block look freed: its free was reported as
+// a double free and the block lost, about once a minute with four threads reallocating blocks
+// of every kind between them on a region heap).
+TEST(FreeMarkTest, ASlabGivenBackLeavesNoFreeMarkInItsMemory) {
+    for (unsigned index = 0; index < heap::kSizeClassCount; index += 5) {
+        const heap::SlabLayout& layout = heap::kSlabLayouts[index];
+        constexpr uintptr_t kSecret = uintptr_t{0x5eed} << 48 | uintptr_t{1} << 63;
+        test::Region region{1 << 20};
+        std::vector<uint64_t> storage(heap::SegregatedFit::storage_bytes(region.size()) / 8 + 1);
+        heap::Arenas arenas;
+        ASSERT_TRUE(
+            arenas.init_region(storage.data(), region.data(), region.size(), nullptr, kSecret));
+        heap::ClassCache cls;
+        cls.init(index);
+        // Three slabs' worth of blocks, taken as a CPU cache takes them, then given back with
+        // their marks; the trim gives every slab back.
+        std::vector<void*> blocks;
+        heap::Slab* corrupt = nullptr;
+        while (blocks.size() < 3 * size_t{layout.block_count}) {
+            void* more[8];
+            const heap::ClassCache::Batch batch =
+                cls.allocate_batch(arenas, more, 8, kSecret, corrupt);
+            ASSERT_NE(batch.block, nullptr);
+            blocks.push_back(batch.block);
+            blocks.insert(blocks.end(), more, more + batch.cached);
+        }
+        std::vector<std::pair<void*, uintptr_t>> marks; // each block and the mark it had
+        for (void* block : blocks) {
+            auto* slab = static_cast<heap::Slab*>(
+                arenas.taken_block_holding(block, heap::BlockUse::Slab, heap::kMaxSlabBytes));
+            ASSERT_NE(slab, nullptr);
+            marks.emplace_back(block, heap::free_mark(slab, block, kSecret));
+            static_cast<heap::FreeBlock*>(block)->mark = marks.back().second;
+        }
+        heap::FlushFailures failures;
+        cls.free_batch(blocks.data(), static_cast<uint32_t>(blocks.size()), kSecret, arenas,
+                       failures);
+        ASSERT_EQ(failures.count, 0u);
+        cls.trim(arenas);
+        ASSERT_EQ(cls.statistics().slabs, 0u);
+        for (const auto& [block, mark] : marks) {
+            EXPECT_NE(static_cast<heap::FreeBlock*>(block)->mark, mark)
+                << "class " << index << ", block " << block;
+        }
+    }
+}
+
 // Write after free on a slab: eight blocks of `size` bytes freed onto their slab's free list
 // (through a drain), then each one's encoded link overwritten with `target`, an address outside
 // the slab. Returns a ninth block, still live, that keeps the slab in use.
