@@ -327,8 +327,9 @@ INSTANTIATE_TEST_SUITE_P(Heaps, ProducerConsumerThreadTest, ::testing::Values(fa
                          });
 
 // A worker that churns a heap: keeps `slots` blocks of every kind live, replaces one at random
-// per step, and hands a freed slot's block to another thread to free now and then; checks each
-// block's ends before it goes. Counts allocations that failed and blocks found damaged.
+// per step, and hands a freed slot's block to another thread to free (or reallocate, then free)
+// now and then; checks each block's ends before it goes. Counts allocations that failed and blocks
+// found damaged.
 struct Churn {
     Heap& heap;
     Mailboxes& mailboxes;
@@ -340,6 +341,20 @@ struct Churn {
     void free_checked(const Block& block) {
         damaged.fetch_add(ends_intact(block) ? 0 : 1);
         heap_free(heap, block.data);
+    }
+    // Reallocates another CPU's block (moving it, or checked, or not: whatever the level is
+    // now), checks that its first byte came along, then frees it.
+    void reallocate_and_free(Block block, std::mt19937_64& random) {
+        damaged.fetch_add(ends_intact(block) ? 0 : 1);
+        const size_t size = 1 + random_request(random, large_too).size;
+        auto* moved = static_cast<unsigned char*>(heap_reallocate(heap, block.data, size));
+        if (moved == nullptr) {
+            failures.fetch_add(1);
+            heap_free(heap, block.data);
+            return;
+        }
+        damaged.fetch_add(block.size == 0 || moved[0] == block.mark ? 0 : 1);
+        heap_free(heap, moved);
     }
     // Steps until `stop` is set; everything it holds is freed before it returns.
     void run(unsigned self, const std::atomic<bool>& stop, size_t slots = 32) {
@@ -362,7 +377,11 @@ struct Churn {
                 failures.fetch_add(1);
             }
             for (const Block& block : mailboxes.take(self)) {
-                free_checked(block);
+                if (random() % 4 == 0) {
+                    reallocate_and_free(block, random);
+                } else {
+                    free_checked(block);
+                }
             }
         }
         for (const Block& block : live) {
@@ -389,6 +408,9 @@ TEST_P(MaintenanceThreadTest, MaintenanceCallsRaceAllocationsAndLoseNothing) {
     Heap* heap = over_frames ? heap_create(frames.allocator())
                              : heap_create_in_region(region.data(), region.size());
     ASSERT_NE(heap, nullptr);
+    if (over_frames) { // guarded blocks too: every 16th checked allocation while Report
+        ASSERT_TRUE(heap_enable_guard_pages(*heap, GuardPageOptions{28, 16}));
+    }
     const uint64_t pages_at_start = heap_statistics(*heap).pages_held;
     SharedReports reports;
     heap_set_error_hook(*heap, &SharedReports::record, &reports);
@@ -528,7 +550,7 @@ TEST(QuarantineThreadTest, TheLimitChangesWhileOtherThreadsFreeCheckedBlocks) {
 // Over one page frame allocator: two threads churn a long-lived heap, two others create heaps,
 // use them (another thread frees half their blocks) and destroy them (some with nothing ever
 // allocated), and make region heaps in blocks of the long-lived heap, refused destruction while
-// blocks are live and destroyed after; one takes and gives pages
+// blocks are live and destroyed after; two take and give pages
 // directly (blocks of every order, runs of odd counts and alignments), and the main thread
 // reserves ranges it has just seen free. Every heap goes away whole, no page is lost, and
 // the allocator's invariants hold.
@@ -606,35 +628,45 @@ TEST(HeapLifecycleThreadTest, HeapsComeAndGoOverOneAllocatorWhileOthersUseIt) {
             }
         });
     }
-    threads.emplace_back([&] {
-        std::mt19937_64 random(stress_seed() * 11);
-        struct Taken {
-            PhysAddr address;
-            size_t count;
-        };
-        std::vector<Taken> taken;
-        while (!stop.load()) {
-            if (taken.size() < 64) {
-                const size_t count =
-                    random() % 2 == 0 ? size_t{1} << random() % 8 : 1 + 2 * (random() % 20);
-                const PhysAddr address =
-                    random() % 2 == 0
-                        ? allocator.allocate_pages(count, uint64_t{kPageSize} << random() % 5)
-                        : allocator.allocate_pages(count);
-                if (address != kNoPage) {
-                    taken.push_back({address, count});
+    for (unsigned t = 0; t < 2; ++t) {
+        threads.emplace_back([&, t] {
+            std::mt19937_64 random(stress_seed() * 11 + t);
+            struct Taken {
+                PhysAddr address;
+                size_t count;
+            };
+            std::vector<Taken> taken;
+            while (!stop.load()) {
+                if (taken.size() < 64) {
+                    // A buddy block of some order (perhaps from this CPU's page list), or a run of
+                    // 2^k or an odd count of pages at some alignment.
+                    const unsigned order = static_cast<unsigned>(random() % 7);
+                    const size_t count = random() % 3 == 0   ? size_t{1} << order
+                                         : random() % 2 == 0 ? size_t{1} << random() % 8
+                                                             : 1 + 2 * (random() % 20);
+                    const PhysAddr address =
+                        count == size_t{1} << order && random() % 2 == 0 ? allocator.allocate(order)
+                        : random() % 2 == 0
+                            ? allocator.allocate_pages(count, uint64_t{kPageSize} << random() % 5)
+                            : allocator.allocate_pages(count);
+                    if (address != kNoPage) {
+                        taken.push_back({address, count});
+                    }
+                }
+                if (random() % 64 == 0) { // any CPU's page lists, that CPU running or not
+                    allocator.drain_cpu(static_cast<unsigned>(random() % platform::kMaxCpus));
+                }
+                if (!taken.empty() && random() % 3 == 0) {
+                    const size_t index = random() % taken.size();
+                    allocator.free_pages(taken[index].address, taken[index].count);
+                    taken.erase(taken.begin() + static_cast<long>(index));
                 }
             }
-            if (!taken.empty() && random() % 3 == 0) {
-                const size_t index = random() % taken.size();
-                allocator.free_pages(taken[index].address, taken[index].count);
-                taken.erase(taken.begin() + static_cast<long>(index));
+            for (const Taken& run : taken) {
+                allocator.free_pages(run.address, run.count);
             }
-        }
-        for (const Taken& run : taken) {
-            allocator.free_pages(run.address, run.count);
-        }
-    });
+        });
+    }
     uint64_t reserved = 0;
     const Clock::time_point end = Clock::now() + stress_time(2000);
     while (Clock::now() < end) {
