@@ -699,30 +699,45 @@ bool heap_tell_unused(Heap& heap) {
     return heap.arenas.tell_unused();
 }
 
+// heap_check()'s report of a core invariant that does not hold (`what`: which).
+[[gnu::cold]] void report_failed_check(Heap& heap, const char* what) {
+    heap.errors.raise(
+        ErrorReport{ErrorKind::CorruptMetadata, "heap", 0, 0, nullptr, what, 0, 0, {}, {}});
+}
+
+// Every part is checked even after one fails: checked mode's check, last, names the block
+// whose overflow damaged the core's metadata.
 bool heap_check(Heap& heap) {
     if (heap.magic != Heap::kMagic) {
         return false;
     }
+    bool intact = true;
     for (heap::ClassCache& cache : heap.classes) {
         if (!cache.check(heap.secret)) {
-            return false;
+            report_failed_check(heap, "a size class's slabs or counts are damaged");
+            intact = false;
+            break;
         }
     }
+    bool cache_intact = true;
     {
         InterruptsOff stay_on_cpu;
-        if (!heap.cpus.check(platform::current_cpu(), heap.classes, heap.secret,
-                             heap.arenas.slabs_given())) {
-            return false;
-        }
+        cache_intact = heap.cpus.check(platform::current_cpu(), heap.classes, heap.secret,
+                                       heap.arenas.slabs_given());
+    }
+    if (!cache_intact) {
+        report_failed_check(heap, "the calling CPU's cache is damaged");
+        intact = false;
     }
     const char* failure = nullptr;
     if (!heap.arenas.check(&failure)) {
-        return false;
+        report_failed_check(heap, failure != nullptr ? failure : "the arenas are damaged");
+        intact = false;
     }
     if constexpr (kHeapChecksCompiled) {
-        return heap.checked.check(heap);
+        intact = heap.checked.check(heap) && intact;
     }
-    return true;
+    return intact;
 }
 
 bool heap_set_check_level(Heap& heap, CheckLevel level) {

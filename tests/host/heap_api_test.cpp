@@ -381,6 +381,49 @@ TEST(HeapLifecycleTest, AMallocOnADestroyedHeapIsReportedAndWritesNothing) {
     EXPECT_FALSE(heap_check(*heap));
 }
 
+// heap_check() reports the core invariant it finds broken (corrupt-metadata, naming it), and in
+// checked mode still runs checked mode's check, which reports the damage it finds in its own
+// headers and red zones.
+TEST(HeapCheckTest, ABrokenCoreInvariantIsReportedAndCheckedModeStillNamesTheOverflow) {
+    // Damaged heaps cannot be destroyed: their regions stay theirs for the process's life
+    // (a live region heap is on the list of region heaps every later heap_create_in_region()
+    // reads).
+    alignas(64) static unsigned char regions[2][1 << 20];
+    for (const CheckLevel level : {CheckLevel::Off, CheckLevel::Report}) {
+        unsigned char* region = regions[level == CheckLevel::Off ? 0 : 1];
+        Heap* heap = heap_create_in_region(region, sizeof(regions[0]));
+        ASSERT_NE(heap, nullptr);
+        ASSERT_TRUE(heap_set_check_level(*heap, level));
+        auto* first = static_cast<unsigned char*>(heap_allocate(*heap, 5000));
+        auto* second = static_cast<unsigned char*>(heap_allocate(*heap, 5000));
+        ASSERT_NE(first, nullptr);
+        ASSERT_NE(second, nullptr);
+        ASSERT_TRUE(heap_check(*heap));
+        // An overflow of `first` across everything up to and over `second`'s inline header
+        // (the 16 bytes before its block in the arena, checked mode's header before that).
+        const size_t reach = static_cast<size_t>(second - first);
+        ASSERT_GT(reach, 5000u);
+        test::clear_reports();
+        memset(first, 0xA5, reach);
+        EXPECT_FALSE(heap_check(*heap));
+        bool core_named = false;
+        bool checked_named = false;
+        for (size_t i = 0; i < test::report_count(); ++i) {
+            const ErrorReport& report = test::report(i);
+            const bool from_checked_mode =
+                report.kind == ErrorKind::BufferOverflow ||
+                (report.detail != nullptr && strstr(report.detail, "checked-mode") != nullptr);
+            checked_named = checked_named || from_checked_mode;
+            core_named =
+                core_named || (!from_checked_mode && report.kind == ErrorKind::CorruptMetadata &&
+                               report.detail != nullptr && report.detail[0] != 0);
+        }
+        EXPECT_TRUE(core_named) << "level " << static_cast<int>(level);
+        EXPECT_EQ(checked_named, level != CheckLevel::Off) << "level " << static_cast<int>(level);
+        test::clear_reports();
+    }
+}
+
 TEST(HeapFramesTest, LargeBlocksAreWholePagesAndReturnThemOnFree) {
     test::Frames frames(64 << 20);
     ASSERT_TRUE(frames.initialized());
