@@ -110,8 +110,7 @@ public:
 
 private:
     using SlabList = IntrusiveList<Slab, &Slab::prev, &Slab::next>;
-    // An empty slab off every list leaves the class (no longer counted, not in use, its blocks'
-    // free marks erased: slab_erase_marks()).
+    // An empty slab off every list leaves the class (no longer counted, not in use).
     [[gnu::always_inline]] void leave_class_locked(Slab* slab);
     [[gnu::always_inline]] void give_slab_locked(Arenas& arenas, Slab* slab);
     // The next empty slab this class keeps (on the partial list, then in the reserve), taken off
@@ -163,7 +162,6 @@ static_assert(sizeof(ClassCache) == 64, "one cache line per class: no false shar
 
 inline void ClassCache::leave_class_locked(Slab* slab) {
     BEDROCK_DEBUG_ASSERT(slab->used == 0 && slab->state == kSlabInUse);
-    slab_erase_marks(slab);
     slab->state = 0;
     --m_slabs;
 }
@@ -237,7 +235,7 @@ inline ClassCache::Batch ClassCache::carve_locked(Arenas& arenas) {
     if (base == nullptr) {
         return Batch{nullptr, 0};
     }
-    Slab* slab = slab_init_taking_first(base, m_class_index);
+    Slab* slab = slab_init_taking_first(base, m_class_index, arenas.slabs_given());
     m_partial.push_front(*slab);
     ++m_slabs;
     count_handed_out_locked(1);

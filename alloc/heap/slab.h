@@ -48,7 +48,10 @@ struct Slab {
     uint16_t fresh;       // index of the first never-used block
     uint8_t class_index;
     uint8_t state; // kSlabInUse while its class holds it
-    uint16_t unused;
+    // The arenas' count of slabs given back when it was carved (low kIncarnationBits): a slab
+    // carved where another stood has another (the other was given back in between), and so do
+    // its blocks' free marks.
+    uint16_t incarnation;
 
     [[nodiscard]] const SlabLayout& layout() const { return kSlabLayouts[class_index]; }
     [[nodiscard]] bool is_full() const { return used == layout().block_count; }
@@ -86,17 +89,34 @@ enum class SlabLookup {
     const uintptr_t address = reinterpret_cast<uintptr_t>(block) + 8;
     return address ^ static_cast<uintptr_t>((uint64_t{address} * kMixer) >> kMixedShift);
 }
+// A slab's incarnation takes bits 48-62 of its blocks' free marks, where a slab's address and
+// its blocks' (which share bits 47-63) cancel out.
+inline constexpr unsigned kIncarnationBits = 15;
+inline constexpr unsigned kIncarnationShift = 48;
+inline constexpr uintptr_t kIncarnationMask = (uintptr_t{1} << kIncarnationBits) - 1;
+// The free mark of `block` in the slab at `slab` of incarnation `incarnation`.
+[[nodiscard]] inline uintptr_t free_mark_at(uintptr_t slab, uintptr_t incarnation,
+                                            const void* block, uintptr_t secret) {
+    return slab ^ secret ^ block_mark_key(block) ^
+           ((incarnation & kIncarnationMask) << kIncarnationShift);
+}
 // What every free block of `slab` holds in its second word; a live block holds anything else
 // (malloc clears it; forging it takes the heap's secret). Never 0: the secret's top bit is set
-// and a slab and its blocks share their top address bits, which block_mark_key() keeps.
-[[nodiscard]] inline uintptr_t free_mark(const void* slab, const void* block, uintptr_t secret) {
-    return reinterpret_cast<uintptr_t>(slab) ^ secret ^ block_mark_key(block);
+// and a slab and its blocks share their top address bits, which block_mark_key() keeps (the
+// incarnation stays below bit 63). A mark left in memory a slab once covered (which a realloc or
+// a memcpy may copy into a live small block) names that slab's incarnation, never that of a
+// slab carved at the same address since.
+[[nodiscard]] inline uintptr_t free_mark(const Slab* slab, const void* block, uintptr_t secret) {
+    return free_mark_at(reinterpret_cast<uintptr_t>(slab), slab->incarnation, block, secret);
 }
-// The slab a free mark names, if `mark` is free_mark(slab, block, secret); anything else for any
-// other value (the caller checks it is within a slab's reach below the block).
+// The slab a free mark names, if `mark` is free_mark(slab, block, secret) (its incarnation set
+// aside: bits 48-63 are the block's own); anything else for any other value (the caller checks
+// it is within a slab's reach below the block).
 [[nodiscard]] inline uintptr_t slab_named_by_mark(uintptr_t mark, const void* block,
                                                   uintptr_t secret) {
-    return mark ^ secret ^ block_mark_key(block);
+    constexpr uintptr_t kLowBits = (uintptr_t{1} << kIncarnationShift) - 1;
+    return ((mark ^ secret ^ block_mark_key(block)) & kLowBits) |
+           (reinterpret_cast<uintptr_t>(block) & ~kLowBits);
 }
 // A free block's encoded link to `next` (null included) at `block`.
 [[nodiscard]] inline uintptr_t encode_link(const FreeBlock* next, const FreeBlock* block,
@@ -118,10 +138,11 @@ static_assert(
         return true;
     }(),
     "every class's bitmap fits in two words, and its bitmap and padding span them");
-// Sets up a slab of class `class_index` at `base` (16-byte aligned, slab_bytes long) with its
-// block 0 handed out (a new slab is made for an allocation), and returns it; the block is
-// slab_detail::first_block(slab). O(1). Inline: a refill that carves a slab is malloc's worst case.
-inline Slab* slab_init_taking_first(void* base, unsigned class_index) {
+// Sets up a slab of class `class_index` and incarnation `incarnation` at `base` (16-byte aligned,
+// slab_bytes long) with its block 0 handed out (a new slab is made for an allocation), and
+// returns it; the block is slab_detail::first_block(slab). O(1). Inline: a refill that carves a
+// slab is malloc's worst case.
+inline Slab* slab_init_taking_first(void* base, unsigned class_index, uint64_t incarnation) {
     auto* slab = static_cast<Slab*>(base);
     slab->next = nullptr;
     slab->prev = nullptr;
@@ -130,7 +151,7 @@ inline Slab* slab_init_taking_first(void* base, unsigned class_index) {
     slab->fresh = 1;
     slab->class_index = static_cast<uint8_t>(class_index);
     slab->state = kSlabInUse;
-    slab->unused = 0;
+    slab->incarnation = static_cast<uint16_t>(incarnation & kIncarnationMask);
     // Both bitmap words whatever the class: the second is the padding before block 0 when the
     // class has no more than 64 blocks (kSlabBitmapSpan).
     __atomic_store_n(&slab->bitmap()[0], uint64_t{1}, __ATOMIC_RELAXED);
@@ -256,19 +277,6 @@ inline void clear_bit(uint64_t* bitmap, uint32_t index) {
     slab->free_list = freed;
     --slab->used;
     return SlabLookup::Live;
-}
-
-// Erases the free mark of every block `slab` ever handed out, all free now (precondition: used ==
-// 0): for a slab leaving its class, so that no mark outlives its slab. A mark left in memory that
-// a medium block or large run covers later could be copied (a realloc, a memcpy of fresh memory)
-// through such blocks into the very block it names, in a slab carved at the same address again,
-// and make that live block look freed. O(fresh).
-inline void slab_erase_marks(Slab* slab) {
-    const SlabLayout& layout = slab->layout();
-    auto* block = reinterpret_cast<unsigned char*>(slab_detail::first_block(slab));
-    for (uint32_t index = 0; index < slab->fresh; ++index, block += layout.block_size) {
-        reinterpret_cast<FreeBlock*>(block)->mark = 0;
-    }
 }
 
 } // namespace bedrock::heap
