@@ -258,10 +258,12 @@ void trace_slabs(CountingHeap& heap, Random& random, bool quick) {
     for (size_t i = 0; i < count; ++i) {
         const size_t size = sizes[i];
         // Two slabs at least (a 64 KiB slab's worth and one more block), whatever a slab's
-        // header costs; the first round frees them in random order, the second (sizes from
-        // 256 B, where it is cheap) in allocation order.
+        // header costs; the first round frees them in random order, the second in allocation
+        // order, its mallocs refilling from the empty slabs the first left (a refill gives a
+        // slab of the class's excess back: the costliest step of a malloc that calls no page
+        // frame allocator, for every class, the smallest one's many blocks included).
         const size_t blocks = 64 * kKiB / size + 1;
-        for (int round = 0; round < (size >= 256 ? 2 : 1); ++round) {
+        for (int round = 0; round < 2; ++round) {
             for (size_t j = 0; j < blocks; ++j) {
                 live.add(heap.allocate(size), size);
             }
