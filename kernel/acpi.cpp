@@ -92,16 +92,16 @@ const uint8_t* root_table(uint64_t rsdp, uint32_t& length, unsigned& entry_size)
     return valid_table(read_u32(pointer + 16), "RSDT", length);
 }
 
-// Adds the CPU of one MADT entry to boot's list if it is enabled; counts it in `online_capable`
-// if it is only online-capable.
-void add_cpu(uint64_t id, uint32_t flags, BootInfo& boot, size_t& online_capable) {
-    if ((flags & kCpuEnabled) == 0) {
-        if ((flags & kCpuOnlineCapable) != 0) {
-            ++online_capable;
-        }
-        return;
+// Adds the CPU of one MADT entry to boot's list if it is enabled; else counts it in
+// cpus.online_capable or, with neither flag, in cpus.disabled.
+void add_cpu(uint64_t id, uint32_t flags, BootInfo& boot, AcpiCpus& cpus) {
+    if ((flags & kCpuEnabled) != 0) {
+        add_boot_cpu(boot, id);
+    } else if ((flags & kCpuOnlineCapable) != 0) {
+        ++cpus.online_capable;
+    } else {
+        ++cpus.disabled;
     }
-    add_boot_cpu(boot, id);
 }
 
 } // namespace
@@ -151,7 +151,8 @@ AcpiCpus acpi_read_cpus(uint64_t rsdp, BootInfo& boot) {
     }
     boot.cpu_count = 0;
     boot.cpus_left_off = 0;
-    size_t online_capable = 0;
+    AcpiCpus cpus;
+    cpus.local_apic_address = read_u32(madt + kHeaderSize);
     uint32_t offset = kMadtEntriesOffset;
     while (madt_length - offset >= 2) {
         const uint8_t* entry = madt + offset;
@@ -161,13 +162,13 @@ AcpiCpus acpi_read_cpus(uint64_t rsdp, BootInfo& boot) {
             break; // a damaged entry: the ones before it stand
         }
         if (type == kMadtLocalApic && length >= kLocalApicEntrySize) {
-            add_cpu(entry[3], read_u32(entry + 4), boot, online_capable);
+            add_cpu(entry[3], read_u32(entry + 4), boot, cpus);
         } else if (type == kMadtLocalX2Apic && length >= kLocalX2ApicEntrySize) {
-            add_cpu(read_u32(entry + 4), read_u32(entry + 8), boot, online_capable);
+            add_cpu(read_u32(entry + 4), read_u32(entry + 8), boot, cpus);
         }
         offset += length;
     }
-    return {nullptr, read_u32(madt + kHeaderSize), online_capable};
+    return cpus;
 }
 
 AcpiPmTimer acpi_find_pm_timer(uint64_t rsdp) {

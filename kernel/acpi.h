@@ -15,8 +15,10 @@
 // CPUs: type 0 (Processor Local APIC: u8 UID, u8 APIC id, u32 flags) and type 9 (Processor
 // Local x2APIC: u16 reserved, u32 x2APIC id, u32 flags, u32 UID); a CPU is started when its
 // flags say Enabled (bit 0). Online Capable (bit 1, without bit 0) is a CPU that is not there
-// at boot but may be added later (a hot-plug slot, as Linux reads it): it is only counted. An id
-// listed twice (an xAPIC entry and an x2APIC entry for the same CPU) counts once.
+// at boot but may be added later (a hot-plug slot, as Linux reads it): it is only counted. An
+// entry with neither flag is a CPU the OS must not use (QEMU 7.2 lists its slots beyond -smp, up
+// to maxcpus, this way): it is counted as disabled. An enabled id listed twice (an xAPIC entry
+// and an x2APIC entry for the same CPU) counts once.
 #pragma once
 
 #include <stddef.h>
@@ -40,6 +42,7 @@ struct AcpiCpus {
     const char* error = nullptr; // why no CPU list could be read; null on success
     uint64_t local_apic_address = 0;
     size_t online_capable = 0; // entries for CPUs that may be added later, not started
+    size_t disabled = 0;       // entries with neither Enabled nor Online Capable, not started
     [[nodiscard]] bool ok() const { return error == nullptr; }
 };
 

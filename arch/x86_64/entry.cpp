@@ -77,6 +77,11 @@ void find_cpus(kernel::BootInfo& boot) {
         kernel::print("acpi: %zu more CPUs online-capable (may be added later): not started\n",
                       cpus.online_capable);
     }
+    if (cpus.disabled != 0) {
+        kernel::print("acpi: %zu more CPUs disabled (neither enabled nor online-capable): not "
+                      "started\n",
+                      cpus.disabled);
+    }
     if (boot.cpu_count > 1 && !is_ram(boot, kTrampolinePage)) {
         kernel::print("smp: the trampoline page 0x%lx is not RAM; starting the boot CPU only\n",
                       kTrampolinePage);

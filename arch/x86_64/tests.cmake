@@ -50,6 +50,15 @@ bedrock_add_qemu_test(x86_64.smp.pc.16.no_pit LAUNCHER run-kernel
 # keeps its CPU page lists and its share of the SMP stress in that little memory.
 bedrock_add_qemu_test(x86_64.smp.pc.64 LAUNCHER run-kernel ARGS -m 128M -smp 64 TIMEOUT 120
     EXPECT_OUTPUT "MADT: 64 CPUs\n.*smp: 64 CPUs online")
+# Sparse APIC ids and MADT slots the OS must not use: -smp 1 with maxcpus=240 makes QEMU list 240
+# entries, only the boot CPU's enabled; two CPUs plugged at start-up take ids 0x73 and 0xef
+# (an APIC id is socket << 3 | core here). Both are started and run the SMP tests; the 237
+# disabled entries are counted and named, not started.
+bedrock_add_qemu_test(x86_64.smp.sparse_apic_ids_and_disabled_slots LAUNCHER run-kernel
+    ARGS -m 128M -smp 1,sockets=30,cores=8,threads=1,maxcpus=240
+    -device qemu64-x86_64-cpu,socket-id=14,core-id=3,thread-id=0
+    -device qemu64-x86_64-cpu,socket-id=29,core-id=7,thread-id=0
+    EXPECT_OUTPUT "MADT: 3 CPUs\nacpi: 237 more CPUs disabled \\(neither enabled nor online-capable\\): not started\n.*smp: 3 CPUs online")
 # A CPU without a local APIC (CPUID): the kernel runs on the boot CPU alone, with no timer,
 # and never maps or writes the APIC's page (physical page 0 stays unmapped).
 bedrock_add_qemu_test(x86_64.no_local_apic LAUNCHER run-kernel ARGS -cpu qemu64,-apic -m 128M
