@@ -99,7 +99,10 @@ static bedrock_page_frame_allocator g_frames;
 static void page_frame_allocator(void) {
     const bedrock_phys_range usable = {(uintptr_t)g_memory, kMemoryBytes};
     CHECK(bedrock_pages_init(&g_frames, &usable, 1));
-    CHECK(!bedrock_pages_init(&g_frames, &usable, 1)); /* a second call is refused */
+    CHECK(!bedrock_pages_init(&g_frames, &usable, 1)); /* a second call: refused, reported */
+    CHECK(g_platform_reports == 1 && g_last_report.kind == BEDROCK_ERROR_RANGE_REFUSED);
+    CHECK(strcmp(bedrock_error_kind_name(g_last_report.kind), "range-refused") == 0);
+    g_platform_reports = 0;
     CHECK(bedrock_pages_managed(&g_frames) > 0);
     CHECK(bedrock_pages_metadata_bytes(&g_frames) > 0);
     const uint64_t free_pages = bedrock_pages_free_count(&g_frames);
