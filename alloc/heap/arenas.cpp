@@ -67,15 +67,12 @@ bool Arenas::grow_locked(size_t size, size_t alignment) {
         return false;
     }
     // The smallest arena that holds one block of `size` at `alignment` on its own: one whose
-    // free block has the bytes SegregatedFit::take() looks for, the usable size in granules and
-    // for an aligned block room for the gap before it (at most alignment + kMinBlockBytes -
-    // kGranule), so that its search or its probe of the list below finds the new block first.
+    // free block has the bytes SegregatedFit::take() looks for, so that its search or its probe
+    // of the list below finds the new block first.
     if (size > kMaxArenaBytes || alignment > kMaxArenaBytes) {
         return false;
     }
-    const size_t usable = size < kMinUsable ? kMinUsable : align_up(size, kGranule);
-    const size_t block =
-        usable + (alignment > kGranule ? alignment + kMinBlockBytes - kGranule : 0);
+    const size_t block = SegregatedFit::bytes_to_place(size, alignment);
     // From the first order whose span holds the block with its own header and the end sentinel
     // (the arena's header and bitmaps take under 1% more): one or two steps below.
     const size_t least = block + 2 * kBlockHeaderBytes;

@@ -484,11 +484,8 @@ void* SegregatedFit::take_placed(size_t size, size_t alignment, BlockUse use) {
         return nullptr;
     }
     const size_t usable = size < kMinUsable ? kMinUsable : align_up(size, kGranule);
-    // Any free block of `needed` bytes holds an aligned block: the gap before the aligned start
-    // is at most alignment + kMinBlockBytes - 16 (at least kMinBlockBytes when not 0, see
-    // placement()).
-    const size_t needed =
-        alignment > kGranule ? usable + alignment + kMinBlockBytes - kGranule : usable;
+    // Any free block of `needed` bytes holds an aligned block (see placement()).
+    const size_t needed = bytes_to_place(size, alignment);
     Choice choice = choose(needed, usable, alignment);
     // Its links and arena are followed only once its seal holds (a write after free reaches the
     // links, not the header that seals them).

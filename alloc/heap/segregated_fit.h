@@ -355,6 +355,14 @@ public:
     [[nodiscard]] static constexpr size_t arena_overhead(size_t bytes) {
         return fit_detail::arena_header_bytes(bytes) + kBlockHeaderBytes;
     }
+    // The usable bytes of a free block that take() is sure to place `size` bytes at `alignment`
+    // in (a power of two): the usable size in granules and, for an aligned
+    // block, room for the gap before it (at most alignment + kMinBlockBytes - kGranule, since a
+    // gap must hold a free block of its own). An arena grown for one request needs that much.
+    [[nodiscard]] static constexpr size_t bytes_to_place(size_t size, size_t alignment) {
+        const size_t usable = size < kMinUsable ? kMinUsable : align_up(size, kGranule);
+        return alignment > kGranule ? usable + alignment + kMinBlockBytes - kGranule : usable;
+    }
 
     // Makes [base, base + bytes) an arena whose remaining span is one free block, appended to
     // the list of arenas. Preconditions: base 16-aligned, bytes a multiple of 16 and <= the
