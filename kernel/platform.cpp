@@ -33,10 +33,8 @@ namespace {
 // secondary CPU's is 16 KiB (smp.cpp).
 constexpr uintptr_t kLargestKernelStack = uintptr_t{64} << 10;
 
-// What alloc/api/operator_new.cpp passes to assertion_failed() when a throwing operator new
-// finds no memory (the hook's other use is a failed invariant, which must end the run).
-constexpr char kOperatorNewOutOfMemory[] = "operator new: out of memory";
-
+// Whether assertion_failed() was called for a throwing operator new that found no memory (its
+// other use is a failed invariant, which must end the run).
 bool is_operator_new_out_of_memory(const char* expression) {
     return bedrock_strlen(expression) == sizeof(kOperatorNewOutOfMemory) - 1 &&
            bedrock_memcmp(expression, kOperatorNewOutOfMemory, sizeof(kOperatorNewOutOfMemory)) ==

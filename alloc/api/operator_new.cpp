@@ -26,7 +26,8 @@ void* allocate_or_null(size_t size, size_t alignment, Caller caller) {
 void* allocate_or_stop(size_t size, size_t alignment, Caller caller) {
     void* block = allocate_or_null(size, alignment, caller);
     if (block == nullptr) {
-        bedrock::platform::assertion_failed("operator new: out of memory", __FILE__, __LINE__);
+        bedrock::platform::assertion_failed(bedrock::platform::kOperatorNewOutOfMemory, __FILE__,
+                                            __LINE__);
     }
     return block;
 }

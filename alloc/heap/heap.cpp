@@ -731,7 +731,7 @@ bool heap_check(Heap& heap) {
     }
     const char* failure = nullptr;
     if (!heap.arenas.check(&failure)) {
-        report_failed_check(heap, failure != nullptr ? failure : "the arenas are damaged");
+        report_failed_check(heap, failure); // every failed check names its invariant
         intact = false;
     }
     if constexpr (kHeapChecksCompiled) {

@@ -115,6 +115,18 @@ Neighbour make_neighbour(Heap& heap, size_t size) {
     return Neighbour{block, size};
 }
 
+// After a misuse's reports were read: the heap and `neighbour` are intact, and freeing the
+// neighbour and flushing the quarantine reports nothing.
+void expect_unharmed_then_free(Heap& heap, const Neighbour& neighbour) {
+    test::clear_reports();
+    EXPECT_TRUE(heap_check(heap));
+    EXPECT_TRUE(neighbour.intact());
+    heap_free(heap, neighbour.block);
+    heap_flush_quarantine(heap);
+    EXPECT_EQ(test::report_count(), 0u);
+    test::clear_reports();
+}
+
 std::string describe(const ErrorReport& report) {
     std::string text;
     write_error_report(
@@ -159,13 +171,7 @@ TEST_P(MatrixTest, OverflowAndUnderflowAreReportedExactlyAtFree) {
                 EXPECT_FALSE(report.allocated.empty());
                 EXPECT_TRUE(report.freed.empty());
                 EXPECT_NE(report.call_site, nullptr);
-                test::clear_reports();
-                EXPECT_TRUE(heap_check(*m_heap));
-                EXPECT_TRUE(neighbour.intact());
-                heap_free(*m_heap, neighbour.block);
-                heap_flush_quarantine(*m_heap);
-                EXPECT_EQ(test::report_count(), 0u);
-                test::clear_reports();
+                expect_unharmed_then_free(*m_heap, neighbour);
             }
         }
     }
@@ -258,13 +264,7 @@ TEST_P(MatrixTest, InvalidPointersToEveryKindAreReported) {
         heap_free(*m_heap, block);
         ASSERT_EQ(test::report_count(), 1u);
         EXPECT_EQ(test::report(0).kind, ErrorKind::NotAllocated) << describe(test::report(0));
-        test::clear_reports();
-        EXPECT_TRUE(heap_check(*m_heap));
-        EXPECT_TRUE(neighbour.intact());
-        heap_free(*m_heap, neighbour.block);
-        heap_flush_quarantine(*m_heap);
-        EXPECT_EQ(test::report_count(), 0u);
-        test::clear_reports();
+        expect_unharmed_then_free(*m_heap, neighbour);
     }
 }
 

@@ -25,6 +25,16 @@ bool is_aligned(const void* block, size_t alignment) {
     return (reinterpret_cast<uintptr_t>(block) & (alignment - 1)) == 0;
 }
 
+// Every page the page frame allocator of `frames` can still give, one at a time (its reclaim
+// hooks included), for the caller to give back.
+std::vector<PhysAddr> take_every_page(test::Frames& frames) {
+    std::vector<PhysAddr> pages;
+    for (PhysAddr page; (page = frames.allocator().allocate(0)) != kNoPage;) {
+        pages.push_back(page);
+    }
+    return pages;
+}
+
 // A region heap of `bytes` set as the default heap for the C API; everything is checked and
 // given back at the end of each test.
 class HeapApiTest : public ::testing::Test {
@@ -514,10 +524,7 @@ TEST(HeapFramesTest, APageAllocationTakesBackWhatHeapsHoldIdle) {
     const uint64_t idle = heap_statistics(*heap).pages_held - state_pages;
     ASSERT_GT(idle, 0u) << "the heap holds arenas with nothing live in them";
     const uint64_t free_before = frames.free_pages();
-    std::vector<PhysAddr> pages;
-    for (PhysAddr page; (page = frames.allocator().allocate(0)) != kNoPage;) {
-        pages.push_back(page);
-    }
+    std::vector<PhysAddr> pages = take_every_page(frames);
     const uint64_t held_after = heap_statistics(*heap).pages_held - state_pages;
     EXPECT_GT(pages.size(), free_before) << "pages came back from the heap";
     EXPECT_EQ(pages.size(), free_before + idle - held_after);
@@ -542,10 +549,7 @@ TEST(HeapFramesTest, AHeapThatCannotGrowReclaimsWithoutWaitingForItsOwnLocks) {
     ASSERT_TRUE(frames.initialized());
     Heap* heap = heap_create(frames.allocator());
     ASSERT_NE(heap, nullptr);
-    std::vector<PhysAddr> pages;
-    for (PhysAddr page; (page = frames.allocator().allocate(0)) != kNoPage;) {
-        pages.push_back(page);
-    }
+    std::vector<PhysAddr> pages = take_every_page(frames);
     EXPECT_EQ(heap_allocate(*heap, 64), nullptr);
     EXPECT_EQ(heap_allocate(*heap, 100000), nullptr);
     EXPECT_EQ(heap_allocate(*heap, 3 << 20), nullptr);
@@ -571,10 +575,7 @@ TEST(HeapFramesTest, AHeapWithOnePageLeftGrowsOnlyByArenasItsRequestFits) {
     ASSERT_TRUE(frames.initialized());
     Heap* heap = heap_create(frames.allocator());
     ASSERT_NE(heap, nullptr);
-    std::vector<PhysAddr> pages;
-    for (PhysAddr page; (page = frames.allocator().allocate(0)) != kNoPage;) {
-        pages.push_back(page);
-    }
+    std::vector<PhysAddr> pages = take_every_page(frames);
     frames.allocator().free(pages.back(), 0);
     pages.pop_back();
     test::clear_reports();

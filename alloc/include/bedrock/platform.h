@@ -82,8 +82,11 @@ struct StackExtent {
 // expected.
 void pages_unused(void* start, size_t bytes);
 
-// An internal invariant does not hold (a Bedrock bug or memory corruption). Never returns.
+// An internal invariant does not hold (a Bedrock bug or memory corruption), or, with
+// `expression` equal to kOperatorNewOutOfMemory, a throwing operator new found no memory (after
+// the new-handler) where exceptions are off. Never returns.
 [[noreturn]] void assertion_failed(const char* expression, const char* file, int line);
+inline constexpr char kOperatorNewOutOfMemory[] = "operator new: out of memory";
 
 // CPUs and interrupts: what the per-CPU caches and the interrupt-safe locks need.
 //
