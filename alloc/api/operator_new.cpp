@@ -4,8 +4,10 @@
 //
 // The plain and aligned forms must not return null and there are no exceptions here: when the
 // heap is out of memory they stop through platform::assertion_failed. The nothrow forms return
-// null. Sized deletes check the size against the block in debug builds. Every operator passes
-// its caller to the heap (heap_entry.h), so checked mode's traces start in the application.
+// null. Every operator passes its caller to the heap (heap_entry.h), so checked mode's traces
+// start in the application, with its CallFamily (new and delete, or new[] and delete[]), which
+// checked mode compares (deallocation-mismatch); while checking is on, a sized delete's size is
+// compared with the checked block's (size-mismatch).
 #include "bedrock/assert.h"
 #include "bedrock/new.h"
 #include "heap/heap_entry.h"
@@ -40,75 +42,84 @@ void free_block(void* block, Caller caller) {
 }
 
 void free_sized(void* block, size_t size, Caller caller) {
-    BEDROCK_DEBUG_ASSERT(
-        block == nullptr || bedrock::heap::default_heap_inline() == nullptr ||
-        bedrock::heap::usable_size(*bedrock::heap::default_heap_inline(), block, caller) >= size);
-    static_cast<void>(size);
-    free_block(block, caller);
+    bedrock::Heap* heap = bedrock::heap::default_heap_inline();
+    if (heap == nullptr) {
+        return;
+    }
+    if constexpr (bedrock::kHeapChecksCompiled) {
+        if (bedrock::heap::checks_are_on(*heap)) [[unlikely]] {
+            bedrock::heap::check_named_size(*heap, block, size, caller);
+        }
+    }
+    bedrock::heap::free(*heap, block, caller);
 }
 
 } // namespace
 
 void* operator new(size_t size) {
-    return allocate_or_stop(size, 0, BEDROCK_HEAP_CALLER());
+    return allocate_or_stop(size, 0, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 void* operator new[](size_t size) {
-    return allocate_or_stop(size, 0, BEDROCK_HEAP_CALLER());
+    return allocate_or_stop(size, 0, BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 void* operator new(size_t size, std::align_val_t alignment) {
-    return allocate_or_stop(size, static_cast<size_t>(alignment), BEDROCK_HEAP_CALLER());
+    return allocate_or_stop(size, static_cast<size_t>(alignment),
+                            BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 void* operator new[](size_t size, std::align_val_t alignment) {
-    return allocate_or_stop(size, static_cast<size_t>(alignment), BEDROCK_HEAP_CALLER());
+    return allocate_or_stop(size, static_cast<size_t>(alignment),
+                            BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 void* operator new(size_t size, const std::nothrow_t&) noexcept {
-    return allocate_or_null(size, 0, BEDROCK_HEAP_CALLER());
+    return allocate_or_null(size, 0, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 void* operator new[](size_t size, const std::nothrow_t&) noexcept {
-    return allocate_or_null(size, 0, BEDROCK_HEAP_CALLER());
+    return allocate_or_null(size, 0, BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 void* operator new(size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
-    return allocate_or_null(size, static_cast<size_t>(alignment), BEDROCK_HEAP_CALLER());
+    return allocate_or_null(size, static_cast<size_t>(alignment),
+                            BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 void* operator new[](size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
-    return allocate_or_null(size, static_cast<size_t>(alignment), BEDROCK_HEAP_CALLER());
+    return allocate_or_null(size, static_cast<size_t>(alignment),
+                            BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 
 void operator delete(void* block) noexcept {
-    free_block(block, BEDROCK_HEAP_CALLER());
+    free_block(block, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 void operator delete[](void* block) noexcept {
-    free_block(block, BEDROCK_HEAP_CALLER());
+    free_block(block, BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 void operator delete(void* block, size_t size) noexcept {
-    free_sized(block, size, BEDROCK_HEAP_CALLER());
+    free_sized(block, size, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 void operator delete[](void* block, size_t size) noexcept {
-    free_sized(block, size, BEDROCK_HEAP_CALLER());
+    free_sized(block, size, BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 void operator delete(void* block, std::align_val_t) noexcept {
-    free_block(block, BEDROCK_HEAP_CALLER());
+    free_block(block, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 void operator delete[](void* block, std::align_val_t) noexcept {
-    free_block(block, BEDROCK_HEAP_CALLER());
+    free_block(block, BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 void operator delete(void* block, size_t size, std::align_val_t) noexcept {
-    free_sized(block, size, BEDROCK_HEAP_CALLER());
+    free_sized(block, size, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 void operator delete[](void* block, size_t size, std::align_val_t) noexcept {
-    free_sized(block, size, BEDROCK_HEAP_CALLER());
+    free_sized(block, size, BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 void operator delete(void* block, const std::nothrow_t&) noexcept {
-    free_block(block, BEDROCK_HEAP_CALLER());
+    free_block(block, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 void operator delete[](void* block, const std::nothrow_t&) noexcept {
-    free_block(block, BEDROCK_HEAP_CALLER());
+    free_block(block, BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 void operator delete(void* block, std::align_val_t, const std::nothrow_t&) noexcept {
-    free_block(block, BEDROCK_HEAP_CALLER());
+    free_block(block, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 void operator delete[](void* block, std::align_val_t, const std::nothrow_t&) noexcept {
-    free_block(block, BEDROCK_HEAP_CALLER());
+    free_block(block, BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 
 #endif

@@ -14,8 +14,8 @@
 // their red zones are the rest of their slot page (a platform page) around the block.
 //
 // Invariants, for a header in state Live or Quarantined:
-//   seal == seal_of(header)           (block, size, zone_end, sequence, state and the list links
-//                                      prev, next are intact)
+//   seal == seal_of(header)           (block, size, zone_end, sequence, family, state and the
+//                                      list links prev, next are intact)
 //   front and tail red zones hold kRedZoneFill, unless a bug wrote there
 //   Quarantined: the block's bytes hold kFreedPoison, unless a bug wrote there
 // A Live or Quarantined header is linked in exactly one list (the live list or the quarantine),
@@ -32,6 +32,7 @@
 #include "bedrock/heap_checks.h"
 #include "bedrock/phys_range.h"
 #include "bedrock/platform.h"
+#include "report/call_trace.h"
 #include "support/bits.h"
 
 namespace bedrock::heap {
@@ -65,7 +66,8 @@ struct CheckedBlock {
     CallTrace allocated;
     CallTrace freed;
     uint64_t sequence : kSequenceBits; // allocation number, for checkpoints
-    Placement placement : 8;           // where the header is
+    Placement placement : 4;           // where the header is
+    CallFamily family : 4;             // the calls that allocated it, and must free it
     BlockState state;
     uint32_t seal; // seal_of(*this)
     unsigned char* block;
@@ -85,7 +87,8 @@ static_assert(kCheckedHeaderBytes % 16 == 0, "in-band blocks keep the heap's ali
     mix ^= reinterpret_cast<uintptr_t>(header.next) + 0x94d049bb133111ebu + (mix << 6) + (mix >> 2);
     mix ^= header.size + 0x632be59bd9b4e019u + (mix << 6) + (mix >> 2);
     mix ^= header.zone_end + 0x8cb92ba72f3d8dd7u + (mix << 6) + (mix >> 2);
-    mix ^= header.sequence + (mix << 6) + (mix >> 2);
+    mix ^= header.sequence + (static_cast<uint64_t>(header.family) << kSequenceBits) + (mix << 6) +
+           (mix >> 2);
     mix ^= static_cast<uint64_t>(header.state) + (mix << 6) + (mix >> 2);
     return static_cast<uint32_t>(mix ^ (mix >> 32));
 }

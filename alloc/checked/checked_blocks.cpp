@@ -199,6 +199,7 @@ ErrorReport damaged_quarantine_report(const CheckedBlock& header, const void* ca
 void CheckedBlocks::adopt(CheckedBlock& header, unsigned char* block, size_t size,
                           uintptr_t zone_end, Placement placement, Caller caller) {
     header.placement = placement;
+    header.family = caller.family();
     header.block = block;
     header.size = size;
     header.zone_end = zone_end;
@@ -291,6 +292,8 @@ bool CheckedBlocks::retire(Heap& heap, CheckedBlock& header, const void* pointer
     ErrorReport report;
     bool has_report = false;
     bool retired = false;
+    bool mismatched = false; // freed by other calls than allocated it
+    ErrorReport mismatch;
     {
         LockGuard guard(m_lock);
         if (header.state != BlockState::Live || header.seal != seal_of(header)) {
@@ -306,12 +309,39 @@ bool CheckedBlocks::retire(Heap& heap, CheckedBlock& header, const void* pointer
             header.state = BlockState::Quarantined;
             seal(header);
             retired = true;
+            mismatched = header.family != caller.family();
+            if (mismatched) {
+                // Made now: once the lock is released, the slot may be reused.
+                mismatch = mismatch_report(header, caller.family(), caller.call_site());
+            }
         }
     }
     if (has_report) {
         heap.errors.raise(report);
     }
+    if (mismatched) {
+        heap.errors.raise(mismatch);
+    }
     return retired;
+}
+
+void CheckedBlocks::check_named_size(Heap& heap, const CheckedBlock& header, const void* pointer,
+                                     size_t named, Caller caller) {
+    ErrorReport report;
+    {
+        LockGuard guard(m_lock);
+        if (!is_intact(header) || header.state != BlockState::Live || header.block != pointer ||
+            header.size == named) {
+            return;
+        }
+        report = block_report(ErrorKind::SizeMismatch, reinterpret_cast<uintptr_t>(pointer), header,
+                              named,
+                              "a sized delete named another size than the block was allocated "
+                              "with (offset: the size named; a delete through a pointer to a "
+                              "base class without a virtual destructor?)",
+                              caller.call_site());
+    }
+    heap.errors.raise(report);
 }
 
 void CheckedBlocks::forget(CheckedBlock& header) {
@@ -329,6 +359,8 @@ void CheckedBlocks::free(Heap& heap, const BlockRef& core, void* pointer, Caller
     CheckedBlock* displaced = nullptr; // the oversized block this one takes the place of
     CheckedBlock* damaged = nullptr;   // or that block, left alone: its header is damaged
     uint64_t limit = 0;                // the quarantine's limit, read under the lock
+    bool mismatched = false;           // freed by other calls than allocated it
+    ErrorReport mismatch;
     {
         LockGuard guard(m_lock);
         limit = m_quarantine_limit;
@@ -344,6 +376,11 @@ void CheckedBlocks::free(Heap& heap, const BlockRef& core, void* pointer, Caller
             relink(header->prev, header->next, [&] { m_live.remove(*header); });
             header->freed = capture_call_trace(caller);
             header->state = BlockState::Quarantined;
+            mismatched = header->family != caller.family();
+            if (mismatched) {
+                // Made now: once the lock is released, the header may leave the quarantine.
+                mismatch = mismatch_report(*header, caller.family(), caller.call_site());
+            }
             bedrock_memset(header->block, kFreedPoison, header->size);
             if (limit != 0 && footprint(*header) > limit) {
                 displaced = m_oversized;
@@ -369,6 +406,9 @@ void CheckedBlocks::free(Heap& heap, const BlockRef& core, void* pointer, Caller
     evict(heap, limit, caller);
     if (has_report) {
         heap.errors.raise(report);
+    }
+    if (mismatched) {
+        heap.errors.raise(mismatch);
     }
 }
 

@@ -56,6 +56,11 @@ public:
     [[nodiscard]] CheckedBlock* confirm_live(Heap& heap, CheckedBlock& header, const void* block,
                                              Caller caller);
 
+    // Reports size-mismatch if `header` is intact, Live, of `pointer` and of another size than
+    // `named` (a sized delete's); says nothing otherwise.
+    void check_named_size(Heap& heap, const CheckedBlock& header, const void* pointer, size_t named,
+                          Caller caller);
+
     // Fills a new header for `block` (size bytes, tail red zone up to zone_end; front red zone
     // from the header's end, or [page start, block) for a guarded header), poisons the block
     // and links it live.

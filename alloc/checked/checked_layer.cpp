@@ -38,6 +38,16 @@ bool CheckedLayer::find_usable_size(Heap& heap, const BlockRef& core, const void
     return true;
 }
 
+void CheckedLayer::check_named_size(Heap& heap, const BlockRef& core, const void* pointer,
+                                    size_t named, Caller caller) {
+    const CheckedBlock* header = guards.holds(pointer)
+                                     ? guards.slot_header(pointer)
+                                     : reinterpret_cast<const CheckedBlock*>(core.start);
+    if (header != nullptr) {
+        blocks.check_named_size(heap, *header, pointer, named, caller);
+    }
+}
+
 CheckedLayer::Totals CheckedLayer::totals() {
     const CheckedBlocks::QuarantineTotals quarantine = blocks.quarantine_totals();
     return Totals{quarantine.blocks, quarantine.bytes, guards.live_blocks()};

@@ -38,6 +38,10 @@ public:
     // after reporting why it is not one.
     [[nodiscard]] bool find_usable_size(Heap& heap, const BlockRef& core, const void* pointer,
                                         Caller caller, size_t& size);
+    // For a sized delete naming `named` bytes: reports size-mismatch if `pointer` (found in
+    // `core`) is a live checked block asked for with another size; says nothing otherwise.
+    void check_named_size(Heap& heap, const BlockRef& core, const void* pointer, size_t named,
+                          Caller caller);
     // Empties the quarantine (heap_destroy) and turns guard pages off.
     void flush(Heap& heap, Caller caller) { blocks.flush(heap, caller); }
     void disable(Heap& heap) { guards.disable(heap); }

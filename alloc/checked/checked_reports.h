@@ -49,4 +49,25 @@ namespace bedrock::heap {
     return report;
 }
 
+// A free of `header`'s live block by `freed_by`, a family of calls other than the one that
+// allocated it (header.family): the detail names both. The block is freed all the same.
+[[nodiscard]] inline ErrorReport mismatch_report(const CheckedBlock& header, CallFamily freed_by,
+                                                 const void* call_site) {
+    constexpr unsigned kFamilies = 3;
+    // [allocated by][freed by]; the diagonal is no mismatch and never reported.
+    constexpr const char* kDetails[kFamilies][kFamilies] = {
+        {"", "allocated by the malloc family, freed by operator delete",
+         "allocated by the malloc family, freed by operator delete[]"},
+        {"allocated by operator new, freed by free() or realloc()", "",
+         "allocated by operator new, freed by operator delete[]"},
+        {"allocated by operator new[], freed by free() or realloc()",
+         "allocated by operator new[], freed by operator delete", ""},
+    };
+    ErrorReport report = block_report(
+        ErrorKind::DeallocationMismatch, reinterpret_cast<uintptr_t>(header.block), header, 0,
+        kDetails[static_cast<unsigned>(header.family)][static_cast<unsigned>(freed_by)], call_site);
+    report.freed = header.freed;
+    return report;
+}
+
 } // namespace bedrock::heap

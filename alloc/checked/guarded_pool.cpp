@@ -222,14 +222,17 @@ void* GuardedPool::allocate(Heap& heap, size_t size, size_t alignment, Caller ca
     return reinterpret_cast<void*>(block);
 }
 
-CheckedBlock* GuardedPool::find_live(Heap& heap, const void* pointer, Caller caller) {
-    GuardChunk& chunk = chunk_holding(pointer);
+CheckedBlock* GuardedPool::slot_header(const void* address) {
+    GuardChunk& chunk = chunk_holding(address);
     const size_t page =
-        (reinterpret_cast<uintptr_t>(pointer) - reinterpret_cast<uintptr_t>(&chunk)) / m_page;
+        (reinterpret_cast<uintptr_t>(address) - reinterpret_cast<uintptr_t>(&chunk)) / m_page;
+    return page % 2 == 0 && page >= 2 ? &chunk.slots[page / 2 - 1].header : nullptr;
+}
+
+CheckedBlock* GuardedPool::find_live(Heap& heap, const void* pointer, Caller caller) {
     const char* why = "inside a guard page of the guarded pool";
-    if (page % 2 == 0 && page >= 2) {
-        const uint32_t in_chunk = static_cast<uint32_t>(page / 2 - 1);
-        CheckedBlock& header = chunk.slots[in_chunk].header;
+    if (CheckedBlock* slot = slot_header(pointer); slot != nullptr) {
+        CheckedBlock& header = *slot;
         if (header.block == pointer) {
             return &header; // state checked by the caller under the checked-blocks lock
         }

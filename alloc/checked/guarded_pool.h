@@ -80,6 +80,9 @@ public:
     // The live header of `pointer` (in this pool's block) or null after reporting why it is not
     // a live guarded block.
     [[nodiscard]] CheckedBlock* find_live(Heap& heap, const void* pointer, Caller caller);
+    // The header of the slot whose page holds `address` (in this pool), whatever its state, or
+    // null for a guard page or a chunk's metadata. Reports nothing.
+    [[nodiscard]] CheckedBlock* slot_header(const void* address);
 
     // Whether `address` lies in this pool's chunks (its core block is a Guard block, or a
     // checked large run for a pool beyond the largest medium block).

@@ -34,6 +34,7 @@ public:
     void* allocate(Heap&, size_t, size_t, Caller) { return nullptr; }
     void free(Heap&, const BlockRef&, void*, Caller) {}
     bool find_usable_size(Heap&, const BlockRef&, const void*, Caller, size_t&) { return false; }
+    void check_named_size(Heap&, const BlockRef&, const void*, size_t, Caller) {}
     void flush(Heap&, Caller) {}
     void disable(Heap&) {}
     bool check(Heap&) { return true; }

@@ -583,6 +583,19 @@ void* allocate_checked(Heap& heap, size_t size, size_t alignment, Caller caller)
     return block;
 }
 
+void check_named_size(Heap& heap, const void* block, size_t named, Caller caller) {
+    if constexpr (kHeapChecksCompiled) {
+        if (block == nullptr || !is_aligned(reinterpret_cast<uintptr_t>(block), kMinBlockSize)) {
+            return;
+        }
+        const BlockRef ref =
+            look_further(heap, block, locate(heap, block, Lookup::NearAndLockFree));
+        if (is_checked(ref.holder)) {
+            heap.checked.check_named_size(heap, ref, block, named, caller);
+        }
+    }
+}
+
 size_t usable_size(Heap& heap, const void* block, Caller caller) {
     size_t size = 0;
     BlockRef ref{};

@@ -12,11 +12,14 @@
 #include "heap/fast_paths.h"
 #include "report/call_trace.h"
 
-// The Caller of the function this is written in. A macro: the builtins must be evaluated in
-// the public function's own frame. Empty (and free) when checking is compiled out.
-#define BEDROCK_HEAP_CALLER()                                                                      \
-    (::bedrock::kHeapChecksCompiled ? ::bedrock::heap::Caller{__builtin_frame_address(0)}          \
-                                    : ::bedrock::heap::Caller{nullptr})
+// The Caller of the function this is written in, a call of `family` (CallFamily): the malloc
+// family's for BEDROCK_HEAP_CALLER(). Macros: the builtins must be evaluated in the public
+// function's own frame. Unknown (and free) when checking is compiled out.
+#define BEDROCK_HEAP_CALLER_OF(family)                                                             \
+    (::bedrock::kHeapChecksCompiled                                                                \
+         ? ::bedrock::heap::Caller::of(__builtin_frame_address(0), ::bedrock::heap::family)        \
+         : ::bedrock::heap::Caller::unknown())
+#define BEDROCK_HEAP_CALLER() BEDROCK_HEAP_CALLER_OF(CallFamily::Malloc)
 
 namespace bedrock::heap {
 
@@ -35,5 +38,14 @@ extern constinit Heap* g_default_heap;
 [[nodiscard]] bool reclaim_without_waiting(Heap& heap);
 [[nodiscard]] void* reallocate(Heap& heap, void* block, size_t size, Caller caller);
 [[nodiscard]] size_t usable_size(Heap& heap, const void* block, Caller caller);
+
+// Whether `heap` allocates checked blocks now (a check level other than Off).
+[[gnu::always_inline]] inline bool checks_are_on(const Heap& heap) {
+    return heap.errors.level() != CheckLevel::Off;
+}
+// For a sized delete of `block` naming `named` bytes: reports size-mismatch if `block` is a live
+// checked block asked for with another size. Says nothing about anything else (the free that
+// follows reports a bad pointer). O(1) lookup, as free's.
+void check_named_size(Heap& heap, const void* block, size_t named, Caller caller);
 
 } // namespace bedrock::heap

@@ -21,8 +21,8 @@ bool record_is_readable(uintptr_t record, platform::StackExtent stack) {
 __attribute__((no_sanitize("address"))) CallTrace capture_call_trace(Caller caller) {
     CallTrace trace = {};
     trace.frames[0] = caller.call_site();
-    auto record = reinterpret_cast<uintptr_t>(caller.frame);
-    const platform::StackExtent stack = platform::stack_extent(caller.frame);
+    auto record = reinterpret_cast<uintptr_t>(caller.frame());
+    const platform::StackExtent stack = platform::stack_extent(caller.frame());
     for (unsigned depth = 1; depth < kCallTraceDepth && record_is_readable(record, stack);
          ++depth) {
         const uintptr_t next = reinterpret_cast<const uintptr_t*>(record)[0];

@@ -20,19 +20,44 @@
 
 namespace bedrock::heap {
 
+// Which calls a block is allocated and freed by: the malloc family (malloc, calloc, realloc,
+// memalign, aligned_alloc, posix_memalign, valloc, pvalloc, heap_allocate and the C API's;
+// freed by free, realloc or heap_free), operator new and delete, or operator new[] and delete[].
+// Checked mode records a block's and reports a free from another (deallocation-mismatch).
+enum class CallFamily : uint8_t { Malloc = 0, New = 1, NewArray = 2 };
+
 // What the public entry points pass down (by value: one register): their own frame address
 // (__builtin_frame_address(0)), whose frame record holds their return address (record[1]), so
-// the call site is read from it only when a report needs it. The files holding entry points are
+// the call site is read from it only when a report needs it, and their CallFamily in the
+// address's low bits (a frame record is two words, 8-byte aligned on both architectures, so
+// bits 0-2 are always 0: Malloc leaves the address as it is). The files holding entry points are
 // built without sibling-call optimisation in checked builds, so the frame is still live while
 // the trace is taken. A null frame: no caller known (checking compiled out).
-struct Caller {
-    const void* frame;
+class Caller {
+public:
+    [[nodiscard]] static Caller of(const void* frame, CallFamily family) {
+        return Caller{reinterpret_cast<uintptr_t>(frame) | static_cast<uintptr_t>(family)};
+    }
+    [[nodiscard]] static constexpr Caller unknown() { return Caller{0}; }
 
+    [[nodiscard]] const void* frame() const {
+        return reinterpret_cast<const void*>(m_word & ~kFamilyBits);
+    }
+    [[nodiscard]] CallFamily family() const {
+        return static_cast<CallFamily>(m_word & kFamilyBits);
+    }
     // call_site_of the entry point's return address, or null.
     [[nodiscard]] const void* call_site() const {
-        return frame != nullptr ? call_site_of(static_cast<const void* const*>(frame)[1]) : nullptr;
+        return frame() != nullptr ? call_site_of(static_cast<const void* const*>(frame())[1])
+                                  : nullptr;
     }
+
+private:
+    static constexpr uintptr_t kFamilyBits = 7;
+    constexpr explicit Caller(uintptr_t word) : m_word(word) {}
+    uintptr_t m_word;
 };
+static_assert(sizeof(Caller) == sizeof(void*), "passed in one register");
 
 inline constexpr uintptr_t kMaxFrameBytes = uintptr_t{1} << 20;
 

@@ -38,6 +38,10 @@ const char* to_string(ErrorKind kind) {
         return "heap-in-use";
     case ErrorKind::RangeRefused:
         return "range-refused";
+    case ErrorKind::DeallocationMismatch:
+        return "deallocation-mismatch";
+    case ErrorKind::SizeMismatch:
+        return "size-mismatch";
     }
     return "unknown";
 }

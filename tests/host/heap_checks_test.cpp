@@ -15,6 +15,7 @@
 
 #include "bedrock/bedrock.h"
 #include "bedrock/heap_checks.h"
+#include "heap/heap_entry.h"
 #include "heap_test_support.h"
 #include "report/call_trace.h"
 #include "support/guard_page_probe.h"
@@ -442,11 +443,11 @@ void* walk_fake_frames(void* argument) {
     const auto site = reinterpret_cast<uintptr_t>(&walk_fake_frames) + 16;
     // The entry point's record, whose caller's record is the first word past the stack.
     alignas(16) uintptr_t wild[2] = {frames.stack_top, site};
-    frames.wild = heap::capture_call_trace(heap::Caller{wild});
+    frames.wild = heap::capture_call_trace(heap::Caller::of(wild, heap::CallFamily::Malloc));
     // A chain of two records on the stack, the caller's above: the walk follows it.
     alignas(16) uintptr_t records[4] = {0, site, 0, site + 16};
     records[0] = reinterpret_cast<uintptr_t>(&records[2]);
-    frames.chained = heap::capture_call_trace(heap::Caller{records});
+    frames.chained = heap::capture_call_trace(heap::Caller::of(records, heap::CallFamily::Malloc));
     return nullptr;
 }
 
@@ -586,6 +587,103 @@ TEST_F(CheckedHeapTest, ALargeSampledPoolGuardsEveryNthAllocation) {
     }
     EXPECT_EQ(test::report_count(), 0u);
     EXPECT_TRUE(heap_check(*m_heap));
+}
+
+// A Caller of this test's frame from `family`: what operator new and delete pass down.
+[[gnu::always_inline]] inline heap::Caller caller_from(heap::CallFamily family) {
+    return heap::Caller::of(__builtin_frame_address(0), family);
+}
+
+// Every pair of families (malloc's, operator new's, operator new[]'s) allocating and freeing
+// blocks of every kind - small, medium, a large run, and guarded: a free from the family that
+// allocated the block reports nothing; any other reports deallocation-mismatch naming both and
+// the block, and frees it all the same (TearDown: nothing left, every page back).
+TEST_F(CheckedHeapTest, AFreeFromAnotherFamilyIsReportedAndStillFrees) {
+    using heap::CallFamily;
+    constexpr CallFamily kFamilies[] = {CallFamily::Malloc, CallFamily::New, CallFamily::NewArray};
+    for (const bool guarded : {false, true}) {
+        if (guarded) {
+            ASSERT_TRUE(heap_enable_guard_pages(*m_heap, GuardPageOptions{14, 1}));
+        }
+        for (const size_t size : {size_t{24}, size_t{3000}, size_t{300000}}) {
+            for (const CallFamily allocated_by : kFamilies) {
+                for (const CallFamily freed_by : kFamilies) {
+                    void* block = heap::allocate(*m_heap, size, 0, caller_from(allocated_by));
+                    ASSERT_NE(block, nullptr);
+                    heap::free(*m_heap, block, caller_from(freed_by));
+                    if (allocated_by == freed_by) {
+                        EXPECT_EQ(test::report_count(), 0u);
+                        continue;
+                    }
+                    ASSERT_EQ(test::report_count(), 1u) << size;
+                    const ErrorReport& report = test::report(0);
+                    EXPECT_EQ(report.kind, ErrorKind::DeallocationMismatch);
+                    EXPECT_EQ(report.block, reinterpret_cast<uintptr_t>(block));
+                    EXPECT_EQ(report.size, size);
+                    EXPECT_FALSE(report.allocated.empty());
+                    EXPECT_FALSE(report.freed.empty());
+                    const std::string detail = report.detail;
+                    EXPECT_NE(detail.find(allocated_by == CallFamily::Malloc ? "malloc family"
+                                          : allocated_by == CallFamily::New  ? "operator new,"
+                                                                             : "operator new[]"),
+                              std::string::npos)
+                        << detail;
+                    EXPECT_NE(detail.find(freed_by == CallFamily::Malloc ? "free()"
+                                          : freed_by == CallFamily::New  ? "operator delete"
+                                                                         : "operator delete[]"),
+                              std::string::npos)
+                        << detail;
+                    test::clear_reports();
+                    // Freed: a second free is a double free, not another mismatch.
+                    heap::free(*m_heap, block, caller_from(allocated_by));
+                    ASSERT_EQ(test::report_count(), 1u);
+                    EXPECT_EQ(test::report(0).kind, ErrorKind::DoubleFree);
+                    test::clear_reports();
+                }
+            }
+        }
+        EXPECT_TRUE(heap_check(*m_heap));
+    }
+    // realloc() is the malloc family's: moving operator new's block is a mismatch, once.
+    void* block = heap::allocate(*m_heap, 40, 0, caller_from(CallFamily::New));
+    void* moved = heap_reallocate(*m_heap, block, 80);
+    ASSERT_NE(moved, nullptr);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::DeallocationMismatch);
+    test::clear_reports();
+    heap_free(*m_heap, moved);
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
+// A sized delete naming another size than a checked block was asked for is reported
+// size-mismatch (size: the block's, offset: the size named), before the free that follows; the
+// right size, a block allocated unchecked, and a pointer that is no block report nothing there.
+TEST_F(CheckedHeapTest, ASizedDeleteOfAnotherSizeIsReported) {
+    const heap::Caller caller = caller_from(heap::CallFamily::New);
+    for (const size_t size : {size_t{48}, size_t{5000}, size_t{300000}}) {
+        void* block = heap::allocate(*m_heap, size, 0, caller);
+        heap::check_named_size(*m_heap, block, size, caller);
+        EXPECT_EQ(test::report_count(), 0u);
+        heap::check_named_size(*m_heap, block, 16, caller);
+        ASSERT_EQ(test::report_count(), 1u);
+        EXPECT_EQ(test::report(0).kind, ErrorKind::SizeMismatch);
+        EXPECT_EQ(test::report(0).size, size);
+        EXPECT_EQ(test::report(0).offset, 16u);
+        EXPECT_EQ(test::report(0).block, reinterpret_cast<uintptr_t>(block));
+        test::clear_reports();
+        heap::free(*m_heap, block, caller);
+        heap::check_named_size(*m_heap, block, 16, caller); // freed: the free would report it
+        EXPECT_EQ(test::report_count(), 0u);
+    }
+    ASSERT_TRUE(heap_set_check_level(*m_heap, CheckLevel::Off));
+    void* unchecked = heap::allocate(*m_heap, 48, 0, caller);
+    ASSERT_TRUE(heap_set_check_level(*m_heap, CheckLevel::Report));
+    heap::check_named_size(*m_heap, unchecked, 16, caller);
+    static unsigned char not_a_block[64];
+    heap::check_named_size(*m_heap, not_a_block + 16, 16, caller);
+    heap::check_named_size(*m_heap, nullptr, 16, caller);
+    EXPECT_EQ(test::report_count(), 0u);
+    heap::free(*m_heap, unchecked, caller);
 }
 
 // A value that is no level (any number converts to the C enum) is refused and changes nothing.

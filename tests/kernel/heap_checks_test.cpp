@@ -9,6 +9,8 @@
 
 #include "bedrock/heap.h"
 #include "bedrock/heap_checks.h"
+#include "bedrock/malloc.h"
+#include "bedrock/new.h"
 #include "kernel/allocators.h"
 #include "kernel/console.h"
 #include "kernel/error_log.h"
@@ -391,6 +393,55 @@ BEDROCK_TEST(checked_heap_clean_randomized_run_reports_nothing) {
     }
     BEDROCK_EXPECT_EQ(error_log().count(), 0);
     BEDROCK_EXPECT(heaps.tear_down());
+}
+
+namespace {
+
+// Whether the error log holds one report since its last clear(), of `kind`, `size` and
+// `offset`; clears it for the next.
+bool only_report_is(ErrorKind kind, uint64_t size, uint64_t offset) {
+    const bool only = error_log().count() == 1 && error_log()[0].kind == kind &&
+                      error_log()[0].size == size && error_log()[0].offset == offset;
+    error_log().clear();
+    return only;
+}
+
+} // namespace
+
+// The operators on the kernel's default heap, checked: a block freed by another family of calls
+// than allocated it (free() of operator new's, delete of new[]'s or malloc's, ...) is reported
+// deallocation-mismatch and freed all the same; a sized delete naming another size than the
+// block's is reported size-mismatch; a matching pair reports nothing. Every block is freed, so
+// the heap ends as it began.
+BEDROCK_TEST(checked_heap_names_deallocation_and_size_mismatches) {
+    Heap& heap = *default_heap();
+    const CheckLevel level = heap_check_level(heap);
+    heap_flush_quarantine(heap);
+    const uint64_t blocks = heap_statistics(heap).blocks_in_use;
+    BEDROCK_REQUIRE(heap_set_check_level(heap, CheckLevel::Report));
+    error_log().clear();
+
+    ::operator delete(::operator new(24));
+    ::operator delete[](::operator new[](24));
+    bedrock_free(bedrock_malloc(24));
+    ::operator delete (::operator new(40), size_t{40});
+    ::operator delete[](::operator new[](40, std::align_val_t{64}), size_t{40},
+                        std::align_val_t{64});
+    BEDROCK_EXPECT_EQ(error_log().count(), 0);
+
+    ::operator delete[](::operator new(24));
+    BEDROCK_EXPECT(only_report_is(ErrorKind::DeallocationMismatch, 24, 0));
+    bedrock_free(::operator new[](3000));
+    BEDROCK_EXPECT(only_report_is(ErrorKind::DeallocationMismatch, 3000, 0));
+    ::operator delete(bedrock_malloc(100000));
+    BEDROCK_EXPECT(only_report_is(ErrorKind::DeallocationMismatch, 100000, 0));
+    ::operator delete (::operator new(48), size_t{16});
+    BEDROCK_EXPECT(only_report_is(ErrorKind::SizeMismatch, 48, 16));
+
+    BEDROCK_EXPECT(heap_set_check_level(heap, level));
+    heap_flush_quarantine(heap);
+    BEDROCK_EXPECT(heap_check(heap));
+    BEDROCK_EXPECT_EQ(heap_statistics(heap).blocks_in_use, blocks);
 }
 
 } // namespace bedrock::kernel

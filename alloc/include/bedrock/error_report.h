@@ -35,6 +35,11 @@ enum class ErrorKind : uint8_t {
     HeapInUse,       // heap_destroy() of a heap with live blocks; size = how many
     // Page frame allocator, appended to keep the values above.
     RangeRefused, // init() or add_range() refused its ranges; address, size = the range at fault
+    // Heap, checked mode, appended likewise.
+    DeallocationMismatch, // freed by another family of calls than allocated it (free() of a
+                          // block from operator new, delete of one from new[] or malloc, ...)
+    SizeMismatch,         // a sized delete named another size than the block's; size = the
+                          // block's, offset = the size named
 };
 
 [[nodiscard]] const char* to_string(ErrorKind kind);
