@@ -3,9 +3,11 @@
 // nothrow), over the same heap as malloc, with the C++ library's behaviour: on failure the
 // throwing forms call the new-handler and retry while there is one, then throw std::bad_alloc;
 // the nothrow forms return null (without calling the new-handler: catching what it throws would
-// need the C++ runtime here). Sized deletes ignore the size (the heap knows it). No state.
-// Each operator passes its own caller (BEDROCK_HEAP_CALLER()) to the helpers, inline in it, so
-// that reports and checked mode's traces name the program's new or delete, not this library.
+// need the C++ runtime here). A sized delete's size is compared with the block's only in checked
+// mode (size-mismatch; the heap knows the size). No state. Each operator passes its own caller
+// (BEDROCK_HEAP_CALLER_OF(its CallFamily)) to the helpers, inline in it, so that reports and
+// checked mode's traces name the program's new or delete, not this library, and checked mode
+// tells a delete of a malloc'd or new[]'d block (deallocation-mismatch).
 //
 // The library does not depend on libstdc++, so that a C program under the preload does not load
 // it: the two functions needed from it are weak references, bound when the program loads
@@ -78,69 +80,83 @@ size_t aligned(std::align_val_t alignment) {
     }
 }
 
+// A sized delete: while checking is on, the size named is compared with the block's
+// (size-mismatch) before the free.
+[[gnu::always_inline]] inline void release_sized(void* block, size_t size, Caller caller) noexcept {
+    if (bedrock::Heap* started = bedrock::preload::heap();
+        started != nullptr && bedrock::heap::checks_are_on(*started)) [[unlikely]] {
+        bedrock::heap::check_named_size(*started, block, size, caller);
+    }
+    release(block, caller);
+}
+
 } // namespace
 
 BEDROCK_EXPORT void* operator new(size_t size) {
-    return allocate_or_throw(size, bedrock::kHeapMinAlignment, BEDROCK_HEAP_CALLER());
+    return allocate_or_throw(size, bedrock::kHeapMinAlignment,
+                             BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 BEDROCK_EXPORT void* operator new[](size_t size) {
-    return allocate_or_throw(size, bedrock::kHeapMinAlignment, BEDROCK_HEAP_CALLER());
+    return allocate_or_throw(size, bedrock::kHeapMinAlignment,
+                             BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 BEDROCK_EXPORT void* operator new(size_t size, std::align_val_t alignment) {
-    return allocate_or_throw(size, aligned(alignment), BEDROCK_HEAP_CALLER());
+    return allocate_or_throw(size, aligned(alignment), BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 BEDROCK_EXPORT void* operator new[](size_t size, std::align_val_t alignment) {
-    return allocate_or_throw(size, aligned(alignment), BEDROCK_HEAP_CALLER());
+    return allocate_or_throw(size, aligned(alignment),
+                             BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 BEDROCK_EXPORT void* operator new(size_t size, const std::nothrow_t&) noexcept {
-    return try_allocate(size, bedrock::kHeapMinAlignment, BEDROCK_HEAP_CALLER());
+    return try_allocate(size, bedrock::kHeapMinAlignment, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 BEDROCK_EXPORT void* operator new[](size_t size, const std::nothrow_t&) noexcept {
-    return try_allocate(size, bedrock::kHeapMinAlignment, BEDROCK_HEAP_CALLER());
+    return try_allocate(size, bedrock::kHeapMinAlignment,
+                        BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 BEDROCK_EXPORT void* operator new(size_t size, std::align_val_t alignment,
                                   const std::nothrow_t&) noexcept {
-    return try_allocate(size, aligned(alignment), BEDROCK_HEAP_CALLER());
+    return try_allocate(size, aligned(alignment), BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 BEDROCK_EXPORT void* operator new[](size_t size, std::align_val_t alignment,
                                     const std::nothrow_t&) noexcept {
-    return try_allocate(size, aligned(alignment), BEDROCK_HEAP_CALLER());
+    return try_allocate(size, aligned(alignment), BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 
 BEDROCK_EXPORT void operator delete(void* block) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+    release(block, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 BEDROCK_EXPORT void operator delete[](void* block) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+    release(block, BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
-BEDROCK_EXPORT void operator delete(void* block, size_t) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+BEDROCK_EXPORT void operator delete(void* block, size_t size) noexcept {
+    release_sized(block, size, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
-BEDROCK_EXPORT void operator delete[](void* block, size_t) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+BEDROCK_EXPORT void operator delete[](void* block, size_t size) noexcept {
+    release_sized(block, size, BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 BEDROCK_EXPORT void operator delete(void* block, std::align_val_t) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+    release(block, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 BEDROCK_EXPORT void operator delete[](void* block, std::align_val_t) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+    release(block, BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
-BEDROCK_EXPORT void operator delete(void* block, size_t, std::align_val_t) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+BEDROCK_EXPORT void operator delete(void* block, size_t size, std::align_val_t) noexcept {
+    release_sized(block, size, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
-BEDROCK_EXPORT void operator delete[](void* block, size_t, std::align_val_t) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+BEDROCK_EXPORT void operator delete[](void* block, size_t size, std::align_val_t) noexcept {
+    release_sized(block, size, BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 BEDROCK_EXPORT void operator delete(void* block, const std::nothrow_t&) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+    release(block, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 BEDROCK_EXPORT void operator delete[](void* block, const std::nothrow_t&) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+    release(block, BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 BEDROCK_EXPORT void operator delete(void* block, std::align_val_t, const std::nothrow_t&) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+    release(block, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 BEDROCK_EXPORT void operator delete[](void* block, std::align_val_t,
                                       const std::nothrow_t&) noexcept {
-    release(block, BEDROCK_HEAP_CALLER());
+    release(block, BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }

@@ -6,7 +6,10 @@
 // With the argument new_site (under the preload with BEDROCK_CHECK=report), writes one byte past
 // a 100-byte block from operator new and deletes it: the report's "detected at" and the first
 // address "allocated at" must both be addresses of this program's code (the delete's and the
-// new's callers), not of the library; exits 1 if they are not.
+// new's callers), not of the library; exits 1 if they are not. With the argument mismatches
+// (BEDROCK_CHECK=report), frees a block of operator new[] with free(), a malloc'd one with
+// operator delete, and deletes a block naming another size: the three reports are counted from
+// stderr; exits 1 if they are not there.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -81,9 +84,54 @@ int new_and_delete_name_their_callers() {
 
 } // namespace
 
+// Not known to the compiler as operator new's or malloc's, so that it does not warn of the
+// mismatches below, which are on purpose.
+void* opaque_pointer(void* pointer) {
+    void* volatile copy = pointer;
+    return copy;
+}
+
+// Occurrences of `needle` in `text`.
+int count_of(const char* text, const char* needle) {
+    int count = 0;
+    for (const char* at = std::strstr(text, needle); at != nullptr;
+         at = std::strstr(at + 1, needle)) {
+        ++count;
+    }
+    return count;
+}
+
+// The mismatches case (the file comment): free() of operator new[]'s block and operator delete
+// of malloc's are each reported deallocation-mismatch, a sized delete of another size than the
+// block's size-mismatch, and the program goes on.
+int mismatches_are_reported() {
+    std::FILE* report = std::tmpfile();
+    const int saved = dup(2);
+    EXPECT(report != nullptr && saved >= 0 && dup2(fileno(report), 2) >= 0);
+    std::free(opaque_pointer(::operator new[](opaque(24))));
+    ::operator delete(opaque_pointer(std::malloc(opaque(40))));
+    ::operator delete(::operator new(opaque(48)), opaque(16));
+    dup2(saved, 2);
+    char text[8192] = {};
+    std::rewind(report);
+    const std::size_t length = std::fread(text, 1, sizeof(text) - 1, report);
+    std::fwrite(text, 1, length, stderr);
+    EXPECT(count_of(text, "deallocation-mismatch") == 2);
+    EXPECT(std::strstr(text, "allocated by operator new[], freed by free()") != nullptr);
+    EXPECT(std::strstr(text, "allocated by the malloc family, freed by operator delete") !=
+           nullptr);
+    EXPECT(count_of(text, "size-mismatch") == 1);
+    EXPECT(names_the_program(text, "detected at "));
+    std::printf("ok\n");
+    return 0;
+}
+
 int main(int argc, char** argv) {
     if (argc == 2 && std::strcmp(argv[1], "new_site") == 0) {
         return new_and_delete_name_their_callers();
+    }
+    if (argc == 2 && std::strcmp(argv[1], "mismatches") == 0) {
+        return mismatches_are_reported();
     }
     int* one = new int(7);
     int* many = new int[100];
