@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 
+#include "bedrock/assert.h"
 #include "bedrock/error_report.h"
 
 namespace bedrock::heap {
@@ -36,6 +37,7 @@ enum class CallFamily : uint8_t { Malloc = 0, New = 1, NewArray = 2 };
 class Caller {
 public:
     [[nodiscard]] static Caller of(const void* frame, CallFamily family) {
+        BEDROCK_DEBUG_ASSERT((reinterpret_cast<uintptr_t>(frame) & kFamilyBits) == 0);
         return Caller{reinterpret_cast<uintptr_t>(frame) | static_cast<uintptr_t>(family)};
     }
     [[nodiscard]] static constexpr Caller unknown() { return Caller{0}; }
