@@ -5,7 +5,8 @@
 //     (creations and unlinkings of region heaps) and its own lock, a leaf, so either is enough
 //     to read it;
 //   heaps over page frame allocators (g_frames_heaps): for the allocators' reclaim hook, which
-//     holds this list's lock across a reclaim but only tries the heaps' locks.
+//     holds this list's lock across a reclaim but only tries the heaps' locks, and to tell a
+//     block of a heap over another allocator from memory of no heap (reads only page tags).
 // heap_lock_all() (for fork()) takes every lock of a heap in the order they nest:
 //   the creation lock (outermost: a creation looks blocks up in other heaps under it) ->
 //   checked mode's (checked blocks, guard pool, the pools' global locks: never held while
@@ -128,14 +129,29 @@ bool region_is_free_of_heaps(uintptr_t start, uintptr_t end) {
 namespace heap {
 
 bool another_heap_holds(const Heap& heap, const void* address) {
-    LockGuard guard(g_heaps_lock);
-    for (Heap* other = g_heaps.front(); other != nullptr; other = HeapList::next(*other)) {
-        BEDROCK_ASSERT(other->magic == Heap::kMagic); // a heap's memory reused without destroy
-        if (other == &heap) {
+    {
+        LockGuard guard(g_heaps_lock);
+        for (Heap* other = g_heaps.front(); other != nullptr; other = HeapList::next(*other)) {
+            BEDROCK_ASSERT(other->magic == Heap::kMagic); // a heap's memory reused without destroy
+            if (other == &heap) {
+                continue;
+            }
+            if (arena_spans(*other->arenas.region_arena(), reinterpret_cast<uintptr_t>(address))) {
+                return true;
+            }
+        }
+    }
+    // A heap over another page frame allocator: a page of that allocator some heap holds (its
+    // tag is not None; page_tags.h). Heaps over this heap's own allocator were told apart from
+    // the tags already. Only the allocators' tags are read, lock-free.
+    LockGuard guard(g_frames_heaps_lock);
+    for (Heap* other = g_frames_heaps.front(); other != nullptr; other = HeapList::next(*other)) {
+        if (other->frames == heap.frames) {
             continue;
         }
-        if (arena_spans(*other->arenas.region_arena(), reinterpret_cast<uintptr_t>(address))) {
-            return true;
+        const PageFrameAllocator::PageTags tags = other->frames->tags_of(address);
+        if (tags.page != nullptr) {
+            return tag_kind(heap_tag(tags)) != PageKind::None;
         }
     }
     return false;
