@@ -884,6 +884,60 @@ TEST_F(HeapApiTest, StatisticsAndReport) {
     EXPECT_EQ(s.classes[6].peak_blocks_in_use, 1u);
 }
 
+// heap_report() writes every figure whole, however large: a long-lived heap's figures (here
+// 49 digits in the pages, medium and large figures) used to cut the end of the one line that
+// held them all (a line holds 159 characters).
+TEST(HeapReportTest, LargeFiguresAreWrittenWhole) {
+    const PhysRange range{PhysAddr{64} << 30, uint64_t{64} << 30};
+    test::SimulatedMemory memory({range});
+    PageFrameAllocator frames;
+    ASSERT_TRUE(frames.init(&range, 1, CpuPageLists::Off, 0, RangeContents::Zeroed));
+    Heap* heap = heap_create(frames);
+    ASSERT_NE(heap, nullptr);
+    std::vector<void*> blocks;
+    for (int i = 0; i < 12000; ++i) { // 5 digits of medium blocks, 11 of their bytes
+        blocks.push_back(heap_allocate(*heap, size_t{1} << 20));
+        ASSERT_NE(blocks.back(), nullptr);
+    }
+    for (int i = 0; i < 10; ++i) { // 2 digits of large blocks, 8 of their pages
+        blocks.push_back(heap_allocate(*heap, size_t{4} << 30));
+        ASSERT_NE(blocks.back(), nullptr);
+    }
+    for (int i = 0; i < 100000; ++i) { // 6 digits of large allocations (aligned: a run each)
+        void* block = heap_allocate(*heap, 16, size_t{128} << 10);
+        ASSERT_NE(block, nullptr);
+        heap_free(*heap, block);
+    }
+    const HeapStatistics s = heap_statistics(*heap);
+    std::vector<std::string> lines;
+    heap_report(
+        *heap,
+        [](void* context, const char* line) {
+            static_cast<std::vector<std::string>*>(context)->push_back(line);
+        },
+        &lines);
+    std::string text;
+    for (const std::string& line : lines) {
+        EXPECT_LT(line.size(), 159u) << line; // shorter than a full line: nothing was cut
+        text += line + "\n";
+    }
+    for (const std::string& expected :
+         {"pages held " + std::to_string(s.pages_held) + " (peak " +
+              std::to_string(s.peak_pages_held) + ")",
+          "medium blocks " + std::to_string(s.medium_blocks) + ", " +
+              std::to_string(s.medium_bytes) + " bytes",
+          "large blocks " + std::to_string(s.large_blocks) + " in " +
+              std::to_string(s.large_pages) + " pages, " + std::to_string(s.large_allocations) +
+              " allocated since creation; " + std::to_string(s.reclaims) + " reclaims"}) {
+        EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
+    }
+    for (void* block : blocks) {
+        heap_free(*heap, block);
+    }
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(frames.free_pages(), frames.managed_pages());
+}
+
 TEST_F(HeapApiTest, DestroyRefusesWhileBlocksAreLive) {
     test::Region region(1 << 20);
     Heap* heap = heap_create_in_region(region.data(), region.size());
