@@ -197,6 +197,25 @@ TEST(PageFrameAllocator, OnePageRangeBesideALargerOne) {
     f.expect_pristine();
 }
 
+// The region introspection answers an empty range and no free pages for an index that names no
+// region (it used to read past the descriptors, or through a null pointer before init()).
+TEST(PageFrameAllocator, RegionIntrospectionOfNoRegionIsEmpty) {
+    PageFrameAllocator before_init;
+    EXPECT_EQ(before_init.region_count(), 0u);
+    EXPECT_EQ(before_init.region_range(0), PhysRange{});
+    EXPECT_EQ(before_init.region_free_pages(0), 0u);
+    Fixture f({{kGiB, 8 * kMiB}, {2 * kGiB, 8 * kMiB}}, CpuPageLists::Off);
+    ASSERT_TRUE(f.initialized);
+    ASSERT_EQ(f.pfa.region_count(), 2u);
+    EXPECT_TRUE((PhysRange{2 * kGiB, 8 * kMiB}.contains(f.pfa.region_range(1).base)));
+    EXPECT_NE(f.pfa.region_free_pages(1), 0u);
+    for (const size_t index : {size_t{2}, size_t{1000}, ~size_t{0}}) {
+        EXPECT_EQ(f.pfa.region_range(index), PhysRange{}) << index;
+        EXPECT_EQ(f.pfa.region_free_pages(index), 0u) << index;
+    }
+    f.expect_pristine();
+}
+
 // init()'s refusals: each reported once as range-refused, naming the range at fault and why.
 void expect_init_refused(bool initialised, PhysRange range, const char* why) {
     EXPECT_FALSE(initialised) << why;

@@ -346,7 +346,8 @@ public:
     [[nodiscard]] size_t region_count() const {
         return __atomic_load_n(&m_region_count, __ATOMIC_ACQUIRE);
     }
-    // The pages region `index` manages and how many of them are free.
+    // The pages region `index` manages and how many of them are free; an empty range and 0 for
+    // an index at or beyond region_count() (before init(): every index).
     [[nodiscard]] PhysRange region_range(size_t index) const;
     [[nodiscard]] uint64_t region_free_pages(size_t index) const;
     // Free pages below `limit` (whole regions only: limits at zone boundaries are exact).
