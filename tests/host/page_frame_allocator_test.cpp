@@ -266,6 +266,32 @@ TEST(PageFrameAllocator, MalformedRangesAreRefusedAndReported) {
     EXPECT_EQ(pfa.free_pages(), pfa.managed_pages());
 }
 
+// A direct map that does not keep the alignment of a range's blocks (virtual - physical not a
+// multiple of its largest aligned block) is refused, reported with why: a heap over it used to
+// take its arenas' blocks for another heap's and hand out large runs misaligned. A range whose
+// largest block the offset does keep is taken.
+TEST(PageFrameAllocator, ADirectMapThatBreaksBlockAlignmentIsRefused) {
+    const PhysRange range{4 * kGiB, 64 * kMiB};
+    test::SimulatedMemory skewed({range}, 32 * 1024);
+    PageFrameAllocator pfa;
+    test::clear_reports();
+    expect_init_refused(pfa.init(&range, 1), range, "does not keep the alignment");
+    EXPECT_EQ(pfa.region_count(), 0u);
+    // One window, so that the added range lies above the first one virtually too.
+    test::SimulatedMemory window({{5 * kGiB, 128 * kMiB}}, 32 * 1024);
+    const PhysRange small[] = {{5 * kGiB, 8 * kPageSize}}; // its largest block: 32 KiB
+    EXPECT_TRUE(pfa.init(small, 1, CpuPageLists::Off, 1));
+    EXPECT_TRUE(test::reports().empty());
+    const PhysRange added{5 * kGiB + 64 * kMiB, 64 * kMiB};
+    EXPECT_FALSE(pfa.add_range(added));
+    ASSERT_EQ(test::reports().size(), 1u);
+    EXPECT_EQ(test::reports()[0].kind, ErrorKind::RangeRefused);
+    EXPECT_NE(strstr(test::reports()[0].detail, "does not keep the alignment"), nullptr);
+    test::clear_reports();
+    EXPECT_EQ(pfa.region_count(), 1u);
+    EXPECT_TRUE(pfa.check().ok) << pfa.check().failure;
+}
+
 TEST(PageFrameAllocator, ZonesSplitAt16MiBAnd4GiB) {
     Fixture f({{kMiB, 6 * kGiB}});
     ASSERT_TRUE(f.initialized);

@@ -73,8 +73,8 @@ typedef struct bedrock_page_frame_allocator {
 
 /* init(): takes the page-aligned, sorted, non-overlapping `usable` ranges (count of them),
  * carving its metadata from them. false, reporting BEDROCK_ERROR_RANGE_REFUSED (detail: why),
- * if the storage holds an allocator already (a second call), the ranges are malformed, or
- * nothing can hold the metadata. */
+ * if the storage holds an allocator already (a second call), the ranges are malformed, nothing
+ * can hold the metadata, or bedrock_platform_phys_to_virt does not keep a range's alignment. */
 bool bedrock_pages_init(bedrock_page_frame_allocator* frames, const bedrock_phys_range* usable,
                         size_t count);
 /* allocate(order): a naturally aligned block of 2^order pages, or BEDROCK_NO_PAGE. */
@@ -281,7 +281,10 @@ bool bedrock_heap_explain_fault(uintptr_t address, bedrock_memory_access access,
 
 enum { BEDROCK_MAX_CPUS = 64, BEDROCK_NO_CPU_SLOT = BEDROCK_MAX_CPUS };
 
-/* Where physical address `phys` is accessible (the direct map). O(1). */
+/* Where physical address `phys` is accessible (the direct map). O(1). Each range handed to a
+ * page frame allocator must be mapped contiguously, at an offset (virtual - physical) that is a
+ * multiple of the largest naturally aligned block inside it, at most 1 GiB (bedrock/platform.h);
+ * bedrock_pages_init refuses a range mapped otherwise. */
 void* bedrock_platform_phys_to_virt(bedrock_phys_addr phys);
 /* Every misuse Bedrock detects; may return (Bedrock then carries on, its state unchanged).
  * bedrock_write_error_report formats it. */
