@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bedrock/bedrock.h"
 #include "bedrock/heap.h"
 #include "bedrock/malloc.h"
 #include "bedrock/platform.h"
@@ -936,6 +937,30 @@ TEST(HeapReportTest, LargeFiguresAreWrittenWhole) {
     }
     EXPECT_TRUE(heap_destroy(*heap));
     EXPECT_EQ(frames.free_pages(), frames.managed_pages());
+}
+
+// The C interface's error hook: a hook struct whose report function is null is no hook (the
+// platform's report_error gets the reports), as a null struct is; it used to be called.
+TEST_F(HeapApiTest, ACErrorHookWithoutAReportFunctionIsNoHook) {
+    auto* heap = reinterpret_cast<bedrock_heap*>(m_heap);
+    int counted = 0;
+    const bedrock_error_hook counting = {
+        [](void* context, const bedrock_error_report*) { ++*static_cast<int*>(context); },
+        &counted};
+    const bedrock_error_hook empty = {nullptr, &counted};
+    unsigned char outside[32];
+    void* not_ours = outside + (16 - reinterpret_cast<uintptr_t>(outside) % 16);
+    bedrock_heap_set_error_hook(heap, &counting);
+    bedrock_heap_free(heap, not_ours);
+    EXPECT_EQ(counted, 1);
+    EXPECT_EQ(test::report_count(), 0u);
+    bedrock_heap_set_error_hook(heap, &empty);
+    bedrock_heap_free(heap, not_ours);
+    EXPECT_EQ(counted, 1);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::NotAllocated);
+    bedrock_heap_set_error_hook(heap, nullptr);
+    test::clear_reports();
 }
 
 TEST_F(HeapApiTest, DestroyRefusesWhileBlocksAreLive) {

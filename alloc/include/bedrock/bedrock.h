@@ -242,7 +242,8 @@ typedef struct bedrock_error_hook {
     void (*report)(void* context, const bedrock_error_report* report);
     void* context;
 } bedrock_error_hook;
-/* null `hook` restores the platform's report_error. Set it while no other CPU uses the heap. */
+/* null `hook`, or a hook whose `report` is null, restores the platform's report_error. Set it
+ * while no other CPU uses the heap. */
 void bedrock_heap_set_error_hook(bedrock_heap* heap, const bedrock_error_hook* hook);
 
 void bedrock_heap_set_quarantine_limit(bedrock_heap* heap, size_t bytes);
