@@ -190,19 +190,28 @@ Heap* heap_create(PageFrameAllocator& frames) {
 
 Heap* heap_create_in_region(void* region, size_t bytes) {
     const auto start = reinterpret_cast<uintptr_t>(region);
-    if (region == nullptr || start + bytes < start) {
+    if (region == nullptr || bytes == 0 || start + (bytes - 1) < start) {
+        return nullptr; // no region, or one that wraps past the top of the address space
+    }
+    // Every address below is computed without passing the top of the address space: a region
+    // that ends there gives up its last granule (an arena's end is the address after it).
+    const uintptr_t last = start + (bytes - 1);
+    const uintptr_t end = last == ~uintptr_t{0} ? last - (heap::kGranule - 1)
+                                                : align_down(last + 1, uintptr_t{heap::kGranule});
+    const uintptr_t padding = (0 - start) & (uintptr_t{alignof(Heap)} - 1);
+    const size_t fit_bytes = SegregatedFit::storage_bytes(bytes);
+    const size_t head = align_up(sizeof(Heap) + fit_bytes, size_t{heap::kGranule});
+    if (end <= start || end - start <= padding || end - start - padding <= head) {
         return nullptr;
     }
-    const uintptr_t state = align_up(start, uintptr_t{alignof(Heap)});
-    const uintptr_t end = align_down(start + bytes, uintptr_t{heap::kGranule});
-    const size_t fit_bytes = SegregatedFit::storage_bytes(bytes);
-    const uintptr_t arena = align_up(state + sizeof(Heap) + fit_bytes, uintptr_t{heap::kGranule});
+    const uintptr_t state = start + padding;
+    const uintptr_t arena = state + head;
     // The fresh arena must hold a slab of every class, so that any small malloc succeeds.
-    if (arena >= end || heap::fit_detail::fresh_usable(end - arena) < heap::kMaxSlabBytes) {
+    if (heap::fit_detail::fresh_usable(end - arena) < heap::kMaxSlabBytes) {
         return nullptr;
     }
     LockGuard creating(g_creation_lock);
-    if (!region_is_free_of_heaps(start, start + bytes)) {
+    if (!region_is_free_of_heaps(start, end)) {
         return nullptr;
     }
     Heap* heap =

@@ -1043,6 +1043,19 @@ TEST_F(HeapApiTest, RegionTooSmallIsRefusedAndSmallRegionsWork) {
     }
 }
 
+// A region near the top of the address space too small for the state and a slab is refused
+// without a write, as anywhere else (the state's end used to wrap past the top and pass the size
+// check; the memory here is not mapped, so a write would fault). A region that ends exactly at
+// the top is no wrapping range, but this one is too small as well.
+TEST_F(HeapApiTest, ATooSmallRegionAtTheTopOfTheAddressSpaceIsRefused) {
+    const uintptr_t top = ~uintptr_t{0};
+    EXPECT_EQ(heap_create_in_region(reinterpret_cast<void*>(top - 8191), 8191), nullptr);
+    EXPECT_EQ(heap_create_in_region(reinterpret_cast<void*>(top - 8191), 8192), nullptr);
+    EXPECT_EQ(heap_create_in_region(reinterpret_cast<void*>(top - 100), 50), nullptr);
+    EXPECT_EQ(heap_create_in_region(reinterpret_cast<void*>(top - 8191 - 7), 8190), nullptr);
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
 // The largest block `heap` serves now (a binary search that frees what it gets).
 size_t largest_block(Heap& heap, size_t limit) {
     size_t served = 0;

@@ -90,8 +90,9 @@ using HeapReportWriter = void (*)(void* context, const char* line);
 // page frame allocation. Sets the allocator's reclaim hook (PageFrameAllocator::
 // set_reclaim_hook): an allocation of it that would fail takes back what its heaps hold idle.
 [[nodiscard]] Heap* heap_create(PageFrameAllocator& frames);
-// A heap over [region, region + bytes) (any alignment): the heap's state at the front, then one
-// arena over the rest. Returns null for a null region, a wrapping range, or a region too small
+// A heap over [region, region + bytes) (any alignment; a region may end at the very top of the
+// address space, giving up its last 16 bytes): the heap's state at the front, then one arena
+// over the rest. Returns null for a null region, a wrapping range, or a region too small
 // for the state and one slab of any class (below 8,400 bytes, up to 78 more for a region not
 // 64-byte aligned), so that every small malloc succeeds in a fresh heap; also null, writing
 // nothing, for a region that overlaps a live region heap's memory anywhere but inside one of
