@@ -50,6 +50,9 @@ HeapStatistics heap_statistics(Heap& heap) {
 // that every figure fits whole even at 20 digits (the longest line: 67 characters of text and
 // four figures).
 void heap_report(Heap& heap, HeapReportWriter write, void* context) {
+    if (write == nullptr) {
+        return;
+    }
     const HeapStatistics s = heap_statistics(heap);
     TextLine()
         .text("heap: ")

@@ -963,6 +963,22 @@ TEST_F(HeapApiTest, ACErrorHookWithoutAReportFunctionIsNoHook) {
     test::clear_reports();
 }
 
+// The report writers take a null writer as "write nothing", as heap_report_leaks() does; they
+// used to call it.
+TEST_F(HeapApiTest, ReportsToANullWriterWriteNothing) {
+    void* block = bedrock_malloc(100);
+    heap_report(*m_heap, nullptr, nullptr);
+    bedrock_heap_report(reinterpret_cast<bedrock_heap*>(m_heap), nullptr, nullptr);
+    const ErrorReport report{
+        ErrorKind::DoubleFree, "heap", 0x1000, 16, nullptr, "a detail", 0x1000, 0, {}, {}};
+    write_error_report(report, nullptr, nullptr);
+    const bedrock_error_report c_report = {
+        BEDROCK_ERROR_DOUBLE_FREE, "heap", 0x1000, 16, nullptr, "a detail", 0x1000, 0, {}, {}};
+    bedrock_write_error_report(&c_report, nullptr, nullptr);
+    bedrock_free(block);
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
 TEST_F(HeapApiTest, DestroyRefusesWhileBlocksAreLive) {
     test::Region region(1 << 20);
     Heap* heap = heap_create_in_region(region.data(), region.size());

@@ -149,7 +149,8 @@ typedef void (*bedrock_line_writer)(void* context, const char* line);
 
 /* The kind's name as reports print it ("double-free", ...). */
 const char* bedrock_error_kind_name(bedrock_error_kind kind);
-/* Writes the report in Bedrock's standard form: two to five lines starting "bedrock: ". */
+/* Writes the report in Bedrock's standard form: two to five lines starting "bedrock: " (none
+ * with a null `write`). */
 void bedrock_write_error_report(const bedrock_error_report* report, bedrock_line_writer write,
                                 void* context);
 
@@ -220,7 +221,7 @@ typedef struct bedrock_heap_statistics {
 } bedrock_heap_statistics;
 
 void bedrock_heap_statistics_of(bedrock_heap* heap, bedrock_heap_statistics* out);
-/* Writes the statistics as a few human-readable lines. */
+/* Writes the statistics as a few human-readable lines (none with a null `write`). */
 void bedrock_heap_report(bedrock_heap* heap, bedrock_line_writer write, void* context);
 
 /* ---- Checked mode (bedrock/heap_checks.h) ------------------------------------------------- */

@@ -194,7 +194,7 @@ void heap_drain_cpu(Heap& heap, unsigned cpu);
 // plus one arena call.
 bool heap_prepare_cpu(Heap& heap);
 [[nodiscard]] HeapStatistics heap_statistics(Heap& heap);
-// Writes the statistics as a few human-readable lines.
+// Writes the statistics as a few human-readable lines (none with a null `write`).
 void heap_report(Heap& heap, HeapReportWriter write, void* context);
 // Walks every slab, every arena block and the page tags of the arenas checking the invariants
 // (slab.h, class_cache.h, cpu_cache.h, segregated_fit.h, arenas.h; every CPU cache's bounds and
