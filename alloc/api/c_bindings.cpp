@@ -248,7 +248,7 @@ bedrock_check_level bedrock_heap_check_level(bedrock_heap* heap) {
 }
 
 void bedrock_heap_set_error_hook(bedrock_heap* heap, const bedrock_error_hook* hook) {
-    if (hook == nullptr) {
+    if (hook == nullptr || hook->report == nullptr) {
         bedrock::heap_set_error_hook(heap_of(heap), nullptr, nullptr);
         return;
     }

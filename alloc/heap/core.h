@@ -30,10 +30,11 @@ struct TakenBlock {
 void give_block(Heap& heap, const BlockRef& block);
 // What holds `address` in `heap`, decided under the locks of the part that holds it.
 [[nodiscard]] BlockRef find_block(Heap& heap, const void* address);
-// Cold path, for reports: whether another live region heap holds `address` (heaps over the same
-// page frame allocator tell each other's blocks apart by the owner id in the page tags), such as
-// a heap made inside one of this heap's blocks. In heap_lifecycle.cpp, which keeps the list of
-// live heaps.
+// Cold path, for reports: whether another live heap holds `address`: a region heap (such as a
+// heap made inside one of this heap's blocks), or a heap over another page frame allocator (heaps
+// over the same page frame allocator tell each other's blocks apart by the owner id in the page
+// tags). In heap_lifecycle.cpp, which keeps the lists of live heaps. Takes the lists' locks in
+// turn: call it with no lock held.
 [[nodiscard]] bool another_heap_holds(const Heap& heap, const void* address);
 
 } // namespace bedrock::heap

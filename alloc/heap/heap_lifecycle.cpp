@@ -5,7 +5,8 @@
 //     (creations and unlinkings of region heaps) and its own lock, a leaf, so either is enough
 //     to read it;
 //   heaps over page frame allocators (g_frames_heaps): for the allocators' reclaim hook, which
-//     holds this list's lock across a reclaim but only tries the heaps' locks.
+//     holds this list's lock across a reclaim but only tries the heaps' locks, and to tell a
+//     block of a heap over another allocator from memory of no heap (reads only page tags).
 // heap_lock_all() (for fork()) takes every lock of a heap in the order they nest:
 //   the creation lock (outermost: a creation looks blocks up in other heaps under it) ->
 //   checked mode's (checked blocks, guard pool, the pools' global locks: never held while
@@ -128,14 +129,29 @@ bool region_is_free_of_heaps(uintptr_t start, uintptr_t end) {
 namespace heap {
 
 bool another_heap_holds(const Heap& heap, const void* address) {
-    LockGuard guard(g_heaps_lock);
-    for (Heap* other = g_heaps.front(); other != nullptr; other = HeapList::next(*other)) {
-        BEDROCK_ASSERT(other->magic == Heap::kMagic); // a heap's memory reused without destroy
-        if (other == &heap) {
+    {
+        LockGuard guard(g_heaps_lock);
+        for (Heap* other = g_heaps.front(); other != nullptr; other = HeapList::next(*other)) {
+            BEDROCK_ASSERT(other->magic == Heap::kMagic); // a heap's memory reused without destroy
+            if (other == &heap) {
+                continue;
+            }
+            if (arena_spans(*other->arenas.region_arena(), reinterpret_cast<uintptr_t>(address))) {
+                return true;
+            }
+        }
+    }
+    // A heap over another page frame allocator: a page of that allocator some heap holds (its
+    // tag is not None; page_tags.h). Heaps over this heap's own allocator were told apart from
+    // the tags already. Only the allocators' tags are read, lock-free.
+    LockGuard guard(g_frames_heaps_lock);
+    for (Heap* other = g_frames_heaps.front(); other != nullptr; other = HeapList::next(*other)) {
+        if (other->frames == heap.frames) {
             continue;
         }
-        if (arena_spans(*other->arenas.region_arena(), reinterpret_cast<uintptr_t>(address))) {
-            return true;
+        const PageFrameAllocator::PageTags tags = other->frames->tags_of(address);
+        if (tags.page != nullptr) {
+            return tag_kind(heap_tag(tags)) != PageKind::None;
         }
     }
     return false;
@@ -174,19 +190,28 @@ Heap* heap_create(PageFrameAllocator& frames) {
 
 Heap* heap_create_in_region(void* region, size_t bytes) {
     const auto start = reinterpret_cast<uintptr_t>(region);
-    if (region == nullptr || start + bytes < start) {
+    if (region == nullptr || bytes == 0 || start + (bytes - 1) < start) {
+        return nullptr; // no region, or one that wraps past the top of the address space
+    }
+    // Every address below is computed without passing the top of the address space: a region
+    // that ends there gives up its last granule (an arena's end is the address after it).
+    const uintptr_t last = start + (bytes - 1);
+    const uintptr_t end = last == ~uintptr_t{0} ? last - (heap::kGranule - 1)
+                                                : align_down(last + 1, uintptr_t{heap::kGranule});
+    const uintptr_t padding = (0 - start) & (uintptr_t{alignof(Heap)} - 1);
+    const size_t fit_bytes = SegregatedFit::storage_bytes(bytes);
+    const size_t head = align_up(sizeof(Heap) + fit_bytes, size_t{heap::kGranule});
+    if (end <= start || end - start <= padding || end - start - padding <= head) {
         return nullptr;
     }
-    const uintptr_t state = align_up(start, uintptr_t{alignof(Heap)});
-    const uintptr_t end = align_down(start + bytes, uintptr_t{heap::kGranule});
-    const size_t fit_bytes = SegregatedFit::storage_bytes(bytes);
-    const uintptr_t arena = align_up(state + sizeof(Heap) + fit_bytes, uintptr_t{heap::kGranule});
+    const uintptr_t state = start + padding;
+    const uintptr_t arena = state + head;
     // The fresh arena must hold a slab of every class, so that any small malloc succeeds.
-    if (arena >= end || heap::fit_detail::fresh_usable(end - arena) < heap::kMaxSlabBytes) {
+    if (heap::fit_detail::fresh_usable(end - arena) < heap::kMaxSlabBytes) {
         return nullptr;
     }
     LockGuard creating(g_creation_lock);
-    if (!region_is_free_of_heaps(start, start + bytes)) {
+    if (!region_is_free_of_heaps(start, end)) {
         return nullptr;
     }
     Heap* heap =

@@ -46,7 +46,13 @@ HeapStatistics heap_statistics(Heap& heap) {
     return statistics;
 }
 
+// Each line holds at most 159 characters (TextLine): at most four figures go on one line, so
+// that every figure fits whole even at 20 digits (the longest line: 67 characters of text and
+// four figures).
 void heap_report(Heap& heap, HeapReportWriter write, void* context) {
+    if (write == nullptr) {
+        return;
+    }
     const HeapStatistics s = heap_statistics(heap);
     TextLine()
         .text("heap: ")
@@ -66,7 +72,10 @@ void heap_report(Heap& heap, HeapReportWriter write, void* context) {
         .number(s.medium_blocks)
         .text(", ")
         .number(s.medium_bytes)
-        .text(" bytes; large blocks ")
+        .text(" bytes")
+        .write(write, context);
+    TextLine()
+        .text("heap: large blocks ")
         .number(s.large_blocks)
         .text(" in ")
         .number(s.large_pages)

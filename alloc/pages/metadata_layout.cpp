@@ -158,7 +158,8 @@ void report_refusal(const char* why, PhysRange range, const void* call_site) {
         ErrorKind::RangeRefused, "pfa", range.base, range.size, call_site, why, 0, 0, {}, {}});
 }
 
-// What is wrong with one of init()'s ranges (`previous`: the one before it, or null), or null.
+// What is wrong with one of init()'s or add_range()'s ranges (`previous`: the one before it, or
+// null), or null.
 const char* range_fault(const PhysRange& range, const PhysRange* previous) {
     if (range.base % kPageSize != 0 || range.size % kPageSize != 0) {
         return "a range not page-aligned (base and size must be multiples of 4 KiB)";
@@ -172,6 +173,22 @@ const char* range_fault(const PhysRange& range, const PhysRange* previous) {
     if (previous != nullptr && previous->last() >= range.base) {
         return "a range that starts inside or below the range before it (ranges must be sorted "
                "and must not overlap)";
+    }
+    // A block's virtual address must be as aligned as its physical one (the heap finds an
+    // arena from its pages' virtual addresses, and hands out large runs as aligned as asked):
+    // the direct map's offset is a multiple of the largest naturally aligned block in the range.
+    const uint64_t first = range.base >> kPageShift;
+    const uint64_t end = first + range.page_count();
+    unsigned largest = kMaxOrder;
+    while (largest > 0 && (align_up(first, pages_of(largest)) >= end ||
+                           end - align_up(first, pages_of(largest)) < pages_of(largest))) {
+        --largest;
+    }
+    const uintptr_t offset =
+        reinterpret_cast<uintptr_t>(platform::phys_to_virt(range.base)) - range.base;
+    if (offset % (kPageSize << largest) != 0) {
+        return "phys_to_virt() does not keep the alignment of the range's blocks (virtual - "
+               "physical: a multiple of its largest aligned block)";
     }
     return nullptr;
 }

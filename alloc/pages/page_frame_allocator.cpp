@@ -592,13 +592,16 @@ int PageFrameAllocator::largest_free_order() const {
 
 PhysRange PageFrameAllocator::region_range(size_t index) const {
     LockGuard guard(m_lock);
+    if (index >= m_region_count) {
+        return PhysRange{};
+    }
     const Region& region = m_regions[index];
     return PhysRange{region.first_page << kPageShift, region.page_count << kPageShift};
 }
 
 uint64_t PageFrameAllocator::region_free_pages(size_t index) const {
     LockGuard guard(m_lock);
-    return free_pages_of(m_regions[index]);
+    return index < m_region_count ? free_pages_of(m_regions[index]) : 0;
 }
 
 } // namespace bedrock

@@ -68,6 +68,9 @@ void append_to_headline(void* context, const char* text) {
 } // namespace
 
 void write_error_report(const ErrorReport& report, LineWriter write, void* context) {
+    if (write == nullptr) {
+        return;
+    }
     Headline headline = {{}, 0};
     TextLine()
         .text("bedrock: ")

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bedrock/bedrock.h"
 #include "bedrock/heap.h"
 #include "bedrock/malloc.h"
 #include "bedrock/platform.h"
@@ -884,6 +885,100 @@ TEST_F(HeapApiTest, StatisticsAndReport) {
     EXPECT_EQ(s.classes[6].peak_blocks_in_use, 1u);
 }
 
+// heap_report() writes every figure whole, however large: a long-lived heap's figures (here
+// 49 digits in the pages, medium and large figures) used to cut the end of the one line that
+// held them all (a line holds 159 characters).
+TEST(HeapReportTest, LargeFiguresAreWrittenWhole) {
+    const PhysRange range{PhysAddr{64} << 30, uint64_t{64} << 30};
+    test::SimulatedMemory memory({range});
+    PageFrameAllocator frames;
+    ASSERT_TRUE(frames.init(&range, 1, CpuPageLists::Off, 0, RangeContents::Zeroed));
+    Heap* heap = heap_create(frames);
+    ASSERT_NE(heap, nullptr);
+    std::vector<void*> blocks;
+    for (int i = 0; i < 12000; ++i) { // 5 digits of medium blocks, 11 of their bytes
+        blocks.push_back(heap_allocate(*heap, size_t{1} << 20));
+        ASSERT_NE(blocks.back(), nullptr);
+    }
+    for (int i = 0; i < 10; ++i) { // 2 digits of large blocks, 8 of their pages
+        blocks.push_back(heap_allocate(*heap, size_t{4} << 30));
+        ASSERT_NE(blocks.back(), nullptr);
+    }
+    for (int i = 0; i < 100000; ++i) { // 6 digits of large allocations (aligned: a run each)
+        void* block = heap_allocate(*heap, 16, size_t{128} << 10);
+        ASSERT_NE(block, nullptr);
+        heap_free(*heap, block);
+    }
+    const HeapStatistics s = heap_statistics(*heap);
+    std::vector<std::string> lines;
+    heap_report(
+        *heap,
+        [](void* context, const char* line) {
+            static_cast<std::vector<std::string>*>(context)->push_back(line);
+        },
+        &lines);
+    std::string text;
+    for (const std::string& line : lines) {
+        EXPECT_LT(line.size(), 159u) << line; // shorter than a full line: nothing was cut
+        text += line + "\n";
+    }
+    for (const std::string& expected :
+         {"pages held " + std::to_string(s.pages_held) + " (peak " +
+              std::to_string(s.peak_pages_held) + ")",
+          "medium blocks " + std::to_string(s.medium_blocks) + ", " +
+              std::to_string(s.medium_bytes) + " bytes",
+          "large blocks " + std::to_string(s.large_blocks) + " in " +
+              std::to_string(s.large_pages) + " pages, " + std::to_string(s.large_allocations) +
+              " allocated since creation; " + std::to_string(s.reclaims) + " reclaims"}) {
+        EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
+    }
+    for (void* block : blocks) {
+        heap_free(*heap, block);
+    }
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(frames.free_pages(), frames.managed_pages());
+}
+
+// The C interface's error hook: a hook struct whose report function is null is no hook (the
+// platform's report_error gets the reports), as a null struct is; it used to be called.
+TEST_F(HeapApiTest, ACErrorHookWithoutAReportFunctionIsNoHook) {
+    auto* heap = reinterpret_cast<bedrock_heap*>(m_heap);
+    int counted = 0;
+    const bedrock_error_hook counting = {
+        [](void* context, const bedrock_error_report*) { ++*static_cast<int*>(context); },
+        &counted};
+    const bedrock_error_hook empty = {nullptr, &counted};
+    unsigned char outside[32];
+    void* not_ours = outside + (16 - reinterpret_cast<uintptr_t>(outside) % 16);
+    bedrock_heap_set_error_hook(heap, &counting);
+    bedrock_heap_free(heap, not_ours);
+    EXPECT_EQ(counted, 1);
+    EXPECT_EQ(test::report_count(), 0u);
+    bedrock_heap_set_error_hook(heap, &empty);
+    bedrock_heap_free(heap, not_ours);
+    EXPECT_EQ(counted, 1);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::NotAllocated);
+    bedrock_heap_set_error_hook(heap, nullptr);
+    test::clear_reports();
+}
+
+// The report writers take a null writer as "write nothing", as heap_report_leaks() does; they
+// used to call it.
+TEST_F(HeapApiTest, ReportsToANullWriterWriteNothing) {
+    void* block = bedrock_malloc(100);
+    heap_report(*m_heap, nullptr, nullptr);
+    bedrock_heap_report(reinterpret_cast<bedrock_heap*>(m_heap), nullptr, nullptr);
+    const ErrorReport report{
+        ErrorKind::DoubleFree, "heap", 0x1000, 16, nullptr, "a detail", 0x1000, 0, {}, {}};
+    write_error_report(report, nullptr, nullptr);
+    const bedrock_error_report c_report = {
+        BEDROCK_ERROR_DOUBLE_FREE, "heap", 0x1000, 16, nullptr, "a detail", 0x1000, 0, {}, {}};
+    bedrock_write_error_report(&c_report, nullptr, nullptr);
+    bedrock_free(block);
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
 TEST_F(HeapApiTest, DestroyRefusesWhileBlocksAreLive) {
     test::Region region(1 << 20);
     Heap* heap = heap_create_in_region(region.data(), region.size());
@@ -962,6 +1057,19 @@ TEST_F(HeapApiTest, RegionTooSmallIsRefusedAndSmallRegionsWork) {
         EXPECT_TRUE(heap_check(*heap));
         EXPECT_TRUE(heap_destroy(*heap));
     }
+}
+
+// A region near the top of the address space too small for the state and a slab is refused
+// without a write, as anywhere else (the state's end used to wrap past the top and pass the size
+// check; the memory here is not mapped, so a write would fault). A region that ends exactly at
+// the top is no wrapping range, but this one is too small as well.
+TEST_F(HeapApiTest, ATooSmallRegionAtTheTopOfTheAddressSpaceIsRefused) {
+    const uintptr_t top = ~uintptr_t{0};
+    EXPECT_EQ(heap_create_in_region(reinterpret_cast<void*>(top - 8191), 8191), nullptr);
+    EXPECT_EQ(heap_create_in_region(reinterpret_cast<void*>(top - 8191), 8192), nullptr);
+    EXPECT_EQ(heap_create_in_region(reinterpret_cast<void*>(top - 100), 50), nullptr);
+    EXPECT_EQ(heap_create_in_region(reinterpret_cast<void*>(top - 8191 - 7), 8190), nullptr);
+    EXPECT_EQ(test::report_count(), 0u);
 }
 
 // The largest block `heap` serves now (a binary search that frees what it gets).

@@ -207,6 +207,43 @@ TEST(HeapOwnershipTest, ABlockOfAnotherHeapIsForeign) {
     EXPECT_TRUE(heap_destroy(*second));
 }
 
+// A block of a heap over another page frame allocator, freed into a region heap or into a heap
+// over another allocator, is named as another heap's block too (it used to be "not allocated":
+// only region heaps were asked), and changes nothing.
+TEST(HeapOwnershipTest, ABlockOfAHeapOverAnotherPageFrameAllocatorIsForeign) {
+    test::Frames frames(64 << 20);
+    const PhysRange other_range{PhysAddr{16} << 30, 64 << 20};
+    test::SimulatedMemory other_memory({other_range});
+    PageFrameAllocator other_frames;
+    ASSERT_TRUE(other_frames.init(&other_range, 1));
+    test::Region region(1 << 20);
+    Heap* over_frames = heap_create(frames.allocator());
+    Heap* over_other = heap_create(other_frames);
+    Heap* in_region = heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(over_frames, nullptr);
+    ASSERT_NE(over_other, nullptr);
+    ASSERT_NE(in_region, nullptr);
+    test::clear_reports();
+    for (size_t size : {size_t{32}, size_t{5000}, size_t{2} << 20}) {
+        void* block = heap_allocate(*over_frames, size);
+        ASSERT_NE(block, nullptr);
+        for (Heap* wrong : {over_other, in_region}) {
+            heap_free(*wrong, block);
+            expect_one_report(ErrorKind::ForeignHeap, "a block of a heap over other frames");
+            EXPECT_EQ(heap_usable_size(*wrong, block), 0u);
+            expect_one_report(ErrorKind::ForeignHeap, "its usable size");
+            EXPECT_TRUE(heap_check(*wrong));
+        }
+        EXPECT_GE(heap_usable_size(*over_frames, block), size);
+        heap_free(*over_frames, block);
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_destroy(*over_frames));
+    EXPECT_TRUE(heap_destroy(*over_other));
+    EXPECT_TRUE(heap_destroy(*in_region));
+    EXPECT_TRUE(other_frames.check().ok);
+}
+
 // A region that overlaps a live region heap is refused, unless it lies inside one of that
 // heap's taken blocks (a heap nested in another's block): created over the same buffer twice,
 // over its free memory, over its state, around it, or across a block's end, the second heap

@@ -197,6 +197,25 @@ TEST(PageFrameAllocator, OnePageRangeBesideALargerOne) {
     f.expect_pristine();
 }
 
+// The region introspection answers an empty range and no free pages for an index that names no
+// region (it used to read past the descriptors, or through a null pointer before init()).
+TEST(PageFrameAllocator, RegionIntrospectionOfNoRegionIsEmpty) {
+    PageFrameAllocator before_init;
+    EXPECT_EQ(before_init.region_count(), 0u);
+    EXPECT_EQ(before_init.region_range(0), PhysRange{});
+    EXPECT_EQ(before_init.region_free_pages(0), 0u);
+    Fixture f({{kGiB, 8 * kMiB}, {2 * kGiB, 8 * kMiB}}, CpuPageLists::Off);
+    ASSERT_TRUE(f.initialized);
+    ASSERT_EQ(f.pfa.region_count(), 2u);
+    EXPECT_TRUE((PhysRange{2 * kGiB, 8 * kMiB}.contains(f.pfa.region_range(1).base)));
+    EXPECT_NE(f.pfa.region_free_pages(1), 0u);
+    for (const size_t index : {size_t{2}, size_t{1000}, ~size_t{0}}) {
+        EXPECT_EQ(f.pfa.region_range(index), PhysRange{}) << index;
+        EXPECT_EQ(f.pfa.region_free_pages(index), 0u) << index;
+    }
+    f.expect_pristine();
+}
+
 // init()'s refusals: each reported once as range-refused, naming the range at fault and why.
 void expect_init_refused(bool initialised, PhysRange range, const char* why) {
     EXPECT_FALSE(initialised) << why;
@@ -245,6 +264,32 @@ TEST(PageFrameAllocator, MalformedRangesAreRefusedAndReported) {
     expect_init_refused(pfa.init(good, 1), {}, "a second time");
     EXPECT_TRUE(pfa.check().ok) << pfa.check().failure;
     EXPECT_EQ(pfa.free_pages(), pfa.managed_pages());
+}
+
+// A direct map that does not keep the alignment of a range's blocks (virtual - physical not a
+// multiple of its largest aligned block) is refused, reported with why: a heap over it used to
+// take its arenas' blocks for another heap's and hand out large runs misaligned. A range whose
+// largest block the offset does keep is taken.
+TEST(PageFrameAllocator, ADirectMapThatBreaksBlockAlignmentIsRefused) {
+    const PhysRange range{4 * kGiB, 64 * kMiB};
+    test::SimulatedMemory skewed({range}, 32 * 1024);
+    PageFrameAllocator pfa;
+    test::clear_reports();
+    expect_init_refused(pfa.init(&range, 1), range, "does not keep the alignment");
+    EXPECT_EQ(pfa.region_count(), 0u);
+    // One window, so that the added range lies above the first one virtually too.
+    test::SimulatedMemory window({{5 * kGiB, 128 * kMiB}}, 32 * 1024);
+    const PhysRange small[] = {{5 * kGiB, 8 * kPageSize}}; // its largest block: 32 KiB
+    EXPECT_TRUE(pfa.init(small, 1, CpuPageLists::Off, 1));
+    EXPECT_TRUE(test::reports().empty());
+    const PhysRange added{5 * kGiB + 64 * kMiB, 64 * kMiB};
+    EXPECT_FALSE(pfa.add_range(added));
+    ASSERT_EQ(test::reports().size(), 1u);
+    EXPECT_EQ(test::reports()[0].kind, ErrorKind::RangeRefused);
+    EXPECT_NE(strstr(test::reports()[0].detail, "does not keep the alignment"), nullptr);
+    test::clear_reports();
+    EXPECT_EQ(pfa.region_count(), 1u);
+    EXPECT_TRUE(pfa.check().ok) << pfa.check().failure;
 }
 
 TEST(PageFrameAllocator, ZonesSplitAt16MiBAnd4GiB) {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Host platform: simulated physical memory windows and recorded error reports.
-// Invariants: windows never overlap; host - base == 0 modulo kDirectMapAlignment for each
-// window (the mapping reserves that much more address space and uses the aligned part).
+// Invariants: windows never overlap; host - base == skew modulo kDirectMapAlignment for each
+// window (the mapping reserves that much more address space and uses the part that keeps the
+// alignment, shifted by the window's skew: 0 unless a test asks for a direct map that does not
+// keep it).
 #include "support/host_platform.h"
 
 #include <pthread.h>
@@ -62,7 +64,8 @@ void clear_unused_pages() {
     g_unused_calls.store(0, std::memory_order_relaxed);
 }
 
-SimulatedMemory::SimulatedMemory(std::vector<PhysRange> ranges) : m_ranges(std::move(ranges)) {
+SimulatedMemory::SimulatedMemory(std::vector<PhysRange> ranges, uint64_t skew)
+    : m_ranges(std::move(ranges)) {
     for (const PhysRange& range : m_ranges) {
         for (const Window& window : windows()) {
             if (range.base <= window.range.last() && window.range.base <= range.last()) {
@@ -71,7 +74,7 @@ SimulatedMemory::SimulatedMemory(std::vector<PhysRange> ranges) : m_ranges(std::
                 std::abort();
             }
         }
-        const uint64_t bytes = range.size + kDirectMapAlignment;
+        const uint64_t bytes = range.size + kDirectMapAlignment + skew;
         void* mapping = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (mapping == MAP_FAILED) {
@@ -79,7 +82,7 @@ SimulatedMemory::SimulatedMemory(std::vector<PhysRange> ranges) : m_ranges(std::
             std::abort();
         }
         const auto start = reinterpret_cast<uintptr_t>(mapping);
-        const uint64_t skip = (range.base - start) & (kDirectMapAlignment - 1);
+        const uint64_t skip = ((range.base - start) & (kDirectMapAlignment - 1)) + skew;
         windows().push_back(
             Window{range, static_cast<unsigned char*>(mapping) + skip, mapping, bytes});
     }

@@ -73,8 +73,8 @@ typedef struct bedrock_page_frame_allocator {
 
 /* init(): takes the page-aligned, sorted, non-overlapping `usable` ranges (count of them),
  * carving its metadata from them. false, reporting BEDROCK_ERROR_RANGE_REFUSED (detail: why),
- * if the storage holds an allocator already (a second call), the ranges are malformed, or
- * nothing can hold the metadata. */
+ * if the storage holds an allocator already (a second call), the ranges are malformed, nothing
+ * can hold the metadata, or bedrock_platform_phys_to_virt does not keep a range's alignment. */
 bool bedrock_pages_init(bedrock_page_frame_allocator* frames, const bedrock_phys_range* usable,
                         size_t count);
 /* allocate(order): a naturally aligned block of 2^order pages, or BEDROCK_NO_PAGE. */
@@ -151,7 +151,8 @@ typedef void (*bedrock_line_writer)(void* context, const char* line);
 
 /* The kind's name as reports print it ("double-free", ...). */
 const char* bedrock_error_kind_name(bedrock_error_kind kind);
-/* Writes the report in Bedrock's standard form: two to five lines starting "bedrock: ". */
+/* Writes the report in Bedrock's standard form: two to five lines starting "bedrock: " (none
+ * with a null `write`). */
 void bedrock_write_error_report(const bedrock_error_report* report, bedrock_line_writer write,
                                 void* context);
 
@@ -222,7 +223,7 @@ typedef struct bedrock_heap_statistics {
 } bedrock_heap_statistics;
 
 void bedrock_heap_statistics_of(bedrock_heap* heap, bedrock_heap_statistics* out);
-/* Writes the statistics as a few human-readable lines. */
+/* Writes the statistics as a few human-readable lines (none with a null `write`). */
 void bedrock_heap_report(bedrock_heap* heap, bedrock_line_writer write, void* context);
 
 /* ---- Checked mode (bedrock/heap_checks.h) ------------------------------------------------- */
@@ -244,7 +245,8 @@ typedef struct bedrock_error_hook {
     void (*report)(void* context, const bedrock_error_report* report);
     void* context;
 } bedrock_error_hook;
-/* null `hook` restores the platform's report_error. Set it while no other CPU uses the heap. */
+/* null `hook`, or a hook whose `report` is null, restores the platform's report_error. Set it
+ * while no other CPU uses the heap. */
 void bedrock_heap_set_error_hook(bedrock_heap* heap, const bedrock_error_hook* hook);
 
 void bedrock_heap_set_quarantine_limit(bedrock_heap* heap, size_t bytes);
@@ -283,7 +285,10 @@ bool bedrock_heap_explain_fault(uintptr_t address, bedrock_memory_access access,
 
 enum { BEDROCK_MAX_CPUS = 64, BEDROCK_NO_CPU_SLOT = BEDROCK_MAX_CPUS };
 
-/* Where physical address `phys` is accessible (the direct map). O(1). */
+/* Where physical address `phys` is accessible (the direct map). O(1). Each range handed to a
+ * page frame allocator must be mapped contiguously, at an offset (virtual - physical) that is a
+ * multiple of the largest naturally aligned block inside it, at most 1 GiB (bedrock/platform.h);
+ * bedrock_pages_init refuses a range mapped otherwise. */
 void* bedrock_platform_phys_to_virt(bedrock_phys_addr phys);
 /* Every misuse Bedrock detects; may return (Bedrock then carries on, its state unchanged).
  * bedrock_write_error_report formats it. */

@@ -93,6 +93,7 @@ using LineWriter = void (*)(void* context, const char* line);
 //   bedrock:   detected at 0x<call site: the call into Bedrock, or the faulting pc>
 //   bedrock:   allocated at 0x<frame> 0x<frame> ...
 //   bedrock:   freed at 0x<frame> ...
+// A null `write` writes nothing.
 void write_error_report(const ErrorReport& report, LineWriter write, void* context);
 
 } // namespace bedrock

@@ -90,8 +90,9 @@ using HeapReportWriter = void (*)(void* context, const char* line);
 // page frame allocation. Sets the allocator's reclaim hook (PageFrameAllocator::
 // set_reclaim_hook): an allocation of it that would fail takes back what its heaps hold idle.
 [[nodiscard]] Heap* heap_create(PageFrameAllocator& frames);
-// A heap over [region, region + bytes) (any alignment): the heap's state at the front, then one
-// arena over the rest. Returns null for a null region, a wrapping range, or a region too small
+// A heap over [region, region + bytes) (any alignment; a region may end at the very top of the
+// address space, giving up its last 16 bytes): the heap's state at the front, then one arena
+// over the rest. Returns null for a null region, a wrapping range, or a region too small
 // for the state and one slab of any class (below 8,400 bytes, up to 78 more for a region not
 // 64-byte aligned), so that every small malloc succeeds in a fresh heap; also null, writing
 // nothing, for a region that overlaps a live region heap's memory anywhere but inside one of
@@ -193,7 +194,7 @@ void heap_drain_cpu(Heap& heap, unsigned cpu);
 // plus one arena call.
 bool heap_prepare_cpu(Heap& heap);
 [[nodiscard]] HeapStatistics heap_statistics(Heap& heap);
-// Writes the statistics as a few human-readable lines.
+// Writes the statistics as a few human-readable lines (none with a null `write`).
 void heap_report(Heap& heap, HeapReportWriter write, void* context);
 // Walks every slab, every arena block and the page tags of the arenas checking the invariants
 // (slab.h, class_cache.h, cpu_cache.h, segregated_fit.h, arenas.h; every CPU cache's bounds and

@@ -175,8 +175,10 @@ public:
     // region that can hold it without breaking up one of that region's largest blocks, else
     // from the bottom of the largest region. Returns false (allocator unusable, nothing owned;
     // the metadata's pages may have been zeroed), reporting RangeRefused with the reason, if
-    // called twice, the ranges are malformed, no range can hold the metadata, or phys_to_virt
-    // maps two regions onto overlapping addresses.
+    // called twice, the ranges are malformed, no range can hold the metadata, phys_to_virt maps
+    // two regions onto overlapping addresses, or phys_to_virt does not keep the alignment of a
+    // range's blocks (phys_to_virt(p) - p must be a multiple of the largest naturally aligned
+    // block inside the range, at most 1 GiB: a direct map at a 1 GiB-aligned offset does).
     // Precondition: phys_to_virt maps each range contiguously. Time: O(ranges * orders + blocks
     // + metadata bytes / 8 + ranges^2), no per-page loop; the ranges^2 (sorting the tag windows
     // by virtual address) is O(ranges) when phys_to_virt keeps the physical order.
@@ -193,13 +195,14 @@ public:
 
     // Takes ownership of `range` after init(), as init() takes a range: page-aligned, at least
     // kMinAddedPages, above every managed page (and the metadata) physically and, through
-    // phys_to_virt, virtually; its metadata (~0.07 % of it) is carved from its own top (or
-    // bottom, to keep its largest blocks whole) and zeroed. Returns false, changing nothing:
-    // reporting RangeRefused with the reason before init(), for a malformed or too small range,
-    // or one at or below a managed address; unreported when the spare descriptors are used up.
-    // Precondition: phys_to_virt maps the range contiguously. Safe against concurrent
-    // page_tag()/phys_of() (the new region is published last). Takes the lock; O(zones of the range
-    // * orders + blocks + metadata bytes / 8).
+    // phys_to_virt, virtually, mapped keeping its blocks' alignment (as init() requires); its
+    // metadata (~0.07 % of it) is carved from its own top (or bottom, to keep its largest blocks
+    // whole) and zeroed. Returns false, changing nothing: reporting RangeRefused with the reason
+    // before init(), for a malformed or too small range, a range mapped without keeping its
+    // blocks' alignment, or one at or below a managed address; unreported when the spare
+    // descriptors are used up. Precondition: phys_to_virt maps the range contiguously. Safe
+    // against concurrent page_tag()/phys_of() (the new region is published last). Takes the
+    // lock; O(zones of the range * orders + blocks + metadata bytes / 8).
     [[nodiscard]] bool add_range(PhysRange range);
     // The smallest range add_range() takes: its metadata must fit beside a page of RAM.
     static constexpr uint64_t kMinAddedPages = 16;
@@ -346,7 +349,8 @@ public:
     [[nodiscard]] size_t region_count() const {
         return __atomic_load_n(&m_region_count, __ATOMIC_ACQUIRE);
     }
-    // The pages region `index` manages and how many of them are free.
+    // The pages region `index` manages and how many of them are free; an empty range and 0 for
+    // an index at or beyond region_count() (before init(): every index).
     [[nodiscard]] PhysRange region_range(size_t index) const;
     [[nodiscard]] uint64_t region_free_pages(size_t index) const;
     // Free pages below `limit` (whole regions only: limits at zone boundaries are exact).

@@ -23,7 +23,11 @@
 namespace bedrock::platform {
 
 // The virtual address at which physical address `phys` can be accessed (the direct map).
-// Called only for addresses inside ranges handed to an allocator. O(1).
+// Called only for addresses inside ranges handed to an allocator. O(1). It must map each range
+// contiguously and keep the alignment of its blocks: phys_to_virt(p) - p a multiple of the
+// largest naturally aligned block inside the range, at most 1 GiB (an identity map, or a direct
+// map at a 1 GiB-aligned offset); PageFrameAllocator::init() and add_range() refuse a range
+// mapped otherwise.
 [[nodiscard]] void* phys_to_virt(PhysAddr phys);
 
 // Receives every misuse Bedrock detects. May return: the allocator then leaves its state as
