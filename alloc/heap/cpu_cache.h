@@ -61,11 +61,20 @@
 namespace bedrock::heap {
 
 // Blocks of class `index` one CPU may hold: about 16 KiB of them, at least 16 and at most 64
-// (a CPU holds at most kCpuCacheSlots blocks, at most 314 KiB of them).
+// (a CPU holds at most kCpuCacheSlots blocks, at most kCpuCacheBytes of them).
 constexpr uint32_t cpu_cache_capacity(unsigned index) {
     const size_t blocks = 16384 / class_size(index);
     return static_cast<uint32_t>(blocks < 16 ? 16 : blocks > 64 ? 64 : blocks);
 }
+constexpr size_t cpu_cache_bytes() {
+    size_t bytes = 0;
+    for (unsigned index = 0; index < kSizeClassCount; ++index) {
+        bytes += cpu_cache_capacity(index) * class_size(index);
+    }
+    return bytes;
+}
+inline constexpr size_t kCpuCacheBytes = cpu_cache_bytes();
+static_assert(kCpuCacheBytes == 326208, "about 319 KiB: the README says so");
 // Blocks one refill puts in the magazine beyond the one it hands out: 1 (two blocks a refill),
 // whatever the capacity, since a refill's cost is part of malloc's worst case (a refill may also
 // carve a new slab, and then takes just its first block, or give an excess slab back, and then

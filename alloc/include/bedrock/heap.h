@@ -123,8 +123,8 @@ bool heap_destroy(Heap& heap);
 // unique minimum block. O(1): a slab block, or a good fit among the free medium blocks; plus one
 // page frame allocation when a new arena or a large run is needed. Worst cases measured by
 // ./bench.sh --summary: 528 instructions without a page frame allocator call (a refill of the
-// calling CPU's cache that gives a slab its class no longer needs back to the arenas; one that
-// carves a new slab, 467 before this stop's changes; an aligned medium block, 488), 1,243 with one
+// calling CPU's cache that gives a slab its class no longer needs back to the arenas; an aligned
+// medium block, 488), 1,243 with one
 // (a 1 MiB-aligned large run); a CPU's first small call also makes its cache (1,263;
 // heap_prepare_cpu() does it ahead). A malloc that finds no memory first takes back what the heap
 // holds idle (the calling CPU's cached blocks, every class's empty slabs, a spare arena) and, if
@@ -205,10 +205,11 @@ void heap_report(Heap& heap, HeapReportWriter write, void* context);
 
 // For fork() in a threaded program: the caller takes every lock of `heap` before fork() and
 // releases them in both the parent and the child, so the child never inherits a lock that
-// another thread held at the fork. heap_lock_all() takes, in the heap's lock order, checked
-// mode's locks (the checked blocks', the guard-page pool's and the pools' two global ones),
-// every size class's lock, the arenas' and the large runs' lock, then the two global locks
-// shared by all heaps (the list of live region heaps, the owner ids), with interrupts masked
+// another thread held at the fork. heap_lock_all() takes, in the heap's lock order, the global
+// creation lock of region heaps, checked mode's locks (the checked blocks', the guard-page
+// pool's and the pools' two global ones), every size class's lock, the arenas' and the large
+// runs' lock, then the three global locks shared by all heaps (the lists of live region heaps
+// and of live heaps over page frame allocators, the owner ids), with interrupts masked
 // until heap_unlock_all(); the masks are kept in the heap's state. Not taken: the per-CPU
 // caches (no lock: the child's one thread keeps its own CPU's; the platform gives the other
 // CPU slots back, e.g. hosted::release_cpu_slots_after_fork()) and the page frame allocator's
