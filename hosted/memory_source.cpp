@@ -10,7 +10,10 @@
 // reservation that mmap grants, at a smaller alignment (2 MiB, then a host page) where the slack
 // for its own does not fit: under `ulimit -v 1000000`, 512 MiB (256 MiB when each size was tried
 // at its own alignment only), leaving the rest of the limit to the program's other mappings.
-// pages_unused gives freed pages back with madvise(MADV_DONTNEED). The host's page size (sysconf,
+// A limit lowered later (setrlimit, which the preload watches) makes start()'s reservation give
+// back the part of itself, beyond what it has grown into, that the limit needs
+// (fit_to_address_limit): end then moves down. pages_unused gives freed pages back with
+// madvise(MADV_DONTNEED). The host's page size (sysconf,
 // read once: page_granularity) may be larger than Bedrock's kPageSize (16 KiB or 64 KiB on many
 // AArch64 and POWER systems): madvise and mprotect are then given only ranges aligned to it,
 // pages_unused drops only the whole host pages inside what it is told of, set_page_access changes
@@ -30,6 +33,7 @@
 // done at a fork. State: start()'s page frame allocator, constant-initialised (no static
 // constructor), a flag that lets start() run once, and the heap and reservation it made (whose CPU
 // cache an exiting thread drains; whose growth a fork waits for).
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -128,6 +132,23 @@ bool grow_into_reservation(PageFrameAllocator& frames, uint64_t pages, void* con
         reservation.next_chunk *= 2;
     }
     return true;
+}
+
+// The process's address space (/proc/self/statm's first field, in host pages), or 0 when it
+// cannot be read. Raw system calls: no allocation.
+uint64_t address_space_bytes() {
+    const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return 0;
+    }
+    char text[64];
+    const ssize_t got = read(fd, text, sizeof(text));
+    close(fd);
+    uint64_t pages = 0;
+    for (ssize_t i = 0; i < got && text[i] >= '0' && text[i] <= '9'; ++i) {
+        pages = pages * 10 + static_cast<uint64_t>(text[i] - '0');
+    }
+    return pages * platform::page_granularity();
 }
 
 // The alignment a reservation of `bytes` asks for first: a maximum buddy block, or for a smaller
@@ -238,6 +259,29 @@ Heap* start(uint64_t bytes) {
     g_started_heap.store(heap, std::memory_order_release);
     set_slot_release_hook(drain_exiting_thread);
     return heap;
+}
+
+void fit_to_address_limit(uint64_t limit_bytes) {
+    Reservation* reservation = g_started_reservation;
+    if (reservation == nullptr) {
+        return;
+    }
+    const uint64_t host_page = platform::page_granularity();
+    LockGuard guard(reservation->lock);
+    const uint64_t size = reservation->end - reservation->base;
+    const uint64_t grown = reservation->grown_end - reservation->base;
+    const uint64_t in_use = address_space_bytes();
+    // Unreadable (the reservation is part of it): nothing is known to fit, so nothing is kept.
+    const uint64_t others = in_use >= size ? in_use - size : limit_bytes;
+    uint64_t kept = size;
+    while (kept > grown && others + kept > limit_bytes) {
+        kept = round_down(kept / 2, host_page);
+    }
+    kept = kept > grown ? kept : grown;
+    if (kept < size) {
+        munmap(reinterpret_cast<void*>(reservation->base + kept), size - kept);
+        reservation->end = reservation->base + kept;
+    }
 }
 
 PageFrameAllocator& page_frames() {
