@@ -10,9 +10,9 @@
 // reservation that mmap grants, at a smaller alignment (2 MiB, then a host page) where the slack
 // for its own does not fit: under `ulimit -v 1000000`, 512 MiB (256 MiB when each size was tried
 // at its own alignment only), leaving the rest of the limit to the program's other mappings.
-// A limit lowered later (setrlimit, which the preload watches) makes start()'s reservation give
-// back the part of itself, beyond what it has grown into, that the limit needs
-// (fit_to_address_limit): end then moves down. pages_unused gives freed pages back with
+// A limit lowered later (RLIMIT_AS or RLIMIT_DATA by setrlimit, which the preload watches) makes
+// start()'s reservation give back the part of itself, beyond what it has grown into, that the
+// limit needs (fit_to_limit): end then moves down. pages_unused gives freed pages back with
 // madvise(MADV_DONTNEED). The host's page size (sysconf,
 // read once: page_granularity) may be larger than Bedrock's kPageSize (16 KiB or 64 KiB on many
 // AArch64 and POWER systems): madvise and mprotect are then given only ranges aligned to it,
@@ -134,19 +134,25 @@ bool grow_into_reservation(PageFrameAllocator& frames, uint64_t pages, void* con
     return true;
 }
 
-// The process's address space (/proc/self/statm's first field, in host pages), or 0 when it
-// cannot be read. Raw system calls: no allocation.
-uint64_t address_space_bytes() {
+// What the process has mapped that counts against `limit`, from /proc/self/statm (in host pages:
+// its first field, the address space; its sixth, the private writable mappings and the stack),
+// or 0 when it cannot be read. Raw system calls: no allocation.
+uint64_t mapped_bytes(hosted::AddressLimit limit) {
     const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return 0;
     }
-    char text[64];
+    char text[160];
     const ssize_t got = read(fd, text, sizeof(text));
     close(fd);
+    int field = limit == hosted::AddressLimit::AddressSpace ? 0 : 5;
     uint64_t pages = 0;
-    for (ssize_t i = 0; i < got && text[i] >= '0' && text[i] <= '9'; ++i) {
-        pages = pages * 10 + static_cast<uint64_t>(text[i] - '0');
+    for (ssize_t i = 0; i < got && field >= 0; ++i) {
+        if (text[i] == ' ') {
+            --field;
+        } else if (field == 0 && text[i] >= '0' && text[i] <= '9') {
+            pages = pages * 10 + static_cast<uint64_t>(text[i] - '0');
+        }
     }
     return pages * platform::page_granularity();
 }
@@ -261,7 +267,7 @@ Heap* start(uint64_t bytes) {
     return heap;
 }
 
-void fit_to_address_limit(uint64_t limit_bytes) {
+void fit_to_limit(AddressLimit limit, uint64_t limit_bytes) {
     Reservation* reservation = g_started_reservation;
     if (reservation == nullptr) {
         return;
@@ -270,9 +276,9 @@ void fit_to_address_limit(uint64_t limit_bytes) {
     LockGuard guard(reservation->lock);
     const uint64_t size = reservation->end - reservation->base;
     const uint64_t grown = reservation->grown_end - reservation->base;
-    const uint64_t in_use = address_space_bytes();
+    const uint64_t mapped = mapped_bytes(limit);
     // Unreadable (the reservation is part of it): nothing is known to fit, so nothing is kept.
-    const uint64_t others = in_use >= size ? in_use - size : limit_bytes;
+    const uint64_t others = mapped >= size ? mapped - size : limit_bytes;
     uint64_t kept = size;
     while (kept > grown && others + kept > limit_bytes) {
         kept = round_down(kept / 2, host_page);

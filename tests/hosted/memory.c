@@ -12,12 +12,12 @@
  *                      bytes must be served (the reservation is the largest half, quarter, ... of
  *                      64 GiB that mmap grants, at a smaller alignment when it must: 512 MiB
  *                      here; glibc serves 970 MiB in such blocks)
- *   memory lowered_limit  the program lowers its own address-space limit (setrlimit(RLIMIT_AS))
- *                      to 2 GiB after the heap started: a thread, a 1 MiB mmap and a 64 MiB
- *                      block must still be had, and a 3 GiB block refused with ENOMEM, as
- *                      under glibc (the unused part of the reservation is given back to fit
- *                      the limit; it counted against it, so every later mapping failed,
- *                      a stack's growth too)
+ *   memory lowered_limit, lowered_data_limit  the program lowers its own address-space
+ *                      (data) limit, setrlimit(RLIMIT_AS) (RLIMIT_DATA), to 2 GiB after the heap
+ *                      started: a thread, a 1 MiB mmap and a 64 MiB block must still be had, and
+ *                      a 3 GiB block refused with ENOMEM, as under glibc (the unused part of the
+ *                      reservation is given back to fit the limit; it counted against it, so
+ *                      every later mapping failed, a stack's growth too)
  *   memory calloc      a 1 GiB calloc adds little to the resident set (its pages are not
  *                      written); callocs over memory just written with 0xab, at page-aligned and
  *                      unaligned starts and ends, read as zeroes to the byte, and the bytes
@@ -147,11 +147,11 @@ static void* return_argument(void* argument) {
     return argument;
 }
 
-static void lowered_limit(void) {
+static void lowered_limit(int resource) {
     void* volatile first = malloc(64); /* the heap starts here, before the limit */
     free(first);
     const struct rlimit limit = {(rlim_t)2 << 30, (rlim_t)2 << 30};
-    expect(setrlimit(RLIMIT_AS, &limit) == 0, "setrlimit");
+    expect(setrlimit(resource, &limit) == 0, "setrlimit");
     pthread_t thread;
     expect(pthread_create(&thread, NULL, return_argument, NULL) == 0, "a thread");
     pthread_join(thread, NULL);
@@ -361,7 +361,9 @@ int main(int argc, char** argv) {
     } else if (strcmp(argv[1], "address_space") == 0) {
         address_space();
     } else if (strcmp(argv[1], "lowered_limit") == 0) {
-        lowered_limit();
+        lowered_limit(RLIMIT_AS);
+    } else if (strcmp(argv[1], "lowered_data_limit") == 0) {
+        lowered_limit(RLIMIT_DATA);
     } else if (strcmp(argv[1], "calloc") == 0) {
         calloc_lazy();
     } else if (strcmp(argv[1], "trim") == 0) {
