@@ -5,14 +5,18 @@
 // allocator's grow hook (grow_into_reservation) adds the next chunks as allocations need them,
 // each twice the last (kFirstChunkBytes up to kLargestChunkBytes, or larger for one large
 // request), so start-up costs the same whatever the reservation's size, and the metadata that
-// is zeroed (and touched) is that of memory in use. Where the system limits address space
+// is zeroed (and touched) is that of memory in use. The reservation is mapped PROT_NONE and each
+// chunk made readable and writable as it is added (mprotect), so that what the allocator has not
+// been given is no memory to the kernel: mlockall(MCL_CURRENT) makes it resident (it made all
+// 64 GiB resident, or died trying), and strict overcommit and RLIMIT_DATA count it (a chunk
+// they do not grant fails its growth), only once it is given. Where the system limits address space
 // (RLIMIT_AS, strict overcommit), start() takes the largest half, quarter, ... of its
 // reservation that mmap grants, at a smaller alignment (2 MiB, then a host page) where the slack
 // for its own does not fit: under `ulimit -v 1000000`, 512 MiB (256 MiB when each size was tried
 // at its own alignment only), leaving the rest of the limit to the program's other mappings.
-// A limit lowered later (RLIMIT_AS or RLIMIT_DATA by setrlimit, which the preload watches) makes
+// An address-space limit lowered later (RLIMIT_AS by setrlimit, which the preload watches) makes
 // start()'s reservation give back the part of itself, beyond what it has grown into, that the
-// limit needs (fit_to_limit): end then moves down. pages_unused gives freed pages back with
+// limit needs (fit_to_address_limit): end then moves down. pages_unused gives freed pages back with
 // madvise(MADV_DONTNEED). The host's page size (sysconf,
 // read once: page_granularity) may be larger than Bedrock's kPageSize (16 KiB or 64 KiB on many
 // AArch64 and POWER systems): madvise and mprotect are then given only ranges aligned to it,
@@ -24,7 +28,8 @@
 // rounded up to a power of two), so its largest buddy blocks are whole, unless mmap refused that
 // slack (then to kFallbackAlignment or a host page: only its largest blocks are fewer); its first
 // page holds its Reservation (the growth state), and base + kPageSize <= grown_end <= end, where
-// [base + kPageSize, grown_end) is what its allocator has been given. Lock: a Reservation's lock
+// [base + kPageSize, grown_end) is what its allocator has been given; [base, grown_end) rounded
+// up to a host page is readable and writable, the rest PROT_NONE. Lock: a Reservation's lock
 // serialises its growth (the grow hook may run on several threads at once) and guards grown_end and
 // next_chunk. The page frame allocator calls the hook with none of its own locks held, but its
 // caller may hold a heap's (the arenas'); add_range() takes the allocator's lock inside it. Lock
@@ -106,6 +111,16 @@ size_t read_host_page_size() {
     return usable ? bytes : size_t{kPageSize};
 }
 
+// Makes [start, end) readable and writable, widened to whole host pages (mprotect refuses a
+// start inside one). Whether it could (strict overcommit or RLIMIT_DATA may refuse).
+bool make_accessible(uint64_t start, uint64_t end) {
+    const uint64_t host_page = platform::page_granularity();
+    const uint64_t first = round_down(start, host_page);
+    return mprotect(reinterpret_cast<void*>(static_cast<uintptr_t>(first)),
+                    static_cast<size_t>(round_up(end, host_page) - first),
+                    PROT_READ | PROT_WRITE) == 0;
+}
+
 // PageFrameAllocator's grow hook: adds the next chunk of the reservation, large enough that
 // a request of `pages` pages fits (twice its size and the chunk's metadata: the hook's
 // contract), unless another thread grew the allocator while this one waited for the lock.
@@ -124,6 +139,7 @@ bool grow_into_reservation(PageFrameAllocator& frames, uint64_t pages, void* con
     const uint64_t left = reservation.end - reservation.grown_end;
     bytes = bytes < left ? bytes : left;
     if (bytes < PageFrameAllocator::kMinAddedPages * kPageSize ||
+        !make_accessible(reservation.grown_end, reservation.grown_end + bytes) ||
         !frames.add_range(PhysRange{reservation.grown_end, bytes})) {
         return false;
     }
@@ -134,25 +150,19 @@ bool grow_into_reservation(PageFrameAllocator& frames, uint64_t pages, void* con
     return true;
 }
 
-// What the process has mapped that counts against `limit`, from /proc/self/statm (in host pages:
-// its first field, the address space; its sixth, the private writable mappings and the stack),
-// or 0 when it cannot be read. Raw system calls: no allocation.
-uint64_t mapped_bytes(hosted::AddressLimit limit) {
+// The process's address space (/proc/self/statm's first field, in host pages), or 0 when it
+// cannot be read. Raw system calls: no allocation.
+uint64_t address_space_bytes() {
     const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return 0;
     }
-    char text[160];
+    char text[64];
     const ssize_t got = read(fd, text, sizeof(text));
     close(fd);
-    int field = limit == hosted::AddressLimit::AddressSpace ? 0 : 5;
     uint64_t pages = 0;
-    for (ssize_t i = 0; i < got && field >= 0; ++i) {
-        if (text[i] == ' ') {
-            --field;
-        } else if (field == 0 && text[i] >= '0' && text[i] <= '9') {
-            pages = pages * 10 + static_cast<uint64_t>(text[i] - '0');
-        }
+    for (ssize_t i = 0; i < got && text[i] >= '0' && text[i] <= '9'; ++i) {
+        pages = pages * 10 + static_cast<uint64_t>(text[i] - '0');
     }
     return pages * platform::page_granularity();
 }
@@ -165,12 +175,12 @@ uint64_t alignment_of(uint64_t bytes) {
                                           : uint64_t{1} << (64 - __builtin_clzll(bytes - 1));
 }
 
-// `bytes` of address space aligned to `alignment` (a power of two, a multiple of the host page):
-// an alignment's worth more is mapped and what lies outside the aligned part given back (none
-// for a host page). Returns the first byte, or 0 if mmap refuses.
+// `bytes` of address space (PROT_NONE) aligned to `alignment` (a power of two, a multiple of the
+// host page): an alignment's worth more is mapped and what lies outside the aligned part given
+// back (none for a host page). Returns the first byte, or 0 if mmap refuses.
 uintptr_t map_aligned(uint64_t bytes, uint64_t alignment, uint64_t host_page) {
     const uint64_t slack = alignment > host_page ? alignment : 0;
-    void* mapping = mmap(nullptr, static_cast<size_t>(bytes + slack), PROT_READ | PROT_WRITE,
+    void* mapping = mmap(nullptr, static_cast<size_t>(bytes + slack), PROT_NONE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mapping == MAP_FAILED) {
         return 0;
@@ -218,10 +228,15 @@ Reservation* reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least)
         hosted::write_to_stderr("bedrock: hosted: mmap of the memory reservation failed\n");
         return nullptr;
     }
-    // The first page is fresh, zeroed memory: its lock is an unlocked SpinLock.
-    auto* reservation = reinterpret_cast<Reservation*>(base);
     const uint64_t first_bytes =
         bytes - kPageSize < kFirstChunkBytes ? bytes - kPageSize : kFirstChunkBytes;
+    if (!make_accessible(base, base + kPageSize + first_bytes)) {
+        munmap(reinterpret_cast<void*>(base), static_cast<size_t>(bytes));
+        hosted::write_to_stderr("bedrock: hosted: mprotect of the first chunk failed\n");
+        return nullptr;
+    }
+    // The first page is fresh, zeroed memory: its lock is an unlocked SpinLock.
+    auto* reservation = reinterpret_cast<Reservation*>(base);
     reservation->base = base;
     reservation->end = base + bytes;
     reservation->grown_end = base + kPageSize + first_bytes;
@@ -267,7 +282,7 @@ Heap* start(uint64_t bytes) {
     return heap;
 }
 
-void fit_to_limit(AddressLimit limit, uint64_t limit_bytes) {
+void fit_to_address_limit(uint64_t limit_bytes) {
     Reservation* reservation = g_started_reservation;
     if (reservation == nullptr) {
         return;
@@ -276,9 +291,9 @@ void fit_to_limit(AddressLimit limit, uint64_t limit_bytes) {
     LockGuard guard(reservation->lock);
     const uint64_t size = reservation->end - reservation->base;
     const uint64_t grown = reservation->grown_end - reservation->base;
-    const uint64_t mapped = mapped_bytes(limit);
+    const uint64_t in_use = address_space_bytes();
     // Unreadable (the reservation is part of it): nothing is known to fit, so nothing is kept.
-    const uint64_t others = mapped >= size ? mapped - size : limit_bytes;
+    const uint64_t others = in_use >= size ? in_use - size : limit_bytes;
     uint64_t kept = size;
     while (kept > grown && others + kept > limit_bytes) {
         kept = round_down(kept / 2, host_page);

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 // libbedrock-malloc.so's setrlimit, setrlimit64, prlimit and prlimit64: glibc's (found with
-// dlsym(RTLD_NEXT)), and then, when the process lowered its own address-space or data limit
-// (the soft limit of RLIMIT_AS or RLIMIT_DATA, the one the kernel enforces), the heap's
-// reservation gives back what the limit needs (hosted::fit_to_limit). The whole reservation
-// counts against both limits, unused as most of it is: without this, a program that lowers one
-// below it (resource.setrlimit in Python, a sandbox, a judge) could map nothing more, start no
-// thread, nor (RLIMIT_AS) grow its stack. A limit in place before the program starts is met by
-// start() itself.
-// No state; each call is glibc's plus, for those two limits, the fit's.
+// dlsym(RTLD_NEXT)), and then, when the process lowered its own address-space limit (RLIMIT_AS's
+// soft limit, the one the kernel enforces), the heap's reservation gives back what the limit
+// needs (hosted::fit_to_address_limit). The whole reservation counts against that limit, unused
+// as most of it is: without this, a program that lowers it below the reservation
+// (resource.setrlimit in Python, a sandbox, a judge) could map nothing more, start no thread,
+// nor grow its stack. A limit in place before the program starts is met by start() itself; the
+// data limit (RLIMIT_DATA) counts only what the reservation has grown into.
+// No state; each call is glibc's plus, for RLIMIT_AS, the fit's.
 #include <dlfcn.h>
 #include <errno.h>
 #include <sys/resource.h>
@@ -27,12 +27,9 @@ Function next(const char* name) {
 
 // After a successful call that set `limits` for process `pid` (0: the caller).
 void limit_set(pid_t pid, int resource, const struct rlimit* limits) {
-    using bedrock::hosted::AddressLimit;
-    if ((resource == RLIMIT_AS || resource == RLIMIT_DATA) && limits != nullptr &&
-        limits->rlim_cur != RLIM_INFINITY && (pid == 0 || pid == getpid())) {
-        bedrock::hosted::fit_to_limit(resource == RLIMIT_AS ? AddressLimit::AddressSpace
-                                                            : AddressLimit::Data,
-                                      limits->rlim_cur);
+    if (resource == RLIMIT_AS && limits != nullptr && limits->rlim_cur != RLIM_INFINITY &&
+        (pid == 0 || pid == getpid())) {
+        bedrock::hosted::fit_to_address_limit(limits->rlim_cur);
     }
 }
 

@@ -61,17 +61,15 @@ inline constexpr uint64_t kDefaultReservationBytes = uint64_t{64} << 30;
 // Call it once, before other threads use the default heap; a second call returns null.
 [[nodiscard]] Heap* start(uint64_t bytes = kDefaultReservationBytes);
 
-// The limits of a process that the whole of start()'s reservation counts against: RLIMIT_AS
-// (every mapping) and RLIMIT_DATA (private writable ones, from Linux 4.7).
-enum class AddressLimit { AddressSpace, Data };
-// After the process lowered one of them to `limit_bytes`: start()'s reservation, all of which
-// counts against it (so that, over it, no later mmap, thread stack or stack growth of the
-// program succeeds), keeps the largest half, quarter, ... of itself that fits under the limit
-// beside what else the process has mapped that counts (/proc/self/statm), and no less than what
-// its page frame allocator has already been given; the rest is unmapped and no longer grown into
-// (allocations beyond it fail). A raised limit changes nothing. Does nothing before start().
-// Raw system calls only, no allocation; O(1) plus the wait for a growth under way.
-void fit_to_limit(AddressLimit limit, uint64_t limit_bytes);
+// After the process lowered its address-space limit (RLIMIT_AS) to `limit_bytes`: start()'s
+// reservation, all of which counts against it, PROT_NONE as its part not grown into is (so
+// that, over it, no later mmap, thread stack or stack growth of the program succeeds), keeps the
+// largest half, quarter, ... of itself that fits under the limit beside the process's other
+// mappings (/proc/self/statm), and no less than what its page frame allocator has already been
+// given; the rest is unmapped and no longer grown into (allocations beyond it fail). A raised
+// limit changes nothing. Does nothing before start(). Raw system calls only, no allocation; O(1)
+// plus the wait for a growth under way. (RLIMIT_DATA counts only the part grown into.)
+void fit_to_address_limit(uint64_t limit_bytes);
 // The page frame allocator start() made its heap over (empty until start() succeeds).
 [[nodiscard]] PageFrameAllocator& page_frames();
 
