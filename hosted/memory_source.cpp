@@ -2,22 +2,21 @@
 // The memory hooks of bedrock/platform.h for a host process, and the reservations behind them:
 // reserve_memory() maps address space with MAP_NORESERVE (the kernel commits a page when it is
 // first touched) and hands a small first chunk of it to a page frame allocator as its RAM; the
-// allocator's grow hook (grow_into_reservation) adds the next chunks as allocations need them,
-// each twice the last (kFirstChunkBytes up to kLargestChunkBytes, or larger for one large
-// request), so start-up costs the same whatever the reservation's size, and the metadata that
-// is zeroed (and touched) is that of memory in use. The reservation is mapped PROT_NONE and each
-// chunk made readable and writable as it is added (mprotect), so that what the allocator has not
-// been given is no memory to the kernel: mlockall(MCL_CURRENT) makes it resident (it made all
-// 64 GiB resident, or died trying), and strict overcommit and RLIMIT_DATA count it (a chunk
-// they do not grant fails its growth), only once it is given. Where the system limits address space
-// (RLIMIT_AS, strict overcommit), start() takes the largest half, quarter, ... of its
-// reservation that mmap grants, at a smaller alignment (2 MiB, then a host page) where the slack
-// for its own does not fit: under `ulimit -v 1000000`, 512 MiB (256 MiB when each size was tried
-// at its own alignment only), leaving the rest of the limit to the program's other mappings.
-// An address-space limit lowered later (RLIMIT_AS by setrlimit, which the preload watches) makes
-// start()'s reservation give back the part of itself, beyond what it has grown into, that the
-// limit needs (fit_to_address_limit): end then moves down. pages_unused gives freed pages back with
-// madvise(MADV_DONTNEED). The host's page size (sysconf,
+// allocator's grow hook (grow_into_reservation) adds the next chunks as allocations need them, each
+// twice the last (kFirstChunkBytes up to kLargestChunkBytes, or larger for one large request), so
+// start-up costs the same whatever the reservation's size, and the metadata that is zeroed (and
+// touched) is that of memory in use. The reservation is mapped PROT_NONE and each chunk made
+// readable and writable as it is added (mprotect), so that what the allocator has not been given is
+// no memory to the kernel: mlockall(MCL_CURRENT) makes it resident (it made all 64 GiB resident, or
+// died trying), and strict overcommit and RLIMIT_DATA count it (a chunk they do not grant fails its
+// growth), only once it is given. Where the system limits address space (RLIMIT_AS), start() takes
+// the largest half, quarter, ... of its reservation that mmap grants, at a smaller alignment
+// (2 MiB, then a host page) where the slack for its own does not fit: under `ulimit -v 1000000`,
+// 512 MiB (256 MiB when each size was tried at its own alignment only), leaving the rest of the
+// limit to the program's other mappings. An address-space limit lowered later (RLIMIT_AS by
+// setrlimit, which the preload watches) makes start()'s reservation give back the part of itself,
+// beyond what it has grown into, that the limit needs (fit_to_address_limit): end then moves down.
+// pages_unused gives freed pages back with madvise(MADV_DONTNEED). The host's page size (sysconf,
 // read once: page_granularity) may be larger than Bedrock's kPageSize (16 KiB or 64 KiB on many
 // AArch64 and POWER systems): madvise and mprotect are then given only ranges aligned to it,
 // pages_unused drops only the whole host pages inside what it is told of, set_page_access changes
@@ -28,8 +27,8 @@
 // rounded up to a power of two), so its largest buddy blocks are whole, unless mmap refused that
 // slack (then to kFallbackAlignment or a host page: only its largest blocks are fewer); its first
 // page holds its Reservation (the growth state), and base + kPageSize <= grown_end <= end, where
-// [base + kPageSize, grown_end) is what its allocator has been given; [base, grown_end) rounded
-// up to a host page is readable and writable, the rest PROT_NONE. Lock: a Reservation's lock
+// [base + kPageSize, grown_end) is what its allocator has been given; [base, grown_end) rounded up
+// to a host page is readable and writable, the rest PROT_NONE. Lock: a Reservation's lock
 // serialises its growth (the grow hook may run on several threads at once) and guards grown_end and
 // next_chunk. The page frame allocator calls the hook with none of its own locks held, but its
 // caller may hold a heap's (the arenas'); add_range() takes the allocator's lock inside it. Lock
@@ -65,9 +64,11 @@ constexpr uint64_t kLargestChunkBytes = uint64_t{4} << 30;
 constexpr unsigned kReserveOrder = 13;
 // Descriptors init() keeps for the chunks added later (each ~600 bytes, zeroed at start).
 constexpr size_t kSpareRegions = 64;
-// The least reservation start() halves its request down to when mmap refuses it: the first
-// chunk and room for a few growth steps.
-constexpr uint64_t kLeastStartBytes = 4 * kFirstChunkBytes;
+// The least reservation start() halves its request down to when mmap refuses it: a quarter of
+// a first chunk, which a small program lives in. Where less than 16 MiB of address space is
+// left (ulimit -v 12000), such a reservation serves what glibc serves, where none failed every
+// allocation.
+constexpr uint64_t kLeastStartBytes = kFirstChunkBytes / 4;
 
 struct Reservation {
     uint64_t base;       // the reservation's first byte (this struct's page)

@@ -53,12 +53,12 @@ inline constexpr uint64_t kDefaultReservationBytes = uint64_t{64} << 30;
 // independent of `bytes`.
 [[nodiscard]] bool reserve_memory(PageFrameAllocator& frames, uint64_t bytes);
 
-// Reserves `bytes` for a page frame allocator of Bedrock::hosted's own, creates a heap over it
-// and makes it the default heap (set_default_heap). Returns the heap, or null (why on stderr).
-// Where mmap refuses that much address space (RLIMIT_AS, vm.overcommit_memory=2), it reserves
-// the largest half, quarter, ... of `bytes` that mmap grants, down to 16 MiB, aligned to 2 MiB or
-// a host page where the slack for the usual alignment does not fit.
-// Call it once, before other threads use the default heap; a second call returns null.
+// Reserves `bytes` for a page frame allocator of Bedrock::hosted's own, creates a heap over it and
+// makes it the default heap (set_default_heap). Returns the heap, or null (why on stderr). Where
+// mmap refuses that much address space (RLIMIT_AS), it reserves the largest half, quarter, ... of
+// `bytes` that mmap grants, down to 1 MiB, aligned to 2 MiB or a host page where the slack for the
+// usual alignment does not fit. Call it once, before other threads use the default heap; a second
+// call returns null.
 [[nodiscard]] Heap* start(uint64_t bytes = kDefaultReservationBytes);
 
 // After the process lowered its address-space limit (RLIMIT_AS) to `limit_bytes`: start()'s
