@@ -37,6 +37,7 @@
 // done at a fork. State: start()'s page frame allocator, constant-initialised (no static
 // constructor), a flag that lets start() run once, and the heap and reservation it made (whose CPU
 // cache an exiting thread drains; whose growth a fork waits for).
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -348,14 +349,20 @@ bool set_page_access(void* page, bool accessible) {
     if (reinterpret_cast<uintptr_t>(page) % host_page != 0) {
         return false; // mprotect would refuse it (EINVAL)
     }
-    return mprotect(page, host_page, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+    const int saved_errno = errno; // free() may come here (a guarded block), and keeps errno
+    const bool changed =
+        mprotect(page, host_page, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+    errno = saved_errno;
+    return changed;
 }
 
 void pages_unused(void* start, size_t bytes) {
     // Only the whole host pages inside the range: madvise refuses a start that is not aligned
     // to one, and rounds the length up, which would drop the rest of the last host page, memory
     // the caller did not give up. Anonymous private memory reads as zeroes afterwards and is
-    // committed again when touched.
+    // committed again when touched. free() comes here and keeps errno (glibc 2.33, POSIX.1-2024),
+    // which madvise sets where it fails (EINVAL on memory locked by mlock or mlockall).
+    const int saved_errno = errno;
     const uint64_t host_page = page_granularity();
     const uint64_t first = round_up(reinterpret_cast<uintptr_t>(start), host_page);
     const uint64_t end = round_down(reinterpret_cast<uintptr_t>(start) + bytes, host_page);
@@ -363,6 +370,7 @@ void pages_unused(void* start, size_t bytes) {
         static_cast<void>(madvise(reinterpret_cast<void*>(static_cast<uintptr_t>(first)),
                                   static_cast<size_t>(end - first), MADV_DONTNEED));
     }
+    errno = saved_errno;
 }
 
 } // namespace platform
