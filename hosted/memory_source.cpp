@@ -2,14 +2,20 @@
 // The memory hooks of bedrock/platform.h for a host process, and the reservations behind them:
 // reserve_memory() maps address space with MAP_NORESERVE (the kernel commits a page when it is
 // first touched) and hands a small first chunk of it to a page frame allocator as its RAM; the
-// allocator's grow hook (grow_into_reservation) adds the next chunks as allocations need them,
-// each twice the last (kFirstChunkBytes up to kLargestChunkBytes, or larger for one large
-// request), so start-up costs the same whatever the reservation's size, and the metadata that
-// is zeroed (and touched) is that of memory in use. Where the system limits address space
-// (RLIMIT_AS, strict overcommit), start() takes the largest half, quarter, ... of its
-// reservation that mmap grants, at a smaller alignment (2 MiB, then a host page) where the slack
-// for its own does not fit: under `ulimit -v 1000000`, 512 MiB (256 MiB when each size was tried
-// at its own alignment only), leaving the rest of the limit to the program's other mappings.
+// allocator's grow hook (grow_into_reservation) adds the next chunks as allocations need them, each
+// twice the last (kFirstChunkBytes up to kLargestChunkBytes, or larger for one large request), so
+// start-up costs the same whatever the reservation's size, and the metadata that is zeroed (and
+// touched) is that of memory in use. The reservation is mapped PROT_NONE and each chunk made
+// readable and writable as it is added (mprotect), so that what the allocator has not been given is
+// no memory to the kernel: mlockall(MCL_CURRENT) makes it resident (it made all 64 GiB resident, or
+// died trying), and strict overcommit and RLIMIT_DATA count it (a chunk they do not grant fails its
+// growth), only once it is given. Where the system limits address space (RLIMIT_AS), start() takes
+// the largest half, quarter, ... of its reservation that mmap grants, at a smaller alignment
+// (2 MiB, then a host page) where the slack for its own does not fit: under `ulimit -v 1000000`,
+// 512 MiB (256 MiB when each size was tried at its own alignment only), leaving the rest of the
+// limit to the program's other mappings. An address-space limit lowered later (RLIMIT_AS by
+// setrlimit, which the preload watches) makes start()'s reservation give back the part of itself,
+// beyond what it has grown into, that the limit needs (fit_to_address_limit): end then moves down.
 // pages_unused gives freed pages back with madvise(MADV_DONTNEED). The host's page size (sysconf,
 // read once: page_granularity) may be larger than Bedrock's kPageSize (16 KiB or 64 KiB on many
 // AArch64 and POWER systems): madvise and mprotect are then given only ranges aligned to it,
@@ -21,7 +27,8 @@
 // rounded up to a power of two), so its largest buddy blocks are whole, unless mmap refused that
 // slack (then to kFallbackAlignment or a host page: only its largest blocks are fewer); its first
 // page holds its Reservation (the growth state), and base + kPageSize <= grown_end <= end, where
-// [base + kPageSize, grown_end) is what its allocator has been given. Lock: a Reservation's lock
+// [base + kPageSize, grown_end) is what its allocator has been given; [base, grown_end) rounded up
+// to a host page is readable and writable, the rest PROT_NONE. Lock: a Reservation's lock
 // serialises its growth (the grow hook may run on several threads at once) and guards grown_end and
 // next_chunk. The page frame allocator calls the hook with none of its own locks held, but its
 // caller may hold a heap's (the arenas'); add_range() takes the allocator's lock inside it. Lock
@@ -30,6 +37,8 @@
 // done at a fork. State: start()'s page frame allocator, constant-initialised (no static
 // constructor), a flag that lets start() run once, and the heap and reservation it made (whose CPU
 // cache an exiting thread drains; whose growth a fork waits for).
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -56,9 +65,11 @@ constexpr uint64_t kLargestChunkBytes = uint64_t{4} << 30;
 constexpr unsigned kReserveOrder = 13;
 // Descriptors init() keeps for the chunks added later (each ~600 bytes, zeroed at start).
 constexpr size_t kSpareRegions = 64;
-// The least reservation start() halves its request down to when mmap refuses it: the first
-// chunk and room for a few growth steps.
-constexpr uint64_t kLeastStartBytes = 4 * kFirstChunkBytes;
+// The least reservation start() halves its request down to when mmap refuses it: a quarter of
+// a first chunk, which a small program lives in. Where less than 16 MiB of address space is
+// left (ulimit -v 12000), such a reservation serves what glibc serves, where none failed every
+// allocation.
+constexpr uint64_t kLeastStartBytes = kFirstChunkBytes / 4;
 
 struct Reservation {
     uint64_t base;       // the reservation's first byte (this struct's page)
@@ -102,6 +113,16 @@ size_t read_host_page_size() {
     return usable ? bytes : size_t{kPageSize};
 }
 
+// Makes [start, end) readable and writable, widened to whole host pages (mprotect refuses a
+// start inside one). Whether it could (strict overcommit or RLIMIT_DATA may refuse).
+bool make_accessible(uint64_t start, uint64_t end) {
+    const uint64_t host_page = platform::page_granularity();
+    const uint64_t first = round_down(start, host_page);
+    return mprotect(reinterpret_cast<void*>(static_cast<uintptr_t>(first)),
+                    static_cast<size_t>(round_up(end, host_page) - first),
+                    PROT_READ | PROT_WRITE) == 0;
+}
+
 // PageFrameAllocator's grow hook: adds the next chunk of the reservation, large enough that
 // a request of `pages` pages fits (twice its size and the chunk's metadata: the hook's
 // contract), unless another thread grew the allocator while this one waited for the lock.
@@ -120,6 +141,7 @@ bool grow_into_reservation(PageFrameAllocator& frames, uint64_t pages, void* con
     const uint64_t left = reservation.end - reservation.grown_end;
     bytes = bytes < left ? bytes : left;
     if (bytes < PageFrameAllocator::kMinAddedPages * kPageSize ||
+        !make_accessible(reservation.grown_end, reservation.grown_end + bytes) ||
         !frames.add_range(PhysRange{reservation.grown_end, bytes})) {
         return false;
     }
@@ -130,6 +152,23 @@ bool grow_into_reservation(PageFrameAllocator& frames, uint64_t pages, void* con
     return true;
 }
 
+// The process's address space (/proc/self/statm's first field, in host pages), or 0 when it
+// cannot be read. Raw system calls: no allocation.
+uint64_t address_space_bytes() {
+    const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return 0;
+    }
+    char text[64];
+    const ssize_t got = read(fd, text, sizeof(text));
+    close(fd);
+    uint64_t pages = 0;
+    for (ssize_t i = 0; i < got && text[i] >= '0' && text[i] <= '9'; ++i) {
+        pages = pages * 10 + static_cast<uint64_t>(text[i] - '0');
+    }
+    return pages * platform::page_granularity();
+}
+
 // The alignment a reservation of `bytes` asks for first: a maximum buddy block, or for a smaller
 // one its size rounded up to a power of two (no buddy block of it is larger), so that the slack
 // mapped to align it is never more than its own size.
@@ -138,12 +177,12 @@ uint64_t alignment_of(uint64_t bytes) {
                                           : uint64_t{1} << (64 - __builtin_clzll(bytes - 1));
 }
 
-// `bytes` of address space aligned to `alignment` (a power of two, a multiple of the host page):
-// an alignment's worth more is mapped and what lies outside the aligned part given back (none
-// for a host page). Returns the first byte, or 0 if mmap refuses.
+// `bytes` of address space (PROT_NONE) aligned to `alignment` (a power of two, a multiple of the
+// host page): an alignment's worth more is mapped and what lies outside the aligned part given
+// back (none for a host page). Returns the first byte, or 0 if mmap refuses.
 uintptr_t map_aligned(uint64_t bytes, uint64_t alignment, uint64_t host_page) {
     const uint64_t slack = alignment > host_page ? alignment : 0;
-    void* mapping = mmap(nullptr, static_cast<size_t>(bytes + slack), PROT_READ | PROT_WRITE,
+    void* mapping = mmap(nullptr, static_cast<size_t>(bytes + slack), PROT_NONE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mapping == MAP_FAILED) {
         return 0;
@@ -191,10 +230,15 @@ Reservation* reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least)
         hosted::write_to_stderr("bedrock: hosted: mmap of the memory reservation failed\n");
         return nullptr;
     }
-    // The first page is fresh, zeroed memory: its lock is an unlocked SpinLock.
-    auto* reservation = reinterpret_cast<Reservation*>(base);
     const uint64_t first_bytes =
         bytes - kPageSize < kFirstChunkBytes ? bytes - kPageSize : kFirstChunkBytes;
+    if (!make_accessible(base, base + kPageSize + first_bytes)) {
+        munmap(reinterpret_cast<void*>(base), static_cast<size_t>(bytes));
+        hosted::write_to_stderr("bedrock: hosted: mprotect of the first chunk failed\n");
+        return nullptr;
+    }
+    // The first page is fresh, zeroed memory: its lock is an unlocked SpinLock.
+    auto* reservation = reinterpret_cast<Reservation*>(base);
     reservation->base = base;
     reservation->end = base + bytes;
     reservation->grown_end = base + kPageSize + first_bytes;
@@ -240,6 +284,29 @@ Heap* start(uint64_t bytes) {
     return heap;
 }
 
+void fit_to_address_limit(uint64_t limit_bytes) {
+    Reservation* reservation = g_started_reservation;
+    if (reservation == nullptr) {
+        return;
+    }
+    const uint64_t host_page = platform::page_granularity();
+    LockGuard guard(reservation->lock);
+    const uint64_t size = reservation->end - reservation->base;
+    const uint64_t grown = reservation->grown_end - reservation->base;
+    const uint64_t in_use = address_space_bytes();
+    // Unreadable (the reservation is part of it): nothing is known to fit, so nothing is kept.
+    const uint64_t others = in_use >= size ? in_use - size : limit_bytes;
+    uint64_t kept = size;
+    while (kept > grown && others + kept > limit_bytes) {
+        kept = round_down(kept / 2, host_page);
+    }
+    kept = kept > grown ? kept : grown;
+    if (kept < size) {
+        munmap(reinterpret_cast<void*>(reservation->base + kept), size - kept);
+        reservation->end = reservation->base + kept;
+    }
+}
+
 PageFrameAllocator& page_frames() {
     return g_frames;
 }
@@ -282,14 +349,20 @@ bool set_page_access(void* page, bool accessible) {
     if (reinterpret_cast<uintptr_t>(page) % host_page != 0) {
         return false; // mprotect would refuse it (EINVAL)
     }
-    return mprotect(page, host_page, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+    const int saved_errno = errno; // free() may come here (a guarded block), and keeps errno
+    const bool changed =
+        mprotect(page, host_page, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+    errno = saved_errno;
+    return changed;
 }
 
 void pages_unused(void* start, size_t bytes) {
     // Only the whole host pages inside the range: madvise refuses a start that is not aligned
     // to one, and rounds the length up, which would drop the rest of the last host page, memory
     // the caller did not give up. Anonymous private memory reads as zeroes afterwards and is
-    // committed again when touched.
+    // committed again when touched. free() comes here and keeps errno (glibc 2.33, POSIX.1-2024),
+    // which madvise sets where it fails (EINVAL on memory locked by mlock or mlockall).
+    const int saved_errno = errno;
     const uint64_t host_page = page_granularity();
     const uint64_t first = round_up(reinterpret_cast<uintptr_t>(start), host_page);
     const uint64_t end = round_down(reinterpret_cast<uintptr_t>(start) + bytes, host_page);
@@ -297,6 +370,7 @@ void pages_unused(void* start, size_t bytes) {
         static_cast<void>(madvise(reinterpret_cast<void*>(static_cast<uintptr_t>(first)),
                                   static_cast<size_t>(end - first), MADV_DONTNEED));
     }
+    errno = saved_errno;
 }
 
 } // namespace platform

@@ -10,9 +10,14 @@
 // tells a delete of a malloc'd or new[]'d block (deallocation-mismatch).
 //
 // The library does not depend on libstdc++, so that a C program under the preload does not load
-// it: the two functions needed from it are weak references, bound when the program loads
-// libstdc++ (as every program that calls operator new does). Without them (a C program that
-// calls the mangled operator new itself) a failed allocation aborts.
+// it: the two functions needed from it are weak references, bound when the program starts with
+// libstdc++ (as every C++ program does), and otherwise looked up at the failure in the
+// libstdc++.so.6 loaded since (dlopen with RTLD_NOLOAD): a C program that dlopens a C++ library,
+// as Python does an extension module, brings it in after the preload's references were bound to
+// nothing, and that library's failed operator new aborted instead of throwing. With no
+// libstdc++ loaded at all (a C program that calls the mangled operator new itself) a failed
+// allocation aborts.
+#include <dlfcn.h>
 #include <stdlib.h>
 
 #include <new>
@@ -39,16 +44,39 @@ namespace {
                               : nullptr;
 }
 
+// libstdc++'s two functions (the file comment says where from); null where it is not loaded.
+struct CxxRuntime {
+    std::new_handler (*get_new_handler)() noexcept;
+    void (*throw_bad_alloc)();
+};
+
+CxxRuntime cxx_runtime() {
+    if (std::__throw_bad_alloc != nullptr && std::get_new_handler != nullptr) {
+        return {std::get_new_handler, std::__throw_bad_alloc};
+    }
+    CxxRuntime found{nullptr, nullptr};
+    void* library = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    if (library != nullptr) {
+        found.get_new_handler = reinterpret_cast<std::new_handler (*)() noexcept>(
+            dlsym(library, "_ZSt15get_new_handlerv"));
+        found.throw_bad_alloc =
+            reinterpret_cast<void (*)()>(dlsym(library, "_ZSt17__throw_bad_allocv"));
+        dlclose(library); // what loaded it keeps it
+    }
+    return found;
+}
+
 // The new-handler loop, out of line: only a failed allocation comes here.
 [[gnu::noinline]] void* allocate_after_failure(size_t size, size_t alignment, Caller caller) {
     for (;;) {
+        const CxxRuntime runtime = cxx_runtime();
         std::new_handler handler =
-            std::get_new_handler != nullptr ? std::get_new_handler() : nullptr;
+            runtime.get_new_handler != nullptr ? runtime.get_new_handler() : nullptr;
         if (handler == nullptr) {
-            if (std::__throw_bad_alloc == nullptr) {
+            if (runtime.throw_bad_alloc == nullptr) {
                 abort();
             }
-            std::__throw_bad_alloc();
+            runtime.throw_bad_alloc();
             __builtin_unreachable();
         }
         handler();

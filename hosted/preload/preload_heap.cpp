@@ -16,8 +16,18 @@
 // CPU slots of the threads it does not have. A child of a threaded program may allocate, free
 // and grow. The masks the locks return live in g_fork_locks between prepare and release
 // (written and read by the forking thread).
+// glibc runs the prepare handlers last registered first, and the parent and child handlers first
+// registered first, so the preload's must be registered before any other: a program's handler
+// that allocates then runs before the heap is locked and after it is released. A program (a
+// constructor) may register its handlers before its first allocation, so before the heap
+// exists: the preload's __register_atfork (what pthread_atfork calls, through the PLT) starts
+// the heap, which registers the preload's handlers, before it passes a registration on to
+// glibc's. Before, such a prepare handler that allocated waited for ever for a heap lock the
+// preload's had taken.
 #include "preload/preload_heap.h"
 
+#include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -161,3 +171,14 @@ Heap* start_heap() {
 }
 
 } // namespace bedrock::preload
+
+// glibc's __register_atfork, behind every pthread_atfork (libc_nonshared.a's calls it through
+// the PLT): the heap first (its start registers the preload's handlers, coming back here with
+// the heap published), then glibc's own.
+extern "C" __attribute__((visibility("default"))) int
+__register_atfork(void (*prepare)(), void (*parent)(), void (*child)(), void* dso_handle) {
+    using Register = int (*)(void (*)(), void (*)(), void (*)(), void*);
+    static_cast<void>(bedrock::preload::heap());
+    const auto next = reinterpret_cast<Register>(dlsym(RTLD_NEXT, "__register_atfork"));
+    return next != nullptr ? next(prepare, parent, child, dso_handle) : ENOMEM;
+}

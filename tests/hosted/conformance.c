@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define EXPECT(condition)                                                                          \
@@ -241,6 +242,25 @@ static int mallinfo_counts(void) {
     return 0;
 }
 
+/* free() keeps errno (glibc 2.33, POSIX.1-2024), also when what it does inside fails: with the
+ * process's memory locked (mlockall, where it is allowed), giving freed pages back to the kernel
+ * (madvise) fails with EINVAL. Large blocks, so that their pages are given back. */
+static int free_keeps_errno(void) {
+    if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+        printf("mlockall refused (%s): errno checked with nothing locked\n", strerror(errno));
+    }
+    for (int round = 0; round < 4; ++round) {
+        char* block = malloc((size_t)40 << 20);
+        EXPECT(block != NULL);
+        memset(block, 1, 4096);
+        errno = 1234;
+        free(block);
+        EXPECT(errno == 1234);
+    }
+    munlockall();
+    return 0;
+}
+
 struct Case {
     const char* name;
     int (*run)(void);
@@ -261,6 +281,7 @@ static const struct Case kCases[] = {
     {"many_blocks", many_blocks},
     {"trim_and_usable", trim_and_usable},
     {"mallinfo_counts", mallinfo_counts},
+    {"free_keeps_errno", free_keeps_errno},
 };
 
 int main(int argc, char** argv) {

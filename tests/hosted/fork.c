@@ -59,6 +59,45 @@ static void* grow(void* unused) {
     return block != NULL ? NULL : (void*)1;
 }
 
+static void* volatile g_handler_block;
+
+static void allocate_in_prepare(void) {
+    g_handler_block = malloc(200000);
+    memset(g_handler_block, 1, 200000);
+}
+
+static void allocate_after(void) {
+    free(g_handler_block);
+    g_handler_block = malloc(300000);
+    free(g_handler_block);
+}
+
+/* Runs before main, and before the program allocates anything (glibc passes a constructor of
+ * the program its arguments). */
+__attribute__((constructor)) static void register_allocating_handlers(int argc, char** argv) {
+    if (argc == 2 && strcmp(argv[1], "handler_allocates") == 0) {
+        pthread_atfork(allocate_in_prepare, allocate_after, allocate_after);
+    }
+}
+
+static int fork_with_allocating_handlers(void) {
+    void* volatile first = malloc(64); /* the preload's heap starts here */
+    free(first);
+    alarm(5); /* a fork that hangs ends the test */
+    const pid_t pid = fork();
+    if (pid == 0) {
+        _exit(child());
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        printf("FAIL: the child did not exit 0 (status %#x)\n", (unsigned)status);
+        return 1;
+    }
+    printf("ok\n");
+    return 0;
+}
+
 static int fork_during_growth(void) {
     void* volatile first = malloc(64);
     free(first);
@@ -94,6 +133,9 @@ int main(int argc, char** argv) {
     }
     if (strcmp(argv[1], "during_growth") == 0) {
         return fork_during_growth();
+    }
+    if (strcmp(argv[1], "handler_allocates") == 0) {
+        return fork_with_allocating_handlers();
     }
     const int threaded = strcmp(argv[1], "threaded") == 0;
     pthread_t threads[2];

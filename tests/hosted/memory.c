@@ -12,6 +12,18 @@
  *                      bytes must be served (the reservation is the largest half, quarter, ... of
  *                      64 GiB that mmap grants, at a smaller alignment when it must: 512 MiB
  *                      here; glibc serves 970 MiB in such blocks)
+ *   memory lowered_limit, lowered_data_limit  the program lowers its own address-space
+ *                      (data) limit, setrlimit(RLIMIT_AS) (RLIMIT_DATA), to 2 GiB after the heap
+ *                      started: a thread, a 1 MiB mmap and a 64 MiB block must still be had, and
+ *                      a 3 GiB block refused with ENOMEM, as under glibc (the reservation counted
+ *                      against both, so every later mapping failed, a stack's growth too: the
+ *                      part of it not grown into is now given back to fit the address-space
+ *                      limit, and is PROT_NONE, which the data limit does not count)
+ *   memory mlockall    with BEDROCK_MEMORY=2048: mlockall(MCL_CURRENT) (which makes every
+ *                      accessible page of the process resident) adds under 256 MiB to the
+ *                      resident set, not the whole reservation (it made all 2 GiB resident, all
+ *                      64 GiB by default); where mlockall is refused (no CAP_IPC_LOCK and a small
+ *                      RLIMIT_MEMLOCK), there is nothing to check
  *   memory calloc      a 1 GiB calloc adds little to the resident set (its pages are not
  *                      written); callocs over memory just written with 0xab, at page-aligned and
  *                      unaligned starts and ends, read as zeroes to the byte, and the bytes
@@ -37,6 +49,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define MIB ((size_t)1 << 20)
@@ -133,6 +147,45 @@ static void address_space(void) {
         chain = next;
     }
     printf("200 MiB in one block, then %zu MiB in small blocks\n", served / MIB);
+}
+
+static void* return_argument(void* argument) {
+    return argument;
+}
+
+static void lowered_limit(int resource) {
+    void* volatile first = malloc(64); /* the heap starts here, before the limit */
+    free(first);
+    const struct rlimit limit = {(rlim_t)2 << 30, (rlim_t)2 << 30};
+    expect(setrlimit(resource, &limit) == 0, "setrlimit");
+    pthread_t thread;
+    expect(pthread_create(&thread, NULL, return_argument, NULL) == 0, "a thread");
+    pthread_join(thread, NULL);
+    void* mapping = mmap(NULL, MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    expect(mapping != MAP_FAILED, "a 1 MiB mmap");
+    munmap(mapping, MIB);
+    char* block = malloc(64 * MIB);
+    expect(block != NULL, "64 MiB");
+    memset(block, 1, 64 * MIB);
+    free(block);
+    errno = 0;
+    void* volatile too_large = malloc(3072 * MIB);
+    expect(too_large == NULL && errno == ENOMEM, "3 GiB over a 2 GiB limit: ENOMEM");
+    printf("under a 2 GiB limit: a thread, a mapping and 64 MiB, and 3 GiB refused\n");
+}
+
+static void lock_all(void) {
+    void* volatile first = malloc(64); /* the heap starts here */
+    free(first);
+    const long before = resident_kib();
+    if (mlockall(MCL_CURRENT) != 0) {
+        printf("mlockall refused (%s): nothing to check\n", strerror(errno));
+        return;
+    }
+    const long after = resident_kib();
+    munlockall();
+    printf("mlockall: resident %ld KiB before, %ld KiB after\n", before, after);
+    expect(after - before < 256 * 1024, "mlockall made the reservation resident");
 }
 
 static void expect_zeroes(const unsigned char* block, size_t bytes, const char* what) {
@@ -327,6 +380,12 @@ int main(int argc, char** argv) {
         limit();
     } else if (strcmp(argv[1], "address_space") == 0) {
         address_space();
+    } else if (strcmp(argv[1], "lowered_limit") == 0) {
+        lowered_limit(RLIMIT_AS);
+    } else if (strcmp(argv[1], "lowered_data_limit") == 0) {
+        lowered_limit(RLIMIT_DATA);
+    } else if (strcmp(argv[1], "mlockall") == 0) {
+        lock_all();
     } else if (strcmp(argv[1], "calloc") == 0) {
         calloc_lazy();
     } else if (strcmp(argv[1], "trim") == 0) {
