@@ -635,7 +635,8 @@ void* reallocate(Heap& heap, void* block, size_t size, Caller caller) {
     // a block allocated unchecked moves into a checked one when checking is on.
     const bool checked = heap.errors.level() != CheckLevel::Off || is_checked(ref.holder);
     // In place while the block fits and at least half of it stays in use; a medium block also
-    // grows in place into a free block right after it.
+    // grows in place into a free block right after it, and a large run into the free pages
+    // right after it.
     if (!checked && size <= usable && (size >= usable / 2 || usable == kMinBlockSize)) {
         return block;
     }
@@ -645,6 +646,10 @@ void* reallocate(Heap& heap, void* block, size_t size, Caller caller) {
         if (grown) {
             return block;
         }
+    }
+    if (!checked && size > usable && ref.holder == Holder::LargeRun && ref.start == block &&
+        heap.large.grow(block, usable / kPageSize, size)) {
+        return block;
     }
     void* moved = size > usable ? allocate_for_growth(heap, size, checked, caller)
                                 : allocate(heap, size, kMinBlockSize, caller);

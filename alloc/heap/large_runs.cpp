@@ -68,6 +68,33 @@ bool LargeRuns::give(void* block, uint64_t pages) {
     return true;
 }
 
+bool LargeRuns::grow(void* block, uint64_t pages, size_t size) {
+    if (size > kMaxLargeRunPages * kPageSize - kPageSize || pages_for(size) <= pages) {
+        return false;
+    }
+    const uint64_t grown = pages_for(size);
+    uint16_t* tags = m_frames->page_tag(block);
+    {
+        LockGuard guard(m_lock);
+        const uint16_t head = __atomic_load_n(&tags[0], __ATOMIC_RELAXED);
+        if (head != large_run_tag(0, pages, m_owner_id, RunUse::Plain) ||
+            !m_frames->extend_pages(m_frames->phys_of(block), pages, grown)) {
+            return false;
+        }
+        // The body first, then the length: a reader that sees the new length finds its pages
+        // tagged.
+        fill_tags(tags + pages, grown - pages,
+                  large_run_tag(kMinLargeRunPages, grown, m_owner_id, RunUse::Plain));
+        for (uint64_t page = 1; page < kMinLargeRunPages; ++page) {
+            __atomic_store_n(&tags[page], large_run_tag(page, grown, m_owner_id, RunUse::Plain),
+                             __ATOMIC_RELAXED);
+        }
+        m_totals.pages += grown - pages;
+    }
+    m_held->add(grown - pages);
+    return true;
+}
+
 uint64_t LargeRuns::freed_pages(const void* block) {
     const auto start = reinterpret_cast<uintptr_t>(block);
     LockGuard guard(m_lock);

@@ -63,6 +63,15 @@ public:
     // `pages` (what the caller read from the tags), and returns whether it did. One page free
     // plus O(pages) tag writes.
     [[nodiscard]] bool give(void* block, uint64_t pages);
+    // Grows the plain run at `block` of `pages` (what the caller read from its tags) in place to
+    // hold `size` bytes, taking the pages right after it from the page frame allocator if they
+    // are free (PageFrameAllocator::extend_pages), and returns whether it did: the new pages are
+    // tagged as its body and its length tags rewritten (a lookup without the lock sees the old
+    // length or the new, either naming this run). False, changing nothing, if they are not
+    // free, `size` is no more than the run holds or beyond any run, or the head tag no longer
+    // names this heap's plain run (freed meanwhile). One extend_pages() plus O(new pages) tag
+    // writes.
+    [[nodiscard]] bool grow(void* block, uint64_t pages, size_t size);
     // The pages of the plain run that started at `block`, if it is among the last
     // kRememberedFrees this heap freed; else 0. For reports only (see above).
     // O(kRememberedFrees) under m_lock.

@@ -413,6 +413,36 @@ void PageFrameAllocator::free_pages(PhysAddr address, size_t count) {
     free_locked(address, count, FreeOf::Run, call_site_of(__builtin_return_address(0)));
 }
 
+bool PageFrameAllocator::extend_pages(PhysAddr address, size_t count, size_t new_count) {
+    if (new_count <= count || new_count > (~uint64_t{0} >> kPageShift)) {
+        return false;
+    }
+    LockGuard guard(m_lock);
+    Region* region = nullptr;
+    RunBlocks blocks(address >> kPageShift);
+    if (free_pages_misuse_locked(address, count, region, blocks).detail != nullptr) {
+        return false;
+    }
+    const uint64_t page = address >> kPageShift;
+    if (region_of(page, new_count) != region ||
+        !region->is_free_range(page + count, page + new_count)) {
+        return false;
+    }
+    // The run is recorded anew as the greedy blocks of its new length: its old blocks' allocated
+    // bits and run marks go (their pages stay taken), the pages after it are taken. A block that
+    // came from a CPU page list is part of a run from now on: its state byte goes too.
+    clear_cpu_state(page);
+    for_each_aligned_block(page, page + count, [&](uint64_t block, unsigned order, bool) {
+        region->set_allocated(block, order, false);
+        region->set_run_continues_after(block, order, false);
+    });
+    region->take_range(page + count, page + new_count);
+    region->record_run(page, new_count);
+    note_reserve_locked(*region);
+    note_reported_or_taken(m_unreported_pages, new_count - count);
+    return true;
+}
+
 void PageFrameAllocator::free_locked(PhysAddr address, uint64_t size, FreeOf what,
                                      const void* call_site) {
     Misuse misuse;

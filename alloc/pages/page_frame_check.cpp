@@ -62,6 +62,7 @@ PageFrameCheck PageFrameAllocator::check() const {
         uint64_t allocated_pages = 0;
         bool run_open = false; // the previous block's run continues here
         unsigned run_order = 0;
+        bool run_rising = false; // no block of the open run has been smaller than the one before
         for (uint64_t page = region.first_page; page < region.end_page();) {
             if (region.is_reserved(page)) {
                 if (run_open) {
@@ -98,13 +99,19 @@ PageFrameCheck PageFrameAllocator::check() const {
             }
             const auto order = static_cast<unsigned>(found);
             const bool continues = region.run_continues_after(page, order);
-            const bool next_in_run =
-                order < run_order || (order == kMaxOrder && run_order == kMaxOrder);
+            // A run's blocks are its greedy blocks (record_run()): orders rising while the
+            // blocks are held down by their alignment (a run grown by extend_pages()), then its
+            // maximum blocks, then falling while held down by the run's end - where the first
+            // may be of the order of the last rising one.
+            const bool next_in_run = order < run_order ||
+                                     (order == kMaxOrder && run_order == kMaxOrder) ||
+                                     (order >= run_order && run_rising);
             if (run_open && (found_free || !next_in_run)) {
-                return fail("a run's next block is neither a smaller allocated block nor another "
-                            "maximum block",
+                return fail("a run's next block is neither a smaller allocated block, another "
+                            "maximum block, nor a larger one while its orders rise",
                             page);
             }
+            run_rising = run_open ? run_rising && order > run_order : true;
             if (found_free) {
                 if (continues) {
                     return fail("a free block carries a run mark", page);

@@ -494,12 +494,58 @@ TEST(HeapFramesTest, ReallocGrowingALargeBlockMovesItLogarithmicallyOften) {
     ASSERT_TRUE(frames.initialized());
     Heap* heap = heap_create(frames.allocator());
     ASSERT_NE(heap, nullptr);
-    // 1 MiB to 64 MiB in 16,128 steps: a large block (a page run) never grows in place, and a
-    // quarter more room at each move makes it about 20 moves.
+    // 1 MiB to 64 MiB in 16,128 steps: a large block (a page run) grows in place while the
+    // pages after it are free, and moves with a quarter more room when they are not: about 20
+    // moves at most.
     const size_t moves = moves_growing_page_by_page(*heap, 1 << 20, 64 << 20, 64);
     EXPECT_LE(moves, 40u) << "16,127 when a moved block got exactly the size asked for";
     EXPECT_TRUE(heap_check(*heap));
     EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_TRUE(frames.allocator().check().ok);
+}
+
+// realloc() grows a large block (a page run) in place into the free pages right after it: the
+// same pointer, the contents kept, the usable size and the heap's pages grown; a page in use
+// right after it makes it move instead (a quarter more room). heap_check() and the page frame
+// allocator's check() hold throughout, and every page comes back.
+TEST(HeapFramesTest, ReallocGrowsALargeBlockInPlaceIntoFreePages) {
+    test::Frames frames(256 << 20);
+    ASSERT_TRUE(frames.initialized());
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    size_t size = size_t{2} << 20;
+    auto* block = static_cast<unsigned char*>(heap_allocate(*heap, size));
+    ASSERT_NE(block, nullptr);
+    memset(block, 0x5a, size);
+    const uint64_t pages_before = heap_statistics(*heap).pages_held;
+    for (int step = 0; step < 8; ++step) {
+        const size_t grown_size = size + 300000;
+        auto* grown = static_cast<unsigned char*>(heap_reallocate(*heap, block, grown_size));
+        ASSERT_EQ(grown, block) << "step " << step;
+        EXPECT_EQ(heap_usable_size(*heap, block), align_up(grown_size, size_t{kPageSize}));
+        EXPECT_EQ(block[size - 1], 0x5a);
+        memset(block + size, 0x5a, grown_size - size);
+        size = grown_size;
+        EXPECT_TRUE(heap_check(*heap));
+        EXPECT_TRUE(frames.allocator().check().ok) << frames.allocator().check().failure;
+    }
+    EXPECT_EQ(heap_statistics(*heap).pages_held,
+              pages_before + (align_up(size, size_t{kPageSize}) - (size_t{2} << 20)) / kPageSize);
+    EXPECT_EQ(heap_statistics(*heap).large_blocks, 1u);
+    // The page right after it in use: it moves, contents and all.
+    const PhysAddr after = frames.allocator().phys_of(block) + align_up(size, size_t{kPageSize});
+    ASSERT_TRUE(frames.allocator().reserve_range({after, kPageSize}));
+    auto* moved = static_cast<unsigned char*>(heap_reallocate(*heap, block, size + 4096));
+    ASSERT_NE(moved, nullptr);
+    EXPECT_NE(moved, block);
+    for (size_t at = 0; at < size; at += 4093) {
+        ASSERT_EQ(moved[at], 0x5a) << at;
+    }
+    heap_free(*heap, moved);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(frames.free_pages(), free_at_start - 1); // the reserved page
     EXPECT_TRUE(frames.allocator().check().ok);
 }
 

@@ -339,6 +339,108 @@ TEST(PageFrameAllocator, NonPowerOfTwoRunsReturnTheirTail) {
     f.expect_pristine();
 }
 
+// extend_pages() grows a run into the free pages right after it: every length from a page to
+// past a maximum block, from runs that are whole blocks (off a CPU page list too) or not; the
+// grown run is then one run (freed whole with its new count, refused with its old one), and
+// check() holds throughout. A page in use after it, a run that is none, a shrink, and the end of
+// the region refuse it, changing nothing and reporting nothing.
+TEST(PageFrameAllocator, ExtendPagesGrowsARunIntoTheFreePagesAfterIt) {
+    Fixture f({{64 * kMiB, 16 * kMiB}});
+    ASSERT_TRUE(f.initialized);
+    constexpr uint64_t kMaxBlockPages = uint64_t{1} << kMaxOrder;
+    const uint64_t region_pages = 16 * kMiB / kPageSize;
+    for (const uint64_t count : {uint64_t{1}, uint64_t{3}, uint64_t{4}, uint64_t{8}}) {
+        for (const uint64_t grown : {count + 1, count + 5, uint64_t{64}, uint64_t{1000},
+                                     kMaxBlockPages < region_pages ? kMaxBlockPages + 3 : 2000}) {
+            if (grown <= count) {
+                continue;
+            }
+            const PhysAddr run = f.pfa.allocate_pages(count, kMiB);
+            ASSERT_NE(run, kNoPage);
+            const uint64_t free_before = f.pfa.free_pages();
+            ASSERT_TRUE(f.pfa.extend_pages(run, count, grown))
+                << count << " " << grown << " at " << run;
+            EXPECT_EQ(f.pfa.free_pages(), free_before - (grown - count)) << count << " " << grown;
+            EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
+            test::clear_reports();
+            f.pfa.free_pages(run, count); // its old length: a wrong count now
+            ASSERT_EQ(test::reports().size(), 1u);
+            EXPECT_EQ(test::reports()[0].kind, ErrorKind::FreeWrongOrder);
+            test::clear_reports();
+            f.pfa.free_pages(run, grown);
+            EXPECT_TRUE(test::reports().empty());
+            f.expect_pristine();
+        }
+    }
+    // Refusals: nothing changes.
+    const PhysAddr run = f.pfa.allocate_pages(3, kMiB);
+    const PhysAddr after = f.pfa.allocate_pages(1, kPageSize, kNoLimit);
+    ASSERT_NE(run, kNoPage);
+    ASSERT_TRUE(f.pfa.reserve_range({run + 5 * kPageSize, kPageSize}));
+    const uint64_t free_before = f.pfa.free_pages();
+    test::clear_reports();
+    EXPECT_TRUE(f.pfa.extend_pages(run, 3, 5));              // up to the reserved page
+    EXPECT_FALSE(f.pfa.extend_pages(run, 5, 6));             // the reserved page
+    EXPECT_FALSE(f.pfa.extend_pages(run, 5, 5));             // no growth
+    EXPECT_FALSE(f.pfa.extend_pages(run, 5, 4));             // a shrink
+    EXPECT_FALSE(f.pfa.extend_pages(run, 3, 8));             // not the run's count any more
+    EXPECT_FALSE(f.pfa.extend_pages(run + kPageSize, 4, 8)); // not a run's start
+    EXPECT_FALSE(f.pfa.extend_pages(64 * kMiB + 16 * kMiB - kPageSize, 1, 2)); // past the region
+    EXPECT_FALSE(f.pfa.extend_pages(run, 5, ~size_t{0}));
+    EXPECT_TRUE(test::reports().empty());
+    EXPECT_EQ(f.pfa.free_pages(), free_before - 2);
+    EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
+    f.pfa.free_pages(run, 5);
+    f.pfa.free_pages(after, 1);
+    EXPECT_TRUE(test::reports().empty());
+    EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
+}
+
+// Runs of random lengths grown by random amounts where they can be, freed in random order, with
+// check() after every call: every shape a grown run's blocks can take (orders rising from an
+// unaligned start, then falling), and every page comes back.
+TEST(PageFrameAllocator, ExtendedRunsOfEveryShapeComeBackWhole) {
+    Fixture f({{64 * kMiB, 16 * kMiB}});
+    ASSERT_TRUE(f.initialized);
+    std::mt19937_64 random(seed_from_environment(11));
+    struct Run {
+        PhysAddr address;
+        uint64_t count;
+    };
+    std::vector<Run> runs;
+    uint64_t grown = 0;
+    for (int step = 0; step < 3000; ++step) {
+        const unsigned action = random() % 4;
+        if (action == 0 && !runs.empty()) {
+            const size_t index = random() % runs.size();
+            f.pfa.free_pages(runs[index].address, runs[index].count);
+            runs[index] = runs.back();
+            runs.pop_back();
+        } else if (action == 1 && !runs.empty()) {
+            Run& run = runs[random() % runs.size()];
+            const uint64_t more = 1 + random() % (random() % 8 == 0 ? 600 : 20);
+            if (f.pfa.extend_pages(run.address, run.count, run.count + more)) {
+                run.count += more;
+                ++grown;
+            }
+        } else {
+            const uint64_t count = 1 + random() % 40;
+            const PhysAddr address = f.pfa.allocate_pages(count);
+            if (address != kNoPage) {
+                runs.push_back({address, count});
+            }
+        }
+        ASSERT_TRUE(test::reports().empty());
+        ASSERT_TRUE(f.pfa.check().ok) << f.pfa.check().failure << " at step " << step;
+    }
+    EXPECT_GT(grown, 100u);
+    for (const Run& run : runs) {
+        f.pfa.free_pages(run.address, run.count);
+    }
+    EXPECT_TRUE(test::reports().empty());
+    f.expect_pristine();
+}
+
 TEST(PageFrameAllocator, AlignmentLargerThanTheSize) {
     Fixture f({{64 * kMiB, 16 * kMiB}});
     ASSERT_TRUE(f.initialized);

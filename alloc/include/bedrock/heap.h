@@ -140,7 +140,10 @@ bool heap_destroy(Heap& heap);
 // reported at the call.
 void heap_free(Heap& heap, void* block);
 // realloc(): null `block` allocates; in place when `size` fits and uses at least half the
-// block; otherwise moves, keeping min(old, new) bytes. A block that moves to grow beyond the
+// block, or when the block can grow where it is - a medium block into a free block right after
+// it, a large run into free pages right after it (PageFrameAllocator::extend_pages(): O(pages
+// taken / 2^kMaxOrder + kMaxOrder^2) plus a tag per page); otherwise moves, keeping min(old,
+// new) bytes. A block that moves to grow beyond the
 // small sizes gets a quarter more room than asked when memory allows (malloc_usable_size shows
 // it), so growing a block step by step costs O(1) copies per byte, not one copy per step. A
 // checked block always moves, to exactly `size`. On failure

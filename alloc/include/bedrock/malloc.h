@@ -11,8 +11,10 @@
  *                        of another heap is reported (platform::report_error) and ignored
  *   calloc(n, size)      zeroed; NULL if n * size overflows
  *   realloc(NULL, n)     malloc(n)
- *   realloc(p, n)        in place if n fits p's block and uses at least half of it, else moves
- *                        (contents kept up to min(old, new)); on failure NULL, p intact
+ *   realloc(p, n)        in place if n fits p's block and uses at least half of it, or if p
+ *                        can grow where it is (into a free medium block or free pages right
+ *                        after it), else moves (contents kept up to min(old, new)); on failure
+ *                        NULL, p intact
  *   realloc(p, 0)        returns a minimum block (p itself when p is one, else a new one with
  *                        p freed); NULL only on failure, with p intact
  *   memalign(a, n)       a must be a power of two (else NULL); a < 16 means 16; any a the page

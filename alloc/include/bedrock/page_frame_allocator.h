@@ -277,6 +277,14 @@ public:
     // reported with size = count).
     // O((count / 2^kMaxOrder + kMaxOrder) * (kMaxOrder + L) + log regions).
     void free_pages(PhysAddr address, size_t count);
+    // Grows the run of `count` pages at `address` (from allocate_pages() and not freed) in place
+    // to `new_count` pages, taking the pages right after it, and returns true; false, changing
+    // nothing and reporting nothing, when `new_count` <= `count`, any of those pages is not free
+    // (allocated, reserved, on a CPU page list, or outside the run's region), or `address` and
+    // `count` are not such a run. The run is then freed with free_pages(address, new_count).
+    // Their tags are 0, as free pages' are. O(as free_pages() of the run + the pages taken /
+    // 2^kMaxOrder * kMaxOrder + kMaxOrder^2).
+    [[nodiscard]] bool extend_pages(PhysAddr address, size_t count, size_t new_count);
 
     // Gives every block on CPU slot `cpu`'s page lists back to the free blocks (a CPU going
     // offline, or one that wants its cached pages merged with their buddies). Any CPU may call
