@@ -122,6 +122,11 @@ void bedrock_pages_free_run(bedrock_page_frame_allocator* frames, bedrock_phys_a
     frames_of(frames).free_pages(address, count);
 }
 
+bool bedrock_pages_extend_run(bedrock_page_frame_allocator* frames, bedrock_phys_addr address,
+                              size_t count, size_t new_count) {
+    return frames_of(frames).extend_pages(address, count, new_count);
+}
+
 bool bedrock_pages_reserve(bedrock_page_frame_allocator* frames, bedrock_phys_range range) {
     return frames_of(frames).reserve_range(PhysRange{range.base, range.size});
 }

@@ -92,6 +92,11 @@ void bedrock_pages_free(bedrock_page_frame_allocator* frames, bedrock_phys_addr 
                         unsigned order);
 void bedrock_pages_free_run(bedrock_page_frame_allocator* frames, bedrock_phys_addr address,
                             size_t count);
+/* extend_pages(address, count, new_count): grows a run of bedrock_pages_allocate_run in place to
+ * new_count pages when the pages right after it are free (then free it with new_count); false,
+ * nothing changed and nothing reported, otherwise. */
+bool bedrock_pages_extend_run(bedrock_page_frame_allocator* frames, bedrock_phys_addr address,
+                              size_t count, size_t new_count);
 /* reserve_range(range): takes free pages out of circulation for good; false (and reported,
  * nothing changed) if any of them is allocated; false (nothing changed) for a range that wraps
  * past the top of the address space. */

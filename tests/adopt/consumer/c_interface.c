@@ -114,9 +114,12 @@ static void page_frame_allocator(void) {
     CHECK(below != BEDROCK_NO_PAGE && run != BEDROCK_NO_PAGE && run % 65536 == 0);
     CHECK(bedrock_pages_allocate(&g_frames, BEDROCK_MAX_ORDER + 1) == BEDROCK_NO_PAGE);
     CHECK(bedrock_pages_free_count(&g_frames) == free_pages - 8);
+    CHECK(bedrock_pages_extend_run(&g_frames, run, 3, 5));  /* the rest of its 64 KiB block */
+    CHECK(!bedrock_pages_extend_run(&g_frames, run, 3, 6)); /* its count is 5 now */
+    CHECK(bedrock_pages_free_count(&g_frames) == free_pages - 10);
     bedrock_pages_free(&g_frames, block, 2);
     bedrock_pages_free(&g_frames, below, 0);
-    bedrock_pages_free_run(&g_frames, run, 3);
+    bedrock_pages_free_run(&g_frames, run, 5);
 
     bedrock_pages_free(&g_frames, block, 2); /* a double free: reported, nothing changes */
     CHECK(g_platform_reports == 1 && g_last_report.kind == BEDROCK_ERROR_DOUBLE_FREE);
