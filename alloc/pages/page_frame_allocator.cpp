@@ -166,7 +166,8 @@ PhysAddr PageFrameAllocator::allocate_below(unsigned order, PhysAddr limit) {
                       [&] { return allocate_or_drain(order, limit); });
 }
 
-PhysAddr PageFrameAllocator::allocate_long_run_locked(uint64_t count, PhysAddr limit) {
+PhysAddr PageFrameAllocator::allocate_long_run_locked(uint64_t count, uint64_t alignment,
+                                                      PhysAddr limit) {
     const uint64_t limit_page = end_page_below(limit);
     // Highest region first, as for blocks.
     for (size_t i = m_region_count; i-- > 0;) {
@@ -174,7 +175,7 @@ PhysAddr PageFrameAllocator::allocate_long_run_locked(uint64_t count, PhysAddr l
         if (region.free_pages < count) {
             continue;
         }
-        const uint64_t page = region.find_long_run(count, limit_page);
+        const uint64_t page = region.find_long_run(count, alignment, limit_page);
         if (page != kPageEnd) {
             region.take_range(page, page + count);
             region.record_run(page, count);
@@ -214,13 +215,13 @@ PhysAddr PageFrameAllocator::allocate_pages_once(size_t count, uint64_t alignmen
     const unsigned alignment_order =
         alignment <= kPageSize ? 0 : floor_log2(alignment) - kPageShift;
     if (count > pages_of(kMaxOrder)) {
-        // Runs of maximum blocks start at a maximum block: aligned to any alignment allowed.
         if (alignment_order > kMaxOrder) {
             return kNoPage;
         }
         LockGuard guard(m_lock);
-        return attempt_taking_lists_locked(
-            limit, [this, count, limit] { return allocate_long_run_locked(count, limit); });
+        return attempt_taking_lists_locked(limit, [this, count, alignment_order, limit] {
+            return allocate_long_run_locked(count, pages_of(alignment_order), limit);
+        });
     }
     const unsigned size_order = ceil_log2(count);
     const unsigned order = size_order > alignment_order ? size_order : alignment_order;

@@ -123,26 +123,56 @@ void PageFrameAllocator::Region::take_range(uint64_t first, uint64_t end) {
     }
 }
 
-uint64_t PageFrameAllocator::Region::find_long_run(uint64_t count, uint64_t end_limit) const {
-    BEDROCK_DEBUG_ASSERT(count > pages_of(kMaxOrder));
+uint64_t PageFrameAllocator::Region::free_pages_before(uint64_t page, uint64_t wanted) const {
+    uint64_t at = page;
+    while (at > first_page && page - at < wanted) {
+        const int order = block_containing(at - 1, false);
+        if (order < 0) {
+            break;
+        }
+        at = align_down(at - 1, pages_of(static_cast<unsigned>(order)));
+    }
+    return page - at;
+}
+
+uint64_t PageFrameAllocator::Region::free_pages_from(uint64_t page, uint64_t wanted) const {
+    uint64_t at = page;
+    while (at < end_page() && at - page < wanted) {
+        const int order = block_containing(at, false);
+        if (order < 0) {
+            break;
+        }
+        at = align_down(at, pages_of(static_cast<unsigned>(order))) +
+             pages_of(static_cast<unsigned>(order));
+    }
+    return at - page;
+}
+
+uint64_t PageFrameAllocator::Region::find_long_run(uint64_t count, uint64_t alignment,
+                                                   uint64_t end_limit) const {
+    BEDROCK_DEBUG_ASSERT(count > pages_of(kMaxOrder) && is_power_of_two(alignment) &&
+                         alignment <= pages_of(kMaxOrder));
     constexpr uint64_t kMaxBlock = pages_of(kMaxOrder);
-    const uint64_t whole_blocks = count / kMaxBlock;
-    // One pass over the maximum-block slots, counting the free ones in a row; a stretch of
-    // `whole_blocks` of them starts a run when the tail after them is free too.
-    uint64_t in_a_row = 0;
-    for (uint64_t block = align_up(first_page, kMaxBlock); block + kMaxBlock <= end_page();
-         block += kMaxBlock) {
-        in_a_row = is_free(block, kMaxOrder) ? in_a_row + 1 : 0;
-        if (in_a_row < whole_blocks) {
+    const uint64_t first_boundary = align_up(first_page, kMaxBlock);
+    for (uint64_t boundary = first_boundary; boundary < end_page(); boundary += kMaxBlock) {
+        if (boundary > first_boundary && is_free(boundary - kMaxBlock, kMaxOrder)) {
+            continue; // inside a stretch: tried from its start
+        }
+        uint64_t stretch_end = boundary;
+        while (stretch_end + kMaxBlock <= end_page() && is_free(stretch_end, kMaxOrder)) {
+            stretch_end += kMaxBlock;
+        }
+        const uint64_t body = stretch_end - boundary;
+        const uint64_t around = count > body ? count - body : 0; // for the head and the tail
+        const uint64_t tail = around == 0 ? 0 : free_pages_from(stretch_end, around);
+        const uint64_t head = around > tail ? align_up(around - tail, alignment) : 0;
+        if (head != 0 &&
+            (boundary - first_page < head || free_pages_before(boundary, head) < head)) {
             continue;
         }
-        const uint64_t start = block + kMaxBlock - whole_blocks * kMaxBlock;
-        if (start + count > end_limit) {
-            return kPageEnd; // every later start ends higher still
-        }
-        if (is_free_range(block + kMaxBlock, start + count)) {
-            return start;
-        }
+        const uint64_t start = boundary - head;
+        // Every later boundary's run starts (and so ends) higher.
+        return start + count <= end_limit ? start : kPageEnd;
     }
     return kPageEnd;
 }

@@ -232,10 +232,21 @@ struct PageFrameAllocator::Region {
     // that holds some of them is taken, and its parts outside the range are given back (their
     // buddies hold taken pages, so they do not merge). Same bound as is_free_range().
     void take_range(uint64_t first, uint64_t end);
-    // The first page of `count` whose start is a maximum block, where `count` (> 2^kMaxOrder)
-    // free pages start with consecutive free maximum blocks and end at or below `end_limit`, or
-    // kPageEnd. O(B + S * kMaxOrder^2) for B maximum-block slots and S stretches of free ones.
-    [[nodiscard]] uint64_t find_long_run(uint64_t count, uint64_t end_limit) const;
+    // The first page of `count` (> 2^kMaxOrder) free pages in a row, at a multiple of
+    // `alignment` pages (a power of two up to a maximum block), ending at or below `end_limit`,
+    // or kPageEnd. Such a run is a head of fewer than 2^kMaxOrder free pages ending at a
+    // maximum-block boundary, the free maximum blocks from there on, and a tail of fewer than
+    // 2^kMaxOrder free pages after them; each boundary that starts a stretch of free maximum
+    // blocks (or has none) is tried once, lowest first, with as little head as the stretch and
+    // its tail leave to cover, so the run starts at a maximum block whenever one can.
+    // O(B * kMaxOrder^2) for B maximum-block slots.
+    [[nodiscard]] uint64_t find_long_run(uint64_t count, uint64_t alignment,
+                                         uint64_t end_limit) const;
+    // Free pages in a row ending at `page` (before it), counted up to at least `wanted`; and
+    // starting at `page`, likewise. Free blocks on either side of a maximum-block boundary shrink
+    // away from it (merging is complete), so each is O(kMaxOrder^2) from one.
+    [[nodiscard]] uint64_t free_pages_before(uint64_t page, uint64_t wanted) const;
+    [[nodiscard]] uint64_t free_pages_from(uint64_t page, uint64_t wanted) const;
 
     // The order of the free (or allocated) block that contains `page`, or -1 if none does.
     [[nodiscard]] int block_containing(uint64_t page, bool allocated) const;

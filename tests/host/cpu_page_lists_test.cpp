@@ -72,7 +72,8 @@ TEST(CpuPageLists, TheListsServeTheLargestRegionOfTheHighestZone) {
 
 // A run that fails only because a few pages sit on the calling CPU's lists inside the one place
 // it fits is served after the lists are drained: here the 8 pages a refill split off the lower
-// of two 1 GiB blocks, with every page free (the metadata goes to the range below 4 GiB).
+// of two 1 GiB blocks, with every page free (the metadata goes to the range below 4 GiB), and a
+// run of both blocks.
 TEST(CpuPageLists, ARunKeptApartByListedPagesIsServedAfterTheListsAreDrained) {
     Machine m({{3 * kGiB, 64 * kMiB}, {8 * kGiB, 2 * kGiB + 12 * 1024}});
     ASSERT_TRUE(m.ok);
@@ -81,7 +82,7 @@ TEST(CpuPageLists, ARunKeptApartByListedPagesIsServedAfterTheListsAreDrained) {
     m.pfa.free(page, 0);
     ASSERT_NE(m.pfa.cpu_list_pages(), 0u);
     EXPECT_EQ(m.pfa.free_pages(), m.initial_free);
-    const uint64_t count = (kGiB >> kPageShift) + 5;
+    const uint64_t count = 2 * (kGiB >> kPageShift);
     const PhysAddr run = m.pfa.allocate_pages(count);
     ASSERT_NE(run, kNoPage) << "every page is free";
     EXPECT_EQ(run, 8 * kGiB);

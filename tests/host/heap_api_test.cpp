@@ -549,6 +549,30 @@ TEST(HeapFramesTest, ReallocGrowsALargeBlockInPlaceIntoFreePages) {
     EXPECT_TRUE(frames.allocator().check().ok);
 }
 
+// A block larger than a maximum block (1 GiB) needs no 1 GiB boundary to start at: in 3 GiB of
+// memory, whose first maximum block holds the allocator's metadata and the heap's state, a
+// 2.5 GiB block is had (it starts before the free maximum blocks); its first and last bytes are
+// written, and it goes back whole.
+TEST(HeapFramesTest, ABlockBeyondOneGiBStartsWhereverItFits) {
+    test::Frames frames(size_t{3} << 30);
+    ASSERT_TRUE(frames.initialized());
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    const size_t size = (size_t{5} << 30) / 2;
+    auto* block = static_cast<unsigned char*>(heap_allocate(*heap, size));
+    ASSERT_NE(block, nullptr);
+    block[0] = 1;
+    block[size - 1] = 2;
+    EXPECT_GE(heap_usable_size(*heap, block), size);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(frames.allocator().check().ok) << frames.allocator().check().failure;
+    heap_free(*heap, block);
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+    EXPECT_TRUE(frames.allocator().check().ok);
+}
+
 // A page allocation that finds no free block takes back what heaps over the allocator hold
 // idle (their empty slabs and spare arena: the reclaim hook heap_create() sets) before it fails;
 // the heap then works on as before. Without the hook, the pages a heap held with nothing live

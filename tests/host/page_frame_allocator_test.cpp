@@ -776,24 +776,53 @@ TEST(PageFrameAllocatorLongRuns, TailBeyondTheLastMaximumBlock) {
     f.expect_pristine();
 }
 
-// A reserved page inside the fourth maximum block: a tail that stops before it fits there, one
-// that reaches it does not; with the first stretch taken, a run comes from the stretch above.
+// A region starting 256 MiB past a maximum-block boundary, [4.25 GiB, 7 GiB): a run longer than
+// its free maximum blocks (5 and 6 GiB) and the free pages after them (none) starts before them,
+// with a head of free pages; an aligned one at a multiple of its alignment; each comes back
+// whole, check() holding. More than is free in a row is refused, nothing changed.
+TEST(PageFrameAllocatorLongRuns, ARunStartsBeforeItsMaximumBlocksWhenItMust) {
+    Fixture f({{4 * kGiB + 256 * kMiB, 3 * kGiB - 256 * kMiB}});
+    ASSERT_TRUE(f.initialized);
+    const uint64_t count = 2 * kGiBPages + 100 * kMiB / kPageSize;
+    for (const uint64_t alignment : {kPageSize, 64 * kMiB}) {
+        const PhysAddr run = f.pfa.allocate_pages(count, alignment);
+        ASSERT_NE(run, kNoPage) << alignment;
+        EXPECT_LT(run, 5 * kGiB);
+        EXPECT_GE(run, 4 * kGiB + 256 * kMiB);
+        EXPECT_EQ(run % alignment, 0u);
+        EXPECT_LE(run + count * kPageSize, 7 * kGiB);
+        EXPECT_EQ(f.pfa.free_pages(), f.initial_free - count);
+        EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
+        f.pfa.free_pages(run, count);
+        EXPECT_TRUE(test::reports().empty());
+        f.expect_pristine();
+    }
+    EXPECT_EQ(f.pfa.allocate_pages(f.initial_free + 1), kNoPage);
+    f.expect_pristine();
+}
+
+// A reserved page inside the fourth maximum block of [4 GiB, 10.5 GiB): a run from 4 GiB can end
+// just before it, and one page longer cannot; that one starts after the reserved page instead,
+// with the free pages before the stretch of maximum blocks above it (a head) and every free page
+// after them. Then the longest run below fits exactly at 4 GiB, and nothing longer than a
+// maximum block is left.
 TEST(PageFrameAllocatorLongRuns, TailStopsAtAPageInUse) {
     LongRunFixture f;
     ASSERT_TRUE(f.initialized);
-    ASSERT_TRUE(f.pfa.reserve_range({7 * kGiB + 2000 * kPageSize, kPageSize}));
-    EXPECT_EQ(f.pfa.allocate_pages(3 * kGiBPages + 2001), kNoPage);
+    const PhysAddr reserved = 7 * kGiB + 2000 * kPageSize;
+    ASSERT_TRUE(f.pfa.reserve_range({reserved, kPageSize}));
+    const uint64_t fits_below = 3 * kGiBPages + 2000;
+    const PhysAddr high = f.pfa.allocate_pages(fits_below + 1);
+    EXPECT_GT(high, reserved);
+    EXPECT_LT(high, 8 * kGiB);
     EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
-    const uint64_t fits = 3 * kGiBPages + 2000;
-    const PhysAddr low = f.pfa.allocate_pages(fits);
+    const PhysAddr low = f.pfa.allocate_pages(fits_below);
     EXPECT_EQ(low, 4 * kGiB);
     EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
-    const PhysAddr high = f.pfa.allocate_pages(2 * kGiBPages + 1);
-    EXPECT_EQ(high, 8 * kGiB);
-    EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
     EXPECT_EQ(f.pfa.allocate_pages(kGiBPages + 1), kNoPage);
-    f.pfa.free_pages(low, fits);
-    f.pfa.free_pages(high, 2 * kGiBPages + 1);
+    f.pfa.free_pages(low, fits_below);
+    f.pfa.free_pages(high, fits_below + 1);
+    EXPECT_TRUE(test::reports().empty());
     EXPECT_TRUE(f.pfa.check().ok);
     EXPECT_EQ(f.pfa.free_pages(), f.initial_free - 1);
 }

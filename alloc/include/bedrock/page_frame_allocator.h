@@ -259,11 +259,12 @@ public:
     // of two up to a maximum block; below kPageSize means kPageSize), ending at or below `limit`,
     // inside one region; or kNoPage, with nothing changed. Free with free_pages() and the same
     // count. Up to a maximum block (2^kMaxOrder pages), the run is the start of a buddy block and
-    // the block's tail is given back; time as allocate_below(). Beyond it, the run
-    // starts a stretch of consecutive free maximum blocks (so it is 1 GiB-aligned) and ends in a
-    // tail taken from the free blocks after them; time O(regions + sum over the regions of
-    // (B + S * kMaxOrder^2) + count / 2^kMaxOrder * kMaxOrder), where B is a region's number of
-    // maximum-block slots (one per GiB) and S <= B its stretches of free maximum blocks.
+    // the block's tail is given back; time as allocate_below(). Beyond it, the run is any
+    // `count` free pages in a row: the free maximum blocks of a stretch, with the free pages
+    // right after them and, when those fall short, right before them (so it starts at a maximum
+    // block, 1 GiB-aligned, whenever a stretch and its tail hold it); time O(regions + sum over
+    // the regions of B * kMaxOrder^2 + count / 2^kMaxOrder * kMaxOrder), where B is a region's
+    // number of maximum-block slots (one per GiB).
     [[nodiscard]] PhysAddr allocate_pages(size_t count, uint64_t alignment = kPageSize,
                                           PhysAddr limit = kNoLimit);
 
@@ -477,7 +478,8 @@ private:
     [[nodiscard]] uint64_t free_pages_of(const Region& region) const;
     // The CPU page lists' part of check().
     [[nodiscard]] PageFrameCheck check_cpu_lists_locked() const;
-    [[nodiscard]] PhysAddr allocate_long_run_locked(uint64_t count, PhysAddr limit);
+    [[nodiscard]] PhysAddr allocate_long_run_locked(uint64_t count, uint64_t alignment,
+                                                    PhysAddr limit);
     [[nodiscard]] Region* region_of(uint64_t first_page, uint64_t page_count) const;
     // Why freeing is misuse, or no misuse, `region` set to the block's or run's region and its
     // blocks added to `blocks` (made for the address).
