@@ -476,21 +476,47 @@ void* SegregatedFit::take_head(size_t size, BlockUse use) {
     return start_of(header);
 }
 
+// take_placed()'s choice for an alignment beyond every block's size (a region heap asked for an
+// alignment near or beyond its region's size): no search can be sure of a block, but an arena
+// of at most m_max_arena_bytes holds at most two multiples of it, and each is tried exactly: the
+// free block whose bytes hold it, if `usable` bytes placed there fit. Out of line: such requests
+// are rare. O(arenas * (1 + arena bytes / 1 KiB)): find() from each multiple.
+[[gnu::noinline, gnu::cold]] SegregatedFit::Choice
+SegregatedFit::choose_at_multiples(size_t usable, size_t alignment) const {
+    for (const Arena* arena = m_arenas; arena != nullptr; arena = arena->next) {
+        const uintptr_t first = address_of(first_of(*arena)) + kBlockHeaderBytes;
+        const uintptr_t end = arena_end(*arena);
+        for (uintptr_t point = align_up(first, uintptr_t{alignment}); point >= first && point < end;
+             point += alignment) {
+            const Found found = find(*arena, reinterpret_cast<void*>(point), ~size_t{0});
+            if (found.block != nullptr && found.use == BlockUse::Free) {
+                BlockHeader* header = header_of(found.block);
+                if (placement(header, usable, alignment) != 0) {
+                    return {header, list_of(found.usable)};
+                }
+            }
+        }
+    }
+    return {nullptr, 0};
+}
+
 void* SegregatedFit::take_placed(size_t size, size_t alignment, BlockUse use) {
     if (alignment < kGranule) {
         alignment = kGranule;
     }
-    if (size > m_max_usable || alignment > m_max_usable) {
+    if (size > m_max_usable) {
         return nullptr;
     }
     const size_t usable = size < kMinUsable ? kMinUsable : align_up(size, kGranule);
-    // Any free block of `needed` bytes holds an aligned block (see placement()).
-    const size_t needed = bytes_to_place(size, alignment);
-    Choice choice = choose(needed, usable, alignment);
+    // Any free block of `needed` bytes holds an aligned block (see placement()); beyond every
+    // block's size, the alignment's multiples are tried instead.
+    const size_t needed = alignment <= m_max_usable ? bytes_to_place(size, alignment) : 0;
+    Choice choice =
+        needed != 0 ? choose(needed, usable, alignment) : choose_at_multiples(usable, alignment);
     // Its links and arena are followed only once its seal holds (a write after free reaches the
     // links, not the header that seals them).
     if (choice.header != nullptr && !ensure_listed(choice.header)) [[unlikely]] {
-        choice = choose_again(needed, usable, alignment);
+        choice = needed != 0 ? choose_again(needed, usable, alignment) : Choice{nullptr, 0};
     }
     if (choice.header == nullptr) {
         return nullptr;

@@ -386,8 +386,10 @@ public:
     // retry. O(1): good fit, searching from the first list whose every block fits; an aligned
     // request searches for size + alignment + 32 and gives the leading gap back as a free block.
     // When that search fails, up to kFallbackProbes blocks of the list below are tried exactly, so
-    // a request close to an arena's whole free block still succeeds. Remainders smaller than a
-    // minimum block (kMinBlockBytes, 48) stay in the taken block.
+    // a request close to an arena's whole free block still succeeds. An alignment beyond every
+    // block's size (a region heap's, near its region's size) tries the free blocks holding its
+    // multiples instead, at most two per arena: O(arenas * arena bytes / 1 KiB). Remainders smaller
+    // than a minimum block (kMinBlockBytes, 48) stay in the taken block.
     [[nodiscard]] void* take(size_t size, size_t alignment, BlockUse use) {
         return alignment <= kGranule && size <= m_max_usable ? take_head(size, use)
                                                              : take_placed(size, alignment, use);
@@ -524,6 +526,7 @@ private:
         unsigned list;
     };
     [[nodiscard]] Choice choose(size_t needed, size_t usable, size_t alignment);
+    [[nodiscard]] Choice choose_at_multiples(size_t usable, size_t alignment) const;
     [[nodiscard]] Choice choose_again(size_t needed, size_t usable, size_t alignment);
 
     // Hardened links (see the file comment).

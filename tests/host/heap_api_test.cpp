@@ -1218,6 +1218,31 @@ TEST_F(HeapApiTest, EveryAcceptedRegionServesEverySmallSize) {
     EXPECT_EQ(test::report_count(), 0u);
 }
 
+// A region heap gives a block at an alignment near or beyond its region's size where a multiple
+// of it lies in free memory with room: in regions of 16 KiB to 16 MiB placed a quarter of their
+// size past a multiple of twice their size, so that the next multiple of their size lies three
+// quarters in (past the heap's own state), a block of 64 bytes aligned to the region's size
+// lands there, and one aligned to twice it (no multiple inside) is refused, nothing changed;
+// heap_check() holds.
+TEST(HeapRegionAlignmentTest, AnAlignmentNearTheRegionsSizeIsServedWhereAMultipleFits) {
+    for (const size_t bytes :
+         {size_t{16} << 10, size_t{64} << 10, size_t{1} << 20, size_t{16} << 20}) {
+        std::vector<unsigned char> memory(8 * bytes);
+        const uintptr_t base = align_up(reinterpret_cast<uintptr_t>(memory.data()), 2 * bytes);
+        auto* start = reinterpret_cast<unsigned char*>(base + bytes / 4);
+        Heap* heap = heap_create_in_region(start, bytes);
+        ASSERT_NE(heap, nullptr) << bytes;
+        EXPECT_EQ(heap_allocate(*heap, 64, 2 * bytes), nullptr) << bytes;
+        void* block = heap_allocate(*heap, 64, bytes);
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(block), base + bytes) << bytes;
+        EXPECT_TRUE(heap_check(*heap));
+        heap_free(*heap, block);
+        EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 0u);
+        EXPECT_TRUE(heap_check(*heap));
+        EXPECT_TRUE(heap_destroy(*heap));
+    }
+}
+
 TEST_F(HeapApiTest, A32KiBRegionHoldsAtLeast384BlocksOf64Bytes) {
     alignas(4096) static unsigned char arena[32 << 10];
     Heap* heap = heap_create_in_region(arena, sizeof(arena));
