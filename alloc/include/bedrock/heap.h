@@ -126,7 +126,7 @@ bool heap_destroy(Heap& heap);
 // ./bench.sh --summary: 528 instructions without a page frame allocator call (a refill of the
 // calling CPU's cache that gives a slab its class no longer needs back to the arenas; an aligned
 // medium block, 488), 1,243 with one
-// (a 1 MiB-aligned large run); a CPU's first small call also makes its cache (1,263;
+// (a 1 MiB-aligned large run); a CPU's first small call also makes its cache (1,267;
 // heap_prepare_cpu() does it ahead). A malloc that finds no memory first takes back what the heap
 // holds idle (the calling CPU's cached blocks, every class's empty slabs, a spare arena) and, if
 // that gave any back, tries once more: O(classes + cached blocks), 17,351 instructions at most
