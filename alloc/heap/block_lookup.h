@@ -87,9 +87,7 @@ inline BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page
     if (heap::tag_value(tag) != heap.owner_id) {
         return no_block(ErrorKind::ForeignHeap, "the block belongs to another heap");
     }
-    const uint64_t pages = heap::tag_value(__atomic_load_n(&tags[1], __ATOMIC_RELAXED)) |
-                           (uint64_t{heap::tag_value(__atomic_load_n(&tags[2], __ATOMIC_RELAXED))}
-                            << heap::kTagValueBits);
+    const uint64_t pages = LargeRuns::run_pages(tags);
     return BlockRef{kind == PageKind::LargeHead ? Holder::LargeRun : Holder::CheckedRun,
                     reinterpret_cast<unsigned char*>(page),
                     pages * kPageSize,

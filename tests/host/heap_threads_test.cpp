@@ -23,13 +23,16 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "bedrock/heap.h"
 #include "bedrock/heap_checks.h"
 #include "bedrock/page_frame_allocator.h"
 #include "bedrock/platform.h"
+#include "heap/heap_entry.h"
 #include "heap_test_support.h"
+#include "report/call_trace.h"
 
 namespace bedrock {
 namespace {
@@ -995,6 +998,89 @@ INSTANTIATE_TEST_SUITE_P(Levels, MisuseThreadTest,
                              return info.param == CheckLevel::Off ? std::string("Off")
                                                                   : std::string("Report");
                          });
+
+// A large run freed twice, the second free racing the run's next owner: one thread allocates
+// large blocks of random lengths (which keep starting at the same few pages) and frees them,
+// another frees whatever block the first allocated last, again and again - a double free, or the
+// free of a block that is live again, which no heap can tell from its owner's. Either way each
+// free frees a whole run or is reported (double-free, or not-allocated in pages being freed),
+// and no page is lost or freed twice: the free that raced the run's tags being written or
+// rewritten frees the run as it is, not as the free found it.
+TEST(LargeRunGrowthThreadTest, DoubleFreesOfARunRacingItsNextOwnerLoseNoPages) {
+    test::Frames frames(256 << 20);
+    PageFrameAllocator& allocator = frames.allocator();
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = heap_create(allocator);
+    ASSERT_NE(heap, nullptr);
+    SharedReports reports;
+    heap_set_error_hook(*heap, &SharedReports::record, &reports);
+    test::clear_reports();
+    std::atomic<uintptr_t> last{0};
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> double_frees{0};
+    std::atomic<int> failures{0};
+    std::barrier start(3);
+    std::thread owner([&] {
+        std::mt19937_64 random(stress_seed() * 11);
+        start.arrive_and_wait();
+        while (!stop.load(std::memory_order_relaxed)) {
+            const size_t size = (size_t{1} << 20) + 1 + random() % (size_t{15} << 20);
+            auto* block = static_cast<unsigned char*>(heap_allocate(*heap, size));
+            if (block == nullptr) {
+                failures.fetch_add(1);
+                continue;
+            }
+            last.store(reinterpret_cast<uintptr_t>(block));
+            if (random() % 2 != 0) {
+                auto* grown = static_cast<unsigned char*>(
+                    heap_reallocate(*heap, block, size + (size_t{1} << 20)));
+                if (grown == nullptr) {
+                    continue; // reported: the other thread freed it
+                }
+                block = grown;
+                last.store(reinterpret_cast<uintptr_t>(block));
+            }
+            heap_free(*heap, block);
+        }
+    });
+    std::thread second([&] {
+        start.arrive_and_wait();
+        while (!stop.load(std::memory_order_relaxed)) {
+            const uintptr_t block = last.load();
+            if (block != 0) {
+                heap_free(*heap, reinterpret_cast<void*>(block));
+                double_frees.fetch_add(1);
+            }
+        }
+    });
+    start.arrive_and_wait();
+    std::this_thread::sleep_for(stress_time(1000));
+    stop.store(true);
+    owner.join();
+    second.join();
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_GT(double_frees.load(), 0u);
+    for (const ErrorReport& report : reports.take()) {
+        if (report.kind != ErrorKind::DoubleFree && report.kind != ErrorKind::NotAllocated &&
+            report.kind != ErrorKind::InteriorPointer) {
+            ADD_FAILURE() << to_string(report.kind) << " at " << report.address << ": "
+                          << report.detail;
+        }
+    }
+    EXPECT_EQ(test::report_count(), 0u)
+        << "the page frame allocator found a wrong free: "
+        << (test::report_count() != 0 ? test::report(0).detail : "");
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_EQ(heap_statistics(*heap).large_blocks, 0u);
+    EXPECT_TRUE(heap_destroy(*heap));
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        allocator.drain_cpu(cpu);
+    }
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+    const PageFrameCheck check = allocator.check();
+    EXPECT_TRUE(check.ok) << check.failure << " at " << check.address;
+    test::clear_reports();
+}
 
 } // namespace
 } // namespace bedrock
