@@ -59,8 +59,8 @@ public:
     }
 
     // The pages of the large run whose head tag is `tags[0]`, from its two length tags (two
-    // relaxed loads): exact for a run its reader owns, or under m_lock; without it, a run being
-    // taken, grown or freed may show a length it never had.
+    // relaxed loads): exact for a run its reader owns, or under m_lock (lookup_lock()); without it,
+    // a run being taken, grown or freed may show a length it never had.
     [[nodiscard]] static uint64_t run_pages(const uint16_t* tags) {
         return tag_value(__atomic_load_n(&tags[1], __ATOMIC_RELAXED)) |
                (uint64_t{tag_value(__atomic_load_n(&tags[2], __ATOMIC_RELAXED))} << kTagValueBits);
@@ -89,6 +89,9 @@ public:
     [[nodiscard]] uint64_t freed_pages(const void* block);
 
     [[nodiscard]] Totals totals();
+
+    // The lock a lookup holds to see every run whole (block_lookup.h's Lookup::Everywhere).
+    [[nodiscard]] SpinLock& lookup_lock() { return m_lock; }
 
     // heap_lock_all()'s hold on m_lock, for fork() (bedrock/heap.h).
     [[nodiscard]] platform::InterruptState lock_all() { return m_lock.lock(); }

@@ -999,6 +999,232 @@ INSTANTIATE_TEST_SUITE_P(Levels, MisuseThreadTest,
                                                                   : std::string("Report");
                          });
 
+// A large block the thread growing it publishes for the thread that frees stale pointers into
+// it: its start and pages (0: none yet), and whether a realloc() of it is under way.
+struct GrowingRun {
+    std::atomic<uintptr_t> start{0};
+    std::atomic<uint64_t> pages{0};
+    std::atomic<bool> growing{false};
+};
+
+// Whether a report of a pointer into pages that once held a large run of a heap holding only
+// large runs is one of the three it can be: inside a block (and the block the report names holds
+// the pointer), in pages no heap holds, or another heap's.
+bool is_stale_run_report(const ErrorReport& report) {
+    switch (report.kind) {
+    case ErrorKind::InteriorPointer:
+        return report.block % kPageSize == 0 && report.block < report.address &&
+               report.address - report.block < report.size;
+    case ErrorKind::NotAllocated:
+    case ErrorKind::ForeignHeap:
+        return true;
+    default:
+        return false;
+    }
+}
+
+// Large blocks grown in place by realloc() step by step on two threads (across the 8,192 pages
+// where a run's second length tag changes, and from 1 MiB up by random steps), while another
+// thread allocates and frees large and medium blocks of a second heap and pages of every order
+// and odd runs straight from the page frame allocator, right after the growing runs (CPU page
+// lists included, drained now and then), and a fourth frees, sizes and reallocates pointers into
+// the growing runs, stale ones included (the heap of the growing runs holds nothing but large
+// runs, so no such pointer is a block's start). Every realloc() keeps the block's bytes, each
+// stale pointer is reported once as what it is (an interior pointer inside the block the report
+// names), nothing else is reported, and every page comes back.
+TEST(LargeRunGrowthThreadTest, RunsGrowInPlaceWhileNeighboursComeAndGoAndStalePointersAreFreed) {
+    test::Frames frames(512 << 20);
+    ASSERT_TRUE(frames.initialized());
+    PageFrameAllocator& allocator = frames.allocator();
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* runs = heap_create(allocator);
+    Heap* others = heap_create(allocator);
+    ASSERT_NE(runs, nullptr);
+    ASSERT_NE(others, nullptr);
+    SharedReports run_reports;
+    SharedReports other_reports;
+    heap_set_error_hook(*runs, &SharedReports::record, &run_reports);
+    heap_set_error_hook(*others, &SharedReports::record, &other_reports);
+    constexpr unsigned kGrowers = 2;
+    constexpr size_t kLengthTagPages = size_t{1} << 13; // where LargeLengthHigh changes
+    GrowingRun published[kGrowers];
+    std::atomic<int> failures{0};
+    std::atomic<int> damaged{0};
+    std::atomic<uint64_t> grown_in_place{0};
+    std::atomic<uint64_t> misuses{0};
+    std::atomic<uint64_t> misuses_while_growing{0};
+    std::atomic<bool> stop{false};
+    std::barrier start(kGrowers + 3);
+    const Clock::duration run_time = stress_time(2000);
+
+    auto grow = [&](unsigned self) {
+        std::mt19937_64 random(stress_seed() * 7919 + self);
+        GrowingRun& mine = published[self];
+        start.arrive_and_wait();
+        for (unsigned cycle = 0; !stop.load(std::memory_order_relaxed); ++cycle) {
+            // Odd cycles straddle the second length tag; even ones grow from 1 MiB by steps.
+            const bool straddle = cycle % 2 != 0;
+            size_t size = straddle ? (kLengthTagPages - 2) * kPageSize - 100 : (1 << 20) + 1;
+            const size_t last = straddle ? (kLengthTagPages + 2) * kPageSize : size_t{24} << 20;
+            auto* block = static_cast<unsigned char*>(heap_allocate(*runs, size));
+            if (block == nullptr) {
+                failures.fetch_add(1);
+                continue;
+            }
+            auto mark = static_cast<unsigned char>(random());
+            block[0] = mark;
+            block[size - 1] = mark;
+            mine.pages.store(size / kPageSize + 1);
+            mine.start.store(reinterpret_cast<uintptr_t>(block));
+            while (size < last && !stop.load(std::memory_order_relaxed)) {
+                const size_t bigger =
+                    straddle ? last : size + kPageSize * (1 + random() % 512) - random() % 64;
+                mine.growing.store(true);
+                auto* moved = static_cast<unsigned char*>(heap_reallocate(*runs, block, bigger));
+                mine.growing.store(false);
+                if (moved == nullptr) {
+                    failures.fetch_add(1);
+                    break;
+                }
+                damaged.fetch_add(moved[0] == mark && moved[size - 1] == mark ? 0 : 1);
+                grown_in_place.fetch_add(moved == block ? 1 : 0);
+                block = moved;
+                size = bigger;
+                mark = static_cast<unsigned char>(random());
+                block[0] = mark;
+                block[size - 1] = mark;
+                mine.pages.store(size / kPageSize + 1);
+                mine.start.store(reinterpret_cast<uintptr_t>(block)); // the old one is stale now
+            }
+            damaged.fetch_add(block[0] == mark && block[size - 1] == mark ? 0 : 1);
+            heap_free(*runs, block); // stale from now on, still published
+        }
+    };
+
+    auto neighbour = [&] {
+        std::mt19937_64 random(stress_seed() * 31);
+        std::vector<std::pair<PhysAddr, size_t>> pages;
+        std::vector<void*> blocks;
+        start.arrive_and_wait();
+        while (!stop.load(std::memory_order_relaxed)) {
+            switch (random() % 4) {
+            case 0: { // a block of order 0 to 3: the CPU page lists
+                const auto order = static_cast<unsigned>(random() % 4);
+                const PhysAddr page = allocator.allocate(order);
+                if (page != kNoPage) {
+                    pages.emplace_back(page, size_t{1} << order);
+                }
+                break;
+            }
+            case 1: { // an odd run
+                const size_t count = 1 + random() % 700;
+                const PhysAddr run = allocator.allocate_pages(count);
+                if (run != kNoPage) {
+                    pages.emplace_back(run, count);
+                }
+                break;
+            }
+            case 2:
+                blocks.push_back(heap_allocate(*others, random() % 2 != 0
+                                                            ? (1 << 20) + 1 + random() % (3 << 20)
+                                                            : 2049 + random() % 100000));
+                failures.fetch_add(blocks.back() == nullptr ? 1 : 0);
+                break;
+            default:
+                if (random() % 64 == 0) {
+                    allocator.drain_cpu(static_cast<unsigned>(random() % 8));
+                }
+                break;
+            }
+            if (pages.size() > 24) {
+                const size_t index = random() % pages.size();
+                allocator.free_pages(pages[index].first, pages[index].second);
+                pages.erase(pages.begin() + static_cast<ptrdiff_t>(index));
+            }
+            if (blocks.size() > 12) {
+                const size_t index = random() % blocks.size();
+                heap_free(*others, blocks[index]);
+                blocks.erase(blocks.begin() + static_cast<ptrdiff_t>(index));
+            }
+        }
+        for (const auto& [page, count] : pages) {
+            allocator.free_pages(page, count);
+        }
+        for (void* block : blocks) {
+            heap_free(*others, block);
+        }
+    };
+
+    auto stale_pointers = [&] {
+        std::mt19937_64 random(stress_seed() * 131);
+        start.arrive_and_wait();
+        while (!stop.load(std::memory_order_relaxed)) {
+            GrowingRun& run = published[random() % kGrowers];
+            const uintptr_t first = run.start.load();
+            const uint64_t pages = run.pages.load();
+            if (first == 0) {
+                continue;
+            }
+            // Its length pages most of the time: what a lookup reads while the run grows.
+            const uint64_t page = random() % 2 != 0 ? 1 + random() % 2 : random() % (pages + 4);
+            auto* pointer = reinterpret_cast<unsigned char*>(first + page * kPageSize + 16 +
+                                                             (random() % 200) * 16);
+            const bool growing = run.growing.load();
+            switch (random() % 4) {
+            case 0:
+                failures.fetch_add(heap_usable_size(*runs, pointer) == 0 ? 0 : 1);
+                break;
+            case 1:
+                failures.fetch_add(heap_reallocate(*runs, pointer, 100) == nullptr ? 0 : 1);
+                break;
+            default:
+                heap_free(*runs, pointer);
+            }
+            misuses.fetch_add(1);
+            misuses_while_growing.fetch_add(growing && run.growing.load() ? 1 : 0);
+        }
+    };
+
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < kGrowers; ++t) {
+        threads.emplace_back(grow, t);
+    }
+    threads.emplace_back(neighbour);
+    threads.emplace_back(stale_pointers);
+    start.arrive_and_wait();
+    std::this_thread::sleep_for(run_time);
+    stop.store(true);
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(damaged.load(), 0);
+    EXPECT_GT(grown_in_place.load(), 0u);
+    EXPECT_GT(misuses_while_growing.load(), 0u) << "the threads never overlapped";
+    const std::vector<ErrorReport> seen = run_reports.take();
+    EXPECT_EQ(seen.size(), misuses.load());
+    int wrong = 0;
+    for (const ErrorReport& report : seen) {
+        if (!is_stale_run_report(report) && wrong++ < 10) {
+            ADD_FAILURE() << to_string(report.kind) << " at " << report.address << " block "
+                          << report.block << " size " << report.size << ": " << report.detail;
+        }
+    }
+    EXPECT_EQ(wrong, 0);
+    expect_no_reports(other_reports);
+    EXPECT_EQ(heap_statistics(*runs).large_blocks, 0u);
+    EXPECT_TRUE(heap_check(*runs));
+    EXPECT_TRUE(heap_check(*others));
+    EXPECT_TRUE(heap_destroy(*runs));
+    EXPECT_TRUE(heap_destroy(*others));
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        allocator.drain_cpu(cpu);
+    }
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+    const PageFrameCheck check = allocator.check();
+    EXPECT_TRUE(check.ok) << check.failure << " at " << check.address;
+}
+
 // A large run freed twice, the second free racing the run's next owner: one thread allocates
 // large blocks of random lengths (which keep starting at the same few pages) and frees them,
 // another frees whatever block the first allocated last, again and again - a double free, or the
