@@ -1308,5 +1308,218 @@ TEST(LargeRunGrowthThreadTest, DoubleFreesOfARunRacingItsNextOwnerLoseNoPages) {
     test::clear_reports();
 }
 
+// A Caller of this test's frame from `family`: what operator new and delete pass down.
+[[gnu::always_inline]] inline heap::Caller caller_from(heap::CallFamily family) {
+    return heap::Caller::of(__builtin_frame_address(0), family);
+}
+
+// What a thread expects one of its calls to report: the kind, the block and its size.
+struct ExpectedReport {
+    ErrorKind kind;
+    uint64_t block;
+    uint64_t size;
+    bool operator<(const ExpectedReport& other) const {
+        return std::tie(kind, block, size) < std::tie(other.kind, other.block, other.size);
+    }
+    bool operator==(const ExpectedReport& other) const = default;
+};
+
+// Checked mode with a small quarantine: three threads allocate blocks of every kind (small,
+// medium, a large run, and every fourth small one guarded) from one family of calls (malloc's,
+// operator new's, operator new[]'s), name a wrong size for some of them as a sized delete would,
+// and free them from a family chosen at random, while a fourth changes the quarantine's limit and
+// flushes it, so that each free's eviction races the others' frees and allocations. Each wrong
+// family is reported once as a deallocation mismatch of its block and size, each wrong size once as
+// a size mismatch, nothing else is reported, and the heap gives every page back.
+TEST(CheckedFamilyThreadTest, FreesFromAnotherFamilyRaceTheQuarantinesEviction) {
+    using heap::CallFamily;
+    test::Frames frames(512 << 20);
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    ASSERT_TRUE(heap_set_check_level(*heap, CheckLevel::Report));
+    ASSERT_TRUE(heap_enable_guard_pages(*heap, GuardPageOptions{64, 4}));
+    heap_set_quarantine_limit(*heap, 64 << 10);
+    SharedReports reports;
+    heap_set_error_hook(*heap, &SharedReports::record, &reports);
+    constexpr unsigned kThreads = 3;
+    constexpr CallFamily kFamilies[] = {CallFamily::Malloc, CallFamily::New, CallFamily::NewArray};
+    std::vector<std::vector<ExpectedReport>> expected(kThreads);
+    std::atomic<int> failures{0};
+    std::atomic<uint64_t> frees{0};
+    std::atomic<bool> stop{false};
+    std::barrier start(kThreads + 1);
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            std::mt19937_64 random(stress_seed() * 613 + t);
+            std::vector<std::pair<void*, size_t>> live;
+            std::vector<CallFamily> families;
+            start.arrive_and_wait();
+            while (!stop.load(std::memory_order_relaxed)) {
+                const size_t sizes[] = {24, 3000, 300000, size_t{2} << 20};
+                const size_t size = sizes[random() % 4] + random() % 64;
+                const CallFamily family = kFamilies[random() % 3];
+                void* block = heap::allocate(*heap, size, 0, caller_from(family));
+                if (block == nullptr) {
+                    failures.fetch_add(1);
+                    continue;
+                }
+                live.emplace_back(block, size);
+                families.push_back(family);
+                if (live.size() < 8) {
+                    continue;
+                }
+                const size_t index = random() % live.size();
+                const auto [victim, victim_size] = live[index];
+                const CallFamily allocated_by = families[index];
+                live.erase(live.begin() + static_cast<ptrdiff_t>(index));
+                families.erase(families.begin() + static_cast<ptrdiff_t>(index));
+                if (random() % 4 == 0) {
+                    heap::check_named_size(*heap, victim, victim_size, caller_from(allocated_by));
+                    heap::check_named_size(*heap, victim, victim_size + 16,
+                                           caller_from(allocated_by));
+                    expected[t].push_back({ErrorKind::SizeMismatch,
+                                           reinterpret_cast<uintptr_t>(victim), victim_size});
+                }
+                const CallFamily freed_by = kFamilies[random() % 3];
+                heap::free(*heap, victim, caller_from(freed_by));
+                frees.fetch_add(1);
+                if (freed_by != allocated_by) {
+                    expected[t].push_back({ErrorKind::DeallocationMismatch,
+                                           reinterpret_cast<uintptr_t>(victim), victim_size});
+                }
+            }
+            for (size_t i = 0; i < live.size(); ++i) {
+                heap::free(*heap, live[i].first, caller_from(families[i]));
+            }
+        });
+    }
+    std::mt19937_64 random(stress_seed());
+    start.arrive_and_wait();
+    const Clock::time_point end = Clock::now() + stress_time(1500);
+    constexpr size_t kLimits[] = {0, 4096, 64 << 10, 1 << 20, 8 << 20};
+    while (Clock::now() < end) {
+        heap_set_quarantine_limit(*heap, kLimits[random() % 5]);
+        if (random() % 16 == 0) {
+            heap_flush_quarantine(*heap);
+        }
+        std::this_thread::yield();
+    }
+    stop.store(true);
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_GT(frees.load(), 1000u);
+    std::vector<ExpectedReport> wanted;
+    for (const auto& mine : expected) {
+        wanted.insert(wanted.end(), mine.begin(), mine.end());
+    }
+    std::vector<ExpectedReport> seen;
+    for (const ErrorReport& report : reports.take()) {
+        seen.push_back({report.kind, report.block, report.size});
+        if (report.kind != ErrorKind::DeallocationMismatch &&
+            report.kind != ErrorKind::SizeMismatch) {
+            ADD_FAILURE() << to_string(report.kind) << " at " << report.address << ": "
+                          << report.detail;
+        }
+    }
+    std::sort(wanted.begin(), wanted.end());
+    std::sort(seen.begin(), seen.end());
+    EXPECT_EQ(seen.size(), wanted.size());
+    EXPECT_TRUE(seen == wanted);
+    heap_flush_quarantine(*heap);
+    EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    expect_no_reports(reports);
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+}
+
+// Runs beyond one maximum block (1 GiB) starting wherever their pages are free in a row: two
+// threads take and give runs of 1 to 1.5 GiB (straight from the page frame allocator, and as
+// large blocks of a heap), while another takes and gives pages of every order and odd runs
+// (the CPU page lists too) that break the free stretches up. No page is lost or given twice,
+// and the allocator's invariants hold.
+TEST(BeyondOneGibThreadTest, RunsBeyondAGibComeAndGoAmongSmallOnes) {
+    test::Frames frames(uint64_t{3} << 30);
+    ASSERT_TRUE(frames.initialized());
+    PageFrameAllocator& allocator = frames.allocator();
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = heap_create(allocator);
+    ASSERT_NE(heap, nullptr);
+    SharedReports reports;
+    heap_set_error_hook(*heap, &SharedReports::record, &reports);
+    std::atomic<uint64_t> taken{0};
+    std::atomic<bool> stop{false};
+    std::barrier start(4);
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < 2; ++t) {
+        threads.emplace_back([&, t] {
+            std::mt19937_64 random(stress_seed() * 17 + t);
+            start.arrive_and_wait();
+            while (!stop.load(std::memory_order_relaxed)) {
+                const size_t pages = (size_t{1} << 18) + 1 + random() % (size_t{1} << 17);
+                if (random() % 2 == 0) {
+                    const PhysAddr run = allocator.allocate_pages(pages);
+                    if (run != kNoPage) {
+                        taken.fetch_add(1);
+                        std::this_thread::yield();
+                        allocator.free_pages(run, pages);
+                    }
+                } else {
+                    auto* block = static_cast<unsigned char*>(heap_allocate(*heap, pages * 4096));
+                    if (block != nullptr) {
+                        taken.fetch_add(1);
+                        block[0] = 1;
+                        block[pages * 4096 - 1] = 2;
+                        std::this_thread::yield();
+                        heap_free(*heap, block);
+                    }
+                }
+            }
+        });
+    }
+    threads.emplace_back([&] {
+        std::mt19937_64 random(stress_seed() * 19);
+        std::vector<std::pair<PhysAddr, size_t>> pages;
+        start.arrive_and_wait();
+        while (!stop.load(std::memory_order_relaxed)) {
+            const size_t count =
+                random() % 2 == 0 ? size_t{1} << (random() % 4) : 1 + random() % 5000;
+            const PhysAddr run = allocator.allocate_pages(count);
+            if (run != kNoPage) {
+                pages.emplace_back(run, count);
+            }
+            if (pages.size() > 64 || (run == kNoPage && !pages.empty())) {
+                const size_t index = random() % pages.size();
+                allocator.free_pages(pages[index].first, pages[index].second);
+                pages.erase(pages.begin() + static_cast<ptrdiff_t>(index));
+            }
+        }
+        for (const auto& [run, count] : pages) {
+            allocator.free_pages(run, count);
+        }
+    });
+    start.arrive_and_wait();
+    std::this_thread::sleep_for(stress_time(1500));
+    stop.store(true);
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    EXPECT_GT(taken.load(), 0u);
+    expect_no_reports(reports);
+    EXPECT_EQ(heap_statistics(*heap).large_blocks, 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        allocator.drain_cpu(cpu);
+    }
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+    const PageFrameCheck check = allocator.check();
+    EXPECT_TRUE(check.ok) << check.failure << " at " << check.address;
+}
+
 } // namespace
 } // namespace bedrock
