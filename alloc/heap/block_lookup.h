@@ -61,7 +61,16 @@ inline BlockRef arena_block(const heap::Arena& arena, const SegregatedFit::Found
                     ErrorKind::NotAllocated, nullptr};
 }
 
-// The large run holding the page of `tags` (a large-run tag), from its tags alone.
+// How far, and how, locate() looks for the block holding an address:
+//   NearAndLockFree: a block start at most kMaxSlabBytes back, read without the arenas' lock -
+//     the free() fast path; the answer is stable only for blocks that stay taken meanwhile (a
+//     slab with a live block, a large run), and callers confirm anything else under the lock;
+//   Everywhere: any distance back, under the arenas' lock (a large run: under the large runs'
+//     lock, which its tags are written under) - to classify anything.
+enum class Lookup { NearAndLockFree, Everywhere };
+
+// The large run holding the page of `tags` (a large-run tag), from its tags alone: exact under
+// the large runs' lock, a hint without it (large_runs.h).
 inline BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page) {
     uint16_t tag = __atomic_load_n(tags, __ATOMIC_RELAXED);
     for (;;) {
@@ -87,9 +96,7 @@ inline BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page
     if (heap::tag_value(tag) != heap.owner_id) {
         return no_block(ErrorKind::ForeignHeap, "the block belongs to another heap");
     }
-    const uint64_t pages = heap::tag_value(__atomic_load_n(&tags[1], __ATOMIC_RELAXED)) |
-                           (uint64_t{heap::tag_value(__atomic_load_n(&tags[2], __ATOMIC_RELAXED))}
-                            << heap::kTagValueBits);
+    const uint64_t pages = LargeRuns::run_pages(tags);
     return BlockRef{kind == PageKind::LargeHead ? Holder::LargeRun : Holder::CheckedRun,
                     reinterpret_cast<unsigned char*>(page),
                     pages * kPageSize,
@@ -120,13 +127,6 @@ inline BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page
     return SegregatedFit::owner(*arena) == &heap ? arena : nullptr;
 }
 
-// How far, and how, locate() looks for the block holding an address:
-//   NearAndLockFree: a block start at most kMaxSlabBytes back, read without the arenas' lock -
-//     the free() fast path; the answer is stable only for blocks that stay taken meanwhile (a
-//     slab with a live block), and callers confirm anything else under the lock;
-//   Everywhere: any distance back, under the arenas' lock - to classify anything.
-enum class Lookup { NearAndLockFree, Everywhere };
-
 // What holds `address` in `heap`.
 [[gnu::always_inline]] inline BlockRef locate(Heap& heap, const void* address, Lookup lookup) {
     const auto value = reinterpret_cast<uintptr_t>(address);
@@ -154,6 +154,10 @@ enum class Lookup { NearAndLockFree, Everywhere };
             }
             break;
         default:
+            if (lookup == Lookup::Everywhere) {
+                LockGuard guard(heap.large.lookup_lock());
+                return large_run_block(heap, tags, page);
+            }
             return large_run_block(heap, tags, page);
         }
     }

@@ -148,7 +148,7 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
         }
         break;
     case Holder::LargeRun:
-        if (ref.start == block && heap.large.give(block, ref.usable / kPageSize)) {
+        if (ref.start == block && heap.large.give(block)) {
             return;
         }
         break;
@@ -546,7 +546,7 @@ TakenBlock take_block(Heap& heap, size_t size, size_t alignment, BlockUse use, s
 
 void give_block(Heap& heap, const BlockRef& block) {
     if (block.holder == Holder::CheckedRun || block.holder == Holder::LargeRun) {
-        const bool given = heap.large.give(block.start, block.usable / kPageSize);
+        const bool given = heap.large.give(block.start);
         BEDROCK_ASSERT(given);
         return;
     }

@@ -27,12 +27,15 @@ void* LargeRuns::take(size_t size, size_t alignment, RunUse use, size_t requeste
                                                                 (pages - 1) * kPageSize));
     fill_tags(tags + kMinLargeRunPages, pages - kMinLargeRunPages,
               large_run_tag(kMinLargeRunPages, pages, m_owner_id, use));
-    for (uint64_t page = 0; page < kMinLargeRunPages; ++page) {
+    for (uint64_t page = 1; page < kMinLargeRunPages; ++page) {
         __atomic_store_n(&tags[page], large_run_tag(page, pages, m_owner_id, use),
                          __ATOMIC_RELAXED);
     }
     m_held->add(pages);
     LockGuard guard(m_lock);
+    // The head last, under the lock: a free racing this one (a stale pointer freed twice) finds
+    // the run whole or not at all.
+    __atomic_store_n(&tags[0], large_run_tag(0, pages, m_owner_id, use), __ATOMIC_RELAXED);
     ++m_totals.blocks;
     ++m_totals.allocations;
     m_totals.pages += pages;
@@ -42,8 +45,9 @@ void* LargeRuns::take(size_t size, size_t alignment, RunUse use, size_t requeste
     return block;
 }
 
-bool LargeRuns::give(void* block, uint64_t pages) {
+bool LargeRuns::give(void* block) {
     uint16_t* tags = m_frames->page_tag(block);
+    uint64_t pages = 0;
     {
         LockGuard guard(m_lock);
         const uint16_t head = __atomic_load_n(&tags[0], __ATOMIC_RELAXED);
@@ -52,6 +56,9 @@ bool LargeRuns::give(void* block, uint64_t pages) {
             tag_value(head) != m_owner_id) {
             return false; // freed by another CPU meanwhile
         }
+        // Read again under the lock: the length the caller found may be another run's that
+        // started here (a pointer freed twice) or half of one grow()'s rewrite.
+        pages = run_pages(tags);
         fill_tags(tags, pages, 0);
         const bool checked = kind == PageKind::LargeCheckedHead;
         if (!checked) {

@@ -7,13 +7,16 @@
 // block cannot forge a run.
 //
 // Owns the totals and the record of the last kRememberedFrees plain runs freed, under m_lock;
-// the run's tags are written before the block is handed out and set back to 0 under m_lock on
-// free, so of two frees racing on one block only one finds it. A freed run's pages go back to
-// the page frame allocator with tag 0, as it requires of free pages, so the tags cannot tell a
-// stale pointer to one from memory no heap holds: the record can, for the reports only. It
-// decides nothing about ownership (free() finds runs by their tags alone), and what it says may
-// be stale in one way only: the pages may have gone to another user of the page frame allocator
-// since, which the pointer's owner still freed twice.
+// the run's tags are written before the block is handed out (its head last, under m_lock),
+// rewritten by grow() under m_lock and set back to 0 under m_lock on free, so of two frees
+// racing on one block only one finds it, and a reader holding m_lock sees every run whole. A
+// lookup without it is exact only for a run its caller owns: for another (a stale pointer) it
+// may see an old length, or half of a new one, so give() reads the length again under m_lock.
+// A freed run's pages go back to the page frame allocator with tag 0, as it requires of free
+// pages, so the tags cannot tell a stale pointer to one from memory no heap holds: the record
+// can, for the reports only. It decides nothing about ownership (free() finds runs by their tags
+// alone), and what it says may be stale in one way only: the pages may have gone to another
+// user of the page frame allocator since, which the pointer's owner still freed twice.
 // Lock order: m_lock -> the page frame allocator's lock.
 #pragma once
 
@@ -55,14 +58,22 @@ public:
         return pages < kMinLargeRunPages ? kMinLargeRunPages : pages;
     }
 
+    // The pages of the large run whose head tag is `tags[0]`, from its two length tags (two
+    // relaxed loads): exact for a run its reader owns, or under m_lock (lookup_lock()); without it,
+    // a run being taken, grown or freed may show a length it never had.
+    [[nodiscard]] static uint64_t run_pages(const uint16_t* tags) {
+        return tag_value(__atomic_load_n(&tags[1], __ATOMIC_RELAXED)) |
+               (uint64_t{tag_value(__atomic_load_n(&tags[2], __ATOMIC_RELAXED))} << kTagValueBits);
+    }
+
     // A run of at least `size` bytes (and kMinLargeRunPages pages) aligned to `alignment` (a
     // power of two, up to the page frame allocator's largest block), or null. One page
     // allocation plus O(pages) tag writes.
     [[nodiscard]] void* take(size_t size, size_t alignment, RunUse use, size_t requested);
-    // Frees the run starting at `block` if its head tag still names this heap's live run of
-    // `pages` (what the caller read from the tags), and returns whether it did. One page free
-    // plus O(pages) tag writes.
-    [[nodiscard]] bool give(void* block, uint64_t pages);
+    // Frees the run starting at `block` if its head tag still names this heap's live run, whole
+    // (its length read under m_lock), and returns whether it did. One page free plus O(pages)
+    // tag writes.
+    [[nodiscard]] bool give(void* block);
     // Grows the plain run at `block` of `pages` (what the caller read from its tags) in place to
     // hold `size` bytes, taking the pages right after it from the page frame allocator if they
     // are free (PageFrameAllocator::extend_pages), and returns whether it did: the new pages are
@@ -78,6 +89,9 @@ public:
     [[nodiscard]] uint64_t freed_pages(const void* block);
 
     [[nodiscard]] Totals totals();
+
+    // The lock a lookup holds to see every run whole (block_lookup.h's Lookup::Everywhere).
+    [[nodiscard]] SpinLock& lookup_lock() { return m_lock; }
 
     // heap_lock_all()'s hold on m_lock, for fork() (bedrock/heap.h).
     [[nodiscard]] platform::InterruptState lock_all() { return m_lock.lock(); }

@@ -23,13 +23,16 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "bedrock/heap.h"
 #include "bedrock/heap_checks.h"
 #include "bedrock/page_frame_allocator.h"
 #include "bedrock/platform.h"
+#include "heap/heap_entry.h"
 #include "heap_test_support.h"
+#include "report/call_trace.h"
 
 namespace bedrock {
 namespace {
@@ -995,6 +998,528 @@ INSTANTIATE_TEST_SUITE_P(Levels, MisuseThreadTest,
                              return info.param == CheckLevel::Off ? std::string("Off")
                                                                   : std::string("Report");
                          });
+
+// A large block the thread growing it publishes for the thread that frees stale pointers into
+// it: its start and pages (0: none yet), and whether a realloc() of it is under way.
+struct GrowingRun {
+    std::atomic<uintptr_t> start{0};
+    std::atomic<uint64_t> pages{0};
+    std::atomic<bool> growing{false};
+};
+
+// Whether a report of a pointer into pages that once held a large run of a heap holding only
+// large runs is one of the three it can be: inside a block (and the block the report names holds
+// the pointer), in pages no heap holds, or another heap's.
+bool is_stale_run_report(const ErrorReport& report) {
+    switch (report.kind) {
+    case ErrorKind::InteriorPointer:
+        return report.block % kPageSize == 0 && report.block < report.address &&
+               report.address - report.block < report.size;
+    case ErrorKind::NotAllocated:
+    case ErrorKind::ForeignHeap:
+        return true;
+    default:
+        return false;
+    }
+}
+
+// Large blocks grown in place by realloc() step by step on two threads (across the 8,192 pages
+// where a run's second length tag changes, and from 1 MiB up by random steps), while another
+// thread allocates and frees large and medium blocks of a second heap and pages of every order
+// and odd runs straight from the page frame allocator, right after the growing runs (CPU page
+// lists included, drained now and then), and a fourth frees, sizes and reallocates pointers into
+// the growing runs, stale ones included (the heap of the growing runs holds nothing but large
+// runs, so no such pointer is a block's start). Every realloc() keeps the block's bytes, each
+// stale pointer is reported once as what it is (an interior pointer inside the block the report
+// names), nothing else is reported, and every page comes back.
+TEST(LargeRunGrowthThreadTest, RunsGrowInPlaceWhileNeighboursComeAndGoAndStalePointersAreFreed) {
+    test::Frames frames(512 << 20);
+    ASSERT_TRUE(frames.initialized());
+    PageFrameAllocator& allocator = frames.allocator();
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* runs = heap_create(allocator);
+    Heap* others = heap_create(allocator);
+    ASSERT_NE(runs, nullptr);
+    ASSERT_NE(others, nullptr);
+    SharedReports run_reports;
+    SharedReports other_reports;
+    heap_set_error_hook(*runs, &SharedReports::record, &run_reports);
+    heap_set_error_hook(*others, &SharedReports::record, &other_reports);
+    constexpr unsigned kGrowers = 2;
+    constexpr size_t kLengthTagPages = size_t{1} << 13; // where LargeLengthHigh changes
+    GrowingRun published[kGrowers];
+    std::atomic<int> failures{0};
+    std::atomic<int> damaged{0};
+    std::atomic<uint64_t> grown_in_place{0};
+    std::atomic<uint64_t> misuses{0};
+    std::atomic<uint64_t> misuses_while_growing{0};
+    std::atomic<bool> stop{false};
+    std::barrier start(kGrowers + 3);
+    const Clock::duration run_time = stress_time(2000);
+
+    auto grow = [&](unsigned self) {
+        std::mt19937_64 random(stress_seed() * 7919 + self);
+        GrowingRun& mine = published[self];
+        start.arrive_and_wait();
+        for (unsigned cycle = 0; !stop.load(std::memory_order_relaxed); ++cycle) {
+            // Odd cycles straddle the second length tag; even ones grow from 1 MiB by steps.
+            const bool straddle = cycle % 2 != 0;
+            size_t size = straddle ? (kLengthTagPages - 2) * kPageSize - 100 : (1 << 20) + 1;
+            const size_t last = straddle ? (kLengthTagPages + 2) * kPageSize : size_t{24} << 20;
+            auto* block = static_cast<unsigned char*>(heap_allocate(*runs, size));
+            if (block == nullptr) {
+                failures.fetch_add(1);
+                continue;
+            }
+            auto mark = static_cast<unsigned char>(random());
+            block[0] = mark;
+            block[size - 1] = mark;
+            mine.pages.store(size / kPageSize + 1);
+            mine.start.store(reinterpret_cast<uintptr_t>(block));
+            while (size < last && !stop.load(std::memory_order_relaxed)) {
+                const size_t bigger =
+                    straddle ? last : size + kPageSize * (1 + random() % 512) - random() % 64;
+                mine.growing.store(true);
+                auto* moved = static_cast<unsigned char*>(heap_reallocate(*runs, block, bigger));
+                mine.growing.store(false);
+                if (moved == nullptr) {
+                    failures.fetch_add(1);
+                    break;
+                }
+                damaged.fetch_add(moved[0] == mark && moved[size - 1] == mark ? 0 : 1);
+                grown_in_place.fetch_add(moved == block ? 1 : 0);
+                block = moved;
+                size = bigger;
+                mark = static_cast<unsigned char>(random());
+                block[0] = mark;
+                block[size - 1] = mark;
+                mine.pages.store(size / kPageSize + 1);
+                mine.start.store(reinterpret_cast<uintptr_t>(block)); // the old one is stale now
+            }
+            damaged.fetch_add(block[0] == mark && block[size - 1] == mark ? 0 : 1);
+            heap_free(*runs, block); // stale from now on, still published
+        }
+    };
+
+    auto neighbour = [&] {
+        std::mt19937_64 random(stress_seed() * 31);
+        std::vector<std::pair<PhysAddr, size_t>> pages;
+        std::vector<void*> blocks;
+        start.arrive_and_wait();
+        while (!stop.load(std::memory_order_relaxed)) {
+            switch (random() % 4) {
+            case 0: { // a block of order 0 to 3: the CPU page lists
+                const auto order = static_cast<unsigned>(random() % 4);
+                const PhysAddr page = allocator.allocate(order);
+                if (page != kNoPage) {
+                    pages.emplace_back(page, size_t{1} << order);
+                }
+                break;
+            }
+            case 1: { // an odd run
+                const size_t count = 1 + random() % 700;
+                const PhysAddr run = allocator.allocate_pages(count);
+                if (run != kNoPage) {
+                    pages.emplace_back(run, count);
+                }
+                break;
+            }
+            case 2:
+                blocks.push_back(heap_allocate(*others, random() % 2 != 0
+                                                            ? (1 << 20) + 1 + random() % (3 << 20)
+                                                            : 2049 + random() % 100000));
+                failures.fetch_add(blocks.back() == nullptr ? 1 : 0);
+                break;
+            default:
+                if (random() % 64 == 0) {
+                    allocator.drain_cpu(static_cast<unsigned>(random() % 8));
+                }
+                break;
+            }
+            if (pages.size() > 24) {
+                const size_t index = random() % pages.size();
+                allocator.free_pages(pages[index].first, pages[index].second);
+                pages.erase(pages.begin() + static_cast<ptrdiff_t>(index));
+            }
+            if (blocks.size() > 12) {
+                const size_t index = random() % blocks.size();
+                heap_free(*others, blocks[index]);
+                blocks.erase(blocks.begin() + static_cast<ptrdiff_t>(index));
+            }
+        }
+        for (const auto& [page, count] : pages) {
+            allocator.free_pages(page, count);
+        }
+        for (void* block : blocks) {
+            heap_free(*others, block);
+        }
+    };
+
+    auto stale_pointers = [&] {
+        std::mt19937_64 random(stress_seed() * 131);
+        start.arrive_and_wait();
+        while (!stop.load(std::memory_order_relaxed)) {
+            GrowingRun& run = published[random() % kGrowers];
+            const uintptr_t first = run.start.load();
+            const uint64_t pages = run.pages.load();
+            if (first == 0) {
+                continue;
+            }
+            // Its length pages most of the time: what a lookup reads while the run grows.
+            const uint64_t page = random() % 2 != 0 ? 1 + random() % 2 : random() % (pages + 4);
+            auto* pointer = reinterpret_cast<unsigned char*>(first + page * kPageSize + 16 +
+                                                             (random() % 200) * 16);
+            const bool growing = run.growing.load();
+            switch (random() % 4) {
+            case 0:
+                failures.fetch_add(heap_usable_size(*runs, pointer) == 0 ? 0 : 1);
+                break;
+            case 1:
+                failures.fetch_add(heap_reallocate(*runs, pointer, 100) == nullptr ? 0 : 1);
+                break;
+            default:
+                heap_free(*runs, pointer);
+            }
+            misuses.fetch_add(1);
+            misuses_while_growing.fetch_add(growing && run.growing.load() ? 1 : 0);
+        }
+    };
+
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < kGrowers; ++t) {
+        threads.emplace_back(grow, t);
+    }
+    threads.emplace_back(neighbour);
+    threads.emplace_back(stale_pointers);
+    start.arrive_and_wait();
+    std::this_thread::sleep_for(run_time);
+    stop.store(true);
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(damaged.load(), 0);
+    EXPECT_GT(grown_in_place.load(), 0u);
+    EXPECT_GT(misuses_while_growing.load(), 0u) << "the threads never overlapped";
+    const std::vector<ErrorReport> seen = run_reports.take();
+    EXPECT_EQ(seen.size(), misuses.load());
+    int wrong = 0;
+    for (const ErrorReport& report : seen) {
+        if (!is_stale_run_report(report) && wrong++ < 10) {
+            ADD_FAILURE() << to_string(report.kind) << " at " << report.address << " block "
+                          << report.block << " size " << report.size << ": " << report.detail;
+        }
+    }
+    EXPECT_EQ(wrong, 0);
+    expect_no_reports(other_reports);
+    EXPECT_EQ(heap_statistics(*runs).large_blocks, 0u);
+    EXPECT_TRUE(heap_check(*runs));
+    EXPECT_TRUE(heap_check(*others));
+    EXPECT_TRUE(heap_destroy(*runs));
+    EXPECT_TRUE(heap_destroy(*others));
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        allocator.drain_cpu(cpu);
+    }
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+    const PageFrameCheck check = allocator.check();
+    EXPECT_TRUE(check.ok) << check.failure << " at " << check.address;
+}
+
+// A large run freed twice, the second free racing the run's next owner: one thread allocates
+// large blocks of random lengths (which keep starting at the same few pages) and frees them,
+// another frees whatever block the first allocated last, again and again - a double free, or the
+// free of a block that is live again, which no heap can tell from its owner's. Either way each
+// free frees a whole run or is reported (double-free, or not-allocated in pages being freed),
+// and no page is lost or freed twice: the free that raced the run's tags being written or
+// rewritten frees the run as it is, not as the free found it.
+TEST(LargeRunGrowthThreadTest, DoubleFreesOfARunRacingItsNextOwnerLoseNoPages) {
+    test::Frames frames(256 << 20);
+    PageFrameAllocator& allocator = frames.allocator();
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = heap_create(allocator);
+    ASSERT_NE(heap, nullptr);
+    SharedReports reports;
+    heap_set_error_hook(*heap, &SharedReports::record, &reports);
+    test::clear_reports();
+    std::atomic<uintptr_t> last{0};
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> double_frees{0};
+    std::atomic<int> failures{0};
+    std::barrier start(3);
+    std::thread owner([&] {
+        std::mt19937_64 random(stress_seed() * 11);
+        start.arrive_and_wait();
+        while (!stop.load(std::memory_order_relaxed)) {
+            const size_t size = (size_t{1} << 20) + 1 + random() % (size_t{15} << 20);
+            auto* block = static_cast<unsigned char*>(heap_allocate(*heap, size));
+            if (block == nullptr) {
+                failures.fetch_add(1);
+                continue;
+            }
+            last.store(reinterpret_cast<uintptr_t>(block));
+            if (random() % 2 != 0) {
+                auto* grown = static_cast<unsigned char*>(
+                    heap_reallocate(*heap, block, size + (size_t{1} << 20)));
+                if (grown == nullptr) {
+                    continue; // reported: the other thread freed it
+                }
+                block = grown;
+                last.store(reinterpret_cast<uintptr_t>(block));
+            }
+            heap_free(*heap, block);
+        }
+    });
+    std::thread second([&] {
+        start.arrive_and_wait();
+        while (!stop.load(std::memory_order_relaxed)) {
+            const uintptr_t block = last.load();
+            if (block != 0) {
+                heap_free(*heap, reinterpret_cast<void*>(block));
+                double_frees.fetch_add(1);
+            }
+        }
+    });
+    start.arrive_and_wait();
+    std::this_thread::sleep_for(stress_time(1000));
+    stop.store(true);
+    owner.join();
+    second.join();
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_GT(double_frees.load(), 0u);
+    for (const ErrorReport& report : reports.take()) {
+        if (report.kind != ErrorKind::DoubleFree && report.kind != ErrorKind::NotAllocated &&
+            report.kind != ErrorKind::InteriorPointer) {
+            ADD_FAILURE() << to_string(report.kind) << " at " << report.address << ": "
+                          << report.detail;
+        }
+    }
+    EXPECT_EQ(test::report_count(), 0u)
+        << "the page frame allocator found a wrong free: "
+        << (test::report_count() != 0 ? test::report(0).detail : "");
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_EQ(heap_statistics(*heap).large_blocks, 0u);
+    EXPECT_TRUE(heap_destroy(*heap));
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        allocator.drain_cpu(cpu);
+    }
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+    const PageFrameCheck check = allocator.check();
+    EXPECT_TRUE(check.ok) << check.failure << " at " << check.address;
+    test::clear_reports();
+}
+
+// A Caller of this test's frame from `family`: what operator new and delete pass down.
+[[gnu::always_inline]] inline heap::Caller caller_from(heap::CallFamily family) {
+    return heap::Caller::of(__builtin_frame_address(0), family);
+}
+
+// What a thread expects one of its calls to report: the kind, the block and its size.
+struct ExpectedReport {
+    ErrorKind kind;
+    uint64_t block;
+    uint64_t size;
+    bool operator<(const ExpectedReport& other) const {
+        return std::tie(kind, block, size) < std::tie(other.kind, other.block, other.size);
+    }
+    bool operator==(const ExpectedReport& other) const = default;
+};
+
+// Checked mode with a small quarantine: three threads allocate blocks of every kind (small,
+// medium, a large run, and every fourth small one guarded) from one family of calls (malloc's,
+// operator new's, operator new[]'s), name a wrong size for some of them as a sized delete would,
+// and free them from a family chosen at random, while a fourth changes the quarantine's limit and
+// flushes it, so that each free's eviction races the others' frees and allocations. Each wrong
+// family is reported once as a deallocation mismatch of its block and size, each wrong size once as
+// a size mismatch, nothing else is reported, and the heap gives every page back.
+TEST(CheckedFamilyThreadTest, FreesFromAnotherFamilyRaceTheQuarantinesEviction) {
+    using heap::CallFamily;
+    test::Frames frames(512 << 20);
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    ASSERT_TRUE(heap_set_check_level(*heap, CheckLevel::Report));
+    ASSERT_TRUE(heap_enable_guard_pages(*heap, GuardPageOptions{64, 4}));
+    heap_set_quarantine_limit(*heap, 64 << 10);
+    SharedReports reports;
+    heap_set_error_hook(*heap, &SharedReports::record, &reports);
+    constexpr unsigned kThreads = 3;
+    constexpr CallFamily kFamilies[] = {CallFamily::Malloc, CallFamily::New, CallFamily::NewArray};
+    std::vector<std::vector<ExpectedReport>> expected(kThreads);
+    std::atomic<int> failures{0};
+    std::atomic<uint64_t> frees{0};
+    std::atomic<bool> stop{false};
+    std::barrier start(kThreads + 1);
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            std::mt19937_64 random(stress_seed() * 613 + t);
+            std::vector<std::pair<void*, size_t>> live;
+            std::vector<CallFamily> families;
+            start.arrive_and_wait();
+            while (!stop.load(std::memory_order_relaxed)) {
+                const size_t sizes[] = {24, 3000, 300000, size_t{2} << 20};
+                const size_t size = sizes[random() % 4] + random() % 64;
+                const CallFamily family = kFamilies[random() % 3];
+                void* block = heap::allocate(*heap, size, 0, caller_from(family));
+                if (block == nullptr) {
+                    failures.fetch_add(1);
+                    continue;
+                }
+                live.emplace_back(block, size);
+                families.push_back(family);
+                if (live.size() < 8) {
+                    continue;
+                }
+                const size_t index = random() % live.size();
+                const auto [victim, victim_size] = live[index];
+                const CallFamily allocated_by = families[index];
+                live.erase(live.begin() + static_cast<ptrdiff_t>(index));
+                families.erase(families.begin() + static_cast<ptrdiff_t>(index));
+                if (random() % 4 == 0) {
+                    heap::check_named_size(*heap, victim, victim_size, caller_from(allocated_by));
+                    heap::check_named_size(*heap, victim, victim_size + 16,
+                                           caller_from(allocated_by));
+                    expected[t].push_back({ErrorKind::SizeMismatch,
+                                           reinterpret_cast<uintptr_t>(victim), victim_size});
+                }
+                const CallFamily freed_by = kFamilies[random() % 3];
+                heap::free(*heap, victim, caller_from(freed_by));
+                frees.fetch_add(1);
+                if (freed_by != allocated_by) {
+                    expected[t].push_back({ErrorKind::DeallocationMismatch,
+                                           reinterpret_cast<uintptr_t>(victim), victim_size});
+                }
+            }
+            for (size_t i = 0; i < live.size(); ++i) {
+                heap::free(*heap, live[i].first, caller_from(families[i]));
+            }
+        });
+    }
+    std::mt19937_64 random(stress_seed());
+    start.arrive_and_wait();
+    const Clock::time_point end = Clock::now() + stress_time(1500);
+    constexpr size_t kLimits[] = {0, 4096, 64 << 10, 1 << 20, 8 << 20};
+    while (Clock::now() < end) {
+        heap_set_quarantine_limit(*heap, kLimits[random() % 5]);
+        if (random() % 16 == 0) {
+            heap_flush_quarantine(*heap);
+        }
+        std::this_thread::yield();
+    }
+    stop.store(true);
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_GT(frees.load(), 1000u);
+    std::vector<ExpectedReport> wanted;
+    for (const auto& mine : expected) {
+        wanted.insert(wanted.end(), mine.begin(), mine.end());
+    }
+    std::vector<ExpectedReport> seen;
+    for (const ErrorReport& report : reports.take()) {
+        seen.push_back({report.kind, report.block, report.size});
+        if (report.kind != ErrorKind::DeallocationMismatch &&
+            report.kind != ErrorKind::SizeMismatch) {
+            ADD_FAILURE() << to_string(report.kind) << " at " << report.address << ": "
+                          << report.detail;
+        }
+    }
+    std::sort(wanted.begin(), wanted.end());
+    std::sort(seen.begin(), seen.end());
+    EXPECT_EQ(seen.size(), wanted.size());
+    EXPECT_TRUE(seen == wanted);
+    heap_flush_quarantine(*heap);
+    EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    expect_no_reports(reports);
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+}
+
+// Runs beyond one maximum block (1 GiB) starting wherever their pages are free in a row: two
+// threads take and give runs of 1 to 1.5 GiB (straight from the page frame allocator, and as
+// large blocks of a heap), while another takes and gives pages of every order and odd runs
+// (the CPU page lists too) that break the free stretches up. No page is lost or given twice,
+// and the allocator's invariants hold.
+TEST(BeyondOneGibThreadTest, RunsBeyondAGibComeAndGoAmongSmallOnes) {
+    test::Frames frames(uint64_t{3} << 30);
+    ASSERT_TRUE(frames.initialized());
+    PageFrameAllocator& allocator = frames.allocator();
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = heap_create(allocator);
+    ASSERT_NE(heap, nullptr);
+    SharedReports reports;
+    heap_set_error_hook(*heap, &SharedReports::record, &reports);
+    std::atomic<uint64_t> taken{0};
+    std::atomic<bool> stop{false};
+    std::barrier start(4);
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < 2; ++t) {
+        threads.emplace_back([&, t] {
+            std::mt19937_64 random(stress_seed() * 17 + t);
+            start.arrive_and_wait();
+            while (!stop.load(std::memory_order_relaxed)) {
+                const size_t pages = (size_t{1} << 18) + 1 + random() % (size_t{1} << 17);
+                if (random() % 2 == 0) {
+                    const PhysAddr run = allocator.allocate_pages(pages);
+                    if (run != kNoPage) {
+                        taken.fetch_add(1);
+                        std::this_thread::yield();
+                        allocator.free_pages(run, pages);
+                    }
+                } else {
+                    auto* block = static_cast<unsigned char*>(heap_allocate(*heap, pages * 4096));
+                    if (block != nullptr) {
+                        taken.fetch_add(1);
+                        block[0] = 1;
+                        block[pages * 4096 - 1] = 2;
+                        std::this_thread::yield();
+                        heap_free(*heap, block);
+                    }
+                }
+            }
+        });
+    }
+    threads.emplace_back([&] {
+        std::mt19937_64 random(stress_seed() * 19);
+        std::vector<std::pair<PhysAddr, size_t>> pages;
+        start.arrive_and_wait();
+        while (!stop.load(std::memory_order_relaxed)) {
+            const size_t count =
+                random() % 2 == 0 ? size_t{1} << (random() % 4) : 1 + random() % 5000;
+            const PhysAddr run = allocator.allocate_pages(count);
+            if (run != kNoPage) {
+                pages.emplace_back(run, count);
+            }
+            if (pages.size() > 64 || (run == kNoPage && !pages.empty())) {
+                const size_t index = random() % pages.size();
+                allocator.free_pages(pages[index].first, pages[index].second);
+                pages.erase(pages.begin() + static_cast<ptrdiff_t>(index));
+            }
+        }
+        for (const auto& [run, count] : pages) {
+            allocator.free_pages(run, count);
+        }
+    });
+    start.arrive_and_wait();
+    std::this_thread::sleep_for(stress_time(1500));
+    stop.store(true);
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    EXPECT_GT(taken.load(), 0u);
+    expect_no_reports(reports);
+    EXPECT_EQ(heap_statistics(*heap).large_blocks, 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        allocator.drain_cpu(cpu);
+    }
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+    const PageFrameCheck check = allocator.check();
+    EXPECT_TRUE(check.ok) << check.failure << " at " << check.address;
+}
 
 } // namespace
 } // namespace bedrock
