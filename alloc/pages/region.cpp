@@ -171,8 +171,20 @@ uint64_t PageFrameAllocator::Region::find_long_run(uint64_t count, uint64_t alig
             continue;
         }
         const uint64_t start = boundary - head;
-        // Every later boundary's run starts (and so ends) higher.
-        return start + count <= end_limit ? start : kPageEnd;
+        if (start + count <= end_limit) {
+            return start;
+        }
+        // Ending past the limit: the lowest start that ends at it, if the free pages before the
+        // boundary reach down there (every later boundary's run starts, and so ends, higher).
+        if (end_limit < count) {
+            return kPageEnd;
+        }
+        const uint64_t low = align_down(end_limit - count, alignment);
+        const uint64_t longer_head = boundary - low;
+        return low < start && low >= first_page &&
+                       free_pages_before(boundary, longer_head) >= longer_head
+                   ? low
+                   : kPageEnd;
     }
     return kPageEnd;
 }

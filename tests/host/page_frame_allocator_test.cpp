@@ -801,6 +801,21 @@ TEST(PageFrameAllocatorLongRuns, ARunStartsBeforeItsMaximumBlocksWhenItMust) {
     f.expect_pristine();
 }
 
+// A run beyond a maximum block under a limit that the least head's start would pass: it starts
+// lower, with more of the free pages before the stretch, and ends at or below the limit.
+TEST(PageFrameAllocatorLongRuns, ALimitMovesTheRunDownIntoItsHead) {
+    Fixture f({{4 * kGiB + 256 * kMiB, 2 * kGiB + 64 * kMiB}});
+    ASSERT_TRUE(f.initialized);
+    const PhysAddr limit = 5 * kGiB + 800 * kMiB;
+    const PhysAddr run = f.pfa.allocate_pages(kGiBPages + 1, 2 * kMiB, limit);
+    ASSERT_NE(run, kNoPage);
+    EXPECT_LE(run + (kGiBPages + 1) * kPageSize, limit);
+    EXPECT_EQ(run % (2 * kMiB), 0u);
+    EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
+    f.pfa.free_pages(run, kGiBPages + 1);
+    f.expect_pristine();
+}
+
 // A reserved page inside the fourth maximum block of [4 GiB, 10.5 GiB): a run from 4 GiB can end
 // just before it, and one page longer cannot; that one starts after the reserved page instead,
 // with the free pages before the stretch of maximum blocks above it (a head) and every free page
