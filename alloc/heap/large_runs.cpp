@@ -8,6 +8,16 @@
 #include "support/bits.h"
 
 namespace bedrock::heap {
+namespace {
+
+// Writes the length tags of a run of `pages` (its pages 1 and 2, page_tags.h).
+void write_length_tags(uint16_t* tags, uint64_t pages, uint16_t owner_id, RunUse use) {
+    for (uint64_t page = 1; page < kMinLargeRunPages; ++page) {
+        __atomic_store_n(&tags[page], large_run_tag(page, pages, owner_id, use), __ATOMIC_RELAXED);
+    }
+}
+
+} // namespace
 
 void* LargeRuns::take(size_t size, size_t alignment, RunUse use, size_t requested) {
     if (size > kMaxLargeRunPages * kPageSize - kPageSize) {
@@ -27,10 +37,7 @@ void* LargeRuns::take(size_t size, size_t alignment, RunUse use, size_t requeste
                                                                 (pages - 1) * kPageSize));
     fill_tags(tags + kMinLargeRunPages, pages - kMinLargeRunPages,
               large_run_tag(kMinLargeRunPages, pages, m_owner_id, use));
-    for (uint64_t page = 1; page < kMinLargeRunPages; ++page) {
-        __atomic_store_n(&tags[page], large_run_tag(page, pages, m_owner_id, use),
-                         __ATOMIC_RELAXED);
-    }
+    write_length_tags(tags, pages, m_owner_id, use);
     m_held->add(pages);
     LockGuard guard(m_lock);
     // The head last, under the lock: a free racing this one (a stale pointer freed twice) finds
@@ -92,10 +99,7 @@ bool LargeRuns::grow(void* block, uint64_t pages, size_t size) {
         // tagged.
         fill_tags(tags + pages, grown - pages,
                   large_run_tag(kMinLargeRunPages, grown, m_owner_id, RunUse::Plain));
-        for (uint64_t page = 1; page < kMinLargeRunPages; ++page) {
-            __atomic_store_n(&tags[page], large_run_tag(page, grown, m_owner_id, RunUse::Plain),
-                             __ATOMIC_RELAXED);
-        }
+        write_length_tags(tags, grown, m_owner_id, RunUse::Plain);
         m_totals.pages += grown - pages;
     }
     m_held->add(grown - pages);

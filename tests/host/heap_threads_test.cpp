@@ -93,6 +93,18 @@ void expect_no_reports(SharedReports& reports) {
     }
 }
 
+// Once every heap over `frames` is destroyed: every CPU's page lists drained, `free_at_start`
+// pages free again, and the page frame allocator's invariants hold.
+void expect_every_page_back(test::Frames& frames, uint64_t free_at_start) {
+    PageFrameAllocator& allocator = frames.allocator();
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        allocator.drain_cpu(cpu);
+    }
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+    const PageFrameCheck check = allocator.check();
+    EXPECT_TRUE(check.ok) << check.failure << " at " << check.address;
+}
+
 // A block some thread allocated, with what it asked for and the byte it wrote at both ends.
 struct Block {
     unsigned char* data;
@@ -1217,12 +1229,7 @@ TEST(LargeRunGrowthThreadTest, RunsGrowInPlaceWhileNeighboursComeAndGoAndStalePo
     EXPECT_TRUE(heap_check(*others));
     EXPECT_TRUE(heap_destroy(*runs));
     EXPECT_TRUE(heap_destroy(*others));
-    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
-        allocator.drain_cpu(cpu);
-    }
-    EXPECT_EQ(frames.free_pages(), free_at_start);
-    const PageFrameCheck check = allocator.check();
-    EXPECT_TRUE(check.ok) << check.failure << " at " << check.address;
+    expect_every_page_back(frames, free_at_start);
 }
 
 // A large run freed twice, the second free racing the run's next owner: one thread allocates
@@ -1299,12 +1306,7 @@ TEST(LargeRunGrowthThreadTest, DoubleFreesOfARunRacingItsNextOwnerLoseNoPages) {
     EXPECT_TRUE(heap_check(*heap));
     EXPECT_EQ(heap_statistics(*heap).large_blocks, 0u);
     EXPECT_TRUE(heap_destroy(*heap));
-    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
-        allocator.drain_cpu(cpu);
-    }
-    EXPECT_EQ(frames.free_pages(), free_at_start);
-    const PageFrameCheck check = allocator.check();
-    EXPECT_TRUE(check.ok) << check.failure << " at " << check.address;
+    expect_every_page_back(frames, free_at_start);
     test::clear_reports();
 }
 
@@ -1513,12 +1515,7 @@ TEST(BeyondOneGibThreadTest, RunsBeyondAGibComeAndGoAmongSmallOnes) {
     EXPECT_EQ(heap_statistics(*heap).large_blocks, 0u);
     EXPECT_TRUE(heap_check(*heap));
     EXPECT_TRUE(heap_destroy(*heap));
-    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
-        allocator.drain_cpu(cpu);
-    }
-    EXPECT_EQ(frames.free_pages(), free_at_start);
-    const PageFrameCheck check = allocator.check();
-    EXPECT_TRUE(check.ok) << check.failure << " at " << check.address;
+    expect_every_page_back(frames, free_at_start);
 }
 
 } // namespace
