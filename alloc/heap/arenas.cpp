@@ -10,15 +10,29 @@
 namespace bedrock::heap {
 namespace {
 
-// Tags the arena of 2^order pages at `base` with `tag`: its spans when it has whole ones (all
-// but arenas made when memory is short), else its pages (page_tags.h).
-void write_tags(const PageFrameAllocator& frames, const void* base, unsigned order, uint16_t tag) {
+// What an arena's tags say (page_tags.h).
+enum class ArenaTags : uint8_t { Held, Cleared };
+
+// Tags the arena of 2^order pages at `base`, held by the heap with `owner_id`, or clears its
+// tags: its spans when it has whole ones (all but arenas made when memory is short), else its
+// pages, and its first page's tag. Held: the first page's tag is written first, so an arena tag
+// never leads to a first page that does not name its heap yet.
+void write_tags(const PageFrameAllocator& frames, const void* base, unsigned order,
+                uint16_t owner_id, ArenaTags what) {
     const PageFrameAllocator::PageTags tags = frames.tags_of(base);
     BEDROCK_ASSERT(tags.page != nullptr);
+    const bool held = what == ArenaTags::Held;
+    const uint16_t tag = held ? make_tag(PageKind::Arena, order) : 0;
+    if (held) {
+        __atomic_store_n(tags.page, arena_base_tag(owner_id), __ATOMIC_RELAXED);
+    }
     if (order >= kTagSpanOrder) {
         fill_tags(tags.span, uint64_t{1} << (order - kTagSpanOrder), tag);
     } else {
-        fill_tags(tags.page, uint64_t{1} << order, tag);
+        fill_tags(tags.page + 1, (uint64_t{1} << order) - 1, tag);
+    }
+    if (!held) {
+        __atomic_store_n(tags.page, uint16_t{0}, __ATOMIC_RELAXED);
     }
 }
 
@@ -33,8 +47,9 @@ bool Arenas::init_region(void* fit_storage, void* base, size_t bytes, Heap* owne
 }
 
 void Arenas::init_frames(void* fit_storage, PageFrameAllocator& frames, Heap* owner,
-                         HeldPages& held, uintptr_t secret) {
+                         uint16_t owner_id, HeldPages& held, uintptr_t secret) {
     m_owner = owner;
+    m_owner_id = owner_id;
     m_held = &held;
     m_frames = &frames;
     m_fit.init(fit_storage, kMaxArenaBytes, secret);
@@ -108,7 +123,7 @@ bool Arenas::grow_locked(size_t size, size_t alignment) {
     void* base = platform::phys_to_virt(phys);
     Arena* arena = m_fit.add_arena(base, kPageSize << order, m_owner);
     BEDROCK_ASSERT(arena != nullptr);
-    write_tags(*m_frames, base, order, make_tag(PageKind::Arena, order));
+    write_tags(*m_frames, base, order, m_owner_id, ArenaTags::Held);
     m_pages += uint64_t{1} << order;
     m_held->add(uint64_t{1} << order);
     return true;
@@ -124,7 +139,7 @@ void Arenas::give_arena_locked(Arena& arena) {
         // untold up to a limit.
         platform::pages_unused(reinterpret_cast<void*>(base), pages * kPageSize);
     }
-    write_tags(*m_frames, reinterpret_cast<void*>(base), order, 0);
+    write_tags(*m_frames, reinterpret_cast<void*>(base), order, m_owner_id, ArenaTags::Cleared);
     m_pages -= pages;
     m_held->remove(pages);
     m_frames->free(m_frames->phys_of(reinterpret_cast<void*>(base)), order);
@@ -163,7 +178,7 @@ Arena* Arenas::arena_of(const void* block) const {
     const PageFrameAllocator::PageTags tags = m_frames->tags_of(block);
     BEDROCK_ASSERT(tags.page != nullptr);
     const uint16_t tag = heap_tag(tags);
-    BEDROCK_ASSERT(tag_kind(tag) == PageKind::Arena);
+    BEDROCK_ASSERT(is_arena_tag(tag));
     return reinterpret_cast<Arena*>(arena_base(reinterpret_cast<uintptr_t>(block), tag));
 }
 
@@ -359,14 +374,16 @@ bool Arenas::check(const char** failure) {
             const unsigned order = floor_log2(arena_pages);
             const uint16_t expected = make_tag(PageKind::Arena, order);
             tags_ok = tags_ok && tags.page != nullptr && is_power_of_two(arena_pages) &&
-                      base % (arena_pages * kPageSize) == 0;
-            // Spans tagged and pages not, or (a small arena) the other way round.
+                      base % (arena_pages * kPageSize) == 0 &&
+                      tags.page[0] == arena_base_tag(m_owner_id);
+            // Spans tagged and pages not, or (a small arena) the other way round; the first
+            // page's tag names the heap either way.
             const bool spans = order >= kTagSpanOrder;
             const uint64_t span_count = spans ? arena_pages >> kTagSpanOrder : 0;
             for (uint64_t span = 0; tags_ok && span < span_count; ++span) {
                 tags_ok = tags.span[span] == expected;
             }
-            for (uint64_t page = 0; tags_ok && page < arena_pages; ++page) {
+            for (uint64_t page = 1; tags_ok && page < arena_pages; ++page) {
                 tags_ok = tags.page[page] == (spans ? 0 : expected);
             }
             pages += arena_pages;

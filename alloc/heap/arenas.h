@@ -62,10 +62,10 @@ public:
     // `secret` encodes the segregated fit's list links.
     [[nodiscard]] bool init_region(void* fit_storage, void* base, size_t bytes, Heap* owner,
                                    uintptr_t secret);
-    // Frames heap: arenas come from `frames`; `fit_storage` holds
-    // SegregatedFit::storage_bytes(kMaxArenaBytes).
-    void init_frames(void* fit_storage, PageFrameAllocator& frames, Heap* owner, HeldPages& held,
-                     uintptr_t secret);
+    // Frames heap: arenas come from `frames`, tagged with `owner_id` (owner_ids.h); `fit_storage`
+    // holds SegregatedFit::storage_bytes(kMaxArenaBytes).
+    void init_frames(void* fit_storage, PageFrameAllocator& frames, Heap* owner, uint16_t owner_id,
+                     HeldPages& held, uintptr_t secret);
 
     // Reports (corrupt-metadata) the free blocks whose list links the fit found overwritten
     // since the last call, and after which it rebuilt its lists. Call with no heap lock held;
@@ -220,6 +220,8 @@ private:
     // Read and written under m_lock only when the unused interval is set or a tell is made: in
     // the padding of m_slabs_given's line, which the frees read, without writes on their path.
     size_t m_unused_interval = 0;
+    // Frames heaps: the heap's owner id, in each arena's first page tag (page_tags.h). Set once.
+    uint16_t m_owner_id = 0;
 };
 static_assert(sizeof(Arenas) == 576, "the arenas' state fills whole cache lines, none spare");
 

@@ -2,8 +2,8 @@
 // locate(): what holds an address in a heap, decided from allocator metadata alone, never from
 // memory at or near the address:
 //   region heap: the address lies in the region's arena;  frames heap: the page frame
-//   allocator's tag of its page (or of its span, for an arena) names an arena of this heap or a
-//   large run of this heap
+//   allocator's tag of its page (or of its span, for an arena) names an arena whose first page's
+//   tag names this heap, or a large run of this heap
 //   then, in an arena, its block-start bitmap names the block holding the address (a slab, a
 //   medium block, a checked block or a guard chunk), and only then is that block's header read.
 // Inline: free()'s lookup of a pointer its CPU's slab hints do not place runs it.
@@ -107,8 +107,8 @@ inline BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page
 
 // The arena of `heap` whose span holds `address`, or null (no arena of this heap: a large run,
 // another heap's memory, or none): for a region heap its one arena, for a frames heap the arena
-// its page's tag names (read once), if this heap owns it. free()'s first step for a pointer its
-// CPU's slab hints do not place; locate() tells the other cases apart.
+// its page's tag names (read once), if the tag of that arena's first page names this heap. free()'s
+// first step for a pointer its CPU's slab hints do not place; locate() tells the other cases apart.
 [[gnu::always_inline]] inline const heap::Arena* arena_holding(Heap& heap, const void* address) {
     const auto value = reinterpret_cast<uintptr_t>(address);
     if (!heap.over_frames()) {
@@ -120,11 +120,13 @@ inline BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page
         return nullptr;
     }
     const uint16_t tag = heap::heap_tag(found);
-    if (heap::tag_kind(tag) != PageKind::Arena) {
+    if (!heap::is_arena_tag(tag)) {
         return nullptr;
     }
-    const auto* arena = reinterpret_cast<const heap::Arena*>(heap::arena_base(value, tag));
-    return SegregatedFit::owner(*arena) == &heap ? arena : nullptr;
+    const uintptr_t base = heap::arena_base(value, tag);
+    return heap::arena_base_tag_of(found, value, base) == heap::arena_base_tag(heap.owner_id)
+               ? reinterpret_cast<const heap::Arena*>(base)
+               : nullptr;
 }
 
 // What holds `address` in `heap`.
@@ -148,11 +150,15 @@ inline BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page
         case PageKind::None:
             return no_block(ErrorKind::NotAllocated, "in a page no heap holds");
         case PageKind::Arena:
-            arena = reinterpret_cast<const heap::Arena*>(heap::arena_base(value, tag));
-            if (SegregatedFit::owner(*arena) != &heap) {
+        case PageKind::ArenaBase: {
+            const uintptr_t base = heap::arena_base(value, tag);
+            if (heap::arena_base_tag_of(found, value, base) !=
+                heap::arena_base_tag(heap.owner_id)) {
                 return no_block(ErrorKind::ForeignHeap, "the block belongs to another heap");
             }
+            arena = reinterpret_cast<const heap::Arena*>(base);
             break;
+        }
         default:
             if (lookup == Lookup::Everywhere) {
                 LockGuard guard(heap.large.lookup_lock());

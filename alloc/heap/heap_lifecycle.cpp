@@ -177,7 +177,7 @@ Heap* heap_create(PageFrameAllocator& frames) {
     heap->state_phys = phys;
     heap->state_pages = state_pages;
     heap->held.add(state_pages);
-    heap->arenas.init_frames(heap->fit_storage(), frames, heap, heap->held, heap->secret);
+    heap->arenas.init_frames(heap->fit_storage(), frames, heap, owner_id, heap->held, heap->secret);
     heap->large.init(frames, owner_id, heap->held);
     heap->magic = Heap::kMagic;
     {

@@ -8,12 +8,16 @@
 // is its span's when that is not 0, else its own (heap_tag()). Runs are tagged when taken and
 // set back to 0 (None) before their pages are freed:
 //
-//   arena of 2^k pages, k >= 6:  spans [ Arena k | ... | Arena k ]   2^(k-6) span tags, page tags
-//                                                                    0; naturally aligned: its base
-//                                                                    is the page & ~(2^k pages - 1)
-//   arena of 2^k pages, k < 6:   pages [ Arena k | ... | Arena k ]   (only when memory is short)
+//   arena of 2^k pages, k >= 6:  spans [ Arena k | ... | Arena k ]   2^(k-6) span tags; naturally
+//                                 pages [ ArenaBase id | 0 | ... | 0 ]  aligned: its base is the
+//                                                                       page & ~(2^k pages - 1)
+//   arena of 2^k pages, k < 6:   pages [ ArenaBase id | Arena k | ... | Arena k ]  (only when
+//                                                                       memory is short)
 //   large run of n >= 3:  pages [ LargeHead id | LengthLow n%8192 | LengthHigh n/8192 | Body ... ]
 //
+// An arena's first page names its heap by the heap's owner id (owner_ids.h), so the heap that owns
+// an address is decided from the tags alone, never from the arena's header, which another heap
+// or the page frame allocator may be rewriting when the arena is being given back.
 // So every page of a run leads to the run in O(1) - an arena's page by its alignment, a large
 // run's head page or length pages by their kind - except a large run's body pages, whose head
 // is found by walking back to it (only an interior pointer into a large block goes there: a
@@ -36,8 +40,8 @@ namespace bedrock::heap {
 
 enum class PageKind : uint16_t {
     None = 0,
-    Arena = 1, // value: log2 of the arena's pages
-    Unused = 2,
+    Arena = 1,            // value: log2 of the arena's pages
+    ArenaBase = 2,        // an arena's first page; value: its heap's owner id
     LargeHead = 3,        // value: owner id
     LargeCheckedHead = 4, // value: owner id; the block is a checked-mode block
     LargeLengthLow = 5,   // page 1 of a large run: pages % 8192
@@ -69,10 +73,29 @@ inline uint16_t heap_tag(const PageFrameAllocator::PageTags& tags) {
     return span != 0 ? span : __atomic_load_n(tags.page, __ATOMIC_RELAXED);
 }
 
-// The base of the arena an Arena tag (PageKind::Arena) names for an address in it: the address
-// rounded down to the arena's size (arenas are naturally aligned, see above).
+// Whether a page's tag (heap_tag()) says the page is in an arena.
+constexpr bool is_arena_tag(uint16_t tag) {
+    return tag_kind(tag) == PageKind::Arena || tag_kind(tag) == PageKind::ArenaBase;
+}
+
+// The base of the arena an arena tag (is_arena_tag()) names for an address in it: the address
+// rounded down to the arena's size (arenas are naturally aligned, see above), or to its page for
+// the first page of an arena tagged page by page.
 inline uintptr_t arena_base(uintptr_t address, uint16_t tag) {
-    return align_down(address, uintptr_t{kPageSize} << tag_value(tag));
+    const unsigned order = tag_kind(tag) == PageKind::Arena ? tag_value(tag) : 0;
+    return align_down(address, uintptr_t{kPageSize} << order);
+}
+
+// The tag of the first page of an arena of the heap with `owner_id`.
+constexpr uint16_t arena_base_tag(uint16_t owner_id) {
+    return make_tag(PageKind::ArenaBase, owner_id);
+}
+
+// The tag of the first page of the arena at `base`, which holds `address`, whose tags are
+// `tags`: an arena lies in one region, whose page tags are one array. One relaxed load.
+inline uint16_t arena_base_tag_of(const PageFrameAllocator::PageTags& tags, uintptr_t address,
+                                  uintptr_t base) {
+    return __atomic_load_n(tags.page - ((address - base) >> kPageShift), __ATOMIC_RELAXED);
 }
 
 // Whose block a large run holds: the heap's own, or checked mode's (free() sends it there).

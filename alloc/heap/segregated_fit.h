@@ -158,7 +158,7 @@ struct Arena {
     Arena* next; // in the fit's list of arenas, in the order they were added
     Arena* prev;
     size_t bytes; // the whole span, from this header to the end sentinel inclusive
-    void* owner;  // the caller's cookie
+    void* owner;  // the caller's cookie, for debuggers (the heap decides ownership from tags)
     // Where the summary, the start bitmap and the first block's header are: derived from
     // `bytes` when the arena is added, kept so no lookup derives them again.
     uint64_t* summary;
@@ -455,7 +455,6 @@ public:
     [[nodiscard]] static uintptr_t arena_end(const Arena& arena) {
         return arena_begin(arena) + arena.bytes;
     }
-    [[nodiscard]] static void* owner(const Arena& arena) { return arena.owner; }
 
     // The arenas in the order they were added (for walks; null-terminated via Arena::next).
     [[nodiscard]] Arena* first_arena() const { return m_arenas; }

@@ -19,6 +19,8 @@
 #include "bedrock/heap.h"
 #include "bedrock/heap_checks.h"
 #include "bedrock/malloc.h"
+#include "heap/page_tags.h"
+#include "heap/segregated_fit.h"
 #include "heap_test_support.h"
 
 namespace bedrock {
@@ -203,6 +205,41 @@ TEST(HeapOwnershipTest, ABlockOfAnotherHeapIsForeign) {
         heap_free(*first, block);
     }
     EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_destroy(*first));
+    EXPECT_TRUE(heap_destroy(*second));
+}
+
+// Which heap an arena's block belongs to is read from the page tags alone (the arena's first
+// page names its heap's owner id), never from the arena's header: a header naming another heap
+// (as a wild write, or the memory of an arena being given back, could leave it) changes nothing.
+TEST(HeapOwnershipTest, AnArenasHeapIsReadFromItsTagsNotItsHeader) {
+    test::Frames frames(64 << 20);
+    Heap* first = heap_create(frames.allocator());
+    Heap* second = heap_create(frames.allocator());
+    ASSERT_NE(first, nullptr);
+    ASSERT_NE(second, nullptr);
+    test::clear_reports();
+    for (size_t size : {size_t{32}, size_t{5000}}) {
+        void* block = heap_allocate(*first, size);
+        ASSERT_NE(block, nullptr);
+        const PageFrameAllocator::PageTags tags = frames.allocator().tags_of(block);
+        ASSERT_NE(tags.page, nullptr);
+        const uint16_t tag = heap::heap_tag(tags);
+        ASSERT_TRUE(heap::is_arena_tag(tag));
+        auto* arena = reinterpret_cast<heap::Arena*>(
+            heap::arena_base(reinterpret_cast<uintptr_t>(block), tag));
+        void* const owner = arena->owner;
+        arena->owner = second;
+        heap_free(*second, block);
+        expect_one_report(ErrorKind::ForeignHeap, "another heap's block, its header forged");
+        EXPECT_TRUE(heap_check(*second));
+        arena->owner = nullptr;
+        EXPECT_GE(heap_usable_size(*first, block), size);
+        heap_free(*first, block);
+        EXPECT_EQ(test::report_count(), 0u);
+        arena->owner = owner;
+        EXPECT_TRUE(heap_check(*first));
+    }
     EXPECT_TRUE(heap_destroy(*first));
     EXPECT_TRUE(heap_destroy(*second));
 }

@@ -45,19 +45,6 @@ Clock::duration stress_time(long fallback) {
     return std::chrono::milliseconds(text != nullptr ? strtol(text, nullptr, 0) : fallback);
 }
 
-// Whether this build runs under ThreadSanitizer (clang's feature test: a macro, as only the
-// preprocessor can ask).
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define BEDROCK_TEST_UNDER_TSAN 1
-#endif
-#endif
-#ifdef BEDROCK_TEST_UNDER_TSAN
-constexpr bool kUnderThreadSanitizer = true;
-#else
-constexpr bool kUnderThreadSanitizer = false;
-#endif
-
 // The seed of every random choice here: BEDROCK_TEST_SEED, else 1; printed once.
 uint64_t stress_seed() {
     static const uint64_t seed = [] {
@@ -732,13 +719,6 @@ TEST(HeapLifecycleThreadTest, HeapsComeAndGoOverOneAllocatorWhileOthersUseIt) {
 // (another heap's block, or memory of no heap once the first is gone) and frees nothing, however
 // it meets the block's heap going away; region heaps alike, in the first heap's own block.
 TEST(ForeignFreeThreadTest, FreesIntoAnotherHeapRaceTheBlocksHeapGoingAway) {
-    if (kUnderThreadSanitizer) {
-        // The second heap's lock-free lookup reads the owner field of the arena header that
-        // the block's page tag names (SegregatedFit::owner(), a plain load), while the first heap
-        // gives that arena back and the page frame allocator or a new arena writes the header:
-        // a data race on a word, which ThreadSanitizer reports. Left to the fit's owner.
-        GTEST_SKIP() << "the arena owner's plain load races with the arena going away";
-    }
     test::Frames frames(256 << 20);
     const uint64_t free_at_start = frames.free_pages();
     Heap* bystander = heap_create(frames.allocator());
@@ -982,10 +962,6 @@ TEST_P(MisuseThreadTest, MisuseOnOneThreadIsReportedAndChangesNothingForTheOther
     uint64_t seen_kinds[16] = {};
     for (const ErrorReport& report : seen) {
         ++seen_kinds[static_cast<unsigned>(report.kind) % 16];
-        if (getenv("SHOWREPORTS"))
-            std::printf("%s at %lx block %lx size %lu offset %ld: %s\n", to_string(report.kind),
-                        (unsigned long)report.address, (unsigned long)report.block,
-                        (unsigned long)report.size, (long)report.offset, report.detail);
     }
     for (unsigned kind = 0; kind < 16; ++kind) {
         EXPECT_EQ(seen_kinds[kind], expected_kinds[kind])

@@ -289,7 +289,7 @@ TEST(SegregatedFit, FreshArenaIsOneFreeBlock) {
     ASSERT_NE(arena, nullptr);
     EXPECT_TRUE(holds(f.fit));
     EXPECT_TRUE(SegregatedFit::arena_is_empty(*arena));
-    EXPECT_EQ(SegregatedFit::owner(*arena), &owner_cookie);
+    EXPECT_EQ(arena->owner, &owner_cookie);
     EXPECT_EQ(SegregatedFit::arena_end(*arena) - SegregatedFit::arena_begin(*arena), 1 * kKiB);
     const std::vector<Block> blocks = blocks_of(f.fit);
     ASSERT_EQ(blocks.size(), 1u);

@@ -32,7 +32,7 @@ HEAP_MAGIC = 0x70654842  # Heap::kMagic, "BHep"
 # BlockUse (segregated_fit.h), PageKind (page_tags.h), BlockState (checked/checked_block.h).
 USE_NAMES = {0: "free", 1: "slab", 2: "medium", 3: "checked", 4: "guard", 5: "cpu-cache"}
 USE_FREE, USE_SLAB, USE_MEDIUM, USE_CHECKED, USE_GUARD, USE_CPU_CACHE = range(6)
-KIND_NONE, KIND_ARENA = 0, 1
+KIND_NONE, KIND_ARENA, KIND_ARENA_BASE = 0, 1, 2
 KIND_LARGE_HEAD, KIND_LARGE_CHECKED_HEAD = 3, 4
 KIND_LENGTH_LOW, KIND_LENGTH_HIGH, KIND_BODY = 5, 6, 7
 CHECKED_STATES = {0: "released", 0x4556494C: "live", 0x52415551: "quarantined"}
@@ -601,8 +601,9 @@ def describe_in_frames_heap(heap, address):
     if kind == KIND_NONE:
         return ["heap: none", "state: not Bedrock's heap memory (a page of the page frame "
                 "allocator that no heap holds)"]
-    if kind == KIND_ARENA:
-        arena = address & ~((PAGE_SIZE << (tag & ((1 << TAG_VALUE_BITS) - 1))) - 1)
+    if kind in (KIND_ARENA, KIND_ARENA_BASE):
+        order = tag & ((1 << TAG_VALUE_BITS) - 1) if kind == KIND_ARENA else 0
+        arena = address & ~((PAGE_SIZE << order) - 1)
         owner = int(member(at(arena, "bedrock::heap::Arena"), "owner"))
         return ["heap: 0x%x" % owner] + describe_arena_block(heap_at(owner), arena, address)
     return ["heap: 0x%x" % int(heap.address)] + describe_large(heap, page_tag, address)
