@@ -30,10 +30,16 @@ void* LargeRuns::take(size_t size, size_t alignment, RunUse use, size_t requeste
         return nullptr;
     }
     void* block = platform::phys_to_virt(phys);
+    // The direct map keeps a run's alignment up to a maximum block (bedrock/platform.h); beyond
+    // that only where its offset is a multiple of the alignment (an identity map): elsewhere the
+    // run goes back.
+    if (!is_aligned(reinterpret_cast<uintptr_t>(block), alignment)) {
+        m_frames->free_pages(phys, pages);
+        return nullptr;
+    }
     uint16_t* tags = m_frames->page_tag(block);
     BEDROCK_ASSERT(tags != nullptr);
-    BEDROCK_DEBUG_ASSERT(reinterpret_cast<uintptr_t>(block) % alignment == 0 &&
-                         tags + pages - 1 == m_frames->page_tag(static_cast<unsigned char*>(block) +
+    BEDROCK_DEBUG_ASSERT(tags + pages - 1 == m_frames->page_tag(static_cast<unsigned char*>(block) +
                                                                 (pages - 1) * kPageSize));
     fill_tags(tags + kMinLargeRunPages, pages - kMinLargeRunPages,
               large_run_tag(kMinLargeRunPages, pages, m_owner_id, use));

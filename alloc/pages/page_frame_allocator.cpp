@@ -166,16 +166,18 @@ PhysAddr PageFrameAllocator::allocate_below(unsigned order, PhysAddr limit) {
                       [&] { return allocate_or_drain(order, limit); });
 }
 
-PhysAddr PageFrameAllocator::allocate_long_run_locked(uint64_t count, uint64_t alignment,
-                                                      PhysAddr limit) {
+PhysAddr PageFrameAllocator::allocate_run_locked(uint64_t count, uint64_t alignment,
+                                                 PhysAddr limit) {
     const uint64_t limit_page = end_page_below(limit);
     // Highest region first, as for blocks.
     for (size_t i = m_region_count; i-- > 0;) {
         Region& region = m_regions[i];
-        if (region.free_pages < count) {
+        if (region.free_pages < count || region.first_page + count > limit_page) {
             continue;
         }
-        const uint64_t page = region.find_long_run(count, alignment, limit_page);
+        const uint64_t page = count > pages_of(kMaxOrder) && alignment <= pages_of(kMaxOrder)
+                                  ? region.find_long_run(count, alignment, limit_page)
+                                  : region.find_lowest_run(count, alignment, limit_page);
         if (page != kPageEnd) {
             region.take_range(page, page + count);
             region.record_run(page, count);
@@ -192,18 +194,18 @@ PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, Ph
     if (!needs_growth(address)) {
         return address;
     }
-    // The block the run is cut from (up to a maximum block), or its maximum blocks plus one;
-    // 0 (no growth) for a request no memory can serve: invalid, or more pages than a 64-bit
-    // physical address space holds (whose rounding up would wrap).
+    // The block the run is cut from (up to a maximum block), or its maximum blocks plus one, or
+    // the alignment when that is larger; 0 (no growth) for a request no memory can serve:
+    // invalid, or more pages than a 64-bit physical address space holds (whose rounding up would
+    // wrap).
     const bool valid = count != 0 && count <= (~uint64_t{0} >> kPageShift) &&
-                       (alignment == 0 || is_power_of_two(alignment)) &&
-                       alignment <= kPageSize << kMaxOrder;
+                       (alignment == 0 || is_power_of_two(alignment));
     const uint64_t alignment_pages = alignment > kPageSize ? alignment / kPageSize : 1;
-    const uint64_t block = count > alignment_pages ? count : alignment_pages;
-    const uint64_t wanted = !valid ? 0
-                            : count > pages_of(kMaxOrder)
-                                ? align_up(count, pages_of(kMaxOrder)) + pages_of(kMaxOrder)
-                                : pages_of(ceil_log2(block));
+    const uint64_t run = !valid ? 0
+                         : count > pages_of(kMaxOrder)
+                             ? align_up(count, pages_of(kMaxOrder)) + pages_of(kMaxOrder)
+                             : pages_of(ceil_log2(count));
+    const uint64_t wanted = !valid || run > alignment_pages ? run : alignment_pages;
     return grow_after(address, wanted,
                       [&] { return allocate_pages_once(count, alignment, limit); });
 }
@@ -212,28 +214,34 @@ PhysAddr PageFrameAllocator::allocate_pages_once(size_t count, uint64_t alignmen
     if (count == 0 || count > managed_pages() || (alignment != 0 && !is_power_of_two(alignment))) {
         return kNoPage;
     }
-    const unsigned alignment_order =
-        alignment <= kPageSize ? 0 : floor_log2(alignment) - kPageShift;
-    if (count > pages_of(kMaxOrder)) {
-        if (alignment_order > kMaxOrder) {
-            return kNoPage;
-        }
+    const uint64_t alignment_pages = alignment > kPageSize ? alignment / kPageSize : 1;
+    if (count > pages_of(kMaxOrder) || alignment_pages > pages_of(kMaxOrder)) {
+        // No buddy block holds it: free pages in a row.
         LockGuard guard(m_lock);
-        return attempt_taking_lists_locked(limit, [this, count, alignment_order, limit] {
-            return allocate_long_run_locked(count, pages_of(alignment_order), limit);
+        return attempt_taking_lists_locked(limit, [this, count, alignment_pages, limit] {
+            return allocate_run_locked(count, alignment_pages, limit);
         });
     }
     const unsigned size_order = ceil_log2(count);
+    const unsigned alignment_order = floor_log2(alignment_pages);
     const unsigned order = size_order > alignment_order ? size_order : alignment_order;
     if (pages_of(order) == count) {
-        // A whole block: as allocate(), CPU page lists included.
-        return limit == kNoLimit ? allocate_once(order) : allocate_or_drain(order, limit);
+        // A whole block: as allocate(), CPU page lists included. Unless it must be aligned as a
+        // block, free pages in a row serve it too when no free block does.
+        const PhysAddr address =
+            limit == kNoLimit ? allocate_once(order) : allocate_or_drain(order, limit);
+        if (address != kNoPage || alignment_pages == count) {
+            return address;
+        }
+        LockGuard guard(m_lock);
+        return allocate_run_locked(count, alignment_pages, limit);
     }
     LockGuard guard(m_lock);
     const PhysAddr address = attempt_taking_lists_locked(
         limit, [this, order, limit] { return allocate_locked(order, limit); });
     if (address == kNoPage) {
-        return address;
+        // No free block holds it, with every CPU's lists taken back: any free pages in a row.
+        return allocate_run_locked(count, alignment_pages, limit);
     }
     // Keep exactly `count` pages (recorded as their aligned blocks); the tail is given back. The
     // tail's blocks do not merge: each one's buddy holds kept pages.

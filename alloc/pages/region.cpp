@@ -189,6 +189,32 @@ uint64_t PageFrameAllocator::Region::find_long_run(uint64_t count, uint64_t alig
     return kPageEnd;
 }
 
+uint64_t PageFrameAllocator::Region::find_lowest_run(uint64_t count, uint64_t alignment,
+                                                     uint64_t end_limit) const {
+    BEDROCK_DEBUG_ASSERT(count != 0 && is_power_of_two(alignment));
+    const uint64_t size_spacing = pages_of(floor_log2(count));
+    const uint64_t spacing = alignment > size_spacing ? alignment : size_spacing;
+    const uint64_t end = end_limit < end_page() ? end_limit : end_page();
+    for (uint64_t anchor = align_up(first_page, spacing); anchor < end;) {
+        // At most `count` pages from the anchor count: every run holding it starts at or below
+        // it (the anchor is a multiple of the alignment).
+        const uint64_t after = free_pages_from(anchor, count);
+        if (after == 0) {
+            anchor += spacing;
+            continue;
+        }
+        const uint64_t start = align_up(anchor - free_pages_before(anchor, count - 1), alignment);
+        if (start + count > end_limit) {
+            return kPageEnd; // every run holding a later anchor starts later
+        }
+        if (start + count <= anchor + after) {
+            return start;
+        }
+        anchor = align_up(anchor + after + 1, spacing); // anchor + after is not free
+    }
+    return kPageEnd;
+}
+
 int PageFrameAllocator::Region::block_containing(uint64_t page, bool allocated) const {
     for (unsigned order = 0; order < kOrderCount; ++order) {
         const uint64_t head = align_down(page, pages_of(order));

@@ -2,9 +2,9 @@
 // Region: the buddy structure over one region (a usable range, or its piece between zone
 // boundaries) of the page frame allocator. It owns the region's bitmaps, their summaries, page
 // tags and counts; it takes and gives free blocks, splits and merges them, finds the lowest free
-// block of an order, and records runs. It takes no lock: the PageFrameAllocator holds its lock
-// around every call. Nothing is stored in a free page: a write to freed memory cannot reach the
-// allocator's state.
+// block of an order, finds free pages in a row for runs, and records runs. It takes no lock: the
+// PageFrameAllocator holds its lock around every call. Nothing is stored in a free page: a write to
+// freed memory cannot reach the allocator's state.
 //
 // Words: take / give = a free block leaves / joins the free blocks (its free bit and the
 // summaries above it); split / merge = a free block into halves / with its buddy; record_run /
@@ -242,6 +242,24 @@ struct PageFrameAllocator::Region {
     // O(B * kMaxOrder^2) for B maximum-block slots.
     [[nodiscard]] uint64_t find_long_run(uint64_t count, uint64_t alignment,
                                          uint64_t end_limit) const;
+    // The lowest first page of `count` (>= 1) free pages in a row, at a multiple of `alignment`
+    // pages (any power of two), ending at or below `end_limit`, or kPageEnd: any free pages,
+    // whatever blocks hold them. Every such run holds an anchor, a multiple of S = max(alignment,
+    // 2^floor(log2 count)) (its start, or a multiple of 2^floor(log2 count), which any `count`
+    // pages in a row hold); each free anchor is tried once, lowest first, with the free pages
+    // before and after it. A failed anchor's free pages end at a page that is not free, and the
+    // next anchor tried is past it, so no free page is walked twice:
+    //
+    //   count 3, alignment 1 (S = 2):   page    0 1 2 3 4 5 6 7 8 9    x: not free
+    //                                           x . x . . x x . . .    .: free
+    //                                   anchors ^   ^   ^   ^   ^
+    //   anchors 0 and 2 are not free; 4 has pages 3-4 around it (too few: 6 is tried next, then
+    //   8, which has 7-9: the run)
+    //
+    // O((P / S + 1) * kMaxOrder^2 + B * kMaxOrder) for P pages and B maximum-block slots (each
+    // anchor, and each free block walked, is O(kMaxOrder): block_containing()).
+    [[nodiscard]] uint64_t find_lowest_run(uint64_t count, uint64_t alignment,
+                                           uint64_t end_limit) const;
     // Free pages in a row ending at `page` (before it), counted up to at least `wanted`; and
     // starting at `page`, likewise. Free blocks on either side of a maximum-block boundary shrink
     // away from it (merging is complete), so each is O(kMaxOrder^2) from one.

@@ -5,7 +5,7 @@
 // of it (the live allocations and the reserved pages, as page intervals, and the regions):
 //   - allocate(order), allocate_below(order, limit), allocate_pages(count, alignment, limit)
 //     with counts from a page to several maximum blocks, alignments up to and past a maximum
-//     block, limits at zone boundaries, inside regions and unaligned;
+//     block (up to 2^63 bytes), limits at zone boundaries, inside regions and unaligned;
 //   - extend_pages() of live allocations, by a little or past a maximum block, and with bad
 //     arguments (wrong counts, inside a run, over pages in use, past the region, shrinks);
 //   - free()/free_pages() of live allocations, reserve_range() (free pages, pages in use,
@@ -14,8 +14,9 @@
 //     addresses.
 // After every operation check() holds; an allocation lies inside one region, aligned as asked,
 // below its limit, over no live or reserved page, and fails only when no free pages of the model
-// could serve it (the oracle the contract gives: a free aligned block for a block or a run up to a
-// maximum block, any free pages in a row for a longer run); extend_pages() succeeds exactly when
+// could serve it (the oracle the contract gives: a free aligned block for a block, any free pages
+// in a row inside one region, starting at a multiple of the alignment, for a run of any length);
+// extend_pages() succeeds exactly when
 // the model's pages after the run are free (or, failing, after the CPU page lists are drained);
 // free_pages() and reserved_pages() match the model; every misuse is reported once (through
 // platform::report_error, recorded by the host platform) and changes nothing, and nothing else
@@ -349,30 +350,14 @@ struct Fuzz {
                     static_cast<unsigned long long>(limit),
                     static_cast<unsigned long long>(address));
         }
-        const bool valid = count != 0 && count < kPageEnd &&
-                           (alignment == 0 || is_power_of_two(alignment)) &&
-                           alignment <= kPageSize << kMaxOrder;
+        const bool valid =
+            count != 0 && count < kPageEnd && (alignment == 0 || is_power_of_two(alignment));
         const uint64_t alignment_pages = alignment <= kPageSize ? 1 : alignment / kPageSize;
         const uint64_t limit_page = limit == kNoLimit ? kPageEnd : limit >> kPageShift;
         if (address == kNoPage) {
-            if (!valid || count > model.managed) {
-                return;
-            }
-            if (count > kMaxBlockPages) {
-                if (model.can_serve_run(count, alignment_pages, limit_page)) {
-                    fail("a long run was refused that free pages in a row could serve", count,
-                         limit);
-                }
-            } else {
-                // Up to a maximum block, the run is the start of a buddy block.
-                const uint64_t size_order =
-                    is_power_of_two(count) ? floor_log2(count) : floor_log2(count) + 1;
-                const uint64_t alignment_order = floor_log2(alignment_pages);
-                const auto order = static_cast<unsigned>(
-                    size_order > alignment_order ? size_order : alignment_order);
-                if (model.can_serve_block(order, limit_page)) {
-                    fail("a run was refused that a free block could serve", count, limit);
-                }
+            if (valid && count <= model.managed &&
+                model.can_serve_run(count, alignment_pages, limit_page)) {
+                fail("a run was refused that free pages in a row could serve", count, limit);
             }
             return;
         }
@@ -596,10 +581,13 @@ struct Fuzz {
                 break;
             }
             const unsigned shape = parameter >> 3;
+            // Shape 31: 2 GiB, 4 GiB, 16 GiB or 2^63 bytes, beyond a maximum block.
+            const unsigned beyond[] = {kMaxOrder + 1, kMaxOrder + 2, kMaxOrder + 4,
+                                       63 - kPageShift};
             const uint64_t alignment = shape < 20    ? kPageSize << shape
                                        : shape < 30  ? (shape % 2 == 0 ? 0 : kPageSize)
                                        : shape == 30 ? 3 * kPageSize
-                                                     : kPageSize << (kMaxOrder + 1);
+                                                     : kPageSize << beyond[(value >> 28) % 4];
             allocate_run(count, alignment, kind == 3 ? pick_limit(selector, value >> 8) : kNoLimit);
             break;
         }

@@ -346,6 +346,24 @@ TEST(HeapLimitsTest, GibibyteBlocksAndAlignmentsOverAPageFrameAllocator) {
         EXPECT_EQ(reinterpret_cast<uintptr_t>(block) % alignment, 0u) << alignment;
         heap_free(*heap, block);
     }
+    // Beyond 1 GiB, where the direct map keeps the alignment: the simulated one keeps it modulo
+    // 1 GiB only, so a 2 or 4 GiB-aligned run is as aligned in it as its offset allows, and is
+    // given back when it is not.
+    const uint64_t direct_map_offset =
+        reinterpret_cast<uintptr_t>(platform::phys_to_virt(uint64_t{4} << 30)) -
+        (uint64_t{4} << 30);
+    for (const size_t alignment : {size_t{2} << 30, size_t{4} << 30}) {
+        const uint64_t free_before = frames.free_pages();
+        void* block = heap_allocate(*heap, 100, alignment);
+        if (direct_map_offset % alignment == 0) {
+            ASSERT_NE(block, nullptr) << alignment;
+            EXPECT_EQ(reinterpret_cast<uintptr_t>(block) % alignment, 0u) << alignment;
+            heap_free(*heap, block);
+        } else {
+            EXPECT_EQ(block, nullptr) << alignment;
+        }
+        EXPECT_EQ(frames.free_pages(), free_before) << alignment;
+    }
     set_default_heap(heap);
     void* calloced = bedrock_calloc(3, size_t{512} << 20);
     ASSERT_NE(calloced, nullptr);

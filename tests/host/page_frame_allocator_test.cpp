@@ -901,11 +901,17 @@ TEST(PageFrameAllocatorLongRuns, RandomMixCheckedAfterEveryOperation) {
     f.expect_pristine();
 }
 
-// Alignment up to a maximum block, and limits, hold for long runs too.
+// Alignment and limits hold for long runs too: 2 GiB-aligned, the run starts at 4 GiB (a
+// multiple of the alignment, beyond a maximum block); 1 GiB-aligned and ending by 5 GiB, none
+// fits.
 TEST(PageFrameAllocatorLongRuns, AlignmentAndLimit) {
     LongRunFixture f;
     ASSERT_TRUE(f.initialized);
-    EXPECT_EQ(f.pfa.allocate_pages(2 * kGiBPages, 2 * kGiB), kNoPage);
+    const PhysAddr two_aligned = f.pfa.allocate_pages(2 * kGiBPages, 2 * kGiB);
+    ASSERT_EQ(two_aligned, 4 * kGiB);
+    EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
+    f.pfa.free_pages(two_aligned, 2 * kGiBPages);
+    f.expect_pristine();
     EXPECT_EQ(f.pfa.allocate_pages(2 * kGiBPages, kGiB, 5 * kGiB), kNoPage);
     const PhysAddr run = f.pfa.allocate_pages(2 * kGiBPages + 1, kGiB, 7 * kGiB);
     ASSERT_NE(run, kNoPage);
@@ -929,6 +935,267 @@ TEST(PageFrameAllocatorLongRuns, ExactlyTwoMaximumBlocks) {
     EXPECT_EQ(test::reports()[0].kind, ErrorKind::FreeWrongOrder);
     test::clear_reports();
     f.pfa.free_pages(run, 2 * kMaxBlockPages);
+    EXPECT_TRUE(test::reports().empty());
+    f.expect_pristine();
+}
+
+// ---- Runs from any free pages in a row ----------------------------------------------------
+
+// Every page of `f` allocated, as blocks of 2^order pages (what no such block holds stays free).
+std::vector<PhysAddr> take_every_block(Fixture& f, unsigned order) {
+    std::vector<PhysAddr> blocks;
+    for (PhysAddr block; (block = f.pfa.allocate(order)) != kNoPage;) {
+        blocks.push_back(block);
+    }
+    return blocks;
+}
+
+// An allocated run of `count` pages: the free pages drop by `count` and check() holds.
+void expect_run_taken(Fixture& f, PhysAddr run, uint64_t count, uint64_t free_before) {
+    EXPECT_NE(run, kNoPage);
+    EXPECT_EQ(f.pfa.free_pages(), free_before - count);
+    const PageFrameCheck check = f.pfa.check();
+    EXPECT_TRUE(check.ok) << check.failure << " at 0x" << std::hex << check.address;
+}
+
+// A refused request: kNoPage, the free pages unchanged (and the free blocks, unless CPU page
+// lists were there for it to take back), check() holding.
+template <class Request>
+void expect_refused(Fixture& f, Request request, const char* what) {
+    const uint64_t free_before = f.pfa.free_pages();
+    const bool listed = f.pfa.cpu_list_pages() != 0;
+    const FreeBlockCounts blocks_before = f.pfa.free_blocks();
+    EXPECT_EQ(request(), kNoPage) << what;
+    EXPECT_EQ(f.pfa.free_pages(), free_before) << what;
+    for (unsigned k = 0; k < kOrderCount && !listed; ++k) {
+        EXPECT_EQ(f.pfa.free_blocks().blocks[k], blocks_before.blocks[k]) << what;
+    }
+    EXPECT_TRUE(f.pfa.check().ok) << what << ": " << f.pfa.check().failure;
+}
+
+// Pages 2-5 of every 8 free, the others allocated: no free block of 4 pages anywhere (a free pair
+// at 2 and one at 4 are not buddies), yet runs of 3 and 4 pages fit at 2 of each 8 (4 pages
+// unaligned, 3 pages 2-page-aligned too, but not 4-page-aligned: from 4 only two are free), with
+// a limit they end by, and a run there grows into its last free page; 5 pages fit nowhere. With
+// CPU page lists (the freed pages sit on them until the request takes them back) and without.
+// Every run comes back whole.
+TEST(PageFrameAllocatorAnyRun, ShortRunsFromFreePagesInARow) {
+    for (const CpuPageLists lists : {CpuPageLists::On, CpuPageLists::Off}) {
+        Fixture f({{64 * kMiB, 4 * kMiB}}, lists);
+        ASSERT_TRUE(f.initialized);
+        const std::vector<PhysAddr> pages = take_every_block(f, 0);
+        std::vector<PhysAddr> kept;
+        std::vector<PhysAddr> stretches; // the first page of each free stretch of four
+        for (const PhysAddr page : pages) {
+            const uint64_t slot = page / kPageSize % 8;
+            if (slot >= 2 && slot <= 5) {
+                f.pfa.free(page, 0);
+                const bool whole =
+                    slot == 2 && std::count(pages.begin(), pages.end(), page + 3 * kPageSize) == 1;
+                if (whole) {
+                    stretches.push_back(page);
+                }
+            } else {
+                kept.push_back(page);
+            }
+        }
+        ASSERT_GE(stretches.size(), 5u);
+        std::sort(stretches.begin(), stretches.end());
+        uint64_t free_before = f.pfa.free_pages();
+
+        const PhysAddr three = f.pfa.allocate_pages(3);
+        EXPECT_EQ(three, stretches[0]);
+        expect_run_taken(f, three, 3, free_before);
+        free_before = f.pfa.free_pages();
+        const PhysAddr four = f.pfa.allocate_pages(4);
+        EXPECT_EQ(four, stretches[1]);
+        expect_run_taken(f, four, 4, free_before);
+        free_before = f.pfa.free_pages();
+        const PhysAddr pair_aligned = f.pfa.allocate_pages(3, 2 * kPageSize);
+        EXPECT_EQ(pair_aligned, stretches[2]);
+        expect_run_taken(f, pair_aligned, 3, free_before);
+        expect_refused(
+            f, [&] { return f.pfa.allocate_pages(3, 4 * kPageSize); }, "3 pages, 4-page-aligned");
+        expect_refused(
+            f, [&] { return f.pfa.allocate_pages(5); }, "5 pages");
+        expect_refused(
+            f, [&] { return f.pfa.allocate_pages(3, kPageSize, stretches[3] + 3 * kPageSize - 1); },
+            "3 pages ending one byte past the limit");
+        free_before = f.pfa.free_pages();
+        const PhysAddr limited = f.pfa.allocate_pages(3, kPageSize, stretches[3] + 3 * kPageSize);
+        EXPECT_EQ(limited, stretches[3]);
+        expect_run_taken(f, limited, 3, free_before);
+
+        // The run of three grows into the fourth page, and is then one run of four.
+        ASSERT_TRUE(f.pfa.extend_pages(three, 3, 4));
+        EXPECT_FALSE(f.pfa.extend_pages(three, 4, 5));
+        EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
+
+        test::clear_reports();
+        f.pfa.free_pages(three, 4);
+        f.pfa.free_pages(four, 4);
+        f.pfa.free_pages(pair_aligned, 3);
+        f.pfa.free_pages(limited, 3);
+        for (const PhysAddr page : kept) {
+            f.pfa.free(page, 0);
+        }
+        EXPECT_TRUE(test::reports().empty());
+        f.expect_pristine();
+    }
+}
+
+// [4 GiB, 6 GiB) in 128 MiB blocks, all allocated but [4.5 GiB, 5.375 GiB): 896 MiB free in a
+// row (a 512 MiB block, then 256 and 128 MiB ones), and no free 1 GiB block. Runs up to those
+// 896 MiB fit there, from 4.5 GiB (256 MiB-aligned too, and under a limit they end by); one page
+// more fits nowhere; 1 GiB-aligned, only the 384 MiB from 5 GiB are there.
+TEST(PageFrameAllocatorAnyRun, RunsNearAGiBWithoutAFreeGiBBlock) {
+    Fixture f({{4 * kGiB, 2 * kGiB + 64 * kMiB}});
+    ASSERT_TRUE(f.initialized);
+    constexpr unsigned k128MiBOrder = 15;
+    const std::vector<PhysAddr> blocks = take_every_block(f, k128MiBOrder);
+    ASSERT_EQ(blocks.size(), 16u);
+    std::vector<PhysAddr> kept;
+    for (const PhysAddr block : blocks) {
+        if (block >= 4 * kGiB + 512 * kMiB && block < 5 * kGiB + 384 * kMiB) {
+            f.pfa.free(block, k128MiBOrder);
+        } else {
+            kept.push_back(block);
+        }
+    }
+    ASSERT_EQ(f.pfa.free_blocks().blocks[kMaxOrder], 0u);
+    const PhysAddr stretch = 4 * kGiB + 512 * kMiB;
+    const uint64_t stretch_pages = 896 * kMiB / kPageSize;
+    const uint64_t free_before = f.pfa.free_pages();
+    struct Case {
+        uint64_t count;
+        uint64_t alignment;
+        PhysAddr limit;
+        PhysAddr expected;
+    };
+    for (const Case& c : {
+             Case{600 * kMiB / kPageSize, kPageSize, kNoLimit, stretch},
+             Case{stretch_pages, kPageSize, kNoLimit, stretch},
+             Case{600 * kMiB / kPageSize, 256 * kMiB, kNoLimit, stretch},
+             Case{384 * kMiB / kPageSize, kGiB, kNoLimit, 5 * kGiB},
+             Case{600 * kMiB / kPageSize, kPageSize, stretch + 600 * kMiB, stretch},
+         }) {
+        const PhysAddr run = f.pfa.allocate_pages(c.count, c.alignment, c.limit);
+        EXPECT_EQ(run, c.expected) << c.count << " pages, alignment " << c.alignment;
+        expect_run_taken(f, run, c.count, free_before);
+        f.pfa.free_pages(run, c.count);
+        EXPECT_EQ(f.pfa.free_pages(), free_before);
+    }
+    expect_refused(
+        f, [&] { return f.pfa.allocate_pages(stretch_pages + 1); }, "one page more than is free");
+    expect_refused(
+        f, [&] { return f.pfa.allocate_pages(600 * kMiB / kPageSize, kGiB); }, "600 MiB at 1 GiB");
+    expect_refused(
+        f,
+        [&] {
+            return f.pfa.allocate_pages(600 * kMiB / kPageSize, kPageSize,
+                                        stretch + 600 * kMiB - 1);
+        },
+        "600 MiB ending one byte past the limit");
+    for (const PhysAddr block : kept) {
+        f.pfa.free(block, k128MiBOrder);
+    }
+    EXPECT_TRUE(test::reports().empty());
+    f.expect_pristine();
+}
+
+// [4 GiB - 8 MiB, 4 GiB + 8 MiB) is two regions, split at 4 GiB (the metadata goes to the end
+// of a third range, at 8 GiB). Two free pages each side of the boundary are four in a row, but a
+// run never spans two regions: three pages fit only once a third page below the boundary is
+// free, and four never.
+TEST(PageFrameAllocatorAnyRun, ARunNeverSpansTwoRegions) {
+    Fixture f({{4 * kGiB - 8 * kMiB, 16 * kMiB}, {8 * kGiB, 33 * kMiB}});
+    ASSERT_TRUE(f.initialized);
+    ASSERT_EQ(f.pfa.region_count(), 3u);
+    std::vector<PhysAddr> kept = take_every_block(f, 0);
+    const auto give_back = [&](PhysAddr page) {
+        const auto it = std::find(kept.begin(), kept.end(), page);
+        ASSERT_NE(it, kept.end()) << std::hex << page;
+        kept.erase(it);
+        f.pfa.free(page, 0);
+    };
+    for (const PhysAddr page :
+         {4 * kGiB - 2 * kPageSize, 4 * kGiB - kPageSize, 4 * kGiB, 4 * kGiB + kPageSize}) {
+        give_back(page);
+    }
+    expect_refused(
+        f, [&] { return f.pfa.allocate_pages(3); }, "3 pages across the boundary");
+    expect_refused(
+        f, [&] { return f.pfa.allocate_pages(4); }, "4 pages across the boundary");
+    give_back(4 * kGiB - 3 * kPageSize);
+    const uint64_t free_before = f.pfa.free_pages();
+    const PhysAddr below = f.pfa.allocate_pages(3);
+    EXPECT_EQ(below, 4 * kGiB - 3 * kPageSize);
+    expect_run_taken(f, below, 3, free_before);
+    f.pfa.free_pages(below, 3);
+    expect_refused(
+        f, [&] { return f.pfa.allocate_pages(4); }, "4 pages across the boundary");
+    for (const PhysAddr page : kept) {
+        f.pfa.free(page, 0);
+    }
+    EXPECT_TRUE(test::reports().empty());
+    f.expect_pristine();
+}
+
+// [5 GiB, 11 GiB): alignments beyond a maximum block are multiples of it. 4 GiB-aligned, only
+// 8 GiB is in RAM: a run of 3 GiB starts there, and then nothing 4 GiB-aligned is free. 2 GiB-
+// aligned: a page at 6 GiB, a run beyond a maximum block at 8 GiB, a page at 10 GiB under a limit
+// it ends by. Bad requests - an alignment that is not a power of two, no pages, more pages than
+// exist - and alignments no RAM has (16 GiB, 2^63 bytes) are refused, changing nothing.
+TEST(PageFrameAllocatorAnyRun, AlignmentsBeyondAMaximumBlockAndBadRequests) {
+    Fixture f({{5 * kGiB, 6 * kGiB + 64 * kMiB}});
+    ASSERT_TRUE(f.initialized);
+    uint64_t free_before = f.pfa.free_pages();
+    const PhysAddr four_aligned = f.pfa.allocate_pages(3 * kGiBPages, 4 * kGiB);
+    EXPECT_EQ(four_aligned, 8 * kGiB);
+    expect_run_taken(f, four_aligned, 3 * kGiBPages, free_before);
+    expect_refused(
+        f, [&] { return f.pfa.allocate_pages(1, 4 * kGiB); }, "a page 4 GiB-aligned");
+    f.pfa.free_pages(four_aligned, 3 * kGiBPages);
+    f.expect_pristine();
+
+    free_before = f.pfa.free_pages();
+    const PhysAddr page = f.pfa.allocate_pages(1, 2 * kGiB);
+    EXPECT_EQ(page, 6 * kGiB);
+    expect_run_taken(f, page, 1, free_before);
+    free_before = f.pfa.free_pages();
+    const PhysAddr long_run = f.pfa.allocate_pages(kGiBPages + 5, 2 * kGiB);
+    EXPECT_EQ(long_run, 8 * kGiB);
+    expect_run_taken(f, long_run, kGiBPages + 5, free_before);
+    expect_refused(
+        f, [&] { return f.pfa.allocate_pages(1, 2 * kGiB, 10 * kGiB + kPageSize - 1); },
+        "a page 2 GiB-aligned ending one byte past the limit");
+    free_before = f.pfa.free_pages();
+    const PhysAddr limited = f.pfa.allocate_pages(1, 2 * kGiB, 10 * kGiB + kPageSize);
+    EXPECT_EQ(limited, 10 * kGiB);
+    expect_run_taken(f, limited, 1, free_before);
+    f.pfa.free_pages(page, 1);
+    f.pfa.free_pages(long_run, kGiBPages + 5);
+    f.pfa.free_pages(limited, 1);
+    f.expect_pristine();
+
+    expect_refused(
+        f, [&] { return f.pfa.allocate_pages(1, 16 * kGiB); }, "16 GiB-aligned: no RAM there");
+    expect_refused(
+        f, [&] { return f.pfa.allocate_pages(1, uint64_t{1} << 63); }, "2^63-aligned");
+    expect_refused(
+        f, [&] { return f.pfa.allocate_pages(3, 3 * kPageSize); }, "alignment 3 pages");
+    expect_refused(
+        f, [&] { return f.pfa.allocate_pages(3, 6 * kGiB); }, "alignment 6 GiB");
+    expect_refused(
+        f, [&] { return f.pfa.allocate_pages(3, ~uint64_t{0}); }, "alignment 2^64 - 1");
+    expect_refused(
+        f, [&] { return f.pfa.allocate_pages(0); }, "no pages");
+    expect_refused(
+        f, [&] { return f.pfa.allocate_pages(0, 2 * kGiB); }, "no pages, 2 GiB-aligned");
+    expect_refused(
+        f, [&] { return f.pfa.allocate_pages(f.pfa.managed_pages() + 1); }, "more than all RAM");
+    expect_refused(
+        f, [&] { return f.pfa.allocate_pages(~size_t{0}, 2 * kGiB); }, "SIZE_MAX pages");
     EXPECT_TRUE(test::reports().empty());
     f.expect_pristine();
 }

@@ -135,11 +135,13 @@ struct Growth {
     uint64_t end;
     uint64_t chunk;
     unsigned calls = 0;
+    uint64_t last_pages = 0; // what the last call asked for
 };
 
 bool grow(PageFrameAllocator& frames, uint64_t pages, void* context) {
     auto& growth = *static_cast<Growth*>(context);
     ++growth.calls;
+    growth.last_pages = pages;
     uint64_t bytes = growth.chunk;
     while (bytes < 2 * pages * kPageSize + pages * kPageSize / 256 + 2 * kPageSize) {
         bytes *= 2;
@@ -219,6 +221,27 @@ TEST(PageFrameGrowth, ARunNoMemoryCanHoldAsksForNoGrowth) {
     EXPECT_EQ(growth.calls, 0u);
     EXPECT_EQ(growth.next, 4 * kGiB + 2 * kMiB) << "no memory was added";
     EXPECT_CHECK(pfa);
+    EXPECT_TRUE(test::reports().empty());
+}
+
+// A run aligned beyond a maximum block asks for its alignment: 8 GiB-aligned, with only
+// [4 GiB, 4 GiB + 2 MiB) managed, the hook adds the rest of [4 GiB, 12 GiB), and the run starts
+// at 8 GiB.
+TEST(PageFrameGrowth, ARunAlignedBeyondAMaximumBlockGrowsByItsAlignment) {
+    test::SimulatedMemory memory({{4 * kGiB, 8 * kGiB}});
+    PageFrameAllocator pfa;
+    const PhysRange first{4 * kGiB, 2 * kMiB};
+    ASSERT_TRUE(pfa.init(&first, 1, CpuPageLists::On, 32));
+    Growth growth{4 * kGiB + 2 * kMiB, 12 * kGiB, 4 * kMiB};
+    pfa.set_grow_hook(grow, &growth);
+    const PhysAddr run = pfa.allocate_pages(3, 8 * kGiB);
+    EXPECT_EQ(run, 8 * kGiB);
+    EXPECT_EQ(growth.calls, 1u);
+    EXPECT_EQ(growth.last_pages, 8 * kGiB / kPageSize);
+    EXPECT_CHECK(pfa);
+    pfa.free_pages(run, 3);
+    EXPECT_CHECK(pfa);
+    EXPECT_EQ(pfa.free_pages(), pfa.managed_pages());
     EXPECT_TRUE(test::reports().empty());
 }
 

@@ -83,8 +83,9 @@ bedrock_phys_addr bedrock_pages_allocate(bedrock_page_frame_allocator* frames, u
 bedrock_phys_addr bedrock_pages_allocate_below(bedrock_page_frame_allocator* frames, unsigned order,
                                                bedrock_phys_addr limit);
 /* allocate_pages(count, alignment, limit): `count` contiguous pages aligned to `alignment`
- * bytes (a power of two; below a page means a page), at or below `limit`; or BEDROCK_NO_PAGE.
- * Free with bedrock_pages_free_run and the same count. */
+ * bytes (any power of two; below a page means a page), at or below `limit`, in one region: any
+ * such free pages in a row; or BEDROCK_NO_PAGE. Free with bedrock_pages_free_run and the same
+ * count. */
 bedrock_phys_addr bedrock_pages_allocate_run(bedrock_page_frame_allocator* frames, size_t count,
                                              uint64_t alignment, bedrock_phys_addr limit);
 /* free(address, order) and free_pages(address, count); misuse is reported, changes nothing. */

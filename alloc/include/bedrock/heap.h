@@ -115,9 +115,11 @@ using HeapReportWriter = void (*)(void* context, const char* line);
 // memory is.
 bool heap_destroy(Heap& heap);
 
-// A block of at least `size` bytes aligned to `alignment` (0 or a power of two up to 1 GiB; any
-// power of two for a region heap, wherever a multiple of it in the region has room - one near
-// or beyond the region's size tries each multiple there; values below kHeapMinAlignment mean
+// A block of at least `size` bytes aligned to `alignment` (0 or a power of two: over a page
+// frame allocator, up to 1 GiB, and beyond where the direct map keeps the alignment -
+// platform::phys_to_virt(p) - p a multiple of it, as an identity map has; any power of two for
+// a region heap, wherever a multiple of it in the region has room - one near or beyond the
+// region's size tries each multiple there; values below kHeapMinAlignment mean
 // kHeapMinAlignment), or null - with everything intact - when out of memory, `alignment` is not
 // a power of two, or the size cannot fit anywhere (no size limit below the memory: any block
 // that fits contiguously in free memory can be had, up to 256 GiB per block). size 0 gives a

@@ -18,7 +18,8 @@
  *   realloc(p, 0)        returns a minimum block (p itself when p is one, else a new one with
  *                        p freed); NULL only on failure, with p intact
  *   memalign(a, n)       a must be a power of two (else NULL); a < 16 means 16; any a the page
- *                        source can align a run to (the page frame allocator: up to 1 GiB)
+ *                        source can align a run to (the page frame allocator: up to 1 GiB, and
+ *                        beyond where the direct map keeps it, as an identity map does)
  *   aligned_alloc(a, n)  as memalign; n need not be a multiple of a
  *   posix_memalign       EINVAL if a is not a power of two multiple of sizeof(void*), ENOMEM
  *                        when out of memory (*out untouched on error); size 0 gives a block

@@ -3,7 +3,8 @@
 //
 // It owns every page of the usable ranges it is given and hands out physically contiguous,
 // naturally aligned blocks of 2^order pages (order 0 = 4 KiB ... kMaxOrder = 1 GiB), plus runs of
-// any page count (beyond a maximum block: consecutive maximum blocks and a tail). Addresses in
+// any page count at any power-of-two alignment: any free pages in a row of one region, cut from
+// a buddy block when one holds them, and recorded as their aligned blocks. Addresses in
 // and out are physical; it touches memory only through platform::phys_to_virt, and never a free
 // page: the free blocks are bits in its metadata (per order, a free bitmap and its summaries), so
 // a write to freed memory cannot damage the allocator.
@@ -211,8 +212,9 @@ public:
     // and after the reclaim hook), with no lock of this allocator held and interrupts as the
     // caller had them.
     // `pages` is the naturally aligned block the request needs (a power of two; for a run of
-    // more than a maximum block, its maximum blocks plus one): an added range of 2 * pages
-    // pages, plus its metadata (under 0.1 % + 2 pages), always holds such a block. It
+    // more than a maximum block, its maximum blocks plus one; for a run aligned beyond that, its
+    // alignment): an added range of 2 * pages pages, plus its metadata (under 0.1 % + 2 pages),
+    // always holds such a block, or the run. It
     // returns true if it added memory (add_range()), and the allocation then tries again
     // (at most kGrowAttempts times). It may be called from several CPUs at once and may call
     // any function of this allocator (usually add_range() alone). Null (the default): no
@@ -255,16 +257,30 @@ public:
     // kMaxOrder + L) when `limit` is a zone limit or above all RAM; otherwise also O(kMaxOrder *
     // L) for the region that `limit` cuts (the lowest free block of each order).
     [[nodiscard]] PhysAddr allocate_below(unsigned order, PhysAddr limit);
-    // `count` contiguous pages (count >= 1) starting at a multiple of `alignment` bytes (a power
-    // of two up to a maximum block; below kPageSize means kPageSize), ending at or below `limit`,
-    // inside one region; or kNoPage, with nothing changed. Free with free_pages() and the same
-    // count. Up to a maximum block (2^kMaxOrder pages), the run is the start of a buddy block and
-    // the block's tail is given back; time as allocate_below(). Beyond it, the run is any
-    // `count` free pages in a row: the free maximum blocks of a stretch, with the free pages
-    // right after them and, when those fall short, right before them (so it starts at a maximum
-    // block, 1 GiB-aligned, whenever a stretch and its tail hold it); time O(regions + sum over
-    // the regions of B * kMaxOrder^2 + count / 2^kMaxOrder * kMaxOrder), where B is a region's
-    // number of maximum-block slots (one per GiB).
+    // `count` contiguous pages (count >= 1) starting at a multiple of `alignment` bytes (any
+    // power of two; below kPageSize means kPageSize), ending at or below `limit`, inside one
+    // region; or kNoPage, with nothing changed: for count 0, an alignment that is not a power of
+    // two, or when no region has `count` such free pages in a row (the CPU page lists taken back
+    // first, as for allocate()). Any free pages in a row serve: the promise is that a run that
+    // fits contiguously in free RAM can be allocated. Free with free_pages() and the same count.
+    //   - Up to a maximum block (2^kMaxOrder pages) and aligned to at most one, the run is first
+    //     the start of a buddy block (the smallest order that holds the count and the alignment),
+    //     whose tail is given back; time as allocate_below(). When no free block serves it (the
+    //     CPU page lists taken back), it is the lowest such free pages in a row of the highest
+    //     region that has them (Region::find_lowest_run(): free pages around each multiple of
+    //     S = max(alignment, 2^floor(log2 count)) pages, each free stretch walked once); time
+    //     O(regions + sum over the regions of (P / S + 1) * kMaxOrder^2), P a region's pages.
+    //     Reached only when the buddy path fails; its worst case is a short run over fragmented
+    //     memory: 3 pages, no free block of 4, so S = 2 and every second page is tried (a 4 GiB
+    //     region, P = 2^20: 2^19 anchors of about kMaxOrder bit tests each).
+    //   - Beyond a maximum block, aligned to at most one: the free maximum blocks of a stretch,
+    //     with the free pages right after them and, when those fall short, right before them (so
+    //     it starts at a maximum block, 1 GiB-aligned, whenever a stretch and its tail hold it);
+    //     time O(regions + sum over the regions of B * kMaxOrder^2 + count / 2^kMaxOrder *
+    //     kMaxOrder), where B is a region's number of maximum-block slots (one per GiB).
+    //   - Aligned beyond a maximum block: the lowest such free pages in a row of the highest
+    //     region that has them, as above (S >= 2^kMaxOrder: time O(regions + sum over the
+    //     regions of (P / S + 1) * kMaxOrder^2 + B * kMaxOrder)).
     [[nodiscard]] PhysAddr allocate_pages(size_t count, uint64_t alignment = kPageSize,
                                           PhysAddr limit = kNoLimit);
 
@@ -478,8 +494,11 @@ private:
     [[nodiscard]] uint64_t free_pages_of(const Region& region) const;
     // The CPU page lists' part of check().
     [[nodiscard]] PageFrameCheck check_cpu_lists_locked() const;
-    [[nodiscard]] PhysAddr allocate_long_run_locked(uint64_t count, uint64_t alignment,
-                                                    PhysAddr limit);
+    // `count` free pages in a row at a multiple of `alignment` pages, ending at or below
+    // `limit`, in the highest region that has them (Region::find_long_run() beyond a maximum
+    // block with an alignment up to one, else Region::find_lowest_run()), taken and recorded as
+    // a run; or kNoPage.
+    [[nodiscard]] PhysAddr allocate_run_locked(uint64_t count, uint64_t alignment, PhysAddr limit);
     [[nodiscard]] Region* region_of(uint64_t first_page, uint64_t page_count) const;
     // Why freeing is misuse, or no misuse, `region` set to the block's or run's region and its
     // blocks added to `blocks` (made for the address).
