@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* x86-64 entry: from 32-bit protected mode (paging off) to long mode and C++.
  *
- * Two ways in, one path on:
+ * Two ways in, one path on (and a third, refused: see linux_real_mode_entry):
  *   PVH (QEMU -kernel): the XEN_ELFNOTE_PHYS32_ENTRY note names pvh_entry; EBX = hvm_start_info.
  *   multiboot2 (GRUB):  the ELF entry is multiboot2_entry; EAX = 0x36d76289, EBX = the MBI.
  * First the machine is checked, writing nothing outside this code's own section (.bss, which
@@ -42,6 +42,36 @@
 #define LSR_TRANSMIT_EMPTY (1 << 5)
 #define DEBUG_EXIT_PORT 0xF4                      /* isa-debug-exit, see qemu.cmake */
 #define EXIT_FAILURE_VALUE 17                     /* QEMU exits with (17 << 1) | 1 = 35 */
+
+/* A third way in, refused: QEMU machine types before 4.0 (pc-i440fx-3.1, pc-q35-3.1 and older)
+ * have no PVH loader and take an ELF without multiboot1's header for an old Linux zImage: the
+ * file's first 2,560 bytes go to 0x90000, the rest to 0x10000, none of it where it was linked,
+ * and the CPU enters in 16-bit real mode at file offset 0x200 (CS:IP = 0x9020:0). The linker
+ * script puts this code there. It names the machine and exits with the failure status, as the
+ * checks below do, instead of leaving the CPU to run the ELF's padding. */
+    .section .linux_real_mode_entry, "ax"
+    .code16
+linux_real_mode_entry:
+    cli
+    mov $(linux_loader_message - linux_real_mode_entry), %si  /* CS's base is this code's */
+1:  mov $COM1 + 5, %dx
+2:  in %dx, %al
+    test $LSR_TRANSMIT_EMPTY, %al
+    jz 2b
+    movb %cs:(%si), %al
+    test %al, %al
+    jz 3f
+    mov $COM1, %dx
+    out %al, %dx
+    inc %si
+    jmp 1b
+3:  mov $EXIT_FAILURE_VALUE, %eax
+    out %eax, $DEBUG_EXIT_PORT
+4:  hlt                                       /* only reached without the exit device */
+    jmp 4b
+linux_loader_message:
+    .ascii "bedrock: loaded as a Linux kernel in real mode, not through PVH (QEMU machine "
+    .asciz "types before 4.0 have no PVH loader: use pc or q35 4.0 or later); cannot boot\r\n"
 
     .section .multiboot2, "a"
     .p2align 3

@@ -16,6 +16,21 @@ bedrock_add_qemu_test(x86_64.no_long_mode_is_named LAUNCHER run-kernel ARGS -cpu
 bedrock_add_qemu_test(x86_64.ram_ending_inside_the_image_is_named LAUNCHER run-kernel
     ARGS -m 1200K TIMEOUT 30
     EXPECT_FAILURE "bedrock: RAM ends at 0x0012c000, below the end of the kernel image at 0x[0-9a-f]+; cannot boot")
+# A machine type before 4.0 (no PVH loader) loads the kernel as an old Linux zImage and enters
+# boot.S's linux_real_mode_entry in real mode, which names it. That loader puts the whole file
+# from 0x10000 up: a file beyond about 570 KiB (the kernel with its debug information) overwrites
+# the loader's own option ROM at 0xc0000 before it jumps, so the test boots the kernel without
+# its debug information, as it would be shipped.
+find_program(BEDROCK_OBJCOPY NAMES llvm-objcopy llvm-objcopy-14 REQUIRED)
+set(stripped_kernel ${CMAKE_CURRENT_BINARY_DIR}/bedrock-kernel-stripped.elf)
+add_custom_command(OUTPUT ${stripped_kernel}
+    COMMAND ${BEDROCK_OBJCOPY} --strip-debug $<TARGET_FILE:bedrock-kernel> ${stripped_kernel}
+    DEPENDS bedrock-kernel VERBATIM)
+add_custom_target(bedrock-kernel-stripped ALL DEPENDS ${stripped_kernel})
+bedrock_qemu_launcher(run-kernel-stripped BOOT -kernel ${stripped_kernel})
+bedrock_add_qemu_test(x86_64.machine_before_4_0_is_named LAUNCHER run-kernel-stripped
+    ARGS -M pc-i440fx-3.1 TIMEOUT 30
+    EXPECT_FAILURE "bedrock: loaded as a Linux kernel in real mode, not through PVH \\(QEMU machine types before 4.0 have no PVH loader: use pc or q35 4.0 or later\\); cannot boot")
 # 2 MiB: 64 KiB usable, no page free when the tests start; a throwing operator new that finds
 # no memory ends its test (failed, the reason named), not the run, which ends with its verdict.
 bedrock_add_qemu_test(x86_64.boot.2M_operator_new_out_of_memory_ends_one_test LAUNCHER run-kernel
