@@ -14,7 +14,11 @@
  *     (.bss, the page tables and the boot stack included), merging adjacent RAM entries:
  *     "bedrock: RAM ends at 0x..., below the end of the kernel image at 0x...; cannot boot".
  *     multiboot2 is not checked here: GRUB loads the image only into RAM its map lists (and
- *     PVH without a map, version 0, is refused in C++).
+ *     PVH without a map, version 0, is refused in C++);
+ *   - with PVH, no boot module (the initrd) may overlap the image: QEMU puts the initrd below the
+ *     top of low RAM without looking at the image and loads it after the image, over its data
+ *     (and .bss would be zeroed over the module): "bedrock: a boot module (initrd) at 0x...
+ *     overlaps the kernel image at 0x... - 0x...; cannot boot". GRUB never does.
  * An image that lies wholly outside RAM (-m 1M) never runs at all: nothing here can report it.
  * Then: zero .bss, identity-map 0-4 GiB with 2 MiB pages (the default qemu64 CPU has no 1 GiB
  * pages), enable PAE, long mode and paging, load a 64-bit GDT and call
@@ -34,6 +38,9 @@
 #define EFLAGS_ID (1 << 21)
 #define CPUID_LONG_MODE (1 << 29)                 /* CPUID 0x80000001 EDX */
 #define PVH_VERSION 4                             /* offsets in hvm_start_info */
+#define PVH_MODULE_COUNT 12                       /* u32 nr_modules */
+#define PVH_MODULE_LIST 16                        /* u64 modlist_paddr */
+#define PVH_MODULE_ENTRY_SIZE 32                  /* {u64 paddr, u64 size, u64 cmdline, u64} */
 #define PVH_MEMMAP 40                             /* u64 memmap_paddr (version 1) */
 #define PVH_MEMMAP_ENTRIES 48                     /* u32 memmap_entries */
 #define PVH_MEMMAP_ENTRY_SIZE 24
@@ -149,9 +156,9 @@ check_machine:
     cmp $BOOT_PROTOCOL_PVH, %ebp
     jne enter_long_mode
     cmpl $1, PVH_VERSION(%ebx)
-    jb enter_long_mode
+    jb check_modules
     cmpl $0, PVH_MEMMAP + 4(%ebx)
-    jne enter_long_mode                       /* a map above 4 GiB: C++ reads it */
+    jne check_modules                         /* a map above 4 GiB: C++ reads it */
     mov $__kernel_start, %esi
 1:  mov PVH_MEMMAP(%ebx), %edi                /* the entries: {u64 base, u64 size, u32 type, u32} */
     mov PVH_MEMMAP_ENTRIES(%ebx), %ecx
@@ -177,7 +184,7 @@ check_machine:
     dec %ecx
     jmp 2b
 4:  cmp $__kernel_end, %esi
-    jae enter_long_mode
+    jae check_modules
     test %edx, %edx
     jnz 1b
     /* ESI: where the RAM under the image ends. */
@@ -194,6 +201,51 @@ check_machine:
     jmp exit_failure
 5:  mov $__kernel_end, %esi                   /* covered up to 4 GiB */
     jmp 4b
+
+/* PVH's boot modules against the image. A module above 4 GiB, or an empty one, cannot overlap
+ * it; one whose list lies above 4 GiB is left to C++. */
+check_modules:
+    mov PVH_MODULE_COUNT(%ebx), %ecx
+    test %ecx, %ecx
+    jz enter_long_mode
+    cmpl $0, PVH_MODULE_LIST + 4(%ebx)
+    jne enter_long_mode
+    mov PVH_MODULE_LIST(%ebx), %edi
+1:  cmpl $0, 4(%edi)
+    jne 2f                                    /* starts above 4 GiB */
+    mov (%edi), %eax
+    cmp $__kernel_end, %eax
+    jae 2f                                    /* starts after the image */
+    cmpl $0, 12(%edi)
+    jne module_overlaps                       /* 4 GiB or more long */
+    mov 8(%edi), %edx
+    test %edx, %edx
+    jz 2f                                     /* empty */
+    add %edx, %eax
+    jc module_overlaps                        /* ends at or above 4 GiB */
+    cmp $__kernel_start, %eax
+    ja module_overlaps                        /* ends inside or after the image */
+2:  add $PVH_MODULE_ENTRY_SIZE, %edi
+    dec %ecx
+    jnz 1b
+    jmp enter_long_mode
+/* EDI = the module's entry. */
+module_overlaps:
+    mov $module_overlaps_message, %eax
+    call print_string
+    mov (%edi), %eax
+    call print_hex
+    mov $module_overlaps_message_2, %eax
+    call print_string
+    mov $__kernel_start, %eax
+    call print_hex
+    mov $module_overlaps_message_3, %eax
+    call print_string
+    mov $__kernel_end, %eax
+    call print_hex
+    mov $cannot_boot_message, %eax
+    call print_string
+    jmp exit_failure
 
 no_long_mode:
     mov $no_long_mode_message, %eax
@@ -286,6 +338,12 @@ ram_ends_message:
     .asciz "bedrock: RAM ends at "
 ram_ends_message_2:
     .asciz ", below the end of the kernel image at "
+module_overlaps_message:
+    .asciz "bedrock: a boot module (initrd) at "
+module_overlaps_message_2:
+    .asciz " overlaps the kernel image at "
+module_overlaps_message_3:
+    .asciz " - "
 cannot_boot_message:
     .asciz "; cannot boot\n"
 hex_digits:

@@ -16,6 +16,11 @@ bedrock_add_qemu_test(x86_64.no_long_mode_is_named LAUNCHER run-kernel ARGS -cpu
 bedrock_add_qemu_test(x86_64.ram_ending_inside_the_image_is_named LAUNCHER run-kernel
     ARGS -m 1200K TIMEOUT 30
     EXPECT_FAILURE "bedrock: RAM ends at 0x0012c000, below the end of the kernel image at 0x[0-9a-f]+; cannot boot")
+# A 1 MiB initrd in 2400 KiB: QEMU puts it below the top of low RAM, over the image's read-only
+# data and data (loaded after the image); boot.S names the overlap before it uses either.
+bedrock_add_qemu_test(x86_64.initrd_over_the_image_is_named LAUNCHER run-kernel
+    ARGS -m 2400K -initrd ${CMAKE_CURRENT_BINARY_DIR}/initrd-1M.bin TIMEOUT 30
+    EXPECT_FAILURE "bedrock: a boot module \\(initrd\\) at 0x[0-9a-f]+ overlaps the kernel image at 0x00100000 - 0x[0-9a-f]+; cannot boot")
 # A machine type before 4.0 (no PVH loader) loads the kernel as an old Linux zImage and enters
 # boot.S's linux_real_mode_entry in real mode, which names it. That loader puts the whole file
 # from 0x10000 up: a file beyond about 570 KiB (the kernel with its debug information) overwrites
