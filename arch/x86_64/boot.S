@@ -10,6 +10,9 @@
  * failure status (35), not a triple fault or a hang:
  *   - the CPU must have long mode (CPUID 0x80000001 EDX bit 29; without CPUID, it has none):
  *     "bedrock: this CPU has no long mode (x86-64); cannot boot";
+ *   - the CPU must have SSE2 (CPUID 1 EDX bit 26), which every x86-64 CPU has but QEMU lets one
+ *     leave out (-cpu qemu64,-sse2): the compiler's memory fences are mfence, an SSE2
+ *     instruction: "bedrock: this CPU has no SSE2 (mfence); cannot boot";
  *   - with PVH's memory map, RAM must cover the whole image, __kernel_start .. __kernel_end
  *     (.bss, the page tables and the boot stack included), merging adjacent RAM entries:
  *     "bedrock: RAM ends at 0x..., below the end of the kernel image at 0x...; cannot boot".
@@ -37,6 +40,7 @@
 #define BOOT_STACK_SIZE 65536
 #define EFLAGS_ID (1 << 21)
 #define CPUID_LONG_MODE (1 << 29)                 /* CPUID 0x80000001 EDX */
+#define CPUID_SSE2 (1 << 26)                      /* CPUID 1 EDX */
 #define PVH_VERSION 4                             /* offsets in hvm_start_info */
 #define PVH_MODULE_COUNT 12                       /* u32 nr_modules */
 #define PVH_MODULE_LIST 16                        /* u64 modlist_paddr */
@@ -148,6 +152,12 @@ check_machine:
     pop %ebx
     test $CPUID_LONG_MODE, %edx
     jz no_long_mode
+    push %ebx
+    mov $1, %eax
+    cpuid
+    pop %ebx
+    test $CPUID_SSE2, %edx
+    jz no_sse2
 
     /* RAM under the image (PVH's map only). ESI = the end of the RAM that runs unbroken from
      * __kernel_start: raised past every RAM entry that starts at or below it and ends above it,
@@ -252,6 +262,11 @@ no_long_mode:
     call print_string
     jmp exit_failure
 
+no_sse2:
+    mov $no_sse2_message, %eax
+    call print_string
+    jmp exit_failure
+
 /* The same set-up as arch/x86_64/console.cpp's init_console(): 115200 8N1, FIFOs, DTR and RTS. */
 init_serial:
     mov $COM1 + 1, %dx
@@ -334,6 +349,8 @@ exit_failure:
 
 no_long_mode_message:
     .asciz "bedrock: this CPU has no long mode (x86-64); cannot boot\n"
+no_sse2_message:
+    .asciz "bedrock: this CPU has no SSE2 (mfence); cannot boot\n"
 ram_ends_message:
     .asciz "bedrock: RAM ends at "
 ram_ends_message_2:

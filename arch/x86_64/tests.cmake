@@ -11,6 +11,9 @@ include(${CMAKE_CURRENT_LIST_DIR}/grub.cmake)
 # A 32-bit CPU (QEMU still enters the PVH entry on it):
 bedrock_add_qemu_test(x86_64.no_long_mode_is_named LAUNCHER run-kernel ARGS -cpu qemu32
     TIMEOUT 30 EXPECT_FAILURE "bedrock: this CPU has no long mode \\(x86-64\\); cannot boot")
+# A CPU without SSE2, which x86-64 requires but QEMU lets one leave out: the fences are mfence.
+bedrock_add_qemu_test(x86_64.no_sse2_is_named LAUNCHER run-kernel ARGS -cpu qemu64,-sse2
+    TIMEOUT 30 EXPECT_FAILURE "bedrock: this CPU has no SSE2 \\(mfence\\); cannot boot")
 # RAM from 1 MiB to 0x12c000, the image to about 0x1ba000: its first pages (boot.S) are RAM,
 # its .bss is not.
 bedrock_add_qemu_test(x86_64.ram_ending_inside_the_image_is_named LAUNCHER run-kernel
