@@ -22,7 +22,8 @@
  *     top of low RAM without looking at the image and loads it after the image, over its data
  *     (and .bss would be zeroed over the module): "bedrock: a boot module (initrd) at 0x...
  *     overlaps the kernel image at 0x... - 0x...; cannot boot". GRUB never does.
- * An image that lies wholly outside RAM (-m 1M) never runs at all: nothing here can report it.
+ * An image that lies wholly outside RAM (-m 1M, -M pc,max-ram-below-4g=1M) never runs at all,
+ * nor does this code when a module covers it: nothing here can report either.
  * Then: zero .bss, identity-map 0-4 GiB with 2 MiB pages (the default qemu64 CPU has no 1 GiB
  * pages), enable PAE, long mode and paging, load a 64-bit GDT and call
  * x86_64_entry(protocol, info) on the boot stack. arch::map_memory() later replaces this map
@@ -213,7 +214,7 @@ check_machine:
     jmp 4b
 
 /* PVH's boot modules against the image. A module above 4 GiB, or an empty one, cannot overlap
- * it; one whose list lies above 4 GiB is left to C++. */
+ * it; a list above 4 GiB is not read here (QEMU puts it in low memory). */
 check_modules:
     mov PVH_MODULE_COUNT(%ebx), %ecx
     test %ecx, %ecx
