@@ -64,23 +64,28 @@
     .section .linux_real_mode_entry, "ax"
     .code16
 linux_real_mode_entry:
-    cli
+    /* Over the Linux setup header (file offsets 0x202 to 0x26c), which the loader writes: QEMU's
+     * option ROM for machine types before 2.5 puts the initrd's address at 0x218. Linux's own
+     * first instruction jumps over it too. */
+    jmp 1f
+    .org 0x80
+1:  cli
     mov $(linux_loader_message - linux_real_mode_entry), %si  /* CS's base is this code's */
-1:  mov $COM1 + 5, %dx
-2:  in %dx, %al
+2:  mov $COM1 + 5, %dx
+3:  in %dx, %al
     test $LSR_TRANSMIT_EMPTY, %al
-    jz 2b
+    jz 3b
     movb %cs:(%si), %al
     test %al, %al
-    jz 3f
+    jz 4f
     mov $COM1, %dx
     out %al, %dx
     inc %si
-    jmp 1b
-3:  mov $EXIT_FAILURE_VALUE, %eax
+    jmp 2b
+4:  mov $EXIT_FAILURE_VALUE, %eax
     out %eax, $DEBUG_EXIT_PORT
-4:  hlt                                       /* only reached without the exit device */
-    jmp 4b
+5:  hlt                                       /* only reached without the exit device */
+    jmp 5b
 linux_loader_message:
     .ascii "bedrock: loaded as a Linux kernel in real mode, not through PVH (QEMU machine "
     .asciz "types before 4.0 have no PVH loader: use pc or q35 4.0 or later); cannot boot\r\n"
