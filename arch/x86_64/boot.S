@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* x86-64 entry: from 32-bit protected mode (paging off) to long mode and C++.
  *
- * Two ways in, one path on:
+ * Two ways in, one path on (and a third, refused: see linux_real_mode_entry):
  *   PVH (QEMU -kernel): the XEN_ELFNOTE_PHYS32_ENTRY note names pvh_entry; EBX = hvm_start_info.
  *   multiboot2 (GRUB):  the ELF entry is multiboot2_entry; EAX = 0x36d76289, EBX = the MBI.
  * First the machine is checked, writing nothing outside this code's own section (.bss, which
@@ -10,12 +10,20 @@
  * failure status (35), not a triple fault or a hang:
  *   - the CPU must have long mode (CPUID 0x80000001 EDX bit 29; without CPUID, it has none):
  *     "bedrock: this CPU has no long mode (x86-64); cannot boot";
+ *   - the CPU must have SSE2 (CPUID 1 EDX bit 26), which every x86-64 CPU has but QEMU lets one
+ *     leave out (-cpu qemu64,-sse2): the compiler's memory fences are mfence, an SSE2
+ *     instruction: "bedrock: this CPU has no SSE2 (mfence); cannot boot";
  *   - with PVH's memory map, RAM must cover the whole image, __kernel_start .. __kernel_end
  *     (.bss, the page tables and the boot stack included), merging adjacent RAM entries:
  *     "bedrock: RAM ends at 0x..., below the end of the kernel image at 0x...; cannot boot".
  *     multiboot2 is not checked here: GRUB loads the image only into RAM its map lists (and
- *     PVH without a map, version 0, is refused in C++).
- * An image that lies wholly outside RAM (-m 1M) never runs at all: nothing here can report it.
+ *     PVH without a map, version 0, is refused in C++);
+ *   - with PVH, no boot module (the initrd) may overlap the image: QEMU puts the initrd below the
+ *     top of low RAM without looking at the image and loads it after the image, over its data
+ *     (and .bss would be zeroed over the module): "bedrock: a boot module (initrd) at 0x...
+ *     overlaps the kernel image at 0x... - 0x...; cannot boot". GRUB never does.
+ * An image that lies wholly outside RAM (-m 1M, -M pc,max-ram-below-4g=1M) never runs at all,
+ * nor does this code when a module covers it: nothing here can report either.
  * Then: zero .bss, identity-map 0-4 GiB with 2 MiB pages (the default qemu64 CPU has no 1 GiB
  * pages), enable PAE, long mode and paging, load a 64-bit GDT and call
  * x86_64_entry(protocol, info) on the boot stack. arch::map_memory() later replaces this map
@@ -33,7 +41,11 @@
 #define BOOT_STACK_SIZE 65536
 #define EFLAGS_ID (1 << 21)
 #define CPUID_LONG_MODE (1 << 29)                 /* CPUID 0x80000001 EDX */
+#define CPUID_SSE2 (1 << 26)                      /* CPUID 1 EDX */
 #define PVH_VERSION 4                             /* offsets in hvm_start_info */
+#define PVH_MODULE_COUNT 12                       /* u32 nr_modules */
+#define PVH_MODULE_LIST 16                        /* u64 modlist_paddr */
+#define PVH_MODULE_ENTRY_SIZE 32                  /* {u64 paddr, u64 size, u64 cmdline, u64} */
 #define PVH_MEMMAP 40                             /* u64 memmap_paddr (version 1) */
 #define PVH_MEMMAP_ENTRIES 48                     /* u32 memmap_entries */
 #define PVH_MEMMAP_ENTRY_SIZE 24
@@ -42,6 +54,41 @@
 #define LSR_TRANSMIT_EMPTY (1 << 5)
 #define DEBUG_EXIT_PORT 0xF4                      /* isa-debug-exit, see qemu.cmake */
 #define EXIT_FAILURE_VALUE 17                     /* QEMU exits with (17 << 1) | 1 = 35 */
+
+/* A third way in, refused: QEMU machine types before 4.0 (pc-i440fx-3.1, pc-q35-3.1 and older)
+ * have no PVH loader and take an ELF without multiboot1's header for an old Linux zImage: the
+ * file's first 2,560 bytes go to 0x90000, the rest to 0x10000, none of it where it was linked,
+ * and the CPU enters in 16-bit real mode at file offset 0x200 (CS:IP = 0x9020:0). The linker
+ * script puts this code there. It names the machine and exits with the failure status, as the
+ * checks below do, instead of leaving the CPU to run the ELF's padding. */
+    .section .linux_real_mode_entry, "ax"
+    .code16
+linux_real_mode_entry:
+    /* Over the Linux setup header (file offsets 0x202 to 0x26c), which the loader writes: QEMU's
+     * option ROM for machine types before 2.5 puts the initrd's address at 0x218. Linux's own
+     * first instruction jumps over it too. */
+    jmp 1f
+    .org 0x80
+1:  cli
+    mov $(linux_loader_message - linux_real_mode_entry), %si  /* CS's base is this code's */
+2:  mov $COM1 + 5, %dx
+3:  in %dx, %al
+    test $LSR_TRANSMIT_EMPTY, %al
+    jz 3b
+    movb %cs:(%si), %al
+    test %al, %al
+    jz 4f
+    mov $COM1, %dx
+    out %al, %dx
+    inc %si
+    jmp 2b
+4:  mov $EXIT_FAILURE_VALUE, %eax
+    out %eax, $DEBUG_EXIT_PORT
+5:  hlt                                       /* only reached without the exit device */
+    jmp 5b
+linux_loader_message:
+    .ascii "bedrock: loaded as a Linux kernel in real mode, not through PVH (QEMU machine "
+    .asciz "types before 4.0 have no PVH loader: use pc or q35 4.0 or later); cannot boot\r\n"
 
     .section .multiboot2, "a"
     .p2align 3
@@ -111,6 +158,12 @@ check_machine:
     pop %ebx
     test $CPUID_LONG_MODE, %edx
     jz no_long_mode
+    push %ebx
+    mov $1, %eax
+    cpuid
+    pop %ebx
+    test $CPUID_SSE2, %edx
+    jz no_sse2
 
     /* RAM under the image (PVH's map only). ESI = the end of the RAM that runs unbroken from
      * __kernel_start: raised past every RAM entry that starts at or below it and ends above it,
@@ -119,9 +172,9 @@ check_machine:
     cmp $BOOT_PROTOCOL_PVH, %ebp
     jne enter_long_mode
     cmpl $1, PVH_VERSION(%ebx)
-    jb enter_long_mode
+    jb check_modules
     cmpl $0, PVH_MEMMAP + 4(%ebx)
-    jne enter_long_mode                       /* a map above 4 GiB: C++ reads it */
+    jne check_modules                         /* a map above 4 GiB: C++ reads it */
     mov $__kernel_start, %esi
 1:  mov PVH_MEMMAP(%ebx), %edi                /* the entries: {u64 base, u64 size, u32 type, u32} */
     mov PVH_MEMMAP_ENTRIES(%ebx), %ecx
@@ -147,7 +200,7 @@ check_machine:
     dec %ecx
     jmp 2b
 4:  cmp $__kernel_end, %esi
-    jae enter_long_mode
+    jae check_modules
     test %edx, %edx
     jnz 1b
     /* ESI: where the RAM under the image ends. */
@@ -165,8 +218,58 @@ check_machine:
 5:  mov $__kernel_end, %esi                   /* covered up to 4 GiB */
     jmp 4b
 
+/* PVH's boot modules against the image. A module above 4 GiB, or an empty one, cannot overlap
+ * it; a list above 4 GiB is not read here (QEMU puts it in low memory). */
+check_modules:
+    mov PVH_MODULE_COUNT(%ebx), %ecx
+    test %ecx, %ecx
+    jz enter_long_mode
+    cmpl $0, PVH_MODULE_LIST + 4(%ebx)
+    jne enter_long_mode
+    mov PVH_MODULE_LIST(%ebx), %edi
+1:  cmpl $0, 4(%edi)
+    jne 2f                                    /* starts above 4 GiB */
+    mov (%edi), %eax
+    cmp $__kernel_end, %eax
+    jae 2f                                    /* starts after the image */
+    cmpl $0, 12(%edi)
+    jne module_overlaps                       /* 4 GiB or more long */
+    mov 8(%edi), %edx
+    test %edx, %edx
+    jz 2f                                     /* empty */
+    add %edx, %eax
+    jc module_overlaps                        /* ends at or above 4 GiB */
+    cmp $__kernel_start, %eax
+    ja module_overlaps                        /* ends inside or after the image */
+2:  add $PVH_MODULE_ENTRY_SIZE, %edi
+    dec %ecx
+    jnz 1b
+    jmp enter_long_mode
+/* EDI = the module's entry. */
+module_overlaps:
+    mov $module_overlaps_message, %eax
+    call print_string
+    mov (%edi), %eax
+    call print_hex
+    mov $module_overlaps_message_2, %eax
+    call print_string
+    mov $__kernel_start, %eax
+    call print_hex
+    mov $module_overlaps_message_3, %eax
+    call print_string
+    mov $__kernel_end, %eax
+    call print_hex
+    mov $cannot_boot_message, %eax
+    call print_string
+    jmp exit_failure
+
 no_long_mode:
     mov $no_long_mode_message, %eax
+    call print_string
+    jmp exit_failure
+
+no_sse2:
+    mov $no_sse2_message, %eax
     call print_string
     jmp exit_failure
 
@@ -252,10 +355,18 @@ exit_failure:
 
 no_long_mode_message:
     .asciz "bedrock: this CPU has no long mode (x86-64); cannot boot\n"
+no_sse2_message:
+    .asciz "bedrock: this CPU has no SSE2 (mfence); cannot boot\n"
 ram_ends_message:
     .asciz "bedrock: RAM ends at "
 ram_ends_message_2:
     .asciz ", below the end of the kernel image at "
+module_overlaps_message:
+    .asciz "bedrock: a boot module (initrd) at "
+module_overlaps_message_2:
+    .asciz " overlaps the kernel image at "
+module_overlaps_message_3:
+    .asciz " - "
 cannot_boot_message:
     .asciz "; cannot boot\n"
 hex_digits:

@@ -11,11 +11,38 @@ include(${CMAKE_CURRENT_LIST_DIR}/grub.cmake)
 # A 32-bit CPU (QEMU still enters the PVH entry on it):
 bedrock_add_qemu_test(x86_64.no_long_mode_is_named LAUNCHER run-kernel ARGS -cpu qemu32
     TIMEOUT 30 EXPECT_FAILURE "bedrock: this CPU has no long mode \\(x86-64\\); cannot boot")
+# A CPU without SSE2, which x86-64 requires but QEMU lets one leave out: the fences are mfence.
+bedrock_add_qemu_test(x86_64.no_sse2_is_named LAUNCHER run-kernel ARGS -cpu qemu64,-sse2
+    TIMEOUT 30 EXPECT_FAILURE "bedrock: this CPU has no SSE2 \\(mfence\\); cannot boot")
 # RAM from 1 MiB to 0x12c000, the image to about 0x1ba000: its first pages (boot.S) are RAM,
 # its .bss is not.
 bedrock_add_qemu_test(x86_64.ram_ending_inside_the_image_is_named LAUNCHER run-kernel
     ARGS -m 1200K TIMEOUT 30
     EXPECT_FAILURE "bedrock: RAM ends at 0x0012c000, below the end of the kernel image at 0x[0-9a-f]+; cannot boot")
+# A 1 MiB initrd in 2400 KiB: QEMU puts it below the top of low RAM, over the image's read-only
+# data and data (loaded after the image); boot.S names the overlap before it uses either.
+bedrock_add_qemu_test(x86_64.initrd_over_the_image_is_named LAUNCHER run-kernel
+    ARGS -m 2400K -initrd ${CMAKE_CURRENT_BINARY_DIR}/initrd-1M.bin TIMEOUT 30
+    EXPECT_FAILURE "bedrock: a boot module \\(initrd\\) at 0x[0-9a-f]+ overlaps the kernel image at 0x00100000 - 0x[0-9a-f]+; cannot boot")
+# A machine type before 4.0 (no PVH loader) loads the kernel as an old Linux zImage and enters
+# boot.S's linux_real_mode_entry in real mode, which names it. That loader puts the whole file
+# from 0x10000 up: a file beyond about 570 KiB (the kernel with its debug information) overwrites
+# the loader's own option ROM at 0xc0000 before it jumps, so the test boots the kernel without
+# its debug information, as it would be shipped.
+find_program(BEDROCK_OBJCOPY NAMES llvm-objcopy llvm-objcopy-14 REQUIRED)
+set(stripped_kernel ${CMAKE_CURRENT_BINARY_DIR}/bedrock-kernel-stripped.elf)
+add_custom_command(OUTPUT ${stripped_kernel}
+    COMMAND ${BEDROCK_OBJCOPY} --strip-debug $<TARGET_FILE:bedrock-kernel> ${stripped_kernel}
+    DEPENDS bedrock-kernel VERBATIM)
+add_custom_target(bedrock-kernel-stripped ALL DEPENDS ${stripped_kernel})
+bedrock_qemu_launcher(run-kernel-stripped BOOT -kernel ${stripped_kernel})
+# pc-q35-3.1 loads through fw_cfg DMA; pc-i440fx-2.4's older option ROM writes the setup
+# header's initrd fields, inside the code's first bytes until it jumped over the header.
+foreach(machine pc-q35-3.1 pc-i440fx-2.4)
+    bedrock_add_qemu_test(x86_64.machine_before_4_0_is_named.${machine}
+        LAUNCHER run-kernel-stripped ARGS -M ${machine} TIMEOUT 30
+        EXPECT_FAILURE "bedrock: loaded as a Linux kernel in real mode, not through PVH \\(QEMU machine types before 4.0 have no PVH loader: use pc or q35 4.0 or later\\); cannot boot")
+endforeach()
 # 2 MiB: 64 KiB usable, no page free when the tests start; a throwing operator new that finds
 # no memory ends its test (failed, the reason named), not the run, which ends with its verdict.
 bedrock_add_qemu_test(x86_64.boot.2M_operator_new_out_of_memory_ends_one_test LAUNCHER run-kernel
