@@ -82,12 +82,40 @@ bedrock_leak_summary leaks_to_c(const bedrock::LeakSummary& summary) {
     return bedrock_leak_summary{summary.blocks, summary.bytes, summary.sites};
 }
 
+// A null handle given to C function `function`: reported null-handle (component, detail: the
+// function, call site: the C program's call) through platform::report_error - there is no heap
+// to route it to. Out of line: only misuse comes here.
+[[gnu::noinline, gnu::cold]] void report_null_handle(const char* component, const char* function,
+                                                     const void* return_address) {
+    ErrorReport report{};
+    report.kind = ErrorKind::NullHandle;
+    report.component = component;
+    report.call_site = bedrock::call_site_of(return_address);
+    report.detail = function;
+    bedrock::platform::report_error(report);
+}
+
+// Whether a C call's `handle` is null (then reported): the caller returns at once with its
+// failure value, changing nothing. Inline in each C function, so the return address is the C
+// program's call.
+[[gnu::always_inline]] inline bool is_null(const void* handle, const char* component,
+                                           const char* function) {
+    if (handle != nullptr) [[likely]] {
+        return false;
+    }
+    report_null_handle(component, function, __builtin_return_address(0));
+    return true;
+}
+
 } // namespace
 
 extern "C" {
 
 bool bedrock_pages_init(bedrock_page_frame_allocator* frames, const bedrock_phys_range* usable,
                         size_t count) {
+    if (is_null(frames, "pfa", __func__)) [[unlikely]] {
+        return false;
+    }
     unsigned char* mark = frames->opaque.bytes + kConstructedMarkOffset;
     uint64_t found = 0;
     bedrock_memcpy(&found, mark, sizeof(found));
@@ -99,55 +127,94 @@ bool bedrock_pages_init(bedrock_page_frame_allocator* frames, const bedrock_phys
 }
 
 bedrock_phys_addr bedrock_pages_allocate(bedrock_page_frame_allocator* frames, unsigned order) {
+    if (is_null(frames, "pfa", __func__)) [[unlikely]] {
+        return BEDROCK_NO_PAGE;
+    }
     return frames_of(frames).allocate(order);
 }
 
 bedrock_phys_addr bedrock_pages_allocate_below(bedrock_page_frame_allocator* frames, unsigned order,
                                                bedrock_phys_addr limit) {
+    if (is_null(frames, "pfa", __func__)) [[unlikely]] {
+        return BEDROCK_NO_PAGE;
+    }
     return frames_of(frames).allocate_below(order, limit);
 }
 
 bedrock_phys_addr bedrock_pages_allocate_run(bedrock_page_frame_allocator* frames, size_t count,
                                              uint64_t alignment, bedrock_phys_addr limit) {
+    if (is_null(frames, "pfa", __func__)) [[unlikely]] {
+        return BEDROCK_NO_PAGE;
+    }
     return frames_of(frames).allocate_pages(count, alignment, limit);
 }
 
 void bedrock_pages_free(bedrock_page_frame_allocator* frames, bedrock_phys_addr address,
                         unsigned order) {
+    if (is_null(frames, "pfa", __func__)) [[unlikely]] {
+        return;
+    }
     frames_of(frames).free(address, order);
 }
 
 void bedrock_pages_free_run(bedrock_page_frame_allocator* frames, bedrock_phys_addr address,
                             size_t count) {
+    if (is_null(frames, "pfa", __func__)) [[unlikely]] {
+        return;
+    }
     frames_of(frames).free_pages(address, count);
 }
 
 bool bedrock_pages_extend_run(bedrock_page_frame_allocator* frames, bedrock_phys_addr address,
                               size_t count, size_t new_count) {
+    if (is_null(frames, "pfa", __func__)) [[unlikely]] {
+        return false;
+    }
     return frames_of(frames).extend_pages(address, count, new_count);
 }
 
 bool bedrock_pages_reserve(bedrock_page_frame_allocator* frames, bedrock_phys_range range) {
+    if (is_null(frames, "pfa", __func__)) [[unlikely]] {
+        return false;
+    }
     return frames_of(frames).reserve_range(PhysRange{range.base, range.size});
 }
 
 void bedrock_pages_tell_unused(bedrock_page_frame_allocator* frames) {
+    if (is_null(frames, "pfa", __func__)) [[unlikely]] {
+        return;
+    }
     frames_of(frames).tell_unused_pages();
 }
 
 uint64_t bedrock_pages_managed(const bedrock_page_frame_allocator* frames) {
+    if (is_null(frames, "pfa", __func__)) [[unlikely]] {
+        return 0;
+    }
     return frames_of(frames).managed_pages();
 }
 
 uint64_t bedrock_pages_free_count(const bedrock_page_frame_allocator* frames) {
+    if (is_null(frames, "pfa", __func__)) [[unlikely]] {
+        return 0;
+    }
     return frames_of(frames).free_pages();
 }
 
 uint64_t bedrock_pages_metadata_bytes(const bedrock_page_frame_allocator* frames) {
+    if (is_null(frames, "pfa", __func__)) [[unlikely]] {
+        return 0;
+    }
     return frames_of(frames).metadata_bytes();
 }
 
 bool bedrock_pages_check(const bedrock_page_frame_allocator* frames, const char** failure) {
+    if (is_null(frames, "pfa", __func__)) [[unlikely]] {
+        if (failure != nullptr) {
+            *failure = "null handle";
+        }
+        return false;
+    }
     const bedrock::PageFrameCheck result = frames_of(frames).check();
     if (failure != nullptr) {
         *failure = result.failure;
@@ -165,6 +232,9 @@ void bedrock_write_error_report(const bedrock_error_report* report, bedrock_line
 }
 
 bedrock_heap* bedrock_heap_create(bedrock_page_frame_allocator* frames) {
+    if (is_null(frames, "pfa", __func__)) [[unlikely]] {
+        return nullptr;
+    }
     return handle_of(bedrock::heap_create(frames_of(frames)));
 }
 
@@ -173,38 +243,65 @@ bedrock_heap* bedrock_heap_create_in_region(void* region, size_t bytes) {
 }
 
 bool bedrock_heap_destroy(bedrock_heap* heap) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return false;
+    }
     return bedrock::heap_destroy(heap_of(heap));
 }
 
 void* bedrock_heap_allocate(bedrock_heap* heap, size_t size, size_t alignment) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return nullptr;
+    }
     return bedrock::heap::allocate(heap_of(heap), size, alignment, BEDROCK_HEAP_CALLER());
 }
 
 void bedrock_heap_free(bedrock_heap* heap, void* block) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return;
+    }
     bedrock::heap::free(heap_of(heap), block, BEDROCK_HEAP_CALLER());
 }
 
 void* bedrock_heap_reallocate(bedrock_heap* heap, void* block, size_t size) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return nullptr;
+    }
     return bedrock::heap::reallocate(heap_of(heap), block, size, BEDROCK_HEAP_CALLER());
 }
 
 size_t bedrock_heap_usable_size(bedrock_heap* heap, const void* block) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return 0;
+    }
     return bedrock::heap::usable_size(heap_of(heap), block, BEDROCK_HEAP_CALLER());
 }
 
 void bedrock_heap_trim(bedrock_heap* heap) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return;
+    }
     bedrock::heap_trim(heap_of(heap));
 }
 
 bool bedrock_heap_tell_unused(bedrock_heap* heap) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return false;
+    }
     return bedrock::heap_tell_unused(heap_of(heap));
 }
 
 bool bedrock_heap_set_unused_interval(bedrock_heap* heap, size_t bytes) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return false;
+    }
     return bedrock::heap_set_unused_interval(heap_of(heap), bytes);
 }
 
 bool bedrock_heap_check(bedrock_heap* heap) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return false;
+    }
     return bedrock::heap_check(heap_of(heap));
 }
 
@@ -217,6 +314,12 @@ bedrock_heap* bedrock_default_heap(void) {
 }
 
 void bedrock_heap_statistics_of(bedrock_heap* heap, bedrock_heap_statistics* out) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        if (out != nullptr) {
+            *out = bedrock_heap_statistics{};
+        }
+        return;
+    }
     const bedrock::HeapStatistics statistics = bedrock::heap_statistics(heap_of(heap));
     out->bytes_requested = statistics.bytes_requested;
     out->bytes_in_use = statistics.bytes_in_use;
@@ -241,18 +344,30 @@ void bedrock_heap_statistics_of(bedrock_heap* heap, bedrock_heap_statistics* out
 }
 
 void bedrock_heap_report(bedrock_heap* heap, bedrock_line_writer write, void* context) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return;
+    }
     bedrock::heap_report(heap_of(heap), write, context);
 }
 
 bool bedrock_heap_set_check_level(bedrock_heap* heap, bedrock_check_level level) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return false;
+    }
     return bedrock::heap_set_check_level(heap_of(heap), static_cast<bedrock::CheckLevel>(level));
 }
 
 bedrock_check_level bedrock_heap_check_level(bedrock_heap* heap) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return BEDROCK_CHECK_OFF;
+    }
     return static_cast<bedrock_check_level>(bedrock::heap_check_level(heap_of(heap)));
 }
 
 void bedrock_heap_set_error_hook(bedrock_heap* heap, const bedrock_error_hook* hook) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return;
+    }
     if (hook == nullptr || hook->report == nullptr) {
         bedrock::heap_set_error_hook(heap_of(heap), nullptr, nullptr);
         return;
@@ -262,32 +377,53 @@ void bedrock_heap_set_error_hook(bedrock_heap* heap, const bedrock_error_hook* h
 }
 
 void bedrock_heap_set_quarantine_limit(bedrock_heap* heap, size_t bytes) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return;
+    }
     bedrock::heap_set_quarantine_limit(heap_of(heap), bytes);
 }
 
 void bedrock_heap_flush_quarantine(bedrock_heap* heap) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return;
+    }
     bedrock::heap_flush_quarantine(heap_of(heap));
 }
 
 uint64_t bedrock_heap_checkpoint(bedrock_heap* heap) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return 0;
+    }
     return bedrock::heap_checkpoint(heap_of(heap));
 }
 
 bedrock_leak_summary bedrock_heap_leaks_since(bedrock_heap* heap, uint64_t checkpoint) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return bedrock_leak_summary{};
+    }
     return leaks_to_c(bedrock::heap_leaks_since(heap_of(heap), checkpoint));
 }
 
 bedrock_leak_summary bedrock_heap_report_leaks(bedrock_heap* heap, bedrock_line_writer write,
                                                void* context, uint64_t checkpoint) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return bedrock_leak_summary{};
+    }
     return leaks_to_c(bedrock::heap_report_leaks(heap_of(heap), write, context, checkpoint));
 }
 
 bool bedrock_heap_enable_guard_pages(bedrock_heap* heap, uint32_t slots, uint32_t sample_interval) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return false;
+    }
     return bedrock::heap_enable_guard_pages(heap_of(heap),
                                             bedrock::GuardPageOptions{slots, sample_interval});
 }
 
 void* bedrock_heap_allocate_guarded(bedrock_heap* heap, size_t size, size_t alignment) {
+    if (is_null(heap, "heap", __func__)) [[unlikely]] {
+        return nullptr;
+    }
     return bedrock::heap_allocate_guarded(heap_of(heap), size, alignment);
 }
 

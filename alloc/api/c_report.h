@@ -12,8 +12,8 @@ namespace bedrock::c_interface {
 static_assert(BEDROCK_CALL_TRACE_DEPTH == kCallTraceDepth);
 static_assert(static_cast<int>(BEDROCK_ERROR_HEAP_IN_USE) ==
               static_cast<int>(ErrorKind::HeapInUse));
-static_assert(static_cast<int>(BEDROCK_ERROR_SIZE_MISMATCH) ==
-              static_cast<int>(ErrorKind::SizeMismatch));
+static_assert(static_cast<int>(BEDROCK_ERROR_NULL_HANDLE) ==
+              static_cast<int>(ErrorKind::NullHandle));
 
 // A report's call trace as an array, in either layout.
 inline const void** trace_frames(CallTrace& trace) {

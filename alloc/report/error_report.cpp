@@ -42,6 +42,8 @@ const char* to_string(ErrorKind kind) {
         return "deallocation-mismatch";
     case ErrorKind::SizeMismatch:
         return "size-mismatch";
+    case ErrorKind::NullHandle:
+        return "null-handle";
     }
     return "unknown";
 }

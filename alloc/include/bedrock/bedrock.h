@@ -14,7 +14,10 @@
  *
  * Constants are enumerators or macros (C has no typed constants); no function here throws, and
  * none allocates beyond what it says. Misuse is reported through
- * bedrock_platform_report_error (or a heap's error hook) and changes nothing. */
+ * bedrock_platform_report_error (or a heap's error hook) and changes nothing. A null heap or
+ * page frame allocator handle is reported BEDROCK_ERROR_NULL_HANDLE (detail: the function) and
+ * the call returns its failure value (false, NULL, 0, BEDROCK_NO_PAGE, BEDROCK_CHECK_OFF, zeroed
+ * statistics or leak summary) or does nothing; bedrock_set_default_heap(NULL) is no misuse. */
 #ifndef BEDROCK_BEDROCK_H
 #define BEDROCK_BEDROCK_H
 
@@ -133,7 +136,8 @@ typedef enum bedrock_error_kind {
     BEDROCK_ERROR_HEAP_IN_USE,
     BEDROCK_ERROR_RANGE_REFUSED,
     BEDROCK_ERROR_DEALLOCATION_MISMATCH,
-    BEDROCK_ERROR_SIZE_MISMATCH
+    BEDROCK_ERROR_SIZE_MISMATCH,
+    BEDROCK_ERROR_NULL_HANDLE
 } bedrock_error_kind;
 
 enum { BEDROCK_CALL_TRACE_DEPTH = 4 };

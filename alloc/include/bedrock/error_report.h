@@ -40,6 +40,8 @@ enum class ErrorKind : uint8_t {
                           // block from operator new, delete of one from new[] or malloc, ...)
     SizeMismatch,         // a sized delete named another size than the block's; size = the
                           // block's, offset = the size named
+    // C interface, appended likewise.
+    NullHandle, // a null heap or page frame allocator handle; detail = the function called
 };
 
 [[nodiscard]] const char* to_string(ErrorKind kind);

@@ -255,6 +255,96 @@ static void checked_mode(void) {
     CHECK(bedrock_heap_check(heap) && bedrock_heap_destroy(heap));
 }
 
+/* Every function given a null handle reports BEDROCK_ERROR_NULL_HANDLE naming itself, returns
+ * its failure value and changes nothing (the allocator's free count and check stay as they
+ * were). */
+static unsigned g_null_reports;
+
+static bool null_reported(const char* function) {
+    const bool reported = g_platform_reports == g_null_reports + 1 &&
+                          g_last_report.kind == BEDROCK_ERROR_NULL_HANDLE &&
+                          strcmp(g_last_report.detail, function) == 0;
+    g_null_reports = g_platform_reports;
+    return reported;
+}
+
+static void null_handles(void) {
+    const uint64_t free_pages = bedrock_pages_free_count(&g_frames);
+    g_platform_reports = 0;
+    g_null_reports = 0;
+    bedrock_phys_range range = {(uintptr_t)g_memory, kMemoryBytes};
+    CHECK(!bedrock_pages_init(NULL, &range, 1) && null_reported("bedrock_pages_init"));
+    CHECK(bedrock_pages_allocate(NULL, 0) == BEDROCK_NO_PAGE &&
+          null_reported("bedrock_pages_allocate"));
+    CHECK(bedrock_pages_allocate_below(NULL, 0, BEDROCK_NO_LIMIT) == BEDROCK_NO_PAGE &&
+          null_reported("bedrock_pages_allocate_below"));
+    CHECK(bedrock_pages_allocate_run(NULL, 3, 0, BEDROCK_NO_LIMIT) == BEDROCK_NO_PAGE &&
+          null_reported("bedrock_pages_allocate_run"));
+    bedrock_pages_free(NULL, (uintptr_t)g_memory, 0);
+    CHECK(null_reported("bedrock_pages_free"));
+    bedrock_pages_free_run(NULL, (uintptr_t)g_memory, 3);
+    CHECK(null_reported("bedrock_pages_free_run"));
+    CHECK(!bedrock_pages_extend_run(NULL, (uintptr_t)g_memory, 1, 2) &&
+          null_reported("bedrock_pages_extend_run"));
+    CHECK(!bedrock_pages_reserve(NULL, range) && null_reported("bedrock_pages_reserve"));
+    bedrock_pages_tell_unused(NULL);
+    CHECK(null_reported("bedrock_pages_tell_unused"));
+    CHECK(bedrock_pages_managed(NULL) == 0 && null_reported("bedrock_pages_managed"));
+    CHECK(bedrock_pages_free_count(NULL) == 0 && null_reported("bedrock_pages_free_count"));
+    CHECK(bedrock_pages_metadata_bytes(NULL) == 0 && null_reported("bedrock_pages_metadata_bytes"));
+    const char* failure = NULL;
+    CHECK(!bedrock_pages_check(NULL, &failure) && failure != NULL &&
+          null_reported("bedrock_pages_check"));
+    CHECK(bedrock_heap_create(NULL) == NULL && null_reported("bedrock_heap_create"));
+
+    CHECK(!bedrock_heap_destroy(NULL) && null_reported("bedrock_heap_destroy"));
+    CHECK(bedrock_heap_allocate(NULL, 64, 0) == NULL && null_reported("bedrock_heap_allocate"));
+    bedrock_heap_free(NULL, g_region);
+    CHECK(null_reported("bedrock_heap_free"));
+    CHECK(bedrock_heap_reallocate(NULL, NULL, 64) == NULL &&
+          null_reported("bedrock_heap_reallocate"));
+    CHECK(bedrock_heap_usable_size(NULL, g_region) == 0 &&
+          null_reported("bedrock_heap_usable_size"));
+    bedrock_heap_trim(NULL);
+    CHECK(null_reported("bedrock_heap_trim"));
+    CHECK(!bedrock_heap_tell_unused(NULL) && null_reported("bedrock_heap_tell_unused"));
+    CHECK(!bedrock_heap_set_unused_interval(NULL, 4096) &&
+          null_reported("bedrock_heap_set_unused_interval"));
+    CHECK(!bedrock_heap_check(NULL) && null_reported("bedrock_heap_check"));
+    bedrock_heap_statistics statistics;
+    memset(&statistics, 0xff, sizeof(statistics));
+    bedrock_heap_statistics_of(NULL, &statistics);
+    CHECK(statistics.blocks_in_use == 0 && statistics.pages_held == 0 &&
+          null_reported("bedrock_heap_statistics_of"));
+    bedrock_heap_report(NULL, count_line, NULL);
+    CHECK(null_reported("bedrock_heap_report"));
+    CHECK(!bedrock_heap_set_check_level(NULL, BEDROCK_CHECK_REPORT) &&
+          null_reported("bedrock_heap_set_check_level"));
+    CHECK(bedrock_heap_check_level(NULL) == BEDROCK_CHECK_OFF &&
+          null_reported("bedrock_heap_check_level"));
+    bedrock_heap_set_error_hook(NULL, NULL);
+    CHECK(null_reported("bedrock_heap_set_error_hook"));
+    bedrock_heap_set_quarantine_limit(NULL, 4096);
+    CHECK(null_reported("bedrock_heap_set_quarantine_limit"));
+    bedrock_heap_flush_quarantine(NULL);
+    CHECK(null_reported("bedrock_heap_flush_quarantine"));
+    CHECK(bedrock_heap_checkpoint(NULL) == 0 && null_reported("bedrock_heap_checkpoint"));
+    CHECK(bedrock_heap_leaks_since(NULL, 0).blocks == 0 &&
+          null_reported("bedrock_heap_leaks_since"));
+    CHECK(bedrock_heap_report_leaks(NULL, count_line, NULL, 0).blocks == 0 &&
+          null_reported("bedrock_heap_report_leaks"));
+    CHECK(!bedrock_heap_enable_guard_pages(NULL, 4, 1) &&
+          null_reported("bedrock_heap_enable_guard_pages"));
+    CHECK(bedrock_heap_allocate_guarded(NULL, 64, 0) == NULL &&
+          null_reported("bedrock_heap_allocate_guarded"));
+    CHECK(strcmp(bedrock_error_kind_name(BEDROCK_ERROR_NULL_HANDLE), "null-handle") == 0);
+
+    CHECK(g_platform_reports == 35);
+    CHECK(bedrock_pages_free_count(&g_frames) == free_pages &&
+          bedrock_pages_check(&g_frames, NULL));
+    g_platform_reports = 0;
+}
+
 int main(void) {
     printf("Bedrock %s (%d.%d.%d)\n", BEDROCK_VERSION_STRING, BEDROCK_VERSION_MAJOR,
            BEDROCK_VERSION_MINOR, BEDROCK_VERSION_PATCH);
@@ -262,6 +352,7 @@ int main(void) {
     heaps();
     default_heap();
     checked_mode();
+    null_handles();
     CHECK(bedrock_pages_check(&g_frames, NULL));
     printf("c interface: %s\n", g_failures == 0 ? "ok" : "FAILED");
     return g_failures == 0 ? 0 : 1;
