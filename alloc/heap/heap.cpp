@@ -528,7 +528,11 @@ void free_unhinted(Heap& heap, void* block, CpuCache* cache, platform::Interrupt
     free_not_small(heap, block, caller);
 }
 
-TakenBlock take_block(Heap& heap, size_t size, size_t alignment, BlockUse use, size_t requested) {
+namespace {
+
+// take_block() with a page frame allocator's large run looked for as `search` says.
+TakenBlock take_block_searching(Heap& heap, size_t size, size_t alignment, BlockUse use,
+                                size_t requested, RunSearch search) {
     const size_t align = alignment < kMinBlockSize ? kMinBlockSize : alignment;
     // A guard-page pool always lives in the arenas (so at most one arena's worth of chunks); a
     // big medium or checked block over a page frame allocator is a run of its own, whose tags
@@ -537,11 +541,17 @@ TakenBlock take_block(Heap& heap, size_t size, size_t alignment, BlockUse use, s
         (size > kMaxMediumSize || align > kMaxMediumAlignment)) {
         auto* start = static_cast<unsigned char*>(heap.large.take(
             size, align, use == BlockUse::Checked ? heap::RunUse::Checked : heap::RunUse::Plain,
-            requested));
+            requested, search));
         return TakenBlock{start, LargeRuns::pages_for(size) * kPageSize};
     }
     auto* start = static_cast<unsigned char*>(heap.arenas.take(size, align, use, requested));
     return TakenBlock{start, start != nullptr ? SegregatedFit::usable_size(start) : 0};
+}
+
+} // namespace
+
+TakenBlock take_block(Heap& heap, size_t size, size_t alignment, BlockUse use, size_t requested) {
+    return take_block_searching(heap, size, alignment, use, requested, RunSearch::AnyFreePages);
 }
 
 void give_block(Heap& heap, const BlockRef& block) {
@@ -566,11 +576,17 @@ void* allocate_not_small(Heap& heap, size_t size, size_t alignment) {
     if (heap.magic != Heap::kMagic) [[unlikely]] {
         return refuse_destroyed_heap(heap, BEDROCK_HEAP_CALLER());
     }
-    void* block = take_block(heap, size, alignment, BlockUse::Medium, size).start;
+    // A large run is first cut from a free buddy block (a bounded cost); when that fails, memory
+    // is short: what the heap holds idle goes back, and any free pages in a row serve the run.
+    void* block =
+        take_block_searching(heap, size, alignment, BlockUse::Medium, size, RunSearch::BuddyBlock)
+            .start;
     heap.arenas.report_damage(heap.errors);
-    if (block == nullptr && could_ever_fit(heap, size) &&
-        reclaim_idle_memory(heap, BEDROCK_HEAP_CALLER())) [[unlikely]] {
-        block = take_block(heap, size, alignment, BlockUse::Medium, size).start;
+    if (block == nullptr && could_ever_fit(heap, size)) [[unlikely]] {
+        static_cast<void>(reclaim_idle_memory(heap, BEDROCK_HEAP_CALLER()));
+        block = take_block_searching(heap, size, alignment, BlockUse::Medium, size,
+                                     RunSearch::AnyFreePages)
+                    .start;
         heap.arenas.report_damage(heap.errors);
     }
     return block;

@@ -19,13 +19,14 @@ void write_length_tags(uint16_t* tags, uint64_t pages, uint16_t owner_id, RunUse
 
 } // namespace
 
-void* LargeRuns::take(size_t size, size_t alignment, RunUse use, size_t requested) {
+void* LargeRuns::take(size_t size, size_t alignment, RunUse use, size_t requested,
+                      RunSearch search) {
     if (size > kMaxLargeRunPages * kPageSize - kPageSize) {
         return nullptr;
     }
     const uint64_t pages = pages_for(size);
-    const PhysAddr phys =
-        m_frames->allocate_pages(pages, alignment < kPageSize ? kPageSize : alignment);
+    const PhysAddr phys = m_frames->allocate_pages(
+        pages, alignment < kPageSize ? kPageSize : alignment, kNoLimit, search);
     if (phys == kNoPage) {
         return nullptr;
     }

@@ -69,8 +69,10 @@ public:
     // A run of at least `size` bytes (and kMinLargeRunPages pages) aligned to `alignment` (a
     // power of two; beyond the page frame allocator's largest block, only where the direct map
     // keeps it: platform::phys_to_virt(p) - p a multiple of it), or null. One page allocation
-    // plus O(pages) tag writes (and a page free when the direct map misaligns the run).
-    [[nodiscard]] void* take(size_t size, size_t alignment, RunUse use, size_t requested);
+    // plus O(pages) tag writes (and a page free when the direct map misaligns the run); `search`
+    // as PageFrameAllocator::allocate_pages().
+    [[nodiscard]] void* take(size_t size, size_t alignment, RunUse use, size_t requested,
+                             RunSearch search);
     // Frees the run starting at `block` if its head tag still names this heap's live run, whole
     // (its length read under m_lock), and returns whether it did. One page free plus O(pages)
     // tag writes.

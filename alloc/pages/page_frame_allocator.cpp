@@ -189,8 +189,9 @@ PhysAddr PageFrameAllocator::allocate_run_locked(uint64_t count, uint64_t alignm
     return kNoPage;
 }
 
-PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, PhysAddr limit) {
-    const PhysAddr address = allocate_pages_once(count, alignment, limit);
+PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, PhysAddr limit,
+                                            RunSearch search) {
+    const PhysAddr address = allocate_pages_once(count, alignment, limit, search);
     if (!needs_growth(address)) {
         return address;
     }
@@ -207,10 +208,11 @@ PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, Ph
                              : pages_of(ceil_log2(count));
     const uint64_t wanted = !valid || run > alignment_pages ? run : alignment_pages;
     return grow_after(address, wanted,
-                      [&] { return allocate_pages_once(count, alignment, limit); });
+                      [&] { return allocate_pages_once(count, alignment, limit, search); });
 }
 
-PhysAddr PageFrameAllocator::allocate_pages_once(size_t count, uint64_t alignment, PhysAddr limit) {
+PhysAddr PageFrameAllocator::allocate_pages_once(size_t count, uint64_t alignment, PhysAddr limit,
+                                                 RunSearch search) {
     if (count == 0 || count > managed_pages() || (alignment != 0 && !is_power_of_two(alignment))) {
         return kNoPage;
     }
@@ -230,7 +232,7 @@ PhysAddr PageFrameAllocator::allocate_pages_once(size_t count, uint64_t alignmen
         // block, free pages in a row serve it too when no free block does.
         const PhysAddr address =
             limit == kNoLimit ? allocate_once(order) : allocate_or_drain(order, limit);
-        if (address != kNoPage || alignment_pages == count) {
+        if (address != kNoPage || alignment_pages == count || search == RunSearch::BuddyBlock) {
             return address;
         }
         LockGuard guard(m_lock);
@@ -241,7 +243,9 @@ PhysAddr PageFrameAllocator::allocate_pages_once(size_t count, uint64_t alignmen
         limit, [this, order, limit] { return allocate_locked(order, limit); });
     if (address == kNoPage) {
         // No free block holds it, with every CPU's lists taken back: any free pages in a row.
-        return allocate_run_locked(count, alignment_pages, limit);
+        return search == RunSearch::AnyFreePages
+                   ? allocate_run_locked(count, alignment_pages, limit)
+                   : kNoPage;
     }
     // Keep exactly `count` pages (recorded as their aligned blocks); the tail is given back. The
     // tail's blocks do not merge: each one's buddy holds kept pages.

@@ -135,6 +135,9 @@ enum class CpuPageLists : uint8_t { On, Off };
 // is zeroed), or zeroes already (fresh anonymous memory, RAM the firmware cleared): the
 // metadata is then not written until it is used, so its untouched pages cost nothing.
 enum class RangeContents : uint8_t { Unknown, Zeroed };
+// Where allocate_pages() looks for a run of up to a maximum block: a free buddy block that holds
+// it, then any free pages in a row (AnyFreePages); or the buddy block only (BuddyBlock).
+enum class RunSearch : uint8_t { AnyFreePages, BuddyBlock };
 // CPU page lists hold blocks of orders 0 .. kCpuListOrders - 1 (4 KiB to 32 KiB), at most
 // kCpuListBlocks per CPU and order (order k: 15 * 2^k pages; 225 pages, 900 KiB, per CPU in
 // all), refilled and drained kCpuListBatch blocks at a time.
@@ -281,8 +284,13 @@ public:
     //   - Aligned beyond a maximum block: the lowest such free pages in a row of the highest
     //     region that has them, as above (S >= 2^kMaxOrder: time O(regions + sum over the
     //     regions of (P / S + 1) * kMaxOrder^2 + B * kMaxOrder)).
+    // `search` = BuddyBlock leaves out the search for free pages in a row up to a maximum block
+    // (a caller with a bounded cost to keep, such as a heap's malloc, asks once more with
+    // AnyFreePages when memory is short); runs beyond a maximum block or aligned beyond one are
+    // found in free pages in a row either way.
     [[nodiscard]] PhysAddr allocate_pages(size_t count, uint64_t alignment = kPageSize,
-                                          PhysAddr limit = kNoLimit);
+                                          PhysAddr limit = kNoLimit,
+                                          RunSearch search = RunSearch::AnyFreePages);
 
     // Frees a block from allocate()/allocate_below() and merges it with its free buddies. A block
     // of order < kCpuListOrders in the CPU-list region goes to the calling CPU's list: O(1), and
@@ -450,7 +458,8 @@ private:
     // After an allocation from `region`: notes m_grow_wanted if no region has a free block of
     // m_grow_reserve_order or more.
     void note_reserve_locked(const Region& region);
-    [[nodiscard]] PhysAddr allocate_pages_once(size_t count, uint64_t alignment, PhysAddr limit);
+    [[nodiscard]] PhysAddr allocate_pages_once(size_t count, uint64_t alignment, PhysAddr limit,
+                                               RunSearch search);
     [[nodiscard, gnu::always_inline]] PhysAddr allocate_once(unsigned order);
     [[nodiscard]] PhysAddr allocate_locked(unsigned order, PhysAddr limit);
     // allocate_locked(), and when the free blocks cannot serve it, again after taking back CPU
