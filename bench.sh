@@ -104,7 +104,7 @@ if [ "$mode" = summary ]; then
     pfa_keys
     # smp.scaling.4: small-block malloc+free pairs per second on 4 CPUs over 1 CPU, in the x86-64
     # test kernel under QEMU (kernel/boot_bench.h; needs qemu-system-x86, as ./test.sh x86_64).
-    cmake --preset x86_64 >&2 && cmake --build build/x86_64 -j2 --target bedrock-kernel >&2
+    cmake --preset x86_64 >&2 && cmake --build build/x86_64 -j2 --target bedrock-kernel-boot >&2
     scaling=$(build/x86_64/run-kernel -smp 4 -append bedrock.bench=1 </dev/null 2>/dev/null |
         sed -n 's/^bench: smp\.scaling\.4 \([0-9.]*\).*/\1/p')
     echo "smp.scaling.4 ${scaling:-0}"

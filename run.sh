@@ -42,7 +42,7 @@ if [[ $gdb == yes ]]; then
     [[ $arch != all ]] || { echo "$0: --gdb needs one architecture: x86_64 or aarch64" >&2; exit 2; }
     bedrock_packages build qemu gdb
     cmake --preset "$arch" >/dev/null
-    cmake --build "build/$arch" -j2 --target bedrock-kernel >/dev/null
+    cmake --build "build/$arch" -j2 --target bedrock-kernel-boot >/dev/null
     port=1234
     if ss -ltn "sport = :$port" | grep -q LISTEN; then
         echo "$0: port $port is already in use (another QEMU waiting for GDB?)" >&2
@@ -101,7 +101,7 @@ done
 status=0
 for a in "${arches[@]}"; do
     cmake --preset "$a" >/dev/null
-    cmake --build "build/$a" -j2 --target bedrock-kernel >/dev/null
+    cmake --build "build/$a" -j2 --target bedrock-kernel-boot >/dev/null
     echo "=== $a: build/$a/run-kernel $*"
     set +e
     "build/$a/run-kernel" "$@" </dev/null

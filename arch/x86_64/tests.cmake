@@ -25,22 +25,13 @@ bedrock_add_qemu_test(x86_64.initrd_over_the_image_is_named LAUNCHER run-kernel
     ARGS -m 2400K -initrd ${CMAKE_CURRENT_BINARY_DIR}/initrd-1M.bin TIMEOUT 30
     EXPECT_FAILURE "bedrock: a boot module \\(initrd\\) at 0x[0-9a-f]+ overlaps the kernel image at 0x00100000 - 0x[0-9a-f]+; cannot boot")
 # A machine type before 4.0 (no PVH loader) loads the kernel as an old Linux zImage and enters
-# boot.S's linux_real_mode_entry in real mode, which names it. That loader puts the whole file
-# from 0x10000 up: a file beyond about 570 KiB (the kernel with its debug information) overwrites
-# the loader's own option ROM at 0xc0000 before it jumps, so the test boots the kernel without
-# its debug information, as it would be shipped.
-find_program(BEDROCK_OBJCOPY NAMES llvm-objcopy llvm-objcopy-14 REQUIRED)
-set(stripped_kernel ${CMAKE_CURRENT_BINARY_DIR}/bedrock-kernel-stripped.elf)
-add_custom_command(OUTPUT ${stripped_kernel}
-    COMMAND ${BEDROCK_OBJCOPY} --strip-debug $<TARGET_FILE:bedrock-kernel> ${stripped_kernel}
-    DEPENDS bedrock-kernel VERBATIM)
-add_custom_target(bedrock-kernel-stripped ALL DEPENDS ${stripped_kernel})
-bedrock_qemu_launcher(run-kernel-stripped BOOT -kernel ${stripped_kernel})
+# boot.S's linux_real_mode_entry in real mode, which names it (run-kernel boots the image without
+# debug information, which that loader can place: tests/kernel/CMakeLists.txt).
 # pc-q35-3.1 loads through fw_cfg DMA; pc-i440fx-2.4's older option ROM writes the setup
 # header's initrd fields, inside the code's first bytes until it jumped over the header.
 foreach(machine pc-q35-3.1 pc-i440fx-2.4)
     bedrock_add_qemu_test(x86_64.machine_before_4_0_is_named.${machine}
-        LAUNCHER run-kernel-stripped ARGS -M ${machine} TIMEOUT 30
+        LAUNCHER run-kernel ARGS -M ${machine} TIMEOUT 30
         EXPECT_FAILURE "bedrock: loaded as a Linux kernel in real mode, not through PVH \\(QEMU machine types before 4.0 have no PVH loader: use pc or q35 4.0 or later\\); cannot boot")
 endforeach()
 # 2 MiB: 64 KiB usable, no page free when the tests start; a throwing operator new that finds
