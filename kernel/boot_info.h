@@ -3,9 +3,11 @@
 //
 // Each arch fills `ram` with every RAM range the firmware describes (E820 type 1 entries, device
 // tree /memory nodes) and `reserved` with every range that is RAM but must not be handed to the
-// allocators (boot structures, the device tree, firmware-owned low memory). The kernel adds its
-// own image (linker symbols) itself. The firmware's ranges may be unsorted, overlapping, adjacent
-// and unaligned; a RangeList merges them as they are added.
+// allocators (boot structures, the device tree, firmware-owned low memory). `no_map` holds the
+// reserved ranges the kernel must not even map (device tree /reserved-memory children marked
+// `no-map`): no_map ⊆ reserved. The kernel adds its own image (linker symbols) itself. The
+// firmware's ranges may be unsorted, overlapping, adjacent and unaligned; a RangeList merges them
+// as they are added.
 //
 // Invariants: count() <= Capacity; the ranges of a list are separate (no two overlap or touch),
 // so count() counts separate ranges. add() merges a range into those it overlaps or touches and
@@ -111,6 +113,11 @@ struct BootInfo {
     bool command_line_cut = false; // longer than the kernel's buffer: its end left off
     RangeList<kMaxFirmwareRanges> ram;
     RangeList<kMaxFirmwareRanges> reserved;
+    // Reserved ranges left out of the kernel's identity map, whole pages (a page partly inside is
+    // not mapped), because the firmware forbids any mapping of them: not even a speculative
+    // access may reach them (AArch64: `no-map` children of /reserved-memory). Each is in
+    // `reserved` too.
+    RangeList<kMaxFirmwareRanges> no_map;
     // The CPUs the firmware describes, by hardware id (x86-64: local APIC ids from the ACPI MADT;
     // AArch64: MPIDR affinity from the device tree's /cpus), boot CPU included, in firmware order.
     uint64_t cpu_ids[kMaxBootCpus] = {};

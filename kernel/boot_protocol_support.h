@@ -27,8 +27,8 @@ void copy_command_line(const char* text, size_t limit, BootInfo& boot);
 // The messages name the limit: keep them in step with it.
 static_assert(kMaxFirmwareRanges == 128);
 
-// Adds a RAM or reserved range to `boot`; a range that overlaps or touches one already there is
-// merged into it, so only separate ranges count against kMaxFirmwareRanges.
+// Adds a RAM, reserved or no-map range to `boot`; a range that overlaps or touches one already
+// there is merged into it, so only separate ranges count against kMaxFirmwareRanges.
 [[nodiscard]] inline BootParseResult add_ram(BootInfo& boot, uint64_t base, uint64_t size) {
     return boot.ram.add(base, size)
                ? BootParseResult{}
@@ -39,6 +39,19 @@ static_assert(kMaxFirmwareRanges == 128);
     return boot.reserved.add(base, size)
                ? BootParseResult{}
                : BootParseResult{"more than 128 separate reserved ranges (the kernel's limit)"};
+}
+
+// A no-map range is reserved too; one the list cannot hold fails the boot, since it would be
+// mapped.
+[[nodiscard]] inline BootParseResult add_no_map(BootInfo& boot, uint64_t base, uint64_t size) {
+    const BootParseResult reserved = add_reserved(boot, base, size);
+    if (!reserved.ok()) {
+        return reserved;
+    }
+    return boot.no_map.add(base, size)
+               ? BootParseResult{}
+               : BootParseResult{"more than 128 separate no-map reserved ranges (the kernel's "
+                                 "limit): one of them would be mapped"};
 }
 
 } // namespace bedrock::kernel

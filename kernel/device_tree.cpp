@@ -111,7 +111,7 @@ struct Cells {
     uint32_t size = 1;
 };
 
-enum class RangeKind { Ram, Reserved };
+enum class RangeKind { Ram, Reserved, NoMap };
 
 // The index-th (address, size) pair of a reg value; false past its end. A size of zero cells
 // reads as 0.
@@ -133,9 +133,18 @@ BootParseResult add_reg(Property reg, Cells cells, RangeKind kind, BootInfo& boo
     }
     PhysRange range;
     for (uint32_t i = 0; reg_entry(reg, cells, i, range); ++i) {
-        const BootParseResult result = kind == RangeKind::Ram
-                                           ? add_ram(boot, range.base, range.size)
-                                           : add_reserved(boot, range.base, range.size);
+        BootParseResult result;
+        switch (kind) {
+        case RangeKind::Ram:
+            result = add_ram(boot, range.base, range.size);
+            break;
+        case RangeKind::Reserved:
+            result = add_reserved(boot, range.base, range.size);
+            break;
+        case RangeKind::NoMap:
+            result = add_no_map(boot, range.base, range.size);
+            break;
+        }
         if (!result.ok()) {
             return result;
         }
@@ -168,6 +177,7 @@ struct TopNode {
 // A child of /cpus or of /reserved-memory, acted on at its END_NODE.
 struct ChildNode {
     bool cpu_type = false;
+    bool no_map = false; // a /reserved-memory child the kernel must not map (`no-map`, no value)
     Property status;
     Property reg;
 };
@@ -262,6 +272,8 @@ public:
                 m_child.status = value;
             } else if (equals(name, "reg")) {
                 m_child.reg = value;
+            } else if (equals(name, "no-map")) {
+                m_child.no_map = true;
             }
         }
         return {};
@@ -273,7 +285,8 @@ public:
             finish_cpu(m_child, m_top.child_cells, m_boot);
         } else if (depth == 3 && m_top.reserved_memory) {
             if (m_child.reg.present() && is_available(m_child.status)) {
-                return add_reg(m_child.reg, m_top.child_cells, RangeKind::Reserved, m_boot);
+                return add_reg(m_child.reg, m_top.child_cells,
+                               m_child.no_map ? RangeKind::NoMap : RangeKind::Reserved, m_boot);
             }
         } else if (depth == 2) {
             if (!is_available(m_top.status)) {

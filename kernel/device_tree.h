@@ -8,6 +8,9 @@
 // and #size-cells (defaults 2 and 1).
 // Reserved: the blob itself, every entry of the memory reservation block, and the `reg` of
 // every available child of /reserved-memory (decoded with /reserved-memory's own cells).
+// No-map: the `reg` of every such child that has the `no-map` property (the firmware forbids
+// any mapping of it, even one only reached speculatively); reserved as well. The blob is read
+// only before the kernel's map is built, so a no-map range over the blob itself is left as is.
 // Command line: /chosen/bootargs, copied.
 // CPUs: every available child of /cpus whose device_type is "cpu", by the first address of its
 // `reg` (the MPIDR affinity, decoded with /cpus' #address-cells, 1 or 2), in blob order; beyond

@@ -2,7 +2,8 @@
 // kernel_main: the portable part of the test kernel's boot, after the arch has turned the
 // firmware's description into BootInfo. Order matters:
 //   1. static constructors, banner;
-//   2. reserve the kernel image and physical page 0;
+//   2. reserve the kernel image (which must share no page with a no-map range) and physical
+//      page 0;
 //   3. usable ranges (first pass) -> page-table pages for the final map -> arch::map_memory();
 //   4. reserve the page-table pages, usable ranges (final) -> print the memory map;
 //   5. allocators, secondary CPUs (stacks from the page frame allocator), the boot benchmark's
@@ -93,6 +94,14 @@ void kernel_main(BootInfo& boot) {
     const auto image_start = reinterpret_cast<uintptr_t>(__kernel_start);
     const auto image_end = reinterpret_cast<uintptr_t>(__kernel_end);
     add_reserved(boot, image_start, image_end - image_start, "the kernel image");
+    for (const PhysRange& range : boot.no_map) {
+        if (range.base >> kPageShift <= (image_end - 1) >> kPageShift &&
+            range.last() >> kPageShift >= image_start >> kPageShift) {
+            panic("memory map: the kernel image [0x%lx - 0x%lx] shares pages with [0x%lx - 0x%lx], "
+                  "which the firmware forbids mapping (no-map); cannot boot",
+                  image_start, image_end - 1, range.base, range.last());
+        }
+    }
     add_reserved(boot, 0, kPageSize, "physical page 0");
 
     static UsableList usable;
@@ -107,6 +116,9 @@ void kernel_main(BootInfo& boot) {
     compute_usable(boot, usable);
 
     print_ranges("reserved", boot.reserved.data(), boot.reserved.count());
+    if (boot.no_map.count() != 0) {
+        print_ranges("reserved and never mapped", boot.no_map.data(), boot.no_map.count());
+    }
     print_ranges("usable", usable.data(), usable.count());
     const uint64_t ram_bytes = total_bytes(boot.ram.data(), boot.ram.count());
     const uint64_t usable_bytes = total_bytes(usable.data(), usable.count());

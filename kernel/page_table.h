@@ -112,8 +112,9 @@ public:
     }
 
     // Maps every RAM range of `boot` as Normal memory, each rounded inward to whole pages (so
-    // two ranges never share a page), leaving physical page 0 unmapped so that null
-    // dereferences fault. Only while building.
+    // two ranges never share a page), except every page that holds a byte of a no-map range
+    // (boot.no_map), and leaving physical page 0 unmapped so that null dereferences fault. Only
+    // while building. O(RAM ranges * no-map ranges^2) besides the mapping.
     void map_ram(const BootInfo& boot) {
         for (const PhysRange& ram : boot.ram) {
             uint64_t first = (ram.base + kPageSize - 1) & ~(kPageSize - 1);
@@ -121,9 +122,7 @@ public:
             if (first == 0) {
                 first = kPageSize;
             }
-            if (end > first) {
-                map(PhysRange{first, end - first}, MemoryType::Normal);
-            }
+            map_around_no_map(first, end, boot.no_map);
         }
     }
 
@@ -329,6 +328,35 @@ private:
         const PhysAddr base = Format::address(block);
         for (uint64_t i = 0; i < kEntries; ++i) {
             children[i] = Format::child_leaf(block, level + 1, base + i * level_size(level + 1));
+        }
+    }
+
+    // Maps the pages of [first, end) (page-aligned) that hold no byte of a range of `no_map`,
+    // in address order, one hole at a time:
+    //
+    //   [first ........................................................ end)
+    //   [ mapped ][ hole: lowest no-map pages ][ mapped ][ next hole ][ mapped ]
+    void map_around_no_map(uint64_t first, uint64_t end,
+                           const RangeList<kMaxFirmwareRanges>& no_map) {
+        while (first < end) {
+            // The lowest no-map range that reaches [first, end), widened to whole pages.
+            uint64_t hole_first = end;
+            uint64_t hole_last = 0;
+            for (const PhysRange& range : no_map) {
+                const uint64_t range_first = range.base & ~(kPageSize - 1);
+                const uint64_t range_last = range.last() | (kPageSize - 1);
+                if (range_last >= first && range_first < hole_first) {
+                    hole_first = range_first;
+                    hole_last = range_last;
+                }
+            }
+            if (hole_first > first) {
+                map(PhysRange{first, hole_first - first}, MemoryType::Normal);
+            }
+            if (hole_first >= end || hole_last >= end - 1) {
+                return;
+            }
+            first = hole_last + 1;
         }
     }
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // What the AArch64 arch layer's files share among themselves (not part of kernel/arch.h): PSCI
 // calls (psci.cpp), the GIC (gic.cpp), the timer interrupt (timer.cpp) and the page table's
-// split window (paging.cpp). aarch64_entry
-// configures them from BootInfo before kernel_main, on the boot CPU.
+// split window, translation check and no-map ranges (paging.cpp). aarch64_entry configures them
+// from BootInfo before kernel_main, on the boot CPU.
 #pragma once
 
 #include <stdint.h>
@@ -25,6 +25,10 @@ inline constexpr PhysRange kDeviceWindow{0x08000000, 0x08000000};
 // faulting access can be retried; false for a real fault (no split ran or runs, and the address
 // does not translate). Waits while a split has a block unmapped. Safe in the exception handler.
 [[nodiscard]] bool fault_in_split_window(uint64_t address);
+// Whether `address` translates now (a stage 1 EL1 read walk, AT S1E1R; PAR_EL1.F clear).
+[[nodiscard]] bool translates(uint64_t address);
+// The device tree's no-map ranges, which map_memory() left out of the map (BootInfo::no_map).
+[[nodiscard]] const kernel::RangeList<kernel::kMaxFirmwareRanges>& no_map_ranges();
 
 // PSCI (Arm DEN 0022) return codes.
 enum class PsciStatus : int64_t {

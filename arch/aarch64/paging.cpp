@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The AArch64 memory map: the VMSAv8-64 descriptor format (4 KiB granule) for
 // kernel::PageTable, and arch::map_memory(), which replaces boot.S's early map with one covering
-// exactly the RAM in the device tree as Normal memory and virt's device region as Device-nGnRnE,
-// and arch::set_page_present() on it.
+// exactly the RAM in the device tree, but for its no-map ranges, as Normal memory and virt's
+// device region as Device-nGnRnE, and arch::set_page_present() on it.
 // MAIR (set in boot.S): attribute 0 = Device-nGnRnE, attribute 1 = Normal write-back.
 #include <stdint.h>
 
@@ -69,6 +69,8 @@ struct Aarch64PageFormat {
 
 // The live identity map, kept for set_page_present() after map_memory() built it.
 constinit kernel::PageTable<Aarch64PageFormat> g_identity_map;
+// The no-map ranges it leaves out (BootInfo::no_map), for the tests to look at.
+constinit kernel::RangeList<kernel::kMaxFirmwareRanges> g_no_map;
 
 } // namespace
 
@@ -80,6 +82,7 @@ void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
     g_identity_map.start_building(tables);
     g_identity_map.map(aarch64::kDeviceWindow, kernel::MemoryType::Device);
     g_identity_map.map_ram(boot);
+    g_no_map = boot.no_map;
     g_identity_map.finish_building();
     // Tables written through the cacheable early map are visible to the walker (walks are
     // inner write-back cacheable, see TCR in boot.S) once the stores complete.
@@ -104,8 +107,11 @@ bool map_with_pages(uint64_t address, uint64_t size) {
 
 namespace aarch64 {
 
-// Whether `address` translates now (a stage 1 EL1 read walk, AT S1E1R; PAR_EL1.F clear).
-static bool translates(uint64_t address) {
+const kernel::RangeList<kernel::kMaxFirmwareRanges>& no_map_ranges() {
+    return g_no_map;
+}
+
+bool translates(uint64_t address) {
     uint64_t result;
     __asm__ volatile("at s1e1r, %1\n"
                      "isb\n"

@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: MIT
 # QEMU tests only the AArch64 kernel has, included at the end of tests/kernel/CMakeLists.txt (so
 # the kernel targets and launchers exist): the CPU layer's own in-kernel tests, RAM that ends
-# inside the kernel image (named by boot.S), and SMP boots -
+# inside the kernel image (named by boot.S), device trees with a no-map reserved range, and SMP
+# boots -
 # 2 and 4 CPUs on the default GICv2, GICv3, and entry at EL2 (virtualization=on: the boot CPU
 # and the secondaries drop to EL1, PSCI through smc). Each must bring every CPU online and pass
 # the SMP and interrupt tests on all of them.
-target_sources(bedrock_kernel_tests PRIVATE ${CMAKE_CURRENT_LIST_DIR}/cpu_test.cpp)
+target_sources(bedrock_kernel_tests PRIVATE ${CMAKE_CURRENT_LIST_DIR}/cpu_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/no_map_test.cpp)
 
 # RAM that ends inside the image (RAM to 0x40271000, the image from 0x40200000 to about
 # 0x402ac000): boot.S reads the image's last word before it writes anything, and names the
@@ -13,6 +15,35 @@ target_sources(bedrock_kernel_tests PRIVATE ${CMAKE_CURRENT_LIST_DIR}/cpu_test.c
 bedrock_add_qemu_test(aarch64.ram_ending_inside_the_image_is_named LAUNCHER run-kernel
     ARGS -m 2500K TIMEOUT 30
     EXPECT_FAILURE "bedrock: RAM ends below the end of the kernel image at 0x[0-9a-f]+; cannot boot")
+
+# QEMU virt's device tree with a /reserved-memory child marked no-map, `reg` = `no_map_reg`,
+# written to `dtb` at build time (no_map_device_tree.cmake), for booting with -dtb.
+find_program(BEDROCK_DTC dtc REQUIRED)
+function(bedrock_no_map_device_tree dtb node no_map_reg)
+    list(JOIN BEDROCK_QEMU_ARGS " " machine)
+    add_custom_command(OUTPUT ${dtb}
+        COMMAND ${CMAKE_COMMAND} -DQEMU=${BEDROCK_QEMU_PROGRAM}
+            "-DQEMU_ARGS=${machine} -m ${BEDROCK_QEMU_DEFAULT_MEMORY}" -DDTC=${BEDROCK_DTC}
+            -DNODE=${node} "-DREG=${no_map_reg}" -DOUTPUT=${dtb}
+            -P ${CMAKE_CURRENT_LIST_DIR}/no_map_device_tree.cmake
+        DEPENDS ${CMAKE_CURRENT_LIST_DIR}/no_map_device_tree.cmake
+        VERBATIM)
+endfunction()
+set(no_map_dtb ${CMAKE_CURRENT_BINARY_DIR}/no-map.dtb)
+set(no_map_image_dtb ${CMAKE_CURRENT_BINARY_DIR}/no-map-over-the-image.dtb)
+bedrock_no_map_device_tree(${no_map_dtb} secure@44001800 "0x0 0x44001800 0x0 0x3000")
+bedrock_no_map_device_tree(${no_map_image_dtb} secure@40200000 "0x0 0x40200000 0x0 0x1000")
+add_custom_target(bedrock-no-map-device-trees ALL DEPENDS ${no_map_dtb} ${no_map_image_dtb})
+
+# A no-map range with a partial page at each end (pages 0x44001000-0x44004fff): reserved, listed
+# as never mapped, and none of its pages translates (the in-kernel no-map test).
+bedrock_add_qemu_test(aarch64.no_map_range_is_not_mapped LAUNCHER run-kernel
+    ARGS -dtb ${no_map_dtb}
+    EXPECT_OUTPUT "reserved and never mapped \\(1 ranges\\):\n  \\[0x0000000044001800 - 0x00000000440047ff\\].*test aarch64_no_map_ranges_are_not_mapped ok")
+# A no-map range over the kernel image: the kernel cannot run unmapped, and says so.
+bedrock_add_qemu_test(aarch64.no_map_over_the_kernel_image_is_refused LAUNCHER run-kernel
+    ARGS -dtb ${no_map_image_dtb} TIMEOUT 30
+    EXPECT_FAILURE "memory map: the kernel image \\[0x40200000 - 0x[0-9a-f]+\\] shares pages with \\[0x40200000 - 0x40200fff\\], which the firmware forbids mapping \\(no-map\\). cannot boot")
 
 bedrock_add_qemu_test(aarch64.smp.2 LAUNCHER run-kernel ARGS -m 128M -smp 2
     EXPECT_OUTPUT "smp: 2 CPUs online")

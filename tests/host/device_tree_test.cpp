@@ -492,6 +492,70 @@ TEST(DeviceTree, DisabledMemoryReservedAndDeviceNodesAreSkipped) {
     EXPECT_EQ(boot.interrupt_controller.kind, InterruptControllerKind::None);
 }
 
+// A /reserved-memory child with `no-map` (a property with no value) is reserved and also listed
+// as not to be mapped; a child without it is only reserved; a disabled one is neither.
+TEST(DeviceTree, NoMapReservedMemoryIsReservedAndListedAsNotMapped) {
+    FdtBuilder fdt;
+    fdt.begin("");
+    fdt.begin("reserved-memory");
+    fdt.cells_property("#address-cells", {2});
+    fdt.cells_property("#size-cells", {2});
+    fdt.begin("secure@4e001800");
+    fdt.property("no-map", {});
+    fdt.cells_property("reg", {0, 0x4e001800, 0, 0x3000});
+    fdt.end();
+    fdt.begin("shared@4f000000");
+    fdt.cells_property("reg", {0, 0x4f000000, 0, 0x100000});
+    fdt.end();
+    fdt.begin("unused@4c000000");
+    fdt.string_property("status", "disabled");
+    fdt.property("no-map", {});
+    fdt.cells_property("reg", {0, 0x4c000000, 0, 0x100000});
+    fdt.end();
+    fdt.end();
+    fdt.end();
+    std::vector<uint64_t> storage;
+    const uint64_t blob = fdt.finish(storage);
+    BootInfo boot;
+    const BootParseResult result = parse_device_tree(blob, fdt.size, boot);
+    ASSERT_TRUE(result.ok()) << result.error;
+    EXPECT_TRUE(has(boot.reserved, 0x4e001800, 0x3000));
+    EXPECT_TRUE(has(boot.reserved, 0x4f000000, 0x100000));
+    EXPECT_FALSE(has(boot.reserved, 0x4c000000, 0x100000));
+    EXPECT_EQ(boot.reserved.count(), 3u); // the blob, secure@ and shared@
+    ASSERT_EQ(boot.no_map.count(), 1u);
+    EXPECT_TRUE(has(boot.no_map, 0x4e001800, 0x3000));
+}
+
+// No-map ranges that one plain reserved range joins into a single reserved range still count
+// separately against the no-map list: one it cannot hold is an error, never a range mapped.
+TEST(DeviceTree, TooManyNoMapRangesIsAClearError) {
+    FdtBuilder fdt;
+    fdt.begin("");
+    fdt.begin("reserved-memory");
+    fdt.cells_property("#address-cells", {1});
+    fdt.cells_property("#size-cells", {1});
+    fdt.begin("firmware@40000000");
+    fdt.cells_property("reg", {0x40000000, 0x10000000});
+    fdt.end();
+    for (uint32_t i = 0; i <= kMaxFirmwareRanges; ++i) {
+        fdt.begin("secure");
+        fdt.property("no-map", {});
+        fdt.cells_property("reg", {0x40000000 + i * 0x2000, 0x1000});
+        fdt.end();
+    }
+    fdt.end();
+    fdt.end();
+    std::vector<uint64_t> storage;
+    const uint64_t blob = fdt.finish(storage);
+    BootInfo boot;
+    const BootParseResult result = parse_device_tree(blob, fdt.size, boot);
+    ASSERT_FALSE(result.ok());
+    EXPECT_STREQ(result.error, "more than 128 separate no-map reserved ranges (the kernel's "
+                               "limit): one of them would be mapped");
+    EXPECT_EQ(boot.reserved.count(), 2u); // the blob and firmware@, holding every secure range
+}
+
 TEST(DeviceTree, CpusBeyondTheKernelsLimitAreCountedAsLeftOff) {
     std::vector<uint64_t> ids;
     for (uint64_t i = 0; i < kMaxBootCpus + 3; ++i) {
