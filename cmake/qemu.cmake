@@ -76,8 +76,8 @@ function(bedrock_add_qemu_test test_name)
             -DLAUNCHER=${CMAKE_BINARY_DIR}/${ARG_LAUNCHER}
             -DARGS=${args}
             -DEXPECT_STATUS=${expect_status}
-            -DEXPECT_FAILURE_REGEX=${ARG_EXPECT_FAILURE}
-            -DEXPECT_OUTPUT_REGEX=${ARG_EXPECT_OUTPUT}
+            "-DEXPECT_FAILURE_REGEX=${ARG_EXPECT_FAILURE}"
+            "-DEXPECT_OUTPUT_REGEX=${ARG_EXPECT_OUTPUT}"
             -DTIMEOUT=${ARG_TIMEOUT}
             -P ${PROJECT_SOURCE_DIR}/cmake/run_qemu.cmake)
     # CTest's own timeout is a backstop above the script's.
