@@ -87,7 +87,8 @@ bedrock_add_qemu_test(x86_64.smp.grub_multiboot2.2 LAUNCHER run-kernel-grub ARGS
 # the BIOS-area search, and all come online. SeaBIOS lists only the first logical CPU of each
 # package, so each CPU is its own socket here; the slots up to maxcpus that hold no CPU are listed
 # disabled, named and not started. Through GRUB too (no ACPI tag, the same search). q35 has no
-# such test: with acpi=off SeaBIOS still builds ACPI tables there, and the MADT is read.
+# such test: with acpi=off SeaBIOS still builds ACPI tables there, and the MADT is read. The
+# regexes match the boot line's ';' with '.': a semicolon would split the CMake argument there.
 bedrock_add_qemu_test(x86_64.smp.mp_table.pc.4 LAUNCHER run-kernel
     ARGS -M pc,acpi=off -m 256M -smp 4,sockets=4
     EXPECT_OUTPUT "acpi: no valid ACPI RSDP. MP table at 0x[0-9a-f]+: 4 CPUs\n.*smp: 4 CPUs online")
