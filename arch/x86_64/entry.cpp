@@ -64,8 +64,8 @@ namespace {
 
 enum class CpuList { Read, Missing };
 
-// The other local APIC base the firmware's table names, if it names one: the kernel uses
-// IA32_APIC_BASE's (local_apic_base()) on every CPU.
+// The boot line's note when the firmware's table names a local APIC base other than the one the
+// kernel uses on every CPU (IA32_APIC_BASE's, local_apic_base()); empty otherwise.
 const char* apic_base_note(uint64_t from_table) {
     return from_table == local_apic_base() ? "" : " (other local APIC base)";
 }
