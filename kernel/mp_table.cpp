@@ -47,7 +47,7 @@ const char* entries_damage(const uint8_t* table, uint32_t length, uint32_t count
     constexpr const char* kPastLength = "the MP configuration table's entries run past its length";
     uint32_t offset = kHeaderSize;
     for (uint32_t i = 0; i < count; ++i) {
-        if (offset == length) {
+        if (offset == length) { // not even the entry's type byte is inside the table
             return kPastLength;
         }
         const uint32_t size = entry_size(table[offset]);
