@@ -2,6 +2,8 @@
 // ACPI RSDP search and MADT CPU list; see acpi.h.
 #include "kernel/acpi.h"
 
+#include "kernel/firmware_bytes.h"
+
 namespace bedrock::kernel {
 namespace {
 
@@ -17,46 +19,13 @@ constexpr uint8_t kLocalX2ApicEntrySize = 16;
 constexpr uint32_t kCpuEnabled = 1u << 0;
 constexpr uint32_t kCpuOnlineCapable = 1u << 1;
 
-const uint8_t* bytes_at(uint64_t physical) {
-    return reinterpret_cast<const uint8_t*>(static_cast<uintptr_t>(physical));
-}
-
-uint64_t read_le(const uint8_t* bytes, unsigned size) {
-    uint64_t value = 0;
-    for (unsigned i = size; i-- > 0;) {
-        value = (value << 8) | bytes[i];
-    }
-    return value;
-}
-
-uint32_t read_u32(const uint8_t* bytes) {
-    return static_cast<uint32_t>(read_le(bytes, 4));
-}
-
-bool sums_to_zero(const uint8_t* bytes, uint64_t length) {
-    uint8_t sum = 0;
-    for (uint64_t i = 0; i < length; ++i) {
-        sum = static_cast<uint8_t>(sum + bytes[i]);
-    }
-    return sum == 0;
-}
-
-bool has_signature(const uint8_t* bytes, const char* signature) {
-    for (size_t i = 0; signature[i] != '\0'; ++i) {
-        if (bytes[i] != static_cast<uint8_t>(signature[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
 // The table at `address` if its header and checksum are sound and its signature is `signature`,
 // with its length; null otherwise.
 const uint8_t* valid_table(uint64_t address, const char* signature, uint32_t& length) {
     if (address == 0) {
         return nullptr;
     }
-    const uint8_t* table = bytes_at(address);
+    const uint8_t* table = firmware_bytes_at(address);
     if (!has_signature(table, signature)) {
         return nullptr;
     }
@@ -82,7 +51,7 @@ const uint8_t* find_listed(const uint8_t* root, uint32_t root_length, unsigned e
 // The root table the RSDP at `rsdp` (valid) leads to: its XSDT if it has a sound one, else its
 // RSDT; null if neither is sound.
 const uint8_t* root_table(uint64_t rsdp, uint32_t& length, unsigned& entry_size) {
-    const uint8_t* pointer = bytes_at(rsdp);
+    const uint8_t* pointer = firmware_bytes_at(rsdp);
     const uint64_t xsdt_address = pointer[15] >= 2 ? read_le(pointer + 24, 8) : 0;
     if (const uint8_t* xsdt = valid_table(xsdt_address, "XSDT", length); xsdt != nullptr) {
         entry_size = 8;
@@ -110,7 +79,7 @@ bool acpi_rsdp_valid(uint64_t rsdp) {
     if (rsdp == 0) {
         return false;
     }
-    const uint8_t* bytes = bytes_at(rsdp);
+    const uint8_t* bytes = firmware_bytes_at(rsdp);
     if (!has_signature(bytes, "RSD PTR ") || !sums_to_zero(bytes, kRsdpVersion1Size)) {
         return false;
     }
