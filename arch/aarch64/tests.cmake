@@ -43,7 +43,7 @@ bedrock_add_qemu_test(aarch64.no_map_range_is_not_mapped LAUNCHER run-kernel
 # A no-map range over the kernel image: the kernel cannot run unmapped, and says so.
 bedrock_add_qemu_test(aarch64.no_map_over_the_kernel_image_is_refused LAUNCHER run-kernel
     ARGS -dtb ${no_map_image_dtb} TIMEOUT 30
-    EXPECT_FAILURE "memory map: the kernel image \\[0x40200000 - 0x[0-9a-f]+\\] shares pages with \\[0x40200000 - 0x40200fff\\], which the firmware forbids mapping \\(no-map\\). cannot boot")
+    EXPECT_FAILURE "memory map: the kernel image \\[0x40200000 - 0x[0-9a-f]+\\] shares pages with \\[0x40200000 - 0x40200fff\\], which the firmware forbids mapping \\(no-map\\); cannot boot")
 
 bedrock_add_qemu_test(aarch64.smp.2 LAUNCHER run-kernel ARGS -m 128M -smp 2
     EXPECT_OUTPUT "smp: 2 CPUs online")

@@ -87,17 +87,16 @@ bedrock_add_qemu_test(x86_64.smp.grub_multiboot2.2 LAUNCHER run-kernel-grub ARGS
 # the BIOS-area search, and all come online. SeaBIOS lists only the first logical CPU of each
 # package, so each CPU is its own socket here; the slots up to maxcpus that hold no CPU are listed
 # disabled, named and not started. Through GRUB too (no ACPI tag, the same search). q35 has no
-# such test: with acpi=off SeaBIOS still builds ACPI tables there, and the MADT is read. The
-# regexes match the boot line's ';' with '.': a semicolon would split the CMake argument there.
+# such test: with acpi=off SeaBIOS still builds ACPI tables there, and the MADT is read.
 bedrock_add_qemu_test(x86_64.smp.mp_table.pc.4 LAUNCHER run-kernel
     ARGS -M pc,acpi=off -m 256M -smp 4,sockets=4
-    EXPECT_OUTPUT "acpi: no valid ACPI RSDP. MP table at 0x[0-9a-f]+: 4 CPUs\n.*smp: 4 CPUs online")
+    EXPECT_OUTPUT "acpi: no valid ACPI RSDP; MP table at 0x[0-9a-f]+: 4 CPUs\n.*smp: 4 CPUs online")
 bedrock_add_qemu_test(x86_64.smp.mp_table.disabled_slots LAUNCHER run-kernel
     ARGS -M pc,acpi=off -m 256M -smp 2,sockets=4,maxcpus=4
-    EXPECT_OUTPUT "acpi: no valid ACPI RSDP. MP table at 0x[0-9a-f]+: 2 CPUs\nmp table: 2 more CPUs disabled: not started\n.*smp: 2 CPUs online")
+    EXPECT_OUTPUT "acpi: no valid ACPI RSDP; MP table at 0x[0-9a-f]+: 2 CPUs\nmp table: 2 more CPUs disabled: not started\n.*smp: 2 CPUs online")
 bedrock_add_qemu_test(x86_64.smp.mp_table.grub_multiboot2.2 LAUNCHER run-kernel-grub
     ARGS -M pc,acpi=off -m 256M -smp 2,sockets=2
-    EXPECT_OUTPUT "acpi: no valid ACPI RSDP. MP table at 0x[0-9a-f]+: 2 CPUs\n[^\n]*memory described by multiboot2.*smp: 2 CPUs online")
+    EXPECT_OUTPUT "acpi: no valid ACPI RSDP; MP table at 0x[0-9a-f]+: 2 CPUs\n[^\n]*memory described by multiboot2.*smp: 2 CPUs online")
 # The boot benchmark under -icount shift=0: one guest instruction per virtual nanosecond, so
 # the pair figures are instruction counts.
 bedrock_add_qemu_test(x86_64.bench.icount LAUNCHER run-kernel ARGS -icount shift=0

@@ -5,61 +5,21 @@
 // Tables are built in host memory below 2 GiB (mmap MAP_32BIT, so that the RSDT's 32-bit
 // addresses can hold them); host addresses stand in for physical ones.
 #include <gtest/gtest.h>
-#include <sys/mman.h>
 
 #include <cstring>
 #include <vector>
 
 #include "kernel/acpi.h"
+#include "support/low_memory.h"
 
 namespace bedrock::kernel {
 namespace {
 
 constexpr size_t kArenaSize = 1 << 20;
 
-uint8_t checksum_of(const uint8_t* bytes, size_t length) {
-    uint8_t sum = 0;
-    for (size_t i = 0; i < length; ++i) {
-        sum = static_cast<uint8_t>(sum + bytes[i]);
-    }
-    return static_cast<uint8_t>(-sum);
-}
-
-void put(std::vector<uint8_t>& bytes, uint64_t value, unsigned size) {
-    for (unsigned i = 0; i < size; ++i) {
-        bytes.push_back(static_cast<uint8_t>(value >> (8 * i)));
-    }
-}
-
-// A bump allocator over one low mapping: each table is placed 16-byte aligned.
-class LowMemory {
-public:
-    LowMemory() {
-        void* memory = mmap(nullptr, kArenaSize, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
-        EXPECT_NE(memory, MAP_FAILED);
-        m_base = static_cast<uint8_t*>(memory);
-    }
-    ~LowMemory() { munmap(m_base, kArenaSize); }
-    LowMemory(const LowMemory&) = delete;
-    LowMemory& operator=(const LowMemory&) = delete;
-
-    // Copies `bytes` in, `skip` bytes after a 16-byte boundary, and returns its address.
-    uint64_t place(const std::vector<uint8_t>& bytes, size_t skip = 0) {
-        m_used = ((m_used + 15) & ~size_t{15}) + skip;
-        EXPECT_LE(m_used + bytes.size(), kArenaSize);
-        std::memcpy(m_base + m_used, bytes.data(), bytes.size());
-        const uint64_t address = reinterpret_cast<uintptr_t>(m_base + m_used);
-        m_used += bytes.size();
-        return address;
-    }
-    uint8_t* at(uint64_t address) { return reinterpret_cast<uint8_t*>(address); }
-    uint64_t base() const { return reinterpret_cast<uintptr_t>(m_base); }
-
-private:
-    uint8_t* m_base = nullptr;
-    size_t m_used = 0;
-};
+using test::checksum_of;
+using test::LowMemory;
+using test::put;
 
 // A table with a standard 36-byte header, `body` after it, and a correct checksum.
 std::vector<uint8_t> table(const char* signature, const std::vector<uint8_t>& body) {
@@ -139,12 +99,12 @@ std::vector<uint64_t> ids(const BootInfo& boot) {
 
 // Online-capable CPUs (flags bit 1 without bit 0) are not there at boot: counted, not listed.
 TEST(Acpi, RsdtRevision0ListsEnabledCpusAndCountsOnlineCapableOnes) {
-    LowMemory memory;
-    const uint64_t facp = memory.place(table("FACP", std::vector<uint8_t>(80)));
-    const uint64_t apic = memory.place(
+    LowMemory memory(kArenaSize);
+    const uint64_t facp = memory.place_next(table("FACP", std::vector<uint8_t>(80)));
+    const uint64_t apic = memory.place_next(
         madt({{0, 1, false}, {1, 0, false}, {2, 2, false}, {3, 1, false}, {4, 3, false}}));
-    const uint64_t rsdt = memory.place(root("RSDT", {facp, apic}, 4));
-    const uint64_t pointer = memory.place(rsdp(rsdt, 0, 0));
+    const uint64_t rsdt = memory.place_next(root("RSDT", {facp, apic}, 4));
+    const uint64_t pointer = memory.place_next(rsdp(rsdt, 0, 0));
     BootInfo boot;
     const AcpiCpus result = acpi_read_cpus(pointer, boot);
     ASSERT_TRUE(result.ok()) << result.error;
@@ -155,50 +115,50 @@ TEST(Acpi, RsdtRevision0ListsEnabledCpusAndCountsOnlineCapableOnes) {
 }
 
 TEST(Acpi, XsdtIsPreferredOverRsdt) {
-    LowMemory memory;
-    const uint64_t old_apic = memory.place(madt({{7, 1, false}}));
-    const uint64_t new_apic = memory.place(madt({{0, 1, false}, {1, 1, false}}));
-    const uint64_t rsdt = memory.place(root("RSDT", {old_apic}, 4));
+    LowMemory memory(kArenaSize);
+    const uint64_t old_apic = memory.place_next(madt({{7, 1, false}}));
+    const uint64_t new_apic = memory.place_next(madt({{0, 1, false}, {1, 1, false}}));
+    const uint64_t rsdt = memory.place_next(root("RSDT", {old_apic}, 4));
     // An XSDT at an odd offset: its 64-bit entries are unaligned.
-    const uint64_t xsdt = memory.place(root("XSDT", {new_apic}, 8), 4);
-    const uint64_t pointer = memory.place(rsdp(rsdt, xsdt, 2));
+    const uint64_t xsdt = memory.place_next(root("XSDT", {new_apic}, 8), 4);
+    const uint64_t pointer = memory.place_next(rsdp(rsdt, xsdt, 2));
     BootInfo boot;
     ASSERT_TRUE(acpi_read_cpus(pointer, boot).ok());
     EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 1}));
 }
 
 TEST(Acpi, DamagedXsdtFallsBackToRsdt) {
-    LowMemory memory;
-    const uint64_t apic = memory.place(madt({{5, 1, false}}));
-    const uint64_t rsdt = memory.place(root("RSDT", {apic}, 4));
-    const uint64_t xsdt = memory.place(root("XSDT", {apic}, 8));
+    LowMemory memory(kArenaSize);
+    const uint64_t apic = memory.place_next(madt({{5, 1, false}}));
+    const uint64_t rsdt = memory.place_next(root("RSDT", {apic}, 4));
+    const uint64_t xsdt = memory.place_next(root("XSDT", {apic}, 8));
     memory.at(xsdt)[40] ^= 0xFF; // checksum now wrong
-    const uint64_t pointer = memory.place(rsdp(rsdt, xsdt, 2));
+    const uint64_t pointer = memory.place_next(rsdp(rsdt, xsdt, 2));
     BootInfo boot;
     ASSERT_TRUE(acpi_read_cpus(pointer, boot).ok());
     EXPECT_EQ(ids(boot), (std::vector<uint64_t>{5}));
 }
 
 TEST(Acpi, X2ApicEntriesAndDuplicates) {
-    LowMemory memory;
-    const uint64_t apic = memory.place(
+    LowMemory memory(kArenaSize);
+    const uint64_t apic = memory.place_next(
         madt({{0, 1, false}, {1, 1, false}, {1, 1, true}, {300, 1, true}, {301, 0, true}}));
-    const uint64_t xsdt = memory.place(root("XSDT", {apic}, 8));
-    const uint64_t pointer = memory.place(rsdp(0, xsdt, 2));
+    const uint64_t xsdt = memory.place_next(root("XSDT", {apic}, 8));
+    const uint64_t pointer = memory.place_next(rsdp(0, xsdt, 2));
     BootInfo boot;
     ASSERT_TRUE(acpi_read_cpus(pointer, boot).ok());
     EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 1, 300}));
 }
 
 TEST(Acpi, MoreCpusThanTheKernelStartsAreCountedAsLeftOff) {
-    LowMemory memory;
+    LowMemory memory(kArenaSize);
     std::vector<Cpu> cpus;
     for (uint32_t id = 0; id < kMaxBootCpus + 10; ++id) {
         cpus.push_back({id, 1, id >= 200});
     }
-    const uint64_t apic = memory.place(madt(cpus));
-    const uint64_t xsdt = memory.place(root("XSDT", {apic}, 8));
-    const uint64_t pointer = memory.place(rsdp(0, xsdt, 2));
+    const uint64_t apic = memory.place_next(madt(cpus));
+    const uint64_t xsdt = memory.place_next(root("XSDT", {apic}, 8));
+    const uint64_t pointer = memory.place_next(rsdp(0, xsdt, 2));
     BootInfo boot;
     ASSERT_TRUE(acpi_read_cpus(pointer, boot).ok());
     EXPECT_EQ(boot.cpu_count, kMaxBootCpus);
@@ -207,49 +167,49 @@ TEST(Acpi, MoreCpusThanTheKernelStartsAreCountedAsLeftOff) {
 }
 
 TEST(Acpi, BadChecksumsAreRefused) {
-    LowMemory memory;
-    const uint64_t apic = memory.place(madt({{0, 1, false}}));
-    const uint64_t rsdt = memory.place(root("RSDT", {apic}, 4));
+    LowMemory memory(kArenaSize);
+    const uint64_t apic = memory.place_next(madt({{0, 1, false}}));
+    const uint64_t rsdt = memory.place_next(root("RSDT", {apic}, 4));
 
     std::vector<uint8_t> broken_v1 = rsdp(rsdt, 0, 0);
     broken_v1[8] ^= 1;
     BootInfo boot;
     boot.cpu_count = 1;
     boot.cpu_ids[0] = 42;
-    EXPECT_FALSE(acpi_read_cpus(memory.place(broken_v1), boot).ok());
+    EXPECT_FALSE(acpi_read_cpus(memory.place_next(broken_v1), boot).ok());
     EXPECT_EQ(ids(boot), (std::vector<uint64_t>{42})); // unchanged on error
 
     std::vector<uint8_t> broken_extended = rsdp(rsdt, 0, 2);
     broken_extended[32] ^= 1; // the first 20 bytes still sum to 0
-    EXPECT_FALSE(acpi_rsdp_valid(memory.place(broken_extended)));
+    EXPECT_FALSE(acpi_rsdp_valid(memory.place_next(broken_extended)));
 
     memory.at(apic)[9] ^= 1; // the MADT's own checksum
-    const AcpiCpus result = acpi_read_cpus(memory.place(rsdp(rsdt, 0, 0)), boot);
+    const AcpiCpus result = acpi_read_cpus(memory.place_next(rsdp(rsdt, 0, 0)), boot);
     EXPECT_FALSE(result.ok());
     EXPECT_STREQ(result.error, "no valid ACPI MADT");
     EXPECT_EQ(ids(boot), (std::vector<uint64_t>{42}));
 }
 
 TEST(Acpi, TruncatedMadtEntryEndsTheList) {
-    LowMemory memory;
+    LowMemory memory(kArenaSize);
     std::vector<uint8_t> apic_bytes = madt({{0, 1, false}, {1, 1, false}});
     apic_bytes.insert(apic_bytes.end(), {0, 40, 0, 2, 1, 0, 0, 0}); // length runs past the end
     const uint32_t length = static_cast<uint32_t>(apic_bytes.size());
     std::memcpy(apic_bytes.data() + 4, &length, 4);
     apic_bytes[9] = 0;
     apic_bytes[9] = checksum_of(apic_bytes.data(), apic_bytes.size());
-    const uint64_t apic = memory.place(apic_bytes);
-    const uint64_t rsdt = memory.place(root("RSDT", {apic}, 4));
+    const uint64_t apic = memory.place_next(apic_bytes);
+    const uint64_t rsdt = memory.place_next(root("RSDT", {apic}, 4));
     BootInfo boot;
-    ASSERT_TRUE(acpi_read_cpus(memory.place(rsdp(rsdt, 0, 0)), boot).ok());
+    ASSERT_TRUE(acpi_read_cpus(memory.place_next(rsdp(rsdt, 0, 0)), boot).ok());
     EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 1}));
 }
 
 TEST(Acpi, RsdpSearchFindsOnlyValidPointersOn16ByteBoundaries) {
-    LowMemory memory;
-    const uint64_t apic = memory.place(madt({{0, 1, false}}));
-    const uint64_t rsdt = memory.place(root("RSDT", {apic}, 4));
-    const uint64_t area = memory.place(std::vector<uint8_t>(4096));
+    LowMemory memory(kArenaSize);
+    const uint64_t apic = memory.place_next(madt({{0, 1, false}}));
+    const uint64_t rsdt = memory.place_next(root("RSDT", {apic}, 4));
+    const uint64_t area = memory.place_next(std::vector<uint8_t>(4096));
     // A signature with a wrong checksum first, then a valid RSDP that is not 16-byte aligned,
     // then the real one.
     std::vector<uint8_t> bad = rsdp(rsdt, 0, 0);
@@ -280,31 +240,31 @@ std::vector<uint8_t> fadt(uint32_t timer_port, uint32_t flags, uint64_t extended
 }
 
 TEST(Acpi, PmTimerPortAndWidthFromTheFadt) {
-    LowMemory memory;
-    const uint64_t apic = memory.place(madt({{0, 1, false}}));
-    const uint64_t facp = memory.place(fadt(0x608, 0, 0));
-    const uint64_t rsdt = memory.place(root("RSDT", {apic, facp}, 4));
-    const AcpiPmTimer timer = acpi_find_pm_timer(memory.place(rsdp(rsdt, 0, 0)));
+    LowMemory memory(kArenaSize);
+    const uint64_t apic = memory.place_next(madt({{0, 1, false}}));
+    const uint64_t facp = memory.place_next(fadt(0x608, 0, 0));
+    const uint64_t rsdt = memory.place_next(root("RSDT", {apic, facp}, 4));
+    const AcpiPmTimer timer = acpi_find_pm_timer(memory.place_next(rsdp(rsdt, 0, 0)));
     EXPECT_EQ(timer.port, 0x608u);
     EXPECT_EQ(timer.bits, 24u);
 
     // PM_TMR_BLK 0: X_PM_TMR_BLK's I/O port; TMR_VAL_EXT: 32 bits.
-    const uint64_t extended = memory.place(fadt(0, 1u << 8, 0xB008));
-    const uint64_t xsdt = memory.place(root("XSDT", {extended}, 8));
-    const AcpiPmTimer wide = acpi_find_pm_timer(memory.place(rsdp(rsdt, xsdt, 2)));
+    const uint64_t extended = memory.place_next(fadt(0, 1u << 8, 0xB008));
+    const uint64_t xsdt = memory.place_next(root("XSDT", {extended}, 8));
+    const AcpiPmTimer wide = acpi_find_pm_timer(memory.place_next(rsdp(rsdt, xsdt, 2)));
     EXPECT_EQ(wide.port, 0xB008u);
     EXPECT_EQ(wide.bits, 32u);
 }
 
 TEST(Acpi, NoPmTimerWithoutAValidFadt) {
-    LowMemory memory;
-    const uint64_t apic = memory.place(madt({{0, 1, false}}));
-    const uint64_t rsdt = memory.place(root("RSDT", {apic}, 4));
-    EXPECT_EQ(acpi_find_pm_timer(memory.place(rsdp(rsdt, 0, 0))).port, 0u);
-    const uint64_t facp = memory.place(fadt(0x608, 0, 0));
+    LowMemory memory(kArenaSize);
+    const uint64_t apic = memory.place_next(madt({{0, 1, false}}));
+    const uint64_t rsdt = memory.place_next(root("RSDT", {apic}, 4));
+    EXPECT_EQ(acpi_find_pm_timer(memory.place_next(rsdp(rsdt, 0, 0))).port, 0u);
+    const uint64_t facp = memory.place_next(fadt(0x608, 0, 0));
     memory.at(facp)[50] ^= 0xFF; // checksum now wrong
-    const uint64_t damaged = memory.place(root("RSDT", {facp}, 4));
-    EXPECT_EQ(acpi_find_pm_timer(memory.place(rsdp(damaged, 0, 0))).port, 0u);
+    const uint64_t damaged = memory.place_next(root("RSDT", {facp}, 4));
+    EXPECT_EQ(acpi_find_pm_timer(memory.place_next(rsdp(damaged, 0, 0))).port, 0u);
     EXPECT_EQ(acpi_find_pm_timer(0).port, 0u);
 }
 

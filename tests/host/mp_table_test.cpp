@@ -7,66 +7,24 @@
 // pointer's 32-bit address can hold them), tables at its end before an inaccessible page, so a
 // read past a table's length faults; host addresses stand in for physical ones.
 #include <gtest/gtest.h>
-#include <sys/mman.h>
 
 #include <cstring>
 #include <vector>
 
 #include "kernel/mp_table.h"
+#include "support/low_memory.h"
 
 namespace bedrock::kernel {
 namespace {
 
 constexpr size_t kArenaSize = 256 * 1024;
-constexpr size_t kGuardSize = 4096;
 constexpr uint8_t kEnabled = 1;
 constexpr uint8_t kBootProcessor = 2;
 
-using Bytes = std::vector<uint8_t>;
-
-void put(Bytes& bytes, uint64_t value, unsigned size) {
-    for (unsigned i = 0; i < size; ++i) {
-        bytes.push_back(static_cast<uint8_t>(value >> (8 * i)));
-    }
-}
-
-// Sets the byte at `checksum` so that all of `bytes` sums to 0 mod 256.
-void seal(Bytes& bytes, size_t checksum) {
-    bytes[checksum] = 0;
-    uint8_t sum = 0;
-    for (const uint8_t byte : bytes) {
-        sum = static_cast<uint8_t>(sum + byte);
-    }
-    bytes[checksum] = static_cast<uint8_t>(-sum);
-}
-
-// One low mapping that stands in for physical memory; structures are copied in at chosen offsets.
-// An inaccessible page follows it, so a read past a structure placed at its end faults.
-class LowMemory {
-public:
-    LowMemory() {
-        void* memory = mmap(nullptr, kArenaSize + kGuardSize, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
-        EXPECT_NE(memory, MAP_FAILED);
-        m_base = static_cast<uint8_t*>(memory);
-        EXPECT_EQ(mprotect(m_base + kArenaSize, kGuardSize, PROT_NONE), 0);
-    }
-    ~LowMemory() { munmap(m_base, kArenaSize + kGuardSize); }
-    LowMemory(const LowMemory&) = delete;
-    LowMemory& operator=(const LowMemory&) = delete;
-
-    uint64_t place(const Bytes& bytes, size_t offset) {
-        EXPECT_LE(offset + bytes.size(), kArenaSize);
-        std::memcpy(m_base + offset, bytes.data(), bytes.size());
-        return address(offset);
-    }
-    // Places `bytes` so that they end where the mapping does.
-    uint64_t place_at_end(const Bytes& bytes) { return place(bytes, kArenaSize - bytes.size()); }
-    uint64_t address(size_t offset) const { return reinterpret_cast<uintptr_t>(m_base + offset); }
-
-private:
-    uint8_t* m_base = nullptr;
-};
+using Bytes = test::FirmwareBytes;
+using test::LowMemory;
+using test::put;
+using test::seal;
 
 Bytes floating_pointer(uint64_t table, uint8_t default_configuration = 0) {
     Bytes bytes = {'_', 'M', 'P', '_'};
@@ -146,7 +104,7 @@ BootInfo boot_with_cpu_42() {
 // a floating pointer placed for it; the table's error or null.
 const char* read_table(LowMemory& memory, const Bytes& table, BootInfo& boot) {
     const uint64_t address = memory.place_at_end(table);
-    const MpCpus cpus = mp_read_cpus(memory.place(floating_pointer(address), 0), boot);
+    const MpCpus cpus = mp_read_cpus(memory.place_at(floating_pointer(address), 0), boot);
     return cpus.error;
 }
 
@@ -177,7 +135,7 @@ TEST(MpTable, SearchAreasFollowTheBiosDataArea) {
 }
 
 TEST(MpTable, FloatingPointerIsFoundInEachSearchArea) {
-    LowMemory memory;
+    LowMemory memory(kArenaSize);
     const Bytes pointer = floating_pointer(0x12345678);
     MpSearchAreas areas;
     areas.count = 3;
@@ -186,29 +144,29 @@ TEST(MpTable, FloatingPointerIsFoundInEachSearchArea) {
     areas.areas[2] = {memory.address(0x2000), 0x10000}; // the BIOS ROM
     EXPECT_EQ(mp_find_floating_pointer(areas), 0u);
 
-    const uint64_t in_rom = memory.place(pointer, 0x2000 + 0xFFF0); // its last paragraph
+    const uint64_t in_rom = memory.place_at(pointer, 0x2000 + 0xFFF0); // its last paragraph
     EXPECT_EQ(mp_find_floating_pointer(areas), in_rom);
-    const uint64_t in_base_memory = memory.place(pointer, 0x1000 + 0x200);
+    const uint64_t in_base_memory = memory.place_at(pointer, 0x1000 + 0x200);
     EXPECT_EQ(mp_find_floating_pointer(areas), in_base_memory);
-    const uint64_t in_ebda = memory.place(pointer, 0x0000 + 0x3F0);
+    const uint64_t in_ebda = memory.place_at(pointer, 0x0000 + 0x3F0);
     EXPECT_EQ(mp_find_floating_pointer(areas), in_ebda);
 }
 
 TEST(MpTable, FloatingPointerMustBeAlignedWholeAndChecksummed) {
-    LowMemory memory;
+    LowMemory memory(kArenaSize);
     MpSearchAreas areas;
     areas.count = 1;
     areas.areas[0] = {memory.address(0), 1024};
 
     Bytes bad_checksum = floating_pointer(0x12345678);
     bad_checksum[10] ^= 1;
-    memory.place(bad_checksum, 0x10);
+    memory.place_at(bad_checksum, 0x10);
     Bytes bad_length = floating_pointer(0x12345678);
     bad_length[8] = 2;
     seal(bad_length, 10);
-    memory.place(bad_length, 0x20);
-    memory.place(floating_pointer(0x12345678), 0x38);     // not on a 16-byte boundary
-    memory.place(floating_pointer(0x12345678), 1024 - 8); // runs past the area
+    memory.place_at(bad_length, 0x20);
+    memory.place_at(floating_pointer(0x12345678), 0x38);     // not on a 16-byte boundary
+    memory.place_at(floating_pointer(0x12345678), 1024 - 8); // runs past the area
     EXPECT_EQ(mp_find_floating_pointer(areas), 0u);
     EXPECT_FALSE(mp_floating_pointer_valid(memory.address(0x10)));
     EXPECT_FALSE(mp_floating_pointer_valid(memory.address(0x20)));
@@ -221,15 +179,15 @@ TEST(MpTable, FloatingPointerMustBeAlignedWholeAndChecksummed) {
 }
 
 TEST(MpTable, EnabledProcessorsAreListedInTableOrderAndDisabledOnesCounted) {
-    LowMemory memory;
+    LowMemory memory(kArenaSize);
     std::vector<Bytes> entries = {processor(0, kEnabled | kBootProcessor), processor(1, 0),
                                   processor(6, kEnabled), processor(3, kEnabled),
                                   processor(2, kBootProcessor)};
     entries.insert(entries.end(), kOtherEntries.begin(), kOtherEntries.end());
-    const uint64_t table = memory.place(configuration_table(entries), 0x1000);
+    const uint64_t table = memory.place_at(configuration_table(entries), 0x1000);
     BootInfo boot = boot_with_cpu_42();
     boot.cpus_left_off = 5;
-    const MpCpus cpus = mp_read_cpus(memory.place(floating_pointer(table), 0), boot);
+    const MpCpus cpus = mp_read_cpus(memory.place_at(floating_pointer(table), 0), boot);
     ASSERT_TRUE(cpus.ok()) << cpus.error;
     EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 6, 3}));
     EXPECT_EQ(boot.cpus_left_off, 0u);
@@ -240,7 +198,7 @@ TEST(MpTable, EnabledProcessorsAreListedInTableOrderAndDisabledOnesCounted) {
 }
 
 TEST(MpTable, ProcessorsListedTwiceAreStartedOnce) {
-    LowMemory memory;
+    LowMemory memory(kArenaSize);
     BootInfo boot;
     ASSERT_EQ(read_table(memory, configuration_table(enabled_processors({0, 1, 1, 2, 0})), boot),
               nullptr);
@@ -248,7 +206,7 @@ TEST(MpTable, ProcessorsListedTwiceAreStartedOnce) {
 }
 
 TEST(MpTable, MoreCpusThanTheKernelStartsAreCountedAsLeftOff) {
-    LowMemory memory;
+    LowMemory memory(kArenaSize);
     std::vector<uint8_t> apic_ids;
     for (size_t id = 0; id < kMaxBootCpus + 10; ++id) {
         apic_ids.push_back(static_cast<uint8_t>(id));
@@ -261,13 +219,13 @@ TEST(MpTable, MoreCpusThanTheKernelStartsAreCountedAsLeftOff) {
 }
 
 TEST(MpTable, DefaultConfigurationsAreTwoCpus) {
-    LowMemory memory;
+    LowMemory memory(kArenaSize);
     // A table's address beside a default configuration is ignored.
-    const uint64_t table = memory.place(configuration_table(enabled_processors({5, 6})), 0x1000);
+    const uint64_t table = memory.place_at(configuration_table(enabled_processors({5, 6})), 0x1000);
     for (uint8_t configuration = 1; configuration <= kMpLastDefaultConfiguration; ++configuration) {
         BootInfo boot = boot_with_cpu_42();
         const MpCpus cpus =
-            mp_read_cpus(memory.place(floating_pointer(table, configuration), 0), boot);
+            mp_read_cpus(memory.place_at(floating_pointer(table, configuration), 0), boot);
         ASSERT_TRUE(cpus.ok()) << cpus.error;
         EXPECT_EQ(cpus.default_configuration, configuration);
         EXPECT_EQ(cpus.table, 0u);
@@ -275,17 +233,17 @@ TEST(MpTable, DefaultConfigurationsAreTwoCpus) {
         EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 1}));
     }
     BootInfo boot = boot_with_cpu_42();
-    const MpCpus undefined = mp_read_cpus(memory.place(floating_pointer(0, 8), 0), boot);
+    const MpCpus undefined = mp_read_cpus(memory.place_at(floating_pointer(0, 8), 0), boot);
     EXPECT_STREQ(undefined.error, "the MP floating pointer names an undefined default "
                                   "configuration");
-    const MpCpus neither = mp_read_cpus(memory.place(floating_pointer(0, 0), 0), boot);
+    const MpCpus neither = mp_read_cpus(memory.place_at(floating_pointer(0, 0), 0), boot);
     EXPECT_STREQ(neither.error, "the MP floating pointer names neither a configuration table nor "
                                 "a default configuration");
     EXPECT_EQ(ids(boot), (std::vector<uint64_t>{42}));
 }
 
 TEST(MpTable, BadTableChecksumIsRefused) {
-    LowMemory memory;
+    LowMemory memory(kArenaSize);
     Bytes table = configuration_table(enabled_processors({0, 1}));
     table[50] ^= 0x40; // a byte of the first processor entry (its CPU signature)
     BootInfo boot = boot_with_cpu_42();
@@ -294,7 +252,7 @@ TEST(MpTable, BadTableChecksumIsRefused) {
 }
 
 TEST(MpTable, EntriesPastTheTableLengthAreRefused) {
-    LowMemory memory;
+    LowMemory memory(kArenaSize);
     constexpr const char* kPastLength = "the MP configuration table's entries run past its length";
     // One entry more than the table holds.
     Bytes one_more = configuration_table(enabled_processors({0, 1}));
@@ -313,7 +271,7 @@ TEST(MpTable, EntriesPastTheTableLengthAreRefused) {
 }
 
 TEST(MpTable, UnknownEntryTypeIsRefused) {
-    LowMemory memory;
+    LowMemory memory(kArenaSize);
     std::vector<Bytes> entries = enabled_processors({0, 1});
     entries.push_back({5, 0, 0, 0, 0, 0, 0, 0}); // not a base table entry type
     BootInfo boot = boot_with_cpu_42();
@@ -323,7 +281,7 @@ TEST(MpTable, UnknownEntryTypeIsRefused) {
 }
 
 TEST(MpTable, DamagedHeadersAreRefused) {
-    LowMemory memory;
+    LowMemory memory(kArenaSize);
     BootInfo boot = boot_with_cpu_42();
     Bytes signature = configuration_table(enabled_processors({0}));
     signature[0] = 'X';
@@ -336,13 +294,13 @@ TEST(MpTable, DamagedHeadersAreRefused) {
     EXPECT_STREQ(read_table(memory, short_length, boot),
                  "the MP configuration table's length is out of range");
     // A table whose header would reach 4 GiB is refused before it is read.
-    EXPECT_STREQ(mp_read_cpus(memory.place(floating_pointer(0xFFFF'FFE0), 0), boot).error,
+    EXPECT_STREQ(mp_read_cpus(memory.place_at(floating_pointer(0xFFFF'FFE0), 0), boot).error,
                  "the MP configuration table runs past 4 GiB");
     EXPECT_EQ(ids(boot), (std::vector<uint64_t>{42}));
 }
 
 TEST(MpTable, TableWithoutEnabledProcessorsListsNone) {
-    LowMemory memory;
+    LowMemory memory(kArenaSize);
     BootInfo boot = boot_with_cpu_42();
     ASSERT_EQ(read_table(memory, configuration_table(kOtherEntries), boot), nullptr);
     EXPECT_EQ(boot.cpu_count, 0u); // the caller names it and starts the boot CPU alone
