@@ -92,15 +92,7 @@ bool acpi_rsdp_valid(uint64_t rsdp) {
 }
 
 uint64_t acpi_find_rsdp(uint64_t area, uint64_t length) {
-    const uint64_t first = (area + kRsdpAlignment - 1) & ~(kRsdpAlignment - 1);
-    const uint64_t end = area + length;
-    for (uint64_t candidate = first; candidate < end && end - candidate >= kRsdpVersion1Size;
-         candidate += kRsdpAlignment) {
-        if (acpi_rsdp_valid(candidate)) {
-            return candidate;
-        }
-    }
-    return 0;
+    return find_aligned_structure(area, length, kRsdpAlignment, kRsdpVersion1Size, acpi_rsdp_valid);
 }
 
 AcpiCpus acpi_read_cpus(uint64_t rsdp, BootInfo& boot) {

@@ -54,4 +54,20 @@ namespace bedrock::kernel {
     return true;
 }
 
+// The first `alignment`-aligned address (a power of two) in [base, base + length) where a
+// `size`-byte structure fits whole and `valid(address)` holds, or 0: the search for a firmware
+// structure by its signature in a BIOS area.
+template <class Valid>
+[[nodiscard]] uint64_t find_aligned_structure(uint64_t base, uint64_t length, uint64_t alignment,
+                                              uint64_t size, Valid valid) {
+    const uint64_t end = base + length;
+    for (uint64_t candidate = (base + alignment - 1) & ~(alignment - 1);
+         candidate < end && end - candidate >= size; candidate += alignment) {
+        if (valid(candidate)) {
+            return candidate;
+        }
+    }
+    return 0;
+}
+
 } // namespace bedrock::kernel

@@ -105,15 +105,11 @@ bool mp_floating_pointer_valid(uint64_t address) {
 
 uint64_t mp_find_floating_pointer(const MpSearchAreas& areas) {
     for (size_t i = 0; i < areas.count; ++i) {
-        const MpSearchArea& area = areas.areas[i];
-        const uint64_t end = area.base + area.length;
-        for (uint64_t candidate =
-                 (area.base + kFloatingPointerAlignment - 1) & ~(kFloatingPointerAlignment - 1);
-             candidate < end && end - candidate >= kFloatingPointerSize;
-             candidate += kFloatingPointerAlignment) {
-            if (mp_floating_pointer_valid(candidate)) {
-                return candidate;
-            }
+        const uint64_t found = find_aligned_structure(
+            areas.areas[i].base, areas.areas[i].length, kFloatingPointerAlignment,
+            kFloatingPointerSize, mp_floating_pointer_valid);
+        if (found != 0) {
+            return found;
         }
     }
     return 0;
