@@ -159,12 +159,31 @@ void Arenas::give(void* block) {
     give_locked(*arena_of(block), block, SegregatedFit::use_of(block));
 }
 
+bool Arenas::holds_locked(const Arena& arena, const void* address) const {
+    if (m_frames == nullptr) {
+        return &arena == m_region;
+    }
+    // Tags are written under m_lock: the first page's names this heap exactly while the arena
+    // there is one of its own, and only then is its header read.
+    const PageFrameAllocator::PageTags tags = m_frames->tags_of(&arena);
+    return tags.page != nullptr &&
+           __atomic_load_n(tags.page, __ATOMIC_RELAXED) == arena_base_tag(m_owner_id) &&
+           reinterpret_cast<uintptr_t>(address) - SegregatedFit::arena_begin(arena) < arena.bytes;
+}
+
+bool Arenas::is_taken_start_locked(const Arena& arena, const void* block, BlockUse use) const {
+    // The caller found `block` without the lock; another CPU may have given it back (its memory
+    // merged or taken again, its arena given back) since. Under the lock, the arena's first page
+    // tag says whether its header is the arena's, its start bit whether a block starts at
+    // `block`, and only then is that block's header read.
+    return holds_locked(arena, block) &&
+           SegregatedFit::is_block_start(SegregatedFit::bounds_of(arena), block) &&
+           SegregatedFit::use_of(block) == use;
+}
+
 bool Arenas::give_if_taken(const Arena& arena, void* block, BlockUse use) {
     LockGuard guard(m_lock);
-    // The caller found `block` without the lock; another CPU may have given it back (and its
-    // memory merged or taken again) since. Under the lock, a start bit names a real block start,
-    // and only then is its header read.
-    if (!SegregatedFit::is_block_start(arena, block) || SegregatedFit::use_of(block) != use) {
+    if (!is_taken_start_locked(arena, block, use)) {
         return false;
     }
     give_locked(const_cast<Arena&>(arena), block, use);
@@ -183,7 +202,8 @@ Arena* Arenas::arena_of(const void* block) const {
 }
 
 inline void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
-    BEDROCK_DEBUG_ASSERT(SegregatedFit::find(arena, block, 0).block == block &&
+    BEDROCK_DEBUG_ASSERT(SegregatedFit::find(SegregatedFit::bounds_of(arena), block, 0).block ==
+                             block &&
                          SegregatedFit::use_of(block) == use && use != BlockUse::Free);
     UseTotals& totals = m_totals[static_cast<unsigned>(use)];
     const size_t usable = SegregatedFit::usable_size(block);
@@ -234,8 +254,7 @@ void Arenas::give_taken_locked(void* block) {
 
 bool Arenas::grow_in_place(Arena& arena, void* block, size_t size) {
     LockGuard guard(m_lock);
-    if (!SegregatedFit::is_block_start(arena, block) ||
-        SegregatedFit::use_of(block) != BlockUse::Medium) {
+    if (!is_taken_start_locked(arena, block, BlockUse::Medium)) {
         return false;
     }
     const size_t before = SegregatedFit::usable_size(block);
@@ -248,13 +267,17 @@ bool Arenas::grow_in_place(Arena& arena, void* block, size_t size) {
 }
 
 void* Arenas::taken_block_holding(const void* address, BlockUse use, size_t reach) const {
-    const SegregatedFit::Found found = SegregatedFit::find(*arena_of(address), address, reach);
+    const SegregatedFit::Found found =
+        SegregatedFit::find(SegregatedFit::bounds_of(*arena_of(address)), address, reach);
     return found.use == use ? found.block : nullptr;
 }
 
 SegregatedFit::Found Arenas::find(const Arena& arena, const void* address, size_t reach) {
     LockGuard guard(m_lock);
-    return SegregatedFit::find(arena, address, reach);
+    if (!holds_locked(arena, address)) {
+        return SegregatedFit::Found{}; // given back since the caller read its tags
+    }
+    return SegregatedFit::find(SegregatedFit::bounds_of(arena), address, reach);
 }
 
 bool Arenas::give_spare_locked() {

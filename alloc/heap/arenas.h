@@ -103,10 +103,10 @@ public:
     // Gives back a taken block (the caller found it live, see heap.cpp). O(1), plus one page
     // free and O(arena pages) when it empties an arena beyond the spare.
     void give(void* block);
-    // Gives back `block` if, re-checked under m_lock (its start bit, then its header's use), it is
-    // a taken block start of `arena` with `use`; returns whether it did (a user's free: the
-    // pointer, found without the lock, may be stale or freed by another CPU meanwhile). Bounds as
-    // give().
+    // Gives back `block` if, re-checked under m_lock (is_taken_start_locked()), it is a taken
+    // block start of `arena` with `use`; returns whether it did (a user's free: the pointer,
+    // found without the lock, may be stale or freed by another CPU meanwhile, and its arena
+    // given back). Bounds as give().
     [[nodiscard]] bool give_if_taken(const Arena& arena, void* block, BlockUse use);
 
     // Grows `block` (found as a live medium block of `arena` without the lock) in place to hold
@@ -114,9 +114,10 @@ public:
     // returns whether it did. O(1).
     [[nodiscard]] bool grow_in_place(Arena& arena, void* block, size_t size);
 
-    // The block holding `address` of `arena` (one of this heap's), looked up under m_lock so it
-    // cannot change meanwhile (lookups without the lock are safe only for blocks that stay
-    // taken, like a slab with a live block). O(reach / 1 KiB + 1).
+    // The block holding `address` of `arena` (found from its tags without the lock), looked up
+    // under m_lock so it cannot change meanwhile (lookups without the lock are safe only for
+    // blocks that stay taken, like a slab with a live block); none if the arena is no longer
+    // one of this heap's (holds_locked()). O(reach / 1 KiB + 1).
     [[nodiscard]] SegregatedFit::Found find(const Arena& arena, const void* address, size_t reach);
     // The taken block of `use` within `reach` bytes below `address`, an address inside a taken
     // block of these arenas that stays taken meanwhile (a slab's block in a CPU cache), from the
@@ -188,6 +189,14 @@ private:
                                                          BlockUse use);
     // The arena holding `block`, one of this heap's taken blocks.
     [[nodiscard]] Arena* arena_of(const void* block) const;
+    // Under m_lock: whether `arena`, found from page tags without the lock, is still one of these
+    // arenas and spans `address` (an arena given back meanwhile left its header to the memory's
+    // next owner). From its first page's tag, then its header. O(1).
+    [[nodiscard]] bool holds_locked(const Arena& arena, const void* address) const;
+    // Under m_lock: whether `block` is a taken block start of `arena` with `use`, `arena` still
+    // one of these arenas (holds_locked(), then its start bit, then the block's header). O(1).
+    [[nodiscard]] bool is_taken_start_locked(const Arena& arena, const void* block,
+                                             BlockUse use) const;
     // `use`: the block's, read under m_lock.
     [[gnu::always_inline]] void give_locked(Arena& arena, void* block, BlockUse use);
     // give_locked() of a taken block whose arena and use are read from it.

@@ -105,39 +105,60 @@ inline BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page
                     nullptr};
 }
 
-// The arena of `heap` whose span holds `address`, or null (no arena of this heap: a large run,
-// another heap's memory, or none): for a region heap its one arena, for a frames heap the arena
-// its page's tag names (read once), if the tag of that arena's first page names this heap. free()'s
-// first step for a pointer its CPU's slab hints do not place; locate() tells the other cases apart.
-[[gnu::always_inline]] inline const heap::Arena* arena_holding(Heap& heap, const void* address) {
+// The bounds of the arena at `base` holding an address whose page's tag (heap_tag()) is `tag`,
+// an arena tag, for a lookup without the arenas' lock: from the tag, not the arena's header, which
+// the arena's next owner may be overwriting if it was given back since the tag was read (the lock
+// holder checks it is still held, Arenas::holds_locked()). Arena k spans 2^k pages. The first
+// page of an arena tagged page by page carries its heap's id instead (ArenaBase): there the
+// header's length counts, cut to the largest such arena, 2^(kTagSpanOrder - 1) pages, so that
+// whatever it holds, a lookup of an address in that page reads only that page (the bitmaps of
+// an arena that small end inside its first page).
+inline heap::ArenaBounds arena_bounds(uintptr_t base, uint16_t tag) {
+    constexpr size_t kMaxPageTagged = kPageSize << (kTagSpanOrder - 1);
+    static_assert(fit_detail::arena_header_bytes(kMaxPageTagged) <= kPageSize);
+    if (heap::tag_kind(tag) == PageKind::Arena) {
+        return heap::ArenaBounds{base, kPageSize << heap::tag_value(tag)};
+    }
+    const size_t bytes =
+        __atomic_load_n(&reinterpret_cast<const heap::Arena*>(base)->bytes, __ATOMIC_RELAXED);
+    return heap::ArenaBounds{base, bytes < kMaxPageTagged ? bytes : kMaxPageTagged};
+}
+
+// The bounds of the arena of `heap` whose span holds `address`, or {0, 0} (no arena of this
+// heap: a large run, another heap's memory, or none): for a region heap its one arena (never
+// given back), for a frames heap the arena its page's tag names (read once), if the tag of that
+// arena's first page names this heap, its length from the tags (arena_bounds()). free()'s first
+// step for a pointer its CPU's slab hints do not place; locate() tells the other cases apart.
+[[gnu::always_inline]] inline heap::ArenaBounds arena_holding(Heap& heap, const void* address) {
     const auto value = reinterpret_cast<uintptr_t>(address);
     if (!heap.over_frames()) {
         const heap::Arena* arena = heap.arenas.region_arena();
-        return arena_spans(*arena, value) ? arena : nullptr;
+        return arena_spans(*arena, value) ? SegregatedFit::bounds_of(*arena) : heap::ArenaBounds{};
     }
     const PageFrameAllocator::PageTags found = heap.frames->tags_of(address);
     if (found.page == nullptr) {
-        return nullptr;
+        return heap::ArenaBounds{};
     }
     const uint16_t tag = heap::heap_tag(found);
     if (!heap::is_arena_tag(tag)) {
-        return nullptr;
+        return heap::ArenaBounds{};
     }
     const uintptr_t base = heap::arena_base(value, tag);
     return heap::arena_base_tag_of(found, value, base) == heap::arena_base_tag(heap.owner_id)
-               ? reinterpret_cast<const heap::Arena*>(base)
-               : nullptr;
+               ? arena_bounds(base, tag)
+               : heap::ArenaBounds{};
 }
 
 // What holds `address` in `heap`.
 [[gnu::always_inline]] inline BlockRef locate(Heap& heap, const void* address, Lookup lookup) {
     const auto value = reinterpret_cast<uintptr_t>(address);
-    const heap::Arena* arena = nullptr;
+    heap::ArenaBounds bounds{};
     if (!heap.over_frames()) {
-        arena = heap.arenas.region_arena();
+        const heap::Arena* arena = heap.arenas.region_arena();
         if (!arena_spans(*arena, value)) {
             return no_block(ErrorKind::NotAllocated, "not in this heap's memory");
         }
+        bounds = SegregatedFit::bounds_of(*arena);
     } else {
         const PageFrameAllocator::PageTags found = heap.frames->tags_of(address);
         if (found.page == nullptr) {
@@ -156,7 +177,7 @@ inline BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page
                 heap::arena_base_tag(heap.owner_id)) {
                 return no_block(ErrorKind::ForeignHeap, "the block belongs to another heap");
             }
-            arena = reinterpret_cast<const heap::Arena*>(base);
+            bounds = arena_bounds(base, tag);
             break;
         }
         default:
@@ -167,10 +188,15 @@ inline BlockRef large_run_block(const Heap& heap, uint16_t* tags, uintptr_t page
             return large_run_block(heap, tags, page);
         }
     }
-    return arena_block(*arena,
-                       lookup == Lookup::Everywhere
-                           ? heap.arenas.find(*arena, address, ~size_t{0})
-                           : SegregatedFit::find_near(*arena, address, heap::kMaxSlabBytes));
+    // The arena's header is read only under the lock, once the arenas know it is still theirs.
+    const auto* arena = reinterpret_cast<const heap::Arena*>(bounds.base);
+    if (lookup == Lookup::Everywhere) {
+        return arena_block(*arena, heap.arenas.find(*arena, address, ~size_t{0}));
+    }
+    if (value - bounds.base >= bounds.bytes) {
+        return no_block(ErrorKind::NotAllocated, "in pages being given back");
+    }
+    return arena_block(*arena, SegregatedFit::find_near(bounds, address, heap::kMaxSlabBytes));
 }
 
 // `ref`, the near lookup of `address`, or - when it found no block start within the slab reach

@@ -479,31 +479,31 @@ void free_small_slow(Heap& heap, Slab* slab, void* block, CpuCache* cache,
 
 // free() of a pointer the calling CPU's slab hints do not place (interrupts masked on the CPU;
 // the count of slabs given back read before anything else): the arena holding it (arena_holding():
-// its page tag, read once), then its start bit: a block start is given back as a medium block
-// (re-checked under the arenas' lock). Otherwise the block holding it in the arena's start bitmap
-// (near, without the lock: a slab found for an address that is no live block of it is confirmed
-// by the class lock, now or when a CPU cache gives the block back). A slab's block is hinted for
-// the next free; a pointer no slab handed out goes to the class lock (a block of a retired slab);
-// anything else, and a block start that is no taken medium block, to free_not_small(), which looks
-// it up from the start.
+// its bounds from its page tag, read once, not from its header), then its start bit: a block start
+// is given back as a medium block (re-checked under the arenas' lock). Otherwise the block holding
+// it in the arena's start bitmap (near, without the lock: a slab found for an address that is no
+// live block of it is confirmed by the class lock, now or when a CPU cache gives the block back). A
+// slab's block is hinted for the next free; a pointer no slab handed out goes to the class lock (a
+// block of a retired slab); anything else, and a block start that is no taken medium block, to
+// free_not_small(), which looks it up from the start.
 void free_unhinted(Heap& heap, void* block, CpuCache* cache, platform::InterruptState previous,
                    Caller caller) {
     const uint64_t slabs_given = heap.arenas.slabs_given(); // before the lookup the hint records
-    const heap::Arena* arena = heap::arena_holding(heap, block);
-    if (arena != nullptr) [[likely]] {
-        if (reinterpret_cast<uintptr_t>(block) < SegregatedFit::arena_end(*arena) &&
-            SegregatedFit::is_block_start(*arena, block)) {
+    const heap::ArenaBounds arena = heap::arena_holding(heap, block);
+    if (reinterpret_cast<uintptr_t>(block) - arena.base < arena.bytes) [[likely]] {
+        if (SegregatedFit::is_block_start(arena, block)) {
             // No slab block starts a block of the fit (its slab's header does): a medium block,
             // re-checked under the arenas' lock; anything else at a block start is misuse or
             // checked mode's, looked up from the start.
             platform::restore_interrupts(previous);
-            if (!free_medium(heap, *arena, block)) [[unlikely]] {
+            if (!free_medium(heap, *reinterpret_cast<const heap::Arena*>(arena.base), block))
+                [[unlikely]] {
                 free_not_small(heap, block, caller);
             }
             return;
         }
         const SegregatedFit::Found found =
-            SegregatedFit::find_near(*arena, block, heap::kMaxSlabBytes);
+            SegregatedFit::find_near(arena, block, heap::kMaxSlabBytes);
         if (found.use == BlockUse::Slab) {
             auto* slab = reinterpret_cast<heap::Slab*>(found.block);
             const unsigned index = slab->class_index; // confirmed under the class lock

@@ -345,7 +345,7 @@ Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
     arena->prev = m_last_arena;
     arena->bytes = bytes;
     arena->owner = owner;
-    const ArenaPlaces places = places_of(address_of(arena), bytes);
+    const ArenaPlaces places = places_of(ArenaBounds{address_of(arena), bytes});
     arena->summary = places.summary;
     arena->start = places.start;
     arena->first = places.first;
@@ -488,7 +488,7 @@ SegregatedFit::choose_at_multiples(size_t usable, size_t alignment) const {
         const uintptr_t end = arena_end(*arena);
         for (uintptr_t point = align_up(first, uintptr_t{alignment}); point >= first && point < end;
              point += alignment) {
-            const Found found = find(*arena, reinterpret_cast<void*>(point), ~size_t{0});
+            const Found found = find(bounds_of(*arena), reinterpret_cast<void*>(point), ~size_t{0});
             if (found.block != nullptr && found.use == BlockUse::Free) {
                 BlockHeader* header = header_of(found.block);
                 if (placement(header, usable, alignment) != 0) {

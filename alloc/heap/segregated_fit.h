@@ -20,20 +20,22 @@
 //   - the size_and_flags word of a block header: loads and stores relaxed.
 // Writers are serialised by the lock, so they load, modify and store a word (no read-modify-write
 // instruction). Why a lock-free reader is safe: it relies only on the bits of its own block B,
-// which stays taken while it reads. B's start bit, the summary bit of B's start word, the zeroes
-// of B's interior and B's usable bytes and use were all written before B was handed out, hence
-// before find() (the caller's lock and its handing out of B order them), and no writer changes
-// them while B is taken; summary and top bits, once set, stay set for the life of the arena.
-// Everything
-// else it reads (other bits of the same words, B's prev_free bit) is concurrently rewritten, but
-// each load sees either the old or the new whole word, and neither changes what find() returns for
-// an address in B. One cross-word order matters: a writer that initialises the word holding the
-// address (for a block after B) stores the word before it publishes its summary bit (release),
-// and one that initialises a summary word stores it before it publishes its top bit; find()
-// loads the top word, then the summary word (acquire each), then the word, so it never sees a
-// bit set over a word's old garbage. The caller re-checks under its lock before acting on anything
-// but a live block of its own: for any other address, find() without the lock may answer wrongly
-// (but reads only the arena's metadata, so it cannot fault).
+// which stays taken while it reads. B's start bit, the summary bit of B's start word, the zeroes of
+// B's interior and B's usable bytes and use were all written before B was handed out, hence before
+// find() (the caller's lock and its handing out of B order them), and no writer changes them while
+// B is taken; summary and top bits, once set, stay set for the life of the arena. Everything else
+// it reads (other bits of the same words, B's prev_free bit) is concurrently rewritten, but each
+// load sees either the old or the new whole word, and neither changes what find() returns for an
+// address in B. One cross-word order matters: a writer that initialises the word holding the
+// address (for a block after B) stores the word before it publishes its summary bit (release), and
+// one that initialises a summary word stores it before it publishes its top bit; find() loads the
+// top word, then the summary word (acquire each), then the word, so it never sees a bit set over a
+// word's old garbage. The caller re-checks under its lock before acting on anything but a live
+// block of its own: for any other address, find() without the lock may answer wrongly (but reads
+// only the arena's metadata, so it cannot fault). Nor does it read the arena's header: the caller
+// gives the arena's bounds (ArenaBounds, from its page tags), and the levels' places are derived
+// from them, so an arena given back meanwhile, its header overwritten by the memory's next owner,
+// leads find() nowhere outside the arena.
 //
 // Arena layout (A = arena base, 16-aligned; bytes = its length, a multiple of 16):
 //   [ Arena | top | summary | start bitmap | pad ][ hdr | block 0 ] ... [ hdr | block n-1 ][ end ]
@@ -178,6 +180,16 @@ struct Arena {
 };
 static_assert(sizeof(Arena) == 56 && alignof(Arena) <= kGranule);
 
+// An arena as a lookup names it: its base and its length. A lookup made without the caller's lock
+// takes both from the caller's own metadata (page tags), never from the arena's header: an arena
+// given back meanwhile leaves its header to the memory's next owner, who may overwrite it. Every
+// place find() reads is derived from the two (fit_detail::places_of()), so such a lookup reads
+// nothing outside [base, base + bytes), whatever the header holds.
+struct ArenaBounds {
+    uintptr_t base;
+    size_t bytes;
+};
+
 namespace fit_detail {
 
 struct BlockHeader {
@@ -302,6 +314,21 @@ constexpr size_t fresh_usable(size_t bytes) {
     return bytes >= overhead + kMinUsable ? bytes - overhead : 0;
 }
 
+// Where the arena of `bounds` keeps its three levels and its first block header: what
+// add_arena() records in the header, check() verifies, and a lookup without the lock derives.
+struct ArenaPlaces {
+    uint64_t* top;
+    uint64_t* summary;
+    uint64_t* start;
+    void* first;
+};
+inline ArenaPlaces places_of(ArenaBounds bounds) {
+    auto* top = reinterpret_cast<uint64_t*>(bounds.base + sizeof(Arena));
+    uint64_t* summary = top + top_words(bounds.bytes);
+    return ArenaPlaces{top, summary, summary + summary_words(bounds.bytes),
+                       reinterpret_cast<void*>(bounds.base + arena_header_bytes(bounds.bytes))};
+}
+
 } // namespace fit_detail
 
 // Totals for statistics. O(1): kept up to date by every operation.
@@ -405,9 +432,9 @@ public:
     // Whether a block (taken or free) starts at `address`, from the start bitmap alone: the cheap
     // re-check under the caller's lock of what find() or this answered without it. Like find(),
     // it reads only the arena's metadata and may be called without the lock, its answer then
-    // re-checked under it. Precondition: `address` 16-aligned, arena_begin(arena) <= address <
-    // arena_end(arena). O(1).
-    [[nodiscard]] static bool is_block_start(const Arena& arena, const void* address);
+    // re-checked under it. Precondition: `address` 16-aligned, arena.base <= address <
+    // arena.base + arena.bytes. O(1).
+    [[nodiscard]] static bool is_block_start(ArenaBounds arena, const void* address);
 
     // Grows taken block `block` of `arena` in place to at least `size` usable bytes by taking
     // the front of the free block right after it (the rest stays free), and returns true; or
@@ -422,7 +449,7 @@ public:
         BlockUse use = BlockUse::Free;
     };
     // The block whose usable bytes hold `address`, deciding from allocator metadata only.
-    // Precondition: arena_begin(arena) <= address < arena_end(arena). The start bitmap names the
+    // Precondition: arena.base <= address < arena.base + arena.bytes. The start bitmap names the
     // last block start s <= address with address - s <= reach; only then is s's header read.
     // Never reads the bytes at or near `address` (so data that looks like a header cannot
     // mislead it). Null if there is no such start, or `address` is in the arena's header,
@@ -430,14 +457,15 @@ public:
     // start bitmap word (1 KiB of arena), initialised summary word (64 KiB) and top word (4 MiB)
     // in reach.
     // May be called without the caller's lock for an address inside a block that stays taken
-    // meanwhile (see the file comment); its answer for any other address must then be re-checked
-    // under the lock.
-    [[nodiscard]] static Found find(const Arena& arena, const void* address, size_t reach);
+    // meanwhile (see the file comment), with bounds that do not come from the arena's header
+    // (ArenaBounds); its answer for any other address must then be re-checked under the lock.
+    // Reads nothing outside [arena.base, arena.base + arena.bytes).
+    [[nodiscard]] static Found find(ArenaBounds arena, const void* address, size_t reach);
     // find() for an address whose block starts in the address's own start-bitmap word or one of
     // the kNearWords - 1 before it (up to 64 granules each: any block of a slab), inline: the
     // free() fast path. Otherwise the same as find(arena, address, reach). Same locking rules.
     static constexpr size_t kNearWords = 5;
-    [[nodiscard]] [[gnu::always_inline]] static Found find_near(const Arena& arena,
+    [[nodiscard]] [[gnu::always_inline]] static Found find_near(ArenaBounds arena,
                                                                 const void* address, size_t reach);
 
     // Of a block start (taken or free). Like find(), safe without the lock on a block that stays
@@ -454,6 +482,11 @@ public:
     }
     [[nodiscard]] static uintptr_t arena_end(const Arena& arena) {
         return arena_begin(arena) + arena.bytes;
+    }
+    // An arena's bounds as its header says: for the caller holding its lock (or whose arena
+    // cannot be given back, a region heap's).
+    [[nodiscard]] static ArenaBounds bounds_of(const Arena& arena) {
+        return ArenaBounds{arena_begin(arena), arena.bytes};
     }
 
     // The arenas in the order they were added (for walks; null-terminated via Arena::next).
@@ -587,26 +620,29 @@ void SegregatedFit::for_each_block(F&& f) const {
     }
 }
 
-inline bool SegregatedFit::is_block_start(const Arena& arena, const void* address) {
+inline bool SegregatedFit::is_block_start(ArenaBounds arena, const void* address) {
     const auto at = reinterpret_cast<uintptr_t>(address);
-    BEDROCK_DEBUG_ASSERT(is_aligned(at, kGranule) && at >= arena_begin(arena) &&
-                         at < arena_end(arena));
+    BEDROCK_DEBUG_ASSERT(is_aligned(at, kGranule) && at - arena.base < arena.bytes);
     // The logical bit (see the file comment), loaded as find() loads it.
-    const size_t granule = (at - arena_begin(arena)) / kGranule;
-    return ((fit_detail::logical_word(arena, granule / 64) >> (granule % 64)) & 1) != 0;
+    const fit_detail::ArenaPlaces places = fit_detail::places_of(arena);
+    const size_t granule = (at - arena.base) / kGranule;
+    return ((fit_detail::logical_word(places.top, places.summary, places.start, granule / 64) >>
+             (granule % 64)) &
+            1) != 0;
 }
 
-inline SegregatedFit::Found SegregatedFit::find_near(const Arena& arena, const void* address,
+inline SegregatedFit::Found SegregatedFit::find_near(ArenaBounds arena, const void* address,
                                                      size_t reach) {
     const auto at = reinterpret_cast<uintptr_t>(address);
-    const uintptr_t base = arena_begin(arena);
-    if (at < arena_end(arena)) [[likely]] {
+    const uintptr_t base = arena.base;
+    if (at - base < arena.bytes) [[likely]] {
         // Bits below the first block's start are never set: the walk down stops at a start or
         // after kNearWords words, and find() takes the rest.
         const size_t granule = (at - base) / kGranule;
-        const uint64_t* top = arena.top_bits();
-        const uint64_t* summary = arena.summary_bits();
-        const uint64_t* start_bits = arena.start_bits();
+        const fit_detail::ArenaPlaces places = fit_detail::places_of(arena);
+        const uint64_t* top = places.top;
+        const uint64_t* summary = places.summary;
+        const uint64_t* start_bits = places.start;
         uint64_t mask = ~uint64_t{0} >> (63 - granule % 64);
         size_t word = granule / 64;
         for (size_t steps = 0; steps < kNearWords && word != ~size_t{0}; ++steps, --word) {

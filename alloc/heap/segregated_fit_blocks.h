@@ -62,20 +62,6 @@ inline const FreeLinks* links_of(const BlockHeader* header) {
     return reinterpret_cast<const FreeLinks*>(header + 1);
 }
 
-// Where an arena of `bytes` at `base` keeps its summary, start bitmap and first block header (what
-// add_arena() records in its header and check() verifies).
-struct ArenaPlaces {
-    uint64_t* summary;
-    uint64_t* start;
-    void* first;
-};
-inline ArenaPlaces places_of(uintptr_t base, size_t bytes) {
-    auto* summary =
-        reinterpret_cast<uint64_t*>(base + sizeof(Arena)) + fit_detail::top_words(bytes);
-    return ArenaPlaces{summary, summary + fit_detail::summary_words(bytes),
-                       reinterpret_cast<void*>(base + arena_header_bytes(bytes))};
-}
-
 inline BlockHeader* first_of(const Arena& arena) {
     return static_cast<BlockHeader*>(arena.first);
 }

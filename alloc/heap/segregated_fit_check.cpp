@@ -27,7 +27,7 @@ bool SegregatedFit::check(const char** failure) const {
             arena->bytes > m_max_arena_bytes || fit_detail::fresh_usable(arena->bytes) == 0) {
             return fail("arena bounds: misaligned, too large or too small");
         }
-        const ArenaPlaces places = places_of(address_of(arena), arena->bytes);
+        const ArenaPlaces places = places_of(bounds_of(*arena));
         if (arena->summary != places.summary || arena->start != places.start ||
             arena->first != places.first) {
             return fail("layout: the arena's kept level and first block addresses are not its own");

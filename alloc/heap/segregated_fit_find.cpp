@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // SegregatedFit::find(): the block holding an address, from an arena's start bitmap alone, walking
-// down its three levels (layout and why it may run without the lock: segregated_fit.h).
+// down its three levels, whose places it derives from the arena's bounds (layout and why it may
+// run without the lock: segregated_fit.h).
 #include "heap/segregated_fit_blocks.h"
 
 namespace bedrock::heap {
@@ -12,8 +13,8 @@ namespace {
 // The last initialised summary word in [lowest, word] (word >= lowest), or kNoWord. One step
 // per top word: 64 uninitialised summary words are skipped at once.
 constexpr size_t kNoWord = ~size_t{0};
-size_t last_initialised_summary(const Arena& arena, size_t word, size_t lowest) {
-    const uint64_t* top = arena.top_bits();
+size_t last_initialised_summary(const ArenaPlaces& arena, size_t word, size_t lowest) {
+    const uint64_t* top = arena.top;
     size_t index = word / 64;
     uint64_t initialised = load_summary(&top[index]) & bits_up_to(word % 64);
     while (initialised == 0) {
@@ -29,7 +30,7 @@ size_t last_initialised_summary(const Arena& arena, size_t word, size_t lowest) 
 // The last initialised start bitmap word in [lowest, word] (word >= lowest), or kNoWord. One step
 // per initialised summary word and per top word: uninitialised words are skipped 64 or 4096 at
 // once.
-size_t last_initialised_word(const Arena& arena, size_t word, size_t lowest) {
+size_t last_initialised_word(const ArenaPlaces& arena, size_t word, size_t lowest) {
     for (size_t index = word / 64;; --index) {
         index = last_initialised_summary(arena, index, lowest / 64);
         if (index == kNoWord) {
@@ -37,7 +38,7 @@ size_t last_initialised_word(const Arena& arena, size_t word, size_t lowest) {
         }
         // Only `word`'s own summary word is cut at `word`.
         const uint64_t mask = index == word / 64 ? bits_up_to(word % 64) : ~uint64_t{0};
-        const uint64_t initialised = load_summary(&arena.summary_bits()[index]) & mask;
+        const uint64_t initialised = load_summary(&arena.summary[index]) & mask;
         if (initialised != 0) {
             const size_t found = index * 64 + floor_log2(initialised);
             return found >= lowest ? found : kNoWord;
@@ -50,12 +51,13 @@ size_t last_initialised_word(const Arena& arena, size_t word, size_t lowest) {
 
 } // namespace
 
-SegregatedFit::Found SegregatedFit::find(const Arena& arena, const void* address, size_t reach) {
+SegregatedFit::Found SegregatedFit::find(ArenaBounds arena, const void* address, size_t reach) {
     const uintptr_t at = address_of(address);
-    const uintptr_t base = arena_begin(arena);
-    const uintptr_t first_start = address_of(first_of(arena)) + kBlockHeaderBytes;
-    BEDROCK_DEBUG_ASSERT(at >= base && at < arena_end(arena));
-    if (at < first_start || at >= arena_end(arena)) {
+    const uintptr_t base = arena.base;
+    const ArenaPlaces places = places_of(arena);
+    const uintptr_t first_start = address_of(places.first) + kBlockHeaderBytes;
+    BEDROCK_DEBUG_ASSERT(at - base < arena.bytes);
+    if (at < first_start || at - base >= arena.bytes) {
         return Found{}; // the arena's header, start bitmap or first block header
     }
     // The lowest granule a start may be at: at - reach, but not before the first block.
@@ -68,11 +70,11 @@ SegregatedFit::Found SegregatedFit::find(const Arena& arena, const void* address
     size_t word = granule / 64;
     uint64_t map = 0;
     while (true) {
-        word = last_initialised_word(arena, word, lowest_granule / 64);
+        word = last_initialised_word(places, word, lowest_granule / 64);
         if (word == kNoWord) {
             return Found{};
         }
-        map = load_word(&arena.start_bits()[word]);
+        map = load_word(&places.start[word]);
         if (word == granule / 64) {
             map &= bits_up_to(granule % 64);
         }

@@ -19,6 +19,7 @@
 #include "bedrock/heap.h"
 #include "bedrock/heap_checks.h"
 #include "bedrock/malloc.h"
+#include "heap/heap_state.h"
 #include "heap/page_tags.h"
 #include "heap/segregated_fit.h"
 #include "heap_test_support.h"
@@ -242,6 +243,39 @@ TEST(HeapOwnershipTest, AnArenasHeapIsReadFromItsTagsNotItsHeader) {
     }
     EXPECT_TRUE(heap_destroy(*first));
     EXPECT_TRUE(heap_destroy(*second));
+}
+
+// A free, realloc or lookup that found a medium block from its page tags without the arenas'
+// lock, while another CPU gave the block's arena back (a double free racing the one that emptied
+// it), reaches the lock with an arena that is no longer the heap's: its header is then the next
+// owner's memory. Under the lock the arenas check the arena's first page tag before reading its
+// header, so each answers "not here" without touching it (here: the page made inaccessible).
+TEST(HeapOwnershipTest, AnArenaGivenBackBeforeTheLockIsNeverRead) {
+    test::Frames frames(64 << 20);
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    auto* block = static_cast<unsigned char*>(heap_allocate(*heap, 5000));
+    ASSERT_NE(block, nullptr);
+    const PageFrameAllocator::PageTags tags = frames.allocator().tags_of(block);
+    ASSERT_NE(tags.page, nullptr);
+    const uint16_t tag = heap::heap_tag(tags);
+    ASSERT_TRUE(heap::is_arena_tag(tag));
+    auto* arena =
+        reinterpret_cast<heap::Arena*>(heap::arena_base(reinterpret_cast<uintptr_t>(block), tag));
+    heap_free(*heap, block);
+    heap_trim(*heap); // the empty arena goes back to the page frame allocator
+    ASSERT_EQ(heap::heap_tag(frames.allocator().tags_of(block)), 0u) << "the arena is still held";
+    ASSERT_EQ(mprotect(arena, kPage, PROT_NONE), 0);
+    EXPECT_FALSE(heap->arenas.give_if_taken(*arena, block, heap::BlockUse::Medium));
+    EXPECT_FALSE(heap->arenas.grow_in_place(*arena, block, 6000));
+    EXPECT_EQ(heap->arenas.find(*arena, block, ~size_t{0}).block, nullptr);
+    ASSERT_EQ(mprotect(arena, kPage, PROT_READ | PROT_WRITE), 0);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(frames.free_pages(), free_at_start);
 }
 
 // A block of a heap over another page frame allocator, freed into a region heap or into a heap

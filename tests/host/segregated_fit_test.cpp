@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // SegregatedFit (alloc/heap/segregated_fit.h): storage size, arenas, merging in all four
 // neighbour cases, aligned takes, find() from the start bitmap (and not fooled by forged headers
-// or by garbage in start bitmap words its summary calls uninitialised), exhaustion, a randomized
-// model test over arenas of several sizes with check() after every operation and every taken
-// block's contents checked against a pattern, the same random operations on arenas of all-ones
+// or by garbage in start bitmap words its summary calls uninitialised, nor reading the arena's
+// header), exhaustion, a randomized model test over arenas of several sizes with check() after
+// every operation and every taken block's contents checked against a pattern, the same random operations on arenas of all-ones
 // and all-zeros memory giving the same answers, and find() without a lock while another thread
 // takes and gives.
 #include <gtest/gtest.h>
@@ -430,7 +430,8 @@ TEST(SegregatedFit, AlignsToOneGiB) {
     ASSERT_NE(block, nullptr);
     EXPECT_EQ(reinterpret_cast<uintptr_t>(block) % kGiB, 0u);
     EXPECT_TRUE(holds(f.fit));
-    const SegregatedFit::Found found = SegregatedFit::find(*arena, block, 0);
+    const SegregatedFit::Found found =
+        SegregatedFit::find(SegregatedFit::bounds_of(*arena), block, 0);
     EXPECT_EQ(found.block, block);
     f.fit.give(*arena, block);
     EXPECT_TRUE(SegregatedFit::arena_is_empty(*arena));
@@ -448,7 +449,7 @@ TEST(SegregatedFit, EmptyArenasAreRemovedAndTheOthersStay) {
     void* big = f.fit.take(20 * kKiB, 16, BlockUse::Medium); // only the second holds it
     ASSERT_NE(big, nullptr);
     EXPECT_FALSE(SegregatedFit::arena_is_empty(*second));
-    EXPECT_EQ(SegregatedFit::find(*second, big, 0).block, big);
+    EXPECT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*second), big, 0).block, big);
     f.fit.remove_arena(*first);
     ASSERT_TRUE(holds(f.fit));
     EXPECT_EQ(f.fit.totals().arenas, 2u);
@@ -478,35 +479,46 @@ TEST(SegregatedFit, FindUsesTheStartBitmap) {
     ASSERT_TRUE(holds(f.fit));
 
     // A block start, with no reach at all.
-    SegregatedFit::Found found = SegregatedFit::find(*arena, large, 0);
+    SegregatedFit::Found found = SegregatedFit::find(SegregatedFit::bounds_of(*arena), large, 0);
     EXPECT_EQ(found.block, large);
     EXPECT_EQ(found.usable, 8 * kKiB);
     EXPECT_EQ(found.use, BlockUse::Medium);
     // Interior, near: found with a small reach.
-    found = SegregatedFit::find(*arena, small + 47, 47);
+    found = SegregatedFit::find(SegregatedFit::bounds_of(*arena), small + 47, 47);
     EXPECT_EQ(found.block, small);
     EXPECT_EQ(found.use, BlockUse::Slab);
-    EXPECT_EQ(SegregatedFit::find(*arena, small + 47, 46).block, nullptr);
+    EXPECT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arena), small + 47, 46).block, nullptr);
     // Interior, far: not within a small reach, found with a large one.
     unsigned char* far = large + 8 * kKiB - 1;
-    EXPECT_EQ(SegregatedFit::find(*arena, far, 1 * kKiB).block, nullptr);
-    EXPECT_EQ(SegregatedFit::find(*arena, far, 8 * kKiB - 2).block, nullptr);
-    EXPECT_EQ(SegregatedFit::find(*arena, far, 8 * kKiB - 1).block, large);
-    EXPECT_EQ(SegregatedFit::find(*arena, far, ~size_t{0}).block, large);
+    EXPECT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arena), far, 1 * kKiB).block, nullptr);
+    EXPECT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arena), far, 8 * kKiB - 2).block,
+              nullptr);
+    EXPECT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arena), far, 8 * kKiB - 1).block,
+              large);
+    EXPECT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arena), far, ~size_t{0}).block, large);
     // Into a free block.
-    found = SegregatedFit::find(*arena, after + 100, 200);
+    found = SegregatedFit::find(SegregatedFit::bounds_of(*arena), after + 100, 200);
     EXPECT_EQ(found.block, after); // the free rest starts where `after` started
     EXPECT_EQ(found.use, BlockUse::Free);
     // The arena's own header and bitmap, and a block's header: no block.
     const auto* base = reinterpret_cast<const unsigned char*>(SegregatedFit::arena_begin(*arena));
     for (size_t offset = 0; offset < SegregatedFit::arena_overhead(64 * kKiB); offset += 8) {
-        EXPECT_EQ(SegregatedFit::find(*arena, base + offset, ~size_t{0}).block, nullptr) << offset;
+        EXPECT_EQ(
+            SegregatedFit::find(SegregatedFit::bounds_of(*arena), base + offset, ~size_t{0}).block,
+            nullptr)
+            << offset;
     }
-    EXPECT_EQ(SegregatedFit::find(*arena, large - 1, ~size_t{0}).block, nullptr);
-    EXPECT_EQ(SegregatedFit::find(*arena, large - kBlockHeaderBytes, ~size_t{0}).block, nullptr);
+    EXPECT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arena), large - 1, ~size_t{0}).block,
+              nullptr);
+    EXPECT_EQ(
+        SegregatedFit::find(SegregatedFit::bounds_of(*arena), large - kBlockHeaderBytes, ~size_t{0})
+            .block,
+        nullptr);
     // The end sentinel's header.
     const auto end = SegregatedFit::arena_end(*arena);
-    EXPECT_EQ(SegregatedFit::find(*arena, reinterpret_cast<void*>(end - 1), ~size_t{0}).block,
+    EXPECT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arena),
+                                  reinterpret_cast<void*>(end - 1), ~size_t{0})
+                  .block,
               nullptr);
     EXPECT_TRUE(holds(f.fit));
 }
@@ -523,7 +535,8 @@ TEST(SegregatedFit, FindIsNotFooledByAForgedHeader) {
     unsigned char* fake_start = forged + kBlockHeaderBytes;
     for (unsigned char* at : {fake_start, fake_start + 8, fake_start + 63}) {
         for (size_t reach : {size_t{0}, size_t{64}, size_t{2048}, ~size_t{0}}) {
-            const SegregatedFit::Found found = SegregatedFit::find(*arena, at, reach);
+            const SegregatedFit::Found found =
+                SegregatedFit::find(SegregatedFit::bounds_of(*arena), at, reach);
             EXPECT_NE(found.block, fake_start);
             if (found.block != nullptr) {
                 EXPECT_EQ(found.block, victim);
@@ -531,11 +544,46 @@ TEST(SegregatedFit, FindIsNotFooledByAForgedHeader) {
             }
         }
     }
-    EXPECT_EQ(SegregatedFit::find(*arena, fake_start, 2048).block, victim);
+    EXPECT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arena), fake_start, 2048).block,
+              victim);
     EXPECT_TRUE(holds(f.fit)); // the walk follows real headers only
     f.fit.give(*arena, victim);
     EXPECT_TRUE(holds(f.fit));
     EXPECT_TRUE(SegregatedFit::arena_is_empty(*arena));
+}
+
+// A lookup without the lock is given the arena's bounds (by the caller's page tags) and reads
+// nothing of its header: with the header's kept places and length overwritten, as the memory's
+// next owner may overwrite them once the arena has been given back, find(), find_near() and
+// is_block_start() still answer from the start bitmap alone (following the header would fault).
+TEST(SegregatedFit, LookupsByBoundsNeverReadTheArenasHeader) {
+    Fit f(256 * kKiB);
+    Arena* arena = f.add(256 * kKiB);
+    auto* slab = static_cast<unsigned char*>(f.fit.take(4 * kKiB, 16, BlockUse::Slab));
+    auto* medium = static_cast<unsigned char*>(f.fit.take(100 * kKiB, 16, BlockUse::Medium));
+    ASSERT_TRUE(slab && medium);
+    const ArenaBounds bounds = SegregatedFit::bounds_of(*arena);
+    const Arena kept = *arena;
+    arena->summary = reinterpret_cast<uint64_t*>(uintptr_t{16});
+    arena->start = reinterpret_cast<uint64_t*>(uintptr_t{0xdead000000000000});
+    arena->first = nullptr;
+    arena->bytes = ~size_t{0} - 15;
+
+    EXPECT_TRUE(SegregatedFit::is_block_start(bounds, slab));
+    EXPECT_TRUE(SegregatedFit::is_block_start(bounds, medium));
+    EXPECT_FALSE(SegregatedFit::is_block_start(bounds, slab + 16));
+    EXPECT_EQ(SegregatedFit::find_near(bounds, slab + 4000, 4 * kKiB).block, slab);
+    EXPECT_EQ(SegregatedFit::find(bounds, slab + 4000, 4 * kKiB).block, slab);
+    const SegregatedFit::Found found =
+        SegregatedFit::find_near(bounds, medium + 90 * kKiB, ~size_t{0});
+    EXPECT_EQ(found.block, medium);
+    EXPECT_EQ(found.use, BlockUse::Medium);
+    EXPECT_EQ(
+        SegregatedFit::find(bounds, reinterpret_cast<unsigned char*>(arena) + 8, ~size_t{0}).block,
+        nullptr);
+
+    *arena = kept;
+    EXPECT_TRUE(holds(f.fit));
 }
 
 // The block whose usable bytes hold `at`, from a walk (null for any header or arena metadata).
@@ -564,7 +612,8 @@ TEST(SegregatedFit, FindIsNotFooledByGarbageInUninitialisedBitmapWords) {
         for (size_t offset = 0; offset < kBytes; offset += 8) {
             const unsigned char* at = base + offset;
             const Block* expected = block_holding(blocks, at);
-            const SegregatedFit::Found found = SegregatedFit::find(*arena, at, ~size_t{0});
+            const SegregatedFit::Found found =
+                SegregatedFit::find(SegregatedFit::bounds_of(*arena), at, ~size_t{0});
             ASSERT_EQ(found.block, expected != nullptr ? expected->start : nullptr)
                 << when << ", offset " << offset;
             if (expected == nullptr) {
@@ -574,9 +623,12 @@ TEST(SegregatedFit, FindIsNotFooledByGarbageInUninitialisedBitmapWords) {
             ASSERT_EQ(found.use, expected->use) << when << ", offset " << offset;
             // Just enough reach finds it, one byte less does not.
             const auto distance = static_cast<size_t>(at - expected->start);
-            ASSERT_EQ(SegregatedFit::find(*arena, at, distance).block, expected->start);
+            ASSERT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arena), at, distance).block,
+                      expected->start);
             if (distance > 0) {
-                ASSERT_EQ(SegregatedFit::find(*arena, at, distance - 1).block, nullptr);
+                ASSERT_EQ(
+                    SegregatedFit::find(SegregatedFit::bounds_of(*arena), at, distance - 1).block,
+                    nullptr);
             }
         }
     };
@@ -731,12 +783,15 @@ TEST(SegregatedFit, RandomTakesAndGivesMatchTheModel) {
                 ASSERT_LT(index, arenas.size());
                 ASSERT_LE(reinterpret_cast<uintptr_t>(block) + SegregatedFit::usable_size(block),
                           SegregatedFit::arena_end(*arenas[index]));
-                const SegregatedFit::Found found = SegregatedFit::find(*arenas[index], block, 0);
+                const SegregatedFit::Found found =
+                    SegregatedFit::find(SegregatedFit::bounds_of(*arenas[index]), block, 0);
                 ASSERT_EQ(found.block, block);
                 ASSERT_EQ(found.use, use);
                 // The lock-held re-check agrees: a start at the block, none 16 bytes in.
-                ASSERT_TRUE(SegregatedFit::is_block_start(*arenas[index], block));
-                ASSERT_FALSE(SegregatedFit::is_block_start(*arenas[index], block + 16));
+                ASSERT_TRUE(
+                    SegregatedFit::is_block_start(SegregatedFit::bounds_of(*arenas[index]), block));
+                ASSERT_FALSE(SegregatedFit::is_block_start(SegregatedFit::bounds_of(*arenas[index]),
+                                                           block + 16));
                 live.push_back(Live{block, size, index, static_cast<uint8_t>(random())});
                 fill(live.back());
             }
@@ -749,13 +804,15 @@ TEST(SegregatedFit, RandomTakesAndGivesMatchTheModel) {
             // An interior pointer finds the block with enough reach.
             if (gone.size > 1) {
                 const size_t offset = random() % gone.size;
-                ASSERT_EQ(
-                    SegregatedFit::find(*arenas[gone.arena], gone.start + offset, offset).block,
-                    gone.start);
+                ASSERT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arenas[gone.arena]),
+                                              gone.start + offset, offset)
+                              .block,
+                          gone.start);
             }
             const bool emptied = f.fit.give(*arenas[gone.arena], gone.start);
             ASSERT_EQ(emptied, SegregatedFit::arena_is_empty(*arenas[gone.arena])) << "op " << op;
-            ASSERT_FALSE(SegregatedFit::is_block_start(*arenas[gone.arena], gone.start) &&
+            ASSERT_FALSE(SegregatedFit::is_block_start(
+                             SegregatedFit::bounds_of(*arenas[gone.arena]), gone.start) &&
                          SegregatedFit::use_of(gone.start) != BlockUse::Free)
                 << "op " << op;
             // Sometimes an arena that became empty is removed and added again.
@@ -872,10 +929,10 @@ TEST(SegregatedFit, GarbageArenaBehavesLikeAZeroedOne) {
             const size_t offset = random() % arena_sizes[i];
             const size_t reaches[] = {0, random() % (4 * kKiB), ~size_t{0}};
             const size_t reach = reaches[random() % 3];
-            const SegregatedFit::Found a =
-                SegregatedFit::find(*arenas[0][i], spans[0][i] + offset, reach);
-            const SegregatedFit::Found b =
-                SegregatedFit::find(*arenas[1][i], spans[1][i] + offset, reach);
+            const SegregatedFit::Found a = SegregatedFit::find(
+                SegregatedFit::bounds_of(*arenas[0][i]), spans[0][i] + offset, reach);
+            const SegregatedFit::Found b = SegregatedFit::find(
+                SegregatedFit::bounds_of(*arenas[1][i]), spans[1][i] + offset, reach);
             ASSERT_EQ(a.block == nullptr, b.block == nullptr) << "op " << op << ", " << offset;
             if (a.block != nullptr) {
                 ASSERT_EQ(a.block - spans[0][i], b.block - spans[1][i]) << "op " << op;
@@ -938,7 +995,7 @@ TEST(SegregatedFit, FindWithoutTheLockWhileAnotherThreadTakesAndGives) {
             const size_t offset = reader_random() % block.usable;
             const size_t reach = reader_random() % 2 == 0 ? offset : ~size_t{0};
             const SegregatedFit::Found found =
-                SegregatedFit::find(*arena, block.start + offset, reach);
+                SegregatedFit::find(SegregatedFit::bounds_of(*arena), block.start + offset, reach);
             if (found.block != block.start || found.usable != block.usable ||
                 found.use != block.use) {
                 ++mistakes;
