@@ -140,6 +140,8 @@ void Arenas::give_arena_locked(Arena& arena) {
         platform::pages_unused(reinterpret_cast<void*>(base), pages * kPageSize);
     }
     write_tags(*m_frames, reinterpret_cast<void*>(base), order, m_owner_id, ArenaTags::Cleared);
+    // After its tags are cleared (see arenas_given()).
+    __atomic_store_n(&m_arenas_given, m_arenas_given + 1, __ATOMIC_RELEASE);
     m_pages -= pages;
     m_held->remove(pages);
     m_frames->free(m_frames->phys_of(reinterpret_cast<void*>(base)), order);
@@ -173,17 +175,17 @@ bool Arenas::holds_locked(const Arena& arena, const void* address) const {
 
 bool Arenas::is_taken_start_locked(const Arena& arena, const void* block, BlockUse use) const {
     // The caller found `block` without the lock; another CPU may have given it back (its memory
-    // merged or taken again, its arena given back) since. Under the lock, the arena's first page
-    // tag says whether its header is the arena's, its start bit whether a block starts at
-    // `block`, and only then is that block's header read.
-    return holds_locked(arena, block) &&
-           SegregatedFit::is_block_start(SegregatedFit::bounds_of(arena), block) &&
+    // merged or taken again) since. Under the lock, its start bit says whether a block starts
+    // there, and only then is that block's header read.
+    return SegregatedFit::is_block_start(SegregatedFit::bounds_of(arena), block) &&
            SegregatedFit::use_of(block) == use;
 }
 
-bool Arenas::give_if_taken(const Arena& arena, void* block, BlockUse use) {
+bool Arenas::give_if_taken(const Arena& arena, void* block, BlockUse use, uint64_t arenas_seen) {
     LockGuard guard(m_lock);
-    if (!is_taken_start_locked(arena, block, use)) {
+    // No arena given back since the caller read its tags: `arena` is still one of these.
+    const bool held = m_arenas_given == arenas_seen || holds_locked(arena, block);
+    if (!held || !is_taken_start_locked(arena, block, use)) {
         return false;
     }
     give_locked(const_cast<Arena&>(arena), block, use);
@@ -254,7 +256,7 @@ void Arenas::give_taken_locked(void* block) {
 
 bool Arenas::grow_in_place(Arena& arena, void* block, size_t size) {
     LockGuard guard(m_lock);
-    if (!is_taken_start_locked(arena, block, BlockUse::Medium)) {
+    if (!holds_locked(arena, block) || !is_taken_start_locked(arena, block, BlockUse::Medium)) {
         return false;
     }
     const size_t before = SegregatedFit::usable_size(block);

@@ -22,6 +22,7 @@
 //   frames heap: held_pages == sum of its arenas' pages;  every arena page carries its tag
 //   at most one empty arena (m_spare) while m_lock is free
 //   slabs_given == Slab blocks given back since the heap was made (it only grows)
+//   arenas_given == arenas given back since the heap was made (it only grows)
 //   untold_left == 0 exactly when unused_interval == 0; else 0 < untold_left <= unused_interval
 // Lock order: a class lock -> m_lock -> the page frame allocator's lock.
 #pragma once
@@ -103,11 +104,13 @@ public:
     // Gives back a taken block (the caller found it live, see heap.cpp). O(1), plus one page
     // free and O(arena pages) when it empties an arena beyond the spare.
     void give(void* block);
-    // Gives back `block` if, re-checked under m_lock (is_taken_start_locked()), it is a taken
-    // block start of `arena` with `use`; returns whether it did (a user's free: the pointer,
-    // found without the lock, may be stale or freed by another CPU meanwhile, and its arena
-    // given back). Bounds as give().
-    [[nodiscard]] bool give_if_taken(const Arena& arena, void* block, BlockUse use);
+    // Gives back `block` if, re-checked under m_lock, it is a taken block start of `arena` with
+    // `use`; returns whether it did (a user's free: the pointer, found without the lock, may be
+    // stale or freed by another CPU meanwhile, and its arena given back). `arenas_seen`:
+    // arenas_given() as read before the arena's tags; while it is unchanged the arena is still
+    // one of these, else holds_locked() decides. Bounds as give().
+    [[nodiscard]] bool give_if_taken(const Arena& arena, void* block, BlockUse use,
+                                     uint64_t arenas_seen);
 
     // Grows `block` (found as a live medium block of `arena` without the lock) in place to hold
     // `size` bytes, if it is still a taken Medium block and the free block after it has room;
@@ -177,6 +180,12 @@ public:
     [[nodiscard]] uint64_t slabs_given() const {
         return __atomic_load_n(&m_slabs_given, __ATOMIC_ACQUIRE);
     }
+    // Arenas given back to the page frame allocator so far (counted once their tags are
+    // cleared): an arena found from its tags after reading one count is still one of these while
+    // the count has not moved (give_if_taken()). An acquire load, no lock.
+    [[nodiscard]] uint64_t arenas_given() const {
+        return __atomic_load_n(&m_arenas_given, __ATOMIC_ACQUIRE);
+    }
 
     // Region heaps: the one arena's bounds (fixed at creation, read without the lock).
     [[nodiscard]] const Arena* region_arena() const { return m_region; }
@@ -193,8 +202,8 @@ private:
     // arenas and spans `address` (an arena given back meanwhile left its header to the memory's
     // next owner). From its first page's tag, then its header. O(1).
     [[nodiscard]] bool holds_locked(const Arena& arena, const void* address) const;
-    // Under m_lock: whether `block` is a taken block start of `arena` with `use`, `arena` still
-    // one of these arenas (holds_locked(), then its start bit, then the block's header). O(1).
+    // Under m_lock: whether `block` is a taken block start of `arena` with `use` (its start bit,
+    // then its header), `arena` known to be one of these arenas. O(1).
     [[nodiscard]] bool is_taken_start_locked(const Arena& arena, const void* block,
                                              BlockUse use) const;
     // `use`: the block's, read under m_lock.
@@ -226,6 +235,7 @@ private:
     // Written under m_lock, read without it by every free: on a cache line of its own, apart
     // from the totals that every arena call writes.
     alignas(64) uint64_t m_slabs_given = 0;
+    uint64_t m_arenas_given = 0; // the same way, by frees of medium blocks
     // Read and written under m_lock only when the unused interval is set or a tell is made: in
     // the padding of m_slabs_given's line, which the frees read, without writes on their path.
     size_t m_unused_interval = 0;

@@ -128,10 +128,12 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
     return false;
 }
 
-// free() of a medium block found at its start without the lock: the arenas re-check it under
-// their lock (another CPU may free it too). Inline in the out-of-line paths that call it.
-[[gnu::always_inline]] inline bool free_medium(Heap& heap, const heap::Arena& arena, void* block) {
-    const bool given = heap.arenas.give_if_taken(arena, block, BlockUse::Medium);
+// free() of a medium block found at its start without the lock, from tags read after
+// arenas_given() read `arenas_seen`: the arenas re-check it under their lock (another CPU may
+// free it too, and give its arena back). Inline in the out-of-line paths that call it.
+[[gnu::always_inline]] inline bool free_medium(Heap& heap, const heap::Arena& arena, void* block,
+                                               uint64_t arenas_seen) {
+    const bool given = heap.arenas.give_if_taken(arena, block, BlockUse::Medium, arenas_seen);
     heap.arenas.report_damage(heap.errors);
     return given;
 }
@@ -140,10 +142,11 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
 // a large run, a checked-mode block, or misuse, looked up from the start. Out of line, so the
 // slab fast path stays small.
 [[gnu::noinline]] void free_not_small(Heap& heap, void* block, Caller caller) {
+    const uint64_t arenas_seen = heap.arenas.arenas_given(); // before the lookup reads tags
     const BlockRef ref = look_further(heap, block, locate(heap, block, Lookup::NearAndLockFree));
     switch (ref.holder) {
     case Holder::Medium:
-        if (ref.start == block && free_medium(heap, *ref.arena, block)) {
+        if (ref.start == block && free_medium(heap, *ref.arena, block, arenas_seen)) {
             return;
         }
         break;
@@ -488,7 +491,8 @@ void free_small_slow(Heap& heap, Slab* slab, void* block, CpuCache* cache,
 // free_not_small(), which looks it up from the start.
 void free_unhinted(Heap& heap, void* block, CpuCache* cache, platform::InterruptState previous,
                    Caller caller) {
-    const uint64_t slabs_given = heap.arenas.slabs_given(); // before the lookup the hint records
+    const uint64_t slabs_given = heap.arenas.slabs_given();  // before the lookup the hint records
+    const uint64_t arenas_seen = heap.arenas.arenas_given(); // before the tags it reads
     const heap::ArenaBounds arena = heap::arena_holding(heap, block);
     if (reinterpret_cast<uintptr_t>(block) - arena.base < arena.bytes) [[likely]] {
         if (SegregatedFit::is_block_start(arena, block)) {
@@ -496,8 +500,8 @@ void free_unhinted(Heap& heap, void* block, CpuCache* cache, platform::Interrupt
             // re-checked under the arenas' lock; anything else at a block start is misuse or
             // checked mode's, looked up from the start.
             platform::restore_interrupts(previous);
-            if (!free_medium(heap, *reinterpret_cast<const heap::Arena*>(arena.base), block))
-                [[unlikely]] {
+            if (!free_medium(heap, *reinterpret_cast<const heap::Arena*>(arena.base), block,
+                             arenas_seen)) [[unlikely]] {
                 free_not_small(heap, block, caller);
             }
             return;

@@ -264,11 +264,12 @@ TEST(HeapOwnershipTest, AnArenaGivenBackBeforeTheLockIsNeverRead) {
     ASSERT_TRUE(heap::is_arena_tag(tag));
     auto* arena =
         reinterpret_cast<heap::Arena*>(heap::arena_base(reinterpret_cast<uintptr_t>(block), tag));
+    const uint64_t arenas_seen = heap->arenas.arenas_given(); // as the racing free read it
     heap_free(*heap, block);
     heap_trim(*heap); // the empty arena goes back to the page frame allocator
     ASSERT_EQ(heap::heap_tag(frames.allocator().tags_of(block)), 0u) << "the arena is still held";
     ASSERT_EQ(mprotect(arena, kPage, PROT_NONE), 0);
-    EXPECT_FALSE(heap->arenas.give_if_taken(*arena, block, heap::BlockUse::Medium));
+    EXPECT_FALSE(heap->arenas.give_if_taken(*arena, block, heap::BlockUse::Medium, arenas_seen));
     EXPECT_FALSE(heap->arenas.grow_in_place(*arena, block, 6000));
     EXPECT_EQ(heap->arenas.find(*arena, block, ~size_t{0}).block, nullptr);
     ASSERT_EQ(mprotect(arena, kPage, PROT_READ | PROT_WRITE), 0);
