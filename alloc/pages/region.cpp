@@ -248,35 +248,13 @@ uint64_t PageFrameAllocator::Region::find_run_across_windows(uint64_t count, uin
     return kPageEnd;
 }
 
-PageFrameAllocator::Region::FreeWindow
-PageFrameAllocator::Region::free_window(uint64_t window) const {
-    // Top down: the order-k bits of the window's blocks, each doubled into the bits of the
-    // order below, ORed with those of order k - 1, and so on down to a mask of pages.
-    uint64_t mask = free_bits_from(window, kWordOrder) & 1;
-    for (unsigned order = kWordOrder; order-- > 0;) {
-        const unsigned blocks = 1u << (kWordOrder - order); // of this order in the window
-        mask =
-            double_each_bit(mask, blocks / 2) | (free_bits_from(window, order) & low_bits(blocks));
-    }
-    if (mask != 0) {
-        return {mask, window + kWordBits};
-    }
-    for (unsigned order = kWordOrder + 1; order <= kMaxOrder; ++order) {
-        const uint64_t head = align_down(window, pages_of(order));
-        if (holds(head, order) && is_free(head, order)) {
-            return {~uint64_t{0}, head + pages_of(order)};
-        }
-    }
-    return {0, window + kWordBits};
-}
-
-uint64_t PageFrameAllocator::Region::free_bits_from(uint64_t page, unsigned order) const {
+uint64_t PageFrameAllocator::Region::free_bits_from(uint64_t window, unsigned order) const {
+    BEDROCK_DEBUG_ASSERT(order <= kWordOrder && window % kWordBits == 0);
     // The free bitmaps are one after another by order, the allocated bitmaps after them.
     const uint64_t* words = bits + word_offset[order];
-    const uint64_t word_count =
-        (order < kMaxOrder ? word_offset[order + 1] : allocated_offset) - word_offset[order];
+    const uint64_t word_count = word_offset[order + 1] - word_offset[order];
     const uint64_t first_block = first_page >> order;
-    const uint64_t block = page >> order;
+    const uint64_t block = window >> order;
     if (block < first_block) {
         const uint64_t below = first_block - block; // bits before the bitmap's first
         return below < kWordBits ? words[0] << below : 0;
@@ -287,6 +265,47 @@ uint64_t PageFrameAllocator::Region::free_bits_from(uint64_t page, unsigned orde
     const uint64_t high =
         shift != 0 && index + 1 < word_count ? words[index + 1] << (kWordBits - shift) : 0;
     return low | high;
+}
+
+PageFrameAllocator::Region::FreeWindow
+PageFrameAllocator::Region::free_window(uint64_t window) const {
+    // Top down: the order-k bits of the window's blocks, each doubled into the bits of the
+    // order below, ORed with those of order k - 1, and so on down to a mask of pages. Unrolled,
+    // each order's block count is a constant: double_each_bit() keeps only the halving steps it
+    // needs.
+    const auto page_mask = [](auto bits_of) {
+        uint64_t mask = bits_of(kWordOrder) & 1;
+#pragma GCC unroll 6
+        for (unsigned order = kWordOrder; order-- > 0;) {
+            const unsigned blocks = 1u << (kWordOrder - order); // of this order in the window
+            mask = double_each_bit(mask, blocks / 2) | (bits_of(order) & low_bits(blocks));
+        }
+        return mask;
+    };
+    // A window inside the region has a bit for every block: in the word of the first block, and
+    // the next word for the bits past its end. That next word is in the metadata even where
+    // the bitmap ends before it (a larger order's bitmap follows), and is shifted out when it
+    // is not needed.
+    const auto bits_inside = [this, window](unsigned order) {
+        const uint64_t bit = (window >> order) - (first_page >> order);
+        const uint64_t shift = bit % kWordBits;
+        const uint64_t* word = bits + word_offset[order] + bit / kWordBits;
+        return word[0] >> shift | (word[1] << 1) << (kWordBits - 1 - shift);
+    };
+    const uint64_t mask =
+        window >= first_page && window + kWordBits <= end_page()
+            ? page_mask(bits_inside)
+            : page_mask([this, window](unsigned order) { return free_bits_from(window, order); });
+    if (mask != 0) {
+        return {mask, window + kWordBits};
+    }
+    for (unsigned order = kWordOrder + 1; order <= kMaxOrder; ++order) {
+        const uint64_t head = align_down(window, pages_of(order));
+        if (holds(head, order) && is_free(head, order)) {
+            return {~uint64_t{0}, head + pages_of(order)};
+        }
+    }
+    return {0, window + kWordBits};
 }
 
 int PageFrameAllocator::Region::block_containing(uint64_t page, bool allocated) const {
