@@ -299,7 +299,10 @@ PageFrameAllocator::Region::free_window(uint64_t window) const {
     if (mask != 0) {
         return {mask, window + kWordBits};
     }
-    for (unsigned order = kWordOrder + 1; order <= kMaxOrder; ++order) {
+    // Only the larger orders that have a free block.
+    for (uint32_t orders = nonempty_orders & ~uint32_t{0} << (kWordOrder + 1); orders != 0;
+         orders &= orders - 1) {
+        const unsigned order = lowest_set_bit(orders);
         const uint64_t head = align_down(window, pages_of(order));
         if (holds(head, order) && is_free(head, order)) {
             return {~uint64_t{0}, head + pages_of(order)};
