@@ -98,7 +98,7 @@ public:
         }
         if (got != kNone) {
             EXPECT_TRUE(mark(got, count, false)) << describe(count, alignment, limit_page);
-            m_held.push_back({got, count});
+            m_held.push_back({got, count, kRun});
         }
         EXPECT_EQ(m_pfa.free_pages(), free_count());
         return got;
@@ -130,14 +130,13 @@ public:
     void leave_free_only(KeepFree keep_free) {
         for (PhysAddr address; (address = m_pfa.allocate(0)) != kNoPage;) {
             EXPECT_TRUE(mark(address / kPageSize, 1, false));
-            m_held.push_back({address / kPageSize, 1});
+            m_held.push_back({address / kPageSize, 1, 0});
         }
         ASSERT_EQ(m_pfa.free_pages(), 0u);
         std::vector<Held> kept;
         for (const Held& held : m_held) {
             if (held.count == 1 && keep_free(held.page)) {
-                m_pfa.free_pages(held.page * kPageSize, 1);
-                mark(held.page, 1, true);
+                release(held);
             } else {
                 kept.push_back(held);
             }
@@ -156,7 +155,8 @@ public:
                 const PhysAddr address = m_pfa.allocate(order);
                 if (address != kNoPage) {
                     EXPECT_TRUE(mark(address / kPageSize, uint64_t{1} << order, false));
-                    m_held.push_back({address / kPageSize, uint64_t{1} << order});
+                    m_held.push_back(
+                        {address / kPageSize, uint64_t{1} << order, static_cast<int>(order)});
                 }
             } else {
                 const uint64_t count = 1 + random() % 40;
@@ -164,7 +164,7 @@ public:
                 const PhysAddr address = m_pfa.allocate_pages(count, alignment * kPageSize);
                 if (address != kNoPage) {
                     EXPECT_TRUE(mark(address / kPageSize, count, false));
-                    m_held.push_back({address / kPageSize, count});
+                    m_held.push_back({address / kPageSize, count, kRun});
                 }
             }
         }
@@ -178,8 +178,7 @@ public:
         std::vector<Held> kept;
         for (const Held& held : m_held) {
             if (random() % one_in == 0) {
-                m_pfa.free_pages(held.page * kPageSize, held.count);
-                mark(held.page, held.count, true);
+                release(held);
             } else {
                 kept.push_back(held);
             }
@@ -198,10 +197,23 @@ public:
     [[nodiscard]] uint64_t searches() const { return m_searches; }
 
 private:
+    // A block from allocate() (its order) or a run from allocate_pages() (kRun).
+    static constexpr int kRun = -1;
     struct Held {
         uint64_t page;
         uint64_t count;
+        int order;
     };
+
+    // Frees it as it was allocated: free() for a block, free_pages() for a run.
+    void release(const Held& held) {
+        if (held.order == kRun) {
+            m_pfa.free_pages(held.page * kPageSize, held.count);
+        } else {
+            m_pfa.free(held.page * kPageSize, static_cast<unsigned>(held.order));
+        }
+        EXPECT_TRUE(mark(held.page, held.count, true));
+    }
 
     // Sets pages [page, page + count) free or not; false if one of them was already so, or is
     // outside the region.
@@ -379,6 +391,10 @@ TEST(PageRunSearch, FindsRunsAtTheEdgesOfTheRegionAndNoneWhenNothingFits) {
     const auto thousands = [](uint64_t page, uint64_t, uint64_t) {
         return page % 2048 >= 1 && page % 2048 < 1001;
     };
+    // Free blocks of 128 pages, each followed by a page in use and 50 free pages (of every 512).
+    const auto blocks_then_gap = [](uint64_t page, uint64_t, uint64_t) {
+        return page % 512 < 128 || (page % 512 >= 129 && page % 512 < 179);
+    };
     const auto all = [](uint64_t, uint64_t, uint64_t) { return true; };
     const auto all_but_third_after_boundary = [](uint64_t page, uint64_t, uint64_t) {
         return page % kTwoGiBPages != 2;
@@ -433,6 +449,8 @@ TEST(PageRunSearch, FindsRunsAtTheEdgesOfTheRegionAndNoneWhenNothingFits) {
          }},
         {"an aligned start leaves too few", kFirst, thousands, 999, 64, kNoLimitCase, none},
         {"no fit at all", kFirst, thousands, 1001, 1, kNoLimitCase, none},
+        {"a free block larger than a window ends the free pages", kFirst, blocks_then_gap, 130, 1,
+         kNoLimitCase, none},
         {"aligned beyond a maximum block", 3 * kTwoGiBPages - 1500, all, 5, kTwoGiBPages,
          kNoLimitCase, boundary},
         {"aligned beyond a maximum block, long", 3 * kTwoGiBPages - 1500, all, 1200, kTwoGiBPages,
