@@ -102,6 +102,9 @@ if [ "$mode" = summary ]; then
     "$build/heap/heap_bench" --summary
     "$build/heap/heap_limits" --summary region pfa
     pfa_keys
+    # pfa.run_search_us.fragmented_4GiB: the slowest allocate_pages() search for free pages in a
+    # row over a 4 GiB region fragmented into stretches of 1-3 free pages (median microseconds).
+    "$pfa_build/pfa_bench" --run-search | sed -n 's/^\(pfa\.run_search_us\.[^ ]* [0-9]*\)$/\1/p'
     # smp.scaling.4: small-block malloc+free pairs per second on 4 CPUs over 1 CPU, in the x86-64
     # test kernel under QEMU (kernel/boot_bench.h; needs qemu-system-x86, as ./test.sh x86_64).
     cmake --preset x86_64 >&2 && cmake --build build/x86_64 -j2 --target bedrock-kernel-boot >&2

@@ -16,12 +16,16 @@
 namespace bedrock::pages {
 
 inline constexpr uint64_t kWordBits = 64;
+// The order of a block of as many pages as a bitmap word has bits: a word-aligned window of pages
+// holds whole blocks of orders up to it, and lies inside one block of each order above it.
+inline constexpr unsigned kWordOrder = 6;
 // One past the last page frame of the 64-bit physical address space.
 inline constexpr uint64_t kPageEnd = uint64_t{1} << (64 - kPageShift);
 
 constexpr uint64_t pages_of(unsigned order) {
     return uint64_t{1} << order;
 }
+static_assert(pages_of(kWordOrder) == kWordBits && kWordOrder < kMaxOrder);
 
 // The first page a block must not reach when it has to end at or below `limit`.
 inline uint64_t end_page_below(PhysAddr limit) {

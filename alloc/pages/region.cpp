@@ -10,6 +10,7 @@ namespace bedrock {
 using pages::for_each_aligned_block;
 using pages::kPageEnd;
 using pages::kWordBits;
+using pages::kWordOrder;
 using pages::pages_of;
 
 void PageFrameAllocator::Region::give(uint64_t page, unsigned order) {
@@ -192,27 +193,122 @@ uint64_t PageFrameAllocator::Region::find_long_run(uint64_t count, uint64_t alig
 uint64_t PageFrameAllocator::Region::find_lowest_run(uint64_t count, uint64_t alignment,
                                                      uint64_t end_limit) const {
     BEDROCK_DEBUG_ASSERT(count != 0 && is_power_of_two(alignment));
-    const uint64_t size_spacing = pages_of(floor_log2(count));
-    const uint64_t spacing = alignment > size_spacing ? alignment : size_spacing;
     const uint64_t end = end_limit < end_page() ? end_limit : end_page();
-    for (uint64_t anchor = align_up(first_page, spacing); anchor < end;) {
-        // At most `count` pages from the anchor count: every run holding it starts at or below
-        // it (the anchor is a multiple of the alignment).
-        const uint64_t after = free_pages_from(anchor, count);
-        if (after == 0) {
-            anchor += spacing;
-            continue;
+    return count <= kWordBits ? find_run_in_windows(count, alignment, end)
+                              : find_run_across_windows(count, alignment, end);
+}
+
+uint64_t PageFrameAllocator::Region::find_run_in_windows(uint64_t count, uint64_t alignment,
+                                                         uint64_t end) const {
+    // Aligned starts in a window (a multiple of 64): every alignment-th page up to 64, else its
+    // first page when the window is aligned (only such windows are visited then).
+    const uint64_t aligned_starts = every_nth_bit(alignment);
+    const uint64_t step = alignment > kWordBits ? alignment : kWordBits;
+    uint64_t window = align_down(align_up(first_page, alignment), kWordBits);
+    uint64_t low = free_window(window).mask;
+    for (; window + count <= end; window = align_up(window + kWordBits, step)) {
+        const uint64_t next = window + kWordBits;
+        const uint64_t high = free_window(next).mask;
+        const uint64_t starts =
+            starts_of_set_runs(low, high, static_cast<unsigned>(count)) & aligned_starts;
+        if (starts != 0) {
+            const uint64_t start = window + lowest_set_bit(starts);
+            return start + count <= end ? start : kPageEnd;
         }
-        const uint64_t start = align_up(anchor - free_pages_before(anchor, count - 1), alignment);
-        if (start + count > end_limit) {
-            return kPageEnd; // every run holding a later anchor starts later
-        }
-        if (start + count <= anchor + after) {
-            return start;
-        }
-        anchor = align_up(anchor + after + 1, spacing); // anchor + after is not free
+        low = step == kWordBits ? high : free_window(align_up(next, step)).mask;
     }
     return kPageEnd;
+}
+
+uint64_t PageFrameAllocator::Region::find_run_across_windows(uint64_t count, uint64_t alignment,
+                                                             uint64_t end) const {
+    // The candidate `start`, with pages [start, scanned) known free. A run of more than 64
+    // pages that starts in a window holds that window's last page, so after a page that is not
+    // free the next candidate is the first aligned page of the free pages that end its window.
+    uint64_t start = align_up(first_page, alignment);
+    uint64_t scanned = start;
+    while (start + count <= end) {
+        if (scanned - start >= count) {
+            return start;
+        }
+        const uint64_t window = align_down(scanned, kWordBits);
+        const FreeWindow free = free_window(window);
+        const uint64_t not_free = ~free.mask & ~low_bits(static_cast<unsigned>(scanned - window));
+        if (not_free == 0) {
+            scanned = free.end;
+            continue;
+        }
+        if (window + lowest_set_bit(not_free) - start >= count) {
+            return start;
+        }
+        const uint64_t top_free = window + floor_log2(not_free) + 1;
+        start = align_up(top_free, alignment);
+        scanned = start > window + kWordBits ? start : window + kWordBits;
+    }
+    return kPageEnd;
+}
+
+uint64_t PageFrameAllocator::Region::free_bits_from(uint64_t window, unsigned order) const {
+    BEDROCK_DEBUG_ASSERT(order <= kWordOrder && window % kWordBits == 0);
+    // The free bitmaps are one after another by order, the allocated bitmaps after them.
+    const uint64_t* words = bits + word_offset[order];
+    const uint64_t word_count = word_offset[order + 1] - word_offset[order];
+    const uint64_t first_block = first_page >> order;
+    const uint64_t block = window >> order;
+    if (block < first_block) {
+        const uint64_t below = first_block - block; // bits before the bitmap's first
+        return below < kWordBits ? words[0] << below : 0;
+    }
+    const uint64_t index = (block - first_block) / kWordBits;
+    const uint64_t shift = (block - first_block) % kWordBits;
+    const uint64_t low = index < word_count ? words[index] >> shift : 0;
+    const uint64_t high =
+        shift != 0 && index + 1 < word_count ? words[index + 1] << (kWordBits - shift) : 0;
+    return low | high;
+}
+
+PageFrameAllocator::Region::FreeWindow
+PageFrameAllocator::Region::free_window(uint64_t window) const {
+    // Top down: the order-k bits of the window's blocks, each doubled into the bits of the
+    // order below, ORed with those of order k - 1, and so on down to a mask of pages. Unrolled,
+    // each order's block count is a constant: double_each_bit() keeps only the halving steps it
+    // needs.
+    const auto page_mask = [](auto bits_of) {
+        uint64_t mask = bits_of(kWordOrder) & 1;
+#pragma GCC unroll 6
+        for (unsigned order = kWordOrder; order-- > 0;) {
+            const unsigned blocks = 1u << (kWordOrder - order); // of this order in the window
+            mask = double_each_bit(mask, blocks / 2) | (bits_of(order) & low_bits(blocks));
+        }
+        return mask;
+    };
+    // A window inside the region has a bit for every block: in the word of the first block, and
+    // the next word for the bits past its end. That next word is in the metadata even where
+    // the bitmap ends before it (a larger order's bitmap follows), and is shifted out when it
+    // is not needed.
+    const auto bits_inside = [this, window](unsigned order) {
+        const uint64_t bit = (window >> order) - (first_page >> order);
+        const uint64_t shift = bit % kWordBits;
+        const uint64_t* word = bits + word_offset[order] + bit / kWordBits;
+        return word[0] >> shift | (word[1] << 1) << (kWordBits - 1 - shift);
+    };
+    const uint64_t mask =
+        window >= first_page && window + kWordBits <= end_page()
+            ? page_mask(bits_inside)
+            : page_mask([this, window](unsigned order) { return free_bits_from(window, order); });
+    if (mask != 0) {
+        return {mask, window + kWordBits};
+    }
+    // Only the larger orders that have a free block.
+    for (uint32_t orders = nonempty_orders & ~uint32_t{0} << (kWordOrder + 1); orders != 0;
+         orders &= orders - 1) {
+        const unsigned order = lowest_set_bit(orders);
+        const uint64_t head = align_down(window, pages_of(order));
+        if (holds(head, order) && is_free(head, order)) {
+            return {~uint64_t{0}, head + pages_of(order)};
+        }
+    }
+    return {0, window + kWordBits};
 }
 
 int PageFrameAllocator::Region::block_containing(uint64_t page, bool allocated) const {
