@@ -263,11 +263,10 @@ struct PageFrameAllocator::Region {
     // O(P / 64) windows for P pages of the region below `end_limit` (fewer with a large
     // alignment), no free page walked or tested alone. A window costs about two hundred
     // instructions (x86-64, clang 14 -O2: seven bitmap words read and spread into a page mask
-    // with double_each_bit(), then the run test); one without a free page adds a test of the block
-    // that holds it at each larger order that has a free block. Over a 4 GiB region fragmented into
-    // stretches of 1-3 free pages (2^14 windows) a search that fails takes about 0.3-0.5 ms
-    // (pfa_bench
-    // --run-search), where walking the anchors and their blocks took 9 ms.
+    // with double_each_bit(), then the run test); one without a free page adds a test of the
+    // block that holds it at each larger order that has a free block. Over a 4 GiB region
+    // fragmented into stretches of 1-3 free pages (2^14 windows) a search that fails takes about
+    // 0.3-0.5 ms (pfa_bench --run-search), where walking the anchors and their blocks took 9 ms.
     [[nodiscard]] uint64_t find_lowest_run(uint64_t count, uint64_t alignment,
                                            uint64_t end_limit) const;
     // find_lowest_run() for count <= 64 and for count > 64, with `end` = min(end_limit,

@@ -270,20 +270,19 @@ public:
     //     the start of a buddy block (the smallest order that holds the count and the alignment),
     //     whose tail is given back; time as allocate_below(). When no free block serves it (the
     //     CPU page lists taken back), it is the lowest such free pages in a row of the highest
-    //     region that has them (Region::find_lowest_run(): free pages around each multiple of
-    //     S = max(alignment, 2^floor(log2 count)) pages, each free stretch walked once); time
-    //     O(regions + sum over the regions of (P / S + 1) * kMaxOrder^2), P a region's pages.
-    //     Reached only when the buddy path fails; its worst case is a short run over fragmented
-    //     memory: 3 pages, no free block of 4, so S = 2 and every second page is tried (a 4 GiB
-    //     region, P = 2^20: 2^19 anchors of about kMaxOrder bit tests each).
+    //     region that has them (Region::find_lowest_run(): the free bitmaps read a window of 64
+    //     pages at a time); time O(regions + sum over the regions of P / 64 windows of about two
+    //     hundred instructions each), P a region's pages below the limit (fewer windows with an
+    //     alignment above 64 pages). Reached only when the buddy path fails; a 4 GiB region
+    //     fragmented into stretches of 1-3 free pages is 2^14 windows, about 0.3-0.5 ms.
     //   - Beyond a maximum block, aligned to at most one: the free maximum blocks of a stretch,
     //     with the free pages right after them and, when those fall short, right before them (so
     //     it starts at a maximum block, 1 GiB-aligned, whenever a stretch and its tail hold it);
     //     time O(regions + sum over the regions of B * kMaxOrder^2 + count / 2^kMaxOrder *
     //     kMaxOrder), where B is a region's number of maximum-block slots (one per GiB).
     //   - Aligned beyond a maximum block: the lowest such free pages in a row of the highest
-    //     region that has them, as above (S >= 2^kMaxOrder: time O(regions + sum over the
-    //     regions of (P / S + 1) * kMaxOrder^2 + B * kMaxOrder)).
+    //     region that has them, as above, visiting only the windows at multiples of the
+    //     alignment and those the runs from them cover.
     // `search` = BuddyBlock leaves out the search for free pages in a row up to a maximum block
     // (a caller with a bounded cost to keep, such as a heap's malloc, asks once more with
     // AnyFreePages when memory is short); runs beyond a maximum block or aligned beyond one are
