@@ -122,7 +122,7 @@ TEST(CpuPageLists, ADoubleFreeRacingOnTwoCpusListsTheBlockOnce) {
     auto machine = std::make_unique<Machine>(std::vector<PhysRange>{{kGiB, 64 * kMiB}});
     ASSERT_TRUE(machine->ok);
     PageFrameAllocator& pfa = machine->pfa;
-    constexpr int kRounds = 2000;
+    constexpr int kRounds = 500;
     int handed_out_twice = 0;
     size_t reports = 0;
     for (int round = 0; round < kRounds; ++round) {

@@ -4,11 +4,11 @@
 // thread and freed or reallocated on another, the heap's maintenance calls (drain, trim, tells,
 // check level changes) made while others allocate, heaps created and destroyed over one page
 // frame allocator while its pages are taken and given directly, memory exhausted by every
-// thread at once, misuse from one thread while the others run, and frees into the wrong heap
-// racing the right heap's destruction. After each, nothing is lost (the statistics and the page
-// frame allocator's free pages are exact) and nothing is reported but the misuse. The suites'
-// names hold "Thread", so ./test.sh host-tsan runs them under ThreadSanitizer.
-// BEDROCK_STRESS_MS stretches each run (default: a second or two).
+// thread at once, misuse from one thread while the others run, frees into the wrong heap
+// racing the right heap's destruction, and double frees racing their arena's give-back. After each,
+// nothing is lost (the statistics and the page frame allocator's free pages are exact) and nothing
+// is reported but the misuse. The suites' names hold "Thread", so ./test.sh host-tsan runs them
+// under ThreadSanitizer. BEDROCK_STRESS_MS stretches each run (default: a second or two).
 #include <gtest/gtest.h>
 
 #include <stdint.h>
@@ -1281,6 +1281,101 @@ TEST(LargeRunGrowthThreadTest, DoubleFreesOfARunRacingItsNextOwnerLoseNoPages) {
         << (test::report_count() != 0 ? test::report(0).detail : "");
     EXPECT_TRUE(heap_check(*heap));
     EXPECT_EQ(heap_statistics(*heap).large_blocks, 0u);
+    EXPECT_TRUE(heap_destroy(*heap));
+    expect_every_page_back(frames, free_at_start);
+    test::clear_reports();
+}
+
+// A medium block freed twice, the second free racing the free that empties its arena and a
+// trim that gives the arena back: one thread allocates medium blocks (alone in their arena) and
+// frees them, another frees whatever block the first allocated last, again and again, and a
+// third trims, so that arenas keep going back to the page frame allocator and coming again.
+// Each free frees a block or is reported (double-free, not-allocated in pages no heap holds or
+// being given back, or interior-pointer into the owner's next block), nothing else, and no page
+// is lost. (A free that passes its lookup just
+// before its arena goes reaches the lock with an arena no longer the heap's: the window is a few
+// instructions wide, so HeapOwnershipTest.AnArenaGivenBackBeforeTheLockIsNeverRead makes it.)
+TEST(ArenaGiveBackThreadTest, DoubleFreesOfMediumBlocksRacingTheirArenasGiveBackLoseNothing) {
+    test::Frames frames(256 << 20);
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    SharedReports reports;
+    heap_set_error_hook(*heap, &SharedReports::record, &reports);
+    test::clear_reports();
+    std::atomic<uintptr_t> last{0};
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> double_frees{0};
+    std::atomic<uint64_t> trims{0};
+    std::atomic<uint64_t> rounds{0};
+    std::atomic<int> failures{0};
+    std::barrier start(4);
+    std::thread owner([&] {
+        std::mt19937_64 random(stress_seed() * 13);
+        start.arrive_and_wait();
+        while (!stop.load(std::memory_order_relaxed)) {
+            const size_t size = 4096 + random() % (512 << 10);
+            void* block = heap_allocate(*heap, size);
+            if (block == nullptr) {
+                failures.fetch_add(1);
+                continue;
+            }
+            last.store(reinterpret_cast<uintptr_t>(block));
+            heap_free(*heap, block);
+            rounds.fetch_add(1);
+        }
+    });
+    std::thread second([&] {
+        start.arrive_and_wait();
+        while (!stop.load(std::memory_order_relaxed)) {
+            const uintptr_t block = last.load();
+            if (block != 0) {
+                heap_free(*heap, reinterpret_cast<void*>(block));
+                double_frees.fetch_add(1);
+            }
+        }
+    });
+    std::thread trimmer([&] {
+        start.arrive_and_wait();
+        // Once per round of the owner's: trims back to back could keep it from its locks.
+        uint64_t trimmed_at = 0;
+        while (!stop.load(std::memory_order_relaxed)) {
+            const uint64_t round = rounds.load();
+            if (round == trimmed_at) {
+                std::this_thread::yield();
+                continue;
+            }
+            trimmed_at = round;
+            heap_trim(*heap);
+            trims.fetch_add(1);
+        }
+    });
+    start.arrive_and_wait();
+    std::this_thread::sleep_for(stress_time(1000));
+    stop.store(true);
+    owner.join();
+    second.join();
+    trimmer.join();
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_GT(double_frees.load(), 0u);
+    EXPECT_GT(trims.load(), 0u);
+    const std::vector<ErrorReport> seen = reports.take();
+    std::printf("%llu rounds, %llu double frees, %llu trims, %zu reports\n",
+                static_cast<unsigned long long>(rounds.load()),
+                static_cast<unsigned long long>(double_frees.load()),
+                static_cast<unsigned long long>(trims.load()), seen.size());
+    for (const ErrorReport& report : seen) {
+        if (report.kind != ErrorKind::DoubleFree && report.kind != ErrorKind::NotAllocated &&
+            report.kind != ErrorKind::InteriorPointer) {
+            ADD_FAILURE() << to_string(report.kind) << " at " << report.address << ": "
+                          << report.detail;
+        }
+    }
+    EXPECT_EQ(test::report_count(), 0u)
+        << "the page frame allocator found a wrong free: "
+        << (test::report_count() != 0 ? test::report(0).detail : "");
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 0u);
     EXPECT_TRUE(heap_destroy(*heap));
     expect_every_page_back(frames, free_at_start);
     test::clear_reports();

@@ -3,9 +3,9 @@
 // neighbour cases, aligned takes, find() from the start bitmap (and not fooled by forged headers
 // or by garbage in start bitmap words its summary calls uninitialised, nor reading the arena's
 // header), exhaustion, a randomized model test over arenas of several sizes with check() after
-// every operation and every taken block's contents checked against a pattern, the same random operations on arenas of all-ones
-// and all-zeros memory giving the same answers, and find() without a lock while another thread
-// takes and gives.
+// every operation and every taken block's contents checked against a pattern, the same random
+// operations on arenas of all-ones and all-zeros memory giving the same answers, and find()
+// without a lock while another thread takes and gives.
 #include <gtest/gtest.h>
 
 #include <stdint.h>
