@@ -1208,6 +1208,29 @@ TEST(LargeRunGrowthThreadTest, RunsGrowInPlaceWhileNeighboursComeAndGoAndStalePo
     expect_every_page_back(frames, free_at_start);
 }
 
+// After frees of stale pointers racing their blocks' next owners: every report one such a free
+// may get (double-free; not-allocated, in pages no heap holds or being freed; interior-pointer,
+// into the block there now), none from the page frame allocator (no page freed twice), and the
+// heap exact, destroyed and every page back.
+void expect_stale_frees_reported_and_nothing_lost(Heap* heap, const std::vector<ErrorReport>& seen,
+                                                  test::Frames& frames, uint64_t free_at_start) {
+    for (const ErrorReport& report : seen) {
+        if (report.kind != ErrorKind::DoubleFree && report.kind != ErrorKind::NotAllocated &&
+            report.kind != ErrorKind::InteriorPointer) {
+            ADD_FAILURE() << to_string(report.kind) << " at " << report.address << ": "
+                          << report.detail;
+        }
+    }
+    EXPECT_EQ(test::report_count(), 0u)
+        << "the page frame allocator found a wrong free: "
+        << (test::report_count() != 0 ? test::report(0).detail : "");
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 0u);
+    EXPECT_TRUE(heap_destroy(*heap));
+    expect_every_page_back(frames, free_at_start);
+    test::clear_reports();
+}
+
 // A large run freed twice, the second free racing the run's next owner: one thread allocates
 // large blocks of random lengths (which keep starting at the same few pages) and frees them,
 // another frees whatever block the first allocated last, again and again - a double free, or the
@@ -1269,21 +1292,7 @@ TEST(LargeRunGrowthThreadTest, DoubleFreesOfARunRacingItsNextOwnerLoseNoPages) {
     second.join();
     EXPECT_EQ(failures.load(), 0);
     EXPECT_GT(double_frees.load(), 0u);
-    for (const ErrorReport& report : reports.take()) {
-        if (report.kind != ErrorKind::DoubleFree && report.kind != ErrorKind::NotAllocated &&
-            report.kind != ErrorKind::InteriorPointer) {
-            ADD_FAILURE() << to_string(report.kind) << " at " << report.address << ": "
-                          << report.detail;
-        }
-    }
-    EXPECT_EQ(test::report_count(), 0u)
-        << "the page frame allocator found a wrong free: "
-        << (test::report_count() != 0 ? test::report(0).detail : "");
-    EXPECT_TRUE(heap_check(*heap));
-    EXPECT_EQ(heap_statistics(*heap).large_blocks, 0u);
-    EXPECT_TRUE(heap_destroy(*heap));
-    expect_every_page_back(frames, free_at_start);
-    test::clear_reports();
+    expect_stale_frees_reported_and_nothing_lost(heap, reports.take(), frames, free_at_start);
 }
 
 // A medium block freed twice, the second free racing the free that empties its arena and a
@@ -1364,21 +1373,7 @@ TEST(ArenaGiveBackThreadTest, DoubleFreesOfMediumBlocksRacingTheirArenasGiveBack
                 static_cast<unsigned long long>(rounds.load()),
                 static_cast<unsigned long long>(double_frees.load()),
                 static_cast<unsigned long long>(trims.load()), seen.size());
-    for (const ErrorReport& report : seen) {
-        if (report.kind != ErrorKind::DoubleFree && report.kind != ErrorKind::NotAllocated &&
-            report.kind != ErrorKind::InteriorPointer) {
-            ADD_FAILURE() << to_string(report.kind) << " at " << report.address << ": "
-                          << report.detail;
-        }
-    }
-    EXPECT_EQ(test::report_count(), 0u)
-        << "the page frame allocator found a wrong free: "
-        << (test::report_count() != 0 ? test::report(0).detail : "");
-    EXPECT_TRUE(heap_check(*heap));
-    EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 0u);
-    EXPECT_TRUE(heap_destroy(*heap));
-    expect_every_page_back(frames, free_at_start);
-    test::clear_reports();
+    expect_stale_frees_reported_and_nothing_lost(heap, seen, frames, free_at_start);
 }
 
 // A Caller of this test's frame from `family`: what operator new and delete pass down.
