@@ -279,6 +279,80 @@ TEST(HeapOwnershipTest, AnArenaGivenBackBeforeTheLockIsNeverRead) {
     EXPECT_EQ(frames.free_pages(), free_at_start);
 }
 
+// When memory is short a heap takes an arena of fewer pages than a tag span, tagged page by page:
+// its first page carries the heap's id and no length (page_tags.h), so a free's lookup of a block
+// in that page, made without the lock, takes the arena's length from its header, cut to the
+// largest such arena. Here the only memory left is a 64-page block (the first arena: this CPU's
+// cache and the slabs), an 8-page block (the second) and a few pages for the heap's state; the
+// first medium block of the second arena lies in its first page and is sized and freed there.
+TEST(HeapOwnershipTest, AnArenaTaggedPageByPageIsReadFromItsFirstPage) {
+    test::Frames frames(16 << 20);
+    PageFrameAllocator& allocator = frames.allocator();
+    const uint64_t free_at_start = frames.free_pages();
+    std::vector<PhysAddr> pages;
+    for (PhysAddr page = allocator.allocate(0); page != kNoPage; page = allocator.allocate(0)) {
+        pages.push_back(page);
+    }
+    std::vector<PhysAddr> kept;
+    const uint64_t first_span = pages.front() / kPage / 64 + 1;
+    for (PhysAddr page : pages) {
+        const uint64_t index = page / kPage;
+        if (index / 64 == first_span || (index / 64 == first_span + 1 && index % 64 < 8) ||
+            (index / 64 == first_span + 2 && index % 64 < 4)) {
+            allocator.free(page, 0);
+        } else {
+            kept.push_back(page);
+        }
+    }
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        allocator.drain_cpu(cpu);
+    }
+    Heap* heap = heap_create(allocator);
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    void* small = heap_allocate(*heap, 48);
+    ASSERT_NE(small, nullptr);
+    const auto arena_of = [&](const void* block) {
+        return heap::arena_base(reinterpret_cast<uintptr_t>(block),
+                                heap::heap_tag(allocator.tags_of(block)));
+    };
+    const uintptr_t first_arena = arena_of(small);
+    std::vector<void*> blocks;
+    void* block = nullptr;
+    while ((block = heap_allocate(*heap, 20000)) != nullptr && arena_of(block) == first_arena) {
+        blocks.push_back(block);
+    }
+    ASSERT_NE(block, nullptr) << "no second arena";
+    const uintptr_t base = arena_of(block);
+    const PageFrameAllocator::PageTags base_tags = allocator.tags_of(reinterpret_cast<void*>(base));
+    ASSERT_EQ(__atomic_load_n(base_tags.span, __ATOMIC_RELAXED), 0u) << "not tagged page by page";
+    ASSERT_EQ(heap::tag_kind(__atomic_load_n(base_tags.page, __ATOMIC_RELAXED)),
+              heap::PageKind::ArenaBase);
+    ASSERT_LT(reinterpret_cast<uintptr_t>(block) - base, kPage) << "not in its first page";
+
+    EXPECT_GE(heap_usable_size(*heap, block), 20000u);
+    const uint64_t in_use = heap_statistics(*heap).blocks_in_use;
+    heap_free(*heap, block);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_EQ(heap_statistics(*heap).blocks_in_use, in_use - 1);
+    heap_free(*heap, reinterpret_cast<void*>(base + 16));
+    expect_one_report(ErrorKind::NotAllocated, "the arena's own header");
+    for (void* other : blocks) {
+        heap_free(*heap, other);
+    }
+    heap_free(*heap, small);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+    for (PhysAddr page : kept) {
+        allocator.free(page, 0);
+    }
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        allocator.drain_cpu(cpu);
+    }
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+}
+
 // A block of a heap over another page frame allocator, freed into a region heap or into a heap
 // over another allocator, is named as another heap's block too (it used to be "not allocated":
 // only region heaps were asked), and changes nothing.
