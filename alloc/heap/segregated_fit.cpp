@@ -343,7 +343,9 @@ Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
     auto* arena = static_cast<Arena*>(base);
     arena->next = nullptr;
     arena->prev = m_last_arena;
-    arena->bytes = bytes;
+    // A lookup without the caller's lock may load it (the caller's ArenaBounds, when its page
+    // tags give no length): an atomic store.
+    __atomic_store_n(&arena->bytes, bytes, __ATOMIC_RELAXED);
     arena->owner = owner;
     const ArenaPlaces places = places_of(ArenaBounds{address_of(arena), bytes});
     arena->summary = places.summary;

@@ -35,7 +35,8 @@
 // only the arena's metadata, so it cannot fault). Nor does it read the arena's header: the caller
 // gives the arena's bounds (ArenaBounds, from its page tags), and the levels' places are derived
 // from them, so an arena given back meanwhile, its header overwritten by the memory's next owner,
-// leads find() nowhere outside the arena.
+// leads find() nowhere outside the arena (whose words it may then load as that owner stores
+// them: its answer is one of those the lock holder re-checks).
 //
 // Arena layout (A = arena base, 16-aligned; bytes = its length, a multiple of 16):
 //   [ Arena | top | summary | start bitmap | pad ][ hdr | block 0 ] ... [ hdr | block n-1 ][ end ]

@@ -37,6 +37,15 @@ thread_local size_t g_last_window = 0;
 constexpr int kUnusedPoison = 0xdb;
 constexpr size_t kPoisonedEndBytes = size_t{1} << 20;
 
+// Fills whole pages with kUnusedPoison, one relaxed atomic store per word (see pages_unused()).
+void poison(unsigned char* start, size_t bytes) {
+    constexpr uint64_t kWord = 0x0101'0101'0101'0101u * kUnusedPoison;
+    auto* words = reinterpret_cast<uint64_t*>(start);
+    for (size_t i = 0; i < bytes / sizeof(uint64_t); ++i) {
+        __atomic_store_n(&words[i], kWord, __ATOMIC_RELAXED);
+    }
+}
+
 // The latest platform::pages_unused() calls (the first kUnusedSlots since the last clear).
 constexpr uint64_t kUnusedSlots = 1 << 16;
 test::UnusedPages g_unused[kUnusedSlots];
@@ -175,13 +184,15 @@ void pages_unused(void* start, size_t bytes) {
     // The contents may be dropped: overwritten, so a test finds anything of the allocator's or
     // a live block's that was in the range. Of a large range only its ends (where a range told
     // of wrongly most likely meets something live), so that tests telling of gibibytes do not
-    // write them all.
+    // write them all. Word by word, each store atomic, as the hardware drops a page: a heap's
+    // lookup without its lock may load a word of an arena given back meanwhile (its answer is
+    // re-checked under the lock), and such a load must see old or new contents, not race.
     auto* bytes_start = static_cast<unsigned char*>(start);
     if (bytes <= 2 * kPoisonedEndBytes) {
-        std::memset(bytes_start, kUnusedPoison, bytes);
+        poison(bytes_start, bytes);
     } else {
-        std::memset(bytes_start, kUnusedPoison, kPoisonedEndBytes);
-        std::memset(bytes_start + bytes - kPoisonedEndBytes, kUnusedPoison, kPoisonedEndBytes);
+        poison(bytes_start, kPoisonedEndBytes);
+        poison(bytes_start + bytes - kPoisonedEndBytes, kPoisonedEndBytes);
     }
 }
 
