@@ -173,9 +173,14 @@ inline heap::ArenaBounds arena_bounds(uintptr_t base, uint16_t tag) {
         case PageKind::Arena:
         case PageKind::ArenaBase: {
             const uintptr_t base = heap::arena_base(value, tag);
-            if (heap::arena_base_tag_of(found, value, base) !=
-                heap::arena_base_tag(heap.owner_id)) {
-                return no_block(ErrorKind::ForeignHeap, "the block belongs to another heap");
+            const uint16_t base_tag = heap::arena_base_tag_of(found, value, base);
+            if (base_tag != heap::arena_base_tag(heap.owner_id)) {
+                // Another heap's arena names it; any other tag there is one an arena's tags
+                // show while they are written or cleared (read here without the arenas' lock).
+                return heap::tag_kind(base_tag) == PageKind::ArenaBase
+                           ? no_block(ErrorKind::ForeignHeap, "the block belongs to another heap")
+                           : no_block(ErrorKind::NotAllocated,
+                                      "in pages an arena is being given or taken with");
             }
             bounds = arena_bounds(base, tag);
             break;
