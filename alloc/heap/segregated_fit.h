@@ -160,10 +160,13 @@ static_assert(top_words(1) == 1 && top_words(4 << 20) == 1 && top_words((4 << 20
 struct Arena {
     Arena* next; // in the fit's list of arenas, in the order they were added
     Arena* prev;
-    size_t bytes; // the whole span, from this header to the end sentinel inclusive
-    void* owner;  // the caller's cookie, for debuggers (the heap decides ownership from tags)
+    // The whole span, from this header to the end sentinel inclusive. Stored atomically: a lookup
+    // without the caller's lock may load it (when the caller's tags give no length).
+    size_t bytes;
+    void* owner; // the caller's cookie, for debuggers (the heap decides ownership from tags)
     // Where the summary, the start bitmap and the first block's header are: derived from
-    // `bytes` when the arena is added, kept so no lookup derives them again.
+    // `bytes` when the arena is added, kept so that take() and give() under the caller's lock
+    // need not derive them again (a lookup without the lock derives them from ArenaBounds).
     uint64_t* summary;
     uint64_t* start;
     void* first;

@@ -348,6 +348,14 @@ TEST(PageRunSearch, MatchesThePageByPageReferenceOnRandomFragmentedRegions) {
     EXPECT_GT(compared, 2000u);
 }
 
+// The first page at `kOffset` into a period of `kPeriod` pages at or after the region's `first`:
+// the run a periodic pattern of free pages holds first.
+template <uint64_t kPeriod, uint64_t kOffset>
+uint64_t first_in_period(uint64_t first, uint64_t) {
+    const uint64_t page = first / kPeriod * kPeriod + kOffset;
+    return page >= first ? page : page + kPeriod;
+}
+
 // Exact cases, each over a fresh region of 4000 pages whose first page is 37 modulo 64 (or
 // straddling a 2 GiB boundary), left with a pattern of free pages that holds no free block the
 // request could be cut from: runs at the very start and the very end of the region, limits that
@@ -412,41 +420,19 @@ TEST(PageRunSearch, FindsRunsAtTheEdgesOfTheRegionAndNoneWhenNothingFits) {
          [](uint64_t, uint64_t end) { return end - 3; }},
         {"at the very end, cut by the limit", kFirst, only_end, 3, 1, -1, none},
         {"alignment larger than the count", kFirst, sevens, 2, 8, kNoLimitCase,
-         [](uint64_t first, uint64_t end) {
-             (void)end;
-             const uint64_t page = first / 16 * 16 + 8;
-             return page >= first ? page : page + 16;
-         }},
-        {"count 1, aligned", kFirst, threes, 1, 4, kNoLimitCase,
-         [](uint64_t first, uint64_t end) {
-             (void)end;
-             const uint64_t page = first / 8 * 8 + 4;
-             return page >= first ? page : page + 8;
-         }},
+         first_in_period<16, 8>},
+        {"count 1, aligned", kFirst, threes, 1, 4, kNoLimitCase, first_in_period<8, 4>},
         {"count 1, aligned to no free page", kFirst, threes, 1, 8, kNoLimitCase, none},
         // The region starts 37 pages into a stretch: 77 free pages from its first.
         {"more than a window, from the region's first page", kFirst, hundreds, 65, 1, kNoLimitCase,
          first_of},
         {"a whole stretch over windows", kFirst, hundreds, 100, 1, kNoLimitCase,
-         [](uint64_t first, uint64_t end) {
-             (void)end;
-             const uint64_t page = first / 256 * 256 + 14;
-             return page >= first ? page : page + 256;
-         }},
+         first_in_period<256, 14>},
         {"one more than any stretch", kFirst, hundreds, 101, 1, kNoLimitCase, none},
         {"misaligned in every stretch", kFirst, hundreds, 100, 4, kNoLimitCase, none},
-        {"over many windows", kFirst, thousands, 1000, 1, kNoLimitCase,
-         [](uint64_t first, uint64_t end) {
-             (void)end;
-             const uint64_t page = first / 2048 * 2048 + 1;
-             return page >= first ? page : page + 2048;
-         }},
+        {"over many windows", kFirst, thousands, 1000, 1, kNoLimitCase, first_in_period<2048, 1>},
         {"aligned inside a long stretch", kFirst, thousands, 400, 512, kNoLimitCase,
-         [](uint64_t first, uint64_t end) {
-             (void)end;
-             const uint64_t page = first / 2048 * 2048 + 512;
-             return page >= first ? page : page + 2048;
-         }},
+         first_in_period<2048, 512>},
         {"an aligned start leaves too few", kFirst, thousands, 999, 64, kNoLimitCase, none},
         {"no fit at all", kFirst, thousands, 1001, 1, kNoLimitCase, none},
         {"a free block larger than a window ends the free pages", kFirst, blocks_then_gap, 130, 1,

@@ -477,48 +477,38 @@ TEST(SegregatedFit, FindUsesTheStartBitmap) {
     ASSERT_TRUE(small && large && after);
     f.fit.give(*arena, after); // the rest of the arena is one free block from here on
     ASSERT_TRUE(holds(f.fit));
+    const ArenaBounds bounds = SegregatedFit::bounds_of(*arena);
 
     // A block start, with no reach at all.
-    SegregatedFit::Found found = SegregatedFit::find(SegregatedFit::bounds_of(*arena), large, 0);
+    SegregatedFit::Found found = SegregatedFit::find(bounds, large, 0);
     EXPECT_EQ(found.block, large);
     EXPECT_EQ(found.usable, 8 * kKiB);
     EXPECT_EQ(found.use, BlockUse::Medium);
     // Interior, near: found with a small reach.
-    found = SegregatedFit::find(SegregatedFit::bounds_of(*arena), small + 47, 47);
+    found = SegregatedFit::find(bounds, small + 47, 47);
     EXPECT_EQ(found.block, small);
     EXPECT_EQ(found.use, BlockUse::Slab);
-    EXPECT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arena), small + 47, 46).block, nullptr);
+    EXPECT_EQ(SegregatedFit::find(bounds, small + 47, 46).block, nullptr);
     // Interior, far: not within a small reach, found with a large one.
     unsigned char* far = large + 8 * kKiB - 1;
-    EXPECT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arena), far, 1 * kKiB).block, nullptr);
-    EXPECT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arena), far, 8 * kKiB - 2).block,
-              nullptr);
-    EXPECT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arena), far, 8 * kKiB - 1).block,
-              large);
-    EXPECT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arena), far, ~size_t{0}).block, large);
+    EXPECT_EQ(SegregatedFit::find(bounds, far, 1 * kKiB).block, nullptr);
+    EXPECT_EQ(SegregatedFit::find(bounds, far, 8 * kKiB - 2).block, nullptr);
+    EXPECT_EQ(SegregatedFit::find(bounds, far, 8 * kKiB - 1).block, large);
+    EXPECT_EQ(SegregatedFit::find(bounds, far, ~size_t{0}).block, large);
     // Into a free block.
-    found = SegregatedFit::find(SegregatedFit::bounds_of(*arena), after + 100, 200);
+    found = SegregatedFit::find(bounds, after + 100, 200);
     EXPECT_EQ(found.block, after); // the free rest starts where `after` started
     EXPECT_EQ(found.use, BlockUse::Free);
     // The arena's own header and bitmap, and a block's header: no block.
     const auto* base = reinterpret_cast<const unsigned char*>(SegregatedFit::arena_begin(*arena));
     for (size_t offset = 0; offset < SegregatedFit::arena_overhead(64 * kKiB); offset += 8) {
-        EXPECT_EQ(
-            SegregatedFit::find(SegregatedFit::bounds_of(*arena), base + offset, ~size_t{0}).block,
-            nullptr)
-            << offset;
+        EXPECT_EQ(SegregatedFit::find(bounds, base + offset, ~size_t{0}).block, nullptr) << offset;
     }
-    EXPECT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arena), large - 1, ~size_t{0}).block,
-              nullptr);
-    EXPECT_EQ(
-        SegregatedFit::find(SegregatedFit::bounds_of(*arena), large - kBlockHeaderBytes, ~size_t{0})
-            .block,
-        nullptr);
+    EXPECT_EQ(SegregatedFit::find(bounds, large - 1, ~size_t{0}).block, nullptr);
+    EXPECT_EQ(SegregatedFit::find(bounds, large - kBlockHeaderBytes, ~size_t{0}).block, nullptr);
     // The end sentinel's header.
     const auto end = SegregatedFit::arena_end(*arena);
-    EXPECT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arena),
-                                  reinterpret_cast<void*>(end - 1), ~size_t{0})
-                  .block,
+    EXPECT_EQ(SegregatedFit::find(bounds, reinterpret_cast<void*>(end - 1), ~size_t{0}).block,
               nullptr);
     EXPECT_TRUE(holds(f.fit));
 }
@@ -528,6 +518,7 @@ TEST(SegregatedFit, FindIsNotFooledByAForgedHeader) {
     Arena* arena = f.add(64 * kKiB);
     auto* victim = static_cast<unsigned char*>(f.fit.take(1024, 16, BlockUse::Medium));
     ASSERT_NE(victim, nullptr);
+    const ArenaBounds bounds = SegregatedFit::bounds_of(*arena);
     // Data that looks exactly like the header of a taken 64-byte block, at a granule boundary.
     unsigned char* forged = victim + 256;
     const fit_detail::BlockHeader fake{0, 64 | static_cast<size_t>(BlockUse::Medium)};
@@ -535,8 +526,7 @@ TEST(SegregatedFit, FindIsNotFooledByAForgedHeader) {
     unsigned char* fake_start = forged + kBlockHeaderBytes;
     for (unsigned char* at : {fake_start, fake_start + 8, fake_start + 63}) {
         for (size_t reach : {size_t{0}, size_t{64}, size_t{2048}, ~size_t{0}}) {
-            const SegregatedFit::Found found =
-                SegregatedFit::find(SegregatedFit::bounds_of(*arena), at, reach);
+            const SegregatedFit::Found found = SegregatedFit::find(bounds, at, reach);
             EXPECT_NE(found.block, fake_start);
             if (found.block != nullptr) {
                 EXPECT_EQ(found.block, victim);
@@ -544,8 +534,7 @@ TEST(SegregatedFit, FindIsNotFooledByAForgedHeader) {
             }
         }
     }
-    EXPECT_EQ(SegregatedFit::find(SegregatedFit::bounds_of(*arena), fake_start, 2048).block,
-              victim);
+    EXPECT_EQ(SegregatedFit::find(bounds, fake_start, 2048).block, victim);
     EXPECT_TRUE(holds(f.fit)); // the walk follows real headers only
     f.fit.give(*arena, victim);
     EXPECT_TRUE(holds(f.fit));
