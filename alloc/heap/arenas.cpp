@@ -183,9 +183,14 @@ bool Arenas::is_taken_start_locked(const Arena& arena, const void* block, BlockU
 
 bool Arenas::give_if_taken(const Arena& arena, void* block, BlockUse use, uint64_t arenas_seen) {
     LockGuard guard(m_lock);
-    // No arena given back since the caller read its tags: `arena` is still one of these.
-    const bool held = m_arenas_given == arenas_seen || holds_locked(arena, block);
-    if (!held || !is_taken_start_locked(arena, block, use)) {
+    if (m_arenas_given == arenas_seen) [[likely]] {
+        // No arena given back since the caller read its tags: `arena` is still one of these, the
+        // one whose start bit the caller saw set for `block`.
+        if (!SegregatedFit::is_block_start_seen(arena, block) ||
+            SegregatedFit::use_of(block) != use) {
+            return false;
+        }
+    } else if (!holds_locked(arena, block) || !is_taken_start_locked(arena, block, use)) {
         return false;
     }
     give_locked(const_cast<Arena&>(arena), block, use);

@@ -105,10 +105,12 @@ public:
     // free and O(arena pages) when it empties an arena beyond the spare.
     void give(void* block);
     // Gives back `block` if, re-checked under m_lock, it is a taken block start of `arena` with
-    // `use`; returns whether it did (a user's free: the pointer, found without the lock, may be
-    // stale or freed by another CPU meanwhile, and its arena given back). `arenas_seen`:
-    // arenas_given() as read before the arena's tags; while it is unchanged the arena is still
-    // one of these, else holds_locked() decides. Bounds as give().
+    // `use`; returns whether it did (a user's free: the pointer, found as a block start without
+    // the lock, may be stale or freed by another CPU meanwhile, and its arena given back).
+    // `arenas_seen`: arenas_given() as read before the arena's tags; while it is unchanged the
+    // arena is still one of these and its start bit alone decides
+    // (SegregatedFit::is_block_start_seen()), else holds_locked() and the whole start bitmap
+    // decide. Bounds as give().
     [[nodiscard]] bool give_if_taken(const Arena& arena, void* block, BlockUse use,
                                      uint64_t arenas_seen);
 

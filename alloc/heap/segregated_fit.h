@@ -439,6 +439,11 @@ public:
     // re-checked under it. Precondition: `address` 16-aligned, arena.base <= address <
     // arena.base + arena.bytes. O(1).
     [[nodiscard]] static bool is_block_start(ArenaBounds arena, const void* address);
+    // The same re-check under the caller's lock when the caller saw `address`'s start bit set
+    // (is_block_start() or find(), with or without the lock) while `arena` was already the one it
+    // is now: a summary or top bit, once set, stays set for the arena's life, so the start
+    // bitmap word alone decides. One load. Precondition as is_block_start().
+    [[nodiscard]] static bool is_block_start_seen(const Arena& arena, const void* address);
 
     // Grows taken block `block` of `arena` in place to at least `size` usable bytes by taking
     // the front of the free block right after it (the rest stays free), and returns true; or
@@ -633,6 +638,13 @@ inline bool SegregatedFit::is_block_start(ArenaBounds arena, const void* address
     return ((fit_detail::logical_word(places.top, places.summary, places.start, granule / 64) >>
              (granule % 64)) &
             1) != 0;
+}
+
+inline bool SegregatedFit::is_block_start_seen(const Arena& arena, const void* address) {
+    const size_t granule = (reinterpret_cast<uintptr_t>(address) - arena_begin(arena)) / kGranule;
+    BEDROCK_DEBUG_ASSERT(
+        fit_detail::logical_summary(arena, granule / 64 / 64) >> (granule / 64 % 64) & 1);
+    return ((arena.start_bits()[granule / 64] >> (granule % 64)) & 1) != 0;
 }
 
 inline SegregatedFit::Found SegregatedFit::find_near(ArenaBounds arena, const void* address,

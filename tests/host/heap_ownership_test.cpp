@@ -279,6 +279,46 @@ TEST(HeapOwnershipTest, AnArenaGivenBackBeforeTheLockIsNeverRead) {
     EXPECT_EQ(frames.free_pages(), free_at_start);
 }
 
+// A free that found a medium block's start bit set without the lock, while another CPU freed the
+// block and the block before it (merging the two, clearing the start bit) and took the merged
+// block again, reaches the lock with no arena given back meanwhile: the start bit alone must
+// refuse it, since the memory where the block's header was is now the new block's user data,
+// here forged as a taken medium block's header.
+TEST(HeapOwnershipTest, AFreeRacingAMergeIsRefusedByTheStartBit) {
+    test::Frames frames(64 << 20);
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    constexpr size_t kSize = 5008; // a multiple of the granule: the blocks touch
+    auto* before = static_cast<unsigned char*>(heap_allocate(*heap, kSize));
+    auto* block = static_cast<unsigned char*>(heap_allocate(*heap, kSize));
+    void* after = heap_allocate(*heap, kSize); // keeps the merge from reaching further
+    ASSERT_NE(before, nullptr);
+    ASSERT_NE(after, nullptr);
+    ASSERT_EQ(block, before + kSize + heap::kBlockHeaderBytes) << "the blocks do not touch";
+    const uintptr_t base = heap::arena_base(reinterpret_cast<uintptr_t>(block),
+                                            heap::heap_tag(frames.allocator().tags_of(block)));
+    auto* arena = reinterpret_cast<heap::Arena*>(base);
+    const uint64_t arenas_seen = heap->arenas.arenas_given(); // as the racing free read it
+    ASSERT_TRUE(heap::SegregatedFit::is_block_start(heap::SegregatedFit::bounds_of(*arena), block));
+    heap_free(*heap, block);
+    heap_free(*heap, before);
+    // Good fit: a request of a list's least size is served from that list, which holds the
+    // merged block's 10,032 bytes (and nothing else).
+    auto* merged = static_cast<unsigned char*>(heap_allocate(*heap, 9728));
+    ASSERT_EQ(merged, before) << "the merged block was not taken again";
+    auto* forged = reinterpret_cast<size_t*>(block - heap::kBlockHeaderBytes);
+    forged[0] = 0;
+    forged[1] = kSize | static_cast<size_t>(heap::BlockUse::Medium);
+    EXPECT_FALSE(heap->arenas.give_if_taken(*arena, block, heap::BlockUse::Medium, arenas_seen));
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    heap_free(*heap, merged);
+    heap_free(*heap, after);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
 // When memory is short a heap takes an arena of fewer pages than a tag span, tagged page by page:
 // its first page carries the heap's id and no length (page_tags.h), so a free's lookup of a block
 // in that page, made without the lock, takes the arena's length from its header, cut to the
