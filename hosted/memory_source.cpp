@@ -12,10 +12,12 @@
 // growth), only once it is given. Where the system limits address space (RLIMIT_AS), start() takes
 // the largest half, quarter, ... of its reservation that mmap grants, at a smaller alignment
 // (2 MiB, then a host page) where the slack for its own does not fit: under `ulimit -v 1000000`,
-// 512 MiB (256 MiB when each size was tried at its own alignment only), leaving the rest of the
-// limit to the program's other mappings. An address-space limit lowered later (RLIMIT_AS by
-// setrlimit, which the preload watches) makes start()'s reservation give back the part of itself,
-// beyond what it has grown into, that the limit needs (fit_to_address_limit): end then moves down.
+// 512 MiB, leaving the rest of the limit to the program's other mappings; it is placed far below
+// them (growth_room_hint), and once growth needs more than is left of it, growth maps more right
+// after its end, as much as the limit still allows, up to the size asked for (extend_reservation):
+// end then moves up. An address-space limit lowered later (RLIMIT_AS by setrlimit, which the
+// preload watches) makes start()'s reservation give back the part of itself, beyond what it has
+// grown into, that the limit needs (fit_to_address_limit): end then moves down.
 // pages_unused gives freed pages back with madvise(MADV_DONTNEED). The host's page size (sysconf,
 // read once: page_granularity) may be larger than Bedrock's kPageSize (16 KiB or 64 KiB on many
 // AArch64 and POWER systems): madvise and mprotect are then given only ranges aligned to it,
@@ -76,7 +78,10 @@ struct Reservation {
     uint64_t end;        // one past its last byte
     uint64_t grown_end;  // one past the last byte given to the allocator
     uint64_t next_chunk; // the size of the next chunk growth adds
-    SpinLock lock;       // serialises growth
+    // Bytes asked for and not reserved (an address-space limit granted less, or a lowered one
+    // took part back), which growth may map on their own once the reservation is grown into.
+    uint64_t unreserved;
+    SpinLock lock; // serialises growth
 };
 
 PageFrameAllocator g_frames;
@@ -123,9 +128,40 @@ bool make_accessible(uint64_t start, uint64_t end) {
                     PROT_READ | PROT_WRITE) == 0;
 }
 
+// Extends the reservation, grown into whole, while `reservation.unreserved` is left: `bytes`, or
+// the largest half, quarter, ... of it down to `needed`, mapped PROT_NONE right after its end
+// where nothing is mapped yet (MAP_FIXED_NOREPLACE: never over another mapping), so that growth
+// goes on there (the allocator takes a range only above the memory it manages). Under an
+// address-space limit the program's other mappings have taken what they took meanwhile, so the
+// heap gets what the limit still leaves, as glibc's would.
+bool extend_reservation(Reservation& reservation, uint64_t bytes, uint64_t needed) {
+    bytes = bytes < reservation.unreserved ? bytes : reservation.unreserved;
+    bytes = round_up(bytes, platform::page_granularity());
+    for (; bytes >= needed; bytes = round_up(bytes / 2, platform::page_granularity())) {
+        void* wanted = reinterpret_cast<void*>(static_cast<uintptr_t>(reservation.end));
+        void* mapping =
+            mmap(wanted, static_cast<size_t>(bytes), PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+        if (mapping == wanted) {
+            reservation.end += bytes;
+            reservation.unreserved -= bytes;
+            return true;
+        }
+        if (mapping != MAP_FAILED) { // a kernel before 4.17 took the address as a hint
+            munmap(mapping, static_cast<size_t>(bytes));
+            return false;
+        }
+        if (errno == EEXIST) {
+            return false; // something is mapped there: no smaller size would fit either
+        }
+    }
+    return false;
+}
+
 // PageFrameAllocator's grow hook: adds the next chunk of the reservation, large enough that
 // a request of `pages` pages fits (twice its size and the chunk's metadata: the hook's
-// contract), unless another thread grew the allocator while this one waited for the lock.
+// contract), unless another thread grew the allocator while this one waited for the lock. Where
+// too little of the reservation is left, it is extended first (extend_reservation()).
 bool grow_into_reservation(PageFrameAllocator& frames, uint64_t pages, void* context) {
     auto& reservation = *static_cast<Reservation*>(context);
     const uint64_t managed = frames.managed_pages();
@@ -138,7 +174,10 @@ bool grow_into_reservation(PageFrameAllocator& frames, uint64_t pages, void* con
     const uint64_t block_pair = 2 * pages * kPageSize;
     const uint64_t needed = round_up(block_pair + block_pair / 512 + 2 * kPageSize, kPageSize);
     bytes = needed > bytes ? needed : bytes;
-    const uint64_t left = reservation.end - reservation.grown_end;
+    uint64_t left = reservation.end - reservation.grown_end;
+    if (left < needed && extend_reservation(reservation, bytes - left, needed - left)) {
+        left = reservation.end - reservation.grown_end;
+    }
     bytes = bytes < left ? bytes : left;
     if (bytes < PageFrameAllocator::kMinAddedPages * kPageSize ||
         !make_accessible(reservation.grown_end, reservation.grown_end + bytes) ||
@@ -179,11 +218,13 @@ uint64_t alignment_of(uint64_t bytes) {
 
 // `bytes` of address space (PROT_NONE) aligned to `alignment` (a power of two, a multiple of the
 // host page): an alignment's worth more is mapped and what lies outside the aligned part given
-// back (none for a host page). Returns the first byte, or 0 if mmap refuses.
-uintptr_t map_aligned(uint64_t bytes, uint64_t alignment, uint64_t host_page) {
+// back (none for a host page). `hint`: where mmap is asked to place it (0: anywhere; an
+// address taken by something else is no more than a hint). Returns the first byte, or 0 if
+// mmap refuses.
+uintptr_t map_aligned(uint64_t bytes, uint64_t alignment, uint64_t host_page, uintptr_t hint) {
     const uint64_t slack = alignment > host_page ? alignment : 0;
-    void* mapping = mmap(nullptr, static_cast<size_t>(bytes + slack), PROT_NONE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* mapping = mmap(reinterpret_cast<void*>(hint), static_cast<size_t>(bytes + slack),
+                         PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mapping == MAP_FAILED) {
         return 0;
     }
@@ -199,13 +240,47 @@ uintptr_t map_aligned(uint64_t bytes, uint64_t alignment, uint64_t host_page) {
     return base;
 }
 
+// `bytes` (whole host pages) of address space, PROT_NONE, or, when mmap refuses that much, the
+// largest half, quarter, ... of it down to `least` bytes that it grants; `bytes` becomes the size
+// mapped. Each size is tried at alignment_of() its size, then (the slack refused: an
+// address-space limit) aligned to kFallbackAlignment, then to a host page, before the next half:
+// a smaller alignment only makes the largest buddy blocks of a chunk smaller (a block is aligned
+// to its size), where a halving gives up half the memory. The mapping and its alignment are whole
+// host pages, so the slack around it is unmapped exactly. `hint` as map_aligned(). Returns its
+// first byte, or 0.
+uintptr_t map_largest(uint64_t& bytes, uint64_t least, uintptr_t hint) {
+    const uint64_t host_page = platform::page_granularity();
+    for (;;) {
+        const uint64_t alignments[] = {alignment_of(bytes), kFallbackAlignment, host_page};
+        for (uint64_t alignment : alignments) {
+            if (alignment >= host_page) {
+                if (const uintptr_t base = map_aligned(bytes, alignment, host_page, hint)) {
+                    return base;
+                }
+            }
+        }
+        if (bytes / 2 < least) {
+            return 0;
+        }
+        bytes = round_up(bytes / 2, host_page);
+    }
+}
+
+// Where a reservation that an address-space limit cut goes, so that growth can extend it
+// (extend_reservation()): half the address of this code, which lies among the shared libraries
+// at the top of the mmap area on Linux, aligned down to a maximum buddy block. That is far below
+// them, where the program's later mappings (placed top-down) do not reach, and, for a PIE
+// program, below its executable and the heap of brk() after it, so the room above the
+// reservation stays free for it. Only a hint: mmap places it elsewhere where that is taken.
+uintptr_t growth_room_hint() {
+    const auto here = reinterpret_cast<uintptr_t>(&growth_room_hint);
+    return round_down(here / 2, kReservationAlignment);
+}
+
 // reserve_memory() of `bytes` (rounded up to whole host pages), or, when mmap refuses that much,
-// of the largest half, quarter, ... of it down to `least` bytes that it grants. Each size is
-// tried at alignment_of() its size, then (the slack refused: an address-space limit) aligned to
-// kFallbackAlignment, then to a host page, before the next half: a smaller alignment only makes
-// the largest buddy blocks of a chunk smaller (a block is aligned to its size), where a halving
-// gives up half the memory. The reservation and its alignment are whole host pages, so the slack
-// around it is unmapped exactly. Returns the reservation's growth state, or null.
+// of the largest half, quarter, ... of it down to `least` bytes that it grants (map_largest()),
+// placed where growth can extend it towards `bytes` (growth_room_hint()). Returns the
+// reservation's growth state, or null.
 Reservation* reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least) {
     const uint64_t host_page = platform::page_granularity();
     bytes = round_up(bytes, host_page);
@@ -213,18 +288,10 @@ Reservation* reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least)
         hosted::write_to_stderr("bedrock: hosted: reservation size out of range\n");
         return nullptr;
     }
-    uintptr_t base = 0;
-    for (;;) {
-        const uint64_t alignments[] = {alignment_of(bytes), kFallbackAlignment, host_page};
-        for (uint64_t alignment : alignments) {
-            if (base == 0 && alignment >= host_page) {
-                base = map_aligned(bytes, alignment, host_page);
-            }
-        }
-        if (base != 0 || bytes / 2 < least) {
-            break;
-        }
-        bytes = round_up(bytes / 2, host_page);
+    const uint64_t asked = bytes;
+    uintptr_t base = map_largest(bytes, bytes, 0);
+    if (base == 0) {
+        base = map_largest(bytes, least, growth_room_hint());
     }
     if (base == 0) {
         hosted::write_to_stderr("bedrock: hosted: mmap of the memory reservation failed\n");
@@ -243,6 +310,7 @@ Reservation* reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least)
     reservation->end = base + bytes;
     reservation->grown_end = base + kPageSize + first_bytes;
     reservation->next_chunk = kFirstChunkBytes;
+    reservation->unreserved = asked - bytes;
     const PhysRange range{base + kPageSize, first_bytes};
     // Fresh anonymous memory reads as zeroes: the metadata is touched only where it is used.
     if (!frames.init(&range, 1, CpuPageLists::On, kSpareRegions, RangeContents::Zeroed)) {
@@ -304,6 +372,7 @@ void fit_to_address_limit(uint64_t limit_bytes) {
     if (kept < size) {
         munmap(reinterpret_cast<void*>(reservation->base + kept), size - kept);
         reservation->end = reservation->base + kept;
+        reservation->unreserved += size - kept;
     }
 }
 

@@ -57,8 +57,9 @@ inline constexpr uint64_t kDefaultReservationBytes = uint64_t{64} << 30;
 // makes it the default heap (set_default_heap). Returns the heap, or null (why on stderr). Where
 // mmap refuses that much address space (RLIMIT_AS), it reserves the largest half, quarter, ... of
 // `bytes` that mmap grants, down to 1 MiB, aligned to 2 MiB or a host page where the slack for the
-// usual alignment does not fit. Call it once, before other threads use the default heap; a second
-// call returns null.
+// usual alignment does not fit, placed far below the shared libraries; growth then extends it,
+// right after its end, by what the limit still allows when it needs more, up to `bytes` in all.
+// Call it once, before other threads use the default heap; a second call returns null.
 [[nodiscard]] Heap* start(uint64_t bytes = kDefaultReservationBytes);
 
 // After the process lowered its address-space limit (RLIMIT_AS) to `limit_bytes`: start()'s
@@ -66,9 +67,10 @@ inline constexpr uint64_t kDefaultReservationBytes = uint64_t{64} << 30;
 // that, over it, no later mmap, thread stack or stack growth of the program succeeds), keeps the
 // largest half, quarter, ... of itself that fits under the limit beside the process's other
 // mappings (/proc/self/statm), and no less than what its page frame allocator has already been
-// given; the rest is unmapped and no longer grown into (allocations beyond it fail). A raised
-// limit changes nothing. Does nothing before start(). Raw system calls only, no allocation; O(1)
-// plus the wait for a growth under way. (RLIMIT_DATA counts only the part grown into.)
+// given; the rest is unmapped (growth maps it again only as far as the limit then allows). A
+// raised limit changes nothing until growth needs more. Does nothing before start(). Raw system
+// calls only, no allocation; O(1) plus the wait for a growth under way. (RLIMIT_DATA counts only
+// the part grown into.)
 void fit_to_address_limit(uint64_t limit_bytes);
 // The page frame allocator start() made its heap over (empty until start() succeeds).
 [[nodiscard]] PageFrameAllocator& page_frames();
