@@ -137,6 +137,7 @@ bool make_accessible(uint64_t start, uint64_t end) {
 bool extend_reservation(Reservation& reservation, uint64_t bytes, uint64_t needed) {
     bytes = bytes < reservation.unreserved ? bytes : reservation.unreserved;
     bytes = round_up(bytes, platform::page_granularity());
+    const int saved_errno = errno; // a malloc that then succeeds leaves errno as it was
     for (; bytes >= needed; bytes = round_up(bytes / 2, platform::page_granularity())) {
         void* wanted = reinterpret_cast<void*>(static_cast<uintptr_t>(reservation.end));
         void* mapping =
@@ -145,15 +146,14 @@ bool extend_reservation(Reservation& reservation, uint64_t bytes, uint64_t neede
         if (mapping == wanted) {
             reservation.end += bytes;
             reservation.unreserved -= bytes;
+            errno = saved_errno;
             return true;
         }
         if (mapping != MAP_FAILED) { // a kernel before 4.17 took the address as a hint
             munmap(mapping, static_cast<size_t>(bytes));
             return false;
         }
-        if (errno == EEXIST) {
-            return false; // something is mapped there: no smaller size would fit either
-        }
+        // ENOMEM (the limit) or EEXIST (a mapping within reach): a smaller size may still fit.
     }
     return false;
 }
