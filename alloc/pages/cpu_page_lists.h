@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // CPU page lists: the per-CPU caches of small free blocks in front of the buddy free blocks (as
-// Linux's per-CPU page lists), for the CPU-list region (the largest region of the highest zone at
-// init). Owns the lists of every CPU slot and one state byte per page of that region, all in the
-// allocator's metadata.
+// Linux's per-CPU page lists), for the CPU-list region (chosen at init: the largest region of the
+// highest zone where that region holds an eighth of the RAM or every CPU's full lists). Owns the
+// lists of every CPU slot and one state byte per page of that region, all in the allocator's
+// metadata.
 //
 // A CPU's list of order k is a stack of page indexes (page - the region's first page) in the
 // metadata, one cache line (no link lives in the pages): the fast paths pop and push at its top,

@@ -45,10 +45,42 @@ void for_each_region_piece(const PhysRange* usable, size_t count, Visit visit) {
     }
 }
 
+constexpr unsigned kZoneCount = 3;
+
 // The zone of a region piece starting at page `first`: 0 below 16 MiB, 1 below 4 GiB, 2 above
 // (a piece never spans a boundary).
 unsigned zone_of(uint64_t first) {
     return first < kZoneDmaLimit >> kPageShift ? 0 : first < kZoneDma32Limit >> kPageShift ? 1 : 2;
+}
+
+// A zone serves the CPU lists only if its largest piece holds at least 1/kListRegionShare of the
+// RAM, or as many pages as every CPU's lists hold when full (kFullListsPages, 56 MiB).
+constexpr uint64_t kListRegionShare = 8;
+constexpr uint64_t kFullListsPages =
+    uint64_t{platform::kMaxCpus} * kCpuListBlocks * ((uint64_t{1} << kCpuListOrders) - 1);
+
+// A region piece: its index among the regions, and its pages.
+struct Piece {
+    size_t region = 0;
+    uint64_t pages = 0;
+};
+
+// The CPU-list region (see init()) among each zone's largest piece (pages 0: none), of
+// `ram_pages` in all: that of the highest zone where it holds at least 1/kListRegionShare of the
+// RAM or kFullListsPages, else the largest (the highest of equals).
+Piece list_region_piece(const Piece (&largest_of_zone)[kZoneCount], uint64_t ram_pages) {
+    for (unsigned zone = kZoneCount; zone-- > 0;) {
+        const Piece& largest = largest_of_zone[zone];
+        if (largest.pages != 0 &&
+            (largest.pages >= ram_pages / kListRegionShare || largest.pages >= kFullListsPages)) {
+            return largest;
+        }
+    }
+    Piece chosen;
+    for (const Piece& largest : largest_of_zone) {
+        chosen = largest.pages >= chosen.pages ? largest : chosen;
+    }
+    return chosen;
 }
 
 // The order of the largest block in the greedy decomposition of [first, end).
@@ -235,28 +267,31 @@ PageFrameAllocator::Refusal PageFrameAllocator::init_locked(const PhysRange* usa
     }
 
     // Pass 1: how much metadata there is, and where it goes (metadata_place()).
-    // The CPU-list region is the largest piece of the highest zone that has RAM (the highest
-    // of equals), where unconstrained allocations go first: not simply the highest piece, since
-    // a sliver at the top (such as the pages firmware leaves above a loaded file) would send
-    // most allocations to the lock. Its page states are counted for the whole piece (the
-    // metadata may take a few of its pages).
+    // The CPU-list region is the largest piece (the highest of equals) of the highest zone whose
+    // largest piece holds at least 1/kListRegionShare of the RAM or every CPU's full lists, where
+    // unconstrained allocations go first; with no such zone, the largest piece of all. Not simply
+    // the highest piece, nor the highest zone's: a sliver at the top (the pages firmware leaves
+    // above a loaded file, a few MiB above 16 MiB or 4 GiB) would send most allocations to the
+    // lock, the sliver soon taken. Its page states are counted for the whole piece (the metadata
+    // may take a few of its pages).
+    Piece largest_of_zone[kZoneCount];
     size_t regions = 0;
     uint64_t words = 0;
     uint64_t tags = 0;
-    size_t list_region = 0;
-    uint64_t list_region_pages = 0;
-    unsigned list_region_zone = 0;
+    uint64_t ram_pages = 0;
     for_each_region_piece(usable, count, [&](uint64_t first, uint64_t pages) {
-        const unsigned zone = zone_of(first);
-        if (zone > list_region_zone || pages >= list_region_pages) {
-            list_region = regions;
-            list_region_pages = pages;
-            list_region_zone = zone;
+        Piece& largest = largest_of_zone[zone_of(first)];
+        if (pages >= largest.pages) {
+            largest = Piece{regions, pages};
         }
         ++regions;
+        ram_pages += pages;
         words += bitmaps_words(first, pages);
         tags += pages + span_count(first, pages);
     });
+    const Piece list_piece = list_region_piece(largest_of_zone, ram_pages);
+    const size_t list_region = list_piece.region;
+    const uint64_t list_region_pages = list_piece.pages;
     const bool with_lists =
         lists == CpuPageLists::On && list_region_pages <= pages::kMaxCpuListRegionPages;
     const uint64_t lists_bytes = with_lists ? platform::kMaxCpus * sizeof(CpuLists) : 0;

@@ -70,6 +70,32 @@ TEST(CpuPageLists, TheListsServeTheLargestRegionOfTheHighestZone) {
     m.expect_checked();
 }
 
+// Nor the largest region of the highest zone when that zone holds a sliver of the RAM: here
+// 864 KiB above 16 MiB (a 17 MiB machine) and 8 KiB above 4 GiB. With the lists there, they
+// held at most the sliver's pages, and nearly every allocation went to the lock.
+TEST(CpuPageLists, TheListsServeTheBulkOfTheRamNotAZoneWithASliver) {
+    for (const std::vector<PhysRange>& ranges :
+         {std::vector<PhysRange>{{kMiB, 15 * kMiB}, {16 * kMiB, 864 * 1024}},
+          std::vector<PhysRange>{{kGiB, 3 * kGiB}, {4 * kGiB, 8 * 1024}}}) {
+        Machine m(ranges);
+        ASSERT_TRUE(m.ok);
+        const PhysAddr bulk_end = ranges[0].base + ranges[0].size;
+        std::vector<PhysAddr> pages;
+        for (int i = 0; i < 400; ++i) {
+            const PhysAddr page = m.pfa.allocate(0);
+            ASSERT_NE(page, kNoPage);
+            EXPECT_LT(page, bulk_end) << "from the bulk of the RAM, through the lists";
+            pages.push_back(page);
+        }
+        for (const PhysAddr page : pages) {
+            m.pfa.free(page, 0);
+        }
+        EXPECT_GT(m.pfa.cpu_list_pages(), 0u) << "the frees went to the calling CPU's list";
+        EXPECT_EQ(m.pfa.free_pages(), m.initial_free);
+        m.expect_checked();
+    }
+}
+
 // A run that fails only because a few pages sit on the calling CPU's lists inside the one place
 // it fits is served after the lists are drained: here the 8 pages a refill split off the lower
 // of two 1 GiB blocks, with every page free (the metadata goes to the range below 4 GiB), and a

@@ -65,7 +65,8 @@
 // that recently freed memory leaves go out before the large blocks given back.
 //
 // CPU page lists (pages/cpu_page_lists.h): blocks of orders below kCpuListOrders freed in one
-// region (the CPU-list region: the largest of the highest zone with RAM, at init) are kept
+// region (the CPU-list region, chosen at init: the largest of the highest zone where it holds an
+// eighth of the RAM or every CPU's full lists, else the largest of all) are kept
 // on a list of the freeing CPU, up to kCpuListBlocks per CPU and order, and a CPU allocates from
 // its own lists first: the common allocate/free of a small block touches only the calling CPU's
 // list (interrupts masked around it, no lock, one compare-and-swap). A list is refilled
@@ -187,8 +188,9 @@ public:
     // + metadata bytes / 8 + ranges^2), no per-page loop; the ranges^2 (sorting the tag windows
     // by virtual address) is O(ranges) when phys_to_virt keeps the physical order.
     // With `lists` On, CPU page lists are set up for the largest region of the highest zone
-    // that has RAM (the highest of equals; see above; not for a region of more than 2^32
-    // pages, 16 TiB). `spare_regions` descriptors (about 600 bytes
+    // where that region holds an eighth of the RAM or every CPU's full lists (56 MiB), else
+    // for the largest region (the highest of equals; see above; not for a region of more than
+    // 2^32 pages, 16 TiB). `spare_regions` descriptors (about 600 bytes
     // each, in the metadata) are kept for add_range() (a range takes one region per zone it
     // touches).
     // With `contents` Zeroed (the ranges read as zeroes, and so will every range added
