@@ -30,15 +30,16 @@
 // slack (then to kFallbackAlignment or a host page: only its largest blocks are fewer); its first
 // page holds its Reservation (the growth state), and base + kPageSize <= grown_end <= end, where
 // [base + kPageSize, grown_end) is what its allocator has been given; [base, grown_end) rounded up
-// to a host page is readable and writable, the rest PROT_NONE. Lock: a Reservation's lock
-// serialises its growth (the grow hook may run on several threads at once) and guards grown_end and
-// next_chunk. The page frame allocator calls the hook with none of its own locks held, but its
-// caller may hold a heap's (the arenas'); add_range() takes the allocator's lock inside it. Lock
-// order: heap locks -> reservation lock -> page frame allocator lock; lock_memory_for_fork() takes
-// the last two in that order, after the fork handler has taken the heap's, so no growth is half
-// done at a fork. State: start()'s page frame allocator, constant-initialised (no static
-// constructor), a flag that lets start() run once, and the heap and reservation it made (whose CPU
-// cache an exiting thread drains; whose growth a fork waits for).
+// to a host page is readable and writable, the rest PROT_NONE; end - base + unreserved == the
+// size asked for. Lock: a Reservation's lock serialises its growth (the grow hook may run on
+// several threads at once) and guards end, grown_end, next_chunk and unreserved. The page frame
+// allocator calls the hook with none of its own locks held, but its caller may hold a heap's (the
+// arenas'); add_range() takes the allocator's lock inside it. Lock order: heap locks -> reservation
+// lock -> page frame allocator lock; lock_memory_for_fork() takes the last two in that order, after
+// the fork handler has taken the heap's, so no growth is half done at a fork. State: start()'s page
+// frame allocator, constant-initialised (no static constructor), a flag that lets start() run once,
+// and the heap and reservation it made (whose CPU cache an exiting thread drains; whose growth a
+// fork waits for).
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
