@@ -12,6 +12,12 @@
 // and the SIGPIPE the failed write raised is taken before the thread's mask is restored (one the
 // thread already had pending is left alone); errno is kept. No lock: lines of reports from two
 // threads at once may interleave, each line stays whole.
+// A program that closes stderr before it exits (coreutils' close_stdout, xz) would lose the
+// reports made at exit; keep_stderr_for_reports() keeps a copy of the descriptor (close-on-exec,
+// above the low numbers programs reuse) and the file it names: a write that finds stderr closed
+// (EBADF) goes there instead, while the copy still names that file (a program may have closed it
+// or put another file at its number). Invariant: g_kept_stderr >= 0 => g_kept_device and
+// g_kept_inode name the file it was made for (stored before it, read after it).
 //
 // stack_extent(): the readable mapping that holds the frame, found in /proc/self/maps and
 // remembered per thread. A trace is captured inside malloc with the heap's checked-mode lock
@@ -31,8 +37,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include "bedrock/error_report.h"
 #include "bedrock/hosted.h"
@@ -41,9 +51,25 @@
 namespace bedrock {
 namespace {
 
-// write(2) until all of `bytes` is out or the descriptor fails (stderr closed or a broken pipe:
-// nothing to do), with SIGPIPE blocked (the file comment). Four system calls more than the
-// writes: reports are rare.
+std::atomic<int> g_kept_stderr{-1};
+dev_t g_kept_device = 0;
+ino_t g_kept_inode = 0;
+
+// The copy of stderr keep_stderr_for_reports() made, if it still names the file it was made
+// for; else -1.
+int kept_stderr() {
+    const int kept = g_kept_stderr.load(std::memory_order_acquire);
+    struct stat now {};
+    if (kept < 0 || fstat(kept, &now) != 0 || now.st_dev != g_kept_device ||
+        now.st_ino != g_kept_inode) {
+        return -1;
+    }
+    return kept;
+}
+
+// write(2) to stderr until all of `bytes` is out or the descriptor fails (a broken pipe, or
+// stderr closed with no kept copy: nothing to do), with SIGPIPE blocked (the file comment).
+// Four system calls more than the writes: reports are rare.
 void write_all(const char* text, size_t bytes) {
     const int saved_errno = errno;
     sigset_t pipe_only;
@@ -53,8 +79,13 @@ void write_all(const char* text, size_t bytes) {
     const bool blocked = pthread_sigmask(SIG_BLOCK, &pipe_only, &previous) == 0;
     sigset_t pending;
     const bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+    int descriptor = STDERR_FILENO;
     while (bytes > 0) {
-        const ssize_t written = write(STDERR_FILENO, text, bytes);
+        const ssize_t written = write(descriptor, text, bytes);
+        if (written < 0 && errno == EBADF && descriptor == STDERR_FILENO &&
+            (descriptor = kept_stderr()) >= 0) {
+            continue; // stderr closed: its kept copy
+        }
         if (written <= 0) {
             if (written < 0 && errno == EPIPE && blocked && !was_pending) {
                 const timespec no_wait{};
@@ -190,6 +221,33 @@ namespace hosted {
 
 void write_to_stderr(const char* text) {
     write_all(text, strlen(text));
+}
+
+void keep_stderr_for_reports() {
+    if (g_kept_stderr.load(std::memory_order_relaxed) >= 0) {
+        return;
+    }
+    const int saved_errno = errno;
+    // Above the numbers a program opens or dup2()s onto itself, inside its descriptor limit.
+    int lowest = 3;
+    rlimit files{};
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY &&
+        files.rlim_cur >= 8) {
+        lowest = static_cast<int>(files.rlim_cur / 2 < 512 ? files.rlim_cur / 2 : 512);
+    }
+    int kept = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, lowest);
+    if (kept < 0) {
+        kept = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    }
+    struct stat file {};
+    if (kept >= 0 && fstat(kept, &file) == 0) {
+        g_kept_device = file.st_dev;
+        g_kept_inode = file.st_ino;
+        g_kept_stderr.store(kept, std::memory_order_release);
+    } else if (kept >= 0) {
+        close(kept);
+    }
+    errno = saved_errno;
 }
 
 } // namespace hosted

@@ -5,7 +5,8 @@
 // spin until it is published (or has failed). Starting allocates nothing and calls nothing that
 // allocates, so a first malloc from inside libc's own start-up is safe. Then, with the heap
 // published (their own allocations land in it), the atexit handlers (the quarantine's check in
-// checked mode, the leak report, the statistics) and the fork handler are registered.
+// checked mode, the leak report, the statistics) and the fork handler are registered; for the
+// last two, a copy of stderr is kept, so that a program closing stderr at exit does not lose them.
 // States: kNotStarted -> kStarting -> kStarted | kFailed, each reached once, in this order;
 // g_heap != null <=> kStarted.
 //
@@ -160,6 +161,10 @@ Heap* start_heap() {
     pthread_atfork(prepare_fork, release_after_fork, child_after_fork);
     if (options.check != CheckLevel::Off) {
         atexit(verify_quarantine_at_exit);
+    }
+    if (options.leaks || options.statistics) {
+        // A program may close stderr before these run (they were registered before its own).
+        hosted::keep_stderr_for_reports();
     }
     if (options.leaks) {
         atexit(report_leaks_at_exit);

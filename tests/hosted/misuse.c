@@ -16,13 +16,22 @@
  *                program must neither die of SIGPIPE (then, nor from a report at exit) nor find
  *                a SIGPIPE pending, nor errno changed; a SIGPIPE the program itself left pending
  *                (blocked) must still be pending after the next report. Exits 1 otherwise
+ *   closed_stderr leaves one 4242-byte block allocated and closes stderr in an exit handler that
+ *                runs before the heap's (as coreutils' close_stdout does): the exit-time reports
+ *                must still reach the file stderr was
+ *   reused_stderr as closed_stderr, but the exit handler first puts a pipe at every other open
+ *                descriptor (where the preload keeps its copy of stderr), then forks: the child
+ *                exits on (the heap's exit reports run), the parent waits for it and exits 1 if
+ *                anything reached the pipe (a report written into a file the program put there)
  * Prints "done" when it gets to the end. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void* volatile g_keep;
@@ -90,6 +99,43 @@ static int reports_survive_a_broken_pipe(void) {
     return 1;
 }
 
+static void close_stderr(void) {
+    fclose(stderr);
+}
+
+/* The reused_stderr exit handler (see above). */
+static void reuse_descriptors_then_close_stderr(void) {
+    int ends[2];
+    if (pipe(ends) != 0 || fcntl(ends[0], F_SETFL, O_NONBLOCK) != 0) {
+        _exit(1);
+    }
+    const int limit = (int)sysconf(_SC_OPEN_MAX);
+    for (int descriptor = 3; descriptor < limit && descriptor < 65536; ++descriptor) {
+        if (descriptor != ends[0] && descriptor != ends[1] && fcntl(descriptor, F_GETFD) >= 0) {
+            dup2(ends[1], descriptor);
+        }
+    }
+    fclose(stderr);
+    const pid_t child = fork();
+    if (child == 0) {
+        close(ends[0]);
+        return; /* on to the heap's exit reports */
+    }
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status)) {
+        _exit(1);
+    }
+    char text[256];
+    const ssize_t got = read(ends[0], text, sizeof(text) - 1);
+    if (got > 0) {
+        text[got] = 0;
+        printf("misuse: an exit report went into the program's pipe: %s\n", text);
+        fflush(stdout);
+        _exit(1);
+    }
+    _exit(WEXITSTATUS(status));
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         return 2;
@@ -122,6 +168,11 @@ int main(int argc, char** argv) {
     } else if (strcmp(argv[1], "leak") == 0) {
         free(block);
         g_keep = malloc(4242);
+    } else if (strcmp(argv[1], "closed_stderr") == 0 || strcmp(argv[1], "reused_stderr") == 0) {
+        free(block);
+        g_keep = malloc(4242);
+        atexit(strcmp(argv[1], "closed_stderr") == 0 ? close_stderr
+                                                     : reuse_descriptors_then_close_stderr);
     } else {
         return 2;
     }

@@ -88,8 +88,15 @@ struct ForkLocks {
 [[nodiscard]] ForkLocks lock_memory_for_fork();
 void unlock_memory_after_fork(ForkLocks held);
 
-// Writes `text` to stderr with write(2): no stdio, no allocation, safe in any state.
+// Writes `text` to stderr with write(2): no stdio, no allocation, safe in any state. With stderr
+// closed, to the copy keep_stderr_for_reports() kept, if any.
 void write_to_stderr(const char* text);
+// Keeps a close-on-exec copy of stderr (the lowest free descriptor from 512, or from half the
+// descriptor limit if that is lower, else the lowest free one), so that reports still reach it
+// after the program closed stderr (as coreutils' programs do at exit); the copy is used only while
+// it names the file it was made for. It holds that file open as long as the process lives (a pipe's
+// reader sees no end until then). Once per process (later calls do nothing); no allocation; O(1).
+void keep_stderr_for_reports();
 
 // In the child of a fork: gives back the CPU slots of every thread but the caller (they do
 // not exist in the child), so the child's new threads find them free.
