@@ -11,6 +11,7 @@
 #   hosted - the real programs the hosted suite runs under libbedrock-malloc.so (python3,
 #            sqlite3, git, xz, coreutils' sort, gcc from build)
 #   gdb    - gdb for the x86-64 kernel, gdb-multiarch for the AArch64 one (./run.sh --gdb)
+#   plot   - matplotlib for bench.sh's figures (tools/plot_bench.py)
 # As root it runs apt-get; otherwise it prints the exact command and exits non-zero.
 
 bedrock_packages() {
@@ -26,6 +27,7 @@ bedrock_packages() {
                         libmimalloc-dev) ;;
         hosted) wanted+=(python3 sqlite3 git xz-utils coreutils) ;;
         gdb) wanted+=(gdb gdb-multiarch) ;;
+        plot) wanted+=(python3-matplotlib) ;;
         *) echo "ensure_packages: unknown group '$group'" >&2; return 2 ;;
         esac
     done
