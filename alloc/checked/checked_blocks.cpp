@@ -61,6 +61,36 @@ const CheckedBlock* walk(const List& list, Visit visit) {
     return nullptr;
 }
 
+// Where the walks of a list stopped: the walk from its front and the walk from its back (the
+// same header when one is damaged; both null when the whole list was walked).
+struct Damage {
+    const CheckedBlock* first = nullptr;
+    const CheckedBlock* last = nullptr;
+};
+
+// Walks `list` as walk() does and, when that stops, from its back (a header's next link matched
+// against the header after it) down to where it stopped, so that one damaged header hides no
+// block but its own, and two hide the blocks between them. Each header is visited at most once.
+template <class List, class Visit>
+Damage walk_from_both_ends(const List& list, Visit visit) {
+    const CheckedBlock* first = walk(list, visit);
+    if (first == nullptr) {
+        return Damage{};
+    }
+    const CheckedBlock* after = nullptr;
+    for (const CheckedBlock* header = list.back(); header != first; header = header->prev) {
+        if (header == nullptr) {
+            break; // the back walk met the front: the ends disagree with the links
+        }
+        if (!seal_holds(*header) || header->next != after) {
+            return Damage{first, header};
+        }
+        visit(*header);
+        after = header;
+    }
+    return Damage{first, first};
+}
+
 // Bytes the block keeps from reuse while quarantined, counted as the heap's statistics count
 // a block: its core block's usable bytes, from its header (the core block's start) to the end
 // of its tail red zone.
@@ -427,7 +457,7 @@ CheckedBlock* CheckedBlocks::evict_locked(size_t limit, CheckedBlock*& damaged) 
             // Its next link cannot be followed: the quarantine starts afresh, and what it held
             // stays Quarantined, never reused.
             damaged = oldest;
-            m_quarantine = Quarantine{};
+            m_quarantine = BlockList{};
             m_quarantine_bytes = 0;
             m_quarantine_blocks = 0;
             return nullptr;
@@ -508,15 +538,16 @@ bool CheckedBlocks::check(Heap& heap) {
             ++found;
         };
         ErrorReport report;
-        // A header whose seal does not hold ends its list's walk (its links are not followed).
-        const CheckedBlock* damaged = walk(m_live, [&](const CheckedBlock& header) {
+        // A header whose seal does not hold stops a walk of the live list (its links are not
+        // followed); the walk goes on from the list's other end.
+        const Damage live_damage = walk_from_both_ends(m_live, [&](const CheckedBlock& header) {
             if (header.state != BlockState::Live) {
                 consistent = false;
             } else if (find_zone_damage(header, Found::InLiveBlock, nullptr, report)) {
                 note(report);
             }
         });
-        if (damaged != nullptr) {
+        const auto note_damaged_live = [&](const CheckedBlock* damaged) {
             note(ErrorReport{ErrorKind::CorruptMetadata,
                              "heap",
                              reinterpret_cast<uintptr_t>(damaged + 1),
@@ -527,6 +558,12 @@ bool CheckedBlocks::check(Heap& heap) {
                              0,
                              {},
                              {}});
+        };
+        if (live_damage.first != nullptr) {
+            note_damaged_live(live_damage.first);
+        }
+        if (live_damage.last != live_damage.first) {
+            note_damaged_live(live_damage.last);
         }
         // A quarantined block's poison and zones are verified.
         const auto check_quarantined = [&](const CheckedBlock& header) {
@@ -538,7 +575,7 @@ bool CheckedBlocks::check(Heap& heap) {
         uint64_t bytes = 0;
         uint64_t blocks = 0;
         const CheckedBlock* last = nullptr;
-        damaged = walk(m_quarantine, [&](const CheckedBlock& header) {
+        const CheckedBlock* damaged = walk(m_quarantine, [&](const CheckedBlock& header) {
             if (header.state != BlockState::Quarantined) {
                 consistent = false;
                 return;
@@ -605,8 +642,9 @@ LeakSummary CheckedBlocks::leaks(uint64_t checkpoint, LineWriter write, void* co
     unsigned site_count = 0;
     LeakSummary summary = {};
     LockGuard guard(m_lock);
-    // Blocks past a damaged header are neither counted nor listed (its link is not followed).
-    const CheckedBlock* damaged = walk(m_live, [&](const CheckedBlock& header) {
+    // A damaged header's block is neither counted nor listed, nor, when two are damaged, the
+    // blocks between them (their links are not followed).
+    const Damage damaged = walk_from_both_ends(m_live, [&](const CheckedBlock& header) {
         if (header.sequence <= checkpoint) {
             return;
         }
@@ -650,7 +688,7 @@ LeakSummary CheckedBlocks::leaks(uint64_t checkpoint, LineWriter write, void* co
             .text(" bytes, allocated at")
             .trace(sites[site].trace)
             .write(write, context);
-        static_cast<void>(walk(m_live, [&](const CheckedBlock& header) {
+        static_cast<void>(walk_from_both_ends(m_live, [&](const CheckedBlock& header) {
             if (header.sequence > checkpoint && header.allocated == sites[site].trace) {
                 TextLine()
                     .text("leaks:   ")
@@ -672,11 +710,19 @@ LeakSummary CheckedBlocks::leaks(uint64_t checkpoint, LineWriter write, void* co
             .number(kMaxSites)
             .write(write, context);
     }
-    if (damaged != nullptr) {
+    if (damaged.first != nullptr && damaged.first == damaged.last) {
         TextLine()
-            .text("leaks: the live list ends at a damaged checked-mode header at ")
-            .hex(damaged)
-            .text(": the blocks after it are not counted")
+            .text("leaks: a damaged checked-mode header at ")
+            .hex(damaged.first)
+            .text(": its block is not counted")
+            .write(write, context);
+    } else if (damaged.first != nullptr) {
+        TextLine()
+            .text("leaks: damaged checked-mode headers at ")
+            .hex(damaged.first)
+            .text(" and ")
+            .hex(damaged.last)
+            .text(": their blocks and those between them in the live list are not counted")
             .write(write, context);
     }
     return summary;

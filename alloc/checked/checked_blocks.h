@@ -16,8 +16,9 @@
 //   an allocation that finds no memory empties the quarantine and the oversized block and tries
 //   once more, so the quarantine never makes an allocation fail
 //   a header whose seal does not hold (checked_block.h) is never unlinked and its links never
-//   followed: its free is refused (corrupt-metadata), a walk of its list stops there, and met
-//   at the quarantine's front it is left alone with the blocks after it (never reused)
+//   followed: its free is refused (corrupt-metadata), a walk of its list stops there (a walk of
+//   the live list goes on from the other end, so one damaged header hides only its own block),
+//   and met at the quarantine's front it is left alone with the blocks after it (never reused)
 // Lock order: m_lock is never held while calling the heap core (heap/core.h) or the guard
 // pool's lock; reports are raised after it is released (error_policy.h).
 #pragma once
@@ -109,11 +110,12 @@ private:
     void leave_quarantine(Heap& heap, CheckedBlock& header, Caller caller);
 
     SpinLock m_lock;
-    using LiveList = IntrusiveList<CheckedBlock, &CheckedBlock::prev, &CheckedBlock::next>;
-    using Quarantine =
+    // Both lists keep their back: the live list so that a walk stopped by a damaged header
+    // goes on from the other end, the quarantine for its FIFO order.
+    using BlockList =
         IntrusiveList<CheckedBlock, &CheckedBlock::prev, &CheckedBlock::next, Ends::FrontAndBack>;
-    LiveList m_live;
-    Quarantine m_quarantine; // oldest first
+    BlockList m_live;       // newest first
+    BlockList m_quarantine; // oldest first
     uint64_t m_quarantine_bytes = 0;
     uint64_t m_quarantine_blocks = 0;
     uint64_t m_quarantine_limit = 0;

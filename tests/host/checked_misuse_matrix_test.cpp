@@ -8,6 +8,8 @@
 // size, the offset and the call traces, and that the heap and a live neighbour stay intact.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -87,6 +89,27 @@ protected:
         EXPECT_TRUE(heap_check(*m_heap));
         EXPECT_EQ(heap_statistics(*m_heap).blocks_in_use, 0u);
         EXPECT_TRUE(heap_destroy(*m_heap));
+    }
+
+    // The lines of the heap's leak report.
+    [[nodiscard]] std::vector<std::string> leak_report_lines() const {
+        std::vector<std::string> lines;
+        static_cast<void>(heap_report_leaks(
+            *m_heap,
+            [](void* context, const char* line) {
+                static_cast<std::vector<std::string>*>(context)->push_back(line);
+            },
+            &lines));
+        return lines;
+    }
+    // Whether a leak report's `lines` list `block` (as "leaks:   0x<block> ...").
+    [[nodiscard]] static bool names_block(const std::vector<std::string>& lines,
+                                          const void* block) {
+        char prefix[32];
+        snprintf(prefix, sizeof(prefix), "leaks:   0x%lx ",
+                 static_cast<unsigned long>(reinterpret_cast<uintptr_t>(block)));
+        return std::any_of(lines.begin(), lines.end(),
+                           [&](const std::string& line) { return line.rfind(prefix, 0) == 0; });
     }
 
     test::Frames m_frames{64 << 20};
@@ -554,17 +577,15 @@ TEST_P(MatrixTest, DamagedListLinksAreNeverFollowed) {
         EXPECT_FALSE(heap_check(*m_heap));
         EXPECT_GE(test::report_count(), 1u);
         test::clear_reports();
-        EXPECT_LE(heap_leaks_since(*m_heap, 0).blocks, 3u);
-        std::vector<std::string> lines;
-        static_cast<void>(heap_report_leaks(
-            *m_heap,
-            [](void* context, const char* line) {
-                static_cast<std::vector<std::string>*>(context)->push_back(line);
-            },
-            &lines));
+        // The walk of the live list (newest first) stops at it and goes on from the oldest
+        // block: only the damaged block is not counted.
+        EXPECT_EQ(heap_leaks_since(*m_heap, 0).blocks, 2u);
+        const std::vector<std::string> lines = leak_report_lines();
         ASSERT_FALSE(lines.empty());
-        EXPECT_NE(lines.back().find("the live list ends at a damaged checked-mode header"),
-                  std::string::npos)
+        EXPECT_TRUE(names_block(lines, older));
+        EXPECT_TRUE(names_block(lines, newer));
+        EXPECT_FALSE(names_block(lines, block));
+        EXPECT_NE(lines.back().find("a damaged checked-mode header at"), std::string::npos)
             << lines.back();
         heap_free(*m_heap, block);
         ASSERT_EQ(test::report_count(), 1u);
@@ -587,6 +608,58 @@ TEST_P(MatrixTest, DamagedListLinksAreNeverFollowed) {
     EXPECT_TRUE(heap_check(*m_heap));
     heap_free(*m_heap, block);
     EXPECT_EQ(test::report_count(), 0u);
+}
+
+// Two damaged headers in the live list stop its walks from both ends: the blocks between them
+// are not reached, every other block is, and both headers are reported.
+TEST_P(MatrixTest, TwoDamagedLiveHeadersHideOnlyTheBlocksBetweenThem) {
+    unsigned char* blocks[5];
+    for (unsigned char*& block : blocks) {
+        block = static_cast<unsigned char*>(heap_allocate(*m_heap, 24));
+        ASSERT_NE(block, nullptr);
+    }
+    // The live list, newest first: 4, 3 (damaged), 2, 1 (damaged), 0.
+    auto header_of = [](unsigned char* block) {
+        return reinterpret_cast<heap::CheckedBlock*>(block - heap::kCheckedHeaderBytes);
+    };
+    const heap::CheckedBlock saved3 = *header_of(blocks[3]);
+    const heap::CheckedBlock saved1 = *header_of(blocks[1]);
+    for (unsigned char* damaged : {blocks[3], blocks[1]}) {
+        header_of(damaged)->prev = reinterpret_cast<heap::CheckedBlock*>(0x7878787878787878);
+        header_of(damaged)->next = reinterpret_cast<heap::CheckedBlock*>(0x7878787878787880);
+    }
+    EXPECT_FALSE(heap_check(*m_heap));
+    unsigned damaged_reports = 0;
+    for (size_t i = 0; i < test::report_count(); ++i) {
+        const auto address = test::report(i).address;
+        if (test::report(i).kind == ErrorKind::CorruptMetadata &&
+            (address == reinterpret_cast<uintptr_t>(blocks[3]) ||
+             address == reinterpret_cast<uintptr_t>(blocks[1]))) {
+            ++damaged_reports;
+        }
+    }
+    EXPECT_EQ(damaged_reports, 2u);
+    test::clear_reports();
+    EXPECT_EQ(heap_leaks_since(*m_heap, 0).blocks, 2u);
+    const std::vector<std::string> lines = leak_report_lines();
+    ASSERT_FALSE(lines.empty());
+    EXPECT_TRUE(names_block(lines, blocks[4]));
+    EXPECT_TRUE(names_block(lines, blocks[0]));
+    for (unsigned char* hidden : {blocks[3], blocks[2], blocks[1]}) {
+        EXPECT_FALSE(names_block(lines, hidden));
+    }
+    EXPECT_NE(lines.back().find("damaged checked-mode headers at"), std::string::npos)
+        << lines.back();
+    // Repaired, everything is freed as usual.
+    *header_of(blocks[3]) = saved3;
+    *header_of(blocks[1]) = saved1;
+    EXPECT_TRUE(heap_check(*m_heap));
+    EXPECT_EQ(heap_leaks_since(*m_heap, 0).blocks, 5u);
+    for (unsigned char* block : blocks) {
+        heap_free(*m_heap, block);
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*m_heap));
 }
 
 // The same for a block waiting in the quarantine: its damaged header is reported when the
