@@ -207,9 +207,8 @@ ErrorReport dead_header_report(const CheckedBlock& header, const void* pointer, 
                           caller);
 }
 
-// A quarantined header found damaged as the quarantine reached it: neither its links nor its
-// block's bounds can be trusted, so it is left alone (never reused), with the blocks quarantined
-// after it.
+// A quarantined header found damaged: neither its links nor its block's bounds can be trusted,
+// so it is left alone (never reused).
 ErrorReport damaged_quarantine_report(const CheckedBlock& header, const void* call_site) {
     return ErrorReport{ErrorKind::CorruptMetadata,
                        "heap",
@@ -217,7 +216,7 @@ ErrorReport damaged_quarantine_report(const CheckedBlock& header, const void* ca
                        0,
                        call_site,
                        "a quarantined block's checked-mode header is damaged (a wild write or a "
-                       "long overflow): it and the blocks freed after it are left alone",
+                       "long overflow): the block is left alone",
                        0,
                        0,
                        {},
@@ -450,16 +449,43 @@ bool CheckedBlocks::release_oversized_locked(CheckedBlock& header) {
     return true;
 }
 
-CheckedBlock* CheckedBlocks::evict_locked(size_t limit, CheckedBlock*& damaged) {
+// The quarantine's front `damaged` cannot be unlinked (its next link cannot be followed): the
+// blocks freed after it are reached from the quarantine's back instead, each header's state, seal
+// and next link checked, and stay quarantined in order; the walk stops at the first header that
+// fails (`damaged` itself, or another, named in `also_damaged`), which stays Quarantined with the
+// blocks between it and `damaged`, never reused. O(blocks kept).
+void CheckedBlocks::keep_quarantine_after_locked(const CheckedBlock& damaged,
+                                                 CheckedBlock*& also_damaged) {
+    CheckedBlock* kept = nullptr; // the oldest block kept
+    uint64_t bytes = 0;
+    uint64_t blocks = 0;
+    for (CheckedBlock* header = m_quarantine.back(); header != nullptr && header != &damaged;
+         header = header->prev) {
+        if (header->state != BlockState::Quarantined || !seal_holds(*header) ||
+            header->next != kept) {
+            also_damaged = header;
+            break;
+        }
+        bytes += footprint(*header);
+        ++blocks;
+        kept = header;
+    }
+    if (kept == nullptr) {
+        m_quarantine = BlockList{};
+    } else {
+        relink(kept, nullptr, [&] { m_quarantine.drop_before(*kept); });
+    }
+    m_quarantine_bytes = bytes;
+    m_quarantine_blocks = blocks;
+}
+
+CheckedBlock* CheckedBlocks::evict_locked(size_t limit, CheckedBlock*& damaged,
+                                          CheckedBlock*& also_damaged) {
     CheckedBlock* oldest = m_quarantine.front();
     if (m_quarantine_bytes > limit && oldest != nullptr) {
         if (oldest->state != BlockState::Quarantined || !seal_holds(*oldest)) {
-            // Its next link cannot be followed: the quarantine starts afresh, and what it held
-            // stays Quarantined, never reused.
             damaged = oldest;
-            m_quarantine = BlockList{};
-            m_quarantine_bytes = 0;
-            m_quarantine_blocks = 0;
+            keep_quarantine_after_locked(*oldest, also_damaged);
             return nullptr;
         }
         relink(nullptr, oldest->next, [&] { m_quarantine.remove(*oldest); });
@@ -484,12 +510,16 @@ void CheckedBlocks::evict(Heap& heap, size_t limit, Caller caller) {
     for (;;) {
         CheckedBlock* header;
         CheckedBlock* damaged = nullptr;
+        CheckedBlock* also_damaged = nullptr;
         {
             LockGuard guard(m_lock);
-            header = evict_locked(limit, damaged);
+            header = evict_locked(limit, damaged, also_damaged);
         }
         if (damaged != nullptr) {
             heap.errors.raise(damaged_quarantine_report(*damaged, caller.call_site()));
+            if (also_damaged != nullptr) {
+                heap.errors.raise(damaged_quarantine_report(*also_damaged, caller.call_site()));
+            }
             continue;
         }
         if (header == nullptr) {
@@ -575,26 +605,32 @@ bool CheckedBlocks::check(Heap& heap) {
         uint64_t bytes = 0;
         uint64_t blocks = 0;
         const CheckedBlock* last = nullptr;
-        const CheckedBlock* damaged = walk(m_quarantine, [&](const CheckedBlock& header) {
-            if (header.state != BlockState::Quarantined) {
-                consistent = false;
-                return;
-            }
-            check_quarantined(header);
-            bytes += footprint(header);
-            ++blocks;
-            last = &header;
-        });
-        if (m_oversized != nullptr) {
-            if (m_oversized->state == BlockState::Quarantined && seal_holds(*m_oversized)) {
-                check_quarantined(*m_oversized);
-            } else if (damaged == nullptr) {
-                damaged = m_oversized;
-            }
+        const Damage quarantine_damage =
+            walk_from_both_ends(m_quarantine, [&](const CheckedBlock& header) {
+                if (header.state != BlockState::Quarantined) {
+                    consistent = false;
+                    return;
+                }
+                check_quarantined(header);
+                bytes += footprint(header);
+                ++blocks;
+                last = &header;
+            });
+        if (quarantine_damage.first != nullptr) {
+            note(damaged_quarantine_report(*quarantine_damage.first, nullptr));
         }
-        if (damaged != nullptr) {
-            note(damaged_quarantine_report(*damaged, nullptr));
-        } else {
+        if (quarantine_damage.last != quarantine_damage.first) {
+            note(damaged_quarantine_report(*quarantine_damage.last, nullptr));
+        }
+        const bool oversized_damaged =
+            m_oversized != nullptr &&
+            (m_oversized->state != BlockState::Quarantined || !seal_holds(*m_oversized));
+        if (oversized_damaged) {
+            note(damaged_quarantine_report(*m_oversized, nullptr));
+        } else if (m_oversized != nullptr) {
+            check_quarantined(*m_oversized);
+        }
+        if (quarantine_damage.first == nullptr) {
             consistent = consistent && last == m_quarantine.back() && bytes == m_quarantine_bytes &&
                          blocks == m_quarantine_blocks;
         }

@@ -16,9 +16,10 @@
 //   an allocation that finds no memory empties the quarantine and the oversized block and tries
 //   once more, so the quarantine never makes an allocation fail
 //   a header whose seal does not hold (checked_block.h) is never unlinked and its links never
-//   followed: its free is refused (corrupt-metadata), a walk of its list stops there (a walk of
-//   the live list goes on from the other end, so one damaged header hides only its own block),
-//   and met at the quarantine's front it is left alone with the blocks after it (never reused)
+//   followed: its free is refused (corrupt-metadata), and a walk of its list stops there and goes
+//   on from the list's other end, so one damaged header hides only its own block and two the
+//   blocks between them; met at the quarantine's front it is left alone (never reused) and the
+//   quarantine goes on with the blocks the walk from its back reached
 // Lock order: m_lock is never held while calling the heap core (heap/core.h) or the guard
 // pool's lock; reports are raised after it is released (error_policy.h).
 #pragma once
@@ -96,9 +97,12 @@ private:
     // The quarantine's oldest block, unlinked and Released, if the quarantine exceeds `limit`;
     // else, for a limit of 0, the oversized block, taken out and Released. Null if neither, or
     // if the header so reached is damaged: it is then named in `damaged` and left alone (never
-    // reused), and for the quarantine's oldest, so are the blocks after it (its link to them
-    // cannot be followed): the quarantine starts again empty.
-    [[nodiscard]] CheckedBlock* evict_locked(size_t limit, CheckedBlock*& damaged);
+    // reused); for the quarantine's oldest, the blocks after it stay quarantined as far as
+    // keep_quarantine_after_locked() reaches them, a second damaged header it meets named in
+    // `also_damaged`.
+    [[nodiscard]] CheckedBlock* evict_locked(size_t limit, CheckedBlock*& damaged,
+                                             CheckedBlock*& also_damaged);
+    void keep_quarantine_after_locked(const CheckedBlock& damaged, CheckedBlock*& also_damaged);
     // Marks the oversized block `header` Released, if its header is intact; else false.
     [[nodiscard]] bool release_oversized_locked(CheckedBlock& header);
     // Evicts one block at a time until the quarantine fits `limit` (and, for 0, the oversized

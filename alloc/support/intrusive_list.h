@@ -81,6 +81,13 @@ public:
         element.*Next = nullptr;
     }
 
+    // Makes `element` (on this list) its front: the elements before it leave the list, their
+    // links left as they are. O(1).
+    void drop_before(T& element) {
+        element.*Prev = nullptr;
+        m_front = &element;
+    }
+
     // Whether the links agree with the invariants above, and the list has at most `limit`
     // elements (a bound that also ends a walk of a damaged, cyclic list). O(elements).
     [[nodiscard]] bool is_consistent(size_t limit) const {

@@ -662,16 +662,37 @@ TEST_P(MatrixTest, TwoDamagedLiveHeadersHideOnlyTheBlocksBetweenThem) {
     EXPECT_TRUE(heap_check(*m_heap));
 }
 
+// A heap at level report over `region`, which outlives it: a test that leaves damaged blocks
+// taken never destroys it.
+Heap* checked_heap_in(unsigned char* region, size_t bytes) {
+    Heap* heap = heap_create_in_region(region, bytes);
+    if (heap != nullptr && !heap_set_check_level(*heap, CheckLevel::Report)) {
+        return nullptr;
+    }
+    test::clear_reports();
+    return heap;
+}
+
+// After damage was reported and left alone: the heap serves and frees a block, and nothing a
+// check reaches is damaged.
+void expect_the_heap_goes_on(Heap& heap) {
+    void* fresh = heap_allocate(heap, 24);
+    ASSERT_NE(fresh, nullptr);
+    heap_free(heap, fresh);
+    heap_flush_quarantine(heap);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(heap)) << "nothing left that a check reaches is damaged";
+    test::clear_reports();
+}
+
 // The same for a block waiting in the quarantine: its damaged header is reported when the
 // quarantine reaches it, and neither its links nor its block's bounds are trusted then; it and
 // the blocks quarantined after it are left alone (never reused), and the heap goes on. Its
 // blocks stay taken, so the heap can never be destroyed: it lives in memory that outlives it.
 TEST(CheckedQuarantineDamage, ADamagedQuarantinedHeaderIsLeftAlone) {
     alignas(64) static unsigned char region[1 << 20];
-    Heap* heap = heap_create_in_region(region, sizeof(region));
+    Heap* heap = checked_heap_in(region, sizeof(region));
     ASSERT_NE(heap, nullptr);
-    ASSERT_TRUE(heap_set_check_level(*heap, CheckLevel::Report));
-    test::clear_reports();
     auto* block = static_cast<unsigned char*>(heap_allocate(*heap, 24));
     void* later = heap_allocate(*heap, 24);
     heap_free(*heap, block);
@@ -686,13 +707,51 @@ TEST(CheckedQuarantineDamage, ADamagedQuarantinedHeaderIsLeftAlone) {
     ASSERT_EQ(test::report_count(), 1u);
     EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata) << describe(test::report(0));
     test::clear_reports();
-    void* fresh = heap_allocate(*heap, 24);
-    ASSERT_NE(fresh, nullptr);
-    heap_free(*heap, fresh);
-    heap_flush_quarantine(*heap);
-    EXPECT_EQ(test::report_count(), 0u);
-    EXPECT_TRUE(heap_check(*heap)) << "nothing left that a check reaches is damaged";
+    // The block freed after it was reached from the quarantine's back and went back to the heap.
+    EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 1u);
+    expect_the_heap_goes_on(*heap);
+}
+
+// Two damaged headers in the quarantine: both are reported (by heap_check() and when the
+// quarantine reaches them) and left alone with the blocks between them; the blocks before the
+// first and after the second leave the quarantine as usual.
+TEST(CheckedQuarantineDamage, TwoDamagedQuarantinedHeadersKeepOnlyTheBlocksBetweenThem) {
+    alignas(64) static unsigned char region[1 << 20];
+    Heap* heap = checked_heap_in(region, sizeof(region));
+    ASSERT_NE(heap, nullptr);
+    unsigned char* blocks[5];
+    for (unsigned char*& block : blocks) {
+        block = static_cast<unsigned char*>(heap_allocate(*heap, 24));
+        ASSERT_NE(block, nullptr);
+    }
+    for (unsigned char* block : blocks) {
+        heap_free(*heap, block); // the quarantine, oldest first: 0, 1, 2, 3, 4
+    }
+    for (unsigned char* damaged : {blocks[1], blocks[3]}) {
+        auto* header = reinterpret_cast<heap::CheckedBlock*>(damaged - heap::kCheckedHeaderBytes);
+        header->prev = reinterpret_cast<heap::CheckedBlock*>(uintptr_t{0x7878787878787878});
+        header->next = reinterpret_cast<heap::CheckedBlock*>(uintptr_t{0x7878787878787880});
+    }
+    const auto damaged_reported = [&] {
+        unsigned count = 0;
+        for (size_t i = 0; i < test::report_count(); ++i) {
+            const uintptr_t address = test::report(i).address;
+            count += test::report(i).kind == ErrorKind::CorruptMetadata &&
+                     (address == reinterpret_cast<uintptr_t>(blocks[1]) ||
+                      address == reinterpret_cast<uintptr_t>(blocks[3]));
+        }
+        return count;
+    };
+    EXPECT_FALSE(heap_check(*heap));
+    EXPECT_EQ(damaged_reported(), 2u);
     test::clear_reports();
+    heap_flush_quarantine(*heap);
+    EXPECT_EQ(test::report_count(), 2u);
+    EXPECT_EQ(damaged_reported(), 2u);
+    test::clear_reports();
+    // Blocks 1, 2 and 3 stay taken; 0 and 4 went back.
+    EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 3u);
+    expect_the_heap_goes_on(*heap);
 }
 
 // The first line of a report holds its whole detail after a 64-bit address: the two longest
