@@ -754,6 +754,91 @@ TEST(CheckedQuarantineDamage, TwoDamagedQuarantinedHeadersKeepOnlyTheBlocksBetwe
     expect_the_heap_goes_on(*heap);
 }
 
+// Random mallocs and frees at level report, with now and then a live or a quarantined block's
+// checked-mode header damaged (both links forged to an address nothing maps), against a model of
+// the live list (newest first) and the quarantine (oldest first): the leak count is every live
+// block outside the stretch from the first to the last damaged one, heap_check() fails exactly
+// while a damaged header is reachable, and a flush strands exactly the quarantined stretch from
+// the first damaged block to the last; everything else goes back to the heap.
+TEST(CheckedQuarantineDamage, RandomDamageMatchesAModel) {
+    alignas(64) static unsigned char region[4 << 20];
+    Heap* heap = checked_heap_in(region, sizeof(region));
+    ASSERT_NE(heap, nullptr);
+    heap_set_quarantine_limit(*heap, sizeof(region)); // nothing leaves it before a flush
+    struct Block {
+        unsigned char* start;
+        bool damaged;
+    };
+    std::vector<Block> live;       // newest first, as the live list
+    std::vector<Block> quarantine; // oldest first
+    uint64_t stranded = 0;         // blocks left alone for good
+    const auto damage = [](Block& block) {
+        auto* header =
+            reinterpret_cast<heap::CheckedBlock*>(block.start - heap::kCheckedHeaderBytes);
+        header->prev = reinterpret_cast<heap::CheckedBlock*>(uintptr_t{0x7878787878787878});
+        header->next = reinterpret_cast<heap::CheckedBlock*>(uintptr_t{0x7878787878787880});
+        block.damaged = true;
+    };
+    // Blocks a walk from both ends reaches: all but the stretch from the first damaged block to
+    // the last.
+    const auto reached = [](const std::vector<Block>& list) {
+        size_t first = list.size();
+        size_t last = 0;
+        for (size_t i = 0; i < list.size(); ++i) {
+            if (list[i].damaged) {
+                first = std::min(first, i);
+                last = i;
+            }
+        }
+        return first == list.size() ? list.size() : list.size() - (last - first + 1);
+    };
+    const auto any_damaged = [](const std::vector<Block>& list) {
+        return std::any_of(list.begin(), list.end(), [](const Block& b) { return b.damaged; });
+    };
+    std::mt19937 random(7);
+    for (int step = 0; step < 3000; ++step) {
+        const unsigned operation = random() % 100;
+        if (operation < 45 || live.empty()) {
+            auto* start = static_cast<unsigned char*>(heap_allocate(*heap, 16 + random() % 300));
+            ASSERT_NE(start, nullptr);
+            live.insert(live.begin(), Block{start, false});
+        } else if (operation < 88) {
+            // Half of the frees among the newest blocks, so that older undamaged blocks stay
+            // behind the damaged ones.
+            const size_t index = random() % 2 == 0 ? random() % std::min<size_t>(live.size(), 8)
+                                                   : random() % live.size();
+            const Block block = live[index];
+            heap_free(*heap, block.start);
+            if (block.damaged) {
+                ASSERT_EQ(test::report_count(), 1u) << "step " << step;
+                EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata);
+                test::clear_reports(); // refused: it stays on the live list
+            } else {
+                ASSERT_EQ(test::report_count(), 0u) << "step " << step;
+                live.erase(live.begin() + static_cast<ptrdiff_t>(index));
+                quarantine.push_back(block);
+            }
+        } else if (operation < 91) {
+            damage(live[random() % live.size()]);
+        } else if (operation < 94 && !quarantine.empty()) {
+            damage(quarantine[random() % quarantine.size()]);
+        } else if (operation < 97) {
+            ASSERT_EQ(heap_leaks_since(*heap, 0).blocks, reached(live)) << "step " << step;
+            EXPECT_EQ(heap_check(*heap), !any_damaged(live) && !any_damaged(quarantine))
+                << "step " << step;
+            test::clear_reports();
+        } else {
+            // The flush strands the stretch from the first damaged quarantined block to the last.
+            stranded += quarantine.size() - reached(quarantine);
+            heap_flush_quarantine(*heap);
+            test::clear_reports();
+            quarantine.clear();
+            EXPECT_EQ(heap_statistics(*heap).blocks_in_use, live.size() + stranded)
+                << "step " << step;
+        }
+    }
+}
+
 // The first line of a report holds its whole detail after a 64-bit address: the two longest
 // details the heap gives (a damaged checked header, a broken free-list seal) were cut.
 TEST(ReportText, TheLongestDetailsAreNotCut) {
