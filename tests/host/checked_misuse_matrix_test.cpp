@@ -754,6 +754,40 @@ TEST(CheckedQuarantineDamage, TwoDamagedQuarantinedHeadersKeepOnlyTheBlocksBetwe
     expect_the_heap_goes_on(*heap);
 }
 
+// A damaged header met by the eviction a free makes (the quarantine over its limit, not a flush):
+// it is reported then, and the blocks freed after it keep passing through the quarantine and
+// back to the heap, so the heap holds just the damaged block beyond the program's.
+TEST(CheckedQuarantineDamage, AFreesEvictionPassesADamagedHeader) {
+    alignas(64) static unsigned char region[1 << 20];
+    Heap* heap = checked_heap_in(region, sizeof(region));
+    ASSERT_NE(heap, nullptr);
+    heap_set_quarantine_limit(*heap, 4096); // a few dozen small blocks
+    std::vector<unsigned char*> blocks;
+    for (int i = 0; i < 400; ++i) {
+        blocks.push_back(static_cast<unsigned char*>(heap_allocate(*heap, 32)));
+        ASSERT_NE(blocks.back(), nullptr);
+    }
+    for (size_t i = 0; i < 10; ++i) {
+        heap_free(*heap, blocks[i]);
+    }
+    auto* header = reinterpret_cast<heap::CheckedBlock*>(blocks[5] - heap::kCheckedHeaderBytes);
+    header->next = reinterpret_cast<heap::CheckedBlock*>(uintptr_t{0x7878787878787878});
+    ASSERT_EQ(test::report_count(), 0u);
+    for (size_t i = 10; i < blocks.size(); ++i) {
+        heap_free(*heap, blocks[i]);
+    }
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata) << describe(test::report(0));
+    EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(blocks[5]));
+    test::clear_reports();
+    // Hundreds of blocks went through after it; those the limit holds are all but the last few.
+    EXPECT_LT(heap_statistics(*heap).blocks_in_use, 100u);
+    heap_flush_quarantine(*heap);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 1u);
+    expect_the_heap_goes_on(*heap);
+}
+
 // Random mallocs and frees at level report, with now and then a live or a quarantined block's
 // checked-mode header damaged (both links forged to an address nothing maps), against a model of
 // the live list (newest first) and the quarantine (oldest first): the leak count is every live
