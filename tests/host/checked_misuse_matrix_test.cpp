@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,30 @@ namespace bedrock {
 namespace {
 
 enum class Over { Region, Frames };
+
+// The checked-mode header right before `block` (an alignment of at most 128 bytes).
+heap::CheckedBlock* checked_header_of(unsigned char* block) {
+    return reinterpret_cast<heap::CheckedBlock*>(block - heap::kCheckedHeaderBytes);
+}
+
+// Damages `block`'s checked-mode header: both its list links forged to addresses nothing maps.
+void forge_links(unsigned char* block) {
+    checked_header_of(block)->prev = reinterpret_cast<heap::CheckedBlock*>(0x7878787878787878);
+    checked_header_of(block)->next = reinterpret_cast<heap::CheckedBlock*>(0x7878787878787880);
+}
+
+// How many of the reports so far are corrupt-metadata at one of `blocks`.
+unsigned corrupt_metadata_reports_at(std::initializer_list<const unsigned char*> blocks) {
+    unsigned count = 0;
+    for (size_t i = 0; i < test::report_count(); ++i) {
+        const ErrorReport& report = test::report(i);
+        count += report.kind == ErrorKind::CorruptMetadata &&
+                 std::any_of(blocks.begin(), blocks.end(), [&](const unsigned char* block) {
+                     return report.address == reinterpret_cast<uintptr_t>(block);
+                 });
+    }
+    return count;
+}
 
 // How a block is made: from the heap directly or through the C API on the default heap.
 struct Kind {
@@ -619,26 +644,12 @@ TEST_P(MatrixTest, TwoDamagedLiveHeadersHideOnlyTheBlocksBetweenThem) {
         ASSERT_NE(block, nullptr);
     }
     // The live list, newest first: 4, 3 (damaged), 2, 1 (damaged), 0.
-    auto header_of = [](unsigned char* block) {
-        return reinterpret_cast<heap::CheckedBlock*>(block - heap::kCheckedHeaderBytes);
-    };
-    const heap::CheckedBlock saved3 = *header_of(blocks[3]);
-    const heap::CheckedBlock saved1 = *header_of(blocks[1]);
-    for (unsigned char* damaged : {blocks[3], blocks[1]}) {
-        header_of(damaged)->prev = reinterpret_cast<heap::CheckedBlock*>(0x7878787878787878);
-        header_of(damaged)->next = reinterpret_cast<heap::CheckedBlock*>(0x7878787878787880);
-    }
+    const heap::CheckedBlock saved3 = *checked_header_of(blocks[3]);
+    const heap::CheckedBlock saved1 = *checked_header_of(blocks[1]);
+    forge_links(blocks[3]);
+    forge_links(blocks[1]);
     EXPECT_FALSE(heap_check(*m_heap));
-    unsigned damaged_reports = 0;
-    for (size_t i = 0; i < test::report_count(); ++i) {
-        const auto address = test::report(i).address;
-        if (test::report(i).kind == ErrorKind::CorruptMetadata &&
-            (address == reinterpret_cast<uintptr_t>(blocks[3]) ||
-             address == reinterpret_cast<uintptr_t>(blocks[1]))) {
-            ++damaged_reports;
-        }
-    }
-    EXPECT_EQ(damaged_reports, 2u);
+    EXPECT_EQ(corrupt_metadata_reports_at({blocks[1], blocks[3]}), 2u);
     test::clear_reports();
     EXPECT_EQ(heap_leaks_since(*m_heap, 0).blocks, 2u);
     const std::vector<std::string> lines = leak_report_lines();
@@ -651,8 +662,8 @@ TEST_P(MatrixTest, TwoDamagedLiveHeadersHideOnlyTheBlocksBetweenThem) {
     EXPECT_NE(lines.back().find("damaged checked-mode headers at"), std::string::npos)
         << lines.back();
     // Repaired, everything is freed as usual.
-    *header_of(blocks[3]) = saved3;
-    *header_of(blocks[1]) = saved1;
+    *checked_header_of(blocks[3]) = saved3;
+    *checked_header_of(blocks[1]) = saved1;
     EXPECT_TRUE(heap_check(*m_heap));
     EXPECT_EQ(heap_leaks_since(*m_heap, 0).blocks, 5u);
     for (unsigned char* block : blocks) {
@@ -686,9 +697,10 @@ void expect_the_heap_goes_on(Heap& heap) {
 }
 
 // The same for a block waiting in the quarantine: its damaged header is reported when the
-// quarantine reaches it, and neither its links nor its block's bounds are trusted then; it and
-// the blocks quarantined after it are left alone (never reused), and the heap goes on. Its
-// blocks stay taken, so the heap can never be destroyed: it lives in memory that outlives it.
+// quarantine reaches it, and neither its links nor its block's bounds are trusted then; it is
+// left alone (never reused), the block freed after it leaves the quarantine as usual, and the
+// heap goes on. The damaged block stays taken, so the heap can never be destroyed: it lives in
+// memory that outlives it.
 TEST(CheckedQuarantineDamage, ADamagedQuarantinedHeaderIsLeftAlone) {
     alignas(64) static unsigned char region[1 << 20];
     Heap* heap = checked_heap_in(region, sizeof(region));
@@ -697,7 +709,7 @@ TEST(CheckedQuarantineDamage, ADamagedQuarantinedHeaderIsLeftAlone) {
     void* later = heap_allocate(*heap, 24);
     heap_free(*heap, block);
     heap_free(*heap, later);
-    auto* header = reinterpret_cast<heap::CheckedBlock*>(block - heap::kCheckedHeaderBytes);
+    heap::CheckedBlock* header = checked_header_of(block);
     header->next = reinterpret_cast<heap::CheckedBlock*>(uintptr_t{0x7878787878787878});
     header->size = uint64_t{1} << 40; // a verify of its poison would read far past the heap
     EXPECT_FALSE(heap_check(*heap));
@@ -727,27 +739,14 @@ TEST(CheckedQuarantineDamage, TwoDamagedQuarantinedHeadersKeepOnlyTheBlocksBetwe
     for (unsigned char* block : blocks) {
         heap_free(*heap, block); // the quarantine, oldest first: 0, 1, 2, 3, 4
     }
-    for (unsigned char* damaged : {blocks[1], blocks[3]}) {
-        auto* header = reinterpret_cast<heap::CheckedBlock*>(damaged - heap::kCheckedHeaderBytes);
-        header->prev = reinterpret_cast<heap::CheckedBlock*>(uintptr_t{0x7878787878787878});
-        header->next = reinterpret_cast<heap::CheckedBlock*>(uintptr_t{0x7878787878787880});
-    }
-    const auto damaged_reported = [&] {
-        unsigned count = 0;
-        for (size_t i = 0; i < test::report_count(); ++i) {
-            const uintptr_t address = test::report(i).address;
-            count += test::report(i).kind == ErrorKind::CorruptMetadata &&
-                     (address == reinterpret_cast<uintptr_t>(blocks[1]) ||
-                      address == reinterpret_cast<uintptr_t>(blocks[3]));
-        }
-        return count;
-    };
+    forge_links(blocks[1]);
+    forge_links(blocks[3]);
     EXPECT_FALSE(heap_check(*heap));
-    EXPECT_EQ(damaged_reported(), 2u);
+    EXPECT_EQ(corrupt_metadata_reports_at({blocks[1], blocks[3]}), 2u);
     test::clear_reports();
     heap_flush_quarantine(*heap);
     EXPECT_EQ(test::report_count(), 2u);
-    EXPECT_EQ(damaged_reported(), 2u);
+    EXPECT_EQ(corrupt_metadata_reports_at({blocks[1], blocks[3]}), 2u);
     test::clear_reports();
     // Blocks 1, 2 and 3 stay taken; 0 and 4 went back.
     EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 3u);
@@ -770,8 +769,8 @@ TEST(CheckedQuarantineDamage, AFreesEvictionPassesADamagedHeader) {
     for (size_t i = 0; i < 10; ++i) {
         heap_free(*heap, blocks[i]);
     }
-    auto* header = reinterpret_cast<heap::CheckedBlock*>(blocks[5] - heap::kCheckedHeaderBytes);
-    header->next = reinterpret_cast<heap::CheckedBlock*>(uintptr_t{0x7878787878787878});
+    checked_header_of(blocks[5])->next =
+        reinterpret_cast<heap::CheckedBlock*>(uintptr_t{0x7878787878787878});
     ASSERT_EQ(test::report_count(), 0u);
     for (size_t i = 10; i < blocks.size(); ++i) {
         heap_free(*heap, blocks[i]);
@@ -780,7 +779,7 @@ TEST(CheckedQuarantineDamage, AFreesEvictionPassesADamagedHeader) {
     EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata) << describe(test::report(0));
     EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(blocks[5]));
     test::clear_reports();
-    // Hundreds of blocks went through after it; those the limit holds are all but the last few.
+    // Hundreds of blocks went through after it (quarantined blocks do not count as in use).
     EXPECT_LT(heap_statistics(*heap).blocks_in_use, 100u);
     heap_flush_quarantine(*heap);
     EXPECT_EQ(test::report_count(), 0u);
@@ -807,10 +806,7 @@ TEST(CheckedQuarantineDamage, RandomDamageMatchesAModel) {
     std::vector<Block> quarantine; // oldest first
     uint64_t stranded = 0;         // blocks left alone for good
     const auto damage = [](Block& block) {
-        auto* header =
-            reinterpret_cast<heap::CheckedBlock*>(block.start - heap::kCheckedHeaderBytes);
-        header->prev = reinterpret_cast<heap::CheckedBlock*>(uintptr_t{0x7878787878787878});
-        header->next = reinterpret_cast<heap::CheckedBlock*>(uintptr_t{0x7878787878787880});
+        forge_links(block.start);
         block.damaged = true;
     };
     // Blocks a walk from both ends reaches: all but the stretch from the first damaged block to
