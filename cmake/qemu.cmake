@@ -9,16 +9,20 @@
 #   BEDROCK_QEMU_FAILURE_STATUS   ... with Failure
 include(${PROJECT_SOURCE_DIR}/arch/${BEDROCK_ARCH}/qemu.cmake)
 
-# bedrock_qemu_launcher(<name> BOOT <qemu arguments that load the kernel...>)
-# Writes ${CMAKE_BINARY_DIR}/<name>, a shell script that runs QEMU with the arch's arguments,
-# the boot arguments and then its own arguments ("$@"), e.g. `build/x86_64/run-kernel -m 6G`
-# (a later -m overrides the default one). It turns the arch's way of reporting the kernel's
+# bedrock_qemu_launcher(<name> [SYMBOLS <kernel ELF>] BOOT <qemu arguments that load the kernel...>)
+# SYMBOLS names the ELF with debug information of the kernel it boots, for the backtraces of a
+# hung test (run_qemu.cmake). Writes ${CMAKE_BINARY_DIR}/<name>, a shell script that runs QEMU
+# with the arch's arguments, the boot arguments and then its own arguments ("$@"), e.g.
+# `build/x86_64/run-kernel -m 6G` (a later -m overrides the default one). It turns the arch's way of reporting the kernel's
 # verdict into one convention: exit 0 = the kernel exited with success *and* its closing line
 # is its verdict "verdict: PASS ..." (so a QEMU killed by GDB, which exits 0 on AArch64, is not
 # a pass), 1 = kernel exited with failure, 125 = QEMU ended some other way (its own error, a
 # reset, a triple fault, a kill).
 function(bedrock_qemu_launcher name)
-    cmake_parse_arguments(PARSE_ARGV 1 ARG "" "" "BOOT")
+    cmake_parse_arguments(PARSE_ARGV 1 ARG "" "SYMBOLS" "BOOT")
+    if(ARG_SYMBOLS)
+        set_property(GLOBAL PROPERTY bedrock_launcher_symbols_${name} ${ARG_SYMBOLS})
+    endif()
     set(words ${BEDROCK_QEMU_PROGRAM} ${BEDROCK_QEMU_ARGS} -m ${BEDROCK_QEMU_DEFAULT_MEMORY}
         ${ARG_BOOT})
     list(JOIN words "' '" quoted)
@@ -50,20 +54,25 @@ endfunction()
 
 # bedrock_add_qemu_test(<test name> LAUNCHER <launcher> [ARGS <qemu args...>]
 #                       [EXPECT_FAILURE <regex>] [EXPECT_OUTPUT <regex>] [EITHER_VERDICT]
-#                       [TIMEOUT <seconds>])
+#                       [EXPECT_HANG <regex>] [TIMEOUT <seconds>])
 # Passes only if QEMU exits with the success status and the output's closing lines are
 # "N passed, 0 failed" with N > 0 and "verdict: PASS (N passed, 0 failed)". With EXPECT_FAILURE, passes only if QEMU exits with the
 # failure status and the output matches the regex. EXPECT_OUTPUT adds a regex the output
 # must match either way. With EITHER_VERDICT, the kernel may exit with success or failure, as
 # long as its verdict line is the last and agrees with the status (for a test of what the
-# console says, not of the in-kernel tests). A hang is killed at the timeout and fails.
+# console says, not of the in-kernel tests). A hang is killed at the timeout and fails, with
+# every CPU's backtrace where the launcher names its kernel's ELF (SYMBOLS). With EXPECT_HANG
+# (the test of that report) it passes only if the boot is still running at the timeout and the
+# report matches the regex.
 function(bedrock_add_qemu_test test_name)
     cmake_parse_arguments(PARSE_ARGV 1 ARG "EITHER_VERDICT"
-        "LAUNCHER;EXPECT_FAILURE;EXPECT_OUTPUT;TIMEOUT" "ARGS")
+        "LAUNCHER;EXPECT_FAILURE;EXPECT_OUTPUT;EXPECT_HANG;TIMEOUT" "ARGS")
     if(NOT ARG_TIMEOUT)
         set(ARG_TIMEOUT 120)
     endif()
-    if(ARG_EITHER_VERDICT)
+    if(DEFINED ARG_EXPECT_HANG)
+        set(expect_status hang)
+    elseif(ARG_EITHER_VERDICT)
         set(expect_status either)
     elseif(DEFINED ARG_EXPECT_FAILURE)
         set(expect_status 1) # the launcher's "kernel exited with failure"
@@ -71,6 +80,10 @@ function(bedrock_add_qemu_test test_name)
         set(expect_status 0)
     endif()
     list(JOIN ARG_ARGS " " args)
+    get_property(symbols GLOBAL PROPERTY bedrock_launcher_symbols_${ARG_LAUNCHER})
+    if(NOT symbols)
+        set(symbols -)
+    endif()
     add_test(NAME ${test_name}
         COMMAND ${CMAKE_COMMAND}
             -DLAUNCHER=${CMAKE_BINARY_DIR}/${ARG_LAUNCHER}
@@ -78,9 +91,11 @@ function(bedrock_add_qemu_test test_name)
             -DEXPECT_STATUS=${expect_status}
             "-DEXPECT_FAILURE_REGEX=${ARG_EXPECT_FAILURE}"
             "-DEXPECT_OUTPUT_REGEX=${ARG_EXPECT_OUTPUT}"
+            "-DEXPECT_HANG_REGEX=${ARG_EXPECT_HANG}"
             -DTIMEOUT=${ARG_TIMEOUT}
+            -DSYMBOLS=${symbols}
             -P ${PROJECT_SOURCE_DIR}/cmake/run_qemu.cmake)
-    # CTest's own timeout is a backstop above the script's.
-    math(EXPR ctest_timeout "${ARG_TIMEOUT} + 30")
+    # CTest's own timeout is a backstop above the script's (its deadline and the backtraces).
+    math(EXPR ctest_timeout "${ARG_TIMEOUT} + 60")
     set_tests_properties(${test_name} PROPERTIES TIMEOUT ${ctest_timeout} LABELS qemu)
 endfunction()

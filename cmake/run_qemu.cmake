@@ -1,18 +1,25 @@
 # SPDX-License-Identifier: MIT
 # Runs one QEMU boot for CTest and decides pass or fail from the exit status *and* the output
 # (see bedrock_add_qemu_test in qemu.cmake). Usage:
-#   cmake -DLAUNCHER=<script> -DARGS="<qemu args>" -DEXPECT_STATUS=<n | either>
-#         [-DEXPECT_FAILURE_REGEX=<regex>] [-DEXPECT_OUTPUT_REGEX=<regex>] -DTIMEOUT=<s>
-#         -P run_qemu.cmake
+#   cmake -DLAUNCHER=<script> -DARGS="<qemu args>" -DEXPECT_STATUS=<n | either | hang>
+#         [-DEXPECT_FAILURE_REGEX=<regex>] [-DEXPECT_OUTPUT_REGEX=<regex>]
+#         [-DEXPECT_HANG_REGEX=<regex>] -DTIMEOUT=<s>
+#         -DSYMBOLS=<the kernel's ELF with debug information | -> -P run_qemu.cmake
+# A boot still running after TIMEOUT seconds fails, with every CPU's backtrace (qemu_deadline.sh).
 separate_arguments(qemu_args UNIX_COMMAND "${ARGS}")
+if(NOT SYMBOLS)
+    set(SYMBOLS -)
+endif()
+math(EXPR backstop "${TIMEOUT} + 45")
 string(TIMESTAMP started "%s")
 execute_process(
-    COMMAND ${LAUNCHER} ${qemu_args}
+    COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/qemu_deadline.sh ${TIMEOUT} ${SYMBOLS} ${LAUNCHER}
+        ${qemu_args}
     INPUT_FILE /dev/null
     OUTPUT_VARIABLE output
     ERROR_VARIABLE errors
     RESULT_VARIABLE status
-    TIMEOUT ${TIMEOUT})
+    TIMEOUT ${backstop})
 string(TIMESTAMP finished "%s")
 math(EXPR seconds "${finished} - ${started}")
 message("${output}")
@@ -20,6 +27,18 @@ if(errors)
     message("qemu stderr:\n${errors}")
 endif()
 message("qemu: exit status ${status} after ${seconds} s (expected ${EXPECT_STATUS})")
+if(EXPECT_STATUS STREQUAL "hang")
+    if(NOT status STREQUAL "124")
+        message(FATAL_ERROR "FAIL: expected a hang, but QEMU exited with '${status}'")
+    endif()
+    if(NOT output MATCHES "${EXPECT_HANG_REGEX}")
+        message(FATAL_ERROR "FAIL: the hang's report does not match '${EXPECT_HANG_REGEX}'")
+    endif()
+    return()
+endif()
+if(status STREQUAL "124")
+    message(FATAL_ERROR "FAIL: hung: no verdict within ${TIMEOUT} s (the CPUs' backtraces are above)")
+endif()
 
 if(EXPECT_OUTPUT_REGEX AND NOT output MATCHES "${EXPECT_OUTPUT_REGEX}")
     message(FATAL_ERROR "FAIL: output does not match '${EXPECT_OUTPUT_REGEX}'")

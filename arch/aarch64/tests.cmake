@@ -75,6 +75,7 @@ bedrock_add_qemu_test(aarch64.secure_el3 LAUNCHER run-kernel
 bedrock_add_kernel(bedrock-kernel-secondary-fault
     ${PROJECT_SOURCE_DIR}/tests/kernel/secondary_fault_test.cpp)
 bedrock_qemu_launcher(run-kernel-secondary-fault
+    SYMBOLS $<TARGET_FILE:bedrock-kernel-secondary-fault>
     BOOT -kernel $<TARGET_FILE:bedrock-kernel-secondary-fault>)
 bedrock_add_qemu_test(aarch64.secondary_fault_is_reported LAUNCHER run-kernel-secondary-fault
     ARGS -smp 4

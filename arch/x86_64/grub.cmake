@@ -30,6 +30,7 @@ add_custom_command(OUTPUT ${grub_iso}
     COMMENT "Building the GRUB ISO"
     VERBATIM)
 add_custom_target(bedrock-grub-iso ALL DEPENDS ${grub_iso})
-bedrock_qemu_launcher(run-kernel-grub BOOT -cdrom ${grub_iso} -boot d)
+bedrock_qemu_launcher(run-kernel-grub SYMBOLS $<TARGET_FILE:bedrock-kernel>
+    BOOT -cdrom ${grub_iso} -boot d)
 bedrock_add_qemu_test(x86_64.grub_multiboot2 LAUNCHER run-kernel-grub ARGS -m 1G
     EXPECT_OUTPUT "memory described by multiboot2")

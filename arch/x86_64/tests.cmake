@@ -43,6 +43,7 @@ bedrock_add_qemu_test(x86_64.boot.2M_operator_new_out_of_memory_ends_one_test LA
 bedrock_add_kernel(bedrock-kernel-stack-overflow
     ${CMAKE_CURRENT_LIST_DIR}/stack_overflow_test.cpp)
 bedrock_qemu_launcher(run-kernel-stack-overflow
+    SYMBOLS $<TARGET_FILE:bedrock-kernel-stack-overflow>
     BOOT -kernel $<TARGET_FILE:bedrock-kernel-stack-overflow>)
 bedrock_add_qemu_test(x86_64.stack_overflow_is_reported LAUNCHER run-kernel-stack-overflow
     EXPECT_FAILURE "fault: double fault: stack overflow \\(boot stack guard page\\) \\(vector 8[^\n]*\nfault: access at address 0x[0-9a-f]+\n.*fault: stopping with failure")
@@ -105,6 +106,7 @@ bedrock_add_qemu_test(x86_64.bench.icount LAUNCHER run-kernel ARGS -icount shift
 bedrock_add_kernel(bedrock-kernel-secondary-fault
     ${PROJECT_SOURCE_DIR}/tests/kernel/secondary_fault_test.cpp)
 bedrock_qemu_launcher(run-kernel-secondary-fault
+    SYMBOLS $<TARGET_FILE:bedrock-kernel-secondary-fault>
     BOOT -kernel $<TARGET_FILE:bedrock-kernel-secondary-fault>)
 bedrock_add_qemu_test(x86_64.smp.fault_on_cpu_1_is_reported LAUNCHER run-kernel-secondary-fault
     ARGS -smp 2

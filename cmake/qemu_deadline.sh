@@ -1,0 +1,71 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Runs one QEMU boot for run_qemu.cmake with a deadline, and shows where every CPU is when the
+# boot does not end in time: a hung test is then a bug report, not just a time-out.
+#
+#   qemu_deadline.sh <seconds> <kernel ELF with debug information | -> <launcher> [qemu args...]
+#
+# The launcher (cmake/qemu.cmake) runs with a gdbstub on a private Unix socket. Past the deadline
+# gdb-multiarch attaches, which stops every virtual CPU, prints each one's backtrace against the
+# ELF, and kills QEMU; the launcher's whole process group is then killed too. Exit status: the
+# launcher's own, or 124 after a time-out. Without gdb-multiarch or an ELF ("-") the time-out is
+# still reported, only without the backtraces.
+set -u
+deadline=$1
+symbols=$2
+launcher=$3
+shift 3
+
+dir=$(mktemp -d) || exit 125
+trap 'rm -rf "$dir"' EXIT
+socket=$dir/gdb.sock
+
+# A process group of its own, so that a time-out can end the launcher, tee and QEMU together.
+setsid "$launcher" "$@" -gdb "unix:$socket,server=on,wait=off" </dev/null &
+pid=$!
+
+# Five looks a second: a boot that ends early is not held up by more than 200 ms.
+looks=$((deadline * 5))
+while kill -0 "$pid" 2>/dev/null; do
+    if [ "$looks" -eq 0 ]; then
+        echo
+        echo "qemu_deadline: no verdict after $deadline s; where each CPU is:"
+        gdb=$(command -v gdb-multiarch || true)
+        if [ -n "$gdb" ] && [ "$symbols" != "-" ] && [ -S "$socket" ]; then
+            # CPUs with the same backtrace (idle ones, say) are listed once, under all their names.
+            timeout 30 "$gdb" -batch -nx "$symbols" -ex "target remote $socket" \
+                -ex "set print frame-arguments none" -ex "set print address off" \
+                -ex "thread apply all backtrace 24" -ex "kill" 2>/dev/null |
+                awk '/^Thread [0-9]+ \(/ {
+                         flush(); body = ""
+                         match($0, /CPU#[0-9]+ \[[a-z]+/)
+                         name = substr($0, RSTART + 4, RLENGTH - 4); sub(/ \[/, " (", name)
+                         name = name ")"; next
+                     }
+                     /^#/ { body = body $0 "\n" }
+                     function flush() {
+                         if (name == "") return
+                         if (!(body in cpus)) order[++count] = body
+                         cpus[body] = name (cpus[body] == "" ? "" : ", ") cpus[body]
+                     }
+                     END {
+                         flush()
+                         for (i = 1; i <= count; ++i) printf "CPU %s:\n%s\n", cpus[order[i]], order[i]
+                     }'
+        else
+            echo "qemu_deadline: (no backtraces: needs gdb-multiarch and the kernel's ELF)"
+        fi
+        # gdb's kill ends QEMU and so the launcher; whatever is left of its group goes now.
+        looks=25
+        while kill -0 "$pid" 2>/dev/null && [ "$looks" -gt 0 ]; do
+            looks=$((looks - 1))
+            sleep 0.2
+        done
+        kill -KILL -- "-$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        exit 124
+    fi
+    looks=$((looks - 1))
+    sleep 0.2
+done
+wait "$pid"
