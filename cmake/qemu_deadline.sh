@@ -21,15 +21,23 @@ trap 'rm -rf "$dir"' EXIT
 socket=$dir/gdb.sock
 
 # A process group of its own, so that a time-out can end the launcher, tee and QEMU together.
-setsid "$launcher" "$@" -gdb "unix:$socket,server=on,wait=off" </dev/null &
+# Its output is shown once it ends (or at the deadline, before the report).
+setsid "$launcher" "$@" -gdb "unix:$socket,server=on,wait=off" </dev/null >"$dir/output" &
 pid=$!
 
 # Five looks a second: a boot that ends early is not held up by more than 200 ms.
 looks=$((deadline * 5))
 while kill -0 "$pid" 2>/dev/null; do
     if [ "$looks" -eq 0 ]; then
+        cat "$dir/output"
         echo
-        echo "qemu_deadline: no verdict after $deadline s; where each CPU is:"
+        # A kernel that printed its verdict has called its exit: then QEMU is what hangs.
+        if tr -d '\r' <"$dir/output" | sed '/^$/d' | tail -n 1 | grep -q '^verdict: '; then
+            echo "qemu_deadline: the kernel printed its verdict, but QEMU had not exited after" \
+                "$deadline s; where each CPU is:"
+        else
+            echo "qemu_deadline: no verdict after $deadline s; where each CPU is:"
+        fi
         gdb=$(command -v gdb-multiarch || true)
         if [ -n "$gdb" ] && [ "$symbols" != "-" ] && [ -S "$socket" ]; then
             # CPUs with the same backtrace (idle ones, say) are listed once, under all their names.
@@ -69,3 +77,6 @@ while kill -0 "$pid" 2>/dev/null; do
     sleep 0.2
 done
 wait "$pid"
+status=$?
+cat "$dir/output"
+exit "$status"
