@@ -100,9 +100,10 @@ void set_cpu_local(kernel::CpuLocal* cpu);
 // A periodic interrupt on the calling CPU, `hz` times per second (x86-64: the local APIC timer;
 // AArch64: the EL1 physical timer through the GIC), whose handler calls `tick` with interrupts
 // masked and then starts the next period, so a tick longer than the period stretches it rather
-// than starving the interrupted code; stop_timer() stops it on the calling CPU. start_timer() does
-// not unmask interrupts; it returns false, starting nothing, where the arch has no timer interrupt
-// (yet).
+// than starving the interrupted code; stop_timer() stops it on the calling CPU, and no tick runs
+// there after it, not even for an interrupt the timer raised before that the CPU has not yet
+// taken. start_timer() does not unmask interrupts; it returns false, starting nothing, where the
+// arch has no timer interrupt (yet).
 [[nodiscard]] bool start_timer(uint32_t hz, void (*tick)());
 void stop_timer();
 

@@ -191,7 +191,10 @@ bool start_timer(uint32_t hz, void (*tick)()) {
     return true;
 }
 
+// An interrupt the timer raised before it stopped may still be pending (requested while the CPU
+// had interrupts masked): with no tick its handler only sends the EOI.
 void stop_timer() {
+    __atomic_store_n(&g_ticks[this_cpu_index()], nullptr, __ATOMIC_RELEASE);
     x86_64::stop_local_timer();
 }
 

@@ -27,6 +27,7 @@
 #include "bedrock/heap_checks.h"
 #include "bedrock/malloc.h"
 #include "bedrock/page_frame_allocator.h"
+#include "bedrock/spinlock.h"
 #include "block_pattern.h"
 #include "kernel/allocators.h"
 #include "kernel/arch.h"
@@ -277,6 +278,41 @@ BEDROCK_TEST(interrupt_handlers_allocate_while_the_interrupted_code_does) {
     BEDROCK_EXPECT_EQ(page_frame_allocator().free_pages(), free_before);
     BEDROCK_EXPECT(heap_check(*heap));
     BEDROCK_EXPECT(page_frame_allocator().check().ok);
+}
+
+constinit uint64_t g_stale_ticks = 0;
+
+void count_stale_tick() {
+    ++g_stale_ticks;
+}
+
+// The calling CPU waits for `nanoseconds`, its interrupts as they are.
+void wait_nanoseconds(uint64_t nanoseconds) {
+    const uint64_t start = arch::nanoseconds();
+    while (arch::nanoseconds() - start < nanoseconds) {
+        SpinLock::relax();
+    }
+}
+
+// A timer stopped while its interrupt is pending (it expired with interrupts masked, as when a
+// worker above masks them and stops its timer) must not tick once they are unmasked: that tick
+// would run after its test has returned and its data is gone.
+BEDROCK_TEST(interrupt_stopped_timer_runs_no_pending_tick) {
+    const uintptr_t interrupts = arch::disable_interrupts();
+    g_stale_ticks = 0;
+    if (!arch::start_timer(kTimerHz, count_stale_tick)) {
+        arch::restore_interrupts(interrupts);
+        print("  skipped: %s has no timer interrupt yet\n", arch::kName);
+        return;
+    }
+    constexpr uint64_t kPeriods = 20 * (uint64_t{1000} * kMillisecond / kTimerHz);
+    wait_nanoseconds(kPeriods); // the timer has expired, its interrupt pending
+    arch::stop_timer();
+    arch::enable_interrupts();
+    wait_nanoseconds(kPeriods);
+    static_cast<void>(arch::disable_interrupts());
+    arch::restore_interrupts(interrupts);
+    BEDROCK_EXPECT_EQ(g_stale_ticks, 0);
 }
 
 } // namespace
