@@ -50,6 +50,7 @@ while kill -0 "$pid" 2>/dev/null; do
                          name = substr($0, RSTART + 4, RLENGTH - 4); sub(/ \[/, " (", name)
                          name = name ")"; next
                      }
+                     /^#[0-9]+ +\?\? \(\)$/ { next } # past the outermost frame
                      /^#/ { body = body $0 "\n" }
                      function flush() {
                          if (name == "") return
