@@ -9,15 +9,15 @@
 #   BEDROCK_QEMU_FAILURE_STATUS   ... with Failure
 include(${PROJECT_SOURCE_DIR}/arch/${BEDROCK_ARCH}/qemu.cmake)
 
-# bedrock_qemu_launcher(<name> [SYMBOLS <kernel ELF>] BOOT <qemu arguments that load the kernel...>)
+# bedrock_qemu_launcher(<name> [SYMBOLS <kernel ELF>] BOOT <qemu arguments that load the kernel>)
 # SYMBOLS names the ELF with debug information of the kernel it boots, for the backtraces of a
 # hung test (run_qemu.cmake). Writes ${CMAKE_BINARY_DIR}/<name>, a shell script that runs QEMU
 # with the arch's arguments, the boot arguments and then its own arguments ("$@"), e.g.
-# `build/x86_64/run-kernel -m 6G` (a later -m overrides the default one). It turns the arch's way of reporting the kernel's
-# verdict into one convention: exit 0 = the kernel exited with success *and* its closing line
-# is its verdict "verdict: PASS ..." (so a QEMU killed by GDB, which exits 0 on AArch64, is not
-# a pass), 1 = kernel exited with failure, 125 = QEMU ended some other way (its own error, a
-# reset, a triple fault, a kill).
+# `build/x86_64/run-kernel -m 6G` (a later -m overrides the default one). It turns the arch's way
+# of reporting the kernel's verdict into one convention: exit 0 = the kernel exited with success
+# *and* its closing line is its verdict "verdict: PASS ..." (so a QEMU killed by GDB, which exits
+# 0 on AArch64, is not a pass), 1 = kernel exited with failure, 125 = QEMU ended some other way
+# (its own error, a reset, a triple fault, a kill).
 function(bedrock_qemu_launcher name)
     cmake_parse_arguments(PARSE_ARGV 1 ARG "" "SYMBOLS" "BOOT")
     if(ARG_SYMBOLS)

@@ -61,7 +61,8 @@ while kill -0 "$pid" 2>/dev/null; do
                      }
                      END {
                          flush()
-                         for (i = 1; i <= count; ++i) printf "CPU %s:\n%s\n", cpus[order[i]], order[i]
+                         for (i = 1; i <= count; ++i)
+                             printf "CPU %s:\n%s\n", cpus[order[i]], order[i]
                      }'
         else
             echo "qemu_deadline: (no backtraces: needs gdb-multiarch and the kernel's ELF)"

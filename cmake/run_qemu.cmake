@@ -46,7 +46,8 @@ if(EXPECT_STATUS STREQUAL "hang")
     return()
 endif()
 if(status STREQUAL "124")
-    message(FATAL_ERROR "FAIL: hung: no verdict within ${TIMEOUT} s (the CPUs' backtraces are at the top)")
+    message(FATAL_ERROR
+        "FAIL: hung: no verdict within ${TIMEOUT} s (the CPUs' backtraces are at the top)")
 endif()
 
 if(EXPECT_OUTPUT_REGEX AND NOT output MATCHES "${EXPECT_OUTPUT_REGEX}")
