@@ -313,27 +313,23 @@ BEDROCK_TEST(smp_stress_checked_level_report_raises_nothing) {
 // the counts.
 constexpr unsigned kDispatchRounds = 2000;
 
-struct alignas(64) RoundCount {
-    uint64_t rounds;
-};
-
 void count_round(void* context, unsigned index) {
-    auto* counts = static_cast<RoundCount*>(context);
-    __atomic_store_n(&counts[index].rounds, counts[index].rounds + 1, __ATOMIC_RELAXED);
+    auto* rounds = static_cast<uint64_t*>(context);
+    __atomic_store_n(&rounds[index], rounds[index] + 1, __ATOMIC_RELAXED);
 }
 
 BEDROCK_TEST(smp_every_cpu_runs_every_round_of_work) {
-    static RoundCount counts[kMaxBootCpus];
-    for (RoundCount& count : counts) {
-        count = RoundCount{};
+    static uint64_t rounds[kMaxBootCpus];
+    for (uint64_t& count : rounds) {
+        count = 0;
     }
     const unsigned cpus = online_cpu_count();
     const uint64_t start = arch::nanoseconds();
     unsigned wrong = 0;
     for (unsigned round = 1; round <= kDispatchRounds; ++round) {
-        run_on_every_cpu(count_round, counts);
+        run_on_every_cpu(count_round, rounds);
         for (unsigned cpu = 0; cpu < cpus; ++cpu) {
-            wrong += __atomic_load_n(&counts[cpu].rounds, __ATOMIC_RELAXED) != round ? 1 : 0;
+            wrong += __atomic_load_n(&rounds[cpu], __ATOMIC_RELAXED) != round ? 1 : 0;
         }
     }
     print("  %u CPUs, %u rounds in %lu ms\n", cpus, kDispatchRounds,
