@@ -35,7 +35,7 @@ foreach(machine pc-q35-3.1 pc-i440fx-2.4)
         EXPECT_FAILURE "bedrock: loaded as a Linux kernel in real mode, not through PVH \\(QEMU machine types before 4.0 have no PVH loader: use pc or q35 4.0 or later\\); cannot boot")
 endforeach()
 # 2 MiB: a few pages usable past the image (28 KiB with a 1.87 MiB image; the page frame
-# allocator's metadata needs 20 KiB, so the image may grow by two pages more), no page free when
+# allocator's metadata needs 20 KiB, so the image may grow by a page at most), no page free when
 # the tests start; a throwing operator new that finds no memory ends its test (failed, the reason
 # named), not the run, which ends with its verdict.
 bedrock_add_qemu_test(x86_64.boot.2M_operator_new_out_of_memory_ends_one_test LAUNCHER run-kernel
