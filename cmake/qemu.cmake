@@ -81,9 +81,6 @@ function(bedrock_add_qemu_test test_name)
     endif()
     list(JOIN ARG_ARGS " " args)
     get_property(symbols GLOBAL PROPERTY bedrock_launcher_symbols_${ARG_LAUNCHER})
-    if(NOT symbols)
-        set(symbols -)
-    endif()
     add_test(NAME ${test_name}
         COMMAND ${CMAKE_COMMAND}
             -DLAUNCHER=${CMAKE_BINARY_DIR}/${ARG_LAUNCHER}
@@ -93,7 +90,7 @@ function(bedrock_add_qemu_test test_name)
             "-DEXPECT_OUTPUT_REGEX=${ARG_EXPECT_OUTPUT}"
             "-DEXPECT_HANG_REGEX=${ARG_EXPECT_HANG}"
             -DTIMEOUT=${ARG_TIMEOUT}
-            -DSYMBOLS=${symbols}
+            "-DSYMBOLS=${symbols}"
             -P ${PROJECT_SOURCE_DIR}/cmake/run_qemu.cmake)
     # CTest's own timeout is a backstop above the script's (its deadline and the backtraces).
     math(EXPR ctest_timeout "${ARG_TIMEOUT} + 60")

@@ -39,9 +39,9 @@ while kill -0 "$pid" 2>/dev/null; do
             echo "qemu_deadline: no verdict after $deadline s; where each CPU is:"
         fi
         gdb=$(command -v gdb-multiarch || true)
-        looks=0
+        grace=0
         if [ -n "$gdb" ] && [ "$symbols" != "-" ] && [ -S "$socket" ]; then
-            looks=25 # then gdb's kill ends QEMU, and so the launcher
+            grace=25 # looks: gdb's kill ends QEMU, and so the launcher
             # CPUs with the same backtrace (idle ones, say) are listed once, under all their names.
             timeout 30 "$gdb" -batch -nx "$symbols" -ex "target remote $socket" \
                 -ex "set print frame-arguments none" -ex "set print address off" \
@@ -68,8 +68,8 @@ while kill -0 "$pid" 2>/dev/null; do
             echo "qemu_deadline: (no backtraces: needs gdb-multiarch and the kernel's ELF)"
         fi
         # Up to 5 s for gdb's kill to end QEMU; then whatever is left of the group goes.
-        while kill -0 "$pid" 2>/dev/null && [ "$looks" -gt 0 ]; do
-            looks=$((looks - 1))
+        while kill -0 "$pid" 2>/dev/null && [ "$grace" -gt 0 ]; do
+            grace=$((grace - 1))
             sleep 0.2
         done
         kill -9 "-$pid" 2>/dev/null # the group (dash takes no "--")

@@ -4,7 +4,7 @@
 #   cmake -DLAUNCHER=<script> -DARGS="<qemu args>" -DEXPECT_STATUS=<n | either | hang>
 #         [-DEXPECT_FAILURE_REGEX=<regex>] [-DEXPECT_OUTPUT_REGEX=<regex>]
 #         [-DEXPECT_HANG_REGEX=<regex>] -DTIMEOUT=<s>
-#         -DSYMBOLS=<the kernel's ELF with debug information | -> -P run_qemu.cmake
+#         -DSYMBOLS=<the kernel's ELF with debug information | - or empty: none> -P run_qemu.cmake
 # A boot still running after TIMEOUT seconds fails, with every CPU's backtrace (qemu_deadline.sh).
 separate_arguments(qemu_args UNIX_COMMAND "${ARGS}")
 if(NOT SYMBOLS)

@@ -592,7 +592,7 @@ TEST_P(MatrixTest, DamagedListLinksAreNeverFollowed) {
     void* older = heap_allocate(*m_heap, 24);
     auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, 24));
     void* newer = heap_allocate(*m_heap, 24);
-    auto* header = reinterpret_cast<heap::CheckedBlock*>(block - heap::kCheckedHeaderBytes);
+    heap::CheckedBlock* header = checked_header_of(block);
     const heap::CheckedBlock saved = *header;
     static uintptr_t victim[4] = {1, 2, 3, 4};
     for (const uintptr_t forged :
