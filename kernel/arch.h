@@ -112,8 +112,11 @@ void stop_timer();
 // calls send_event(), an interrupt arrives, or for no reason at all (callers re-check their
 // condition in a loop). Call it with interrupts masked; it returns with them masked. An event
 // sent after the caller's last check of its condition is never lost. x86-64: `sti; hlt` woken by
-// an IPI to every other CPU; AArch64: `wfi` woken by a GIC software interrupt to every other CPU
-// (`wfe` / `sev` where the kernel found no GIC).
+// an IPI to each other online CPU (kernel/smp.h for_each_other_online_cpu(): never a broadcast,
+// which would reach CPUs the kernel never started); AArch64: `wfi` woken by a GIC software
+// interrupt to every other CPU (one the kernel never started is off in PSCI or in the firmware's
+// holding loop, which an interrupt does not release), or `wfe` / `sev` where the kernel found no
+// GIC.
 void wait_for_event();
 void send_event();
 

@@ -81,7 +81,7 @@ bool start_one(unsigned index, uint64_t hardware_id) {
         page_frame_allocator().free_pages(stack, kStackPages);
         return false;
     }
-    ++g_records;
+    __atomic_store_n(&g_records, g_records + 1, __ATOMIC_RELEASE); // the record is written
     const uint64_t deadline = arch::nanoseconds() + kCheckInNanoseconds;
     while (__atomic_load_n(&cpu.state, __ATOMIC_ACQUIRE) ==
            static_cast<uint32_t>(CpuState::Starting)) {
@@ -134,6 +134,17 @@ const CpuLocal& online_cpu(unsigned index) {
 CpuLocal& this_cpu() {
     CpuLocal* cpu = arch::cpu_local();
     return cpu != nullptr ? *cpu : boot_cpu();
+}
+
+void for_each_other_online_cpu(void (*visit)(const CpuLocal& cpu, void* context), void* context) {
+    const CpuLocal* self = &this_cpu();
+    const unsigned records = __atomic_load_n(&g_records, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < records; ++i) {
+        if (&g_cpus[i] != self && __atomic_load_n(&g_cpus[i].state, __ATOMIC_ACQUIRE) ==
+                                      static_cast<uint32_t>(CpuState::Online)) {
+            visit(g_cpus[i], context);
+        }
+    }
 }
 
 void run_on_every_cpu(Work work, void* context) {

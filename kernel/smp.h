@@ -50,6 +50,12 @@ void start_secondary_cpus(const BootInfo& boot);
 [[nodiscard]] const CpuLocal& online_cpu(unsigned index);
 // The calling CPU's data (the boot CPU's before start_secondary_cpus()).
 [[nodiscard]] CpuLocal& this_cpu();
+// Calls visit(cpu, context) for every online CPU but the calling one: the CPUs an arch may send an
+// interrupt to. A CPU the kernel never started (one the firmware does not describe, or left
+// parked or waiting for its start-up IPI) is not among them: an interrupt meant for the kernel's
+// CPUs must never reach it (QEMU's microvm runs such a CPU from its reset vector, into the
+// firmware and the kernel's own entry, on any interrupt). O(CPUs started).
+void for_each_other_online_cpu(void (*visit)(const CpuLocal& cpu, void* context), void* context);
 
 // Runs work(context, index) on every online CPU at once (the caller's included, as index 0 when
 // called on the boot CPU) and returns when every CPU has returned from it. Boot CPU only; not

@@ -171,14 +171,13 @@ bool start_cpu(kernel::CpuLocal& cpu) {
 }
 
 void x86_64::flush_tlbs_of_other_cpus() {
-    const unsigned cpus = kernel::online_cpu_count();
-    const unsigned self = this_cpu_index();
-    for (unsigned index = 0; index < cpus; ++index) {
-        if (index != self &&
-            !send_nmi(static_cast<uint32_t>(kernel::online_cpu(index).hardware_id))) {
-            kernel::panic("tlb: CPU %u did not accept the TLB shootdown NMI", index);
-        }
-    }
+    kernel::for_each_other_online_cpu(
+        [](const kernel::CpuLocal& cpu, void*) {
+            if (!send_nmi(static_cast<uint32_t>(cpu.hardware_id))) {
+                kernel::panic("tlb: CPU %u did not accept the TLB shootdown NMI", cpu.index);
+            }
+        },
+        nullptr);
 }
 
 bool start_timer(uint32_t hz, void (*tick)()) {
@@ -204,8 +203,15 @@ void wait_for_event() {
     __asm__ volatile("sti; hlt; cli" : : : "memory");
 }
 
+// One IPI per online CPU, not one broadcast: a CPU the kernel never started must not be woken.
 void send_event() {
-    x86_64::send_wake_to_others();
+    kernel::for_each_other_online_cpu(
+        [](const kernel::CpuLocal& cpu, void*) {
+            if (!x86_64::send_wake(static_cast<uint32_t>(cpu.hardware_id))) {
+                kernel::panic("smp: CPU %u did not accept the wake IPI", cpu.index);
+            }
+        },
+        nullptr);
 }
 
 } // namespace bedrock::arch

@@ -35,7 +35,6 @@ constexpr uint32_t kDeliveryInit = 0x5 << 8;
 constexpr uint32_t kDeliveryStartup = 0x6 << 8;
 constexpr uint32_t kLevelAssert = 1u << 14;
 constexpr uint32_t kDeliveryPending = 1u << 12;
-constexpr uint32_t kAllExcludingSelf = 0x3 << 18;
 
 constexpr uint64_t kMicrosecond = 1000;
 constexpr uint64_t kAfterInit = 10'000 * kMicrosecond;
@@ -157,10 +156,8 @@ bool send_init_startup(uint32_t apic_id, uint8_t start_page) {
     return true;
 }
 
-void send_wake_to_others() {
-    if (has_local_apic()) {
-        static_cast<void>(send_ipi(0, kAllExcludingSelf | kLevelAssert | kWakeVector));
-    }
+bool send_wake(uint32_t apic_id) {
+    return has_local_apic() && send_ipi(apic_id, kLevelAssert | kWakeVector);
 }
 
 bool send_nmi(uint32_t apic_id) {

@@ -41,8 +41,9 @@ void enable_local_apic();
 // delivery within a millisecond.
 [[nodiscard]] bool send_init_startup(uint32_t apic_id, uint8_t start_page);
 
-// Sends kWakeVector to every CPU but the caller.
-void send_wake_to_others();
+// Sends kWakeVector to the CPU `apic_id` (never as a broadcast: see kernel/smp.h
+// for_each_other_online_cpu()); false if it was not accepted for delivery within a millisecond.
+[[nodiscard]] bool send_wake(uint32_t apic_id);
 // Sends an NMI to the CPU `apic_id`; false if it was not accepted for delivery within a
 // millisecond.
 [[nodiscard]] bool send_nmi(uint32_t apic_id);

@@ -34,12 +34,12 @@ foreach(machine pc-q35-3.1 pc-i440fx-2.4)
         LAUNCHER run-kernel ARGS -M ${machine} TIMEOUT 30
         EXPECT_FAILURE "bedrock: loaded as a Linux kernel in real mode, not through PVH \\(QEMU machine types before 4.0 have no PVH loader: use pc or q35 4.0 or later\\); cannot boot")
 endforeach()
-# 2 MiB: a few pages usable past the image (28 KiB with a 1.87 MiB image; the page frame
-# allocator's metadata needs 20 KiB, so the image may grow by a page at most), no page free when
-# the tests start; a throwing operator new that finds no memory ends its test (failed, the reason
-# named), not the run, which ends with its verdict.
+# 2 MiB and 12 KiB: a few pages usable past the image (40 KiB past an image that ends at 1.87 MiB;
+# the page frame allocator's metadata needs 20 KiB and the default heap 8 KiB, so the image may
+# grow by three pages), a few pages free when the tests start; a throwing operator new that finds
+# no memory ends its test (failed, the reason named), not the run, which ends with its verdict.
 bedrock_add_qemu_test(x86_64.boot.2M_operator_new_out_of_memory_ends_one_test LAUNCHER run-kernel
-    ARGS -m 2M TIMEOUT 60 EITHER_VERDICT
+    ARGS -m 2060K TIMEOUT 60 EITHER_VERDICT
     EXPECT_OUTPUT "operator new: out of memory; the test ends here\r?\ntest heap_operator_new_and_delete_forms FAILED")
 
 bedrock_add_kernel(bedrock-kernel-stack-overflow
@@ -66,7 +66,7 @@ endforeach()
 # (the CPUs' check-in, the INIT and STARTUP delays, the interrupt test's) must hold by it.
 bedrock_add_qemu_test(x86_64.smp.pc.16.no_pit LAUNCHER run-kernel
     ARGS -M pc,pit=off -m 128M -smp 16
-    EXPECT_OUTPUT "MADT: 16 CPUs\nclock: no PIT counts; TSC measured against the ACPI PM timer\n.*smp: 16 CPUs online")
+    EXPECT_OUTPUT "MADT: 16 CPUs\nclock: TSC [0-9]+ MHz, measured against the ACPI PM timer \\(no PIT counts\\)\n.*smp: 16 CPUs online")
 # Sixty-four CPUs in 128 MiB (2 MiB per CPU): the MADT's every entry is started and every CPU
 # keeps its CPU page lists and its share of the SMP stress in that little memory.
 bedrock_add_qemu_test(x86_64.smp.pc.64 LAUNCHER run-kernel ARGS -m 128M -smp 64 TIMEOUT 120
@@ -99,7 +99,43 @@ bedrock_add_qemu_test(x86_64.smp.mp_table.disabled_slots LAUNCHER run-kernel
     EXPECT_OUTPUT "acpi: no valid ACPI RSDP; MP table at 0x[0-9a-f]+: 2 CPUs\nmp table: 2 more CPUs disabled: not started\n.*smp: 2 CPUs online")
 bedrock_add_qemu_test(x86_64.smp.mp_table.grub_multiboot2.2 LAUNCHER run-kernel-grub
     ARGS -M pc,acpi=off -m 256M -smp 2,sockets=2
-    EXPECT_OUTPUT "acpi: no valid ACPI RSDP; MP table at 0x[0-9a-f]+: 2 CPUs\n[^\n]*memory described by multiboot2.*smp: 2 CPUs online")
+    EXPECT_OUTPUT "acpi: no valid ACPI RSDP; MP table at 0x[0-9a-f]+: 2 CPUs\nclock: [^\n]*\n[^\n]*memory described by multiboot2.*smp: 2 CPUs online")
+# QEMU's microvm: no BIOS, no PCI, no port 0x61; the kernel enters through PVH from qboot.
+# With ACPI its MADT lists every CPU, all started. Without ACPI (no RSDP, no MP table) the other
+# three CPUs are described nowhere and stay in the firmware's hands, waiting for a start-up IPI:
+# the kernel runs alone and must never interrupt them (a wake IPI sent as a broadcast reached
+# them, and QEMU ran each from its reset vector through qboot into the kernel's entry again, on
+# the boot CPU's memory: faults, a second allocator start or a reset, in 5 boots of 5).
+bedrock_add_qemu_test(x86_64.smp.microvm.4 LAUNCHER run-kernel ARGS -M microvm -m 256M -smp 4
+    EXPECT_OUTPUT "MADT: 4 CPUs\n.*smp: 4 CPUs online")
+bedrock_add_qemu_test(x86_64.smp.microvm.undescribed_cpus_are_never_interrupted
+    LAUNCHER run-kernel ARGS -M microvm,acpi=off -m 128M -smp 4
+    EXPECT_OUTPUT "no valid MP floating pointer structure; starting the boot CPU only\n.*smp: 1 CPUs online")
+
+# The TSC's frequency from each source the kernel knows (arch/x86_64/clock.cpp), on the machine
+# that leaves it the first that counts. Under -icount every clock is QEMU's virtual one and the
+# TSC counts its nanoseconds, so each source must measure 1000 MHz. The RTC's, which waits for
+# two changes of its seconds, runs with 32 ns per instruction: about as fast as the others.
+set(clock_sources
+    "pc|0|the PIT's channel 2"
+    "microvm|0|the PIT's channel 0 \\(port 0x61 gates no channel 2\\)"
+    "pc,pit=off|0|the ACPI PM timer \\(no PIT counts\\)"
+    "microvm,pit=off|5|the CMOS RTC's seconds \\(no PIT counts, no ACPI PM timer\\)")
+foreach(case IN LISTS clock_sources)
+    string(REPLACE "|" ";" case "${case}")
+    list(GET case 0 machine)
+    list(GET case 1 shift)
+    list(GET case 2 source)
+    string(REGEX REPLACE "[,=]" "_" name "${machine}")
+    bedrock_add_qemu_test(x86_64.clock.${name} LAUNCHER run-kernel
+        ARGS -M ${machine} -icount shift=${shift} -rtc clock=vm
+        EXPECT_OUTPUT "\nclock: TSC (999|1000|1001) MHz, measured against ${source}\n")
+endforeach()
+# No clock at all: the kernel says so and assumes a frequency; the tests still pass.
+bedrock_add_qemu_test(x86_64.clock.none_is_named LAUNCHER run-kernel
+    ARGS -M microvm,pit=off,rtc=off
+    EXPECT_OUTPUT "\nclock: no PIT counts, no ACPI PM timer, no CMOS RTC: TSC assumed 2000 MHz; time-outs may be off\n")
+
 # The boot benchmark under -icount shift=0: one guest instruction per virtual nanosecond, so
 # the pair figures are instruction counts.
 bedrock_add_qemu_test(x86_64.bench.icount LAUNCHER run-kernel ARGS -icount shift=0
