@@ -7,12 +7,15 @@
 // (CNTP_TVAL_EL0 = one period) after calling the tick, so the interrupted code gets at least one
 // period between ticks however slow a tick is (a tick slower than the period, rearmed before it,
 // left the next interrupt pending on return and starved the interrupted code), and the
-// level-sensitive timer line is low again before the end of the interrupt. Invariant: g_timers[i]
-// is written only by CPU i (kernel index) with its interrupts masked or its timer off.
+// level-sensitive timer line is low again before the end of the interrupt. The tick is kept by
+// kernel/timer_tick.h. Invariant: g_periods[i] is written only by CPU i (kernel index) with its
+// interrupts masked or its timer off.
 #include "arch/aarch64/aarch64.h"
+#include "bedrock/platform.h"
 #include "kernel/arch.h"
 #include "kernel/console.h"
 #include "kernel/smp.h"
+#include "kernel/timer_tick.h"
 
 namespace bedrock::arch {
 namespace {
@@ -21,16 +24,11 @@ constexpr uint64_t kTimerEnable = 1; // CNTP_CTL_EL0.ENABLE, IMASK clear
 constexpr uint32_t kFirstPrivateInterrupt = 16;
 constexpr uint32_t kFirstSharedInterrupt = 32;
 
-struct Timer {
-    void (*tick)() = nullptr;
-    uint64_t period = 0; // counter ticks
-};
-constinit Timer g_timers[kernel::kMaxBootCpus];
+constinit uint64_t g_periods[kernel::kMaxBootCpus] = {}; // each CPU's, in counter ticks
 constinit uint32_t g_timer_intid = 0;
 
-Timer& this_cpu_timer() {
-    const kernel::CpuLocal* cpu = cpu_local();
-    return g_timers[cpu != nullptr ? cpu->index : 0];
+uint64_t& this_cpu_period() {
+    return g_periods[platform::current_cpu()];
 }
 
 void arm(uint64_t period) {
@@ -66,11 +64,10 @@ bool start_timer(uint32_t hz, void (*tick)()) {
         return false;
     }
     const uintptr_t interrupts = disable_interrupts();
-    Timer& timer = this_cpu_timer();
-    timer.tick = tick;
-    timer.period = frequency / hz;
+    kernel::set_timer_tick(tick);
+    this_cpu_period() = frequency / hz;
     aarch64::enable_private_interrupt(g_timer_intid);
-    arm(timer.period);
+    arm(this_cpu_period());
     restore_interrupts(interrupts);
     return true;
 }
@@ -81,7 +78,7 @@ void stop_timer() {
     if (aarch64::gic_ready() && g_timer_intid != 0) {
         aarch64::disable_private_interrupt(g_timer_intid);
     }
-    this_cpu_timer() = Timer{};
+    kernel::set_timer_tick(nullptr);
     restore_interrupts(interrupts);
 }
 
@@ -97,10 +94,8 @@ extern "C" void aarch64_irq() {
         return; // it went away before it was acknowledged
     }
     if (interrupt.intid == g_timer_intid) {
-        const Timer& timer = this_cpu_timer();
-        if (timer.tick != nullptr) {
-            timer.tick();
-            arm(timer.period);
+        if (kernel::run_timer_tick()) {
+            arm(this_cpu_period());
         } else {
             disarm(); // stopped while it was pending
         }

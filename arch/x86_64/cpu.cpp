@@ -15,7 +15,7 @@
 //
 // Interrupts: the timer, wake-up and spurious vectors' gates and the boot CPU's local APIC are set
 // up by init_boot_cpu(); each secondary enables its own local APIC. Each CPU's tick function is
-// g_ticks[its index], read by its own timer interrupt.
+// kept by kernel/timer_tick.h, run by its own timer interrupt.
 //
 // TLB shootdown (flush_tlbs_of_other_cpus): an NMI to each other online CPU, whose handler reloads
 // CR3, which drops every TLB entry (this kernel maps nothing global). An NMI, not an interrupt
@@ -35,6 +35,7 @@
 #include "kernel/arch.h"
 #include "kernel/console.h"
 #include "kernel/smp.h"
+#include "kernel/timer_tick.h"
 
 extern "C" {
 extern const char x86_64_trampoline_start[];
@@ -71,7 +72,6 @@ static_assert(sizeof(TrampolineData) == 48);
 
 constinit uint64_t g_no_cpu_local = 0;
 constinit bool g_trampoline_copied = false;
-constinit void (*g_ticks[kernel::kMaxBootCpus])() = {};
 
 void write_msr(uint32_t msr, uint64_t value) {
     __asm__ volatile("wrmsr"
@@ -79,11 +79,6 @@ void write_msr(uint32_t msr, uint64_t value) {
                      : "c"(msr), "a"(static_cast<uint32_t>(value)),
                        "d"(static_cast<uint32_t>(value >> 32))
                      : "memory");
-}
-
-unsigned this_cpu_index() {
-    const kernel::CpuLocal* cpu = cpu_local();
-    return cpu != nullptr ? cpu->index : 0;
 }
 
 char* trampoline_page() {
@@ -185,7 +180,7 @@ bool start_timer(uint32_t hz, void (*tick)()) {
         kernel::print("timer: no local APIC (CPUID), so no timer interrupt\n");
         return false;
     }
-    __atomic_store_n(&g_ticks[this_cpu_index()], tick, __ATOMIC_RELEASE);
+    kernel::set_timer_tick(tick);
     x86_64::start_local_timer(hz);
     return true;
 }
@@ -193,7 +188,7 @@ bool start_timer(uint32_t hz, void (*tick)()) {
 // An interrupt the timer raised before it stopped may still be pending (requested while the CPU
 // had interrupts masked): with no tick its handler only sends the EOI.
 void stop_timer() {
-    __atomic_store_n(&g_ticks[this_cpu_index()], nullptr, __ATOMIC_RELEASE);
+    kernel::set_timer_tick(nullptr);
     x86_64::stop_local_timer();
 }
 
@@ -236,9 +231,7 @@ extern "C" void x86_64_wake_interrupt() {
 
 extern "C" void x86_64_timer_interrupt() {
     using namespace bedrock::arch;
-    void (*tick)() = __atomic_load_n(&g_ticks[this_cpu_index()], __ATOMIC_ACQUIRE);
-    if (tick != nullptr) {
-        tick();
+    if (bedrock::kernel::run_timer_tick()) {
         x86_64::rearm_local_timer();
     }
     x86_64::end_of_interrupt();
