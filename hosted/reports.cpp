@@ -16,8 +16,10 @@
 // reports made at exit; keep_stderr_for_reports() keeps a copy of the descriptor (close-on-exec,
 // above the low numbers programs reuse) and the file it names: a write that finds stderr closed
 // (EBADF) goes there instead, while the copy still names that file (a program may have closed it
-// or put another file at its number). Invariant: g_kept_stderr >= 0 => g_kept_device and
-// g_kept_inode name the file it was made for (stored before it, read after it).
+// or put another file at its number). A child of fork() closes its inherited copy
+// (forget_kept_stderr_after_fork(): a daemon must not hold its parent's stderr open). Invariant:
+// g_kept_stderr >= 0 => g_kept_device and g_kept_inode name the file it was made for (stored before
+// it, read after it).
 //
 // stack_extent(): the readable mapping that holds the frame, found in /proc/self/maps and
 // remembered per thread. A trace is captured inside malloc with the heap's checked-mode lock
@@ -248,6 +250,15 @@ void keep_stderr_for_reports() {
         close(kept);
     }
     errno = saved_errno;
+}
+
+void forget_kept_stderr_after_fork() {
+    const int kept = g_kept_stderr.exchange(-1, std::memory_order_relaxed);
+    if (kept >= 0) {
+        const int saved_errno = errno;
+        close(kept);
+        errno = saved_errno;
+    }
 }
 
 } // namespace hosted

@@ -115,6 +115,7 @@ void release_after_fork() {
 
 void child_after_fork() {
     hosted::release_cpu_slots_after_fork();
+    hosted::forget_kept_stderr_after_fork();
     release_after_fork();
 }
 

@@ -19,13 +19,21 @@
  *   closed_stderr leaves one 4242-byte block allocated and closes stderr in an exit handler that
  *                runs before the heap's (as coreutils' close_stdout does): the exit-time reports
  *                must still reach the file stderr was
- *   reused_stderr as closed_stderr, but the exit handler first puts a pipe at every other open
- *                descriptor (where the preload keeps its copy of stderr), then forks: the child
- *                exits on (the heap's exit reports run), the parent waits for it and exits 1 if
+ *   reused_stderr runs this program again as reused_stderr_child, which does as closed_stderr but
+ *                whose exit handler first puts a pipe at every other open descriptor (where the
+ *                preload keeps its copy of stderr); the parent waits for it and exits 1 if
  *                anything reached the pipe (a report written into a file the program put there)
+ *   daemon_stderr runs this program again as daemon_child with stderr a pipe: it leaves a
+ *                4242-byte block allocated, forks a daemon that points its stdin, stdout and
+ *                stderr at /dev/null and waits for the parent's word, and exits. The parent must
+ *                see the pipe end (within 10 s) while the daemon lives - no copy of the pipe
+ *                kept for reports may survive the fork - and copies what came through it (the
+ *                child's leak report) to its stderr; exits 1 if the end did not come
  * Prints "done" when it gets to the end. */
+#define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -103,26 +111,49 @@ static void close_stderr(void) {
     fclose(stderr);
 }
 
-/* The reused_stderr exit handler (see above). */
+/* The write end of the parent's pipe that reused_stderr_child puts at every other descriptor. */
+static int g_parent_pipe = -1;
+
+/* The reused_stderr_child exit handler (see above); the heap's exit reports run after it. */
 static void reuse_descriptors_then_close_stderr(void) {
-    int ends[2];
-    if (pipe(ends) != 0 || fcntl(ends[0], F_SETFL, O_NONBLOCK) != 0) {
-        _exit(1);
-    }
     const int limit = (int)sysconf(_SC_OPEN_MAX);
     for (int descriptor = 3; descriptor < limit && descriptor < 65536; ++descriptor) {
-        if (descriptor != ends[0] && descriptor != ends[1] && fcntl(descriptor, F_GETFD) >= 0) {
-            dup2(ends[1], descriptor);
+        if (descriptor != g_parent_pipe && fcntl(descriptor, F_GETFD) >= 0) {
+            dup2(g_parent_pipe, descriptor);
         }
     }
     fclose(stderr);
+}
+
+/* Runs this program as `child_case` with `argument` (a descriptor number, the child's to keep),
+ * stderr `error` (or as it is, if -1); returns its pid, or -1. Every other descriptor the caller
+ * made is close-on-exec (pipe2), so that the child holds no end of a pipe it is not given. */
+static pid_t run_again(const char* self, const char* child_case, int argument, int error) {
     const pid_t child = fork();
     if (child == 0) {
-        close(ends[0]);
-        return; /* on to the heap's exit reports */
+        char number[16];
+        snprintf(number, sizeof(number), "%d", argument);
+        if ((error >= 0 && dup2(error, 2) != 2) || fcntl(argument, F_SETFD, 0) != 0) {
+            _exit(127);
+        }
+        execl(self, self, child_case, number, (char*)NULL);
+        _exit(127);
     }
+    return child;
+}
+
+/* reused_stderr (see above). Ends with _exit(): this process's own exit reports are not the
+ * ones looked for. */
+static void check_no_report_into_reused_descriptors(const char* self) {
+    int ends[2];
+    if (pipe2(ends, O_CLOEXEC) != 0) {
+        _exit(1);
+    }
+    const pid_t child = run_again(self, "reused_stderr_child", ends[1], -1);
+    close(ends[1]);
     int status = 0;
-    if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status)) {
+    if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status) ||
+        fcntl(ends[0], F_SETFL, O_NONBLOCK) != 0) {
         _exit(1);
     }
     char text[256];
@@ -136,8 +167,54 @@ static void reuse_descriptors_then_close_stderr(void) {
     _exit(WEXITSTATUS(status));
 }
 
+/* daemon_stderr (see above): 1 if the pipe's end came while the daemon lived. */
+static int check_daemon_holds_no_stderr(const char* self) {
+    int report[2];
+    int release[2];
+    if (pipe2(report, O_CLOEXEC) != 0 || pipe2(release, O_CLOEXEC) != 0) {
+        return 0;
+    }
+    const pid_t child = run_again(self, "daemon_child", release[0], report[1]);
+    close(report[1]);
+    close(release[0]);
+    int ended = 0;
+    struct pollfd ready = {report[0], POLLIN, 0};
+    char text[4096];
+    while (child > 0 && !ended && poll(&ready, 1, 10000) == 1) {
+        const ssize_t got = read(report[0], text, sizeof(text));
+        if (got <= 0) {
+            ended = got == 0;
+            break;
+        }
+        fwrite(text, 1, (size_t)got, stderr);
+    }
+    close(release[1]); /* the daemon's word: it exits */
+    waitpid(child, NULL, 0);
+    if (!ended) {
+        fprintf(stderr, "misuse: the pipe that was the child's stderr did not end while its "
+                        "daemon lived\n");
+    }
+    return ended;
+}
+
+/* daemon_child (see above). */
+static void start_daemon(int release) {
+    const pid_t daemon = fork();
+    if (daemon == 0) {
+        const int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        char word;
+        while (read(release, &word, 1) > 0) {
+        }
+        _exit(0);
+    }
+    close(release);
+}
+
 int main(int argc, char** argv) {
-    if (argc != 2) {
+    if (argc != 2 && argc != 3) {
         return 2;
     }
     char* block = malloc(100);
@@ -168,11 +245,27 @@ int main(int argc, char** argv) {
     } else if (strcmp(argv[1], "leak") == 0) {
         free(block);
         g_keep = malloc(4242);
-    } else if (strcmp(argv[1], "closed_stderr") == 0 || strcmp(argv[1], "reused_stderr") == 0) {
+    } else if (strcmp(argv[1], "closed_stderr") == 0) {
         free(block);
         g_keep = malloc(4242);
-        atexit(strcmp(argv[1], "closed_stderr") == 0 ? close_stderr
-                                                     : reuse_descriptors_then_close_stderr);
+        atexit(close_stderr);
+    } else if (strcmp(argv[1], "reused_stderr") == 0) {
+        free(block);
+        check_no_report_into_reused_descriptors(argv[0]);
+    } else if (strcmp(argv[1], "reused_stderr_child") == 0 && argc == 3) {
+        free(block);
+        g_keep = malloc(4242);
+        g_parent_pipe = atoi(argv[2]);
+        atexit(reuse_descriptors_then_close_stderr);
+    } else if (strcmp(argv[1], "daemon_stderr") == 0) {
+        free(block);
+        if (!check_daemon_holds_no_stderr(argv[0])) {
+            return 1;
+        }
+    } else if (strcmp(argv[1], "daemon_child") == 0 && argc == 3) {
+        free(block);
+        g_keep = malloc(4242);
+        start_daemon(atoi(argv[2]));
     } else {
         return 2;
     }
