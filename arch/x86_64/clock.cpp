@@ -148,19 +148,28 @@ uint8_t read_rtc(uint8_t index) {
 }
 
 // The RTC's seconds register, read outside an update (status A's update flag rises 244 us before
-// one, so a read right after the flag is seen clear is a settled value).
-uint8_t rtc_seconds() {
+// one, so a read right after the flag is seen clear is a settled value), or -1 if the flag stays
+// up for kRtcChangeTscTicks (an update takes 2 ms at most).
+int rtc_seconds() {
+    const uint64_t start = read_tsc();
     while ((read_rtc(kRtcStatusA) & kRtcUpdating) != 0) {
+        if (read_tsc() - start > kRtcChangeTscTicks) {
+            return -1;
+        }
     }
     return read_rtc(kRtcSeconds);
 }
 
 // The TSC when the RTC's seconds next change from `seconds`, or 0 if they do not within 1.2 s.
-uint64_t tsc_at_next_second(uint8_t seconds) {
+uint64_t tsc_at_next_second(int seconds) {
     const uint64_t start = read_tsc();
     for (;;) {
         const uint64_t now = read_tsc();
-        if (rtc_seconds() != seconds) {
+        const int read = rtc_seconds();
+        if (read < 0) {
+            return 0;
+        }
+        if (read != seconds) {
             return now;
         }
         if (now - start > kRtcChangeTscTicks) {
@@ -175,11 +184,13 @@ uint64_t tsc_hz_from_rtc() {
     if ((read_rtc(kRtcStatusA) & kRtcDividerMask) != kRtcDividerNormal) {
         return 0;
     }
-    const uint64_t first = tsc_at_next_second(rtc_seconds());
+    const int seconds = rtc_seconds();
+    const uint64_t first = seconds < 0 ? 0 : tsc_at_next_second(seconds);
     if (first == 0) {
         return 0;
     }
-    const uint64_t second = tsc_at_next_second(rtc_seconds());
+    const int next = rtc_seconds();
+    const uint64_t second = next < 0 ? 0 : tsc_at_next_second(next);
     return second == 0 ? 0 : second - first;
 }
 
