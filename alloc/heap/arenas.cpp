@@ -56,25 +56,28 @@ void Arenas::init_frames(void* fit_storage, PageFrameAllocator& frames, Heap* ow
 }
 
 void Arenas::report_pending_damage(const ErrorPolicy& errors) {
+    constexpr const char* kLinks =
+        "a free medium block's list link or header was overwritten (after free, or past the end "
+        "of the block before it): the free lists were rebuilt without following it (size = "
+        "blocks found)";
+    constexpr const char* kHeaders =
+        "the heap's header of this block was overwritten (a write past the end of the block "
+        "before it, or before this one): the block is taken out of use (size = blocks found)";
     SegregatedFit::Damage damage;
     {
         LockGuard guard(m_lock);
         damage = m_fit.take_damage();
     }
-    if (damage.count == 0) {
-        return; // another CPU reported it
+    const auto raise = [&errors](uintptr_t first, uint32_t count, const char* detail) {
+        errors.raise(ErrorReport{
+            ErrorKind::CorruptMetadata, "heap", first, count, nullptr, detail, 0, 0, {}, {}});
+    };
+    if (damage.links != 0) {
+        raise(damage.first_link, damage.links, kLinks);
     }
-    errors.raise(ErrorReport{ErrorKind::CorruptMetadata,
-                             "heap",
-                             damage.first,
-                             damage.count,
-                             nullptr,
-                             "a free medium block's list link was overwritten after free: the "
-                             "free lists were rebuilt without following it (size = blocks found)",
-                             0,
-                             0,
-                             {},
-                             {}});
+    if (damage.headers != 0) {
+        raise(damage.first_header, damage.headers, kHeaders);
+    }
 }
 
 bool Arenas::grow_locked(size_t size, size_t alignment) {
@@ -156,9 +159,9 @@ void* Arenas::take_after_growth(size_t size, size_t alignment, BlockUse use) {
     return block;
 }
 
-void Arenas::give(void* block) {
+void Arenas::give(void* block, BlockUse use) {
     LockGuard guard(m_lock);
-    give_locked(*arena_of(block), block, SegregatedFit::use_of(block));
+    give_locked(*arena_of(block), block, use);
 }
 
 bool Arenas::holds_locked(const Arena& arena, const void* address) const {
@@ -176,9 +179,9 @@ bool Arenas::holds_locked(const Arena& arena, const void* address) const {
 bool Arenas::is_taken_start_locked(const Arena& arena, const void* block, BlockUse use) const {
     // The caller found `block` without the lock; another CPU may have given it back (its memory
     // merged or taken again) since. Under the lock, its start bit says whether a block starts
-    // there, and only then is that block's header read.
+    // there, and only then is that block's header read, and followed only if it holds.
     return SegregatedFit::is_block_start(SegregatedFit::bounds_of(arena), block) &&
-           SegregatedFit::use_of(block) == use;
+           SegregatedFit::use_of(block) == use && m_fit.header_holds(arena, block);
 }
 
 bool Arenas::give_if_taken(const Arena& arena, void* block, BlockUse use, uint64_t arenas_seen) {
@@ -186,15 +189,42 @@ bool Arenas::give_if_taken(const Arena& arena, void* block, BlockUse use, uint64
     if (m_arenas_given == arenas_seen) [[likely]] {
         // No arena given back since the caller read its tags: `arena` is still one of these, the
         // one whose start bit the caller saw set for `block`.
-        if (!SegregatedFit::is_block_start_seen(arena, block) ||
-            SegregatedFit::use_of(block) != use) {
+        if (!SegregatedFit::is_block_start_seen(arena, block)) {
             return false;
         }
-    } else if (!holds_locked(arena, block) || !is_taken_start_locked(arena, block, use)) {
+    } else if (!holds_locked(arena, block) ||
+               !SegregatedFit::is_block_start(SegregatedFit::bounds_of(arena), block)) {
+        return false;
+    }
+    // A block start of `arena`: of another use, or free (a double free), if its header says so
+    // and holds; the caller reports the pointer. A header that does not hold is recorded.
+    if (SegregatedFit::use_of(block) != use && m_fit.header_holds(arena, block)) {
         return false;
     }
     give_locked(const_cast<Arena&>(arena), block, use);
     return true;
+}
+
+Arenas::HeaderCheck Arenas::check_taken_header(const Arena& arena, const void* block,
+                                               BlockUse use) {
+    LockGuard guard(m_lock);
+    if (!holds_locked(arena, block) ||
+        !SegregatedFit::is_block_start(SegregatedFit::bounds_of(arena), block)) {
+        return HeaderCheck::NotTaken;
+    }
+    if (m_fit.header_holds(arena, block)) {
+        return SegregatedFit::use_of(block) == use ? HeaderCheck::Holds : HeaderCheck::NotTaken;
+    }
+    retire_locked(const_cast<Arena&>(arena), const_cast<void*>(block), use);
+    return HeaderCheck::Damaged;
+}
+
+void Arenas::retire_locked(Arena& arena, void* block, BlockUse use) {
+    const size_t usable = m_fit.retire(arena, block);
+    BEDROCK_DEBUG_ASSERT(use != BlockUse::Free && use != BlockUse::Retired);
+    UseTotals& totals = m_totals[static_cast<unsigned>(use)];
+    --totals.blocks;
+    totals.bytes -= usable;
 }
 
 Arena* Arenas::arena_of(const void* block) const {
@@ -209,6 +239,10 @@ Arena* Arenas::arena_of(const void* block) const {
 }
 
 inline void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
+    if (!m_fit.header_holds(arena, block)) [[unlikely]] {
+        retire_locked(arena, block, use); // never given back, never followed
+        return;
+    }
     BEDROCK_DEBUG_ASSERT(SegregatedFit::find(SegregatedFit::bounds_of(arena), block, 0).block ==
                              block &&
                          SegregatedFit::use_of(block) == use && use != BlockUse::Free);
@@ -255,8 +289,8 @@ void Arenas::tell_unused_locked() {
     }
 }
 
-void Arenas::give_taken_locked(void* block) {
-    give_locked(*arena_of(block), block, SegregatedFit::use_of(block));
+void Arenas::give_taken_locked(void* block, BlockUse use) {
+    give_locked(*arena_of(block), block, use);
 }
 
 bool Arenas::grow_in_place(Arena& arena, void* block, size_t size) {
@@ -390,7 +424,7 @@ bool Arenas::check(const char** failure) {
     uint64_t pages = 0;
     bool tags_ok = true;
     m_fit.for_each_block([&](const Arena&, unsigned char*, size_t usable, BlockUse use) {
-        if (use != BlockUse::Free) {
+        if (use != BlockUse::Free && use != BlockUse::Retired) {
             ++counted[static_cast<unsigned>(use)].blocks;
             counted[static_cast<unsigned>(use)].bytes += usable;
         }

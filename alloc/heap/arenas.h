@@ -47,7 +47,8 @@ inline constexpr unsigned kMinArenaOrder = 6;  // 256 KiB
 inline constexpr unsigned kMaxArenaOrder = 13; // 32 MiB
 inline constexpr size_t kMinArenaBytes = kPageSize << kMinArenaOrder;
 inline constexpr size_t kMaxArenaBytes = kPageSize << kMaxArenaOrder;
-inline constexpr unsigned kBlockUses = 6;
+inline constexpr unsigned kBlockUses = 6; // the uses counted: all but Retired
+static_assert(kBlockUses == static_cast<unsigned>(BlockUse::Retired));
 
 class Arenas {
 public:
@@ -101,9 +102,10 @@ public:
         totals.bytes_requested += requested;
         return block;
     }
-    // Gives back a taken block (the caller found it live, see heap.cpp). O(1), plus one page
-    // free and O(arena pages) when it empties an arena beyond the spare.
-    void give(void* block);
+    // Gives back a taken block of `use` (the caller found it live, see heap.cpp). O(1), plus one
+    // page free and O(arena pages) when it empties an arena beyond the spare. A block whose
+    // header does not hold is retired instead (give_locked()).
+    void give(void* block, BlockUse use);
     // Gives back `block` if, re-checked under m_lock, it is a taken block start of `arena` with
     // `use`; returns whether it did (a user's free: the pointer, found as a block start without
     // the lock, may be stale or freed by another CPU meanwhile, and its arena given back).
@@ -111,8 +113,19 @@ public:
     // arena is still one of these and its start bit alone decides
     // (SegregatedFit::is_block_start_seen()), else holds_locked() and the whole start bitmap
     // decide. Bounds as give().
+    // A block start whose header does not hold (SegregatedFit::header_holds(): a write past the
+    // end of the block before it rewrote it) is recorded for report_damage() and never given
+    // back, and this returns true (the free is dealt with); one whose header holds and names
+    // another use or a free block is left alone (false: the caller reports the pointer).
     [[nodiscard]] bool give_if_taken(const Arena& arena, void* block, BlockUse use,
                                      uint64_t arenas_seen);
+    // Under m_lock: whether `block`, found without the lock as a block start of `arena` (from its
+    // tags), is still a taken block of `use` whose header holds, so that its size may be used
+    // (realloc's copy, malloc_usable_size); Damaged (recorded for report_damage()) if its header
+    // does not hold. O(1).
+    enum class HeaderCheck : uint8_t { Holds, NotTaken, Damaged };
+    [[nodiscard]] HeaderCheck check_taken_header(const Arena& arena, const void* block,
+                                                 BlockUse use);
 
     // Grows `block` (found as a live medium block of `arena` without the lock) in place to hold
     // `size` bytes, if it is still a taken Medium block and the free block after it has room;
@@ -130,7 +143,7 @@ public:
     // the block holding it has another use. O(reach / 1 KiB + 1).
     [[nodiscard]] void* taken_block_holding(const void* address, BlockUse use, size_t reach) const;
 
-    // give() for a caller that must not wait: gives back the taken blocks `next()` yields
+    // give() for a caller that must not wait: gives back the taken slabs `next()` yields
     // until it yields null, if m_lock is free now; returns false, calling next() never, if not.
     template <class Next>
     bool give_without_waiting(Next next) {
@@ -139,7 +152,7 @@ public:
             return false;
         }
         while (void* block = next()) {
-            give_taken_locked(block);
+            give_taken_locked(block, BlockUse::Slab);
         }
         m_lock.unlock(previous);
         return true;
@@ -205,13 +218,16 @@ private:
     // next owner). From its first page's tag, then its header. O(1).
     [[nodiscard]] bool holds_locked(const Arena& arena, const void* address) const;
     // Under m_lock: whether `block` is a taken block start of `arena` with `use` (its start bit,
-    // then its header), `arena` known to be one of these arenas. O(1).
+    // then its header, which must hold), `arena` known to be one of these arenas. O(1).
     [[nodiscard]] bool is_taken_start_locked(const Arena& arena, const void* block,
                                              BlockUse use) const;
-    // `use`: the block's, read under m_lock.
+    // `use`: what the caller took the block for. A block whose header does not hold is retired
+    // (retire_locked()) instead.
     [[gnu::always_inline]] void give_locked(Arena& arena, void* block, BlockUse use);
-    // give_locked() of a taken block whose arena and use are read from it.
-    void give_taken_locked(void* block);
+    // give_locked() of a taken block whose arena is read from its tags.
+    void give_taken_locked(void* block, BlockUse use);
+    // SegregatedFit::retire() of a block taken for `use`, which then no longer counts as taken.
+    void retire_locked(Arena& arena, void* block, BlockUse use);
     void give_arena_locked(Arena& arena);
     bool give_spare_locked();
     // Tells platform::pages_unused() of the whole pages inside free blocks of at least `least`

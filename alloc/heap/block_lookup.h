@@ -40,6 +40,7 @@ inline Holder holder_of(BlockUse use) {
     case BlockUse::Guard:
         return Holder::Guard;
     case BlockUse::CpuCache:
+    case BlockUse::Retired:
         return Holder::None;
     case BlockUse::Free:
         break;
@@ -56,6 +57,11 @@ inline BlockRef arena_block(const heap::Arena& arena, const SegregatedFit::Found
     }
     if (found.use == BlockUse::CpuCache) {
         return no_block(ErrorKind::NotAllocated, "inside a heap's per-CPU cache");
+    }
+    if (found.use == BlockUse::Retired) {
+        return no_block(ErrorKind::NotAllocated,
+                        "inside a block the heap took out of use when it found its header "
+                        "overwritten");
     }
     return BlockRef{holder_of(found.use),    found.block, found.usable, &arena,
                     ErrorKind::NotAllocated, nullptr};

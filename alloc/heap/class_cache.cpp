@@ -156,7 +156,7 @@ SlabLookup ClassCache::classify(const Slab* slab, const void* block) {
 void ClassCache::trim(Arenas& arenas) {
     LockGuard guard(m_lock);
     while (Slab* slab = leave_empty_slab_locked()) {
-        arenas.give(slab);
+        arenas.give(slab, BlockUse::Slab);
     }
 }
 

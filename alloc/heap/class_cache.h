@@ -168,7 +168,7 @@ inline void ClassCache::leave_class_locked(Slab* slab) {
 
 inline void ClassCache::give_slab_locked(Arenas& arenas, Slab* slab) {
     leave_class_locked(slab);
-    arenas.give(slab);
+    arenas.give(slab, BlockUse::Slab);
 }
 
 inline Slab* ClassCache::pop_reserve_locked() {

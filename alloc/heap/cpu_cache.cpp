@@ -54,7 +54,7 @@ void CpuCaches::release(unsigned cpu, ClassCache* classes, Arenas& arenas) {
             classes[index].absorb(magazine.allocations, magazine.bytes_requested);
         }
     }
-    arenas.give(cache);
+    arenas.give(cache, BlockUse::CpuCache);
 }
 
 CpuCaches::ClassTotals CpuCaches::totals(unsigned index) const {

@@ -107,6 +107,20 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
         break;
     }
     case Holder::Medium:
+        if (ref.start == block) {
+            // Its size is followed (realloc copies that much): only from a header that holds.
+            switch (heap.arenas.check_taken_header(*ref.arena, block, BlockUse::Medium)) {
+            case heap::Arenas::HeaderCheck::Holds:
+                size = heap::SegregatedFit::usable_size(block);
+                return true;
+            case heap::Arenas::HeaderCheck::Damaged:
+                heap.arenas.report_damage(heap.errors);
+                return false;
+            case heap::Arenas::HeaderCheck::NotTaken:
+                break;
+            }
+        }
+        break;
     case Holder::LargeRun:
         if (ref.start == block) {
             size = ref.usable;
@@ -564,7 +578,8 @@ void give_block(Heap& heap, const BlockRef& block) {
         BEDROCK_ASSERT(given);
         return;
     }
-    heap.arenas.give(block.start);
+    heap.arenas.give(block.start,
+                     block.holder == Holder::Guard ? BlockUse::Guard : BlockUse::Checked);
 }
 
 BlockRef find_block(Heap& heap, const void* address) {

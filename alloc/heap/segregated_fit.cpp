@@ -299,10 +299,10 @@ unsigned SegregatedFit::search_down(unsigned list) const {
 // agrees with each header's size (an arena whose headers were overwritten keeps its free blocks
 // from there on out of the lists). O(blocks).
 void SegregatedFit::rebuild_lists(const BlockHeader* damaged) {
-    if (m_damage.count == 0) {
-        m_damage.first = address_of(damaged) + kBlockHeaderBytes;
+    if (m_damage.links == 0) {
+        m_damage.first_link = address_of(damaged) + kBlockHeaderBytes;
     }
-    __atomic_store_n(&m_damage.count, m_damage.count + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&m_damage.links, m_damage.links + 1, __ATOMIC_RELAXED);
     // New keys: a free block the walk below cannot reach keeps a seal that never holds again.
     ++m_rebuilds;
     derive_seal_keys();
@@ -321,9 +321,17 @@ void SegregatedFit::rebuild_lists(const BlockHeader* damaged) {
             BlockHeader* next = header_at(address_of(header) + kBlockHeaderBytes + usable);
             if (usable < kMinUsable || address_of(next) > address_of(sentinel) ||
                 (next != sentinel && !start_bit(*arena, granule_of(*arena, next)))) {
-                break;
+                // A size the start bitmap does not confirm (an overwritten header): the block is
+                // not listed, and the walk goes on at the next block start.
+                header = header_at(address_of(arena) +
+                                   next_start_after(*arena, granule_of(*arena, header)) * kGranule -
+                                   kBlockHeaderBytes);
+                continue;
             }
-            if (is_free(header)) {
+            // Free only if the next block says so too: a taken block whose header was
+            // overwritten to read free is never listed (its successor, across its bytes, still
+            // says its predecessor is taken).
+            if (is_free(header) && prev_is_free(next)) {
                 push_free(*arena, header, list_of(usable));
                 links_of(header)->told = 0;
                 m_totals.free_bytes += usable;
@@ -383,7 +391,12 @@ bool SegregatedFit::arena_is_empty(const Arena& arena) {
 
 void SegregatedFit::remove_arena(Arena& arena) {
     BlockHeader* const sentinel = sentinel_of(arena);
-    for (BlockHeader* header = first_of(arena); header < sentinel; header = next_of(header)) {
+    const uintptr_t base = arena_begin(arena);
+    // From block start to block start as the start bitmap names them, not as the headers do (one
+    // may have been overwritten).
+    for (BlockHeader* header = first_of(arena); header < sentinel;
+         header = header_at(base + next_start_after(arena, granule_of(arena, header)) * kGranule -
+                            kBlockHeaderBytes)) {
         // A free block whose seal does not hold even after a rebuild is on no list.
         if (is_free(header) && ensure_listed(header)) {
             remove_free(header, 0);
@@ -620,6 +633,12 @@ bool SegregatedFit::grow(Arena& arena, void* block, size_t size) {
         return true;
     }
     BlockHeader* next = next_of(header);
+    if (next == sentinel_of(arena)) {
+        if (!sentinel_holds(next)) [[unlikely]] {
+            repair_sentinel(arena);
+        }
+        return false;
+    }
     if (!is_free(next)) {
         return false;
     }
@@ -665,6 +684,16 @@ SegregatedFit::recheck_neighbours(const BlockHeader* next, bool& merge_next, Blo
     }
 }
 
+// An end sentinel overwritten by a write past the arena's last block (a taken block: the
+// sentinel's prev-free flag is clear), written anew and recorded as a damaged header at the
+// arena's end. Out of line: reached only after damage.
+[[gnu::noinline, gnu::cold]] void SegregatedFit::repair_sentinel(Arena& arena) {
+    BlockHeader* sentinel = sentinel_of(arena);
+    sentinel->link = 0;
+    set_header(sentinel, 0, kSentinelUse, Previous::Taken);
+    record_damaged_header(arena_end(arena));
+}
+
 bool SegregatedFit::give(Arena& arena, void* block) {
     BlockHeader* header = header_of(block);
     BEDROCK_DEBUG_ASSERT(address_of(header) >= address_of(first_of(arena)) &&
@@ -677,7 +706,13 @@ bool SegregatedFit::give(Arena& arena, void* block) {
     BlockHeader* prev =
         (size_and_flags & kPrevFree) != 0 ? header_at(address_of(header) - header->link) : nullptr;
     // Both neighbours' seals are checked before anything changes: their links are followed.
-    bool merge_next = is_free(next);
+    // The end sentinel is never merged with (its "links" would lie past the arena's end); one
+    // overwritten by a write past the last block is written anew.
+    const BlockHeader* sentinel = sentinel_of(arena);
+    if (next == sentinel && !sentinel_holds(next)) [[unlikely]] {
+        repair_sentinel(arena);
+    }
+    bool merge_next = next != sentinel && is_free(next);
     if ((merge_next && !seal_holds(next)) || (prev != nullptr && !seal_holds(prev))) [[unlikely]] {
         recheck_neighbours(next, merge_next, prev);
     }
@@ -715,7 +750,8 @@ bool SegregatedFit::give(Arena& arena, void* block) {
         push_free(arena, header, list_of(usable));
     }
     links_of(header)->told = 0; // it holds freed memory
-    BEDROCK_DEBUG_ASSERT(next_of(header) == next && !is_free(next));
+    // A next block that reads free here had its header overwritten (recorded as damage).
+    BEDROCK_DEBUG_ASSERT(next_of(header) == next && (!is_free(next) || damage_pending()));
     next->link = address_of(next) - address_of(header);
     set_prev_free(next, Previous::Free);
     return next == sentinel_of(arena) && header == first_of(arena);

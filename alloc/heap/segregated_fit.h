@@ -121,16 +121,19 @@ inline constexpr size_t kBlockHeaderBytes = 16; // inline header just before eac
 inline constexpr size_t kMinUsable = 32;        // a free block holds its links and told mark
 inline constexpr size_t kMinBlockBytes = kBlockHeaderBytes + kMinUsable; // header + body
 
-// What a block is used for, kept in its header's low 3 bits. Free is the only value the fit
-// itself interprets; the others are the caller's.
+// What a block is used for, kept in its header's low 3 bits. Free and Retired are the fit's own;
+// the others are the caller's.
 // CpuCache: the storage of one CPU's cache of the heap's size classes (cpu_cache.h).
+// Retired: taken out of use for good, its header found overwritten (retire()): never taken, given
+// back or named as a live block.
 enum class BlockUse : uint8_t {
     Free = 0,
     Slab = 1,
     Medium = 2,
     Checked = 3,
     Guard = 4,
-    CpuCache = 5
+    CpuCache = 5,
+    Retired = 6
 };
 
 namespace fit_detail {
@@ -362,21 +365,34 @@ public:
     // seals the list links. O(storage bytes).
     void init(void* storage, size_t max_arena_bytes, uintptr_t secret);
 
-    // Free blocks found with a damaged list link since the last call (the lists were rebuilt
-    // each time), and the first of them: for the caller to report once its lock is released.
+    // Damage found since the last call, for the caller to report once its lock is released: free
+    // blocks with a damaged list link (the lists were rebuilt each time), and blocks whose own
+    // header did not hold (retire()); for each, how many and the first.
     struct Damage {
-        size_t count = 0;
-        uintptr_t first = 0;
+        uint32_t links = 0;
+        uint32_t headers = 0;
+        uintptr_t first_link = 0;   // the block's start
+        uintptr_t first_header = 0; // the block's start
     };
     [[nodiscard]] Damage take_damage() {
         const Damage damage = m_damage;
-        __atomic_store_n(&m_damage.count, size_t{0}, __ATOMIC_RELAXED);
+        __atomic_store_n(&m_damage.links, uint32_t{0}, __ATOMIC_RELAXED);
+        __atomic_store_n(&m_damage.headers, uint32_t{0}, __ATOMIC_RELAXED);
         return damage;
     }
-    // Whether take_damage() has something: one relaxed load, callable without the lock.
+    // Whether take_damage() has something: two relaxed loads, callable without the lock.
     [[nodiscard]] bool damage_pending() const {
-        return __atomic_load_n(&m_damage.count, __ATOMIC_RELAXED) != 0;
+        return (__atomic_load_n(&m_damage.links, __ATOMIC_RELAXED) |
+                __atomic_load_n(&m_damage.headers, __ATOMIC_RELAXED)) != 0;
     }
+    // Takes `block`, a block start of `arena` whose header does not hold (header_holds()), out of
+    // use for good and records it for take_damage(): its header is written anew from the start
+    // bitmap (its size up to the next block start, its prev-free flag from the block before it)
+    // with use Retired, and the next block's prev-free flag cleared, so that the arena tiles
+    // again and nothing its old header said is followed. Returns its usable bytes (the caller's
+    // totals counted it as taken). O(its bytes / 1 KiB + the block before it's bytes / 1 KiB):
+    // two walks of the start bitmap.
+    size_t retire(Arena& arena, void* block);
 
     // Bytes an arena of `bytes` spends on its header, top level, summary, start bitmap (bytes /
     // 128 + bytes / 8192 + bytes / 524288, each rounded up to whole words) and end sentinel.
@@ -405,7 +421,8 @@ public:
     // Unlinks an arena with its free blocks; the caller then owns its memory again, its taken
     // blocks included (precondition: the caller uses none of them any more, as when a heap is
     // destroyed with blocks it took out of use after finding them damaged). O(1) for an empty
-    // arena (arena_is_empty()), else O(blocks of the arena).
+    // arena (arena_is_empty()), else O(blocks + arena bytes / 64 KiB): it steps by the start
+    // bitmap, never by a header, which may have been overwritten.
     void remove_arena(Arena& arena);
 
     // Whether one free block spans the arena (nothing taken). O(1).
@@ -439,6 +456,19 @@ public:
     // re-checked under it. Precondition: `address` 16-aligned, arena.base <= address <
     // arena.base + arena.bytes. O(1).
     [[nodiscard]] static bool is_block_start(ArenaBounds arena, const void* address);
+    // Whether the header of `block`, a block start of `arena`, says what the arena's own metadata
+    // allows, so that give() and grow() may follow it: its size ends where the start bitmap puts
+    // the next block (or the end sentinel); its use is one the fit knows; a free block's seal
+    // holds; a taken block's prev-free flag, if set, points back to a block start in the arena.
+    // The header sits just past the end of the block before it, where a write past that block's
+    // end lands (or just before `block`, for one before its start): a size or link read from a
+    // header that does not hold could point anywhere, mapped or not. Under the caller's lock.
+    // O(1): at most two start bits and a seal.
+    [[nodiscard]] bool header_holds(const Arena& arena, const void* block) const;
+    // The size part of header_holds(), for a lookup without the caller's lock of a block that
+    // stays taken meanwhile (find()'s rules: reads only the arena's metadata; the next block's
+    // start bit stays set while this block is taken). O(1).
+    [[nodiscard]] static bool size_holds(ArenaBounds arena, const void* block);
     // The same re-check under the caller's lock when the caller saw `address`'s start bit set
     // (is_block_start() or find(), with or without the lock) while `arena` was already the one it
     // is now: a summary or top bit, once set, stays set for the arena's life, so the start
@@ -557,6 +587,13 @@ private:
     [[nodiscard]] void* take_head(size_t size, BlockUse use);
     [[nodiscard]] void* take_placed(size_t size, size_t alignment, BlockUse use);
     void recheck_neighbours(const BlockHeader* next, bool& merge_next, BlockHeader*& prev);
+    // Whether the end sentinel's header reads as one: size 0, the sentinel's use, either flag.
+    [[nodiscard]] static bool sentinel_holds(const BlockHeader* sentinel) {
+        return (fit_detail::load_size_and_flags(sentinel) & ~fit_detail::kPrevFree) ==
+               fit_detail::kSentinelUse;
+    }
+    void repair_sentinel(Arena& arena);
+    void record_damaged_header(uintptr_t block);
     [[nodiscard]] unsigned search(unsigned list) const;
     // The last non-empty list at index <= `list`, or 0. O(1).
     [[nodiscard]] unsigned search_down(unsigned list) const;
@@ -602,6 +639,7 @@ private:
 
     BlockHeader** m_heads = nullptr; // lists 1 .. m_last_list (list 0, sizes < 16, is never used)
     unsigned m_last_list = 0;        // list_of(the largest block an arena can have)
+    uint32_t m_rebuilds = 0;         // the seal keys' generation
     size_t m_max_arena_bytes = 0;
     size_t m_max_usable = 0; // of the largest block an arena can have
     uint64_t m_first_level = 0;
@@ -611,7 +649,6 @@ private:
     FitTotals m_totals;
     uintptr_t m_secret = 0;
     uint64_t m_seal_keys[fit_detail::kLinkFields] = {};
-    uint64_t m_rebuilds = 0; // the seal keys' generation
     Damage m_damage;
 };
 

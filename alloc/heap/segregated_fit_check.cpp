@@ -48,7 +48,7 @@ bool SegregatedFit::check(const char** failure) const {
             if (usable > address_of(sentinel) - address_of(header) - kBlockHeaderBytes) {
                 return fail("tiling: a block runs past the end sentinel");
             }
-            if (use_bits(header) > static_cast<size_t>(BlockUse::CpuCache)) {
+            if (use_bits(header) > static_cast<size_t>(BlockUse::Retired)) {
                 return fail("a block's use is not a BlockUse");
             }
             const bool previous_free = previous != nullptr && is_free(previous);

@@ -52,7 +52,7 @@ namespace {
 
 // The first line of a report: its start (component, kind, address: at most 66 characters) as a
 // TextLine formats it, then the detail, whole. A TextLine alone (160 characters) cut the longest
-// details the heap gives after a 64-bit address; the longest today is 130 characters, so this
+// details the heap gives after a 64-bit address; the longest today is 182 characters, so this
 // buffer holds every one with room to spare.
 struct Headline {
     char text[320];

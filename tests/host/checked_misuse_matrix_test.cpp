@@ -870,13 +870,18 @@ TEST(CheckedQuarantineDamage, RandomDamageMatchesAModel) {
 }
 
 // The first line of a report holds its whole detail after a 64-bit address: the two longest
-// details the heap gives (a damaged checked header, a broken free-list seal) were cut.
+// details the heap gives (a damaged checked header, a broken free-list seal or block header)
+// were cut.
 TEST(ReportText, TheLongestDetailsAreNotCut) {
     for (const char* detail :
          {"the block's checked-mode header is damaged (a wild write or an underflow past its red "
           "zone); the block is left alone",
-          "a free medium block's list link was overwritten after free: the free lists were "
-          "rebuilt without following it (size = blocks found)"}) {
+          "a free medium block's list link or header was overwritten (after free, or past the end "
+          "of the block before it): the free lists were rebuilt without following it (size = "
+          "blocks found)",
+          "the heap's header of this block was overwritten (a write past the end of the block "
+          "before it, or before this one): the block is taken out of use (size = blocks "
+          "found)"}) {
         const ErrorReport report{ErrorKind::CorruptMetadata,
                                  "heap",
                                  0x7fffffffffffull,

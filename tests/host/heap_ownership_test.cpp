@@ -2,7 +2,8 @@
 // Ownership from allocator metadata alone (heap.cpp's locate()): a bad pointer gets its report
 // and changes nothing, whatever memory lies at or near it - unmapped pages below a region heap,
 // holes between many RAM ranges, a forged slab header in user data - and interior pointers
-// into blocks of every size are named as such. Also the limits: blocks and alignments of a GiB
+// into blocks of every size are named as such, and a block header overwritten by a write past
+// the end of the block before it is never followed. Also the limits: blocks and alignments of a GiB
 // and more over a page frame allocator.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -474,6 +475,138 @@ TEST(HeapOwnershipTest, DestroyWithLiveBlocksIsReportedAsHeapInUse) {
     expect_one_report(ErrorKind::HeapInUse, "destroy with a live block");
     heap_free(*heap, block);
     EXPECT_TRUE(heap_destroy(*heap));
+}
+
+// A write past the end of a medium block lands on the heap's 16-byte header of the block after
+// it. Nothing that header says is followed (its size could point anywhere, mapped or not): the
+// first call on that block - a free, or a realloc or malloc_usable_size when the header still
+// reads as a medium block's - reports corrupt-metadata and takes the block out of use for good; a
+// later free of it is a bad pointer; the block before it frees as usual, no later allocation
+// lands on the retired block, and heap_check() holds throughout. Over a region heap and a page
+// frame allocator, for fill bytes whose low bits read as each use.
+enum class FirstCall { Free, Realloc, UsableSize };
+class OverwrittenHeaderTest
+    : public ::testing::TestWithParam<std::tuple<bool, uint8_t, FirstCall>> {};
+
+TEST_P(OverwrittenHeaderTest, IsReportedAndNeverFollowed) {
+    const auto [over_frames, fill, first_call] = GetParam();
+    test::Region region(over_frames ? 0 : 16 << 20);
+    test::Frames frames(over_frames ? 64 << 20 : 16 << 20);
+    ASSERT_TRUE(frames.initialized());
+    Heap* heap = over_frames ? heap_create(frames.allocator())
+                             : heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    constexpr size_t kSize = 5000;
+    auto* before = static_cast<unsigned char*>(heap_allocate(*heap, kSize));
+    auto* damaged = static_cast<unsigned char*>(heap_allocate(*heap, kSize));
+    auto* after = static_cast<unsigned char*>(heap_allocate(*heap, kSize));
+    ASSERT_TRUE(before != nullptr && damaged != nullptr && after != nullptr);
+    const size_t usable = heap_usable_size(*heap, before);
+    ASSERT_EQ(before + usable + 16, damaged) << "adjacent blocks of a fresh arena";
+    memset(before + usable, fill, 16); // 16 bytes too many: the next block's header
+    switch (first_call) {
+    case FirstCall::Free:
+        heap_free(*heap, damaged);
+        break;
+    case FirstCall::Realloc:
+        EXPECT_EQ(heap_reallocate(*heap, damaged, 3 * kSize), nullptr);
+        break;
+    case FirstCall::UsableSize:
+        EXPECT_EQ(heap_usable_size(*heap, damaged), 0u);
+        break;
+    }
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata) << test::report(0).detail;
+    EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(damaged));
+    test::clear_reports();
+    EXPECT_TRUE(heap_check(*heap));
+    heap_free(*heap, damaged);
+    expect_one_report(ErrorKind::NotAllocated, "a free of the retired block");
+    heap_free(*heap, before);
+    heap_free(*heap, after);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    std::vector<unsigned char*> blocks;
+    std::mt19937 random(fill);
+    for (int i = 0; i < 300; ++i) {
+        const size_t size = 16 + random() % 20000;
+        auto* block = static_cast<unsigned char*>(heap_allocate(*heap, size));
+        ASSERT_NE(block, nullptr);
+        ASSERT_TRUE(block + size <= damaged - 16 || block >= damaged + usable)
+            << "a block over the retired one";
+        memset(block, 0x5a, size);
+        blocks.push_back(block);
+    }
+    for (unsigned char* block : blocks) {
+        heap_free(*heap, block);
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
+INSTANTIATE_TEST_SUITE_P(FreeOfTheDamagedBlock, OverwrittenHeaderTest,
+                         ::testing::Combine(::testing::Bool(),
+                                            ::testing::Values(0x00, 0x01, 0x02, 0x03, 0x42, 0xff),
+                                            ::testing::Values(FirstCall::Free)));
+// Fill bytes whose header reads as a medium block's, with a size that points anywhere.
+INSTANTIATE_TEST_SUITE_P(SizeOfTheDamagedBlock, OverwrittenHeaderTest,
+                         ::testing::Combine(::testing::Bool(), ::testing::Values(0x02, 0x42, 0xa2),
+                                            ::testing::Values(FirstCall::Realloc,
+                                                              FirstCall::UsableSize)));
+
+// The same overflow past the arena's last block lands on its end sentinel, the header after the
+// last block, with the arena's end right after it - here an inaccessible page. A sentinel that
+// no longer reads as one is never merged with or grown into (its links would lie past the end):
+// it is written anew and reported at the arena's end.
+TEST(HeapOwnershipTest, AnOverflowOntoTheEndSentinelIsNeverFollowedPastTheArena) {
+    constexpr size_t kRegionPages = 16;
+    auto* mapping = static_cast<unsigned char*>(mmap(nullptr, (kRegionPages + 1) * kPage,
+                                                     PROT_READ | PROT_WRITE,
+                                                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(mapping, MAP_FAILED);
+    ASSERT_EQ(mprotect(mapping + kRegionPages * kPage, kPage, PROT_NONE), 0);
+    unsigned char* region_end = mapping + kRegionPages * kPage;
+    Heap* heap = heap_create_in_region(mapping, kRegionPages * kPage);
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    // Medium blocks until the arena is full; the highest is then given back and taken again with
+    // all the room up to the sentinel.
+    std::vector<unsigned char*> blocks;
+    unsigned char* last = nullptr;
+    while (auto* block = static_cast<unsigned char*>(heap_allocate(*heap, 4000))) {
+        blocks.push_back(block);
+        last = block > last ? block : last;
+    }
+    ASSERT_NE(last, nullptr);
+    heap_free(*heap, last);
+    ASSERT_EQ(heap_allocate(*heap, static_cast<size_t>(region_end - 16 - last)), last);
+    ASSERT_EQ(last + heap_usable_size(*heap, last) + 16, region_end);
+    unsigned char* sentinel = last + heap_usable_size(*heap, last);
+    test::clear_reports();
+    // Reads free (low bits 0), with a size that covers any growth: written anew and reported,
+    // once by the realloc's growth and once by the free.
+    memset(sentinel, 0xf0, 16);
+    EXPECT_EQ(heap_reallocate(*heap, last, 8000), nullptr); // grows into nothing past it
+    memset(sentinel, 0xf0, 16);
+    heap_free(*heap, last); // merges with nothing past it
+    ASSERT_EQ(test::report_count(), 2u);
+    for (size_t i = 0; i < 2; ++i) {
+        EXPECT_EQ(test::report(i).kind, ErrorKind::CorruptMetadata) << test::report(i).detail;
+        EXPECT_EQ(test::report(i).address, reinterpret_cast<uintptr_t>(region_end));
+    }
+    test::clear_reports();
+    EXPECT_TRUE(heap_check(*heap));
+    for (unsigned char* block : blocks) {
+        if (block != last) {
+            heap_free(*heap, block);
+        }
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+    munmap(mapping, (kRegionPages + 1) * kPage);
 }
 
 TEST(HeapLimitsTest, GibibyteBlocksAndAlignmentsOverAPageFrameAllocator) {

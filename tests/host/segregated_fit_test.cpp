@@ -124,14 +124,14 @@ TEST(SegregatedFit, OverwrittenLinkIsNeverFollowedAndTheListsAreRebuilt) {
     static_cast<uintptr_t*>(second)[0] = reinterpret_cast<uintptr_t>(outside); // next
     static_cast<uintptr_t*>(second)[1] = reinterpret_cast<uintptr_t>(keep);    // prev
     EXPECT_FALSE(holds(f.fit));
-    EXPECT_EQ(f.fit.take_damage().count, 0u);
+    EXPECT_EQ(f.fit.take_damage().links, 0u);
     // 992 bytes: the smallest size of the list both freed blocks (1008 bytes) are on.
     auto* again = static_cast<unsigned char*>(f.fit.take(992, 16, BlockUse::Medium));
     ASSERT_NE(again, nullptr);
     EXPECT_TRUE(again == first || again == second);
     const SegregatedFit::Damage damage = f.fit.take_damage();
-    EXPECT_EQ(damage.count, 1u);
-    EXPECT_EQ(damage.first, reinterpret_cast<uintptr_t>(second));
+    EXPECT_EQ(damage.links, 1u);
+    EXPECT_EQ(damage.first_link, reinterpret_cast<uintptr_t>(second));
     EXPECT_TRUE(holds(f.fit));
     void* other = f.fit.take(992, 16, BlockUse::Medium);
     EXPECT_TRUE(other == first || other == second);
@@ -163,13 +163,13 @@ TEST(SegregatedFit, ANeighboursUnlinkKeepsItsDamageVisibleAndOldLinksDoNotPass) 
     // Taking the head rewrites the middle block's prev link and seal, not its next.
     EXPECT_EQ(f.fit.take(992, 16, BlockUse::Medium), blocks[4]);
     EXPECT_FALSE(holds(f.fit));
-    EXPECT_EQ(f.fit.take_damage().count, 0u);
+    EXPECT_EQ(f.fit.take_damage().links, 0u);
     // The next take reaches the damaged block: the lists are rebuilt, nothing is followed.
     void* again = f.fit.take(992, 16, BlockUse::Medium);
     EXPECT_TRUE(again == blocks[0] || again == blocks[2]);
     const SegregatedFit::Damage damage = f.fit.take_damage();
-    EXPECT_EQ(damage.count, 1u);
-    EXPECT_EQ(damage.first, reinterpret_cast<uintptr_t>(blocks[2]));
+    EXPECT_EQ(damage.links, 1u);
+    EXPECT_EQ(damage.first_link, reinterpret_cast<uintptr_t>(blocks[2]));
     ASSERT_TRUE(holds(f.fit));
     // The other one too, then all three back in another order (blocks[4] -> [0] -> [2]), and the
     // links the middle block held before are written back.
@@ -185,9 +185,9 @@ TEST(SegregatedFit, ANeighboursUnlinkKeepsItsDamageVisibleAndOldLinksDoNotPass) 
     EXPECT_FALSE(holds(f.fit));
     EXPECT_EQ(f.fit.take(992, 16, BlockUse::Medium), blocks[4]);
     EXPECT_EQ(f.fit.take(992, 16, BlockUse::Medium), blocks[0]);
-    EXPECT_EQ(f.fit.take_damage().count, 0u); // the middle block's links not followed yet
+    EXPECT_EQ(f.fit.take_damage().links, 0u); // the middle block's links not followed yet
     EXPECT_EQ(f.fit.take(992, 16, BlockUse::Medium), blocks[2]);
-    EXPECT_EQ(f.fit.take_damage().count, 1u);
+    EXPECT_EQ(f.fit.take_damage().links, 1u);
     EXPECT_TRUE(holds(f.fit));
 }
 

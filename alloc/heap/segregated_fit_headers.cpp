@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+// SegregatedFit: whether a block's header can be trusted (header_holds(), size_holds()), and the
+// blocks whose header could not, taken out of use (retire()). A header sits just past the end of
+// the block before it: a write past that block's end (a buffer overflow of 16 bytes) rewrites its
+// size, use and links, and a size or link followed from such a header could lead anywhere. The
+// arena's start bitmap, which no write into a block can reach, says where blocks really start;
+// a header is followed only where it agrees (layout and invariants: segregated_fit.h).
+#include "heap/segregated_fit_blocks.h"
+
+namespace bedrock::heap {
+
+using namespace fit_detail;
+
+bool SegregatedFit::size_holds(ArenaBounds arena, const void* block) {
+    const uintptr_t at = address_of(block);
+    BEDROCK_DEBUG_ASSERT(is_aligned(at, kGranule) && at - arena.base < arena.bytes);
+    const size_t usable = load_size_and_flags(header_of(block)) & kSizeMask;
+    // The next header lies `usable` bytes on and no further than the end sentinel's.
+    const size_t room = arena.base + arena.bytes - at;
+    if (usable < kMinUsable || room < kBlockHeaderBytes || usable > room - kBlockHeaderBytes) {
+        return false;
+    }
+    const uintptr_t next = at + usable + kBlockHeaderBytes; // the next block's start
+    return next == arena.base + arena.bytes ||              // the end sentinel's
+           is_block_start(arena, reinterpret_cast<const void*>(next));
+}
+
+bool SegregatedFit::header_holds(const Arena& arena, const void* block) const {
+    const BlockHeader* header = header_of(block);
+    const size_t use = use_bits(header);
+    if (use > static_cast<size_t>(BlockUse::Retired) || !size_holds(bounds_of(arena), block)) {
+        return false;
+    }
+    if (use == static_cast<size_t>(BlockUse::Free)) {
+        return !prev_is_free(header) && seal_holds(header);
+    }
+    if (!prev_is_free(header)) {
+        return true;
+    }
+    // A free block before it, `link` bytes back: header to header, a whole block at least.
+    const size_t link = header->link;
+    const uintptr_t first = address_of(first_of(arena));
+    return link % kGranule == 0 && link >= kMinBlockBytes && address_of(header) - first >= link &&
+           start_bit(arena, granule_of(arena, header_at(address_of(header) - link)));
+}
+
+size_t SegregatedFit::retire(Arena& arena, void* block) {
+    BlockHeader* header = header_of(block);
+    const uintptr_t base = arena_begin(arena);
+    const size_t granule = granule_of(arena, header);
+    BEDROCK_DEBUG_ASSERT(start_bit(arena, granule));
+    BlockHeader* next =
+        header_at(base + next_start_after(arena, granule) * kGranule - kBlockHeaderBytes);
+    const size_t usable = address_of(next) - address_of(block);
+    // Free before it only if the block before it is a free block that holds and ends here.
+    Previous previous = Previous::Taken;
+    const size_t before = start_before(arena, granule);
+    if (before != 0) {
+        const BlockHeader* prev = header_at(base + before * kGranule - kBlockHeaderBytes);
+        if (is_free(prev) && next_of(prev) == header && seal_holds(prev)) {
+            previous = Previous::Free;
+        }
+        header->link = previous == Previous::Free ? address_of(header) - address_of(prev) : 0;
+    } else {
+        header->link = 0;
+    }
+    set_header(header, usable, static_cast<size_t>(BlockUse::Retired), previous);
+    if (!is_free(next)) {
+        next->link = 0; // a free block's link is its seal
+    }
+    set_prev_free(next, Previous::Taken);
+    record_damaged_header(address_of(block));
+    return usable;
+}
+
+void SegregatedFit::record_damaged_header(uintptr_t block) {
+    if (m_damage.headers == 0) {
+        m_damage.first_header = block;
+    }
+    __atomic_store_n(&m_damage.headers, m_damage.headers + 1, __ATOMIC_RELAXED);
+}
+
+} // namespace bedrock::heap
