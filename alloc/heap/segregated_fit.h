@@ -421,7 +421,7 @@ public:
     // Unlinks an arena with its free blocks; the caller then owns its memory again, its taken
     // blocks included (precondition: the caller uses none of them any more, as when a heap is
     // destroyed with blocks it took out of use after finding them damaged). O(1) for an empty
-    // arena (arena_is_empty()), else O(blocks + arena bytes / 64 KiB): it steps by the start
+    // arena (arena_is_empty()), else O(blocks + arena bytes / 1 KiB): it steps by the start
     // bitmap, never by a header, which may have been overwritten.
     void remove_arena(Arena& arena);
 
