@@ -239,7 +239,7 @@ Arena* Arenas::arena_of(const void* block) const {
 }
 
 inline void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
-    if (!m_fit.header_holds(arena, block)) [[unlikely]] {
+    if (!SegregatedFit::taken_header_holds(arena, block)) [[unlikely]] {
         retire_locked(arena, block, use); // never given back, never followed
         return;
     }

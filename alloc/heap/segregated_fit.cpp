@@ -392,11 +392,14 @@ bool SegregatedFit::arena_is_empty(const Arena& arena) {
 void SegregatedFit::remove_arena(Arena& arena) {
     BlockHeader* const sentinel = sentinel_of(arena);
     const uintptr_t base = arena_begin(arena);
-    // From block start to block start as the start bitmap names them, not as the headers do (one
-    // may have been overwritten).
+    // From block start to block start: by a header's size where the start bitmap confirms it, else
+    // (an overwritten header) by the bitmap.
     for (BlockHeader* header = first_of(arena); header < sentinel;
-         header = header_at(base + next_start_after(arena, granule_of(arena, header)) * kGranule -
-                            kBlockHeaderBytes)) {
+         header =
+             size_holds(bounds_of(arena), start_of(header))
+                 ? next_of(header)
+                 : header_at(base + next_start_after(arena, granule_of(arena, header)) * kGranule -
+                             kBlockHeaderBytes)) {
         // A free block whose seal does not hold even after a rebuild is on no list.
         if (is_free(header) && ensure_listed(header)) {
             remove_free(header, 0);

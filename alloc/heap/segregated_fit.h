@@ -421,8 +421,8 @@ public:
     // Unlinks an arena with its free blocks; the caller then owns its memory again, its taken
     // blocks included (precondition: the caller uses none of them any more, as when a heap is
     // destroyed with blocks it took out of use after finding them damaged). O(1) for an empty
-    // arena (arena_is_empty()), else O(blocks + arena bytes / 1 KiB): it steps by the start
-    // bitmap, never by a header, which may have been overwritten.
+    // arena (arena_is_empty()), else O(blocks): it steps by a header's size only where the start
+    // bitmap confirms it (O(bytes / 1 KiB) more past an overwritten one).
     void remove_arena(Arena& arena);
 
     // Whether one free block spans the arena (nothing taken). O(1).
@@ -465,6 +465,13 @@ public:
     // header that does not hold could point anywhere, mapped or not. Under the caller's lock.
     // O(1): at most two start bits and a seal.
     [[nodiscard]] bool header_holds(const Arena& arena, const void* block) const;
+    // header_holds() for a block its caller took (any use but Free and Retired), as give() needs
+    // it: inline, on every medium free. A block that reads free or retired does not hold. A link
+    // back is checked for bounds only (a whole block, inside the arena, before this one): give()
+    // checks the seal of the free block it names, which no other place passes. Under the
+    // caller's lock; O(1): one start bit.
+    [[nodiscard, gnu::always_inline]] static bool taken_header_holds(const Arena& arena,
+                                                                     const void* block);
     // The size part of header_holds(), for a lookup without the caller's lock of a block that
     // stays taken meanwhile (find()'s rules: reads only the arena's metadata; the next block's
     // start bit stays set while this block is taken). O(1).
@@ -675,6 +682,31 @@ inline bool SegregatedFit::is_block_start(ArenaBounds arena, const void* address
     return ((fit_detail::logical_word(places.top, places.summary, places.start, granule / 64) >>
              (granule % 64)) &
             1) != 0;
+}
+
+inline bool SegregatedFit::taken_header_holds(const Arena& arena, const void* block) {
+    const BlockHeader* header = header_of(block);
+    const size_t flags = header->size_and_flags;
+    const size_t usable = flags & fit_detail::kSizeMask;
+    const size_t use = flags & fit_detail::kUseMask;
+    const auto at = reinterpret_cast<uintptr_t>(block);
+    const uintptr_t end = arena_end(arena);
+    BEDROCK_DEBUG_ASSERT(at < end - kBlockHeaderBytes);
+    // Slab .. CpuCache; a size that ends at a block start or at the end sentinel.
+    if (use - 1 >= static_cast<size_t>(BlockUse::CpuCache) || usable < kMinUsable ||
+        usable > end - at - kBlockHeaderBytes) {
+        return false;
+    }
+    const uintptr_t next = at + usable + kBlockHeaderBytes;
+    const size_t granule = (next - arena_begin(arena)) / kGranule;
+    if (next != end &&
+        ((fit_detail::logical_word(arena, granule / 64) >> (granule % 64)) & 1) == 0) {
+        return false;
+    }
+    const size_t link = header->link;
+    return (flags & fit_detail::kPrevFree) == 0 ||
+           (link % kGranule == 0 && link >= kMinBlockBytes &&
+            reinterpret_cast<uintptr_t>(header) - reinterpret_cast<uintptr_t>(arena.first) >= link);
 }
 
 inline bool SegregatedFit::is_block_start_seen(const Arena& arena, const void* address) {

@@ -27,21 +27,19 @@ bool SegregatedFit::size_holds(ArenaBounds arena, const void* block) {
 
 bool SegregatedFit::header_holds(const Arena& arena, const void* block) const {
     const BlockHeader* header = header_of(block);
-    const size_t use = use_bits(header);
-    if (use > static_cast<size_t>(BlockUse::Retired) || !size_holds(bounds_of(arena), block)) {
-        return false;
+    switch (static_cast<BlockUse>(use_bits(header))) {
+    case BlockUse::Free:
+        return !prev_is_free(header) && size_holds(bounds_of(arena), block) && seal_holds(header);
+    case BlockUse::Retired:
+        return size_holds(bounds_of(arena), block);
+    case BlockUse::Slab:
+    case BlockUse::Medium:
+    case BlockUse::Checked:
+    case BlockUse::Guard:
+    case BlockUse::CpuCache:
+        return taken_header_holds(arena, block);
     }
-    if (use == static_cast<size_t>(BlockUse::Free)) {
-        return !prev_is_free(header) && seal_holds(header);
-    }
-    if (!prev_is_free(header)) {
-        return true;
-    }
-    // A free block before it, `link` bytes back: header to header, a whole block at least.
-    const size_t link = header->link;
-    const uintptr_t first = address_of(first_of(arena));
-    return link % kGranule == 0 && link >= kMinBlockBytes && address_of(header) - first >= link &&
-           start_bit(arena, granule_of(arena, header_at(address_of(header) - link)));
+    return false; // the end sentinel's use, or none
 }
 
 size_t SegregatedFit::retire(Arena& arena, void* block) {
