@@ -295,9 +295,9 @@ unsigned SegregatedFit::search_down(unsigned list) const {
     return nullptr;
 }
 
-// Every list anew from the arenas' blocks, walked from header to header while the start bitmap
-// agrees with each header's size (an arena whose headers were overwritten keeps its free blocks
-// from there on out of the lists). O(blocks).
+// Every list anew from the arenas' blocks, walked from header to header where the start bitmap
+// agrees with a header's size, and past an overwritten header to the next block start the bitmap
+// names (that block is not listed). O(blocks), plus O(bytes / 1 KiB) past each overwritten one.
 void SegregatedFit::rebuild_lists(const BlockHeader* damaged) {
     if (m_damage.links == 0) {
         m_damage.first_link = address_of(damaged) + kBlockHeaderBytes;

@@ -106,6 +106,15 @@
 // never a link followed to anything but the arenas' free blocks; no link check reads memory
 // outside the block and its list neighbours. Cost: one seal computed per block unlinked or
 // walked past, two terms per neighbour updated.
+//
+// Overwritten headers (segregated_fit_headers.cpp): a header lies just past the end of the block
+// before it, where a write past that block's end lands, and its size is followed only where the
+// start bitmap confirms it (a block start, or the end sentinel, lies exactly there). The caller
+// checks a block's header before give() (taken_header_holds(): one start bit); give() and grow()
+// never merge with or grow into the end sentinel (one that no longer reads as one is written
+// anew); a rebuild lists a block as free only if its successor's prev-free flag agrees, and steps
+// over a header the bitmap does not confirm. A header that does not hold is retired: written
+// anew from the bitmap with use Retired, which nothing takes, gives back or names as live.
 #pragma once
 
 #include <stddef.h>
