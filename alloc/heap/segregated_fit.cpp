@@ -51,10 +51,10 @@ void unmark_start(Arena& arena, const BlockHeader* header) {
     store_word(bits, load_word(bits) & ~(uint64_t{1} << (granule % 64)));
 }
 
-// Makes `next` (a taken block or the sentinel) follow `header` physically: it links back only
-// to a free predecessor, the one it may merge with.
+// Makes `next` (a taken block or the sentinel, though a write past `header`'s block may have
+// made its header read otherwise) follow `header` physically: it links back only to a free
+// predecessor, the one it may merge with.
 void link_next(BlockHeader* header, BlockHeader* next) {
-    BEDROCK_DEBUG_ASSERT(!is_free(next));
     next->link = is_free(header) ? address_of(next) - address_of(header) : 0;
     set_prev_free(next, is_free(header) ? Previous::Free : Previous::Taken);
 }
@@ -461,7 +461,7 @@ void* SegregatedFit::take_head(size_t size, BlockUse use) {
     const size_t taken_from = usable_of(header);
     BEDROCK_DEBUG_ASSERT(load_link(&links->prev) == nullptr && taken_from >= usable);
     BlockHeader* after = header_at(address_of(header) + kBlockHeaderBytes + taken_from);
-    BEDROCK_DEBUG_ASSERT(!is_free(after) && prev_is_free(after));
+    BEDROCK_DEBUG_ASSERT(starts_block(arena, after));
     size_t available = taken_from;
     if (taken_from - usable >= kMinBlockBytes) {
         BlockHeader* rest = header_at(address_of(header) + kBlockHeaderBytes + usable);
@@ -586,7 +586,7 @@ void* SegregatedFit::take_placed(size_t size, size_t alignment, BlockUse use) {
     //   [ hdr | block (usable) ][ hdr'' | rest ... ][ next (taken) ]
     // `next` followed the free block taken from, so its prev_free flag is already set.
     BlockHeader* next = header_at(address_of(header) + kBlockHeaderBytes + available);
-    BEDROCK_DEBUG_ASSERT(!is_free(next) && prev_is_free(next));
+    BEDROCK_DEBUG_ASSERT(starts_block(arena, next));
     if (available - usable >= kMinBlockBytes) {
         BlockHeader* rest = header_at(address_of(header) + kBlockHeaderBytes + usable);
         const size_t rest_usable = available - usable - kBlockHeaderBytes;
@@ -651,7 +651,7 @@ bool SegregatedFit::grow(Arena& arena, void* block, size_t size) {
         return false;
     }
     BlockHeader* after = next_of(next);
-    BEDROCK_DEBUG_ASSERT(!is_free(after) && prev_is_free(after));
+    BEDROCK_DEBUG_ASSERT(starts_block(arena, after));
     const uintptr_t told = links_of(next)->told;
     remove_free(next, 0);
     unmark_start(arena, next);
@@ -753,8 +753,7 @@ bool SegregatedFit::give(Arena& arena, void* block) {
         push_free(arena, header, list_of(usable));
     }
     links_of(header)->told = 0; // it holds freed memory
-    // A next block that reads free here had its header overwritten (recorded as damage).
-    BEDROCK_DEBUG_ASSERT(next_of(header) == next && (!is_free(next) || damage_pending()));
+    BEDROCK_DEBUG_ASSERT(next_of(header) == next && starts_block(arena, next));
     next->link = address_of(next) - address_of(header);
     set_prev_free(next, Previous::Free);
     return next == sentinel_of(arena) && header == first_of(arena);

@@ -96,6 +96,12 @@ inline size_t granule_of(const Arena& arena, const BlockHeader* header) {
 inline bool start_bit(const Arena& arena, size_t granule) {
     return ((logical_word(arena, granule / 64) >> (granule % 64)) & 1) != 0;
 }
+// Whether `header` is a block's header or the end sentinel, from the start bitmap alone: what
+// the fit's debug assertions check of a neighbour, whose own header a write past the end of the
+// block before it may have made read free, taken or anything else.
+inline bool starts_block(const Arena& arena, const BlockHeader* header) {
+    return header == sentinel_of(arena) || start_bit(arena, granule_of(arena, header));
+}
 
 // The granule of the first block start after granule `granule` of `arena`, or the end sentinel's
 // (the arena's end) if none: O(words walked).

@@ -13,6 +13,10 @@
 //     with no allocation since (where the heap keeps its free lists' links, free marks and
 //     checked mode's poison; once memory is taken again it may hold the heap's own metadata,
 //     which nothing can tell a write after free from).
+//   - an overflow (unchecked, region heaps): 16 bytes written past the end of a live medium
+//     block whose next block is live too - over that block's header. That block leaves the
+//     model and is freed at the end; until then every call must go on without following the
+//     header (corrupt-metadata may be reported).
 // Every misuse must be reported and change nothing: each live block keeps its usable size and
 // contents, heap_check() holds, and no block handed out later overlaps a live one. A write after
 // free may be reported (corrupt-metadata, use-after-free) when found, and the heap may then hold
@@ -24,13 +28,15 @@
 // Input: 8 bytes of settings (byte 0: bit 0 checked mode, bit 1 a heap over a page frame
 // allocator instead of a region), then 8-byte operations: op % 16
 // (0-9: heap_fuzz's operation op % 5; 10 interior; 11 stale; 12 wild in the region; 13 wild
-// outside it; 14 write after free; 15 double free), slot (2 bytes), size class byte and 3 size
-// bytes, a last byte for the alignment shift, offset or written value.
+// outside it; 14 write after free; 15 double free; 16 overflow), slot (2 bytes), size class byte
+// and 3 size bytes, a last byte for the alignment shift, offset or written value.
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <vector>
 
 #include "bedrock/heap.h"
 #include "bedrock/heap_checks.h"
@@ -55,8 +61,10 @@ enum class Misuse : uint8_t {
     WildInRegion,
     WildOutside,
     WriteAfterFree,
-    Double
+    Double,
+    Overflow
 };
+constexpr unsigned kOperationKinds = 17;
 
 struct Reports {
     uint64_t count = 0;
@@ -81,11 +89,12 @@ void record(void* context, const ErrorReport& report) {
 
 class Run {
 public:
-    Run(bedrock::Heap& heap, unsigned char* region, bool checked)
-        : m_heap(heap), m_region(region), m_checked(checked), m_model(heap, kSlots) {}
+    Run(bedrock::Heap& heap, unsigned char* region, bool checked, bool over_frames)
+        : m_heap(heap), m_region(region), m_checked(checked), m_model(heap, kSlots),
+          m_over_frames(over_frames) {}
 
     void apply(const uint8_t* op) {
-        const unsigned kind = op[0] % 16;
+        const unsigned kind = op[0] % kOperationKinds;
         const size_t slot = op[1] | (size_t{op[2]} << 8);
         const size_t raw =
             op[3] | (size_t{op[4]} << 8) | (size_t{op[5]} << 16) | (size_t{op[6]} << 24);
@@ -145,6 +154,9 @@ public:
                 write_after_free(just_freed, op[7]);
             }
             break;
+        case Misuse::Overflow:
+            overflow(slot, raw, op[7]);
+            break;
         case Misuse::Double: {
             const HeapModel::LiveBlock block = m_model.block_in(slot);
             if (block.base != nullptr) {
@@ -157,6 +169,10 @@ public:
     }
 
     void finish() {
+        // Blocks whose header an overflow hit: freed (or retired, reported) like any other.
+        for (void* damaged : m_overflowed) {
+            bedrock::heap_free(m_heap, damaged);
+        }
         if (m_written == 0) {
             if (!m_model.free_all()) {
                 fail("freeing everything", &m_model);
@@ -232,6 +248,43 @@ private:
         m_written_at[m_written++ % kStaleCount] = block.base;
     }
 
+    // 16 bytes of `value` past the end of a live medium block of a region heap (unchecked: in
+    // checked mode its red zone takes them), over the header of the live block after it, which
+    // leaves the model: the first such pair from slot `slot` on, or - if there is none - a pair
+    // allocated for it (two medium blocks in a row usually lie side by side). Not where the next
+    // block is a slab or a free block: a slab's blocks would become unfreeable, which the model
+    // cannot follow.
+    void overflow(size_t slot, size_t size, uint8_t value) {
+        if (m_checked || m_over_frames) {
+            return;
+        }
+        if (overflow_first_pair(slot, value)) {
+            return;
+        }
+        for (size_t step = 0; step < 2; ++step) {
+            apply_model(HeapOp::Malloc, slot + step, 2064 + size % 30000, 0);
+        }
+        static_cast<void>(overflow_first_pair(slot, value));
+    }
+    bool overflow_first_pair(size_t slot, uint8_t value) {
+        for (size_t step = 0; step < kSlots; ++step) {
+            const HeapModel::LiveBlock block = m_model.block_in(slot + step);
+            if (block.base == nullptr) {
+                continue;
+            }
+            const size_t usable = bedrock::heap_usable_size(m_heap, block.base);
+            unsigned char* next = block.base + usable + 16;
+            if (usable > 2048 && m_model.is_live_start(reinterpret_cast<uintptr_t>(next))) {
+                memset(block.base + usable, value, 16);
+                static_cast<void>(m_model.forget(reinterpret_cast<uintptr_t>(next)));
+                m_overflowed.push_back(next);
+                ++m_written;
+                return true;
+            }
+        }
+        return false;
+    }
+
     [[nodiscard]] bool was_written(const void* block) const {
         for (const void* written : m_written_at) {
             if (written == block) {
@@ -252,6 +305,8 @@ private:
     HeapModel::LiveBlock m_just_freed; // freed by the operation before, if it freed one
     void* m_written_at[kStaleCount] = {};
     size_t m_written = 0;
+    bool m_over_frames = false;
+    std::vector<void*> m_overflowed;
 };
 
 } // namespace
@@ -281,7 +336,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         fail("heap_create");
     }
     {
-        Run run(*heap, memory, checked);
+        Run run(*heap, memory, checked, over_frames);
         bedrock::heap_set_error_hook(*heap, record, &run.reports());
         if (checked && !bedrock::heap_set_check_level(*heap, bedrock::CheckLevel::Report)) {
             fail("heap_set_check_level");

@@ -95,6 +95,18 @@ bool HeapModel::release(size_t slot) {
     return true;
 }
 
+bool HeapModel::forget(uintptr_t address) {
+    if (m_by_address.erase(address) == 0) {
+        return false;
+    }
+    for (Block& block : m_slots) {
+        if (reinterpret_cast<uintptr_t>(block.base) == address) {
+            block = Block{};
+        }
+    }
+    return true;
+}
+
 bool HeapModel::apply(HeapOp op, size_t slot, size_t size, size_t alignment) {
     slot %= m_slots.size();
     Block& block = m_slots[slot];

@@ -53,6 +53,10 @@ public:
     }
     // Checks every live block's pattern and usable size (misuse must leave them intact).
     bool verify_all();
+    // Drops the live block starting at `address` from the model without freeing it (a harness
+    // that damaged the heap's header of that block frees it itself); returns whether there was
+    // one.
+    bool forget(uintptr_t address);
 
     [[nodiscard]] const std::string& error() const { return m_error; }
     [[nodiscard]] uint64_t failed_allocations() const { return m_failed_allocations; }
