@@ -120,17 +120,6 @@ unsigned online_cpu_count() {
     return g_online;
 }
 
-const CpuLocal& online_cpu(unsigned index) {
-    // Records of abandoned CPUs share an index with the next CPU started: skip them.
-    for (unsigned i = 0; i < g_records; ++i) {
-        if (g_cpus[i].index == index && __atomic_load_n(&g_cpus[i].state, __ATOMIC_ACQUIRE) ==
-                                            static_cast<uint32_t>(CpuState::Online)) {
-            return g_cpus[i];
-        }
-    }
-    panic("smp: no online CPU has index %u", index);
-}
-
 CpuLocal& this_cpu() {
     CpuLocal* cpu = arch::cpu_local();
     return cpu != nullptr ? *cpu : boot_cpu();

@@ -46,8 +46,6 @@ void start_secondary_cpus(const BootInfo& boot);
 
 // CPUs online (1 before start_secondary_cpus()).
 [[nodiscard]] unsigned online_cpu_count();
-// The data of the online CPU with index `index` (< online_cpu_count()). O(CPUs started).
-[[nodiscard]] const CpuLocal& online_cpu(unsigned index);
 // The calling CPU's data (the boot CPU's before start_secondary_cpus()).
 [[nodiscard]] CpuLocal& this_cpu();
 // Calls visit(cpu, context) for every online CPU but the calling one: the CPUs an arch may send an

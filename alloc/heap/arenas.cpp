@@ -176,12 +176,12 @@ bool Arenas::holds_locked(const Arena& arena, const void* address) const {
            reinterpret_cast<uintptr_t>(address) - SegregatedFit::arena_begin(arena) < arena.bytes;
 }
 
-bool Arenas::is_taken_start_locked(const Arena& arena, const void* block, BlockUse use) const {
+bool Arenas::starts_block_locked(const Arena& arena, const void* block) const {
     // The caller found `block` without the lock; another CPU may have given it back (its memory
-    // merged or taken again) since. Under the lock, its start bit says whether a block starts
-    // there, and only then is that block's header read, and followed only if it holds.
-    return SegregatedFit::is_block_start(SegregatedFit::bounds_of(arena), block) &&
-           SegregatedFit::use_of(block) == use && m_fit.header_holds(arena, block);
+    // merged or taken again), or its arena, since. Under the lock, the arena's tags, then its
+    // start bit, say whether a block of these arenas starts there.
+    return holds_locked(arena, block) &&
+           SegregatedFit::is_block_start(SegregatedFit::bounds_of(arena), block);
 }
 
 bool Arenas::give_if_taken(const Arena& arena, void* block, BlockUse use, uint64_t arenas_seen) {
@@ -192,8 +192,7 @@ bool Arenas::give_if_taken(const Arena& arena, void* block, BlockUse use, uint64
         if (!SegregatedFit::is_block_start_seen(arena, block)) {
             return false;
         }
-    } else if (!holds_locked(arena, block) ||
-               !SegregatedFit::is_block_start(SegregatedFit::bounds_of(arena), block)) {
+    } else if (!starts_block_locked(arena, block)) {
         return false;
     }
     // A block start of `arena`: of another use, or free (a double free), if its header says so
@@ -208,8 +207,7 @@ bool Arenas::give_if_taken(const Arena& arena, void* block, BlockUse use, uint64
 Arenas::HeaderCheck Arenas::check_taken_header(const Arena& arena, const void* block,
                                                BlockUse use) {
     LockGuard guard(m_lock);
-    if (!holds_locked(arena, block) ||
-        !SegregatedFit::is_block_start(SegregatedFit::bounds_of(arena), block)) {
+    if (!starts_block_locked(arena, block)) {
         return HeaderCheck::NotTaken;
     }
     if (m_fit.header_holds(arena, block)) {
@@ -295,7 +293,9 @@ void Arenas::give_taken_locked(void* block, BlockUse use) {
 
 bool Arenas::grow_in_place(Arena& arena, void* block, size_t size) {
     LockGuard guard(m_lock);
-    if (!holds_locked(arena, block) || !is_taken_start_locked(arena, block, BlockUse::Medium)) {
+    // Its header is followed (its size, the free block after it) only if it holds.
+    if (!starts_block_locked(arena, block) || SegregatedFit::use_of(block) != BlockUse::Medium ||
+        !SegregatedFit::taken_header_holds(arena, block)) {
         return false;
     }
     const size_t before = SegregatedFit::usable_size(block);

@@ -217,10 +217,9 @@ private:
     // arenas and spans `address` (an arena given back meanwhile left its header to the memory's
     // next owner). From its first page's tag, then its header. O(1).
     [[nodiscard]] bool holds_locked(const Arena& arena, const void* address) const;
-    // Under m_lock: whether `block` is a taken block start of `arena` with `use` (its start bit,
-    // then its header, which must hold), `arena` known to be one of these arenas. O(1).
-    [[nodiscard]] bool is_taken_start_locked(const Arena& arena, const void* block,
-                                             BlockUse use) const;
+    // Under m_lock: whether `block`, found from `arena`'s tags without the lock, is a block start
+    // of `arena`, still one of these arenas (holds_locked(), then its start bit). O(1).
+    [[nodiscard]] bool starts_block_locked(const Arena& arena, const void* block) const;
     // `use`: what the caller took the block for. A block whose header does not hold is retired
     // (retire_locked()) instead.
     [[gnu::always_inline]] void give_locked(Arena& arena, void* block, BlockUse use);

@@ -396,7 +396,7 @@ void SegregatedFit::remove_arena(Arena& arena) {
     // (an overwritten header) by the bitmap.
     for (BlockHeader* header = first_of(arena); header < sentinel;
          header =
-             size_holds(bounds_of(arena), start_of(header))
+             size_holds(arena, start_of(header))
                  ? next_of(header)
                  : header_at(base + next_start_after(arena, granule_of(arena, header)) * kGranule -
                              kBlockHeaderBytes)) {

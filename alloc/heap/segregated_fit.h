@@ -468,23 +468,20 @@ public:
     // Whether the header of `block`, a block start of `arena`, says what the arena's own metadata
     // allows, so that give() and grow() may follow it: its size ends where the start bitmap puts
     // the next block (or the end sentinel); its use is one the fit knows; a free block's seal
-    // holds; a taken block's prev-free flag, if set, points back to a block start in the arena.
-    // The header sits just past the end of the block before it, where a write past that block's
-    // end lands (or just before `block`, for one before its start): a size or link read from a
-    // header that does not hold could point anywhere, mapped or not. Under the caller's lock.
-    // O(1): at most two start bits and a seal.
+    // holds and its prev-free flag is clear; a taken block's prev-free flag, if set, comes with a
+    // link back of a whole block or more that stays inside the arena (give() checks the seal of
+    // the free block it names, which no other place passes). The header sits just past the end of
+    // the block before it, where a write past that block's end lands (or just before `block`, for
+    // one before its start): a size or link read from a header that does not hold could point
+    // anywhere, mapped or not. Under the caller's lock. O(1): one start bit, and a seal.
     [[nodiscard]] bool header_holds(const Arena& arena, const void* block) const;
     // header_holds() for a block its caller took (any use but Free and Retired), as give() needs
-    // it: inline, on every medium free. A block that reads free or retired does not hold. A link
-    // back is checked for bounds only (a whole block, inside the arena, before this one): give()
-    // checks the seal of the free block it names, which no other place passes. Under the
-    // caller's lock; O(1): one start bit.
+    // it: inline, on every medium free. A block that reads free or retired does not hold.
     [[nodiscard, gnu::always_inline]] static bool taken_header_holds(const Arena& arena,
                                                                      const void* block);
-    // The size part of header_holds(), for a lookup without the caller's lock of a block that
-    // stays taken meanwhile (find()'s rules: reads only the arena's metadata; the next block's
-    // start bit stays set while this block is taken). O(1).
-    [[nodiscard]] static bool size_holds(ArenaBounds arena, const void* block);
+    // The size part of header_holds(): the next block start (or the end sentinel) lies exactly
+    // where the header's size ends. Under the caller's lock; O(1): one start bit.
+    [[nodiscard, gnu::always_inline]] static bool size_holds(const Arena& arena, const void* block);
     // The same re-check under the caller's lock when the caller saw `address`'s start bit set
     // (is_block_start() or find(), with or without the lock) while `arena` was already the one it
     // is now: a summary or top bit, once set, stays set for the arena's life, so the start
@@ -693,23 +690,26 @@ inline bool SegregatedFit::is_block_start(ArenaBounds arena, const void* address
             1) != 0;
 }
 
-inline bool SegregatedFit::taken_header_holds(const Arena& arena, const void* block) {
-    const BlockHeader* header = header_of(block);
-    const size_t flags = header->size_and_flags;
-    const size_t usable = flags & fit_detail::kSizeMask;
-    const size_t use = flags & fit_detail::kUseMask;
+inline bool SegregatedFit::size_holds(const Arena& arena, const void* block) {
+    const size_t usable = fit_detail::load_size_and_flags(header_of(block)) & fit_detail::kSizeMask;
     const auto at = reinterpret_cast<uintptr_t>(block);
     const uintptr_t end = arena_end(arena);
     BEDROCK_DEBUG_ASSERT(at < end - kBlockHeaderBytes);
-    // Slab .. CpuCache; a size that ends at a block start or at the end sentinel.
-    if (use - 1 >= static_cast<size_t>(BlockUse::CpuCache) || usable < kMinUsable ||
-        usable > end - at - kBlockHeaderBytes) {
+    if (usable < kMinUsable || usable > end - at - kBlockHeaderBytes) {
         return false;
     }
     const uintptr_t next = at + usable + kBlockHeaderBytes;
     const size_t granule = (next - arena_begin(arena)) / kGranule;
-    if (next != end &&
-        ((fit_detail::logical_word(arena, granule / 64) >> (granule % 64)) & 1) == 0) {
+    return next == end ||
+           ((fit_detail::logical_word(arena, granule / 64) >> (granule % 64)) & 1) != 0;
+}
+
+inline bool SegregatedFit::taken_header_holds(const Arena& arena, const void* block) {
+    const BlockHeader* header = header_of(block);
+    const size_t flags = header->size_and_flags;
+    // Slab .. CpuCache, a size that holds, and a link back inside the arena if one is flagged.
+    if ((flags & fit_detail::kUseMask) - 1 >= static_cast<size_t>(BlockUse::CpuCache) ||
+        !size_holds(arena, block)) {
         return false;
     }
     const size_t link = header->link;

@@ -117,23 +117,6 @@ inline size_t next_start_after(const Arena& arena, size_t granule) {
     return end;
 }
 
-// The granule of the last block start before granule `granule` of `arena`, or 0 if none (the
-// first block's start is past the arena's header, never granule 0): O(words walked).
-inline size_t start_before(const Arena& arena, size_t granule) {
-    if (granule == 0) {
-        return 0;
-    }
-    for (size_t at = granule - 1;; at = at / 64 * 64 - 1) {
-        const uint64_t bits = logical_word(arena, at / 64) & bits_up_to(at % 64);
-        if (bits != 0) {
-            return at / 64 * 64 + 63 - static_cast<size_t>(__builtin_clzll(bits));
-        }
-        if (at < 64) {
-            return 0;
-        }
-    }
-}
-
 } // namespace fit_detail
 
 inline uint64_t SegregatedFit::seal_term(fit_detail::LinkField which, uintptr_t stored) const {

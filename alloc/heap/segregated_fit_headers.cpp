@@ -11,27 +11,13 @@ namespace bedrock::heap {
 
 using namespace fit_detail;
 
-bool SegregatedFit::size_holds(ArenaBounds arena, const void* block) {
-    const uintptr_t at = address_of(block);
-    BEDROCK_DEBUG_ASSERT(is_aligned(at, kGranule) && at - arena.base < arena.bytes);
-    const size_t usable = load_size_and_flags(header_of(block)) & kSizeMask;
-    // The next header lies `usable` bytes on and no further than the end sentinel's.
-    const size_t room = arena.base + arena.bytes - at;
-    if (usable < kMinUsable || room < kBlockHeaderBytes || usable > room - kBlockHeaderBytes) {
-        return false;
-    }
-    const uintptr_t next = at + usable + kBlockHeaderBytes; // the next block's start
-    return next == arena.base + arena.bytes ||              // the end sentinel's
-           is_block_start(arena, reinterpret_cast<const void*>(next));
-}
-
 bool SegregatedFit::header_holds(const Arena& arena, const void* block) const {
     const BlockHeader* header = header_of(block);
     switch (static_cast<BlockUse>(use_bits(header))) {
     case BlockUse::Free:
-        return !prev_is_free(header) && size_holds(bounds_of(arena), block) && seal_holds(header);
+        return !prev_is_free(header) && size_holds(arena, block) && seal_holds(header);
     case BlockUse::Retired:
-        return size_holds(bounds_of(arena), block);
+        return size_holds(arena, block);
     case BlockUse::Slab:
     case BlockUse::Medium:
     case BlockUse::Checked:
@@ -50,18 +36,16 @@ size_t SegregatedFit::retire(Arena& arena, void* block) {
     BlockHeader* next =
         header_at(base + next_start_after(arena, granule) * kGranule - kBlockHeaderBytes);
     const size_t usable = address_of(next) - address_of(block);
-    // Free before it only if the block before it is a free block that holds and ends here.
-    Previous previous = Previous::Taken;
-    const size_t before = start_before(arena, granule);
-    if (before != 0) {
-        const BlockHeader* prev = header_at(base + before * kGranule - kBlockHeaderBytes);
-        if (is_free(prev) && next_of(prev) == header && seal_holds(prev)) {
-            previous = Previous::Free;
-        }
-        header->link = previous == Previous::Free ? address_of(header) - address_of(prev) : 0;
-    } else {
-        header->link = 0;
-    }
+    // Free before it only if the block before it (the one find() names for the byte before this
+    // header, which it holds only if its own size says so) is a free block whose seal holds.
+    const Found before =
+        find(bounds_of(arena), reinterpret_cast<const void*>(address_of(header) - 1), ~size_t{0});
+    const BlockHeader* prev = before.block != nullptr ? header_of(before.block) : nullptr;
+    const Previous previous =
+        prev != nullptr && is_free(prev) && next_of(prev) == header && seal_holds(prev)
+            ? Previous::Free
+            : Previous::Taken;
+    header->link = previous == Previous::Free ? address_of(header) - address_of(prev) : 0;
     set_header(header, usable, static_cast<size_t>(BlockUse::Retired), previous);
     if (!is_free(next)) {
         next->link = 0; // a free block's link is its seal
