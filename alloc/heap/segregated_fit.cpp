@@ -297,7 +297,8 @@ unsigned SegregatedFit::search_down(unsigned list) const {
 
 // Every list anew from the arenas' blocks, walked from header to header where the start bitmap
 // agrees with a header's size, and past an overwritten header to the next block start the bitmap
-// names (that block is not listed). O(blocks), plus O(bytes / 1 KiB) past each overwritten one.
+// names (that block is not listed; retired if the next block says it was free). O(blocks), plus
+// O(bytes / 1 KiB) past each overwritten one.
 void SegregatedFit::rebuild_lists(const BlockHeader* damaged) {
     if (m_damage.links == 0) {
         m_damage.first_link = address_of(damaged) + kBlockHeaderBytes;
@@ -317,24 +318,29 @@ void SegregatedFit::rebuild_lists(const BlockHeader* damaged) {
     for (Arena* arena = m_arenas; arena != nullptr; arena = arena->next) {
         BlockHeader* sentinel = sentinel_of(*arena);
         for (BlockHeader* header = first_of(*arena); header != sentinel;) {
-            const size_t usable = usable_of(header);
-            BlockHeader* next = header_at(address_of(header) + kBlockHeaderBytes + usable);
-            if (usable < kMinUsable || address_of(next) > address_of(sentinel) ||
-                (next != sentinel && !start_bit(*arena, granule_of(*arena, next)))) {
-                // A size the start bitmap does not confirm (an overwritten header): the block is
-                // not listed, and the walk goes on at the next block start.
-                header = header_at(address_of(arena) +
-                                   next_start_after(*arena, granule_of(*arena, header)) * kGranule -
-                                   kBlockHeaderBytes);
-                continue;
-            }
+            // Past a size the start bitmap does not confirm (an overwritten header), the walk
+            // goes on at the next block start.
+            const bool confirmed = size_holds(*arena, start_of(header));
+            BlockHeader* next =
+                confirmed
+                    ? next_of(header)
+                    : header_at(address_of(arena) +
+                                next_start_after(*arena, granule_of(*arena, header)) * kGranule -
+                                kBlockHeaderBytes);
             // Free only if the next block says so too: a taken block whose header was
             // overwritten to read free is never listed (its successor, across its bytes, still
-            // says its predecessor is taken).
-            if (is_free(header) && prev_is_free(next)) {
+            // says its predecessor is taken), and a free block whose header was overwritten is
+            // retired (its owner, whose call would retire a taken one, gave it back already).
+            if (confirmed && is_free(header) && prev_is_free(next)) {
+                const size_t usable = usable_of(header);
                 push_free(*arena, header, list_of(usable));
                 links_of(header)->told = 0;
                 m_totals.free_bytes += usable;
+            } else if (!confirmed && prev_is_free(next)) {
+                static_cast<void>(rewrite_retired(*arena, header));
+                if (header != damaged) {
+                    record_damaged_header(address_of(header) + kBlockHeaderBytes);
+                }
             }
             header = next;
         }
@@ -681,8 +687,9 @@ bool SegregatedFit::grow(Arena& arena, void* block, size_t size) {
 [[gnu::noinline, gnu::cold]] void
 SegregatedFit::recheck_neighbours(const BlockHeader* next, bool& merge_next, BlockHeader*& prev) {
     rebuild_lists(merge_next && !seal_holds(next) ? next : prev);
-    merge_next = merge_next && seal_holds(next);
-    if (prev != nullptr && !seal_holds(prev)) {
+    // The rebuild may have retired either (an overwritten header).
+    merge_next = merge_next && is_free(next) && seal_holds(next);
+    if (prev != nullptr && !(is_free(prev) && seal_holds(prev))) {
         prev = nullptr;
     }
 }

@@ -91,20 +91,21 @@
 // free block's links live in its own usable bytes, which a write after free can reach, so each
 // is stored encoded, field == value ^ secret ^ &field, and the block's header - which a write
 // after free cannot reach - holds their seal, a keyed function of the three stored words:
-//   seal(h) == term_next(next field) ^ term_prev(prev field) ^ term_arena(arena field)
+//   seal(h) == key_next ^ term_next(next field) ^ term_prev(prev field) ^ term_arena(arena field)
 //   term_f(w) == rotl(w * key_f, rotation_f)
 // with odd keys derived from the secret and the count of rebuilds: each term is a bijection of
-// its word, so a change to any one stored word always breaks the seal. A block's links are followed
-// only after its seal is checked (take(), give(), grow(), probe() and remove_arena() check each
-// block they unlink or walk past), so every link followed is one this fit wrote. A neighbour's seal
-// is updated in place when one of its links changes: its term for the old value (known: the block
-// being unlinked) is swapped for the new one, so a write after free into the neighbour stays
-// detectable. A seal that does not hold means damage: the lists are rebuilt from the arenas'
-// block headers under new keys (O(blocks)), so a free block the rebuild could not reach
-// (headers damaged too) never passes a check again; the damage is recorded for the caller to
-// report (corrupt-metadata), and the call goes on. So a write after free can cost a rebuild,
-// never a link followed to anything but the arenas' free blocks; no link check reads memory
-// outside the block and its list neighbours. Cost: one seal computed per block unlinked or
+// its word, so a change to any one stored word always breaks the seal, and the leading key
+// (never 0) keeps a header and links that all read 0 from passing for sealed. A block's links
+// are followed only after its seal is checked (take(), give(), grow(), probe() and
+// remove_arena() check each block they unlink or walk past), so every link followed is one this
+// fit wrote. A neighbour's seal is updated in place when one of its links changes: its term for
+// the old value (known: the block being unlinked) is swapped for the new one, so a write after
+// free into the neighbour stays detectable. A seal that does not hold means damage: the lists are
+// rebuilt from the arenas' block headers under new keys (O(blocks)), so a free block the rebuild
+// could not reach (headers damaged too) never passes a check again; the damage is recorded for the
+// caller to report (corrupt-metadata), and the call goes on. So a write after free can cost a
+// rebuild, never a link followed to anything but the arenas' free blocks; no link check reads
+// memory outside the block and its list neighbours. Cost: one seal computed per block unlinked or
 // walked past, two terms per neighbour updated.
 //
 // Overwritten headers (segregated_fit_headers.cpp): a header lies just past the end of the block
@@ -113,8 +114,10 @@
 // checks a block's header before give() (taken_header_holds(): one start bit); give() and grow()
 // never merge with or grow into the end sentinel (one that no longer reads as one is written
 // anew); a rebuild lists a block as free only if its successor's prev-free flag agrees, and steps
-// over a header the bitmap does not confirm. A header that does not hold is retired: written
-// anew from the bitmap with use Retired, which nothing takes, gives back or names as live.
+// over a header the bitmap does not confirm, retiring the block if its successor says it was
+// free (a taken one is retired by its owner's next call). A header that does not hold is
+// retired: written anew from the bitmap with use Retired, which nothing takes, gives back or
+// names as live.
 #pragma once
 
 #include <stddef.h>
@@ -606,6 +609,9 @@ private:
                fit_detail::kSentinelUse;
     }
     void repair_sentinel(Arena& arena);
+    // retire() without recording the damage: the header of the block at `header` written anew
+    // with use Retired; returns its usable bytes.
+    size_t rewrite_retired(Arena& arena, BlockHeader* header);
     void record_damaged_header(uintptr_t block);
     [[nodiscard]] unsigned search(unsigned list) const;
     // The last non-empty list at index <= `list`, or 0. O(1).

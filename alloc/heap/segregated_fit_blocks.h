@@ -126,9 +126,11 @@ inline uint64_t SegregatedFit::seal_term(fit_detail::LinkField which, uintptr_t 
     return rotation == 0 ? mixed : mixed << rotation | mixed >> (64 - rotation);
 }
 
+// The terms start from a key (odd, so never 0): a free block whose three link words and header
+// link all read 0 - a zeroed header over a slab's first words, say - does not pass for sealed.
 inline uint64_t SegregatedFit::seal_of(const BlockHeader* node) const {
     const fit_detail::FreeLinks* links = links_of(node);
-    return seal_term(fit_detail::LinkField::Next, links->next) ^
+    return m_seal_keys[0] ^ seal_term(fit_detail::LinkField::Next, links->next) ^
            seal_term(fit_detail::LinkField::Prev, links->prev) ^
            seal_term(fit_detail::LinkField::Arena, links->arena);
 }

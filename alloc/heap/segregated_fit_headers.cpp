@@ -29,13 +29,18 @@ bool SegregatedFit::header_holds(const Arena& arena, const void* block) const {
 }
 
 size_t SegregatedFit::retire(Arena& arena, void* block) {
-    BlockHeader* header = header_of(block);
+    const size_t usable = rewrite_retired(arena, header_of(block));
+    record_damaged_header(address_of(block));
+    return usable;
+}
+
+size_t SegregatedFit::rewrite_retired(Arena& arena, BlockHeader* header) {
     const uintptr_t base = arena_begin(arena);
     const size_t granule = granule_of(arena, header);
     BEDROCK_DEBUG_ASSERT(start_bit(arena, granule));
     BlockHeader* next =
         header_at(base + next_start_after(arena, granule) * kGranule - kBlockHeaderBytes);
-    const size_t usable = address_of(next) - address_of(block);
+    const size_t usable = address_of(next) - address_of(header) - kBlockHeaderBytes;
     // Free before it only if the block before it (the one find() names for the byte before this
     // header, which it holds only if its own size says so) is a free block whose seal holds.
     const Found before =
@@ -51,7 +56,6 @@ size_t SegregatedFit::retire(Arena& arena, void* block) {
         next->link = 0; // a free block's link is its seal
     }
     set_prev_free(next, Previous::Taken);
-    record_damaged_header(address_of(block));
     return usable;
 }
 

@@ -14,7 +14,7 @@
 //     checked mode's poison; once memory is taken again it may hold the heap's own metadata,
 //     which nothing can tell a write after free from).
 //   - an overflow (unchecked, region heaps): 16 bytes written past the end of a live medium
-//     block whose next block is live too - over that block's header. That block leaves the
+//     block whose next block is live or free - over that block's header. A live one leaves the
 //     model and is freed at the end; until then every call must go on without following the
 //     header (corrupt-metadata may be reported).
 // Every misuse must be reported and change nothing: each live block keeps its usable size and
@@ -42,6 +42,7 @@
 #include "bedrock/heap_checks.h"
 #include "bedrock/page_frame_allocator.h"
 #include "fuzz_sizes.h"
+#include "heap/segregated_fit.h"
 #include "heap_model.h"
 
 namespace {
@@ -249,11 +250,11 @@ private:
     }
 
     // 16 bytes of `value` past the end of a live medium block of a region heap (unchecked: in
-    // checked mode its red zone takes them), over the header of the live block after it, which
-    // leaves the model: the first such pair from slot `slot` on, or - if there is none - a pair
-    // allocated for it (two medium blocks in a row usually lie side by side). Not where the next
-    // block is a slab or a free block: a slab's blocks would become unfreeable, which the model
-    // cannot follow.
+    // checked mode its red zone takes them), over the header of the block after it: a live one,
+    // which leaves the model, or a free one: the first such block from slot `slot` on, or - if
+    // there is none - a pair allocated for it (two medium blocks in a row usually lie side by
+    // side). Not where the next block is a slab: its blocks would become unfreeable, which the
+    // model cannot follow.
     void overflow(size_t slot, size_t size, uint8_t value) {
         if (m_checked || m_over_frames) {
             return;
@@ -274,10 +275,19 @@ private:
             }
             const size_t usable = bedrock::heap_usable_size(m_heap, block.base);
             unsigned char* next = block.base + usable + 16;
-            if (usable > 2048 && m_model.is_live_start(reinterpret_cast<uintptr_t>(next))) {
+            if (usable <= 2048) {
+                continue;
+            }
+            if (m_model.is_live_start(reinterpret_cast<uintptr_t>(next))) {
                 memset(block.base + usable, value, 16);
                 static_cast<void>(m_model.forget(reinterpret_cast<uintptr_t>(next)));
                 m_overflowed.push_back(next);
+                ++m_written;
+                return true;
+            }
+            // A medium block's next block start (or the end sentinel, whose use is none).
+            if (bedrock::heap::SegregatedFit::use_of(next) == bedrock::heap::BlockUse::Free) {
+                memset(block.base + usable, value, 16);
                 ++m_written;
                 return true;
             }

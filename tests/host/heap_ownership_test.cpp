@@ -609,6 +609,103 @@ TEST(HeapOwnershipTest, AnOverflowOntoTheEndSentinelIsNeverFollowedPastTheArena)
     munmap(mapping, (kRegionPages + 1) * kPage);
 }
 
+// The same overflow onto the header of a free block: the fit meets it when it follows the
+// block's links or merges with it (a free of the block after it here), finds the seal broken,
+// and rebuilds its lists, which retires the block (its successor says it was free): one
+// corrupt-metadata report at the block, heap_check() holds again, nothing is placed over it.
+// Fill 0xff reads as a size that wraps the walk round to the block itself.
+class OverwrittenFreeHeaderTest : public ::testing::TestWithParam<std::tuple<bool, uint8_t>> {};
+
+TEST_P(OverwrittenFreeHeaderTest, IsRetiredWhenTheListsAreRebuilt) {
+    const auto [over_frames, fill] = GetParam();
+    test::Region region(over_frames ? 0 : 16 << 20);
+    test::Frames frames(over_frames ? 64 << 20 : 16 << 20);
+    ASSERT_TRUE(frames.initialized());
+    Heap* heap = over_frames ? heap_create(frames.allocator())
+                             : heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    constexpr size_t kSize = 5000;
+    auto* before = static_cast<unsigned char*>(heap_allocate(*heap, kSize));
+    auto* freed = static_cast<unsigned char*>(heap_allocate(*heap, kSize));
+    auto* after = static_cast<unsigned char*>(heap_allocate(*heap, kSize));
+    ASSERT_TRUE(before != nullptr && freed != nullptr && after != nullptr);
+    const size_t usable = heap_usable_size(*heap, before);
+    ASSERT_EQ(before + usable + 16, freed) << "adjacent blocks of a fresh arena";
+    heap_free(*heap, freed);
+    memset(before + usable, fill, 16);
+    heap_free(*heap, after); // merges with the damaged block, or finds it cannot
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata) << test::report(0).detail;
+    EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(freed));
+    test::clear_reports();
+    EXPECT_TRUE(heap_check(*heap));
+    heap_free(*heap, before);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    std::vector<unsigned char*> blocks;
+    std::mt19937 random(fill);
+    for (int i = 0; i < 300; ++i) {
+        const size_t size = 16 + random() % 20000;
+        auto* block = static_cast<unsigned char*>(heap_allocate(*heap, size));
+        ASSERT_NE(block, nullptr);
+        ASSERT_TRUE(block + size <= freed - 16 || block >= freed + usable)
+            << "a block over the retired one";
+        memset(block, 0x5a, size);
+        blocks.push_back(block);
+    }
+    for (unsigned char* block : blocks) {
+        heap_free(*heap, block);
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
+INSTANTIATE_TEST_SUITE_P(Fills, OverwrittenFreeHeaderTest,
+                         ::testing::Combine(::testing::Bool(),
+                                            ::testing::Values(0x00, 0x01, 0x02, 0x42, 0xa2, 0xff)));
+
+// Zeros over the header of a slab whose list links are null (the only slab of its class, its
+// free list empty) read as a free block whose three link words are 0: they must not pass for
+// sealed, or a free of the block before it would merge with the slab and follow those links.
+// The free reports the damage; the slab's blocks free as usual; the slab, once empty and given
+// back, is retired.
+TEST(HeapOwnershipTest, ZerosOverASlabsHeaderDoNotPassForAFreeBlock) {
+    for (const bool over_frames : {false, true}) {
+        test::Region region(over_frames ? 0 : 16 << 20);
+        test::Frames frames(over_frames ? 64 << 20 : 16 << 20);
+        ASSERT_TRUE(frames.initialized());
+        Heap* heap = over_frames ? heap_create(frames.allocator())
+                                 : heap_create_in_region(region.data(), region.size());
+        ASSERT_NE(heap, nullptr);
+        test::clear_reports();
+        auto* before = static_cast<unsigned char*>(heap_allocate(*heap, 5000));
+        ASSERT_NE(before, nullptr);
+        unsigned char* slab = before + heap_usable_size(*heap, before) + 16;
+        std::vector<void*> smalls;
+        for (int i = 0; i < 4; ++i) {
+            smalls.push_back(heap_allocate(*heap, 1000));
+            ASSERT_TRUE(smalls.back() > slab && smalls.back() < slab + 65536)
+                << "the slab right after the medium block";
+        }
+        memset(slab - 16, 0, 16);
+        heap_free(*heap, before);
+        ASSERT_GE(test::report_count(), 1u);
+        EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata) << test::report(0).detail;
+        EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(slab));
+        test::clear_reports();
+        for (void* block : smalls) {
+            heap_free(*heap, block);
+        }
+        EXPECT_EQ(test::report_count(), 0u);
+        heap_trim(*heap); // gives the empty slab back: its header is found overwritten
+        expect_one_report(ErrorKind::CorruptMetadata, "the slab given back");
+        EXPECT_TRUE(heap_check(*heap));
+        EXPECT_TRUE(heap_destroy(*heap));
+    }
+}
+
 TEST(HeapLimitsTest, GibibyteBlocksAndAlignmentsOverAPageFrameAllocator) {
     test::Frames frames(uint64_t{6} << 30);
     ASSERT_TRUE(frames.initialized());
