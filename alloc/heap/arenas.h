@@ -126,6 +126,12 @@ public:
     enum class HeaderCheck : uint8_t { Holds, NotTaken, Damaged };
     [[nodiscard]] HeaderCheck check_taken_header(const Arena& arena, const void* block,
                                                  BlockUse use);
+    // Under m_lock: whether the block of `arena` holding `address` (the last block start at or
+    // below it, from the start bitmap) has a header that holds, or there is no such block; false
+    // names a pointer that cannot be placed because a write past the end of the block before
+    // its block rewrote that block's header. For the report of a pointer found to be no live
+    // block. O(the arena's bytes / 1 KiB).
+    [[nodiscard]] bool holder_header_holds(const Arena& arena, const void* address);
 
     // Grows `block` (found as a live medium block of `arena` without the lock) in place to hold
     // `size` bytes, if it is still a taken Medium block and the free block after it has room;

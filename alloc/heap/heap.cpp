@@ -333,6 +333,16 @@ void report_bad_pointer(Heap& heap, const void* block, Caller caller) {
         return;
     }
     const BlockRef ref = locate(heap, block, Lookup::Everywhere);
+    if (ref.arena != nullptr && !heap.arenas.holder_header_holds(*ref.arena, block)) {
+        // What the lookup read of the block holding it is garbage: a slab so damaged keeps its
+        // blocks, which a free its CPU's slab hints place still reaches.
+        heap.errors.raise(pointer_report(
+            ErrorKind::CorruptMetadata, block,
+            "the heap's header of the block holding this pointer was overwritten (a write past "
+            "the end of the block before it): the pointer cannot be placed, and nothing is freed",
+            caller));
+        return;
+    }
     const auto start = reinterpret_cast<uintptr_t>(ref.start);
     switch (ref.holder) {
     case Holder::None: {

@@ -337,7 +337,7 @@ void SegregatedFit::rebuild_lists(const BlockHeader* damaged) {
                 links_of(header)->told = 0;
                 m_totals.free_bytes += usable;
             } else if (!confirmed && prev_is_free(next)) {
-                static_cast<void>(rewrite_retired(*arena, header));
+                static_cast<void>(rewrite_header(*arena, header, BlockUse::Retired));
                 if (header != damaged) {
                     record_damaged_header(address_of(header) + kBlockHeaderBytes);
                 }

@@ -516,6 +516,10 @@ public:
     // (ArenaBounds); its answer for any other address must then be re-checked under the lock.
     // Reads nothing outside [arena.base, arena.base + arena.bytes).
     [[nodiscard]] static Found find(ArenaBounds arena, const void* address, size_t reach);
+    // The block start find() names for `address` (the last one at or below it within `reach`),
+    // or null, from the start bitmap alone: its header is not read. Same locking rules.
+    [[nodiscard]] static unsigned char* start_at_or_below(ArenaBounds arena, const void* address,
+                                                          size_t reach);
     // find() for an address whose block starts in the address's own start-bitmap word or one of
     // the kNearWords - 1 before it (up to 64 granules each: any block of a slab), inline: the
     // free() fast path. Otherwise the same as find(arena, address, reach). Same locking rules.
@@ -609,9 +613,13 @@ private:
                fit_detail::kSentinelUse;
     }
     void repair_sentinel(Arena& arena);
-    // retire() without recording the damage: the header of the block at `header` written anew
-    // with use Retired; returns its usable bytes.
-    size_t rewrite_retired(Arena& arena, BlockHeader* header);
+    // The header of the block at `header` written anew from the start bitmap with `use`, the
+    // next block's prev-free flag cleared (retire() without recording the damage); returns its
+    // usable bytes.
+    size_t rewrite_header(Arena& arena, BlockHeader* header, BlockUse use);
+    // The usable bytes of the block starting at `block` as the start bitmap says (up to the next
+    // block start or the end sentinel), whatever its header says. O(its bytes / 1 KiB).
+    [[nodiscard]] static size_t usable_by_bitmap(const Arena& arena, const void* block);
     void record_damaged_header(uintptr_t block);
     [[nodiscard]] unsigned search(unsigned list) const;
     // The last non-empty list at index <= `list`, or 0. O(1).

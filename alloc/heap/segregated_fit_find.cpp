@@ -51,14 +51,15 @@ size_t last_initialised_word(const ArenaPlaces& arena, size_t word, size_t lowes
 
 } // namespace
 
-SegregatedFit::Found SegregatedFit::find(ArenaBounds arena, const void* address, size_t reach) {
+unsigned char* SegregatedFit::start_at_or_below(ArenaBounds arena, const void* address,
+                                                size_t reach) {
     const uintptr_t at = address_of(address);
     const uintptr_t base = arena.base;
     const ArenaPlaces places = places_of(arena);
     const uintptr_t first_start = address_of(places.first) + kBlockHeaderBytes;
     BEDROCK_DEBUG_ASSERT(at - base < arena.bytes);
     if (at < first_start || at - base >= arena.bytes) {
-        return Found{}; // the arena's header, start bitmap or first block header
+        return nullptr; // the arena's header, start bitmap or first block header
     }
     // The lowest granule a start may be at: at - reach, but not before the first block.
     const uintptr_t lowest =
@@ -72,7 +73,7 @@ SegregatedFit::Found SegregatedFit::find(ArenaBounds arena, const void* address,
     while (true) {
         word = last_initialised_word(places, word, lowest_granule / 64);
         if (word == kNoWord) {
-            return Found{};
+            return nullptr;
         }
         map = load_word(&places.start[word]);
         if (word == granule / 64) {
@@ -82,16 +83,24 @@ SegregatedFit::Found SegregatedFit::find(ArenaBounds arena, const void* address,
             break;
         }
         if (word == lowest_granule / 64) {
-            return Found{};
+            return nullptr;
         }
         --word;
     }
     const size_t start_granule = word * 64 + floor_log2(map);
     if (start_granule < lowest_granule) {
+        return nullptr;
+    }
+    return reinterpret_cast<unsigned char*>(base + start_granule * kGranule);
+}
+
+SegregatedFit::Found SegregatedFit::find(ArenaBounds arena, const void* address, size_t reach) {
+    unsigned char* block = start_at_or_below(arena, address, reach);
+    if (block == nullptr) {
         return Found{};
     }
     // The bitmap named a real block start: only now is a header read, that block's own.
-    auto* block = reinterpret_cast<unsigned char*>(base + start_granule * kGranule);
+    const uintptr_t at = address_of(address);
     const BlockHeader* header = header_of(block);
     const size_t size_and_flags = load_size_and_flags(header);
     const size_t usable = size_and_flags & kSizeMask;

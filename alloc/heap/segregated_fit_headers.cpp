@@ -29,18 +29,20 @@ bool SegregatedFit::header_holds(const Arena& arena, const void* block) const {
 }
 
 size_t SegregatedFit::retire(Arena& arena, void* block) {
-    const size_t usable = rewrite_retired(arena, header_of(block));
+    const size_t usable = rewrite_header(arena, header_of(block), BlockUse::Retired);
     record_damaged_header(address_of(block));
     return usable;
 }
 
-size_t SegregatedFit::rewrite_retired(Arena& arena, BlockHeader* header) {
-    const uintptr_t base = arena_begin(arena);
-    const size_t granule = granule_of(arena, header);
+size_t SegregatedFit::usable_by_bitmap(const Arena& arena, const void* block) {
+    const size_t granule = (address_of(block) - arena_begin(arena)) / kGranule;
     BEDROCK_DEBUG_ASSERT(start_bit(arena, granule));
-    BlockHeader* next =
-        header_at(base + next_start_after(arena, granule) * kGranule - kBlockHeaderBytes);
-    const size_t usable = address_of(next) - address_of(header) - kBlockHeaderBytes;
+    return (next_start_after(arena, granule) - granule) * kGranule - kBlockHeaderBytes;
+}
+
+size_t SegregatedFit::rewrite_header(Arena& arena, BlockHeader* header, BlockUse use) {
+    const size_t usable = usable_by_bitmap(arena, start_of(header));
+    BlockHeader* next = header_at(address_of(header) + kBlockHeaderBytes + usable);
     // Free before it only if the block before it (the one find() names for the byte before this
     // header, which it holds only if its own size says so) is a free block whose seal holds.
     const Found before =
@@ -51,7 +53,7 @@ size_t SegregatedFit::rewrite_retired(Arena& arena, BlockHeader* header) {
             ? Previous::Free
             : Previous::Taken;
     header->link = previous == Previous::Free ? address_of(header) - address_of(prev) : 0;
-    set_header(header, usable, static_cast<size_t>(BlockUse::Retired), previous);
+    set_header(header, usable, static_cast<size_t>(use), previous);
     if (!is_free(next)) {
         next->link = 0; // a free block's link is its seal
     }
