@@ -126,6 +126,19 @@ public:
     enum class HeaderCheck : uint8_t { Holds, NotTaken, Damaged };
     [[nodiscard]] HeaderCheck check_taken_header(const Arena& arena, const void* block,
                                                  BlockUse use);
+    // Under m_lock: the arenas whose pad (their first 16 bytes, SegregatedFit::repair_pads()) a
+    // write past the end of the memory before them changed, each pad written anew: how many, and
+    // the first one's base. For heap_check(). O(arenas).
+    struct Repaired {
+        size_t count = 0;
+        uintptr_t first = 0;
+    };
+    [[nodiscard]] Repaired repair_pads() {
+        LockGuard guard(m_lock);
+        Repaired repaired;
+        repaired.count = m_fit.repair_pads(repaired.first);
+        return repaired;
+    }
     // Under m_lock: whether the block of `arena` holding `address` (the last block start at or
     // below it, from the start bitmap) has a header that holds, or there is no such block; false
     // names a pointer that cannot be placed because a write past the end of the block before

@@ -37,7 +37,15 @@ public:
 
     [[nodiscard]] void* fit_storage() { return this + 1; }
     [[nodiscard]] bool over_frames() const { return frames != nullptr; }
+    // What `pad` holds: a function of the secret and its address.
+    [[nodiscard]] uint64_t pad_value(unsigned word) const {
+        return secret ^ (reinterpret_cast<uintptr_t>(this) + word);
+    }
 
+    // Where a write past the end of the memory before the state (a large run's last page, over a
+    // page frame allocator) lands first: nothing any call reads, but pad_value(), which
+    // heap_check() expects, so that such a write of up to 16 bytes is found and reported.
+    uint64_t pad[2];
     uint32_t magic;
     uint16_t owner_id;          // frames heaps (owner_ids.h); 0 for a region heap
     PageFrameAllocator* frames; // null for a region heap

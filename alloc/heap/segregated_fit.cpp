@@ -355,6 +355,9 @@ Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
         return nullptr;
     }
     auto* arena = static_cast<Arena*>(base);
+    for (unsigned word = 0; word < 2; ++word) {
+        arena->pad[word] = pad_value(*arena, word);
+    }
     arena->next = nullptr;
     arena->prev = m_last_arena;
     // A lookup without the caller's lock may load it (the caller's ArenaBounds, when its page
@@ -388,6 +391,20 @@ Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
     ++m_totals.arenas;
     m_totals.arena_bytes += bytes;
     return arena;
+}
+
+size_t SegregatedFit::repair_pads(uintptr_t& first) {
+    size_t repaired = 0;
+    for (Arena* arena = m_arenas; arena != nullptr; arena = arena->next) {
+        if (arena->pad[0] != pad_value(*arena, 0) || arena->pad[1] != pad_value(*arena, 1)) {
+            first = repaired == 0 ? arena_begin(*arena) : first;
+            ++repaired;
+            for (unsigned word = 0; word < 2; ++word) {
+                arena->pad[word] = pad_value(*arena, word);
+            }
+        }
+    }
+    return repaired;
 }
 
 bool SegregatedFit::arena_is_empty(const Arena& arena) {

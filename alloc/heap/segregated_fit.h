@@ -65,7 +65,8 @@
 // arena (so take() finds it in O(1)), each encoded.
 //
 // Invariants (checked by check()), for every arena A and every block h of A:
-//   layout:     the arena header's summary, start and first are where `bytes` puts them
+//   layout:     the arena header's summary, start and first are where `bytes` puts them; its
+//               pad holds pad_value()
 //   tiling:     first(A) == A + arena_header_bytes(bytes);  next(h) == h + 16 + usable(h);
 //               walking next() from first(A) reaches A + bytes - 16 (the sentinel) exactly
 //   sizes:      usable(h) % 16 == 0,  usable(h) >= 16
@@ -173,6 +174,10 @@ static_assert(top_words(1) == 1 && top_words(4 << 20) == 1 && top_words((4 << 20
 // The header at the front of each arena; the top level, the summary and then the start bitmap
 // follow it.
 struct Arena {
+    // Where a write past the end of the memory before the arena (a large run's last page, say)
+    // lands first: nothing the fit follows, but a value check() expects (pad_value()), so that
+    // such a write of up to 16 bytes is found and reported, never followed as a link or a length.
+    uint64_t pad[2];
     Arena* next; // in the fit's list of arenas, in the order they were added
     Arena* prev;
     // The whole span, from this header to the end sentinel inclusive. Stored atomically: a lookup
@@ -197,7 +202,7 @@ struct Arena {
     [[nodiscard]] uint64_t* start_bits() { return start; }
     [[nodiscard]] const uint64_t* start_bits() const { return start; }
 };
-static_assert(sizeof(Arena) == 56 && alignof(Arena) <= kGranule);
+static_assert(sizeof(Arena) == 72 && alignof(Arena) <= kGranule);
 
 // An arena as a lookup names it: its base and its length. A lookup made without the caller's lock
 // takes both from the caller's own metadata (page tags), never from the arena's header: an arena
@@ -324,8 +329,8 @@ constexpr size_t arena_header_bytes(size_t bytes) {
                         (top_words(bytes) + summary_words(bytes) + start_bitmap_words(bytes)) * 8,
                     kGranule);
 }
-static_assert(arena_header_bytes(32 * 1024) == align_up(56 + 2 * 8 + 32 * 8, 16) &&
-              arena_header_bytes(64 * 1024 + 16) == align_up(56 + 3 * 8 + 65 * 8, 16));
+static_assert(arena_header_bytes(32 * 1024) == align_up(72 + 2 * 8 + 32 * 8, 16) &&
+              arena_header_bytes(64 * 1024 + 16) == align_up(72 + 3 * 8 + 65 * 8, 16));
 
 // The usable bytes of the single free block of a fresh arena of `bytes` (0: too small).
 constexpr size_t fresh_usable(size_t bytes) {
@@ -439,6 +444,11 @@ public:
 
     // Whether one free block spans the arena (nothing taken). O(1).
     [[nodiscard]] static bool arena_is_empty(const Arena& arena);
+
+    // The arenas whose pad (Arena::pad: their first 16 bytes) a write past the end of the memory
+    // before them changed: each pad written anew; returns how many, and the first one's base in
+    // `first`. For check()'s caller, before check() (which fails on such a pad). O(arenas).
+    size_t repair_pads(uintptr_t& first);
 
     // A block of at least `size` usable bytes (0 -> the minimum block, kMinUsable bytes) whose
     // start is aligned to `alignment` (a power of two; below 16 means 16), its header marked `use`
@@ -662,6 +672,10 @@ private:
     [[nodiscard]] Arena& arena_of_free(const BlockHeader* node) const;
     void rebuild_lists(const BlockHeader* damaged);
     void derive_seal_keys();
+    // What an arena's pad holds: a function of the secret and its address.
+    [[nodiscard]] uint64_t pad_value(const Arena& arena, unsigned word) const {
+        return m_secret ^ (arena_begin(arena) + word);
+    }
     [[nodiscard]] bool check_lists(size_t free_blocks, const char** failure) const;
 
     BlockHeader** m_heads = nullptr; // lists 1 .. m_last_list (list 0, sizes < 16, is never used)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <algorithm>
 #include <atomic>
 #include <random>
 #include <thread>
@@ -713,6 +714,85 @@ TEST(HeapOwnershipTest, ZerosOverASlabsHeaderDoNotPassForAFreeBlock) {
         heap_destroy(*heap); // a heap with a live block: nothing else to check of it
         test::clear_reports();
     }
+}
+
+// Over a page frame allocator a large run's last page may lie right before an arena or another
+// heap's state, where a write of 16 bytes past the run's end lands. Each begins with a pad that
+// nothing follows: before, the arena's list links lay there, and giving the arena back followed
+// them (a crash). heap_check() reports the write, at the arena or state, once (the pad is written
+// anew), and everything frees as usual.
+TEST(HeapOwnershipTest, AnOverflowPastALargeRunOntoAnArenaIsReportedNotFollowed) {
+    test::Frames frames(size_t{256} << 20);
+    ASSERT_TRUE(frames.initialized());
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    constexpr size_t kRun = size_t{2} << 20;
+    // Every other 2 MiB run freed: an arena made later may start where a freed run did.
+    std::vector<unsigned char*> runs;
+    while (auto* run = static_cast<unsigned char*>(heap_allocate(*heap, kRun))) {
+        runs.push_back(run);
+    }
+    for (size_t i = 0; i < runs.size(); i += 2) {
+        heap_free(*heap, runs[i]);
+        runs[i] = nullptr;
+    }
+    std::vector<void*> mediums;
+    unsigned char* before_arena = nullptr;
+    while (before_arena == nullptr) {
+        void* medium = heap_allocate(*heap, 30000);
+        ASSERT_NE(medium, nullptr) << "no arena right after a large run";
+        mediums.push_back(medium);
+        for (unsigned char* run : runs) {
+            const auto tags = frames.allocator().tags_of(run + kRun);
+            if (run != nullptr && tags.page != nullptr &&
+                heap::tag_kind(*tags.page) == heap::PageKind::ArenaBase) {
+                before_arena = run;
+            }
+        }
+    }
+    ASSERT_EQ(heap_usable_size(*heap, before_arena), kRun);
+    memset(before_arena + kRun, 0x42, 16);
+    EXPECT_FALSE(heap_check(*heap));
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(before_arena + kRun));
+    expect_one_report(ErrorKind::CorruptMetadata, "the arena's pad");
+    EXPECT_TRUE(heap_check(*heap)) << "reported once";
+    for (void* medium : mediums) {
+        heap_free(*heap, medium); // gives the arenas back, the damaged one too
+    }
+    for (unsigned char* run : runs) {
+        heap_free(*heap, run);
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
+// The same write onto the first 16 bytes of a heap's state (its own pages, over a page frame
+// allocator, which may follow anyone's): a pad that no call reads.
+TEST(HeapOwnershipTest, AnOverflowOntoAHeapsStateIsReportedNotFollowed) {
+    test::Frames frames(size_t{64} << 20);
+    ASSERT_TRUE(frames.initialized());
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    memset(static_cast<void*>(heap), 0x42, 16);
+    void* small = heap_allocate(*heap, 100);
+    void* medium = heap_allocate(*heap, 10000);
+    void* large = heap_allocate(*heap, size_t{3} << 20);
+    ASSERT_TRUE(small != nullptr && medium != nullptr && large != nullptr);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_FALSE(heap_check(*heap));
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(heap));
+    expect_one_report(ErrorKind::CorruptMetadata, "the state's pad");
+    EXPECT_TRUE(heap_check(*heap)) << "reported once";
+    heap_free(*heap, small);
+    heap_free(*heap, medium);
+    heap_free(*heap, large);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_destroy(*heap));
 }
 
 TEST(HeapLimitsTest, GibibyteBlocksAndAlignmentsOverAPageFrameAllocator) {
