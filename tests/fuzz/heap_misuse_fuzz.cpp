@@ -13,10 +13,12 @@
 //     with no allocation since (where the heap keeps its free lists' links, free marks and
 //     checked mode's poison; once memory is taken again it may hold the heap's own metadata,
 //     which nothing can tell a write after free from).
-//   - an overflow (unchecked, region heaps): 16 bytes written past the end of a live medium
+//   - an overflow (unchecked): on a region heap, 16 bytes written past the end of a live medium
 //     block whose next block is live or free - over that block's header. A live one leaves the
 //     model and is freed at the end; until then every call must go on without following the
-//     header (corrupt-metadata may be reported).
+//     header (corrupt-metadata may be reported). Over a page frame allocator, 16 bytes past the
+//     end of a live large run whose next page is an arena's first page or no heap's (a heap's
+//     state, or free): onto the pads there.
 // Every misuse must be reported and change nothing: each live block keeps its usable size and
 // contents, heap_check() holds, and no block handed out later overlaps a live one. A write after
 // free may be reported (corrupt-metadata, use-after-free) when found, and the heap may then hold
@@ -42,6 +44,7 @@
 #include "bedrock/heap_checks.h"
 #include "bedrock/page_frame_allocator.h"
 #include "fuzz_sizes.h"
+#include "heap/page_tags.h"
 #include "heap/segregated_fit.h"
 #include "heap_model.h"
 
@@ -90,9 +93,10 @@ void record(void* context, const ErrorReport& report) {
 
 class Run {
 public:
-    Run(bedrock::Heap& heap, unsigned char* region, bool checked, bool over_frames)
+    Run(bedrock::Heap& heap, unsigned char* region, bool checked,
+        bedrock::PageFrameAllocator* frames)
         : m_heap(heap), m_region(region), m_checked(checked), m_model(heap, kSlots),
-          m_over_frames(over_frames) {}
+          m_frames(frames) {}
 
     void apply(const uint8_t* op) {
         const unsigned kind = op[0] % kOperationKinds;
@@ -256,7 +260,11 @@ private:
     // side). Not where the next block is a slab: its blocks would become unfreeable, which the
     // model cannot follow.
     void overflow(size_t slot, size_t size, uint8_t value) {
-        if (m_checked || m_over_frames) {
+        if (m_checked) {
+            return;
+        }
+        if (m_frames != nullptr) {
+            overflow_past_run(slot, value);
             return;
         }
         if (overflow_first_pair(slot, value)) {
@@ -295,6 +303,32 @@ private:
         return false;
     }
 
+    // Over a page frame allocator: 16 bytes of `value` past the end of the first live large run
+    // from slot `slot` on whose next page is an arena's first page or no heap's (a heap's state,
+    // or free), where the heap's pads are.
+    void overflow_past_run(size_t slot, uint8_t value) {
+        using bedrock::heap::PageKind;
+        for (size_t step = 0; step < kSlots; ++step) {
+            const HeapModel::LiveBlock block = m_model.block_in(slot + step);
+            if (block.base == nullptr || kind_of_page(block.base) != PageKind::LargeHead) {
+                continue;
+            }
+            unsigned char* end = block.base + bedrock::heap_usable_size(m_heap, block.base);
+            const PageKind next = kind_of_page(end);
+            if (next == PageKind::ArenaBase || next == PageKind::None) {
+                memset(end, value, 16);
+                ++m_written;
+                return;
+            }
+        }
+    }
+    [[nodiscard]] bedrock::heap::PageKind kind_of_page(const void* address) const {
+        const bedrock::PageFrameAllocator::PageTags tags = m_frames->tags_of(address);
+        // Outside the managed memory: a kind that no overflow is tried onto.
+        return tags.page != nullptr ? bedrock::heap::tag_kind(*tags.page)
+                                    : bedrock::heap::PageKind::Arena;
+    }
+
     [[nodiscard]] bool was_written(const void* block) const {
         for (const void* written : m_written_at) {
             if (written == block) {
@@ -315,7 +349,7 @@ private:
     HeapModel::LiveBlock m_just_freed; // freed by the operation before, if it freed one
     void* m_written_at[kStaleCount] = {};
     size_t m_written = 0;
-    bool m_over_frames = false;
+    bedrock::PageFrameAllocator* m_frames; // null for a region heap
     std::vector<void*> m_overflowed;
 };
 
@@ -346,7 +380,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         fail("heap_create");
     }
     {
-        Run run(*heap, memory, checked, over_frames);
+        Run run(*heap, memory, checked, frames);
         bedrock::heap_set_error_hook(*heap, record, &run.reports());
         if (checked && !bedrock::heap_set_check_level(*heap, bedrock::CheckLevel::Report)) {
             fail("heap_set_check_level");
