@@ -174,7 +174,7 @@ enum { BEDROCK_HEAP_MIN_ALIGNMENT = 16, BEDROCK_HEAP_SIZE_CLASS_COUNT = 24 };
 
 /* heap_create(frames): null if the page frame allocator cannot give the heap's state. */
 bedrock_heap* bedrock_heap_create(bedrock_page_frame_allocator* frames);
-/* heap_create_in_region(region, bytes): any alignment; null below 8,400 bytes (up to 78 more
+/* heap_create_in_region(region, bytes): any alignment; null below 8,416 bytes (up to 63 more
  * for a region not 64-byte aligned), or over a live region heap's memory outside its live
  * blocks. The region stays the heap's until bedrock_heap_destroy returns true. */
 bedrock_heap* bedrock_heap_create_in_region(void* region, size_t bytes);
