@@ -744,9 +744,11 @@ TEST(HeapOwnershipTest, AnOverflowPastALargeRunOntoAnArenaIsReportedNotFollowed)
         ASSERT_NE(medium, nullptr) << "no arena right after a large run";
         mediums.push_back(medium);
         for (unsigned char* run : runs) {
+            if (run == nullptr) {
+                continue;
+            }
             const auto tags = frames.allocator().tags_of(run + kRun);
-            if (run != nullptr && tags.page != nullptr &&
-                heap::tag_kind(*tags.page) == heap::PageKind::ArenaBase) {
+            if (tags.page != nullptr && heap::tag_kind(*tags.page) == heap::PageKind::ArenaBase) {
                 before_arena = run;
             }
         }
