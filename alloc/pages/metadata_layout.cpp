@@ -4,17 +4,18 @@
 //
 // Owns PageFrameAllocator::init() and add_range(), and why they refuse a range (reported as
 // RangeRefused, outside the lock; add_range() running short is an answer, not a report). The
-// metadata is one page-aligned block carved out of the usable ranges: the CPU page lists (with
-// them), the Region descriptors, the tag windows (sorted by virtual base), each region's bitmaps
-// and their summaries (pages/region.h), each region's tags and span tags, then the CPU-list
-// region's page states, all zeroed here. It goes where it breaks up none of a region's largest
-// blocks when some region has room for that (the highest such), else at the bottom of the
-// highest region without a 1 GiB block, else at the bottom of the largest region
+// metadata is one page-aligned block carved out of the usable ranges: a pad (metadata_pad.h), the
+// CPU page lists (with them), the Region descriptors, the tag windows (sorted by virtual base),
+// each region's bitmaps and their summaries (pages/region.h), each region's tags and span tags,
+// then the CPU-list region's page states, all zeroed here. It goes where it breaks up none of a
+// region's largest blocks when some region has room for that (the highest such), else at the bottom
+// of the highest region without a 1 GiB block, else at the bottom of the largest region
 // (metadata_place()). Invariant after init: the regions, sorted by address, plus the metadata
 // pages, tile the usable ranges exactly, and every region page is in exactly one free block, and
 // the tag windows are sorted and disjoint.
 #include "bedrock/memory_routines.h"
 #include "pages/cpu_page_lists.h"
+#include "pages/metadata_pad.h"
 #include "pages/region.h"
 
 namespace bedrock {
@@ -245,8 +246,8 @@ PageFrameAllocator::Refusal PageFrameAllocator::init_locked(const PhysRange* usa
                                                             CpuPageLists lists,
                                                             size_t spare_regions,
                                                             RangeContents contents) {
-    // One page-aligned block: the CPU lists, the descriptors, the tag windows, the bitmaps, the
-    // tags and span tags, then the page states.
+    // One page-aligned block: the pad, the CPU lists, the descriptors, the tag windows, the
+    // bitmaps, the tags and span tags, then the page states.
     static_assert(sizeof(CpuLists) % 64 == 0, "CPU slots share no cache line");
     static_assert(sizeof(Region) % alignof(uint64_t) == 0 && alignof(Region) <= kPageSize);
     static_assert(sizeof(TagWindow) % alignof(uint64_t) == 0 && alignof(TagWindow) <= kPageSize);
@@ -296,7 +297,8 @@ PageFrameAllocator::Refusal PageFrameAllocator::init_locked(const PhysRange* usa
         lists == CpuPageLists::On && list_region_pages <= pages::kMaxCpuListRegionPages;
     const uint64_t lists_bytes = with_lists ? platform::kMaxCpus * sizeof(CpuLists) : 0;
     const size_t capacity = regions + spare_regions;
-    const uint64_t descriptor_bytes = lists_bytes + capacity * (sizeof(Region) + sizeof(TagWindow));
+    const uint64_t descriptor_bytes =
+        pages::kMetadataPadBytes + lists_bytes + capacity * (sizeof(Region) + sizeof(TagWindow));
     const uint64_t states_bytes = with_lists ? list_region_pages : 0;
     const uint64_t metadata_bytes =
         descriptor_bytes + words * sizeof(uint64_t) + tags * sizeof(uint16_t) + states_bytes;
@@ -314,10 +316,12 @@ PageFrameAllocator::Refusal PageFrameAllocator::init_locked(const PhysRange* usa
     if (contents != RangeContents::Zeroed) {
         bedrock_memset(metadata, 0, metadata_bytes);
     }
-    auto* cpu_lists = with_lists ? reinterpret_cast<CpuLists*>(metadata) : nullptr;
-    auto* region_list = reinterpret_cast<Region*>(metadata + lists_bytes);
+    pages::write_metadata_pad(metadata);
+    uint8_t* descriptors = metadata + pages::kMetadataPadBytes;
+    auto* cpu_lists = with_lists ? reinterpret_cast<CpuLists*>(descriptors) : nullptr;
+    auto* region_list = reinterpret_cast<Region*>(descriptors + lists_bytes);
     auto* windows =
-        reinterpret_cast<TagWindow*>(metadata + lists_bytes + capacity * sizeof(Region));
+        reinterpret_cast<TagWindow*>(descriptors + lists_bytes + capacity * sizeof(Region));
     auto* next_bits = reinterpret_cast<uint64_t*>(metadata + descriptor_bytes);
     auto* next_tags = reinterpret_cast<uint16_t*>(next_bits + words);
     size_t made = 0;
@@ -430,8 +434,8 @@ PageFrameAllocator::Refusal PageFrameAllocator::add_range_locked(PhysRange range
                        RefusalCause::Misuse};
     }
 
-    // The metadata: each piece's bitmaps and tags, in one block at the range's top when that
-    // breaks up none of the last piece's largest blocks, else at the bottom of the largest
+    // The metadata: a pad, then each piece's bitmaps and tags, in one block at the range's top when
+    // that breaks up none of the last piece's largest blocks, else at the bottom of the largest
     // piece (as init() places its own).
     size_t pieces = 0;
     uint64_t words = 0;
@@ -444,16 +448,19 @@ PageFrameAllocator::Refusal PageFrameAllocator::add_range_locked(PhysRange range
     if (pieces > m_region_capacity - m_region_count) {
         return Refusal{"no spare region descriptor left", range, RefusalCause::ShortOfMemory};
     }
-    const uint64_t metadata_bytes = words * sizeof(uint64_t) + tags * sizeof(uint16_t);
+    const uint64_t metadata_bytes =
+        pages::kMetadataPadBytes + words * sizeof(uint64_t) + tags * sizeof(uint16_t);
     const uint64_t metadata_pages = align_up(metadata_bytes, kPageSize) / kPageSize;
     const uint64_t metadata_page = metadata_place(&range, 1, metadata_pages);
     if (metadata_page == kPageEnd) {
         return Refusal{"no room for the range's metadata", range, RefusalCause::ShortOfMemory};
     }
-    auto* next_bits = static_cast<uint64_t*>(platform::phys_to_virt(metadata_page << kPageShift));
+    auto* block = static_cast<uint64_t*>(platform::phys_to_virt(metadata_page << kPageShift));
     if (m_contents != RangeContents::Zeroed) {
-        bedrock_memset(next_bits, 0, metadata_bytes);
+        bedrock_memset(block, 0, metadata_bytes);
     }
+    pages::write_metadata_pad(block);
+    uint64_t* next_bits = block + pages::kMetadataPadWords;
     auto* next_tags = reinterpret_cast<uint16_t*>(next_bits + words);
 
     // The new regions, then their free blocks, then the count that publishes them to the
@@ -470,6 +477,9 @@ PageFrameAllocator::Refusal PageFrameAllocator::add_range_locked(PhysRange range
         Region& region = m_regions[made];
         region = Region{};
         set_up_region(region, m_tag_windows[made], first, pages, next_bits, next_tags);
+        if (next_bits == block + pages::kMetadataPadWords) {
+            region.pad_before = Region::PadBefore::Bits;
+        }
         next_bits += bitmaps_words(first, pages);
         next_tags += pages + span_count(first, pages);
         for_each_aligned_block(

@@ -3,6 +3,7 @@
 // bedrock/page_frame_allocator.h (the free bitmaps' summaries and counts included), naming the
 // first one that fails. Owns nothing; reads every region under the allocator's lock and changes
 // nothing (the CPU page lists' part is in pages/cpu_page_lists.cpp).
+#include "pages/metadata_pad.h"
 #include "pages/region.h"
 
 namespace bedrock {
@@ -37,6 +38,22 @@ PageFrameCheck PageFrameAllocator::check() const {
             window.base != reinterpret_cast<uintptr_t>(
                                platform::phys_to_virt(region->first_page << kPageShift))) {
             return fail("a tag window does not match its region", 0);
+        }
+    }
+    // The pads in front of the metadata blocks: init()'s, and each add_range()'s (named by its
+    // first region).
+    if (!pages::metadata_pad_holds(platform::phys_to_virt(m_metadata.base))) {
+        return fail("the pad in front of the allocator's metadata was overwritten (a write past "
+                    "the end of the page before it)",
+                    m_metadata.base >> kPageShift);
+    }
+    for (size_t i = 0; i < m_region_count; ++i) {
+        const Region& region = m_regions[i];
+        if (region.pad_before == Region::PadBefore::Bits &&
+            !pages::metadata_pad_holds(region.bits - pages::kMetadataPadWords)) {
+            return fail("the pad in front of an added range's metadata was overwritten (a write "
+                        "past the end of the page before it; address: the range's first region)",
+                        region.first_page);
         }
     }
     for (size_t i = 0; i < m_region_count; ++i) {

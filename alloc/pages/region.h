@@ -141,6 +141,10 @@ struct PageFrameAllocator::Region {
     uint64_t free_count[kOrderCount]; // free blocks of each order
     uint32_t nonempty_orders;         // bit k <=> free_count[k] > 0
     uint8_t summary_levels[kOrderCount];
+    // Whether `bits` begins its metadata block right after the block's pad (metadata_pad.h): the
+    // first region of each add_range() (init()'s block is m_metadata).
+    enum class PadBefore : uint8_t { None, Bits };
+    PadBefore pad_before = PadBefore::None;
     uint16_t* tags;      // one per page, index page - first_page (page_tag())
     uint16_t* span_tags; // one per span, index (page >> 6) - (first_page >> 6)
 

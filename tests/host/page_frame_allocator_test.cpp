@@ -16,6 +16,7 @@
 #include "bedrock/page_frame_allocator.h"
 #include "bedrock/platform.h"
 #include "heap/page_tags.h"
+#include "pages/metadata_pad.h"
 #include "support/host_platform.h"
 
 namespace bedrock {
@@ -1551,6 +1552,63 @@ TEST(PageFrameAllocatorProperty, FixedSeed2) {
 TEST(PageFrameAllocatorProperty, EnvironmentSeed) {
     run_random_sequence(seed_from_environment(static_cast<uint64_t>(std::random_device{}())),
                         200000);
+}
+
+// The page before a metadata block may be anyone's: a write of up to 64 bytes past its end lands
+// on the block's pad, which holds nothing the allocator follows. check() names it (at the block,
+// or at an added range's first region), and pages come and go as before. Before, it landed on
+// CPU 0's page lists (init()'s block) or a region's free bitmap (add_range()'s).
+TEST(PageFrameAllocator, AWritePastThePageBeforeTheMetadataLandsOnItsPad) {
+    const PhysRange first{kGiB, 64 * kMiB};
+    const PhysRange added{kGiB + 128 * kMiB, 64 * kMiB};
+    test::SimulatedMemory memory({{kGiB, 192 * kMiB}});
+    PageFrameAllocator pfa;
+    ASSERT_TRUE(pfa.init(&first, 1, CpuPageLists::On, 1));
+    const auto churn = [&pfa] {
+        std::vector<std::pair<PhysAddr, unsigned>> blocks;
+        for (unsigned i = 0; i < 1000; ++i) {
+            const unsigned order = i % 5;
+            const PhysAddr block = pfa.allocate(order);
+            ASSERT_NE(block, kNoPage);
+            blocks.emplace_back(block, order);
+        }
+        for (const auto& [block, order] : blocks) {
+            pfa.free(block, order);
+        }
+    };
+    auto* metadata = static_cast<unsigned char*>(platform::phys_to_virt(pfa.metadata_range().base));
+    unsigned char saved[16];
+    memcpy(saved, metadata, 16);
+    memset(metadata, 0x42, 16);
+    churn();
+    PageFrameCheck check = pfa.check();
+    EXPECT_FALSE(check.ok);
+    EXPECT_NE(strstr(check.failure, "the pad in front of the allocator's metadata"), nullptr)
+        << check.failure;
+    EXPECT_EQ(check.address, pfa.metadata_range().base);
+    memcpy(metadata, saved, 16);
+    EXPECT_TRUE(pfa.check().ok) << pfa.check().failure;
+
+    // An added range's block: the one page-aligned block of its pages holding a pad.
+    ASSERT_TRUE(pfa.add_range(added));
+    unsigned char* block = nullptr;
+    for (PhysAddr page = added.base; page < added.base + added.size; page += kPageSize) {
+        auto* at = static_cast<unsigned char*>(platform::phys_to_virt(page));
+        if (pages::metadata_pad_holds(at)) {
+            ASSERT_EQ(block, nullptr) << "one metadata block per added range";
+            block = at;
+        }
+    }
+    ASSERT_NE(block, nullptr);
+    memcpy(saved, block, 16);
+    memset(block, 0, 16);
+    churn();
+    check = pfa.check();
+    EXPECT_FALSE(check.ok);
+    EXPECT_NE(strstr(check.failure, "an added range's metadata"), nullptr) << check.failure;
+    EXPECT_GE(check.address, added.base);
+    memcpy(block, saved, 16);
+    EXPECT_TRUE(pfa.check().ok) << pfa.check().failure;
 }
 
 } // namespace

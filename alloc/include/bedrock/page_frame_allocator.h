@@ -391,7 +391,9 @@ public:
     [[nodiscard]] uint64_t free_pages_below(PhysAddr limit) const;
 
     // Walks all metadata and verifies the invariants listed above, the CPU page lists included
-    // (call it while no other CPU allocates or frees). O(blocks * kMaxOrder + reserved pages +
+    // (call it while no other CPU allocates or frees), and the 64-byte pad each metadata block
+    // begins with (pages/metadata_pad.h), where a write past the end of the page before it lands
+    // instead of on the CPU page lists or a free bitmap. O(blocks * kMaxOrder + reserved pages +
     // free pages + metadata bytes / 8).
     [[nodiscard]] PageFrameCheck check() const;
 
