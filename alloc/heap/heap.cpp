@@ -768,47 +768,34 @@ bool heap_tell_unused(Heap& heap) {
         ErrorReport{ErrorKind::CorruptMetadata, "heap", 0, 0, nullptr, what, 0, 0, {}, {}});
 }
 
+namespace {
+
 // Whether the pads in front of the heap's state and of each of its arenas hold what they were
 // given: each one a write past the end of the memory before it changed is reported (at the
 // state, or at the first such arena with their count) and written anew.
-namespace {
 bool pads_hold(Heap& heap) {
+    const auto raise = [&heap](uintptr_t address, uint64_t count, const char* detail) {
+        heap.errors.raise(ErrorReport{
+            ErrorKind::CorruptMetadata, "heap", address, count, nullptr, detail, 0, 0, {}, {}});
+    };
     bool held = true;
-    if (heap.pad[0] != heap.pad_value(0) || heap.pad[1] != heap.pad_value(1)) {
-        heap.errors.raise(ErrorReport{ErrorKind::CorruptMetadata,
-                                      "heap",
-                                      reinterpret_cast<uintptr_t>(&heap),
-                                      0,
-                                      nullptr,
-                                      "the 16 bytes in front of the heap's state were overwritten "
-                                      "(a write past the end of the memory before it)",
-                                      0,
-                                      0,
-                                      {},
-                                      {}});
-        for (unsigned word = 0; word < 2; ++word) {
-            heap.pad[word] = heap.pad_value(word);
-        }
+    if (!heap.pad_holds()) {
+        raise(reinterpret_cast<uintptr_t>(&heap), 0,
+              "the 16 bytes in front of the heap's state were overwritten (a write past the end "
+              "of the memory before it)");
+        heap.write_pad();
         held = false;
     }
     const heap::Arenas::Repaired repaired = heap.arenas.repair_pads();
     if (repaired.count != 0) {
-        heap.errors.raise(ErrorReport{ErrorKind::CorruptMetadata,
-                                      "heap",
-                                      repaired.first,
-                                      repaired.count,
-                                      nullptr,
-                                      "the 16 bytes in front of the heap's arena here were "
-                                      "overwritten (a write past the end of the memory before "
-                                      "it; size = arenas found)",
-                                      0,
-                                      0,
-                                      {},
-                                      {}});
+        raise(repaired.first, repaired.count,
+              "the 16 bytes in front of the heap's arena here were overwritten (a write past the "
+              "end of the memory before it; size = arenas found)");
         held = false;
     }
     return held;
 }
+
 } // namespace
 
 // Every part is checked even after one fails: checked mode's check, last, names the block

@@ -37,14 +37,22 @@ public:
 
     [[nodiscard]] void* fit_storage() { return this + 1; }
     [[nodiscard]] bool over_frames() const { return frames != nullptr; }
-    // What `pad` holds: a function of the secret and its address.
+    // `pad` holds a function of the secret and its address.
+    void write_pad() {
+        for (unsigned word = 0; word < 2; ++word) {
+            pad[word] = pad_value(word);
+        }
+    }
+    [[nodiscard]] bool pad_holds() const {
+        return pad[0] == pad_value(0) && pad[1] == pad_value(1);
+    }
     [[nodiscard]] uint64_t pad_value(unsigned word) const {
         return secret ^ (reinterpret_cast<uintptr_t>(this) + word);
     }
 
     // Where a write past the end of the memory before the state (a large run's last page, over a
-    // page frame allocator) lands first: nothing any call reads, but pad_value(), which
-    // heap_check() expects, so that such a write of up to 16 bytes is found and reported.
+    // page frame allocator) lands first: nothing any call reads, but what write_pad() wrote,
+    // which heap_check() expects, so that such a write of up to 16 bytes is found and reported.
     uint64_t pad[2];
     uint32_t magic;
     uint16_t owner_id;          // frames heaps (owner_ids.h); 0 for a region heap

@@ -337,7 +337,7 @@ void SegregatedFit::rebuild_lists(const BlockHeader* damaged) {
                 links_of(header)->told = 0;
                 m_totals.free_bytes += usable;
             } else if (!confirmed && prev_is_free(next)) {
-                static_cast<void>(rewrite_header(*arena, header, BlockUse::Retired));
+                static_cast<void>(retire_header(*arena, header));
                 if (header != damaged) {
                     record_damaged_header(address_of(header) + kBlockHeaderBytes);
                 }
@@ -355,9 +355,7 @@ Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
         return nullptr;
     }
     auto* arena = static_cast<Arena*>(base);
-    for (unsigned word = 0; word < 2; ++word) {
-        arena->pad[word] = pad_value(*arena, word);
-    }
+    write_pad(*arena);
     arena->next = nullptr;
     arena->prev = m_last_arena;
     // A lookup without the caller's lock may load it (the caller's ArenaBounds, when its page
@@ -396,12 +394,10 @@ Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
 size_t SegregatedFit::repair_pads(uintptr_t& first) {
     size_t repaired = 0;
     for (Arena* arena = m_arenas; arena != nullptr; arena = arena->next) {
-        if (arena->pad[0] != pad_value(*arena, 0) || arena->pad[1] != pad_value(*arena, 1)) {
+        if (!pad_holds(*arena)) {
             first = repaired == 0 ? arena_begin(*arena) : first;
             ++repaired;
-            for (unsigned word = 0; word < 2; ++word) {
-                arena->pad[word] = pad_value(*arena, word);
-            }
+            write_pad(*arena);
         }
     }
     return repaired;

@@ -66,7 +66,7 @@
 //
 // Invariants (checked by check()), for every arena A and every block h of A:
 //   layout:     the arena header's summary, start and first are where `bytes` puts them; its
-//               pad holds pad_value()
+//               pad holds what write_pad() wrote
 //   tiling:     first(A) == A + arena_header_bytes(bytes);  next(h) == h + 16 + usable(h);
 //               walking next() from first(A) reaches A + bytes - 16 (the sentinel) exactly
 //   sizes:      usable(h) % 16 == 0,  usable(h) >= 16
@@ -175,7 +175,7 @@ static_assert(top_words(1) == 1 && top_words(4 << 20) == 1 && top_words((4 << 20
 // follow it.
 struct Arena {
     // Where a write past the end of the memory before the arena (a large run's last page, say)
-    // lands first: nothing the fit follows, but a value check() expects (pad_value()), so that
+    // lands first: nothing the fit follows, but a value check() expects (write_pad()), so that
     // such a write of up to 16 bytes is found and reported, never followed as a link or a length.
     uint64_t pad[2];
     Arena* next; // in the fit's list of arenas, in the order they were added
@@ -623,10 +623,10 @@ private:
                fit_detail::kSentinelUse;
     }
     void repair_sentinel(Arena& arena);
-    // The header of the block at `header` written anew from the start bitmap with `use`, the
-    // next block's prev-free flag cleared (retire() without recording the damage); returns its
-    // usable bytes.
-    size_t rewrite_header(Arena& arena, BlockHeader* header, BlockUse use);
+    // retire() without recording the damage: the header of the block at `header` written anew
+    // from the start bitmap with use Retired, the next block's prev-free flag cleared; returns
+    // its usable bytes.
+    size_t retire_header(Arena& arena, BlockHeader* header);
     // The usable bytes of the block starting at `block` as the start bitmap says (up to the next
     // block start or the end sentinel), whatever its header says. O(its bytes / 1 KiB).
     [[nodiscard]] static size_t usable_by_bitmap(const Arena& arena, const void* block);
@@ -672,7 +672,15 @@ private:
     [[nodiscard]] Arena& arena_of_free(const BlockHeader* node) const;
     void rebuild_lists(const BlockHeader* damaged);
     void derive_seal_keys();
-    // What an arena's pad holds: a function of the secret and its address.
+    // An arena's pad holds a function of the secret and its address.
+    void write_pad(Arena& arena) const {
+        for (unsigned word = 0; word < 2; ++word) {
+            arena.pad[word] = pad_value(arena, word);
+        }
+    }
+    [[nodiscard]] bool pad_holds(const Arena& arena) const {
+        return arena.pad[0] == pad_value(arena, 0) && arena.pad[1] == pad_value(arena, 1);
+    }
     [[nodiscard]] uint64_t pad_value(const Arena& arena, unsigned word) const {
         return m_secret ^ (arena_begin(arena) + word);
     }

@@ -29,7 +29,7 @@ bool SegregatedFit::header_holds(const Arena& arena, const void* block) const {
 }
 
 size_t SegregatedFit::retire(Arena& arena, void* block) {
-    const size_t usable = rewrite_header(arena, header_of(block), BlockUse::Retired);
+    const size_t usable = retire_header(arena, header_of(block));
     record_damaged_header(address_of(block));
     return usable;
 }
@@ -40,7 +40,7 @@ size_t SegregatedFit::usable_by_bitmap(const Arena& arena, const void* block) {
     return (next_start_after(arena, granule) - granule) * kGranule - kBlockHeaderBytes;
 }
 
-size_t SegregatedFit::rewrite_header(Arena& arena, BlockHeader* header, BlockUse use) {
+size_t SegregatedFit::retire_header(Arena& arena, BlockHeader* header) {
     const size_t usable = usable_by_bitmap(arena, start_of(header));
     BlockHeader* next = header_at(address_of(header) + kBlockHeaderBytes + usable);
     // Free before it only if the block before it (the one find() names for the byte before this
@@ -53,7 +53,7 @@ size_t SegregatedFit::rewrite_header(Arena& arena, BlockHeader* header, BlockUse
             ? Previous::Free
             : Previous::Taken;
     header->link = previous == Previous::Free ? address_of(header) - address_of(prev) : 0;
-    set_header(header, usable, static_cast<size_t>(use), previous);
+    set_header(header, usable, static_cast<size_t>(BlockUse::Retired), previous);
     if (!is_free(next)) {
         next->link = 0; // a free block's link is its seal
     }
