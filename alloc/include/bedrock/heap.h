@@ -205,8 +205,11 @@ void heap_report(Heap& heap, HeapReportWriter write, void* context);
 // Walks every slab, every arena block and the page tags of the arenas checking the invariants
 // (slab.h, class_cache.h, cpu_cache.h, segregated_fit.h, arenas.h; every CPU cache's bounds and
 // the calling CPU's cached blocks), and in checked mode every live block's
-// red zones and every quarantined block's poison (reporting each damaged block). Returns false
-// on any violation. O(blocks held + arena bytes / 1 KiB + checked bytes); takes each lock in turn.
+// red zones and every quarantined block's poison (reporting each damaged block). Also the 16-byte
+// pads the heap's state and each arena begin with, where a write past the end of the memory
+// before them lands: a changed pad is reported (corrupt-metadata, at the state or arena) and
+// written anew, so it is reported once. Returns false on any violation. O(blocks held + arena
+// bytes / 1 KiB + checked bytes); takes each lock in turn.
 [[nodiscard]] bool heap_check(Heap& heap);
 
 // For fork() in a threaded program: the caller takes every lock of `heap` before fork() and
