@@ -3,6 +3,10 @@
  * case under BEDROCK_CHECK / BEDROCK_GUARD / BEDROCK_LEAKS and checks stderr and the status):
  *   double_free  frees a block twice
  *   overflow     writes one byte past a 100-byte block, then frees it
+ *   header_overflow writes 16 bytes past the usable end of a 5000-byte block, onto the heap's
+ *                header of the 5000-byte block after it, frees that block, then goes on
+ *                allocating and freeing: the free must be reported, not followed (exits 3 if the
+ *                two blocks do not lie side by side, which the case needs)
  *   guarded      writes past a 100-byte block up to the next page (a guard page with
  *                BEDROCK_GUARD=1: the store faults)
  *   leak         leaves one 4242-byte block allocated at exit
@@ -33,6 +37,7 @@
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -223,6 +228,20 @@ int main(int argc, char** argv) {
         free(block);
     } else if (strcmp(argv[1], "overflow") == 0) {
         block[100] = 1;
+        free(block);
+    } else if (strcmp(argv[1], "header_overflow") == 0) {
+        char* first = malloc(5000);
+        char* second = malloc(5000);
+        const size_t usable = malloc_usable_size(first);
+        if (second != first + usable + 16) {
+            return 3;
+        }
+        memset(first + usable, 0x42, 16);
+        free(second);
+        for (int i = 0; i < 1000; ++i) {
+            free(malloc(100 + (size_t)i * 37));
+        }
+        free(first);
         free(block);
     } else if (strcmp(argv[1], "guarded") == 0) {
         for (volatile size_t i = 100; i < 8192; ++i) {
