@@ -40,9 +40,10 @@ PageFrameCheck PageFrameAllocator::check() const {
             return fail("a tag window does not match its region", 0);
         }
     }
-    // The pads in front of the metadata blocks: init()'s, and each add_range()'s (named by its
-    // first region).
-    if (!pages::metadata_pad_holds(platform::phys_to_virt(m_metadata.base))) {
+    // The pads in front of the metadata blocks: init()'s (none before init() succeeds), and each
+    // add_range()'s (named by its first region).
+    if (m_metadata.size != 0 &&
+        !pages::metadata_pad_holds(platform::phys_to_virt(m_metadata.base))) {
         return fail("the pad in front of the allocator's metadata was overwritten (a write past "
                     "the end of the page before it)",
                     m_metadata.base >> kPageShift);

@@ -1563,6 +1563,7 @@ TEST(PageFrameAllocator, AWritePastThePageBeforeTheMetadataLandsOnItsPad) {
     const PhysRange added{kGiB + 128 * kMiB, 64 * kMiB};
     test::SimulatedMemory memory({{kGiB, 192 * kMiB}});
     PageFrameAllocator pfa;
+    EXPECT_TRUE(pfa.check().ok) << "no metadata yet, so no pad to read";
     ASSERT_TRUE(pfa.init(&first, 1, CpuPageLists::On, 1));
     const auto churn = [&pfa] {
         std::vector<std::pair<PhysAddr, unsigned>> blocks;
