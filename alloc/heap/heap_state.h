@@ -12,6 +12,8 @@
 //
 //   frames heap:  [ Heap | fit heads ]  in pages of its own;  arenas and large runs from `frames`
 //   region heap:  [ Heap | fit heads | the one arena ................................. ]
+// The state and each arena begin with a 16-byte pad (Heap::pad, Arena::pad) that no call reads:
+// what a write past the end of the memory before them reaches first.
 #pragma once
 
 #include <stddef.h>

@@ -39,11 +39,12 @@
 // them: its answer is one of those the lock holder re-checks).
 //
 // Arena layout (A = arena base, 16-aligned; bytes = its length, a multiple of 16):
-//   [ Arena | top | summary | start bitmap | pad ][ hdr | block 0 ] ... [ hdr | block n-1 ][ end ]
+//   [ Arena | top | summary | start bitmap | gap ][ hdr | block 0 ] ... [ hdr | block n-1 ][ end ]
 //   ^ A                                           ^ A + arena_header_bytes(bytes) A + bytes - 16 ^
-// Each block is a 16-byte header followed by its usable bytes; its "start" (what take() returns)
-// is the address just after the header. `end` is a header of size 0 (the end sentinel, never
-// free), so every block has a physical successor with a header.
+// The Arena header begins with its 16-byte pad (Arena::pad), and the gap rounds the levels up to
+// a granule. Each block is a 16-byte header followed by its usable bytes; its "start" (what
+// take() returns) is the address just after the header. `end` is a header of size 0 (the end
+// sentinel, never free), so every block has a physical successor with a header.
 //
 // Start bitmap, three levels: start bitmap word w holds bits 64 w .. 64 w + 63, bit g for the
 // granule at A + 16 g (one word per KiB of arena); summary bit w (bit w % 64 of summary word
