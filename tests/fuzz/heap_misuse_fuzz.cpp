@@ -14,7 +14,8 @@
 //     checked mode's poison; once memory is taken again it may hold the heap's own metadata,
 //     which nothing can tell a write after free from).
 //   - an overflow (unchecked): on a region heap, 16 bytes written past the end of a live medium
-//     block whose next block is live or free - over that block's header. A live one leaves the
+//     block whose next block is live or free, or which ends the arena - over that block's header
+//     or the arena's end sentinel. A live one leaves the
 //     model and is freed at the end; until then every call must go on without following the
 //     header (corrupt-metadata may be reported). Over a page frame allocator, 16 bytes past the
 //     end of a live large run whose next page is an arena's first page or no heap's (a heap's
@@ -255,10 +256,10 @@ private:
 
     // 16 bytes of `value` past the end of a live medium block of a region heap (unchecked: in
     // checked mode its red zone takes them), over the header of the block after it: a live one,
-    // which leaves the model, or a free one: the first such block from slot `slot` on, or - if
-    // there is none - a pair allocated for it (two medium blocks in a row usually lie side by
-    // side). Not where the next block is a slab: its blocks would become unfreeable, which the
-    // model cannot follow.
+    // which leaves the model, a free one or the end sentinel: the first such block from slot
+    // `slot` on, or - if there is none - a pair allocated for it (two medium blocks in a row
+    // usually lie side by side). Not where the next block is a slab: its blocks would become
+    // unfreeable, which the model cannot follow.
     void overflow(size_t slot, size_t size, uint8_t value) {
         if (m_checked) {
             return;
@@ -293,8 +294,10 @@ private:
                 ++m_written;
                 return true;
             }
-            // A medium block's next block start (or the end sentinel, whose use is none).
-            if (bedrock::heap::SegregatedFit::use_of(next) == bedrock::heap::BlockUse::Free) {
+            // A medium block's next block start: a free block, or the arena's end sentinel.
+            const auto use = static_cast<size_t>(bedrock::heap::SegregatedFit::use_of(next));
+            if (use == static_cast<size_t>(bedrock::heap::BlockUse::Free) ||
+                use == bedrock::heap::fit_detail::kSentinelUse) {
                 memset(block.base + usable, value, 16);
                 ++m_written;
                 return true;
