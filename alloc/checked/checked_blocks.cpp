@@ -281,8 +281,23 @@ CheckedBlock* CheckedBlocks::find_live(Heap& heap, const BlockRef& core, const v
         intact = is_intact(*header);
     }
     if (!intact) {
-        // A core block of checked mode always has a Live or Quarantined header: this one was
-        // damaged (a wild write or an underflow past its red zone).
+        // The core may have named the block without its lock, for a stale pointer whose block
+        // a merge has just made part of a free block (whose links then read as any use): only a
+        // block the core still names as checked mode's, under its locks, was damaged (a wild
+        // write or an underflow past its red zone: a core block of checked mode always has a
+        // Live or Quarantined header).
+        const BlockRef again = find_block(heap, pointer);
+        if (again.start != core.start ||
+            (again.holder != Holder::Checked && again.holder != Holder::CheckedRun)) {
+            heap.errors.raise(
+                again.holder == Holder::Free && again.start == pointer
+                    ? misuse_report(ErrorKind::DoubleFree, address, "the block is already free",
+                                    caller.call_site())
+                    : misuse_report(ErrorKind::NotAllocated, address,
+                                    "no block of checked mode is there (freed or merged since)",
+                                    caller.call_site()));
+            return nullptr;
+        }
         heap.errors.raise(dead_header_report(*header, pointer, caller));
         return nullptr;
     }
