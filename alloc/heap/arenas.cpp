@@ -5,6 +5,7 @@
 #include "bedrock/assert.h"
 #include "bedrock/platform.h"
 #include "heap/page_tags.h"
+#include "report/heap_error_reports.h"
 #include "support/bits.h"
 
 namespace bedrock::heap {
@@ -68,15 +69,11 @@ void Arenas::report_pending_damage(const ErrorPolicy& errors) {
         LockGuard guard(m_lock);
         damage = m_fit.take_damage();
     }
-    const auto raise = [&errors](uintptr_t first, uint32_t count, const char* detail) {
-        errors.raise(ErrorReport{
-            ErrorKind::CorruptMetadata, "heap", first, count, nullptr, detail, 0, 0, {}, {}});
-    };
     if (damage.links != 0) {
-        raise(damage.first_link, damage.links, kLinks);
+        errors.raise(metadata_damage_report(damage.first_link, damage.links, kLinks));
     }
     if (damage.headers != 0) {
-        raise(damage.first_header, damage.headers, kHeaders);
+        errors.raise(metadata_damage_report(damage.first_header, damage.headers, kHeaders));
     }
 }
 

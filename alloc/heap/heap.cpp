@@ -188,18 +188,10 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
 
 // Reports a slab retired because its free list was found corrupt (slab.h).
 [[gnu::cold]] void report_corrupt_slab(Heap& heap, const heap::Slab* slab) {
-    heap.errors.raise(
-        ErrorReport{ErrorKind::CorruptMetadata,
-                    "heap",
-                    reinterpret_cast<uintptr_t>(slab),
-                    heap::kSlabLayouts[slab->class_index % heap::kSizeClassCount].slab_bytes,
-                    nullptr,
-                    "a slab's free list was overwritten after free: the slab is "
-                    "taken out of use",
-                    0,
-                    0,
-                    {},
-                    {}});
+    heap.errors.raise(heap::metadata_damage_report(
+        reinterpret_cast<uintptr_t>(slab),
+        heap::kSlabLayouts[slab->class_index % heap::kSizeClassCount].slab_bytes,
+        "a slab's free list was overwritten after free: the slab is taken out of use"));
 }
 
 // Reports what a flush found (cpu_cache.h): a block freed twice on two CPUs at once, or a cached
@@ -764,8 +756,7 @@ bool heap_tell_unused(Heap& heap) {
 
 // heap_check()'s report of a core invariant that does not hold (`what`: which).
 [[gnu::cold]] void report_failed_check(Heap& heap, const char* what) {
-    heap.errors.raise(
-        ErrorReport{ErrorKind::CorruptMetadata, "heap", 0, 0, nullptr, what, 0, 0, {}, {}});
+    heap.errors.raise(heap::metadata_damage_report(0, 0, what));
 }
 
 namespace {
@@ -774,23 +765,21 @@ namespace {
 // given: each one a write past the end of the memory before it changed is reported (at the
 // state, or at the first such arena with their count) and written anew.
 bool pads_hold(Heap& heap) {
-    const auto raise = [&heap](uintptr_t address, uint64_t count, const char* detail) {
-        heap.errors.raise(ErrorReport{
-            ErrorKind::CorruptMetadata, "heap", address, count, nullptr, detail, 0, 0, {}, {}});
-    };
     bool held = true;
-    if (!heap.pad_holds()) {
-        raise(reinterpret_cast<uintptr_t>(&heap), 0,
-              "the 16 bytes in front of the heap's state were overwritten (a write past the end "
-              "of the memory before it)");
-        heap.write_pad();
+    if (!heap.pad.holds(heap.secret)) {
+        heap.errors.raise(heap::metadata_damage_report(
+            reinterpret_cast<uintptr_t>(&heap), 0,
+            "the 16 bytes in front of the heap's state were overwritten (a write past the end of "
+            "the memory before it)"));
+        heap.pad.write(heap.secret);
         held = false;
     }
     const heap::Arenas::Repaired repaired = heap.arenas.repair_pads();
     if (repaired.count != 0) {
-        raise(repaired.first, repaired.count,
-              "the 16 bytes in front of the heap's arena here were overwritten (a write past the "
-              "end of the memory before it; size = arenas found)");
+        heap.errors.raise(heap::metadata_damage_report(
+            repaired.first, repaired.count,
+            "the 16 bytes in front of the heap's arena here were overwritten (a write past the "
+            "end of the memory before it; size = arenas found)"));
         held = false;
     }
     return held;

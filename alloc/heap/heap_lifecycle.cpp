@@ -92,7 +92,7 @@ Heap* init_state(void* memory, heap::CpuCaches::Use cpu_caches) {
     auto* heap = static_cast<Heap*>(memory);
     bedrock_memset(heap, 0, sizeof(Heap));
     heap->secret = make_secret(heap);
-    heap->write_pad();
+    heap->pad.write(heap->secret);
     heap->cpus.init(cpu_caches);
     heap->checked.init();
     for (unsigned index = 0; index < heap::kSizeClassCount; ++index) {

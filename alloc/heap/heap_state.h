@@ -29,6 +29,7 @@
 #include "heap/large_runs.h"
 #include "heap/size_class.h"
 #include "report/error_policy.h"
+#include "support/overflow_pad.h"
 
 namespace bedrock {
 
@@ -39,23 +40,12 @@ public:
 
     [[nodiscard]] void* fit_storage() { return this + 1; }
     [[nodiscard]] bool over_frames() const { return frames != nullptr; }
-    // `pad` holds a function of the secret and its address.
-    void write_pad() {
-        for (unsigned word = 0; word < 2; ++word) {
-            pad[word] = pad_value(word);
-        }
-    }
-    [[nodiscard]] bool pad_holds() const {
-        return pad[0] == pad_value(0) && pad[1] == pad_value(1);
-    }
-    [[nodiscard]] uint64_t pad_value(unsigned word) const {
-        return secret ^ (reinterpret_cast<uintptr_t>(this) + word);
-    }
 
     // Where a write past the end of the memory before the state (a large run's last page, over a
-    // page frame allocator) lands first: nothing any call reads, but what write_pad() wrote,
-    // which heap_check() expects, so that such a write of up to 16 bytes is found and reported.
-    uint64_t pad[2];
+    // page frame allocator) lands first: nothing any call reads, but a pad keyed with the
+    // secret, which heap_check() expects, so that such a write of up to 16 bytes is found and
+    // reported.
+    OverflowPad<2> pad;
     uint32_t magic;
     uint16_t owner_id;          // frames heaps (owner_ids.h); 0 for a region heap
     PageFrameAllocator* frames; // null for a region heap

@@ -321,12 +321,7 @@ void SegregatedFit::rebuild_lists(const BlockHeader* damaged) {
             // Past a size the start bitmap does not confirm (an overwritten header), the walk
             // goes on at the next block start.
             const bool confirmed = size_holds(*arena, start_of(header));
-            BlockHeader* next =
-                confirmed
-                    ? next_of(header)
-                    : header_at(address_of(arena) +
-                                next_start_after(*arena, granule_of(*arena, header)) * kGranule -
-                                kBlockHeaderBytes);
+            BlockHeader* next = confirmed ? next_of(header) : next_start_header(*arena, header);
             // Free only if the next block says so too: a taken block whose header was
             // overwritten to read free is never listed (its successor, across its bytes, still
             // says its predecessor is taken), and a free block whose header was overwritten is
@@ -355,7 +350,7 @@ Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
         return nullptr;
     }
     auto* arena = static_cast<Arena*>(base);
-    write_pad(*arena);
+    arena->pad.write(m_secret);
     arena->next = nullptr;
     arena->prev = m_last_arena;
     // A lookup without the caller's lock may load it (the caller's ArenaBounds, when its page
@@ -394,10 +389,10 @@ Arena* SegregatedFit::add_arena(void* base, size_t bytes, void* owner) {
 size_t SegregatedFit::repair_pads(uintptr_t& first) {
     size_t repaired = 0;
     for (Arena* arena = m_arenas; arena != nullptr; arena = arena->next) {
-        if (!pad_holds(*arena)) {
+        if (!arena->pad.holds(m_secret)) {
             first = repaired == 0 ? arena_begin(*arena) : first;
             ++repaired;
-            write_pad(*arena);
+            arena->pad.write(m_secret);
         }
     }
     return repaired;
@@ -410,15 +405,11 @@ bool SegregatedFit::arena_is_empty(const Arena& arena) {
 
 void SegregatedFit::remove_arena(Arena& arena) {
     BlockHeader* const sentinel = sentinel_of(arena);
-    const uintptr_t base = arena_begin(arena);
     // From block start to block start: by a header's size where the start bitmap confirms it, else
     // (an overwritten header) by the bitmap.
     for (BlockHeader* header = first_of(arena); header < sentinel;
-         header =
-             size_holds(arena, start_of(header))
-                 ? next_of(header)
-                 : header_at(base + next_start_after(arena, granule_of(arena, header)) * kGranule -
-                             kBlockHeaderBytes)) {
+         header = size_holds(arena, start_of(header)) ? next_of(header)
+                                                      : next_start_header(arena, header)) {
         // A free block whose seal does not hold even after a rebuild is on no list.
         if (is_free(header) && ensure_listed(header)) {
             remove_free(header, 0);

@@ -67,7 +67,7 @@
 //
 // Invariants (checked by check()), for every arena A and every block h of A:
 //   layout:     the arena header's summary, start and first are where `bytes` puts them; its
-//               pad holds what write_pad() wrote
+//               pad holds (its key: the fit's secret)
 //   tiling:     first(A) == A + arena_header_bytes(bytes);  next(h) == h + 16 + usable(h);
 //               walking next() from first(A) reaches A + bytes - 16 (the sentinel) exactly
 //   sizes:      usable(h) % 16 == 0,  usable(h) >= 16
@@ -127,6 +127,7 @@
 
 #include "bedrock/assert.h"
 #include "support/bits.h"
+#include "support/overflow_pad.h"
 
 namespace bedrock::heap {
 
@@ -176,9 +177,10 @@ static_assert(top_words(1) == 1 && top_words(4 << 20) == 1 && top_words((4 << 20
 // follow it.
 struct Arena {
     // Where a write past the end of the memory before the arena (a large run's last page, say)
-    // lands first: nothing the fit follows, but a value check() expects (write_pad()), so that
-    // such a write of up to 16 bytes is found and reported, never followed as a link or a length.
-    uint64_t pad[2];
+    // lands first: nothing the fit follows, but a pad keyed with the fit's secret that check()
+    // expects, so that such a write of up to 16 bytes is found and reported, never followed as
+    // a link or a length.
+    OverflowPad<2> pad;
     Arena* next; // in the fit's list of arenas, in the order they were added
     Arena* prev;
     // The whole span, from this header to the end sentinel inclusive. Stored atomically: a lookup
@@ -628,9 +630,6 @@ private:
     // from the start bitmap with use Retired, the next block's prev-free flag cleared; returns
     // its usable bytes.
     size_t retire_header(Arena& arena, BlockHeader* header);
-    // The usable bytes of the block starting at `block` as the start bitmap says (up to the next
-    // block start or the end sentinel), whatever its header says. O(its bytes / 1 KiB).
-    [[nodiscard]] static size_t usable_by_bitmap(const Arena& arena, const void* block);
     void record_damaged_header(uintptr_t block);
     [[nodiscard]] unsigned search(unsigned list) const;
     // The last non-empty list at index <= `list`, or 0. O(1).
@@ -673,18 +672,6 @@ private:
     [[nodiscard]] Arena& arena_of_free(const BlockHeader* node) const;
     void rebuild_lists(const BlockHeader* damaged);
     void derive_seal_keys();
-    // An arena's pad holds a function of the secret and its address.
-    void write_pad(Arena& arena) const {
-        for (unsigned word = 0; word < 2; ++word) {
-            arena.pad[word] = pad_value(arena, word);
-        }
-    }
-    [[nodiscard]] bool pad_holds(const Arena& arena) const {
-        return arena.pad[0] == pad_value(arena, 0) && arena.pad[1] == pad_value(arena, 1);
-    }
-    [[nodiscard]] uint64_t pad_value(const Arena& arena, unsigned word) const {
-        return m_secret ^ (arena_begin(arena) + word);
-    }
     [[nodiscard]] bool check_lists(size_t free_blocks, const char** failure) const;
 
     BlockHeader** m_heads = nullptr; // lists 1 .. m_last_list (list 0, sizes < 16, is never used)

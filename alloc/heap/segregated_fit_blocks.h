@@ -117,6 +117,15 @@ inline size_t next_start_after(const Arena& arena, size_t granule) {
     return end;
 }
 
+// The header of the first block start after `header`'s block start (or the end sentinel), from
+// the start bitmap alone, whatever `header` says: where a walk goes on past an overwritten header.
+// O(words walked).
+inline BlockHeader* next_start_header(const Arena& arena, const BlockHeader* header) {
+    return header_at(address_of(&arena) +
+                     next_start_after(arena, granule_of(arena, header)) * kGranule -
+                     kBlockHeaderBytes);
+}
+
 } // namespace fit_detail
 
 inline uint64_t SegregatedFit::seal_term(fit_detail::LinkField which, uintptr_t stored) const {

@@ -27,7 +27,7 @@ bool SegregatedFit::check(const char** failure) const {
             arena->bytes > m_max_arena_bytes || fit_detail::fresh_usable(arena->bytes) == 0) {
             return fail("arena bounds: misaligned, too large or too small");
         }
-        if (!pad_holds(*arena)) {
+        if (!arena->pad.holds(m_secret)) {
             return fail("layout: an arena's pad was overwritten (a write past the end of the "
                         "memory before it)");
         }

@@ -34,15 +34,10 @@ size_t SegregatedFit::retire(Arena& arena, void* block) {
     return usable;
 }
 
-size_t SegregatedFit::usable_by_bitmap(const Arena& arena, const void* block) {
-    const size_t granule = (address_of(block) - arena_begin(arena)) / kGranule;
-    BEDROCK_DEBUG_ASSERT(start_bit(arena, granule));
-    return (next_start_after(arena, granule) - granule) * kGranule - kBlockHeaderBytes;
-}
-
 size_t SegregatedFit::retire_header(Arena& arena, BlockHeader* header) {
-    const size_t usable = usable_by_bitmap(arena, start_of(header));
-    BlockHeader* next = header_at(address_of(header) + kBlockHeaderBytes + usable);
+    BEDROCK_DEBUG_ASSERT(start_bit(arena, granule_of(arena, header)));
+    BlockHeader* next = next_start_header(arena, header);
+    const size_t usable = address_of(next) - address_of(header) - kBlockHeaderBytes;
     // Free before it only if the block before it (the one find() names for the byte before this
     // header, which it holds only if its own size says so) is a free block whose seal holds.
     const Found before =

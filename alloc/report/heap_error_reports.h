@@ -19,4 +19,12 @@ namespace bedrock::heap {
                        {},        {}};
 }
 
+// A report of the heap's own metadata found damaged at `address` (`count`: how many places, or
+// a size, as the detail says), with no pointer of the caller's to name.
+[[nodiscard]] inline ErrorReport metadata_damage_report(uintptr_t address, uint64_t count,
+                                                        const char* detail) {
+    return ErrorReport{
+        ErrorKind::CorruptMetadata, "heap", address, count, nullptr, detail, 0, 0, {}, {}};
+}
+
 } // namespace bedrock::heap

@@ -479,6 +479,40 @@ TEST(HeapOwnershipTest, DestroyWithLiveBlocksIsReportedAsHeapInUse) {
     EXPECT_TRUE(heap_destroy(*heap));
 }
 
+// A heap over a 16 MiB region or, with `over_frames`, over a page frame allocator of 64 MiB.
+struct EitherHeap {
+    explicit EitherHeap(bool over_frames)
+        : region(over_frames ? 0 : 16 << 20), frames(over_frames ? 64 << 20 : 16 << 20),
+          heap(over_frames ? heap_create(frames.allocator())
+                           : heap_create_in_region(region.data(), region.size())) {}
+    test::Region region;
+    test::Frames frames;
+    Heap* heap;
+};
+
+// 300 blocks of random sizes (`seed`) allocated and written, none over the retired block at
+// `retired` (`usable` bytes), then freed: no report, heap_check() holds, and the heap goes.
+void expect_nothing_placed_over(Heap& heap, const unsigned char* retired, size_t usable,
+                                uint32_t seed) {
+    std::vector<unsigned char*> blocks;
+    std::mt19937 random(seed);
+    for (int i = 0; i < 300; ++i) {
+        const size_t size = 16 + random() % 20000;
+        auto* block = static_cast<unsigned char*>(heap_allocate(heap, size));
+        ASSERT_NE(block, nullptr);
+        ASSERT_TRUE(block + size <= retired - 16 || block >= retired + usable)
+            << "a block over the retired one";
+        memset(block, 0x5a, size);
+        blocks.push_back(block);
+    }
+    for (unsigned char* block : blocks) {
+        heap_free(heap, block);
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(heap));
+    EXPECT_TRUE(heap_destroy(heap));
+}
+
 // A write past the end of a medium block lands on the heap's 16-byte header of the block after
 // it. Nothing that header says is followed (its size could point anywhere, mapped or not): the
 // first call on that block - a free, or a realloc or malloc_usable_size when the header still
@@ -492,11 +526,9 @@ class OverwrittenHeaderTest
 
 TEST_P(OverwrittenHeaderTest, IsReportedAndNeverFollowed) {
     const auto [over_frames, fill, first_call] = GetParam();
-    test::Region region(over_frames ? 0 : 16 << 20);
-    test::Frames frames(over_frames ? 64 << 20 : 16 << 20);
-    ASSERT_TRUE(frames.initialized());
-    Heap* heap = over_frames ? heap_create(frames.allocator())
-                             : heap_create_in_region(region.data(), region.size());
+    EitherHeap either(over_frames);
+    ASSERT_TRUE(either.frames.initialized());
+    Heap* heap = either.heap;
     ASSERT_NE(heap, nullptr);
     test::clear_reports();
     constexpr size_t kSize = 5000;
@@ -529,23 +561,7 @@ TEST_P(OverwrittenHeaderTest, IsReportedAndNeverFollowed) {
     heap_free(*heap, after);
     EXPECT_EQ(test::report_count(), 0u);
     EXPECT_TRUE(heap_check(*heap));
-    std::vector<unsigned char*> blocks;
-    std::mt19937 random(fill);
-    for (int i = 0; i < 300; ++i) {
-        const size_t size = 16 + random() % 20000;
-        auto* block = static_cast<unsigned char*>(heap_allocate(*heap, size));
-        ASSERT_NE(block, nullptr);
-        ASSERT_TRUE(block + size <= damaged - 16 || block >= damaged + usable)
-            << "a block over the retired one";
-        memset(block, 0x5a, size);
-        blocks.push_back(block);
-    }
-    for (unsigned char* block : blocks) {
-        heap_free(*heap, block);
-    }
-    EXPECT_EQ(test::report_count(), 0u);
-    EXPECT_TRUE(heap_check(*heap));
-    EXPECT_TRUE(heap_destroy(*heap));
+    expect_nothing_placed_over(*heap, damaged, usable, fill);
 }
 
 INSTANTIATE_TEST_SUITE_P(FreeOfTheDamagedBlock, OverwrittenHeaderTest,
@@ -620,11 +636,9 @@ class OverwrittenFreeHeaderTest : public ::testing::TestWithParam<std::tuple<boo
 
 TEST_P(OverwrittenFreeHeaderTest, IsRetiredWhenTheListsAreRebuilt) {
     const auto [over_frames, fill] = GetParam();
-    test::Region region(over_frames ? 0 : 16 << 20);
-    test::Frames frames(over_frames ? 64 << 20 : 16 << 20);
-    ASSERT_TRUE(frames.initialized());
-    Heap* heap = over_frames ? heap_create(frames.allocator())
-                             : heap_create_in_region(region.data(), region.size());
+    EitherHeap either(over_frames);
+    ASSERT_TRUE(either.frames.initialized());
+    Heap* heap = either.heap;
     ASSERT_NE(heap, nullptr);
     test::clear_reports();
     constexpr size_t kSize = 5000;
@@ -645,23 +659,7 @@ TEST_P(OverwrittenFreeHeaderTest, IsRetiredWhenTheListsAreRebuilt) {
     heap_free(*heap, before);
     EXPECT_EQ(test::report_count(), 0u);
     EXPECT_TRUE(heap_check(*heap));
-    std::vector<unsigned char*> blocks;
-    std::mt19937 random(fill);
-    for (int i = 0; i < 300; ++i) {
-        const size_t size = 16 + random() % 20000;
-        auto* block = static_cast<unsigned char*>(heap_allocate(*heap, size));
-        ASSERT_NE(block, nullptr);
-        ASSERT_TRUE(block + size <= freed - 16 || block >= freed + usable)
-            << "a block over the retired one";
-        memset(block, 0x5a, size);
-        blocks.push_back(block);
-    }
-    for (unsigned char* block : blocks) {
-        heap_free(*heap, block);
-    }
-    EXPECT_EQ(test::report_count(), 0u);
-    EXPECT_TRUE(heap_check(*heap));
-    EXPECT_TRUE(heap_destroy(*heap));
+    expect_nothing_placed_over(*heap, freed, usable, fill);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fills, OverwrittenFreeHeaderTest,
@@ -677,11 +675,9 @@ INSTANTIATE_TEST_SUITE_P(Fills, OverwrittenFreeHeaderTest,
 // back, is retired.
 TEST(HeapOwnershipTest, ZerosOverASlabsHeaderDoNotPassForAFreeBlock) {
     for (const bool over_frames : {false, true}) {
-        test::Region region(over_frames ? 0 : 16 << 20);
-        test::Frames frames(over_frames ? 64 << 20 : 16 << 20);
-        ASSERT_TRUE(frames.initialized());
-        Heap* heap = over_frames ? heap_create(frames.allocator())
-                                 : heap_create_in_region(region.data(), region.size());
+        EitherHeap either(over_frames);
+        ASSERT_TRUE(either.frames.initialized());
+        Heap* heap = either.heap;
         ASSERT_NE(heap, nullptr);
         test::clear_reports();
         void* first = heap_allocate(*heap, 16); // the CPU's cache and a slab, before the rest
