@@ -75,6 +75,9 @@ void Arenas::report_pending_damage(const ErrorPolicy& errors) {
     if (damage.headers != 0) {
         errors.raise(metadata_damage_report(damage.first_header, damage.headers, kHeaders));
     }
+    if (damage.pads != 0) {
+        errors.raise(metadata_damage_report(damage.first_pad, damage.pads, kOverwrittenPad));
+    }
 }
 
 bool Arenas::grow_locked(size_t size, size_t alignment) {
@@ -233,7 +236,7 @@ bool Arenas::holder_header_holds(const Arena& arena, const void* address) {
 void Arenas::retire_locked(Arena& arena, void* block, BlockUse use) {
     const size_t usable = m_fit.retire(arena, block);
     BEDROCK_DEBUG_ASSERT(use != BlockUse::Free && use != BlockUse::Retired);
-    UseTotals& totals = m_totals[static_cast<unsigned>(use)];
+    UseTotals& totals = totals_of(use);
     --totals.blocks;
     totals.bytes -= usable;
 }
@@ -257,7 +260,7 @@ inline void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
     BEDROCK_DEBUG_ASSERT(SegregatedFit::find(SegregatedFit::bounds_of(arena), block, 0).block ==
                              block &&
                          SegregatedFit::use_of(block) == use && use != BlockUse::Free);
-    UseTotals& totals = m_totals[static_cast<unsigned>(use)];
+    UseTotals& totals = totals_of(use);
     const size_t usable = SegregatedFit::usable_size(block);
     --totals.blocks;
     totals.bytes -= usable;
@@ -315,8 +318,7 @@ bool Arenas::grow_in_place(Arena& arena, void* block, size_t size) {
     if (!m_fit.grow(arena, block, size)) {
         return false;
     }
-    m_totals[static_cast<unsigned>(BlockUse::Medium)].bytes +=
-        SegregatedFit::usable_size(block) - before;
+    totals_of(BlockUse::Medium).bytes += SegregatedFit::usable_size(block) - before;
     return true;
 }
 
@@ -425,7 +427,7 @@ void Arenas::give_all() {
 
 Arenas::UseTotals Arenas::totals(BlockUse use) {
     LockGuard guard(m_lock);
-    return m_totals[static_cast<unsigned>(use)];
+    return totals_of(use);
 }
 
 bool Arenas::check(const char** failure) {
@@ -433,13 +435,13 @@ bool Arenas::check(const char** failure) {
     if (!m_fit.check(failure)) {
         return false;
     }
-    UseTotals counted[kBlockUses] = {};
+    UseTotals counted[kCountedUses] = {};
     uint64_t pages = 0;
     bool tags_ok = true;
     m_fit.for_each_block([&](const Arena&, unsigned char*, size_t usable, BlockUse use) {
         if (use != BlockUse::Free && use != BlockUse::Retired) {
-            ++counted[static_cast<unsigned>(use)].blocks;
-            counted[static_cast<unsigned>(use)].bytes += usable;
+            ++counted[static_cast<unsigned>(use) - 1].blocks;
+            counted[static_cast<unsigned>(use) - 1].bytes += usable;
         }
     });
     if (m_frames != nullptr) {
@@ -466,7 +468,7 @@ bool Arenas::check(const char** failure) {
             pages += arena_pages;
         }
     }
-    for (unsigned use = 1; use < kBlockUses; ++use) {
+    for (unsigned use = 0; use < kCountedUses; ++use) {
         if (counted[use].blocks != m_totals[use].blocks ||
             counted[use].bytes != m_totals[use].bytes) {
             *failure = "the arenas' totals per use do not match their blocks";

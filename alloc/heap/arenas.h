@@ -47,8 +47,9 @@ inline constexpr unsigned kMinArenaOrder = 6;  // 256 KiB
 inline constexpr unsigned kMaxArenaOrder = 13; // 32 MiB
 inline constexpr size_t kMinArenaBytes = kPageSize << kMinArenaOrder;
 inline constexpr size_t kMaxArenaBytes = kPageSize << kMaxArenaOrder;
-inline constexpr unsigned kBlockUses = 6; // the uses counted: all but Retired
-static_assert(kBlockUses == static_cast<unsigned>(BlockUse::Retired));
+// The uses counted: the caller's, Slab .. CpuCache (all but Free and Retired).
+inline constexpr unsigned kCountedUses = 5;
+static_assert(kCountedUses == static_cast<unsigned>(BlockUse::Retired) - 1);
 
 class Arenas {
 public:
@@ -69,8 +70,10 @@ public:
     void init_frames(void* fit_storage, PageFrameAllocator& frames, Heap* owner, uint16_t owner_id,
                      HeldPages& held, uintptr_t secret);
 
-    // Reports (corrupt-metadata) the free blocks whose list links the fit found overwritten
-    // since the last call, and after which it rebuilt its lists. Call with no heap lock held;
+    // Reports (corrupt-metadata) the damage the fit found since the last call
+    // (SegregatedFit::Damage): free blocks whose list links were overwritten (the lists were
+    // rebuilt), headers retired, arenas given back with their pad changed. Call with no heap
+    // lock held;
     // one relaxed load, inline, when there is nothing to report.
     void report_damage(const ErrorPolicy& errors) {
         if (m_fit.damage_pending()) [[unlikely]] {
@@ -95,7 +98,7 @@ public:
         BEDROCK_DEBUG_ASSERT(SegregatedFit::usable_size(block) >= size &&
                              SegregatedFit::use_of(block) == use &&
                              reinterpret_cast<uintptr_t>(block) % alignment == 0);
-        UseTotals& totals = m_totals[static_cast<unsigned>(use)];
+        UseTotals& totals = totals_of(use);
         ++totals.blocks;
         ++totals.allocations;
         totals.bytes += SegregatedFit::usable_size(block);
@@ -128,7 +131,11 @@ public:
                                                  BlockUse use);
     // Under m_lock: the arenas whose pad (their first 16 bytes, SegregatedFit::repair_pads()) a
     // write past the end of the memory before them changed, each pad written anew: how many, and
-    // the first one's base. For heap_check(). O(arenas).
+    // the first one's base. For heap_check(). O(arenas). An arena given back before that check
+    // is checked as it goes (recorded for report_damage()). Either report says:
+    static constexpr const char* kOverwrittenPad =
+        "the 16 bytes in front of the heap's arena here were overwritten (a write past the end of "
+        "the memory before it; size = arenas found)";
     struct Repaired {
         size_t count = 0;
         uintptr_t first = 0;
@@ -248,6 +255,10 @@ private:
     void retire_locked(Arena& arena, void* block, BlockUse use);
     void give_arena_locked(Arena& arena);
     bool give_spare_locked();
+    [[nodiscard]] UseTotals& totals_of(BlockUse use) {
+        BEDROCK_DEBUG_ASSERT(use != BlockUse::Free && use != BlockUse::Retired);
+        return m_totals[static_cast<unsigned>(use) - 1];
+    }
     // Tells platform::pages_unused() of the whole pages inside free blocks of at least `least`
     // usable bytes, past their list links, the largest first, until blocks of `bytes` usable
     // bytes in all (or every such block) are told. O(blocks told + lists).
@@ -262,11 +273,10 @@ private:
     Arena* m_region = nullptr; // region heaps: the arena
     Arena* m_spare = nullptr;  // frames heaps: an empty arena kept for the next growth
     HeldPages* m_held = nullptr;
-    uint64_t m_pages = 0; // frames heaps: pages of the arenas held
-    UseTotals m_totals[kBlockUses] = {};
+    uint64_t m_pages = 0;                  // frames heaps: pages of the arenas held
+    UseTotals m_totals[kCountedUses] = {}; // totals_of()
     // Bytes still to be given back before the next tell (0: no interval; see
-    // set_unused_interval()). In the word left before the next cache line, so a heap's state
-    // does not grow by one.
+    // set_unused_interval()).
     size_t m_untold_left = 0;
     // Written under m_lock, read without it by every free: on a cache line of its own, apart
     // from the totals that every arena call writes.
@@ -278,6 +288,6 @@ private:
     // Frames heaps: the heap's owner id, in each arena's first page tag (page_tags.h). Set once.
     uint16_t m_owner_id = 0;
 };
-static_assert(sizeof(Arenas) == 576, "the arenas' state fills whole cache lines, none spare");
+static_assert(sizeof(Arenas) == 576, "the arenas' state fills nine cache lines");
 
 } // namespace bedrock::heap

@@ -759,11 +759,8 @@ bool heap_tell_unused(Heap& heap) {
     heap.errors.raise(heap::metadata_damage_report(0, 0, what));
 }
 
-namespace {
+namespace heap {
 
-// Whether the pads in front of the heap's state and of each of its arenas hold what they were
-// given: each one a write past the end of the memory before it changed is reported (at the
-// state, or at the first such arena with their count) and written anew.
 bool pads_hold(Heap& heap) {
     bool held = true;
     if (!heap.pad.holds(heap.secret)) {
@@ -776,16 +773,14 @@ bool pads_hold(Heap& heap) {
     }
     const heap::Arenas::Repaired repaired = heap.arenas.repair_pads();
     if (repaired.count != 0) {
-        heap.errors.raise(heap::metadata_damage_report(
-            repaired.first, repaired.count,
-            "the 16 bytes in front of the heap's arena here were overwritten (a write past the "
-            "end of the memory before it; size = arenas found)"));
+        heap.errors.raise(heap::metadata_damage_report(repaired.first, repaired.count,
+                                                       heap::Arenas::kOverwrittenPad));
         held = false;
     }
     return held;
 }
 
-} // namespace
+} // namespace heap
 
 // Every part is checked even after one fails: checked mode's check, last, names the block
 // whose overflow damaged the core's metadata.
@@ -793,7 +788,7 @@ bool heap_check(Heap& heap) {
     if (heap.magic != Heap::kMagic) {
         return false;
     }
-    bool intact = pads_hold(heap);
+    bool intact = heap::pads_hold(heap);
     for (heap::ClassCache& cache : heap.classes) {
         if (!cache.check(heap.secret)) {
             report_failed_check(heap, "a size class's slabs or counts are damaged");

@@ -39,6 +39,12 @@ extern constinit Heap* g_default_heap;
 [[nodiscard]] void* reallocate(Heap& heap, void* block, size_t size, Caller caller);
 [[nodiscard]] size_t usable_size(Heap& heap, const void* block, Caller caller);
 
+// Whether the pads in front of the heap's state and of each of its arenas hold what they were
+// given: each one a write past the end of the memory before it changed is reported (at the
+// state, or at the first such arena with their count) and written anew. For heap_check() and
+// heap_destroy(). O(arenas).
+[[nodiscard]] bool pads_hold(Heap& heap);
+
 // Whether `heap` allocates checked blocks now (a check level other than Off).
 [[gnu::always_inline]] inline bool checks_are_on(const Heap& heap) {
     return heap.errors.level() != CheckLevel::Off;

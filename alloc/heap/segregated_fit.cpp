@@ -91,6 +91,7 @@ void SegregatedFit::init(void* storage, size_t max_arena_bytes, uintptr_t secret
     m_rebuilds = 0;
     derive_seal_keys();
     m_damage = Damage{};
+    m_damage_found = 0;
     if (bytes != 0) {
         bedrock_memset(storage, 0, bytes);
     }
@@ -300,10 +301,7 @@ unsigned SegregatedFit::search_down(unsigned list) const {
 // names (that block is not listed; retired if the next block says it was free). O(blocks), plus
 // O(bytes / 1 KiB) past each overwritten one.
 void SegregatedFit::rebuild_lists(const BlockHeader* damaged) {
-    if (m_damage.links == 0) {
-        m_damage.first_link = address_of(damaged) + kBlockHeaderBytes;
-    }
-    __atomic_store_n(&m_damage.links, m_damage.links + 1, __ATOMIC_RELAXED);
+    record_damage(&Damage::links, &Damage::first_link, address_of(damaged) + kBlockHeaderBytes);
     // New keys: a free block the walk below cannot reach keeps a seal that never holds again.
     ++m_rebuilds;
     derive_seal_keys();
@@ -404,6 +402,10 @@ bool SegregatedFit::arena_is_empty(const Arena& arena) {
 }
 
 void SegregatedFit::remove_arena(Arena& arena) {
+    // A write past the memory before it, made since the last check: its last chance to be found.
+    if (!arena.pad.holds(m_secret)) [[unlikely]] {
+        record_damage(&Damage::pads, &Damage::first_pad, arena_begin(arena));
+    }
     BlockHeader* const sentinel = sentinel_of(arena);
     // From block start to block start: by a header's size where the start bitmap confirms it, else
     // (an overwritten header) by the bitmap.

@@ -386,24 +386,26 @@ public:
     void init(void* storage, size_t max_arena_bytes, uintptr_t secret);
 
     // Damage found since the last call, for the caller to report once its lock is released: free
-    // blocks with a damaged list link (the lists were rebuilt each time), and blocks whose own
-    // header did not hold (retire()); for each, how many and the first.
+    // blocks with a damaged list link (the lists were rebuilt each time), blocks whose own
+    // header did not hold (retire()), and arenas removed with their pad changed (remove_arena());
+    // for each, how many and the first.
     struct Damage {
         uint32_t links = 0;
         uint32_t headers = 0;
+        uint32_t pads = 0;
         uintptr_t first_link = 0;   // the block's start
         uintptr_t first_header = 0; // the block's start
+        uintptr_t first_pad = 0;    // the arena's base
     };
     [[nodiscard]] Damage take_damage() {
         const Damage damage = m_damage;
-        __atomic_store_n(&m_damage.links, uint32_t{0}, __ATOMIC_RELAXED);
-        __atomic_store_n(&m_damage.headers, uint32_t{0}, __ATOMIC_RELAXED);
+        m_damage = Damage{};
+        __atomic_store_n(&m_damage_found, uint32_t{0}, __ATOMIC_RELAXED);
         return damage;
     }
-    // Whether take_damage() has something: two relaxed loads, callable without the lock.
+    // Whether take_damage() has something: one relaxed load, callable without the lock.
     [[nodiscard]] bool damage_pending() const {
-        return (__atomic_load_n(&m_damage.links, __ATOMIC_RELAXED) |
-                __atomic_load_n(&m_damage.headers, __ATOMIC_RELAXED)) != 0;
+        return __atomic_load_n(&m_damage_found, __ATOMIC_RELAXED) != 0;
     }
     // Takes `block`, a block start of `arena` whose header does not hold (header_holds()), out of
     // use for good and records it for take_damage(): its header is written anew from the start
@@ -631,6 +633,8 @@ private:
     // its usable bytes.
     size_t retire_header(Arena& arena, BlockHeader* header);
     void record_damaged_header(uintptr_t block);
+    // Counts one more damage of `kind` at `address`, the first of its kind remembered.
+    void record_damage(uint32_t Damage::*count, uintptr_t Damage::*first, uintptr_t address);
     [[nodiscard]] unsigned search(unsigned list) const;
     // The last non-empty list at index <= `list`, or 0. O(1).
     [[nodiscard]] unsigned search_down(unsigned list) const;
@@ -681,12 +685,13 @@ private:
     size_t m_max_usable = 0; // of the largest block an arena can have
     uint64_t m_first_level = 0;
     uint16_t m_second_level[fit_detail::kFirstLevelCount] = {};
+    uint32_t m_damage_found = 0; // how much m_damage holds: loaded without the lock
     Arena* m_arenas = nullptr;
     Arena* m_last_arena = nullptr;
     FitTotals m_totals;
     uintptr_t m_secret = 0;
     uint64_t m_seal_keys[fit_detail::kLinkFields] = {};
-    Damage m_damage;
+    Damage m_damage; // under the caller's lock
 };
 
 template <class F>

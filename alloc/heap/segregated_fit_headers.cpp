@@ -57,10 +57,16 @@ size_t SegregatedFit::retire_header(Arena& arena, BlockHeader* header) {
 }
 
 void SegregatedFit::record_damaged_header(uintptr_t block) {
-    if (m_damage.headers == 0) {
-        m_damage.first_header = block;
+    record_damage(&Damage::headers, &Damage::first_header, block);
+}
+
+void SegregatedFit::record_damage(uint32_t Damage::*count, uintptr_t Damage::*first,
+                                  uintptr_t address) {
+    if (m_damage.*count == 0) {
+        m_damage.*first = address;
     }
-    __atomic_store_n(&m_damage.headers, m_damage.headers + 1, __ATOMIC_RELAXED);
+    ++(m_damage.*count);
+    __atomic_store_n(&m_damage_found, m_damage_found + 1, __ATOMIC_RELAXED);
 }
 
 } // namespace bedrock::heap

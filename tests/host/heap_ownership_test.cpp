@@ -726,56 +726,107 @@ TEST(HeapOwnershipTest, ZerosOverASlabsHeaderDoNotPassForAFreeBlock) {
 // Over a page frame allocator a large run's last page may lie right before an arena or another
 // heap's state, where a write of 16 bytes past the run's end lands. Each begins with a pad that
 // nothing follows: before, the arena's list links lay there, and giving the arena back followed
-// them (a crash). heap_check() reports the write, at the arena or state, once (the pad is written
-// anew), and everything frees as usual.
-TEST(HeapOwnershipTest, AnOverflowPastALargeRunOntoAnArenaIsReportedNotFollowed) {
-    test::Frames frames(size_t{256} << 20);
-    ASSERT_TRUE(frames.initialized());
-    Heap* heap = heap_create(frames.allocator());
-    ASSERT_NE(heap, nullptr);
-    test::clear_reports();
-    constexpr size_t kRun = size_t{2} << 20;
-    // Every other 2 MiB run freed: an arena made later may start where a freed run did.
-    std::vector<unsigned char*> runs;
-    while (auto* run = static_cast<unsigned char*>(heap_allocate(*heap, kRun))) {
-        runs.push_back(run);
-    }
-    for (size_t i = 0; i < runs.size(); i += 2) {
-        heap_free(*heap, runs[i]);
-        runs[i] = nullptr;
-    }
+// them (a crash).
+//
+// A heap with 2 MiB runs and medium blocks whose arenas, one of them, start right after a run's
+// end (`before_arena`; null if none does).
+struct RunBeforeArena {
+    static constexpr size_t kRun = size_t{2} << 20;
+    test::Frames frames{size_t{256} << 20};
+    Heap* heap = nullptr;
+    std::vector<unsigned char*> runs; // null where freed
     std::vector<void*> mediums;
     unsigned char* before_arena = nullptr;
-    while (before_arena == nullptr) {
-        void* medium = heap_allocate(*heap, 30000);
-        ASSERT_NE(medium, nullptr) << "no arena right after a large run";
-        mediums.push_back(medium);
-        for (unsigned char* run : runs) {
-            if (run == nullptr) {
-                continue;
+
+    RunBeforeArena() {
+        heap = frames.initialized() ? heap_create(frames.allocator()) : nullptr;
+        if (heap == nullptr) {
+            return;
+        }
+        // Every other 2 MiB run freed: an arena made later may start where a freed run did.
+        while (auto* run = static_cast<unsigned char*>(heap_allocate(*heap, kRun))) {
+            runs.push_back(run);
+        }
+        for (size_t i = 0; i < runs.size(); i += 2) {
+            heap_free(*heap, runs[i]);
+            runs[i] = nullptr;
+        }
+        while (before_arena == nullptr) {
+            void* medium = heap_allocate(*heap, 30000);
+            if (medium == nullptr) {
+                return; // no arena right after a large run
             }
-            const auto tags = frames.allocator().tags_of(run + kRun);
-            if (tags.page != nullptr && heap::tag_kind(*tags.page) == heap::PageKind::ArenaBase) {
-                before_arena = run;
+            mediums.push_back(medium);
+            for (unsigned char* run : runs) {
+                if (run == nullptr) {
+                    continue;
+                }
+                const auto tags = frames.allocator().tags_of(run + kRun);
+                if (tags.page != nullptr &&
+                    heap::tag_kind(*tags.page) == heap::PageKind::ArenaBase) {
+                    before_arena = run;
+                }
             }
         }
     }
-    ASSERT_EQ(heap_usable_size(*heap, before_arena), kRun);
-    memset(before_arena + kRun, 0x42, 16);
-    EXPECT_FALSE(heap_check(*heap));
-    ASSERT_EQ(test::report_count(), 1u);
-    EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(before_arena + kRun));
-    expect_one_report(ErrorKind::CorruptMetadata, "the arena's pad");
-    EXPECT_TRUE(heap_check(*heap)) << "reported once";
-    for (void* medium : mediums) {
-        heap_free(*heap, medium); // gives the arenas back, the damaged one too
+    // The write past the run's end onto the arena's pad, and the one report of it.
+    [[nodiscard]] unsigned char* pad() const { return before_arena + kRun; }
+    void overwrite_pad() const { memset(pad(), 0x42, 16); }
+    static void expect_pad_report(const unsigned char* pad, const char* what) {
+        ASSERT_EQ(test::report_count(), 1u) << what;
+        EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(pad));
+        expect_one_report(ErrorKind::CorruptMetadata, what);
     }
-    for (unsigned char* run : runs) {
-        heap_free(*heap, run);
+    // Frees the medium blocks (which gives their arenas back), then the runs.
+    void free_all() {
+        for (void* medium : mediums) {
+            heap_free(*heap, medium);
+        }
+        for (unsigned char* run : runs) {
+            heap_free(*heap, run);
+        }
     }
+};
+
+// heap_check() reports the write, at the arena, once (the pad is written anew), and everything
+// frees as usual.
+TEST(HeapOwnershipTest, AnOverflowPastALargeRunOntoAnArenaIsReportedNotFollowed) {
+    RunBeforeArena layout;
+    ASSERT_NE(layout.before_arena, nullptr) << "no arena right after a large run";
+    Heap& heap = *layout.heap;
+    test::clear_reports();
+    ASSERT_EQ(heap_usable_size(heap, layout.before_arena), RunBeforeArena::kRun);
+    layout.overwrite_pad();
+    EXPECT_FALSE(heap_check(heap));
+    RunBeforeArena::expect_pad_report(layout.pad(), "the arena's pad");
+    EXPECT_TRUE(heap_check(heap)) << "reported once";
+    layout.free_all(); // gives the arenas back, the damaged one too
     EXPECT_EQ(test::report_count(), 0u);
-    EXPECT_TRUE(heap_check(*heap));
-    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_TRUE(heap_check(heap));
+    EXPECT_TRUE(heap_destroy(heap));
+}
+
+// With no heap_check() before the arena goes back: the arena's give-back reports the write (its
+// pad's last chance), once, and nothing else changes.
+TEST(HeapOwnershipTest, AnOverflowOntoAnArenaIsReportedWhenTheArenaGoesBack) {
+    RunBeforeArena layout;
+    ASSERT_NE(layout.before_arena, nullptr) << "no arena right after a large run";
+    Heap& heap = *layout.heap;
+    test::clear_reports();
+    const uint64_t pages_held = heap_statistics(heap).pages_held;
+    layout.overwrite_pad();
+    for (void* medium : layout.mediums) {
+        heap_free(heap, medium);
+    }
+    heap_trim(heap);
+    RunBeforeArena::expect_pad_report(layout.pad(), "the arena's pad, as it went back");
+    EXPECT_LT(heap_statistics(heap).pages_held, pages_held) << "the arenas went back";
+    layout.mediums.clear();
+    layout.free_all();
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(heap));
+    EXPECT_TRUE(heap_destroy(heap));
+    EXPECT_EQ(test::report_count(), 0u);
 }
 
 // The same write onto the first 16 bytes of a heap's state (its own pages, over a page frame
@@ -802,6 +853,29 @@ TEST(HeapOwnershipTest, AnOverflowOntoAHeapsStateIsReportedNotFollowed) {
     heap_free(*heap, large);
     EXPECT_EQ(test::report_count(), 0u);
     EXPECT_TRUE(heap_destroy(*heap));
+}
+
+// With no heap_check() before heap_destroy(): the destroy reports the write, at the state (a
+// region heap's state is at its region's start, where a write past the memory before the region
+// lands), before the memory goes.
+TEST(HeapOwnershipTest, AnOverflowOntoAHeapsStateIsReportedWhenTheHeapIsDestroyed) {
+    test::Frames frames(size_t{64} << 20);
+    ASSERT_TRUE(frames.initialized());
+    alignas(64) static unsigned char region[64 * 1024];
+    for (Heap* heap :
+         {heap_create(frames.allocator()), heap_create_in_region(region, sizeof(region))}) {
+        ASSERT_NE(heap, nullptr);
+        test::clear_reports();
+        void* medium = heap_allocate(*heap, 3000);
+        ASSERT_NE(medium, nullptr);
+        memset(static_cast<void*>(heap), 0x42, 16);
+        heap_free(*heap, medium);
+        EXPECT_EQ(test::report_count(), 0u);
+        EXPECT_TRUE(heap_destroy(*heap));
+        ASSERT_EQ(test::report_count(), 1u);
+        EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(heap));
+        expect_one_report(ErrorKind::CorruptMetadata, "the state's pad, as the heap went");
+    }
 }
 
 TEST(HeapLimitsTest, GibibyteBlocksAndAlignmentsOverAPageFrameAllocator) {
