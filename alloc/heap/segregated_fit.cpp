@@ -298,10 +298,11 @@ unsigned SegregatedFit::search_down(unsigned list) const {
 
 // Every list anew from the arenas' blocks, walked from header to header where the start bitmap
 // agrees with a header's size, and past an overwritten header to the next block start the bitmap
-// names (that block is not listed; retired if the next block says it was free). O(blocks), plus
-// O(bytes / 1 KiB) past each overwritten one.
+// names (that block is not listed; retired if the old lists name it or the next block, its header
+// holding, says it was free). O(blocks + lists), plus O(bytes / 1 KiB) past each overwritten one.
 void SegregatedFit::rebuild_lists(const BlockHeader* damaged) {
     record_damage(&Damage::links, &Damage::first_link, address_of(damaged) + kBlockHeaderBytes);
+    retire_listed_overwritten(damaged);
     // New keys: a free block the walk below cannot reach keeps a seal that never holds again.
     ++m_rebuilds;
     derive_seal_keys();
@@ -324,12 +325,16 @@ void SegregatedFit::rebuild_lists(const BlockHeader* damaged) {
             // overwritten to read free is never listed (its successor, across its bytes, still
             // says its predecessor is taken), and a free block whose header was overwritten is
             // retired (its owner, whose call would retire a taken one, gave it back already).
+            // A successor whose own header does not hold says nothing: the block is left as it
+            // is (taken, or free and named by no list, retire_listed_overwritten()).
             if (confirmed && is_free(header) && prev_is_free(next)) {
                 const size_t usable = usable_of(header);
                 push_free(*arena, header, list_of(usable));
                 links_of(header)->told = 0;
                 m_totals.free_bytes += usable;
-            } else if (!confirmed && prev_is_free(next)) {
+            } else if (!confirmed && prev_is_free(next) &&
+                       (next == sentinel ? sentinel_holds(next)
+                                         : size_holds(*arena, start_of(next)))) {
                 static_cast<void>(retire_header(*arena, header));
                 if (header != damaged) {
                     record_damaged_header(address_of(header) + kBlockHeaderBytes);

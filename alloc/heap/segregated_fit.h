@@ -116,8 +116,9 @@
 // checks a block's header before give() (taken_header_holds(): one start bit); give() and grow()
 // never merge with or grow into the end sentinel (one that no longer reads as one is written
 // anew); a rebuild lists a block as free only if its successor's prev-free flag agrees, and steps
-// over a header the bitmap does not confirm, retiring the block if its successor says it was
-// free (a taken one is retired by its owner's next call). A header that does not hold is
+// over a header the bitmap does not confirm, retiring the block if the old lists name it or its
+// successor, whose own header holds, says it was free (a taken one is retired by its owner's next
+// call; a successor's overwritten flag says nothing). A header that does not hold is
 // retired: written anew from the bitmap with use Retired, which nothing takes, gives back or
 // names as live.
 #pragma once
@@ -633,6 +634,14 @@ private:
     // its usable bytes.
     size_t retire_header(Arena& arena, BlockHeader* header);
     void record_damaged_header(uintptr_t block);
+    // For rebuild_lists(), before the lists go (under the old keys): each block whose header does
+    // not hold but which the lists name - a list's head, or a list link of a free block whose
+    // seal holds - was free, and is retired (recorded unless it is `damaged`, the block the
+    // rebuild is for). The block after it cannot say so when a write past the end of each
+    // overwrote both headers: only the lists then tell a free block from a taken one, which
+    // is left for its owner's next call. O(lists + blocks, + arenas per block named).
+    void retire_listed_overwritten(const BlockHeader* damaged);
+    void retire_if_overwritten(BlockHeader* listed, const BlockHeader* damaged);
     // Counts one more damage of `kind` at `address`, the first of its kind remembered.
     void record_damage(uint32_t Damage::*count, uintptr_t Damage::*first, uintptr_t address);
     [[nodiscard]] unsigned search(unsigned list) const;

@@ -56,6 +56,45 @@ size_t SegregatedFit::retire_header(Arena& arena, BlockHeader* header) {
     return usable;
 }
 
+void SegregatedFit::retire_listed_overwritten(const BlockHeader* damaged) {
+    for (unsigned list = 1; list <= m_last_list; ++list) {
+        retire_if_overwritten(head(list), damaged);
+    }
+    for (const Arena* arena = m_arenas; arena != nullptr; arena = arena->next) {
+        const BlockHeader* sentinel = sentinel_of(*arena);
+        for (BlockHeader* header = first_of(*arena); header != sentinel;) {
+            const bool confirmed = size_holds(*arena, start_of(header));
+            if (confirmed && is_free(header) && seal_holds(header)) {
+                retire_if_overwritten(load_link(&links_of(header)->next), damaged);
+                retire_if_overwritten(load_link(&links_of(header)->prev), damaged);
+            }
+            // Retiring a block ahead leaves where it starts as it was.
+            header = confirmed ? next_of(header) : next_start_header(*arena, header);
+        }
+    }
+}
+
+void SegregatedFit::retire_if_overwritten(BlockHeader* listed, const BlockHeader* damaged) {
+    if (listed == nullptr) {
+        return;
+    }
+    for (Arena* arena = m_arenas; arena != nullptr; arena = arena->next) {
+        if (address_of(listed) < address_of(first_of(*arena)) ||
+            address_of(listed) >= address_of(sentinel_of(*arena))) {
+            continue;
+        }
+        // A link that seals hold names a block start: the bitmap is asked all the same, as for
+        // any header before it is followed.
+        if (starts_block(*arena, listed) && !size_holds(*arena, start_of(listed))) {
+            static_cast<void>(retire_header(*arena, listed));
+            if (listed != damaged) {
+                record_damaged_header(address_of(listed) + kBlockHeaderBytes);
+            }
+        }
+        return;
+    }
+}
+
 void SegregatedFit::record_damaged_header(uintptr_t block) {
     record_damage(&Damage::headers, &Damage::first_header, block);
 }

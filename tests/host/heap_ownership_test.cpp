@@ -666,6 +666,90 @@ INSTANTIATE_TEST_SUITE_P(Fills, OverwrittenFreeHeaderTest,
                          ::testing::Combine(::testing::Bool(),
                                             ::testing::Values(0x00, 0x01, 0x02, 0x42, 0xa2, 0xff)));
 
+// Two writes past the end of a block each: a taken block's over the free block after it, then
+// the block before's over the taken one. The free block's successor no longer says anything of
+// the taken block (its prev-free flag is the fill's), so the rebuild that the free block's broken
+// seal starts must tell the two apart from the lists alone: the free block, which its list names,
+// is retired; the taken one is left for its owner, whose free then retires it and counts it as
+// given back (before, a fill with the prev-free bit set retired it in the rebuild too, uncounted:
+// heap_check() failed for good and heap_destroy() found a block still in use).
+class OverwrittenPairTest : public ::testing::TestWithParam<std::tuple<bool, uint8_t>> {
+protected:
+    // Four adjacent medium blocks of a fresh arena in `blocks`, each of `usable` bytes.
+    void take_four_in_a_row() {
+        ASSERT_TRUE(either.frames.initialized());
+        ASSERT_NE(either.heap, nullptr);
+        test::clear_reports();
+        for (unsigned char*& block : blocks) {
+            block = static_cast<unsigned char*>(heap_allocate(*either.heap, kSize));
+            ASSERT_NE(block, nullptr);
+        }
+        usable = heap_usable_size(*either.heap, blocks[0]);
+        for (size_t i = 1; i < 4; ++i) {
+            ASSERT_EQ(blocks[i - 1] + usable + 16, blocks[i]) << "adjacent blocks";
+        }
+    }
+    // The one report of a block's damage, at `block`.
+    static void expect_damage_report(const unsigned char* block, const char* what) {
+        ASSERT_EQ(test::report_count(), 1u) << what;
+        EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(block));
+        expect_one_report(ErrorKind::CorruptMetadata, what);
+    }
+
+    static constexpr size_t kSize = 5000;
+    uint8_t fill = std::get<1>(GetParam());
+    EitherHeap either{std::get<0>(GetParam())};
+    unsigned char* blocks[4] = {};
+    size_t usable = 0;
+};
+
+TEST_P(OverwrittenPairTest, TheTakenBlockIsLeftForItsOwner) {
+    take_four_in_a_row();
+    Heap& heap = *either.heap;
+    auto [before, taken, freed, after] = blocks;
+    heap_free(heap, freed);
+    memset(taken + usable, fill, 16);
+    memset(before + usable, fill, 16);
+    heap_free(heap, after); // finds the free block's seal broken: the lists are rebuilt
+    expect_damage_report(freed, "the free block's links");
+    heap_free(heap, taken);
+    expect_damage_report(taken, "the taken block's header, at its free");
+    heap_free(heap, before);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(heap)) << "both retired, and counted";
+    expect_nothing_placed_over(heap, taken, 2 * usable + 16, fill);
+}
+
+// The other way round: a free block's header overwritten by the block before it, and the taken
+// block after it overwritten by a write after free of the free block's last bytes. Only its list
+// says the free block was free: the rebuild retires it; the taken block is its owner's again.
+TEST_P(OverwrittenPairTest, TheFreeBlockItsListNamesIsRetired) {
+    take_four_in_a_row();
+    Heap& heap = *either.heap;
+    auto [before, freed, taken, after] = blocks;
+    heap_free(heap, freed);
+    memset(freed + usable, fill, 16);
+    memset(before + usable, fill, 16);
+    // The free block heads the first list a smaller request searches: its seal is found broken.
+    auto* smaller = static_cast<unsigned char*>(heap_allocate(heap, kSize / 2));
+    ASSERT_NE(smaller, nullptr);
+    expect_damage_report(freed, "the free block's links");
+    EXPECT_GE(smaller, after + usable) << "over neither";
+    heap_free(heap, taken);
+    expect_damage_report(taken, "the taken block's header, at its free");
+    heap_free(heap, smaller);
+    heap_free(heap, before);
+    heap_free(heap, after);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(heap)) << "both retired, and counted";
+    expect_nothing_placed_over(heap, freed, 2 * usable + 16, fill);
+}
+
+// 0x08, 0xcb and 0xff set the prev-free bit; 0x00 and 0x42 do not.
+INSTANTIATE_TEST_SUITE_P(Fills, OverwrittenPairTest,
+                         ::testing::Combine(::testing::Bool(),
+                                            ::testing::Values(0x00, 0x08, 0x42, 0xcb, 0xff)));
+
 // Zeros over the header of a slab whose list links are null (the only slab of its class, its
 // free list empty) read as a free block whose three link words are 0: they must not pass for
 // sealed, or a free of the block before it would merge with the slab and follow those links.
