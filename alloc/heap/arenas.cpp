@@ -234,11 +234,12 @@ bool Arenas::holder_header_holds(const Arena& arena, const void* address) {
 }
 
 void Arenas::retire_locked(Arena& arena, void* block, BlockUse use) {
-    const size_t usable = m_fit.retire(arena, block);
-    BEDROCK_DEBUG_ASSERT(use != BlockUse::Free && use != BlockUse::Retired);
-    UseTotals& totals = totals_of(use);
-    --totals.blocks;
-    totals.bytes -= usable;
+    const SegregatedFit::RetiredBlock retired = m_fit.retire(arena, block);
+    if (retired.taken) { // not a stale pointer to a free block
+        UseTotals& totals = totals_of(use);
+        --totals.blocks;
+        totals.bytes -= retired.usable;
+    }
 }
 
 Arena* Arenas::arena_of(const void* block) const {

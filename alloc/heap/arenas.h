@@ -251,7 +251,8 @@ private:
     [[gnu::always_inline]] void give_locked(Arena& arena, void* block, BlockUse use);
     // give_locked() of a taken block whose arena is read from its tags.
     void give_taken_locked(void* block, BlockUse use);
-    // SegregatedFit::retire() of a block taken for `use`, which then no longer counts as taken.
+    // SegregatedFit::retire() of a block the caller names as taken for `use`, which then no
+    // longer counts as taken; one the fit finds was free (a stale pointer) was never counted.
     void retire_locked(Arena& arena, void* block, BlockUse use);
     void give_arena_locked(Arena& arena);
     bool give_spare_locked();

@@ -412,10 +412,17 @@ public:
     // use for good and records it for take_damage(): its header is written anew from the start
     // bitmap (its size up to the next block start, its prev-free flag from the block before it)
     // with use Retired, and the next block's prev-free flag cleared, so that the arena tiles
-    // again and nothing its old header said is followed. Returns its usable bytes (the caller's
-    // totals counted it as taken). O(its bytes / 1 KiB + the block before it's bytes / 1 KiB):
-    // two walks of the start bitmap.
-    size_t retire(Arena& arena, void* block);
+    // again and nothing its old header said is followed. A block that was free (a stale free of
+    // it: the block after it, its header holding, says so, or the lists name it) is left to a
+    // rebuild of the lists instead, which retires it or, its header holding but not its seal,
+    // lists it anew (recorded as link damage); nothing is counted then. O(its bytes / 1 KiB + the
+    // block before it's bytes / 1 KiB) for a taken block (two walks of the start bitmap), plus
+    // O(blocks + lists) when the block after it cannot say, and a rebuild for a free one.
+    struct RetiredBlock {
+        size_t usable; // of the block retired
+        bool taken;    // false: it was free, and none of the caller's totals counted it
+    };
+    RetiredBlock retire(Arena& arena, void* block);
 
     // Bytes an arena of `bytes` spends on its header, top level, summary, start bitmap (bytes /
     // 128 + bytes / 8192 + bytes / 524288, each rounded up to whole words) and end sentinel.
@@ -642,6 +649,13 @@ private:
     // is left for its owner's next call. O(lists + blocks, + arenas per block named).
     void retire_listed_overwritten(const BlockHeader* damaged);
     void retire_if_overwritten(BlockHeader* listed, const BlockHeader* damaged);
+    // Whether the lists name `header`: a list's head, or a list link of a free block whose seal
+    // holds. O(blocks + lists).
+    [[nodiscard]] bool listed(const BlockHeader* header) const;
+    // visit(BlockHeader*) for each list's head and each list link of every free block whose seal
+    // holds (null ones too), walking the arenas' blocks as a rebuild does.
+    template <class Visit>
+    void for_each_listed(Visit&& visit) const;
     // Counts one more damage of `kind` at `address`, the first of its kind remembered.
     void record_damage(uint32_t Damage::*count, uintptr_t Damage::*first, uintptr_t address);
     [[nodiscard]] unsigned search(unsigned list) const;

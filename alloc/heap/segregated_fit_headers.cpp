@@ -28,10 +28,19 @@ bool SegregatedFit::header_holds(const Arena& arena, const void* block) const {
     return false; // the end sentinel's use, or none
 }
 
-size_t SegregatedFit::retire(Arena& arena, void* block) {
-    const size_t usable = retire_header(arena, header_of(block));
+SegregatedFit::RetiredBlock SegregatedFit::retire(Arena& arena, void* block) {
+    BlockHeader* header = header_of(block);
+    BlockHeader* next = next_start_header(arena, header);
+    const bool next_holds =
+        next == sentinel_of(arena) ? sentinel_holds(next) : size_holds(arena, start_of(next));
+    if (next_holds ? prev_is_free(next) : listed(header)) {
+        // Free: only a rebuild takes it off its list and out of the free bytes.
+        rebuild_lists(header);
+        return RetiredBlock{usable_of(header), false};
+    }
+    const size_t usable = retire_header(arena, header);
     record_damaged_header(address_of(block));
-    return usable;
+    return RetiredBlock{usable, true};
 }
 
 size_t SegregatedFit::retire_header(Arena& arena, BlockHeader* header) {
@@ -56,22 +65,33 @@ size_t SegregatedFit::retire_header(Arena& arena, BlockHeader* header) {
     return usable;
 }
 
-void SegregatedFit::retire_listed_overwritten(const BlockHeader* damaged) {
+template <class Visit>
+void SegregatedFit::for_each_listed(Visit&& visit) const {
     for (unsigned list = 1; list <= m_last_list; ++list) {
-        retire_if_overwritten(head(list), damaged);
+        visit(head(list));
     }
     for (const Arena* arena = m_arenas; arena != nullptr; arena = arena->next) {
         const BlockHeader* sentinel = sentinel_of(*arena);
         for (BlockHeader* header = first_of(*arena); header != sentinel;) {
             const bool confirmed = size_holds(*arena, start_of(header));
             if (confirmed && is_free(header) && seal_holds(header)) {
-                retire_if_overwritten(load_link(&links_of(header)->next), damaged);
-                retire_if_overwritten(load_link(&links_of(header)->prev), damaged);
+                visit(load_link(&links_of(header)->next));
+                visit(load_link(&links_of(header)->prev));
             }
-            // Retiring a block ahead leaves where it starts as it was.
+            // A block ahead that `visit` retires starts where it did.
             header = confirmed ? next_of(header) : next_start_header(*arena, header);
         }
     }
+}
+
+bool SegregatedFit::listed(const BlockHeader* header) const {
+    bool named = false;
+    for_each_listed([&](const BlockHeader* listed) { named = named || listed == header; });
+    return named;
+}
+
+void SegregatedFit::retire_listed_overwritten(const BlockHeader* damaged) {
+    for_each_listed([&](BlockHeader* listed) { retire_if_overwritten(listed, damaged); });
 }
 
 void SegregatedFit::retire_if_overwritten(BlockHeader* listed, const BlockHeader* damaged) {

@@ -750,6 +750,48 @@ INSTANTIATE_TEST_SUITE_P(Fills, OverwrittenPairTest,
                          ::testing::Combine(::testing::Bool(),
                                             ::testing::Values(0x00, 0x08, 0x42, 0xcb, 0xff)));
 
+// A stale free of a free block whose header was overwritten (past the end of the block before
+// it), or whose links were written after its free, finds a header that does not hold. The block
+// was free: the free lists are rebuilt (one corrupt-metadata report at the block), which retires
+// it or lists it anew, and no use's totals change. Before, it was retired as a taken medium
+// block: the totals went below zero, heap_check() failed for good and heap_destroy() refused the
+// heap (found by heap_misuse_fuzz), and a block whose header held stayed on its list retired.
+class StaleFreeOfADamagedFreeBlockTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(StaleFreeOfADamagedFreeBlockTest, RebuildsTheListsAndCountsNothing) {
+    for (const bool header_overwritten : {true, false}) {
+        EitherHeap either(GetParam());
+        ASSERT_TRUE(either.frames.initialized());
+        Heap& heap = *either.heap;
+        test::clear_reports();
+        constexpr size_t kSize = 5000;
+        auto* before = static_cast<unsigned char*>(heap_allocate(heap, kSize));
+        auto* freed = static_cast<unsigned char*>(heap_allocate(heap, kSize));
+        auto* after = static_cast<unsigned char*>(heap_allocate(heap, kSize));
+        ASSERT_TRUE(before != nullptr && freed != nullptr && after != nullptr);
+        const size_t usable = heap_usable_size(heap, before);
+        ASSERT_EQ(before + usable + 16, freed) << "adjacent blocks of a fresh arena";
+        heap_free(heap, freed);
+        memset(header_overwritten ? before + usable : freed, 0x42, 16);
+        heap_free(heap, freed);
+        ASSERT_EQ(test::report_count(), 1u) << header_overwritten;
+        EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(freed));
+        expect_one_report(ErrorKind::CorruptMetadata, "the stale free");
+        EXPECT_TRUE(heap_check(heap)) << header_overwritten;
+        heap_free(heap, before);
+        heap_free(heap, after);
+        EXPECT_EQ(test::report_count(), 0u);
+        EXPECT_TRUE(heap_check(heap));
+        if (header_overwritten) {
+            expect_nothing_placed_over(heap, freed, usable, 0x42);
+        } else {
+            EXPECT_TRUE(heap_destroy(heap));
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(BothHeaps, StaleFreeOfADamagedFreeBlockTest, ::testing::Bool());
+
 // Zeros over the header of a slab whose list links are null (the only slab of its class, its
 // free list empty) read as a free block whose three link words are 0: they must not pass for
 // sealed, or a free of the block before it would merge with the slab and follow those links.
