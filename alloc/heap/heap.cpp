@@ -244,22 +244,25 @@ bool could_ever_fit(const Heap& heap, size_t size) {
     return size <= pages * kPageSize;
 }
 
-// A malloc on a heap destroyed already (its magic cleared): reported to the platform, as
-// heap_destroy() reports a second destroy (the heap's own hook went with it), and nothing is
-// allocated. A destroyed heap has no CPU cache, so every malloc on one reaches a slow path that
-// asks this; one whose state memory was reused meanwhile (a heap over a page frame allocator
-// gives its state pages back) may hold anything, and no check can tell.
+// A malloc on a heap destroyed already (its magic kDestroyedMagic), or on memory that never held
+// a heap: reported to the platform, as heap_destroy() reports a second destroy (the heap's own
+// hook went with it), and nothing is allocated. A destroyed heap has no CPU cache, so every malloc
+// on one reaches a slow path that asks this; one whose state memory was reused meanwhile (a heap
+// over a page frame allocator gives its state pages back) may hold anything, and no check can
+// tell.
 [[gnu::cold, gnu::noinline]] void* refuse_destroyed_heap(const Heap& heap, Caller caller) {
-    platform::report_error(ErrorReport{ErrorKind::UseAfterFree,
-                                       "heap",
-                                       reinterpret_cast<uintptr_t>(&heap),
-                                       0,
-                                       caller.call_site(),
-                                       "malloc on a heap destroyed already",
-                                       0,
-                                       0,
-                                       {},
-                                       {}});
+    const bool destroyed = heap.magic == Heap::kDestroyedMagic;
+    platform::report_error(ErrorReport{
+        destroyed ? ErrorKind::UseAfterFree : ErrorKind::NotAllocated,
+        "heap",
+        reinterpret_cast<uintptr_t>(&heap),
+        0,
+        caller.call_site(),
+        destroyed ? "malloc on a heap destroyed already" : "malloc on memory that holds no heap",
+        0,
+        0,
+        {},
+        {}});
     return nullptr;
 }
 

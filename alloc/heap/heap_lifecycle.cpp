@@ -234,7 +234,7 @@ bool heap_destroy(Heap& heap) {
     if (heap.magic != Heap::kMagic) {
         // Destroyed already (its magic is cleared) or never a heap: nothing of it is trusted,
         // its error hook included, so the report goes to the platform.
-        const bool destroyed = heap.magic == 0;
+        const bool destroyed = heap.magic == Heap::kDestroyedMagic;
         platform::report_error(ErrorReport{
             destroyed ? ErrorKind::DoubleFree : ErrorKind::NotAllocated,
             "heap",
@@ -279,7 +279,7 @@ bool heap_destroy(Heap& heap) {
         LockGuard unlinking(g_creation_lock); // not while a creation looks into this heap
         unlink_heap(heap);
     }
-    heap.magic = 0;
+    heap.magic = Heap::kDestroyedMagic;
     if (heap.over_frames()) {
         {
             LockGuard guard(g_frames_heaps_lock); // not while a reclaim looks into this heap

@@ -37,6 +37,9 @@ class Heap {
 public:
     // "BHep": set by heap_create*, cleared by heap_destroy.
     static constexpr uint32_t kMagic = 0x70654842;
+    // What heap_destroy() leaves: a call on a heap destroyed already is told from one on memory
+    // that never held a heap (zeroed memory included).
+    static constexpr uint32_t kDestroyedMagic = 0x44654842;
 
     [[nodiscard]] void* fit_storage() { return this + 1; }
     [[nodiscard]] bool over_frames() const { return frames != nullptr; }

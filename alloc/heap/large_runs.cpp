@@ -116,7 +116,10 @@ bool LargeRuns::grow(void* block, uint64_t pages, size_t size) {
 uint64_t LargeRuns::freed_pages(const void* block) {
     const auto start = reinterpret_cast<uintptr_t>(block);
     LockGuard guard(m_lock);
-    for (const FreedRun& run : m_freed) {
+    // Newest first: a run freed at the same start as an older one (the pages taken again) names
+    // the last free's length.
+    for (unsigned back = 1; back <= kRememberedFrees; ++back) {
+        const FreedRun& run = m_freed[(m_next_freed + kRememberedFrees - back) % kRememberedFrees];
         if (run.start == start) {
             return run.pages;
         }

@@ -674,6 +674,28 @@ TEST(HeapFramesTest, AHeapWithOnePageLeftGrowsOnlyByArenasItsRequestFits) {
     EXPECT_TRUE(heap_destroy(*heap));
 }
 
+// Two runs freed at the same start, one after the other: a double free names the last one's
+// length (the runs freed are remembered in a ring, searched newest first).
+TEST(HeapFramesTest, ADoubleFreeOfALargeRunNamesTheLastRunFreedThere) {
+    test::Frames frames(64 << 20);
+    ASSERT_TRUE(frames.initialized());
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    void* first = heap_allocate(*heap, size_t{3} << 20);
+    ASSERT_NE(first, nullptr);
+    heap_free(*heap, first);
+    void* second = heap_allocate(*heap, size_t{4} << 20);
+    ASSERT_EQ(second, first) << "the same start";
+    const size_t run_bytes = heap_usable_size(*heap, second);
+    heap_free(*heap, second);
+    heap_free(*heap, second);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::DoubleFree);
+    EXPECT_EQ(test::report(0).size, run_bytes);
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
 // A freed large run's pages go back to the page frame allocator untagged, yet a stale pointer to
 // it is a double free, not memory of no heap - for free, usable_size and realloc alike - while
 // no heap holds its pages; once the heap takes them again they are a live block.
@@ -1106,6 +1128,30 @@ TEST_F(HeapApiTest, DestroyingAHeapTwiceIsReported) {
     Heap* again = heap_create_in_region(region.data(), region.size());
     ASSERT_NE(again, nullptr);
     EXPECT_TRUE(heap_destroy(*again));
+}
+
+// Memory that never held a heap: heap_destroy() on it is not-allocated, never a double free (a
+// destroyed heap's magic is its own, not the 0 that fresh memory holds), and so is a malloc on
+// zeroed memory (no CPU cache: the malloc reaches the magic's check). Nothing is written.
+TEST_F(HeapApiTest, CallsOnMemoryThatHoldsNoHeapAreNotAllocated) {
+    for (const unsigned char fill : {0x00, 0x5a}) {
+        alignas(64) unsigned char memory[64 << 10];
+        memset(memory, fill, sizeof(memory));
+        auto& none = *reinterpret_cast<Heap*>(memory);
+        test::clear_reports();
+        EXPECT_FALSE(heap_destroy(none));
+        if (fill == 0) {
+            EXPECT_EQ(heap_allocate(none, 5000), nullptr);
+            EXPECT_EQ(heap_allocate(none, 16), nullptr);
+        }
+        ASSERT_EQ(test::report_count(), fill == 0 ? 3u : 1u) << int{fill};
+        for (size_t i = 0; i < test::report_count(); ++i) {
+            EXPECT_EQ(test::report(i).kind, ErrorKind::NotAllocated) << test::report(i).detail;
+        }
+        for (const unsigned char byte : memory) {
+            ASSERT_EQ(byte, fill);
+        }
+    }
 }
 
 // A block of a heap made inside another heap's block, freed into the outer heap: foreign-heap
