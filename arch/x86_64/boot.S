@@ -42,6 +42,7 @@
 #define EFLAGS_ID (1 << 21)
 #define CPUID_LONG_MODE (1 << 29)                 /* CPUID 0x80000001 EDX */
 #define CPUID_SSE2 (1 << 26)                      /* CPUID 1 EDX */
+#define CPUID_CMOV (1 << 15)                      /* CPUID 1 EDX */
 #define PVH_VERSION 4                             /* offsets in hvm_start_info */
 #define PVH_MODULE_COUNT 12                       /* u32 nr_modules */
 #define PVH_MODULE_LIST 16                        /* u64 modlist_paddr */
@@ -164,6 +165,8 @@ check_machine:
     pop %ebx
     test $CPUID_SSE2, %edx
     jz no_sse2
+    test $CPUID_CMOV, %edx
+    jz no_cmov
 
     /* RAM under the image (PVH's map only). ESI = the end of the RAM that runs unbroken from
      * __kernel_start: raised past every RAM entry that starts at or below it and ends above it,
@@ -272,6 +275,10 @@ no_sse2:
     mov $no_sse2_message, %eax
     call print_string
     jmp exit_failure
+no_cmov:
+    mov $no_cmov_message, %eax
+    call print_string
+    jmp exit_failure
 
 /* The same set-up as arch/x86_64/console.cpp's init_console(): 115200 8N1, FIFOs, DTR and RTS. */
 init_serial:
@@ -357,6 +364,8 @@ no_long_mode_message:
     .asciz "bedrock: this CPU has no long mode (x86-64); cannot boot\n"
 no_sse2_message:
     .asciz "bedrock: this CPU has no SSE2 (mfence); cannot boot\n"
+no_cmov_message:
+    .asciz "bedrock: this CPU has no CMOV (conditional moves, which the compiled code uses); cannot boot\n"
 ram_ends_message:
     .asciz "bedrock: RAM ends at "
 ram_ends_message_2:

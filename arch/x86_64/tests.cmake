@@ -14,6 +14,10 @@ bedrock_add_qemu_test(x86_64.no_long_mode_is_named LAUNCHER run-kernel ARGS -cpu
 # A CPU without SSE2, which x86-64 requires but QEMU lets one leave out: the fences are mfence.
 bedrock_add_qemu_test(x86_64.no_sse2_is_named LAUNCHER run-kernel ARGS -cpu qemu64,-sse2
     TIMEOUT 30 EXPECT_FAILURE "bedrock: this CPU has no SSE2 \\(mfence\\); cannot boot")
+# Nor without CMOV, which the compiler uses throughout (the exception handler included: a CPU
+# without it faulted at its first cmov and again in the handler, printing nothing, for ever).
+bedrock_add_qemu_test(x86_64.no_cmov_is_named LAUNCHER run-kernel ARGS -cpu qemu64,-cmov
+    TIMEOUT 30 EXPECT_FAILURE "bedrock: this CPU has no CMOV \\(conditional moves")
 # RAM from 1 MiB to 0x12c000, the image to about 0x1ba000: its first pages (boot.S) are RAM,
 # its .bss is not.
 bedrock_add_qemu_test(x86_64.ram_ending_inside_the_image_is_named LAUNCHER run-kernel
