@@ -122,8 +122,15 @@ public:
             if (first == 0) {
                 first = kPageSize;
             }
-            map_around_no_map(first, end, boot.no_map);
+            map_around_no_map(first, end, MemoryType::Normal, boot.no_map);
         }
+    }
+
+    // map() of a device range (both ends page-aligned), but for every page holding a byte of a
+    // no-map range (firmware memory may lie among the devices, as secure RAM in AArch64 virt's
+    // device window). Only while building.
+    void map_devices(const PhysRange& range, const BootInfo& boot) {
+        map_around_no_map(range.base, range.base + range.size, MemoryType::Device, boot.no_map);
     }
 
     // Takes the split reserve and maps the kernel image and every table page with level-3
@@ -331,12 +338,12 @@ private:
         }
     }
 
-    // Maps the pages of [first, end) (page-aligned) that hold no byte of a range of `no_map`,
-    // in address order, one hole at a time:
+    // Maps the pages of [first, end) (page-aligned) that hold no byte of a range of `no_map`, as
+    // `type`, in address order, one hole at a time:
     //
     //   [first ........................................................ end)
     //   [ mapped ][ hole: lowest no-map pages ][ mapped ][ next hole ][ mapped ]
-    void map_around_no_map(uint64_t first, uint64_t end,
+    void map_around_no_map(uint64_t first, uint64_t end, MemoryType type,
                            const RangeList<kMaxFirmwareRanges>& no_map) {
         while (first < end) {
             // The lowest no-map range that reaches [first, end), widened to whole pages.
@@ -351,7 +358,7 @@ private:
                 }
             }
             if (hole_first > first) {
-                map(PhysRange{first, hole_first - first}, MemoryType::Normal);
+                map(PhysRange{first, hole_first - first}, type);
             }
             if (hole_first >= end || hole_last >= end - 1) {
                 return;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The AArch64 memory map: the VMSAv8-64 descriptor format (4 KiB granule) for
 // kernel::PageTable, and arch::map_memory(), which replaces boot.S's early map with one covering
-// exactly the RAM in the device tree, but for its no-map ranges, as Normal memory and virt's
-// device region as Device-nGnRnE, and arch::set_page_present() on it.
+// exactly the RAM in the device tree as Normal memory and virt's device region as Device-nGnRnE,
+// each but for the device tree's no-map ranges, and arch::set_page_present() on it.
 // MAIR (set in boot.S): attribute 0 = Device-nGnRnE, attribute 1 = Normal write-back.
 #include <stdint.h>
 
@@ -80,7 +80,7 @@ uint64_t early_mapped_limit() {
 
 void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
     g_identity_map.start_building(tables);
-    g_identity_map.map(aarch64::kDeviceWindow, kernel::MemoryType::Device);
+    g_identity_map.map_devices(aarch64::kDeviceWindow, boot);
     g_identity_map.map_ram(boot);
     g_no_map = boot.no_map;
     g_identity_map.finish_building();

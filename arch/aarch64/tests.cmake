@@ -31,15 +31,23 @@ function(bedrock_no_map_device_tree dtb node no_map_reg)
 endfunction()
 set(no_map_dtb ${CMAKE_CURRENT_BINARY_DIR}/no-map.dtb)
 set(no_map_image_dtb ${CMAKE_CURRENT_BINARY_DIR}/no-map-over-the-image.dtb)
+set(no_map_device_dtb ${CMAKE_CURRENT_BINARY_DIR}/no-map-in-the-device-window.dtb)
 bedrock_no_map_device_tree(${no_map_dtb} secure@44001800 "0x0 0x44001800 0x0 0x3000")
 bedrock_no_map_device_tree(${no_map_image_dtb} secure@40200000 "0x0 0x40200000 0x0 0x1000")
-add_custom_target(bedrock-no-map-device-trees ALL DEPENDS ${no_map_dtb} ${no_map_image_dtb})
+bedrock_no_map_device_tree(${no_map_device_dtb} secure@e000000 "0x0 0x0e000000 0x0 0x1000")
+add_custom_target(bedrock-no-map-device-trees ALL
+    DEPENDS ${no_map_dtb} ${no_map_image_dtb} ${no_map_device_dtb})
 
 # A no-map range with a partial page at each end (pages 0x44001000-0x44004fff): reserved, listed
 # as never mapped, and none of its pages translates (the in-kernel no-map test).
 bedrock_add_qemu_test(aarch64.no_map_range_is_not_mapped LAUNCHER run-kernel
     ARGS -dtb ${no_map_dtb}
     EXPECT_OUTPUT "reserved and never mapped \\(1 ranges\\):\n  \\[0x0000000044001800 - 0x00000000440047ff\\].*test aarch64_no_map_ranges_are_not_mapped ok")
+# The same in virt's device window (0x08000000 - 0x0fffffff, mapped as Device), where secure RAM
+# may lie: it was mapped with the window.
+bedrock_add_qemu_test(aarch64.no_map_range_in_the_device_window_is_not_mapped LAUNCHER run-kernel
+    ARGS -dtb ${no_map_device_dtb}
+    EXPECT_OUTPUT "reserved and never mapped \\(1 ranges\\):\n  \\[0x000000000e000000 - 0x000000000e000fff\\].*test aarch64_no_map_ranges_are_not_mapped ok")
 # A no-map range over the kernel image: the kernel cannot run unmapped, and says so.
 bedrock_add_qemu_test(aarch64.no_map_over_the_kernel_image_is_refused LAUNCHER run-kernel
     ARGS -dtb ${no_map_image_dtb} TIMEOUT 30
