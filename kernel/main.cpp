@@ -149,6 +149,14 @@ void kernel_main(BootInfo& boot) {
         }
         print(": those that need more memory may fail\n");
     }
+    // The page lists hold pages of one region only (the CPU-list region).
+    const uint64_t list_region_bytes =
+        page_frame_allocator().cpu_list_region_free_pages() * kPageSize;
+    if (list_region_bytes != 0 && list_region_bytes < other_cpus * kCpuListBytes) {
+        print("tests: the CPU page lists' region has %lu KiB free, below the %lu KiB for the "
+              "page lists of each of %u more CPUs: tests that fill them may fail\n",
+              list_region_bytes >> 10, kCpuListBytes >> 10, other_cpus);
+    }
     const TestSummary summary = run_all_tests();
     // A run that executed no test proves nothing, so it fails too.
     const bool success = summary.failed == 0 && summary.passed > 0;

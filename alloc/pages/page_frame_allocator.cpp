@@ -642,6 +642,11 @@ PhysRange PageFrameAllocator::region_range(size_t index) const {
     return PhysRange{region.first_page << kPageShift, region.page_count << kPageShift};
 }
 
+uint64_t PageFrameAllocator::cpu_list_region_free_pages() const {
+    LockGuard guard(m_lock);
+    return m_cpu.region != nullptr ? free_pages_of(*m_cpu.region) : 0;
+}
+
 uint64_t PageFrameAllocator::region_free_pages(size_t index) const {
     LockGuard guard(m_lock);
     return index < m_region_count ? free_pages_of(m_regions[index]) : 0;

@@ -63,9 +63,14 @@ TEST(CpuPageLists, TheListsServeTheLargestRegionOfTheHighestZone) {
         EXPECT_LT(page, 496 * kMiB) << "from the large region, through the lists";
         pages.push_back(page);
     }
+    // What the lists may hold: the large region's free pages, those listed included.
+    EXPECT_EQ(m.pfa.cpu_list_region_free_pages(), m.pfa.region_free_pages(0));
     for (const PhysAddr page : pages) {
         m.pfa.free(page, 0);
     }
+    EXPECT_GT(m.pfa.cpu_list_pages(), 0u);
+    EXPECT_EQ(m.pfa.cpu_list_region_free_pages(), m.pfa.region_free_pages(0));
+    EXPECT_LT(m.pfa.cpu_list_region_free_pages(), m.initial_free);
     EXPECT_EQ(m.pfa.free_pages(), m.initial_free);
     m.expect_checked();
 }
@@ -294,6 +299,7 @@ TEST(CpuPageLists, WithoutListsEveryCallTakesTheLock) {
     const PhysAddr block = pfa.allocate(0);
     pfa.free(block, 0);
     EXPECT_EQ(pfa.cpu_list_pages(), 0u);
+    EXPECT_EQ(pfa.cpu_list_region_free_pages(), 0u);
     EXPECT_EQ(pfa.free_pages(), free);
     EXPECT_EQ(pfa.free_blocks().blocks[0], 0u);
     pfa.drain_cpu(platform::current_cpu()); // nothing to do

@@ -387,6 +387,9 @@ public:
     // an index at or beyond region_count() (before init(): every index).
     [[nodiscard]] PhysRange region_range(size_t index) const;
     [[nodiscard]] uint64_t region_free_pages(size_t index) const;
+    // The free pages of the CPU-list region (those on CPU page lists included): what every CPU's
+    // lists together can hold at most. 0 without CPU page lists.
+    [[nodiscard]] uint64_t cpu_list_region_free_pages() const;
     // Free pages below `limit` (whole regions only: limits at zone boundaries are exact).
     [[nodiscard]] uint64_t free_pages_below(PhysAddr limit) const;
 
