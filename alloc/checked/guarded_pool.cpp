@@ -284,9 +284,20 @@ bool GuardedPool::explain(uintptr_t address, MemoryAccess access, const void* pc
     ErrorKind kind = ErrorKind::UseAfterFree;
     size_t nearest = page;
     if (page % 2 == 1) {
-        // A guard page: the nearer slot's block is the one that ran off its page.
+        // A guard page: the nearer slot's block is the one that ran off its page, or the other
+        // one when the nearer slot holds no block (a run of over half a page past the block).
+        const auto holds_block = [&](size_t slot_page) {
+            const BlockState state = chunk->slots[slot_page / 2 - 1].header.state;
+            return state == BlockState::Live || state == BlockState::Quarantined;
+        };
+        const bool has_before = page > 1;
+        const bool has_after = page < kChunkPages - 1;
         const bool upper_half = (address & (m_page - 1)) >= m_page / 2;
-        const bool before = page == kChunkPages - 1 || (page > 1 && !upper_half);
+        bool before = !has_after || (has_before && !upper_half);
+        if (has_before && has_after && !holds_block(before ? page - 1 : page + 1) &&
+            holds_block(before ? page + 1 : page - 1)) {
+            before = !before;
+        }
         nearest = before ? page - 1 : page + 1;
         kind = before ? ErrorKind::BufferOverflow : ErrorKind::BufferUnderflow;
     }

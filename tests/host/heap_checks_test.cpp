@@ -531,6 +531,34 @@ TEST_F(GuardPageTest, OverflowFaultsOnTheFirstByteAndIsExplained) {
     EXPECT_EQ(test::report(1).offset, 1u);
 }
 
+// A write past the end that lands in the upper half of the guard page, nearer the next slot:
+// with no block in that slot, it is the block before's overflow (it was `not-allocated`, "a
+// guard-page pool page no block was given"); with a live block there, that block's underflow.
+TEST_F(GuardPageTest, AFarOverflowIsTheBlockBeforesWhenTheNextSlotIsEmpty) {
+    auto* block = static_cast<unsigned char*>(heap_allocate_guarded(*m_heap, 100));
+    ASSERT_NE(block, nullptr);
+    const uintptr_t page_end = (reinterpret_cast<uintptr_t>(block) + 4095) & ~uintptr_t{4095};
+    auto* far = reinterpret_cast<unsigned char*>(page_end + 3000);
+    EXPECT_TRUE(faults(far, true));
+    EXPECT_TRUE(g_explained);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::BufferOverflow) << test::report(0).detail;
+    EXPECT_EQ(test::report(0).block, reinterpret_cast<uintptr_t>(block));
+    EXPECT_EQ(test::report(0).offset,
+              page_end + 3000 - reinterpret_cast<uintptr_t>(block) - 100 + 1);
+    test::clear_reports();
+    auto* next = static_cast<unsigned char*>(heap_allocate_guarded(*m_heap, 100));
+    ASSERT_GT(next, far) << "the next slot";
+    EXPECT_TRUE(faults(far, true));
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::BufferUnderflow) << test::report(0).detail;
+    EXPECT_EQ(test::report(0).block, reinterpret_cast<uintptr_t>(next));
+    test::clear_reports();
+    heap_free(*m_heap, next);
+    heap_free(*m_heap, block);
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
 TEST_F(GuardPageTest, UseAfterFreeFaultsAndNamesBothSites) {
     auto* block = static_cast<unsigned char*>(heap_allocate_guarded(*m_heap, 64));
     heap_free(*m_heap, block);
