@@ -23,7 +23,10 @@ BootParseResult parse_pvh(uint64_t start_info_address, BootInfo& boot) {
     }
     const auto& info = *at<HvmStartInfo>(start_info_address);
     if (info.magic != kPvhStartInfoMagic) {
-        return {"PVH start_info has a bad magic number"};
+        // QEMU's PVH option ROM copies the command line into a 4 KiB buffer unchecked: one of
+        // over 4 KiB overwrites the start_info that follows it.
+        return {"PVH start_info has a bad magic number (under QEMU: a command line over 4 KiB "
+                "overwrites it; use a shorter one)"};
     }
     if (info.version < 1 || info.memory_map == 0 || info.memory_map_entries == 0) {
         return {"PVH start_info carries no memory map (version 0 or empty)"};

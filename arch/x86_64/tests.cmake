@@ -18,6 +18,12 @@ bedrock_add_qemu_test(x86_64.no_sse2_is_named LAUNCHER run-kernel ARGS -cpu qemu
 # without it faulted at its first cmov and again in the handler, printing nothing, for ever).
 bedrock_add_qemu_test(x86_64.no_cmov_is_named LAUNCHER run-kernel ARGS -cpu qemu64,-cmov
     TIMEOUT 30 EXPECT_FAILURE "bedrock: this CPU has no CMOV \\(conditional moves")
+# A command line over 4 KiB: QEMU's PVH option ROM copies it into a 4 KiB buffer unchecked and
+# overwrites the start_info after it; the kernel's refusal says so.
+string(REPEAT "p" 4200 overlong_word)
+bedrock_add_qemu_test(x86_64.boot.overlong_pvh_command_line_is_named LAUNCHER run-kernel
+    ARGS -m 64M -append "\"${overlong_word}\"" TIMEOUT 30
+    EXPECT_FAILURE "bad magic number \\(under QEMU: a command line over 4 KiB overwrites it")
 # RAM from 1 MiB to 0x12c000, the image to about 0x1ba000: its first pages (boot.S) are RAM,
 # its .bss is not.
 bedrock_add_qemu_test(x86_64.ram_ending_inside_the_image_is_named LAUNCHER run-kernel
