@@ -389,8 +389,9 @@ private:
         case BootPageShortage::None:
             break;
         case BootPageShortage::NoPageBelowLimit:
-            panic("boot page source: no usable page below 0x%lx left for page tables: too "
-                  "little RAM beside the kernel image; cannot boot",
+            panic("boot page source: no usable page below 0x%lx (what the early map reaches) "
+                  "left for page tables: too little usable RAM there beside the kernel image, "
+                  "whatever lies above; cannot boot",
                   m_building->limit());
         case BootPageShortage::TooManyRuns:
             panic("boot page source: the page-table pages would need more than %zu separate "
