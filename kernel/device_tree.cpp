@@ -210,11 +210,19 @@ void finish_psci(const TopNode& node, BootInfo& boot) {
     boot.psci_cpu_on = static_cast<uint32_t>(cpu_on);
 }
 
+// The compatibles of the GIC binding for a GICv2-architecture GIC (arm,gic.yaml): the same
+// distributor and CPU interface whatever the name.
+constexpr const char* kGicV2Compatibles[] = {
+    "arm,gic-400",       "arm,cortex-a15-gic", "arm,cortex-a7-gic", "arm,cortex-a9-gic",
+    "arm,cortex-a5-gic", "arm,pl390",          "arm,arm11mp-gic",   "arm,arm1176jzf-devchip-gic",
+    "arm,eb11mp-gic",    "arm,tc11mp-gic"};
+
 void finish_interrupt_controller(const TopNode& node, Cells cells, BootInfo& boot) {
     InterruptControllerKind kind = InterruptControllerKind::None;
-    if (node.compatible.lists("arm,cortex-a15-gic") || node.compatible.lists("arm,gic-400")) {
-        kind = InterruptControllerKind::GicV2;
-    } else if (node.compatible.lists("arm,gic-v3")) {
+    for (const char* compatible : kGicV2Compatibles) {
+        kind = node.compatible.lists(compatible) ? InterruptControllerKind::GicV2 : kind;
+    }
+    if (node.compatible.lists("arm,gic-v3")) {
         kind = InterruptControllerKind::GicV3;
     }
     PhysRange distributor;

@@ -379,6 +379,22 @@ BootInfo parse(FdtBuilder& fdt) {
     return boot;
 }
 
+// Every GICv2 compatible of the binding is a GICv2 (a GIC named arm,cortex-a7-gic alone left
+// the interrupt tests skipped).
+TEST(DeviceTree, EveryGicV2CompatibleIsAGicV2) {
+    for (const char* compatible : {"arm,cortex-a7-gic", "arm,gic-400", "arm,pl390"}) {
+        FdtBuilder fdt;
+        fdt.begin("");
+        fdt.cells_property("#address-cells", {2});
+        fdt.cells_property("#size-cells", {2});
+        add_gic_and_timer(fdt, compatible);
+        add_cpus(fdt, 1, {0});
+        fdt.end();
+        EXPECT_EQ(parse(fdt).interrupt_controller.kind, InterruptControllerKind::GicV2)
+            << compatible;
+    }
+}
+
 TEST(DeviceTree, CpusPsciGicAndTimerLikeQemuVirt) {
     FdtBuilder fdt;
     fdt.begin("");
