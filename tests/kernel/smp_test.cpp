@@ -337,5 +337,33 @@ BEDROCK_TEST(smp_every_cpu_runs_every_round_of_work) {
     BEDROCK_EXPECT_EQ(wrong, 0);
 }
 
+// Every CPU prints lines at once (they start together): each comes out whole (the console takes
+// one CPU's line at a time), which the QEMU test <arch>.smp.console_lines_stay_whole checks in
+// the output.
+constexpr unsigned kConsoleLines = 4; // per CPU
+struct PrintRun {
+    unsigned arrived;
+    unsigned printed;
+};
+
+void print_lines(void* context, unsigned index) {
+    auto& run = *static_cast<PrintRun*>(context);
+    __atomic_add_fetch(&run.arrived, 1u, __ATOMIC_ACQ_REL);
+    while (__atomic_load_n(&run.arrived, __ATOMIC_ACQUIRE) != online_cpu_count()) {
+        SpinLock::relax();
+    }
+    for (unsigned line = 0; line < kConsoleLines; ++line) {
+        print("console: cpu %02u line %u ........................................\n", index, line);
+        __atomic_add_fetch(&run.printed, 1u, __ATOMIC_RELAXED);
+    }
+}
+
+BEDROCK_TEST(smp_console_lines_from_every_cpu_stay_whole) {
+    static PrintRun run;
+    run = PrintRun{};
+    run_on_every_cpu(print_lines, &run);
+    BEDROCK_EXPECT_EQ(run.printed, kConsoleLines * online_cpu_count());
+}
+
 } // namespace
 } // namespace bedrock::kernel
