@@ -9,15 +9,20 @@
 // readable and writable as it is added (mprotect), so that what the allocator has not been given is
 // no memory to the kernel: mlockall(MCL_CURRENT) makes it resident (it made all 64 GiB resident, or
 // died trying), and strict overcommit and RLIMIT_DATA count it (a chunk they do not grant fails its
-// growth), only once it is given. Where the system limits address space (RLIMIT_AS), start() takes
-// the largest half, quarter, ... of its reservation that mmap grants, at a smaller alignment
-// (2 MiB, then a host page) where the slack for its own does not fit: under `ulimit -v 1000000`,
-// 512 MiB, leaving the rest of the limit to the program's other mappings; it is placed far below
-// them (growth_room_hint), and once growth needs more than is left of it, growth maps more right
-// after its end, as much as the limit still allows, up to the size asked for (extend_reservation):
-// end then moves up. An address-space limit lowered later (RLIMIT_AS by setrlimit, which the
-// preload watches) makes start()'s reservation give back the part of itself, beyond what it has
-// grown into, that the limit needs (fit_to_address_limit): end then moves down.
+// growth), only once it is given. Where the system limits address space (RLIMIT_AS), the whole
+// reservation counts against the limit, so it takes no more than its fair share (fair_share): its
+// first chunk and, ahead of it, the next chunk, but no more than half of what the limit leaves
+// free; the program's own mappings (thread stacks, file mappings, dlopen) keep the other half. So
+// start() reserves that much (or, where mmap refuses it, the largest half, quarter, ... of it, at
+// a smaller alignment, 2 MiB then a host page, where the slack for its own does not fit), placed
+// far below the program's other mappings (growth_room_hint); once growth needs more than is left
+// of it, growth maps more right after its end, what the request needs or its fair share, whichever
+// is more, up to the size asked for (extend_reservation): end then moves up; such a reservation
+// grows only for requests, with no free block kept ahead of them (kReserveOrder). An address-space
+// limit set later (RLIMIT_AS by setrlimit, which the preload watches) makes start()'s reservation
+// give back what lies beyond what it has grown into and its fair share (fit_to_address_limit): end
+// then moves down. Chunks grown into stay, free or not: the page frame allocator keeps a range it
+// was given.
 // pages_unused gives freed pages back with madvise(MADV_DONTNEED). The host's page size (sysconf,
 // read once: page_granularity) may be larger than Bedrock's kPageSize (16 KiB or 64 KiB on many
 // AArch64 and POWER systems): madvise and mprotect are then given only ranges aligned to it,
@@ -43,6 +48,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -64,7 +70,10 @@ constexpr uint64_t kFirstChunkBytes = uint64_t{4} << 20;
 constexpr uint64_t kLargestChunkBytes = uint64_t{4} << 30;
 // The free block growth keeps ahead of need (PageFrameAllocator::set_grow_hook): 32 MiB, the
 // largest arena the heap takes, since the heap looks at largest_free_order() before it asks
-// for one (address space only: no page of it is touched until it is allocated).
+// for one (address space only: no page of it is touched until it is allocated). A reservation that
+// an address-space limit cut at start keeps none ahead: that growth takes a chunk of 64 MiB or
+// more of the limit before any request needs it (under `ulimit -v 200000`, a program that had
+// allocated 1,000 bytes held 76 MiB of the 195 MiB, and started 15 threads of 8 MiB, not 20).
 constexpr unsigned kReserveOrder = 13;
 // Descriptors init() keeps for the chunks added later (each ~600 bytes, zeroed at start).
 constexpr size_t kSpareRegions = 64;
@@ -129,16 +138,60 @@ bool make_accessible(uint64_t start, uint64_t end) {
                     PROT_READ | PROT_WRITE) == 0;
 }
 
+// The process's address space (/proc/self/statm's first field, in host pages), or 0 when it
+// cannot be read. Raw system calls: no allocation.
+uint64_t address_space_bytes() {
+    const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return 0;
+    }
+    char text[64];
+    const ssize_t got = read(fd, text, sizeof(text));
+    close(fd);
+    uint64_t pages = 0;
+    for (ssize_t i = 0; i < got && text[i] >= '0' && text[i] <= '9'; ++i) {
+        pages = pages * 10 + static_cast<uint64_t>(text[i] - '0');
+    }
+    return pages * platform::page_granularity();
+}
+
+// The soft address-space limit (RLIMIT_AS: the one mmap, thread stacks and stack growth meet), or 0
+// where there is none.
+uint64_t address_space_limit() {
+    struct rlimit limit {};
+    if (getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+        return 0;
+    }
+    return limit.rlim_cur;
+}
+
+// The fair share: how much address space a reservation may hold beyond what its allocator has
+// been given (or, for an extension, beyond what a request needs) under an address-space limit of
+// `limit` bytes, when `in_use` bytes of the process count against it besides: `ahead` (the chunk
+// growth adds next), and no more than half of what the limit leaves free (whole host pages). The
+// program's own mappings then always have at least as much room as the heap keeps in reserve,
+// and more ahead would buy the heap nothing: growth extends the reservation right after its end.
+uint64_t fair_share(uint64_t limit, uint64_t in_use, uint64_t ahead) {
+    const uint64_t free_room = limit > in_use ? limit - in_use : 0;
+    const uint64_t half = round_down(free_room / 2, platform::page_granularity());
+    return ahead < half ? ahead : half;
+}
+
 // Extends the reservation, grown into whole, while `reservation.unreserved` is left: `bytes`, or
 // the largest half, quarter, ... of it down to `needed`, mapped PROT_NONE right after its end
 // where nothing is mapped yet (MAP_FIXED_NOREPLACE: never over another mapping), so that growth
 // goes on there (the allocator takes a range only above the memory it manages). Under an
-// address-space limit the program's other mappings have taken what they took meanwhile, so the
-// heap gets what the limit still leaves, as glibc's would.
+// address-space limit it maps no more than `needed` or its fair_share() of what the limit leaves,
+// whichever is more (the program's other mappings have taken what they took meanwhile): a request
+// is served wherever the limit leaves room for it, as glibc's would be.
 bool extend_reservation(Reservation& reservation, uint64_t bytes, uint64_t needed) {
+    const int saved_errno = errno; // a malloc that then succeeds leaves errno as it was
+    if (const uint64_t limit = address_space_limit()) {
+        const uint64_t ahead = fair_share(limit, address_space_bytes(), bytes);
+        bytes = ahead > needed ? ahead : needed;
+    }
     bytes = bytes < reservation.unreserved ? bytes : reservation.unreserved;
     bytes = round_up(bytes, platform::page_granularity());
-    const int saved_errno = errno; // a malloc that then succeeds leaves errno as it was
     for (; bytes >= needed; bytes = round_up(bytes / 2, platform::page_granularity())) {
         void* wanted = reinterpret_cast<void*>(static_cast<uintptr_t>(reservation.end));
         void* mapping =
@@ -190,23 +243,6 @@ bool grow_into_reservation(PageFrameAllocator& frames, uint64_t pages, void* con
         reservation.next_chunk *= 2;
     }
     return true;
-}
-
-// The process's address space (/proc/self/statm's first field, in host pages), or 0 when it
-// cannot be read. Raw system calls: no allocation.
-uint64_t address_space_bytes() {
-    const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return 0;
-    }
-    char text[64];
-    const ssize_t got = read(fd, text, sizeof(text));
-    close(fd);
-    uint64_t pages = 0;
-    for (ssize_t i = 0; i < got && text[i] >= '0' && text[i] <= '9'; ++i) {
-        pages = pages * 10 + static_cast<uint64_t>(text[i] - '0');
-    }
-    return pages * platform::page_granularity();
 }
 
 // The alignment a reservation of `bytes` asks for first: a maximum buddy block, or for a smaller
@@ -278,11 +314,12 @@ uintptr_t growth_room_hint() {
     return round_down(here / 2, kReservationAlignment);
 }
 
-// reserve_memory() of `bytes` (rounded up to whole host pages), or, when mmap refuses that much,
-// of the largest half, quarter, ... of it down to `least` bytes that it grants (map_largest()),
-// placed where growth can extend it towards `bytes` (growth_room_hint()). Returns the
+// reserve_memory() of `bytes` (rounded up to whole host pages), or of `wanted` of them where that
+// is less (an address-space limit's fair share), or, when mmap refuses that much, of the largest
+// half, quarter, ... of it down to `least` bytes that it grants (map_largest()); placed where
+// growth can extend it towards `bytes` (growth_room_hint()) unless it is whole. Returns the
 // reservation's growth state, or null.
-Reservation* reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least) {
+Reservation* reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t wanted, uint64_t least) {
     const uint64_t host_page = platform::page_granularity();
     bytes = round_up(bytes, host_page);
     if (bytes < 2 * kPageSize || bytes > (uint64_t{1} << 46)) {
@@ -290,7 +327,12 @@ Reservation* reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least)
         return nullptr;
     }
     const uint64_t asked = bytes;
-    uintptr_t base = map_largest(bytes, bytes, 0);
+    uintptr_t base = 0;
+    if (wanted >= bytes) {
+        base = map_largest(bytes, bytes, 0);
+    } else {
+        bytes = round_up(wanted, host_page);
+    }
     if (base == 0) {
         base = map_largest(bytes, least, growth_room_hint());
     }
@@ -320,7 +362,8 @@ Reservation* reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least)
             "bedrock: hosted: the page frame allocator refused the reservation\n");
         return nullptr;
     }
-    frames.set_grow_hook(grow_into_reservation, reservation, kReserveOrder);
+    const unsigned reserve_order = bytes < asked ? kOrderCount : kReserveOrder; // none: cut
+    frames.set_grow_hook(grow_into_reservation, reservation, reserve_order);
     return reservation;
 }
 
@@ -329,7 +372,8 @@ Reservation* reserve(PageFrameAllocator& frames, uint64_t bytes, uint64_t least)
 namespace hosted {
 
 bool reserve_memory(PageFrameAllocator& frames, uint64_t bytes) {
-    return reserve(frames, bytes, round_up(bytes, platform::page_granularity())) != nullptr;
+    const uint64_t whole = round_up(bytes, platform::page_granularity());
+    return reserve(frames, bytes, whole, whole) != nullptr;
 }
 
 Heap* start(uint64_t bytes) {
@@ -337,8 +381,16 @@ Heap* start(uint64_t bytes) {
         write_to_stderr("bedrock: hosted: start() called twice\n");
         return nullptr;
     }
+    // Under an address-space limit: the first chunk and the fair share of what the limit leaves
+    // beside it and the process's mappings.
+    uint64_t wanted = bytes;
+    if (const uint64_t limit = address_space_limit()) {
+        wanted = kPageSize + kFirstChunkBytes +
+                 fair_share(limit, address_space_bytes() + kPageSize + kFirstChunkBytes,
+                            kFirstChunkBytes);
+    }
     g_started_reservation =
-        reserve(g_frames, bytes, bytes < kLeastStartBytes ? bytes : kLeastStartBytes);
+        reserve(g_frames, bytes, wanted, bytes < kLeastStartBytes ? bytes : kLeastStartBytes);
     if (g_started_reservation == nullptr) {
         return nullptr;
     }
@@ -358,18 +410,21 @@ void fit_to_address_limit(uint64_t limit_bytes) {
     if (reservation == nullptr) {
         return;
     }
-    const uint64_t host_page = platform::page_granularity();
     LockGuard guard(reservation->lock);
     const uint64_t size = reservation->end - reservation->base;
     const uint64_t grown = reservation->grown_end - reservation->base;
     const uint64_t in_use = address_space_bytes();
-    // Unreadable (the reservation is part of it): nothing is known to fit, so nothing is kept.
-    const uint64_t others = in_use >= size ? in_use - size : limit_bytes;
-    uint64_t kept = size;
-    while (kept > grown && others + kept > limit_bytes) {
-        kept = round_down(kept / 2, host_page);
-    }
-    kept = kept > grown ? kept : grown;
+    // The next chunk is wanted ahead only as far as the allocator's free pages fall short of it
+    // (after a peak, it may hold many). Lock order: the reservation's, then the allocator's.
+    const uint64_t free_bytes = g_frames.free_pages() * kPageSize;
+    const uint64_t wanted = reservation->next_chunk > free_bytes
+                                ? round_up(reservation->next_chunk - free_bytes, kPageSize)
+                                : 0;
+    // Unreadable (the reservation is part of it): nothing is known to fit, so nothing ahead is
+    // kept.
+    const uint64_t ahead =
+        in_use >= size ? fair_share(limit_bytes, in_use - (size - grown), wanted) : 0;
+    const uint64_t kept = round_up(grown, platform::page_granularity()) + ahead;
     if (kept < size) {
         munmap(reinterpret_cast<void*>(reservation->base + kept), size - kept);
         reservation->end = reservation->base + kept;

@@ -113,25 +113,35 @@ void write_line(void*, const char* line) {
     write_all(buffer, length);
 }
 
-// "bedrock: <what>: <first>[ at <file>:<line>]" and the newline.
+// "bedrock: <what>: <first>[ at <file>:<line>]" and the newline, in one write(2) (cut short to
+// fit 512 bytes).
 void write_last_words(const char* what, const char* first, const char* file, int line) {
-    char number[16];
-    size_t digits = 0;
-    for (unsigned value = static_cast<unsigned>(line < 0 ? 0 : line); digits == 0 || value != 0;
-         value /= 10) {
-        number[sizeof(number) - 1 - digits++] = static_cast<char>('0' + value % 10);
+    char number[16]; // the digits, then a NUL in its last byte
+    char* digits = number + sizeof(number) - 1;
+    *digits = '\0';
+    for (unsigned value = static_cast<unsigned>(line < 0 ? 0 : line);
+         digits == number + sizeof(number) - 1 || value != 0; value /= 10) {
+        *--digits = static_cast<char>('0' + value % 10);
     }
-    write_all("bedrock: ", 9);
-    write_all(what, strlen(what));
-    write_all(": ", 2);
-    write_all(first, strlen(first));
+    char text[512];
+    size_t length = 0;
+    const auto append = [&](const char* part) {
+        const size_t bytes = strnlen(part, sizeof(text) - 1 - length);
+        memcpy(text + length, part, bytes);
+        length += bytes;
+    };
+    append("bedrock: ");
+    append(what);
+    append(": ");
+    append(first);
     if (file != nullptr) {
-        write_all(" at ", 4);
-        write_all(file, strlen(file));
-        write_all(":", 1);
-        write_all(number + sizeof(number) - digits, digits);
+        append(" at ");
+        append(file);
+        append(":");
+        append(digits);
     }
-    write_all("\n", 1);
+    text[length++] = '\n';
+    write_all(text, length);
 }
 
 using platform::StackExtent;

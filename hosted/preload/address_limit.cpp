@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 // libbedrock-malloc.so's setrlimit, setrlimit64, prlimit and prlimit64: glibc's (found with
-// dlsym(RTLD_NEXT)), and then, when the process lowered its own address-space limit (RLIMIT_AS's
-// soft limit, the one the kernel enforces), the heap's reservation gives back what the limit
-// needs (hosted::fit_to_address_limit). The whole reservation counts against that limit, unused
-// as most of it is: without this, a program that lowers it below the reservation
-// (resource.setrlimit in Python, a sandbox, a judge) could map nothing more, start no thread,
-// nor grow its stack. A limit in place before the program starts is met by start() itself; the
-// data limit (RLIMIT_DATA) counts only what the reservation has grown into.
+// dlsym(RTLD_NEXT)), and then, when the process set its own address-space limit (RLIMIT_AS's
+// soft limit, the one the kernel enforces), the heap's reservation gives back what lies beyond
+// its fair share of what the limit leaves (hosted::fit_to_address_limit). The whole reservation
+// counts against that limit, unused as most of it is: without this, a program that lowers it
+// below the reservation (resource.setrlimit in Python, a sandbox, a judge), or just above it,
+// could map nothing more, start no thread, nor grow its stack. A limit in place before the
+// program starts is met by start() itself; the data limit (RLIMIT_DATA) counts only what the
+// reservation has grown into.
 // No state; each call is glibc's plus, for RLIMIT_AS, the fit's.
 #include <dlfcn.h>
 #include <errno.h>

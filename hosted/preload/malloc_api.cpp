@@ -23,7 +23,7 @@
 //                        (glibc's mmap'd chunks), uordblks = the other live blocks' usable bytes
 //                        (quarantined blocks included), fordblks = arena - uordblks; the rest 0.
 //                        mallinfo's int fields saturate at INT_MAX (glibc's wrap)
-//   malloc_stats         heap_report() on stderr
+//   malloc_stats         heap_report() on stderr, each line in one write(2)
 //   malloc_info(0, fp)   the same figures as one XML element per field, 0; options != 0: EINVAL
 // cfree is not provided: glibc dropped it (2.26), so no current program calls it.
 // Misuse (a bad free, ...) is reported on stderr and ignored, or aborts with BEDROCK_CHECK=abort.
@@ -35,7 +35,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "bedrock/heap.h"
 #include "bedrock/platform.h"
@@ -45,6 +44,7 @@
 using bedrock::Heap;
 using bedrock::heap::Caller;
 using bedrock::preload::heap;
+using bedrock::preload::write_line_to_stderr;
 
 #define BEDROCK_EXPORT __attribute__((visibility("default")))
 
@@ -150,14 +150,6 @@ struct mallinfo2 heap_mallinfo() {
 
 int saturated(size_t value) {
     return value > INT_MAX ? INT_MAX : static_cast<int>(value);
-}
-
-// heap_report()'s writer for malloc_stats: a line on stderr.
-void write_line_to_stderr(void*, const char* line) {
-    const size_t length = strlen(line);
-    ssize_t written = write(STDERR_FILENO, line, length);
-    written = write(STDERR_FILENO, "\n", 1);
-    static_cast<void>(written);
 }
 
 } // namespace

@@ -32,15 +32,29 @@ uint64_t parse_number(const char* text, uint64_t fallback) {
     return value;
 }
 
-void complain(const char* entry) {
-    hosted::write_to_stderr("bedrock: ignoring ");
-    hosted::write_to_stderr(entry);
-    hosted::write_to_stderr("\n");
+// "bedrock: ignoring <entry><why>" on stderr, in one write(2) (a long entry is cut short).
+void complain(const char* entry, const char* why = "") {
+    char line[256];
+    size_t length = 0;
+    const auto append = [&](const char* text, size_t end) {
+        const size_t bytes = strnlen(text, end - length);
+        memcpy(line + length, text, bytes);
+        length += bytes;
+    };
+    append("bedrock: ignoring ", sizeof(line) - 2);
+    append(entry, sizeof(line) - 2);
+    append(why, sizeof(line) - 2);
+    append("\n", sizeof(line) - 1);
+    line[length] = '\0';
+    hosted::write_to_stderr(line);
 }
+
+constexpr const char* kNeedsCheckedMode = ": it needs checked mode (BEDROCK_CHECK=report or abort)";
 
 struct Reader {
     Options options;
     bool check_given = false;
+    char guard_entry[kMaxEntry + 1] = {}; // the BEDROCK_GUARD entry taken, for complain()
 
     void take(const char* entry) {
         if (strncmp(entry, "BEDROCK_", 8) != 0) {
@@ -73,6 +87,7 @@ struct Reader {
                 complain(entry);
             } else {
                 options.guard_interval = static_cast<uint32_t>(interval);
+                strncpy(guard_entry, entry, kMaxEntry); // cut at kMaxEntry, NUL-terminated
             }
         } else if (name_is("BEDROCK_STATS")) {
             options.statistics = strcmp(value, "1") == 0;
@@ -129,10 +144,21 @@ Options read_options() {
     } else {
         reader.read_proc_environ();
     }
-    if (reader.options.leaks && !reader.check_given) {
-        reader.options.check = CheckLevel::Report;
+    Options& options = reader.options;
+    if (options.leaks && !reader.check_given) {
+        options.check = CheckLevel::Report;
     }
-    return reader.options;
+    // Leaks are tracked, and guard pages given, for checked blocks only: without checked mode
+    // both would do nothing, so they are dropped, and said so.
+    if (options.check == CheckLevel::Off && options.leaks) {
+        complain("BEDROCK_LEAKS=1", kNeedsCheckedMode);
+        options.leaks = false;
+    }
+    if (options.check == CheckLevel::Off && options.guard_interval != 0) {
+        complain(reader.guard_entry, kNeedsCheckedMode);
+        options.guard_interval = 0;
+    }
+    return options;
 }
 
 } // namespace bedrock::preload

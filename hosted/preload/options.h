@@ -4,13 +4,18 @@
 //   BEDROCK_CHECK=off|report|abort  the heap's check level (default off)
 //   BEDROCK_GUARD=N                 guard pages for every Nth checked allocation up to 4 KiB,
 //                                   in a pool of kGuardSlots slots (fewer on 64 KiB host
-//                                   pages: preload_heap.cpp) (0 or unset: none)
+//                                   pages: preload_heap.cpp), their faults reported
+//                                   (fault_handler.cpp) (0 or unset: none); needs a check level
+//                                   (report or abort, or one BEDROCK_LEAKS implies)
 //   BEDROCK_LEAKS=1                 the heap's leak report on stderr at exit (implies
 //                                   BEDROCK_CHECK=report if no level is given: leaks are
-//                                   tracked for checked blocks only)
+//                                   tracked for checked blocks only, so with BEDROCK_CHECK=off
+//                                   it is ignored)
 //   BEDROCK_MEMORY=MiB              the memory reservation (default 65536)
 //   BEDROCK_STATS=1                 where the memory went, one line on stderr at exit
-// Unknown values are ignored (the default stays) after a line on stderr.
+// Unknown values are ignored (the default stays) after a line on stderr, and so are BEDROCK_GUARD
+// and BEDROCK_LEAKS at check level off ("bedrock: ignoring BEDROCK_GUARD=1: it needs checked
+// mode ...").
 #pragma once
 
 #include <stddef.h>

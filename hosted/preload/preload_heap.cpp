@@ -7,6 +7,10 @@
 // published (their own allocations land in it), the atexit handlers (the quarantine's check in
 // checked mode, the leak report, the statistics) and the fork handler are registered; for the
 // last two, a copy of stderr is kept, so that a program closing stderr at exit does not lose them.
+// Each line of those reports is one write(2) (write_line_to_stderr), so the reports of processes
+// exiting at once interleave by whole lines. With guard pages on (BEDROCK_GUARD with a check
+// level), the SIGSEGV handler that reports their faults is installed before the heap is
+// published (fault_handler.cpp).
 // States: kNotStarted -> kStarting -> kStarted | kFailed, each reached once, in this order;
 // g_heap != null <=> kStarted.
 //
@@ -32,6 +36,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bedrock/heap_checks.h"
 #include "bedrock/hosted.h"
@@ -46,15 +51,10 @@ namespace {
 enum State : int { kNotStarted, kStarting, kStarted, kFailed };
 std::atomic<int> g_state{kNotStarted};
 
-void write_line(void*, const char* line) {
-    hosted::write_to_stderr(line);
-    hosted::write_to_stderr("\n");
-}
-
 void report_leaks_at_exit() {
     Heap* started = g_heap.load(std::memory_order_acquire);
     if (started != nullptr) {
-        static_cast<void>(heap_report_leaks(*started, write_line, nullptr));
+        static_cast<void>(heap_report_leaks(*started, write_line_to_stderr, nullptr));
     }
 }
 
@@ -98,7 +98,7 @@ void report_statistics_at_exit() {
                        static_cast<unsigned long long>(frames.managed_pages() * 4),
                        static_cast<unsigned long long>(frames.free_pages() * 4),
                        static_cast<unsigned long long>(frames.metadata_bytes() >> 10));
-    write_line(nullptr, line);
+    write_line_to_stderr(nullptr, line);
 }
 
 hosted::ForkLocks g_fork_locks = {};
@@ -119,27 +119,38 @@ void child_after_fork() {
     release_after_fork();
 }
 
-void configure(Heap& started, const Options& options) {
+// Whether guard pages are on.
+bool configure(Heap& started, const Options& options) {
     // Memory freed inside the heap leaves the resident set without a malloc_trim() call.
     static_cast<void>(heap_set_unused_interval(started, kUnusedIntervalBytes));
     if (options.check != CheckLevel::Off && !heap_set_check_level(started, options.check)) {
         hosted::write_to_stderr("bedrock: BEDROCK_CHECK: checked mode is compiled out\n");
     }
     if (options.guard_interval == 0) {
-        return;
+        return false;
     }
     // Each slot costs two host pages: on 64 KiB pages kGuardSlots of them would not fit the one
     // arena the pool must lie in, so the pool takes the most of kGuardSlots, half of it, ...
     // (at least one chunk's 7) that the heap grants.
     for (uint32_t slots = kGuardSlots; slots >= kLeastGuardSlots; slots /= 2) {
         if (heap_enable_guard_pages(started, GuardPageOptions{slots, options.guard_interval})) {
-            return;
+            return true;
         }
     }
     hosted::write_to_stderr("bedrock: BEDROCK_GUARD: guard pages are not available\n");
+    return false;
 }
 
 } // namespace
+
+void write_line_to_stderr(void*, const char* line) {
+    char buffer[512];
+    const size_t length = strnlen(line, sizeof(buffer) - 2);
+    memcpy(buffer, line, length);
+    buffer[length] = '\n';
+    buffer[length + 1] = '\0';
+    hosted::write_to_stderr(buffer);
+}
 
 Heap* start_heap() {
     int expected = kNotStarted;
@@ -155,7 +166,9 @@ Heap* start_heap() {
         g_state.store(kFailed, std::memory_order_release);
         return nullptr;
     }
-    configure(*started, options);
+    if (configure(*started, options)) {
+        install_fault_handler();
+    }
     g_heap.store(started, std::memory_order_release);
     g_state.store(kStarted, std::memory_order_release);
     // Both may allocate: the heap is published, so those allocations are ordinary ones.

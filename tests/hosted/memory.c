@@ -10,10 +10,10 @@
  *   memory address_space  under an address-space limit of 1,000,000 KiB (ulimit -v: the test
  *                      sets it): one block of 200 MiB, freed, then 800 MiB in blocks of 4,000
  *                      bytes, freed, then 600 MiB in blocks of 3,000,000 bytes must be served
- *                      (the reservation is the largest half, quarter, ... of 64 GiB that mmap
- *                      grants, 512 MiB here, and growth extends it as the limit allows: 961 and
- *                      678 MiB; glibc serves 970 and 972 MiB; 505 and 366 MiB before the
- *                      extension)
+ *                      (the reservation is its fair share of the limit, 8 MiB here, and growth
+ *                      extends it as requests need: 961 and 692 MiB; glibc serves 970 and
+ *                      972 MiB; with a 512 MiB reservation that growth did not extend, 505 and
+ *                      366 MiB)
  *   memory lowered_limit, lowered_data_limit  the program lowers its own address-space
  *                      (data) limit, setrlimit(RLIMIT_AS) (RLIMIT_DATA), to 2 GiB after the heap
  *                      started: a thread, a 1 MiB mmap and a 64 MiB block must still be had, and
@@ -21,6 +21,18 @@
  *                      against both, so every later mapping failed, a stack's growth too: the
  *                      part of it not grown into is now given back to fit the address-space
  *                      limit, and is PROT_NONE, which the data limit does not count)
+ *   memory lowered_to_headroom  the program mallocs 100 bytes, then lowers its address-space
+ *                      limit to its own address space (without the 64 GiB reservation) + 258 MiB:
+ *                      16 threads with 8 MiB stacks must start together, and then a 64 MiB mmap
+ *                      and a 32 MiB block be had, as under glibc (the reservation kept the largest
+ *                      half, quarter, ... of itself that fit, 256 MiB: no thread started; it now
+ *                      keeps what it has grown into and its fair share ahead: the next chunk less
+ *                      its free pages, no more than half of what the limit leaves)
+ *   memory limited_start  under an address-space limit of 200,000 KiB (ulimit -v: the test sets
+ *                      it): after a 1,000-byte malloc, 16 threads with 8 MiB stacks must start
+ *                      together, and then a 96 MiB mmap be had (glibc: 20 threads, then 160 MiB;
+ *                      now 20 and 152 MiB; the reservation took the largest half, quarter, ... of
+ *                      64 GiB that mmap granted, 128 MiB: 8 threads, then 32 MiB)
  *   memory mlockall    with BEDROCK_MEMORY=2048: mlockall(MCL_CURRENT) (which makes every
  *                      accessible page of the process resident) adds under 256 MiB to the
  *                      resident set, not the whole reservation (it made all 2 GiB resident, all
@@ -57,16 +69,21 @@
 
 #define MIB ((size_t)1 << 20)
 
-static long resident_kib(void) {
-    long pages = 0;
+/* /proc/self/statm's field `field` (0: the address space, 1: the resident set), in KiB. */
+static long statm_kib(int field) {
+    long values[2] = {0, 0};
     FILE* statm = fopen("/proc/self/statm", "r");
-    if (statm == NULL || fscanf(statm, "%*ld %ld", &pages) != 1) {
+    if (statm == NULL || fscanf(statm, "%ld %ld", &values[0], &values[1]) != 2) {
         exit(1);
     }
     fclose(statm);
     /* statm counts the kernel's pages: AT_PAGESZ is their size (what sysconf says may be a
      * pretended one: page_size_shim.c). */
-    return pages * (long)(getauxval(AT_PAGESZ) / 1024);
+    return values[field] * (long)(getauxval(AT_PAGESZ) / 1024);
+}
+
+static long resident_kib(void) {
+    return statm_kib(1);
 }
 
 static int expect(int condition, const char* what) {
@@ -181,6 +198,68 @@ static void lowered_limit(int resource) {
     void* volatile too_large = malloc(3072 * MIB);
     expect(too_large == NULL && errno == ENOMEM, "3 GiB over a 2 GiB limit: ENOMEM");
     printf("under a 2 GiB limit: a thread, a mapping and 64 MiB, and 3 GiB refused\n");
+}
+
+static long address_space_kib(void) {
+    return statm_kib(0);
+}
+
+/* Starts `count` threads with 8 MiB stacks, all alive together, then joins them. Returns how
+ * many started. */
+static int start_threads(int count) {
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setstacksize(&attributes, 8 * MIB);
+    pthread_t threads[16];
+    int started = 0;
+    while (started < count &&
+           pthread_create(&threads[started], &attributes, return_argument, NULL) == 0) {
+        ++started;
+    }
+    pthread_attr_destroy(&attributes);
+    for (int i = 0; i < started; ++i) {
+        pthread_join(threads[i], NULL);
+    }
+    return started;
+}
+
+/* Whether a mapping of `bytes` can be had (it is given back at once). */
+static int mapping_fits(size_t bytes) {
+    void* mapping = mmap(NULL, bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapping == MAP_FAILED) {
+        return 0;
+    }
+    munmap(mapping, bytes);
+    return 1;
+}
+
+static void lowered_to_headroom(void) {
+    void* volatile first = malloc(100); /* the heap starts here, before the limit */
+    /* The program's own mappings: all but the preload's default reservation (64 GiB, all of it
+     * counted), if there is one. */
+    long others_kib = address_space_kib();
+    others_kib -= others_kib > (64L << 20) ? 64L << 20 : 0;
+    const rlim_t bytes = ((rlim_t)others_kib << 10) + 258 * MIB;
+    const struct rlimit limit = {bytes, RLIM_INFINITY};
+    expect(setrlimit(RLIMIT_AS, &limit) == 0, "setrlimit");
+    const int started = start_threads(16);
+    printf("limit %ld KiB (others %ld KiB + 258 MiB): address space %ld KiB, %d threads of 16\n",
+           (long)(bytes >> 10), others_kib, address_space_kib(), started);
+    expect(started == 16, "16 threads under the lowered limit");
+    expect(mapping_fits(64 * MIB), "a 64 MiB mmap under the lowered limit");
+    void* block = malloc(32 * MIB);
+    expect(block != NULL, "32 MiB under the lowered limit");
+    free(block);
+    free(first);
+}
+
+static void limited_start(void) {
+    void* volatile first = malloc(1000); /* the heap starts here, under the limit */
+    const int started = start_threads(16);
+    printf("address space %ld KiB, %d threads of 16\n", address_space_kib(), started);
+    expect(started == 16, "16 threads under the limit");
+    expect(mapping_fits(96 * MIB), "a 96 MiB mmap under the limit");
+    free(first);
 }
 
 static void lock_all(void) {
@@ -393,6 +472,10 @@ int main(int argc, char** argv) {
         lowered_limit(RLIMIT_AS);
     } else if (strcmp(argv[1], "lowered_data_limit") == 0) {
         lowered_limit(RLIMIT_DATA);
+    } else if (strcmp(argv[1], "lowered_to_headroom") == 0) {
+        lowered_to_headroom();
+    } else if (strcmp(argv[1], "limited_start") == 0) {
+        limited_start();
     } else if (strcmp(argv[1], "mlockall") == 0) {
         lock_all();
     } else if (strcmp(argv[1], "calloc") == 0) {

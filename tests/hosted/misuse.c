@@ -8,7 +8,11 @@
  *                allocating and freeing: the free must be reported, not followed (exits 3 if the
  *                two blocks do not lie side by side, which the case needs)
  *   guarded      writes past a 100-byte block up to the next page (a guard page with
- *                BEDROCK_GUARD=1: the store faults)
+ *                BEDROCK_GUARD=1: the store faults, and the preload's handler reports it)
+ *   guarded_read_after_free frees a 100-byte block and reads its first byte (with
+ *                BEDROCK_GUARD=1 its page is inaccessible: the load faults)
+ *   segv_sent    raises SIGSEGV itself (no fault to explain: the preload's handler must pass it
+ *                on to the default disposition)
  *   leak         leaves one 4242-byte block allocated at exit
  *   late_write   frees a 64-byte block and writes into it, then exits: no later allocation
  *                pushes it out of the quarantine, so only the exit-time check can find it
@@ -33,6 +37,10 @@
  *                see the pipe end (within 10 s) while the daemon lives - no copy of the pipe
  *                kept for reports may survive the fork - and copies what came through it (the
  *                child's leak report) to its stderr; exits 1 if the end did not come
+ *   leaking_children forks 16 children, each leaving 300 blocks allocated, with their stderr a
+ *                pipe, and lets them all exit at once; reads their leak reports from the pipe,
+ *                copies them to stderr and exits 1 unless every line is one whole "leaks: "
+ *                line (none empty, none holding a part of another)
  * Prints "done" when it gets to the end. */
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
@@ -218,6 +226,68 @@ static void start_daemon(int release) {
     close(release);
 }
 
+enum { kLeakingChildren = 16, kBlocksPerChild = 300 };
+
+/* One line of leaking_children's pipe (without its newline): 1 if it is one whole leak line. */
+static int is_whole_leak_line(const char* line) {
+    return strncmp(line, "leaks: ", 7) == 0 && strstr(line + 1, "leaks:") == NULL;
+}
+
+/* leaking_children (see above): 1 if every line the children wrote was whole. */
+static int leak_lines_stay_whole(void) {
+    int report[2];
+    int release[2];
+    if (pipe(report) != 0 || pipe(release) != 0) {
+        return 0;
+    }
+    for (int child = 0; child < kLeakingChildren; ++child) {
+        if (fork() == 0) {
+            dup2(report[1], 2);
+            close(report[0]);
+            close(release[1]);
+            for (int i = 0; i < kBlocksPerChild; ++i) {
+                g_keep = malloc(16 + (size_t)(i % 7) * 8);
+            }
+            char word;
+            while (read(release[0], &word, 1) > 0) {
+            }
+            exit(0); /* the heap's exit report: the leak lines */
+        }
+    }
+    close(report[1]);
+    close(release[0]);
+    close(release[1]); /* the children's word: all exit now */
+    char line[512];
+    size_t length = 0;
+    int lines = 0;
+    int broken = 0;
+    char chunk[4096];
+    ssize_t got;
+    while ((got = read(report[0], chunk, sizeof(chunk))) > 0) {
+        fwrite(chunk, 1, (size_t)got, stderr);
+        for (ssize_t i = 0; i < got; ++i) {
+            if (chunk[i] != '\n') {
+                if (length < sizeof(line) - 1) { /* longer lines are judged by their start */
+                    line[length++] = chunk[i];
+                }
+                continue;
+            }
+            line[length] = '\0';
+            broken += !is_whole_leak_line(line);
+            ++lines;
+            length = 0;
+        }
+    }
+    while (wait(NULL) > 0) {
+    }
+    if (broken != 0 || length != 0 || lines < kLeakingChildren * kBlocksPerChild) {
+        fprintf(stderr, "misuse: %d of %d leak lines broken, %zu bytes after the last\n", broken,
+                lines, length);
+        return 0;
+    }
+    return 1;
+}
+
 int main(int argc, char** argv) {
     if (argc != 2 && argc != 3) {
         return 2;
@@ -248,6 +318,12 @@ int main(int argc, char** argv) {
             block[i] = 1;
         }
         free(block);
+    } else if (strcmp(argv[1], "guarded_read_after_free") == 0) {
+        free(block);
+        printf("read %d\n", ((volatile char*)block)[0]);
+    } else if (strcmp(argv[1], "segv_sent") == 0) {
+        free(block);
+        raise(SIGSEGV);
     } else if (strcmp(argv[1], "late_write") == 0) {
         free(block);
         ((char* volatile)block)[10] = 1;
@@ -279,6 +355,11 @@ int main(int argc, char** argv) {
     } else if (strcmp(argv[1], "daemon_stderr") == 0) {
         free(block);
         if (!check_daemon_holds_no_stderr(argv[0])) {
+            return 1;
+        }
+    } else if (strcmp(argv[1], "leaking_children") == 0) {
+        free(block);
+        if (!leak_lines_stay_whole()) {
             return 1;
         }
     } else if (strcmp(argv[1], "daemon_child") == 0 && argc == 3) {

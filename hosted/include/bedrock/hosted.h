@@ -54,23 +54,28 @@ inline constexpr uint64_t kDefaultReservationBytes = uint64_t{64} << 30;
 [[nodiscard]] bool reserve_memory(PageFrameAllocator& frames, uint64_t bytes);
 
 // Reserves `bytes` for a page frame allocator of Bedrock::hosted's own, creates a heap over it and
-// makes it the default heap (set_default_heap). Returns the heap, or null (why on stderr). Where
-// mmap refuses that much address space (RLIMIT_AS), it reserves the largest half, quarter, ... of
-// `bytes` that mmap grants, down to 1 MiB, aligned to 2 MiB or a host page where the slack for the
-// usual alignment does not fit, placed far below the shared libraries; growth then extends it,
-// right after its end, by what the limit still allows when it needs more, up to `bytes` in all.
+// makes it the default heap (set_default_heap). Returns the heap, or null (why on stderr). Under
+// an address-space limit (RLIMIT_AS), it reserves its fair share of what the limit leaves: the
+// first chunk and the next one ahead of it, but no more ahead than half of what the limit leaves
+// beside the process's mappings and the first chunk (or, where mmap refuses that much, the
+// largest half, quarter, ... of it that mmap grants, down to 1 MiB), aligned to 2 MiB or a host
+// page where the slack for the usual alignment does not fit, placed far below the shared
+// libraries; growth then extends it, right after its end, when it needs more, by what a request
+// needs or its fair share of what the limit then leaves, whichever is more, up to `bytes` in all,
+// and only for requests (no free block is kept ahead of them, as without a limit).
 // Call it once, before other threads use the default heap; a second call returns null.
 [[nodiscard]] Heap* start(uint64_t bytes = kDefaultReservationBytes);
 
-// After the process lowered its address-space limit (RLIMIT_AS) to `limit_bytes`: start()'s
+// After the process set its address-space limit (RLIMIT_AS) to `limit_bytes`: start()'s
 // reservation, all of which counts against it, PROT_NONE as its part not grown into is (so
-// that, over it, no later mmap, thread stack or stack growth of the program succeeds), keeps the
-// largest half, quarter, ... of itself that fits under the limit beside the process's other
-// mappings (/proc/self/statm), and no less than what its page frame allocator has already been
-// given; the rest is unmapped (growth maps it again only as far as the limit then allows). A
-// raised limit changes nothing until growth needs more. Does nothing before start(). Raw system
-// calls only, no allocation; O(1) plus the wait for a growth under way. (RLIMIT_DATA counts only
-// the part grown into.)
+// that, over it, no later mmap, thread stack or stack growth of the program succeeds), keeps
+// what its page frame allocator has already been given and, ahead of that, its fair share: the
+// next chunk less the allocator's free pages, but no more than half of what the limit leaves
+// beside the process's mappings (/proc/self/statm) and that; the rest is unmapped (growth maps more
+// again only as far as the limit then allows). Chunks already given stay, used or not. Does nothing
+// before start(). Raw system calls only, no allocation; O(1) plus the wait for a growth under way
+// and page_frames().free_pages().
+// (RLIMIT_DATA counts only the part grown into.)
 void fit_to_address_limit(uint64_t limit_bytes);
 // The page frame allocator start() made its heap over (empty until start() succeeds).
 [[nodiscard]] PageFrameAllocator& page_frames();
