@@ -20,9 +20,10 @@ constexpr uint32_t kCpuEnabled = 1u << 0;
 constexpr uint32_t kCpuOnlineCapable = 1u << 1;
 
 // The table at `address` if its header and checksum are sound and its signature is `signature`,
-// with its length; null otherwise.
+// with its length; null otherwise, and for one that does not lie wholly below kAcpiReadLimit
+// (never read: the early map ends there).
 const uint8_t* valid_table(uint64_t address, const char* signature, uint32_t& length) {
-    if (address == 0) {
+    if (address == 0 || kAcpiReadLimit - kHeaderSize < address) {
         return nullptr;
     }
     const uint8_t* table = firmware_bytes_at(address);
@@ -30,7 +31,8 @@ const uint8_t* valid_table(uint64_t address, const char* signature, uint32_t& le
         return nullptr;
     }
     length = read_u32(table + 4);
-    if (length < kHeaderSize || length > kAcpiMaxTableSize || !sums_to_zero(table, length)) {
+    if (length < kHeaderSize || length > kAcpiMaxTableSize || kAcpiReadLimit - address < length ||
+        !sums_to_zero(table, length)) {
         return nullptr;
     }
     return table;

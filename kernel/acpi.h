@@ -30,6 +30,9 @@ namespace bedrock::kernel {
 
 // Tables larger than this are treated as corrupt (the largest real MADTs are a few KiB).
 inline constexpr uint32_t kAcpiMaxTableSize = 1u << 20;
+// Tables are read only below 4 GiB, where the x86-64 early map reaches (as the MP table's,
+// kMpReadLimit): an XSDT entry above it is skipped like a bad table.
+inline constexpr uint64_t kAcpiReadLimit = uint64_t{1} << 32;
 
 // The physical address of a valid RSDP ("RSD PTR ", checksums right) on a 16-byte boundary of
 // [area, area + length), or 0 if there is none. O(length).

@@ -127,6 +127,19 @@ TEST(Acpi, XsdtIsPreferredOverRsdt) {
     EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 1}));
 }
 
+// An XSDT entry at or above 4 GiB, where the early map does not reach (unmapped here: a read
+// would fault), or a table running past it, is skipped like a bad table; the next one is read.
+TEST(Acpi, XsdtEntriesAbove4GiBAreSkippedUnread) {
+    LowMemory memory(kArenaSize);
+    const uint64_t apic = memory.place_next(madt({{0, 1, false}, {2, 1, false}}));
+    const uint64_t xsdt = memory.place_next(
+        root("XSDT", {uint64_t{1} << 32, (uint64_t{1} << 32) - 16, ~uint64_t{0} - 8, apic}, 8));
+    const uint64_t pointer = memory.place_next(rsdp(0, xsdt, 2));
+    BootInfo boot;
+    ASSERT_TRUE(acpi_read_cpus(pointer, boot).ok());
+    EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 2}));
+}
+
 TEST(Acpi, DamagedXsdtFallsBackToRsdt) {
     LowMemory memory(kArenaSize);
     const uint64_t apic = memory.place_next(madt({{5, 1, false}}));
