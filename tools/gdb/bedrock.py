@@ -233,8 +233,9 @@ def checked_totals(heap):
 
 def heap_totals(heap, rows):
     """The figures of heap_statistics(): bytes and blocks in use, medium and large totals."""
+    # Arenas::totals_of(): the uses counted start at Slab, so a use's totals are at use - 1.
     use_totals = member(member(heap, "arenas"), "m_totals")
-    medium, checked = use_totals[USE_MEDIUM], use_totals[USE_CHECKED]
+    medium, checked = use_totals[USE_MEDIUM - 1], use_totals[USE_CHECKED - 1]
     large = member(member(heap, "large"), "m_totals")
     quarantined_blocks, quarantined_bytes, guarded = checked_totals(heap)
     large_pages = int(member(large, "pages"))
