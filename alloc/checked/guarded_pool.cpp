@@ -68,8 +68,12 @@ GuardChunk& GuardedPool::chunk_holding(const void* address) const {
 }
 
 GuardSlot& GuardedPool::slot(uint32_t index) const {
+    return slot_in(m_base, index);
+}
+
+GuardSlot& GuardedPool::slot_in(unsigned char* base, uint32_t index) const {
     auto* chunk =
-        reinterpret_cast<GuardChunk*>(m_base + size_t{index / kSlotsPerChunk} * chunk_bytes());
+        reinterpret_cast<GuardChunk*>(base + size_t{index / kSlotsPerChunk} * chunk_bytes());
     return chunk->slots[index % kSlotsPerChunk];
 }
 
@@ -127,8 +131,13 @@ bool GuardedPool::set_chunk_access(unsigned char* chunk, Access access) {
 }
 
 bool GuardedPool::enable(Heap& heap, GuardPageOptions options) {
-    if (m_base != nullptr || options.slots == 0) {
+    if (options.slots == 0) {
         return false;
+    }
+    uint32_t off = kOff;
+    if (!__atomic_compare_exchange_n(&m_state, &off, kEnabling, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED)) {
+        return false; // a pool exists, or another call is making one
     }
     // In 64 bits: within 6 of UINT32_MAX slots, the sum would wrap to no chunk at all.
     const auto chunks =
@@ -138,20 +147,24 @@ bool GuardedPool::enable(Heap& heap, GuardPageOptions options) {
     const TakenBlock core =
         take_block(heap, size_t{chunks} * kChunkPages * page, page, BlockUse::Guard, 0);
     if (core.start == nullptr) {
+        __atomic_store_n(&m_state, kOff, __ATOMIC_RELEASE);
         return false;
     }
     unsigned char* base = core.start;
     m_heap = &heap;
     m_page = page;
-    m_base = base;
     m_chunks = chunks;
-    m_free_head = m_free_tail = kNoSlot;
     for (uint32_t chunk = 0; chunk < chunks; ++chunk) {
         *reinterpret_cast<GuardChunk*>(base + size_t{chunk} * chunk_bytes()) = GuardChunk{};
     }
-    for (uint32_t index = 0; index < chunks * kSlotsPerChunk; ++index) {
-        push_free(index);
+    // Every slot free, in index order (no allocation reaches the FIFO before m_base is
+    // published).
+    const uint32_t slots = chunks * kSlotsPerChunk;
+    for (uint32_t index = 0; index < slots; ++index) {
+        slot_in(base, index).next_free = index + 1 < slots ? index + 1 : kNoSlot;
     }
+    m_free_head = 0;
+    m_free_tail = slots - 1;
     {
         LockGuard guard(g_pools_lock);
         m_next_pool = g_pools;
@@ -159,45 +172,58 @@ bool GuardedPool::enable(Heap& heap, GuardPageOptions options) {
     }
     for (uint32_t chunk = 0; chunk < chunks; ++chunk) {
         if (!set_chunk_access(base + size_t{chunk} * chunk_bytes(), Access::Inaccessible)) {
-            for (uint32_t undo = 0; undo < chunk; ++undo) {
-                static_cast<void>(
-                    set_chunk_access(base + size_t{undo} * chunk_bytes(), Access::Accessible));
-            }
-            disable(heap);
+            abandon(heap, base, chunk);
             return false;
         }
     }
-    m_sample_interval = options.sample_interval;
+    __atomic_store_n(&m_base, base, __ATOMIC_RELEASE);
+    __atomic_store_n(&m_sample_interval, options.sample_interval, __ATOMIC_RELAXED);
+    __atomic_store_n(&m_state, kOn, __ATOMIC_RELEASE);
     return true;
 }
 
+void GuardedPool::abandon(Heap& heap, unsigned char* base, uint32_t chunks_done) {
+    for (uint32_t chunk = 0; chunk < chunks_done; ++chunk) {
+        static_cast<void>(
+            set_chunk_access(base + size_t{chunk} * chunk_bytes(), Access::Accessible));
+    }
+    unlink();
+    give_block(heap, find_block(heap, base));
+    m_chunks = 0;
+    m_free_head = m_free_tail = kNoSlot;
+    __atomic_store_n(&m_state, kOff, __ATOMIC_RELEASE);
+}
+
 void GuardedPool::disable(Heap& heap) {
-    if (m_base == nullptr) {
+    if (published_base() == nullptr) {
         return;
     }
     BEDROCK_ASSERT(live_blocks() == 0);
-    m_sample_interval = 0;
-    {
-        LockGuard guard(g_pools_lock);
-        GuardedPool** link = &g_pools;
-        while (*link != this) {
-            link = &(*link)->m_next_pool;
-        }
-        __atomic_store_n(link, m_next_pool, __ATOMIC_RELEASE);
-    }
+    __atomic_store_n(&m_sample_interval, uint32_t{0}, __ATOMIC_RELAXED);
+    unlink();
     for (uint32_t chunk = 0; chunk < m_chunks; ++chunk) {
         static_cast<void>(
             set_chunk_access(m_base + size_t{chunk} * chunk_bytes(), Access::Accessible));
     }
     give_block(heap, find_block(heap, m_base));
-    m_base = nullptr;
+    __atomic_store_n(&m_base, static_cast<unsigned char*>(nullptr), __ATOMIC_RELEASE);
     m_chunks = 0;
     m_free_head = m_free_tail = kNoSlot;
+    __atomic_store_n(&m_state, kOff, __ATOMIC_RELEASE);
+}
+
+void GuardedPool::unlink() {
+    LockGuard guard(g_pools_lock);
+    GuardedPool** link = &g_pools;
+    while (*link != this) {
+        link = &(*link)->m_next_pool;
+    }
+    __atomic_store_n(link, m_next_pool, __ATOMIC_RELEASE);
 }
 
 void* GuardedPool::allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
     const size_t span = size == 0 ? 1 : size;
-    if (m_base == nullptr || span > kMaxGuardedSize || alignment > m_page) {
+    if (published_base() == nullptr || span > kMaxGuardedSize || alignment > m_page) {
         return nullptr;
     }
     const uint32_t index = pop_free();
@@ -271,9 +297,8 @@ void GuardedPool::free(Heap& heap, void* pointer, Caller caller) {
 }
 
 bool GuardedPool::explain(uintptr_t address, MemoryAccess access, const void* pc) {
-    const auto base = reinterpret_cast<uintptr_t>(m_base);
-    if (m_base == nullptr || address < base ||
-        address - base >= uint64_t{m_chunks} * chunk_bytes()) {
+    const auto base = reinterpret_cast<uintptr_t>(published_base());
+    if (base == 0 || address < base || address - base >= uint64_t{m_chunks} * chunk_bytes()) {
         return false;
     }
     auto* chunk = &chunk_holding(reinterpret_cast<const void*>(address));

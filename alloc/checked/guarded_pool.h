@@ -20,6 +20,11 @@
 //   so a freed slot stays inaccessible as long as possible (a quarantine of pages)
 // Every pool with slots is on a global list that heap_explain_fault() walks without a lock
 // (a pool is linked before its pages become inaccessible and unlinked after they are back).
+// Enabling, against other CPUs' allocations and another enable(): enable() claims the pool
+// (m_state Off -> Enabling, a compare-and-swap: a second call fails), sets everything up and
+// makes every guard and slot page inaccessible, and only then publishes m_base (release), the
+// sample interval and m_state On: an allocation that sees m_base (acquire) sees a pool whose
+// pages are all in place, so none it hands out is made inaccessible afterwards.
 #pragma once
 
 #include <stddef.h>
@@ -59,17 +64,19 @@ static_assert(sizeof(GuardChunk) <= kPageSize);
 class GuardedPool {
 public:
     // Takes the pool's pages from the heap's core and makes the guard and slot pages
-    // inaccessible. Returns false (holding nothing) if any step fails or a pool exists.
+    // inaccessible. Returns false (holding nothing) if any step fails or a pool exists or is
+    // being made by another call. Safe while other CPUs allocate and free (see above).
     bool enable(Heap& heap, GuardPageOptions options);
     // Makes every page accessible again and gives the pool back. Precondition: no live block.
     void disable(Heap& heap);
 
     // A guarded block if the sample counter says so and a slot is free, else null.
     [[nodiscard]] void* allocate_sampled(Heap& heap, size_t size, size_t alignment, Caller caller) {
-        if (m_sample_interval == 0) [[likely]] {
+        const uint32_t interval = __atomic_load_n(&m_sample_interval, __ATOMIC_RELAXED);
+        if (interval == 0) [[likely]] {
             return nullptr;
         }
-        return __atomic_add_fetch(&m_sample_counter, 1, __ATOMIC_RELAXED) % m_sample_interval == 0
+        return __atomic_add_fetch(&m_sample_counter, 1, __ATOMIC_RELAXED) % interval == 0
                    ? allocate(heap, size, alignment, caller)
                    : nullptr;
     }
@@ -87,9 +94,10 @@ public:
     // Whether `address` lies in this pool's chunks (its core block is a Guard block, or a
     // checked large run for a pool beyond the largest medium block).
     [[nodiscard]] bool holds(const void* address) const {
+        const unsigned char* base = published_base();
         const auto offset =
-            reinterpret_cast<uintptr_t>(address) - reinterpret_cast<uintptr_t>(m_base);
-        return m_base != nullptr && offset < uint64_t{m_chunks} * chunk_bytes();
+            reinterpret_cast<uintptr_t>(address) - reinterpret_cast<uintptr_t>(base);
+        return base != nullptr && offset < uint64_t{m_chunks} * chunk_bytes();
     }
 
     // Raises the report for a fault at `address` if it is in this pool; false otherwise.
@@ -112,9 +120,24 @@ public:
     [[nodiscard]] size_t page_bytes() const { return m_page; }
 
 private:
+    // m_state's values (a plain word: the atomic builtins take no enum).
+    static constexpr uint32_t kOff = 0;
+    static constexpr uint32_t kEnabling = 1;
+    static constexpr uint32_t kOn = 2;
+    // m_base as an allocation or lookup without the pool's lock reads it: null until enable()
+    // has set up every page (acquire: what enable() wrote before is visible).
+    [[nodiscard]] unsigned char* published_base() const {
+        return __atomic_load_n(&m_base, __ATOMIC_ACQUIRE);
+    }
+    // enable()'s way back when a chunk's pages cannot be made inaccessible: the chunks before it
+    // made accessible again, the pool unlinked, its block given back, the claim dropped.
+    void abandon(Heap& heap, unsigned char* base, uint32_t chunks_done);
+    // Takes the pool off the global list (under its lock).
+    void unlink();
     [[nodiscard]] size_t chunk_bytes() const { return kChunkPages * m_page; }
     [[nodiscard]] GuardChunk& chunk_holding(const void* address) const;
     [[nodiscard]] GuardSlot& slot(uint32_t index) const;
+    [[nodiscard]] GuardSlot& slot_in(unsigned char* base, uint32_t index) const;
     [[nodiscard]] unsigned char* slot_page(uint32_t index) const;
     void push_free(uint32_t index);
     [[nodiscard]] uint32_t pop_free();
@@ -123,6 +146,7 @@ private:
     bool set_chunk_access(unsigned char* chunk, Access access);
 
     SpinLock m_lock;
+    uint32_t m_state = kOff; // compare-and-swap by enable(); see the file comment
     Heap* m_heap = nullptr;
     unsigned char* m_base = nullptr; // first chunk; null when disabled
     size_t m_page = kPageSize;       // platform::page_granularity(), read by enable()

@@ -1590,5 +1590,67 @@ TEST(BeyondOneGibThreadTest, RunsBeyondAGibComeAndGoAmongSmallOnes) {
     expect_every_page_back(frames, free_at_start);
 }
 
+// heap_enable_guard_pages() while another CPU asks for guarded blocks and writes them: a block
+// handed out is one whose slot page stays accessible (before, the pool was published before its
+// pages were made inaccessible, and a block taken meanwhile had its page taken away: a segfault
+// at the write or the free), and a second enable() at the same moment is refused (before, both
+// succeeded and linked the pool into the global list twice: heap_explain_fault() then looped for
+// ever). Every page comes back.
+TEST(GuardPoolThreadTest, EnablingRacesGuardedAllocationsAndASecondEnable) {
+    for (int round = 0; round < 40; ++round) {
+        test::Frames frames(64 << 20);
+        ASSERT_TRUE(frames.initialized());
+        const uint64_t free_at_start = frames.free_pages();
+        Heap* heap = heap_create(frames.allocator());
+        ASSERT_NE(heap, nullptr);
+        ASSERT_TRUE(heap_set_check_level(*heap, CheckLevel::Report));
+        std::atomic<int> ready{0};
+        std::atomic<bool> stop{false};
+        std::atomic<int> enabled{0};
+        std::thread user([&] {
+            std::vector<unsigned char*> live;
+            ready.fetch_add(1);
+            while (!stop.load()) {
+                auto* block = static_cast<unsigned char*>(heap_allocate_guarded(*heap, 64));
+                ASSERT_NE(block, nullptr);
+                memset(block, 0x11, 64); // faults if its slot page was made inaccessible
+                live.push_back(block);
+                if (live.size() > 4) {
+                    heap_free(*heap, live.front());
+                    live.erase(live.begin());
+                }
+            }
+            for (unsigned char* block : live) {
+                heap_free(*heap, block);
+            }
+        });
+        std::thread second([&] {
+            ready.fetch_add(1);
+            while (ready.load() < 3) {
+            }
+            enabled += heap_enable_guard_pages(*heap, GuardPageOptions{70, 0}) ? 1 : 0;
+        });
+        ready.fetch_add(1);
+        while (ready.load() < 3) {
+        }
+        enabled += heap_enable_guard_pages(*heap, GuardPageOptions{70, 0}) ? 1 : 0;
+        second.join();
+        stop.store(true);
+        user.join();
+        EXPECT_EQ(enabled.load(), 1) << "round " << round;
+        static int elsewhere;
+        EXPECT_FALSE(heap_explain_fault(reinterpret_cast<uintptr_t>(&elsewhere), MemoryAccess::Read,
+                                        nullptr))
+            << "returns, naming no pool";
+        EXPECT_EQ(test::report_count(), 0u);
+        EXPECT_TRUE(heap_check(*heap));
+        EXPECT_TRUE(heap_destroy(*heap));
+        expect_every_page_back(frames, free_at_start);
+        if (HasFailure()) {
+            break;
+        }
+    }
+}
+
 } // namespace
 } // namespace bedrock

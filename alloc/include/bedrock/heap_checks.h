@@ -92,8 +92,10 @@ LeakSummary heap_report_leaks(Heap& heap, LineWriter write, void* context, uint6
 // kMaxGuardedSize is guarded, and heap_allocate_guarded() guards one on request. Freed guarded
 // blocks stay inaccessible until their slot is reused (oldest first). Returns false if checking
 // is compiled out, pages are short, the pool would not fit one arena (over a page frame
-// allocator: about 900 slots at most with 4 KiB pages, 200 with 64 KiB) or the platform cannot
-// change page access.
+// allocator: about 900 slots at most with 4 KiB pages, 200 with 64 KiB), the platform cannot
+// change page access, or the heap has a pool (one per heap: a second call, also one made at the
+// same time on another CPU, returns false). Safe while other CPUs allocate and free: no block is
+// guarded until every page of the pool is in place.
 struct GuardPageOptions {
     uint32_t slots;
     uint32_t sample_interval;
