@@ -59,12 +59,17 @@ struct SizeClassStatistics {
 };
 
 struct HeapStatistics {
-    uint64_t bytes_requested; // sum of all sizes asked for, since creation
-    uint64_t bytes_in_use;    // usable bytes of the live blocks (block sizes, not requests)
-    uint64_t blocks_in_use;   // live blocks: freed blocks in quarantine are not counted here
+    // Sum of the sizes of the allocations made, since creation: a realloc counts as one when it
+    // moves the block (its size with the room it adds to grow), not when it resizes in place.
+    uint64_t bytes_requested;
+    // Usable bytes of the live blocks (block sizes, not requests); a checked block counts the
+    // bytes it occupies (its header and red zones included), not its usable size.
+    uint64_t bytes_in_use;
+    uint64_t blocks_in_use; // live blocks: freed blocks in quarantine are not counted here
     // Checked mode: freed blocks held in quarantine (bedrock/heap_checks.h) and their bytes,
-    // counted like bytes_in_use. The per-class and large-block figures below include them: they
-    // still occupy their slab block or page run.
+    // counted like bytes_in_use. Checked blocks, live or in quarantine, are blocks of their own:
+    // the per-class and medium figures below leave them out; a checked large block (a page run of
+    // its own) is in the large-block figures.
     uint64_t quarantined_blocks;
     uint64_t quarantined_bytes;
     uint64_t pages_held; // pages taken from the page frame allocator, including the heap's state

@@ -3,7 +3,8 @@
  * prefixed bedrock_; with the build option BEDROCK_STANDARD_NAMES the same functions are also
  * exported as malloc, free, calloc, realloc, memalign, aligned_alloc, posix_memalign, valloc,
  * pvalloc and malloc_usable_size. None of them throws or sets errno (there is none here).
- * Before a default heap is set, every allocation returns NULL (posix_memalign: ENOMEM).
+ * Before a default heap is set, every allocation returns NULL (posix_memalign: ENOMEM, or
+ * EINVAL for an alignment it refuses anyway).
  *
  * Edge behaviour:
  *   malloc(0)            a unique 16-byte block that must be freed like any other

@@ -263,11 +263,12 @@ public:
     // L) for the region that `limit` cuts (the lowest free block of each order).
     [[nodiscard]] PhysAddr allocate_below(unsigned order, PhysAddr limit);
     // `count` contiguous pages (count >= 1) starting at a multiple of `alignment` bytes (any
-    // power of two; below kPageSize means kPageSize), ending at or below `limit`, inside one
-    // region; or kNoPage, with nothing changed: for count 0, an alignment that is not a power of
-    // two, or when no region has `count` such free pages in a row (the CPU page lists taken back
-    // first, as for allocate()). Any free pages in a row serve: the promise is that a run that
-    // fits contiguously in free RAM can be allocated. Free with free_pages() and the same count.
+    // power of two; 0 or below kPageSize means kPageSize), ending at or below `limit`, inside one
+    // region; or kNoPage, with nothing changed: for count 0, an alignment other than 0 that is
+    // not a power of two, or when no region has `count` such free pages in a row (the CPU page
+    // lists taken back first, as for allocate()). Any free pages in a row serve: the promise is
+    // that a run that fits contiguously in free RAM can be allocated. Free with free_pages() and
+    // the same count.
     //   - Up to a maximum block (2^kMaxOrder pages) and aligned to at most one, the run is first
     //     the start of a buddy block (the smallest order that holds the count and the alignment),
     //     whose tail is given back; time as allocate_below(). When no free block serves it (the
