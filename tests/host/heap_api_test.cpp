@@ -273,6 +273,23 @@ TEST_F(HeapApiTest, VallocAndPvalloc) {
     bedrock_free(zero);
 }
 
+// bytes_requested counts each allocation's size; a realloc counts only when it moves the block,
+// at its size with the room it adds to grow (a quarter), as heap.h says.
+TEST_F(HeapApiTest, BytesRequestedCountsAReallocOnlyWhenItMoves) {
+    const uint64_t before = heap_statistics(*m_heap).bytes_requested;
+    void* block = heap_allocate(*m_heap, 3000);
+    ASSERT_NE(block, nullptr);
+    EXPECT_EQ(heap_statistics(*m_heap).bytes_requested, before + 3000);
+    ASSERT_EQ(heap_reallocate(*m_heap, block, 2000), block) << "shrinks in place";
+    EXPECT_EQ(heap_statistics(*m_heap).bytes_requested, before + 3000);
+    void* keep = heap_allocate(*m_heap, 100); // after it: the growth below moves
+    void* moved = heap_reallocate(*m_heap, block, 40000);
+    ASSERT_NE(moved, nullptr);
+    EXPECT_EQ(heap_statistics(*m_heap).bytes_requested, before + 3000 + 100 + 40000 + 10000);
+    heap_free(*m_heap, moved);
+    heap_free(*m_heap, keep);
+}
+
 TEST_F(HeapApiTest, WithoutDefaultHeapEverythingFailsCleanly) {
     set_default_heap(nullptr);
     EXPECT_EQ(bedrock_malloc(10), nullptr);
@@ -280,6 +297,8 @@ TEST_F(HeapApiTest, WithoutDefaultHeapEverythingFailsCleanly) {
     EXPECT_EQ(bedrock_realloc(nullptr, 10), nullptr);
     void* out = nullptr;
     EXPECT_EQ(bedrock_posix_memalign(&out, 64, 10), BEDROCK_ENOMEM);
+    EXPECT_EQ(bedrock_posix_memalign(&out, 3, 10), BEDROCK_EINVAL) << "refused anyway";
+    EXPECT_EQ(out, nullptr);
     bedrock_free(nullptr);
 }
 

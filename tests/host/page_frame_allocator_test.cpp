@@ -451,6 +451,10 @@ TEST(PageFrameAllocator, AlignmentLargerThanTheSize) {
     EXPECT_EQ(f.pfa.free_pages(), f.initial_free - 3);
     EXPECT_EQ(f.pfa.allocate_pages(1, 3 * kPageSize), kNoPage); // not a power of two
     EXPECT_EQ(f.pfa.allocate_pages(0), kNoPage);
+    const PhysAddr page = f.pfa.allocate_pages(1, 0); // 0: a page
+    ASSERT_NE(page, kNoPage);
+    EXPECT_EQ(page % kPageSize, 0u);
+    f.pfa.free_pages(page, 1);
     f.pfa.free_pages(run, 3);
     f.expect_pristine();
 }
