@@ -134,8 +134,8 @@ bool GuardedPool::enable(Heap& heap, GuardPageOptions options) {
     if (options.slots == 0) {
         return false;
     }
-    uint32_t off = kOff;
-    if (!__atomic_compare_exchange_n(&m_state, &off, kEnabling, false, __ATOMIC_ACQUIRE,
+    uint32_t unclaimed = 0;
+    if (!__atomic_compare_exchange_n(&m_claimed, &unclaimed, uint32_t{1}, false, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED)) {
         return false; // a pool exists, or another call is making one
     }
@@ -147,7 +147,7 @@ bool GuardedPool::enable(Heap& heap, GuardPageOptions options) {
     const TakenBlock core =
         take_block(heap, size_t{chunks} * kChunkPages * page, page, BlockUse::Guard, 0);
     if (core.start == nullptr) {
-        __atomic_store_n(&m_state, kOff, __ATOMIC_RELEASE);
+        __atomic_store_n(&m_claimed, uint32_t{0}, __ATOMIC_RELEASE);
         return false;
     }
     unsigned char* base = core.start;
@@ -178,7 +178,6 @@ bool GuardedPool::enable(Heap& heap, GuardPageOptions options) {
     }
     __atomic_store_n(&m_base, base, __ATOMIC_RELEASE);
     __atomic_store_n(&m_sample_interval, options.sample_interval, __ATOMIC_RELAXED);
-    __atomic_store_n(&m_state, kOn, __ATOMIC_RELEASE);
     return true;
 }
 
@@ -191,7 +190,7 @@ void GuardedPool::abandon(Heap& heap, unsigned char* base, uint32_t chunks_done)
     give_block(heap, find_block(heap, base));
     m_chunks = 0;
     m_free_head = m_free_tail = kNoSlot;
-    __atomic_store_n(&m_state, kOff, __ATOMIC_RELEASE);
+    __atomic_store_n(&m_claimed, uint32_t{0}, __ATOMIC_RELEASE);
 }
 
 void GuardedPool::disable(Heap& heap) {
@@ -209,7 +208,7 @@ void GuardedPool::disable(Heap& heap) {
     __atomic_store_n(&m_base, static_cast<unsigned char*>(nullptr), __ATOMIC_RELEASE);
     m_chunks = 0;
     m_free_head = m_free_tail = kNoSlot;
-    __atomic_store_n(&m_state, kOff, __ATOMIC_RELEASE);
+    __atomic_store_n(&m_claimed, uint32_t{0}, __ATOMIC_RELEASE);
 }
 
 void GuardedPool::unlink() {

@@ -21,10 +21,11 @@
 // Every pool with slots is on a global list that heap_explain_fault() walks without a lock
 // (a pool is linked before its pages become inaccessible and unlinked after they are back).
 // Enabling, against other CPUs' allocations and another enable(): enable() claims the pool
-// (m_state Off -> Enabling, a compare-and-swap: a second call fails), sets everything up and
-// makes every guard and slot page inaccessible, and only then publishes m_base (release), the
-// sample interval and m_state On: an allocation that sees m_base (acquire) sees a pool whose
-// pages are all in place, so none it hands out is made inaccessible afterwards.
+// (m_claimed 0 -> 1, a compare-and-swap: a second call fails; disable() or a failed enable()
+// drops the claim), sets everything up and makes every guard and slot page inaccessible, and
+// only then publishes m_base (release) and the sample interval: an allocation that sees m_base
+// (acquire) sees a pool whose pages are all in place, so none it hands out is made
+// inaccessible afterwards.
 #pragma once
 
 #include <stddef.h>
@@ -120,10 +121,6 @@ public:
     [[nodiscard]] size_t page_bytes() const { return m_page; }
 
 private:
-    // m_state's values (a plain word: the atomic builtins take no enum).
-    static constexpr uint32_t kOff = 0;
-    static constexpr uint32_t kEnabling = 1;
-    static constexpr uint32_t kOn = 2;
     // m_base as an allocation or lookup without the pool's lock reads it: null until enable()
     // has set up every page (acquire: what enable() wrote before is visible).
     [[nodiscard]] unsigned char* published_base() const {
@@ -146,7 +143,7 @@ private:
     bool set_chunk_access(unsigned char* chunk, Access access);
 
     SpinLock m_lock;
-    uint32_t m_state = kOff; // compare-and-swap by enable(); see the file comment
+    uint32_t m_claimed = 0; // 1 from enable()'s start to disable(); see the file comment
     Heap* m_heap = nullptr;
     unsigned char* m_base = nullptr; // first chunk; null when disabled
     size_t m_page = kPageSize;       // platform::page_granularity(), read by enable()

@@ -441,8 +441,8 @@ bool Arenas::check(const char** failure) {
     bool tags_ok = true;
     m_fit.for_each_block([&](const Arena&, unsigned char*, size_t usable, BlockUse use) {
         if (use != BlockUse::Free && use != BlockUse::Retired) {
-            ++counted[static_cast<unsigned>(use) - 1].blocks;
-            counted[static_cast<unsigned>(use) - 1].bytes += usable;
+            ++counted[counted_index(use)].blocks;
+            counted[counted_index(use)].bytes += usable;
         }
     });
     if (m_frames != nullptr) {

@@ -73,8 +73,7 @@ public:
     // Reports (corrupt-metadata) the damage the fit found since the last call
     // (SegregatedFit::Damage): free blocks whose list links were overwritten (the lists were
     // rebuilt), headers retired, arenas given back with their pad changed. Call with no heap
-    // lock held;
-    // one relaxed load, inline, when there is nothing to report.
+    // lock held; one relaxed load, inline, when there is nothing to report.
     void report_damage(const ErrorPolicy& errors) {
         if (m_fit.damage_pending()) [[unlikely]] {
             report_pending_damage(errors);
@@ -256,10 +255,12 @@ private:
     void retire_locked(Arena& arena, void* block, BlockUse use);
     void give_arena_locked(Arena& arena);
     bool give_spare_locked();
-    [[nodiscard]] UseTotals& totals_of(BlockUse use) {
+    // Where a use's totals are: Slab .. CpuCache at 0 .. kCountedUses - 1.
+    [[nodiscard]] static unsigned counted_index(BlockUse use) {
         BEDROCK_DEBUG_ASSERT(use != BlockUse::Free && use != BlockUse::Retired);
-        return m_totals[static_cast<unsigned>(use) - 1];
+        return static_cast<unsigned>(use) - 1;
     }
+    [[nodiscard]] UseTotals& totals_of(BlockUse use) { return m_totals[counted_index(use)]; }
     // Tells platform::pages_unused() of the whole pages inside free blocks of at least `least`
     // usable bytes, past their list links, the largest first, until blocks of `bytes` usable
     // bytes in all (or every such block) are told. O(blocks told + lists).

@@ -319,26 +319,21 @@ void SegregatedFit::rebuild_lists(const BlockHeader* damaged) {
         for (BlockHeader* header = first_of(*arena); header != sentinel;) {
             // Past a size the start bitmap does not confirm (an overwritten header), the walk
             // goes on at the next block start.
-            const bool confirmed = size_holds(*arena, start_of(header));
-            BlockHeader* next = confirmed ? next_of(header) : next_start_header(*arena, header);
+            const bool holds = confirmed(*arena, header);
+            BlockHeader* next = holds ? next_of(header) : next_start_header(*arena, header);
             // Free only if the next block says so too: a taken block whose header was
             // overwritten to read free is never listed (its successor, across its bytes, still
             // says its predecessor is taken), and a free block whose header was overwritten is
             // retired (its owner, whose call would retire a taken one, gave it back already).
             // A successor whose own header does not hold says nothing: the block is left as it
             // is (taken, or free and named by no list, retire_listed_overwritten()).
-            if (confirmed && is_free(header) && prev_is_free(next)) {
+            if (holds && is_free(header) && prev_is_free(next)) {
                 const size_t usable = usable_of(header);
                 push_free(*arena, header, list_of(usable));
                 links_of(header)->told = 0;
                 m_totals.free_bytes += usable;
-            } else if (!confirmed && prev_is_free(next) &&
-                       (next == sentinel ? sentinel_holds(next)
-                                         : size_holds(*arena, start_of(next)))) {
-                static_cast<void>(retire_header(*arena, header));
-                if (header != damaged) {
-                    record_damaged_header(address_of(header) + kBlockHeaderBytes);
-                }
+            } else if (!holds && prev_is_free(next) && confirmed(*arena, next)) {
+                retire_found(*arena, header, damaged);
             }
             header = next;
         }

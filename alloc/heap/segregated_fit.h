@@ -649,6 +649,12 @@ private:
     // is left for its owner's next call. O(lists + blocks, + arenas per block named).
     void retire_listed_overwritten(const BlockHeader* damaged);
     void retire_if_overwritten(BlockHeader* listed, const BlockHeader* damaged);
+    // retire_header() of a block a rebuild found overwritten, recorded unless it is `damaged`
+    // (the block the rebuild is for, recorded as link damage).
+    void retire_found(Arena& arena, BlockHeader* header, const BlockHeader* damaged);
+    // Whether the start bitmap confirms `header`'s size (size_holds()), or, for the end
+    // sentinel, whether it reads as one: whether its flags may be trusted.
+    [[nodiscard]] static bool confirmed(const Arena& arena, BlockHeader* header);
     // Whether the lists name `header`: a list's head, or a list link of a free block whose seal
     // holds. O(blocks + lists).
     [[nodiscard]] bool listed(const BlockHeader* header) const;

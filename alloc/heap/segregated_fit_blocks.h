@@ -144,4 +144,10 @@ inline uint64_t SegregatedFit::seal_of(const BlockHeader* node) const {
            seal_term(fit_detail::LinkField::Arena, links->arena);
 }
 
+inline bool SegregatedFit::confirmed(const Arena& arena, BlockHeader* header) {
+    return header == fit_detail::sentinel_of(arena)
+               ? sentinel_holds(header)
+               : size_holds(arena, fit_detail::start_of(header));
+}
+
 } // namespace bedrock::heap

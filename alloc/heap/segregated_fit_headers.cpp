@@ -31,9 +31,7 @@ bool SegregatedFit::header_holds(const Arena& arena, const void* block) const {
 SegregatedFit::RetiredBlock SegregatedFit::retire(Arena& arena, void* block) {
     BlockHeader* header = header_of(block);
     BlockHeader* next = next_start_header(arena, header);
-    const bool next_holds =
-        next == sentinel_of(arena) ? sentinel_holds(next) : size_holds(arena, start_of(next));
-    if (next_holds ? prev_is_free(next) : listed(header)) {
+    if (confirmed(arena, next) ? prev_is_free(next) : listed(header)) {
         // Free: only a rebuild takes it off its list and out of the free bytes.
         rebuild_lists(header);
         return RetiredBlock{usable_of(header), false};
@@ -73,13 +71,13 @@ void SegregatedFit::for_each_listed(Visit&& visit) const {
     for (const Arena* arena = m_arenas; arena != nullptr; arena = arena->next) {
         const BlockHeader* sentinel = sentinel_of(*arena);
         for (BlockHeader* header = first_of(*arena); header != sentinel;) {
-            const bool confirmed = size_holds(*arena, start_of(header));
-            if (confirmed && is_free(header) && seal_holds(header)) {
+            const bool holds = confirmed(*arena, header);
+            if (holds && is_free(header) && seal_holds(header)) {
                 visit(load_link(&links_of(header)->next));
                 visit(load_link(&links_of(header)->prev));
             }
             // A block ahead that `visit` retires starts where it did.
-            header = confirmed ? next_of(header) : next_start_header(*arena, header);
+            header = holds ? next_of(header) : next_start_header(*arena, header);
         }
     }
 }
@@ -105,13 +103,17 @@ void SegregatedFit::retire_if_overwritten(BlockHeader* listed, const BlockHeader
         }
         // A link that seals hold names a block start: the bitmap is asked all the same, as for
         // any header before it is followed.
-        if (starts_block(*arena, listed) && !size_holds(*arena, start_of(listed))) {
-            static_cast<void>(retire_header(*arena, listed));
-            if (listed != damaged) {
-                record_damaged_header(address_of(listed) + kBlockHeaderBytes);
-            }
+        if (starts_block(*arena, listed) && !confirmed(*arena, listed)) {
+            retire_found(*arena, listed, damaged);
         }
         return;
+    }
+}
+
+void SegregatedFit::retire_found(Arena& arena, BlockHeader* header, const BlockHeader* damaged) {
+    static_cast<void>(retire_header(arena, header));
+    if (header != damaged) {
+        record_damaged_header(address_of(header) + kBlockHeaderBytes);
     }
 }
 
