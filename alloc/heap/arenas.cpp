@@ -431,6 +431,17 @@ Arenas::UseTotals Arenas::totals(BlockUse use) {
     return totals_of(use);
 }
 
+bool Arenas::has_arena(ArenaBounds bounds) {
+    LockGuard guard(m_lock);
+    for (const Arena* arena = m_fit.first_arena(); arena != nullptr; arena = arena->next) {
+        const ArenaBounds found = SegregatedFit::bounds_of(*arena);
+        if (found.base == bounds.base && found.bytes == bounds.bytes) {
+            return true;
+        }
+    }
+    return false;
+}
+
 bool Arenas::check(const char** failure) {
     LockGuard guard(m_lock);
     if (!m_fit.check(failure)) {

@@ -209,6 +209,9 @@ public:
 
     [[nodiscard]] UseTotals totals(BlockUse use);
     [[nodiscard]] bool check(const char** failure);
+    // Whether `bounds` are those of one of these arenas: for the CPU caches' check() of their
+    // arena hints. Takes m_lock. O(arenas).
+    [[nodiscard]] bool has_arena(ArenaBounds bounds);
 
     // heap_lock_all()'s hold on m_lock, for fork() (bedrock/heap.h).
     [[nodiscard]] platform::InterruptState lock_all() { return m_lock.lock(); }

@@ -20,6 +20,9 @@ CpuCache* CpuCaches::make_first(unsigned cpu, Arenas& arenas) {
     for (SlabHint& hint : cache->slab_hints) {
         hint = SlabHint{nullptr, 0, 0};
     }
+    for (ArenaHint& hint : cache->arena_hints) {
+        hint = ArenaHint{{0, 0}, 0};
+    }
     // Published once its magazines are set: other CPUs read their counters for the statistics.
     __atomic_store_n(&m_caches[cpu], cache, __ATOMIC_RELEASE);
     return cache;
@@ -86,8 +89,8 @@ static bool hint_is_sound(const SlabHint& hint, uint64_t slabs_given) {
     return hint.end == reinterpret_cast<uintptr_t>(&slab) + slab.layout().slab_bytes;
 }
 
-bool CpuCaches::check(unsigned cpu, ClassCache* classes, uintptr_t secret,
-                      uint64_t slabs_given) const {
+bool CpuCaches::check(unsigned cpu, ClassCache* classes, uintptr_t secret, uint64_t slabs_given,
+                      Arenas& arenas) const {
     for (unsigned other = 0; other < platform::kMaxCpus; ++other) {
         const CpuCache* cache = of(other);
         if (cache == nullptr) {
@@ -96,6 +99,13 @@ bool CpuCaches::check(unsigned cpu, ClassCache* classes, uintptr_t secret,
         if (other == cpu) {
             for (const SlabHint& hint : cache->slab_hints) {
                 if (!hint_is_sound(hint, slabs_given)) {
+                    return false;
+                }
+            }
+            const uint64_t arenas_given = arenas.arenas_given();
+            for (const ArenaHint& hint : cache->arena_hints) {
+                if (hint.bounds.bytes != 0 && hint.arenas_given == arenas_given &&
+                    !arenas.has_arena(hint.bounds)) {
                     return false;
                 }
             }

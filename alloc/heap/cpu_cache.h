@@ -24,7 +24,11 @@
 // block being freed stays. While that count has not moved, no slab has left the heap, so the
 // hinted slab is still a slab of its class at that address; the free then checks the block
 // against the slab's layout and bitmap as before. A count that moved, or a block outside the
-// hinted slab, falls back to the page map. Measured (./bench.sh --summary): a 16-byte pair 345
+// hinted slab, falls back to the page map. That fallback finds the block's arena from arena
+// hints the same way (an arena's bounds, direct-mapped by the 256 KiB span the block lies in,
+// stamped with the count of arenas given back, Arenas::arenas_given()), so only a free in a span
+// the CPU has not freed into since an arena left looks at the page frame allocator's tags; the
+// arena's start bitmap then places the block. Measured (./bench.sh --summary): a 16-byte pair 345
 // instructions at first, 282 with inline platform hooks, 189 with the hints, 143 with the fast
 // paths inline in the entry points (fast_paths.h); the larson-like workload runs at 0.6-0.65 of
 // mimalloc's throughput, held back by the frees the hints miss (over 90 % of them: slabs of
@@ -32,17 +36,18 @@
 // locks (batches of 8 change nothing).
 //
 // Owns: the per-CPU storage (one medium block of the arenas per CPU, BlockUse::CpuCache, taken
-// on the CPU's first small malloc or free) and, in each, the magazines, their slots and the slab
-// hints. A CPU's magazines are touched only by that CPU with its interrupts masked, or by
-// heap_drain_cpu() / heap_destroy() while it runs no Bedrock code; other CPUs read only the
-// counters (atomic loads) for the statistics.
-// Invariants, for every CPU c and class i:
+// on the CPU's first small malloc or free) and, in each, the magazines, their slots, the slab
+// hints and the arena hints. A CPU's magazines are touched only by that CPU with its interrupts
+// masked, or by heap_drain_cpu() / heap_destroy() while it runs no Bedrock code; other CPUs read
+// only the counters (atomic loads) for the statistics. Invariants, for every CPU c and class i:
 //   0 <= count(c, i) <= capacity(i)
 //   each cached block is a block the class handed out (its slab's allocated bit is set) and
 //     carries free_mark(its slab) in its second word (slab.h); no block is cached twice
 //   class blocks_in_use (class_cache.h) == blocks live for the program + sum_c count(c, i)
 //   a hint h of c with h.slabs_given == slabs_given(): h.slab is a slab of the heap (in use or
 //     retired) ending at h.end
+//   an arena hint a of c with a.arenas_given == arenas_given() and a.bounds.bytes != 0:
+//     a.bounds are the bounds of one of the heap's arenas
 // Bounds: a CPU holds at most kCpuCacheSlots blocks (about 16 KiB per class); a refill takes up to
 // 1 + kCpuCacheBatch blocks under the class lock.
 // Lock order: none taken here but the class lock on refill, free and drain (and through it the
@@ -125,10 +130,22 @@ struct SlabHint {
 };
 inline constexpr unsigned kSlabHints = 64; // direct-mapped by page number
 
-// One CPU's cache: every class's magazine and their slots, and the slab hints of its frees.
+// An arena one of this CPU's frees its slab hints missed found its block in, and when: valid
+// while the arenas' arenas_given() is still `arenas_given` (no arena has left the heap since, so
+// it is still one of the heap's at those bounds). Kept at the entry of the smallest arena's span
+// (kMinArenaBytes) the block lay in. All zeroes: empty.
+struct ArenaHint {
+    ArenaBounds bounds;
+    uint64_t arenas_given;
+};
+inline constexpr unsigned kArenaHints = 64; // direct-mapped by kMinArenaBytes span
+
+// One CPU's cache: every class's magazine and their slots, the slab hints of its frees and
+// their arena hint.
 struct CpuCache {
     Magazine magazines[kSizeClassCount];
     SlabHint slab_hints[kSlabHints];
+    ArenaHint arena_hints[kArenaHints];
     void* slots[kCpuCacheSlots];
 
     // The slab hinted for `address` if `address` lies inside it and `slabs_given` is current,
@@ -144,6 +161,19 @@ struct CpuCache {
     void hint_slab(uintptr_t address, Slab* slab, size_t slab_bytes, uint64_t slabs_given) {
         slab_hints[(address >> kPageShift) % kSlabHints] =
             SlabHint{slab, reinterpret_cast<uintptr_t>(slab) + slab_bytes, slabs_given};
+    }
+    // The hinted arena if `address` lies in it and `arenas_given` is current, else {0, 0}.
+    // Reads the hint alone, never the arena.
+    [[nodiscard]] ArenaBounds hinted_arena(uintptr_t address, uint64_t arenas_given) const {
+        const ArenaHint& hint = arena_hints[(address / kMinArenaBytes) % kArenaHints];
+        return address - hint.bounds.base < hint.bounds.bytes && hint.arenas_given == arenas_given
+                   ? hint.bounds
+                   : ArenaBounds{0, 0};
+    }
+    // Notes the arena a free found its block in while arenas_given() read `arenas_given` before
+    // the lookup began.
+    void hint_arena(uintptr_t address, ArenaBounds bounds, uint64_t arenas_given) {
+        arena_hints[(address / kMinArenaBytes) % kArenaHints] = ArenaHint{bounds, arenas_given};
     }
 };
 
@@ -228,10 +258,11 @@ public:
     };
     [[nodiscard]] ClassTotals totals(unsigned index) const;
     // Every CPU's magazines within bounds; the calling CPU's cached blocks (`cpu`, or kNoCpuSlot)
-    // each a handed-out block of its class carrying its free mark, and its slab hints current at
-    // `slabs_given` (Arenas::slabs_given()) each naming a slab and its end.
+    // each a handed-out block of its class carrying its free mark, its slab hints current at
+    // `slabs_given` (Arenas::slabs_given()) each naming a slab and its end, and its arena hint,
+    // if current at `arenas`' arenas_given(), the bounds of one of `arenas`.
     [[nodiscard]] bool check(unsigned cpu, ClassCache* classes, uintptr_t secret,
-                             uint64_t slabs_given) const;
+                             uint64_t slabs_given, Arenas& arenas) const;
 
 private:
     [[gnu::noinline]] CpuCache* make_first(unsigned cpu, Arenas& arenas);

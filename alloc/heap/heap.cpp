@@ -512,9 +512,20 @@ void free_unhinted(Heap& heap, void* block, CpuCache* cache, platform::Interrupt
                    Caller caller) {
     const uint64_t slabs_given = heap.arenas.slabs_given();  // before the lookup the hint records
     const uint64_t arenas_seen = heap.arenas.arenas_given(); // before the tags it reads
-    const heap::ArenaBounds arena = heap::arena_holding(heap, block);
-    if (reinterpret_cast<uintptr_t>(block) - arena.base < arena.bytes) [[likely]] {
-        if (SegregatedFit::is_block_start(arena, block)) {
+    const auto address = reinterpret_cast<uintptr_t>(block);
+    // Its arena from the CPU's arena hint, else from the page map (the hint noted).
+    heap::ArenaBounds arena =
+        cache != nullptr ? cache->hinted_arena(address, arenas_seen) : heap::ArenaBounds{0, 0};
+    if (arena.bytes == 0) [[unlikely]] {
+        arena = heap::arena_holding(heap, block);
+        if (cache != nullptr && arena.bytes != 0) {
+            cache->hint_arena(address, arena, arenas_seen);
+        }
+    }
+    if (address - arena.base < arena.bytes) [[likely]] {
+        const SegregatedFit::Near near =
+            SegregatedFit::start_or_near(arena, block, heap::kMaxSlabBytes);
+        if (near.at_start) {
             // No slab block starts a block of the fit (its slab's header does): a medium block,
             // re-checked under the arenas' lock; anything else at a block start is misuse or
             // checked mode's, looked up from the start.
@@ -525,8 +536,7 @@ void free_unhinted(Heap& heap, void* block, CpuCache* cache, platform::Interrupt
             }
             return;
         }
-        const SegregatedFit::Found found =
-            SegregatedFit::find_near(arena, block, heap::kMaxSlabBytes);
+        const SegregatedFit::Found& found = near.found;
         if (found.use == BlockUse::Slab) {
             auto* slab = reinterpret_cast<heap::Slab*>(found.block);
             const unsigned index = slab->class_index; // confirmed under the class lock
@@ -803,7 +813,7 @@ bool heap_check(Heap& heap) {
     {
         InterruptsOff stay_on_cpu;
         cache_intact = heap.cpus.check(platform::current_cpu(), heap.classes, heap.secret,
-                                       heap.arenas.slabs_given());
+                                       heap.arenas.slabs_given(), heap.arenas);
     }
     if (!cache_intact) {
         report_failed_check(heap, "the calling CPU's cache is damaged");

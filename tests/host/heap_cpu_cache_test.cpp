@@ -22,6 +22,7 @@
 
 #include "bedrock/heap.h"
 #include "bedrock/platform.h"
+#include "heap/block_lookup.h"
 #include "heap/class_cache.h"
 #include "heap/cpu_cache.h"
 #include "heap/segregated_fit.h"
@@ -595,6 +596,129 @@ TEST(SlabHintTest, AHintHoldsOnlyInsideItsSlabAndWhileNoSlabWasGivenBack) {
     EXPECT_EQ(cache->hinted_slab(same_entry, 5), nullptr) << "another page on the same entry";
     cache->hint_slab(same_entry, reinterpret_cast<heap::Slab*>(same_entry - 0x40), kSlabBytes, 5);
     EXPECT_EQ(cache->hinted_slab(address, 5), nullptr) << "replaced";
+}
+
+// An arena hint places only the addresses inside its arena, and only while no arena has been
+// given back since it was noted; it is kept at the entry of the address's kMinArenaBytes span.
+TEST(ArenaHintTest, AHintHoldsOnlyInsideItsArenaAndWhileNoArenaWasGivenBack) {
+    auto cache = std::make_unique<heap::CpuCache>();
+    for (heap::ArenaHint& hint : cache->arena_hints) {
+        hint = heap::ArenaHint{{0, 0}, 0};
+    }
+    const heap::ArenaBounds arena{uintptr_t{0x40} * heap::kMinArenaBytes, 2 * heap::kMinArenaBytes};
+    const uintptr_t address = arena.base + 0x1230;
+    EXPECT_EQ(cache->hinted_arena(address, 0).bytes, 0u) << "empty";
+    EXPECT_EQ(cache->hinted_arena(0, 0).bytes, 0u) << "empty, at address 0";
+    cache->hint_arena(address, arena, 3);
+    EXPECT_EQ(cache->hinted_arena(address, 3).base, arena.base);
+    EXPECT_EQ(cache->hinted_arena(address + 0x100, 3).bytes, arena.bytes) << "the same span";
+    EXPECT_EQ(cache->hinted_arena(address, 4).bytes, 0u) << "an arena was given back since";
+    EXPECT_EQ(cache->hinted_arena(arena.base - 16, 3).bytes, 0u) << "below the arena";
+    EXPECT_EQ(cache->hinted_arena(address + heap::kMinArenaBytes, 3).bytes, 0u)
+        << "the arena's next span: its own entry, not noted";
+    const uintptr_t same_entry = address + heap::kArenaHints * heap::kMinArenaBytes;
+    EXPECT_EQ(cache->hinted_arena(same_entry, 3).bytes, 0u) << "beyond the arena, same entry";
+    cache->hint_arena(same_entry, heap::ArenaBounds{same_entry - 0x1230, heap::kMinArenaBytes}, 3);
+    EXPECT_EQ(cache->hinted_arena(address, 3).bytes, 0u) << "replaced";
+}
+
+// heap_check() verifies the calling CPU's hints: a current arena hint that names no arena of the
+// heap, or a current slab hint whose slab does not end where it says, fails the check.
+TEST(ArenaHintTest, HeapCheckFailsOnAHintThatNamesNoArenaOrSlab) {
+    test::Frames frames(16 << 20);
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    void* block = heap_allocate(*heap, 3000);
+    void* small = heap_allocate(*heap, 48);
+    heap_free(*heap, block); // its arena hinted
+    heap_free(*heap, small); // its slab hinted
+    ASSERT_TRUE(heap_check(*heap));
+    heap::CpuCache* cache = heap->cpus.mine(platform::current_cpu());
+    ASSERT_NE(cache, nullptr);
+    const auto at = reinterpret_cast<uintptr_t>(block);
+    heap::ArenaHint& hint = cache->arena_hints[(at / heap::kMinArenaBytes) % heap::kArenaHints];
+    ASSERT_NE(hint.bounds.bytes, 0u);
+    const heap::ArenaHint kept = hint;
+    hint.bounds.bytes /= 2;
+    test::clear_reports();
+    EXPECT_FALSE(heap_check(*heap));
+    hint = kept;
+    heap::SlabHint& slab_hint =
+        cache->slab_hints[(reinterpret_cast<uintptr_t>(small) >> kPageShift) % heap::kSlabHints];
+    ASSERT_NE(slab_hint.slab, nullptr);
+    const heap::SlabHint kept_slab = slab_hint;
+    slab_hint.end += 16;
+    EXPECT_FALSE(heap_check(*heap));
+    slab_hint = kept_slab;
+    test::clear_reports();
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
+// A heap's arenas given back and their pages taken by another heap as arenas of the same bounds:
+// a free on the first heap of a small block the second handed out there (a stale pointer, whose
+// arena the first heap's CPU hinted) is reported as the other heap's and changes neither heap.
+// Followed, the stale hint would place the block in the second heap's slab and cache it.
+TEST(ArenaHintTest, APointerIntoAnArenaGivenBackIsNotPlacedByItsStaleHint) {
+    test::Frames frames(64 << 20);
+    Heap* first = heap_create(frames.allocator());
+    ASSERT_NE(first, nullptr);
+    std::vector<void*> blocks;
+    for (int i = 0; i < 48; ++i) {
+        blocks.push_back(heap_allocate(*first, 100 * 1024));
+        ASSERT_NE(blocks.back(), nullptr);
+    }
+    // The CPU's cache, whose hints its frees note, made last: its storage keeps only the arena it
+    // lands in, not the first.
+    ASSERT_TRUE(heap_prepare_cpu(*first));
+    // Each free's arena hinted; an arena its frees empty goes back (all but the spare and the one
+    // the CPU's cache lives in), making its hints stale. No trim: that would give the cache back
+    // too, and its hints with it.
+    for (void* block : blocks) {
+        heap_free(*first, block);
+    }
+    ASSERT_TRUE(heap_check(*first));
+    const HeapStatistics first_before = heap_statistics(*first);
+    const heap::CpuCache* cache = first->cpus.mine(platform::current_cpu());
+    ASSERT_NE(cache, nullptr);
+
+    Heap* second = heap_create(frames.allocator());
+    ASSERT_NE(second, nullptr);
+    std::vector<void*> taken;
+    void* inside = nullptr; // a small block of the second heap in an arena the first one hinted
+    for (int i = 0; i < 20000 && inside == nullptr; ++i) {
+        // First a block only an arena of 512 KiB holds, as the first arena the first heap gave
+        // back; then small blocks.
+        const size_t size = i == 0 ? 300 * 1024 : 48;
+        void* block = heap_allocate(*second, size);
+        ASSERT_NE(block, nullptr);
+        std::memset(block, 0x5c, size);
+        taken.push_back(block);
+        const auto at = reinterpret_cast<uintptr_t>(block);
+        const heap::ArenaHint& hint =
+            cache->arena_hints[(at / heap::kMinArenaBytes) % heap::kArenaHints];
+        const heap::ArenaBounds arena = heap::arena_holding(*second, block);
+        if (size == 48 && hint.bounds.base == arena.base && hint.bounds.bytes == arena.bytes) {
+            inside = block;
+        }
+    }
+    ASSERT_NE(inside, nullptr) << "the second heap never took an arena the first one hinted";
+    const HeapStatistics second_before = heap_statistics(*second);
+    test::clear_reports();
+    heap_free(*first, inside);
+    EXPECT_EQ(count_reports(ErrorKind::ForeignHeap), 1u);
+    EXPECT_EQ(test::report_count(), 1u);
+    EXPECT_TRUE(heap_check(*first));
+    EXPECT_TRUE(heap_check(*second));
+    EXPECT_EQ(heap_statistics(*first).blocks_in_use, first_before.blocks_in_use);
+    EXPECT_EQ(heap_statistics(*second).blocks_in_use, second_before.blocks_in_use);
+    test::clear_reports();
+    for (void* block : taken) {
+        heap_free(*second, block);
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_destroy(*second));
+    EXPECT_TRUE(heap_destroy(*first));
 }
 
 // Slabs given back and their memory taken again by other classes and medium blocks: the frees
