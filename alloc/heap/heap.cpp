@@ -628,6 +628,9 @@ void* allocate_not_small(Heap& heap, size_t size, size_t alignment) {
 
 // malloc() with checking on. Out of line, so that the fast path keeps no value across a call.
 void* allocate_checked(Heap& heap, size_t size, size_t alignment, Caller caller) {
+    if (heap.magic != Heap::kMagic) [[unlikely]] {
+        return refuse_destroyed_heap(heap, caller); // its check level went with it
+    }
     void* block = heap.checked.allocate(heap, size, alignment, caller);
     heap.arenas.report_damage(heap.errors);
     return block;

@@ -389,26 +389,31 @@ TEST_F(HeapApiTest, SlabBoundaryLoopDoesNotThrashAndEmptySlabsGoBack) {
 
 // A malloc on a destroyed heap is reported and allocates nothing: it wrote a new CPU cache and
 // arena blocks into the region the caller owned again (and over a page frame allocator took
-// pages no heap would ever give back).
+// pages no heap would ever give back). At every check level it was destroyed at: a heap
+// destroyed at level report went on serving checked blocks.
 TEST(HeapLifecycleTest, AMallocOnADestroyedHeapIsReportedAndWritesNothing) {
-    test::Region region(1 << 20);
-    Heap* heap = heap_create_in_region(region.data(), region.size());
-    ASSERT_NE(heap, nullptr);
-    heap_free(*heap, heap_allocate(*heap, 64));
-    ASSERT_TRUE(heap_destroy(*heap));
-    const std::vector<unsigned char> before(region.data(), region.data() + region.size());
-    test::clear_reports();
-    EXPECT_EQ(heap_allocate(*heap, 64), nullptr);
-    EXPECT_EQ(heap_allocate(*heap, 5000), nullptr);
-    EXPECT_EQ(heap_allocate(*heap, 64, 4096), nullptr);
-    ASSERT_EQ(test::report_count(), 3u);
-    for (size_t i = 0; i < 3; ++i) {
-        EXPECT_EQ(test::report(i).kind, ErrorKind::UseAfterFree);
-        EXPECT_EQ(test::report(i).address, reinterpret_cast<uintptr_t>(heap));
+    for (const CheckLevel level : {CheckLevel::Off, CheckLevel::Report}) {
+        test::Region region(1 << 20);
+        Heap* heap = heap_create_in_region(region.data(), region.size());
+        ASSERT_NE(heap, nullptr);
+        ASSERT_TRUE(heap_set_check_level(*heap, level));
+        heap_free(*heap, heap_allocate(*heap, 64));
+        ASSERT_TRUE(heap_destroy(*heap));
+        const std::vector<unsigned char> before(region.data(), region.data() + region.size());
+        test::clear_reports();
+        EXPECT_EQ(heap_allocate(*heap, 64), nullptr);
+        EXPECT_EQ(heap_allocate(*heap, 5000), nullptr);
+        EXPECT_EQ(heap_allocate(*heap, 64, 4096), nullptr);
+        ASSERT_EQ(test::report_count(), 3u);
+        for (size_t i = 0; i < 3; ++i) {
+            EXPECT_EQ(test::report(i).kind, ErrorKind::UseAfterFree);
+            EXPECT_EQ(test::report(i).address, reinterpret_cast<uintptr_t>(heap));
+        }
+        EXPECT_TRUE(std::equal(before.begin(), before.end(), region.data()))
+            << "the destroyed heap's memory was written";
+        EXPECT_FALSE(heap_check(*heap));
+        test::clear_reports();
     }
-    EXPECT_TRUE(std::equal(before.begin(), before.end(), region.data()))
-        << "the destroyed heap's memory was written";
-    EXPECT_FALSE(heap_check(*heap));
 }
 
 // heap_check() reports the core invariant it finds broken (corrupt-metadata, naming it), and in
