@@ -35,10 +35,17 @@ HeapStatistics heap_statistics(Heap& heap) {
     statistics.reclaims = __atomic_load_n(&heap.reclaims, __ATOMIC_RELAXED);
     statistics.bytes_requested +=
         medium.bytes_requested + checked.bytes_requested + large.bytes_requested;
+    // The quarantine's totals and the arenas' are read under different locks: a block allocated
+    // after the one read and freed into the quarantine before the other is counted as
+    // quarantined and not as held, so the difference is cut at 0 (as the classes' is above).
+    const uint64_t bytes_held = medium.bytes + checked.bytes + large.pages * kPageSize;
+    const uint64_t blocks_held =
+        medium.blocks + checked.blocks + large.blocks + layer.guarded_blocks;
     statistics.bytes_in_use +=
-        medium.bytes + checked.bytes + large.pages * kPageSize - layer.quarantined_bytes;
-    statistics.blocks_in_use += medium.blocks + checked.blocks + large.blocks +
-                                layer.guarded_blocks - layer.quarantined_blocks;
+        bytes_held - (layer.quarantined_bytes < bytes_held ? layer.quarantined_bytes : bytes_held);
+    statistics.blocks_in_use +=
+        blocks_held -
+        (layer.quarantined_blocks < blocks_held ? layer.quarantined_blocks : blocks_held);
     statistics.quarantined_blocks = layer.quarantined_blocks;
     statistics.quarantined_bytes = layer.quarantined_bytes;
     statistics.pages_held = heap.held.pages();

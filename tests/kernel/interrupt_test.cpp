@@ -315,5 +315,56 @@ BEDROCK_TEST(interrupt_stopped_timer_runs_no_pending_tick) {
     BEDROCK_EXPECT_EQ(g_stale_ticks, 0);
 }
 
+// heap_statistics() read on a CPU whose timer handler allocates checked blocks and frees them into
+// the quarantine, often between the statistics' read of the arenas' totals and of the
+// quarantine's: no figure goes below zero (which wrapped blocks_in_use to about 2^64 - 64).
+constexpr uint32_t kQuarantineTickHz = 20000;
+constexpr uint64_t kStatisticsNanoseconds = 300 * kMillisecond;
+constinit Heap* g_quarantine_heap = nullptr;
+
+void quarantine_tick() {
+    for (int i = 0; i < 32; ++i) {
+        heap_free(*g_quarantine_heap, heap_allocate(*g_quarantine_heap, 64));
+    }
+}
+
+BEDROCK_TEST(interrupt_checked_statistics_never_go_below_zero) {
+    if constexpr (!kHeapChecksCompiled) {
+        print("  skipped: checked mode compiled out\n");
+        return;
+    }
+    Heap* heap = heap_create(page_frame_allocator());
+    BEDROCK_REQUIRE(heap != nullptr);
+    BEDROCK_EXPECT(heap_set_check_level(*heap, CheckLevel::Report));
+    heap_set_quarantine_limit(*heap, 16 << 20);
+    g_quarantine_heap = heap;
+    const uintptr_t interrupts = arch::disable_interrupts();
+    if (!arch::start_timer(kQuarantineTickHz, quarantine_tick)) {
+        arch::restore_interrupts(interrupts);
+        print("  skipped: %s has no timer interrupt yet\n", arch::kName);
+        BEDROCK_EXPECT(heap_destroy(*heap));
+        return;
+    }
+    arch::enable_interrupts();
+    uint64_t samples = 0;
+    uint64_t wrapped = 0;
+    const uint64_t start = arch::nanoseconds();
+    while (arch::nanoseconds() - start < kStatisticsNanoseconds) {
+        const HeapStatistics statistics = heap_statistics(*heap);
+        ++samples;
+        wrapped += statistics.blocks_in_use > 1000000 || statistics.bytes_in_use > (1u << 30);
+    }
+    static_cast<void>(arch::disable_interrupts());
+    arch::stop_timer();
+    arch::restore_interrupts(interrupts);
+    print("  %lu samples of the statistics, %lu below zero\n", samples, wrapped);
+    BEDROCK_EXPECT(samples > 0);
+    BEDROCK_EXPECT_EQ(wrapped, 0);
+    heap_flush_quarantine(*heap);
+    heap_drain_cpu(*heap, this_cpu().index);
+    BEDROCK_EXPECT(heap_destroy(*heap));
+    g_quarantine_heap = nullptr;
+}
+
 } // namespace
 } // namespace bedrock::kernel
