@@ -265,11 +265,6 @@ inline void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
     const size_t usable = SegregatedFit::usable_size(block);
     --totals.blocks;
     totals.bytes -= usable;
-    if (use == BlockUse::Slab) {
-        // Before the memory can be merged and taken again: a slab hint learnt before this is
-        // stale from here on (the release orders the count before the fit's writes).
-        __atomic_store_n(&m_slabs_given, m_slabs_given + 1, __ATOMIC_RELEASE);
-    }
     if (m_fit.give(arena, block) && m_frames != nullptr) {
         if (m_spare != nullptr && m_spare != &arena && SegregatedFit::arena_is_empty(*m_spare)) {
             give_arena_locked(arena);

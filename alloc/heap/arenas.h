@@ -21,7 +21,8 @@
 //   blocks[use] == taken blocks of that use;  bytes[use] == sum of their usable sizes
 //   frames heap: held_pages == sum of its arenas' pages;  every arena page carries its tag
 //   at most one empty arena (m_spare) while m_lock is free
-//   slabs_given == Slab blocks given back since the heap was made (it only grows)
+//   slabs_given == slabs that left their class to be given back since the heap was made (it
+//     only grows; counted as each leaves, before its state changes)
 //   arenas_given == arenas given back since the heap was made (it only grows)
 //   untold_left == 0 exactly when unused_interval == 0; else 0 < untold_left <= unused_interval
 // Lock order: a class lock -> m_lock -> the page frame allocator's lock.
@@ -217,6 +218,11 @@ public:
     [[nodiscard]] platform::InterruptState lock_all() { return m_lock.lock(); }
     void unlock_all(platform::InterruptState previous) { m_lock.unlock(previous); }
 
+    // Counts a slab leaving its class to be given back here, before its state changes (so that a
+    // check which finds it leaving knows its hint stale) and before the fit has it. Under the
+    // slab's class lock; classes count at once (an atomic add, release: ordered before the
+    // state's change and the fit's writes).
+    void note_slab_leaving() { __atomic_fetch_add(&m_slabs_given, 1, __ATOMIC_RELEASE); }
     // Slabs given back so far (BlockUse::Slab blocks given, counted before the fit has them):
     // a slab found at one count is still that slab while the count has not moved, which is
     // what the CPU caches' slab hints rely on (cpu_cache.h). An acquire load, no lock.
@@ -283,8 +289,8 @@ private:
     // Bytes still to be given back before the next tell (0: no interval; see
     // set_unused_interval()).
     size_t m_untold_left = 0;
-    // Written under m_lock, read without it by every free: on a cache line of its own, apart
-    // from the totals that every arena call writes.
+    // Added to under a class lock (note_slab_leaving()), read without any lock by every free: on
+    // a cache line of its own, apart from the totals that every arena call writes.
     alignas(64) uint64_t m_slabs_given = 0;
     uint64_t m_arenas_given = 0; // the same way, by frees of medium blocks
     // Read and written under m_lock only when the unused interval is set or a tell is made: in

@@ -5,7 +5,7 @@
 
 namespace bedrock::heap {
 
-Slab* ClassCache::leave_empty_slab_locked() {
+Slab* ClassCache::leave_empty_slab_locked(Arenas& arenas) {
     Slab* slab = nullptr;
     if (m_empty_on_partial != 0) {
         for (slab = m_partial.front(); slab->used != 0; slab = SlabList::next(*slab)) {
@@ -17,7 +17,7 @@ Slab* ClassCache::leave_empty_slab_locked() {
     } else {
         return nullptr;
     }
-    leave_class_locked(slab);
+    leave_class_locked(arenas, slab);
     return slab;
 }
 
@@ -155,7 +155,7 @@ SlabLookup ClassCache::classify(const Slab* slab, const void* block) {
 
 void ClassCache::trim(Arenas& arenas) {
     LockGuard guard(m_lock);
-    while (Slab* slab = leave_empty_slab_locked()) {
+    while (Slab* slab = leave_empty_slab_locked(arenas)) {
         arenas.give(slab, BlockUse::Slab);
     }
 }
@@ -166,7 +166,8 @@ bool ClassCache::trim_without_waiting(Arenas& arenas) {
         return false;
     }
     const uint64_t slabs = m_slabs;
-    static_cast<void>(arenas.give_without_waiting([this] { return leave_empty_slab_locked(); }));
+    static_cast<void>(
+        arenas.give_without_waiting([this, &arenas] { return leave_empty_slab_locked(arenas); }));
     const bool given = m_slabs != slabs;
     m_lock.unlock(previous);
     return given;

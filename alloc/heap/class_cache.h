@@ -110,12 +110,13 @@ public:
 
 private:
     using SlabList = IntrusiveList<Slab, &Slab::prev, &Slab::next>;
-    // An empty slab off every list leaves the class (no longer counted, not in use).
-    [[gnu::always_inline]] void leave_class_locked(Slab* slab);
+    // An empty slab off every list leaves the class for `arenas` (counted there as leaving, then
+    // no longer counted here, not in use).
+    [[gnu::always_inline]] void leave_class_locked(Arenas& arenas, Slab* slab);
     [[gnu::always_inline]] void give_slab_locked(Arenas& arenas, Slab* slab);
     // The next empty slab this class keeps (on the partial list, then in the reserve), taken off
     // its list and out of the class for the arenas to have; null when there is none.
-    [[nodiscard]] Slab* leave_empty_slab_locked();
+    [[nodiscard]] Slab* leave_empty_slab_locked(Arenas& arenas);
     // The reserve's first slab, taken off it. Precondition: the reserve is not empty.
     [[gnu::always_inline]] Slab* pop_reserve_locked();
     // Counts `blocks` more handed out (blocks_in_use and its peak).
@@ -160,14 +161,15 @@ static_assert(sizeof(ClassCache) == 64, "one cache line per class: no false shar
 // The malloc side under the lock, inline so that a refill is one frame in the caller's slow path
 // (heap.cpp) around the one arena call it may make.
 
-inline void ClassCache::leave_class_locked(Slab* slab) {
+inline void ClassCache::leave_class_locked(Arenas& arenas, Slab* slab) {
     BEDROCK_DEBUG_ASSERT(slab->used == 0 && slab->state == kSlabInUse);
-    slab->state = 0;
+    arenas.note_slab_leaving();
+    __atomic_store_n(&slab->state, uint8_t{0}, __ATOMIC_RELEASE); // after the count (see there)
     --m_slabs;
 }
 
 inline void ClassCache::give_slab_locked(Arenas& arenas, Slab* slab) {
-    leave_class_locked(slab);
+    leave_class_locked(arenas, slab);
     arenas.give(slab, BlockUse::Slab);
 }
 

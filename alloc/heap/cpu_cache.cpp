@@ -49,7 +49,11 @@ void CpuCaches::release(unsigned cpu, ClassCache* classes, Arenas& arenas) {
     if (cache == nullptr) {
         return;
     }
-    __atomic_store_n(&m_caches[cpu], nullptr, __ATOMIC_RELEASE);
+    {
+        // No reader of other CPUs' caches holds it once this returns (see the file comment).
+        LockGuard guard(m_readers);
+        __atomic_store_n(&m_caches[cpu], nullptr, __ATOMIC_RELEASE);
+    }
     for (unsigned index = 0; index < kSizeClassCount; ++index) {
         const Magazine& magazine = cache->magazines[index];
         BEDROCK_DEBUG_ASSERT(magazine.count == 0);
@@ -62,6 +66,7 @@ void CpuCaches::release(unsigned cpu, ClassCache* classes, Arenas& arenas) {
 
 CpuCaches::ClassTotals CpuCaches::totals(unsigned index) const {
     ClassTotals totals{0, 0, 0};
+    LockGuard guard(m_readers);
     for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
         const CpuCache* cache = of(cpu);
         if (cache == nullptr) {
@@ -76,62 +81,75 @@ CpuCaches::ClassTotals CpuCaches::totals(unsigned index) const {
 }
 
 // A hint still current names a slab of the heap (in use or retired, of a real class) and its
-// end.
-static bool hint_is_sound(const SlabHint& hint, uint64_t slabs_given) {
+// end. A slab leaving its class right now (another CPU gives it back) has moved the count of
+// slabs given back before its state (Arenas::note_slab_leaving()), and a slab carved there
+// since came later still: a hint that no longer names its slab is stale, not damaged, if the
+// count has moved since it was read.
+static bool hint_is_sound(const SlabHint& hint, uint64_t slabs_given, const Arenas& arenas) {
     if (hint.slab == nullptr || hint.slabs_given != slabs_given) {
         return true; // stale or empty: never used
     }
     const Slab& slab = *hint.slab;
-    if ((slab.state != kSlabInUse && slab.state != kSlabRetired) ||
-        slab.class_index >= kSizeClassCount) {
-        return false;
+    const uint8_t state = __atomic_load_n(&slab.state, __ATOMIC_ACQUIRE);
+    const bool names_its_slab =
+        (state == kSlabInUse || state == kSlabRetired) && slab.class_index < kSizeClassCount &&
+        hint.end == reinterpret_cast<uintptr_t>(&slab) + slab.layout().slab_bytes;
+    return names_its_slab || arenas.slabs_given() != slabs_given;
+}
+
+bool CpuCaches::counts_hold() const {
+    LockGuard guard(m_readers);
+    for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
+        const CpuCache* cache = of(cpu);
+        if (cache == nullptr) {
+            continue;
+        }
+        for (unsigned index = 0; index < kSizeClassCount; ++index) {
+            if (__atomic_load_n(&cache->magazines[index].count, __ATOMIC_RELAXED) >
+                cpu_cache_capacity(index)) {
+                return false;
+            }
+        }
     }
-    return hint.end == reinterpret_cast<uintptr_t>(&slab) + slab.layout().slab_bytes;
+    return true;
 }
 
 bool CpuCaches::check(unsigned cpu, ClassCache* classes, uintptr_t secret, uint64_t slabs_given,
                       Arenas& arenas) const {
-    for (unsigned other = 0; other < platform::kMaxCpus; ++other) {
-        const CpuCache* cache = of(other);
-        if (cache == nullptr) {
-            continue;
+    if (!counts_hold()) {
+        return false;
+    }
+    // The calling CPU's own cache: no other CPU gives it back meanwhile.
+    const CpuCache* cache = cpu < platform::kMaxCpus ? of(cpu) : nullptr;
+    if (cache == nullptr) {
+        return true;
+    }
+    for (const SlabHint& hint : cache->slab_hints) {
+        if (!hint_is_sound(hint, slabs_given, arenas)) {
+            return false;
         }
-        if (other == cpu) {
-            for (const SlabHint& hint : cache->slab_hints) {
-                if (!hint_is_sound(hint, slabs_given)) {
-                    return false;
-                }
-            }
-            const uint64_t arenas_given = arenas.arenas_given();
-            for (const ArenaHint& hint : cache->arena_hints) {
-                if (hint.bounds.bytes != 0 && hint.arenas_given == arenas_given &&
-                    !arenas.has_arena(hint.bounds)) {
-                    return false;
-                }
-            }
+    }
+    const uint64_t arenas_given = arenas.arenas_given();
+    for (const ArenaHint& hint : cache->arena_hints) {
+        if (hint.bounds.bytes != 0 && hint.arenas_given == arenas_given &&
+            !arenas.has_arena(hint.bounds)) {
+            return false;
         }
-        for (unsigned index = 0; index < kSizeClassCount; ++index) {
-            const Magazine& magazine = cache->magazines[index];
-            const uint32_t count = __atomic_load_n(&magazine.count, __ATOMIC_RELAXED);
-            if (count > cpu_cache_capacity(index)) {
+    }
+    for (unsigned index = 0; index < kSizeClassCount; ++index) {
+        const uint32_t count = cache->magazines[index].count;
+        for (uint32_t slot = 0; slot < count; ++slot) {
+            const auto* block =
+                static_cast<const FreeBlock*>(cache->slots[kSlotLayout.first[index] + slot]);
+            const uintptr_t slab_address = slab_named_by_mark(block->mark, block, secret);
+            if (reinterpret_cast<uintptr_t>(block) - slab_address >= kMaxSlabBytes) {
                 return false;
             }
-            if (other != cpu) {
-                continue; // another CPU's blocks are its own to read
-            }
-            for (uint32_t slot = 0; slot < count; ++slot) {
-                const auto* block =
-                    static_cast<const FreeBlock*>(cache->slots[kSlotLayout.first[index] + slot]);
-                const uintptr_t slab_address = slab_named_by_mark(block->mark, block, secret);
-                if (reinterpret_cast<uintptr_t>(block) - slab_address >= kMaxSlabBytes) {
-                    return false;
-                }
-                // Handed out by its class (a retired slab's blocks are let go with it).
-                const SlabLookup what =
-                    classes[index].classify(reinterpret_cast<const Slab*>(slab_address), block);
-                if (what != SlabLookup::Live && what != SlabLookup::AlreadyFree) {
-                    return false;
-                }
+            // Handed out by its class (a retired slab's blocks are let go with it).
+            const SlabLookup what =
+                classes[index].classify(reinterpret_cast<const Slab*>(slab_address), block);
+            if (what != SlabLookup::Live && what != SlabLookup::AlreadyFree) {
+                return false;
             }
         }
     }

@@ -39,7 +39,10 @@
 // on the CPU's first small malloc or free) and, in each, the magazines, their slots, the slab
 // hints and the arena hints. A CPU's magazines are touched only by that CPU with its interrupts
 // masked, or by heap_drain_cpu() / heap_destroy() while it runs no Bedrock code; other CPUs read
-// only the counters (atomic loads) for the statistics. Invariants, for every CPU c and class i:
+// only the counters (atomic loads) for the statistics and heap_check(), under m_readers, which
+// release() takes to unpublish a cache before it gives the storage back: a reader never reads
+// storage the arenas have taken back (and may have handed out again).
+// Invariants, for every CPU c and class i:
 //   0 <= count(c, i) <= capacity(i)
 //   each cached block is a block the class handed out (its slab's allocated bit is set) and
 //     carries free_mark(its slab) in its second word (slab.h); no block is cached twice
@@ -52,7 +55,9 @@
 // 1 + kCpuCacheBatch blocks under the class lock.
 // Lock order: none taken here but the class lock on refill, free and drain (and through it the
 // arenas' lock on refill and drain: a free makes no arena call); the storage of a CPU's cache
-// comes from the arenas' lock alone.
+// comes from the arenas' lock alone. m_readers is a leaf: nothing else is taken under it
+// (check() reads the calling CPU's own cache, whose blocks and hints need the class and arenas'
+// locks, outside it).
 #pragma once
 
 #include <stddef.h>
@@ -60,6 +65,7 @@
 
 #include "bedrock/assert.h"
 #include "bedrock/platform.h"
+#include "bedrock/spinlock.h"
 #include "heap/class_cache.h"
 #include "heap/size_class.h"
 
@@ -267,7 +273,12 @@ public:
 private:
     [[gnu::noinline]] CpuCache* make_first(unsigned cpu, Arenas& arenas);
 
+    // Whether every CPU's magazine counts are within their capacities (check()).
+    [[nodiscard]] bool counts_hold() const;
+
     CpuCache* m_caches[platform::kMaxCpus] = {};
+    // Held by a reader of other CPUs' caches and by release() while it unpublishes one.
+    mutable SpinLock m_readers;
     Use m_use = Use::Disabled;
 };
 

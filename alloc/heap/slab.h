@@ -150,7 +150,8 @@ inline Slab* slab_init_taking_first(void* base, unsigned class_index, uint64_t i
     slab->used = 1;
     slab->fresh = 1;
     slab->class_index = static_cast<uint8_t>(class_index);
-    slab->state = kSlabInUse;
+    __atomic_store_n(&slab->state, kSlabInUse,
+                     __ATOMIC_RELEASE); // after its class (see cpu_cache.cpp)
     slab->incarnation = static_cast<uint16_t>(incarnation & kIncarnationMask);
     // Both bitmap words whatever the class: the second is the padding before block 0 when the
     // class has no more than 64 blocks (kSlabBitmapSpan).

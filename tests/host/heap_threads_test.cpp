@@ -549,6 +549,68 @@ TEST(QuarantineThreadTest, TheLimitChangesWhileOtherThreadsFreeCheckedBlocks) {
     EXPECT_TRUE(heap_destroy(*heap));
 }
 
+// heap_check() and heap_statistics() on one thread, which allocates and frees blocks of every
+// small class in turn (a full magazine gives its blocks back to their slabs, emptying them, while
+// its slab hints name them), while the others trim (each trim gives empty slabs back to the
+// arenas, and the thread's cache storage with them, whose memory the next medium blocks take and
+// fill): every check holds and every figure stays within what the threads hold. A check that read
+// a slab leaving its class before the count of slabs given back moved, or another CPU's cache
+// storage after it was given back, reported damage or read garbage figures.
+TEST(ObserverThreadTest, ChecksAndStatisticsRaceTrimsThatGiveSlabsAndCachesBack) {
+    test::Frames frames(64 << 20);
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    SharedReports reports;
+    heap_set_error_hook(*heap, &SharedReports::record, &reports);
+    constexpr unsigned kTrimmers = 2;
+    constexpr size_t kBlocks = 64;
+    constexpr size_t kMedium = 16 << 10;
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < kTrimmers; ++t) {
+        threads.emplace_back([&] {
+            while (!stop.load()) {
+                heap_free(*heap, heap_allocate(*heap, 32)); // a cache for the trim to give back
+                heap_trim(*heap);
+                void* medium[4];
+                for (void*& block : medium) {
+                    block = heap_allocate(*heap, kMedium);
+                    std::memset(block, 0xff, kMedium);
+                }
+                for (void* block : medium) {
+                    heap_free(*heap, block);
+                }
+            }
+        });
+    }
+    const Clock::time_point end = Clock::now() + stress_time(2000);
+    unsigned checks = 0;
+    unsigned failed = 0;
+    uint64_t most_blocks = 0;
+    void* blocks[kBlocks];
+    while (Clock::now() < end) {
+        const size_t size = 16 + (checks * 97) % 2032;
+        for (void*& block : blocks) {
+            block = heap_allocate(*heap, size);
+        }
+        for (void* block : blocks) {
+            heap_free(*heap, block);
+        }
+        failed += heap_check(*heap) ? 0 : 1;
+        ++checks;
+        most_blocks = std::max(most_blocks, heap_statistics(*heap).blocks_in_use);
+    }
+    stop.store(true);
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(failed, 0u) << "of " << checks << " checks";
+    EXPECT_LE(most_blocks, kBlocks + kTrimmers * 8);
+    EXPECT_TRUE(heap_check(*heap));
+    expect_no_reports(reports);
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
 // Over one page frame allocator: two threads churn a long-lived heap, two others create heaps,
 // use them (another thread frees half their blocks) and destroy them (some with nothing ever
 // allocated), and make region heaps in blocks of the long-lived heap, refused destruction while
