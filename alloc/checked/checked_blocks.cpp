@@ -388,6 +388,13 @@ void CheckedBlocks::check_named_size(Heap& heap, const CheckedBlock& header, con
     heap.errors.raise(report);
 }
 
+bool CheckedBlocks::live_block_holds(const CheckedBlock& header, uintptr_t start, uintptr_t end) {
+    LockGuard guard(m_lock);
+    const auto block = reinterpret_cast<uintptr_t>(header.block);
+    return is_intact(header) && header.state == BlockState::Live && start >= block &&
+           end <= header.block_end();
+}
+
 void CheckedBlocks::forget(CheckedBlock& header) {
     LockGuard guard(m_lock);
     header.state = BlockState::Released;

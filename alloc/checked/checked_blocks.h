@@ -58,6 +58,9 @@ public:
     [[nodiscard]] CheckedBlock* confirm_live(Heap& heap, CheckedBlock& header, const void* block,
                                              Caller caller);
 
+    // Whether `header` is intact and Live and [start, end) lies inside its block (the bytes asked
+    // for), under the lock: what a region heap may be made in. Reports nothing.
+    [[nodiscard]] bool live_block_holds(const CheckedBlock& header, uintptr_t start, uintptr_t end);
     // Reports size-mismatch if `header` is intact, Live, of `pointer` and of another size than
     // `named` (a sized delete's); says nothing otherwise.
     void check_named_size(Heap& heap, const CheckedBlock& header, const void* pointer, size_t named,

@@ -48,6 +48,14 @@ void CheckedLayer::check_named_size(Heap& heap, const BlockRef& core, const void
     }
 }
 
+bool CheckedLayer::live_block_holds(const BlockRef& core, uintptr_t start, uintptr_t end) {
+    const void* pointer = reinterpret_cast<const void*>(start);
+    const CheckedBlock* header = guards.holds(pointer)
+                                     ? guards.slot_header(pointer)
+                                     : reinterpret_cast<const CheckedBlock*>(core.start);
+    return header != nullptr && blocks.live_block_holds(*header, start, end);
+}
+
 CheckedLayer::Totals CheckedLayer::totals() {
     const CheckedBlocks::QuarantineTotals quarantine = blocks.quarantine_totals();
     return Totals{quarantine.blocks, quarantine.bytes, guards.live_blocks()};

@@ -42,6 +42,11 @@ public:
     // `core`) is a live checked block asked for with another size; says nothing otherwise.
     void check_named_size(Heap& heap, const BlockRef& core, const void* pointer, size_t named,
                           Caller caller);
+    // Whether [start, end), which the core found in `core` (Checked or Guard), lies inside the
+    // bytes of a live checked block: the one region of checked memory a region heap may be made
+    // in (not its header, red zones or guard pages, nor a block in the quarantine). Reports
+    // nothing.
+    [[nodiscard]] bool live_block_holds(const BlockRef& core, uintptr_t start, uintptr_t end);
     // Empties the quarantine (heap_destroy) and turns guard pages off.
     void flush(Heap& heap, Caller caller) { blocks.flush(heap, caller); }
     void disable(Heap& heap) { guards.disable(heap); }

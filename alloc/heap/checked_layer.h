@@ -35,6 +35,7 @@ public:
     void free(Heap&, const BlockRef&, void*, Caller) {}
     bool find_usable_size(Heap&, const BlockRef&, const void*, Caller, size_t&) { return false; }
     void check_named_size(Heap&, const BlockRef&, const void*, size_t, Caller) {}
+    bool live_block_holds(const BlockRef&, uintptr_t, uintptr_t) { return false; }
     void flush(Heap&, Caller) {}
     void disable(Heap&) {}
     bool check(Heap&) { return true; }

@@ -114,11 +114,17 @@ bool region_is_free_of_heaps(uintptr_t start, uintptr_t end) {
         }
         const heap::BlockRef ref =
             heap::locate(*other, reinterpret_cast<void*>(start), heap::Lookup::Everywhere);
-        const bool in_block = ref.holder == heap::Holder::Medium ||
-                              ref.holder == heap::Holder::Checked ||
-                              ref.holder == heap::Holder::Guard;
         const auto block = reinterpret_cast<uintptr_t>(ref.start);
-        if (!in_block || start < block || end > block + ref.usable) {
+        bool in_block =
+            ref.holder == heap::Holder::Medium && start >= block && end <= block + ref.usable;
+        if constexpr (kHeapChecksCompiled) {
+            // Checked mode's core blocks hold its headers, red zones, guard pages and the
+            // quarantine: only a live block's own bytes will do.
+            if (ref.holder == heap::Holder::Checked || ref.holder == heap::Holder::Guard) {
+                in_block = other->checked.live_block_holds(ref, start, end);
+            }
+        }
+        if (!in_block) {
             return false;
         }
     }

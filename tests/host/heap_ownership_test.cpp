@@ -467,6 +467,49 @@ TEST(HeapOwnershipTest, ARegionOverlappingALiveRegionHeapIsRefused) {
     EXPECT_TRUE(heap_destroy(*again));
 }
 
+// The same in checked mode, whose core blocks hold more than the user's bytes: a region over a
+// freed checked block waiting in the quarantine, over a live one's header and front red zone, or
+// in the guard-page pool (its guard pages, or a slot no block holds) is refused; inside a live
+// checked or guarded block's own bytes it is made. Each refused one would have been written over
+// memory the outer heap still uses (or, in the pool, faulted).
+TEST(HeapOwnershipTest, ARegionOverCheckedModesMemoryIsRefusedOutsideALiveBlock) {
+    test::Region buffer(4 << 20);
+    Heap* heap = heap_create_in_region(buffer.data(), buffer.size());
+    ASSERT_NE(heap, nullptr);
+    ASSERT_TRUE(heap_set_check_level(*heap, CheckLevel::Report));
+    ASSERT_TRUE(heap_enable_guard_pages(*heap, GuardPageOptions{16, 0}));
+    test::clear_reports();
+    auto* freed = static_cast<unsigned char*>(heap_allocate(*heap, 64 << 10));
+    ASSERT_NE(freed, nullptr);
+    heap_free(*heap, freed); // into the quarantine
+    EXPECT_EQ(heap_create_in_region(freed, 64 << 10), nullptr) << "a quarantined block";
+    auto* live = static_cast<unsigned char*>(heap_allocate(*heap, 64 << 10));
+    ASSERT_NE(live, nullptr);
+    EXPECT_EQ(heap_create_in_region(live - 64, 32 << 10), nullptr) << "a live block's header";
+    EXPECT_EQ(heap_create_in_region(live + (48 << 10), 32 << 10), nullptr)
+        << "across a live block's end, over its tail red zone";
+    const size_t page = platform::page_granularity();
+    auto* guarded = static_cast<unsigned char*>(heap_allocate_guarded(*heap, page / 2));
+    ASSERT_NE(guarded, nullptr);
+    auto* after_guard = reinterpret_cast<unsigned char*>(
+        align_up(reinterpret_cast<uintptr_t>(guarded) + 1, uintptr_t{page}) + 32);
+    EXPECT_EQ(heap_create_in_region(after_guard, 9000), nullptr) << "the guard page after it";
+    EXPECT_EQ(heap_create_in_region(after_guard + page, 9000), nullptr) << "an empty slot";
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_EQ(test::report_count(), 0u);
+
+    Heap* nested = heap_create_in_region(live + 16, (64 << 10) - 16);
+    ASSERT_NE(nested, nullptr) << "inside a live checked block";
+    heap_free(*nested, heap_allocate(*nested, 100));
+    EXPECT_TRUE(heap_destroy(*nested));
+    heap_free(*heap, live);
+    heap_free(*heap, guarded);
+    heap_flush_quarantine(*heap);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
 TEST(HeapOwnershipTest, DestroyWithLiveBlocksIsReportedAsHeapInUse) {
     test::Region region(1 << 20);
     Heap* heap = heap_create_in_region(region.data(), region.size());
