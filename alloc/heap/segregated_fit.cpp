@@ -538,11 +538,16 @@ void* SegregatedFit::take_placed(size_t size, size_t alignment, BlockUse use) {
         return nullptr;
     }
     const size_t usable = size < kMinUsable ? kMinUsable : align_up(size, kGranule);
-    // Any free block of `needed` bytes holds an aligned block (see placement()); beyond every
-    // block's size, the alignment's multiples are tried instead.
+    // Any free block of `needed` bytes holds an aligned block (see placement()). Beyond every
+    // block's size, or when no free block is that large and the arenas hold few multiples of the
+    // alignment (kFallbackProbes at most: an alignment near an arena's size), the multiples are
+    // tried instead: a smaller free block may still hold one with room after it.
     const size_t needed = alignment <= m_max_usable ? bytes_to_place(size, alignment) : 0;
-    Choice choice =
-        needed != 0 ? choose(needed, usable, alignment) : choose_at_multiples(usable, alignment);
+    Choice choice = needed != 0 ? choose(needed, usable, alignment) : Choice{nullptr, 0};
+    if (choice.header == nullptr &&
+        (needed == 0 || m_totals.arena_bytes / alignment <= kFallbackProbes)) [[unlikely]] {
+        choice = choose_at_multiples(usable, alignment);
+    }
     // Its links and arena are followed only once its seal holds (a write after free reaches the
     // links, not the header that seals them).
     if (choice.header != nullptr && !ensure_listed(choice.header)) [[unlikely]] {

@@ -1313,6 +1313,40 @@ TEST(HeapRegionAlignmentTest, AnAlignmentNearTheRegionsSizeIsServedWhereAMultipl
     }
 }
 
+// The same for alignments just below the region's size, once a small block has put a slab and
+// the CPU's cache at the arena's front: no free block holds the size plus the whole alignment, so
+// the good-fit search fails, but the one free block still holds the multiple with room after it
+// (399,682 bytes and more here), which each multiple tried finds.
+TEST(HeapRegionAlignmentTest, AnAlignmentJustBelowTheRegionsSizeIsServedWhereAMultipleFits) {
+    struct Case {
+        size_t offset; // of the region past a multiple of the alignment
+        size_t bytes;
+        size_t size;
+        size_t alignment;
+    };
+    const Case cases[] = {{0x5e6d7, 537195, 0, 512 << 10},
+                          {0x5e6d7, 537195, 16, 512 << 10},
+                          {0x734b8, 2129248, 70000, 2 << 20},
+                          {0x1e182a, 4236003, 16, 4 << 20},
+                          {0x1e182a, 4236003, 16, 2 << 20}};
+    for (const Case& test : cases) {
+        std::vector<unsigned char> memory(2 * test.alignment + test.offset + test.bytes);
+        const uintptr_t base =
+            align_up(reinterpret_cast<uintptr_t>(memory.data()), uintptr_t{test.alignment});
+        Heap* heap = heap_create_in_region(reinterpret_cast<void*>(base + test.offset), test.bytes);
+        ASSERT_NE(heap, nullptr) << test.bytes;
+        heap_free(*heap, heap_allocate(*heap, 100)); // a slab and the CPU's cache
+        void* block = heap_allocate(*heap, test.size, test.alignment);
+        ASSERT_NE(block, nullptr) << test.bytes << " bytes, alignment " << test.alignment;
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(block) % test.alignment, 0u);
+        EXPECT_TRUE(heap_check(*heap));
+        heap_free(*heap, block);
+        EXPECT_TRUE(heap_check(*heap));
+        EXPECT_TRUE(heap_destroy(*heap));
+    }
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
 TEST_F(HeapApiTest, A32KiBRegionHoldsAtLeast384BlocksOf64Bytes) {
     alignas(4096) static unsigned char arena[32 << 10];
     Heap* heap = heap_create_in_region(arena, sizeof(arena));

@@ -123,14 +123,15 @@ bool heap_destroy(Heap& heap);
 // A block of at least `size` bytes aligned to `alignment` (0 or a power of two: over a page
 // frame allocator, up to 1 GiB, and beyond where the direct map keeps the alignment -
 // platform::phys_to_virt(p) - p a multiple of it, as an identity map has; any power of two for
-// a region heap, wherever a multiple of it in the region has room - one near or beyond the
-// region's size tries each multiple there; values below kHeapMinAlignment mean
-// kHeapMinAlignment), or null - with everything intact - when out of memory, `alignment` is not
-// a power of two, or the size cannot fit anywhere (no size limit below the memory: any block
+// a region heap, wherever a multiple of it in the region has room - one beyond every free
+// block's size, or of an eighth of the region or more when no free block holds the size and a
+// whole alignment, tries each multiple there, O(region / 1 KiB); values below kHeapMinAlignment
+// mean kHeapMinAlignment), or null - with everything intact - when out of memory, `alignment` is
+// not a power of two, or the size cannot fit anywhere (no size limit below the memory: any block
 // that fits contiguously in free memory can be had, up to 256 GiB per block). size 0 gives a
 // unique minimum block. O(1): a slab block, or a good fit among the free medium blocks; plus one
 // page frame allocation when a new arena or a large run is needed. Worst cases measured by
-// ./bench.sh --summary: 607 instructions without a page frame allocator call (a refill of the
+// ./bench.sh --summary: 601 instructions without a page frame allocator call (a refill of the
 // calling CPU's cache that gives a slab its class no longer needs back to the arenas; an aligned
 // medium block, 489), 1,266 with one
 // (a 1 MiB-aligned large run); a CPU's first small call also makes its cache (1,295;
