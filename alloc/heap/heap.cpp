@@ -513,19 +513,22 @@ void free_unhinted(Heap& heap, void* block, CpuCache* cache, platform::Interrupt
     const uint64_t slabs_given = heap.arenas.slabs_given();  // before the lookup the hint records
     const uint64_t arenas_seen = heap.arenas.arenas_given(); // before the tags it reads
     const auto address = reinterpret_cast<uintptr_t>(block);
-    // Its arena from the CPU's arena hint, else from the page map (the hint noted).
-    heap::ArenaBounds arena =
-        cache != nullptr ? cache->hinted_arena(address, arenas_seen) : heap::ArenaBounds{0, 0};
-    if (arena.bytes == 0) [[unlikely]] {
-        arena = heap::arena_holding(heap, block);
-        if (cache != nullptr && arena.bytes != 0) {
-            cache->hint_arena(address, arena, arenas_seen);
+    // Over a page frame allocator, its arena from the CPU's arena hint, else from the page map
+    // (the hint noted); a region heap's one arena is known at once.
+    heap::ArenaBounds arena{0, 0};
+    if (heap.over_frames() && cache != nullptr) {
+        arena = cache->hinted_arena(address, arenas_seen);
+        if (arena.bytes == 0) [[unlikely]] {
+            arena = heap::arena_holding(heap, block);
+            if (arena.bytes != 0) {
+                cache->hint_arena(address, arena, arenas_seen);
+            }
         }
+    } else {
+        arena = heap::arena_holding(heap, block);
     }
     if (address - arena.base < arena.bytes) [[likely]] {
-        const SegregatedFit::Near near =
-            SegregatedFit::start_or_near(arena, block, heap::kMaxSlabBytes);
-        if (near.at_start) {
+        if (SegregatedFit::is_block_start(arena, block)) {
             // No slab block starts a block of the fit (its slab's header does): a medium block,
             // re-checked under the arenas' lock; anything else at a block start is misuse or
             // checked mode's, looked up from the start.
@@ -536,7 +539,8 @@ void free_unhinted(Heap& heap, void* block, CpuCache* cache, platform::Interrupt
             }
             return;
         }
-        const SegregatedFit::Found& found = near.found;
+        const SegregatedFit::Found found =
+            SegregatedFit::find_near(arena, block, heap::kMaxSlabBytes);
         if (found.use == BlockUse::Slab) {
             auto* slab = reinterpret_cast<heap::Slab*>(found.block);
             const unsigned index = slab->class_index; // confirmed under the class lock

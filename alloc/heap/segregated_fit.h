@@ -548,20 +548,7 @@ public:
     // free() fast path. Otherwise the same as find(arena, address, reach). Same locking rules.
     static constexpr size_t kNearWords = 5;
     [[nodiscard]] [[gnu::always_inline]] static Found find_near(ArenaBounds arena,
-                                                                const void* address, size_t reach) {
-        return look_near(arena, address, reach, AtStart::Find).found;
-    }
-    // find_near() as a free() its slab hints missed needs it: whether `address` is itself a
-    // block start (`at_start`; `found` is then empty: the caller re-checks under its lock), else
-    // what find_near() finds, from the same loads. Same locking rules.
-    struct Near {
-        bool at_start;
-        Found found;
-    };
-    [[nodiscard]] [[gnu::always_inline]] static Near
-    start_or_near(ArenaBounds arena, const void* address, size_t reach) {
-        return look_near(arena, address, reach, AtStart::Stop);
-    }
+                                                                const void* address, size_t reach);
 
     // Of a block start (taken or free). Like find(), safe without the lock on a block that stays
     // taken meanwhile.
@@ -616,11 +603,6 @@ public:
     [[nodiscard]] bool check(const char** failure = nullptr) const;
 
 private:
-    // find_near() and start_or_near(): what a block start at `address` itself answers.
-    enum class AtStart : uint8_t { Find, Stop };
-    [[nodiscard]] [[gnu::always_inline]] static Near
-    look_near(ArenaBounds arena, const void* address, size_t reach, AtStart at_start);
-
     using BlockHeader = fit_detail::BlockHeader;
 
     [[nodiscard]] static BlockHeader* header_of(const void* block) {
@@ -801,8 +783,8 @@ inline bool SegregatedFit::is_block_start_seen(const Arena& arena, const void* a
     return ((arena.start_bits()[granule / 64] >> (granule % 64)) & 1) != 0;
 }
 
-inline SegregatedFit::Near SegregatedFit::look_near(ArenaBounds arena, const void* address,
-                                                    size_t reach, AtStart at_start) {
+inline SegregatedFit::Found SegregatedFit::find_near(ArenaBounds arena, const void* address,
+                                                     size_t reach) {
     const auto at = reinterpret_cast<uintptr_t>(address);
     const uintptr_t base = arena.base;
     if (at - base < arena.bytes) [[likely]] {
@@ -817,25 +799,21 @@ inline SegregatedFit::Near SegregatedFit::look_near(ArenaBounds arena, const voi
         size_t word = granule / 64;
         for (size_t steps = 0; steps < kNearWords && word != ~size_t{0}; ++steps, --word) {
             const uint64_t map = fit_detail::logical_word(top, summary, start_bits, word) & mask;
-            if (at_start == AtStart::Stop && steps == 0 && (map >> (granule % 64)) != 0) {
-                return Near{true, Found{}};
-            }
             if (map != 0) {
                 auto* block = reinterpret_cast<unsigned char*>(
                     base + (word * 64 + 63 - static_cast<size_t>(__builtin_clzll(map))) * kGranule);
                 const size_t size_and_flags = fit_detail::load_size_and_flags(header_of(block));
                 const size_t usable = size_and_flags & fit_detail::kSizeMask;
                 if (at - reinterpret_cast<uintptr_t>(block) >= usable) {
-                    return Near{false, Found{}}; // the next block's header (or the end sentinel)
+                    return Found{}; // the next block's header (or the end sentinel)
                 }
-                return Near{false,
-                            Found{block, usable,
-                                  static_cast<BlockUse>(size_and_flags & fit_detail::kUseMask)}};
+                return Found{block, usable,
+                             static_cast<BlockUse>(size_and_flags & fit_detail::kUseMask)};
             }
             mask = ~uint64_t{0};
         }
     }
-    return Near{false, find(arena, address, reach)};
+    return find(arena, address, reach);
 }
 
 } // namespace bedrock::heap
