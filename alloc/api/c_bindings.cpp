@@ -79,6 +79,7 @@ void forward_to_c_hook(void* context, const ErrorReport& report) {
 }
 
 bedrock_leak_summary leaks_to_c(const bedrock::LeakSummary& summary) {
+    static_assert(bedrock::kLeakSitesListed == 32, "bedrock.h's bedrock_leak_summary says 32");
     return bedrock_leak_summary{summary.blocks, summary.bytes, summary.sites};
 }
 

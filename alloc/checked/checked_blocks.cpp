@@ -695,7 +695,7 @@ LeakSummary CheckedBlocks::leaks(uint64_t checkpoint, LineWriter write, void* co
         uint64_t blocks;
         uint64_t bytes;
     };
-    constexpr unsigned kMaxSites = 32;
+    constexpr unsigned kMaxSites = kLeakSitesListed;
     Site sites[kMaxSites];
     unsigned site_count = 0;
     LeakSummary summary = {};
@@ -713,10 +713,11 @@ LeakSummary CheckedBlocks::leaks(uint64_t checkpoint, LineWriter write, void* co
             ++site;
         }
         if (site == site_count) {
-            ++summary.sites;
             if (site_count == kMaxSites) {
-                return; // counted, not listed by site
+                summary.sites = kMaxSites + 1; // more than the list holds: counted, not listed
+                return;
             }
+            ++summary.sites;
             sites[site_count++] = Site{header.allocated, 0, 0};
         }
         ++sites[site].blocks;
@@ -730,8 +731,8 @@ LeakSummary CheckedBlocks::leaks(uint64_t checkpoint, LineWriter write, void* co
         .number(summary.blocks)
         .text(" live blocks, ")
         .number(summary.bytes)
-        .text(" bytes, from ")
-        .number(summary.sites)
+        .text(summary.sites > kMaxSites ? " bytes, from more than " : " bytes, from ")
+        .number(summary.sites > kMaxSites ? kMaxSites : summary.sites)
         .text(" allocation sites, allocated after #")
         .number(checkpoint)
         .write(write, context);

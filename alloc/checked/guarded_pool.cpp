@@ -177,7 +177,8 @@ bool GuardedPool::enable(Heap& heap, GuardPageOptions options) {
         }
     }
     __atomic_store_n(&m_base, base, __ATOMIC_RELEASE);
-    __atomic_store_n(&m_sample_interval, options.sample_interval, __ATOMIC_RELAXED);
+    // Released after the page size (fits() reads it once it sees an interval).
+    __atomic_store_n(&m_sample_interval, options.sample_interval, __ATOMIC_RELEASE);
     return true;
 }
 
@@ -222,7 +223,7 @@ void GuardedPool::unlink() {
 
 void* GuardedPool::allocate(Heap& heap, size_t size, size_t alignment, Caller caller) {
     const size_t span = size == 0 ? 1 : size;
-    if (published_base() == nullptr || span > kMaxGuardedSize || alignment > m_page) {
+    if (published_base() == nullptr || !fits(size, alignment)) {
         return nullptr;
     }
     const uint32_t index = pop_free();

@@ -73,13 +73,20 @@ public:
 
     // A guarded block if the sample counter says so and a slot is free, else null.
     [[nodiscard]] void* allocate_sampled(Heap& heap, size_t size, size_t alignment, Caller caller) {
-        const uint32_t interval = __atomic_load_n(&m_sample_interval, __ATOMIC_RELAXED);
+        const uint32_t interval = __atomic_load_n(&m_sample_interval, __ATOMIC_ACQUIRE);
         if (interval == 0) [[likely]] {
             return nullptr;
+        }
+        if (!fits(size, alignment)) {
+            return nullptr; // never guarded, so it takes no turn
         }
         return __atomic_add_fetch(&m_sample_counter, 1, __ATOMIC_RELAXED) % interval == 0
                    ? allocate(heap, size, alignment, caller)
                    : nullptr;
+    }
+    // Whether a block of `size` bytes at `alignment` fits a slot page.
+    [[nodiscard]] bool fits(size_t size, size_t alignment) const {
+        return (size == 0 ? 1 : size) <= kMaxGuardedSize && alignment <= m_page;
     }
     // A guarded block, or null if there is no pool, no free slot or it does not fit a page.
     [[nodiscard]] void* allocate(Heap& heap, size_t size, size_t alignment, Caller caller);

@@ -39,6 +39,9 @@ void* heap_allocate_guarded(Heap& heap, size_t size, size_t alignment) {
     if (alignment != 0 && !is_power_of_two(alignment)) {
         return nullptr;
     }
+    if (heap::refuse_if_not_live(heap, caller)) {
+        return nullptr;
+    }
     const size_t align = alignment < kHeapMinAlignment ? kHeapMinAlignment : alignment;
     if (void* block = heap.checked.guards.allocate(heap, size, align, caller)) {
         return block;

@@ -630,6 +630,14 @@ void* allocate_not_small(Heap& heap, size_t size, size_t alignment) {
     return block;
 }
 
+bool refuse_if_not_live(const Heap& heap, Caller caller) {
+    if (heap.magic == Heap::kMagic) [[likely]] {
+        return false;
+    }
+    static_cast<void>(refuse_destroyed_heap(heap, caller));
+    return true;
+}
+
 // malloc() with checking on. Out of line, so that the fast path keeps no value across a call.
 void* allocate_checked(Heap& heap, size_t size, size_t alignment, Caller caller) {
     if (heap.magic != Heap::kMagic) [[unlikely]] {

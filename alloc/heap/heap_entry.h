@@ -37,6 +37,10 @@ extern constinit Heap* g_default_heap;
 // CPU's refill). O(classes + partial slabs).
 [[nodiscard]] bool reclaim_without_waiting(Heap& heap);
 [[nodiscard]] void* reallocate(Heap& heap, void* block, size_t size, Caller caller);
+// For an allocation entry point outside heap.cpp: whether `heap` is no live heap (destroyed, or
+// memory that never held one), the call then reported to the platform as heap.cpp's own mallocs
+// report it; the caller allocates nothing.
+[[nodiscard]] bool refuse_if_not_live(const Heap& heap, Caller caller);
 [[nodiscard]] size_t usable_size(Heap& heap, const void* block, Caller caller);
 
 // Whether the pads in front of the heap's state and of each of its arenas hold what they were

@@ -254,10 +254,9 @@ bool heap_destroy(Heap& heap) {
             {}});
         return false;
     }
-    if constexpr (kHeapChecksCompiled) {
-        heap.checked.flush(heap, BEDROCK_HEAP_CALLER());
-    }
-    const HeapStatistics statistics = heap_statistics(heap); // cached blocks count as free
+    // Cached and quarantined blocks count as free; a destroy refused changes nothing, so the
+    // quarantine is emptied only after.
+    const HeapStatistics statistics = heap_statistics(heap);
     if (statistics.blocks_in_use != 0) {
         heap.errors.raise(ErrorReport{ErrorKind::HeapInUse,
                                       "heap",
@@ -272,6 +271,7 @@ bool heap_destroy(Heap& heap) {
         return false;
     }
     if constexpr (kHeapChecksCompiled) {
+        heap.checked.flush(heap, BEDROCK_HEAP_CALLER());
         heap.checked.disable(heap);
     }
     // A write past the memory before the state or an arena, made since the last check: reported

@@ -8,14 +8,17 @@
 #include <pthread.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "bedrock/bedrock.h"
 #include "bedrock/heap_checks.h"
 #include "heap/heap_entry.h"
+#include "heap/heap_state.h"
 #include "heap_test_support.h"
 #include "report/call_trace.h"
 #include "support/guard_page_probe.h"
@@ -856,6 +859,120 @@ TEST(CheckedThreadTest, ConcurrentThreadsReportNothingAndLoseNothing) {
     EXPECT_EQ(heap_leaks_since(*heap, 0).blocks, 0u);
     EXPECT_TRUE(heap_destroy(*heap));
     EXPECT_EQ(frames.free_pages(), free_before);
+}
+
+// A heap_destroy() refused for a live block changes nothing: the quarantine keeps its block, so
+// a write after free into it is still reported when it goes and a second free of it is still a
+// double free (the quarantine was emptied before the refusal).
+TEST(CheckedLifecycleTest, ARefusedDestroyKeepsTheQuarantine) {
+    test::Frames frames(64 << 20);
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    ASSERT_TRUE(heap_set_check_level(*heap, CheckLevel::Report));
+    auto* freed = static_cast<unsigned char*>(heap_allocate(*heap, 64));
+    void* live = heap_allocate(*heap, 64);
+    heap_free(*heap, freed);
+    test::clear_reports();
+    EXPECT_FALSE(heap_destroy(*heap));
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::HeapInUse);
+    EXPECT_EQ(heap_statistics(*heap).quarantined_blocks, 1u);
+    test::clear_reports();
+    freed[5] = 1;
+    heap_free(*heap, freed);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::DoubleFree);
+    test::clear_reports();
+    heap_flush_quarantine(*heap);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::UseAfterFree);
+    test::clear_reports();
+    heap_free(*heap, live);
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(test::report_count(), 0u);
+}
+
+// Guard-page sampling counts only the checked allocations that fit a slot page: alternating
+// blocks that fit and blocks that do not, every second one that fits is guarded (none were,
+// when the ones that do not fit took every other turn).
+TEST(CheckedGuardTest, SamplingCountsOnlyAllocationsThatFitAPage) {
+    test::Frames frames(64 << 20);
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    ASSERT_TRUE(heap_set_check_level(*heap, CheckLevel::Report));
+    ASSERT_TRUE(heap_enable_guard_pages(*heap, GuardPageOptions{14, 2}));
+    std::vector<void*> blocks;
+    unsigned guarded = 0;
+    for (int i = 0; i < 10; ++i) {
+        void* fits = heap_allocate(*heap, 100);
+        const uint64_t guarded_before = heap->checked.guards.live_blocks();
+        blocks.push_back(fits);
+        blocks.push_back(heap_allocate(*heap, kMaxGuardedSize + 1));
+        EXPECT_EQ(heap->checked.guards.live_blocks(), guarded_before) << "too big to guard";
+        guarded = static_cast<unsigned>(guarded_before);
+    }
+    EXPECT_EQ(guarded, 5u);
+    for (void* block : blocks) {
+        heap_free(*heap, block);
+    }
+    heap_flush_quarantine(*heap);
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
+// heap_allocate_guarded() on a destroyed heap is reported, as malloc is, and allocates nothing
+// (it wrote a checked header and poison into the region the caller owned again).
+TEST(CheckedLifecycleTest, AGuardedAllocationOnADestroyedHeapIsRefused) {
+    test::Region region(1 << 20);
+    Heap* heap = heap_create_in_region(region.data(), region.size());
+    ASSERT_NE(heap, nullptr);
+    ASSERT_TRUE(heap_set_check_level(*heap, CheckLevel::Report));
+    ASSERT_TRUE(heap_destroy(*heap));
+    const std::vector<unsigned char> before(region.data(), region.data() + region.size());
+    test::clear_reports();
+    EXPECT_EQ(heap_allocate_guarded(*heap, 100), nullptr);
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::UseAfterFree);
+    EXPECT_TRUE(std::equal(before.begin(), before.end(), region.data()));
+    test::clear_reports();
+}
+
+// Leaks from more allocation sites than a report lists: the summary says "more than 32"
+// (kLeakSitesListed + 1), where it counted every block of an unlisted site as a site of its own
+// (38 for 34 sites of 3 blocks each).
+template <int N>
+[[gnu::noinline]] void allocate_three_from_one_site(Heap& heap, std::vector<void*>& blocks) {
+    for (volatile int i = 0; i < 3; i = i + 1) { // one call site: a volatile count is not unrolled
+        blocks.push_back(heap_allocate(heap, 10));
+    }
+}
+template <int... N>
+void allocate_from_sites(Heap& heap, std::vector<void*>& blocks, std::integer_sequence<int, N...>) {
+    (allocate_three_from_one_site<N>(heap, blocks), ...);
+}
+
+TEST(CheckedLeakTest, MoreSitesThanAReportListsAreCountedAsMore) {
+    test::Frames frames(64 << 20);
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    ASSERT_TRUE(heap_set_check_level(*heap, CheckLevel::Report));
+    const uint64_t checkpoint = heap_checkpoint(*heap);
+    std::vector<void*> blocks;
+    allocate_from_sites(*heap, blocks, std::make_integer_sequence<int, 30>{});
+    EXPECT_EQ(heap_leaks_since(*heap, checkpoint).sites, 30u);
+    allocate_from_sites(*heap, blocks, std::make_integer_sequence<int, 34>{});
+    const LeakSummary leaked = heap_leaks_since(*heap, checkpoint);
+    EXPECT_EQ(leaked.blocks, 192u);
+    EXPECT_EQ(leaked.sites, kLeakSitesListed + 1);
+    std::string text;
+    static_cast<void>(heap_report_leaks(
+        *heap, [](void* context, const char* line) { *static_cast<std::string*>(context) += line; },
+        &text, checkpoint));
+    EXPECT_NE(text.find("from more than 32 allocation sites"), std::string::npos) << text;
+    for (void* block : blocks) {
+        heap_free(*heap, block);
+    }
+    heap_flush_quarantine(*heap);
+    EXPECT_TRUE(heap_destroy(*heap));
 }
 
 } // namespace

@@ -266,7 +266,7 @@ void bedrock_heap_flush_quarantine(bedrock_heap* heap);
 typedef struct bedrock_leak_summary {
     uint64_t blocks;
     uint64_t bytes;
-    uint64_t sites;
+    uint64_t sites; /* distinct allocation call traces, up to 32; 33 when there are more */
 } bedrock_leak_summary;
 uint64_t bedrock_heap_checkpoint(bedrock_heap* heap);
 bedrock_leak_summary bedrock_heap_leaks_since(bedrock_heap* heap, uint64_t checkpoint);

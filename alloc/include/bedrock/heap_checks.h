@@ -75,10 +75,15 @@ void heap_flush_quarantine(Heap& heap);
 
 // Leaks: live checked blocks. A checkpoint is an allocation sequence number; "since" counts
 // blocks allocated after it that are still live.
+// A leak report lists the blocks of up to kLeakSitesListed allocation call traces by trace, and
+// counts the blocks of any further ones together.
+inline constexpr unsigned kLeakSitesListed = 32;
 struct LeakSummary {
     uint64_t blocks;
     uint64_t bytes; // sum of the sizes asked for
-    uint64_t sites; // distinct allocation call traces
+    // Distinct allocation call traces, up to kLeakSitesListed; kLeakSitesListed + 1 when there
+    // are more (told apart without memory beyond the list, so not counted).
+    uint64_t sites;
 };
 [[nodiscard]] uint64_t heap_checkpoint(Heap& heap);
 [[nodiscard]] LeakSummary heap_leaks_since(Heap& heap, uint64_t checkpoint);
