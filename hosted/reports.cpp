@@ -14,12 +14,14 @@
 // threads at once may interleave, each line stays whole.
 // A program that closes stderr before it exits (coreutils' close_stdout, xz) would lose the
 // reports made at exit; keep_stderr_for_reports() keeps a copy of the descriptor (close-on-exec,
-// above the low numbers programs reuse) and the file it names: a write that finds stderr closed
-// (EBADF) goes there instead, while the copy still names that file (a program may have closed it
-// or put another file at its number). A child of fork() closes its inherited copy
-// (forget_kept_stderr_after_fork(): a daemon must not hold its parent's stderr open). Invariant:
-// g_kept_stderr >= 0 => g_kept_device and g_kept_inode name the file it was made for (stored before
-// it, read after it).
+// above the low numbers programs reuse) and the file it names. From then on reports go only to
+// that file: to stderr while it still names it, else to the copy while that does (a program may
+// have closed either, or put another file at its number: a daemon that closed 0-2 and opened its
+// data files there), else nowhere; and nowhere if stderr was closed when the copy was asked for. A
+// child of fork() closes its inherited copy (forget_kept_stderr_after_fork(): a daemon must not
+// hold its parent's stderr open), and its reports go to its own stderr, whatever that names.
+// Invariant: g_kept_stderr >= 0 => g_kept_device and g_kept_inode name the file it was made for
+// (stored before it, read after it).
 //
 // stack_extent(): the readable mapping that holds the frame, found in /proc/self/maps and
 // remembered per thread. A trace is captured inside malloc with the heap's checked-mode lock
@@ -56,17 +58,33 @@ namespace {
 std::atomic<int> g_kept_stderr{-1};
 dev_t g_kept_device = 0;
 ino_t g_kept_inode = 0;
+// Whether keep_stderr_for_reports() ran (reports then go only to the file it found), and whether
+// it found one (g_kept_device and g_kept_inode name it: stored before, read after).
+std::atomic<bool> g_reports_keep_to_stderr_at_start{false};
+std::atomic<bool> g_kept_file_known{false};
+
+// Whether `descriptor` names the file keep_stderr_for_reports() found at stderr.
+bool names_kept_file(int descriptor) {
+    struct stat now {};
+    return g_kept_file_known.load(std::memory_order_acquire) && fstat(descriptor, &now) == 0 &&
+           now.st_dev == g_kept_device && now.st_ino == g_kept_inode;
+}
 
 // The copy of stderr keep_stderr_for_reports() made, if it still names the file it was made
 // for; else -1.
 int kept_stderr() {
     const int kept = g_kept_stderr.load(std::memory_order_acquire);
-    struct stat now {};
-    if (kept < 0 || fstat(kept, &now) != 0 || now.st_dev != g_kept_device ||
-        now.st_ino != g_kept_inode) {
-        return -1;
+    return kept >= 0 && names_kept_file(kept) ? kept : -1;
+}
+
+// Where a report goes: stderr, or once keep_stderr_for_reports() ran, the file it found there
+// (stderr or the copy, whichever still names it; a child of fork() has no copy), or -1 for
+// nowhere.
+int report_descriptor() {
+    if (!g_reports_keep_to_stderr_at_start.load(std::memory_order_acquire)) {
+        return STDERR_FILENO;
     }
-    return kept;
+    return names_kept_file(STDERR_FILENO) ? STDERR_FILENO : kept_stderr();
 }
 
 // write(2) to stderr until all of `bytes` is out or the descriptor fails (a broken pipe, or
@@ -81,13 +99,9 @@ void write_all(const char* text, size_t bytes) {
     const bool blocked = pthread_sigmask(SIG_BLOCK, &pipe_only, &previous) == 0;
     sigset_t pending;
     const bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
-    int descriptor = STDERR_FILENO;
-    while (bytes > 0) {
+    const int descriptor = report_descriptor();
+    while (descriptor >= 0 && bytes > 0) {
         const ssize_t written = write(descriptor, text, bytes);
-        if (written < 0 && errno == EBADF && descriptor == STDERR_FILENO &&
-            (descriptor = kept_stderr()) >= 0) {
-            continue; // stderr closed: its kept copy
-        }
         if (written <= 0) {
             if (written < 0 && errno == EPIPE && blocked && !was_pending) {
                 const timespec no_wait{};
@@ -255,14 +269,18 @@ void keep_stderr_for_reports() {
     if (kept >= 0 && fstat(kept, &file) == 0) {
         g_kept_device = file.st_dev;
         g_kept_inode = file.st_ino;
+        g_kept_file_known.store(true, std::memory_order_release);
         g_kept_stderr.store(kept, std::memory_order_release);
     } else if (kept >= 0) {
         close(kept);
     }
+    g_reports_keep_to_stderr_at_start.store(true, std::memory_order_release);
     errno = saved_errno;
 }
 
 void forget_kept_stderr_after_fork() {
+    // The child's reports go to its own stderr, whatever it names.
+    g_reports_keep_to_stderr_at_start.store(false, std::memory_order_relaxed);
     const int kept = g_kept_stderr.exchange(-1, std::memory_order_relaxed);
     if (kept >= 0) {
         const int saved_errno = errno;

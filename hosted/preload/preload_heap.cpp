@@ -4,9 +4,10 @@
 // environment's options (options.h) and publishes the heap; callers from other threads meanwhile
 // spin until it is published (or has failed). Starting allocates nothing and calls nothing that
 // allocates, so a first malloc from inside libc's own start-up is safe. Then, with the heap
-// published (their own allocations land in it), the atexit handlers (the quarantine's check in
-// checked mode, the leak report, the statistics) and the fork handler are registered; for the
-// last two, a copy of stderr is kept, so that a program closing stderr at exit does not lose them.
+// published (their own allocations land in it), the fork handler is registered and the exit
+// reports (the quarantine's check in checked mode, the leak report, the statistics: run from the
+// preload's destructor, after the program's own) are asked for; for the last two, a copy of
+// stderr is kept, so that a program closing stderr at exit does not lose them.
 // Each line of those reports is one write(2) (write_line_to_stderr), so the reports of processes
 // exiting at once interleave by whole lines. With guard pages on (BEDROCK_GUARD with a check
 // level), the SIGSEGV handler that reports their faults is installed before the heap is
@@ -69,6 +70,14 @@ void verify_quarantine_at_exit() {
 
 // "bedrock: stats: ..." on stderr: the heap's pages (now and at peak) against its live bytes,
 // its slabs, and the page frame allocator's pages, for finding where a resident set goes.
+// The exit reports start_heap() asked for, as a set of bits.
+enum ExitReport : unsigned {
+    kVerifyQuarantine = 1, // checked mode: the blocks still in quarantine verified
+    kLeakReport = 2,
+    kStatisticsReport = 4,
+};
+std::atomic<unsigned> g_exit_reports{0};
+
 void report_statistics_at_exit() {
     Heap* started = g_heap.load(std::memory_order_acquire);
     if (started == nullptr) {
@@ -99,6 +108,25 @@ void report_statistics_at_exit() {
                        static_cast<unsigned long long>(frames.free_pages() * 4),
                        static_cast<unsigned long long>(frames.metadata_bytes() >> 10));
     write_line_to_stderr(nullptr, line);
+}
+
+// The exit reports, from the preload's own destructor: glibc runs it after the program's atexit
+// handlers and destructors and those of every library loaded after the preload (destructors run
+// in reverse of their constructors', and the preload's ran first), so a block one of those frees
+// is not reported as leaked, nor is a write after free into it missed. (From atexit(), they ran
+// before any ELF destructor: registered at the heap's start, after glibc's own handler that runs
+// the destructors.)
+[[gnu::destructor]] void report_at_exit() {
+    const unsigned reports = g_exit_reports.load(std::memory_order_acquire);
+    if ((reports & kStatisticsReport) != 0) {
+        report_statistics_at_exit();
+    }
+    if ((reports & kLeakReport) != 0) {
+        report_leaks_at_exit();
+    }
+    if ((reports & kVerifyQuarantine) != 0) {
+        verify_quarantine_at_exit();
+    }
 }
 
 hosted::ForkLocks g_fork_locks = {};
@@ -173,19 +201,14 @@ Heap* start_heap() {
     g_state.store(kStarted, std::memory_order_release);
     // Both may allocate: the heap is published, so those allocations are ordinary ones.
     pthread_atfork(prepare_fork, release_after_fork, child_after_fork);
-    if (options.check != CheckLevel::Off) {
-        atexit(verify_quarantine_at_exit);
-    }
     if (options.leaks || options.statistics) {
-        // A program may close stderr before these run (they were registered before its own).
+        // A program may close stderr before the exit reports run.
         hosted::keep_stderr_for_reports();
     }
-    if (options.leaks) {
-        atexit(report_leaks_at_exit);
-    }
-    if (options.statistics) {
-        atexit(report_statistics_at_exit);
-    }
+    g_exit_reports.store((options.check != CheckLevel::Off ? kVerifyQuarantine : 0u) |
+                             (options.leaks ? kLeakReport : 0u) |
+                             (options.statistics ? kStatisticsReport : 0u),
+                         std::memory_order_release);
     return started;
 }
 

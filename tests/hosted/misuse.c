@@ -31,6 +31,13 @@
  *                whose exit handler first puts a pipe at every other open descriptor (where the
  *                preload keeps its copy of stderr); the parent waits for it and exits 1 if
  *                anything reached the pipe (a report written into a file the program put there)
+ *   freed_in_destructor allocates 1234 bytes that an ELF destructor of this program frees: the
+ *                leak report (run after it) must not list them
+ *   reopened_stderr runs this program again as reopened_stderr_child, which leaves a 4242-byte
+ *                block allocated, closes stderr and opens a data file, which takes its number,
+ *                and writes to it (as a daemon that closed 0-2 and opened its files does); the
+ *                parent exits 1 unless the file holds just what the child wrote (the exit
+ *                reports reach the stderr the child started with)
  *   daemon_stderr runs this program again as daemon_child with stderr a pipe: it leaves a
  *                4242-byte block allocated, forks a daemon that points its stdin, stdout and
  *                stderr at /dev/null and waits for the parent's word, and exits. The parent must
@@ -56,6 +63,12 @@
 #include <unistd.h>
 
 static void* volatile g_keep;
+
+/* freed_in_destructor (see above). */
+static void* volatile g_freed_by_destructor;
+__attribute__((destructor)) static void free_at_destruction(void) {
+    free(g_freed_by_destructor);
+}
 
 extern const char __executable_start[];
 extern const char etext[];
@@ -178,6 +191,43 @@ static void check_no_report_into_reused_descriptors(const char* self) {
         _exit(1);
     }
     _exit(WEXITSTATUS(status));
+}
+
+/* reopened_stderr (see above). Ends with _exit(): this process's own exit reports are not the
+ * ones looked for. */
+static void check_no_report_into_a_reopened_stderr(const char* self) {
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/bedrock-misuse-%d", (int)getpid());
+    const pid_t child = fork();
+    if (child == 0) {
+        execl(self, self, "reopened_stderr_child", path, (char*)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0) {
+        _exit(1);
+    }
+    char text[256] = {0};
+    const int file = open(path, O_RDONLY);
+    const ssize_t got = file >= 0 ? read(file, text, sizeof(text) - 1) : -1;
+    unlink(path);
+    if (got != 8 || memcmp(text, "payload\n", 8) != 0) {
+        printf("misuse: the data file at stderr's number holds: %s\n", got > 0 ? text : "");
+        fflush(stdout);
+        _exit(1);
+    }
+    _exit(0);
+}
+
+/* reopened_stderr_child (see above). */
+static void reopen_stderr_as_a_data_file(const char* path) {
+    g_keep = malloc(4242);
+    close(STDERR_FILENO);
+    if (open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600) != STDERR_FILENO ||
+        write(STDERR_FILENO, "payload\n", 8) != 8) {
+        _exit(2);
+    }
 }
 
 /* daemon_stderr (see above): 1 if the pipe's end came while the daemon lived. */
@@ -352,6 +402,15 @@ int main(int argc, char** argv) {
         g_keep = malloc(4242);
         g_parent_pipe = atoi(argv[2]);
         atexit(reuse_descriptors_then_close_stderr);
+    } else if (strcmp(argv[1], "freed_in_destructor") == 0) {
+        free(block);
+        g_freed_by_destructor = malloc(1234);
+    } else if (strcmp(argv[1], "reopened_stderr") == 0) {
+        free(block);
+        check_no_report_into_a_reopened_stderr(argv[0]);
+    } else if (strcmp(argv[1], "reopened_stderr_child") == 0 && argc == 3) {
+        free(block);
+        reopen_stderr_as_a_data_file(argv[2]);
     } else if (strcmp(argv[1], "daemon_stderr") == 0) {
         free(block);
         if (!check_daemon_holds_no_stderr(argv[0])) {

@@ -93,20 +93,23 @@ struct ForkLocks {
 [[nodiscard]] ForkLocks lock_memory_for_fork();
 void unlock_memory_after_fork(ForkLocks held);
 
-// Writes `text` to stderr with write(2): no stdio, no allocation, safe in any state. With stderr
-// closed, to the copy keep_stderr_for_reports() kept, if any.
+// Writes `text` to stderr with write(2): no stdio, no allocation, safe in any state. Once
+// keep_stderr_for_reports() ran, only to the file it found at stderr: stderr or the copy, whichever
+// still names it, else nowhere.
 void write_to_stderr(const char* text);
 // Keeps a close-on-exec copy of stderr (the lowest free descriptor from 512, or from half the
 // descriptor limit if that is lower, else the lowest free one), so that reports still reach it
-// after the program closed stderr (as coreutils' programs do at exit); the copy is used only while
-// it names the file it was made for. It holds that file open as long as the process lives (a pipe's
+// after the program closed stderr (as coreutils' programs do at exit); from then on reports go only
+// to that file (never to another the program put at stderr's number, nor anywhere when stderr was
+// closed). It holds that file open as long as the process lives (a pipe's
 // reader sees no end until then), but not in a child of fork(): see
 // forget_kept_stderr_after_fork(). Once per process (later calls do nothing); no allocation; O(1).
 void keep_stderr_for_reports();
 // In the child of a fork: closes the copy keep_stderr_for_reports() kept, if any. A daemon forks
 // and points its own stderr elsewhere; an inherited copy would hold the parent's stderr open for
 // the daemon's life (`$(program 2>&1)` and `program 2>&1 | tee` would wait for it). The child's
-// reports go to its own stderr, and after it closed that, nowhere. Async-signal-safe.
+// reports go to its own stderr, whatever it names, and after it closed that, nowhere.
+// Async-signal-safe.
 void forget_kept_stderr_after_fork();
 
 // In the child of a fork: gives back the CPU slots of every thread but the caller (they do
