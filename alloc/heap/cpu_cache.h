@@ -24,10 +24,11 @@
 // block being freed stays. While that count has not moved, no slab has left the heap, so the
 // hinted slab is still a slab of its class at that address; the free then checks the block
 // against the slab's layout and bitmap as before. A count that moved, or a block outside the
-// hinted slab, falls back to the page map. That fallback finds the block's arena from arena
-// hints the same way (an arena's bounds, direct-mapped by the 256 KiB span the block lies in,
-// stamped with the count of arenas given back, Arenas::arenas_given()), so only a free in a span
-// the CPU has not freed into since an arena left looks at the page frame allocator's tags; the
+// hinted slab, falls back to the page map. Over a page frame allocator, that fallback finds the
+// block's arena from arena hints the same way (an arena's bounds, direct-mapped by the 256 KiB
+// span the block lies in, stamped with the count of arenas given back, Arenas::arenas_given(),
+// noted by the fallbacks that place a slab's block), so only a free in a span the CPU has not
+// freed a slab's block into since an arena left looks at the page frame allocator's tags; the
 // arena's start bitmap then places the block. Measured (./bench.sh --summary): a 16-byte pair 345
 // instructions at first, 282 with inline platform hooks, 189 with the hints, 143 with the fast
 // paths inline in the entry points (fast_paths.h); the larson-like workload runs at 0.6-0.65 of

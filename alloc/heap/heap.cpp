@@ -514,15 +514,15 @@ void free_unhinted(Heap& heap, void* block, CpuCache* cache, platform::Interrupt
     const uint64_t arenas_seen = heap.arenas.arenas_given(); // before the tags it reads
     const auto address = reinterpret_cast<uintptr_t>(block);
     // Over a page frame allocator, its arena from the CPU's arena hint, else from the page map
-    // (the hint noted); a region heap's one arena is known at once.
+    // (hinted once it holds a slab's block: the frees the slab hints miss); a region heap's one
+    // arena is known at once.
     heap::ArenaBounds arena{0, 0};
+    bool to_hint = false;
     if (heap.over_frames() && cache != nullptr) {
         arena = cache->hinted_arena(address, arenas_seen);
-        if (arena.bytes == 0) [[unlikely]] {
+        to_hint = arena.bytes == 0;
+        if (to_hint) [[unlikely]] {
             arena = heap::arena_holding(heap, block);
-            if (arena.bytes != 0) {
-                cache->hint_arena(address, arena, arenas_seen);
-            }
         }
     } else {
         arena = heap::arena_holding(heap, block);
@@ -546,8 +546,11 @@ void free_unhinted(Heap& heap, void* block, CpuCache* cache, platform::Interrupt
             const unsigned index = slab->class_index; // confirmed under the class lock
             if (index < heap::kSizeClassCount && heap::slab_handed_out(slab, block)) [[likely]] {
                 if (cache != nullptr) {
-                    cache->hint_slab(reinterpret_cast<uintptr_t>(block), slab,
-                                     heap::kSlabLayouts[index].slab_bytes, slabs_given);
+                    cache->hint_slab(address, slab, heap::kSlabLayouts[index].slab_bytes,
+                                     slabs_given);
+                    if (to_hint) {
+                        cache->hint_arena(address, arena, arenas_seen);
+                    }
                 }
                 free_handed_out(heap, slab, index, block, cache, previous, caller);
                 return;

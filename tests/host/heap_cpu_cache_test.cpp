@@ -628,14 +628,12 @@ TEST(ArenaHintTest, HeapCheckFailsOnAHintThatNamesNoArenaOrSlab) {
     test::Frames frames(16 << 20);
     Heap* heap = heap_create(frames.allocator());
     ASSERT_NE(heap, nullptr);
-    void* block = heap_allocate(*heap, 3000);
     void* small = heap_allocate(*heap, 48);
-    heap_free(*heap, block); // its arena hinted
-    heap_free(*heap, small); // its slab hinted
+    heap_free(*heap, small); // missing the empty slab hints: its slab and its arena hinted
     ASSERT_TRUE(heap_check(*heap));
     heap::CpuCache* cache = heap->cpus.mine(platform::current_cpu());
     ASSERT_NE(cache, nullptr);
-    const auto at = reinterpret_cast<uintptr_t>(block);
+    const auto at = reinterpret_cast<uintptr_t>(small);
     heap::ArenaHint& hint = cache->arena_hints[(at / heap::kMinArenaBytes) % heap::kArenaHints];
     ASSERT_NE(hint.bounds.bytes, 0u);
     const heap::ArenaHint kept = hint;
@@ -668,19 +666,23 @@ TEST(ArenaHintTest, APointerIntoAnArenaGivenBackIsNotPlacedByItsStaleHint) {
         blocks.push_back(heap_allocate(*first, 100 * 1024));
         ASSERT_NE(blocks.back(), nullptr);
     }
-    // The CPU's cache, whose hints its frees note, made last: its storage keeps only the arena it
-    // lands in, not the first.
+    // The CPU's cache, made last: its storage keeps only the arena it lands in, not the first.
     ASSERT_TRUE(heap_prepare_cpu(*first));
-    // Each free's arena hinted; an arena its frees empty goes back (all but the spare and the one
-    // the CPU's cache lives in), making its hints stale. No trim: that would give the cache back
-    // too, and its hints with it.
+    // The arenas as a free of a slab's block in each would have hinted them; an arena the frees
+    // empty goes back (all but the spare and the one the CPU's cache lives in), making its hint
+    // stale. No trim: that would give the cache back too, and its hints with it.
+    heap::CpuCache* cache = first->cpus.mine(platform::current_cpu());
+    ASSERT_NE(cache, nullptr);
+    for (void* block : blocks) {
+        const auto at = reinterpret_cast<uintptr_t>(block);
+        cache->hint_arena(at, heap::arena_holding(*first, block), first->arenas.arenas_given());
+    }
     for (void* block : blocks) {
         heap_free(*first, block);
     }
+    ASSERT_GT(first->arenas.arenas_given(), 0u);
     ASSERT_TRUE(heap_check(*first));
     const HeapStatistics first_before = heap_statistics(*first);
-    const heap::CpuCache* cache = first->cpus.mine(platform::current_cpu());
-    ASSERT_NE(cache, nullptr);
 
     Heap* second = heap_create(frames.allocator());
     ASSERT_NE(second, nullptr);
