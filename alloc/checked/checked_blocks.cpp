@@ -395,6 +395,17 @@ bool CheckedBlocks::live_block_holds(const CheckedBlock& header, uintptr_t start
            end <= header.block_end();
 }
 
+bool CheckedBlocks::drop_live(CheckedBlock& header, const void* pointer) {
+    LockGuard guard(m_lock);
+    if (!is_intact(header) || header.state != BlockState::Live || !is_in_band(header) ||
+        header.block != pointer) {
+        return false;
+    }
+    relink(header.prev, header.next, [&] { m_live.remove(header); });
+    header.state = BlockState::Released;
+    return true;
+}
+
 void CheckedBlocks::forget(CheckedBlock& header) {
     LockGuard guard(m_lock);
     header.state = BlockState::Released;

@@ -58,6 +58,9 @@ public:
     [[nodiscard]] CheckedBlock* confirm_live(Heap& heap, CheckedBlock& header, const void* block,
                                              Caller caller);
 
+    // Takes `header` off the live list, Released, if it is intact, Live, in-band and `pointer`'s:
+    // for a block whose core memory the core retires. Reports nothing; returns whether it did.
+    [[nodiscard]] bool drop_live(CheckedBlock& header, const void* pointer);
     // Whether `header` is intact and Live and [start, end) lies inside its block (the bytes asked
     // for), under the lock: what a region heap may be made in. Reports nothing.
     [[nodiscard]] bool live_block_holds(const CheckedBlock& header, uintptr_t start, uintptr_t end);

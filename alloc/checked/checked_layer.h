@@ -47,6 +47,13 @@ public:
     // in (not its header, red zones or guard pages, nor a block in the quarantine). Reports
     // nothing.
     [[nodiscard]] bool live_block_holds(const BlockRef& core, uintptr_t start, uintptr_t end);
+    // For a pointer whose core block (starting at `core_start`, in the arenas) has an overwritten
+    // core header: takes the live in-band checked block at `pointer` out of checked mode (off
+    // the live list, never quarantined: the core retires its memory), if it is one. Reports
+    // nothing; returns whether it did.
+    [[nodiscard]] bool drop_overwritten(unsigned char* core_start, const void* pointer) {
+        return blocks.drop_live(*reinterpret_cast<CheckedBlock*>(core_start), pointer);
+    }
     // Empties the quarantine (heap_destroy) and turns guard pages off.
     void flush(Heap& heap, Caller caller) { blocks.flush(heap, caller); }
     void disable(Heap& heap) { guards.disable(heap); }

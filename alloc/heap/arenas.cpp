@@ -217,20 +217,22 @@ Arenas::HeaderCheck Arenas::check_taken_header(const Arena& arena, const void* b
     return HeaderCheck::Damaged;
 }
 
-bool Arenas::holder_header_holds(const Arena& arena, const void* address) {
+unsigned char* Arenas::holder_with_overwritten_header(const Arena& arena, const void* address) {
     LockGuard guard(m_lock);
     if (!holds_locked(arena, address)) {
-        return true; // given back since the caller read its tags: nothing of it to blame
+        return nullptr; // given back since the caller read its tags: nothing of it to blame
     }
-    const unsigned char* block =
+    unsigned char* block =
         SegregatedFit::start_at_or_below(SegregatedFit::bounds_of(arena), address, ~size_t{0});
     if (block == nullptr) {
-        return true;
+        return nullptr;
     }
     // A free block's seal is not asked for: a write after free breaks it, which is no reason
     // to withhold a double free's report.
-    return SegregatedFit::use_of(block) == BlockUse::Free ? SegregatedFit::size_holds(arena, block)
-                                                          : m_fit.header_holds(arena, block);
+    const bool holds = SegregatedFit::use_of(block) == BlockUse::Free
+                           ? SegregatedFit::size_holds(arena, block)
+                           : m_fit.header_holds(arena, block);
+    return holds ? nullptr : block;
 }
 
 void Arenas::retire_locked(Arena& arena, void* block, BlockUse use) {

@@ -146,12 +146,13 @@ public:
         repaired.count = m_fit.repair_pads(repaired.first);
         return repaired;
     }
-    // Under m_lock: whether the block of `arena` holding `address` (the last block start at or
-    // below it, from the start bitmap) has a header that holds, or there is no such block; false
-    // names a pointer that cannot be placed because a write past the end of the block before
-    // its block rewrote that block's header. For the report of a pointer found to be no live
-    // block. O(the arena's bytes / 1 KiB).
-    [[nodiscard]] bool holder_header_holds(const Arena& arena, const void* address);
+    // Under m_lock: the start of the block of `arena` holding `address` (the last block start at
+    // or below it, from the start bitmap) if its header does not hold, else null (or if there is
+    // no such block): a pointer that cannot be placed because a write past the end of the block
+    // before its block rewrote that block's header. For the report of a pointer found to be no
+    // live block. O(the arena's bytes / 1 KiB).
+    [[nodiscard]] unsigned char* holder_with_overwritten_header(const Arena& arena,
+                                                                const void* address);
 
     // Grows `block` (found as a live medium block of `arena` without the lock) in place to hold
     // `size` bytes, if it is still a taken Medium block and the free block after it has room;

@@ -36,6 +36,7 @@ public:
     bool find_usable_size(Heap&, const BlockRef&, const void*, Caller, size_t&) { return false; }
     void check_named_size(Heap&, const BlockRef&, const void*, size_t, Caller) {}
     bool live_block_holds(const BlockRef&, uintptr_t, uintptr_t) { return false; }
+    bool drop_overwritten(unsigned char*, const void*) { return false; }
     void flush(Heap&, Caller) {}
     void disable(Heap&) {}
     bool check(Heap&) { return true; }

@@ -170,6 +170,17 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
         }
         break;
     case Holder::Checked:
+        // Its core header may have been overwritten and still read as a checked block's.
+        if (ref.arena != nullptr &&
+            heap.arenas.check_taken_header(*ref.arena, ref.start, BlockUse::Checked) ==
+                heap::Arenas::HeaderCheck::Damaged) {
+            if constexpr (kHeapChecksCompiled) {
+                static_cast<void>(heap.checked.drop_overwritten(ref.start, block));
+            }
+            heap.arenas.report_damage(heap.errors);
+            return;
+        }
+        [[fallthrough]];
     case Holder::Guard:
     case Holder::CheckedRun:
         if constexpr (kHeapChecksCompiled) {
@@ -317,6 +328,24 @@ bool reclaim_without_waiting(Heap& heap) {
     return heap.held.pages() < held;
 }
 
+// A free of `block`, the live checked block of the core block at `core_start` of `arena`, whose
+// core header a write past the end of the block before it overwrote: the core block is retired
+// (never given back nor taken again) and the checked block taken out of checked mode, reported
+// once (the retired header, as corrupt-metadata), so the arena tiles again and nothing counts
+// the block as live. Whether `block` was such a block (else nothing changed).
+bool retire_overwritten_checked(Heap& heap, const Arena& arena, unsigned char* core_start,
+                                const void* block) {
+    if constexpr (!kHeapChecksCompiled) {
+        return false;
+    }
+    if (!heap.checked.drop_overwritten(core_start, block)) {
+        return false;
+    }
+    static_cast<void>(heap.arenas.check_taken_header(arena, core_start, BlockUse::Checked));
+    heap.arenas.report_damage(heap.errors);
+    return true;
+}
+
 // Why `block` (found as `ref` without the lock) is not a live block this call can take: looked
 // up again under the locks, then reported. Out of line: only misuse comes here.
 void report_bad_pointer(Heap& heap, const void* block, Caller caller) {
@@ -328,7 +357,13 @@ void report_bad_pointer(Heap& heap, const void* block, Caller caller) {
         return;
     }
     const BlockRef ref = locate(heap, block, Lookup::Everywhere);
-    if (ref.arena != nullptr && !heap.arenas.holder_header_holds(*ref.arena, block)) {
+    unsigned char* const overwritten =
+        ref.arena != nullptr ? heap.arenas.holder_with_overwritten_header(*ref.arena, block)
+                             : nullptr;
+    if (overwritten != nullptr) {
+        if (retire_overwritten_checked(heap, *ref.arena, overwritten, block)) {
+            return;
+        }
         // What the lookup read of the block holding it is garbage: a slab so damaged keeps its
         // blocks, which a free its CPU's slab hints place still reaches.
         heap.errors.raise(pointer_report(

@@ -975,5 +975,53 @@ TEST(CheckedLeakTest, MoreSitesThanAReportListsAreCountedAsMore) {
     EXPECT_TRUE(heap_destroy(*heap));
 }
 
+// A write past a checked block's tail red zone onto the core header of the checked block after
+// it (16 bytes: what the heap guarantees to survive): the first block's free reports the
+// overflow; the second's reports the overwritten header and retires its block, so the arena tiles
+// again, heap_check() holds, nothing counts the block as live, a second free of it is
+// not-allocated and the heap is destroyed whole. Every fill, whatever its use bits read as (0x03
+// reads as a checked block's: its free went on into the quarantine, unreported, and heap_check()
+// failed until the quarantine was flushed; the others left the heap failing every check and
+// refusing destruction).
+TEST(CheckedHeaderTest, AnOverwrittenCoreHeaderOfACheckedBlockIsRetired) {
+    for (const bool over_frames : {false, true}) {
+        for (const int fill : {0x00, 0x01, 0x02, 0x03, 0x11, 0x42, 0xff}) {
+            SCOPED_TRACE(testing::Message()
+                         << (over_frames ? "frames" : "region") << " fill " << fill);
+            test::Region region(over_frames ? 0 : 16 << 20);
+            test::Frames frames(over_frames ? 64 << 20 : 16 << 20);
+            Heap* heap = over_frames ? heap_create(frames.allocator())
+                                     : heap_create_in_region(region.data(), region.size());
+            ASSERT_NE(heap, nullptr);
+            ASSERT_TRUE(heap_set_check_level(*heap, CheckLevel::Report));
+            auto* first = static_cast<unsigned char*>(heap_allocate(*heap, 24));
+            auto* second = static_cast<unsigned char*>(heap_allocate(*heap, 48));
+            ASSERT_NE(first, nullptr);
+            ASSERT_NE(second, nullptr);
+            test::clear_reports();
+            std::memset(first + 24, fill, 40); // the tail red zone, then the core header after it
+            heap_free(*heap, first);
+            ASSERT_EQ(test::report_count(), 1u);
+            EXPECT_EQ(test::report(0).kind, ErrorKind::BufferOverflow);
+            test::clear_reports();
+            heap_free(*heap, second);
+            ASSERT_EQ(test::report_count(), 1u);
+            EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata);
+            test::clear_reports();
+            EXPECT_TRUE(heap_check(*heap));
+            EXPECT_EQ(heap_statistics(*heap).blocks_in_use, 0u);
+            heap_flush_quarantine(*heap);
+            EXPECT_TRUE(heap_check(*heap));
+            heap_free(*heap, second);
+            ASSERT_EQ(test::report_count(), 1u);
+            EXPECT_EQ(test::report(0).kind, ErrorKind::NotAllocated);
+            test::clear_reports();
+            EXPECT_TRUE(heap_destroy(*heap));
+            EXPECT_EQ(test::report_count(), 0u);
+            test::clear_reports();
+        }
+    }
+}
+
 } // namespace
 } // namespace bedrock
