@@ -25,6 +25,8 @@
 //                        mallinfo's int fields saturate at INT_MAX (glibc's wrap)
 //   malloc_stats         heap_report() on stderr, each line in one write(2)
 //   malloc_info(0, fp)   the same figures as one XML element per field, 0; options != 0: EINVAL
+//   __libc_malloc, __libc_free, __libc_calloc, __libc_realloc, __libc_memalign, __libc_valloc,
+//   __libc_pvalloc   the same functions under glibc's internal names
 // cfree is not provided: glibc dropped it (2.26), so no current program calls it.
 // Misuse (a bad free, ...) is reported on stderr and ignored, or aborts with BEDROCK_CHECK=abort.
 // No state of its own; every entry point is the heap's time bound plus O(1), calloc plus its
@@ -284,5 +286,17 @@ BEDROCK_EXPORT int malloc_info(int options, FILE* stream) {
             info.arena + info.hblkhd, info.hblks, info.hblkhd, info.uordblks, info.fordblks);
     return 0;
 }
+
+// glibc's internal names for the same calls (which a few programs and libraries call directly,
+// and which jemalloc, tcmalloc and mimalloc export as well): the same functions, so the blocks of
+// both kinds of call are one heap's.
+BEDROCK_EXPORT void* __libc_malloc(size_t size) __attribute__((alias("malloc")));
+BEDROCK_EXPORT void __libc_free(void* block) __attribute__((alias("free")));
+BEDROCK_EXPORT void* __libc_calloc(size_t count, size_t size) __attribute__((alias("calloc")));
+BEDROCK_EXPORT void* __libc_realloc(void* block, size_t size) __attribute__((alias("realloc")));
+BEDROCK_EXPORT void* __libc_memalign(size_t alignment, size_t size)
+    __attribute__((alias("memalign")));
+BEDROCK_EXPORT void* __libc_valloc(size_t size) __attribute__((alias("valloc")));
+BEDROCK_EXPORT void* __libc_pvalloc(size_t size) __attribute__((alias("pvalloc")));
 
 } // extern "C"

@@ -261,6 +261,38 @@ static int free_keeps_errno(void) {
     return 0;
 }
 
+/* glibc's internal names for the same calls (__libc_malloc, ...), which some programs and
+ * libraries call directly: one heap behind both, so a block from either kind of call is freed by
+ * the other (under the preload, a standard free of a __libc_malloc block was reported and leaked,
+ * and __libc_free of a malloc block aborted). */
+void* __libc_malloc(size_t size);
+void* __libc_calloc(size_t count, size_t size);
+void* __libc_realloc(void* block, size_t size);
+void* __libc_memalign(size_t alignment, size_t size);
+void* __libc_valloc(size_t size);
+void* __libc_pvalloc(size_t size);
+void __libc_free(void* block);
+
+static int libc_names(void) {
+    void* blocks[] = {__libc_malloc(100),        __libc_calloc(10, 10), __libc_realloc(NULL, 100),
+                      __libc_memalign(256, 100), __libc_valloc(100),    __libc_pvalloc(100)};
+    const size_t count = sizeof(blocks) / sizeof(blocks[0]);
+    for (size_t i = 0; i < count; ++i) {
+        EXPECT(blocks[i] != NULL && malloc_usable_size(blocks[i]) >= 100);
+    }
+    EXPECT((uintptr_t)blocks[3] % 256 == 0);
+    blocks[0] = realloc(blocks[0], 5000);
+    EXPECT(blocks[0] != NULL);
+    for (size_t i = 0; i < count; ++i) {
+        free(blocks[i]);
+    }
+    void* block = malloc(100);
+    block = __libc_realloc(block, 3000);
+    EXPECT(block != NULL);
+    __libc_free(block);
+    return 0;
+}
+
 struct Case {
     const char* name;
     int (*run)(void);
@@ -268,6 +300,7 @@ struct Case {
 
 static const struct Case kCases[] = {
     {"malloc_basics", malloc_basics},
+    {"libc_names", libc_names},
     {"malloc_enomem", malloc_enomem},
     {"calloc_zeroes_and_overflows", calloc_zeroes_and_overflows},
     {"realloc_edges", realloc_edges},
