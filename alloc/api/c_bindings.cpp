@@ -321,6 +321,9 @@ void bedrock_heap_statistics_of(bedrock_heap* heap, bedrock_heap_statistics* out
         }
         return;
     }
+    if (out == nullptr) {
+        return;
+    }
     const bedrock::HeapStatistics statistics = bedrock::heap_statistics(heap_of(heap));
     out->bytes_requested = statistics.bytes_requested;
     out->bytes_in_use = statistics.bytes_in_use;

@@ -30,7 +30,8 @@ namespace bedrock::heap {
                                             CpuCache* cache, platform::InterruptState previous,
                                             Caller caller);
 // malloc() at level off of a block that is not small: a medium block or a large run.
-[[gnu::noinline]] void* allocate_not_small(Heap& heap, size_t size, size_t alignment);
+[[gnu::noinline]] void* allocate_not_small(Heap& heap, size_t size, size_t alignment,
+                                           Caller caller);
 // malloc() with checking on.
 [[gnu::noinline]] void* allocate_checked(Heap& heap, size_t size, size_t alignment, Caller caller);
 // free() of a handed-out block of `slab` when the calling CPU's magazine is full (`cache`: the
@@ -125,7 +126,7 @@ static_assert(kMinBlockSize < 32, "the set is one 32-bit word");
     if (size <= kMaxSmallSize && is_small_alignment(alignment)) [[likely]] {
         return allocate_small(heap, class_of(size), size, caller);
     }
-    return allocate_not_small(heap, size, alignment);
+    return allocate_not_small(heap, size, alignment, caller);
 }
 
 // malloc() (alignment: a power of two, or 0 for none; the caller checked nothing else).

@@ -645,12 +645,12 @@ BlockRef find_block(Heap& heap, const void* address) {
 
 // malloc() at level off: a small block through the calling CPU's cache, else a medium block or
 // a large run.
-void* allocate_not_small(Heap& heap, size_t size, size_t alignment) {
+void* allocate_not_small(Heap& heap, size_t size, size_t alignment, Caller caller) {
     if (alignment != 0 && !is_power_of_two(alignment)) {
         return nullptr;
     }
     if (heap.magic != Heap::kMagic) [[unlikely]] {
-        return refuse_destroyed_heap(heap, BEDROCK_HEAP_CALLER());
+        return refuse_destroyed_heap(heap, caller);
     }
     // A large run is first cut from a free buddy block (a bounded cost); when that fails, memory
     // is short: what the heap holds idle goes back, and any free pages in a row serve the run.
@@ -659,7 +659,7 @@ void* allocate_not_small(Heap& heap, size_t size, size_t alignment) {
             .start;
     heap.arenas.report_damage(heap.errors);
     if (block == nullptr && could_ever_fit(heap, size)) [[unlikely]] {
-        static_cast<void>(reclaim_idle_memory(heap, BEDROCK_HEAP_CALLER()));
+        static_cast<void>(reclaim_idle_memory(heap, caller));
         block = take_block_searching(heap, size, alignment, BlockUse::Medium, size,
                                      RunSearch::AnyFreePages)
                     .start;

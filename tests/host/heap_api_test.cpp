@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bedrock/bedrock.h"
@@ -412,6 +413,35 @@ TEST(HeapLifecycleTest, AMallocOnADestroyedHeapIsReportedAndWritesNothing) {
         EXPECT_TRUE(std::equal(before.begin(), before.end(), region.data()))
             << "the destroyed heap's memory was written";
         EXPECT_FALSE(heap_check(*heap));
+        test::clear_reports();
+    }
+}
+
+// The report of a malloc on a destroyed heap names the application's call, at every check level
+// and for every kind of block: a medium or aligned one named a site inside Bedrock's own entry
+// point (its slow path captured its own frame), a small one the caller.
+[[gnu::noinline]] void* allocate_from_here(Heap& heap, size_t size, size_t alignment) {
+    void* block = heap_allocate(heap, size, alignment);
+    asm volatile("" ::: "memory"); // the call stays a call, not a tail call
+    return block;
+}
+
+TEST(HeapLifecycleTest, AMallocOnADestroyedHeapIsReportedAtItsCaller) {
+    const auto here = reinterpret_cast<uintptr_t>(&allocate_from_here);
+    for (const CheckLevel level : {CheckLevel::Off, CheckLevel::Report}) {
+        test::Region region(1 << 20);
+        Heap* heap = heap_create_in_region(region.data(), region.size());
+        ASSERT_NE(heap, nullptr);
+        ASSERT_TRUE(heap_set_check_level(*heap, level));
+        ASSERT_TRUE(heap_destroy(*heap));
+        for (const auto& [size, alignment] :
+             {std::pair<size_t, size_t>{64, 0}, {5000, 0}, {8, 64}, {2 << 20, 0}}) {
+            test::clear_reports();
+            EXPECT_EQ(allocate_from_here(*heap, size, alignment), nullptr);
+            ASSERT_EQ(test::report_count(), 1u);
+            const auto site = reinterpret_cast<uintptr_t>(test::report(0).call_site);
+            EXPECT_LT(site - here, 256u) << "size " << size << ", alignment " << alignment;
+        }
         test::clear_reports();
     }
 }

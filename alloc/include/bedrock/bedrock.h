@@ -161,7 +161,7 @@ typedef void (*bedrock_line_writer)(void* context, const char* line);
 
 /* The kind's name as reports print it ("double-free", ...). */
 const char* bedrock_error_kind_name(bedrock_error_kind kind);
-/* Writes the report in Bedrock's standard form: two to five lines starting "bedrock: " (none
+/* Writes the report in Bedrock's standard form: one to five lines starting "bedrock: " (none
  * with a null `write`). */
 void bedrock_write_error_report(const bedrock_error_report* report, bedrock_line_writer write,
                                 void* context);
@@ -232,6 +232,7 @@ typedef struct bedrock_heap_statistics {
     bedrock_size_class_statistics classes[BEDROCK_HEAP_SIZE_CLASS_COUNT];
 } bedrock_heap_statistics;
 
+/* A null `out`: nothing written. */
 void bedrock_heap_statistics_of(bedrock_heap* heap, bedrock_heap_statistics* out);
 /* Writes the statistics as a few human-readable lines (none with a null `write`). */
 void bedrock_heap_report(bedrock_heap* heap, bedrock_line_writer write, void* context);
