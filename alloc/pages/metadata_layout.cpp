@@ -410,11 +410,13 @@ PageFrameAllocator::Refusal PageFrameAllocator::add_range_locked(PhysRange range
         return Refusal{"a range below add_range()'s smallest (kMinAddedPages pages)", range,
                        RefusalCause::Misuse};
     }
-    // Above everything managed: the last region (added ones are appended in address order)
-    // and init()'s metadata, physically and virtually.
+    // Above everything managed: the last region (added ones are appended in address order),
+    // init()'s metadata and the last added range's (at its top, above its last region),
+    // physically and virtually.
     const Region& last = m_regions[m_region_count - 1];
     const uint64_t metadata_end = (m_metadata.last() >> kPageShift) + 1;
-    const uint64_t managed_end = last.end_page() > metadata_end ? last.end_page() : metadata_end;
+    uint64_t managed_end = last.end_page() > metadata_end ? last.end_page() : metadata_end;
+    managed_end = m_added_end_page > managed_end ? m_added_end_page : managed_end;
     if (range.base >> kPageShift < managed_end) {
         return Refusal{"a range at or below a managed page (an added range must lie above all "
                        "the memory managed so far)",
@@ -429,6 +431,7 @@ PageFrameAllocator::Refusal PageFrameAllocator::add_range_locked(PhysRange range
     const uintptr_t metadata_virtual_end =
         reinterpret_cast<uintptr_t>(platform::phys_to_virt(m_metadata.base)) + m_metadata.size;
     virtual_end = metadata_virtual_end > virtual_end ? metadata_virtual_end : virtual_end;
+    virtual_end = m_added_virtual_end > virtual_end ? m_added_virtual_end : virtual_end;
     if (virtual_base < virtual_end) {
         return Refusal{"phys_to_virt() maps the range below memory managed so far", range,
                        RefusalCause::Misuse};
@@ -491,6 +494,9 @@ PageFrameAllocator::Refusal PageFrameAllocator::add_range_locked(PhysRange range
     __atomic_store_n(&m_managed_pages, m_managed_pages + added_pages, __ATOMIC_RELAXED);
     __atomic_store_n(&m_added_metadata_bytes, m_added_metadata_bytes + metadata_pages * kPageSize,
                      __ATOMIC_RELAXED);
+    m_added_end_page = (range.last() >> kPageShift) + 1;
+    const uintptr_t added_virtual_end = virtual_base + range.size; // 0 when it ends at the top
+    m_added_virtual_end = added_virtual_end > virtual_base ? added_virtual_end : ~uintptr_t{0};
     __atomic_store_n(&m_region_count, made, __ATOMIC_RELEASE);
     return Refusal{};
 }

@@ -110,6 +110,36 @@ TEST(PageFrameGrowth, BadRangesAreRefusedReportedAndChangeNothing) {
     EXPECT_TRUE(test::reports().empty());
 }
 
+// An added range whose metadata went at its top (its end not a multiple of its largest block) is
+// managed up to that end: a next range starting right after its last region, over that metadata,
+// is refused (it was taken, and its pages handed out over the first one's bitmaps and tags).
+TEST(PageFrameGrowth, ARangeOverAnAddedRangesMetadataIsRefused) {
+    test::SimulatedMemory memory({{kGiB, 128 * kMiB}});
+    PageFrameAllocator pfa;
+    const PhysRange first{kGiB, 16 * kMiB};
+    ASSERT_TRUE(pfa.init(&first, 1, CpuPageLists::Off, 4));
+    const PhysRange added{kGiB + 32 * kMiB, 8 * kMiB + 64 * 1024};
+    ASSERT_TRUE(pfa.add_range(added));
+    const PhysRange last = pfa.region_range(pfa.region_count() - 1);
+    ASSERT_LT(last.base + last.size, added.base + added.size) << "its metadata is at its top";
+    test::clear_reports();
+    const PhysRange over{last.base + last.size, 64 * kMiB};
+    expect_refused(pfa.add_range(over), over, "at or below a managed page");
+    const PhysRange after{added.base + added.size, 32 * kMiB};
+    EXPECT_TRUE(pfa.add_range(after)) << "right after the added range's metadata";
+    std::vector<PhysAddr> pages;
+    for (PhysAddr page; (page = pfa.allocate(0)) != kNoPage;) {
+        std::memset(platform::phys_to_virt(page), 0xa5, kPageSize);
+        pages.push_back(page);
+    }
+    EXPECT_CHECK(pfa);
+    for (const PhysAddr page : pages) {
+        pfa.free(page, 0);
+    }
+    EXPECT_CHECK(pfa);
+    EXPECT_TRUE(test::reports().empty());
+}
+
 TEST(PageFrameGrowth, AddedRangeAcrossAZoneBoundaryIsSplit) {
     test::SimulatedMemory memory({{8 * kMiB, 12 * kMiB}});
     PageFrameAllocator pfa;

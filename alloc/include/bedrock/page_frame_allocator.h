@@ -531,6 +531,10 @@ private:
     uint64_t m_managed_pages = 0;
     PhysRange m_metadata;
     uint64_t m_added_metadata_bytes = 0; // add_range()'s metadata, carved from the added ranges
+    // The end of the last range add_range() took, its metadata included (which may lie above its
+    // last region), physically (a page number) and virtually; 0 before any.
+    uint64_t m_added_end_page = 0;
+    uintptr_t m_added_virtual_end = 0;
     GrowHook m_grow_hook = nullptr;
     ReclaimHook m_reclaim_hook = nullptr;
     void* m_grow_context = nullptr;
