@@ -368,8 +368,25 @@ PageFrameAllocator::Misuse PageFrameAllocator::free_pages_misuse_locked(PhysAddr
 
 bool PageFrameAllocator::on_cpu_list(uint64_t page) const {
     const uint64_t index = page - m_cpu.first_page;
-    return index < m_cpu.page_count &&
-           (pages::page_state(m_cpu.states, index) & state_byte(PageState::Cached, 0)) != 0;
+    if (index >= m_cpu.page_count) {
+        return false;
+    }
+    if ((pages::page_state(m_cpu.states, index) & state_byte(PageState::Cached, 0)) != 0) {
+        return true; // a listed block's first page
+    }
+    // Only a block's first page has its state: inside a listed block of a larger order, its
+    // first page says so (a page aligned to an order is that order's first page, asked above).
+    for (unsigned order = 1; order < kCpuListOrders; ++order) {
+        if ((page & (pages_of(order) - 1)) == 0) {
+            continue;
+        }
+        const uint64_t first = (page & ~(pages_of(order) - 1)) - m_cpu.first_page;
+        if (first < m_cpu.page_count &&
+            pages::page_state(m_cpu.states, first) == state_byte(PageState::Cached, order)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 // The fast path: a block allocated from a CPU list (its state byte says so, which also proves it

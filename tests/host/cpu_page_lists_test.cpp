@@ -252,19 +252,31 @@ TEST(CpuPageLists, FreePagesAreExactAndLimitsReachListedPages) {
     EXPECT_TRUE(test::reports().empty());
 }
 
+// A free of a listed block, or of a page inside one, is a double free, as it is without lists.
 TEST(CpuPageLists, DoubleFreeOfAListedBlockIsReportedAndChangesNothing) {
     Machine m({{kGiB, 64 * kMiB}});
     ASSERT_TRUE(m.ok);
     const PhysAddr block = m.pfa.allocate(1);
+    const PhysAddr four = m.pfa.allocate(2);
     m.pfa.free(block, 1);
+    m.pfa.free(four, 2);
     const uint64_t listed = m.pfa.cpu_list_pages();
     m.pfa.free(block, 1);
     m.pfa.free_pages(block, 2);
     m.pfa.free(block, 0);
-    ASSERT_EQ(test::reports().size(), 3u);
-    EXPECT_EQ(test::reports()[0].kind, ErrorKind::DoubleFree);
-    EXPECT_EQ(test::reports()[1].kind, ErrorKind::DoubleFree);
-    EXPECT_EQ(test::reports()[2].kind, ErrorKind::DoubleFree);
+    // Its second page, inside the listed block (whose state only its first page has): free too,
+    // not inside an allocated block, as it is without lists.
+    m.pfa.free(block + kPageSize, 0);
+    m.pfa.free_pages(block + kPageSize, 1);
+    // Each page inside a listed block of four.
+    for (uint64_t page = 1; page < 4; ++page) {
+        m.pfa.free(four + page * kPageSize, 0);
+    }
+    m.pfa.free_pages(four + 2 * kPageSize, 2);
+    ASSERT_EQ(test::reports().size(), 9u);
+    for (const ErrorReport& report : test::reports()) {
+        EXPECT_EQ(report.kind, ErrorKind::DoubleFree) << report.detail;
+    }
     EXPECT_EQ(m.pfa.cpu_list_pages(), listed);
     EXPECT_EQ(m.pfa.free_pages(), m.initial_free);
     m.expect_checked();

@@ -222,7 +222,10 @@ public:
     // always holds such a block, or the run. It
     // returns true if it added memory (add_range()), and the allocation then tries again
     // (at most kGrowAttempts times). It may be called from several CPUs at once and may call
-    // any function of this allocator (usually add_range() alone). Null (the default): no
+    // any function of this allocator (usually add_range() alone), but an allocation it makes
+    // must not need growth: one that finds no memory calls the hooks again, from inside them,
+    // without bound (until the stack overflows); what a hook needs for itself it takes ahead of
+    // time, or from elsewhere. The same holds for the reclaim hook. Null (the default): no
     // growth. Set it before other CPUs allocate.
     // With `reserve_order` <= kMaxOrder, the hook is also called (pages = 2^reserve_order, its
     // result ignored) before an allocation returns that left no free block of that order in
@@ -322,8 +325,8 @@ public:
 
     // Takes the managed pages of `range` (widened to whole pages) out of circulation for good
     // (firmware tables found late), after taking back every CPU's page lists. Each of them
-    // must be free, reserved already, or on a CPU's lists: otherwise
-    // reports ReserveConflict and changes nothing. Pages of the range that the allocator does
+    // must be free, reserved already, or on a CPU's lists: otherwise reports ReserveConflict and
+    // changes nothing more (the lists stay taken back). Pages of the range that the allocator does
     // not manage are ignored. A range that wraps past the top of the address space is refused
     // (false, nothing changed). Freeing a reserved page is misuse. Returns whether it reserved.
     // O(regions + blocks and pages of the range * kMaxOrder).
@@ -502,7 +505,7 @@ private:
     enum class FreeOf : uint8_t { Block, Run };
     [[gnu::noinline]] void free_locked(PhysAddr address, uint64_t size, FreeOf what,
                                        const void* call_site);
-    // Whether the block at `page` is on a CPU page list.
+    // Whether `page` lies in a block on a CPU page list (at its start or inside it).
     [[nodiscard]] bool on_cpu_list(uint64_t page) const;
     // Sets the state byte of `page` (if it has one) to None: freed under the lock.
     void clear_cpu_state(uint64_t page);
