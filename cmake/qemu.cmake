@@ -54,7 +54,7 @@ endfunction()
 
 # bedrock_add_qemu_test(<test name> LAUNCHER <launcher> [ARGS <qemu args...>]
 #                       [EXPECT_FAILURE <regex>] [EXPECT_OUTPUT <regex>] [EITHER_VERDICT]
-#                       [EXPECT_HANG <regex>] [TIMEOUT <seconds>])
+#                       [EXPECT_HANG <regex>] [TIMEOUT <seconds>] [RAM_PAST_IMAGE <KiB>])
 # Passes only if QEMU exits with the success status and the output's closing lines are
 # "N passed, 0 failed" with N > 0 and "verdict: PASS (N passed, 0 failed)". With EXPECT_FAILURE, passes only if QEMU exits with the
 # failure status and the output matches the regex. EXPECT_OUTPUT adds a regex the output
@@ -63,10 +63,12 @@ endfunction()
 # console says, not of the in-kernel tests). A hang is killed at the timeout and fails, with
 # every CPU's backtrace where the launcher names its kernel's ELF (SYMBOLS). With EXPECT_HANG
 # (the test of that report) it passes only if the boot is still running at the timeout and the
-# report matches the regex.
+# report matches the regex. RAM_PAST_IMAGE gives the machine that many KiB of RAM past the
+# kernel image's end (__kernel_end in the launcher's SYMBOLS, read when the test runs), so a
+# test of a machine with almost no memory keeps its margin however the image grows.
 function(bedrock_add_qemu_test test_name)
     cmake_parse_arguments(PARSE_ARGV 1 ARG "EITHER_VERDICT"
-        "LAUNCHER;EXPECT_FAILURE;EXPECT_OUTPUT;EXPECT_HANG;TIMEOUT" "ARGS")
+        "LAUNCHER;EXPECT_FAILURE;EXPECT_OUTPUT;EXPECT_HANG;TIMEOUT;RAM_PAST_IMAGE" "ARGS")
     if(NOT ARG_TIMEOUT)
         set(ARG_TIMEOUT 120)
     endif()
@@ -81,6 +83,9 @@ function(bedrock_add_qemu_test test_name)
     endif()
     list(JOIN ARG_ARGS " " args)
     get_property(symbols GLOBAL PROPERTY bedrock_launcher_symbols_${ARG_LAUNCHER})
+    if(ARG_RAM_PAST_IMAGE AND NOT symbols)
+        message(FATAL_ERROR "${test_name}: RAM_PAST_IMAGE needs a launcher that names SYMBOLS")
+    endif()
     add_test(NAME ${test_name}
         COMMAND ${CMAKE_COMMAND}
             -DLAUNCHER=${CMAKE_BINARY_DIR}/${ARG_LAUNCHER}
@@ -91,6 +96,8 @@ function(bedrock_add_qemu_test test_name)
             "-DEXPECT_HANG_REGEX=${ARG_EXPECT_HANG}"
             -DTIMEOUT=${ARG_TIMEOUT}
             "-DSYMBOLS=${symbols}"
+            "-DRAM_PAST_IMAGE=${ARG_RAM_PAST_IMAGE}"
+            -DNM=${CMAKE_NM}
             -P ${PROJECT_SOURCE_DIR}/cmake/run_qemu.cmake)
     # CTest's own timeout is a backstop above the script's (its deadline and the backtraces).
     math(EXPR ctest_timeout "${ARG_TIMEOUT} + 60")

@@ -4,9 +4,20 @@
 #   cmake -DLAUNCHER=<script> -DARGS="<qemu args>" -DEXPECT_STATUS=<n | either | hang>
 #         [-DEXPECT_FAILURE_REGEX=<regex>] [-DEXPECT_OUTPUT_REGEX=<regex>]
 #         [-DEXPECT_HANG_REGEX=<regex>] -DTIMEOUT=<s>
-#         -DSYMBOLS=<the kernel's ELF with debug information | - or empty: none> -P run_qemu.cmake
+#         -DSYMBOLS=<the kernel's ELF with debug information | - or empty: none>
+#         [-DRAM_PAST_IMAGE=<KiB> -DNM=<nm>] -P run_qemu.cmake
+# RAM_PAST_IMAGE appends -m <the image's end (SYMBOLS' __kernel_end) + KiB>K to the arguments.
 # A boot still running after TIMEOUT seconds fails, with every CPU's backtrace (qemu_deadline.sh).
 separate_arguments(qemu_args UNIX_COMMAND "${ARGS}")
+if(RAM_PAST_IMAGE)
+    execute_process(COMMAND ${NM} ${SYMBOLS} OUTPUT_VARIABLE symbol_table RESULT_VARIABLE nm_status)
+    if(NOT nm_status EQUAL 0 OR NOT symbol_table MATCHES "([0-9a-fA-F]+) [A-Za-z] __kernel_end\n")
+        message(FATAL_ERROR "FAIL: no __kernel_end in '${SYMBOLS}' (${NM} exited with ${nm_status})")
+    endif()
+    math(EXPR ram_kib "(0x${CMAKE_MATCH_1} + 1023) / 1024 + ${RAM_PAST_IMAGE}")
+    message("qemu: -m ${ram_kib}K (the image ends at 0x${CMAKE_MATCH_1}, ${RAM_PAST_IMAGE} KiB past it)")
+    list(APPEND qemu_args -m ${ram_kib}K)
+endif()
 if(NOT SYMBOLS)
     set(SYMBOLS -)
 endif()
