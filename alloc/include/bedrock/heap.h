@@ -131,21 +131,21 @@ bool heap_destroy(Heap& heap);
 // that fits contiguously in free memory can be had, up to 256 GiB per block). size 0 gives a
 // unique minimum block. O(1): a slab block, or a good fit among the free medium blocks; plus one
 // page frame allocation when a new arena or a large run is needed. Worst cases measured by
-// ./bench.sh --summary: 601 instructions without a page frame allocator call (a refill of the
+// ./bench.sh --summary: 596 instructions without a page frame allocator call (a refill of the
 // calling CPU's cache that gives a slab its class no longer needs back to the arenas; an aligned
-// medium block, 489), 1,266 with one
-// (a 1 MiB-aligned large run); a CPU's first small call also makes its cache (1,295;
+// medium block, 496), 1,265 with one
+// (a 1 MiB-aligned large run); a CPU's first small call also makes its cache (1,465;
 // heap_prepare_cpu() does it ahead). A malloc that finds no memory first takes back what the heap
 // holds idle (the calling CPU's cached blocks, every class's empty slabs, a spare arena) and, if
-// that gave any back, tries once more: O(classes + cached blocks), 42,082 instructions at most
+// that gave any back, tries once more: O(classes + cached blocks), 42,006 instructions at most
 // measured, the page frame allocator's reclaim hook included (counted in HeapStatistics::reclaims).
 // The common small malloc is a pop from the calling CPU's cache.
 [[nodiscard]] void* heap_allocate(Heap& heap, size_t size, size_t alignment = kHeapMinAlignment);
 // Frees a block of this heap; null does nothing; anything else that is not a live block of this
 // heap is reported (see above) and changes nothing. O(1) (plus one page free for a large run, or
-// when an arena beyond the one kept spare becomes empty). Worst cases measured: 542
+// when an arena beyond the one kept spare becomes empty). Worst cases measured: 553
 // instructions without a page frame allocator call (a medium block merged with both
-// neighbours; a free never gives a slab back), 1,393 with one (a 51-page run). A double free is
+// neighbours; a free never gives a slab back), 1,454 with one (a 51-page run). A double free is
 // reported at the call.
 void heap_free(Heap& heap, void* block);
 // realloc(): null `block` allocates; in place when `size` fits and uses at least half the
