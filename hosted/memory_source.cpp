@@ -213,9 +213,9 @@ bool extend_reservation(Reservation& reservation, uint64_t bytes, uint64_t neede
 }
 
 // PageFrameAllocator's grow hook: adds the next chunk of the reservation, large enough that
-// a request of `pages` pages fits (twice its size and the chunk's metadata: the hook's
-// contract), unless another thread grew the allocator while this one waited for the lock. Where
-// too little of the reservation is left, it is extended first (extend_reservation()).
+// the request fits (`pages` pages and the chunk's metadata: the hook's contract), unless
+// another thread grew the allocator while this one waited for the lock. Where too little of the
+// reservation is left, it is extended first (extend_reservation()).
 bool grow_into_reservation(PageFrameAllocator& frames, uint64_t pages, void* context) {
     auto& reservation = *static_cast<Reservation*>(context);
     const uint64_t managed = frames.managed_pages();
@@ -224,9 +224,9 @@ bool grow_into_reservation(PageFrameAllocator& frames, uint64_t pages, void* con
         return true; // another thread grew it meanwhile: try again
     }
     uint64_t bytes = reservation.next_chunk;
-    // Twice the block, and room for the chunk's metadata (under 0.1 % + 2 pages: 0.2 % here).
-    const uint64_t block_pair = 2 * pages * kPageSize;
-    const uint64_t needed = round_up(block_pair + block_pair / 512 + 2 * kPageSize, kPageSize);
+    // The pages asked for, and room for the chunk's metadata (under 0.1 % + 2 pages: 0.2 % here).
+    const uint64_t wanted = pages * kPageSize;
+    const uint64_t needed = round_up(wanted + wanted / 512 + 2 * kPageSize, kPageSize);
     bytes = needed > bytes ? needed : bytes;
     uint64_t left = reservation.end - reservation.grown_end;
     if (left < needed && extend_reservation(reservation, bytes - left, needed - left)) {

@@ -248,11 +248,41 @@ void drain_calling_cpu(Heap& heap, CacheStorage storage, Caller caller) {
     finish_small(heap, previous, nullptr, failures, caller);
 }
 
-// Whether a block of `size` bytes could fit in all of the heap's memory: a malloc larger than
-// that fails without a reclaim.
-bool could_ever_fit(const Heap& heap, size_t size) {
-    const uint64_t pages = heap.over_frames() ? heap.frames->managed_pages() : heap.region_pages;
-    return size <= pages * kPageSize;
+// Whether a block of `size` bytes aligned to `alignment` could fit in all of the heap's memory:
+// no larger than it, and with a multiple of the alignment in the span from its lowest to its
+// highest address that leaves `size` bytes before the span's end. A malloc that could not fails
+// without a reclaim (which could give back nothing that serves it). O(regions) for a heap over a
+// page frame allocator, which takes its lock once per region.
+bool could_ever_fit(const Heap& heap, size_t size, size_t alignment) {
+    uintptr_t lowest = 0;
+    uintptr_t highest = 0;
+    if (heap.over_frames()) {
+        if (size > heap.frames->managed_pages() * kPageSize) {
+            return false;
+        }
+        lowest = UINTPTR_MAX;
+        for (size_t i = 0; i < heap.frames->region_count(); ++i) {
+            const PhysRange range = heap.frames->region_range(i);
+            if (range.size == 0) {
+                continue;
+            }
+            const auto begin = reinterpret_cast<uintptr_t>(platform::phys_to_virt(range.base));
+            lowest = begin < lowest ? begin : lowest;
+            highest = begin + range.size > highest ? begin + range.size : highest;
+        }
+    } else {
+        if (size > heap.region_pages * kPageSize) {
+            return false;
+        }
+        const heap::Arena& region = *heap.arenas.region_arena();
+        lowest = SegregatedFit::arena_begin(region);
+        highest = SegregatedFit::arena_end(region);
+    }
+    if (alignment <= kPageSize || highest <= lowest) {
+        return true;
+    }
+    const uintptr_t first_multiple = (lowest + (alignment - 1)) & ~(alignment - 1);
+    return first_multiple >= lowest && first_multiple < highest && size <= highest - first_multiple;
 }
 
 // A malloc on a heap destroyed already (its magic kDestroyedMagic), or on memory that never held
@@ -654,12 +684,21 @@ void* allocate_not_small(Heap& heap, size_t size, size_t alignment, Caller calle
     }
     // A large run is first cut from a free buddy block (a bounded cost); when that fails, memory
     // is short: what the heap holds idle goes back, and any free pages in a row serve the run.
+    // Where the memory could never serve it, nothing goes back; a page frame allocator that grows
+    // is still asked for the run (its owner may add a range that holds only the run, where one
+    // twice the block it would be cut from is more than a limit leaves).
     void* block =
         take_block_searching(heap, size, alignment, BlockUse::Medium, size, RunSearch::BuddyBlock)
             .start;
     heap.arenas.report_damage(heap.errors);
-    if (block == nullptr && could_ever_fit(heap, size)) [[unlikely]] {
-        static_cast<void>(reclaim_idle_memory(heap, caller));
+    if (block == nullptr) [[unlikely]] {
+        const bool fits = could_ever_fit(heap, size, alignment);
+        if (!fits && !(heap.over_frames() && heap.frames->has_grow_hook())) {
+            return nullptr;
+        }
+        if (fits) {
+            static_cast<void>(reclaim_idle_memory(heap, caller));
+        }
         block = take_block_searching(heap, size, alignment, BlockUse::Medium, size,
                                      RunSearch::AnyFreePages)
                     .start;

@@ -102,7 +102,7 @@ PhysAddr PageFrameAllocator::grow_after(PhysAddr address, uint64_t pages, Retry 
     }
     if (address != kNoPage) {
         if (__atomic_exchange_n(&m_grow_wanted, uint8_t{0}, __ATOMIC_RELAXED) != 0) {
-            static_cast<void>(hook(*this, pages_of(m_grow_reserve_order), m_grow_context));
+            static_cast<void>(hook(*this, 2 * pages_of(m_grow_reserve_order), m_grow_context));
         }
         return address;
     }
@@ -153,7 +153,7 @@ PhysAddr PageFrameAllocator::allocate(unsigned order) {
     if (!needs_growth(address)) [[likely]] {
         return address;
     }
-    return grow_after(address, order <= kMaxOrder ? pages_of(order) : 0,
+    return grow_after(address, order <= kMaxOrder ? 2 * pages_of(order) : 0,
                       [&] { return allocate_once(order); });
 }
 
@@ -162,7 +162,7 @@ PhysAddr PageFrameAllocator::allocate_below(unsigned order, PhysAddr limit) {
     if (!needs_growth(address)) {
         return address;
     }
-    return grow_after(address, order <= kMaxOrder ? pages_of(order) : 0,
+    return grow_after(address, order <= kMaxOrder ? 2 * pages_of(order) : 0,
                       [&] { return allocate_or_drain(order, limit); });
 }
 
@@ -195,18 +195,24 @@ PhysAddr PageFrameAllocator::allocate_pages(size_t count, uint64_t alignment, Ph
     if (!needs_growth(address)) {
         return address;
     }
-    // The block the run is cut from (up to a maximum block), or its maximum blocks plus one, or
-    // the alignment when that is larger; 0 (no growth) for a request no memory can serve:
-    // invalid, or more pages than a 64-bit physical address space holds (whose rounding up would
-    // wrap).
-    const bool valid = count != 0 && count <= (~uint64_t{0} >> kPageShift) &&
+    // What an added range must hold (the grow hook's `pages`): the run itself where any free
+    // pages in a row serve it; else twice the block the run is cut from (up to a maximum
+    // block), or its maximum blocks plus one, or the alignment when that is larger. 0 (no
+    // growth) for a request no memory can serve: invalid, or more than a quarter of the pages a
+    // 64-bit physical address space holds (whose rounding up and doubling could wrap).
+    const bool valid = count != 0 && count <= (~uint64_t{0} >> (kPageShift + 2)) &&
                        (alignment == 0 || is_power_of_two(alignment));
     const uint64_t alignment_pages = alignment > kPageSize ? alignment / kPageSize : 1;
+    const bool any_pages_in_a_row =
+        search == RunSearch::AnyFreePages && alignment_pages == 1 && count <= pages_of(kMaxOrder);
     const uint64_t run = !valid ? 0
                          : count > pages_of(kMaxOrder)
                              ? align_up(count, pages_of(kMaxOrder)) + pages_of(kMaxOrder)
                              : pages_of(ceil_log2(count));
-    const uint64_t wanted = !valid || run > alignment_pages ? run : alignment_pages;
+    const uint64_t wanted = !valid ? 0
+                            : any_pages_in_a_row
+                                ? count
+                                : 2 * (run > alignment_pages ? run : alignment_pages);
     return grow_after(address, wanted,
                       [&] { return allocate_pages_once(count, alignment, limit, search); });
 }

@@ -690,6 +690,50 @@ TEST(HeapFramesTest, AHeapThatCannotGrowReclaimsWithoutWaitingForItsOwnLocks) {
     EXPECT_TRUE(heap_destroy(*heap));
 }
 
+// A malloc whose alignment has no multiple in the heap's memory with room after it fails without
+// taking back what the heap holds idle (that could serve it no better): the heap keeps its pages
+// and the reclaim count stays 0. One that memory could serve once idle pages come
+// back still reclaims.
+TEST(HeapFramesTest, AnAlignmentNoMultipleOfWhichLiesInMemoryFailsWithoutAReclaim) {
+    test::Frames frames(16 << 20);
+    ASSERT_TRUE(frames.initialized());
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    heap_free(*heap, heap_allocate(*heap, 64));
+    const HeapStatistics before = heap_statistics(*heap);
+    for (const int shift : {40, 48, 62}) {
+        EXPECT_EQ(heap_allocate(*heap, 64, size_t{1} << shift), nullptr) << shift;
+        EXPECT_EQ(heap_allocate(*heap, 3 << 20, size_t{1} << shift), nullptr) << shift;
+    }
+    const HeapStatistics after = heap_statistics(*heap);
+    EXPECT_EQ(after.reclaims, 0u);
+    EXPECT_EQ(after.pages_held, before.pages_held) << "idle pages were given back";
+    std::vector<PhysAddr> pages = take_every_page(frames);
+    EXPECT_EQ(heap_allocate(*heap, 3 << 20, size_t{1} << 20), nullptr);
+    EXPECT_EQ(heap_statistics(*heap).reclaims, 1u) << "a malloc memory could serve reclaims";
+    for (const PhysAddr page : pages) {
+        frames.allocator().free(page, 0);
+    }
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
+// The same in a region heap: an alignment with no multiple in its region (or none with room
+// for the block before the region's end) fails without a reclaim.
+TEST(HeapRegionTest, AnAlignmentNoMultipleOfWhichLiesInTheRegionFailsWithoutAReclaim) {
+    alignas(4096) static unsigned char region[256 << 10];
+    Heap* heap = heap_create_in_region(region, sizeof region);
+    ASSERT_NE(heap, nullptr);
+    heap_free(*heap, heap_allocate(*heap, 64));
+    EXPECT_EQ(heap_allocate(*heap, 64, size_t{1} << 44), nullptr);
+    EXPECT_EQ(heap_allocate(*heap, 100000, size_t{1} << 44), nullptr);
+    EXPECT_EQ(heap_statistics(*heap).reclaims, 0u);
+    EXPECT_EQ(heap_allocate(*heap, 1 << 20), nullptr);
+    EXPECT_EQ(heap_statistics(*heap).reclaims, 0u) << "larger than the region";
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
 // With one page left in the page frame allocator, a heap grows by an arena of that page alone
 // for a request that the page's free block can serve, aligned ones included, and returns null
 // (asking for more) for one it cannot: never an arena its take() then fails in (which stopped

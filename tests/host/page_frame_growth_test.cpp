@@ -173,7 +173,7 @@ bool grow(PageFrameAllocator& frames, uint64_t pages, void* context) {
     ++growth.calls;
     growth.last_pages = pages;
     uint64_t bytes = growth.chunk;
-    while (bytes < 2 * pages * kPageSize + pages * kPageSize / 256 + 2 * kPageSize) {
+    while (bytes < pages * kPageSize + pages * kPageSize / 512 + 2 * kPageSize) {
         bytes *= 2;
     }
     bytes = bytes < growth.end - growth.next ? bytes : growth.end - growth.next;
@@ -254,7 +254,7 @@ TEST(PageFrameGrowth, ARunNoMemoryCanHoldAsksForNoGrowth) {
     EXPECT_TRUE(test::reports().empty());
 }
 
-// A run aligned beyond a maximum block asks for its alignment: 8 GiB-aligned, with only
+// A run aligned beyond a maximum block asks for twice its alignment: 8 GiB-aligned, with only
 // [4 GiB, 4 GiB + 2 MiB) managed, the hook adds the rest of [4 GiB, 12 GiB), and the run starts
 // at 8 GiB.
 TEST(PageFrameGrowth, ARunAlignedBeyondAMaximumBlockGrowsByItsAlignment) {
@@ -267,9 +267,35 @@ TEST(PageFrameGrowth, ARunAlignedBeyondAMaximumBlockGrowsByItsAlignment) {
     const PhysAddr run = pfa.allocate_pages(3, 8 * kGiB);
     EXPECT_EQ(run, 8 * kGiB);
     EXPECT_EQ(growth.calls, 1u);
-    EXPECT_EQ(growth.last_pages, 8 * kGiB / kPageSize);
+    EXPECT_EQ(growth.last_pages, 2 * 8 * kGiB / kPageSize);
     EXPECT_CHECK(pfa);
     pfa.free_pages(run, 3);
+    EXPECT_CHECK(pfa);
+    EXPECT_EQ(pfa.free_pages(), pfa.managed_pages());
+    EXPECT_TRUE(test::reports().empty());
+}
+
+// A run that any free pages in a row serve asks the hook for its own pages, so that an owner
+// under a limit can serve one of most of what the limit leaves; searched as a buddy block, it
+// asks for twice the block (1,024 pages for 700). Both are served from what the hook added.
+TEST(PageFrameGrowth, ARunThatAnyFreePagesServeAsksForItsOwnPages) {
+    test::SimulatedMemory memory({{4 * kGiB, kGiB}});
+    PageFrameAllocator pfa;
+    const PhysRange first{4 * kGiB, 2 * kMiB};
+    ASSERT_TRUE(pfa.init(&first, 1, CpuPageLists::On, 32));
+    Growth growth{4 * kGiB + 2 * kMiB, 5 * kGiB, 64 * 1024};
+    pfa.set_grow_hook(grow, &growth);
+    const PhysAddr run = pfa.allocate_pages(700);
+    ASSERT_NE(run, kNoPage);
+    EXPECT_EQ(growth.calls, 1u);
+    EXPECT_EQ(growth.last_pages, 700u);
+    const PhysAddr block = pfa.allocate_pages(700, kPageSize, kNoLimit, RunSearch::BuddyBlock);
+    ASSERT_NE(block, kNoPage);
+    EXPECT_EQ(growth.calls, 2u);
+    EXPECT_EQ(growth.last_pages, 2 * 1024u);
+    EXPECT_CHECK(pfa);
+    pfa.free_pages(run, 700);
+    pfa.free_pages(block, 700);
     EXPECT_CHECK(pfa);
     EXPECT_EQ(pfa.free_pages(), pfa.managed_pages());
     EXPECT_TRUE(test::reports().empty());

@@ -14,6 +14,11 @@
  *                      extends it as requests need: 961 and 692 MiB; glibc serves 970 and
  *                      972 MiB; with a 512 MiB reservation that growth did not extend, 505 and
  *                      366 MiB)
+ *   memory large_under_limit  under an address-space limit of 1,000,000 KiB (ulimit -v: the
+ *                      test sets it): one block of 600 MiB, written at both ends and freed, then
+ *                      another, must be served, as glibc serves them (growth asked for twice the
+ *                      buddy block the run would be cut from, 2 GiB: nothing over 256 MiB was
+ *                      had; it now asks for the run's own pages once the buddy block fails)
  *   memory lowered_limit, lowered_data_limit  the program lowers its own address-space
  *                      (data) limit, setrlimit(RLIMIT_AS) (RLIMIT_DATA), to 2 GiB after the heap
  *                      started: a thread, a 1 MiB mmap and a 64 MiB block must still be had, and
@@ -173,6 +178,19 @@ static void address_space(void) {
     serve_in_blocks(600 * MIB, 3000000, "600 MiB in blocks of 3,000,000 bytes under the limit");
     printf("200 MiB in one block, then 800 MiB in blocks of 4,000 bytes and 600 MiB in blocks "
            "of 3,000,000\n");
+}
+
+static void large_under_limit(void) {
+    for (int round = 0; round < 2; ++round) {
+        char* block = malloc(600 * MIB);
+        expect(block != NULL, "a 600 MiB block under a 1,000,000 KiB limit");
+        memset(block, 1, MIB);
+        memset(block + 599 * MIB, 2, MIB);
+        expect(block[0] == 1 && block[600 * MIB - 1] == 2,
+               "the block's ends keep what was written");
+        free(block);
+    }
+    printf("600 MiB in one block, twice, under the limit\n");
 }
 
 static void* return_argument(void* argument) {
@@ -468,6 +486,8 @@ int main(int argc, char** argv) {
         limit();
     } else if (strcmp(argv[1], "address_space") == 0) {
         address_space();
+    } else if (strcmp(argv[1], "large_under_limit") == 0) {
+        large_under_limit();
     } else if (strcmp(argv[1], "lowered_limit") == 0) {
         lowered_limit(RLIMIT_AS);
     } else if (strcmp(argv[1], "lowered_data_limit") == 0) {

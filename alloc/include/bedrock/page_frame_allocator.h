@@ -216,10 +216,13 @@ public:
     // Called when an allocation cannot be served (after taking back every CPU's page lists,
     // and after the reclaim hook), with no lock of this allocator held and interrupts as the
     // caller had them.
-    // `pages` is the naturally aligned block the request needs (a power of two; for a run of
-    // more than a maximum block, its maximum blocks plus one; for a run aligned beyond that, its
-    // alignment): an added range of 2 * pages pages, plus its metadata (under 0.1 % + 2 pages),
-    // always holds such a block, or the run. It
+    // `pages` is what an added range must hold besides its metadata (under 0.1 % + 2 pages) for
+    // the request to fit: for a run of up to a maximum block that any free pages in a row serve
+    // (allocate_pages() with RunSearch::AnyFreePages, aligned to a page), its page count; for
+    // anything else, twice the naturally aligned block it needs (for a run of more than a
+    // maximum block, its maximum blocks plus one; for a run aligned beyond that, its alignment),
+    // which such a range always holds. So an owner under a limit (an address-space limit, say)
+    // can serve a run of most of what the limit leaves. It
     // returns true if it added memory (add_range()), and the allocation then tries again
     // (at most kGrowAttempts times). It may be called from several CPUs at once and may call
     // any function of this allocator (usually add_range() alone), but an allocation it makes
@@ -227,8 +230,8 @@ public:
     // without bound (until the stack overflows); what a hook needs for itself it takes ahead of
     // time, or from elsewhere. The same holds for the reclaim hook. Null (the default): no
     // growth. Set it before other CPUs allocate.
-    // With `reserve_order` <= kMaxOrder, the hook is also called (pages = 2^reserve_order, its
-    // result ignored) before an allocation returns that left no free block of that order in
+    // With `reserve_order` <= kMaxOrder, the hook is also called (pages = 2^(reserve_order + 1),
+    // its result ignored) before an allocation returns that left no free block of that order in
     // any region (noticed on the locked paths): growth ahead of need, so that a caller that
     // looks at largest_free_order() before allocating (the heap's arenas) finds the memory it
     // could grow into.
@@ -240,6 +243,9 @@ public:
         __atomic_store_n(&m_grow_hook, hook, __ATOMIC_RELEASE);
     }
     static constexpr unsigned kGrowAttempts = 4;
+    [[nodiscard]] bool has_grow_hook() const {
+        return __atomic_load_n(&m_grow_hook, __ATOMIC_ACQUIRE) != nullptr;
+    }
 
     // Called, like the grow hook and before it, when an allocation cannot be served (the CPU
     // page lists of every CPU taken back already, under the lock, which it no longer holds):
