@@ -133,13 +133,13 @@ bool heap_destroy(Heap& heap);
 // page frame allocation when a new arena or a large run is needed. Worst cases measured by
 // ./bench.sh --summary: 596 instructions without a page frame allocator call (a refill of the
 // calling CPU's cache that gives a slab its class no longer needs back to the arenas; an aligned
-// medium block, 496), 1,265 with one
+// medium block, 496), 1,268 with one
 // (a 1 MiB-aligned large run); a CPU's first small call also makes its cache (1,465;
 // heap_prepare_cpu() does it ahead). A malloc that finds no memory, where the heap's memory could
 // ever serve it (it is not larger than all of it, and a multiple of its alignment has room for it
 // before the memory's end), first takes back what the heap holds idle (the calling CPU's cached
 // blocks, every class's empty slabs, a spare arena) and, if that gave any back, tries once more:
-// O(classes + cached blocks), 42,006 instructions at most measured, the page frame allocator's
+// O(classes + cached blocks), 42,132 instructions at most measured, the page frame allocator's
 // reclaim hook included (counted in HeapStatistics::reclaims). The common small malloc is a pop
 // from the calling CPU's cache.
 [[nodiscard]] void* heap_allocate(Heap& heap, size_t size, size_t alignment = kHeapMinAlignment);
