@@ -369,9 +369,10 @@ public:
     // bitmap words of those orders).
     void tell_unused_pages();
 
-    // Introspection (each takes the lock; O(regions * orders + kMaxCpus * kCpuListOrders) at
-    // most). Pages on CPU page lists count as free (each CPU's count read as it stands: exact
-    // while no other CPU allocates or frees).
+    // Introspection (each takes the lock but managed_pages() and cpu_list_pages(), which read
+    // atomic counts; O(regions * orders + kMaxCpus * kCpuListOrders) at most). Pages on CPU page
+    // lists count as free (each CPU's count read as it stands: exact while no other CPU
+    // allocates or frees).
     [[nodiscard]] uint64_t managed_pages() const {
         return __atomic_load_n(&m_managed_pages, __ATOMIC_RELAXED);
     }
