@@ -58,7 +58,8 @@ bool CheckedLayer::live_block_holds(const BlockRef& core, uintptr_t start, uintp
 
 CheckedLayer::Totals CheckedLayer::totals() {
     const CheckedBlocks::QuarantineTotals quarantine = blocks.quarantine_totals();
-    return Totals{quarantine.blocks, quarantine.bytes, guards.live_blocks()};
+    const uint64_t guarded = guards.live_blocks();
+    return Totals{quarantine.blocks, quarantine.bytes, guarded, guarded * guards.page_bytes()};
 }
 
 } // namespace bedrock::heap

@@ -73,6 +73,7 @@ public:
         uint64_t quarantined_blocks;
         uint64_t quarantined_bytes;
         uint64_t guarded_blocks; // live guarded blocks
+        uint64_t guarded_bytes;  // the slot pages they occupy, one each
     };
     [[nodiscard]] Totals totals();
 

@@ -29,6 +29,7 @@ public:
         uint64_t quarantined_blocks;
         uint64_t quarantined_bytes;
         uint64_t guarded_blocks;
+        uint64_t guarded_bytes;
     };
     void init() {}
     void* allocate(Heap&, size_t, size_t, Caller) { return nullptr; }

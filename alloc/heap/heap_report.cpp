@@ -38,7 +38,8 @@ HeapStatistics heap_statistics(Heap& heap) {
     // The quarantine's totals and the arenas' are read under different locks: a block allocated
     // after the one read and freed into the quarantine before the other is counted as
     // quarantined and not as held, so the difference is cut at 0 (as the classes' is above).
-    const uint64_t bytes_held = medium.bytes + checked.bytes + large.pages * kPageSize;
+    const uint64_t bytes_held =
+        medium.bytes + checked.bytes + large.pages * kPageSize + layer.guarded_bytes;
     const uint64_t blocks_held =
         medium.blocks + checked.blocks + large.blocks + layer.guarded_blocks;
     statistics.bytes_in_use +=

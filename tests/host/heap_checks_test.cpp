@@ -919,6 +919,29 @@ TEST(CheckedGuardTest, SamplingCountsOnlyAllocationsThatFitAPage) {
     EXPECT_TRUE(heap_destroy(*heap));
 }
 
+// A live guarded block counts in bytes_in_use as its slot page, as it counts in blocks_in_use
+// (it added a block and no bytes), and leaves both as it goes.
+TEST(CheckedGuardTest, AGuardedBlockCountsItsSlotPageInUse) {
+    test::Frames frames(64 << 20);
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    ASSERT_TRUE(heap_set_check_level(*heap, CheckLevel::Report));
+    ASSERT_TRUE(heap_enable_guard_pages(*heap, GuardPageOptions{14, 0}));
+    const HeapStatistics before = heap_statistics(*heap);
+    void* block = heap_allocate_guarded(*heap, 100);
+    ASSERT_NE(block, nullptr);
+    ASSERT_EQ(heap->checked.guards.live_blocks(), 1u);
+    const HeapStatistics with = heap_statistics(*heap);
+    EXPECT_EQ(with.blocks_in_use, before.blocks_in_use + 1);
+    EXPECT_EQ(with.bytes_in_use, before.bytes_in_use + heap->checked.guards.page_bytes());
+    heap_free(*heap, block);
+    const HeapStatistics after = heap_statistics(*heap);
+    EXPECT_EQ(after.blocks_in_use, before.blocks_in_use);
+    EXPECT_EQ(after.bytes_in_use, before.bytes_in_use);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
 // heap_allocate_guarded() on a destroyed heap is reported, as malloc is, and allocates nothing
 // (it wrote a checked header and poison into the region the caller owned again).
 TEST(CheckedLifecycleTest, AGuardedAllocationOnADestroyedHeapIsRefused) {

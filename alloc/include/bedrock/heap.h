@@ -63,7 +63,8 @@ struct HeapStatistics {
     // moves the block (its size with the room it adds to grow), not when it resizes in place.
     uint64_t bytes_requested;
     // Usable bytes of the live blocks (block sizes, not requests); a checked block counts the
-    // bytes it occupies (its header and red zones included), not its usable size.
+    // bytes it occupies (its header and red zones included), not its usable size, and a guarded
+    // block its slot page (bedrock/heap_checks.h: the platform's page).
     uint64_t bytes_in_use;
     uint64_t blocks_in_use; // live blocks: freed blocks in quarantine are not counted here
     // Checked mode: freed blocks held in quarantine (bedrock/heap_checks.h) and their bytes,
