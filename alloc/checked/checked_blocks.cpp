@@ -137,15 +137,29 @@ bool find_zone_damage(const CheckedBlock& header, Found found, const void* call_
     const auto* tail_end = reinterpret_cast<const unsigned char*>(header.zone_end);
     const size_t past_end = last_unlike_end(tail, tail_end, kRedZoneFill);
     if (past_end != 0) {
+        // A zone overwritten to its last byte: the write may have gone on past it (the offset
+        // says how far the zone reaches, not the write).
+        const bool to_zone_end = past_end == static_cast<size_t>(tail_end - tail);
         report = damage_report(
             ErrorKind::BufferOverflow,
             reinterpret_cast<uintptr_t>(tail) + first_unlike(tail, tail_end, kRedZoneFill), header,
             past_end, found,
-            detail_for(found, "bytes past the end of the block were overwritten (its red zone)",
-                       "bytes past the end of the block were overwritten after it was freed "
-                       "(found when it left quarantine)",
-                       "bytes past the end of the block were overwritten after it was freed "
-                       "(found by heap_check in quarantine)"),
+            to_zone_end
+                ? detail_for(found,
+                             "bytes past the end of the block were overwritten to the end of its "
+                             "red zone (the write may reach further)",
+                             "bytes past the end of the block were overwritten to the end of its "
+                             "red zone after it was freed (found when it left quarantine; the "
+                             "write may reach further)",
+                             "bytes past the end of the block were overwritten to the end of its "
+                             "red zone after it was freed (found by heap_check in quarantine; the "
+                             "write may reach further)")
+                : detail_for(found,
+                             "bytes past the end of the block were overwritten (its red zone)",
+                             "bytes past the end of the block were overwritten after it was freed "
+                             "(found when it left quarantine)",
+                             "bytes past the end of the block were overwritten after it was freed "
+                             "(found by heap_check in quarantine)"),
             call_site);
         return true;
     }

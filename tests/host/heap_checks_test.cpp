@@ -17,6 +17,7 @@
 
 #include "bedrock/bedrock.h"
 #include "bedrock/heap_checks.h"
+#include "checked/checked_block.h"
 #include "heap/heap_entry.h"
 #include "heap/heap_state.h"
 #include "heap_test_support.h"
@@ -323,6 +324,32 @@ TEST_F(CheckedHeapTest, ReallocChecksTheOldBlocksRedZones) {
     EXPECT_EQ(test::report(0).block, reinterpret_cast<uintptr_t>(block));
     EXPECT_EQ(test::report(0).offset, 1u);
     heap_free(*m_heap, moved);
+}
+
+// An overflow that reaches the tail red zone's last byte is reported to the zone's end, with a
+// detail that says the write may reach further (the offset alone read as the write's length);
+// one that stops inside the zone is not.
+TEST_F(CheckedHeapTest, AnOverflowToTheRedZonesEndSaysItMayReachFurther) {
+    for (const bool whole_zone : {false, true}) {
+        auto* block = static_cast<unsigned char*>(heap_allocate(*m_heap, 64));
+        ASSERT_NE(block, nullptr);
+        const auto& header =
+            *reinterpret_cast<const heap::CheckedBlock*>(block - heap::kCheckedHeaderBytes);
+        const size_t usable = header.size;
+        const size_t zone = header.zone_end - reinterpret_cast<uintptr_t>(block + usable);
+        ASSERT_GT(zone, 1u);
+        const size_t overwritten = whole_zone ? zone : zone - 1;
+        std::memset(block + usable, 0, overwritten);
+        heap_free(*m_heap, block);
+        ASSERT_EQ(test::report_count(), 1u);
+        EXPECT_EQ(test::report(0).kind, ErrorKind::BufferOverflow);
+        EXPECT_EQ(test::report(0).offset, overwritten);
+        EXPECT_EQ(std::string(test::report(0).detail).find("may reach further") !=
+                      std::string::npos,
+                  whole_zone)
+            << test::report(0).detail;
+        test::clear_reports();
+    }
 }
 
 TEST_F(CheckedHeapTest, HeapCheckFindsDamageInLiveBlocks) {
