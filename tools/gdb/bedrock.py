@@ -212,11 +212,12 @@ def class_figures(heap):
 
 
 def checked_totals(heap):
-    """(quarantined blocks, quarantined bytes, guarded blocks); zeros without checked mode."""
+    """(quarantined blocks, quarantined bytes, guarded blocks, their slot pages' bytes); zeros
+    without checked mode."""
     layer = member(heap, "checked")
     names = [field.name for field in layer.type.strip_typedefs().fields()]
     if "blocks" not in names:
-        return 0, 0, 0  # BEDROCK_CHECKED=OFF: the stand-in has no state
+        return 0, 0, 0, 0  # BEDROCK_CHECKED=OFF: the stand-in has no state
     blocks = member(layer, "blocks")
     quarantined_blocks = int(member(blocks, "m_quarantine_blocks"))
     quarantined_bytes = int(member(blocks, "m_quarantine_bytes"))
@@ -224,10 +225,13 @@ def checked_totals(heap):
     if int(oversized) != 0:
         quarantined_blocks += 1
         quarantined_bytes += int(member(oversized.dereference(), "zone_end")) - int(oversized)
+    guards = member(layer, "guards")
+    guarded = int(member(guards, "m_live_blocks"))
     return (
         quarantined_blocks,
         quarantined_bytes,
-        int(member(member(layer, "guards"), "m_live_blocks")),
+        guarded,
+        guarded * int(member(guards, "m_page")),
     )
 
 
@@ -237,13 +241,14 @@ def heap_totals(heap, rows):
     use_totals = member(member(heap, "arenas"), "m_totals")
     medium, checked = use_totals[USE_MEDIUM - 1], use_totals[USE_CHECKED - 1]
     large = member(member(heap, "large"), "m_totals")
-    quarantined_blocks, quarantined_bytes, guarded = checked_totals(heap)
+    quarantined_blocks, quarantined_bytes, guarded, guarded_bytes = checked_totals(heap)
     large_pages = int(member(large, "pages"))
     return {
         "bytes_in_use": sum(r["in_use"] * r["size"] for r in rows)
         + int(member(medium, "bytes"))
         + int(member(checked, "bytes"))
         + large_pages * PAGE_SIZE
+        + guarded_bytes
         - quarantined_bytes,
         "blocks_in_use": sum(r["in_use"] for r in rows)
         + int(member(medium, "blocks"))
