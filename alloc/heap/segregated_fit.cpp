@@ -584,10 +584,13 @@ void* SegregatedFit::take_placed(size_t size, size_t alignment, BlockUse use) {
             if (gap_list != list) {
                 remove_free(gap_header, list);
             }
+            const size_t old_size_and_flags = gap_header->size_and_flags;
             set_header(gap_header, gap - kBlockHeaderBytes, static_cast<size_t>(BlockUse::Free),
                        Previous::Taken);
             if (gap_list != list) {
                 push_free(arena, gap_header, gap_list);
+            } else {
+                reseal_size(gap_header, old_size_and_flags);
             }
             still_free = gap - kBlockHeaderBytes;
             listed = false;
@@ -766,9 +769,12 @@ bool SegregatedFit::give(Arena& arena, void* block) {
         }
     }
     // The merged block's predecessor is taken: free blocks never touch.
+    const size_t old_size_and_flags = header->size_and_flags;
     set_header(header, usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
     if (!listed) {
         push_free(arena, header, list_of(usable));
+    } else {
+        reseal_size(header, old_size_and_flags);
     }
     links_of(header)->told = 0; // it holds freed memory
     BEDROCK_DEBUG_ASSERT(next_of(header) == next && starts_block(arena, next));

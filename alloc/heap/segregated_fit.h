@@ -92,11 +92,19 @@
 // Hardened links (as Linux's SLAB_FREELIST_HARDENED, with a check on every link followed): a
 // free block's links live in its own usable bytes, which a write after free can reach, so each
 // is stored encoded, field == value ^ secret ^ &field, and the block's header - which a write
-// after free cannot reach - holds their seal, a keyed function of the three stored words:
+// after free through the block's own pointer cannot reach - holds their seal, a keyed function
+// of the three stored words and of its own size and use:
 //   seal(h) == key_next ^ term_next(next field) ^ term_prev(prev field) ^ term_arena(arena field)
+//              ^ term_size(size_and_flags(h) without prev_free)
 //   term_f(w) == rotl(w * key_f, rotation_f)
-// with odd keys derived from the secret and the count of rebuilds: each term is a bijection of
-// its word, so a change to any one stored word always breaks the seal, and the leading key
+// The size is sealed because a free block's header may lie inside memory a block freed earlier
+// held (a merge, then a split that leaves the rest free where the freed block was), so a write
+// through a stale pointer reaches it too: a size it changed would have the next take, merge or
+// grow run over the blocks after it. The prev_free flag is left out: it always reads taken
+// while the block is free (free blocks never touch), and the free of the block before a
+// header that reads taken sets it. With odd keys derived from the secret and the count of
+// rebuilds, each term is a bijection of its word, so a change to any one stored word always
+// breaks the seal, and the leading key
 // (never 0) keeps a header and links that all read 0 from passing for sealed. A block's links
 // are followed only after its seal is checked (take(), give(), grow(), probe() and
 // remove_arena() check each block they unlink or walk past), so every link followed is one this
@@ -261,11 +269,14 @@ struct FreeLinks {
     uintptr_t arena; // its arena
     uintptr_t told;  // 1: its pages are told unused (see visit_free_blocks()); else 0
 };
-// Which of a free block's links: indexes the seal's keys and rotations.
+// Which of a free block's links: indexes the seal's keys and rotations. The seal also covers
+// the header's size and use (kSealedSize: its last key and rotation).
 enum class LinkField : uint8_t { Next, Prev, Arena };
 inline constexpr unsigned kLinkFields = 3;
+inline constexpr unsigned kSealedSize = kLinkFields;
+inline constexpr unsigned kSealedWords = kLinkFields + 1;
 inline constexpr uint64_t kSealKeyStep = 0x9e3779b97f4a7c15u; // between the keys' seeds
-inline constexpr unsigned kSealRotations[kLinkFields] = {0, 23, 47};
+inline constexpr unsigned kSealRotations[kSealedWords] = {0, 23, 47, 35};
 static_assert(sizeof(FreeLinks) <= kMinUsable);
 
 inline constexpr size_t kUseMask = 7;
@@ -684,8 +695,17 @@ private:
     [[nodiscard]] BlockHeader* load_link(const uintptr_t* field) const {
         return reinterpret_cast<BlockHeader*>(encode(reinterpret_cast<const void*>(*field), field));
     }
+    [[nodiscard, gnu::always_inline]] uint64_t seal_term(unsigned word, uintptr_t stored) const;
     [[nodiscard, gnu::always_inline]] uint64_t seal_term(fit_detail::LinkField which,
                                                          uintptr_t stored) const;
+    [[nodiscard, gnu::always_inline]] uint64_t size_seal_term(const BlockHeader* node) const;
+    // A free block whose size changes on its list (a merge, an aligned take's gap) keeps its
+    // seal: the size term of `old_size_and_flags` is swapped for the header's own.
+    void reseal_size(BlockHeader* node, size_t old_size_and_flags) {
+        node->link ^=
+            seal_term(fit_detail::kSealedSize, old_size_and_flags & ~fit_detail::kPrevFree) ^
+            size_seal_term(node);
+    }
     [[nodiscard, gnu::always_inline]] uint64_t seal_of(const BlockHeader* node) const;
     [[nodiscard]] bool seal_holds(const BlockHeader* node) const {
         return node->link == seal_of(node);
@@ -719,7 +739,7 @@ private:
     Arena* m_last_arena = nullptr;
     FitTotals m_totals;
     uintptr_t m_secret = 0;
-    uint64_t m_seal_keys[fit_detail::kLinkFields] = {};
+    uint64_t m_seal_keys[fit_detail::kSealedWords] = {};
     Damage m_damage; // under the caller's lock
 };
 

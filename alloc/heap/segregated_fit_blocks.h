@@ -128,11 +128,16 @@ inline BlockHeader* next_start_header(const Arena& arena, const BlockHeader* hea
 
 } // namespace fit_detail
 
-inline uint64_t SegregatedFit::seal_term(fit_detail::LinkField which, uintptr_t stored) const {
-    const auto field = static_cast<unsigned>(which);
-    const uint64_t mixed = stored * m_seal_keys[field]; // an odd key: a bijection
-    const unsigned rotation = fit_detail::kSealRotations[field];
+inline uint64_t SegregatedFit::seal_term(unsigned word, uintptr_t stored) const {
+    const uint64_t mixed = stored * m_seal_keys[word]; // an odd key: a bijection
+    const unsigned rotation = fit_detail::kSealRotations[word];
     return rotation == 0 ? mixed : mixed << rotation | mixed >> (64 - rotation);
+}
+inline uint64_t SegregatedFit::seal_term(fit_detail::LinkField which, uintptr_t stored) const {
+    return seal_term(static_cast<unsigned>(which), stored);
+}
+inline uint64_t SegregatedFit::size_seal_term(const BlockHeader* node) const {
+    return seal_term(fit_detail::kSealedSize, node->size_and_flags & ~fit_detail::kPrevFree);
 }
 
 // The terms start from a key (odd, so never 0): a free block whose three link words and header
@@ -141,7 +146,7 @@ inline uint64_t SegregatedFit::seal_of(const BlockHeader* node) const {
     const fit_detail::FreeLinks* links = links_of(node);
     return m_seal_keys[0] ^ seal_term(fit_detail::LinkField::Next, links->next) ^
            seal_term(fit_detail::LinkField::Prev, links->prev) ^
-           seal_term(fit_detail::LinkField::Arena, links->arena);
+           seal_term(fit_detail::LinkField::Arena, links->arena) ^ size_seal_term(node);
 }
 
 inline bool SegregatedFit::confirmed(const Arena& arena, BlockHeader* header) {

@@ -709,6 +709,89 @@ INSTANTIATE_TEST_SUITE_P(Fills, OverwrittenFreeHeaderTest,
                          ::testing::Combine(::testing::Bool(),
                                             ::testing::Values(0x00, 0x01, 0x02, 0x42, 0xa2, 0xff)));
 
+// A write through a stale pointer over the header of a free block: freed blocks `freed` and
+// the one before it merge, and a malloc 16 bytes larger than the first takes the front, so the
+// free rest's header lies in `freed`'s first 16 bytes, which the stale pointer still reaches. Its
+// size word made larger: the seal covers it, so the next malloc, realloc growth or free that
+// meets the block reports corrupt-metadata and nothing is placed over the live block after it
+// (the malloc crashed, or handed out memory of the live block; the realloc grew over it).
+enum class StaleCall { Malloc, Realloc, Free };
+class StaleWriteOverAFreeHeaderTest
+    : public ::testing::TestWithParam<std::tuple<bool, StaleCall, uint64_t>> {};
+
+TEST_P(StaleWriteOverAFreeHeaderTest, IsReportedAndNothingIsPlacedOverTheLiveBlockAfterIt) {
+    const auto [over_frames, call, added] = GetParam();
+    EitherHeap either(over_frames);
+    ASSERT_TRUE(either.frames.initialized());
+    Heap* heap = either.heap;
+    ASSERT_NE(heap, nullptr);
+    test::clear_reports();
+    constexpr size_t kSize = 8000;
+    auto* first = static_cast<unsigned char*>(heap_allocate(*heap, kSize));
+    auto* freed = static_cast<unsigned char*>(heap_allocate(*heap, kSize));
+    auto* live = static_cast<unsigned char*>(heap_allocate(*heap, kSize));
+    ASSERT_TRUE(first != nullptr && freed != nullptr && live != nullptr);
+    const size_t usable = heap_usable_size(*heap, first);
+    ASSERT_EQ(first + usable + 16, freed) << "adjacent blocks of a fresh arena";
+    memset(live, 0x77, kSize);
+    heap_free(*heap, first);
+    heap_free(*heap, freed);
+    auto* front = static_cast<unsigned char*>(heap_allocate(*heap, usable + 16));
+    ASSERT_EQ(front, first);
+    uint64_t size_word = 0;
+    memcpy(&size_word, freed + 8, 8);
+    size_word += added;
+    memcpy(freed + 8, &size_word, 8); // the write after free
+    std::vector<std::pair<unsigned char*, size_t>> taken;
+    switch (call) {
+    case StaleCall::Malloc:
+        for (int i = 0; i < 2; ++i) {
+            taken.emplace_back(static_cast<unsigned char*>(heap_allocate(*heap, 7936)), 7936);
+        }
+        break;
+    case StaleCall::Realloc:
+        front = static_cast<unsigned char*>(heap_reallocate(*heap, front, 40000));
+        ASSERT_NE(front, nullptr);
+        taken.emplace_back(front, 40000);
+        front = nullptr;
+        break;
+    case StaleCall::Free:
+        heap_free(*heap, front);
+        front = nullptr;
+        taken.emplace_back(static_cast<unsigned char*>(heap_allocate(*heap, 40000)), 40000);
+        break;
+    }
+    ASSERT_GE(test::report_count(), 1u) << "the write after free is reported";
+    for (size_t i = 0; i < test::report_count(); ++i) {
+        EXPECT_EQ(test::report(i).kind, ErrorKind::CorruptMetadata) << test::report(i).detail;
+    }
+    test::clear_reports();
+    for (const auto& [block, size] : taken) {
+        ASSERT_NE(block, nullptr);
+        EXPECT_TRUE(block + size <= live - 16 || block >= live + kSize)
+            << "a block over the live block after the damaged one";
+        memset(block, 0x5a, size);
+    }
+    for (size_t i = 0; i < kSize; ++i) {
+        ASSERT_EQ(live[i], 0x77) << "the live block was written at " << i;
+    }
+    EXPECT_TRUE(heap_check(*heap));
+    for (const auto& [block, size] : taken) {
+        heap_free(*heap, block);
+    }
+    heap_free(*heap, front);
+    heap_free(*heap, live);
+    EXPECT_EQ(test::report_count(), 0u);
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Calls, StaleWriteOverAFreeHeaderTest,
+    ::testing::Combine(::testing::Bool(),
+                       ::testing::Values(StaleCall::Malloc, StaleCall::Realloc, StaleCall::Free),
+                       ::testing::Values(uint64_t{0x10000}, uint64_t{1} << 40)));
+
 // Two writes past the end of a block each: a taken block's over the free block after it, then
 // the block before's over the taken one. The free block's successor no longer says anything of
 // the taken block (its prev-free flag is the fill's), so the rebuild that the free block's broken
