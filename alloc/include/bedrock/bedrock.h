@@ -82,13 +82,14 @@ bool bedrock_pages_init(bedrock_page_frame_allocator* frames, const bedrock_phys
                         size_t count);
 /* allocate(order): a naturally aligned block of 2^order pages, or BEDROCK_NO_PAGE. */
 bedrock_phys_addr bedrock_pages_allocate(bedrock_page_frame_allocator* frames, unsigned order);
-/* allocate_below(order, limit): the same, entirely at or below `limit`. */
+/* allocate_below(order, limit): the same, ending (one past its last byte) at or below `limit`:
+ * for a device address mask, pass mask + 1. */
 bedrock_phys_addr bedrock_pages_allocate_below(bedrock_page_frame_allocator* frames, unsigned order,
                                                bedrock_phys_addr limit);
 /* allocate_pages(count, alignment, limit): `count` contiguous pages aligned to `alignment`
- * bytes (any power of two; below a page means a page), at or below `limit`, in one region: any
- * such free pages in a row; or BEDROCK_NO_PAGE. Free with bedrock_pages_free_run and the same
- * count. */
+ * bytes (any power of two; below a page means a page), ending at or below `limit` (as
+ * allocate_below), in one region: any such free pages in a row; or BEDROCK_NO_PAGE. Free with
+ * bedrock_pages_free_run and the same count. */
 bedrock_phys_addr bedrock_pages_allocate_run(bedrock_page_frame_allocator* frames, size_t count,
                                              uint64_t alignment, bedrock_phys_addr limit);
 /* free(address, order) and free_pages(address, count); misuse is reported, changes nothing. */

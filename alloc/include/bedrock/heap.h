@@ -52,7 +52,9 @@ struct SizeClassStatistics {
     uint32_t block_size;      // bytes per block
     uint32_t blocks_per_slab; // blocks in one slab
     uint64_t slabs;           // slabs held, including the empty reserve
-    uint64_t blocks_in_use;
+    uint64_t blocks_in_use;   // live blocks (not those the CPU caches hold)
+    // The most blocks out of their slabs at once: live and cached by CPUs together (a cache's
+    // refill takes a batch), so it may exceed the most live at once.
     uint64_t peak_blocks_in_use;
     uint64_t allocations;     // successful allocations since creation
     uint64_t bytes_requested; // sum of the sizes asked for, since creation
@@ -129,8 +131,8 @@ bool heap_destroy(Heap& heap);
 // whole alignment, tries each multiple there, O(region / 1 KiB); values below kHeapMinAlignment
 // mean kHeapMinAlignment), or null - with everything intact - when out of memory, `alignment` is
 // not a power of two, or the size cannot fit anywhere (no size limit below the memory: any block
-// that fits contiguously in free memory can be had, up to 256 GiB per block). size 0 gives a
-// unique minimum block. O(1): a slab block, or a good fit among the free medium blocks; plus one
+// that fits contiguously in free memory can be had, up to 256 GiB - 4 KiB per block). size 0 gives
+// a unique minimum block. O(1): a slab block, or a good fit among the free medium blocks; plus one
 // page frame allocation when a new arena or a large run is needed. Worst cases measured by
 // ./bench.sh --summary: 610 instructions without a page frame allocator call (a refill of the
 // calling CPU's cache that gives a slab its class no longer needs back to the arenas; an aligned

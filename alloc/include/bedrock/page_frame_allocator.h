@@ -178,7 +178,8 @@ public:
     // Takes ownership of the pages in `usable` (page-aligned, sorted, non-overlapping, as
     // kernel/memory_map.cpp produces them), carving its metadata out of them: from the highest
     // region that can hold it without breaking up one of that region's largest blocks, else
-    // from the bottom of the largest region. Returns false (allocator unusable, nothing owned;
+    // from the bottom of the highest region without a maximum (1 GiB) block, else from the
+    // bottom of the largest region. Returns false (allocator unusable, nothing owned;
     // the metadata's pages may have been zeroed), reporting RangeRefused with the reason, if
     // called twice, the ranges are malformed, no range can hold the metadata, phys_to_virt maps
     // two regions onto overlapping addresses, or phys_to_virt does not keep the alignment of a
@@ -267,12 +268,16 @@ public:
     // lists, trying again after each CPU's: at most kMaxCpus more attempts and kMaxCpus *
     // kCpuListOrders * kCpuListBlocks blocks given back, O(kMaxOrder * L) each.
     [[nodiscard]] PhysAddr allocate(unsigned order);
-    // As allocate(), with the whole block at or below `limit` (e.g. kZoneDmaLimit). O(regions +
+    // As allocate(), with the whole block below `limit`: its end (one past its last byte) at or
+    // below it, as a zone limit is written (kZoneDmaLimit, 16 MiB); for a device that can
+    // address up to a mask (0xFFFFFFFF), pass mask + 1, or the last page below it is not had.
+    // O(regions +
     // kMaxOrder + L) when `limit` is a zone limit or above all RAM; otherwise also O(kMaxOrder *
     // L) for the region that `limit` cuts (the lowest free block of each order).
     [[nodiscard]] PhysAddr allocate_below(unsigned order, PhysAddr limit);
     // `count` contiguous pages (count >= 1) starting at a multiple of `alignment` bytes (any
-    // power of two; 0 or below kPageSize means kPageSize), ending at or below `limit`, inside one
+    // power of two; 0 or below kPageSize means kPageSize), ending (one past the last byte) at or
+    // below `limit` (as allocate_below()), inside one
     // region; or kNoPage, with nothing changed: for count 0, an alignment other than 0 that is
     // not a power of two, or when no region has `count` such free pages in a row (the CPU page
     // lists taken back first, as for allocate()). Any free pages in a row serve: the promise is
