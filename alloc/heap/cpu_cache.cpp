@@ -151,6 +151,14 @@ bool CpuCaches::check(unsigned cpu, ClassCache* classes, uintptr_t secret, uint6
             if (what != SlabLookup::Live && what != SlabLookup::AlreadyFree) {
                 return false;
             }
+            // Cached once: a second free after a write after free erased the first's mark
+            // caches a block twice (README: double frees), one magazine of its class holding
+            // both. O(capacity^2) per class.
+            for (uint32_t later = slot + 1; later < count; ++later) {
+                if (cache->slots[kSlotLayout.first[index] + later] == block) {
+                    return false;
+                }
+            }
         }
     }
     return true;

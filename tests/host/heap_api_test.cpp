@@ -330,6 +330,29 @@ TEST_F(HeapApiTest, DoubleFreeAndInteriorPointersAreReportedAndIgnored) {
     EXPECT_EQ(heap_statistics(*m_heap).blocks_in_use, 0u);
 }
 
+// A second free after a write after free erased the first free's mark caches the block twice
+// (README: double frees); heap_check() finds that (it held), and a drain then gives the block
+// back once and reports the second as the double free it was.
+TEST_F(HeapApiTest, ABlockCachedTwiceFailsTheCheck) {
+    void* keep = heap_allocate(*m_heap, 64); // keeps the slab alive
+    auto* block = static_cast<uintptr_t*>(heap_allocate(*m_heap, 64));
+    ASSERT_TRUE(keep != nullptr && block != nullptr);
+    heap_free(*m_heap, block);
+    block[1] = 0; // the write after free, over the free mark
+    heap_free(*m_heap, block);
+    EXPECT_EQ(test::report_count(), 0u) << "no mark: told from a live block's free by none";
+    EXPECT_FALSE(heap_check(*m_heap));
+    ASSERT_GE(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata) << test::report(0).detail;
+    test::clear_reports();
+    heap_drain_cpu(*m_heap, platform::current_cpu());
+    ASSERT_EQ(test::report_count(), 1u);
+    EXPECT_EQ(test::report(0).kind, ErrorKind::DoubleFree) << test::report(0).detail;
+    test::clear_reports();
+    heap_free(*m_heap, keep);
+    EXPECT_EQ(heap_statistics(*m_heap).blocks_in_use, 0u);
+}
+
 TEST_F(HeapApiTest, FreeingIntoTheWrongHeapIsReportedAndChangesNothing) {
     test::Region other_region(2 << 20);
     Heap* other = heap_create_in_region(other_region.data(), other_region.size());
