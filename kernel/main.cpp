@@ -2,8 +2,8 @@
 // kernel_main: the portable part of the test kernel's boot, after the arch has turned the
 // firmware's description into BootInfo. Order matters:
 //   1. static constructors, banner;
-//   2. reserve the kernel image (which must share no page with a no-map range) and physical
-//      page 0;
+//   2. reserve the kernel image (which must lie in listed RAM and share no page with a range the
+//      firmware or boot loader reserved, no-map or not) and physical page 0;
 //   3. usable ranges (first pass) -> page-table pages for the final map -> arch::map_memory();
 //   4. reserve the page-table pages, usable ranges (final) -> print the memory map;
 //   5. allocators, secondary CPUs (stacks from the page frame allocator), the boot benchmark's
@@ -26,6 +26,7 @@
 
 extern "C" {
 extern char __kernel_start[];
+extern char __data_start[];
 extern char __kernel_end[];
 }
 
@@ -48,6 +49,34 @@ void print_ranges(const char* title, const PhysRange* ranges, size_t count) {
     for (size_t i = 0; i < count; ++i) {
         print("  [0x%016lx - 0x%016lx] %10lu KiB\n", ranges[i].base, ranges[i].last(),
               ranges[i].size >> 10);
+    }
+}
+
+// Whether `range` and [start, end) share a page.
+bool shares_pages(const PhysRange& range, uintptr_t start, uintptr_t end) {
+    return range.size != 0 && range.base >> kPageShift <= (end - 1) >> kPageShift &&
+           range.last() >> kPageShift >= start >> kPageShift;
+}
+
+// The image must lie in RAM the firmware lists, whatever loaded it (GRUB loads a multiboot2
+// image at its link address even where its own map, cut by `cutmem`, lists none): pages of it
+// outside RAM are left out of the final map, and the kernel faults on them once it runs on it.
+// RAM ranges may be listed in any order and adjacent. O(ranges^2).
+void check_image_in_ram(const BootInfo& boot, uintptr_t image_start, uintptr_t image_end) {
+    uintptr_t covered = image_start; // the image is in RAM below this
+    for (bool advanced = true; covered < image_end && advanced;) {
+        advanced = false;
+        for (const PhysRange& range : boot.ram) {
+            if (range.base <= covered && covered <= range.last()) {
+                covered = range.last() + 1;
+                advanced = covered != 0;
+            }
+        }
+    }
+    if (covered < image_end) {
+        panic("memory map: the kernel image [0x%lx - 0x%lx] is not all in the RAM the firmware "
+              "lists (0x%lx is not); cannot boot",
+              image_start, image_end - 1, covered);
     }
 }
 
@@ -93,15 +122,28 @@ void kernel_main(BootInfo& boot) {
 
     const auto image_start = reinterpret_cast<uintptr_t>(__kernel_start);
     const auto image_end = reinterpret_cast<uintptr_t>(__kernel_end);
-    add_reserved(boot, image_start, image_end - image_start, "the kernel image");
+    check_image_in_ram(boot, image_start, image_end);
     for (const PhysRange& range : boot.no_map) {
-        if (range.base >> kPageShift <= (image_end - 1) >> kPageShift &&
-            range.last() >> kPageShift >= image_start >> kPageShift) {
+        if (shares_pages(range, image_start, image_end)) {
             panic("memory map: the kernel image [0x%lx - 0x%lx] shares pages with [0x%lx - 0x%lx], "
                   "which the firmware forbids mapping (no-map); cannot boot",
                   image_start, image_end - 1, range.base, range.last());
         }
     }
+    // What the firmware or boot loader reserved (a /memreserve/ entry, a /reserved-memory node,
+    // a boot module, a boot structure) is not the kernel's to overwrite: its writable part,
+    // __data_start .. __kernel_end, is zeroed (.bss) at entry and written from then on. (A loader
+    // may place its structures in the gaps between the segments before it, which nothing
+    // writes: GRUB's multiboot2 information lies there.)
+    const auto data_start = reinterpret_cast<uintptr_t>(__data_start);
+    for (const PhysRange& range : boot.reserved) {
+        if (shares_pages(range, data_start, image_end)) {
+            panic("memory map: the kernel image's writable part [0x%lx - 0x%lx] shares pages with "
+                  "[0x%lx - 0x%lx], which the firmware or boot loader reserved; cannot boot",
+                  data_start, image_end - 1, range.base, range.last());
+        }
+    }
+    add_reserved(boot, image_start, image_end - image_start, "the kernel image");
     add_reserved(boot, 0, kPageSize, "physical page 0");
 
     static UsableList usable;

@@ -1,11 +1,25 @@
 # SPDX-License-Identifier: MIT
 # Writes a device tree for the no-map QEMU tests (arch/aarch64/tests.cmake): QEMU virt's own,
 # dumped with the machine arguments the tests boot with, plus a /reserved-memory node with one
-# no-map child. Usage:
+# child, no-map unless MAPPED is set. Usage:
 #   cmake -DQEMU=<qemu-system-aarch64> -DQEMU_ARGS="<machine arguments, -m included>"
 #         -DDTC=<dtc> -DNODE=<child name, e.g. secure@44001800>
-#         -DREG="<address and size, two cells each>" -DOUTPUT=<file.dtb> -P no_map_device_tree.cmake
+#         -DREG="<address and size, two cells each>" [-DMAPPED=ON] -DOUTPUT=<file.dtb>
+#         [-DKERNEL=<the kernel's ELF> -DNM=<nm>] -P no_map_device_tree.cmake
+# REG = KERNEL_LAST_PAGE names the kernel image's last page (below __kernel_end in KERNEL).
 separate_arguments(qemu_args UNIX_COMMAND "${QEMU_ARGS}")
+if(REG STREQUAL "KERNEL_LAST_PAGE")
+    execute_process(COMMAND ${NM} ${KERNEL} OUTPUT_VARIABLE symbols RESULT_VARIABLE status)
+    if(NOT status EQUAL 0 OR NOT symbols MATCHES "([0-9a-fA-F]+) [A-Za-z] __kernel_end\n")
+        message(FATAL_ERROR "no __kernel_end in ${KERNEL}")
+    endif()
+    math(EXPR last_page "0x${CMAKE_MATCH_1} - 0x1000" OUTPUT_FORMAT HEXADECIMAL)
+    set(REG "0x0 ${last_page} 0x0 0x1000")
+endif()
+set(no_map "no-map;")
+if(MAPPED)
+    set(no_map "")
+endif()
 set(dumped ${OUTPUT}.virt.dtb)
 set(source ${OUTPUT}.dts)
 
@@ -29,7 +43,7 @@ file(APPEND ${source} "
 
 		${NODE} {
 			reg = <${REG}>;
-			no-map;
+			${no_map}
 		};
 	};
 };

@@ -16,27 +16,32 @@ bedrock_add_qemu_test(aarch64.ram_ending_inside_the_image_is_named LAUNCHER run-
     ARGS -m 2500K TIMEOUT 30
     EXPECT_FAILURE "bedrock: RAM ends below the end of the kernel image at 0x[0-9a-f]+; cannot boot")
 
-# QEMU virt's device tree with a /reserved-memory child marked no-map, `reg` = `no_map_reg`,
-# written to `dtb` at build time (no_map_device_tree.cmake), for booting with -dtb.
+# QEMU virt's device tree with a /reserved-memory child marked no-map (or, with MAPPED after the
+# arguments, not), `reg` = `no_map_reg`, written to `dtb` at build time
+# (no_map_device_tree.cmake), for booting with -dtb.
 find_program(BEDROCK_DTC dtc REQUIRED)
 function(bedrock_no_map_device_tree dtb node no_map_reg)
+    cmake_parse_arguments(PARSE_ARGV 3 ARG "MAPPED" "" "")
     list(JOIN BEDROCK_QEMU_ARGS " " machine)
     add_custom_command(OUTPUT ${dtb}
         COMMAND ${CMAKE_COMMAND} -DQEMU=${BEDROCK_QEMU_PROGRAM}
             "-DQEMU_ARGS=${machine} -m ${BEDROCK_QEMU_DEFAULT_MEMORY}" -DDTC=${BEDROCK_DTC}
-            -DNODE=${node} "-DREG=${no_map_reg}" -DOUTPUT=${dtb}
+            -DNODE=${node} "-DREG=${no_map_reg}" -DMAPPED=${ARG_MAPPED} -DOUTPUT=${dtb}
+            -DKERNEL=$<TARGET_FILE:bedrock-kernel> -DNM=${CMAKE_NM}
             -P ${CMAKE_CURRENT_LIST_DIR}/no_map_device_tree.cmake
-        DEPENDS ${CMAKE_CURRENT_LIST_DIR}/no_map_device_tree.cmake
+        DEPENDS ${CMAKE_CURRENT_LIST_DIR}/no_map_device_tree.cmake bedrock-kernel
         VERBATIM)
 endfunction()
 set(no_map_dtb ${CMAKE_CURRENT_BINARY_DIR}/no-map.dtb)
 set(no_map_image_dtb ${CMAKE_CURRENT_BINARY_DIR}/no-map-over-the-image.dtb)
 set(no_map_device_dtb ${CMAKE_CURRENT_BINARY_DIR}/no-map-in-the-device-window.dtb)
+set(reserved_image_dtb ${CMAKE_CURRENT_BINARY_DIR}/reserved-over-the-image.dtb)
 bedrock_no_map_device_tree(${no_map_dtb} secure@44001800 "0x0 0x44001800 0x0 0x3000")
 bedrock_no_map_device_tree(${no_map_image_dtb} secure@40200000 "0x0 0x40200000 0x0 0x1000")
 bedrock_no_map_device_tree(${no_map_device_dtb} secure@e000000 "0x0 0x0e000000 0x0 0x1000")
+bedrock_no_map_device_tree(${reserved_image_dtb} firmware@0 KERNEL_LAST_PAGE MAPPED)
 add_custom_target(bedrock-no-map-device-trees ALL
-    DEPENDS ${no_map_dtb} ${no_map_image_dtb} ${no_map_device_dtb})
+    DEPENDS ${no_map_dtb} ${no_map_image_dtb} ${no_map_device_dtb} ${reserved_image_dtb})
 
 # A no-map range with a partial page at each end (pages 0x44001000-0x44004fff): reserved, listed
 # as never mapped, and none of its pages translates (the in-kernel no-map test).
@@ -52,6 +57,12 @@ bedrock_add_qemu_test(aarch64.no_map_range_in_the_device_window_is_not_mapped LA
 bedrock_add_qemu_test(aarch64.no_map_over_the_kernel_image_is_refused LAUNCHER run-kernel
     ARGS -dtb ${no_map_image_dtb} TIMEOUT 30
     EXPECT_FAILURE "memory map: the kernel image \\[0x40200000 - 0x[0-9a-f]+\\] shares pages with \\[0x40200000 - 0x40200fff\\], which the firmware forbids mapping \\(no-map\\); cannot boot")
+
+# A reserved range over the image's last page (its .bss), not no-map: the firmware's data there
+# is not the kernel's to overwrite (it was merged into the image's own reservation, silently).
+bedrock_add_qemu_test(aarch64.reserved_over_the_kernel_image_is_refused LAUNCHER run-kernel
+    ARGS -dtb ${reserved_image_dtb} TIMEOUT 30
+    EXPECT_FAILURE "memory map: the kernel image's writable part \\[0x[0-9a-f]+ - 0x[0-9a-f]+\\] shares pages with \\[0x[0-9a-f]+ - 0x[0-9a-f]+\\], which the firmware or boot loader reserved; cannot boot")
 
 bedrock_add_qemu_test(aarch64.smp.2 LAUNCHER run-kernel ARGS -m 128M -smp 2
     EXPECT_OUTPUT "smp: 2 CPUs online")

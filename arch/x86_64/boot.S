@@ -16,8 +16,9 @@
  *   - with PVH's memory map, RAM must cover the whole image, __kernel_start .. __kernel_end
  *     (.bss, the page tables and the boot stack included), merging adjacent RAM entries:
  *     "bedrock: RAM ends at 0x..., below the end of the kernel image at 0x...; cannot boot".
- *     multiboot2 is not checked here: GRUB loads the image only into RAM its map lists (and
- *     PVH without a map, version 0, is refused in C++);
+ *     multiboot2's map is checked in C++ (kernel_main: GRUB loads the image at its link address
+ *     even where its map, cut by `cutmem`, lists no RAM), and PVH without a map, version 0, is
+ *     refused there too;
  *   - with PVH, no boot module (the initrd) may overlap the image: QEMU puts the initrd below the
  *     top of low RAM without looking at the image and loads it after the image, over its data
  *     (and .bss would be zeroed over the module): "bedrock: a boot module (initrd) at 0x...
