@@ -138,6 +138,27 @@ bool make_accessible(uint64_t start, uint64_t end) {
                     PROT_READ | PROT_WRITE) == 0;
 }
 
+// Makes the chunk of `bytes` at `start` readable and writable, or, where the system refuses
+// that much (RLIMIT_DATA and strict overcommit count a writable private mapping whole, touched or
+// not), the largest half, quarter, ... of it down to `needed` (what the request needs), so that a
+// limit's last chunks still serve what fits in them: `bytes` becomes what was made accessible.
+// errno is left as it was when any size succeeds.
+bool make_accessible_shrinking(uint64_t start, uint64_t& bytes, uint64_t needed) {
+    const int saved_errno = errno;
+    const uint64_t least = needed < bytes ? needed : bytes;
+    for (;;) {
+        if (make_accessible(start, start + bytes)) {
+            errno = saved_errno;
+            return true;
+        }
+        if (bytes <= least) {
+            return false;
+        }
+        const uint64_t half = round_up(bytes / 2, kPageSize);
+        bytes = half > least ? half : least;
+    }
+}
+
 // The process's address space (/proc/self/statm's first field, in host pages), or 0 when it
 // cannot be read. Raw system calls: no allocation.
 uint64_t address_space_bytes() {
@@ -233,8 +254,10 @@ bool grow_into_reservation(PageFrameAllocator& frames, uint64_t pages, void* con
         left = reservation.end - reservation.grown_end;
     }
     bytes = bytes < left ? bytes : left;
-    if (bytes < PageFrameAllocator::kMinAddedPages * kPageSize ||
-        !make_accessible(reservation.grown_end, reservation.grown_end + bytes) ||
+    constexpr uint64_t kLeastAddedBytes = PageFrameAllocator::kMinAddedPages * kPageSize;
+    if (bytes < kLeastAddedBytes ||
+        !make_accessible_shrinking(reservation.grown_end, bytes,
+                                   needed > kLeastAddedBytes ? needed : kLeastAddedBytes) ||
         !frames.add_range(PhysRange{reservation.grown_end, bytes})) {
         return false;
     }

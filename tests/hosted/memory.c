@@ -19,6 +19,10 @@
  *                      another, must be served, as glibc serves them (growth asked for twice the
  *                      buddy block the run would be cut from, 2 GiB: nothing over 256 MiB was
  *                      had; it now asks for the run's own pages once the buddy block fails)
+ *   memory data_limit  under a data limit of 102,400 KiB (ulimit -d: the test sets it): 94 MiB
+ *                      in blocks of 4,000 bytes must be served (glibc serves 99 MiB; 90 MiB
+ *                      when a chunk the limit refused made growth fail instead of trying half
+ *                      of it, and so on down to what the request needed; now 98 MiB)
  *   memory lowered_limit, lowered_data_limit  the program lowers its own address-space
  *                      (data) limit, setrlimit(RLIMIT_AS) (RLIMIT_DATA), to 2 GiB after the heap
  *                      started: a thread, a 1 MiB mmap and a 64 MiB block must still be had, and
@@ -178,6 +182,11 @@ static void address_space(void) {
     serve_in_blocks(600 * MIB, 3000000, "600 MiB in blocks of 3,000,000 bytes under the limit");
     printf("200 MiB in one block, then 800 MiB in blocks of 4,000 bytes and 600 MiB in blocks "
            "of 3,000,000\n");
+}
+
+static void data_limit(void) {
+    serve_in_blocks(94 * MIB, 4000, "94 MiB in blocks of 4,000 bytes under a 100 MiB data limit");
+    printf("94 MiB in blocks of 4,000 bytes under the data limit\n");
 }
 
 static void large_under_limit(void) {
@@ -486,6 +495,8 @@ int main(int argc, char** argv) {
         limit();
     } else if (strcmp(argv[1], "address_space") == 0) {
         address_space();
+    } else if (strcmp(argv[1], "data_limit") == 0) {
+        data_limit();
     } else if (strcmp(argv[1], "large_under_limit") == 0) {
         large_under_limit();
     } else if (strcmp(argv[1], "lowered_limit") == 0) {
