@@ -237,15 +237,18 @@ public:
     }
     // Gives `blocks` blocks from the top of class `index`'s magazine back to `cls`, which keeps
     // any slab they empty (ClassCache::free_batch: no arena call, a lookup in `arenas` for a
-    // block overwritten after free). O(blocks). For drain().
+    // block overwritten after free). O(blocks). For drain(). The magazine's count drops first:
+    // a reader of the statistics between the two (the class's count, then the caches') then
+    // counts the blocks as in use for a moment, never a live block as free (the other order had
+    // heap_statistics() read 0 in use beside a live block, and heap_destroy() succeed with it).
     void flush(CpuCache& cache, unsigned index, uint32_t blocks, ClassCache& cls, uintptr_t secret,
                const Arenas& arenas, FlushFailures& failures) {
         Magazine& magazine = cache.magazines[index];
         BEDROCK_DEBUG_ASSERT(blocks <= magazine.count);
         const uint32_t keep = magazine.count - blocks;
+        publish(magazine.count, keep);
         cls.free_batch(&cache.slots[kSlotLayout.first[index] + keep], blocks, secret, arenas,
                        failures);
-        publish(magazine.count, keep);
     }
     // Flushes every magazine of `cpu` (if it has a cache), then gives every class's excess slabs
     // back to `arenas` (ClassCache::give_excess). Precondition: `cpu` is the caller with

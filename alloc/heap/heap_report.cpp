@@ -11,10 +11,17 @@ namespace bedrock {
 HeapStatistics heap_statistics(Heap& heap) {
     HeapStatistics statistics = {};
     for (unsigned index = 0; index < heap::kSizeClassCount; ++index) {
+        // Blocks in CPU caches are free; what the CPUs handed out from them is allocated. A refill
+        // raises the class's count (under its lock) before the magazine's, and a flush lowers the
+        // magazine's first: the caches are read before and after the class, and the lesser count
+        // taken, so a block live throughout is never counted free (a refill or flush between
+        // the reads counts its blocks as in use for a moment instead; heap_destroy() relies on
+        // it).
+        const heap::CpuCaches::ClassTotals before = heap.cpus.totals(index);
         SizeClassStatistics cls = heap.classes[index].statistics();
-        // Blocks in CPU caches are free; what the CPUs handed out from them is allocated.
         const heap::CpuCaches::ClassTotals cpus = heap.cpus.totals(index);
-        cls.blocks_in_use -= cpus.cached < cls.blocks_in_use ? cpus.cached : cls.blocks_in_use;
+        const uint64_t cached = before.cached < cpus.cached ? before.cached : cpus.cached;
+        cls.blocks_in_use -= cached < cls.blocks_in_use ? cached : cls.blocks_in_use;
         cls.allocations += cpus.allocations;
         cls.bytes_requested += cpus.bytes_requested;
         statistics.classes[index] = cls;

@@ -120,7 +120,9 @@ using HeapReportWriter = void (*)(void* context, const char* line);
 // (UseAfterFree, through platform::report_error) and returns null, writing nothing, as long as
 // its state memory still holds the destroyed state (a region heap's, until the caller reuses
 // it); heap_check() returns false; every other call on it is undefined, as any use of freed
-// memory is.
+// memory is. Precondition: no other CPU is inside a call on this heap (destroy drains every
+// CPU's cache); while one is, a destroy it refuses (blocks live) changes nothing, and a live
+// block is never counted free, so destroy never succeeds beside one.
 bool heap_destroy(Heap& heap);
 
 // A block of at least `size` bytes aligned to `alignment` (0 or a power of two: over a page
