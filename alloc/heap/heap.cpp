@@ -859,27 +859,28 @@ bool heap_tell_unused(Heap& heap) {
     return heap.arenas.tell_unused();
 }
 
-// heap_check()'s report of a core invariant that does not hold (`what`: which).
-[[gnu::cold]] void report_failed_check(Heap& heap, const char* what) {
-    heap.errors.raise(heap::metadata_damage_report(0, 0, what));
+// heap_check()'s report of a core invariant that does not hold (`what`: which), at its caller.
+[[gnu::cold]] void report_failed_check(Heap& heap, const char* what, Caller caller) {
+    heap.errors.raise(heap::metadata_damage_report(0, 0, what, caller.call_site()));
 }
 
 namespace heap {
 
-bool pads_hold(Heap& heap) {
+bool pads_hold(Heap& heap, Caller caller) {
     bool held = true;
     if (!heap.pad.holds(heap.secret)) {
         heap.errors.raise(heap::metadata_damage_report(
             reinterpret_cast<uintptr_t>(&heap), 0,
             "the 16 bytes in front of the heap's state were overwritten (a write past the end of "
-            "the memory before it)"));
+            "the memory before it)",
+            caller.call_site()));
         heap.pad.write(heap.secret);
         held = false;
     }
     const heap::Arenas::Repaired repaired = heap.arenas.repair_pads();
     if (repaired.count != 0) {
-        heap.errors.raise(heap::metadata_damage_report(repaired.first, repaired.count,
-                                                       heap::Arenas::kOverwrittenPad));
+        heap.errors.raise(heap::metadata_damage_report(
+            repaired.first, repaired.count, heap::Arenas::kOverwrittenPad, caller.call_site()));
         held = false;
     }
     return held;
@@ -893,10 +894,11 @@ bool heap_check(Heap& heap) {
     if (heap.magic != Heap::kMagic) {
         return false;
     }
-    bool intact = heap::pads_hold(heap);
+    const Caller caller = BEDROCK_HEAP_CALLER();
+    bool intact = heap::pads_hold(heap, caller);
     for (heap::ClassCache& cache : heap.classes) {
         if (!cache.check(heap.secret)) {
-            report_failed_check(heap, "a size class's slabs or counts are damaged");
+            report_failed_check(heap, "a size class's slabs or counts are damaged", caller);
             intact = false;
             break;
         }
@@ -908,12 +910,12 @@ bool heap_check(Heap& heap) {
                                        heap.arenas.slabs_given(), heap.arenas);
     }
     if (!cache_intact) {
-        report_failed_check(heap, "the calling CPU's cache is damaged");
+        report_failed_check(heap, "the calling CPU's cache is damaged", caller);
         intact = false;
     }
     const char* failure = nullptr;
     if (!heap.arenas.check(&failure)) {
-        report_failed_check(heap, failure); // every failed check names its invariant
+        report_failed_check(heap, failure, caller); // every failed check names its invariant
         intact = false;
     }
     if constexpr (kHeapChecksCompiled) {

@@ -47,7 +47,7 @@ extern constinit Heap* g_default_heap;
 // given: each one a write past the end of the memory before it changed is reported (at the
 // state, or at the first such arena with their count) and written anew. For heap_check() and
 // heap_destroy(). O(arenas).
-[[nodiscard]] bool pads_hold(Heap& heap);
+[[nodiscard]] bool pads_hold(Heap& heap, Caller caller);
 
 // Whether `heap` allocates checked blocks now (a check level other than Off).
 [[gnu::always_inline]] inline bool checks_are_on(const Heap& heap) {

@@ -276,7 +276,7 @@ bool heap_destroy(Heap& heap) {
     }
     // A write past the memory before the state or an arena, made since the last check: reported
     // before the memory goes.
-    static_cast<void>(heap::pads_hold(heap));
+    static_cast<void>(heap::pads_hold(heap, BEDROCK_HEAP_CALLER()));
     for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
         heap_drain_cpu(heap, cpu);
     }

@@ -20,11 +20,13 @@ namespace bedrock::heap {
 }
 
 // A report of the heap's own metadata found damaged at `address` (`count`: how many places, or
-// a size, as the detail says), with no pointer of the caller's to name.
+// a size, as the detail says), with no pointer of the caller's to name; `call_site`: the call
+// that found it, where known (heap_check()'s caller).
 [[nodiscard]] inline ErrorReport metadata_damage_report(uintptr_t address, uint64_t count,
-                                                        const char* detail) {
+                                                        const char* detail,
+                                                        const void* call_site = nullptr) {
     return ErrorReport{
-        ErrorKind::CorruptMetadata, "heap", address, count, nullptr, detail, 0, 0, {}, {}};
+        ErrorKind::CorruptMetadata, "heap", address, count, call_site, detail, 0, 0, {}, {}};
 }
 
 } // namespace bedrock::heap

@@ -344,6 +344,9 @@ TEST_F(HeapApiTest, ABlockCachedTwiceFailsTheCheck) {
     EXPECT_FALSE(heap_check(*m_heap));
     ASSERT_GE(test::report_count(), 1u);
     EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata) << test::report(0).detail;
+    if constexpr (kHeapChecksCompiled) {
+        EXPECT_NE(test::report(0).call_site, nullptr) << "heap_check()'s report names its caller";
+    }
     test::clear_reports();
     heap_drain_cpu(*m_heap, platform::current_cpu());
     ASSERT_EQ(test::report_count(), 1u);
