@@ -8,42 +8,44 @@
 // touched) is that of memory in use. The reservation is mapped PROT_NONE and each chunk made
 // readable and writable as it is added (mprotect), so that what the allocator has not been given is
 // no memory to the kernel: mlockall(MCL_CURRENT) makes it resident (it made all 64 GiB resident, or
-// died trying), and strict overcommit and RLIMIT_DATA count it only once it is given (a chunk
-// they do not grant is tried at half, a quarter, ... down to what the request needs). Where the
-// system limits address space (RLIMIT_AS), the whole reservation counts against the limit, so it
-// takes no more than its fair share (fair_share): its first chunk and, ahead of it, the next chunk,
-// but no more than half of what the limit leaves free; the program's own mappings (thread stacks,
-// file mappings, dlopen) keep the other half. So start() reserves that much (or, where mmap refuses
-// it, the largest half, quarter, ... of it, at a smaller alignment, 2 MiB then a host page, where
-// the slack for its own does not fit), placed far below the program's other mappings
-// (growth_room_hint); once growth needs more than is left of it, growth maps more right after its
-// end, what the request needs or its fair share, whichever is more, up to the size asked for
-// (extend_reservation): end then moves up; such a reservation grows only for requests, with no free
-// block kept ahead of them (kReserveOrder). An address-space limit set later (RLIMIT_AS by
-// setrlimit, which the preload watches) makes start()'s reservation give back what lies beyond what
-// it has grown into and its fair share (fit_to_address_limit): end then moves down. Chunks grown
-// into stay, free or not: the page frame allocator keeps a range it was given. pages_unused gives
-// freed pages back with madvise(MADV_DONTNEED). The host's page size (sysconf, read once:
-// page_granularity) may be larger than Bedrock's kPageSize (16 KiB or 64 KiB on many AArch64 and
-// POWER systems): madvise and mprotect are then given only ranges aligned to it, pages_unused drops
-// only the whole host pages inside what it is told of, set_page_access changes one whole host page,
-// and a reservation spans whole host pages. "Physical" addresses are the virtual addresses of the
-// reservations, so phys_to_virt is the identity and needs no table: any number of reservations, for
-// any number of allocators, coexist. Invariants: every reservation is aligned to
-// kReservationAlignment (a maximum buddy block; a smaller reservation to its size rounded up to a
-// power of two), so its largest buddy blocks are whole, unless mmap refused that slack (then to
-// kFallbackAlignment or a host page: only its largest blocks are fewer); its first page holds its
-// Reservation (the growth state), and base + kPageSize <= grown_end <= end, where [base +
-// kPageSize, grown_end) is what its allocator has been given; [base, grown_end) rounded up to a
-// host page is readable and writable, the rest PROT_NONE; end - base + unreserved == the size asked
-// for. Lock: a Reservation's lock serialises its growth (the grow hook may run on several threads
-// at once) and guards end, grown_end, next_chunk and unreserved. The page frame allocator calls the
-// hook with none of its own locks held, but its caller may hold a heap's (the arenas'); add_range()
-// takes the allocator's lock inside it. Lock order: heap locks -> reservation lock -> page frame
-// allocator lock; lock_memory_for_fork() takes the last two in that order, after the fork handler
-// has taken the heap's, so no growth is half done at a fork. State: start()'s page frame allocator,
-// constant-initialised (no static constructor), a flag that lets start() run once, and the heap and
-// reservation it made (whose CPU cache an exiting thread drains; whose growth a fork waits for).
+// died trying), and strict overcommit and RLIMIT_DATA count it only once it is given (a chunk they
+// do not grant is tried at half, a quarter, ... down to what the request needs). Where the system
+// limits address space (RLIMIT_AS), the whole
+// reservation counts against the limit, so it takes no more than its fair share (fair_share): its
+// first chunk and, ahead of it, the next chunk, but no more than half of what the limit leaves
+// free; the program's own mappings (thread stacks, file mappings, dlopen) keep the other half. So
+// start() reserves that much (or, where mmap refuses it, the largest half, quarter, ... of it, at
+// a smaller alignment, 2 MiB then a host page, where the slack for its own does not fit), placed
+// far below the program's other mappings (growth_room_hint); once growth needs more than is left
+// of it, growth maps more right after its end, what the request needs or its fair share, whichever
+// is more, up to the size asked for (extend_reservation): end then moves up; such a reservation
+// grows only for requests, with no free block kept ahead of them (kReserveOrder). An address-space
+// limit set later (RLIMIT_AS by setrlimit, which the preload watches) makes start()'s reservation
+// give back what lies beyond what it has grown into and its fair share (fit_to_address_limit): end
+// then moves down. Chunks grown into stay, free or not: the page frame allocator keeps a range it
+// was given.
+// pages_unused gives freed pages back with madvise(MADV_DONTNEED). The host's page size (sysconf,
+// read once: page_granularity) may be larger than Bedrock's kPageSize (16 KiB or 64 KiB on many
+// AArch64 and POWER systems): madvise and mprotect are then given only ranges aligned to it,
+// pages_unused drops only the whole host pages inside what it is told of, set_page_access changes
+// one whole host page, and a reservation spans whole host pages. "Physical" addresses are the
+// virtual addresses of the reservations, so phys_to_virt is the identity and needs no table: any
+// number of reservations, for any number of allocators, coexist. Invariants: every reservation is
+// aligned to kReservationAlignment (a maximum buddy block; a smaller reservation to its size
+// rounded up to a power of two), so its largest buddy blocks are whole, unless mmap refused that
+// slack (then to kFallbackAlignment or a host page: only its largest blocks are fewer); its first
+// page holds its Reservation (the growth state), and base + kPageSize <= grown_end <= end, where
+// [base + kPageSize, grown_end) is what its allocator has been given; [base, grown_end) rounded up
+// to a host page is readable and writable, the rest PROT_NONE; end - base + unreserved == the
+// size asked for. Lock: a Reservation's lock serialises its growth (the grow hook may run on
+// several threads at once) and guards end, grown_end, next_chunk and unreserved. The page frame
+// allocator calls the hook with none of its own locks held, but its caller may hold a heap's (the
+// arenas'); add_range() takes the allocator's lock inside it. Lock order: heap locks -> reservation
+// lock -> page frame allocator lock; lock_memory_for_fork() takes the last two in that order, after
+// the fork handler has taken the heap's, so no growth is half done at a fork. State: start()'s page
+// frame allocator, constant-initialised (no static constructor), a flag that lets start() run once,
+// and the heap and reservation it made (whose CPU cache an exiting thread drains; whose growth a
+// fork waits for).
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>

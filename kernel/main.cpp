@@ -61,16 +61,13 @@ bool shares_pages(const PhysRange& range, uintptr_t start, uintptr_t end) {
 // The image must lie in RAM the firmware lists, whatever loaded it (GRUB loads a multiboot2
 // image at its link address even where its own map, cut by `cutmem`, lists none): pages of it
 // outside RAM are left out of the final map, and the kernel faults on them once it runs on it.
-// RAM ranges may be listed in any order and adjacent. O(ranges^2).
+// The RAM list's ranges are separate (boot_info.h), so one of them holds the whole image.
+// O(ranges).
 void check_image_in_ram(const BootInfo& boot, uintptr_t image_start, uintptr_t image_end) {
     uintptr_t covered = image_start; // the image is in RAM below this
-    for (bool advanced = true; covered < image_end && advanced;) {
-        advanced = false;
-        for (const PhysRange& range : boot.ram) {
-            if (range.base <= covered && covered <= range.last()) {
-                covered = range.last() + 1;
-                advanced = covered != 0;
-            }
+    for (const PhysRange& range : boot.ram) {
+        if (range.base <= image_start && image_start <= range.last()) {
+            covered = range.last() >= image_end - 1 ? image_end : range.last() + 1;
         }
     }
     if (covered < image_end) {

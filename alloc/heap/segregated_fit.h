@@ -104,8 +104,8 @@
 // while the block is free (free blocks never touch), and the free of the block before a
 // header that reads taken sets it. With odd keys derived from the secret and the count of
 // rebuilds, each term is a bijection of its word, so a change to any one stored word always
-// breaks the seal, and the leading key
-// (never 0) keeps a header and links that all read 0 from passing for sealed. A block's links
+// breaks the seal, and the leading key (never 0) keeps a header and links that all read 0 from
+// passing for sealed. A block's links
 // are followed only after its seal is checked (take(), give(), grow(), probe() and
 // remove_arena() check each block they unlink or walk past), so every link followed is one this
 // fit wrote. A neighbour's seal is updated in place when one of its links changes: its term for

@@ -17,19 +17,26 @@ bedrock_add_qemu_test(aarch64.ram_ending_inside_the_image_is_named LAUNCHER run-
     EXPECT_FAILURE "bedrock: RAM ends below the end of the kernel image at 0x[0-9a-f]+; cannot boot")
 
 # QEMU virt's device tree with a /reserved-memory child marked no-map (or, with MAPPED after the
-# arguments, not), `reg` = `no_map_reg`, written to `dtb` at build time
+# arguments, not), `reg` = `no_map_reg` (KERNEL_LAST_PAGE: the kernel image's last page, so the
+# tree is written again whenever the kernel is), written to `dtb` at build time
 # (no_map_device_tree.cmake), for booting with -dtb.
 find_program(BEDROCK_DTC dtc REQUIRED)
 function(bedrock_no_map_device_tree dtb node no_map_reg)
     cmake_parse_arguments(PARSE_ARGV 3 ARG "MAPPED" "" "")
     list(JOIN BEDROCK_QEMU_ARGS " " machine)
+    set(kernel_arguments)
+    set(kernel_dependency)
+    if(no_map_reg STREQUAL "KERNEL_LAST_PAGE")
+        set(kernel_arguments -DKERNEL=$<TARGET_FILE:bedrock-kernel> -DNM=${CMAKE_NM})
+        set(kernel_dependency bedrock-kernel)
+    endif()
     add_custom_command(OUTPUT ${dtb}
         COMMAND ${CMAKE_COMMAND} -DQEMU=${BEDROCK_QEMU_PROGRAM}
             "-DQEMU_ARGS=${machine} -m ${BEDROCK_QEMU_DEFAULT_MEMORY}" -DDTC=${BEDROCK_DTC}
             -DNODE=${node} "-DREG=${no_map_reg}" -DMAPPED=${ARG_MAPPED} -DOUTPUT=${dtb}
-            -DKERNEL=$<TARGET_FILE:bedrock-kernel> -DNM=${CMAKE_NM}
+            ${kernel_arguments}
             -P ${CMAKE_CURRENT_LIST_DIR}/no_map_device_tree.cmake
-        DEPENDS ${CMAKE_CURRENT_LIST_DIR}/no_map_device_tree.cmake bedrock-kernel
+        DEPENDS ${CMAKE_CURRENT_LIST_DIR}/no_map_device_tree.cmake ${kernel_dependency}
         VERBATIM)
 endfunction()
 set(no_map_dtb ${CMAKE_CURRENT_BINARY_DIR}/no-map.dtb)
