@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "bedrock/phys_range.h"
+#include "bedrock/platform.h"
 
 namespace bedrock::kernel {
 
@@ -91,9 +92,10 @@ private:
 
 inline constexpr size_t kMaxFirmwareRanges = 128;
 
-// The most CPUs the test kernel starts (the firmware may describe more: the rest are named in
-// the boot log and left off).
-inline constexpr size_t kMaxBootCpus = 64;
+// The most CPUs the test kernel starts: as many as Bedrock keeps per-CPU state for
+// (BEDROCK_MAX_CPUS, 64 unless the build sets it). The firmware may describe more: the rest are
+// named in the boot log and left off.
+inline constexpr size_t kMaxBootCpus = platform::kMaxCpus;
 
 // How the firmware starts CPUs on AArch64 (PSCI, the device tree's /psci node): the instruction
 // that calls it, or None when the device tree names no usable PSCI.

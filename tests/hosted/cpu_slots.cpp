@@ -10,6 +10,11 @@
 //                              hosted::release_cpu_slots_after_fork(), as the preload's fork
 //                              handler calls it): the forking thread has a new thread id there,
 //                              and its slot must not be taken over as a gone thread's
+//   cpu_slots all_live         kMaxCpus live threads (the main one among them) each have a slot
+//                              of their own, one more has none (kNoCpuSlot), and once they exit a
+//                              new thread has one again; kMaxCpus is EXPECTED_MAX_CPUS, the value
+//                              of the build under test (built twice: with Bedrock::hosted's
+//                              configuration and with libbedrock-malloc.so's)
 // Prints "ok"; exits 1 after a "FAIL: ..." line on the first failed expectation.
 #include <pthread.h>
 #include <sys/wait.h>
@@ -102,6 +107,42 @@ void take_slots_late(unsigned main_slot) {
     expect(current_cpu() == main_slot, "the main thread keeps its slot");
 }
 
+pthread_barrier_t g_all_live;
+
+void* slot_while_all_live(void* slot) {
+    *static_cast<unsigned*>(slot) = current_cpu();
+    pthread_barrier_wait(&g_all_live);
+    pthread_barrier_wait(&g_all_live); // until the extra thread has looked
+    return nullptr;
+}
+
+// The checks of all_live (the file comment).
+void give_every_live_thread_a_slot(unsigned main_slot) {
+    expect(kMaxCpus == EXPECTED_MAX_CPUS, "kMaxCpus is the configured value");
+    static unsigned slots[kMaxCpus];
+    static pthread_t threads[kMaxCpus];
+    static bool taken[kMaxCpus];
+    const unsigned others = kMaxCpus - 1;
+    pthread_barrier_init(&g_all_live, nullptr, others + 1);
+    for (unsigned i = 0; i < others; ++i) {
+        expect(pthread_create(&threads[i], nullptr, slot_while_all_live, &slots[i]) == 0,
+               "pthread_create");
+    }
+    pthread_barrier_wait(&g_all_live);
+    taken[main_slot] = true;
+    for (unsigned i = 0; i < others; ++i) {
+        expect(slots[i] < kMaxCpus && !taken[slots[i]], "every live thread has a slot of its own");
+        taken[slots[i]] = true;
+    }
+    expect(slot_of_new_thread() == bedrock::platform::kNoCpuSlot,
+           "a thread beyond kMaxCpus live threads has no slot");
+    pthread_barrier_wait(&g_all_live);
+    for (unsigned i = 0; i < others; ++i) {
+        pthread_join(threads[i], nullptr);
+    }
+    expect(slot_of_new_thread() < kMaxCpus, "a new thread has a slot once the others exited");
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -113,6 +154,8 @@ int main(int argc, char** argv) {
     expect(pthread_key_create(&g_late_key, late_destructor) == 0, "pthread_key_create");
     if (std::strcmp(argv[1], "late_first_call") == 0) {
         take_slots_late(main_slot);
+    } else if (std::strcmp(argv[1], "all_live") == 0) {
+        give_every_live_thread_a_slot(main_slot);
     } else if (std::strcmp(argv[1], "fork") == 0) {
         const pid_t child = fork();
         if (child == 0) {

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bedrock/config.h"
 #include "bedrock/malloc.h"
 #include "bedrock/memory_routines.h"
 #include "bedrock/version.h"
@@ -295,7 +296,10 @@ bool bedrock_heap_explain_fault(uintptr_t address, bedrock_memory_access access,
  * The contract of bedrock/platform.h: no hook allocates from Bedrock or calls back into the
  * allocator that called it; every hook may be called with interrupts disabled. */
 
-enum { BEDROCK_MAX_CPUS = 64, BEDROCK_NO_CPU_SLOT = BEDROCK_MAX_CPUS };
+/* BEDROCK_MAX_CPUS (bedrock/config.h): the most CPUs Bedrock keeps per-CPU state for, as built.
+ * BEDROCK_NO_CPU_SLOT: what bedrock_platform_current_cpu returns for a caller with no slot of
+ * its own (Bedrock's locked, shared path). */
+enum { BEDROCK_NO_CPU_SLOT = BEDROCK_MAX_CPUS };
 
 /* Where physical address `phys` is accessible (the direct map). O(1). Each range handed to a
  * page frame allocator must be mapped contiguously, at an offset (virtual - physical) that is a

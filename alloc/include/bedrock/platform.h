@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bedrock/config.h"
 #include "bedrock/error_report.h"
 #include "bedrock/phys_range.h"
 
@@ -94,9 +95,13 @@ inline constexpr char kOperatorNewOutOfMemory[] = "operator new: out of memory";
 
 // CPUs and interrupts: what the per-CPU caches and the interrupt-safe locks need.
 //
-// The most CPUs Bedrock keeps per-CPU state for (a compile-time size: per-CPU arrays are part
-// of each heap's and each page frame allocator's state).
-inline constexpr unsigned kMaxCpus = 64;
+// The most CPUs Bedrock keeps per-CPU state for: BEDROCK_MAX_CPUS, chosen when Bedrock is built
+// (CMake cache variable of the same name, bedrock/config.h; 64 unless set). A compile-time size:
+// per-CPU arrays are part of each heap's state (8 bytes per CPU) and of each page frame
+// allocator's metadata with CPU page lists (256 bytes per CPU). Firmware on one core may build
+// with 1; a kernel for larger machines with its CPU count.
+inline constexpr unsigned kMaxCpus = BEDROCK_MAX_CPUS;
+static_assert(kMaxCpus >= 1 && kMaxCpus <= 4096, "BEDROCK_MAX_CPUS: 1 to 4096");
 // What current_cpu() returns for a caller with no CPU slot of its own (a host thread beyond
 // kMaxCpus live threads): Bedrock then takes its locked, shared path. A kernel never returns it.
 inline constexpr unsigned kNoCpuSlot = kMaxCpus;

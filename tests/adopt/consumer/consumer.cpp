@@ -37,6 +37,10 @@ void assertion_failed(const char* expression, const char* file, int line) {
     std::abort();
 }
 
+#if defined(CONFIGURED_MAX_CPUS)
+static_assert(kMaxCpus == CONFIGURED_MAX_CPUS, "bedrock/config.h holds the configured value");
+#endif
+
 unsigned current_cpu() {
     return 0;
 }
