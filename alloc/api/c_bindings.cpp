@@ -174,6 +174,14 @@ bool bedrock_pages_extend_run(bedrock_page_frame_allocator* frames, bedrock_phys
     return frames_of(frames).extend_pages(address, count, new_count);
 }
 
+bool bedrock_pages_shrink_run(bedrock_page_frame_allocator* frames, bedrock_phys_addr address,
+                              size_t count, size_t new_count) {
+    if (is_null(frames, "pfa", __func__)) [[unlikely]] {
+        return false;
+    }
+    return frames_of(frames).shrink_pages(address, count, new_count);
+}
+
 bool bedrock_pages_reserve(bedrock_page_frame_allocator* frames, bedrock_phys_range range) {
     if (is_null(frames, "pfa", __func__)) [[unlikely]] {
         return false;
@@ -358,7 +366,15 @@ bool bedrock_heap_set_check_level(bedrock_heap* heap, bedrock_check_level level)
     if (is_null(heap, "heap", __func__)) [[unlikely]] {
         return false;
     }
-    return bedrock::heap_set_check_level(heap_of(heap), static_cast<bedrock::CheckLevel>(level));
+    // The caller's integer, read as such: C passes any int value of the enum (256 would wrap to
+    // Off in CheckLevel's byte), which C++ may not load as the enum (its values end at 3).
+    unsigned value = 0;
+    static_assert(sizeof value == sizeof level);
+    bedrock_memcpy(&value, &level, sizeof value);
+    if (value > BEDROCK_CHECK_ABORT) {
+        return false;
+    }
+    return bedrock::heap_set_check_level(heap_of(heap), static_cast<bedrock::CheckLevel>(value));
 }
 
 bedrock_check_level bedrock_heap_check_level(bedrock_heap* heap) {

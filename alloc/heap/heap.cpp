@@ -776,9 +776,15 @@ void* reallocate(Heap& heap, void* block, size_t size, Caller caller) {
     // Checked blocks always move, so a stale pointer to the old block meets its quarantine; and
     // a block allocated unchecked moves into a checked one when checking is on.
     const bool checked = heap.errors.level() != CheckLevel::Off || is_checked(ref.holder);
-    // In place while the block fits and at least half of it stays in use; a medium block also
-    // grows in place into a free block right after it, and a large run into the free pages
-    // right after it.
+    // A large run that stays large shrinks in place, its whole pages past `size` given back.
+    // Otherwise in place while the block fits and at least half of it stays in use; a medium
+    // block also grows in place into a free block right after it, and a large run into the free
+    // pages right after it.
+    if (!checked && size <= usable && size > kMaxMediumSize && ref.holder == Holder::LargeRun &&
+        ref.start == block) {
+        static_cast<void>(heap.large.shrink(block, usable / kPageSize, size));
+        return block;
+    }
     if (!checked && size <= usable && (size >= usable / 2 || usable == kMinBlockSize)) {
         return block;
     }

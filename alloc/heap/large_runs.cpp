@@ -113,6 +113,31 @@ bool LargeRuns::grow(void* block, uint64_t pages, size_t size) {
     return true;
 }
 
+bool LargeRuns::shrink(void* block, uint64_t pages, size_t size) {
+    const uint64_t kept = pages_for(size);
+    if (kept >= pages) {
+        return false;
+    }
+    uint16_t* tags = m_frames->page_tag(block);
+    {
+        LockGuard guard(m_lock);
+        const uint16_t head = __atomic_load_n(&tags[0], __ATOMIC_RELAXED);
+        if (head != large_run_tag(0, pages, m_owner_id, RunUse::Plain) ||
+            run_pages(tags) != pages) {
+            return false;
+        }
+        // The length first, then the pages given back: a reader that sees the old length finds
+        // the pages still tagged as this run's until they are free.
+        write_length_tags(tags, kept, m_owner_id, RunUse::Plain);
+        fill_tags(tags + kept, pages - kept, 0);
+        const bool shrunk = m_frames->shrink_pages(m_frames->phys_of(block), pages, kept);
+        BEDROCK_ASSERT(shrunk); // the tags named the run: the page frame allocator holds it
+        m_totals.pages -= pages - kept;
+    }
+    m_held->remove(pages - kept);
+    return true;
+}
+
 uint64_t LargeRuns::freed_pages(const void* block) {
     const auto start = reinterpret_cast<uintptr_t>(block);
     LockGuard guard(m_lock);

@@ -86,6 +86,14 @@ public:
     // names this heap's plain run (freed meanwhile). One extend_pages() plus O(new pages) tag
     // writes.
     [[nodiscard]] bool grow(void* block, uint64_t pages, size_t size);
+    // Shrinks the plain run at `block` of `pages` (what the caller read from its tags) in place
+    // to the pages that hold `size` bytes (pages_for()), giving the rest back to the page frame
+    // allocator (PageFrameAllocator::shrink_pages): its length tags are rewritten first, then
+    // the freed pages' tags set to 0, so a lookup without the lock sees the old length or the
+    // new, either naming this run. Returns whether it did; false, changing nothing, if `size`
+    // needs all `pages`, or the head tag no longer names this heap's plain run of `pages`.
+    // One shrink_pages() plus O(freed pages) tag writes.
+    [[nodiscard]] bool shrink(void* block, uint64_t pages, size_t size);
     // The pages of the plain run that started at `block`, if it is among the last
     // kRememberedFrees this heap freed; else 0. For reports only (see above).
     // O(kRememberedFrees) under m_lock.

@@ -449,18 +449,22 @@ void PageFrameAllocator::free_pages(PhysAddr address, size_t count) {
     free_locked(address, count, FreeOf::Run, call_site_of(__builtin_return_address(0)));
 }
 
+PageFrameAllocator::Region* PageFrameAllocator::live_run_region_locked(PhysAddr address,
+                                                                       uint64_t count) {
+    Region* region = nullptr;
+    RunBlocks blocks(address >> kPageShift);
+    return free_pages_misuse_locked(address, count, region, blocks).detail == nullptr ? region
+                                                                                      : nullptr;
+}
+
 bool PageFrameAllocator::extend_pages(PhysAddr address, size_t count, size_t new_count) {
     if (new_count <= count || new_count > (~uint64_t{0} >> kPageShift)) {
         return false;
     }
     LockGuard guard(m_lock);
-    Region* region = nullptr;
-    RunBlocks blocks(address >> kPageShift);
-    if (free_pages_misuse_locked(address, count, region, blocks).detail != nullptr) {
-        return false;
-    }
+    Region* region = live_run_region_locked(address, count);
     const uint64_t page = address >> kPageShift;
-    if (region_of(page, new_count) != region ||
+    if (region == nullptr || region_of(page, new_count) != region ||
         !region->is_free_range(page + count, page + new_count)) {
         return false;
     }
@@ -468,14 +472,39 @@ bool PageFrameAllocator::extend_pages(PhysAddr address, size_t count, size_t new
     // bits and run marks go (their pages stay taken), the pages after it are taken. A block that
     // came from a CPU page list is part of a run from now on: its state byte goes too.
     clear_cpu_state(page);
-    for_each_aligned_block(page, page + count, [&](uint64_t block, unsigned order, bool) {
-        region->set_allocated(block, order, false);
-        region->set_run_continues_after(block, order, false);
-    });
+    region->forget_run(page, count);
     region->take_range(page + count, page + new_count);
     region->record_run(page, new_count);
     note_reserve_locked(*region);
     note_reported_or_taken(m_unreported_pages, new_count - count);
+    return true;
+}
+
+bool PageFrameAllocator::shrink_pages(PhysAddr address, size_t count, size_t new_count) {
+    if (new_count == 0 || new_count >= count) {
+        return false;
+    }
+    LockGuard guard(m_lock);
+    Region* region = live_run_region_locked(address, count);
+    if (region == nullptr) {
+        return false;
+    }
+    // The run is recorded anew as two, its head and its tail (as extend_pages() records it), and
+    // the tail freed as a run of its own.
+    const uint64_t page = address >> kPageShift;
+    clear_cpu_state(page);
+    region->forget_run(page, count);
+    region->record_run(page, new_count);
+    const uint64_t tail = page + new_count;
+    const uint64_t tail_count = count - new_count;
+    region->record_run(tail, tail_count);
+    RunBlocks tail_blocks(tail);
+    Region* tail_region = nullptr;
+    [[maybe_unused]] const Misuse recorded =
+        free_pages_misuse_locked(tail << kPageShift, tail_count, tail_region, tail_blocks);
+    BEDROCK_DEBUG_ASSERT(recorded.detail == nullptr && tail_region == region);
+    note_unreported(m_unreported_pages, tail_count);
+    region->free_run(tail_blocks, m_unreported_pages);
     return true;
 }
 

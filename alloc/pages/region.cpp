@@ -362,6 +362,13 @@ void PageFrameAllocator::Region::record_run(uint64_t page, uint64_t count) {
     });
 }
 
+void PageFrameAllocator::Region::forget_run(uint64_t page, uint64_t count) {
+    for_each_aligned_block(page, page + count, [&](uint64_t block, unsigned order, bool) {
+        set_allocated(block, order, false);
+        set_run_continues_after(block, order, false);
+    });
+}
+
 void PageFrameAllocator::Region::free_run(const RunBlocks& run, uint32_t& unreported) {
     // Maximum blocks cannot merge: they are given at once. The others are given top-down, each
     // grown first: by its free buddies outside the run (taken), and by the run's block just

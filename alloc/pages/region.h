@@ -9,7 +9,8 @@
 // Words: take / give = a free block leaves / joins the free blocks (its free bit and the
 // summaries above it); split / merge = a free block into halves / with its buddy; record_run /
 // free_run = a run's blocks become allocated / free again (free_run merges them with their free
-// buddies; a block from a CPU page list is freed as a run of one block).
+// buddies; a block from a CPU page list is freed as a run of one block); forget_run undoes a
+// record_run whose pages stay taken (a run recorded again at another length).
 //
 // In a region, the block of order k starting at pfn p (p a multiple of 2^k) has bit index
 // (p >> k) - (first_page >> k) in the order-k bitmaps; the two page bitmaps (run continues,
@@ -324,6 +325,8 @@ struct PageFrameAllocator::Region {
     // Records [page, page + count), just taken, as allocated: its greedy blocks, chained by run
     // marks.
     void record_run(uint64_t page, uint64_t count);
+    // Undoes record_run(page, count) and leaves the pages taken, for a record of another length.
+    void forget_run(uint64_t page, uint64_t count);
     // Clears the allocated bit of the block and the run mark on its last page (its tags must be
     // 0 by now).
     void clear_run_block(Block block) {

@@ -8,6 +8,8 @@
 //     block (up to 2^63 bytes), limits at zone boundaries, inside regions and unaligned;
 //   - extend_pages() of live allocations, by a little or past a maximum block, and with bad
 //     arguments (wrong counts, inside a run, over pages in use, past the region, shrinks);
+//     shrink_pages() of live allocations to a page or less than their count, and with bad
+//     arguments (wrong counts, inside a run, nothing left, growths);
 //   - free()/free_pages() of live allocations, reserve_range() (free pages, pages in use,
 //     ranges that wrap), drain_cpu() (any slot, and past the last);
 //   - misuse: double frees, wrong counts and orders, unaligned, foreign, metadata and reserved
@@ -17,7 +19,8 @@
 // could serve it (the oracle the contract gives: a free aligned block for a block, any free pages
 // in a row inside one region, starting at a multiple of the alignment, for a run of any length);
 // extend_pages() succeeds exactly when
-// the model's pages after the run are free (or, failing, after the CPU page lists are drained);
+// the model's pages after the run are free (or, failing, after the CPU page lists are drained),
+// shrink_pages() exactly for a live run and a smaller count, freeing the rest;
 // free_pages() and reserved_pages() match the model; every misuse is reported once (through
 // platform::report_error, recorded by the host platform) and changes nothing, and nothing else
 // is reported. The first and last page of each allocation carry a stamp, checked when it is
@@ -424,6 +427,46 @@ struct Fuzz {
         accept(address, new_count, 1, kNoLimit);
     }
 
+    // Whether the model expects shrink_pages(address, count, new_count) to succeed.
+    [[nodiscard]] bool shrink_expected(PhysAddr address, uint64_t count, uint64_t new_count) const {
+        if (address % kPageSize != 0 || new_count == 0 || new_count >= count) {
+            return false;
+        }
+        const auto it = model.live.find(address >> kPageShift);
+        return it != model.live.end() && it->second == count;
+    }
+
+    void shrink(PhysAddr address, uint64_t count, uint64_t new_count) {
+        const bool expected = shrink_expected(address, count, new_count);
+        const uint64_t free_before = pfa.free_pages();
+        const bool shrunk = pfa.shrink_pages(address, count, new_count);
+        if (g_trace) {
+            fprintf(stderr, "%llu: shrink_pages(0x%llx, 0x%llx, 0x%llx) = %d (model %d)\n",
+                    static_cast<unsigned long long>(step), static_cast<unsigned long long>(address),
+                    static_cast<unsigned long long>(count),
+                    static_cast<unsigned long long>(new_count), shrunk, expected);
+        }
+        expect_no_reports("shrink_pages");
+        if (shrunk != expected) {
+            fail(shrunk ? "shrink_pages freed pages it should not" : "shrink_pages refused",
+                 address, new_count);
+        }
+        if (!shrunk) {
+            if (pfa.free_pages() != free_before) {
+                fail("a refused shrink_pages changed the free pages", address, new_count);
+            }
+            return;
+        }
+        if (pfa.free_pages() != free_before + (count - new_count)) {
+            fail("shrink_pages freed another count of pages", address, new_count);
+        }
+        const uint64_t page = address >> kPageShift;
+        *word_of(page + count - 1) = 0; // the old last page's stamp: free now
+        model.live.erase(page);
+        model.allocated -= count;
+        accept(address, new_count, 1, kNoLimit);
+    }
+
     // Frees a live allocation the right way (a block may go either way).
     void free_live(uint64_t page, uint64_t count, bool as_block) {
         const PhysAddr address = page << kPageShift;
@@ -626,7 +669,16 @@ struct Fuzz {
             default:
                 break;
             }
-            extend(page << kPageShift, count, grown);
+            if ((parameter >> 5) == 7) {
+                // shrink_pages() instead: to a page, a little less, or as chosen (a wrong count,
+                // inside the run, none, or more above)
+                const uint64_t kept = value % 3 == 0   ? 1
+                                      : value % 3 == 1 ? count - 1
+                                                       : grown - count + 1;
+                shrink(page << kPageShift, count, kept);
+            } else {
+                extend(page << kPageShift, count, grown);
+            }
             break;
         }
         case 5:

@@ -629,6 +629,65 @@ TEST(HeapFramesTest, ReallocGrowsALargeBlockInPlaceIntoFreePages) {
     EXPECT_TRUE(frames.allocator().check().ok);
 }
 
+// realloc() shrinks a large block (a page run) that stays large in place: the same pointer, the
+// contents kept, the usable size and the heap's pages cut to the pages the new size needs, the
+// rest free in the page frame allocator (a stale pointer into them is no block); a shrink within
+// its last page changes nothing, and one to a medium size moves it. heap_check() and the page
+// frame allocator's check() hold throughout, and every page comes back.
+TEST(HeapFramesTest, ReallocShrinksALargeBlockInPlaceGivingItsTailPagesBack) {
+    test::Frames frames(256 << 20);
+    ASSERT_TRUE(frames.initialized());
+    const uint64_t free_at_start = frames.free_pages();
+    Heap* heap = heap_create(frames.allocator());
+    ASSERT_NE(heap, nullptr);
+    size_t size = size_t{30} << 20;
+    auto* block = static_cast<unsigned char*>(heap_allocate(*heap, size));
+    ASSERT_NE(block, nullptr);
+    memset(block, 0x6b, size);
+    const uint64_t pages_before = heap_statistics(*heap).pages_held;
+    const uint64_t free_before = frames.free_pages();
+    for (const size_t shrunk_size :
+         {size_t{20} << 20, (size_t{20} << 20) - 100, (size_t{12} << 20) + 1, size_t{1} << 21}) {
+        auto* shrunk = static_cast<unsigned char*>(heap_reallocate(*heap, block, shrunk_size));
+        ASSERT_EQ(shrunk, block) << shrunk_size;
+        EXPECT_EQ(heap_usable_size(*heap, block), align_up(shrunk_size, size_t{kPageSize}));
+        EXPECT_EQ(block[0], 0x6b);
+        EXPECT_EQ(block[shrunk_size - 1], 0x6b);
+        const uint64_t given_back = (size - align_up(shrunk_size, size_t{kPageSize})) / kPageSize;
+        EXPECT_EQ(heap_statistics(*heap).pages_held,
+                  pages_before - (size_t{30} << 20) / kPageSize +
+                      align_up(shrunk_size, size_t{kPageSize}) / kPageSize)
+            << shrunk_size;
+        EXPECT_EQ(heap_statistics(*heap).large_pages,
+                  align_up(shrunk_size, size_t{kPageSize}) / kPageSize);
+        EXPECT_EQ(frames.free_pages(),
+                  free_before +
+                      ((size_t{30} << 20) - align_up(shrunk_size, size_t{kPageSize})) / kPageSize)
+            << shrunk_size << " (" << given_back << " more pages given back)";
+        size = align_up(shrunk_size, size_t{kPageSize});
+        EXPECT_TRUE(heap_check(*heap));
+        EXPECT_TRUE(frames.allocator().check().ok) << frames.allocator().check().failure;
+    }
+    // A stale pointer into the pages given back is no block of the heap.
+    test::clear_reports();
+    heap_free(*heap, block + (size_t{4} << 20));
+    ASSERT_EQ(test::reports().size(), 1u);
+    EXPECT_EQ(test::reports()[0].kind, ErrorKind::NotAllocated);
+    test::clear_reports();
+    // To a medium size: it moves, its contents kept.
+    auto* moved = static_cast<unsigned char*>(heap_reallocate(*heap, block, 5000));
+    ASSERT_NE(moved, nullptr);
+    EXPECT_NE(moved, block);
+    EXPECT_EQ(moved[4999], 0x6b);
+    EXPECT_EQ(heap_statistics(*heap).large_blocks, 0u);
+    heap_free(*heap, moved);
+    EXPECT_TRUE(test::reports().empty());
+    EXPECT_TRUE(heap_check(*heap));
+    EXPECT_TRUE(heap_destroy(*heap));
+    EXPECT_EQ(frames.free_pages(), free_at_start);
+    EXPECT_TRUE(frames.allocator().check().ok);
+}
+
 // A block larger than a maximum block (1 GiB) needs no 1 GiB boundary to start at: in 3 GiB of
 // memory, whose first maximum block holds the allocator's metadata and the heap's state, a
 // 2.5 GiB block is had (it starts before the free maximum blocks); its first and last bytes are

@@ -397,10 +397,62 @@ TEST(PageFrameAllocator, ExtendPagesGrowsARunIntoTheFreePagesAfterIt) {
     EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
 }
 
-// Runs of random lengths grown by random amounts where they can be, freed in random order, with
-// check() after every call: every shape a grown run's blocks can take (orders rising from an
-// unaligned start, then falling), and every page comes back.
-TEST(PageFrameAllocator, ExtendedRunsOfEveryShapeComeBackWhole) {
+// shrink_pages() frees a run's tail: every length from a page to past a maximum block, cut
+// anywhere; the run left is then one run (freed whole with its new count, refused with its old
+// one), its tail free again (allocated anew), and check() holds throughout. A count of 0 or not
+// below the run's, a run that is none, and a wrong count refuse it, changing nothing and
+// reporting nothing.
+TEST(PageFrameAllocator, ShrinkPagesFreesARunsTail) {
+    Fixture f({{64 * kMiB, 16 * kMiB}});
+    ASSERT_TRUE(f.initialized);
+    constexpr uint64_t kMaxBlockPages = uint64_t{1} << kMaxOrder;
+    const uint64_t region_pages = 16 * kMiB / kPageSize;
+    const uint64_t longest = kMaxBlockPages < region_pages ? kMaxBlockPages + 3 : 2000;
+    for (const uint64_t count : {uint64_t{2}, uint64_t{3}, uint64_t{8}, uint64_t{1000}, longest}) {
+        for (const uint64_t kept : {uint64_t{1}, uint64_t{2}, count / 2, count - 1}) {
+            if (kept == 0 || kept >= count) {
+                continue;
+            }
+            const uint64_t free_before = f.pfa.free_pages();
+            const PhysAddr run = f.pfa.allocate_pages(count);
+            ASSERT_NE(run, kNoPage);
+            ASSERT_TRUE(f.pfa.shrink_pages(run, count, kept)) << count << " " << kept;
+            EXPECT_EQ(f.pfa.free_pages(), free_before - kept) << count << " " << kept;
+            EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
+            const PhysAddr tail = f.pfa.allocate_pages(count - kept, kPageSize, kNoLimit);
+            EXPECT_NE(tail, kNoPage) << "the tail's pages in a row are free";
+            test::clear_reports();
+            f.pfa.free_pages(run, count); // its old length: a wrong count now
+            ASSERT_EQ(test::reports().size(), 1u);
+            EXPECT_EQ(test::reports()[0].kind, ErrorKind::FreeWrongOrder);
+            test::clear_reports();
+            f.pfa.free_pages(run, kept);
+            f.pfa.free_pages(tail, count - kept);
+            EXPECT_TRUE(test::reports().empty());
+            f.expect_pristine();
+        }
+    }
+    const PhysAddr run = f.pfa.allocate_pages(6);
+    ASSERT_NE(run, kNoPage);
+    const uint64_t free_before = f.pfa.free_pages();
+    test::clear_reports();
+    EXPECT_FALSE(f.pfa.shrink_pages(run, 6, 0));             // nothing left
+    EXPECT_FALSE(f.pfa.shrink_pages(run, 6, 6));             // no shrink
+    EXPECT_FALSE(f.pfa.shrink_pages(run, 6, 7));             // a growth
+    EXPECT_FALSE(f.pfa.shrink_pages(run, 5, 2));             // not the run's count
+    EXPECT_FALSE(f.pfa.shrink_pages(run + kPageSize, 5, 2)); // not a run's start
+    EXPECT_FALSE(f.pfa.shrink_pages(64 * kMiB + 16 * kMiB - kPageSize, 2, 1)); // free pages
+    EXPECT_TRUE(test::reports().empty());
+    EXPECT_EQ(f.pfa.free_pages(), free_before);
+    EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
+    f.pfa.free_pages(run, 6);
+    f.expect_pristine();
+}
+
+// Runs of random lengths grown or shrunk by random amounts where they can be, freed in random
+// order, with check() after every call: every shape a grown or cut run's blocks can take
+// (orders rising from an unaligned start, then falling), and every page comes back.
+TEST(PageFrameAllocator, ExtendedAndShrunkRunsOfEveryShapeComeBackWhole) {
     Fixture f({{64 * kMiB, 16 * kMiB}});
     ASSERT_TRUE(f.initialized);
     std::mt19937_64 random(seed_from_environment(11));
@@ -410,9 +462,17 @@ TEST(PageFrameAllocator, ExtendedRunsOfEveryShapeComeBackWhole) {
     };
     std::vector<Run> runs;
     uint64_t grown = 0;
+    uint64_t shrunk = 0;
     for (int step = 0; step < 3000; ++step) {
-        const unsigned action = random() % 4;
-        if (action == 0 && !runs.empty()) {
+        const unsigned action = random() % 5;
+        if (action == 2 && !runs.empty()) {
+            Run& run = runs[random() % runs.size()];
+            const uint64_t kept = 1 + random() % run.count;
+            if (f.pfa.shrink_pages(run.address, run.count, kept)) {
+                run.count = kept;
+                ++shrunk;
+            }
+        } else if (action == 0 && !runs.empty()) {
             const size_t index = random() % runs.size();
             f.pfa.free_pages(runs[index].address, runs[index].count);
             runs[index] = runs.back();
@@ -435,6 +495,7 @@ TEST(PageFrameAllocator, ExtendedRunsOfEveryShapeComeBackWhole) {
         ASSERT_TRUE(f.pfa.check().ok) << f.pfa.check().failure << " at step " << step;
     }
     EXPECT_GT(grown, 100u);
+    EXPECT_GT(shrunk, 100u);
     for (const Run& run : runs) {
         f.pfa.free_pages(run.address, run.count);
     }

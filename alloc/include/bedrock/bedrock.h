@@ -103,6 +103,11 @@ void bedrock_pages_free_run(bedrock_page_frame_allocator* frames, bedrock_phys_a
  * nothing changed and nothing reported, otherwise. */
 bool bedrock_pages_extend_run(bedrock_page_frame_allocator* frames, bedrock_phys_addr address,
                               size_t count, size_t new_count);
+/* shrink_pages(address, count, new_count): frees all but the first new_count pages of a run of
+ * bedrock_pages_allocate_run (then free it with new_count); false, nothing changed and nothing
+ * reported, when new_count is 0 or not below count, or it is no such run. */
+bool bedrock_pages_shrink_run(bedrock_page_frame_allocator* frames, bedrock_phys_addr address,
+                              size_t count, size_t new_count);
 /* reserve_range(range): takes free pages out of circulation for good; false (and reported,
  * nothing changed) if any of them is allocated; false (nothing changed) for a range that wraps
  * past the top of the address space. */

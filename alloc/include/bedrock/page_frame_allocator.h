@@ -326,6 +326,12 @@ public:
     // Their tags are 0, as free pages' are. O(as free_pages() of the run + the pages taken /
     // 2^kMaxOrder * kMaxOrder + kMaxOrder^2).
     [[nodiscard]] bool extend_pages(PhysAddr address, size_t count, size_t new_count);
+    // Shrinks the run of `count` pages at `address` (from allocate_pages() and not freed) in
+    // place to its first `new_count` pages, freeing the rest (whose tags must be 0, as free
+    // pages' are), and returns true; false, changing nothing and reporting nothing, when
+    // `new_count` is 0 or >= `count`, or `address` and `count` are not such a run. The run is
+    // then freed with free_pages(address, new_count). O(as free_pages() of the run).
+    [[nodiscard]] bool shrink_pages(PhysAddr address, size_t count, size_t new_count);
 
     // Gives every block on CPU slot `cpu`'s page lists back to the free blocks (a CPU going
     // offline, or one that wants its cached pages merged with their buddies). Any CPU may call
@@ -535,6 +541,9 @@ private:
     // blocks added to `blocks` (made for the address).
     [[nodiscard]] Misuse free_misuse_locked(PhysAddr address, unsigned order, Region*& region,
                                             RunBlocks& blocks) const;
+    // The region of the run of `count` pages at `address` (from allocate_pages() and not freed),
+    // or null if that is no such run. Under m_lock.
+    [[nodiscard]] Region* live_run_region_locked(PhysAddr address, uint64_t count);
     [[nodiscard]] Misuse free_pages_misuse_locked(PhysAddr address, uint64_t count, Region*& region,
                                                   RunBlocks& blocks) const;
 

@@ -117,9 +117,12 @@ static void page_frame_allocator(void) {
     CHECK(bedrock_pages_extend_run(&g_frames, run, 3, 5));  /* the rest of its 64 KiB block */
     CHECK(!bedrock_pages_extend_run(&g_frames, run, 3, 6)); /* its count is 5 now */
     CHECK(bedrock_pages_free_count(&g_frames) == free_pages - 10);
+    CHECK(bedrock_pages_shrink_run(&g_frames, run, 5, 2));  /* its last 3 pages freed */
+    CHECK(!bedrock_pages_shrink_run(&g_frames, run, 5, 1)); /* its count is 2 now */
+    CHECK(bedrock_pages_free_count(&g_frames) == free_pages - 7);
     bedrock_pages_free(&g_frames, block, 2);
     bedrock_pages_free(&g_frames, below, 0);
-    bedrock_pages_free_run(&g_frames, run, 5);
+    bedrock_pages_free_run(&g_frames, run, 2);
 
     bedrock_pages_free(&g_frames, block, 2); /* a double free: reported, nothing changes */
     CHECK(g_platform_reports == 1 && g_last_report.kind == BEDROCK_ERROR_DOUBLE_FREE);
@@ -223,6 +226,12 @@ static void checked_mode(void) {
     CHECK(bedrock_heap_check_level(heap) == BEDROCK_CHECK_OFF);
     CHECK(bedrock_heap_set_check_level(heap, BEDROCK_CHECK_REPORT));
     CHECK(bedrock_heap_check_level(heap) == BEDROCK_CHECK_REPORT);
+    /* Values that are no level, as C may pass them: refused, the level kept (256 and 258 once
+     * wrapped to OFF and ABORT). */
+    CHECK(!bedrock_heap_set_check_level(heap, (bedrock_check_level)256));
+    CHECK(!bedrock_heap_set_check_level(heap, (bedrock_check_level)258));
+    CHECK(!bedrock_heap_set_check_level(heap, (bedrock_check_level)-1));
+    CHECK(bedrock_heap_check_level(heap) == BEDROCK_CHECK_REPORT);
     bedrock_heap_set_quarantine_limit(heap, 4096);
     const uint64_t checkpoint = bedrock_heap_checkpoint(heap);
 
@@ -286,6 +295,8 @@ static void null_handles(void) {
     CHECK(null_reported("bedrock_pages_free_run"));
     CHECK(!bedrock_pages_extend_run(NULL, (uintptr_t)g_memory, 1, 2) &&
           null_reported("bedrock_pages_extend_run"));
+    CHECK(!bedrock_pages_shrink_run(NULL, (uintptr_t)g_memory, 2, 1) &&
+          null_reported("bedrock_pages_shrink_run"));
     CHECK(!bedrock_pages_reserve(NULL, range) && null_reported("bedrock_pages_reserve"));
     bedrock_pages_tell_unused(NULL);
     CHECK(null_reported("bedrock_pages_tell_unused"));
@@ -339,7 +350,7 @@ static void null_handles(void) {
           null_reported("bedrock_heap_allocate_guarded"));
     CHECK(strcmp(bedrock_error_kind_name(BEDROCK_ERROR_NULL_HANDLE), "null-handle") == 0);
 
-    CHECK(g_platform_reports == 35);
+    CHECK(g_platform_reports == 36);
     CHECK(bedrock_pages_free_count(&g_frames) == free_pages &&
           bedrock_pages_check(&g_frames, NULL));
     g_platform_reports = 0;
