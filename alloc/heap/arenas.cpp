@@ -306,6 +306,14 @@ void Arenas::give_taken_locked(void* block, BlockUse use) {
 }
 
 bool Arenas::grow_in_place(Arena& arena, void* block, size_t size) {
+    return resize_in_place(arena, block, size, Resize::Grow);
+}
+
+bool Arenas::shrink_in_place(Arena& arena, void* block, size_t size) {
+    return resize_in_place(arena, block, size, Resize::Shrink);
+}
+
+bool Arenas::resize_in_place(Arena& arena, void* block, size_t size, Resize resize) {
     LockGuard guard(m_lock);
     // Its header is followed (its size, the free block after it) only if it holds.
     if (!starts_block_locked(arena, block) || SegregatedFit::use_of(block) != BlockUse::Medium ||
@@ -313,7 +321,8 @@ bool Arenas::grow_in_place(Arena& arena, void* block, size_t size) {
         return false;
     }
     const size_t before = SegregatedFit::usable_size(block);
-    if (!m_fit.grow(arena, block, size)) {
+    if (resize == Resize::Grow ? !m_fit.grow(arena, block, size)
+                               : !m_fit.shrink(arena, block, size)) {
         return false;
     }
     totals_of(BlockUse::Medium).bytes += SegregatedFit::usable_size(block) - before;

@@ -158,6 +158,10 @@ public:
     // `size` bytes, if it is still a taken Medium block and the free block after it has room;
     // returns whether it did. O(1).
     [[nodiscard]] bool grow_in_place(Arena& arena, void* block, size_t size);
+    // Shrinks `block` (found as a live medium block of `arena` without the lock) in place to
+    // hold `size` bytes, if it is still a taken Medium block and its rest holds a free block (or
+    // joins the free block after it); returns whether it did. O(1).
+    [[nodiscard]] bool shrink_in_place(Arena& arena, void* block, size_t size);
 
     // The block holding `address` of `arena` (found from its tags without the lock), looked up
     // under m_lock so it cannot change meanwhile (lookups without the lock are safe only for
@@ -241,6 +245,9 @@ public:
     [[nodiscard]] const Arena* region_arena() const { return m_region; }
 
 private:
+    // grow_in_place() and shrink_in_place(): one lookup and check, then the fit's resize.
+    enum class Resize : uint8_t { Grow, Shrink };
+    [[nodiscard]] bool resize_in_place(Arena& arena, void* block, size_t size, Resize resize);
     [[gnu::cold]] void report_pending_damage(const ErrorPolicy& errors);
     [[nodiscard]] bool grow_locked(size_t size, size_t alignment);
     // take() once m_fit had no room: a new arena (frames heaps), then the block from it.

@@ -776,13 +776,21 @@ void* reallocate(Heap& heap, void* block, size_t size, Caller caller) {
     // Checked blocks always move, so a stale pointer to the old block meets its quarantine; and
     // a block allocated unchecked moves into a checked one when checking is on.
     const bool checked = heap.errors.level() != CheckLevel::Off || is_checked(ref.holder);
-    // A large run that stays large shrinks in place, its whole pages past `size` given back.
+    // A large run that stays large shrinks in place, its whole pages past `size` given back; a
+    // medium block that stays larger than the small sizes, or keeps at least half its size,
+    // too, its rest a free block (or part of the free block after it).
     // Otherwise in place while the block fits and at least half of it stays in use; a medium
     // block also grows in place into a free block right after it, and a large run into the free
     // pages right after it.
     if (!checked && size <= usable && size > kMaxMediumSize && ref.holder == Holder::LargeRun &&
         ref.start == block) {
         static_cast<void>(heap.large.shrink(block, usable / kPageSize, size));
+        return block;
+    }
+    if (!checked && size <= usable && (size > kMaxSmallSize || size >= usable / 2) &&
+        ref.holder == Holder::Medium && ref.start == block) {
+        static_cast<void>(heap.arenas.shrink_in_place(const_cast<Arena&>(*ref.arena), block, size));
+        heap.arenas.report_damage(heap.errors);
         return block;
     }
     if (!checked && size <= usable && (size >= usable / 2 || usable == kMinBlockSize)) {

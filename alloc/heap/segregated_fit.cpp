@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// SegregatedFit: its lists, take(), give(), grow() and its arenas (layout, invariants and which
-// accesses are lock-free in segregated_fit.h; find() and check() have files of their own).
+// SegregatedFit: its lists, take(), give(), grow(), shrink() and its arenas (layout, invariants and
+// which accesses are lock-free in segregated_fit.h; find() and check() have files of their own).
 #include "heap/segregated_fit_blocks.h"
 
 #include "bedrock/memory_routines.h"
@@ -691,6 +691,48 @@ bool SegregatedFit::grow(Arena& arena, void* block, size_t size) {
         set_prev_free(after, Previous::Taken);
     }
     store_size_and_flags(header, available | (header->size_and_flags & ~kSizeMask));
+    return true;
+}
+
+//   [ header: taken ........................ ][ next: free? ][ after ]
+//   [ header: taken, shrunk | rest: free (with next) ......... ][ after ]
+bool SegregatedFit::shrink(Arena& arena, void* block, size_t size) {
+    BlockHeader* header = header_of(block);
+    BEDROCK_DEBUG_ASSERT(!is_free(header) && start_bit(arena, granule_of(arena, header)));
+    const size_t usable = usable_of(header);
+    const size_t wanted = size < kMinUsable ? kMinUsable : align_up(size, kGranule);
+    if (size > usable || wanted >= usable) {
+        return false;
+    }
+    BlockHeader* next = next_of(header);
+    BlockHeader* after = next;
+    const BlockHeader* sentinel = sentinel_of(arena);
+    if (next == sentinel && !sentinel_holds(next)) [[unlikely]] {
+        repair_sentinel(arena);
+    }
+    // The free block after it, its seal checked before its links are followed, joins the rest.
+    const bool merge_next = next != sentinel && is_free(next) && ensure_listed(next);
+    if (!merge_next && usable - wanted < kMinBlockBytes) {
+        return false;
+    }
+    size_t rest_usable = usable - wanted - kBlockHeaderBytes;
+    if (merge_next) {
+        after = next_of(next);
+        BEDROCK_DEBUG_ASSERT(starts_block(arena, after));
+        remove_free(next, 0);
+        unmark_start(arena, next);
+        rest_usable += kBlockHeaderBytes + usable_of(next);
+        m_totals.free_bytes -= usable_of(next);
+    }
+    BlockHeader* rest = header_at(address_of(header) + kBlockHeaderBytes + wanted);
+    set_header(rest, rest_usable, static_cast<size_t>(BlockUse::Free), Previous::Taken);
+    push_free(arena, rest, list_of(rest_usable));
+    links_of(rest)->told = 0; // it holds the block's written bytes
+    m_totals.free_bytes += rest_usable;
+    mark_start(arena, rest);
+    after->link = address_of(after) - address_of(rest);
+    set_prev_free(after, Previous::Free);
+    store_size_and_flags(header, wanted | (header->size_and_flags & ~kSizeMask));
     return true;
 }
 

@@ -106,7 +106,7 @@
 // rebuilds, each term is a bijection of its word, so a change to any one stored word always
 // breaks the seal, and the leading key (never 0) keeps a header and links that all read 0 from
 // passing for sealed. A block's links
-// are followed only after its seal is checked (take(), give(), grow(), probe() and
+// are followed only after its seal is checked (take(), give(), grow(), shrink(), probe() and
 // remove_arena() check each block they unlink or walk past), so every link followed is one this
 // fit wrote. A neighbour's seal is updated in place when one of its links changes: its term for
 // the old value (known: the block being unlinked) is swapped for the new one, so a write after
@@ -121,14 +121,13 @@
 // Overwritten headers (segregated_fit_headers.cpp): a header lies just past the end of the block
 // before it, where a write past that block's end lands, and its size is followed only where the
 // start bitmap confirms it (a block start, or the end sentinel, lies exactly there). The caller
-// checks a block's header before give() (taken_header_holds(): one start bit); give() and grow()
-// never merge with or grow into the end sentinel (one that no longer reads as one is written
-// anew); a rebuild lists a block as free only if its successor's prev-free flag agrees, and steps
-// over a header the bitmap does not confirm, retiring the block if the old lists name it or its
-// successor, whose own header holds, says it was free (a taken one is retired by its owner's next
-// call; a successor's overwritten flag says nothing). A header that does not hold is
-// retired: written anew from the bitmap with use Retired, which nothing takes, gives back or
-// names as live.
+// checks a block's header before give() (taken_header_holds(): one start bit); give(), grow()
+// and shrink() never merge with or grow into the end sentinel (one that no longer reads as one is
+// written anew); a rebuild lists a block as free only if its successor's prev-free flag agrees, and
+// steps over a header the bitmap does not confirm, retiring the block if the old lists name it or
+// its successor, whose own header holds, says it was free (a taken one is retired by its owner's
+// next call; a successor's overwritten flag says nothing). A header that does not hold is retired:
+// written anew from the bitmap with use Retired, which nothing takes, gives back or names as live.
 #pragma once
 
 #include <stddef.h>
@@ -503,14 +502,15 @@ public:
     // arena.base + arena.bytes. O(1).
     [[nodiscard]] static bool is_block_start(ArenaBounds arena, const void* address);
     // Whether the header of `block`, a block start of `arena`, says what the arena's own metadata
-    // allows, so that give() and grow() may follow it: its size ends where the start bitmap puts
-    // the next block (or the end sentinel); its use is one the fit knows; a free block's seal
-    // holds and its prev-free flag is clear; a taken block's prev-free flag, if set, comes with a
-    // link back of a whole block or more that stays inside the arena (give() checks the seal of
-    // the free block it names, which no other place passes). The header sits just past the end of
-    // the block before it, where a write past that block's end lands (or just before `block`, for
-    // one before its start): a size or link read from a header that does not hold could point
-    // anywhere, mapped or not. Under the caller's lock. O(1): one start bit, and a seal.
+    // allows, so that give(), grow() and shrink() may follow it: its size ends where the start
+    // bitmap puts the next block (or the end sentinel); its use is one the fit knows; a free
+    // block's seal holds and its prev-free flag is clear; a taken block's prev-free flag, if set,
+    // comes with a link back of a whole block or more that stays inside the arena (give() checks
+    // the seal of the free block it names, which no other place passes). The header sits just past
+    // the end of the block before it, where a write past that block's end lands (or just before
+    // `block`, for one before its start): a size or link read from a header that does not hold
+    // could point anywhere, mapped or not. Under the caller's lock. O(1): one start bit, and a
+    // seal.
     [[nodiscard]] bool header_holds(const Arena& arena, const void* block) const;
     // header_holds() for a block its caller took (any use but Free and Retired), as give() needs
     // it: inline, on every medium free. A block that reads free or retired does not hold.
@@ -530,6 +530,12 @@ public:
     // returns false, changing nothing, when that neighbour is taken or too small, or `size` is
     // beyond any block of the fit. A `size` the block already holds returns true at once. O(1).
     [[nodiscard]] bool grow(Arena& arena, void* block, size_t size);
+    // Shrinks taken block `block` of `arena` in place to the usable bytes `size` rounds to (at
+    // least kMinUsable), the rest becoming a free block merged with a free block right after it,
+    // and returns true; or returns false, changing nothing, when no free block fits in the rest
+    // (less than kMinBlockBytes, and the block after it taken). The caller has checked the
+    // block's header (taken_header_holds()). O(1).
+    [[nodiscard]] bool shrink(Arena& arena, void* block, size_t size);
 
     // What find() found.
     struct Found {
@@ -597,10 +603,11 @@ public:
     // Visits the free blocks on the lists whose every block holds at least `least` usable bytes,
     // from the lists alone, the largest lists first (the blocks take() reaches last), until
     // visit(context, block, usable, told) returns false. `told` is the block's told mark: false
-    // for a block made by a give (a merge holds freed memory) or by add_arena(), inherited by
-    // the free part of a block split by take() or grow(), which do not write past its links;
-    // the visitor sets it once it has told of the block's pages past kFreeLinksBytes. A block
-    // whose seal does not hold ends the walk (the lists are rebuilt, as take() does on damage).
+    // for a block made by a give or a shrink (it holds freed or written memory) or by
+    // add_arena(), inherited by the free part of a block split by take() or grow(), which do
+    // not write past its links; the visitor sets it once it has told of the block's pages past
+    // kFreeLinksBytes. A block whose seal does not hold ends the walk (the lists are rebuilt, as
+    // take() does on damage).
     // O(blocks visited + lists), not O(blocks). `visit` must not change the fit.
     using FreeBlockVisitor = bool (*)(void* context, unsigned char* block, size_t usable,
                                       bool& told);

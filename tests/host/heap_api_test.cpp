@@ -688,6 +688,51 @@ TEST(HeapFramesTest, ReallocShrinksALargeBlockInPlaceGivingItsTailPagesBack) {
     EXPECT_TRUE(frames.allocator().check().ok);
 }
 
+// realloc() shrinks a medium block that stays above the small sizes in place, on both kinds of
+// heap: the same pointer, the contents kept, the usable size and the heap's medium bytes cut to
+// the new size, the rest a free block that a later malloc takes (merged with a free block after
+// it when there is one); a shrink that leaves too little for a free block before a taken one
+// keeps the block as it is. heap_check() holds throughout.
+TEST(HeapReallocTest, AMediumBlockShrinksInPlaceItsRestFree) {
+    test::Frames frames(64 << 20);
+    ASSERT_TRUE(frames.initialized());
+    test::Region region(4 << 20);
+    Heap* heaps[] = {heap_create(frames.allocator()),
+                     heap_create_in_region(region.data(), region.size())};
+    for (Heap* heap : heaps) {
+        ASSERT_NE(heap, nullptr);
+        auto* block = static_cast<unsigned char*>(heap_allocate(*heap, 600 << 10));
+        auto* after = heap_allocate(*heap, 100 << 10); // taken: nothing merges with the rest
+        ASSERT_NE(block, nullptr);
+        ASSERT_NE(after, nullptr);
+        memset(block, 0x7e, 600 << 10);
+        // 16 bytes less leave no room for a free block before the taken one: nothing changes.
+        ASSERT_EQ(heap_reallocate(*heap, block, (600 << 10) - 16), block);
+        EXPECT_EQ(heap_usable_size(*heap, block), size_t{600} << 10);
+        const uint64_t medium_before = heap_statistics(*heap).medium_bytes;
+        ASSERT_EQ(heap_reallocate(*heap, block, 400 << 10), block);
+        EXPECT_EQ(heap_usable_size(*heap, block), size_t{400} << 10);
+        EXPECT_EQ(block[(400 << 10) - 1], 0x7e);
+        EXPECT_EQ(heap_statistics(*heap).medium_bytes, medium_before - (200 << 10));
+        EXPECT_TRUE(heap_check(*heap));
+        // The rest is free where it lies: the smallest free block that holds 100 KiB.
+        void* in_rest = heap_allocate(*heap, 100 << 10);
+        EXPECT_EQ(in_rest, block + (400 << 10) + 16);
+        heap_free(*heap, in_rest);
+        // Shrunk again, the rest joins the free block after it.
+        ASSERT_EQ(heap_reallocate(*heap, block, (400 << 10) - 32), block);
+        EXPECT_EQ(heap_usable_size(*heap, block), (size_t{400} << 10) - 32);
+        EXPECT_EQ(block[(400 << 10) - 33], 0x7e);
+        EXPECT_TRUE(heap_check(*heap));
+        heap_free(*heap, after);
+        heap_free(*heap, block);
+        EXPECT_EQ(heap_statistics(*heap).medium_bytes, 0u);
+        EXPECT_TRUE(heap_check(*heap));
+        EXPECT_TRUE(heap_destroy(*heap));
+    }
+    EXPECT_TRUE(frames.allocator().check().ok);
+}
+
 // A block larger than a maximum block (1 GiB) needs no 1 GiB boundary to start at: in 3 GiB of
 // memory, whose first maximum block holds the allocator's metadata and the heap's state, a
 // 2.5 GiB block is had (it starts before the free maximum blocks); its first and last bytes are
