@@ -94,7 +94,8 @@ void set_cpu_local(kernel::CpuLocal* cpu);
 // Starts the CPU `cpu.hardware_id` at the arch's secondary entry, which sets it up like the
 // boot CPU (stack cpu.stack_top, per-CPU register, exception handling, final page tables) and
 // calls kernel::secondary_cpu_main(cpu). Returns false if the CPU could not be started (the
-// firmware refused); returns without waiting for it to come up. Boot CPU only, one at a time.
+// firmware refused, or - AArch64 - the GIC has no redistributor for it, which is named first);
+// returns without waiting for it to come up. Boot CPU only, one at a time.
 [[nodiscard]] bool start_cpu(kernel::CpuLocal& cpu);
 
 // A periodic interrupt on the calling CPU, `hz` times per second (x86-64: the local APIC timer;

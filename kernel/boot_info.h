@@ -103,10 +103,18 @@ enum class PsciConduit { None, Hvc, Smc };
 
 // The interrupt controller the firmware describes (AArch64: the device tree's GIC node).
 enum class InterruptControllerKind { None, GicV2, GicV3 };
+// The most GICv3 redistributor regions kept (QEMU virt lists at most 2; the binding allows any
+// number). Invariant: per_cpu_count <= kMaxPerCpuRegions, and per_cpu_left_off counts the
+// regions the firmware listed beyond them.
+inline constexpr size_t kMaxPerCpuRegions = 8;
 struct InterruptController {
     InterruptControllerKind kind = InterruptControllerKind::None;
     PhysRange distributor = {}; // GICD
-    PhysRange per_cpu = {};     // GICv2: the CPU interface (GICC); GICv3: the redistributors
+    // GICv2: one range, the CPU interface (GICC); GICv3: the redistributor regions (GICR), in
+    // the firmware's order, each a run of redistributor frames.
+    PhysRange per_cpu[kMaxPerCpuRegions] = {};
+    size_t per_cpu_count = 0;
+    size_t per_cpu_left_off = 0; // GICv3 regions listed beyond kMaxPerCpuRegions, not kept
 };
 
 struct BootInfo {

@@ -167,9 +167,10 @@ struct TopNode {
     bool psci = false;
     Property reg;
     Property compatible;
-    Property method;     // /psci
-    Property cpu_on;     // /psci (PSCI 0.1)
-    Property interrupts; // the timer
+    Property method;                // /psci
+    Property cpu_on;                // /psci (PSCI 0.1)
+    Property interrupts;            // the timer
+    Property redistributor_regions; // the GICv3 node's #redistributor-regions
     Property status;
     Cells child_cells;
 };
@@ -225,13 +226,30 @@ void finish_interrupt_controller(const TopNode& node, Cells cells, BootInfo& boo
     if (node.compatible.lists("arm,gic-v3")) {
         kind = InterruptControllerKind::GicV3;
     }
-    PhysRange distributor;
-    PhysRange per_cpu;
-    if (kind == InterruptControllerKind::None || !reg_entry(node.reg, cells, 0, distributor) ||
-        !reg_entry(node.reg, cells, 1, per_cpu)) {
+    InterruptController controller;
+    controller.kind = kind;
+    if (kind == InterruptControllerKind::None ||
+        !reg_entry(node.reg, cells, 0, controller.distributor)) {
         return;
     }
-    boot.interrupt_controller = {kind, distributor, per_cpu};
+    // GICv3 binding (arm,gic-v3.yaml): reg = the distributor, then #redistributor-regions
+    // redistributor regions (1 without the property), then optional others (GICC, GICH, GICV).
+    uint64_t regions = 1;
+    if (kind == InterruptControllerKind::GicV3 && node.redistributor_regions.present() &&
+        (!node.redistributor_regions.cells(0, 1, regions) || regions == 0)) {
+        return;
+    }
+    PhysRange region;
+    for (uint32_t i = 1; i <= regions && reg_entry(node.reg, cells, i, region); ++i) {
+        if (controller.per_cpu_count == kMaxPerCpuRegions) {
+            ++controller.per_cpu_left_off;
+        } else {
+            controller.per_cpu[controller.per_cpu_count++] = region;
+        }
+    }
+    if (controller.per_cpu_count != 0) {
+        boot.interrupt_controller = controller;
+    }
 }
 
 void finish_timer(const TopNode& node, BootInfo& boot) {
@@ -328,6 +346,8 @@ private:
             m_top.cpu_on = value;
         } else if (equals(name, "interrupts")) {
             m_top.interrupts = value;
+        } else if (equals(name, "#redistributor-regions")) {
+            m_top.redistributor_regions = value;
         } else if (equals(name, "status")) {
             m_top.status = value;
         } else if (m_top.chosen && equals(name, "bootargs")) {

@@ -18,10 +18,11 @@
 // CPU_ON's function id: CPU_ON64 (0xC4000003) when `compatible` lists "arm,psci-0.2" or
 // "arm,psci-1.0", else the node's `cpu_on` (PSCI 0.1); without both the conduit stays None.
 // Interrupt controller: the available top-level node compatible with "arm,cortex-a15-gic",
-// "arm,gic-400" (GICv2: `reg` = distributor, CPU interface) or "arm,gic-v3" (distributor,
-// redistributors). Timer: the available top-level node compatible with "arm,armv8-timer"; its
-// second `interrupts` triple (GIC binding: type, number, flags) is the non-secure EL1 physical
-// timer.
+// "arm,gic-400" (GICv2: `reg` = distributor, CPU interface) or "arm,gic-v3" (distributor, then
+// `#redistributor-regions` redistributor regions, 1 without the property; the first
+// kMaxPerCpuRegions kept, the rest counted in per_cpu_left_off). Timer: the available top-level
+// node compatible with "arm,armv8-timer"; its second `interrupts` triple (GIC binding: type,
+// number, flags) is the non-secure EL1 physical timer.
 //
 // The blob is untrusted: the header's sizes and offsets are checked against totalsize, and no
 // read leaves the structure, strings or reservation blocks. A malformed blob is an error,

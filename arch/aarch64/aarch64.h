@@ -63,6 +63,14 @@ void init_gic(const kernel::InterruptController& controller);
 void init_gic_cpu_interface();
 [[nodiscard]] bool gic_ready();
 [[nodiscard]] const char* gic_missing_reason();
+// GICv3 redistributor regions outside kDeviceWindow (page-aligned), which map_memory() maps as
+// Device memory and then announces with gic_regions_mapped(): until then they are not searched.
+[[nodiscard]] const kernel::RangeList<kernel::kMaxPerCpuRegions>&
+gic_regions_beyond_device_window();
+void gic_regions_mapped();
+// Whether the CPU with MPIDR affinity `mpidr` can use the GIC: true without a GIC or on GICv2;
+// on GICv3, whether a region holds its redistributor. For the boot CPU, before it starts `mpidr`.
+[[nodiscard]] bool gic_serves_cpu(uint64_t mpidr);
 // Enables or disables a private interrupt (SGI or PPI, INTID 0-31) on the calling CPU.
 void enable_private_interrupt(uint32_t intid);
 void disable_private_interrupt(uint32_t intid);

@@ -3,11 +3,12 @@
 // the per-CPU register, starting secondaries with PSCI CPU_ON, and idle waiting (wfi, woken by
 // the GIC's wake interrupt).
 //
-// Starting a CPU: start_cpu() publishes the boot CPU's MMU registers in aarch64_secondary_mmu
-// (the final page tables: smp starts CPUs after map_memory()), cleans that and the CpuLocal to
-// the point of coherency (the new CPU reads them with its MMU and caches off), and calls CPU_ON
-// with entry = aarch64_secondary_start (boot.S, identity-mapped: its address is physical) and
-// context = &cpu. boot.S brings the CPU to EL1 with the MMU on and calls
+// Starting a CPU: start_cpu() leaves out a CPU the GIC cannot serve (GICv3: no redistributor in
+// the device tree's regions), naming it, then publishes the boot CPU's MMU registers in
+// aarch64_secondary_mmu (the final page tables: smp starts CPUs after map_memory()), cleans that
+// and the CpuLocal to the point of coherency (the new CPU reads them with its MMU and caches off),
+// and calls CPU_ON with entry = aarch64_secondary_start (boot.S, identity-mapped: its address is
+// physical) and context = &cpu. boot.S brings the CPU to EL1 with the MMU on and calls
 // aarch64_secondary_entry(), which sets up its GIC CPU interface and enters the portable kernel.
 // Invariant: every CPU runs with the boot CPU's translation regime, so every start writes the same
 // values to aarch64_secondary_mmu (boot CPU only, one start at a time, arch.h); a CPU that comes
@@ -91,6 +92,12 @@ kernel::CpuLocal* cpu_local() {
 }
 
 bool start_cpu(kernel::CpuLocal& cpu) {
+    if (!aarch64::gic_serves_cpu(cpu.hardware_id)) {
+        kernel::print("gic: CPU 0x%lx has no GICv3 redistributor in the regions the device tree "
+                      "lists; left out\n",
+                      cpu.hardware_id);
+        return false;
+    }
     asm volatile("mrs %0, mair_el1" : "=r"(aarch64_secondary_mmu.mair));
     asm volatile("mrs %0, tcr_el1" : "=r"(aarch64_secondary_mmu.tcr));
     asm volatile("mrs %0, ttbr0_el1" : "=r"(aarch64_secondary_mmu.ttbr0));

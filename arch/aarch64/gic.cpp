@@ -10,8 +10,15 @@
 // clear; GICv3 uses group 1 (group 0 would be FIQ there) - Non-secure group 1, or Secure group 1
 // when boot.S dropped from EL3 to Secure EL1 (aarch64_secure_el1), where Non-secure group 1 would
 // be FIQ too.
-// Invariants: g_gic is written once, by the boot CPU before any secondary starts; its regions lie
-// in kDeviceWindow (mapped Device-nGnRnE by boot.S and map_memory()).
+// GICv3 redistributors lie in one or more regions (the device tree's #redistributor-regions;
+// QEMU virt has a second one at 256 GiB when the first, in the device window, is full): a CPU's
+// is found by searching every region for its affinity. A secondary whose redistributor is in no
+// region is left out before it is started (start_cpu() asks gic_serves_cpu()).
+// Invariants: g_gic is written by the boot CPU only, before any secondary starts; the distributor
+// and the GICv2 CPU interface lie in kDeviceWindow (mapped Device-nGnRnE by boot.S and
+// map_memory()); each kept redistributor region lies in kDeviceWindow or wholly outside it below
+// 2^48, where map_memory() maps it (gic_regions_beyond_device_window()) - and until it has
+// (gic_regions_mapped()), those regions are not searched.
 #include "arch/aarch64/aarch64.h"
 #include "kernel/arch.h"
 #include "kernel/console.h"
@@ -59,8 +66,13 @@ constexpr uint32_t kInterruptIdMaskV3 = 0xFF'FFFF; // ICC_IAR1_EL1.INTID
 struct Gic {
     kernel::InterruptControllerKind kind = kernel::InterruptControllerKind::None;
     uintptr_t distributor = 0;
-    uintptr_t per_cpu = 0; // GICv2: CPU interface; GICv3: first redistributor
-    uintptr_t per_cpu_end = 0;
+    uintptr_t cpu_interface = 0; // GICv2
+    // GICv3: the redistributor regions kept; those outside kDeviceWindow, page-aligned, also in
+    // beyond_device_window.
+    PhysRange redistributors[kernel::kMaxPerCpuRegions] = {};
+    size_t redistributor_count = 0;
+    kernel::RangeList<kernel::kMaxPerCpuRegions> beyond_device_window;
+    bool final_map = false; // map_memory() has mapped beyond_device_window
     const char* missing = "the device tree describes no GICv2 or GICv3";
 };
 constinit Gic g_gic;
@@ -93,22 +105,50 @@ void wait_for_distributor_writes() {
     }
 }
 
-// GICv3: the calling CPU's redistributor (matched by MPIDR affinity); panics if none matches.
-uintptr_t this_redistributor() {
-    const uint64_t mpidr = cpu_hardware_id();
+bool in_device_window(const PhysRange& range) {
+    return range.size != 0 && kDeviceWindow.contains(range.base) &&
+           kDeviceWindow.contains(range.last());
+}
+
+// GICv3: the redistributor of the CPU with MPIDR affinity `mpidr` (matched by GICR_TYPER's
+// affinity), searched in every region mapped now; 0 if none matches. O(frames in the regions).
+uintptr_t find_redistributor(uint64_t mpidr) {
     const auto affinity =
         static_cast<uint32_t>(((mpidr >> 8) & 0xFF00'0000) | (mpidr & 0x00FF'FFFF));
-    for (uintptr_t frame = g_gic.per_cpu; frame < g_gic.per_cpu_end;) {
-        const uint32_t type = reg32(frame, kRedistributorTypeLow);
-        if (reg32(frame, kRedistributorTypeHigh) == affinity) {
-            return frame;
+    for (size_t i = 0; i < g_gic.redistributor_count; ++i) {
+        const PhysRange& region = g_gic.redistributors[i];
+        if (!g_gic.final_map && !in_device_window(region)) {
+            continue;
         }
-        if ((type & (1u << 4)) != 0) {
-            break;
+        const auto end = static_cast<uintptr_t>(region.base + region.size);
+        for (auto frame = static_cast<uintptr_t>(region.base); frame < end;) {
+            const uint32_t type = reg32(frame, kRedistributorTypeLow);
+            if (reg32(frame, kRedistributorTypeHigh) == affinity) {
+                return frame;
+            }
+            if ((type & (1u << 4)) != 0) {
+                break; // GICR_TYPER.Last: the region's last frame
+            }
+            frame += (type & (1u << 1)) != 0 ? 2 * kRedistributorStride : kRedistributorStride;
         }
-        frame += (type & (1u << 1)) != 0 ? 2 * kRedistributorStride : kRedistributorStride;
     }
-    kernel::panic("gic: no GICv3 redistributor for CPU 0x%lx", mpidr);
+    return 0;
+}
+
+// GICv3: the calling CPU's redistributor. Panics if there is none: a secondary without one is
+// never started (gic_serves_cpu()), so only the boot CPU can lack one.
+uintptr_t this_redistributor() {
+    const uint64_t mpidr = cpu_hardware_id();
+    const uintptr_t frame = find_redistributor(mpidr);
+    if (frame == 0) {
+        kernel::panic("gic: no GICv3 redistributor for CPU 0x%lx in the regions the device tree "
+                      "lists%s; cannot boot",
+                      mpidr,
+                      g_gic.final_map ? ""
+                                      : " within virt's device window (the only ones mapped "
+                                        "before the final map)");
+    }
+    return frame;
 }
 
 // The frame that holds the calling CPU's private interrupt registers (enable, priority, group).
@@ -116,9 +156,34 @@ uintptr_t private_registers() {
     return is_v3() ? this_redistributor() + kSgiFrame : g_gic.distributor;
 }
 
-bool in_device_window(const PhysRange& range) {
-    return range.size != 0 && kDeviceWindow.contains(range.base) &&
-           kDeviceWindow.contains(range.last());
+// GICv3: keeps the redistributor regions the kernel can map - in kDeviceWindow, or wholly
+// outside it and below the identity map's 2^48 (page-aligned outward, to be mapped by
+// map_memory()) - and names the others in the boot log.
+void keep_redistributor_regions(const kernel::InterruptController& controller) {
+    constexpr uint64_t kIdentityMapLimit = uint64_t{1} << 48;
+    for (size_t i = 0; i < controller.per_cpu_count; ++i) {
+        const PhysRange& region = controller.per_cpu[i];
+        const uint64_t first = region.base & ~(kPageSize - 1);
+        const uint64_t last = region.last() | (kPageSize - 1);
+        const bool beyond = region.size != 0 &&
+                            (last < kDeviceWindow.base || first > kDeviceWindow.last()) &&
+                            last < kIdentityMapLimit;
+        if (!in_device_window(region) && !beyond) {
+            kernel::print("gic: the GICv3 redistributor region [0x%lx - 0x%lx] straddles virt's "
+                          "device window or lies beyond the identity map; left out\n",
+                          region.base, region.last());
+            continue;
+        }
+        if (beyond && !g_gic.beyond_device_window.add(first, last - first + 1)) {
+            continue; // cannot happen: the list holds every region
+        }
+        g_gic.redistributors[g_gic.redistributor_count++] = region;
+    }
+    if (controller.per_cpu_left_off != 0) {
+        kernel::print("gic: the device tree lists %zu more GICv3 redistributor regions than the "
+                      "kernel keeps (%zu); left out\n",
+                      controller.per_cpu_left_off, kernel::kMaxPerCpuRegions);
+    }
 }
 
 } // namespace
@@ -127,13 +192,20 @@ void init_gic(const kernel::InterruptController& controller) {
     if (controller.kind == kernel::InterruptControllerKind::None) {
         return;
     }
-    if (!in_device_window(controller.distributor) || !in_device_window(controller.per_cpu)) {
+    const bool v3 = controller.kind == kernel::InterruptControllerKind::GicV3;
+    if (!in_device_window(controller.distributor) ||
+        (!v3 && !in_device_window(controller.per_cpu[0]))) {
         g_gic.missing = "the GIC lies outside virt's device window that the kernel maps";
         return;
     }
-    g_gic = Gic{controller.kind, static_cast<uintptr_t>(controller.distributor.base),
-                static_cast<uintptr_t>(controller.per_cpu.base),
-                static_cast<uintptr_t>(controller.per_cpu.base + controller.per_cpu.size), nullptr};
+    g_gic.kind = controller.kind;
+    g_gic.distributor = static_cast<uintptr_t>(controller.distributor.base);
+    if (v3) {
+        keep_redistributor_regions(controller);
+    } else {
+        g_gic.cpu_interface = static_cast<uintptr_t>(controller.per_cpu[0].base);
+    }
+    g_gic.missing = nullptr;
     const uintptr_t distributor = g_gic.distributor;
     reg32(distributor, kDistributorControl) = 0;
     if (is_v3()) {
@@ -165,9 +237,9 @@ void init_gic_cpu_interface() {
         return;
     }
     if (!is_v3()) {
-        reg32(g_gic.per_cpu, kPriorityMask) = kLowestPriorityMask;
-        reg32(g_gic.per_cpu, kBinaryPoint) = 0;
-        reg32(g_gic.per_cpu, kCpuControl) = 1; // EnableGrp0 (NS view: Enable), FIQEn clear
+        reg32(g_gic.cpu_interface, kPriorityMask) = kLowestPriorityMask;
+        reg32(g_gic.cpu_interface, kBinaryPoint) = 0;
+        reg32(g_gic.cpu_interface, kCpuControl) = 1; // EnableGrp0 (NS view: Enable), FIQEn clear
         enable_private_interrupt(kWakeInterrupt);
         return;
     }
@@ -189,6 +261,18 @@ void init_gic_cpu_interface() {
     asm volatile("msr icc_ctlr_el1, xzr"); // EOImode 0: EOIR also deactivates
     asm volatile("msr icc_igrpen1_el1, %0; isb" : : "r"(uint64_t{1}));
     enable_private_interrupt(kWakeInterrupt);
+}
+
+const kernel::RangeList<kernel::kMaxPerCpuRegions>& gic_regions_beyond_device_window() {
+    return g_gic.beyond_device_window;
+}
+
+void gic_regions_mapped() {
+    g_gic.final_map = true;
+}
+
+bool gic_serves_cpu(uint64_t mpidr) {
+    return !gic_ready() || !is_v3() || find_redistributor(mpidr) != 0;
 }
 
 bool gic_ready() {
@@ -222,7 +306,7 @@ Acknowledged acknowledge_interrupt() {
         asm volatile("mrs %0, icc_iar1_el1" : "=r"(intid) : : "memory");
         return {static_cast<uint32_t>(intid & kInterruptIdMaskV3), static_cast<uint32_t>(intid)};
     }
-    const uint32_t raw = reg32(g_gic.per_cpu, kAcknowledge);
+    const uint32_t raw = reg32(g_gic.cpu_interface, kAcknowledge);
     return {raw & kInterruptIdMaskV2, raw};
 }
 
@@ -231,7 +315,7 @@ void end_of_interrupt(Acknowledged interrupt) {
         asm volatile("msr icc_eoir1_el1, %0" : : "r"(uint64_t{interrupt.raw}) : "memory");
         return;
     }
-    reg32(g_gic.per_cpu, kEndOfInterrupt) = interrupt.raw;
+    reg32(g_gic.cpu_interface, kEndOfInterrupt) = interrupt.raw;
 }
 
 void send_wake_to_other_cpus() {

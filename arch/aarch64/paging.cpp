@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // The AArch64 memory map: the VMSAv8-64 descriptor format (4 KiB granule) for
 // kernel::PageTable, and arch::map_memory(), which replaces boot.S's early map with one covering
-// exactly the RAM in the device tree as Normal memory and virt's device region as Device-nGnRnE,
-// each but for the device tree's no-map ranges, and arch::set_page_present() on it.
-// MAIR (set in boot.S): attribute 0 = Device-nGnRnE, attribute 1 = Normal write-back.
+// exactly the RAM in the device tree as Normal memory and virt's device region and the GICv3
+// redistributor regions beyond it as Device-nGnRnE, each but for the device tree's no-map ranges,
+// and arch::set_page_present() on it. MAIR (set in boot.S): attribute 0 = Device-nGnRnE, attribute
+// 1 = Normal write-back.
 #include <stdint.h>
 
 #include "arch/aarch64/aarch64.h"
@@ -81,6 +82,9 @@ uint64_t early_mapped_limit() {
 void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
     g_identity_map.start_building(tables);
     g_identity_map.map_devices(aarch64::kDeviceWindow, boot);
+    for (const PhysRange& region : aarch64::gic_regions_beyond_device_window()) {
+        g_identity_map.map_devices(region, boot);
+    }
     g_identity_map.map_ram(boot);
     g_no_map = boot.no_map;
     g_identity_map.finish_building();
@@ -95,6 +99,7 @@ void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
                      :
                      : "r"(g_identity_map.root())
                      : "memory");
+    aarch64::gic_regions_mapped();
 }
 
 bool set_page_present(uint64_t address, bool present) {

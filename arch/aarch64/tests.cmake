@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 # QEMU tests only the AArch64 kernel has, included at the end of tests/kernel/CMakeLists.txt (so
 # the kernel targets and launchers exist): the CPU layer's own in-kernel tests, RAM that ends
-# inside the kernel image (named by boot.S), device trees with a no-map reserved range, and SMP
-# boots -
+# inside the kernel image (named by boot.S), device trees with a no-map reserved range or other
+# edits, and SMP boots -
 # 2 and 4 CPUs on the default GICv2, GICv3, and entry at EL2 (virtualization=on: the boot CPU
 # and the secondaries drop to EL1, PSCI through smc). Each must bring every CPU online and pass
 # the SMP and interrupt tests on all of them.
@@ -19,7 +19,7 @@ bedrock_add_qemu_test(aarch64.ram_ending_inside_the_image_is_named LAUNCHER run-
 # QEMU virt's device tree with a /reserved-memory child marked no-map (or, with MAPPED after the
 # arguments, not), `reg` = `no_map_reg` (KERNEL_LAST_PAGE: the kernel image's last page, so the
 # tree is written again whenever the kernel is), written to `dtb` at build time
-# (no_map_device_tree.cmake), for booting with -dtb.
+# (edited_device_tree.cmake), for booting with -dtb.
 find_program(BEDROCK_DTC dtc REQUIRED)
 function(bedrock_no_map_device_tree dtb node no_map_reg)
     cmake_parse_arguments(PARSE_ARGV 3 ARG "MAPPED" "" "")
@@ -35,9 +35,26 @@ function(bedrock_no_map_device_tree dtb node no_map_reg)
             "-DQEMU_ARGS=${machine} -m ${BEDROCK_QEMU_DEFAULT_MEMORY}" -DDTC=${BEDROCK_DTC}
             -DNODE=${node} "-DREG=${no_map_reg}" -DMAPPED=${ARG_MAPPED} -DOUTPUT=${dtb}
             ${kernel_arguments}
-            -P ${CMAKE_CURRENT_LIST_DIR}/no_map_device_tree.cmake
-        DEPENDS ${CMAKE_CURRENT_LIST_DIR}/no_map_device_tree.cmake ${kernel_dependency}
+            -P ${CMAKE_CURRENT_LIST_DIR}/edited_device_tree.cmake
+        DEPENDS ${CMAKE_CURRENT_LIST_DIR}/edited_device_tree.cmake ${kernel_dependency}
         VERBATIM)
+endfunction()
+# QEMU virt's device tree for the machine arguments `machine_args` (after the default ones; -m
+# is the default memory) with the DTS fragment device_trees/`name`.dtsi merged in, written to
+# ${CMAKE_CURRENT_BINARY_DIR}/`name`.dtb at build time and built with the kernel.
+function(bedrock_edited_device_tree name)
+    list(JOIN BEDROCK_QEMU_ARGS " " machine)
+    list(JOIN ARGN " " machine_args)
+    set(fragment ${CMAKE_CURRENT_LIST_DIR}/device_trees/${name}.dtsi)
+    set(dtb ${CMAKE_CURRENT_BINARY_DIR}/${name}.dtb)
+    add_custom_command(OUTPUT ${dtb}
+        COMMAND ${CMAKE_COMMAND} -DQEMU=${BEDROCK_QEMU_PROGRAM}
+            "-DQEMU_ARGS=${machine} ${machine_args} -m ${BEDROCK_QEMU_DEFAULT_MEMORY}"
+            -DDTC=${BEDROCK_DTC} -DFRAGMENT=${fragment} -DOUTPUT=${dtb}
+            -P ${CMAKE_CURRENT_LIST_DIR}/edited_device_tree.cmake
+        DEPENDS ${CMAKE_CURRENT_LIST_DIR}/edited_device_tree.cmake ${fragment}
+        VERBATIM)
+    add_custom_target(bedrock-device-tree-${name} ALL DEPENDS ${dtb})
 endfunction()
 set(no_map_dtb ${CMAKE_CURRENT_BINARY_DIR}/no-map.dtb)
 set(no_map_image_dtb ${CMAKE_CURRENT_BINARY_DIR}/no-map-over-the-image.dtb)
@@ -87,6 +104,26 @@ bedrock_add_qemu_test(aarch64.smp.2.gicv3 LAUNCHER run-kernel ARGS -M virt,gic-v
 # reported; their stacks must never be in such a block.
 bedrock_add_qemu_test(aarch64.smp.8.gicv3 LAUNCHER run-kernel ARGS -M virt,gic-version=3 -m 512M
     -smp 8 EXPECT_OUTPUT "smp: 8 CPUs online")
+# GICv3 redistributors in more than one region (#redistributor-regions; QEMU virt puts a second
+# one at 256 GiB when the first is full): CPUs 2-3 are in the second of two regions, and every
+# region is searched (only the first was, and CPU 2 panicked). With only the first region listed,
+# CPUs 2-3 are named and left out before they start; the run passes with the other two.
+bedrock_edited_device_tree(gicv3_two_redistributor_regions -M virt,gic-version=3 -smp 4)
+bedrock_add_qemu_test(aarch64.gicv3.two_redistributor_regions LAUNCHER run-kernel
+    ARGS -M virt,gic-version=3 -smp 4
+        -dtb ${CMAKE_CURRENT_BINARY_DIR}/gicv3_two_redistributor_regions.dtb
+    EXPECT_OUTPUT "smp: 4 CPUs online")
+bedrock_edited_device_tree(gicv3_first_redistributor_region_only -M virt,gic-version=3 -smp 4)
+bedrock_add_qemu_test(aarch64.gicv3.cpus_without_a_redistributor_are_left_out
+    LAUNCHER run-kernel ARGS -M virt,gic-version=3 -smp 4
+        -dtb ${CMAKE_CURRENT_BINARY_DIR}/gicv3_first_redistributor_region_only.dtb
+    EXPECT_OUTPUT "gic: CPU 0x2 has no GICv3 redistributor in the regions the device tree lists; left out\n.*gic: CPU 0x3 has no GICv3 redistributor in the regions the device tree lists; left out\n.*smp: 2 CPUs online")
+# QEMU's own case: GICv4's redistributors take 256 KiB each, so its first region holds 61 CPUs
+# and the 62nd's lies in the second region at 256 GiB, which the final map must map as Device
+# memory (CPU 0x30d panicked). 62 CPUs run every test: about 100 s on two host cores.
+bedrock_add_qemu_test(aarch64.gicv4.62_cpus_in_two_redistributor_regions LAUNCHER run-kernel
+    ARGS -M virt,gic-version=4,virtualization=on -cpu max -smp 62 TIMEOUT 400
+    EXPECT_OUTPUT "smp: 62 CPUs online")
 bedrock_add_qemu_test(aarch64.smp.2.el2 LAUNCHER run-kernel
     ARGS -M virt,virtualization=on,gic-version=3 -m 128M -smp 2
     EXPECT_OUTPUT "smp: 2 CPUs online")

@@ -415,8 +415,9 @@ TEST(DeviceTree, CpusPsciGicAndTimerLikeQemuVirt) {
     EXPECT_EQ(boot.interrupt_controller.kind, InterruptControllerKind::GicV2);
     EXPECT_EQ(boot.interrupt_controller.distributor.base, 0x08000000u);
     EXPECT_EQ(boot.interrupt_controller.distributor.size, 0x10000u);
-    EXPECT_EQ(boot.interrupt_controller.per_cpu.base, 0x08010000u);
-    EXPECT_EQ(boot.interrupt_controller.per_cpu.size, 0x10000u);
+    ASSERT_EQ(boot.interrupt_controller.per_cpu_count, 1u);
+    EXPECT_EQ(boot.interrupt_controller.per_cpu[0].base, 0x08010000u);
+    EXPECT_EQ(boot.interrupt_controller.per_cpu[0].size, 0x10000u);
     EXPECT_EQ(boot.timer_interrupt, 30u);
 }
 
@@ -640,8 +641,37 @@ TEST(DeviceTree, GicV3GivesTheRedistributorRegion) {
     fdt.end();
     const BootInfo boot = parse(fdt);
     EXPECT_EQ(boot.interrupt_controller.kind, InterruptControllerKind::GicV3);
-    EXPECT_EQ(boot.interrupt_controller.per_cpu.base, 0x080a0000u);
-    EXPECT_EQ(boot.interrupt_controller.per_cpu.size, 0xf60000u);
+    ASSERT_EQ(boot.interrupt_controller.per_cpu_count, 1u);
+    EXPECT_EQ(boot.interrupt_controller.per_cpu[0].base, 0x080a0000u);
+    EXPECT_EQ(boot.interrupt_controller.per_cpu[0].size, 0xf60000u);
+}
+
+// #redistributor-regions = <2>: both regions are kept, and the reg entry after them (GICC) is
+// not taken for a third; beyond kMaxPerCpuRegions they are counted.
+TEST(DeviceTree, GicV3GivesEveryRedistributorRegion) {
+    for (const uint32_t regions : {2u, static_cast<uint32_t>(kMaxPerCpuRegions + 2)}) {
+        FdtBuilder fdt;
+        fdt.begin("");
+        fdt.cells_property("#size-cells", {2});
+        fdt.begin("intc@8000000");
+        fdt.string_property("compatible", "arm,gic-v3");
+        fdt.cells_property("#redistributor-regions", {regions});
+        std::vector<uint32_t> reg = {0, 0x08000000, 0, 0x10000};
+        for (uint32_t i = 0; i < regions; ++i) {
+            reg.insert(reg.end(), {0x40 * i, 0x080a0000, 0, 0x20000});
+        }
+        reg.insert(reg.end(), {0, 0x08010000, 0, 0x10000}); // GICC
+        fdt.cells_property("reg", reg);
+        fdt.end();
+        fdt.end();
+        const InterruptController controller = parse(fdt).interrupt_controller;
+        EXPECT_EQ(controller.kind, InterruptControllerKind::GicV3);
+        const size_t kept = regions < kMaxPerCpuRegions ? regions : kMaxPerCpuRegions;
+        ASSERT_EQ(controller.per_cpu_count, kept);
+        EXPECT_EQ(controller.per_cpu_left_off, regions - kept);
+        EXPECT_EQ(controller.per_cpu[1].base, 0x40'080a0000u);
+        EXPECT_EQ(controller.per_cpu[kept - 1].size, 0x20000u);
+    }
 }
 
 } // namespace

@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: MIT
-# Writes a device tree for the no-map QEMU tests (arch/aarch64/tests.cmake): QEMU virt's own,
-# dumped with the machine arguments the tests boot with, plus a /reserved-memory node with one
-# child, no-map unless MAPPED is set. Usage:
+# Writes a device tree for the AArch64 QEMU tests (arch/aarch64/tests.cmake): QEMU virt's own,
+# dumped with the machine arguments the tests boot with, plus either a /reserved-memory node with
+# one child, no-map unless MAPPED is set (NODE and REG), or the DTS text of FRAGMENT (root nodes
+# whose properties override or add to QEMU's). Usage:
 #   cmake -DQEMU=<qemu-system-aarch64> -DQEMU_ARGS="<machine arguments, -m included>"
-#         -DDTC=<dtc> -DNODE=<child name, e.g. secure@44001800>
-#         -DREG="<address and size, two cells each>" [-DMAPPED=ON] -DOUTPUT=<file.dtb>
-#         [-DKERNEL=<the kernel's ELF> -DNM=<nm>] -P no_map_device_tree.cmake
+#         -DDTC=<dtc> -DOUTPUT=<file.dtb>
+#         ( -DNODE=<child name, e.g. secure@44001800>
+#           -DREG="<address and size, two cells each>" [-DMAPPED=ON]
+#           [-DKERNEL=<the kernel's ELF> -DNM=<nm>]
+#         | -DFRAGMENT=<file.dtsi> ) -P edited_device_tree.cmake
 # REG = KERNEL_LAST_PAGE names the kernel image's last page (below __kernel_end in KERNEL).
 separate_arguments(qemu_args UNIX_COMMAND "${QEMU_ARGS}")
 if(REG STREQUAL "KERNEL_LAST_PAGE")
@@ -34,7 +37,11 @@ endfunction()
 run(${QEMU} ${qemu_args} -machine dumpdtb=${dumped})
 run(${DTC} -q -I dtb -O dts -o ${source} ${dumped})
 # A second root node in the same source is merged into the first.
-file(APPEND ${source} "
+if(FRAGMENT)
+    file(READ ${FRAGMENT} fragment)
+    file(APPEND ${source} "\n${fragment}")
+else()
+    file(APPEND ${source} "
 / {
 	reserved-memory {
 		#address-cells = <2>;
@@ -48,4 +55,5 @@ file(APPEND ${source} "
 	};
 };
 ")
+endif()
 run(${DTC} -q -I dts -O dtb -o ${OUTPUT} ${source})
