@@ -6,6 +6,7 @@ namespace bedrock::kernel {
 
 struct BootParseResult {
     const char* error = nullptr; // one sentence saying what is wrong; null on success
+    const char* node = nullptr;  // the device-tree node the error concerns (its name), if any
     [[nodiscard]] bool ok() const { return error == nullptr; }
 };
 

@@ -126,10 +126,18 @@ bool reg_entry(Property reg, Cells cells, uint32_t index, PhysRange& out) {
     return true;
 }
 
-// Adds each (address, size) pair of a reg value.
-BootParseResult add_reg(Property reg, Cells cells, RangeKind kind, BootInfo& boot) {
+// Adds each (address, size) pair of the reg value of the node named `node`. A value that is not
+// a whole number of pairs is refused: its last pair would otherwise be dropped unread (a range
+// of RAM or a reservation lost, or a reg decoded with the wrong cells taken for another).
+BootParseResult add_reg(Property reg, Cells cells, RangeKind kind, BootInfo& boot,
+                        const char* node) {
     if (cells.address == 0 || cells.address > kMaxCells || cells.size > kMaxCells) {
-        return {"device tree: unsupported #address-cells/#size-cells"};
+        return {"device tree: unsupported #address-cells/#size-cells", node};
+    }
+    if (reg.length % (4 * (cells.address + cells.size)) != 0) {
+        return {"device tree: `reg` is not a whole number of (address, size) entries of its "
+                "parent's #address-cells and #size-cells; cannot boot",
+                node};
     }
     PhysRange range;
     for (uint32_t i = 0; reg_entry(reg, cells, i, range); ++i) {
@@ -160,6 +168,7 @@ constexpr uint32_t kGicTypePpi = 1;
 // What is known about the node being walked at depth 2 (a child of the root); acted on at its
 // END_NODE, since properties come in any order.
 struct TopNode {
+    const char* name = nullptr;
     bool memory_type = false;
     bool reserved_memory = false;
     bool chosen = false;
@@ -177,6 +186,7 @@ struct TopNode {
 
 // A child of /cpus or of /reserved-memory, acted on at its END_NODE.
 struct ChildNode {
+    const char* name = nullptr;
     bool cpu_type = false;
     bool no_map = false; // a /reserved-memory child the kernel must not map (`no-map`, no value)
     Property status;
@@ -272,13 +282,20 @@ public:
     void begin_node(int depth, const char* name) {
         if (depth == 2) {
             m_top = TopNode{};
+            m_top.name = name;
             m_top.memory_type = is_node_named(name, "memory");
             m_top.reserved_memory = equals(name, "reserved-memory");
             m_top.chosen = equals(name, "chosen");
             m_top.cpus = equals(name, "cpus");
             m_top.psci = is_node_named(name, "psci");
+            if (m_top.reserved_memory) {
+                // Its children's reg uses the root's cells (the binding requires its own to
+                // equal them), unless it says otherwise: the defaults 2 and 1 misread them.
+                m_top.child_cells = m_root_cells;
+            }
         } else if (depth == 3) {
             m_child = ChildNode{};
+            m_child.name = name;
         }
     }
 
@@ -312,14 +329,15 @@ public:
         } else if (depth == 3 && m_top.reserved_memory) {
             if (m_child.reg.present() && is_available(m_child.status)) {
                 return add_reg(m_child.reg, m_top.child_cells,
-                               m_child.no_map ? RangeKind::NoMap : RangeKind::Reserved, m_boot);
+                               m_child.no_map ? RangeKind::NoMap : RangeKind::Reserved, m_boot,
+                               m_child.name);
             }
         } else if (depth == 2) {
             if (!is_available(m_top.status)) {
                 return {}; // a disabled node: neither RAM nor a device to use
             }
             if (m_top.memory_type && m_top.reg.present()) {
-                return add_reg(m_top.reg, m_root_cells, RangeKind::Ram, m_boot);
+                return add_reg(m_top.reg, m_root_cells, RangeKind::Ram, m_boot, m_top.name);
             }
             if (m_top.psci) {
                 finish_psci(m_top, m_boot);

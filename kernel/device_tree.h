@@ -7,7 +7,9 @@
 // is "memory" (or whose name is "memory" / "memory@..."), decoded with the root's #address-cells
 // and #size-cells (defaults 2 and 1).
 // Reserved: the blob itself, every entry of the memory reservation block, and the `reg` of
-// every available child of /reserved-memory (decoded with /reserved-memory's own cells).
+// every available child of /reserved-memory (decoded with /reserved-memory's own cells, or the
+// root's where it has none). A `reg` read as ranges (RAM, reserved) that is not a whole number
+// of (address, size) entries is an error naming its node (BootParseResult::node).
 // No-map: the `reg` of every such child that has the `no-map` property (the firmware forbids
 // any mapping of it, even one only reached speculatively); reserved as well. The blob is read
 // only before the kernel's map is built, so a no-map range over the blob itself is left as is.

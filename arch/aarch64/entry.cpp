@@ -31,7 +31,9 @@ extern "C" void aarch64_entry(uint64_t device_tree) {
     const kernel::BootParseResult result =
         kernel::parse_device_tree(blob, kMaxDeviceTreeSize, boot);
     if (!result.ok()) {
-        kernel::panic("%s (blob at 0x%lx)", result.error, blob);
+        kernel::panic("%s%s%s (blob at 0x%lx)", result.error,
+                      result.node != nullptr ? "; node " : "",
+                      result.node != nullptr ? result.node : "", blob);
     }
     if (aarch64_secure_el1 != 0) {
         kernel::print("aarch64: entered at EL3: running in Secure EL1; CPUs other than MPIDR 0 "

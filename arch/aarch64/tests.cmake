@@ -88,6 +88,20 @@ bedrock_add_qemu_test(aarch64.reserved_over_the_kernel_image_is_refused LAUNCHER
     ARGS -dtb ${reserved_image_dtb} TIMEOUT 30
     EXPECT_FAILURE "memory map: the kernel image's writable part \\[0x[0-9a-f]+ - 0x[0-9a-f]+\\] shares pages with \\[0x[0-9a-f]+ - 0x[0-9a-f]+\\], which the firmware or boot loader reserved; cannot boot")
 
+# A /reserved-memory without #address-cells and #size-cells under a root of 2 and 2: its child
+# is read with the root's cells (it was read with the defaults 2 and 1, as a range of 0 bytes,
+# and the MiB was usable RAM, mapped). And a reg that is not a whole number of entries stops the
+# boot, naming its node (its last, partial entry was dropped unread).
+bedrock_edited_device_tree(reserved_memory_without_cells)
+bedrock_add_qemu_test(aarch64.reserved_memory_without_cells_uses_the_roots LAUNCHER run-kernel
+    ARGS -dtb ${CMAKE_CURRENT_BINARY_DIR}/reserved_memory_without_cells.dtb
+    EXPECT_OUTPUT "reserved and never mapped \\(1 ranges\\):\n  \\[0x0000000044000000 - 0x00000000440fffff\\].*test aarch64_no_map_ranges_are_not_mapped ok")
+bedrock_edited_device_tree(reserved_memory_reg_with_a_partial_entry)
+bedrock_add_qemu_test(aarch64.reg_with_a_partial_entry_is_refused LAUNCHER run-kernel
+    ARGS -dtb ${CMAKE_CURRENT_BINARY_DIR}/reserved_memory_reg_with_a_partial_entry.dtb
+    TIMEOUT 30
+    EXPECT_FAILURE "device tree: `reg` is not a whole number of \\(address, size\\) entries of its parent's #address-cells and #size-cells; cannot boot; node firmware@44000000")
+
 bedrock_add_qemu_test(aarch64.smp.2 LAUNCHER run-kernel ARGS -m 128M -smp 2
     EXPECT_OUTPUT "smp: 2 CPUs online")
 bedrock_add_qemu_test(aarch64.smp.4 LAUNCHER run-kernel ARGS -m 256M -smp 4

@@ -544,6 +544,50 @@ TEST(DeviceTree, NoMapReservedMemoryIsReservedAndListedAsNotMapped) {
     EXPECT_TRUE(has(boot.no_map, 0x4e001800, 0x3000));
 }
 
+// A /reserved-memory without cells of its own is read with the root's (2 and 2 here), not the
+// defaults 2 and 1, which read the MiB below as a range of 0 bytes.
+TEST(DeviceTree, ReservedMemoryWithoutCellsUsesTheRoots) {
+    FdtBuilder fdt;
+    fdt.begin("");
+    fdt.cells_property("#address-cells", {2});
+    fdt.cells_property("#size-cells", {2});
+    fdt.begin("reserved-memory");
+    fdt.property("ranges", {});
+    fdt.begin("fw@44000000");
+    fdt.cells_property("reg", {0, 0x44000000, 0, 0x100000});
+    fdt.property("no-map", {});
+    fdt.end();
+    fdt.end();
+    fdt.end();
+    const BootInfo boot = parse(fdt);
+    EXPECT_TRUE(has(boot.reserved, 0x44000000, 0x100000));
+    ASSERT_EQ(boot.no_map.count(), 1u);
+    EXPECT_TRUE(has(boot.no_map, 0x44000000, 0x100000));
+}
+
+// A reg that is not a whole number of (address, size) entries is refused, naming its node: its
+// last, partial entry was dropped unread.
+TEST(DeviceTree, RegWithAPartialEntryIsRefused) {
+    FdtBuilder fdt;
+    fdt.begin("");
+    fdt.cells_property("#address-cells", {2});
+    fdt.cells_property("#size-cells", {2});
+    fdt.begin("memory@40000000");
+    fdt.string_property("device_type", "memory");
+    fdt.cells_property("reg", {0, 0x40000000, 0, 0x8000000, 0, 0x50000000});
+    fdt.end();
+    fdt.end();
+    std::vector<uint64_t> storage;
+    const uint64_t blob = fdt.finish(storage);
+    BootInfo boot;
+    const BootParseResult result = parse_device_tree(blob, fdt.size, boot);
+    ASSERT_FALSE(result.ok());
+    EXPECT_STREQ(result.error, "device tree: `reg` is not a whole number of (address, size) "
+                               "entries of its parent's #address-cells and #size-cells; cannot "
+                               "boot");
+    EXPECT_STREQ(result.node, "memory@40000000");
+}
+
 // No-map ranges that one plain reserved range joins into a single reserved range still count
 // separately against the no-map list: one it cannot hold is an error, never a range mapped.
 TEST(DeviceTree, TooManyNoMapRangesIsAClearError) {
