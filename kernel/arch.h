@@ -51,6 +51,13 @@ struct SavedContext {
 // map_memory(); page tables for map_memory() are taken from below it.
 [[nodiscard]] uint64_t early_mapped_limit();
 
+// The first physical address the final identity map cannot reach: RAM the firmware lists at or
+// above it is cut off there by the kernel (named in the boot log), never mapped or allocated.
+// x86-64: the CPU's MAXPHYADDR, at most 2^47 (the identity map's addresses must be canonical
+// lower-half ones); AArch64: the CPU's PARange (TCR_EL1.IPS, set from it by boot.S), at most 2^48
+// (the 48-bit map).
+[[nodiscard]] uint64_t physical_address_limit();
+
 // Builds the final identity map: every range in boot.ram as Normal write-back memory (except
 // physical page 0, left unmapped so that null dereferences fault), plus the architecture's own
 // device windows, and switches to it. Takes table pages from `tables`. Panics (with a message)

@@ -2,7 +2,8 @@
 // kernel_main: the portable part of the test kernel's boot, after the arch has turned the
 // firmware's description into BootInfo. Order matters:
 //   1. static constructors, banner;
-//   2. reserve the kernel image (which must lie in listed RAM and share no page with a range the
+//   2. cut RAM off where the identity map cannot reach; reserve the kernel image (which must lie in
+//   listed RAM and share no page with a range the
 //      firmware or boot loader reserved, no-map or not) and physical page 0;
 //   3. usable ranges (first pass) -> page-table pages for the final map -> arch::map_memory();
 //   4. reserve the page-table pages, usable ranges (final) -> print the memory map;
@@ -77,6 +78,25 @@ void check_image_in_ram(const BootInfo& boot, uintptr_t image_start, uintptr_t i
     }
 }
 
+// RAM the identity map cannot reach (arch::physical_address_limit()) is cut off, named: mapping
+// it failed, or the kernel faulted on its first use (a device tree's RAM at 2^64 - 256 MiB was
+// accepted and the boot died in memset).
+void clip_unreachable_ram(BootInfo& boot) {
+    const uint64_t limit = arch::physical_address_limit();
+    for (const PhysRange& range : boot.ram) {
+        if (range.last() >= limit) {
+            print("memory map: RAM [0x%lx - 0x%lx] reaches past 0x%lx, the last address the "
+                  "identity map can reach; %s\n",
+                  range.base, range.last(), limit - 1,
+                  range.base >= limit ? "left out" : "cut off there");
+        }
+    }
+    boot.ram.set_count(clip_ranges(boot.ram.data(), boot.ram.count(), limit));
+    if (boot.ram.count() == 0) {
+        panic("memory map: the firmware reported no RAM the kernel can reach; cannot boot");
+    }
+}
+
 void compute_usable(BootInfo& boot, UsableList& usable) {
     size_t ram_count = boot.ram.count();
     size_t reserved_count = boot.reserved.count();
@@ -116,6 +136,7 @@ void kernel_main(BootInfo& boot) {
         panic("memory map: the firmware reported no RAM");
     }
     print_ranges("firmware RAM", boot.ram.data(), boot.ram.count());
+    clip_unreachable_ram(boot);
 
     const auto image_start = reinterpret_cast<uintptr_t>(__kernel_start);
     const auto image_end = reinterpret_cast<uintptr_t>(__kernel_end);

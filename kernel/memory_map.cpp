@@ -132,6 +132,21 @@ UsableRanges compute_usable_ranges(PhysRange* ram, size_t& ram_count, PhysRange*
     return result;
 }
 
+size_t clip_ranges(PhysRange* ranges, size_t count, uint64_t limit) {
+    size_t kept = 0;
+    for (size_t i = 0; i < count; ++i) {
+        if (ranges[i].size == 0 || ranges[i].base >= limit) {
+            continue;
+        }
+        ranges[kept] = ranges[i];
+        if (ranges[i].last() >= limit) {
+            ranges[kept].size = limit - ranges[i].base;
+        }
+        ++kept;
+    }
+    return kept;
+}
+
 uint64_t total_bytes(const PhysRange* ranges, size_t count) {
     uint64_t total = 0;
     for (size_t i = 0; i < count; ++i) {

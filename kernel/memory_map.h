@@ -35,6 +35,10 @@ struct UsableRanges {
 // new count.
 size_t sort_and_merge(PhysRange* ranges, size_t count);
 
+// Cuts the ranges at `limit`: one that starts at or above it is dropped, one that reaches past it
+// ends there. Keeps their order; returns the new count. O(count).
+size_t clip_ranges(PhysRange* ranges, size_t count, uint64_t limit);
+
 // Sum of the sizes (saturating at 2^64 - 1).
 [[nodiscard]] uint64_t total_bytes(const PhysRange* ranges, size_t count);
 

@@ -79,6 +79,16 @@ uint64_t early_mapped_limit() {
     return kEarlyMapLimit;
 }
 
+uint64_t physical_address_limit() {
+    // ID_AA64MMFR0_EL1.PARange: 32, 36, 40, 42, 44, 48 or 52 bits.
+    constexpr unsigned kBits[] = {32, 36, 40, 42, 44, 48, 52};
+    uint64_t features;
+    __asm__ volatile("mrs %0, id_aa64mmfr0_el1" : "=r"(features));
+    const uint64_t range = features & 0xF;
+    const unsigned bits = range < sizeof(kBits) / sizeof(kBits[0]) ? kBits[range] : 48;
+    return uint64_t{1} << (bits < 48 ? bits : 48);
+}
+
 void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
     g_identity_map.start_building(tables);
     g_identity_map.map_devices(aarch64::kDeviceWindow, boot);

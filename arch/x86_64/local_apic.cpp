@@ -5,6 +5,7 @@
 // (g_timer_hz) by letting it count for kCalibrationNanoseconds of arch::nanoseconds().
 #include "arch/x86_64/local_apic.h"
 
+#include "arch/x86_64/cpuid.h"
 #include "arch/x86_64/port_io.h"
 #include "kernel/arch.h"
 
@@ -118,12 +119,7 @@ bool has_local_apic() {
 }
 
 void init_interrupt_controllers() {
-    uint32_t eax = 1;
-    uint32_t ebx;
-    uint32_t ecx = 0;
-    uint32_t edx;
-    __asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
-    if ((edx & kCpuidApic) != 0) {
+    if ((cpuid(1).edx & kCpuidApic) != 0) {
         g_base = read_msr(kApicBaseMsr) & kApicBaseMask;
     }
     remap_and_mask_pics();

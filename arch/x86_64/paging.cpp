@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arch/x86_64/cpuid.h"
 #include "arch/x86_64/entry.h"
 #include "arch/x86_64/local_apic.h"
 #include "kernel/arch.h"
@@ -92,6 +93,15 @@ const kernel::BootInfo& ram_without_stack_guard(const kernel::BootInfo& boot) {
 
 uint64_t early_mapped_limit() {
     return kEarlyMapLimit;
+}
+
+uint64_t physical_address_limit() {
+    // CPUID 0x80000008 EAX[7:0]: MAXPHYADDR (36 bits where the leaf is missing).
+    constexpr uint32_t kAddressSizes = 0x80000008;
+    const unsigned bits = x86_64::cpuid(0x80000000).eax >= kAddressSizes
+                              ? x86_64::cpuid(kAddressSizes).eax & 0xFF
+                              : 36;
+    return uint64_t{1} << (bits < 47 ? bits : 47);
 }
 
 void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {

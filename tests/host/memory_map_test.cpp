@@ -178,5 +178,22 @@ TEST(MemoryMap, RandomMapsAgreeWithByteModel) {
     }
 }
 
+// RAM the identity map cannot reach is cut off at the limit: a range above it is dropped, one
+// across it ends there, the rest keep their order (RAM at 2^64 - 256 MiB was kept and mapped).
+TEST(MemoryMap, ClipRangesCutsAtTheLimit) {
+    constexpr uint64_t kLimit = uint64_t{1} << 40;
+    std::vector<PhysRange> ranges = {{0x40000000, 0x8000000},
+                                     {kTop - 0xfffffff, 0x10000000},
+                                     {kLimit - 0x1000, 0x3000},
+                                     {kLimit, 0x1000},
+                                     {0x1000, 0}};
+    ranges.resize(clip_ranges(ranges.data(), ranges.size(), kLimit));
+    ASSERT_EQ(ranges.size(), 2u);
+    EXPECT_EQ(ranges[0].base, 0x40000000u);
+    EXPECT_EQ(ranges[0].size, 0x8000000u);
+    EXPECT_EQ(ranges[1].base, kLimit - 0x1000);
+    EXPECT_EQ(ranges[1].size, 0x1000u);
+}
+
 } // namespace
 } // namespace bedrock::kernel
