@@ -213,9 +213,10 @@ void kernel_main(BootInfo& boot) {
     const uint64_t list_region_bytes =
         page_frame_allocator().cpu_list_region_free_pages() * kPageSize;
     if (list_region_bytes != 0 && list_region_bytes < other_cpus * kCpuListBytes) {
-        print("tests: the CPU page lists' region has %lu KiB free, below the %lu KiB for the "
-              "page lists of each of %u more CPUs: tests that fill them may fail\n",
-              list_region_bytes >> 10, kCpuListBytes >> 10, other_cpus);
+        print("tests: the CPU page lists' region has %lu KiB free, below the %lu KiB the page "
+              "lists of %u more CPUs may hold (%lu KiB each): tests that fill them may fail\n",
+              list_region_bytes >> 10, (other_cpus * kCpuListBytes) >> 10, other_cpus,
+              kCpuListBytes >> 10);
     }
     const TestSummary summary = run_all_tests();
     // A run that executed no test proves nothing, so it fails too.
