@@ -98,8 +98,8 @@ _start:
     msr cptr_el3, xzr
     mov x21, #1
     eret_to_el1 3, at_el1
-park_at_el3:
-    wfe
+park_at_el3:                               /* interrupts masked since reset: wfi sleeps, where */
+    wfi                                    /* QEMU runs wfe as a yield and the CPU would spin */
     b park_at_el3
 
 not_at_el3:
