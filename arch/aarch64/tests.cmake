@@ -118,6 +118,10 @@ bedrock_add_qemu_test(aarch64.smp.4 LAUNCHER run-kernel ARGS -m 256M -smp 4
 # took no ticks; the cross-CPU trap test spun for ever).
 bedrock_add_qemu_test(aarch64.smp.4.icount LAUNCHER run-kernel
     ARGS -icount shift=0 -m 128M -smp 4 EXPECT_OUTPUT "smp: 4 CPUs online")
+# With shift=7 (128 ns a guest instruction) each CPU's turn began with a 2000 Hz tick that took
+# all of it: the interrupt test's workers must slow their timers down to allocate at all.
+bedrock_add_qemu_test(aarch64.smp.4.icount_shift_7 LAUNCHER run-kernel
+    ARGS -icount shift=7 -m 128M -smp 4 EXPECT_OUTPUT "smp: 4 CPUs online")
 bedrock_add_qemu_test(aarch64.smp.2.gicv3 LAUNCHER run-kernel ARGS -M virt,gic-version=3 -m 128M
     -smp 2 EXPECT_OUTPUT "smp: 2 CPUs online")
 # Eight CPUs: while the trap tests split a 2 MiB block to hide a page (break-before-make), the

@@ -71,6 +71,11 @@ foreach(machine pc q35)
             EXPECT_OUTPUT "acpi: RSDP at 0x[0-9a-f]+, MADT: ${cpus} CPUs\n.*smp: ${cpus} CPUs online")
     endforeach()
 endforeach()
+# Under -icount shift=7 (128 ns a guest instruction) QEMU runs the CPUs in turn and each turn
+# began with a 2000 Hz tick that took all of it: the interrupt test's workers must slow their
+# timers down to allocate at all.
+bedrock_add_qemu_test(x86_64.smp.pc.4.icount_shift_7 LAUNCHER run-kernel
+    ARGS -icount shift=7 -m 256M -smp 4 EXPECT_OUTPUT "smp: 4 CPUs online")
 # Many more CPUs than the host has cores, in little memory (8 MiB per CPU): every CPU must still
 # take its timer ticks in the interrupt test, and the SMP stress must fit its blocks in memory.
 # The machine has no PIT: the TSC is measured against the ACPI PM timer, and every time-out
