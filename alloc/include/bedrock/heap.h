@@ -104,7 +104,9 @@ using HeapReportWriter = void (*)(void* context, const char* line);
 // for the state and one slab of any class (below 8,416 bytes, up to 63 more for a region not
 // 64-byte aligned), so that every small malloc succeeds in a fresh heap; also null, writing
 // nothing, for a region that overlaps a live region heap's memory anywhere but inside one of
-// that heap's live blocks (a heap made in a block one allocated is fine). O(bytes / 64 KiB),
+// that heap's live blocks (a heap made in a block one allocated is fine); only the part of the
+// region the heap uses counts, its 16-byte-aligned interior (the bytes before the first and
+// after the last 16-byte boundary are never touched). O(bytes / 64 KiB),
 // plus one block lookup per live region heap it overlaps. The region must stay the heap's until
 // heap_destroy() returns true: a heap is linked in a list of live region heaps (to tell a
 // foreign block from memory of no heap), which must never see reused memory.
