@@ -102,14 +102,14 @@ using HeapReportWriter = void (*)(void* context, const char* line);
 // address space, giving up its last 16 bytes): the heap's state at the front, then one arena
 // over the rest. Returns null for a null region, a wrapping range, or a region too small
 // for the state and one slab of any class (below 8,416 bytes, up to 63 more for a region not
-// 64-byte aligned), so that every small malloc succeeds in a fresh heap; also null, writing
-// nothing, for a region that overlaps a live region heap's memory anywhere but inside one of
-// that heap's live blocks (a heap made in a block one allocated is fine); only the part of the
-// region the heap uses counts, its 16-byte-aligned interior (the bytes before the first and
-// after the last 16-byte boundary are never touched). O(bytes / 64 KiB),
-// plus one block lookup per live region heap it overlaps. The region must stay the heap's until
-// heap_destroy() returns true: a heap is linked in a list of live region heaps (to tell a
-// foreign block from memory of no heap), which must never see reused memory.
+// 64-byte aligned; with BEDROCK_MAX_CPUS at 64, and 528 fewer with 1), so that every small malloc
+// succeeds in a fresh heap; also null, writing nothing, for a region that overlaps a live region
+// heap's memory anywhere but inside one of that heap's live blocks (a heap made in a block one
+// allocated is fine); only the part of the region the heap uses counts, its 16-byte-aligned
+// interior (the bytes before the first and after the last 16-byte boundary are never touched).
+// O(bytes / 64 KiB), plus one block lookup per live region heap it overlaps. The region must stay
+// the heap's until heap_destroy() returns true: a heap is linked in a list of live region heaps (to
+// tell a foreign block from memory of no heap), which must never see reused memory.
 [[nodiscard]] Heap* heap_create_in_region(void* region, size_t bytes);
 // Returns the heap's memory (empty slabs, empty arenas, its state) to its page frame allocator;
 // an arena that holds a slab taken out of use after a write after free damaged it (reported when
