@@ -3,9 +3,11 @@
 // nothrow), over the same heap as malloc, with the C++ library's behaviour: on failure the
 // throwing forms call the new-handler and retry while there is one, then throw std::bad_alloc;
 // the nothrow forms return null (without calling the new-handler: catching what it throws would
-// need the C++ runtime here). A sized delete's size is compared with the block's only in checked
-// mode (size-mismatch; the heap knows the size). No state. Each operator passes its own caller
-// (BEDROCK_HEAP_CALLER_OF(its CallFamily)) to the helpers, inline in it, so that reports and
+// need the C++ runtime here). An alignment that is no power of two (0 included) fails at once, as
+// libstdc++'s does: a throwing form throws std::bad_alloc without calling the new-handler, which
+// could never make such a request succeed. A sized delete's size is compared with the block's only
+// in checked mode (size-mismatch; the heap knows the size). No state. Each operator passes its own
+// caller (BEDROCK_HEAP_CALLER_OF(its CallFamily)) to the helpers, inline in it, so that reports and
 // checked mode's traces name the program's new or delete, not this library, and checked mode
 // tells a delete of a malloc'd or new[]'d block (deallocation-mismatch).
 //
@@ -66,6 +68,15 @@ CxxRuntime cxx_runtime() {
     return found;
 }
 
+// Throws std::bad_alloc, or aborts where no libstdc++ is loaded.
+[[noreturn, gnu::noinline]] void throw_bad_alloc(const CxxRuntime& runtime) {
+    if (runtime.throw_bad_alloc == nullptr) {
+        abort();
+    }
+    runtime.throw_bad_alloc();
+    __builtin_unreachable();
+}
+
 // The new-handler loop, out of line: only a failed allocation comes here.
 [[gnu::noinline]] void* allocate_after_failure(size_t size, size_t alignment, Caller caller) {
     for (;;) {
@@ -73,11 +84,7 @@ CxxRuntime cxx_runtime() {
         std::new_handler handler =
             runtime.get_new_handler != nullptr ? runtime.get_new_handler() : nullptr;
         if (handler == nullptr) {
-            if (runtime.throw_bad_alloc == nullptr) {
-                abort();
-            }
-            runtime.throw_bad_alloc();
-            __builtin_unreachable();
+            throw_bad_alloc(runtime);
         }
         handler();
         if (void* block = try_allocate(size, alignment, caller); block != nullptr) {
@@ -94,9 +101,31 @@ CxxRuntime cxx_runtime() {
     return allocate_after_failure(size, alignment, caller);
 }
 
+// An aligned form's alignment for the heap (at least its own), or 0 for one that is no power of
+// two.
 size_t aligned(std::align_val_t alignment) {
     const auto value = static_cast<size_t>(alignment);
+    if (value == 0 || (value & (value - 1)) != 0) {
+        return 0;
+    }
     return value < bedrock::kHeapMinAlignment ? bedrock::kHeapMinAlignment : value;
+}
+
+// An aligned throwing form: std::bad_alloc at once for an alignment that is no power of two.
+[[gnu::always_inline]] inline void*
+allocate_aligned_or_throw(size_t size, std::align_val_t alignment, Caller caller) {
+    const size_t value = aligned(alignment);
+    if (value == 0) [[unlikely]] {
+        throw_bad_alloc(cxx_runtime());
+    }
+    return allocate_or_throw(size, value, caller);
+}
+
+// An aligned nothrow form: null for an alignment that is no power of two.
+[[gnu::always_inline]] inline void*
+allocate_aligned_or_null(size_t size, std::align_val_t alignment, Caller caller) {
+    const size_t value = aligned(alignment);
+    return value != 0 ? try_allocate(size, value, caller) : nullptr;
 }
 
 [[gnu::always_inline]] inline void release(void* block, Caller caller) noexcept {
@@ -129,11 +158,10 @@ BEDROCK_EXPORT void* operator new[](size_t size) {
                              BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 BEDROCK_EXPORT void* operator new(size_t size, std::align_val_t alignment) {
-    return allocate_or_throw(size, aligned(alignment), BEDROCK_HEAP_CALLER_OF(CallFamily::New));
+    return allocate_aligned_or_throw(size, alignment, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 BEDROCK_EXPORT void* operator new[](size_t size, std::align_val_t alignment) {
-    return allocate_or_throw(size, aligned(alignment),
-                             BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
+    return allocate_aligned_or_throw(size, alignment, BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 BEDROCK_EXPORT void* operator new(size_t size, const std::nothrow_t&) noexcept {
     return try_allocate(size, bedrock::kHeapMinAlignment, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
@@ -144,11 +172,11 @@ BEDROCK_EXPORT void* operator new[](size_t size, const std::nothrow_t&) noexcept
 }
 BEDROCK_EXPORT void* operator new(size_t size, std::align_val_t alignment,
                                   const std::nothrow_t&) noexcept {
-    return try_allocate(size, aligned(alignment), BEDROCK_HEAP_CALLER_OF(CallFamily::New));
+    return allocate_aligned_or_null(size, alignment, BEDROCK_HEAP_CALLER_OF(CallFamily::New));
 }
 BEDROCK_EXPORT void* operator new[](size_t size, std::align_val_t alignment,
                                     const std::nothrow_t&) noexcept {
-    return try_allocate(size, aligned(alignment), BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
+    return allocate_aligned_or_null(size, alignment, BEDROCK_HEAP_CALLER_OF(CallFamily::NewArray));
 }
 
 BEDROCK_EXPORT void operator delete(void* block) noexcept {

@@ -2,18 +2,19 @@
 // operator new and delete as the C++ library defines them, checked with the C++ library's own
 // operators and with libbedrock-malloc.so preloaded: every form allocates and frees, aligned
 // forms align, a failing throwing form calls the new-handler and then throws std::bad_alloc,
-// a failing nothrow form returns null. Prints "ok" and exits 0 when all hold.
-// With the argument new_site (under the preload with BEDROCK_CHECK=report), writes one byte past
-// a 100-byte block from operator new and deletes it: the report's "detected at" and the first
-// address "allocated at" must both be addresses of this program's code (the delete's and the
-// new's callers), not of the library; exits 1 if they are not. With the argument mismatches
-// (BEDROCK_CHECK=report), frees a block of operator new[] with free(), a malloc'd one with
-// operator delete, and deletes a block naming another size: the three reports are counted from
-// stderr; exits 1 if they are not there.
+// a failing nothrow form returns null, an alignment that is no power of two fails at once. Prints
+// "ok" and exits 0 when all hold. With the argument new_site (under the preload with
+// BEDROCK_CHECK=report), writes one byte past a 100-byte block from operator new and deletes it:
+// the report's "detected at" and the first address "allocated at" must both be addresses of this
+// program's code (the delete's and the new's callers), not of the library; exits 1 if they are not.
+// With the argument mismatches (BEDROCK_CHECK=report), frees a block of operator new[] with free(),
+// a malloc'd one with operator delete, and deletes a block naming another size: the three reports
+// are counted from stderr; exits 1 if they are not there.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <new>
 #include <string>
 #include <unordered_map>
@@ -174,6 +175,19 @@ int main(int argc, char** argv) {
         threw = true;
     }
     EXPECT(threw && g_handler_calls == 3);
+    // An alignment that is no power of two fails at once, the new-handler not called.
+    for (const std::size_t alignment :
+         {std::size_t{0}, std::size_t{3}, std::size_t{5}, std::size_t{48}, std::size_t{4097}}) {
+        EXPECT(::operator new (100, std::align_val_t{opaque(alignment)}, std::nothrow) == nullptr);
+        EXPECT(::operator new[](100, std::align_val_t{opaque(alignment)}, std::nothrow) == nullptr);
+        threw = false;
+        try {
+            static_cast<void>(::operator new (100, std::align_val_t{opaque(alignment)}));
+        } catch (const std::bad_alloc&) {
+            threw = true;
+        }
+        EXPECT(threw && g_handler_calls == 3);
+    }
 
     std::unordered_map<std::string, std::vector<int>> table;
     for (int i = 0; i < 50000; ++i) {
