@@ -15,8 +15,10 @@
 
 namespace bedrock {
 
+using pages::claim_page_state;
 using pages::CpuPageList;
 using pages::list_count;
+using pages::page_state;
 using pages::pages_of;
 using pages::PageState;
 using pages::set_list_count;
@@ -112,11 +114,18 @@ bool PageFrameAllocator::drain_cpu_locked(unsigned cpu) {
     return drained;
 }
 
-void PageFrameAllocator::clear_cpu_state(uint64_t page) {
+bool PageFrameAllocator::claim_cpu_state(uint64_t page) {
     const uint64_t index = page - m_cpu.first_page;
-    if (index < m_cpu.page_count) {
-        set_page_state(m_cpu.states, index, state_byte(PageState::None, 0));
+    if (index >= m_cpu.page_count) {
+        return true;
     }
+    // Only Allocated -> Cached happens without the lock (free_to_cpu_list()); None stays None.
+    const uint8_t state = page_state(m_cpu.states, index);
+    if (state == state_byte(PageState::None, 0)) {
+        return true;
+    }
+    return (state & state_byte(PageState::Cached, 0)) == 0 &&
+           claim_page_state(m_cpu.states, index, state, state_byte(PageState::None, 0));
 }
 
 PageFrameCheck PageFrameAllocator::check_cpu_lists_locked() const {

@@ -465,13 +465,13 @@ bool PageFrameAllocator::extend_pages(PhysAddr address, size_t count, size_t new
     Region* region = live_run_region_locked(address, count);
     const uint64_t page = address >> kPageShift;
     if (region == nullptr || region_of(page, new_count) != region ||
-        !region->is_free_range(page + count, page + new_count)) {
+        !region->is_free_range(page + count, page + new_count) || !claim_cpu_state(page)) {
         return false;
     }
     // The run is recorded anew as the greedy blocks of its new length: its old blocks' allocated
     // bits and run marks go (their pages stay taken), the pages after it are taken. A block that
-    // came from a CPU page list is part of a run from now on: its state byte goes too.
-    clear_cpu_state(page);
+    // came from a CPU page list is part of a run from now on: its state byte went (claimed
+    // above: false if a free through a CPU list took it meanwhile).
     region->forget_run(page, count);
     region->take_range(page + count, page + new_count);
     region->record_run(page, new_count);
@@ -486,13 +486,12 @@ bool PageFrameAllocator::shrink_pages(PhysAddr address, size_t count, size_t new
     }
     LockGuard guard(m_lock);
     Region* region = live_run_region_locked(address, count);
-    if (region == nullptr) {
+    const uint64_t page = address >> kPageShift;
+    if (region == nullptr || !claim_cpu_state(page)) {
         return false;
     }
     // The run is recorded anew as two, its head and its tail (as extend_pages() records it), and
     // the tail freed as a run of its own.
-    const uint64_t page = address >> kPageShift;
-    clear_cpu_state(page);
     region->forget_run(page, count);
     region->record_run(page, new_count);
     const uint64_t tail = page + new_count;
@@ -518,8 +517,12 @@ void PageFrameAllocator::free_locked(PhysAddr address, uint64_t size, FreeOf wha
         misuse = what == FreeOf::Block
                      ? free_misuse_locked(address, static_cast<unsigned>(size), region, blocks)
                      : free_pages_misuse_locked(address, size, region, blocks);
+        // A free through a CPU list (no lock) may claim the block between the checks and here:
+        // then this free is the second.
+        if (misuse.detail == nullptr && !claim_cpu_state(address >> kPageShift)) {
+            misuse = {ErrorKind::DoubleFree, "the block is free (on a CPU page list)"};
+        }
         if (misuse.detail == nullptr) {
-            clear_cpu_state(address >> kPageShift);
             note_unreported(m_unreported_pages,
                             what == FreeOf::Block ? pages_of(static_cast<unsigned>(size)) : size);
             region->free_run(blocks, m_unreported_pages);

@@ -3,10 +3,11 @@
 // whose handler mallocs and frees blocks of several sizes and a page from the page frame
 // allocator, while the interrupted code allocates and frees too, on every worker CPU at once.
 // Each worker runs for kRunNanoseconds and then on until its timer has ticked kMinimumTicks
-// times and it has allocated kMinimumMainBlocks blocks itself, for at most kMaxRunNanoseconds;
-// one that has not allocated them by kRunNanoseconds slows its timer down kStarvedSlowdown times
-// (under -icount QEMU runs the CPUs in turn, and each turn began with a tick that took all of it:
-// with -smp 4 and shift=7 a worker allocated 3 blocks of its own between 1,042 ticks): QEMU
+// times and it has allocated kMinimumMainBlocks blocks itself, for at most max_run (20 s and
+// 250 ms per worker); one that has not allocated them by kRunNanoseconds slows its timer down
+// kStarvedSlowdown times (under -icount QEMU runs the CPUs in turn, and each turn began with a
+// tick that took all of it: with -smp 4 and shift=7 a worker allocated 3 blocks of its own
+// between 1,042 ticks). The time past kRunNanoseconds is for slow hosts: QEMU
 // runs each virtual CPU as a host thread, and with many more CPUs than host cores a CPU may be
 // given almost no time within a fixed 150 ms (with -smp 16 on two cores some CPUs took one tick or
 // none). Afterwards: every CPU ticked at least kMinimumTicks times, every tick did all its work
@@ -52,8 +53,11 @@ constexpr uint64_t kMinimumTicks = 8;
 // not by kRunNanoseconds runs its timer from then on (see the file comment).
 constexpr uint64_t kMinimumMainBlocks = 8;
 constexpr uint32_t kStarvedSlowdown = 16;
-// A timer that has not ticked kMinimumTicks times by then is too slow or broken.
+// A timer that has not ticked kMinimumTicks times by then is too slow or broken: 20 s and 250 ms
+// more per worker, as the stall limit below (on a 2-core host, 17 of 127 workers had ticked 2-7
+// times in 20 s).
 constexpr uint64_t kMaxRunNanoseconds = 20000 * kMillisecond;
+constexpr uint64_t kMaxRunPerWorkerNanoseconds = 250 * kMillisecond;
 // How long a worker's progress may stand still before the watchdog calls it a deadlock: 5 s and
 // 250 ms more per worker, as a spinning CPU may wait for a lock whose holder waits for a host
 // core behind every other virtual CPU (63 workers on a 2-core host stood still for 4.6 s and,
@@ -84,6 +88,7 @@ struct InterruptRun {
     unsigned cpus;
     unsigned workers; // CPUs 0 .. workers - 1; CPU `workers` (if any) is the watchdog
     bool timer_missing;
+    uint64_t max_run;       // nanoseconds a worker runs at most
     uint64_t stall_limit;   // nanoseconds of no progress that the watchdog calls a deadlock
     uint64_t longest_stall; // nanoseconds a worker's progress stood still at most (watchdog)
     CpuRun cpu[kMaxBootCpus];
@@ -136,11 +141,11 @@ struct Live {
 
 // Whether a worker that has run for `elapsed` nanoseconds goes on (its ticks are counted by
 // its own timer interrupt, which may arrive between any two instructions).
-bool keep_running(const CpuRun& mine, uint64_t elapsed) {
+bool keep_running(const InterruptRun& run, const CpuRun& mine, uint64_t elapsed) {
     return elapsed < kRunNanoseconds ||
            ((__atomic_load_n(&mine.ticks, __ATOMIC_RELAXED) < kMinimumTicks ||
              mine.main_blocks < kMinimumMainBlocks) &&
-            elapsed < kMaxRunNanoseconds);
+            elapsed < run.max_run);
 }
 
 void worker(InterruptRun& run, unsigned cpu) {
@@ -155,7 +160,8 @@ void worker(InterruptRun& run, unsigned cpu) {
     PageFrameAllocator& frames = page_frame_allocator();
     const uint64_t start = arch::nanoseconds();
     arch::enable_interrupts();
-    for (uint64_t iteration = 0; keep_running(mine, arch::nanoseconds() - start); ++iteration) {
+    for (uint64_t iteration = 0; keep_running(run, mine, arch::nanoseconds() - start);
+         ++iteration) {
         if (mine.slowed == 0 && mine.main_blocks < kMinimumMainBlocks &&
             arch::nanoseconds() - start >= kRunNanoseconds) {
             // Starved by its ticks (the file comment): the timer goes on slower.
@@ -257,12 +263,13 @@ BEDROCK_TEST(interrupt_handlers_allocate_while_the_interrupted_code_does) {
     run = InterruptRun{};
     run.cpus = online_cpu_count();
     run.workers = run.cpus > 1 ? run.cpus - 1 : 1;
+    run.max_run = kMaxRunNanoseconds + run.workers * kMaxRunPerWorkerNanoseconds;
     run.stall_limit = kStallNanoseconds + run.workers * kStallPerWorkerNanoseconds;
     print("  %u worker CPUs, %s, timer %u Hz for %lu ms, %lu ticks and %lu blocks of its own per "
           "CPU (at most %lu ms)\n",
           run.workers, run.cpus > 1 ? "1 watchdog CPU" : "no watchdog", kTimerHz,
           kRunNanoseconds / kMillisecond, kMinimumTicks, kMinimumMainBlocks,
-          kMaxRunNanoseconds / kMillisecond);
+          run.max_run / kMillisecond);
     settle_heap(*heap);
     const HeapStatistics before = heap_statistics(*heap);
     const uint64_t free_before = page_frame_allocator().free_pages();

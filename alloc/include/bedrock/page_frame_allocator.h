@@ -525,8 +525,10 @@ private:
                                        const void* call_site);
     // Whether `page` lies in a block on a CPU page list (at its start or inside it).
     [[nodiscard]] bool on_cpu_list(uint64_t page) const;
-    // Sets the state byte of `page` (if it has one) to None: freed under the lock.
-    void clear_cpu_state(uint64_t page);
+    // Takes the state byte of `page` (if it has one) to None for a free or a resize under the lock,
+    // with a compare-and-swap from Allocated: false, changing nothing, if a free through a CPU
+    // list (which takes no lock) has claimed the block since the caller checked it.
+    [[nodiscard]] bool claim_cpu_state(uint64_t page);
     // A region's free pages, with the CPU lists' pages for the CPU-list region.
     [[nodiscard]] uint64_t free_pages_of(const Region& region) const;
     // The CPU page lists' part of check().
