@@ -146,78 +146,26 @@ TEST(CpuPageLists, FreedSmallBlocksStayOnTheListAndComeBackFirst) {
     EXPECT_TRUE(test::reports().empty());
 }
 
-// Two CPUs freeing the same listed block at once (a double free racing with itself): one push
-// wins and the other is reported, so the block is on one list and is handed out once. When the
-// state check and the push were not one atomic step, both pushed it (both threads then got the
-// same page from their lists, with no report) within a few hundred rounds.
-TEST(CpuPageLists, ADoubleFreeRacingOnTwoCpusListsTheBlockOnce) {
-    auto machine = std::make_unique<Machine>(std::vector<PhysRange>{{kGiB, 64 * kMiB}});
-    ASSERT_TRUE(machine->ok);
-    PageFrameAllocator& pfa = machine->pfa;
-    constexpr int kRounds = 500;
-    int handed_out_twice = 0;
-    size_t reports = 0;
-    for (int round = 0; round < kRounds; ++round) {
-        const PhysAddr block = pfa.allocate(0);
-        ASSERT_NE(block, kNoPage);
-        std::atomic<int> ready{0};
-        std::atomic<int> freed{0};
-        PhysAddr taken[2] = {kNoPage, kNoPage};
-        auto free_and_take = [&](int thread) {
-            static_cast<void>(platform::current_cpu()); // its CPU slot, before the race
-            ready.fetch_add(1);
-            while (ready.load() < 2) {
-            }
-            pfa.free(block, 0);
-            freed.fetch_add(1);
-            while (freed.load() < 2) {
-            }
-            taken[thread] = pfa.allocate(0); // the top of its own list
-        };
-        std::thread first(free_and_take, 0);
-        std::thread second(free_and_take, 1);
-        first.join();
-        second.join();
-        handed_out_twice += taken[0] == taken[1] ? 1 : 0;
-        reports += test::reports().size();
-        for (const ErrorReport& report : test::reports()) {
-            EXPECT_EQ(report.kind, ErrorKind::DoubleFree);
-        }
-        test::clear_reports();
-        pfa.free(taken[0], 0);
-        if (taken[1] != taken[0]) {
-            pfa.free(taken[1], 0);
-        }
-        for (unsigned cpu = 0; cpu < platform::kMaxCpus; ++cpu) {
-            pfa.drain_cpu(cpu);
-        }
-    }
-    EXPECT_EQ(handed_out_twice, 0);
-    EXPECT_EQ(reports, size_t{kRounds}) << "every round's second free is reported";
-    machine->expect_checked();
-    EXPECT_EQ(pfa.free_pages(), machine->initial_free);
-}
+// How the second of two racing frees of one block goes: through its own CPU's page list, or
+// through the lock (a caller with no CPU slot).
+enum class SecondFree : uint8_t { OwnCpuList, Locked };
 
-// The same race between a CPU with a slot, whose free claims the block for its list, and a
-// caller with none (a thread beyond the CPU slots), whose free goes to the lock: one free wins and
-// the other is reported. The locked free cleared the block's state with a plain store after its
-// checks, so a push in between listed a block it then gave to the free blocks too: with debug
-// assertions off, 23 of 1,000 rounds handed the page out twice.
-TEST(CpuPageLists, ADoubleFreeRacingWithALockedFreeIsReportedOnce) {
+// `rounds` times: a block allocated, then freed by two threads at once, each then allocating a
+// page; checks that one free was reported every round and that no page was handed out twice.
+void expect_racing_double_frees_reported(SecondFree second, int rounds) {
     auto machine = std::make_unique<Machine>(std::vector<PhysRange>{{kGiB, 64 * kMiB}});
     ASSERT_TRUE(machine->ok);
     PageFrameAllocator& pfa = machine->pfa;
-    constexpr int kRounds = 1000;
     int handed_out_twice = 0;
     size_t reports = 0;
-    for (int round = 0; round < kRounds; ++round) {
+    for (int round = 0; round < rounds; ++round) {
         const PhysAddr block = pfa.allocate(0);
         ASSERT_NE(block, kNoPage);
         std::atomic<int> ready{0};
         std::atomic<int> freed{0};
         PhysAddr taken[2] = {kNoPage, kNoPage};
         auto free_and_take = [&](int thread) {
-            if (thread == 1) {
+            if (thread == 1 && second == SecondFree::Locked) {
                 platform::hosted_slots::t_slot = platform::kNoCpuSlot; // no slot: the lock
             }
             static_cast<void>(platform::current_cpu()); // its CPU slot, before the race
@@ -228,12 +176,12 @@ TEST(CpuPageLists, ADoubleFreeRacingWithALockedFreeIsReportedOnce) {
             freed.fetch_add(1);
             while (freed.load() < 2) {
             }
-            taken[thread] = pfa.allocate(0);
+            taken[thread] = pfa.allocate(0); // the top of its own list, or from the lock
         };
         std::thread first(free_and_take, 0);
-        std::thread second(free_and_take, 1);
+        std::thread other(free_and_take, 1);
         first.join();
-        second.join();
+        other.join();
         handed_out_twice += taken[0] == taken[1] ? 1 : 0;
         reports += test::reports().size();
         for (const ErrorReport& report : test::reports()) {
@@ -249,9 +197,26 @@ TEST(CpuPageLists, ADoubleFreeRacingWithALockedFreeIsReportedOnce) {
         }
     }
     EXPECT_EQ(handed_out_twice, 0);
-    EXPECT_EQ(reports, size_t{kRounds}) << "every round's second free is reported";
+    EXPECT_EQ(reports, static_cast<size_t>(rounds)) << "every round's second free is reported";
     machine->expect_checked();
     EXPECT_EQ(pfa.free_pages(), machine->initial_free);
+}
+
+// Two CPUs freeing the same listed block at once (a double free racing with itself): one push
+// wins and the other is reported, so the block is on one list and is handed out once. When the
+// state check and the push were not one atomic step, both pushed it (both threads then got the
+// same page from their lists, with no report) within a few hundred rounds.
+TEST(CpuPageLists, ADoubleFreeRacingOnTwoCpusListsTheBlockOnce) {
+    expect_racing_double_frees_reported(SecondFree::OwnCpuList, 500);
+}
+
+// The same race between a CPU with a slot, whose free claims the block for its list, and a
+// caller with none (a thread beyond the CPU slots), whose free goes to the lock: one free wins and
+// the other is reported. The locked free cleared the block's state with a plain store after its
+// checks, so a push in between listed a block it then gave to the free blocks too: with debug
+// assertions off, 23 of 1,000 rounds handed the page out twice.
+TEST(CpuPageLists, ADoubleFreeRacingWithALockedFreeIsReportedOnce) {
+    expect_racing_double_frees_reported(SecondFree::Locked, 1000);
 }
 
 TEST(CpuPageLists, ListsStayWithinTheirBound) {
