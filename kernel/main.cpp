@@ -2,9 +2,9 @@
 // kernel_main: the portable part of the test kernel's boot, after the arch has turned the
 // firmware's description into BootInfo. Order matters:
 //   1. static constructors, banner;
-//   2. cut RAM off where the identity map cannot reach; reserve the kernel image (which must lie in
-//   listed RAM and share no page with a range the
-//      firmware or boot loader reserved, no-map or not) and physical page 0;
+//   2. cut RAM off where the identity map cannot reach; reserve the kernel image (which must lie
+//      in listed RAM and share no page with a range the firmware or boot loader reserved, no-map
+//      or not) and physical page 0;
 //   3. usable ranges (first pass) -> page-table pages for the final map -> arch::map_memory();
 //   4. reserve the page-table pages, usable ranges (final) -> print the memory map;
 //   5. allocators, secondary CPUs (stacks from the page frame allocator), the boot benchmark's

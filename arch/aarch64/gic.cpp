@@ -17,8 +17,8 @@
 // Invariants: g_gic is written by the boot CPU only, before any secondary starts; the distributor
 // and the GICv2 CPU interface lie in kDeviceWindow (mapped Device-nGnRnE by boot.S and
 // map_memory()); each kept redistributor region lies in kDeviceWindow or wholly outside it below
-// 2^48, where map_memory() maps it (gic_regions_beyond_device_window()) - and until it has
-// (gic_regions_mapped()), those regions are not searched.
+// arch::physical_address_limit(), where map_memory() maps it (gic_regions_beyond_device_window()) -
+// and until it has (gic_regions_mapped()), those regions are not searched.
 #include "arch/aarch64/aarch64.h"
 #include "kernel/arch.h"
 #include "kernel/console.h"
@@ -157,25 +157,26 @@ uintptr_t private_registers() {
 }
 
 // GICv3: keeps the redistributor regions the kernel can map - in kDeviceWindow, or wholly
-// outside it and below the identity map's 2^48 (page-aligned outward, to be mapped by
-// map_memory()) - and names the others in the boot log.
+// outside it and below what the identity map reaches (arch::physical_address_limit(); page-aligned
+// outward, to be mapped by map_memory()) - and names the others in the boot log.
 void keep_redistributor_regions(const kernel::InterruptController& controller) {
-    constexpr uint64_t kIdentityMapLimit = uint64_t{1} << 48;
+    const uint64_t map_limit = physical_address_limit();
     for (size_t i = 0; i < controller.per_cpu_count; ++i) {
         const PhysRange& region = controller.per_cpu[i];
         const uint64_t first = region.base & ~(kPageSize - 1);
         const uint64_t last = region.last() | (kPageSize - 1);
         const bool beyond = region.size != 0 &&
                             (last < kDeviceWindow.base || first > kDeviceWindow.last()) &&
-                            last < kIdentityMapLimit;
+                            last < map_limit;
         if (!in_device_window(region) && !beyond) {
             kernel::print("gic: the GICv3 redistributor region [0x%lx - 0x%lx] straddles virt's "
                           "device window or lies beyond the identity map; left out\n",
                           region.base, region.last());
             continue;
         }
-        if (beyond && !g_gic.beyond_device_window.add(first, last - first + 1)) {
-            continue; // cannot happen: the list holds every region
+        if (beyond) {
+            // Never full: it has room for every region kept (kMaxPerCpuRegions).
+            static_cast<void>(g_gic.beyond_device_window.add(first, last - first + 1));
         }
         g_gic.redistributors[g_gic.redistributor_count++] = region;
     }

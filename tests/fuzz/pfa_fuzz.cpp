@@ -370,6 +370,17 @@ struct Fuzz {
         accept(address, count, alignment_pages, limit);
     }
 
+    // The model's record of a live run of `count` pages at `address` that extend_pages() or
+    // shrink_pages() made `new_count` pages long: its old last page's stamp cleared (inside the
+    // run now, or free), its new one stamped.
+    void resized(PhysAddr address, uint64_t count, uint64_t new_count) {
+        const uint64_t page = address >> kPageShift;
+        *word_of(page + count - 1) = 0;
+        model.live.erase(page);
+        model.allocated -= count;
+        accept(address, new_count, 1, kNoLimit);
+    }
+
     // Whether the model expects extend_pages(address, count, new_count) to succeed.
     [[nodiscard]] bool extend_expected(PhysAddr address, uint64_t count, uint64_t new_count) const {
         if (address % kPageSize != 0 || new_count <= count || new_count >= kPageEnd) {
@@ -420,11 +431,7 @@ struct Fuzz {
             }
             return;
         }
-        const uint64_t page = address >> kPageShift;
-        *word_of(page + count - 1) = 0; // the old last page's stamp
-        model.live.erase(page);
-        model.allocated -= count;
-        accept(address, new_count, 1, kNoLimit);
+        resized(address, count, new_count);
     }
 
     // Whether the model expects shrink_pages(address, count, new_count) to succeed.
@@ -460,11 +467,7 @@ struct Fuzz {
         if (pfa.free_pages() != free_before + (count - new_count)) {
             fail("shrink_pages freed another count of pages", address, new_count);
         }
-        const uint64_t page = address >> kPageShift;
-        *word_of(page + count - 1) = 0; // the old last page's stamp: free now
-        model.live.erase(page);
-        model.allocated -= count;
-        accept(address, new_count, 1, kNoLimit);
+        resized(address, count, new_count);
     }
 
     // Frees a live allocation the right way (a block may go either way).
