@@ -437,8 +437,7 @@ Arenas::UseTotals Arenas::totals(BlockUse use) {
     return totals_of(use);
 }
 
-bool Arenas::has_arena(ArenaBounds bounds) {
-    LockGuard guard(m_lock);
+bool Arenas::has_arena_locked(ArenaBounds bounds) const {
     for (const Arena* arena = m_fit.first_arena(); arena != nullptr; arena = arena->next) {
         const ArenaBounds found = SegregatedFit::bounds_of(*arena);
         if (found.base == bounds.base && found.bytes == bounds.bytes) {

@@ -215,9 +215,16 @@ public:
 
     [[nodiscard]] UseTotals totals(BlockUse use);
     [[nodiscard]] bool check(const char** failure);
-    // Whether `bounds` are those of one of these arenas: for the CPU caches' check() of their
-    // arena hints. Takes m_lock. O(arenas).
-    [[nodiscard]] bool has_arena(ArenaBounds bounds);
+    // For the CPU caches' check() of their hints: runs `inspect(has_arena)` with m_lock held and
+    // returns what it returns. Meanwhile no block goes into the fit or out of it and no arena
+    // leaves, so a slab that left its class is not yet rewritten (its header reads as it did)
+    // and arenas_given() stays put; `has_arena(bounds)` tells whether `bounds` are those of one
+    // of these arenas (O(arenas)).
+    template <typename Inspect>
+    [[nodiscard]] bool inspect_holding_still(Inspect inspect) {
+        LockGuard guard(m_lock);
+        return inspect([this](ArenaBounds bounds) { return has_arena_locked(bounds); });
+    }
 
     // heap_lock_all()'s hold on m_lock, for fork() (bedrock/heap.h).
     [[nodiscard]] platform::InterruptState lock_all() { return m_lock.lock(); }
@@ -245,6 +252,7 @@ public:
     [[nodiscard]] const Arena* region_arena() const { return m_region; }
 
 private:
+    [[nodiscard]] bool has_arena_locked(ArenaBounds bounds) const;
     // grow_in_place() and shrink_in_place(): one lookup and check, then the fit's resize.
     enum class Resize : uint8_t { Grow, Shrink };
     [[nodiscard]] bool resize_in_place(Arena& arena, void* block, size_t size, Resize resize);

@@ -28,7 +28,7 @@ void ClassCache::retire_locked(Slab* slab) {
         m_empty_on_partial = 0;
     }
     m_partial.remove(*slab);
-    slab->state = kSlabRetired;
+    __atomic_store_n(&slab->state, kSlabRetired, __ATOMIC_RELEASE); // heap_check() reads it
     --m_slabs;
     m_blocks_in_use -= slab->used;
 }

@@ -80,11 +80,12 @@ CpuCaches::ClassTotals CpuCaches::totals(unsigned index) const {
     return totals;
 }
 
-// A hint still current names a slab of the heap (in use or retired, of a real class) and its
-// end. A slab leaving its class right now (another CPU gives it back) has moved the count of
-// slabs given back before its state (Arenas::note_slab_leaving()), and a slab carved there
-// since came later still: a hint that no longer names its slab is stale, not damaged, if the
-// count has moved since it was read.
+// A hint current at `slabs_given` names a slab of the heap (in use or retired, of a real
+// class) and its end. Read with the arenas holding still (Arenas::inspect_holding_still()): a
+// slab given back since the hint was noted moved the count before its state changed and
+// before the fit had its memory, so a hint whose count is current names memory that still
+// holds a slab header; one leaving its class right now has moved the count (re-read) before
+// its state, so a hint that no longer names its slab is stale, not damaged.
 static bool hint_is_sound(const SlabHint& hint, uint64_t slabs_given, const Arenas& arenas) {
     if (hint.slab == nullptr || hint.slabs_given != slabs_given) {
         return true; // stale or empty: never used
@@ -114,8 +115,7 @@ bool CpuCaches::counts_hold() const {
     return true;
 }
 
-bool CpuCaches::check(unsigned cpu, ClassCache* classes, uintptr_t secret, uint64_t slabs_given,
-                      Arenas& arenas) const {
+bool CpuCaches::check(unsigned cpu, ClassCache* classes, uintptr_t secret, Arenas& arenas) const {
     if (!counts_hold()) {
         return false;
     }
@@ -124,17 +124,24 @@ bool CpuCaches::check(unsigned cpu, ClassCache* classes, uintptr_t secret, uint6
     if (cache == nullptr) {
         return true;
     }
-    for (const SlabHint& hint : cache->slab_hints) {
-        if (!hint_is_sound(hint, slabs_given, arenas)) {
-            return false;
+    const bool hints_hold = arenas.inspect_holding_still([&](auto has_arena) {
+        const uint64_t slabs_given = arenas.slabs_given();
+        for (const SlabHint& hint : cache->slab_hints) {
+            if (!hint_is_sound(hint, slabs_given, arenas)) {
+                return false;
+            }
         }
-    }
-    const uint64_t arenas_given = arenas.arenas_given();
-    for (const ArenaHint& hint : cache->arena_hints) {
-        if (hint.bounds.bytes != 0 && hint.arenas_given == arenas_given &&
-            !arenas.has_arena(hint.bounds)) {
-            return false;
+        const uint64_t arenas_given = arenas.arenas_given(); // still while the arenas are
+        for (const ArenaHint& hint : cache->arena_hints) {
+            if (hint.bounds.bytes != 0 && hint.arenas_given == arenas_given &&
+                !has_arena(hint.bounds)) {
+                return false;
+            }
         }
+        return true;
+    });
+    if (!hints_hold) {
+        return false;
     }
     for (unsigned index = 0; index < kSizeClassCount; ++index) {
         const uint32_t count = cache->magazines[index].count;

@@ -269,10 +269,12 @@ public:
     [[nodiscard]] ClassTotals totals(unsigned index) const;
     // Every CPU's magazines within bounds; the calling CPU's cached blocks (`cpu`, or kNoCpuSlot)
     // each a handed-out block of its class carrying its free mark, its slab hints current at
-    // `slabs_given` (Arenas::slabs_given()) each naming a slab and its end, and its arena hint,
-    // if current at `arenas`' arenas_given(), the bounds of one of `arenas`.
+    // `arenas`' slabs_given() each naming a slab and its end, and its arena hints current at
+    // their arenas_given() each the bounds of one of `arenas`. The hints are read with the
+    // arenas' lock held, so a slab or an arena another CPU gives back meanwhile is never read
+    // half-rewritten nor taken for damage.
     [[nodiscard]] bool check(unsigned cpu, ClassCache* classes, uintptr_t secret,
-                             uint64_t slabs_given, Arenas& arenas) const;
+                             Arenas& arenas) const;
 
 private:
     [[gnu::noinline]] CpuCache* make_first(unsigned cpu, Arenas& arenas);

@@ -920,8 +920,8 @@ bool heap_check(Heap& heap) {
     bool cache_intact = true;
     {
         InterruptsOff stay_on_cpu;
-        cache_intact = heap.cpus.check(platform::current_cpu(), heap.classes, heap.secret,
-                                       heap.arenas.slabs_given(), heap.arenas);
+        cache_intact =
+            heap.cpus.check(platform::current_cpu(), heap.classes, heap.secret, heap.arenas);
     }
     if (!cache_intact) {
         report_failed_check(heap, "the calling CPU's cache is damaged", caller);
