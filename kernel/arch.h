@@ -58,9 +58,18 @@ struct SavedContext {
 // (the 48-bit map).
 [[nodiscard]] uint64_t physical_address_limit();
 
+// The ranges map_memory() maps as device memory, known once the arch entry has read the
+// firmware's description (before kernel_main()): AArch64 virt's device window and the GICv3
+// redistributor regions beyond it; x86-64 the local APIC's page. RAM the firmware lists over
+// them is cut out of boot.ram by kernel_main() (named in the boot log): it is never mapped twice
+// nor handed out.
+inline constexpr size_t kMaxDeviceRanges = 1 + kernel::kMaxPerCpuRegions;
+using DeviceRanges = kernel::RangeList<kMaxDeviceRanges>;
+[[nodiscard]] DeviceRanges device_ranges();
+
 // Builds the final identity map: every range in boot.ram as Normal write-back memory (except
-// physical page 0, left unmapped so that null dereferences fault), plus the architecture's own
-// device windows, and switches to it. Takes table pages from `tables`. Panics (with a message)
+// physical page 0, left unmapped so that null dereferences fault), plus device_ranges() as
+// device memory, and switches to it. Takes table pages from `tables`. Panics (with a message)
 // if `tables` runs out.
 void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables);
 

@@ -2,7 +2,8 @@
 // kernel_main: the portable part of the test kernel's boot, after the arch has turned the
 // firmware's description into BootInfo. Order matters:
 //   1. static constructors, banner;
-//   2. cut RAM off where the identity map cannot reach; reserve the kernel image (which must lie
+//   2. cut RAM off where the identity map cannot reach and out of device memory; reserve the kernel
+//   image (which must lie
 //      in listed RAM and share no page with a range the firmware or boot loader reserved, no-map
 //      or not) and physical page 0;
 //   3. usable ranges (first pass) -> page-table pages for the final map -> arch::map_memory();
@@ -97,6 +98,35 @@ void clip_unreachable_ram(BootInfo& boot) {
     }
 }
 
+// RAM the firmware lists over device memory the arch maps (arch::device_ranges()) is cut out,
+// named: mapping it twice panicked, and a device tree's RAM over virt's device window hung the
+// boot (the kernel took the devices' registers for free pages).
+void cut_device_memory_out_of_ram(BootInfo& boot) {
+    const arch::DeviceRanges devices = arch::device_ranges();
+    for (const PhysRange& range : boot.ram) {
+        for (const PhysRange& device : devices) {
+            if (range.base <= device.last() && device.base <= range.last()) {
+                print("memory map: RAM [0x%lx - 0x%lx] overlaps device memory [0x%lx - 0x%lx]; "
+                      "%s\n",
+                      range.base, range.last(), device.base, device.last(),
+                      range.base >= device.base && range.last() <= device.last()
+                          ? "left out"
+                          : "that part left out");
+            }
+        }
+    }
+    const CutRanges cut = cut_out_ranges(boot.ram.data(), boot.ram.count(), boot.ram.capacity(),
+                                         devices.data(), devices.count());
+    if (cut.overflow) {
+        panic("memory map: more than %zu RAM ranges once device memory is cut out",
+              boot.ram.capacity());
+    }
+    boot.ram.set_count(cut.count);
+    if (boot.ram.count() == 0) {
+        panic("memory map: the firmware reported no RAM outside device memory; cannot boot");
+    }
+}
+
 void compute_usable(BootInfo& boot, UsableList& usable) {
     size_t ram_count = boot.ram.count();
     size_t reserved_count = boot.reserved.count();
@@ -137,6 +167,7 @@ void kernel_main(BootInfo& boot) {
     }
     print_ranges("firmware RAM", boot.ram.data(), boot.ram.count());
     clip_unreachable_ram(boot);
+    cut_device_memory_out_of_ram(boot);
 
     const auto image_start = reinterpret_cast<uintptr_t>(__kernel_start);
     const auto image_end = reinterpret_cast<uintptr_t>(__kernel_end);

@@ -147,6 +147,43 @@ size_t clip_ranges(PhysRange* ranges, size_t count, uint64_t limit) {
     return kept;
 }
 
+CutRanges cut_out_ranges(PhysRange* ranges, size_t count, size_t capacity, const PhysRange* holes,
+                         size_t hole_count) {
+    CutRanges result{count, false};
+    for (size_t h = 0; h < hole_count; ++h) {
+        const PhysRange& hole = holes[h];
+        if (hole.size == 0) {
+            continue;
+        }
+        size_t i = 0;
+        while (i < result.count) {
+            const PhysRange range = ranges[i];
+            if (range.size == 0 || range.last() < hole.base || range.base > hole.last()) {
+                ++i;
+                continue;
+            }
+            const bool below = range.base < hole.base;
+            const bool above = range.last() > hole.last();
+            const PhysRange upper{hole.last() + 1, range.last() - hole.last()};
+            if (below) {
+                ranges[i++].size = hole.base - range.base;
+                if (above) {
+                    if (result.count < capacity) {
+                        ranges[result.count++] = upper;
+                    } else {
+                        result.overflow = true;
+                    }
+                }
+            } else if (above) {
+                ranges[i++] = upper;
+            } else {
+                ranges[i] = ranges[--result.count]; // wholly inside: the last range takes its place
+            }
+        }
+    }
+    return result;
+}
+
 uint64_t total_bytes(const PhysRange* ranges, size_t count) {
     uint64_t total = 0;
     for (size_t i = 0; i < count; ++i) {

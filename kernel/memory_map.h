@@ -39,6 +39,20 @@ size_t sort_and_merge(PhysRange* ranges, size_t count);
 // ends there. Keeps their order; returns the new count. O(count).
 size_t clip_ranges(PhysRange* ranges, size_t count, uint64_t limit);
 
+// What cut_out_ranges() left: the first `count` ranges; `overflow` when a range split in two
+// found no room (`capacity`) for its upper part, which is then dropped.
+struct CutRanges {
+    size_t count = 0;
+    bool overflow = false;
+};
+
+// Removes every byte of `holes[0..hole_count)` from `ranges[0..count)`, in place, byte-exact: a
+// range inside a hole is dropped, one across a hole's edge shrinks to the part outside, one
+// around a hole keeps its lower part and adds its upper part at the end (if `capacity` has room).
+// Ranges may end at 2^64 - 1. O(hole_count * count).
+[[nodiscard]] CutRanges cut_out_ranges(PhysRange* ranges, size_t count, size_t capacity,
+                                       const PhysRange* holes, size_t hole_count);
+
 // Sum of the sizes (saturating at 2^64 - 1).
 [[nodiscard]] uint64_t total_bytes(const PhysRange* ranges, size_t count);
 

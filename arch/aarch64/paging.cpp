@@ -89,11 +89,20 @@ uint64_t physical_address_limit() {
     return uint64_t{1} << (bits < 48 ? bits : 48);
 }
 
+DeviceRanges device_ranges() {
+    DeviceRanges ranges;
+    // Room for every one: the window and at most kMaxPerCpuRegions regions.
+    static_cast<void>(ranges.add(aarch64::kDeviceWindow.base, aarch64::kDeviceWindow.size));
+    for (const PhysRange& region : aarch64::gic_regions_beyond_device_window()) {
+        static_cast<void>(ranges.add(region.base, region.size));
+    }
+    return ranges;
+}
+
 void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
     g_identity_map.start_building(tables);
-    g_identity_map.map_devices(aarch64::kDeviceWindow, boot);
-    for (const PhysRange& region : aarch64::gic_regions_beyond_device_window()) {
-        g_identity_map.map_devices(region, boot);
+    for (const PhysRange& range : device_ranges()) {
+        g_identity_map.map_devices(range, boot);
     }
     g_identity_map.map_ram(boot);
     g_no_map = boot.no_map;

@@ -108,6 +108,19 @@ bedrock_edited_device_tree(ram_beyond_the_identity_map)
 bedrock_add_qemu_test(aarch64.ram_beyond_the_identity_map_is_left_out LAUNCHER run-kernel
     ARGS -dtb ${CMAKE_CURRENT_BINARY_DIR}/ram_beyond_the_identity_map.dtb
     EXPECT_OUTPUT "memory map: RAM \\[0xfffffffff0000000 - 0xffffffffffffffff\\] reaches past 0x[0-9a-f]+, the last address the identity map can reach; left out\n.*highest address 0x47ffffff\n")
+# RAM listed over device memory the kernel maps is cut out, named: over virt's device window
+# (the boot died in a data abort), and around a GICv3 redistributor region listed inside RAM
+# (mapping it twice panicked: "0x44000000 is already mapped"), whose CPUs, finding no
+# redistributor there, are left out.
+bedrock_edited_device_tree(ram_over_the_device_window)
+bedrock_add_qemu_test(aarch64.ram_over_the_device_window_is_left_out LAUNCHER run-kernel
+    ARGS -dtb ${CMAKE_CURRENT_BINARY_DIR}/ram_over_the_device_window.dtb
+    EXPECT_OUTPUT "memory map: RAM \\[0x8000000 - 0xfffffff\\] overlaps device memory \\[0x8000000 - 0xfffffff\\]; left out\n.*highest address 0x47ffffff\n")
+bedrock_edited_device_tree(gicv3_redistributor_region_in_ram -M virt,gic-version=3 -smp 4)
+bedrock_add_qemu_test(aarch64.gicv3.redistributor_region_in_ram_is_cut_out_of_ram
+    LAUNCHER run-kernel ARGS -M virt,gic-version=3 -smp 4
+        -dtb ${CMAKE_CURRENT_BINARY_DIR}/gicv3_redistributor_region_in_ram.dtb
+    EXPECT_OUTPUT "memory map: RAM \\[0x40000000 - 0x47ffffff\\] overlaps device memory \\[0x44000000 - 0x4403ffff\\]; that part left out\n.*pfa: region \\[0x[0-9a-f]+ - 0x0000000043ffffff\\].*smp: 2 CPUs online")
 
 bedrock_add_qemu_test(aarch64.smp.2 LAUNCHER run-kernel ARGS -m 128M -smp 2
     EXPECT_OUTPUT "smp: 2 CPUs online")

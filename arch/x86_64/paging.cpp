@@ -104,12 +104,19 @@ uint64_t physical_address_limit() {
     return uint64_t{1} << (bits < 47 ? bits : 47);
 }
 
+DeviceRanges device_ranges() {
+    DeviceRanges ranges;
+    if (x86_64::has_local_apic()) {
+        static_cast<void>(ranges.add(x86_64::local_apic_base(), bedrock::kPageSize));
+    }
+    return ranges;
+}
+
 void map_memory(const kernel::BootInfo& boot, kernel::BootPageSource& tables) {
     g_identity_map.start_building(tables);
     g_identity_map.map_ram(ram_without_stack_guard(boot));
-    if (x86_64::has_local_apic()) {
-        g_identity_map.map(PhysRange{x86_64::local_apic_base(), bedrock::kPageSize},
-                           kernel::MemoryType::Device);
+    for (const PhysRange& range : device_ranges()) {
+        g_identity_map.map(range, kernel::MemoryType::Device);
     }
     g_identity_map.finish_building();
     __asm__ volatile("mov %0, %%cr3" : : "r"(g_identity_map.root()) : "memory");

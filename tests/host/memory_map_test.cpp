@@ -195,5 +195,50 @@ TEST(MemoryMap, ClipRangesCutsAtTheLimit) {
     EXPECT_EQ(ranges[1].size, 0x1000u);
 }
 
+// RAM listed over device memory is cut out byte-exact: a range inside a hole goes, one across a
+// hole's edge keeps the part outside, one around a hole becomes two (the upper part added at the
+// end), one that touches a hole is kept whole, and ranges ending at 2^64 - 1 work.
+TEST(MemoryMap, CutOutRangesRemovesEveryByteOfTheHoles) {
+    std::vector<PhysRange> ranges = {{0x09000000, 0x01000000}, // inside the first hole
+                                     {0x40000000, 0x08000000}, // around the second hole
+                                     {0x07000000, 0x02000000}, // across the first hole's start
+                                     {0x0f000000, 0x02000000}, // across the first hole's end
+                                     {0x20000000, 0x1000},     // touching the third hole
+                                     {kTop - 0xfff, 0x1000}};  // at the top, in the fourth
+    const size_t count = ranges.size();
+    ranges.resize(count + 1); // room for one split
+    const std::vector<PhysRange> holes = {{0x08000000, 0x08000000},
+                                          {0x44000000, 0x40000},
+                                          {0x20001000, 0x1000},
+                                          {kTop - 0x1fff, 0x2000}};
+    const CutRanges cut =
+        cut_out_ranges(ranges.data(), count, ranges.size(), holes.data(), holes.size());
+    EXPECT_FALSE(cut.overflow);
+    ranges.resize(cut.count);
+    std::sort(ranges.begin(), ranges.end(),
+              [](const PhysRange& a, const PhysRange& b) { return a.base < b.base; });
+    const std::vector<PhysRange> expected = {{0x07000000, 0x01000000},
+                                             {0x10000000, 0x01000000},
+                                             {0x20000000, 0x1000},
+                                             {0x40000000, 0x04000000},
+                                             {0x44040000, 0x03fc0000}};
+    ASSERT_EQ(ranges.size(), expected.size());
+    for (size_t i = 0; i < expected.size(); ++i) {
+        EXPECT_EQ(ranges[i].base, expected[i].base) << i;
+        EXPECT_EQ(ranges[i].size, expected[i].size) << i;
+    }
+}
+
+// A range split in two with no room for its upper part keeps its lower part and says so.
+TEST(MemoryMap, CutOutRangesReportsNoRoomForASplit) {
+    PhysRange ranges[1] = {{0x40000000, 0x08000000}};
+    const PhysRange hole{0x44000000, 0x1000};
+    const CutRanges cut = cut_out_ranges(ranges, 1, 1, &hole, 1);
+    EXPECT_TRUE(cut.overflow);
+    ASSERT_EQ(cut.count, 1u);
+    EXPECT_EQ(ranges[0].base, 0x40000000u);
+    EXPECT_EQ(ranges[0].size, 0x04000000u);
+}
+
 } // namespace
 } // namespace bedrock::kernel
