@@ -458,11 +458,21 @@ SegregatedFit::choose_again(size_t needed, size_t usable, size_t alignment) {
 void* SegregatedFit::take_head(size_t size, BlockUse use) {
     BEDROCK_DEBUG_ASSERT(use != BlockUse::Free && size <= m_max_usable);
     const size_t usable = size < kMinUsable ? kMinUsable : align_up(size, kGranule);
-    const unsigned list = search(list_fitting(usable));
-    if (list == 0) [[unlikely]] {
-        return take_placed(size, kGranule, use);
+    // First the head of the list `usable` falls in, if it is big enough: a block freed at this
+    // size is taken again before the search splits one of a larger list (a program that frees
+    // and allocates one size again and again reuses its blocks, where a search from the first
+    // list whose every block fits left them free and split fresh memory, which the tells then
+    // gave back and the program faulted in again). Else the search from the next list, whose
+    // every block fits. A size is trusted once its seal holds (below).
+    unsigned list = list_of(usable);
+    BlockHeader* header = head(list); // usable <= m_max_usable: list <= m_last_list
+    if (header == nullptr || usable_of(header) < usable) {
+        list = search(list + 1);
+        if (list == 0) [[unlikely]] {
+            return take_placed(size, kGranule, use);
+        }
+        header = head(list);
     }
-    BlockHeader* header = head(list);
     if (!seal_holds(header)) [[unlikely]] {
         return take_placed(size, kGranule, use);
     }

@@ -87,7 +87,9 @@
 //   list_of(s) = s / 16                                            for s < 256
 //   list_of(s) = 16 (floor_log2(s) - 7) + (s >> (floor_log2(s) - 4)) - 16   for s >= 256
 // so list l holds sizes [min_size(l), min_size(l + 1)) and take() searches from the first list
-// whose min_size is >= the request: any block found there fits (good fit, O(1)).
+// whose min_size is >= the request: any block found there fits (good fit, O(1)). Before that it
+// takes the head of the request's own list if that block is big enough: a block freed at the
+// request's size is there.
 //
 // Hardened links (as Linux's SLAB_FREELIST_HARDENED, with a check on every link followed): a
 // free block's links live in its own usable bytes, which a write after free can reach, so each
@@ -476,10 +478,12 @@ public:
     // A block of at least `size` usable bytes (0 -> the minimum block, kMinUsable bytes) whose
     // start is aligned to `alignment` (a power of two; below 16 means 16), its header marked `use`
     // (not Free). Null if no free block fits (nothing changes): the caller may add an arena and
-    // retry. O(1): good fit, searching from the first list whose every block fits; an aligned
-    // request searches for size + alignment + 32 and gives the leading gap back as a free block.
-    // When that search fails, up to kFallbackProbes blocks of the list below are tried exactly, so
-    // a request close to an arena's whole free block still succeeds. An alignment beyond every
+    // retry. O(1): the head of the list `size` falls in if it is big enough (a size freed and
+    // allocated again reuses its blocks), else good fit, searching from the first list whose
+    // every block fits; an aligned request searches for size + alignment + 32 and gives the
+    // leading gap back as a free block. When that search fails, up to kFallbackProbes blocks of
+    // the list below are tried exactly, so a request close to an arena's whole free block still
+    // succeeds. An alignment beyond every
     // block's size (a region heap's, near its region's size) tries the free blocks holding its
     // multiples instead, at most two per arena: O(arenas * arena bytes / 1 KiB). Remainders smaller
     // than a minimum block (kMinBlockBytes, 48) stay in the taken block.

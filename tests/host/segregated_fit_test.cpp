@@ -391,6 +391,34 @@ TEST(SegregatedFit, MergesInAllFourNeighbourCases) {
     EXPECT_EQ(f.fit.totals().free_bytes, fresh_usable(4 * kKiB));
 }
 
+// A block freed between taken ones is taken again by the next request of its size, even where
+// its list holds sizes above the request's (the search alone starts at the next list, whose
+// every block fits, and split the arena's rest instead, leaving the hole: a program freeing and
+// allocating one size grew into fresh memory every round). A head too small for the request is
+// passed over for the search.
+TEST(SegregatedFit, AFreedBlockIsTakenAgainByTheNextRequestOfItsSize) {
+    constexpr size_t kSize = 40000; // inside its list: list_min_size(list_of(kSize)) < kSize
+    static_assert(fit_detail::list_min_size(fit_detail::list_of(kSize)) < kSize);
+    Fit f(kMiB);
+    Arena* arena = f.add(kMiB);
+    unsigned char* b[3];
+    for (unsigned char*& block : b) {
+        block = static_cast<unsigned char*>(f.fit.take(kSize, 16, BlockUse::Medium));
+        ASSERT_NE(block, nullptr);
+    }
+    f.fit.give(*arena, b[1]);
+    ASSERT_TRUE(holds(f.fit));
+    EXPECT_EQ(f.fit.take(kSize, 16, BlockUse::Medium), b[1]);
+    ASSERT_TRUE(holds(f.fit));
+    // The hole is smaller than a request of its list: the rest of the arena serves it.
+    f.fit.give(*arena, b[1]);
+    void* larger = f.fit.take(kSize + 16, 16, BlockUse::Medium);
+    ASSERT_NE(larger, nullptr);
+    EXPECT_NE(larger, b[1]);
+    EXPECT_EQ(SegregatedFit::use_of(b[1]), BlockUse::Free);
+    ASSERT_TRUE(holds(f.fit));
+}
+
 TEST(SegregatedFit, AlignedTakesUpToOneMiB) {
     Fit f(32 * kMiB);
     Arena* arena = f.add(32 * kMiB);
