@@ -11,7 +11,8 @@
 # glibc (heap_bench --summary) and the page frame allocator's order-0 pair with and without CPU
 # page lists as `key value` lines; last, real programs (tests/bench/real_programs.sh: python3,
 # sqlite3, git, cc, xz, sort) under glibc and libbedrock-malloc.so, mimalloc, jemalloc and
-# tcmalloc preloaded: wall time and peak RSS, with hosted.rss_vs_glibc.<program> keys.
+# tcmalloc preloaded: wall time and peak RSS, with hosted.rss_vs_glibc.<program> keys, then
+# many_threads.c (hosted.threads.<n>.time_vs_glibc) and sliding_window.c (hosted.window.*).
 #   ./bench.sh            the tables, then the key lines with how each figure was obtained
 #   ./bench.sh --csv      workload,allocator,ns_per_op,footprint_ratio rows only (peers)
 #   ./bench.sh --summary  the key lines only (2-3 minutes: the worst-case instruction counts

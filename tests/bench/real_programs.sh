@@ -2,13 +2,15 @@
 # SPDX-License-Identifier: MIT
 # Real programs under each allocator: the workloads of tests/hosted/workloads.sh (python3,
 # sqlite3, git, cc, xz, sort) run with glibc's malloc and with libbedrock-malloc.so, mimalloc,
-# jemalloc and tcmalloc preloaded, each measured by /usr/bin/time: wall seconds and peak resident
-# set (the largest process of the workload's tree, KiB).
+# jemalloc and tcmalloc preloaded, each measured by /usr/bin/time: wall seconds, peak resident
+# set (the largest process of the workload's tree, KiB) and minor page faults.
 #   real_programs.sh PRELOAD            a table: seconds and peak RSS per program and allocator,
-#                                       then seconds of many_threads.c per thread count
-#   real_programs.sh PRELOAD --summary  hosted.rss_vs_glibc.<program> <Bedrock's peak / glibc's>
-#                                       and hosted.threads.<n>.time_vs_glibc <Bedrock's seconds /
-#                                       glibc's>
+#                                       then seconds of many_threads.c per thread count, then
+#                                       seconds and page faults of sliding_window.c
+#   real_programs.sh PRELOAD --summary  hosted.rss_vs_glibc.<program> <Bedrock's peak / glibc's>,
+#                                       hosted.threads.<n>.time_vs_glibc <Bedrock's seconds /
+#                                       glibc's>, and hosted.window.time_vs_glibc and
+#                                       hosted.window.faults_vs_glibc (sliding_window.c)
 # Thread counts: 64, 256 (libbedrock-malloc.so's CPU slots) and 300 (44 threads on its shared
 # path).
 # Each figure is the median of RUNS runs (default 3; environment RUNS=n). A peer whose library is
@@ -31,20 +33,24 @@ allocators="glibc bedrock mimalloc jemalloc tcmalloc"
 thread_counts="64 256 300"
 threads_program=$work/many_threads
 cc -O2 -pthread "$here/many_threads.c" -o "$threads_program" || exit 1
+window_program=$work/sliding_window
+cc -O2 "$here/sliding_window.c" -o "$window_program" || exit 1
 
-# One run of $1 under allocator $2: prints "seconds kib". $1: a workload of workloads.sh, or
-# threads-<n>, many_threads.c with n threads.
+# One run of $1 under allocator $2: prints "seconds kib faults". $1: a workload of
+# workloads.sh, threads-<n> (many_threads.c with n threads) or window (sliding_window.c).
 measure() {
     local name=$1 allocator=$2 dir=$work/$1 command
     rm -rf "$dir" && mkdir -p "$dir"
     if [[ $name == threads-* ]]; then
         command=("$threads_program" "${name#threads-}")
+    elif [[ $name == window ]]; then
+        command=("$window_program")
     else
         command=(bash -c "$(declare -f "${name}_workload"); dir=$dir; ${name}_workload")
     fi
     local preload_env=()
     [[ -n ${library[$allocator]} ]] && preload_env=(LD_PRELOAD="${library[$allocator]}")
-    (cd "$dir" && env "${preload_env[@]}" /usr/bin/time -o "$work/time" -f '%e %M' \
+    (cd "$dir" && env "${preload_env[@]}" /usr/bin/time -o "$work/time" -f '%e %M %R' \
         "${command[@]}" >/dev/null 2>&1)
     cat "$work/time"
 }
@@ -55,12 +61,13 @@ median_of_runs() {
     for ((i = 0; i < runs; ++i)); do measure "$name" "$allocator"; done >"$work/runs"
     local middle=$(((runs + 1) / 2))
     echo "$(cut -d' ' -f1 "$work/runs" | sort -n | sed -n "${middle}p")" \
-        "$(cut -d' ' -f2 "$work/runs" | sort -n | sed -n "${middle}p")"
+        "$(cut -d' ' -f2 "$work/runs" | sort -n | sed -n "${middle}p")" \
+        "$(cut -d' ' -f3 "$work/runs" | sort -n | sed -n "${middle}p")"
 }
 
 available() { [[ -z ${library[$1]} || -e ${library[$1]} ]]; }
 
-# The ratio of column $2 (1: seconds, 2: KiB) of Bedrock's median for $1 to glibc's.
+# The ratio of column $2 (1: seconds, 2: KiB, 3: faults) of Bedrock's median for $1 to glibc's.
 ratio_to_glibc() {
     local bedrock glibc
     bedrock=$(median_of_runs "$1" bedrock | cut -d' ' -f"$2")
@@ -75,6 +82,8 @@ if [[ $mode == --summary ]]; then
     for threads in $thread_counts; do
         echo "hosted.threads.$threads.time_vs_glibc $(ratio_to_glibc "threads-$threads" 1)"
     done
+    echo "hosted.window.time_vs_glibc $(ratio_to_glibc window 1)"
+    echo "hosted.window.faults_vs_glibc $(ratio_to_glibc window 3)"
     exit 0
 fi
 
@@ -94,7 +103,7 @@ table() {
                 printf '%16s' -
                 continue
             fi
-            read -r seconds kib < <(median_of_runs "$name" "$allocator")
+            read -r seconds kib _ < <(median_of_runs "$name" "$allocator")
             local chosen=$seconds
             [[ $column == 2 ]] && chosen=$kib
             [[ $allocator == glibc ]] && glibc=$chosen
@@ -112,3 +121,5 @@ echo "many threads (many_threads.c): wall seconds / peak RSS in MiB (median of $
 thread_runs=()
 for threads in $thread_counts; do thread_runs+=("threads-$threads"); done
 table threads 1 "${thread_runs[@]}"
+echo "one size freed and allocated again (sliding_window.c): wall seconds / peak RSS in MiB"
+table window 1 window
