@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "boot_cpus.h"
 #include "kernel/acpi.h"
 #include "support/low_memory.h"
 
@@ -109,9 +110,8 @@ TEST(Acpi, RsdtRevision0ListsEnabledCpusAndCountsOnlineCapableOnes) {
     const AcpiCpus result = acpi_read_cpus(pointer, boot);
     ASSERT_TRUE(result.ok()) << result.error;
     EXPECT_EQ(result.local_apic_address, 0xFEE00000u);
-    EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 3, 4})); // 1 is disabled, 2 online-capable
+    test::expect_boot_cpus(boot, {0, 3, 4}); // 1 is disabled, 2 online-capable
     EXPECT_EQ(result.online_capable, 1u);
-    EXPECT_EQ(boot.cpus_left_off, 0u);
 }
 
 TEST(Acpi, XsdtIsPreferredOverRsdt) {
@@ -124,7 +124,7 @@ TEST(Acpi, XsdtIsPreferredOverRsdt) {
     const uint64_t pointer = memory.place_next(rsdp(rsdt, xsdt, 2));
     BootInfo boot;
     ASSERT_TRUE(acpi_read_cpus(pointer, boot).ok());
-    EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 1}));
+    test::expect_boot_cpus(boot, {0, 1});
 }
 
 // An XSDT entry at or above 4 GiB, where the early map does not reach (unmapped here: a read
@@ -137,7 +137,7 @@ TEST(Acpi, XsdtEntriesAbove4GiBAreSkippedUnread) {
     const uint64_t pointer = memory.place_next(rsdp(0, xsdt, 2));
     BootInfo boot;
     ASSERT_TRUE(acpi_read_cpus(pointer, boot).ok());
-    EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 2}));
+    test::expect_boot_cpus(boot, {0, 2});
 }
 
 TEST(Acpi, DamagedXsdtFallsBackToRsdt) {
@@ -149,7 +149,7 @@ TEST(Acpi, DamagedXsdtFallsBackToRsdt) {
     const uint64_t pointer = memory.place_next(rsdp(rsdt, xsdt, 2));
     BootInfo boot;
     ASSERT_TRUE(acpi_read_cpus(pointer, boot).ok());
-    EXPECT_EQ(ids(boot), (std::vector<uint64_t>{5}));
+    test::expect_boot_cpus(boot, {5});
 }
 
 TEST(Acpi, X2ApicEntriesAndDuplicates) {
@@ -160,7 +160,8 @@ TEST(Acpi, X2ApicEntriesAndDuplicates) {
     const uint64_t pointer = memory.place_next(rsdp(0, xsdt, 2));
     BootInfo boot;
     ASSERT_TRUE(acpi_read_cpus(pointer, boot).ok());
-    EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 1, 300}));
+    EXPECT_EQ(ids(boot), test::first_boot_cpus({0, 1, 300})); // 301 is disabled
+    test::expect_boot_cpus(boot, {0, 1, 1, 300});
 }
 
 TEST(Acpi, MoreCpusThanTheKernelStartsAreCountedAsLeftOff) {
@@ -215,7 +216,7 @@ TEST(Acpi, TruncatedMadtEntryEndsTheList) {
     const uint64_t rsdt = memory.place_next(root("RSDT", {apic}, 4));
     BootInfo boot;
     ASSERT_TRUE(acpi_read_cpus(memory.place_next(rsdp(rsdt, 0, 0)), boot).ok());
-    EXPECT_EQ(ids(boot), (std::vector<uint64_t>{0, 1}));
+    test::expect_boot_cpus(boot, {0, 1});
 }
 
 TEST(Acpi, RsdpSearchFindsOnlyValidPointersOn16ByteBoundaries) {

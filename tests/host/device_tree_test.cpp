@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "boot_cpus.h"
 #include "kernel/device_tree.h"
 
 namespace bedrock::kernel {
@@ -405,11 +406,7 @@ TEST(DeviceTree, CpusPsciGicAndTimerLikeQemuVirt) {
     add_cpus(fdt, 1, {0, 1, 2, 3});
     fdt.end();
     const BootInfo boot = parse(fdt);
-    ASSERT_EQ(boot.cpu_count, 4u);
-    for (size_t i = 0; i < 4; ++i) {
-        EXPECT_EQ(boot.cpu_ids[i], i);
-    }
-    EXPECT_EQ(boot.cpus_left_off, 0u);
+    test::expect_boot_cpus(boot, {0, 1, 2, 3});
     EXPECT_EQ(boot.psci_conduit, PsciConduit::Hvc);
     EXPECT_EQ(boot.psci_cpu_on, 0xC4000003u);
     EXPECT_EQ(boot.interrupt_controller.kind, InterruptControllerKind::GicV2);
@@ -426,10 +423,7 @@ TEST(DeviceTree, CpusWithTwoAddressCellsKeepAff3) {
     fdt.begin("");
     add_cpus(fdt, 2, {0x0000000100000000, 0x0000000100000101});
     fdt.end();
-    const BootInfo boot = parse(fdt);
-    ASSERT_EQ(boot.cpu_count, 2u);
-    EXPECT_EQ(boot.cpu_ids[0], 0x0000000100000000u);
-    EXPECT_EQ(boot.cpu_ids[1], 0x0000000100000101u);
+    test::expect_boot_cpus(parse(fdt), {0x0000000100000000, 0x0000000100000101});
 }
 
 TEST(DeviceTree, DisabledAndFailedCpusAreSkipped) {
@@ -437,10 +431,7 @@ TEST(DeviceTree, DisabledAndFailedCpusAreSkipped) {
     fdt.begin("");
     add_cpus(fdt, 1, {0, 1, 2, 3, 4}, {"okay", "disabled", "ok", "fail", ""});
     fdt.end();
-    const BootInfo boot = parse(fdt);
-    ASSERT_EQ(boot.cpu_count, 2u);
-    EXPECT_EQ(boot.cpu_ids[0], 0u);
-    EXPECT_EQ(boot.cpu_ids[1], 2u);
+    test::expect_boot_cpus(parse(fdt), {0, 2});
 }
 
 // A CPU described twice (a copy-and-paste slip in a device tree) is one CPU, started once.
@@ -450,11 +441,8 @@ TEST(DeviceTree, ACpuListedTwiceIsOneCpu) {
     add_cpus(fdt, 1, {0, 1, 1, 2, 0});
     fdt.end();
     const BootInfo boot = parse(fdt);
-    ASSERT_EQ(boot.cpu_count, 3u);
-    EXPECT_EQ(boot.cpu_ids[0], 0u);
-    EXPECT_EQ(boot.cpu_ids[1], 1u);
-    EXPECT_EQ(boot.cpu_ids[2], 2u);
-    EXPECT_EQ(boot.cpus_left_off, 0u);
+    EXPECT_EQ(test::boot_cpu_ids(boot), test::first_boot_cpus({0, 1, 2}));
+    test::expect_boot_cpus(boot, {0, 1, 1, 2, 0});
 }
 
 // A node whose status is not "okay"/"ok" is neither RAM nor reserved nor a device, wherever
@@ -638,7 +626,7 @@ TEST(DeviceTree, WithoutPsciTheConduitIsNone) {
     add_cpus(fdt, 1, {0, 1});
     fdt.end();
     const BootInfo boot = parse(fdt);
-    EXPECT_EQ(boot.cpu_count, 2u);
+    test::expect_boot_cpus(boot, {0, 1});
     EXPECT_EQ(boot.psci_conduit, PsciConduit::None);
     EXPECT_EQ(boot.interrupt_controller.kind, InterruptControllerKind::None);
     EXPECT_EQ(boot.timer_interrupt, 0u);

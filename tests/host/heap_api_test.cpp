@@ -19,6 +19,7 @@
 #include "bedrock/platform.h"
 #include "heap/cpu_cache.h"
 #include "heap_test_support.h"
+#include "max_cpus_support.h"
 
 namespace bedrock {
 namespace {
@@ -1388,11 +1389,15 @@ TEST_F(HeapApiTest, ABlockOfANestedHeapFreedIntoTheOuterHeapIsForeign) {
     test::expect_a_nested_heaps_blocks_are_foreign(*m_heap, 256 << 10);
 }
 
+// Regions of 16, 32 and 64 KiB work; with more than 64 CPU slots each is larger by what the
+// heap's state grows (its CPU cache pointers), so that the arena is as large as with 64.
 TEST_F(HeapApiTest, RegionTooSmallIsRefusedAndSmallRegionsWork) {
-    test::Region region(64 << 10);
+    constexpr size_t kStateGrowth = test::kHeapStateBytesBeyondDefault;
+    test::Region region((64 << 10) + kStateGrowth);
     EXPECT_EQ(heap_create_in_region(region.data(), 100), nullptr);
     EXPECT_EQ(heap_create_in_region(nullptr, 1 << 20), nullptr);
-    for (size_t bytes : {size_t{16} << 10, size_t{32} << 10, size_t{64} << 10}) {
+    for (size_t arena : {size_t{16} << 10, size_t{32} << 10, size_t{64} << 10}) {
+        const size_t bytes = arena + kStateGrowth;
         Heap* heap = heap_create_in_region(region.data(), bytes);
         ASSERT_NE(heap, nullptr) << bytes;
         void* block = heap_allocate(*heap, 16);
@@ -1460,9 +1465,11 @@ size_t largest_block(Heap& heap, size_t limit) {
 // class keeps, the blocks the calling CPU's cache holds): after one malloc and free in every
 // size class, with nothing live, the largest block is what it was in the fresh heap (less the
 // calling CPU's cache storage, made by the first small call in a heap that has CPU caches).
-// Without that, a 64 KiB region served 60 KiB fresh and 6.6 KiB after.
+// Without that, a 64 KiB region served 60 KiB fresh and 6.6 KiB after. With more than 64 CPU
+// slots each region is larger by what the heap's state grows, so that its arena is as large.
 TEST_F(HeapApiTest, AMallocTakesBackIdleSlabsBeforeItFails) {
-    for (const size_t bytes : {size_t{64} << 10, size_t{256} << 10}) {
+    for (const size_t arena : {size_t{64} << 10, size_t{256} << 10}) {
+        const size_t bytes = arena + test::kHeapStateBytesBeyondDefault;
         test::Region region(bytes);
         Heap* heap = heap_create_in_region(region.data(), bytes);
         ASSERT_NE(heap, nullptr);
@@ -1493,11 +1500,14 @@ TEST_F(HeapApiTest, AMallocTakesBackIdleSlabsBeforeItFails) {
 }
 
 // A region heap_create_in_region() accepts serves a malloc of every small size at once (it used
-// to accept regions from 3,824 bytes whose arena could not hold a single slab).
+// to accept regions from 3,824 bytes whose arena could not hold a single slab). The smallest is
+// at most 9 KiB, and the sizes tried reach 16 KiB, plus what the heap's state grows with more
+// than 64 CPU slots.
 TEST_F(HeapApiTest, EveryAcceptedRegionServesEverySmallSize) {
-    test::Region region(16 << 10);
+    constexpr size_t kStateGrowth = test::kHeapStateBytesBeyondDefault;
+    test::Region region((16 << 10) + kStateGrowth);
     size_t smallest = 0;
-    for (size_t bytes = 1024; bytes <= (16 << 10); bytes += 16) {
+    for (size_t bytes = 1024; bytes <= region.size(); bytes += 16) {
         Heap* heap = heap_create_in_region(region.data(), bytes);
         if (heap == nullptr) {
             EXPECT_EQ(smallest, 0u) << "refused " << bytes << " after accepting " << smallest;
@@ -1512,7 +1522,7 @@ TEST_F(HeapApiTest, EveryAcceptedRegionServesEverySmallSize) {
         EXPECT_TRUE(heap_destroy(*heap));
     }
     EXPECT_NE(smallest, 0u);
-    EXPECT_LE(smallest, 9u << 10);
+    EXPECT_LE(smallest, (9u << 10) + kStateGrowth);
     EXPECT_EQ(test::report_count(), 0u);
 }
 
@@ -1521,10 +1531,16 @@ TEST_F(HeapApiTest, EveryAcceptedRegionServesEverySmallSize) {
 // size past a multiple of twice their size, so that the next multiple of their size lies three
 // quarters in (past the heap's own state), a block of 64 bytes aligned to the region's size
 // lands there, and one aligned to twice it (no multiple inside) is refused, nothing changed;
-// heap_check() holds.
+// heap_check() holds. A size whose first three quarters cannot hold the heap's state and a slab
+// (16 KiB with thousands of CPU slots, whose cache pointers the state holds) has no such place.
 TEST(HeapRegionAlignmentTest, AnAlignmentNearTheRegionsSizeIsServedWhereAMultipleFits) {
+    const size_t smallest = smallest_region_bytes();
     for (const size_t bytes :
          {size_t{16} << 10, size_t{64} << 10, size_t{1} << 20, size_t{16} << 20}) {
+        if (smallest > bytes / 4 * 3) {
+            EXPECT_NE(platform::kMaxCpus, test::kDefaultMaxCpus) << bytes;
+            continue;
+        }
         std::vector<unsigned char> memory(8 * bytes);
         const uintptr_t base = align_up(reinterpret_cast<uintptr_t>(memory.data()), 2 * bytes);
         auto* start = reinterpret_cast<unsigned char*>(base + bytes / 4);
@@ -1575,8 +1591,9 @@ TEST(HeapRegionAlignmentTest, AnAlignmentJustBelowTheRegionsSizeIsServedWhereAMu
     EXPECT_EQ(test::report_count(), 0u);
 }
 
+// 32 KiB, plus what the heap's state grows with more than 64 CPU slots.
 TEST_F(HeapApiTest, A32KiBRegionHoldsAtLeast384BlocksOf64Bytes) {
-    alignas(4096) static unsigned char arena[32 << 10];
+    alignas(4096) static unsigned char arena[(32 << 10) + test::kHeapStateBytesBeyondDefault];
     Heap* heap = heap_create_in_region(arena, sizeof(arena));
     ASSERT_NE(heap, nullptr);
     std::vector<void*> blocks;
