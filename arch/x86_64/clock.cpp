@@ -10,7 +10,7 @@
 //      from one change of the seconds to the next, up to two seconds of waiting.
 // Without any, the frequency is unknown: the kernel says so and assumes kFallbackTscHz, so every
 // time-out it measures may be off. (Trusting the PIT blindly made the clock run about a thousand
-// times fast: 500 ms check-ins timed out at once and secondaries were left out.) Each wait for a
+// times fast: CPU check-ins timed out at once and secondaries were left out.) Each wait for a
 // source that may not be there is bounded in TSC ticks, at most kMaxTscHz's worth of its time.
 // Invariant after calibrate_clock(): g_tsc_hz > 0 and g_tsc_at_boot <= rdtsc().
 #include <stdint.h>
