@@ -105,7 +105,7 @@ void cut_device_memory_out_of_ram(BootInfo& boot) {
     const arch::DeviceRanges devices = arch::device_ranges();
     for (const PhysRange& range : boot.ram) {
         for (const PhysRange& device : devices) {
-            if (range.base <= device.last() && device.base <= range.last()) {
+            if (ranges_overlap(range, device)) {
                 print("memory map: RAM [0x%lx - 0x%lx] overlaps device memory [0x%lx - 0x%lx]; "
                       "%s\n",
                       range.base, range.last(), device.base, device.last(),

@@ -152,13 +152,10 @@ CutRanges cut_out_ranges(PhysRange* ranges, size_t count, size_t capacity, const
     CutRanges result{count, false};
     for (size_t h = 0; h < hole_count; ++h) {
         const PhysRange& hole = holes[h];
-        if (hole.size == 0) {
-            continue;
-        }
         size_t i = 0;
         while (i < result.count) {
             const PhysRange range = ranges[i];
-            if (range.size == 0 || range.last() < hole.base || range.base > hole.last()) {
+            if (!ranges_overlap(range, hole)) {
                 ++i;
                 continue;
             }

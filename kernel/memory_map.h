@@ -39,6 +39,11 @@ size_t sort_and_merge(PhysRange* ranges, size_t count);
 // ends there. Keeps their order; returns the new count. O(count).
 size_t clip_ranges(PhysRange* ranges, size_t count, uint64_t limit);
 
+// Whether `a` and `b` share a byte (empty ranges share none). Ranges may end at 2^64 - 1.
+constexpr bool ranges_overlap(const PhysRange& a, const PhysRange& b) {
+    return a.size != 0 && b.size != 0 && a.base <= b.last() && b.base <= a.last();
+}
+
 // What cut_out_ranges() left: the first `count` ranges; `overflow` when a range split in two
 // found no room (`capacity`) for its upper part, which is then dropped.
 struct CutRanges {

@@ -60,9 +60,11 @@ median_of_runs() {
     local name=$1 allocator=$2
     for ((i = 0; i < runs; ++i)); do measure "$name" "$allocator"; done >"$work/runs"
     local middle=$(((runs + 1) / 2))
-    echo "$(cut -d' ' -f1 "$work/runs" | sort -n | sed -n "${middle}p")" \
-        "$(cut -d' ' -f2 "$work/runs" | sort -n | sed -n "${middle}p")" \
-        "$(cut -d' ' -f3 "$work/runs" | sort -n | sed -n "${middle}p")"
+    local medians=()
+    for column in 1 2 3; do
+        medians+=("$(cut -d' ' -f"$column" "$work/runs" | sort -n | sed -n "${middle}p")")
+    done
+    echo "${medians[@]}"
 }
 
 available() { [[ -z ${library[$1]} || -e ${library[$1]} ]]; }

@@ -46,6 +46,15 @@ struct Fixture {
         EXPECT_EQ(pfa.free_pages(), initial_free);
         EXPECT_EQ(pfa.largest_free_order(), initial_largest);
     }
+    // A free of the run at `run` with `count` pages, a length it no longer has, is refused as a
+    // wrong count and reported once.
+    void expect_old_length_refused(PhysAddr run, uint64_t count) {
+        test::clear_reports();
+        pfa.free_pages(run, count);
+        ASSERT_EQ(test::reports().size(), 1u);
+        EXPECT_EQ(test::reports()[0].kind, ErrorKind::FreeWrongOrder);
+        test::clear_reports();
+    }
     test::SimulatedMemory memory;
     PageFrameAllocator pfa;
     bool initialized = false;
@@ -371,11 +380,7 @@ TEST(PageFrameAllocator, ExtendPagesGrowsARunIntoTheFreePagesAfterIt) {
                 << count << " " << grown << " at " << run;
             EXPECT_EQ(f.pfa.free_pages(), free_before - (grown - count)) << count << " " << grown;
             EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
-            test::clear_reports();
-            f.pfa.free_pages(run, count); // its old length: a wrong count now
-            ASSERT_EQ(test::reports().size(), 1u);
-            EXPECT_EQ(test::reports()[0].kind, ErrorKind::FreeWrongOrder);
-            test::clear_reports();
+            f.expect_old_length_refused(run, count);
             f.pfa.free_pages(run, grown);
             EXPECT_TRUE(test::reports().empty());
             f.expect_pristine();
@@ -429,11 +434,7 @@ TEST(PageFrameAllocator, ShrinkPagesFreesARunsTail) {
             EXPECT_TRUE(f.pfa.check().ok) << f.pfa.check().failure;
             const PhysAddr tail = f.pfa.allocate_pages(count - kept, kPageSize, kNoLimit);
             EXPECT_NE(tail, kNoPage) << "the tail's pages in a row are free";
-            test::clear_reports();
-            f.pfa.free_pages(run, count); // its old length: a wrong count now
-            ASSERT_EQ(test::reports().size(), 1u);
-            EXPECT_EQ(test::reports()[0].kind, ErrorKind::FreeWrongOrder);
-            test::clear_reports();
+            f.expect_old_length_refused(run, count);
             f.pfa.free_pages(run, kept);
             f.pfa.free_pages(tail, count - kept);
             EXPECT_TRUE(test::reports().empty());
