@@ -49,19 +49,27 @@ list_files() {
     git ls-files --others --exclude-standard
 }
 
-missing=0
-checked=0
+# One awk over every non-empty source file (a process per file took seconds) lists those whose
+# first five lines lack the line; an empty file lacks it too.
+files=() missing=()
 while IFS= read -r file; do
     [[ -f $file ]] && is_source "$file" || continue
-    checked=$((checked + 1))
-    if ! head -n 5 "$file" | grep -q 'SPDX-License-Identifier: MIT'; then
-        echo "$file"
-        missing=$((missing + 1))
-    fi
+    files+=("$file")
+    [[ -s $file ]] || missing+=("$file")
 done < <(list_files | sort -u)
-
-if ((missing > 0)); then
-    echo "check_spdx: $missing of $checked source files lack 'SPDX-License-Identifier: MIT'" >&2
+nonempty=()
+for file in "${files[@]}"; do
+    [[ -s $file ]] && nonempty+=("$file")
+done
+if ((${#nonempty[@]})); then
+    mapfile -t -O "${#missing[@]}" missing < <(awk '
+        FNR == 1 { if (NR > 1 && !found) print previous; found = 0; previous = FILENAME }
+        FNR <= 5 && /SPDX-License-Identifier: MIT/ { found = 1 }
+        END { if (!found) print previous }' "${nonempty[@]}")
+fi
+if ((${#missing[@]} > 0)); then
+    printf '%s\n' "${missing[@]}"
+    echo "check_spdx: ${#missing[@]} of ${#files[@]} source files lack 'SPDX-License-Identifier: MIT'" >&2
     exit 1
 fi
-echo "check_spdx: all $checked source files carry 'SPDX-License-Identifier: MIT'"
+echo "check_spdx: all ${#files[@]} source files carry 'SPDX-License-Identifier: MIT'"

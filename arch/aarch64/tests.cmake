@@ -158,7 +158,7 @@ bedrock_add_qemu_test(aarch64.gicv3.cpus_without_a_redistributor_are_left_out
     EXPECT_OUTPUT "gic: CPU 0x2 has no GICv3 redistributor in the regions the device tree lists; left out\n.*gic: CPU 0x3 has no GICv3 redistributor in the regions the device tree lists; left out\n.*smp: 2 CPUs online")
 # QEMU's own case: GICv4's redistributors take 256 KiB each, so its first region holds 61 CPUs
 # and the 62nd's lies in the second region at 256 GiB, which the final map must map as Device
-# memory (CPU 0x30d panicked). 62 CPUs run every test: about 100 s on two host cores.
+# memory (CPU 0x30d panicked). 62 CPUs run every test: about 25 s on two host cores.
 bedrock_add_qemu_test(aarch64.gicv4.62_cpus_in_two_redistributor_regions LAUNCHER run-kernel
     ARGS -M virt,gic-version=4,virtualization=on -cpu max -smp 62 TIMEOUT 400
     EXPECT_OUTPUT "smp: 62 CPUs online")

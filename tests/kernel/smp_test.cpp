@@ -34,8 +34,15 @@
 namespace bedrock::kernel {
 namespace {
 
-constexpr unsigned kOperationsPerCpu = 4000;
+// Each CPU runs kMaxOperationsPerCpu operations, fewer beyond kFullOperationCpus CPUs so that the
+// whole run stays at kMaxOperationsPerCpu * kFullOperationCpus: more CPUs than host cores under
+// QEMU share those cores, and 62 CPUs at the full count took 39 s at check level report (every
+// CPU still runs at least kMinOperationsPerCpu, enough to fill and drain its ring many times).
+constexpr unsigned kMaxOperationsPerCpu = 4000;
+constexpr unsigned kFullOperationCpus = 16;
+constexpr unsigned kMinOperationsPerCpu = 1000;
 constexpr size_t kRingSize = 128;
+static_assert(kMinOperationsPerCpu > 4 * kRingSize, "each CPU's ring fills and drains many times");
 // The items in the rings are what the run keeps live beyond each CPU's own: a CPU whose reader
 // waits for a host core fills its ring. An item takes about kItemBytes on average (80 % small
 // blocks, 19 % medium ones up to 64 KiB, a 1-4 page run every 16th operation; large blocks only
@@ -85,6 +92,7 @@ struct alignas(64) CpuTally {
 
 struct StressRun {
     unsigned cpus;
+    unsigned operations_per_cpu;
     uint64_t ring_items; // the most items a ring holds in this run
     uint32_t class_sizes[kHeapSizeClassCount];
     bool large_blocks;
@@ -150,7 +158,7 @@ void stress(void* context, unsigned cpu) {
     Ring& next = run.rings[(cpu + 1) % run.cpus];
     TestRandom random(0x5eed + cpu);
     PageFrameAllocator& frames = page_frame_allocator();
-    for (unsigned operation = 0; operation < kOperationsPerCpu; ++operation) {
+    for (unsigned operation = 0; operation < run.operations_per_cpu; ++operation) {
         const uint64_t tag = uint64_t{cpu} << 32 | operation;
         Item item{};
         if (operation % 16 == 15) {
@@ -210,6 +218,12 @@ void run_stress(TestContext& bedrock_test_context, CheckLevel boot_level) {
     static StressRun run;
     run = StressRun{};
     run.cpus = online_cpu_count();
+    run.operations_per_cpu = run.cpus <= kFullOperationCpus
+                                 ? kMaxOperationsPerCpu
+                                 : kMaxOperationsPerCpu * kFullOperationCpus / run.cpus;
+    if (run.operations_per_cpu < kMinOperationsPerCpu) {
+        run.operations_per_cpu = kMinOperationsPerCpu;
+    }
     const uint64_t large_blocks_memory =
         run.cpus * kLargeBlocksMemoryPerCpu > kLargeBlocksMinimumMemory
             ? run.cpus * kLargeBlocksMemoryPerCpu
@@ -225,7 +239,7 @@ void run_stress(TestContext& bedrock_test_context, CheckLevel boot_level) {
                      : fitting_items > kRingSize   ? kRingSize
                                                    : fitting_items;
     print("  %u CPUs, %u operations each, rings of %lu items, large blocks %s %lu MiB)\n", run.cpus,
-          kOperationsPerCpu, run.ring_items, run.large_blocks ? "on (at least" : "off (under",
+          run.operations_per_cpu, run.ring_items, run.large_blocks ? "on (at least" : "off (under",
           large_blocks_memory >> 20);
 
     const uint64_t start = arch::nanoseconds();
