@@ -17,8 +17,8 @@ CpuCache* CpuCaches::make_first(unsigned cpu, Arenas& arenas) {
     for (Magazine& magazine : cache->magazines) {
         magazine = Magazine{0, 0, 0, 0};
     }
-    for (SlabHint& hint : cache->slab_hints) {
-        hint = SlabHint{nullptr, 0, 0};
+    for (SlabHintSet& set : cache->slab_hints) {
+        set = SlabHintSet{{nullptr, nullptr}, {0, 0}, 0};
     }
     for (ArenaHint& hint : cache->arena_hints) {
         hint = ArenaHint{{0, 0}, 0};
@@ -80,22 +80,30 @@ CpuCaches::ClassTotals CpuCaches::totals(unsigned index) const {
     return totals;
 }
 
-// A hint current at `slabs_given` names a slab of the heap (in use or retired, of a real
-// class) and its end. Read with the arenas holding still (Arenas::inspect_holding_still()): a
+// Each hint of a set current at `slabs_given` names a slab of the heap (in use or retired, of a
+// real class) and its size. Read with the arenas holding still (Arenas::inspect_holding_still()): a
 // slab given back since the hint was noted moved the count before its state changed and
 // before the fit had its memory, so a hint whose count is current names memory that still
 // holds a slab header; one leaving its class right now has moved the count (re-read) before
 // its state, so a hint that no longer names its slab is stale, not damaged.
-static bool hint_is_sound(const SlabHint& hint, uint64_t slabs_given, const Arenas& arenas) {
-    if (hint.slab == nullptr || hint.slabs_given != slabs_given) {
+static bool hints_are_sound(const SlabHintSet& set, uint64_t slabs_given, const Arenas& arenas) {
+    if (set.slabs_given != slabs_given) {
         return true; // stale or empty: never used
     }
-    const Slab& slab = *hint.slab;
-    const uint8_t state = __atomic_load_n(&slab.state, __ATOMIC_ACQUIRE);
-    const bool names_its_slab =
-        (state == kSlabInUse || state == kSlabRetired) && slab.class_index < kSizeClassCount &&
-        hint.end == reinterpret_cast<uintptr_t>(&slab) + slab.layout().slab_bytes;
-    return names_its_slab || arenas.slabs_given() != slabs_given;
+    for (unsigned way = 0; way < kSlabHintWays; ++way) {
+        if (set.slabs[way] == nullptr) {
+            continue;
+        }
+        const Slab& slab = *set.slabs[way];
+        const uint8_t state = __atomic_load_n(&slab.state, __ATOMIC_ACQUIRE);
+        const bool names_its_slab = (state == kSlabInUse || state == kSlabRetired) &&
+                                    slab.class_index < kSizeClassCount &&
+                                    set.bytes[way] == slab.layout().slab_bytes;
+        if (!names_its_slab && arenas.slabs_given() == slabs_given) {
+            return false;
+        }
+    }
+    return true;
 }
 
 bool CpuCaches::counts_hold() const {
@@ -126,8 +134,8 @@ bool CpuCaches::check(unsigned cpu, ClassCache* classes, uintptr_t secret, Arena
     }
     const bool hints_hold = arenas.inspect_holding_still([&](auto has_arena) {
         const uint64_t slabs_given = arenas.slabs_given();
-        for (const SlabHint& hint : cache->slab_hints) {
-            if (!hint_is_sound(hint, slabs_given, arenas)) {
+        for (const SlabHintSet& set : cache->slab_hints) {
+            if (!hints_are_sound(set, slabs_given, arenas)) {
                 return false;
             }
         }

@@ -16,11 +16,11 @@
 // a free must find the block's slab from metadata (the page tag, the arena's start bitmap) to
 // learn its class, where a per-CPU slab would compare one pointer; Bedrock pays that anyway,
 // since ownership is never read from memory near the pointer. To pay it less often, each CPU
-// keeps slab hints: for the last pages its frees found a slab in (direct-mapped, kSlabHints),
-// the slab and its end, stamped with the arenas' count of slabs given back
-// (Arenas::slabs_given()). A block outside the hinted slab (a page shared by two slabs) is told
-// from the hint alone, never from the slab's header: the count is read before the header, so the
-// hinted slab may be leaving the heap on another CPU right then, and only a slab that holds the
+// keeps slab hints: for the last 1 KiB granules its frees found a slab in (direct-mapped sets of
+// two, kSlabHintSets), the slabs and their sizes, stamped with the arenas' count of slabs given
+// back (Arenas::slabs_given()). A block outside the hinted slab (a page shared by two slabs) is
+// told from the hint alone, never from the slab's header: the count is read before the header, so
+// the hinted slab may be leaving the heap on another CPU right then, and only a slab that holds the
 // block being freed stays. While that count has not moved, no slab has left the heap, so the
 // hinted slab is still a slab of its class at that address; the free then checks the block
 // against the slab's layout and bitmap as before. A count that moved, or a block outside the
@@ -48,8 +48,8 @@
 //   each cached block is a block the class handed out (its slab's allocated bit is set) and
 //     carries free_mark(its slab) in its second word (slab.h); no block is cached twice
 //   class blocks_in_use (class_cache.h) == blocks live for the program + sum_c count(c, i)
-//   a hint h of c with h.slabs_given == slabs_given(): h.slab is a slab of the heap (in use or
-//     retired) ending at h.end
+//   a hint set h of c with h.slabs_given == slabs_given(): each h.slabs[w] not null is a slab of
+//     the heap (in use or retired) of h.bytes[w]
 //   an arena hint a of c with a.arenas_given == arenas_given() and a.bounds.bytes != 0:
 //     a.bounds are the bounds of one of the heap's arenas
 // Bounds: a CPU holds at most kCpuCacheSlots blocks (about 16 KiB per class); a refill takes up to
@@ -126,16 +126,24 @@ struct Magazine {
 };
 static_assert(sizeof(Magazine) == 24);
 
-// A slab one of this CPU's frees found, where it ends, and when: valid while the arenas'
-// slabs_given() is still `slabs_given` (no slab has been given back since, so the slab is still
-// there, of the same class). Kept at the entry of the page the free's block lay in. All zeroes:
-// empty.
-struct SlabHint {
-    Slab* slab;
-    uintptr_t end; // the slab's address plus its class's slab_bytes
+// The slabs this CPU's frees found in one kSlabHintGranule of memory (up to kSlabHintWays, the
+// latest first), their sizes, and when: valid while the arenas' slabs_given() is still
+// `slabs_given` (no slab has been given back since, so each is still there, of the same class).
+// A granule is smaller than any slab, so at most two slabs meet it and the set holds both: slabs
+// of 1.6-4 KiB share pages, and hints kept one per page missed 36-47 % of the frees of a
+// many-size workload (the two or three slabs of a page took turns). Kept at the set of the
+// granule the free's block lay in (direct-mapped, kSlabHintSets). All zeroes: empty.
+inline constexpr unsigned kSlabHintWays = 2;
+inline constexpr unsigned kSlabHintGranuleShift = 10;
+static_assert(size_t{1} << kSlabHintGranuleShift <= kMinSlabBytes,
+              "a granule meets at most two slabs");
+struct SlabHintSet {
+    Slab* slabs[kSlabHintWays];
+    uint32_t bytes[kSlabHintWays]; // each slab's class's slab_bytes (0: an empty way)
     uint64_t slabs_given;
 };
-inline constexpr unsigned kSlabHints = 64; // direct-mapped by page number
+static_assert(sizeof(SlabHintSet) == 32);
+inline constexpr unsigned kSlabHintSets = 64;
 
 // An arena one of this CPU's frees its slab hints missed found its block in, and when: valid
 // while the arenas' arenas_given() is still `arenas_given` (no arena has left the heap since, so
@@ -151,23 +159,41 @@ inline constexpr unsigned kArenaHints = 64; // direct-mapped by kMinArenaBytes s
 // their arena hint.
 struct CpuCache {
     Magazine magazines[kSizeClassCount];
-    SlabHint slab_hints[kSlabHints];
+    SlabHintSet slab_hints[kSlabHintSets];
     ArenaHint arena_hints[kArenaHints];
     void* slots[kCpuCacheSlots];
 
-    // The slab hinted for `address` if `address` lies inside it and `slabs_given` is current,
-    // or null. Reads the hint alone, never the slab.
+    // The hinted slab `address` lies inside if `slabs_given` is current, or null. Reads the
+    // hints alone, never a slab.
     [[nodiscard]] Slab* hinted_slab(uintptr_t address, uint64_t slabs_given) const {
-        const SlabHint& hint = slab_hints[(address >> kPageShift) % kSlabHints];
-        const auto begin = reinterpret_cast<uintptr_t>(hint.slab);
-        return address - begin < hint.end - begin && hint.slabs_given == slabs_given ? hint.slab
-                                                                                     : nullptr;
+        const SlabHintSet& set = slab_hints[slab_hint_set(address)];
+        if (set.slabs_given != slabs_given) {
+            return nullptr;
+        }
+        for (unsigned way = 0; way < kSlabHintWays; ++way) {
+            if (address - reinterpret_cast<uintptr_t>(set.slabs[way]) < set.bytes[way]) {
+                return set.slabs[way];
+            }
+        }
+        return nullptr;
     }
     // Notes that `address` lies in `slab`, of `slab_bytes`, found while slabs_given() read
-    // `slabs_given` before the lookup began.
-    void hint_slab(uintptr_t address, Slab* slab, size_t slab_bytes, uint64_t slabs_given) {
-        slab_hints[(address >> kPageShift) % kSlabHints] =
-            SlabHint{slab, reinterpret_cast<uintptr_t>(slab) + slab_bytes, slabs_given};
+    // `slabs_given` before the lookup began (never older than the set's: this CPU's frees read
+    // it in turn). The latest slab comes first; the oldest leaves a full set.
+    void hint_slab(uintptr_t address, Slab* slab, uint32_t slab_bytes, uint64_t slabs_given) {
+        SlabHintSet& set = slab_hints[slab_hint_set(address)];
+        if (set.slabs_given != slabs_given) {
+            set = SlabHintSet{{slab, nullptr}, {slab_bytes, 0}, slabs_given};
+            return;
+        }
+        static_assert(kSlabHintWays == 2);
+        set.slabs[1] = set.slabs[0];
+        set.bytes[1] = set.bytes[0];
+        set.slabs[0] = slab;
+        set.bytes[0] = slab_bytes;
+    }
+    [[nodiscard]] static unsigned slab_hint_set(uintptr_t address) {
+        return static_cast<unsigned>((address >> kSlabHintGranuleShift) % kSlabHintSets);
     }
     // The hinted arena if `address` lies in it and `arenas_given` is current, else {0, 0}.
     // Reads the hint alone, never the arena.

@@ -99,6 +99,16 @@ extern const SlabLayout kSlabLayouts[kSizeClassCount];
 
 // The largest slab: how far back from a block the start of its slab can be.
 inline constexpr size_t kMaxSlabBytes = kMinBlocksPerSlab * kMaxSmallSize + 64;
+// The smallest slab of any class.
+constexpr size_t smallest_slab_bytes() {
+    size_t least = kMaxSlabBytes;
+    for (unsigned index = 0; index < kSizeClassCount; ++index) {
+        least = slab_layout(index).slab_bytes < least ? slab_layout(index).slab_bytes : least;
+    }
+    return least;
+}
+inline constexpr size_t kMinSlabBytes = smallest_slab_bytes();
+static_assert(kMinSlabBytes == 1584);
 
 static_assert(class_size(kSizeClassCount - 1) == kMaxSmallSize);
 static_assert(kSizeClassCount < 256, "a class index fits the table's bytes");

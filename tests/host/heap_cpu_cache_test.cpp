@@ -575,28 +575,49 @@ TEST(CpuCacheCorruptionTest, OverwrittenCachedBlockFoundByDestroyLosesNoPage) {
 }
 
 // A slab hint places only the blocks inside its slab, and only while no slab has been given back
-// since it was noted. A block of another slab on the same page is not placed: the hinted slab
-// may be leaving the heap on another CPU right then (its count read before it moved), so its
-// header must not be read for a block it does not hold.
+// since it was noted. A block of another slab in the same granule is not placed by it: the
+// hinted slab may be leaving the heap on another CPU right then (its count read before it moved),
+// so its header must not be read for a block it does not hold. The two slabs that meet a granule
+// are both hinted; a third slab on the same set replaces the older.
 TEST(SlabHintTest, AHintHoldsOnlyInsideItsSlabAndWhileNoSlabWasGivenBack) {
     auto cache = std::make_unique<heap::CpuCache>();
-    constexpr size_t kSlabBytes = 2048;
+    for (heap::SlabHintSet& set : cache->slab_hints) {
+        set = heap::SlabHintSet{{nullptr, nullptr}, {0, 0}, 0};
+    }
+    constexpr uint32_t kSlabBytes = 2048;
+    constexpr uintptr_t kGranule = uintptr_t{1} << heap::kSlabHintGranuleShift;
     const uintptr_t begin = uintptr_t{0x12345} << kPageShift | 0x40;
     auto* slab = reinterpret_cast<heap::Slab*>(begin); // never read
     const uintptr_t address = begin + 0x80;
-    EXPECT_EQ(cache->hinted_slab(address, 0), nullptr);
+    EXPECT_EQ(cache->hinted_slab(address, 0), nullptr) << "empty";
+    EXPECT_EQ(cache->hinted_slab(0, 0), nullptr) << "empty, at address 0";
     cache->hint_slab(address, slab, kSlabBytes, 5);
     EXPECT_EQ(cache->hinted_slab(address, 5), slab);
     EXPECT_EQ(cache->hinted_slab(address + 0x100, 5), slab) << "the same slab";
     EXPECT_EQ(cache->hinted_slab(address, 6), nullptr) << "a slab was given back since";
+    EXPECT_EQ(cache->hinted_slab(begin - 0x10, 5), nullptr) << "the slab before, same granule";
     EXPECT_EQ(cache->hinted_slab(begin + kSlabBytes, 5), nullptr)
-        << "the next slab, on the same page";
-    EXPECT_EQ(cache->hinted_slab(begin - 0x10, 5), nullptr) << "the slab before, same page";
-    EXPECT_EQ(cache->hinted_slab(address + kPageSize, 5), nullptr) << "another page";
-    const uintptr_t same_entry = address + (uintptr_t{heap::kSlabHints} << kPageShift);
-    EXPECT_EQ(cache->hinted_slab(same_entry, 5), nullptr) << "another page on the same entry";
-    cache->hint_slab(same_entry, reinterpret_cast<heap::Slab*>(same_entry - 0x40), kSlabBytes, 5);
+        << "the next slab, in a granule not hinted";
+    EXPECT_EQ(cache->hinted_slab(address + kGranule * heap::kSlabHintSets, 5), nullptr)
+        << "another granule on the same set";
+
+    // The slab before, in the same granule: both are hinted.
+    auto* before = reinterpret_cast<heap::Slab*>(begin - kSlabBytes);
+    cache->hint_slab(begin - 0x10, before, kSlabBytes, 5);
+    EXPECT_EQ(cache->hinted_slab(begin - 0x10, 5), before);
+    EXPECT_EQ(cache->hinted_slab(address, 5), slab) << "two slabs meet a granule";
+    // A third slab on the same set (another granule) replaces the older, `slab`.
+    const uintptr_t same_set = address + kGranule * heap::kSlabHintSets;
+    auto* third = reinterpret_cast<heap::Slab*>(same_set - 0x40);
+    cache->hint_slab(same_set, third, kSlabBytes, 5);
+    EXPECT_EQ(cache->hinted_slab(same_set, 5), third);
+    EXPECT_EQ(cache->hinted_slab(begin - 0x10, 5), before) << "the later of the two stays";
     EXPECT_EQ(cache->hinted_slab(address, 5), nullptr) << "replaced";
+    // A hint noted at a later count empties the rest of its set.
+    cache->hint_slab(address, slab, kSlabBytes, 7);
+    EXPECT_EQ(cache->hinted_slab(address, 7), slab);
+    EXPECT_EQ(cache->hinted_slab(begin - 0x10, 7), nullptr) << "noted at an older count";
+    EXPECT_EQ(cache->hinted_slab(same_set, 7), nullptr) << "noted at an older count";
 }
 
 // An arena hint places only the addresses inside its arena, and only while no arena has been
@@ -642,13 +663,13 @@ TEST(ArenaHintTest, HeapCheckFailsOnAHintThatNamesNoArenaOrSlab) {
     test::clear_reports();
     EXPECT_FALSE(heap_check(*heap));
     hint = kept;
-    heap::SlabHint& slab_hint =
-        cache->slab_hints[(reinterpret_cast<uintptr_t>(small) >> kPageShift) % heap::kSlabHints];
-    ASSERT_NE(slab_hint.slab, nullptr);
-    const heap::SlabHint kept_slab = slab_hint;
-    slab_hint.end += 16;
+    heap::SlabHintSet& slab_hints =
+        cache->slab_hints[heap::CpuCache::slab_hint_set(reinterpret_cast<uintptr_t>(small))];
+    ASSERT_NE(slab_hints.slabs[0], nullptr);
+    const heap::SlabHintSet kept_slabs = slab_hints;
+    slab_hints.bytes[0] += 16;
     EXPECT_FALSE(heap_check(*heap));
-    slab_hint = kept_slab;
+    slab_hints = kept_slabs;
     test::clear_reports();
     EXPECT_TRUE(heap_check(*heap));
     EXPECT_TRUE(heap_destroy(*heap));
