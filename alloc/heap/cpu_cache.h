@@ -32,9 +32,9 @@
 // arena's start bitmap then places the block. Measured (./bench.sh --summary): a 16-byte pair 345
 // instructions at first, 282 with inline platform hooks, 189 with the hints, 143 with the fast
 // paths inline in the entry points (fast_paths.h); the larson-like workload runs at 0.6-0.65 of
-// mimalloc's throughput, held back by the frees the hints miss (over 90 % of them: slabs of
-// about 2 KiB share pages, and 64 hints cover 256 KiB of its working set), not by the class
-// locks (batches of 8 change nothing).
+// mimalloc's throughput, held back by the frees the hints miss (over 90 % of them with one hint
+// per page; its working set is beyond what 64 sets hold either way), not by the class locks
+// (batches of 8 change nothing).
 //
 // Owns: the per-CPU storage (one medium block of the arenas per CPU, BlockUse::CpuCache, taken
 // on the CPU's first small malloc or free) and, in each, the magazines, their slots, the slab
