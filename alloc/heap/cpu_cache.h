@@ -18,7 +18,7 @@
 // since ownership is never read from memory near the pointer. To pay it less often, each CPU
 // keeps slab hints: for the last 1 KiB granules its frees found a slab in (direct-mapped sets of
 // two, kSlabHintSets), the slabs and their sizes, stamped with the arenas' count of slabs given
-// back (Arenas::slabs_given()). A block outside the hinted slab (a page shared by two slabs) is
+// back (Arenas::slabs_given()). A block outside the hinted slabs (a granule two slabs meet) is
 // told from the hint alone, never from the slab's header: the count is read before the header, so
 // the hinted slab may be leaving the heap on another CPU right then, and only a slab that holds the
 // block being freed stays. While that count has not moved, no slab has left the heap, so the
@@ -126,13 +126,14 @@ struct Magazine {
 };
 static_assert(sizeof(Magazine) == 24);
 
-// The slabs this CPU's frees found in one kSlabHintGranule of memory (up to kSlabHintWays, the
-// latest first), their sizes, and when: valid while the arenas' slabs_given() is still
-// `slabs_given` (no slab has been given back since, so each is still there, of the same class).
-// A granule is smaller than any slab, so at most two slabs meet it and the set holds both: slabs
-// of 1.6-4 KiB share pages, and hints kept one per page missed 36-47 % of the frees of a
-// many-size workload (the two or three slabs of a page took turns). Kept at the set of the
-// granule the free's block lay in (direct-mapped, kSlabHintSets). All zeroes: empty.
+// The slabs this CPU's frees found in one granule of memory (1 KiB, kSlabHintGranuleShift; up
+// to kSlabHintWays, the latest first), their sizes, and when: valid while the arenas'
+// slabs_given() is still `slabs_given` (no slab has been given back since, so each is still
+// there, of the same class). A granule is smaller than any slab, so at most two slabs meet it
+// and the set holds both: slabs of 1.6-4 KiB share pages, and hints kept one per page missed
+// 36-47 % of the frees of a many-size workload (the two or three slabs of a page took turns).
+// Kept at the set of the granule the free's block lay in (direct-mapped, kSlabHintSets). All
+// zeroes: empty.
 inline constexpr unsigned kSlabHintWays = 2;
 inline constexpr unsigned kSlabHintGranuleShift = 10;
 static_assert(size_t{1} << kSlabHintGranuleShift <= kMinSlabBytes,
