@@ -51,16 +51,16 @@ list_files() {
 
 # One awk over every non-empty source file (a process per file took seconds) lists those whose
 # first five lines lack the line; an empty file lacks it too.
-files=() missing=()
+checked=0 nonempty=() missing=()
 while IFS= read -r file; do
     [[ -f $file ]] && is_source "$file" || continue
-    files+=("$file")
-    [[ -s $file ]] || missing+=("$file")
+    checked=$((checked + 1))
+    if [[ -s $file ]]; then
+        nonempty+=("$file")
+    else
+        missing+=("$file")
+    fi
 done < <(list_files | sort -u)
-nonempty=()
-for file in "${files[@]}"; do
-    [[ -s $file ]] && nonempty+=("$file")
-done
 if ((${#nonempty[@]})); then
     mapfile -t -O "${#missing[@]}" missing < <(awk '
         FNR == 1 { if (NR > 1 && !found) print previous; found = 0; previous = FILENAME }
@@ -69,7 +69,8 @@ if ((${#nonempty[@]})); then
 fi
 if ((${#missing[@]} > 0)); then
     printf '%s\n' "${missing[@]}"
-    echo "check_spdx: ${#missing[@]} of ${#files[@]} source files lack 'SPDX-License-Identifier: MIT'" >&2
+    echo "check_spdx: ${#missing[@]} of $checked source files lack" \
+        "'SPDX-License-Identifier: MIT'" >&2
     exit 1
 fi
-echo "check_spdx: all ${#files[@]} source files carry 'SPDX-License-Identifier: MIT'"
+echo "check_spdx: all $checked source files carry 'SPDX-License-Identifier: MIT'"

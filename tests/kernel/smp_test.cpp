@@ -37,12 +37,13 @@ namespace {
 // Each CPU runs kMaxOperationsPerCpu operations, fewer beyond kFullOperationCpus CPUs so that the
 // whole run stays at kMaxOperationsPerCpu * kFullOperationCpus: more CPUs than host cores under
 // QEMU share those cores, and 62 CPUs at the full count took 39 s at check level report (every
-// CPU still runs at least kMinOperationsPerCpu, enough to fill and drain its ring many times).
+// CPU still runs at least kMinOperationsPerCpu, enough to fill and drain its ring several times).
 constexpr unsigned kMaxOperationsPerCpu = 4000;
 constexpr unsigned kFullOperationCpus = 16;
 constexpr unsigned kMinOperationsPerCpu = 1000;
 constexpr size_t kRingSize = 128;
-static_assert(kMinOperationsPerCpu > 4 * kRingSize, "each CPU's ring fills and drains many times");
+static_assert(kMinOperationsPerCpu > 4 * kRingSize,
+              "each CPU's ring fills and drains several times");
 // The items in the rings are what the run keeps live beyond each CPU's own: a CPU whose reader
 // waits for a host core fills its ring. An item takes about kItemBytes on average (80 % small
 // blocks, 19 % medium ones up to 64 KiB, a 1-4 page run every 16th operation; large blocks only
