@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The checked-mode API (bedrock/heap_checks.h) over the checked layer, but for the check level and
-// the error hook (heap.cpp: the core keeps those). Built only with
+// the error hook (heap_maintenance.cpp: the core keeps those). Built only with
 // BEDROCK_CHECKED; heap/checks_compiled_out.cpp stands in for it otherwise.
 #include "bedrock/heap_checks.h"
 

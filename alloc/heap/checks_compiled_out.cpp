@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The checked-mode API (bedrock/heap_checks.h) with checked mode compiled out, but for the check
-// level and the error hook (heap.cpp)
+// level and the error hook (heap_maintenance.cpp)
 // (BEDROCK_CHECKED=OFF): every call accepts only what changes nothing, and a guarded
 // allocation is a plain one.
 #include "bedrock/heap_checks.h"

@@ -2,11 +2,11 @@
 // The heap's malloc and free fast paths, inline in every public entry point (heap_entry.h
 // includes this file): a small block popped from or pushed onto the calling CPU's magazine
 // (cpu_cache.h), with interrupts masked on that CPU and no lock, no atomic read-modify-write and
-// no call. Everything else goes to the slow halves, out of line in heap.cpp: a magazine empty or
-// full, a pointer the CPU's slab hints do not place, medium and large blocks, checked mode, and
-// every report. Inline in the entry points so that a malloc or free makes one call at most (the
-// entry point's), and malloc's constant alignment folds away. Owns no state and takes no lock;
-// the slow halves take the locks in heap_state.h's order.
+// no call. Everything else goes to the slow halves, out of line in heap.cpp (their reports in
+// pointer_reports.cpp): a magazine empty or full, a pointer the CPU's slab hints do not place,
+// medium and large blocks, checked mode, and every report. Inline in the entry points so that a
+// malloc or free makes one call at most (the entry point's), and malloc's constant alignment folds
+// away. Owns no state and takes no lock; the slow halves take the locks in heap_state.h's order.
 #pragma once
 
 #include <stddef.h>
@@ -42,7 +42,7 @@ namespace bedrock::heap {
 // null).
 [[gnu::noinline]] void free_unhinted(Heap& heap, void* block, CpuCache* cache,
                                      platform::InterruptState previous, Caller caller);
-// The report for a pointer that is no live block this call can take.
+// The report for a pointer that is no live block this call can take (pointer_reports.cpp).
 [[gnu::cold, gnu::noinline]] void report_bad_pointer(Heap& heap, const void* block, Caller caller);
 
 // Alignments 0, 1, 2, 4, 8 and 16 - what every block has anyway - as a set: bit a is set for

@@ -2,7 +2,8 @@
 // The heap's routing: which part serves a request and where a pointer goes back. The policies
 // live in class_cache.cpp, arenas.cpp, large_runs.cpp and (checked mode) checked/; what holds a
 // pointer in block_lookup.h; creation, destruction and the order of a heap's locks in
-// heap_lifecycle.cpp. This file takes no lock of its own.
+// heap_lifecycle.cpp; why a pointer is no live block in pointer_reports.cpp; draining, trimming
+// and checking in heap_maintenance.cpp. This file takes no lock of its own.
 //
 // Routing, with A = max(alignment, kMinBlockSize):
 //   check level not Off                             -> checked mode (the one branch)
@@ -27,7 +28,7 @@
 #include "heap/core.h"
 #include "heap/heap_entry.h"
 #include "heap/heap_state.h"
-#include "heap/page_tags.h"
+#include "heap/slow_paths.h"
 #include "report/heap_error_reports.h"
 #include "support/bits.h"
 
@@ -36,8 +37,12 @@ namespace {
 
 using heap::BlockRef;
 using heap::BlockUse;
+using heap::CacheStorage;
 using heap::Caller;
+using heap::classify_slab_block;
 using heap::CpuCache;
+using heap::drain_calling_cpu;
+using heap::finish_small;
 using heap::FlushFailures;
 using heap::FreeBlock;
 using heap::Holder;
@@ -46,7 +51,6 @@ using heap::locate;
 using heap::look_further;
 using heap::Lookup;
 using heap::Magazine;
-using heap::PageKind;
 using heap::publish;
 using heap::report_bad_pointer;
 using heap::SegregatedFit;
@@ -55,36 +59,6 @@ using heap::SlabLookup;
 // A holder that is checked mode's: free(), realloc() and usable_size() send it there.
 bool is_checked(Holder holder) {
     return holder == Holder::Checked || holder == Holder::Guard || holder == Holder::CheckedRun;
-}
-
-// The pages of the large run this heap freed at `block`, if no heap holds its page now and the
-// run is among the last ones the heap freed (LargeRuns::freed_pages); else 0. For reports only.
-uint64_t freed_run_pages(Heap& heap, const void* block) {
-    if (!heap.over_frames()) {
-        return 0;
-    }
-    const PageFrameAllocator::PageTags tags = heap.frames->tags_of(block);
-    if (tags.page == nullptr || heap::heap_tag(tags) != 0) {
-        return 0;
-    }
-    return heap.large.freed_pages(block);
-}
-
-// What `block` is in `slab` (a slab of its class), under the class lock: a handed-out block
-// that carries its free mark sits in a CPU cache, so it is free.
-SlabLookup classify_slab_block(Heap& heap, const heap::Slab* slab, const void* block) {
-    const SlabLookup what = heap.classes[slab->class_index].classify(slab, block);
-    if (what == SlabLookup::Live &&
-        static_cast<const FreeBlock*>(block)->mark == heap::free_mark(slab, block, heap.secret)) {
-        return SlabLookup::AlreadyFree;
-    }
-    return what;
-}
-
-ErrorReport pointer_report(ErrorKind kind, const void* pointer, const char* detail, Caller caller,
-                           uintptr_t block = 0, uint64_t size = 0) {
-    return heap::misuse_report(kind, reinterpret_cast<uintptr_t>(pointer), detail,
-                               caller.call_site(), block, size);
 }
 
 // The usable size of the live block at `block`, and what holds it in `ref`; or false after
@@ -197,57 +171,6 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
     report_bad_pointer(heap, block, caller);
 }
 
-// Reports a slab retired because its free list was found corrupt (slab.h).
-[[gnu::cold]] void report_corrupt_slab(Heap& heap, const heap::Slab* slab) {
-    heap.errors.raise(heap::metadata_damage_report(
-        reinterpret_cast<uintptr_t>(slab),
-        heap::kSlabLayouts[slab->class_index % heap::kSizeClassCount].slab_bytes,
-        "a slab's free list was overwritten after free: the slab is taken out of use"));
-}
-
-// Reports what a flush found (cpu_cache.h): a block freed twice on two CPUs at once, or a cached
-// block whose free mark was overwritten after free (its slab found from the arenas' metadata
-// instead, it went back to it).
-[[gnu::cold]] void report_flush(Heap& heap, const FlushFailures& failures, Caller caller) {
-    heap.errors.raise(pointer_report(
-        failures.kind, failures.first,
-        failures.kind == ErrorKind::DoubleFree
-            ? "the block is already free (found when a CPU cache gave it back)"
-            : "a free block in a CPU cache was overwritten after free (it went back to its slab)",
-        caller));
-}
-
-// The end of every slow small-block path: interrupts back on, then the reports.
-void finish_small(Heap& heap, platform::InterruptState previous, const heap::Slab* corrupt,
-                  const FlushFailures& failures, Caller caller) {
-    platform::restore_interrupts(previous);
-    heap.arenas.report_damage(heap.errors);
-    if (corrupt != nullptr) [[unlikely]] {
-        report_corrupt_slab(heap, corrupt);
-    }
-    if (failures.count != 0) [[unlikely]] {
-        report_flush(heap, failures, caller);
-    }
-}
-
-// What drain_calling_cpu() does with the cache's own storage once its blocks are back.
-enum class CacheStorage : uint8_t { Keep, GiveBack };
-
-// Gives every block the calling CPU's cache holds back to the classes, and with
-// CacheStorage::GiveBack the cache's storage to the arenas (made again on next use).
-void drain_calling_cpu(Heap& heap, CacheStorage storage, Caller caller) {
-    const platform::InterruptState previous = platform::disable_interrupts();
-    const unsigned cpu = platform::current_cpu();
-    FlushFailures failures;
-    if (cpu < platform::kMaxCpus) {
-        heap.cpus.drain(cpu, heap.classes, heap.arenas, heap.secret, failures);
-        if (storage == CacheStorage::GiveBack) {
-            heap.cpus.release(cpu, heap.classes, heap.arenas);
-        }
-    }
-    finish_small(heap, previous, nullptr, failures, caller);
-}
-
 // Whether a block of `size` bytes aligned to `alignment` could fit in all of the heap's memory:
 // no larger than it, and with a multiple of the alignment in the span from its lowest to its
 // highest address that leaves `size` bytes before the span's end. A malloc that could not fails
@@ -349,143 +272,15 @@ namespace heap {
 
 constinit Heap* g_default_heap = nullptr;
 
-bool reclaim_without_waiting(Heap& heap) {
-    const uint64_t held = heap.held.pages();
-    for (ClassCache& cache : heap.classes) {
-        static_cast<void>(cache.trim_without_waiting(heap.arenas));
-    }
-    static_cast<void>(heap.arenas.give_spare_without_waiting());
-    return heap.held.pages() < held;
-}
-
-// A free of `block`, the live checked block of the core block at `core_start` of `arena`, whose
-// core header a write past the end of the block before it overwrote: the core block is retired
-// (never given back nor taken again) and the checked block taken out of checked mode, reported
-// once (the retired header, as corrupt-metadata), so the arena tiles again and nothing counts
-// the block as live. Whether `block` was such a block (else nothing changed).
-bool retire_overwritten_checked(Heap& heap, const Arena& arena, unsigned char* core_start,
-                                const void* block) {
-    if constexpr (!kHeapChecksCompiled) {
-        return false;
-    }
-    if (!heap.checked.drop_overwritten(core_start, block)) {
-        return false;
-    }
-    static_cast<void>(heap.arenas.check_taken_header(arena, core_start, BlockUse::Checked));
+void finish_small(Heap& heap, platform::InterruptState previous, const heap::Slab* corrupt,
+                  const FlushFailures& failures, Caller caller) {
+    platform::restore_interrupts(previous);
     heap.arenas.report_damage(heap.errors);
-    return true;
-}
-
-// Why `block` (found as `ref` without the lock) is not a live block this call can take: looked
-// up again under the locks, then reported. Out of line: only misuse comes here.
-void report_bad_pointer(Heap& heap, const void* block, Caller caller) {
-    const auto address = reinterpret_cast<uintptr_t>(block);
-    if (address % kMinBlockSize != 0) {
-        heap.errors.raise(pointer_report(ErrorKind::MisalignedPointer, block,
-                                         "not aligned to 16 bytes, so no block starts there",
-                                         caller));
-        return;
+    if (corrupt != nullptr) [[unlikely]] {
+        report_corrupt_slab(heap, corrupt);
     }
-    const BlockRef ref = locate(heap, block, Lookup::Everywhere);
-    unsigned char* const overwritten =
-        ref.arena != nullptr ? heap.arenas.holder_with_overwritten_header(*ref.arena, block)
-                             : nullptr;
-    if (overwritten != nullptr) {
-        if (retire_overwritten_checked(heap, *ref.arena, overwritten, block)) {
-            return;
-        }
-        // What the lookup read of the block holding it is garbage: a slab so damaged keeps its
-        // blocks, which a free its CPU's slab hints place still reaches.
-        heap.errors.raise(pointer_report(
-            ErrorKind::CorruptMetadata, block,
-            "the heap's header of the block holding this pointer was overwritten (a write past "
-            "the end of the block before it): the pointer cannot be placed, and nothing is freed",
-            caller));
-        return;
-    }
-    const auto start = reinterpret_cast<uintptr_t>(ref.start);
-    switch (ref.holder) {
-    case Holder::None: {
-        const uint64_t freed_pages =
-            ref.kind == ErrorKind::NotAllocated ? freed_run_pages(heap, block) : 0;
-        if (freed_pages != 0) {
-            heap.errors.raise(pointer_report(
-                ErrorKind::DoubleFree, block,
-                "the block is already free (a large run this heap gave back; no heap holds its "
-                "pages now)",
-                caller, address, freed_pages * kPageSize));
-        } else if (ref.kind == ErrorKind::NotAllocated && another_heap_holds(heap, block)) {
-            heap.errors.raise(pointer_report(ErrorKind::ForeignHeap, block,
-                                             "the block belongs to another heap", caller));
-        } else {
-            heap.errors.raise(pointer_report(ref.kind, block, ref.detail, caller));
-        }
-        return;
-    }
-    case Holder::Free:
-        if (address == start) {
-            // The free block starting there: the freed block, merged with any free block that
-            // followed it.
-            heap.errors.raise(pointer_report(ErrorKind::DoubleFree, block,
-                                             "the block is already free (the size is of the "
-                                             "free block it is part of now)",
-                                             caller, address, ref.usable));
-        } else {
-            heap.errors.raise(
-                pointer_report(ErrorKind::NotAllocated, block,
-                               "in free heap memory: never allocated, or already freed", caller));
-        }
-        return;
-    case Holder::Slab: {
-        auto* slab = reinterpret_cast<heap::Slab*>(ref.start);
-        const unsigned index = slab->class_index;
-        const SlabLookup what = index < heap::kSizeClassCount
-                                    ? classify_slab_block(heap, slab, block)
-                                    : SlabLookup::AlreadyFree;
-        const uint64_t size = heap::kSlabLayouts[index % heap::kSizeClassCount].block_size;
-        const auto holder = index < heap::kSizeClassCount
-                                ? reinterpret_cast<uintptr_t>(heap::slab_block_holding(slab, block))
-                                : 0;
-        switch (what) {
-        case SlabLookup::Interior:
-            heap.errors.raise(pointer_report(ErrorKind::InteriorPointer, block,
-                                             "points inside a block, not at its start", caller,
-                                             holder, size));
-            return;
-        case SlabLookup::AlreadyFree:
-            heap.errors.raise(pointer_report(ErrorKind::DoubleFree, block,
-                                             "the block is already free", caller, holder, size));
-            return;
-        case SlabLookup::NeverHandedOut:
-            heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
-                                             "a slab block that was never allocated", caller));
-            return;
-        case SlabLookup::OutsideBlocks:
-        case SlabLookup::Corrupt:
-        case SlabLookup::Live:
-            heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
-                                             "inside a slab's header or unused tail", caller));
-            return;
-        }
-        return;
-    }
-    case Holder::Medium:
-    case Holder::LargeRun:
-        if (another_heap_holds(heap, block)) { // a region heap made inside this heap's block
-            heap.errors.raise(pointer_report(ErrorKind::ForeignHeap, block,
-                                             "the block belongs to another heap", caller));
-            return;
-        }
-        heap.errors.raise(pointer_report(ErrorKind::InteriorPointer, block,
-                                         "points inside a block, not at its start", caller, start,
-                                         ref.usable));
-        return;
-    case Holder::Checked:
-    case Holder::Guard:
-    case Holder::CheckedRun:
-        heap.errors.raise(pointer_report(ErrorKind::NotAllocated, block,
-                                         "inside a checked-mode block's metadata", caller));
-        return;
+    if (failures.count != 0) [[unlikely]] {
+        report_flush(heap, failures, caller);
     }
 }
 
@@ -833,128 +628,6 @@ size_t heap_usable_size(Heap& heap, const void* block) {
 
 void* heap_reallocate(Heap& heap, void* block, size_t size) {
     return heap::reallocate(heap, block, size, BEDROCK_HEAP_CALLER());
-}
-
-bool heap_prepare_cpu(Heap& heap) {
-    const platform::InterruptState previous = platform::disable_interrupts();
-    const unsigned cpu = platform::current_cpu();
-    const bool prepared = cpu < platform::kMaxCpus && heap.cpus.make(cpu, heap.arenas) != nullptr;
-    platform::restore_interrupts(previous);
-    return prepared;
-}
-
-void heap_drain_cpu(Heap& heap, unsigned cpu) {
-    if (cpu == platform::current_cpu()) {
-        drain_calling_cpu(heap, CacheStorage::GiveBack, BEDROCK_HEAP_CALLER());
-        return;
-    }
-    FlushFailures failures;
-    heap.cpus.drain(cpu, heap.classes, heap.arenas, heap.secret, failures);
-    heap.cpus.release(cpu, heap.classes, heap.arenas);
-    if (failures.count != 0) {
-        report_flush(heap, failures, BEDROCK_HEAP_CALLER());
-    }
-}
-
-void heap_trim(Heap& heap) {
-    drain_calling_cpu(heap, CacheStorage::GiveBack, BEDROCK_HEAP_CALLER());
-    for (heap::ClassCache& cache : heap.classes) {
-        cache.trim(heap.arenas);
-    }
-    heap.arenas.trim();
-    heap.arenas.report_damage(heap.errors);
-}
-
-bool heap_set_unused_interval(Heap& heap, size_t bytes) {
-    return heap.arenas.set_unused_interval(bytes);
-}
-
-bool heap_tell_unused(Heap& heap) {
-    return heap.arenas.tell_unused();
-}
-
-// heap_check()'s report of a core invariant that does not hold (`what`: which), at its caller.
-[[gnu::cold]] void report_failed_check(Heap& heap, const char* what, Caller caller) {
-    heap.errors.raise(heap::metadata_damage_report(0, 0, what, caller.call_site()));
-}
-
-namespace heap {
-
-bool pads_hold(Heap& heap, Caller caller) {
-    bool held = true;
-    if (!heap.pad.holds(heap.secret)) {
-        heap.errors.raise(heap::metadata_damage_report(
-            reinterpret_cast<uintptr_t>(&heap), 0,
-            "the 16 bytes in front of the heap's state were overwritten (a write past the end of "
-            "the memory before it)",
-            caller.call_site()));
-        heap.pad.write(heap.secret);
-        held = false;
-    }
-    const heap::Arenas::Repaired repaired = heap.arenas.repair_pads();
-    if (repaired.count != 0) {
-        heap.errors.raise(heap::metadata_damage_report(
-            repaired.first, repaired.count, heap::Arenas::kOverwrittenPad, caller.call_site()));
-        held = false;
-    }
-    return held;
-}
-
-} // namespace heap
-
-// Every part is checked even after one fails: checked mode's check, last, names the block
-// whose overflow damaged the core's metadata.
-bool heap_check(Heap& heap) {
-    if (heap.magic != Heap::kMagic) {
-        return false;
-    }
-    const Caller caller = BEDROCK_HEAP_CALLER();
-    bool intact = heap::pads_hold(heap, caller);
-    for (heap::ClassCache& cache : heap.classes) {
-        if (!cache.check(heap.secret)) {
-            report_failed_check(heap, "a size class's slabs or counts are damaged", caller);
-            intact = false;
-            break;
-        }
-    }
-    bool cache_intact = true;
-    {
-        InterruptsOff stay_on_cpu;
-        cache_intact =
-            heap.cpus.check(platform::current_cpu(), heap.classes, heap.secret, heap.arenas);
-    }
-    if (!cache_intact) {
-        report_failed_check(heap, "the calling CPU's cache is damaged", caller);
-        intact = false;
-    }
-    const char* failure = nullptr;
-    if (!heap.arenas.check(&failure)) {
-        report_failed_check(heap, failure, caller); // every failed check names its invariant
-        intact = false;
-    }
-    if constexpr (kHeapChecksCompiled) {
-        intact = heap.checked.check(heap) && intact;
-    }
-    return intact;
-}
-
-bool heap_set_check_level(Heap& heap, CheckLevel level) {
-    if (level != CheckLevel::Off && level != CheckLevel::Report && level != CheckLevel::Abort) {
-        return false; // no level at all (from C, any number converts to the enum)
-    }
-    if (!kHeapChecksCompiled && level != CheckLevel::Off) {
-        return false;
-    }
-    heap.errors.set_level(level);
-    return true;
-}
-
-CheckLevel heap_check_level(Heap& heap) {
-    return heap.errors.level();
-}
-
-void heap_set_error_hook(Heap& heap, HeapErrorHook hook, void* context) {
-    heap.errors.set_hook(hook, context);
 }
 
 Heap* default_heap() {

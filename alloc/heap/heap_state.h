@@ -8,7 +8,7 @@
 //   the page frame allocator's reclaim hook (heap_lifecycle.cpp), called from any allocation of
 //   it that failed, maybe inside this heap's locks: it only tries the class and arenas locks;
 //   for fork(), heap_lock_all() takes them all: checked mode's -> class locks -> arenas ->
-//   large runs -> the live heaps list and owner ids (heap.cpp).
+//   large runs -> the live heaps list and owner ids (heap_lifecycle.cpp).
 //
 //   frames heap:  [ Heap | fit heads ]  in pages of its own;  arenas and large runs from `frames`
 //   region heap:  [ Heap | fit heads | the one arena ................................. ]
@@ -56,7 +56,8 @@ public:
     uint64_t state_pages;
     uint64_t region_pages; // region heaps: the pages of the region (all held)
     uintptr_t secret;      // encodes free-list links and free marks (slab.h); top bit set
-    Heap* next_heap; // the list of live region heaps (heap.cpp), for reports on foreign blocks
+    Heap* next_heap; // the list of live region heaps (heap_lifecycle.cpp), for reports on foreign
+                     // blocks
     Heap* prev_heap;
     heap::ErrorPolicy errors;
     heap::HeldPages held;

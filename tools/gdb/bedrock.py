@@ -401,7 +401,7 @@ def tags_of(frames, address):
 
 def large_run(page_tag, page):
     """(kind, owner id, first page, pages) of the large run whose page `page` has the tag at
-    `page_tag`, walking back to its head as heap.cpp's large_run_block() does."""
+    `page_tag`, walking back to its head as block_lookup.h's large_run_block() does."""
     tag = read_u16(page_tag)
     while tag >> TAG_VALUE_BITS in (KIND_LENGTH_LOW, KIND_LENGTH_HIGH, KIND_BODY):
         back = 2 if tag >> TAG_VALUE_BITS == KIND_LENGTH_HIGH else 1
@@ -616,7 +616,7 @@ def describe_in_frames_heap(heap, address):
 
 
 def region_heaps():
-    """Every live region heap (heap.cpp's list)."""
+    """Every live region heap (heap_lifecycle.cpp's list)."""
     heaps = []
     heap = int(member(symbol_value("bedrock::(anonymous namespace)::g_heaps"), "m_front"))
     while heap != 0 and len(heaps) < 4096:
