@@ -160,4 +160,10 @@ inline void add_boot_cpu(BootInfo& boot, uint64_t id) {
     boot.cpu_ids[boot.cpu_count++] = id;
 }
 
+// The CPUs the firmware described, those kept in cpu_ids and those left off beyond them (a CPU
+// described twice beyond kMaxBootCpus counts twice: nothing records the ids left off).
+inline size_t described_cpu_count(const BootInfo& boot) {
+    return boot.cpu_count + boot.cpus_left_off;
+}
+
 } // namespace bedrock::kernel

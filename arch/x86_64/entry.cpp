@@ -84,11 +84,11 @@ CpuList read_mp_table_cpus(const char* acpi_error, kernel::BootInfo& boot) {
     }
     if (cpus.default_configuration != 0) {
         kernel::print("acpi: %s; MP default configuration %u: %zu CPUs%s\n", acpi_error,
-                      unsigned{cpus.default_configuration}, boot.cpu_count,
+                      unsigned{cpus.default_configuration}, kernel::described_cpu_count(boot),
                       apic_base_note(cpus.local_apic_address));
     } else {
         kernel::print("acpi: %s; MP table at 0x%lx: %zu CPUs%s\n", acpi_error, cpus.table,
-                      boot.cpu_count, apic_base_note(cpus.local_apic_address));
+                      kernel::described_cpu_count(boot), apic_base_note(cpus.local_apic_address));
     }
     if (cpus.disabled != 0) {
         kernel::print("mp table: %zu more CPUs disabled: not started\n", cpus.disabled);
@@ -107,8 +107,8 @@ CpuList read_firmware_cpus(kernel::BootInfo& boot) {
         kernel::print("acpi: the MADT lists no usable CPU; starting the boot CPU only\n");
         return CpuList::Missing;
     }
-    kernel::print("acpi: RSDP at 0x%lx, MADT: %zu CPUs%s\n", boot.acpi_rsdp, boot.cpu_count,
-                  apic_base_note(cpus.local_apic_address));
+    kernel::print("acpi: RSDP at 0x%lx, MADT: %zu CPUs%s\n", boot.acpi_rsdp,
+                  kernel::described_cpu_count(boot), apic_base_note(cpus.local_apic_address));
     if (cpus.online_capable != 0) {
         kernel::print("acpi: %zu more CPUs online-capable (may be added later): not started\n",
                       cpus.online_capable);
