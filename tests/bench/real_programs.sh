@@ -11,8 +11,8 @@
 #                                       hosted.threads.<n>.time_vs_glibc <Bedrock's seconds /
 #                                       glibc's>, and hosted.window.time_vs_glibc and
 #                                       hosted.window.faults_vs_glibc (sliding_window.c)
-# Thread counts: 64, 256 (libbedrock-malloc.so's CPU slots) and 300 (44 threads on its shared
-# path).
+# Thread counts: 64, 256, 300 and 1100 (libbedrock-malloc.so has 1024 CPU slots: 76 threads on
+# its shared path).
 # Each figure is the median of RUNS runs (default 3; environment RUNS=n). A peer whose library is
 # not installed is left out (its column shows "-"). Work files go to a temporary directory.
 set -uo pipefail
@@ -30,7 +30,7 @@ declare -A library=([glibc]="" [bedrock]=$preload [mimalloc]=$libdir/libmimalloc
     [jemalloc]=$libdir/libjemalloc.so.2 [tcmalloc]=$libdir/libtcmalloc_minimal.so.4)
 allocators="glibc bedrock mimalloc jemalloc tcmalloc"
 
-thread_counts="64 256 300"
+thread_counts="64 256 300 1100"
 threads_program=$work/many_threads
 cc -O2 -pthread "$here/many_threads.c" -o "$threads_program" || exit 1
 window_program=$work/sliding_window
