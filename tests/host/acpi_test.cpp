@@ -177,6 +177,7 @@ TEST(Acpi, MoreCpusThanTheKernelStartsAreCountedAsLeftOff) {
     ASSERT_TRUE(acpi_read_cpus(pointer, boot).ok());
     EXPECT_EQ(boot.cpu_count, kMaxBootCpus);
     EXPECT_EQ(boot.cpus_left_off, 10u);
+    EXPECT_EQ(described_cpu_count(boot), kMaxBootCpus + 10); // what the boot line names
     EXPECT_EQ(boot.cpu_ids[kMaxBootCpus - 1], kMaxBootCpus - 1);
 }
 
