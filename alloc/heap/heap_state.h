@@ -56,8 +56,7 @@ public:
     uint64_t state_pages;
     uint64_t region_pages; // region heaps: the pages of the region (all held)
     uintptr_t secret;      // encodes free-list links and free marks (slab.h); top bit set
-    Heap* next_heap; // the list of live region heaps (heap_lifecycle.cpp), for reports on foreign
-                     // blocks
+    Heap* next_heap; // the live region heaps (heap_lifecycle.cpp), for reports on foreign blocks
     Heap* prev_heap;
     heap::ErrorPolicy errors;
     heap::HeldPages held;
