@@ -14,15 +14,7 @@ CpuCache* CpuCaches::make_first(unsigned cpu, Arenas& arenas) {
     if (cache == nullptr) {
         return nullptr;
     }
-    for (Magazine& magazine : cache->magazines) {
-        magazine = Magazine{0, 0, 0, 0};
-    }
-    for (SlabHintSet& set : cache->slab_hints) {
-        set = SlabHintSet{{nullptr, nullptr}, {0, 0}, 0};
-    }
-    for (ArenaHint& hint : cache->arena_hints) {
-        hint = ArenaHint{{0, 0}, 0};
-    }
+    cache->init();
     // Published once its magazines are set: other CPUs read their counters for the statistics.
     __atomic_store_n(&m_caches[cpu], cache, __ATOMIC_RELEASE);
     return cache;
@@ -134,8 +126,14 @@ bool CpuCaches::check(unsigned cpu, ClassCache* classes, uintptr_t secret, Arena
     }
     const bool hints_hold = arenas.inspect_holding_still([&](auto has_arena) {
         const uint64_t slabs_given = arenas.slabs_given();
-        for (const SlabHintSet& set : cache->slab_hints) {
-            if (!hints_are_sound(set, slabs_given, arenas)) {
+        if (cache->slab_hint_mask < kSlabHintSetsAtFirst - 1 ||
+            cache->slab_hint_mask >= cache->slab_hints_ready ||
+            cache->slab_hints_ready > kSlabHintSets ||
+            !is_power_of_two(cache->slab_hint_mask + 1)) {
+            return false;
+        }
+        for (unsigned set = 0; set < cache->slab_hints_ready; ++set) {
+            if (!hints_are_sound(cache->slab_hints[set], slabs_given, arenas)) {
                 return false;
             }
         }

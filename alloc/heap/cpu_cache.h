@@ -32,9 +32,9 @@
 // arena's start bitmap then places the block. Measured (./bench.sh --summary): a 16-byte pair 345
 // instructions at first, 282 with inline platform hooks, 189 with the hints, 143 with the fast
 // paths inline in the entry points (fast_paths.h); the larson-like workload runs at 0.6-0.65 of
-// mimalloc's throughput, held back by the frees the hints miss (over 90 % of them with one hint
-// per page; its working set is beyond what 64 sets hold either way), not by the class locks
-// (batches of 8 change nothing).
+// mimalloc's throughput with 64 sets and 0.68-0.70 with 256, held back by the frees the hints
+// miss (over 90 % of them with one hint per page; its working set is beyond what the sets hold
+// either way), not by the class locks (batches of 8 change nothing).
 //
 // Owns: the per-CPU storage (one medium block of the arenas per CPU, BlockUse::CpuCache, taken
 // on the CPU's first small malloc or free) and, in each, the magazines, their slots, the slab
@@ -69,6 +69,7 @@
 #include "bedrock/spinlock.h"
 #include "heap/class_cache.h"
 #include "heap/size_class.h"
+#include "support/bits.h"
 
 namespace bedrock::heap {
 
@@ -132,8 +133,7 @@ static_assert(sizeof(Magazine) == 24);
 // there, of the same class). A granule is smaller than any slab, so at most two slabs meet it
 // and the set holds both: slabs of 1.6-4 KiB share pages, and hints kept one per page missed
 // 36-47 % of the frees of a many-size workload (the two or three slabs of a page took turns).
-// Kept at the set of the granule the free's block lay in (direct-mapped, kSlabHintSets). All
-// zeroes: empty.
+// Kept at the set of the granule the free's block lay in (direct-mapped). All zeroes: empty.
 inline constexpr unsigned kSlabHintWays = 2;
 inline constexpr unsigned kSlabHintGranuleShift = 10;
 static_assert(size_t{1} << kSlabHintGranuleShift <= kMinSlabBytes,
@@ -144,7 +144,19 @@ struct SlabHintSet {
     uint64_t slabs_given;
 };
 static_assert(sizeof(SlabHintSet) == 32);
-inline constexpr unsigned kSlabHintSets = 64;
+// The sets a CPU's cache has room for (8 KiB of them), and those made ready when it is made: the
+// rest are made ready kSlabHintSetsPerWidening at a time by the frees the hints miss, and used
+// once the next power of two of them is ready (CpuCache::slab_hint_mask). So a CPU's first call
+// zeroes 2 KiB of hints, as many as it always did, and no call zeroes more than 1 KiB. Why 256:
+// 64 sets (64 KiB of address space) missed 6 % of the frees of 2 threads allocating 16-527 bytes
+// at once, each thread's blocks spread over slabs the other thread's share; 256 miss 0.002 %
+// (tests/bench/many_threads.c, 32 million pairs).
+inline constexpr unsigned kSlabHintSets = 256;
+inline constexpr unsigned kSlabHintSetsAtFirst = 64;
+inline constexpr unsigned kSlabHintSetsPerWidening = 32;
+static_assert(is_power_of_two(kSlabHintSets) && is_power_of_two(kSlabHintSetsAtFirst) &&
+              kSlabHintSetsAtFirst <= kSlabHintSets &&
+              kSlabHintSetsAtFirst % kSlabHintSetsPerWidening == 0);
 
 // An arena one of this CPU's frees its slab hints missed found its block in, and when: valid
 // while the arenas' arenas_given() is still `arenas_given` (no arena has left the heap since, so
@@ -160,9 +172,47 @@ inline constexpr unsigned kArenaHints = 64; // direct-mapped by kMinArenaBytes s
 // their arena hint.
 struct CpuCache {
     Magazine magazines[kSizeClassCount];
+    // Sets [0, slab_hints_ready) are initialised; the hints use sets [0, slab_hint_mask], a power
+    // of two of them, minus one:
+    //   kSlabHintSetsAtFirst - 1 <= slab_hint_mask < slab_hints_ready <= kSlabHintSets
+    uint32_t slab_hint_mask;
+    uint32_t slab_hints_ready;
     SlabHintSet slab_hints[kSlabHintSets];
     ArenaHint arena_hints[kArenaHints];
     void* slots[kCpuCacheSlots];
+
+    // Empties the magazines and the hints, and makes the first kSlabHintSetsAtFirst sets ready:
+    // storage just taken. O(kSizeClassCount + kSlabHintSetsAtFirst + kArenaHints).
+    void init() {
+        for (Magazine& magazine : magazines) {
+            magazine = Magazine{0, 0, 0, 0};
+        }
+        slab_hint_mask = kSlabHintSetsAtFirst - 1;
+        slab_hints_ready = kSlabHintSetsAtFirst;
+        for (unsigned set = 0; set < kSlabHintSetsAtFirst; ++set) {
+            slab_hints[set] = SlabHintSet{{nullptr, nullptr}, {0, 0}, 0};
+        }
+        for (ArenaHint& hint : arena_hints) {
+            hint = ArenaHint{{0, 0}, 0};
+        }
+    }
+    // Makes kSlabHintSetsPerWidening more sets ready, if any are left, and uses them all once a
+    // power of two of them is: called by a free the hints missed. O(kSlabHintSetsPerWidening).
+    void widen_slab_hints() {
+        if (slab_hints_ready == kSlabHintSets) [[likely]] {
+            return;
+        }
+        for (unsigned set = slab_hints_ready; set < slab_hints_ready + kSlabHintSetsPerWidening;
+             ++set) {
+            slab_hints[set] = SlabHintSet{{nullptr, nullptr}, {0, 0}, 0};
+        }
+        slab_hints_ready += kSlabHintSetsPerWidening;
+        if (is_power_of_two(slab_hints_ready)) {
+            slab_hint_mask = slab_hints_ready - 1;
+        }
+    }
+    // The sets the hints use now.
+    [[nodiscard]] unsigned slab_hint_sets() const { return slab_hint_mask + 1; }
 
     // The hinted slab `address` lies inside if `slabs_given` is current, or null. Reads the
     // hints alone, never a slab.
@@ -193,8 +243,8 @@ struct CpuCache {
         set.slabs[0] = slab;
         set.bytes[0] = slab_bytes;
     }
-    [[nodiscard]] static unsigned slab_hint_set(uintptr_t address) {
-        return static_cast<unsigned>((address >> kSlabHintGranuleShift) % kSlabHintSets);
+    [[nodiscard]] unsigned slab_hint_set(uintptr_t address) const {
+        return static_cast<unsigned>(address >> kSlabHintGranuleShift) & slab_hint_mask;
     }
     // The hinted arena if `address` lies in it and `arenas_given` is current, else {0, 0}.
     // Reads the hint alone, never the arena.

@@ -406,6 +406,7 @@ void free_unhinted(Heap& heap, void* block, CpuCache* cache, platform::Interrupt
             const unsigned index = slab->class_index; // confirmed under the class lock
             if (index < heap::kSizeClassCount && heap::slab_handed_out(slab, block)) [[likely]] {
                 if (cache != nullptr) {
+                    cache->widen_slab_hints();
                     cache->hint_slab(address, slab, heap::kSlabLayouts[index].slab_bytes,
                                      slabs_given);
                     if (to_hint) {

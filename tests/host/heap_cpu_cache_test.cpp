@@ -581,9 +581,7 @@ TEST(CpuCacheCorruptionTest, OverwrittenCachedBlockFoundByDestroyLosesNoPage) {
 // are both hinted; a third slab on the same set replaces the older.
 TEST(SlabHintTest, AHintHoldsOnlyInsideItsSlabAndWhileNoSlabWasGivenBack) {
     auto cache = std::make_unique<heap::CpuCache>();
-    for (heap::SlabHintSet& set : cache->slab_hints) {
-        set = heap::SlabHintSet{{nullptr, nullptr}, {0, 0}, 0};
-    }
+    cache->init();
     constexpr uint32_t kSlabBytes = 2048;
     constexpr uintptr_t kGranule = uintptr_t{1} << heap::kSlabHintGranuleShift;
     const uintptr_t begin = uintptr_t{0x12345} << kPageShift | 0x40;
@@ -598,7 +596,7 @@ TEST(SlabHintTest, AHintHoldsOnlyInsideItsSlabAndWhileNoSlabWasGivenBack) {
     EXPECT_EQ(cache->hinted_slab(begin - 0x10, 5), nullptr) << "the slab before, same granule";
     EXPECT_EQ(cache->hinted_slab(begin + kSlabBytes, 5), nullptr)
         << "the next slab, in a granule not hinted";
-    EXPECT_EQ(cache->hinted_slab(address + kGranule * heap::kSlabHintSets, 5), nullptr)
+    EXPECT_EQ(cache->hinted_slab(address + kGranule * cache->slab_hint_sets(), 5), nullptr)
         << "another granule on the same set";
 
     // The slab before, in the same granule: both are hinted.
@@ -607,7 +605,7 @@ TEST(SlabHintTest, AHintHoldsOnlyInsideItsSlabAndWhileNoSlabWasGivenBack) {
     EXPECT_EQ(cache->hinted_slab(begin - 0x10, 5), before);
     EXPECT_EQ(cache->hinted_slab(address, 5), slab) << "two slabs meet a granule";
     // A third slab on the same set (another granule) replaces the older, `slab`.
-    const uintptr_t same_set = address + kGranule * heap::kSlabHintSets;
+    const uintptr_t same_set = address + kGranule * cache->slab_hint_sets();
     auto* third = reinterpret_cast<heap::Slab*>(same_set - 0x40);
     cache->hint_slab(same_set, third, kSlabBytes, 5);
     EXPECT_EQ(cache->hinted_slab(same_set, 5), third);
@@ -618,6 +616,66 @@ TEST(SlabHintTest, AHintHoldsOnlyInsideItsSlabAndWhileNoSlabWasGivenBack) {
     EXPECT_EQ(cache->hinted_slab(address, 7), slab);
     EXPECT_EQ(cache->hinted_slab(begin - 0x10, 7), nullptr) << "noted at an older count";
     EXPECT_EQ(cache->hinted_slab(same_set, 7), nullptr) << "noted at an older count";
+}
+
+// A CPU's cache starts with kSlabHintSetsAtFirst sets of slab hints; each free the hints miss
+// makes kSlabHintSetsPerWidening more ready, and the hints use them once a power of two of them
+// is. A granule that shared a set with another then has a set of its own.
+TEST(SlabHintTest, TheSetsWidenAsFreesMissThem) {
+    auto cache = std::make_unique<heap::CpuCache>();
+    cache->init();
+    constexpr uint32_t kSlabBytes = 2048;
+    constexpr uintptr_t kGranule = uintptr_t{1} << heap::kSlabHintGranuleShift;
+    const uintptr_t first = uintptr_t{0x12345} << kPageShift;
+    // Where the sets not yet ready lie, what would place every block from `first` on (at count
+    // 5) in a slab at `first`: never read as hints.
+    for (unsigned set = cache->slab_hints_ready; set < heap::kSlabHintSets; ++set) {
+        cache->slab_hints[set] =
+            heap::SlabHintSet{{reinterpret_cast<heap::Slab*>(first), nullptr}, {UINT32_MAX, 0}, 5};
+    }
+    EXPECT_EQ(cache->slab_hint_sets(), heap::kSlabHintSetsAtFirst);
+    for (uintptr_t granule = 0; granule < heap::kSlabHintSets; ++granule) {
+        EXPECT_EQ(cache->hinted_slab(first + granule * kGranule, 5), nullptr);
+    }
+    // Three slabs whose granules share a set of the first sets: the third replaces the first.
+    const auto note_three = [&] {
+        for (uintptr_t slab = 0; slab < 3; ++slab) {
+            const uintptr_t address = first + slab * kGranule * heap::kSlabHintSetsAtFirst;
+            cache->hint_slab(address, reinterpret_cast<heap::Slab*>(address), kSlabBytes, 5);
+        }
+    };
+    const auto hinted = [&] {
+        unsigned found = 0;
+        for (uintptr_t slab = 0; slab < 3; ++slab) {
+            const uintptr_t address = first + slab * kGranule * heap::kSlabHintSetsAtFirst;
+            found += cache->hinted_slab(address, 5) == reinterpret_cast<heap::Slab*>(address);
+        }
+        return found;
+    };
+    note_three();
+    EXPECT_EQ(hinted(), 2u);
+
+    unsigned widenings = 0;
+    while (cache->slab_hint_sets() < heap::kSlabHintSets) {
+        const unsigned ready = cache->slab_hints_ready;
+        cache->widen_slab_hints();
+        ++widenings;
+        ASSERT_EQ(cache->slab_hints_ready, ready + heap::kSlabHintSetsPerWidening);
+        EXPECT_LT(cache->slab_hint_mask, cache->slab_hints_ready);
+        EXPECT_TRUE(is_power_of_two(cache->slab_hint_sets()));
+    }
+    EXPECT_EQ(widenings,
+              (heap::kSlabHintSets - heap::kSlabHintSetsAtFirst) / heap::kSlabHintSetsPerWidening);
+    cache->widen_slab_hints();
+    EXPECT_EQ(cache->slab_hints_ready, heap::kSlabHintSets) << "no further";
+    for (uintptr_t granule = 1; granule < heap::kSlabHintSets; ++granule) {
+        if (granule % heap::kSlabHintSetsAtFirst != 0) {
+            EXPECT_EQ(cache->hinted_slab(first + granule * kGranule, 5), nullptr)
+                << "every set was emptied before it was used";
+        }
+    }
+    note_three();
+    EXPECT_EQ(hinted(), 3u) << "each on a set of its own";
 }
 
 // An arena hint places only the addresses inside its arena, and only while no arena has been
@@ -664,7 +722,7 @@ TEST(ArenaHintTest, HeapCheckFailsOnAHintThatNamesNoArenaOrSlab) {
     EXPECT_FALSE(heap_check(*heap));
     hint = kept;
     heap::SlabHintSet& slab_hints =
-        cache->slab_hints[heap::CpuCache::slab_hint_set(reinterpret_cast<uintptr_t>(small))];
+        cache->slab_hints[cache->slab_hint_set(reinterpret_cast<uintptr_t>(small))];
     ASSERT_NE(slab_hints.slabs[0], nullptr);
     const heap::SlabHintSet kept_slabs = slab_hints;
     slab_hints.bytes[0] += 16;
