@@ -36,6 +36,7 @@
 #include "bedrock/spinlock.h"
 #include "heap/held_pages.h"
 #include "heap/segregated_fit.h"
+#include "heap/slab.h"
 #include "report/error_policy.h"
 
 namespace bedrock {
@@ -226,6 +227,11 @@ public:
         return inspect([this](ArenaBounds bounds) { return has_arena_locked(bounds); });
     }
 
+    // Where slabs' headers sit in the blocks these arenas hand out for them (slab.h), for every
+    // slab of the heap: set once, before the first slab is carved.
+    void set_slab_placement(SlabPlacement placement) { m_slab_placement = placement; }
+    [[nodiscard]] SlabPlacement slab_placement() const { return m_slab_placement; }
+
     // heap_lock_all()'s hold on m_lock, for fork() (bedrock/heap.h).
     [[nodiscard]] platform::InterruptState lock_all() { return m_lock.lock(); }
     void unlock_all(platform::InterruptState previous) { m_lock.unlock(previous); }
@@ -314,6 +320,9 @@ private:
     size_t m_unused_interval = 0;
     // Frames heaps: the heap's owner id, in each arena's first page tag (page_tags.h). Set once.
     uint16_t m_owner_id = 0;
+    // Where a slab's header sits in its block (slab.h), read by the frees the slab hints miss.
+    // Set once.
+    SlabPlacement m_slab_placement = SlabPlacement::Packed;
 };
 static_assert(sizeof(Arenas) == 576, "the arenas' state fills nine cache lines");
 

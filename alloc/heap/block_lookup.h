@@ -68,7 +68,7 @@ inline BlockRef arena_block(const heap::Arena& arena, const SegregatedFit::Found
 }
 
 // How far, and how, locate() looks for the block holding an address:
-//   NearAndLockFree: a block start at most kMaxSlabBytes back, read without the arenas' lock -
+//   NearAndLockFree: a block start at most kMaxSlabReach back, read without the arenas' lock -
 //     the free() fast path; the answer is stable only for blocks that stay taken meanwhile (a
 //     slab with a live block, a large run), and callers confirm anything else under the lock;
 //   Everywhere: any distance back, under the arenas' lock (a large run: under the large runs'
@@ -207,7 +207,7 @@ inline heap::ArenaBounds arena_bounds(uintptr_t base, uint16_t tag) {
     if (value - bounds.base >= bounds.bytes) {
         return no_block(ErrorKind::NotAllocated, "in pages being given back");
     }
-    return arena_block(*arena, SegregatedFit::find_near(bounds, address, heap::kMaxSlabBytes));
+    return arena_block(*arena, SegregatedFit::find_near(bounds, address, heap::kMaxSlabReach));
 }
 
 // `ref`, the near lookup of `address`, or - when it found no block start within the slab reach

@@ -122,10 +122,10 @@ void ClassCache::free_batch(void* const* blocks, uint32_t count, uintptr_t secre
             if (result == SlabLookup::Corrupt) {
                 // Overwritten after free: the block was a live block of its slab when this CPU
                 // cached it, so the arenas' metadata still names that slab.
-                auto* slab = static_cast<Slab*>(
-                    arenas.taken_block_holding(block, BlockUse::Slab, kMaxSlabBytes));
-                if (slab != nullptr) {
-                    static_cast<void>(free_locked(slab, block, secret));
+                void* slab_block = arenas.taken_block_holding(block, BlockUse::Slab, kMaxSlabReach);
+                if (slab_block != nullptr) {
+                    static_cast<void>(free_locked(
+                        slab_in_block(slab_block, arenas.slab_placement()), block, secret));
                 }
             }
         }
@@ -156,7 +156,7 @@ SlabLookup ClassCache::classify(const Slab* slab, const void* block) {
 void ClassCache::trim(Arenas& arenas) {
     LockGuard guard(m_lock);
     while (Slab* slab = leave_empty_slab_locked(arenas)) {
-        arenas.give(slab, BlockUse::Slab);
+        arenas.give(block_of_slab(slab), BlockUse::Slab);
     }
 }
 
@@ -166,8 +166,10 @@ bool ClassCache::trim_without_waiting(Arenas& arenas) {
         return false;
     }
     const uint64_t slabs = m_slabs;
-    static_cast<void>(
-        arenas.give_without_waiting([this, &arenas] { return leave_empty_slab_locked(arenas); }));
+    static_cast<void>(arenas.give_without_waiting([this, &arenas]() -> void* {
+        Slab* slab = leave_empty_slab_locked(arenas);
+        return slab != nullptr ? block_of_slab(slab) : nullptr;
+    }));
     const bool given = m_slabs != slabs;
     m_lock.unlock(previous);
     return given;

@@ -170,7 +170,7 @@ inline void ClassCache::leave_class_locked(Arenas& arenas, Slab* slab) {
 
 inline void ClassCache::give_slab_locked(Arenas& arenas, Slab* slab) {
     leave_class_locked(arenas, slab);
-    arenas.give(slab, BlockUse::Slab);
+    arenas.give(block_of_slab(slab), BlockUse::Slab);
 }
 
 inline Slab* ClassCache::pop_reserve_locked() {
@@ -233,16 +233,17 @@ inline ClassCache::Batch ClassCache::take_locked(Arenas& arenas, Slab* slab, voi
 
 inline ClassCache::Batch ClassCache::carve_locked(Arenas& arenas) {
     const SlabLayout& layout = kSlabLayouts[m_class_index];
-    void* base = arenas.take(layout.slab_bytes, kMinBlockSize, BlockUse::Slab, 0);
+    const SlabPlacement placement = arenas.slab_placement();
+    void* base = arenas.take(slab_block_bytes(layout, placement), kMinBlockSize, BlockUse::Slab, 0);
     if (base == nullptr) {
         return Batch{nullptr, 0};
     }
-    Slab* slab = slab_init_taking_first(base, m_class_index, arenas.slabs_given());
+    Slab* slab = slab_init_taking_first(base, placement, m_class_index, arenas.slabs_given());
     m_partial.push_front(*slab);
     ++m_slabs;
     count_handed_out_locked(1);
     auto* block =
-        reinterpret_cast<FreeBlock*>(static_cast<unsigned char*>(base) + layout.first_offset);
+        reinterpret_cast<FreeBlock*>(reinterpret_cast<unsigned char*>(slab) + layout.first_offset);
     block->mark = 0; // a live block
     return Batch{block, 0};
 }

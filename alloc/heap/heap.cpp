@@ -71,7 +71,7 @@ bool find_usable_size(Heap& heap, const void* block, Caller caller, size_t& size
     ref = look_further(heap, block, locate(heap, block, Lookup::NearAndLockFree));
     switch (ref.holder) {
     case Holder::Slab: {
-        const auto* slab = reinterpret_cast<const heap::Slab*>(ref.start);
+        const heap::Slab* slab = heap::slab_in_block(ref.start, heap.arenas.slab_placement());
         const unsigned index = slab->class_index; // checked again under the class lock
         if (index < heap::kSizeClassCount &&
             classify_slab_block(heap, slab, block) == SlabLookup::Live) {
@@ -400,9 +400,9 @@ void free_unhinted(Heap& heap, void* block, CpuCache* cache, platform::Interrupt
             return;
         }
         const SegregatedFit::Found found =
-            SegregatedFit::find_near(arena, block, heap::kMaxSlabBytes);
+            SegregatedFit::find_near(arena, block, heap::kMaxSlabReach);
         if (found.use == BlockUse::Slab) {
-            auto* slab = reinterpret_cast<heap::Slab*>(found.block);
+            heap::Slab* slab = heap::slab_in_block(found.block, heap.arenas.slab_placement());
             const unsigned index = slab->class_index; // confirmed under the class lock
             if (index < heap::kSizeClassCount && heap::slab_handed_out(slab, block)) [[likely]] {
                 if (cache != nullptr) {

@@ -94,6 +94,12 @@ Heap* init_state(void* memory, heap::CpuCaches::Use cpu_caches) {
     heap->secret = make_secret(heap);
     heap->pad.write(heap->secret);
     heap->cpus.init(cpu_caches);
+    // Other CPUs' frees read a slab's header line without the class lock only through CPU
+    // caches, and only where there are other CPUs (slab.h).
+    heap->arenas.set_slab_placement(cpu_caches == heap::CpuCaches::Use::Enabled &&
+                                            platform::kMaxCpus > 1
+                                        ? heap::SlabPlacement::OwnLine
+                                        : heap::SlabPlacement::Packed);
     heap->checked.init();
     for (unsigned index = 0; index < heap::kSizeClassCount; ++index) {
         heap->classes[index].init(index);
@@ -213,7 +219,9 @@ Heap* heap_create_in_region(void* region, size_t bytes) {
     }
     const uintptr_t state = start + padding;
     const uintptr_t arena = state + head;
-    // The fresh arena must hold a slab of every class, so that any small malloc succeeds.
+    // The fresh arena must hold a slab of every class, so that any small malloc succeeds (one
+    // placed OwnLine, from heap::CpuCaches::kMinRegionBytes up, has room to spare).
+    static_assert(heap::CpuCaches::kMinRegionBytes > 4 * heap::kMaxSlabReach);
     if (heap::fit_detail::fresh_usable(end - arena) < heap::kMaxSlabBytes) {
         return nullptr;
     }

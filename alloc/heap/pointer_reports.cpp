@@ -143,7 +143,7 @@ void report_bad_pointer(Heap& heap, const void* block, Caller caller) {
         }
         return;
     case Holder::Slab: {
-        auto* slab = reinterpret_cast<heap::Slab*>(ref.start);
+        heap::Slab* slab = heap::slab_in_block(ref.start, heap.arenas.slab_placement());
         const unsigned index = slab->class_index;
         const SlabLookup what = index < heap::kSizeClassCount
                                     ? classify_slab_block(heap, slab, block)

@@ -34,6 +34,12 @@ bool slab_check(const Slab* slab, uintptr_t secret) {
     if (slab->fresh > layout.block_count || slab->used > slab->fresh) {
         return false;
     }
+    // Its lead is where one placement or the other puts the header in its block.
+    void* medium = block_of_slab(slab);
+    if (slab->lead > kMaxSlabLead || (slab_in_block(medium, SlabPlacement::Packed) != slab &&
+                                      slab_in_block(medium, SlabPlacement::OwnLine) != slab)) {
+        return false;
+    }
     uint32_t set_bits = 0;
     for (uint32_t word = 0; word < (layout.block_count + 63) / 64; ++word) {
         set_bits += popcount(slab->bitmap()[word]);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Slab: one medium block of a size class's slab_bytes, carved into equal blocks (layout in
-// size_class.h). The slab header sits at the start of the medium block, which the heap finds
-// from its arena's block-start bitmap (segregated_fit.h), never from memory near a block.
+// Slab: one medium block of a size class's slab_bytes (and its lead), carved into equal blocks
+// (layout in size_class.h). The slab header sits at the start of the medium block, or up to
+// kMaxSlabLead bytes in (SlabPlacement), which the heap finds from its arena's block-start bitmap
+// (segregated_fit.h), never from memory near a block.
 //
 // Owns: the slab's free list, its allocated bitmap and its counters. A slab is touched only
 // under the lock of its class (class_cache.h); it takes no lock itself. The free() fast path
@@ -14,6 +15,7 @@
 //   free-list blocks and blocks >= fresh have bit 0
 //   state == kSlabInUse  <=>  the slab belongs to its class cache (cleared when it goes back);
 //   state == kSlabRetired: its free list was found corrupt; it left its class for good
+//   slab == slab_in_block(its medium block, the heap's SlabPlacement), lead == the distance
 // Hardening (as Linux's SLAB_FREELIST_HARDENED): a free block's link to the next one is stored
 // encoded, link == next ^ secret ^ &link, with the heap's secret; slab_take() decodes it and
 // follows it only if it names a free block start of the same slab. So a write after free can
@@ -44,8 +46,9 @@ struct Slab {
     Slab* next; // in the class's partial list or reserve
     Slab* prev;
     FreeBlock* free_list; // the first free block (the slab header is not the caller's: plain)
-    uint16_t used;        // blocks handed out
-    uint16_t fresh;       // index of the first never-used block
+    uint8_t used;         // blocks handed out
+    uint8_t fresh;        // index of the first never-used block
+    uint8_t lead;         // bytes from the start of its medium block to this header
     uint8_t class_index;
     uint8_t state; // kSlabInUse while its class holds it
     // The arenas' count of slabs given back when it was carved (low kIncarnationBits): a slab
@@ -62,7 +65,7 @@ struct Slab {
 };
 static_assert(sizeof(Slab) == kSlabHeaderBytes);
 static_assert(alignof(Slab) <= kMinBlockSize);
-static_assert(slab_layout(0).block_count < 65536, "used and fresh fit 16 bits");
+static_assert(slab_layout(0).block_count < 256, "used and fresh fit 8 bits");
 
 // What a pointer into a slab is.
 enum class SlabLookup {
@@ -138,17 +141,69 @@ static_assert(
         return true;
     }(),
     "every class's bitmap fits in two words, and its bitmap and padding span them");
-// Sets up a slab of class `class_index` and incarnation `incarnation` at `base` (16-byte aligned,
-// slab_bytes long) with its block 0 handed out (a new slab is made for an allocation), and
-// returns it; the block is slab_detail::first_block(slab). O(1). Inline: a refill that carves a
-// slab is malloc's worst case.
-inline Slab* slab_init_taking_first(void* base, unsigned class_index, uint64_t incarnation) {
-    auto* slab = static_cast<Slab*>(base);
+// Where a slab's header sits in the medium block taken for it, for a heap (Arenas::
+// slab_placement()). Packed: at its start. OwnLine: at the first address 16 bytes past a cache
+// line, 0-48 bytes in (kMaxSlabLead, taken with the block), so that the header and bitmap (48
+// bytes, kSlabFirstOffset) end where the line does. That line, read by the free() fast path of
+// every CPU that frees one of the slab's blocks (its class and its bitmap), then holds no block
+// and nothing of the memory before the slab, which other CPUs write at every malloc and free of
+// their blocks (each block's free mark): 2 threads freeing 16-527 byte blocks of shared slabs at
+// once took 1.5-1.9 times as long with the line shared (tests/bench/many_threads.c). Its other 16
+// bytes are the medium block's header (written only under the arenas' lock when the block before
+// is given back) or the lead. Heaps with CPU caches on a build for more than one CPU use OwnLine;
+// the others Packed (a region below CpuCaches::kMinRegionBytes, firmware on one core), where no
+// other CPU reads the line, or none without the class lock.
+enum class SlabPlacement : uint8_t { Packed, OwnLine };
+inline constexpr size_t kCacheLineBytes = 64;
+inline constexpr size_t kSlabFirstOffset = kSlabHeaderBytes + kSlabBitmapSpan;
+inline constexpr size_t kMaxSlabLead = kCacheLineBytes - kMinBlockSize;
+static_assert(
+    [] {
+        for (unsigned index = 0; index < kSizeClassCount; ++index) {
+            if (slab_layout(index).first_offset != kSlabFirstOffset) {
+                return false;
+            }
+        }
+        return true;
+    }(),
+    "every class's block 0 starts a line when its header is placed OwnLine");
+// How far back from a slab's block the start of the slab's medium block can be: what a lookup of
+// the medium block holding a slab's block must reach.
+inline constexpr size_t kMaxSlabReach = kMaxSlabBytes + kMaxSlabLead;
+static_assert(uint64_t{kMaxSlabReach} * kMaxSmallSize < (uint64_t{1} << 32));
+
+// The bytes of the medium block a slab of `layout` takes.
+constexpr size_t slab_block_bytes(const SlabLayout& layout, SlabPlacement placement) {
+    return layout.slab_bytes + (placement == SlabPlacement::OwnLine ? kMaxSlabLead : 0);
+}
+// Where the header of the slab in medium block `block` (16-aligned) is.
+[[nodiscard]] inline Slab* slab_in_block(void* block, SlabPlacement placement) {
+    const auto start = reinterpret_cast<uintptr_t>(block);
+    const uintptr_t lead = placement == SlabPlacement::OwnLine
+                               ? (kCacheLineBytes - kSlabFirstOffset - start) % kCacheLineBytes
+                               : 0;
+    return reinterpret_cast<Slab*>(start + lead);
+}
+// The medium block `slab` was carved from (the start of its lead).
+[[nodiscard]] inline void* block_of_slab(const Slab* slab) {
+    return const_cast<unsigned char*>(reinterpret_cast<const unsigned char*>(slab)) - slab->lead;
+}
+
+// Sets up a slab of class `class_index` and incarnation `incarnation` in medium block `block`
+// (16-byte aligned, slab_block_bytes() long), its header placed as `placement` says, with its
+// block 0 handed out (a new slab is made for an allocation), and returns it; the block is
+// slab_detail::first_block(slab). O(1). Inline: a refill that carves a slab is malloc's worst
+// case.
+inline Slab* slab_init_taking_first(void* block, SlabPlacement placement, unsigned class_index,
+                                    uint64_t incarnation) {
+    Slab* slab = slab_in_block(block, placement);
     slab->next = nullptr;
     slab->prev = nullptr;
     slab->free_list = nullptr;
     slab->used = 1;
     slab->fresh = 1;
+    slab->lead = static_cast<uint8_t>(reinterpret_cast<uintptr_t>(slab) -
+                                      reinterpret_cast<uintptr_t>(block));
     slab->class_index = static_cast<uint8_t>(class_index);
     __atomic_store_n(&slab->state, kSlabInUse,
                      __ATOMIC_RELEASE); // after its class (see cpu_cache.cpp)

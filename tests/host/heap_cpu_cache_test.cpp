@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -889,6 +890,64 @@ TEST(CpuCacheSmallRegionTest, SmallRegionHeapsGoWithout) {
     }
     EXPECT_TRUE(heap_check(*heap));
     EXPECT_TRUE(heap_destroy(*heap));
+}
+
+// With CPU caches on a build for more than one CPU, a slab's header and bitmap fill the end of a
+// cache line of their own, which the free() of every CPU reads: no block lies in it, so no other
+// CPU's malloc or free writes it (slab.h: SlabPlacement::OwnLine), and block 0 starts the next
+// line. Without CPU caches (a small region), the header starts the slab's medium block.
+TEST(SlabPlacementTest, AHeaderLineHoldsNoBlockWhereOtherCpusFree) {
+    for (const size_t bytes : {size_t{8} << 20, size_t{112} << 10}) {
+        test::Region region(bytes + test::kHeapStateBytesBeyondDefault);
+        Heap* heap = heap_create_in_region(region.data(), region.size());
+        ASSERT_NE(heap, nullptr);
+        ASSERT_EQ(heap->cpus.enabled(), bytes >= heap::CpuCaches::kMinRegionBytes);
+        const bool own_line = heap->cpus.enabled() && platform::kMaxCpus > 1;
+        EXPECT_EQ(heap->arenas.slab_placement(),
+                  own_line ? heap::SlabPlacement::OwnLine : heap::SlabPlacement::Packed);
+        std::vector<void*> blocks;
+        std::set<uintptr_t> leads;
+        for (unsigned index = 0; index < heap::kSizeClassCount; ++index) {
+            const size_t size = heap::class_size(index);
+            // Three slabs of the class where the region has room: leads of every length.
+            const uint32_t count =
+                bytes > (1 << 20) ? 3 * heap::kSlabLayouts[index].block_count : 1;
+            for (uint32_t i = 0; i < count; ++i) {
+                void* block = heap_allocate(*heap, size);
+                ASSERT_NE(block, nullptr);
+                blocks.push_back(block);
+                void* medium = heap->arenas.taken_block_holding(block, heap::BlockUse::Slab,
+                                                                heap::kMaxSlabReach);
+                ASSERT_NE(medium, nullptr);
+                const heap::Slab* slab = heap::slab_in_block(medium, heap->arenas.slab_placement());
+                ASSERT_TRUE(heap::slab_handed_out(slab, block));
+                const auto at = reinterpret_cast<uintptr_t>(slab);
+                EXPECT_EQ(at - reinterpret_cast<uintptr_t>(medium), slab->lead);
+                EXPECT_EQ(heap::block_of_slab(slab), medium);
+                if (own_line) {
+                    EXPECT_EQ(at % heap::kCacheLineBytes, 16u);
+                    EXPECT_LE(slab->lead, heap::kMaxSlabLead);
+                    EXPECT_EQ(heap::slab_detail::first_block(slab) % heap::kCacheLineBytes, 0u);
+                    EXPECT_GE(reinterpret_cast<uintptr_t>(block), align_up(at, 64))
+                        << "no block in the header's line";
+                } else {
+                    EXPECT_EQ(slab->lead, 0u);
+                }
+                leads.insert(slab->lead);
+            }
+        }
+        if (own_line) {
+            EXPECT_GT(leads.size(), 1u) << "slabs at more than one offset in their lines";
+        }
+        EXPECT_TRUE(heap_check(*heap));
+        for (void* block : blocks) {
+            heap_free(*heap, block);
+        }
+        heap_trim(*heap);
+        EXPECT_TRUE(heap_check(*heap));
+        EXPECT_EQ(test::report_count(), 0u);
+        EXPECT_TRUE(heap_destroy(*heap));
+    }
 }
 
 // Threads (CPUs on the host) allocate and hand their blocks to other threads, which free them:

@@ -947,7 +947,7 @@ TEST(HeapOwnershipTest, ZerosOverASlabsHeaderDoNotPassForAFreeBlock) {
             smalls.push_back(heap_allocate(*heap, 1000));
             ASSERT_TRUE(smalls.back() > slab && smalls.back() < slab + 65536);
         }
-        ASSERT_EQ(reinterpret_cast<heap::Slab*>(slab)->state, heap::kSlabInUse)
+        ASSERT_EQ(heap::slab_in_block(slab, heap->arenas.slab_placement())->state, heap::kSlabInUse)
             << "the slab right after the medium block";
         uint64_t header[2];
         memcpy(header, slab - 16, 16);

@@ -32,6 +32,8 @@ HEAP_MAGIC = 0x70654842  # Heap::kMagic, "BHep"
 # BlockUse (segregated_fit.h), PageKind (page_tags.h), BlockState (checked/checked_block.h).
 USE_NAMES = {0: "free", 1: "slab", 2: "medium", 3: "checked", 4: "guard", 5: "cpu-cache"}
 USE_FREE, USE_SLAB, USE_MEDIUM, USE_CHECKED, USE_GUARD, USE_CPU_CACHE = range(6)
+# SlabPlacement::OwnLine, kCacheLineBytes and kSlabFirstOffset (alloc/heap/slab.h).
+SLAB_PLACEMENT_OWN_LINE, CACHE_LINE_BYTES, SLAB_FIRST_OFFSET = 1, 64, 48
 KIND_NONE, KIND_ARENA, KIND_ARENA_BASE = 0, 1, 2
 KIND_LARGE_HEAD, KIND_LARGE_CHECKED_HEAD = 3, 4
 KIND_LENGTH_LOW, KIND_LENGTH_HIGH, KIND_BODY = 5, 6, 7
@@ -462,6 +464,15 @@ def block_state(state, offset):
     return "interior pointer at offset %d of a block that is %s" % (offset, state)
 
 
+def slab_in_block(heap, block):
+    """slab_in_block() (alloc/heap/slab.h): where the header of the slab in medium block
+    `block` is, by the heap's SlabPlacement (OwnLine: 16 bytes past a cache line)."""
+    placement = int(member(member(heap, "arenas"), "m_slab_placement"))
+    if placement == SLAB_PLACEMENT_OWN_LINE:
+        return block + (CACHE_LINE_BYTES - SLAB_FIRST_OFFSET - block) % CACHE_LINE_BYTES
+    return block
+
+
 def describe_slab(heap, slab_address, address):
     slab = at(slab_address, "bedrock::heap::Slab")
     index = int(member(slab, "class_index"))
@@ -565,7 +576,7 @@ def describe_arena_block(heap, arena_address, address):
         return [where, "state: inside a block header or the arena's own metadata (no block)"]
     block, usable, use = found
     if use == USE_SLAB:
-        return [where] + describe_slab(heap, block, address)
+        return [where] + describe_slab(heap, slab_in_block(heap, block), address)
     if use == USE_CHECKED:
         return [where] + describe_checked(block, address)
     if use == USE_GUARD:
