@@ -148,9 +148,9 @@ static_assert(sizeof(SlabHintSet) == 32);
 // rest are made ready kSlabHintSetsPerWidening at a time by the frees the hints miss, and used
 // once the next power of two of them is ready (CpuCache::slab_hint_mask). So a CPU's first call
 // zeroes 2 KiB of hints, as many as it always did, and no call zeroes more than 1 KiB. Why 256:
-// 64 sets (64 KiB of address space) missed 6 % of the frees of 2 threads allocating 16-527 bytes
+// 64 sets (64 KiB of address space) missed 4-6 % of the frees of 2 threads allocating 16-527 bytes
 // at once, each thread's blocks spread over slabs the other thread's share; 256 miss 0.002 %
-// (tests/bench/many_threads.c, 32 million pairs).
+// (tests/bench/many_threads.c, 20 and 32 million pairs).
 inline constexpr unsigned kSlabHintSets = 256;
 inline constexpr unsigned kSlabHintSetsAtFirst = 64;
 inline constexpr unsigned kSlabHintSetsPerWidening = 32;
