@@ -242,8 +242,7 @@ inline ClassCache::Batch ClassCache::carve_locked(Arenas& arenas) {
     m_partial.push_front(*slab);
     ++m_slabs;
     count_handed_out_locked(1);
-    auto* block =
-        reinterpret_cast<FreeBlock*>(reinterpret_cast<unsigned char*>(slab) + layout.first_offset);
+    auto* block = reinterpret_cast<FreeBlock*>(slab_detail::first_block(slab));
     block->mark = 0; // a live block
     return Batch{block, 0};
 }

@@ -188,10 +188,8 @@ struct CpuCache {
             magazine = Magazine{0, 0, 0, 0};
         }
         slab_hint_mask = kSlabHintSetsAtFirst - 1;
-        slab_hints_ready = kSlabHintSetsAtFirst;
-        for (unsigned set = 0; set < kSlabHintSetsAtFirst; ++set) {
-            slab_hints[set] = SlabHintSet{{nullptr, nullptr}, {0, 0}, 0};
-        }
+        slab_hints_ready = 0;
+        ready_slab_hints(kSlabHintSetsAtFirst);
         for (ArenaHint& hint : arena_hints) {
             hint = ArenaHint{{0, 0}, 0};
         }
@@ -202,14 +200,17 @@ struct CpuCache {
         if (slab_hints_ready == kSlabHintSets) [[likely]] {
             return;
         }
-        for (unsigned set = slab_hints_ready; set < slab_hints_ready + kSlabHintSetsPerWidening;
-             ++set) {
-            slab_hints[set] = SlabHintSet{{nullptr, nullptr}, {0, 0}, 0};
-        }
-        slab_hints_ready += kSlabHintSetsPerWidening;
+        ready_slab_hints(kSlabHintSetsPerWidening);
         if (is_power_of_two(slab_hints_ready)) {
             slab_hint_mask = slab_hints_ready - 1;
         }
+    }
+    // Empties the `count` sets after those ready and counts them ready.
+    void ready_slab_hints(unsigned count) {
+        for (unsigned set = slab_hints_ready; set < slab_hints_ready + count; ++set) {
+            slab_hints[set] = SlabHintSet{{nullptr, nullptr}, {0, 0}, 0};
+        }
+        slab_hints_ready += count;
     }
     // The sets the hints use now.
     [[nodiscard]] unsigned slab_hint_sets() const { return slab_hint_mask + 1; }

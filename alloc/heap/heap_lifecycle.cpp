@@ -220,8 +220,12 @@ Heap* heap_create_in_region(void* region, size_t bytes) {
     const uintptr_t state = start + padding;
     const uintptr_t arena = state + head;
     // The fresh arena must hold a slab of every class, so that any small malloc succeeds (one
-    // placed OwnLine, from heap::CpuCaches::kMinRegionBytes up, has room to spare).
-    static_assert(heap::CpuCaches::kMinRegionBytes > 4 * heap::kMaxSlabReach);
+    // placed OwnLine too, in a region of heap::CpuCaches::kMinRegionBytes or more: the state,
+    // alignment padding and fit heads leave room for it).
+    static_assert(heap::fit_detail::fresh_usable(
+                      heap::CpuCaches::kMinRegionBytes - alignof(Heap) - sizeof(Heap) -
+                      SegregatedFit::storage_bytes(heap::CpuCaches::kMinRegionBytes) -
+                      heap::kGranule) >= heap::kMaxSlabReach);
     if (heap::fit_detail::fresh_usable(end - arena) < heap::kMaxSlabBytes) {
         return nullptr;
     }

@@ -36,8 +36,8 @@ bool slab_check(const Slab* slab, uintptr_t secret) {
     }
     // Its lead is where one placement or the other puts the header in its block.
     void* medium = block_of_slab(slab);
-    if (slab->lead > kMaxSlabLead || (slab_in_block(medium, SlabPlacement::Packed) != slab &&
-                                      slab_in_block(medium, SlabPlacement::OwnLine) != slab)) {
+    if (slab_in_block(medium, SlabPlacement::Packed) != slab &&
+        slab_in_block(medium, SlabPlacement::OwnLine) != slab) {
         return false;
     }
     uint32_t set_bits = 0;

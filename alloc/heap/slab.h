@@ -148,7 +148,7 @@ static_assert(
 // every CPU that frees one of the slab's blocks (its class and its bitmap), then holds no block
 // and nothing of the memory before the slab, which other CPUs write at every malloc and free of
 // their blocks (each block's free mark): 2 threads freeing 16-527 byte blocks of shared slabs at
-// once took 1.5-1.9 times as long with the line shared (tests/bench/many_threads.c). Its other 16
+// once took 1.4-2.0 times as long with the line shared (tests/bench/many_threads.c). Its other 16
 // bytes are the medium block's header (written only under the arenas' lock when the block before
 // is given back) or the lead. Heaps with CPU caches on a build for more than one CPU use OwnLine;
 // the others Packed (a region below CpuCaches::kMinRegionBytes, firmware on one core), where no
@@ -170,7 +170,6 @@ static_assert(
 // How far back from a slab's block the start of the slab's medium block can be: what a lookup of
 // the medium block holding a slab's block must reach.
 inline constexpr size_t kMaxSlabReach = kMaxSlabBytes + kMaxSlabLead;
-static_assert(uint64_t{kMaxSlabReach} * kMaxSmallSize < (uint64_t{1} << 32));
 
 // The bytes of the medium block a slab of `layout` takes.
 constexpr size_t slab_block_bytes(const SlabLayout& layout, SlabPlacement placement) {

@@ -928,7 +928,8 @@ TEST(SlabPlacementTest, AHeaderLineHoldsNoBlockWhereOtherCpusFree) {
                     EXPECT_EQ(at % heap::kCacheLineBytes, 16u);
                     EXPECT_LE(slab->lead, heap::kMaxSlabLead);
                     EXPECT_EQ(heap::slab_detail::first_block(slab) % heap::kCacheLineBytes, 0u);
-                    EXPECT_GE(reinterpret_cast<uintptr_t>(block), align_up(at, 64))
+                    EXPECT_GE(reinterpret_cast<uintptr_t>(block),
+                              align_up(at, uintptr_t{heap::kCacheLineBytes}))
                         << "no block in the header's line";
                 } else {
                     EXPECT_EQ(slab->lead, 0u);
