@@ -196,18 +196,42 @@ bool Arenas::give_if_taken(const Arena& arena, void* block, BlockUse use, uint64
         return false;
     }
     // A block start of `arena`: of another use, or free (a double free), if its header says so
-    // and holds; the caller reports the pointer. A header that does not hold is recorded.
+    // and holds, or kept (freed already); the caller reports the pointer. A header that does not
+    // hold is recorded, unless the block is kept: then it is found when the block is taken again
+    // and freed, or given back to the fit.
     if (SegregatedFit::use_of(block) != use && m_fit.header_holds(arena, block)) {
         return false;
     }
-    give_locked(const_cast<Arena&>(arena), block, use);
+    if (!SegregatedFit::taken_header_holds(arena, block)) [[unlikely]] {
+        if (use == BlockUse::Medium && is_kept_locked(block)) {
+            return false;
+        }
+        retire_locked(const_cast<Arena&>(arena), block, use); // never given back, never followed
+        return true;
+    }
+    // A header that holds names the size the block was kept with, if it is kept: it is looked
+    // for in that size's slot alone.
+    if (use == BlockUse::Medium) {
+        const size_t usable = SegregatedFit::usable_size(block);
+        if (usable <= kMaxKeptUsable) {
+            switch (keep_locked(block, usable)) {
+            case Keeping::Kept:
+                return true;
+            case Keeping::KeptAlready:
+                return false;
+            case Keeping::SlotTaken:
+                break;
+            }
+        }
+    }
+    give_holding_locked(const_cast<Arena&>(arena), block, use);
     return true;
 }
 
 Arenas::HeaderCheck Arenas::check_taken_header(const Arena& arena, const void* block,
                                                BlockUse use) {
     LockGuard guard(m_lock);
-    if (!starts_block_locked(arena, block)) {
+    if (!starts_block_locked(arena, block) || (use == BlockUse::Medium && is_kept_locked(block))) {
         return HeaderCheck::NotTaken;
     }
     if (m_fit.header_holds(arena, block)) {
@@ -260,6 +284,10 @@ inline void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
         retire_locked(arena, block, use); // never given back, never followed
         return;
     }
+    give_holding_locked(arena, block, use);
+}
+
+inline void Arenas::give_holding_locked(Arena& arena, void* block, BlockUse use) {
     BEDROCK_DEBUG_ASSERT(SegregatedFit::find(SegregatedFit::bounds_of(arena), block, 0).block ==
                              block &&
                          SegregatedFit::use_of(block) == use && use != BlockUse::Free);
@@ -282,6 +310,70 @@ inline void Arenas::give_locked(Arena& arena, void* block, BlockUse use) {
             tell_unused_locked();
         }
     }
+}
+
+void* Arenas::take_kept_locked(size_t size, size_t& usable) {
+    BEDROCK_DEBUG_ASSERT(size <= kMaxKeptUsable);
+    const size_t wanted = size < kMinUsable ? kMinUsable : align_up(size, kGranule);
+    const unsigned list = fit_detail::list_of(wanted);
+    const unsigned slot = slot_of_list(list);
+    void* block = m_kept[slot];
+    const size_t kept_usable = m_kept_usable[slot];
+    if (block == nullptr || kept_usable < wanted || fit_detail::list_of(kept_usable) != list) {
+        return nullptr;
+    }
+    m_kept[slot] = nullptr;
+    usable = kept_usable;
+    return block;
+}
+
+bool Arenas::is_kept_locked(const void* block) const {
+    bool kept = false;
+    for (const void* slot : m_kept) {
+        kept = kept || slot == block;
+    }
+    return kept;
+}
+
+Arenas::Keeping Arenas::keep_locked(void* block, size_t usable) {
+    BEDROCK_DEBUG_ASSERT(SegregatedFit::use_of(block) == BlockUse::Medium &&
+                         SegregatedFit::usable_size(block) == usable && usable <= kMaxKeptUsable);
+    const unsigned slot = kept_slot(usable);
+    if (m_kept[slot] != nullptr) {
+        return m_kept[slot] == block ? Keeping::KeptAlready : Keeping::SlotTaken;
+    }
+    BEDROCK_DEBUG_ASSERT(!is_kept_locked(block));
+    m_kept[slot] = block;
+    m_kept_usable[slot] = static_cast<uint32_t>(usable);
+    UseTotals& totals = totals_of(BlockUse::Medium);
+    --totals.blocks;
+    totals.bytes -= usable;
+    return Keeping::Kept;
+}
+
+bool Arenas::give_kept_locked() {
+    bool given = false;
+    for (unsigned slot = 0; slot < kKeptSlots; ++slot) {
+        void* block = m_kept[slot];
+        if (block == nullptr) {
+            continue;
+        }
+        m_kept[slot] = nullptr;
+        given = true;
+        // Its header is followed only if it holds and still names the size it was kept with.
+        Arena& arena = *arena_of(block);
+        if (!SegregatedFit::taken_header_holds(arena, block) ||
+            SegregatedFit::usable_size(block) != m_kept_usable[slot]) [[unlikely]] {
+            static_cast<void>(m_fit.retire(arena, block)); // not counted: nothing to take off
+            continue;
+        }
+        // Counted again for the moment give_holding_locked() takes it off.
+        UseTotals& totals = totals_of(BlockUse::Medium);
+        ++totals.blocks;
+        totals.bytes += SegregatedFit::usable_size(block);
+        give_holding_locked(arena, block, BlockUse::Medium);
+    }
+    return given;
 }
 
 void Arenas::tell_unused_locked() {
@@ -317,7 +409,7 @@ bool Arenas::resize_in_place(Arena& arena, void* block, size_t size, Resize resi
     LockGuard guard(m_lock);
     // Its header is followed (its size, the free block after it) only if it holds.
     if (!starts_block_locked(arena, block) || SegregatedFit::use_of(block) != BlockUse::Medium ||
-        !SegregatedFit::taken_header_holds(arena, block)) {
+        is_kept_locked(block) || !SegregatedFit::taken_header_holds(arena, block)) {
         return false;
     }
     const size_t before = SegregatedFit::usable_size(block);
@@ -340,7 +432,12 @@ SegregatedFit::Found Arenas::find(const Arena& arena, const void* address, size_
     if (!holds_locked(arena, address)) {
         return SegregatedFit::Found{}; // given back since the caller read its tags
     }
-    return SegregatedFit::find(SegregatedFit::bounds_of(arena), address, reach);
+    SegregatedFit::Found found =
+        SegregatedFit::find(SegregatedFit::bounds_of(arena), address, reach);
+    if (found.use == BlockUse::Medium && is_kept_locked(found.block)) {
+        found.use = BlockUse::Free; // freed: kept for reuse
+    }
+    return found;
 }
 
 bool Arenas::give_spare_locked() {
@@ -353,23 +450,26 @@ bool Arenas::give_spare_locked() {
     return true;
 }
 
-bool Arenas::give_spare() {
+bool Arenas::give_idle() {
     LockGuard guard(m_lock);
-    return give_spare_locked();
+    const bool kept_given = give_kept_locked();
+    return give_spare_locked() || kept_given;
 }
 
-bool Arenas::give_spare_without_waiting() {
+bool Arenas::give_idle_without_waiting() {
     platform::InterruptState previous;
     if (!m_lock.try_lock(previous)) {
         return false;
     }
-    const bool given = give_spare_locked();
+    const bool kept_given = give_kept_locked();
+    const bool given = give_spare_locked() || kept_given;
     m_lock.unlock(previous);
     return given;
 }
 
 void Arenas::trim() {
     LockGuard guard(m_lock);
+    give_kept_locked();
     give_spare_locked();
     if (m_frames == nullptr) {
         return; // a region's memory need not be in the direct map pages_unused() is told of
@@ -430,6 +530,9 @@ void Arenas::give_all() {
         give_arena_locked(*arena);
     }
     m_spare = nullptr;
+    for (void*& slot : m_kept) {
+        slot = nullptr;
+    }
 }
 
 Arenas::UseTotals Arenas::totals(BlockUse use) {
@@ -455,12 +558,27 @@ bool Arenas::check(const char** failure) {
     UseTotals counted[kCountedUses] = {};
     uint64_t pages = 0;
     bool tags_ok = true;
-    m_fit.for_each_block([&](const Arena&, unsigned char*, size_t usable, BlockUse use) {
-        if (use != BlockUse::Free && use != BlockUse::Retired) {
+    unsigned kept_found = 0;
+    bool kept_ok = true;
+    m_fit.for_each_block([&](const Arena&, unsigned char* block, size_t usable, BlockUse use) {
+        if (use == BlockUse::Medium && is_kept_locked(block)) {
+            ++kept_found;
+            const unsigned slot = kept_slot(usable);
+            kept_ok = kept_ok && usable <= kMaxKeptUsable && m_kept[slot] == block &&
+                      m_kept_usable[slot] == usable;
+        } else if (use != BlockUse::Free && use != BlockUse::Retired) {
             ++counted[counted_index(use)].blocks;
             counted[counted_index(use)].bytes += usable;
         }
     });
+    unsigned kept = 0;
+    for (const void* slot : m_kept) {
+        kept += slot != nullptr ? 1 : 0;
+    }
+    if (!kept_ok || kept_found != kept) {
+        *failure = "a kept block is not a medium block of its slot";
+        return false;
+    }
     if (m_frames != nullptr) {
         for (Arena* arena = m_fit.first_arena(); arena != nullptr; arena = arena->next) {
             const uintptr_t base = SegregatedFit::arena_begin(*arena);

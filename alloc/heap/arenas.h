@@ -17,8 +17,21 @@
 // at the first failure, where a buddy stays near 0.6), and it serves every size from a slab to
 // a whole region. Ownership comes from each arena's block-start bitmap, not from the headers.
 //
-// Owns, under m_lock: the fit, the arena list and the totals per use. Invariants:
-//   blocks[use] == taken blocks of that use;  bytes[use] == sum of their usable sizes
+// Kept blocks: a freed medium block of up to kMaxKeptUsable bytes is kept for reuse, when its
+// list's slot is empty, instead of going back to the fit: the next medium malloc of its list takes
+// it as it is. A malloc and free of one medium size then cost no split, merge or seal (a 4 KiB
+// pair: 786 instructions before, see the README), as a slab's block costs none. A kept block stays
+// taken in the fit (use Medium, its header as it was) but is no longer live: never counted in
+// the totals, and every call that finds it as a block (a free, a lookup under the lock, a resize)
+// treats it as free. Slots are few and direct-mapped by list, so the memory kept is bounded
+// (kKeptSlots * kMaxKeptUsable) and finding one is a load; what is kept goes back to the fit when
+// memory is short (give_idle(), which a malloc that fails calls) or on trim().
+//
+// Owns, under m_lock: the fit, the arena list, the kept blocks and the totals per use.
+// Invariants:
+//   blocks[use] == taken blocks of that use, less kept ones;  bytes[use] == their usable bytes
+//   kept[i] == null, or a taken Medium block start of an arena with kept_usable[i] == its
+//     usable bytes <= kMaxKeptUsable and kept_slot(kept_usable[i]) == i; no block twice
 //   frames heap: held_pages == sum of its arenas' pages;  every arena page carries its tag
 //   at most one empty arena (m_spare) while m_lock is free
 //   slabs_given == slabs that left their class to be given back since the heap was made (it
@@ -55,6 +68,10 @@ static_assert(kCountedUses == static_cast<unsigned>(BlockUse::Retired) - 1);
 
 class Arenas {
 public:
+    // Freed medium blocks kept for reuse (see the opening comment): slots, and their largest.
+    static constexpr unsigned kKeptSlots = 6; // as many as fill the totals' last line
+    static constexpr size_t kMaxKeptUsable = size_t{64} << 10;
+
     struct UseTotals {
         uint64_t blocks;
         uint64_t bytes; // usable bytes of the taken blocks
@@ -84,25 +101,33 @@ public:
 
     // A block of at least `size` bytes aligned to `alignment` (a power of two >= 16) for `use`,
     // or null when no arena has room and (frames heap) the page frame allocator has no new one.
-    // `requested` feeds the statistics. O(1), plus one page allocation and O(arena bytes / 1 KiB)
-    // to set up a new arena.
+    // A Medium block aligned to 16 is the one kept in the slot of the list `size` falls in, if
+    // that one holds `size` bytes (as the fit takes the head of that list). `requested` feeds the
+    // statistics. O(1), plus one page allocation and O(arena bytes / 1 KiB) to set up a new
+    // arena.
     // Inline: a slab carved for a refill is malloc's worst case.
     [[nodiscard]] void* take(size_t size, size_t alignment, BlockUse use, size_t requested) {
         LockGuard guard(m_lock);
-        void* block = m_fit.take(size, alignment, use);
-        if (block == nullptr) [[unlikely]] {
-            block = take_after_growth(size, alignment, use);
-            if (block == nullptr) {
-                return nullptr;
+        size_t usable = 0;
+        void* block = use == BlockUse::Medium && alignment == kGranule && size <= kMaxKeptUsable
+                          ? take_kept_locked(size, usable)
+                          : nullptr;
+        if (block == nullptr) {
+            block = m_fit.take(size, alignment, use);
+            if (block == nullptr) [[unlikely]] {
+                block = take_after_growth(size, alignment, use);
+                if (block == nullptr) {
+                    return nullptr;
+                }
             }
+            usable = SegregatedFit::usable_size(block);
+            BEDROCK_DEBUG_ASSERT(usable >= size && SegregatedFit::use_of(block) == use &&
+                                 reinterpret_cast<uintptr_t>(block) % alignment == 0);
         }
-        BEDROCK_DEBUG_ASSERT(SegregatedFit::usable_size(block) >= size &&
-                             SegregatedFit::use_of(block) == use &&
-                             reinterpret_cast<uintptr_t>(block) % alignment == 0);
         UseTotals& totals = totals_of(use);
         ++totals.blocks;
         ++totals.allocations;
-        totals.bytes += SegregatedFit::usable_size(block);
+        totals.bytes += usable;
         totals.bytes_requested += requested;
         return block;
     }
@@ -111,8 +136,9 @@ public:
     // header does not hold is retired instead (give_locked()).
     void give(void* block, BlockUse use);
     // Gives back `block` if, re-checked under m_lock, it is a taken block start of `arena` with
-    // `use`; returns whether it did (a user's free: the pointer, found as a block start without
-    // the lock, may be stale or freed by another CPU meanwhile, and its arena given back).
+    // `use` and not kept; returns whether it did (a user's free: the pointer, found as a block
+    // start without the lock, may be stale or freed by another CPU meanwhile, and its arena given
+    // back). A Medium block is kept instead when it may be (see the opening comment).
     // `arenas_seen`: arenas_given() as read before the arena's tags; while it is unchanged the
     // arena is still one of these and its start bit alone decides
     // (SegregatedFit::is_block_start_seen()), else holds_locked() and the whole start bitmap
@@ -124,9 +150,9 @@ public:
     [[nodiscard]] bool give_if_taken(const Arena& arena, void* block, BlockUse use,
                                      uint64_t arenas_seen);
     // Under m_lock: whether `block`, found without the lock as a block start of `arena` (from its
-    // tags), is still a taken block of `use` whose header holds, so that its size may be used
-    // (realloc's copy, malloc_usable_size); Damaged (recorded for report_damage()) if its header
-    // does not hold. O(1).
+    // tags), is still a taken block of `use` (not kept) whose header holds, so that its size may be
+    // used (realloc's copy, malloc_usable_size); Damaged (recorded for report_damage()) if its
+    // header does not hold. O(1).
     enum class HeaderCheck : uint8_t { Holds, NotTaken, Damaged };
     [[nodiscard]] HeaderCheck check_taken_header(const Arena& arena, const void* block,
                                                  BlockUse use);
@@ -156,18 +182,18 @@ public:
                                                                 const void* address);
 
     // Grows `block` (found as a live medium block of `arena` without the lock) in place to hold
-    // `size` bytes, if it is still a taken Medium block and the free block after it has room;
-    // returns whether it did. O(1).
+    // `size` bytes, if it is still a taken Medium block, not kept, and the free block after it has
+    // room; returns whether it did. O(1).
     [[nodiscard]] bool grow_in_place(Arena& arena, void* block, size_t size);
     // Shrinks `block` (found as a live medium block of `arena` without the lock) in place to
-    // hold `size` bytes, if it is still a taken Medium block and its rest holds a free block (or
-    // joins the free block after it); returns whether it did. O(1).
+    // hold `size` bytes, if it is still a taken Medium block, not kept, and its rest holds a free
+    // block (or joins the free block after it); returns whether it did. O(1).
     [[nodiscard]] bool shrink_in_place(Arena& arena, void* block, size_t size);
 
     // The block holding `address` of `arena` (found from its tags without the lock), looked up
     // under m_lock so it cannot change meanwhile (lookups without the lock are safe only for
-    // blocks that stay taken, like a slab with a live block); none if the arena is no longer
-    // one of this heap's (holds_locked()). O(reach / 1 KiB + 1).
+    // blocks that stay taken, like a slab with a live block), a kept block named Free; none if
+    // the arena is no longer one of this heap's (holds_locked()). O(reach / 1 KiB + 1).
     [[nodiscard]] SegregatedFit::Found find(const Arena& arena, const void* address, size_t reach);
     // The taken block of `use` within `reach` bytes below `address`, an address inside a taken
     // block of these arenas that stays taken meanwhile (a slab's block in a CPU cache), from the
@@ -190,12 +216,14 @@ public:
         return true;
     }
 
-    // Frames heaps: gives the spare empty arena back to the page frame allocator, if there is
-    // one; returns whether there was. O(1).
-    bool give_spare();
-    // give_spare() for a caller that must not wait: false as well if m_lock is not free now.
-    bool give_spare_without_waiting();
-    // Frames heaps: gives the spare empty arena back, has the page frame allocator tell
+    // Gives what the arenas hold idle back: the kept blocks to the fit, then (frames heaps) the
+    // spare empty arena to the page frame allocator; returns whether anything went back.
+    // O(kKeptSlots) fit calls, plus one page free.
+    bool give_idle();
+    // give_idle() for a caller that must not wait: false as well if m_lock is not free now.
+    bool give_idle_without_waiting();
+    // Gives the kept blocks back (as give_idle()), then, frames heaps: the spare empty arena, has
+    // the page frame allocator tell
     // platform::pages_unused() of its free blocks (tell_unused_pages), then tells it of the whole
     // pages inside every free block of the arenas (past its links). O(blocks).
     void trim();
@@ -286,6 +314,31 @@ private:
     void retire_locked(Arena& arena, void* block, BlockUse use);
     void give_arena_locked(Arena& arena);
     bool give_spare_locked();
+    // Kept blocks (see the opening comment). The slot of a block of `usable` bytes.
+    [[nodiscard]] static unsigned kept_slot(size_t usable) {
+        return slot_of_list(fit_detail::list_of(usable));
+    }
+    // Lists next to each other, and the lists of sizes a power of two apart (4 KiB, 8 KiB, ...),
+    // have slots next to each other.
+    [[nodiscard]] static unsigned slot_of_list(unsigned list) {
+        return (list + list / fit_detail::kSecondLevelCount) % kKeptSlots;
+    }
+    // The kept block a Medium take() of `size` (<= kMaxKeptUsable) bytes at 16 uses, taken out of
+    // its slot, and its usable bytes as recorded when it was kept; or null: none there, too
+    // small, or of another list. Counted by the caller. Its header is not read: one overwritten
+    // while it was kept is found at its next free, as a live block's is.
+    [[nodiscard]] void* take_kept_locked(size_t size, size_t& usable);
+    // Whether `block` is kept: O(kKeptSlots), from the slots alone (not its header).
+    [[nodiscard]] bool is_kept_locked(const void* block) const;
+    // Keeps `block`, a Medium block of `usable` (<= kMaxKeptUsable) bytes whose header holds, if
+    // its slot is empty (it is no longer counted); or finds it there already (a double free).
+    enum class Keeping : uint8_t { Kept, KeptAlready, SlotTaken };
+    [[nodiscard]] Keeping keep_locked(void* block, size_t usable);
+    // Gives every kept block back to the fit (one whose header was overwritten while kept is
+    // retired); returns whether there was one.
+    bool give_kept_locked();
+    // give_locked() of a block whose header holds.
+    void give_holding_locked(Arena& arena, void* block, BlockUse use);
     // Where a use's totals are: Slab .. CpuCache at 0 .. kCountedUses - 1.
     [[nodiscard]] static unsigned counted_index(BlockUse use) {
         BEDROCK_DEBUG_ASSERT(use != BlockUse::Free && use != BlockUse::Retired);
@@ -306,8 +359,10 @@ private:
     Arena* m_region = nullptr; // region heaps: the arena
     Arena* m_spare = nullptr;  // frames heaps: an empty arena kept for the next growth
     HeldPages* m_held = nullptr;
-    uint64_t m_pages = 0;                  // frames heaps: pages of the arenas held
-    UseTotals m_totals[kCountedUses] = {}; // totals_of()
+    uint64_t m_pages = 0;                    // frames heaps: pages of the arenas held
+    UseTotals m_totals[kCountedUses] = {};   // totals_of()
+    void* m_kept[kKeptSlots] = {};           // slot kept_slot(usable) (see the opening comment)
+    uint32_t m_kept_usable[kKeptSlots] = {}; // each one's usable bytes, as it was kept
     // Bytes still to be given back before the next tell (0: no interval; see
     // set_unused_interval()).
     size_t m_untold_left = 0;
@@ -324,6 +379,7 @@ private:
     // Set once.
     SlabPlacement m_slab_placement = SlabPlacement::Packed;
 };
-static_assert(sizeof(Arenas) == 576, "the arenas' state fills nine cache lines");
+static_assert(Arenas::kMaxKeptUsable <= UINT32_MAX);
+static_assert(sizeof(Arenas) == 640, "the arenas' state fills ten cache lines");
 
 } // namespace bedrock::heap

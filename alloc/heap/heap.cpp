@@ -232,8 +232,9 @@ bool could_ever_fit(const Heap& heap, size_t size, size_t alignment) {
 
 // For a malloc that found no memory: gives back what the heap holds idle - the blocks the calling
 // CPU's cache holds (its storage stays: a fixed cost, made again at once otherwise), every
-// class's empty slabs and (frames heaps) the spare arena - and returns whether a slab or arena
-// went back, so that the malloc is worth one more try. Other CPUs' caches stay as they are (only
+// class's empty slabs, the medium blocks the arenas keep for reuse and (frames heaps) the spare
+// arena - and returns whether a slab, kept block or arena went back, so that the malloc is worth
+// one more try. Other CPUs' caches stay as they are (only
 // their own CPU touches them). O(classes + the CPU's cached blocks), with the arenas' and the
 // page frame allocator's calls.
 [[gnu::cold]] bool reclaim_idle_memory(Heap& heap, Caller caller) {
@@ -243,8 +244,8 @@ bool could_ever_fit(const Heap& heap, size_t size, size_t alignment) {
     for (heap::ClassCache& cache : heap.classes) {
         cache.trim(heap.arenas);
     }
-    const bool spare_given = heap.arenas.give_spare();
-    return spare_given || heap.arenas.slabs_given() != slabs_given;
+    const bool idle_given = heap.arenas.give_idle();
+    return idle_given || heap.arenas.slabs_given() != slabs_given;
 }
 
 // A small malloc that found no memory (interrupts masked as the slow path left them, `corrupt`

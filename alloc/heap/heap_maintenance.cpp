@@ -34,7 +34,7 @@ bool reclaim_without_waiting(Heap& heap) {
     for (ClassCache& cache : heap.classes) {
         static_cast<void>(cache.trim_without_waiting(heap.arenas));
     }
-    static_cast<void>(heap.arenas.give_spare_without_waiting());
+    static_cast<void>(heap.arenas.give_idle_without_waiting());
     return heap.held.pages() < held;
 }
 

@@ -34,6 +34,15 @@ namespace {
 constexpr size_t kPage = 4096;
 
 // A mapping of `pages` pages with the first `guard_pages` made inaccessible.
+// heap_free(), then the blocks the arenas keep for reuse given back to the fit (arenas.h): for
+// the tests below, which need a freed medium block free in the fit (merged, its links and seal
+// written) rather than kept as it was. Damage that give finds is reported here.
+void free_to_fit(Heap& heap, void* block) {
+    heap_free(heap, block);
+    static_cast<void>(heap.arenas.give_idle());
+    heap.arenas.report_damage(heap.errors);
+}
+
 class GuardedMapping {
 public:
     GuardedMapping(size_t pages, size_t guard_pages, size_t alignment)
@@ -310,8 +319,8 @@ TEST(HeapOwnershipTest, AFreeRacingAMergeIsRefusedByTheStartBit) {
     auto* arena = reinterpret_cast<heap::Arena*>(base);
     const uint64_t arenas_seen = heap->arenas.arenas_given(); // as the racing free read it
     ASSERT_TRUE(heap::SegregatedFit::is_block_start(heap::SegregatedFit::bounds_of(*arena), block));
-    heap_free(*heap, block);
-    heap_free(*heap, before);
+    free_to_fit(*heap, block);
+    free_to_fit(*heap, before);
     // Good fit: a request of a list's least size is served from that list, which holds the
     // merged block's 10,032 bytes (and nothing else).
     auto* merged = static_cast<unsigned char*>(heap_allocate(*heap, 9728));
@@ -322,8 +331,8 @@ TEST(HeapOwnershipTest, AFreeRacingAMergeIsRefusedByTheStartBit) {
     EXPECT_FALSE(heap->arenas.give_if_taken(*arena, block, heap::BlockUse::Medium, arenas_seen));
     EXPECT_EQ(test::report_count(), 0u);
     EXPECT_TRUE(heap_check(*heap));
-    heap_free(*heap, merged);
-    heap_free(*heap, after);
+    free_to_fit(*heap, merged);
+    free_to_fit(*heap, after);
     EXPECT_TRUE(heap_check(*heap));
     EXPECT_TRUE(heap_destroy(*heap));
 }
@@ -528,17 +537,6 @@ TEST(HeapOwnershipTest, DestroyWithLiveBlocksIsReportedAsHeapInUse) {
     EXPECT_TRUE(heap_destroy(*heap));
 }
 
-// A heap over a 16 MiB region or, with `over_frames`, over a page frame allocator of 64 MiB.
-struct EitherHeap {
-    explicit EitherHeap(bool over_frames)
-        : region(over_frames ? 0 : 16 << 20), frames(over_frames ? 64 << 20 : 16 << 20),
-          heap(over_frames ? heap_create(frames.allocator())
-                           : heap_create_in_region(region.data(), region.size())) {}
-    test::Region region;
-    test::Frames frames;
-    Heap* heap;
-};
-
 // 300 blocks of random sizes (`seed`) allocated and written, none over the retired block at
 // `retired` (`usable` bytes), then freed: no report, heap_check() holds, and the heap goes.
 void expect_nothing_placed_over(Heap& heap, const unsigned char* retired, size_t usable,
@@ -575,7 +573,7 @@ class OverwrittenHeaderTest
 
 TEST_P(OverwrittenHeaderTest, IsReportedAndNeverFollowed) {
     const auto [over_frames, fill, first_call] = GetParam();
-    EitherHeap either(over_frames);
+    test::EitherHeap either(over_frames);
     ASSERT_TRUE(either.frames.initialized());
     Heap* heap = either.heap;
     ASSERT_NE(heap, nullptr);
@@ -647,7 +645,7 @@ TEST(HeapOwnershipTest, AnOverflowOntoTheEndSentinelIsNeverFollowedPastTheArena)
         last = block > last ? block : last;
     }
     ASSERT_NE(last, nullptr);
-    heap_free(*heap, last);
+    free_to_fit(*heap, last);
     ASSERT_EQ(heap_allocate(*heap, static_cast<size_t>(region_end - 16 - last)), last);
     ASSERT_EQ(last + heap_usable_size(*heap, last) + 16, region_end);
     unsigned char* sentinel = last + heap_usable_size(*heap, last);
@@ -657,7 +655,7 @@ TEST(HeapOwnershipTest, AnOverflowOntoTheEndSentinelIsNeverFollowedPastTheArena)
     memset(sentinel, 0xf0, 16);
     EXPECT_EQ(heap_reallocate(*heap, last, 8000), nullptr); // grows into nothing past it
     memset(sentinel, 0xf0, 16);
-    heap_free(*heap, last); // merges with nothing past it
+    free_to_fit(*heap, last); // merges with nothing past it
     ASSERT_EQ(test::report_count(), 2u);
     for (size_t i = 0; i < 2; ++i) {
         EXPECT_EQ(test::report(i).kind, ErrorKind::CorruptMetadata) << test::report(i).detail;
@@ -667,7 +665,7 @@ TEST(HeapOwnershipTest, AnOverflowOntoTheEndSentinelIsNeverFollowedPastTheArena)
     EXPECT_TRUE(heap_check(*heap));
     for (unsigned char* block : blocks) {
         if (block != last) {
-            heap_free(*heap, block);
+            free_to_fit(*heap, block);
         }
     }
     EXPECT_EQ(test::report_count(), 0u);
@@ -685,7 +683,7 @@ class OverwrittenFreeHeaderTest : public ::testing::TestWithParam<std::tuple<boo
 
 TEST_P(OverwrittenFreeHeaderTest, IsRetiredWhenTheListsAreRebuilt) {
     const auto [over_frames, fill] = GetParam();
-    EitherHeap either(over_frames);
+    test::EitherHeap either(over_frames);
     ASSERT_TRUE(either.frames.initialized());
     Heap* heap = either.heap;
     ASSERT_NE(heap, nullptr);
@@ -697,15 +695,15 @@ TEST_P(OverwrittenFreeHeaderTest, IsRetiredWhenTheListsAreRebuilt) {
     ASSERT_TRUE(before != nullptr && freed != nullptr && after != nullptr);
     const size_t usable = heap_usable_size(*heap, before);
     ASSERT_EQ(before + usable + 16, freed) << "adjacent blocks of a fresh arena";
-    heap_free(*heap, freed);
+    free_to_fit(*heap, freed);
     memset(before + usable, fill, 16);
-    heap_free(*heap, after); // merges with the damaged block, or finds it cannot
+    free_to_fit(*heap, after); // merges with the damaged block, or finds it cannot
     ASSERT_EQ(test::report_count(), 1u);
     EXPECT_EQ(test::report(0).kind, ErrorKind::CorruptMetadata) << test::report(0).detail;
     EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(freed));
     test::clear_reports();
     EXPECT_TRUE(heap_check(*heap));
-    heap_free(*heap, before);
+    free_to_fit(*heap, before);
     EXPECT_EQ(test::report_count(), 0u);
     EXPECT_TRUE(heap_check(*heap));
     expect_nothing_placed_over(*heap, freed, usable, fill);
@@ -727,7 +725,7 @@ class StaleWriteOverAFreeHeaderTest
 
 TEST_P(StaleWriteOverAFreeHeaderTest, IsReportedAndNothingIsPlacedOverTheLiveBlockAfterIt) {
     const auto [over_frames, call, added] = GetParam();
-    EitherHeap either(over_frames);
+    test::EitherHeap either(over_frames);
     ASSERT_TRUE(either.frames.initialized());
     Heap* heap = either.heap;
     ASSERT_NE(heap, nullptr);
@@ -740,8 +738,8 @@ TEST_P(StaleWriteOverAFreeHeaderTest, IsReportedAndNothingIsPlacedOverTheLiveBlo
     const size_t usable = heap_usable_size(*heap, first);
     ASSERT_EQ(first + usable + 16, freed) << "adjacent blocks of a fresh arena";
     memset(live, 0x77, kSize);
-    heap_free(*heap, first);
-    heap_free(*heap, freed);
+    free_to_fit(*heap, first);
+    free_to_fit(*heap, freed);
     auto* front = static_cast<unsigned char*>(heap_allocate(*heap, usable + 16));
     ASSERT_EQ(front, first);
     uint64_t size_word = 0;
@@ -762,7 +760,7 @@ TEST_P(StaleWriteOverAFreeHeaderTest, IsReportedAndNothingIsPlacedOverTheLiveBlo
         front = nullptr;
         break;
     case StaleCall::Free:
-        heap_free(*heap, front);
+        free_to_fit(*heap, front);
         front = nullptr;
         taken.emplace_back(static_cast<unsigned char*>(heap_allocate(*heap, 40000)), 40000);
         break;
@@ -783,10 +781,10 @@ TEST_P(StaleWriteOverAFreeHeaderTest, IsReportedAndNothingIsPlacedOverTheLiveBlo
     }
     EXPECT_TRUE(heap_check(*heap));
     for (const auto& [block, size] : taken) {
-        heap_free(*heap, block);
+        free_to_fit(*heap, block);
     }
-    heap_free(*heap, front);
-    heap_free(*heap, live);
+    free_to_fit(*heap, front);
+    free_to_fit(*heap, live);
     EXPECT_EQ(test::report_count(), 0u);
     EXPECT_TRUE(heap_check(*heap));
     EXPECT_TRUE(heap_destroy(*heap));
@@ -830,7 +828,7 @@ protected:
 
     static constexpr size_t kSize = 5000;
     uint8_t fill = std::get<1>(GetParam());
-    EitherHeap either{std::get<0>(GetParam())};
+    test::EitherHeap either{std::get<0>(GetParam())};
     unsigned char* blocks[4] = {};
     size_t usable = 0;
 };
@@ -839,14 +837,14 @@ TEST_P(OverwrittenPairTest, TheTakenBlockIsLeftForItsOwner) {
     take_four_in_a_row();
     Heap& heap = *either.heap;
     auto [before, taken, freed, after] = blocks;
-    heap_free(heap, freed);
+    free_to_fit(heap, freed);
     memset(taken + usable, fill, 16);
     memset(before + usable, fill, 16);
-    heap_free(heap, after); // finds the free block's seal broken: the lists are rebuilt
+    free_to_fit(heap, after); // finds the free block's seal broken: the lists are rebuilt
     expect_damage_report(freed, "the free block's links");
-    heap_free(heap, taken);
+    free_to_fit(heap, taken);
     expect_damage_report(taken, "the taken block's header, at its free");
-    heap_free(heap, before);
+    free_to_fit(heap, before);
     EXPECT_EQ(test::report_count(), 0u);
     EXPECT_TRUE(heap_check(heap)) << "both retired, and counted";
     expect_nothing_placed_over(heap, taken, 2 * usable + 16, fill);
@@ -859,7 +857,7 @@ TEST_P(OverwrittenPairTest, TheFreeBlockItsListNamesIsRetired) {
     take_four_in_a_row();
     Heap& heap = *either.heap;
     auto [before, freed, taken, after] = blocks;
-    heap_free(heap, freed);
+    free_to_fit(heap, freed);
     memset(freed + usable, fill, 16);
     memset(before + usable, fill, 16);
     // The free block heads the first list a smaller request searches: its seal is found broken.
@@ -867,11 +865,11 @@ TEST_P(OverwrittenPairTest, TheFreeBlockItsListNamesIsRetired) {
     ASSERT_NE(smaller, nullptr);
     expect_damage_report(freed, "the free block's links");
     EXPECT_GE(smaller, after + usable) << "over neither";
-    heap_free(heap, taken);
+    free_to_fit(heap, taken);
     expect_damage_report(taken, "the taken block's header, at its free");
-    heap_free(heap, smaller);
-    heap_free(heap, before);
-    heap_free(heap, after);
+    free_to_fit(heap, smaller);
+    free_to_fit(heap, before);
+    free_to_fit(heap, after);
     EXPECT_EQ(test::report_count(), 0u);
     EXPECT_TRUE(heap_check(heap)) << "both retired, and counted";
     expect_nothing_placed_over(heap, freed, 2 * usable + 16, fill);
@@ -892,7 +890,7 @@ class StaleFreeOfADamagedFreeBlockTest : public ::testing::TestWithParam<bool> {
 
 TEST_P(StaleFreeOfADamagedFreeBlockTest, RebuildsTheListsAndCountsNothing) {
     for (const bool header_overwritten : {true, false}) {
-        EitherHeap either(GetParam());
+        test::EitherHeap either(GetParam());
         ASSERT_TRUE(either.frames.initialized());
         Heap& heap = *either.heap;
         test::clear_reports();
@@ -903,15 +901,15 @@ TEST_P(StaleFreeOfADamagedFreeBlockTest, RebuildsTheListsAndCountsNothing) {
         ASSERT_TRUE(before != nullptr && freed != nullptr && after != nullptr);
         const size_t usable = heap_usable_size(heap, before);
         ASSERT_EQ(before + usable + 16, freed) << "adjacent blocks of a fresh arena";
-        heap_free(heap, freed);
+        free_to_fit(heap, freed);
         memset(header_overwritten ? before + usable : freed, 0x42, 16);
-        heap_free(heap, freed);
+        free_to_fit(heap, freed);
         ASSERT_EQ(test::report_count(), 1u) << header_overwritten;
         EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(freed));
         expect_one_report(ErrorKind::CorruptMetadata, "the stale free");
         EXPECT_TRUE(heap_check(heap)) << header_overwritten;
-        heap_free(heap, before);
-        heap_free(heap, after);
+        free_to_fit(heap, before);
+        free_to_fit(heap, after);
         EXPECT_EQ(test::report_count(), 0u);
         EXPECT_TRUE(heap_check(heap));
         if (header_overwritten) {
@@ -933,7 +931,7 @@ INSTANTIATE_TEST_SUITE_P(BothHeaps, StaleFreeOfADamagedFreeBlockTest, ::testing:
 // back, is retired.
 TEST(HeapOwnershipTest, ZerosOverASlabsHeaderDoNotPassForAFreeBlock) {
     for (const bool over_frames : {false, true}) {
-        EitherHeap either(over_frames);
+        test::EitherHeap either(over_frames);
         ASSERT_TRUE(either.frames.initialized());
         Heap* heap = either.heap;
         ASSERT_NE(heap, nullptr);
@@ -952,7 +950,7 @@ TEST(HeapOwnershipTest, ZerosOverASlabsHeaderDoNotPassForAFreeBlock) {
         uint64_t header[2];
         memcpy(header, slab - 16, 16);
         memset(slab - 16, 0, 16);
-        heap_free(*heap, before);
+        free_to_fit(*heap, before);
         ASSERT_EQ(test::report_count(), 1u);
         EXPECT_EQ(test::report(0).address, reinterpret_cast<uintptr_t>(slab));
         expect_one_report(ErrorKind::CorruptMetadata, "a free next to the damaged slab");

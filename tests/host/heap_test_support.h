@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Helpers shared by the heap's host tests: a memory region for region heaps, a page frame
 // allocator over simulated physical memory, access to the error reports the host platform
-// recorded, the test seed, and checks more than one suite makes.
+// recorded, a fresh heap of either kind, the test seed, and checks more than one suite makes.
 #pragma once
 
 #include <stdint.h>
@@ -57,6 +57,17 @@ private:
     SimulatedMemory m_memory;
     PageFrameAllocator m_allocator;
     bool m_initialized = false;
+};
+
+// A fresh heap over a 16 MiB region or, with `over_frames`, over a page frame allocator of 64 MiB.
+struct EitherHeap {
+    explicit EitherHeap(bool over_frames)
+        : region(over_frames ? 0 : 16 << 20), frames(over_frames ? 64 << 20 : 16 << 20),
+          heap(over_frames ? heap_create(frames.allocator())
+                           : heap_create_in_region(region.data(), region.size())) {}
+    Region region;
+    Frames frames;
+    Heap* heap;
 };
 
 inline size_t report_count() {
