@@ -569,6 +569,12 @@ def describe_guarded(heap, address):
     return ["%s, slot %d" % (where, page // 2 - 1)] + describe_checked(header, address)
 
 
+def kept_blocks(heap):
+    """The freed medium blocks the arenas keep for reuse (Arenas::m_kept, alloc/heap/arenas.h)."""
+    slots = member(member(heap, "arenas"), "m_kept")
+    return {int(slots[i]) for i in range(array_length(slots))} - {0}
+
+
 def describe_arena_block(heap, arena_address, address):
     found = arena_find(arena_address, address)
     where = "arena 0x%x" % arena_address
@@ -584,6 +590,8 @@ def describe_arena_block(heap, arena_address, address):
         if guarded is not None:
             return [where] + guarded
     holder = "%s block at 0x%x, %d usable bytes" % (USE_NAMES.get(use, "unknown"), block, usable)
+    if use == USE_MEDIUM and block in kept_blocks(heap):
+        return [where, holder, "state: " + block_state("free (kept for reuse)", address - block)]
     if use == USE_MEDIUM:
         return [where, holder, "state: " + block_state("allocated", address - block)]
     if use == USE_FREE:

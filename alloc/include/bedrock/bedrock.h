@@ -181,7 +181,7 @@ enum { BEDROCK_HEAP_MIN_ALIGNMENT = 16, BEDROCK_HEAP_SIZE_CLASS_COUNT = 24 };
 
 /* heap_create(frames): null if the page frame allocator cannot give the heap's state. */
 bedrock_heap* bedrock_heap_create(bedrock_page_frame_allocator* frames);
-/* heap_create_in_region(region, bytes): any alignment; null below 8,416 bytes (up to 63 more
+/* heap_create_in_region(region, bytes): any alignment; null below 8,480 bytes (up to 63 more
  * for a region not 64-byte aligned; 528 fewer with BEDROCK_MAX_CPUS 1), or over a live region
  * heap's memory outside its live blocks. The region stays the heap's until bedrock_heap_destroy
  * returns true. */

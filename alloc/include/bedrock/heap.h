@@ -3,7 +3,7 @@
 // objects. The C API (bedrock/malloc.h) and operator new/delete use the default heap.
 //
 // A heap takes its memory either from a PageFrameAllocator or from one caller-given memory
-// region (an SRAM bank, a reserved buffer; 8,416 bytes are enough to start), and keeps its state
+// region (an SRAM bank, a reserved buffer; 8,480 bytes are enough to start), and keeps its state
 // in that memory: creating one allocates nothing else. Blocks up to kMaxSmallBlock bytes come from
 // size-class slabs; larger ones are medium blocks, packed to 16 bytes by a two-level segregated
 // fit (O(1), 16 bytes of header each); over a page frame allocator, blocks above 1 MiB (or
@@ -101,7 +101,7 @@ using HeapReportWriter = void (*)(void* context, const char* line);
 // A heap over [region, region + bytes) (any alignment; a region may end at the very top of the
 // address space, giving up its last 16 bytes): the heap's state at the front, then one arena
 // over the rest. Returns null for a null region, a wrapping range, or a region too small
-// for the state and one slab of any class (below 8,416 bytes, up to 63 more for a region not
+// for the state and one slab of any class (below 8,480 bytes, up to 63 more for a region not
 // 64-byte aligned; with BEDROCK_MAX_CPUS at 64, and 528 fewer with 1), so that every small malloc
 // succeeds in a fresh heap; also null, writing nothing, for a region that overlaps a live region
 // heap's memory anywhere but inside one of that heap's live blocks (a heap made in a block one
@@ -173,8 +173,9 @@ void heap_free(Heap& heap, void* block);
 [[nodiscard]] size_t heap_usable_size(Heap& heap, const void* block);
 
 // Gives the calling CPU's cached blocks back to their classes (and its cache's own storage, made
-// again on its next small malloc or free), then returns the empty slabs held in reserve and
-// (over a page frame allocator) the empty arena kept spare, and tells platform::pages_unused()
+// again on its next small malloc or free), then returns the empty slabs held in reserve, the
+// medium blocks kept for reuse and (over a page frame allocator) the empty arena kept spare, and
+// tells platform::pages_unused()
 // of the page frame allocator's free blocks (its retained pages included:
 // PageFrameAllocator::tell_unused_pages) and of the whole pages inside the arenas' free blocks
 // (a hosted process gives them back to its kernel; a kernel may do nothing). Other CPUs' cached
