@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Medium blocks kept for reuse (heap/arenas.h): a freed medium block of up to 64 KiB waits in
+// Medium blocks kept for reuse (heap/arenas.h): a freed medium block of up to 16 KiB waits in
 // its list's slot for the next malloc of that list. It is free to every caller: not counted live,
 // a second free of it is a double free, its size is no one's, no heap is made in it, and it goes
 // back to the fit when memory is short or the heap is trimmed. A write past the end of the block
@@ -184,7 +184,7 @@ INSTANTIATE_TEST_SUITE_P(Fills, KeptHeaderTest,
 // A region heap's malloc that finds no room gets the kept blocks back first: here a kept block
 // holds half the region, and a block of another list needs all of it.
 TEST(KeptBlockMemoryTest, AMallocShortOfMemoryGetsTheKeptBlocksBack) {
-    test::Region region(128 << 10);
+    test::Region region(32 << 10);
     Heap* heap = heap_create_in_region(region.data(), region.size());
     ASSERT_NE(heap, nullptr);
     test::clear_reports();
@@ -248,14 +248,14 @@ TEST(KeptBlockMemoryTest, NoRegionHeapIsMadeInAKeptBlock) {
     Heap* outer = heap_create_in_region(region.data(), region.size());
     ASSERT_NE(outer, nullptr);
     test::clear_reports();
-    auto* block = static_cast<unsigned char*>(heap_allocate(*outer, 40000));
+    auto* block = static_cast<unsigned char*>(heap_allocate(*outer, 12000));
     ASSERT_NE(block, nullptr);
-    Heap* inner = heap_create_in_region(block, 40000);
+    Heap* inner = heap_create_in_region(block, 12000);
     ASSERT_NE(inner, nullptr) << "inside a live block";
     ASSERT_TRUE(heap_destroy(*inner));
     heap_free(*outer, block);
     ASSERT_EQ(SegregatedFit::use_of(block), BlockUse::Medium) << "not kept";
-    EXPECT_EQ(heap_create_in_region(block, 40000), nullptr);
+    EXPECT_EQ(heap_create_in_region(block, 12000), nullptr);
     EXPECT_EQ(test::report_count(), 0u);
     EXPECT_TRUE(heap_check(*outer));
     EXPECT_TRUE(heap_destroy(*outer));

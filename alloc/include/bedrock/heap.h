@@ -138,24 +138,25 @@ bool heap_destroy(Heap& heap);
 // that fits contiguously in free memory can be had, up to 256 GiB - 4 KiB per block). size 0 gives
 // a unique minimum block. O(1): a slab block, or a good fit among the free medium blocks; plus one
 // page frame allocation when a new arena or a large run is needed. Worst cases measured by
-// ./bench.sh --summary: 610 instructions without a page frame allocator call (a refill of the
+// ./bench.sh --summary: 598 instructions without a page frame allocator call (a refill of the
 // calling CPU's cache that gives a slab its class no longer needs back to the arenas; an aligned
-// medium block, 496), 1,268 with one
-// (a 1 MiB-aligned large run); a CPU's first small call also makes its cache (1,483;
+// medium block, 496), 1,271 with one
+// (a 1 MiB-aligned large run); a CPU's first small call also makes its cache (1,384;
 // heap_prepare_cpu() does it ahead). A malloc that finds no memory, where the heap's memory could
 // ever serve it (it is not larger than all of it, and a multiple of its alignment has room for it
 // before the memory's end), first takes back what the heap holds idle (the calling CPU's cached
-// blocks, every class's empty slabs, a spare arena) and, if that gave any back, tries once more:
-// O(classes + cached blocks), 42,117 instructions at most measured, the page frame allocator's
-// reclaim hook included (counted in HeapStatistics::reclaims). The common small malloc is a pop
-// from the calling CPU's cache.
+// blocks, every class's empty slabs, the medium blocks kept for reuse, a spare arena) and, if that
+// gave any back, tries once more: O(classes + cached blocks), 43,060 instructions at most measured,
+// the page frame allocator's reclaim hook included (counted in HeapStatistics::reclaims). The
+// common small malloc is a pop from the calling CPU's cache.
 [[nodiscard]] void* heap_allocate(Heap& heap, size_t size, size_t alignment = kHeapMinAlignment);
 // Frees a block of this heap; null does nothing; anything else that is not a live block of this
 // heap is reported (see above) and changes nothing. O(1) (plus one page free for a large run, or
-// when an arena beyond the one kept spare becomes empty). Worst cases measured: 566
-// instructions without a page frame allocator call (a medium block merged with both
-// neighbours; a free never gives a slab back), 1,454 with one (a 51-page run). A double free is
-// reported at the call.
+// when an arena beyond the one kept spare becomes empty). A medium block of up to 16 KiB may be
+// kept for the next malloc of its size instead of merged (see the README). Worst cases measured:
+// 601 instructions without a page frame allocator call (a medium block merged with both
+// neighbours; a free never gives a slab back), 1,472 with one (a run an aligned allocation
+// left). A double free is reported at the call.
 void heap_free(Heap& heap, void* block);
 // realloc(): null `block` allocates; in place when `size` fits and uses at least half the
 // block, or when the block can grow where it is - a medium block into a free block right after
