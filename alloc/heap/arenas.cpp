@@ -520,6 +520,9 @@ bool Arenas::set_unused_interval(size_t bytes) {
 
 void Arenas::give_all() {
     LockGuard guard(m_lock);
+    for (const void* slot : m_kept) {
+        BEDROCK_DEBUG_ASSERT(slot == nullptr); // trim() gave them back
+    }
     if (m_frames == nullptr) {
         return;
     }
@@ -530,9 +533,6 @@ void Arenas::give_all() {
         give_arena_locked(*arena);
     }
     m_spare = nullptr;
-    for (void*& slot : m_kept) {
-        slot = nullptr;
-    }
 }
 
 Arenas::UseTotals Arenas::totals(BlockUse use) {

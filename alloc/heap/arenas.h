@@ -229,7 +229,7 @@ public:
     // pages inside every free block of the arenas (past its links). O(blocks).
     void trim();
     // Frames heap: gives every arena back whole. Precondition: nothing taken is in use (a slab
-    // its class took out of use may remain).
+    // its class took out of use may remain) and nothing is kept (trim() gave it back).
     void give_all();
     // Frames heaps: tells platform::pages_unused() of the whole pages inside free blocks of
     // kToldFreeBlockBytes or more (past their links) not told of since they were last written,
