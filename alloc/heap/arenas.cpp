@@ -520,7 +520,7 @@ bool Arenas::set_unused_interval(size_t bytes) {
 
 void Arenas::give_all() {
     LockGuard guard(m_lock);
-    for (const void* slot : m_kept) {
+    for ([[maybe_unused]] const void* slot : m_kept) {
         BEDROCK_DEBUG_ASSERT(slot == nullptr); // trim() gave them back
     }
     if (m_frames == nullptr) {
