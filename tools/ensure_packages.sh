@@ -46,8 +46,9 @@ bedrock_packages() {
         echo "Run as root:  $command" >&2
         return 1
     fi
-    echo "Installing: ${missing[*]}"
-    apt-get update -qq &&
+    # On stderr: a caller's stdout may be its result (./bench.sh --summary: key value lines only).
+    echo "Installing: ${missing[*]}" >&2
+    apt-get update -qq >&2 &&
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
             "${missing[@]}" >/dev/null
 }
