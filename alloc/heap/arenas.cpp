@@ -295,6 +295,10 @@ inline void Arenas::give_holding_locked(Arena& arena, void* block, BlockUse use)
     const size_t usable = SegregatedFit::usable_size(block);
     --totals.blocks;
     totals.bytes -= usable;
+    give_to_fit_locked(arena, block, usable);
+}
+
+inline void Arenas::give_to_fit_locked(Arena& arena, void* block, size_t usable) {
     if (m_fit.give(arena, block) && m_frames != nullptr) {
         if (m_spare != nullptr && m_spare != &arena && SegregatedFit::arena_is_empty(*m_spare)) {
             give_arena_locked(arena);
@@ -367,11 +371,7 @@ bool Arenas::give_kept_locked() {
             static_cast<void>(m_fit.retire(arena, block)); // not counted: nothing to take off
             continue;
         }
-        // Counted again for the moment give_holding_locked() takes it off.
-        UseTotals& totals = totals_of(BlockUse::Medium);
-        ++totals.blocks;
-        totals.bytes += SegregatedFit::usable_size(block);
-        give_holding_locked(arena, block, BlockUse::Medium);
+        give_to_fit_locked(arena, block, m_kept_usable[slot]);
     }
     return given;
 }
@@ -450,10 +450,14 @@ bool Arenas::give_spare_locked() {
     return true;
 }
 
+bool Arenas::give_idle_locked() {
+    const bool kept_given = give_kept_locked(); // may leave an arena empty: the spare
+    return give_spare_locked() || kept_given;
+}
+
 bool Arenas::give_idle() {
     LockGuard guard(m_lock);
-    const bool kept_given = give_kept_locked();
-    return give_spare_locked() || kept_given;
+    return give_idle_locked();
 }
 
 bool Arenas::give_idle_without_waiting() {
@@ -461,16 +465,14 @@ bool Arenas::give_idle_without_waiting() {
     if (!m_lock.try_lock(previous)) {
         return false;
     }
-    const bool kept_given = give_kept_locked();
-    const bool given = give_spare_locked() || kept_given;
+    const bool given = give_idle_locked();
     m_lock.unlock(previous);
     return given;
 }
 
 void Arenas::trim() {
     LockGuard guard(m_lock);
-    give_kept_locked();
-    give_spare_locked();
+    give_idle_locked();
     if (m_frames == nullptr) {
         return; // a region's memory need not be in the direct map pages_unused() is told of
     }

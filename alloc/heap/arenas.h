@@ -21,13 +21,13 @@
 // list's slot is empty, instead of going back to the fit: the next medium malloc of its list takes
 // it as it is. A malloc and free of one medium size then cost no split, merge or seal (a 4 KiB
 // pair: 475 instructions, 786 with every free merged; see the README), as a slab's block costs
-// none. A kept block stays
-// taken in the fit (use Medium, its header as it was) but is no longer live: never counted in
-// the totals, and every call that finds it as a block (a free, a lookup under the lock, a resize)
-// treats it as free. Slots are few and direct-mapped by list, so the memory kept is bounded
-// (kKeptSlots * kMaxKeptUsable, 96 KiB) and finding one is a load; what is kept goes back to the
-// fit when memory is short (give_idle(), which a malloc that fails calls) or on trim(). Blocks up
-// to 16 KiB: with 64 KiB, git's peak resident set under the preload grew by 2.6 %.
+// none. A kept block stays taken in the fit (use Medium, its header as it was) but is no longer
+// live: never counted in the totals, and every call that finds it as a block (a free, a lookup
+// under the lock, a resize) treats it as free. Slots are few and direct-mapped by list, so the
+// memory kept is bounded (kKeptSlots * kMaxKeptUsable, 96 KiB) and finding one is a load; what is
+// kept goes back to the fit when memory is short (give_idle(), which a malloc that fails calls) or
+// on trim(). Blocks up to 16 KiB: with 64 KiB, git's peak resident set under the preload grew
+// by 2.6 %.
 //
 // Owns, under m_lock: the fit, the arena list, the kept blocks and the totals per use.
 // Invariants:
@@ -224,10 +224,9 @@ public:
     bool give_idle();
     // give_idle() for a caller that must not wait: false as well if m_lock is not free now.
     bool give_idle_without_waiting();
-    // Gives the kept blocks back (as give_idle()), then, frames heaps: the spare empty arena, has
-    // the page frame allocator tell
-    // platform::pages_unused() of its free blocks (tell_unused_pages), then tells it of the whole
-    // pages inside every free block of the arenas (past its links). O(blocks).
+    // Gives what the arenas hold idle back (give_idle()), then, frames heaps: has the page frame
+    // allocator tell platform::pages_unused() of its free blocks (tell_unused_pages), then tells
+    // it of the whole pages inside every free block of the arenas (past its links). O(blocks).
     void trim();
     // Frames heap: gives every arena back whole. Precondition: nothing taken is in use (a slab
     // its class took out of use may remain) and nothing is kept (trim() gave it back).
@@ -316,6 +315,8 @@ private:
     void retire_locked(Arena& arena, void* block, BlockUse use);
     void give_arena_locked(Arena& arena);
     bool give_spare_locked();
+    // give_idle() under m_lock.
+    bool give_idle_locked();
     // Kept blocks (see the opening comment). The slot of a block of `usable` bytes.
     [[nodiscard]] static unsigned kept_slot(size_t usable) {
         return slot_of_list(fit_detail::list_of(usable));
@@ -341,6 +342,9 @@ private:
     bool give_kept_locked();
     // give_locked() of a block whose header holds.
     void give_holding_locked(Arena& arena, void* block, BlockUse use);
+    // The fit's part of a give, the block no longer counted: its give, the arena it may empty
+    // (kept spare or given back), the unused interval's bytes.
+    [[gnu::always_inline]] void give_to_fit_locked(Arena& arena, void* block, size_t usable);
     // Where a use's totals are: Slab .. CpuCache at 0 .. kCountedUses - 1.
     [[nodiscard]] static unsigned counted_index(BlockUse use) {
         BEDROCK_DEBUG_ASSERT(use != BlockUse::Free && use != BlockUse::Retired);

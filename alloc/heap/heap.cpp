@@ -234,9 +234,8 @@ bool could_ever_fit(const Heap& heap, size_t size, size_t alignment) {
 // CPU's cache holds (its storage stays: a fixed cost, made again at once otherwise), every
 // class's empty slabs, the medium blocks the arenas keep for reuse and (frames heaps) the spare
 // arena - and returns whether a slab, kept block or arena went back, so that the malloc is worth
-// one more try. Other CPUs' caches stay as they are (only
-// their own CPU touches them). O(classes + the CPU's cached blocks), with the arenas' and the
-// page frame allocator's calls.
+// one more try. Other CPUs' caches stay as they are (only their own CPU touches them).
+// O(classes + the CPU's cached blocks), with the arenas' and the page frame allocator's calls.
 [[gnu::cold]] bool reclaim_idle_memory(Heap& heap, Caller caller) {
     __atomic_fetch_add(&heap.reclaims, uint64_t{1}, __ATOMIC_RELAXED);
     const uint64_t slabs_given = heap.arenas.slabs_given();

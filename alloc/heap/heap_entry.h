@@ -33,8 +33,8 @@ extern constinit Heap* g_default_heap;
 // For the page frame allocator's reclaim hook (heap_lifecycle.cpp): gives the page frame
 // allocator what `heap` holds idle - every class's empty slabs, the medium blocks the arenas keep
 // for reuse, the spare arena - taking only locks that are free now (the allocation that failed
-// may hold some of them); returns whether pages went back. The calling CPU's cached blocks stay (the failed allocation may be this
-// CPU's refill). O(classes + partial slabs).
+// may hold some of them); returns whether pages went back. The calling CPU's cached blocks stay
+// (the failed allocation may be this CPU's refill). O(classes + partial slabs).
 [[nodiscard]] bool reclaim_without_waiting(Heap& heap);
 [[nodiscard]] void* reallocate(Heap& heap, void* block, size_t size, Caller caller);
 // For an allocation entry point outside heap.cpp: whether `heap` is no live heap (destroyed, or
